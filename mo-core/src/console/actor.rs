@@ -1,0 +1,748 @@
+//! The actor task behind a [`super::Console`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Buf, Bytes, BytesMut};
+use rand::Rng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::time::Instant;
+
+use super::{Attached, ConsoleConfig, LinkState, Mode, Request, Role, ViewerId, ViewerInfo};
+use crate::breakseq::BreakStep;
+use crate::error::{Error, Result};
+use crate::link::{Connector, ControlOp, Link, LinkControl, LinkReader, LinkWriter};
+use crate::record::{Chunk, RecordKind, RecordSink, now_ns};
+use crate::tail::TailBuffer;
+
+/// Input bytes waiting for the link before the actor stops taking requests.
+const PENDING_CAP: usize = 64 * 1024;
+const READ_MIN: usize = 1024;
+const READ_MAX: usize = 64 * 1024;
+
+type ConnectFuture = Pin<Box<dyn Future<Output = Result<Link>> + Send>>;
+
+struct Viewer {
+    id: ViewerId,
+    user: Arc<str>,
+    origin: Arc<str>,
+    role: Role,
+    since: SystemTime,
+}
+
+enum Wake {
+    Request(Option<Request>),
+    Read(std::io::Result<usize>),
+    Wrote(std::io::Result<usize>),
+    Connected(Result<Link>),
+    Timer,
+}
+
+pub(super) struct Actor {
+    cfg: ConsoleConfig,
+    name: Arc<str>,
+    connector: Arc<dyn Connector>,
+    log: Option<Box<dyn RecordSink>>,
+    log_failed: bool,
+    rx: mpsc::Receiver<Request>,
+    self_tx: mpsc::WeakSender<Request>,
+    state: watch::Sender<LinkState>,
+    hub: Option<broadcast::Sender<Arc<Chunk>>>,
+    tail: TailBuffer,
+    seq: u64,
+    offset: u64,
+    viewers: Vec<Viewer>,
+    next_id: ViewerId,
+    reader: Option<LinkReader>,
+    writer: Option<LinkWriter>,
+    control: Option<Arc<dyn LinkControl>>,
+    connecting: Option<ConnectFuture>,
+    read_buf: BytesMut,
+    read_size: usize,
+    pending: BytesMut,
+    attempt: u32,
+    up_since: Option<Instant>,
+    retry_at: Option<Instant>,
+    idle_at: Option<Instant>,
+    window: Option<(u16, u16)>,
+}
+
+fn system_time(at: Instant) -> SystemTime {
+    SystemTime::now() + at.saturating_duration_since(Instant::now())
+}
+
+async fn read_opt(reader: &mut Option<LinkReader>, buf: &mut BytesMut) -> std::io::Result<usize> {
+    match reader {
+        Some(r) => r.read_buf(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn write_opt(writer: &mut Option<LinkWriter>, data: &[u8]) -> std::io::Result<usize> {
+    match writer {
+        Some(w) => {
+            let n = w.write(data).await?;
+            if n == data.len() {
+                w.flush().await?;
+            }
+            Ok(n)
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn connect_opt(fut: &mut Option<ConnectFuture>) -> Result<Link> {
+    match fut {
+        Some(f) => f.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Actor {
+    pub(super) fn new(
+        cfg: ConsoleConfig,
+        connector: Arc<dyn Connector>,
+        log: Option<Box<dyn RecordSink>>,
+        rx: mpsc::Receiver<Request>,
+        self_tx: mpsc::WeakSender<Request>,
+        state: watch::Sender<LinkState>,
+    ) -> Self {
+        let seq = log.as_ref().map_or(1, |l| l.next_seq());
+        Actor {
+            name: Arc::from(cfg.name.as_str()),
+            tail: TailBuffer::new(cfg.tail_bytes),
+            cfg,
+            connector,
+            log,
+            log_failed: false,
+            rx,
+            self_tx,
+            state,
+            hub: None,
+            seq,
+            offset: 0,
+            viewers: Vec::new(),
+            next_id: 1,
+            reader: None,
+            writer: None,
+            control: None,
+            connecting: None,
+            read_buf: BytesMut::new(),
+            read_size: READ_MIN,
+            pending: BytesMut::new(),
+            attempt: 0,
+            up_since: None,
+            retry_at: None,
+            idle_at: None,
+            window: None,
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        if !self.cfg.on_demand {
+            self.start_connect();
+        }
+        loop {
+            if self.read_buf.capacity() - self.read_buf.len() < READ_MIN {
+                self.read_buf.reserve(self.read_size);
+            }
+            let timer = match (self.retry_at, self.idle_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let wake = tokio::select! {
+                biased;
+                req = self.rx.recv(), if self.pending.len() < PENDING_CAP => Wake::Request(req),
+                r = write_opt(&mut self.writer, &self.pending), if !self.pending.is_empty() => Wake::Wrote(r),
+                r = read_opt(&mut self.reader, &mut self.read_buf) => Wake::Read(r),
+                c = connect_opt(&mut self.connecting) => Wake::Connected(c),
+                () = sleep_opt(timer) => Wake::Timer,
+            };
+            match wake {
+                Wake::Request(None) | Wake::Request(Some(Request::Shutdown)) => break,
+                Wake::Request(Some(req)) => self.handle(req),
+                Wake::Read(Ok(0)) => self.link_down("the device closed the connection".into()),
+                Wake::Read(Ok(n)) => self.on_output(n),
+                Wake::Read(Err(e)) => self.link_down(format!("read failed: {e}")),
+                Wake::Wrote(Ok(n)) => self.pending.advance(n),
+                Wake::Wrote(Err(e)) => self.link_down(format!("write failed: {e}")),
+                Wake::Connected(res) => {
+                    self.connecting = None;
+                    match res {
+                        Ok(link) => self.link_up(link),
+                        Err(e) => self.connect_failed(e.to_string()),
+                    }
+                }
+                Wake::Timer => self.on_timer(),
+            }
+        }
+        self.close_link();
+        self.notice("", "console stopped".into());
+        self.set_state(LinkState::Stopped);
+        if let Some(log) = self.log.as_mut() {
+            let _ = log.flush();
+        }
+    }
+
+    // ----- timeline -----
+
+    fn emit(&mut self, kind: RecordKind, user: Arc<str>, bytes: Bytes) -> u64 {
+        let seq = self.seq;
+        let chunk = Chunk {
+            seq,
+            time_ns: now_ns(),
+            kind,
+            user,
+            offset: self.offset,
+            bytes,
+        };
+        if kind == RecordKind::Output {
+            self.offset += chunk.bytes.len() as u64;
+            self.tail.push(&chunk.bytes);
+        }
+        if let Some(log) = self.log.as_mut() {
+            match log.append(&chunk) {
+                Ok(()) => {
+                    if self.log_failed {
+                        self.log_failed = false;
+                        tracing::info!(device = %self.name, "record log writable again");
+                    }
+                }
+                Err(e) if !self.log_failed => {
+                    self.log_failed = true;
+                    tracing::error!(device = %self.name, error = %e, "record log write failed");
+                }
+                Err(_) => {}
+            }
+            self.seq = log.next_seq().max(seq + 1);
+        } else {
+            self.seq = seq + 1;
+        }
+        if let Some(hub) = &self.hub {
+            let _ = hub.send(Arc::new(chunk));
+        }
+        seq
+    }
+
+    fn notice(&mut self, user: &str, text: String) {
+        tracing::debug!(device = %self.name, "{text}");
+        self.emit(RecordKind::Notice, Arc::from(user), Bytes::from(text));
+    }
+
+    fn hub(&mut self) -> &broadcast::Sender<Arc<Chunk>> {
+        let cap = self.cfg.hub_capacity.max(2);
+        self.hub.get_or_insert_with(|| broadcast::channel(cap).0)
+    }
+
+    fn on_output(&mut self, n: usize) {
+        let data = self.read_buf.split_to(n).freeze();
+        // Adapt the read size: a full read means a fast device, a small one an idle prompt.
+        if n >= self.read_size {
+            self.read_size = (self.read_size * 2).min(READ_MAX);
+        } else if n < self.read_size / 4 {
+            self.read_size = (self.read_size / 2).max(READ_MIN);
+        }
+        self.emit(RecordKind::Output, Arc::from(""), data);
+    }
+
+    // ----- link life -----
+
+    fn set_state(&mut self, s: LinkState) {
+        self.state.send_replace(s);
+    }
+
+    fn start_connect(&mut self) {
+        if self.connecting.is_some() || self.reader.is_some() {
+            return;
+        }
+        self.retry_at = None;
+        self.attempt += 1;
+        self.set_state(LinkState::Connecting {
+            attempt: self.attempt,
+        });
+        let connector = self.connector.clone();
+        let timeout = self.cfg.connect_timeout;
+        let address = connector.address();
+        self.connecting = Some(Box::pin(async move {
+            match tokio::time::timeout(timeout, connector.connect()).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::Connect {
+                    address,
+                    reason: format!("no answer within {}s", timeout.as_secs()),
+                }),
+            }
+        }));
+    }
+
+    fn link_up(&mut self, link: Link) {
+        self.reader = Some(link.reader);
+        self.writer = Some(link.writer);
+        self.control = Some(link.control.clone());
+        self.up_since = Some(Instant::now());
+        self.set_state(LinkState::Up {
+            since: SystemTime::now(),
+        });
+        let text = format!("link up: {}", self.connector.address());
+        self.notice("", text);
+        if let Some((cols, rows)) = self.window {
+            let control = link.control;
+            tokio::spawn(async move {
+                let _ = control.control(ControlOp::WindowSize { cols, rows }).await;
+            });
+        }
+        if self.cfg.on_demand && self.viewers.is_empty() {
+            self.idle_at = Some(Instant::now() + self.cfg.idle_timeout);
+        }
+    }
+
+    fn close_link(&mut self) {
+        self.reader = None;
+        self.writer = None;
+        self.control = None;
+        self.connecting = None;
+        self.up_since = None;
+    }
+
+    fn backoff(&mut self) -> Duration {
+        let exp = self.attempt.saturating_sub(1).min(16);
+        let base = self.cfg.backoff_initial.saturating_mul(1u32 << exp);
+        let base = base.min(self.cfg.backoff_max);
+        // Full jitter in [base/2, base]: many consoles behind one failed console server do not
+        // all retry at the same instant.
+        let half = base / 2;
+        let jitter = rand::rng().random_range(0..=half.as_millis() as u64);
+        half + Duration::from_millis(jitter)
+    }
+
+    fn schedule_retry(&mut self, reason: String) {
+        if self.cfg.on_demand && self.viewers.is_empty() {
+            self.attempt = 0;
+            self.set_state(LinkState::Idle);
+            return;
+        }
+        let delay = self.backoff();
+        let at = Instant::now() + delay;
+        self.retry_at = Some(at);
+        self.set_state(LinkState::Down {
+            reason: reason.clone(),
+            retry_at: system_time(at),
+        });
+        self.notice(
+            "",
+            format!("link down: {reason}; retrying in {:.1}s", delay.as_secs_f64()),
+        );
+    }
+
+    fn link_down(&mut self, reason: String) {
+        let stable = self
+            .up_since
+            .is_some_and(|t| t.elapsed() >= self.cfg.stable_after);
+        self.close_link();
+        if stable {
+            self.attempt = 0;
+        }
+        if !self.pending.is_empty() {
+            let lost = self.pending.len();
+            self.pending.clear();
+            self.notice("", format!("{lost} input bytes were not delivered: link down"));
+        }
+        self.schedule_retry(reason);
+    }
+
+    fn connect_failed(&mut self, reason: String) {
+        self.schedule_retry(format!("connect failed: {reason}"));
+    }
+
+    fn on_timer(&mut self) {
+        let now = Instant::now();
+        if self.retry_at.is_some_and(|t| t <= now) {
+            self.retry_at = None;
+            self.start_connect();
+        }
+        if self.idle_at.is_some_and(|t| t <= now) {
+            self.idle_at = None;
+            if self.cfg.on_demand && self.viewers.is_empty() {
+                self.close_link();
+                self.retry_at = None;
+                self.attempt = 0;
+                self.notice("", "on-demand console idle: link closed".into());
+                self.set_state(LinkState::Idle);
+            }
+        }
+    }
+
+    // ----- requests -----
+
+    fn handle(&mut self, req: Request) {
+        match req {
+            Request::Attach {
+                user,
+                origin,
+                mode,
+                replay,
+                reply,
+            } => {
+                let _ = reply.send(self.attach(user, origin, mode, replay));
+            }
+            Request::Detach { id } => self.detach(id),
+            Request::SetMode { id, mode, reply } => {
+                let _ = reply.send(self.set_mode(id, mode));
+            }
+            Request::Write { id, bytes, reply } => {
+                let _ = reply.send(self.write(id, bytes));
+            }
+            Request::Inject { user, bytes } => {
+                if self.writer.is_some() {
+                    self.pending.extend_from_slice(&bytes);
+                    self.emit(RecordKind::Input, user, bytes);
+                }
+            }
+            Request::Break { id, number, reply } => {
+                let _ = reply.send(self.send_break(id, number));
+            }
+            Request::Control { id, op, reply } => {
+                let _ = reply.send(self.control(id, op));
+            }
+            Request::Record {
+                kind,
+                user,
+                bytes,
+                reply,
+            } => {
+                let _ = reply.send(self.emit(kind, user, bytes));
+            }
+            Request::Who { reply } => {
+                let _ = reply.send(self.who());
+            }
+            Request::Replay { lines, reply } => {
+                let _ = reply.send(Bytes::from(self.tail.last_lines(lines)));
+            }
+            Request::Reconnect { user } => {
+                self.notice(&user, format!("{user} asked for a reconnect"));
+                self.close_link();
+                self.attempt = 0;
+                self.start_connect();
+            }
+            Request::Subscribe { reply } => {
+                let _ = reply.send(self.hub().subscribe());
+            }
+            Request::Shutdown => {}
+        }
+    }
+
+    fn viewer(&self, id: ViewerId) -> Option<&Viewer> {
+        self.viewers.iter().find(|v| v.id == id)
+    }
+
+    fn holder(&self) -> Option<&Viewer> {
+        self.viewers.iter().find(|v| v.role == Role::ReadWrite)
+    }
+
+    fn attach(
+        &mut self,
+        user: Arc<str>,
+        origin: Arc<str>,
+        mode: Mode,
+        replay: Option<usize>,
+    ) -> Result<Attached> {
+        if mode == Mode::Join && !self.cfg.allow_join {
+            return Err(Error::Denied(format!(
+                "{} does not allow joined writers",
+                self.name
+            )));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let rx = self.hub().subscribe();
+        let replay = Bytes::from(
+            self.tail
+                .last_lines(replay.unwrap_or(self.cfg.replay_lines)),
+        );
+        let offset = self.offset;
+        self.viewers.push(Viewer {
+            id,
+            user: user.clone(),
+            origin,
+            role: Role::Spy,
+            since: SystemTime::now(),
+        });
+        self.idle_at = None;
+        let (role, message) = match self.apply_mode(id, mode) {
+            Ok(r) => r,
+            Err(e) => {
+                self.viewers.retain(|v| v.id != id);
+                return Err(e);
+            }
+        };
+        if self.cfg.on_demand {
+            self.start_connect();
+        }
+        Ok(Attached {
+            id,
+            role,
+            message,
+            replay,
+            rx,
+            offset,
+        })
+    }
+
+    /// Give viewer `id` the role `mode` asks for; notices go to everyone, the message to the viewer.
+    fn apply_mode(&mut self, id: ViewerId, mode: Mode) -> Result<(Role, String)> {
+        let me = self
+            .viewer(id)
+            .map(|v| v.user.clone())
+            .ok_or_else(|| Error::Denied("this viewer is no longer connected".into()))?;
+        let holder = self.holder().map(|v| (v.id, v.user.clone()));
+        let (role, message) = match mode {
+            Mode::Spy => {
+                self.set_role(id, Role::Spy);
+                self.notice(&me, format!("{me} is spying"));
+                (Role::Spy, "spying (read-only)".to_string())
+            }
+            Mode::Attach => match holder {
+                Some((hid, _)) if hid == id => (Role::ReadWrite, "already attached read-write".into()),
+                Some((_, huser)) => {
+                    self.set_role(id, Role::Spy);
+                    self.notice(&me, format!("{me} is spying"));
+                    (
+                        Role::Spy,
+                        format!(
+                            "{} is in use by {huser}: spying (read-only); force with the escape `f`",
+                            self.name
+                        ),
+                    )
+                }
+                None => {
+                    self.set_role(id, Role::ReadWrite);
+                    self.notice(&me, format!("{me} attached read-write"));
+                    (Role::ReadWrite, "attached read-write".into())
+                }
+            },
+            Mode::Force => {
+                if let Some((hid, huser)) = holder.filter(|(hid, _)| *hid != id) {
+                    self.set_role(hid, Role::Spy);
+                    self.set_role(id, Role::ReadWrite);
+                    self.notice(
+                        &me,
+                        format!("{me} forced write access; {huser} is now spying"),
+                    );
+                } else {
+                    self.set_role(id, Role::ReadWrite);
+                    self.notice(&me, format!("{me} attached read-write"));
+                }
+                (Role::ReadWrite, "attached read-write (forced)".into())
+            }
+            Mode::Join => {
+                if !self.cfg.allow_join {
+                    return Err(Error::Denied(format!(
+                        "{} does not allow joined writers",
+                        self.name
+                    )));
+                }
+                match holder {
+                    Some((hid, huser)) if hid != id => {
+                        self.set_role(id, Role::Joined);
+                        self.notice(&me, format!("{me} joined {huser} (shared write)"));
+                        (Role::Joined, format!("writing together with {huser}"))
+                    }
+                    _ => {
+                        self.set_role(id, Role::ReadWrite);
+                        self.notice(&me, format!("{me} attached read-write"));
+                        (Role::ReadWrite, "attached read-write".into())
+                    }
+                }
+            }
+        };
+        Ok((role, message))
+    }
+
+    fn set_role(&mut self, id: ViewerId, role: Role) {
+        if let Some(v) = self.viewers.iter_mut().find(|v| v.id == id) {
+            v.role = role;
+        }
+        // Joined writers share the holder's lock: without a holder they have nothing to join.
+        if self.holder().is_none() {
+            for v in self.viewers.iter_mut().filter(|v| v.role == Role::Joined) {
+                v.role = Role::Spy;
+            }
+        }
+    }
+
+    fn set_mode(&mut self, id: ViewerId, mode: Mode) -> Result<(Role, String)> {
+        self.apply_mode(id, mode)
+    }
+
+    fn detach(&mut self, id: ViewerId) {
+        let Some(pos) = self.viewers.iter().position(|v| v.id == id) else {
+            return;
+        };
+        let v = self.viewers.remove(pos);
+        let text = if v.role == Role::ReadWrite {
+            format!("{} detached; write lock free", v.user)
+        } else {
+            format!("{} detached", v.user)
+        };
+        if v.role == Role::ReadWrite {
+            self.set_role(0, Role::Spy);
+        }
+        self.notice(&v.user, text);
+        if self.cfg.on_demand && self.viewers.is_empty() {
+            if self.reader.is_some() {
+                self.idle_at = Some(Instant::now() + self.cfg.idle_timeout);
+            } else {
+                self.connecting = None;
+                self.retry_at = None;
+                self.attempt = 0;
+                self.set_state(LinkState::Idle);
+            }
+        }
+    }
+
+    fn writer_check(&self, id: ViewerId, what: &str) -> Result<Arc<str>> {
+        let v = self
+            .viewer(id)
+            .ok_or_else(|| Error::Denied("this viewer is no longer connected".into()))?;
+        if !v.role.can_write() {
+            let by = self
+                .holder()
+                .map(|h| format!(" (write lock held by {})", h.user))
+                .unwrap_or_default();
+            return Err(Error::Denied(format!(
+                "you are spying on {}{by}: {what} needs read-write; attach with the escape `a` or force with `f`",
+                self.name
+            )));
+        }
+        Ok(v.user.clone())
+    }
+
+    fn down_error(&self) -> Error {
+        let reason = match &*self.state.borrow() {
+            LinkState::Down { reason, .. } => reason.clone(),
+            LinkState::Connecting { attempt } => format!("connecting (attempt {attempt})"),
+            LinkState::Idle => "idle".into(),
+            other => other.word().into(),
+        };
+        Error::ConsoleDown {
+            device: self.name.to_string(),
+            reason,
+        }
+    }
+
+    fn write(&mut self, id: ViewerId, bytes: Bytes) -> Result<()> {
+        let user = self.writer_check(id, "typing")?;
+        if self.writer.is_none() {
+            return Err(self.down_error());
+        }
+        self.pending.extend_from_slice(&bytes);
+        self.emit(RecordKind::Input, user, bytes);
+        Ok(())
+    }
+
+    fn send_break(&mut self, id: ViewerId, number: u8) -> Result<String> {
+        let user = self.writer_check(id, "sending a break")?;
+        let seq = self
+            .cfg
+            .break_sequences
+            .get(number)
+            .cloned()
+            .ok_or_else(|| Error::BadSpec {
+                what: "break sequence number",
+                input: number.to_string(),
+                reason: format!("{} has no break sequence {number}", self.name),
+            })?;
+        let Some(control) = self.control.clone() else {
+            return Err(self.down_error());
+        };
+        if seq.needs_break() && !self.connector.capabilities().send_break {
+            return Err(Error::Unsupported {
+                operation: "break",
+                what: self.connector.address(),
+            });
+        }
+        let text = format!("break {number} (`{}`) sent by {user}", seq.text());
+        self.emit(RecordKind::Control, user.clone(), Bytes::from(text.clone()));
+        let tx = self.self_tx.clone();
+        let name = self.name.clone();
+        tokio::spawn(async move {
+            for step in seq.steps() {
+                match step {
+                    BreakStep::Break(duration) => {
+                        if let Err(e) = control
+                            .control(ControlOp::Break {
+                                duration: *duration,
+                            })
+                            .await
+                        {
+                            tracing::warn!(device = %name, error = %e, "break failed");
+                            return;
+                        }
+                    }
+                    BreakStep::Delay(d) => tokio::time::sleep(*d).await,
+                    BreakStep::Send(bytes) => {
+                        let Some(tx) = tx.upgrade() else { return };
+                        let req = super::Request::Inject {
+                            user: user.clone(),
+                            bytes: Bytes::from(bytes.clone()),
+                        };
+                        if tx.send(req).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(text)
+    }
+
+    fn control(&mut self, id: ViewerId, op: ControlOp) -> Result<()> {
+        match op {
+            ControlOp::WindowSize { cols, rows } => {
+                // Only writers size the device's terminal; a spy's window changes nothing.
+                if self.viewer(id).is_none_or(|v| !v.role.can_write()) {
+                    return Ok(());
+                }
+                if self.window == Some((cols, rows)) {
+                    return Ok(());
+                }
+                self.window = Some((cols, rows));
+                if let Some(control) = self.control.clone() {
+                    tokio::spawn(async move {
+                        let _ = control.control(op).await;
+                    });
+                }
+                Ok(())
+            }
+            other => Err(Error::Unsupported {
+                operation: other.name(),
+                what: "a viewer request".into(),
+            }),
+        }
+    }
+
+    fn who(&self) -> Vec<ViewerInfo> {
+        let mut list: Vec<ViewerInfo> = self
+            .viewers
+            .iter()
+            .map(|v| ViewerInfo {
+                id: v.id,
+                user: v.user.clone(),
+                role: v.role,
+                since: v.since,
+                origin: v.origin.clone(),
+            })
+            .collect();
+        list.sort_by_key(|v| (v.role != Role::ReadWrite, v.role != Role::Joined, v.id));
+        list
+    }
+}

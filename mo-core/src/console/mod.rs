@@ -1,0 +1,443 @@
+//! The console actor: one per device, owning the device's link for its whole life.
+//!
+//! A [`Console`] is a cheap handle; the actor task behind it connects the link (at start, or on the
+//! first viewer in on-demand mode), reconnects with exponential backoff and jitter, and turns every
+//! byte into a [`Chunk`] that goes first into the record log ([`RecordSink`]) and then into the hub,
+//! a ring that every viewer ([`Session`]) reads at its own pace. The actor never waits on a viewer:
+//! a viewer that falls behind is told how many bytes it missed ([`ViewerEvent::Missed`]) and
+//! continues from the oldest output still held.
+//!
+//! Sharing follows conserver: [`Mode::Attach`] takes the write lock if it is free and otherwise
+//! spies with a notice, [`Mode::Spy`] is read-only, [`Mode::Force`] takes the lock and demotes the
+//! holder, [`Mode::Join`] shares writing with the holder where the console allows it.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use mo_core::console::{Console, ConsoleConfig, Mode, ViewerEvent};
+//! use mo_core::link::EchoConnector;
+//!
+//! # let rt = tokio::runtime::Runtime::new().unwrap();
+//! # rt.block_on(async {
+//! let console = Console::spawn(ConsoleConfig::new("web01"), Arc::new(EchoConnector), None);
+//! let mut alice = console.attach("alice", Mode::Attach, None).await?;
+//! alice.write(b"hello\n").await?;
+//! // The echo device sends the bytes back; the session sees notices and output in order.
+//! loop {
+//!     if let ViewerEvent::Chunk(c) = alice.recv().await {
+//!         if c.is_output() {
+//!             assert_eq!(&c.bytes[..], b"hello\n");
+//!             break;
+//!         }
+//!     }
+//! }
+//! # Ok::<(), mo_core::Error>(())
+//! # }).unwrap();
+//! ```
+
+mod actor;
+mod session;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::breakseq::BreakSequences;
+use crate::error::{Error, Result};
+use crate::link::{Connector, ControlOp};
+use crate::record::{Chunk, RecordKind, RecordSink};
+
+pub use session::{Session, ViewerEvent};
+
+/// Settings of one console.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConsoleConfig {
+    /// The device name.
+    pub name: String,
+    /// Connect only while someone is attached (disconnect `idle_timeout` after the last leaves).
+    pub on_demand: bool,
+    /// In on-demand mode: how long the link stays up after the last viewer left.
+    pub idle_timeout: Duration,
+    /// Lines replayed to a viewer on connect unless it asks for another number.
+    pub replay_lines: usize,
+    /// Whether [`Mode::Join`] (several writers) is allowed.
+    pub allow_join: bool,
+    /// First reconnect delay.
+    pub backoff_initial: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+    /// A link that stayed up this long resets the backoff.
+    pub stable_after: Duration,
+    /// Give up a connection attempt after this long.
+    pub connect_timeout: Duration,
+    /// Chunks the hub keeps for slow viewers.
+    pub hub_capacity: usize,
+    /// Bytes of recent output kept for replay.
+    pub tail_bytes: usize,
+    /// Named break sequences (`Ctrl-E c l N`).
+    pub break_sequences: BreakSequences,
+}
+
+impl ConsoleConfig {
+    /// Defaults for a device called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        ConsoleConfig {
+            name: name.into(),
+            on_demand: false,
+            idle_timeout: Duration::from_secs(30),
+            replay_lines: 20,
+            allow_join: true,
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            stable_after: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(30),
+            hub_capacity: 256,
+            tail_bytes: 32 * 1024,
+            break_sequences: BreakSequences::default(),
+        }
+    }
+}
+
+/// What a viewer asks for when it connects or changes its role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Read-write if the write lock is free, else spy (with a notice).
+    Attach,
+    /// Read-only.
+    Spy,
+    /// Take the write lock; the holder becomes a spy.
+    Force,
+    /// Write alongside the holder (if the console allows it).
+    Join,
+}
+
+/// The role a viewer has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Role {
+    /// Holds the write lock.
+    ReadWrite,
+    /// Writes alongside the lock holder.
+    Joined,
+    /// Read-only.
+    Spy,
+}
+
+impl Role {
+    /// `rw`, `join` or `spy`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::ReadWrite => "rw",
+            Role::Joined => "join",
+            Role::Spy => "spy",
+        }
+    }
+
+    /// True if the viewer may write.
+    pub fn can_write(self) -> bool {
+        !matches!(self, Role::Spy)
+    }
+}
+
+/// Identifies one viewer of one console.
+pub type ViewerId = u64;
+
+/// One entry of [`Console::who`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewerInfo {
+    /// The viewer.
+    pub id: ViewerId,
+    /// Who it is.
+    pub user: Arc<str>,
+    /// Its role.
+    pub role: Role,
+    /// When it connected.
+    pub since: SystemTime,
+    /// Where it came from (front door and address), for `who`.
+    pub origin: Arc<str>,
+}
+
+/// The connection state of a console's link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkState {
+    /// Not connected and not trying (on-demand console without viewers).
+    Idle,
+    /// A connection attempt is under way.
+    Connecting {
+        /// 1 for the first attempt after a failure or start.
+        attempt: u32,
+    },
+    /// Connected.
+    Up {
+        /// Since when.
+        since: SystemTime,
+    },
+    /// Not connected; retrying after a delay.
+    Down {
+        /// Why the link went down or could not be opened.
+        reason: String,
+        /// When the next attempt starts.
+        retry_at: SystemTime,
+    },
+    /// The actor has stopped.
+    Stopped,
+}
+
+impl LinkState {
+    /// A short word: `idle`, `connecting`, `up`, `down`, `stopped`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            LinkState::Idle => "idle",
+            LinkState::Connecting { .. } => "connecting",
+            LinkState::Up { .. } => "up",
+            LinkState::Down { .. } => "down",
+            LinkState::Stopped => "stopped",
+        }
+    }
+}
+
+/// What a viewer gets when it connects: its role, a message for it alone, and the replayed lines.
+#[derive(Debug)]
+struct Attached {
+    id: ViewerId,
+    role: Role,
+    message: String,
+    replay: Bytes,
+    rx: broadcast::Receiver<Arc<Chunk>>,
+    offset: u64,
+}
+
+enum Request {
+    Attach {
+        user: Arc<str>,
+        origin: Arc<str>,
+        mode: Mode,
+        replay: Option<usize>,
+        reply: oneshot::Sender<Result<Attached>>,
+    },
+    Detach {
+        id: ViewerId,
+    },
+    SetMode {
+        id: ViewerId,
+        mode: Mode,
+        reply: oneshot::Sender<Result<(Role, String)>>,
+    },
+    Write {
+        id: ViewerId,
+        bytes: Bytes,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Inject {
+        user: Arc<str>,
+        bytes: Bytes,
+    },
+    Break {
+        id: ViewerId,
+        number: u8,
+        reply: oneshot::Sender<Result<String>>,
+    },
+    Control {
+        id: ViewerId,
+        op: ControlOp,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Record {
+        kind: RecordKind,
+        user: Arc<str>,
+        bytes: Bytes,
+        reply: oneshot::Sender<u64>,
+    },
+    Who {
+        reply: oneshot::Sender<Vec<ViewerInfo>>,
+    },
+    Replay {
+        lines: usize,
+        reply: oneshot::Sender<Bytes>,
+    },
+    Reconnect {
+        user: Arc<str>,
+    },
+    Subscribe {
+        reply: oneshot::Sender<broadcast::Receiver<Arc<Chunk>>>,
+    },
+    Shutdown,
+}
+
+struct Shared {
+    name: Arc<str>,
+    tx: mpsc::Sender<Request>,
+    state: watch::Receiver<LinkState>,
+    config: ConsoleConfig,
+}
+
+/// A handle on a console actor. Cheap to clone; the actor stops when the last handle (and the last
+/// [`Session`]) is dropped, or on [`Console::shutdown`].
+#[derive(Clone)]
+pub struct Console {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console").field("name", &self.shared.name).finish_non_exhaustive()
+    }
+}
+
+impl Console {
+    /// Start the actor for one device on the current tokio runtime. `log` receives every chunk
+    /// before anyone else (pass `None` to keep no record log).
+    pub fn spawn(
+        config: ConsoleConfig,
+        connector: Arc<dyn Connector>,
+        log: Option<Box<dyn RecordSink>>,
+    ) -> Console {
+        let (tx, rx) = mpsc::channel(64);
+        let initial = if config.on_demand {
+            LinkState::Idle
+        } else {
+            LinkState::Connecting { attempt: 1 }
+        };
+        let (state_tx, state_rx) = watch::channel(initial);
+        let name: Arc<str> = Arc::from(config.name.as_str());
+        let actor = actor::Actor::new(config.clone(), connector, log, rx, tx.downgrade(), state_tx);
+        tokio::spawn(actor.run());
+        Console {
+            shared: Arc::new(Shared {
+                name,
+                tx,
+                state: state_rx,
+                config,
+            }),
+        }
+    }
+
+    /// The device name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The settings the console was started with.
+    pub fn config(&self) -> &ConsoleConfig {
+        &self.shared.config
+    }
+
+    /// The link's current state.
+    pub fn state(&self) -> LinkState {
+        self.shared.state.borrow().clone()
+    }
+
+    /// A receiver that sees every state change.
+    pub fn watch_state(&self) -> watch::Receiver<LinkState> {
+        self.shared.state.clone()
+    }
+
+    async fn request<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T> {
+        let (reply, rx) = oneshot::channel();
+        self.shared.tx.send(make(reply)).await.map_err(|_| self.gone())?;
+        rx.await.map_err(|_| self.gone())
+    }
+
+    fn gone(&self) -> Error {
+        Error::ConsoleGone {
+            device: self.shared.name.to_string(),
+        }
+    }
+
+    /// Connect a viewer. `replay` is the number of recent lines to replay (default from the
+    /// config). The returned session's [`Session::role`] says what it got.
+    pub async fn attach(&self, user: &str, mode: Mode, replay: Option<usize>) -> Result<Session> {
+        self.attach_from(user, "", mode, replay).await
+    }
+
+    /// [`Console::attach`] naming where the viewer comes from (shown by `who`).
+    pub async fn attach_from(
+        &self,
+        user: &str,
+        origin: &str,
+        mode: Mode,
+        replay: Option<usize>,
+    ) -> Result<Session> {
+        let user: Arc<str> = Arc::from(user);
+        let origin: Arc<str> = Arc::from(origin);
+        let attached = self
+            .request(|reply| Request::Attach {
+                user: user.clone(),
+                origin,
+                mode,
+                replay,
+                reply,
+            })
+            .await??;
+        Ok(Session::new(self.clone(), user, attached))
+    }
+
+    /// Everyone connected, the write-lock holder first.
+    pub async fn who(&self) -> Result<Vec<ViewerInfo>> {
+        self.request(|reply| Request::Who { reply }).await
+    }
+
+    /// The last `lines` lines of output.
+    pub async fn replay(&self, lines: usize) -> Result<Bytes> {
+        self.request(|reply| Request::Replay { lines, reply }).await
+    }
+
+    /// Write a record of `kind` (note, mark, power, event, …) into the console's timeline on behalf
+    /// of `user`; viewers see it too. Returns its sequence number.
+    pub async fn record(&self, kind: RecordKind, user: &str, bytes: impl Into<Bytes>) -> Result<u64> {
+        let user: Arc<str> = Arc::from(user);
+        let bytes = bytes.into();
+        self.request(|reply| Request::Record {
+            kind,
+            user,
+            bytes,
+            reply,
+        })
+        .await
+    }
+
+    /// Drop the link and connect again now (backoff reset).
+    pub async fn reconnect(&self, user: &str) -> Result<()> {
+        self.shared
+            .tx
+            .send(Request::Reconnect {
+                user: Arc::from(user),
+            })
+            .await
+            .map_err(|_| self.gone())
+    }
+
+    /// Every chunk from now on, without taking part in sharing (for scanners and replicators).
+    /// Lagging subscribers get `RecvError::Lagged` like any broadcast receiver.
+    pub async fn subscribe(&self) -> Result<broadcast::Receiver<Arc<Chunk>>> {
+        self.request(|reply| Request::Subscribe { reply }).await
+    }
+
+    /// Stop the actor: viewers get a notice and then [`ViewerEvent::Closed`].
+    pub async fn shutdown(&self) {
+        let _ = self.shared.tx.send(Request::Shutdown).await;
+    }
+
+    fn send_detach(&self, id: ViewerId) {
+        let req = Request::Detach { id };
+        match self.shared.tx.try_send(req) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(req)) => {
+                if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                    let tx = self.shared.tx.clone();
+                    handle.spawn(async move {
+                        let _ = tx.send(req).await;
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,216 @@
+//! A viewer's connection to a console.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
+
+use super::{Attached, Console, Mode, Request, Role, ViewerId, ViewerInfo};
+use crate::error::Result;
+use crate::link::ControlOp;
+use crate::record::{Chunk, RecordKind};
+
+/// What a viewer receives next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ViewerEvent {
+    /// The next chunk of the console's timeline (output, input, notices, notes, …).
+    Chunk(Arc<Chunk>),
+    /// The viewer fell behind and was resynced: it missed this many output bytes (and chunks).
+    Missed {
+        /// Output bytes the viewer did not see.
+        bytes: u64,
+        /// Chunks of any kind the viewer did not see.
+        chunks: u64,
+    },
+    /// The console has stopped.
+    Closed,
+}
+
+/// One viewer of one console. Dropping it detaches the viewer.
+pub struct Session {
+    console: Console,
+    id: ViewerId,
+    user: Arc<str>,
+    role: Role,
+    message: String,
+    replay: Bytes,
+    rx: broadcast::Receiver<Arc<Chunk>>,
+    /// Output offset the viewer has seen up to.
+    seen_offset: u64,
+    held: Option<Arc<Chunk>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("console", &self.console.name())
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(super) fn new(console: Console, user: Arc<str>, a: Attached) -> Self {
+        Session {
+            console,
+            id: a.id,
+            user,
+            role: a.role,
+            message: a.message,
+            replay: a.replay,
+            rx: a.rx,
+            seen_offset: a.offset,
+            held: None,
+        }
+    }
+
+    /// The console this session views.
+    pub fn console(&self) -> &Console {
+        &self.console
+    }
+
+    /// This viewer's id (as listed by `who`).
+    pub fn id(&self) -> ViewerId {
+        self.id
+    }
+
+    /// The user.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The role granted when the session started or last changed mode. A later `force` by someone
+    /// else arrives as a notice chunk; writes then fail with a clear error.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The message for this viewer alone from connecting (e.g. "spying: web01 is in use by bob").
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Take the replayed recent output (given once).
+    pub fn take_replay(&mut self) -> Bytes {
+        std::mem::take(&mut self.replay)
+    }
+
+    /// The next event. Never blocks the console: if this viewer fell behind, the first call after
+    /// returns [`ViewerEvent::Missed`] and the stream continues from the oldest chunk still held.
+    pub async fn recv(&mut self) -> ViewerEvent {
+        if let Some(c) = self.held.take() {
+            return self.deliver(c);
+        }
+        match self.rx.recv().await {
+            Ok(c) => self.deliver(c),
+            Err(RecvError::Closed) => ViewerEvent::Closed,
+            Err(RecvError::Lagged(chunks)) => self.missed(chunks),
+        }
+    }
+
+    /// Like [`Session::recv`] but returns `None` at once if nothing is waiting.
+    pub fn try_recv(&mut self) -> Option<ViewerEvent> {
+        if let Some(c) = self.held.take() {
+            return Some(self.deliver(c));
+        }
+        match self.rx.try_recv() {
+            Ok(c) => Some(self.deliver(c)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Closed) => Some(ViewerEvent::Closed),
+            Err(TryRecvError::Lagged(chunks)) => Some(self.missed(chunks)),
+        }
+    }
+
+    fn missed(&mut self, chunks: u64) -> ViewerEvent {
+        // After a lag the receiver stands at the oldest chunk still held: its offset tells how many
+        // output bytes went by unseen.
+        let bytes = match self.rx.try_recv() {
+            Ok(c) => {
+                let bytes = c.offset.saturating_sub(self.seen_offset);
+                self.held = Some(c);
+                bytes
+            }
+            Err(_) => 0,
+        };
+        ViewerEvent::Missed { bytes, chunks }
+    }
+
+    fn deliver(&mut self, c: Arc<Chunk>) -> ViewerEvent {
+        let end = if c.kind == RecordKind::Output {
+            c.offset + c.bytes.len() as u64
+        } else {
+            c.offset
+        };
+        self.seen_offset = self.seen_offset.max(end);
+        ViewerEvent::Chunk(c)
+    }
+
+    /// Type bytes into the console (recorded as input by this user). Fails with a clear message if
+    /// this viewer is spying or the link is down.
+    pub async fn write(&self, bytes: &[u8]) -> Result<()> {
+        let bytes = Bytes::copy_from_slice(bytes);
+        let id = self.id;
+        self.console
+            .request(|reply| Request::Write { id, bytes, reply })
+            .await?
+    }
+
+    /// Change role (attach, spy, force, join); returns the new role and a message for this viewer.
+    pub async fn set_mode(&mut self, mode: Mode) -> Result<String> {
+        let id = self.id;
+        let (role, message) = self
+            .console
+            .request(|reply| Request::SetMode { id, mode, reply })
+            .await??;
+        self.role = role;
+        Ok(message)
+    }
+
+    /// Send break sequence `number` (1–9); returns a description of what was sent.
+    pub async fn send_break(&self, number: u8) -> Result<String> {
+        let id = self.id;
+        self.console
+            .request(|reply| Request::Break { id, number, reply })
+            .await?
+    }
+
+    /// Tell the link this viewer's terminal size (only writers' sizes reach the device).
+    pub async fn window_size(&self, cols: u16, rows: u16) -> Result<()> {
+        let id = self.id;
+        let op = ControlOp::WindowSize { cols, rows };
+        self.console
+            .request(|reply| Request::Control { id, op, reply })
+            .await?
+    }
+
+    /// Write a note into the console's log, signed by this user.
+    pub async fn note(&self, text: &str) -> Result<u64> {
+        self.console
+            .record(RecordKind::Note, &self.user, text.as_bytes().to_vec())
+            .await
+    }
+
+    /// Everyone connected.
+    pub async fn who(&self) -> Result<Vec<ViewerInfo>> {
+        self.console.who().await
+    }
+
+    /// The last `lines` lines of output.
+    pub async fn replay(&self, lines: usize) -> Result<Bytes> {
+        self.console.replay(lines).await
+    }
+
+    /// Reconnect the console's link now.
+    pub async fn reconnect(&self) -> Result<()> {
+        self.console.reconnect(&self.user).await
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.console.send_detach(self.id);
+    }
+}

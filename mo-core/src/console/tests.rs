@@ -1,0 +1,355 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::link::{Capabilities, Link, LinkControl};
+
+/// A device whose far end the test holds: every connect hands the test a new duplex end.
+#[derive(Debug)]
+struct TestConnector {
+    peers: mpsc::UnboundedSender<DuplexStream>,
+    ops: Arc<Mutex<Vec<ControlOp>>>,
+    caps: Capabilities,
+}
+
+struct TestControl(Arc<Mutex<Vec<ControlOp>>>);
+
+#[async_trait]
+impl LinkControl for TestControl {
+    async fn control(&self, op: ControlOp) -> Result<()> {
+        self.0.lock().unwrap().push(op);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Connector for TestConnector {
+    async fn connect(&self) -> Result<Link> {
+        let (ours, theirs) = tokio::io::duplex(1 << 20);
+        self.peers.send(theirs).map_err(|_| Error::Connect {
+            address: "test:".into(),
+            reason: "test ended".into(),
+        })?;
+        let (r, w) = tokio::io::split(ours);
+        Ok(Link {
+            reader: Box::pin(r),
+            writer: Box::pin(w),
+            control: Arc::new(TestControl(self.ops.clone())),
+        })
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+    fn address(&self) -> String {
+        "test:".into()
+    }
+}
+
+fn test_console(
+    cfg: ConsoleConfig,
+) -> (
+    Console,
+    mpsc::UnboundedReceiver<DuplexStream>,
+    Arc<Mutex<Vec<ControlOp>>>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let ops = Arc::new(Mutex::new(Vec::new()));
+    let conn = TestConnector {
+        peers: tx,
+        ops: ops.clone(),
+        caps: Capabilities::NONE.with_break(true).with_window_size(true),
+    };
+    (Console::spawn(cfg, Arc::new(conn), None), rx, ops)
+}
+
+/// A sink that keeps every chunk.
+#[derive(Clone, Default)]
+struct VecSink(Arc<Mutex<Vec<Chunk>>>);
+
+impl RecordSink for VecSink {
+    fn next_seq(&self) -> u64 {
+        self.0.lock().unwrap().len() as u64 + 1
+    }
+    fn append(&mut self, chunk: &Chunk) -> Result<()> {
+        let mut v = self.0.lock().unwrap();
+        assert_eq!(chunk.seq, v.len() as u64 + 1, "seq must be gap-free");
+        v.push(chunk.clone());
+        Ok(())
+    }
+}
+
+async fn next_notice(s: &mut Session, needle: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let ev = tokio::time::timeout_at(deadline, s.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no notice containing {needle:?}"));
+        if let ViewerEvent::Chunk(c) = ev {
+            if c.kind == RecordKind::Notice {
+                let t = String::from_utf8_lossy(&c.bytes).to_string();
+                if t.contains(needle) {
+                    return t;
+                }
+            }
+        }
+    }
+}
+
+async fn read_output(s: &mut Session, want: &[u8]) {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !got.windows(want.len()).any(|w| w == want) {
+        let ev = tokio::time::timeout_at(deadline, s.recv()).await.unwrap_or_else(|_| {
+            panic!(
+                "output {:?} not seen; got {:?}",
+                String::from_utf8_lossy(want),
+                String::from_utf8_lossy(&got)
+            )
+        });
+        if let ViewerEvent::Chunk(c) = ev {
+            if c.is_output() {
+                got.extend_from_slice(&c.bytes);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn attach_spy_force_who() {
+    let (console, mut peers, _) = test_console(ConsoleConfig::new("web01"));
+    let mut dev = peers.recv().await.unwrap();
+    let mut alice = console.attach_from("alice", "ssh 127.0.0.1", Mode::Attach, None).await.unwrap();
+    assert_eq!(alice.role(), Role::ReadWrite);
+    let mut bob = console.attach("bob", Mode::Attach, None).await.unwrap();
+    assert_eq!(bob.role(), Role::Spy);
+    assert!(bob.message().contains("in use by alice"), "{}", bob.message());
+
+    let who = console.who().await.unwrap();
+    assert_eq!(who.len(), 2);
+    assert_eq!(&*who[0].user, "alice");
+    assert_eq!(who[0].role, Role::ReadWrite);
+    assert_eq!(&*who[0].origin, "ssh 127.0.0.1");
+    assert_eq!(who[1].role, Role::Spy);
+
+    // A spy cannot type.
+    let err = bob.write(b"x").await.unwrap_err().to_string();
+    assert!(err.contains("spying") && err.contains("alice"), "{err}");
+
+    alice.write(b"ls\r").await.unwrap();
+    let mut buf = [0u8; 3];
+    dev.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"ls\r");
+
+    // Force: bob takes the lock, alice is demoted and told.
+    bob.set_mode(Mode::Force).await.unwrap();
+    assert_eq!(bob.role(), Role::ReadWrite);
+    let n = next_notice(&mut alice, "forced").await;
+    assert!(n.contains("bob forced write access; alice is now spying"), "{n}");
+    assert!(alice.write(b"y").await.is_err());
+    bob.write(b"z").await.unwrap();
+    let mut one = [0u8; 1];
+    dev.read_exact(&mut one).await.unwrap();
+    assert_eq!(&one, b"z");
+
+    // Join: alice writes alongside bob.
+    alice.set_mode(Mode::Join).await.unwrap();
+    assert_eq!(alice.role(), Role::Joined);
+    alice.write(b"j").await.unwrap();
+    dev.read_exact(&mut one).await.unwrap();
+    assert_eq!(&one, b"j");
+
+    // Holder leaves: joined writers lose write access, lock is free.
+    drop(bob);
+    let n = next_notice(&mut alice, "detached").await;
+    assert!(n.contains("write lock free"), "{n}");
+    assert!(alice.write(b"q").await.is_err());
+    alice.set_mode(Mode::Attach).await.unwrap();
+    assert_eq!(alice.role(), Role::ReadWrite);
+}
+
+#[tokio::test]
+async fn join_denied_when_not_allowed() {
+    let mut cfg = ConsoleConfig::new("db1");
+    cfg.allow_join = false;
+    let (console, _peers, _) = test_console(cfg);
+    let _a = console.attach("a", Mode::Attach, None).await.unwrap();
+    let err = console.attach("b", Mode::Join, None).await.unwrap_err();
+    assert!(err.to_string().contains("does not allow joined writers"));
+    assert_eq!(console.who().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn replay_last_lines_on_connect() {
+    let (console, mut peers, _) = test_console(ConsoleConfig::new("r1"));
+    let mut dev = peers.recv().await.unwrap();
+    let mut watcher = console.attach("w", Mode::Spy, None).await.unwrap();
+    let mut text = Vec::new();
+    for i in 1..=30 {
+        text.extend_from_slice(format!("line {i}\r\n").as_bytes());
+    }
+    text.extend_from_slice(b"login: ");
+    dev.write_all(&text).await.unwrap();
+    read_output(&mut watcher, b"login: ").await;
+
+    let mut late = console.attach("late", Mode::Attach, None).await.unwrap();
+    let replay = String::from_utf8(late.take_replay().to_vec()).unwrap();
+    assert!(replay.starts_with("line 11\r\n"), "{replay}");
+    assert!(replay.ends_with("line 30\r\nlogin: "), "{replay}");
+    let mut three = console.attach("three", Mode::Spy, Some(3)).await.unwrap();
+    assert_eq!(&three.take_replay()[..], b"line 28\r\nline 29\r\nline 30\r\nlogin: ");
+    assert_eq!(&console.replay(1).await.unwrap()[..], b"line 30\r\nlogin: ");
+}
+
+#[tokio::test]
+async fn stalled_viewer_does_not_slow_others_or_the_log() {
+    let sink = VecSink::default();
+    let (tx, mut peers) = mpsc::unbounded_channel();
+    let conn = TestConnector {
+        peers: tx,
+        ops: Arc::default(),
+        caps: Capabilities::NONE,
+    };
+    let mut cfg = ConsoleConfig::new("flood");
+    cfg.hub_capacity = 16;
+    let console = Console::spawn(cfg, Arc::new(conn), Some(Box::new(sink.clone())));
+    let mut dev = peers.recv().await.unwrap();
+    let mut stalled = console.attach("stalled", Mode::Spy, Some(0)).await.unwrap();
+    let mut reader = console.attach("reader", Mode::Spy, Some(0)).await.unwrap();
+
+    const TOTAL: usize = 4 << 20;
+    let writer = tokio::spawn(async move {
+        let block = vec![b'x'; 4096];
+        for _ in 0..TOTAL / block.len() {
+            dev.write_all(&block).await.unwrap();
+        }
+        dev
+    });
+    let mut seen = 0usize;
+    while seen < TOTAL {
+        match tokio::time::timeout(Duration::from_secs(10), reader.recv()).await.unwrap() {
+            ViewerEvent::Chunk(c) if c.is_output() => seen += c.bytes.len(),
+            ViewerEvent::Missed { .. } => {}
+            ViewerEvent::Chunk(_) => {}
+            ViewerEvent::Closed => panic!("closed"),
+        }
+    }
+    let _dev = writer.await.unwrap();
+    // The stalled viewer is told how much it missed.
+    let mut missed = 0;
+    loop {
+        match stalled.try_recv() {
+            Some(ViewerEvent::Missed { bytes, chunks }) => {
+                assert!(chunks > 0);
+                missed += bytes;
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert!(missed > 0, "stalled viewer must be told it missed output");
+    // The log holds every output byte, gap-free.
+    let logged: usize = sink
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.is_output())
+        .map(|c| c.bytes.len())
+        .sum();
+    assert_eq!(logged, TOTAL);
+}
+
+#[tokio::test]
+async fn reconnects_after_device_goes_away() {
+    let mut cfg = ConsoleConfig::new("rc");
+    cfg.backoff_initial = Duration::from_millis(20);
+    let (console, mut peers, _) = test_console(cfg);
+    let dev = peers.recv().await.unwrap();
+    let mut v = console.attach("v", Mode::Attach, None).await.unwrap();
+    drop(dev);
+    let n = next_notice(&mut v, "link down").await;
+    assert!(n.contains("closed the connection") && n.contains("retrying in"), "{n}");
+    let mut dev2 = tokio::time::timeout(Duration::from_secs(5), peers.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    next_notice(&mut v, "link up").await;
+    assert!(matches!(console.state(), LinkState::Up { .. }));
+    dev2.write_all(b"back\r\n").await.unwrap();
+    read_output(&mut v, b"back").await;
+    // A viewer typing while the link is down gets a clear error; here it is up, so it works.
+    v.write(b"ok").await.unwrap();
+}
+
+#[tokio::test]
+async fn on_demand_connects_only_with_viewers() {
+    let mut cfg = ConsoleConfig::new("od");
+    cfg.on_demand = true;
+    cfg.idle_timeout = Duration::from_millis(50);
+    let (console, mut peers, _) = test_console(cfg);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(console.state(), LinkState::Idle);
+    assert!(peers.try_recv().is_err());
+    let v = console.attach("v", Mode::Attach, None).await.unwrap();
+    let _dev = tokio::time::timeout(Duration::from_secs(5), peers.recv()).await.unwrap().unwrap();
+    drop(v);
+    let mut state = console.watch_state();
+    tokio::time::timeout(Duration::from_secs(5), state.wait_for(|s| *s == LinkState::Idle))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn break_sequences_and_window_size_reach_the_link() {
+    let (console, mut peers, ops) = test_console(ConsoleConfig::new("brk"));
+    let mut dev = peers.recv().await.unwrap();
+    let spy = console.attach("spy", Mode::Spy, None).await.unwrap();
+    let s = console.attach("root", Mode::Attach, None).await.unwrap();
+    assert!(spy.send_break(1).await.is_err(), "a spy cannot send break");
+    let text = s.send_break(1).await.unwrap();
+    assert!(text.contains("break 1"), "{text}");
+    s.send_break(3).await.unwrap();
+    let mut buf = [0u8; 2];
+    dev.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"#.");
+    let err = s.send_break(9).await.unwrap_err().to_string();
+    assert!(err.contains("no break sequence 9"), "{err}");
+    spy.window_size(10, 10).await.unwrap();
+    s.window_size(120, 40).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let ops = ops.lock().unwrap().clone();
+    assert!(ops.contains(&ControlOp::Break { duration: crate::breakseq::BREAK_DURATION }));
+    assert!(ops.contains(&ControlOp::WindowSize { cols: 120, rows: 40 }));
+    assert!(!ops.contains(&ControlOp::WindowSize { cols: 10, rows: 10 }));
+}
+
+#[tokio::test]
+async fn input_is_logged_with_its_author() {
+    let sink = VecSink::default();
+    let console = Console::spawn(
+        ConsoleConfig::new("echo"),
+        Arc::new(crate::link::EchoConnector),
+        Some(Box::new(sink.clone())),
+    );
+    let mut a = console.attach("alice", Mode::Attach, None).await.unwrap();
+    a.write(b"hello").await.unwrap();
+    read_output(&mut a, b"hello").await;
+    a.note("checked").await.unwrap();
+    let log = sink.0.lock().unwrap().clone();
+    let input = log.iter().find(|c| c.kind == RecordKind::Input).unwrap();
+    assert_eq!(&*input.user, "alice");
+    assert_eq!(&input.bytes[..], b"hello");
+    let note = log.iter().find(|c| c.kind == RecordKind::Note).unwrap();
+    assert_eq!(&*note.user, "alice");
+    assert!(log.windows(2).all(|w| w[1].seq == w[0].seq + 1 && w[1].time_ns >= w[0].time_ns));
+    console.shutdown().await;
+    next_notice(&mut a, "console stopped").await;
+    assert_eq!(a.recv().await, ViewerEvent::Closed);
+}

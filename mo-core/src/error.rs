@@ -1,0 +1,93 @@
+//! The error type of mo-core.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong in mo-core. Each variant says what was wrong and where.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An access address (URL) could not be understood.
+    #[error("bad address `{address}`: {reason}")]
+    BadAddress {
+        /// The address as given.
+        address: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Opening a link to a device failed.
+    #[error("cannot connect to {address}: {reason}")]
+    Connect {
+        /// The address that was tried.
+        address: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The link (or the console) does not support an operation.
+    #[error("{operation} is not supported by {what}")]
+    Unsupported {
+        /// The operation asked for (`break`, `window size`, …).
+        operation: &'static str,
+        /// What does not support it (a driver or device name).
+        what: String,
+    },
+    /// An I/O operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, and on what.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A record log file is damaged or not a log file.
+    #[error("{}: offset {offset}: {reason}", path.display())]
+    LogCorrupt {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte offset of the damage within the file.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The console's actor has stopped (the device was removed or the daemon is shutting down).
+    #[error("console {device} is gone")]
+    ConsoleGone {
+        /// The device name.
+        device: String,
+    },
+    /// The console is not connected to its device right now.
+    #[error("console {device} is down: {reason}")]
+    ConsoleDown {
+        /// The device name.
+        device: String,
+        /// Why, and when it retries.
+        reason: String,
+    },
+    /// The viewer may not do this right now (for example: typing while spying).
+    #[error("{0}")]
+    Denied(String),
+    /// A textual specification (break sequence, escape setting, time, …) is malformed.
+    #[error("bad {what} `{input}`: {reason}")]
+    BadSpec {
+        /// What kind of specification.
+        what: &'static str,
+        /// The input as given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// An [`Error::Io`] with the given context.
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// `Result` with mo-core's [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

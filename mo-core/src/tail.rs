@@ -1,0 +1,99 @@
+//! The recent-output buffer a console keeps for replay ("the last N lines").
+
+use std::collections::VecDeque;
+
+/// The last few kilobytes of a console's output. Grows only as output arrives, up to its cap.
+#[derive(Debug, Clone)]
+pub struct TailBuffer {
+    bytes: VecDeque<u8>,
+    cap: usize,
+}
+
+impl TailBuffer {
+    /// An empty buffer keeping at most `cap` bytes.
+    pub fn new(cap: usize) -> Self {
+        TailBuffer {
+            bytes: VecDeque::new(),
+            cap,
+        }
+    }
+
+    /// Append output, dropping the oldest bytes beyond the cap.
+    pub fn push(&mut self, data: &[u8]) {
+        if self.cap == 0 {
+            return;
+        }
+        let data = if data.len() > self.cap {
+            &data[data.len() - self.cap..]
+        } else {
+            data
+        };
+        let overflow = (self.bytes.len() + data.len()).saturating_sub(self.cap);
+        self.bytes.drain(..overflow);
+        self.bytes.extend(data);
+    }
+
+    /// The last `n` lines: `n` newline-terminated lines plus the unfinished line after them (a
+    /// prompt), oldest first. `n == 0` gives just the unfinished line.
+    pub fn last_lines(&self, n: usize) -> Vec<u8> {
+        let len = self.bytes.len();
+        let partial_start = (0..len)
+            .rev()
+            .find(|&i| self.bytes[i] == b'\n')
+            .map_or(0, |i| i + 1);
+        let mut start = partial_start;
+        if n > 0 {
+            start = 0;
+            let mut found = 0usize;
+            for i in (0..partial_start.saturating_sub(1)).rev() {
+                if self.bytes[i] == b'\n' {
+                    found += 1;
+                    if found == n {
+                        start = i + 1;
+                        break;
+                    }
+                }
+            }
+        }
+        self.bytes.range(start..).copied().collect()
+    }
+
+    /// Bytes currently held.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// True if nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_lines_counts_from_the_end() {
+        let mut t = TailBuffer::new(1024);
+        t.push(b"one\r\ntwo\r\nthree\r\nlogin: ");
+        assert_eq!(t.last_lines(1), b"three\r\nlogin: ");
+        assert_eq!(t.last_lines(2), b"two\r\nthree\r\nlogin: ");
+        assert_eq!(t.last_lines(10), b"one\r\ntwo\r\nthree\r\nlogin: ");
+        assert_eq!(t.last_lines(0), b"login: ");
+        let mut u = TailBuffer::new(1024);
+        u.push(b"a\nb\n");
+        assert_eq!(u.last_lines(1), b"b\n");
+        assert_eq!(u.last_lines(2), b"a\nb\n");
+        assert_eq!(u.last_lines(0), b"");
+    }
+
+    #[test]
+    fn cap_drops_oldest() {
+        let mut t = TailBuffer::new(8);
+        t.push(b"0123456789");
+        assert_eq!(t.len(), 8);
+        t.push(b"ab");
+        assert_eq!(t.last_lines(5), b"456789ab");
+    }
+}
