@@ -1,0 +1,175 @@
+//! `mod`, the mo daemon: holds every device console open, shares it among many admins through an
+//! SSH front door, and logs every byte with who and when.
+
+mod registry;
+mod ssh;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use mo_core::log::LogOptions;
+use mo_store::{DataDir, Device, Store};
+
+use registry::Registry;
+
+/// mo daemon: shared persistent consoles with an SSH front door.
+///
+/// Every device console in the data directory's store is held open by one persistent connection
+/// that many admins share. Admins connect with any OpenSSH client:
+///
+///   ssh -p 2222 alice@host              command shell (list, console NAME, spy NAME, who)
+///   ssh -t -p 2222 alice@host console web01
+///   ssh -p 2222 alice:web01@host        attach directly (alice:web01:spy@host to spy)
+///
+/// Devices and users are managed with `mo` on the same data directory; changes apply without a
+/// restart.
+#[derive(Debug, Parser)]
+#[command(name = "mod", version, verbatim_doc_comment)]
+struct Args {
+    /// Data directory: store (mo.db), record logs (logs/DEVICE/), SSH host key.
+    #[arg(long, env = "MO_DATA_DIR", default_value = "./mo-data")]
+    data_dir: PathBuf,
+    /// Address of the SSH front door.
+    #[arg(long, default_value = "127.0.0.1:2222")]
+    ssh: SocketAddr,
+    /// Demo mode: add five simulated devices (sim-01 … sim-05) and the user `demo` (password
+    /// `demo`) if missing. Listens on loopback only.
+    #[arg(long)]
+    demo: bool,
+    /// Log filter for the daemon's own diagnostics (tracing syntax, e.g. `info`, `mo_daemon=debug`).
+    #[arg(long, env = "MO_LOG", default_value = "info")]
+    log: String,
+    /// Rotate a device's record-log segment when it reaches this many MiB.
+    #[arg(long, default_value_t = 64)]
+    segment_mib: u64,
+}
+
+/// What every front door needs.
+pub struct Ctx {
+    /// The store.
+    pub store: Store,
+    /// The running consoles.
+    pub registry: Arc<Registry>,
+}
+
+fn main() {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mod: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run(args)) {
+        eprintln!("mod: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Thousands of consoles hold thousands of descriptors: raise the soft limit to the hard one.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
+fn seed_demo(store: &Store) -> anyhow::Result<()> {
+    for i in 1..=5 {
+        let name = format!("sim-{i:02}");
+        if store.get_device(&name)?.is_none() {
+            let mut d = Device::new(&name, format!("sim://{name}?boot=normal"));
+            d.settings.description = Some(format!("simulated server {i}"));
+            store.add_device(&d)?;
+        }
+    }
+    if store.list_users()?.iter().all(|u| u.name != "demo") {
+        store.add_user("demo", Some("demo"))?;
+    }
+    Ok(())
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    if args.demo && !args.ssh.ip().is_loopback() {
+        bail!(
+            "--demo listens on loopback only (the demo password is public); got --ssh {}",
+            args.ssh
+        );
+    }
+    raise_fd_limit();
+    let data = DataDir::open(&args.data_dir)
+        .with_context(|| format!("cannot open data directory {}", args.data_dir.display()))?;
+    let store = data.open_store()?;
+    if args.demo {
+        seed_demo(&store).context("cannot set up the demo devices")?;
+    }
+    let host_key = ssh::host_key(&data.host_key_path())?;
+    let log = LogOptions {
+        segment_max_bytes: args.segment_mib.max(1) * 1024 * 1024,
+        ..LogOptions::default()
+    };
+    let registry = Arc::new(Registry::new(data.clone(), log));
+    let devices = {
+        let s = store.clone();
+        tokio::task::spawn_blocking(move || s.list_devices()).await??
+    };
+    registry.reconcile(devices).await;
+    let watcher = tokio::spawn(registry::watch_store(
+        registry.clone(),
+        store.clone(),
+        Duration::from_secs(1),
+    ));
+    let ctx = Arc::new(Ctx {
+        store,
+        registry: registry.clone(),
+    });
+    let (addr, server) = ssh::serve(ctx.clone(), args.ssh, host_key).await?;
+    tracing::info!(
+        "listening on {addr} (SSH), data directory {}",
+        args.data_dir.display()
+    );
+    eprintln!("mod: listening on {addr} (SSH); data directory {}", args.data_dir.display());
+    if args.demo {
+        let port = addr.port();
+        eprintln!(
+            "mod: demo mode: devices sim-01 … sim-05, user `demo`, password `demo`\n\
+             \x20 shell:   ssh -p {port} demo@{ip}\n\
+             \x20 attach:  ssh -p {port} demo:sim-01@{ip}     (leave with Ctrl-E c .)\n\
+             \x20 logs:    mo --data-dir {dir} log show sim-01",
+            ip = addr.ip(),
+            dir = args.data_dir.display()
+        );
+    }
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
+        _ = terminate() => tracing::info!("terminated; stopping"),
+        _ = server => tracing::error!("SSH server ended"),
+    }
+    watcher.abort();
+    registry.shutdown().await;
+    Ok(())
+}
+
+async fn terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}

@@ -1,0 +1,187 @@
+//! The running consoles, kept in step with the devices in the store.
+//!
+//! The store is the source of truth. A reconcile task polls its change counter and, when it moves,
+//! starts consoles for new devices, stops removed ones and restarts changed ones — leaving every
+//! other console (and its viewers) alone.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use mo_core::console::{Console, ConsoleConfig};
+use mo_core::escape::EscapeConfig;
+use mo_core::log::{LogOptions, LogWriter};
+use mo_drivers::{DriverOptions, connector_for};
+use mo_store::{DataDir, Device, Store};
+
+/// One device as the daemon runs it.
+#[derive(Clone)]
+pub struct Entry {
+    /// The device as stored.
+    pub device: Device,
+    /// Its console, unless it could not be started.
+    pub console: Option<Console>,
+    /// Why it could not be started.
+    pub error: Option<String>,
+    /// The escape sequence viewers of this console use.
+    pub escape: EscapeConfig,
+}
+
+/// All consoles of the daemon, by device name.
+pub struct Registry {
+    entries: RwLock<BTreeMap<String, Entry>>,
+    data: DataDir,
+    drivers: DriverOptions,
+    log: LogOptions,
+}
+
+impl Registry {
+    /// An empty registry writing record logs under `data`.
+    pub fn new(data: DataDir, log: LogOptions) -> Self {
+        Registry {
+            entries: RwLock::new(BTreeMap::new()),
+            data,
+            drivers: DriverOptions::default(),
+            log,
+        }
+    }
+
+    /// The entry for a device.
+    pub fn get(&self, name: &str) -> Option<Entry> {
+        self.entries.read().ok()?.get(name).cloned()
+    }
+
+    /// Every entry, sorted by name.
+    pub fn list(&self) -> Vec<Entry> {
+        self.entries
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn start(&self, device: &Device) -> Entry {
+        let mut entry = Entry {
+            device: device.clone(),
+            console: None,
+            error: None,
+            escape: EscapeConfig::default(),
+        };
+        match self.try_start(device, &mut entry) {
+            Ok(console) => entry.console = Some(console),
+            Err(e) => {
+                tracing::error!(device = %device.name, "cannot start console: {e}");
+                entry.error = Some(e);
+            }
+        }
+        entry
+    }
+
+    fn try_start(&self, device: &Device, entry: &mut Entry) -> Result<Console, String> {
+        let connector = connector_for(&device.url, &self.drivers).map_err(|e| e.to_string())?;
+        if let Some(bytes) = device.escape_bytes().map_err(|e| e.to_string())? {
+            entry.escape = EscapeConfig::new(bytes);
+        }
+        let mut cfg = ConsoleConfig::new(device.name.clone());
+        cfg.on_demand = device.settings.on_demand;
+        cfg.replay_lines = device.settings.replay_lines as usize;
+        cfg.allow_join = device.settings.allow_join;
+        cfg.break_sequences = device.break_sequences().map_err(|e| e.to_string())?;
+        let dir = self
+            .data
+            .create_device_log_dir(&device.name)
+            .map_err(|e| e.to_string())?;
+        let (writer, recovery) =
+            LogWriter::open(&dir, self.log.clone()).map_err(|e| e.to_string())?;
+        if recovery.torn {
+            tracing::warn!(device = %device.name, "record log recovered after a crash: {recovery:?}");
+        }
+        Ok(Console::spawn(cfg, connector, Some(Box::new(writer))))
+    }
+
+    /// Bring the running consoles in line with `devices`. Returns (started, stopped) counts.
+    pub async fn reconcile(&self, devices: Vec<Device>) -> (usize, usize) {
+        let wanted: BTreeMap<String, Device> =
+            devices.into_iter().map(|d| (d.name.clone(), d)).collect();
+        let mut stop = Vec::new();
+        let mut start = Vec::new();
+        if let Ok(map) = self.entries.read() {
+            for (name, entry) in map.iter() {
+                match wanted.get(name) {
+                    None => stop.push(name.clone()),
+                    Some(d) if *d != entry.device => {
+                        stop.push(name.clone());
+                        start.push(d.clone());
+                    }
+                    Some(_) => {}
+                }
+            }
+            for (name, d) in &wanted {
+                if !map.contains_key(name) {
+                    start.push(d.clone());
+                }
+            }
+        }
+        let stopped = stop.len();
+        for name in stop {
+            let old = self.entries.write().ok().and_then(|mut m| m.remove(&name));
+            if let Some(console) = old.and_then(|e| e.console) {
+                tracing::info!(device = %name, "stopping console");
+                console.shutdown().await;
+                // Let the actor close its log before a restarted one opens it.
+                let mut state = console.watch_state();
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    state.wait_for(|s| *s == mo_core::console::LinkState::Stopped),
+                )
+                .await;
+            }
+        }
+        let started = start.len();
+        for d in start {
+            tracing::info!(device = %d.name, url = %d.url, "starting console");
+            let entry = self.start(&d);
+            if let Ok(mut m) = self.entries.write() {
+                m.insert(d.name.clone(), entry);
+            }
+        }
+        (started, stopped)
+    }
+
+    /// Stop every console.
+    pub async fn shutdown(&self) {
+        self.reconcile(Vec::new()).await;
+    }
+}
+
+/// Poll the store for device changes every `every` and reconcile. Runs until the registry is
+/// dropped by everyone else.
+pub async fn watch_store(registry: Arc<Registry>, store: Store, every: Duration) {
+    let mut last: Option<u64> = None;
+    loop {
+        let s = store.clone();
+        let polled = tokio::task::spawn_blocking(move || -> Result<Option<(u64, Vec<Device>)>, String> {
+            let generation = s.generation().map_err(|e| e.to_string())?;
+            if Some(generation) == last {
+                return Ok(None);
+            }
+            Ok(Some((generation, s.list_devices().map_err(|e| e.to_string())?)))
+        })
+        .await;
+        match polled {
+            Ok(Ok(Some((generation, devices)))) => {
+                let (started, stopped) = registry.reconcile(devices).await;
+                if last.is_some() && (started > 0 || stopped > 0) {
+                    tracing::info!(started, stopped, "devices changed");
+                }
+                last = Some(generation);
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::error!("cannot read devices from the store: {e}"),
+            Err(e) => tracing::error!("store poll failed: {e}"),
+        }
+        if Arc::strong_count(&registry) == 1 {
+            return;
+        }
+        tokio::time::sleep(every).await;
+    }
+}

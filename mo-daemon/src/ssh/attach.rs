@@ -1,0 +1,210 @@
+//! A viewer on one console through SSH: keystrokes through the escape parser into the console,
+//! the console's timeline out to the terminal.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mo_core::console::{Mode, Session, ViewerEvent};
+use mo_core::escape::{Command, EscapeParser, Input, help_text};
+use mo_core::record::{Chunk, RecordKind};
+
+use super::shell::format_who;
+use super::term::{Term, TermInput};
+use crate::Ctx;
+use crate::registry::Entry;
+
+enum Wake<'a> {
+    Input(TermInput),
+    Output(Option<tokio::sync::mpsc::Permit<'a, Bytes>>, ViewerEvent),
+}
+
+/// How a chunk of the timeline looks on a viewer's terminal (`None`: not shown).
+pub fn render(chunk: &Chunk, me: &str) -> Option<Bytes> {
+    let text = || String::from_utf8_lossy(&chunk.bytes);
+    match chunk.kind {
+        RecordKind::Output => Some(chunk.bytes.clone()),
+        // The device echoes what it wants shown; other people's keystrokes are in the log.
+        RecordKind::Input => None,
+        RecordKind::Notice | RecordKind::Control | RecordKind::Power | RecordKind::Event => {
+            Some(notice(&text()))
+        }
+        RecordKind::Note if &*chunk.user == me => Some(notice("note written")),
+        RecordKind::Note => Some(notice(&format!("note by {}: {}", chunk.user, text()))),
+        RecordKind::Mark => Some(notice(&format!("bookmark by {}", chunk.user))),
+        _ => None,
+    }
+}
+
+/// A notice line as viewers see it: `[mo: text]` on a line of its own.
+pub fn notice(text: &str) -> Bytes {
+    Bytes::from(format!("\r\n[mo: {text}]\r\n"))
+}
+
+/// Attach `user` to `device` and bridge until the viewer leaves. Returns the exit status.
+pub async fn run(
+    ctx: &Arc<Ctx>,
+    user: &str,
+    origin: &str,
+    device: &str,
+    mode: Mode,
+    term: &mut Term,
+) -> u32 {
+    let Some(entry) = ctx.registry.get(device) else {
+        term.line(&format!("unknown device `{device}`")).await;
+        return 1;
+    };
+    let Some(console) = entry.console.clone() else {
+        let why = entry.error.clone().unwrap_or_default();
+        term.line(&format!("{device} is not running: {why}")).await;
+        return 1;
+    };
+    let mut session = match console.attach_from(user, origin, mode, None).await {
+        Ok(s) => s,
+        Err(e) => {
+            term.line(&format!("cannot attach to {device}: {e}")).await;
+            return 1;
+        }
+    };
+    term.write(notice(&format!(
+        "{device}: {}; {}? for help",
+        session.message(),
+        entry.escape
+    )))
+    .await;
+    let replay = session.take_replay();
+    if !replay.is_empty() {
+        term.write(replay).await;
+    }
+    if let Some((cols, rows)) = term.size {
+        let _ = session.window_size(cols, rows).await;
+    }
+    bridge(&entry, &mut session, term).await
+}
+
+async fn bridge(entry: &Entry, session: &mut Session, term: &mut Term) -> u32 {
+    let mut parser = EscapeParser::new(entry.escape.clone());
+    let out = term.out().clone();
+    let me = session.user().to_string();
+    loop {
+        let wake = tokio::select! {
+            input = term.input() => Wake::Input(input),
+            (permit, ev) = async {
+                // Pull from the hub only when the terminal has room: a slow client falls behind
+                // and is told what it missed, the console never waits for it.
+                let permit = out.reserve().await.ok();
+                (permit, session.recv().await)
+            } => Wake::Output(permit, ev),
+        };
+        match wake {
+            Wake::Input(TermInput::Closed) => return 0,
+            Wake::Input(TermInput::Resize { cols, rows }) => {
+                let _ = session.window_size(cols, rows).await;
+            }
+            Wake::Input(TermInput::Data(data)) => {
+                for item in parser.feed(&data) {
+                    match item {
+                        Input::Data(bytes) => {
+                            if let Err(e) = session.write(&bytes).await {
+                                term.write(notice(&e.to_string())).await;
+                            }
+                        }
+                        Input::Echo(bytes) => term.write(bytes).await,
+                        Input::Error(msg) => term.write(notice(&msg)).await,
+                        Input::Command(Command::Disconnect) => {
+                            term.write(notice(&format!("left {}", entry.device.name))).await;
+                            return 0;
+                        }
+                        Input::Command(cmd) => command(entry, session, term, cmd).await,
+                        _ => {}
+                    }
+                }
+            }
+            Wake::Output(permit, ViewerEvent::Chunk(chunk)) => {
+                if let (Some(p), Some(bytes)) = (permit, render(&chunk, &me)) {
+                    p.send(bytes);
+                }
+            }
+            Wake::Output(permit, ViewerEvent::Missed { bytes, .. }) => {
+                let text = notice(&format!(
+                    "you fell behind and missed {bytes} bytes of output; continuing"
+                ));
+                if let Some(p) = permit {
+                    p.send(text);
+                }
+            }
+            Wake::Output(_, ViewerEvent::Closed) | Wake::Output(_, _) => {
+                term.write(notice(&format!("{} stopped", entry.device.name))).await;
+                return 1;
+            }
+        }
+    }
+}
+
+async fn command(entry: &Entry, session: &mut Session, term: &Term, cmd: Command) {
+    let name = &entry.device.name;
+    let reply = match cmd {
+        Command::Attach | Command::Spy | Command::Force | Command::Join => {
+            let mode = match cmd {
+                Command::Attach => Mode::Attach,
+                Command::Spy => Mode::Spy,
+                Command::Force => Mode::Force,
+                _ => Mode::Join,
+            };
+            match session.set_mode(mode).await {
+                Ok(msg) => msg,
+                Err(e) => e.to_string(),
+            }
+        }
+        Command::Who => match session.who().await {
+            Ok(who) => {
+                term.write(term.crlf(&format!("\n{}", format_who(name, &who)))).await;
+                return;
+            }
+            Err(e) => e.to_string(),
+        },
+        Command::Replay(n) => match session.replay(n as usize).await {
+            Ok(bytes) => {
+                term.write(notice(&format!("replay of the last {n} lines of {name}"))).await;
+                term.write(bytes).await;
+                term.write(notice("end of replay")).await;
+                return;
+            }
+            Err(e) => e.to_string(),
+        },
+        Command::Break(n) => match session.send_break(n).await {
+            Ok(text) => text,
+            Err(e) => e.to_string(),
+        },
+        Command::ListBreaks => {
+            let mut text = format!("break sequences of {name}:");
+            for (n, seq) in session.console().config().break_sequences.iter() {
+                text.push_str(&format!("\n  {}l{n}  {}", entry.escape, seq.text()));
+            }
+            term.write(term.crlf(&format!("\n{text}"))).await;
+            return;
+        }
+        Command::Note(text) => match session.note(&text).await {
+            Ok(seq) => format!("note written (record {seq})"),
+            Err(e) => e.to_string(),
+        },
+        Command::Reconnect => match session.reconnect().await {
+            Ok(()) => format!("reconnecting {name}"),
+            Err(e) => e.to_string(),
+        },
+        Command::Info => format!(
+            "{name}: {} via {}; link {}; you are {} as {}",
+            entry.device.settings.description.as_deref().unwrap_or("console"),
+            entry.device.url,
+            session.console().state().word(),
+            session.role().name(),
+            session.user()
+        ),
+        Command::Help => {
+            term.write(Bytes::from(format!("\r\n{}", help_text(&entry.escape)))).await;
+            return;
+        }
+        Command::Disconnect => return,
+        _ => "this escape command is not available here".to_string(),
+    };
+    term.write(notice(&reply)).await;
+}

@@ -1,0 +1,325 @@
+//! The SSH front door (russh server).
+//!
+//! * `ssh -p P alice@host` opens the command shell ([`shell`]).
+//! * `ssh -t -p P alice@host console web01` runs one shell command.
+//! * `ssh -p P alice:web01@host` attaches to `web01` directly; `alice:web01:spy@host` spies
+//!   (`:force` and `:join` work too) — the console-server convention.
+//!
+//! Password and public-key logins are checked against the store. The connection's TCP socket has
+//! TCP_NODELAY set (keystrokes are tiny).
+
+mod attach;
+mod shell;
+mod term;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use mo_core::console::Mode;
+use russh::keys::PrivateKey;
+use russh::server::{Auth, ChannelOpenHandle, Msg, Server as _, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId, ChannelMsg, MethodKind, MethodSet};
+use tokio::net::TcpListener;
+
+use crate::Ctx;
+use term::Term;
+
+/// Who logged in and what they asked for in the user name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    /// The mo user.
+    pub user: String,
+    /// `user:DEVICE[:mode]`: attach to this device at once.
+    pub device: Option<String>,
+    /// The mode asked for with the device.
+    pub mode: Mode,
+}
+
+impl Login {
+    /// Split an SSH user name `user[:device[:spy|attach|force|join]]`.
+    pub fn parse(name: &str) -> Result<Login, String> {
+        let mut parts = name.splitn(3, ':');
+        let user = parts.next().unwrap_or_default().to_string();
+        let device = parts.next().map(str::to_string);
+        let mode = match parts.next() {
+            None | Some("attach") | Some("rw") => Mode::Attach,
+            Some("spy") | Some("ro") => Mode::Spy,
+            Some("force") => Mode::Force,
+            Some("join") => Mode::Join,
+            Some(other) => {
+                return Err(format!(
+                    "unknown mode `{other}` in `{name}` (use spy, attach, force or join)"
+                ));
+            }
+        };
+        if user.is_empty() || device.as_deref() == Some("") {
+            return Err(format!("bad login name `{name}` (use user or user:device[:spy])"));
+        }
+        Ok(Login { user, device, mode })
+    }
+}
+
+/// Start listening; returns the bound address and the server task.
+pub async fn serve(
+    ctx: Arc<Ctx>,
+    addr: SocketAddr,
+    host_key: PrivateKey,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let mut methods = MethodSet::empty();
+    methods.push(MethodKind::Password);
+    methods.push(MethodKind::PublicKey);
+    let config = Arc::new(russh::server::Config {
+        methods,
+        auth_rejection_time: Duration::from_millis(500),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys: vec![host_key],
+        keepalive_interval: Some(Duration::from_secs(30)),
+        keepalive_max: 4,
+        nodelay: true,
+        ..Default::default()
+    });
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for SSH on {addr}"))?;
+    let bound = listener.local_addr()?;
+    let mut server = Server { ctx };
+    let task = tokio::spawn(async move {
+        if let Err(e) = server.run_on_socket(config, &listener).await {
+            tracing::error!("SSH server stopped: {e}");
+        }
+    });
+    Ok((bound, task))
+}
+
+struct Server {
+    ctx: Arc<Ctx>,
+}
+
+impl russh::server::Server for Server {
+    type Handler = Conn;
+
+    fn new_client(&mut self, peer: Option<SocketAddr>) -> Conn {
+        Conn {
+            ctx: self.ctx.clone(),
+            peer,
+            login: None,
+        }
+    }
+
+    fn handle_session_error(&mut self, error: anyhow::Error) {
+        tracing::debug!("SSH session ended with an error: {error:#}");
+    }
+}
+
+/// One SSH connection.
+pub struct Conn {
+    ctx: Arc<Ctx>,
+    peer: Option<SocketAddr>,
+    login: Option<Login>,
+}
+
+impl Conn {
+    fn origin(&self) -> String {
+        self.peer.map_or_else(|| "ssh".to_string(), |p| format!("ssh {p}"))
+    }
+}
+
+impl russh::server::Handler for Conn {
+    type Error = anyhow::Error;
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        let Ok(login) = Login::parse(user) else {
+            return Ok(Auth::reject());
+        };
+        let store = self.ctx.store.clone();
+        let (name, pw) = (login.user.clone(), password.to_string());
+        let ok = tokio::task::spawn_blocking(move || store.verify_password(&name, &pw))
+            .await?
+            .unwrap_or(false);
+        if ok {
+            tracing::info!(user = %login.user, peer = ?self.peer, "password login");
+            self.login = Some(login);
+            Ok(Auth::Accept)
+        } else {
+            tracing::warn!(user = %login.user, peer = ?self.peer, "password login failed");
+            Ok(Auth::reject())
+        }
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let Ok(login) = Login::parse(user) else {
+            return Ok(Auth::reject());
+        };
+        let line = key.public_key.to_openssh().unwrap_or_default();
+        let mut parts = line.split_whitespace();
+        let (Some(kind), Some(blob)) = (parts.next(), parts.next()) else {
+            return Ok(Auth::reject());
+        };
+        let (kind, blob) = (kind.to_string(), blob.to_string());
+        let store = self.ctx.store.clone();
+        let owner = tokio::task::spawn_blocking(move || store.find_user_by_key(&kind, &blob))
+            .await?
+            .unwrap_or(None);
+        if owner.as_deref() == Some(login.user.as_str()) {
+            tracing::info!(user = %login.user, peer = ?self.peer, "public-key login");
+            self.login = Some(login);
+            Ok(Auth::Accept)
+        } else {
+            Ok(Auth::reject())
+        }
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some(login) = self.login.clone() else {
+            return Ok(());
+        };
+        reply.accept().await;
+        let ctx = self.ctx.clone();
+        let origin = self.origin();
+        tokio::spawn(async move {
+            run_channel(ctx, login, origin, channel).await;
+        });
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _cols: u32,
+        _rows: u32,
+        _pw: u32,
+        _ph: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        Ok(())
+    }
+
+    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        Ok(())
+    }
+
+    async fn window_change_request(
+        &mut self,
+        _channel: ChannelId,
+        _cols: u32,
+        _rows: u32,
+        _pw: u32,
+        _ph: u32,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// Wait for the client's pty/shell/exec requests, then run the shell, one command, or a direct
+/// attach.
+async fn run_channel(ctx: Arc<Ctx>, login: Login, origin: String, channel: Channel<Msg>) {
+    let (mut rd, wr) = channel.split();
+    let mut pty = None;
+    let command = loop {
+        match rd.wait().await {
+            Some(ChannelMsg::RequestPty {
+                col_width,
+                row_height,
+                ..
+            }) => pty = Some((col_width, row_height)),
+            Some(ChannelMsg::RequestShell { .. }) => break None,
+            Some(ChannelMsg::Exec { command, .. }) => {
+                break Some(String::from_utf8_lossy(&command).into_owned());
+            }
+            Some(ChannelMsg::Eof) | Some(ChannelMsg::Close) | None => return,
+            Some(_) => {}
+        }
+    };
+    let mut term = Term::new(rd, wr, pty);
+    let status = match (&login.device, command) {
+        (Some(device), None) => {
+            attach::run(&ctx, &login.user, &origin, device, login.mode, &mut term).await
+        }
+        (Some(_), Some(_)) => {
+            term.line("mo: give either user:device in the login name or a command, not both")
+                .await;
+            2
+        }
+        (None, Some(cmd)) => shell::run_command(&ctx, &login.user, &origin, &cmd, &mut term).await,
+        (None, None) => shell::run_shell(&ctx, &login.user, &origin, &mut term).await,
+    };
+    term.finish(status).await;
+}
+
+/// Load the daemon's host key from `path`, creating an Ed25519 key (mode 0600) if there is none.
+pub fn host_key(path: &std::path::Path) -> anyhow::Result<PrivateKey> {
+    if path.exists() {
+        return russh::keys::load_secret_key(path, None)
+            .with_context(|| format!("cannot read SSH host key {}", path.display()));
+    }
+    let mut seed = [0u8; 32];
+    rand::fill(&mut seed);
+    let pair = russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&seed);
+    let key = PrivateKey::from(pair);
+    let text = key
+        .to_openssh(russh::keys::ssh_key::LineEnding::LF)
+        .context("cannot encode the SSH host key")?;
+    write_private(path, text.as_bytes())
+        .with_context(|| format!("cannot write SSH host key {}", path.display()))?;
+    tracing::info!("created SSH host key {}", path.display());
+    Ok(key)
+}
+
+fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(data)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_names() {
+        let l = Login::parse("alice").ok();
+        assert_eq!(l.map(|l| (l.user, l.device)), Some(("alice".into(), None)));
+        let l = Login::parse("alice:web01:spy").ok();
+        assert_eq!(
+            l.map(|l| (l.device, l.mode)),
+            Some((Some("web01".into()), Mode::Spy))
+        );
+        let l = Login::parse("bob:db1").ok();
+        assert_eq!(l.map(|l| l.mode), Some(Mode::Attach));
+        assert!(Login::parse("bob:db1:nap").is_err_and(|e| e.contains("unknown mode `nap`")));
+        assert!(Login::parse(":db1").is_err());
+        assert!(Login::parse("bob:").is_err());
+    }
+}
