@@ -103,20 +103,6 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kind_codes_round_trip() {
-        for k in RecordKind::ALL {
-            assert_eq!(RecordKind::from_code(k.code()), Some(k));
-        }
-        assert_eq!(RecordKind::from_code(0), None);
-        assert_eq!(RecordKind::from_code(9), None);
-    }
-}
-
 /// Where a console actor writes every chunk, in order, before anyone else sees it.
 ///
 /// The record log writer ([`crate::log::LogWriter`]) is the real one. It is the only consumer allowed
@@ -129,5 +115,19 @@ pub trait RecordSink: Send {
     /// Push buffered data to the operating system (called when the console goes idle).
     fn flush(&mut self) -> crate::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_codes_round_trip() {
+        for k in RecordKind::ALL {
+            assert_eq!(RecordKind::from_code(k.code()), Some(k));
+        }
+        assert_eq!(RecordKind::from_code(0), None);
+        assert_eq!(RecordKind::from_code(9), None);
     }
 }

@@ -90,12 +90,12 @@ async fn next_notice(s: &mut Session, needle: &str) -> String {
         let ev = tokio::time::timeout_at(deadline, s.recv())
             .await
             .unwrap_or_else(|_| panic!("no notice containing {needle:?}"));
-        if let ViewerEvent::Chunk(c) = ev {
-            if c.kind == RecordKind::Notice {
-                let t = String::from_utf8_lossy(&c.bytes).to_string();
-                if t.contains(needle) {
-                    return t;
-                }
+        if let ViewerEvent::Chunk(c) = ev
+            && c.kind == RecordKind::Notice
+        {
+            let t = String::from_utf8_lossy(&c.bytes).to_string();
+            if t.contains(needle) {
+                return t;
             }
         }
     }
@@ -112,10 +112,10 @@ async fn read_output(s: &mut Session, want: &[u8]) {
                 String::from_utf8_lossy(&got)
             )
         });
-        if let ViewerEvent::Chunk(c) = ev {
-            if c.is_output() {
-                got.extend_from_slice(&c.bytes);
-            }
+        if let ViewerEvent::Chunk(c) = ev
+            && c.is_output()
+        {
+            got.extend_from_slice(&c.bytes);
         }
     }
 }
