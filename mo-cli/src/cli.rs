@@ -1,0 +1,350 @@
+//! The command line: every command, option and help text (`mo --help` is user documentation).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Examples shown at the end of `mo --help`.
+const MAIN_EXAMPLES: &str = "\
+Examples:
+  mo device add web01 serial:///dev/ttyS0?baud=115200 --description 'front web server'
+  mo device add lab sim://lab --on-demand
+  mo device list
+  echo 's3cret' | mo user add alice --password-stdin --ssh-key ~/.ssh/id_ed25519.pub
+  mo log show web01 --since 1h
+  mo log verify web01
+
+The data directory holds the store (mo.db), the record logs (logs/<device>/) and the SSH host key.
+The daemon `mod` picks up device changes within a second, without a restart.";
+
+/// mo: console management — local administration of a data directory.
+///
+/// Adds, changes and removes devices and users in the store that the daemon `mod` serves, and
+/// reads and verifies the record logs it writes. Works while the daemon runs.
+#[derive(Debug, Parser)]
+#[command(name = "mo", version, after_help = MAIN_EXAMPLES)]
+pub struct Cli {
+    /// The data directory (store, record logs, host key).
+    #[arg(
+        long,
+        global = true,
+        env = "MO_DATA_DIR",
+        default_value = "./mo-data",
+        value_name = "DIR"
+    )]
+    pub data_dir: PathBuf,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add, change, list, show and remove devices (consoles).
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Add and remove users, set passwords, manage SSH keys.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Read, follow and verify a device's record log.
+    #[command(subcommand)]
+    Log(LogCommand),
+}
+
+/// `mo device …`
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Add a device.
+    ///
+    /// The URL says how to reach the console: serial:///dev/ttyS0?baud=115200,
+    /// telnet://cs1:7001, rfc2217://cs1:7001, tcp://cs1:4001, ssh://admin@10.0.0.5,
+    /// exec:///usr/bin/cmd?arg=..., unix:///run/x.sock, sim://name. The daemon checks the
+    /// driver-specific parts when it connects.
+    #[command(after_help = "Examples:\n  \
+        mo device add web01 serial:///dev/ttyS0?baud=115200\n  \
+        mo device add lab sim://lab --on-demand --replay-lines 100\n  \
+        mo device add sun1 telnet://cs1:7001 --escape '^]q' --break '2=\\r~^b' --no-join")]
+    Add {
+        /// Device name: letters, digits, `.`, `_`, `-`; 1–64 characters; not starting with `.` or `-`.
+        name: String,
+        /// Access URL.
+        url: String,
+        /// Settings.
+        #[command(flatten)]
+        settings: AddSettings,
+    },
+    /// Change a device's URL or settings; options not given stay as they are.
+    #[command(after_help = "Examples:\n  \
+        mo device set web01 --url serial:///dev/ttyS1?baud=9600\n  \
+        mo device set web01 --always-connected --join\n  \
+        mo device set web01 --break '3=#.' --clear-break 2 --description ''")]
+    Set {
+        /// The device to change.
+        name: String,
+        /// Settings to change.
+        #[command(flatten)]
+        settings: SetSettings,
+    },
+    /// List devices as a table, or as JSON.
+    List {
+        /// Print a JSON array of devices instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show every setting of one device.
+    Show {
+        /// The device.
+        name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a device. Its record log stays on disk.
+    #[command(visible_alias = "remove")]
+    Rm {
+        /// The device.
+        name: String,
+    },
+}
+
+/// Settings for `mo device add`.
+#[derive(Debug, Args)]
+pub struct AddSettings {
+    /// Connect only while someone is attached, instead of always.
+    #[arg(long)]
+    pub on_demand: bool,
+    /// Lines of recent output replayed to a viewer on connect.
+    #[arg(long, value_name = "N", default_value_t = mo_store::DEFAULT_REPLAY_LINES)]
+    pub replay_lines: u32,
+    /// Allow only one writer at a time (no `join`).
+    #[arg(long)]
+    pub no_join: bool,
+    /// Escape sequence in conserver notation: `^Ec` is Ctrl-E then c (the default).
+    #[arg(long, value_name = "SEQ")]
+    pub escape: Option<String>,
+    /// Break sequence N (1–9) in conserver notation, e.g. `1=\z` (BREAK), `2=\r~^b`, `3=#.`.
+    /// Repeat for several; they override the defaults of the same number.
+    #[arg(long = "break", value_name = "N=SEQ", value_parser = parse_break)]
+    pub breaks: Vec<(u8, String)>,
+    /// Free text shown in listings.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+}
+
+/// Settings for `mo device set`.
+#[derive(Debug, Args)]
+pub struct SetSettings {
+    /// New access URL.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Connect only while someone is attached.
+    #[arg(long, conflicts_with = "always_connected")]
+    pub on_demand: bool,
+    /// Keep the console connected always (the default mode).
+    #[arg(long)]
+    pub always_connected: bool,
+    /// Lines of recent output replayed to a viewer on connect.
+    #[arg(long, value_name = "N")]
+    pub replay_lines: Option<u32>,
+    /// Allow several writers at once (`join`).
+    #[arg(long, conflicts_with = "no_join")]
+    pub join: bool,
+    /// Allow only one writer at a time.
+    #[arg(long)]
+    pub no_join: bool,
+    /// Escape sequence in conserver notation (`^Ec`).
+    #[arg(long, value_name = "SEQ", conflicts_with = "default_escape")]
+    pub escape: Option<String>,
+    /// Go back to the default escape sequence.
+    #[arg(long)]
+    pub default_escape: bool,
+    /// Set break sequence N (1–9) in conserver notation; repeat for several.
+    #[arg(long = "break", value_name = "N=SEQ", value_parser = parse_break)]
+    pub breaks: Vec<(u8, String)>,
+    /// Drop the device's own break sequence N (the default of that number applies again).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub clear_break: Vec<u8>,
+    /// Free text shown in listings; an empty text removes it.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+}
+
+/// `mo user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user with a password, SSH public keys, or both.
+    ///
+    /// Without --password-stdin and without --ssh-key the user could not log in, so that is
+    /// refused.
+    #[command(after_help = "Examples:\n  \
+        echo 's3cret' | mo user add alice --password-stdin\n  \
+        mo user add bob --ssh-key ~/.ssh/id_ed25519.pub\n  \
+        mo user add carol --password-stdin --ssh-key carol.pub --ssh-key carol-laptop.pub < pw.txt")]
+    Add {
+        /// User name: `[a-z_][a-z0-9_.-]*`, at most 32 characters (no `:`).
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// A file of OpenSSH public keys (one per line, like `id_ed25519.pub`); repeatable.
+        #[arg(long, value_name = "FILE")]
+        ssh_key: Vec<PathBuf>,
+    },
+    /// Set a user's password, read from the first line of standard input.
+    #[command(after_help = "Example:\n  echo 'n3w' | mo user passwd alice --password-stdin")]
+    Passwd {
+        /// The user.
+        name: String,
+        /// Read the new password from the first line of standard input (required).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Manage a user's SSH public keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// List users with their credentials.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user and their SSH keys.
+    #[command(visible_alias = "remove")]
+    Rm {
+        /// The user.
+        name: String,
+    },
+}
+
+/// `mo user key …`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Add the public keys in FILE (one per line; `-` reads standard input).
+    #[command(after_help = "Example:\n  mo user key add alice ~/.ssh/id_ed25519.pub")]
+    Add {
+        /// The user.
+        name: String,
+        /// A file of OpenSSH public keys, or `-` for standard input.
+        file: PathBuf,
+    },
+    /// List a user's keys with their SHA-256 fingerprints.
+    List {
+        /// The user.
+        name: String,
+    },
+    /// Remove a key, given by fingerprint (`SHA256:…`, as `mo user key list` shows it).
+    #[command(visible_alias = "remove")]
+    Rm {
+        /// The user.
+        name: String,
+        /// The key's fingerprint.
+        fingerprint: String,
+    },
+}
+
+/// `mo log …`
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Print a device's record log as text, one timestamp per line.
+    ///
+    /// Output lines show the device's text (ANSI sequences removed); input appears as
+    /// `<user> typed text`; notices, notes and events in brackets. TIME is `now`, a duration ago
+    /// (`90s`, `10m`, `2h`, `1d`, `1w`, `1h30m`), an RFC 3339 time (`2026-11-22T10:00:00Z`), or a
+    /// UTC date or date and time (`2026-11-22`, `2026-11-22 10:00`).
+    #[command(after_help = "Examples:\n  \
+        mo log show web01\n  \
+        mo log show web01 --since 2h --until 1h\n  \
+        mo log show web01 --since 2026-11-22T10:00:00Z --kind input --kind notice\n  \
+        mo log show web01 --follow")]
+    Show {
+        /// The device (its log stays readable after `mo device rm`).
+        name: String,
+        /// Which records.
+        #[command(flatten)]
+        filter: LogFilter,
+        /// Keep printing records as they are written (Ctrl-C stops). Without --since or --seq
+        /// it starts with the last 10 records.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Print the last records of a device's log, optionally following new ones.
+    #[command(after_help = "Examples:\n  mo log tail web01\n  mo log tail web01 -n 50 --follow")]
+    Tail {
+        /// The device.
+        name: String,
+        /// How many records (one output record may hold several lines).
+        #[arg(short = 'n', long = "records", value_name = "N", default_value_t = crate::log::DEFAULT_TAIL)]
+        lines: usize,
+        /// Keep printing records as they are written (Ctrl-C stops).
+        #[arg(short, long)]
+        follow: bool,
+        /// Which records.
+        #[command(flatten)]
+        filter: LogFilter,
+    },
+    /// Check a device's log for damage or tampering (checksums, hash chain, sequence numbers).
+    ///
+    /// Prints a report. Exit status 0: intact (a torn final record left by a crash is only a
+    /// warning); 1: problems found, or the log could not be read.
+    #[command(after_help = "Example:\n  mo log verify web01 || echo 'web01 log damaged'")]
+    Verify {
+        /// The device.
+        name: String,
+    },
+}
+
+/// Record selection shared by `mo log show` and `mo log tail`.
+#[derive(Debug, Args)]
+pub struct LogFilter {
+    /// Only records at or after TIME.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only records before TIME.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only records from sequence number SEQ on.
+    #[arg(long, value_name = "SEQ")]
+    pub seq: Option<u64>,
+    /// Only records of this kind: output, input, notice, event, power, mark, note, control.
+    /// Repeatable.
+    #[arg(long, value_name = "KIND")]
+    pub kind: Vec<String>,
+}
+
+/// Parse `N=SEQ` for `--break`.
+fn parse_break(text: &str) -> Result<(u8, String), String> {
+    let (n, seq) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not N=SEQ (for example `2=\\r~^b`)"))?;
+    let n: u8 = n
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| (1..=9).contains(n))
+        .ok_or_else(|| format!("break sequence number `{n}` must be 1 to 9"))?;
+    mo_core::breakseq::BreakSequence::parse(seq).map_err(|e| e.to_string())?;
+    Ok((n, seq.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn break_option() {
+        assert_eq!(parse_break("2=\\r~^b"), Ok((2, "\\r~^b".to_string())));
+        assert_eq!(parse_break("3==."), Ok((3, "=.".to_string())));
+        assert!(parse_break("0=x").is_err());
+        assert!(parse_break("10=x").is_err());
+        assert!(parse_break("x").is_err());
+        assert!(parse_break("1=\\q").is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! `mo device …`: add, change, list, show and remove devices.
+
+use std::io::Write;
+
+use anyhow::Result;
+use mo_core::breakseq::BreakSequences;
+use mo_core::escape::EscapeConfig;
+use mo_store::{DataDir, Device, DeviceSettings, Store};
+
+use crate::cli::{AddSettings, DeviceCommand, SetSettings};
+use crate::table::Table;
+
+/// Run one `mo device` command.
+pub fn run(
+    dir: &DataDir,
+    store: &Store,
+    command: DeviceCommand,
+    out: &mut dyn Write,
+) -> Result<()> {
+    match command {
+        DeviceCommand::Add {
+            name,
+            url,
+            settings,
+        } => {
+            let device = Device {
+                name,
+                url,
+                settings: add_settings(settings),
+            };
+            store.add_device(&device)?;
+            writeln!(out, "added device `{}` ({})", device.name, device.url)?;
+        }
+        DeviceCommand::Set { name, settings } => {
+            let mut device = store.device(&name)?;
+            apply(&mut device, settings);
+            store.update_device(&device)?;
+            writeln!(out, "changed device `{name}`")?;
+        }
+        DeviceCommand::List { json } => {
+            let devices = store.list_devices()?;
+            if json {
+                serde_json::to_writer_pretty(&mut *out, &devices)?;
+                writeln!(out)?;
+            } else {
+                list(&devices, out)?;
+            }
+        }
+        DeviceCommand::Show { name, json } => {
+            let device = store.device(&name)?;
+            if json {
+                serde_json::to_writer_pretty(&mut *out, &device)?;
+                writeln!(out)?;
+            } else {
+                show(dir, &device, out)?;
+            }
+        }
+        DeviceCommand::Rm { name } => {
+            store.remove_device(&name)?;
+            let log = dir.device_log_dir(&name)?;
+            if log.exists() {
+                writeln!(
+                    out,
+                    "removed device `{name}`; its record log stays in {}",
+                    log.display()
+                )?;
+            } else {
+                writeln!(out, "removed device `{name}`")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn add_settings(s: AddSettings) -> DeviceSettings {
+    DeviceSettings {
+        on_demand: s.on_demand,
+        replay_lines: s.replay_lines,
+        allow_join: !s.no_join,
+        escape: s.escape,
+        break_sequences: s.breaks.into_iter().collect(),
+        description: s.description.filter(|d| !d.is_empty()),
+    }
+}
+
+fn apply(device: &mut Device, s: SetSettings) {
+    let d = &mut device.settings;
+    if let Some(url) = s.url {
+        device.url = url;
+    }
+    if s.on_demand {
+        d.on_demand = true;
+    }
+    if s.always_connected {
+        d.on_demand = false;
+    }
+    if let Some(n) = s.replay_lines {
+        d.replay_lines = n;
+    }
+    if s.join {
+        d.allow_join = true;
+    }
+    if s.no_join {
+        d.allow_join = false;
+    }
+    if s.default_escape {
+        d.escape = None;
+    }
+    if let Some(escape) = s.escape {
+        d.escape = Some(escape);
+    }
+    for n in s.clear_break {
+        d.break_sequences.remove(&n);
+    }
+    d.break_sequences.extend(s.breaks);
+    if let Some(text) = s.description {
+        d.description = Some(text).filter(|t| !t.is_empty());
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn list(devices: &[Device], out: &mut dyn Write) -> Result<()> {
+    if devices.is_empty() {
+        writeln!(out, "no devices (add one with `mo device add NAME URL`)")?;
+        return Ok(());
+    }
+    let mut table = Table::new(&["NAME", "URL", "ON-DEMAND", "JOIN", "REPLAY", "DESCRIPTION"]);
+    for d in devices {
+        let s = &d.settings;
+        table.row(vec![
+            d.name.clone(),
+            d.url.clone(),
+            yes_no(s.on_demand).into(),
+            yes_no(s.allow_join).into(),
+            s.replay_lines.to_string(),
+            s.description.clone().unwrap_or_default(),
+        ]);
+    }
+    table.write(out)?;
+    Ok(())
+}
+
+fn show(dir: &DataDir, device: &Device, out: &mut dyn Write) -> Result<()> {
+    let s = &device.settings;
+    let escape = match device.escape_config()? {
+        Some(config) => format!("{config} ({})", config.describe()),
+        None => {
+            let config = EscapeConfig::default();
+            format!("{config} ({}, the default)", config.describe())
+        }
+    };
+    let mut table = Table::default();
+    let mut field = |k: &str, v: String| table.row(vec![format!("{k}:"), v]);
+    field("name", device.name.clone());
+    field("url", device.url.clone());
+    field(
+        "connection",
+        if s.on_demand {
+            "on demand (only while someone is attached)".into()
+        } else {
+            "always".into()
+        },
+    );
+    field("replay lines", s.replay_lines.to_string());
+    field(
+        "join",
+        if s.allow_join {
+            "allowed (several writers)".into()
+        } else {
+            "no (one writer at a time)".into()
+        },
+    );
+    field("escape", escape);
+    let defaults = BreakSequences::default();
+    for (n, seq) in device.break_sequences()?.iter() {
+        let origin = if s.break_sequences.contains_key(&n) {
+            ""
+        } else if defaults.get(n).is_some() {
+            " (default)"
+        } else {
+            ""
+        };
+        field(&format!("break {n}"), format!("{}{origin}", seq.text()));
+    }
+    field("description", s.description.clone().unwrap_or_default());
+    field(
+        "record log",
+        dir.device_log_dir(&device.name)?.display().to_string(),
+    );
+    table.write(out)?;
+    Ok(())
+}

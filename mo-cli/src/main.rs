@@ -1,0 +1,120 @@
+//! `mo`: the command-line admin tool of mo, the console-management SDK.
+//!
+//! It works directly on a daemon's data directory (`--data-dir`, `MO_DATA_DIR`, default
+//! `./mo-data`): devices and users in the SQLite store, and the per-device record logs. The
+//! daemon may be running; it notices device changes within a second. See `docs/cli.md`.
+//!
+//! Errors are one line on standard error (`mo: unknown device `web01``) and a non-zero exit
+//! status; `mo log verify` exits with 1 when it finds problems.
+
+mod cli;
+mod device;
+mod log;
+mod table;
+mod user;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+use mo_store::DataDir;
+
+use cli::{Cli, Command, DeviceCommand, UserCommand};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let mut out = io::BufWriter::new(io::stdout());
+    let result = run(cli, &mut out).and_then(|code| {
+        out.flush()?;
+        Ok(code)
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "mo: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Help and version go out as clap prints them; a usage mistake becomes one line and status 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return if e.use_stderr() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let _ = writeln!(io::stderr(), "mo: {first} (see `mo --help`)");
+    ExitCode::from(2)
+}
+
+fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
+    // Only commands that create something create the data directory.
+    let creates = matches!(
+        cli.command,
+        Command::Device(DeviceCommand::Add { .. }) | Command::User(UserCommand::Add { .. })
+    );
+    let dir = if creates {
+        DataDir::open(&cli.data_dir)?
+    } else {
+        DataDir::existing(&cli.data_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "{e} (give it with --data-dir DIR or MO_DATA_DIR; `mo device add` creates it)"
+            )
+        })?
+    };
+    match cli.command {
+        Command::Device(command) => {
+            let store = dir.open_store()?;
+            device::run(&dir, &store, command, out)?;
+        }
+        Command::User(command) => {
+            let store = dir.open_store()?;
+            let stdin = io::stdin();
+            user::run(&store, command, &mut stdin.lock(), out)?;
+        }
+        Command::Log(command) => return log::run(&dir, command, out),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The error and its causes on one line, leaving out causes whose text the message already holds
+/// (mo's errors often include their source's text).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}

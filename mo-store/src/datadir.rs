@@ -1,0 +1,128 @@
+//! The layout of a daemon's data directory.
+//!
+//! ```text
+//! DIR/                         mode 0700
+//! DIR/mo.db                    the SQLite store (plus mo.db-wal, mo.db-shm)
+//! DIR/logs/<device>/           the record log (segment files) of each device
+//! DIR/ssh_host_ed25519_key     the SSH front door's host key
+//! ```
+
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::names::validate_device_name;
+use crate::store::Store;
+
+/// File name of the database inside a data directory.
+pub const DB_FILE: &str = "mo.db";
+/// Directory holding the per-device record logs.
+pub const LOGS_DIR: &str = "logs";
+/// File name of the SSH host key.
+pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
+
+/// A data directory: where the store, the record logs and the host key live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// Open the data directory at `path`, creating it (mode 0700, parents too) and its `logs/`
+    /// subdirectory if they do not exist.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let root = path.as_ref().to_path_buf();
+        create_private_dir(&root)?;
+        let dir = DataDir { root };
+        create_private_dir(&dir.logs_dir())?;
+        Ok(dir)
+    }
+
+    /// Open an existing data directory without creating anything; [`Error::NoDataDir`] if `path`
+    /// is not a directory.
+    pub fn existing(path: impl AsRef<Path>) -> Result<Self> {
+        let root = path.as_ref().to_path_buf();
+        if !root.is_dir() {
+            return Err(Error::NoDataDir { path: root });
+        }
+        Ok(DataDir { root })
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// `DIR/mo.db`.
+    pub fn db_path(&self) -> PathBuf {
+        self.root.join(DB_FILE)
+    }
+
+    /// `DIR/logs`.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join(LOGS_DIR)
+    }
+
+    /// `DIR/logs/<device>`, after checking the device name (so it can never escape `logs/`).
+    /// Nothing is created.
+    pub fn device_log_dir(&self, device: &str) -> Result<PathBuf> {
+        validate_device_name(device)?;
+        Ok(self.logs_dir().join(device))
+    }
+
+    /// Like [`DataDir::device_log_dir`], and create the directory (mode 0700) if needed.
+    pub fn create_device_log_dir(&self, device: &str) -> Result<PathBuf> {
+        let dir = self.device_log_dir(device)?;
+        create_private_dir(&dir)?;
+        Ok(dir)
+    }
+
+    /// `DIR/ssh_host_ed25519_key`.
+    pub fn host_key_path(&self) -> PathBuf {
+        self.root.join(HOST_KEY_FILE)
+    }
+
+    /// Open (creating and migrating if needed) the store `DIR/mo.db`.
+    pub fn open_store(&self) -> Result<Store> {
+        Store::open(self.db_path())
+    }
+}
+
+fn create_private_dir(path: &Path) -> Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|e| Error::io(format!("cannot create directory {}", path.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn creates_layout_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("a/b/data");
+        assert!(matches!(
+            DataDir::existing(&root),
+            Err(Error::NoDataDir { .. })
+        ));
+        let dir = DataDir::open(&root).unwrap();
+        let mode = std::fs::metadata(&root).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        assert!(dir.logs_dir().is_dir());
+        assert_eq!(dir.db_path(), root.join("mo.db"));
+        assert_eq!(dir.host_key_path(), root.join("ssh_host_ed25519_key"));
+        let log = dir.create_device_log_dir("web01").unwrap();
+        assert_eq!(log, root.join("logs/web01"));
+        assert!(log.is_dir());
+        assert!(dir.device_log_dir("../x").is_err());
+        assert!(DataDir::existing(&root).is_ok());
+        // Opening again is fine.
+        assert_eq!(DataDir::open(&root).unwrap(), dir);
+    }
+}

@@ -1,0 +1,357 @@
+//! Devices: a name, an access URL and the console settings, and their storage.
+
+use std::collections::BTreeMap;
+
+use mo_core::breakseq::{BreakSequence, BreakSequences};
+use mo_core::escape::EscapeConfig;
+use rusqlite::{OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::names::validate_device_name;
+use crate::store::{Store, is_unique_violation};
+
+/// The default number of lines replayed to a viewer on connect.
+pub const DEFAULT_REPLAY_LINES: u32 = 20;
+/// The largest accepted replay length.
+pub const MAX_REPLAY_LINES: u32 = 100_000;
+/// The longest accepted description, in characters.
+pub const MAX_DESCRIPTION: usize = 1024;
+
+/// A console device as stored: its name, access URL and settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// The device name (see [`crate::validate_device_name`]).
+    pub name: String,
+    /// The access URL (`serial:///dev/ttyS0?baud=115200`, `sim://web01`, …). Only checked to be a
+    /// URL here; the drivers check the rest when they connect.
+    pub url: String,
+    /// How the console behaves.
+    #[serde(default)]
+    pub settings: DeviceSettings,
+}
+
+/// Per-device console settings. Build with `DeviceSettings { field: …, ..Default::default() }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeviceSettings {
+    /// Connect only while someone is attached (instead of holding the console open always).
+    pub on_demand: bool,
+    /// Lines of recent output replayed to a viewer on connect.
+    pub replay_lines: u32,
+    /// Whether several users may write at once (`join`).
+    pub allow_join: bool,
+    /// The escape sequence in conserver notation (`^Ec`, see [`EscapeConfig`]), or `None` for
+    /// the default.
+    pub escape: Option<String>,
+    /// Break sequences 1–9 in conserver notation (see [`mo_core::breakseq`]); these override
+    /// the defaults of the same number.
+    pub break_sequences: BTreeMap<u8, String>,
+    /// Free text shown in listings.
+    pub description: Option<String>,
+}
+
+impl Default for DeviceSettings {
+    fn default() -> Self {
+        DeviceSettings {
+            on_demand: false,
+            replay_lines: DEFAULT_REPLAY_LINES,
+            allow_join: true,
+            escape: None,
+            break_sequences: BTreeMap::new(),
+            description: None,
+        }
+    }
+}
+
+fn bad_break(device: &str, n: u8, text: &str, reason: String) -> Error {
+    Error::BadSetting {
+        device: device.to_string(),
+        setting: format!("break sequence {n}"),
+        value: text.to_string(),
+        reason,
+    }
+}
+
+/// The reason part of a mo-core specification error (its text already names the input).
+fn spec_reason(e: mo_core::Error) -> String {
+    match e {
+        mo_core::Error::BadSpec { reason, .. } => reason,
+        other => other.to_string(),
+    }
+}
+
+impl Device {
+    /// A device with default settings.
+    pub fn new(name: impl Into<String>, url: impl Into<String>) -> Self {
+        Device {
+            name: name.into(),
+            url: url.into(),
+            settings: DeviceSettings::default(),
+        }
+    }
+
+    /// The break sequences in force: conserver's defaults, overridden by the device's own.
+    pub fn break_sequences(&self) -> Result<BreakSequences> {
+        let mut all = BreakSequences::default();
+        for (&n, text) in &self.settings.break_sequences {
+            let bad = |e: mo_core::Error| bad_break(&self.name, n, text, spec_reason(e));
+            all.set(n, BreakSequence::parse(text).map_err(bad)?)
+                .map_err(bad)?;
+        }
+        Ok(all)
+    }
+
+    /// The device's own escape sequence, if it has one (else viewers use their default).
+    pub fn escape_config(&self) -> Result<Option<EscapeConfig>> {
+        self.settings
+            .escape
+            .as_deref()
+            .map(|spec| {
+                EscapeConfig::parse(spec).map_err(|e| Error::BadSetting {
+                    device: self.name.clone(),
+                    setting: "escape".into(),
+                    value: spec.into(),
+                    reason: spec_reason(e),
+                })
+            })
+            .transpose()
+    }
+
+    /// The device's own escape sequence as two bytes (attention character, command character).
+    pub fn escape_bytes(&self) -> Result<Option<[u8; 2]>> {
+        Ok(self.escape_config()?.map(|c| c.prefix))
+    }
+
+    /// Check the name, the URL (it must parse as an absolute URL) and every setting.
+    pub fn validate(&self) -> Result<()> {
+        validate_device_name(&self.name)?;
+        let bad_url = |reason: String| Error::BadUrl {
+            device: self.name.clone(),
+            url: self.url.clone(),
+            reason,
+        };
+        if self.url.trim() != self.url || self.url.chars().any(char::is_control) {
+            return Err(bad_url("contains spaces or control characters".into()));
+        }
+        url::Url::parse(&self.url).map_err(|e| match e {
+            url::ParseError::RelativeUrlWithoutBase => bad_url(
+                "not a URL; write it with a scheme, like `serial:///dev/ttyS0` or `sim://name`"
+                    .into(),
+            ),
+            other => bad_url(other.to_string()),
+        })?;
+        let s = &self.settings;
+        let bad = |setting: &str, value: String, reason: String| Error::BadSetting {
+            device: self.name.clone(),
+            setting: setting.into(),
+            value,
+            reason,
+        };
+        if s.replay_lines > MAX_REPLAY_LINES {
+            return Err(bad(
+                "replay lines",
+                s.replay_lines.to_string(),
+                format!("at most {MAX_REPLAY_LINES}"),
+            ));
+        }
+        self.escape_config()?;
+        for (&n, text) in &s.break_sequences {
+            if !(1..=9).contains(&n) {
+                return Err(bad_break(
+                    &self.name,
+                    n,
+                    text,
+                    "the number must be 1 to 9".into(),
+                ));
+            }
+            BreakSequence::parse(text)
+                .map_err(|e| bad_break(&self.name, n, text, spec_reason(e)))?;
+        }
+        if let Some(text) = &s.description {
+            if text.chars().count() > MAX_DESCRIPTION {
+                return Err(bad(
+                    "description",
+                    text.chars().take(40).collect::<String>() + "…",
+                    format!("longer than {MAX_DESCRIPTION} characters"),
+                ));
+            }
+            if text.chars().any(char::is_control) {
+                return Err(bad(
+                    "description",
+                    text.escape_debug().to_string(),
+                    "contains control characters".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+const DEVICE_COLUMNS: &str =
+    "name, url, on_demand, replay_lines, allow_join, escape_seq, break_sequences, description";
+
+impl Store {
+    /// Add a device; [`Error::DeviceExists`] if the name is taken.
+    pub fn add_device(&self, device: &Device) -> Result<()> {
+        device.validate()?;
+        let breaks = self.encode_breaks(device)?;
+        let now = now_ns();
+        let s = &device.settings;
+        let result = self.conn().execute(
+            &format!("INSERT INTO devices ({DEVICE_COLUMNS}, created_ns, updated_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)"),
+            params![
+                device.name,
+                device.url,
+                s.on_demand,
+                s.replay_lines,
+                s.allow_join,
+                s.escape,
+                breaks,
+                s.description,
+                now
+            ],
+        );
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(Error::DeviceExists(device.name.clone())),
+            Err(e) => Err(self.sql_error(&format!("add device `{}`", device.name), e)),
+        }
+    }
+
+    /// Replace the URL and settings of an existing device; [`Error::UnknownDevice`] if there is
+    /// none by that name.
+    pub fn update_device(&self, device: &Device) -> Result<()> {
+        device.validate()?;
+        let breaks = self.encode_breaks(device)?;
+        let s = &device.settings;
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE devices SET url = ?2, on_demand = ?3, replay_lines = ?4, allow_join = ?5, \
+                 escape_seq = ?6, break_sequences = ?7, description = ?8, updated_ns = ?9 WHERE name = ?1",
+                params![
+                    device.name,
+                    device.url,
+                    s.on_demand,
+                    s.replay_lines,
+                    s.allow_join,
+                    s.escape,
+                    breaks,
+                    s.description,
+                    now_ns()
+                ],
+            )
+            .map_err(|e| self.sql_error(&format!("update device `{}`", device.name), e))?;
+        if changed == 0 {
+            return Err(Error::UnknownDevice(device.name.clone()));
+        }
+        Ok(())
+    }
+
+    /// Remove a device; [`Error::UnknownDevice`] if there is none by that name. Its record log
+    /// stays on disk.
+    pub fn remove_device(&self, name: &str) -> Result<()> {
+        let changed = self
+            .conn()
+            .execute("DELETE FROM devices WHERE name = ?1", [name])
+            .map_err(|e| self.sql_error(&format!("remove device `{name}`"), e))?;
+        if changed == 0 {
+            return Err(Error::UnknownDevice(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The device called `name`, or `None`.
+    pub fn get_device(&self, name: &str) -> Result<Option<Device>> {
+        let row = self
+            .conn()
+            .query_row(
+                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE name = ?1"),
+                [name],
+                RawDevice::from_row,
+            )
+            .optional()
+            .map_err(|e| self.sql_error(&format!("read device `{name}`"), e))?;
+        row.map(|raw| self.finish(raw)).transpose()
+    }
+
+    /// The device called `name`; [`Error::UnknownDevice`] if there is none.
+    pub fn device(&self, name: &str) -> Result<Device> {
+        self.get_device(name)?
+            .ok_or_else(|| Error::UnknownDevice(name.to_string()))
+    }
+
+    /// Every device, sorted by name.
+    pub fn list_devices(&self) -> Result<Vec<Device>> {
+        let raws = self.read("list devices", |c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices ORDER BY name"
+            ))?;
+            let rows = stmt.query_map([], RawDevice::from_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        raws.into_iter().map(|raw| self.finish(raw)).collect()
+    }
+
+    fn encode_breaks(&self, device: &Device) -> Result<String> {
+        serde_json::to_string(&device.settings.break_sequences).map_err(|e| Error::BadSetting {
+            device: device.name.clone(),
+            setting: "break sequences".into(),
+            value: format!("{:?}", device.settings.break_sequences),
+            reason: e.to_string(),
+        })
+    }
+
+    fn finish(&self, raw: RawDevice) -> Result<Device> {
+        let break_sequences = serde_json::from_str(&raw.break_sequences).map_err(|e| {
+            self.corrupt(
+                format!("devices.break_sequences of `{}`", raw.name),
+                e.to_string(),
+            )
+        })?;
+        Ok(Device {
+            name: raw.name,
+            url: raw.url,
+            settings: DeviceSettings {
+                on_demand: raw.on_demand,
+                replay_lines: raw.replay_lines,
+                allow_join: raw.allow_join,
+                escape: raw.escape,
+                break_sequences,
+                description: raw.description,
+            },
+        })
+    }
+}
+
+struct RawDevice {
+    name: String,
+    url: String,
+    on_demand: bool,
+    replay_lines: u32,
+    allow_join: bool,
+    escape: Option<String>,
+    break_sequences: String,
+    description: Option<String>,
+}
+
+impl RawDevice {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(RawDevice {
+            name: row.get(0)?,
+            url: row.get(1)?,
+            on_demand: row.get(2)?,
+            replay_lines: row.get(3)?,
+            allow_join: row.get(4)?,
+            escape: row.get(5)?,
+            break_sequences: row.get(6)?,
+            description: row.get(7)?,
+        })
+    }
+}
+
+/// Nanoseconds since the Unix epoch as SQLite's signed integer.
+pub(crate) fn now_ns() -> i64 {
+    i64::try_from(mo_core::record::now_ns()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,49 @@
+//! mo-store: mo's SQLite store — devices with their access URLs and console settings, users with
+//! argon2id passwords and SSH public keys — and the layout of a daemon's data directory.
+//!
+//! The daemon (`mod`) and the admin CLI (`mo`) open the same database at once: it runs in WAL mode
+//! with a busy timeout, and [`Store::generation`] moves with every device change so the daemon
+//! can notice the CLI's edits and reconcile its consoles without a restart. The schema is
+//! migrated on open, versioned by `PRAGMA user_version`.
+//!
+//! The API is synchronous; async callers wrap calls in `spawn_blocking`.
+//!
+//! ```
+//! use mo_store::{DataDir, Device, DeviceSettings};
+//!
+//! # fn main() -> mo_store::Result<()> {
+//! # let tmp = tempfile::tempdir().map_err(|e| mo_store::Error::io("tempdir", e))?;
+//! let dir = DataDir::open(tmp.path().join("mo-data"))?;
+//! let store = dir.open_store()?;
+//! let before = store.generation()?;
+//! store.add_device(&Device {
+//!     name: "web01".into(),
+//!     url: "sim://web01".into(),
+//!     settings: DeviceSettings { on_demand: true, ..Default::default() },
+//! })?;
+//! assert!(store.generation()? > before);
+//! assert_eq!(store.device("web01")?.settings.replay_lines, 20);
+//!
+//! store.add_user("alice", Some("s3cret"))?;
+//! assert!(store.verify_password("alice", "s3cret")?);
+//! assert!(!store.verify_password("alice", "guess")?);
+//! # Ok(())
+//! # }
+//! ```
+
+mod datadir;
+mod device;
+mod error;
+mod names;
+mod schema;
+mod sshkey;
+mod store;
+mod user;
+
+pub use datadir::{DB_FILE, DataDir, HOST_KEY_FILE, LOGS_DIR};
+pub use device::{DEFAULT_REPLAY_LINES, Device, DeviceSettings, MAX_DESCRIPTION, MAX_REPLAY_LINES};
+pub use error::{Error, Result};
+pub use names::{MAX_DEVICE_NAME, MAX_USER_NAME, validate_device_name, validate_user_name};
+pub use sshkey::SshPublicKey;
+pub use store::{BUSY_TIMEOUT, Store};
+pub use user::UserInfo;
