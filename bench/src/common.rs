@@ -1,0 +1,98 @@
+//! Measuring helpers shared by the benchmarks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use mo_core::console::{Session, ViewerEvent};
+use mo_drivers::sim::{SimConnector, SimOptions};
+
+/// CPU seconds (user + system) this process has used.
+pub fn cpu_seconds() -> f64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    match getrusage(UsageWho::RUSAGE_SELF) {
+        Ok(u) => {
+            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+            t(u.user_time()) + t(u.system_time())
+        }
+        Err(_) => 0.0,
+    }
+}
+
+/// Resident memory of this process in bytes (VmRSS).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Raise the open-files limit to the hard limit (thousands of logs are open at once).
+pub fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
+/// A sim device connector (`sim://NAME?QUERY`).
+pub fn sim(name: &str, query: &str) -> anyhow::Result<Arc<SimConnector>> {
+    let url = url::Url::parse(&format!("sim://{name}?{query}"))?;
+    Ok(Arc::new(SimConnector::new(name, SimOptions::from_query(&url)?)))
+}
+
+/// Read the session's output until `want` appears.
+pub async fn wait_for(session: &mut Session, want: &str, timeout: Duration) -> anyhow::Result<()> {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !seen.contains(want) {
+        match tokio::time::timeout_at(deadline, session.recv()).await {
+            Err(_) => bail!("`{want}` did not appear within {timeout:?}; saw {seen:?}"),
+            Ok(ViewerEvent::Chunk(c)) if c.is_output() => {
+                seen.push_str(&String::from_utf8_lossy(&c.bytes));
+                if seen.len() > 8192 {
+                    seen.drain(..seen.len() - 4096);
+                }
+            }
+            Ok(ViewerEvent::Closed) => bail!("console closed while waiting for `{want}`"),
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Log in to a sim console at its `login:` prompt and wait for the shell prompt.
+pub async fn sim_login(session: &mut Session, name: &str) -> anyhow::Result<()> {
+    let t = Duration::from_secs(60);
+    let replay = String::from_utf8_lossy(&session.take_replay()).to_string();
+    if !replay.contains("login: ") {
+        wait_for(session, "login: ", t).await.context("login prompt")?;
+    }
+    session.write(b"bench\r").await?;
+    wait_for(session, "Password: ", t).await?;
+    session.write(b"bench\r").await?;
+    wait_for(session, &format!("{name}:~$ "), t).await?;
+    Ok(())
+}
+
+/// The value at quantile `q` (0–1) of sorted samples.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Sort samples for [`quantile`].
+pub fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v
+}

@@ -1,0 +1,66 @@
+//! `mo-bench`: the figures issue targets are checked against. Prints measurements; asserts
+//! nothing about time.
+//!
+//! ```text
+//! cargo build --release -p mo-daemon -p mo-bench
+//! target/release/mo-bench all          # every benchmark with the issue's sizes
+//! target/release/mo-bench flood --consoles 100 --seconds 2
+//! ```
+
+mod common;
+mod flood;
+mod idle;
+mod rtt;
+mod viewers;
+
+use clap::{Parser, Subcommand};
+
+/// mo benchmarks (run a release build).
+#[derive(Debug, Parser)]
+#[command(name = "mo-bench", version)]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// N sim consoles flooding into their record logs: MB logged per CPU-second, lost records.
+    Flood(flood::Opts),
+    /// N idle sim consoles in one process: time until all show `login:`, resident memory.
+    Idle(idle::Opts),
+    /// One console, many viewers, one of them stalled: the others' latency with and without it.
+    Viewers(viewers::Opts),
+    /// Keystroke round trip through mod's SSH front door to an echoing console.
+    Rtt(rtt::Opts),
+    /// All of the above with the issue's sizes, each in a fresh process.
+    All,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match args.cmd {
+        Cmd::Flood(o) => rt.block_on(flood::run(o)),
+        Cmd::Idle(o) => rt.block_on(idle::run(o)),
+        Cmd::Viewers(o) => rt.block_on(viewers::run(o)),
+        Cmd::Rtt(o) => rt.block_on(rtt::run(o)),
+        Cmd::All => {
+            let me = std::env::current_exe()?;
+            for sub in [
+                &["flood"][..],
+                &["idle"][..],
+                &["viewers"][..],
+                &["rtt"][..],
+            ] {
+                let status = std::process::Command::new(&me).args(sub).status()?;
+                if !status.success() {
+                    anyhow::bail!("mo-bench {} failed: {status}", sub.join(" "));
+                }
+            }
+            Ok(())
+        }
+    }
+}
