@@ -1,0 +1,203 @@
+//! mo-drivers: device addresses to byte links.
+//!
+//! A device's access path is a URL (DESIGN.md §9). [`connector_for`] reads one and returns the
+//! driver's [`Connector`], which opens [`mo_core::link::Link`]s to the device again and again as
+//! the console actor needs them. Each driver module documents its address form:
+//!
+//! | scheme   | device | module |
+//! |----------|--------|--------|
+//! | `exec`   | a program on a pseudo-terminal, in its own session | [`exec`] |
+//! | `serial` | a local serial port (tokio-serial) | [`serial`] |
+//! | `unix`   | a Unix-domain stream socket | [`unix`] |
+//! | `sim`    | a built-in simulated device | [`sim`] |
+//!
+//! Parsing an address does no I/O; errors name the address and what is wrong with it. Every
+//! driver is checked by one conformance suite (`tests/conformance.rs`) against a real peer.
+//!
+//! ```
+//! use mo_drivers::{DriverOptions, connector_for, schemes};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> mo_core::Result<()> {
+//! let device = connector_for("exec:///bin/echo?arg=hello", &DriverOptions::default())?;
+//! let mut link = device.connect().await?;
+//! let mut output = Vec::new();
+//! tokio::io::AsyncReadExt::read_to_end(&mut link.reader, &mut output).await
+//!     .map_err(|e| mo_core::Error::io("reading", e))?;
+//! assert_eq!(output, b"hello\r\n");
+//!
+//! let err = connector_for("telnot://cs1:7001", &DriverOptions::default()).unwrap_err();
+//! assert!(err.to_string().contains("unknown scheme `telnot`"));
+//! assert!(schemes().contains(&"serial"));
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod address;
+pub mod exec;
+pub mod serial;
+pub mod sim;
+pub mod unix;
+
+use std::sync::Arc;
+
+use mo_core::Result;
+use mo_core::link::Connector;
+
+pub use address::DriverOptions;
+pub use exec::{ExecConnector, ExecSpec};
+pub use serial::{LineSettings, SerialConnector};
+pub use sim::SimConnector;
+pub use unix::UnixConnector;
+
+/// The URL schemes this crate has drivers for, in the order they are listed in messages.
+const SCHEMES: &[&str] = &["exec", "serial", "unix", "sim"];
+
+/// The URL schemes this crate has drivers for.
+///
+/// ```
+/// assert_eq!(mo_drivers::schemes(), ["exec", "serial", "unix", "sim"]);
+/// ```
+pub fn schemes() -> &'static [&'static str] {
+    SCHEMES
+}
+
+/// The connector for the device at `url`. Nothing is opened yet: this only reads the address,
+/// and fails with [`mo_core::Error::BadAddress`] naming the address and what is wrong.
+pub fn connector_for(url: &str, opts: &DriverOptions) -> Result<Arc<dyn Connector>> {
+    let parsed = match url::Url::parse(url) {
+        Ok(parsed) => parsed,
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            return Err(address::bad(
+                url,
+                format!(
+                    "no scheme; write SCHEME:… with one of {} (for example serial:///dev/ttyS0)",
+                    SCHEMES.join(", ")
+                ),
+            ));
+        }
+        Err(e) => return Err(address::bad(url, format!("not a URL: {e}"))),
+    };
+    Ok(match parsed.scheme() {
+        "exec" => Arc::new(ExecConnector::from_url(&parsed, url, opts)?),
+        "serial" => Arc::new(SerialConnector::from_url(&parsed, url, opts)?),
+        "unix" => Arc::new(UnixConnector::from_url(&parsed, url, opts)?),
+        "sim" => Arc::new(sim_connector(&parsed, url)?),
+        other => {
+            return Err(address::bad(
+                url,
+                format!("unknown scheme `{other}` (known: {})", SCHEMES.join(", ")),
+            ));
+        }
+    })
+}
+
+/// `sim://NAME?OPTIONS`: the name is the host part; options are the simulator's.
+fn sim_connector(url: &url::Url, address: &str) -> Result<SimConnector> {
+    address::expect_no_fragment(url, address)?;
+    if !url.username().is_empty() || url.password().is_some() || url.port().is_some() {
+        return Err(address::bad(
+            address,
+            "`sim` addresses take no user name, password or port; write sim://NAME",
+        ));
+    }
+    if !matches!(url.path(), "" | "/") {
+        return Err(address::bad(
+            address,
+            format!("unexpected path `{}`; write sim://NAME", url.path()),
+        ));
+    }
+    let host = url.host_str().unwrap_or_default();
+    let name = percent_encoding::percent_decode_str(host)
+        .decode_utf8()
+        .map_err(|_| address::bad(address, "the device name is not valid UTF-8"))?;
+    if name.is_empty() {
+        return Err(address::bad(address, "no device name; write sim://NAME"));
+    }
+    let options = sim::SimOptions::from_query(url)?;
+    Ok(SimConnector::new(&name, options))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn picks_the_driver_by_scheme() {
+        let opts = DriverOptions::default();
+        let exec = connector_for("exec:///bin/cat", &opts).unwrap();
+        assert!(exec.capabilities().window_size);
+        let serial = connector_for("serial:///dev/ttyS0?baud=115200", &opts).unwrap();
+        assert!(serial.capabilities().send_break);
+        let unix = connector_for("unix:///run/x.sock", &opts).unwrap();
+        assert_eq!(unix.address(), "unix:///run/x.sock");
+        let sim = connector_for("sim://sim-01", &opts).unwrap();
+        assert!(sim.address().contains("sim-01"), "{}", sim.address());
+    }
+
+    #[test]
+    fn errors_name_the_address_and_the_problem() {
+        let opts = DriverOptions::default();
+        for (address, needle) in [
+            (
+                "telnot://cs1:7001",
+                "unknown scheme `telnot` (known: exec, serial, unix, sim)",
+            ),
+            ("/dev/ttyS0", "no scheme"),
+            ("", "no scheme"),
+            ("exec://[::1", "not a URL"),
+            ("sim://", "no device name"),
+            ("sim://a/b", "unexpected path `/b`"),
+            ("sim://u@a", "no user name"),
+            ("sim://a#x", "fragment"),
+        ] {
+            let err = connector_for(address, &opts).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(err, mo_core::Error::BadAddress { .. }),
+                "{address}: {text}"
+            );
+            assert!(text.contains(needle), "{address}: {text}");
+            assert!(text.contains(&format!("`{address}`")), "{address}: {text}");
+        }
+    }
+
+    /// Addresses come from config files and users: no input may panic the parser.
+    #[test]
+    fn random_addresses_never_panic() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed_0002);
+        let prefixes = [
+            "exec:",
+            "exec://",
+            "exec:///",
+            "serial:///",
+            "serial:",
+            "unix:",
+            "unix:///",
+            "sim://",
+            "sim:",
+            "tcp://",
+            "",
+            "EXEC:///",
+        ];
+        let alphabet: Vec<char> = "abz019/:?&=#%+@[]. -_~\u{0}\u{e9}\u{1F600}"
+            .chars()
+            .collect();
+        let opts = DriverOptions::new().with_base_dir("/tmp");
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut text = prefixes[rng.random_range(0..prefixes.len())].to_owned();
+            for _ in 0..rng.random_range(0..30) {
+                text.push(alphabet[rng.random_range(0..alphabet.len())]);
+            }
+            if connector_for(&text, &opts).is_ok() {
+                accepted += 1;
+            }
+        }
+        // Both outcomes occur, so the test exercises parsing past the scheme.
+        assert!(accepted > 0);
+        assert!(accepted < 20_000);
+    }
+}
