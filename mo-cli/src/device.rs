@@ -28,12 +28,16 @@ pub fn run(
                 url,
                 settings: add_settings(settings),
             };
+            device.validate()?;
+            check_address(&device)?;
             store.add_device(&device)?;
             writeln!(out, "added device `{}` ({})", device.name, device.url)?;
         }
         DeviceCommand::Set { name, settings } => {
             let mut device = store.device(&name)?;
             apply(&mut device, settings);
+            device.validate()?;
+            check_address(&device)?;
             store.update_device(&device)?;
             writeln!(out, "changed device `{name}`")?;
         }
@@ -69,6 +73,14 @@ pub fn run(
             }
         }
     }
+    Ok(())
+}
+
+/// Ask the drivers whether they understand the address, so a typo is caught now and not when the
+/// daemon tries to connect. Nothing is opened.
+fn check_address(device: &Device) -> Result<()> {
+    mo_drivers::connector_for(&device.url, &mo_drivers::DriverOptions::default())
+        .map_err(|e| anyhow::anyhow!("device `{}`: {e}", device.name))?;
     Ok(())
 }
 

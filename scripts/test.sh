@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Run every test of mo: install the test peers, build the whole workspace (the end-to-end tests
+# run the built `mod` and `mo` binaries), then test the whole workspace.
+# Usage: ./scripts/test.sh   (from anywhere; exits non-zero on the first failure)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+jobs=${MO_TEST_JOBS:-2}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test peers (scripts/setup.sh)"
+./scripts/setup.sh
+
+step "building the workspace (cargo build -j$jobs --workspace --all-targets)"
+cargo build -j"$jobs" --workspace --all-targets
+
+step "testing the workspace (cargo test -j$jobs --workspace)"
+cargo test -j"$jobs" --workspace
+
+step "all tests passed"

@@ -1,0 +1,59 @@
+//! Test support for mo: starts the real peers mo's tests talk to — a socat pty pair as a serial
+//! line, the `mod` daemon, the `mo` CLI, the OpenSSH client (password via `SSH_ASKPASS`, or an
+//! ed25519 key) and tmux as the terminal — on loopback, in per-test temp dirs with free ports.
+//!
+//! Every process a test starts is held by a guard that kills exactly its PID when dropped. Every
+//! wait has a time limit, and its error carries what was seen (pane text, peer log, output).
+//!
+//! The end-to-end helpers need the workspace binaries built first
+//! (`cargo build -p mo-daemon -p mo-cli`; `./scripts/test.sh` does it).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use mo_testsupport::{Login, SocatPty, run_test};
+//!
+//! run_test("serial-example", |w| {
+//!     let mut line = SocatPty::start(w.dir())?;
+//!     w.add_device("ser1", &format!("serial://{}?baud=115200", line.device_path().display()), &[])?;
+//!     let alice = w.add_user("alice", "alice-pw")?;
+//!     w.start_daemon(&[])?;
+//!     let pane = w.terminal("alice", &alice, Login::Attach("ser1"), &[])?;
+//!     line.write_peer(b"hello from the machine\r\n")?;
+//!     pane.wait_for("hello from the machine", Duration::from_secs(10))?;
+//!     Ok(())
+//! });
+//! ```
+
+mod binaries;
+mod cli;
+mod daemon;
+mod devices;
+mod error;
+mod ports;
+mod process;
+mod socat;
+mod ssh;
+mod tmux;
+mod world;
+
+/// How long an end-to-end step may take before it counts as failed (debug builds on a busy
+/// two-core machine are slow; a healthy step takes well under a second).
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+pub use binaries::{BUILD_HINT, bin_dir, bin_path, workspace_root};
+pub use cli::Cli;
+pub use daemon::Daemon;
+pub use devices::{
+    ECHO_CONSOLE, FLOOD_FOREVER, descendant_pids, dir_size, has_rfc3339_timestamp, utc_now_rfc3339,
+};
+pub use error::{Error, Result};
+pub use nix::sys::signal::Signal;
+pub use ports::{free_port, temp_dir};
+pub use process::{
+    CmdOutput, Collector, Peer, child_pids, cmdline, describe, find, kill_exact, read_lossy,
+    run_with_timeout,
+};
+pub use socat::SocatPty;
+pub use ssh::{Login, SshClient, SshKey, Tty, shell_quote};
+pub use tmux::{Tmux, after_last};
+pub use world::{World, run_test};

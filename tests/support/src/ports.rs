@@ -1,0 +1,80 @@
+//! Free loopback ports and per-test temporary directories.
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, TcpListener};
+use std::sync::{Mutex, PoisonError};
+
+use crate::error::{Error, Result};
+
+/// Ports already handed out in this test process, so parallel tests never get the same one.
+static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// A TCP port on 127.0.0.1 that was free a moment ago: bind port 0, read the port, close.
+/// Never returns the same port twice in one process.
+pub fn free_port() -> Result<u16> {
+    for _ in 0..100 {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .map_err(|e| Error::io("bind 127.0.0.1:0 to find a free port", e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| Error::io("read the address of a bound socket", e))?
+            .port();
+        drop(listener);
+        if GIVEN
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(port)
+        {
+            return Ok(port);
+        }
+    }
+    Err(Error::Check(
+        "no fresh free port after 100 tries on 127.0.0.1".into(),
+    ))
+}
+
+/// A fresh temporary directory named after `label` (removed when dropped).
+/// Paths stay short (under `/tmp`) because unix socket paths are limited to 108 bytes.
+pub fn temp_dir(label: &str) -> Result<tempfile::TempDir> {
+    let clean: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(24)
+        .collect();
+    tempfile::Builder::new()
+        .prefix(&format!("mo-{clean}-"))
+        .tempdir_in("/tmp")
+        .map_err(|e| Error::io(format!("create a temp dir for {label}"), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_distinct_and_bindable() -> Result<()> {
+        let a = free_port()?;
+        let b = free_port()?;
+        assert_ne!(a, b);
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, a)).map_err(|e| Error::io("rebind", e))?;
+        drop(l);
+        Ok(())
+    }
+
+    #[test]
+    fn temp_dir_is_short_and_removed() -> Result<()> {
+        let dir = temp_dir("some label/with spaces")?;
+        let path = dir.path().to_path_buf();
+        assert!(
+            path.display()
+                .to_string()
+                .starts_with("/tmp/mo-some-label-with-spaces-"),
+            "{}",
+            path.display()
+        );
+        assert!(path.is_dir());
+        drop(dir);
+        assert!(!path.exists());
+        Ok(())
+    }
+}
