@@ -34,8 +34,12 @@ async fn main() -> anyhow::Result<()> {
             }
             ViewerEvent::Missed { bytes, .. } => println!("missed {bytes} bytes"),
             ViewerEvent::Closed => break,
+            _ => {}
         }
     }
-    println!("the device died and came back; state: {}", console.state().word());
+    println!(
+        "the device died and came back; state: {}",
+        console.state().word()
+    );
     Ok(())
 }

@@ -2,7 +2,6 @@
 //!
 //! `cargo run -p mo-examples --example shared-console`
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use mo_core::console::{Console, ConsoleConfig, Mode, Session, ViewerEvent};
@@ -14,10 +13,17 @@ async fn expect(s: &mut Session, want: &str) -> anyhow::Result<()> {
     let mut seen = String::from_utf8_lossy(&s.take_replay()).to_string();
     while !seen.contains(want) {
         match tokio::time::timeout(Duration::from_secs(10), s.recv()).await? {
-            ViewerEvent::Chunk(c) if c.is_output() => seen.push_str(&String::from_utf8_lossy(&c.bytes)),
-            ViewerEvent::Chunk(c) => println!("  {} sees notice: {}", s.user(), String::from_utf8_lossy(&c.bytes)),
+            ViewerEvent::Chunk(c) if c.is_output() => {
+                seen.push_str(&String::from_utf8_lossy(&c.bytes))
+            }
+            ViewerEvent::Chunk(c) => println!(
+                "  {} sees notice: {}",
+                s.user(),
+                String::from_utf8_lossy(&c.bytes)
+            ),
             ViewerEvent::Missed { bytes, .. } => println!("  {} missed {bytes} bytes", s.user()),
             ViewerEvent::Closed => anyhow::bail!("console closed"),
+            _ => {}
         }
     }
     Ok(())
@@ -62,6 +68,5 @@ async fn main() -> anyhow::Result<()> {
     for l in &lines[lines.len().saturating_sub(12)..] {
         println!("{l}");
     }
-    let _ = Arc::strong_count(&Arc::new(()));
     Ok(())
 }

@@ -35,17 +35,20 @@ pub fn rss_bytes() -> u64 {
 /// Raise the open-files limit to the hard limit (thousands of logs are open at once).
 pub fn raise_fd_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard {
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-        }
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
 }
 
 /// A sim device connector (`sim://NAME?QUERY`).
 pub fn sim(name: &str, query: &str) -> anyhow::Result<Arc<SimConnector>> {
     let url = url::Url::parse(&format!("sim://{name}?{query}"))?;
-    Ok(Arc::new(SimConnector::new(name, SimOptions::from_query(&url)?)))
+    Ok(Arc::new(SimConnector::new(
+        name,
+        SimOptions::from_query(&url)?,
+    )))
 }
 
 /// Read the session's output until `want` appears.
@@ -73,7 +76,9 @@ pub async fn sim_login(session: &mut Session, name: &str) -> anyhow::Result<()> 
     let t = Duration::from_secs(60);
     let replay = String::from_utf8_lossy(&session.take_replay()).to_string();
     if !replay.contains("login: ") {
-        wait_for(session, "login: ", t).await.context("login prompt")?;
+        wait_for(session, "login: ", t)
+            .await
+            .context("login prompt")?;
     }
     session.write(b"bench\r").await?;
     wait_for(session, "Password: ", t).await?;

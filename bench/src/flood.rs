@@ -46,7 +46,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     // Log every console in, then start all floods at once.
     let mut sessions = Vec::new();
     let mut logins = tokio::task::JoinSet::new();
-    for (name, console) in consoles.iter().cloned() {
+    for (name, console) in consoles.clone() {
         logins.spawn(async move {
             let mut s = console.attach("bench", Mode::Attach, Some(1)).await?;
             sim_login(&mut s, &name).await?;
@@ -118,10 +118,19 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         }
     }
     let mb = payload as f64 / 1e6;
-    println!("  output logged:        {mb:.1} MB in {records} records ({:.1} MB on disk)", file_bytes as f64 / 1e6);
-    println!("  wall time:            {wall:.2} s ({:.1} MB/s)", mb / wall);
+    println!(
+        "  output logged:        {mb:.1} MB in {records} records ({:.1} MB on disk)",
+        file_bytes as f64 / 1e6
+    );
+    println!(
+        "  wall time:            {wall:.2} s ({:.1} MB/s)",
+        mb / wall
+    );
     println!("  process CPU time:     {cpu:.2} s (sims, actors and log writers together)");
-    println!("  logged per CPU-second: {:.0} MB   (target >= 400)", mb / cpu.max(1e-9));
+    println!(
+        "  logged per CPU-second: {:.0} MB   (target >= 400)",
+        mb / cpu.max(1e-9)
+    );
     println!("  logs failing verify or with seq gaps: {bad}   (target 0)");
     Ok(())
 }

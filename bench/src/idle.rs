@@ -63,7 +63,10 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss = rss_bytes();
     println!("  consoles spawned in:   {:.2} s", spawned.as_secs_f64());
-    println!("  all at `login:` after: {:.2} s   (target < 5 s)", up.as_secs_f64());
+    println!(
+        "  all at `login:` after: {:.2} s   (target < 5 s)",
+        up.as_secs_f64()
+    );
     println!(
         "  resident memory:       {:.0} MiB total, {:.0} MiB for the consoles, {:.1} KiB each   (target < 1024 MiB total)",
         rss as f64 / 1048576.0,

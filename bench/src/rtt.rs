@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use russh::ChannelMsg;
-use russh::keys::{PublicKey, PublicKeyOrCertificate};
 use russh::client;
+use russh::keys::{PublicKey, PublicKeyOrCertificate};
 
 use crate::common::{quantile, sorted};
 
@@ -30,8 +30,13 @@ struct Client {
 
 impl client::Handler for Client {
     type Error = russh::Error;
-    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
-        Ok(matches!(key, PublicKeyOrCertificate::PublicKey { key, .. } if key.key_data() == self.host_key.key_data()))
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(
+            matches!(key, PublicKeyOrCertificate::PublicKey { key, .. } if key.key_data() == self.host_key.key_data()),
+        )
     }
 }
 
@@ -45,7 +50,9 @@ impl Drop for Daemon {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn start_daemon(bin: &Path, dir: &Path, port: u16) -> anyhow::Result<Daemon> {
@@ -109,7 +116,10 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     ch.data_bytes(&b"ready\r"[..]).await?;
     while !String::from_utf8_lossy(&seen).contains("ready\r\nready") {
         if ready.elapsed() > Duration::from_secs(20) {
-            bail!("echo console did not answer: {:?}", String::from_utf8_lossy(&seen));
+            bail!(
+                "echo console did not answer: {:?}",
+                String::from_utf8_lossy(&seen)
+            );
         }
         match tokio::time::timeout(Duration::from_secs(1), ch.wait()).await {
             Ok(Some(ChannelMsg::Data { data })) => seen.extend_from_slice(&data),
@@ -139,7 +149,10 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         }
     }
     let s = sorted(samples);
-    println!("rtt: keystroke -> SSH -> mod -> exec:///bin/cat on a pty -> echo -> SSH, {} keys", s.len());
+    println!(
+        "rtt: keystroke -> SSH -> mod -> exec:///bin/cat on a pty -> echo -> SSH, {} keys",
+        s.len()
+    );
     println!(
         "  p50 {:.3} ms (target < 1)   p99 {:.3} ms (target < 5)   max {:.3} ms",
         quantile(&s, 0.5),

@@ -21,7 +21,12 @@ pub struct Opts {
     seconds: u64,
 }
 
-async fn phase(console: &Console, readers: usize, stalled: bool, secs: u64) -> anyhow::Result<(Vec<f64>, u64)> {
+async fn phase(
+    console: &Console,
+    readers: usize,
+    stalled: bool,
+    secs: u64,
+) -> anyhow::Result<(Vec<f64>, u64)> {
     let stalled_session = if stalled {
         Some(console.attach("stalled", Mode::Spy, Some(0)).await?)
     } else {
@@ -90,7 +95,9 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         quantile(&b, 0.99),
         b.len()
     );
-    println!("  the stalled viewer was told it missed {missed} bytes (it is resynced, nobody waited)");
+    println!(
+        "  the stalled viewer was told it missed {missed} bytes (it is resynced, nobody waited)"
+    );
     console.shutdown().await;
     Ok(())
 }

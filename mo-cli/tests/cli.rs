@@ -225,7 +225,10 @@ fn device_errors_are_one_clear_line() {
     mo.run(&["device", "add", "web02", "/dev/ttyS0"])
         .fails(1, "bad URL `/dev/ttyS0` for device `web02`: not a URL");
     mo.run(&["device", "add", "web02", "telnot://cs1:7001"])
-        .fails(1, "device `web02`: bad address `telnot://cs1:7001`: unknown scheme `telnot`");
+        .fails(
+            1,
+            "device `web02`: bad address `telnot://cs1:7001`: unknown scheme `telnot`",
+        );
     mo.run(&["device", "add", "web02", "serial:///dev/ttyS0?baud=fast"])
         .fails(1, "baud");
     mo.run(&["device", "add", "web02", "tcp://[::1"])

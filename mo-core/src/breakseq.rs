@@ -101,7 +101,9 @@ impl BreakSequence {
                         let up = ch.to_ascii_uppercase() as u8;
                         bytes.push(if up == b'?' { 0x7f } else { up & 0x1f });
                     }
-                    Some(other) => return Err(bad(format!("`^{other}` is not a control character"))),
+                    Some(other) => {
+                        return Err(bad(format!("`^{other}` is not a control character")));
+                    }
                     None => return Err(bad("ends with a lone `^`".into())),
                 },
                 c => {
@@ -187,7 +189,9 @@ impl BreakSequences {
 
     /// All defined sequences with their numbers.
     pub fn iter(&self) -> impl Iterator<Item = (u8, &BreakSequence)> {
-        (1u8..).zip(self.slots.iter()).filter_map(|(n, s)| Some((n, s.as_ref()?)))
+        (1u8..)
+            .zip(self.slots.iter())
+            .filter_map(|(n, s)| Some((n, s.as_ref()?)))
     }
 }
 
@@ -198,8 +202,14 @@ mod tests {
     #[test]
     fn parses_conserver_defaults() {
         let d = BreakSequences::default();
-        assert_eq!(d.get(1).map(|s| s.steps().to_vec()), Some(vec![BreakStep::Break(BREAK_DURATION)]));
-        assert_eq!(d.get(3).map(|s| s.steps().to_vec()), Some(vec![BreakStep::Send(b"#.".to_vec())]));
+        assert_eq!(
+            d.get(1).map(|s| s.steps().to_vec()),
+            Some(vec![BreakStep::Break(BREAK_DURATION)])
+        );
+        assert_eq!(
+            d.get(3).map(|s| s.steps().to_vec()),
+            Some(vec![BreakStep::Send(b"#.".to_vec())])
+        );
         let four = d.get(4).map(|s| s.steps().to_vec()).unwrap_or_default();
         assert_eq!(
             four,
@@ -221,7 +231,10 @@ mod tests {
         let s = BreakSequence::parse("a\\101\\0").map(|s| s.steps().to_vec());
         assert_eq!(s.ok(), Some(vec![BreakStep::Send(b"aA\0".to_vec())]));
         for bad in ["", "\\", "^", "\\q", "\\777", "^1"] {
-            let err = BreakSequence::parse(bad).err().map(|e| e.to_string()).unwrap_or_default();
+            let err = BreakSequence::parse(bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(err.contains("bad break sequence"), "{bad}: {err}");
         }
     }

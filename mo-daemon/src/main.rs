@@ -66,7 +66,10 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mod: cannot start the runtime: {e}");
@@ -82,10 +85,10 @@ fn main() {
 /// Thousands of consoles hold thousands of descriptors: raise the soft limit to the hard one.
 fn raise_fd_limit() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard {
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-        }
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
 }
 
@@ -143,7 +146,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "listening on {addr} (SSH), data directory {}",
         args.data_dir.display()
     );
-    eprintln!("mod: listening on {addr} (SSH); data directory {}", args.data_dir.display());
+    eprintln!(
+        "mod: listening on {addr} (SSH); data directory {}",
+        args.data_dir.display()
+    );
     if args.demo {
         let port = addr.port();
         eprintln!(

@@ -159,14 +159,18 @@ pub async fn watch_store(registry: Arc<Registry>, store: Store, every: Duration)
     let mut last: Option<u64> = None;
     loop {
         let s = store.clone();
-        let polled = tokio::task::spawn_blocking(move || -> Result<Option<(u64, Vec<Device>)>, String> {
-            let generation = s.generation().map_err(|e| e.to_string())?;
-            if Some(generation) == last {
-                return Ok(None);
-            }
-            Ok(Some((generation, s.list_devices().map_err(|e| e.to_string())?)))
-        })
-        .await;
+        let polled =
+            tokio::task::spawn_blocking(move || -> Result<Option<(u64, Vec<Device>)>, String> {
+                let generation = s.generation().map_err(|e| e.to_string())?;
+                if Some(generation) == last {
+                    return Ok(None);
+                }
+                Ok(Some((
+                    generation,
+                    s.list_devices().map_err(|e| e.to_string())?,
+                )))
+            })
+            .await;
         match polled {
             Ok(Ok(Some((generation, devices)))) => {
                 let (started, stopped) = registry.reconcile(devices).await;

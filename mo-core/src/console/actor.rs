@@ -153,6 +153,10 @@ impl Actor {
             self.start_connect();
         }
         loop {
+            // A link that is always ready (a simulated device, a fast pipe) must not keep this
+            // worker thread from every other console and front door: take part in tokio's
+            // cooperative budget like its own I/O resources do.
+            tokio::task::coop::consume_budget().await;
             if self.read_buf.capacity() - self.read_buf.len() < READ_MIN {
                 self.read_buf.reserve(self.read_size);
             }
@@ -339,7 +343,10 @@ impl Actor {
         });
         self.notice(
             "",
-            format!("link down: {reason}; retrying in {:.1}s", delay.as_secs_f64()),
+            format!(
+                "link down: {reason}; retrying in {:.1}s",
+                delay.as_secs_f64()
+            ),
         );
     }
 
@@ -354,7 +361,10 @@ impl Actor {
         if !self.pending.is_empty() {
             let lost = self.pending.len();
             self.pending.clear();
-            self.notice("", format!("{lost} input bytes were not delivered: link down"));
+            self.notice(
+                "",
+                format!("{lost} input bytes were not delivered: link down"),
+            );
         }
         self.schedule_retry(reason);
     }
@@ -511,7 +521,9 @@ impl Actor {
                 (Role::Spy, "spying (read-only)".to_string())
             }
             Mode::Attach => match holder {
-                Some((hid, _)) if hid == id => (Role::ReadWrite, "already attached read-write".into()),
+                Some((hid, _)) if hid == id => {
+                    (Role::ReadWrite, "already attached read-write".into())
+                }
                 Some((_, huser)) => {
                     self.set_role(id, Role::Spy);
                     self.notice(&me, format!("{me} is spying"));

@@ -284,7 +284,9 @@ pub struct Console {
 
 impl std::fmt::Debug for Console {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Console").field("name", &self.shared.name).finish_non_exhaustive()
+        f.debug_struct("Console")
+            .field("name", &self.shared.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -338,7 +340,11 @@ impl Console {
 
     async fn request<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T> {
         let (reply, rx) = oneshot::channel();
-        self.shared.tx.send(make(reply)).await.map_err(|_| self.gone())?;
+        self.shared
+            .tx
+            .send(make(reply))
+            .await
+            .map_err(|_| self.gone())?;
         rx.await.map_err(|_| self.gone())
     }
 
@@ -388,7 +394,12 @@ impl Console {
 
     /// Write a record of `kind` (note, mark, power, event, …) into the console's timeline on behalf
     /// of `user`; viewers see it too. Returns its sequence number.
-    pub async fn record(&self, kind: RecordKind, user: &str, bytes: impl Into<Bytes>) -> Result<u64> {
+    pub async fn record(
+        &self,
+        kind: RecordKind,
+        user: &str,
+        bytes: impl Into<Bytes>,
+    ) -> Result<u64> {
         let user: Arc<str> = Arc::from(user);
         let bytes = bytes.into();
         self.request(|reply| Request::Record {

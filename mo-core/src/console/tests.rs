@@ -105,13 +105,15 @@ async fn read_output(s: &mut Session, want: &[u8]) {
     let mut got = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !got.windows(want.len()).any(|w| w == want) {
-        let ev = tokio::time::timeout_at(deadline, s.recv()).await.unwrap_or_else(|_| {
-            panic!(
-                "output {:?} not seen; got {:?}",
-                String::from_utf8_lossy(want),
-                String::from_utf8_lossy(&got)
-            )
-        });
+        let ev = tokio::time::timeout_at(deadline, s.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "output {:?} not seen; got {:?}",
+                    String::from_utf8_lossy(want),
+                    String::from_utf8_lossy(&got)
+                )
+            });
         if let ViewerEvent::Chunk(c) = ev
             && c.is_output()
         {
@@ -124,11 +126,18 @@ async fn read_output(s: &mut Session, want: &[u8]) {
 async fn attach_spy_force_who() {
     let (console, mut peers, _) = test_console(ConsoleConfig::new("web01"));
     let mut dev = peers.recv().await.unwrap();
-    let mut alice = console.attach_from("alice", "ssh 127.0.0.1", Mode::Attach, None).await.unwrap();
+    let mut alice = console
+        .attach_from("alice", "ssh 127.0.0.1", Mode::Attach, None)
+        .await
+        .unwrap();
     assert_eq!(alice.role(), Role::ReadWrite);
     let mut bob = console.attach("bob", Mode::Attach, None).await.unwrap();
     assert_eq!(bob.role(), Role::Spy);
-    assert!(bob.message().contains("in use by alice"), "{}", bob.message());
+    assert!(
+        bob.message().contains("in use by alice"),
+        "{}",
+        bob.message()
+    );
 
     let who = console.who().await.unwrap();
     assert_eq!(who.len(), 2);
@@ -150,7 +159,10 @@ async fn attach_spy_force_who() {
     bob.set_mode(Mode::Force).await.unwrap();
     assert_eq!(bob.role(), Role::ReadWrite);
     let n = next_notice(&mut alice, "forced").await;
-    assert!(n.contains("bob forced write access; alice is now spying"), "{n}");
+    assert!(
+        n.contains("bob forced write access; alice is now spying"),
+        "{n}"
+    );
     assert!(alice.write(b"y").await.is_err());
     bob.write(b"z").await.unwrap();
     let mut one = [0u8; 1];
@@ -202,7 +214,10 @@ async fn replay_last_lines_on_connect() {
     assert!(replay.starts_with("line 11\r\n"), "{replay}");
     assert!(replay.ends_with("line 30\r\nlogin: "), "{replay}");
     let mut three = console.attach("three", Mode::Spy, Some(3)).await.unwrap();
-    assert_eq!(&three.take_replay()[..], b"line 28\r\nline 29\r\nline 30\r\nlogin: ");
+    assert_eq!(
+        &three.take_replay()[..],
+        b"line 28\r\nline 29\r\nline 30\r\nlogin: "
+    );
     assert_eq!(&console.replay(1).await.unwrap()[..], b"line 30\r\nlogin: ");
 }
 
@@ -232,7 +247,10 @@ async fn stalled_viewer_does_not_slow_others_or_the_log() {
     });
     let mut seen = 0usize;
     while seen < TOTAL {
-        match tokio::time::timeout(Duration::from_secs(10), reader.recv()).await.unwrap() {
+        match tokio::time::timeout(Duration::from_secs(10), reader.recv())
+            .await
+            .unwrap()
+        {
             ViewerEvent::Chunk(c) if c.is_output() => seen += c.bytes.len(),
             ViewerEvent::Missed { .. } => {}
             ViewerEvent::Chunk(_) => {}
@@ -274,7 +292,10 @@ async fn reconnects_after_device_goes_away() {
     let mut v = console.attach("v", Mode::Attach, None).await.unwrap();
     drop(dev);
     let n = next_notice(&mut v, "link down").await;
-    assert!(n.contains("closed the connection") && n.contains("retrying in"), "{n}");
+    assert!(
+        n.contains("closed the connection") && n.contains("retrying in"),
+        "{n}"
+    );
     let mut dev2 = tokio::time::timeout(Duration::from_secs(5), peers.recv())
         .await
         .unwrap()
@@ -297,13 +318,19 @@ async fn on_demand_connects_only_with_viewers() {
     assert_eq!(console.state(), LinkState::Idle);
     assert!(peers.try_recv().is_err());
     let v = console.attach("v", Mode::Attach, None).await.unwrap();
-    let _dev = tokio::time::timeout(Duration::from_secs(5), peers.recv()).await.unwrap().unwrap();
-    drop(v);
-    let mut state = console.watch_state();
-    tokio::time::timeout(Duration::from_secs(5), state.wait_for(|s| *s == LinkState::Idle))
+    let _dev = tokio::time::timeout(Duration::from_secs(5), peers.recv())
         .await
         .unwrap()
         .unwrap();
+    drop(v);
+    let mut state = console.watch_state();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        state.wait_for(|s| *s == LinkState::Idle),
+    )
+    .await
+    .unwrap()
+    .unwrap();
 }
 
 #[tokio::test]
@@ -325,8 +352,13 @@ async fn break_sequences_and_window_size_reach_the_link() {
     s.window_size(120, 40).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let ops = ops.lock().unwrap().clone();
-    assert!(ops.contains(&ControlOp::Break { duration: crate::breakseq::BREAK_DURATION }));
-    assert!(ops.contains(&ControlOp::WindowSize { cols: 120, rows: 40 }));
+    assert!(ops.contains(&ControlOp::Break {
+        duration: crate::breakseq::BREAK_DURATION
+    }));
+    assert!(ops.contains(&ControlOp::WindowSize {
+        cols: 120,
+        rows: 40
+    }));
     assert!(!ops.contains(&ControlOp::WindowSize { cols: 10, rows: 10 }));
 }
 
@@ -348,7 +380,10 @@ async fn input_is_logged_with_its_author() {
     assert_eq!(&input.bytes[..], b"hello");
     let note = log.iter().find(|c| c.kind == RecordKind::Note).unwrap();
     assert_eq!(&*note.user, "alice");
-    assert!(log.windows(2).all(|w| w[1].seq == w[0].seq + 1 && w[1].time_ns >= w[0].time_ns));
+    assert!(
+        log.windows(2)
+            .all(|w| w[1].seq == w[0].seq + 1 && w[1].time_ns >= w[0].time_ns)
+    );
     console.shutdown().await;
     next_notice(&mut a, "console stopped").await;
     assert_eq!(a.recv().await, ViewerEvent::Closed);

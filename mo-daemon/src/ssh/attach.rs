@@ -82,7 +82,7 @@ pub async fn run(
 }
 
 async fn bridge(entry: &Entry, session: &mut Session, term: &mut Term) -> u32 {
-    let mut parser = EscapeParser::new(entry.escape.clone());
+    let mut parser = EscapeParser::new(entry.escape);
     let out = term.out().clone();
     let me = session.user().to_string();
     loop {
@@ -111,7 +111,8 @@ async fn bridge(entry: &Entry, session: &mut Session, term: &mut Term) -> u32 {
                         Input::Echo(bytes) => term.write(bytes).await,
                         Input::Error(msg) => term.write(notice(&msg)).await,
                         Input::Command(Command::Disconnect) => {
-                            term.write(notice(&format!("left {}", entry.device.name))).await;
+                            term.write(notice(&format!("left {}", entry.device.name)))
+                                .await;
                             return 0;
                         }
                         Input::Command(cmd) => command(entry, session, term, cmd).await,
@@ -133,7 +134,8 @@ async fn bridge(entry: &Entry, session: &mut Session, term: &mut Term) -> u32 {
                 }
             }
             Wake::Output(_, ViewerEvent::Closed) | Wake::Output(_, _) => {
-                term.write(notice(&format!("{} stopped", entry.device.name))).await;
+                term.write(notice(&format!("{} stopped", entry.device.name)))
+                    .await;
                 return 1;
             }
         }
@@ -157,14 +159,16 @@ async fn command(entry: &Entry, session: &mut Session, term: &Term, cmd: Command
         }
         Command::Who => match session.who().await {
             Ok(who) => {
-                term.write(term.crlf(&format!("\n{}", format_who(name, &who)))).await;
+                term.write(term.crlf(&format!("\n{}", format_who(name, &who))))
+                    .await;
                 return;
             }
             Err(e) => e.to_string(),
         },
         Command::Replay(n) => match session.replay(n as usize).await {
             Ok(bytes) => {
-                term.write(notice(&format!("replay of the last {n} lines of {name}"))).await;
+                term.write(notice(&format!("replay of the last {n} lines of {name}")))
+                    .await;
                 term.write(bytes).await;
                 term.write(notice("end of replay")).await;
                 return;
@@ -193,14 +197,20 @@ async fn command(entry: &Entry, session: &mut Session, term: &Term, cmd: Command
         },
         Command::Info => format!(
             "{name}: {} via {}; link {}; you are {} as {}",
-            entry.device.settings.description.as_deref().unwrap_or("console"),
+            entry
+                .device
+                .settings
+                .description
+                .as_deref()
+                .unwrap_or("console"),
             entry.device.url,
             session.console().state().word(),
             session.role().name(),
             session.user()
         ),
         Command::Help => {
-            term.write(Bytes::from(format!("\r\n{}", help_text(&entry.escape)))).await;
+            term.write(Bytes::from(format!("\r\n{}", help_text(&entry.escape))))
+                .await;
             return;
         }
         Command::Disconnect => return,

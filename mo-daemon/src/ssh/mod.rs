@@ -55,7 +55,9 @@ impl Login {
             }
         };
         if user.is_empty() || device.as_deref() == Some("") {
-            return Err(format!("bad login name `{name}` (use user or user:device[:spy])"));
+            return Err(format!(
+                "bad login name `{name}` (use user or user:device[:spy])"
+            ));
         }
         Ok(Login { user, device, mode })
     }
@@ -122,7 +124,8 @@ pub struct Conn {
 
 impl Conn {
     fn origin(&self) -> String {
-        self.peer.map_or_else(|| "ssh".to_string(), |p| format!("ssh {p}"))
+        self.peer
+            .map_or_else(|| "ssh".to_string(), |p| format!("ssh {p}"))
     }
 }
 
@@ -208,7 +211,11 @@ impl russh::server::Handler for Conn {
         Ok(())
     }
 
-    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         session.channel_success(channel)?;
         Ok(())
     }

@@ -104,12 +104,16 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
             }
         },
         ("list" | "who", _) => {
-            term.line(&format!("usage: {cmd}{}", if cmd == "who" { " [NAME]" } else { "" }))
-                .await;
+            term.line(&format!(
+                "usage: {cmd}{}",
+                if cmd == "who" { " [NAME]" } else { "" }
+            ))
+            .await;
             2
         }
         _ => {
-            term.line(&format!("unknown command `{cmd}` — type `help`")).await;
+            term.line(&format!("unknown command `{cmd}` — type `help`"))
+                .await;
             127
         }
     }
@@ -118,10 +122,14 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
 async fn list(ctx: &Arc<Ctx>, term: &Term) {
     let entries = ctx.registry.list();
     if entries.is_empty() {
-        term.line("no devices (add one with `mo device add NAME URL`)").await;
+        term.line("no devices (add one with `mo device add NAME URL`)")
+            .await;
         return;
     }
-    let mut out = format!("{:<20} {:<11} {:<8} {}\n", "DEVICE", "STATE", "VIEWERS", "ADDRESS");
+    let mut out = format!(
+        "{:<20} {:<11} {:<8} {}\n",
+        "DEVICE", "STATE", "VIEWERS", "ADDRESS"
+    );
     for e in entries {
         let (state, viewers) = match &e.console {
             Some(c) => {
@@ -174,7 +182,10 @@ pub fn format_who(device: &str, who: &[ViewerInfo]) -> String {
     let lines: Vec<String> = who
         .iter()
         .map(|v| {
-            let secs = now.duration_since(v.since).map(|d| d.as_secs()).unwrap_or(0);
+            let secs = now
+                .duration_since(v.since)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
             format!(
                 "{device}: {:<12} {:<5} {:>6} {}",
                 v.user,

@@ -167,7 +167,8 @@ impl Term {
                         return Some(String::from_utf8_lossy(&line).into_owned());
                     }
                     0x7f | 0x08 => {
-                        if line.pop().is_some() && self.pty {
+                        let erased = line.pop().is_some();
+                        if erased && self.pty {
                             echo.extend_from_slice(b"\x08 \x08");
                         }
                     }
@@ -188,12 +189,10 @@ impl Term {
                         return Some(String::new());
                     }
                     0x04 if line.is_empty() => return None,
-                    b if b >= 0x20 || b == b'\t' => {
-                        if line.len() < 4096 {
-                            line.push(b);
-                            if self.pty {
-                                echo.push(b);
-                            }
+                    b if (b >= 0x20 || b == b'\t') && line.len() < 4096 => {
+                        line.push(b);
+                        if self.pty {
+                            echo.push(b);
                         }
                     }
                     _ => {}

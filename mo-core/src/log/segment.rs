@@ -1,0 +1,498 @@
+//! Segment files on disk: their names, listing a device directory, and a cursor that reads the
+//! records of one segment forward, telling a torn tail (an interrupted write) from damage.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::log::format::{
+    self, Chain, HEADER_LEN, MAX_RECORD_LEN, RECORD_OVERHEAD, RecordRef, SegmentHeader,
+};
+
+/// File name extension of segment files.
+pub const SEGMENT_EXTENSION: &str = "mlog";
+
+/// Bytes read from a segment file at a time.
+const READ_CHUNK: usize = 128 * 1024;
+
+/// A segment file of a device directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentFile {
+    /// Sequence number of its first record (from the file name).
+    pub first_seq: u64,
+    /// Full path.
+    pub path: PathBuf,
+}
+
+impl SegmentFile {
+    /// The file name (`00000000000000000001.mlog`).
+    pub fn name(&self) -> String {
+        segment_file_name(self.first_seq)
+    }
+}
+
+/// The file name of the segment whose first record has `first_seq`: 20 decimal digits and `.mlog`,
+/// so that names sort like sequence numbers.
+pub fn segment_file_name(first_seq: u64) -> String {
+    format!("{first_seq:020}.{SEGMENT_EXTENSION}")
+}
+
+/// The first sequence number encoded in a segment file name, if `name` is one.
+pub fn parse_segment_file_name(name: &str) -> Option<u64> {
+    let stem = name.strip_suffix(SEGMENT_EXTENSION)?.strip_suffix('.')?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// The segment files of a device directory, oldest first. Other files are ignored.
+pub fn list_segments(dir: &Path) -> Result<Vec<SegmentFile>> {
+    let ctx = || format!("list log directory {}", dir.display());
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(ctx(), e))? {
+        let entry = entry.map_err(|e| Error::io(ctx(), e))?;
+        let name = entry.file_name();
+        if let Some(first_seq) = name.to_str().and_then(parse_segment_file_name) {
+            out.push(SegmentFile {
+                first_seq,
+                path: entry.path(),
+            });
+        }
+    }
+    out.sort_by_key(|s| s.first_seq);
+    Ok(out)
+}
+
+pub(crate) fn io_err(what: &str, path: &Path, e: io::Error) -> Error {
+    Error::io(format!("{what} {}", path.display()), e)
+}
+
+pub(crate) fn corrupt(path: &Path, offset: u64, reason: impl Into<String>) -> Error {
+    Error::LogCorrupt {
+        path: path.to_path_buf(),
+        offset,
+        reason: reason.into(),
+    }
+}
+
+/// Read up to `buf.len()` bytes at `offset`; returns how many were read (fewer only at EOF).
+pub(crate) fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        let Some(dst) = buf.get_mut(done..) else {
+            break;
+        };
+        match file.read_at(dst, offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
+/// What the start of a segment file holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HeaderRead {
+    /// A valid header.
+    Valid(SegmentHeader),
+    /// No valid header and nothing after it: the file was being created when the writer stopped.
+    Torn,
+    /// Not a valid header, and more bytes follow.
+    Damaged(format::Damage),
+}
+
+pub(crate) fn read_header(file: &File, file_len: u64) -> io::Result<HeaderRead> {
+    let mut b = [0u8; HEADER_LEN];
+    let n = read_full_at(file, &mut b, 0)?;
+    Ok(match SegmentHeader::decode(b.get(..n).unwrap_or(&[])) {
+        Ok(h) => HeaderRead::Valid(h),
+        Err(_) if file_len <= HEADER_LEN as u64 => HeaderRead::Torn,
+        Err(d) => HeaderRead::Damaged(d),
+    })
+}
+
+/// Open a segment and read its header. `Ok(None)` for a torn header (see [`HeaderRead::Torn`]);
+/// a damaged header is an [`Error::LogCorrupt`].
+pub(crate) fn open_segment(path: &Path) -> Result<Option<(File, u64, SegmentHeader)>> {
+    let file = File::open(path).map_err(|e| io_err("open log segment", path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| io_err("stat log segment", path, e))?
+        .len();
+    match read_header(&file, len).map_err(|e| io_err("read log segment", path, e))? {
+        HeaderRead::Valid(h) => Ok(Some((file, len, h))),
+        HeaderRead::Torn => Ok(None),
+        HeaderRead::Damaged(d) => Err(corrupt(path, 0, d.to_string())),
+    }
+}
+
+/// Read and check the record that ends exactly at `end`, starting no earlier than `min_start`.
+pub(crate) fn read_record_ending_at(
+    file: &File,
+    end: u64,
+    min_start: u64,
+) -> io::Result<Option<(u64, Vec<u8>)>> {
+    if end < min_start + RECORD_OVERHEAD as u64 {
+        return Ok(None);
+    }
+    let mut trailer = [0u8; 8];
+    if read_full_at(file, &mut trailer, end - 8)? < 8 {
+        return Ok(None);
+    }
+    let len = u64::from(u32::from_le_bytes([
+        trailer[0], trailer[1], trailer[2], trailer[3],
+    ]));
+    if len < RECORD_OVERHEAD as u64 || len > MAX_RECORD_LEN as u64 || end - min_start < len {
+        return Ok(None);
+    }
+    let start = end - len;
+    let mut raw = vec![0u8; len as usize];
+    if read_full_at(file, &mut raw, start)? < raw.len() {
+        return Ok(None);
+    }
+    Ok(match format::check_record(&raw) {
+        Ok(n) if n == raw.len() => Some((start, raw)),
+        _ => None,
+    })
+}
+
+/// One step of a [`Cursor`].
+#[derive(Debug)]
+pub(crate) enum Step<'a> {
+    /// A valid record at `offset`.
+    Record {
+        /// Byte offset of the record in the file.
+        offset: u64,
+        /// The record.
+        record: RecordRef<'a>,
+    },
+    /// The end of the file, on a record boundary.
+    End,
+    /// The file ends with an incomplete or unreadable final record (a crash, or a write still in
+    /// progress); only reported for the live segment.
+    Torn {
+        /// Where the torn record starts.
+        offset: u64,
+        /// Bytes from there to the end of the file.
+        bytes: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Damage that is not a torn tail.
+    Damaged {
+        /// Where the bad record starts.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Reads the records of one segment forward with a small buffer.
+#[derive(Debug)]
+pub(crate) struct Cursor {
+    file: File,
+    path: PathBuf,
+    header: SegmentHeader,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// File offset of `buf[start]`.
+    pos: u64,
+    file_len: u64,
+    live: bool,
+}
+
+impl Cursor {
+    /// Open a segment. `live` says whether it is the newest segment of its directory, whose end
+    /// may be torn. `Ok(None)` when its header is torn.
+    pub(crate) fn open(path: &Path, live: bool) -> Result<Option<Cursor>> {
+        let Some((file, file_len, header)) = open_segment(path)? else {
+            return Ok(None);
+        };
+        Ok(Some(Cursor {
+            file,
+            path: path.to_path_buf(),
+            header,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            pos: HEADER_LEN as u64,
+            file_len,
+            live,
+        }))
+    }
+
+    pub(crate) fn header(&self) -> &SegmentHeader {
+        &self.header
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
+    pub(crate) fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
+    /// Look at the file's length again (it grows while a writer appends).
+    pub(crate) fn refresh(&mut self) -> Result<u64> {
+        self.file_len = self
+            .file
+            .metadata()
+            .map_err(|e| io_err("stat log segment", &self.path, e))?
+            .len();
+        Ok(self.file_len)
+    }
+
+    fn discard(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
+    /// Make at least `need` bytes available in `buf[start..end]`; false if the file ends first.
+    fn fill(&mut self, need: usize) -> Result<bool> {
+        if self.end - self.start >= need {
+            return Ok(true);
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let want = need.max(READ_CHUNK);
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        } else if self.buf.len() > 2 * READ_CHUNK && want <= READ_CHUNK && self.end <= READ_CHUNK {
+            // A large record grew the buffer; give the memory back.
+            self.buf.truncate(READ_CHUNK);
+            self.buf.shrink_to_fit();
+        }
+        while self.end < need {
+            let at = self.pos + self.end as u64;
+            let Some(dst) = self.buf.get_mut(self.end..) else {
+                return Ok(false);
+            };
+            let n = read_full_at(&self.file, dst, at)
+                .map_err(|e| io_err("read log segment", &self.path, e))?;
+            if n == 0 {
+                return Ok(false);
+            }
+            self.end += n;
+        }
+        Ok(true)
+    }
+
+    /// The next step. After [`Step::End`] or [`Step::Torn`] the cursor stays where it is, so a
+    /// later call (after [`Cursor::refresh`]) picks up records appended since.
+    pub(crate) fn next(&mut self) -> Result<Step<'_>> {
+        let offset = self.pos;
+        let avail = self.file_len.saturating_sub(offset);
+        if avail == 0 {
+            self.discard();
+            return Ok(Step::End);
+        }
+        if avail < 4 || !self.fill(4)? {
+            return self.failure(offset, format!("record length cut short ({avail} bytes)"));
+        }
+        let claimed = format::peek_record_len(self.buf.get(self.start..self.end).unwrap_or(&[]))
+            .map_or(0, u64::from);
+        if claimed < RECORD_OVERHEAD as u64 || claimed > MAX_RECORD_LEN as u64 {
+            return self.failure(offset, format!("impossible record length {claimed}"));
+        }
+        if claimed > avail || !self.fill(claimed as usize)? {
+            return self.failure(
+                offset,
+                format!("record cut short: {avail} of {claimed} bytes"),
+            );
+        }
+        let s = self.start;
+        let e = s + claimed as usize;
+        if let Err(d) = format::check_record(self.buf.get(s..e).unwrap_or(&[])) {
+            return self.failure(offset, d.to_string());
+        }
+        self.start = e;
+        self.pos += claimed;
+        match format::decode_record(self.buf.get(s..e).unwrap_or(&[])) {
+            format::Decoded::Record(record) => Ok(Step::Record { offset, record }),
+            _ => Err(corrupt(&self.path, offset, "record changed while reading")),
+        }
+    }
+
+    /// Classify the bad record at `offset`: a torn tail of the live segment, or damage.
+    ///
+    /// It is torn when no valid record ends at the end of the file after it, and the bytes from
+    /// `offset` to the end look like one interrupted write: a length running past the end, a
+    /// length ending exactly at the end, fewer than 4 bytes, or only zeros (power loss).
+    fn failure(&mut self, offset: u64, reason: String) -> Result<Step<'static>> {
+        self.discard();
+        let end = self.file_len;
+        if !self.live {
+            return Ok(Step::Damaged { offset, reason });
+        }
+        let rest = end.saturating_sub(offset);
+        let io = |e| io_err("read log segment", &self.path, e);
+        if read_record_ending_at(&self.file, end, offset + 1)
+            .map_err(io)?
+            .is_some()
+        {
+            return Ok(Step::Damaged {
+                offset,
+                reason: format!("{reason}, and valid records follow"),
+            });
+        }
+        let mut len_bytes = [0u8; 4];
+        let got = read_full_at(&self.file, &mut len_bytes, offset).map_err(io)?;
+        let claimed = u64::from(u32::from_le_bytes(len_bytes));
+        let torn = got < 4
+            || rest < 4
+            || claimed >= rest
+            || all_zero(&self.file, offset, end).map_err(io)?;
+        Ok(if torn {
+            Step::Torn {
+                offset,
+                bytes: rest,
+                reason,
+            }
+        } else {
+            Step::Damaged { offset, reason }
+        })
+    }
+}
+
+fn all_zero(file: &File, from: u64, to: u64) -> io::Result<bool> {
+    let mut buf = vec![0u8; READ_CHUNK.min(to.saturating_sub(from) as usize)];
+    let mut at = from;
+    while at < to {
+        let want = buf.len().min((to - at) as usize);
+        let Some(dst) = buf.get_mut(..want) else {
+            break;
+        };
+        let n = read_full_at(file, dst, at)?;
+        if n == 0 {
+            break;
+        }
+        if dst.get(..n).is_some_and(|d| d.iter().any(|&b| b != 0)) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
+}
+
+/// Where a segment ends: what the next record appended to it must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SegmentEnd {
+    pub(crate) header: SegmentHeader,
+    /// Sequence number of the next record.
+    pub(crate) next_seq: u64,
+    /// Chain value of the last record (the header's for an empty segment).
+    pub(crate) chain: Chain,
+    /// Length of the valid part of the file.
+    pub(crate) valid_len: u64,
+    /// A torn tail after `valid_len`: (bytes, reason).
+    pub(crate) torn: Option<(u64, String)>,
+}
+
+/// Find the end of a segment: fast from its last record when that one is intact, else by reading
+/// it forward. `Ok(None)` for a torn header. Damage is an error.
+pub(crate) fn scan_end(path: &Path, live: bool) -> Result<Option<SegmentEnd>> {
+    let Some(mut cursor) = Cursor::open(path, live)? else {
+        return Ok(None);
+    };
+    let header = *cursor.header();
+    let len = cursor.file_len();
+    let mut end = SegmentEnd {
+        header,
+        next_seq: header.first_seq,
+        chain: header.prev_chain,
+        valid_len: HEADER_LEN as u64,
+        torn: None,
+    };
+    if len == HEADER_LEN as u64 {
+        return Ok(Some(end));
+    }
+    let last = read_record_ending_at(cursor.file(), len, HEADER_LEN as u64)
+        .map_err(|e| io_err("read log segment", path, e))?;
+    if let Some((_, raw)) = last
+        && let format::Decoded::Record(r) = format::decode_record(&raw)
+        && r.seq >= header.first_seq
+    {
+        end.next_seq = r.seq.saturating_add(1);
+        end.chain = r.chain;
+        end.valid_len = len;
+        return Ok(Some(end));
+    }
+    loop {
+        match cursor.next()? {
+            Step::Record { offset, record } => {
+                if record.seq != end.next_seq {
+                    return Err(corrupt(
+                        path,
+                        offset,
+                        format!("expected seq {}, found {}", end.next_seq, record.seq),
+                    ));
+                }
+                end.next_seq = record.seq.saturating_add(1);
+                end.chain = record.chain;
+                end.valid_len = offset + record.len() as u64;
+            }
+            Step::End => return Ok(Some(end)),
+            Step::Torn { bytes, reason, .. } => {
+                end.torn = Some((bytes, reason));
+                return Ok(Some(end));
+            }
+            Step::Damaged { offset, reason } => return Err(corrupt(path, offset, reason)),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(segment_file_name(1), "00000000000000000001.mlog");
+        assert_eq!(
+            parse_segment_file_name("00000000000000000001.mlog"),
+            Some(1)
+        );
+        assert_eq!(
+            parse_segment_file_name(&segment_file_name(u64::MAX)),
+            Some(u64::MAX)
+        );
+        assert_eq!(parse_segment_file_name("1.mlog"), None);
+        assert_eq!(parse_segment_file_name("0000000000000000000x.mlog"), None);
+        assert_eq!(
+            parse_segment_file_name("00000000000000000001.mlog.zst"),
+            None
+        );
+        assert_eq!(parse_segment_file_name("99999999999999999999.mlog"), None);
+    }
+
+    #[test]
+    fn listing_sorts_and_ignores_other_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            segment_file_name(30),
+            segment_file_name(2),
+            "notes.txt".into(),
+        ] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let segs = list_segments(dir.path()).unwrap();
+        let firsts: Vec<u64> = segs.iter().map(|s| s.first_seq).collect();
+        assert_eq!(firsts, vec![2, 30]);
+        assert!(list_segments(&dir.path().join("missing")).is_err());
+    }
+}

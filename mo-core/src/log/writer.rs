@@ -1,0 +1,402 @@
+//! The record log writer: appends chunks to the live segment of a device directory, one write
+//! system call per record, rotating and pruning segments.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, IoSlice, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::log::format::{self, Chain, GENESIS_CHAIN, RecordFields, SegmentHeader};
+use crate::log::segment::{
+    self, SegmentFile, corrupt, io_err, list_segments, open_segment, scan_end, segment_file_name,
+};
+use crate::record::{Chunk, RecordSink};
+
+/// The scratch buffer is shrunk back after a record made it grow past this.
+const SCRATCH_KEEP: usize = 256 * 1024;
+
+/// How a [`LogWriter`] rotates and prunes segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogOptions {
+    /// Start a new segment before one would grow past this many bytes (default 64 MiB).
+    pub segment_max_bytes: u64,
+    /// Start a new segment once the live one's first record is this old (default 24 h).
+    pub segment_max_age: Duration,
+    /// Delete the oldest closed segments while all segments together exceed this many bytes.
+    pub retain_max_bytes: Option<u64>,
+    /// Delete closed segments whose last record is older than this.
+    pub retain_max_age: Option<Duration>,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            segment_max_bytes: 64 * 1024 * 1024,
+            segment_max_age: Duration::from_secs(24 * 60 * 60),
+            retain_max_bytes: None,
+            retain_max_age: None,
+        }
+    }
+}
+
+/// What [`LogWriter::open`] found and repaired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// The live segment the writer continues, if there is one yet.
+    pub segment: Option<PathBuf>,
+    /// Sequence number of the next record.
+    pub next_seq: u64,
+    /// Whether a torn final record (or a torn segment header) was found and dropped.
+    pub torn: bool,
+    /// Bytes dropped from the end of the live segment.
+    pub dropped_bytes: u64,
+    /// Why the dropped bytes were not a valid record.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug)]
+struct LiveSegment {
+    /// Open while the console is active; closed by [`LogWriter::flush`] so idle writers hold no
+    /// file descriptor.
+    file: Option<File>,
+    path: PathBuf,
+    created_ns: u64,
+    len: u64,
+    records: u64,
+}
+
+/// Appends records to a device directory. Implements [`RecordSink`].
+///
+/// Each record goes to the kernel in one `writev` and nothing is buffered in the process, so a
+/// killed process loses nothing the page cache holds; [`LogWriter::sync`] forces it to disk.
+#[derive(Debug)]
+pub struct LogWriter {
+    dir: PathBuf,
+    opts: LogOptions,
+    live: Option<LiveSegment>,
+    next_seq: u64,
+    chain: Chain,
+    scratch: Vec<u8>,
+    /// A failed write left bytes past `live.len` that must be cut before the next append.
+    dirty: bool,
+}
+
+impl LogWriter {
+    /// Open (creating it if needed) the log in `dir` and recover from a crash: a torn final record
+    /// of the live segment is cut off, nothing before it is touched. Damage anywhere else in the
+    /// live segment is an [`Error::LogCorrupt`] (run verify).
+    pub fn open(dir: &Path, opts: LogOptions) -> Result<(LogWriter, Recovery)> {
+        std::fs::create_dir_all(dir).map_err(|e| io_err("create log directory", dir, e))?;
+        let mut segments = list_segments(dir)?;
+        let mut writer = LogWriter {
+            dir: dir.to_path_buf(),
+            opts,
+            live: None,
+            next_seq: 1,
+            chain: GENESIS_CHAIN,
+            scratch: Vec::new(),
+            dirty: false,
+        };
+        let mut recovery = Recovery {
+            segment: None,
+            next_seq: 1,
+            torn: false,
+            dropped_bytes: 0,
+            reason: None,
+        };
+        while let Some(last) = segments.pop() {
+            if let Some(end) = scan_end(&last.path, true)? {
+                writer.continue_segment(&last, end, &mut recovery)?;
+                break;
+            }
+            // Torn header: the writer stopped while creating this segment, so it holds no record.
+            // Remove it and continue the segment before it (the next append rotates if due).
+            let len = std::fs::metadata(&last.path)
+                .map_err(|e| io_err("stat log segment", &last.path, e))?
+                .len();
+            std::fs::remove_file(&last.path)
+                .map_err(|e| io_err("remove torn log segment", &last.path, e))?;
+            recovery.torn = true;
+            recovery.dropped_bytes += len;
+            recovery.reason = Some(format!("torn segment header in {}", last.name()));
+            // With no segment before it, older ones were pruned: seq continues, the chain restarts.
+            writer.next_seq = last.first_seq;
+        }
+        recovery.next_seq = writer.next_seq;
+        writer.apply_retention(crate::record::now_ns());
+        Ok((writer, recovery))
+    }
+
+    fn continue_segment(
+        &mut self,
+        seg: &SegmentFile,
+        end: segment::SegmentEnd,
+        recovery: &mut Recovery,
+    ) -> Result<()> {
+        if end.header.first_seq != seg.first_seq {
+            return Err(corrupt(
+                &seg.path,
+                16,
+                format!(
+                    "header says first seq {} but the file name says {}",
+                    end.header.first_seq, seg.first_seq
+                ),
+            ));
+        }
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&seg.path)
+            .map_err(|e| io_err("open log segment for append", &seg.path, e))?;
+        if let Some((bytes, reason)) = end.torn {
+            file.set_len(end.valid_len)
+                .map_err(|e| io_err("cut torn record from", &seg.path, e))?;
+            recovery.torn = true;
+            recovery.dropped_bytes = bytes;
+            recovery.reason = Some(reason);
+        }
+        self.next_seq = end.next_seq;
+        self.chain = end.chain;
+        self.live = Some(LiveSegment {
+            file: Some(file),
+            path: seg.path.clone(),
+            created_ns: end.header.created_ns,
+            len: end.valid_len,
+            records: end.next_seq - end.header.first_seq,
+        });
+        recovery.segment = Some(seg.path.clone());
+        Ok(())
+    }
+
+    /// The device directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The live segment, once one exists.
+    pub fn segment_path(&self) -> Option<&Path> {
+        self.live.as_ref().map(|l| l.path.as_path())
+    }
+
+    /// Chain value of the last record written (the head of the hash chain).
+    pub fn chain_head(&self) -> Chain {
+        self.chain
+    }
+
+    /// Force everything written so far to stable storage (`fdatasync`).
+    pub fn sync(&mut self) -> Result<()> {
+        if let Some(live) = &self.live
+            && let Some(file) = &live.file
+        {
+            file.sync_data()
+                .map_err(|e| io_err("sync log segment", &live.path, e))?;
+        }
+        Ok(())
+    }
+
+    fn needs_rotation(&self, record_len: u64, time_ns: u64) -> bool {
+        self.live.as_ref().is_some_and(|l| {
+            l.records > 0
+                && (l.len + record_len > self.opts.segment_max_bytes
+                    || u128::from(time_ns.saturating_sub(l.created_ns))
+                        >= self.opts.segment_max_age.as_nanos())
+        })
+    }
+
+    /// Append one chunk: rotate if due, then a single vectored write of the framed record.
+    fn append_chunk(&mut self, chunk: &Chunk) -> Result<()> {
+        if chunk.seq != self.next_seq {
+            return Err(Error::io(
+                format!("append to log {}", self.dir.display()),
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "chunk seq {} but the log expects {}",
+                        chunk.seq, self.next_seq
+                    ),
+                ),
+            ));
+        }
+        let fields = RecordFields::of_chunk(chunk);
+        let record_len = fields.encoded_len()? as u64;
+        let rotated = self.needs_rotation(record_len, chunk.time_ns);
+        if rotated {
+            self.live = None;
+        }
+        let (head, chain) = format::frame_record(&mut self.scratch, &self.chain, &fields)?;
+        let (head_bytes, tail_bytes) = self.scratch.split_at(head);
+        if self.live.is_none() {
+            let path = self.dir.join(segment_file_name(chunk.seq));
+            let file = OpenOptions::new()
+                .append(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| io_err("create log segment", &path, e))?;
+            self.live = Some(LiveSegment {
+                file: Some(file),
+                path,
+                created_ns: chunk.time_ns,
+                len: 0,
+                records: 0,
+            });
+        }
+        let Some(live) = &mut self.live else {
+            return Err(Error::io(
+                format!("append to log {}", self.dir.display()),
+                io::Error::other("no live segment"),
+            ));
+        };
+        if live.file.is_none() {
+            live.file = Some(reopen(live)?);
+        }
+        if self.dirty {
+            if let Some(f) = &live.file {
+                f.set_len(live.len)
+                    .map_err(|e| io_err("cut failed write from", &live.path, e))?;
+            }
+            self.dirty = false;
+        }
+        // A segment's header goes out with its first record, in the same write.
+        let header = (live.len == 0).then(|| {
+            SegmentHeader {
+                first_seq: chunk.seq,
+                created_ns: live.created_ns,
+                prev_chain: self.chain,
+            }
+            .encode()
+        });
+        let header_bytes: &[u8] = header.as_ref().map_or(&[], |h| &h[..]);
+        let mut bufs = [
+            IoSlice::new(header_bytes),
+            IoSlice::new(head_bytes),
+            IoSlice::new(&chunk.bytes),
+            IoSlice::new(tail_bytes),
+        ];
+        let written = match &mut live.file {
+            Some(file) => write_all_vectored(file, &mut bufs),
+            None => Err(io::Error::other("segment file is not open")),
+        };
+        if let Err(e) = written {
+            let cut = live.file.as_ref().map(|f| f.set_len(live.len));
+            self.dirty = !matches!(cut, Some(Ok(())));
+            return Err(io_err("append to log segment", &live.path, e));
+        }
+        live.len += header_bytes.len() as u64 + record_len;
+        live.records += 1;
+        self.chain = chain;
+        self.next_seq += 1;
+        if self.scratch.capacity() > SCRATCH_KEEP {
+            self.scratch = Vec::new();
+        }
+        if rotated {
+            self.apply_retention(chunk.time_ns);
+        }
+        Ok(())
+    }
+
+    /// Delete the oldest closed segments beyond the retention limits. Failures are logged, not
+    /// returned: the record that triggered this is already written.
+    fn apply_retention(&self, now_ns: u64) {
+        if self.opts.retain_max_bytes.is_none() && self.opts.retain_max_age.is_none() {
+            return;
+        }
+        if let Err(e) = self.prune(now_ns) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "log retention failed");
+        }
+    }
+
+    fn prune(&self, now_ns: u64) -> Result<()> {
+        let segments = list_segments(&self.dir)?;
+        let live_path = self.live.as_ref().map(|l| l.path.as_path());
+        let mut sizes = Vec::with_capacity(segments.len());
+        for s in &segments {
+            let len = std::fs::metadata(&s.path)
+                .map_err(|e| io_err("stat log segment", &s.path, e))?
+                .len();
+            sizes.push(len);
+        }
+        let mut total: u64 = sizes.iter().sum();
+        for (i, seg) in segments.iter().enumerate() {
+            if Some(seg.path.as_path()) == live_path || i + 1 == segments.len() {
+                break;
+            }
+            let over_size = self.opts.retain_max_bytes.is_some_and(|max| total > max);
+            let expired = match self.opts.retain_max_age {
+                // Every record of a segment is older than the first record of the next one.
+                Some(age) => match segments.get(i + 1).map(|n| open_segment(&n.path)) {
+                    Some(Ok(Some((_, _, next)))) => {
+                        u128::from(now_ns.saturating_sub(next.created_ns)) > age.as_nanos()
+                    }
+                    _ => false,
+                },
+                None => false,
+            };
+            if !over_size && !expired {
+                break;
+            }
+            std::fs::remove_file(&seg.path)
+                .map_err(|e| io_err("remove old log segment", &seg.path, e))?;
+            total -= sizes.get(i).copied().unwrap_or(0);
+            tracing::debug!(segment = %seg.path.display(), "log retention removed segment");
+        }
+        Ok(())
+    }
+}
+
+fn reopen(live: &LiveSegment) -> Result<File> {
+    let file = OpenOptions::new()
+        .append(true)
+        .open(&live.path)
+        .map_err(|e| io_err("reopen log segment", &live.path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| io_err("stat log segment", &live.path, e))?
+        .len();
+    if len != live.len {
+        return Err(corrupt(
+            &live.path,
+            len.min(live.len),
+            format!(
+                "segment is {len} bytes but the writer left it at {} (changed by someone else)",
+                live.len
+            ),
+        ));
+    }
+    Ok(file)
+}
+
+fn write_all_vectored(file: &mut File, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        match file.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl RecordSink for LogWriter {
+    fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    fn append(&mut self, chunk: &Chunk) -> Result<()> {
+        self.append_chunk(chunk)
+    }
+
+    /// Nothing is buffered in the process; this closes the segment's file descriptor so that an
+    /// idle console holds none. The next append reopens it.
+    fn flush(&mut self) -> Result<()> {
+        if let Some(live) = &mut self.live {
+            live.file = None;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;
