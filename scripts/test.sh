@@ -15,7 +15,7 @@ step "installing test peers (scripts/setup.sh)"
 step "building the workspace (cargo build -j$jobs --workspace --all-targets)"
 cargo build -j"$jobs" --workspace --all-targets
 
-step "testing the workspace (cargo test -j$jobs --workspace)"
-cargo test -j"$jobs" --workspace
+step "testing the workspace (cargo test -j$jobs --workspace --no-fail-fast)"
+cargo test -j"$jobs" --workspace --no-fail-fast
 
 step "all tests passed"

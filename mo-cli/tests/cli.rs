@@ -175,7 +175,7 @@ fn devices_add_list_show_set_rm() {
         "set",
         "lab",
         "--url",
-        "tcp://127.0.0.1:4001",
+        "unix:///run/lab.sock",
         "--always-connected",
         "--join",
         "--default-escape",
@@ -187,7 +187,7 @@ fn devices_add_list_show_set_rm() {
     .ok();
     let json: serde_json::Value =
         serde_json::from_str(&mo.run(&["device", "show", "lab", "--json"]).ok().stdout).unwrap();
-    assert_eq!(json["url"], "tcp://127.0.0.1:4001");
+    assert_eq!(json["url"], "unix:///run/lab.sock");
     assert_eq!(json["settings"]["on_demand"], false);
     assert_eq!(json["settings"]["allow_join"], true);
     assert_eq!(json["settings"]["escape"], serde_json::Value::Null);

@@ -47,6 +47,7 @@ pub async fn run(
     origin: &str,
     device: &str,
     mode: Mode,
+    replay: Option<usize>,
     term: &mut Term,
 ) -> u32 {
     let Some(entry) = ctx.registry.get(device) else {
@@ -58,7 +59,7 @@ pub async fn run(
         term.line(&format!("{device} is not running: {why}")).await;
         return 1;
     };
-    let mut session = match console.attach_from(user, origin, mode, None).await {
+    let mut session = match console.attach_from(user, origin, mode, replay).await {
         Ok(s) => s,
         Err(e) => {
             term.line(&format!("cannot attach to {device}: {e}")).await;
@@ -133,11 +134,12 @@ async fn bridge(entry: &Entry, session: &mut Session, term: &mut Term) -> u32 {
                     p.send(text);
                 }
             }
-            Wake::Output(_, ViewerEvent::Closed) | Wake::Output(_, _) => {
+            Wake::Output(_, ViewerEvent::Closed) => {
                 term.write(notice(&format!("{} stopped", entry.device.name)))
                     .await;
                 return 1;
             }
+            Wake::Output(_, _) => {}
         }
     }
 }

@@ -266,7 +266,16 @@ async fn run_channel(ctx: Arc<Ctx>, login: Login, origin: String, channel: Chann
     let mut term = Term::new(rd, wr, pty);
     let status = match (&login.device, command) {
         (Some(device), None) => {
-            attach::run(&ctx, &login.user, &origin, device, login.mode, &mut term).await
+            attach::run(
+                &ctx,
+                &login.user,
+                &origin,
+                device,
+                login.mode,
+                None,
+                &mut term,
+            )
+            .await
         }
         (Some(_), Some(_)) => {
             term.line("mo: give either user:device in the login name or a command, not both")

@@ -14,10 +14,11 @@ const PROMPT: &str = "mo> ";
 const HELP: &str = "\
 commands:
   list                 devices, their link state and viewers
-  console NAME         attach to a console (read-write if free, else spy); also: attach NAME
-  spy NAME             watch a console read-only
-  force NAME           attach and take the write lock from whoever holds it
-  join NAME            write alongside the current holder (where allowed)
+  console NAME [N]     attach to a console (read-write if free, else spy), replaying
+                       the last N lines (default: the device's setting); also: attach
+  spy NAME [N]         watch a console read-only
+  force NAME [N]       attach and take the write lock from whoever holds it
+  join NAME [N]        write alongside the current holder (where allowed)
   who [NAME]           who is on one console, or on all
   help                 this text
   exit                 log out
@@ -73,11 +74,24 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
         _ => None,
     };
     if let Some(mode) = mode {
-        let [device] = args else {
-            term.line(&format!("usage: {cmd} NAME")).await;
-            return 2;
+        let (device, replay) = match args {
+            [device] => (device, None),
+            [device, lines] => match lines.parse::<usize>() {
+                Ok(n) if n <= 100_000 => (device, Some(n)),
+                _ => {
+                    term.line(&format!(
+                        "bad line count `{lines}`: give 0 to 100000 lines to replay"
+                    ))
+                    .await;
+                    return 2;
+                }
+            },
+            _ => {
+                term.line(&format!("usage: {cmd} NAME [LINES]")).await;
+                return 2;
+            }
         };
-        return attach::run(ctx, user, origin, device, mode, term).await;
+        return attach::run(ctx, user, origin, device, mode, replay, term).await;
     }
     match (cmd, args) {
         ("help" | "?", _) => {
