@@ -26,7 +26,7 @@ async fn phase(
     readers: usize,
     stalled: bool,
     secs: u64,
-) -> anyhow::Result<(Vec<f64>, u64)> {
+) -> anyhow::Result<(Vec<f64>, u64, u64)> {
     let stalled_session = if stalled {
         Some(console.attach("stalled", Mode::Spy, Some(0)).await?)
     } else {
@@ -37,22 +37,27 @@ async fn phase(
         let mut s = console.attach(&format!("v{i}"), Mode::Spy, Some(0)).await?;
         tasks.spawn(async move {
             let mut lat = Vec::new();
+            let mut bytes = 0u64;
             let end = Instant::now() + Duration::from_secs(secs);
             while Instant::now() < end {
                 match tokio::time::timeout(Duration::from_millis(200), s.recv()).await {
                     Ok(ViewerEvent::Chunk(c)) if c.is_output() => {
                         lat.push(now_ns().saturating_sub(c.time_ns) as f64 / 1e3);
+                        bytes += c.bytes.len() as u64;
                     }
                     Ok(ViewerEvent::Closed) => break,
                     _ => {}
                 }
             }
-            lat
+            (lat, bytes)
         });
     }
     let mut all = Vec::new();
+    let mut most = 0u64;
     while let Some(r) = tasks.join_next().await {
-        all.extend(r?);
+        let (lat, bytes) = r?;
+        most = most.max(bytes);
+        all.extend(lat);
     }
     let mut missed = 0;
     if let Some(mut s) = stalled_session {
@@ -62,7 +67,7 @@ async fn phase(
             }
         }
     }
-    Ok((sorted(all), missed))
+    Ok((sorted(all), missed, most))
 }
 
 pub async fn run(o: Opts) -> anyhow::Result<()> {
@@ -79,8 +84,8 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         "viewers: one sim console flooding at {}B/s, latency from device read to viewer (µs)",
         o.rate
     );
-    let (a, _) = phase(&console, o.viewers, false, o.seconds).await?;
-    let (b, missed) = phase(&console, o.viewers - 1, true, o.seconds).await?;
+    let (a, _, _) = phase(&console, o.viewers, false, o.seconds).await?;
+    let (b, missed, seen) = phase(&console, o.viewers - 1, true, o.seconds).await?;
     println!(
         "  {} viewers, none stalled:   p50 {:>7.0}  p99 {:>7.0}  ({} samples)",
         o.viewers,
@@ -96,7 +101,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         b.len()
     );
     println!(
-        "  the stalled viewer was told it missed {missed} bytes (it is resynced, nobody waited)"
+        "  the stalled viewer was told it missed {missed} bytes while each other viewer read up to {seen} (resynced; nobody waited)"
     );
     console.shutdown().await;
     Ok(())
