@@ -17,8 +17,10 @@ async fn expect(s: &mut Session, want: &str) -> anyhow::Result<()> {
                 seen.push_str(&String::from_utf8_lossy(&c.bytes))
             }
             ViewerEvent::Chunk(c) => println!(
-                "  {} sees notice: {}",
+                "  {} sees {} by {}: {}",
                 s.user(),
+                c.kind.name(),
+                c.user,
                 String::from_utf8_lossy(&c.bytes)
             ),
             ViewerEvent::Missed { bytes, .. } => println!("  {} missed {bytes} bytes", s.user()),
