@@ -23,6 +23,7 @@ pub mod error;
 pub mod escape;
 pub mod link;
 pub mod log;
+pub mod policy;
 pub mod record;
 pub mod tail;
 

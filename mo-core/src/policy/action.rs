@@ -1,0 +1,258 @@
+//! Actions a user can be allowed to take on a device, and sets of them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+
+/// Something a user may do to a device. Written with its dotted name (`log.read`) in
+/// configuration, in roles and in decisions; [`FromStr`] and [`fmt::Display`] use exactly those
+/// names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Action {
+    /// `list`: see that the device exists.
+    List,
+    /// `spy`: watch the console read-only.
+    Spy,
+    /// `attach`: take the console's write lock when it is free.
+    Attach,
+    /// `force`: take the write lock from whoever holds it.
+    Force,
+    /// `join`: write to a console alongside its holder.
+    Join,
+    /// `break`: send a BREAK (or the device's break sequence).
+    Break,
+    /// `log.read`: read the device's record log.
+    LogRead,
+    /// `log.note`: write a note into the device's record log.
+    LogNote,
+    /// `power.status`: ask the device's power state.
+    PowerStatus,
+    /// `power.control`: switch the device's power on, off or cycle it.
+    PowerControl,
+    /// `macro.run`: run macros on the console.
+    MacroRun,
+    /// `gang`: include the device in a gang (one keyboard, many consoles).
+    Gang,
+    /// `events.ack`: acknowledge the device's events.
+    EventsAck,
+    /// `admin`: everything, including changing the device; implies every other action.
+    Admin,
+}
+
+impl Action {
+    /// Every action, in declaration order.
+    pub const ALL: [Action; 14] = [
+        Action::List,
+        Action::Spy,
+        Action::Attach,
+        Action::Force,
+        Action::Join,
+        Action::Break,
+        Action::LogRead,
+        Action::LogNote,
+        Action::PowerStatus,
+        Action::PowerControl,
+        Action::MacroRun,
+        Action::Gang,
+        Action::EventsAck,
+        Action::Admin,
+    ];
+
+    /// The action's dotted name, as written in configuration (`power.control`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::List => "list",
+            Action::Spy => "spy",
+            Action::Attach => "attach",
+            Action::Force => "force",
+            Action::Join => "join",
+            Action::Break => "break",
+            Action::LogRead => "log.read",
+            Action::LogNote => "log.note",
+            Action::PowerStatus => "power.status",
+            Action::PowerControl => "power.control",
+            Action::MacroRun => "macro.run",
+            Action::Gang => "gang",
+            Action::EventsAck => "events.ack",
+            Action::Admin => "admin",
+        }
+    }
+
+    /// The action as a verb phrase taking the device as object, for decisions read by people
+    /// ("alice may not *spy on* db1").
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::List => "list",
+            Action::Spy => "spy on",
+            Action::Attach => "attach",
+            Action::Force => "force",
+            Action::Join => "join",
+            Action::Break => "send a break to",
+            Action::LogRead => "read the log of",
+            Action::LogNote => "write a note in the log of",
+            Action::PowerStatus => "see the power status of",
+            Action::PowerControl => "switch the power of",
+            Action::MacroRun => "run macros on",
+            Action::Gang => "gang",
+            Action::EventsAck => "acknowledge events of",
+            Action::Admin => "administer",
+        }
+    }
+
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Action {
+    type Err = Error;
+
+    /// Parses a dotted action name exactly as [`Action::name`] writes it (lowercase).
+    fn from_str(s: &str) -> Result<Self> {
+        if let Some(action) = Action::ALL.into_iter().find(|a| a.name() == s) {
+            return Ok(action);
+        }
+        let reason = if s.trim().is_empty() {
+            "empty action name".to_string()
+        } else {
+            let names: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
+            format!("unknown action; expected one of {}", names.join(", "))
+        };
+        Err(Error::BadSpec {
+            what: "action",
+            input: s.to_string(),
+            reason,
+        })
+    }
+}
+
+/// A set of [`Action`]s, stored as a bit set (copying and testing it costs nothing).
+///
+/// Its text form is the dotted names separated by commas (`list,spy,log.read`); whitespace
+/// around names is ignored and an empty string is the empty set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ActionSet(u32);
+
+impl ActionSet {
+    /// The empty set.
+    pub const fn empty() -> Self {
+        ActionSet(0)
+    }
+
+    /// Every action (including `admin`).
+    pub fn all() -> Self {
+        Action::ALL.into_iter().collect()
+    }
+
+    /// Whether `action` is literally in the set.
+    pub fn contains(self, action: Action) -> bool {
+        self.0 & action.bit() != 0
+    }
+
+    /// Whether the set allows `action`: it contains it, or it contains [`Action::Admin`], which
+    /// implies every action.
+    pub fn allows(self, action: Action) -> bool {
+        self.0 & (action.bit() | Action::Admin.bit()) != 0
+    }
+
+    /// Adds `action`; returns whether it was new.
+    pub fn insert(&mut self, action: Action) -> bool {
+        let new = !self.contains(action);
+        self.0 |= action.bit();
+        new
+    }
+
+    /// Removes `action`; returns whether it was there.
+    pub fn remove(&mut self, action: Action) -> bool {
+        let had = self.contains(action);
+        self.0 &= !action.bit();
+        had
+    }
+
+    /// The set with `action` added (for building sets in expressions).
+    #[must_use]
+    pub fn with(mut self, action: Action) -> Self {
+        self.insert(action);
+        self
+    }
+
+    /// Every action in either set.
+    #[must_use]
+    pub fn union(self, other: ActionSet) -> Self {
+        ActionSet(self.0 | other.0)
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// How many actions the set holds.
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// The actions in the set, in [`Action::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = Action> {
+        Action::ALL.into_iter().filter(move |a| self.contains(*a))
+    }
+}
+
+impl FromIterator<Action> for ActionSet {
+    fn from_iter<I: IntoIterator<Item = Action>>(iter: I) -> Self {
+        let mut set = ActionSet::empty();
+        set.extend(iter);
+        set
+    }
+}
+
+impl Extend<Action> for ActionSet {
+    fn extend<I: IntoIterator<Item = Action>>(&mut self, iter: I) {
+        for action in iter {
+            self.insert(action);
+        }
+    }
+}
+
+impl fmt::Display for ActionSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, action) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(action.name())?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for ActionSet {
+    type Err = Error;
+
+    /// Parses comma-separated dotted names; an error names the bad entry.
+    fn from_str(s: &str) -> Result<Self> {
+        if s.trim().is_empty() {
+            return Ok(ActionSet::empty());
+        }
+        s.split(',')
+            .map(|name| {
+                name.trim().parse::<Action>().map_err(|e| match e {
+                    Error::BadSpec { input, reason, .. } => Error::BadSpec {
+                        what: "action set",
+                        input: s.to_string(),
+                        reason: format!("`{input}`: {reason}"),
+                    },
+                    other => other,
+                })
+            })
+            .collect()
+    }
+}
