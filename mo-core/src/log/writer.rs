@@ -70,6 +70,7 @@ struct LiveSegment {
 ///
 /// Each record goes to the kernel in one `writev` and nothing is buffered in the process, so a
 /// killed process loses nothing the page cache holds; [`LogWriter::sync`] forces it to disk.
+/// Sequence number `u64::MAX` is never written (no record could follow it): appending it fails.
 #[derive(Debug)]
 pub struct LogWriter {
     dir: PathBuf,
@@ -217,6 +218,20 @@ impl LogWriter {
                 ),
             ));
         }
+        // The record after this one needs a number too; u64::MAX has none, so it is never
+        // written (readers saturate at it, and a second record would repeat it).
+        let Some(next_seq) = chunk.seq.checked_add(1) else {
+            return Err(Error::io(
+                format!("append to log {}", self.dir.display()),
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "chunk seq {} is the last sequence number; the log has no room for it",
+                        chunk.seq
+                    ),
+                ),
+            ));
+        };
         let fields = RecordFields::of_chunk(chunk);
         let record_len = fields.encoded_len()? as u64;
         let rotated = self.needs_rotation(record_len, chunk.time_ns);
@@ -284,7 +299,7 @@ impl LogWriter {
         live.len += header_bytes.len() as u64 + record_len;
         live.records += 1;
         self.chain = chain;
-        self.next_seq += 1;
+        self.next_seq = next_seq;
         if self.scratch.capacity() > SCRATCH_KEEP {
             self.scratch = Vec::new();
         }

@@ -335,3 +335,44 @@ fn scratch_buffer_stays_small() {
     assert!(w.scratch.capacity() <= SCRATCH_KEEP);
     assert_eq!(all(dir.path())[0].bytes.len(), 1 << 20);
 }
+
+#[test]
+fn last_sequence_number_is_refused_not_repeated() {
+    // Found by the record_reader fuzz target: a log whose last record has seq u64::MAX (a crafted
+    // or damaged file) made the writer repeat that seq and then overflow `next_seq`.
+    let dir = tempfile::tempdir().unwrap();
+    let first = u64::MAX - 1;
+    let mut image = SegmentHeader {
+        first_seq: first,
+        created_ns: T0,
+        prev_chain: [7; 32],
+    }
+    .encode()
+    .to_vec();
+    let mut prev = [7; 32];
+    for seq in [first, u64::MAX] {
+        let c = chunk(seq, T0 + seq % SEC, RecordKind::Output, "", b"x\n");
+        prev =
+            format::encode_record(&mut image, &prev, &format::RecordFields::of_chunk(&c)).unwrap();
+    }
+    std::fs::write(dir.path().join(segment_file_name(first)), &image).unwrap();
+
+    let (mut w, recovery) = LogWriter::open(dir.path(), LogOptions::default()).unwrap();
+    assert_eq!(recovery.next_seq, u64::MAX);
+    assert_eq!(w.chain_head(), prev);
+    let err = w
+        .append(&chunk(u64::MAX, T0 + SEC, RecordKind::Output, "", b"y\n"))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("is the last sequence number"),
+        "{err}"
+    );
+    assert_eq!(w.next_seq(), u64::MAX);
+    drop(w);
+    assert_eq!(
+        std::fs::read(dir.path().join(segment_file_name(first))).unwrap(),
+        image
+    );
+    assert_eq!(seqs(&all(dir.path())), vec![first, u64::MAX]);
+    assert!(verify(dir.path()).unwrap().is_ok());
+}
