@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages mo's tests drive as real peers (PEERS.md): socat (fake serial lines),
-# the OpenSSH client and server, tmux (terminals for interactive clients) and expect.
+# the OpenSSH client and server, tmux (terminals for interactive clients), expect and inetutils
+# telnetd (a telnet device for the telnet driver's tests).
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ declare -A need=(
   [/usr/sbin/sshd]=openssh-server
   [tmux]=tmux
   [expect]=expect
+  [/usr/sbin/telnetd]=inetutils-telnetd
 )
 
 missing=()
@@ -23,7 +25,7 @@ for cmd in "${!need[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all test peers present (socat openssh-client openssh-server tmux expect)"
+  echo "setup: all test peers present (socat openssh-client openssh-server tmux expect inetutils-telnetd)"
   exit 0
 fi
 

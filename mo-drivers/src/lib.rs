@@ -9,6 +9,8 @@
 //! | `exec`   | a program on a pseudo-terminal, in its own session | [`exec`] |
 //! | `serial` | a local serial port (tokio-serial) | [`serial`] |
 //! | `unix`   | a Unix-domain stream socket | [`unix`] |
+//! | `telnet` | a telnet server (console-server port), `telnet://host:port` | [`telnet`] |
+//! | `tcp`    | a raw TCP port, `tcp://host:port` | [`tcp`] |
 //! | `sim`    | a built-in simulated device | [`sim`] |
 //!
 //! Parsing an address does no I/O; errors name the address and what is wrong with it. Every
@@ -37,6 +39,8 @@ pub mod address;
 pub mod exec;
 pub mod serial;
 pub mod sim;
+pub mod tcp;
+pub mod telnet;
 pub mod unix;
 
 use std::sync::Arc;
@@ -48,15 +52,20 @@ pub use address::DriverOptions;
 pub use exec::{ExecConnector, ExecSpec};
 pub use serial::{LineSettings, SerialConnector};
 pub use sim::SimConnector;
+pub use tcp::TcpConnector;
+pub use telnet::TelnetConnector;
 pub use unix::UnixConnector;
 
 /// The URL schemes this crate has drivers for, in the order they are listed in messages.
-const SCHEMES: &[&str] = &["exec", "serial", "unix", "sim"];
+const SCHEMES: &[&str] = &["exec", "serial", "unix", "telnet", "tcp", "sim"];
 
 /// The URL schemes this crate has drivers for.
 ///
 /// ```
-/// assert_eq!(mo_drivers::schemes(), ["exec", "serial", "unix", "sim"]);
+/// assert_eq!(
+///     mo_drivers::schemes(),
+///     ["exec", "serial", "unix", "telnet", "tcp", "sim"]
+/// );
 /// ```
 pub fn schemes() -> &'static [&'static str] {
     SCHEMES
@@ -82,6 +91,8 @@ pub fn connector_for(url: &str, opts: &DriverOptions) -> Result<Arc<dyn Connecto
         "exec" => Arc::new(ExecConnector::from_url(&parsed, url, opts)?),
         "serial" => Arc::new(SerialConnector::from_url(&parsed, url, opts)?),
         "unix" => Arc::new(UnixConnector::from_url(&parsed, url, opts)?),
+        "telnet" => Arc::new(TelnetConnector::from_url(&parsed, url, opts)?),
+        "tcp" => Arc::new(TcpConnector::from_url(&parsed, url, opts)?),
         "sim" => Arc::new(sim_connector(&parsed, url)?),
         other => {
             return Err(address::bad(
@@ -135,6 +146,10 @@ mod tests {
         assert_eq!(unix.address(), "unix:///run/x.sock");
         let sim = connector_for("sim://sim-01", &opts).unwrap();
         assert!(sim.address().contains("sim-01"), "{}", sim.address());
+        let telnet = connector_for("telnet://cs1:7001", &opts).unwrap();
+        assert!(telnet.capabilities().send_break && telnet.capabilities().window_size);
+        let tcp = connector_for("tcp://cs1:7003", &opts).unwrap();
+        assert_eq!(tcp.capabilities(), mo_core::link::Capabilities::NONE);
     }
 
     #[test]
@@ -143,7 +158,7 @@ mod tests {
         for (address, needle) in [
             (
                 "telnot://cs1:7001",
-                "unknown scheme `telnot` (known: exec, serial, unix, sim)",
+                "unknown scheme `telnot` (known: exec, serial, unix, telnet, tcp, sim)",
             ),
             ("/dev/ttyS0", "no scheme"),
             ("", "no scheme"),
@@ -179,6 +194,8 @@ mod tests {
             "sim://",
             "sim:",
             "tcp://",
+            "telnet://",
+            "tcp://h:",
             "",
             "EXEC:///",
         ];

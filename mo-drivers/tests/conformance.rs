@@ -6,6 +6,8 @@
 //! | serial | a socat pty pair; the test holds the other end |
 //! | unix   | a `UnixListener` in the test |
 //! | sim    | the built-in simulated machine (login, then `echo hi`) |
+//! | tcp    | a `TcpListener` in the test |
+//! | telnet | inetutils telnetd behind socat, running a fake console (prompt, `got: LINE`) |
 //!
 //! Checks: bytes go both ways; what `capabilities()` announces is exactly what `control()` does
 //! (`Ok` versus `Unsupported`) and the link still works afterwards; 1 MiB arrives intact and in
@@ -19,6 +21,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "peers/net.rs"]
+mod net;
 mod peers;
 
 use std::time::Duration;
@@ -294,3 +298,5 @@ conformance!(exec, peers::ExecFixture::start()?);
 conformance!(serial, peers::SerialFixture::start().await?);
 conformance!(unix, peers::UnixFixture::start().await?);
 conformance!(sim, peers::SimFixture::start()?);
+conformance!(tcp, net::TcpFixture::start().await?);
+conformance!(telnet, net::TelnetFixture::start().await?);

@@ -166,10 +166,12 @@ impl Actor {
             };
             let wake = tokio::select! {
                 biased;
+                // A finished connection attempt first: a request that arrives together with it
+                // (a viewer typing) then finds the link up.
+                c = connect_opt(&mut self.connecting) => Wake::Connected(c),
                 req = self.rx.recv(), if self.pending.len() < PENDING_CAP => Wake::Request(req),
                 r = write_opt(&mut self.writer, &self.pending), if !self.pending.is_empty() => Wake::Wrote(r),
                 r = read_opt(&mut self.reader, &mut self.read_buf) => Wake::Read(r),
-                c = connect_opt(&mut self.connecting) => Wake::Connected(c),
                 () = sleep_opt(timer) => Wake::Timer,
             };
             match wake {

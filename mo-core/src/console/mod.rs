@@ -13,13 +13,16 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use mo_core::console::{Console, ConsoleConfig, Mode, ViewerEvent};
+//! use mo_core::console::{Console, ConsoleConfig, LinkState, Mode, ViewerEvent};
 //! use mo_core::link::EchoConnector;
 //!
 //! # let rt = tokio::runtime::Runtime::new().unwrap();
 //! # rt.block_on(async {
 //! let console = Console::spawn(ConsoleConfig::new("web01"), Arc::new(EchoConnector), None);
 //! let mut alice = console.attach("alice", Mode::Attach, None).await?;
+//! // Typing while the link is still connecting is refused with `Error::ConsoleDown`: wait for it.
+//! let mut state = console.watch_state();
+//! state.wait_for(|s| matches!(s, LinkState::Up { .. })).await.ok();
 //! alice.write(b"hello\n").await?;
 //! // The echo device sends the bytes back; the session sees notices and output in order.
 //! loop {

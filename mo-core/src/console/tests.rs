@@ -371,6 +371,11 @@ async fn input_is_logged_with_its_author() {
         Some(Box::new(sink.clone())),
     );
     let mut a = console.attach("alice", Mode::Attach, None).await.unwrap();
+    let mut state = console.watch_state();
+    state
+        .wait_for(|s| matches!(s, LinkState::Up { .. }))
+        .await
+        .unwrap();
     a.write(b"hello").await.unwrap();
     read_output(&mut a, b"hello").await;
     a.note("checked").await.unwrap();
