@@ -134,6 +134,22 @@ pub struct Link {
     pub control: Arc<dyn LinkControl>,
 }
 
+impl Link {
+    /// A link of just bytes: `reader` and `writer` with no optional abilities. Control operations
+    /// answer [`Error::Unsupported`] naming `what`.
+    pub fn plain(
+        reader: impl AsyncRead + Send + 'static,
+        writer: impl AsyncWrite + Send + 'static,
+        what: impl Into<String>,
+    ) -> Link {
+        Link {
+            reader: Box::pin(reader),
+            writer: Box::pin(writer),
+            control: Arc::new(NoControl { what: what.into() }),
+        }
+    }
+}
+
 impl fmt::Debug for Link {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Link").finish_non_exhaustive()
@@ -165,13 +181,7 @@ impl Connector for EchoConnector {
             let _ = tokio::io::copy(&mut device_rx, &mut device_tx).await;
         });
         let (reader, writer) = tokio::io::split(ours);
-        Ok(Link {
-            reader: Box::pin(reader),
-            writer: Box::pin(writer),
-            control: Arc::new(NoControl {
-                what: "echo".into(),
-            }),
-        })
+        Ok(Link::plain(reader, writer, "echo"))
     }
 
     fn capabilities(&self) -> Capabilities {

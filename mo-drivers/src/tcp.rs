@@ -24,11 +24,10 @@
 //! assert!(connector_for("tcp://cs1", &DriverOptions::default()).is_err());
 //! ```
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mo_core::link::{Capabilities, Connector, Link, NoControl};
+use mo_core::link::{Capabilities, Connector, Link};
 use mo_core::{Error, Result};
 use tokio::net::TcpStream;
 use url::{Host, Url};
@@ -48,6 +47,16 @@ pub struct HostPort {
 }
 
 impl HostPort {
+    /// `SCHEME://host:port`, with an IPv6 host in brackets.
+    pub fn address(&self, scheme: &str) -> String {
+        let HostPort { host, port } = self;
+        if host.contains(':') {
+            format!("{scheme}://[{host}]:{port}")
+        } else {
+            format!("{scheme}://{host}:{port}")
+        }
+    }
+
     /// Read `SCHEME://host[:port]` from `url`: no user, password, path, query or fragment.
     /// `default_port` applies when the address has none; without one a port is required.
     pub fn from_url(url: &Url, address: &str, default_port: Option<u16>) -> Result<Self> {
@@ -130,15 +139,13 @@ pub struct TcpConnector {
 impl TcpConnector {
     /// A connector for `host:port`.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
-        let host = host.into();
-        let address = if host.contains(':') {
-            format!("tcp://[{host}]:{port}")
-        } else {
-            format!("tcp://{host}:{port}")
+        let target = HostPort {
+            host: host.into(),
+            port,
         };
         Self {
-            target: HostPort { host, port },
-            address,
+            address: target.address("tcp"),
+            target,
         }
     }
 
@@ -162,13 +169,11 @@ impl Connector for TcpConnector {
     async fn connect(&self) -> Result<Link> {
         let stream = self.target.connect(&self.address).await?;
         let (reader, writer) = stream.into_split();
-        Ok(Link {
-            reader: Box::pin(reader),
-            writer: Box::pin(writer),
-            control: Arc::new(NoControl {
-                what: format!("{} (a raw TCP port)", self.address),
-            }),
-        })
+        Ok(Link::plain(
+            reader,
+            writer,
+            format!("{} (a raw TCP port)", self.address),
+        ))
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -23,10 +23,9 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use async_trait::async_trait;
-use mo_core::link::{Capabilities, Connector, Link, NoControl};
+use mo_core::link::{Capabilities, Connector, Link};
 use mo_core::{Error, Result};
 use tokio::net::UnixStream;
 use url::Url;
@@ -75,13 +74,11 @@ impl Connector for UnixConnector {
                 reason: format!("cannot connect to socket {}: {e}", self.path.display()),
             })?;
         let (reader, writer) = stream.into_split();
-        Ok(Link {
-            reader: Box::pin(reader),
-            writer: Box::pin(writer),
-            control: Arc::new(NoControl {
-                what: format!("{} (a socket)", self.address),
-            }),
-        })
+        Ok(Link::plain(
+            reader,
+            writer,
+            format!("{} (a socket)", self.address),
+        ))
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -91,15 +91,13 @@ pub struct TelnetConnector {
 impl TelnetConnector {
     /// A connector for the telnet server at `host:port`.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
-        let host = host.into();
-        let address = if host.contains(':') {
-            format!("telnet://[{host}]:{port}")
-        } else {
-            format!("telnet://{host}:{port}")
+        let target = HostPort {
+            host: host.into(),
+            port,
         };
         Self {
-            target: HostPort { host, port },
-            address,
+            address: target.address("telnet"),
+            target,
         }
     }
 
