@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages mo's tests drive as real peers (PEERS.md): socat (fake serial lines),
 # the OpenSSH client and server, tmux (terminals for interactive clients), expect and inetutils
-# telnetd (a telnet device for the telnet driver's tests).
+# telnetd (a telnet device for the telnet driver's tests) and ser2net (RFC 2217 in front of a pty).
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
@@ -14,6 +14,7 @@ declare -A need=(
   [tmux]=tmux
   [expect]=expect
   [/usr/sbin/telnetd]=inetutils-telnetd
+  [/usr/sbin/ser2net]=ser2net
 )
 
 missing=()
@@ -25,7 +26,7 @@ for cmd in "${!need[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all test peers present (socat openssh-client openssh-server tmux expect inetutils-telnetd)"
+  echo "setup: all test peers present (socat openssh-client openssh-server tmux expect inetutils-telnetd ser2net)"
   exit 0
 fi
 

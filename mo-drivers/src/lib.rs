@@ -10,6 +10,7 @@
 //! | `serial` | a local serial port (tokio-serial) | [`serial`] |
 //! | `unix`   | a Unix-domain stream socket | [`unix`] |
 //! | `telnet` | a telnet server (console-server port), `telnet://host:port` | [`telnet`] |
+//! | `rfc2217` | a serial port behind an RFC 2217 telnet server, `rfc2217://host:port?baud=…` | [`rfc2217`] |
 //! | `tcp`    | a raw TCP port, `tcp://host:port` | [`tcp`] |
 //! | `sim`    | a built-in simulated device | [`sim`] |
 //!
@@ -37,6 +38,7 @@
 
 pub mod address;
 pub mod exec;
+pub mod rfc2217;
 pub mod serial;
 pub mod sim;
 pub mod tcp;
@@ -50,6 +52,7 @@ use mo_core::link::Connector;
 
 pub use address::DriverOptions;
 pub use exec::{ExecConnector, ExecSpec};
+pub use rfc2217::Rfc2217Connector;
 pub use serial::{LineSettings, SerialConnector};
 pub use sim::SimConnector;
 pub use tcp::TcpConnector;
@@ -57,14 +60,14 @@ pub use telnet::TelnetConnector;
 pub use unix::UnixConnector;
 
 /// The URL schemes this crate has drivers for, in the order they are listed in messages.
-const SCHEMES: &[&str] = &["exec", "serial", "unix", "telnet", "tcp", "sim"];
+const SCHEMES: &[&str] = &["exec", "serial", "unix", "telnet", "rfc2217", "tcp", "sim"];
 
 /// The URL schemes this crate has drivers for.
 ///
 /// ```
 /// assert_eq!(
 ///     mo_drivers::schemes(),
-///     ["exec", "serial", "unix", "telnet", "tcp", "sim"]
+///     ["exec", "serial", "unix", "telnet", "rfc2217", "tcp", "sim"]
 /// );
 /// ```
 pub fn schemes() -> &'static [&'static str] {
@@ -92,6 +95,7 @@ pub fn connector_for(url: &str, opts: &DriverOptions) -> Result<Arc<dyn Connecto
         "serial" => Arc::new(SerialConnector::from_url(&parsed, url, opts)?),
         "unix" => Arc::new(UnixConnector::from_url(&parsed, url, opts)?),
         "telnet" => Arc::new(TelnetConnector::from_url(&parsed, url, opts)?),
+        "rfc2217" => Arc::new(Rfc2217Connector::from_url(&parsed, url, opts)?),
         "tcp" => Arc::new(TcpConnector::from_url(&parsed, url, opts)?),
         "sim" => Arc::new(sim_connector(&parsed, url)?),
         other => {
@@ -148,6 +152,10 @@ mod tests {
         assert!(sim.address().contains("sim-01"), "{}", sim.address());
         let telnet = connector_for("telnet://cs1:7001", &opts).unwrap();
         assert!(telnet.capabilities().send_break && telnet.capabilities().window_size);
+        let rfc2217 = connector_for("rfc2217://cs1:7001?baud=19200", &opts).unwrap();
+        let caps = rfc2217.capabilities();
+        assert!(caps.send_break && caps.line_settings && !caps.window_size);
+        assert_eq!(rfc2217.address(), "rfc2217://cs1:7001?baud=19200");
         let tcp = connector_for("tcp://cs1:7003", &opts).unwrap();
         assert_eq!(tcp.capabilities(), mo_core::link::Capabilities::NONE);
     }
@@ -158,7 +166,7 @@ mod tests {
         for (address, needle) in [
             (
                 "telnot://cs1:7001",
-                "unknown scheme `telnot` (known: exec, serial, unix, telnet, tcp, sim)",
+                "unknown scheme `telnot` (known: exec, serial, unix, telnet, rfc2217, tcp, sim)",
             ),
             ("/dev/ttyS0", "no scheme"),
             ("", "no scheme"),
@@ -195,6 +203,8 @@ mod tests {
             "sim:",
             "tcp://",
             "telnet://",
+            "rfc2217://",
+            "rfc2217://h:1?baud=",
             "tcp://h:",
             "",
             "EXEC:///",

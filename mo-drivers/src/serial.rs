@@ -52,7 +52,8 @@ use url::Url;
 use crate::address::{self, DriverOptions, Query};
 
 /// Query parameters the `serial` scheme knows.
-const PARAMETERS: &[&str] = &["baud", "data", "parity", "stop", "flow"];
+/// The query parameters of a serial line (shared with `rfc2217`).
+pub(crate) const PARAMETERS: &[&str] = &["baud", "data", "parity", "stop", "flow"];
 
 /// The highest baud rate accepted in an address.
 pub const MAX_BAUD: u32 = 4_000_000;

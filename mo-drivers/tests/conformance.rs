@@ -8,6 +8,7 @@
 //! | sim    | the built-in simulated machine (login, then `echo hi`) |
 //! | tcp    | a `TcpListener` in the test |
 //! | telnet | inetutils telnetd behind socat, running a fake console (prompt, `got: LINE`) |
+//! | rfc2217 | ser2net in front of a socat pty pair; the test holds the pty's other end |
 //!
 //! Checks: bytes go both ways; what `capabilities()` announces is exactly what `control()` does
 //! (`Ok` versus `Unsupported`) and the link still works afterwards; 1 MiB arrives intact and in
@@ -24,6 +25,8 @@
 #[path = "peers/net.rs"]
 mod net;
 mod peers;
+#[path = "peers/ser2net.rs"]
+mod ser2net;
 
 use std::time::Duration;
 
@@ -300,3 +303,4 @@ conformance!(unix, peers::UnixFixture::start().await?);
 conformance!(sim, peers::SimFixture::start()?);
 conformance!(tcp, net::TcpFixture::start().await?);
 conformance!(telnet, net::TelnetFixture::start().await?);
+conformance!(rfc2217, ser2net::Rfc2217Fixture::start().await?);

@@ -23,6 +23,12 @@
 //! subnegotiations); at most [`MAX_SUBNEGOTIATION`] bytes of a body are kept, whatever its
 //! length.
 //!
+//! A codec made by [`TelnetCodec::com_port_client`] (for RFC 2217 links) also offers
+//! `WILL COM-PORT-OPTION` at start, accepts `DO` and `WILL` [`COM_PORT_OPTION`], and keeps the
+//! server's COM-PORT-OPTION subnegotiation bodies (at most [`MAX_PENDING_COM_PORT`], the oldest
+//! dropped first) for [`TelnetCodec::take_com_port_message`]; bodies longer than
+//! [`MAX_SUBNEGOTIATION`] are dropped whole.
+//!
 //! Received data: `IAC IAC` becomes one `0xFF` byte; in NVT (non-binary) mode `CR NUL` becomes
 //! `CR` while `CR LF` is kept. Written data ([`TelnetCodec::encode_data`]): `0xFF` is doubled; in
 //! NVT mode a `CR` not followed by `LF` in the same piece is sent as `CR NUL`.
@@ -69,9 +75,14 @@ pub const ECHO: u8 = 1;
 pub const SGA: u8 = 3;
 /// Option: negotiate about window size (RFC 1073).
 pub const NAWS: u8 = 31;
+/// Option: COM-PORT-OPTION, serial port control (RFC 2217).
+pub const COM_PORT_OPTION: u8 = 44;
 
 /// The largest subnegotiation body kept; longer ones are dropped whole.
 pub const MAX_SUBNEGOTIATION: usize = 512;
+
+/// The most COM-PORT-OPTION bodies kept until taken; older ones are dropped first.
+pub const MAX_PENDING_COM_PORT: usize = 64;
 
 /// One side's state of one option (RFC 1143).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -113,7 +124,12 @@ pub struct TelnetCodec {
     options: [OptionState; 256],
     sb_option: u8,
     sb_buf: Vec<u8>,
+    /// The subnegotiation body being read is longer than [`MAX_SUBNEGOTIATION`].
+    sb_overflow: bool,
     window: Option<(u16, u16)>,
+    /// COM-PORT-OPTION is accepted and its subnegotiations kept (an RFC 2217 link).
+    com_port: bool,
+    com_port_messages: std::collections::VecDeque<Vec<u8>>,
 }
 
 impl Default for TelnetCodec {
@@ -131,13 +147,36 @@ impl TelnetCodec {
             options: [OptionState::default(); 256],
             sb_option: 0,
             sb_buf: Vec::new(),
+            sb_overflow: false,
             window: None,
+            com_port: false,
+            com_port_messages: std::collections::VecDeque::new(),
         }
     }
 
-    /// The requests a client sends on connect: `DO SGA` (character at a time, no go-aheads).
+    /// A codec for an RFC 2217 client: as [`TelnetCodec::new`], and COM-PORT-OPTION is offered,
+    /// accepted and its subnegotiations kept (see the [module docs](self)).
+    pub fn com_port_client() -> Self {
+        Self {
+            com_port: true,
+            ..Self::new()
+        }
+    }
+
+    /// The requests a client sends on connect: `DO SGA` (character at a time, no go-aheads),
+    /// and `WILL COM-PORT-OPTION` for a [`TelnetCodec::com_port_client`].
     pub fn start(&mut self, out_reply: &mut Vec<u8>) {
         self.ask_remote(SGA, out_reply);
+        if self.com_port {
+            self.offer_local(COM_PORT_OPTION, out_reply);
+        }
+    }
+
+    /// The oldest COM-PORT-OPTION subnegotiation body received and not yet taken (the bytes
+    /// between `IAC SB 44` and `IAC SE`, `IAC IAC` undone). Always `None` unless the codec was
+    /// made by [`TelnetCodec::com_port_client`].
+    pub fn take_com_port_message(&mut self) -> Option<Vec<u8>> {
+        self.com_port_messages.pop_front()
     }
 
     /// Process bytes received from the server: data bytes are appended to `out_data`, negotiation
@@ -169,6 +208,7 @@ impl TelnetCodec {
             State::SbOption => {
                 self.sb_option = byte;
                 self.sb_buf.clear();
+                self.sb_overflow = false;
                 self.state = State::SbData;
             }
             State::SbData => {
@@ -212,26 +252,35 @@ impl TelnetCodec {
     }
 
     fn sb_push(&mut self, byte: u8) {
-        // Bytes past the limit are dropped; the body is not used anyway (see below).
+        // Bytes past the limit are dropped, and the body with them (see below).
         if self.sb_buf.len() < MAX_SUBNEGOTIATION {
             self.sb_buf.push(byte);
+        } else {
+            self.sb_overflow = true;
         }
     }
 
     fn subnegotiation_done(&mut self) {
-        // None of the options we accept has a subnegotiation sent by the server (NAWS goes from
-        // client to server only), so the body is dropped; the buffer stays bounded.
+        // Of the options we accept only COM-PORT-OPTION has subnegotiations sent by the server
+        // (NAWS goes from client to server only); other bodies are dropped. Kept bodies and the
+        // buffer both stay bounded.
+        if self.com_port && self.sb_option == COM_PORT_OPTION && !self.sb_overflow {
+            if self.com_port_messages.len() >= MAX_PENDING_COM_PORT {
+                self.com_port_messages.pop_front();
+            }
+            self.com_port_messages.push_back(self.sb_buf.clone());
+        }
         self.sb_buf.clear();
     }
 
     /// Whether we agree to enable `option` on our side when the server asks (`DO`).
-    fn local_supported(option: u8) -> bool {
-        matches!(option, BINARY | SGA | NAWS)
+    fn local_supported(&self, option: u8) -> bool {
+        matches!(option, BINARY | SGA | NAWS) || (self.com_port && option == COM_PORT_OPTION)
     }
 
     /// Whether we agree to the server enabling `option` on its side (`WILL`).
-    fn remote_supported(option: u8) -> bool {
-        matches!(option, BINARY | ECHO | SGA)
+    fn remote_supported(&self, option: u8) -> bool {
+        matches!(option, BINARY | ECHO | SGA) || (self.com_port && option == COM_PORT_OPTION)
     }
 
     fn opt(&mut self, option: u8) -> &mut OptionState {
@@ -242,10 +291,11 @@ impl TelnetCodec {
     fn negotiate(&mut self, verb: u8, option: u8, reply: &mut Vec<u8>) {
         match verb {
             WILL => {
+                let supported = self.remote_supported(option);
                 let st = self.opt(option);
                 match (st.him, st.him_queued) {
                     (Q::No, _) => {
-                        if Self::remote_supported(option) {
+                        if supported {
                             st.him = Q::Yes;
                             send(reply, DO, option);
                         } else {
@@ -287,11 +337,12 @@ impl TelnetCodec {
                 }
             }
             DO => {
+                let supported = self.local_supported(option);
                 let st = self.opt(option);
                 let was_yes = st.us == Q::Yes;
                 match (st.us, st.us_queued) {
                     (Q::No, _) => {
-                        if Self::local_supported(option) {
+                        if supported {
                             st.us = Q::Yes;
                             send(reply, WILL, option);
                         } else {
@@ -423,15 +474,22 @@ impl TelnetCodec {
         let Some((cols, rows)) = self.window else {
             return;
         };
-        out.extend_from_slice(&[IAC, SB, NAWS]);
-        for byte in cols.to_be_bytes().into_iter().chain(rows.to_be_bytes()) {
-            out.push(byte);
-            if byte == IAC {
-                out.push(IAC);
-            }
-        }
-        out.extend_from_slice(&[IAC, SE]);
+        let [c0, c1] = cols.to_be_bytes();
+        let [r0, r1] = rows.to_be_bytes();
+        encode_subnegotiation(NAWS, &[c0, c1, r0, r1], out);
     }
+}
+
+/// Encode a subnegotiation: `IAC SB option body IAC SE`, with `0xFF` in `body` doubled.
+pub fn encode_subnegotiation(option: u8, body: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&[IAC, SB, option]);
+    for &byte in body {
+        out.push(byte);
+        if byte == IAC {
+            out.push(IAC);
+        }
+    }
+    out.extend_from_slice(&[IAC, SE]);
 }
 
 fn send(reply: &mut Vec<u8>, verb: u8, option: u8) {
@@ -575,6 +633,54 @@ mod tests {
     }
 
     #[test]
+    fn com_port_option_only_for_a_com_port_client() {
+        let sb = [IAC, SB, COM_PORT_OPTION, 101, 0, 0, IAC, IAC, IAC, SE];
+        // A plain telnet client refuses the option and drops its subnegotiations.
+        let mut c = TelnetCodec::new();
+        let (_, reply) = feed(
+            &mut c,
+            &[IAC, DO, COM_PORT_OPTION, IAC, WILL, COM_PORT_OPTION],
+        );
+        assert_eq!(
+            reply,
+            [IAC, WONT, COM_PORT_OPTION, IAC, DONT, COM_PORT_OPTION]
+        );
+        feed(&mut c, &sb);
+        assert_eq!(c.take_com_port_message(), None);
+        // An RFC 2217 client offers it, accepts both directions and keeps the bodies.
+        let mut c = TelnetCodec::com_port_client();
+        let mut out = Vec::new();
+        c.start(&mut out);
+        assert_eq!(out, [IAC, DO, SGA, IAC, WILL, COM_PORT_OPTION]);
+        let (data, reply) = feed(
+            &mut c,
+            &[IAC, DO, COM_PORT_OPTION, IAC, WILL, COM_PORT_OPTION],
+        );
+        assert_eq!(reply, [IAC, DO, COM_PORT_OPTION]);
+        assert!(data.is_empty());
+        assert!(c.local_enabled(COM_PORT_OPTION) && c.remote_enabled(COM_PORT_OPTION));
+        let (data, _) = feed(&mut c, &[b'a', IAC, SB, 24, 1, IAC, SE, b'b']);
+        assert_eq!(data, b"ab");
+        feed(&mut c, &sb);
+        assert_eq!(c.take_com_port_message(), Some(vec![101, 0, 0, IAC]));
+        assert_eq!(c.take_com_port_message(), None);
+        // Bounded: too long a body is dropped whole; too many keep only the newest.
+        let mut long = vec![IAC, SB, COM_PORT_OPTION];
+        long.extend(std::iter::repeat_n(1u8, MAX_SUBNEGOTIATION + 1));
+        long.extend([IAC, SE]);
+        feed(&mut c, &long);
+        assert_eq!(c.take_com_port_message(), None);
+        for n in 0..MAX_PENDING_COM_PORT + 10 {
+            feed(&mut c, &[IAC, SB, COM_PORT_OPTION, 107, n as u8, IAC, SE]);
+        }
+        assert_eq!(c.take_com_port_message(), Some(vec![107, 10]));
+        assert_eq!(c.com_port_messages.len(), MAX_PENDING_COM_PORT - 1);
+        out.clear();
+        encode_subnegotiation(COM_PORT_OPTION, &[1, 0, 0, 0xff, 0], &mut out);
+        assert_eq!(out, [IAC, SB, 44, 1, 0, 0, IAC, IAC, 0, IAC, SE]);
+    }
+
+    #[test]
     fn commands_without_meaning_for_a_client_are_ignored() {
         let mut c = TelnetCodec::new();
         let (data, reply) = feed(
@@ -612,7 +718,22 @@ mod tests {
     fn random_stream(rng: &mut rand::rngs::StdRng, len: usize) -> Vec<u8> {
         // Weighted towards protocol bytes so commands and subnegotiations occur often.
         let special = [
-            IAC, IAC, WILL, WONT, DO, DONT, SB, SE, 0, b'\r', b'\n', NAWS, ECHO, BINARY, SGA,
+            IAC,
+            IAC,
+            WILL,
+            WONT,
+            DO,
+            DONT,
+            SB,
+            SE,
+            0,
+            b'\r',
+            b'\n',
+            NAWS,
+            ECHO,
+            BINARY,
+            SGA,
+            COM_PORT_OPTION,
         ];
         (0..len)
             .map(|_| {
@@ -633,9 +754,14 @@ mod tests {
         for _ in 0..2_000 {
             let len = rng.random_range(0..400);
             let stream = random_stream(&mut rng, len);
-            let mut whole = TelnetCodec::new();
+            let make = if rng.random_bool(0.5) {
+                TelnetCodec::com_port_client
+            } else {
+                TelnetCodec::new
+            };
+            let mut whole = make();
             let expected = feed(&mut whole, &stream);
-            let mut pieces = TelnetCodec::new();
+            let mut pieces = make();
             let (mut data, mut reply) = (Vec::new(), Vec::new());
             let mut rest = stream.as_slice();
             while !rest.is_empty() {
@@ -646,6 +772,7 @@ mod tests {
             }
             assert_eq!((data, reply), expected, "stream {stream:?}");
             assert_eq!(pieces.state, whole.state);
+            assert_eq!(pieces.com_port_messages, whole.com_port_messages);
         }
     }
 

@@ -48,7 +48,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
-use mo_core::link::{Capabilities, Connector, ControlOp, Link, LinkControl};
+use mo_core::link::{
+    Capabilities, Connector, ControlOp, Link, LinkControl, LinkReader, LinkWriter,
+};
 use mo_core::{Error, Result};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -72,11 +74,15 @@ const QUEUED_FRAMES: usize = 64;
 const READ_CHUNK: usize = 16 * 1024;
 
 /// The codec shared by a link's two tasks and its control.
-type SharedCodec = Arc<Mutex<TelnetCodec>>;
+pub(crate) type SharedCodec = Arc<Mutex<TelnetCodec>>;
+
+/// Called by the reading task after each piece received is decoded, with the codec (still
+/// locked): how a protocol layered on telnet (RFC 2217) sees the server's subnegotiations.
+pub(crate) type Observer = Box<dyn FnMut(&mut TelnetCodec) + Send>;
 
 /// Run `f` on the codec. The lock is held only for this synchronous call; a poisoned lock
 /// (a panic elsewhere) still holds a consistent codec, since the codec never panics mid-update.
-fn with_codec<T>(codec: &SharedCodec, f: impl FnOnce(&mut TelnetCodec) -> T) -> T {
+pub(crate) fn with_codec<T>(codec: &SharedCodec, f: impl FnOnce(&mut TelnetCodec) -> T) -> T {
     let mut guard = codec.lock().unwrap_or_else(PoisonError::into_inner);
     f(&mut guard)
 }
@@ -116,58 +122,89 @@ impl TelnetConnector {
     }
 }
 
+/// An open telnet connection with its two tasks running: the link's byte halves, the queue
+/// of frames sent ahead of data (replies, BREAK, subnegotiations) and the shared codec.
+pub(crate) struct Session {
+    /// Decoded data from the server.
+    pub reader: LinkReader,
+    /// Data to the server (encoded by the writing task).
+    pub writer: LinkWriter,
+    /// Raw frames to the server, sent as they are.
+    pub frames: mpsc::Sender<Vec<u8>>,
+    /// The codec both tasks use.
+    pub codec: SharedCodec,
+}
+
+/// Connect to `target`, send `codec`'s greeting and start the reading and writing tasks.
+/// `observer` runs after each decoded piece (see [`Observer`]). Errors name `address`.
+pub(crate) async fn open(
+    target: &HostPort,
+    address: &str,
+    codec: TelnetCodec,
+    observer: Option<Observer>,
+) -> Result<Session> {
+    let stream = target.connect(address).await?;
+    // Servers send `IAC DM` as urgent data after BREAK or interrupt (the Synch, RFC 854);
+    // keep it in the stream, where the codec skips it, instead of losing the urgent byte.
+    rustix::net::sockopt::set_socket_oobinline(&stream, true).map_err(|e| Error::Connect {
+        address: address.to_owned(),
+        reason: format!("setting SO_OOBINLINE: {e}"),
+    })?;
+    let (socket_rx, mut socket_tx) = stream.into_split();
+    let codec: SharedCodec = Arc::new(Mutex::new(codec));
+
+    let mut hello = Vec::new();
+    with_codec(&codec, |c| c.start(&mut hello));
+    socket_tx
+        .write_all(&hello)
+        .await
+        .map_err(|e| Error::Connect {
+            address: address.to_owned(),
+            reason: format!("sending the telnet greeting: {e}"),
+        })?;
+
+    let (frames_tx, frames_rx) = mpsc::channel(QUEUED_FRAMES);
+    // Duplex pipes, used one way each: dropping either end is seen as the end by the other.
+    let (link_writer, data_rx) = tokio::io::duplex(PIPE_BYTES);
+    let (link_reader, data_tx) = tokio::io::duplex(PIPE_BYTES);
+
+    tokio::spawn(write_task(
+        socket_tx,
+        data_rx,
+        frames_rx,
+        Arc::clone(&codec),
+        address.to_owned(),
+    ));
+    let reading = tokio::spawn(read_task(
+        socket_rx,
+        data_tx,
+        frames_tx.clone(),
+        Arc::clone(&codec),
+        observer,
+        address.to_owned(),
+    ));
+
+    Ok(Session {
+        reader: Box::pin(TelnetReader {
+            inner: link_reader,
+            task: reading,
+        }),
+        writer: Box::pin(link_writer),
+        frames: frames_tx,
+        codec,
+    })
+}
+
 #[async_trait]
 impl Connector for TelnetConnector {
     async fn connect(&self) -> Result<Link> {
-        let stream = self.target.connect(&self.address).await?;
-        // Servers send `IAC DM` as urgent data after BREAK or interrupt (the Synch, RFC 854);
-        // keep it in the stream, where the codec skips it, instead of losing the urgent byte.
-        rustix::net::sockopt::set_socket_oobinline(&stream, true).map_err(|e| Error::Connect {
-            address: self.address.clone(),
-            reason: format!("setting SO_OOBINLINE: {e}"),
-        })?;
-        let (socket_rx, mut socket_tx) = stream.into_split();
-        let codec: SharedCodec = Arc::new(Mutex::new(TelnetCodec::new()));
-
-        let mut hello = Vec::new();
-        with_codec(&codec, |c| c.start(&mut hello));
-        socket_tx
-            .write_all(&hello)
-            .await
-            .map_err(|e| Error::Connect {
-                address: self.address.clone(),
-                reason: format!("sending the telnet greeting: {e}"),
-            })?;
-
-        let (frames_tx, frames_rx) = mpsc::channel(QUEUED_FRAMES);
-        // Duplex pipes, used one way each: dropping either end is seen as the end by the other.
-        let (link_writer, data_rx) = tokio::io::duplex(PIPE_BYTES);
-        let (link_reader, data_tx) = tokio::io::duplex(PIPE_BYTES);
-
-        tokio::spawn(write_task(
-            socket_tx,
-            data_rx,
-            frames_rx,
-            Arc::clone(&codec),
-            self.address.clone(),
-        ));
-        let reading = tokio::spawn(read_task(
-            socket_rx,
-            data_tx,
-            frames_tx.clone(),
-            Arc::clone(&codec),
-            self.address.clone(),
-        ));
-
+        let session = open(&self.target, &self.address, TelnetCodec::new(), None).await?;
         Ok(Link {
-            reader: Box::pin(TelnetReader {
-                inner: link_reader,
-                task: reading,
-            }),
-            writer: Box::pin(link_writer),
+            reader: session.reader,
+            writer: session.writer,
             control: Arc::new(TelnetControl {
-                frames: frames_tx,
-                codec,
+                frames: session.frames,
+                codec: session.codec,
                 address: self.address.clone(),
             }),
         })
@@ -190,6 +227,7 @@ async fn read_task(
     mut data: DuplexStream,
     frames: mpsc::Sender<Vec<u8>>,
     codec: SharedCodec,
+    mut observer: Option<Observer>,
     address: String,
 ) {
     let mut buf = vec![0u8; READ_CHUNK];
@@ -209,7 +247,12 @@ async fn read_task(
         decoded.clear();
         reply.clear();
         let input = buf.get(..n).unwrap_or_default();
-        with_codec(&codec, |c| c.feed(input, &mut decoded, &mut reply));
+        with_codec(&codec, |c| {
+            c.feed(input, &mut decoded, &mut reply);
+            if let Some(observe) = observer.as_mut() {
+                observe(c);
+            }
+        });
         // A closed queue means the writing half is gone; reading still works.
         if !reply.is_empty() && frames.send(std::mem::take(&mut reply)).await.is_err() {
             tracing::debug!(%address, "telnet reply dropped: the writing side is closed");
