@@ -25,6 +25,7 @@ pub mod link;
 pub mod log;
 pub mod policy;
 pub mod record;
+pub mod scan;
 pub mod tail;
 
 pub use error::{Error, Result};
