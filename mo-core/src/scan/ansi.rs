@@ -1,0 +1,182 @@
+//! The ANSI stripper: removes terminal escape sequences and control characters from console
+//! output, keeping the text and the line ends.
+//!
+//! It is a byte-at-a-time state machine with no buffer, so a sequence split across any number of
+//! [`AnsiStripper::feed`] calls is removed exactly as if it had arrived whole. It recognises:
+//!
+//! - CSI sequences (`ESC [` parameters, intermediates, final byte: colours, cursor movement),
+//! - string sequences ended by BEL or ST (`ESC \`): OSC (`ESC ]`, window titles, hyperlinks),
+//!   DCS (`ESC P`), SOS (`ESC X`), PM (`ESC ^`) and APC (`ESC _`),
+//! - `ESC` with intermediates and a final byte (charset selects such as `ESC ( B`, `ESC # 8`),
+//! - two-byte escapes (`ESC 7`, `ESC M`, `ESC =`, …).
+//!
+//! CR and LF both end a line ([`Piece::LineEnd`]); a CR LF pair therefore ends a line and then an
+//! empty one, which the line assembler ignores. TAB is kept; NUL, BEL, BS, DEL and the other C0
+//! controls are dropped. CAN and SUB abort a sequence. A line end inside a CSI or escape aborts the
+//! sequence and still ends the line, so a broken sequence never swallows a line. A CSI longer than
+//! [`MAX_CSI_LEN`] or a string longer than [`MAX_STRING_LEN`] is abandoned (the rest is text), so a
+//! missing terminator cannot hide the output for ever.
+
+/// The longest CSI sequence (after `ESC [`) before it is abandoned.
+pub const MAX_CSI_LEN: usize = 64;
+/// The longest OSC/DCS/SOS/PM/APC string before it is abandoned.
+pub const MAX_STRING_LEN: usize = 4096;
+
+const ESC: u8 = 0x1b;
+const BEL: u8 = 0x07;
+const CAN: u8 = 0x18;
+const SUB: u8 = 0x1a;
+const TAB: u8 = b'\t';
+const DEL: u8 = 0x7f;
+
+/// A piece of stripped output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Text with no escape sequences and no control characters but TAB.
+    Text(&'a [u8]),
+    /// A CR or an LF.
+    LineEnd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Plain text.
+    Ground,
+    /// After `ESC`.
+    Escape,
+    /// After `ESC` and one or more intermediate bytes (`ESC (`).
+    EscapeIntermediate,
+    /// Inside `ESC [ …`.
+    Csi,
+    /// Inside an OSC/DCS/SOS/PM/APC string.
+    String,
+    /// After `ESC` inside a string: `\` ends it.
+    StringEscape,
+}
+
+/// Removes escape sequences and control characters from a byte stream (see the
+/// [module documentation](self)).
+#[derive(Debug, Clone)]
+pub struct AnsiStripper {
+    state: State,
+    /// Bytes consumed by the current sequence, to bound it.
+    seq_len: usize,
+}
+
+impl Default for AnsiStripper {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether `b` is kept as text in the ground state.
+fn is_text(b: u8) -> bool {
+    (b >= 0x20 && b != DEL) || b == TAB
+}
+
+impl AnsiStripper {
+    /// A stripper in the ground state.
+    pub fn new() -> Self {
+        AnsiStripper {
+            state: State::Ground,
+            seq_len: 0,
+        }
+    }
+
+    /// Whether the stripper is inside an escape sequence (waiting for more bytes of it).
+    pub fn in_sequence(&self) -> bool {
+        self.state != State::Ground
+    }
+
+    /// Strips `input`, calling `emit` for each run of text and each line end, in order. Runs of
+    /// text are slices of `input`: nothing is allocated.
+    pub fn feed<'a>(&mut self, input: &'a [u8], mut emit: impl FnMut(Piece<'a>)) {
+        let mut i = 0;
+        while let Some(&b) = input.get(i) {
+            match self.state {
+                State::Ground => {
+                    if is_text(b) {
+                        let rest = input.get(i..).unwrap_or_default();
+                        let len = rest.iter().position(|&b| !is_text(b)).unwrap_or(rest.len());
+                        if let Some(run) = rest.get(..len) {
+                            emit(Piece::Text(run));
+                        }
+                        i += len;
+                        continue;
+                    }
+                    match b {
+                        b'\n' | b'\r' => emit(Piece::LineEnd),
+                        ESC => self.enter(State::Escape),
+                        _ => {}
+                    }
+                }
+                State::Escape => match b {
+                    b'[' => self.enter(State::Csi),
+                    b']' | b'P' | b'X' | b'^' | b'_' => self.enter(State::String),
+                    0x20..=0x2f => self.enter(State::EscapeIntermediate),
+                    0x30..=0x7e => self.state = State::Ground,
+                    ESC => {}
+                    CAN | SUB => self.state = State::Ground,
+                    _ => {
+                        // Not an escape after all: let the ground state have this byte.
+                        self.state = State::Ground;
+                        continue;
+                    }
+                },
+                State::EscapeIntermediate => match b {
+                    0x20..=0x2f if self.seq_len < MAX_CSI_LEN => self.seq_len += 1,
+                    0x30..=0x7e => self.state = State::Ground,
+                    ESC => self.enter(State::Escape),
+                    _ => {
+                        self.state = State::Ground;
+                        continue;
+                    }
+                },
+                State::Csi => match b {
+                    0x20..=0x3f if self.seq_len < MAX_CSI_LEN => self.seq_len += 1,
+                    0x40..=0x7e => self.state = State::Ground,
+                    ESC => self.enter(State::Escape),
+                    CAN | SUB => self.state = State::Ground,
+                    _ => {
+                        self.state = State::Ground;
+                        continue;
+                    }
+                },
+                State::String => match b {
+                    BEL | CAN | SUB => self.state = State::Ground,
+                    ESC => self.state = State::StringEscape,
+                    _ if self.seq_len < MAX_STRING_LEN => self.seq_len += 1,
+                    _ => {
+                        self.state = State::Ground;
+                        continue;
+                    }
+                },
+                State::StringEscape => match b {
+                    b'\\' => self.state = State::Ground,
+                    _ => {
+                        // ESC followed by something else ends the string and starts a new escape.
+                        self.enter(State::Escape);
+                        continue;
+                    }
+                },
+            }
+            i += 1;
+        }
+    }
+
+    /// Strips `input` whole into a new vector, line ends as `\n`. A convenience for tests and tools;
+    /// the stripper's state carries over to the next call.
+    pub fn strip(&mut self, input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(input.len());
+        self.feed(input, |piece| match piece {
+            Piece::Text(text) => out.extend_from_slice(text),
+            Piece::LineEnd => out.push(b'\n'),
+        });
+        out
+    }
+
+    fn enter(&mut self, state: State) {
+        self.state = state;
+        self.seq_len = 0;
+    }
+}

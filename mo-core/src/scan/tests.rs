@@ -1,0 +1,502 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::*;
+use crate::error::Error;
+
+const MS: Duration = Duration::from_millis(1);
+
+fn patterns() -> Vec<Pattern> {
+    vec![
+        Pattern::new(
+            "kernel-panic",
+            r"Kernel panic - not syncing: (?P<why>.*)",
+            Severity::Critical,
+            "kernel panic on {device}: ${why}",
+        ),
+        Pattern::new(
+            "login",
+            r"login: $",
+            Severity::Info,
+            "{device}: login prompt",
+        ),
+        Pattern::new(
+            "uboot",
+            r"^=> $",
+            Severity::Notice,
+            "{device}: U-Boot prompt",
+        ),
+        Pattern::new("bootprompt", r"^boot> $", Severity::Notice, ""),
+        Pattern::new(
+            "oom",
+            r"Out of memory: Killed process (\d+) \((\w+)\)",
+            Severity::Error,
+            "OOM killed $2 (pid $1) [{severity}/{pattern}]",
+        ),
+        Pattern::new(
+            "io-error",
+            r"I/O error, dev (\w+)",
+            Severity::Warning,
+            "disk $1",
+        ),
+    ]
+}
+
+fn scanner() -> Scanner {
+    Scanner::new("web1", &patterns()).unwrap()
+}
+
+/// (pattern, message, line) of each match.
+fn summary(matches: &[Match]) -> Vec<(String, String, String)> {
+    matches
+        .iter()
+        .map(|m| (m.pattern.clone(), m.message.clone(), m.line.clone()))
+        .collect()
+}
+
+/// Feeds `input` in pieces of `step` bytes, then flushes; returns every match.
+fn feed_in_steps(input: &[u8], step: usize) -> Vec<Match> {
+    let mut s = scanner();
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    for piece in input.chunks(step.max(1)) {
+        out.extend(s.feed(piece, t0));
+    }
+    out.extend(s.flush());
+    out
+}
+
+/// A table case: name, input, expected (pattern, message) pairs.
+type Case = (
+    &'static str,
+    &'static [u8],
+    &'static [(&'static str, &'static str)],
+);
+
+#[test]
+fn complete_lines_table() {
+    let cases: &[Case] = &[
+        (
+            "kernel panic with named capture",
+            b"[  1.0] Kernel panic - not syncing: VFS: Unable to mount root fs\r\n",
+            &[(
+                "kernel-panic",
+                "kernel panic on web1: VFS: Unable to mount root fs",
+            )],
+        ),
+        (
+            "numbered captures, severity and pattern name",
+            b"Out of memory: Killed process 4242 (java) total-vm:1kB\n",
+            &[("oom", "OOM killed java (pid 4242) [error/oom]")],
+        ),
+        (
+            "empty message is the line",
+            b"boot> \n",
+            &[("bootprompt", "boot> ")],
+        ),
+        (
+            "colour codes inside the line",
+            b"\x1b[1;31mKernel\x1b[0m panic - \x1b[33mnot\x1b[m syncing: \x1b]0;title\x07x\r\n",
+            &[("kernel-panic", "kernel panic on web1: x")],
+        ),
+        (
+            "charset select and OSC with ST",
+            b"\x1b(B\x1b)0I/O \x1b]8;;http://x\x1b\\error\x1b]8;;\x1b\\, dev sda\n",
+            &[("io-error", "disk sda")],
+        ),
+        ("no match", b"all is well\nlogin is fine\n", &[]),
+        (
+            "two patterns on one line, in pattern order",
+            b"I/O error, dev sdb; Kernel panic - not syncing: disk\n",
+            &[
+                ("kernel-panic", "kernel panic on web1: disk"),
+                ("io-error", "disk sdb"),
+            ],
+        ),
+        (
+            "lone CR ends a line, NUL dropped",
+            b"progress 10%\r\0I/O error, dev sdc\r\0more\n",
+            &[("io-error", "disk sdc")],
+        ),
+        (
+            "anchored prompt after a CR redraw",
+            b"garbage\r=> \r\n",
+            &[("uboot", "web1: U-Boot prompt")],
+        ),
+    ];
+    for (name, input, want) in cases {
+        let got: Vec<(String, String)> = feed_in_steps(input, input.len())
+            .into_iter()
+            .map(|m| (m.pattern, m.message))
+            .collect();
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(p, m)| (p.to_string(), m.to_string()))
+            .collect();
+        assert_eq!(got, want, "case: {name}");
+    }
+}
+
+#[test]
+fn split_feeds_give_the_same_matches() {
+    let input: &[u8] = b"U-Boot 2024.01\r\n\x1b[0;32m=> \x1b[0m\r\n\
+        [ 12.3] Kernel \x1b[1mpanic\x1b[0m - not syncing: Attempted to kill init!\r\n\
+        \x1b]2;a long window title\x1b\\Out of memory: Killed process 77 (cc1plus)\n\
+        blk_update_request: I/O error, dev nvme0n1, sector 0\r\r\n\
+        boot> ";
+    let whole = summary(&feed_in_steps(input, input.len()));
+    assert_eq!(whole.len(), 5, "{whole:?}");
+    for step in [1, 2, 3, 5, 7, 16, 64] {
+        assert_eq!(summary(&feed_in_steps(input, step)), whole, "step {step}");
+    }
+}
+
+#[test]
+fn prompt_matches_only_after_quiet() {
+    let mut s = scanner();
+    let t0 = Instant::now();
+    assert!(s.next_deadline().is_none());
+    assert!(
+        s.feed(b"Debian GNU/Linux 12 web1 ttyS0\r\n\r\nweb1 ", t0)
+            .is_empty()
+    );
+    assert!(s.feed(b"login: ", t0 + 100 * MS).is_empty());
+    assert_eq!(s.next_deadline(), Some(t0 + 400 * MS));
+    assert!(s.poll_idle(t0 + 399 * MS).is_empty());
+    let found = s.poll_idle(t0 + 400 * MS);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].pattern, "login");
+    assert_eq!(found[0].message, "web1: login prompt");
+    assert_eq!(found[0].line, "web1 login: ");
+    assert!(found[0].partial);
+    assert_eq!(found[0].context, vec!["Debian GNU/Linux 12 web1 ttyS0"]);
+    // The same partial line is never matched twice.
+    assert!(s.next_deadline().is_none());
+    assert!(s.poll_idle(t0 + 10_000 * MS).is_empty());
+    // Completing it does not report `login` again.
+    assert!(s.feed(b"\r\n", t0 + 11_000 * MS).is_empty());
+}
+
+#[test]
+fn bytes_restart_the_quiet_period() {
+    let mut s = scanner();
+    let t0 = Instant::now();
+    s.feed(b"=> ", t0);
+    // An escape sequence alone (cursor blink) is still activity.
+    s.feed(b"\x1b[?25h", t0 + 200 * MS);
+    assert!(s.poll_idle(t0 + 300 * MS).is_empty());
+    assert_eq!(s.next_deadline(), Some(t0 + 500 * MS));
+    assert_eq!(s.poll_idle(t0 + 500 * MS)[0].pattern, "uboot");
+}
+
+#[test]
+fn appended_partial_line_is_scanned_again_without_repeats() {
+    let mut s = scanner();
+    let t0 = Instant::now();
+    s.feed(b"I/O error, dev sda", t0);
+    let first = s.poll_idle(t0 + 300 * MS);
+    assert_eq!(summary(&first)[0].1, "disk sda");
+    s.feed(b" ... Kernel panic - not syncing: late", t0 + 400 * MS);
+    assert_eq!(s.next_deadline(), Some(t0 + 700 * MS));
+    let second = s.poll_idle(t0 + 700 * MS);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(second[0].pattern, "kernel-panic");
+    // The line completes with more text: nothing new matches, nothing is repeated.
+    assert!(s.feed(b" end\n", t0 + 800 * MS).is_empty());
+    // The next line starts afresh: the same pattern reports again.
+    let third = s.feed(b"I/O error, dev sdb\n", t0 + 900 * MS);
+    assert_eq!(summary(&third)[0].1, "disk sdb");
+    assert!(!third[0].partial);
+}
+
+#[test]
+fn context_lines_are_the_last_n_non_empty_lines() {
+    let patterns = [Pattern::new("hit", "HIT", Severity::Warning, "")];
+    let set = PatternSet::new(&patterns).unwrap();
+    for n in [0usize, 1, 3, 5] {
+        let config = ScanConfig {
+            context_lines: n,
+            ..ScanConfig::default()
+        };
+        let mut s = Scanner::with_set("d", set.clone(), config);
+        let found = s.feed(
+            b"one\ntwo\r\n\r\n\x1b[0m\nthree\rfour\nfive\nHIT here\n",
+            Instant::now(),
+        );
+        assert_eq!(found.len(), 1);
+        let all = ["one", "two", "three", "four", "five"];
+        assert_eq!(
+            found[0].context,
+            all[all.len() - n.min(5)..].to_vec(),
+            "n={n}"
+        );
+        assert_eq!(found[0].line, "HIT here");
+    }
+}
+
+#[test]
+fn overlong_line_is_bounded_and_scanned_in_pieces() {
+    let patterns = [Pattern::new("x", "NEEDLE", Severity::Info, "")];
+    let config = ScanConfig {
+        max_line: 100,
+        ..ScanConfig::default()
+    };
+    let mut s = Scanner::with_set("d", PatternSet::new(&patterns).unwrap(), config);
+    let t0 = Instant::now();
+    let mut found = Vec::new();
+    for i in 0..10_000 {
+        // 5_000 * 7 is a multiple of 100: the needle falls inside one piece.
+        let chunk: &[u8] = if i == 5_000 { b"NEEDLE" } else { b"abcdefg" };
+        found.extend(s.feed(chunk, t0));
+        assert!(s.partial_line().len() < 100);
+    }
+    assert!(
+        s.lines.line.capacity() <= 200,
+        "{}",
+        s.lines.line.capacity()
+    );
+    assert!(s.lines.context.iter().all(|l| l.capacity() <= 200));
+    assert_eq!(found.len(), 1);
+    assert!(found[0].line.len() <= 100);
+    assert!(found[0].line.contains("NEEDLE"));
+    // max_line is raised to the minimum.
+    let tiny = ScanConfig {
+        max_line: 0,
+        ..ScanConfig::default()
+    };
+    let mut s = Scanner::with_set("d", PatternSet::new(&patterns).unwrap(), tiny);
+    s.feed(&[b'a'; 1000], t0);
+    assert!(s.partial_line().len() < MIN_MAX_LINE);
+}
+
+#[test]
+fn many_patterns_are_evaluated_together() {
+    let mut many: Vec<Pattern> = (0..200)
+        .map(|i| {
+            Pattern::new(
+                format!("p{i}"),
+                format!(r"\bcode{i}\b=(\d+)"),
+                Severity::ALL[i % 5],
+                format!("code {i} is $1"),
+            )
+        })
+        .collect();
+    many.push(Pattern::new("any", r"code\d+", Severity::Info, "any"));
+    let mut s = Scanner::new("d", &many).unwrap();
+    let found = s.feed(b"code7=1 code150=22 code199=3 code200=4\n", Instant::now());
+    let got: Vec<(&str, &str, Severity)> = found
+        .iter()
+        .map(|m| (m.pattern.as_str(), m.message.as_str(), m.severity))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("p7", "code 7 is 1", Severity::Warning),
+            ("p150", "code 150 is 22", Severity::Info),
+            ("p199", "code 199 is 3", Severity::Critical),
+            ("any", "any", Severity::Info),
+        ]
+    );
+}
+
+#[test]
+fn bad_patterns_are_refused_naming_the_pattern() {
+    let cases: &[(Pattern, &[&str])] = &[
+        (
+            Pattern::new("broken-regex", r"panic (", Severity::Error, ""),
+            &["broken-regex", "regex `panic (`"],
+        ),
+        (
+            Pattern::new("no-group", r"panic", Severity::Error, "x $1"),
+            &["no-group", "group $1 does not exist"],
+        ),
+        (
+            Pattern::new("no-name", r"(?P<a>x)", Severity::Error, "${b}"),
+            &["no-name", "no group named `b`"],
+        ),
+        (
+            Pattern::new("open-brace", r"(x)", Severity::Error, "${1"),
+            &["open-brace", "closing"],
+        ),
+        (
+            Pattern::new("dollar", r"x", Severity::Error, "costs $ 5"),
+            &["dollar", "must be followed"],
+        ),
+        (
+            Pattern::new("", r"x", Severity::Error, ""),
+            &["has no name"],
+        ),
+    ];
+    for (pattern, needles) in cases {
+        let set = [
+            Pattern::new("good", "ok", Severity::Info, ""),
+            pattern.clone(),
+        ];
+        let err = Scanner::new("d", &set).unwrap_err();
+        assert!(matches!(err, Error::BadSpec { .. }), "{err:?}");
+        let text = err.to_string();
+        for needle in *needles {
+            assert!(text.contains(needle), "`{text}` lacks `{needle}`");
+        }
+    }
+    let dup = [
+        Pattern::new("a", "x", Severity::Info, ""),
+        Pattern::new("a", "y", Severity::Info, ""),
+    ];
+    assert!(
+        PatternSet::new(&dup)
+            .unwrap_err()
+            .to_string()
+            .contains("same name")
+    );
+}
+
+#[test]
+fn template_escapes_and_optional_groups() {
+    let patterns = [Pattern::new(
+        "t",
+        r"price (\d+)(?: (?P<cur>[A-Z]+))?",
+        Severity::Info,
+        "$$$1 ${cur}|$cur|${1}x {unknown} {device}",
+    )];
+    let mut s = Scanner::new("dev-1", &patterns).unwrap();
+    let t0 = Instant::now();
+    assert_eq!(
+        s.feed(b"price 5 EUR\n", t0)[0].message,
+        "$5 EUR|EUR|5x {unknown} dev-1"
+    );
+    assert_eq!(
+        s.feed(b"price 7\n", t0)[0].message,
+        "$7 ||7x {unknown} dev-1"
+    );
+}
+
+#[test]
+fn severity_parses_and_displays() {
+    for severity in Severity::ALL {
+        assert_eq!(severity.to_string().parse::<Severity>().unwrap(), severity);
+        assert_eq!(
+            severity
+                .to_string()
+                .to_uppercase()
+                .parse::<Severity>()
+                .unwrap(),
+            severity
+        );
+    }
+    assert_eq!("warn".parse::<Severity>().unwrap(), Severity::Warning);
+    assert_eq!("crit".parse::<Severity>().unwrap(), Severity::Critical);
+    assert!(Severity::Info < Severity::Critical);
+    let err = "fatal".parse::<Severity>().unwrap_err().to_string();
+    assert!(err.contains("fatal") && err.contains("critical"), "{err}");
+}
+
+#[test]
+fn stripper_table() {
+    let cases: &[(&[u8], &[u8])] = &[
+        (b"plain", b"plain"),
+        (b"\x1b[31mred\x1b[0m", b"red"),
+        (b"a\x1b[?1049hb", b"ab"),
+        (b"\x1b]0;title\x07text", b"text"),
+        (b"\x1b]0;title\x1b\\text", b"text"),
+        (b"\x1bPqdata\x1b\\x", b"x"),
+        (b"\x1b(B\x1b)0\x1b#8ok", b"ok"),
+        (b"\x1b7\x1bMok\x1b8", b"ok"),
+        (b"tab\there\x07\x08\x00\x7f", b"tab\there"),
+        (b"a\r\nb", b"a\n\nb"),
+        // A line end aborts a CSI and still ends the line.
+        (b"x\x1b[12\ny", b"x\ny"),
+        // CAN aborts.
+        (b"\x1b[1\x18z", b"z"),
+        // UTF-8 passes through.
+        ("é→ok".as_bytes(), "é→ok".as_bytes()),
+    ];
+    for (input, want) in cases {
+        assert_eq!(AnsiStripper::new().strip(input), *want, "{input:?}");
+        let mut stripper = AnsiStripper::new();
+        let mut bytewise = Vec::new();
+        for b in input.iter() {
+            bytewise.extend(stripper.strip(std::slice::from_ref(b)));
+        }
+        assert_eq!(bytewise, *want, "bytewise {input:?}");
+    }
+}
+
+#[test]
+fn unterminated_sequences_are_bounded() {
+    let mut stripper = AnsiStripper::new();
+    let mut input = b"\x1b]0;".to_vec();
+    input.extend(std::iter::repeat_n(b'a', MAX_STRING_LEN + 10));
+    let out = stripper.strip(&input);
+    assert!(!stripper.in_sequence());
+    assert!(!out.is_empty() && out.len() <= 20, "{}", out.len());
+    let mut input = b"\x1b[".to_vec();
+    input.extend(std::iter::repeat_n(b'1', MAX_CSI_LEN + 5));
+    let out = AnsiStripper::new().strip(&input);
+    assert!(!out.is_empty() && out.len() <= 5, "{}", out.len());
+}
+
+#[test]
+fn flush_ends_the_partial_line() {
+    let mut s = scanner();
+    let t0 = Instant::now();
+    s.feed(b"Kernel panic - not syncing: eof\x1b[", t0);
+    let found = s.flush();
+    assert_eq!(found[0].pattern, "kernel-panic");
+    assert!(s.partial_line().is_empty());
+    assert!(s.next_deadline().is_none());
+    // The escape in progress was forgotten.
+    assert_eq!(
+        s.feed(b"1mI/O error, dev sdz\n", t0)[0].line,
+        "1mI/O error, dev sdz"
+    );
+}
+
+#[test]
+fn random_input_never_panics_and_stays_bounded() {
+    let mut rng = StdRng::seed_from_u64(0x5ca7_7e55);
+    let specials = [
+        0x1b, b'[', b']', b'(', b'\\', 0x07, b'\r', b'\n', 0x00, 0x18, b'P', b';', 0xc3, b'$',
+    ];
+    let config = ScanConfig {
+        quiet: 5 * MS,
+        context_lines: 4,
+        max_line: 128,
+    };
+    let mut patterns = patterns();
+    patterns.push(Pattern::new("dollar", r"\$", Severity::Info, "$0"));
+    let set = PatternSet::new(&patterns).unwrap();
+    let mut s = Scanner::with_set("fuzz", set, config);
+    let mut now = Instant::now();
+    let mut matched = 0usize;
+    for _ in 0..5000 {
+        let len = rng.random_range(0..48);
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                if rng.random_bool(0.3) {
+                    specials[rng.random_range(0..specials.len())]
+                } else if rng.random_bool(0.5) {
+                    rng.random_range(b' '..=b'~')
+                } else {
+                    rng.random()
+                }
+            })
+            .collect();
+        now += Duration::from_millis(rng.random_range(0..10));
+        for m in s.feed(&bytes, now).into_iter().chain(s.poll_idle(now)) {
+            assert!(m.line.len() <= 128 * 3);
+            assert!(m.context.len() <= 4);
+            matched += 1;
+        }
+        assert!(s.partial_line().len() < 128);
+        if let Some(deadline) = s.next_deadline() {
+            assert!(deadline > now);
+        }
+    }
+    matched += s.flush().len();
+    assert!(matched > 0);
+}
