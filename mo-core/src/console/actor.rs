@@ -408,7 +408,7 @@ impl Actor {
             }
             Request::Detach { id } => self.detach(id),
             Request::SetMode { id, mode, reply } => {
-                let _ = reply.send(self.set_mode(id, mode));
+                let _ = reply.send(self.apply_mode(id, mode));
             }
             Request::Write { id, bytes, reply } => {
                 let _ = reply.send(self.write(id, bytes));
@@ -585,16 +585,16 @@ impl Actor {
         if let Some(v) = self.viewers.iter_mut().find(|v| v.id == id) {
             v.role = role;
         }
-        // Joined writers share the holder's lock: without a holder they have nothing to join.
+        self.release_orphaned_joiners();
+    }
+
+    /// Joined writers share the holder's lock: without a holder they have nothing to join.
+    fn release_orphaned_joiners(&mut self) {
         if self.holder().is_none() {
             for v in self.viewers.iter_mut().filter(|v| v.role == Role::Joined) {
                 v.role = Role::Spy;
             }
         }
-    }
-
-    fn set_mode(&mut self, id: ViewerId, mode: Mode) -> Result<(Role, String)> {
-        self.apply_mode(id, mode)
     }
 
     fn detach(&mut self, id: ViewerId) {
@@ -608,7 +608,7 @@ impl Actor {
             format!("{} detached", v.user)
         };
         if v.role == Role::ReadWrite {
-            self.set_role(0, Role::Spy);
+            self.release_orphaned_joiners();
         }
         self.notice(&v.user, text);
         if self.cfg.on_demand && self.viewers.is_empty() {
