@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Install the system packages mo's tests drive as real peers (PEERS.md): socat (fake serial lines),
-# the OpenSSH client and server, tmux (terminals for interactive clients), expect and inetutils
-# telnetd (a telnet device for the telnet driver's tests) and ser2net (RFC 2217 in front of a pty).
+# Install the real peers mo's tests drive (PEERS.md):
+#   apt: socat (fake serial lines), the OpenSSH client and server, tmux (terminals for interactive
+#        clients), expect and inetutils telnetd (a telnet device), ser2net (RFC 2217 in front of a
+#        pty), openipmi/ipmitool (a BMC with chassis power and SOL), snmpd/snmp/snmptrapd (an SNMP PDU
+#        and a trap receiver), conserver-server (checks conserver.cf files we import), python3-venv.
+#   pip (in a venv at target/peers-venv, never the system Python): sushy-tools (a Redfish BMC),
+#        asciinema (plays exported recordings), openapi-spec-validator.
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
+
+cd "$(dirname "$0")/.."
 
 # command that proves the package is present -> Debian package name
 declare -A need=(
@@ -15,7 +21,16 @@ declare -A need=(
   [expect]=expect
   [/usr/sbin/telnetd]=inetutils-telnetd
   [/usr/sbin/ser2net]=ser2net
+  [ipmi_sim]=openipmi
+  [ipmitool]=ipmitool
+  [/usr/sbin/snmpd]=snmpd
+  [snmpget]=snmp
+  [/usr/sbin/snmptrapd]=snmptrapd
+  [/usr/sbin/conserver]=conserver-server
+  [python3]=python3
 )
+# python3-venv has no command of its own: probe the module.
+venv_ok() { python3 -c 'import ensurepip, venv' >/dev/null 2>&1; }
 
 missing=()
 for cmd in "${!need[@]}"; do
@@ -24,23 +39,38 @@ for cmd in "${!need[@]}"; do
     [[ " ${missing[*]-} " == *" $pkg "* ]] || missing+=("$pkg")
   fi
 done
+if ! command -v python3 >/dev/null 2>&1 || ! venv_ok; then
+  missing+=(python3-venv)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all test peers present (socat openssh-client openssh-server tmux expect inetutils-telnetd ser2net)"
-  exit 0
+  echo "setup: all apt test peers present"
+else
+  echo "setup: installing ${missing[*]}"
+  sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo=(sudo)
+    else
+      echo "setup: need root (or sudo) to install: ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update
+  "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
-echo "setup: installing ${missing[*]}"
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then
-    sudo=(sudo)
-  else
-    echo "setup: need root (or sudo) to install: ${missing[*]}" >&2
-    exit 1
-  fi
+# Python peers, pinned, in a venv of the project's own.
+venv=${MO_PEERS_VENV:-target/peers-venv}
+pip_need=(sushy-tools==2.2.0 asciinema==2.4.0 openapi-spec-validator==0.7.1)
+stamp="$venv/.mo-installed"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${pip_need[*]}" ]; then
+  echo "setup: python peers present in $venv"
+else
+  echo "setup: installing ${pip_need[*]} into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "${pip_need[@]}"
+  echo "${pip_need[*]}" >"$stamp"
 fi
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update
-"${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
 echo "setup: done"

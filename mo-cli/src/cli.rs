@@ -51,6 +51,29 @@ pub enum Command {
     /// Read, follow and verify a device's record log.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Device groups: explicit members and name patterns, for grants.
+    #[command(subcommand)]
+    Group(crate::access::GroupCommand),
+    /// User groups, for grants.
+    #[command(subcommand, name = "usergroup")]
+    UserGroup(crate::access::UserGroupCommand),
+    /// Roles: named sets of actions (viewer, operator and admin are built in).
+    #[command(subcommand)]
+    Role(crate::access::RoleCommand),
+    /// Grants: a role on a device group, for a user or a user group (`@ops`).
+    #[command(subcommand)]
+    Grant(crate::access::GrantCommand),
+    /// API tokens: made, listed, revoked (the secret is shown once).
+    #[command(subcommand)]
+    Token(crate::access::TokenCommand),
+    /// Device secrets (passwords, keys), stored encrypted with DIR/secret.key.
+    #[command(subcommand)]
+    Secret(crate::access::SecretCommand),
+    /// Read the audit log: logins, attaches, power actions, changes, denials.
+    Audit(crate::audit::AuditArgs),
+    /// Export the site as TOML; import TOML, device spreadsheets, conserver.cf, conman.conf.
+    #[command(subcommand)]
+    Config(crate::config::ConfigCommand),
 }
 
 /// `mo device …`
@@ -131,6 +154,20 @@ pub struct AddSettings {
     /// Free text shown in listings.
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
+    /// Auto-login on every (re)connect: a profile (`linux`, `cli`) or a script file of
+    /// expect/send/secret lines (`@FILE`). The password is the device secret `password`.
+    #[arg(long, value_name = "PROFILE|@FILE", requires = "login_user")]
+    pub login: Option<String>,
+    /// The user name auto-login types.
+    #[arg(long, value_name = "USER")]
+    pub login_user: Option<String>,
+    /// Accept an SSH device's host key the first time it is seen (a changed key is still refused).
+    #[arg(long)]
+    pub trust_host_key: bool,
+    /// A power controller feeding the device (`snmp://pdu1/apc/3`, `ipmi://admin@bmc1`,
+    /// `redfish://admin@bmc1/Systems/1`); repeat for dual supplies.
+    #[arg(long, value_name = "URL")]
+    pub power: Vec<String>,
 }
 
 /// Settings for `mo device set`.
@@ -169,6 +206,27 @@ pub struct SetSettings {
     /// Free text shown in listings; an empty text removes it.
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
+    /// Auto-login: a profile (`linux`, `cli`) or `@FILE` with a script.
+    #[arg(long, value_name = "PROFILE|@FILE", conflicts_with = "no_login")]
+    pub login: Option<String>,
+    /// The user name auto-login types.
+    #[arg(long, value_name = "USER")]
+    pub login_user: Option<String>,
+    /// Turn auto-login off.
+    #[arg(long)]
+    pub no_login: bool,
+    /// Accept an unknown SSH host key the first time (`--no-trust-host-key` to stop).
+    #[arg(long, conflicts_with = "no_trust_host_key")]
+    pub trust_host_key: bool,
+    /// Refuse unknown SSH host keys (the default).
+    #[arg(long)]
+    pub no_trust_host_key: bool,
+    /// Replace the power controllers with these (repeat for several).
+    #[arg(long, value_name = "URL", conflicts_with = "no_power")]
+    pub power: Vec<String>,
+    /// Remove every power controller.
+    #[arg(long)]
+    pub no_power: bool,
 }
 
 /// `mo user …`
@@ -266,8 +324,15 @@ pub enum LogCommand {
         filter: LogFilter,
         /// Keep printing records as they are written (Ctrl-C stops). Without --since or --seq
         /// it starts with the last 10 records.
-        #[arg(short, long)]
+        #[arg(short, long, conflicts_with = "around")]
         follow: bool,
+        /// Show the log around the record with this sequence number (a note from
+        /// `mo log notes`): --context lines before and after it.
+        #[arg(long, value_name = "SEQ")]
+        around: Option<u64>,
+        /// Lines shown before and after the record with --around.
+        #[arg(long, value_name = "N", default_value_t = 20, requires = "around")]
+        context: usize,
     },
     /// Print the last records of a device's log, optionally following new ones.
     #[command(after_help = "Examples:\n  mo log tail web01\n  mo log tail web01 -n 50 --follow")]
@@ -292,6 +357,99 @@ pub enum LogCommand {
     Verify {
         /// The device.
         name: String,
+    },
+    /// Search a device's log for a regular expression, with context lines like grep.
+    ///
+    /// The pattern (Rust regex syntax) is matched against each rendered line's text after its
+    /// timestamp — what `mo log show` prints: device output with ANSI sequences removed and lines
+    /// joined across records and segments, `<user> typed text`, `[note user] text`. `^` and `$`
+    /// match at the line's ends. Groups of lines that are not adjacent are separated by `--`.
+    /// Exit status 0: something matched; 1: nothing matched, or an error (with a message).
+    #[command(after_help = "Examples:\n  \
+        mo log search web01 'Kernel panic' -C 3\n  \
+        mo log search web01 '^login:' --since 1d -i\n  \
+        mo log search web01 '^<alice> ' --since 2026-11-22 --until 2026-11-23")]
+    Search {
+        /// The device.
+        name: String,
+        /// The regular expression.
+        regex: String,
+        /// Lines of context before each match.
+        #[arg(short = 'B', long, value_name = "N")]
+        before: Option<usize>,
+        /// Lines of context after each match.
+        #[arg(short = 'A', long, value_name = "N")]
+        after: Option<usize>,
+        /// Lines of context before and after (-B and -A override it).
+        #[arg(short = 'C', long, value_name = "N")]
+        context: Option<usize>,
+        /// Match letters regardless of case.
+        #[arg(short = 'i', long)]
+        ignore_case: bool,
+        /// Only records at or after TIME.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only records before TIME.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+    },
+    /// Export a device's log as an asciicast v2 recording (`asciinema play FILE`).
+    ///
+    /// Output becomes "o" events, keystrokes "i" events; before the "i" events of each new typist
+    /// comes a marker `[t, "m", "input USER"]`. Notes, marks and notices become markers too.
+    #[command(after_help = "Examples:\n  \
+        mo log export web01 --asciicast -o web01.cast\n  \
+        mo log export web01 --asciicast --since 1h | asciinema play -")]
+    Export {
+        /// The device.
+        name: String,
+        /// Write asciicast v2 (the only format, required).
+        #[arg(long, required = true)]
+        asciicast: bool,
+        /// Only records at or after TIME.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only records before TIME.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Terminal width in the header.
+        #[arg(long, value_name = "COLS", default_value_t = 80)]
+        width: u16,
+        /// Terminal height in the header.
+        #[arg(long, value_name = "ROWS", default_value_t = 24)]
+        height: u16,
+        /// Write to FILE instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Write a note into a device's log (signed by --user, default $USER).
+    ///
+    /// Only one process may write a log: this is refused while the daemon runs the console —
+    /// write the note from a session with the escape `note` instead.
+    #[command(after_help = "Example:\n  mo log note web01 'replaced the PSU, rebooting'")]
+    Note {
+        /// The device.
+        name: String,
+        /// The note.
+        text: String,
+        /// Who wrote it.
+        #[arg(long, value_name = "USER", env = "USER", default_value = "admin")]
+        user: String,
+    },
+    /// List the notes and marks in a device's log with their sequence numbers.
+    #[command(after_help = "Examples:\n  mo log notes web01\n  mo log show web01 --around 1234")]
+    Notes {
+        /// The device.
+        name: String,
+        /// Only notes at or after TIME.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only notes before TIME.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 

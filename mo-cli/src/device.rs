@@ -26,7 +26,7 @@ pub fn run(
             let device = Device {
                 name,
                 url,
-                settings: add_settings(settings),
+                settings: add_settings(settings)?,
             };
             device.validate()?;
             check_address(&device)?;
@@ -35,7 +35,7 @@ pub fn run(
         }
         DeviceCommand::Set { name, settings } => {
             let mut device = store.device(&name)?;
-            apply(&mut device, settings);
+            apply(&mut device, settings)?;
             device.validate()?;
             check_address(&device)?;
             store.update_device(&device)?;
@@ -84,19 +84,54 @@ fn check_address(device: &Device) -> Result<()> {
     Ok(())
 }
 
-fn add_settings(s: AddSettings) -> DeviceSettings {
-    DeviceSettings {
+/// A `--login` value: a profile name as is, `@FILE` read from the file.
+fn login_value(value: String) -> Result<String> {
+    match value.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read login script {path}: {e}")),
+        None => Ok(value),
+    }
+}
+
+fn add_settings(s: AddSettings) -> Result<DeviceSettings> {
+    Ok(DeviceSettings {
         on_demand: s.on_demand,
         replay_lines: s.replay_lines,
         allow_join: !s.no_join,
         escape: s.escape,
         break_sequences: s.breaks.into_iter().collect(),
         description: s.description.filter(|d| !d.is_empty()),
-    }
+        login: s.login.map(login_value).transpose()?,
+        login_user: s.login_user,
+        trust_host_key: s.trust_host_key,
+        power: s.power,
+    })
 }
 
-fn apply(device: &mut Device, s: SetSettings) {
+fn apply(device: &mut Device, s: SetSettings) -> Result<()> {
     let d = &mut device.settings;
+    if s.no_login {
+        d.login = None;
+        d.login_user = None;
+    }
+    if let Some(login) = s.login {
+        d.login = Some(login_value(login)?);
+    }
+    if let Some(user) = s.login_user {
+        d.login_user = Some(user);
+    }
+    if s.trust_host_key {
+        d.trust_host_key = true;
+    }
+    if s.no_trust_host_key {
+        d.trust_host_key = false;
+    }
+    if s.no_power {
+        d.power.clear();
+    }
+    if !s.power.is_empty() {
+        d.power = s.power;
+    }
     if let Some(url) = s.url {
         device.url = url;
     }
@@ -128,6 +163,7 @@ fn apply(device: &mut Device, s: SetSettings) {
     if let Some(text) = s.description {
         d.description = Some(text).filter(|t| !t.is_empty());
     }
+    Ok(())
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -198,6 +234,29 @@ fn show(dir: &DataDir, device: &Device, out: &mut dyn Write) -> Result<()> {
         field(&format!("break {n}"), format!("{}{origin}", seq.text()));
     }
     field("description", s.description.clone().unwrap_or_default());
+    field(
+        "auto-login",
+        match (&s.login, &s.login_user) {
+            (Some(login), user) if !login.contains('\n') => {
+                format!("profile {login} as {}", user.as_deref().unwrap_or("?"))
+            }
+            (Some(login), user) => format!(
+                "script of {} lines as {}",
+                login.lines().count(),
+                user.as_deref().unwrap_or("?")
+            ),
+            (None, _) => "off".into(),
+        },
+    );
+    field("trust new host key", yes_no(s.trust_host_key).into());
+    field(
+        "power",
+        if s.power.is_empty() {
+            "none".into()
+        } else {
+            s.power.join(", ")
+        },
+    );
     field(
         "record log",
         dir.device_log_dir(&device.name)?.display().to_string(),

@@ -1,4 +1,4 @@
-//! `mo log …`: show, tail, follow and verify a device's record log.
+//! `mo log …`: show, tail, follow, verify, search and export a device's record log; notes.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -6,22 +6,38 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use mo_core::log::{DEFAULT_FOLLOW_TAIL, ShowOptions, parse_time_spec, show, show_follow, verify};
+use mo_core::log::{
+    AsciicastOptions, DEFAULT_FOLLOW_TAIL, LogOptions, SearchOptions, ShowOptions, append_note,
+    export_asciicast, format_timestamp, list_notes, parse_time_spec, search, show, show_around,
+    show_follow, verify,
+};
 use mo_core::record::{RecordKind, now_ns};
 use mo_store::DataDir;
 
 use crate::cli::{LogCommand, LogFilter};
+use crate::table::Table;
 
 /// How often `--follow` looks for new records.
 const FOLLOW_POLL: Duration = Duration::from_millis(100);
 
-/// Run one `mo log` command; `mo log verify` answers 1 when the log is damaged.
+/// Run one `mo log` command; `mo log verify` answers 1 when the log is damaged, `mo log search`
+/// when nothing matched.
 pub fn run(dir: &DataDir, command: LogCommand, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
     match command {
         LogCommand::Show {
             name,
+            around: Some(seq),
+            context,
+            ..
+        } => {
+            let log = log_dir(dir, &name)?;
+            show_around(&log, seq, context, context, out)?;
+        }
+        LogCommand::Show {
+            name,
             filter,
             follow,
+            ..
         } => {
             let log = log_dir(dir, &name)?;
             let opts = show_options(&filter, None)?;
@@ -45,8 +61,122 @@ pub fn run(dir: &DataDir, command: LogCommand, out: &mut (dyn Write + Send)) -> 
                 return Ok(ExitCode::from(1));
             }
         }
+        LogCommand::Search {
+            name,
+            regex,
+            before,
+            after,
+            context,
+            ignore_case,
+            since,
+            until,
+        } => {
+            let log = log_dir(dir, &name)?;
+            let (since, until) = time_range(since.as_deref(), until.as_deref())?;
+            let opts = SearchOptions {
+                pattern: regex,
+                ignore_case,
+                before: before.or(context).unwrap_or(0),
+                after: after.or(context).unwrap_or(0),
+                since,
+                until,
+            };
+            let stats = search(&log, &opts, out)?;
+            if stats.matches == 0 {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        LogCommand::Export {
+            name,
+            asciicast: _,
+            since,
+            until,
+            width,
+            height,
+            output,
+        } => {
+            let log = log_dir(dir, &name)?;
+            let (since, until) = time_range(since.as_deref(), until.as_deref())?;
+            let opts = AsciicastOptions {
+                width,
+                height,
+                title: Some(name.clone()),
+                since,
+                until,
+            };
+            match output {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    let mut file = std::io::BufWriter::new(file);
+                    export_asciicast(&log, &opts, &mut file)?;
+                }
+                None => {
+                    export_asciicast(&log, &opts, out)?;
+                }
+            }
+        }
+        LogCommand::Note { name, text, user } => {
+            let log = log_dir(dir, &name)?;
+            if text.trim().is_empty() {
+                bail!("the note is empty");
+            }
+            let seq = append_note(&log, LogOptions::default(), RecordKind::Note, &user, &text)?;
+            writeln!(out, "note {seq} written to the log of {name}")?;
+        }
+        LogCommand::Notes {
+            name,
+            since,
+            until,
+            json,
+        } => {
+            let log = log_dir(dir, &name)?;
+            let (since, until) = time_range(since.as_deref(), until.as_deref())?;
+            let notes = list_notes(&log, since, until)?;
+            if json {
+                let list: Vec<serde_json::Value> = notes
+                    .iter()
+                    .map(|n| {
+                        serde_json::json!({
+                            "seq": n.seq,
+                            "time": format_timestamp(n.time_ns),
+                            "kind": n.kind.name(),
+                            "user": n.user,
+                            "text": n.text,
+                        })
+                    })
+                    .collect();
+                serde_json::to_writer_pretty(&mut *out, &list)?;
+                writeln!(out)?;
+            } else {
+                let mut table = Table::new(&["SEQ", "TIME", "KIND", "USER", "TEXT"]);
+                for n in &notes {
+                    table.row(vec![
+                        n.seq.to_string(),
+                        format_timestamp(n.time_ns),
+                        n.kind.name().to_owned(),
+                        n.user.clone(),
+                        n.text.replace(['\n', '\r'], " "),
+                    ]);
+                }
+                table.write(out)?;
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--since`/`--until` as ns since the Unix epoch; `--until` must be later.
+fn time_range(since: Option<&str>, until: Option<&str>) -> Result<(Option<u64>, Option<u64>)> {
+    let now = now_ns();
+    let since = since.map(|s| parse_time_spec(s, now)).transpose()?;
+    let until = until.map(|s| parse_time_spec(s, now)).transpose()?;
+    if let (Some(s), Some(u)) = (since, until)
+        && u <= s
+    {
+        bail!("--until must be later than --since");
+    }
+    Ok((since, until))
 }
 
 /// `DIR/logs/NAME`, which must exist. A removed device's log can still be read.

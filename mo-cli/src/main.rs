@@ -7,7 +7,10 @@
 //! Errors are one line on standard error (`mo: unknown device `web01``) and a non-zero exit
 //! status; `mo log verify` exits with 1 when it finds problems.
 
+mod access;
+mod audit;
 mod cli;
+mod config;
 mod device;
 mod log;
 mod table;
@@ -69,7 +72,9 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
     // Only commands that create something create the data directory.
     let creates = matches!(
         cli.command,
-        Command::Device(DeviceCommand::Add { .. }) | Command::User(UserCommand::Add { .. })
+        Command::Device(DeviceCommand::Add { .. })
+            | Command::User(UserCommand::Add { .. })
+            | Command::Config(config::ConfigCommand::Import { .. })
     );
     let dir = if creates {
         DataDir::open(&cli.data_dir)?
@@ -91,6 +96,18 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
             user::run(&store, command, &mut stdin.lock(), out)?;
         }
         Command::Log(command) => return log::run(&dir, command, out),
+        Command::Group(command) => access::group(&dir.open_store()?, command, out)?,
+        Command::UserGroup(command) => access::user_group(&dir.open_store()?, command, out)?,
+        Command::Role(command) => access::role(&dir.open_store()?, command, out)?,
+        Command::Grant(command) => access::grant(&dir.open_store()?, command, out)?,
+        Command::Token(command) => access::token(&dir.open_store()?, command, out)?,
+        Command::Secret(command) => {
+            let store = dir.open_store()?;
+            let stdin = io::stdin();
+            access::secret(&dir, &store, command, &mut stdin.lock(), out)?;
+        }
+        Command::Audit(args) => audit::run(&dir.open_store()?, args, out)?,
+        Command::Config(command) => config::run(&dir.open_store()?, command, out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

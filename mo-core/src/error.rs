@@ -67,6 +67,38 @@ pub enum Error {
     /// The viewer may not do this right now (for example: typing while spying).
     #[error("{0}")]
     Denied(String),
+    /// The peer refused the credentials offered (password, key, community, token).
+    #[error("authentication to {target} failed: {reason}")]
+    Auth {
+        /// The address or peer that refused.
+        target: String,
+        /// What was refused, never the secret itself.
+        reason: String,
+    },
+    /// An SSH host key is unknown (and trust on first use is off) or differs from the known one.
+    #[error("host key of {address} not accepted: {reason}")]
+    HostKey {
+        /// The address whose key was presented.
+        address: String,
+        /// Why it was not accepted, with the key's fingerprint.
+        reason: String,
+    },
+    /// A peer did not answer in time.
+    #[error("{what}: no answer within {}", humanize(*after))]
+    Timeout {
+        /// What was waited for, and from whom.
+        what: String,
+        /// How long mo waited.
+        after: std::time::Duration,
+    },
+    /// A peer sent something mo cannot work with (malformed packet, unexpected reply, error code).
+    #[error("{peer}: {reason}")]
+    Protocol {
+        /// The peer (its address).
+        peer: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// A textual specification (break sequence, escape setting, time, …) is malformed.
     #[error("bad {what} `{input}`: {reason}")]
     BadSpec {
@@ -86,6 +118,17 @@ impl Error {
             context: context.into(),
             source,
         }
+    }
+}
+
+/// A duration as people write it: `250 ms`, `3 s`, `1.5 s`.
+fn humanize(d: std::time::Duration) -> String {
+    if d < std::time::Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 

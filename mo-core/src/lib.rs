@@ -17,15 +17,20 @@
 //! assert!(matches!(out.last(), Some(Input::Command(_))));
 //! ```
 
+pub mod automation;
 pub mod breakseq;
 pub mod console;
 pub mod error;
 pub mod escape;
+pub mod event;
+pub mod filewatch;
 pub mod link;
 pub mod log;
 pub mod policy;
+pub mod power;
 pub mod record;
 pub mod scan;
+pub mod secret;
 pub mod tail;
 
 pub use error::{Error, Result};

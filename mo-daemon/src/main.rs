@@ -1,6 +1,8 @@
 //! `mod`, the mo daemon: holds every device console open, shares it among many admins through an
 //! SSH front door, and logs every byte with who and when.
 
+mod access;
+mod power;
 mod registry;
 mod ssh;
 
@@ -54,6 +56,8 @@ pub struct Ctx {
     pub store: Store,
     /// The running consoles.
     pub registry: Arc<Registry>,
+    /// Policy decisions and the audit log.
+    pub access: access::Access,
 }
 
 fn main() {
@@ -104,6 +108,10 @@ fn seed_demo(store: &Store) -> anyhow::Result<()> {
     if store.list_users()?.iter().all(|u| u.name != "demo") {
         store.add_user("demo", Some("demo"))?;
     }
+    let admin = mo_core::policy::Grant::to_user("demo", "admin", "all");
+    if !store.list_grants()?.contains(&admin) {
+        store.add_grant(&admin)?;
+    }
     Ok(())
 }
 
@@ -126,7 +134,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         segment_max_bytes: args.segment_mib.max(1) * 1024 * 1024,
         ..LogOptions::default()
     };
-    let registry = Arc::new(Registry::new(data.clone(), log));
+    let key = data
+        .secret_key()
+        .context("cannot open the device-secret key")?;
+    let registry = Arc::new(Registry::new(data.clone(), log, store.clone(), key));
     let devices = {
         let s = store.clone();
         tokio::task::spawn_blocking(move || s.list_devices()).await??
@@ -138,6 +149,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Duration::from_secs(1),
     ));
     let ctx = Arc::new(Ctx {
+        access: access::Access::new(store.clone()),
         store,
         registry: registry.clone(),
     });

@@ -8,11 +8,17 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use mo_core::console::{Console, ConsoleConfig};
+use mo_core::console::{Console, ConsoleConfig, LoginScript};
 use mo_core::escape::EscapeConfig;
-use mo_core::log::{LogOptions, LogWriter};
-use mo_drivers::{DriverOptions, connector_for};
-use mo_store::{DataDir, Device, Store};
+use mo_core::log::{LogLock, LogOptions, LogWriter};
+use mo_core::power::{PowerBinding, PowerController};
+use mo_core::secret::Secret;
+use mo_drivers::power::power_controller_for;
+use mo_drivers::{Credentials, DriverOptions, connector_for};
+use mo_store::{DataDir, Device, SecretKey, SecretKind, Store};
+
+/// A device's secrets in clear, by kind.
+pub type DeviceSecrets = BTreeMap<SecretKind, Secret>;
 
 /// One device as the daemon runs it.
 #[derive(Clone)]
@@ -25,6 +31,15 @@ pub struct Entry {
     pub error: Option<String>,
     /// The escape sequence viewers of this console use.
     pub escape: EscapeConfig,
+    /// The power controllers feeding the device, bound together (`None` without any, or when
+    /// they could not be set up — see `power_error`).
+    pub power: Option<Arc<PowerBinding>>,
+    /// Why the power binding could not be set up.
+    pub power_error: Option<String>,
+    /// The secrets the console was started with (a change restarts it).
+    secrets: Arc<DeviceSecrets>,
+    /// Held while the console runs so `mo log note` does not write into a log the daemon owns.
+    _lock: Option<Arc<LogLock>>,
 }
 
 /// All consoles of the daemon, by device name.
@@ -33,17 +48,50 @@ pub struct Registry {
     data: DataDir,
     drivers: DriverOptions,
     log: LogOptions,
+    store: Store,
+    key: SecretKey,
 }
 
 impl Registry {
-    /// An empty registry writing record logs under `data`.
-    pub fn new(data: DataDir, log: LogOptions) -> Self {
+    /// An empty registry writing record logs under `data`, reading device secrets from `store`
+    /// with `key`.
+    pub fn new(data: DataDir, log: LogOptions, store: Store, key: SecretKey) -> Self {
+        let drivers = DriverOptions::new().with_known_hosts(data.path().join("known_hosts"));
         Registry {
             entries: RwLock::new(BTreeMap::new()),
             data,
-            drivers: DriverOptions::default(),
+            drivers,
             log,
+            store,
+            key,
         }
+    }
+
+    /// A device's secrets in clear (empty when it has none or they cannot be read).
+    pub fn secrets_of(&self, device: &str) -> DeviceSecrets {
+        match self.store.device_credentials(&self.key, device) {
+            Ok(secrets) => secrets,
+            Err(e) => {
+                tracing::error!(device, "cannot read the device's secrets: {e}");
+                DeviceSecrets::new()
+            }
+        }
+    }
+
+    /// Driver options for `device`: its secrets and host-key trust.
+    fn options_for(&self, device: &Device, secrets: &DeviceSecrets) -> DriverOptions {
+        let mut creds = Credentials::new();
+        let get = |kind| secrets.get(&kind).cloned();
+        creds.password = get(SecretKind::Password);
+        creds.private_key = get(SecretKind::PrivateKey);
+        creds.key_passphrase = get(SecretKind::KeyPassphrase);
+        creds.bmc_key = get(SecretKind::BmcKey);
+        creds.snmp_auth = get(SecretKind::SnmpAuth);
+        creds.snmp_privacy = get(SecretKind::SnmpPrivacy);
+        self.drivers
+            .clone()
+            .with_credentials(creds)
+            .with_trust_on_first_use(device.settings.trust_host_key)
     }
 
     /// The entry for a device.
@@ -59,13 +107,24 @@ impl Registry {
             .unwrap_or_default()
     }
 
-    fn start(&self, device: &Device) -> Entry {
+    fn start(&self, device: &Device, secrets: Arc<DeviceSecrets>) -> Entry {
         let mut entry = Entry {
             device: device.clone(),
             console: None,
             error: None,
             escape: EscapeConfig::default(),
+            power: None,
+            power_error: None,
+            secrets,
+            _lock: None,
         };
+        match self.power_binding(device, &entry.secrets) {
+            Ok(binding) => entry.power = binding,
+            Err(e) => {
+                tracing::error!(device = %device.name, "cannot set up power control: {e}");
+                entry.power_error = Some(e);
+            }
+        }
         match self.try_start(device, &mut entry) {
             Ok(console) => entry.console = Some(console),
             Err(e) => {
@@ -76,8 +135,30 @@ impl Registry {
         entry
     }
 
+    fn power_binding(
+        &self,
+        device: &Device,
+        secrets: &DeviceSecrets,
+    ) -> Result<Option<Arc<PowerBinding>>, String> {
+        if device.settings.power.is_empty() {
+            return Ok(None);
+        }
+        let opts = self.options_for(device, secrets);
+        let controllers = device
+            .settings
+            .power
+            .iter()
+            .map(|url| power_controller_for(url, &opts))
+            .collect::<Result<Vec<Arc<dyn PowerController>>, _>>()
+            .map_err(|e| e.to_string())?;
+        PowerBinding::new(device.name.clone(), controllers)
+            .map(|b| Some(Arc::new(b)))
+            .map_err(|e| e.to_string())
+    }
+
     fn try_start(&self, device: &Device, entry: &mut Entry) -> Result<Console, String> {
-        let connector = connector_for(&device.url, &self.drivers).map_err(|e| e.to_string())?;
+        let opts = self.options_for(device, &entry.secrets);
+        let connector = connector_for(&device.url, &opts).map_err(|e| e.to_string())?;
         if let Some(bytes) = device.escape_bytes().map_err(|e| e.to_string())? {
             entry.escape = EscapeConfig::new(bytes);
         }
@@ -86,10 +167,23 @@ impl Registry {
         cfg.replay_lines = device.settings.replay_lines as usize;
         cfg.allow_join = device.settings.allow_join;
         cfg.break_sequences = device.break_sequences().map_err(|e| e.to_string())?;
+        if let Some(login) = &device.settings.login {
+            let user = device.settings.login_user.as_deref().unwrap_or_default();
+            let password = entry.secrets.get(&SecretKind::Password).cloned();
+            let script = if login.contains('\n') || login.contains(' ') {
+                LoginScript::parse(login, user, password)
+            } else {
+                LoginScript::profile(login, user, password)
+            }
+            .map_err(|e| format!("auto-login: {e}"))?;
+            cfg.login = Some(Arc::new(script));
+        }
         let dir = self
             .data
             .create_device_log_dir(&device.name)
             .map_err(|e| e.to_string())?;
+        let lock = LogLock::try_acquire(&dir).map_err(|e| e.to_string())?;
+        entry._lock = Some(Arc::new(lock));
         let (writer, recovery) =
             LogWriter::open(&dir, self.log.clone()).map_err(|e| e.to_string())?;
         if recovery.torn {
@@ -100,24 +194,29 @@ impl Registry {
 
     /// Bring the running consoles in line with `devices`. Returns (started, stopped) counts.
     pub async fn reconcile(&self, devices: Vec<Device>) -> (usize, usize) {
-        let wanted: BTreeMap<String, Device> =
-            devices.into_iter().map(|d| (d.name.clone(), d)).collect();
+        let wanted: BTreeMap<String, (Device, Arc<DeviceSecrets>)> = devices
+            .into_iter()
+            .map(|d| {
+                let secrets = Arc::new(self.secrets_of(&d.name));
+                (d.name.clone(), (d, secrets))
+            })
+            .collect();
         let mut stop = Vec::new();
         let mut start = Vec::new();
         if let Ok(map) = self.entries.read() {
             for (name, entry) in map.iter() {
                 match wanted.get(name) {
                     None => stop.push(name.clone()),
-                    Some(d) if *d != entry.device => {
+                    Some((d, secrets)) if *d != entry.device || *secrets != entry.secrets => {
                         stop.push(name.clone());
-                        start.push(d.clone());
+                        start.push((d.clone(), secrets.clone()));
                     }
                     Some(_) => {}
                 }
             }
-            for (name, d) in &wanted {
+            for (name, (d, secrets)) in &wanted {
                 if !map.contains_key(name) {
-                    start.push(d.clone());
+                    start.push((d.clone(), secrets.clone()));
                 }
             }
         }
@@ -137,9 +236,9 @@ impl Registry {
             }
         }
         let started = start.len();
-        for d in start {
+        for (d, secrets) in start {
             tracing::info!(device = %d.name, url = %d.url, "starting console");
-            let entry = self.start(&d);
+            let entry = self.start(&d, secrets);
             if let Ok(mut m) = self.entries.write() {
                 m.insert(d.name.clone(), entry);
             }

@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 use mo_core::{Error, Result};
 use url::Url;
 
+use crate::credentials::Credentials;
+
 /// Settings that apply to every driver, passed to [`crate::connector_for`].
 ///
 /// ```
@@ -38,6 +40,14 @@ pub struct DriverOptions {
     /// The directory that relative paths in addresses resolve against (`unix:run/x.sock`,
     /// `exec:bin/console.sh`, `serial:ttyDEV`). Without it, relative paths are an error.
     pub base_dir: Option<PathBuf>,
+    /// The device's secrets (never part of its address).
+    pub credentials: Credentials,
+    /// An OpenSSH-format `known_hosts` file holding the host keys of SSH devices. Without it
+    /// every host key is unknown.
+    pub known_hosts: Option<PathBuf>,
+    /// Accept (and record in [`DriverOptions::known_hosts`]) the key of an SSH device seen for
+    /// the first time. A *changed* key is refused regardless.
+    pub trust_on_first_use: bool,
 }
 
 impl DriverOptions {
@@ -49,6 +59,24 @@ impl DriverOptions {
     /// Set [`DriverOptions::base_dir`].
     pub fn with_base_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.base_dir = Some(dir.into());
+        self
+    }
+
+    /// Set [`DriverOptions::credentials`].
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// Set [`DriverOptions::known_hosts`].
+    pub fn with_known_hosts(mut self, file: impl Into<PathBuf>) -> Self {
+        self.known_hosts = Some(file.into());
+        self
+    }
+
+    /// Set [`DriverOptions::trust_on_first_use`].
+    pub fn with_trust_on_first_use(mut self, yes: bool) -> Self {
+        self.trust_on_first_use = yes;
         self
     }
 }

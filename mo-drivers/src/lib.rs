@@ -12,7 +12,10 @@
 //! | `telnet` | a telnet server (console-server port), `telnet://host:port` | [`telnet`] |
 //! | `rfc2217` | a serial port behind an RFC 2217 telnet server, `rfc2217://host:port?baud=…` | [`rfc2217`] |
 //! | `tcp`    | a raw TCP port, `tcp://host:port` | [`tcp`] |
+//! | `ssh`    | an SSH server (SSH-only gear, console-server SSH ports), `ssh://user@host[:port]` | [`ssh`] |
+//! | `ipmi`   | a BMC's Serial over LAN (RMCP+), `ipmi://user@bmc[:port]?cipher=3` | [`ipmi`] |
 //! | `sim`    | a built-in simulated device | [`sim`] |
+//! | `cs`     | a port of a console server by profile, `cs://user@cs1/5?profile=opengear` | [`profile`] |
 //!
 //! Parsing an address does no I/O; errors name the address and what is wrong with it. Every
 //! driver is checked by one conformance suite (`tests/conformance.rs`) against a real peer.
@@ -36,11 +39,17 @@
 //! # }
 //! ```
 
+pub mod action;
 pub mod address;
+pub mod credentials;
 pub mod exec;
+pub mod ipmi;
+pub mod power;
+pub mod profile;
 pub mod rfc2217;
 pub mod serial;
 pub mod sim;
+pub mod ssh;
 pub mod tcp;
 pub mod telnet;
 pub mod unix;
@@ -51,23 +60,26 @@ use mo_core::Result;
 use mo_core::link::Connector;
 
 pub use address::DriverOptions;
+pub use credentials::{Credentials, Secret};
 pub use exec::{ExecConnector, ExecSpec};
+pub use ipmi::{IpmiConnector, IpmiPower};
 pub use rfc2217::Rfc2217Connector;
 pub use serial::{LineSettings, SerialConnector};
 pub use sim::SimConnector;
+pub use ssh::SshConnector;
 pub use tcp::TcpConnector;
 pub use telnet::TelnetConnector;
 pub use unix::UnixConnector;
 
 /// The URL schemes this crate has drivers for, in the order they are listed in messages.
-const SCHEMES: &[&str] = &["exec", "serial", "unix", "telnet", "rfc2217", "tcp", "sim"];
+const SCHEMES: &[&str] = &["exec", "serial", "unix", "telnet", "rfc2217", "tcp", "ssh", "ipmi", "sim", "cs"];
 
 /// The URL schemes this crate has drivers for.
 ///
 /// ```
 /// assert_eq!(
 ///     mo_drivers::schemes(),
-///     ["exec", "serial", "unix", "telnet", "rfc2217", "tcp", "sim"]
+///     ["exec", "serial", "unix", "telnet", "rfc2217", "tcp", "ssh", "ipmi", "sim", "cs"]
 /// );
 /// ```
 pub fn schemes() -> &'static [&'static str] {
@@ -97,7 +109,10 @@ pub fn connector_for(url: &str, opts: &DriverOptions) -> Result<Arc<dyn Connecto
         "telnet" => Arc::new(TelnetConnector::from_url(&parsed, url, opts)?),
         "rfc2217" => Arc::new(Rfc2217Connector::from_url(&parsed, url, opts)?),
         "tcp" => Arc::new(TcpConnector::from_url(&parsed, url, opts)?),
+        "ssh" => Arc::new(SshConnector::from_url(&parsed, url, opts)?),
+        "ipmi" => Arc::new(IpmiConnector::from_url(&parsed, url, opts)?),
         "sim" => Arc::new(sim_connector(&parsed, url)?),
+        "cs" => return connector_for(&profile::resolve_url(&parsed, url)?, opts),
         other => {
             return Err(address::bad(
                 url,
@@ -158,6 +173,8 @@ mod tests {
         assert_eq!(rfc2217.address(), "rfc2217://cs1:7001?baud=19200");
         let tcp = connector_for("tcp://cs1:7003", &opts).unwrap();
         assert_eq!(tcp.capabilities(), mo_core::link::Capabilities::NONE);
+        let ssh = connector_for("ssh://admin:port5@cs1", &opts).unwrap();
+        assert!(ssh.capabilities().window_size && !ssh.capabilities().send_break);
     }
 
     #[test]
@@ -166,7 +183,7 @@ mod tests {
         for (address, needle) in [
             (
                 "telnot://cs1:7001",
-                "unknown scheme `telnot` (known: exec, serial, unix, telnet, rfc2217, tcp, sim)",
+                "unknown scheme `telnot` (known: exec, serial, unix, telnet, rfc2217, tcp, ssh, ipmi, sim, cs)",
             ),
             ("/dev/ttyS0", "no scheme"),
             ("", "no scheme"),
@@ -206,6 +223,8 @@ mod tests {
             "rfc2217://",
             "rfc2217://h:1?baud=",
             "tcp://h:",
+            "ssh://",
+            "ssh://u:",
             "",
             "EXEC:///",
         ];

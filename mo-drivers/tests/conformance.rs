@@ -9,6 +9,7 @@
 //! | tcp    | a `TcpListener` in the test |
 //! | telnet | inetutils telnetd behind socat, running a fake console (prompt, `got: LINE`) |
 //! | rfc2217 | ser2net in front of a socat pty pair; the test holds the pty's other end |
+//! | ssh    | OpenSSH sshd on loopback running `cat` on a raw pty (key login) |
 //!
 //! Checks: bytes go both ways; what `capabilities()` announces is exactly what `control()` does
 //! (`Ok` versus `Unsupported`) and the link still works afterwards; 1 MiB arrives intact and in
@@ -27,6 +28,8 @@ mod net;
 mod peers;
 #[path = "peers/ser2net.rs"]
 mod ser2net;
+#[path = "peers/sshd.rs"]
+mod sshd;
 
 use std::time::Duration;
 
@@ -304,3 +307,4 @@ conformance!(sim, peers::SimFixture::start()?);
 conformance!(tcp, net::TcpFixture::start().await?);
 conformance!(telnet, net::TelnetFixture::start().await?);
 conformance!(rfc2217, ser2net::Rfc2217Fixture::start().await?);
+conformance!(ssh, sshd::SshFixture::start().await?);

@@ -5,6 +5,7 @@
 //! DIR/mo.db                    the SQLite store (plus mo.db-wal, mo.db-shm)
 //! DIR/logs/<device>/           the record log (segment files) of each device
 //! DIR/ssh_host_ed25519_key     the SSH front door's host key
+//! DIR/secret.key               the key sealing device secrets (mode 0600)
 //! ```
 
 use std::fs::DirBuilder;
@@ -81,6 +82,17 @@ impl DataDir {
     /// `DIR/ssh_host_ed25519_key`.
     pub fn host_key_path(&self) -> PathBuf {
         self.root.join(HOST_KEY_FILE)
+    }
+
+    /// `DIR/secret.key`: the key sealing device secrets.
+    pub fn secret_key_path(&self) -> PathBuf {
+        self.root.join(crate::secrets::SECRET_KEY_FILE)
+    }
+
+    /// The key sealing device secrets, read from `DIR/secret.key` or created there (mode 0600)
+    /// on first use; see [`crate::SecretKey::load_or_create`].
+    pub fn secret_key(&self) -> Result<crate::SecretKey> {
+        crate::SecretKey::load_or_create(&self.secret_key_path())
     }
 
     /// Open (creating and migrating if needed) the store `DIR/mo.db`.

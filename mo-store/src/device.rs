@@ -49,6 +49,18 @@ pub struct DeviceSettings {
     pub break_sequences: BTreeMap<u8, String>,
     /// Free text shown in listings.
     pub description: Option<String>,
+    /// Auto-login on every (re)connect: a profile name (`linux`, `cli`) or a script of
+    /// `expect`/`send`/`secret` lines (see `mo_core::console::LoginScript`). The password comes
+    /// from the device's stored secret `password`.
+    pub login: Option<String>,
+    /// The user name auto-login types (`{user}` in scripts).
+    pub login_user: Option<String>,
+    /// Accept an SSH device's host key the first time it is seen (a changed key is refused
+    /// regardless).
+    pub trust_host_key: bool,
+    /// The power controllers (outlets, BMCs) that feed the device, by address
+    /// (`snmp://pdu1/apc/3`, `ipmi://admin@bmc1`, `redfish://…`). Dual supplies switch together.
+    pub power: Vec<String>,
 }
 
 impl Default for DeviceSettings {
@@ -60,6 +72,10 @@ impl Default for DeviceSettings {
             escape: None,
             break_sequences: BTreeMap::new(),
             description: None,
+            login: None,
+            login_user: None,
+            trust_host_key: false,
+            power: Vec::new(),
         }
     }
 }
@@ -184,22 +200,60 @@ impl Device {
                 ));
             }
         }
+        if let Some(login) = &s.login {
+            if login.contains('\n') || login.contains(' ') {
+                let user = s.login_user.as_deref().unwrap_or("user");
+                // Validate the script's shape with a stand-in password; the real one is a secret.
+                mo_core::console::LoginScript::parse(
+                    login,
+                    user,
+                    Some(mo_core::secret::Secret::new("x")),
+                )
+                .map_err(|e| bad("login", login.clone(), spec_reason(e)))?;
+            } else if !matches!(login.as_str(), "linux" | "cli") {
+                return Err(bad(
+                    "login",
+                    login.clone(),
+                    "a profile (linux, cli) or a script of expect/send/secret lines".into(),
+                ));
+            }
+            if s.login_user.as_deref().is_none_or(str::is_empty) {
+                return Err(bad(
+                    "login user",
+                    String::new(),
+                    "auto-login needs a user name (--login-user)".into(),
+                ));
+            }
+        }
+        for address in &s.power {
+            if url::Url::parse(address).is_err() || address.trim() != address {
+                return Err(bad(
+                    "power",
+                    address.clone(),
+                    "not a URL; write e.g. snmp://pdu1/apc/3 or ipmi://admin@bmc1".into(),
+                ));
+            }
+        }
         Ok(())
     }
 }
 
-const DEVICE_COLUMNS: &str =
-    "name, url, on_demand, replay_lines, allow_join, escape_seq, break_sequences, description";
+const DEVICE_COLUMNS: &str = "name, url, on_demand, replay_lines, allow_join, escape_seq, \
+     break_sequences, description, login, login_user, trust_host_key, power";
 
 impl Store {
     /// Add a device; [`Error::DeviceExists`] if the name is taken.
     pub fn add_device(&self, device: &Device) -> Result<()> {
         device.validate()?;
         let breaks = self.encode_breaks(device)?;
+        let power = self.encode_power(device)?;
         let now = now_ns();
         let s = &device.settings;
         let result = self.conn().execute(
-            &format!("INSERT INTO devices ({DEVICE_COLUMNS}, created_ns, updated_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)"),
+            &format!(
+                "INSERT INTO devices ({DEVICE_COLUMNS}, created_ns, updated_ns) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)"
+            ),
             params![
                 device.name,
                 device.url,
@@ -209,6 +263,10 @@ impl Store {
                 s.escape,
                 breaks,
                 s.description,
+                s.login,
+                s.login_user,
+                s.trust_host_key,
+                power,
                 now
             ],
         );
@@ -224,12 +282,15 @@ impl Store {
     pub fn update_device(&self, device: &Device) -> Result<()> {
         device.validate()?;
         let breaks = self.encode_breaks(device)?;
+        let power = self.encode_power(device)?;
         let s = &device.settings;
         let changed = self
             .conn()
             .execute(
                 "UPDATE devices SET url = ?2, on_demand = ?3, replay_lines = ?4, allow_join = ?5, \
-                 escape_seq = ?6, break_sequences = ?7, description = ?8, updated_ns = ?9 WHERE name = ?1",
+                 escape_seq = ?6, break_sequences = ?7, description = ?8, login = ?9, \
+                 login_user = ?10, trust_host_key = ?11, power = ?12, updated_ns = ?13 \
+                 WHERE name = ?1",
                 params![
                     device.name,
                     device.url,
@@ -239,6 +300,10 @@ impl Store {
                     s.escape,
                     breaks,
                     s.description,
+                    s.login,
+                    s.login_user,
+                    s.trust_host_key,
+                    power,
                     now_ns()
                 ],
             )
@@ -303,7 +368,19 @@ impl Store {
         })
     }
 
+    fn encode_power(&self, device: &Device) -> Result<String> {
+        serde_json::to_string(&device.settings.power).map_err(|e| Error::BadSetting {
+            device: device.name.clone(),
+            setting: "power".into(),
+            value: format!("{:?}", device.settings.power),
+            reason: e.to_string(),
+        })
+    }
+
     fn finish(&self, raw: RawDevice) -> Result<Device> {
+        let power = serde_json::from_str(&raw.power).map_err(|e| {
+            self.corrupt(format!("devices.power of `{}`", raw.name), e.to_string())
+        })?;
         let break_sequences = serde_json::from_str(&raw.break_sequences).map_err(|e| {
             self.corrupt(
                 format!("devices.break_sequences of `{}`", raw.name),
@@ -320,6 +397,10 @@ impl Store {
                 escape: raw.escape,
                 break_sequences,
                 description: raw.description,
+                login: raw.login,
+                login_user: raw.login_user,
+                trust_host_key: raw.trust_host_key,
+                power,
             },
         })
     }
@@ -334,6 +415,10 @@ struct RawDevice {
     escape: Option<String>,
     break_sequences: String,
     description: Option<String>,
+    login: Option<String>,
+    login_user: Option<String>,
+    trust_host_key: bool,
+    power: String,
 }
 
 impl RawDevice {
@@ -347,6 +432,10 @@ impl RawDevice {
             escape: row.get(5)?,
             break_sequences: row.get(6)?,
             description: row.get(7)?,
+            login: row.get(8)?,
+            login_user: row.get(9)?,
+            trust_host_key: row.get(10)?,
+            power: row.get(11)?,
         })
     }
 }

@@ -131,6 +131,56 @@ pub enum Error {
         /// The key's SHA-256 fingerprint.
         fingerprint: String,
     },
+    /// No role, group, grant, token or secret with this name is in the store.
+    #[error("unknown {what} `{name}`")]
+    UnknownName {
+        /// `role`, `device group`, `user group`, `grant`, `token`, `secret`.
+        what: &'static str,
+        /// The name as given.
+        name: String,
+    },
+    /// A role, group or grant with this name is already in the store.
+    #[error("{what} `{name}` already exists")]
+    NameExists {
+        /// `role`, `device group`, `user group`, `grant`.
+        what: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// Something cannot be removed or changed because other entries use it.
+    #[error("{what} `{name}` {reason}")]
+    InUse {
+        /// `role`, `device group`, `user group`.
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// What uses it and what to do.
+        reason: String,
+    },
+    /// A value (pattern, action list, scope, secret kind, time) is invalid.
+    #[error("bad {what} `{value}`: {reason}")]
+    BadValue {
+        /// What the value is.
+        what: String,
+        /// The value as given (never a secret).
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An API token was refused. Unknown and wrong tokens give the same reason.
+    #[error("API token refused: {reason}")]
+    TokenRefused {
+        /// Why (`unknown or wrong token`, `expired`, `revoked`, `malformed`).
+        reason: String,
+    },
+    /// A device secret or the secret key file cannot be used.
+    #[error("{what}: {reason}")]
+    Secret {
+        /// Which secret or file.
+        what: String,
+        /// What is wrong (never the secret itself).
+        reason: String,
+    },
 }
 
 fn source_suffix(source: &Option<String>) -> String {

@@ -31,19 +31,30 @@
 //! # }
 //! ```
 
+mod access;
+mod audit;
+pub mod config;
 mod datadir;
 mod device;
 mod error;
+mod event;
 mod names;
 mod schema;
+mod secrets;
 mod sshkey;
 mod store;
+mod token;
 mod user;
 
+pub use access::{RoleInfo, validate_access_name};
+pub use audit::{AuditEntry, AuditFilter, Outcome};
 pub use datadir::{DB_FILE, DataDir, HOST_KEY_FILE, LOGS_DIR};
 pub use device::{DEFAULT_REPLAY_LINES, Device, DeviceSettings, MAX_DESCRIPTION, MAX_REPLAY_LINES};
 pub use error::{Error, Result};
+pub use event::EventFilter;
 pub use names::{MAX_DEVICE_NAME, MAX_USER_NAME, validate_device_name, validate_user_name};
+pub use secrets::{SECRET_KEY_FILE, SecretKey, SecretKind};
 pub use sshkey::SshPublicKey;
 pub use store::{BUSY_TIMEOUT, Store};
+pub use token::{NewToken, TOKEN_PREFIX, TokenInfo, TokenScope, VerifiedToken};
 pub use user::UserInfo;

@@ -54,6 +54,189 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX ssh_keys_user ON ssh_keys (user);
     "#,
+    // 2: device auto-login, host-key trust and power bindings.
+    r#"
+    ALTER TABLE devices ADD COLUMN login TEXT;
+    ALTER TABLE devices ADD COLUMN login_user TEXT;
+    ALTER TABLE devices ADD COLUMN trust_host_key INTEGER NOT NULL DEFAULT 0
+        CHECK (trust_host_key IN (0, 1));
+    ALTER TABLE devices ADD COLUMN power TEXT NOT NULL DEFAULT '[]';
+    "#,
+    // 3: access control (user groups, device groups, roles, grants), API tokens, device
+    // secrets, the append-only audit log, and the policy change counter.
+    r#"
+    INSERT INTO meta (key, value) VALUES ('policy_generation', 0);
+
+    CREATE TABLE user_groups (
+        name       TEXT PRIMARY KEY NOT NULL,
+        created_ns INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE user_group_members (
+        grp  TEXT NOT NULL REFERENCES user_groups (name) ON DELETE CASCADE,
+        user TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+        PRIMARY KEY (grp, user)
+    ) STRICT;
+    CREATE INDEX user_group_members_user ON user_group_members (user);
+
+    CREATE TABLE device_groups (
+        name       TEXT PRIMARY KEY NOT NULL,
+        created_ns INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE device_group_members (
+        grp    TEXT NOT NULL REFERENCES device_groups (name) ON DELETE CASCADE,
+        device TEXT NOT NULL,
+        PRIMARY KEY (grp, device)
+    ) STRICT;
+    CREATE TABLE device_group_patterns (
+        grp     TEXT NOT NULL REFERENCES device_groups (name) ON DELETE CASCADE,
+        pattern TEXT NOT NULL,
+        PRIMARY KEY (grp, pattern)
+    ) STRICT;
+
+    CREATE TABLE roles (
+        name       TEXT PRIMARY KEY NOT NULL,
+        actions    TEXT NOT NULL,
+        created_ns INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE grants (
+        id           INTEGER PRIMARY KEY,
+        subject_kind TEXT NOT NULL CHECK (subject_kind IN ('user', 'group')),
+        subject      TEXT NOT NULL,
+        role         TEXT NOT NULL,
+        device_group TEXT NOT NULL,
+        created_ns   INTEGER NOT NULL,
+        UNIQUE (subject_kind, subject, role, device_group)
+    ) STRICT;
+
+    CREATE TRIGGER users_delete_grants AFTER DELETE ON users BEGIN
+        DELETE FROM grants WHERE subject_kind = 'user' AND subject = OLD.name;
+    END;
+
+    CREATE TABLE api_tokens (
+        id           TEXT PRIMARY KEY NOT NULL,
+        user         TEXT NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+        secret_hash  TEXT NOT NULL,
+        scope        TEXT NOT NULL,
+        created_ns   INTEGER NOT NULL,
+        expires_ns   INTEGER,
+        revoked_ns   INTEGER,
+        last_used_ns INTEGER
+    ) STRICT;
+    CREATE INDEX api_tokens_user ON api_tokens (user);
+
+    CREATE TABLE device_secrets (
+        device     TEXT NOT NULL REFERENCES devices (name) ON DELETE CASCADE,
+        kind       TEXT NOT NULL,
+        sealed     BLOB NOT NULL,
+        updated_ns INTEGER NOT NULL,
+        PRIMARY KEY (device, kind)
+    ) STRICT;
+
+    CREATE TABLE audit (
+        id      INTEGER PRIMARY KEY,
+        time_ns INTEGER NOT NULL,
+        user    TEXT,
+        source  TEXT,
+        action  TEXT NOT NULL,
+        device  TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('allowed', 'denied', 'failed', 'ok')),
+        detail  TEXT NOT NULL DEFAULT ''
+    ) STRICT;
+    CREATE INDEX audit_time ON audit (time_ns);
+    CREATE INDEX audit_user ON audit (user, time_ns);
+    CREATE INDEX audit_device ON audit (device, time_ns);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only');
+    END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only');
+    END;
+    CREATE TRIGGER user_groups_policy_insert AFTER INSERT ON user_groups BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER user_groups_policy_update AFTER UPDATE ON user_groups BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER user_groups_policy_delete AFTER DELETE ON user_groups BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER user_group_members_policy_insert AFTER INSERT ON user_group_members BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER user_group_members_policy_update AFTER UPDATE ON user_group_members BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER user_group_members_policy_delete AFTER DELETE ON user_group_members BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER device_groups_policy_insert AFTER INSERT ON device_groups BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER device_groups_policy_update AFTER UPDATE ON device_groups BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER device_groups_policy_delete AFTER DELETE ON device_groups BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER device_group_members_policy_insert AFTER INSERT ON device_group_members BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER device_group_members_policy_update AFTER UPDATE ON device_group_members BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER device_group_members_policy_delete AFTER DELETE ON device_group_members BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER device_group_patterns_policy_insert AFTER INSERT ON device_group_patterns BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER device_group_patterns_policy_update AFTER UPDATE ON device_group_patterns BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER device_group_patterns_policy_delete AFTER DELETE ON device_group_patterns BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER roles_policy_insert AFTER INSERT ON roles BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER roles_policy_update AFTER UPDATE ON roles BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER roles_policy_delete AFTER DELETE ON roles BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER grants_policy_insert AFTER INSERT ON grants BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER grants_policy_update AFTER UPDATE ON grants BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    CREATE TRIGGER grants_policy_delete AFTER DELETE ON grants BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'policy_generation';
+    END;
+    "#,
+    // 4: events (scanner matches, connection, power and file changes) with their counts and
+    // acknowledgements.
+    r#"
+    CREATE TABLE events (
+        id         INTEGER PRIMARY KEY,
+        time_ns    INTEGER NOT NULL,
+        last_ns    INTEGER NOT NULL,
+        device     TEXT NOT NULL,
+        source     TEXT NOT NULL,
+        severity   INTEGER NOT NULL CHECK (severity BETWEEN 0 AND 4),
+        message    TEXT NOT NULL,
+        context    TEXT NOT NULL DEFAULT '[]',
+        count      INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1),
+        suppressed INTEGER NOT NULL DEFAULT 0 CHECK (suppressed IN (0, 1)),
+        acked_by   TEXT,
+        acked_ns   INTEGER
+    ) STRICT;
+    CREATE INDEX events_time ON events (time_ns);
+    CREATE INDEX events_device_time ON events (device, time_ns);
+    CREATE INDEX events_severity_time ON events (severity, time_ns);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -122,6 +122,34 @@ impl Store {
         Error::sqlite(format!("{}: cannot {what}", self.inner.path.display()), e)
     }
 
+    /// Run `f` in one IMMEDIATE transaction on a connection of its own: every change `f` makes
+    /// through the [`Store`] it is given is committed if `f` succeeds and rolled back if it
+    /// fails. Other handles on the database wait (busy timeout) instead of mixing their
+    /// statements into the transaction.
+    pub(crate) fn atomically<T, E: From<Error>>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let own = Store::open(&self.inner.path)?;
+        own.conn()
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| own.sql_error(what, e))?;
+        match f(&own) {
+            Ok(value) => {
+                own.conn()
+                    .execute_batch("COMMIT")
+                    .map_err(|e| own.sql_error(what, e))?;
+                Ok(value)
+            }
+            Err(e) => {
+                // Dropping the connection would roll back too; say so explicitly.
+                let _ = own.conn().execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
     /// An [`Error::Corrupt`] for this database.
     pub(crate) fn corrupt(&self, what: impl Into<String>, reason: impl Into<String>) -> Error {
         Error::Corrupt {

@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
+use super::login::{LoginAction, LoginRun};
 use super::{Attached, ConsoleConfig, LinkState, Mode, Request, Role, ViewerId, ViewerInfo};
 use crate::breakseq::BreakStep;
 use crate::error::{Error, Result};
@@ -21,6 +22,8 @@ use crate::tail::TailBuffer;
 /// Input bytes waiting for the link before the actor stops taking requests.
 const PENDING_CAP: usize = 64 * 1024;
 const READ_MIN: usize = 1024;
+/// The user name auto-login input and notices are recorded under.
+const LOGIN_USER: &str = "auto-login";
 const READ_MAX: usize = 64 * 1024;
 
 type ConnectFuture = Pin<Box<dyn Future<Output = Result<Link>> + Send>>;
@@ -68,6 +71,7 @@ pub(super) struct Actor {
     retry_at: Option<Instant>,
     idle_at: Option<Instant>,
     window: Option<(u16, u16)>,
+    login: Option<LoginRun>,
 }
 
 fn system_time(at: Instant) -> SystemTime {
@@ -145,6 +149,7 @@ impl Actor {
             retry_at: None,
             idle_at: None,
             window: None,
+            login: None,
         }
     }
 
@@ -160,10 +165,14 @@ impl Actor {
             if self.read_buf.capacity() - self.read_buf.len() < READ_MIN {
                 self.read_buf.reserve(self.read_size);
             }
-            let timer = match (self.retry_at, self.idle_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let timer = [
+                self.retry_at,
+                self.idle_at,
+                self.login.as_ref().and_then(LoginRun::deadline),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let wake = tokio::select! {
                 biased;
                 // A finished connection attempt first: a request that arrives together with it
@@ -258,7 +267,58 @@ impl Actor {
         } else if n < self.read_size / 4 {
             self.read_size = (self.read_size / 2).max(READ_MIN);
         }
-        self.emit(RecordKind::Output, Arc::from(""), data);
+        if let Some(run) = self.login.as_mut() {
+            let actions = run.output(&data, Instant::now());
+            self.emit(RecordKind::Output, Arc::from(""), data);
+            self.login_actions(actions);
+        } else {
+            self.emit(RecordKind::Output, Arc::from(""), data);
+        }
+    }
+
+    // ----- auto-login -----
+
+    fn start_login(&mut self) {
+        let Some(script) = self.cfg.login.clone() else {
+            return;
+        };
+        let mut run = LoginRun::new(script);
+        let actions = run.advance(Instant::now());
+        self.login = Some(run);
+        self.notice(LOGIN_USER, "auto-login: started".into());
+        self.login_actions(actions);
+    }
+
+    fn login_actions(&mut self, actions: Vec<LoginAction>) {
+        let user: Arc<str> = Arc::from(LOGIN_USER);
+        for action in actions {
+            match action {
+                LoginAction::Send(bytes) => {
+                    self.pending.extend_from_slice(&bytes);
+                    self.emit(RecordKind::Input, user.clone(), Bytes::from(bytes));
+                }
+                LoginAction::Wake => {
+                    self.pending.extend_from_slice(b"\r");
+                    self.emit(RecordKind::Input, user.clone(), Bytes::from_static(b"\r"));
+                }
+                LoginAction::SendSecret(secret) => {
+                    self.pending.extend_from_slice(secret.expose().as_bytes());
+                    let text = format!(
+                        "auto-login: sent a secret ({} bytes, redacted)",
+                        secret.expose().len()
+                    );
+                    self.notice(LOGIN_USER, text);
+                }
+                LoginAction::Done => {
+                    self.login = None;
+                    self.notice(LOGIN_USER, "auto-login: done".into());
+                }
+                LoginAction::Failed(reason) => {
+                    self.login = None;
+                    self.notice(LOGIN_USER, format!("auto-login failed: {reason}"));
+                }
+            }
+        }
     }
 
     // ----- link life -----
@@ -309,9 +369,11 @@ impl Actor {
         if self.cfg.on_demand && self.viewers.is_empty() {
             self.idle_at = Some(Instant::now() + self.cfg.idle_timeout);
         }
+        self.start_login();
     }
 
     fn close_link(&mut self) {
+        self.login = None;
         self.reader = None;
         self.writer = None;
         self.control = None;
@@ -377,6 +439,14 @@ impl Actor {
 
     fn on_timer(&mut self) {
         let now = Instant::now();
+        if let Some(run) = self
+            .login
+            .as_mut()
+            .filter(|r| r.deadline().is_some_and(|t| t <= now))
+        {
+            let actions = run.timed_out(now);
+            self.login_actions(actions);
+        }
         if self.retry_at.is_some_and(|t| t <= now) {
             self.retry_at = None;
             self.start_connect();

@@ -38,6 +38,7 @@
 //! ```
 
 mod actor;
+mod login;
 mod session;
 
 use std::sync::Arc;
@@ -51,6 +52,7 @@ use crate::error::{Error, Result};
 use crate::link::{Connector, ControlOp};
 use crate::record::{Chunk, RecordKind, RecordSink};
 
+pub use login::{DEFAULT_EXPECT_TIMEOUT, LoginScript, LoginStep};
 pub use session::{Session, ViewerEvent};
 
 /// Settings of one console.
@@ -81,6 +83,8 @@ pub struct ConsoleConfig {
     pub tail_bytes: usize,
     /// Named break sequences (`Ctrl-E c l N`).
     pub break_sequences: BreakSequences,
+    /// Auto-login script run on every (re)connect.
+    pub login: Option<Arc<LoginScript>>,
 }
 
 impl ConsoleConfig {
@@ -99,6 +103,7 @@ impl ConsoleConfig {
             hub_capacity: 256,
             tail_bytes: 32 * 1024,
             break_sequences: BreakSequences::default(),
+            login: None,
         }
     }
 }

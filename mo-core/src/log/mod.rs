@@ -45,9 +45,12 @@
 
 pub mod format;
 
+mod asciicast;
 mod follow;
+mod notes;
 mod reader;
 mod render;
+mod search;
 mod segment;
 mod show;
 mod timespec;
@@ -57,10 +60,13 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use asciicast::{AsciicastOptions, export_asciicast};
 pub use follow::{FollowOptions, FollowStart, Follower};
 pub use format::{Chain, Record};
+pub use notes::{LOCK_FILE_NAME, LogLock, NoteEntry, append_note, list_notes, show_around};
 pub use reader::{ReadOptions, Records, read, tail};
 pub use render::Renderer;
+pub use search::{SearchOptions, SearchStats, compile_pattern, search};
 pub use segment::{SegmentFile, list_segments, parse_segment_file_name, segment_file_name};
 pub use show::{DEFAULT_FOLLOW_TAIL, ShowOptions, show, show_follow};
 pub use timespec::{format_timestamp, parse_time_spec, push_timestamp};

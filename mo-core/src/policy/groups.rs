@@ -234,7 +234,12 @@ impl DeviceGroup {
 pub(crate) struct CompiledGroup {
     pub(crate) group: DeviceGroup,
     all: bool,
+    /// Every pattern, joined (used for names that are not ASCII).
     matcher: Option<Regex>,
+    /// Fast path for ASCII names: plain globs (literals, `*`, `?`) matched without a regex,
+    /// and the other patterns joined into one regex.
+    simple_globs: Vec<Box<[u8]>>,
+    rest: Option<Regex>,
 }
 
 impl CompiledGroup {
@@ -244,36 +249,147 @@ impl CompiledGroup {
             group: DeviceGroup::new(ALL_DEVICES),
             all: true,
             matcher: None,
+            simple_globs: Vec::new(),
+            rest: None,
         }
     }
 
     pub(crate) fn new(group: DeviceGroup) -> Result<Self> {
-        let matcher = match group.patterns.as_slice() {
-            [] => None,
-            [one] => Some(one.regex.clone()),
-            many => {
-                let joined: Vec<String> = many
-                    .iter()
-                    .map(|p| format!("(?:{})", p.regex_source))
-                    .collect();
-                Some(compile(&joined.join("|")).map_err(|reason| Error::BadSpec {
-                    what: "device group",
-                    input: group.name.clone(),
-                    reason: format!("its patterns together are too large: {reason}"),
-                })?)
-            }
-        };
+        let matcher = join(&group.name, &group.patterns.iter().collect::<Vec<_>>())?;
+        let (simple, other): (Vec<&NamePattern>, Vec<&NamePattern>) =
+            group.patterns.iter().partition(|p| is_simple_glob(&p.text));
+        let simple_globs = simple
+            .iter()
+            .map(|p| p.text.as_bytes().to_vec().into_boxed_slice())
+            .collect();
+        let rest = join(&group.name, &other)?;
         Ok(CompiledGroup {
             all: group.name == ALL_DEVICES,
             group,
             matcher,
+            simple_globs,
+            rest,
         })
     }
 
     pub(crate) fn contains(&self, device: &str) -> bool {
-        self.all
-            || self.group.members.contains(device)
-            || self.matcher.as_ref().is_some_and(|m| m.is_match(device))
+        if self.all || self.group.members.contains(device) {
+            return true;
+        }
+        if device.is_ascii() {
+            self.simple_globs
+                .iter()
+                .any(|g| glob_match(g, device.as_bytes()))
+                || self.rest.as_ref().is_some_and(|m| m.is_match(device))
+        } else {
+            self.matcher.as_ref().is_some_and(|m| m.is_match(device))
+        }
+    }
+}
+
+/// The patterns as one regex (`None` for none).
+fn join(group: &str, patterns: &[&NamePattern]) -> Result<Option<Regex>> {
+    Ok(match patterns {
+        [] => None,
+        [one] => Some(one.regex.clone()),
+        many => {
+            let joined: Vec<String> = many
+                .iter()
+                .map(|p| format!("(?:{})", p.regex_source))
+                .collect();
+            Some(compile(&joined.join("|")).map_err(|reason| Error::BadSpec {
+                what: "device group",
+                input: group.to_string(),
+                reason: format!("its patterns together are too large: {reason}"),
+            })?)
+        }
+    })
+}
+
+/// An ASCII glob of literal characters, `*` and `?` only (no classes, no escapes).
+fn is_simple_glob(text: &str) -> bool {
+    !text.starts_with("re:") && text.is_ascii() && !text.contains(['[', '\\'])
+}
+
+/// Matches a simple glob against a whole ASCII name: `*` any run, `?` one byte (one character,
+/// as the name is ASCII). Backtracks only to the last `*`, so it is linear in practice.
+fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while let Some(&c) = name.get(n) {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(&q) if q == b'?' || q == c => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    p = sp + 1;
+                    n = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern
+        .get(p..)
+        .is_some_and(|tail| tail.iter().all(|&c| c == b'*'))
+}
+
+#[cfg(test)]
+mod fast_glob_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn fast_globs_agree_with_their_regexes() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        let pattern_bytes = b"ab-*?";
+        let name_bytes = b"ab-c";
+        for _ in 0..50_000 {
+            let plen = rng.random_range(1..8);
+            let pattern: String = (0..plen)
+                .map(|_| pattern_bytes[rng.random_range(0..pattern_bytes.len())] as char)
+                .collect();
+            let nlen = rng.random_range(0..9);
+            let name: String = (0..nlen)
+                .map(|_| name_bytes[rng.random_range(0..name_bytes.len())] as char)
+                .collect();
+            let parsed = NamePattern::parse(&pattern).unwrap();
+            assert!(is_simple_glob(&pattern));
+            assert_eq!(
+                glob_match(pattern.as_bytes(), name.as_bytes()),
+                parsed.matches(&name),
+                "{pattern:?} vs {name:?}"
+            );
+        }
+        let group = CompiledGroup::new(
+            DeviceGroup::new("g")
+                .pattern("web*")
+                .unwrap()
+                .pattern("re:^db[0-9]+$")
+                .unwrap()
+                .pattern("r[0-3]")
+                .unwrap(),
+        )
+        .unwrap();
+        for (name, yes) in [
+            ("web01", true),
+            ("db12", true),
+            ("db1x", false),
+            ("r2", true),
+            ("r5", false),
+            ("wéb", false),
+            ("web\u{e9}", true),
+        ] {
+            assert_eq!(group.contains(name), yes, "{name}");
+        }
     }
 }
 

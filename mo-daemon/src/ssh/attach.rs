@@ -6,7 +6,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use mo_core::console::{Mode, Session, ViewerEvent};
 use mo_core::escape::{Command, EscapeParser, Input, help_text};
+use mo_core::policy::Action;
 use mo_core::record::{Chunk, RecordKind};
+use mo_store::Outcome;
 
 use super::shell::format_who;
 use super::term::{Term, TermInput};
@@ -50,9 +52,26 @@ pub async fn run(
     replay: Option<usize>,
     term: &mut Term,
 ) -> u32 {
-    let Some(entry) = ctx.registry.get(device) else {
+    let Some(entry) = ctx
+        .registry
+        .get(device)
+        .filter(|_| ctx.access.allows(user, Action::List, device))
+    else {
         term.line(&format!("unknown device `{device}`")).await;
         return 1;
+    };
+    // Attach falls back to spying for users who may only spy (conserver does the same);
+    // force and join are refused outright.
+    let mode = match (mode, ctx.access.check(user, origin, mode_action(mode), device)) {
+        (_, Ok(())) => mode,
+        (Mode::Attach, Err(why)) if ctx.access.allows(user, Action::Spy, device) => {
+            term.write(notice(&format!("{why}; spying instead"))).await;
+            Mode::Spy
+        }
+        (_, Err(why)) => {
+            term.line(&why).await;
+            return 1;
+        }
     };
     let Some(console) = entry.console.clone() else {
         let why = entry.error.clone().unwrap_or_default();
@@ -79,10 +98,46 @@ pub async fn run(
     if let Some((cols, rows)) = term.size {
         let _ = session.window_size(cols, rows).await;
     }
-    bridge(&entry, &mut session, term).await
+    let door = Door { ctx, user, origin };
+    door.ctx.access.record(
+        user,
+        origin,
+        "attach",
+        Some(device),
+        Outcome::Ok,
+        format!("as {}", session.role().name()),
+    );
+    let status = bridge(&door, &entry, &mut session, term).await;
+    door.ctx
+        .access
+        .record(user, origin, "detach", Some(device), Outcome::Ok, "");
+    status
 }
 
-async fn bridge(entry: &Entry, session: &mut Session, term: &mut Term) -> u32 {
+/// Who is on the other side of a session, for policy checks.
+struct Door<'a> {
+    ctx: &'a Arc<Ctx>,
+    user: &'a str,
+    origin: &'a str,
+}
+
+impl Door<'_> {
+    fn check(&self, action: Action, device: &str) -> Result<(), String> {
+        self.ctx.access.check(self.user, self.origin, action, device)
+    }
+}
+
+/// The policy action a viewer mode needs.
+fn mode_action(mode: Mode) -> Action {
+    match mode {
+        Mode::Spy => Action::Spy,
+        Mode::Force => Action::Force,
+        Mode::Join => Action::Join,
+        _ => Action::Attach,
+    }
+}
+
+async fn bridge(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &mut Term) -> u32 {
     let mut parser = EscapeParser::new(entry.escape);
     let out = term.out().clone();
     let me = session.user().to_string();
@@ -116,7 +171,7 @@ async fn bridge(entry: &Entry, session: &mut Session, term: &mut Term) -> u32 {
                                 .await;
                             return 0;
                         }
-                        Input::Command(cmd) => command(entry, session, term, cmd).await,
+                        Input::Command(cmd) => command(door, entry, session, term, cmd).await,
                         _ => {}
                     }
                 }
@@ -144,8 +199,24 @@ async fn bridge(entry: &Entry, session: &mut Session, term: &mut Term) -> u32 {
     }
 }
 
-async fn command(entry: &Entry, session: &mut Session, term: &Term, cmd: Command) {
+async fn command(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &Term, cmd: Command) {
     let name = &entry.device.name;
+    let needs = match &cmd {
+        Command::Attach => Some(Action::Attach),
+        Command::Spy => Some(Action::Spy),
+        Command::Force => Some(Action::Force),
+        Command::Join => Some(Action::Join),
+        Command::Break(_) => Some(Action::Break),
+        Command::Note(_) => Some(Action::LogNote),
+        Command::Reconnect => Some(Action::Force),
+        _ => None,
+    };
+    if let Some(action) = needs
+        && let Err(why) = door.check(action, name)
+    {
+        term.write(notice(&why)).await;
+        return;
+    }
     let reply = match cmd {
         Command::Attach | Command::Spy | Command::Force | Command::Join => {
             let mode = match cmd {

@@ -141,6 +141,19 @@ impl russh::server::Handler for Conn {
         let ok = tokio::task::spawn_blocking(move || store.verify_password(&name, &pw))
             .await?
             .unwrap_or(false);
+        let outcome = if ok {
+            mo_store::Outcome::Ok
+        } else {
+            mo_store::Outcome::Denied
+        };
+        self.ctx.access.record(
+            &login.user,
+            &self.origin(),
+            "login",
+            login.device.as_deref(),
+            outcome,
+            if ok { "password" } else { "wrong password or unknown user" },
+        );
         if ok {
             tracing::info!(user = %login.user, peer = ?self.peer, "password login");
             self.login = Some(login);
@@ -170,6 +183,14 @@ impl russh::server::Handler for Conn {
             .await?
             .unwrap_or(None);
         if owner.as_deref() == Some(login.user.as_str()) {
+            self.ctx.access.record(
+                &login.user,
+                &self.origin(),
+                "login",
+                login.device.as_deref(),
+                mo_store::Outcome::Ok,
+                "public key",
+            );
             tracing::info!(user = %login.user, peer = ?self.peer, "public-key login");
             self.login = Some(login);
             Ok(Auth::Accept)

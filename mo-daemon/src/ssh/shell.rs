@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use mo_core::console::{LinkState, Mode, ViewerInfo};
+use mo_core::policy::Action;
 
 use super::attach;
 use super::term::Term;
@@ -20,6 +21,9 @@ commands:
   force NAME [N]       attach and take the write lock from whoever holds it
   join NAME [N]        write alongside the current holder (where allowed)
   who [NAME]           who is on one console, or on all
+  power status NAME…   power state of devices (names or globs like web*)
+  power on|off|cycle|reset|soft-off NAME…
+                       switch devices' power (all their outlets/BMCs together)
   help                 this text
   exit                 log out
 inside a console, Ctrl-E c ? lists the escape commands (Ctrl-E c . leaves)";
@@ -99,14 +103,19 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
             0
         }
         ("list" | "ls", []) => {
-            list(ctx, term).await;
+            list(ctx, user, term).await;
             0
         }
         ("who", []) => {
-            who_all(ctx, term).await;
+            who_all(ctx, user, term).await;
             0
         }
-        ("who", [device]) => match ctx.registry.get(device).and_then(|e| e.console) {
+        ("who", [device]) => match ctx
+            .registry
+            .get(device)
+            .filter(|_| ctx.access.allows(user, Action::List, device))
+            .and_then(|e| e.console)
+        {
             Some(console) => {
                 let who = console.who().await.unwrap_or_default();
                 term.line(&format_who(device, &who)).await;
@@ -117,6 +126,14 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
                 1
             }
         },
+        ("power", [sub, names @ ..]) if !names.is_empty() => {
+            power(ctx, user, origin, sub, names, term).await
+        }
+        ("power", _) => {
+            term.line("usage: power status|on|off|cycle|reset|soft-off NAME…")
+                .await;
+            2
+        }
         ("list" | "who", _) => {
             term.line(&format!(
                 "usage: {cmd}{}",
@@ -133,8 +150,94 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
     }
 }
 
-async fn list(ctx: &Arc<Ctx>, term: &Term) {
-    let entries = ctx.registry.list();
+async fn power(
+    ctx: &Arc<Ctx>,
+    user: &str,
+    origin: &str,
+    sub: &str,
+    names: &[&str],
+    term: &mut Term,
+) -> u32 {
+    let entries = match crate::power::select(ctx, user, names) {
+        Ok(entries) => entries,
+        Err(e) => {
+            term.line(&e).await;
+            return 1;
+        }
+    };
+    let needs = if sub == "status" {
+        Action::PowerStatus
+    } else {
+        Action::PowerControl
+    };
+    for entry in &entries {
+        if let Err(why) = ctx.access.check(user, origin, needs, &entry.device.name) {
+            term.line(&why).await;
+            return 1;
+        }
+    }
+    if sub == "status" {
+        let mut failed = false;
+        let mut out = String::new();
+        for (name, state) in crate::power::status(&entries).await {
+            match state {
+                Ok(state) => out.push_str(&format!("{name}: {state}\n")),
+                Err(e) => {
+                    failed = true;
+                    out.push_str(&format!("{name}: error: {e}\n"));
+                }
+            }
+        }
+        term.write(term.crlf(&out)).await;
+        return u32::from(failed);
+    }
+    let action: mo_core::power::PowerAction = match sub.parse() {
+        Ok(action) => action,
+        Err(e) => {
+            term.line(&e.to_string()).await;
+            return 2;
+        }
+    };
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let owner = user.to_owned();
+    let names: Vec<String> = entries.iter().map(|e| e.device.name.clone()).collect();
+    let job = tokio::spawn(async move {
+        crate::power::perform(&entries, action, &owner, move |line| {
+            let _ = progress_tx.send(line);
+        })
+        .await
+    });
+    while let Some(line) = progress_rx.recv().await {
+        term.line(&line).await;
+    }
+    match job.await {
+        Ok((lines, ok)) => {
+            for (name, line) in names.iter().zip(&lines) {
+                let outcome = if line.contains(" done") {
+                    mo_store::Outcome::Ok
+                } else {
+                    mo_store::Outcome::Failed
+                };
+                ctx.access
+                    .record(user, origin, &format!("power.{action}"), Some(name), outcome, line.clone());
+            }
+            term.write(term.crlf(&(lines.join("\n") + "\n"))).await;
+            u32::from(!ok)
+        }
+        Err(e) => {
+            term.line(&format!("power {sub} failed: {e}")).await;
+            1
+        }
+    }
+}
+
+async fn list(ctx: &Arc<Ctx>, user: &str, term: &Term) {
+    let entries: Vec<_> = ctx
+        .registry
+        .list()
+        .into_iter()
+        .filter(|e| ctx.access.allows(user, Action::List, &e.device.name))
+        .collect();
     if entries.is_empty() {
         term.line("no devices (add one with `mo device add NAME URL`)")
             .await;
@@ -170,9 +273,12 @@ fn state_word(s: &LinkState) -> String {
     }
 }
 
-async fn who_all(ctx: &Arc<Ctx>, term: &Term) {
+async fn who_all(ctx: &Arc<Ctx>, user: &str, term: &Term) {
     let mut out = String::new();
     for e in ctx.registry.list() {
+        if !ctx.access.allows(user, Action::List, &e.device.name) {
+            continue;
+        }
         if let Some(c) = e.console {
             let who = c.who().await.unwrap_or_default();
             if !who.is_empty() {

@@ -87,12 +87,27 @@ impl World {
         Cli::run_ok(&self.data_dir, args, stdin)
     }
 
-    /// `mo user add NAME --password-stdin` and a password client for that user.
+    /// `mo user add NAME --password-stdin`, `mo grant add NAME admin all`, and a password
+    /// client for that user.
     pub fn add_user(&self, name: &str, password: &str) -> Result<SshClient> {
+        self.add_user_with_role(name, password, Some(("admin", "all")))
+    }
+
+    /// `mo user add NAME --password-stdin` and, when given, `mo grant add NAME ROLE GROUP`;
+    /// returns a password client for that user. Without a grant the user may do nothing.
+    pub fn add_user_with_role(
+        &self,
+        name: &str,
+        password: &str,
+        grant: Option<(&str, &str)>,
+    ) -> Result<SshClient> {
         self.mo_ok(
             &["user", "add", name, "--password-stdin"],
             Some(&format!("{password}\n")),
         )?;
+        if let Some((role, group)) = grant {
+            self.mo_ok(&["grant", "add", name, role, group], None)?;
+        }
         self.client(name, password)
     }
 
@@ -112,6 +127,7 @@ impl World {
             ],
             Some(&format!("{password}\n")),
         )?;
+        self.mo_ok(&["grant", "add", name, "admin", "all"], None)?;
         Ok((SshClient::with_key(self.port, name, &key), key))
     }
 

@@ -1,0 +1,115 @@
+//! `mo audit`: read the audit log.
+
+use std::io::Write;
+
+use anyhow::Result;
+use clap::Args;
+use mo_store::{AuditFilter, Outcome, Store};
+
+use crate::table::Table;
+
+/// Options of `mo audit`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    mo audit --since 1d\n  \
+    mo audit --user alice --denied\n  \
+    mo audit --device web01 --action power.control --limit 20")]
+pub struct AuditArgs {
+    /// Only this user (`os:NAME` for changes made with the `mo` CLI).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only this device.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Only this action (`attach`, `login`, `grant.add`, …).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// Only entries at or after TIME (`2h`, `1d`, `2026-11-22T10:00:00Z`, …).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only entries before TIME.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only denied requests (same as `--outcome denied`).
+    #[arg(long, conflicts_with = "outcome")]
+    pub denied: bool,
+    /// Only this outcome: allowed, denied, failed, ok.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// Only the newest N entries.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub limit: usize,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run `mo audit`.
+pub fn run(store: &Store, args: AuditArgs, out: &mut dyn Write) -> Result<()> {
+    let now = mo_core::record::now_ns();
+    let time = |t: &Option<String>| -> Result<Option<i64>> {
+        t.as_deref()
+            .map(|t| {
+                let ns = mo_core::log::parse_time_spec(t, now)?;
+                Ok(i64::try_from(ns).unwrap_or(i64::MAX))
+            })
+            .transpose()
+    };
+    let outcome = if args.denied {
+        Some(Outcome::Denied)
+    } else {
+        args.outcome.as_deref().map(str::parse).transpose()?
+    };
+    let filter = AuditFilter {
+        user: args.user,
+        device: args.device,
+        action: args.action,
+        outcome,
+        since_ns: time(&args.since)?,
+        until_ns: time(&args.until)?,
+        limit: Some(args.limit),
+    };
+    let entries = store.query_audit(&filter)?;
+    let when = |ns: i64| mo_core::log::format_timestamp(u64::try_from(ns).unwrap_or(0));
+    if args.json {
+        let list: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "id": e.id,
+                    "time": when(e.time_ns),
+                    "time_ns": e.time_ns,
+                    "user": e.user,
+                    "source": e.source,
+                    "action": e.action,
+                    "device": e.device,
+                    "outcome": e.outcome.name(),
+                    "detail": e.detail,
+                })
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut *out, &list)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if entries.is_empty() {
+        writeln!(out, "no audit entries match")?;
+        return Ok(());
+    }
+    let mut table = Table::new(&[
+        "TIME", "USER", "SOURCE", "ACTION", "DEVICE", "OUTCOME", "DETAIL",
+    ]);
+    for e in entries {
+        table.row(vec![
+            when(e.time_ns),
+            e.user.unwrap_or_else(|| "-".into()),
+            e.source.unwrap_or_else(|| "-".into()),
+            e.action,
+            e.device.unwrap_or_else(|| "-".into()),
+            e.outcome.to_string(),
+            e.detail.replace('\n', " "),
+        ]);
+    }
+    table.write(out)?;
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! Event actions: what the event manager's rules ask for when an event happens.
+//!
+//! An [`Action`] is built once from its configuration ([`Action::from_config`], which refuses
+//! mistakes at load time, naming the action and the field) and run per event with
+//! [`run_action`]:
+//!
+//! | kind        | what it does | module |
+//! |-------------|--------------|--------|
+//! | `exec`      | runs a program with an argv template, no shell, with a timeout | [`exec`] |
+//! | `webhook`   | POSTs the event as JSON, retrying with exponential backoff | [`webhook`] |
+//! | `syslog`    | sends an RFC 5424 message over UDP or TCP (octet counting) | [`syslog`] |
+//! | `snmp_trap` | sends an SNMPv2c trap (hand-encoded BER) | [`trap`] |
+//! | `power`     | a power action on the device — only after an acknowledgement | handed back |
+//! | `macro`     | a named macro on the device — only after an acknowledgement | handed back |
+//!
+//! Power and macro actions need the console and power controllers the daemon owns, and must
+//! wait for an operator: [`run_action`] does not run them but answers
+//! [`ActionOutcome::HandedBack`]; put them in a rule's `after_ack` list.
+//!
+//! Templates (exec arguments) know `{device}`, `{severity}`, `{message}`, `{source}`, `{time}`
+//! (RFC 3339, UTC), `{id}` and `{count}`; `{{` and `}}` are literal braces.
+//!
+//! ```
+//! use mo_drivers::action::{Action, ActionConfig, ActionOutcome, run_action};
+//! use mo_core::event::{Event, EventSource};
+//! use mo_core::scan::Severity;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> mo_core::Result<()> {
+//! let config: ActionConfig = serde_json::from_str(
+//!     r#"{"kind": "exec", "argv": ["/bin/sh", "-c", "test \"$0\" = web1", "{device}"]}"#,
+//! ).map_err(|e| mo_core::Error::BadSpec { what: "action", input: "doc".into(), reason: e.to_string() })?;
+//! let action = Action::from_config("check", &config)?;
+//! let event = Event {
+//!     id: 1, time_ns: 0, last_ns: 0, device: "web1".into(), source: EventSource::Pattern,
+//!     severity: Severity::Critical, message: "panic".into(), context: vec![], count: 1,
+//!     suppressed: false, acked_by: None, acked_ns: None,
+//! };
+//! assert!(matches!(run_action(&action, &event).await?, ActionOutcome::Exited { code: 0, .. }));
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod exec;
+pub mod syslog;
+pub mod template;
+pub mod trap;
+pub mod webhook;
+
+use std::time::Duration;
+
+use mo_core::event::Event;
+use mo_core::power::PowerAction;
+use mo_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+pub use exec::ExecAction;
+pub use syslog::{SyslogAction, SyslogTransport};
+pub use template::Template;
+pub use trap::{MO_ENTERPRISE_OID, TrapAction};
+pub use webhook::WebhookAction;
+
+/// An action's configuration as written (TOML `[actions.NAME]` tables, tagged by `kind`).
+/// Durations are human (`10s`, `500ms`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum ActionConfig {
+    /// Run a program.
+    Exec {
+        /// The program and its arguments, each a template.
+        argv: Vec<String>,
+        /// How long it may run (default 30s); then it is killed.
+        #[serde(default)]
+        timeout: Option<String>,
+    },
+    /// POST the event as JSON.
+    Webhook {
+        /// `http://` or `https://` URL.
+        url: String,
+        /// Retries after the first attempt (default 3).
+        #[serde(default)]
+        retries: Option<u32>,
+        /// Delay before the first retry, doubled each time (default 500ms).
+        #[serde(default)]
+        backoff: Option<String>,
+        /// Timeout of each attempt (default 10s).
+        #[serde(default)]
+        timeout: Option<String>,
+    },
+    /// Send an RFC 5424 syslog message.
+    Syslog {
+        /// `host:port` of the collector.
+        address: String,
+        /// `udp` (default) or `tcp`.
+        #[serde(default)]
+        transport: Option<String>,
+        /// The facility name (`local0` … `local7`, `daemon`, `user`, …; default `local0`).
+        #[serde(default)]
+        facility: Option<String>,
+        /// The HOSTNAME field (default: this machine's name).
+        #[serde(default)]
+        hostname: Option<String>,
+        /// The APP-NAME field (default `mo`).
+        #[serde(default)]
+        app_name: Option<String>,
+    },
+    /// Send an SNMPv2c trap.
+    SnmpTrap {
+        /// `host:port` of the trap receiver (port 162 usually).
+        address: String,
+        /// The community (default `public`).
+        #[serde(default)]
+        community: Option<String>,
+    },
+    /// A power action on the event's device, run by the caller after an acknowledgement.
+    Power {
+        /// `on`, `off`, `cycle`, `reset` or `soft-off`.
+        operation: String,
+    },
+    /// A named macro run on the event's device by the caller after an acknowledgement.
+    Macro {
+        /// The macro's name.
+        name: String,
+    },
+}
+
+/// A checked, ready-to-run action.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Action {
+    /// Run a program ([`exec`]).
+    Exec(ExecAction),
+    /// POST JSON ([`webhook`]).
+    Webhook(WebhookAction),
+    /// Send syslog ([`syslog`]).
+    Syslog(SyslogAction),
+    /// Send an SNMP trap ([`trap`]).
+    SnmpTrap(TrapAction),
+    /// A power action on the event's device, for the caller to run after acknowledgement.
+    Power(PowerAction),
+    /// A macro by name on the event's device, for the caller to run after acknowledgement.
+    Macro(String),
+}
+
+/// What running an action did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ActionOutcome {
+    /// The program ran and exited with status 0 (other statuses are errors).
+    Exited {
+        /// The exit status (0).
+        code: i32,
+        /// Its standard output, at most [`exec::MAX_OUTPUT`] bytes.
+        stdout: Vec<u8>,
+    },
+    /// The message reached the receiver (the webhook answered 2xx; the syslog or trap datagram
+    /// or stream write was accepted).
+    Delivered {
+        /// Attempts it took (1 unless the webhook retried).
+        attempts: u32,
+    },
+    /// A power or macro action: the caller runs it, after an operator's acknowledgement.
+    HandedBack,
+}
+
+impl Action {
+    /// Check a configuration and build the action; `name` appears in errors.
+    pub fn from_config(name: &str, config: &ActionConfig) -> Result<Action> {
+        let bad = |field: &str, reason: String| config_error(name, field, reason);
+        Ok(match config {
+            ActionConfig::Exec { argv, timeout } => Action::Exec(
+                ExecAction::new(
+                    argv.iter()
+                        .map(|a| Template::parse(a).map_err(|e| bad("argv", e)))
+                        .collect::<Result<Vec<_>>>()?,
+                    duration(name, "timeout", timeout, exec::DEFAULT_TIMEOUT)?,
+                )
+                .map_err(|e| bad("argv", e))?,
+            ),
+            ActionConfig::Webhook {
+                url,
+                retries,
+                backoff,
+                timeout,
+            } => Action::Webhook(
+                WebhookAction::new(
+                    url,
+                    retries.unwrap_or(webhook::DEFAULT_RETRIES),
+                    duration(name, "backoff", backoff, webhook::DEFAULT_BACKOFF)?,
+                    duration(name, "timeout", timeout, webhook::DEFAULT_TIMEOUT)?,
+                )
+                .map_err(|e| bad("url", e))?,
+            ),
+            ActionConfig::Syslog {
+                address,
+                transport,
+                facility,
+                hostname,
+                app_name,
+            } => {
+                let transport = match transport.as_deref().unwrap_or("udp") {
+                    "udp" => SyslogTransport::Udp,
+                    "tcp" => SyslogTransport::Tcp,
+                    other => {
+                        return Err(bad("transport", format!("`{other}`: expected udp or tcp")));
+                    }
+                };
+                let facility = syslog::facility_code(facility.as_deref().unwrap_or("local0"))
+                    .map_err(|e| bad("facility", e))?;
+                Action::Syslog(SyslogAction {
+                    address: address.clone(),
+                    transport,
+                    facility,
+                    hostname: hostname.clone().unwrap_or_else(syslog::local_hostname),
+                    app_name: app_name.clone().unwrap_or_else(|| "mo".to_owned()),
+                })
+            }
+            ActionConfig::SnmpTrap { address, community } => Action::SnmpTrap(TrapAction {
+                address: address.clone(),
+                community: community.clone().unwrap_or_else(|| "public".to_owned()),
+            }),
+            ActionConfig::Power { operation } => Action::Power(
+                operation
+                    .parse()
+                    .map_err(|e: Error| bad("operation", e.to_string()))?,
+            ),
+            ActionConfig::Macro { name: macro_name } => {
+                if macro_name.trim().is_empty() {
+                    return Err(bad("name", "the macro name is empty".to_owned()));
+                }
+                Action::Macro(macro_name.clone())
+            }
+        })
+    }
+
+    /// Whether the action must wait for an operator's acknowledgement (power and macro
+    /// actions), and is run by the caller rather than by [`run_action`].
+    pub fn requires_ack(&self) -> bool {
+        matches!(self, Action::Power(_) | Action::Macro(_))
+    }
+}
+
+/// Run `action` for `event`. Power and macro actions are not run here: they answer
+/// [`ActionOutcome::HandedBack`].
+pub async fn run_action(action: &Action, event: &Event) -> Result<ActionOutcome> {
+    match action {
+        Action::Exec(a) => a.run(event).await,
+        Action::Webhook(a) => a.send(event).await,
+        Action::Syslog(a) => a.send(event).await,
+        Action::SnmpTrap(a) => a.send(event).await,
+        Action::Power(_) | Action::Macro(_) => Ok(ActionOutcome::HandedBack),
+    }
+}
+
+fn config_error(name: &str, field: &str, reason: String) -> Error {
+    Error::BadSpec {
+        what: "action",
+        input: name.to_owned(),
+        reason: format!("field `{field}`: {reason}"),
+    }
+}
+
+fn duration(
+    name: &str,
+    field: &str,
+    value: &Option<String>,
+    default: Duration,
+) -> Result<Duration> {
+    match value {
+        None => Ok(default),
+        Some(text) => humantime::parse_duration(text.trim())
+            .map_err(|e| config_error(name, field, format!("`{text}`: {e}"))),
+    }
+}
+
+/// The event's time as RFC 3339 UTC with microseconds (`2026-11-22T03:00:00.000000Z`).
+pub(crate) fn rfc3339(time_ns: i64) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(time_ns))
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00.000000Z".to_owned())
+}

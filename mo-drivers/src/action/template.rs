@@ -1,0 +1,171 @@
+//! Argument templates: `{device}`, `{severity}`, `{message}`, `{source}`, `{time}`, `{id}`,
+//! `{count}`; `{{` and `}}` are literal braces. Parsed once at load time.
+
+use mo_core::event::Event;
+
+/// One field of an event a template can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Device,
+    Severity,
+    Message,
+    Source,
+    Time,
+    Id,
+    Count,
+}
+
+impl Field {
+    const NAMES: [(&'static str, Field); 7] = [
+        ("device", Field::Device),
+        ("severity", Field::Severity),
+        ("message", Field::Message),
+        ("source", Field::Source),
+        ("time", Field::Time),
+        ("id", Field::Id),
+        ("count", Field::Count),
+    ];
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Field(Field),
+}
+
+/// A parsed template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+impl Template {
+    /// Parse a template; the error says what is wrong (an unknown field, a lone brace).
+    pub fn parse(text: &str) -> Result<Template, String> {
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut chars = text.char_indices().peekable();
+        while let Some((at, c)) = chars.next() {
+            match c {
+                '{' if chars.peek().map(|&(_, n)| n) == Some('{') => {
+                    chars.next();
+                    literal.push('{');
+                }
+                '}' if chars.peek().map(|&(_, n)| n) == Some('}') => {
+                    chars.next();
+                    literal.push('}');
+                }
+                '{' => {
+                    let rest = &text[at + 1..];
+                    let end = rest
+                        .find('}')
+                        .ok_or_else(|| format!("`{text}`: `{{` at byte {at} is not closed"))?;
+                    let name = &rest[..end];
+                    let field = Field::NAMES
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|&(_, f)| f)
+                        .ok_or_else(|| {
+                            format!(
+                                "`{text}`: unknown field `{{{name}}}` (known: device, severity, \
+                                 message, source, time, id, count)"
+                            )
+                        })?;
+                    for _ in 0..=name.chars().count() {
+                        chars.next();
+                    }
+                    if !literal.is_empty() {
+                        parts.push(Part::Text(std::mem::take(&mut literal)));
+                    }
+                    parts.push(Part::Field(field));
+                }
+                '}' => return Err(format!("`{text}`: lone `}}` at byte {at} (write `}}}}`)")),
+                c => literal.push(c),
+            }
+        }
+        if !literal.is_empty() {
+            parts.push(Part::Text(literal));
+        }
+        Ok(Template { parts })
+    }
+
+    /// The template with the event's fields filled in.
+    pub fn render(&self, event: &Event) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Field(Field::Device) => out.push_str(&event.device),
+                Part::Field(Field::Severity) => out.push_str(event.severity.as_str()),
+                Part::Field(Field::Message) => out.push_str(&event.message),
+                Part::Field(Field::Source) => out.push_str(event.source.as_str()),
+                Part::Field(Field::Time) => out.push_str(&super::rfc3339(event.time_ns)),
+                Part::Field(Field::Id) => out.push_str(&event.id.to_string()),
+                Part::Field(Field::Count) => out.push_str(&event.count.to_string()),
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use mo_core::event::EventSource;
+    use mo_core::scan::Severity;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    fn event() -> Event {
+        Event {
+            id: 12,
+            time_ns: 1_795_000_000_123_456_789,
+            last_ns: 0,
+            device: "web1".into(),
+            source: EventSource::Power,
+            severity: Severity::Warning,
+            message: "it {broke}".into(),
+            context: vec![],
+            count: 3,
+            suppressed: false,
+            acked_by: None,
+            acked_ns: None,
+        }
+    }
+
+    #[test]
+    fn renders_every_field_and_escapes() {
+        let t = Template::parse("{{{id}}} {device}/{severity}/{source} {message} x{count} {time}")
+            .unwrap();
+        assert_eq!(
+            t.render(&event()),
+            "{12} web1/warning/power it {broke} x3 2026-11-18T11:06:40.123456Z"
+        );
+        assert_eq!(Template::parse("plain").unwrap().render(&event()), "plain");
+        assert_eq!(Template::parse("").unwrap().render(&event()), "");
+    }
+
+    #[test]
+    fn refuses_unknown_fields_and_lone_braces() {
+        for bad in ["{devcie}", "{device", "x}", "{}", "{ device}"] {
+            let err = Template::parse(bad).unwrap_err();
+            assert!(err.contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn random_templates_never_panic() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let alphabet: Vec<char> = "{}devicmsagtx é".chars().collect();
+        for _ in 0..20_000 {
+            let len = rng.random_range(0..24);
+            let text: String = (0..len)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect();
+            if let Ok(t) = Template::parse(&text) {
+                let _ = t.render(&event());
+            }
+        }
+    }
+}

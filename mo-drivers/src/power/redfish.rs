@@ -1,0 +1,572 @@
+//! Redfish power: `ComputerSystem.Reset` with a ResetType the system advertises, then polling
+//! `PowerState` until the target state or a timeout (BMCs, and sushy-tools, lag seconds).
+//!
+//! Address: `redfish://USER@BMC[:PORT]/Systems/ID[?PARAMS]` (the path may also be written
+//! `/redfish/v1/Systems/ID`). HTTPS by default; `tls=0` speaks plain HTTP (sushy-emulator in
+//! tests). BMC certificates are usually self-signed: `fingerprint=SHA256HEX` pins the server
+//! certificate (colons allowed), `ca=/path/bundle.pem` trusts a CA bundle instead of the public
+//! roots. `wait=60s` bounds the polling, `poll=1s` its interval, `timeout=10s` each HTTP request.
+//! The password is `credentials.password`. A session (`X-Auth-Token`) is opened through the
+//! SessionService when the service root links one; otherwise basic authentication is used.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mo_core::power::{PowerAction, PowerCapabilities, PowerController, PowerState};
+use mo_core::{Error, Result};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::Mutex;
+use url::Url;
+
+use crate::address::{self, DriverOptions, Query};
+
+const PARAMETERS: &[&str] = &["tls", "fingerprint", "ca", "wait", "poll", "timeout"];
+
+/// A Redfish ComputerSystem's power.
+#[derive(Debug)]
+pub struct RedfishController {
+    address: String,
+    base: Url,
+    system_path: String,
+    user: String,
+    password: Option<mo_core::secret::Secret>,
+    http: reqwest::Client,
+    wait: Duration,
+    poll: Duration,
+    timeout: Duration,
+    /// `None`: not yet decided; `Some(None)`: basic auth; `Some(Some(token))`: a session.
+    session: Mutex<Option<Option<String>>>,
+    requests: AtomicU64,
+}
+
+/// What the ResetTypes mean, in order of preference for each action.
+fn reset_types(action: PowerAction) -> &'static [&'static str] {
+    match action {
+        PowerAction::On => &["On", "ForceOn"],
+        PowerAction::Off => &["ForceOff"],
+        PowerAction::SoftOff => &["GracefulShutdown"],
+        PowerAction::Reset => &["ForceRestart", "GracefulRestart", "PowerCycle"],
+        PowerAction::Cycle => &["PowerCycle"],
+    }
+}
+
+/// `PowerState` text to a state.
+pub fn parse_power_state(text: &str) -> PowerState {
+    match text {
+        "On" => PowerState::On,
+        "Off" => PowerState::Off,
+        _ => PowerState::Unknown,
+    }
+}
+
+impl RedfishController {
+    /// Read a `redfish:` address (see the module docs).
+    pub fn from_url(url: &Url, text: &str, opts: &DriverOptions) -> Result<Self> {
+        address::expect_no_fragment(url, text)?;
+        let query = Query::parse(url, text, PARAMETERS)?;
+        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
+            address::bad(text, "no BMC host; write redfish://USER@BMC/Systems/ID")
+        })?;
+        if url.password().is_some() {
+            return Err(address::bad(
+                text,
+                "no passwords in addresses; secrets go in the credentials",
+            ));
+        }
+        let path = url.path().trim_end_matches('/');
+        let rest = path.strip_prefix("/redfish/v1").unwrap_or(path);
+        let id = rest
+            .strip_prefix("/Systems/")
+            .filter(|id| !id.is_empty() && !id.contains('/'))
+            .ok_or_else(|| address::bad(text, "the path must be /Systems/ID"))?;
+        let tls = query
+            .parsed("tls", |v| match v {
+                "1" | "yes" | "true" => Ok(true),
+                "0" | "no" | "false" => Ok(false),
+                _ => Err("0 or 1".to_owned()),
+            })?
+            .unwrap_or(true);
+        let scheme = if tls { "https" } else { "http" };
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let base = Url::parse(&format!("{scheme}://{host}{port}/"))
+            .map_err(|e| address::bad(text, format!("bad BMC host: {e}")))?;
+        let timeout = query
+            .parsed("timeout", super::parse_duration)?
+            .unwrap_or(Duration::from_secs(10));
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none());
+        let fingerprint = query.single("fingerprint")?;
+        let ca = query.single("ca")?;
+        if let Some(fp) = fingerprint {
+            if ca.is_some() {
+                return Err(address::bad(text, "give `fingerprint` or `ca`, not both"));
+            }
+            let pin = parse_fingerprint(fp).ok_or_else(|| {
+                address::bad(
+                    text,
+                    "`fingerprint` must be 64 hex digits (SHA-256 of the certificate)",
+                )
+            })?;
+            let tls = pinned::config(pin)
+                .map_err(|e| address::bad(text, format!("cannot set up TLS: {e}")))?;
+            builder = builder.use_preconfigured_tls(tls);
+        } else if let Some(ca) = ca {
+            let path = address::resolve(ca.into(), text, opts)?;
+            let pem = std::fs::read(&path).map_err(|e| {
+                Error::io(
+                    format!("reading CA bundle {} for {text}", path.display()),
+                    e,
+                )
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                address::bad(text, format!("bad CA bundle {}: {e}", path.display()))
+            })?;
+            builder = builder.tls_built_in_root_certs(false);
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder
+            .build()
+            .map_err(|e| address::bad(text, format!("cannot set up HTTP: {e}")))?;
+        let user = percent_encoding::percent_decode_str(url.username())
+            .decode_utf8_lossy()
+            .into_owned();
+        if !user.is_empty() && opts.credentials.password.is_none() {
+            return Err(address::bad(
+                text,
+                format!("no password for Redfish user {user}"),
+            ));
+        }
+        Ok(Self {
+            address: address::display(url),
+            base,
+            system_path: format!("/redfish/v1/Systems/{id}"),
+            user,
+            password: opts.credentials.password.clone(),
+            http,
+            wait: query
+                .parsed("wait", super::parse_duration)?
+                .unwrap_or(Duration::from_secs(60)),
+            poll: query
+                .parsed("poll", super::parse_duration)?
+                .unwrap_or(Duration::from_secs(1))
+                .max(Duration::from_millis(50)),
+            timeout,
+            session: Mutex::new(None),
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// How many HTTP requests this controller has sent.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn url(&self, path: &str) -> Result<Url> {
+        self.base.join(path).map_err(|e| Error::Protocol {
+            peer: self.address.clone(),
+            reason: format!("bad link `{path}`: {e}"),
+        })
+    }
+
+    fn http_error(&self, e: reqwest::Error, what: &str) -> Error {
+        if e.is_timeout() {
+            Error::Timeout {
+                what: format!("{what} from {}", self.address),
+                after: self.timeout,
+            }
+        } else if e.is_connect() {
+            let mut reason = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                reason = format!("{reason}: {s}");
+                source = s.source();
+            }
+            Error::Connect {
+                address: self.address.clone(),
+                reason,
+            }
+        } else {
+            Error::Protocol {
+                peer: self.address.clone(),
+                reason: format!("{what}: {e}"),
+            }
+        }
+    }
+
+    /// Decide between a session and basic authentication (once).
+    async fn auth(&self) -> Result<Option<String>> {
+        let mut session = self.session.lock().await;
+        if let Some(decided) = session.as_ref() {
+            return Ok(decided.clone());
+        }
+        let mut token = None;
+        if !self.user.is_empty() {
+            let root: Value = self.send(Method::GET, "/redfish/v1/", None, None).await?.1;
+            let sessions = root
+                .pointer("/Links/Sessions/@odata.id")
+                .and_then(Value::as_str)
+                .filter(|_| root.get("SessionService").is_some())
+                .map(str::to_owned);
+            if let Some(path) = sessions {
+                let body = serde_json::json!({
+                    "UserName": self.user,
+                    "Password": self.password.as_ref().map(|p| p.expose()).unwrap_or_default(),
+                });
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                let response = self
+                    .http
+                    .post(self.url(&path)?)
+                    .json(&body)
+                    .send()
+                    .await
+                    .map_err(|e| self.http_error(e, "opening a session"))?;
+                match response.status() {
+                    s if s.is_success() => {
+                        token = response
+                            .headers()
+                            .get("X-Auth-Token")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
+                    }
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                        return Err(self.refused());
+                    }
+                    // Sessions not usable here: basic authentication it is.
+                    _ => {}
+                }
+            }
+        }
+        *session = Some(token.clone());
+        Ok(token)
+    }
+
+    fn refused(&self) -> Error {
+        Error::Auth {
+            target: self.address.clone(),
+            reason: format!(
+                "the BMC refused user {}",
+                if self.user.is_empty() {
+                    "(none)"
+                } else {
+                    &self.user
+                }
+            ),
+        }
+    }
+
+    /// One request; the status and the JSON body (Null when empty).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        token: Option<&str>,
+    ) -> Result<(StatusCode, Value)> {
+        let mut request = self.http.request(method.clone(), self.url(path)?);
+        if let Some(token) = token {
+            request = request.header("X-Auth-Token", token);
+        } else if !self.user.is_empty() {
+            request = request.basic_auth(&self.user, self.password.as_ref().map(|p| p.expose()));
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let what = format!("{method} {path}");
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.http_error(e, &what))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.http_error(e, &what))?;
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(self.refused());
+        }
+        if !status.is_success() {
+            let message = json
+                .pointer("/error/@Message.ExtendedInfo/0/Message")
+                .or_else(|| json.pointer("/error/message"))
+                .and_then(Value::as_str)
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            return Err(Error::Protocol {
+                peer: self.address.clone(),
+                reason: format!("{what} answered {status}{message}"),
+            });
+        }
+        Ok((status, json))
+    }
+
+    /// An authenticated request; a session that expired is renewed once.
+    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value> {
+        let token = self.auth().await?;
+        match self
+            .send(method.clone(), path, body, token.as_deref())
+            .await
+        {
+            Err(Error::Auth { .. }) if token.is_some() => {
+                *self.session.lock().await = None;
+                let token = self.auth().await?;
+                Ok(self.send(method, path, body, token.as_deref()).await?.1)
+            }
+            other => Ok(other?.1),
+        }
+    }
+
+    async fn system(&self) -> Result<Value> {
+        self.call(Method::GET, &self.system_path, None).await
+    }
+
+    /// The reset target and the ResetTypes the system allows.
+    async fn reset_info(&self, system: &Value) -> Result<(String, Vec<String>)> {
+        let action = system
+            .pointer("/Actions/#ComputerSystem.Reset")
+            .ok_or_else(|| Error::Unsupported {
+                operation: "ComputerSystem.Reset",
+                what: self.address.clone(),
+            })?;
+        let target = action
+            .get("target")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{}/Actions/ComputerSystem.Reset", self.system_path));
+        let mut allowed: Vec<String> = action
+            .get("ResetType@Redfish.AllowableValues")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if allowed.is_empty()
+            && let Some(info) = action.get("@Redfish.ActionInfo").and_then(Value::as_str)
+        {
+            let info = self.call(Method::GET, info, None).await?;
+            if let Some(params) = info.get("Parameters").and_then(Value::as_array) {
+                for p in params {
+                    if p.get("Name").and_then(Value::as_str) == Some("ResetType")
+                        && let Some(values) = p.get("AllowableValues").and_then(Value::as_array)
+                    {
+                        allowed = values
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect();
+                    }
+                }
+            }
+        }
+        if allowed.is_empty() {
+            allowed = ["On", "ForceOff", "GracefulShutdown", "ForceRestart"]
+                .map(str::to_owned)
+                .to_vec();
+        }
+        Ok((target, allowed))
+    }
+
+    async fn reset(&self, target: &str, reset_type: &str) -> Result<()> {
+        let body = serde_json::json!({ "ResetType": reset_type });
+        self.call(Method::POST, target, Some(&body))
+            .await
+            .map(|_| ())
+    }
+
+    /// Poll until `want` or the wait runs out.
+    async fn wait_for(&self, want: PowerState, action: PowerAction) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + self.wait;
+        loop {
+            if self.status().await? == want {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() + self.poll > deadline {
+                return Err(Error::Timeout {
+                    what: format!(
+                        "{} to reach power state {want} after {action}",
+                        self.address
+                    ),
+                    after: self.wait,
+                });
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+}
+
+/// 64 hex digits (colons and spaces ignored) to 32 bytes.
+pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let hex: Vec<u8> = text.bytes().filter(|b| !matches!(b, b':' | b' ')).collect();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let text = std::str::from_utf8(pair).ok()?;
+        *out.get_mut(i)? = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[async_trait]
+impl PowerController for RedfishController {
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    fn capabilities(&self) -> PowerCapabilities {
+        PowerCapabilities::ALL
+    }
+
+    async fn status(&self) -> Result<PowerState> {
+        let system = self.system().await?;
+        Ok(system
+            .get("PowerState")
+            .and_then(Value::as_str)
+            .map(parse_power_state)
+            .unwrap_or(PowerState::Unknown))
+    }
+
+    async fn perform(&self, action: PowerAction) -> Result<()> {
+        let system = self.system().await?;
+        let now = system
+            .get("PowerState")
+            .and_then(Value::as_str)
+            .map(parse_power_state)
+            .unwrap_or(PowerState::Unknown);
+        let (target, allowed) = self.reset_info(&system).await?;
+        let pick = |action| {
+            reset_types(action)
+                .iter()
+                .find(|t| allowed.iter().any(|a| a == *t))
+                .copied()
+        };
+        let unsupported = |action: PowerAction| Error::Unsupported {
+            operation: action.name(),
+            what: format!(
+                "{} (allowed ResetTypes: {})",
+                self.address,
+                allowed.join(", ")
+            ),
+        };
+        match action {
+            PowerAction::On | PowerAction::Off | PowerAction::SoftOff => {
+                let want = action.target_state().unwrap_or(PowerState::Unknown);
+                if now == want {
+                    return Ok(());
+                }
+                let kind = pick(action).ok_or_else(|| unsupported(action))?;
+                self.reset(&target, kind).await?;
+                self.wait_for(want, action).await
+            }
+            PowerAction::Reset => {
+                let kind = pick(action).ok_or_else(|| unsupported(action))?;
+                self.reset(&target, kind).await?;
+                self.wait_for(PowerState::On, action).await
+            }
+            PowerAction::Cycle => {
+                if let Some(kind) = pick(PowerAction::Cycle).filter(|_| now == PowerState::On) {
+                    self.reset(&target, kind).await?;
+                    return self.wait_for(PowerState::On, action).await;
+                }
+                if now != PowerState::Off {
+                    let off = pick(PowerAction::Off).ok_or_else(|| unsupported(action))?;
+                    self.reset(&target, off).await?;
+                    self.wait_for(PowerState::Off, action).await?;
+                }
+                let on = pick(PowerAction::On).ok_or_else(|| unsupported(action))?;
+                self.reset(&target, on).await?;
+                self.wait_for(PowerState::On, action).await
+            }
+        }
+    }
+}
+
+/// A rustls verifier that accepts exactly one certificate, by its SHA-256 fingerprint.
+mod pinned {
+    use std::sync::Arc;
+
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+
+    #[derive(Debug)]
+    struct Pinned {
+        sha256: [u8; 32],
+        algorithms: WebPkiSupportedAlgorithms,
+    }
+
+    impl ServerCertVerifier for Pinned {
+        fn verify_server_cert(
+            &self,
+            end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            let digest = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
+            if digest.as_ref() == self.sha256 {
+                Ok(ServerCertVerified::assertion())
+            } else {
+                let seen: Vec<String> =
+                    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+                Err(rustls::Error::General(format!(
+                    "certificate fingerprint {} does not match the pinned one",
+                    seen.join(":")
+                )))
+            }
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.algorithms.supported_schemes()
+        }
+    }
+
+    /// A client configuration trusting only the certificate with this SHA-256.
+    pub fn config(sha256: [u8; 32]) -> Result<rustls::ClientConfig, rustls::Error> {
+        let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = Pinned {
+            sha256,
+            algorithms: provider.signature_verification_algorithms,
+        };
+        Ok(rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth())
+    }
+}

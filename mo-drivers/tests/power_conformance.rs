@@ -1,0 +1,101 @@
+//! One conformance suite every power controller runs against its real peer: exec (a script),
+//! SNMP (snmpd + APC pass script), Redfish (sushy-emulator). The IPMI chassis controller is added
+//! by the lead.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "peers/powerscript.rs"]
+mod powerscript;
+#[path = "peers/snmpd.rs"]
+mod snmpd;
+#[path = "peers/sushy.rs"]
+mod sushy;
+
+use std::sync::Arc;
+
+use anyhow::{Result, ensure};
+use mo_core::power::{PowerAction, PowerController, PowerState};
+use mo_drivers::power::power_controller_for;
+use mo_drivers::{Credentials, DriverOptions};
+
+/// What every controller must do.
+async fn conformance(c: Arc<dyn PowerController>, secret: &str) -> Result<()> {
+    let name = c.address().to_owned();
+    ensure!(!name.is_empty(), "empty address");
+    ensure!(
+        !name.contains(secret) && !format!("{c:?}").contains(secret),
+        "{name}: secret shown"
+    );
+    let caps = c.capabilities();
+    ensure!(caps.status && caps.on_off, "{name}: no status or on/off");
+    c.perform(PowerAction::Off).await?;
+    ensure!(
+        c.status().await? == PowerState::Off,
+        "{name}: not off after off"
+    );
+    c.perform(PowerAction::Off).await?; // idempotent
+    c.perform(PowerAction::On).await?;
+    ensure!(
+        c.status().await? == PowerState::On,
+        "{name}: not on after on"
+    );
+    if caps.cycle {
+        c.perform(PowerAction::Cycle).await?;
+        ensure!(
+            c.status().await? == PowerState::On,
+            "{name}: not on after cycle"
+        );
+    }
+    for action in PowerAction::ALL {
+        if !caps.supports(action) {
+            let err = c.perform(action).await.unwrap_err();
+            ensure!(
+                matches!(err, mo_core::Error::Unsupported { .. }),
+                "{name}: {action}: {err}"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn exec_conforms() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    conformance(powerscript::controller(dir.path(), "web1")?, "\u{0}").await
+}
+
+#[tokio::test]
+async fn snmp_v2c_and_v3_conform() -> Result<()> {
+    let pdu = snmpd::Snmpd::start()?;
+    let v2 = DriverOptions::new().with_credentials(Credentials::new().with_snmp_auth("private"));
+    conformance(
+        power_controller_for(
+            &format!("snmp://127.0.0.1:{}/apc/4?timeout=6s", pdu.port),
+            &v2,
+        )?,
+        "private",
+    )
+    .await?;
+    let v3 = DriverOptions::new().with_credentials(
+        Credentials::new()
+            .with_snmp_auth("authpass123")
+            .with_snmp_privacy("privpass123"),
+    );
+    conformance(
+        power_controller_for(
+            &format!("snmp://admin@127.0.0.1:{}/auto/8?timeout=6s", pdu.port),
+            &v3,
+        )?,
+        "authpass123",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn redfish_conforms() -> Result<()> {
+    let bmc = sushy::Sushy::start()?;
+    let opts = DriverOptions::new().with_credentials(Credentials::new().with_password("password"));
+    let c = power_controller_for(&bmc.address("22222222-2222-2222-2222-222222222222"), &opts)?;
+    // The secret must not appear as a value (the field name `password` may).
+    conformance(c, "\"password\"").await
+}

@@ -1,0 +1,440 @@
+//! Comparing a configuration with the store ([`plan`]), carrying the plan out in one transaction
+//! ([`apply`]), and reading the store back as a configuration ([`export`]).
+//!
+//! A section the file does not have (no devices in a user list, no users in a device
+//! spreadsheet) is left alone. Devices, users and SSH keys in the store but not in the file are
+//! listed as "not in file" and kept, unless [`PlanOptions::prune`] asks to remove them. A user
+//! without `password_hash` in the file keeps the stored password.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use rusqlite::params;
+
+use super::ConfigError;
+use super::model::{SiteConfig, Unsupported, UserEntry, device_fields};
+use crate::device::{Device, now_ns};
+use crate::error::{Error, Result};
+use crate::sshkey::SshPublicKey;
+use crate::store::{Store, is_unique_violation};
+
+/// How to plan.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanOptions {
+    /// Remove devices, users and SSH keys that are in the store but not in the file.
+    pub prune: bool,
+}
+
+/// One field of a device that changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldChange {
+    /// `url` or a setting's name (`on_demand`, `break_sequences`, …).
+    pub field: String,
+    /// The stored value, as text.
+    pub from: String,
+    /// The file's value, as text.
+    pub to: String,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Add this device.
+    AddDevice(Device),
+    /// Replace this device's URL and settings; `fields` says what differs.
+    ChangeDevice {
+        /// The device as the file has it.
+        device: Device,
+        /// The differing fields.
+        fields: Vec<FieldChange>,
+    },
+    /// Remove the device of this name.
+    RemoveDevice(String),
+    /// Add this user with their password hash and keys.
+    AddUser(UserEntry),
+    /// Change a user's credentials.
+    ChangeUser {
+        /// The user.
+        name: String,
+        /// A new password hash, if it changes.
+        password_hash: Option<String>,
+        /// SSH keys to add (OpenSSH lines).
+        add_keys: Vec<String>,
+        /// SSH keys to remove (fingerprints).
+        remove_keys: Vec<String>,
+    },
+    /// Remove the user of this name (and their keys).
+    RemoveUser(String),
+}
+
+/// What an import would do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// New devices and users.
+    pub adds: Vec<Change>,
+    /// Devices and users that differ.
+    pub changes: Vec<Change>,
+    /// Devices and users to remove (only with [`PlanOptions::prune`]).
+    pub removals: Vec<Change>,
+    /// What the store has and the file does not, kept (`device web9`, `SSH key … of alice`).
+    pub not_in_file: Vec<String>,
+    /// How many access rules the file has (applied by the access module, not here).
+    pub access_rules: usize,
+    /// How many user groups the file has.
+    pub user_groups: usize,
+    /// How many device groups the file has.
+    pub device_groups: usize,
+    /// What the source could not carry over.
+    pub unsupported: Vec<Unsupported>,
+}
+
+impl Plan {
+    /// True if applying the plan would change nothing in the store.
+    pub fn is_empty(&self) -> bool {
+        self.adds.is_empty() && self.changes.is_empty() && self.removals.is_empty()
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::AddDevice(d) => write!(f, "+ device {} ({})", d.name, d.url),
+            Change::ChangeDevice { device, fields } => {
+                write!(f, "~ device {}:", device.name)?;
+                for (i, c) in fields.iter().enumerate() {
+                    let sep = if i == 0 { " " } else { "; " };
+                    write!(f, "{sep}{} `{}` → `{}`", c.field, c.from, c.to)?;
+                }
+                Ok(())
+            }
+            Change::RemoveDevice(n) => write!(f, "- device {n}"),
+            Change::AddUser(u) => write!(
+                f,
+                "+ user {} ({}, {} SSH key{})",
+                u.name,
+                if u.password_hash.is_some() {
+                    "password hash"
+                } else {
+                    "no password"
+                },
+                u.ssh_keys.len(),
+                if u.ssh_keys.len() == 1 { "" } else { "s" }
+            ),
+            Change::ChangeUser {
+                name,
+                password_hash,
+                add_keys,
+                remove_keys,
+            } => {
+                let mut parts = Vec::new();
+                if password_hash.is_some() {
+                    parts.push("password hash changes".to_string());
+                }
+                for k in add_keys {
+                    let fp = SshPublicKey::parse(k)
+                        .map(|k| k.fingerprint().to_string())
+                        .unwrap_or_default();
+                    parts.push(format!("+ SSH key {fp}"));
+                }
+                for fp in remove_keys {
+                    parts.push(format!("- SSH key {fp}"));
+                }
+                write!(f, "~ user {name}: {}", parts.join("; "))
+            }
+            Change::RemoveUser(n) => write!(f, "- user {n}"),
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    /// The plan for people: one line per change, then what is kept, counted, and not carried over.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.adds.iter().chain(&self.changes).chain(&self.removals) {
+            writeln!(f, "{c}")?;
+        }
+        if self.is_empty() {
+            writeln!(f, "no changes")?;
+        }
+        if !self.not_in_file.is_empty() {
+            writeln!(
+                f,
+                "not in file (kept; --prune removes): {}",
+                self.not_in_file.join(", ")
+            )?;
+        }
+        if self.access_rules + self.user_groups + self.device_groups > 0 {
+            writeln!(
+                f,
+                "access rules: {} (applied by the access module); user groups: {}; device groups: {}",
+                self.access_rules, self.user_groups, self.device_groups
+            )?;
+        }
+        if !self.unsupported.is_empty() {
+            writeln!(f, "not carried over: {}", self.unsupported.len())?;
+            for u in &self.unsupported {
+                writeln!(f, "  {} line {}: {}", u.file, u.line, u.what)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A stored user: password hash and keys.
+struct StoredUser {
+    hash: Option<String>,
+    keys: Vec<SshPublicKey>,
+}
+
+fn stored_users(store: &Store) -> Result<BTreeMap<String, StoredUser>> {
+    let rows: Vec<(String, Option<String>)> = store.read("read users", |c| {
+        let mut stmt = c.prepare("SELECT name, password_hash FROM users ORDER BY name")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    })?;
+    let mut out = BTreeMap::new();
+    for (name, hash) in rows {
+        let keys = store.ssh_key_details(&name)?;
+        out.insert(name, StoredUser { hash, keys });
+    }
+    Ok(out)
+}
+
+fn key_id(k: &SshPublicKey) -> (String, String) {
+    (k.key_type().to_string(), k.blob_base64().to_string())
+}
+
+/// Compare `site` with the store: what to add, change and (with `prune`) remove.
+pub fn plan(site: &SiteConfig, store: &Store, options: &PlanOptions) -> Result<Plan, ConfigError> {
+    let mut plan = Plan {
+        access_rules: site.access.len(),
+        user_groups: site.user_groups.len(),
+        device_groups: site.device_groups.len(),
+        unsupported: site.unsupported.clone(),
+        ..Plan::default()
+    };
+    if !site.devices.is_empty() {
+        let stored: BTreeMap<String, Device> = store
+            .list_devices()?
+            .into_iter()
+            .map(|d| (d.name.clone(), d))
+            .collect();
+        for d in &site.devices {
+            match stored.get(&d.name) {
+                None => plan.adds.push(Change::AddDevice(d.clone())),
+                Some(old) => {
+                    let fields: Vec<FieldChange> = device_fields(old)
+                        .into_iter()
+                        .zip(device_fields(d))
+                        .filter(|(a, b)| a.1 != b.1)
+                        .map(|(a, b)| FieldChange {
+                            field: a.0,
+                            from: a.1,
+                            to: b.1,
+                        })
+                        .collect();
+                    if !fields.is_empty() {
+                        plan.changes.push(Change::ChangeDevice {
+                            device: d.clone(),
+                            fields,
+                        });
+                    }
+                }
+            }
+        }
+        let named: BTreeSet<&str> = site.devices.iter().map(|d| d.name.as_str()).collect();
+        for name in stored.keys().filter(|n| !named.contains(n.as_str())) {
+            if options.prune {
+                plan.removals.push(Change::RemoveDevice(name.clone()));
+            } else {
+                plan.not_in_file.push(format!("device {name}"));
+            }
+        }
+    }
+    if !site.users.is_empty() {
+        let stored = stored_users(store)?;
+        for u in &site.users {
+            let Some(old) = stored.get(&u.name) else {
+                plan.adds.push(Change::AddUser(u.clone()));
+                continue;
+            };
+            let password_hash = u
+                .password_hash
+                .clone()
+                .filter(|h| old.hash.as_ref() != Some(h));
+            let mut wanted = BTreeSet::new();
+            let mut add_keys = Vec::new();
+            for line in &u.ssh_keys {
+                let key = SshPublicKey::parse(line)?;
+                let id = key_id(&key);
+                if !old.keys.iter().any(|k| key_id(k) == id) && !wanted.contains(&id) {
+                    add_keys.push(line.clone());
+                }
+                wanted.insert(id);
+            }
+            let mut remove_keys = Vec::new();
+            for k in old.keys.iter().filter(|k| !wanted.contains(&key_id(k))) {
+                if options.prune {
+                    remove_keys.push(k.fingerprint().to_string());
+                } else {
+                    plan.not_in_file.push(format!(
+                        "SSH key {} of user {}",
+                        k.fingerprint(),
+                        u.name
+                    ));
+                }
+            }
+            if password_hash.is_some() || !add_keys.is_empty() || !remove_keys.is_empty() {
+                plan.changes.push(Change::ChangeUser {
+                    name: u.name.clone(),
+                    password_hash,
+                    add_keys,
+                    remove_keys,
+                });
+            }
+        }
+        let named: BTreeSet<&str> = site.users.iter().map(|u| u.name.as_str()).collect();
+        for name in stored.keys().filter(|n| !named.contains(n.as_str())) {
+            if options.prune {
+                plan.removals.push(Change::RemoveUser(name.clone()));
+            } else {
+                plan.not_in_file.push(format!("user {name}"));
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Carry out `plan` in one transaction: either every change lands or none does.
+pub fn apply(plan: &Plan, store: &Store) -> Result<(), ConfigError> {
+    store.atomically("import a configuration", |own| {
+        for change in plan.removals.iter().chain(&plan.adds).chain(&plan.changes) {
+            apply_one(own, change)?;
+        }
+        Ok::<(), ConfigError>(())
+    })
+}
+
+fn apply_one(store: &Store, change: &Change) -> Result<()> {
+    let sql = |what: String| move |e: rusqlite::Error| store.sql_error(&what, e);
+    match change {
+        Change::AddDevice(d) => store.add_device(d)?,
+        Change::ChangeDevice { device, .. } => store.update_device(device)?,
+        Change::RemoveDevice(name) => store.remove_device(name)?,
+        Change::AddUser(u) => {
+            super::toml::validate_user(u)
+                .map_err(|(key, reason)| user_error(&u.name, key, reason))?;
+            store
+                .conn()
+                .execute(
+                    "INSERT INTO users (name, password_hash, created_ns) VALUES (?1, ?2, ?3)",
+                    params![u.name, u.password_hash, now_ns()],
+                )
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        Error::UserExists(u.name.clone())
+                    } else {
+                        store.sql_error(&format!("add user `{}`", u.name), e)
+                    }
+                })?;
+            for line in &u.ssh_keys {
+                insert_key(store, &u.name, line)?;
+            }
+        }
+        Change::ChangeUser {
+            name,
+            password_hash,
+            add_keys,
+            remove_keys,
+        } => {
+            if let Some(hash) = password_hash {
+                let probe = UserEntry {
+                    name: name.clone(),
+                    password_hash: Some(hash.clone()),
+                    ssh_keys: Vec::new(),
+                };
+                super::toml::validate_user(&probe)
+                    .map_err(|(key, reason)| user_error(name, key, reason))?;
+                store
+                    .conn()
+                    .execute(
+                        "UPDATE users SET password_hash = ?2 WHERE name = ?1",
+                        params![name, hash],
+                    )
+                    .map_err(sql(format!("set the password hash of user `{name}`")))?;
+            }
+            for fp in remove_keys {
+                store.remove_ssh_key(name, fp)?;
+            }
+            for line in add_keys {
+                insert_key(store, name, line)?;
+            }
+        }
+        Change::RemoveUser(name) => store.remove_user(name)?,
+    }
+    Ok(())
+}
+
+fn insert_key(store: &Store, user: &str, line: &str) -> Result<()> {
+    let key = SshPublicKey::parse(line)?;
+    let conn = store.conn();
+    conn.execute(
+        "INSERT INTO ssh_keys (user, key_type, blob, comment, fingerprint, created_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![user, key.key_type(), key.blob_base64(), key.comment(), key.fingerprint(), now_ns()],
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            let owner = conn
+                .query_row(
+                    "SELECT user FROM ssh_keys WHERE key_type = ?1 AND blob = ?2",
+                    params![key.key_type(), key.blob_base64()],
+                    |r| r.get::<_, String>(0),
+                )
+                .unwrap_or_else(|_| user.to_string());
+            Error::DuplicateSshKey { user: owner, fingerprint: key.fingerprint().to_string() }
+        } else {
+            store.sql_error(&format!("add an SSH key to user `{user}`"), e)
+        }
+    })?;
+    Ok(())
+}
+
+/// The store error for a user entry that [`super::toml::validate_user`] refused.
+fn user_error(name: &str, key: &str, reason: String) -> Error {
+    match key {
+        "password_hash" => Error::BadPassword {
+            user: name.to_string(),
+            reason,
+        },
+        "ssh_keys" => Error::BadSshKey {
+            source_name: Some(format!("user `{name}`")),
+            reason,
+        },
+        _ => Error::BadName {
+            what: "user",
+            name: name.to_string(),
+            reason,
+        },
+    }
+}
+
+/// The store as a configuration: every device, and every user with their password hash and
+/// SSH keys (groups and access rules belong to the access module and are not read here).
+pub fn export(store: &Store) -> Result<SiteConfig, ConfigError> {
+    let mut site = SiteConfig {
+        devices: store.list_devices()?,
+        ..SiteConfig::default()
+    };
+    for (name, user) in stored_users(store)? {
+        site.users.push(UserEntry {
+            name,
+            password_hash: user.hash,
+            ssh_keys: user.keys.iter().map(SshPublicKey::to_openssh).collect(),
+        });
+    }
+    site.sort();
+    Ok(site)
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;
