@@ -51,7 +51,13 @@ impl Access {
 
     /// Decide whether `user` may take `action` on `device`; the decision is audited. A denial
     /// is returned as the one-line reason to show.
-    pub fn check(&self, user: &str, origin: &str, action: Action, device: &str) -> Result<(), String> {
+    pub fn check(
+        &self,
+        user: &str,
+        origin: &str,
+        action: Action,
+        device: &str,
+    ) -> Result<(), String> {
         let policy = self.policy();
         let decision = policy.decide(user, action, device);
         let allowed = decision.allowed();

@@ -2,6 +2,7 @@
 //! SSH front door, and logs every byte with who and when.
 
 mod access;
+mod events;
 mod power;
 mod registry;
 mod ssh;
@@ -45,6 +46,10 @@ struct Args {
     /// Log filter for the daemon's own diagnostics (tracing syntax, e.g. `info`, `mo_daemon=debug`).
     #[arg(long, env = "MO_LOG", default_value = "info")]
     log: String,
+    /// Event configuration (TOML: patterns, rules, actions; see docs/events.md). Without it the
+    /// built-in patterns (kernel panic, oops, OOM kill, I/O errors, …) raise events.
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
     /// Rotate a device's record-log segment when it reaches this many MiB.
     #[arg(long, default_value_t = 64)]
     segment_mib: u64,
@@ -58,6 +63,34 @@ pub struct Ctx {
     pub registry: Arc<Registry>,
     /// Policy decisions and the audit log.
     pub access: access::Access,
+    /// The event manager.
+    pub events: Arc<events::Events>,
+}
+
+impl Ctx {
+    /// Decide and audit `action` by `user` on `device`; a denial is also written into the
+    /// device's record log (as a notice), so the console's timeline shows the attempt.
+    pub async fn check(
+        &self,
+        user: &str,
+        origin: &str,
+        action: mo_core::policy::Action,
+        device: &str,
+    ) -> Result<(), String> {
+        let result = self.access.check(user, origin, action, device);
+        if let Err(why) = &result
+            && let Some(console) = self.registry.get(device).and_then(|e| e.console)
+        {
+            let _ = console
+                .record(
+                    mo_core::record::RecordKind::Notice,
+                    user,
+                    format!("{user} {why}"),
+                )
+                .await;
+        }
+        result
+    }
 }
 
 fn main() {
@@ -137,7 +170,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let key = data
         .secret_key()
         .context("cannot open the device-secret key")?;
+    let event_config = events::EventConfig::load(args.events.as_deref())?;
     let registry = Arc::new(Registry::new(data.clone(), log, store.clone(), key));
+    let events = events::Events::start(event_config, store.clone(), registry.clone())?;
+    {
+        let events = events.clone();
+        registry.set_on_start(Box::new(move |name, console| {
+            events.watch(name.to_owned(), console.clone());
+        }));
+    }
     let devices = {
         let s = store.clone();
         tokio::task::spawn_blocking(move || s.list_devices()).await??
@@ -149,6 +190,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Duration::from_secs(1),
     ));
     let ctx = Arc::new(Ctx {
+        events,
         access: access::Access::new(store.clone()),
         store,
         registry: registry.clone(),

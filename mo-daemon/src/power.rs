@@ -39,7 +39,10 @@ pub fn select(ctx: &Ctx, user: &str, patterns: &[&str]) -> Result<Vec<Entry>, St
         .registry
         .list()
         .into_iter()
-        .filter(|e| ctx.access.allows(user, mo_core::policy::Action::List, &e.device.name))
+        .filter(|e| {
+            ctx.access
+                .allows(user, mo_core::policy::Action::List, &e.device.name)
+        })
         .collect();
     let mut out: Vec<Entry> = Vec::new();
     for pattern in patterns {
@@ -61,7 +64,10 @@ pub fn select(ctx: &Ctx, user: &str, patterns: &[&str]) -> Result<Vec<Entry>, St
 /// The device's bound power controllers, or why there are none.
 pub fn controller(entry: &Entry) -> Result<Arc<dyn PowerController>, String> {
     if let Some(error) = &entry.power_error {
-        return Err(format!("{}: power control is broken: {error}", entry.device.name));
+        return Err(format!(
+            "{}: power control is broken: {error}",
+            entry.device.name
+        ));
     }
     match &entry.power {
         Some(binding) => Ok(binding.clone()),
@@ -127,8 +133,12 @@ pub async fn perform(
     }
     for (name, c) in &members {
         if let Some(entry) = entries.iter().find(|e| &e.device.name == name) {
-            record(entry, user, format!("power {action} by {user} via {}: started", c.address()))
-                .await;
+            record(
+                entry,
+                user,
+                format!("power {action} by {user} via {}: started", c.address()),
+            )
+            .await;
         }
     }
     let report = GroupOperation::new(action)

@@ -43,7 +43,11 @@ pub struct Entry {
 }
 
 /// All consoles of the daemon, by device name.
+/// Called with each console the registry starts (the event scanner hooks in here).
+pub type OnStart = Box<dyn Fn(&str, &Console) + Send + Sync>;
+
 pub struct Registry {
+    on_start: RwLock<Option<OnStart>>,
     entries: RwLock<BTreeMap<String, Entry>>,
     data: DataDir,
     drivers: DriverOptions,
@@ -58,12 +62,20 @@ impl Registry {
     pub fn new(data: DataDir, log: LogOptions, store: Store, key: SecretKey) -> Self {
         let drivers = DriverOptions::new().with_known_hosts(data.path().join("known_hosts"));
         Registry {
+            on_start: RwLock::new(None),
             entries: RwLock::new(BTreeMap::new()),
             data,
             drivers,
             log,
             store,
             key,
+        }
+    }
+
+    /// Call `hook` with every console started from now on.
+    pub fn set_on_start(&self, hook: OnStart) {
+        if let Ok(mut slot) = self.on_start.write() {
+            *slot = Some(hook);
         }
     }
 
@@ -239,6 +251,11 @@ impl Registry {
         for (d, secrets) in start {
             tracing::info!(device = %d.name, url = %d.url, "starting console");
             let entry = self.start(&d, secrets);
+            if let (Some(console), Ok(hook)) = (&entry.console, self.on_start.read())
+                && let Some(hook) = hook.as_ref()
+            {
+                hook(&d.name, console);
+            }
             if let Ok(mut m) = self.entries.write() {
                 m.insert(d.name.clone(), entry);
             }

@@ -72,7 +72,9 @@ pub use telnet::TelnetConnector;
 pub use unix::UnixConnector;
 
 /// The URL schemes this crate has drivers for, in the order they are listed in messages.
-const SCHEMES: &[&str] = &["exec", "serial", "unix", "telnet", "rfc2217", "tcp", "ssh", "ipmi", "sim", "cs"];
+const SCHEMES: &[&str] = &[
+    "exec", "serial", "unix", "telnet", "rfc2217", "tcp", "ssh", "ipmi", "sim", "cs",
+];
 
 /// The URL schemes this crate has drivers for.
 ///

@@ -52,27 +52,58 @@ impl Via {
     }
 }
 
-/// The default access method and the base port of each method for a profile; `None` = the
-/// vendor has no such access.
-fn profile_ports(profile: &str) -> Option<(Via, [(Via, Option<u32>); 4])> {
+/// Each access method with its base port (`None` = the vendor has no such access, or SSH by
+/// user-name convention).
+type Ports = [(Via, Option<u32>); 4];
+
+/// The default access method and the base port of each method for a profile.
+fn profile_ports(profile: &str) -> Option<(Via, Ports)> {
     use Via::*;
     Some(match profile {
         "opengear" => (
             Ssh,
-            [(Ssh, None), (Telnet, Some(2000)), (Tcp, Some(4000)), (Rfc2217, Some(5000))],
+            [
+                (Ssh, None),
+                (Telnet, Some(2000)),
+                (Tcp, Some(4000)),
+                (Rfc2217, Some(5000)),
+            ],
         ),
-        "avocent" => (Ssh, [(Ssh, None), (Telnet, Some(7000)), (Tcp, None), (Rfc2217, None)]),
+        "avocent" => (
+            Ssh,
+            [
+                (Ssh, None),
+                (Telnet, Some(7000)),
+                (Tcp, None),
+                (Rfc2217, None),
+            ],
+        ),
         "lantronix" => (
             Ssh,
-            [(Ssh, Some(3000)), (Telnet, Some(2000)), (Tcp, Some(4000)), (Rfc2217, None)],
+            [
+                (Ssh, Some(3000)),
+                (Telnet, Some(2000)),
+                (Tcp, Some(4000)),
+                (Rfc2217, None),
+            ],
         ),
         "digi" => (
             Telnet,
-            [(Ssh, None), (Telnet, Some(2000)), (Tcp, Some(2100)), (Rfc2217, None)],
+            [
+                (Ssh, None),
+                (Telnet, Some(2000)),
+                (Tcp, Some(2100)),
+                (Rfc2217, None),
+            ],
         ),
         "ser2net" => (
             Telnet,
-            [(Ssh, None), (Telnet, Some(2000)), (Tcp, Some(4000)), (Rfc2217, Some(5000))],
+            [
+                (Ssh, None),
+                (Telnet, Some(2000)),
+                (Tcp, Some(4000)),
+                (Rfc2217, Some(5000)),
+            ],
         ),
         _ => return None,
     })
@@ -93,10 +124,9 @@ pub(crate) fn resolve_url(url: &Url, address: &str) -> Result<String> {
             "no password in addresses: device secrets are stored apart (mo secret set)",
         ));
     }
-    let host = url
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| address::bad(address, "no console server; write cs://HOST/PORT?profile=…"))?;
+    let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
+        address::bad(address, "no console server; write cs://HOST/PORT?profile=…")
+    })?;
     if url.port().is_some() {
         return Err(address::bad(
             address,
@@ -131,7 +161,10 @@ pub(crate) fn resolve_url(url: &Url, address: &str) -> Result<String> {
     let Some((default_via, ports)) = profile_ports(&profile) else {
         return Err(address::bad(
             address,
-            format!("unknown profile `{profile}` (known: {})", PROFILES.join(", ")),
+            format!(
+                "unknown profile `{profile}` (known: {})",
+                PROFILES.join(", ")
+            ),
         ));
     };
     let via = match query.single("via")? {
@@ -147,12 +180,13 @@ pub(crate) fn resolve_url(url: &Url, address: &str) -> Result<String> {
             ));
         }
     };
-    let base = match query.single("base")? {
-        None => None,
-        Some(text) => Some(text.parse::<u32>().map_err(|_| {
-            address::bad(address, format!("base `{text}` is not a port number"))
-        })?),
-    };
+    let base =
+        match query.single("base")? {
+            None => None,
+            Some(text) => Some(text.parse::<u32>().map_err(|_| {
+                address::bad(address, format!("base `{text}` is not a port number"))
+            })?),
+        };
     let user = url.username();
     // url gives IPv6 hosts in brackets already.
     let host = host.to_owned();
@@ -206,14 +240,26 @@ mod tests {
         for (input, want) in [
             ("cs://root@og/12?profile=opengear", "ssh://root:port12@og"),
             ("cs://og/12?profile=opengear&via=tcp", "tcp://og:4012"),
-            ("cs://og/12?profile=opengear&via=rfc2217", "rfc2217://og:5012"),
+            (
+                "cs://og/12?profile=opengear&via=rfc2217",
+                "rfc2217://og:5012",
+            ),
             ("cs://admin@acs/3?profile=avocent", "ssh://admin:ttyS3@acs"),
             ("cs://acs/3?profile=avocent&via=telnet", "telnet://acs:7003"),
-            ("cs://sysadmin@slc/7?profile=lantronix", "ssh://sysadmin@slc:3007"),
-            ("cs://slc/7?profile=lantronix&via=telnet", "telnet://slc:2007"),
+            (
+                "cs://sysadmin@slc/7?profile=lantronix",
+                "ssh://sysadmin@slc:3007",
+            ),
+            (
+                "cs://slc/7?profile=lantronix&via=telnet",
+                "telnet://slc:2007",
+            ),
             ("cs://digi/1?profile=digi", "telnet://digi:2001"),
             ("cs://digi/1?profile=digi&via=raw", "tcp://digi:2101"),
-            ("cs://[::1]/2?profile=ser2net&via=rfc2217&base=7000", "rfc2217://[::1]:7002"),
+            (
+                "cs://[::1]/2?profile=ser2net&via=rfc2217&base=7000",
+                "rfc2217://[::1]:7002",
+            ),
         ] {
             assert_eq!(resolve(input).unwrap(), want, "{input}");
         }
@@ -225,7 +271,10 @@ mod tests {
             ("cs://cs1/5", "no profile"),
             ("cs://cs1/5?profile=opengear", "needs a user name"),
             ("cs://u@cs1/5?profile=digi&via=ssh", "no ssh access"),
-            ("cs://cs1/5?profile=avocent&via=rfc2217", "no rfc2217 access"),
+            (
+                "cs://cs1/5?profile=avocent&via=rfc2217",
+                "no rfc2217 access",
+            ),
             ("cs://cs1/0?profile=digi", "not a port number"),
             ("cs://cs1/x?profile=digi", "not a port number"),
             ("cs://cs1:22/5?profile=digi", "not a TCP port"),

@@ -84,7 +84,10 @@ async fn sim_login_profile_reaches_the_shell_and_the_password_is_never_logged() 
     // Reconnect: the script runs again (the sim logs out on a new connection).
     console.reconnect("tester").await?;
     let seen = until(&mut session, "auto-login: done").await?;
-    ensure!(seen.contains("auto-login: started"), "no second run: {seen:?}");
+    ensure!(
+        seen.contains("auto-login: started"),
+        "no second run: {seen:?}"
+    );
     console.shutdown().await;
 
     let recs = records(&logs)?;
@@ -125,9 +128,18 @@ async fn telnet_device_receives_the_script_and_a_missing_prompt_gives_up_cleanly
     let console = start(&url, script, &logs)?;
     let mut session = console.attach("tester", Mode::Spy, Some(0)).await?;
     let seen = until(&mut session, "auto-login failed").await?;
-    ensure!(seen.contains("got: operator"), "user name did not arrive: {seen:?}");
-    ensure!(seen.contains("got: s3cret"), "secret did not arrive: {seen:?}");
-    ensure!(seen.contains("/never-shown/"), "failure does not name the step: {seen:?}");
+    ensure!(
+        seen.contains("got: operator"),
+        "user name did not arrive: {seen:?}"
+    );
+    ensure!(
+        seen.contains("got: s3cret"),
+        "secret did not arrive: {seen:?}"
+    );
+    ensure!(
+        seen.contains("/never-shown/"),
+        "failure does not name the step: {seen:?}"
+    );
     console.shutdown().await;
     drop(telnetd);
 

@@ -77,7 +77,10 @@ async fn program_leads_its_own_session_on_the_pty() -> Result<()> {
     // (CI containers) the kernel reports session 0, which rustix's getsid refuses to represent.
     let std_pid = i32::try_from(std::process::id())?;
     let (_, _, own_session, _) = proc_state(std_pid).context("cannot read our own /proc stat")?;
-    ensure!(session != own_session, "shares the test's session {own_session}");
+    ensure!(
+        session != own_session,
+        "shares the test's session {own_session}"
+    );
     Ok(())
 }
 

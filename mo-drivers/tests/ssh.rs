@@ -273,11 +273,20 @@ async fn console_server_user_names_reach_the_server() -> Result<()> {
     let sshd = Sshd::start(dir.path()).await?;
     let address = format!("ssh://consoletest:port5@127.0.0.1:{}", sshd.port);
     let mut link = connect(&address, &sshd.key_options()?).await?;
-    run(&mut link, "echo port-$((5))-$(id -un)", "port-5-consoletest").await?;
+    run(
+        &mut link,
+        "echo port-$((5))-$(id -un)",
+        "port-5-consoletest",
+    )
+    .await?;
     let needle = "userauth-request for user consoletest:port5 service ssh-connection";
     let deadline = tokio::time::Instant::now() + STEP;
     while !sshd.log_tail_all().contains(needle) {
-        ensure!(tokio::time::Instant::now() < deadline, "{}", sshd.log_tail());
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{}",
+            sshd.log_tail()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     Ok(())

@@ -378,9 +378,8 @@ impl Store {
     }
 
     fn finish(&self, raw: RawDevice) -> Result<Device> {
-        let power = serde_json::from_str(&raw.power).map_err(|e| {
-            self.corrupt(format!("devices.power of `{}`", raw.name), e.to_string())
-        })?;
+        let power = serde_json::from_str(&raw.power)
+            .map_err(|e| self.corrupt(format!("devices.power of `{}`", raw.name), e.to_string()))?;
         let break_sequences = serde_json::from_str(&raw.break_sequences).map_err(|e| {
             self.corrupt(
                 format!("devices.break_sequences of `{}`", raw.name),

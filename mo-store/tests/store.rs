@@ -46,6 +46,10 @@ fn device_crud() {
             escape: Some("^Ec".into()),
             break_sequences: breaks,
             description: Some("front web server".into()),
+            login: Some("linux".into()),
+            login_user: Some("root".into()),
+            trust_host_key: true,
+            power: vec!["snmp://pdu1/apc/3".into(), "snmp://pdu2/apc/3".into()],
         },
     };
     store.add_device(&web).unwrap();

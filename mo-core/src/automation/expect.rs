@@ -404,7 +404,10 @@ mod tests {
             e.send(piece).await.unwrap();
         }
         let short = Duration::from_millis(200);
-        let err = e.expect(std::slice::from_ref(&login), short).await.unwrap_err();
+        let err = e
+            .expect(std::slice::from_ref(&login), short)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("web01 login"), "{err}");
         e.send(b": ").await.unwrap();
         let m = e.expect(&[login], Duration::from_secs(5)).await.unwrap();
@@ -417,7 +420,10 @@ mod tests {
         e.send_line("a b").await.unwrap();
         let m = e
             .expect(
-                &[Pattern::literal("b").unwrap(), Pattern::literal("a").unwrap()],
+                &[
+                    Pattern::literal("b").unwrap(),
+                    Pattern::literal("a").unwrap(),
+                ],
                 Duration::from_secs(5),
             )
             .await

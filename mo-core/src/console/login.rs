@@ -170,7 +170,9 @@ impl LoginScript {
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
             }
-            let (word, arg) = trimmed.split_once(char::is_whitespace).unwrap_or((trimmed, ""));
+            let (word, arg) = trimmed
+                .split_once(char::is_whitespace)
+                .unwrap_or((trimmed, ""));
             let arg = arg.trim_start();
             match word {
                 "expect" => {
@@ -241,7 +243,9 @@ impl LoginScript {
         };
         let mut text = format!("expect /{user_prompt}/\nsend {{user}}\\r\n");
         if password.is_some() {
-            text.push_str(&format!("expect /{password_prompt}/\nsecret {{password}}\\r\n"));
+            text.push_str(&format!(
+                "expect /{password_prompt}/\nsecret {{password}}\\r\n"
+            ));
         }
         LoginScript::parse(&text, user, password)
     }
@@ -413,14 +417,19 @@ mod tests {
         let a = run.output(b"gin: ", now);
         assert!(matches!(&a[..], [LoginAction::Send(b)] if b == b"root\r"));
         let a = run.output(b"root\r\nPassword: ", now);
-        assert!(matches!(&a[..], [LoginAction::SendSecret(_), LoginAction::Done]));
+        assert!(matches!(
+            &a[..],
+            [LoginAction::SendSecret(_), LoginAction::Done]
+        ));
 
         let mut run = LoginRun::new(Arc::new(
             LoginScript::parse("expect /never/ 1s", "u", None).unwrap(),
         ));
         run.advance(now);
         assert!(matches!(&run.timed_out(now)[..], [LoginAction::Wake]));
-        assert!(matches!(&run.timed_out(now)[..], [LoginAction::Failed(m)] if m.contains("/never/")));
+        assert!(
+            matches!(&run.timed_out(now)[..], [LoginAction::Failed(m)] if m.contains("/never/"))
+        );
     }
 
     #[test]

@@ -182,6 +182,29 @@ pub struct Event {
     pub acked_ns: Option<i64>,
 }
 
+impl Event {
+    /// One line for listings: `#12 2026-11-22T07:03:36.120Z web01 critical pattern x3 message`,
+    /// with `(acked by NAME)` or `(suppressed)` when they apply.
+    pub fn line(&self) -> String {
+        let time = crate::log::format_timestamp(u64::try_from(self.time_ns).unwrap_or(0));
+        let mut out = format!(
+            "#{} {time} {} {} {}",
+            self.id, self.device, self.severity, self.source
+        );
+        if self.count > 1 {
+            out.push_str(&format!(" x{}", self.count));
+        }
+        out.push(' ');
+        out.push_str(&self.message);
+        if let Some(by) = &self.acked_by {
+            out.push_str(&format!(" (acked by {by})"));
+        } else if self.suppressed {
+            out.push_str(" (suppressed)");
+        }
+        out
+    }
+}
+
 /// What a producer reports, before the manager has decided what it becomes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {

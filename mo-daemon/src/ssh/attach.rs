@@ -62,7 +62,10 @@ pub async fn run(
     };
     // Attach falls back to spying for users who may only spy (conserver does the same);
     // force and join are refused outright.
-    let mode = match (mode, ctx.access.check(user, origin, mode_action(mode), device)) {
+    let mode = match (
+        mode,
+        ctx.check(user, origin, mode_action(mode), device).await,
+    ) {
         (_, Ok(())) => mode,
         (Mode::Attach, Err(why)) if ctx.access.allows(user, Action::Spy, device) => {
             term.write(notice(&format!("{why}; spying instead"))).await;
@@ -122,8 +125,8 @@ struct Door<'a> {
 }
 
 impl Door<'_> {
-    fn check(&self, action: Action, device: &str) -> Result<(), String> {
-        self.ctx.access.check(self.user, self.origin, action, device)
+    async fn check(&self, action: Action, device: &str) -> Result<(), String> {
+        self.ctx.check(self.user, self.origin, action, device).await
     }
 }
 
@@ -212,7 +215,7 @@ async fn command(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &T
         _ => None,
     };
     if let Some(action) = needs
-        && let Err(why) = door.check(action, name)
+        && let Err(why) = door.check(action, name).await
     {
         term.write(notice(&why)).await;
         return;

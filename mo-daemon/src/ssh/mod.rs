@@ -152,7 +152,11 @@ impl russh::server::Handler for Conn {
             "login",
             login.device.as_deref(),
             outcome,
-            if ok { "password" } else { "wrong password or unknown user" },
+            if ok {
+                "password"
+            } else {
+                "wrong password or unknown user"
+            },
         );
         if ok {
             tracing::info!(user = %login.user, peer = ?self.peer, "password login");

@@ -21,6 +21,8 @@ commands:
   force NAME [N]       attach and take the write lock from whoever holds it
   join NAME [N]        write alongside the current holder (where allowed)
   who [NAME]           who is on one console, or on all
+  events [NAME] [N]    the last N events (default 20), of one device or all
+  ack ID               acknowledge an event (runs actions held for acknowledgement)
   power status NAME…   power state of devices (names or globs like web*)
   power on|off|cycle|reset|soft-off NAME…
                        switch devices' power (all their outlets/BMCs together)
@@ -129,6 +131,8 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
         ("power", [sub, names @ ..]) if !names.is_empty() => {
             power(ctx, user, origin, sub, names, term).await
         }
+        ("events", rest) if rest.len() <= 2 => events(ctx, user, rest, term).await,
+        ("ack", [id]) => ack(ctx, user, origin, id, term).await,
         ("power", _) => {
             term.line("usage: power status|on|off|cycle|reset|soft-off NAME…")
                 .await;
@@ -146,6 +150,88 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
             term.line(&format!("unknown command `{cmd}` — type `help`"))
                 .await;
             127
+        }
+    }
+}
+
+async fn events(ctx: &Arc<Ctx>, user: &str, args: &[&str], term: &mut Term) -> u32 {
+    let mut filter = mo_store::EventFilter {
+        limit: Some(20),
+        ..Default::default()
+    };
+    for arg in args {
+        match arg.parse::<usize>() {
+            Ok(n) => filter.limit = Some(n.clamp(1, 10_000)),
+            Err(_) => filter.device = Some((*arg).to_owned()),
+        }
+    }
+    if let Some(device) = &filter.device
+        && !ctx.access.allows(user, Action::List, device)
+    {
+        term.line(&format!("unknown device `{device}`")).await;
+        return 1;
+    }
+    let store = ctx.store.clone();
+    let found = tokio::task::spawn_blocking(move || store.query_events(&filter)).await;
+    match found {
+        Ok(Ok(events)) => {
+            let mut out = String::new();
+            for e in events
+                .iter()
+                .filter(|e| ctx.access.allows(user, Action::List, &e.device))
+            {
+                out.push_str(&e.line());
+                out.push('\n');
+            }
+            if out.is_empty() {
+                out.push_str("no events\n");
+            }
+            term.write(term.crlf(&out)).await;
+            0
+        }
+        Ok(Err(e)) => {
+            term.line(&format!("cannot read events: {e}")).await;
+            1
+        }
+        Err(e) => {
+            term.line(&format!("cannot read events: {e}")).await;
+            1
+        }
+    }
+}
+
+async fn ack(ctx: &Arc<Ctx>, user: &str, origin: &str, id: &str, term: &mut Term) -> u32 {
+    let Ok(id) = id.trim_start_matches('#').parse::<u64>() else {
+        term.line(&format!("bad event id `{id}`")).await;
+        return 2;
+    };
+    let event = match ctx.store.event(id) {
+        Ok(Some(event)) => event,
+        _ => {
+            term.line(&format!("no event #{id}")).await;
+            return 1;
+        }
+    };
+    if let Err(why) = ctx
+        .check(user, origin, Action::EventsAck, &event.device)
+        .await
+    {
+        term.line(&why).await;
+        return 1;
+    }
+    match ctx.events.ack(id, user) {
+        Ok(true) => {
+            term.line(&format!("event #{id} acknowledged")).await;
+            0
+        }
+        Ok(false) => {
+            term.line(&format!("event #{id} was already acknowledged"))
+                .await;
+            0
+        }
+        Err(e) => {
+            term.line(&format!("cannot acknowledge #{id}: {e}")).await;
+            1
         }
     }
 }
@@ -171,7 +257,7 @@ async fn power(
         Action::PowerControl
     };
     for entry in &entries {
-        if let Err(why) = ctx.access.check(user, origin, needs, &entry.device.name) {
+        if let Err(why) = ctx.check(user, origin, needs, &entry.device.name).await {
             term.line(&why).await;
             return 1;
         }
@@ -218,8 +304,14 @@ async fn power(
                 } else {
                     mo_store::Outcome::Failed
                 };
-                ctx.access
-                    .record(user, origin, &format!("power.{action}"), Some(name), outcome, line.clone());
+                ctx.access.record(
+                    user,
+                    origin,
+                    &format!("power.{action}"),
+                    Some(name),
+                    outcome,
+                    line.clone(),
+                );
             }
             term.write(term.crlf(&(lines.join("\n") + "\n"))).await;
             u32::from(!ok)

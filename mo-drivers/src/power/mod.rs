@@ -37,9 +37,9 @@ pub use snmp::{SnmpOutlets, SnmpPdu};
 pub use snmp_profiles::PduProfile;
 
 /// The power address schemes this module understands, in the order messages list them.
-const POWER_SCHEMES: &[&str] = &["redfish", "snmp", "exec"];
+const POWER_SCHEMES: &[&str] = &["ipmi", "redfish", "snmp", "exec"];
 
-/// The power address schemes known here (`ipmi` is added by the IPMI module).
+/// The power address schemes known here.
 pub fn power_schemes() -> &'static [&'static str] {
     POWER_SCHEMES
 }
@@ -64,7 +64,9 @@ pub fn power_controller_for(url: &str, opts: &DriverOptions) -> Result<Arc<dyn P
         "redfish" => Arc::new(RedfishController::from_url(&parsed, url, opts)?),
         "snmp" => Arc::new(SnmpOutlets::from_url(&parsed, url, opts)?),
         "exec" => Arc::new(ExecPowerController::from_url(&parsed, url, opts)?),
-        // "ipmi" => …  (added by the lead with the IPMI chassis controller)
+        "ipmi" => Arc::new(crate::ipmi::IpmiPower::new(
+            crate::ipmi::IpmiConfig::from_url(&parsed, url, opts)?,
+        )),
         other => {
             return Err(address::bad(
                 url,

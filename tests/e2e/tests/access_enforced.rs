@@ -20,7 +20,11 @@ fn spy_only_user_is_held_to_spying_and_every_attempt_is_audited() {
 
         // The viewer sees the device, attaches as a spy, and is refused force and break.
         let list = viewer.run(Login::Shell, &["list"], None)?.ok()?;
-        ensure!(list.stdout.contains("ex1"), "viewer list:\n{}", list.combined());
+        ensure!(
+            list.stdout.contains("ex1"),
+            "viewer list:\n{}",
+            list.combined()
+        );
         let v = w.terminal("vera", &viewer, Login::Shell, &["console", "ex1"])?;
         v.wait_for("spying instead", WAIT)?;
         v.send_keys(&["C-e", "c", "f"])?;
@@ -42,14 +46,26 @@ fn spy_only_user_is_held_to_spying_and_every_attempt_is_audited() {
 
         // No grant: nothing is visible, not even by name.
         let list = nobody.run(Login::Shell, &["list"], None)?.ok()?;
-        ensure!(!list.stdout.contains("ex1"), "nemo sees ex1:\n{}", list.combined());
+        ensure!(
+            !list.stdout.contains("ex1"),
+            "nemo sees ex1:\n{}",
+            list.combined()
+        );
         let spy = nobody.run(Login::Shell, &["spy", "ex1"], None)?;
-        ensure!(spy.stdout.contains("unknown device `ex1`"), "{}", spy.combined());
+        ensure!(
+            spy.stdout.contains("unknown device `ex1`"),
+            "{}",
+            spy.combined()
+        );
 
         // The admin may switch power.
-        let status = admin.run(Login::Shell, &["power", "status", "ex1"], None)?.ok()?;
+        let status = admin
+            .run(Login::Shell, &["power", "status", "ex1"], None)?
+            .ok()?;
         ensure!(status.stdout.contains("ex1: on"), "{}", status.combined());
-        let cycle = admin.run(Login::Shell, &["power", "cycle", "ex1"], None)?.ok()?;
+        let cycle = admin
+            .run(Login::Shell, &["power", "cycle", "ex1"], None)?
+            .ok()?;
         ensure!(cycle.stdout.contains("done"), "{}", cycle.combined());
 
         // The audit log holds the denials, the logins and the admin's power action.
@@ -63,7 +79,11 @@ fn spy_only_user_is_held_to_spying_and_every_attempt_is_audited() {
         }
         let logins = w.mo_ok(&["audit", "--action", "login"], None)?;
         for user in ["vera", "nemo", "root1"] {
-            ensure!(logins.stdout.contains(user), "no login of {user}:\n{}", logins.stdout);
+            ensure!(
+                logins.stdout.contains(user),
+                "no login of {user}:\n{}",
+                logins.stdout
+            );
         }
         let power = w.mo_ok(&["audit", "--user", "root1", "--device", "ex1"], None)?;
         ensure!(power.stdout.contains("power.cycle"), "{}", power.stdout);

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mo_testsupport::{WAIT, World, ensure, has_rfc3339_timestamp, run_test, workspace_root};
+use mo_testsupport::{WAIT, ensure, has_rfc3339_timestamp, run_test, workspace_root};
 
 /// 40,002 lines (about 2.3 MB, so three 1 MiB segments), a panic line after every 10,000th.
 const PANICKY_CONSOLE: &str = r#"#!/bin/sh

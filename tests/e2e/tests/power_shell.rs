@@ -28,21 +28,38 @@ fn power_commands_switch_every_supply_and_are_logged() {
         let alice = w.add_user("alice", "alice-pw")?;
         w.start_daemon(&[])?;
 
-        let status = alice.run(Login::Shell, &["power", "status", "web*"], None)?.ok()?;
+        let status = alice
+            .run(Login::Shell, &["power", "status", "web*"], None)?
+            .ok()?;
         ensure!(
             status.stdout.contains("web01: off") && status.stdout.contains("web02: off"),
             "status before:\n{}",
             status.combined()
         );
-        let on = alice.run(Login::Shell, &["power", "on", "web*"], None)?.ok()?;
-        ensure!(on.stdout.contains("web01: on done"), "on:\n{}", on.combined());
+        let on = alice
+            .run(Login::Shell, &["power", "on", "web*"], None)?
+            .ok()?;
+        ensure!(
+            on.stdout.contains("web01: on done"),
+            "on:\n{}",
+            on.combined()
+        );
         for n in [1, 2, 3] {
             let state = std::fs::read_to_string(w.dir().join(format!("outlet-{n}")))
                 .map_err(|e| mo_testsupport::Error::io("read outlet state", e))?;
-            ensure!(state.trim() == "on", "outlet {n} is {state:?} after `power on`");
+            ensure!(
+                state.trim() == "on",
+                "outlet {n} is {state:?} after `power on`"
+            );
         }
-        let status = alice.run(Login::Shell, &["power", "status", "web01"], None)?.ok()?;
-        ensure!(status.stdout.contains("web01: on"), "status after:\n{}", status.combined());
+        let status = alice
+            .run(Login::Shell, &["power", "status", "web01"], None)?
+            .ok()?;
+        ensure!(
+            status.stdout.contains("web01: on"),
+            "status after:\n{}",
+            status.combined()
+        );
 
         // A device without a controller, an unknown device, a bad action: clear errors, exit 1/2.
         let none = alice.run(Login::Shell, &["power", "off", "nopower"], None)?;
@@ -52,9 +69,17 @@ fn power_commands_switch_every_supply_and_are_logged() {
             none.combined()
         );
         let unknown = alice.run(Login::Shell, &["power", "off", "ghost"], None)?;
-        ensure!(unknown.stdout.contains("unknown device `ghost`"), "{}", unknown.combined());
+        ensure!(
+            unknown.stdout.contains("unknown device `ghost`"),
+            "{}",
+            unknown.combined()
+        );
         let bad = alice.run(Login::Shell, &["power", "explode", "web01"], None)?;
-        ensure!(bad.stdout.contains("bad power action"), "{}", bad.combined());
+        ensure!(
+            bad.stdout.contains("bad power action"),
+            "{}",
+            bad.combined()
+        );
 
         // The record log holds the action with who did it.
         let log = w.mo_ok(&["log", "show", "web01", "--kind", "power"], None)?;
