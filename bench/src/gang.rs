@@ -25,7 +25,11 @@ pub struct Opts {
 }
 
 /// Consoles `g00000`… logged in at their shell prompts.
-async fn start(n: usize, logs: Option<&std::path::Path>, prefix: &str) -> anyhow::Result<Vec<Console>> {
+async fn start(
+    n: usize,
+    logs: Option<&std::path::Path>,
+    prefix: &str,
+) -> anyhow::Result<Vec<Console>> {
     let mut consoles = Vec::with_capacity(n);
     for i in 0..n {
         let name = format!("{prefix}{i:05}");
@@ -67,7 +71,10 @@ async fn round(gang: &mut Gang, line: &str) -> anyhow::Result<Duration> {
     let t0 = Instant::now();
     let failed = gang.send_line(line).await;
     if let Some((device, e)) = failed.first() {
-        bail!("{} devices refused input, first {device}: {e}", failed.len());
+        bail!(
+            "{} devices refused input, first {device}: {e}",
+            failed.len()
+        );
     }
     while !pending.is_empty() {
         let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(30), gang.next()).await else {
@@ -94,14 +101,21 @@ async fn round(gang: &mut Gang, line: &str) -> anyhow::Result<Duration> {
     Ok(t0.elapsed())
 }
 
-async fn measure(consoles: &[Console], rounds: usize) -> anyhow::Result<(Vec<f64>, Duration, usize)> {
+async fn measure(
+    consoles: &[Console],
+    rounds: usize,
+) -> anyhow::Result<(Vec<f64>, Duration, usize)> {
     let (mut gang, refused) = Gang::open("bench-gang", consoles).await;
     if let Some(r) = refused.first() {
         bail!("{} consoles refused, first: {r}", refused.len());
     }
     let mut times = Vec::with_capacity(rounds);
     for i in 0..rounds {
-        times.push(round(&mut gang, &format!("echo round {i}")).await?.as_secs_f64());
+        times.push(
+            round(&mut gang, &format!("echo round {i}"))
+                .await?
+                .as_secs_f64(),
+        );
     }
     // The full comparison: collect until quiet, normalise, majority and divergence.
     let opts = CollectOptions {
@@ -123,13 +137,21 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     println!(
         "gang: one command to {} sim consoles ({}), {} rounds, against one console alone",
         o.consoles,
-        if o.no_logs { "no logs" } else { "with record logs" },
+        if o.no_logs {
+            "no logs"
+        } else {
+            "with record logs"
+        },
         o.rounds
     );
     let t0 = Instant::now();
     let many = start(o.consoles, logs, "g").await?;
     let one = start(1, logs, "solo").await?;
-    println!("  {} consoles up and logged in in {:.2} s", o.consoles + 1, t0.elapsed().as_secs_f64());
+    println!(
+        "  {} consoles up and logged in in {:.2} s",
+        o.consoles + 1,
+        t0.elapsed().as_secs_f64()
+    );
 
     let (solo, solo_cmp, _) = measure(&one, o.rounds).await?;
     let (gang, gang_cmp, divergent) = measure(&many, o.rounds).await?;

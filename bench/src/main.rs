@@ -9,6 +9,7 @@
 
 mod common;
 mod flood;
+mod gang;
 mod idle;
 mod policy;
 mod power_status;
@@ -37,6 +38,8 @@ enum Cmd {
     Viewers(viewers::Opts),
     /// Keystroke round trip through mod's SSH front door to an echoing console.
     Rtt(rtt::Opts),
+    /// One command to N sim consoles at once (default 500), all answers collected, against one alone.
+    Gang(gang::Opts),
     /// Policy decisions at site scale (10,000 devices, 1,000 users, 200 groups): ns per check.
     Policy(policy::Opts),
     /// Power status of 200 devices over snmpd outlets and Redfish: wall time and requests sent.
@@ -59,6 +62,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Idle(o) => rt.block_on(idle::run(o)),
         Cmd::Viewers(o) => rt.block_on(viewers::run(o)),
         Cmd::Rtt(o) => rt.block_on(rtt::run(o)),
+        Cmd::Gang(o) => rt.block_on(gang::run(o)),
         Cmd::Policy(o) => policy::run(o),
         Cmd::PowerStatus(o) => rt.block_on(power_status::run(o)),
         Cmd::Search(o) => rt.block_on(search::run(o)),
@@ -70,6 +74,7 @@ fn main() -> anyhow::Result<()> {
                 &["idle"][..],
                 &["viewers"][..],
                 &["rtt"][..],
+                &["gang"][..],
                 &["policy"][..],
                 &["power-status"][..],
                 &["search"][..],

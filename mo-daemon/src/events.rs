@@ -236,30 +236,37 @@ impl Events {
         let _ = self.tx.send(candidate);
     }
 
-    /// Scan `console`'s output and follow its link state until it stops.
-    pub fn watch(self: &Arc<Self>, device: String, console: Console) {
+    /// Scan `console`'s output (every chunk, from its tap) and follow its link state until it
+    /// stops.
+    pub fn watch(self: &Arc<Self>, device: String, console: Console, tap: crate::registry::Tap) {
         let set = self
             .sets
             .lock()
             .ok()
             .and_then(|mut cache| self.config.set_for(&device, &mut cache));
         let tx = self.tx.clone();
-        tokio::spawn(watch_console(device, console, set, tx));
+        tokio::spawn(watch_console(device, console, tap, set, tx));
     }
 }
 
 async fn watch_console(
     device: String,
     console: Console,
+    mut output: crate::registry::Tap,
     set: Option<PatternSet>,
     tx: mpsc::UnboundedSender<Candidate>,
 ) {
-    let Ok(mut output) = console.subscribe().await else {
-        return;
-    };
     let mut state = console.watch_state();
     let mut scanner = set.map(|s| Scanner::with_set(device.clone(), s, ScanConfig::default()));
     let mut was_up = matches!(*state.borrow(), LinkState::Up { .. });
+    if was_up {
+        let _ = tx.send(Candidate::new(
+            device.clone(),
+            EventSource::Connection,
+            Severity::Info,
+            "link up",
+        ));
+    }
     loop {
         let deadline = scanner.as_ref().and_then(Scanner::next_deadline);
         let idle = async {
@@ -270,18 +277,14 @@ async fn watch_console(
         };
         tokio::select! {
             chunk = output.recv() => match chunk {
-                Ok(chunk) if chunk.kind == RecordKind::Output => {
+                Some(chunk) => {
                     if let Some(s) = scanner.as_mut() {
                         for found in s.feed(&chunk.bytes, Instant::now()) {
                             let _ = tx.send(Candidate::from_match(device.clone(), &found, now_i64()));
                         }
                     }
                 }
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(device, "event scanner fell behind by {n} chunks");
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                None => return,
             },
             () = idle => {
                 if let Some(s) = scanner.as_mut() {
@@ -355,7 +358,7 @@ async fn run_manager(
                         record_event(&registry, &event, decision.suppressed).await;
                         for action in &decision.actions {
                             if let Some(run) = config.actions.get(&action.action) {
-                                spawn_action(run.clone(), event.clone(), action.rule.clone());
+                                spawn_action(run.clone(), event.clone(), action.rule.clone(), registry.clone());
                             }
                         }
                     }
@@ -372,7 +375,7 @@ async fn run_manager(
                 if let Ok(Some(event)) = store.event(id) {
                     for action in held {
                         if let Some(run) = config.actions.get(&action.action) {
-                            spawn_action(run.clone(), event.clone(), action.rule.clone());
+                            spawn_action(run.clone(), event.clone(), action.rule.clone(), registry.clone());
                         }
                     }
                 }
@@ -409,8 +412,29 @@ async fn record_event(registry: &Registry, event: &Event, suppressed: bool) {
     }
 }
 
-fn spawn_action(action: Arc<Action>, event: Event, rule: String) {
+fn spawn_action(action: Arc<Action>, event: Event, rule: String, registry: Arc<Registry>) {
     tokio::spawn(async move {
+        // Power actions are handed back by the action runner: mo switches the event's device
+        // itself (rules only allow them after an operator acknowledged the event).
+        if let Action::Power(power) = &*action {
+            let Some(entry) = registry.get(&event.device) else {
+                tracing::error!(
+                    event = event.id,
+                    rule,
+                    "power action: unknown device {}",
+                    event.device
+                );
+                return;
+            };
+            let who = format!("event #{}", event.id);
+            let (lines, ok) = crate::power::perform(&[entry], *power, &who, |_| {}).await;
+            if ok {
+                tracing::info!(event = event.id, rule, "power action: {}", lines.join("; "));
+            } else {
+                tracing::error!(event = event.id, rule, "power action: {}", lines.join("; "));
+            }
+            return;
+        }
         match run_action(&action, &event).await {
             Ok(outcome) => tracing::info!(event = event.id, rule, "action done: {outcome:?}"),
             Err(e) => tracing::error!(event = event.id, rule, "action failed: {e}"),

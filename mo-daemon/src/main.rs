@@ -175,8 +175,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let events = events::Events::start(event_config, store.clone(), registry.clone())?;
     {
         let events = events.clone();
-        registry.set_on_start(Box::new(move |name, console| {
-            events.watch(name.to_owned(), console.clone());
+        registry.set_on_start(Box::new(move |name, console, tap| {
+            events.watch(name.to_owned(), console.clone(), tap);
         }));
     }
     let devices = {

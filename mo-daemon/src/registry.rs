@@ -12,10 +12,12 @@ use mo_core::console::{Console, ConsoleConfig, LoginScript};
 use mo_core::escape::EscapeConfig;
 use mo_core::log::{LogLock, LogOptions, LogWriter};
 use mo_core::power::{PowerBinding, PowerController};
+use mo_core::record::{Chunk, RecordKind, RecordSink};
 use mo_core::secret::Secret;
 use mo_drivers::power::power_controller_for;
 use mo_drivers::{Credentials, DriverOptions, connector_for};
 use mo_store::{DataDir, Device, SecretKey, SecretKind, Store};
+use tokio::sync::mpsc;
 
 /// A device's secrets in clear, by kind.
 pub type DeviceSecrets = BTreeMap<SecretKind, Secret>;
@@ -43,8 +45,38 @@ pub struct Entry {
 }
 
 /// All consoles of the daemon, by device name.
-/// Called with each console the registry starts (the event scanner hooks in here).
-pub type OnStart = Box<dyn Fn(&str, &Console) + Send + Sync>;
+/// Called with each console the registry starts and the receiving end of its output tap: every
+/// output chunk the record log took, in order, never dropped (the event scanner hooks in here).
+pub type OnStart = Box<dyn Fn(&str, &Console, Tap) + Send + Sync>;
+
+/// The receiving end of a console's output tap.
+pub type Tap = mpsc::UnboundedReceiver<Chunk>;
+
+/// The record log, plus a copy of every output chunk for the scanner. The scanner is a consumer
+/// of the data path like the log (DESIGN.md §2): it sees every byte, and the console never waits
+/// for it.
+struct TeeSink {
+    log: LogWriter,
+    tap: mpsc::UnboundedSender<Chunk>,
+}
+
+impl RecordSink for TeeSink {
+    fn next_seq(&self) -> u64 {
+        self.log.next_seq()
+    }
+
+    fn append(&mut self, chunk: &Chunk) -> mo_core::Result<()> {
+        let result = self.log.append(chunk);
+        if chunk.kind == RecordKind::Output {
+            let _ = self.tap.send(chunk.clone());
+        }
+        result
+    }
+
+    fn flush(&mut self) -> mo_core::Result<()> {
+        self.log.flush()
+    }
+}
 
 pub struct Registry {
     on_start: RwLock<Option<OnStart>>,
@@ -138,7 +170,14 @@ impl Registry {
             }
         }
         match self.try_start(device, &mut entry) {
-            Ok(console) => entry.console = Some(console),
+            Ok((console, tap)) => {
+                entry.console = Some(console.clone());
+                if let Ok(hook) = self.on_start.read()
+                    && let Some(hook) = hook.as_ref()
+                {
+                    hook(&device.name, &console, tap);
+                }
+            }
             Err(e) => {
                 tracing::error!(device = %device.name, "cannot start console: {e}");
                 entry.error = Some(e);
@@ -168,7 +207,7 @@ impl Registry {
             .map_err(|e| e.to_string())
     }
 
-    fn try_start(&self, device: &Device, entry: &mut Entry) -> Result<Console, String> {
+    fn try_start(&self, device: &Device, entry: &mut Entry) -> Result<(Console, Tap), String> {
         let opts = self.options_for(device, &entry.secrets);
         let connector = connector_for(&device.url, &opts).map_err(|e| e.to_string())?;
         if let Some(bytes) = device.escape_bytes().map_err(|e| e.to_string())? {
@@ -201,7 +240,9 @@ impl Registry {
         if recovery.torn {
             tracing::warn!(device = %device.name, "record log recovered after a crash: {recovery:?}");
         }
-        Ok(Console::spawn(cfg, connector, Some(Box::new(writer))))
+        let (tap, tap_rx) = mpsc::unbounded_channel();
+        let sink = TeeSink { log: writer, tap };
+        Ok((Console::spawn(cfg, connector, Some(Box::new(sink))), tap_rx))
     }
 
     /// Bring the running consoles in line with `devices`. Returns (started, stopped) counts.
@@ -251,11 +292,6 @@ impl Registry {
         for (d, secrets) in start {
             tracing::info!(device = %d.name, url = %d.url, "starting console");
             let entry = self.start(&d, secrets);
-            if let (Some(console), Ok(hook)) = (&entry.console, self.on_start.read())
-                && let Some(hook) = hook.as_ref()
-            {
-                hook(&d.name, console);
-            }
             if let Ok(mut m) = self.entries.write() {
                 m.insert(d.name.clone(), entry);
             }

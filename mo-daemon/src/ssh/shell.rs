@@ -23,6 +23,8 @@ commands:
   who [NAME]           who is on one console, or on all
   events [NAME] [N]    the last N events (default 20), of one device or all
   ack ID               acknowledge an event (runs actions held for acknowledgement)
+  gang NAME… -- CMD    send CMD to several consoles (names or globs) at once; show each
+                       device's answer and which devices answered unlike the majority
   power status NAME…   power state of devices (names or globs like web*)
   power on|off|cycle|reset|soft-off NAME…
                        switch devices' power (all their outlets/BMCs together)
@@ -132,6 +134,16 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
             power(ctx, user, origin, sub, names, term).await
         }
         ("events", rest) if rest.len() <= 2 => events(ctx, user, rest, term).await,
+        ("gang", _) => match line.split_once(" -- ") {
+            Some((names, command)) if !command.trim().is_empty() => {
+                let names: Vec<&str> = names.split_whitespace().skip(1).collect();
+                gang(ctx, user, origin, &names, command.trim(), term).await
+            }
+            _ => {
+                term.line("usage: gang NAME… -- COMMAND").await;
+                2
+            }
+        },
         ("ack", [id]) => ack(ctx, user, origin, id, term).await,
         ("power", _) => {
             term.line("usage: power status|on|off|cycle|reset|soft-off NAME…")
@@ -152,6 +164,84 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
             127
         }
     }
+}
+
+async fn gang(
+    ctx: &Arc<Ctx>,
+    user: &str,
+    origin: &str,
+    names: &[&str],
+    command: &str,
+    term: &mut Term,
+) -> u32 {
+    use mo_core::automation::{CollectOptions, Gang};
+    if names.is_empty() {
+        term.line("usage: gang NAME… -- COMMAND").await;
+        return 2;
+    }
+    let entries = match crate::power::select(ctx, user, names) {
+        Ok(entries) => entries,
+        Err(e) => {
+            term.line(&e).await;
+            return 1;
+        }
+    };
+    let mut consoles = Vec::new();
+    for entry in &entries {
+        if let Err(why) = ctx
+            .check(user, origin, Action::Gang, &entry.device.name)
+            .await
+        {
+            term.line(&why).await;
+            return 1;
+        }
+        match &entry.console {
+            Some(console) => consoles.push(console.clone()),
+            None => {
+                term.line(&format!("{} is not running", entry.device.name))
+                    .await;
+                return 1;
+            }
+        }
+    }
+    let (mut gang, refused) = Gang::open_from(user, origin, &consoles).await;
+    let mut status = 0;
+    for refusal in &refused {
+        term.line(&refusal.to_string()).await;
+        status = 1;
+    }
+    let report = gang.command(command, &CollectOptions::default()).await;
+    drop(gang);
+    let mut out = String::new();
+    for (device, bytes) in &report.outputs {
+        let text = String::from_utf8_lossy(bytes);
+        for line in text.lines() {
+            out.push_str(&format!("{device}: {}\n", line.trim_end_matches('\r')));
+        }
+    }
+    for (device, why) in &report.failed {
+        out.push_str(&format!("{device}: not sent: {why}\n"));
+        status = 1;
+    }
+    for (device, bytes) in &report.missed {
+        out.push_str(&format!(
+            "{device}: {bytes} bytes of output lost while collecting\n"
+        ));
+    }
+    if report.divergent.is_empty() {
+        out.push_str(&format!(
+            "all {} devices answered alike\n",
+            report.majority.len()
+        ));
+    } else {
+        out.push_str(&format!(
+            "divergent: {} (majority: {} devices)\n",
+            report.divergent.join(", "),
+            report.majority.len()
+        ));
+    }
+    term.write(term.crlf(&out)).await;
+    status
 }
 
 async fn events(ctx: &Arc<Ctx>, user: &str, args: &[&str], term: &mut Term) -> u32 {

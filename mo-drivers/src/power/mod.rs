@@ -120,7 +120,7 @@ mod tests {
         let err = power_controller_for("ipmx://bmc", &DriverOptions::default()).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "bad address `ipmx://bmc`: unknown power scheme `ipmx` (known: redfish, snmp, exec)"
+            "bad address `ipmx://bmc`: unknown power scheme `ipmx` (known: ipmi, redfish, snmp, exec)"
         );
     }
 

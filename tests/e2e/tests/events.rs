@@ -76,8 +76,13 @@ argv = ["{}", "{{device}}", "{{severity}}", "{{message}}"]
             thread::sleep(Duration::from_millis(200));
         };
         ensure!(
-            listing.contains("disk error on noisy") && listing.lines().count() == 2,
+            listing.contains("disk error on noisy")
+                && listing.lines().filter(|l| l.contains(" pattern ")).count() == 2,
             "expected one folded disk event and one panic:\n{listing}"
+        );
+        ensure!(
+            listing.contains("connection link up"),
+            "the link coming up is an event too:\n{listing}"
         );
 
         // The exec action ran once, for the critical event only, with the argv templated.

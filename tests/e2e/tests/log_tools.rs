@@ -51,7 +51,7 @@ fn search_notes_around_and_asciicast_export() {
             "expected a rotated log, found {segments} segment(s)"
         );
 
-        let out = w.mo_ok(&["log", "search", "px", "Kernel panic", "-C", "2"], None)?;
+        let out = w.mo_ok(&["log", "search", "px", "^Kernel panic", "-C", "2"], None)?;
         let lines: Vec<&str> = out.stdout.lines().collect();
         ensure!(
             lines.len() == 4 * 5 + 3,
@@ -117,7 +117,7 @@ fn search_notes_around_and_asciicast_export() {
             notes.stdout
         );
         let around = w.mo_ok(
-            &["log", "show", "px", "--around", &seq, "--context", "2"],
+            &["log", "show", "px", "--around", &seq, "--context", "4"],
             None,
         )?;
         ensure!(
