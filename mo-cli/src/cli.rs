@@ -71,6 +71,8 @@ pub enum Command {
     Secret(crate::access::SecretCommand),
     /// Read the audit log: logins, attaches, power actions, changes, denials.
     Audit(crate::audit::AuditArgs),
+    /// List and follow events: pattern matches, link changes (`--follow` keeps printing).
+    Events(crate::events::EventsArgs),
     /// Export the site as TOML; import TOML, device spreadsheets, conserver.cf, conman.conf.
     #[command(subcommand)]
     Config(crate::config::ConfigCommand),

@@ -12,6 +12,7 @@ mod audit;
 mod cli;
 mod config;
 mod device;
+mod events;
 mod log;
 mod table;
 mod user;
@@ -107,6 +108,7 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
             access::secret(&dir, &store, command, &mut stdin.lock(), out)?;
         }
         Command::Audit(args) => audit::run(&dir.open_store()?, args, out)?,
+        Command::Events(args) => events::run(&dir.open_store()?, args, out)?,
         Command::Config(command) => config::run(&dir.open_store()?, command, out)?,
     }
     Ok(ExitCode::SUCCESS)

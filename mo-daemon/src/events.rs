@@ -166,7 +166,7 @@ impl EventConfig {
             .iter()
             .enumerate()
             .filter(|(_, (_, globs))| {
-                globs.is_empty() || globs.iter().any(|g| crate::power::glob_match(g, device))
+                globs.is_empty() || globs.iter().any(|g| mo_core::event::glob_match(g, device))
             })
             .map(|(i, _)| i)
             .collect();

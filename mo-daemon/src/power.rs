@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mo_core::event::glob_match;
 use mo_core::power::{GroupEvent, GroupOperation, PowerAction, PowerController, PowerState};
 use mo_core::record::RecordKind;
 
@@ -17,20 +18,6 @@ use crate::registry::Entry;
 const PARALLELISM: usize = 16;
 /// How long one device may take (Redfish BMCs poll until the state changes).
 const DEVICE_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Whether `name` matches a shell-style glob (`*`, `?`).
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn inner(p: &[u8], n: &[u8]) -> bool {
-        match (p.split_first(), n.split_first()) {
-            (None, None) => true,
-            (Some((b'*', rest)), _) => inner(rest, n) || (!n.is_empty() && inner(p, &n[1..])),
-            (Some((b'?', rest)), Some((_, nrest))) => inner(rest, nrest),
-            (Some((c, rest)), Some((d, nrest))) if c == d => inner(rest, nrest),
-            _ => false,
-        }
-    }
-    inner(pattern.as_bytes(), name.as_bytes())
-}
 
 /// The registry entries named by `patterns` (names or globs), in the order given, without
 /// duplicates, among the devices `user` may see. Errors name a pattern that matched nothing.
@@ -169,18 +156,4 @@ pub async fn perform(
         ));
     }
     (lines, ok)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("web*", "web01"));
-        assert!(glob_match("w?b0*", "web01"));
-        assert!(glob_match("*", ""));
-        assert!(!glob_match("web?", "web01"));
-        assert!(!glob_match("db*", "web01"));
-    }
 }

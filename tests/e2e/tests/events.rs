@@ -109,6 +109,23 @@ argv = ["{}", "{{device}}", "{{severity}}", "{{message}}"]
             log.stdout
         );
 
+        // `mo events` reads the same store.
+        let cli = w.mo_ok(
+            &["events", "--device", "noisy", "--severity", "warning"],
+            None,
+        )?;
+        ensure!(
+            cli.stdout.contains("x10000") && cli.stdout.contains("critical"),
+            "mo events:\n{}",
+            cli.stdout
+        );
+        let bad = w.mo(&["events", "--severity", "dire"], None)?;
+        ensure!(
+            !bad.success() && bad.stderr.contains("dire"),
+            "{}",
+            bad.combined()
+        );
+
         // Acknowledge it.
         let id = listing
             .lines()
