@@ -260,8 +260,11 @@ pub async fn play_many(
         let stop_rx = stop_rx.clone();
         let stop_tx = stop_tx.clone();
         let plan = macro_.bind_for(Some(console.name()), args);
+        // Take the permit here, in the given order, so devices start in that order (a task
+        // scheduled early must not jump the queue).
+        let permit = limit.acquire_owned().await;
         tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await;
+            let _permit = permit;
             let device = console.name().to_string();
             let start = Instant::now();
             if *stop_rx.borrow() {
