@@ -61,6 +61,17 @@ else
   "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
+# The local account the ssh:// driver tests log in to on their own loopback-only sshd (the
+# tests' sshd_config allows no other user; no system sshd is started). Its password is the
+# tests' fixed one (mo-drivers/tests/peers/sshd.rs).
+if ! id consoletest >/dev/null 2>&1; then
+  echo "setup: adding the local test user consoletest"
+  as_root=()
+  if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi
+  "${as_root[@]}" useradd -m -s /bin/sh consoletest
+  echo 'consoletest:mo-Test-pw-4711' | "${as_root[@]}" chpasswd
+fi
+
 # Python peers, pinned, in a venv of the project's own.
 venv=${MO_PEERS_VENV:-target/peers-venv}
 pip_need=(sushy-tools==2.2.0 asciinema==2.4.0 openapi-spec-validator==0.7.1)
