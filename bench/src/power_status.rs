@@ -146,9 +146,7 @@ fn start_sushy(peers: &Path, program: &Path, dir: &Path) -> anyhow::Result<(Peer
 }
 
 pub async fn run(o: Opts) -> anyhow::Result<()> {
-    let peers = o
-        .peers
-        .unwrap_or_else(|| workspace().join("../shared/peers"));
+    let peers = o.peers.unwrap_or_else(|| workspace().join("tests/peers"));
     let sushy = o
         .sushy
         .unwrap_or_else(|| workspace().join("target/peers-venv/bin/sushy-emulator"));

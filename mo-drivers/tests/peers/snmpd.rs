@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-/// The shared peer configs.
+/// The peer configs kept in the repository (`tests/peers/`, copies of PEERS.md's samples).
 pub fn shared_peers() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/peers")
 }
 
 /// A free UDP port on 127.0.0.1.
@@ -36,7 +36,7 @@ impl Snmpd {
         let port = free_udp_port()?;
         let d = dir.path().display().to_string();
         let conf = std::fs::read_to_string(shared_peers().join("snmpd-apc.conf"))
-            .context("reading shared/peers/snmpd-apc.conf")?
+            .context("reading tests/peers/snmpd-apc.conf")?
             .replace("@DIR@", &d)
             .replace("udp:127.0.0.1:16161", &format!("udp:127.0.0.1:{port}"));
         std::fs::write(dir.path().join("snmpd.conf"), conf)?;

@@ -33,9 +33,9 @@ impl Sushy {
             .local_addr()?
             .port();
         let d = dir.path().display().to_string();
-        let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers");
+        let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/peers");
         let conf = std::fs::read_to_string(shared.join("sushy-emulator.conf"))
-            .context("reading shared/peers/sushy-emulator.conf")?
+            .context("reading tests/peers/sushy-emulator.conf")?
             .replace("@DIR@", &d)
             .replace("= 8123", &format!("= {port}"));
         std::fs::write(dir.path().join("sushy.conf"), conf)?;
