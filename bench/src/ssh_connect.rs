@@ -190,7 +190,8 @@ async fn measure(
 async fn ask(link: &mut Link, n: usize) -> bool {
     let want = format!("mo-{n}-{}", n + 1);
     let line = format!("echo mo-{n}-$(({n}+1))\n");
-    if link.writer.write_all(line.as_bytes()).await.is_err() {
+    // Links buffer like any AsyncWrite: flush, as the console actor does after each write.
+    if link.writer.write_all(line.as_bytes()).await.is_err() || link.writer.flush().await.is_err() {
         return false;
     }
     let mut seen = Vec::new();
