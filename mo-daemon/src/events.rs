@@ -427,11 +427,12 @@ fn spawn_action(action: Arc<Action>, event: Event, rule: String, registry: Arc<R
                 return;
             };
             let who = format!("event #{}", event.id);
-            let (lines, ok) = crate::power::perform(&[entry], *power, &who, |_| {}).await;
-            if ok {
-                tracing::info!(event = event.id, rule, "power action: {}", lines.join("; "));
-            } else {
-                tracing::error!(event = event.id, rule, "power action: {}", lines.join("; "));
+            for r in crate::power::perform(&[entry], *power, &who, |_| {}).await {
+                if r.ok {
+                    tracing::info!(event = event.id, rule, "power action: {}", r.line);
+                } else {
+                    tracing::error!(event = event.id, rule, "power action: {}", r.line);
+                }
             }
             return;
         }

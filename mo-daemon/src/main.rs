@@ -68,6 +68,17 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The registry entries `user` may see (`list` permission), sorted by name. The policy is
+    /// loaded once for the whole list.
+    pub fn visible(&self, user: &str) -> Vec<registry::Entry> {
+        let policy = self.access.policy();
+        self.registry
+            .list()
+            .into_iter()
+            .filter(|e| policy.allows(user, mo_core::policy::Action::List, &e.device.name))
+            .collect()
+    }
+
     /// Decide and audit `action` by `user` on `device`; a denial is also written into the
     /// device's record log (as a notice), so the console's timeline shows the attempt.
     pub async fn check(

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mo_core::event::glob_match;
-use mo_core::power::{GroupEvent, GroupOperation, PowerAction, PowerController, PowerState};
+use mo_core::power::{
+    DeviceOutcome, GroupEvent, GroupOperation, PowerAction, PowerController, PowerState,
+};
 use mo_core::record::RecordKind;
 
 use crate::Ctx;
@@ -22,15 +24,7 @@ const DEVICE_TIMEOUT: Duration = Duration::from_secs(120);
 /// The registry entries named by `patterns` (names or globs), in the order given, without
 /// duplicates, among the devices `user` may see. Errors name a pattern that matched nothing.
 pub fn select(ctx: &Ctx, user: &str, patterns: &[&str]) -> Result<Vec<Entry>, String> {
-    let all: Vec<Entry> = ctx
-        .registry
-        .list()
-        .into_iter()
-        .filter(|e| {
-            ctx.access
-                .allows(user, mo_core::policy::Action::List, &e.device.name)
-        })
-        .collect();
+    let all = ctx.visible(user);
     let mut out: Vec<Entry> = Vec::new();
     for pattern in patterns {
         let before = out.len();
@@ -98,34 +92,38 @@ pub async fn status(entries: &[Entry]) -> Vec<(String, Result<PowerState, String
     out.into_iter().map(|(_, n, s)| (n, s)).collect()
 }
 
+/// How one device's power action ended.
+pub struct PowerResult {
+    /// The device.
+    pub device: String,
+    /// Whether the action was done.
+    pub ok: bool,
+    /// One line for the admin: `web01: cycle done (4.2s)` or `web01: failed: …`.
+    pub line: String,
+}
+
 /// Perform `action` on every device (in parallel, at most [`PARALLELISM`] at once), calling
-/// `progress` with one line per step. Returns one line per device and whether all succeeded.
+/// `progress` with one line per step. Returns one result per device.
 pub async fn perform(
     entries: &[Entry],
     action: PowerAction,
     user: &str,
     mut progress: impl FnMut(String) + Send,
-) -> (Vec<String>, bool) {
-    let mut lines = Vec::new();
-    let mut ok = true;
+) -> Vec<PowerResult> {
+    let mut results = Vec::new();
     let mut members: Vec<(String, Arc<dyn PowerController>)> = Vec::new();
     for entry in entries {
         match controller(entry) {
-            Ok(c) => members.push((entry.device.name.clone(), c)),
-            Err(e) => {
-                ok = false;
-                lines.push(format!("{}: failed: {e}", entry.device.name));
+            Ok(c) => {
+                let text = format!("power {action} by {user} via {}: started", c.address());
+                record(entry, user, text).await;
+                members.push((entry.device.name.clone(), c));
             }
-        }
-    }
-    for (name, c) in &members {
-        if let Some(entry) = entries.iter().find(|e| &e.device.name == name) {
-            record(
-                entry,
-                user,
-                format!("power {action} by {user} via {}: started", c.address()),
-            )
-            .await;
+            Err(e) => results.push(PowerResult {
+                device: entry.device.name.clone(),
+                ok: false,
+                line: format!("{}: failed: {e}", entry.device.name),
+            }),
         }
     }
     let report = GroupOperation::new(action)
@@ -136,24 +134,22 @@ pub async fn perform(
         .await;
     for result in &report.results {
         let outcome = match &result.outcome {
-            mo_core::power::DeviceOutcome::Done => "done".to_string(),
-            mo_core::power::DeviceOutcome::Failed(e) => {
-                ok = false;
-                format!("failed: {e}")
-            }
-            mo_core::power::DeviceOutcome::Skipped(why) => {
-                ok = false;
-                format!("skipped: {why}")
-            }
+            DeviceOutcome::Done => "done".to_string(),
+            DeviceOutcome::Failed(e) => format!("failed: {e}"),
+            DeviceOutcome::Skipped(why) => format!("skipped: {why}"),
         };
         if let Some(entry) = entries.iter().find(|e| e.device.name == result.device) {
             record(entry, user, format!("power {action} by {user}: {outcome}")).await;
         }
-        lines.push(format!(
-            "{}: {action} {outcome} ({:.1}s)",
-            result.device,
-            result.elapsed.as_secs_f64()
-        ));
+        results.push(PowerResult {
+            device: result.device.clone(),
+            ok: result.outcome.is_done(),
+            line: format!(
+                "{}: {action} {outcome} ({:.1}s)",
+                result.device,
+                result.elapsed.as_secs_f64()
+            ),
+        });
     }
-    (lines, ok)
+    results
 }

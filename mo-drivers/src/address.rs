@@ -94,6 +94,22 @@ pub fn parse(address: &str) -> Result<Url> {
     Url::parse(address).map_err(|e| bad(address, format!("not a URL: {e}")))
 }
 
+/// Parse `address` as a URL whose scheme picks a driver. An address without a scheme gets an
+/// error listing `schemes` and showing `example`.
+pub fn parse_schemed(address: &str, schemes: &[&str], example: &str) -> Result<Url> {
+    match Url::parse(address) {
+        Ok(parsed) => Ok(parsed),
+        Err(url::ParseError::RelativeUrlWithoutBase) => Err(bad(
+            address,
+            format!(
+                "no scheme; write SCHEME:… with one of {} (for example {example})",
+                schemes.join(", ")
+            ),
+        )),
+        Err(e) => Err(bad(address, format!("not a URL: {e}"))),
+    }
+}
+
 /// The address of `url` fit for messages: any password is removed.
 pub fn display(url: &Url) -> String {
     if url.password().is_some() {

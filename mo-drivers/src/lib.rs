@@ -91,19 +91,7 @@ pub fn schemes() -> &'static [&'static str] {
 /// The connector for the device at `url`. Nothing is opened yet: this only reads the address,
 /// and fails with [`mo_core::Error::BadAddress`] naming the address and what is wrong.
 pub fn connector_for(url: &str, opts: &DriverOptions) -> Result<Arc<dyn Connector>> {
-    let parsed = match url::Url::parse(url) {
-        Ok(parsed) => parsed,
-        Err(url::ParseError::RelativeUrlWithoutBase) => {
-            return Err(address::bad(
-                url,
-                format!(
-                    "no scheme; write SCHEME:… with one of {} (for example serial:///dev/ttyS0)",
-                    SCHEMES.join(", ")
-                ),
-            ));
-        }
-        Err(e) => return Err(address::bad(url, format!("not a URL: {e}"))),
-    };
+    let parsed = address::parse_schemed(url, SCHEMES, "serial:///dev/ttyS0")?;
     Ok(match parsed.scheme() {
         "exec" => Arc::new(ExecConnector::from_url(&parsed, url, opts)?),
         "serial" => Arc::new(SerialConnector::from_url(&parsed, url, opts)?),

@@ -266,9 +266,10 @@ async fn events(ctx: &Arc<Ctx>, user: &str, args: &[&str], term: &mut Term) -> u
     match found {
         Ok(Ok(events)) => {
             let mut out = String::new();
+            let policy = ctx.access.policy();
             for e in events
                 .iter()
-                .filter(|e| ctx.access.allows(user, Action::List, &e.device))
+                .filter(|e| policy.allows(user, Action::List, &e.device))
             {
                 out.push_str(&e.line());
                 out.push('\n');
@@ -376,7 +377,6 @@ async fn power(
     };
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let owner = user.to_owned();
-    let names: Vec<String> = entries.iter().map(|e| e.device.name.clone()).collect();
     let job = tokio::spawn(async move {
         crate::power::perform(&entries, action, &owner, move |line| {
             let _ = progress_tx.send(line);
@@ -387,9 +387,10 @@ async fn power(
         term.line(&line).await;
     }
     match job.await {
-        Ok((lines, ok)) => {
-            for (name, line) in names.iter().zip(&lines) {
-                let outcome = if line.contains(" done") {
+        Ok(results) => {
+            let mut text = String::new();
+            for r in &results {
+                let outcome = if r.ok {
                     mo_store::Outcome::Ok
                 } else {
                     mo_store::Outcome::Failed
@@ -398,13 +399,15 @@ async fn power(
                     user,
                     origin,
                     &format!("power.{action}"),
-                    Some(name),
+                    Some(&r.device),
                     outcome,
-                    line.clone(),
+                    r.line.clone(),
                 );
+                text.push_str(&r.line);
+                text.push('\n');
             }
-            term.write(term.crlf(&(lines.join("\n") + "\n"))).await;
-            u32::from(!ok)
+            term.write(term.crlf(&text)).await;
+            u32::from(results.iter().any(|r| !r.ok))
         }
         Err(e) => {
             term.line(&format!("power {sub} failed: {e}")).await;
@@ -414,12 +417,7 @@ async fn power(
 }
 
 async fn list(ctx: &Arc<Ctx>, user: &str, term: &Term) {
-    let entries: Vec<_> = ctx
-        .registry
-        .list()
-        .into_iter()
-        .filter(|e| ctx.access.allows(user, Action::List, &e.device.name))
-        .collect();
+    let entries = ctx.visible(user);
     if entries.is_empty() {
         term.line("no devices (add one with `mo device add NAME URL`)")
             .await;
@@ -457,10 +455,7 @@ fn state_word(s: &LinkState) -> String {
 
 async fn who_all(ctx: &Arc<Ctx>, user: &str, term: &Term) {
     let mut out = String::new();
-    for e in ctx.registry.list() {
-        if !ctx.access.allows(user, Action::List, &e.device.name) {
-            continue;
-        }
+    for e in ctx.visible(user) {
         if let Some(c) = e.console {
             let who = c.who().await.unwrap_or_default();
             if !who.is_empty() {

@@ -47,19 +47,7 @@ pub fn power_schemes() -> &'static [&'static str] {
 /// The controller for the power target at `url`. Only reads the address (and checks that the
 /// secrets it needs are present); errors are [`mo_core::Error::BadAddress`] naming the address.
 pub fn power_controller_for(url: &str, opts: &DriverOptions) -> Result<Arc<dyn PowerController>> {
-    let parsed = match url::Url::parse(url) {
-        Ok(parsed) => parsed,
-        Err(url::ParseError::RelativeUrlWithoutBase) => {
-            return Err(address::bad(
-                url,
-                format!(
-                    "no scheme; write SCHEME:… with one of {} (for example snmp://pdu1/apc/3)",
-                    POWER_SCHEMES.join(", ")
-                ),
-            ));
-        }
-        Err(e) => return Err(address::bad(url, format!("not a URL: {e}"))),
-    };
+    let parsed = address::parse_schemed(url, POWER_SCHEMES, "snmp://pdu1/apc/3")?;
     Ok(match parsed.scheme() {
         "redfish" => Arc::new(RedfishController::from_url(&parsed, url, opts)?),
         "snmp" => Arc::new(SnmpOutlets::from_url(&parsed, url, opts)?),
