@@ -61,6 +61,12 @@ pub trait Fixture: Send {
     fn carries_bulk(&self) -> bool {
         true
     }
+    /// Whether the device serves one connection at a time and needs a moment after a link
+    /// closes before it takes the next (ser2net): a refused connect is then retried a few
+    /// times, as the console actor does with its backoff.
+    fn serves_one_at_a_time(&self) -> bool {
+        false
+    }
 }
 
 /// Read from `reader` until the bytes read contain `needle`; returns everything read.

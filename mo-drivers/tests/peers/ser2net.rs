@@ -166,4 +166,7 @@ impl Fixture for Rfc2217Fixture {
     fn connect_fails_when_stopped(&self) -> bool {
         true
     }
+    fn serves_one_at_a_time(&self) -> bool {
+        true
+    }
 }
