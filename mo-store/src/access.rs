@@ -101,7 +101,7 @@ impl Store {
         }
         let mut conn = self.conn();
         let what = format!("add device group `{}`", group.name);
-        let tx = sql(self, &what, conn.transaction())?;
+        let tx = sql(self, &what, conn.savepoint())?;
         match tx.execute(
             "INSERT INTO device_groups (name, created_ns) VALUES (?1, ?2)",
             params![group.name, now_ns()],
@@ -153,7 +153,7 @@ impl Store {
         }
         let mut conn = self.conn();
         let what = format!("change device group `{name}`");
-        let tx = sql(self, &what, conn.transaction())?;
+        let tx = sql(self, &what, conn.savepoint())?;
         if !sql(self, &what, exists(&tx, "device_groups", name))? {
             return Err(unknown_device_group(name));
         }
@@ -279,7 +279,7 @@ impl Store {
         validate_access_name("user group", name)?;
         let mut conn = self.conn();
         let what = format!("add user group `{name}`");
-        let tx = sql(self, &what, conn.transaction())?;
+        let tx = sql(self, &what, conn.savepoint())?;
         match tx.execute(
             "INSERT INTO user_groups (name, created_ns) VALUES (?1, ?2)",
             params![name, now_ns()],
@@ -325,7 +325,7 @@ impl Store {
     pub fn change_user_group(&self, name: &str, add: &[String], remove: &[String]) -> Result<()> {
         let mut conn = self.conn();
         let what = format!("change user group `{name}`");
-        let tx = sql(self, &what, conn.transaction())?;
+        let tx = sql(self, &what, conn.savepoint())?;
         if !sql(self, &what, exists(&tx, "user_groups", name))? {
             return Err(unknown_user_group(name));
         }

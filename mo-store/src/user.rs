@@ -3,7 +3,7 @@
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, params};
 
 use crate::device::now_ns;
 use crate::error::{Error, Result};
@@ -83,7 +83,7 @@ impl Store {
         let hash = password.map(|pw| hash_password(name, pw)).transpose()?;
         let mut conn = self.conn();
         let what = format!("add user `{name}`");
-        let tx = conn.transaction().map_err(|e| self.sql_error(&what, e))?;
+        let tx = conn.savepoint().map_err(|e| self.sql_error(&what, e))?;
         match tx.execute(
             "INSERT INTO users (name, password_hash, created_ns) VALUES (?1, ?2, ?3)",
             params![name, hash, now_ns()],
@@ -173,7 +173,7 @@ impl Store {
     pub fn add_parsed_ssh_key(&self, user: &str, key: &SshPublicKey) -> Result<()> {
         let mut conn = self.conn();
         let what = format!("add an SSH key to user `{user}`");
-        let tx = conn.transaction().map_err(|e| self.sql_error(&what, e))?;
+        let tx = conn.savepoint().map_err(|e| self.sql_error(&what, e))?;
         let exists: Option<i64> = tx
             .query_row("SELECT 1 FROM users WHERE name = ?1", [user], |r| r.get(0))
             .optional()
@@ -185,7 +185,7 @@ impl Store {
         tx.commit().map_err(|e| self.sql_error(&what, e))
     }
 
-    fn insert_key(&self, tx: &Transaction<'_>, user: &str, key: &SshPublicKey) -> Result<()> {
+    fn insert_key(&self, tx: &rusqlite::Connection, user: &str, key: &SshPublicKey) -> Result<()> {
         let result = tx.execute(
             "INSERT INTO ssh_keys (user, key_type, blob, comment, fingerprint, created_ns) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

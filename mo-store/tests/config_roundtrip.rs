@@ -27,9 +27,15 @@ fn round_trip(path: &Path, format: Format) -> config::SiteConfig {
     let site = config::read_file(path, Some(format)).unwrap();
     assert!(!site.devices.is_empty(), "{}: no devices", path.display());
     let plan = config::plan(&site, &store, &PlanOptions::default()).unwrap();
+    let groups = site.user_groups.len()
+        + site
+            .device_groups
+            .iter()
+            .filter(|g| g.name != mo_core::policy::ALL_DEVICES)
+            .count();
     assert_eq!(
         plan.adds.len(),
-        site.devices.len() + site.users.len(),
+        site.devices.len() + site.users.len() + groups + site.access.len(),
         "{plan}"
     );
     config::apply(&plan, &store).unwrap();
@@ -56,6 +62,7 @@ fn round_trip(path: &Path, format: Format) -> config::SiteConfig {
     )
     .unwrap();
     assert_eq!(fresh.list_devices().unwrap(), store.list_devices().unwrap());
+    assert_eq!(fresh.list_grants().unwrap().len(), site.access.len());
     assert_eq!(
         config::to_toml(&config::export(&fresh).unwrap()).unwrap(),
         text
@@ -206,4 +213,44 @@ fn bad_files_leave_the_store_untouched() {
     assert_eq!(store.generation().unwrap(), generation);
     assert_eq!(store.list_devices().unwrap(), before);
     assert!(store.list_users().unwrap().iter().all(|u| u.name != "eve"));
+}
+
+/// The access lists of a conserver configuration become groups and grants that the policy
+/// enforces, exactly as conserver would have.
+#[test]
+fn conserver_access_lists_become_the_policy() {
+    use mo_core::policy::Action;
+    let (_tmp, store) = store();
+    let site = config::read_file(&fixtures("conserver").join("site.cf"), None).unwrap();
+    config::apply(
+        &config::plan(&site, &store, &PlanOptions::default()).unwrap(),
+        &store,
+    )
+    .unwrap();
+    let policy = store.load_policy().unwrap();
+    // `rw @ops` on web1: an operator may attach; `ro erin` on web2: a viewer may only spy.
+    assert!(policy.allows("alice", Action::Attach, "web1"));
+    assert!(policy.allows("erin", Action::Spy, "web2"));
+    assert!(!policy.allows("erin", Action::Attach, "web2"));
+    assert!(!policy.allows("erin", Action::Spy, "web1"));
+    // `rw !bob` on modem2.
+    assert!(policy.allows("carol", Action::Attach, "modem2"));
+    assert!(!policy.allows("bob", Action::Attach, "modem2"));
+    // An admin of the configuration may do anything anywhere.
+    assert!(policy.allows("alice", Action::Force, "vm1"));
+    // A failing grant leaves nothing behind: one rule naming an unknown role.
+    let (_tmp2, fresh) = self::store();
+    let mut broken = site.clone();
+    broken.access.push(config::AccessRule {
+        subject: "erin".into(),
+        role: "no-such-role".into(),
+        devices: broken.access[0].devices.clone(),
+    });
+    let plan = config::plan(&broken, &fresh, &PlanOptions::default()).unwrap();
+    let err = config::apply(&plan, &fresh).unwrap_err().to_string();
+    assert!(err.contains("no-such-role"), "{err}");
+    assert!(fresh.list_devices().unwrap().is_empty());
+    assert!(fresh.list_user_groups().unwrap().is_empty());
+    assert!(fresh.list_device_groups().unwrap().is_empty());
+    assert!(fresh.list_grants().unwrap().is_empty());
 }

@@ -12,7 +12,11 @@ use std::fmt;
 use rusqlite::params;
 
 use super::ConfigError;
-use super::model::{SiteConfig, Unsupported, UserEntry, device_fields};
+use super::model::{
+    AccessRule, DeviceGroupEntry, SiteConfig, Unsupported, UserEntry, UserGroupEntry,
+    device_fields,
+};
+use mo_core::policy::{ALL_DEVICES, DeviceGroup, Grant, NamePattern, Subject};
 use crate::device::{Device, now_ns};
 use crate::error::{Error, Result};
 use crate::sshkey::SshPublicKey;
@@ -65,6 +69,40 @@ pub enum Change {
     },
     /// Remove the user of this name (and their keys).
     RemoveUser(String),
+    /// Add this user group.
+    AddUserGroup(UserGroupEntry),
+    /// Add and remove members of a user group.
+    ChangeUserGroup {
+        /// The group.
+        name: String,
+        /// Users to add.
+        add: Vec<String>,
+        /// Users to remove (only with [`PlanOptions::prune`]).
+        remove: Vec<String>,
+    },
+    /// Remove the user group of this name.
+    RemoveUserGroup(String),
+    /// Add this device group.
+    AddDeviceGroup(DeviceGroupEntry),
+    /// Add and remove members and patterns of a device group.
+    ChangeDeviceGroup {
+        /// The group.
+        name: String,
+        /// Devices to add.
+        add_members: Vec<String>,
+        /// Patterns to add.
+        add_patterns: Vec<String>,
+        /// Devices to remove (only with [`PlanOptions::prune`]).
+        remove_members: Vec<String>,
+        /// Patterns to remove (only with [`PlanOptions::prune`]).
+        remove_patterns: Vec<String>,
+    },
+    /// Remove the device group of this name.
+    RemoveDeviceGroup(String),
+    /// Add this grant.
+    AddGrant(AccessRule),
+    /// Remove this grant.
+    RemoveGrant(AccessRule),
 }
 
 /// What an import would do.
@@ -78,12 +116,6 @@ pub struct Plan {
     pub removals: Vec<Change>,
     /// What the store has and the file does not, kept (`device web9`, `SSH key … of alice`).
     pub not_in_file: Vec<String>,
-    /// How many access rules the file has (applied by the access module, not here).
-    pub access_rules: usize,
-    /// How many user groups the file has.
-    pub user_groups: usize,
-    /// How many device groups the file has.
-    pub device_groups: usize,
     /// What the source could not carry over.
     pub unsupported: Vec<Unsupported>,
 }
@@ -142,6 +174,54 @@ impl fmt::Display for Change {
                 write!(f, "~ user {name}: {}", parts.join("; "))
             }
             Change::RemoveUser(n) => write!(f, "- user {n}"),
+            Change::AddUserGroup(g) => {
+                write!(f, "+ user group {} ({})", g.name, g.members.join(", "))
+            }
+            Change::ChangeUserGroup { name, add, remove } => {
+                let parts: Vec<String> = add
+                    .iter()
+                    .map(|u| format!("+ {u}"))
+                    .chain(remove.iter().map(|u| format!("- {u}")))
+                    .collect();
+                write!(f, "~ user group {name}: {}", parts.join("; "))
+            }
+            Change::RemoveUserGroup(n) => write!(f, "- user group {n}"),
+            Change::AddDeviceGroup(g) => {
+                let what: Vec<&str> = g
+                    .members
+                    .iter()
+                    .chain(&g.patterns)
+                    .map(String::as_str)
+                    .collect();
+                write!(f, "+ device group {} ({})", g.name, what.join(", "))
+            }
+            Change::ChangeDeviceGroup {
+                name,
+                add_members,
+                add_patterns,
+                remove_members,
+                remove_patterns,
+            } => {
+                let parts: Vec<String> = add_members
+                    .iter()
+                    .chain(add_patterns)
+                    .map(|x| format!("+ {x}"))
+                    .chain(
+                        remove_members
+                            .iter()
+                            .chain(remove_patterns)
+                            .map(|x| format!("- {x}")),
+                    )
+                    .collect();
+                write!(f, "~ device group {name}: {}", parts.join("; "))
+            }
+            Change::RemoveDeviceGroup(n) => write!(f, "- device group {n}"),
+            Change::AddGrant(r) => {
+                write!(f, "+ grant {} on {} to {}", r.role, r.devices, r.subject)
+            }
+            Change::RemoveGrant(r) => {
+                write!(f, "- grant {} on {} to {}", r.role, r.devices, r.subject)
+            }
         }
     }
 }
@@ -160,13 +240,6 @@ impl fmt::Display for Plan {
                 f,
                 "not in file (kept; --prune removes): {}",
                 self.not_in_file.join(", ")
-            )?;
-        }
-        if self.access_rules + self.user_groups + self.device_groups > 0 {
-            writeln!(
-                f,
-                "access rules: {} (applied by the access module); user groups: {}; device groups: {}",
-                self.access_rules, self.user_groups, self.device_groups
             )?;
         }
         if !self.unsupported.is_empty() {
@@ -206,9 +279,6 @@ fn key_id(k: &SshPublicKey) -> (String, String) {
 /// Compare `site` with the store: what to add, change and (with `prune`) remove.
 pub fn plan(site: &SiteConfig, store: &Store, options: &PlanOptions) -> Result<Plan, ConfigError> {
     let mut plan = Plan {
-        access_rules: site.access.len(),
-        user_groups: site.user_groups.len(),
-        device_groups: site.device_groups.len(),
         unsupported: site.unsupported.clone(),
         ..Plan::default()
     };
@@ -301,7 +371,205 @@ pub fn plan(site: &SiteConfig, store: &Store, options: &PlanOptions) -> Result<P
             }
         }
     }
+    plan_access(site, store, options, &mut plan)?;
     Ok(plan)
+}
+
+/// The store's grants as access rules (`@group` for user groups).
+fn stored_rules(store: &Store) -> Result<Vec<AccessRule>> {
+    Ok(store.list_grants()?.iter().map(rule_of).collect())
+}
+
+fn rule_of(grant: &Grant) -> AccessRule {
+    AccessRule {
+        subject: match &grant.subject {
+            Subject::User(u) => u.clone(),
+            Subject::Group(g) => format!("@{g}"),
+        },
+        role: grant.role.clone(),
+        devices: grant.device_group.clone(),
+    }
+}
+
+fn grant_of(rule: &AccessRule) -> Grant {
+    match rule.subject.strip_prefix('@') {
+        Some(group) => Grant::to_group(group, &rule.role, &rule.devices),
+        None => Grant::to_user(&rule.subject, &rule.role, &rule.devices),
+    }
+}
+
+/// Compare user groups, device groups and grants. A section the file does not have is left
+/// alone; what the store has beyond the file is kept (and listed) unless `prune`. The
+/// built-in device group `all` is never added or removed.
+fn plan_access(
+    site: &SiteConfig,
+    store: &Store,
+    options: &PlanOptions,
+    plan: &mut Plan,
+) -> Result<(), ConfigError> {
+    // Removals of grants, then of groups, go before every other removal: a removed user
+    // takes their grants along, and a group can only go once no grant names it.
+    let mut removals = Vec::new();
+    if !site.access.is_empty() {
+        let stored = stored_rules(store)?;
+        for rule in &site.access {
+            if !stored.contains(rule) {
+                plan.adds.push(Change::AddGrant(rule.clone()));
+            }
+        }
+        for rule in stored.iter().filter(|r| !site.access.contains(r)) {
+            if options.prune {
+                removals.push(Change::RemoveGrant(rule.clone()));
+            } else {
+                plan.not_in_file.push(format!(
+                    "grant {} on {} to {}",
+                    rule.role, rule.devices, rule.subject
+                ));
+            }
+        }
+    }
+    if !site.user_groups.is_empty() {
+        let stored: BTreeMap<String, BTreeSet<String>> = store
+            .list_user_groups()?
+            .into_iter()
+            .map(|g| (g.name, g.members))
+            .collect();
+        let mut adds = Vec::new();
+        for g in &site.user_groups {
+            match stored.get(&g.name) {
+                None => adds.push(Change::AddUserGroup(g.clone())),
+                Some(members) => {
+                    let add: Vec<String> = g
+                        .members
+                        .iter()
+                        .filter(|m| !members.contains(*m))
+                        .cloned()
+                        .collect();
+                    let mut remove = Vec::new();
+                    for m in members.iter().filter(|m| !g.members.contains(m)) {
+                        if options.prune {
+                            remove.push(m.clone());
+                        } else {
+                            plan.not_in_file
+                                .push(format!("member {m} of user group {}", g.name));
+                        }
+                    }
+                    if !add.is_empty() || !remove.is_empty() {
+                        plan.changes.push(Change::ChangeUserGroup {
+                            name: g.name.clone(),
+                            add,
+                            remove,
+                        });
+                    }
+                }
+            }
+        }
+        // Grants are added after the groups they name.
+        let at = first_grant(&plan.adds);
+        plan.adds.splice(at..at, adds);
+        for name in stored
+            .keys()
+            .filter(|n| !site.user_groups.iter().any(|g| &g.name == *n))
+        {
+            if options.prune {
+                removals.push(Change::RemoveUserGroup(name.clone()));
+            } else {
+                plan.not_in_file.push(format!("user group {name}"));
+            }
+        }
+    }
+    let file_groups: Vec<&DeviceGroupEntry> = site
+        .device_groups
+        .iter()
+        .filter(|g| g.name != ALL_DEVICES)
+        .collect();
+    if !file_groups.is_empty() {
+        let stored: BTreeMap<String, DeviceGroup> = store
+            .list_device_groups()?
+            .into_iter()
+            .map(|g| (g.name.clone(), g))
+            .collect();
+        let mut adds = Vec::new();
+        for g in &file_groups {
+            for p in &g.patterns {
+                NamePattern::parse(p).map_err(|e| {
+                    Error::BadValue {
+                        what: format!("pattern of device group `{}`", g.name),
+                        value: p.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+            }
+            let Some(old) = stored.get(&g.name) else {
+                adds.push(Change::AddDeviceGroup((*g).clone()));
+                continue;
+            };
+            let old_patterns: Vec<&str> = old.patterns.iter().map(NamePattern::as_str).collect();
+            let add_members: Vec<String> = g
+                .members
+                .iter()
+                .filter(|m| !old.members.contains(*m))
+                .cloned()
+                .collect();
+            let add_patterns: Vec<String> = g
+                .patterns
+                .iter()
+                .filter(|p| !old_patterns.contains(&p.as_str()))
+                .cloned()
+                .collect();
+            let (mut remove_members, mut remove_patterns) = (Vec::new(), Vec::new());
+            for m in old.members.iter().filter(|m| !g.members.contains(m)) {
+                if options.prune {
+                    remove_members.push(m.clone());
+                } else {
+                    plan.not_in_file
+                        .push(format!("member {m} of device group {}", g.name));
+                }
+            }
+            for p in old_patterns.iter().filter(|p| !g.patterns.iter().any(|q| q == *p)) {
+                if options.prune {
+                    remove_patterns.push((*p).to_string());
+                } else {
+                    plan.not_in_file
+                        .push(format!("pattern {p} of device group {}", g.name));
+                }
+            }
+            if !(add_members.is_empty()
+                && add_patterns.is_empty()
+                && remove_members.is_empty()
+                && remove_patterns.is_empty())
+            {
+                plan.changes.push(Change::ChangeDeviceGroup {
+                    name: g.name.clone(),
+                    add_members,
+                    add_patterns,
+                    remove_members,
+                    remove_patterns,
+                });
+            }
+        }
+        let at = first_grant(&plan.adds);
+        plan.adds.splice(at..at, adds);
+        for name in stored
+            .keys()
+            .filter(|n| !file_groups.iter().any(|g| &g.name == *n))
+        {
+            if options.prune {
+                removals.push(Change::RemoveDeviceGroup(name.clone()));
+            } else {
+                plan.not_in_file.push(format!("device group {name}"));
+            }
+        }
+    }
+    plan.removals.splice(0..0, removals);
+    Ok(())
+}
+
+/// Where the first grant is among the adds (the end if there is none).
+fn first_grant(adds: &[Change]) -> usize {
+    adds.iter()
+        .position(|c| matches!(c, Change::AddGrant(_)))
+        .unwrap_or(adds.len())
 }
 
 /// Carry out `plan` in one transaction: either every change lands or none does.
@@ -370,8 +638,49 @@ fn apply_one(store: &Store, change: &Change) -> Result<()> {
             }
         }
         Change::RemoveUser(name) => store.remove_user(name)?,
+        Change::AddUserGroup(g) => store.add_user_group(&g.name, &g.members)?,
+        Change::ChangeUserGroup { name, add, remove } => {
+            store.change_user_group(name, add, remove)?;
+        }
+        Change::RemoveUserGroup(name) => store.remove_user_group(name)?,
+        Change::AddDeviceGroup(g) => store.add_device_group(&device_group(g)?)?,
+        Change::ChangeDeviceGroup {
+            name,
+            add_members,
+            add_patterns,
+            remove_members,
+            remove_patterns,
+        } => {
+            let parsed = add_patterns
+                .iter()
+                .map(|p| parse_pattern(name, p))
+                .collect::<Result<Vec<_>>>()?;
+            store.change_device_group(name, add_members, &parsed, remove_members, remove_patterns)?;
+        }
+        Change::RemoveDeviceGroup(name) => store.remove_device_group(name)?,
+        Change::AddGrant(rule) => store.add_grant(&grant_of(rule))?,
+        Change::RemoveGrant(rule) => store.remove_grant(&grant_of(rule))?,
     }
     Ok(())
+}
+
+fn parse_pattern(group: &str, text: &str) -> Result<NamePattern> {
+    NamePattern::parse(text).map_err(|e| Error::BadValue {
+        what: format!("pattern of device group `{group}`"),
+        value: text.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn device_group(entry: &DeviceGroupEntry) -> Result<DeviceGroup> {
+    let mut group = DeviceGroup::new(&entry.name);
+    group.members = entry.members.iter().cloned().collect();
+    group.patterns = entry
+        .patterns
+        .iter()
+        .map(|p| parse_pattern(&entry.name, p))
+        .collect::<Result<_>>()?;
+    Ok(group)
 }
 
 fn insert_key(store: &Store, user: &str, line: &str) -> Result<()> {
@@ -417,8 +726,9 @@ fn user_error(name: &str, key: &str, reason: String) -> Error {
     }
 }
 
-/// The store as a configuration: every device, and every user with their password hash and
-/// SSH keys (groups and access rules belong to the access module and are not read here).
+/// The store as a configuration: every device, every user with their password hash and SSH
+/// keys, user groups, device groups and grants. Roles are not part of it (the built-in ones
+/// are the same everywhere; `mo role` manages others).
 pub fn export(store: &Store) -> Result<SiteConfig, ConfigError> {
     let mut site = SiteConfig {
         devices: store.list_devices()?,
@@ -431,6 +741,20 @@ pub fn export(store: &Store) -> Result<SiteConfig, ConfigError> {
             ssh_keys: user.keys.iter().map(SshPublicKey::to_openssh).collect(),
         });
     }
+    for g in store.list_user_groups()? {
+        site.user_groups.push(UserGroupEntry {
+            name: g.name,
+            members: g.members.into_iter().collect(),
+        });
+    }
+    for g in store.list_device_groups()? {
+        site.device_groups.push(DeviceGroupEntry {
+            name: g.name,
+            members: g.members.into_iter().collect(),
+            patterns: g.patterns.iter().map(|p| p.as_str().to_string()).collect(),
+        });
+    }
+    site.access = stored_rules(store)?;
     site.sort();
     Ok(site)
 }

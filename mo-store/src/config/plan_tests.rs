@@ -125,3 +125,80 @@ fn failing_apply_changes_nothing() {
     assert_eq!(store.generation().unwrap(), generation);
     assert!(store.list_users().unwrap().iter().all(|u| u.name != "zed"));
 }
+
+#[test]
+fn groups_and_grants_are_planned_kept_and_pruned() {
+    let (_tmp, store) = store();
+    let full = r#"
+[[device]]
+name = "web01"
+url = "sim://web01"
+
+[[user]]
+name = "alice"
+
+[[user]]
+name = "bob"
+
+[[user_group]]
+name = "ops"
+members = ["alice", "bob"]
+
+[[device_group]]
+name = "web"
+patterns = ["web*"]
+
+[[access]]
+subject = "@ops"
+role = "operator"
+devices = "web"
+
+[[access]]
+subject = "bob"
+role = "viewer"
+devices = "all"
+"#;
+    let site = parse_toml(full, "site.toml").unwrap();
+    let p = plan(&site, &store, &PlanOptions::default()).unwrap();
+    let text = p.to_string();
+    assert!(text.contains("+ user group ops (alice, bob)"), "{text}");
+    assert!(text.contains("+ device group web (web*)"), "{text}");
+    assert!(text.contains("+ grant operator on web to @ops"), "{text}");
+    assert!(text.contains("+ grant viewer on all to bob"), "{text}");
+    apply(&p, &store).unwrap();
+    let policy = store.load_policy().unwrap();
+    assert!(policy.allows("alice", mo_core::policy::Action::Attach, "web01"));
+    assert!(policy.allows("bob", mo_core::policy::Action::Spy, "db9"));
+    assert!(plan(&site, &store, &PlanOptions::default()).unwrap().is_empty());
+    let exported = export(&store).unwrap();
+    assert_eq!(exported.access.len(), 2);
+    assert_eq!(exported.user_groups, site.user_groups);
+
+    // A file with less: bob leaves ops, his own grant goes; kept unless pruned.
+    let less = full
+        .replace(r#"members = ["alice", "bob"]"#, r#"members = ["alice"]"#)
+        .replace(
+            "[[access]]\nsubject = \"bob\"\nrole = \"viewer\"\ndevices = \"all\"\n",
+            "",
+        );
+    let site = parse_toml(&less, "site.toml").unwrap();
+    let kept = plan(&site, &store, &PlanOptions::default()).unwrap();
+    assert!(kept.is_empty(), "{kept}");
+    assert!(
+        kept.not_in_file.contains(&"member bob of user group ops".to_string()),
+        "{:?}",
+        kept.not_in_file
+    );
+    assert!(
+        kept.not_in_file.contains(&"grant viewer on all to bob".to_string()),
+        "{:?}",
+        kept.not_in_file
+    );
+    let pruned = plan(&site, &store, &PlanOptions { prune: true }).unwrap();
+    apply(&pruned, &store).unwrap();
+    let policy = store.load_policy().unwrap();
+    assert!(!policy.allows("bob", mo_core::policy::Action::Spy, "db9"));
+    assert!(!policy.allows("bob", mo_core::policy::Action::Attach, "web01"));
+    assert!(policy.allows("alice", mo_core::policy::Action::Attach, "web01"));
+    assert!(plan(&site, &store, &PlanOptions { prune: true }).unwrap().is_empty());
+}

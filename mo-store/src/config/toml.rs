@@ -319,7 +319,9 @@ pub fn parse_toml(text: &str, file: &str) -> Result<SiteConfig, ConfigError> {
     for r in parsed.access {
         let at = r.span().start;
         let rule = r.into_inner();
-        if !site.device_groups.iter().any(|g| g.name == rule.devices) {
+        if rule.devices != mo_core::policy::ALL_DEVICES
+            && !site.device_groups.iter().any(|g| g.name == rule.devices)
+        {
             return Err(err_at(
                 at,
                 "devices",
