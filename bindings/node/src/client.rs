@@ -1,0 +1,353 @@
+//! Client mode: the `Client` class drives a running daemon over its HTTP/WebSocket API
+//! ([`mo_client`]); `attach` gives the same `Console` class an embedded console has.
+
+use std::sync::Arc;
+
+use mo_client::types::{EventQuery, LogQuery, PowerAction};
+use napi::Result;
+use napi_derive::napi;
+use tokio::sync::{Mutex, watch};
+
+use crate::console::{Console, parse_mode};
+use crate::error::to_napi;
+
+/// A device the daemon serves.
+#[napi(object)]
+#[derive(Debug)]
+pub struct Device {
+    /// Its name.
+    pub name: String,
+    /// Its access URL.
+    pub url: String,
+    /// Link state: `up`, `down`, `connecting`, `idle`, …
+    pub state: String,
+    /// How many viewers are attached.
+    pub viewers: u32,
+    /// Its groups.
+    pub groups: Vec<String>,
+    /// Its description.
+    pub description: Option<String>,
+    /// The last link error.
+    pub error: Option<String>,
+}
+
+/// One viewer of a console on the daemon.
+#[napi(object)]
+#[derive(Debug)]
+pub struct Session {
+    /// The device (in `sessions()`).
+    pub device: Option<String>,
+    /// The user.
+    pub user: String,
+    /// `rw`, `join` or `spy`.
+    pub role: String,
+    /// When it connected (RFC 3339).
+    pub since: String,
+    /// Where it came from (`ssh`, `api`, …).
+    pub origin: Option<String>,
+}
+
+/// One power controller's answer.
+#[napi(object)]
+#[derive(Debug)]
+pub struct PowerResult {
+    /// The controller.
+    pub controller: String,
+    /// The state it reports (`on`, `off`, …).
+    pub state: String,
+    /// Its error, if it failed.
+    pub error: Option<String>,
+}
+
+/// The answer to `power()`.
+#[napi(object)]
+#[derive(Debug)]
+pub struct PowerReport {
+    /// The device.
+    pub device: String,
+    /// The action carried out.
+    pub action: Option<String>,
+    /// Whether every controller succeeded.
+    pub ok: Option<bool>,
+    /// A summary.
+    pub message: Option<String>,
+    /// Per controller.
+    pub results: Vec<PowerResult>,
+}
+
+/// An event (link down, panic seen, login failures, …).
+#[napi(object, js_name = "MoEvent")]
+#[derive(Debug)]
+pub struct MoEvent {
+    /// Its id.
+    pub id: i64,
+    /// When (RFC 3339).
+    pub time: String,
+    /// The device.
+    pub device: String,
+    /// `info`, `warning`, `critical`, …
+    pub severity: String,
+    /// The event's name.
+    pub name: String,
+    /// What happened.
+    pub text: String,
+    /// How many times it repeated.
+    pub count: Option<f64>,
+    /// Who acknowledged it.
+    pub acked_by: Option<String>,
+}
+
+impl From<mo_client::Event> for MoEvent {
+    fn from(e: mo_client::Event) -> Self {
+        MoEvent {
+            id: e.id,
+            time: e.time,
+            device: e.device,
+            severity: e.severity,
+            name: e.name,
+            text: e.text,
+            count: e.count.map(|c| c as f64),
+            acked_by: e.acked_by,
+        }
+    }
+}
+
+/// Options of `attach()`.
+#[napi(object)]
+#[derive(Debug, Default)]
+pub struct AttachOptions {
+    /// `attach` (default), `spy`, `force` or `join`.
+    pub mode: Option<String>,
+    /// Lines of recent output to replay first (default: the console's setting).
+    pub replay: Option<u32>,
+}
+
+/// Options of `log()`.
+#[napi(object)]
+#[derive(Debug, Default)]
+pub struct LogOptions {
+    /// Only the last N lines.
+    pub tail: Option<u32>,
+    /// From this time (RFC 3339, or `2h` for two hours ago).
+    pub since: Option<String>,
+    /// Until this time.
+    pub until: Option<String>,
+}
+
+/// Options of `listEvents()` and `events()`.
+#[napi(object)]
+#[derive(Debug, Default)]
+pub struct EventOptions {
+    /// Only this device's events.
+    pub device: Option<String>,
+    /// At most this many (listEvents).
+    pub limit: Option<u32>,
+    /// Only unacknowledged ones (listEvents).
+    pub unacked: Option<bool>,
+}
+
+/// A client of one mo daemon (`mod --http ADDR`), authenticated with an API token.
+#[napi]
+pub struct Client {
+    inner: mo_client::Client,
+}
+
+#[napi]
+impl Client {
+    /// A client of the daemon at `url` (`http://127.0.0.1:8022`) using API `token`
+    /// (`mo token add`; empty: none). Nothing is sent yet.
+    #[napi(constructor)]
+    pub fn new(url: String, token: Option<String>) -> Result<Client> {
+        let inner = mo_client::Client::new(&url, token.unwrap_or_default()).map_err(to_napi)?;
+        Ok(Client { inner })
+    }
+
+    /// The daemon's base URL.
+    #[napi(getter)]
+    pub fn url(&self) -> String {
+        self.inner.base_url().to_string()
+    }
+
+    /// The devices this token may see.
+    #[napi]
+    pub async fn devices(&self) -> Result<Vec<Device>> {
+        let devices = self.inner.devices().await.map_err(to_napi)?;
+        Ok(devices.into_iter().map(device).collect())
+    }
+
+    /// One device (rejects with `NotFound`).
+    #[napi]
+    pub async fn device(&self, name: String) -> Result<Device> {
+        self.inner.device(&name).await.map(device).map_err(to_napi)
+    }
+
+    /// Who is on device `name`'s console.
+    #[napi]
+    pub async fn who(&self, name: String) -> Result<Vec<Session>> {
+        let who = self.inner.who(&name).await.map_err(to_napi)?;
+        Ok(who.into_iter().map(session).collect())
+    }
+
+    /// Everyone attached to any console.
+    #[napi]
+    pub async fn sessions(&self) -> Result<Vec<Session>> {
+        let all = self.inner.sessions().await.map_err(to_napi)?;
+        Ok(all.into_iter().map(session).collect())
+    }
+
+    /// Power action on device `name`: `on`, `off`, `cycle`, `reset`, `soft-off` or `status`.
+    #[napi]
+    pub async fn power(&self, name: String, action: String) -> Result<PowerReport> {
+        let action = PowerAction::parse(&action).map_err(to_napi)?;
+        let r = self.inner.power(&name, action).await.map_err(to_napi)?;
+        Ok(PowerReport {
+            device: r.device,
+            action: r.action,
+            ok: r.ok,
+            message: r.message,
+            results: r
+                .results
+                .into_iter()
+                .map(|p| PowerResult {
+                    controller: p.controller,
+                    state: p.state,
+                    error: p.error,
+                })
+                .collect(),
+        })
+    }
+
+    /// Device `name`'s record log as text, one timestamped line per line.
+    #[napi]
+    pub async fn log(&self, name: String, options: Option<LogOptions>) -> Result<String> {
+        let options = options.unwrap_or_default();
+        let mut query = LogQuery::default();
+        if let Some(n) = options.tail {
+            query = query.limit(n as usize);
+        }
+        if let Some(s) = options.since {
+            query = query.since(s);
+        }
+        if let Some(u) = options.until {
+            query = query.until(u);
+        }
+        self.inner.log(&name, &query).await.map_err(to_napi)
+    }
+
+    /// Stored events, newest first.
+    #[napi]
+    pub async fn list_events(&self, options: Option<EventOptions>) -> Result<Vec<MoEvent>> {
+        let options = options.unwrap_or_default();
+        let mut query = EventQuery::default();
+        if let Some(d) = options.device {
+            query = query.device(d);
+        }
+        if let Some(n) = options.limit {
+            query = query.limit(n as usize);
+        }
+        query = query.unacked(options.unacked.unwrap_or(false));
+        let events = self.inner.events(&query).await.map_err(to_napi)?;
+        Ok(events.into_iter().map(MoEvent::from).collect())
+    }
+
+    /// New events as they occur: `for await (const ev of client.events())`. Connects on the
+    /// first read; leaving the loop closes it.
+    #[napi]
+    pub fn events(&self, options: Option<EventOptions>) -> EventStream {
+        let (closed, _) = watch::channel(false);
+        EventStream {
+            client: self.inner.clone(),
+            device: options.and_then(|o| o.device),
+            stream: Arc::new(Mutex::new(None)),
+            closed,
+        }
+    }
+
+    /// Attach to device `name`'s console on the daemon (WebSocket).
+    #[napi]
+    pub async fn attach(&self, name: String, options: Option<AttachOptions>) -> Result<Console> {
+        let options = options.unwrap_or_default();
+        let mode = parse_mode(options.mode.as_deref().unwrap_or("attach"))?;
+        let replay = options.replay.map(|n| n as usize);
+        let handle = self
+            .inner
+            .attach(&name, mode, replay)
+            .await
+            .map_err(to_napi)?;
+        Ok(Console::wrap(handle))
+    }
+}
+
+/// A live feed of the daemon's events (WebSocket), read with `for await`.
+#[napi]
+pub struct EventStream {
+    client: mo_client::Client,
+    device: Option<String>,
+    stream: Arc<Mutex<Option<mo_client::EventStream>>>,
+    closed: watch::Sender<bool>,
+}
+
+#[napi]
+impl EventStream {
+    /// The next event, or `null` once the stream is closed (by `close()` or the daemon).
+    #[napi]
+    pub async fn next_event(&self) -> Result<Option<MoEvent>> {
+        let mut closed = self.closed.subscribe();
+        if *closed.borrow() {
+            return Ok(None);
+        }
+        let mut slot = self.stream.lock().await;
+        if slot.is_none() {
+            let opened = tokio::select! {
+                s = self.client.event_stream(self.device.as_deref()) => s.map_err(to_napi)?,
+                _ = closed.wait_for(|c| *c) => return Ok(None),
+            };
+            *slot = Some(opened);
+        }
+        let Some(stream) = slot.as_mut() else {
+            return Ok(None);
+        };
+        tokio::select! {
+            item = stream.next_event() => match item {
+                Some(Ok(event)) => Ok(Some(event.into())),
+                Some(Err(e)) => Err(to_napi(e)),
+                None => {
+                    *slot = None;
+                    self.closed.send_replace(true);
+                    Ok(None)
+                }
+            },
+            _ = closed.wait_for(|c| *c) => Ok(None),
+        }
+    }
+
+    /// Stop: a pending and every later `nextEvent()` gives `null`; the WebSocket is closed.
+    #[napi]
+    pub async fn close(&self) -> Result<()> {
+        self.closed.send_replace(true);
+        self.stream.lock().await.take();
+        Ok(())
+    }
+}
+
+fn device(d: mo_client::Device) -> Device {
+    Device {
+        name: d.name,
+        url: d.url,
+        state: d.state,
+        viewers: u32::try_from(d.viewers).unwrap_or(u32::MAX),
+        groups: d.groups,
+        description: d.description,
+        error: d.error,
+    }
+}
+
+fn session(s: mo_client::Session) -> Session {
+    Session {
+        device: s.device,
+        user: s.user,
+        role: s.role,
+        since: s.since,
+        origin: s.origin,
+    }
+}

@@ -1,0 +1,437 @@
+//! `open()` and the `Console` class: one attachment to one console, local or on a daemon.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use futures_util::FutureExt as _;
+use mo_core::automation::Pattern;
+use mo_core::console::Mode;
+use mo_core::facade::{ConsoleHandle, LocalOptions, Output};
+use mo_drivers::DriverOptions;
+use napi::Result;
+use napi::bindgen_prelude::{Buffer, Either};
+use napi_derive::napi;
+
+use crate::error::{bad_request, to_napi};
+
+/// At most this many bytes are joined into one `read()` result.
+const READ_BATCH: usize = 256 * 1024;
+
+/// Options of `open()`.
+#[napi(object)]
+#[derive(Debug, Default)]
+pub struct OpenOptions {
+    /// Who types (default: the OS user).
+    pub user: Option<String>,
+    /// The device name (default: taken from the URL: the host of `sim://NAME`, else the last
+    /// path segment).
+    pub name: Option<String>,
+    /// `attach` (default), `spy`, `force` or `join`.
+    pub mode: Option<String>,
+    /// Lines of recent output to replay first.
+    pub replay: Option<u32>,
+    /// Wait at most this long for the link to come up (default 30000; 0: do not wait).
+    pub wait_up_ms: Option<f64>,
+    /// Keep a record log in this directory.
+    pub log_dir: Option<String>,
+    /// The directory relative paths in the URL resolve against.
+    pub base_dir: Option<String>,
+    /// What `sendLine` appends (default `"\r"`).
+    pub line_end: Option<String>,
+}
+
+/// What `expect` found.
+#[napi(object)]
+#[derive(Debug)]
+pub struct ExpectMatch {
+    /// Which pattern matched (index into the array given).
+    pub index: u32,
+    /// The matched text.
+    pub matched: String,
+    /// The text before the match, not consumed by an earlier match.
+    pub before: String,
+    /// The capture groups of a regex (`null` for a group that did not take part).
+    pub captures: Vec<Option<String>>,
+    /// Output bytes lost (reader too slow) while waiting.
+    pub missed: f64,
+}
+
+/// One viewer of a console (`who()`).
+#[napi(object)]
+#[derive(Debug)]
+pub struct Viewer {
+    /// The user.
+    pub user: String,
+    /// `rw`, `join` or `spy`.
+    pub role: String,
+    /// When it connected, in milliseconds since the Unix epoch.
+    pub since_ms: f64,
+}
+
+/// A regular expression as JavaScript has it: a `RegExp` object fits.
+#[napi(object)]
+#[derive(Debug)]
+pub struct RegexSource {
+    /// The pattern.
+    pub source: String,
+    /// Its flags (`i`, `m` and `s` are honoured).
+    pub flags: String,
+}
+
+/// One output item of `readOutput()`.
+#[napi(object)]
+pub struct OutputItem {
+    /// `data`, `notice`, `missed` or `closed`.
+    pub kind: String,
+    /// The bytes, for `data`.
+    pub data: Option<Buffer>,
+    /// The message, for `notice` and `closed`.
+    pub text: Option<String>,
+    /// How many bytes went by unseen, for `missed`.
+    pub bytes: Option<f64>,
+}
+
+/// A console: read its output, type into it, wait for text with `expect`.
+#[napi]
+pub struct Console {
+    inner: Arc<ConsoleHandle>,
+    /// A non-data item met while joining data for `read()`, given out next.
+    pending: Mutex<Option<Output>>,
+    /// Bytes lost (reader too slow) as seen by `read()`.
+    missed: Mutex<u64>,
+}
+
+impl Console {
+    /// Wrap a handle.
+    pub(crate) fn wrap(handle: ConsoleHandle) -> Console {
+        Console {
+            inner: Arc::new(handle),
+            pending: Mutex::new(None),
+            missed: Mutex::new(0),
+        }
+    }
+
+    async fn next_item(&self) -> Output {
+        let pending = self.pending.lock().ok().and_then(|mut p| p.take());
+        match pending {
+            Some(item) => item,
+            None => self.inner.read().await,
+        }
+    }
+
+    fn count_missed(&self, bytes: u64) {
+        if let Ok(mut m) = self.missed.lock() {
+            *m += bytes;
+        }
+    }
+}
+
+#[napi]
+impl Console {
+    /// The device name.
+    #[napi(getter)]
+    pub fn device(&self) -> String {
+        self.inner.device().to_string()
+    }
+
+    /// The user this console was opened as.
+    #[napi(getter)]
+    pub fn user(&self) -> String {
+        self.inner.info().user.clone()
+    }
+
+    /// The role granted when attaching: `rw`, `join` or `spy`.
+    #[napi(getter)]
+    pub fn role(&self) -> String {
+        self.inner.info().role.clone()
+    }
+
+    /// The message given when attaching (e.g. who else holds the write lock).
+    #[napi(getter)]
+    pub fn message(&self) -> String {
+        self.inner.info().message.clone()
+    }
+
+    /// Output bytes `read()` and the iterator lost because they were read too slowly.
+    #[napi(getter)]
+    pub fn missed(&self) -> f64 {
+        self.missed.lock().map(|m| *m as f64).unwrap_or(0.0)
+    }
+
+    /// The next output: a Buffer of what the device sent (everything already waiting, joined),
+    /// or `null` once the console is closed. Notices are skipped.
+    #[napi]
+    pub async fn read(&self) -> Result<Option<Buffer>> {
+        let mut data = loop {
+            match self.next_item().await {
+                Output::Data(bytes) => break bytes.to_vec(),
+                Output::Missed(bytes) => self.count_missed(bytes),
+                Output::Closed(why) => {
+                    if let Ok(mut p) = self.pending.lock() {
+                        *p = Some(Output::Closed(why));
+                    }
+                    return Ok(None);
+                }
+                _ => {}
+            }
+        };
+        while data.len() < READ_BATCH {
+            match self.inner.read().now_or_never() {
+                Some(Output::Data(bytes)) => data.extend_from_slice(&bytes),
+                Some(Output::Missed(bytes)) => self.count_missed(bytes),
+                Some(other) => {
+                    if let Ok(mut p) = self.pending.lock() {
+                        *p = Some(other);
+                    }
+                    break;
+                }
+                None => break,
+            }
+        }
+        Ok(Some(data.into()))
+    }
+
+    /// The next output item as it is: data, a notice from mo, missed bytes, or closed.
+    #[napi]
+    pub async fn read_output(&self) -> Result<OutputItem> {
+        let item = self.next_item().await;
+        let mut out = OutputItem {
+            kind: String::new(),
+            data: None,
+            text: None,
+            bytes: None,
+        };
+        match item {
+            Output::Data(bytes) => {
+                out.kind = "data".into();
+                out.data = Some(bytes.to_vec().into());
+            }
+            Output::Notice(text) => {
+                out.kind = "notice".into();
+                out.text = Some(text);
+            }
+            Output::Missed(bytes) => {
+                self.count_missed(bytes);
+                out.kind = "missed".into();
+                out.bytes = Some(bytes as f64);
+            }
+            Output::Closed(why) => {
+                out.kind = "closed".into();
+                out.text = Some(why);
+            }
+            _ => out.kind = "notice".into(),
+        }
+        Ok(out)
+    }
+
+    /// Type bytes (a Buffer, or a string sent as UTF-8).
+    #[napi(ts_args_type = "data: Buffer | Uint8Array | string")]
+    pub async fn write(&self, data: Either<String, Buffer>) -> Result<()> {
+        let bytes: &[u8] = match &data {
+            Either::A(text) => text.as_bytes(),
+            Either::B(buf) => buf,
+        };
+        self.inner.write(bytes).await.map_err(to_napi)
+    }
+
+    /// Type `line` and the line end (`\r` unless `lineEnd` was given to `open`).
+    #[napi]
+    pub async fn send_line(&self, line: String) -> Result<()> {
+        self.inner.send_line(&line).await.map_err(to_napi)
+    }
+
+    /// Wait up to `timeoutMs` for any of `patterns` (RegExp objects, or strings matched
+    /// literally) in the output with ANSI codes removed. The earliest match wins. Rejects with
+    /// `TimeoutError` (naming the patterns and the last output) or `MoError` (`closed`).
+    #[napi(ts_args_type = "patterns: Array<RegExp | string> | RegExp | string, timeoutMs?: number")]
+    pub async fn expect(
+        &self,
+        patterns: Either<Vec<Either<String, RegexSource>>, Either<String, RegexSource>>,
+        timeout_ms: Option<f64>,
+    ) -> Result<ExpectMatch> {
+        let list = match patterns {
+            Either::A(list) => list,
+            Either::B(one) => vec![one],
+        };
+        let patterns = list.iter().map(pattern).collect::<Result<Vec<_>>>()?;
+        if patterns.is_empty() {
+            return Err(bad_request("expect: give at least one pattern"));
+        }
+        let timeout = duration_ms(timeout_ms.unwrap_or(30_000.0), "expect timeoutMs")?;
+        let m = self
+            .inner
+            .expect(&patterns, timeout)
+            .await
+            .map_err(to_napi)?;
+        Ok(ExpectMatch {
+            index: u32::try_from(m.index).unwrap_or(u32::MAX),
+            matched: m.matched,
+            before: m.before,
+            captures: m.captures,
+            missed: m.missed as f64,
+        })
+    }
+
+    /// The output `expect` has read and no match has consumed yet.
+    #[napi]
+    pub async fn buffer(&self) -> Result<String> {
+        Ok(self.inner.buffer().await)
+    }
+
+    /// Send break sequence `number` (default 0: the console's plain BREAK). Resolves to a
+    /// description of what was sent.
+    #[napi]
+    pub async fn send_break(&self, number: Option<u32>) -> Result<String> {
+        let number = u8::try_from(number.unwrap_or(0))
+            .ok()
+            .filter(|n| *n <= 9)
+            .ok_or_else(|| bad_request("sendBreak: number must be 0 to 9"))?;
+        self.inner.send_break(number).await.map_err(to_napi)
+    }
+
+    /// Tell the console this viewer's window size.
+    #[napi]
+    pub async fn resize(&self, cols: u32, rows: u32) -> Result<()> {
+        let size = |v: u32, what: &str| {
+            u16::try_from(v).map_err(|_| bad_request(format!("resize: {what} {v} is too large")))
+        };
+        let (cols, rows) = (size(cols, "cols")?, size(rows, "rows")?);
+        self.inner.resize(cols, rows).await.map_err(to_napi)
+    }
+
+    /// Change role: `attach`, `spy`, `force` or `join`. Resolves to a message.
+    #[napi]
+    pub async fn set_mode(&self, mode: String) -> Result<String> {
+        let mode = parse_mode(&mode)?;
+        self.inner.set_mode(mode).await.map_err(to_napi)
+    }
+
+    /// Write a note into the console's record log.
+    #[napi]
+    pub async fn note(&self, text: String) -> Result<()> {
+        self.inner.note(&text).await.map_err(to_napi)
+    }
+
+    /// Everyone on the console, the write-lock holder first.
+    #[napi]
+    pub async fn who(&self) -> Result<Vec<Viewer>> {
+        let viewers = self.inner.who().await.map_err(to_napi)?;
+        Ok(viewers
+            .into_iter()
+            .map(|v| Viewer {
+                user: v.user,
+                role: v.role,
+                since_ms: v
+                    .since
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_secs_f64() * 1000.0)
+                    .unwrap_or(0.0),
+            })
+            .collect())
+    }
+
+    /// Leave the console (an embedded console stops). Later reads give `null`.
+    #[napi]
+    pub async fn close(&self) -> Result<()> {
+        self.inner.close().await.map_err(to_napi)
+    }
+}
+
+/// Open the console of the device at `url` in this process (no daemon): `sim://web01`,
+/// `serial:///dev/ttyUSB0?baud=115200`, `ssh://…`, `telnet://…`, `exec:…`, … Waits until the link
+/// is up (rejects with `ConnectError` if it fails, `TimeoutError` after `waitUpMs`).
+#[napi]
+pub async fn open(url: String, options: Option<OpenOptions>) -> Result<Console> {
+    let options = options.unwrap_or_default();
+    let name = match &options.name {
+        Some(name) => name.clone(),
+        None => name_from_url(&url),
+    };
+    let mut driver = DriverOptions::default();
+    driver.base_dir = options.base_dir.as_ref().map(Into::into);
+    let connector = mo_drivers::connector_for(&url, &driver).map_err(to_napi)?;
+    let mut local = LocalOptions::default();
+    if let Some(user) = &options.user {
+        local = local.user(user.as_str());
+    }
+    if let Some(mode) = &options.mode {
+        local = local.mode(parse_mode(mode)?);
+    }
+    if let Some(lines) = options.replay {
+        local = local.replay(lines as usize);
+    }
+    if let Some(ms) = options.wait_up_ms {
+        let wait = duration_ms(ms, "waitUpMs")?;
+        local = local.wait_up((!wait.is_zero()).then_some(wait));
+    }
+    if let Some(dir) = &options.log_dir {
+        local = local.log_dir(dir);
+    }
+    let mut handle = mo_core::facade::open_local(&name, connector, local)
+        .await
+        .map_err(to_napi)?;
+    if let Some(end) = &options.line_end {
+        handle = handle.with_line_end(end.as_bytes());
+    }
+    Ok(Console::wrap(handle))
+}
+
+/// `attach`, `spy`, `force` or `join`.
+pub(crate) fn parse_mode(mode: &str) -> Result<Mode> {
+    match mode {
+        "attach" => Ok(Mode::Attach),
+        "spy" => Ok(Mode::Spy),
+        "force" => Ok(Mode::Force),
+        "join" => Ok(Mode::Join),
+        other => Err(bad_request(format!(
+            "unknown mode `{other}` (known: attach, spy, force, join)"
+        ))),
+    }
+}
+
+/// Milliseconds from JavaScript as a duration; negative, NaN and huge values are refused.
+pub(crate) fn duration_ms(ms: f64, what: &str) -> Result<Duration> {
+    if !(0.0..=1e12).contains(&ms) {
+        return Err(bad_request(format!(
+            "{what} must be a number of milliseconds from 0 to 1e12, not {ms}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(ms / 1000.0))
+}
+
+/// A JavaScript pattern as mo's: strings literally, RegExps with their `i`, `m`, `s` flags.
+fn pattern(p: &Either<String, RegexSource>) -> Result<Pattern> {
+    match p {
+        Either::A(text) => Pattern::literal(text).map_err(to_napi),
+        Either::B(re) => {
+            let flags: String = re.flags.chars().filter(|c| "ims".contains(*c)).collect();
+            let source = if flags.is_empty() {
+                re.source.clone()
+            } else {
+                format!("(?{flags}){}", re.source)
+            };
+            Pattern::regex(&source).map_err(to_napi)
+        }
+    }
+}
+
+/// The device name a URL implies: the host of `sim://NAME`, else the last path segment, else the
+/// host, else `console`.
+fn name_from_url(url: &str) -> String {
+    let rest = url.split_once(':').map_or(url, |(_, rest)| rest);
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (host, path) = match rest.strip_prefix("//") {
+        Some(r) => r.split_once('/').unwrap_or((r, "")),
+        None => ("", rest),
+    };
+    let host = host.rsplit('@').next().unwrap_or_default();
+    let host = host.split(':').next().unwrap_or_default();
+    if url.starts_with("sim:") && !host.is_empty() {
+        return host.to_string();
+    }
+    path.rsplit('/')
+        .find(|s| !s.is_empty())
+        .or(Some(host).filter(|h| !h.is_empty()))
+        .unwrap_or("console")
+        .to_string()
+}

@@ -1,0 +1,140 @@
+// Client mode against a real running daemon: `mod --demo` (sim-01 … sim-05) with its HTTP API.
+import test from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { mo, repo, login, start, tempDir, waitFor, freePort } from './helpers.mjs'
+
+const modBin = process.env.MO_MOD_BIN || join(repo, 'target', 'debug', 'mod')
+
+/** Start `mod --demo` on free loopback ports; resolves to { url, token }. */
+async function daemon(t) {
+  const dir = tempDir(t)
+  const [ssh, http] = [await freePort(), await freePort()]
+  const url = `http://127.0.0.1:${http}`
+  const mod = start(t, modBin, ['--demo', '--data-dir', dir, '--ssh', `127.0.0.1:${ssh}`, '--http', `127.0.0.1:${http}`])
+  const token = await waitFor('the demo token line of mod', () => {
+    if (mod.child.exitCode !== null) throw new Error(`mod exited: ${mod.output()}`)
+    return /MO_TOKEN=(\S+)/.exec(mod.output())?.[1]
+  })
+  await waitFor('the HTTP API', async () => {
+    try {
+      return (await fetch(`${url}/api/v1/health`)).ok
+    } catch {
+      return false
+    }
+  })
+  return { url, token }
+}
+
+test('client mode against mod --demo', { skip: !existsSync(modBin) && `no ${modBin} (cargo build -p mo-daemon)` }, async (t) => {
+  const { url, token } = await daemon(t)
+  const client = new mo.Client(url, token)
+
+  await t.test('devices lists the demo sims', async () => {
+    const devices = await client.devices()
+    const names = devices.map((d) => d.name)
+    for (const n of ['sim-01', 'sim-02', 'sim-03']) assert.ok(names.includes(n), `${n} in ${names}`)
+    const one = await client.device('sim-01')
+    assert.equal(one.name, 'sim-01')
+    assert.match(one.url, /^sim:/)
+  })
+
+  await t.test('attach gives a Console: login, run a command, who, close', async () => {
+    const con = await client.attach('sim-01', { mode: 'attach', replay: 0 })
+    try {
+      assert.equal(con.device, 'sim-01')
+      await con.sendLine('')
+      await login(con, 'sim-01').catch(async () => {
+        // Already logged in by an earlier viewer: the prompt is the shell's.
+        await con.sendLine('')
+        await con.expect(['sim-01:~$ '], 5000)
+      })
+      await con.sendLine('echo via-websocket')
+      const m = await con.expect([/via-websocket\n/], 5000)
+      assert.equal(m.index, 0)
+      const who = await con.who()
+      assert.ok(who.length >= 1)
+      const sessions = await client.who('sim-01')
+      assert.ok(sessions.length >= 1)
+      assert.ok(sessions.every((s) => typeof s.user === 'string' && typeof s.role === 'string'))
+    } finally {
+      await con.close()
+    }
+  })
+
+  await t.test('log returns the recorded output', async () => {
+    const text = await waitFor('via-websocket in the log', async () => {
+      const log = await client.log('sim-01', { tail: 200 })
+      return log.includes('via-websocket') && log
+    })
+    assert.match(text, /via-websocket/)
+  })
+
+  await t.test('power status answers per controller or says why not', async () => {
+    try {
+      const r = await client.power('sim-01', 'status')
+      assert.equal(r.device, 'sim-01')
+      assert.ok(Array.isArray(r.results))
+    } catch (e) {
+      // A device without a power controller: a typed mo error, never a generic one.
+      assert.ok(e instanceof mo.MoError, `${e}`)
+      assert.notEqual(e.code, 'error')
+    }
+    await assert.rejects(client.power('sim-01', 'explode'), (e) => e instanceof mo.MoError && e.code === 'bad_request')
+  })
+
+  await t.test('events() streams a kernel panic seen on a console', async () => {
+    const stream = client.events()
+    const first = stream[Symbol.asyncIterator]().next() // connects
+    const con = await client.attach('sim-02', { replay: 0 })
+    try {
+      await con.sendLine('')
+      await login(con, 'sim-02').catch(() => {})
+      await con.sendLine('panic')
+      let found = null
+      const got = await first
+      const isPanic = (ev) => ev.device === 'sim-02' && /Kernel panic/.test(ev.text)
+      if (!got.done && isPanic(got.value)) found = got.value
+      if (!found) {
+        for await (const ev of stream) {
+          assert.equal(typeof ev.id, 'number')
+          if (isPanic(ev)) {
+            found = ev
+            break
+          }
+        }
+      }
+      assert.ok(found, 'a panic event')
+      assert.equal(found.device, 'sim-02')
+      assert.equal(found.severity, 'critical')
+      const listed = await client.listEvents({ device: 'sim-02', limit: 50 })
+      assert.ok(listed.some((e) => e.id === found.id))
+    } finally {
+      await stream.close()
+      await con.close()
+    }
+    assert.equal(await stream.nextEvent(), null)
+  })
+
+  await t.test('unknown devices reject with NotFound', async () => {
+    await assert.rejects(client.device('no-such-device'), (e) => e instanceof mo.NotFound && e.code === 'not_found')
+    await assert.rejects(client.attach('no-such-device'), (e) => e instanceof mo.NotFound)
+  })
+
+  await t.test('a bad token rejects with AuthError', async () => {
+    const bad = new mo.Client(url, 'mo_not-a-real-token')
+    await assert.rejects(bad.devices(), (e) => e instanceof mo.AuthError)
+    await assert.rejects(bad.attach('sim-01'), (e) => e instanceof mo.AuthError)
+  })
+
+  await t.test('a bad server address throws MoError from the constructor', () => {
+    assert.throws(() => new mo.Client('ftp://x', token), (e) => e instanceof mo.MoError && e.code === 'bad_request')
+  })
+
+  await t.test('a daemon that is not there rejects with ConnectError', async () => {
+    const port = await freePort()
+    const nobody = new mo.Client(`http://127.0.0.1:${port}`, token)
+    await assert.rejects(nobody.devices(), (e) => e instanceof mo.ConnectError)
+  })
+})

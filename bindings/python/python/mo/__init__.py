@@ -1,0 +1,114 @@
+"""mo: console management for Python.
+
+Embedded mode runs a console in this process from its address::
+
+    async with mo.open("sim://web01") as con:
+        await con.expect("login: ")
+        await con.send_line("root")
+
+Client mode drives a running ``mod`` daemon over its HTTP/WebSocket API::
+
+    client = mo.Client("http://127.0.0.1:7780", token)
+    async with client.attach("web01") as con:
+        ...
+
+Blocking versions for scripts are in :mod:`mo.sync`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, Generator, Optional
+
+from ._errors import (
+    AuthError,
+    Conflict,
+    ConnectError,
+    ConsoleClosed,
+    InvalidArgument,
+    MoError,
+    NotFound,
+    PermissionDenied,
+    ProtocolError,
+    TimeoutError,
+    Unsupported,
+)
+from . import _mo
+from ._mo import Console, EventStream, Match, Viewer, __version__
+
+__all__ = [
+    "open",
+    "Client",
+    "Console",
+    "EventStream",
+    "Match",
+    "Viewer",
+    "MoError",
+    "ConnectError",
+    "AuthError",
+    "TimeoutError",
+    "NotFound",
+    "PermissionDenied",
+    "ProtocolError",
+    "Unsupported",
+    "InvalidArgument",
+    "ConsoleClosed",
+    "Conflict",
+    "__version__",
+]
+
+
+class Opening:
+    """A console being opened: ``await`` it, or use it as ``async with``, which closes it."""
+
+    def __init__(self, start: Callable[[], Awaitable[Console]]) -> None:
+        self._start = start
+        self._console: Optional[Console] = None
+
+    def __await__(self) -> Generator[Any, None, Console]:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> Console:
+        self._console = await self._start()
+        return self._console
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._console is not None:
+            await self._console.close()
+
+
+def open(
+    url: str,
+    user: Optional[str] = None,
+    *,
+    name: Optional[str] = None,
+    mode: str = "attach",
+    replay: Optional[int] = None,
+    wait_up: Optional[float] = 30.0,
+    log_dir: Optional[str] = None,
+) -> Opening:
+    """Open the console at ``url`` (``sim://NAME``, ``serial:///dev/ttyS0?baud=115200``, ...)
+    in this process. ``user`` types (default: the OS user); ``name`` is the device name
+    (default: from the address); ``mode`` is attach, spy, force or join; ``replay`` lines of
+    recent output come first; ``wait_up`` seconds to wait for the link (None: do not wait);
+    ``log_dir`` keeps a record log there."""
+    return Opening(
+        lambda: _mo.open(
+            url,
+            user=user,
+            name=name,
+            mode=mode,
+            replay=replay,
+            wait_up=wait_up,
+            log_dir=log_dir,
+        )
+    )
+
+
+class Client(_mo.Client):
+    """A client of a running ``mod`` daemon: ``Client("http://127.0.0.1:7780", token)``."""
+
+    def attach(
+        self, name: str, mode: str = "attach", replay: Optional[int] = None
+    ) -> Opening:
+        """Attach to console ``name``: ``await`` it, or ``async with`` (closes it)."""
+        return Opening(lambda: _mo.Client.attach(self, name, mode, replay))

@@ -1,0 +1,32 @@
+"""Blocking API for scripts: the same calls as :mod:`mo` without ``await``.
+
+    with mo.sync.open("sim://web01") as con:
+        con.expect("login: ")
+        con.send_line("root")
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ._mo import EventStream, SyncClient, SyncConsole, open_sync
+
+Client = SyncClient
+
+__all__ = ["open", "Client", "SyncClient", "SyncConsole", "EventStream"]
+
+
+def open(
+    url: str,
+    user: Optional[str] = None,
+    *,
+    name: Optional[str] = None,
+    mode: str = "attach",
+    replay: Optional[int] = None,
+    wait_up: Optional[float] = 30.0,
+    log_dir: Optional[str] = None,
+) -> SyncConsole:
+    """Open the console at ``url`` in this process; see :func:`mo.open`. Use it as ``with``."""
+    return open_sync(
+        url, user=user, name=name, mode=mode, replay=replay, wait_up=wait_up, log_dir=log_dir
+    )

@@ -1,0 +1,106 @@
+"""Client mode against a real running `mod --demo` (HTTP + WebSocket API on loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import mo
+import mo.sync
+from conftest import Daemon
+
+PROMPT = r"sim-0\d:~\$ "
+
+
+async def login(con: mo.Console) -> None:
+    await con.send_line("")
+    await con.expect("login: ", timeout=30)
+    await con.send_line("demo")
+    await con.expect("Password: ")
+    await con.send_line("pw")
+    await con.expect(PROMPT, timeout=10)
+
+
+@pytest.mark.asyncio
+async def test_devices_who_power_log(daemon: Daemon) -> None:
+    client = mo.Client(daemon.url, daemon.token)
+    devices = await client.devices()
+    names = sorted(d["name"] for d in devices)
+    assert names == [f"sim-0{i}" for i in range(1, 6)]
+    assert all(d["url"].startswith("sim://") for d in devices)
+    # The demo devices have no power controller: the API says so, mapped to Unsupported.
+    with pytest.raises(mo.Unsupported) as info:
+        await client.power("sim-01", "status")
+    assert "no power controller" in str(info.value)
+    async with client.attach("sim-01") as con:
+        assert con.device == "sim-01"
+        await login(con)
+        await con.send_line("echo via-api")
+        await con.expect(r"\nvia-api\n")
+        who = await client.who("sim-01")
+        assert [w["user"] for w in who] == ["demo"]
+        viewers = await con.who()
+        assert [v.user for v in viewers] == ["demo"]
+    log = await client.log("sim-01", tail=50)
+    assert "via-api" in log
+
+
+@pytest.mark.asyncio
+async def test_client_errors(daemon: Daemon) -> None:
+    client = mo.Client(daemon.url, daemon.token)
+    with pytest.raises(mo.NotFound) as info:
+        await client.device("no-such-device")
+    assert "no-such-device" in str(info.value)
+    with pytest.raises(mo.NotFound):
+        await client.attach("no-such-device")
+    bad = mo.Client(daemon.url, "not-a-token")
+    with pytest.raises(mo.AuthError):
+        await bad.devices()
+    with pytest.raises(mo.InvalidArgument):
+        await client.power("sim-01", "explode")
+
+
+@pytest.mark.asyncio
+async def test_event_stream_sees_a_panic(daemon: Daemon) -> None:
+    client = mo.Client(daemon.url, daemon.token)
+    stream = client.events(device="sim-02")
+
+    async def first() -> dict[str, object]:
+        async for ev in stream:
+            return ev
+        raise AssertionError("event stream ended")
+
+    waiter = asyncio.create_task(first())
+    await asyncio.sleep(0.5)
+    async with client.attach("sim-02") as con:
+        await login(con)
+        await con.send_line("panic")
+        await con.expect("Kernel panic", timeout=10)
+        ev = await asyncio.wait_for(waiter, 30)
+    assert ev["device"] == "sim-02"
+    assert ev["text"]
+    stream.close()
+
+
+def test_sync_client(daemon: Daemon) -> None:
+    client = mo.sync.Client(daemon.url, daemon.token)
+    assert len(client.devices()) == 5
+    with client.attach("sim-03", mode="spy") as spy:
+        assert spy.role == "spy"
+        with client.attach("sim-03") as con:
+            assert con.role == "attach"
+            con.send_line("")
+            con.expect("login: ", timeout=30)
+            con.send_line("demo")
+            con.expect("Password: ")
+            con.send_line("pw")
+            con.expect(PROMPT)
+            con.send_line("echo sync-remote")
+            con.expect(r"\nsync-remote\n")
+            # The spy sees the same output.
+            spy.expect(r"\nsync-remote\n", timeout=10)
+            assert sorted(w["role"] for w in client.who("sim-03")) == ["attach", "spy"]
+    events = client.events(device="sim-03")
+    events.close()
+    assert list(events) == []

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Build the Node package (bindings/node) in the dev profile, check that the committed index.d.ts
+# equals a fresh generation, and run its suite (node --test). Client-mode tests drive the built
+# `mod` (target/debug/mod), so it is built first.
+# Usage: ./scripts/test-node.sh   (from anywhere; exits non-zero on the first failure)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+jobs=${MO_TEST_JOBS:-2}
+
+step() { printf '\n==> node: %s\n' "$*"; }
+
+step "building mod for the client-mode tests (cargo build -j$jobs -p mo-daemon)"
+cargo build -j"$jobs" -p mo-daemon
+
+cd bindings/node
+step "installing the build tools (npm ci)"
+npm ci --no-audit --no-fund
+
+committed=$(mktemp)
+trap 'rm -f "$committed"' EXIT
+cp index.d.ts "$committed"
+
+step "building the addon and index.d.ts (node build.mjs: cargo build -p mo-node, dev profile)"
+node build.mjs --jobs "$jobs"
+
+step "checking the committed index.d.ts against the fresh one"
+if ! diff -u "$committed" index.d.ts; then
+  echo "test-node: index.d.ts was out of date (now regenerated): review and commit it" >&2
+  exit 1
+fi
+
+step "running the suite (node --test)"
+node --test --test-concurrency=1 test/*.test.mjs
+
+step "node suite passed"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Build the Python package `mo` without maturin (debug, in the shared target dir), stage it with
+# its Python sources, check the stubs with mypy.stubtest and run its pytest suite.
+# Usage: ./scripts/test-python.sh [pytest args]   (needs target/py-venv from scripts/setup.sh)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+jobs=${MO_TEST_JOBS:-2}
+venv=${MO_PY_VENV:-target/py-venv}
+stage=target/py-stage
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "test-python: $venv is missing; run ./scripts/setup.sh" >&2
+  exit 1
+fi
+
+echo "==> building mo-python (cargo build -j$jobs -p mo-python)"
+cargo build -j"$jobs" -p mo-python
+# The daemon for the client-mode tests.
+cargo build -j"$jobs" -p mo-daemon --bin mod
+
+echo "==> staging the package in $stage"
+rm -rf "$stage"
+mkdir -p "$stage"
+cp -r bindings/python/python/mo "$stage/mo"
+cp target/debug/lib_mo.so "$stage/mo/_mo.abi3.so"
+
+export PYTHONPATH="$PWD/$stage"
+export MO_MOD_BIN="$PWD/target/debug/mod"
+
+echo "==> mypy.stubtest mo._mo"
+"$venv/bin/python" -m mypy.stubtest mo._mo
+echo "==> mypy on the package and examples"
+"$venv/bin/python" -m mypy --strict "$stage/mo" examples/python bindings/python/bench_read.py
+
+echo "==> pytest bindings/python/tests"
+"$venv/bin/python" -m pytest -q bindings/python/tests "$@"
