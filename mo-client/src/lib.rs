@@ -1,0 +1,388 @@
+//! mo-client: the client of mo's HTTP/WebSocket API (`mod --http ADDR`).
+//!
+//! [`Client`] has one typed method per API route (devices, who and sessions, power, the record
+//! log, events, users) and [`Client::attach`], which opens a console over the WebSocket attach
+//! endpoint and returns the same [`mo_core::facade::ConsoleHandle`] an embedded console gives, so
+//! programs and bindings drive local and remote consoles alike (`read`, `write`, `send_line`,
+//! `expect`, `send_break`, `who`, `close`).
+//!
+//! Errors are [`mo_core::Error`]s: the API's error codes map to variants (see [`mod@error`]), so
+//! `not_found` is [`mo_core::Error::NotFound`], `forbidden` is [`mo_core::Error::Denied`], and so
+//! on.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use mo_client::Client;
+//! use mo_core::automation::Pattern;
+//! use mo_core::console::Mode;
+//!
+//! # async fn demo() -> mo_core::Result<()> {
+//! let client = Client::new("http://127.0.0.1:8022", "mo_TOKEN")?;
+//! for d in client.devices().await? {
+//!     println!("{} {} ({} viewers)", d.name, d.state, d.viewers);
+//! }
+//! let console = client.attach("web01", Mode::Attach, Some(0)).await?;
+//! console.send_line("uname -a").await?;
+//! let m = console.expect(&[Pattern::regex(r"\$ $")?], Duration::from_secs(10)).await?;
+//! println!("{}", m.before);
+//! console.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod attach;
+pub mod error;
+mod events;
+pub mod types;
+
+use std::time::{Duration, Instant};
+
+use mo_core::{Error, Result};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use url::Url;
+
+pub use attach::RemoteAttachment;
+pub use events::EventStream;
+pub use types::{
+    Device, Event, EventQuery, Health, LogQuery, PowerAction, PowerReport, PowerResult, RoleInfo,
+    SearchHit, Session, User, VerifyReport,
+};
+
+/// How long a REST call may take by default (power actions and log searches can be slow).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A client of one mo daemon's API. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    base: Url,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+/// What a request is about, for error messages.
+struct Req<'a> {
+    method: Method,
+    segments: &'a [&'a str],
+    query: Vec<(&'a str, String)>,
+    body: Option<Value>,
+    device: Option<&'a str>,
+}
+
+impl Client {
+    /// A client of the daemon at `base_url` (`http://host:port`, or `https://…`) using API token
+    /// `token` (from `mo token add`; empty: no credentials, enough for `health`).
+    pub fn new(base_url: &str, token: impl Into<String>) -> Result<Client> {
+        let base = Url::parse(base_url).map_err(|e| Error::BadAddress {
+            address: base_url.to_string(),
+            reason: e.to_string(),
+        })?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(Error::BadAddress {
+                address: base_url.to_string(),
+                reason: "the server address must be http://HOST:PORT or https://HOST:PORT".into(),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .timeout(DEFAULT_TIMEOUT)
+            .build()
+            .map_err(|e| Error::Connect {
+                address: base_url.to_string(),
+                reason: format!("cannot set up the HTTP client: {e}"),
+            })?;
+        let token = token.into();
+        Ok(Client {
+            base,
+            token: (!token.is_empty()).then_some(token),
+            http,
+        })
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// `base` + `/seg/seg/...` (each segment percent-encoded).
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    fn server(&self) -> String {
+        self.base.as_str().trim_end_matches('/').to_string()
+    }
+
+    async fn send(&self, req: Req<'_>) -> Result<reqwest::Response> {
+        let url = self.url(req.segments);
+        let what = format!("{} {}", req.method, url.path());
+        let mut rb = self.http.request(req.method.clone(), url);
+        if let Some(t) = &self.token {
+            rb = rb.bearer_auth(t);
+        }
+        if !req.query.is_empty() {
+            rb = rb.query(&req.query);
+        }
+        if let Some(body) = &req.body {
+            rb = rb.json(body);
+        }
+        let started = Instant::now();
+        let server = self.server();
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| error::transport(&server, &what, &e, started.elapsed()))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body = resp.text().await.unwrap_or_default();
+        Err(error::from_answer(
+            &server,
+            &what,
+            req.device,
+            status.as_u16(),
+            &body,
+            started.elapsed(),
+        ))
+    }
+
+    async fn json<T: DeserializeOwned>(&self, req: Req<'_>) -> Result<T> {
+        let what = format!("{} /{}", req.method, req.segments.join("/"));
+        let server = self.server();
+        let resp = self.send(req).await?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| error::transport(&server, &what, &e, Duration::ZERO))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Protocol {
+            peer: server,
+            reason: format!("{what}: the answer is not the JSON expected: {e}"),
+        })
+    }
+
+    fn get<'a>(segments: &'a [&'a str], device: Option<&'a str>) -> Req<'a> {
+        Req {
+            method: Method::GET,
+            segments,
+            query: Vec::new(),
+            body: None,
+            device,
+        }
+    }
+
+    fn post<'a>(segments: &'a [&'a str], body: Value, device: Option<&'a str>) -> Req<'a> {
+        Req {
+            method: Method::POST,
+            segments,
+            query: Vec::new(),
+            body: Some(body),
+            device,
+        }
+    }
+
+    /// `GET /api/v1/health` (no credentials needed).
+    pub async fn health(&self) -> Result<Health> {
+        self.json(Self::get(&["api", "v1", "health"], None)).await
+    }
+
+    /// The devices the caller may see.
+    pub async fn devices(&self) -> Result<Vec<Device>> {
+        self.json(Self::get(&["api", "v1", "devices"], None)).await
+    }
+
+    /// One device, with its settings. [`Error::NotFound`] if it does not exist or is not visible.
+    pub async fn device(&self, name: &str) -> Result<Device> {
+        self.json(Self::get(&["api", "v1", "devices", name], Some(name)))
+            .await
+    }
+
+    /// Add a device. `settings` is a JSON object of `mo device add` options (`on_demand`,
+    /// `description`, `power`, …; `Value::Null` for none).
+    pub async fn add_device(&self, name: &str, url: &str, settings: Value) -> Result<Device> {
+        let mut body = match settings {
+            Value::Object(map) => Value::Object(map),
+            _ => json!({}),
+        };
+        body["name"] = json!(name);
+        body["url"] = json!(url);
+        self.json(Self::post(&["api", "v1", "devices"], body, Some(name)))
+            .await
+    }
+
+    /// Remove a device.
+    pub async fn remove_device(&self, name: &str) -> Result<()> {
+        let segments = ["api", "v1", "devices", name];
+        let mut req = Self::get(&segments, Some(name));
+        req.method = Method::DELETE;
+        self.send(req).await.map(|_| ())
+    }
+
+    /// Who is on a console.
+    pub async fn who(&self, name: &str) -> Result<Vec<Session>> {
+        self.json(Self::get(
+            &["api", "v1", "devices", name, "who"],
+            Some(name),
+        ))
+        .await
+    }
+
+    /// Every viewer of every device the caller may see.
+    pub async fn sessions(&self) -> Result<Vec<Session>> {
+        self.json(Self::get(&["api", "v1", "sessions"], None)).await
+    }
+
+    /// The power state of a device (each controller).
+    pub async fn power_status(&self, name: &str) -> Result<PowerReport> {
+        self.json(Self::get(
+            &["api", "v1", "devices", name, "power"],
+            Some(name),
+        ))
+        .await
+    }
+
+    /// Switch a device's power; the report says each controller's state afterwards.
+    pub async fn power(&self, name: &str, action: PowerAction) -> Result<PowerReport> {
+        let body = json!({"action": action.name()});
+        self.json(Self::post(
+            &["api", "v1", "devices", name, "power"],
+            body,
+            Some(name),
+        ))
+        .await
+    }
+
+    /// The rendered record log (a timestamp per line). [`LogQuery::limit`] is the tail length.
+    pub async fn log(&self, name: &str, query: &LogQuery) -> Result<String> {
+        let segments = ["api", "v1", "devices", name, "log"];
+        let mut req = Self::get(&segments, Some(name));
+        push_range(&mut req.query, query);
+        if let Some(n) = query.limit {
+            req.query.push(("tail", n.to_string()));
+        }
+        let what = format!("GET log of {name}");
+        let server = self.server();
+        let resp = self.send(req).await?;
+        resp.text()
+            .await
+            .map_err(|e| error::transport(&server, &what, &e, Duration::ZERO))
+    }
+
+    /// Lines of the record log matching `regex`. [`LogQuery::limit`] caps the hits.
+    pub async fn log_search(
+        &self,
+        name: &str,
+        regex: &str,
+        query: &LogQuery,
+    ) -> Result<Vec<SearchHit>> {
+        let segments = ["api", "v1", "devices", name, "log", "search"];
+        let mut req = Self::get(&segments, Some(name));
+        req.query.push(("q", regex.to_string()));
+        push_range(&mut req.query, query);
+        if let Some(n) = query.limit {
+            req.query.push(("limit", n.to_string()));
+        }
+        self.json(req).await
+    }
+
+    /// Check the record log's hash chain and framing.
+    pub async fn log_verify(&self, name: &str) -> Result<VerifyReport> {
+        self.json(Self::post(
+            &["api", "v1", "devices", name, "log", "verify"],
+            json!({}),
+            Some(name),
+        ))
+        .await
+    }
+
+    /// Recent events, oldest first.
+    pub async fn events(&self, query: &EventQuery) -> Result<Vec<Event>> {
+        let mut req = Self::get(&["api", "v1", "events"], query.device.as_deref());
+        if let Some(d) = &query.device {
+            req.query.push(("device", d.clone()));
+        }
+        if let Some(n) = query.limit {
+            req.query.push(("limit", n.to_string()));
+        }
+        if query.unacked {
+            req.query.push(("unacked", "true".into()));
+        }
+        self.json(req).await
+    }
+
+    /// Acknowledge an event; returns it as it is now.
+    pub async fn ack_event(&self, id: i64) -> Result<Event> {
+        let id = id.to_string();
+        self.json(Self::post(
+            &["api", "v1", "events", &id, "ack"],
+            json!({}),
+            None,
+        ))
+        .await
+    }
+
+    /// Events as they occur (of `device`, or of every device the caller may see). Dropping the
+    /// stream closes the WebSocket.
+    pub async fn event_stream(&self, device: Option<&str>) -> Result<EventStream> {
+        let mut url = self.url(&["api", "v1", "events", "stream"]);
+        if let Some(d) = device {
+            url.query_pairs_mut().append_pair("device", d);
+        }
+        events::open(self, url).await
+    }
+
+    /// The users (needs `admin`).
+    pub async fn users(&self) -> Result<Vec<User>> {
+        self.json(Self::get(&["api", "v1", "users"], None)).await
+    }
+
+    /// Add a user, with a password or none (needs `admin`).
+    pub async fn add_user(&self, name: &str, password: Option<&str>) -> Result<User> {
+        let mut body = json!({"name": name});
+        if let Some(p) = password {
+            body["password"] = json!(p);
+        }
+        self.json(Self::post(&["api", "v1", "users"], body, None))
+            .await
+    }
+
+    /// The roles (needs `admin`).
+    pub async fn roles(&self) -> Result<Vec<RoleInfo>> {
+        self.json(Self::get(&["api", "v1", "roles"], None)).await
+    }
+
+    /// Attach to a console over the WebSocket API. `replay` is the number of recent lines to
+    /// replay first (`None`: the console's default). Returns once the server said hello; fails
+    /// with the API's error (unknown device, denied, …) otherwise.
+    pub async fn attach(
+        &self,
+        name: &str,
+        mode: mo_core::console::Mode,
+        replay: Option<usize>,
+    ) -> Result<mo_core::facade::ConsoleHandle> {
+        let attachment = attach::open(self, name, mode, replay).await?;
+        Ok(mo_core::facade::ConsoleHandle::new(Box::new(attachment)))
+    }
+}
+
+fn push_range(q: &mut Vec<(&str, String)>, query: &LogQuery) {
+    if let Some(s) = &query.since {
+        q.push(("since", s.clone()));
+    }
+    if let Some(u) = &query.until {
+        q.push(("until", u.clone()));
+    }
+}

@@ -1,0 +1,679 @@
+//! The facade: one small API over a console, the same whether it runs in this process or in a
+//! daemon reached over the network. Python and Node bindings and programs wrap this.
+//!
+//! An [`Attachment`] is one viewer's connection to one console: it yields [`Output`] items and
+//! takes keystrokes, breaks, window sizes and `who` questions. [`LocalAttachment`] is a viewer of a
+//! [`Console`] in this process; `mo-client` provides a remote one over the daemon's WebSocket API.
+//! A [`ConsoleHandle`] wraps any attachment and adds `send_line` and `expect` (the same matcher as
+//! [`crate::automation::Expecter`], through [`ExpectBuffer`]).
+//!
+//! [`open_local`] is the embedded mode (no daemon): it starts a console actor on a link from the
+//! given connector (callers get one from `mo_drivers::connector_for(url, &DriverOptions)`) and
+//! attaches to it.
+//!
+//! Every method of [`ConsoleHandle`] takes `&self`, so it can be shared (`Arc`) between a task that
+//! reads and one that writes. Reading is not buffered beyond a small queue: a handle that is not
+//! read falls behind and its next item is [`Output::Missed`]; the console never waits for it.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use mo_core::automation::Pattern;
+//! use mo_core::facade::{LocalOptions, open_local};
+//! use mo_core::link::EchoConnector;
+//!
+//! # let rt = tokio::runtime::Runtime::new().unwrap();
+//! # rt.block_on(async {
+//! let console = open_local("web01", Arc::new(EchoConnector), LocalOptions::default()).await?;
+//! console.send_line("hello").await?;
+//! // The echo device sends the line back.
+//! let m = console.expect(&[Pattern::literal("hello")?], Duration::from_secs(5)).await?;
+//! assert_eq!(m.matched, "hello");
+//! console.close().await?;
+//! # Ok::<(), mo_core::Error>(())
+//! # }).unwrap();
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::automation::{ExpectBuffer, Match, Pattern};
+use crate::console::{
+    Console, ConsoleConfig, LinkState, Mode, Role, Session, ViewerEvent, ViewerInfo,
+};
+use crate::error::{Error, Result};
+use crate::link::Connector;
+use crate::log::{LogOptions, LogWriter};
+use crate::record::{Chunk, RecordKind, RecordSink};
+
+/// Items queued between a viewer's pump and its reader before the viewer falls behind.
+const QUEUE: usize = 64;
+
+/// The next thing a viewer sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Output {
+    /// Bytes the device sent (replayed output first).
+    Data(Bytes),
+    /// A message from mo: someone attached or forced, the link went down, a note, an error.
+    Notice(String),
+    /// This viewer fell behind and this many output bytes went by unseen.
+    Missed(u64),
+    /// The attachment has ended, and why. Every later read gives this again.
+    Closed(String),
+}
+
+/// One entry of `who`: a viewer of a console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    /// The user.
+    pub user: String,
+    /// Its role: `attach` (holds the write lock), `join` (writes alongside) or `spy` (read-only).
+    pub role: String,
+    /// When it connected.
+    pub since: SystemTime,
+}
+
+impl From<&ViewerInfo> for Viewer {
+    fn from(v: &ViewerInfo) -> Self {
+        Viewer {
+            user: v.user.to_string(),
+            role: role_word(v.role).to_string(),
+            since: v.since,
+        }
+    }
+}
+
+/// A role as the facade and the HTTP API name it: `attach` (holds the write lock), `join` or `spy`.
+pub fn role_word(role: Role) -> &'static str {
+    match role {
+        Role::ReadWrite => "attach",
+        Role::Joined => "join",
+        _ => "spy",
+    }
+}
+
+/// What an attachment got when it connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachInfo {
+    /// The device name.
+    pub device: String,
+    /// Who is attached.
+    pub user: String,
+    /// The role granted at connect time (`attach`, `join` or `spy`, see [`role_word`]); later
+    /// changes arrive as notices.
+    pub role: String,
+    /// The message for this viewer alone (e.g. "spying: web01 is in use by bob").
+    pub message: String,
+}
+
+/// One viewer's connection to one console, local or remote. Implementations are cheap to call
+/// from several tasks: reading ([`Attachment::next`]) does not block writing.
+#[async_trait]
+pub trait Attachment: Send + Sync {
+    /// What the viewer got when it connected.
+    fn info(&self) -> &AttachInfo;
+    /// The next output item. After the end, [`Output::Closed`] again on every call.
+    /// Cancel-safe: dropping the future loses nothing.
+    async fn next(&self) -> Output;
+    /// Type bytes into the console. Fails when this viewer is spying or the link is down.
+    async fn write(&self, bytes: &[u8]) -> Result<()>;
+    /// Send break sequence `number` (1–9; 0 is the console's first, plain BREAK by default).
+    /// Returns a description of what was sent.
+    async fn send_break(&self, number: u8) -> Result<String>;
+    /// Tell the console this viewer's terminal size.
+    async fn resize(&self, cols: u16, rows: u16) -> Result<()>;
+    /// Change role (attach, spy, force, join). Returns a message for this viewer.
+    async fn set_mode(&self, mode: Mode) -> Result<String>;
+    /// Write a note into the console's record log, signed by this viewer's user.
+    async fn note(&self, text: &str) -> Result<()>;
+    /// Everyone on the console, the write-lock holder first.
+    async fn who(&self) -> Result<Vec<Viewer>>;
+    /// Leave the console. Later reads give [`Output::Closed`].
+    async fn close(&self) -> Result<()>;
+}
+
+/// A console as programs and bindings use it: an [`Attachment`] plus `send_line` and `expect`.
+pub struct ConsoleHandle {
+    inner: Box<dyn Attachment>,
+    expect: Mutex<ExpectState>,
+    line_end: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct ExpectState {
+    text: ExpectBuffer,
+    missed: u64,
+}
+
+impl std::fmt::Debug for ConsoleHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleHandle")
+            .field("info", self.inner.info())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConsoleHandle {
+    /// Wrap an attachment. `send_line` ends lines with `\r` (what a terminal's Enter sends).
+    pub fn new(inner: Box<dyn Attachment>) -> ConsoleHandle {
+        ConsoleHandle {
+            inner,
+            expect: Mutex::new(ExpectState::default()),
+            line_end: b"\r".to_vec(),
+        }
+    }
+
+    /// Use `line_end` after each [`ConsoleHandle::send_line`] instead of `\r`.
+    pub fn with_line_end(mut self, line_end: &[u8]) -> ConsoleHandle {
+        self.line_end = line_end.to_vec();
+        self
+    }
+
+    /// What the viewer got when it connected (device, user, role, message).
+    pub fn info(&self) -> &AttachInfo {
+        self.inner.info()
+    }
+
+    /// The device name.
+    pub fn device(&self) -> &str {
+        &self.inner.info().device
+    }
+
+    /// The next output item. Output that an [`ConsoleHandle::expect`] already read is not given
+    /// again (it stays in the expect buffer); do not read and expect from two tasks at once.
+    pub async fn read(&self) -> Output {
+        self.inner.next().await
+    }
+
+    /// Type bytes into the console.
+    pub async fn write(&self, bytes: &[u8]) -> Result<()> {
+        self.inner.write(bytes).await
+    }
+
+    /// Type `text` and the line end.
+    pub async fn send_line(&self, text: &str) -> Result<()> {
+        let mut bytes = Vec::with_capacity(text.len() + self.line_end.len());
+        bytes.extend_from_slice(text.as_bytes());
+        bytes.extend_from_slice(&self.line_end);
+        self.inner.write(&bytes).await
+    }
+
+    /// Wait up to `timeout` for any of `patterns` in the ANSI-stripped output, as
+    /// [`crate::automation::Expecter::expect`] does: the earliest match wins, a match consumes the
+    /// text up to its end, [`Match::before`] is the unconsumed text before it. Fails with
+    /// [`Error::Timeout`] (naming the device, the patterns and the last output) or
+    /// [`Error::ConsoleGone`] when the attachment ends. Bytes missed while waiting are counted in
+    /// [`Match::missed`].
+    pub async fn expect(&self, patterns: &[Pattern], timeout: Duration) -> Result<Match> {
+        let mut state = self.expect.lock().await;
+        if let Some(m) = state.text.try_match(patterns, 0) {
+            return Ok(m);
+        }
+        let mut missed = 0u64;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let Ok(item) = tokio::time::timeout_at(deadline, self.inner.next()).await else {
+                return Err(state
+                    .text
+                    .timeout_error(self.device(), patterns, timeout, missed));
+            };
+            match item {
+                Output::Data(bytes) => {
+                    state.text.feed(&bytes);
+                    if let Some(m) = state.text.try_match(patterns, missed) {
+                        return Ok(m);
+                    }
+                }
+                Output::Missed(bytes) => {
+                    missed += bytes;
+                    state.missed += bytes;
+                }
+                Output::Notice(_) => {}
+                Output::Closed(reason) => {
+                    tracing::debug!(device = self.device(), %reason, "expect: attachment closed");
+                    return Err(Error::ConsoleGone {
+                        device: self.device().to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The output read by `expect` and not yet consumed by a match.
+    pub async fn buffer(&self) -> String {
+        self.expect.lock().await.text.buffer().to_string()
+    }
+
+    /// Output bytes lost during `expect` calls since the handle was made.
+    pub async fn missed_total(&self) -> u64 {
+        self.expect.lock().await.missed
+    }
+
+    /// Send break sequence `number` (0: plain BREAK).
+    pub async fn send_break(&self, number: u8) -> Result<String> {
+        self.inner.send_break(number).await
+    }
+
+    /// Tell the console this viewer's terminal size.
+    pub async fn resize(&self, cols: u16, rows: u16) -> Result<()> {
+        self.inner.resize(cols, rows).await
+    }
+
+    /// Change role (attach, spy, force, join).
+    pub async fn set_mode(&self, mode: Mode) -> Result<String> {
+        self.inner.set_mode(mode).await
+    }
+
+    /// Write a note into the console's record log.
+    pub async fn note(&self, text: &str) -> Result<()> {
+        self.inner.note(text).await
+    }
+
+    /// Everyone on the console.
+    pub async fn who(&self) -> Result<Vec<Viewer>> {
+        self.inner.who().await
+    }
+
+    /// Leave the console.
+    pub async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
+
+    /// The attachment underneath.
+    pub fn attachment(&self) -> &dyn Attachment {
+        self.inner.as_ref()
+    }
+}
+
+/// Options of [`open_local`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LocalOptions {
+    /// Who types (default: the OS user name from `$USER`/`$LOGNAME`, else `local`).
+    pub user: Option<String>,
+    /// How to attach (default [`Mode::Attach`]).
+    pub mode: Mode,
+    /// Keep a record log in this directory (the device's own directory; default: no log).
+    pub log_dir: Option<PathBuf>,
+    /// Lines of recent output to replay first (default: the console's setting).
+    pub replay: Option<usize>,
+    /// Wait at most this long for the link to come up before returning (default 30 s;
+    /// `None`: return at once, typing fails with [`Error::ConsoleDown`] until it is up).
+    pub wait_up: Option<Duration>,
+    /// Console settings; its `name` is replaced by the name given to [`open_local`].
+    pub config: Option<ConsoleConfig>,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            user: None,
+            mode: Mode::Attach,
+            log_dir: None,
+            replay: None,
+            wait_up: Some(Duration::from_secs(30)),
+            config: None,
+        }
+    }
+}
+
+impl LocalOptions {
+    /// Set the user.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// Set the mode.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Keep a record log in `dir`.
+    pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.log_dir = Some(dir.into());
+        self
+    }
+
+    /// Replay `lines` lines of recent output first.
+    pub fn replay(mut self, lines: usize) -> Self {
+        self.replay = Some(lines);
+        self
+    }
+
+    /// Wait at most `timeout` for the link (`None`: do not wait).
+    pub fn wait_up(mut self, timeout: Option<Duration>) -> Self {
+        self.wait_up = timeout;
+        self
+    }
+
+    /// Use these console settings.
+    pub fn config(mut self, config: ConsoleConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+}
+
+/// The OS user name (`$USER`, `$LOGNAME`), or `local`.
+pub fn os_user() -> String {
+    ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "local".to_string())
+}
+
+/// Embedded mode: start a console for device `name` on `connector` in this process and attach to
+/// it. The console stops when the handle is closed or dropped. Fails with [`Error::ConsoleDown`]
+/// if the link cannot be opened, or [`Error::Timeout`] if it is not up within
+/// [`LocalOptions::wait_up`].
+pub async fn open_local(
+    name: &str,
+    connector: Arc<dyn Connector>,
+    options: LocalOptions,
+) -> Result<ConsoleHandle> {
+    let mut config = options
+        .config
+        .clone()
+        .unwrap_or_else(|| ConsoleConfig::new(name));
+    config.name = name.to_string();
+    let log: Option<Box<dyn RecordSink>> = match &options.log_dir {
+        Some(dir) => {
+            let (writer, _recovery) = LogWriter::open(dir, LogOptions::default())?;
+            Some(Box::new(writer))
+        }
+        None => None,
+    };
+    let console = Console::spawn(config, connector, log);
+    if let Some(limit) = options.wait_up {
+        wait_up(&console, limit).await?;
+    }
+    let user = options.user.clone().unwrap_or_else(os_user);
+    let session = console
+        .attach_from(&user, "embedded", options.mode, options.replay)
+        .await?;
+    Ok(ConsoleHandle::new(Box::new(LocalAttachment::owning(
+        session,
+    ))))
+}
+
+/// `open_local` can be spawned on a multi-threaded runtime (bindings need that).
+#[allow(dead_code)]
+fn open_local_is_send(connector: Arc<dyn Connector>) -> impl Send {
+    open_local("x", connector, LocalOptions::default())
+}
+
+/// Wait until the console's link is up; fail on the first `Down` or after `limit`.
+async fn wait_up(console: &Console, limit: Duration) -> Result<()> {
+    let mut state = console.watch_state();
+    let waited = tokio::time::timeout(
+        limit,
+        state.wait_for(|s| !matches!(s, LinkState::Connecting { .. } | LinkState::Idle)),
+    )
+    .await
+    // Own the state at once: a `watch::Ref` held across the awaits below would make this
+    // future `!Send` (bindings spawn it on a multi-threaded runtime).
+    .map(|r| r.map(|s| s.clone()));
+    let state = match waited {
+        Ok(Ok(s)) => s,
+        Ok(Err(_)) => LinkState::Stopped,
+        Err(_) => {
+            console.shutdown().await;
+            return Err(Error::Timeout {
+                what: format!("{}: connecting the link", console.name()),
+                after: limit,
+            });
+        }
+    };
+    match state {
+        LinkState::Up { .. } => Ok(()),
+        LinkState::Down { reason, .. } => {
+            console.shutdown().await;
+            Err(Error::ConsoleDown {
+                device: console.name().to_string(),
+                reason,
+            })
+        }
+        _ => Err(Error::ConsoleGone {
+            device: console.name().to_string(),
+        }),
+    }
+}
+
+/// What a [`LocalAttachment`] asks its pump task to do.
+enum Cmd {
+    Write(Bytes, oneshot::Sender<Result<()>>),
+    Break(u8, oneshot::Sender<Result<String>>),
+    Resize(u16, u16, oneshot::Sender<Result<()>>),
+    Mode(Mode, oneshot::Sender<Result<String>>),
+    Note(String, oneshot::Sender<Result<()>>),
+    Who(oneshot::Sender<Result<Vec<Viewer>>>),
+    Close(oneshot::Sender<()>),
+}
+
+/// A viewer of a [`Console`] in this process. A pump task owns the [`Session`]: it moves output
+/// into a small queue only when the queue has room (a reader that stops falls behind and gets
+/// [`Output::Missed`], the console never waits) and carries out commands meanwhile.
+pub struct LocalAttachment {
+    info: AttachInfo,
+    cmds: mpsc::Sender<Cmd>,
+    out: Mutex<mpsc::Receiver<Output>>,
+    /// Why the attachment ended, once it has.
+    closed: std::sync::Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for LocalAttachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalAttachment")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalAttachment {
+    /// Wrap a session of a console someone else owns: closing leaves the console running.
+    pub fn new(session: Session) -> LocalAttachment {
+        LocalAttachment::start(session, false)
+    }
+
+    /// Wrap a session of a console this attachment owns: closing it also stops the console.
+    pub fn owning(session: Session) -> LocalAttachment {
+        LocalAttachment::start(session, true)
+    }
+
+    fn start(mut session: Session, owns: bool) -> LocalAttachment {
+        let info = AttachInfo {
+            device: session.console().name().to_string(),
+            user: session.user().to_string(),
+            role: role_word(session.role()).to_string(),
+            message: session.message().to_string(),
+        };
+        let (out_tx, out_rx) = mpsc::channel(QUEUE);
+        let (cmd_tx, cmd_rx) = mpsc::channel(16);
+        let replay = session.take_replay();
+        tokio::spawn(pump(session, replay, owns, out_tx, cmd_rx));
+        LocalAttachment {
+            info,
+            cmds: cmd_tx,
+            out: Mutex::new(out_rx),
+            closed: std::sync::Mutex::new(None),
+        }
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Cmd) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || Error::ConsoleGone {
+            device: self.info.device.clone(),
+        };
+        self.cmds.send(make(tx)).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+}
+
+/// How a timeline chunk reaches a local viewer (`None`: not shown; others' keystrokes are in the
+/// log, the device echoes what it wants shown).
+fn render(chunk: &Chunk, me: &str) -> Option<Output> {
+    let text = || String::from_utf8_lossy(&chunk.bytes).into_owned();
+    match chunk.kind {
+        RecordKind::Output => Some(Output::Data(chunk.bytes.clone())),
+        RecordKind::Input => None,
+        RecordKind::Notice | RecordKind::Control | RecordKind::Power | RecordKind::Event => {
+            Some(Output::Notice(text()))
+        }
+        RecordKind::Note if &*chunk.user == me => Some(Output::Notice("note written".into())),
+        RecordKind::Note => Some(Output::Notice(format!(
+            "note by {}: {}",
+            chunk.user,
+            text()
+        ))),
+        RecordKind::Mark => Some(Output::Notice(format!("bookmark by {}", chunk.user))),
+    }
+}
+
+async fn pump(
+    mut session: Session,
+    replay: Bytes,
+    owns: bool,
+    out: mpsc::Sender<Output>,
+    mut cmds: mpsc::Receiver<Cmd>,
+) {
+    let me = session.user().to_string();
+    if !replay.is_empty() && out.send(Output::Data(replay)).await.is_err() {
+        return;
+    }
+    let closed = loop {
+        tokio::select! {
+            cmd = cmds.recv() => match cmd {
+                None => break None,
+                Some(Cmd::Close(done)) => break Some(done),
+                Some(cmd) => command(&mut session, cmd).await,
+            },
+            (permit, event) = async {
+                // Take from the hub only when the reader has room.
+                let permit = out.reserve().await;
+                (permit, session.recv().await)
+            } => {
+                let Ok(permit) = permit else { break None };
+                match event {
+                    ViewerEvent::Chunk(c) => {
+                        if let Some(item) = render(&c, &me) {
+                            permit.send(item);
+                        }
+                    }
+                    ViewerEvent::Missed { bytes, .. } => permit.send(Output::Missed(bytes)),
+                    ViewerEvent::Closed => {
+                        permit.send(Output::Closed(format!(
+                            "console {} stopped",
+                            session.console().name()
+                        )));
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    let console = session.console().clone();
+    drop(session);
+    if owns {
+        console.shutdown().await;
+    }
+    let _ = out.try_send(Output::Closed("closed".into()));
+    if let Some(done) = closed {
+        let _ = done.send(());
+    }
+}
+
+async fn command(session: &mut Session, cmd: Cmd) {
+    match cmd {
+        Cmd::Write(bytes, reply) => {
+            let _ = reply.send(session.write(&bytes).await);
+        }
+        Cmd::Break(number, reply) => {
+            let _ = reply.send(session.send_break(number.max(1)).await);
+        }
+        Cmd::Resize(cols, rows, reply) => {
+            let _ = reply.send(session.window_size(cols, rows).await);
+        }
+        Cmd::Mode(mode, reply) => {
+            let _ = reply.send(session.set_mode(mode).await);
+        }
+        Cmd::Note(text, reply) => {
+            let _ = reply.send(session.note(&text).await.map(|_| ()));
+        }
+        Cmd::Who(reply) => {
+            let who = session.who().await;
+            let _ = reply.send(who.map(|v| v.iter().map(Viewer::from).collect()));
+        }
+        Cmd::Close(done) => {
+            let _ = done.send(());
+        }
+    }
+}
+
+#[async_trait]
+impl Attachment for LocalAttachment {
+    fn info(&self) -> &AttachInfo {
+        &self.info
+    }
+
+    async fn next(&self) -> Output {
+        let mut out = self.out.lock().await;
+        let item = match out.recv().await {
+            Some(item) => item,
+            None => {
+                let why = self.closed.lock().ok().and_then(|c| c.clone());
+                Output::Closed(why.unwrap_or_else(|| "closed".into()))
+            }
+        };
+        if let Output::Closed(why) = &item
+            && let Ok(mut closed) = self.closed.lock()
+        {
+            closed.get_or_insert_with(|| why.clone());
+        }
+        item
+    }
+
+    async fn write(&self, bytes: &[u8]) -> Result<()> {
+        let bytes = Bytes::copy_from_slice(bytes);
+        self.ask(|r| Cmd::Write(bytes, r)).await
+    }
+
+    async fn send_break(&self, number: u8) -> Result<String> {
+        self.ask(|r| Cmd::Break(number, r)).await
+    }
+
+    async fn resize(&self, cols: u16, rows: u16) -> Result<()> {
+        self.ask(|r| Cmd::Resize(cols, rows, r)).await
+    }
+
+    async fn set_mode(&self, mode: Mode) -> Result<String> {
+        self.ask(|r| Cmd::Mode(mode, r)).await
+    }
+
+    async fn note(&self, text: &str) -> Result<()> {
+        let text = text.to_string();
+        self.ask(|r| Cmd::Note(text, r)).await
+    }
+
+    async fn who(&self) -> Result<Vec<Viewer>> {
+        self.ask(Cmd::Who).await
+    }
+
+    async fn close(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        if self.cmds.send(Cmd::Close(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+//! The API's error type: every non-2xx answer is `{"error":{"code","message"}}` with one of the
+//! stable codes, and client mistakes never come back as 500.
+
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+/// The stable error codes of the API, each with its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// 400: the request is malformed (bad JSON, bad parameter, bad value).
+    BadRequest,
+    /// 401: no credentials, or wrong ones.
+    Unauthorized,
+    /// 403: the policy (or the token's scope) denies it.
+    Forbidden,
+    /// 404: no such device, event, user or route.
+    NotFound,
+    /// 409: it exists already, or is in use.
+    Conflict,
+    /// 422: the device cannot do this (no power controller, no break support).
+    Unsupported,
+    /// 504: a device or controller did not answer in time.
+    Timeout,
+    /// 503: the console is down or gone.
+    Unavailable,
+    /// 500: the daemon failed (store, file system).
+    Internal,
+}
+
+impl Code {
+    /// The code as the API spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Code::BadRequest => "bad_request",
+            Code::Unauthorized => "unauthorized",
+            Code::Forbidden => "forbidden",
+            Code::NotFound => "not_found",
+            Code::Conflict => "conflict",
+            Code::Unsupported => "unsupported",
+            Code::Timeout => "timeout",
+            Code::Unavailable => "unavailable",
+            Code::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status that goes with it.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Code::BadRequest => StatusCode::BAD_REQUEST,
+            Code::Unauthorized => StatusCode::UNAUTHORIZED,
+            Code::Forbidden => StatusCode::FORBIDDEN,
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::Conflict => StatusCode::CONFLICT,
+            Code::Unsupported => StatusCode::UNPROCESSABLE_ENTITY,
+            Code::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// An API error: a code and a message naming what was wrong and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The stable code.
+    pub code: Code,
+    /// The human text.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(Code::BadRequest, message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(Code::NotFound, message)
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(Code::Forbidden, message)
+    }
+
+    /// 500, logged.
+    pub fn internal(message: impl Into<String>) -> Self {
+        let message = message.into();
+        tracing::error!("HTTP API: {message}");
+        Self::new(Code::Internal, message)
+    }
+
+    /// `unknown device `NAME`` (also for devices the caller may not see).
+    pub fn unknown_device(name: &str) -> Self {
+        Self::not_found(format!("unknown device `{name}`"))
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({"error": {"code": self.code.name(), "message": self.message}})
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.name(), self.message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.code.status(), axum::Json(self.body())).into_response();
+        if self.code == Code::Unauthorized {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"mo\", Basic realm=\"mo\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<mo_store::Error> for ApiError {
+    fn from(e: mo_store::Error) -> Self {
+        use mo_store::Error as E;
+        let code = match &e {
+            E::BadName { .. }
+            | E::BadUrl { .. }
+            | E::BadSetting { .. }
+            | E::BadPassword { .. }
+            | E::BadSshKey { .. }
+            | E::BadValue { .. } => Code::BadRequest,
+            E::DeviceExists(_)
+            | E::UserExists(_)
+            | E::NameExists { .. }
+            | E::DuplicateSshKey { .. }
+            | E::InUse { .. } => Code::Conflict,
+            E::UnknownDevice(_) | E::UnknownUser(_) | E::UnknownName { .. } => Code::NotFound,
+            E::TokenRefused { .. } => Code::Unauthorized,
+            _ => return ApiError::internal(e.to_string()),
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl From<mo_core::Error> for ApiError {
+    fn from(e: mo_core::Error) -> Self {
+        use mo_core::Error as E;
+        let code = match &e {
+            E::BadSpec { .. } | E::BadAddress { .. } => Code::BadRequest,
+            E::Unsupported { .. } => Code::Unsupported,
+            E::ConsoleGone { .. } | E::ConsoleDown { .. } | E::Connect { .. } => Code::Unavailable,
+            E::Denied(_) => Code::Forbidden,
+            E::Timeout { .. } => Code::Timeout,
+            _ => return ApiError::internal(e.to_string()),
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+/// The answer for a path no route serves.
+pub async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no such API route: {method} {} (see /api/v1/openapi.json)",
+        uri.path()
+    ))
+}
+
+/// The answer for a known path asked with a method it does not take.
+pub async fn bad_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::bad_request(format!(
+        "method {method} is not allowed on {} (see /api/v1/openapi.json)",
+        uri.path()
+    ))
+}

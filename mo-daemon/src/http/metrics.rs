@@ -1,0 +1,209 @@
+//! `/metrics`: Prometheus text exposition, written by hand (a handful of families).
+//!
+//! Byte counters follow each console's hub like any subscriber: output bytes come from the
+//! chunks' output offsets (so a lagging subscriber still counts every byte exactly), input bytes
+//! from the input chunks it sees. Link errors count the times a link went down or failed to
+//! connect. Viewer counts and consoles up are read at scrape time.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use mo_core::console::{Console, LinkState};
+use mo_core::record::RecordKind;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::AppState;
+
+/// The counters of one device (across console restarts).
+#[derive(Debug, Default)]
+pub struct DeviceCounters {
+    /// Bytes the device sent (console output).
+    pub bytes_in: AtomicU64,
+    /// Bytes typed into the device (viewers' input).
+    pub bytes_out: AtomicU64,
+    /// Times the link went down or a connection attempt failed.
+    pub link_errors: AtomicU64,
+}
+
+/// Every device's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    devices: Mutex<BTreeMap<String, Arc<DeviceCounters>>>,
+}
+
+impl Metrics {
+    /// No counters yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The counters of `device`, created at zero.
+    pub fn device(&self, device: &str) -> Arc<DeviceCounters> {
+        match self.devices.lock() {
+            Ok(mut map) => map.entry(device.to_owned()).or_default().clone(),
+            Err(_) => Arc::new(DeviceCounters::default()),
+        }
+    }
+
+    /// Count `console`'s bytes and link errors until it stops (call with each started console).
+    pub fn watch(&self, device: &str, console: &Console) {
+        let counters = self.device(device);
+        let console = console.clone();
+        tokio::spawn(async move {
+            let mut state = console.watch_state();
+            let Ok(mut hub) = console.subscribe().await else {
+                return;
+            };
+            // Output offsets start at 0 with each console actor.
+            let mut seen_out: u64 = 0;
+            loop {
+                tokio::select! {
+                    chunk = hub.recv() => match chunk {
+                        Ok(c) => match c.kind {
+                            RecordKind::Output => {
+                                let end = c.offset + c.bytes.len() as u64;
+                                if end > seen_out {
+                                    counters.bytes_in.fetch_add(end - seen_out, Ordering::Relaxed);
+                                    seen_out = end;
+                                }
+                            }
+                            RecordKind::Input => {
+                                counters.bytes_out.fetch_add(c.bytes.len() as u64, Ordering::Relaxed);
+                            }
+                            _ => {}
+                        },
+                        Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => return,
+                    },
+                    changed = state.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        let now = state.borrow_and_update().clone();
+                        match now {
+                            LinkState::Down { .. } => {
+                                counters.link_errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                            LinkState::Stopped => return,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    fn snapshot(&self) -> Vec<(String, Arc<DeviceCounters>)> {
+        self.devices
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// `GET /metrics` (no authentication).
+pub async fn serve(State(state): State<AppState>) -> Response {
+    let entries = state.ctx.registry.list();
+    let mut out = String::new();
+    let up = entries
+        .iter()
+        .filter(|e| {
+            e.console
+                .as_ref()
+                .is_some_and(|c| matches!(c.state(), LinkState::Up { .. }))
+        })
+        .count();
+    family(
+        &mut out,
+        "mo_consoles_up",
+        "gauge",
+        "Consoles whose link is up.",
+    );
+    let _ = writeln!(out, "mo_consoles_up {up}");
+    family(
+        &mut out,
+        "mo_consoles",
+        "gauge",
+        "Consoles the daemon runs (any state).",
+    );
+    let _ = writeln!(out, "mo_consoles {}", entries.len());
+
+    let counters = state.metrics.snapshot();
+    let mut by = |name: &str, help: &str, pick: &dyn Fn(&DeviceCounters) -> u64| {
+        family(&mut out, name, "counter", help);
+        for (device, c) in &counters {
+            let _ = writeln!(out, "{name}{{device=\"{}\"}} {}", label(device), pick(c));
+        }
+    };
+    by(
+        "mo_bytes_in_total",
+        "Bytes received from the device (console output).",
+        &|c| c.bytes_in.load(Ordering::Relaxed),
+    );
+    by(
+        "mo_bytes_out_total",
+        "Bytes sent to the device (keystrokes of viewers).",
+        &|c| c.bytes_out.load(Ordering::Relaxed),
+    );
+    by(
+        "mo_link_errors_total",
+        "Times the device's link went down or failed to connect.",
+        &|c| c.link_errors.load(Ordering::Relaxed),
+    );
+
+    family(
+        &mut out,
+        "mo_viewers",
+        "gauge",
+        "Viewers attached to the device's console.",
+    );
+    for e in &entries {
+        if let Some(c) = &e.console {
+            let n = c.who().await.map(|w| w.len()).unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "mo_viewers{{device=\"{}\"}} {n}",
+                label(&e.device.name)
+            );
+        }
+    }
+
+    let store = state.ctx.store.clone();
+    let events = tokio::task::spawn_blocking(move || store.next_event_id())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map_or(0, |next| next.saturating_sub(1));
+    family(
+        &mut out,
+        "mo_events_total",
+        "counter",
+        "Events raised (stored) so far.",
+    );
+    let _ = writeln!(out, "mo_events_total {events}");
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}

@@ -1,0 +1,136 @@
+//! The HTTP + WebSocket front door (`mod --http ADDR`): the REST API of `/api/v1`, console
+//! attach and the event stream over WebSocket, the OpenAPI document and Prometheus metrics.
+//!
+//! The contract is docs/api.md. Every request is authenticated ([`auth`]: a bearer API token, or
+//! HTTP Basic with a user's password) and goes through the same policy check and audit log as
+//! the SSH front door ([`crate::Ctx::check`]); a token's scope narrows what it may do further.
+//! Errors are JSON `{"error":{"code","message"}}` with the stable codes of [`error::Code`].
+
+mod auth;
+mod error;
+mod metrics;
+mod openapi;
+mod rest;
+mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::routing::{get, post};
+use mo_store::DataDir;
+use tokio::net::TcpListener;
+
+pub use metrics::Metrics;
+
+use crate::Ctx;
+
+/// What every handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The daemon's shared context (store, registry, policy, events).
+    pub ctx: Arc<Ctx>,
+    /// The data directory (record logs are read from it).
+    pub data: DataDir,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+}
+
+/// One route the API serves: its method and path (axum syntax, `{name}` for parameters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// `GET`, `POST` or `DELETE`.
+    pub method: &'static str,
+    /// The path, e.g. `/api/v1/devices/{name}`.
+    pub path: &'static str,
+}
+
+const fn r(method: &'static str, path: &'static str) -> Route {
+    Route { method, path }
+}
+
+/// Every route the router serves; the OpenAPI document is built from this list and a test
+/// checks that the router answers each of them.
+pub const ROUTES: &[Route] = &[
+    r("GET", "/api/v1/health"),
+    r("GET", "/api/v1/devices"),
+    r("POST", "/api/v1/devices"),
+    r("GET", "/api/v1/devices/{name}"),
+    r("DELETE", "/api/v1/devices/{name}"),
+    r("GET", "/api/v1/devices/{name}/who"),
+    r("GET", "/api/v1/sessions"),
+    r("GET", "/api/v1/devices/{name}/power"),
+    r("POST", "/api/v1/devices/{name}/power"),
+    r("GET", "/api/v1/devices/{name}/log"),
+    r("GET", "/api/v1/devices/{name}/log/search"),
+    r("POST", "/api/v1/devices/{name}/log/verify"),
+    r("GET", "/api/v1/devices/{name}/attach"),
+    r("GET", "/api/v1/events"),
+    r("POST", "/api/v1/events/{id}/ack"),
+    r("GET", "/api/v1/events/stream"),
+    r("GET", "/api/v1/users"),
+    r("POST", "/api/v1/users"),
+    r("GET", "/api/v1/roles"),
+    r("GET", "/api/v1/openapi.json"),
+    r("GET", "/metrics"),
+];
+
+/// The router with every route of [`ROUTES`].
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(rest::health))
+        .route(
+            "/api/v1/devices",
+            get(rest::list_devices).post(rest::add_device),
+        )
+        .route(
+            "/api/v1/devices/{name}",
+            get(rest::get_device).delete(rest::remove_device),
+        )
+        .route("/api/v1/devices/{name}/who", get(rest::who))
+        .route("/api/v1/sessions", get(rest::sessions))
+        .route(
+            "/api/v1/devices/{name}/power",
+            get(rest::power_status).post(rest::power_action),
+        )
+        .route("/api/v1/devices/{name}/log", get(rest::log_show))
+        .route("/api/v1/devices/{name}/log/search", get(rest::log_search))
+        .route("/api/v1/devices/{name}/log/verify", post(rest::log_verify))
+        .route("/api/v1/devices/{name}/attach", get(ws::attach))
+        .route("/api/v1/events", get(rest::events))
+        .route("/api/v1/events/{id}/ack", post(rest::ack_event))
+        .route("/api/v1/events/stream", get(ws::event_stream))
+        .route("/api/v1/users", get(rest::users).post(rest::add_user))
+        .route("/api/v1/roles", get(rest::roles))
+        .route("/api/v1/openapi.json", get(openapi::serve))
+        .route("/metrics", get(metrics::serve))
+        .fallback(error::no_route)
+        .method_not_allowed_fallback(error::bad_method)
+        .with_state(state)
+}
+
+/// Start listening on `addr`; returns the bound address and the server task. Accepted sockets
+/// get TCP_NODELAY (keystrokes are tiny).
+pub async fn serve(
+    state: AppState,
+    addr: SocketAddr,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    use axum::serve::ListenerExt as _;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
+    let bound = listener.local_addr()?;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY on an HTTP connection: {e}");
+        }
+    });
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("HTTP server stopped: {e}");
+        }
+    });
+    Ok((bound, task))
+}

@@ -1,0 +1,595 @@
+//! The OpenAPI 3.1 document of the API, built from [`super::ROUTES`] (every route the router
+//! serves is described; a test checks both lists agree).
+
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::{ROUTES, Route};
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn array_of(name: &str) -> Value {
+    json!({"type": "array", "items": schema_ref(name)})
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({"application/json": {"schema": schema}})
+}
+
+fn path_param(name: &str, description: &str, integer: bool) -> Value {
+    json!({
+        "name": name,
+        "in": "path",
+        "required": true,
+        "description": description,
+        "schema": {"type": if integer { "integer" } else { "string" }},
+    })
+}
+
+fn query_param(name: &str, description: &str, kind: &str) -> Value {
+    json!({
+        "name": name,
+        "in": "query",
+        "required": false,
+        "description": description,
+        "schema": {"type": kind},
+    })
+}
+
+/// What one operation looks like: summary, parameters, body, success status and schema.
+struct Op {
+    id: &'static str,
+    summary: &'static str,
+    params: Vec<Value>,
+    body: Option<Value>,
+    status: &'static str,
+    response: Option<Value>,
+    public: bool,
+}
+
+fn op(route: &Route) -> Op {
+    let device = || path_param("name", "The device name.", false);
+    let since = || {
+        query_param(
+            "since",
+            "Start time (RFC 3339, or relative like `1h`).",
+            "string",
+        )
+    };
+    let until = || query_param("until", "End time (RFC 3339, or relative).", "string");
+    let mk = |id, summary, status, response| Op {
+        id,
+        summary,
+        params: Vec::new(),
+        body: None,
+        status,
+        response,
+        public: false,
+    };
+    match (route.method, route.path) {
+        ("GET", "/api/v1/health") => Op {
+            public: true,
+            ..mk(
+                "health",
+                "Liveness and version.",
+                "200",
+                Some(schema_ref("Health")),
+            )
+        },
+        ("GET", "/api/v1/devices") => mk(
+            "listDevices",
+            "The devices the caller may see.",
+            "200",
+            Some(array_of("Device")),
+        ),
+        ("POST", "/api/v1/devices") => Op {
+            body: Some(schema_ref("NewDevice")),
+            ..mk(
+                "addDevice",
+                "Add a device (needs `admin`).",
+                "201",
+                Some(schema_ref("DeviceDetail")),
+            )
+        },
+        ("GET", "/api/v1/devices/{name}") => Op {
+            params: vec![device()],
+            ..mk(
+                "getDevice",
+                "One device with its settings.",
+                "200",
+                Some(schema_ref("DeviceDetail")),
+            )
+        },
+        ("DELETE", "/api/v1/devices/{name}") => Op {
+            params: vec![device()],
+            ..mk(
+                "removeDevice",
+                "Remove a device (needs `admin`); its log stays.",
+                "204",
+                None,
+            )
+        },
+        ("GET", "/api/v1/devices/{name}/who") => Op {
+            params: vec![device()],
+            ..mk(
+                "who",
+                "Who is on the console.",
+                "200",
+                Some(array_of("Viewer")),
+            )
+        },
+        ("GET", "/api/v1/sessions") => mk(
+            "sessions",
+            "Every viewer of every visible console.",
+            "200",
+            Some(array_of("Session")),
+        ),
+        ("GET", "/api/v1/devices/{name}/power") => Op {
+            params: vec![device()],
+            ..mk(
+                "powerStatus",
+                "Power state of each controller.",
+                "200",
+                Some(schema_ref("Power")),
+            )
+        },
+        ("POST", "/api/v1/devices/{name}/power") => Op {
+            params: vec![device()],
+            body: Some(schema_ref("PowerRequest")),
+            ..mk(
+                "powerAction",
+                "Switch power (all controllers together).",
+                "200",
+                Some(schema_ref("Power")),
+            )
+        },
+        ("GET", "/api/v1/devices/{name}/log") => Op {
+            params: vec![
+                device(),
+                since(),
+                until(),
+                query_param("tail", "Only the last N records.", "integer"),
+            ],
+            ..mk(
+                "logShow",
+                "The rendered record log (text/plain, a timestamp per line).",
+                "200",
+                None,
+            )
+        },
+        ("GET", "/api/v1/devices/{name}/log/search") => Op {
+            params: vec![
+                device(),
+                json!({"name": "q", "in": "query", "required": true,
+                       "description": "Regular expression.", "schema": {"type": "string"}}),
+                since(),
+                until(),
+                query_param("limit", "At most this many hits (default 1000).", "integer"),
+            ],
+            ..mk(
+                "logSearch",
+                "Search the log.",
+                "200",
+                Some(array_of("SearchHit")),
+            )
+        },
+        ("POST", "/api/v1/devices/{name}/log/verify") => Op {
+            params: vec![device()],
+            ..mk(
+                "logVerify",
+                "Verify the log's checksums and hash chain.",
+                "200",
+                Some(schema_ref("Verify")),
+            )
+        },
+        ("GET", "/api/v1/devices/{name}/attach") => Op {
+            params: vec![
+                device(),
+                json!({"name": "mode", "in": "query", "required": false,
+                       "description": "attach (default), spy, force or join.",
+                       "schema": {"type": "string", "enum": ["attach", "spy", "force", "join"]}}),
+                query_param(
+                    "replay",
+                    "Lines of recent output to replay first.",
+                    "integer",
+                ),
+                query_param(
+                    "token",
+                    "API token (instead of the Authorization header).",
+                    "string",
+                ),
+            ],
+            ..mk(
+                "attach",
+                "WebSocket: attach to the console. Binary frames carry console bytes both ways; \
+                 text frames carry JSON (hello, notice, missed, state, who, error, closed; from \
+                 the client: break, resize, who, mode, note, replay).",
+                "101",
+                None,
+            )
+        },
+        ("GET", "/api/v1/events") => Op {
+            params: vec![
+                query_param("device", "Only this device.", "string"),
+                query_param(
+                    "limit",
+                    "At most this many, the newest (default 100).",
+                    "integer",
+                ),
+                query_param("unacked", "Only unacknowledged events.", "boolean"),
+            ],
+            ..mk(
+                "listEvents",
+                "Stored events, oldest first.",
+                "200",
+                Some(array_of("Event")),
+            )
+        },
+        ("POST", "/api/v1/events/{id}/ack") => Op {
+            params: vec![path_param("id", "The event id.", true)],
+            ..mk(
+                "ackEvent",
+                "Acknowledge an event.",
+                "200",
+                Some(schema_ref("Event")),
+            )
+        },
+        ("GET", "/api/v1/events/stream") => Op {
+            params: vec![
+                query_param("device", "Only this device.", "string"),
+                query_param(
+                    "token",
+                    "API token (instead of the Authorization header).",
+                    "string",
+                ),
+            ],
+            ..mk(
+                "eventStream",
+                "WebSocket: one JSON event per text frame as they occur.",
+                "101",
+                None,
+            )
+        },
+        ("GET", "/api/v1/users") => mk(
+            "listUsers",
+            "Users (needs `admin`).",
+            "200",
+            Some(array_of("User")),
+        ),
+        ("POST", "/api/v1/users") => Op {
+            body: Some(schema_ref("NewUser")),
+            ..mk(
+                "addUser",
+                "Add a user (needs `admin`).",
+                "201",
+                Some(schema_ref("User")),
+            )
+        },
+        ("GET", "/api/v1/roles") => mk(
+            "listRoles",
+            "Roles and their actions (needs `admin`).",
+            "200",
+            Some(array_of("Role")),
+        ),
+        ("GET", "/api/v1/openapi.json") => Op {
+            public: true,
+            ..mk(
+                "openapi",
+                "This document.",
+                "200",
+                Some(json!({"type": "object"})),
+            )
+        },
+        ("GET", "/metrics") => Op {
+            public: true,
+            ..mk(
+                "metrics",
+                "Prometheus metrics (text exposition).",
+                "200",
+                None,
+            )
+        },
+        _ => mk("unknown", "Undocumented.", "200", None),
+    }
+}
+
+fn operation(route: &Route) -> Value {
+    let op = op(route);
+    let mut responses = Map::new();
+    let description = match op.status {
+        "101" => "Switching to WebSocket.",
+        "201" => "Created.",
+        "204" => "Done; no content.",
+        _ => "OK.",
+    };
+    let mut ok = json!({"description": description});
+    if let Some(schema) = op.response {
+        ok["content"] = json_content(schema);
+    } else if route.path.ends_with("/log") || route.path == "/metrics" {
+        ok["content"] = json!({"text/plain": {"schema": {"type": "string"}}});
+    }
+    responses.insert(op.status.into(), ok);
+    let error =
+        |what: &str| json!({"description": what, "content": json_content(schema_ref("Error"))});
+    if !op.public {
+        responses.insert("400".into(), error("Bad request (code bad_request)."));
+        responses.insert(
+            "401".into(),
+            error("No or wrong credentials (code unauthorized)."),
+        );
+        responses.insert(
+            "403".into(),
+            error("Denied by the policy (code forbidden)."),
+        );
+        responses.insert(
+            "404".into(),
+            error("Unknown device, event or user (code not_found)."),
+        );
+    }
+    if matches!(route.method, "POST") && !op.public {
+        responses.insert("409".into(), error("Already exists (code conflict)."));
+        responses.insert(
+            "422".into(),
+            error("Not supported by the device (code unsupported)."),
+        );
+    }
+    responses.insert("500".into(), error("The daemon failed (code internal)."));
+    let mut o = json!({
+        "operationId": op.id,
+        "summary": op.summary,
+        "responses": responses,
+    });
+    if !op.params.is_empty() {
+        o["parameters"] = Value::Array(op.params);
+    }
+    if let Some(body) = op.body {
+        o["requestBody"] = json!({"required": true, "content": json_content(body)});
+    }
+    if op.public {
+        o["security"] = json!([]);
+    }
+    o
+}
+
+fn schemas() -> Value {
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "enum": ["bad_request", "unauthorized", "forbidden",
+                        "not_found", "conflict", "unsupported", "timeout", "unavailable", "internal"]},
+                    "message": {"type": "string"}
+                }
+            }}
+        },
+        "Health": {
+            "type": "object",
+            "required": ["status", "version"],
+            "properties": {"status": {"type": "string"}, "version": {"type": "string"}}
+        },
+        "Device": {
+            "type": "object",
+            "required": ["name", "url", "state", "viewers", "groups"],
+            "properties": {
+                "name": {"type": "string"},
+                "url": {"type": "string"},
+                "state": {"type": "string", "enum": ["up", "down", "connecting", "idle", "stopped"]},
+                "viewers": {"type": "integer"},
+                "groups": {"type": "array", "items": {"type": "string"}},
+                "description": {"type": ["string", "null"]},
+                "error": {"type": "string"}
+            }
+        },
+        "DeviceDetail": {
+            "allOf": [schema_ref("Device"), {
+                "type": "object",
+                "properties": {"settings": schema_ref("Settings")}
+            }]
+        },
+        "Settings": {
+            "type": "object",
+            "properties": {
+                "on_demand": {"type": "boolean"},
+                "replay_lines": {"type": "integer"},
+                "allow_join": {"type": "boolean"},
+                "escape": {"type": ["string", "null"]},
+                "break_sequences": {"type": "object", "additionalProperties": {"type": "string"}},
+                "description": {"type": ["string", "null"]},
+                "login": {"type": ["string", "null"]},
+                "login_user": {"type": ["string", "null"]},
+                "trust_host_key": {"type": "boolean"},
+                "power": {"type": "array", "items": {"type": "string"}}
+            }
+        },
+        "NewDevice": {
+            "type": "object",
+            "required": ["name", "url"],
+            "properties": {
+                "name": {"type": "string"},
+                "url": {"type": "string"},
+                "settings": schema_ref("Settings"),
+                "on_demand": {"type": "boolean"},
+                "replay_lines": {"type": "integer"},
+                "allow_join": {"type": "boolean"},
+                "escape": {"type": "string"},
+                "break_sequences": {"type": "object", "additionalProperties": {"type": "string"}},
+                "description": {"type": "string"},
+                "login": {"type": "string"},
+                "login_user": {"type": "string"},
+                "trust_host_key": {"type": "boolean"},
+                "power": {"type": "array", "items": {"type": "string"}}
+            }
+        },
+        "Viewer": {
+            "type": "object",
+            "required": ["user", "role", "since"],
+            "properties": {
+                "user": {"type": "string"},
+                "role": {"type": "string", "enum": ["attach", "spy", "join"]},
+                "since": {"type": "string", "format": "date-time"},
+                "origin": {"type": "string"}
+            }
+        },
+        "Session": {
+            "allOf": [schema_ref("Viewer"), {
+                "type": "object",
+                "required": ["device"],
+                "properties": {"device": {"type": "string"}}
+            }]
+        },
+        "PowerRequest": {
+            "type": "object",
+            "required": ["action"],
+            "properties": {"action": {"type": "string",
+                "enum": ["on", "off", "cycle", "reset", "soft-off", "status"]}}
+        },
+        "Power": {
+            "type": "object",
+            "required": ["device", "results"],
+            "properties": {
+                "device": {"type": "string"},
+                "action": {"type": "string"},
+                "ok": {"type": "boolean"},
+                "message": {"type": "string"},
+                "results": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["controller", "state"],
+                    "properties": {
+                        "controller": {"type": "string"},
+                        "state": {"type": "string", "enum": ["on", "off", "unknown"]},
+                        "error": {"type": "string"}
+                    }
+                }}
+            }
+        },
+        "SearchHit": {
+            "type": "object",
+            "required": ["time", "line"],
+            "properties": {
+                "time": {"type": "string", "format": "date-time"},
+                "line": {"type": "string"},
+                "user": {"type": "string"}
+            }
+        },
+        "Verify": {
+            "type": "object",
+            "required": ["ok", "records", "problems"],
+            "properties": {
+                "ok": {"type": "boolean"},
+                "records": {"type": "integer"},
+                "segments": {"type": "integer"},
+                "problems": {"type": "array", "items": {"type": "string"}},
+                "warnings": {"type": "array", "items": {"type": "string"}}
+            }
+        },
+        "Event": {
+            "type": "object",
+            "required": ["id", "time", "device", "severity", "name", "text"],
+            "properties": {
+                "id": {"type": "integer"},
+                "time": {"type": "string", "format": "date-time"},
+                "device": {"type": "string"},
+                "severity": {"type": "string", "enum": ["info", "notice", "warning", "error", "critical"]},
+                "name": {"type": "string"},
+                "text": {"type": "string"},
+                "count": {"type": "integer"},
+                "acked_by": {"type": "string"}
+            }
+        },
+        "User": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string"},
+                "has_password": {"type": "boolean"},
+                "ssh_keys": {"type": "integer"}
+            }
+        },
+        "NewUser": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string"}, "password": {"type": "string"}}
+        },
+        "Role": {
+            "type": "object",
+            "required": ["name", "actions"],
+            "properties": {
+                "name": {"type": "string"},
+                "actions": {"type": "array", "items": {"type": "string"}},
+                "builtin": {"type": "boolean"}
+            }
+        }
+    })
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let item = paths
+            .entry(route.path.to_string())
+            .or_insert_with(|| json!({}));
+        item[route.method.to_ascii_lowercase()] = operation(route);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "mo console server API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Shared persistent consoles: devices, console attach over WebSocket, \
+                record logs, events, power. Errors are {\"error\":{\"code\",\"message\"}}."
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"basic": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "An API token made with `mo token add USER`."},
+                "basic": {"type": "http", "scheme": "basic",
+                          "description": "A mo user's name and password."}
+            },
+            "schemas": schemas()
+        }
+    })
+}
+
+/// `GET /api/v1/openapi.json` (no authentication).
+pub async fn serve() -> Response {
+    axum::Json(document()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_with_its_own_operation() {
+        let doc = document();
+        let paths = doc["paths"].as_object().unwrap();
+        let mut ids = std::collections::BTreeSet::new();
+        for route in ROUTES {
+            let o = &paths[route.path][route.method.to_ascii_lowercase()];
+            let id = o["operationId"].as_str().unwrap();
+            assert_ne!(id, "unknown", "{route:?} has no description in openapi.rs");
+            assert!(ids.insert(id.to_string()), "duplicate operationId {id}");
+            for segment in route.path.split('/') {
+                if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    let declared = o["parameters"].as_array().is_some_and(|ps| {
+                        ps.iter().any(|p| p["name"] == name && p["in"] == "path")
+                    });
+                    assert!(declared, "{route:?}: path parameter {name} not declared");
+                }
+            }
+        }
+        let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+        assert_eq!(documented, ROUTES.len());
+    }
+}

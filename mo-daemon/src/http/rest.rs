@@ -1,0 +1,790 @@
+//! The REST handlers of `/api/v1`.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use mo_core::console::{Role, ViewerInfo};
+use mo_core::event::Event;
+use mo_core::log::{SearchOptions, ShowOptions, format_timestamp, parse_time_spec};
+use mo_core::policy::Action;
+use mo_core::record::now_ns;
+use mo_store::{Device, DeviceSettings, EventFilter, Outcome};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiError, Code};
+use crate::registry::Entry;
+
+/// The global "device" admin-wide actions (users, roles) are decided on: a user needs `admin`
+/// on a device group holding every name (the built-in group `all`).
+pub const EVERY_DEVICE: &str = "*";
+
+/// A JSON body; malformed JSON is a 400 `bad_request` naming what is wrong.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(JsonBody(v)),
+            Err(e) => Err(json_rejection(e)),
+        }
+    }
+}
+
+fn json_rejection(e: JsonRejection) -> ApiError {
+    ApiError::bad_request(format!("bad JSON body: {}", e.body_text()))
+}
+
+/// Query parameters; bad ones are a 400.
+pub struct QueryArgs<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryArgs<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(QueryArgs(v)),
+            Err(e) => Err(query_rejection(e)),
+        }
+    }
+}
+
+fn query_rejection(e: QueryRejection) -> ApiError {
+    ApiError::bad_request(format!("bad query parameters: {}", e.body_text()))
+}
+
+/// Path parameters; bad ones are a 400.
+pub struct PathArgs<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathArgs<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(PathArgs(v)),
+            Err(e) => Err(path_rejection(e)),
+        }
+    }
+}
+
+fn path_rejection(e: PathRejection) -> ApiError {
+    ApiError::bad_request(format!("bad path parameter: {}", e.body_text()))
+}
+
+/// Run a store call off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&mo_store::Store) -> mo_store::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.ctx.store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
+        .map_err(ApiError::from)
+}
+
+/// RFC 3339 UTC time of a [`SystemTime`].
+pub fn rfc3339(t: SystemTime) -> String {
+    let ns = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    format_timestamp(ns)
+}
+
+/// A viewer role as the API names it: `attach` (holds the write lock), `join` or `spy`.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::ReadWrite => "attach",
+        Role::Joined => "join",
+        _ => "spy",
+    }
+}
+
+/// One viewer as the API shows it.
+pub fn viewer_json(v: &ViewerInfo) -> Value {
+    json!({
+        "user": &*v.user,
+        "role": role_name(v.role),
+        "since": rfc3339(v.since),
+        "origin": &*v.origin,
+    })
+}
+
+/// The registry entry of a device the caller may see (404 otherwise).
+pub fn visible_entry(state: &AppState, caller: &Caller, name: &str) -> Result<Entry, ApiError> {
+    state
+        .ctx
+        .registry
+        .get(name)
+        .filter(|_| caller.sees(state, name))
+        .ok_or_else(|| ApiError::unknown_device(name))
+}
+
+fn state_word(entry: &Entry) -> &'static str {
+    match &entry.console {
+        Some(c) => c.state().word(),
+        None => "down",
+    }
+}
+
+async fn device_json(state: &AppState, entry: &Entry, with_settings: bool) -> Value {
+    let viewers = match &entry.console {
+        Some(c) => c.who().await.map(|w| w.len()).unwrap_or(0),
+        None => 0,
+    };
+    let policy = state.ctx.access.policy();
+    let groups: Vec<String> = policy
+        .groups_of(&entry.device.name)
+        .map(|g| g.name.clone())
+        .collect();
+    let mut v = json!({
+        "name": entry.device.name,
+        "url": entry.device.url,
+        "state": state_word(entry),
+        "viewers": viewers,
+        "groups": groups,
+        "description": entry.device.settings.description,
+    });
+    if let Some(error) = &entry.error {
+        v["error"] = json!(error);
+    }
+    if with_settings {
+        v["settings"] = json!(entry.device.settings);
+    }
+    v
+}
+
+/// `GET /api/v1/health`.
+pub async fn health() -> axum::Json<Value> {
+    axum::Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+/// `GET /api/v1/devices`: the devices the caller may see.
+pub async fn list_devices(State(state): State<AppState>, caller: Caller) -> Response {
+    let mut out = Vec::new();
+    if caller.scope_permits(Action::List) {
+        for entry in state.ctx.visible(&caller.user) {
+            out.push(device_json(&state, &entry, false).await);
+        }
+    }
+    axum::Json(out).into_response()
+}
+
+/// `GET /api/v1/devices/{name}`.
+pub async fn get_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> Result<Response, ApiError> {
+    let entry = visible_entry(&state, &caller, &name)?;
+    Ok(axum::Json(device_json(&state, &entry, true).await).into_response())
+}
+
+/// The body of `POST /api/v1/devices`: a name, a URL, and settings — either as the `settings`
+/// object `GET` shows, or as top-level fields like `mo device add` options (these win).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDevice {
+    name: String,
+    url: String,
+    #[serde(default)]
+    settings: Option<DeviceSettings>,
+    on_demand: Option<bool>,
+    replay_lines: Option<u32>,
+    allow_join: Option<bool>,
+    escape: Option<String>,
+    break_sequences: Option<BTreeMap<u8, String>>,
+    description: Option<String>,
+    login: Option<String>,
+    login_user: Option<String>,
+    trust_host_key: Option<bool>,
+    power: Option<Vec<String>>,
+}
+
+impl NewDevice {
+    fn into_device(self) -> Device {
+        let mut s = self.settings.unwrap_or_default();
+        if let Some(v) = self.on_demand {
+            s.on_demand = v;
+        }
+        if let Some(v) = self.replay_lines {
+            s.replay_lines = v;
+        }
+        if let Some(v) = self.allow_join {
+            s.allow_join = v;
+        }
+        if self.escape.is_some() {
+            s.escape = self.escape;
+        }
+        if let Some(v) = self.break_sequences {
+            s.break_sequences = v;
+        }
+        if self.description.is_some() {
+            s.description = self.description;
+        }
+        if self.login.is_some() {
+            s.login = self.login;
+        }
+        if self.login_user.is_some() {
+            s.login_user = self.login_user;
+        }
+        if let Some(v) = self.trust_host_key {
+            s.trust_host_key = v;
+        }
+        if let Some(v) = self.power {
+            s.power = v;
+        }
+        Device {
+            name: self.name,
+            url: self.url,
+            settings: s,
+        }
+    }
+}
+
+/// `POST /api/v1/devices`: add a device (needs `admin` on its name). The daemon starts its
+/// console within a second, as for `mo device add`.
+pub async fn add_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<NewDevice>,
+) -> Result<Response, ApiError> {
+    let device = body.into_device();
+    mo_store::validate_device_name(&device.name)?;
+    caller.check(&state, Action::Admin, &device.name).await?;
+    let stored = device.clone();
+    let result = blocking(&state, move |s| s.add_device(&stored)).await;
+    let outcome = if result.is_ok() {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    };
+    state.ctx.access.record(
+        &caller.user,
+        &caller.origin,
+        "device.add",
+        Some(&device.name),
+        outcome,
+        device.url.clone(),
+    );
+    result?;
+    let state_word = if device.settings.on_demand {
+        "idle"
+    } else {
+        "connecting"
+    };
+    let policy = state.ctx.access.policy();
+    let groups: Vec<String> = policy
+        .groups_of(&device.name)
+        .map(|g| g.name.clone())
+        .collect();
+    let body = json!({
+        "name": device.name,
+        "url": device.url,
+        "state": state_word,
+        "viewers": 0,
+        "groups": groups,
+        "description": device.settings.description,
+        "settings": device.settings,
+    });
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// `DELETE /api/v1/devices/{name}` (needs `admin` on it). Its record log stays on disk.
+pub async fn remove_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> Result<Response, ApiError> {
+    let known = {
+        let n = name.clone();
+        blocking(&state, move |s| s.get_device(&n)).await?
+    };
+    if known.is_none() || !caller.sees(&state, &name) {
+        return Err(ApiError::unknown_device(&name));
+    }
+    caller.check(&state, Action::Admin, &name).await?;
+    let n = name.clone();
+    let result = blocking(&state, move |s| s.remove_device(&n)).await;
+    state.ctx.access.record(
+        &caller.user,
+        &caller.origin,
+        "device.remove",
+        Some(&name),
+        if result.is_ok() {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        },
+        "",
+    );
+    result?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/v1/devices/{name}/who`.
+pub async fn who(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> Result<Response, ApiError> {
+    let entry = visible_entry(&state, &caller, &name)?;
+    let who = match &entry.console {
+        Some(c) => c.who().await?,
+        None => Vec::new(),
+    };
+    let list: Vec<Value> = who.iter().map(viewer_json).collect();
+    Ok(axum::Json(list).into_response())
+}
+
+/// `GET /api/v1/sessions`: every viewer of every device the caller may see.
+pub async fn sessions(State(state): State<AppState>, caller: Caller) -> Response {
+    let mut out = Vec::new();
+    if caller.scope_permits(Action::List) {
+        for entry in state.ctx.visible(&caller.user) {
+            if let Some(c) = &entry.console {
+                for v in c.who().await.unwrap_or_default() {
+                    let mut j = viewer_json(&v);
+                    j["device"] = json!(entry.device.name);
+                    out.push(j);
+                }
+            }
+        }
+    }
+    axum::Json(out).into_response()
+}
+
+async fn power_report(entry: &Entry) -> Result<Vec<Value>, ApiError> {
+    if let Some(error) = &entry.power_error {
+        return Err(ApiError::new(
+            Code::Unsupported,
+            format!("{}: power control is broken: {error}", entry.device.name),
+        ));
+    }
+    let Some(binding) = &entry.power else {
+        return Err(ApiError::new(
+            Code::Unsupported,
+            format!(
+                "{}: no power controller (set one with `mo device set {} --power URL`)",
+                entry.device.name, entry.device.name
+            ),
+        ));
+    };
+    let mut out = Vec::new();
+    for (controller, result) in binding.status_each().await {
+        out.push(match result {
+            Ok(s) => json!({"controller": controller, "state": s.to_string()}),
+            Err(e) => json!({"controller": controller, "state": "unknown", "error": e.to_string()}),
+        });
+    }
+    Ok(out)
+}
+
+/// `GET /api/v1/devices/{name}/power`: the state of each power controller.
+pub async fn power_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> Result<Response, ApiError> {
+    let entry = visible_entry(&state, &caller, &name)?;
+    caller.check(&state, Action::PowerStatus, &name).await?;
+    let results = power_report(&entry).await?;
+    Ok(axum::Json(json!({"device": name, "results": results})).into_response())
+}
+
+/// The body of `POST /api/v1/devices/{name}/power`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerBody {
+    action: String,
+}
+
+/// `POST /api/v1/devices/{name}/power`: switch (all controllers together), then report.
+pub async fn power_action(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+    JsonBody(body): JsonBody<PowerBody>,
+) -> Result<Response, ApiError> {
+    let entry = visible_entry(&state, &caller, &name)?;
+    if body.action == "status" {
+        caller.check(&state, Action::PowerStatus, &name).await?;
+        let results = power_report(&entry).await?;
+        return Ok(axum::Json(json!({"device": name, "results": results})).into_response());
+    }
+    let action: mo_core::power::PowerAction = body.action.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "bad power action `{}`: use on, off, cycle, reset, soft-off or status",
+            body.action
+        ))
+    })?;
+    caller.check(&state, Action::PowerControl, &name).await?;
+    crate::power::controller(&entry).map_err(|e| ApiError::new(Code::Unsupported, e))?;
+    let results =
+        crate::power::perform(std::slice::from_ref(&entry), action, &caller.user, |_| {}).await;
+    let mut failed = None;
+    for r in &results {
+        state.ctx.access.record(
+            &caller.user,
+            &caller.origin,
+            &format!("power.{action}"),
+            Some(&r.device),
+            if r.ok { Outcome::Ok } else { Outcome::Failed },
+            r.line.clone(),
+        );
+        if !r.ok {
+            failed = Some(r.line.clone());
+        }
+    }
+    let mut report = power_report(&entry).await?;
+    if let Some(line) = &failed {
+        for item in &mut report {
+            if item.get("error").is_none() {
+                item["error"] = json!(line);
+            }
+        }
+    }
+    Ok(axum::Json(json!({
+        "device": name,
+        "action": action.name(),
+        "ok": failed.is_none(),
+        "message": results.iter().map(|r| r.line.clone()).collect::<Vec<_>>().join("; "),
+        "results": report,
+    }))
+    .into_response())
+}
+
+/// `since`/`until` query values as ns; `until` must be later.
+fn time_range(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<(Option<u64>, Option<u64>), ApiError> {
+    let now = now_ns();
+    let parse = |what: &str, s: &str| {
+        parse_time_spec(s, now)
+            .map_err(|e| ApiError::bad_request(format!("bad `{what}` parameter: {e}")))
+    };
+    let since = since.map(|s| parse("since", s)).transpose()?;
+    let until = until.map(|s| parse("until", s)).transpose()?;
+    if let (Some(s), Some(u)) = (since, until)
+        && u <= s
+    {
+        return Err(ApiError::bad_request("`until` must be later than `since`"));
+    }
+    Ok((since, until))
+}
+
+async fn log_dir(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<std::path::PathBuf, ApiError> {
+    visible_entry(state, caller, name)?;
+    caller.check(state, Action::LogRead, name).await?;
+    let dir = state.data.device_log_dir(name)?;
+    if !dir.is_dir() {
+        return Err(ApiError::not_found(format!(
+            "no record log for device `{name}` yet (the daemon creates it when the console starts)"
+        )));
+    }
+    Ok(dir)
+}
+
+async fn run_log<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("log task failed: {e}")))?
+}
+
+/// Query of `GET …/log`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    since: Option<String>,
+    until: Option<String>,
+    tail: Option<usize>,
+}
+
+/// `GET /api/v1/devices/{name}/log`: the rendered log, a timestamp per line.
+pub async fn log_show(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+    QueryArgs(q): QueryArgs<LogQuery>,
+) -> Result<Response, ApiError> {
+    let dir = log_dir(&state, &caller, &name).await?;
+    let (since, until) = time_range(q.since.as_deref(), q.until.as_deref())?;
+    let opts = ShowOptions {
+        since,
+        until,
+        tail: q.tail,
+        ..ShowOptions::default()
+    };
+    let text = run_log(move || {
+        let mut out = Vec::new();
+        mo_core::log::show(&dir, &opts, &mut out)?;
+        Ok(out)
+    })
+    .await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// Query of `GET …/log/search`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    q: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/devices/{name}/log/search`: matching lines as `[{"time","line","user"?}]`.
+pub async fn log_search(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+    QueryArgs(q): QueryArgs<SearchQuery>,
+) -> Result<Response, ApiError> {
+    let pattern = q
+        .q
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::bad_request("missing `q` parameter (the regular expression)"))?;
+    mo_core::log::compile_pattern(&pattern, false)?;
+    let dir = log_dir(&state, &caller, &name).await?;
+    let (since, until) = time_range(q.since.as_deref(), q.until.as_deref())?;
+    let limit = q.limit.unwrap_or(1000).clamp(1, 100_000);
+    let opts = SearchOptions {
+        pattern,
+        since,
+        until,
+        ..SearchOptions::default()
+    };
+    let text = run_log(move || {
+        let mut out = Vec::new();
+        mo_core::log::search(&dir, &opts, &mut out)?;
+        Ok(out)
+    })
+    .await?;
+    let text = String::from_utf8_lossy(&text);
+    let hits: Vec<Value> = text
+        .lines()
+        .filter(|l| *l != "--" && !l.is_empty())
+        .take(limit)
+        .map(search_hit)
+        .collect();
+    Ok(axum::Json(hits).into_response())
+}
+
+/// A rendered line `TIMESTAMP text` as `{"time","line","user"?}`: input lines (`<alice> ls`) and
+/// notes (`[note bob] …`) name their user.
+fn search_hit(line: &str) -> Value {
+    let (time, text) = line.split_once(' ').unwrap_or(("", line));
+    let mut hit = json!({"time": time, "line": text});
+    let user = text
+        .strip_prefix('<')
+        .and_then(|r| r.split_once('>'))
+        .map(|(u, _)| u)
+        .or_else(|| {
+            text.strip_prefix("[note ")
+                .and_then(|r| r.split_once(']'))
+                .map(|(u, _)| u)
+        });
+    if let Some(user) = user.filter(|u| !u.is_empty() && !u.contains(' ')) {
+        hit["user"] = json!(user);
+    }
+    hit
+}
+
+/// `POST /api/v1/devices/{name}/log/verify`.
+pub async fn log_verify(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> Result<Response, ApiError> {
+    let dir = log_dir(&state, &caller, &name).await?;
+    let report = run_log(move || Ok(mo_core::log::verify(&dir)?)).await?;
+    let mut problems: Vec<String> = report.problem.iter().map(|p| p.to_string()).collect();
+    if report.problems > 1 {
+        problems.push(format!("({} problems in all)", report.problems));
+    }
+    let mut warnings: Vec<String> = report
+        .torn_tail
+        .iter()
+        .map(|t| format!("torn final record: {t}"))
+        .collect();
+    warnings.extend(report.notes.iter().cloned());
+    Ok(axum::Json(json!({
+        "ok": report.is_ok(),
+        "records": report.records,
+        "segments": report.segments,
+        "problems": problems,
+        "warnings": warnings,
+    }))
+    .into_response())
+}
+
+/// An event as the API shows it.
+pub fn event_json(e: &Event) -> Value {
+    let mut v = json!({
+        "id": e.id,
+        "time": format_timestamp(u64::try_from(e.time_ns).unwrap_or(0)),
+        "device": e.device,
+        "severity": e.severity.to_string(),
+        "name": e.source.as_str(),
+        "text": e.message,
+        "count": e.count,
+    });
+    if let Some(by) = &e.acked_by {
+        v["acked_by"] = json!(by);
+    }
+    v
+}
+
+/// Query of `GET /api/v1/events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    device: Option<String>,
+    limit: Option<usize>,
+    unacked: Option<bool>,
+}
+
+/// `GET /api/v1/events`: the newest events (of devices the caller may see), oldest first.
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryArgs(q): QueryArgs<EventsQuery>,
+) -> Result<Response, ApiError> {
+    if let Some(device) = &q.device
+        && !caller.sees(&state, device)
+    {
+        return Err(ApiError::unknown_device(device));
+    }
+    let filter = EventFilter {
+        device: q.device.clone(),
+        unacked: q.unacked.unwrap_or(false),
+        limit: Some(q.limit.unwrap_or(100).clamp(1, 10_000)),
+        ..EventFilter::default()
+    };
+    let found = blocking(&state, move |s| s.query_events(&filter)).await?;
+    let list: Vec<Value> = found
+        .iter()
+        .filter(|e| caller.sees(&state, &e.device))
+        .map(event_json)
+        .collect();
+    Ok(axum::Json(list).into_response())
+}
+
+/// `POST /api/v1/events/{id}/ack` (needs `events.ack` on the event's device).
+pub async fn ack_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(id): PathArgs<String>,
+) -> Result<Response, ApiError> {
+    let id: u64 = id
+        .trim_start_matches('#')
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("bad event id `{id}`: give a number")))?;
+    let missing = || ApiError::not_found(format!("no event #{id}"));
+    let event = blocking(&state, move |s| s.event(id))
+        .await?
+        .ok_or_else(missing)?;
+    if !caller.sees(&state, &event.device) {
+        return Err(missing());
+    }
+    caller
+        .check(&state, Action::EventsAck, &event.device)
+        .await?;
+    let events = state.ctx.events.clone();
+    let user = caller.user.clone();
+    tokio::task::spawn_blocking(move || events.ack(id, &user))
+        .await
+        .map_err(|e| ApiError::internal(format!("ack task failed: {e}")))??;
+    let event = blocking(&state, move |s| s.event(id))
+        .await?
+        .ok_or_else(missing)?;
+    Ok(axum::Json(event_json(&event)).into_response())
+}
+
+/// `GET /api/v1/users` (needs `admin` on every device).
+pub async fn users(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.check(&state, Action::Admin, EVERY_DEVICE).await?;
+    let users = blocking(&state, |s| s.list_users()).await?;
+    let list: Vec<Value> = users
+        .iter()
+        .map(|u| json!({"name": u.name, "has_password": u.has_password, "ssh_keys": u.ssh_keys}))
+        .collect();
+    Ok(axum::Json(list).into_response())
+}
+
+/// The body of `POST /api/v1/users`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    name: String,
+    password: Option<String>,
+}
+
+/// `POST /api/v1/users` (needs `admin` on every device): 201 with the user.
+pub async fn add_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<NewUser>,
+) -> Result<Response, ApiError> {
+    caller.check(&state, Action::Admin, EVERY_DEVICE).await?;
+    let (name, password) = (body.name.clone(), body.password.clone());
+    let result = blocking(&state, move |s| s.add_user(&name, password.as_deref())).await;
+    state.ctx.access.record(
+        &caller.user,
+        &caller.origin,
+        "user.add",
+        None,
+        if result.is_ok() {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        },
+        body.name.clone(),
+    );
+    result?;
+    let body = json!({"name": body.name, "has_password": body.password.is_some(), "ssh_keys": 0});
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// `GET /api/v1/roles` (needs `admin` on every device).
+pub async fn roles(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.check(&state, Action::Admin, EVERY_DEVICE).await?;
+    let roles = blocking(&state, |s| s.list_roles()).await?;
+    let list: Vec<Value> = roles
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.role.name,
+                "actions": r.role.actions.iter().map(|a| a.name()).collect::<Vec<_>>(),
+                "builtin": r.builtin,
+            })
+        })
+        .collect();
+    Ok(axum::Json(list).into_response())
+}

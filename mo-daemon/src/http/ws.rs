@@ -1,0 +1,496 @@
+//! WebSocket endpoints: console attach (binary frames carry console bytes both ways, text frames
+//! carry JSON control messages and notices) and the live event stream.
+//!
+//! A client that stops reading never stalls the console: frames go through a small queue to a
+//! writer task, the bridge pulls from the console only when the queue has room (so a slow client
+//! falls behind in the console's hub and is told what it missed, like an SSH viewer), and a
+//! socket whose sends stay blocked for [`SEND_STALL`] is dropped.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::{SinkExt as _, StreamExt as _};
+use mo_core::console::{LinkState, Mode, Session, ViewerEvent};
+use mo_core::policy::Action;
+use mo_core::record::{Chunk, RecordKind};
+use mo_store::Outcome;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiError, Code};
+use super::rest::{PathArgs, QueryArgs, event_json, role_name, viewer_json, visible_entry};
+
+/// Frames queued for one client before the bridge stops pulling from the console.
+const OUT_QUEUE: usize = 64;
+/// A client whose socket accepts nothing for this long is dropped.
+pub const SEND_STALL: Duration = Duration::from_secs(30);
+/// How often the event stream looks for new events.
+const EVENT_POLL: Duration = Duration::from_millis(250);
+
+fn upgrade(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<WebSocketUpgrade, ApiError> {
+    ws.map_err(|e| {
+        ApiError::bad_request(format!(
+            "this endpoint speaks WebSocket only: {}",
+            e.body_text()
+        ))
+    })
+}
+
+fn text(v: &Value) -> Message {
+    Message::Text(Utf8Bytes::from(v.to_string()))
+}
+
+fn error_frame(e: &ApiError) -> Message {
+    text(&json!({"type": "error", "code": e.code.name(), "message": e.message}))
+}
+
+fn notice(s: impl Into<String>) -> Message {
+    text(&json!({"type": "notice", "text": s.into()}))
+}
+
+/// Query of the attach endpoint.
+#[derive(Debug, Deserialize)]
+pub struct AttachQuery {
+    mode: Option<String>,
+    replay: Option<usize>,
+    #[allow(dead_code)]
+    token: Option<String>,
+}
+
+fn parse_mode(mode: Option<&str>) -> Result<Mode, ApiError> {
+    match mode.unwrap_or("attach") {
+        "attach" | "rw" => Ok(Mode::Attach),
+        "spy" | "ro" => Ok(Mode::Spy),
+        "force" => Ok(Mode::Force),
+        "join" => Ok(Mode::Join),
+        other => Err(ApiError::bad_request(format!(
+            "unknown mode `{other}` (use attach, spy, force or join)"
+        ))),
+    }
+}
+
+fn mode_action(mode: Mode) -> Action {
+    match mode {
+        Mode::Spy => Action::Spy,
+        Mode::Force => Action::Force,
+        Mode::Join => Action::Join,
+        _ => Action::Attach,
+    }
+}
+
+/// `GET /api/v1/devices/{name}/attach?mode=&replay=`: a viewer over WebSocket. Unknown devices
+/// and denials are answered before the upgrade, as plain HTTP errors.
+pub async fn attach(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+    QueryArgs(q): QueryArgs<AttachQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let ws = upgrade(ws)?;
+    let mut mode = parse_mode(q.mode.as_deref())?;
+    if q.replay.is_some_and(|n| n > 100_000) {
+        return Err(ApiError::bad_request(
+            "bad `replay`: give 0 to 100000 lines",
+        ));
+    }
+    let entry = visible_entry(&state, &caller, &name)?;
+    // Attach falls back to spying for users who may only spy, like the SSH door.
+    let mut fallback = None;
+    if let Err(e) = caller.check(&state, mode_action(mode), &name).await {
+        if mode == Mode::Attach
+            && caller.scope_permits(Action::Spy)
+            && state.ctx.access.allows(&caller.user, Action::Spy, &name)
+        {
+            fallback = Some(format!("{}; spying instead", e.message));
+            mode = Mode::Spy;
+        } else {
+            return Err(e);
+        }
+    }
+    let Some(console) = entry.console.clone() else {
+        return Err(ApiError::new(
+            Code::Unavailable,
+            format!(
+                "{name} is not running: {}",
+                entry.error.clone().unwrap_or_default()
+            ),
+        ));
+    };
+    let session = console
+        .attach_from(&caller.user, &caller.origin, mode, q.replay)
+        .await?;
+    Ok(ws
+        .on_upgrade(move |socket| async move {
+            run_attach(state, caller, name, session, fallback, socket).await;
+        })
+        .into_response())
+}
+
+/// Send frames from `rx` to the socket; gives up on a socket that stays blocked.
+async fn writer(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Message>,
+) {
+    while let Some(msg) = rx.recv().await {
+        let closing = matches!(msg, Message::Close(_));
+        match tokio::time::timeout(SEND_STALL, sink.send(msg)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!("WebSocket send failed: {e}");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(
+                    "dropping a WebSocket client that read nothing for {}s",
+                    SEND_STALL.as_secs()
+                );
+                return;
+            }
+        }
+        if closing {
+            return;
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+}
+
+/// Queue a control frame; false when the client is gone or stalled.
+async fn send(out: &mpsc::Sender<Message>, msg: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_STALL, out.send(msg)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// How a timeline chunk reaches the client: output as binary, the rest as notices.
+fn render(chunk: &Chunk, me: &str) -> Option<Message> {
+    let body = || String::from_utf8_lossy(&chunk.bytes).into_owned();
+    match chunk.kind {
+        RecordKind::Output => Some(Message::Binary(chunk.bytes.clone())),
+        RecordKind::Input => None,
+        RecordKind::Notice | RecordKind::Control | RecordKind::Power | RecordKind::Event => {
+            Some(notice(body()))
+        }
+        RecordKind::Note if &*chunk.user == me => None,
+        RecordKind::Note => Some(notice(format!("note by {}: {}", chunk.user, body()))),
+        RecordKind::Mark => Some(notice(format!("bookmark by {}", chunk.user))),
+        _ => None,
+    }
+}
+
+fn state_frame(s: &LinkState) -> Option<Message> {
+    let word = match s {
+        LinkState::Up { .. } => "up",
+        LinkState::Down { .. } => "down",
+        LinkState::Connecting { .. } => "connecting",
+        LinkState::Idle => "idle",
+        _ => return None,
+    };
+    Some(text(&json!({"type": "state", "state": word})))
+}
+
+fn closed(reason: &str) -> [Message; 2] {
+    [
+        text(&json!({"type": "closed", "reason": reason})),
+        Message::Close(Some(CloseFrame {
+            code: close_code::NORMAL,
+            reason: Utf8Bytes::from(reason.to_string()),
+        })),
+    ]
+}
+
+async fn run_attach(
+    state: AppState,
+    caller: Caller,
+    device: String,
+    mut session: Session,
+    fallback: Option<String>,
+    socket: WebSocket,
+) {
+    let (sink, mut stream) = socket.split();
+    let (out, rx) = mpsc::channel::<Message>(OUT_QUEUE);
+    let mut writer = tokio::spawn(writer(sink, rx));
+    let access = &state.ctx.access;
+    access.record(
+        &caller.user,
+        &caller.origin,
+        "attach",
+        Some(&device),
+        Outcome::Ok,
+        format!("as {} (WebSocket)", session.role().name()),
+    );
+    let hello = json!({
+        "type": "hello",
+        "device": device,
+        "user": caller.user,
+        "role": role_name(session.role()),
+        "message": session.message(),
+    });
+    let mut ok = send(&out, text(&hello)).await;
+    if let Some(why) = fallback {
+        ok = ok && send(&out, notice(why)).await;
+    }
+    let replay = session.take_replay();
+    if !replay.is_empty() {
+        ok = ok && send(&out, Message::Binary(replay)).await;
+    }
+    let mut link = session.console().watch_state();
+    let first = link.borrow_and_update().clone();
+    if let Some(frame) = state_frame(&first) {
+        ok = ok && send(&out, frame).await;
+    }
+    let me = caller.user.clone();
+    let mut reason = String::from("client left");
+    while ok {
+        tokio::select! {
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Binary(data))) => {
+                    if let Err(e) = keystrokes(&session, &data).await {
+                        ok = send(&out, error_frame(&e)).await;
+                    }
+                }
+                Some(Ok(Message::Text(t))) => {
+                    for frame in control(&state, &caller, &device, &mut session, t.as_str()).await {
+                        ok = ok && send(&out, frame).await;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            (permit, ev) = async {
+                let permit = out.reserve().await.ok();
+                (permit, session.recv().await)
+            } => {
+                let Some(permit) = permit else { break };
+                match ev {
+                    ViewerEvent::Chunk(chunk) => {
+                        if let Some(frame) = render(&chunk, &me) {
+                            permit.send(frame);
+                        }
+                    }
+                    ViewerEvent::Missed { bytes, .. } => {
+                        permit.send(text(&json!({"type": "missed", "bytes": bytes})));
+                    }
+                    ViewerEvent::Closed => {
+                        drop(permit);
+                        reason = format!("{device} stopped");
+                        for frame in closed(&reason) {
+                            let _ = send(&out, frame).await;
+                        }
+                        ok = false;
+                    }
+                    _ => {}
+                }
+            },
+            changed = link.changed() => {
+                if changed.is_err() {
+                    continue;
+                }
+                let now = link.borrow_and_update().clone();
+                if let Some(frame) = state_frame(&now) {
+                    ok = send(&out, frame).await;
+                }
+            },
+            _ = &mut writer => {
+                reason = "client stopped reading".into();
+                break;
+            }
+        }
+    }
+    drop(session);
+    drop(out);
+    access.record(
+        &caller.user,
+        &caller.origin,
+        "detach",
+        Some(&device),
+        Outcome::Ok,
+        reason,
+    );
+}
+
+async fn keystrokes(session: &Session, data: &Bytes) -> Result<(), ApiError> {
+    if !session.role().can_write() {
+        return Err(ApiError::forbidden(format!(
+            "you are spying on {}: keystrokes need read-write (send {{\"type\":\"mode\",\"mode\":\"attach\"}} or force)",
+            session.console().name()
+        )));
+    }
+    session.write(data).await.map_err(ApiError::from)
+}
+
+/// A control message from the client.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Control {
+    Break {
+        #[serde(default)]
+        number: u8,
+    },
+    Resize {
+        cols: u16,
+        rows: u16,
+    },
+    Who,
+    Mode {
+        mode: String,
+    },
+    Note {
+        text: String,
+    },
+    Replay {
+        lines: usize,
+    },
+}
+
+/// Answer one control message with the frames to send back.
+async fn control(
+    state: &AppState,
+    caller: &Caller,
+    device: &str,
+    session: &mut Session,
+    raw: &str,
+) -> Vec<Message> {
+    let msg: Control = match serde_json::from_str(raw) {
+        Ok(m) => m,
+        Err(e) => {
+            return vec![error_frame(&ApiError::bad_request(format!(
+                "bad control message: {e} (types: break, resize, who, mode, note, replay)"
+            )))];
+        }
+    };
+    let result: Result<Vec<Message>, ApiError> = async {
+        match msg {
+            Control::Break { number } => {
+                caller.check(state, Action::Break, device).await?;
+                // 0 is the plain BREAK: break sequence 1 (`\z`) unless the device redefined it.
+                let n = if number == 0 { 1 } else { number };
+                Ok(vec![notice(session.send_break(n).await?)])
+            }
+            Control::Resize { cols, rows } => {
+                session.window_size(cols, rows).await?;
+                Ok(Vec::new())
+            }
+            Control::Who => {
+                let who = session.who().await?;
+                let viewers: Vec<Value> = who.iter().map(viewer_json).collect();
+                Ok(vec![text(&json!({"type": "who", "viewers": viewers}))])
+            }
+            Control::Mode { mode } => {
+                let mode = parse_mode(Some(&mode))?;
+                if mode == Mode::Join {
+                    caller.check(state, Action::Join, device).await?;
+                } else {
+                    caller.check(state, mode_action(mode), device).await?;
+                }
+                let message = session.set_mode(mode).await?;
+                Ok(vec![text(&json!({
+                    "type": "notice",
+                    "text": message,
+                    "role": role_name(session.role()),
+                }))])
+            }
+            Control::Note { text: note } => {
+                caller.check(state, Action::LogNote, device).await?;
+                if note.trim().is_empty() {
+                    return Err(ApiError::bad_request("the note is empty"));
+                }
+                let seq = session.note(&note).await?;
+                Ok(vec![notice(format!("note written (record {seq})"))])
+            }
+            Control::Replay { lines } => {
+                let lines = lines.min(100_000);
+                let bytes = session.replay(lines).await?;
+                Ok(vec![
+                    notice(format!("replay of the last {lines} lines of {device}")),
+                    Message::Binary(bytes),
+                    notice("end of replay"),
+                ])
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(|e| vec![error_frame(&e)])
+}
+
+/// Query of the event stream.
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    device: Option<String>,
+    #[allow(dead_code)]
+    token: Option<String>,
+}
+
+/// `GET /api/v1/events/stream`: one JSON event per text frame as they are stored (events of
+/// devices the caller may see; `?device=` for one).
+pub async fn event_stream(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryArgs(q): QueryArgs<StreamQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let ws = upgrade(ws)?;
+    if let Some(device) = &q.device
+        && !caller.sees(&state, device)
+    {
+        return Err(ApiError::unknown_device(device));
+    }
+    let next = super::rest::blocking(&state, |s| s.next_event_id()).await?;
+    Ok(ws
+        .on_upgrade(move |socket| async move {
+            stream_events(state, caller, q.device, next.saturating_sub(1), socket).await;
+        })
+        .into_response())
+}
+
+async fn stream_events(
+    state: AppState,
+    caller: Caller,
+    device: Option<String>,
+    mut after: u64,
+    socket: WebSocket,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let mut tick = tokio::time::interval(EVENT_POLL);
+    loop {
+        tokio::select! {
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = tick.tick() => {
+                let from = after;
+                let found = super::rest::blocking(&state, move |s| s.events_after(from, 500)).await;
+                let events = match found {
+                    Ok(events) => events,
+                    Err(e) => {
+                        let _ = sink.send(error_frame(&e)).await;
+                        return;
+                    }
+                };
+                for e in events {
+                    after = after.max(e.id);
+                    if device.as_deref().is_some_and(|d| d != e.device)
+                        || !caller.sees(&state, &e.device)
+                    {
+                        continue;
+                    }
+                    let sent = tokio::time::timeout(SEND_STALL, sink.send(text(&event_json(&e)))).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
