@@ -4,6 +4,7 @@
 #        clients), expect and inetutils telnetd (a telnet device), ser2net (RFC 2217 in front of a
 #        pty), openipmi/ipmitool (a BMC with chassis power and SOL), snmpd/snmp/snmptrapd (an SNMP PDU
 #        and a trap receiver), conserver-server (checks conserver.cf files we import), python3-venv.
+#   apt: nodejs and npm (the Node package's build and tests, scripts/test-node.sh).
 #   pip (in a venv at target/peers-venv, never the system Python): sushy-tools (a Redfish BMC),
 #        asciinema (plays exported recordings), openapi-spec-validator.
 # Idempotent: does nothing when everything is already installed.
@@ -28,6 +29,8 @@ declare -A need=(
   [/usr/sbin/snmptrapd]=snmptrapd
   [/usr/sbin/conserver]=conserver-server
   [python3]=python3
+  [node]=nodejs
+  [npm]=npm
 )
 # python3-venv has no command of its own: probe the module.
 venv_ok() { python3 -c 'import ensurepip, venv' >/dev/null 2>&1; }
@@ -83,5 +86,17 @@ else
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${pip_need[@]}"
   echo "${pip_need[*]}" >"$stamp"
+fi
+# The Python package's test tools (scripts/test-python.sh), pinned, in their own venv.
+pyvenv=${MO_PY_VENV:-target/py-venv}
+py_need=(pytest==9.2.0 pytest-asyncio==1.5.0 mypy==2.4.1)
+pystamp="$pyvenv/.mo-installed"
+if [ -f "$pystamp" ] && [ "$(cat "$pystamp")" = "${py_need[*]}" ]; then
+  echo "setup: python test tools present in $pyvenv"
+else
+  echo "setup: installing ${py_need[*]} into $pyvenv"
+  python3 -m venv "$pyvenv"
+  "$pyvenv/bin/pip" install --quiet --disable-pip-version-check "${py_need[@]}"
+  echo "${py_need[*]}" >"$pystamp"
 fi
 echo "setup: done"

@@ -18,4 +18,10 @@ cargo build -j"$jobs" --workspace --all-targets
 step "testing the workspace (cargo test -j$jobs --workspace --no-fail-fast)"
 cargo test -j"$jobs" --workspace --no-fail-fast
 
+step "testing the Node package (scripts/test-node.sh)"
+./scripts/test-node.sh
+
+step "testing the Python package (scripts/test-python.sh)"
+./scripts/test-python.sh
+
 step "all tests passed"

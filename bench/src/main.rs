@@ -14,7 +14,9 @@ mod idle;
 mod policy;
 mod power_status;
 mod rtt;
+mod scan;
 mod search;
+mod sol;
 mod ssh_connect;
 mod viewers;
 
@@ -46,8 +48,12 @@ enum Cmd {
     PowerStatus(power_status::Opts),
     /// `mo log search` over 1 GB with 3 lines of context, against `grep -C 3` on the same text.
     Search(search::Opts),
+    /// Scanner throughput: 100 patterns over realistic console output, MB/s per core.
+    Scan(scan::Opts),
     /// N SSH consoles to one sshd on loopback: time until all are connected.
     SshConnect(ssh_connect::Opts),
+    /// Serial-over-LAN throughput: host output through ipmi_sim to one `ipmi://` link.
+    Sol(sol::Opts),
     /// All of the above with the sizes, each in a fresh process.
     All,
 }
@@ -66,7 +72,9 @@ fn main() -> anyhow::Result<()> {
         Cmd::Policy(o) => policy::run(o),
         Cmd::PowerStatus(o) => rt.block_on(power_status::run(o)),
         Cmd::Search(o) => rt.block_on(search::run(o)),
+        Cmd::Scan(o) => scan::run(o),
         Cmd::SshConnect(o) => rt.block_on(ssh_connect::run(o)),
+        Cmd::Sol(o) => rt.block_on(sol::run(o)),
         Cmd::All => {
             let me = std::env::current_exe()?;
             for sub in [
@@ -78,7 +86,9 @@ fn main() -> anyhow::Result<()> {
                 &["policy"][..],
                 &["power-status"][..],
                 &["search"][..],
+                &["scan"][..],
                 &["ssh-connect"][..],
+                &["sol"][..],
             ] {
                 let status = std::process::Command::new(&me).args(sub).status()?;
                 if !status.success() {

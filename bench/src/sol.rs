@@ -60,10 +60,13 @@ async fn wait_for(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Start socat and ipmi_sim, measure, and stop them.
 pub async fn run(o: Opts) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path();
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     std::fs::write(
         dir.join("lan.conf"),
         LAN_CONF
@@ -102,8 +105,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
 }
 
 async fn measure(o: &Opts, dir: &std::path::Path, port: u16) -> anyhow::Result<()> {
-    let opts =
-        DriverOptions::new().with_credentials(Credentials::new().with_password("password"));
+    let opts = DriverOptions::new().with_credentials(Credentials::new().with_password("password"));
     let connector = connector_for(&format!("ipmi://admin@127.0.0.1:{port}?cipher=3"), &opts)?;
     // ipmi_sim needs a moment to open its port.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -120,20 +122,24 @@ async fn measure(o: &Opts, dir: &std::path::Path, port: u16) -> anyhow::Result<(
     );
     let host = dir.join("ttyHOST");
     let total = o.bytes;
+    // ipmi_sim opens its side of the pty when SOL is activated; give it a moment, as the driver
+    // tests do, so the first bytes are not written into a pty nobody reads yet.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let cpu0 = cpu_seconds();
     let wall0 = Instant::now();
     let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         let mut tty = std::fs::OpenOptions::new().write(true).open(host)?;
-        let line: Vec<u8> = (0..63u8).map(|i| b'!' + i).chain([b'\n']).collect();
         let mut left = total;
         while left > 0 {
-            let n = left.min(line.len());
-            tty.write_all(&line[..n])?;
+            let n = left.min(LINE.len());
+            tty.write_all(LINE.get(..n).unwrap_or_default())?;
             left -= n;
         }
         tty.flush()
     });
     let mut got = 0usize;
+    // Every byte is checked against what was written: only the host's output counts.
+    let mut wrong: Option<usize> = None;
     let mut buf = vec![0u8; 64 * 1024];
     let limit = Duration::from_secs(o.seconds);
     while got < total {
@@ -143,7 +149,14 @@ async fn measure(o: &Opts, dir: &std::path::Path, port: u16) -> anyhow::Result<(
                 println!("  the link went down after {got} bytes");
                 break;
             }
-            Ok(Ok(n)) => got += n,
+            Ok(Ok(n)) => {
+                for (i, byte) in buf.iter().take(n).enumerate() {
+                    if wrong.is_none() && *byte != expected(got + i) {
+                        wrong = Some(got + i);
+                    }
+                }
+                got += n;
+            }
             Err(_) => {
                 println!("  stopped after {} s", o.seconds);
                 break;
@@ -159,5 +172,19 @@ async fn measure(o: &Opts, dir: &std::path::Path, port: u16) -> anyhow::Result<(
     );
     drop(link);
     writer.abort();
+    if let Some(at) = wrong {
+        bail!("the bytes received differ from those written, first at offset {at}");
+    }
+    if got < total {
+        bail!("only {got} of {total} bytes arrived");
+    }
     Ok(())
+}
+
+/// The text the host writes, over and over: 63 printable characters and a newline.
+const LINE: &[u8; 64] = b"!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_\n";
+
+/// The byte at `offset` of what the host writes.
+fn expected(offset: usize) -> u8 {
+    LINE.get(offset % LINE.len()).copied().unwrap_or_default()
 }

@@ -137,15 +137,19 @@ async fn measure(
     let mut asks = Vec::with_capacity(connected);
     for (i, mut link) in links.into_iter().enumerate() {
         asks.push(tokio::spawn(async move {
-            let ok = ask(&mut link, i).await;
-            (link, ok)
+            let outcome = ask(&mut link, i).await;
+            (link, outcome)
         }));
     }
     let mut links = Vec::with_capacity(connected);
     let mut answered = 0;
+    let mut unanswered = Vec::new();
     for task in asks {
-        let (link, ok) = task.await?;
-        answered += usize::from(ok);
+        let (link, outcome) = task.await?;
+        match outcome {
+            Ok(()) => answered += 1,
+            Err(why) => unanswered.push(why),
+        }
         links.push(link);
     }
     let all_answered = t0.elapsed();
@@ -180,30 +184,75 @@ async fn measure(
             failures.join("; ")
         );
     }
-    if answered != links.len() {
-        bail!("{} shells did not answer", links.len() - answered);
+    if let Some(first) = unanswered.first() {
+        bail!(
+            "{} shells did not answer; the first: {first}",
+            unanswered.len()
+        );
     }
     Ok(())
 }
 
-/// Type `echo mo-N-$((N+1))` and wait for the computed answer.
-async fn ask(link: &mut Link, n: usize) -> bool {
+/// How long one shell may take to show its prompt and answer (100 login shells starting at once
+/// on a busy two-core machine take seconds each).
+const ANSWER_LIMIT: Duration = Duration::from_secs(60);
+/// Type the probe again when no answer came within this long (a login script may have read and
+/// dropped type-ahead).
+const RETYPE_AFTER: Duration = Duration::from_secs(5);
+
+/// Wait for the shell's first output (its prompt), type `echo mo-N-$((N+1))` and wait for the
+/// computed answer, typing it again now and then. The error says what the shell showed.
+async fn ask(link: &mut Link, n: usize) -> Result<(), String> {
     let want = format!("mo-{n}-{}", n + 1);
     let line = format!("echo mo-{n}-$(({n}+1))\n");
-    // Links buffer like any AsyncWrite: flush, as the console actor does after each write.
-    if link.writer.write_all(line.as_bytes()).await.is_err() || link.writer.flush().await.is_err() {
-        return false;
-    }
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + ANSWER_LIMIT;
+    let shown = |seen: &[u8]| {
+        let tail = seen.len().saturating_sub(200);
+        String::from_utf8_lossy(seen.get(tail..).unwrap_or_default()).into_owned()
+    };
+    // The prompt first: typing into a shell that is still starting races its login scripts.
+    match tokio::time::timeout_at(deadline, link.reader.read(&mut buf)).await {
+        Ok(Ok(got)) if got > 0 => seen.extend_from_slice(buf.get(..got).unwrap_or_default()),
+        Ok(Ok(_)) => return Err(format!("console {n}: the session ended before any output")),
+        Ok(Err(e)) => return Err(format!("console {n}: read failed before any output: {e}")),
+        Err(_) => return Err(format!("console {n}: no prompt within {ANSWER_LIMIT:?}")),
+    }
+    let mut typed_at = None;
     while !String::from_utf8_lossy(&seen).contains(&want) {
-        match tokio::time::timeout_at(deadline, link.reader.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => seen.extend_from_slice(buf.get(..n).unwrap_or_default()),
-            _ => return false,
+        let now = tokio::time::Instant::now();
+        if typed_at.is_none_or(|at| now >= at + RETYPE_AFTER) {
+            // Links buffer like any AsyncWrite: flush, as the console actor does.
+            let written = match link.writer.write_all(line.as_bytes()).await {
+                Ok(()) => link.writer.flush().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                return Err(format!("console {n}: write failed: {e}"));
+            }
+            typed_at = Some(now);
+        }
+        let wake = typed_at.map_or(deadline, |at| (at + RETYPE_AFTER).min(deadline));
+        match tokio::time::timeout_at(wake, link.reader.read(&mut buf)).await {
+            Ok(Ok(got)) if got > 0 => seen.extend_from_slice(buf.get(..got).unwrap_or_default()),
+            Ok(Ok(_)) => {
+                return Err(format!(
+                    "console {n}: the session ended; it showed {:?}",
+                    shown(&seen)
+                ));
+            }
+            Ok(Err(e)) => return Err(format!("console {n}: read failed: {e}")),
+            Err(_) if tokio::time::Instant::now() >= deadline => {
+                return Err(format!(
+                    "console {n}: no answer within {ANSWER_LIMIT:?}; it showed {:?}",
+                    shown(&seen)
+                ));
+            }
+            Err(_) => {}
         }
     }
-    true
+    Ok(())
 }
 
 /// The user running the benchmark.

@@ -13,6 +13,8 @@ Examples:
   echo 's3cret' | mo user add alice --password-stdin --ssh-key ~/.ssh/id_ed25519.pub
   mo log show web01 --since 1h
   mo log verify web01
+  mo --server http://127.0.0.1:8022 --token mo_... console web01
+  mo --server http://127.0.0.1:8022 power cycle web01
 
 The data directory holds the store (mo.db), the record logs (logs/<device>/) and the SSH host key.
 The daemon `mod` picks up device changes within a second, without a restart.";
@@ -33,6 +35,22 @@ pub struct Cli {
         value_name = "DIR"
     )]
     pub data_dir: PathBuf,
+
+    /// A daemon's HTTP API (`http://HOST:PORT`, served by `mod --http`). `console`, `who`,
+    /// `power`, `devices`, `device list` and `log show` then talk to it instead of the data
+    /// directory.
+    #[arg(long, global = true, env = "MO_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// The API token for --server (made with `mo token add`).
+    #[arg(
+        long,
+        global = true,
+        env = "MO_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 
     /// What to do.
     #[command(subcommand)]
@@ -76,6 +94,50 @@ pub enum Command {
     /// Export the site as TOML; import TOML, device spreadsheets, conserver.cf, conman.conf.
     #[command(subcommand)]
     Config(crate::config::ConfigCommand),
+    /// Macros the daemon plays: list, show, check, add and remove (DIR/macros/NAME.macro).
+    #[command(subcommand)]
+    Macro(crate::macros::MacroCommand),
+    /// Attach to a console through a daemon's API (needs --server): an interactive terminal.
+    ///
+    /// The terminal is put in raw mode; everything typed goes to the device except the escape
+    /// sequence Ctrl-E c followed by a command: `.` disconnect, `w` who, `l1`..`l9` break
+    /// sequence N (`l1` is a plain BREAK), `a` attach, `s` spy, `f` force, `j` join,
+    /// `n` TEXT Enter note, `?` help.
+    #[command(after_help = "Examples:\n  \
+        mo --server http://127.0.0.1:8022 console web01\n  \
+        MO_SERVER=http://cs1:8022 MO_TOKEN=mo_... mo console web01 --spy --replay 50")]
+    Console(crate::remote::ConsoleArgs),
+    /// Who is on a console, or on every console (needs --server).
+    #[command(after_help = "Examples:\n  mo --server http://127.0.0.1:8022 who\n  mo who web01")]
+    Who {
+        /// The device (all devices if left out).
+        name: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Switch devices' power, or show its state: through the daemon with --server, else locally
+    /// on the data directory (names, globs or @GROUP).
+    #[command(
+        after_help = "Examples:\n  mo --server http://127.0.0.1:8022 power status web01\n  \
+        mo power cycle web01 web02"
+    )]
+    Power {
+        /// on, off, cycle, reset, soft-off or status.
+        action: String,
+        /// The devices.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List devices: with --server the daemon's (those you may see), else as `mo device list`.
+    Devices {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `mo device …`
@@ -328,6 +390,9 @@ pub enum LogCommand {
         /// it starts with the last 10 records.
         #[arg(short, long, conflicts_with = "around")]
         follow: bool,
+        /// Only the last N records (with --server: the last N lines).
+        #[arg(long, value_name = "N", conflicts_with = "around")]
+        tail: Option<usize>,
         /// Show the log around the record with this sequence number (a note from
         /// `mo log notes`): --context lines before and after it.
         #[arg(long, value_name = "SEQ")]

@@ -37,10 +37,11 @@ pub fn run(dir: &DataDir, command: LogCommand, out: &mut (dyn Write + Send)) -> 
             name,
             filter,
             follow,
+            tail,
             ..
         } => {
             let log = log_dir(dir, &name)?;
-            let opts = show_options(&filter, None)?;
+            let opts = show_options(&filter, tail)?;
             render(&log, &opts, follow, out)?;
         }
         LogCommand::Tail {

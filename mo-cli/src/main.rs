@@ -2,7 +2,9 @@
 //!
 //! It works directly on a daemon's data directory (`--data-dir`, `MO_DATA_DIR`, default
 //! `./mo-data`): devices and users in the SQLite store, and the per-device record logs. The
-//! daemon may be running; it notices device changes within a second. See `docs/cli.md`.
+//! daemon may be running; it notices device changes within a second. With `--server URL`
+//! (`MO_SERVER`) and `--token` (`MO_TOKEN`), `console`, `who`, `power`, `devices`, `device list`
+//! and `log show` talk to a daemon's HTTP API instead. See `docs/cli.md`.
 //!
 //! Errors are one line on standard error (`mo: unknown device `web01``) and a non-zero exit
 //! status; `mo log verify` exits with 1 when it finds problems.
@@ -14,6 +16,9 @@ mod config;
 mod device;
 mod events;
 mod log;
+mod macros;
+mod power;
+mod remote;
 mod table;
 mod user;
 
@@ -70,12 +75,23 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
+    if let Some(server) = cli.server.as_deref().filter(|s| !s.is_empty()) {
+        if let Some(code) = remote::run(server, cli.token.as_deref(), &cli.command, out)? {
+            return Ok(code);
+        }
+    } else if remote::needs_server(&cli.command) {
+        anyhow::bail!(
+            "this command talks to a daemon: give its API with --server URL (or MO_SERVER), \
+             e.g. --server http://127.0.0.1:8022"
+        );
+    }
     // Only commands that create something create the data directory.
     let creates = matches!(
         cli.command,
         Command::Device(DeviceCommand::Add { .. })
             | Command::User(UserCommand::Add { .. })
             | Command::Config(config::ConfigCommand::Import { .. })
+            | Command::Macro(macros::MacroCommand::Add { .. })
     );
     let dir = if creates {
         DataDir::open(&cli.data_dir)?
@@ -110,6 +126,17 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
         Command::Audit(args) => audit::run(&dir.open_store()?, args, out)?,
         Command::Events(args) => events::run(&dir.open_store()?, args, out)?,
         Command::Config(command) => config::run(&dir.open_store()?, command, out)?,
+        Command::Macro(command) => return macros::run(&dir, command, out),
+        Command::Devices { json } => {
+            let store = dir.open_store()?;
+            device::run(&dir, &store, DeviceCommand::List { json }, out)?;
+        }
+        Command::Power {
+            action,
+            names,
+            json,
+        } => return power::run(&dir, &action, &names, json, out),
+        Command::Console(_) | Command::Who { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }

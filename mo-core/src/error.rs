@@ -67,6 +67,12 @@ pub enum Error {
     /// The viewer may not do this right now (for example: typing while spying).
     #[error("{0}")]
     Denied(String),
+    /// Something named does not exist (or is not visible to the caller): a device, event, user.
+    #[error("{0}")]
+    NotFound(String),
+    /// Something exists already or is in use (adding a device or user twice).
+    #[error("{0}")]
+    Conflict(String),
     /// The peer refused the credentials offered (password, key, community, token).
     #[error("authentication to {target} failed: {reason}")]
     Auth {

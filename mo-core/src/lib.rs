@@ -23,6 +23,7 @@ pub mod console;
 pub mod error;
 pub mod escape;
 pub mod event;
+pub mod facade;
 pub mod filewatch;
 pub mod link;
 pub mod log;

@@ -23,6 +23,11 @@
 //! [actions.pager]             # exec, webhook, syslog, snmp_trap
 //! kind = "webhook"
 //! url = "http://127.0.0.1:9000/hook"
+//!
+//! [[watch]]                   # file-change monitor (see crate::watch): events with source `file`
+//! profile = "cert"
+//! paths = ["/srv/app/app.conf"]
+//! interval = "30s"
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -72,6 +77,8 @@ struct FileConfig {
     rules: RulesConfig,
     #[serde(default)]
     actions: BTreeMap<String, ActionConfig>,
+    #[serde(default, rename = "watch")]
+    watches: Vec<crate::watch::WatchConfig>,
 }
 
 /// The patterns every daemon watches for unless its configuration names its own.
@@ -98,6 +105,7 @@ pub struct EventConfig {
     patterns: Vec<(Pattern, Vec<String>)>,
     rules: Rules,
     actions: BTreeMap<String, Arc<Action>>,
+    watches: Vec<crate::watch::Watch>,
 }
 
 impl EventConfig {
@@ -148,10 +156,17 @@ impl EventConfig {
                 );
             }
         }
+        let watches = file
+            .watches
+            .iter()
+            .enumerate()
+            .map(|(i, w)| crate::watch::Watch::from_config(i, w, &origin))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(EventConfig {
             patterns,
             rules,
             actions,
+            watches,
         })
     }
 
@@ -204,6 +219,9 @@ impl Events {
         let (tx, rx) = mpsc::unbounded_channel();
         let (acks, ack_rx) = mpsc::unbounded_channel();
         let manager = EventManager::new(config.rules.clone()).with_next_id(next_id);
+        for watch in &config.watches {
+            crate::watch::spawn(watch.clone(), tx.clone());
+        }
         tokio::spawn(run_manager(
             manager,
             rx,

@@ -2,10 +2,13 @@
 //! SSH front door, and logs every byte with who and when.
 
 mod access;
+mod automation;
 mod events;
+mod http;
 mod power;
 mod registry;
 mod ssh;
+mod watch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,6 +46,10 @@ struct Args {
     /// `demo`) if missing. Listens on loopback only.
     #[arg(long)]
     demo: bool,
+    /// Address of the HTTP + WebSocket API (docs/api.md), e.g. 127.0.0.1:8080; off when absent
+    /// (with --demo: 127.0.0.1:8022).
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
     /// Log filter for the daemon's own diagnostics (tracing syntax, e.g. `info`, `mo_daemon=debug`).
     #[arg(long, env = "MO_LOG", default_value = "info")]
     log: String,
@@ -53,6 +60,18 @@ struct Args {
     /// Rotate a device's record-log segment when it reaches this many MiB.
     #[arg(long, default_value_t = 64)]
     segment_mib: u64,
+    /// Compress closed record-log segments with zstd (`….mlog.zst`) in the background after each
+    /// rotation; every reader reads both forms.
+    #[arg(long)]
+    compress_segments: bool,
+    /// Read the power state of every device with a power controller every SECS seconds and
+    /// report changes no mo action made (log record and `power` event). Off by default.
+    #[arg(long, value_name = "SECS")]
+    power_poll: Option<u64>,
+    /// Scheduled macros (TOML `[[schedule]]` entries: cron, macro, targets, args; see
+    /// docs/automation.md). Macros are the files DATA_DIR/macros/NAME.macro.
+    #[arg(long, value_name = "FILE")]
+    schedule: Option<PathBuf>,
 }
 
 /// What every front door needs.
@@ -159,12 +178,25 @@ fn seed_demo(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where `--demo` serves the HTTP API unless `--http` says otherwise.
+const DEMO_HTTP: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8022);
+
+/// A fresh API token for the demo user (stored like `mo token add demo` ones).
+fn demo_token(store: &Store) -> anyhow::Result<String> {
+    let new = store.add_token("demo", mo_store::TokenScope::All, None)?;
+    Ok(new.token.expose().to_string())
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     if args.demo && !args.ssh.ip().is_loopback() {
         bail!(
             "--demo listens on loopback only (the demo password is public); got --ssh {}",
             args.ssh
         );
+    }
+    if let Some(addr) = args.http.filter(|a| args.demo && !a.ip().is_loopback()) {
+        bail!("--demo listens on loopback only (the demo token is printed); got --http {addr}");
     }
     raise_fd_limit();
     let data = DataDir::open(&args.data_dir)
@@ -176,17 +208,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let host_key = ssh::host_key(&data.host_key_path())?;
     let log = LogOptions {
         segment_max_bytes: args.segment_mib.max(1) * 1024 * 1024,
+        compress_level: args.compress_segments.then_some(3),
         ..LogOptions::default()
     };
     let key = data
         .secret_key()
         .context("cannot open the device-secret key")?;
     let event_config = events::EventConfig::load(args.events.as_deref())?;
+    automation::init(data.path());
+    let schedule_config = automation::ScheduleConfig::load(args.schedule.as_deref())?;
     let registry = Arc::new(Registry::new(data.clone(), log, store.clone(), key));
     let events = events::Events::start(event_config, store.clone(), registry.clone())?;
+    power::set_events(events.clone());
+    let http_addr = args.http.or(args.demo.then_some(DEMO_HTTP));
+    let metrics = Arc::new(http::Metrics::new());
     {
         let events = events.clone();
+        let metrics = http_addr.is_some().then(|| metrics.clone());
         registry.set_on_start(Box::new(move |name, console, tap| {
+            if let Some(metrics) = &metrics {
+                metrics.watch(name, console);
+            }
             events.watch(name.to_owned(), console.clone(), tap);
         }));
     }
@@ -200,12 +242,40 @@ async fn run(args: Args) -> anyhow::Result<()> {
         store.clone(),
         Duration::from_secs(1),
     ));
+    let poller = args
+        .power_poll
+        .filter(|secs| *secs > 0)
+        .map(|secs| tokio::spawn(power::poll(registry.clone(), Duration::from_secs(secs))));
     let ctx = Arc::new(Ctx {
         events,
         access: access::Access::new(store.clone()),
         store,
         registry: registry.clone(),
     });
+    let scheduler = automation::start(ctx.clone(), schedule_config);
+    let http_server = match http_addr {
+        Some(addr) => {
+            let state = http::AppState {
+                ctx: ctx.clone(),
+                data: data.clone(),
+                metrics,
+            };
+            match http::serve(state, addr).await {
+                Ok((bound, task)) => {
+                    tracing::info!("listening on {bound} (HTTP)");
+                    eprintln!("mod: listening on {bound} (HTTP API, http://{bound}/api/v1/)");
+                    Some((bound, task))
+                }
+                // The demo's default port may be taken; the demo still works over SSH.
+                Err(e) if args.demo && args.http.is_none() => {
+                    eprintln!("mod: demo mode: no HTTP API: {e:#}");
+                    None
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        None => None,
+    };
     let (addr, server) = ssh::serve(ctx.clone(), args.ssh, host_key).await?;
     tracing::info!(
         "listening on {addr} (SSH), data directory {}",
@@ -225,13 +295,37 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ip = addr.ip(),
             dir = args.data_dir.display()
         );
+        if let Some((bound, _)) = &http_server {
+            match demo_token(&ctx.store) {
+                Ok(token) => eprintln!(
+                    "\x20 api:     http://{bound}/api/v1/  (token of user demo below)\n\
+                     export MO_TOKEN={token}"
+                ),
+                Err(e) => eprintln!("mod: demo mode: cannot make an API token: {e}"),
+            }
+        }
     }
+    let http_task = async {
+        match http_server {
+            Some((_, task)) => {
+                let _ = task.await;
+            }
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
         _ = terminate() => tracing::info!("terminated; stopping"),
         _ = server => tracing::error!("SSH server ended"),
+        _ = http_task => tracing::error!("HTTP server ended"),
     }
     watcher.abort();
+    if let Some(poller) = poller {
+        poller.abort();
+    }
+    if let Some(scheduler) = scheduler {
+        scheduler.abort();
+    }
     registry.shutdown().await;
     Ok(())
 }

@@ -143,6 +143,12 @@ impl Registry {
         self.entries.read().ok()?.get(name).cloned()
     }
 
+    /// The record-log directory of `device` (`DIR/logs/NAME`), if the name is a valid device
+    /// name. The directory may not exist.
+    pub fn log_dir(&self, device: &str) -> Option<std::path::PathBuf> {
+        self.data.device_log_dir(device).ok()
+    }
+
     /// Every entry, sorted by name.
     pub fn list(&self) -> Vec<Entry> {
         self.entries

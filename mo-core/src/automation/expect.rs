@@ -99,10 +99,12 @@ pub struct Match {
     pub missed: u64,
 }
 
-/// Waits for patterns in a console session's output (see the [module documentation](self)).
+/// The text side of expect, without I/O: raw device output goes in ([`ExpectBuffer::feed`]),
+/// is ANSI-stripped with line ends folded into `\n`, and is searched for patterns
+/// ([`ExpectBuffer::try_match`]). [`Expecter`] (over a [`Session`]) and the facade's
+/// [`crate::facade::ConsoleHandle`] (over any attachment, local or remote) both keep one.
 #[derive(Debug)]
-pub struct Expecter {
-    session: Session,
+pub struct ExpectBuffer {
     stripper: AnsiStripper,
     /// Unconsumed stripped output.
     buffer: String,
@@ -111,32 +113,24 @@ pub struct Expecter {
     /// Whether the last piece fed was a line end (to fold runs of them into one `\n`).
     at_line_end: bool,
     max_buffer: usize,
-    missed: u64,
-    line_end: Vec<u8>,
 }
 
-impl Expecter {
-    /// An expecter reading `session` from now on (the replayed lines are not searched).
-    pub fn new(session: Session) -> Expecter {
-        Expecter {
-            session,
+impl Default for ExpectBuffer {
+    fn default() -> Self {
+        ExpectBuffer::new()
+    }
+}
+
+impl ExpectBuffer {
+    /// An empty buffer keeping at most [`DEFAULT_MAX_BUFFER`] bytes of unconsumed text.
+    pub fn new() -> ExpectBuffer {
+        ExpectBuffer {
             stripper: AnsiStripper::new(),
             buffer: String::new(),
             recent: String::new(),
             at_line_end: true,
             max_buffer: DEFAULT_MAX_BUFFER,
-            missed: 0,
-            line_end: b"\r".to_vec(),
         }
-    }
-
-    /// An expecter that first takes the session's replayed recent output into its buffer, so that
-    /// a prompt shown before the session started can still be matched.
-    pub fn with_replay(mut session: Session) -> Expecter {
-        let replay = session.take_replay();
-        let mut e = Expecter::new(session);
-        e.feed(&replay);
-        e
     }
 
     /// Keep at most `bytes` of unconsumed output (at least 1 KiB).
@@ -144,44 +138,14 @@ impl Expecter {
         self.max_buffer = bytes.max(1024);
     }
 
-    /// What [`Expecter::send_line`] appends (default `\r`, what a terminal's Enter sends).
-    pub fn set_line_end(&mut self, line_end: &[u8]) {
-        self.line_end = line_end.to_vec();
-    }
-
-    /// The session.
-    pub fn session(&self) -> &Session {
-        &self.session
-    }
-
-    /// The session, mutably.
-    pub fn session_mut(&mut self) -> &mut Session {
-        &mut self.session
-    }
-
-    /// Give the session back.
-    pub fn into_session(self) -> Session {
-        self.session
-    }
-
-    /// The device name.
-    pub fn device(&self) -> &str {
-        self.session.console().name()
-    }
-
     /// The unconsumed output.
     pub fn buffer(&self) -> &str {
         &self.buffer
     }
 
-    /// The last few KiB of output, consumed or not (for [`super::classify`]).
+    /// The last few KiB of output, consumed or not.
     pub fn recent(&self) -> &str {
         &self.recent
-    }
-
-    /// Output bytes lost since the expecter started because the session fell behind.
-    pub fn missed_total(&self) -> u64 {
-        self.missed
     }
 
     /// Forget the unconsumed output.
@@ -189,20 +153,7 @@ impl Expecter {
         self.buffer.clear();
     }
 
-    /// Type `bytes` into the console.
-    pub async fn send(&self, bytes: &[u8]) -> Result<()> {
-        self.session.write(bytes).await
-    }
-
-    /// Type `text` and the line end.
-    pub async fn send_line(&self, text: &str) -> Result<()> {
-        let mut bytes = Vec::with_capacity(text.len() + self.line_end.len());
-        bytes.extend_from_slice(text.as_bytes());
-        bytes.extend_from_slice(&self.line_end);
-        self.session.write(&bytes).await
-    }
-
-    /// Feed raw device output (as it came from the device) into the buffer.
+    /// Feed raw device output (as it came from the device).
     pub fn feed(&mut self, bytes: &[u8]) {
         let mut text = Vec::with_capacity(bytes.len());
         let at_line_end = &mut self.at_line_end;
@@ -223,8 +174,9 @@ impl Expecter {
         push_bounded(&mut self.recent, &text, RECENT_BYTES);
     }
 
-    /// The earliest match of any pattern in the buffer (ties: the lower index), consuming it.
-    fn try_match(&mut self, patterns: &[Pattern], missed: u64) -> Option<Match> {
+    /// The earliest match of any pattern in the unconsumed output (ties: the lower index),
+    /// consuming the text up to its end. `missed` is copied into [`Match::missed`].
+    pub fn try_match(&mut self, patterns: &[Pattern], missed: u64) -> Option<Match> {
         let mut best: Option<(usize, usize, usize)> = None;
         for (index, p) in patterns.iter().enumerate() {
             if let Some(m) = p.regex.find(&self.buffer)
@@ -257,12 +209,135 @@ impl Expecter {
         })
     }
 
+    /// The [`Error::Timeout`] for waiting `after` on `device` for `patterns`: names the device,
+    /// the patterns, the last output seen and the bytes missed.
+    pub fn timeout_error(
+        &self,
+        device: &str,
+        patterns: &[Pattern],
+        after: Duration,
+        missed: u64,
+    ) -> Error {
+        let list: Vec<String> = patterns.iter().map(ToString::to_string).collect();
+        let tail = tail_chars(&self.buffer, 80);
+        let lost = if missed > 0 {
+            format!(" ({missed} bytes of output were missed)")
+        } else {
+            String::new()
+        };
+        Error::Timeout {
+            what: format!(
+                "{device}: waiting for {}; last output {tail:?}{lost}",
+                list.join(" or ")
+            ),
+            after,
+        }
+    }
+}
+
+/// Waits for patterns in a console session's output (see the [module documentation](self)).
+#[derive(Debug)]
+pub struct Expecter {
+    session: Session,
+    text: ExpectBuffer,
+    missed: u64,
+    line_end: Vec<u8>,
+}
+
+impl Expecter {
+    /// An expecter reading `session` from now on (the replayed lines are not searched).
+    pub fn new(session: Session) -> Expecter {
+        Expecter {
+            session,
+            text: ExpectBuffer::new(),
+            missed: 0,
+            line_end: b"\r".to_vec(),
+        }
+    }
+
+    /// An expecter that first takes the session's replayed recent output into its buffer, so that
+    /// a prompt shown before the session started can still be matched.
+    pub fn with_replay(mut session: Session) -> Expecter {
+        let replay = session.take_replay();
+        let mut e = Expecter::new(session);
+        e.feed(&replay);
+        e
+    }
+
+    /// Keep at most `bytes` of unconsumed output (at least 1 KiB).
+    pub fn set_max_buffer(&mut self, bytes: usize) {
+        self.text.set_max_buffer(bytes);
+    }
+
+    /// What [`Expecter::send_line`] appends (default `\r`, what a terminal's Enter sends).
+    pub fn set_line_end(&mut self, line_end: &[u8]) {
+        self.line_end = line_end.to_vec();
+    }
+
+    /// The session.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The session, mutably.
+    pub fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    /// Give the session back.
+    pub fn into_session(self) -> Session {
+        self.session
+    }
+
+    /// The device name.
+    pub fn device(&self) -> &str {
+        self.session.console().name()
+    }
+
+    /// The unconsumed output.
+    pub fn buffer(&self) -> &str {
+        self.text.buffer()
+    }
+
+    /// The last few KiB of output, consumed or not (for [`super::classify`]).
+    pub fn recent(&self) -> &str {
+        self.text.recent()
+    }
+
+    /// Output bytes lost since the expecter started because the session fell behind.
+    pub fn missed_total(&self) -> u64 {
+        self.missed
+    }
+
+    /// Forget the unconsumed output.
+    pub fn clear(&mut self) {
+        self.text.clear();
+    }
+
+    /// Type `bytes` into the console.
+    pub async fn send(&self, bytes: &[u8]) -> Result<()> {
+        self.session.write(bytes).await
+    }
+
+    /// Type `text` and the line end.
+    pub async fn send_line(&self, text: &str) -> Result<()> {
+        let mut bytes = Vec::with_capacity(text.len() + self.line_end.len());
+        bytes.extend_from_slice(text.as_bytes());
+        bytes.extend_from_slice(&self.line_end);
+        self.session.write(&bytes).await
+    }
+
+    /// Feed raw device output (as it came from the device) into the buffer.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.text.feed(bytes);
+    }
+
     /// Wait up to `timeout` for any of `patterns` (see the [module documentation](self)). Fails
     /// with [`Error::Timeout`] (naming the device, the patterns and the last output seen) or
     /// [`Error::ConsoleGone`] if the console stops.
     pub async fn expect(&mut self, patterns: &[Pattern], timeout: Duration) -> Result<Match> {
         let mut missed = 0u64;
-        if let Some(m) = self.try_match(patterns, 0) {
+        if let Some(m) = self.text.try_match(patterns, 0) {
             return Ok(m);
         }
         let deadline = tokio::time::Instant::now() + timeout;
@@ -274,7 +349,7 @@ impl Expecter {
             match event {
                 ViewerEvent::Chunk(c) if c.kind == RecordKind::Output => {
                     self.feed(&c.bytes);
-                    if let Some(m) = self.try_match(patterns, missed) {
+                    if let Some(m) = self.text.try_match(patterns, missed) {
                         return Ok(m);
                     }
                 }
@@ -294,21 +369,8 @@ impl Expecter {
     }
 
     fn timeout_error(&self, patterns: &[Pattern], after: Duration, missed: u64) -> Error {
-        let list: Vec<String> = patterns.iter().map(ToString::to_string).collect();
-        let tail = tail_chars(&self.buffer, 80);
-        let lost = if missed > 0 {
-            format!(" ({missed} bytes of output were missed)")
-        } else {
-            String::new()
-        };
-        Error::Timeout {
-            what: format!(
-                "{}: waiting for {}; last output {tail:?}{lost}",
-                self.device(),
-                list.join(" or ")
-            ),
-            after,
-        }
+        self.text
+            .timeout_error(self.device(), patterns, after, missed)
     }
 
     /// Wake the console: look for a prompt, and send Enter (the line end) until one of `prompts`
@@ -320,7 +382,7 @@ impl Expecter {
         tries: u32,
         interval: Duration,
     ) -> Result<Match> {
-        if let Some(m) = self.try_match(prompts, 0) {
+        if let Some(m) = self.text.try_match(prompts, 0) {
             return Ok(m);
         }
         let tries = tries.max(1);

@@ -14,6 +14,7 @@
 //! | `l` `?` or `l` Enter    | [`Command::ListBreaks`]                                         |
 //! | `n` text Enter          | [`Command::Note`] (at most [`MAX_NOTE_LEN`] bytes)              |
 //! | `o` / `i`               | [`Command::Reconnect`] / [`Command::Info`]                      |
+//! | `P`                     | [`Command::PowerMenu`], then one key of the power menu (below)  |
 //! | `?` or `h`              | [`Command::Help`] (show [`help_text`])                          |
 //! | the first prefix byte   | the prefix itself is sent to the device (`^Ec^E` sends `^Ec`)   |
 //! | Enter, Esc or Ctrl-C    | nothing: the escape is abandoned                                |
@@ -25,7 +26,12 @@
 //! A first prefix byte at the very end of a [`EscapeParser::feed`] is held until the next byte
 //! arrives (see [`EscapeParser::pending`]).
 //!
-//! The prompts of `p` and `n` are line editors: typed characters, the prompt and erasures come
+//! The power menu (`P`) reads one more key: `s` gives [`Command::PowerStatus`], `1`
+//! [`Command::Power`] with [`PowerAction::On`] at once; the destructive ones — `0` off, `c` cycle,
+//! `r` reset, `d` soft-off — first ask to type `yes` (Enter finishes; anything else does nothing).
+//! Esc, Ctrl-C, Enter or `q` close the menu. See [`POWER_MENU`].
+//!
+//! The prompts of `p` and `n` (and the power confirmation) are line editors: typed characters, the prompt and erasures come
 //! back as [`Input::Echo`] for the front end to show the viewer (they never reach the device);
 //! Backspace or Del erases, Ctrl-U clears, Esc or Ctrl-C cancels, Enter finishes.
 //!
@@ -47,6 +53,8 @@
 mod config;
 
 pub use config::EscapeConfig;
+
+use crate::power::PowerAction;
 
 use config::{describe_byte, notation};
 
@@ -71,6 +79,15 @@ const PROMPT_CANCELLED: &[u8] = b" cancelled]\r\n";
 const ERASE: &[u8] = b"\x08 \x08";
 /// Echoed when a key is refused.
 const BELL: &[u8] = b"\x07";
+/// The power menu's keys, as front ends show them when [`Command::PowerMenu`] opens it.
+pub const POWER_MENU: &str =
+    "power: s status, 1 on, 0 off, c cycle, r reset, d soft-off; Esc closes";
+/// Echoed when the power menu is closed without choosing.
+const POWER_MENU_CLOSED: &[u8] = b"[power menu closed]\r\n";
+/// Echoed when a destructive power action was not confirmed.
+const POWER_NOT_CONFIRMED: &[u8] = b" - not confirmed, nothing done]\r\n";
+/// The longest confirmation the power prompt takes (`yes` with room for typos).
+const MAX_CONFIRM_LEN: usize = 16;
 /// The most characters the replay prompt takes (`10000` or `00042`).
 const MAX_REPLAY_DIGITS: u8 = 5;
 
@@ -125,6 +142,14 @@ pub enum Command {
     Info,
     /// `?` or `h`: show the escape help ([`help_text`]).
     Help,
+    /// `P`: the power menu opened; show the device's power state and [`POWER_MENU`]. The parser
+    /// reads the menu key next (call [`EscapeParser::reset`] to close it, e.g. when the device
+    /// has no power control).
+    PowerMenu,
+    /// `P` `s`: show the device's power state.
+    PowerStatus,
+    /// `P` then `1` (on), or `0` / `c` / `r` / `d` confirmed with `yes`: switch the device's power.
+    Power(PowerAction),
 }
 
 /// Where the parser is within an escape sequence.
@@ -142,6 +167,10 @@ enum State {
     BreakNumber,
     /// `n`: reading the note text (at most [`MAX_NOTE_LEN`] bytes).
     Note(Vec<u8>),
+    /// `P`: the power menu is open; the next byte chooses.
+    PowerMenu,
+    /// A destructive power action waits for `yes` (at most [`MAX_CONFIRM_LEN`] bytes).
+    PowerConfirm(PowerAction, Vec<u8>),
 }
 
 /// The escape-sequence state machine of one viewer. Bytes in, [`Input`]s out; no I/O.
@@ -217,6 +246,8 @@ impl EscapeParser {
             State::ReplayCount { value, digits } => self.replay_count(value, digits, byte, out),
             State::BreakNumber => self.break_number(byte, out),
             State::Note(text) => self.note(text, byte, out),
+            State::PowerMenu => self.power_menu(byte, out),
+            State::PowerConfirm(action, text) => self.power_confirm(action, text, byte, out),
         }
     }
 
@@ -253,6 +284,10 @@ impl EscapeParser {
                 out.echo(NOTE_PROMPT);
                 self.state = State::Note(Vec::new());
                 return;
+            }
+            b'P' => {
+                self.state = State::PowerMenu;
+                Command::PowerMenu
             }
             b'\r' | b'\n' | ESC | CTRL_C => return,
             other => {
@@ -369,6 +404,82 @@ impl EscapeParser {
     }
 }
 
+impl EscapeParser {
+    /// The key chosen in the power menu.
+    fn power_menu(&mut self, byte: u8, out: &mut Output) {
+        let action = match byte {
+            b's' | b'S' => {
+                out.command(Command::PowerStatus);
+                return;
+            }
+            b'1' => {
+                out.command(Command::Power(PowerAction::On));
+                return;
+            }
+            b'0' => PowerAction::Off,
+            b'c' | b'C' => PowerAction::Cycle,
+            b'r' | b'R' => PowerAction::Reset,
+            b'd' | b'D' => PowerAction::SoftOff,
+            b'q' | b'\r' | b'\n' | ESC | CTRL_C => {
+                out.echo(POWER_MENU_CLOSED);
+                return;
+            }
+            other => {
+                out.error(format!(
+                    "unknown power menu key {} — {POWER_MENU}",
+                    show_key(other)
+                ));
+                return;
+            }
+        };
+        out.echo(format!("[power {action}: type yes to confirm: ").as_bytes());
+        self.state = State::PowerConfirm(action, Vec::new());
+    }
+
+    /// A byte of the power confirmation.
+    fn power_confirm(
+        &mut self,
+        action: PowerAction,
+        mut text: Vec<u8>,
+        byte: u8,
+        out: &mut Output,
+    ) {
+        match byte {
+            b'\r' | b'\n' => {
+                if text.eq_ignore_ascii_case(b"yes") {
+                    out.echo(PROMPT_DONE);
+                    out.command(Command::Power(action));
+                } else {
+                    out.echo(POWER_NOT_CONFIRMED);
+                }
+                return;
+            }
+            ESC | CTRL_C => {
+                out.echo(PROMPT_CANCELLED);
+                return;
+            }
+            BACKSPACE | DEL => {
+                if text.pop().is_some() {
+                    out.echo(ERASE);
+                } else {
+                    out.echo(BELL);
+                }
+            }
+            CTRL_U => {
+                while text.pop().is_some() {
+                    out.echo(ERASE);
+                }
+            }
+            0x20..=0x7e if text.len() < MAX_CONFIRM_LEN => {
+                text.push(byte);
+                out.echo(&[byte]);
+            }
+            _ => out.echo(BELL),
+        }
+        self.state = State::PowerConfirm(action, text);
+    }
+}
+
 /// Remove the last UTF-8 character (or stray byte) of `text`; false if it was empty.
 fn pop_char(text: &mut Vec<u8>) -> bool {
     while let Some(byte) = text.pop() {
@@ -423,6 +534,10 @@ pub fn help_text(config: &EscapeConfig) -> String {
         ("n".into(), "write a note into the console log".into()),
         ("o".into(), "reconnect to the device".into()),
         ("i".into(), "information about this console".into()),
+        (
+            "P".into(),
+            "power menu: s status, 1 on, 0 off, c cycle, r reset, d soft-off (asks yes)".into(),
+        ),
         ("?".into(), "print this help (also h)".into()),
         (
             notation(first),

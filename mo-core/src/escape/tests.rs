@@ -416,7 +416,7 @@ fn help_lists_every_command_with_the_prefix() {
     assert!(text.split_inclusive('\n').all(|l| l.ends_with("\r\n")));
     // Every key the parser knows appears in the help.
     for key in [
-        ".", "a", "s", "f", "j", "w", "r", "p", "l", "n", "o", "i", "?",
+        ".", "a", "s", "f", "j", "w", "r", "p", "l", "n", "o", "i", "?", "P",
     ] {
         assert!(text.contains(&format!("^Ec{key}")), "{key}");
     }
@@ -428,7 +428,7 @@ fn help_lists_every_command_with_the_prefix() {
 
 /// Bytes weighted towards the ones the parser cares about.
 fn random_stream(rng: &mut StdRng, prefix: [u8; 2], len: usize) -> Vec<u8> {
-    const KEYS: &[u8] = b".asfjwrplnoi?h0123456789\r\n\x1b\x03\x08\x7f\x15x ";
+    const KEYS: &[u8] = b".asfjwrplnoi?h0123456789\r\n\x1b\x03\x08\x7f\x15x Pyescdq";
     (0..len)
         .map(|_| match rng.random_range(0..10) {
             0..=1 => prefix[0],
@@ -488,7 +488,11 @@ fn any_split_gives_the_same_inputs() {
                 Input::Command(Command::Replay(n)) => assert!(*n <= MAX_REPLAY_LINES),
                 Input::Command(Command::Break(n)) => assert!((1..=9).contains(n)),
                 Input::Error(message) => {
-                    assert!(message.contains("for help") || message.contains("lists them"))
+                    assert!(
+                        message.contains("for help")
+                            || message.contains("lists them")
+                            || message.contains("Esc closes")
+                    )
                 }
                 Input::Data(bytes) | Input::Echo(bytes) => assert!(!bytes.is_empty()),
                 _ => {}
@@ -511,4 +515,102 @@ fn streams_without_the_first_prefix_byte_pass_untouched() {
         }
         assert_eq!(feed(&stream), vec![Input::Data(stream.clone())]);
     }
+}
+
+#[test]
+fn power_menu_status_and_on_need_no_confirmation() {
+    let mut parser = EscapeParser::default();
+    assert_eq!(parser.feed(b"\x05cP"), vec![cmd(Command::PowerMenu)]);
+    assert!(parser.pending());
+    assert_eq!(
+        parser.feed(b"sx"),
+        vec![cmd(Command::PowerStatus), data(b"x")]
+    );
+    assert_eq!(
+        feed(b"\x05cP1y"),
+        vec![
+            cmd(Command::PowerMenu),
+            cmd(Command::Power(PowerAction::On)),
+            data(b"y")
+        ]
+    );
+}
+
+#[test]
+fn destructive_power_actions_ask_for_yes() {
+    for (key, action) in [
+        (b'0', PowerAction::Off),
+        (b'c', PowerAction::Cycle),
+        (b'r', PowerAction::Reset),
+        (b'd', PowerAction::SoftOff),
+    ] {
+        let mut parser = EscapeParser::default();
+        let out = parser.feed(&[0x05, b'c', b'P', key]);
+        let prompt = format!("[power {action}: type yes to confirm: ");
+        assert_eq!(out, vec![cmd(Command::PowerMenu), echo(prompt.as_bytes())]);
+        assert!(parser.pending());
+        // Typos can be erased; YES in capitals counts.
+        let out = parser.feed(b"yx\x7fES\r.");
+        assert_eq!(
+            out,
+            vec![
+                echo(b"yx\x08 \x08ES]\r\n"),
+                cmd(Command::Power(action)),
+                data(b".")
+            ],
+            "key {key}"
+        );
+        assert!(!parser.pending());
+    }
+}
+
+#[test]
+fn power_menu_refusals_do_nothing() {
+    // Anything but yes: nothing done, back to data.
+    let out = feed(b"\x05cP0y\rls");
+    assert_eq!(
+        out,
+        vec![
+            cmd(Command::PowerMenu),
+            echo(b"[power off: type yes to confirm: y - not confirmed, nothing done]\r\n"),
+            data(b"ls")
+        ]
+    );
+    // Esc cancels the confirmation; Esc, Enter and q close the menu.
+    let out = feed(b"\x05cPc\x1bx");
+    assert_eq!(out.last(), Some(&data(b"x")));
+    assert!(out.contains(&echo(b"[power cycle: type yes to confirm:  cancelled]\r\n")));
+    for close in [b'\x1b', b'\r', b'q'] {
+        let out = feed(&[0x05, b'c', b'P', close, b'z']);
+        assert_eq!(
+            out,
+            vec![
+                cmd(Command::PowerMenu),
+                echo(b"[power menu closed]\r\n"),
+                data(b"z")
+            ]
+        );
+    }
+    let out = feed(b"\x05cPxz");
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert!(
+        matches!(&out[1], Input::Error(m) if m.contains("unknown power menu key 'x'") && m.contains(POWER_MENU))
+    );
+    // The confirmation holds a bounded amount of text.
+    let mut parser = EscapeParser::default();
+    parser.feed(b"\x05cPr");
+    let out = parser.feed(&[b'y'; 100]);
+    let bells = out
+        .iter()
+        .map(|i| match i {
+            Input::Echo(b) => b.iter().filter(|&&c| c == 0x07).count(),
+            _ => 0,
+        })
+        .sum::<usize>();
+    assert_eq!(bells, 100 - MAX_CONFIRM_LEN);
+    // A reset closes the menu at once.
+    let mut parser = EscapeParser::default();
+    parser.feed(b"\x05cP");
+    parser.reset();
+    assert_eq!(parser.feed(b"1"), vec![data(b"1")]);
 }

@@ -103,20 +103,24 @@ pub enum EventSource {
     Agent,
     /// An operator or a program raised it by hand.
     Manual,
+    /// A scheduled macro run failed, or runs were missed while the daemon was down.
+    Schedule,
 }
 
 impl EventSource {
     /// Every source.
-    pub const ALL: [EventSource; 6] = [
+    pub const ALL: [EventSource; 7] = [
         EventSource::Pattern,
         EventSource::Connection,
         EventSource::Power,
         EventSource::File,
         EventSource::Agent,
         EventSource::Manual,
+        EventSource::Schedule,
     ];
 
-    /// The lowercase name (`pattern`, `connection`, `power`, `file`, `agent`, `manual`).
+    /// The lowercase name (`pattern`, `connection`, `power`, `file`, `agent`, `manual`,
+    /// `schedule`).
     pub fn as_str(self) -> &'static str {
         match self {
             EventSource::Pattern => "pattern",
@@ -125,6 +129,7 @@ impl EventSource {
             EventSource::File => "file",
             EventSource::Agent => "agent",
             EventSource::Manual => "manual",
+            EventSource::Schedule => "schedule",
         }
     }
 }
@@ -147,7 +152,8 @@ impl FromStr for EventSource {
             .ok_or_else(|| Error::BadSpec {
                 what: "event source",
                 input: s.to_owned(),
-                reason: "expected pattern, connection, power, file, agent or manual".to_owned(),
+                reason: "expected pattern, connection, power, file, agent, manual or schedule"
+                    .to_owned(),
             })
     }
 }

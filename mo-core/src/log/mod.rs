@@ -13,6 +13,9 @@
 //!   nothing buffered in the process (a killed daemon loses nothing the kernel accepted), rotation
 //!   by size and age, optional retention. On open it recovers from a crash by cutting off a torn
 //!   final record — and never anything before it ([`Recovery`] says what was dropped).
+//! - With [`LogOptions::compress_level`], closed segments are compressed with zstd in the
+//!   background (`….mlog.zst`, see [`compress_closed_segments`]); every reader below reads
+//!   compressed and plain segments alike.
 //! - [`read`] iterates records in order across segments, from a sequence number or within a time
 //!   range; [`tail`] gives the last N; [`Follower`] yields records as they are appended.
 //!   All readers stop quietly at a torn final record of the live segment.
@@ -46,6 +49,7 @@
 pub mod format;
 
 mod asciicast;
+mod compress;
 mod follow;
 mod notes;
 mod reader;
@@ -61,13 +65,17 @@ mod writer;
 mod tests;
 
 pub use asciicast::{AsciicastOptions, export_asciicast};
+pub use compress::compress_closed_segments;
 pub use follow::{FollowOptions, FollowStart, Follower};
 pub use format::{Chain, Record};
 pub use notes::{LOCK_FILE_NAME, LogLock, NoteEntry, append_note, list_notes, show_around};
 pub use reader::{ReadOptions, Records, read, tail};
 pub use render::Renderer;
 pub use search::{SearchOptions, SearchStats, compile_pattern, search};
-pub use segment::{SegmentFile, list_segments, parse_segment_file_name, segment_file_name};
+pub use segment::{
+    COMPRESSED_SUFFIX, SegmentFile, compressed_path, is_compressed, list_segments,
+    parse_segment_file_name, segment_file_name,
+};
 pub use show::{DEFAULT_FOLLOW_TAIL, ShowOptions, show, show_follow};
 pub use timespec::{format_timestamp, parse_time_spec, push_timestamp};
 pub use verify::{LogProblem, VerifyReport, verify};

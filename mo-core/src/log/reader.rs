@@ -7,7 +7,8 @@ use std::path::Path;
 use crate::error::Result;
 use crate::log::format::{HEADER_LEN, Record};
 use crate::log::segment::{
-    Cursor, SegmentFile, Step, corrupt, io_err, list_segments, open_segment, read_record_ending_at,
+    Cursor, SegmentFile, Step, corrupt, io_err, list_segments, read_record_ending_at,
+    read_segment_header,
 };
 
 /// Which records [`read`] yields. The default is all of them.
@@ -59,8 +60,8 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Records> {
     }
     if let Some(since) = opts.since {
         while let Some(next) = segments.get(start + 1) {
-            match open_segment(&next.path)? {
-                Some((_, _, h)) if h.created_ns <= since => start += 1,
+            match read_segment_header(&next.path)? {
+                Some(h) if h.created_ns <= since => start += 1,
                 _ => break,
             }
         }

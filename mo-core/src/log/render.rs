@@ -75,7 +75,7 @@ impl Line {
     }
 
     /// Write the line (if it was started) and reset it.
-    fn emit(&mut self, prefix: &str, ts: &mut String, out: &mut dyn Write) -> io::Result<()> {
+    fn emit(&mut self, prefix: &str, ts: &mut Ts, out: &mut dyn Write) -> io::Result<()> {
         if self.started {
             write_line(
                 out,
@@ -135,12 +135,33 @@ impl Line {
         &mut self,
         time_ns: u64,
         bytes: &[u8],
-        ts: &mut String,
+        ts: &mut Ts,
         out: &mut dyn Write,
     ) -> io::Result<()> {
-        for &b in bytes {
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            i += 1;
             if self.esc != Esc::Ground {
                 self.escape_byte(b);
+                continue;
+            }
+            // Fast path: printable text appended at the end of the line, as most output is.
+            if !self.pending_cr && self.cursor >= self.buf.len() && is_plain(b) {
+                let room = MAX_LINE.saturating_sub(self.buf.len()).max(1);
+                let rest = bytes.get(i - 1..).unwrap_or_default();
+                let run = rest
+                    .iter()
+                    .take(room)
+                    .position(|&c| !is_plain(c))
+                    .unwrap_or(rest.len().min(room));
+                self.begin(time_ns);
+                self.buf
+                    .extend_from_slice(rest.get(..run).unwrap_or_default());
+                self.cursor = self.buf.len();
+                i += run - 1;
+                if self.buf.len() >= MAX_LINE {
+                    self.emit("", ts, out)?;
+                }
                 continue;
             }
             if self.pending_cr {
@@ -240,7 +261,7 @@ impl Line {
         time_ns: u64,
         bytes: &[u8],
         prefix: &str,
-        ts: &mut String,
+        ts: &mut Ts,
         out: &mut dyn Write,
     ) -> io::Result<()> {
         for &b in bytes {
@@ -273,19 +294,62 @@ impl Line {
     }
 }
 
+/// A byte that [`Line::put`] just appends when the cursor is at the end of the line.
+fn is_plain(b: u8) -> bool {
+    b >= 0x20 && b != 0x7f
+}
+
 fn is_continuation(b: u8) -> bool {
     b & 0xc0 == 0x80
 }
 
+/// The line being written, and the formatted timestamp of the last second seen: lines of the same
+/// second (nearly all of them) only format their milliseconds.
+#[derive(Debug, Default)]
+struct Ts {
+    buf: String,
+    /// `time_ns / 1e9` that `second` was formatted for.
+    sec: Option<u64>,
+    /// `2026-11-22T10:00:00.` of that second.
+    second: String,
+}
+
+impl Ts {
+    fn start(&mut self, time_ns: u64) {
+        self.buf.clear();
+        let sec = time_ns / 1_000_000_000;
+        if self.sec != Some(sec) {
+            self.second.clear();
+            push_timestamp(&mut self.second, time_ns);
+            // `YYYY-MM-DDTHH:MM:SS.mmmZ`: keep everything before the milliseconds.
+            if self.second.len() == 24 && self.second.ends_with('Z') {
+                self.second.truncate(20);
+                self.sec = Some(sec);
+            } else {
+                // Not the usual form (a year beyond 9999): format every time.
+                self.sec = None;
+                self.buf.push_str(&self.second);
+                return;
+            }
+        }
+        self.buf.push_str(&self.second);
+        let ms = (time_ns / 1_000_000 % 1000) as u16;
+        self.buf.push(char::from(b'0' + (ms / 100) as u8));
+        self.buf.push(char::from(b'0' + (ms / 10 % 10) as u8));
+        self.buf.push(char::from(b'0' + (ms % 10) as u8));
+        self.buf.push('Z');
+    }
+}
+
 fn write_line(
     out: &mut dyn Write,
-    ts: &mut String,
+    ts: &mut Ts,
     time_ns: u64,
     prefix: &str,
     text: &str,
 ) -> io::Result<()> {
-    ts.clear();
-    push_timestamp(ts, time_ns);
+    ts.start(time_ns);
+    let ts = &mut ts.buf;
     if !prefix.is_empty() || !text.is_empty() {
         ts.push(' ');
         ts.push_str(prefix);
@@ -305,7 +369,7 @@ pub struct Renderer {
     output: Line,
     /// Keystroke lines per user, with their `<user>` prefix.
     inputs: Vec<(String, Line)>,
-    ts: String,
+    ts: Ts,
 }
 
 impl Default for Renderer {
@@ -320,7 +384,7 @@ impl Renderer {
         Renderer {
             output: Line::new(),
             inputs: Vec::new(),
-            ts: String::new(),
+            ts: Ts::default(),
         }
     }
 

@@ -139,3 +139,31 @@ fn random_bytes_never_panic() {
     r.flush_partial(&mut out).unwrap();
     assert!(!out.is_empty());
 }
+
+#[test]
+fn cached_timestamps_match_full_formatting_and_long_runs_split() {
+    let mut r = Renderer::new();
+    let mut out = Vec::new();
+    let times = [0, 7, 999, 1000, 1001, 61_005, 3_600_000 * 24 + 42];
+    for ms in times {
+        r.render_parts(T0 + ms * 1_000_000 + 123, O, "", b"x\n", &mut out)
+            .unwrap();
+    }
+    let text = String::from_utf8(out).unwrap();
+    let want: Vec<String> = times
+        .iter()
+        .map(|ms| {
+            format!(
+                "{} x",
+                crate::log::format_timestamp(T0 + ms * 1_000_000 + 123)
+            )
+        })
+        .collect();
+    assert_eq!(text.lines().collect::<Vec<_>>(), want);
+    // A line longer than the limit is cut at exactly MAX_LINE bytes by the fast path too.
+    let long = vec![b'a'; MAX_LINE + 10];
+    let got = render(&[(0, O, "", &long), (1, O, "", b"\r\nb\n")]);
+    let lens: Vec<usize> = got.lines().map(|l| l.len() - 25).collect();
+    assert_eq!(lens, [MAX_LINE, 10, 1]);
+    let _ = SEC;
+}

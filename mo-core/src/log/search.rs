@@ -12,12 +12,13 @@
 //! whole batch text (multi-line mode, so `^` and `$` match at line ends); each hit is then
 //! confirmed on its own line, so a match never spans two lines.
 //!
-//! Segments are plain `.mlog` files: the log module has no compression of closed segments (yet),
-//! so there is nothing to decompress.
+//! Compressed closed segments (`.mlog.zst`) are read like plain ones: the reader decompresses
+//! each into memory when it gets to it.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::mpsc;
 
 use regex::bytes::{Regex, RegexBuilder};
 
@@ -72,6 +73,9 @@ pub fn compile_pattern(pattern: &str, ignore_case: bool) -> Result<Regex> {
 }
 
 /// Search the log in the device directory `dir`; matching lines and their context go to `out`.
+///
+/// Reading and rendering run on a thread of their own, a few batches ahead of the matching, so
+/// the two overlap on a machine with more than one core.
 pub fn search(dir: &Path, opts: &SearchOptions, out: &mut dyn Write) -> Result<SearchStats> {
     let regex = compile_pattern(&opts.pattern, opts.ignore_case)?;
     let read_opts = ReadOptions {
@@ -79,22 +83,68 @@ pub fn search(dir: &Path, opts: &SearchOptions, out: &mut dyn Write) -> Result<S
         since: opts.since,
         until: opts.until,
     };
-    let mut renderer = Renderer::new();
+    let records = reader::read(dir, &read_opts)?;
     let mut searcher = Searcher::new(regex, opts.before, opts.after);
-    let mut batch: Vec<u8> = Vec::with_capacity(BATCH_BYTES + 64 * 1024);
-    for record in reader::read(dir, &read_opts)? {
-        let record = record?;
-        searcher.stats.records += 1;
-        renderer.render(&record, &mut batch).map_err(write_err)?;
-        if batch.len() >= BATCH_BYTES {
+    // Batches travel to the matcher and come back empty, to be filled again.
+    let (full_tx, full_rx) = mpsc::sync_channel::<Result<(Vec<u8>, u64)>>(PIPELINE_DEPTH);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| -> Result<SearchStats> {
+        scope.spawn(move || render_batches(records, &full_tx, &empty_rx));
+        for batch in full_rx {
+            let (batch, records) = batch?;
+            searcher.stats.records += records;
             searcher.batch(&batch, out).map_err(write_err)?;
-            batch.clear();
+            let _ = empty_tx.send(batch);
+        }
+        out.flush().map_err(write_err)?;
+        Ok(searcher.stats)
+    })
+}
+
+/// Batches in flight between the rendering thread and the matcher.
+const PIPELINE_DEPTH: usize = 2;
+
+/// Render `records` into batches of complete lines for [`search`], with the number of records
+/// each holds; the last batch also holds the partial lines. Stops early when the receiver is gone.
+fn render_batches(
+    records: reader::Records,
+    full: &mpsc::SyncSender<Result<(Vec<u8>, u64)>>,
+    empty: &mpsc::Receiver<Vec<u8>>,
+) {
+    let mut renderer = Renderer::new();
+    let fresh = || Vec::with_capacity(BATCH_BYTES + 64 * 1024);
+    let mut batch = fresh();
+    let mut count = 0u64;
+    for record in records {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = full.send(Err(e));
+                return;
+            }
+        };
+        count += 1;
+        if let Err(e) = renderer.render(&record, &mut batch) {
+            let _ = full.send(Err(write_err(e)));
+            return;
+        }
+        if batch.len() >= BATCH_BYTES {
+            let mut next = empty.try_recv().unwrap_or_else(|_| fresh());
+            next.clear();
+            if full
+                .send(Ok((std::mem::replace(&mut batch, next), count)))
+                .is_err()
+            {
+                return;
+            }
+            count = 0;
         }
     }
-    renderer.flush_partial(&mut batch).map_err(write_err)?;
-    searcher.batch(&batch, out).map_err(write_err)?;
-    out.flush().map_err(write_err)?;
-    Ok(searcher.stats)
+    if let Err(e) = renderer.flush_partial(&mut batch) {
+        let _ = full.send(Err(write_err(e)));
+        return;
+    }
+    let _ = full.send(Ok((batch, count)));
 }
 
 fn write_err(e: io::Error) -> Error {

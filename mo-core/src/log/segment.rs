@@ -1,8 +1,14 @@
 //! Segment files on disk: their names, listing a device directory, and a cursor that reads the
 //! records of one segment forward, telling a torn tail (an interrupted write) from damage.
+//!
+//! A closed segment may be stored compressed (`NAME.mlog.zst`, one zstd frame holding exactly the
+//! bytes of the plain file; see `docs/log-format.md`). Readers open it by decompressing it into
+//! memory and then read it exactly like a plain one, so everything above this module sees no
+//! difference.
 
+use std::collections::BTreeMap;
 use std::fs::File;
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +20,12 @@ use crate::log::format::{
 /// File name extension of segment files.
 pub const SEGMENT_EXTENSION: &str = "mlog";
 
+/// Suffix added to a segment file's name when it is compressed (`….mlog.zst`).
+pub const COMPRESSED_SUFFIX: &str = ".zst";
+
+/// A compressed segment that decompresses to more than this is refused as damaged.
+const MAX_DECOMPRESSED: u64 = 4 * 1024 * 1024 * 1024;
+
 /// Bytes read from a segment file at a time.
 const READ_CHUNK: usize = 128 * 1024;
 
@@ -22,15 +34,37 @@ const READ_CHUNK: usize = 128 * 1024;
 pub struct SegmentFile {
     /// Sequence number of its first record (from the file name).
     pub first_seq: u64,
-    /// Full path.
+    /// Full path (ending in `.mlog`, or `.mlog.zst` for a compressed segment).
     pub path: PathBuf,
 }
 
 impl SegmentFile {
-    /// The file name (`00000000000000000001.mlog`).
+    /// The file name (`00000000000000000001.mlog`, or `….mlog.zst` when compressed).
     pub fn name(&self) -> String {
-        segment_file_name(self.first_seq)
+        self.path.file_name().map_or_else(
+            || segment_file_name(self.first_seq),
+            |n| n.to_string_lossy().into_owned(),
+        )
     }
+
+    /// Whether the segment is stored compressed.
+    pub fn is_compressed(&self) -> bool {
+        is_compressed(&self.path)
+    }
+}
+
+/// Whether `path` names a compressed segment (`….mlog.zst`).
+pub fn is_compressed(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(COMPRESSED_SUFFIX))
+}
+
+/// The path of the compressed form of the plain segment `path` (`….mlog` → `….mlog.zst`).
+pub fn compressed_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(COMPRESSED_SUFFIX);
+    PathBuf::from(name)
 }
 
 /// The file name of the segment whose first record has `first_seq`: 20 decimal digits and `.mlog`,
@@ -48,22 +82,152 @@ pub fn parse_segment_file_name(name: &str) -> Option<u64> {
     stem.parse().ok()
 }
 
-/// The segment files of a device directory, oldest first. Other files are ignored.
+/// The segment files of a device directory, plain and compressed, oldest first. Other files are
+/// ignored. When a segment exists in both forms (for a moment while it is being compressed, or
+/// after a crash then), the compressed one is listed: it is complete once it has its name.
 pub fn list_segments(dir: &Path) -> Result<Vec<SegmentFile>> {
     let ctx = || format!("list log directory {}", dir.display());
-    let mut out = Vec::new();
+    let mut found: BTreeMap<u64, SegmentFile> = BTreeMap::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(ctx(), e))? {
         let entry = entry.map_err(|e| Error::io(ctx(), e))?;
         let name = entry.file_name();
-        if let Some(first_seq) = name.to_str().and_then(parse_segment_file_name) {
-            out.push(SegmentFile {
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let (plain, compressed) = match name.strip_suffix(COMPRESSED_SUFFIX) {
+            Some(plain) => (plain, true),
+            None => (name, false),
+        };
+        if let Some(first_seq) = parse_segment_file_name(plain) {
+            let seg = SegmentFile {
                 first_seq,
                 path: entry.path(),
-            });
+            };
+            if compressed || !found.contains_key(&first_seq) {
+                found.insert(first_seq, seg);
+            }
         }
     }
-    out.sort_by_key(|s| s.first_seq);
-    Ok(out)
+    Ok(found.into_values().collect())
+}
+
+/// The bytes of a segment: the open file of a plain segment, or a compressed one decompressed.
+#[derive(Debug)]
+pub(crate) enum SegmentData {
+    /// A plain segment file (which may still grow, if it is the live one).
+    File(File),
+    /// A compressed segment's bytes.
+    Memory(Vec<u8>),
+}
+
+impl SegmentData {
+    /// Open the segment at `path`. A plain segment that was compressed since it was listed is
+    /// opened in its compressed form.
+    pub(crate) fn open(path: &Path) -> Result<SegmentData> {
+        if is_compressed(path) {
+            return decompress(path);
+        }
+        match File::open(path) {
+            Ok(file) => Ok(SegmentData::File(file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let packed = compressed_path(path);
+                if packed.exists() {
+                    decompress(&packed)
+                } else {
+                    Err(io_err("open log segment", path, e))
+                }
+            }
+            Err(e) => Err(io_err("open log segment", path, e)),
+        }
+    }
+
+    /// Read at `offset` like `pread`.
+    pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        match self {
+            SegmentData::File(f) => f.read_at(buf, offset),
+            SegmentData::Memory(m) => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(m.len());
+                let src = m.get(start..).unwrap_or_default();
+                let n = src.len().min(buf.len());
+                if let (Some(dst), Some(src)) = (buf.get_mut(..n), src.get(..n)) {
+                    dst.copy_from_slice(src);
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    /// The current length.
+    pub(crate) fn len(&self) -> io::Result<u64> {
+        match self {
+            SegmentData::File(f) => Ok(f.metadata()?.len()),
+            SegmentData::Memory(m) => Ok(m.len() as u64),
+        }
+    }
+
+    /// Whether this is a compressed segment (which never grows and is never torn).
+    pub(crate) fn is_memory(&self) -> bool {
+        matches!(self, SegmentData::Memory(_))
+    }
+}
+
+/// Decompress the whole compressed segment at `path`. A bad frame is [`Error::LogCorrupt`].
+fn decompress(path: &Path) -> Result<SegmentData> {
+    let file = File::open(path).map_err(|e| io_err("open log segment", path, e))?;
+    let mut decoder = zstd::stream::read::Decoder::new(file)
+        .map_err(|e| io_err("start decompressing log segment", path, e))?;
+    let mut bytes = Vec::new();
+    (&mut decoder)
+        .take(MAX_DECOMPRESSED + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| corrupt(path, 0, format!("cannot decompress: {e}")))?;
+    if bytes.len() as u64 > MAX_DECOMPRESSED {
+        return Err(corrupt(
+            path,
+            0,
+            format!("decompresses to more than {MAX_DECOMPRESSED} bytes"),
+        ));
+    }
+    Ok(SegmentData::Memory(bytes))
+}
+
+/// Read just the header of the segment at `path` (for a compressed one, without decompressing
+/// the rest). `Ok(None)` for a torn header; a damaged one is [`Error::LogCorrupt`].
+pub(crate) fn read_segment_header(path: &Path) -> Result<Option<SegmentHeader>> {
+    if !is_compressed(path) {
+        match File::open(path) {
+            Ok(file) => {
+                let len = file
+                    .metadata()
+                    .map_err(|e| io_err("stat log segment", path, e))?
+                    .len();
+                let data = SegmentData::File(file);
+                return match read_header(&data, len)
+                    .map_err(|e| io_err("read log segment", path, e))?
+                {
+                    HeaderRead::Valid(h) => Ok(Some(h)),
+                    HeaderRead::Torn => Ok(None),
+                    HeaderRead::Damaged(d) => Err(corrupt(path, 0, d.to_string())),
+                };
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && compressed_path(path).exists() => {
+                return read_segment_header(&compressed_path(path));
+            }
+            Err(e) => return Err(io_err("open log segment", path, e)),
+        }
+    }
+    let file = File::open(path).map_err(|e| io_err("open log segment", path, e))?;
+    let decoder = zstd::stream::read::Decoder::new(file)
+        .map_err(|e| io_err("start decompressing log segment", path, e))?;
+    let mut b = Vec::with_capacity(HEADER_LEN);
+    decoder
+        .take(HEADER_LEN as u64)
+        .read_to_end(&mut b)
+        .map_err(|e| corrupt(path, 0, format!("cannot decompress: {e}")))?;
+    match SegmentHeader::decode(&b) {
+        Ok(h) => Ok(Some(h)),
+        Err(d) => Err(corrupt(path, 0, d.to_string())),
+    }
 }
 
 pub(crate) fn io_err(what: &str, path: &Path, e: io::Error) -> Error {
@@ -79,7 +243,7 @@ pub(crate) fn corrupt(path: &Path, offset: u64, reason: impl Into<String>) -> Er
 }
 
 /// Read up to `buf.len()` bytes at `offset`; returns how many were read (fewer only at EOF).
-pub(crate) fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+pub(crate) fn read_full_at(file: &SegmentData, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         let Some(dst) = buf.get_mut(done..) else {
@@ -106,7 +270,7 @@ pub(crate) enum HeaderRead {
     Damaged(format::Damage),
 }
 
-pub(crate) fn read_header(file: &File, file_len: u64) -> io::Result<HeaderRead> {
+pub(crate) fn read_header(file: &SegmentData, file_len: u64) -> io::Result<HeaderRead> {
     let mut b = [0u8; HEADER_LEN];
     let n = read_full_at(file, &mut b, 0)?;
     Ok(match SegmentHeader::decode(b.get(..n).unwrap_or(&[])) {
@@ -118,12 +282,11 @@ pub(crate) fn read_header(file: &File, file_len: u64) -> io::Result<HeaderRead> 
 
 /// Open a segment and read its header. `Ok(None)` for a torn header (see [`HeaderRead::Torn`]);
 /// a damaged header is an [`Error::LogCorrupt`].
-pub(crate) fn open_segment(path: &Path) -> Result<Option<(File, u64, SegmentHeader)>> {
-    let file = File::open(path).map_err(|e| io_err("open log segment", path, e))?;
+pub(crate) fn open_segment(path: &Path) -> Result<Option<(SegmentData, u64, SegmentHeader)>> {
+    let file = SegmentData::open(path)?;
     let len = file
-        .metadata()
-        .map_err(|e| io_err("stat log segment", path, e))?
-        .len();
+        .len()
+        .map_err(|e| io_err("stat log segment", path, e))?;
     match read_header(&file, len).map_err(|e| io_err("read log segment", path, e))? {
         HeaderRead::Valid(h) => Ok(Some((file, len, h))),
         HeaderRead::Torn => Ok(None),
@@ -133,7 +296,7 @@ pub(crate) fn open_segment(path: &Path) -> Result<Option<(File, u64, SegmentHead
 
 /// Read and check the record that ends exactly at `end`, starting no earlier than `min_start`.
 pub(crate) fn read_record_ending_at(
-    file: &File,
+    file: &SegmentData,
     end: u64,
     min_start: u64,
 ) -> io::Result<Option<(u64, Vec<u8>)>> {
@@ -195,7 +358,7 @@ pub(crate) enum Step<'a> {
 /// Reads the records of one segment forward with a small buffer.
 #[derive(Debug)]
 pub(crate) struct Cursor {
-    file: File,
+    file: SegmentData,
     path: PathBuf,
     header: SegmentHeader,
     buf: Vec<u8>,
@@ -214,6 +377,8 @@ impl Cursor {
         let Some((file, file_len, header)) = open_segment(path)? else {
             return Ok(None);
         };
+        // A compressed segment is closed: it never grows, and a bad end is damage, not a tear.
+        let live = live && !file.is_memory();
         Ok(Some(Cursor {
             file,
             path: path.to_path_buf(),
@@ -235,7 +400,7 @@ impl Cursor {
         &self.path
     }
 
-    pub(crate) fn file(&self) -> &File {
+    pub(crate) fn file(&self) -> &SegmentData {
         &self.file
     }
 
@@ -247,9 +412,8 @@ impl Cursor {
     pub(crate) fn refresh(&mut self) -> Result<u64> {
         self.file_len = self
             .file
-            .metadata()
-            .map_err(|e| io_err("stat log segment", &self.path, e))?
-            .len();
+            .len()
+            .map_err(|e| io_err("stat log segment", &self.path, e))?;
         Ok(self.file_len)
     }
 
@@ -368,7 +532,7 @@ impl Cursor {
     }
 }
 
-fn all_zero(file: &File, from: u64, to: u64) -> io::Result<bool> {
+fn all_zero(file: &SegmentData, from: u64, to: u64) -> io::Result<bool> {
     let mut buf = vec![0u8; READ_CHUNK.min(to.saturating_sub(from) as usize)];
     let mut at = from;
     while at < to {

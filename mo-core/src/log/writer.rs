@@ -4,12 +4,15 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::log::compress::Compressor;
 use crate::log::format::{self, Chain, GENESIS_CHAIN, RecordFields, SegmentHeader};
 use crate::log::segment::{
-    self, SegmentFile, corrupt, io_err, list_segments, open_segment, scan_end, segment_file_name,
+    self, SegmentFile, corrupt, io_err, list_segments, read_segment_header, scan_end,
+    segment_file_name,
 };
 use crate::record::{Chunk, RecordSink};
 
@@ -27,6 +30,10 @@ pub struct LogOptions {
     pub retain_max_bytes: Option<u64>,
     /// Delete closed segments whose last record is older than this.
     pub retain_max_age: Option<Duration>,
+    /// Compress closed segments with zstd at this level (1–22; 3 is a good default) on a
+    /// background thread after each rotation. `None` (the default) keeps them plain. Readers read
+    /// both forms either way.
+    pub compress_level: Option<i32>,
 }
 
 impl Default for LogOptions {
@@ -36,6 +43,7 @@ impl Default for LogOptions {
             segment_max_age: Duration::from_secs(24 * 60 * 60),
             retain_max_bytes: None,
             retain_max_age: None,
+            compress_level: None,
         }
     }
 }
@@ -81,6 +89,10 @@ pub struct LogWriter {
     scratch: Vec<u8>,
     /// A failed write left bytes past `live.len` that must be cut before the next append.
     dirty: bool,
+    /// Compresses closed segments, when [`LogOptions::compress_level`] is set.
+    compressor: Option<Compressor>,
+    /// Held by retention while deleting and by the compressor while swapping a segment's form.
+    files_lock: Arc<Mutex<()>>,
 }
 
 impl LogWriter {
@@ -98,6 +110,8 @@ impl LogWriter {
             chain: GENESIS_CHAIN,
             scratch: Vec::new(),
             dirty: false,
+            compressor: None,
+            files_lock: Arc::new(Mutex::new(())),
         };
         let mut recovery = Recovery {
             segment: None,
@@ -107,6 +121,15 @@ impl LogWriter {
             reason: None,
         };
         while let Some(last) = segments.pop() {
+            if last.is_compressed() {
+                // A compressed newest segment is closed: the next record starts a new segment.
+                if let Some(end) = scan_end(&last.path, false)? {
+                    writer.next_seq = end.next_seq;
+                    writer.chain = end.chain;
+                    break;
+                }
+                return Err(corrupt(&last.path, 0, "segment header cut short"));
+            }
             if let Some(end) = scan_end(&last.path, true)? {
                 writer.continue_segment(&last, end, &mut recovery)?;
                 break;
@@ -126,6 +149,18 @@ impl LogWriter {
         }
         recovery.next_seq = writer.next_seq;
         writer.apply_retention(crate::record::now_ns());
+        if let Some(level) = writer.opts.compress_level {
+            let compressor =
+                Compressor::start(writer.dir.clone(), level, writer.files_lock.clone())?;
+            // Catch up on segments closed before (a crash, or compression newly turned on).
+            let live_first = writer
+                .live
+                .as_ref()
+                .and_then(|l| segment::parse_segment_file_name(&file_name(&l.path)))
+                .unwrap_or(writer.next_seq);
+            compressor.compress_before(live_first);
+            writer.compressor = Some(compressor);
+        }
         Ok((writer, recovery))
     }
 
@@ -182,6 +217,14 @@ impl LogWriter {
     /// Chain value of the last record written (the head of the hash chain).
     pub fn chain_head(&self) -> Chain {
         self.chain
+    }
+
+    /// Wait until the background compression of closed segments asked for so far is done (a no-op
+    /// without [`LogOptions::compress_level`]).
+    pub fn wait_for_compression(&self) {
+        if let Some(c) = &self.compressor {
+            c.wait();
+        }
     }
 
     /// Force everything written so far to stable storage (`fdatasync`).
@@ -305,6 +348,9 @@ impl LogWriter {
         }
         if rotated {
             self.apply_retention(chunk.time_ns);
+            if let Some(c) = &self.compressor {
+                c.compress_before(chunk.seq);
+            }
         }
         Ok(())
     }
@@ -331,6 +377,7 @@ impl LogWriter {
             sizes.push(len);
         }
         let mut total: u64 = sizes.iter().sum();
+        let _guard = self.files_lock.lock();
         for (i, seg) in segments.iter().enumerate() {
             if Some(seg.path.as_path()) == live_path || i + 1 == segments.len() {
                 break;
@@ -338,8 +385,8 @@ impl LogWriter {
             let over_size = self.opts.retain_max_bytes.is_some_and(|max| total > max);
             let expired = match self.opts.retain_max_age {
                 // Every record of a segment is older than the first record of the next one.
-                Some(age) => match segments.get(i + 1).map(|n| open_segment(&n.path)) {
-                    Some(Ok(Some((_, _, next)))) => {
+                Some(age) => match segments.get(i + 1).map(|n| read_segment_header(&n.path)) {
+                    Some(Ok(Some(next))) => {
                         u128::from(now_ns.saturating_sub(next.created_ns)) > age.as_nanos()
                     }
                     _ => false,
@@ -356,6 +403,12 @@ impl LogWriter {
         }
         Ok(())
     }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn reopen(live: &LiveSegment) -> Result<File> {

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use mo_core::console::{Mode, Session, ViewerEvent};
-use mo_core::escape::{Command, EscapeParser, Input, help_text};
+use mo_core::escape::{Command, EscapeParser, Input, POWER_MENU, help_text};
 use mo_core::policy::Action;
+use mo_core::power::PowerAction;
 use mo_core::record::{Chunk, RecordKind};
 use mo_store::Outcome;
 
@@ -174,6 +175,18 @@ async fn bridge(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &mu
                                 .await;
                             return 0;
                         }
+                        Input::Command(Command::PowerMenu) => {
+                            let open = power_menu(door, entry, term).await;
+                            if !open {
+                                parser.reset();
+                            }
+                        }
+                        Input::Command(Command::PowerStatus) => {
+                            power_status(door, entry, term).await;
+                        }
+                        Input::Command(Command::Power(action)) => {
+                            power_action(door, entry, term, action).await;
+                        }
                         Input::Command(cmd) => command(door, entry, session, term, cmd).await,
                         _ => {}
                     }
@@ -293,4 +306,103 @@ async fn command(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &T
         _ => "this escape command is not available here".to_string(),
     };
     term.write(notice(&reply)).await;
+}
+
+/// How long the power menu waits for a state reading.
+const MENU_STATUS_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `^Ec P`: check that the viewer may see the power state and that the device has power control,
+/// then show the state and the menu keys. False when the menu cannot open (the caller closes it).
+async fn power_menu(door: &Door<'_>, entry: &Entry, term: &Term) -> bool {
+    let name = &entry.device.name;
+    if let Err(why) = door.check(Action::PowerStatus, name).await {
+        term.write(notice(&why)).await;
+        return false;
+    }
+    if let Err(why) = crate::power::controller(entry) {
+        term.write(notice(&why)).await;
+        return false;
+    }
+    show_power_state(entry, term, Some(POWER_MENU));
+    true
+}
+
+/// `^Ec P s`: show the device's power state.
+async fn power_status(door: &Door<'_>, entry: &Entry, term: &Term) {
+    if let Err(why) = door.check(Action::PowerStatus, &entry.device.name).await {
+        term.write(notice(&why)).await;
+        return;
+    }
+    show_power_state(entry, term, None);
+}
+
+/// Read the state in the background (a slow BMC never stalls the console) and show it, followed
+/// by `then` when given.
+fn show_power_state(entry: &Entry, term: &Term, then: Option<&'static str>) {
+    let out = term.out().clone();
+    let entry = entry.clone();
+    tokio::spawn(async move {
+        let name = entry.device.name.clone();
+        let line =
+            match crate::power::status_within(std::slice::from_ref(&entry), MENU_STATUS_LIMIT)
+                .await
+                .pop()
+            {
+                Some((_, Ok(state))) => {
+                    let via = entry.power.as_ref().map(|p| {
+                        p.controllers()
+                            .iter()
+                            .map(|c| c.address())
+                            .collect::<Vec<_>>()
+                            .join(" + ")
+                    });
+                    format!(
+                        "{name}: power is {state}{}",
+                        via.map(|v| format!(" ({v})")).unwrap_or_default()
+                    )
+                }
+                Some((_, Err(e))) => format!("{name}: power state unknown: {e}"),
+                None => format!("{name}: power state unknown"),
+            };
+        let _ = out.send(notice(&line)).await;
+        if let Some(menu) = then {
+            let _ = out.send(notice(menu)).await;
+        }
+    });
+}
+
+/// `^Ec P 1` (or a confirmed `0`, `c`, `r`, `d`): switch the device's power as this viewer. The
+/// policy decides (and a denial lands in the log); the action runs in the background, writes
+/// its start and end into the record log — which every viewer sees as notices — raises a
+/// `power` event and is audited.
+async fn power_action(door: &Door<'_>, entry: &Entry, term: &Term, action: PowerAction) {
+    let name = entry.device.name.clone();
+    if let Err(why) = door.check(Action::PowerControl, &name).await {
+        term.write(notice(&why)).await;
+        return;
+    }
+    let ctx = Arc::clone(door.ctx);
+    let user = door.user.to_owned();
+    let origin = door.origin.to_owned();
+    let entry = entry.clone();
+    let out = term.out().clone();
+    tokio::spawn(async move {
+        let results =
+            crate::power::perform(std::slice::from_ref(&entry), action, &user, |_| {}).await;
+        for r in results {
+            let outcome = if r.ok { Outcome::Ok } else { Outcome::Failed };
+            ctx.access.record(
+                &user,
+                &origin,
+                &format!("power.{action}"),
+                Some(&r.device),
+                outcome,
+                r.line.clone(),
+            );
+            // Without a console the log records were not shown: say it here.
+            if entry.console.is_none() {
+                let _ = out.send(notice(&r.line)).await;
+            }
+        }
+    });
 }

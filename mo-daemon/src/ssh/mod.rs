@@ -9,6 +9,9 @@
 //! TCP_NODELAY set (keystrokes are tiny).
 
 mod attach;
+mod listen;
+mod log_cmd;
+mod macro_cmd;
 mod shell;
 mod term;
 

@@ -25,9 +25,19 @@ commands:
   ack ID               acknowledge an event (runs actions held for acknowledgement)
   gang NAME… -- CMD    send CMD to several consoles (names or globs) at once; show each
                        device's answer and which devices answered unlike the majority
+  listen NAME…         watch many consoles at once (names, globs, @groups), read-only,
+                       each line tagged with its device; Ctrl-E c . or Ctrl-C leaves
+  macro list|show|check|play|record …
+                       macros: play NAME TARGET… [--dry-run] [--parallel N] [--continue]
+                       [-- KEY=VALUE…]; record NAME DEVICE; check NAME|- (see `macro`)
   power status NAME…   power state of devices (names or globs like web*)
   power on|off|cycle|reset|soft-off NAME…
-                       switch devices' power (all their outlets/BMCs together)
+                       switch devices' power (all their outlets/BMCs together);
+                       names, globs or @GROUP; group options: --order 'stor-*,web-*'
+                       (stages), --delay 5s, --parallel 4, --stagger 1s, --stop-on-failure
+  log show|search|notes|note NAME …
+                       the record log: show (--since/--until/--tail N, --around SEQ),
+                       search REGEX [-B n] [-A n] [-C n] [-i], notes, note TEXT
   help                 this text
   exit                 log out
 inside a console, Ctrl-E c ? lists the escape commands (Ctrl-E c . leaves)";
@@ -145,9 +155,11 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
             }
         },
         ("ack", [id]) => ack(ctx, user, origin, id, term).await,
+        ("log", _) => super::log_cmd::run(ctx, user, origin, line, term).await,
+        ("listen", names) => super::listen::run(ctx, user, origin, names, term).await,
+        ("macro", _) => super::macro_cmd::run(ctx, user, origin, line, term).await,
         ("power", _) => {
-            term.line("usage: power status|on|off|cycle|reset|soft-off NAME…")
-                .await;
+            term.line(crate::power::USAGE).await;
             2
         }
         ("list" | "who", _) => {
@@ -335,7 +347,15 @@ async fn power(
     names: &[&str],
     term: &mut Term,
 ) -> u32 {
-    let entries = match crate::power::select(ctx, user, names) {
+    let args = match crate::power::PowerArgs::parse(names) {
+        Ok(args) => args,
+        Err(e) => {
+            term.line(&e).await;
+            return 2;
+        }
+    };
+    let targets: Vec<&str> = args.targets.iter().map(String::as_str).collect();
+    let entries = match crate::power::select(ctx, user, &targets) {
         Ok(entries) => entries,
         Err(e) => {
             term.line(&e).await;
@@ -375,10 +395,31 @@ async fn power(
             return 2;
         }
     };
+    let plan = match args.plan(ctx, &entries) {
+        Ok(plan) => plan,
+        Err(e) => {
+            term.line(&e).await;
+            return 1;
+        }
+    };
+    if args.is_group() {
+        let mut text = format!(
+            "plan: {action} of {} device(s) in {} stage(s), {} at once, {:?} between stages\n",
+            entries.len(),
+            plan.stages.len(),
+            plan.parallelism,
+            plan.stage_delay
+        );
+        for (i, stage) in plan.stages.iter().enumerate() {
+            let names: Vec<&str> = stage.iter().map(|e| e.device.name.as_str()).collect();
+            text.push_str(&format!("  stage {}: {}\n", i + 1, names.join(", ")));
+        }
+        term.write(term.crlf(&text)).await;
+    }
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let owner = user.to_owned();
     let job = tokio::spawn(async move {
-        crate::power::perform(&entries, action, &owner, move |line| {
+        crate::power::perform_plan(&plan, action, &owner, move |line| {
             let _ = progress_tx.send(line);
         })
         .await
@@ -387,10 +428,10 @@ async fn power(
         term.line(&line).await;
     }
     match job.await {
-        Ok(results) => {
-            let mut text = String::new();
-            for r in &results {
-                let outcome = if r.ok {
+        Ok(outcome) => {
+            let mut text = String::from("results:\n");
+            for r in &outcome.results {
+                let audit = if r.ok {
                     mo_store::Outcome::Ok
                 } else {
                     mo_store::Outcome::Failed
@@ -400,14 +441,15 @@ async fn power(
                     origin,
                     &format!("power.{action}"),
                     Some(&r.device),
-                    outcome,
+                    audit,
                     r.line.clone(),
                 );
                 text.push_str(&r.line);
                 text.push('\n');
             }
+            text.push_str(&format!("summary: {}\n", outcome.summary));
             term.write(term.crlf(&text)).await;
-            u32::from(results.iter().any(|r| !r.ok))
+            u32::from(!outcome.all_ok())
         }
         Err(e) => {
             term.line(&format!("power {sub} failed: {e}")).await;

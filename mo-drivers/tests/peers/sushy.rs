@@ -28,7 +28,13 @@ pub struct Sushy {
 impl Sushy {
     /// Start it and wait until the service root answers.
     pub fn start() -> Result<Sushy> {
+        Sushy::start_with(|_| String::new())
+    }
+
+    /// Start it with extra configuration lines, made from its directory (e.g. TLS settings).
+    pub fn start_with(extra: impl FnOnce(&std::path::Path) -> String) -> Result<Sushy> {
         let dir = tempfile::tempdir()?;
+        let extra = extra(dir.path());
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -37,7 +43,8 @@ impl Sushy {
         let conf = std::fs::read_to_string(shared.join("sushy-emulator.conf"))
             .context("reading tests/peers/sushy-emulator.conf")?
             .replace("@DIR@", &d)
-            .replace("= 8123", &format!("= {port}"));
+            .replace("= 8123", &format!("= {port}"))
+            + &extra;
         std::fs::write(dir.path().join("sushy.conf"), conf)?;
         let hash = Command::new(venv_bin("python"))
             .args([

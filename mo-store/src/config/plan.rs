@@ -13,14 +13,13 @@ use rusqlite::params;
 
 use super::ConfigError;
 use super::model::{
-    AccessRule, DeviceGroupEntry, SiteConfig, Unsupported, UserEntry, UserGroupEntry,
-    device_fields,
+    AccessRule, DeviceGroupEntry, SiteConfig, Unsupported, UserEntry, UserGroupEntry, device_fields,
 };
-use mo_core::policy::{ALL_DEVICES, DeviceGroup, Grant, NamePattern, Subject};
 use crate::device::{Device, now_ns};
 use crate::error::{Error, Result};
 use crate::sshkey::SshPublicKey;
 use crate::store::{Store, is_unique_violation};
+use mo_core::policy::{ALL_DEVICES, DeviceGroup, Grant, NamePattern, Subject};
 
 /// How to plan.
 #[derive(Debug, Clone, Copy, Default)]
@@ -492,12 +491,10 @@ fn plan_access(
         let mut adds = Vec::new();
         for g in &file_groups {
             for p in &g.patterns {
-                NamePattern::parse(p).map_err(|e| {
-                    Error::BadValue {
-                        what: format!("pattern of device group `{}`", g.name),
-                        value: p.clone(),
-                        reason: e.to_string(),
-                    }
+                NamePattern::parse(p).map_err(|e| Error::BadValue {
+                    what: format!("pattern of device group `{}`", g.name),
+                    value: p.clone(),
+                    reason: e.to_string(),
                 })?;
             }
             let Some(old) = stored.get(&g.name) else {
@@ -526,7 +523,10 @@ fn plan_access(
                         .push(format!("member {m} of device group {}", g.name));
                 }
             }
-            for p in old_patterns.iter().filter(|p| !g.patterns.iter().any(|q| q == *p)) {
+            for p in old_patterns
+                .iter()
+                .filter(|p| !g.patterns.iter().any(|q| q == *p))
+            {
                 if options.prune {
                     remove_patterns.push((*p).to_string());
                 } else {
@@ -655,7 +655,13 @@ fn apply_one(store: &Store, change: &Change) -> Result<()> {
                 .iter()
                 .map(|p| parse_pattern(name, p))
                 .collect::<Result<Vec<_>>>()?;
-            store.change_device_group(name, add_members, &parsed, remove_members, remove_patterns)?;
+            store.change_device_group(
+                name,
+                add_members,
+                &parsed,
+                remove_members,
+                remove_patterns,
+            )?;
         }
         Change::RemoveDeviceGroup(name) => store.remove_device_group(name)?,
         Change::AddGrant(rule) => store.add_grant(&grant_of(rule))?,

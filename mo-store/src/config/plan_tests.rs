@@ -169,7 +169,11 @@ devices = "all"
     let policy = store.load_policy().unwrap();
     assert!(policy.allows("alice", mo_core::policy::Action::Attach, "web01"));
     assert!(policy.allows("bob", mo_core::policy::Action::Spy, "db9"));
-    assert!(plan(&site, &store, &PlanOptions::default()).unwrap().is_empty());
+    assert!(
+        plan(&site, &store, &PlanOptions::default())
+            .unwrap()
+            .is_empty()
+    );
     let exported = export(&store).unwrap();
     assert_eq!(exported.access.len(), 2);
     assert_eq!(exported.user_groups, site.user_groups);
@@ -185,12 +189,14 @@ devices = "all"
     let kept = plan(&site, &store, &PlanOptions::default()).unwrap();
     assert!(kept.is_empty(), "{kept}");
     assert!(
-        kept.not_in_file.contains(&"member bob of user group ops".to_string()),
+        kept.not_in_file
+            .contains(&"member bob of user group ops".to_string()),
         "{:?}",
         kept.not_in_file
     );
     assert!(
-        kept.not_in_file.contains(&"grant viewer on all to bob".to_string()),
+        kept.not_in_file
+            .contains(&"grant viewer on all to bob".to_string()),
         "{:?}",
         kept.not_in_file
     );
@@ -200,5 +206,9 @@ devices = "all"
     assert!(!policy.allows("bob", mo_core::policy::Action::Spy, "db9"));
     assert!(!policy.allows("bob", mo_core::policy::Action::Attach, "web01"));
     assert!(policy.allows("alice", mo_core::policy::Action::Attach, "web01"));
-    assert!(plan(&site, &store, &PlanOptions { prune: true }).unwrap().is_empty());
+    assert!(
+        plan(&site, &store, &PlanOptions { prune: true })
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -29,6 +29,7 @@ mod cli;
 mod daemon;
 mod devices;
 mod error;
+pub mod http;
 mod ports;
 mod process;
 mod socat;

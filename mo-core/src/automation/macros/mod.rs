@@ -33,7 +33,7 @@ use std::time::Duration;
 use crate::automation::expect::Pattern;
 use crate::error::{Error, Result};
 
-pub use play::{OnFailure, Outcome, PlayOptions, Report, dry_run, play, play_many};
+pub use play::{OnFailure, Outcome, PlayOptions, Report, dry_run, play, play_many, play_many_with};
 pub use record::Recorder;
 
 /// The expect timeout when a step gives none.

@@ -248,6 +248,20 @@ pub async fn play_many(
     args: &[(&str, &str)],
     opts: &PlayOptions,
 ) -> Vec<Report> {
+    play_many_with(user, consoles, macro_, args, opts, |_| {}).await
+}
+
+/// [`play_many`], calling `on_result` with each device's report as soon as that device is
+/// finished (front ends print progress from it).
+pub async fn play_many_with(
+    user: &str,
+    consoles: &[Console],
+    macro_: &Macro,
+    args: &[(&str, &str)],
+    opts: &PlayOptions,
+    on_result: impl Fn(&Report) + Send + Sync + 'static,
+) -> Vec<Report> {
+    let on_result = Arc::new(on_result);
     let limit = Arc::new(Semaphore::new(opts.parallel.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
@@ -259,6 +273,7 @@ pub async fn play_many(
         let limit = limit.clone();
         let stop_rx = stop_rx.clone();
         let stop_tx = stop_tx.clone();
+        let on_result = Arc::clone(&on_result);
         let plan = macro_.bind_for(Some(console.name()), args);
         // Take the permit here, in the given order, so devices start in that order (a task
         // scheduled early must not jump the queue).
@@ -268,7 +283,9 @@ pub async fn play_many(
             let device = console.name().to_string();
             let start = Instant::now();
             if *stop_rx.borrow() {
-                return (i, report(device, Outcome::Cancelled, 0, start));
+                let r = report(device, Outcome::Cancelled, 0, start);
+                on_result(&r);
+                return (i, r);
             }
             let r = match plan {
                 Err(e) => report(
@@ -281,6 +298,7 @@ pub async fn play_many(
                 ),
                 Ok(plan) => play_on(&console, &user, &plan, &opts, &stop_rx).await,
             };
+            on_result(&r);
             if !r.ok() && opts.on_failure == OnFailure::StopAll && r.outcome != Outcome::Cancelled {
                 let _ = stop_tx.send(true);
             }

@@ -1,0 +1,659 @@
+//! `log …` in the SSH shell: the record-log tools of `mo log`, over the front door.
+//!
+//! ```text
+//! log show NAME [--since T] [--until T] [--tail N]   rendered log (last N lines), timestamped
+//! log show NAME --around SEQ [-C N]                  the log around one record (a note, say)
+//! log search NAME REGEX [-B N] [-A N] [-C N] [-i] [--since T] [--until T]
+//! log notes NAME [--since T] [--until T]             notes and marks, with their sequence numbers
+//! log note NAME TEXT…                                write a note into the console's timeline
+//! ```
+//!
+//! Reading needs the `log.read` permission on the device, writing a note `log.note`; both are
+//! decided and audited by [`Ctx::check`]. Arguments may be quoted (`'…'`, `"…"`, `\`) the way a
+//! POSIX shell quotes them, since `ssh host log search web01 'panic|oops'` arrives as one line.
+//! Output streams to the client as it is rendered; a slow client slows the reader, never the
+//! daemon.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mo_core::log::{
+    LogOptions, SearchOptions, ShowOptions, append_note, format_timestamp, list_notes,
+    parse_time_spec, search, show, show_around,
+};
+use mo_core::policy::Action;
+use mo_core::record::{RecordKind, now_ns};
+use tokio::sync::mpsc;
+
+use super::term::Term;
+use crate::Ctx;
+
+/// Usage of every `log` subcommand (also shown for a bad one).
+pub const USAGE: &str = "\
+usage: log show NAME [--since T] [--until T] [--tail N]
+       log show NAME --around SEQ [-C N]
+       log search NAME REGEX [-B N] [-A N] [-C N] [-i] [--since T] [--until T]
+       log notes NAME [--since T] [--until T]
+       log note NAME TEXT…
+  T: now, 10m, 2h ago, 2026-11-22, 2026-11-22T10:00:00Z …";
+
+/// Lines of context `log show --around` prints on each side by default.
+const AROUND_CONTEXT: usize = 5;
+/// Output is sent to the client in pieces of about this size.
+const CHUNK: usize = 32 * 1024;
+
+/// Run the shell command `line` (which starts with `log`). Returns the exit status: 0 done,
+/// 1 refused, failed or (search) nothing matched, 2 bad usage.
+pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mut Term) -> u32 {
+    let words = match split_args(line) {
+        Ok(words) => words,
+        Err(e) => {
+            term.line(&e).await;
+            return 2;
+        }
+    };
+    let parsed = match Parsed::parse(words.get(1..).unwrap_or_default()) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            term.line(&format!("{e}\n{USAGE}")).await;
+            return 2;
+        }
+    };
+    let needs = if parsed.sub == Sub::Note {
+        Action::LogNote
+    } else {
+        Action::LogRead
+    };
+    if let Err(why) = ctx.check(user, origin, needs, &parsed.device).await {
+        term.line(&why).await;
+        return 1;
+    }
+    let dir = match existing_log_dir(ctx, &parsed.device) {
+        Ok(dir) => dir,
+        Err(e) => {
+            term.line(&e).await;
+            return 1;
+        }
+    };
+    match parsed.sub {
+        Sub::Note => note(ctx, user, &parsed, &dir, term).await,
+        _ => read(parsed, dir, term).await,
+    }
+}
+
+/// `DIR/logs/NAME`, which must exist (a removed device's log can still be read).
+fn existing_log_dir(ctx: &Ctx, device: &str) -> Result<PathBuf, String> {
+    let dir = ctx
+        .registry
+        .log_dir(device)
+        .ok_or_else(|| format!("bad device name `{device}`"))?;
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        Err(format!("no record log for device `{device}`"))
+    }
+}
+
+/// `log note`: through the running console (so viewers see it and the log keeps one writer),
+/// or straight into the log of a console that is not running.
+async fn note(ctx: &Arc<Ctx>, user: &str, p: &Parsed, dir: &Path, term: &mut Term) -> u32 {
+    let text = p.rest.join(" ");
+    if text.trim().is_empty() {
+        term.line(&format!("the note is empty\n{USAGE}")).await;
+        return 2;
+    }
+    let console = ctx.registry.get(&p.device).and_then(|e| e.console);
+    let written = match console {
+        Some(console) => console
+            .record(RecordKind::Note, user, text.into_bytes())
+            .await
+            .map_err(|e| e.to_string()),
+        None => {
+            let (dir, user) = (dir.to_owned(), user.to_owned());
+            tokio::task::spawn_blocking(move || {
+                append_note(&dir, LogOptions::default(), RecordKind::Note, &user, &text)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        }
+    };
+    match written {
+        Ok(seq) => {
+            term.line(&format!("note {seq} written to the log of {}", p.device))
+                .await;
+            0
+        }
+        Err(e) => {
+            term.line(&format!(
+                "cannot write the note into the log of {}: {e}",
+                p.device
+            ))
+            .await;
+            1
+        }
+    }
+}
+
+/// `log show`, `log search`, `log notes`: read the log on a blocking thread, streaming the text.
+async fn read(p: Parsed, dir: PathBuf, term: &mut Term) -> u32 {
+    let out = term.out().clone();
+    let job = tokio::task::spawn_blocking(move || -> Result<u32, String> {
+        let mut w = TermWriter::new(out);
+        let status = read_blocking(&p, &dir, &mut w)?;
+        w.flush().map_err(|e| e.to_string())?;
+        Ok(status)
+    });
+    match job.await {
+        Ok(Ok(status)) => status,
+        Ok(Err(e)) => {
+            term.line(&e).await;
+            1
+        }
+        Err(e) => {
+            term.line(&format!("log reader failed: {e}")).await;
+            1
+        }
+    }
+}
+
+fn read_blocking(p: &Parsed, dir: &Path, out: &mut dyn Write) -> Result<u32, String> {
+    let now = now_ns();
+    let time = |spec: &Option<String>, flag: &str| {
+        spec.as_deref()
+            .map(|s| parse_time_spec(s, now).map_err(|e| format!("{flag}: {e}")))
+            .transpose()
+    };
+    let since = time(&p.since, "--since")?;
+    let until = time(&p.until, "--until")?;
+    if let (Some(s), Some(u)) = (since, until)
+        && u <= s
+    {
+        return Err("--until must be later than --since".to_owned());
+    }
+    let e = |e: mo_core::Error| e.to_string();
+    match p.sub {
+        Sub::Show => {
+            if let Some(seq) = p.around {
+                let c = p.context.unwrap_or(AROUND_CONTEXT);
+                show_around(dir, seq, c, c, out).map_err(e)?;
+                return Ok(0);
+            }
+            match p.tail {
+                Some(n) if since.is_none() && until.is_none() => {
+                    out.write_all(&tail_lines(dir, n)?)
+                        .map_err(|e| e.to_string())?;
+                }
+                tail => {
+                    let opts = ShowOptions {
+                        since,
+                        until,
+                        ..Default::default()
+                    };
+                    match tail {
+                        Some(n) => {
+                            let mut text = Vec::new();
+                            show(dir, &opts, &mut text).map_err(e)?;
+                            out.write_all(last_lines(&text, n))
+                                .map_err(|e| e.to_string())?;
+                        }
+                        None => {
+                            show(dir, &opts, out).map_err(e)?;
+                        }
+                    }
+                }
+            }
+            Ok(0)
+        }
+        Sub::Search => {
+            let Some(pattern) = p.rest.first() else {
+                return Err(format!("log search needs a REGEX\n{USAGE}"));
+            };
+            if p.rest.len() > 1 {
+                return Err(format!(
+                    "log search takes one REGEX (quote it if it has spaces)\n{USAGE}"
+                ));
+            }
+            let opts = SearchOptions {
+                pattern: pattern.clone(),
+                ignore_case: p.ignore_case,
+                before: p.before.or(p.context).unwrap_or(0),
+                after: p.after.or(p.context).unwrap_or(0),
+                since,
+                until,
+            };
+            let stats = search(dir, &opts, out).map_err(e)?;
+            Ok(u32::from(stats.matches == 0))
+        }
+        Sub::Notes => {
+            let notes = list_notes(dir, since, until).map_err(e)?;
+            let mut text = String::new();
+            if notes.is_empty() {
+                text.push_str("no notes\n");
+            } else {
+                text.push_str(&format!(
+                    "{:<8} {:<24} {:<4} {:<12} TEXT\n",
+                    "SEQ", "TIME", "KIND", "USER"
+                ));
+            }
+            for n in &notes {
+                text.push_str(&format!(
+                    "{:<8} {:<24} {:<4} {:<12} {}\n",
+                    n.seq,
+                    format_timestamp(n.time_ns),
+                    n.kind.name(),
+                    n.user,
+                    n.text.replace(['\n', '\r'], " ")
+                ));
+            }
+            out.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+            Ok(0)
+        }
+        Sub::Note => Ok(0),
+    }
+}
+
+/// The last `n` rendered lines of the log in `dir`: renders the last few records, more until
+/// there are enough lines (or no more records).
+fn tail_lines(dir: &Path, n: usize) -> Result<Vec<u8>, String> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut records = n.saturating_add(1);
+    loop {
+        let mut text = Vec::new();
+        let opts = ShowOptions {
+            tail: Some(records),
+            ..Default::default()
+        };
+        let rendered = show(dir, &opts, &mut text).map_err(|e| e.to_string())?;
+        let lines = text.iter().filter(|&&b| b == b'\n').count();
+        // More lines than asked, so a first line begun by an earlier record is cut off.
+        if lines > n || rendered < u64::try_from(records).unwrap_or(u64::MAX) {
+            return Ok(last_lines(&text, n).to_vec());
+        }
+        records = records.saturating_mul(4);
+    }
+}
+
+/// The last `n` lines of rendered `text` (each ends in `\n`).
+fn last_lines(text: &[u8], n: usize) -> &[u8] {
+    if n == 0 {
+        return &[];
+    }
+    let mut seen = 0;
+    for (i, &b) in text.iter().enumerate().rev().skip(1) {
+        if b == b'\n' {
+            seen += 1;
+            if seen == n {
+                return text.get(i + 1..).unwrap_or_default();
+            }
+        }
+    }
+    text
+}
+
+/// Sends written text to the SSH channel in pieces, every `\n` as CR LF. Blocks (on a blocking
+/// thread) while the channel is full.
+struct TermWriter {
+    out: mpsc::Sender<Bytes>,
+    buf: Vec<u8>,
+}
+
+impl TermWriter {
+    fn new(out: mpsc::Sender<Bytes>) -> Self {
+        TermWriter {
+            out,
+            buf: Vec::with_capacity(CHUNK + CHUNK / 8),
+        }
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let piece = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(CHUNK + CHUNK / 8),
+        ));
+        self.out
+            .blocking_send(piece)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+}
+
+impl Write for TermWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        for line in data.split_inclusive(|&b| b == b'\n') {
+            match line.strip_suffix(b"\n") {
+                Some(body) => {
+                    self.buf
+                        .extend_from_slice(body.strip_suffix(b"\r").unwrap_or(body));
+                    self.buf.extend_from_slice(b"\r\n");
+                }
+                None => self.buf.extend_from_slice(line),
+            }
+        }
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Sub {
+    #[default]
+    Show,
+    Search,
+    Notes,
+    Note,
+}
+
+/// A parsed `log` command line.
+#[derive(Debug, Default)]
+struct Parsed {
+    sub: Sub,
+    device: String,
+    /// Positional words after NAME (the REGEX, or the note's words).
+    rest: Vec<String>,
+    since: Option<String>,
+    until: Option<String>,
+    tail: Option<usize>,
+    around: Option<u64>,
+    before: Option<usize>,
+    after: Option<usize>,
+    context: Option<usize>,
+    ignore_case: bool,
+}
+
+impl Parsed {
+    /// Parse the words after `log`.
+    fn parse(words: &[String]) -> Result<Parsed, String> {
+        let Some((sub, args)) = words.split_first() else {
+            return Err("log: which subcommand?".to_owned());
+        };
+        let sub = match sub.as_str() {
+            "show" => Sub::Show,
+            "search" => Sub::Search,
+            "notes" => Sub::Notes,
+            "note" => Sub::Note,
+            other => return Err(format!("unknown log subcommand `{other}`")),
+        };
+        let mut p = Parsed {
+            sub,
+            ..Default::default()
+        };
+        let mut positional = Vec::new();
+        let mut it = args.iter();
+        while let Some(word) = it.next() {
+            // A note's text is taken as written, options and all.
+            if sub == Sub::Note && !positional.is_empty() {
+                positional.push(word.clone());
+                continue;
+            }
+            let (flag, inline) = match word.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+                _ => (word.as_str(), None),
+            };
+            let allowed: &[&str] = match sub {
+                Sub::Show => &[
+                    "--since",
+                    "--until",
+                    "--tail",
+                    "--around",
+                    "-C",
+                    "--context",
+                ],
+                Sub::Search => &[
+                    "--since",
+                    "--until",
+                    "-B",
+                    "-A",
+                    "-C",
+                    "--before",
+                    "--after",
+                    "--context",
+                    "-i",
+                    "--ignore-case",
+                ],
+                Sub::Notes => &["--since", "--until"],
+                Sub::Note => &[],
+            };
+            if !flag.starts_with('-') || flag == "-" || (sub == Sub::Search && flag == "--") {
+                if flag == "--" {
+                    positional.extend(it.by_ref().cloned());
+                } else {
+                    positional.push(word.clone());
+                }
+                continue;
+            }
+            if !allowed.contains(&flag) {
+                return Err(format!("log {}: unknown option `{flag}`", sub_name(sub)));
+            }
+            if matches!(flag, "-i" | "--ignore-case") {
+                p.ignore_case = true;
+                continue;
+            }
+            let value = match inline {
+                Some(v) => v,
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| format!("option `{flag}` needs a value"))?,
+            };
+            let count = |v: &str| -> Result<usize, String> {
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|n| *n <= 1_000_000)
+                    .ok_or_else(|| format!("{flag}: `{v}` is not a count (0 to 1000000)"))
+            };
+            match flag {
+                "--since" => p.since = Some(value),
+                "--until" => p.until = Some(value),
+                "--tail" => p.tail = Some(count(&value)?),
+                "--around" => {
+                    p.around = Some(
+                        value
+                            .trim_start_matches('#')
+                            .parse()
+                            .map_err(|_| format!("--around: `{value}` is not a sequence number"))?,
+                    )
+                }
+                "-B" | "--before" => p.before = Some(count(&value)?),
+                "-A" | "--after" => p.after = Some(count(&value)?),
+                _ => p.context = Some(count(&value)?),
+            }
+        }
+        let mut positional = positional.into_iter();
+        p.device = positional
+            .next()
+            .ok_or_else(|| format!("log {} needs a device NAME", sub_name(sub)))?;
+        p.rest = positional.collect();
+        if matches!(sub, Sub::Show | Sub::Notes) && !p.rest.is_empty() {
+            return Err(format!(
+                "log {}: unexpected argument `{}`",
+                sub_name(sub),
+                p.rest.join(" ")
+            ));
+        }
+        if p.around.is_some() && (p.since.is_some() || p.until.is_some() || p.tail.is_some()) {
+            return Err("log show: --around does not go with --since/--until/--tail".to_owned());
+        }
+        Ok(p)
+    }
+}
+
+fn sub_name(sub: Sub) -> &'static str {
+    match sub {
+        Sub::Show => "show",
+        Sub::Search => "search",
+        Sub::Notes => "notes",
+        Sub::Note => "note",
+    }
+}
+
+/// Split a command line into words like a POSIX shell: blanks separate words, `'…'` is literal,
+/// `"…"` is literal except `\"` and `\\`, and `\` outside quotes escapes the next character.
+pub fn split_args(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("unterminated ' quote".to_owned()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err("unterminated \" quote".to_owned()),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err("unterminated \" quote".to_owned()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => word.push(c),
+                    None => return Err("a `\\` at the end of the line escapes nothing".to_owned()),
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<String> {
+        split_args(line).unwrap()
+    }
+
+    fn parse(line: &str) -> Result<Parsed, String> {
+        Parsed::parse(&words(line))
+    }
+
+    #[test]
+    fn words_are_split_like_a_shell() {
+        assert_eq!(
+            words("log  search web 'a b|c'"),
+            ["log", "search", "web", "a b|c"]
+        );
+        assert_eq!(
+            words(r#"x "say \"hi\" \d" y\ z ''"#),
+            ["x", r#"say "hi" \d"#, "y z", ""]
+        );
+        assert!(split_args("log 'open").is_err());
+        assert!(split_args("log \"open").is_err());
+        assert!(split_args("log x\\").is_err());
+    }
+
+    #[test]
+    fn options_are_parsed_and_checked() {
+        let p = parse("search web panic -B 2 -A=3 -i").unwrap_err();
+        assert!(p.contains("unknown option `-A=3`"), "{p}");
+        let p = parse("search web panic -B 2 --after=3 -i --since 1h").unwrap();
+        assert_eq!(p.sub, Sub::Search);
+        assert_eq!(p.device, "web");
+        assert_eq!(p.rest, ["panic"]);
+        assert_eq!((p.before, p.after, p.ignore_case), (Some(2), Some(3), true));
+        assert_eq!(p.since.as_deref(), Some("1h"));
+        let p = parse("search web -C 1 -- -x").unwrap();
+        assert_eq!(
+            (p.rest.as_slice(), p.context),
+            (&["-x".to_owned()][..], Some(1))
+        );
+        let p = parse("show web --tail 5 --until now").unwrap();
+        assert_eq!((p.tail, p.until.as_deref()), (Some(5), Some("now")));
+        let p = parse("note web -B is not an option here").unwrap();
+        assert_eq!(p.rest.join(" "), "-B is not an option here");
+        assert!(
+            parse("show web --tail x")
+                .unwrap_err()
+                .contains("not a count")
+        );
+        assert!(parse("show web extra").unwrap_err().contains("unexpected"));
+        assert!(parse("show").unwrap_err().contains("needs a device"));
+        assert!(parse("show web --around 3 --tail 2").is_err());
+        assert!(
+            parse("notes web -i")
+                .unwrap_err()
+                .contains("unknown option")
+        );
+        assert!(
+            parse("frobnicate web")
+                .unwrap_err()
+                .contains("unknown log subcommand")
+        );
+        assert!(
+            parse("search web x -B")
+                .unwrap_err()
+                .contains("needs a value")
+        );
+    }
+
+    #[test]
+    fn last_lines_are_cut_at_line_starts() {
+        assert_eq!(last_lines(b"a\nb\nc\n", 2), b"b\nc\n");
+        assert_eq!(last_lines(b"a\nb\nc\n", 3), b"a\nb\nc\n");
+        assert_eq!(last_lines(b"a\nb\nc\n", 9), b"a\nb\nc\n");
+        assert_eq!(last_lines(b"a\nb\nc\n", 0), b"");
+        assert_eq!(last_lines(b"", 2), b"");
+    }
+
+    #[test]
+    fn writer_turns_newlines_into_crlf() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let mut w = TermWriter::new(tx);
+        w.write_all(b"one\ntwo\r\nthr").unwrap();
+        w.write_all(b"ee\n").unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let mut got = Vec::new();
+        while let Ok(piece) = rx.try_recv() {
+            got.extend_from_slice(&piece);
+        }
+        assert_eq!(got, b"one\r\ntwo\r\nthree\r\n");
+    }
+}

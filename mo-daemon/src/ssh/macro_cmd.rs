@@ -1,0 +1,504 @@
+//! `macro list|show|check|play|record` in the SSH shell (macro files in `DATA_DIR/macros`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mo_core::automation::macros::{OnFailure, PlayOptions, Recorder, dry_run};
+use mo_core::automation::{GangEventKind, Listen};
+use mo_core::console::Mode;
+use mo_core::policy::Action;
+use mo_store::Outcome;
+
+use super::term::{Term, TermInput};
+use crate::Ctx;
+use crate::automation;
+
+const USAGE: &str = "\
+usage: macro list
+       macro show NAME
+       macro check NAME|-            (- reads the macro text from stdin)
+       macro play NAME TARGET… [--dry-run] [--parallel N] [--continue] [-- KEY=VALUE…]
+       macro record NAME DEVICE";
+
+/// The longest macro text read from stdin.
+const MAX_TEXT: usize = 1 << 20;
+
+/// Run a `macro …` line. Returns the exit status.
+pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mut Term) -> u32 {
+    let (head, tail) = match line.split_once(" -- ") {
+        Some((h, t)) => (h, Some(t)),
+        None => (line.strip_suffix(" --").unwrap_or(line), None),
+    };
+    let words: Vec<&str> = head.split_whitespace().skip(1).collect();
+    match words.as_slice() {
+        ["list" | "ls"] => list(term).await,
+        ["show", name] => match automation::read_text(name) {
+            Ok(text) => {
+                term.write(term.crlf(&text)).await;
+                0
+            }
+            Err(e) => {
+                term.line(&e).await;
+                1
+            }
+        },
+        ["check", what] => check(what, term).await,
+        ["play", name, rest @ ..] => {
+            let args: Vec<&str> = tail
+                .map(|t| t.split_whitespace().collect())
+                .unwrap_or_default();
+            play(ctx, user, origin, name, rest, &args, term).await
+        }
+        ["record", name, device] => record(ctx, user, origin, name, device, term).await,
+        _ => {
+            term.line(USAGE).await;
+            2
+        }
+    }
+}
+
+async fn list(term: &Term) -> u32 {
+    let names = automation::list_names();
+    if names.is_empty() {
+        term.line(&format!(
+            "no macros (files NAME.macro in {}; `macro record NAME DEVICE` makes one)",
+            automation::macros_dir().display()
+        ))
+        .await;
+        return 0;
+    }
+    let mut out = format!("{:<24} {:<6} {}\n", "MACRO", "STEPS", "PARAMETERS");
+    for name in names {
+        match automation::load(&name) {
+            Ok(m) => {
+                let params: Vec<String> = m
+                    .params()
+                    .iter()
+                    .map(|p| match &p.default {
+                        Some(d) => format!("{}={d}", p.name),
+                        None => p.name.clone(),
+                    })
+                    .collect();
+                out.push_str(&format!(
+                    "{name:<24} {:<6} {}\n",
+                    m.steps().len(),
+                    params.join(" ")
+                ));
+            }
+            Err(e) => {
+                let n = e.lines().count();
+                out.push_str(&format!(
+                    "{name:<24} {:<6} ({n} error(s): `macro check {name}`)\n",
+                    "bad"
+                ));
+            }
+        }
+    }
+    term.write(term.crlf(&out)).await;
+    0
+}
+
+async fn check(what: &str, term: &mut Term) -> u32 {
+    let (origin, text) = if what == "-" {
+        match read_stdin(term).await {
+            Ok(text) => ("stdin".to_string(), text),
+            Err(e) => {
+                term.line(&e).await;
+                return 1;
+            }
+        }
+    } else {
+        match automation::read_text(what) {
+            Ok(text) => (format!("{what}.macro"), text),
+            Err(e) => {
+                term.line(&e).await;
+                return 1;
+            }
+        }
+    };
+    match automation::parse(&origin, &text) {
+        Ok(m) => {
+            term.line(&format!(
+                "{origin}: ok ({} steps, {} parameter(s))",
+                m.steps().len(),
+                m.params().len()
+            ))
+            .await;
+            0
+        }
+        Err(errors) => {
+            term.write(term.crlf(&errors.join("\n"))).await;
+            1
+        }
+    }
+}
+
+async fn read_stdin(term: &mut Term) -> Result<String, String> {
+    let mut text = Vec::new();
+    loop {
+        match term.input().await {
+            TermInput::Data(d) => {
+                text.extend_from_slice(&d);
+                if text.len() > MAX_TEXT {
+                    return Err(format!("macro text longer than {MAX_TEXT} bytes"));
+                }
+            }
+            TermInput::Resize { .. } => {}
+            TermInput::Closed => break,
+        }
+    }
+    String::from_utf8(text).map_err(|_| "the macro text is not UTF-8".to_string())
+}
+
+/// The options of `macro play`.
+struct PlayArgs<'a> {
+    targets: Vec<&'a str>,
+    dry_run: bool,
+    parallel: usize,
+    keep_going: bool,
+}
+
+fn parse_play<'a>(rest: &[&'a str]) -> Result<PlayArgs<'a>, String> {
+    let mut a = PlayArgs {
+        targets: Vec::new(),
+        dry_run: false,
+        parallel: 16,
+        keep_going: false,
+    };
+    let mut it = rest.iter();
+    while let Some(&w) = it.next() {
+        match w {
+            "--dry-run" | "-n" => a.dry_run = true,
+            "--continue" | "-k" => a.keep_going = true,
+            "--parallel" | "-p" => {
+                let n = it
+                    .next()
+                    .ok_or_else(|| "--parallel needs a number".to_string())?;
+                a.parallel = match n.parse::<usize>() {
+                    Ok(n) if (1..=1000).contains(&n) => n,
+                    _ => return Err(format!("bad --parallel `{n}`: give 1 to 1000")),
+                };
+            }
+            w if w.starts_with('-') => return Err(format!("unknown option `{w}`\n{USAGE}")),
+            w => a.targets.push(w),
+        }
+    }
+    if a.targets.is_empty() {
+        return Err(format!("no devices given\n{USAGE}"));
+    }
+    Ok(a)
+}
+
+async fn play(
+    ctx: &Arc<Ctx>,
+    user: &str,
+    origin: &str,
+    name: &str,
+    rest: &[&str],
+    args: &[&str],
+    term: &mut Term,
+) -> u32 {
+    let opts = match parse_play(rest) {
+        Ok(o) => o,
+        Err(e) => {
+            term.line(&e).await;
+            return 2;
+        }
+    };
+    let args = match automation::parse_args(args) {
+        Ok(a) => a,
+        Err(e) => {
+            term.line(&e).await;
+            return 2;
+        }
+    };
+    let macro_ = match automation::load(name) {
+        Ok(m) => m,
+        Err(e) => {
+            term.write(term.crlf(&e)).await;
+            return 1;
+        }
+    };
+    let entries = match crate::power::select(ctx, user, &opts.targets) {
+        Ok(e) => e,
+        Err(e) => {
+            term.line(&e).await;
+            return 1;
+        }
+    };
+    let mut denied = Vec::new();
+    let mut consoles = Vec::new();
+    for entry in &entries {
+        let device = &entry.device.name;
+        if ctx
+            .check(user, origin, Action::MacroRun, device)
+            .await
+            .is_err()
+        {
+            denied.push(device.clone());
+            continue;
+        }
+        match &entry.console {
+            Some(c) => consoles.push(c.clone()),
+            None => {
+                term.line(&format!("{device} is not running")).await;
+                return 1;
+            }
+        }
+    }
+    if !denied.is_empty() {
+        term.line(&format!(
+            "not allowed to run macros on: {} — nothing was played",
+            denied.join(", ")
+        ))
+        .await;
+        return 1;
+    }
+    let device_names: Vec<&str> = consoles.iter().map(|c| c.name()).collect();
+    let pairs: Vec<(&str, &str)> = args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    if opts.dry_run {
+        return match macro_.bind(&pairs) {
+            Ok(plan) => {
+                let mut text = dry_run(name, &plan);
+                text.push_str(&format!(
+                    "would run on {} device(s), {} at once, {}: {}\n",
+                    device_names.len(),
+                    opts.parallel,
+                    if opts.keep_going {
+                        "others go on after a failure"
+                    } else {
+                        "stopping all at the first failure"
+                    },
+                    device_names.join(", ")
+                ));
+                term.write(term.crlf(&text)).await;
+                0
+            }
+            Err(e) => {
+                term.line(&format!("{name}: {e}")).await;
+                1
+            }
+        };
+    }
+    // Bind once here so a missing parameter is reported before anything is sent.
+    if let Err(e) = macro_.bind(&pairs) {
+        term.line(&format!("{name}: {e}")).await;
+        return 1;
+    }
+    let play_opts = PlayOptions {
+        name: name.to_string(),
+        notes: true,
+        parallel: opts.parallel,
+        on_failure: if opts.keep_going {
+            OnFailure::Continue
+        } else {
+            OnFailure::StopAll
+        },
+        origin: format!("macro {name} ({origin})"),
+    };
+    term.line(&format!(
+        "[mo: playing macro {name} on {} device(s), {} at once]",
+        consoles.len(),
+        opts.parallel
+    ))
+    .await;
+    // The steps each player writes into its console's log come back here as progress.
+    let (mut listen, _) = Listen::open(user, &consoles).await;
+    let job = {
+        let (user, consoles, macro_) = (user.to_string(), consoles.clone(), macro_.clone());
+        tokio::spawn(async move {
+            automation::play(&user, &consoles, &macro_, &args, &play_opts, None).await
+        })
+    };
+    let prefix = format!("macro {name}: ");
+    let mut job = std::pin::pin!(job);
+    let reports = loop {
+        tokio::select! {
+            event = listen.next() => {
+                if let Some(line) = event.and_then(|e| step_line(&prefix, &e.device, e.kind)) {
+                    term.line(&line).await;
+                }
+            }
+            joined = &mut job => break joined,
+        }
+    };
+    // Notes still on their way.
+    while let Ok(Some(event)) =
+        tokio::time::timeout(Duration::from_millis(200), listen.next()).await
+    {
+        if let Some(line) = step_line(&prefix, &event.device, event.kind) {
+            term.line(&line).await;
+        }
+    }
+    drop(listen);
+    let reports = match reports {
+        Ok(r) => r,
+        Err(e) => {
+            term.line(&format!("macro {name} failed: {e}")).await;
+            return 1;
+        }
+    };
+    let mut out = format!("results of macro {name}:\n");
+    for r in &reports {
+        let line = automation::result_line(r);
+        ctx.access.record(
+            user,
+            origin,
+            "macro.run",
+            Some(&r.device),
+            if r.ok() { Outcome::Ok } else { Outcome::Failed },
+            format!("macro {name}: {line}"),
+        );
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let failed = reports.iter().filter(|r| !r.ok()).count();
+    out.push_str(&format!(
+        "{} done, {failed} failed\n",
+        reports.len() - failed
+    ));
+    term.write(term.crlf(&out)).await;
+    u32::from(failed > 0)
+}
+
+/// A progress line from a macro note (`device: line 3: sendline "x"`); `None` for other events.
+fn step_line(prefix: &str, device: &str, kind: GangEventKind) -> Option<String> {
+    let GangEventKind::Notice(text) = kind else {
+        return None;
+    };
+    let rest = text.strip_prefix(prefix)?;
+    let shown = ["started", "line ", "done", "failed at", "cancelled"];
+    if shown.iter().any(|w| rest.starts_with(w)) {
+        Some(format!("{device}: {rest}"))
+    } else {
+        None
+    }
+}
+
+async fn record(
+    ctx: &Arc<Ctx>,
+    user: &str,
+    origin: &str,
+    name: &str,
+    device: &str,
+    term: &mut Term,
+) -> u32 {
+    let path = match automation::macro_path(name) {
+        Ok(p) => p,
+        Err(e) => {
+            term.line(&e).await;
+            return 2;
+        }
+    };
+    if path.exists() {
+        term.line(&format!(
+            "macro `{name}` exists already; remove it first (mo macro rm {name})"
+        ))
+        .await;
+        return 1;
+    }
+    let Some(entry) = ctx
+        .registry
+        .get(device)
+        .filter(|_| ctx.access.allows(user, Action::List, device))
+    else {
+        term.line(&format!("unknown device `{device}`")).await;
+        return 1;
+    };
+    for action in [Action::MacroRun, Action::Attach] {
+        if let Err(why) = ctx.check(user, origin, action, device).await {
+            term.line(&why).await;
+            return 1;
+        }
+    }
+    let Some(console) = entry.console.clone() else {
+        term.line(&format!("{device} is not running")).await;
+        return 1;
+    };
+    // A spy session of our own sees everything typed into the console; the recorder keeps only
+    // this user's input.
+    let mut spy = match console
+        .attach_from(user, "macro record", Mode::Spy, Some(1))
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            term.line(&format!("cannot record {device}: {e}")).await;
+            return 1;
+        }
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut recorder = Recorder::new(device).only_user(user);
+    // The prompt standing now (the last line of the console) is what the first line answers.
+    let standing = spy.take_replay();
+    if !standing.is_empty() {
+        recorder.observe(&mo_core::record::Chunk {
+            seq: 0,
+            time_ns: 0,
+            kind: mo_core::record::RecordKind::Output,
+            user: Arc::from(""),
+            offset: 0,
+            bytes: standing,
+        });
+    }
+    let recording = tokio::spawn(async move {
+        let stop = async move {
+            let _ = stop_rx.await;
+            // Let the last keystrokes and the prompt that answers them arrive.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        recorder.record(&mut spy, stop).await
+    });
+    term.line(&format!(
+        "[mo: recording macro {name} on {device}: what you type becomes the macro; leave with Ctrl-E c . to save it]"
+    ))
+    .await;
+    let status = super::attach::run(ctx, user, origin, device, Mode::Attach, None, term).await;
+    let _ = stop_tx.send(());
+    let recorded = match recording.await {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => {
+            term.line(&format!("recording failed: {e}")).await;
+            return 1;
+        }
+        Err(e) => {
+            term.line(&format!("recording failed: {e}")).await;
+            return 1;
+        }
+    };
+    if status != 0 && recorded.steps().is_empty() {
+        return status;
+    }
+    if recorded.steps().is_empty() {
+        term.line(&format!("nothing typed; macro {name} not written"))
+            .await;
+        return 1;
+    }
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let text = format!(
+        "# macro {name}, recorded by {user} on {device} at {stamp}\n{}",
+        recorded.to_text()
+    );
+    match automation::save(name, &text, false) {
+        Ok(path) => {
+            ctx.access.record(
+                user,
+                origin,
+                "macro.record",
+                Some(device),
+                Outcome::Ok,
+                format!("macro {name}"),
+            );
+            term.line(&format!("macro {name} written to {}:", path.display()))
+                .await;
+            term.write(term.crlf(&text)).await;
+            0
+        }
+        Err(e) => {
+            term.line(&e).await;
+            1
+        }
+    }
+}
