@@ -101,3 +101,53 @@ pub fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v.sort_by(|a, b| a.total_cmp(b));
     v
 }
+
+/// A `mod` started by a benchmark; killed when dropped.
+pub struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Start `bin --data-dir DIR ARGS…` and wait until it says it is listening.
+pub fn start_daemon(
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    args: &[String],
+) -> anyhow::Result<Daemon> {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(bin)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("MO_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", bin.display()))?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let daemon = Daemon(child);
+    for line in lines.by_ref() {
+        if line?.contains("listening on") {
+            std::thread::spawn(move || lines.for_each(drop));
+            return Ok(daemon);
+        }
+    }
+    anyhow::bail!("mod exited before listening")
+}

@@ -19,6 +19,7 @@ mod search;
 mod sol;
 mod ssh_connect;
 mod viewers;
+mod ws_attach;
 
 use clap::{Parser, Subcommand};
 
@@ -54,6 +55,8 @@ enum Cmd {
     SshConnect(ssh_connect::Opts),
     /// Serial-over-LAN throughput: host output through ipmi_sim to one `ipmi://` link.
     Sol(sol::Opts),
+    /// Attach-to-first-byte latency over the HTTP API's WebSocket (p50/p99).
+    WsAttach(ws_attach::Opts),
     /// All of the above with the sizes, each in a fresh process.
     All,
 }
@@ -75,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Scan(o) => scan::run(o),
         Cmd::SshConnect(o) => rt.block_on(ssh_connect::run(o)),
         Cmd::Sol(o) => rt.block_on(sol::run(o)),
+        Cmd::WsAttach(o) => rt.block_on(ws_attach::run(o)),
         Cmd::All => {
             let me = std::env::current_exe()?;
             for sub in [
@@ -89,6 +93,7 @@ fn main() -> anyhow::Result<()> {
                 &["scan"][..],
                 &["ssh-connect"][..],
                 &["sol"][..],
+                &["ws-attach"][..],
             ] {
                 let status = std::process::Command::new(&me).args(sub).status()?;
                 if !status.success() {

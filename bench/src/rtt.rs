@@ -1,17 +1,14 @@
 //! Keystroke round trip through mod's SSH front door.
 
-use std::io::BufRead as _;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use russh::ChannelMsg;
 use russh::client;
 use russh::keys::{PublicKey, PublicKeyOrCertificate};
 
-use crate::common::{quantile, sorted};
+use crate::common::{free_port, quantile, sorted, start_daemon};
 
 /// Options of `mo-bench rtt`.
 #[derive(Debug, clap::Args)]
@@ -40,45 +37,6 @@ impl client::Handler for Client {
     }
 }
 
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn start_daemon(bin: &Path, dir: &Path, port: u16) -> anyhow::Result<Daemon> {
-    let mut child = Command::new(bin)
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("--ssh")
-        .arg(format!("127.0.0.1:{port}"))
-        .env("MO_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start {}", bin.display()))?;
-    let stderr = child.stderr.take().context("no stderr")?;
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let daemon = Daemon(child);
-    for line in lines.by_ref() {
-        if line?.contains("listening on") {
-            std::thread::spawn(move || lines.for_each(drop));
-            return Ok(daemon);
-        }
-    }
-    bail!("mod exited before listening")
-}
-
 pub async fn run(o: Opts) -> anyhow::Result<()> {
     let bin = match o.daemon {
         Some(b) => b,
@@ -91,7 +49,11 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     store.add_user("bench", Some("bench-password"))?;
     drop(store);
     let port = free_port()?;
-    let _daemon = start_daemon(&bin, tmp.path(), port)?;
+    let _daemon = start_daemon(
+        &bin,
+        tmp.path(),
+        &["--ssh".into(), format!("127.0.0.1:{port}")],
+    )?;
     let host_key = russh::keys::load_secret_key(data.host_key_path(), None)?
         .public_key()
         .clone();
