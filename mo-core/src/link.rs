@@ -28,7 +28,7 @@ pub struct Capabilities {
     pub window_size: bool,
     /// Baud rate, parity and the like can be changed.
     pub line_settings: bool,
-    /// Modem lines (DTR, RTS, CTS, DCD, …) can be read or set.
+    /// Modem lines can be set: [`ControlOp::SetDtr`] and [`ControlOp::SetRts`] reach the device.
     pub modem_lines: bool,
 }
 
@@ -82,14 +82,22 @@ pub enum ControlOp {
         /// Rows.
         rows: u16,
     },
+    /// Raise (`true`) or drop (`false`) the DTR (Data Terminal Ready) modem line.
+    /// Announced by [`Capabilities::modem_lines`].
+    SetDtr(bool),
+    /// Raise (`true`) or drop (`false`) the RTS (Request To Send) modem line.
+    /// Announced by [`Capabilities::modem_lines`].
+    SetRts(bool),
 }
 
 impl ControlOp {
-    /// A short name of the operation for messages (`break`, `window size`).
+    /// A short name of the operation for messages (`break`, `window size`, `dtr`, `rts`).
     pub fn name(&self) -> &'static str {
         match self {
             ControlOp::Break { .. } => "break",
             ControlOp::WindowSize { .. } => "window size",
+            ControlOp::SetDtr(_) => "dtr",
+            ControlOp::SetRts(_) => "rts",
         }
     }
 }

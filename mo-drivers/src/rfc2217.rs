@@ -24,9 +24,13 @@
 //! fails the connect with [`Error::Connect`] naming the address.
 //!
 //! Capabilities: BREAK (SET-CONTROL break on, the requested duration, break off — break off is
-//! also sent if the operation is cancelled) and line settings. Window size is not supported.
+//! also sent if the operation is cancelled), line settings, and modem lines:
+//! [`ControlOp::SetDtr`] and [`ControlOp::SetRts`] send SET-CONTROL 8/9 (DTR on/off) and 11/12
+//! (RTS on/off) without waiting for the answer (ser2net on a pty never answers them; an answer
+//! that does come lands in [`PortState::control`]). Window size is not supported.
 //! The server's notifications (line state, modem state) and answers are kept in a
-//! [`PortState`] that [`Rfc2217Connector::port_state`] lets a caller watch across reconnects.
+//! [`PortState`] that [`Rfc2217Connector::port_state`] lets a caller watch across reconnects;
+//! every change of the modem state (CTS, DSR, RI, DCD) is logged as an `info` tracing event.
 //! Server messages are parsed by [`Reply::parse`], which never panics and keeps only bounded
 //! data.
 //!
@@ -36,6 +40,7 @@
 //! let port = connector_for("rfc2217://cs1:7001?baud=19200", &DriverOptions::default()).unwrap();
 //! assert_eq!(port.address(), "rfc2217://cs1:7001?baud=19200");
 //! assert!(port.capabilities().send_break && port.capabilities().line_settings);
+//! assert!(port.capabilities().modem_lines);
 //! assert!(!port.capabilities().window_size);
 //! assert!(connector_for("rfc2217://cs1?baud=19200", &DriverOptions::default()).is_err());
 //! ```
@@ -410,7 +415,15 @@ fn observer(state: Arc<watch::Sender<PortState>>, address: String) -> Observer {
                 if let Reply::ModemState(mask) = reply
                     && s.modem_state != Some(*mask)
                 {
-                    tracing::debug!(%address, mask, "RFC 2217 modem state");
+                    tracing::info!(
+                        %address,
+                        mask,
+                        dcd = mask & 0x80 != 0,
+                        ri = mask & 0x40 != 0,
+                        dsr = mask & 0x20 != 0,
+                        cts = mask & 0x10 != 0,
+                        "RFC 2217 modem state"
+                    );
                 }
                 s.apply(reply);
             }
@@ -466,7 +479,10 @@ impl Connector for Rfc2217Connector {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::NONE.with_break(true).with_line_settings(true)
+        Capabilities::NONE
+            .with_break(true)
+            .with_line_settings(true)
+            .with_modem_lines(true)
     }
 
     fn address(&self) -> String {
@@ -474,7 +490,7 @@ impl Connector for Rfc2217Connector {
     }
 }
 
-/// BREAK for an RFC 2217 link.
+/// BREAK, DTR and RTS for an RFC 2217 link.
 struct Rfc2217Control {
     frames: mpsc::Sender<Vec<u8>>,
     /// Held for the whole of a BREAK so two breaks never interleave.
@@ -483,12 +499,12 @@ struct Rfc2217Control {
 }
 
 impl Rfc2217Control {
-    async fn send(&self, command: Command) -> Result<()> {
+    async fn send(&self, command: Command, what: &str) -> Result<()> {
         let mut frame = Vec::new();
         command.encode(&mut frame);
         self.frames.send(frame).await.map_err(|_| {
             Error::io(
-                format!("{}: sending break", self.address),
+                format!("{}: {what}", self.address),
                 std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the connection is closed"),
             )
         })
@@ -517,14 +533,32 @@ impl LinkControl for Rfc2217Control {
         match op {
             ControlOp::Break { duration } => {
                 let _one_at_a_time = self.breaking.lock().await;
-                self.send(Command::Control(code::CONTROL_BREAK_ON)).await?;
+                self.send(Command::Control(code::CONTROL_BREAK_ON), "sending break")
+                    .await?;
                 let mut held = BreakHeld {
                     frames: &self.frames,
                     armed: true,
                 };
                 tokio::time::sleep(duration).await;
                 held.armed = false;
-                self.send(Command::Control(code::CONTROL_BREAK_OFF)).await
+                self.send(Command::Control(code::CONTROL_BREAK_OFF), "sending break")
+                    .await
+            }
+            ControlOp::SetDtr(on) => {
+                let value = if on {
+                    code::CONTROL_DTR_ON
+                } else {
+                    code::CONTROL_DTR_OFF
+                };
+                self.send(Command::Control(value), "setting dtr").await
+            }
+            ControlOp::SetRts(on) => {
+                let value = if on {
+                    code::CONTROL_RTS_ON
+                } else {
+                    code::CONTROL_RTS_OFF
+                };
+                self.send(Command::Control(value), "setting rts").await
             }
             other => Err(Error::Unsupported {
                 operation: other.name(),

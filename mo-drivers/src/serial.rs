@@ -23,7 +23,9 @@
 //! line settings. Capabilities: BREAK (the line is held in the break state for the requested
 //! duration, then released — also if the operation is cancelled) and line settings. Modem lines
 //! are probed at each connect: a real UART answers, a pty does not (`ENOTTY`), and
-//! [`Capabilities::modem_lines`] reports what the last connect found.
+//! [`Capabilities::modem_lines`] reports what the last connect found. With modem lines,
+//! [`ControlOp::SetDtr`] and [`ControlOp::SetRts`] raise or drop DTR and RTS (`TIOCMBIS` /
+//! `TIOCMBIC`); without (a pty), they answer [`Error::Unsupported`] saying so.
 //!
 //! On a pty (a socat pair in tests) BREAK succeeds but nothing reaches the other side: ptys
 //! cannot carry a break condition. Linux ptys also force 8 data bits without parity whatever is
@@ -222,6 +224,7 @@ impl Connector for SerialConnector {
             writer: Box::pin(writer),
             control: Arc::new(SerialControl {
                 port: tokio::sync::Mutex::new(control_port),
+                modem_lines: has_modem_lines,
                 address: self.address.clone(),
             }),
         })
@@ -241,8 +244,11 @@ impl Connector for SerialConnector {
 
 /// Control of a serial link. The port handle is a second descriptor of the same open port.
 struct SerialControl {
-    /// Held for the whole of a BREAK so two breaks never interleave; nothing else waits on it.
+    /// Held for the whole of a BREAK so two breaks never interleave; setting DTR or RTS waits
+    /// for a BREAK in progress.
     port: tokio::sync::Mutex<TTYPort>,
+    /// The port answered the modem-line probe at connect (a pty does not).
+    modem_lines: bool,
     address: String,
 }
 
@@ -290,6 +296,32 @@ impl LinkControl for SerialControl {
                 };
                 tokio::time::sleep(duration).await;
                 held.release()
+            }
+            ControlOp::SetDtr(on) | ControlOp::SetRts(on) => {
+                if !self.modem_lines {
+                    return Err(Error::Unsupported {
+                        operation: op.name(),
+                        what: format!(
+                            "{} (the port has no modem lines: a pty answers ENOTTY)",
+                            self.address
+                        ),
+                    });
+                }
+                let mut port = self.port.lock().await;
+                let done = if matches!(op, ControlOp::SetDtr(_)) {
+                    port.write_data_terminal_ready(on)
+                } else {
+                    port.write_request_to_send(on)
+                };
+                done.map_err(|e| Error::Io {
+                    context: format!(
+                        "{}: setting {} {}",
+                        self.address,
+                        op.name(),
+                        if on { "on" } else { "off" }
+                    ),
+                    source: e.into(),
+                })
             }
             _ => Err(Error::Unsupported {
                 operation: op.name(),
