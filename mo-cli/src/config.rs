@@ -80,7 +80,12 @@ impl FormatArg {
 }
 
 /// Run a `mo config` command.
-pub fn run(store: &Store, command: ConfigCommand, out: &mut (dyn Write + Send)) -> Result<()> {
+pub fn run(
+    dir: &mo_store::DataDir,
+    store: &Store,
+    command: ConfigCommand,
+    out: &mut (dyn Write + Send),
+) -> Result<()> {
     match command {
         ConfigCommand::Export { output } => {
             let text = config::to_toml(&config::export(store)?)?;
@@ -102,7 +107,16 @@ pub fn run(store: &Store, command: ConfigCommand, out: &mut (dyn Write + Send)) 
             if dry_run {
                 writeln!(out, "dry run: nothing changed")?;
             } else if !plan.is_empty() {
-                config::apply(&plan, store)?;
+                let sets_secrets = plan
+                    .changes
+                    .iter()
+                    .any(|c| matches!(c, config::Change::SetSecret(_)));
+                let key = if sets_secrets {
+                    Some(dir.secret_key()?)
+                } else {
+                    None
+                };
+                config::apply_with_key(&plan, store, key.as_ref())?;
                 writeln!(
                     out,
                     "applied: {} added, {} changed, {} removed",

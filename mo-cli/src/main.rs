@@ -125,7 +125,7 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
         }
         Command::Audit(args) => audit::run(&dir.open_store()?, args, out)?,
         Command::Events(args) => events::run(&dir.open_store()?, args, out)?,
-        Command::Config(command) => config::run(&dir.open_store()?, command, out)?,
+        Command::Config(command) => config::run(&dir, &dir.open_store()?, command, out)?,
         Command::Macro(command) => return macros::run(&dir, command, out),
         Command::Devices { json } => {
             let store = dir.open_store()?;

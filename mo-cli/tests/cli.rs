@@ -673,3 +673,49 @@ fn log_follow_prints_new_records() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn config_export_carries_sealed_secrets_to_a_data_dir_with_the_same_key() {
+    let old = Mo::new();
+    old.run(&["device", "add", "bmc1", "ipmi://admin@bmc1"])
+        .ok();
+    old.run_with_stdin(
+        &["secret", "set", "bmc1", "password", "--stdin"],
+        "hunter2\n",
+    )
+    .ok();
+    let site = old.dir().join("site.toml");
+    old.run(&["config", "export", "-o", site.to_str().unwrap()])
+        .ok();
+    let text = std::fs::read_to_string(&site).unwrap();
+    assert!(
+        text.contains("[[secret]]") && !text.contains("hunter2"),
+        "{text}"
+    );
+
+    // A data directory with another key refuses the whole import, naming the secret.
+    let stranger = Mo::new();
+    stranger.run(&["device", "list"]).fails(1, "does not exist");
+    std::fs::create_dir_all(&stranger.data).unwrap();
+    stranger
+        .run(&["config", "import", site.to_str().unwrap()])
+        .fails(1, "bmc1");
+    // (the import created the store; the device did not land)
+    assert!(!stranger.run(&["device", "list"]).stdout.contains("bmc1"));
+
+    // With the old key copied along, the secret arrives; a second import changes nothing.
+    let new = Mo::new();
+    std::fs::create_dir_all(&new.data).unwrap();
+    std::fs::copy(old.data.join("secret.key"), new.data.join("secret.key")).unwrap();
+    let r = new.run(&["config", "import", site.to_str().unwrap()]).ok();
+    assert!(
+        r.stdout
+            .contains("~ secret password of device bmc1 (sealed)"),
+        "{}",
+        r.stdout
+    );
+    let kinds = new.run(&["secret", "list", "bmc1"]).ok();
+    assert!(kinds.stdout.contains("password"), "{}", kinds.stdout);
+    let again = new.run(&["config", "import", site.to_str().unwrap()]).ok();
+    assert!(again.stdout.contains("no changes"), "{}", again.stdout);
+}

@@ -36,8 +36,10 @@ pub use self::csv::{CSV_COLUMNS, parse_csv};
 pub use self::toml::{parse_toml, to_toml};
 pub use conman::parse_conman;
 pub use conserver::{Loader, parse_conserver};
-pub use model::{AccessRule, DeviceGroupEntry, SiteConfig, Unsupported, UserEntry, UserGroupEntry};
-pub use plan::{Change, FieldChange, Plan, PlanOptions, apply, export, plan};
+pub use model::{
+    AccessRule, DeviceGroupEntry, SecretEntry, SiteConfig, Unsupported, UserEntry, UserGroupEntry,
+};
+pub use plan::{Change, FieldChange, Plan, PlanOptions, apply, apply_with_key, export, plan};
 
 /// What went wrong reading or importing a configuration.
 #[derive(Debug, thiserror::Error)]

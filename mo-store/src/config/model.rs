@@ -18,6 +18,8 @@ pub struct SiteConfig {
     pub device_groups: Vec<DeviceGroupEntry>,
     /// Who may do what on which device group.
     pub access: Vec<AccessRule>,
+    /// Device secrets, sealed (see [`SecretEntry`]).
+    pub secrets: Vec<SecretEntry>,
     /// What the source said that mo cannot express, with where it said it.
     pub unsupported: Vec<Unsupported>,
 }
@@ -73,6 +75,19 @@ pub struct AccessRule {
     pub role: String,
     /// A device group name.
     pub devices: String,
+}
+
+/// A device secret in its export form: sealed with the data directory's key and bound to its
+/// device and kind, base64. Never clear text; it opens only in a store with the same key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretEntry {
+    /// The device.
+    pub device: String,
+    /// `password`, `private_key`, `key_passphrase`, `bmc_key`, `snmp_auth` or `snmp_privacy`.
+    pub kind: String,
+    /// The sealed value, base64.
+    pub sealed: String,
 }
 
 /// Something in a source file that mo could not carry over.
@@ -131,6 +146,8 @@ impl SiteConfig {
         }
         self.access.sort();
         self.access.dedup();
+        self.secrets.sort();
+        self.secrets.dedup();
     }
 }
 

@@ -13,10 +13,12 @@ use rusqlite::params;
 
 use super::ConfigError;
 use super::model::{
-    AccessRule, DeviceGroupEntry, SiteConfig, Unsupported, UserEntry, UserGroupEntry, device_fields,
+    AccessRule, DeviceGroupEntry, SecretEntry, SiteConfig, Unsupported, UserEntry, UserGroupEntry,
+    device_fields,
 };
 use crate::device::{Device, now_ns};
 use crate::error::{Error, Result};
+use crate::secrets::{SecretKey, SecretKind};
 use crate::sshkey::SshPublicKey;
 use crate::store::{Store, is_unique_violation};
 use mo_core::policy::{ALL_DEVICES, DeviceGroup, Grant, NamePattern, Subject};
@@ -102,6 +104,10 @@ pub enum Change {
     AddGrant(AccessRule),
     /// Remove this grant.
     RemoveGrant(AccessRule),
+    /// Store (or replace) a device secret from its sealed export form.
+    SetSecret(SecretEntry),
+    /// Remove a device secret: device and kind.
+    RemoveSecret(String, String),
 }
 
 /// What an import would do.
@@ -221,6 +227,10 @@ impl fmt::Display for Change {
             Change::RemoveGrant(r) => {
                 write!(f, "- grant {} on {} to {}", r.role, r.devices, r.subject)
             }
+            Change::SetSecret(e) => {
+                write!(f, "~ secret {} of device {} (sealed)", e.kind, e.device)
+            }
+            Change::RemoveSecret(device, kind) => write!(f, "- secret {kind} of device {device}"),
         }
     }
 }
@@ -371,7 +381,54 @@ pub fn plan(site: &SiteConfig, store: &Store, options: &PlanOptions) -> Result<P
         }
     }
     plan_access(site, store, options, &mut plan)?;
+    plan_secrets(site, store, options, &mut plan)?;
     Ok(plan)
+}
+
+/// Compare device secrets by their sealed form. They are set after the devices are added (as
+/// changes) and removed before anything else.
+fn plan_secrets(
+    site: &SiteConfig,
+    store: &Store,
+    options: &PlanOptions,
+    plan: &mut Plan,
+) -> Result<(), ConfigError> {
+    if site.secrets.is_empty() {
+        return Ok(());
+    }
+    for e in &site.secrets {
+        let kind: SecretKind = e.kind.parse()?;
+        let stored = match store.get_device(&e.device)? {
+            Some(_) => store.export_secret(&e.device, kind)?,
+            None => None,
+        };
+        if stored.as_deref() != Some(e.sealed.trim()) {
+            plan.changes.push(Change::SetSecret(e.clone()));
+        }
+    }
+    let mut removals = Vec::new();
+    for device in store.list_devices()? {
+        for kind in store.secret_kinds(&device.name)? {
+            let named = site
+                .secrets
+                .iter()
+                .any(|e| e.device == device.name && e.kind == kind.name());
+            if named {
+                continue;
+            }
+            if options.prune {
+                removals.push(Change::RemoveSecret(
+                    device.name.clone(),
+                    kind.name().into(),
+                ));
+            } else {
+                plan.not_in_file
+                    .push(format!("secret {kind} of device {}", device.name));
+            }
+        }
+    }
+    plan.removals.splice(0..0, removals);
+    Ok(())
 }
 
 /// The store's grants as access rules (`@group` for user groups).
@@ -572,17 +629,28 @@ fn first_grant(adds: &[Change]) -> usize {
         .unwrap_or(adds.len())
 }
 
-/// Carry out `plan` in one transaction: either every change lands or none does.
+/// Carry out `plan` in one transaction: either every change lands or none does. A plan that
+/// sets device secrets needs the data directory's key: see [`apply_with_key`].
 pub fn apply(plan: &Plan, store: &Store) -> Result<(), ConfigError> {
+    apply_with_key(plan, store, None)
+}
+
+/// [`apply`], with the key that sealed exported device secrets must open with (a secret sealed
+/// by another data directory's key is refused, and nothing lands).
+pub fn apply_with_key(
+    plan: &Plan,
+    store: &Store,
+    key: Option<&SecretKey>,
+) -> Result<(), ConfigError> {
     store.atomically("import a configuration", |own| {
         for change in plan.removals.iter().chain(&plan.adds).chain(&plan.changes) {
-            apply_one(own, change)?;
+            apply_one(own, change, key)?;
         }
         Ok::<(), ConfigError>(())
     })
 }
 
-fn apply_one(store: &Store, change: &Change) -> Result<()> {
+fn apply_one(store: &Store, change: &Change, key: Option<&SecretKey>) -> Result<()> {
     let sql = |what: String| move |e: rusqlite::Error| store.sql_error(&what, e);
     match change {
         Change::AddDevice(d) => store.add_device(d)?,
@@ -666,6 +734,15 @@ fn apply_one(store: &Store, change: &Change) -> Result<()> {
         Change::RemoveDeviceGroup(name) => store.remove_device_group(name)?,
         Change::AddGrant(rule) => store.add_grant(&grant_of(rule))?,
         Change::RemoveGrant(rule) => store.remove_grant(&grant_of(rule))?,
+        Change::SetSecret(e) => {
+            let kind: SecretKind = e.kind.parse()?;
+            let key = key.ok_or_else(|| Error::Secret {
+                what: format!("{kind} of device `{}`", e.device),
+                reason: "importing device secrets needs the data directory's secret key".into(),
+            })?;
+            store.import_secret(key, &e.device, kind, &e.sealed)?;
+        }
+        Change::RemoveSecret(device, kind) => store.remove_secret(device, kind.parse()?)?,
     }
     Ok(())
 }
@@ -761,6 +838,17 @@ pub fn export(store: &Store) -> Result<SiteConfig, ConfigError> {
         });
     }
     site.access = stored_rules(store)?;
+    for device in store.list_devices()? {
+        for kind in store.secret_kinds(&device.name)? {
+            if let Some(sealed) = store.export_secret(&device.name, kind)? {
+                site.secrets.push(SecretEntry {
+                    device: device.name.clone(),
+                    kind: kind.name().to_string(),
+                    sealed,
+                });
+            }
+        }
+    }
     site.sort();
     Ok(site)
 }

@@ -212,3 +212,90 @@ devices = "all"
             .is_empty()
     );
 }
+
+#[test]
+fn device_secrets_travel_sealed_and_need_the_same_key() {
+    use crate::secrets::{SecretKey, SecretKind};
+    let (_tmp, store) = store();
+    let key = SecretKey::from_bytes([3; 32]);
+    store
+        .add_device(&Device::new("bmc1", "ipmi://admin@bmc1"))
+        .unwrap();
+    store
+        .set_secret(
+            &key,
+            "bmc1",
+            SecretKind::Password,
+            &mo_core::secret::Secret::new("hunter2"),
+        )
+        .unwrap();
+    let text = to_toml(&export(&store).unwrap()).unwrap();
+    assert!(text.contains("[[secret]]"), "{text}");
+    assert!(
+        !text.contains("hunter2"),
+        "clear text in the export:\n{text}"
+    );
+
+    // Into a fresh store with the same key: the secret opens; importing again changes nothing.
+    let (_tmp2, fresh) = self::store();
+    let site = parse_toml(&text, "site.toml").unwrap();
+    let p = plan(&site, &fresh, &PlanOptions::default()).unwrap();
+    assert!(
+        p.to_string()
+            .contains("~ secret password of device bmc1 (sealed)"),
+        "{p}"
+    );
+    let err = apply(&p, &fresh).unwrap_err().to_string();
+    assert!(err.contains("secret key"), "{err}");
+    assert!(fresh.list_devices().unwrap().is_empty(), "nothing lands");
+    apply_with_key(&p, &fresh, Some(&key)).unwrap();
+    assert_eq!(
+        fresh
+            .secret(&key, "bmc1", SecretKind::Password)
+            .unwrap()
+            .unwrap()
+            .expose(),
+        "hunter2"
+    );
+    assert!(
+        plan(&site, &fresh, &PlanOptions::default())
+            .unwrap()
+            .is_empty()
+    );
+
+    // Another data directory's key cannot open it: refused, nothing lands.
+    let (_tmp3, other) = self::store();
+    let wrong = SecretKey::from_bytes([4; 32]);
+    let p = plan(&site, &other, &PlanOptions::default()).unwrap();
+    assert!(apply_with_key(&p, &other, Some(&wrong)).is_err());
+    assert!(other.list_devices().unwrap().is_empty());
+
+    // A file without a [[secret]] section leaves secrets alone, even with --prune.
+    let bare = text.split("[[secret]]").next().unwrap().to_string();
+    let site_bare = parse_toml(&bare, "site.toml").unwrap();
+    assert!(
+        plan(&site_bare, &fresh, &PlanOptions { prune: true })
+            .unwrap()
+            .is_empty()
+    );
+    // A secret the file does not list is kept, and removed with --prune.
+    fresh
+        .set_secret(
+            &key,
+            "bmc1",
+            SecretKind::BmcKey,
+            &mo_core::secret::Secret::new("00112233"),
+        )
+        .unwrap();
+    let kept = plan(&site, &fresh, &PlanOptions::default()).unwrap();
+    assert!(kept.is_empty(), "{kept}");
+    assert!(
+        kept.not_in_file
+            .contains(&"secret bmc_key of device bmc1".to_string()),
+        "{:?}",
+        kept.not_in_file
+    );
+    let pruned = plan(&site, &fresh, &PlanOptions { prune: true }).unwrap();
+    apply(&pruned, &fresh).unwrap();
+    assert_eq!(fresh.secret_kinds("bmc1").unwrap(), [SecretKind::Password]);
+}

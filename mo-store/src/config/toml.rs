@@ -37,7 +37,7 @@ use toml::Spanned;
 
 use super::ConfigError;
 use super::model::{
-    AccessRule, DeviceGroupEntry, SiteConfig, Unsupported, UserEntry, UserGroupEntry,
+    AccessRule, DeviceGroupEntry, SecretEntry, SiteConfig, Unsupported, UserEntry, UserGroupEntry,
 };
 use crate::device::{Device, DeviceSettings};
 use crate::error::Error;
@@ -56,6 +56,8 @@ struct FileOut<'a> {
     device_group: &'a [DeviceGroupEntry],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     access: &'a [AccessRule],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    secret: &'a [SecretEntry],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     unsupported: &'a [Unsupported],
 }
@@ -82,6 +84,8 @@ struct FileIn {
     device_group: Vec<Spanned<DeviceGroupEntry>>,
     #[serde(default)]
     access: Vec<Spanned<AccessRule>>,
+    #[serde(default)]
+    secret: Vec<Spanned<SecretEntry>>,
     #[serde(default)]
     unsupported: Vec<Unsupported>,
 }
@@ -176,6 +180,7 @@ pub fn to_toml(site: &SiteConfig) -> Result<String, ConfigError> {
         user_group: &site.user_groups,
         device_group: &site.device_groups,
         access: &site.access,
+        secret: &site.secrets,
         unsupported: &site.unsupported,
     };
     let body = toml::to_string(&out).map_err(|e| ConfigError::Invalid {
@@ -343,6 +348,21 @@ pub fn parse_toml(text: &str, file: &str) -> Result<SiteConfig, ConfigError> {
             return Err(err_at(at, "role", "empty role".into()));
         }
         site.access.push(rule);
+    }
+    for e in parsed.secret {
+        let at = e.span().start;
+        let entry = e.into_inner();
+        if let Err(err) = entry.kind.parse::<crate::secrets::SecretKind>() {
+            return Err(err_at(at, "kind", err.to_string()));
+        }
+        if entry.device.is_empty() || entry.sealed.trim().is_empty() {
+            return Err(err_at(
+                at,
+                "sealed",
+                "a secret needs a device and a sealed value".into(),
+            ));
+        }
+        site.secrets.push(entry);
     }
     site.unsupported = parsed.unsupported;
     Ok(site)
