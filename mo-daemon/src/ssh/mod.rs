@@ -9,6 +9,7 @@
 //! TCP_NODELAY set (keystrokes are tiny).
 
 mod attach;
+mod gang_cmd;
 mod listen;
 mod log_cmd;
 mod macro_cmd;

@@ -23,8 +23,9 @@ commands:
   who [NAME]           who is on one console, or on all
   events [NAME] [N]    the last N events (default 20), of one device or all
   ack ID               acknowledge an event (runs actions held for acknowledgement)
-  gang NAME… -- CMD    send CMD to several consoles (names or globs) at once; show each
-                       device's answer and which devices answered unlike the majority
+  gang NAME… [-- CMD]  send CMD to several consoles (names, globs, @groups) at once; show each
+                       device's answer and which devices answered unlike the majority;
+                       without CMD an interactive gang session (:help inside)
   listen NAME…         watch many consoles at once (names, globs, @groups), read-only,
                        each line tagged with its device; Ctrl-E c . or Ctrl-C leaves
   macro list|show|check|play|record …
@@ -144,16 +145,7 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
             power(ctx, user, origin, sub, names, term).await
         }
         ("events", rest) if rest.len() <= 2 => events(ctx, user, rest, term).await,
-        ("gang", _) => match line.split_once(" -- ") {
-            Some((names, command)) if !command.trim().is_empty() => {
-                let names: Vec<&str> = names.split_whitespace().skip(1).collect();
-                gang(ctx, user, origin, &names, command.trim(), term).await
-            }
-            _ => {
-                term.line("usage: gang NAME… -- COMMAND").await;
-                2
-            }
-        },
+        ("gang", _) => super::gang_cmd::run(ctx, user, origin, line, term).await,
         ("ack", [id]) => ack(ctx, user, origin, id, term).await,
         ("log", _) => super::log_cmd::run(ctx, user, origin, line, term).await,
         ("listen", names) => super::listen::run(ctx, user, origin, names, term).await,
@@ -176,84 +168,6 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
             127
         }
     }
-}
-
-async fn gang(
-    ctx: &Arc<Ctx>,
-    user: &str,
-    origin: &str,
-    names: &[&str],
-    command: &str,
-    term: &mut Term,
-) -> u32 {
-    use mo_core::automation::{CollectOptions, Gang};
-    if names.is_empty() {
-        term.line("usage: gang NAME… -- COMMAND").await;
-        return 2;
-    }
-    let entries = match crate::power::select(ctx, user, names) {
-        Ok(entries) => entries,
-        Err(e) => {
-            term.line(&e).await;
-            return 1;
-        }
-    };
-    let mut consoles = Vec::new();
-    for entry in &entries {
-        if let Err(why) = ctx
-            .check(user, origin, Action::Gang, &entry.device.name)
-            .await
-        {
-            term.line(&why).await;
-            return 1;
-        }
-        match &entry.console {
-            Some(console) => consoles.push(console.clone()),
-            None => {
-                term.line(&format!("{} is not running", entry.device.name))
-                    .await;
-                return 1;
-            }
-        }
-    }
-    let (mut gang, refused) = Gang::open_from(user, origin, &consoles).await;
-    let mut status = 0;
-    for refusal in &refused {
-        term.line(&refusal.to_string()).await;
-        status = 1;
-    }
-    let report = gang.command(command, &CollectOptions::default()).await;
-    drop(gang);
-    let mut out = String::new();
-    for (device, bytes) in &report.outputs {
-        let text = String::from_utf8_lossy(bytes);
-        for line in text.lines() {
-            out.push_str(&format!("{device}: {}\n", line.trim_end_matches('\r')));
-        }
-    }
-    for (device, why) in &report.failed {
-        out.push_str(&format!("{device}: not sent: {why}\n"));
-        status = 1;
-    }
-    for (device, bytes) in &report.missed {
-        out.push_str(&format!(
-            "{device}: {bytes} bytes of output lost while collecting\n"
-        ));
-    }
-    if report.divergent.is_empty() {
-        out.push_str(&format!(
-            "all {} devices answered alike\n",
-            report.majority.len()
-        ));
-    } else {
-        out.push_str(&format!(
-            "divergent: {} (majority: {} devices)\n",
-            report.divergent.join(", "),
-            report.majority.len()
-        ));
-    }
-    term.write(term.crlf(&out)).await;
-    status
 }
 
 async fn events(ctx: &Arc<Ctx>, user: &str, args: &[&str], term: &mut Term) -> u32 {

@@ -1,7 +1,8 @@
 //! Gang input from the SSH shell (issue 8 item 5): `gang NAME… -- COMMAND` sends one line to
 //! several consoles, shows each device's answer tagged with its name, flags the device that
 //! answered unlike the majority, refuses a console whose write lock someone else holds, and each
-//! device's record log holds only its own output.
+//! device's record log holds only its own output. Without `-- COMMAND`, an interactive gang
+//! session sends each typed line, pauses and resumes devices, and pauses divergent ones.
 
 use mo_testsupport::{Login, WAIT, ensure, run_test};
 
@@ -65,8 +66,35 @@ fn gang_sends_to_many_and_flags_the_divergent_one() {
             "busy console not reported:\n{}",
             out.combined()
         );
-        let usage = alice.run(Login::Shell, &["gang", "g1"], None)?;
+        let usage = alice.run(Login::Shell, &["gang"], None)?;
         ensure!(usage.stdout.contains("usage: gang"), "{}", usage.combined());
+
+        // An interactive gang session: each line goes to every active device; a paused device
+        // gets nothing; divergent devices can be paused automatically.
+        let a = w.terminal("alice", &alice, Login::Shell, &["gang", "g1", "g2", "g4"])?;
+        a.wait_for("gang(3)>", WAIT)?;
+        a.send_line("first-line")?;
+        a.wait_for("divergent: g4 (majority: 2 devices)", WAIT)?;
+        let screen = a.capture()?;
+        ensure!(
+            screen.contains("g1: got: first-line") && screen.contains("g4: odd: first-line"),
+            "tagged answers missing:\n{screen}"
+        );
+        a.send_line(":pause-divergent on")?;
+        a.send_line("second-line")?;
+        a.wait_for("paused: g4", WAIT)?;
+        a.wait_for("gang(2)>", WAIT)?;
+        a.send_line("third-line")?;
+        a.wait_for("all 2 devices answered alike", WAIT)?;
+        a.send_line(":resume g4")?;
+        a.send_line(":quit")?;
+        a.wait_for("gang closed", WAIT)?;
+        let g4 = w.mo_ok(&["log", "show", "g4", "--kind", "output"], None)?;
+        ensure!(
+            g4.stdout.contains("odd: second-line") && !g4.stdout.contains("odd: third-line"),
+            "g4 was paused for third-line:\n{}",
+            g4.stdout
+        );
         Ok(())
     });
 }
