@@ -364,6 +364,42 @@ impl Client {
         self.json(Self::get(&["api", "v1", "roles"], None)).await
     }
 
+    /// Send one command to many consoles (names, globs, `@GROUP`s; needs `gang` and each
+    /// write lock): each device's answer, the majority and the divergent devices, as the API's
+    /// JSON (`outputs`, `majority`, `divergent`, `failed`, `refused`, `missed`).
+    pub async fn gang(&self, targets: &[&str], command: &str) -> Result<serde_json::Value> {
+        let body = json!({"targets": targets, "command": command});
+        self.json(Self::post(&["api", "v1", "gang"], body, None))
+            .await
+    }
+
+    /// The names of the daemon's stored macros.
+    pub async fn macros(&self) -> Result<Vec<String>> {
+        self.json(Self::get(&["api", "v1", "macros"], None)).await
+    }
+
+    /// Play the stored macro `name` on `targets` with `args` (needs `macro.run` on each), or
+    /// with `dry_run` only show the plan. The API's JSON: `ok` and one result per device.
+    pub async fn play_macro(
+        &self,
+        name: &str,
+        targets: &[&str],
+        args: &[(&str, &str)],
+        dry_run: bool,
+    ) -> Result<serde_json::Value> {
+        let args: serde_json::Map<String, serde_json::Value> = args
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), json!(v)))
+            .collect();
+        let body = json!({"targets": targets, "args": args, "dry_run": dry_run});
+        self.json(Self::post(
+            &["api", "v1", "macros", name, "play"],
+            body,
+            None,
+        ))
+        .await
+    }
+
     /// Attach to a console over the WebSocket API. `replay` is the number of recent lines to
     /// replay first (`None`: the console's default). Returns once the server said hello; fails
     /// with the API's error (unknown device, denied, …) otherwise.

@@ -208,6 +208,24 @@ fn remote_console_handles_attach_expect_who_and_refuse_spies() {
             let e = nemo.attach("ech1", Mode::Attach, None).await.unwrap_err();
             assert!(matches!(e, Error::NotFound(_) | Error::Denied(_)), "{e:?}");
 
+            // Gang and macros through the client.
+            let g = root.gang(&["ech*"], "via-client").await.unwrap();
+            assert!(
+                g["outputs"]["ech1"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("got: via-client"),
+                "{g}"
+            );
+            let e = vera.gang(&["ech1"], "x").await.unwrap_err();
+            assert!(matches!(e, Error::Denied(_)), "{e:?}");
+            assert!(root.macros().await.unwrap().is_empty());
+            let e = root
+                .play_macro("nope", &["ech1"], &[], false)
+                .await
+                .unwrap_err();
+            assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+
             let h = root.attach("ech1", Mode::Attach, Some(50)).await.unwrap();
             assert_eq!(h.info().device, "ech1");
             assert_eq!(h.info().user, "root1");

@@ -72,6 +72,9 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/users"),
     r("POST", "/api/v1/users"),
     r("GET", "/api/v1/roles"),
+    r("POST", "/api/v1/gang"),
+    r("GET", "/api/v1/macros"),
+    r("POST", "/api/v1/macros/{name}/play"),
     r("GET", "/api/v1/openapi.json"),
     r("GET", "/metrics"),
 ];
@@ -103,6 +106,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events/stream", get(ws::event_stream))
         .route("/api/v1/users", get(rest::users).post(rest::add_user))
         .route("/api/v1/roles", get(rest::roles))
+        .route("/api/v1/gang", post(rest::gang))
+        .route("/api/v1/macros", get(rest::macros))
+        .route("/api/v1/macros/{name}/play", post(rest::macro_play))
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/metrics", get(metrics::serve))
         .fallback(error::no_route)

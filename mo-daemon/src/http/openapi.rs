@@ -291,6 +291,50 @@ fn op(route: &Route) -> Op {
                 None,
             )
         },
+        ("POST", "/api/v1/gang") => Op {
+            body: Some(json!({
+                "type": "object",
+                "required": ["targets", "command"],
+                "properties": {
+                    "targets": {"type": "array", "items": {"type": "string"},
+                                "description": "Device names, globs or @GROUPs."},
+                    "command": {"type": "string"}
+                }
+            })),
+            ..mk(
+                "gang",
+                "Send one command to many consoles (each needs gang and its write lock); each \
+                 device's answer, the majority and the divergent devices.",
+                "200",
+                Some(json!({"type": "object"})),
+            )
+        },
+        ("GET", "/api/v1/macros") => mk(
+            "macros",
+            "The names of the stored macros.",
+            "200",
+            Some(json!({"type": "array", "items": {"type": "string"}})),
+        ),
+        ("POST", "/api/v1/macros/{name}/play") => Op {
+            params: vec![path_param("name", "The macro name.", false)],
+            body: Some(json!({
+                "type": "object",
+                "required": ["targets"],
+                "properties": {
+                    "targets": {"type": "array", "items": {"type": "string"}},
+                    "args": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "parallel": {"type": "integer"},
+                    "continue": {"type": "boolean"},
+                    "dry_run": {"type": "boolean"}
+                }
+            })),
+            ..mk(
+                "macroPlay",
+                "Play a stored macro on devices (macro.run on each), or show its plan with dry_run.",
+                "200",
+                Some(json!({"type": "object"})),
+            )
+        },
         _ => mk("unknown", "Undocumented.", "200", None),
     }
 }

@@ -788,3 +788,183 @@ pub async fn roles(State(state): State<AppState>, caller: Caller) -> Result<Resp
         .collect();
     Ok(axum::Json(list).into_response())
 }
+
+/// Resolve `targets` (names, globs, `@GROUP`s) to running consoles, checking `action` on each.
+/// Every denied device is named; nothing runs unless all are allowed.
+async fn consoles_for(
+    state: &AppState,
+    caller: &Caller,
+    targets: &[String],
+    action: Action,
+) -> Result<Vec<mo_core::console::Console>, ApiError> {
+    if targets.is_empty() {
+        return Err(ApiError::bad_request(
+            "`targets` is empty: name at least one device",
+        ));
+    }
+    let names: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let entries = crate::power::select(&state.ctx, &caller.user, &names)
+        .map_err(|e| ApiError::new(Code::NotFound, e))?;
+    let mut consoles = Vec::new();
+    let mut denied = Vec::new();
+    for entry in &entries {
+        let device = &entry.device.name;
+        if caller.check(state, action, device).await.is_err() {
+            denied.push(device.clone());
+            continue;
+        }
+        match &entry.console {
+            Some(c) => consoles.push(c.clone()),
+            None => {
+                return Err(ApiError::new(
+                    Code::Unavailable,
+                    format!("{device} is not running"),
+                ));
+            }
+        }
+    }
+    if !denied.is_empty() {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            format!(
+                "denied: {} not allowed on {} — nothing was done",
+                action.name(),
+                denied.join(", ")
+            ),
+        ));
+    }
+    Ok(consoles)
+}
+
+/// Body of `POST /api/v1/gang`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GangBody {
+    targets: Vec<String>,
+    command: String,
+}
+
+/// `POST /api/v1/gang`: one command to many consoles; each device's answer and the divergent ones.
+pub async fn gang(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<GangBody>,
+) -> Result<Response, ApiError> {
+    use mo_core::automation::{CollectOptions, Gang};
+    let consoles = consoles_for(&state, &caller, &body.targets, Action::Gang).await?;
+    let (mut gang, refused) = Gang::open_from(&caller.user, &caller.origin, &consoles).await;
+    let report = gang
+        .command(&body.command, &CollectOptions::default())
+        .await;
+    drop(gang);
+    let outputs: BTreeMap<&String, String> = report
+        .outputs
+        .iter()
+        .map(|(d, b)| (d, String::from_utf8_lossy(b).into_owned()))
+        .collect();
+    Ok(axum::Json(json!({
+        "outputs": outputs,
+        "majority": report.majority,
+        "divergent": report.divergent,
+        "failed": report.failed.iter().map(|(d, why)| json!({"device": d, "reason": why})).collect::<Vec<_>>(),
+        "refused": refused.iter().map(|r| json!({"device": r.device(), "reason": r.to_string()})).collect::<Vec<_>>(),
+        "missed": report.missed,
+    }))
+    .into_response())
+}
+
+/// `GET /api/v1/macros`: the stored macros' names.
+pub async fn macros(_caller: Caller) -> Response {
+    axum::Json(crate::automation::list_names()).into_response()
+}
+
+/// Body of `POST /api/v1/macros/{name}/play`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlayBody {
+    targets: Vec<String>,
+    #[serde(default)]
+    args: BTreeMap<String, String>,
+    #[serde(default)]
+    parallel: Option<usize>,
+    /// Go on on the other devices after one fails (default: stop them all).
+    #[serde(default, rename = "continue")]
+    keep_going: bool,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /api/v1/macros/{name}/play`: play a stored macro on devices (or show the plan).
+pub async fn macro_play(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+    JsonBody(body): JsonBody<PlayBody>,
+) -> Result<Response, ApiError> {
+    use mo_core::automation::macros::{OnFailure, PlayOptions, dry_run};
+    let macro_ = crate::automation::load(&name).map_err(|e| {
+        if e.starts_with("no macro") {
+            ApiError::new(Code::NotFound, e)
+        } else {
+            ApiError::bad_request(e)
+        }
+    })?;
+    let parallel = body.parallel.unwrap_or(16);
+    if !(1..=1000).contains(&parallel) {
+        return Err(ApiError::bad_request(format!(
+            "bad parallel {parallel}: give 1 to 1000"
+        )));
+    }
+    let consoles = consoles_for(&state, &caller, &body.targets, Action::MacroRun).await?;
+    let pairs: Vec<(&str, &str)> = body
+        .args
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let plan = macro_
+        .bind(&pairs)
+        .map_err(|e| ApiError::bad_request(format!("{name}: {e}")))?;
+    let devices: Vec<&str> = consoles.iter().map(|c| c.name()).collect();
+    if body.dry_run {
+        return Ok(axum::Json(json!({
+            "macro": name,
+            "devices": devices,
+            "plan": dry_run(&name, &plan),
+        }))
+        .into_response());
+    }
+    let opts = PlayOptions {
+        name: name.clone(),
+        notes: true,
+        parallel,
+        on_failure: if body.keep_going {
+            OnFailure::Continue
+        } else {
+            OnFailure::StopAll
+        },
+        origin: format!("macro {name} ({})", caller.origin),
+    };
+    let args: Vec<(String, String)> = body.args.into_iter().collect();
+    let reports =
+        crate::automation::play(&caller.user, &consoles, &macro_, &args, &opts, None).await;
+    for r in &reports {
+        state.ctx.access.record(
+            &caller.user,
+            &caller.origin,
+            "macro.run",
+            Some(&r.device),
+            if r.ok() { Outcome::Ok } else { Outcome::Failed },
+            crate::automation::result_line(r),
+        );
+    }
+    let results: Vec<Value> = reports
+        .iter()
+        .map(|r| json!({"device": r.device, "ok": r.ok(), "result": crate::automation::result_line(r)}))
+        .collect();
+    Ok(axum::Json(json!({
+        "macro": name,
+        "ok": reports.iter().all(|r| r.ok()),
+        "results": results,
+    }))
+    .into_response())
+}

@@ -36,6 +36,9 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/api/v1/users"),
     ("post", "/api/v1/users"),
     ("get", "/api/v1/roles"),
+    ("post", "/api/v1/gang"),
+    ("get", "/api/v1/macros"),
+    ("post", "/api/v1/macros/{name}/play"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/metrics"),
 ];
@@ -171,6 +174,15 @@ fn rest_api_answers_every_route_enforces_auth_and_policy() {
         let root_t = add_token(w, "root1", "all")?;
         let vera_t = add_token(w, "vera", "all")?;
         let nemo_t = add_token(w, "nemo", "all")?;
+        let macros = w.data_dir().join("macros");
+        std::fs::create_dir_all(&macros)
+            .and_then(|()| {
+                std::fs::write(
+                    macros.join("hello.macro"),
+                    "param who\nsendline hello-${who}\nexpect /got: hello-${who}/ timeout=10s\n",
+                )
+            })
+            .map_err(|e| mo_testsupport::Error::io("writing the macro", e))?;
         let api = Api::new(start_daemon_with_http(w, &[])?);
         let root = Auth::Token(&root_t);
         let vera = Auth::Token(&vera_t);
@@ -459,6 +471,89 @@ fn rest_api_answers_every_route_enforces_auth_and_policy() {
         )?;
         let roles = api.expect("get", "/api/v1/roles", root, None, 200)?;
         ensure!(names(&roles).contains(&"admin".into()), "{roles}");
+
+        // Gang and macros.
+        let g = api.expect(
+            "post",
+            "/api/v1/gang",
+            root,
+            Some(r#"{"targets":["ex*"],"command":"hello-gang"}"#),
+            200,
+        )?;
+        ensure!(
+            g["outputs"]["ex1"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("got: hello-gang")
+                && g["divergent"].as_array().is_some_and(Vec::is_empty),
+            "{g}"
+        );
+        let r = api.call(
+            "post",
+            "/api/v1/gang",
+            vera,
+            Some(r#"{"targets":["ex1"],"command":"x"}"#),
+        )?;
+        ensure!(r.status == 403 && r.code() == "forbidden", "{}", r.body);
+        let r = api.call(
+            "post",
+            "/api/v1/gang",
+            root,
+            Some(r#"{"targets":[],"command":"x"}"#),
+        )?;
+        ensure!(r.status == 400 && r.code() == "bad_request", "{}", r.body);
+        let m = api.expect("get", "/api/v1/macros", root, None, 200)?;
+        ensure!(m == serde_json::json!(["hello"]), "{m}");
+        let dry = api.expect(
+            "post",
+            "/api/v1/macros/hello/play",
+            root,
+            Some(r#"{"targets":["ex1"],"args":{"who":"api"},"dry_run":true}"#),
+            200,
+        )?;
+        ensure!(
+            dry["plan"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("hello-api"),
+            "{dry}"
+        );
+        let played = api.expect(
+            "post",
+            "/api/v1/macros/hello/play",
+            root,
+            Some(r#"{"targets":["ex1"],"args":{"who":"api"}}"#),
+            200,
+        )?;
+        ensure!(
+            played["ok"] == true && played["results"][0]["device"] == "ex1",
+            "{played}"
+        );
+        let r = api.call(
+            "post",
+            "/api/v1/macros/hello/play",
+            root,
+            Some(r#"{"targets":["ex1"]}"#),
+        )?;
+        ensure!(
+            r.status == 400 && r.body.to_string().contains("who"),
+            "a missing parameter is named: {}",
+            r.body
+        );
+        let r = api.call(
+            "post",
+            "/api/v1/macros/nope/play",
+            root,
+            Some(r#"{"targets":["ex1"]}"#),
+        )?;
+        ensure!(r.status == 404 && r.code() == "not_found", "{}", r.body);
+        let r = api.call(
+            "post",
+            "/api/v1/macros/hello/play",
+            vera,
+            Some(r#"{"targets":["ex1"],"args":{"who":"x"}}"#),
+        )?;
+        ensure!(r.status == 403, "{}", r.body);
 
         // WebSocket routes refuse plain HTTP with JSON errors.
         let r = api.get("/api/v1/devices/sim-a/attach", root)?;
