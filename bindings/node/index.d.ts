@@ -51,6 +51,15 @@ export declare class Client {
   who(name: string): Promise<Array<Session>>
   /** Everyone attached to any console. */
   sessions(): Promise<Array<Session>>
+  /**
+   * One command to many consoles (names, globs, `@GROUP`s): each device's answer and the
+   * divergent devices.
+   */
+  gang(targets: Array<string>, command: string): Promise<GangReport>
+  /** The names of the daemon's stored macros. */
+  macros(): Promise<Array<string>>
+  /** Play a stored macro on devices (or only show the plan with `dryRun`). */
+  playMacro(name: string, targets: Array<string>, options?: PlayOptions | undefined | null): Promise<MacroReport>
   /** Power action on device `name`: `on`, `off`, `cycle`, `reset`, `soft-off` or `status`. */
   power(name: string, action: string): Promise<PowerReport>
   /** Device `name`'s record log as text, one timestamped line per line. */
@@ -172,6 +181,28 @@ export interface ExpectMatch {
   missed: number
 }
 
+/** One device's part of a gang report: its answer, or why it was not reached. */
+export interface GangEntry {
+  /** The device. */
+  device: string
+  /** Its answer (`outputs`) or the reason (`failed`, `refused`). */
+  text: string
+}
+
+/** What `gang()` found. */
+export interface GangReport {
+  /** Each device's answer. */
+  outputs: Array<GangEntry>
+  /** The devices that answered like the majority. */
+  majority: Array<string>
+  /** The devices that answered differently. */
+  divergent: Array<string>
+  /** Devices the command could not be sent to. */
+  failed: Array<GangEntry>
+  /** Devices left out (held by someone else, …). */
+  refused: Array<GangEntry>
+}
+
 /** Options of `log()`. */
 export interface LogOptions {
   /** Only the last N lines. */
@@ -180,6 +211,26 @@ export interface LogOptions {
   since?: string
   /** Until this time. */
   until?: string
+}
+
+/** What `playMacro()` did (or, with `dryRun`, would do). */
+export interface MacroReport {
+  /** Whether it succeeded on every device (false for a dry run). */
+  ok: boolean
+  /** One result per device (empty for a dry run). */
+  results: Array<MacroResult>
+  /** The plan, for a dry run. */
+  plan?: string
+}
+
+/** One device's result of `playMacro()`. */
+export interface MacroResult {
+  /** The device. */
+  device: string
+  /** Whether every step succeeded. */
+  ok: boolean
+  /** `web01: done (4 steps, 1.2 s)` or what failed where. */
+  result: string
 }
 
 /** An event (link down, panic seen, login failures, …). */
@@ -242,6 +293,14 @@ export interface OutputItem {
   text?: string
   /** How many bytes went by unseen, for `missed`. */
   bytes?: number
+}
+
+/** Options of `playMacro()`. */
+export interface PlayOptions {
+  /** The macro's parameters. */
+  args?: Record<string, string>
+  /** Only show the plan. */
+  dryRun?: boolean
 }
 
 /** The answer to `power()`. */

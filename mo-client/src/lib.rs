@@ -40,11 +40,13 @@ use std::time::{Duration, Instant};
 use mo_core::{Error, Result};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::json;
 use url::Url;
 
 pub use attach::RemoteAttachment;
 pub use events::EventStream;
+/// The JSON value type of answers returned as JSON (gang, macros).
+pub use serde_json::Value;
 pub use types::{
     Device, Event, EventQuery, Health, LogQuery, PowerAction, PowerReport, PowerResult, RoleInfo,
     SearchHit, Session, User, VerifyReport,

@@ -146,6 +146,90 @@ pub struct EventOptions {
     pub unacked: Option<bool>,
 }
 
+/// One device's part of a gang report: its answer, or why it was not reached.
+#[napi(object)]
+#[derive(Debug)]
+pub struct GangEntry {
+    /// The device.
+    pub device: String,
+    /// Its answer (`outputs`) or the reason (`failed`, `refused`).
+    pub text: String,
+}
+
+/// What `gang()` found.
+#[napi(object)]
+#[derive(Debug)]
+pub struct GangReport {
+    /// Each device's answer.
+    pub outputs: Vec<GangEntry>,
+    /// The devices that answered like the majority.
+    pub majority: Vec<String>,
+    /// The devices that answered differently.
+    pub divergent: Vec<String>,
+    /// Devices the command could not be sent to.
+    pub failed: Vec<GangEntry>,
+    /// Devices left out (held by someone else, …).
+    pub refused: Vec<GangEntry>,
+}
+
+/// One device's result of `playMacro()`.
+#[napi(object)]
+#[derive(Debug)]
+pub struct MacroResult {
+    /// The device.
+    pub device: String,
+    /// Whether every step succeeded.
+    pub ok: bool,
+    /// `web01: done (4 steps, 1.2 s)` or what failed where.
+    pub result: String,
+}
+
+/// What `playMacro()` did (or, with `dryRun`, would do).
+#[napi(object)]
+#[derive(Debug)]
+pub struct MacroReport {
+    /// Whether it succeeded on every device (false for a dry run).
+    pub ok: bool,
+    /// One result per device (empty for a dry run).
+    pub results: Vec<MacroResult>,
+    /// The plan, for a dry run.
+    pub plan: Option<String>,
+}
+
+/// Options of `playMacro()`.
+#[napi(object)]
+#[derive(Debug, Default)]
+pub struct PlayOptions {
+    /// The macro's parameters.
+    pub args: Option<std::collections::HashMap<String, String>>,
+    /// Only show the plan.
+    pub dry_run: Option<bool>,
+}
+
+/// `[{device, reason}]` or `{device: text}` from the API's JSON, as entries.
+fn entries(list: Option<&Vec<mo_client::Value>>, key: &str) -> Vec<GangEntry> {
+    list.map(|items| {
+        items
+            .iter()
+            .map(|i| GangEntry {
+                device: i["device"].as_str().unwrap_or_default().to_string(),
+                text: i[key].as_str().unwrap_or_default().to_string(),
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn names(list: &mo_client::Value) -> Vec<String> {
+    list.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A client of one mo daemon (`mod --http ADDR`), authenticated with an API token.
 #[napi]
 pub struct Client {
@@ -193,6 +277,74 @@ impl Client {
     pub async fn sessions(&self) -> Result<Vec<Session>> {
         let all = self.inner.sessions().await.map_err(to_napi)?;
         Ok(all.into_iter().map(session).collect())
+    }
+
+    /// One command to many consoles (names, globs, `@GROUP`s): each device's answer and the
+    /// divergent devices.
+    #[napi]
+    pub async fn gang(&self, targets: Vec<String>, command: String) -> Result<GangReport> {
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        let r = self.inner.gang(&targets, &command).await.map_err(to_napi)?;
+        let outputs = r["outputs"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(d, t)| GangEntry {
+                        device: d.clone(),
+                        text: t.as_str().unwrap_or_default().to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(GangReport {
+            outputs,
+            majority: names(&r["majority"]),
+            divergent: names(&r["divergent"]),
+            failed: entries(r["failed"].as_array(), "reason"),
+            refused: entries(r["refused"].as_array(), "reason"),
+        })
+    }
+
+    /// The names of the daemon's stored macros.
+    #[napi]
+    pub async fn macros(&self) -> Result<Vec<String>> {
+        self.inner.macros().await.map_err(to_napi)
+    }
+
+    /// Play a stored macro on devices (or only show the plan with `dryRun`).
+    #[napi]
+    pub async fn play_macro(
+        &self,
+        name: String,
+        targets: Vec<String>,
+        options: Option<PlayOptions>,
+    ) -> Result<MacroReport> {
+        let options = options.unwrap_or_default();
+        let args: Vec<(String, String)> = options.args.unwrap_or_default().into_iter().collect();
+        let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        let r = self
+            .inner
+            .play_macro(&name, &targets, &args, options.dry_run.unwrap_or(false))
+            .await
+            .map_err(to_napi)?;
+        let results = r["results"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|i| MacroResult {
+                        device: i["device"].as_str().unwrap_or_default().to_string(),
+                        ok: i["ok"].as_bool().unwrap_or(false),
+                        result: i["result"].as_str().unwrap_or_default().to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(MacroReport {
+            ok: r["ok"].as_bool().unwrap_or(false),
+            results,
+            plan: r["plan"].as_str().map(str::to_string),
+        })
     }
 
     /// Power action on device `name`: `on`, `off`, `cycle`, `reset`, `soft-off` or `status`.

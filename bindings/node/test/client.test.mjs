@@ -71,6 +71,16 @@ test('client mode against mod --demo', { skip: !existsSync(modBin) && `no ${modB
     assert.match(text, /via-websocket/)
   })
 
+  await t.test('gang sends one command and reports each answer; macros are listed', async () => {
+    // sim-01 is logged in by the attach test above.
+    const r = await client.gang(['sim-01'], 'echo gang-node')
+    const one = r.outputs.find((o) => o.device === 'sim-01')
+    assert.ok(one && one.text.includes('gang-node'), JSON.stringify(r))
+    assert.deepEqual(r.divergent, [])
+    assert.deepEqual(await client.macros(), [])
+    await assert.rejects(client.playMacro('nope', ['sim-01']), mo.NotFound)
+  })
+
   await t.test('power status answers per controller or says why not', async () => {
     try {
       const r = await client.power('sim-01', 'status')

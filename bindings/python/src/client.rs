@@ -89,6 +89,31 @@ impl Inner {
     async fn recent_events(&self, query: EventQuery) -> PyResult<Json> {
         json(&self.client.events(&query).await.map_err(to_py)?)
     }
+    async fn gang(&self, targets: Vec<String>, command: String) -> PyResult<Json> {
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        Ok(Json(
+            self.client.gang(&targets, &command).await.map_err(to_py)?,
+        ))
+    }
+    async fn macros(&self) -> PyResult<Json> {
+        json(&self.client.macros().await.map_err(to_py)?)
+    }
+    async fn play_macro(
+        &self,
+        name: String,
+        targets: Vec<String>,
+        args: Vec<(String, String)>,
+        dry_run: bool,
+    ) -> PyResult<Json> {
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Ok(Json(
+            self.client
+                .play_macro(&name, &targets, &args, dry_run)
+                .await
+                .map_err(to_py)?,
+        ))
+    }
     async fn attach(
         &self,
         name: &str,
@@ -224,6 +249,38 @@ impl Client {
     ) -> PyResult<Bound<'py, PyAny>> {
         let q = event_query(device, limit, unacked);
         aw!(self, py, |c| c.recent_events(q).await)
+    }
+
+    /// One command to many consoles (names, globs, `@GROUP`s): each device's answer and the
+    /// divergent devices.
+    fn gang<'py>(
+        &self,
+        py: Python<'py>,
+        targets: Vec<String>,
+        command: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        aw!(self, py, |c| c.gang(targets, command).await)
+    }
+
+    /// The names of the daemon's stored macros.
+    fn macros<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        aw!(self, py, |c| c.macros().await)
+    }
+
+    /// Play a stored macro on devices (or only show the plan with `dry_run`).
+    #[pyo3(signature = (name, targets, args = None, dry_run = false))]
+    fn play_macro<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        targets: Vec<String>,
+        args: Option<std::collections::BTreeMap<String, String>>,
+        dry_run: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args: Vec<(String, String)> = args.unwrap_or_default().into_iter().collect();
+        aw!(self, py, |c| c
+            .play_macro(name, targets, args, dry_run)
+            .await)
     }
 
     /// Events as they occur: an async iterator (connects on the first `__anext__`).
@@ -400,6 +457,30 @@ impl SyncClient {
     /// Every viewer of every console.
     fn sessions(&self, py: Python<'_>) -> PyResult<Json> {
         block(py, self.inner.sessions())
+    }
+
+    /// One command to many consoles: each device's answer and the divergent devices.
+    fn gang(&self, py: Python<'_>, targets: Vec<String>, command: String) -> PyResult<Json> {
+        block(py, self.inner.gang(targets, command))
+    }
+
+    /// The names of the daemon's stored macros.
+    fn macros(&self, py: Python<'_>) -> PyResult<Json> {
+        block(py, self.inner.macros())
+    }
+
+    /// Play a stored macro on devices (or only show the plan with `dry_run`).
+    #[pyo3(signature = (name, targets, args = None, dry_run = false))]
+    fn play_macro(
+        &self,
+        py: Python<'_>,
+        name: String,
+        targets: Vec<String>,
+        args: Option<std::collections::BTreeMap<String, String>>,
+        dry_run: bool,
+    ) -> PyResult<Json> {
+        let args: Vec<(String, String)> = args.unwrap_or_default().into_iter().collect();
+        block(py, self.inner.play_macro(name, targets, args, dry_run))
     }
 
     /// Power `on`, `off`, `cycle`, `reset`, `soft-off` or `status`.

@@ -44,6 +44,13 @@ async def test_devices_who_power_log(daemon: Daemon) -> None:
         assert [v.user for v in viewers] == ["demo"]
     log = await client.log("sim-01", tail=50)
     assert "via-api" in log
+    # Gang and macros: sim-01 is logged in now.
+    r = await client.gang(["sim-01"], "echo gang-py")
+    assert "gang-py" in r["outputs"]["sim-01"], r
+    assert r["divergent"] == []
+    assert await client.macros() == []
+    with pytest.raises(mo.NotFound):
+        await client.play_macro("nope", ["sim-01"])
 
 
 @pytest.mark.asyncio
