@@ -71,19 +71,7 @@ async fn baud_changes_reach_the_pty_and_bytes_flow_both_ways() -> Result<()> {
             &peer.rfc2217_address(&format!("?baud={baud}&data=8&parity=none&stop=1&flow=none")),
         )?;
         let state = device.port_state();
-        // ser2net serves one connection per port and may still be closing the previous one,
-        // in which case it hangs up on the next: retry a few times, as the console actor does.
-        let mut attempt = 0;
-        let mut link = loop {
-            attempt += 1;
-            match timeout(STEP, device.connect()).await? {
-                Ok(link) => break link,
-                Err(e) if attempt < 10 && e.to_string().contains("connection closed") => {
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
+        let mut link = ser2net::connect_retrying(&device).await?;
         // connect returns once ser2net has answered every setting.
         ensure!(
             tty_speed(&peer.pair.dev).await? == baud,
@@ -111,7 +99,7 @@ async fn break_is_accepted_and_the_link_keeps_working() -> Result<()> {
         &DriverOptions::default(),
     )?;
     ensure!(device.capabilities().send_break && !device.capabilities().window_size);
-    let mut link = timeout(STEP, device.connect()).await??;
+    let mut link = ser2net::connect_retrying(device.as_ref()).await?;
     for round in 0..2 {
         let started = tokio::time::Instant::now();
         timeout(

@@ -119,6 +119,24 @@ impl Ser2net {
     }
 }
 
+/// Connect to a ser2net port. ser2net serves one connection per port and now and then hangs
+/// up on, or ignores, a new one (while it still closes the previous one, and sometimes just
+/// after it started): a refused connect ([`mo_core::Error::Connect`]) is retried a few times,
+/// as the console actor retries with its backoff.
+pub async fn connect_retrying(connector: &dyn Connector) -> Result<Link> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match tokio::time::timeout(crate::peers::STEP, connector.connect()).await? {
+            Ok(link) => return Ok(link),
+            Err(mo_core::Error::Connect { .. }) if attempt < 8 => {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// The `rfc2217` driver against ser2net; the test holds the pty's peer end.
 pub struct Rfc2217Fixture {
     /// ser2net and its pty pair.
