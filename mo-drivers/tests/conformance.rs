@@ -54,27 +54,20 @@ use tokio::time::timeout;
 const BULK: usize = 1 << 20;
 
 /// Connect, with a clear message on failure. A device that serves one connection at a time
-/// (ser2net) may still be closing the previous link and hang up on, or ignore, the next one:
-/// such a refusal is retried a few times, as the console actor retries with its backoff.
+/// (ser2net) may hang up on, or ignore, a new one: [`ser2net::connect_retrying`] retries it,
+/// as the console actor retries with its backoff.
 async fn connect(fixture: &dyn Fixture) -> Result<Link> {
     let connector = fixture.connector();
-    let attempts = if fixture.serves_one_at_a_time() { 8 } else { 1 };
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match timeout(STEP, connector.connect())
+    if fixture.serves_one_at_a_time() {
+        return ser2net::connect_retrying(connector.as_ref())
             .await
-            .context("connect timed out")?
-        {
-            Ok(link) => return Ok(link),
-            Err(Error::Connect { .. }) if attempt < attempts => {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(e) => {
-                return Err(e).with_context(|| format!("{}: connect", fixture.name()));
-            }
-        }
+            .with_context(|| format!("{}: connect", fixture.name()));
     }
+    let link = timeout(STEP, connector.connect())
+        .await
+        .context("connect timed out")?
+        .with_context(|| format!("{}: connect", fixture.name()))?;
+    Ok(link)
 }
 
 /// Bytes written to the link reach the device, and bytes from the device are read.
