@@ -2,16 +2,20 @@
 # Build the Node package (bindings/node) in the dev profile, check that the committed index.d.ts
 # equals a fresh generation, and run its suite (node --test). Client-mode tests drive the built
 # `mod` (target/debug/mod), so it is built first.
+# Every cargo call here selects the whole workspace, as scripts/test.sh does: a `-p` build resolves
+# the dependencies' features differently and compiles tokio, hyper, russh … a second time (which
+# once filled CI's disk). After scripts/test.sh these builds are no-ops, except mo-node itself.
 # Usage: ./scripts/test-node.sh   (from anywhere; exits non-zero on the first failure)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 jobs=${MO_TEST_JOBS:-2}
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 step() { printf '\n==> node: %s\n' "$*"; }
 
-step "building mod for the client-mode tests (cargo build -j$jobs -p mo-daemon)"
-cargo build -j"$jobs" -p mo-daemon
+step "building mod for the client-mode tests (cargo build -j$jobs --workspace --all-targets)"
+cargo build -j"$jobs" --workspace --all-targets
 
 cd bindings/node
 step "installing the build tools (npm ci)"
@@ -21,8 +25,8 @@ committed=$(mktemp)
 trap 'rm -f "$committed"' EXIT
 cp index.d.ts "$committed"
 
-step "building the addon and index.d.ts (node build.mjs: cargo build -p mo-node, dev profile)"
-node build.mjs --jobs "$jobs"
+step "building the addon and index.d.ts (node build.mjs --workspace, dev profile)"
+node build.mjs --jobs "$jobs" --workspace
 
 step "checking the committed index.d.ts against the fresh one"
 if ! diff -u "$committed" index.d.ts; then

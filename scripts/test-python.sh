@@ -6,6 +6,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 jobs=${MO_TEST_JOBS:-2}
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 venv=${MO_PY_VENV:-target/py-venv}
 stage=target/py-stage
 
@@ -14,10 +15,11 @@ if [ ! -x "$venv/bin/python" ]; then
   exit 1
 fi
 
-echo "==> building mo-python (cargo build -j$jobs -p mo-python)"
-cargo build -j"$jobs" -p mo-python
-# The daemon for the client-mode tests.
-cargo build -j"$jobs" -p mo-daemon --bin mod
+# The whole workspace, as scripts/test.sh builds it (a no-op after it): a `-p mo-python` build
+# resolves the dependencies' features differently and compiles them all a second time. This
+# builds lib_mo.so and the daemon `mod` for the client-mode tests.
+echo "==> building mo-python and mod (cargo build -j$jobs --workspace --all-targets)"
+cargo build -j"$jobs" --workspace --all-targets
 
 echo "==> staging the package in $stage"
 rm -rf "$stage"

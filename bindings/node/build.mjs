@@ -6,7 +6,11 @@
 //   1. cargo build -p mo-node with NAPI_TYPE_DEF_TMP_FOLDER set (napi-derive writes the types),
 //   2. copy target/<profile>/libmo_node.so to mo.<platform>.node (the name native.js loads),
 //   3. assemble index.d.ts from dts-header.d.ts and the types (@napi-rs/cli's generateTypeDef).
-// Usage: node build.mjs [--release] [--jobs N] [--dts PATH]
+// Usage: node build.mjs [--release] [--jobs N] [--dts PATH] [--workspace]
+//   --workspace  build with the whole workspace's feature set (`cargo build --workspace
+//                --all-targets`, as scripts/test.sh does) instead of `-p mo-node`, so that no
+//                dependency is compiled a second time with other features; only mo-node itself
+//                is rebuilt (its build script reruns when NAPI_TYPE_DEF_TMP_FOLDER changes).
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { join, dirname } from 'node:path'
@@ -20,6 +24,7 @@ const opt = (name, fallback) => {
   return i >= 0 ? args[i + 1] : fallback
 }
 const release = args.includes('--release')
+const workspace = args.includes('--workspace')
 const jobs = opt('--jobs', process.env.MO_TEST_JOBS || '2')
 const dtsPath = join(here, opt('--dts', 'index.d.ts'))
 
@@ -29,7 +34,8 @@ const metadata = JSON.parse(
 const targetDir = process.env.CARGO_TARGET_DIR || metadata.target_directory
 const typeDefDir = mkdtempSync(join(targetDir, 'napi-type-def-'))
 try {
-  const cargoArgs = ['build', `-j${jobs}`, '-p', 'mo-node', ...(release ? ['--release'] : [])]
+  const select = workspace ? ['--workspace', '--all-targets'] : ['-p', 'mo-node']
+  const cargoArgs = ['build', `-j${jobs}`, ...select, ...(release ? ['--release'] : [])]
   console.log(`build.mjs: cargo ${cargoArgs.join(' ')}`)
   execFileSync('cargo', cargoArgs, {
     cwd: here,
