@@ -82,7 +82,10 @@ impl Line {
                 ts,
                 self.start_ns,
                 prefix,
-                &String::from_utf8_lossy(&self.buf),
+                &match std::str::from_utf8(&self.buf) {
+                    Ok(text) => Cow::Borrowed(text),
+                    Err(_) => String::from_utf8_lossy(&self.buf),
+                },
             )?;
         }
         self.buf.clear();
@@ -149,11 +152,7 @@ impl Line {
             if !self.pending_cr && self.cursor >= self.buf.len() && is_plain(b) {
                 let room = MAX_LINE.saturating_sub(self.buf.len()).max(1);
                 let rest = bytes.get(i - 1..).unwrap_or_default();
-                let run = rest
-                    .iter()
-                    .take(room)
-                    .position(|&c| !is_plain(c))
-                    .unwrap_or(rest.len().min(room));
+                let run = plain_run(rest.get(..room).unwrap_or(rest)).max(1);
                 self.begin(time_ns);
                 self.buf
                     .extend_from_slice(rest.get(..run).unwrap_or_default());
@@ -297,6 +296,33 @@ impl Line {
 /// A byte that [`Line::put`] just appends when the cursor is at the end of the line.
 fn is_plain(b: u8) -> bool {
     b >= 0x20 && b != 0x7f
+}
+
+/// How many bytes at the start of `s` are plain ([`is_plain`]), tested eight at a time.
+fn plain_run(s: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = s.chunks_exact(8);
+    let mut n = 0;
+    for word in words.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let x = u64::from_le_bytes(w);
+        // A high bit set for some byte below 0x20, and for some byte equal to 0x7f (exact as a
+        // yes/no answer; which byte it is, the byte loop below finds).
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let del = x ^ (ONES * 0x7f);
+        let del = del.wrapping_sub(ONES) & !del & HIGH;
+        if below_space | del != 0 {
+            break;
+        }
+        n += 8;
+    }
+    let rest = s.get(n..).unwrap_or_default();
+    n + rest
+        .iter()
+        .position(|&c| !is_plain(c))
+        .unwrap_or(rest.len())
 }
 
 fn is_continuation(b: u8) -> bool {

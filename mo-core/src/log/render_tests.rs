@@ -167,3 +167,21 @@ fn cached_timestamps_match_full_formatting_and_long_runs_split() {
     assert_eq!(lens, [MAX_LINE, 10, 1]);
     let _ = SEC;
 }
+
+#[test]
+fn plain_run_agrees_with_the_byte_test_at_every_position() {
+    // Every byte value at every offset of a 20-byte window of plain text, so each word position
+    // and the tail are covered.
+    for b in 0..=255u8 {
+        for at in 0..20 {
+            let mut s = vec![b'a'; 20];
+            s[at] = b;
+            if let Some(x) = s.get_mut(at + 1) {
+                *x = 0xc3; // a UTF-8 lead byte is plain
+            }
+            let expected = s.iter().position(|&c| !is_plain(c)).unwrap_or(s.len());
+            assert_eq!(plain_run(&s), expected, "byte {b:#04x} at {at}");
+        }
+    }
+    assert_eq!(plain_run(b""), 0);
+}
