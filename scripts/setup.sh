@@ -6,7 +6,8 @@
 #        and a trap receiver), conserver-server (checks conserver.cf files we import), python3-venv.
 #   apt: nodejs and npm (the Node package's build and tests, scripts/test-node.sh).
 #   pip (in a venv at target/peers-venv, never the system Python): sushy-tools (a Redfish BMC),
-#        asciinema (plays exported recordings), openapi-spec-validator.
+#        asciinema (plays exported recordings), openapi-spec-validator, pyserial (an RFC 2217
+#        server on a loop port whose modem lines change).
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
@@ -77,7 +78,7 @@ fi
 
 # Python peers, pinned, in a venv of the project's own.
 venv=${MO_PEERS_VENV:-target/peers-venv}
-pip_need=(sushy-tools==2.2.0 asciinema==2.4.0 openapi-spec-validator==0.7.1)
+pip_need=(sushy-tools==2.2.0 asciinema==2.4.0 openapi-spec-validator==0.7.1 pyserial==3.5)
 stamp="$venv/.mo-installed"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${pip_need[*]}" ]; then
   echo "setup: python peers present in $venv"

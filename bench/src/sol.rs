@@ -35,7 +35,7 @@ set_working_mc 0x20
     allowed_auths_admin none md2 md5 straight
     guid a123456789abcdefa123456789abcdef
   endlan
-  sol "@DIR@/ttySOL" 115200
+  sol "@SOL@" 115200
   user 2 true  "admin" "password" admin 10 none md2 md5 straight
 "#;
 
@@ -67,16 +67,25 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     let port = std::net::UdpSocket::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
+    // ipmi_sim locks the SOL device as /var/lock/LCK..NAME (last path component only) and does
+    // not open a device another live process has locked: the name must be unique.
+    let sol_name = format!(
+        "ttySOL-{}",
+        dir.file_name()
+            .map(|n| n.to_string_lossy().trim_start_matches('.').to_owned())
+            .unwrap_or_default()
+    );
+    let sol = dir.join(&sol_name);
     std::fs::write(
         dir.join("lan.conf"),
         LAN_CONF
-            .replace("@DIR@", &dir.display().to_string())
+            .replace("@SOL@", &sol.display().to_string())
             .replace("@PORT@", &port.to_string()),
     )?;
     std::fs::write(dir.join("sim.emu"), EMU)?;
     std::fs::create_dir_all(dir.join("state"))?;
     let socat = Command::new("socat")
-        .arg(format!("pty,raw,echo=0,link={}/ttySOL", dir.display()))
+        .arg(format!("pty,raw,echo=0,link={}", sol.display()))
         .arg(format!("pty,raw,echo=0,link={}/ttyHOST", dir.display()))
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -101,6 +110,8 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     let result = measure(&o, dir, port).await;
     stop(sim).await;
     stop(socat).await;
+    // Killed, ipmi_sim leaves its lock file behind.
+    let _ = std::fs::remove_file(format!("/var/lock/LCK..{sol_name}"));
     result
 }
 

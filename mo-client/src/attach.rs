@@ -89,10 +89,12 @@ pub(crate) async fn connect(client: &Client, mut url: Url, device: Option<&str>)
     Ok(ws)
 }
 
-/// A frame of the attach protocol from the server (text frames).
+/// A frame of the attach protocol from the server (text frames). Public only for the fuzz targets
+/// (`fuzz/`), with [`parse_frame`]; not a stable API.
+#[doc(hidden)]
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
-enum Frame {
+pub enum Frame {
     Hello {
         #[serde(default)]
         device: String,
@@ -133,8 +135,10 @@ enum Frame {
     Other,
 }
 
+/// A viewer in a `who` frame; [`Viewer::from`] reads its time. Not a stable API.
+#[doc(hidden)]
 #[derive(Debug, Deserialize)]
-struct WireViewer {
+pub struct WireViewer {
     user: String,
     #[serde(default)]
     role: String,
@@ -151,6 +155,13 @@ impl From<WireViewer> for Viewer {
             since,
         }
     }
+}
+
+/// Parse a text frame from the server, as the client does for every one it receives. Not a
+/// stable API (public for the fuzz targets).
+#[doc(hidden)]
+pub fn parse_frame(text: &str) -> serde_json::Result<Frame> {
+    serde_json::from_str(text)
 }
 
 /// RFC 3339 → SystemTime (what mo's own log time parser accepts).
@@ -241,7 +252,7 @@ pub(crate) async fn open(
         };
         match msg {
             Message::Binary(b) => early.push(Output::Data(b)),
-            Message::Text(t) => match serde_json::from_str::<Frame>(t.as_str()) {
+            Message::Text(t) => match parse_frame(t.as_str()) {
                 Ok(Frame::Hello {
                     device,
                     user,
@@ -329,7 +340,7 @@ async fn read_frames(
         };
         let item = match msg {
             Message::Binary(b) => Output::Data(b),
-            Message::Text(t) => match serde_json::from_str::<Frame>(t.as_str()) {
+            Message::Text(t) => match parse_frame(t.as_str()) {
                 Ok(Frame::Notice { text }) => Output::Notice(text),
                 Ok(Frame::Missed { bytes }) => Output::Missed(bytes),
                 Ok(Frame::State { state }) => Output::Notice(format!("{device} is {state}")),

@@ -31,8 +31,10 @@ struct Body {
 
 /// The error an API answer stands for. `server` is the base URL, `what` the request
 /// (`GET /api/v1/devices/web01`), `device` the device the request was about (if any), `body` the
-/// answer's body, `waited` how long the client waited.
-pub(crate) fn from_answer(
+/// answer's body, `waited` how long the client waited. Not a stable API (public for the fuzz
+/// targets).
+#[doc(hidden)]
+pub fn from_answer(
     server: &str,
     what: &str,
     device: Option<&str>,
@@ -56,7 +58,9 @@ pub(crate) fn from_answer(
 }
 
 /// The error for an API error `code` with its `message` (also used for WebSocket error frames).
-pub(crate) fn from_code(
+/// Not a stable API (public for the fuzz targets).
+#[doc(hidden)]
+pub fn from_code(
     server: &str,
     what: &str,
     device: Option<&str>,

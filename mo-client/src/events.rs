@@ -61,16 +61,21 @@ impl Stream for EventStream {
             };
             match msg {
                 Message::Text(t) => {
-                    let item =
-                        serde_json::from_str::<Event>(t.as_str()).map_err(|e| Error::Protocol {
-                            peer: self.server.clone(),
-                            reason: format!("event stream: not an event ({e}): {}", t.as_str()),
-                        });
-                    return Poll::Ready(Some(item));
+                    return Poll::Ready(Some(parse_event(&self.server, t.as_str())));
                 }
                 Message::Close(_) => return Poll::Ready(None),
                 _ => continue,
             }
         }
     }
+}
+
+/// Parse a text frame of the event stream from `server`: an event, or an [`Error::Protocol`]
+/// naming the server and the frame. Not a stable API (public for the fuzz targets).
+#[doc(hidden)]
+pub fn parse_event(server: &str, text: &str) -> Result<Event> {
+    serde_json::from_str::<Event>(text).map_err(|e| Error::Protocol {
+        peer: server.to_string(),
+        reason: format!("event stream: not an event ({e}): {text}"),
+    })
 }

@@ -44,7 +44,12 @@ use serde_json::json;
 use url::Url;
 
 pub use attach::RemoteAttachment;
+// The parsers of what the daemon sends, public for the fuzz targets (`fuzz/`); not a stable API.
+#[doc(hidden)]
+pub use attach::{Frame, WireViewer, parse_frame};
 pub use events::EventStream;
+#[doc(hidden)]
+pub use events::parse_event;
 /// The JSON value type of answers returned as JSON (gang, macros).
 pub use serde_json::Value;
 pub use types::{

@@ -5,6 +5,10 @@
 //! wait on each other: an [`AsyncRead`], an [`AsyncWrite`], and a [`LinkControl`] for the optional
 //! abilities (BREAK, window size, …) announced by [`Capabilities`].
 //!
+//! A link may also report what it learns about the device's side out of band — today the modem
+//! lines ([`ModemState`]) — as a [`LinkStatus`] that [`LinkControl::status`] lets the console
+//! actor watch; the actor tells every viewer and the record log when it changes.
+//!
 //! Dropping all parts of a link closes it; drivers release what they hold in `Drop` (an `exec` link
 //! ends its whole process group).
 
@@ -15,6 +19,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 
@@ -102,12 +107,112 @@ impl ControlOp {
     }
 }
 
+/// The levels of the modem status lines a serial port reads (the device's side of the cable).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ModemState {
+    /// DCD (Data Carrier Detect, RLSD): the device's carrier is present.
+    pub dcd: bool,
+    /// DSR (Data Set Ready): the device is powered and ready.
+    pub dsr: bool,
+    /// CTS (Clear To Send): the device accepts data.
+    pub cts: bool,
+    /// RI (Ring Indicator): a ring signal is present.
+    pub ri: bool,
+}
+
+impl ModemState {
+    /// Read the high four bits of a 16550 UART modem status register, the layout RFC 2217's
+    /// NOTIFY-MODEMSTATE also uses: bit 7 DCD, 6 RI, 5 DSR, 4 CTS. The low four bits (which
+    /// lines changed since the last report) are ignored.
+    pub fn from_msr(mask: u8) -> ModemState {
+        ModemState {
+            dcd: mask & 0x80 != 0,
+            ri: mask & 0x40 != 0,
+            dsr: mask & 0x20 != 0,
+            cts: mask & 0x10 != 0,
+        }
+    }
+
+    /// The lines as `(name, level, word)`, in the order DCD, DSR, CTS, RI.
+    fn lines(self) -> [(&'static str, bool, &'static str); 4] {
+        let level = |on: bool| if on { "up" } else { "down" };
+        [
+            ("DCD", self.dcd, level(self.dcd)),
+            ("DSR", self.dsr, level(self.dsr)),
+            ("CTS", self.cts, level(self.cts)),
+            ("RI", self.ri, if self.ri { "on" } else { "off" }),
+        ]
+    }
+
+    /// The console notice for this state: `modem: DCD up, DSR up, CTS up, RI off` when there is
+    /// no `previous` state (the first report after connecting); otherwise the lines that changed
+    /// come first, `modem: DCD down (carrier lost); DSR up, CTS up, RI off` or
+    /// `modem: CTS down (was up), DSR down (was up); DCD up, RI off`. `None` if nothing changed.
+    pub fn notice(self, previous: Option<ModemState>) -> Option<String> {
+        let Some(previous) = previous else {
+            return Some(format!("modem: {self}"));
+        };
+        if previous == self {
+            return None;
+        }
+        let mut changed = Vec::new();
+        let mut same = Vec::new();
+        for ((name, on, word), (_, was, was_word)) in self.lines().into_iter().zip(previous.lines())
+        {
+            if on == was {
+                same.push(format!("{name} {word}"));
+            } else if name == "DCD" {
+                let what = if on { "carrier back" } else { "carrier lost" };
+                changed.push(format!("{name} {word} ({what})"));
+            } else {
+                changed.push(format!("{name} {word} (was {was_word})"));
+            }
+        }
+        let mut text = format!("modem: {}", changed.join(", "));
+        if !same.is_empty() {
+            text.push_str("; ");
+            text.push_str(&same.join(", "));
+        }
+        Some(text)
+    }
+}
+
+impl fmt::Display for ModemState {
+    /// `DCD up, DSR up, CTS up, RI off`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (name, _, word)) in self.lines().into_iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{name} {word}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What an open link knows about the device's side, out of band of the byte stream. A driver
+/// publishes it through a [`watch`] channel (so it never waits for the console actor, and the
+/// actor always sees the latest state) and hands out receivers from [`LinkControl::status`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LinkStatus {
+    /// The modem lines, once the link has read or been told them (`None` before, or for links
+    /// without modem lines).
+    pub modem: Option<ModemState>,
+}
+
 /// Out-of-band control of an open link. Shared (`Arc`) so a long BREAK sequence can run beside
 /// reading and writing.
 #[async_trait]
 pub trait LinkControl: Send + Sync {
     /// Perform `op`, or answer [`Error::Unsupported`].
     async fn control(&self, op: ControlOp) -> Result<()>;
+
+    /// A receiver of the link's [`LinkStatus`], for links that report one (the default: none).
+    /// The console actor reads it once per link and announces every change of the modem lines.
+    fn status(&self) -> Option<watch::Receiver<LinkStatus>> {
+        None
+    }
 }
 
 /// A control that supports nothing.
@@ -198,5 +303,52 @@ impl Connector for EchoConnector {
 
     fn address(&self) -> String {
         "echo:".into()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modem_notices_name_what_changed() {
+        let all = ModemState::from_msr(0xf0);
+        assert_eq!(
+            (all.dcd, all.ri, all.dsr, all.cts),
+            (true, true, true, true)
+        );
+        // The low bits say which lines changed; they are not levels.
+        assert_eq!(ModemState::from_msr(0x0f), ModemState::default());
+        let up = ModemState::from_msr(0xb0);
+        assert_eq!(up.to_string(), "DCD up, DSR up, CTS up, RI off");
+        assert_eq!(
+            up.notice(None).unwrap(),
+            "modem: DCD up, DSR up, CTS up, RI off"
+        );
+        assert_eq!(up.notice(Some(up)), None);
+        let no_carrier = ModemState { dcd: false, ..up };
+        assert_eq!(
+            no_carrier.notice(Some(up)).unwrap(),
+            "modem: DCD down (carrier lost); DSR up, CTS up, RI off"
+        );
+        assert_eq!(
+            up.notice(Some(no_carrier)).unwrap(),
+            "modem: DCD up (carrier back); DSR up, CTS up, RI off"
+        );
+        let quiet = ModemState {
+            dsr: false,
+            cts: false,
+            ri: true,
+            ..up
+        };
+        assert_eq!(
+            quiet.notice(Some(up)).unwrap(),
+            "modem: DSR down (was up), CTS down (was up), RI on (was off); DCD up"
+        );
+        assert_eq!(
+            ModemState::default().notice(Some(all)).unwrap(),
+            "modem: DCD down (carrier lost), DSR down (was up), CTS down (was up), RI off (was on)"
+        );
     }
 }

@@ -29,8 +29,13 @@
 //! (RTS on/off) without waiting for the answer (ser2net on a pty never answers them; an answer
 //! that does come lands in [`PortState::control`]). Window size is not supported.
 //! The server's notifications (line state, modem state) and answers are kept in a
-//! [`PortState`] that [`Rfc2217Connector::port_state`] lets a caller watch across reconnects;
-//! every change of the modem state (CTS, DSR, RI, DCD) is logged as an `info` tracing event.
+//! [`PortState`] that [`Rfc2217Connector::port_state`] lets a caller watch across reconnects.
+//! The modem lines of NOTIFY-MODEMSTATE (DCD, DSR, CTS, RI) are also published as the link's
+//! [`LinkStatus`] ([`LinkControl::status`]), only when their levels change: the console actor
+//! announces the first report after each connect and every change to the viewers and the record
+//! log (`[mo: modem: DCD down (carrier lost); DSR up, CTS up, RI off]`) and keeps the current
+//! state in [`Console::modem`](mo_core::console::Console::modem). A repeated notification with
+//! the same levels is no news.
 //! Server messages are parsed by [`Reply::parse`], which never panics and keeps only bounded
 //! data.
 //!
@@ -49,7 +54,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mo_core::link::{Capabilities, Connector, ControlOp, Link, LinkControl};
+use mo_core::link::{
+    Capabilities, Connector, ControlOp, Link, LinkControl, LinkStatus, ModemState,
+};
 use mo_core::{Error, Result};
 use tokio::sync::{mpsc, watch};
 use tokio_serial::{DataBits, FlowControl, Parity, StopBits};
@@ -398,8 +405,13 @@ impl Rfc2217Connector {
 }
 
 /// The observer run by the telnet reading task: takes the COM-PORT-OPTION messages out of the
-/// codec and records them in the port state.
-fn observer(state: Arc<watch::Sender<PortState>>, address: String) -> Observer {
+/// codec and records them in the port state; modem-line levels that changed go to the link's
+/// `status` (never waiting: a watch channel keeps only the latest).
+fn observer(
+    state: Arc<watch::Sender<PortState>>,
+    status: watch::Sender<LinkStatus>,
+    address: String,
+) -> Observer {
     Box::new(move |codec: &mut TelnetCodec| {
         let agreed = codec.local_enabled(COM_PORT_OPTION) || codec.remote_enabled(COM_PORT_OPTION);
         let mut replies = Vec::new();
@@ -415,7 +427,7 @@ fn observer(state: Arc<watch::Sender<PortState>>, address: String) -> Observer {
                 if let Reply::ModemState(mask) = reply
                     && s.modem_state != Some(*mask)
                 {
-                    tracing::info!(
+                    tracing::debug!(
                         %address,
                         mask,
                         dcd = mask & 0x80 != 0,
@@ -429,6 +441,16 @@ fn observer(state: Arc<watch::Sender<PortState>>, address: String) -> Observer {
             }
             changed
         });
+        for reply in &replies {
+            if let Reply::ModemState(mask) = reply {
+                let modem = Some(ModemState::from_msr(*mask));
+                status.send_if_modified(|st| {
+                    let changed = st.modem != modem;
+                    st.modem = modem;
+                    changed
+                });
+            }
+        }
     })
 }
 
@@ -437,11 +459,16 @@ impl Connector for Rfc2217Connector {
     async fn connect(&self) -> Result<Link> {
         self.state.send_replace(PortState::default());
         let mut rx = self.state.subscribe();
+        let (status_tx, status) = watch::channel(LinkStatus::default());
         let session = telnet::open(
             &self.target,
             &self.address,
             TelnetCodec::com_port_client(),
-            Some(observer(Arc::clone(&self.state), self.address.clone())),
+            Some(observer(
+                Arc::clone(&self.state),
+                status_tx,
+                self.address.clone(),
+            )),
         )
         .await?;
         self.wait_for(&mut rx, "agreement to COM-PORT-OPTION", |s| s.agreed)
@@ -474,6 +501,7 @@ impl Connector for Rfc2217Connector {
                 frames: session.frames,
                 breaking: tokio::sync::Mutex::new(()),
                 address: self.address.clone(),
+                status,
             }),
         })
     }
@@ -496,6 +524,8 @@ struct Rfc2217Control {
     /// Held for the whole of a BREAK so two breaks never interleave.
     breaking: tokio::sync::Mutex<()>,
     address: String,
+    /// The modem lines the server reported on this connection.
+    status: watch::Receiver<LinkStatus>,
 }
 
 impl Rfc2217Control {
@@ -565,6 +595,10 @@ impl LinkControl for Rfc2217Control {
                 what: self.address.clone(),
             }),
         }
+    }
+
+    fn status(&self) -> Option<watch::Receiver<LinkStatus>> {
+        Some(self.status.clone())
     }
 }
 
@@ -674,7 +708,8 @@ mod tests {
     fn random_server_messages_never_panic() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(0x2217_2217);
         let state = Arc::new(watch::channel(PortState::default()).0);
-        let mut observe = observer(Arc::clone(&state), "rfc2217://test:1".into());
+        let (status, status_rx) = watch::channel(LinkStatus::default());
+        let mut observe = observer(Arc::clone(&state), status, "rfc2217://test:1".into());
         let mut codec = TelnetCodec::com_port_client();
         let mut parsed = 0u64;
         for _ in 0..5_000 {
@@ -699,5 +734,8 @@ mod tests {
         assert!(parsed > 4_000);
         let seen = state.borrow().messages;
         assert!(seen > 3_000 && seen <= parsed, "{seen} of {parsed}");
+        // The link status follows the levels of the last modem-state mask.
+        let last = state.borrow().modem_state;
+        assert_eq!(status_rx.borrow().modem, last.map(ModemState::from_msr));
     }
 }

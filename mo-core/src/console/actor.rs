@@ -15,7 +15,9 @@ use super::login::{LoginAction, LoginRun};
 use super::{Attached, ConsoleConfig, LinkState, Mode, Request, Role, ViewerId, ViewerInfo};
 use crate::breakseq::BreakStep;
 use crate::error::{Error, Result};
-use crate::link::{Connector, ControlOp, Link, LinkControl, LinkReader, LinkWriter};
+use crate::link::{
+    Connector, ControlOp, Link, LinkControl, LinkReader, LinkStatus, LinkWriter, ModemState,
+};
 use crate::record::{Chunk, RecordKind, RecordSink, now_ns};
 use crate::tail::TailBuffer;
 
@@ -41,6 +43,8 @@ enum Wake {
     Read(std::io::Result<usize>),
     Wrote(std::io::Result<usize>),
     Connected(Result<Link>),
+    /// The link's status changed (`false`: the link stopped reporting it).
+    Status(bool),
     Timer,
 }
 
@@ -53,6 +57,10 @@ pub(super) struct Actor {
     rx: mpsc::Receiver<Request>,
     self_tx: mpsc::WeakSender<Request>,
     state: watch::Sender<LinkState>,
+    /// The modem lines as last announced on the current link.
+    modem: watch::Sender<Option<ModemState>>,
+    /// The current link's status reports, if it makes any.
+    status: Option<watch::Receiver<LinkStatus>>,
     hub: Option<broadcast::Sender<Arc<Chunk>>>,
     tail: TailBuffer,
     seq: u64,
@@ -105,6 +113,13 @@ async fn connect_opt(fut: &mut Option<ConnectFuture>) -> Result<Link> {
     }
 }
 
+async fn status_changed(status: &mut Option<watch::Receiver<LinkStatus>>) -> bool {
+    match status {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
 async fn sleep_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -120,6 +135,7 @@ impl Actor {
         rx: mpsc::Receiver<Request>,
         self_tx: mpsc::WeakSender<Request>,
         state: watch::Sender<LinkState>,
+        modem: watch::Sender<Option<ModemState>>,
     ) -> Self {
         let seq = log.as_ref().map_or(1, |l| l.next_seq());
         Actor {
@@ -132,6 +148,8 @@ impl Actor {
             rx,
             self_tx,
             state,
+            modem,
+            status: None,
             hub: None,
             seq,
             offset: 0,
@@ -180,6 +198,7 @@ impl Actor {
                 c = connect_opt(&mut self.connecting) => Wake::Connected(c),
                 req = self.rx.recv(), if self.pending.len() < PENDING_CAP => Wake::Request(req),
                 r = write_opt(&mut self.writer, &self.pending), if !self.pending.is_empty() => Wake::Wrote(r),
+                s = status_changed(&mut self.status) => Wake::Status(s),
                 r = read_opt(&mut self.reader, &mut self.read_buf) => Wake::Read(r),
                 () = sleep_opt(timer) => Wake::Timer,
             };
@@ -198,6 +217,9 @@ impl Actor {
                         Err(e) => self.connect_failed(e.to_string()),
                     }
                 }
+                Wake::Status(true) => self.on_status(),
+                // The driver dropped its end: the byte stream tells whether the link is down.
+                Wake::Status(false) => self.status = None,
                 Wake::Timer => self.on_timer(),
             }
         }
@@ -360,6 +382,8 @@ impl Actor {
         });
         let text = format!("link up: {}", self.connector.address());
         self.notice("", text);
+        self.status = link.control.status();
+        self.on_status();
         if let Some((cols, rows)) = self.window {
             let control = link.control;
             tokio::spawn(async move {
@@ -372,7 +396,29 @@ impl Actor {
         self.start_login();
     }
 
+    /// Announce the link's modem lines when they are first known and whenever they change.
+    fn on_status(&mut self) {
+        let Some(rx) = self.status.as_mut() else {
+            return;
+        };
+        let now = rx.borrow_and_update().modem;
+        let previous = *self.modem.borrow();
+        match now {
+            Some(now) => {
+                if let Some(text) = now.notice(previous) {
+                    self.modem.send_replace(Some(now));
+                    self.notice("", text);
+                }
+            }
+            None => {
+                self.modem.send_if_modified(|m| m.take().is_some());
+            }
+        }
+    }
+
     fn close_link(&mut self) {
+        self.status = None;
+        self.modem.send_if_modified(|m| m.take().is_some());
         self.login = None;
         self.reader = None;
         self.writer = None;

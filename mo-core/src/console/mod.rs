@@ -49,7 +49,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::breakseq::BreakSequences;
 use crate::error::{Error, Result};
-use crate::link::{Connector, ControlOp};
+use crate::link::{Connector, ControlOp, ModemState};
 use crate::record::{Chunk, RecordKind, RecordSink};
 
 pub use login::{DEFAULT_EXPECT_TIMEOUT, LoginScript, LoginStep};
@@ -280,6 +280,7 @@ struct Shared {
     name: Arc<str>,
     tx: mpsc::Sender<Request>,
     state: watch::Receiver<LinkState>,
+    modem: watch::Receiver<Option<ModemState>>,
     config: ConsoleConfig,
 }
 
@@ -313,14 +314,24 @@ impl Console {
             LinkState::Connecting { attempt: 1 }
         };
         let (state_tx, state_rx) = watch::channel(initial);
+        let (modem_tx, modem_rx) = watch::channel(None);
         let name: Arc<str> = Arc::from(config.name.as_str());
-        let actor = actor::Actor::new(config.clone(), connector, log, rx, tx.downgrade(), state_tx);
+        let actor = actor::Actor::new(
+            config.clone(),
+            connector,
+            log,
+            rx,
+            tx.downgrade(),
+            state_tx,
+            modem_tx,
+        );
         tokio::spawn(actor.run());
         Console {
             shared: Arc::new(Shared {
                 name,
                 tx,
                 state: state_rx,
+                modem: modem_rx,
                 config,
             }),
         }
@@ -344,6 +355,19 @@ impl Console {
     /// A receiver that sees every state change.
     pub fn watch_state(&self) -> watch::Receiver<LinkState> {
         self.shared.state.clone()
+    }
+
+    /// The device's modem lines as the link last reported them: `None` while the link is not up
+    /// or does not report modem lines (only some drivers do, such as `rfc2217`). Every change is
+    /// also announced to the viewers and the record log as a notice such as
+    /// `modem: DCD down (carrier lost); DSR up, CTS up, RI off`.
+    pub fn modem(&self) -> Option<ModemState> {
+        *self.shared.modem.borrow()
+    }
+
+    /// A receiver that sees every change of [`Console::modem`].
+    pub fn watch_modem(&self) -> watch::Receiver<Option<ModemState>> {
+        self.shared.modem.clone()
     }
 
     async fn request<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T> {

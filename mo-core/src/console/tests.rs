@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::*;
-use crate::link::{Capabilities, Link, LinkControl};
+use crate::link::{Capabilities, Link, LinkControl, LinkStatus, ModemState};
 
 /// A device whose far end the test holds: every connect hands the test a new duplex end.
 #[derive(Debug)]
@@ -392,4 +392,132 @@ async fn input_is_logged_with_its_author() {
     console.shutdown().await;
     next_notice(&mut a, "console stopped").await;
     assert_eq!(a.recv().await, ViewerEvent::Closed);
+}
+
+/// A device whose modem lines the test sets: every connect hands the test the far end of the
+/// bytes and the sender of the link's status.
+#[derive(Debug)]
+struct ModemConnector {
+    peers: mpsc::UnboundedSender<(DuplexStream, watch::Sender<LinkStatus>)>,
+}
+
+struct ModemControl(watch::Receiver<LinkStatus>);
+
+#[async_trait]
+impl LinkControl for ModemControl {
+    async fn control(&self, op: ControlOp) -> Result<()> {
+        Err(Error::Unsupported {
+            operation: op.name(),
+            what: "modem test".into(),
+        })
+    }
+    fn status(&self) -> Option<watch::Receiver<LinkStatus>> {
+        Some(self.0.clone())
+    }
+}
+
+#[async_trait]
+impl Connector for ModemConnector {
+    async fn connect(&self) -> Result<Link> {
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        let (status_tx, status_rx) = watch::channel(LinkStatus::default());
+        self.peers
+            .send((theirs, status_tx))
+            .map_err(|_| Error::Connect {
+                address: "modem:".into(),
+                reason: "test ended".into(),
+            })?;
+        let (r, w) = tokio::io::split(ours);
+        Ok(Link {
+            reader: Box::pin(r),
+            writer: Box::pin(w),
+            control: Arc::new(ModemControl(status_rx)),
+        })
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::NONE
+    }
+    fn address(&self) -> String {
+        "modem:".into()
+    }
+}
+
+fn modem(dcd: bool, dsr: bool, cts: bool) -> LinkStatus {
+    LinkStatus {
+        modem: Some(ModemState {
+            dcd,
+            dsr,
+            cts,
+            ri: false,
+        }),
+    }
+}
+
+#[tokio::test]
+async fn modem_line_changes_reach_viewers_the_log_and_the_state() {
+    let sink = VecSink::default();
+    let (tx, mut peers) = mpsc::unbounded_channel();
+    let mut cfg = ConsoleConfig::new("modem");
+    cfg.backoff_initial = Duration::from_millis(20);
+    let console = Console::spawn(
+        cfg,
+        Arc::new(ModemConnector { peers: tx }),
+        Some(Box::new(sink.clone())),
+    );
+    let mut v = console.attach("v", Mode::Spy, None).await.unwrap();
+    let (mut dev, status) = peers.recv().await.unwrap();
+    let mut state = console.watch_state();
+    state
+        .wait_for(|s| matches!(s, LinkState::Up { .. }))
+        .await
+        .unwrap();
+    assert_eq!(console.modem(), None, "nothing reported yet");
+    let mut watch_modem = console.watch_modem();
+
+    status.send_replace(modem(true, true, true));
+    let n = next_notice(&mut v, "modem:").await;
+    assert_eq!(n, "modem: DCD up, DSR up, CTS up, RI off");
+    watch_modem.wait_for(Option::is_some).await.unwrap();
+    assert_eq!(console.modem(), modem(true, true, true).modem);
+
+    // The same state again (a repeated notification) is no news; the next notice is the change.
+    // Output written after it is read after it (the actor looks at the status first).
+    status.send_replace(modem(true, true, true));
+    dev.write_all(b"tick\r\n").await.unwrap();
+    read_output(&mut v, b"tick").await;
+    status.send_replace(modem(false, true, true));
+    let n = next_notice(&mut v, "modem:").await;
+    assert_eq!(n, "modem: DCD down (carrier lost); DSR up, CTS up, RI off");
+    watch_modem
+        .wait_for(|m| m.is_some_and(|m| !m.dcd))
+        .await
+        .unwrap();
+
+    // The link goes down: the modem state is unknown until the next link reports it, and the
+    // first report after the reconnect is announced again.
+    drop((dev, status));
+    next_notice(&mut v, "link down").await;
+    watch_modem.wait_for(Option::is_none).await.unwrap();
+    let (_dev, status) = peers.recv().await.unwrap();
+    next_notice(&mut v, "link up").await;
+    status.send_replace(modem(false, true, true));
+    let n = next_notice(&mut v, "modem:").await;
+    assert_eq!(n, "modem: DCD down, DSR up, CTS up, RI off");
+
+    let logged: Vec<String> = sink
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.kind == RecordKind::Notice && c.bytes.starts_with(b"modem:"))
+        .map(|c| String::from_utf8_lossy(&c.bytes).into_owned())
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            "modem: DCD up, DSR up, CTS up, RI off",
+            "modem: DCD down (carrier lost); DSR up, CTS up, RI off",
+            "modem: DCD down, DSR up, CTS up, RI off",
+        ]
+    );
 }

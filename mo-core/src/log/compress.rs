@@ -20,7 +20,9 @@ use std::sync::{Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use crate::error::{Error, Result};
-use crate::log::segment::{compressed_path, corrupt, io_err, list_segments};
+use crate::log::segment::{
+    MAX_DECOMPRESSED_SEGMENT, compressed_path, corrupt, io_err, list_segments,
+};
 
 /// Suffix of a compressed segment being written.
 const TMP_SUFFIX: &str = ".tmp";
@@ -66,7 +68,8 @@ pub(crate) fn compress_before(
 }
 
 /// Compress the closed plain segment `path` into `path.zst` and remove `path`. `Ok(None)` when
-/// `path` disappeared meanwhile (retention removed it).
+/// `path` disappeared meanwhile (retention removed it), or when it is bigger than readers accept
+/// compressed ([`MAX_DECOMPRESSED_SEGMENT`]); it then stays plain.
 pub(crate) fn compress_segment(
     path: &Path,
     level: i32,
@@ -85,6 +88,14 @@ pub(crate) fn compress_segment(
         .metadata()
         .map_err(|e| io_err("stat log segment", path, e))?
         .len();
+    if len > MAX_DECOMPRESSED_SEGMENT {
+        tracing::debug!(
+            path = %path.display(),
+            len,
+            "log segment too big to keep compressed; left plain"
+        );
+        return Ok(None);
+    }
     let out = File::create(&tmp).map_err(|e| io_err("create compressed segment", &tmp, e))?;
     let werr = |e| io_err("write compressed segment", &tmp, e);
     let mut encoder = zstd::stream::write::Encoder::new(out, level).map_err(werr)?;

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::log::segment;
 use crate::log::tests::{SEC, T0, all, append_lines, chunk, seqs};
 use crate::log::{
     LogOptions, LogWriter, SearchOptions, is_compressed, list_notes, list_segments, search, tail,
@@ -229,4 +230,78 @@ fn retention_removes_compressed_segments() {
     assert!(total <= 1500 + 600, "{total} bytes kept");
     assert!(verify(dir).unwrap().is_ok());
     let _ = w.next_seq();
+}
+
+/// A zstd frame of `blocks` RLE blocks of 128 KiB each (4 bytes apiece): a few KiB that
+/// decompress to `blocks` × 128 KiB. `claim` is the content size its header states, if any.
+fn rle_frame(blocks: usize, claim: Option<u64>) -> Vec<u8> {
+    let mut f = 0xFD2F_B528u32.to_le_bytes().to_vec();
+    match claim {
+        // Single segment, 8-byte content size.
+        Some(size) => {
+            f.push(0xE0);
+            f.extend_from_slice(&size.to_le_bytes());
+        }
+        // No content size; window 128 KiB (log 17 = 10 + 7).
+        None => f.extend_from_slice(&[0x00, 7 << 3]),
+    }
+    for i in 0..blocks {
+        let last = u32::from(i + 1 == blocks);
+        let header = last | (1 << 1) | ((128 * 1024) << 3);
+        f.extend_from_slice(&header.to_le_bytes()[..3]);
+        f.push(b'x');
+    }
+    f
+}
+
+#[test]
+fn a_frame_claiming_or_decompressing_to_too_much_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (mut w, _) = LogWriter::open(dir, compressing()).unwrap();
+    append_lines(&mut w, 30);
+    w.wait_for_compression();
+    drop(w);
+    let first = list_segments(dir).unwrap()[0].path.clone();
+    assert!(is_compressed(&first));
+    let name = first.file_name().unwrap().to_str().unwrap().to_owned();
+
+    // A 25-byte frame that claims 8 GiB: refused from its header, naming the file.
+    std::fs::write(&first, rle_frame(1, Some(8 << 30))).unwrap();
+    let err = crate::log::read(dir, &Default::default())
+        .unwrap()
+        .find_map(|r| r.err())
+        .expect("a frame claiming 8 GiB must be refused");
+    let text = err.to_string();
+    assert!(
+        text.contains(&name) && text.contains("claims 8589934592 bytes"),
+        "{text}"
+    );
+    let report = verify(dir).unwrap();
+    assert!(!report.is_ok());
+    assert!(report.to_string().contains("claims"), "{report}");
+    assert!(tail(dir, 1000).is_err());
+    // Reopening for writing only reads the newest segment, so it still works.
+    assert!(LogWriter::open(dir, compressing()).is_ok());
+
+    // Without a stated size, decompressing stops at the limit (a small one here; the real one
+    // is 1 GiB): 8 blocks are 1 MiB.
+    let bomb = dir.join("bomb.mlog.zst");
+    std::fs::write(&bomb, rle_frame(8, None)).unwrap();
+    let bytes = segment::decompress_bounded(&bomb, 1 << 20).unwrap();
+    // The buffer never grows past the bound either.
+    assert_eq!((bytes.len(), bytes.capacity()), (1 << 20, 1 << 20));
+    let err = segment::decompress_bounded(&bomb, (1 << 20) - 1).unwrap_err();
+    assert!(
+        err.to_string().contains("more than 1048575 bytes") && err.to_string().contains("bomb"),
+        "{err}"
+    );
+    // A stated size below the limit is the bound.
+    std::fs::write(&bomb, rle_frame(2, Some(256 * 1024))).unwrap();
+    assert_eq!(
+        segment::decompress_bounded(&bomb, 1 << 20).unwrap().len(),
+        256 * 1024
+    );
+    let err = segment::decompress_bounded(&bomb, 100_000).unwrap_err();
+    assert!(err.to_string().contains("claims 262144 bytes"), "{err}");
 }

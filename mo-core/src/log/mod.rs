@@ -73,8 +73,8 @@ pub use reader::{ReadOptions, Records, read, tail};
 pub use render::Renderer;
 pub use search::{SearchOptions, SearchStats, compile_pattern, search};
 pub use segment::{
-    COMPRESSED_SUFFIX, SegmentFile, compressed_path, is_compressed, list_segments,
-    parse_segment_file_name, segment_file_name,
+    COMPRESSED_SUFFIX, MAX_DECOMPRESSED_SEGMENT, SegmentFile, compressed_path, is_compressed,
+    list_segments, parse_segment_file_name, segment_file_name,
 };
 pub use show::{DEFAULT_FOLLOW_TAIL, ShowOptions, show, show_follow};
 pub use timespec::{format_timestamp, parse_time_spec, push_timestamp};

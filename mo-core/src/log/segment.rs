@@ -23,8 +23,18 @@ pub const SEGMENT_EXTENSION: &str = "mlog";
 /// Suffix added to a segment file's name when it is compressed (`….mlog.zst`).
 pub const COMPRESSED_SUFFIX: &str = ".zst";
 
-/// A compressed segment that decompresses to more than this is refused as damaged.
-const MAX_DECOMPRESSED: u64 = 4 * 1024 * 1024 * 1024;
+/// The largest segment kept compressed (1 GiB). Readers hold a compressed segment in memory, so a
+/// frame that claims or decompresses to more is refused as damaged before it takes more memory,
+/// and the writer leaves bigger closed segments plain.
+pub const MAX_DECOMPRESSED_SEGMENT: u64 = 1 << 30;
+
+/// The longest zstd frame header (`ZSTD_FRAMEHEADERSIZE_MAX`): magic, descriptor, window, dictionary
+/// id and content size.
+const ZSTD_FRAME_HEADER_MAX: usize = 18;
+
+/// Memory reserved up front for a compressed segment whose frame states its size (at most this
+/// much; beyond it the buffer grows only as the bytes arrive).
+const PREALLOC_MAX: u64 = 64 * 1024 * 1024;
 
 /// Bytes read from a segment file at a time.
 const READ_CHUNK: usize = 128 * 1024;
@@ -173,22 +183,82 @@ impl SegmentData {
 
 /// Decompress the whole compressed segment at `path`. A bad frame is [`Error::LogCorrupt`].
 fn decompress(path: &Path) -> Result<SegmentData> {
+    decompress_bounded(path, MAX_DECOMPRESSED_SEGMENT).map(SegmentData::Memory)
+}
+
+/// Decompress the compressed segment at `path`, refusing (as [`Error::LogCorrupt`]) a frame whose
+/// header claims more than `limit` bytes before decompressing anything, and a frame that turns out
+/// to hold more than its header claims (or than `limit`, without a claim) as soon as it does.
+pub(crate) fn decompress_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let file = File::open(path).map_err(|e| io_err("open log segment", path, e))?;
-    let mut decoder = zstd::stream::read::Decoder::new(file)
-        .map_err(|e| io_err("start decompressing log segment", path, e))?;
-    let mut bytes = Vec::new();
-    (&mut decoder)
-        .take(MAX_DECOMPRESSED + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| corrupt(path, 0, format!("cannot decompress: {e}")))?;
-    if bytes.len() as u64 > MAX_DECOMPRESSED {
+    let mut head = [0u8; ZSTD_FRAME_HEADER_MAX];
+    let got =
+        read_full_file_at(&file, &mut head, 0).map_err(|e| io_err("read log segment", path, e))?;
+    // The writer always records the size; a frame header that cannot be read is left to the
+    // decoder, which names what is wrong with it.
+    let claimed = zstd::zstd_safe::get_frame_content_size(head.get(..got).unwrap_or_default())
+        .ok()
+        .flatten();
+    if let Some(size) = claimed
+        && size > limit
+    {
         return Err(corrupt(
             path,
             0,
-            format!("decompresses to more than {MAX_DECOMPRESSED} bytes"),
+            format!(
+                "its zstd frame claims {size} bytes, more than the {limit} bytes a compressed segment may hold"
+            ),
         ));
     }
-    Ok(SegmentData::Memory(bytes))
+    let bound = claimed.unwrap_or(limit);
+    let mut decoder = zstd::stream::read::Decoder::new(file)
+        .map_err(|e| io_err("start decompressing log segment", path, e))?;
+    let mut bytes = Vec::new();
+    bytes
+        .try_reserve_exact(claimed.unwrap_or(0).min(PREALLOC_MAX) as usize)
+        .map_err(|e| io_err("decompress log segment", path, io::Error::other(e)))?;
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = match decoder.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(corrupt(path, 0, format!("cannot decompress: {e}"))),
+        };
+        if bytes.len() as u64 + n as u64 > bound {
+            let reason = match claimed {
+                Some(size) => {
+                    format!("decompresses to more than the {size} bytes its frame claims")
+                }
+                None => format!("decompresses to more than {limit} bytes"),
+            };
+            return Err(corrupt(path, 0, reason));
+        }
+        if bytes.capacity() - bytes.len() < n {
+            // Grow by doubling, but never past the bound.
+            let cap = usize::try_from(bound).unwrap_or(usize::MAX);
+            let want = (bytes.capacity() * 2).clamp(bytes.len() + n, cap.max(bytes.len() + n));
+            bytes
+                .try_reserve_exact(want - bytes.len())
+                .map_err(|e| io_err("decompress log segment", path, io::Error::other(e)))?;
+        }
+        bytes.extend_from_slice(buf.get(..n).unwrap_or_default());
+    }
+    Ok(bytes)
+}
+
+/// Read up to `buf.len()` bytes of `file` at `offset`; fewer only at its end.
+fn read_full_file_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while let Some(dst) = buf.get_mut(done..).filter(|d| !d.is_empty()) {
+        match file.read_at(dst, offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
 }
 
 /// Read just the header of the segment at `path` (for a compressed one, without decompressing

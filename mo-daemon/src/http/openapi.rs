@@ -427,7 +427,18 @@ fn schemas() -> Value {
                 "viewers": {"type": "integer"},
                 "groups": {"type": "array", "items": {"type": "string"}},
                 "description": {"type": ["string", "null"]},
-                "error": {"type": "string"}
+                "error": {"type": "string"},
+                "modem": {
+                    "type": "object",
+                    "description": "The modem lines while the link is up and reports them (rfc2217)",
+                    "required": ["dcd", "dsr", "cts", "ri"],
+                    "properties": {
+                        "dcd": {"type": "boolean"},
+                        "dsr": {"type": "boolean"},
+                        "cts": {"type": "boolean"},
+                        "ri": {"type": "boolean"}
+                    }
+                }
             }
         },
         "DeviceDetail": {

@@ -159,6 +159,10 @@ async fn device_json(state: &AppState, entry: &Entry, with_settings: bool) -> Va
     if let Some(error) = &entry.error {
         v["error"] = json!(error);
     }
+    // The modem lines, while the link is up and reports them (rfc2217).
+    if let Some(m) = entry.console.as_ref().and_then(|c| c.modem()) {
+        v["modem"] = json!({"dcd": m.dcd, "dsr": m.dsr, "cts": m.cts, "ri": m.ri});
+    }
     if with_settings {
         v["settings"] = json!(entry.device.settings);
     }

@@ -30,8 +30,8 @@ pub const USER: &str = "admin";
 /// Its password.
 pub const PASSWORD: &str = "password";
 
-/// `shared/peers/ipmi_sim-lan.conf` with `@DIR@` and `@PORT@` to fill in; SOL is on the pty
-/// pair's device side.
+/// `shared/peers/ipmi_sim-lan.conf` with `@DIR@`, `@PORT@` and `@SOL@` to fill in; SOL is on the
+/// pty pair's device side.
 const LAN_CONF: &str = r#"name "ipmisim1"
 set_working_mc 0x20
   startlan 1
@@ -44,7 +44,7 @@ set_working_mc 0x20
     guid a123456789abcdefa123456789abcdef
   endlan
   chassis_control "@DIR@/chassis.sh 0x20"
-  sol "@DIR@/ttyDEV" 115200
+  sol "@SOL@" 115200
   user 1 true  ""      "test"     user  10 none md2 md5 straight
   user 2 true  "admin" "password" admin 10 none md2 md5 straight
 "#;
@@ -73,6 +73,27 @@ esac
 exit 0
 "#;
 
+/// The SOL device's name: unique per simulator. ipmi_sim takes a UUCP lock on the device, named
+/// after its last path component only (`/var/lock/LCK..NAME`), and does not open the device while
+/// another live process holds that lock: simulators running at the same time with a common name
+/// (`ttyDEV` once) left every SOL session but one without a device, so no byte passed.
+pub fn sol_tty_name(dir: &Path) -> String {
+    let unique = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_start_matches('.').to_owned())
+        .unwrap_or_default();
+    format!("ttySOL-{unique}")
+}
+
+/// Remove the UUCP lock file ipmi_sim took on `dev` (it is left behind when ipmi_sim is killed).
+fn remove_uucp_lock(dev: &Path) {
+    if let Some(name) = dev.file_name() {
+        let _ = std::fs::remove_file(
+            Path::new("/var/lock").join(format!("LCK..{}", name.to_string_lossy())),
+        );
+    }
+}
+
 /// A free loopback UDP port (free a moment ago).
 pub fn free_udp_port() -> Result<u16> {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
@@ -97,14 +118,15 @@ impl IpmiSim {
             bail!("{IPMI_SIM} is missing: apt-get install openipmi");
         }
         let dir = tempfile::tempdir()?;
-        let pair = SocatPair::start(dir.path()).await?;
+        let pair = SocatPair::start_named(dir.path(), &sol_tty_name(dir.path()), "ttyPEER").await?;
         let port = free_udp_port()?;
         let path = dir.path().display().to_string();
         std::fs::write(
             dir.path().join("lan.conf"),
             LAN_CONF
                 .replace("@DIR@", &path)
-                .replace("@PORT@", &port.to_string()),
+                .replace("@PORT@", &port.to_string())
+                .replace("@SOL@", &pair.dev.display().to_string()),
         )?;
         std::fs::write(dir.path().join("ipmi_sim.emu"), EMU)?;
         let script = dir.path().join("chassis.sh");
@@ -194,6 +216,7 @@ impl IpmiSim {
         if let Some(mut child) = self.child.take() {
             child.kill().await?;
         }
+        remove_uucp_lock(&self.pair.dev);
         Ok(())
     }
 
@@ -202,6 +225,7 @@ impl IpmiSim {
         if let Some(mut child) = self.child.take() {
             terminate(&mut child).await?;
         }
+        remove_uucp_lock(&self.pair.dev);
         self.pair.stop().await
     }
 
@@ -252,6 +276,13 @@ impl IpmiSim {
     /// The path of the SOL pty's host side.
     pub fn host_path(&self) -> PathBuf {
         self.pair.peer.clone()
+    }
+}
+
+impl Drop for IpmiSim {
+    /// ipmi_sim dies with its `Child` (kill on drop) and leaves its UUCP lock behind.
+    fn drop(&mut self) {
+        remove_uucp_lock(&self.pair.dev);
     }
 }
 

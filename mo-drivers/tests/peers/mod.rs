@@ -161,9 +161,14 @@ pub struct SocatPair {
 impl SocatPair {
     /// Start `socat` with links `DIR/ttyDEV` and `DIR/ttyPEER`.
     pub async fn start(dir: &Path) -> Result<Self> {
+        Self::start_named(dir, "ttyDEV", "ttyPEER").await
+    }
+
+    /// Start `socat` with links `DIR/dev` and `DIR/peer`.
+    pub async fn start_named(dir: &Path, dev: &str, peer: &str) -> Result<Self> {
         let mut pair = Self {
-            dev: dir.join("ttyDEV"),
-            peer: dir.join("ttyPEER"),
+            dev: dir.join(dev),
+            peer: dir.join(peer),
             child: None,
         };
         pair.restart().await?;
