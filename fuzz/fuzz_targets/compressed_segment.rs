@@ -29,6 +29,10 @@ use mo_core::log::{
 };
 use mo_core::record::{Chunk, RecordKind, RecordSink};
 
+#[path = "damage.rs"]
+mod damage;
+use damage::damage;
+
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
@@ -160,42 +164,6 @@ fn build_log(dir: &Path, u: &mut Unstructured<'_>) -> ArbResult<Option<Vec<Recor
         clean = false;
     }
     Ok(clean.then_some(records))
-}
-
-/// One damaging operation on `image`.
-fn damage(image: &mut Vec<u8>, op: u8, u: &mut Unstructured<'_>) -> ArbResult<()> {
-    let at = if image.is_empty() {
-        0
-    } else {
-        u.choose_index(image.len())?
-    };
-    match op {
-        0 => {
-            let mask: u8 = u.int_in_range(1..=255)?;
-            if let Some(b) = image.get_mut(at) {
-                *b ^= mask;
-            }
-        }
-        1 => image.truncate(at),
-        2 => {
-            let v: u32 = u.arbitrary()?;
-            for (i, b) in v.to_le_bytes().into_iter().enumerate() {
-                if let Some(dst) = image.get_mut(at + i) {
-                    *dst = b;
-                }
-            }
-        }
-        3 => {
-            let n = u.int_in_range(0..=100)?;
-            image.extend_from_slice(u.bytes(n)?);
-        }
-        _ => {
-            let n = u.int_in_range(0..=100)?;
-            let end = (at + n).min(image.len());
-            image[at..end].fill(0);
-        }
-    }
-    Ok(())
 }
 
 /// A zstd frame of `plain` as the writer makes it: content size and checksum included.

@@ -8,7 +8,11 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data).into_owned();
-    let (a, b) = text.split_at(text.char_indices().nth(text.chars().count() / 2).map_or(0, |(i, _)| i));
+    let (a, b) = text.split_at(
+        text.char_indices()
+            .nth(text.chars().count() / 2)
+            .map_or(0, |(i, _)| i),
+    );
     let (a, b) = (a.to_string(), b.to_string());
     let loader = move |name: &str| -> Result<String, String> {
         match name {

@@ -24,6 +24,10 @@ use mo_core::log::{
 };
 use mo_core::record::{Chunk, RecordKind, RecordSink};
 
+#[path = "damage.rs"]
+mod damage;
+use damage::damage;
+
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
@@ -171,36 +175,8 @@ fn build_log(u: &mut Unstructured<'_>) -> ArbResult<(Vec<(String, Vec<u8>)>, Opt
         let which = u.choose_index(files.len())?;
         let (name, image) = &mut files[which];
         let op: u8 = u.int_in_range(0..=5)?;
-        let at = if image.is_empty() {
-            0
-        } else {
-            u.choose_index(image.len())?
-        };
         match op {
-            0 => {
-                let mask: u8 = u.int_in_range(1..=255)?;
-                if let Some(b) = image.get_mut(at) {
-                    *b ^= mask;
-                }
-            }
-            1 => image.truncate(at),
-            2 => {
-                let v: u32 = u.arbitrary()?;
-                for (i, b) in v.to_le_bytes().into_iter().enumerate() {
-                    if let Some(dst) = image.get_mut(at + i) {
-                        *dst = b;
-                    }
-                }
-            }
-            3 => {
-                let n = u.int_in_range(0..=100)?;
-                image.extend_from_slice(u.bytes(n)?);
-            }
-            4 => {
-                let n = u.int_in_range(0..=100)?;
-                let end = (at + n).min(image.len());
-                image[at..end].fill(0);
-            }
+            0..=4 => damage(image, op, u)?,
             _ => *name = segment_file_name(u.arbitrary()?),
         }
         clean = false;

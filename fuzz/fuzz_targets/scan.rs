@@ -15,7 +15,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let patterns = [
-        Pattern::new("panic", r"Kernel panic - not syncing: (.*)", Severity::Critical, "panic: $1"),
+        Pattern::new(
+            "panic",
+            r"Kernel panic - not syncing: (.*)",
+            Severity::Critical,
+            "panic: $1",
+        ),
         Pattern::new("login", r"login: $", Severity::Info, "{device} at login"),
         Pattern::new("prompt", r"^(=>|ok|boot>) ?$", Severity::Notice, ""),
     ];

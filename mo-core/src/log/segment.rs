@@ -192,8 +192,8 @@ fn decompress(path: &Path) -> Result<SegmentData> {
 pub(crate) fn decompress_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let file = File::open(path).map_err(|e| io_err("open log segment", path, e))?;
     let mut head = [0u8; ZSTD_FRAME_HEADER_MAX];
-    let got =
-        read_full_file_at(&file, &mut head, 0).map_err(|e| io_err("read log segment", path, e))?;
+    let got = read_full_with(&mut head, 0, |b, o| file.read_at(b, o))
+        .map_err(|e| io_err("read log segment", path, e))?;
     // The writer always records the size; a frame header that cannot be read is left to the
     // decoder, which names what is wrong with it.
     let claimed = zstd::zstd_safe::get_frame_content_size(head.get(..got).unwrap_or_default())
@@ -245,20 +245,6 @@ pub(crate) fn decompress_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
         bytes.extend_from_slice(buf.get(..n).unwrap_or_default());
     }
     Ok(bytes)
-}
-
-/// Read up to `buf.len()` bytes of `file` at `offset`; fewer only at its end.
-fn read_full_file_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut done = 0;
-    while let Some(dst) = buf.get_mut(done..).filter(|d| !d.is_empty()) {
-        match file.read_at(dst, offset + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
 }
 
 /// Read just the header of the segment at `path` (for a compressed one, without decompressing
@@ -314,12 +300,22 @@ pub(crate) fn corrupt(path: &Path, offset: u64, reason: impl Into<String>) -> Er
 
 /// Read up to `buf.len()` bytes at `offset`; returns how many were read (fewer only at EOF).
 pub(crate) fn read_full_at(file: &SegmentData, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    read_full_with(buf, offset, |b, o| file.read_at(b, o))
+}
+
+/// Fill `buf` from `offset` on with `read_at` (a `pread`), retrying short reads; returns how
+/// many bytes were read (fewer only at the end).
+fn read_full_with(
+    buf: &mut [u8],
+    offset: u64,
+    read_at: impl Fn(&mut [u8], u64) -> io::Result<usize>,
+) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         let Some(dst) = buf.get_mut(done..) else {
             break;
         };
-        match file.read_at(dst, offset + done as u64) {
+        match read_at(dst, offset + done as u64) {
             Ok(0) => break,
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
