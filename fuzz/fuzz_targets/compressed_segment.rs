@@ -29,9 +29,9 @@ use mo_core::log::{
 };
 use mo_core::record::{Chunk, RecordKind, RecordSink};
 
-#[path = "damage.rs"]
-mod damage;
-use damage::damage;
+#[path = "common.rs"]
+mod common;
+use common::{assert_contiguous, damage};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
@@ -258,14 +258,7 @@ fn check(dir: &Path, clean: Option<&[Record]>) {
         }
     } else {
         // Whatever was read before an error is in order without gaps.
-        let seqs: Vec<u64> = all
-            .iter()
-            .filter_map(|r| r.as_ref().ok().map(|r| r.seq))
-            .collect();
-        assert!(
-            seqs.windows(2).all(|w| w[0].saturating_add(1) == w[1]),
-            "{seqs:?}"
-        );
+        assert_contiguous(&all);
         if let Ok(last) = tail(dir, 5) {
             assert!(last.len() <= 5);
             assert!(

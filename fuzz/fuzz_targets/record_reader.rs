@@ -24,9 +24,9 @@ use mo_core::log::{
 };
 use mo_core::record::{Chunk, RecordKind, RecordSink};
 
-#[path = "damage.rs"]
-mod damage;
-use damage::damage;
+#[path = "common.rs"]
+mod common;
+use common::{assert_contiguous, damage};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
@@ -227,14 +227,7 @@ fn check_files(files: &[(String, Vec<u8>)], clean: Option<&[Record]>) {
         }
     } else {
         // Whatever was read before an error is in order without gaps.
-        let seqs: Vec<u64> = all
-            .iter()
-            .filter_map(|r| r.as_ref().ok().map(|r| r.seq))
-            .collect();
-        assert!(
-            seqs.windows(2).all(|w| w[0].saturating_add(1) == w[1]),
-            "{seqs:?}"
-        );
+        assert_contiguous(&all);
     }
     for n in [1, 5] {
         if let Ok(last) = tail(dir, n) {

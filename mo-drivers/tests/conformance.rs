@@ -298,39 +298,28 @@ async fn reconnects_after_peer_goes_away(mut fixture: impl Fixture) -> Result<()
     Ok(())
 }
 
-/// One test per check for a driver; with `ignore = "why"` the tests are marked `#[ignore]` (run
-/// them with `-- --ignored`).
+/// One test per check for a driver.
 macro_rules! conformance {
     ($driver:ident, $fixture:expr) => {
-        conformance!($driver, $fixture, #[allow(unused_attributes)]);
-    };
-    ($driver:ident, $fixture:expr, ignore = $why:literal) => {
-        conformance!($driver, $fixture, #[ignore = $why]);
-    };
-    ($driver:ident, $fixture:expr, #[$attr:meta]) => {
         mod $driver {
             use super::*;
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[$attr]
             async fn carries_bytes_both_ways() -> Result<()> {
                 super::carries_bytes_both_ways($fixture).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[$attr]
             async fn capabilities_match_control() -> Result<()> {
                 super::capabilities_match_control($fixture).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[$attr]
             async fn bulk_transfer_is_intact() -> Result<()> {
                 super::bulk_transfer_is_intact($fixture).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[$attr]
             async fn reconnects_after_peer_goes_away() -> Result<()> {
                 super::reconnects_after_peer_goes_away($fixture).await
             }

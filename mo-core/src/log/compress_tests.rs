@@ -29,6 +29,18 @@ fn forms(dir: &Path) -> (usize, usize) {
     (packed, segs.len() - packed)
 }
 
+/// Write 30 lines to a compressing log in `dir`, close it, and return its first segment's path,
+/// compressed.
+fn closed_log_with_compressed_first_segment(dir: &Path) -> std::path::PathBuf {
+    let (mut w, _) = LogWriter::open(dir, compressing()).unwrap();
+    append_lines(&mut w, 30);
+    w.wait_for_compression();
+    drop(w);
+    let first = list_segments(dir).unwrap()[0].path.clone();
+    assert!(is_compressed(&first));
+    first
+}
+
 fn search_text(dir: &Path, pattern: &str, context: usize) -> Vec<String> {
     let mut out = Vec::new();
     let opts = SearchOptions {
@@ -180,12 +192,7 @@ fn mixed_forms_a_compressed_newest_segment_and_leftovers() {
 fn a_damaged_compressed_segment_is_reported_not_a_panic() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (mut w, _) = LogWriter::open(dir, compressing()).unwrap();
-    append_lines(&mut w, 30);
-    w.wait_for_compression();
-    drop(w);
-    let first = list_segments(dir).unwrap()[0].path.clone();
-    assert!(is_compressed(&first));
+    let first = closed_log_with_compressed_first_segment(dir);
     let mut bytes = std::fs::read(&first).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x55;
@@ -258,12 +265,7 @@ fn rle_frame(blocks: usize, claim: Option<u64>) -> Vec<u8> {
 fn a_frame_claiming_or_decompressing_to_too_much_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (mut w, _) = LogWriter::open(dir, compressing()).unwrap();
-    append_lines(&mut w, 30);
-    w.wait_for_compression();
-    drop(w);
-    let first = list_segments(dir).unwrap()[0].path.clone();
-    assert!(is_compressed(&first));
+    let first = closed_log_with_compressed_first_segment(dir);
     let name = first.file_name().unwrap().to_str().unwrap().to_owned();
 
     // A 25-byte frame that claims 8 GiB: refused from its header, naming the file.

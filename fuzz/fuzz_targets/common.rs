@@ -1,7 +1,20 @@
-//! One damaging operation on a file image, shared by the fuzz targets that damage logs (included
-//! with `#[path]`; not a fuzz target itself).
+//! Shared by the fuzz targets that damage logs (included with `#[path]`; not a fuzz target
+//! itself): one damaging operation on a file image, and the check on what was read.
 
 use libfuzzer_sys::arbitrary::{Result as ArbResult, Unstructured};
+use mo_core::log::format::Record;
+
+/// Records read before an error (if any) follow each other without a gap in their seqs.
+pub fn assert_contiguous(read: &[mo_core::Result<Record>]) {
+    let seqs: Vec<u64> = read
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|r| r.seq))
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0].saturating_add(1) == w[1]),
+        "{seqs:?}"
+    );
+}
 
 /// Damage `image` by operation `op`: 0 flip bits of a byte, 1 truncate, 2 overwrite four bytes,
 /// 3 append up to 100 random bytes, anything else zero up to 100 bytes.
