@@ -34,6 +34,12 @@ if ! diff -u "$committed" index.d.ts; then
   exit 1
 fi
 
+# The client-mode tests drive the `mod` just built, wherever cargo put it (CARGO_TARGET_DIR or a
+# cargo config may move the target directory): never a stale one in target/, never none.
+MO_MOD_BIN="$(cargo metadata --format-version 1 --no-deps |
+  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')/debug/mod"
+export MO_MOD_BIN
+
 step "running the suite (node --test)"
 node --test --test-concurrency=1 test/*.test.mjs
 

@@ -21,14 +21,19 @@ fi
 echo "==> building mo-python and mod (cargo build -j$jobs --workspace --all-targets)"
 cargo build -j"$jobs" --workspace --all-targets
 
+# Where cargo put them: the shared target/ unless CARGO_TARGET_DIR (or a cargo config) says
+# otherwise — the tests must find these binaries, not stale ones in target/.
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+  "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+
 echo "==> staging the package in $stage"
 rm -rf "$stage"
 mkdir -p "$stage"
 cp -r bindings/python/python/mo "$stage/mo"
-cp target/debug/lib_mo.so "$stage/mo/_mo.abi3.so"
+cp "$target_dir/debug/lib_mo.so" "$stage/mo/_mo.abi3.so"
 
 export PYTHONPATH="$PWD/$stage"
-export MO_MOD_BIN="$PWD/target/debug/mod"
+export MO_MOD_BIN="$target_dir/debug/mod"
 
 echo "==> mypy.stubtest mo._mo"
 "$venv/bin/python" -m mypy.stubtest mo._mo

@@ -72,13 +72,13 @@ fn round_trip(path: &Path, format: Format) -> config::SiteConfig {
 
 fn syntax_check(file: &Path) {
     let conserver = Path::new("/usr/sbin/conserver");
-    if !conserver.exists() {
-        eprintln!(
-            "skipping conserver -S for {}: conserver-server is not installed",
-            file.display()
-        );
-        return;
-    }
+    assert!(
+        conserver.exists(),
+        "{} is missing, so {} cannot be checked with `conserver -S`: install conserver-server \
+         (scripts/setup.sh installs it)",
+        conserver.display(),
+        file.display()
+    );
     let out = Command::new(conserver)
         .arg("-S")
         .arg("-C")

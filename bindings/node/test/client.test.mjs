@@ -1,18 +1,14 @@
 // Client mode against a real running daemon: `mod --demo` (sim-01 … sim-05) with its HTTP API.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
-import { mo, repo, login, start, tempDir, waitFor, freePort } from './helpers.mjs'
-
-const modBin = process.env.MO_MOD_BIN || join(repo, 'target', 'debug', 'mod')
+import { mo, login, start, tempDir, waitFor, freePort, requireModBin } from './helpers.mjs'
 
 /** Start `mod --demo` on free loopback ports; resolves to { url, token }. */
 async function daemon(t) {
   const dir = tempDir(t)
   const [ssh, http] = [await freePort(), await freePort()]
   const url = `http://127.0.0.1:${http}`
-  const mod = start(t, modBin, ['--demo', '--data-dir', dir, '--ssh', `127.0.0.1:${ssh}`, '--http', `127.0.0.1:${http}`])
+  const mod = start(t, requireModBin(), ['--demo', '--data-dir', dir, '--ssh', `127.0.0.1:${ssh}`, '--http', `127.0.0.1:${http}`])
   const token = await waitFor('the demo token line of mod', () => {
     if (mod.child.exitCode !== null) throw new Error(`mod exited: ${mod.output()}`)
     return /MO_TOKEN=(\S+)/.exec(mod.output())?.[1]
@@ -27,7 +23,7 @@ async function daemon(t) {
   return { url, token }
 }
 
-test('client mode against mod --demo', { skip: !existsSync(modBin) && `no ${modBin} (cargo build -p mo-daemon)` }, async (t) => {
+test('client mode against mod --demo', async (t) => {
   const { url, token } = await daemon(t)
   const client = new mo.Client(url, token)
 

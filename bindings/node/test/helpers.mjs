@@ -4,7 +4,7 @@ import { createRequire } from 'node:module'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, existsSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, dirname } from 'node:path'
+import { join, dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import net from 'node:net'
@@ -14,6 +14,26 @@ export const here = dirname(fileURLToPath(import.meta.url))
 export const repo = join(here, '..', '..', '..')
 /** The package, as `require('@mo/console')` gives it. */
 export const mo = require('..')
+
+/**
+ * The daemon the client-mode tests drive: `MO_MOD_BIN` (scripts/test-node.sh sets it), else
+ * `debug/mod` in cargo's target directory (`CARGO_TARGET_DIR` when set, relative to the working
+ * directory as cargo reads it, else the workspace's `target/`).
+ */
+export const modBin =
+  process.env.MO_MOD_BIN ||
+  join(process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGET_DIR) : join(repo, 'target'), 'debug', 'mod')
+
+/** Fail (never skip) when the daemon binary is missing, saying how to build it. */
+export function requireModBin() {
+  if (!existsSync(modBin)) {
+    throw new Error(
+      `${modBin} is missing, so the client-mode tests cannot run: build it with ` +
+        '`cargo build -p mo-daemon` (scripts/test-node.sh does), or point MO_MOD_BIN at a built `mod`',
+    )
+  }
+  return modBin
+}
 
 /** A fresh temporary directory, removed by `cleanup`. */
 export function tempDir(t) {

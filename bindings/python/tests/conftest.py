@@ -59,20 +59,31 @@ class Daemon:
 
 
 def mod_binary() -> Path:
+    """The daemon the client-mode tests drive: `MO_MOD_BIN` (scripts/test-python.sh sets it),
+    else `debug/mod` in cargo's target directory (`CARGO_TARGET_DIR` when set, relative to the
+    working directory as cargo reads it)."""
     env = os.environ.get("MO_MOD_BIN")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "target" / "debug" / "mod"
+    repo = Path(__file__).resolve().parents[3]
+    target = os.environ.get("CARGO_TARGET_DIR")
+    return (Path(target).resolve() if target else repo / "target") / "debug" / "mod"
 
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[Daemon]:
     binary = mod_binary()
     if not binary.exists():
-        pytest.fail(f"{binary} is missing: cargo build -p mo-daemon")
+        pytest.fail(
+            f"{binary} is missing: build it with `cargo build -p mo-daemon` "
+            "(scripts/test-python.sh does), or point MO_MOD_BIN at a built `mod`"
+        )
     help_text = subprocess.run([str(binary), "--help"], capture_output=True, text=True).stdout
     if "--http" not in help_text:
-        pytest.skip("this mod has no --http API yet")
+        pytest.fail(
+            f"{binary} has no --http option, so the client-mode tests cannot run: it is not the "
+            "mod of this checkout (rebuild it with `cargo build -p mo-daemon`)"
+        )
     with tempfile.TemporaryDirectory(prefix="mo-py-daemon-") as data:
         http = free_port()
         log = open(os.path.join(data, "mod.stderr"), "w+b")
