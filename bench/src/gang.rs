@@ -178,5 +178,9 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     for c in many.iter().chain(one.iter()) {
         c.shutdown().await;
     }
+    if divergent > 0 {
+        // Every sim answers `uname -a` the same but for its name, which is masked.
+        bail!("{divergent} consoles answered `uname -a` differently from the majority");
+    }
     Ok(())
 }

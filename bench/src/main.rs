@@ -5,10 +5,12 @@
 //! cargo build --release -p mo-daemon -p mo-bench
 //! target/release/mo-bench all          # every benchmark with the issue's sizes
 //! target/release/mo-bench flood --consoles 100 --seconds 2
+//! target/release/mo-bench flood --consoles 200 --seconds 3 --compare-fsync
 //! ```
 
 mod common;
 mod flood;
+mod flood_lines;
 mod gang;
 mod idle;
 mod policy;
@@ -21,7 +23,7 @@ mod ssh_connect;
 mod viewers;
 mod ws_attach;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// mo benchmarks (run a release build).
 #[derive(Debug, Parser)]
@@ -57,7 +59,8 @@ enum Cmd {
     Sol(sol::Opts),
     /// Attach-to-first-byte latency over the HTTP API's WebSocket (p50/p99).
     WsAttach(ws_attach::Opts),
-    /// All of the above with the issue's sizes, each in a fresh process.
+    /// All of the above with the issue's sizes, each in a fresh process (flood with
+    /// `--compare-fsync`).
     All,
 }
 
@@ -81,23 +84,23 @@ fn main() -> anyhow::Result<()> {
         Cmd::WsAttach(o) => rt.block_on(ws_attach::run(o)),
         Cmd::All => {
             let me = std::env::current_exe()?;
-            for sub in [
-                &["flood"][..],
-                &["idle"][..],
-                &["viewers"][..],
-                &["rtt"][..],
-                &["gang"][..],
-                &["policy"][..],
-                &["power-status"][..],
-                &["search"][..],
-                &["scan"][..],
-                &["ssh-connect"][..],
-                &["sol"][..],
-                &["ws-attach"][..],
-            ] {
-                let status = std::process::Command::new(&me).args(sub).status()?;
+            // Every subcommand but this one, so that a new benchmark is never left out.
+            let names: Vec<String> = Args::command()
+                .get_subcommands()
+                .map(|c| c.get_name().to_owned())
+                .filter(|name| name != "all" && name != "help")
+                .collect();
+            for name in names {
+                let extra: &[&str] = match name.as_str() {
+                    "flood" => &["--compare-fsync"],
+                    _ => &[],
+                };
+                let status = std::process::Command::new(&me)
+                    .arg(&name)
+                    .args(extra)
+                    .status()?;
                 if !status.success() {
-                    anyhow::bail!("mo-bench {} failed: {status}", sub.join(" "));
+                    anyhow::bail!("mo-bench {name} {} failed: {status}", extra.join(" "));
                 }
             }
             Ok(())

@@ -5,6 +5,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
+use anyhow::bail;
 use clap::Args;
 use mo_core::policy::{Action, DeviceGroup, Grant, Policy, Role, UserGroup};
 
@@ -133,6 +134,12 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
         100.0 * allowed as f64 / o.checks.max(1) as f64,
         if ns < 1000.0 { "met" } else { "MISSED" }
     );
+    if allowed == 0 || allowed == o.checks {
+        bail!(
+            "every decision was the same ({allowed} of {} allowed): the site is not what it should be",
+            o.checks
+        );
+    }
     let start = Instant::now();
     let mut len = 0;
     for (u, a, d) in queries.iter().take(1000) {

@@ -229,6 +229,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         let (snmp_states, rf_states) = tokio::join!(snmp, redfish);
         let elapsed = t0.elapsed();
         let (snmp_states, rf_states) = (snmp_states?, rf_states?);
+        let answered = snmp_states.len() + rf_states.len();
         let known = snmp_states
             .iter()
             .chain(&rf_states)
@@ -250,6 +251,13 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
                 ""
             }
         );
+        if known != o.devices || answered != o.devices {
+            bail!(
+                "round {round}: {known} of {answered} answers are a known power state \
+                 (expected all {} devices)",
+                o.devices
+            );
+        }
     }
     println!("  target: < 2 s for 200 devices");
     Ok(())

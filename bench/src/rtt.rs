@@ -47,6 +47,8 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     let store = data.open_store()?;
     store.add_device(&mo_store::Device::new("echo", "exec:///bin/cat"))?;
     store.add_user("bench", Some("bench-password"))?;
+    // Deny by default: the user needs a role on the device to attach.
+    store.add_grant(&mo_core::policy::Grant::to_user("bench", "operator", "all"))?;
     drop(store);
     let port = free_port()?;
     let _daemon = start_daemon(

@@ -160,5 +160,11 @@ fn run_blocking(o: Opts) -> anyhow::Result<()> {
         );
     }
     println!("  identical output ({} bytes)", ours.len());
+    if stats.matches != needles {
+        bail!(
+            "mo log search found {} matching lines, the log holds {needles} needle lines",
+            stats.matches
+        );
+    }
     Ok(())
 }

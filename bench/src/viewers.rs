@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::bail;
 use mo_core::console::{Console, ConsoleConfig, Mode, ViewerEvent};
 use mo_core::record::now_ns;
 
@@ -104,5 +105,12 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         "  the stalled viewer was told it missed {missed} bytes while each other viewer read up to {seen} (resynced; nobody waited)"
     );
     console.shutdown().await;
+    if a.is_empty() || b.is_empty() || seen == 0 {
+        bail!(
+            "the viewers received no output ({} samples without a stalled viewer, {} with)",
+            a.len(),
+            b.len()
+        );
+    }
     Ok(())
 }

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Bytes per flood line, `\r\n` included.
-pub(super) const LINE_LEN: usize = 64;
+/// Bytes per line of the sim's `flood` command, `\r\n` included.
+pub const FLOOD_LINE_LEN: usize = 64;
+pub(super) const LINE_LEN: usize = FLOOD_LINE_LEN;
 const NUM_LEN: usize = 10;
 const TEXT_LEN: usize = LINE_LEN - NUM_LEN - 3;
 const PRINTABLE: usize = 95;
@@ -223,6 +224,26 @@ impl Flood {
     }
 }
 
+/// The line numbered `number` (from 1) exactly as the sim's `flood` command prints it: the number
+/// in ten digits (modulo 10^10), a space, 51 characters of the chargen pattern rotated by
+/// `number - 1`, and `\r\n`. Lets a reader of a flood's output or record log check it line by line.
+pub fn flood_line(number: u64) -> [u8; FLOOD_LINE_LEN] {
+    let mut line = [0u8; LINE_LEN];
+    let (digits, rest) = line.split_at_mut(NUM_LEN);
+    let mut n = number;
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let (space, rest) = rest.split_at_mut(1);
+    space[0] = b' ';
+    let (text, end) = rest.split_at_mut(TEXT_LEN);
+    let offset = (number.wrapping_sub(1) % PRINTABLE as u64) as usize;
+    text.copy_from_slice(&RING[offset..offset + TEXT_LEN]);
+    end.copy_from_slice(b"\r\n");
+    line
+}
+
 /// Check that `stream` is a run of whole, consecutive flood lines starting at line `first`;
 /// returns the number of lines. Used by tests.
 #[cfg(test)]
@@ -235,13 +256,7 @@ pub(super) fn check_lines(stream: &[u8], first: u64) -> Result<u64, String> {
     }
     for (i, line) in stream.chunks(LINE_LEN).enumerate() {
         let expected_no = first + i as u64;
-        let number = format!("{expected_no:010}");
-        let offset = ((expected_no - 1) % PRINTABLE as u64) as usize;
-        let mut expected = number.into_bytes();
-        expected.push(b' ');
-        expected.extend_from_slice(&RING[offset..offset + TEXT_LEN]);
-        expected.extend_from_slice(b"\r\n");
-        if line != expected.as_slice() {
+        if line != flood_line(expected_no).as_slice() {
             return Err(format!(
                 "line {expected_no} is {:?}",
                 String::from_utf8_lossy(line)
@@ -295,6 +310,11 @@ mod tests {
             FloodStep::Direct(expected.len())
         );
         assert_eq!(check_lines(&expected, 1), Ok(100));
+        assert_eq!(
+            &expected[..2 * LINE_LEN],
+            b"0000000001  !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQR\r\n\
+              0000000002 !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRS\r\n"
+        );
 
         let mut rng = StdRng::seed_from_u64(7);
         let mut pieces = Flood::new(Rate::Max, None, now);

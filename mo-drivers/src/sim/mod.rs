@@ -94,6 +94,8 @@ use mo_core::link::{Capabilities, Connector, Link};
 use mo_core::{Error, Result};
 use url::Url;
 
+pub use flood::{FLOOD_LINE_LEN, flood_line};
+
 /// How long the simulated boot takes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum BootSpeed {

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Run every mo-bench benchmark once at a tiny size: a smoke test that each still runs and that its
+# own correctness check passes (every flood line in the record log once and in order, every SOL
+# byte as written, every shell answering, search agreeing with grep...). The figures are printed,
+# never asserted: debug builds on a shared machine say nothing about speed.
+#
+# Needs the test peers (scripts/setup.sh: ipmi_sim, snmpd, sushy-emulator, sshd) and mo-bench and
+# mod built side by side, as `cargo build --workspace --all-targets` leaves them in target/debug
+# (rtt and ws-attach start that mod).
+# Usage: scripts/bench-smoke.sh [BIN_DIR]   (default target/debug; exits non-zero if any failed)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+bin_dir=${1:-${CARGO_TARGET_DIR:-target}/debug}
+bench=$bin_dir/mo-bench
+# A benchmark that hangs fails instead of holding up the run.
+limit=${MO_BENCH_SMOKE_TIMEOUT:-180}
+
+# Every benchmark and its tiny size, one line each. Keep in step with bench/src/main.rs: the check
+# below fails when mo-bench has a subcommand this list does not run.
+SMOKE=(
+  "flood --consoles 4 --seconds 1 --rate 1M --compare-fsync"
+  "idle --consoles 20"
+  "viewers --viewers 3 --rate 100k --seconds 1"
+  "rtt --keys 50"
+  "gang --consoles 5 --rounds 2"
+  "policy --devices 200 --users 50 --groups 10 --checks 10000"
+  "power-status --devices 10 --redfish 2 --rounds 1"
+  "search --size-mb 5"
+  "scan --size-mb 2"
+  "ssh-connect --consoles 3"
+  "sol --bytes 65536 --seconds 30"
+  "ws-attach --attaches 10"
+)
+# Subcommands that are not benchmarks: `all` runs every benchmark at full size, `help` is clap's.
+NOT_BENCHMARKS=(all help)
+
+for f in "$bench" "$bin_dir/mod"; do
+  if [[ ! -x $f ]]; then
+    echo "bench-smoke: $f is missing: build it first (cargo build --workspace --all-targets)" >&2
+    exit 1
+  fi
+done
+
+# The subcommands mo-bench has: the `Commands:` section of its help, one per line at two spaces.
+mapfile -t subcommands < <("$bench" --help | awk '/^Commands:/ {on = 1; next} on && /^$/ {exit} on && /^  [^ ]/ {print $1}')
+if [[ ${#subcommands[@]} -eq 0 ]]; then
+  echo "bench-smoke: found no subcommands in \`$bench --help\`" >&2
+  exit 1
+fi
+missing=()
+for sub in "${subcommands[@]}"; do
+  listed=no
+  for entry in "${SMOKE[@]}" "${NOT_BENCHMARKS[@]}"; do
+    [[ ${entry%% *} == "$sub" ]] && listed=yes
+  done
+  [[ $listed == yes ]] || missing+=("$sub")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "bench-smoke: mo-bench has benchmarks the smoke list does not run: ${missing[*]}" >&2
+  echo "bench-smoke: add a tiny-size line for each to SMOKE in $0" >&2
+  exit 1
+fi
+
+failed=()
+start=$SECONDS
+for entry in "${SMOKE[@]}"; do
+  read -ra args <<<"$entry"
+  printf '\n--> mo-bench %s\n' "$entry"
+  t0=$SECONDS
+  if RUST_BACKTRACE=0 timeout --kill-after=10 "$limit" "$bench" "${args[@]}"; then
+    printf -- '--> ok (%d s)\n' $((SECONDS - t0))
+  else
+    status=$?
+    printf -- '--> FAILED with status %d after %d s: mo-bench %s\n' "$status" $((SECONDS - t0)) "$entry"
+    failed+=("${args[0]}")
+  fi
+done
+
+printf '\nbench-smoke: %d benchmarks in %d s' "${#SMOKE[@]}" $((SECONDS - start))
+if [[ ${#failed[@]} -gt 0 ]]; then
+  printf '; FAILED: %s\n' "${failed[*]}"
+  exit 1
+fi
+printf '; all passed their checks\n'
