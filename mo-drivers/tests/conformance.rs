@@ -5,17 +5,20 @@
 //! | exec   | `cat` on a raw pty (the program itself is the device) |
 //! | serial | a socat pty pair; the test holds the other end |
 //! | unix   | a `UnixListener` in the test |
-//! | sim    | the built-in simulated machine (login, then `echo hi`) |
+//! | sim    | the built-in simulated machine (login, then `echo hi`; `cat` for bulk data) |
 //! | tcp    | a `TcpListener` in the test |
-//! | telnet | inetutils telnetd behind socat, running a fake console (prompt, `got: LINE`) |
+//! | telnet | inetutils telnetd behind socat, running a fake console (prompt, `got: LINE`; `cat` on a raw pty for bulk data) |
 //! | rfc2217 | ser2net in front of a socat pty pair; the test holds the pty's other end |
 //! | ssh    | OpenSSH sshd on loopback running `cat` on a raw pty (key login) |
 //! | ipmi   | ipmi_sim (SOL, cipher suite 3) on a socat pty pair; the test holds the host side |
 //!
 //! Checks: bytes go both ways; what `capabilities()` announces is exactly what `control()` does
-//! (`Ok` versus `Unsupported`) and the link still works afterwards; 1 MiB arrives intact and in
-//! order (both directions at once where the test holds the other end); when the device goes away
-//! the reader reports it, connecting fails while it is away (where it can be away), and
+//! (`Ok` versus `Unsupported`) and the link still works afterwards; bulk data arrives intact and
+//! in order, for every driver (1 MiB each way, both directions at once where the test holds the
+//! other end or the device echoes; random bytes except through the sim's line discipline, which
+//! gets numbered printable lines; `ipmi` moves 256 KiB, SOL carrying one small payload at a
+//! time); when the device goes away the reader reports it, connecting fails while it is away
+//! (where it can be away), and
 //! connecting again succeeds once it is back.
 //!
 //! BREAK on serial: a pty cannot carry a break condition (PEERS.md), so the suite checks that
@@ -25,8 +28,8 @@
 //! DTR and RTS: a pty has no modem lines, so `serial` on a socat pair does not announce them and
 //! must answer `Unsupported`. `rfc2217` announces them and the commands must be accepted with
 //! the link still working; ser2net on a pty never answers them (PEERS.md), so the line state is
-//! not checked. `ipmi` runs without bulk transfer (SOL at 115200 baud) and without the
-//! refused-connect check (a stopped BMC times out; tests/ipmi.rs checks that).
+//! not checked. `ipmi` runs without the refused-connect check (a stopped BMC times out;
+//! tests/ipmi.rs checks that).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -40,6 +43,7 @@ mod ser2net;
 #[path = "peers/sshd.rs"]
 mod sshd;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -47,11 +51,8 @@ use mo_core::Error;
 use mo_core::link::{ControlOp, Link};
 use peers::{Fixture, Peer, STEP, read_until, read_until_down};
 use rand::{RngCore, SeedableRng};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
-
-/// Size of the bulk transfer.
-const BULK: usize = 1 << 20;
 
 /// Connect, with a clear message on failure. A device that serves one connection at a time
 /// (ser2net) may hang up on, or ignore, a new one: [`ser2net::connect_retrying`] retries it,
@@ -100,6 +101,15 @@ async fn exchange(link: &mut Link, peer: &mut Peer, tag: &str) -> Result<()> {
         Peer::Dialogue { send, expect } => {
             link.writer.write_all(send).await?;
             read_until(&mut link.reader, expect.as_bytes()).await?;
+        }
+        Peer::LineEcho => {
+            let line = format!("echo me {tag}");
+            link.writer
+                .write_all(format!("{line}\r").as_bytes())
+                .await?;
+            let want = format!("{line}\r\n{line}\r\n");
+            let seen = read_until(&mut link.reader, want.as_bytes()).await?;
+            ensure!(seen == want.as_bytes(), "cat answered {seen:?}");
         }
     }
     Ok(())
@@ -196,20 +206,78 @@ async fn capabilities_match_control(mut fixture: impl Fixture) -> Result<()> {
     Ok(())
 }
 
-fn pattern(seed: u64) -> Vec<u8> {
-    let mut data = vec![0u8; BULK];
+fn pattern(seed: u64, size: usize) -> Vec<u8> {
+    let mut data = vec![0u8; size];
     rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut data);
     data
 }
 
-/// Check: 1 MiB arrives intact and in order (both directions at once with a peer end).
-async fn bulk_transfer_is_intact(mut fixture: impl Fixture) -> Result<()> {
-    if !fixture.carries_bulk() {
-        return Ok(());
+/// About `size` bytes of lines for a terminal's line discipline: each is a line number and
+/// random printable ASCII (no control character, no DEL), 100 bytes with its `\r`.
+fn printable_lines(seed: u64, size: usize) -> Vec<String> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..size.div_ceil(100))
+        .map(|n| {
+            let text: String = (0..90)
+                .map(|_| char::from(b' ' + (rng.next_u32() % 95) as u8))
+                .collect();
+            format!("{n:08} {text}")
+        })
+        .collect()
+}
+
+/// Read exactly `size` bytes, counting them in `count` as they come (for a timeout's message).
+async fn read_counted<R: AsyncRead + Unpin + ?Sized>(
+    reader: &mut R,
+    size: usize,
+    count: &AtomicUsize,
+) -> std::io::Result<Vec<u8>> {
+    let mut got = vec![0u8; size];
+    let mut filled = 0;
+    while filled < size {
+        let n = reader.read(&mut got[filled..]).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("end of stream after {filled} of {size} bytes"),
+            ));
+        }
+        filled += n;
+        count.store(filled, Ordering::Relaxed);
     }
-    let (mut link, mut peer) = open(&mut fixture).await?;
-    let out = pattern(1);
-    let back = pattern(2);
+    Ok(got)
+}
+
+/// Where `got` first differs from `want`, for a failure message.
+fn first_difference(got: &[u8], want: &[u8]) -> String {
+    let at = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
+    let show = |b: &[u8]| {
+        String::from_utf8_lossy(&b[at.min(b.len())..(at + 40).min(b.len())]).into_owned()
+    };
+    format!(
+        "{} bytes, expected {}; first difference at byte {at}: got {:?}, expected {:?}",
+        got.len(),
+        want.len(),
+        show(got),
+        show(want)
+    )
+}
+
+/// Check: bulk data ([`Fixture::bulk_bytes`], 1 MiB for most) arrives intact and in order, both
+/// directions at once with a peer end or an echoing device.
+async fn bulk_transfer_is_intact(mut fixture: impl Fixture) -> Result<()> {
+    let size = fixture.bulk_bytes();
+    let (mut link, peer) = open(&mut fixture).await?;
+    let mut peer = fixture
+        .bulk_peer(&mut link, peer)
+        .await
+        .with_context(|| format!("{}: switching the device to bulk mode", fixture.name()))?;
+    let out = pattern(1, size);
+    let back = pattern(2, size);
     let Link { reader, writer, .. } = &mut link;
     let limit = Duration::from_secs(60);
     match &mut peer {
@@ -219,41 +287,95 @@ async fn bulk_transfer_is_intact(mut fixture: impl Fixture) -> Result<()> {
                 writer.write_all(&out).await?;
                 writer.flush().await
             };
-            let peer_reads = async {
-                let mut got = vec![0u8; BULK];
-                end_reader.read_exact(&mut got).await.map(|_| got)
-            };
+            let (at_peer, at_link) = (AtomicUsize::new(0), AtomicUsize::new(0));
+            let peer_reads = read_counted(&mut end_reader, size, &at_peer);
             let peer_writes = async {
                 end_writer.write_all(&back).await?;
                 end_writer.flush().await
             };
-            let link_reads = async {
-                let mut got = vec![0u8; BULK];
-                reader.read_exact(&mut got).await.map(|_| got)
-            };
+            let link_reads = read_counted(reader, size, &at_link);
             let (a, b, c, d) = timeout(limit, async {
                 tokio::join!(link_writes, peer_reads, peer_writes, link_reads)
             })
             .await
-            .context("1 MiB each way did not finish in time")?;
+            .with_context(|| {
+                format!(
+                    "{size} bytes each way did not finish in time: {} reached the peer, {} the link",
+                    at_peer.load(Ordering::Relaxed),
+                    at_link.load(Ordering::Relaxed)
+                )
+            })?;
             a?;
             c?;
-            ensure!(b? == out, "the peer received different bytes");
-            ensure!(d? == back, "the link read different bytes");
+            let b = b?;
+            ensure!(
+                b == out,
+                "the peer received different bytes: {}",
+                first_difference(&b, &out)
+            );
+            let d = d?;
+            ensure!(
+                d == back,
+                "the link read different bytes: {}",
+                first_difference(&d, &back)
+            );
         }
         Peer::Echo => {
-            let writes = async { writer.write_all(&out).await };
-            let reads = async {
-                let mut got = vec![0u8; BULK];
-                reader.read_exact(&mut got).await.map(|_| got)
+            let writes = async {
+                writer.write_all(&out).await?;
+                writer.flush().await
             };
+            let back = AtomicUsize::new(0);
+            let reads = read_counted(reader, size, &back);
             let (w, r) = timeout(limit, async { tokio::join!(writes, reads) })
                 .await
-                .context("1 MiB echo did not finish in time")?;
+                .with_context(|| {
+                    format!(
+                        "a {size}-byte echo did not finish in time: {} bytes came back",
+                        back.load(Ordering::Relaxed)
+                    )
+                })?;
             w?;
-            ensure!(r? == out, "the echo differs from what was sent");
+            let r = r?;
+            ensure!(
+                r == out,
+                "the echo differs from what was sent: {}",
+                first_difference(&r, &out)
+            );
         }
-        Peer::Dialogue { .. } => bail!("a dialogue device cannot carry bulk data"),
+        Peer::LineEcho => {
+            let lines = printable_lines(3, size);
+            let typed: String = lines.iter().map(|l| format!("{l}\r")).collect();
+            let want: String = lines.iter().map(|l| format!("{l}\r\n{l}\r\n")).collect();
+            let writes = async {
+                writer.write_all(typed.as_bytes()).await?;
+                writer.flush().await
+            };
+            let back = AtomicUsize::new(0);
+            let reads = read_counted(reader, want.len(), &back);
+            let (w, r) = timeout(limit, async { tokio::join!(writes, reads) })
+                .await
+                .with_context(|| {
+                    format!(
+                        "{} lines through cat did not finish in time: {} of {} bytes came back",
+                        lines.len(),
+                        back.load(Ordering::Relaxed),
+                        want.len()
+                    )
+                })?;
+            w?;
+            let r = r?;
+            ensure!(
+                r == want.as_bytes(),
+                "cat answered differently: {}",
+                first_difference(&r, want.as_bytes())
+            );
+        }
+        Peer::Dialogue { .. } => bail!(
+            "{}: a dialogue cannot carry bulk data; the fixture's bulk_peer must switch the \
+             device into a mode that can",
+            fixture.name()
+        ),
     }
     exchange(&mut link, &mut peer, "after bulk").await
 }

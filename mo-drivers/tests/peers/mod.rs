@@ -38,6 +38,9 @@ pub enum Peer {
         /// What must come back.
         expect: &'static str,
     },
+    /// A terminal running `cat` with echo on (the sim's): a line of printable ASCII typed with
+    /// `\r` comes back as its echo, `\r\n`, the line again and `\r\n`.
+    LineEcho,
 }
 
 /// A device of one driver kind with a real peer behind it.
@@ -57,9 +60,14 @@ pub trait Fixture: Send {
     async fn restart(&mut self) -> Result<()>;
     /// Whether connecting while the device is stopped must fail (a socket or device is gone).
     fn connect_fails_when_stopped(&self) -> bool;
-    /// Whether the device can echo or carry a 1 MiB transfer.
-    fn carries_bulk(&self) -> bool {
-        true
+    /// How many bytes the bulk check moves each way (1 MiB unless the device is slow by nature).
+    fn bulk_bytes(&self) -> usize {
+        1 << 20
+    }
+    /// Before the bulk check: switch the device into a mode that carries bulk data (a shell
+    /// runs `cat`) and return how to reach it then; `peer` is what [`Fixture::accept`] gave.
+    async fn bulk_peer(&mut self, _link: &mut Link, peer: Peer) -> Result<Peer> {
+        Ok(peer)
     }
     /// Whether the device serves one connection at a time and needs a moment after a link
     /// closes before it takes the next (ser2net): a refused connect is then retried a few
@@ -440,7 +448,11 @@ impl Fixture for SimFixture {
     fn connect_fails_when_stopped(&self) -> bool {
         false
     }
-    fn carries_bulk(&self) -> bool {
-        false
+    /// The sim's `cat`: every line comes back (after its echo), through the sim's line
+    /// discipline, so the bulk check types printable lines.
+    async fn bulk_peer(&mut self, link: &mut Link, _peer: Peer) -> Result<Peer> {
+        link.writer.write_all(b"cat\r").await?;
+        read_until(&mut link.reader, b"cat\r\n").await?;
+        Ok(Peer::LineEcho)
     }
 }

@@ -27,7 +27,9 @@ pub const PROMPT: &str = "fake-console login: ";
 
 /// A device behind telnetd: prints a login prompt, answers each line with `got: LINE`, the line
 /// `size` with `size: ROWS COLS` of its terminal, and a BREAK (telnetd turns `IAC BRK` into
-/// the terminal's quit character, so SIGQUIT) with `[break]` — it keeps running after one.
+/// the terminal's quit character, so SIGQUIT) with `[break]` — it keeps running after one. The
+/// line `rawcat` switches its terminal to raw mode, prints `RAW READY` and becomes `cat`: every
+/// byte comes back as it was sent (for bulk data through telnetd and its pty).
 pub const FAKE_CONSOLE: &str = r#"#!/bin/sh
 broke=0
 trap 'broke=1; printf "[break]\n"' INT QUIT
@@ -36,6 +38,7 @@ while :; do
   if IFS= read -r line; then
     case "$line" in
       size) printf 'size: %s\n' "$(stty size)" ;;
+      rawcat) stty raw -echo -iexten; printf 'RAW READY\n'; exec cat ;;
       *) printf 'got: %s\n' "$line" ;;
     esac
     printf 'fake-console login: '
@@ -199,8 +202,14 @@ impl Fixture for TelnetFixture {
     fn connect_fails_when_stopped(&self) -> bool {
         true
     }
-    fn carries_bulk(&self) -> bool {
-        false
+    /// The fake console's `rawcat`: `cat` on a raw pty behind telnetd, so any byte (IAC and
+    /// CR included) must pass both ways unchanged.
+    async fn bulk_peer(&mut self, link: &mut Link, _peer: Peer) -> Result<Peer> {
+        use tokio::io::AsyncWriteExt;
+        link.writer.write_all(b"rawcat\r").await?;
+        link.writer.flush().await?;
+        read_until(&mut link.reader, b"RAW READY\n").await?;
+        Ok(Peer::Echo)
     }
 }
 
