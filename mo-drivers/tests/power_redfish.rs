@@ -37,11 +37,40 @@ async fn reset_types_switch_and_polling_waits_for_the_state() -> Result<()> {
     b?;
     assert_eq!(node1.status().await?, PowerState::On);
     assert_eq!(node2.status().await?, PowerState::Off);
-    // Reset (ForceRestart) keeps it on; soft-off (GracefulShutdown) turns it off.
-    node1.perform(PowerAction::Reset).await?;
-    assert_eq!(node1.status().await?, PowerState::On);
-    node1.perform(PowerAction::SoftOff).await?;
-    assert_eq!(node1.status().await?, PowerState::Off);
+    assert_eq!(bmc.reset_types(NODE1), ["On"], "{}", bmc.log());
+    assert_eq!(bmc.reset_types(NODE2), ["ForceOff"], "{}", bmc.log());
+    // Reset (ForceRestart) keeps node1 on, soft-off (GracefulShutdown) turns it off; meanwhile
+    // node2 goes on and is cycled: sushy offers no PowerCycle, so a cycle is ForceOff, then On.
+    let node1_steps = async {
+        node1.perform(PowerAction::Reset).await?;
+        assert_eq!(node1.status().await?, PowerState::On);
+        node1.perform(PowerAction::SoftOff).await?;
+        assert_eq!(node1.status().await?, PowerState::Off);
+        Ok::<(), mo_core::Error>(())
+    };
+    let node2_steps = async {
+        node2.perform(PowerAction::On).await?;
+        node2.perform(PowerAction::Cycle).await?;
+        assert_eq!(node2.status().await?, PowerState::On);
+        Ok::<(), mo_core::Error>(())
+    };
+    let (a, b) = tokio::join!(node1_steps, node2_steps);
+    a?;
+    b?;
+    // The end states alone cannot tell a reset from nothing, or a cycle from an On: sushy's
+    // request log says which ResetType each action POSTed.
+    assert_eq!(
+        bmc.reset_types(NODE1),
+        ["On", "ForceRestart", "GracefulShutdown"],
+        "{}",
+        bmc.log()
+    );
+    assert_eq!(
+        bmc.reset_types(NODE2),
+        ["ForceOff", "On", "ForceOff", "On"],
+        "{}",
+        bmc.log()
+    );
     Ok(())
 }
 

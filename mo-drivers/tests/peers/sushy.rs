@@ -87,6 +87,18 @@ impl Sushy {
         std::fs::read_to_string(self.dir.path().join("sushy.log")).unwrap_or_default()
     }
 
+    /// The ResetTypes POSTed to a system's `ComputerSystem.Reset` and accepted, in order, from
+    /// sushy's log (tests/peers/sushy-emulator.conf turns that log line on).
+    pub fn reset_types(&self, uuid: &str) -> Vec<String> {
+        let prefix = format!("System \"{uuid}\" power state set to \"");
+        self.log()
+            .lines()
+            .filter_map(|line| line.split_once(&prefix))
+            .filter_map(|(_, rest)| rest.split_once('"'))
+            .map(|(kind, _)| kind.to_owned())
+            .collect()
+    }
+
     /// The address of a system (`node1` starts off, `node2` on) by its UUID.
     pub fn address(&self, uuid: &str) -> String {
         format!(

@@ -83,8 +83,14 @@ fn staged_power_off_across_ipmi_redfish_and_snmp_reports_partial_failure() {
             let at = text.find(web).unwrap_or(usize::MAX);
             ensure!(at < stage2, "`{web}` not before stage 2:\n{text}");
         }
-        // The peers saw it.
+        // The peers saw it: the BMCs' own records say which action each got, not only the
+        // end state (sushy's log names the ResetType: a hard ForceOff, nothing else).
         ensure!(ipmi.power() == "0", "ipmi_sim power: {}", ipmi.power());
+        let posted = redfish.reset_types(NODE2);
+        ensure!(
+            posted == ["ForceOff"],
+            "web-1's BMC got the ResetTypes {posted:?}, expected [\"ForceOff\"]"
+        );
         ensure!(
             pdu.outlet(1) == 2 && pdu.outlet(2) == 2,
             "PDU outlets: {} {}",

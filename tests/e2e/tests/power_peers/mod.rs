@@ -273,6 +273,18 @@ impl Sushy {
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("sushy.log")).unwrap_or_default()
     }
+
+    /// The ResetTypes POSTed to a system's `ComputerSystem.Reset` and accepted, in order, from
+    /// sushy's log (tests/peers/sushy-emulator.conf turns that log line on).
+    pub fn reset_types(&self, uuid: &str) -> Vec<String> {
+        let prefix = format!("System \"{uuid}\" power state set to \"");
+        self.log()
+            .lines()
+            .filter_map(|line| line.split_once(&prefix))
+            .filter_map(|(_, rest)| rest.split_once('"'))
+            .map(|(kind, _)| kind.to_owned())
+            .collect()
+    }
 }
 
 impl Drop for Sushy {
