@@ -291,3 +291,80 @@ async fn console_server_user_names_reach_the_server() -> Result<()> {
     }
     Ok(())
 }
+
+/// Hash the known_hosts file at `path` in place with the real `ssh-keygen -H` (OpenSSH's
+/// `HashKnownHosts` format, Debian's default) and return the new text.
+fn hash_with_ssh_keygen(path: &std::path::Path) -> Result<String> {
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-H")
+        .arg("-f")
+        .arg(path)
+        .output()
+        .context("running ssh-keygen -H (apt-get install openssh-client)")?;
+    ensure!(
+        out.status.success(),
+        "ssh-keygen -H failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(std::fs::read_to_string(path)?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashed_known_hosts_accept_the_key_and_refuse_another() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let sshd = Sshd::start(dir.path()).await?;
+    let address = sshd.address("");
+    let creds = Credentials::new().with_private_key(sshd.client_key.clone());
+
+    // The server's key, present only hashed (`[127.0.0.1]:PORT`, the port is not 22).
+    let known = sshd.known_hosts("known_hosts")?;
+    let text = hash_with_ssh_keygen(&known)?;
+    ensure!(
+        text.starts_with("|1|") && !text.contains("127.0.0.1"),
+        "ssh-keygen left the name in clear:\n{text}"
+    );
+    let opts = DriverOptions::new()
+        .with_credentials(creds.clone())
+        .with_known_hosts(&known);
+    let mut link = connect(&address, &opts)
+        .await
+        .with_context(|| sshd.log_tail())?;
+    run(&mut link, "echo hashed-$((3*4))", "hashed-12").await?;
+    drop(link);
+
+    // Another key recorded hashed for this host: refused as a changed key, and even trust on
+    // first use records nothing.
+    let stranger = dir.path().join("stranger");
+    sshd::keygen(&stranger)?;
+    let wrong = dir.path().join("wrong_known_hosts");
+    let stranger_pub = std::fs::read_to_string(stranger.with_extension("pub"))?;
+    std::fs::write(
+        &wrong,
+        format!("[127.0.0.1]:{} {}\n", sshd.port, stranger_pub.trim()),
+    )?;
+    let wrong_text = hash_with_ssh_keygen(&wrong)?;
+    ensure!(!wrong_text.contains("127.0.0.1"), "{wrong_text}");
+    let presented = fingerprint_of(&sshd.host_key()?);
+    let recorded = fingerprint_of(stranger_pub.trim());
+    for tofu in [false, true] {
+        let opts = DriverOptions::new()
+            .with_credentials(creds.clone())
+            .with_known_hosts(&wrong)
+            .with_trust_on_first_use(tofu);
+        let err = connect(&address, &opts)
+            .await
+            .err()
+            .context("a wrong hashed key was accepted")?;
+        let text = err.to_string();
+        ensure!(matches!(err, Error::HostKey { .. }), "{text}");
+        ensure!(
+            text.contains(&format!("changed! was {recorded}, now {presented}")),
+            "{text}"
+        );
+    }
+    ensure!(
+        std::fs::read_to_string(&wrong)? == wrong_text,
+        "a refused key was recorded"
+    );
+    Ok(())
+}
