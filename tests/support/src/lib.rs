@@ -1,6 +1,7 @@
 //! Test support for mo: starts the real peers mo's tests talk to — a socat pty pair as a serial
-//! line, the `mod` daemon, the `mo` CLI, the OpenSSH client (password via `SSH_ASKPASS`, or an
-//! ed25519 key) and tmux as the terminal — on loopback, in per-test temp dirs with free ports.
+//! line, ser2net (telnet, raw TCP, RFC 2217) and ipmi_sim (IPMI SOL) in front of such a line, the
+//! `mod` daemon, the `mo` CLI, the OpenSSH client (password via `SSH_ASKPASS`, or an ed25519 key)
+//! and tmux as the terminal — on loopback, in per-test temp dirs with free ports.
 //!
 //! Every process a test starts is held by a guard that kills exactly its PID when dropped. Every
 //! wait has a time limit, and its error carries what was seen (pane text, peer log, output).
@@ -30,8 +31,10 @@ mod daemon;
 mod devices;
 mod error;
 pub mod http;
+mod ipmi_sim;
 mod ports;
 mod process;
+mod ser2net;
 mod socat;
 mod ssh;
 mod tmux;
@@ -48,12 +51,14 @@ pub use devices::{
     ECHO_CONSOLE, FLOOD_FOREVER, descendant_pids, dir_size, has_rfc3339_timestamp, utc_now_rfc3339,
 };
 pub use error::{Error, Result};
+pub use ipmi_sim::{IPMI_PASSWORD, IPMI_SIM, IPMI_USER, IpmiSim, free_udp_port};
 pub use nix::sys::signal::Signal;
-pub use ports::{free_port, temp_dir};
+pub use ports::{free_port, tcp_listening, temp_dir};
 pub use process::{
     CmdOutput, Collector, Peer, child_pids, cmdline, describe, find, kill_exact, read_lossy,
     run_with_timeout,
 };
+pub use ser2net::{SER2NET, Ser2net};
 pub use socat::SocatPty;
 pub use ssh::{Login, SshClient, SshKey, Tty, shell_quote};
 pub use tmux::{Tmux, after_last};

@@ -33,6 +33,25 @@ pub fn free_port() -> Result<u16> {
     ))
 }
 
+/// Whether some socket listens on TCP `port` of 127.0.0.1 (or of any address), read from
+/// `/proc/net/tcp` without connecting (a probe connection would count as a client to a peer that
+/// serves one connection at a time).
+pub fn tcp_listening(port: u16) -> bool {
+    const LISTEN: &str = "0A";
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    let wanted = [
+        format!("0100007F:{port:04X}"),
+        format!("00000000:{port:04X}"),
+    ];
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        matches!(fields.as_slice(), [_, local, _, state, ..]
+            if *state == LISTEN && wanted.iter().any(|w| w == local))
+    })
+}
+
 /// A fresh temporary directory named after `label` (removed when dropped).
 /// Paths stay short (under `/tmp`) because unix socket paths are limited to 108 bytes.
 pub fn temp_dir(label: &str) -> Result<tempfile::TempDir> {
@@ -58,6 +77,17 @@ mod tests {
         assert_ne!(a, b);
         let l = TcpListener::bind((Ipv4Addr::LOCALHOST, a)).map_err(|e| Error::io("rebind", e))?;
         drop(l);
+        Ok(())
+    }
+
+    #[test]
+    fn listening_ports_are_seen_without_connecting() -> Result<()> {
+        let port = free_port()?;
+        assert!(!tcp_listening(port));
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(|e| Error::io("bind", e))?;
+        assert!(tcp_listening(port));
+        drop(l);
+        assert!(!tcp_listening(port));
         Ok(())
     }
 

@@ -1,0 +1,239 @@
+//! ipmi_sim (OpenIPMI's BMC simulator, PEERS.md `peers/ipmi_sim-*`) on a free loopback UDP port:
+//! user `admin` / `password`, chassis power kept by a script in `DIR/power.state`, and Serial over
+//! LAN on the device end of a socat pty pair whose peer end the test holds (the "host" console).
+//!
+//! Two facts shape it. ipmi_sim takes a UUCP lock on the SOL device named after its last path
+//! component only (`/var/lock/LCK..NAME`) and, while another live process holds that lock,
+//! activates SOL without opening the device: every simulator here gets a unique device name, and
+//! the lock it leaves behind when killed is removed. And ipmi_sim passes bytes only a moment after
+//! a SOL payload is activated, dropping what comes before: a test sends numbered markers until one
+//! arrives before it relies on the link.
+
+use std::net::UdpSocket;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::process::Peer;
+use crate::socat::SocatPty;
+
+/// Where Debian installs ipmi_sim.
+pub const IPMI_SIM: &str = "/usr/bin/ipmi_sim";
+/// The administrator the configuration defines.
+pub const IPMI_USER: &str = "admin";
+/// Its password.
+pub const IPMI_PASSWORD: &str = "password";
+
+/// `peers/ipmi_sim-lan.conf` with `@DIR@`, `@PORT@` and `@SOL@` to fill in.
+const LAN_CONF: &str = r#"name "ipmisim1"
+set_working_mc 0x20
+  startlan 1
+    addr 127.0.0.1 @PORT@
+    priv_limit admin
+    allowed_auths_callback none md2 md5 straight
+    allowed_auths_user none md2 md5 straight
+    allowed_auths_operator none md2 md5 straight
+    allowed_auths_admin none md2 md5 straight
+    guid a123456789abcdefa123456789abcdef
+  endlan
+  chassis_control "@DIR@/chassis.sh 0x20"
+  sol "@SOL@" 115200
+  user 1 true  ""      "test"     user  10 none md2 md5 straight
+  user 2 true  "admin" "password" admin 10 none md2 md5 straight
+"#;
+
+/// `peers/ipmi_sim.emu`.
+const EMU: &str = "mc_setbmc 0x20
+mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
+sel_enable 0x20 1000 0x0a
+mc_enable 0x20
+";
+
+/// `peers/ipmi_sim-chassis.sh`: power state in `$IPMISIM_DIR/power.state`, every change appended
+/// to `power.state.log`.
+const CHASSIS_SH: &str = r#"#!/bin/sh
+STATE=${IPMISIM_DIR:?set IPMISIM_DIR}/power.state
+[ -f "$STATE" ] || echo 0 > "$STATE"
+mc="$1"; shift; op="$1"; shift
+case "$op" in
+  get) for item in "$@"; do case "$item" in
+         power) echo "power:$(cat $STATE)";; boot) echo "boot:default";; esac; done ;;
+  set) while [ $# -gt 0 ]; do case "$1" in
+         power) echo "$2" > "$STATE"; echo "$(date +%s) power=$2" >> "$STATE.log"; shift 2;;
+         reset) echo "$(date +%s) reset" >> "$STATE.log"; shift 2;;
+         *) shift 2;; esac; done ;;
+esac
+exit 0
+"#;
+
+/// An RMCP ASF presence ping (RMCP 0x06, ASF class, IANA 4542, type 0x80) with tag 1.
+const ASF_PING: [u8; 12] = [
+    0x06, 0x00, 0xFF, 0x06, 0x00, 0x00, 0x11, 0xBE, 0x80, 0x01, 0x00, 0x00,
+];
+/// The ASF message type of the answer (pong).
+const ASF_PONG: u8 = 0x40;
+
+/// A running ipmi_sim with its SOL pty pair. Killed by PID when dropped; its UUCP lock on the
+/// (uniquely named) SOL device is removed then.
+#[derive(Debug)]
+pub struct IpmiSim {
+    pty: SocatPty,
+    peer: Peer,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl IpmiSim {
+    /// Write the configuration into `DIR/ipmi-NAME/`, start the SOL pty pair and ipmi_sim, and
+    /// wait until the BMC answers an ASF ping. The SOL device is named after `NAME` and the
+    /// directory, so simulators of parallel tests never share a UUCP lock.
+    pub fn start(dir: &Path, name: &str) -> Result<IpmiSim> {
+        if !Path::new(IPMI_SIM).exists() {
+            return Err(Error::MissingBinary {
+                name: "ipmi_sim".into(),
+                path: IPMI_SIM.into(),
+                hint: "install it with apt-get install openipmi".into(),
+            });
+        }
+        let dir = dir.join(format!("ipmi-{name}"));
+        std::fs::create_dir_all(dir.join("state"))
+            .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+        let unique = dir
+            .parent()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let pty = SocatPty::start_named(&dir, &format!("ttySOL-{unique}-{name}"), "ttySOL-host")?;
+        let port = free_udp_port()?;
+        let write = |file: &str, text: &str| {
+            let path = dir.join(file);
+            std::fs::write(&path, text)
+                .map_err(|e| Error::io(format!("write {}", path.display()), e))
+        };
+        write(
+            "lan.conf",
+            &LAN_CONF
+                .replace("@DIR@", &dir.display().to_string())
+                .replace("@PORT@", &port.to_string())
+                .replace("@SOL@", &pty.device_path().display().to_string()),
+        )?;
+        write("ipmi_sim.emu", EMU)?;
+        write("chassis.sh", CHASSIS_SH)?;
+        write("power.state", "0\n")?;
+        std::fs::set_permissions(
+            dir.join("chassis.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .map_err(|e| Error::io("chmod chassis.sh", e))?;
+        let mut cmd = Command::new(IPMI_SIM);
+        cmd.arg("-c")
+            .arg(dir.join("lan.conf"))
+            .arg("-f")
+            .arg(dir.join("ipmi_sim.emu"))
+            .arg("-s")
+            .arg(dir.join("state"))
+            .arg("-n")
+            .env("IPMISIM_DIR", &dir)
+            .current_dir(&dir)
+            .stdin(Stdio::null());
+        let peer = Peer::spawn("ipmi_sim", cmd, Some(&dir.join("ipmi_sim.log")))?;
+        let mut sim = IpmiSim {
+            pty,
+            peer,
+            port,
+            dir,
+        };
+        sim.wait_ready(Duration::from_secs(20))?;
+        Ok(sim)
+    }
+
+    /// Wait until the BMC answers an ASF presence ping.
+    fn wait_ready(&mut self, limit: Duration) -> Result<()> {
+        let socket = UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.connect(("127.0.0.1", self.port)).map(|()| s))
+            .and_then(|s| {
+                s.set_read_timeout(Some(Duration::from_millis(200)))
+                    .map(|()| s)
+            })
+            .map_err(|e| Error::io("open a UDP socket to ping ipmi_sim", e))?;
+        let deadline = Instant::now() + limit;
+        let mut buf = [0u8; 256];
+        loop {
+            self.check_alive()?;
+            let _ = socket.send(&ASF_PING);
+            if let Ok(n) = socket.recv(&mut buf)
+                && n >= 9
+                && buf[8] == ASF_PONG
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::PeerStart {
+                    name: "ipmi_sim".into(),
+                    reason: format!("no answer to an ASF ping on UDP {} in {limit:?}", self.port),
+                    log: self.log_text(),
+                });
+            }
+        }
+    }
+
+    /// Fail if ipmi_sim has exited (it has died silently after misbehaving clients).
+    pub fn check_alive(&mut self) -> Result<()> {
+        match self.peer.exit_status()? {
+            None => Ok(()),
+            Some(status) => Err(Error::Check(format!(
+                "ipmi_sim exited with {status}; its log:\n{}",
+                self.log_text()
+            ))),
+        }
+    }
+
+    /// The UDP port of the simulated BMC.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `ipmi://admin@127.0.0.1:PORT?cipher=3` (the password is a device secret).
+    pub fn address(&self) -> String {
+        format!("ipmi://{IPMI_USER}@127.0.0.1:{}?cipher=3", self.port)
+    }
+
+    /// The SOL pty pair: the "host" writes its console output with [`SocatPty::write_peer`] and
+    /// reads what was typed with [`SocatPty::received`].
+    pub fn pty(&mut self) -> &mut SocatPty {
+        &mut self.pty
+    }
+
+    /// The power state the chassis script holds: `0` or `1`.
+    pub fn power(&self) -> String {
+        std::fs::read_to_string(self.dir.join("power.state"))
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| "0".to_owned())
+    }
+
+    /// ipmi_sim's own output, for failure messages.
+    pub fn log_text(&self) -> String {
+        self.peer.log_text()
+    }
+}
+
+impl Drop for IpmiSim {
+    fn drop(&mut self) {
+        let _ = self.peer.kill();
+        if let Some(name) = self.pty.device_path().file_name() {
+            let _ = std::fs::remove_file(
+                Path::new("/var/lock").join(format!("LCK..{}", name.to_string_lossy())),
+            );
+        }
+    }
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago.
+pub fn free_udp_port() -> Result<u16> {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Error::io("bind 127.0.0.1:0/udp to find a free port", e))
+}
