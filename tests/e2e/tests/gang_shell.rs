@@ -89,9 +89,19 @@ fn gang_sends_to_many_and_flags_the_divergent_one() {
         a.send_line(":resume g4")?;
         a.send_line(":quit")?;
         a.wait_for("gang closed", WAIT)?;
-        let g4 = w.mo_ok(&["log", "show", "g4", "--kind", "output"], None)?;
+        // A barrier: a line sent to g4 after the session is answered and logged; third-line,
+        // sent while g4 was paused, is nowhere before it (neither as input nor as an answer).
+        let after = alice.run(Login::Shell, &["gang", "g4", "--", "after-pause"], None)?;
         ensure!(
-            g4.stdout.contains("odd: second-line") && !g4.stdout.contains("odd: third-line"),
+            after.stdout.contains("g4: odd: after-pause"),
+            "{}",
+            after.combined()
+        );
+        let g4 = w.mo_ok(&["log", "show", "g4"], None)?;
+        ensure!(
+            g4.stdout.contains("odd: second-line")
+                && g4.stdout.contains("odd: after-pause")
+                && !g4.stdout.contains("third-line"),
             "g4 was paused for third-line:\n{}",
             g4.stdout
         );

@@ -49,13 +49,35 @@ fn listen_merges_many_consoles_read_only() {
             .ok()?;
         let screen = pane.wait_for("l1: got: after-secret", WAIT)?;
         ensure!(!screen.contains("secret-stuff"), "l3 leaked:\n{screen}");
-        // Typing is refused, not sent.
+        // Typing is refused, not sent: after the refusal, a line typed into l1 and l2 through
+        // gang comes back in listen (the barrier), and nothing typed into listen came before it,
+        // on the screen or in either log.
         pane.send_line("typed-into-listen")?;
         pane.wait_for("listen is read-only", WAIT)?;
+        alice
+            .run(
+                Login::Shell,
+                &["gang", "l1", "l2", "--", "after-listen-typing"],
+                None,
+            )?
+            .ok()?;
+        pane.wait_for("l1: got: after-listen-typing", WAIT)?;
+        let screen = pane.wait_for("l2: got: after-listen-typing", WAIT)?;
+        ensure!(
+            !screen.contains("got: typed-into-listen"),
+            "typing into listen reached a console:\n{screen}"
+        );
         pane.send_keys(&["C-e", "c", "."])?;
         pane.wait_for("stopped listening", WAIT)?;
-        let log = w.mo_ok(&["log", "show", "l1", "--kind", "output"], None)?;
-        ensure!(!log.stdout.contains("typed-into-listen"), "{}", log.stdout);
+        for name in ["l1", "l2"] {
+            let log = w.mo_ok(&["log", "show", name], None)?;
+            ensure!(
+                log.stdout.contains("got: after-listen-typing")
+                    && !log.stdout.contains("typed-into-listen"),
+                "{name}'s log:\n{}",
+                log.stdout
+            );
+        }
 
         // Ctrl-C leaves too; a denied spy is in l3's log.
         let pane = w.terminal("bob-listen-2", &bob, Login::Shell, &["listen", "l1"])?;

@@ -1,10 +1,18 @@
 //! Two users (and a late third) share one serial console on a socat pty pair: attach, spy,
 //! force, who, replay; bytes flow both ways between the panes and the "machine".
 
-use std::thread;
-use std::time::Duration;
+use mo_testsupport::{Login, Result, SocatPty, Tmux, WAIT, ensure, run_test};
 
-use mo_testsupport::{Login, SocatPty, WAIT, ensure, run_test};
+/// A barrier for what `user` typed into `pane`: `who` through the escape is answered only after
+/// the front end has handed every key typed before it to the console (which wrote or refused
+/// them), so a line typed by someone else afterwards reaches the machine after any of them.
+fn input_handled(pane: &Tmux, device: &str, user: &str) -> Result<()> {
+    let listed = format!("{device}: {user} ");
+    let before = pane.capture()?.matches(&listed).count();
+    pane.send_keys(&["C-e", "c", "w"])?;
+    pane.wait_for_count(&listed, before + 1, WAIT)?;
+    Ok(())
+}
 
 #[test]
 fn two_users_share_a_serial_console() {
@@ -33,12 +41,13 @@ fn two_users_share_a_serial_console() {
         a.wait_for("machine says two", WAIT)?;
         b.wait_for("machine says two", WAIT)?;
 
-        // What alice types reaches the machine; what spying bob types does not.
+        // What alice types reaches the machine; what spying bob types does not: bob is told so,
+        // and alice's line, typed after bob's keys were handled, arrives without them before it.
         b.send_line("bob-typed-while-spying")?;
-        thread::sleep(Duration::from_millis(500));
+        input_handled(&b, "ser1", "bob")?;
+        b.wait_for("typing needs read-write", WAIT)?;
         a.send_line("alice-typed-one")?;
         line.wait_peer_text("alice-typed-one", WAIT)?;
-        thread::sleep(Duration::from_millis(500));
         let got = line.peer_text();
         ensure!(
             !got.contains("bob-typed-while-spying"),
@@ -51,7 +60,9 @@ fn two_users_share_a_serial_console() {
         b.send_line("bob-typed-after-force")?;
         line.wait_peer_text("bob-typed-after-force", WAIT)?;
         a.send_line("alice-typed-while-spying")?;
-        thread::sleep(Duration::from_millis(700));
+        input_handled(&a, "ser1", "alice")?;
+        b.send_line("bob-barrier-after-alice")?;
+        line.wait_peer_text("bob-barrier-after-alice", WAIT)?;
         let got = line.peer_text();
         ensure!(
             !got.contains("alice-typed-while-spying"),
