@@ -64,6 +64,15 @@ pub enum Error {
         /// Why, and when it retries.
         reason: String,
     },
+    /// The console's record log cannot write right now (a full disk, an I/O error): a note or
+    /// mark was not recorded, or input was refused under the strict log policy.
+    #[error("the record log of {device} cannot write: {reason}")]
+    LogUnavailable {
+        /// The device name.
+        device: String,
+        /// The write error, and what was refused.
+        reason: String,
+    },
     /// The viewer may not do this right now (for example: typing while spying).
     #[error("{0}")]
     Denied(String),

@@ -524,9 +524,11 @@ fn render(chunk: &Chunk, me: &str) -> Option<Output> {
     match chunk.kind {
         RecordKind::Output => Some(Output::Data(chunk.bytes.clone())),
         RecordKind::Input => None,
-        RecordKind::Notice | RecordKind::Control | RecordKind::Power | RecordKind::Event => {
-            Some(Output::Notice(text()))
-        }
+        RecordKind::Notice
+        | RecordKind::Control
+        | RecordKind::Power
+        | RecordKind::Event
+        | RecordKind::Gap => Some(Output::Notice(text())),
         RecordKind::Note if &*chunk.user == me => Some(Output::Notice("note written".into())),
         RecordKind::Note => Some(Output::Notice(format!(
             "note by {}: {}",

@@ -27,11 +27,15 @@ pub enum RecordKind {
     Note = 7,
     /// A control operation sent to the link (for example a BREAK), as UTF-8 text.
     Control = 8,
+    /// Records the log could not write while it was degraded (a full disk, an I/O error): how
+    /// many records and bytes were lost and between which times, as UTF-8 text. Written as soon
+    /// as the log can record again.
+    Gap = 9,
 }
 
 impl RecordKind {
     /// Every kind, in numeric order.
-    pub const ALL: [RecordKind; 8] = [
+    pub const ALL: [RecordKind; 9] = [
         RecordKind::Output,
         RecordKind::Input,
         RecordKind::Notice,
@@ -40,6 +44,7 @@ impl RecordKind {
         RecordKind::Mark,
         RecordKind::Note,
         RecordKind::Control,
+        RecordKind::Gap,
     ];
 
     /// The kind for a numeric code from the log format, if it is known.
@@ -63,6 +68,7 @@ impl RecordKind {
             RecordKind::Mark => "mark",
             RecordKind::Note => "note",
             RecordKind::Control => "control",
+            RecordKind::Gap => "gap",
         }
     }
 }
@@ -112,9 +118,28 @@ pub trait RecordSink: Send {
     fn next_seq(&self) -> u64;
     /// Append one chunk. `chunk.seq` equals [`RecordSink::next_seq`].
     fn append(&mut self, chunk: &Chunk) -> crate::Result<()>;
-    /// Push buffered data to the operating system (called when the console goes idle).
+    /// Push buffered data to the operating system and make it durable (called when the console
+    /// stops).
     fn flush(&mut self) -> crate::Result<()> {
         Ok(())
+    }
+    /// When what was appended should next be made durable with [`RecordSink::sync`]; `None` when
+    /// nothing is waiting (or the sink's policy never syncs on a timer). The console actor calls
+    /// `sync` once this time has come.
+    fn sync_deadline(&self) -> Option<std::time::Instant> {
+        None
+    }
+    /// Make everything appended so far durable.
+    fn sync(&mut self) -> crate::Result<()> {
+        Ok(())
+    }
+    /// Apply the sink's retention limits now, at `now_ns` (ns since the Unix epoch), and say what
+    /// was removed. A log that only prunes when it rotates would keep a quiet console's old
+    /// segments forever; the owner calls this periodically ([`crate::console::Console::apply_retention`]).
+    /// The default keeps everything.
+    fn apply_retention(&mut self, now_ns: u64) -> crate::Result<crate::log::Pruned> {
+        let _ = now_ns;
+        Ok(crate::log::Pruned::default())
     }
 }
 
@@ -128,6 +153,6 @@ mod tests {
             assert_eq!(RecordKind::from_code(k.code()), Some(k));
         }
         assert_eq!(RecordKind::from_code(0), None);
-        assert_eq!(RecordKind::from_code(9), None);
+        assert_eq!(RecordKind::from_code(10), None);
     }
 }

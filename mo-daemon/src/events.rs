@@ -46,6 +46,10 @@ use tokio::sync::mpsc;
 
 use crate::registry::Registry;
 
+/// Candidate events waiting for the manager. Scanners wait when it is full (their taps then skip
+/// output, counted); other sources drop the candidate with a warning.
+const CANDIDATE_CAPACITY: usize = 4096;
+
 /// How often coalesced duplicate counts are written to the store.
 const COUNT_FLUSH: Duration = Duration::from_millis(500);
 
@@ -200,7 +204,9 @@ impl EventConfig {
 
 /// The running event subsystem.
 pub struct Events {
-    tx: mpsc::UnboundedSender<Candidate>,
+    tx: mpsc::Sender<Candidate>,
+    /// Candidates dropped because the manager was behind.
+    dropped: std::sync::atomic::AtomicU64,
     acks: mpsc::UnboundedSender<u64>,
     store: Store,
     config: Arc<EventConfig>,
@@ -216,7 +222,7 @@ impl Events {
     ) -> anyhow::Result<Arc<Events>> {
         let next_id = store.next_event_id()?;
         let config = Arc::new(config);
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(CANDIDATE_CAPACITY);
         let (acks, ack_rx) = mpsc::unbounded_channel();
         let manager = EventManager::new(config.rules.clone()).with_next_id(next_id);
         for watch in &config.watches {
@@ -232,6 +238,7 @@ impl Events {
         ));
         Ok(Arc::new(Events {
             tx,
+            dropped: std::sync::atomic::AtomicU64::new(0),
             acks,
             store,
             config,
@@ -251,7 +258,17 @@ impl Events {
 
     /// Offer a candidate event (power changes, file changes, …).
     pub fn offer(&self, candidate: Candidate) {
-        let _ = self.tx.send(candidate);
+        if let Err(mpsc::error::TrySendError::Full(c)) = self.tx.try_send(candidate) {
+            let n = self
+                .dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(device = %c.device, dropped = n + 1, "event manager behind: candidate event dropped: {}", c.message);
+        }
+    }
+
+    /// Candidate events dropped so far because the manager was behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Scan `console`'s output (every chunk, from its tap) and follow its link state until it
@@ -272,18 +289,23 @@ async fn watch_console(
     console: Console,
     mut output: crate::registry::Tap,
     set: Option<PatternSet>,
-    tx: mpsc::UnboundedSender<Candidate>,
+    tx: mpsc::Sender<Candidate>,
 ) {
     let mut state = console.watch_state();
+    let mut log = console.watch_log();
+    let mut log_degraded = log.borrow_and_update().degraded.is_some();
+    let mut log_open = true;
     let mut scanner = set.map(|s| Scanner::with_set(device.clone(), s, ScanConfig::default()));
     let mut was_up = matches!(*state.borrow(), LinkState::Up { .. });
     if was_up {
-        let _ = tx.send(Candidate::new(
-            device.clone(),
-            EventSource::Connection,
-            Severity::Info,
-            "link up",
-        ));
+        let _ = tx
+            .send(Candidate::new(
+                device.clone(),
+                EventSource::Connection,
+                Severity::Info,
+                "link up",
+            ))
+            .await;
     }
     loop {
         let deadline = scanner.as_ref().and_then(Scanner::next_deadline);
@@ -294,11 +316,32 @@ async fn watch_console(
             }
         };
         tokio::select! {
-            chunk = output.recv() => match chunk {
-                Some(chunk) => {
+            item = output.recv() => match item {
+                Some(item) => {
+                    let mut found = Vec::new();
+                    if item.skipped_before > 0 {
+                        if let Some(s) = scanner.as_mut() {
+                            // What was before the skip is not the start of what follows.
+                            found.extend(s.flush());
+                        }
+                        let _ = tx.send(Candidate::new(
+                            device.clone(),
+                            EventSource::Log,
+                            Severity::Warning,
+                            format!(
+                                "scanner fell behind: {} bytes of output were not scanned \
+                                 (the record log has them; {} skipped in all)",
+                                item.skipped_before,
+                                output.skipped_total()
+                            ),
+                        )).await;
+                    }
                     if let Some(s) = scanner.as_mut() {
-                        for found in s.feed(&chunk.bytes, Instant::now()) {
-                            let _ = tx.send(Candidate::from_match(device.clone(), &found, now_i64()));
+                        found.extend(s.feed(&item.chunk.bytes, Instant::now()));
+                    }
+                    for m in found {
+                        if tx.send(Candidate::from_match(device.clone(), &m, now_i64())).await.is_err() {
+                            return;
                         }
                     }
                 }
@@ -307,8 +350,37 @@ async fn watch_console(
             () = idle => {
                 if let Some(s) = scanner.as_mut() {
                     for found in s.poll_idle(Instant::now()) {
-                        let _ = tx.send(Candidate::from_match(device.clone(), &found, now_i64()));
+                        let _ = tx.send(Candidate::from_match(device.clone(), &found, now_i64())).await;
                     }
+                }
+            }
+            changed = log.changed(), if log_open => {
+                if changed.is_err() {
+                    // The console stopped; the tap still drains and the state watch ends this.
+                    log_open = false;
+                    continue;
+                }
+                let health = log.borrow_and_update().clone();
+                match (&health.degraded, log_degraded) {
+                    (Some(d), false) => {
+                        log_degraded = true;
+                        let _ = tx.send(Candidate::new(
+                            device.clone(),
+                            EventSource::Log,
+                            Severity::Error,
+                            format!("record log cannot write: {}", d.error),
+                        )).await;
+                    }
+                    (None, true) => {
+                        log_degraded = false;
+                        let _ = tx.send(Candidate::new(
+                            device.clone(),
+                            EventSource::Log,
+                            Severity::Notice,
+                            "record log writes again (the loss is recorded as a gap)",
+                        )).await;
+                    }
+                    _ => {}
                 }
             }
             changed = state.changed() => {
@@ -319,7 +391,7 @@ async fn watch_console(
                 match now {
                     LinkState::Up { .. } if !was_up => {
                         was_up = true;
-                        let _ = tx.send(Candidate::new(device.clone(), EventSource::Connection, Severity::Info, "link up"));
+                        let _ = tx.send(Candidate::new(device.clone(), EventSource::Connection, Severity::Info, "link up")).await;
                     }
                     LinkState::Down { reason, .. } => {
                         if was_up {
@@ -328,7 +400,7 @@ async fn watch_console(
                                 EventSource::Connection,
                                 Severity::Warning,
                                 format!("link down: {reason}"),
-                            ));
+                            )).await;
                         }
                         was_up = false;
                     }
@@ -352,7 +424,7 @@ fn now_offset() -> time::OffsetDateTime {
 
 async fn run_manager(
     mut manager: EventManager,
-    mut rx: mpsc::UnboundedReceiver<Candidate>,
+    mut rx: mpsc::Receiver<Candidate>,
     mut acks: mpsc::UnboundedReceiver<u64>,
     store: Store,
     registry: Arc<Registry>,

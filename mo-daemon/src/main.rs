@@ -60,6 +60,12 @@ struct Args {
     /// Rotate a device's record-log segment when it reaches this many MiB.
     #[arg(long, default_value_t = 64)]
     segment_mib: u64,
+    /// When record logs are forced to disk: `never` (only on rotation and shutdown), `always`
+    /// (after every record) or `interval=DURATION` (at most that long after a record was
+    /// written). Under every policy but `never`, notes, marks, power and gap records are on disk
+    /// before they are acknowledged (docs/log-format.md, "Durability").
+    #[arg(long, value_name = "POLICY", default_value = "interval=1s")]
+    fsync: mo_core::log::Fsync,
     /// Compress closed record-log segments with zstd (`….mlog.zst`) in the background after each
     /// rotation; every reader reads both forms.
     #[arg(long)]
@@ -159,6 +165,18 @@ fn raise_fd_limit() {
     }
 }
 
+/// A write past RLIMIT_FSIZE raises SIGXFSZ, whose default action kills the process. The daemon
+/// must instead see the write fail (EFBIG) and degrade that one log: tokio's handler for the
+/// signal replaces the default action for the life of the process.
+fn ignore_file_size_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let stream = signal(SignalKind::from_raw(nix::libc::SIGXFSZ))
+        .context("cannot take over SIGXFSZ (file size limit)")?;
+    // The handler stays installed after the stream is gone; keep the stream anyway.
+    std::mem::forget(stream);
+    Ok(())
+}
+
 fn seed_demo(store: &Store) -> anyhow::Result<()> {
     for i in 1..=5 {
         let name = format!("sim-{i:02}");
@@ -199,6 +217,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         bail!("--demo listens on loopback only (the demo token is printed); got --http {addr}");
     }
     raise_fd_limit();
+    ignore_file_size_signal()?;
     let data = DataDir::open(&args.data_dir)
         .with_context(|| format!("cannot open data directory {}", args.data_dir.display()))?;
     let store = data.open_store()?;
@@ -209,6 +228,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let log = LogOptions {
         segment_max_bytes: args.segment_mib.max(1) * 1024 * 1024,
         compress_level: args.compress_segments.then_some(3),
+        fsync: args.fsync,
         ..LogOptions::default()
     };
     let key = data

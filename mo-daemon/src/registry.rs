@@ -8,16 +8,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use mo_core::console::{Console, ConsoleConfig, LoginScript};
+use mo_core::console::{Console, ConsoleConfig, LoginScript, TapReceiver, output_tap};
 use mo_core::escape::EscapeConfig;
 use mo_core::log::{LogLock, LogOptions, LogWriter};
 use mo_core::power::{PowerBinding, PowerController};
-use mo_core::record::{Chunk, RecordKind, RecordSink};
 use mo_core::secret::Secret;
 use mo_drivers::power::power_controller_for;
 use mo_drivers::{Credentials, DriverOptions, connector_for};
 use mo_store::{DataDir, Device, SecretKey, SecretKind, Store};
-use tokio::sync::mpsc;
 
 /// A device's secrets in clear, by kind.
 pub type DeviceSecrets = BTreeMap<SecretKind, Secret>;
@@ -38,46 +36,26 @@ pub struct Entry {
     pub power: Option<Arc<PowerBinding>>,
     /// Why the power binding could not be set up.
     pub power_error: Option<String>,
+    /// Output bytes the console's scanner skipped because it fell behind (the log has them).
+    pub scan_skipped: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// The secrets the console was started with (a change restarts it).
     secrets: Arc<DeviceSecrets>,
     /// Held while the console runs so `mo log note` does not write into a log the daemon owns.
     _lock: Option<Arc<LogLock>>,
 }
 
-/// All consoles of the daemon, by device name.
-/// Called with each console the registry starts and the receiving end of its output tap: every
-/// output chunk the record log took, in order, never dropped (the event scanner hooks in here).
+/// Called with each console the registry starts and the receiving end of its output tap: a
+/// bounded copy of every output chunk, in order; when its consumer (the event scanner) falls
+/// behind, chunks are skipped and counted, never the record log.
 pub type OnStart = Box<dyn Fn(&str, &Console, Tap) + Send + Sync>;
 
 /// The receiving end of a console's output tap.
-pub type Tap = mpsc::UnboundedReceiver<Chunk>;
+pub type Tap = TapReceiver;
 
-/// The record log, plus a copy of every output chunk for the scanner. The scanner is a consumer
-/// of the data path like the log (DESIGN.md §2): it sees every byte, and the console never waits
-/// for it.
-struct TeeSink {
-    log: LogWriter,
-    tap: mpsc::UnboundedSender<Chunk>,
-}
+/// Output chunks a console's scanner tap holds before it skips.
+const TAP_CAPACITY: usize = mo_core::console::DEFAULT_TAP_CAPACITY;
 
-impl RecordSink for TeeSink {
-    fn next_seq(&self) -> u64 {
-        self.log.next_seq()
-    }
-
-    fn append(&mut self, chunk: &Chunk) -> mo_core::Result<()> {
-        let result = self.log.append(chunk);
-        if chunk.kind == RecordKind::Output {
-            let _ = self.tap.send(chunk.clone());
-        }
-        result
-    }
-
-    fn flush(&mut self) -> mo_core::Result<()> {
-        self.log.flush()
-    }
-}
-
+/// All consoles of the daemon, by device name.
 pub struct Registry {
     on_start: RwLock<Option<OnStart>>,
     entries: RwLock<BTreeMap<String, Entry>>,
@@ -165,6 +143,7 @@ impl Registry {
             escape: EscapeConfig::default(),
             power: None,
             power_error: None,
+            scan_skipped: None,
             secrets,
             _lock: None,
         };
@@ -178,6 +157,7 @@ impl Registry {
         match self.try_start(device, &mut entry) {
             Ok((console, tap)) => {
                 entry.console = Some(console.clone());
+                entry.scan_skipped = Some(tap.skipped_counter());
                 if let Ok(hook) = self.on_start.read()
                     && let Some(hook) = hook.as_ref()
                 {
@@ -246,9 +226,9 @@ impl Registry {
         if recovery.torn {
             tracing::warn!(device = %device.name, "record log recovered after a crash: {recovery:?}");
         }
-        let (tap, tap_rx) = mpsc::unbounded_channel();
-        let sink = TeeSink { log: writer, tap };
-        Ok((Console::spawn(cfg, connector, Some(Box::new(sink))), tap_rx))
+        let (tap, tap_rx) = output_tap(TAP_CAPACITY);
+        let console = Console::spawn_tapped(cfg, connector, Some(Box::new(writer)), Some(tap));
+        Ok((console, tap_rx))
     }
 
     /// Bring the running consoles in line with `devices`. Returns (started, stopped) counts.

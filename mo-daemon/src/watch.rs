@@ -142,7 +142,7 @@ pub fn message(change: &FileChange) -> String {
 
 /// Start polling `watch` in the background; each change is offered through `tx` as a candidate
 /// event. Stops when `tx`'s receiver is gone.
-pub fn spawn(watch: Watch, tx: mpsc::UnboundedSender<Candidate>) {
+pub fn spawn(watch: Watch, tx: mpsc::Sender<Candidate>) {
     tokio::spawn(async move {
         let paths = watch.paths.clone();
         // The baseline hashes every file: not on an async worker thread.
@@ -170,7 +170,7 @@ pub fn spawn(watch: Watch, tx: mpsc::UnboundedSender<Candidate>) {
                 message(&change),
             );
             candidate.time_ns = i64::try_from(change.time_ns).unwrap_or(i64::MAX);
-            if tx.send(candidate).is_err() {
+            if tx.send(candidate).await.is_err() {
                 return;
             }
         }
@@ -247,7 +247,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("f");
         std::fs::write(&path, "one").unwrap();
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::channel(16);
         let watch = Watch {
             name: "t".into(),
             paths: vec![path.clone()],

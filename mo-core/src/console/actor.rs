@@ -12,12 +12,18 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
 use super::login::{LoginAction, LoginRun};
-use super::{Attached, ConsoleConfig, LinkState, Mode, Request, Role, ViewerId, ViewerInfo};
+use super::tap::OutputTap;
+use super::{
+    Attached, ConsoleConfig, LinkState, LogDegraded, LogHealth, LogPolicy, Mode, Request, Role,
+    ViewerId, ViewerInfo,
+};
 use crate::breakseq::BreakStep;
 use crate::error::{Error, Result};
 use crate::link::{
     Connector, ControlOp, Link, LinkControl, LinkReader, LinkStatus, LinkWriter, ModemState,
 };
+use crate::log::format::{MAX_PAYLOAD_LEN, MAX_USER_LEN};
+use crate::log::format_timestamp;
 use crate::record::{Chunk, RecordKind, RecordSink, now_ns};
 use crate::tail::TailBuffer;
 
@@ -27,6 +33,8 @@ const READ_MIN: usize = 1024;
 /// The user name auto-login input and notices are recorded under.
 const LOGIN_USER: &str = "auto-login";
 const READ_MAX: usize = 64 * 1024;
+/// How often a degraded record log tries to write again.
+const LOG_RETRY: Duration = Duration::from_secs(1);
 
 type ConnectFuture = Pin<Box<dyn Future<Output = Result<Link>> + Send>>;
 
@@ -36,6 +44,17 @@ struct Viewer {
     origin: Arc<str>,
     role: Role,
     since: SystemTime,
+}
+
+/// Records a degraded log could not write, for the gap record written once it can again.
+struct Lost {
+    error: String,
+    since_ns: u64,
+    records: u64,
+    bytes: u64,
+    first_ns: Option<u64>,
+    last_ns: u64,
+    retry_at: Instant,
 }
 
 enum Wake {
@@ -53,7 +72,12 @@ pub(super) struct Actor {
     name: Arc<str>,
     connector: Arc<dyn Connector>,
     log: Option<Box<dyn RecordSink>>,
-    log_failed: bool,
+    /// What viewers and the daemon see of the log's health.
+    log_health: watch::Sender<LogHealth>,
+    /// While the log is degraded: what was lost, and when to try writing again.
+    lost: Option<Lost>,
+    /// A lossy copy of the output for the scanner.
+    tap: Option<OutputTap>,
     rx: mpsc::Receiver<Request>,
     self_tx: mpsc::WeakSender<Request>,
     state: watch::Sender<LinkState>,
@@ -127,6 +151,13 @@ async fn sleep_opt(at: Option<Instant>) {
     }
 }
 
+/// What the actor publishes for its handles to watch.
+pub(super) struct Outlets {
+    pub(super) state: watch::Sender<LinkState>,
+    pub(super) modem: watch::Sender<Option<ModemState>>,
+    pub(super) log_health: watch::Sender<LogHealth>,
+}
+
 impl Actor {
     pub(super) fn new(
         cfg: ConsoleConfig,
@@ -134,9 +165,14 @@ impl Actor {
         log: Option<Box<dyn RecordSink>>,
         rx: mpsc::Receiver<Request>,
         self_tx: mpsc::WeakSender<Request>,
-        state: watch::Sender<LinkState>,
-        modem: watch::Sender<Option<ModemState>>,
+        outlets: Outlets,
+        tap: Option<OutputTap>,
     ) -> Self {
+        let Outlets {
+            state,
+            modem,
+            log_health,
+        } = outlets;
         let seq = log.as_ref().map_or(1, |l| l.next_seq());
         Actor {
             name: Arc::from(cfg.name.as_str()),
@@ -144,7 +180,9 @@ impl Actor {
             cfg,
             connector,
             log,
-            log_failed: false,
+            log_health,
+            lost: None,
+            tap,
             rx,
             self_tx,
             state,
@@ -187,6 +225,11 @@ impl Actor {
                 self.retry_at,
                 self.idle_at,
                 self.login.as_ref().and_then(LoginRun::deadline),
+                self.lost.as_ref().map(|l| l.retry_at),
+                self.log
+                    .as_ref()
+                    .and_then(|l| l.sync_deadline())
+                    .map(Instant::from_std),
             ]
             .into_iter()
             .flatten()
@@ -226,17 +269,37 @@ impl Actor {
         self.close_link();
         self.notice("", "console stopped".into());
         self.set_state(LinkState::Stopped);
-        if let Some(log) = self.log.as_mut() {
-            let _ = log.flush();
+        if let Some(log) = self.log.as_mut()
+            && let Err(e) = log.flush()
+        {
+            tracing::error!(device = %self.name, error = %e, "record log: final sync failed");
         }
     }
 
     // ----- timeline -----
 
-    fn emit(&mut self, kind: RecordKind, user: Arc<str>, bytes: Bytes) -> u64 {
-        let seq = self.seq;
-        let chunk = Chunk {
-            seq,
+    /// Put one piece of the timeline into the record log and then the hub. Payloads larger than a
+    /// record can hold are split into several records, never refused. Fails (after showing the
+    /// chunk to viewers all the same) when the log could not write it.
+    fn emit(&mut self, kind: RecordKind, user: Arc<str>, mut bytes: Bytes) -> Result<u64> {
+        let user = clamp_user(user);
+        if bytes.len() <= MAX_PAYLOAD_LEN {
+            return self.emit_one(kind, user, bytes);
+        }
+        let mut result = Ok(0);
+        while !bytes.is_empty() {
+            let piece = bytes.split_to(bytes.len().min(MAX_PAYLOAD_LEN));
+            let r = self.emit_one(kind, user.clone(), piece);
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+
+    fn emit_one(&mut self, kind: RecordKind, user: Arc<str>, bytes: Bytes) -> Result<u64> {
+        let mut chunk = Chunk {
+            seq: self.seq,
             time_ns: now_ns(),
             kind,
             user,
@@ -247,33 +310,245 @@ impl Actor {
             self.offset += chunk.bytes.len() as u64;
             self.tail.push(&chunk.bytes);
         }
-        if let Some(log) = self.log.as_mut() {
-            match log.append(&chunk) {
-                Ok(()) => {
-                    if self.log_failed {
-                        self.log_failed = false;
-                        tracing::info!(device = %self.name, "record log writable again");
-                    }
-                }
-                Err(e) if !self.log_failed => {
-                    self.log_failed = true;
-                    tracing::error!(device = %self.name, error = %e, "record log write failed");
-                }
-                Err(_) => {}
-            }
-            self.seq = log.next_seq().max(seq + 1);
+        let result = if self.log.is_some() {
+            self.log_chunk(&mut chunk)
         } else {
-            self.seq = seq + 1;
+            self.seq = chunk.seq + 1;
+            Ok(chunk.seq)
+        };
+        if kind == RecordKind::Output
+            && let Some(tap) = self.tap.as_mut()
+        {
+            tap.offer(&chunk);
         }
+        self.to_hub(chunk);
+        result
+    }
+
+    fn to_hub(&self, chunk: Chunk) {
         if let Some(hub) = &self.hub {
             let _ = hub.send(Arc::new(chunk));
         }
-        seq
+    }
+
+    /// Append `chunk` to the log, first writing the gap record of a degraded period that is due
+    /// for a retry. The chunk gets the log's next sequence number.
+    fn log_chunk(&mut self, chunk: &mut Chunk) -> Result<u64> {
+        if self
+            .lost
+            .as_ref()
+            .is_some_and(|l| l.retry_at <= Instant::now())
+        {
+            self.try_recover();
+        }
+        let Some(log) = self.log.as_mut() else {
+            return Ok(chunk.seq);
+        };
+        chunk.seq = log.next_seq();
+        if let Some(lost) = self.lost.as_mut() {
+            // Degraded and not yet time to try again: count what the gap record will report.
+            lost.records += 1;
+            lost.bytes += chunk.bytes.len() as u64;
+            lost.first_ns.get_or_insert(chunk.time_ns);
+            lost.last_ns = chunk.time_ns;
+            return Err(self.log_unavailable(""));
+        }
+        match log.append(chunk) {
+            Ok(()) => {
+                self.seq = log.next_seq();
+                Ok(chunk.seq)
+            }
+            Err(e) => {
+                // A record that reached the file but could not be made durable is in the log.
+                let written = log.next_seq() > chunk.seq;
+                self.seq = log.next_seq();
+                self.log_failed(&e, chunk, written);
+                Err(self.log_unavailable(if written {
+                    "written but not made durable"
+                } else {
+                    ""
+                }))
+            }
+        }
+    }
+
+    fn log_unavailable(&self, what: &str) -> Error {
+        let error = self.lost.as_ref().map_or("", |l| l.error.as_str());
+        let reason = if what.is_empty() {
+            error.to_string()
+        } else {
+            format!("{what}: {error}")
+        };
+        Error::LogUnavailable {
+            device: self.name.to_string(),
+            reason,
+        }
+    }
+
+    /// An append failed: enter (or stay in) the degraded state, tell everyone once.
+    fn log_failed(&mut self, e: &Error, chunk: &Chunk, written: bool) {
+        let first = self.lost.is_none();
+        let lost = self.lost.get_or_insert_with(|| Lost {
+            error: e.to_string(),
+            since_ns: chunk.time_ns,
+            records: 0,
+            bytes: 0,
+            first_ns: None,
+            last_ns: chunk.time_ns,
+            retry_at: Instant::now() + LOG_RETRY,
+        });
+        if !written {
+            lost.records += 1;
+            lost.bytes += chunk.bytes.len() as u64;
+            lost.first_ns.get_or_insert(chunk.time_ns);
+            lost.last_ns = chunk.time_ns;
+        }
+        lost.retry_at = Instant::now() + LOG_RETRY;
+        self.publish_log_health(1, 0);
+        if first {
+            tracing::error!(device = %self.name, error = %e, "record log write failed: log degraded");
+            let input = match self.cfg.log_policy {
+                LogPolicy::Degrade => "input still reaches the device, unrecorded",
+                LogPolicy::Strict => "input is refused until it records again (strict log policy)",
+            };
+            let text = format!(
+                "log: degraded: cannot write the record log ({e}); output is still shown, {input}; \
+                 the loss will be recorded as a gap"
+            );
+            self.hub_notice(text);
+        }
+    }
+
+    /// Try to write the gap record of a degraded period; on success the log records again.
+    fn try_recover(&mut self) {
+        let Some(lost) = self.lost.as_mut() else {
+            return;
+        };
+        let Some(log) = self.log.as_mut() else {
+            self.lost = None;
+            return;
+        };
+        let now = now_ns();
+        let between = match lost.first_ns {
+            Some(first) => format!(
+                " between {} and {}",
+                format_timestamp(first),
+                format_timestamp(lost.last_ns)
+            ),
+            None => String::new(),
+        };
+        let text = format!(
+            "gap: {} records ({} bytes) were not recorded{between}; the log could not write \
+             from {} to {}: {}",
+            lost.records,
+            lost.bytes,
+            format_timestamp(lost.since_ns),
+            format_timestamp(now),
+            lost.error
+        );
+        let gap = Chunk {
+            seq: log.next_seq(),
+            time_ns: now,
+            kind: RecordKind::Gap,
+            user: Arc::from(""),
+            offset: self.offset,
+            bytes: Bytes::from(text),
+        };
+        match log.append(&gap) {
+            Ok(()) => {
+                self.seq = log.next_seq();
+                tracing::warn!(device = %self.name, records = lost.records, bytes = lost.bytes,
+                    "record log writable again; gap recorded");
+                self.lost = None;
+                self.publish_log_health(0, 1);
+                self.to_hub(gap);
+                // The notice goes into the log like any other now.
+                self.notice("", "log: recording again".into());
+            }
+            Err(e) => {
+                if log.next_seq() > gap.seq {
+                    // The gap record is in the file; only its sync failed. Count it as written.
+                    self.seq = log.next_seq();
+                }
+                lost.retry_at = Instant::now() + LOG_RETRY;
+                tracing::debug!(device = %self.name, error = %e, "record log still cannot write");
+                self.publish_log_health(1, 0);
+            }
+        }
+    }
+
+    /// Make the log's health visible: errors and gaps add to the counters.
+    fn publish_log_health(&mut self, errors: u64, gaps: u64) {
+        let degraded = self.lost.as_ref().map(|l| LogDegraded {
+            error: l.error.clone(),
+            since_ns: l.since_ns,
+            lost_records: l.records,
+            lost_bytes: l.bytes,
+        });
+        self.log_health.send_modify(|h| {
+            h.degraded = degraded;
+            h.write_errors += errors;
+            h.gaps += gaps;
+        });
+    }
+
+    /// A notice for the viewers only (the log cannot take it).
+    fn hub_notice(&self, text: String) {
+        self.to_hub(Chunk {
+            seq: self.seq,
+            time_ns: now_ns(),
+            kind: RecordKind::Notice,
+            user: Arc::from(""),
+            offset: self.offset,
+            bytes: Bytes::from(text),
+        });
+    }
+
+    /// Make what the log holds durable when its sync deadline has come.
+    fn sync_log(&mut self) {
+        let Some(log) = self.log.as_mut() else {
+            return;
+        };
+        if log
+            .sync_deadline()
+            .is_none_or(|t| t > std::time::Instant::now())
+        {
+            return;
+        }
+        if let Err(e) = log.sync() {
+            let probe = Chunk {
+                seq: self.seq,
+                time_ns: now_ns(),
+                kind: RecordKind::Notice,
+                user: Arc::from(""),
+                offset: self.offset,
+                bytes: Bytes::new(),
+            };
+            self.log_failed(&e, &probe, true);
+        }
+    }
+
+    /// Under the strict log policy, input is refused while the log cannot record it.
+    fn strict_refuses(&mut self) -> Option<Error> {
+        if self.cfg.log_policy != LogPolicy::Strict || self.log.is_none() {
+            return None;
+        }
+        if self
+            .lost
+            .as_ref()
+            .is_some_and(|l| l.retry_at <= Instant::now())
+        {
+            self.try_recover();
+        }
+        self.lost
+            .is_some()
+            .then(|| self.log_unavailable("input refused (strict log policy)"))
     }
 
     fn notice(&mut self, user: &str, text: String) {
         tracing::debug!(device = %self.name, "{text}");
-        self.emit(RecordKind::Notice, Arc::from(user), Bytes::from(text));
+        // A notice the log cannot take is still shown; the gap record counts it.
+        let _ = self.emit(RecordKind::Notice, Arc::from(user), Bytes::from(text));
     }
 
     fn hub(&mut self) -> &broadcast::Sender<Arc<Chunk>> {
@@ -291,10 +566,10 @@ impl Actor {
         }
         if let Some(run) = self.login.as_mut() {
             let actions = run.output(&data, Instant::now());
-            self.emit(RecordKind::Output, Arc::from(""), data);
+            let _ = self.emit(RecordKind::Output, Arc::from(""), data);
             self.login_actions(actions);
         } else {
-            self.emit(RecordKind::Output, Arc::from(""), data);
+            let _ = self.emit(RecordKind::Output, Arc::from(""), data);
         }
     }
 
@@ -317,11 +592,11 @@ impl Actor {
             match action {
                 LoginAction::Send(bytes) => {
                     self.pending.extend_from_slice(&bytes);
-                    self.emit(RecordKind::Input, user.clone(), Bytes::from(bytes));
+                    let _ = self.emit(RecordKind::Input, user.clone(), Bytes::from(bytes));
                 }
                 LoginAction::Wake => {
                     self.pending.extend_from_slice(b"\r");
-                    self.emit(RecordKind::Input, user.clone(), Bytes::from_static(b"\r"));
+                    let _ = self.emit(RecordKind::Input, user.clone(), Bytes::from_static(b"\r"));
                 }
                 LoginAction::SendSecret(secret) => {
                     self.pending.extend_from_slice(secret.expose().as_bytes());
@@ -485,6 +760,10 @@ impl Actor {
 
     fn on_timer(&mut self) {
         let now = Instant::now();
+        if self.lost.as_ref().is_some_and(|l| l.retry_at <= now) {
+            self.try_recover();
+        }
+        self.sync_log();
         if let Some(run) = self
             .login
             .as_mut()
@@ -531,8 +810,14 @@ impl Actor {
             }
             Request::Inject { user, bytes } => {
                 if self.writer.is_some() {
-                    self.pending.extend_from_slice(&bytes);
-                    self.emit(RecordKind::Input, user, bytes);
+                    if let Some(e) = self.strict_refuses() {
+                        self.hub_notice(format!("{user}: {e}"));
+                        return;
+                    }
+                    let logged = self.emit(RecordKind::Input, user.clone(), bytes.clone());
+                    if logged.is_ok() || self.cfg.log_policy == LogPolicy::Degrade {
+                        self.pending.extend_from_slice(&bytes);
+                    }
                 }
             }
             Request::Break { id, number, reply } => {
@@ -563,6 +848,11 @@ impl Actor {
             }
             Request::Subscribe { reply } => {
                 let _ = reply.send(self.hub().subscribe());
+            }
+            Request::ApplyRetention { reply } => {
+                let now = crate::record::now_ns();
+                let pruned = self.log.as_mut().map(|l| l.apply_retention(now));
+                let _ = reply.send(pruned.unwrap_or(Ok(crate::log::Pruned::default())));
             }
             Request::Shutdown => {}
         }
@@ -774,8 +1064,16 @@ impl Actor {
         if self.writer.is_none() {
             return Err(self.down_error());
         }
+        if let Some(e) = self.strict_refuses() {
+            return Err(e);
+        }
+        let logged = self.emit(RecordKind::Input, user, bytes.clone());
+        if let Err(e) = logged
+            && self.cfg.log_policy == LogPolicy::Strict
+        {
+            return Err(e);
+        }
         self.pending.extend_from_slice(&bytes);
-        self.emit(RecordKind::Input, user, bytes);
         Ok(())
     }
 
@@ -801,7 +1099,10 @@ impl Actor {
             });
         }
         let text = format!("break {number} (`{}`) sent by {user}", seq.text());
-        self.emit(RecordKind::Control, user.clone(), Bytes::from(text.clone()));
+        if let Some(e) = self.strict_refuses() {
+            return Err(e);
+        }
+        let _ = self.emit(RecordKind::Control, user.clone(), Bytes::from(text.clone()));
         let tx = self.self_tx.clone();
         let name = self.name.clone();
         tokio::spawn(async move {
@@ -875,4 +1176,16 @@ impl Actor {
         list.sort_by_key(|v| (v.role != Role::ReadWrite, v.role != Role::Joined, v.id));
         list
     }
+}
+
+/// A user name longer than a record can hold is cut (at a character boundary).
+fn clamp_user(user: Arc<str>) -> Arc<str> {
+    if user.len() <= MAX_USER_LEN {
+        return user;
+    }
+    let mut end = MAX_USER_LEN;
+    while !user.is_char_boundary(end) {
+        end -= 1;
+    }
+    Arc::from(&user[..end])
 }

@@ -40,6 +40,7 @@
 mod actor;
 mod login;
 mod session;
+mod tap;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -54,6 +55,7 @@ use crate::record::{Chunk, RecordKind, RecordSink};
 
 pub use login::{DEFAULT_EXPECT_TIMEOUT, LoginScript, LoginStep};
 pub use session::{Session, ViewerEvent};
+pub use tap::{DEFAULT_TAP_CAPACITY, OutputTap, TapItem, TapReceiver, output_tap};
 
 /// Settings of one console.
 #[derive(Debug, Clone)]
@@ -85,6 +87,80 @@ pub struct ConsoleConfig {
     pub break_sequences: BreakSequences,
     /// Auto-login script run on every (re)connect.
     pub login: Option<Arc<LoginScript>>,
+    /// What happens to viewer input while the record log cannot write.
+    pub log_policy: LogPolicy,
+}
+
+/// What a console does with viewer input while its record log cannot write (a full disk, an I/O
+/// error). Output is always shown to viewers either way, and the loss is recorded as a gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LogPolicy {
+    /// Keep the console usable: input goes to the device; the log says what it lost (default).
+    #[default]
+    Degrade,
+    /// Nobody types unrecorded: input is refused with a notice until the log records again.
+    Strict,
+}
+
+impl LogPolicy {
+    /// `degrade` or `strict`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogPolicy::Degrade => "degrade",
+            LogPolicy::Strict => "strict",
+        }
+    }
+}
+
+impl std::fmt::Display for LogPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for LogPolicy {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "degrade" => Ok(LogPolicy::Degrade),
+            "strict" => Ok(LogPolicy::Strict),
+            other => Err(Error::BadSpec {
+                what: "log policy",
+                input: other.to_string(),
+                reason: "expected `degrade` or `strict`".into(),
+            }),
+        }
+    }
+}
+
+/// Whether a console's record log is recording ([`Console::watch_log`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct LogHealth {
+    /// `Some` while the log cannot write: why, since when (ns since the Unix epoch), and what has
+    /// been lost so far.
+    pub degraded: Option<LogDegraded>,
+    /// Append failures since the console started (each failed record counts once).
+    pub write_errors: u64,
+    /// Gaps the log has recorded since the console started (one per degraded period it recovered
+    /// from).
+    pub gaps: u64,
+}
+
+/// The state of a degraded record log ([`LogHealth::degraded`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogDegraded {
+    /// The error of the first failed write.
+    pub error: String,
+    /// When the first write failed (ns since the Unix epoch).
+    pub since_ns: u64,
+    /// Records not written so far.
+    pub lost_records: u64,
+    /// Payload bytes of those records.
+    pub lost_bytes: u64,
 }
 
 impl ConsoleConfig {
@@ -104,6 +180,7 @@ impl ConsoleConfig {
             tail_bytes: 32 * 1024,
             break_sequences: BreakSequences::default(),
             login: None,
+            log_policy: LogPolicy::Degrade,
         }
     }
 }
@@ -258,7 +335,7 @@ enum Request {
         kind: RecordKind,
         user: Arc<str>,
         bytes: Bytes,
-        reply: oneshot::Sender<u64>,
+        reply: oneshot::Sender<Result<u64>>,
     },
     Who {
         reply: oneshot::Sender<Vec<ViewerInfo>>,
@@ -273,6 +350,9 @@ enum Request {
     Subscribe {
         reply: oneshot::Sender<broadcast::Receiver<Arc<Chunk>>>,
     },
+    ApplyRetention {
+        reply: oneshot::Sender<Result<crate::log::Pruned>>,
+    },
     Shutdown,
 }
 
@@ -281,6 +361,7 @@ struct Shared {
     tx: mpsc::Sender<Request>,
     state: watch::Receiver<LinkState>,
     modem: watch::Receiver<Option<ModemState>>,
+    log: watch::Receiver<LogHealth>,
     config: ConsoleConfig,
 }
 
@@ -307,6 +388,17 @@ impl Console {
         connector: Arc<dyn Connector>,
         log: Option<Box<dyn RecordSink>>,
     ) -> Console {
+        Self::spawn_tapped(config, connector, log, None)
+    }
+
+    /// [`Console::spawn`] with an [`OutputTap`] that gets a copy of every output chunk (whether
+    /// or not the log could write it) without ever slowing the console: the scanner's feed.
+    pub fn spawn_tapped(
+        config: ConsoleConfig,
+        connector: Arc<dyn Connector>,
+        log: Option<Box<dyn RecordSink>>,
+        tap: Option<OutputTap>,
+    ) -> Console {
         let (tx, rx) = mpsc::channel(64);
         let initial = if config.on_demand {
             LinkState::Idle
@@ -315,6 +407,7 @@ impl Console {
         };
         let (state_tx, state_rx) = watch::channel(initial);
         let (modem_tx, modem_rx) = watch::channel(None);
+        let (log_tx, log_rx) = watch::channel(LogHealth::default());
         let name: Arc<str> = Arc::from(config.name.as_str());
         let actor = actor::Actor::new(
             config.clone(),
@@ -322,8 +415,12 @@ impl Console {
             log,
             rx,
             tx.downgrade(),
-            state_tx,
-            modem_tx,
+            actor::Outlets {
+                state: state_tx,
+                modem: modem_tx,
+                log_health: log_tx,
+            },
+            tap,
         );
         tokio::spawn(actor.run());
         Console {
@@ -332,6 +429,7 @@ impl Console {
                 tx,
                 state: state_rx,
                 modem: modem_rx,
+                log: log_rx,
                 config,
             }),
         }
@@ -368,6 +466,16 @@ impl Console {
     /// A receiver that sees every change of [`Console::modem`].
     pub fn watch_modem(&self) -> watch::Receiver<Option<ModemState>> {
         self.shared.modem.clone()
+    }
+
+    /// Whether the record log is recording, and what it lost while it could not.
+    pub fn log_health(&self) -> LogHealth {
+        self.shared.log.borrow().clone()
+    }
+
+    /// A receiver that sees every change of [`Console::log_health`].
+    pub fn watch_log(&self) -> watch::Receiver<LogHealth> {
+        self.shared.log.clone()
     }
 
     async fn request<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T> {
@@ -425,7 +533,10 @@ impl Console {
     }
 
     /// Write a record of `kind` (note, mark, power, event, …) into the console's timeline on behalf
-    /// of `user`; viewers see it too. Returns its sequence number.
+    /// of `user`; viewers see it too. Returns its sequence number (the last one's, for a payload
+    /// larger than one record holds, which is split). Notes longer than
+    /// [`crate::log::MAX_NOTE_LEN`] are refused ([`Error::BadSpec`]); while the record log cannot
+    /// write, this fails with [`Error::LogUnavailable`] (viewers still see the record).
     pub async fn record(
         &self,
         kind: RecordKind,
@@ -434,13 +545,16 @@ impl Console {
     ) -> Result<u64> {
         let user: Arc<str> = Arc::from(user);
         let bytes = bytes.into();
+        if kind == RecordKind::Note {
+            crate::log::check_note_len(&bytes)?;
+        }
         self.request(|reply| Request::Record {
             kind,
             user,
             bytes,
             reply,
         })
-        .await
+        .await?
     }
 
     /// Drop the link and connect again now (backoff reset).
@@ -458,6 +572,14 @@ impl Console {
     /// Lagging subscribers get `RecvError::Lagged` like any broadcast receiver.
     pub async fn subscribe(&self) -> Result<broadcast::Receiver<Arc<Chunk>>> {
         self.request(|reply| Request::Subscribe { reply }).await
+    }
+
+    /// Apply the record log's retention limits now (see
+    /// [`crate::record::RecordSink::apply_retention`]) and say what was removed. Rotation prunes
+    /// too, but a quiet console never rotates: its owner calls this periodically.
+    pub async fn apply_retention(&self) -> Result<crate::log::Pruned> {
+        self.request(|reply| Request::ApplyRetention { reply })
+            .await?
     }
 
     /// Stop the actor: viewers get a notice and then [`ViewerEvent::Closed`].
@@ -484,3 +606,6 @@ impl Console {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod log_fault_tests;

@@ -105,11 +105,13 @@ pub enum EventSource {
     Manual,
     /// A scheduled macro run failed, or runs were missed while the daemon was down.
     Schedule,
+    /// The console's record log could not write, recovered, or its scanner fell behind.
+    Log,
 }
 
 impl EventSource {
     /// Every source.
-    pub const ALL: [EventSource; 7] = [
+    pub const ALL: [EventSource; 8] = [
         EventSource::Pattern,
         EventSource::Connection,
         EventSource::Power,
@@ -117,10 +119,11 @@ impl EventSource {
         EventSource::Agent,
         EventSource::Manual,
         EventSource::Schedule,
+        EventSource::Log,
     ];
 
     /// The lowercase name (`pattern`, `connection`, `power`, `file`, `agent`, `manual`,
-    /// `schedule`).
+    /// `schedule`, `log`).
     pub fn as_str(self) -> &'static str {
         match self {
             EventSource::Pattern => "pattern",
@@ -130,6 +133,7 @@ impl EventSource {
             EventSource::Agent => "agent",
             EventSource::Manual => "manual",
             EventSource::Schedule => "schedule",
+            EventSource::Log => "log",
         }
     }
 }
@@ -152,7 +156,7 @@ impl FromStr for EventSource {
             .ok_or_else(|| Error::BadSpec {
                 what: "event source",
                 input: s.to_owned(),
-                reason: "expected pattern, connection, power, file, agent, manual or schedule"
+                reason: "expected pattern, connection, power, file, agent, manual, schedule or log"
                     .to_owned(),
             })
     }

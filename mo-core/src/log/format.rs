@@ -1,4 +1,5 @@
-//! The byte format of the record log, without any I/O (docs/log-format.md, format version 1).
+//! The byte format of the record log, without any I/O (docs/log-format.md, format version 2;
+//! version 1 segments, which cannot hold `gap` records, are read too).
 //!
 //! A segment file is a [`SegmentHeader`] of [`HEADER_LEN`] bytes followed by records. A record is
 //! framed by its length at both ends, protected by a CRC-32 and linked to the record before it by a
@@ -27,8 +28,10 @@ use crate::record::{Chunk, RecordKind};
 
 /// The first eight bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"\x89MOLOG\r\n";
-/// The format version this code writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this code writes (2: version 1 plus the `gap` record kind).
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format version this code reads.
+pub const MIN_FORMAT_VERSION: u16 = 1;
 /// Length of a segment header in bytes.
 pub const HEADER_LEN: usize = 80;
 /// Bytes of a record before the user name.
@@ -148,7 +151,7 @@ impl SegmentHeader {
             return Err(Damage::BadMagic);
         }
         let version = read_u16(b, 8);
-        if version != FORMAT_VERSION {
+        if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(Damage::UnsupportedVersion(version));
         }
         let header_len = read_u16(b, 10);
@@ -525,10 +528,16 @@ mod tests {
         bad[40] ^= 1;
         assert_eq!(SegmentHeader::decode(&bad), Err(Damage::HeaderChecksum));
         let mut bad = b;
-        bad[8] = 2;
+        bad[8] = 3;
         assert_eq!(
             SegmentHeader::decode(&bad),
-            Err(Damage::UnsupportedVersion(2))
+            Err(Damage::UnsupportedVersion(3))
+        );
+        let mut bad = b;
+        bad[8] = 0;
+        assert_eq!(
+            SegmentHeader::decode(&bad),
+            Err(Damage::UnsupportedVersion(0))
         );
     }
 

@@ -54,6 +54,7 @@ mod follow;
 mod notes;
 mod reader;
 mod render;
+mod retention;
 mod search;
 mod segment;
 mod show;
@@ -68,9 +69,16 @@ pub use asciicast::{AsciicastOptions, export_asciicast};
 pub use compress::compress_closed_segments;
 pub use follow::{FollowOptions, FollowStart, Follower};
 pub use format::{Chain, Record};
-pub use notes::{LOCK_FILE_NAME, LogLock, NoteEntry, append_note, list_notes, show_around};
+pub use notes::{
+    LOCK_FILE_NAME, LogLock, MAX_NOTE_LEN, NoteEntry, append_note, check_note_len, list_notes,
+    show_around,
+};
 pub use reader::{ReadOptions, Records, read, tail};
 pub use render::Renderer;
+pub use retention::{
+    LogUsage, Pruned, Retention, RetentionPlan, SegmentUsage, execute_plan, log_usage, plan_retention,
+    segment_usage,
+};
 pub use search::{SearchOptions, SearchStats, compile_pattern, search};
 pub use segment::{
     COMPRESSED_SUFFIX, MAX_DECOMPRESSED_SEGMENT, SegmentFile, compressed_path, is_compressed,
@@ -79,4 +87,4 @@ pub use segment::{
 pub use show::{DEFAULT_FOLLOW_TAIL, ShowOptions, show, show_follow};
 pub use timespec::{format_timestamp, parse_time_spec, push_timestamp};
 pub use verify::{LogProblem, VerifyReport, verify};
-pub use writer::{LogOptions, LogWriter, Recovery};
+pub use writer::{Fsync, LogOptions, LogWriter, Recovery};

@@ -61,6 +61,21 @@ impl LogLock {
     }
 }
 
+/// Longest note (in bytes of UTF-8) a user may write into a log, through any door.
+pub const MAX_NOTE_LEN: usize = 64 * 1024;
+
+/// Refuse a note longer than [`MAX_NOTE_LEN`], naming the limit.
+pub fn check_note_len(text: &[u8]) -> Result<()> {
+    if text.len() > MAX_NOTE_LEN {
+        return Err(Error::BadSpec {
+            what: "note",
+            input: format!("{} bytes", text.len()),
+            reason: format!("a note may be at most {MAX_NOTE_LEN} bytes"),
+        });
+    }
+    Ok(())
+}
+
 /// Append a note (or, with `kind` [`RecordKind::Mark`], a mark) by `user` to the log in `dir`,
 /// now. Takes the [`LogLock`] first, so it refuses while another process writes the log.
 /// Returns the new record's sequence number.
@@ -78,6 +93,7 @@ pub fn append_note(
             reason: "only note and mark records can be appended this way".to_owned(),
         });
     }
+    check_note_len(text.as_bytes())?;
     let _lock = LogLock::try_acquire(dir)?;
     let (mut writer, _recovery) = LogWriter::open(dir, opts)?;
     let seq = writer.next_seq();

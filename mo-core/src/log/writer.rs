@@ -10,9 +10,9 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::log::compress::Compressor;
 use crate::log::format::{self, Chain, GENESIS_CHAIN, RecordFields, SegmentHeader};
+use crate::log::retention::{Pruned, Retention, execute_plan, plan_retention};
 use crate::log::segment::{
-    self, SegmentFile, corrupt, io_err, list_segments, read_segment_header, scan_end,
-    segment_file_name,
+    self, SegmentFile, corrupt, io_err, list_segments, scan_end, segment_file_name,
 };
 use crate::record::{Chunk, RecordSink};
 
@@ -34,6 +34,72 @@ pub struct LogOptions {
     /// background thread after each rotation. `None` (the default) keeps them plain. Readers read
     /// both forms either way.
     pub compress_level: Option<i32>,
+    /// When written records are forced to stable storage (default: at most one second after
+    /// they were written). Rotation and [`LogWriter::sync`] always sync; notes, marks, power
+    /// and gap records are synced before `append` returns unless this is [`Fsync::Never`].
+    pub fsync: Fsync,
+}
+
+/// When a [`LogWriter`] forces what it wrote to stable storage (`fdatasync`).
+///
+/// Every record reaches the kernel in one `writev` whatever the policy, so a killed daemon loses
+/// nothing; the policy decides what a crash of the whole machine or a power cut may lose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fsync {
+    /// Never sync on a timer; only on rotation, shutdown and explicit [`LogWriter::sync`].
+    Never,
+    /// Sync after every record.
+    Always,
+    /// Sync at most this long after a record was written.
+    Interval(Duration),
+}
+
+impl Default for Fsync {
+    fn default() -> Self {
+        Fsync::Interval(Duration::from_secs(1))
+    }
+}
+
+impl std::fmt::Display for Fsync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fsync::Never => f.write_str("never"),
+            Fsync::Always => f.write_str("always"),
+            Fsync::Interval(d) => write!(f, "interval={}", humantime::format_duration(*d)),
+        }
+    }
+}
+
+impl std::str::FromStr for Fsync {
+    type Err = Error;
+
+    /// `never`, `always` or `interval=DURATION` (`interval=1s`, `interval=250ms`).
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |reason: String| Error::BadSpec {
+            what: "fsync policy",
+            input: s.to_string(),
+            reason,
+        };
+        match s.trim() {
+            "never" => Ok(Fsync::Never),
+            "always" => Ok(Fsync::Always),
+            other => {
+                let Some(d) = other.strip_prefix("interval=") else {
+                    return Err(bad(
+                        "expected `never`, `always` or `interval=DURATION` (e.g. interval=1s)"
+                            .into(),
+                    ));
+                };
+                let d = humantime::parse_duration(d.trim())
+                    .map_err(|e| bad(format!("bad duration `{d}`: {e}")))?;
+                if d.is_zero() {
+                    return Err(bad("an interval of zero is `always`".into()));
+                }
+                Ok(Fsync::Interval(d))
+            }
+        }
+    }
 }
 
 impl Default for LogOptions {
@@ -44,6 +110,7 @@ impl Default for LogOptions {
             retain_max_bytes: None,
             retain_max_age: None,
             compress_level: None,
+            fsync: Fsync::default(),
         }
     }
 }
@@ -93,6 +160,8 @@ pub struct LogWriter {
     compressor: Option<Compressor>,
     /// Held by retention while deleting and by the compressor while swapping a segment's form.
     files_lock: Arc<Mutex<()>>,
+    /// When the oldest record not yet made durable was written.
+    unsynced_since: Option<std::time::Instant>,
 }
 
 impl LogWriter {
@@ -112,6 +181,7 @@ impl LogWriter {
             dirty: false,
             compressor: None,
             files_lock: Arc::new(Mutex::new(())),
+            unsynced_since: None,
         };
         let mut recovery = Recovery {
             segment: None,
@@ -131,6 +201,14 @@ impl LogWriter {
                 return Err(corrupt(&last.path, 0, "segment header cut short"));
             }
             if let Some(end) = scan_end(&last.path, true)? {
+                if segment_version(&last.path)? < format::FORMAT_VERSION {
+                    // Written by an older format: it may not hold this version's record kinds.
+                    // Leave it closed (cutting a torn record first); the next record starts a
+                    // new segment of this version.
+                    writer.continue_segment(&last, end, &mut recovery)?;
+                    writer.live = None;
+                    break;
+                }
                 writer.continue_segment(&last, end, &mut recovery)?;
                 break;
             }
@@ -148,7 +226,7 @@ impl LogWriter {
             writer.next_seq = last.first_seq;
         }
         recovery.next_seq = writer.next_seq;
-        writer.apply_retention(crate::record::now_ns());
+        writer.retain_logged(crate::record::now_ns());
         if let Some(level) = writer.opts.compress_level {
             let compressor =
                 Compressor::start(writer.dir.clone(), level, writer.files_lock.clone())?;
@@ -235,6 +313,33 @@ impl LogWriter {
             file.sync_data()
                 .map_err(|e| io_err("sync log segment", &live.path, e))?;
         }
+        self.unsynced_since = None;
+        Ok(())
+    }
+
+    /// Sync the directory, so that a new segment file's name is durable too.
+    fn sync_dir(&self) -> Result<()> {
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_err("sync log directory", &self.dir, e))
+    }
+
+    /// After a record reached the kernel: make it durable now if the policy or its kind asks for
+    /// it, otherwise note that something waits for the next sync.
+    fn after_write(&mut self, kind: crate::record::RecordKind) -> Result<()> {
+        use crate::record::RecordKind as K;
+        let now_due = match self.opts.fsync {
+            Fsync::Never => false,
+            Fsync::Always => true,
+            // What a user was told is written must be on disk when they are told.
+            Fsync::Interval(_) => matches!(kind, K::Note | K::Mark | K::Power | K::Gap),
+        };
+        if now_due {
+            return self.sync();
+        }
+        if self.opts.fsync != Fsync::Never && self.unsynced_since.is_none() {
+            self.unsynced_since = Some(std::time::Instant::now());
+        }
         Ok(())
     }
 
@@ -279,6 +384,8 @@ impl LogWriter {
         let record_len = fields.encoded_len()? as u64;
         let rotated = self.needs_rotation(record_len, chunk.time_ns);
         if rotated {
+            // A closed segment is always durable, whatever the policy.
+            self.sync()?;
             self.live = None;
         }
         let (head, chain) = format::frame_record(&mut self.scratch, &self.chain, &fields)?;
@@ -297,6 +404,9 @@ impl LogWriter {
                 len: 0,
                 records: 0,
             });
+            if self.opts.fsync != Fsync::Never {
+                self.sync_dir()?;
+            }
         }
         let Some(live) = &mut self.live else {
             return Err(Error::io(
@@ -347,17 +457,17 @@ impl LogWriter {
             self.scratch = Vec::new();
         }
         if rotated {
-            self.apply_retention(chunk.time_ns);
+            self.retain_logged(chunk.time_ns);
             if let Some(c) = &self.compressor {
                 c.compress_before(chunk.seq);
             }
         }
-        Ok(())
+        self.after_write(chunk.kind)
     }
 
     /// Delete the oldest closed segments beyond the retention limits. Failures are logged, not
     /// returned: the record that triggered this is already written.
-    fn apply_retention(&self, now_ns: u64) {
+    fn retain_logged(&self, now_ns: u64) {
         if self.opts.retain_max_bytes.is_none() && self.opts.retain_max_age.is_none() {
             return;
         }
@@ -366,43 +476,27 @@ impl LogWriter {
         }
     }
 
-    fn prune(&self, now_ns: u64) -> Result<()> {
-        let segments = list_segments(&self.dir)?;
-        let live_path = self.live.as_ref().map(|l| l.path.as_path());
-        let mut sizes = Vec::with_capacity(segments.len());
-        for s in &segments {
-            let len = std::fs::metadata(&s.path)
-                .map_err(|e| io_err("stat log segment", &s.path, e))?
-                .len();
-            sizes.push(len);
-        }
-        let mut total: u64 = sizes.iter().sum();
+    /// Delete the closed segments beyond the retention limits (see [`plan_retention`]).
+    fn prune(&self, now_ns: u64) -> Result<Pruned> {
+        // Hold the lock while planning too: the compressor swaps a segment's form under it.
         let _guard = self.files_lock.lock();
-        for (i, seg) in segments.iter().enumerate() {
-            if Some(seg.path.as_path()) == live_path || i + 1 == segments.len() {
-                break;
-            }
-            let over_size = self.opts.retain_max_bytes.is_some_and(|max| total > max);
-            let expired = match self.opts.retain_max_age {
-                // Every record of a segment is older than the first record of the next one.
-                Some(age) => match segments.get(i + 1).map(|n| read_segment_header(&n.path)) {
-                    Some(Ok(Some(next))) => {
-                        u128::from(now_ns.saturating_sub(next.created_ns)) > age.as_nanos()
-                    }
-                    _ => false,
-                },
-                None => false,
-            };
-            if !over_size && !expired {
-                break;
-            }
-            std::fs::remove_file(&seg.path)
-                .map_err(|e| io_err("remove old log segment", &seg.path, e))?;
-            total -= sizes.get(i).copied().unwrap_or(0);
-            tracing::debug!(segment = %seg.path.display(), "log retention removed segment");
-        }
-        Ok(())
+        let retention = Retention {
+            max_bytes: self.opts.retain_max_bytes,
+            max_age: self.opts.retain_max_age,
+        };
+        let live = self.live.as_ref().map(|l| l.path.as_path());
+        execute_plan(&plan_retention(&self.dir, &retention, now_ns, live)?)
     }
+}
+
+/// The format version in a plain segment file's header (bytes 8..10).
+fn segment_version(path: &Path) -> Result<u16> {
+    use std::io::Read as _;
+    let mut head = [0u8; 10];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .map_err(|e| io_err("read log segment header", path, e))?;
+    Ok(u16::from_le_bytes([head[8], head[9]]))
 }
 
 fn file_name(path: &Path) -> String {
@@ -455,13 +549,32 @@ impl RecordSink for LogWriter {
         self.append_chunk(chunk)
     }
 
-    /// Nothing is buffered in the process; this closes the segment's file descriptor so that an
-    /// idle console holds none. The next append reopens it.
+    /// Nothing is buffered in the process; this makes what was written durable and closes the
+    /// segment's file descriptor so that a stopped console holds none. The next append reopens it.
     fn flush(&mut self) -> Result<()> {
+        let synced = self.sync();
         if let Some(live) = &mut self.live {
             live.file = None;
         }
-        Ok(())
+        synced
+    }
+
+    fn sync_deadline(&self) -> Option<std::time::Instant> {
+        match self.opts.fsync {
+            Fsync::Interval(d) => self.unsynced_since.map(|t| t + d),
+            _ => None,
+        }
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        LogWriter::sync(self)
+    }
+
+    fn apply_retention(&mut self, now_ns: u64) -> Result<Pruned> {
+        if self.opts.retain_max_bytes.is_none() && self.opts.retain_max_age.is_none() {
+            return Ok(Pruned::default());
+        }
+        self.prune(now_ns)
     }
 }
 

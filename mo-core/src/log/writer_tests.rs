@@ -376,3 +376,111 @@ fn last_sequence_number_is_refused_not_repeated() {
     assert_eq!(seqs(&all(dir.path())), vec![first, u64::MAX]);
     assert!(verify(dir.path()).unwrap().is_ok());
 }
+
+#[test]
+fn fsync_policy_decides_what_waits_for_the_next_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = |fsync| LogOptions {
+        fsync,
+        ..LogOptions::default()
+    };
+    // interval: output waits for the timer; a note is durable before append returns.
+    let (mut w, _) = LogWriter::open(
+        &dir.path().join("a"),
+        opts(Fsync::Interval(Duration::from_secs(1))),
+    )
+    .unwrap();
+    assert_eq!(w.sync_deadline(), None);
+    w.append(&chunk(1, T0, RecordKind::Output, "", b"boot\n"))
+        .unwrap();
+    let due = w.sync_deadline().expect("output waits for a sync");
+    assert!(due <= std::time::Instant::now() + Duration::from_secs(1));
+    w.append(&chunk(2, T0, RecordKind::Note, "bob", b"checked"))
+        .unwrap();
+    assert_eq!(
+        w.sync_deadline(),
+        None,
+        "a note syncs what came before it too"
+    );
+    w.append(&chunk(3, T0, RecordKind::Input, "bob", b"x"))
+        .unwrap();
+    assert!(w.sync_deadline().is_some());
+    RecordSink::sync(&mut w).unwrap();
+    assert_eq!(w.sync_deadline(), None);
+    // never: nothing is scheduled; always: nothing is left waiting.
+    let (mut never, _) = LogWriter::open(&dir.path().join("b"), opts(Fsync::Never)).unwrap();
+    never
+        .append(&chunk(1, T0, RecordKind::Output, "", b"x"))
+        .unwrap();
+    assert_eq!(never.sync_deadline(), None);
+    let (mut always, _) = LogWriter::open(&dir.path().join("c"), opts(Fsync::Always)).unwrap();
+    always
+        .append(&chunk(1, T0, RecordKind::Output, "", b"x"))
+        .unwrap();
+    assert_eq!(always.sync_deadline(), None);
+}
+
+#[test]
+fn fsync_policies_parse_and_print() {
+    for (text, want) in [
+        ("never", Fsync::Never),
+        ("always", Fsync::Always),
+        ("interval=1s", Fsync::Interval(Duration::from_secs(1))),
+        (
+            "interval=250ms",
+            Fsync::Interval(Duration::from_millis(250)),
+        ),
+    ] {
+        let got: Fsync = text.parse().unwrap();
+        assert_eq!(got, want);
+        assert_eq!(got.to_string().parse::<Fsync>().unwrap(), want);
+    }
+    for bad in ["", "sometimes", "interval=", "interval=0s", "interval=fast"] {
+        let err = bad.parse::<Fsync>().unwrap_err().to_string();
+        assert!(err.contains("fsync policy"), "{bad}: {err}");
+    }
+    assert_eq!(
+        LogOptions::default().fsync,
+        Fsync::Interval(Duration::from_secs(1))
+    );
+}
+
+#[test]
+fn a_live_segment_of_format_1_is_closed_and_a_version_2_segment_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old");
+    let (mut w, _) = LogWriter::open(&path, LogOptions::default()).unwrap();
+    append_lines(&mut w, 3);
+    drop(w);
+    // Make it a segment as format version 1 wrote it (same layout, another version number).
+    let seg = segments(&path)[0].path.clone();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[8] = 1;
+    let crc = crc32fast::hash(&bytes[..HEADER_LEN - 4]);
+    bytes[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&seg, &bytes).unwrap();
+    assert!(verify(&path).unwrap().is_ok(), "version 1 stays readable");
+
+    let (mut w, recovery) = LogWriter::open(&path, LogOptions::default()).unwrap();
+    assert_eq!(recovery.next_seq, 4);
+    w.append(&chunk(
+        4,
+        T0 + 10 * SEC,
+        RecordKind::Gap,
+        "",
+        b"gap: 2 records",
+    ))
+    .unwrap();
+    let segs = segments(&path);
+    assert_eq!(segs.len(), 2, "the gap record starts a new segment");
+    assert_eq!(
+        std::fs::read(&seg).unwrap(),
+        bytes,
+        "the old segment is untouched"
+    );
+    let new = std::fs::read(&segs[1].path).unwrap();
+    assert_eq!(u16::from_le_bytes([new[8], new[9]]), format::FORMAT_VERSION);
+    assert!(verify(&path).unwrap().is_ok());
+    let kinds: Vec<RecordKind> = all(&path).iter().map(|r| r.kind).collect();
+    assert_eq!(kinds.last(), Some(&RecordKind::Gap));
+}

@@ -158,7 +158,10 @@ impl From<mo_core::Error> for ApiError {
         let code = match &e {
             E::BadSpec { .. } | E::BadAddress { .. } => Code::BadRequest,
             E::Unsupported { .. } => Code::Unsupported,
-            E::ConsoleGone { .. } | E::ConsoleDown { .. } | E::Connect { .. } => Code::Unavailable,
+            E::ConsoleGone { .. }
+            | E::ConsoleDown { .. }
+            | E::Connect { .. }
+            | E::LogUnavailable { .. } => Code::Unavailable,
             E::Denied(_) => Code::Forbidden,
             E::Timeout { .. } => Code::Timeout,
             _ => return ApiError::internal(e.to_string()),

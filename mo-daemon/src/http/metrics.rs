@@ -27,6 +27,8 @@ pub struct DeviceCounters {
     pub bytes_out: AtomicU64,
     /// Times the link went down or a connection attempt failed.
     pub link_errors: AtomicU64,
+    /// Record-log appends that failed.
+    pub log_write_errors: AtomicU64,
 }
 
 /// Every device's counters.
@@ -55,6 +57,13 @@ impl Metrics {
         let console = console.clone();
         tokio::spawn(async move {
             let mut state = console.watch_state();
+            let mut log = console.watch_log();
+            // Write errors are counted per console actor: add what each one adds.
+            let mut seen_errors = log.borrow_and_update().write_errors;
+            counters
+                .log_write_errors
+                .fetch_add(seen_errors, Ordering::Relaxed);
+            let mut log_open = true;
             let Ok(mut hub) = console.subscribe().await else {
                 return;
             };
@@ -79,6 +88,17 @@ impl Metrics {
                         Err(RecvError::Lagged(_)) => {}
                         Err(RecvError::Closed) => return,
                     },
+                    changed = log.changed(), if log_open => {
+                        if changed.is_err() {
+                            log_open = false;
+                            continue;
+                        }
+                        let errors = log.borrow_and_update().write_errors;
+                        if errors > seen_errors {
+                            counters.log_write_errors.fetch_add(errors - seen_errors, Ordering::Relaxed);
+                            seen_errors = errors;
+                        }
+                    }
                     changed = state.changed() => {
                         if changed.is_err() {
                             return;
@@ -163,6 +183,11 @@ pub async fn serve(State(state): State<AppState>) -> Response {
         &|c| c.bytes_out.load(Ordering::Relaxed),
     );
     by(
+        "mo_log_write_errors_total",
+        "Record-log appends that failed (a full disk, an I/O error); see mo_log_degraded.",
+        &|c| c.log_write_errors.load(Ordering::Relaxed),
+    );
+    by(
         "mo_link_errors_total",
         "Times the device's link went down or failed to connect.",
         &|c| c.link_errors.load(Ordering::Relaxed),
@@ -184,6 +209,51 @@ pub async fn serve(State(state): State<AppState>) -> Response {
             );
         }
     }
+
+    family(
+        &mut out,
+        "mo_log_degraded",
+        "gauge",
+        "1 while the device's record log cannot write, else 0.",
+    );
+    for e in &entries {
+        if let Some(c) = &e.console {
+            let degraded = u8::from(c.log_health().degraded.is_some());
+            let _ = writeln!(
+                out,
+                "mo_log_degraded{{device=\"{}\"}} {degraded}",
+                label(&e.device.name)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "mo_scanner_skipped_bytes_total",
+        "counter",
+        "Output bytes the event scanner skipped because it fell behind (the record log has them; \
+         restarts at 0 with the console).",
+    );
+    for e in &entries {
+        if let Some(skipped) = &e.scan_skipped {
+            let _ = writeln!(
+                out,
+                "mo_scanner_skipped_bytes_total{{device=\"{}\"}} {}",
+                label(&e.device.name),
+                skipped.load(Ordering::Relaxed)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "mo_event_candidates_dropped_total",
+        "counter",
+        "Candidate events dropped because the event manager was behind.",
+    );
+    let _ = writeln!(
+        out,
+        "mo_event_candidates_dropped_total {}",
+        state.ctx.events.dropped()
+    );
 
     let store = state.ctx.store.clone();
     let events = tokio::task::spawn_blocking(move || store.next_event_id())

@@ -73,7 +73,7 @@ fn op(route: &Route) -> Op {
             public: true,
             ..mk(
                 "health",
-                "Liveness and version.",
+                "Liveness, version and degraded parts (status `degraded` while a record log cannot write).",
                 "200",
                 Some(schema_ref("Health")),
             )
@@ -414,8 +414,28 @@ fn schemas() -> Value {
         },
         "Health": {
             "type": "object",
-            "required": ["status", "version"],
-            "properties": {"status": {"type": "string"}, "version": {"type": "string"}}
+            "required": ["status", "version", "log_degraded"],
+            "properties": {
+                "status": {"type": "string", "enum": ["ok", "degraded"]},
+                "version": {"type": "string"},
+                "log_degraded": {"type": "integer", "minimum": 0, "description": "Consoles whose record log cannot write."},
+                "degraded": {
+                    "type": "array",
+                    "description": "Only for an authenticated caller: the degraded parts of the devices it may list.",
+                    "items": {
+                        "type": "object",
+                        "required": ["device", "part", "error", "since", "lost_records", "lost_bytes"],
+                        "properties": {
+                            "device": {"type": "string"},
+                            "part": {"type": "string", "enum": ["log"]},
+                            "error": {"type": "string"},
+                            "since": {"type": "string", "format": "date-time"},
+                            "lost_records": {"type": "integer", "minimum": 0},
+                            "lost_bytes": {"type": "integer", "minimum": 0}
+                        }
+                    }
+                }
+            }
         },
         "Device": {
             "type": "object",

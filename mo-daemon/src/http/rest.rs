@@ -169,9 +169,53 @@ async fn device_json(state: &AppState, entry: &Entry, with_settings: bool) -> Va
     v
 }
 
-/// `GET /api/v1/health`.
-pub async fn health() -> axum::Json<Value> {
-    axum::Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+/// `GET /api/v1/health`: liveness, version, and the parts that are degraded. Anyone may ask;
+/// only an authenticated caller learns which devices (those it may list).
+pub async fn health(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+) -> axum::Json<Value> {
+    let degraded: Vec<(String, mo_core::console::LogDegraded)> = state
+        .ctx
+        .registry
+        .list()
+        .into_iter()
+        .filter_map(|e| {
+            let d = e.console.as_ref()?.log_health().degraded?;
+            Some((e.device.name, d))
+        })
+        .collect();
+    let status = if degraded.is_empty() {
+        "ok"
+    } else {
+        "degraded"
+    };
+    let mut body = json!({
+        "status": status,
+        "version": env!("CARGO_PKG_VERSION"),
+        "log_degraded": degraded.len(),
+    });
+    if let Ok(caller) = caller
+        && caller.scope_permits(Action::List)
+    {
+        let policy = state.ctx.access.policy();
+        let devices: Vec<Value> = degraded
+            .iter()
+            .filter(|(name, _)| policy.allows(&caller.user, Action::List, name))
+            .map(|(name, d)| {
+                json!({
+                    "device": name,
+                    "part": "log",
+                    "error": d.error,
+                    "since": format_timestamp(d.since_ns),
+                    "lost_records": d.lost_records,
+                    "lost_bytes": d.lost_bytes,
+                })
+            })
+            .collect();
+        body["degraded"] = Value::Array(devices);
+    }
+    axum::Json(body)
 }
 
 /// `GET /api/v1/devices`: the devices the caller may see.

@@ -29,6 +29,9 @@ use super::rest::{PathArgs, QueryArgs, event_json, role_name, viewer_json, visib
 
 /// Frames queued for one client before the bridge stops pulling from the console.
 const OUT_QUEUE: usize = 64;
+/// Longest WebSocket message (and frame) a client may send: keystrokes and control messages are
+/// small; anything larger closes the socket with code 1009 and says why (docs/api.md).
+pub const WS_MAX_MESSAGE: usize = 1024 * 1024;
 /// A client whose socket accepts nothing for this long is dropped.
 pub const SEND_STALL: Duration = Duration::from_secs(30);
 /// How often the event stream looks for new events.
@@ -37,7 +40,11 @@ const EVENT_POLL: Duration = Duration::from_millis(250);
 fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<WebSocketUpgrade, ApiError> {
-    ws.map_err(|e| {
+    ws.map(|ws| {
+        ws.max_message_size(WS_MAX_MESSAGE)
+            .max_frame_size(WS_MAX_MESSAGE)
+    })
+    .map_err(|e| {
         ApiError::bad_request(format!(
             "this endpoint speaks WebSocket only: {}",
             e.body_text()
@@ -264,7 +271,11 @@ async fn run_attach(
                         ok = ok && send(&out, frame).await;
                     }
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Err(e)) => {
+                    reason = bad_message(&out, &e).await;
+                    break;
+                }
+                Some(Ok(Message::Close(_))) | None => break,
                 Some(Ok(_)) => {}
             },
             (permit, ev) = async {
@@ -317,6 +328,34 @@ async fn run_attach(
         Outcome::Ok,
         reason,
     );
+}
+
+/// Tell a client why its message broke the connection (too large, not WebSocket), then close.
+async fn bad_message(out: &mpsc::Sender<Message>, e: &axum::Error) -> String {
+    let text_of = e.to_string();
+    let (code, reason) = if text_of.contains("too long") || text_of.contains("too big") {
+        (
+            close_code::SIZE,
+            format!(
+                "message larger than {WS_MAX_MESSAGE} bytes, the limit for one WebSocket message"
+            ),
+        )
+    } else {
+        (
+            close_code::PROTOCOL,
+            format!("bad WebSocket data: {text_of}"),
+        )
+    };
+    let _ = send(out, error_frame(&ApiError::bad_request(reason.clone()))).await;
+    let _ = send(
+        out,
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason.clone()),
+        })),
+    )
+    .await;
+    reason
 }
 
 async fn keystrokes(session: &Session, data: &Bytes) -> Result<(), ApiError> {
