@@ -724,6 +724,29 @@ impl Seen {
     }
 }
 
+/// More output than the daemon may hold for one WebSocket viewer that reads nothing: the console
+/// hub's 256 chunks (ConsoleConfig::hub_capacity) and the bridge's 64 queued frames
+/// (mo-daemon/src/http/ws.rs OUT_QUEUE), each at most one 64 KiB read (mo-core's READ_MAX), the
+/// socket's send buffer (at most net.ipv4.tcp_wmem's maximum) and 1 MiB for the client's receive
+/// buffer and WebSocket framing.
+fn stalled_viewer_bound() -> u64 {
+    let wmem_max = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|t| t.split_whitespace().nth(2)?.parse::<u64>().ok())
+        .unwrap_or(4 << 20);
+    (256 + 64 + 1) * 64 * 1024 + wmem_max + (1 << 20)
+}
+
+/// The byte count of the last `flood: N lines, B bytes in S s` summary in `output`.
+fn flood_bytes(output: &str) -> u64 {
+    output
+        .rsplit_once("flood: ")
+        .and_then(|(_, rest)| rest.split_once(" lines, "))
+        .and_then(|(_, rest)| rest.split_once(" bytes"))
+        .and_then(|(bytes, _)| bytes.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no flood summary in {output:?}"))
+}
+
 /// How long a WebSocket client waits for what it expects (a debug build on a busy machine
 /// moving megabytes through two viewers).
 const WS_WAIT: Duration = Duration::from_secs(90);
@@ -893,7 +916,7 @@ fn websocket_attach_echoes_spies_and_slow_viewers_do_not_stall() {
             // A viewer that stops reading: it never reads again while the console floods.
             let mut stalled = connect_with(
                 &http,
-                "/api/v1/devices/sim-w/attach?mode=spy",
+                "/api/v1/devices/sim-w/attach?mode=spy&replay=0",
                 Some(&root_t),
                 Some(4096),
             )
@@ -911,34 +934,54 @@ fn websocket_attach_echoes_spies_and_slow_viewers_do_not_stall() {
                 .await;
                 spy
             });
-            root.send(Message::binary(b"flood 1M 2\r".to_vec()))
-                .await
-                .unwrap();
-            rs.output.clear();
-            read_until(&mut root, &mut rs, "end of the flood", |s| {
-                s.output
-                    .split_once("flood: ")
-                    .is_some_and(|(_, rest)| rest.contains("sim-w:~$"))
-            })
-            .await;
+            // Flood until more output was produced than the daemon may legitimately hold for one
+            // viewer, so a stalled viewer that still "got everything" was buffered without bound.
+            let bound = stalled_viewer_bound();
+            let mut flooded = 0u64;
+            let mut rounds = 0;
+            while flooded <= bound {
+                rounds += 1;
+                root.send(Message::binary(b"flood 20M 2\r".to_vec()))
+                    .await
+                    .unwrap();
+                rs.output.clear();
+                read_until(&mut root, &mut rs, "end of the flood", |s| {
+                    s.output
+                        .split_once("flood: ")
+                        .is_some_and(|(_, rest)| rest.contains("sim-w:~$"))
+                })
+                .await;
+                flooded += flood_bytes(&rs.output);
+                assert!(rounds < 20, "20 floods made only {flooded} bytes");
+            }
             root.send(Message::binary(b"echo after-flood\r".to_vec()))
                 .await
                 .unwrap();
-            // The active viewers get everything through to the marker.
+            // The active viewers get everything through to the marker while the stalled one
+            // reads nothing: it stalls nobody.
             read_until(&mut root, &mut rs, "marker after the flood", |s| {
                 s.output.contains("\nafter-flood")
             })
             .await;
             let _spy = spy_task.await.unwrap();
-            // Now the stalled one reads: it is told it missed output, or was dropped for not
-            // reading (either way the others went on).
+            // Now the stalled one reads. The daemon resyncs a viewer that fell behind with a
+            // `missed` frame counting the output bytes it skipped (and then goes on live), or
+            // drops a client whose socket took nothing for SEND_STALL (30 s).
+            let (mut received, mut missed, mut missed_frames) = (0u64, 0u64, 0);
             let deadline = tokio::time::Instant::now() + WS_WAIT;
-            loop {
+            let outcome = loop {
                 match tokio::time::timeout_at(deadline, stalled.next()).await {
-                    Ok(Some(Ok(Message::Text(t)))) if t.as_str().contains("\"missed\"") => {
-                        break "told it missed output".to_string();
+                    Ok(Some(Ok(Message::Text(t)))) => {
+                        let frame: Value = serde_json::from_str(t.as_str()).unwrap_or_default();
+                        if frame["type"] == "missed" {
+                            let bytes = frame["bytes"].as_u64().unwrap_or(0);
+                            assert!(bytes > 0, "a missed frame that missed nothing: {frame}");
+                            missed += bytes;
+                            missed_frames += 1;
+                        }
                     }
                     Ok(Some(Ok(Message::Binary(b)))) => {
+                        received += b.len() as u64;
                         let keep = sts.output.len().saturating_sub(64);
                         let keep = (keep..=sts.output.len())
                             .find(|&i| sts.output.is_char_boundary(i))
@@ -946,18 +989,48 @@ fn websocket_attach_echoes_spies_and_slow_viewers_do_not_stall() {
                         sts.output.drain(..keep);
                         sts.output.push_str(&String::from_utf8_lossy(&b));
                         if sts.output.contains("\nafter-flood") {
-                            break "got everything".to_string();
+                            break "resynced";
                         }
                     }
+                    Ok(Some(Ok(Message::Close(_))) | Some(Err(_)) | None) => break "dropped",
                     Ok(Some(Ok(_))) => {}
-                    Ok(other) => break format!("dropped by the server: {other:?}"),
-                    Err(_) => {
-                        panic!("the stalled viewer got neither output, a missed notice nor a close")
-                    }
+                    Err(_) => panic!(
+                        "the stalled viewer got neither the marker nor a close in {WS_WAIT:?} \
+                         ({received} bytes, {missed_frames} missed frames for {missed} bytes)"
+                    ),
                 }
+            };
+            eprintln!(
+                "the stalled viewer: {outcome} after {rounds} flood(s) of {flooded} bytes in all: \
+                 {received} bytes received, {missed_frames} missed frame(s) for {missed} bytes"
+            );
+            assert!(
+                received < flooded,
+                "the stalled viewer received all {received} bytes of a {flooded}-byte flood \
+                 although it read nothing meanwhile: it was buffered without bound"
+            );
+            if outcome == "resynced" {
+                // Told what it missed, to the byte: what it received and what it was told it
+                // missed add up to the flood plus the few bytes of echo and prompts around it.
+                assert!(missed_frames > 0, "resynced without a missed frame");
+                let accounted = received + missed;
+                assert!(
+                    (flooded..=flooded + 16 * 1024).contains(&accounted),
+                    "received {received} + missed {missed} = {accounted} bytes, but the \
+                     console produced {flooded} flood bytes (plus a little echo) meanwhile"
+                );
             }
+            outcome
         });
-        eprintln!("the stalled viewer: {missed_seen}");
+        if missed_seen == "dropped" {
+            // Dropped, not forgotten: the daemon says why in the audit log.
+            let audit = w.mo_ok(&["audit", "--user", "root1", "--device", "sim-w"], None)?;
+            ensure!(
+                audit.stdout.contains("client stopped reading"),
+                "the stalled viewer was cut off without the reason in the audit:\n{}",
+                audit.stdout
+            );
+        }
 
         // Metrics count the flood and the keystrokes.
         let metrics = api.expect("get", "/metrics", Auth::None, None, 200)?;
