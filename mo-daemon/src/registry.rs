@@ -2,7 +2,12 @@
 //!
 //! The store is the source of truth. A reconcile task polls its change counter and, when it moves,
 //! starts consoles for new devices, stops removed ones and restarts changed ones — leaving every
-//! other console (and its viewers) alone.
+//! other console (and its viewers) alone. That poll is for changes other processes make (`mo` on
+//! the data directory); the daemon's own writers (the HTTP API) call [`Registry::apply`] after a
+//! store write, so the change is in force before they answer (read-your-writes).
+//!
+//! Every reconcile — the poll's and `apply`'s — runs under one gate and reads the store inside it,
+//! so a poll holding an older list of devices can never undo a change `apply` just made.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -10,7 +15,7 @@ use std::time::Duration;
 
 use mo_core::console::{Console, ConsoleConfig, LoginScript, TapReceiver, output_tap};
 use mo_core::escape::EscapeConfig;
-use mo_core::log::{LogLock, LogOptions, LogWriter};
+use mo_core::log::{LogLock, LogOptions, ReopeningLog};
 use mo_core::power::{PowerBinding, PowerController};
 use mo_core::secret::Secret;
 use mo_drivers::power::power_controller_for;
@@ -64,6 +69,8 @@ pub struct Registry {
     log: LogOptions,
     store: Store,
     key: SecretKey,
+    /// Serializes reconciles: each reads the store and changes `entries` while holding it.
+    gate: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
@@ -79,6 +86,7 @@ impl Registry {
             log,
             store,
             key,
+            gate: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -221,10 +229,17 @@ impl Registry {
             .map_err(|e| e.to_string())?;
         let lock = LogLock::try_acquire(&dir).map_err(|e| e.to_string())?;
         entry._lock = Some(Arc::new(lock));
-        let (writer, recovery) =
-            LogWriter::open(&dir, self.log.clone()).map_err(|e| e.to_string())?;
-        if recovery.torn {
-            tracing::warn!(device = %device.name, "record log recovered after a crash: {recovery:?}");
+        // A log that cannot be opened (a read-only or full file system, a damaged live segment)
+        // does not keep the console down: it starts degraded and the log retries every second.
+        let (writer, recovery) = ReopeningLog::open(&dir, self.log.clone());
+        match (&recovery, writer.open_error()) {
+            (Some(r), _) if r.torn => {
+                tracing::warn!(device = %device.name, "record log recovered after a crash: {r:?}");
+            }
+            (_, Some(e)) => {
+                tracing::error!(device = %device.name, "record log cannot be opened; the console starts with its log degraded: {e}");
+            }
+            _ => {}
         }
         let (tap, tap_rx) = output_tap(TAP_CAPACITY);
         let console = Console::spawn_tapped(cfg, connector, Some(Box::new(writer)), Some(tap));
@@ -233,6 +248,78 @@ impl Registry {
 
     /// Bring the running consoles in line with `devices`. Returns (started, stopped) counts.
     pub async fn reconcile(&self, devices: Vec<Device>) -> (usize, usize) {
+        let _gate = self.gate.lock().await;
+        self.reconcile_locked(devices).await
+    }
+
+    /// Read the devices from the store and reconcile, unless the store's change counter is still
+    /// `last`. Returns the counter read and the (started, stopped) counts (`None` when nothing
+    /// changed).
+    pub async fn sync_from_store(
+        &self,
+        last: Option<u64>,
+    ) -> Result<(u64, Option<(usize, usize)>), String> {
+        let _gate = self.gate.lock().await;
+        let s = self.store.clone();
+        let polled = tokio::task::spawn_blocking(move || -> Result<_, String> {
+            let generation = s.generation().map_err(|e| e.to_string())?;
+            if Some(generation) == last {
+                return Ok((generation, None));
+            }
+            Ok((
+                generation,
+                Some(s.list_devices().map_err(|e| e.to_string())?),
+            ))
+        })
+        .await
+        .map_err(|e| format!("store poll failed: {e}"))??;
+        match polled {
+            (generation, None) => Ok((generation, None)),
+            (generation, Some(devices)) => {
+                Ok((generation, Some(self.reconcile_locked(devices).await)))
+            }
+        }
+    }
+
+    /// Put one device's change in force now: read `name` from the store and start, restart or
+    /// stop its console to match (a device no longer in the store is stopped). The HTTP API calls
+    /// it after each device write so the writer's next request sees the change. A store that
+    /// cannot be read is an error and changes nothing (the store poll retries).
+    pub async fn apply(&self, name: &str) -> Result<(), String> {
+        let _gate = self.gate.lock().await;
+        let (store, key, n) = (self.store.clone(), self.key.clone(), name.to_owned());
+        let wanted = tokio::task::spawn_blocking(move || -> Result<_, String> {
+            let Some(device) = store.get_device(&n).map_err(|e| e.to_string())? else {
+                return Ok(None);
+            };
+            let secrets = match store.device_credentials(&key, &n) {
+                Ok(secrets) => secrets,
+                Err(e) => {
+                    tracing::error!(device = %n, "cannot read the device's secrets: {e}");
+                    DeviceSecrets::new()
+                }
+            };
+            Ok(Some((device, Arc::new(secrets))))
+        })
+        .await
+        .map_err(|e| format!("store read of device `{name}` failed: {e}"))?
+        .map_err(|e| format!("cannot read device `{name}` from the store: {e}"))?;
+        let current = self.get(name);
+        match (current, wanted) {
+            (None, None) => {}
+            (Some(_), None) => self.stop(name).await,
+            (None, Some((d, secrets))) => self.start_entry(d, secrets),
+            (Some(entry), Some((d, secrets))) => {
+                if d != entry.device || secrets != entry.secrets {
+                    self.stop(name).await;
+                    self.start_entry(d, secrets);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn reconcile_locked(&self, devices: Vec<Device>) -> (usize, usize) {
         let wanted: BTreeMap<String, (Device, Arc<DeviceSecrets>)> = devices
             .into_iter()
             .map(|d| {
@@ -261,28 +348,37 @@ impl Registry {
         }
         let stopped = stop.len();
         for name in stop {
-            let old = self.entries.write().ok().and_then(|mut m| m.remove(&name));
-            if let Some(console) = old.and_then(|e| e.console) {
-                tracing::info!(device = %name, "stopping console");
-                console.shutdown().await;
-                // Let the actor close its log before a restarted one opens it.
-                let mut state = console.watch_state();
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    state.wait_for(|s| *s == mo_core::console::LinkState::Stopped),
-                )
-                .await;
-            }
+            self.stop(&name).await;
         }
         let started = start.len();
         for (d, secrets) in start {
-            tracing::info!(device = %d.name, url = %d.url, "starting console");
-            let entry = self.start(&d, secrets);
-            if let Ok(mut m) = self.entries.write() {
-                m.insert(d.name.clone(), entry);
-            }
+            self.start_entry(d, secrets);
         }
         (started, stopped)
+    }
+
+    /// Stop `name`'s console and forget it; waits (up to 5 s) until the actor closed its log, so
+    /// a console started next for the same device can open it.
+    async fn stop(&self, name: &str) {
+        let old = self.entries.write().ok().and_then(|mut m| m.remove(name));
+        if let Some(console) = old.and_then(|e| e.console) {
+            tracing::info!(device = %name, "stopping console");
+            console.shutdown().await;
+            let mut state = console.watch_state();
+            let _ = tokio::time::timeout(
+                Duration::from_secs(5),
+                state.wait_for(|s| *s == mo_core::console::LinkState::Stopped),
+            )
+            .await;
+        }
+    }
+
+    fn start_entry(&self, d: Device, secrets: Arc<DeviceSecrets>) {
+        tracing::info!(device = %d.name, url = %d.url, "starting console");
+        let entry = self.start(&d, secrets);
+        if let Ok(mut m) = self.entries.write() {
+            m.insert(d.name.clone(), entry);
+        }
     }
 
     /// Stop every console.
@@ -293,33 +389,20 @@ impl Registry {
 
 /// Poll the store for device changes every `every` and reconcile. Runs until the registry is
 /// dropped by everyone else.
-pub async fn watch_store(registry: Arc<Registry>, store: Store, every: Duration) {
+pub async fn watch_store(registry: Arc<Registry>, every: Duration) {
     let mut last: Option<u64> = None;
     loop {
-        let s = store.clone();
-        let polled =
-            tokio::task::spawn_blocking(move || -> Result<Option<(u64, Vec<Device>)>, String> {
-                let generation = s.generation().map_err(|e| e.to_string())?;
-                if Some(generation) == last {
-                    return Ok(None);
-                }
-                Ok(Some((
-                    generation,
-                    s.list_devices().map_err(|e| e.to_string())?,
-                )))
-            })
-            .await;
-        match polled {
-            Ok(Ok(Some((generation, devices)))) => {
-                let (started, stopped) = registry.reconcile(devices).await;
-                if last.is_some() && (started > 0 || stopped > 0) {
+        match registry.sync_from_store(last).await {
+            Ok((generation, changed)) => {
+                if let Some((started, stopped)) = changed
+                    && last.is_some()
+                    && (started > 0 || stopped > 0)
+                {
                     tracing::info!(started, stopped, "devices changed");
                 }
                 last = Some(generation);
             }
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => tracing::error!("cannot read devices from the store: {e}"),
-            Err(e) => tracing::error!("store poll failed: {e}"),
+            Err(e) => tracing::error!("cannot read devices from the store: {e}"),
         }
         if Arc::strong_count(&registry) == 1 {
             return;

@@ -355,7 +355,9 @@ impl Actor {
         }
         match log.append(chunk) {
             Ok(()) => {
+                // The sink numbers the record (a log that just opened may renumber it).
                 self.seq = log.next_seq();
+                chunk.seq = self.seq.saturating_sub(1);
                 Ok(chunk.seq)
             }
             Err(e) => {
@@ -454,9 +456,11 @@ impl Actor {
             offset: self.offset,
             bytes: Bytes::from(text),
         };
+        let mut gap = gap;
         match log.append(&gap) {
             Ok(()) => {
                 self.seq = log.next_seq();
+                gap.seq = self.seq.saturating_sub(1);
                 tracing::warn!(device = %self.name, records = lost.records, bytes = lost.bytes,
                     "record log writable again; gap recorded");
                 self.lost = None;

@@ -322,3 +322,50 @@ async fn the_tap_sees_output_the_log_could_not_write() {
     assert_eq!(&item.chunk.bytes[..], b"scan me\n");
     drop(dir);
 }
+
+#[tokio::test]
+async fn a_log_that_cannot_be_opened_starts_the_console_degraded_until_it_can() {
+    let base = tempfile::tempdir().unwrap();
+    // The log's directory cannot be created: its parent is a file.
+    let blocker = base.path().join("logs");
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let dir = blocker.join("dev3");
+    let (sink, recovery) = crate::log::ReopeningLog::open(&dir, LogOptions::default());
+    assert!(recovery.is_none());
+    assert!(
+        sink.open_error().is_some_and(|e| e.contains("logs")),
+        "{:?}",
+        sink.open_error()
+    );
+    let console = Console::spawn(
+        ConsoleConfig::new("dev3"),
+        Arc::new(EchoConnector),
+        Some(Box::new(sink)),
+    );
+    up(&console).await;
+    let mut alice = console
+        .attach("alice", Mode::Attach, Some(0))
+        .await
+        .unwrap();
+    // The console works; the log says it cannot write.
+    alice.write(b"unrecorded\n").await.unwrap();
+    output_containing(&mut alice, "unrecorded").await;
+    assert!(console.log_health().degraded.is_some());
+    // The directory becomes possible: the log opens itself and starts with the gap.
+    std::fs::remove_file(&blocker).unwrap();
+    notice_containing(&mut alice, "log: recording again").await;
+    alice.write(b"recorded\n").await.unwrap();
+    output_containing(&mut alice, "recorded").await;
+    let recs = records(&dir);
+    assert_eq!(recs[0].kind, RecordKind::Gap, "{:?}", recs[0]);
+    assert_eq!(recs[0].seq, 1);
+    let all: String = recs
+        .iter()
+        .map(|x| String::from_utf8_lossy(&x.bytes).to_string())
+        .collect();
+    assert!(
+        all.contains("recorded") && !all.contains("unrecorded"),
+        "{all}"
+    );
+    assert!(verify(&dir).unwrap().is_ok());
+}

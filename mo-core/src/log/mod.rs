@@ -54,6 +54,7 @@ mod follow;
 mod notes;
 mod reader;
 mod render;
+mod reopen;
 mod retention;
 mod search;
 mod segment;
@@ -87,4 +88,5 @@ pub use segment::{
 pub use show::{DEFAULT_FOLLOW_TAIL, ShowOptions, show, show_follow};
 pub use timespec::{format_timestamp, parse_time_spec, push_timestamp};
 pub use verify::{LogProblem, VerifyReport, verify};
+pub use reopen::ReopeningLog;
 pub use writer::{Fsync, LogOptions, LogWriter, Recovery};
