@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test of mo: install the test peers, build the whole workspace (the end-to-end tests
-# run the built `mod` and `mo` binaries), then test the whole workspace.
+# run the built `mod` and `mo` binaries) and the fuzz targets, test the whole workspace, run every
+# benchmark once at a tiny size, then test the Node and Python packages.
 # Usage: ./scripts/test.sh   (from anywhere; exits non-zero on the first failure)
 set -euo pipefail
 
@@ -17,8 +18,14 @@ step "installing test peers (scripts/setup.sh)"
 step "building the workspace (cargo build -j$jobs --workspace --all-targets)"
 cargo build -j"$jobs" --workspace --all-targets
 
+step "building the fuzz targets on stable, reusing the workspace build (scripts/fuzz-build.sh)"
+./scripts/fuzz-build.sh
+
 step "testing the workspace (cargo test -j$jobs --workspace --no-fail-fast)"
 cargo test -j"$jobs" --workspace --no-fail-fast
+
+step "every benchmark once at a tiny size, checks on (scripts/bench-smoke.sh)"
+./scripts/bench-smoke.sh
 
 step "testing the Node package (scripts/test-node.sh)"
 ./scripts/test-node.sh
