@@ -369,3 +369,73 @@ async fn a_log_that_cannot_be_opened_starts_the_console_degraded_until_it_can() 
     );
     assert!(verify(&dir).unwrap().is_ok());
 }
+
+/// A device that always has output ready (like a flood the kernel buffers faster than mo reads).
+#[derive(Debug)]
+struct Firehose;
+
+#[async_trait::async_trait]
+impl crate::link::Connector for Firehose {
+    async fn connect(&self) -> Result<crate::link::Link> {
+        Ok(crate::link::Link::plain(
+            tokio::io::repeat(b'x'),
+            tokio::io::sink(),
+            "firehose",
+        ))
+    }
+    fn capabilities(&self) -> crate::link::Capabilities {
+        crate::link::Capabilities::NONE
+    }
+    fn address(&self) -> String {
+        "firehose:".into()
+    }
+}
+
+/// Counts the syncs of a real writer.
+struct CountingSyncs {
+    inner: LogWriter,
+    syncs: Arc<Mutex<u64>>,
+}
+
+impl RecordSink for CountingSyncs {
+    fn next_seq(&self) -> u64 {
+        self.inner.next_seq()
+    }
+    fn append(&mut self, chunk: &Chunk) -> Result<()> {
+        self.inner.append(chunk)
+    }
+    fn sync_deadline(&self) -> Option<std::time::Instant> {
+        self.inner.sync_deadline()
+    }
+    fn sync(&mut self) -> Result<()> {
+        *self.syncs.lock().unwrap() += 1;
+        RecordSink::sync(&mut self.inner)
+    }
+}
+
+#[tokio::test]
+async fn the_sync_interval_holds_while_output_never_pauses() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = LogOptions {
+        fsync: crate::log::Fsync::Interval(Duration::from_millis(50)),
+        segment_max_bytes: 1 << 40,
+        ..LogOptions::default()
+    };
+    let (inner, _) = LogWriter::open(dir.path(), opts).unwrap();
+    let syncs = Arc::new(Mutex::new(0));
+    let sink = CountingSyncs {
+        inner,
+        syncs: syncs.clone(),
+    };
+    let console = Console::spawn(
+        ConsoleConfig::new("hose"),
+        Arc::new(Firehose),
+        Some(Box::new(sink)),
+    );
+    up(&console).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let n = *syncs.lock().unwrap();
+    console.shutdown().await;
+    // 600 ms at one sync per 50 ms: far more than the one a stop makes.
+    assert!(n >= 4, "only {n} syncs in 600 ms of continuous output");
+}
