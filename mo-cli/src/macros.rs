@@ -68,6 +68,17 @@ fn macro_path(dir: &DataDir, name: &str) -> Result<PathBuf> {
     Ok(macros_dir(dir).join(format!("{name}.macro")))
 }
 
+/// `DIR/macros/NAME.owner`: the user who recorded the macro through the daemon.
+fn remove_owner(dir: &DataDir, name: &str) -> Result<()> {
+    let path = macros_dir(dir).join(format!("{name}.owner"));
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn read_macro(dir: &DataDir, name: &str) -> Result<String> {
     let path = macro_path(dir, name)?;
     match std::fs::read_to_string(&path) {
@@ -215,12 +226,18 @@ pub fn run(dir: &DataDir, command: MacroCommand, out: &mut (dyn Write + Send)) -
             std::fs::write(&tmp, &text)
                 .and_then(|()| std::fs::rename(&tmp, &path))
                 .with_context(|| format!("cannot write {}", path.display()))?;
+            // A macro stored from the host is the site's: whoever recorded the old text through
+            // the daemon no longer owns it (docs/security.md, "Macros have owners").
+            remove_owner(dir, &name)?;
             writeln!(out, "macro {name} stored in {}", path.display())?;
         }
         MacroCommand::Rm { name } => {
             let path = macro_path(dir, &name)?;
             match std::fs::remove_file(&path) {
-                Ok(()) => writeln!(out, "macro {name} removed")?,
+                Ok(()) => {
+                    remove_owner(dir, &name)?;
+                    writeln!(out, "macro {name} removed")?
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("no macro `{name}`"),
                 Err(e) => {
                     return Err(e).with_context(|| format!("cannot remove {}", path.display()));

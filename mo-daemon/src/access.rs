@@ -70,6 +70,27 @@ impl Access {
         }
     }
 
+    /// Decide and audit `action` by `user` over every device (users, roles, the daemon's host):
+    /// only a grant on the built-in group `all` counts ([`Policy::decide_global`]). A denial is
+    /// returned as the one-line reason to show.
+    pub fn check_global(&self, user: &str, origin: &str, action: Action) -> Result<(), String> {
+        let policy = self.policy();
+        let decision = policy.decide_global(user, action);
+        let allowed = decision.allowed();
+        self.audit(AuditEntry::from_decision(&decision, Some(origin)));
+        if allowed {
+            Ok(())
+        } else {
+            Err(format!("denied: {}", decision.reason()))
+        }
+    }
+
+    /// Whether `user` may take `action` over every device (a grant on the built-in group
+    /// `all`), without auditing.
+    pub fn allows_global(&self, user: &str, action: Action) -> bool {
+        self.policy().allows_global(user, action)
+    }
+
     /// Whether `user` may take `action` on `device`, without auditing (for filtering lists).
     pub fn allows(&self, user: &str, action: Action, device: &str) -> bool {
         self.policy().allows(user, action, device)

@@ -8,6 +8,11 @@
 //!   plays the macro as the user `schedule`, writes the result into each device's record log and
 //!   raises a `schedule` event for every device that failed. The last run of each job is kept in
 //!   `DATA_DIR/schedule-state.json`; runs that fell into a downtime are reported as events at start.
+//! * Macros have owners: one recorded through the SSH shell belongs to its recorder
+//!   (`DATA_DIR/macros/NAME.owner`); one stored with `mo macro add` belongs to the site (no owner
+//!   file). Recording under a name another user owns, a site macro's name or a name the schedule
+//!   plays needs a global admin ([`may_record`]); the scheduler plays an owned macro only on the
+//!   devices where its owner may still run macros.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -91,6 +96,95 @@ pub fn read_text(name: &str) -> Result<String, String> {
         std::io::ErrorKind::NotFound => format!("no macro `{name}` (`macro list` shows them)"),
         _ => format!("cannot read {}: {e}", path.display()),
     })
+}
+
+/// `DATA_DIR/macros/NAME.owner`.
+fn owner_path(name: &str) -> Result<PathBuf, String> {
+    check_name(name)?;
+    Ok(macros_dir().join(format!("{name}.owner")))
+}
+
+/// The user who recorded macro `name` through the daemon; `None` for a site macro (stored with
+/// `mo macro add`) or one that does not exist.
+pub fn owner(name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(owner_path(name).ok()?).ok()?;
+    let owner = text.trim();
+    (!owner.is_empty()).then(|| owner.to_owned())
+}
+
+/// Whether `user` may see stored macros (list, show, check, play): `macro.run` on some device.
+/// A refusal is audited and returned as the line to show.
+pub fn check_access(ctx: &Ctx, user: &str, origin: &str) -> Result<(), String> {
+    use mo_core::policy::Action;
+    if ctx.access.policy().allows_somewhere(user, Action::MacroRun) {
+        return Ok(());
+    }
+    let why = format!("denied: {user} may not run macros on any device, so sees no macros");
+    ctx.access.record(
+        user,
+        origin,
+        "macro.list",
+        None,
+        mo_store::Outcome::Denied,
+        why.clone(),
+    );
+    Err(why)
+}
+
+/// Whether `user` may record macro `name`: a new name, or a macro `user` recorded, unless the
+/// schedule plays it; a global admin may record any name. `Ok(true)` when an existing macro is
+/// to be replaced. A refusal is audited and says who owns the name.
+pub fn may_record(ctx: &Ctx, user: &str, origin: &str, name: &str) -> Result<bool, String> {
+    let exists = macro_path(name)?.exists();
+    if ctx
+        .access
+        .allows_global(user, mo_core::policy::Action::Admin)
+    {
+        return Ok(exists);
+    }
+    let refusal = if ctx.scheduled_macros.iter().any(|m| m == name) {
+        Some(format!(
+            "denied: macro `{name}` is played by the schedule; only a global admin may record it"
+        ))
+    } else if exists {
+        match owner(name) {
+            Some(o) if o == user => None,
+            Some(o) => Some(format!(
+                "denied: macro `{name}` belongs to {o}; only {o} or a global admin may record it"
+            )),
+            None => Some(format!(
+                "denied: macro `{name}` belongs to the site (stored with `mo macro add`); only a global admin may record it"
+            )),
+        }
+    } else {
+        None
+    };
+    match refusal {
+        Some(why) => {
+            ctx.access.record(
+                user,
+                origin,
+                "macro.record",
+                None,
+                mo_store::Outcome::Denied,
+                why.clone(),
+            );
+            Err(why)
+        }
+        None => Ok(exists),
+    }
+}
+
+/// Write macro `name` recorded by `owner` (atomically, then its owner file). Fails if it
+/// exists and `replace` is false.
+pub fn save_owned(name: &str, text: &str, owner: &str, replace: bool) -> Result<PathBuf, String> {
+    let path = save(name, text, replace)?;
+    let owner_file = owner_path(name)?;
+    let tmp = macros_dir().join(format!(".{name}.owner.tmp"));
+    std::fs::write(&tmp, format!("{owner}\n"))
+        .and_then(|()| std::fs::rename(&tmp, &owner_file))
+        .map_err(|e| format!("cannot write {}: {e}", owner_file.display()))?;
+    Ok(path)
 }
 
 /// Parse `text` (from `origin`); on failure every problem as `ORIGIN: line N: what`.
@@ -264,6 +358,18 @@ impl ScheduleConfig {
         Ok(ScheduleConfig { jobs })
     }
 
+    /// The macros the jobs play, sorted, without duplicates.
+    pub fn macro_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .jobs
+            .iter()
+            .map(|(_, s)| s.macro_name.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Whether there are no jobs.
     pub fn is_empty(&self) -> bool {
         self.jobs.is_empty()
@@ -429,6 +535,42 @@ pub fn start(ctx: Arc<Ctx>, config: ScheduleConfig) -> Option<tokio::task::JoinH
     }))
 }
 
+/// The consoles the owner of macro `name` may still run macros on (all of them for a site
+/// macro). Each one left out gets a note in its log, an event and a denied audit entry.
+async fn owner_may_run(ctx: &Ctx, title: &str, name: &str, consoles: Vec<Console>) -> Vec<Console> {
+    let Some(owner) = owner(name) else {
+        return consoles;
+    };
+    let policy = ctx.access.policy();
+    let mut kept = Vec::new();
+    for c in consoles {
+        let decision = policy.decide(&owner, mo_core::policy::Action::MacroRun, c.name());
+        if decision.allowed() {
+            kept.push(c);
+            continue;
+        }
+        let message = format!(
+            "{title}: macro {name} not played on {}: its owner {}",
+            c.name(),
+            decision.reason()
+        );
+        tracing::warn!("{message}");
+        ctx.access.record(
+            SCHEDULE_USER,
+            title,
+            "macro.run",
+            Some(c.name()),
+            mo_store::Outcome::Denied,
+            message.clone(),
+        );
+        let _ = c
+            .record(RecordKind::Note, SCHEDULE_USER, message.clone())
+            .await;
+        raise(ctx, c.name(), Severity::Error, message);
+    }
+    kept
+}
+
 /// One scheduled run: play the macro on the job's devices, write each result into the device's
 /// log, and raise an event for each failure.
 async fn run_job(ctx: Arc<Ctx>, job: Job, spec: JobSpec, due: SystemTime) {
@@ -457,6 +599,7 @@ async fn run_job(ctx: Arc<Ctx>, job: Job, spec: JobSpec, due: SystemTime) {
         }
     };
     let (consoles, problems) = resolve(&ctx, &job.devices);
+    let consoles = owner_may_run(&ctx, &title, &spec.macro_name, consoles).await;
     for p in problems {
         let message = format!("{title}: {p}");
         tracing::warn!("{message}");

@@ -7,6 +7,7 @@ mod events;
 mod http;
 mod power;
 mod registry;
+mod site;
 mod ssh;
 mod watch;
 
@@ -78,6 +79,15 @@ struct Args {
     /// docs/automation.md). Macros are the files DATA_DIR/macros/NAME.macro.
     #[arg(long, value_name = "FILE")]
     schedule: Option<PathBuf>,
+    /// The site allowlist (TOML `[[allow]]` entries: programs, socket and serial paths, host
+    /// patterns) that lets device admins who are not global admins use `exec:`, `unix:`,
+    /// `serial:` and network addresses (docs/security.md). Default: DATA_DIR/site.toml if present.
+    #[arg(long, value_name = "FILE")]
+    site: Option<PathBuf>,
+    /// Serve `/metrics` without authentication (default: it needs a token or password, and
+    /// shows only the devices the caller may list).
+    #[arg(long)]
+    metrics_public: bool,
 }
 
 /// What every front door needs.
@@ -90,6 +100,10 @@ pub struct Ctx {
     pub access: access::Access,
     /// The event manager.
     pub events: Arc<events::Events>,
+    /// The site allowlist for addresses that reach the daemon's host (`mod --site`).
+    pub site: site::Site,
+    /// The macros the `--schedule` file plays (recording over them needs a global admin).
+    pub scheduled_macros: Vec<String>,
 }
 
 impl Ctx {
@@ -105,7 +119,8 @@ impl Ctx {
     }
 
     /// Decide and audit `action` by `user` on `device`; a denial is also written into the
-    /// device's record log (as a notice), so the console's timeline shows the attempt.
+    /// device's record log (as a notice), so the console's timeline shows the attempt — but
+    /// only when `user` may see (`list`) the device: others cannot plant notices in its log.
     pub async fn check(
         &self,
         user: &str,
@@ -115,6 +130,9 @@ impl Ctx {
     ) -> Result<(), String> {
         let result = self.access.check(user, origin, action, device);
         if let Err(why) = &result
+            && self
+                .access
+                .allows(user, mo_core::policy::Action::List, device)
             && let Some(console) = self.registry.get(device).and_then(|e| e.console)
         {
             let _ = console
@@ -241,7 +259,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let events = events::Events::start(event_config, store.clone(), registry.clone())?;
     power::set_events(events.clone());
     let http_addr = args.http.or(args.demo.then_some(DEMO_HTTP));
-    let metrics = Arc::new(http::Metrics::new());
+    let metrics = Arc::new(http::Metrics::new().with_public(args.metrics_public));
     {
         let events = events.clone();
         let metrics = http_addr.is_some().then(|| metrics.clone());
@@ -269,6 +287,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let ctx = Arc::new(Ctx {
         events,
         access: access::Access::new(store.clone()),
+        site: site::Site::load(args.site.as_deref(), data.path())?,
+        scheduled_macros: schedule_config.macro_names(),
         store,
         registry: registry.clone(),
     });

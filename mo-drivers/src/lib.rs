@@ -46,6 +46,7 @@ pub mod exec;
 pub mod ipmi;
 pub mod power;
 pub mod profile;
+pub mod reach;
 pub mod rfc2217;
 pub mod serial;
 pub mod sim;

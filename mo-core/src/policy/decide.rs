@@ -5,7 +5,7 @@ use std::fmt;
 
 use super::action::Action;
 use super::grant::{Grant, Role, Subject};
-use super::groups::{ALL_DEVICES, CompiledGroup, DeviceGroup, UserGroup};
+use super::groups::{ALL_DEVICES, CompiledGroup, DeviceGroup, EVERY_DEVICE, UserGroup};
 use crate::error::{Error, Result};
 
 /// A grant with its role and groups resolved to indices.
@@ -273,7 +273,73 @@ impl Policy {
             action,
             device,
             outcome,
+            global: false,
         }
+    }
+
+    /// Decides whether `user` may take `action` over *every* device — site-wide things such as
+    /// users, roles and programs on the daemon's host. Only a grant on the built-in group
+    /// [`ALL_DEVICES`] (`all`) counts: a group whose patterns happen to match every name (`*`,
+    /// `re:.`) does not, as its meaning depends on the names that exist today. The decision's
+    /// [`device`](Decision::device) is [`EVERY_DEVICE`].
+    ///
+    /// ```
+    /// use mo_core::policy::{Action, DeviceGroup, Grant, Policy, Role};
+    ///
+    /// let mut policy = Policy::new();
+    /// policy
+    ///     .add_device_group(DeviceGroup::new("everything").pattern("*")?)?
+    ///     .add_grant(Grant::to_user("mallory", Role::ADMIN, "everything"))?
+    ///     .add_grant(Grant::to_user("root", Role::ADMIN, "all"))?;
+    /// assert!(policy.allows("mallory", Action::Admin, "web01"));
+    /// let no = policy.decide_global("mallory", Action::Admin);
+    /// assert!(!no.allowed());
+    /// assert_eq!(
+    ///     no.reason(),
+    ///     "mallory may not administer every device: only a grant on the built-in group all covers every device"
+    /// );
+    /// assert!(policy.decide_global("root", Action::Admin).allowed());
+    /// # Ok::<(), mo_core::Error>(())
+    /// ```
+    pub fn decide_global<'a>(&'a self, user: &'a str, action: Action) -> Decision<'a> {
+        let all = self.device_group_index.get(ALL_DEVICES).copied();
+        let mut outcome = Outcome::NoGrants;
+        for resolved in self.grants_of(user) {
+            if Some(resolved.device_group) != all {
+                if matches!(outcome, Outcome::NoGrants) {
+                    outcome = Outcome::NotCovered;
+                }
+                continue;
+            }
+            if self.roles[resolved.role].actions.allows(action) {
+                outcome = Outcome::Allowed(resolved);
+                break;
+            }
+            if !matches!(outcome, Outcome::Lacks(_)) {
+                outcome = Outcome::Lacks(resolved);
+            }
+        }
+        Decision {
+            policy: self,
+            user,
+            action,
+            device: EVERY_DEVICE,
+            outcome,
+            global: true,
+        }
+    }
+
+    /// Whether `user` may take `action` over every device (the answer of
+    /// [`Policy::decide_global`]).
+    pub fn allows_global(&self, user: &str, action: Action) -> bool {
+        self.decide_global(user, action).allowed()
+    }
+
+    /// Whether `user` may take `action` on at least one device (any grant whose role allows
+    /// it), e.g. to see the list of macros before choosing where to play one.
+    pub fn allows_somewhere(&self, user: &str, action: Action) -> bool {
+        self.grants_of(user)
+            .any(|r| self.roles[r.role].actions.allows(action))
     }
 
     /// Whether `user` may take `action` on `device` (the answer of [`Policy::decide`]).
@@ -348,6 +414,8 @@ pub struct Decision<'a> {
     action: Action,
     device: &'a str,
     outcome: Outcome<'a>,
+    /// Decided over every device ([`Policy::decide_global`]).
+    global: bool,
 }
 
 impl<'a> Decision<'a> {
@@ -376,7 +444,7 @@ impl<'a> Decision<'a> {
         self.action
     }
 
-    /// The device asked about.
+    /// The device asked about ([`EVERY_DEVICE`] for [`Policy::decide_global`]).
     pub fn device(&self) -> &'a str {
         self.device
     }
@@ -398,7 +466,12 @@ impl<'a> Decision<'a> {
 
 impl fmt::Display for Decision<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (user, verb, device) = (self.user, self.action.verb(), self.device);
+        let (user, verb) = (self.user, self.action.verb());
+        let device = if self.global {
+            "every device"
+        } else {
+            self.device
+        };
         let grant_line = |f: &mut fmt::Formatter<'_>, r: &Resolved| {
             let role = &self.policy.roles[r.role].name;
             let group = &self.policy.device_groups[r.device_group].group.name;
@@ -420,6 +493,10 @@ impl fmt::Display for Decision<'_> {
                 write!(f, " lacks {}", self.action)?;
                 through(f, r)
             }
+            Outcome::NotCovered | Outcome::NoGrants if self.global => write!(
+                f,
+                "{user} may not {verb} {device}: only a grant on the built-in group {ALL_DEVICES} covers every device"
+            ),
             Outcome::NotCovered => {
                 write!(
                     f,

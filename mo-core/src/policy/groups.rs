@@ -11,6 +11,10 @@ use crate::error::{Error, Result};
 /// The name of the built-in device group holding every device.
 pub const ALL_DEVICES: &str = "all";
 
+/// The device name site-wide decisions ([`Policy::decide_global`](super::Policy::decide_global))
+/// are recorded under: `*`, which no device can be called.
+pub const EVERY_DEVICE: &str = "*";
+
 /// Longest pattern text accepted, in bytes.
 const MAX_PATTERN_LEN: usize = 1024;
 /// Compiled-size limit for one pattern (and for a group's patterns together).

@@ -52,4 +52,4 @@ mod tests;
 pub use action::{Action, ActionSet};
 pub use decide::{Decision, Policy};
 pub use grant::{Grant, Role, Subject};
-pub use groups::{ALL_DEVICES, DeviceGroup, NamePattern, UserGroup};
+pub use groups::{ALL_DEVICES, DeviceGroup, EVERY_DEVICE, NamePattern, UserGroup};

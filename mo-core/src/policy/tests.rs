@@ -612,3 +612,51 @@ fn random_input_never_panics() {
         let _ = NamePattern::parse(&lossy);
     }
 }
+
+/// Issue 13 item 5: a group whose patterns match every name is not the built-in `all`.
+#[test]
+fn only_the_builtin_all_group_is_global() {
+    let mut policy = Policy::new();
+    policy
+        .add_device_group(DeviceGroup::new("star").pattern("*").unwrap())
+        .unwrap()
+        .add_device_group(DeviceGroup::new("dot").pattern("re:.").unwrap())
+        .unwrap()
+        .add_device_group(DeviceGroup::new("named").member("*"))
+        .unwrap()
+        .add_user_group(UserGroup::new("roots").member("root"))
+        .unwrap()
+        .add_grant(Grant::to_user("mallory", Role::ADMIN, "star"))
+        .unwrap()
+        .add_grant(Grant::to_user("mallory", Role::ADMIN, "dot"))
+        .unwrap()
+        .add_grant(Grant::to_user("mallory", Role::ADMIN, "named"))
+        .unwrap()
+        .add_grant(Grant::to_user("mallory", Role::VIEWER, "all"))
+        .unwrap()
+        .add_grant(Grant::to_group("roots", Role::ADMIN, "all"))
+        .unwrap();
+    // Matching every name makes mallory admin of each device, but not of every device.
+    assert!(policy.allows("mallory", Action::Admin, "web01"));
+    assert!(policy.allows("mallory", Action::Admin, EVERY_DEVICE));
+    let no = policy.decide_global("mallory", Action::Admin);
+    assert!(!no.allowed());
+    assert_eq!(no.device(), EVERY_DEVICE);
+    assert_eq!(
+        no.reason(),
+        "mallory may not administer every device: role viewer on group all lacks admin"
+    );
+    assert!(policy.allows_global("mallory", Action::List));
+    assert!(policy.allows_global("root", Action::Admin));
+    assert_eq!(
+        policy.decide_global("root", Action::Admin).reason(),
+        "root may administer every device: role admin on group all (through user group roots)"
+    );
+    assert!(!policy.allows_global("nobody", Action::List));
+    assert_eq!(
+        policy.decide_global("nobody", Action::List).reason(),
+        "nobody may not list every device: only a grant on the built-in group all covers every device"
+    );
+    assert!(policy.allows_somewhere("mallory", Action::MacroRun));
+    assert!(!policy.allows_somewhere("nobody", Action::List));
+}

@@ -61,6 +61,39 @@ impl Caller {
             .map_err(ApiError::forbidden)
     }
 
+    /// Decide and audit `action` over every device (users, roles, the daemon's host): the
+    /// token's scope, then a grant on the built-in group `all` — a group that merely matches
+    /// every name is not enough. A denial is a 403 naming why.
+    pub async fn check_global(&self, state: &AppState, action: Action) -> Result<(), ApiError> {
+        if !self.scope_permits(action) {
+            let why = format!(
+                "denied: the API token's scope ({}) does not include {}",
+                self.scope.map(|s| s.to_string()).unwrap_or_default(),
+                action.name()
+            );
+            state.ctx.access.record(
+                &self.user,
+                &self.origin,
+                action.name(),
+                Some(mo_core::policy::EVERY_DEVICE),
+                Outcome::Denied,
+                why.clone(),
+            );
+            return Err(ApiError::forbidden(why));
+        }
+        state
+            .ctx
+            .access
+            .check_global(&self.user, &self.origin, action)
+            .map_err(ApiError::forbidden)
+    }
+
+    /// Whether the caller may take `action` over every device (see [`Caller::check_global`]),
+    /// without auditing.
+    pub fn is_global(&self, state: &AppState, action: Action) -> bool {
+        self.scope_permits(action) && state.ctx.access.allows_global(&self.user, action)
+    }
+
     /// Whether the caller may see `device` (`list`), without auditing: devices the caller may
     /// not see answer 404 like unknown ones.
     pub fn sees(&self, state: &AppState, device: &str) -> bool {

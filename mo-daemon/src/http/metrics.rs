@@ -4,10 +4,13 @@
 //! chunks' output offsets (so a lagging subscriber still counts every byte exactly), input bytes
 //! from the input chunks it sees. Link errors count the times a link went down or failed to
 //! connect. Viewer counts and consoles up are read at scrape time.
+//!
+//! The page names devices, so it needs a token or password like every API route, and shows
+//! only the devices the caller may list; `mod --metrics-public` serves every device to anyone.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -17,6 +20,8 @@ use mo_core::record::RecordKind;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
+use super::auth::Caller;
+use super::error::ApiError;
 
 /// The counters of one device (across console restarts).
 #[derive(Debug, Default)]
@@ -35,12 +40,21 @@ pub struct DeviceCounters {
 #[derive(Debug, Default)]
 pub struct Metrics {
     devices: Mutex<BTreeMap<String, Arc<DeviceCounters>>>,
+    /// `mod --metrics-public`: `/metrics` without authentication.
+    public: AtomicBool,
 }
 
 impl Metrics {
     /// No counters yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Serve `/metrics` to anyone (`true`) or only to authenticated callers (the default).
+    #[must_use]
+    pub fn with_public(self, public: bool) -> Self {
+        self.public.store(public, Ordering::Relaxed);
+        self
     }
 
     /// The counters of `device`, created at zero.
@@ -138,9 +152,32 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// `GET /metrics` (no authentication).
-pub async fn serve(State(state): State<AppState>) -> Response {
-    let entries = state.ctx.registry.list();
+/// `GET /metrics`: needs a caller whose token allows `list` (per-device series only for the
+/// devices it may list), unless the daemon runs with `--metrics-public`.
+pub async fn serve(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+) -> Result<Response, ApiError> {
+    let visible: Box<dyn Fn(&str) -> bool + Send> = if state.metrics.public.load(Ordering::Relaxed)
+    {
+        Box::new(|_| true)
+    } else {
+        let caller = caller?;
+        if !caller.scope_permits(mo_core::policy::Action::List) {
+            return Err(ApiError::forbidden(
+                "denied: the API token's scope does not include list, which /metrics needs",
+            ));
+        }
+        let policy = state.ctx.access.policy();
+        Box::new(move |device| policy.allows(&caller.user, mo_core::policy::Action::List, device))
+    };
+    let entries: Vec<_> = state
+        .ctx
+        .registry
+        .list()
+        .into_iter()
+        .filter(|e| visible(&e.device.name))
+        .collect();
     let mut out = String::new();
     let up = entries
         .iter()
@@ -165,7 +202,8 @@ pub async fn serve(State(state): State<AppState>) -> Response {
     );
     let _ = writeln!(out, "mo_consoles {}", entries.len());
 
-    let counters = state.metrics.snapshot();
+    let mut counters = state.metrics.snapshot();
+    counters.retain(|(device, _)| visible(device));
     let mut by = |name: &str, help: &str, pick: &dyn Fn(&DeviceCounters) -> u64| {
         family(&mut out, name, "counter", help);
         for (device, c) in &counters {
@@ -268,12 +306,12 @@ pub async fn serve(State(state): State<AppState>) -> Response {
         "Events raised (stored) so far.",
     );
     let _ = writeln!(out, "mo_events_total {events}");
-    (
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         out,
     )
-        .into_response()
+        .into_response())
 }

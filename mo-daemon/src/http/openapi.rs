@@ -88,7 +88,9 @@ fn op(route: &Route) -> Op {
             body: Some(schema_ref("NewDevice")),
             ..mk(
                 "addDevice",
-                "Add a device (needs `admin`).",
+                "Add a device (needs `admin` on its name; an address that runs a program, opens a \
+                 local path or reaches a host also needs a global admin or a site [[allow]] entry, \
+                 docs/security.md).",
                 "201",
                 Some(schema_ref("DeviceDetail")),
             )
@@ -254,7 +256,7 @@ fn op(route: &Route) -> Op {
         },
         ("GET", "/api/v1/users") => mk(
             "listUsers",
-            "Users (needs `admin`).",
+            "Users (needs `admin` on the built-in group `all`).",
             "200",
             Some(array_of("User")),
         ),
@@ -262,14 +264,14 @@ fn op(route: &Route) -> Op {
             body: Some(schema_ref("NewUser")),
             ..mk(
                 "addUser",
-                "Add a user (needs `admin`).",
+                "Add a user (needs `admin` on the built-in group `all`).",
                 "201",
                 Some(schema_ref("User")),
             )
         },
         ("GET", "/api/v1/roles") => mk(
             "listRoles",
-            "Roles and their actions (needs `admin`).",
+            "Roles and their actions (needs `admin` on the built-in group `all`).",
             "200",
             Some(array_of("Role")),
         ),
@@ -282,15 +284,13 @@ fn op(route: &Route) -> Op {
                 Some(json!({"type": "object"})),
             )
         },
-        ("GET", "/metrics") => Op {
-            public: true,
-            ..mk(
-                "metrics",
-                "Prometheus metrics (text exposition).",
-                "200",
-                None,
-            )
-        },
+        ("GET", "/metrics") => mk(
+            "metrics",
+            "Prometheus metrics (text exposition) of the devices the caller may list (needs a \
+             token or password whose scope has `list`, unless `mod --metrics-public`).",
+            "200",
+            None,
+        ),
         ("POST", "/api/v1/gang") => Op {
             body: Some(json!({
                 "type": "object",
@@ -311,7 +311,7 @@ fn op(route: &Route) -> Op {
         },
         ("GET", "/api/v1/macros") => mk(
             "macros",
-            "The names of the stored macros.",
+            "The names of the stored macros (needs `macro.run` on some device).",
             "200",
             Some(json!({"type": "array", "items": {"type": "string"}})),
         ),
@@ -337,6 +337,28 @@ fn op(route: &Route) -> Op {
         },
         _ => mk("unknown", "Undocumented.", "200", None),
     }
+}
+
+/// What a 403 of an operation means, where it is more than the device policy
+/// (docs/security.md).
+fn forbidden(id: &str) -> Option<&'static str> {
+    Some(match id {
+        "addDevice" => {
+            "Denied (code forbidden): no `admin` on the name, or the address (console or power) \
+             runs a program, opens a local path or reaches a host, and the caller is no global \
+             admin and no site [[allow]] entry covers it; the message names the missing entry."
+        }
+        "listUsers" | "addUser" | "listRoles" => {
+            "Denied (code forbidden): only `admin` on the built-in group `all` counts (a group \
+             that matches every name does not)."
+        }
+        "macros" | "macroPlay" => {
+            "Denied (code forbidden): the caller may run macros on no device, or on not every \
+             target."
+        }
+        "metrics" => "Denied (code forbidden): the token's scope lacks `list`.",
+        _ => return None,
+    })
 }
 
 fn operation(route: &Route) -> Value {
@@ -371,6 +393,9 @@ fn operation(route: &Route) -> Value {
             "404".into(),
             error("Unknown device, event or user (code not_found)."),
         );
+    }
+    if let Some(what) = forbidden(op.id) {
+        responses.insert("403".into(), error(what));
     }
     if matches!(route.method, "POST") && !op.public {
         responses.insert("409".into(), error("Already exists (code conflict)."));

@@ -311,6 +311,7 @@ pub async fn add_device(
     let device = body.into_device();
     mo_store::validate_device_name(&device.name)?;
     caller.check(&state, Action::Admin, &device.name).await?;
+    check_reach(&state, &caller, &device, "device.add")?;
     let stored = device.clone();
     let result = blocking(&state, move |s| s.add_device(&stored)).await;
     let outcome = if result.is_ok() {
@@ -347,6 +348,31 @@ pub async fn add_device(
         "settings": device.settings,
     });
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// The site allowlist check for a device write (`audit_action` names it in the audit log): an
+/// address that runs a program, opens a local path or connects to a host needs a global admin
+/// or a covering `[[allow]]` entry (crate::site). Every route that creates or changes a device's
+/// addresses (console URL or power) calls this before storing; a refusal is audited and is a 403
+/// naming the missing entry.
+pub fn check_reach(
+    state: &AppState,
+    caller: &Caller,
+    device: &Device,
+    audit_action: &str,
+) -> Result<(), ApiError> {
+    let global = caller.is_global(state, Action::Admin);
+    state.ctx.site.check_device(device, global).map_err(|why| {
+        state.ctx.access.record(
+            &caller.user,
+            &caller.origin,
+            audit_action,
+            Some(&device.name),
+            Outcome::Denied,
+            why.clone(),
+        );
+        ApiError::forbidden(why)
+    })
 }
 
 /// `DELETE /api/v1/devices/{name}` (needs `admin` on it). Its record log stays on disk.
@@ -777,7 +803,7 @@ pub async fn ack_event(
 
 /// `GET /api/v1/users` (needs `admin` on every device).
 pub async fn users(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    caller.check(&state, Action::Admin, EVERY_DEVICE).await?;
+    caller.check_global(&state, Action::Admin).await?;
     let users = blocking(&state, |s| s.list_users()).await?;
     let list: Vec<Value> = users
         .iter()
@@ -800,7 +826,7 @@ pub async fn add_user(
     caller: Caller,
     JsonBody(body): JsonBody<NewUser>,
 ) -> Result<Response, ApiError> {
-    caller.check(&state, Action::Admin, EVERY_DEVICE).await?;
+    caller.check_global(&state, Action::Admin).await?;
     let (name, password) = (body.name.clone(), body.password.clone());
     let result = blocking(&state, move |s| s.add_user(&name, password.as_deref())).await;
     state.ctx.access.record(
@@ -822,7 +848,7 @@ pub async fn add_user(
 
 /// `GET /api/v1/roles` (needs `admin` on every device).
 pub async fn roles(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    caller.check(&state, Action::Admin, EVERY_DEVICE).await?;
+    caller.check_global(&state, Action::Admin).await?;
     let roles = blocking(&state, |s| s.list_roles()).await?;
     let list: Vec<Value> = roles
         .iter()
@@ -921,9 +947,25 @@ pub async fn gang(
     .into_response())
 }
 
-/// `GET /api/v1/macros`: the stored macros' names.
-pub async fn macros(_caller: Caller) -> Response {
-    axum::Json(crate::automation::list_names()).into_response()
+/// `GET /api/v1/macros`: the stored macros' names, for callers who may run macros somewhere
+/// (`macro.run` on some device, within the token's scope); others get a 403.
+pub async fn macros(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    check_macro_access(&state, &caller)?;
+    Ok(axum::Json(crate::automation::list_names()).into_response())
+}
+
+/// Macros are seen (listed, shown, played) only by callers who may run macros on some device;
+/// a refusal is audited.
+fn check_macro_access(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    crate::automation::check_access(&state.ctx, &caller.user, &caller.origin)
+        .map_err(ApiError::forbidden)?;
+    if !caller.scope_permits(Action::MacroRun) {
+        return Err(ApiError::forbidden(format!(
+            "denied: the API token's scope ({}) does not include macro.run",
+            caller.scope.map(|s| s.to_string()).unwrap_or_default()
+        )));
+    }
+    Ok(())
 }
 
 /// Body of `POST /api/v1/macros/{name}/play`.
@@ -950,6 +992,7 @@ pub async fn macro_play(
     JsonBody(body): JsonBody<PlayBody>,
 ) -> Result<Response, ApiError> {
     use mo_core::automation::macros::{OnFailure, PlayOptions, dry_run};
+    check_macro_access(&state, &caller)?;
     let macro_ = crate::automation::load(&name).map_err(|e| {
         if e.starts_with("no macro") {
             ApiError::new(Code::NotFound, e)

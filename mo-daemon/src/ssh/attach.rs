@@ -285,14 +285,19 @@ async fn command(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &T
             Err(e) => e.to_string(),
         },
         Command::Info => format!(
-            "{name}: {} via {}; link {}; you are {} as {}",
+            "{name}: {}{}; link {}; you are {} as {}",
             entry
                 .device
                 .settings
                 .description
                 .as_deref()
                 .unwrap_or("console"),
-            entry.device.url,
+            // The address is a device setting: only those who may change the device see it.
+            if door.ctx.access.allows(door.user, Action::Admin, name) {
+                format!(" via {}", entry.device.url)
+            } else {
+                String::new()
+            },
             session.console().state().word(),
             session.role().name(),
             session.user()

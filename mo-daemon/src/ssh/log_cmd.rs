@@ -66,6 +66,21 @@ pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
     } else {
         Action::LogRead
     };
+    // Visibility first: a device the user may not list is unknown (no denial notice is
+    // written into its log, nothing says it exists).
+    if !ctx.access.allows(user, Action::List, &parsed.device) {
+        ctx.access.record(
+            user,
+            origin,
+            needs.name(),
+            Some(&parsed.device),
+            mo_store::Outcome::Denied,
+            format!("{user} may not list {}", parsed.device),
+        );
+        term.line(&format!("unknown device `{}`", parsed.device))
+            .await;
+        return 1;
+    }
     if let Err(why) = ctx.check(user, origin, needs, &parsed.device).await {
         term.line(&why).await;
         return 1;

@@ -30,6 +30,16 @@ pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
         None => (line.strip_suffix(" --").unwrap_or(line), None),
     };
     let words: Vec<&str> = head.split_whitespace().skip(1).collect();
+    // Stored macros are seen only by users who may run macros somewhere (checking text from
+    // stdin reads nothing stored; recording checks its own way).
+    let reads_stored = !matches!(words.as_slice(), ["check", "-"] | ["record", ..]);
+    if reads_stored
+        && !words.is_empty()
+        && let Err(why) = automation::check_access(ctx, user, origin)
+    {
+        term.line(&why).await;
+        return 1;
+    }
     match words.as_slice() {
         ["list" | "ls"] => list(term).await,
         ["show", name] => match automation::read_text(name) {
@@ -383,18 +393,12 @@ async fn record(
     device: &str,
     term: &mut Term,
 ) -> u32 {
-    let path = match automation::macro_path(name) {
-        Ok(p) => p,
-        Err(e) => {
-            term.line(&e).await;
-            return 2;
-        }
-    };
-    if path.exists() {
-        term.line(&format!(
-            "macro `{name}` exists already; remove it first (mo macro rm {name})"
-        ))
-        .await;
+    if let Err(e) = automation::macro_path(name) {
+        term.line(&e).await;
+        return 2;
+    }
+    if let Err(why) = automation::may_record(ctx, user, origin, name) {
+        term.line(&why).await;
         return 1;
     }
     let Some(entry) = ctx
@@ -481,7 +485,15 @@ async fn record(
         "# macro {name}, recorded by {user} on {device} at {stamp}\n{}",
         recorded.to_text()
     );
-    match automation::save(name, &text, false) {
+    // Checked again: the name may have been taken while the user typed.
+    let replace = match automation::may_record(ctx, user, origin, name) {
+        Ok(replace) => replace,
+        Err(why) => {
+            term.line(&why).await;
+            return 1;
+        }
+    };
+    match automation::save_owned(name, &text, user, replace) {
         Ok(path) => {
             ctx.access.record(
                 user,

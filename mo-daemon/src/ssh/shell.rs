@@ -222,8 +222,9 @@ async fn ack(ctx: &Arc<Ctx>, user: &str, origin: &str, id: &str, term: &mut Term
         term.line(&format!("bad event id `{id}`")).await;
         return 2;
     };
+    // An event of a device the user may not see is answered like a missing one: no name leaks.
     let event = match ctx.store.event(id) {
-        Ok(Some(event)) => event,
+        Ok(Some(event)) if ctx.access.allows(user, Action::List, &event.device) => event,
         _ => {
             term.line(&format!("no event #{id}")).await;
             return 1;

@@ -561,8 +561,9 @@ fn rest_api_answers_every_route_enforces_auth_and_policy() {
         let r = api.get("/api/v1/events/stream", root)?;
         ensure!(r.status == 400 && r.code() == "bad_request", "{}", r.body);
 
-        // Metrics (no auth): bytes of sim-a's boot output.
-        let metrics = api.expect("get", "/metrics", Auth::None, None, 200)?;
+        // Metrics need credentials (issue 13 item 2): bytes of sim-a's boot output.
+        api.expect("get", "/metrics", Auth::None, None, 401)?;
+        let metrics = api.expect("get", "/metrics", root, None, 200)?;
         let metrics = metrics.as_str().unwrap_or_default().to_string();
         for family in [
             "mo_consoles_up",
@@ -1036,7 +1037,7 @@ fn websocket_attach_echoes_spies_and_slow_viewers_do_not_stall() {
         }
 
         // Metrics count the flood and the keystrokes.
-        let metrics = api.expect("get", "/metrics", Auth::None, None, 200)?;
+        let metrics = api.expect("get", "/metrics", Auth::Token(&root_t), None, 200)?;
         let metrics = metrics.as_str().unwrap_or_default().to_string();
         ensure!(
             metric(&metrics, "mo_bytes_in_total{device=\"sim-w\"}") > 200_000.0,

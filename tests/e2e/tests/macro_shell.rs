@@ -241,9 +241,15 @@ fn a_recorded_macro_replays_on_20_devices() {
         );
         let log = w.mo_ok(&["log", "show", "s13", "--kind", "output"], None)?;
         ensure!(log.stdout.contains("s13:~$ uname -n"), "{}", log.stdout);
-        // Recording again under the same name is refused before anything starts.
-        let out = alice.run(Login::Shell, &["macro", "record", "rec1", "rec0"], None)?;
-        ensure!(out.stdout.contains("exists already"), "{}", out.combined());
+        // Recording under the name alice's macro has is refused to another (non-global-admin)
+        // user before anything starts (issue 13 item 4).
+        let bob = w.add_user_with_role("bob", "bob-pw", Some(("operator", "all")))?;
+        let out = bob.run(Login::Shell, &["macro", "record", "rec1", "rec0"], None)?;
+        ensure!(
+            out.stdout.contains("macro `rec1` belongs to alice"),
+            "{}",
+            out.combined()
+        );
         Ok(())
     });
 }
