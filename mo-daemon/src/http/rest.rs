@@ -23,10 +23,6 @@ use super::auth::Caller;
 use super::error::{ApiError, Code};
 use crate::registry::Entry;
 
-/// The global "device" admin-wide actions (users, roles) are decided on: a user needs `admin`
-/// on a device group holding every name (the built-in group `all`).
-pub const EVERY_DEVICE: &str = "*";
-
 /// A JSON body; malformed JSON is a 400 `bad_request` naming what is wrong.
 pub struct JsonBody<T>(pub T);
 
