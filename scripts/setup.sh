@@ -7,7 +7,8 @@
 #   apt: nodejs and npm (the Node package's build and tests, scripts/test-node.sh).
 #   pip (in a venv at target/peers-venv, never the system Python): sushy-tools (a Redfish BMC),
 #        asciinema (plays exported recordings), openapi-spec-validator, pyserial (an RFC 2217
-#        server on a loop port whose modem lines change).
+#        server on a loop port whose modem lines change), schemathesis (property-based tests of
+#        the HTTP API against its OpenAPI document, scripts/test-api-contract.sh).
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
@@ -78,7 +79,8 @@ fi
 
 # Python peers, pinned, in a venv of the project's own.
 venv=${MO_PEERS_VENV:-target/peers-venv}
-pip_need=(sushy-tools==2.2.0 asciinema==2.4.0 openapi-spec-validator==0.7.1 pyserial==3.5)
+pip_need=(sushy-tools==2.2.0 asciinema==2.4.0 openapi-spec-validator==0.7.1 pyserial==3.5
+  schemathesis==4.32.5)
 stamp="$venv/.mo-installed"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${pip_need[*]}" ]; then
   echo "setup: python peers present in $venv"

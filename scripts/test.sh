@@ -24,6 +24,9 @@ step "building the fuzz targets on stable, reusing the workspace build (scripts/
 step "testing the workspace (cargo test -j$jobs --workspace --no-fail-fast)"
 cargo test -j"$jobs" --workspace --no-fail-fast
 
+step "the HTTP API against its OpenAPI document, Schemathesis (scripts/test-api-contract.sh)"
+./scripts/test-api-contract.sh
+
 step "every benchmark once at a tiny size, checks on (scripts/bench-smoke.sh)"
 ./scripts/bench-smoke.sh
 

@@ -277,7 +277,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     registry.reconcile(devices).await;
     let watcher = tokio::spawn(registry::watch_store(
         registry.clone(),
-        store.clone(),
         Duration::from_secs(1),
     ));
     let poller = args

@@ -15,10 +15,15 @@ pub enum Code {
     Forbidden,
     /// 404: no such device, event, user or route.
     NotFound,
+    /// 405: the path exists but does not take this method (the `Allow` header lists those it
+    /// takes).
+    MethodNotAllowed,
     /// 409: it exists already, or is in use.
     Conflict,
     /// 422: the device cannot do this (no power controller, no break support).
     Unsupported,
+    /// 426: a WebSocket endpoint was asked without the WebSocket upgrade.
+    UpgradeRequired,
     /// 504: a device or controller did not answer in time.
     Timeout,
     /// 503: the console is down or gone.
@@ -35,8 +40,10 @@ impl Code {
             Code::Unauthorized => "unauthorized",
             Code::Forbidden => "forbidden",
             Code::NotFound => "not_found",
+            Code::MethodNotAllowed => "method_not_allowed",
             Code::Conflict => "conflict",
             Code::Unsupported => "unsupported",
+            Code::UpgradeRequired => "upgrade_required",
             Code::Timeout => "timeout",
             Code::Unavailable => "unavailable",
             Code::Internal => "internal",
@@ -50,8 +57,10 @@ impl Code {
             Code::Unauthorized => StatusCode::UNAUTHORIZED,
             Code::Forbidden => StatusCode::FORBIDDEN,
             Code::NotFound => StatusCode::NOT_FOUND,
+            Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::Conflict => StatusCode::CONFLICT,
             Code::Unsupported => StatusCode::UNPROCESSABLE_ENTITY,
+            Code::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             Code::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -125,6 +134,17 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("Bearer realm=\"mo\", Basic realm=\"mo\""),
             );
         }
+        if self.code == Code::UpgradeRequired {
+            let headers = response.headers_mut();
+            headers.insert(
+                axum::http::header::UPGRADE,
+                axum::http::HeaderValue::from_static("websocket"),
+            );
+            headers.insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("Upgrade"),
+            );
+        }
         response
     }
 }
@@ -178,10 +198,57 @@ pub async fn no_route(method: Method, uri: Uri) -> ApiError {
     ))
 }
 
-/// The answer for a known path asked with a method it does not take.
-pub async fn bad_method(method: Method, uri: Uri) -> ApiError {
-    ApiError::bad_request(format!(
-        "method {method} is not allowed on {} (see /api/v1/openapi.json)",
-        uri.path()
-    ))
+/// The answer for a known path asked with a method it does not take: 405 with an `Allow` header
+/// naming the methods the path takes (those of [`super::ROUTES`]).
+pub async fn bad_method(method: Method, uri: Uri) -> Response {
+    let allowed = allowed_methods(uri.path());
+    let error = ApiError::new(
+        Code::MethodNotAllowed,
+        format!(
+            "method {method} is not allowed on {} (allowed: {}; see /api/v1/openapi.json)",
+            uri.path(),
+            allowed.join(", ")
+        ),
+    );
+    let mut response = error.into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&allowed.join(", ")) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, value);
+    }
+    response
+}
+
+/// The methods [`super::ROUTES`] serves on a concrete `path` (`{param}` segments match any one
+/// segment), in the order the routes are listed.
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut out: Vec<&'static str> = Vec::new();
+    for route in super::ROUTES {
+        let template: Vec<&str> = route.path.split('/').collect();
+        let matches = template.len() == segments.len()
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s);
+        if matches && !out.contains(&route.method) {
+            out.push(route.method);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn allowed_methods_follow_the_routes() {
+        assert_eq!(allowed_methods("/api/v1/devices"), ["GET", "POST"]);
+        assert_eq!(allowed_methods("/api/v1/devices/web-1"), ["GET", "DELETE"]);
+        assert_eq!(allowed_methods("/api/v1/events/7/ack"), ["POST"]);
+        assert_eq!(allowed_methods("/api/v1/events/stream"), ["GET"]);
+        assert!(allowed_methods("/api/v1/nothing").is_empty());
+    }
 }

@@ -6,6 +6,49 @@ use serde_json::{Map, Value, json};
 
 use super::{ROUTES, Route};
 
+/// A device (and macro) name: letters, digits, `.`, `_`, `-`, 1 to 64, not starting with `.` or
+/// `-` (`mo_store::validate_device_name`).
+pub const NAME_PATTERN: &str = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$";
+/// A user name: lower-case letters, digits, `_`, `.`, `-`, starting with a letter or `_`, at most
+/// 32 characters (`mo_store::validate_user_name`).
+pub const USER_PATTERN: &str = "^[a-z_][a-z0-9_.-]{0,31}$";
+/// A device address the API takes: a scheme mo has a driver for, `://`, an optional
+/// `user@`, a host (may be empty: `serial:///dev/ttyS0`), an optional port, a path and a query
+/// of URL-safe characters. (`mo device add` on the data directory takes any absolute URL.)
+pub const DEVICE_URL_PATTERN: &str = "^(exec|serial|unix|telnet|rfc2217|tcp|ssh|ipmi|sim|cs)://(([A-Za-z0-9._-]{1,64}@)?[A-Za-z0-9._-]{1,253}(:[0-9]{1,4})?)?(/[A-Za-z0-9._~%+-]{0,255}){0,32}([?][A-Za-z0-9._~%+=&,:-]{0,1024})?$";
+/// A power controller address the API takes (same shape, the power schemes).
+pub const POWER_URL_PATTERN: &str = "^(ipmi|redfish|snmp|exec)://(([A-Za-z0-9._-]{1,64}@)?[A-Za-z0-9._-]{1,253}(:[0-9]{1,4})?)?(/[A-Za-z0-9._~%+-]{0,255}){0,32}([?][A-Za-z0-9._~%+=&,:-]{0,1024})?$";
+/// One character of the escape notation that may come first (not CR or LF), then one that may
+/// come second: a printable ASCII character other than `^` and `\`, `^X` for a control
+/// character, or `\ooo` (octal).
+pub const ESCAPE_PATTERN: &str = "^([ -\\[\\]_-~]|\\^[?@A-IK-LN-Za-ik-ln-z\\[\\\\\\]^_]|\\\\(0[02-7][0-7]|01[0-13-46-7]|[1-3][0-7][0-7]))([ -\\[\\]_-~]|\\^[?@A-Za-z\\[\\\\\\]^_]|\\\\[0-3][0-7][0-7])$";
+/// A break sequence (`mo_core::breakseq`): text, `\\z` (break), `\\d` (delay), `\\r \\n \\t
+/// \\\\ \\^`, `\\ooo` and `^X`; not empty.
+pub const BREAK_PATTERN: &str =
+    "^([^\\\\^]|\\\\[zdrnt\\\\^]|\\\\[0-3][0-7][0-7]|\\^[?@A-Za-z\\[\\\\\\]^_])+$";
+/// Text without control characters (a description).
+pub const PLAIN_TEXT_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+/// A relative time: `now`, or up to three number+unit pairs (`90s`, `1h30m`, `2d`), optionally
+/// followed by `ago`.
+pub const RELATIVE_TIME_PATTERN: &str = "^(now|([0-9]{1,4}[smhdw]){1,3}( ?ago)?)$";
+/// The most lines `GET …/log?tail=` takes.
+pub const MAX_TAIL: u64 = 1_000_000_000;
+/// The most hits `GET …/log/search?limit=` takes.
+pub const MAX_SEARCH_LIMIT: u64 = 100_000;
+/// The most events `GET /api/v1/events?limit=` takes.
+pub const MAX_EVENTS_LIMIT: u64 = 10_000;
+
+fn name_schema() -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": 64, "pattern": NAME_PATTERN})
+}
+
+fn time_schema() -> Value {
+    json!({"type": "string", "anyOf": [
+        {"format": "date-time"},
+        {"pattern": RELATIVE_TIME_PATTERN}
+    ]})
+}
+
 fn schema_ref(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
@@ -18,24 +61,28 @@ fn json_content(schema: Value) -> Value {
     json!({"application/json": {"schema": schema}})
 }
 
-fn path_param(name: &str, description: &str, integer: bool) -> Value {
+fn path_param(name: &str, description: &str, schema: Value) -> Value {
     json!({
         "name": name,
         "in": "path",
         "required": true,
         "description": description,
-        "schema": {"type": if integer { "integer" } else { "string" }},
+        "schema": schema,
     })
 }
 
-fn query_param(name: &str, description: &str, kind: &str) -> Value {
+fn query_param(name: &str, description: &str, schema: Value) -> Value {
     json!({
         "name": name,
         "in": "query",
         "required": false,
         "description": description,
-        "schema": {"type": kind},
+        "schema": schema,
     })
+}
+
+fn bounded(min: u64, max: u64) -> Value {
+    json!({"type": "integer", "minimum": min, "maximum": max})
 }
 
 /// What one operation looks like: summary, parameters, body, success status and schema.
@@ -50,15 +97,22 @@ struct Op {
 }
 
 fn op(route: &Route) -> Op {
-    let device = || path_param("name", "The device name.", false);
+    let device = || path_param("name", "The device name.", name_schema());
     let since = || {
         query_param(
             "since",
-            "Start time (RFC 3339, or relative like `1h`).",
-            "string",
+            "Start time: RFC 3339, `now`, or a duration ago like `1h30m` (times before 1970 \
+             mean the start of the log). A range whose end is not after its start is empty.",
+            time_schema(),
         )
     };
-    let until = || query_param("until", "End time (RFC 3339, or relative).", "string");
+    let until = || {
+        query_param(
+            "until",
+            "End time (exclusive), in the same forms as `since`.",
+            time_schema(),
+        )
+    };
     let mk = |id, summary, status, response| Op {
         id,
         summary,
@@ -152,7 +206,7 @@ fn op(route: &Route) -> Op {
                 device(),
                 since(),
                 until(),
-                query_param("tail", "Only the last N records.", "integer"),
+                query_param("tail", "Only the last N records.", bounded(0, MAX_TAIL)),
             ],
             ..mk(
                 "logShow",
@@ -165,10 +219,16 @@ fn op(route: &Route) -> Op {
             params: vec![
                 device(),
                 json!({"name": "q", "in": "query", "required": true,
-                       "description": "Regular expression.", "schema": {"type": "string"}}),
+                       "description": "Regular expression (Rust `regex` syntax: no look-around \
+                                       or back-references).",
+                       "schema": {"type": "string", "minLength": 1, "format": "regex"}}),
                 since(),
                 until(),
-                query_param("limit", "At most this many hits (default 1000).", "integer"),
+                query_param(
+                    "limit",
+                    "At most this many hits (default 1000).",
+                    bounded(1, MAX_SEARCH_LIMIT),
+                ),
             ],
             ..mk(
                 "logSearch",
@@ -195,12 +255,12 @@ fn op(route: &Route) -> Op {
                 query_param(
                     "replay",
                     "Lines of recent output to replay first.",
-                    "integer",
+                    bounded(0, 100_000),
                 ),
                 query_param(
                     "token",
                     "API token (instead of the Authorization header).",
-                    "string",
+                    json!({"type": "string"}),
                 ),
             ],
             ..mk(
@@ -214,13 +274,17 @@ fn op(route: &Route) -> Op {
         },
         ("GET", "/api/v1/events") => Op {
             params: vec![
-                query_param("device", "Only this device.", "string"),
+                query_param("device", "Only this device.", name_schema()),
                 query_param(
                     "limit",
                     "At most this many, the newest (default 100).",
-                    "integer",
+                    bounded(1, MAX_EVENTS_LIMIT),
                 ),
-                query_param("unacked", "Only unacknowledged events.", "boolean"),
+                query_param(
+                    "unacked",
+                    "Only unacknowledged events.",
+                    json!({"type": "boolean"}),
+                ),
             ],
             ..mk(
                 "listEvents",
@@ -230,7 +294,11 @@ fn op(route: &Route) -> Op {
             )
         },
         ("POST", "/api/v1/events/{id}/ack") => Op {
-            params: vec![path_param("id", "The event id.", true)],
+            params: vec![path_param(
+                "id",
+                "The event id.",
+                bounded(0, i64::MAX as u64),
+            )],
             ..mk(
                 "ackEvent",
                 "Acknowledge an event.",
@@ -240,11 +308,11 @@ fn op(route: &Route) -> Op {
         },
         ("GET", "/api/v1/events/stream") => Op {
             params: vec![
-                query_param("device", "Only this device.", "string"),
+                query_param("device", "Only this device.", name_schema()),
                 query_param(
                     "token",
                     "API token (instead of the Authorization header).",
-                    "string",
+                    json!({"type": "string"}),
                 ),
             ],
             ..mk(
@@ -295,8 +363,9 @@ fn op(route: &Route) -> Op {
             body: Some(json!({
                 "type": "object",
                 "required": ["targets", "command"],
+                "additionalProperties": false,
                 "properties": {
-                    "targets": {"type": "array", "items": {"type": "string"},
+                    "targets": {"type": "array", "minItems": 1, "items": {"type": "string"},
                                 "description": "Device names, globs or @GROUPs."},
                     "command": {"type": "string"}
                 }
@@ -316,14 +385,17 @@ fn op(route: &Route) -> Op {
             Some(json!({"type": "array", "items": {"type": "string"}})),
         ),
         ("POST", "/api/v1/macros/{name}/play") => Op {
-            params: vec![path_param("name", "The macro name.", false)],
+            params: vec![path_param("name", "The macro name.", name_schema())],
             body: Some(json!({
                 "type": "object",
                 "required": ["targets"],
+                "additionalProperties": false,
                 "properties": {
-                    "targets": {"type": "array", "items": {"type": "string"}},
+                    "targets": {"type": "array", "minItems": 1, "items": {"type": "string"},
+                                "description": "Device names, globs or @GROUPs."},
                     "args": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "parallel": {"type": "integer"},
+                    "parallel": {"type": "integer", "minimum": 1, "maximum": 1000,
+                                 "description": "Devices played at once (default 16)."},
                     "continue": {"type": "boolean"},
                     "dry_run": {"type": "boolean"}
                 }
@@ -397,14 +469,15 @@ fn operation(route: &Route) -> Value {
     if let Some(what) = forbidden(op.id) {
         responses.insert("403".into(), error(what));
     }
-    if matches!(route.method, "POST") && !op.public {
-        responses.insert("409".into(), error("Already exists (code conflict)."));
-        responses.insert(
-            "422".into(),
-            error("Not supported by the device (code unsupported)."),
-        );
+    for (status, what) in extra_statuses(op.id) {
+        responses.insert(status.into(), error(what));
     }
     responses.insert("500".into(), error("The daemon failed (code internal)."));
+    if let Some(links) = links(op.id)
+        && let Some(ok) = responses.get_mut(op.status)
+    {
+        ok["links"] = links;
+    }
     let mut o = json!({
         "operationId": op.id,
         "summary": op.summary,
@@ -422,6 +495,133 @@ fn operation(route: &Route) -> Value {
     o
 }
 
+/// The settings a client may send, with every constraint the store checks (nullable: `null` is
+/// the default).
+fn settings_input_properties() -> Value {
+    let mut props = setting_constraints(true);
+    props["on_demand"] = json!({"type": "boolean"});
+    props["allow_join"] = json!({"type": "boolean"});
+    props["trust_host_key"] = json!({"type": "boolean"});
+    props["replay_lines"] = json!({"type": "integer", "minimum": 0, "maximum": 100_000});
+    props["break_sequences"] = json!({
+        "type": "object",
+        "propertyNames": {"pattern": "^[1-9]$"},
+        "additionalProperties": {"type": "string", "pattern": BREAK_PATTERN},
+        "description": "Break sequences 1 to 9 in conserver notation (`\\\\z` break, `\\\\d` delay)."
+    });
+    props["power"] =
+        json!({"type": "array", "items": {"type": "string", "pattern": POWER_URL_PATTERN}});
+    props
+}
+
+/// The body of `POST /api/v1/devices`: the name, the address, `settings`, and each setting as a
+/// top-level field (`null` meaning "as in `settings`").
+fn new_device_properties() -> Value {
+    let mut props = setting_constraints(true);
+    let nullable = |t: &str| json!([t, "null"]);
+    props["name"] = name_schema();
+    props["url"] = json!({"type": "string", "pattern": DEVICE_URL_PATTERN,
+        "description": "The console's address, e.g. `sim://web-1`, `telnet://cs1:7001`, \
+                        `serial:///dev/ttyS0?baud=115200`, `ssh://admin@10.0.0.5`."});
+    props["settings"] = schema_ref("SettingsInput");
+    props["on_demand"] = json!({"type": nullable("boolean")});
+    props["allow_join"] = json!({"type": nullable("boolean")});
+    props["trust_host_key"] = json!({"type": nullable("boolean")});
+    props["replay_lines"] = json!({"type": nullable("integer"), "minimum": 0, "maximum": 100_000});
+    props["break_sequences"] = json!({
+        "type": nullable("object"),
+        "propertyNames": {"pattern": "^[1-9]$"},
+        "additionalProperties": {"type": "string", "pattern": BREAK_PATTERN}
+    });
+    props["power"] = json!({"type": nullable("array"),
+        "items": {"type": "string", "pattern": POWER_URL_PATTERN}});
+    props
+}
+
+/// The string and number settings with their constraints.
+fn setting_constraints(nullable: bool) -> Value {
+    let t = |t: &str| {
+        if nullable {
+            json!([t, "null"])
+        } else {
+            json!(t)
+        }
+    };
+    json!({
+        "escape": {"type": t("string"), "pattern": ESCAPE_PATTERN,
+                   "description": "The escape sequence, two characters in conserver notation (`^Ec`)."},
+        "description": {"type": t("string"), "maxLength": 1024, "pattern": PLAIN_TEXT_PATTERN},
+        "login": {"type": t("string"), "enum": if nullable { json!(["linux", "cli", null]) } else { json!(["linux", "cli"]) },
+                  "description": "Auto-login profile (needs `login_user`). `mo device set` also takes a script of expect/send lines."},
+        "login_user": {"type": t("string"), "description": "The user name auto-login types."}
+    })
+}
+
+/// The error answers an operation has beyond 400/401/403/404/500.
+fn extra_statuses(id: &str) -> Vec<(&'static str, &'static str)> {
+    const CONFLICT: (&str, &str) = ("409", "It exists already (code conflict).");
+    const UNSUPPORTED: (&str, &str) = (
+        "422",
+        "The device has no (working) power controller (code unsupported).",
+    );
+    const UPGRADE: (&str, &str) = (
+        "426",
+        "Asked without the WebSocket upgrade (code upgrade_required).",
+    );
+    const UNAVAILABLE: (&str, &str) = (
+        "503",
+        "The console, its link or its record log is not available now (code unavailable).",
+    );
+    const TIMEOUT: (&str, &str) = (
+        "504",
+        "A device or power controller did not answer in time (code timeout).",
+    );
+    match id {
+        "addDevice" | "addUser" => vec![CONFLICT],
+        "powerStatus" | "powerAction" => vec![UNSUPPORTED, UNAVAILABLE, TIMEOUT],
+        "attach" => vec![UPGRADE, UNAVAILABLE],
+        "eventStream" => vec![UPGRADE],
+        "who" | "logShow" | "logSearch" | "logVerify" => vec![UNAVAILABLE],
+        "gang" | "macroPlay" => vec![UNAVAILABLE, TIMEOUT],
+        _ => Vec::new(),
+    }
+}
+
+/// OpenAPI links from an operation's success answer to the operations that use what it names.
+fn links(id: &str) -> Option<Value> {
+    let by_name = |from: &str, targets: &[&str]| {
+        let mut out = Map::new();
+        for target in targets {
+            out.insert(
+                (*target).to_string(),
+                json!({"operationId": target, "parameters": {"name": from}}),
+            );
+        }
+        Value::Object(out)
+    };
+    let device_ops = [
+        "getDevice",
+        "removeDevice",
+        "who",
+        "powerStatus",
+        "powerAction",
+        "logShow",
+        "logSearch",
+        "logVerify",
+        "attach",
+    ];
+    match id {
+        "addDevice" | "getDevice" => Some(by_name("$response.body#/name", &device_ops)),
+        "listDevices" => Some(by_name("$response.body#/0/name", &device_ops)),
+        "macros" => Some(by_name("$response.body#/0", &["macroPlay"])),
+        "listEvents" => Some(json!({"ackEvent": {
+            "operationId": "ackEvent",
+            "parameters": {"id": "$response.body#/0/id"}
+        }})),
+        _ => None,
+    }
+}
+
 fn schemas() -> Value {
     json!({
         "Error": {
@@ -432,7 +632,8 @@ fn schemas() -> Value {
                 "required": ["code", "message"],
                 "properties": {
                     "code": {"type": "string", "enum": ["bad_request", "unauthorized", "forbidden",
-                        "not_found", "conflict", "unsupported", "timeout", "unavailable", "internal"]},
+                        "not_found", "method_not_allowed", "conflict", "unsupported",
+                        "upgrade_required", "timeout", "unavailable", "internal"]},
                     "message": {"type": "string"}
                 }
             }}
@@ -509,22 +710,20 @@ fn schemas() -> Value {
         },
         "NewDevice": {
             "type": "object",
+            "description": "A device: name, address and settings, either as the `settings` object \
+                `GET` shows or as top-level fields like `mo device add` options (these win).",
             "required": ["name", "url"],
-            "properties": {
-                "name": {"type": "string"},
-                "url": {"type": "string"},
-                "settings": schema_ref("Settings"),
-                "on_demand": {"type": "boolean"},
-                "replay_lines": {"type": "integer"},
-                "allow_join": {"type": "boolean"},
-                "escape": {"type": "string"},
-                "break_sequences": {"type": "object", "additionalProperties": {"type": "string"}},
-                "description": {"type": "string"},
-                "login": {"type": "string"},
-                "login_user": {"type": "string"},
-                "trust_host_key": {"type": "boolean"},
-                "power": {"type": "array", "items": {"type": "string"}}
-            }
+            "additionalProperties": false,
+            "properties": new_device_properties(),
+            "if": {"required": ["login"], "properties": {"login": {"type": "string"}}},
+            "then": {"required": ["login_user"], "properties": {"login_user": {"type": "string", "minLength": 1}}}
+        },
+        "SettingsInput": {
+            "type": "object",
+            "description": "Settings of a new device; fields left out take their defaults.",
+            "properties": settings_input_properties(),
+            "if": {"required": ["login"], "properties": {"login": {"type": "string"}}},
+            "then": {"required": ["login_user"], "properties": {"login_user": {"type": "string", "minLength": 1}}}
         },
         "Viewer": {
             "type": "object",
@@ -546,6 +745,7 @@ fn schemas() -> Value {
         "PowerRequest": {
             "type": "object",
             "required": ["action"],
+            "additionalProperties": false,
             "properties": {"action": {"type": "string",
                 "enum": ["on", "off", "cycle", "reset", "soft-off", "status"]}}
         },
@@ -614,7 +814,12 @@ fn schemas() -> Value {
         "NewUser": {
             "type": "object",
             "required": ["name"],
-            "properties": {"name": {"type": "string"}, "password": {"type": "string"}}
+            "additionalProperties": false,
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 32, "pattern": USER_PATTERN},
+                "password": {"type": ["string", "null"], "minLength": 1,
+                             "description": "Left out or null: the user logs in with SSH keys only."}
+            }
         },
         "Role": {
             "type": "object",

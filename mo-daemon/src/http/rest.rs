@@ -30,10 +30,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(JsonBody(v)),
-            Err(e) => Err(json_rejection(e)),
+        let value = match axum::Json::<Value>::from_request(req, state).await {
+            Ok(axum::Json(v)) => v,
+            Err(e) => return Err(json_rejection(e)),
+        };
+        serde_json::from_value(integral_floats_as_integers(value))
+            .map(JsonBody)
+            .map_err(|e| ApiError::bad_request(format!("bad JSON body: {e}")))
+    }
+}
+
+/// JSON Schema counts `5.0` as an integer; serde does not. Numbers without a fraction become
+/// integers so an `integer` field takes them (a `number` field takes integers anyway).
+fn integral_floats_as_integers(value: Value) -> Value {
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f >= 0.0 && f < u64::MAX as f64 => json!(f as u64),
+            Some(f) if f.fract() == 0.0 && f < 0.0 && f >= i64::MIN as f64 => json!(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(integral_floats_as_integers).collect())
         }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, integral_floats_as_integers(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -297,8 +321,8 @@ impl NewDevice {
     }
 }
 
-/// `POST /api/v1/devices`: add a device (needs `admin` on its name). The daemon starts its
-/// console within a second, as for `mo device add`.
+/// `POST /api/v1/devices`: add a device (needs `admin` on its name). Its console is started
+/// before the answer, so the caller's next request finds it (read-your-writes).
 pub async fn add_device(
     State(state): State<AppState>,
     caller: Caller,
@@ -306,6 +330,7 @@ pub async fn add_device(
 ) -> Result<Response, ApiError> {
     let device = body.into_device();
     mo_store::validate_device_name(&device.name)?;
+    check_addresses(&device)?;
     caller.check(&state, Action::Admin, &device.name).await?;
     check_reach(&state, &caller, &device, "device.add")?;
     let stored = device.clone();
@@ -324,26 +349,59 @@ pub async fn add_device(
         device.url.clone(),
     );
     result?;
-    let state_word = if device.settings.on_demand {
-        "idle"
-    } else {
-        "connecting"
-    };
-    let policy = state.ctx.access.policy();
-    let groups: Vec<String> = policy
-        .groups_of(&device.name)
-        .map(|g| g.name.clone())
-        .collect();
-    let body = json!({
-        "name": device.name,
-        "url": device.url,
-        "state": state_word,
-        "viewers": 0,
-        "groups": groups,
-        "description": device.settings.description,
-        "settings": device.settings,
-    });
+    apply_device(&state, &device.name).await?;
+    let entry = state.ctx.registry.get(&device.name).ok_or_else(|| {
+        ApiError::internal(format!(
+            "device `{}` was stored but the daemon does not run it",
+            device.name
+        ))
+    })?;
+    let body = device_json(&state, &entry, true).await;
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// The API takes device and power addresses of the shapes its OpenAPI document states
+/// ([`super::openapi::DEVICE_URL_PATTERN`], [`super::openapi::POWER_URL_PATTERN`]).
+fn check_addresses(device: &Device) -> Result<(), ApiError> {
+    use std::sync::LazyLock;
+    static DEVICE_URL: LazyLock<Option<regex::Regex>> =
+        LazyLock::new(|| regex::Regex::new(super::openapi::DEVICE_URL_PATTERN).ok());
+    static POWER_URL: LazyLock<Option<regex::Regex>> =
+        LazyLock::new(|| regex::Regex::new(super::openapi::POWER_URL_PATTERN).ok());
+    let (Some(device_url), Some(power_url)) = (DEVICE_URL.as_ref(), POWER_URL.as_ref()) else {
+        return Err(ApiError::internal("the address patterns do not compile"));
+    };
+    if !device_url.is_match(&device.url) {
+        return Err(ApiError::bad_request(format!(
+            "device `{}`: bad url `{}`: write SCHEME://[USER@]HOST[:PORT][/PATH][?QUERY] with a \
+             scheme mo has a driver for (exec, serial, unix, telnet, rfc2217, tcp, ssh, ipmi, \
+             sim, cs) and URL-safe characters",
+            device.name, device.url
+        )));
+    }
+    if let Some(bad) = device
+        .settings
+        .power
+        .iter()
+        .find(|p| !power_url.is_match(p))
+    {
+        return Err(ApiError::bad_request(format!(
+            "device `{}`: bad power address `{bad}`: write SCHEME://[USER@]HOST[:PORT][/PATH] \
+             with a power scheme (ipmi, redfish, snmp, exec), e.g. snmp://pdu1/apc/3",
+            device.name
+        )));
+    }
+    Ok(())
+}
+
+/// Put a device write in force before answering: the registry starts, restarts or stops the
+/// device's console now instead of at its next store poll.
+pub async fn apply_device(state: &AppState, name: &str) -> Result<(), ApiError> {
+    state.ctx.registry.apply(name).await.map_err(|e| {
+        ApiError::internal(format!(
+            "device `{name}` was changed in the store, but not yet in the daemon: {e}"
+        ))
+    })
 }
 
 /// The site allowlist check for a device write (`audit_action` names it in the audit log): an
@@ -400,6 +458,7 @@ pub async fn remove_device(
         "",
     );
     result?;
+    apply_device(&state, &name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -535,24 +594,46 @@ pub async fn power_action(
     .into_response())
 }
 
-/// `since`/`until` query values as ns; `until` must be later.
+/// `since`/`until` query values as ns. An RFC 3339 time outside what the log can hold (before
+/// 1970, after 2554) is clamped to its start or end; a range whose end is not after its start
+/// selects nothing (it is not an error: the OpenAPI document cannot state the relation).
 fn time_range(
     since: Option<&str>,
     until: Option<&str>,
 ) -> Result<(Option<u64>, Option<u64>), ApiError> {
     let now = now_ns();
     let parse = |what: &str, s: &str| {
-        parse_time_spec(s, now)
-            .map_err(|e| ApiError::bad_request(format!("bad `{what}` parameter: {e}")))
+        parse_time_spec(s, now).or_else(|e| {
+            match time::OffsetDateTime::parse(
+                s.trim(),
+                &time::format_description::well_known::Rfc3339,
+            ) {
+                Ok(t) if t.unix_timestamp_nanos() < 0 => Ok(0),
+                Ok(_) => Ok(u64::MAX),
+                Err(_) => Err(ApiError::bad_request(format!(
+                    "bad `{what}` parameter: {e}"
+                ))),
+            }
+        })
     };
     let since = since.map(|s| parse("since", s)).transpose()?;
     let until = until.map(|s| parse("until", s)).transpose()?;
-    if let (Some(s), Some(u)) = (since, until)
-        && u <= s
-    {
-        return Err(ApiError::bad_request("`until` must be later than `since`"));
-    }
     Ok((since, until))
+}
+
+/// Whether a time range selects nothing (its end is not after its start).
+fn empty_range(since: Option<u64>, until: Option<u64>) -> bool {
+    matches!((since, until), (Some(s), Some(u)) if u <= s)
+}
+
+/// `value` of query parameter `what` must be within `min..=max` (as the OpenAPI document says).
+fn within(what: &str, value: Option<u64>, min: u64, max: u64) -> Result<(), ApiError> {
+    match value {
+        Some(v) if !(min..=max).contains(&v) => Err(ApiError::bad_request(format!(
+            "bad `{what}` {v}: give {min} to {max}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 async fn log_dir(
@@ -562,13 +643,9 @@ async fn log_dir(
 ) -> Result<std::path::PathBuf, ApiError> {
     visible_entry(state, caller, name)?;
     caller.check(state, Action::LogRead, name).await?;
-    let dir = state.data.device_log_dir(name)?;
-    if !dir.is_dir() {
-        return Err(ApiError::not_found(format!(
-            "no record log for device `{name}` yet (the daemon creates it when the console starts)"
-        )));
-    }
-    Ok(dir)
+    // A device whose console never started (an address no driver takes) has no log yet: it
+    // reads as an empty one.
+    Ok(state.data.device_log_dir(name)?)
 }
 
 async fn run_log<T: Send + 'static>(
@@ -585,7 +662,7 @@ async fn run_log<T: Send + 'static>(
 pub struct LogQuery {
     since: Option<String>,
     until: Option<String>,
-    tail: Option<usize>,
+    tail: Option<u64>,
 }
 
 /// `GET /api/v1/devices/{name}/log`: the rendered log, a timestamp per line.
@@ -595,20 +672,25 @@ pub async fn log_show(
     PathArgs(name): PathArgs<String>,
     QueryArgs(q): QueryArgs<LogQuery>,
 ) -> Result<Response, ApiError> {
-    let dir = log_dir(&state, &caller, &name).await?;
+    within("tail", q.tail, 0, super::openapi::MAX_TAIL)?;
     let (since, until) = time_range(q.since.as_deref(), q.until.as_deref())?;
+    let dir = log_dir(&state, &caller, &name).await?;
     let opts = ShowOptions {
         since,
         until,
-        tail: q.tail,
+        tail: q.tail.map(|t| usize::try_from(t).unwrap_or(usize::MAX)),
         ..ShowOptions::default()
     };
-    let text = run_log(move || {
-        let mut out = Vec::new();
-        mo_core::log::show(&dir, &opts, &mut out)?;
-        Ok(out)
-    })
-    .await?;
+    let text = if empty_range(since, until) || !dir.is_dir() {
+        Vec::new()
+    } else {
+        run_log(move || {
+            let mut out = Vec::new();
+            mo_core::log::show(&dir, &opts, &mut out)?;
+            Ok(out)
+        })
+        .await?
+    };
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
@@ -626,7 +708,7 @@ pub struct SearchQuery {
     q: Option<String>,
     since: Option<String>,
     until: Option<String>,
-    limit: Option<usize>,
+    limit: Option<u64>,
 }
 
 /// `GET /api/v1/devices/{name}/log/search`: matching lines as `[{"time","line","user"?}]`.
@@ -641,36 +723,57 @@ pub async fn log_search(
         .filter(|p| !p.is_empty())
         .ok_or_else(|| ApiError::bad_request("missing `q` parameter (the regular expression)"))?;
     mo_core::log::compile_pattern(&pattern, false)?;
-    let dir = log_dir(&state, &caller, &name).await?;
+    within("limit", q.limit, 1, super::openapi::MAX_SEARCH_LIMIT)?;
     let (since, until) = time_range(q.since.as_deref(), q.until.as_deref())?;
-    let limit = q.limit.unwrap_or(1000).clamp(1, 100_000);
+    let dir = log_dir(&state, &caller, &name).await?;
+    let limit = usize::try_from(q.limit.unwrap_or(1000)).unwrap_or(usize::MAX);
     let opts = SearchOptions {
         pattern,
         since,
         until,
         ..SearchOptions::default()
     };
-    let text = run_log(move || {
-        let mut out = Vec::new();
-        mo_core::log::search(&dir, &opts, &mut out)?;
-        Ok(out)
-    })
-    .await?;
+    let text = if empty_range(since, until) || !dir.is_dir() {
+        Vec::new()
+    } else {
+        run_log(move || {
+            let mut out = Vec::new();
+            mo_core::log::search(&dir, &opts, &mut out)?;
+            Ok(out)
+        })
+        .await?
+    };
     let text = String::from_utf8_lossy(&text);
-    let hits: Vec<Value> = text
-        .lines()
-        .filter(|l| *l != "--" && !l.is_empty())
-        .take(limit)
-        .map(search_hit)
-        .collect();
+    let mut hits: Vec<Value> = Vec::new();
+    let mut last_time = String::new();
+    for line in text.lines().filter(|l| *l != "--" && !l.is_empty()) {
+        if hits.len() == limit {
+            break;
+        }
+        if let Some(hit) = search_hit(line, &mut last_time) {
+            hits.push(hit);
+        }
+    }
     Ok(axum::Json(hits).into_response())
 }
 
 /// A rendered line `TIMESTAMP text` as `{"time","line","user"?}`: input lines (`<alice> ls`) and
-/// notes (`[note bob] …`) name their user.
-fn search_hit(line: &str) -> Value {
-    let (time, text) = line.split_once(' ').unwrap_or(("", line));
+/// notes (`[note bob] …`) name their user. A line without a timestamp of its own (the
+/// continuation of a record) takes the previous line's (`last_time`); one before any timestamped
+/// line is left out, so `time` is always an RFC 3339 time.
+fn search_hit(line: &str, last_time: &mut String) -> Option<Value> {
+    let is_time = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).is_ok()
+    };
+    let (time, text) = match line.split_once(' ') {
+        Some((t, rest)) if is_time(t) => (t, rest),
+        None if is_time(line) => (line, ""),
+        _ if !last_time.is_empty() => (last_time.as_str(), line),
+        _ => return None,
+    };
+    let time = time.to_string();
     let mut hit = json!({"time": time, "line": text});
+    *last_time = time;
     let user = text
         .strip_prefix('<')
         .and_then(|r| r.split_once('>'))
@@ -683,7 +786,7 @@ fn search_hit(line: &str) -> Value {
     if let Some(user) = user.filter(|u| !u.is_empty() && !u.contains(' ')) {
         hit["user"] = json!(user);
     }
-    hit
+    Some(hit)
 }
 
 /// `POST /api/v1/devices/{name}/log/verify`.
@@ -693,6 +796,16 @@ pub async fn log_verify(
     PathArgs(name): PathArgs<String>,
 ) -> Result<Response, ApiError> {
     let dir = log_dir(&state, &caller, &name).await?;
+    if !dir.is_dir() {
+        return Ok(axum::Json(json!({
+            "ok": true,
+            "records": 0,
+            "segments": 0,
+            "problems": [],
+            "warnings": ["no record log yet: the console has not started"],
+        }))
+        .into_response());
+    }
     let report = run_log(move || Ok(mo_core::log::verify(&dir)?)).await?;
     let mut problems: Vec<String> = report.problem.iter().map(|p| p.to_string()).collect();
     if report.problems > 1 {
@@ -736,7 +849,7 @@ pub fn event_json(e: &Event) -> Value {
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     device: Option<String>,
-    limit: Option<usize>,
+    limit: Option<u64>,
     unacked: Option<bool>,
 }
 
@@ -746,15 +859,17 @@ pub async fn events(
     caller: Caller,
     QueryArgs(q): QueryArgs<EventsQuery>,
 ) -> Result<Response, ApiError> {
-    if let Some(device) = &q.device
-        && !caller.sees(&state, device)
-    {
-        return Err(ApiError::unknown_device(device));
+    within("limit", q.limit, 1, super::openapi::MAX_EVENTS_LIMIT)?;
+    if let Some(device) = &q.device {
+        mo_store::validate_device_name(device)?;
+        if !caller.sees(&state, device) {
+            return Err(ApiError::unknown_device(device));
+        }
     }
     let filter = EventFilter {
         device: q.device.clone(),
         unacked: q.unacked.unwrap_or(false),
-        limit: Some(q.limit.unwrap_or(100).clamp(1, 10_000)),
+        limit: Some(usize::try_from(q.limit.unwrap_or(100)).unwrap_or(usize::MAX)),
         ..EventFilter::default()
     };
     let found = blocking(&state, move |s| s.query_events(&filter)).await?;

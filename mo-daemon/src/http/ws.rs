@@ -45,10 +45,13 @@ fn upgrade(
             .max_frame_size(WS_MAX_MESSAGE)
     })
     .map_err(|e| {
-        ApiError::bad_request(format!(
-            "this endpoint speaks WebSocket only: {}",
-            e.body_text()
-        ))
+        ApiError::new(
+            Code::UpgradeRequired,
+            format!(
+                "this endpoint speaks WebSocket only (send the WebSocket upgrade): {}",
+                e.body_text()
+            ),
+        )
     })
 }
 
@@ -103,13 +106,15 @@ pub async fn attach(
     QueryArgs(q): QueryArgs<AttachQuery>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let ws = upgrade(ws)?;
+    // The parameters first: a bad one is a 400 even without the upgrade.
+    mo_store::validate_device_name(&name)?;
     let mut mode = parse_mode(q.mode.as_deref())?;
     if q.replay.is_some_and(|n| n > 100_000) {
         return Err(ApiError::bad_request(
             "bad `replay`: give 0 to 100000 lines",
         ));
     }
+    let ws = upgrade(ws)?;
     let entry = visible_entry(&state, &caller, &name)?;
     // Attach falls back to spying for users who may only spy, like the SSH door.
     let mut fallback = None;
@@ -478,6 +483,9 @@ pub async fn event_stream(
     QueryArgs(q): QueryArgs<StreamQuery>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    if let Some(device) = &q.device {
+        mo_store::validate_device_name(device)?;
+    }
     let ws = upgrade(ws)?;
     if let Some(device) = &q.device
         && !caller.sees(&state, device)

@@ -557,9 +557,26 @@ fn rest_api_answers_every_route_enforces_auth_and_policy() {
 
         // WebSocket routes refuse plain HTTP with JSON errors.
         let r = api.get("/api/v1/devices/sim-a/attach", root)?;
-        ensure!(r.status == 400 && r.code() == "bad_request", "{}", r.body);
+        ensure!(r.status == 426 && r.code() == "upgrade_required", "{}", r.body);
         let r = api.get("/api/v1/events/stream", root)?;
-        ensure!(r.status == 400 && r.code() == "bad_request", "{}", r.body);
+        ensure!(r.status == 426 && r.code() == "upgrade_required", "{}", r.body);
+        // A known path asked with a method it does not take: 405 with `Allow`.
+        let resp = reqwest::blocking::Client::new()
+            .request(reqwest::Method::PUT, api.http.url("/api/v1/devices/sim-a"))
+            .bearer_auth(&root_t)
+            .send()
+            .map_err(|e| Error::Check(format!("PUT /api/v1/devices/sim-a: {e}")))?;
+        let allow = resp
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        ensure!(
+            resp.status().as_u16() == 405 && allow == "GET, DELETE",
+            "PUT on a device: {} Allow: {allow:?}",
+            resp.status()
+        );
 
         // Metrics need credentials (issue 13 item 2): bytes of sim-a's boot output.
         api.expect("get", "/metrics", Auth::None, None, 401)?;
