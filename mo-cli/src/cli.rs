@@ -36,7 +36,8 @@ pub struct Cli {
     )]
     pub data_dir: PathBuf,
 
-    /// A daemon's HTTP API (`http://HOST:PORT`, served by `mod --http`). `console`, `who`,
+    /// A daemon's HTTP API (`http://HOST:PORT`, or `https://HOST:PORT` when `mod` serves TLS;
+    /// see --ca and --pin), served by `mod --http`. `console`, `who`,
     /// `power`, `devices`, `device list` and `log show` then talk to it instead of the data
     /// directory.
     #[arg(long, global = true, env = "MO_SERVER", value_name = "URL")]
@@ -51,6 +52,16 @@ pub struct Cli {
         hide_env_values = true
     )]
     pub token: Option<String>,
+
+    /// Trust an `https://` --server whose certificate this PEM CA bundle issued (a self-signed
+    /// certificate may be given as its own CA) instead of the public web roots.
+    #[arg(long, global = true, env = "MO_CA", value_name = "FILE", conflicts_with = "pin")]
+    pub ca: Option<PathBuf>,
+
+    /// Trust exactly the `https://` --server certificate with this SHA-256 fingerprint (64 hex
+    /// digits, colons allowed; `mod --tls-self-signed` prints it at start).
+    #[arg(long, global = true, env = "MO_PIN", value_name = "SHA256")]
+    pub pin: Option<String>,
 
     /// What to do.
     #[command(subcommand)]

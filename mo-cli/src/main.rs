@@ -76,7 +76,8 @@ fn usage_error(e: clap::Error) -> ExitCode {
 
 fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
     if let Some(server) = cli.server.as_deref().filter(|s| !s.is_empty()) {
-        if let Some(code) = remote::run(server, cli.token.as_deref(), &cli.command, out)? {
+        let trust = mo_client::Trust::from_options(cli.ca.as_deref(), cli.pin.as_deref())?;
+        if let Some(code) = remote::run(server, cli.token.as_deref(), trust, &cli.command, out)? {
             return Ok(code);
         }
     } else if remote::needs_server(&cli.command) {

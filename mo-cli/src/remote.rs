@@ -46,6 +46,7 @@ pub fn needs_server(command: &Command) -> bool {
 pub fn run(
     server: &str,
     token: Option<&str>,
+    trust: mo_client::Trust,
     command: &Command,
     out: &mut (dyn Write + Send),
 ) -> Result<Option<ExitCode>> {
@@ -61,7 +62,7 @@ pub fn run(
     if !remote {
         return Ok(None);
     }
-    let client = Client::new(server, token.unwrap_or_default())?;
+    let client = Client::with_trust(server, token.unwrap_or_default(), trust)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -54,7 +54,9 @@ pub(crate) async fn connect(client: &Client, mut url: Url, device: Option<&str>)
         request.headers_mut().insert("authorization", value);
     }
     let started = Instant::now();
-    let connecting = tokio_tungstenite::connect_async(request);
+    let connector = client.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+    let connecting =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector);
     let (ws, _) = match tokio::time::timeout(HELLO_TIMEOUT, connecting).await {
         Err(_) => {
             return Err(Error::Timeout {

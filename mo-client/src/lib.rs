@@ -33,8 +33,10 @@
 mod attach;
 pub mod error;
 mod events;
+mod trust;
 pub mod types;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mo_core::{Error, Result};
@@ -52,6 +54,7 @@ pub use events::EventStream;
 pub use events::parse_event;
 /// The JSON value type of answers returned as JSON (gang, macros).
 pub use serde_json::Value;
+pub use trust::Trust;
 pub use types::{
     Device, Event, EventQuery, Health, LogQuery, PowerAction, PowerReport, PowerResult, RoleInfo,
     SearchHit, Session, User, VerifyReport,
@@ -66,6 +69,9 @@ pub struct Client {
     base: Url,
     token: Option<String>,
     http: reqwest::Client,
+    /// The TLS configuration of `https://` servers trusted by a CA bundle or a pin, shared by
+    /// REST calls and WebSockets; `None`: the public web roots.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -73,6 +79,7 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base", &self.base.as_str())
             .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("custom_tls", &self.tls.is_some())
             .finish()
     }
 }
@@ -88,8 +95,19 @@ struct Req<'a> {
 
 impl Client {
     /// A client of the daemon at `base_url` (`http://host:port`, or `https://…`) using API token
-    /// `token` (from `mo token add`; empty: no credentials, enough for `health`).
+    /// `token` (from `mo token add`; empty: no credentials, enough for `health`). An `https://`
+    /// server must have a certificate the public web roots vouch for; see [`Client::with_trust`]
+    /// for a daemon's own CA or a pinned certificate.
     pub fn new(base_url: &str, token: impl Into<String>) -> Result<Client> {
+        Client::with_trust(base_url, token, Trust::PublicRoots)
+    }
+
+    /// A client of the daemon at `base_url` that trusts `https://` servers as `trust` says: the
+    /// public web roots, a CA bundle (`--ca FILE`) or one certificate by its SHA-256 fingerprint
+    /// (`--pin SHA256`, as `mod --tls-self-signed` prints it). The same trust covers the
+    /// WebSockets (`wss://`) of [`Client::attach`] and [`Client::event_stream`]. A CA or a pin with
+    /// an `http://` address is refused: there is no certificate to check.
+    pub fn with_trust(base_url: &str, token: impl Into<String>, trust: Trust) -> Result<Client> {
         let base = Url::parse(base_url).map_err(|e| Error::BadAddress {
             address: base_url.to_string(),
             reason: e.to_string(),
@@ -100,18 +118,30 @@ impl Client {
                 reason: "the server address must be http://HOST:PORT or https://HOST:PORT".into(),
             });
         }
-        let http = reqwest::Client::builder()
-            .timeout(DEFAULT_TIMEOUT)
-            .build()
-            .map_err(|e| Error::Connect {
+        let tls = trust.client_config()?.map(Arc::new);
+        if tls.is_some() && base.scheme() != "https" {
+            return Err(Error::BadAddress {
                 address: base_url.to_string(),
-                reason: format!("cannot set up the HTTP client: {e}"),
-            })?;
+                reason: format!(
+                    "{} is for https:// servers; this address is plain http",
+                    trust.describe()
+                ),
+            });
+        }
+        let mut builder = reqwest::Client::builder().timeout(DEFAULT_TIMEOUT);
+        if let Some(config) = &tls {
+            builder = builder.use_preconfigured_tls(rustls::ClientConfig::clone(config));
+        }
+        let http = builder.build().map_err(|e| Error::Connect {
+            address: base_url.to_string(),
+            reason: format!("cannot set up the HTTP client: {e}"),
+        })?;
         let token = token.into();
         Ok(Client {
             base,
             token: (!token.is_empty()).then_some(token),
             http,
+            tls,
         })
     }
 

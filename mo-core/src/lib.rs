@@ -33,5 +33,6 @@ pub mod record;
 pub mod scan;
 pub mod secret;
 pub mod tail;
+pub mod tls;
 
 pub use error::{Error, Result};

@@ -51,6 +51,9 @@ struct Args {
     /// (with --demo: 127.0.0.1:8022).
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
+    /// HTTPS for the API: --tls-cert/--tls-key, --tls-self-signed, --insecure-http.
+    #[command(flatten)]
+    tls: http::tls::TlsArgs,
     /// Log filter for the daemon's own diagnostics (tracing syntax, e.g. `info`, `mo_daemon=debug`).
     #[arg(long, env = "MO_LOG", default_value = "info")]
     log: String,
@@ -292,6 +295,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         registry: registry.clone(),
     });
     let scheduler = automation::start(ctx.clone(), schedule_config);
+    let tls = args.tls.setup(data.path(), http_addr)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let http_server = match http_addr {
         Some(addr) => {
             let state = http::AppState {
@@ -299,10 +304,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 data: data.clone(),
                 metrics,
             };
-            match http::serve(state, addr).await {
+            match http::serve(state, addr, tls).await {
                 Ok((bound, task)) => {
-                    tracing::info!("listening on {bound} (HTTP)");
-                    eprintln!("mod: listening on {bound} (HTTP API, http://{bound}/api/v1/)");
+                    tracing::info!("listening on {bound} ({scheme})");
+                    eprintln!("mod: listening on {bound} (HTTP API, {scheme}://{bound}/api/v1/)");
                     Some((bound, task))
                 }
                 // The demo's default port may be taken; the demo still works over SSH.
@@ -337,7 +342,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         if let Some((bound, _)) = &http_server {
             match demo_token(&ctx.store) {
                 Ok(token) => eprintln!(
-                    "\x20 api:     http://{bound}/api/v1/  (token of user demo below)\n\
+                    "\x20 api:     {scheme}://{bound}/api/v1/  (token of user demo below)\n\
                      export MO_TOKEN={token}"
                 ),
                 Err(e) => eprintln!("mod: demo mode: cannot make an API token: {e}"),

@@ -11,6 +11,7 @@ mod error;
 mod metrics;
 mod openapi;
 mod rest;
+pub mod tls;
 mod ws;
 
 use std::net::SocketAddr;
@@ -117,26 +118,41 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Start listening on `addr`; returns the bound address and the server task. Accepted sockets
-/// get TCP_NODELAY (keystrokes are tiny).
+/// get TCP_NODELAY (keystrokes are tiny). With `tls`, the listener speaks HTTPS (and WSS): the
+/// handshake happens before axum sees the connection ([`tls::Tls::listener`]).
 pub async fn serve(
     state: AppState,
     addr: SocketAddr,
+    tls: Option<Arc<tls::Tls>>,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     use axum::serve::ListenerExt as _;
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
     let bound = listener.local_addr()?;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY on an HTTP connection: {e}");
-        }
-    });
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!("HTTP server stopped: {e}");
+    let task = match tls {
+        Some(tls) => {
+            // `tap_io` (a no-op here: the TLS listener set TCP_NODELAY) gives the connect info.
+            let listener = tls.listener(listener)?.tap_io(|_| {});
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!("HTTPS server stopped: {e}");
+                }
+            })
         }
-    });
+        None => {
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!("cannot set TCP_NODELAY on an HTTP connection: {e}");
+                }
+            });
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!("HTTP server stopped: {e}");
+                }
+            })
+        }
+    };
     Ok((bound, task))
 }

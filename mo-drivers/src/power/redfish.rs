@@ -111,7 +111,7 @@ impl RedfishController {
                     "`fingerprint` must be 64 hex digits (SHA-256 of the certificate)",
                 )
             })?;
-            let tls = pinned::config(pin)
+            let tls = mo_core::tls::pinned_config(pin)
                 .map_err(|e| address::bad(text, format!("cannot set up TLS: {e}")))?;
             builder = builder.use_preconfigured_tls(tls);
         } else if let Some(ca) = ca {
@@ -408,19 +408,9 @@ impl RedfishController {
     }
 }
 
-/// 64 hex digits (colons and spaces ignored) to 32 bytes.
-pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
-    let hex: Vec<u8> = text.bytes().filter(|b| !matches!(b, b':' | b' ')).collect();
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in hex.chunks(2).enumerate() {
-        let text = std::str::from_utf8(pair).ok()?;
-        *out.get_mut(i)? = u8::from_str_radix(text, 16).ok()?;
-    }
-    Some(out)
-}
+/// 64 hex digits (colons and spaces ignored) to 32 bytes: [`mo_core::tls::parse_fingerprint`],
+/// the notation every pin of mo uses.
+pub use mo_core::tls::parse_fingerprint;
 
 #[async_trait]
 impl PowerController for RedfishController {
@@ -493,80 +483,5 @@ impl PowerController for RedfishController {
                 self.wait_for(PowerState::On, action).await
             }
         }
-    }
-}
-
-/// A rustls verifier that accepts exactly one certificate, by its SHA-256 fingerprint.
-mod pinned {
-    use std::sync::Arc;
-
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-    use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-    use rustls::{DigitallySignedStruct, SignatureScheme};
-
-    #[derive(Debug)]
-    struct Pinned {
-        sha256: [u8; 32],
-        algorithms: WebPkiSupportedAlgorithms,
-    }
-
-    impl ServerCertVerifier for Pinned {
-        fn verify_server_cert(
-            &self,
-            end_entity: &CertificateDer<'_>,
-            _intermediates: &[CertificateDer<'_>],
-            _server_name: &ServerName<'_>,
-            _ocsp: &[u8],
-            _now: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            let digest = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
-            if digest.as_ref() == self.sha256 {
-                Ok(ServerCertVerified::assertion())
-            } else {
-                let seen: Vec<String> =
-                    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-                Err(rustls::Error::General(format!(
-                    "certificate fingerprint {} does not match the pinned one",
-                    seen.join(":")
-                )))
-            }
-        }
-
-        fn verify_tls12_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-        }
-
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-        }
-
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.algorithms.supported_schemes()
-        }
-    }
-
-    /// A client configuration trusting only the certificate with this SHA-256.
-    pub fn config(sha256: [u8; 32]) -> Result<rustls::ClientConfig, rustls::Error> {
-        let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = Pinned {
-            sha256,
-            algorithms: provider.signature_verification_algorithms,
-        };
-        Ok(rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth())
     }
 }

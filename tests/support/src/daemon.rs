@@ -123,6 +123,11 @@ impl Daemon {
         self.peer.terminate(Duration::from_secs(10)).map(|_| ())
     }
 
+    /// Send `signal` to the daemon (e.g. SIGHUP to reload its TLS pair).
+    pub fn signal(&mut self, signal: crate::Signal) -> Result<()> {
+        self.peer.signal(signal)
+    }
+
     /// Wait until the daemon's log contains `needle`.
     pub fn wait_log(&self, needle: &str, limit: Duration) -> Result<()> {
         let deadline = Instant::now() + limit;
