@@ -167,7 +167,7 @@ fn power_action(action: &str) -> PyResult<PowerAction> {
 macro_rules! aw {
     ($self:ident, $py:ident, |$c:ident| $body:expr) => {{
         let $c = $self.inner.clone();
-        pyo3_async_runtimes::tokio::future_into_py($py, async move { $body })
+        crate::runtime::future_into_py($py, async move { $body })
     }};
 }
 
@@ -391,7 +391,7 @@ impl EventStream {
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let parts = self.parts();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        crate::runtime::future_into_py(py, async move {
             EventStream::next(parts)
                 .await?
                 .ok_or_else(|| PyStopAsyncIteration::new_err(()))

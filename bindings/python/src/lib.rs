@@ -2,11 +2,13 @@
 //!
 //! [`Console`] (asyncio) and [`SyncConsole`] (blocking) both wrap one [`Core`], which holds a
 //! [`ConsoleHandle`] and delegates to it. Coroutines run on the tokio runtime of
-//! `pyo3-async-runtimes`; blocking calls release the GIL and wait on the same runtime.
+//! `pyo3-async-runtimes`, completed through [`runtime`]'s gate so that no runtime thread touches
+//! Python once the interpreter exits; blocking calls release the GIL and wait on the same runtime.
 //! Errors become the exception classes of `mo/_errors.py` (see [`errors`]).
 
 mod client;
 mod errors;
+mod runtime;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -275,7 +277,7 @@ impl Console {
 macro_rules! aw {
     ($self:ident, $py:ident, |$c:ident| $body:expr) => {{
         let $c = $self.core.clone();
-        pyo3_async_runtimes::tokio::future_into_py($py, async move { $body })
+        crate::runtime::future_into_py($py, async move { $body })
     }};
 }
 
@@ -367,7 +369,7 @@ impl Console {
     }
 
     fn __aenter__<'py>(slf: Py<Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(slf) })
+        crate::runtime::future_into_py(py, async move { Ok(slf) })
     }
 
     fn __aexit__<'py>(
@@ -549,7 +551,7 @@ fn open<'py>(
     log_dir: Option<std::path::PathBuf>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let options = local_options(user, mode, replay, wait_up, log_dir)?;
-    pyo3_async_runtimes::tokio::future_into_py(py, async move {
+    crate::runtime::future_into_py(py, async move {
         Ok(Console::new(open_core(url, name, options).await?))
     })
 }
@@ -586,5 +588,6 @@ fn _mo(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open, m)?)?;
     m.add_function(wrap_pyfunction!(open_sync, m)?)?;
     client::register(m)?;
+    runtime::register(m)?;
     Ok(())
 }

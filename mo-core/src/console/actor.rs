@@ -12,6 +12,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 
 use super::login::{LoginAction, LoginRun};
+use super::secret::SecretGuard;
 use super::tap::OutputTap;
 use super::{
     Attached, ConsoleConfig, LinkState, LogDegraded, LogHealth, LogPolicy, Mode, Request, Role,
@@ -104,6 +105,10 @@ pub(super) struct Actor {
     idle_at: Option<Instant>,
     window: Option<(u16, u16)>,
     login: Option<LoginRun>,
+    /// Redacts input typed at password prompts (`None`: the device logs secrets).
+    secrets: Option<SecretGuard>,
+    /// Who typed the input the guard holds.
+    secret_user: Arc<str>,
 }
 
 fn system_time(at: Instant) -> SystemTime {
@@ -174,6 +179,7 @@ impl Actor {
             log_health,
         } = outlets;
         let seq = log.as_ref().map_or(1, |l| l.next_seq());
+        let cfg_log_secrets = cfg.log_secrets;
         Actor {
             name: Arc::from(cfg.name.as_str()),
             tail: TailBuffer::new(cfg.tail_bytes),
@@ -206,6 +212,8 @@ impl Actor {
             idle_at: None,
             window: None,
             login: None,
+            secrets: (!cfg_log_secrets).then(SecretGuard::new),
+            secret_user: Arc::from(""),
         }
     }
 
@@ -565,8 +573,43 @@ impl Actor {
         self.hub.get_or_insert_with(|| broadcast::channel(cap).0)
     }
 
+    /// Record viewer input, through the secret guard: input typed at a password prompt is held
+    /// and recorded redacted once its line ends (see [`SecretGuard`]). Held input counts as
+    /// recorded (`Ok`).
+    fn emit_input(&mut self, user: Arc<str>, bytes: Bytes) -> Result<u64> {
+        let Some(guard) = self.secrets.as_mut() else {
+            return self.emit(RecordKind::Input, user, bytes);
+        };
+        if guard.holding() && self.secret_user != user {
+            // Someone else types while a secret is held: close that one first.
+            self.flush_secret();
+        }
+        let Some(guard) = self.secrets.as_mut() else {
+            return self.emit(RecordKind::Input, user, bytes);
+        };
+        match guard.input(&bytes) {
+            Some(record) => self.emit(RecordKind::Input, user, record),
+            None => {
+                self.secret_user = user;
+                Ok(self.seq)
+            }
+        }
+    }
+
+    /// Record what the secret guard still holds, redacted.
+    fn flush_secret(&mut self) {
+        if let Some(held) = self.secrets.as_mut().and_then(SecretGuard::flush) {
+            let user = self.secret_user.clone();
+            let _ = self.emit(RecordKind::Input, user, held);
+        }
+    }
+
     fn on_output(&mut self, n: usize) {
         let data = self.read_buf.split_to(n).freeze();
+        if let Some(held) = self.secrets.as_mut().and_then(|g| g.output(&data)) {
+            let user = self.secret_user.clone();
+            let _ = self.emit(RecordKind::Input, user, held);
+        }
         // Adapt the read size: a full read means a fast device, a small one an idle prompt.
         if n >= self.read_size {
             self.read_size = (self.read_size * 2).min(READ_MAX);
@@ -701,6 +744,10 @@ impl Actor {
     }
 
     fn close_link(&mut self) {
+        if let Some(held) = self.secrets.as_mut().and_then(SecretGuard::reset) {
+            let user = self.secret_user.clone();
+            let _ = self.emit(RecordKind::Input, user, held);
+        }
         self.status = None;
         self.modem.send_if_modified(|m| m.take().is_some());
         self.login = None;
@@ -823,7 +870,7 @@ impl Actor {
                         self.hub_notice(format!("{user}: {e}"));
                         return;
                     }
-                    let logged = self.emit(RecordKind::Input, user.clone(), bytes.clone());
+                    let logged = self.emit_input(user.clone(), bytes.clone());
                     if logged.is_ok() || self.cfg.log_policy == LogPolicy::Degrade {
                         self.pending.extend_from_slice(&bytes);
                     }
@@ -1076,7 +1123,7 @@ impl Actor {
         if let Some(e) = self.strict_refuses() {
             return Err(e);
         }
-        let logged = self.emit(RecordKind::Input, user, bytes.clone());
+        let logged = self.emit_input(user, bytes.clone());
         if let Err(e) = logged
             && self.cfg.log_policy == LogPolicy::Strict
         {

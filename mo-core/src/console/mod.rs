@@ -39,6 +39,7 @@
 
 mod actor;
 mod login;
+mod secret;
 mod session;
 mod tap;
 
@@ -54,6 +55,7 @@ use crate::link::{Connector, ControlOp, ModemState};
 use crate::record::{Chunk, RecordKind, RecordSink};
 
 pub use login::{DEFAULT_EXPECT_TIMEOUT, LoginScript, LoginStep};
+pub use secret::{SecretGuard, redacted};
 pub use session::{Session, ViewerEvent};
 pub use tap::{DEFAULT_TAP_CAPACITY, OutputTap, TapItem, TapReceiver, output_tap};
 
@@ -89,6 +91,9 @@ pub struct ConsoleConfig {
     pub login: Option<Arc<LoginScript>>,
     /// What happens to viewer input while the record log cannot write.
     pub log_policy: LogPolicy,
+    /// Record input typed at password prompts as typed; `false` (the default) records it as
+    /// `<redacted N bytes>` (see [`SecretGuard`]).
+    pub log_secrets: bool,
 }
 
 /// What a console does with viewer input while its record log cannot write (a full disk, an I/O
@@ -181,6 +186,7 @@ impl ConsoleConfig {
             break_sequences: BreakSequences::default(),
             login: None,
             log_policy: LogPolicy::Degrade,
+            log_secrets: false,
         }
     }
 }

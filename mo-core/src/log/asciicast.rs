@@ -40,6 +40,8 @@ pub struct AsciicastOptions {
     pub since: Option<u64>,
     /// Only records before this time (ns since the Unix epoch).
     pub until: Option<u64>,
+    /// Write typed input as `<input hidden>` (a reader without `log.read_input`).
+    pub hide_input: bool,
 }
 
 impl Default for AsciicastOptions {
@@ -50,6 +52,7 @@ impl Default for AsciicastOptions {
             title: None,
             since: None,
             until: None,
+            hide_input: false,
         }
     }
 }
@@ -95,7 +98,12 @@ pub fn export_asciicast(dir: &Path, opts: &AsciicastOptions, out: &mut dyn Write
                     events += 1;
                     enc.last_input_user = Some(r.user.clone());
                 }
-                event(&mut line, secs, "i", &String::from_utf8_lossy(&r.bytes));
+                let text = if opts.hide_input {
+                    crate::log::render::INPUT_HIDDEN.into()
+                } else {
+                    String::from_utf8_lossy(&r.bytes)
+                };
+                event(&mut line, secs, "i", &text);
                 events += 1;
             }
             kind => {

@@ -72,10 +72,10 @@ pub use follow::{FollowOptions, FollowStart, Follower};
 pub use format::{Chain, Record};
 pub use notes::{
     LOCK_FILE_NAME, LogLock, MAX_NOTE_LEN, NoteEntry, append_note, check_note_len, list_notes,
-    show_around,
+    show_around, show_around_hiding,
 };
 pub use reader::{ReadOptions, Records, read, tail};
-pub use render::Renderer;
+pub use render::{INPUT_HIDDEN, Renderer};
 pub use retention::{
     LogUsage, Pruned, Retention, RetentionPlan, SegmentUsage, execute_plan, log_usage, plan_retention,
     segment_usage,

@@ -157,6 +157,19 @@ pub fn show_around(
     after: usize,
     out: &mut dyn Write,
 ) -> Result<usize> {
+    show_around_hiding(dir, seq, before, after, false, out)
+}
+
+/// [`show_around`], with typed input shown as `<input hidden>` if `hide_input` (a reader without
+/// `log.read_input`).
+pub fn show_around_hiding(
+    dir: &Path,
+    seq: u64,
+    before: usize,
+    after: usize,
+    hide_input: bool,
+    out: &mut dyn Write,
+) -> Result<usize> {
     let werr = |e| Error::io("write rendered log", e);
     // Records rarely render to zero lines; start far enough back for `before` lines, plus slack.
     let back = u64::try_from(before).unwrap_or(u64::MAX).saturating_mul(2) + 16;
@@ -165,7 +178,7 @@ pub fn show_around(
         since: None,
         until: None,
     };
-    let mut renderer = Renderer::new();
+    let mut renderer = Renderer::new().hiding_input(hide_input);
     let mut buf: Vec<u8> = Vec::new();
     let mut ring: VecDeque<Vec<u8>> = VecDeque::new();
     let mut found = false;

@@ -51,6 +51,26 @@ struct Line {
     esc: Esc,
     esc_len: usize,
     csi_params: Vec<u8>,
+    /// With input hidden: this line already shows [`INPUT_HIDDEN`].
+    hidden: bool,
+}
+
+/// What a reader without `log.read_input` sees in place of a line of typed input.
+pub const INPUT_HIDDEN: &str = "<input hidden>";
+
+/// `bytes` of input with everything but line ends replaced by one [`INPUT_HIDDEN`] per line.
+fn hide_input(bytes: &[u8], hidden: &mut bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &b in bytes {
+        if b == b'\r' || b == b'\n' {
+            out.push(b);
+            *hidden = false;
+        } else if !*hidden {
+            out.extend_from_slice(INPUT_HIDDEN.as_bytes());
+            *hidden = true;
+        }
+    }
+    out
 }
 
 impl Line {
@@ -64,6 +84,7 @@ impl Line {
             esc: Esc::Ground,
             esc_len: 0,
             csi_params: Vec::new(),
+            hidden: false,
         }
     }
 
@@ -396,6 +417,8 @@ pub struct Renderer {
     /// Keystroke lines per user, with their `<user>` prefix.
     inputs: Vec<(String, Line)>,
     ts: Ts,
+    /// Show typed input as [`INPUT_HIDDEN`].
+    hide_input: bool,
 }
 
 impl Default for Renderer {
@@ -411,7 +434,14 @@ impl Renderer {
             output: Line::new(),
             inputs: Vec::new(),
             ts: Ts::default(),
+            hide_input: false,
         }
+    }
+
+    /// Whether typed input is shown as [`INPUT_HIDDEN`] (for readers without `log.read_input`).
+    pub fn hiding_input(mut self, hide: bool) -> Self {
+        self.hide_input = hide;
+        self
     }
 
     /// Render one record.
@@ -446,6 +476,10 @@ impl Renderer {
                 };
                 let prefix = format!("<{}>", if user.is_empty() { "?" } else { user });
                 match self.inputs.get_mut(i) {
+                    Some((_, line)) if self.hide_input => {
+                        let bytes = hide_input(bytes, &mut line.hidden);
+                        line.feed_input(time_ns, &bytes, &prefix, &mut self.ts, out)
+                    }
                     Some((_, line)) => line.feed_input(time_ns, bytes, &prefix, &mut self.ts, out),
                     None => Ok(()),
                 }

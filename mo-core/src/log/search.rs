@@ -46,6 +46,8 @@ pub struct SearchOptions {
     pub since: Option<u64>,
     /// Only records before this time (ns since the Unix epoch).
     pub until: Option<u64>,
+    /// Show (and match) typed input as `<input hidden>` (a reader without `log.read_input`).
+    pub hide_input: bool,
 }
 
 /// Counts from one [`search`].
@@ -84,12 +86,13 @@ pub fn search(dir: &Path, opts: &SearchOptions, out: &mut dyn Write) -> Result<S
         until: opts.until,
     };
     let records = reader::read(dir, &read_opts)?;
+    let hide_input = opts.hide_input;
     let mut searcher = Searcher::new(regex, opts.before, opts.after);
     // Batches travel to the matcher and come back empty, to be filled again.
     let (full_tx, full_rx) = mpsc::sync_channel::<Result<(Vec<u8>, u64)>>(PIPELINE_DEPTH);
     let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
     std::thread::scope(|scope| -> Result<SearchStats> {
-        scope.spawn(move || render_batches(records, &full_tx, &empty_rx));
+        scope.spawn(move || render_batches(records, hide_input, &full_tx, &empty_rx));
         for batch in full_rx {
             let (batch, records) = batch?;
             searcher.stats.records += records;
@@ -108,10 +111,11 @@ const PIPELINE_DEPTH: usize = 2;
 /// each holds; the last batch also holds the partial lines. Stops early when the receiver is gone.
 fn render_batches(
     records: reader::Records,
+    hide_input: bool,
     full: &mpsc::SyncSender<Result<(Vec<u8>, u64)>>,
     empty: &mpsc::Receiver<Vec<u8>>,
 ) {
-    let mut renderer = Renderer::new();
+    let mut renderer = Renderer::new().hiding_input(hide_input);
     let fresh = || Vec::with_capacity(BATCH_BYTES + 64 * 1024);
     let mut batch = fresh();
     let mut count = 0u64;

@@ -29,6 +29,8 @@ pub struct ShowOptions {
     pub tail: Option<usize>,
     /// Only these kinds (all when empty).
     pub kinds: Vec<RecordKind>,
+    /// Show typed input as `<input hidden>` (a reader without `log.read_input`).
+    pub hide_input: bool,
 }
 
 impl ShowOptions {
@@ -47,7 +49,7 @@ fn write_err(e: std::io::Error) -> Error {
 /// Render the records of the device directory `dir` selected by `opts` to `out`; returns how many
 /// records were rendered.
 pub fn show(dir: &Path, opts: &ShowOptions, out: &mut dyn Write) -> Result<u64> {
-    let mut renderer = Renderer::new();
+    let mut renderer = Renderer::new().hiding_input(opts.hide_input);
     let mut count = 0;
     let plain = opts.since.is_none()
         && opts.until.is_none()
@@ -121,7 +123,7 @@ pub async fn show_follow(
             poll_interval,
         },
     )?;
-    let mut renderer = Renderer::new();
+    let mut renderer = Renderer::new().hiding_input(opts.hide_input);
     let mut count = 0;
     loop {
         let Some(r) = follower.try_next()? else {

@@ -25,6 +25,9 @@ pub enum Action {
     Break,
     /// `log.read`: read the device's record log.
     LogRead,
+    /// `log.read_input`: see what users typed (input records) when reading the record log;
+    /// without it, `log.read` shows input as `<input hidden>`.
+    LogReadInput,
     /// `log.note`: write a note into the device's record log.
     LogNote,
     /// `power.status`: ask the device's power state.
@@ -43,7 +46,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Action::List,
         Action::Spy,
         Action::Attach,
@@ -51,6 +54,7 @@ impl Action {
         Action::Join,
         Action::Break,
         Action::LogRead,
+        Action::LogReadInput,
         Action::LogNote,
         Action::PowerStatus,
         Action::PowerControl,
@@ -70,6 +74,7 @@ impl Action {
             Action::Join => "join",
             Action::Break => "break",
             Action::LogRead => "log.read",
+            Action::LogReadInput => "log.read_input",
             Action::LogNote => "log.note",
             Action::PowerStatus => "power.status",
             Action::PowerControl => "power.control",
@@ -91,6 +96,7 @@ impl Action {
             Action::Join => "join",
             Action::Break => "send a break to",
             Action::LogRead => "read the log of",
+            Action::LogReadInput => "read what was typed on",
             Action::LogNote => "write a note in the log of",
             Action::PowerStatus => "see the power status of",
             Action::PowerControl => "switch the power of",

@@ -17,8 +17,8 @@ pub struct Role {
 impl Role {
     /// Name of the built-in read-only role: `list`, `spy`, `log.read`.
     pub const VIEWER: &'static str = "viewer";
-    /// Name of the built-in working role: viewer plus `attach`, `join`, `break`, `log.note`,
-    /// `power.status`.
+    /// Name of the built-in working role: viewer plus `attach`, `join`, `break`,
+    /// `log.read_input`, `log.note`, `power.status`.
     pub const OPERATOR: &'static str = "operator";
     /// Name of the built-in role allowing everything.
     pub const ADMIN: &'static str = "admin";
@@ -40,6 +40,7 @@ impl Role {
             .with(Action::Attach)
             .with(Action::Join)
             .with(Action::Break)
+            .with(Action::LogReadInput)
             .with(Action::LogNote)
             .with(Action::PowerStatus);
         [

@@ -3,7 +3,7 @@
 //! - An [`Action`] is one thing a user can do (`spy`, `force`, `power.control`, …); `admin`
 //!   implies every action.
 //! - A [`Role`] is a named [`ActionSet`]. Built in, and redefinable: `viewer` (list, spy,
-//!   log.read), `operator` (viewer + attach, join, break, log.note, power.status), `admin`
+//!   log.read), `operator` (viewer + attach, join, break, log.read_input, log.note, power.status), `admin`
 //!   (everything).
 //! - A [`DeviceGroup`] holds devices named explicitly and devices whose names match its
 //!   [`NamePattern`]s — globs such as `web*` or `rack3-??`, or regexes written

@@ -488,8 +488,8 @@ fn actions_parse_and_print() {
     let names: Vec<String> = Action::ALL.iter().map(ToString::to_string).collect();
     assert_eq!(
         names.join(" "),
-        "list spy attach force join break log.read log.note power.status power.control \
-         macro.run gang events.ack admin"
+        "list spy attach force join break log.read log.read_input log.note power.status \
+         power.control macro.run gang events.ack admin"
     );
     let cases: &[(&str, &str)] = &[
         (
@@ -536,8 +536,9 @@ fn action_sets() {
     let [viewer, operator, admin] = Role::builtin();
     assert_eq!(
         operator.actions.to_string(),
-        "list,spy,attach,join,break,log.read,log.note,power.status"
+        "list,spy,attach,join,break,log.read,log.read_input,log.note,power.status"
     );
+    assert!(!viewer.actions.allows(Action::LogReadInput));
     assert_eq!(viewer.actions.union(operator.actions), operator.actions);
     assert_eq!(admin.actions, ActionSet::all());
 }

@@ -23,6 +23,11 @@
 //!
 //! Query values are form-encoded: `+` or `%20` is a space, `%2B` a plus, `%26` an ampersand.
 //!
+//! An `arg` or `env` value may refer to a device secret as `${secret:password}` (any name of
+//! [`secret_ref::NAMES`]): `exec:///usr/bin/ipmitool?arg=-P&arg=${secret:password}&…`. The secret
+//! is put in only when the program starts, so the address — in listings, the API, audit details
+//! and logs — never holds it.
+//!
 //! # Behaviour
 //!
 //! Each [`Connector::connect`] starts the program afresh on a new pty (80×24), as the leader of a
@@ -45,6 +50,7 @@
 //! ```
 
 mod pty;
+pub mod secret_ref;
 mod tree;
 
 use std::io;
@@ -64,8 +70,10 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use url::Url;
 
+use crate::Credentials;
 use crate::address::{self, DriverOptions, Query};
 use pty::{Master, MasterReader, MasterWriter, PtyPair};
+pub use secret_ref::{references, substitute};
 
 /// The `TERM` given to programs unless the address says otherwise.
 pub const DEFAULT_TERM: &str = "xterm-256color";
@@ -153,6 +161,7 @@ impl ExecSpec {
             if arg.contains('\0') {
                 return Err(address::bad(address, "an `arg` contains a NUL byte"));
             }
+            references(arg).map_err(|e| address::bad(address, format!("`arg={arg}`: {e}")))?;
             spec.args.push(arg.to_owned());
         }
         for pair in query.all("env") {
@@ -165,6 +174,7 @@ impl ExecSpec {
                     format!("`env={pair}` needs a non-empty NAME and no NUL byte"),
                 ));
             }
+            references(value).map_err(|e| address::bad(address, format!("`env={name}=…`: {e}")))?;
             spec.env.push((name.to_owned(), value.to_owned()));
         }
         if let Some(cwd) = query.single("cwd")? {
@@ -232,13 +242,25 @@ const PATH_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
 pub struct ExecConnector {
     spec: ExecSpec,
     address: String,
+    /// The secrets `${secret:NAME}` references in the spec stand for.
+    credentials: Credentials,
 }
 
 impl ExecConnector {
     /// A connector that runs `spec`.
     pub fn new(spec: ExecSpec) -> Self {
         let address = spec.to_address();
-        Self { spec, address }
+        Self {
+            spec,
+            address,
+            credentials: Credentials::default(),
+        }
+    }
+
+    /// The secrets that `${secret:NAME}` references in the spec stand for.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
     }
 
     /// A connector for an `exec:` address.
@@ -247,6 +269,7 @@ impl ExecConnector {
         Ok(Self {
             spec,
             address: address::display(url),
+            credentials: opts.credentials.clone(),
         })
     }
 
@@ -274,7 +297,7 @@ impl Connector for ExecConnector {
             Master::new(pair.master, closed_tx, Arc::clone(&ended))
                 .map_err(|e| self.connect_error("cannot watch the pseudo-terminal", e))?,
         );
-        let child = spawn_on_pty(&self.spec, pair.slave).map_err(|e| {
+        let child = spawn_on_pty(&self.spec, &self.credentials, pair.slave).map_err(|e| {
             self.connect_error(
                 &format!("cannot start `{}`", self.spec.program.display()),
                 e,
@@ -316,11 +339,16 @@ impl Connector for ExecConnector {
 
 /// Start `spec` with `slave` as its standard input, output and error, in a new session whose
 /// controlling terminal is `slave`. The parent's copies of `slave` are closed on return.
-fn spawn_on_pty(spec: &ExecSpec, slave: OwnedFd) -> io::Result<Child> {
+/// `${secret:NAME}` references are replaced here, and only here.
+fn spawn_on_pty(spec: &ExecSpec, creds: &Credentials, slave: OwnedFd) -> io::Result<Child> {
+    let put = |text: &str| substitute(text, creds).map_err(io::Error::other);
     let mut command = tokio::process::Command::new(&spec.program);
-    command.args(&spec.args).env("TERM", &spec.term);
+    command.env("TERM", &spec.term);
+    for arg in &spec.args {
+        command.arg(put(arg)?.expose());
+    }
     for (name, value) in &spec.env {
-        command.env(name, value);
+        command.env(name, put(value)?.expose());
     }
     if let Some(cwd) = &spec.cwd {
         command.current_dir(cwd);
