@@ -81,6 +81,7 @@ pub fn run(dir: &DataDir, command: LogCommand, out: &mut (dyn Write + Send)) -> 
                 after: after.or(context).unwrap_or(0),
                 since,
                 until,
+                hide_input: false,
             };
             let stats = search(&log, &opts, out)?;
             if stats.matches == 0 {
@@ -104,6 +105,7 @@ pub fn run(dir: &DataDir, command: LogCommand, out: &mut (dyn Write + Send)) -> 
                 title: Some(name.clone()),
                 since,
                 until,
+                hide_input: false,
             };
             match output {
                 Some(path) => {
@@ -224,6 +226,7 @@ fn show_options(filter: &LogFilter, tail: Option<usize>) -> Result<ShowOptions> 
         from_seq: filter.seq,
         tail,
         kinds,
+        hide_input: false,
     })
 }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use mo_core::log::{
     LogOptions, SearchOptions, ShowOptions, append_note, format_timestamp, list_notes,
-    parse_time_spec, search, show, show_around,
+    parse_time_spec, search, show, show_around_hiding,
 };
 use mo_core::policy::Action;
 use mo_core::record::{RecordKind, now_ns};
@@ -92,9 +92,13 @@ pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
             return 1;
         }
     };
+    // Typed input only for holders of `log.read_input`; others see `<input hidden>`.
+    let hide_input = !ctx
+        .access
+        .allows(user, Action::LogReadInput, &parsed.device);
     match parsed.sub {
         Sub::Note => note(ctx, user, &parsed, &dir, term).await,
-        _ => read(parsed, dir, term).await,
+        _ => read(parsed, dir, hide_input, term).await,
     }
 }
 
@@ -153,11 +157,11 @@ async fn note(ctx: &Arc<Ctx>, user: &str, p: &Parsed, dir: &Path, term: &mut Ter
 }
 
 /// `log show`, `log search`, `log notes`: read the log on a blocking thread, streaming the text.
-async fn read(p: Parsed, dir: PathBuf, term: &mut Term) -> u32 {
+async fn read(p: Parsed, dir: PathBuf, hide_input: bool, term: &mut Term) -> u32 {
     let out = term.out().clone();
     let job = tokio::task::spawn_blocking(move || -> Result<u32, String> {
         let mut w = TermWriter::new(out);
-        let status = read_blocking(&p, &dir, &mut w)?;
+        let status = read_blocking(&p, &dir, hide_input, &mut w)?;
         w.flush().map_err(|e| e.to_string())?;
         Ok(status)
     });
@@ -174,7 +178,12 @@ async fn read(p: Parsed, dir: PathBuf, term: &mut Term) -> u32 {
     }
 }
 
-fn read_blocking(p: &Parsed, dir: &Path, out: &mut dyn Write) -> Result<u32, String> {
+fn read_blocking(
+    p: &Parsed,
+    dir: &Path,
+    hide_input: bool,
+    out: &mut dyn Write,
+) -> Result<u32, String> {
     let now = now_ns();
     let time = |spec: &Option<String>, flag: &str| {
         spec.as_deref()
@@ -193,18 +202,19 @@ fn read_blocking(p: &Parsed, dir: &Path, out: &mut dyn Write) -> Result<u32, Str
         Sub::Show => {
             if let Some(seq) = p.around {
                 let c = p.context.unwrap_or(AROUND_CONTEXT);
-                show_around(dir, seq, c, c, out).map_err(e)?;
+                show_around_hiding(dir, seq, c, c, hide_input, out).map_err(e)?;
                 return Ok(0);
             }
             match p.tail {
                 Some(n) if since.is_none() && until.is_none() => {
-                    out.write_all(&tail_lines(dir, n)?)
+                    out.write_all(&tail_lines(dir, n, hide_input)?)
                         .map_err(|e| e.to_string())?;
                 }
                 tail => {
                     let opts = ShowOptions {
                         since,
                         until,
+                        hide_input,
                         ..Default::default()
                     };
                     match tail {
@@ -238,6 +248,7 @@ fn read_blocking(p: &Parsed, dir: &Path, out: &mut dyn Write) -> Result<u32, Str
                 after: p.after.or(p.context).unwrap_or(0),
                 since,
                 until,
+                hide_input,
             };
             let stats = search(dir, &opts, out).map_err(e)?;
             Ok(u32::from(stats.matches == 0))
@@ -272,7 +283,7 @@ fn read_blocking(p: &Parsed, dir: &Path, out: &mut dyn Write) -> Result<u32, Str
 
 /// The last `n` rendered lines of the log in `dir`: renders the last few records, more until
 /// there are enough lines (or no more records).
-fn tail_lines(dir: &Path, n: usize) -> Result<Vec<u8>, String> {
+fn tail_lines(dir: &Path, n: usize, hide_input: bool) -> Result<Vec<u8>, String> {
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -281,6 +292,7 @@ fn tail_lines(dir: &Path, n: usize) -> Result<Vec<u8>, String> {
         let mut text = Vec::new();
         let opts = ShowOptions {
             tail: Some(records),
+            hide_input,
             ..Default::default()
         };
         let rendered = show(dir, &opts, &mut text).map_err(|e| e.to_string())?;
