@@ -648,6 +648,16 @@ async fn log_dir(
     Ok(state.data.device_log_dir(name)?)
 }
 
+/// Whether the caller sees typed input as `<input hidden>`: it lacks `log.read_input` (in the
+/// policy or in its token's scope).
+fn hides_input(state: &AppState, caller: &Caller, name: &str) -> bool {
+    !(caller.scope_permits(Action::LogReadInput)
+        && state
+            .ctx
+            .access
+            .allows(&caller.user, Action::LogReadInput, name))
+}
+
 async fn run_log<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -678,6 +688,7 @@ pub async fn log_show(
     let opts = ShowOptions {
         since,
         until,
+        hide_input: hides_input(&state, &caller, &name),
         tail: q.tail.map(|t| usize::try_from(t).unwrap_or(usize::MAX)),
         ..ShowOptions::default()
     };
@@ -731,6 +742,7 @@ pub async fn log_search(
         pattern,
         since,
         until,
+        hide_input: hides_input(&state, &caller, &name),
         ..SearchOptions::default()
     };
     let text = if empty_range(since, until) || !dir.is_dir() {
