@@ -1,5 +1,6 @@
 //! Fuzz the RMCP+/SOL codec (mo_drivers::ipmi::rmcp): no decoder may panic on any datagram,
-//! with or without session keys, and whatever a decoder accepts re-encodes consistently.
+//! with or without session keys, and whatever a decoder accepts re-encodes consistently; the
+//! session's inbound sequence window (`SeqWindow`) accepts exactly what IPMI 2.0 allows.
 //!
 //! Input layout: one selector byte (which keys to decode with), then the datagram.
 
@@ -57,5 +58,39 @@ fuzz_target!(|data: &[u8]| {
             }
             other => panic!("re-encoded packet does not decode: {other:?}"),
         }
+    }
+
+    // The inbound sequence window against a model that remembers every number accepted within
+    // the window: a number is accepted once, never zero, only within 16 ahead or 15 behind the
+    // highest.
+    let mut window = rmcp::SeqWindow::new();
+    let mut accepted = std::collections::HashSet::new();
+    let mut highest: Option<u32> = None;
+    let mut base = u32::from_le_bytes([selector, selector ^ 0xA5, 0xFF, selector]);
+    for pair in datagram.chunks(2) {
+        // Mostly small steps around the base, sometimes a jump.
+        let seq = match pair {
+            [0xFF, jump] => base.wrapping_add(u32::from(*jump) << 24),
+            [step, ..] => base.wrapping_add(i32::from(*step as i8) as u32),
+            [] => continue,
+        };
+        base = seq;
+        let expected = seq != 0
+            && !accepted.contains(&seq)
+            && highest.is_none_or(|h| {
+                (1..=rmcp::SeqWindow::AHEAD).contains(&seq.wrapping_sub(h))
+                    || h.wrapping_sub(seq) <= rmcp::SeqWindow::BEHIND
+            });
+        assert_eq!(window.accept(seq), expected, "seq {seq} after {highest:?}");
+        if expected {
+            accepted.insert(seq);
+            if highest.is_none_or(|h| seq.wrapping_sub(h).wrapping_sub(1) < rmcp::SeqWindow::AHEAD)
+            {
+                highest = Some(seq);
+                // Numbers that fell out of the window behind are forgotten (a 32-bit window).
+                accepted.retain(|&a| seq.wrapping_sub(a) <= rmcp::SeqWindow::BEHIND);
+            }
+        }
+        assert_eq!(window.highest(), highest);
     }
 });

@@ -20,6 +20,7 @@
 pub mod automation;
 pub mod breakseq;
 pub mod console;
+pub mod door;
 pub mod error;
 pub mod escape;
 pub mod event;

@@ -56,5 +56,7 @@ pub use names::{MAX_DEVICE_NAME, MAX_USER_NAME, validate_device_name, validate_u
 pub use secrets::{SECRET_KEY_FILE, SecretKey, SecretKind};
 pub use sshkey::SshPublicKey;
 pub use store::{BUSY_TIMEOUT, Store};
+#[doc(hidden)]
+pub use token::split_token;
 pub use token::{NewToken, TOKEN_PREFIX, TokenInfo, TokenScope, VerifiedToken};
 pub use user::UserInfo;

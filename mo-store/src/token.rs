@@ -132,8 +132,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Splits `mo_<id>_<secret>`; `None` unless both parts are lowercase hex of the right length.
-fn split_token(token: &str) -> Option<(&str, &str)> {
+/// Splits `mo_<id>_<secret>` (blanks around it ignored) into id and secret; `None` unless both
+/// parts are lowercase hex of the right length. Public for the fuzz target only.
+#[doc(hidden)]
+pub fn split_token(token: &str) -> Option<(&str, &str)> {
     let rest = token.trim().strip_prefix(TOKEN_PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
     let is_hex = |s: &str, len: usize| {

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use base64::Engine as _;
+use mo_core::door::auth::Credentials;
 use mo_core::policy::Action;
 use mo_store::{Outcome, TokenScope};
 
@@ -118,37 +118,13 @@ fn presented(parts: &Parts) -> Result<Option<Presented>, ApiError> {
             .to_str()
             .map_err(|_| unauthorized("the Authorization header is not readable text"))?
             .trim();
-        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-        let rest = rest.trim();
-        if scheme.eq_ignore_ascii_case("bearer") {
-            return Ok(Some(Presented::Token(rest.to_string())));
-        }
-        if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(rest)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    unauthorized("the Basic credentials are not base64 of user:password")
-                })?;
-            let (user, password) = decoded.split_once(':').ok_or_else(|| {
-                unauthorized("the Basic credentials lack the `:` between user and password")
-            })?;
-            return Ok(Some(Presented::Basic(
-                user.to_string(),
-                password.to_string(),
-            )));
-        }
-        return Err(unauthorized(format!(
-            "unsupported Authorization scheme `{scheme}` (use Bearer TOKEN or Basic)"
-        )));
+        // Parsed in mo-core (mo_core::door::auth), where it is fuzzed.
+        return match mo_core::door::auth::parse_authorization(value).map_err(unauthorized)? {
+            Credentials::Token(token) => Ok(Some(Presented::Token(token))),
+            Credentials::Basic { user, password } => Ok(Some(Presented::Basic(user, password))),
+        };
     }
-    let token = parts.uri.query().and_then(|q| {
-        q.split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == "token")
-            .map(|(_, v)| v.to_string())
-    });
+    let token = parts.uri.query().and_then(mo_core::door::auth::query_token);
     Ok(token.map(Presented::Token))
 }
 

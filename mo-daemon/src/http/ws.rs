@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use mo_core::console::{LinkState, Mode, Session, ViewerEvent};
+use mo_core::door::ws::Control;
 use mo_core::policy::Action;
 use mo_core::record::{Chunk, RecordKind};
 use mo_store::Outcome;
@@ -373,30 +374,6 @@ async fn keystrokes(session: &Session, data: &Bytes) -> Result<(), ApiError> {
     session.write(data).await.map_err(ApiError::from)
 }
 
-/// A control message from the client.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum Control {
-    Break {
-        #[serde(default)]
-        number: u8,
-    },
-    Resize {
-        cols: u16,
-        rows: u16,
-    },
-    Who,
-    Mode {
-        mode: String,
-    },
-    Note {
-        text: String,
-    },
-    Replay {
-        lines: usize,
-    },
-}
-
 /// Answer one control message with the frames to send back.
 async fn control(
     state: &AppState,
@@ -405,13 +382,9 @@ async fn control(
     session: &mut Session,
     raw: &str,
 ) -> Vec<Message> {
-    let msg: Control = match serde_json::from_str(raw) {
+    let msg = match Control::parse(raw) {
         Ok(m) => m,
-        Err(e) => {
-            return vec![error_frame(&ApiError::bad_request(format!(
-                "bad control message: {e} (types: break, resize, who, mode, note, replay)"
-            )))];
-        }
+        Err(e) => return vec![error_frame(&ApiError::bad_request(e))],
     };
     let result: Result<Vec<Message>, ApiError> = async {
         match msg {

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use mo_core::console::Mode;
 use russh::keys::PrivateKey;
 use russh::server::{Auth, ChannelOpenHandle, Msg, Server as _, Session, VerifiedPublicKey};
 use russh::{Channel, ChannelId, ChannelMsg, MethodKind, MethodSet};
@@ -30,42 +29,8 @@ use tokio::net::TcpListener;
 use crate::Ctx;
 use term::Term;
 
-/// Who logged in and what they asked for in the user name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Login {
-    /// The mo user.
-    pub user: String,
-    /// `user:DEVICE[:mode]`: attach to this device at once.
-    pub device: Option<String>,
-    /// The mode asked for with the device.
-    pub mode: Mode,
-}
-
-impl Login {
-    /// Split an SSH user name `user[:device[:spy|attach|force|join]]`.
-    pub fn parse(name: &str) -> Result<Login, String> {
-        let mut parts = name.splitn(3, ':');
-        let user = parts.next().unwrap_or_default().to_string();
-        let device = parts.next().map(str::to_string);
-        let mode = match parts.next() {
-            None | Some("attach") | Some("rw") => Mode::Attach,
-            Some("spy") | Some("ro") => Mode::Spy,
-            Some("force") => Mode::Force,
-            Some("join") => Mode::Join,
-            Some(other) => {
-                return Err(format!(
-                    "unknown mode `{other}` in `{name}` (use spy, attach, force or join)"
-                ));
-            }
-        };
-        if user.is_empty() || device.as_deref() == Some("") {
-            return Err(format!(
-                "bad login name `{name}` (use user or user:device[:spy])"
-            ));
-        }
-        Ok(Login { user, device, mode })
-    }
-}
+/// Who logged in and what they asked for in the user name (`user:DEVICE:spy`).
+pub use mo_core::door::login::Login;
 
 /// Start listening; returns the bound address and the server task.
 pub async fn serve(
@@ -351,6 +316,7 @@ fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mo_core::console::Mode;
 
     #[test]
     fn login_names() {

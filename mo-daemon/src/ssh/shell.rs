@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use mo_core::console::{LinkState, Mode, ViewerInfo};
+use mo_core::console::{LinkState, ViewerInfo};
+use mo_core::door::shell::ShellCommand;
 use mo_core::policy::Action;
 
 use super::attach;
@@ -81,59 +82,35 @@ pub async fn run_command(
 }
 
 async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mut Term) -> u32 {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let Some((&cmd, args)) = words.split_first() else {
-        return 0;
-    };
-    let mode = match cmd {
-        "console" | "attach" | "c" => Some(Mode::Attach),
-        "spy" => Some(Mode::Spy),
-        "force" => Some(Mode::Force),
-        "join" => Some(Mode::Join),
-        _ => None,
-    };
-    if let Some(mode) = mode {
-        let (device, replay) = match args {
-            [device] => (device, None),
-            [device, lines] => match lines.parse::<usize>() {
-                Ok(n) if n <= 100_000 => (device, Some(n)),
-                _ => {
-                    term.line(&format!(
-                        "bad line count `{lines}`: give 0 to 100000 lines to replay"
-                    ))
-                    .await;
-                    return 2;
-                }
-            },
-            _ => {
-                term.line(&format!("usage: {cmd} NAME [LINES]")).await;
-                return 2;
-            }
-        };
-        return attach::run(ctx, user, origin, device, mode, replay, term).await;
-    }
-    match (cmd, args) {
-        ("help" | "?", _) => {
+    // The line is read in mo-core (mo_core::door::shell), where it is fuzzed.
+    match ShellCommand::parse(line) {
+        ShellCommand::Empty => 0,
+        ShellCommand::Attach {
+            mode,
+            device,
+            replay,
+        } => attach::run(ctx, user, origin, &device, mode, replay, term).await,
+        ShellCommand::Help => {
             term.line(HELP).await;
             0
         }
-        ("list" | "ls", []) => {
+        ShellCommand::List => {
             list(ctx, user, term).await;
             0
         }
-        ("who", []) => {
+        ShellCommand::Who(None) => {
             who_all(ctx, user, term).await;
             0
         }
-        ("who", [device]) => match ctx
+        ShellCommand::Who(Some(device)) => match ctx
             .registry
-            .get(device)
-            .filter(|_| ctx.access.allows(user, Action::List, device))
+            .get(&device)
+            .filter(|_| ctx.access.allows(user, Action::List, &device))
             .and_then(|e| e.console)
         {
             Some(console) => {
                 let who = console.who().await.unwrap_or_default();
-                term.line(&format_who(device, &who)).await;
+                term.line(&format_who(&device, &who)).await;
                 0
             }
             None => {
@@ -141,28 +118,28 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
                 1
             }
         },
-        ("power", [sub, names @ ..]) if !names.is_empty() => {
-            power(ctx, user, origin, sub, names, term).await
+        ShellCommand::Power { sub, args } => {
+            let names: Vec<&str> = args.iter().map(String::as_str).collect();
+            power(ctx, user, origin, &sub, &names, term).await
         }
-        ("events", rest) if rest.len() <= 2 => events(ctx, user, rest, term).await,
-        ("gang", _) => super::gang_cmd::run(ctx, user, origin, line, term).await,
-        ("ack", [id]) => ack(ctx, user, origin, id, term).await,
-        ("log", _) => super::log_cmd::run(ctx, user, origin, line, term).await,
-        ("listen", names) => super::listen::run(ctx, user, origin, names, term).await,
-        ("macro", _) => super::macro_cmd::run(ctx, user, origin, line, term).await,
-        ("power", _) => {
+        ShellCommand::Events { device, limit } => events(ctx, user, device, limit, term).await,
+        ShellCommand::Gang => super::gang_cmd::run(ctx, user, origin, line, term).await,
+        ShellCommand::Ack(id) => ack(ctx, user, origin, id, term).await,
+        ShellCommand::Log => super::log_cmd::run(ctx, user, origin, line, term).await,
+        ShellCommand::Listen(names) => {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            super::listen::run(ctx, user, origin, &names, term).await
+        }
+        ShellCommand::Macro => super::macro_cmd::run(ctx, user, origin, line, term).await,
+        ShellCommand::PowerUsage => {
             term.line(crate::power::USAGE).await;
             2
         }
-        ("list" | "who", _) => {
-            term.line(&format!(
-                "usage: {cmd}{}",
-                if cmd == "who" { " [NAME]" } else { "" }
-            ))
-            .await;
+        ShellCommand::Usage(message) => {
+            term.line(&message).await;
             2
         }
-        _ => {
+        ShellCommand::Unknown(cmd) => {
             term.line(&format!("unknown command `{cmd}` — type `help`"))
                 .await;
             127
@@ -170,17 +147,18 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
     }
 }
 
-async fn events(ctx: &Arc<Ctx>, user: &str, args: &[&str], term: &mut Term) -> u32 {
-    let mut filter = mo_store::EventFilter {
-        limit: Some(20),
+async fn events(
+    ctx: &Arc<Ctx>,
+    user: &str,
+    device: Option<String>,
+    limit: usize,
+    term: &mut Term,
+) -> u32 {
+    let filter = mo_store::EventFilter {
+        limit: Some(limit),
+        device,
         ..Default::default()
     };
-    for arg in args {
-        match arg.parse::<usize>() {
-            Ok(n) => filter.limit = Some(n.clamp(1, 10_000)),
-            Err(_) => filter.device = Some((*arg).to_owned()),
-        }
-    }
     if let Some(device) = &filter.device
         && !ctx.access.allows(user, Action::List, device)
     {
@@ -217,11 +195,7 @@ async fn events(ctx: &Arc<Ctx>, user: &str, args: &[&str], term: &mut Term) -> u
     }
 }
 
-async fn ack(ctx: &Arc<Ctx>, user: &str, origin: &str, id: &str, term: &mut Term) -> u32 {
-    let Ok(id) = id.trim_start_matches('#').parse::<u64>() else {
-        term.line(&format!("bad event id `{id}`")).await;
-        return 2;
-    };
+async fn ack(ctx: &Arc<Ctx>, user: &str, origin: &str, id: u64, term: &mut Term) -> u32 {
     // An event of a device the user may not see is answered like a missing one: no name leaks.
     let event = match ctx.store.event(id) {
         Ok(Some(event)) if ctx.access.allows(user, Action::List, &event.device) => event,

@@ -643,6 +643,64 @@ impl SolPacket {
     }
 }
 
+/// The window of inbound session sequence numbers an established RMCP+ session accepts (IPMI 2.0
+/// §6.12.13: a sliding window of 32 around the highest number received). A packet is accepted
+/// once: when its number is not zero (reserved), at most [`SeqWindow::AHEAD`] past the highest
+/// number accepted so far, or at most [`SeqWindow::BEHIND`] before it and not yet seen.
+/// Replayed, duplicated and out-of-window packets are refused. Numbers wrap around at 2^32.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeqWindow {
+    /// The highest number accepted; `None` before the first packet.
+    highest: Option<u32>,
+    /// Bit `i` set: `highest - i` was accepted (bit 0 is `highest` itself).
+    seen: u32,
+}
+
+impl SeqWindow {
+    /// How far past the highest number a packet may be.
+    pub const AHEAD: u32 = 16;
+    /// How far before the highest number a late packet may be.
+    pub const BEHIND: u32 = 15;
+
+    /// A window that has seen nothing: the first non-zero number is accepted.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The highest number accepted so far.
+    pub fn highest(&self) -> Option<u32> {
+        self.highest
+    }
+
+    /// Whether to accept a packet numbered `seq`; if so, it is remembered.
+    pub fn accept(&mut self, seq: u32) -> bool {
+        if seq == 0 {
+            return false;
+        }
+        let Some(highest) = self.highest else {
+            self.highest = Some(seq);
+            self.seen = 1;
+            return true;
+        };
+        let ahead = seq.wrapping_sub(highest);
+        if (1..=Self::AHEAD).contains(&ahead) {
+            self.seen = self.seen.checked_shl(ahead).unwrap_or(0) | 1;
+            self.highest = Some(seq);
+            return true;
+        }
+        let behind = highest.wrapping_sub(seq);
+        if behind <= Self::BEHIND {
+            let bit = 1u32 << behind;
+            if self.seen & bit != 0 {
+                return false;
+            }
+            self.seen |= bit;
+            return true;
+        }
+        false
+    }
+}
+
 /// The SOL sequence number after `seq` (1..=15, skipping 0).
 pub fn next_sol_seq(seq: u8) -> u8 {
     if seq >= 15 { 1 } else { seq + 1 }
@@ -753,6 +811,33 @@ mod tests {
         let r4 = Rakp4::decode(&[3, 0, 0, 0, 1, 0, 0, 0, 1, 2]).unwrap();
         assert_eq!(r4.icv, [1, 2]);
         assert_eq!(status_text(0x0D), "unauthorized name");
+    }
+
+    #[test]
+    fn session_sequence_window_refuses_replays_and_strangers() {
+        let mut w = SeqWindow::new();
+        assert!(!w.accept(0), "zero is reserved");
+        assert!(w.accept(100));
+        assert!(!w.accept(100), "a replay");
+        assert!(w.accept(101));
+        assert!(w.accept(117), "16 ahead");
+        assert!(!w.accept(134), "17 ahead");
+        assert!(w.accept(102), "late but in the window");
+        assert!(!w.accept(102), "a late replay");
+        assert!(!w.accept(101), "16 behind the highest (117)");
+        assert!(w.accept(103), "14 behind");
+        assert!(!w.accept(101), "still 16 behind");
+        assert!(!w.accept(1), "far behind");
+        assert_eq!(w.highest(), Some(117));
+        // Wrapping around 2^32 (skipping the reserved zero).
+        let mut w = SeqWindow::new();
+        assert!(w.accept(u32::MAX - 1));
+        assert!(w.accept(1));
+        assert!(!w.accept(0));
+        assert!(w.accept(u32::MAX), "late, across the wrap");
+        assert!(!w.accept(u32::MAX - 1));
+        assert!(!w.accept(u32::MAX - 20));
+        assert_eq!(w.highest(), Some(1));
     }
 
     #[test]

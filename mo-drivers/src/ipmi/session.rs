@@ -50,6 +50,8 @@ pub struct Session {
     per_try: Duration,
     tries: u32,
     pending: VecDeque<Inbound>,
+    /// The BMC's session sequence numbers seen: replays and strangers are dropped.
+    inbound: rmcp::SeqWindow,
 }
 
 /// The socket address of the BMC named by `config`.
@@ -203,6 +205,7 @@ impl Session {
             per_try: config.timeout,
             tries: config.retries.max(1),
             pending: VecDeque::new(),
+            inbound: rmcp::SeqWindow::new(),
         };
         let privilege = config.privilege;
         let reply = session
@@ -262,19 +265,22 @@ impl Session {
     }
 
     /// Decode a datagram received on [`Session::socket`]. Packets of other sessions, setup
-    /// messages and packets failing the integrity check are dropped (`None`).
+    /// messages, packets failing the integrity check, and replayed or out-of-window session
+    /// sequence numbers ([`rmcp::SeqWindow`]) are dropped (`None`).
     pub fn accept(&mut self, datagram: &[u8]) -> Option<Inbound> {
         let Ok(Packet::Session(SessionPacket {
             payload_type,
             authenticated: true,
             session_id,
+            seq,
             payload,
             ..
         })) = rmcp::decode_packet(datagram, Some(&self.keys))
         else {
             return None;
         };
-        if session_id != self.console_sid {
+        // Only a packet that passed the integrity check moves the window.
+        if session_id != self.console_sid || !self.inbound.accept(seq) {
             return None;
         }
         match payload_type {

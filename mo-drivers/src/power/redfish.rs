@@ -22,6 +22,10 @@ use url::Url;
 
 use crate::address::{self, DriverOptions, Query};
 
+/// The JSON answers, read without I/O (public for the fuzz target).
+#[doc(hidden)]
+pub mod json;
+
 const PARAMETERS: &[&str] = &["tls", "fingerprint", "ca", "wait", "poll", "timeout"];
 
 /// A Redfish ComputerSystem's power.
@@ -208,12 +212,7 @@ impl RedfishController {
         let mut token = None;
         if !self.user.is_empty() {
             let root: Value = self.send(Method::GET, "/redfish/v1/", None, None).await?.1;
-            let sessions = root
-                .pointer("/Links/Sessions/@odata.id")
-                .and_then(Value::as_str)
-                .filter(|_| root.get("SessionService").is_some())
-                .map(str::to_owned);
-            if let Some(path) = sessions {
+            if let Some(path) = json::session_path(&root) {
                 let body = serde_json::json!({
                     "UserName": self.user,
                     "Password": self.password.as_ref().map(|p| p.expose()).unwrap_or_default(),
@@ -288,19 +287,12 @@ impl RedfishController {
             .bytes()
             .await
             .map_err(|e| self.http_error(e, &what))?;
-        let json = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
+        let json = json::body(&bytes);
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Err(self.refused());
         }
         if !status.is_success() {
-            let message = json
-                .pointer("/error/@Message.ExtendedInfo/0/Message")
-                .or_else(|| json.pointer("/error/message"))
-                .and_then(Value::as_str)
+            let message = json::error_message(&json)
                 .map(|m| format!(": {m}"))
                 .unwrap_or_default();
             return Err(Error::Protocol {
@@ -333,44 +325,19 @@ impl RedfishController {
 
     /// The reset target and the ResetTypes the system allows.
     async fn reset_info(&self, system: &Value) -> Result<(String, Vec<String>)> {
-        let action = system
-            .pointer("/Actions/#ComputerSystem.Reset")
-            .ok_or_else(|| Error::Unsupported {
-                operation: "ComputerSystem.Reset",
-                what: self.address.clone(),
-            })?;
-        let target = action
-            .get("target")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("{}/Actions/ComputerSystem.Reset", self.system_path));
-        let mut allowed: Vec<String> = action
-            .get("ResetType@Redfish.AllowableValues")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let json::ResetAction {
+            target,
+            mut allowed,
+            action_info,
+        } = json::reset_action(system, &self.system_path).ok_or_else(|| Error::Unsupported {
+            operation: "ComputerSystem.Reset",
+            what: self.address.clone(),
+        })?;
         if allowed.is_empty()
-            && let Some(info) = action.get("@Redfish.ActionInfo").and_then(Value::as_str)
+            && let Some(info) = action_info
         {
-            let info = self.call(Method::GET, info, None).await?;
-            if let Some(params) = info.get("Parameters").and_then(Value::as_array) {
-                for p in params {
-                    if p.get("Name").and_then(Value::as_str) == Some("ResetType")
-                        && let Some(values) = p.get("AllowableValues").and_then(Value::as_array)
-                    {
-                        allowed = values
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect();
-                    }
-                }
-            }
+            let info = self.call(Method::GET, &info, None).await?;
+            allowed = json::action_info_reset_types(&info);
         }
         if allowed.is_empty() {
             allowed = ["On", "ForceOff", "GracefulShutdown", "ForceRestart"]
@@ -424,20 +391,12 @@ impl PowerController for RedfishController {
 
     async fn status(&self) -> Result<PowerState> {
         let system = self.system().await?;
-        Ok(system
-            .get("PowerState")
-            .and_then(Value::as_str)
-            .map(parse_power_state)
-            .unwrap_or(PowerState::Unknown))
+        Ok(json::power_state(&system))
     }
 
     async fn perform(&self, action: PowerAction) -> Result<()> {
         let system = self.system().await?;
-        let now = system
-            .get("PowerState")
-            .and_then(Value::as_str)
-            .map(parse_power_state)
-            .unwrap_or(PowerState::Unknown);
+        let now = json::power_state(&system);
         let (target, allowed) = self.reset_info(&system).await?;
         let pick = |action| {
             reset_types(action)

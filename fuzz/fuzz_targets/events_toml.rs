@@ -1,0 +1,138 @@
+//! Fuzz the daemon's event and schedule files (`mod --events FILE`, `mod --schedule FILE`) as far
+//! as their parts live in the libraries: the `[rules]` table (mo_core::event::RulesConfig and
+//! `Rules::from_config`), `[actions.NAME]` tables (mo_drivers::action::ActionConfig and
+//! `Action::from_config`, webhooks excepted: building one builds an HTTP client),
+//! `[[pattern]]`s (severity names and `PatternSet`), and `[[schedule]]` entries (cron
+//! expressions through `automation::Job`). The file layout is the daemon's (mo-daemon
+//! events.rs and automation.rs `FileConfig`). Never a panic; rules and actions that read write
+//! back to TOML that reads to the same configuration; a job's next run is after now.
+//!
+//! Input: one byte choosing the file (even: events, odd: schedule), then the TOML text.
+
+#![no_main]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use libfuzzer_sys::fuzz_target;
+use mo_core::automation::{Job, Macro};
+use mo_core::event::{Rules, RulesConfig};
+use mo_core::scan::{Pattern, PatternSet, Severity};
+use mo_drivers::action::{Action, ActionConfig};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatternConfig {
+    name: String,
+    regex: String,
+    #[serde(default)]
+    severity: Option<String>,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    devices: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsFile {
+    #[serde(default, rename = "pattern")]
+    patterns: Vec<PatternConfig>,
+    #[serde(default)]
+    rules: RulesConfig,
+    #[serde(default)]
+    actions: BTreeMap<String, ActionConfig>,
+    #[serde(default, rename = "watch")]
+    _watches: Vec<toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryConfig {
+    #[serde(default)]
+    name: Option<String>,
+    cron: String,
+    #[serde(rename = "macro")]
+    macro_name: String,
+    targets: Vec<String>,
+    #[serde(default, rename = "args")]
+    _args: BTreeMap<String, String>,
+    #[serde(default, rename = "parallel")]
+    _parallel: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleFile {
+    #[serde(default, rename = "schedule")]
+    entries: Vec<EntryConfig>,
+}
+
+fn events(text: &str) {
+    let Ok(file) = toml::from_str::<EventsFile>(text) else {
+        return;
+    };
+    let mut patterns = Vec::new();
+    for p in file.patterns {
+        let Ok(severity) = p
+            .severity
+            .as_deref()
+            .unwrap_or("warning")
+            .parse::<Severity>()
+        else {
+            continue;
+        };
+        for glob in &p.devices {
+            let _ = mo_core::event::glob_match(glob, "web01");
+        }
+        patterns.push(Pattern::new(p.name, p.regex, severity, p.message));
+    }
+    let _ = PatternSet::new(&patterns);
+
+    let written = toml::to_string(&file.rules).unwrap_or_default();
+    let back = toml::from_str::<RulesConfig>(&written);
+    assert_eq!(back.as_ref().ok(), Some(&file.rules), "{written:?}");
+    if let Ok(rules) = Rules::from_config(&file.rules) {
+        let _ = rules.action_names();
+    }
+
+    for (name, config) in &file.actions {
+        let written = toml::to_string(config).unwrap_or_default();
+        let back = toml::from_str::<ActionConfig>(&written);
+        assert_eq!(back.as_ref().ok(), Some(config), "{written:?}");
+        if !matches!(config, ActionConfig::Webhook { .. }) {
+            let _ = Action::from_config(name, config);
+        }
+    }
+}
+
+fn schedule(text: &str) {
+    let Ok(file) = toml::from_str::<ScheduleFile>(text) else {
+        return;
+    };
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+    for e in file.entries {
+        let name = e.name.unwrap_or(e.macro_name);
+        let Ok(m) = Macro::parse("send x") else {
+            return;
+        };
+        if let Ok(job) = Job::new(&name, &e.cron, m, e.targets)
+            && let Some(next) = job.next_after(now)
+        {
+            assert!(next > now, "{:?}: next run {next:?}", e.cron);
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    if which % 2 == 0 {
+        events(&text);
+    } else {
+        schedule(&text);
+    }
+});

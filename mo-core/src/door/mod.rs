@@ -1,0 +1,33 @@
+//! What the front doors read from the network, parsed without I/O: the `Authorization` header of
+//! the HTTP API ([`auth`]), the SSH login name `user:DEVICE:spy` ([`login`]), the SSH shell's
+//! command lines ([`shell`]) and the WebSocket attach protocol's control messages ([`ws`]).
+//!
+//! Each parser takes text and gives a value or the message to show the client; none does I/O,
+//! so each has a fuzz target (`fuzz/`). The daemon (`mod`) wires them to its sockets.
+//!
+//! ```
+//! use mo_core::console::Mode;
+//! use mo_core::door::login::Login;
+//!
+//! let login = Login::parse("alice:web01:spy").unwrap();
+//! assert_eq!((login.device.as_deref(), login.mode), (Some("web01"), Mode::Spy));
+//! ```
+
+pub mod auth;
+pub mod login;
+pub mod shell;
+pub mod ws;
+
+use crate::console::Mode;
+
+/// A viewer mode by name, as the doors accept it: `attach` (or `rw`), `spy` (or `ro`), `force`,
+/// `join`. `None` for anything else.
+pub fn mode_by_name(name: &str) -> Option<Mode> {
+    match name {
+        "attach" | "rw" => Some(Mode::Attach),
+        "spy" | "ro" => Some(Mode::Spy),
+        "force" => Some(Mode::Force),
+        "join" => Some(Mode::Join),
+        _ => None,
+    }
+}
