@@ -3,12 +3,15 @@
 
 mod access;
 mod automation;
+mod connlimit;
 mod events;
 mod http;
+mod live;
 mod power;
 mod registry;
 mod site;
 mod ssh;
+mod throttle;
 mod watch;
 
 use std::net::SocketAddr;
@@ -91,6 +94,27 @@ struct Args {
     /// shows only the devices the caller may list).
     #[arg(long)]
     metrics_public: bool,
+    /// Connections each front door (SSH, HTTP) holds open at most; more are refused at once.
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    max_connections: usize,
+    /// Connections one source address may hold open at each front door.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_connections_per_address: usize,
+    /// Channels (sessions) one SSH connection may have open at once.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    max_ssh_channels: usize,
+    /// Time an SSH client has from connecting to being logged in; then it is disconnected.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    login_grace: Duration,
+    /// Time an HTTP client has to send a request's header; also how long an idle keep-alive
+    /// connection stays open.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    http_header_timeout: Duration,
+    /// An origin (`https://consoles.example.com`) whose web pages may open the API's WebSockets
+    /// (repeatable). The daemon's own origin (the request's Host) is always allowed, and so are
+    /// clients that send no Origin (programs, not browsers).
+    #[arg(long = "allowed-origin", value_name = "URL")]
+    allowed_origins: Vec<String>,
 }
 
 /// What every front door needs.
@@ -107,6 +131,10 @@ pub struct Ctx {
     pub site: site::Site,
     /// The macros the `--schedule` file plays (recording over them needs a global admin).
     pub scheduled_macros: Vec<String>,
+    /// Failed-login throttling and the limit on concurrent password checks (both doors).
+    pub throttle: Arc<throttle::Throttle>,
+    /// Snapshots of users, tokens and policy that open sessions re-check themselves against.
+    pub live: live::Live,
 }
 
 impl Ctx {
@@ -151,6 +179,7 @@ impl Ctx {
 }
 
 fn main() {
+    throttle::return_large_blocks();
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -221,9 +250,54 @@ fn seed_demo(store: &Store) -> anyhow::Result<()> {
 const DEMO_HTTP: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8022);
 
+/// How long the API token `--demo` prints stays valid.
+const DEMO_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The demo's password is public: outside demo mode, refuse to listen beyond loopback while
+/// any user still has the password `demo` (each user with a password is checked once, at
+/// start, only when a door is not on loopback).
+async fn refuse_public_demo(store: &Store, args: &Args) -> anyhow::Result<()> {
+    let public: Vec<String> = std::iter::once(("--ssh", args.ssh))
+        .chain(args.http.map(|a| ("--http", a)))
+        .filter(|(_, a)| !a.ip().is_loopback())
+        .map(|(flag, a)| format!("{flag} {a}"))
+        .collect();
+    if public.is_empty() {
+        return Ok(());
+    }
+    let s = store.clone();
+    let found = tokio::task::spawn_blocking(move || -> mo_store::Result<Vec<String>> {
+        let mut found = Vec::new();
+        for user in s.list_users()? {
+            if s.verify_password(&user.name, "demo")? {
+                found.push(user.name);
+            }
+        }
+        Ok(found)
+    })
+    .await??;
+    if let Some(first) = found.first() {
+        bail!(
+            "refusing to listen on {} (not loopback): {} {} {} the public demo password `demo`. \
+             Remove the user (`mo user rm {first}`), give it another password \
+             (`mo user passwd {first} --password-stdin`), or listen on loopback only",
+            public.join(" and "),
+            if found.len() == 1 { "user" } else { "users" },
+            found.join(", "),
+            if found.len() == 1 { "has" } else { "have" },
+        );
+    }
+    Ok(())
+}
+
 /// A fresh API token for the demo user (stored like `mo token add demo` ones).
 fn demo_token(store: &Store) -> anyhow::Result<String> {
-    let new = store.add_token("demo", mo_store::TokenScope::All, None)?;
+    let expires = std::time::SystemTime::now() + DEMO_TOKEN_LIFETIME;
+    let expires_ns = expires
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_nanos()).ok());
+    let new = store.add_token("demo", mo_store::TokenScope::All, expires_ns)?;
     Ok(new.token.expose().to_string())
 }
 
@@ -242,6 +316,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let data = DataDir::open(&args.data_dir)
         .with_context(|| format!("cannot open data directory {}", args.data_dir.display()))?;
     let store = data.open_store()?;
+    if !args.demo {
+        refuse_public_demo(&store, &args).await?;
+    }
     if args.demo {
         seed_demo(&store).context("cannot set up the demo devices")?;
     }
@@ -286,15 +363,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .power_poll
         .filter(|secs| *secs > 0)
         .map(|secs| tokio::spawn(power::poll(registry.clone(), Duration::from_secs(secs))));
+    let throttle = Arc::new(throttle::Throttle::new(
+        store.clone(),
+        throttle::Limits::default(),
+    ));
     let ctx = Arc::new(Ctx {
+        throttle,
         events,
         access: access::Access::new(store.clone()),
         site: site::Site::load(args.site.as_deref(), data.path())?,
         scheduled_macros: schedule_config.macro_names(),
         store,
         registry: registry.clone(),
+        live: live::Live::new(),
     });
     let scheduler = automation::start(ctx.clone(), schedule_config);
+    let live_watcher = tokio::spawn(live::watch_store(ctx.clone(), Duration::from_secs(1)));
     let tls = args.tls.setup(data.path(), http_addr)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let http_server = match http_addr {
@@ -304,7 +388,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 data: data.clone(),
                 metrics,
             };
-            match http::serve(state, addr, tls).await {
+            let options = http::Options {
+                conns: connlimit::ConnLimits::new(
+                    "HTTP",
+                    args.max_connections,
+                    args.max_connections_per_address,
+                ),
+                header_timeout: args.http_header_timeout,
+                allowed_origins: args.allowed_origins.clone(),
+            };
+            match http::serve(state, addr, tls, options).await {
                 Ok((bound, task)) => {
                     tracing::info!("listening on {bound} ({scheme})");
                     eprintln!("mod: listening on {bound} (HTTP API, {scheme}://{bound}/api/v1/)");
@@ -320,7 +413,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let (addr, server) = ssh::serve(ctx.clone(), args.ssh, host_key).await?;
+    let (addr, server) = ssh::serve(
+        ctx.clone(),
+        args.ssh,
+        host_key,
+        ssh::Options {
+            conns: connlimit::ConnLimits::new(
+                "SSH",
+                args.max_connections,
+                args.max_connections_per_address,
+            ),
+            max_channels: args.max_ssh_channels,
+            login_grace: args.login_grace,
+        },
+    )
+    .await?;
     tracing::info!(
         "listening on {addr} (SSH), data directory {}",
         args.data_dir.display()
@@ -364,6 +471,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         _ = http_task => tracing::error!("HTTP server ended"),
     }
     watcher.abort();
+    live_watcher.abort();
     if let Some(poller) = poller {
         poller.abort();
     }

@@ -1,8 +1,24 @@
 //! Who is calling: `Authorization: Bearer TOKEN` (an API token of `mo token add`), or HTTP Basic
-//! with a user's password (argon2, for curl). WebSocket clients may pass `?token=TOKEN` instead,
-//! since browsers cannot set headers on a WebSocket. Refusals are audited as failed logins.
+//! with a user's password (argon2, for curl). WebSocket upgrades (and only they) may pass
+//! `?token=TOKEN` instead, since browsers cannot set headers on a WebSocket; a token in the query
+//! of any other request is ignored (query strings end up in proxy and server logs).
+//!
+//! Refusals are audited as failed logins, throttled per source address ([`crate::throttle`]:
+//! a locked-out address gets 429 with `Retry-After`, without a check), and password checks run
+//! only so many at a time (503 when too many wait).
+//!
+//! A WebSocket upgrade that carries an `Origin` header is accepted only from the daemon's own
+//! origin (`http://HOST` or `https://HOST` for the request's `Host`) or an origin given with
+//! `mod --allowed-origin`; clients that send no `Origin` (programs, not browsers) are let
+//! through. This stops another web site's page from opening a console in a visitor's browser.
+//!
+//! A 401 challenges with `WWW-Authenticate: Bearer realm="mo"`; `Basic realm="mo"` is added
+//! only when the request itself carried Basic credentials, so a browser that did not ask for
+//! Basic never pops up a password dialog for the API.
 
 use std::net::SocketAddr;
+
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -12,6 +28,7 @@ use mo_store::{Outcome, TokenScope};
 
 use super::AppState;
 use super::error::{ApiError, Code};
+use crate::throttle::{Admission, CheckError};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -22,6 +39,8 @@ pub struct Caller {
     pub origin: String,
     /// The token's scope (`None` for a password login: everything the user may).
     pub scope: Option<TokenScope>,
+    /// The API token's id, when the caller came with one.
+    pub token_id: Option<String>,
 }
 
 impl Caller {
@@ -100,6 +119,70 @@ impl Caller {
         self.scope_permits(Action::List)
             && state.ctx.access.allows(&self.user, Action::List, device)
     }
+
+    /// Who holds a session opened by this caller, for the live re-checks.
+    pub fn holder(&self) -> crate::live::Holder {
+        crate::live::Holder {
+            user: self.user.clone(),
+            token: self.token_id.clone(),
+            scope: self.scope,
+        }
+    }
+}
+
+/// Origins besides the daemon's own whose pages may open WebSockets (`mod --allowed-origin`),
+/// put into each request's extensions by the server.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedOrigins(pub Arc<Vec<String>>);
+
+/// Whether the request asks for a WebSocket upgrade.
+pub fn is_websocket_upgrade(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Refuse a WebSocket upgrade whose `Origin` is neither the daemon's own nor allowed.
+fn check_origin(parts: &Parts) -> Result<(), ApiError> {
+    let Some(origin) = parts.headers.get(axum::http::header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("").trim().trim_end_matches('/');
+    let host = parts
+        .headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let own = !host.is_empty()
+        && [format!("http://{host}"), format!("https://{host}")]
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(origin));
+    let listed = parts.extensions.get::<AllowedOrigins>().is_some_and(|l| {
+        l.0.iter()
+            .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    });
+    if own || listed {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "WebSocket refused: origin `{origin}` is not this daemon's (`{host}`); allow it with \
+             `mod --allowed-origin {origin}`"
+        )))
+    }
+}
+
+/// The 401 challenge for callers that sent Basic credentials: Basic is offered too.
+fn challenge_basic(error: ApiError, basic: bool) -> ApiError {
+    if basic && error.code == Code::Unauthorized {
+        error.with_header(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer realm=\"mo\", Basic realm=\"mo\""),
+        )
+    } else {
+        error
+    }
 }
 
 fn unauthorized(message: impl Into<String>) -> ApiError {
@@ -124,6 +207,9 @@ fn presented(parts: &Parts) -> Result<Option<Presented>, ApiError> {
             Credentials::Basic { user, password } => Ok(Some(Presented::Basic(user, password))),
         };
     }
+    if !is_websocket_upgrade(parts) {
+        return Ok(None);
+    }
     let token = parts.uri.query().and_then(mo_core::door::auth::query_token);
     Ok(token.map(Presented::Token))
 }
@@ -132,15 +218,54 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let peer = parts
+        let addr = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.to_string())
-            .unwrap_or_else(|| "?".into());
+            .map(|c| c.0);
+        let peer = addr.map_or_else(|| "?".into(), |a| a.to_string());
+        if is_websocket_upgrade(parts) {
+            check_origin(parts)?;
+        }
         let Some(presented) = presented(parts)? else {
             return Err(unauthorized(
                 "no credentials: send `Authorization: Bearer TOKEN` (make one with `mo token add USER`) or HTTP Basic user:password",
             ));
+        };
+        let basic = matches!(presented, Presented::Basic(..));
+        let throttle = state.ctx.throttle.clone();
+        if let Some(addr) = addr
+            && let Admission::LockedOut(left) = throttle.admit(addr.ip())
+        {
+            throttle.refused_locked();
+            let secs = left.as_secs().max(1);
+            let error = ApiError::new(
+                Code::TooManyRequests,
+                format!(
+                    "too many failed logins from {}: try again in {secs}s",
+                    addr.ip()
+                ),
+            );
+            return Err(match axum::http::HeaderValue::from_str(&secs.to_string()) {
+                Ok(v) => error.with_header(axum::http::header::RETRY_AFTER, v),
+                Err(_) => error,
+            });
+        }
+        let origin = format!("http {peer}");
+        let refused = |user: &str, why: String| {
+            match addr {
+                Some(addr) => {
+                    throttle.failed(addr.ip(), user, &origin, &why);
+                }
+                None => state.ctx.access.record(
+                    user,
+                    &origin,
+                    "login",
+                    None,
+                    Outcome::Denied,
+                    why.clone(),
+                ),
+            }
+            challenge_basic(unauthorized(why), basic)
         };
         let store = state.ctx.store.clone();
         match presented {
@@ -149,51 +274,51 @@ impl FromRequestParts<AppState> for Caller {
                     .await
                     .map_err(|e| ApiError::internal(format!("token check failed: {e}")))?;
                 match checked {
-                    Ok(verified) => Ok(Caller {
-                        origin: format!("http {peer} token {}", verified.id),
-                        user: verified.user,
-                        scope: Some(verified.scope),
-                    }),
+                    Ok(verified) => {
+                        if let Some(addr) = addr {
+                            throttle.succeeded(addr.ip());
+                        }
+                        Ok(Caller {
+                            origin: format!("http {peer} token {}", verified.id),
+                            user: verified.user,
+                            scope: Some(verified.scope),
+                            token_id: Some(verified.id),
+                        })
+                    }
                     Err(mo_store::Error::TokenRefused { reason }) => {
-                        state.ctx.access.record(
-                            "unknown",
-                            &format!("http {peer}"),
-                            "login",
-                            None,
-                            Outcome::Denied,
-                            format!("API token refused: {reason}"),
-                        );
-                        Err(unauthorized(format!("API token refused: {reason}")))
+                        Err(refused("unknown", format!("API token refused: {reason}")))
                     }
                     Err(e) => Err(ApiError::from(e)),
                 }
             }
             Presented::Basic(user, password) => {
-                let name = user.clone();
-                let ok =
-                    tokio::task::spawn_blocking(move || store.verify_password(&name, &password))
-                        .await
-                        .map_err(|e| ApiError::internal(format!("password check failed: {e}")))?
-                        .unwrap_or(false);
-                let origin = format!("http {peer}");
+                let ok = match throttle.verify_password(&user, &password).await {
+                    Ok(ok) => ok,
+                    Err(CheckError::Busy) => {
+                        return Err(ApiError::new(
+                            Code::Unavailable,
+                            CheckError::Busy.to_string(),
+                        ));
+                    }
+                    Err(e) => return Err(ApiError::internal(e.to_string())),
+                };
                 if ok {
+                    if let Some(addr) = addr {
+                        throttle.succeeded(addr.ip());
+                    }
                     Ok(Caller {
                         user,
                         origin,
                         scope: None,
+                        token_id: None,
                     })
                 } else {
-                    state.ctx.access.record(
+                    Err(refused(
                         &user,
-                        &origin,
-                        "login",
-                        None,
-                        Outcome::Denied,
-                        "HTTP Basic: wrong password or unknown user",
-                    );
-                    Err(unauthorized(format!(
-                        "HTTP Basic login of `{user}` refused: wrong password or unknown user"
-                    )))
+                        format!(
+                            "HTTP Basic login of `{user}` refused: wrong password or unknown user"
+                        ),
+                    ))
                 }
             }
         }

@@ -20,6 +20,9 @@ pub enum Code {
     MethodNotAllowed,
     /// 409: it exists already, or is in use.
     Conflict,
+    /// 429: too many failed logins from the caller's address (`Retry-After` says when to
+    /// try again).
+    TooManyRequests,
     /// 422: the device cannot do this (no power controller, no break support).
     Unsupported,
     /// 426: a WebSocket endpoint was asked without the WebSocket upgrade.
@@ -42,6 +45,7 @@ impl Code {
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::Conflict => "conflict",
+            Code::TooManyRequests => "too_many_requests",
             Code::Unsupported => "unsupported",
             Code::UpgradeRequired => "upgrade_required",
             Code::Timeout => "timeout",
@@ -59,6 +63,7 @@ impl Code {
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::Conflict => StatusCode::CONFLICT,
+            Code::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Code::Unsupported => StatusCode::UNPROCESSABLE_ENTITY,
             Code::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             Code::Timeout => StatusCode::GATEWAY_TIMEOUT,
@@ -75,6 +80,8 @@ pub struct ApiError {
     pub code: Code,
     /// The human text.
     pub message: String,
+    /// Extra response headers (`Retry-After`, a Basic challenge), usually none.
+    pub headers: Vec<(axum::http::HeaderName, axum::http::HeaderValue)>,
 }
 
 impl ApiError {
@@ -83,7 +90,18 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            headers: Vec::new(),
         }
+    }
+
+    /// The same error with one more response header (it replaces one of the same name).
+    pub fn with_header(
+        mut self,
+        name: axum::http::HeaderName,
+        value: axum::http::HeaderValue,
+    ) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     /// 400.
@@ -131,8 +149,13 @@ impl IntoResponse for ApiError {
         if self.code == Code::Unauthorized {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer realm=\"mo\", Basic realm=\"mo\""),
+                // Basic is offered only to callers that sent Basic (auth::challenge_basic): a
+                // browser that did not ask for it gets no password dialog.
+                axum::http::HeaderValue::from_static("Bearer realm=\"mo\""),
             );
+        }
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
         }
         if self.code == Code::UpgradeRequired {
             let headers = response.headers_mut();

@@ -11,6 +11,7 @@ mod error;
 mod metrics;
 mod openapi;
 mod rest;
+mod server;
 pub mod tls;
 mod ws;
 
@@ -24,6 +25,7 @@ use mo_store::DataDir;
 use tokio::net::TcpListener;
 
 pub use metrics::Metrics;
+pub use server::Options;
 
 use crate::Ctx;
 
@@ -124,22 +126,20 @@ pub async fn serve(
     state: AppState,
     addr: SocketAddr,
     tls: Option<Arc<tls::Tls>>,
+    options: Options,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     use axum::serve::ListenerExt as _;
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
     let bound = listener.local_addr()?;
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // The connection loop (header timeout, connection caps, connect info): [`server`].
+    let app = router(state);
     let task = match tls {
         Some(tls) => {
-            // `tap_io` (a no-op here: the TLS listener set TCP_NODELAY) gives the connect info.
-            let listener = tls.listener(listener)?.tap_io(|_| {});
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app).await {
-                    tracing::error!("HTTPS server stopped: {e}");
-                }
-            })
+            // The TLS listener sets TCP_NODELAY and yields connections after their handshake.
+            let listener = tls.listener(listener)?;
+            tokio::spawn(server::run(listener, app, options))
         }
         None => {
             let listener = listener.tap_io(|tcp| {
@@ -147,11 +147,7 @@ pub async fn serve(
                     tracing::debug!("cannot set TCP_NODELAY on an HTTP connection: {e}");
                 }
             });
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app).await {
-                    tracing::error!("HTTP server stopped: {e}");
-                }
-            })
+            tokio::spawn(server::run(listener, app, options))
         }
     };
     Ok((bound, task))

@@ -27,6 +27,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, Code};
 use super::rest::{PathArgs, QueryArgs, event_json, role_name, viewer_json, visible_entry};
+use crate::live::Verdict;
 
 /// Frames queued for one client before the bridge stops pulling from the console.
 const OUT_QUEUE: usize = 64;
@@ -264,8 +265,34 @@ async fn run_attach(
     }
     let me = caller.user.clone();
     let mut reason = String::from("client left");
+    // Access changes reach open viewers: demoted to spy or disconnected (crate::live).
+    let mut live = state.ctx.live.watch(caller.holder());
     while ok {
         tokio::select! {
+            snapshot = live.next() => {
+                match snapshot.viewer(live.holder(), &device, session.role()) {
+                    Verdict::Keep => {}
+                    Verdict::Demote(why) => {
+                        let _ = session.set_mode(Mode::Spy).await;
+                        access.record(&caller.user, &caller.origin, "session.demoted",
+                            Some(&device), Outcome::Denied, why.clone());
+                        ok = send(&out, text(&json!({
+                            "type": "notice",
+                            "text": why,
+                            "role": role_name(session.role()),
+                        }))).await;
+                    }
+                    Verdict::End(why) => {
+                        access.record(&caller.user, &caller.origin, "session.revoked",
+                            Some(&device), Outcome::Denied, why.clone());
+                        for frame in closed(&why) {
+                            let _ = send(&out, frame).await;
+                        }
+                        reason = why;
+                        ok = false;
+                    }
+                }
+            },
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Binary(data))) => {
                     if let Err(e) = keystrokes(&session, &data).await {
@@ -482,8 +509,20 @@ async fn stream_events(
 ) {
     let (mut sink, mut stream) = socket.split();
     let mut tick = tokio::time::interval(EVENT_POLL);
+    let mut live = state.ctx.live.watch(caller.holder());
     loop {
         tokio::select! {
+            why = live.revoked() => {
+                state.ctx.access.record(&caller.user, &caller.origin, "session.revoked",
+                    device.as_deref(), Outcome::Denied, format!("event stream closed: {why}"));
+                for frame in closed(&why) {
+                    let sent = tokio::time::timeout(SEND_STALL, sink.send(frame)).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        break;
+                    }
+                }
+                return;
+            },
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}

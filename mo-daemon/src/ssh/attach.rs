@@ -18,6 +18,8 @@ use crate::registry::Entry;
 
 enum Wake<'a> {
     Input(TermInput),
+    /// Users, tokens or grants changed (crate::live).
+    Access(std::sync::Arc<crate::live::Snapshot>),
     Output(Option<tokio::sync::mpsc::Permit<'a, Bytes>>, ViewerEvent),
 }
 
@@ -145,9 +147,11 @@ async fn bridge(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &mu
     let mut parser = EscapeParser::new(entry.escape);
     let out = term.out().clone();
     let me = session.user().to_string();
+    let mut live = door.ctx.live.watch(crate::live::Holder::user(door.user));
     loop {
         let wake = tokio::select! {
             input = term.input() => Wake::Input(input),
+            snapshot = live.next() => Wake::Access(snapshot),
             (permit, ev) = async {
                 // Pull from the hub only when the terminal has room: a slow client falls behind
                 // and is told what it missed, the console never waits for it.
@@ -156,6 +160,36 @@ async fn bridge(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &mu
             } => Wake::Output(permit, ev),
         };
         match wake {
+            Wake::Access(snapshot) => {
+                let name = &entry.device.name;
+                match snapshot.viewer(live.holder(), name, session.role()) {
+                    crate::live::Verdict::Keep => {}
+                    crate::live::Verdict::Demote(why) => {
+                        let _ = session.set_mode(Mode::Spy).await;
+                        door.ctx.access.record(
+                            door.user,
+                            door.origin,
+                            "session.demoted",
+                            Some(name),
+                            Outcome::Denied,
+                            why.clone(),
+                        );
+                        term.write(notice(&why)).await;
+                    }
+                    crate::live::Verdict::End(why) => {
+                        door.ctx.access.record(
+                            door.user,
+                            door.origin,
+                            "session.revoked",
+                            Some(name),
+                            Outcome::Denied,
+                            why.clone(),
+                        );
+                        term.write(notice(&format!("disconnected: {why}"))).await;
+                        return 1;
+                    }
+                }
+            }
             Wake::Input(TermInput::Closed) => return 0,
             Wake::Input(TermInput::Resize { cols, rows }) => {
                 let _ = session.window_size(cols, rows).await;

@@ -7,6 +7,12 @@
 //!
 //! Password and public-key logins are checked against the store. The connection's TCP socket has
 //! TCP_NODELAY set (keystrokes are tiny).
+//!
+//! Limits (docs/security.md): connections per door and per source address ([`Options::conns`]),
+//! a deadline for logging in ([`Options::login_grace`]), channels per connection
+//! ([`Options::max_channels`]), and password failures throttled per source address
+//! ([`crate::throttle`]). Open channels end when their user is removed (and viewers are
+//! re-checked: [`crate::live`]).
 
 mod attach;
 mod gang_cmd;
@@ -18,25 +24,41 @@ mod term;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use russh::keys::PrivateKey;
-use russh::server::{Auth, ChannelOpenHandle, Msg, Server as _, Session, VerifiedPublicKey};
-use russh::{Channel, ChannelId, ChannelMsg, MethodKind, MethodSet};
+use russh::server::{Auth, ChannelOpenHandle, Msg, Session, VerifiedPublicKey};
+use russh::{
+    Channel, ChannelId, ChannelMsg, ChannelOpenFailure, Disconnect, MethodKind, MethodSet,
+};
 use tokio::net::TcpListener;
 
 use crate::Ctx;
+use crate::connlimit::{ConnLimits, Kill, Limited};
+use crate::throttle::{Admission, CheckError};
 use term::Term;
 
 /// Who logged in and what they asked for in the user name (`user:DEVICE:spy`).
 pub use mo_core::door::login::Login;
+
+/// The SSH door's limits.
+pub struct Options {
+    /// Connection caps (total and per source address).
+    pub conns: Arc<ConnLimits>,
+    /// Channels one connection may have open at once.
+    pub max_channels: usize,
+    /// Time from connecting to being logged in.
+    pub login_grace: Duration,
+}
 
 /// Start listening; returns the bound address and the server task.
 pub async fn serve(
     ctx: Arc<Ctx>,
     addr: SocketAddr,
     host_key: PrivateKey,
+    options: Options,
 ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let mut methods = MethodSet::empty();
     methods.push(MethodKind::Password);
@@ -49,38 +71,112 @@ pub async fn serve(
         keepalive_interval: Some(Duration::from_secs(30)),
         keepalive_max: 4,
         nodelay: true,
+        max_auth_attempts: 6,
         ..Default::default()
     });
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen for SSH on {addr}"))?;
     let bound = listener.local_addr()?;
-    let mut server = Server { ctx };
+    let options = Arc::new(options);
     let task = tokio::spawn(async move {
-        if let Err(e) = server.run_on_socket(config, &listener).await {
-            tracing::error!("SSH server stopped: {e}");
+        loop {
+            let (tcp, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors and the like: pass, and try again shortly.
+                    tracing::warn!("SSH accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let permit = match options.conns.admit(peer.ip()) {
+                Ok(permit) => permit,
+                Err(why) => {
+                    tracing::warn!("{why}");
+                    continue;
+                }
+            };
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY on an SSH connection: {e}");
+            }
+            let kill = Kill::new();
+            let stream = Limited::new(tcp, permit, kill.clone());
+            let authed = Arc::new(AtomicBool::new(false));
+            let conn = Conn {
+                ctx: ctx.clone(),
+                peer: Some(peer),
+                login: None,
+                authed: authed.clone(),
+                channels: Arc::new(AtomicUsize::new(0)),
+                max_channels: options.max_channels,
+            };
+            tokio::spawn(connection(
+                config.clone(),
+                stream,
+                conn,
+                kill,
+                authed,
+                options.login_grace,
+            ));
         }
     });
     Ok((bound, task))
 }
 
-struct Server {
-    ctx: Arc<Ctx>,
-}
-
-impl russh::server::Server for Server {
-    type Handler = Conn;
-
-    fn new_client(&mut self, peer: Option<SocketAddr>) -> Conn {
-        Conn {
-            ctx: self.ctx.clone(),
-            peer,
-            login: None,
+/// Run one connection; cut it if it is not logged in within `grace`.
+async fn connection(
+    config: Arc<russh::server::Config>,
+    stream: Limited<tokio::net::TcpStream>,
+    conn: Conn,
+    kill: Arc<Kill>,
+    authed: Arc<AtomicBool>,
+    grace: Duration,
+) {
+    let peer = conn.peer;
+    let deadline = tokio::time::Instant::now() + grace;
+    let session =
+        match tokio::time::timeout_at(deadline, russh::server::run_stream(config, stream, conn))
+            .await
+        {
+            Ok(Ok(session)) => session,
+            Ok(Err(e)) => {
+                tracing::debug!(?peer, "SSH connection setup failed: {e:#}");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(
+                    ?peer,
+                    "SSH client sent no greeting within {grace:?}: closed"
+                );
+                return;
+            }
+        };
+    let handle = session.handle();
+    tokio::pin!(session);
+    let unauthed = async {
+        tokio::time::sleep_until(deadline).await;
+        if authed.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
         }
-    }
-
-    fn handle_session_error(&mut self, error: anyhow::Error) {
-        tracing::debug!("SSH session ended with an error: {error:#}");
+    };
+    tokio::select! {
+        result = &mut session => {
+            if let Err(e) = result {
+                tracing::debug!(?peer, "SSH session ended with an error: {e:#}");
+            }
+        }
+        () = unauthed => {
+            tracing::info!(?peer, "SSH client did not log in within {grace:?}: disconnected");
+            let bye = handle.disconnect(
+                Disconnect::ByApplication,
+                format!("not logged in within {}s", grace.as_secs()),
+                String::new(),
+            );
+            let _ = tokio::time::timeout(Duration::from_secs(1), bye).await;
+            kill.kill();
+            let _ = tokio::time::timeout(Duration::from_secs(5), session).await;
+        }
     }
 }
 
@@ -89,6 +185,11 @@ pub struct Conn {
     ctx: Arc<Ctx>,
     peer: Option<SocketAddr>,
     login: Option<Login>,
+    /// Set once a login succeeded (the login deadline no longer applies).
+    authed: Arc<AtomicBool>,
+    /// Channels open now.
+    channels: Arc<AtomicUsize>,
+    max_channels: usize,
 }
 
 impl Conn {
@@ -105,34 +206,58 @@ impl russh::server::Handler for Conn {
         let Ok(login) = Login::parse(user) else {
             return Ok(Auth::reject());
         };
-        let store = self.ctx.store.clone();
-        let (name, pw) = (login.user.clone(), password.to_string());
-        let ok = tokio::task::spawn_blocking(move || store.verify_password(&name, &pw))
-            .await?
-            .unwrap_or(false);
-        let outcome = if ok {
-            mo_store::Outcome::Ok
-        } else {
-            mo_store::Outcome::Denied
+        let origin = self.origin();
+        let throttle = self.ctx.throttle.clone();
+        let addr = self.peer.map(|p| p.ip());
+        if let Some(addr) = addr
+            && let Admission::LockedOut(left) = throttle.admit(addr)
+        {
+            tracing::debug!(user = %login.user, %addr, "password login refused: locked out for {left:?}");
+            throttle.refused_locked();
+            return Ok(Auth::reject());
+        }
+        let ok = match throttle.verify_password(&login.user, password).await {
+            Ok(ok) => ok,
+            Err(CheckError::Busy) => {
+                tracing::warn!(user = %login.user, peer = ?self.peer, "password login refused: too many checks under way");
+                return Ok(Auth::reject());
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                false
+            }
         };
-        self.ctx.access.record(
-            &login.user,
-            &self.origin(),
-            "login",
-            login.device.as_deref(),
-            outcome,
-            if ok {
-                "password"
-            } else {
-                "wrong password or unknown user"
-            },
-        );
         if ok {
+            if let Some(addr) = addr {
+                throttle.succeeded(addr);
+            }
+            self.ctx.access.record(
+                &login.user,
+                &origin,
+                "login",
+                login.device.as_deref(),
+                mo_store::Outcome::Ok,
+                "password",
+            );
             tracing::info!(user = %login.user, peer = ?self.peer, "password login");
+            self.authed.store(true, Ordering::SeqCst);
             self.login = Some(login);
             Ok(Auth::Accept)
         } else {
             tracing::warn!(user = %login.user, peer = ?self.peer, "password login failed");
+            match addr {
+                Some(addr) => {
+                    throttle.failed(addr, &login.user, &origin, "wrong password or unknown user");
+                }
+                None => self.ctx.access.record(
+                    &login.user,
+                    &origin,
+                    "login",
+                    login.device.as_deref(),
+                    mo_store::Outcome::Denied,
+                    "wrong password or unknown user",
+                ),
+            }
             Ok(Auth::reject())
         }
     }
@@ -165,6 +290,7 @@ impl russh::server::Handler for Conn {
                 "public key",
             );
             tracing::info!(user = %login.user, peer = ?self.peer, "public-key login");
+            self.authed.store(true, Ordering::SeqCst);
             self.login = Some(login);
             Ok(Auth::Accept)
         } else {
@@ -181,11 +307,18 @@ impl russh::server::Handler for Conn {
         let Some(login) = self.login.clone() else {
             return Ok(());
         };
+        if self.channels.load(Ordering::SeqCst) >= self.max_channels {
+            tracing::warn!(user = %login.user, peer = ?self.peer, "channel refused: {} open (mod --max-ssh-channels)", self.max_channels);
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        }
+        let open = ChannelCount::new(self.channels.clone());
         reply.accept().await;
         let ctx = self.ctx.clone();
         let origin = self.origin();
         tokio::spawn(async move {
             run_channel(ctx, login, origin, channel).await;
+            drop(open);
         });
         Ok(())
     }
@@ -237,8 +370,24 @@ impl russh::server::Handler for Conn {
     }
 }
 
+/// One open channel, counted while it lives.
+struct ChannelCount(Arc<AtomicUsize>);
+
+impl ChannelCount {
+    fn new(count: Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        ChannelCount(count)
+    }
+}
+
+impl Drop for ChannelCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Wait for the client's pty/shell/exec requests, then run the shell, one command, or a direct
-/// attach.
+/// attach. The channel ends, with a notice, when its user is removed.
 async fn run_channel(ctx: Arc<Ctx>, login: Login, origin: String, channel: Channel<Msg>) {
     let (mut rd, wr) = channel.split();
     let mut pty = None;
@@ -258,26 +407,51 @@ async fn run_channel(ctx: Arc<Ctx>, login: Login, origin: String, channel: Chann
         }
     };
     let mut term = Term::new(rd, wr, pty);
-    let status = match (&login.device, command) {
-        (Some(device), None) => {
-            attach::run(
-                &ctx,
+    let mut live = ctx.live.watch(crate::live::Holder::user(&login.user));
+    let work = async {
+        match (&login.device, command) {
+            (Some(device), None) => {
+                attach::run(
+                    &ctx,
+                    &login.user,
+                    &origin,
+                    device,
+                    login.mode,
+                    None,
+                    &mut term,
+                )
+                .await
+            }
+            (Some(_), Some(_)) => {
+                term.line("mo: give either user:device in the login name or a command, not both")
+                    .await;
+                2
+            }
+            (None, Some(cmd)) => {
+                shell::run_command(&ctx, &login.user, &origin, &cmd, &mut term).await
+            }
+            (None, None) => shell::run_shell(&ctx, &login.user, &origin, &mut term).await,
+        }
+    };
+    let ended = tokio::select! {
+        status = work => Ok(status),
+        why = live.revoked() => Err(why),
+    };
+    let status = match ended {
+        Ok(status) => status,
+        Err(why) => {
+            ctx.access.record(
                 &login.user,
                 &origin,
-                device,
-                login.mode,
-                None,
-                &mut term,
-            )
-            .await
-        }
-        (Some(_), Some(_)) => {
-            term.line("mo: give either user:device in the login name or a command, not both")
+                "session.revoked",
+                login.device.as_deref(),
+                mo_store::Outcome::Denied,
+                format!("SSH session ended: {why}"),
+            );
+            term.write(attach::notice(&format!("session ended: {why}")))
                 .await;
-            2
+            1
         }
-        (None, Some(cmd)) => shell::run_command(&ctx, &login.user, &origin, &cmd, &mut term).await,
-        (None, None) => shell::run_shell(&ctx, &login.user, &origin, &mut term).await,
     };
     term.finish(status).await;
 }

@@ -67,6 +67,8 @@ pub struct SshClient {
     port: u16,
     user: String,
     auth: Auth,
+    /// Source address to connect from (`ssh -b`), e.g. `127.0.0.2`.
+    bind: Option<String>,
 }
 
 impl SshClient {
@@ -89,6 +91,7 @@ impl SshClient {
             port,
             user: user.to_string(),
             auth: Auth::Password(script),
+            bind: None,
         })
     }
 
@@ -98,7 +101,15 @@ impl SshClient {
             port,
             user: user.to_string(),
             auth: Auth::Key(key.private.clone()),
+            bind: None,
         }
+    }
+
+    /// The same client, connecting from source address `ip` (a loopback alias such as
+    /// `127.0.0.2` looks like another host to the daemon).
+    pub fn from_address(mut self, ip: &str) -> SshClient {
+        self.bind = Some(ip.to_string());
+        self
     }
 
     /// The user name.
@@ -148,6 +159,9 @@ impl SshClient {
         opt("LogLevel=ERROR");
         opt("ConnectTimeout=20");
         opt("NumberOfPasswordPrompts=1");
+        if let Some(ip) = &self.bind {
+            opt(&format!("BindAddress={ip}"));
+        }
         match &self.auth {
             Auth::Password(_) => {
                 opt("PubkeyAuthentication=no");
