@@ -186,10 +186,11 @@ fn log_show_search_and_notes_over_ssh() {
             "a viewer wrote a note:\n{}",
             denied.combined()
         );
+        // To a user who may not even list px it is an unknown device (issue 13 item 2).
         let denied = nemo.run(Login::Shell, &["log", "show", "px", "--tail", "1"], None)?;
         ensure!(
             denied.status.code() == Some(1)
-                && denied.stdout.contains("denied")
+                && denied.stdout.contains("unknown device `px`")
                 && !denied.stdout.contains("line 0"),
             "a user without grants read the log:\n{}",
             denied.combined()

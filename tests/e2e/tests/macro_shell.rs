@@ -123,10 +123,10 @@ fn macros_play_on_many_and_fail_cleanly() {
             "{}",
             out.combined()
         );
-        // The viewer role may not run macros.
+        // The viewer role may not run macros (it runs them nowhere, so it sees none).
         let out = vera.run(Login::Shell, &["macro", "play", "login", "m01"], None)?;
         ensure!(
-            !out.success() && out.stdout.contains("not allowed to run macros on: m01"),
+            !out.success() && out.stdout.contains("vera may not run macros on any device"),
             "{}",
             out.combined()
         );
