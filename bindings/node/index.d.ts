@@ -37,10 +37,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** A client of one mo daemon (`mod --http ADDR`), authenticated with an API token. */
 export declare class Client {
   /**
-   * A client of the daemon at `url` (`http://127.0.0.1:8022`) using API `token`
-   * (`mo token add`; empty: none). Nothing is sent yet.
+   * A client of the daemon at `url` (`http://127.0.0.1:8022`, or `https://…`) using API
+   * `token` (`mo token add`; empty: none); `tls` trusts a CA bundle or pins a certificate.
+   * Nothing is sent yet.
    */
-  constructor(url: string, token?: string | undefined | null)
+  constructor(url: string, token?: string | undefined | null, tls?: TlsOptions | undefined | null)
   /** The daemon's base URL. */
   get url(): string
   /** The devices this token may see. */
@@ -347,6 +348,23 @@ export interface Session {
   since: string
   /** Where it came from (`ssh`, `api`, …). */
   origin?: string
+}
+
+/**
+ * Which certificate an `https://` daemon may present, instead of one the public web roots
+ * vouch for. Give one of the two.
+ */
+export interface TlsOptions {
+  /**
+   * A PEM CA bundle (a self-signed certificate may be its own CA); the URL's host must be
+   * named in the certificate.
+   */
+  ca?: string
+  /**
+   * The certificate's SHA-256 fingerprint (64 hex digits, colons allowed), as `mod` prints it
+   * at start.
+   */
+  pin?: string
 }
 
 /** One viewer of a console (`who()`). */

@@ -115,11 +115,14 @@ native.Console.prototype[Symbol.asyncIterator] = function () {
   }
 }
 
-/** A client of a mo daemon: `new Client(url, token)` (errors from the constructor mapped too). */
+/**
+ * A client of a mo daemon: `new Client(url, token)`, or `new Client(url, token, { ca })` /
+ * `{ pin }` for an `https://` daemon (errors from the constructor mapped too).
+ */
 class Client extends native.Client {
-  constructor(url, token) {
+  constructor(url, token, tls) {
     try {
-      super(url, token)
+      super(url, token, tls)
     } catch (err) {
       throw mapError(err)
     }

@@ -1,6 +1,7 @@
 //! Client mode: the `Client` class drives a running daemon over its HTTP/WebSocket API
 //! ([`mo_client`]); `attach` gives the same `Console` class an embedded console has.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use mo_client::types::{EventQuery, LogQuery, PowerAction};
@@ -230,6 +231,19 @@ fn names(list: &mo_client::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Which certificate an `https://` daemon may present, instead of one the public web roots
+/// vouch for. Give one of the two.
+#[napi(object)]
+#[derive(Debug, Default)]
+pub struct TlsOptions {
+    /// A PEM CA bundle (a self-signed certificate may be its own CA); the URL's host must be
+    /// named in the certificate.
+    pub ca: Option<String>,
+    /// The certificate's SHA-256 fingerprint (64 hex digits, colons allowed), as `mod` prints it
+    /// at start.
+    pub pin: Option<String>,
+}
+
 /// A client of one mo daemon (`mod --http ADDR`), authenticated with an API token.
 #[napi]
 pub struct Client {
@@ -238,11 +252,17 @@ pub struct Client {
 
 #[napi]
 impl Client {
-    /// A client of the daemon at `url` (`http://127.0.0.1:8022`) using API `token`
-    /// (`mo token add`; empty: none). Nothing is sent yet.
+    /// A client of the daemon at `url` (`http://127.0.0.1:8022`, or `https://…`) using API
+    /// `token` (`mo token add`; empty: none); `tls` trusts a CA bundle or pins a certificate.
+    /// Nothing is sent yet.
     #[napi(constructor)]
-    pub fn new(url: String, token: Option<String>) -> Result<Client> {
-        let inner = mo_client::Client::new(&url, token.unwrap_or_default()).map_err(to_napi)?;
+    pub fn new(url: String, token: Option<String>, tls: Option<TlsOptions>) -> Result<Client> {
+        let tls = tls.unwrap_or_default();
+        let trust =
+            mo_client::Trust::from_options(tls.ca.as_deref().map(Path::new), tls.pin.as_deref())
+                .map_err(to_napi)?;
+        let inner = mo_client::Client::with_trust(&url, token.unwrap_or_default(), trust)
+            .map_err(to_napi)?;
         Ok(Client { inner })
     }
 

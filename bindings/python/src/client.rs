@@ -129,8 +129,16 @@ impl Inner {
     }
 }
 
-fn new_inner(url: &str, token: String) -> PyResult<Arc<Inner>> {
-    let client = mo_client::Client::new(url, token).map_err(to_py)?;
+/// The client of `url`; `ca` (a PEM CA bundle) or `pin` (a SHA-256 fingerprint) say which
+/// `https://` certificate to trust instead of the public web roots.
+fn new_inner(
+    url: &str,
+    token: String,
+    ca: Option<std::path::PathBuf>,
+    pin: Option<String>,
+) -> PyResult<Arc<Inner>> {
+    let trust = mo_client::Trust::from_options(ca.as_deref(), pin.as_deref()).map_err(to_py)?;
+    let client = mo_client::Client::with_trust(url, token, trust).map_err(to_py)?;
     Ok(Arc::new(Inner { client }))
 }
 
@@ -171,7 +179,9 @@ macro_rules! aw {
     }};
 }
 
-/// A client of a running `mod` daemon, for asyncio.
+/// A client of a running `mod` daemon, for asyncio. An `https://` daemon's certificate is
+/// checked against the public web roots, or `ca` (a PEM CA bundle), or `pin` (its SHA-256
+/// fingerprint, as `mod --tls-self-signed` prints it).
 #[pyclass(module = "mo._mo", frozen, subclass)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -180,9 +190,15 @@ pub struct Client {
 #[pymethods]
 impl Client {
     #[new]
-    fn new(url: &str, token: String) -> PyResult<Client> {
+    #[pyo3(signature = (url, token, *, ca = None, pin = None))]
+    fn new(
+        url: &str,
+        token: String,
+        ca: Option<std::path::PathBuf>,
+        pin: Option<String>,
+    ) -> PyResult<Client> {
         Ok(Client {
-            inner: new_inner(url, token)?,
+            inner: new_inner(url, token, ca, pin)?,
         })
     }
 
@@ -418,7 +434,7 @@ impl EventStream {
     }
 }
 
-/// A client of a running `mod` daemon, for blocking code.
+/// A client of a running `mod` daemon, for blocking code (`ca` and `pin` as for `Client`).
 #[pyclass(module = "mo._mo", frozen)]
 pub struct SyncClient {
     inner: Arc<Inner>,
@@ -427,9 +443,15 @@ pub struct SyncClient {
 #[pymethods]
 impl SyncClient {
     #[new]
-    fn new(url: &str, token: String) -> PyResult<SyncClient> {
+    #[pyo3(signature = (url, token, *, ca = None, pin = None))]
+    fn new(
+        url: &str,
+        token: String,
+        ca: Option<std::path::PathBuf>,
+        pin: Option<String>,
+    ) -> PyResult<SyncClient> {
         Ok(SyncClient {
-            inner: new_inner(url, token)?,
+            inner: new_inner(url, token, ca, pin)?,
         })
     }
 

@@ -105,7 +105,11 @@ def open(
 
 
 class Client(_mo.Client):
-    """A client of a running ``mod`` daemon: ``Client("http://127.0.0.1:7780", token)``."""
+    """A client of a running ``mod`` daemon: ``Client("http://127.0.0.1:7780", token)``.
+
+    For an ``https://`` daemon whose certificate no public CA signed, pass ``ca="ca.pem"`` (a
+    PEM CA bundle) or ``pin="AB:CD:…"`` (the certificate's SHA-256, printed by ``mod`` at start).
+    """
 
     def attach(
         self, name: str, mode: str = "attach", replay: Optional[int] = None

@@ -1,5 +1,6 @@
 """Type stubs of the extension module ``mo._mo`` (checked with ``python -m mypy.stubtest mo._mo``)."""
 
+import os
 from types import TracebackType
 from typing import Any, AsyncIterator, Awaitable, Iterator, Optional, Sequence, Union, final
 
@@ -143,7 +144,14 @@ def open_sync(
 class Client:
     """A client of a running ``mod`` daemon, for asyncio."""
 
-    def __new__(cls, url: str, token: str) -> Self: ...
+    def __new__(
+        cls,
+        url: str,
+        token: str,
+        *,
+        ca: str | os.PathLike[str] | None = None,
+        pin: str | None = None,
+    ) -> Self: ...
     @property
     def url(self) -> str: ...
     def devices(self) -> Awaitable[list[dict[str, Any]]]: ...
@@ -189,7 +197,14 @@ class EventStream:
 class SyncClient:
     """A client of a running ``mod`` daemon, for blocking code."""
 
-    def __new__(cls, url: str, token: str) -> Self: ...
+    def __new__(
+        cls,
+        url: str,
+        token: str,
+        *,
+        ca: str | os.PathLike[str] | None = None,
+        pin: str | None = None,
+    ) -> Self: ...
     @property
     def url(self) -> str: ...
     def devices(self) -> list[dict[str, Any]]: ...
