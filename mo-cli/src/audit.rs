@@ -10,11 +10,18 @@ use crate::table::Table;
 
 /// Options of `mo audit`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  \
     mo audit --since 1d\n  \
     mo audit --user alice --denied\n  \
-    mo audit --device web01 --action power.control --limit 20")]
+    mo audit --device web01 --action power.control --limit 20\n  \
+    mo audit verify-archive DIR/audit-archive/audit-20260101T000000Z-20260201T000000Z-812.jsonl"
+)]
 pub struct AuditArgs {
+    /// Work on audit archives instead of reading the log.
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
     /// Only this user (`os:NAME` for changes made with the `mo` CLI).
     #[arg(long)]
     pub user: Option<String>,
@@ -42,6 +49,70 @@ pub struct AuditArgs {
     /// Print a JSON array instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `mo audit …` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Check an audit archive written by `mod --audit-retain-days` (DIR/audit-archive/*.jsonl).
+    ///
+    /// Checks the header, every row, the row count and the file's SHA-256 against its last
+    /// line, and compares that digest with the one the audit log recorded when the archive was
+    /// written (its `audit.prune` entry), while that entry is still in the log. Exit status 0:
+    /// intact; 1: damaged, changed or unreadable.
+    VerifyArchive {
+        /// The archive file.
+        file: std::path::PathBuf,
+    },
+}
+
+/// Run `mo audit verify-archive`.
+pub fn verify_archive(
+    dir: Option<&mo_store::DataDir>,
+    file: &std::path::Path,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let archive = mo_store::verify_audit_archive(file)?;
+    let when = |ns: i64| mo_core::log::format_timestamp(u64::try_from(ns).unwrap_or(0));
+    writeln!(
+        out,
+        "{}: OK: {} audit rows (ids {}–{}), {} to {}, sha256 {}",
+        file.display(),
+        archive.rows,
+        archive.first_id,
+        archive.last_id,
+        when(archive.from_ns),
+        when(archive.to_ns),
+        archive.sha256
+    )?;
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let recorded = match dir {
+        Some(dir) if dir.db_path().exists() => dir.open_store()?.audit_archive_digest(name)?,
+        _ => None,
+    };
+    match recorded {
+        Some(digest) if digest == archive.sha256 => {
+            writeln!(
+                out,
+                "the audit log's audit.prune entry records the same digest"
+            )?;
+        }
+        Some(digest) => anyhow::bail!(
+            "{}: the audit log recorded sha256 {digest} when this archive was written, but the \
+             file now has {} (replaced)",
+            file.display(),
+            archive.sha256
+        ),
+        None => writeln!(
+            out,
+            "no audit.prune entry for {name} in this data directory's audit log (archived \
+             itself by a later prune, or another data directory): checked the file on its own"
+        )?,
+    }
+    Ok(())
 }
 
 /// Run `mo audit`.

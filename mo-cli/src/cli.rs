@@ -55,7 +55,13 @@ pub struct Cli {
 
     /// Trust an `https://` --server whose certificate this PEM CA bundle issued (a self-signed
     /// certificate may be given as its own CA) instead of the public web roots.
-    #[arg(long, global = true, env = "MO_CA", value_name = "FILE", conflicts_with = "pin")]
+    #[arg(
+        long,
+        global = true,
+        env = "MO_CA",
+        value_name = "FILE",
+        conflicts_with = "pin"
+    )]
     pub ca: Option<PathBuf>,
 
     /// Trust exactly the `https://` --server certificate with this SHA-256 fingerprint (64 hex
@@ -177,7 +183,9 @@ pub enum DeviceCommand {
     #[command(after_help = "Examples:\n  \
         mo device set web01 --url serial:///dev/ttyS1?baud=9600\n  \
         mo device set web01 --always-connected --join\n  \
-        mo device set web01 --break '3=#.' --clear-break 2 --description ''")]
+        mo device set web01 --break '3=#.' --clear-break 2 --description ''\n  \
+        mo device set web01 --log-policy strict --retain-days 90 --retain-gib 20\n  \
+        mo device set web01 --retain-days none --retain-gib none")]
     Set {
         /// The device to change.
         name: String,
@@ -243,6 +251,23 @@ pub struct AddSettings {
     /// `redfish://admin@bmc1/Systems/1`); repeat for dual supplies.
     #[arg(long, value_name = "URL")]
     pub power: Vec<String>,
+    /// While the record log cannot write (full disk, I/O error): `degrade` (the default) lets
+    /// input through and records the gap; `strict` refuses input until the log records again.
+    #[arg(long, value_name = "POLICY", value_parser = parse_policy)]
+    pub log_policy: Option<mo_store::LogPolicy>,
+    /// Keep the record log's closed segments for N days (default: the daemon's --retain-days).
+    #[arg(long, value_name = "N", value_parser = parse_days)]
+    pub retain_days: Option<u32>,
+    /// Keep at most this many GiB of the record log, oldest closed segments first (fractions
+    /// allowed: 0.5 = 512 MiB; default: the daemon's --retain-gib).
+    #[arg(long, value_name = "GIB", value_parser = parse_size)]
+    pub retain_gib: Option<mo_store::RetainSize>,
+    /// The same limit in MiB (instead of --retain-gib).
+    #[arg(long, value_name = "MIB", value_parser = parse_mib, conflicts_with = "retain_gib")]
+    pub retain_mib: Option<mo_store::RetainSize>,
+    /// Record input typed at password prompts as typed (default: `<redacted N bytes>`).
+    #[arg(long)]
+    pub log_secrets: bool,
 }
 
 /// Settings for `mo device set`.
@@ -302,6 +327,46 @@ pub struct SetSettings {
     /// Remove every power controller.
     #[arg(long)]
     pub no_power: bool,
+    /// While the record log cannot write: `degrade` (input goes through, the gap is recorded)
+    /// or `strict` (input is refused until the log records again).
+    #[arg(long, value_name = "POLICY", value_parser = parse_policy)]
+    pub log_policy: Option<mo_store::LogPolicy>,
+    /// Keep the record log's closed segments for N days; `none` goes back to the daemon's
+    /// --retain-days.
+    #[arg(long, value_name = "N|none", value_parser = parse_days_change)]
+    pub retain_days: Option<Change<u32>>,
+    /// Keep at most this many GiB of the record log (fractions allowed); `none` goes back to
+    /// the daemon's --retain-gib.
+    #[arg(long, value_name = "GIB|none", value_parser = parse_size_change)]
+    pub retain_gib: Option<Change<mo_store::RetainSize>>,
+    /// The same limit in MiB (instead of --retain-gib).
+    #[arg(long, value_name = "MIB", value_parser = parse_mib, conflicts_with = "retain_gib")]
+    pub retain_mib: Option<mo_store::RetainSize>,
+    /// Record input typed at password prompts as typed.
+    #[arg(long, conflicts_with = "no_log_secrets")]
+    pub log_secrets: bool,
+    /// Record input typed at password prompts as `<redacted N bytes>` (the default).
+    #[arg(long)]
+    pub no_log_secrets: bool,
+}
+
+/// A `mo device set` value that can also be cleared (`none`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<T> {
+    /// Set to this.
+    Set(T),
+    /// Clear (`none`): the default applies again.
+    Clear,
+}
+
+impl<T> Change<T> {
+    /// The new value: `Some` to set, `None` to clear.
+    pub fn value(self) -> Option<T> {
+        match self {
+            Change::Set(v) => Some(v),
+            Change::Clear => None,
+        }
+    }
 }
 
 /// `mo user …`
@@ -436,6 +501,32 @@ pub enum LogCommand {
         /// The device.
         name: String,
     },
+    /// Show how much each record log holds and what retention would remove now.
+    ///
+    /// Per device: segment files, bytes on disk, the oldest and newest record, the retention in
+    /// force (the device's own --retain-days/--retain-gib, else the defaults given here, which
+    /// should be the daemon's), and the closed segments that retention would delete now. Nothing
+    /// is deleted. Without DEVICE, every log in the data directory (also of removed devices).
+    #[command(after_help = "Examples:\n  \
+        mo log usage\n  \
+        mo log usage web01 db01 --json\n  \
+        mo log usage --retain-days 90 --retain-gib 50   # as with mod --retain-days 90 --retain-gib 50")]
+    Usage {
+        /// The devices (default: every log in the data directory).
+        names: Vec<String>,
+        /// Assume the daemon's default age limit is N days (fractions allowed).
+        #[arg(long, value_name = "N", value_parser = parse_fraction_days)]
+        retain_days: Option<std::time::Duration>,
+        /// Assume the daemon's default size limit is this many GiB (fractions allowed).
+        #[arg(long, value_name = "GIB", value_parser = parse_size)]
+        retain_gib: Option<mo_store::RetainSize>,
+        /// The same size limit in MiB.
+        #[arg(long, value_name = "MIB", value_parser = parse_mib, conflicts_with = "retain_gib")]
+        retain_mib: Option<mo_store::RetainSize>,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Search a device's log for a regular expression, with context lines like grep.
     ///
     /// The pattern (Rust regex syntax) is matched against each rendered line's text after its
@@ -547,6 +638,73 @@ pub struct LogFilter {
     /// Repeatable.
     #[arg(long, value_name = "KIND")]
     pub kind: Vec<String>,
+}
+
+/// `--log-policy`.
+fn parse_policy(text: &str) -> Result<mo_store::LogPolicy, String> {
+    mo_store::parse_log_policy(text).map_err(|_| "expected `degrade` or `strict`".to_string())
+}
+
+/// `--retain-days N`.
+fn parse_days(text: &str) -> Result<u32, String> {
+    mo_store::parse_retain_days(text).map_err(|_| {
+        format!(
+            "expected a whole number of days from 1 to {}",
+            mo_store::MAX_RETAIN_DAYS
+        )
+    })
+}
+
+/// `--retain-gib GIB` (or with a unit: `512MiB`).
+fn parse_size(text: &str) -> Result<mo_store::RetainSize, String> {
+    text.parse::<mo_store::RetainSize>().map_err(|e| match e {
+        mo_store::Error::BadValue { reason, .. } => reason,
+        other => other.to_string(),
+    })
+}
+
+/// A number of days, fractions allowed (`90`, `0.5`), as a duration.
+pub fn parse_fraction_days(text: &str) -> Result<std::time::Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|d| d.is_finite() && *d > 0.0 && *d <= f64::from(mo_store::MAX_RETAIN_DAYS))
+        .map(|d| std::time::Duration::from_secs_f64(d * 86_400.0))
+        .ok_or_else(|| {
+            format!(
+                "expected a number of days above 0 and at most {} (fractions allowed)",
+                mo_store::MAX_RETAIN_DAYS
+            )
+        })
+}
+
+/// `--retain-mib MIB`.
+fn parse_mib(text: &str) -> Result<mo_store::RetainSize, String> {
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(mo_store::RetainSize::from_mib)
+        .ok_or_else(|| "expected a whole number of MiB, at least 1".to_string())
+}
+
+fn clearable<T>(
+    text: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Change<T>, String> {
+    if text.trim() == "none" {
+        return Ok(Change::Clear);
+    }
+    parse(text)
+        .map(Change::Set)
+        .map_err(|e| format!("{e}, or `none`"))
+}
+
+fn parse_days_change(text: &str) -> Result<Change<u32>, String> {
+    clearable(text, parse_days)
+}
+
+fn parse_size_change(text: &str) -> Result<Change<mo_store::RetainSize>, String> {
+    clearable(text, parse_size)
 }
 
 /// Parse `N=SEQ` for `--break`.

@@ -105,6 +105,10 @@ fn add_settings(s: AddSettings) -> Result<DeviceSettings> {
         login_user: s.login_user,
         trust_host_key: s.trust_host_key,
         power: s.power,
+        log_policy: s.log_policy,
+        retain_days: s.retain_days,
+        retain_gib: s.retain_gib.or(s.retain_mib),
+        log_secrets: s.log_secrets,
     })
 }
 
@@ -163,7 +167,39 @@ fn apply(device: &mut Device, s: SetSettings) -> Result<()> {
     if let Some(text) = s.description {
         d.description = Some(text).filter(|t| !t.is_empty());
     }
+    if let Some(policy) = s.log_policy {
+        d.log_policy = Some(policy);
+    }
+    if let Some(days) = s.retain_days {
+        d.retain_days = days.value();
+    }
+    if let Some(size) = s.retain_gib {
+        d.retain_gib = size.value();
+    }
+    if let Some(size) = s.retain_mib {
+        d.retain_gib = Some(size);
+    }
+    if s.log_secrets {
+        d.log_secrets = true;
+    }
+    if s.no_log_secrets {
+        d.log_secrets = false;
+    }
     Ok(())
+}
+
+/// `30 days, 100 GiB`, or what is left to the daemon.
+pub fn retention_text(s: &DeviceSettings) -> String {
+    let days = match s.retain_days {
+        Some(1) => "1 day".to_string(),
+        Some(d) => format!("{d} days"),
+        None => "age: the daemon's --retain-days".into(),
+    };
+    let size = match s.retain_gib {
+        Some(size) => size.to_string(),
+        None => "size: the daemon's --retain-gib".into(),
+    };
+    format!("{days}, {size}")
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -260,6 +296,23 @@ fn show(dir: &DataDir, device: &Device, out: &mut dyn Write) -> Result<()> {
     field(
         "record log",
         dir.device_log_dir(&device.name)?.display().to_string(),
+    );
+    field(
+        "log policy",
+        match s.log_policy {
+            Some(p) => p.to_string(),
+            None => "degrade (the default)".into(),
+        },
+    );
+    field("retention", retention_text(s));
+    field(
+        "typed secrets",
+        if s.log_secrets {
+            "logged as typed (--log-secrets)"
+        } else {
+            "redacted at password prompts"
+        }
+        .into(),
     );
     table.write(out)?;
     Ok(())

@@ -54,6 +54,19 @@ pub fn run(dir: &DataDir, command: LogCommand, out: &mut (dyn Write + Send)) -> 
             let opts = show_options(&filter, Some(lines))?;
             render(&log, &opts, follow, out)?;
         }
+        LogCommand::Usage {
+            names,
+            retain_days,
+            retain_gib,
+            retain_mib,
+            json,
+        } => {
+            let defaults = crate::log_usage::Defaults {
+                max_age: retain_days,
+                max_size: retain_gib.or(retain_mib),
+            };
+            crate::log_usage::run(dir, names, defaults, json, out)?;
+        }
         LogCommand::Verify { name } => {
             let log = log_dir(dir, &name)?;
             let report = verify(&log)?;

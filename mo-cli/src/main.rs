@@ -16,6 +16,7 @@ mod config;
 mod device;
 mod events;
 mod log;
+mod log_usage;
 mod macros;
 mod power;
 mod remote;
@@ -94,6 +95,17 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
             | Command::Config(config::ConfigCommand::Import { .. })
             | Command::Macro(macros::MacroCommand::Add { .. })
     );
+    // An archive is checked on its own; the data directory, if there is one, adds the digest
+    // its audit log recorded.
+    if let Command::Audit(audit::AuditArgs {
+        command: Some(audit::AuditCommand::VerifyArchive { file }),
+        ..
+    }) = &cli.command
+    {
+        let dir = DataDir::existing(&cli.data_dir).ok();
+        audit::verify_archive(dir.as_ref(), file, out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let dir = if creates {
         DataDir::open(&cli.data_dir)?
     } else {

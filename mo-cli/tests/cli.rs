@@ -719,3 +719,183 @@ fn config_export_carries_sealed_secrets_to_a_data_dir_with_the_same_key() {
     let again = new.run(&["config", "import", site.to_str().unwrap()]).ok();
     assert!(again.stdout.contains("no changes"), "{}", again.stdout);
 }
+
+#[test]
+fn device_log_policy_and_retention_settings() {
+    let mo = Mo::new();
+    mo.run(&[
+        "device",
+        "add",
+        "web01",
+        "sim://web01",
+        "--log-policy",
+        "strict",
+        "--retain-days",
+        "30",
+        "--retain-gib",
+        "0.5",
+    ])
+    .ok();
+    let json: serde_json::Value =
+        serde_json::from_str(&mo.run(&["device", "show", "web01", "--json"]).ok().stdout).unwrap();
+    let s = &json["settings"];
+    assert_eq!(s["log_policy"], "strict");
+    assert_eq!(s["retain_days"], 30);
+    assert_eq!(s["retain_gib"], 0.5);
+    let text = mo.run(&["device", "show", "web01"]).ok().stdout;
+    assert!(
+        text.contains("log policy:") && text.contains("strict"),
+        "{text}"
+    );
+    assert!(text.contains("30 days, 512 MiB"), "{text}");
+
+    // Cleared with `none`; MiB for small limits; other settings stay.
+    mo.run(&[
+        "device",
+        "set",
+        "web01",
+        "--retain-days",
+        "none",
+        "--retain-mib",
+        "2",
+        "--log-policy",
+        "degrade",
+    ])
+    .ok();
+    let list: serde_json::Value =
+        serde_json::from_str(&mo.run(&["device", "list", "--json"]).ok().stdout).unwrap();
+    let s = &list[0]["settings"];
+    assert_eq!(s["log_policy"], "degrade");
+    assert!(s["retain_days"].is_null(), "{s}");
+    assert_eq!(s["retain_gib"], 2.0 / 1024.0);
+    let text = mo.run(&["device", "show", "web01"]).ok().stdout;
+    assert!(text.contains("the daemon's --retain-days, 2 MiB"), "{text}");
+
+    // Bad values: usage errors naming the flag; nothing changes.
+    for (args, flag) in [
+        (&["--retain-days", "0"][..], "--retain-days"),
+        (&["--retain-days", "many"][..], "--retain-days"),
+        (&["--retain-gib", "lots"][..], "--retain-gib"),
+        (&["--retain-gib", "0"][..], "--retain-gib"),
+        (&["--log-policy", "lax"][..], "--log-policy"),
+        (
+            &["--retain-gib", "1", "--retain-mib", "5"][..],
+            "--retain-mib",
+        ),
+    ] {
+        let mut all = vec!["device", "set", "web01"];
+        all.extend_from_slice(args);
+        let r = mo.run(&all).fails(2, flag);
+        assert!(!r.stderr.contains("panicked"));
+    }
+    mo.run(&["device", "add", "x", "sim://x", "--log-policy", "maybe"])
+        .fails(2, "--log-policy");
+
+    // Export carries the settings; importing the export again changes nothing.
+    mo.run(&["device", "set", "web01", "--retain-days", "7"])
+        .ok();
+    let site = mo.dir().join("site.toml");
+    mo.run(&["config", "export", "-o", site.to_str().unwrap()])
+        .ok();
+    let text = std::fs::read_to_string(&site).unwrap();
+    for line in [
+        "log_policy = \"degrade\"",
+        "retain_days = 7",
+        "retain_gib = 0.001953125",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    let again = mo.run(&["config", "import", site.to_str().unwrap()]).ok();
+    assert!(again.stdout.contains("no changes"), "{}", again.stdout);
+    let other = Mo::new();
+    other
+        .run(&["config", "import", site.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        other
+            .run(&["device", "show", "web01", "--json"])
+            .ok()
+            .stdout,
+        mo.run(&["device", "show", "web01", "--json"]).ok().stdout
+    );
+}
+
+#[test]
+fn log_usage_shows_bytes_and_what_retention_would_remove() {
+    use mo_core::log::{LogOptions, LogWriter};
+    use mo_core::record::{RecordKind, RecordSink, now_ns};
+    let mo = Mo::new();
+    mo.run(&["device", "add", "web01", "sim://web01"]).ok();
+    let log = mo_store::DataDir::open(&mo.data)
+        .unwrap()
+        .create_device_log_dir("web01")
+        .unwrap();
+    // Ten segments: one record a day, from ten days ago to yesterday.
+    let opts = LogOptions {
+        segment_max_age: std::time::Duration::from_secs(3600),
+        ..LogOptions::default()
+    };
+    let (mut writer, _) = LogWriter::open(&log, opts).unwrap();
+    let start = now_ns() - 10 * DAY;
+    for i in 0..10 {
+        let seq = writer.next_seq();
+        writer
+            .append(&chunk(
+                seq,
+                start + i * DAY,
+                RecordKind::Output,
+                "",
+                "boot\r\n",
+            ))
+            .unwrap();
+    }
+    writer.flush().unwrap();
+    drop(writer);
+    let files = || std::fs::read_dir(&log).unwrap().count();
+    let before = files();
+    let usage = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["log", "usage", "--json"];
+        all.extend_from_slice(args);
+        let v: serde_json::Value = serde_json::from_str(&mo.run(&all).ok().stdout).unwrap();
+        assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+        v[0].clone()
+    };
+    let on_disk: u64 = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum::<u64>();
+    let u = usage(&["web01"]);
+    assert_eq!(u["device"], "web01");
+    assert_eq!(u["segments"], 10);
+    assert!(u["bytes"].as_u64().unwrap() <= on_disk, "{u}");
+    assert!(u["bytes"].as_u64().unwrap() > 0, "{u}");
+    assert_eq!(u["oldest_ns"], start);
+    assert_eq!(u["newest_ns"], start + 9 * DAY);
+    assert_eq!(u["remove"]["segments"], 0, "no retention: {u}");
+
+    // As if the daemon ran with --retain-days 5: segment i (written i days after `start`, ten
+    // days ago) goes when the next one's first record is more than 5 days old: 9 - i >= 5 (a
+    // moment has passed since `start + 10 days`), so i <= 4.
+    let u = usage(&["--retain-days", "5"]);
+    assert_eq!(u["remove"]["segments"], 5, "{u}");
+    assert!(u["remove"]["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(u["retention"]["max_age_secs"], 5.0 * 86_400.0);
+    // The device's own setting wins over the daemon default: 9 - i >= 2, so i <= 7.
+    mo.run(&["device", "set", "web01", "--retain-days", "2"])
+        .ok();
+    let u = usage(&["--retain-days", "5"]);
+    assert_eq!(u["remove"]["segments"], 8, "{u}");
+    // A size limit of one MiB keeps this small log whole.
+    let u = usage(&["--retain-mib", "1"]);
+    assert_eq!(u["retention"]["max_bytes"], 1024 * 1024);
+    assert_eq!(u["remove"]["segments"], 8, "{u}");
+    assert_eq!(files(), before, "usage deletes nothing");
+
+    let table = mo.run(&["log", "usage"]).ok().stdout;
+    assert!(table.contains("WOULD REMOVE"), "{table}");
+    assert!(
+        table.contains("web01") && table.contains("8 segments"),
+        "{table}"
+    );
+    mo.run(&["log", "usage", "nosuch"]).fails(1, "nosuch");
+}

@@ -9,6 +9,7 @@ mod http;
 mod live;
 mod power;
 mod registry;
+mod retention;
 mod site;
 mod ssh;
 mod throttle;
@@ -115,6 +116,27 @@ struct Args {
     /// clients that send no Origin (programs, not browsers).
     #[arg(long = "allowed-origin", value_name = "URL")]
     allowed_origins: Vec<String>,
+    /// Keep record-log segments for N days (fractions allowed: 0.5 = 12 h), for every device
+    /// without its own `mo device set --retain-days`. Whole closed segments go, oldest first;
+    /// the live segment stays. Off by default (keep everything).
+    #[arg(long, value_name = "N", value_parser = retention::parse_days)]
+    retain_days: Option<Duration>,
+    /// Keep at most this many GiB of record log per device (fractions allowed, or a unit:
+    /// `512MiB`), for every device without its own `mo device set --retain-gib`. Off by default.
+    #[arg(long, value_name = "GIB", value_parser = retention::parse_size)]
+    retain_gib: Option<mo_store::RetainSize>,
+    /// How often retention runs (besides at start and on every segment rotation): record logs,
+    /// and events and audit when their retention is set.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
+    retain_check: Duration,
+    /// Delete events older than N days (fractions allowed). Off by default.
+    #[arg(long, value_name = "N", value_parser = retention::parse_days)]
+    events_retain_days: Option<Duration>,
+    /// Move audit entries older than N days (fractions allowed) out of the store: they are first
+    /// written to DATA_DIR/audit-archive/audit-FROM-TO-LASTID.jsonl (with a SHA-256 digest line,
+    /// fsynced), then deleted; check a file with `mo audit verify-archive FILE`. Off by default.
+    #[arg(long, value_name = "N", value_parser = retention::parse_days)]
+    audit_retain_days: Option<Duration>,
 }
 
 /// What every front door needs.
@@ -327,6 +349,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         segment_max_bytes: args.segment_mib.max(1) * 1024 * 1024,
         compress_level: args.compress_segments.then_some(3),
         fsync: args.fsync,
+        retain_max_bytes: args.retain_gib.map(mo_store::RetainSize::bytes),
+        retain_max_age: args.retain_days,
         ..LogOptions::default()
     };
     let key = data
@@ -379,6 +403,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
     });
     let scheduler = automation::start(ctx.clone(), schedule_config);
     let live_watcher = tokio::spawn(live::watch_store(ctx.clone(), Duration::from_secs(1)));
+    if args.retain_check.is_zero() {
+        bail!("--retain-check must be longer than 0");
+    }
+    let retainer = retention::start(
+        registry.clone(),
+        ctx.store.clone(),
+        retention::RetentionTask {
+            every: args.retain_check,
+            events_max_age: args.events_retain_days,
+            audit_max_age: args.audit_retain_days,
+            archive_dir: data.path().join(retention::AUDIT_ARCHIVE_DIR),
+        },
+    );
     let tls = args.tls.setup(data.path(), http_addr)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let http_server = match http_addr {
@@ -472,6 +509,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     watcher.abort();
     live_watcher.abort();
+    retainer.abort();
     if let Some(poller) = poller {
         poller.abort();
     }

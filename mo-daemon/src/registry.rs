@@ -212,6 +212,8 @@ impl Registry {
         cfg.replay_lines = device.settings.replay_lines as usize;
         cfg.allow_join = device.settings.allow_join;
         cfg.break_sequences = device.break_sequences().map_err(|e| e.to_string())?;
+        cfg.log_policy = device.settings.log_policy.unwrap_or_default();
+        cfg.log_secrets = device.settings.log_secrets;
         if let Some(login) = &device.settings.login {
             let user = device.settings.login_user.as_deref().unwrap_or_default();
             let password = entry.secrets.get(&SecretKind::Password).cloned();
@@ -231,7 +233,7 @@ impl Registry {
         entry._lock = Some(Arc::new(lock));
         // A log that cannot be opened (a read-only or full file system, a damaged live segment)
         // does not keep the console down: it starts degraded and the log retries every second.
-        let (writer, recovery) = ReopeningLog::open(&dir, self.log.clone());
+        let (writer, recovery) = ReopeningLog::open(&dir, self.log_options_for(device));
         match (&recovery, writer.open_error()) {
             (Some(r), _) if r.torn => {
                 tracing::warn!(device = %device.name, "record log recovered after a crash: {r:?}");
@@ -244,6 +246,22 @@ impl Registry {
         let (tap, tap_rx) = output_tap(TAP_CAPACITY);
         let console = Console::spawn_tapped(cfg, connector, Some(Box::new(writer)), Some(tap));
         Ok((console, tap_rx))
+    }
+
+    /// The record-log options of `device`: the daemon's, with the device's own retention limits
+    /// (`mo device set --retain-days/--retain-gib`) where it has them. Opening the log applies
+    /// them, so a restart or a changed setting takes effect at once.
+    fn log_options_for(&self, device: &Device) -> LogOptions {
+        let defaults = mo_core::log::Retention {
+            max_bytes: self.log.retain_max_bytes,
+            max_age: self.log.retain_max_age,
+        };
+        let retention = device.retention(defaults);
+        LogOptions {
+            retain_max_bytes: retention.max_bytes,
+            retain_max_age: retention.max_age,
+            ..self.log.clone()
+        }
     }
 
     /// Bring the running consoles in line with `devices`. Returns (started, stopped) counts.

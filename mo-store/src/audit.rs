@@ -158,9 +158,25 @@ pub struct AuditFilter {
 }
 
 impl Store {
-    /// Append an entry to the audit log; returns its id.
+    /// Append an entry to the audit log; returns its id. The entry is durable when this
+    /// returns: the commit is synced to disk (`PRAGMA synchronous = FULL`), together with every
+    /// change committed before it.
     pub fn append_audit(&self, entry: &AuditEntry) -> Result<i64> {
         self.read("append to the audit log", |c| {
+            // Inside a transaction (`atomically`, which commits with FULL itself) the safety
+            // level cannot change; outside one this insert is its own transaction.
+            if !c.is_autocommit() {
+                return Self::insert_audit(c, entry);
+            }
+            c.pragma_update(None, "synchronous", "FULL")?;
+            let id = Self::insert_audit(c, entry);
+            c.pragma_update(None, "synchronous", "NORMAL")?;
+            id
+        })
+    }
+
+    fn insert_audit(c: &rusqlite::Connection, entry: &AuditEntry) -> rusqlite::Result<i64> {
+        {
             c.execute(
                 "INSERT INTO audit (time_ns, user, source, action, device, outcome, detail) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -175,7 +191,7 @@ impl Store {
                 ],
             )?;
             Ok(c.last_insert_rowid())
-        })
+        }
     }
 
     /// Record a policy decision (see [`AuditEntry::from_decision`]).

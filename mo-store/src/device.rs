@@ -7,6 +7,7 @@ use mo_core::escape::EscapeConfig;
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
+use crate::device_log::{LogPolicy, MAX_RETAIN_DAYS, RetainSize, effective_retention};
 use crate::error::{Error, Result};
 use crate::names::validate_device_name;
 use crate::store::{Store, is_unique_violation};
@@ -61,6 +62,21 @@ pub struct DeviceSettings {
     /// The power controllers (outlets, BMCs) that feed the device, by address
     /// (`snmp://pdu1/apc/3`, `ipmi://admin@bmc1`, `redfish://…`). Dual supplies switch together.
     pub power: Vec<String>,
+    /// What happens to viewer input while the record log cannot write: `None` is the default,
+    /// `degrade` (input goes through and the log records the gap); `strict` refuses input until
+    /// the log records again.
+    #[serde(with = "crate::device_log::policy_serde")]
+    pub log_policy: Option<LogPolicy>,
+    /// Keep the record log's closed segments for this many days (`None`: the daemon's
+    /// `--retain-days`, if any).
+    pub retain_days: Option<u32>,
+    /// Keep at most this much of the record log, oldest closed segments going first (`None`:
+    /// the daemon's `--retain-gib`, if any). Written as a number of GiB (`100`, `0.5`).
+    pub retain_gib: Option<RetainSize>,
+    /// Record input typed at password prompts as typed; `false` (the default) stores it as
+    /// `<redacted N bytes>`.
+    #[serde(default)]
+    pub log_secrets: bool,
 }
 
 impl Default for DeviceSettings {
@@ -76,6 +92,10 @@ impl Default for DeviceSettings {
             login_user: None,
             trust_host_key: false,
             power: Vec::new(),
+            log_policy: None,
+            retain_days: None,
+            retain_gib: None,
+            log_secrets: false,
         }
     }
 }
@@ -137,6 +157,16 @@ impl Device {
     /// The device's own escape sequence as two bytes (attention character, command character).
     pub fn escape_bytes(&self) -> Result<Option<[u8; 2]>> {
         Ok(self.escape_config()?.map(|c| c.prefix))
+    }
+
+    /// The record-log retention in force for this device: its own limits where it has them, else
+    /// `defaults` (the daemon's `--retain-days`/`--retain-gib`).
+    pub fn retention(&self, defaults: mo_core::log::Retention) -> mo_core::log::Retention {
+        effective_retention(
+            self.settings.retain_days,
+            self.settings.retain_gib,
+            defaults,
+        )
     }
 
     /// Check the name, the URL (it must parse as an absolute URL) and every setting.
@@ -225,6 +255,15 @@ impl Device {
                 ));
             }
         }
+        if let Some(days) = s.retain_days
+            && !(1..=MAX_RETAIN_DAYS).contains(&days)
+        {
+            return Err(bad(
+                "retain days",
+                days.to_string(),
+                format!("a whole number of days from 1 to {MAX_RETAIN_DAYS}"),
+            ));
+        }
         for address in &s.power {
             if url::Url::parse(address).is_err() || address.trim() != address {
                 return Err(bad(
@@ -239,7 +278,8 @@ impl Device {
 }
 
 const DEVICE_COLUMNS: &str = "name, url, on_demand, replay_lines, allow_join, escape_seq, \
-     break_sequences, description, login, login_user, trust_host_key, power";
+     break_sequences, description, login, login_user, trust_host_key, power, log_policy, \
+     retain_days, retain_mib, log_secrets";
 
 impl Store {
     /// Add a device; [`Error::DeviceExists`] if the name is taken.
@@ -252,7 +292,8 @@ impl Store {
         let result = self.conn().execute(
             &format!(
                 "INSERT INTO devices ({DEVICE_COLUMNS}, created_ns, updated_ns) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14, ?15, ?16, \
+                 ?17, ?13, ?13)"
             ),
             params![
                 device.name,
@@ -267,7 +308,12 @@ impl Store {
                 s.login_user,
                 s.trust_host_key,
                 power,
-                now
+                now,
+                s.log_policy.map(LogPolicy::name),
+                s.retain_days,
+                s.retain_gib
+                    .map(|r| i64::try_from(r.mib()).unwrap_or(i64::MAX)),
+                s.log_secrets
             ],
         );
         match result {
@@ -289,7 +335,8 @@ impl Store {
             .execute(
                 "UPDATE devices SET url = ?2, on_demand = ?3, replay_lines = ?4, allow_join = ?5, \
                  escape_seq = ?6, break_sequences = ?7, description = ?8, login = ?9, \
-                 login_user = ?10, trust_host_key = ?11, power = ?12, updated_ns = ?13 \
+                 login_user = ?10, trust_host_key = ?11, power = ?12, updated_ns = ?13, \
+                 log_policy = ?14, retain_days = ?15, retain_mib = ?16, log_secrets = ?17 \
                  WHERE name = ?1",
                 params![
                     device.name,
@@ -304,7 +351,12 @@ impl Store {
                     s.login_user,
                     s.trust_host_key,
                     power,
-                    now_ns()
+                    now_ns(),
+                    s.log_policy.map(LogPolicy::name),
+                    s.retain_days,
+                    s.retain_gib
+                        .map(|r| i64::try_from(r.mib()).unwrap_or(i64::MAX)),
+                    s.log_secrets
                 ],
             )
             .map_err(|e| self.sql_error(&format!("update device `{}`", device.name), e))?;
@@ -386,6 +438,31 @@ impl Store {
                 e.to_string(),
             )
         })?;
+        let log_policy = raw
+            .log_policy
+            .map(|p| {
+                p.parse::<LogPolicy>().map_err(|e| {
+                    self.corrupt(
+                        format!("devices.log_policy of `{}`", raw.name),
+                        e.to_string(),
+                    )
+                })
+            })
+            .transpose()?;
+        let retain_gib = raw
+            .retain_mib
+            .map(|mib| {
+                u64::try_from(mib)
+                    .ok()
+                    .and_then(RetainSize::from_mib)
+                    .ok_or_else(|| {
+                        self.corrupt(
+                            format!("devices.retain_mib of `{}`", raw.name),
+                            format!("{mib} is not a size limit"),
+                        )
+                    })
+            })
+            .transpose()?;
         Ok(Device {
             name: raw.name,
             url: raw.url,
@@ -400,6 +477,10 @@ impl Store {
                 login_user: raw.login_user,
                 trust_host_key: raw.trust_host_key,
                 power,
+                log_policy,
+                retain_days: raw.retain_days,
+                retain_gib,
+                log_secrets: raw.log_secrets,
             },
         })
     }
@@ -418,6 +499,10 @@ struct RawDevice {
     login_user: Option<String>,
     trust_host_key: bool,
     power: String,
+    log_policy: Option<String>,
+    retain_days: Option<u32>,
+    retain_mib: Option<i64>,
+    log_secrets: bool,
 }
 
 impl RawDevice {
@@ -435,6 +520,10 @@ impl RawDevice {
             login_user: row.get(9)?,
             trust_host_key: row.get(10)?,
             power: row.get(11)?,
+            log_policy: row.get(12)?,
+            retain_days: row.get(13)?,
+            retain_mib: row.get(14)?,
+            log_secrets: row.get(15)?,
         })
     }
 }

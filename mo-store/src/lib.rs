@@ -33,9 +33,11 @@
 
 mod access;
 mod audit;
+mod audit_archive;
 pub mod config;
 mod datadir;
 mod device;
+mod device_log;
 mod error;
 mod event;
 mod names;
@@ -48,8 +50,15 @@ mod user;
 
 pub use access::{RoleInfo, validate_access_name};
 pub use audit::{AuditEntry, AuditFilter, Outcome};
+pub use audit_archive::{
+    AUDIT_ARCHIVE_VERSION, AUDIT_PRUNE_ACTION, AuditArchive, verify_audit_archive,
+};
 pub use datadir::{DB_FILE, DataDir, HOST_KEY_FILE, LOGS_DIR};
 pub use device::{DEFAULT_REPLAY_LINES, Device, DeviceSettings, MAX_DESCRIPTION, MAX_REPLAY_LINES};
+pub use device_log::{
+    LogPolicy, MAX_RETAIN_DAYS, RetainSize, effective_retention, parse_log_policy,
+    parse_retain_days,
+};
 pub use error::{Error, Result};
 pub use event::EventFilter;
 pub use names::{MAX_DEVICE_NAME, MAX_USER_NAME, validate_device_name, validate_user_name};

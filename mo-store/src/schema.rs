@@ -237,6 +237,25 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_device_time ON events (device, time_ns);
     CREATE INDEX events_severity_time ON events (severity, time_ns);
     "#,
+    // 5: per-device record-log settings (log policy, retention), and audit pruning: rows leave
+    // the audit log only up to the id that the archiving prune sets (and resets) in its own
+    // transaction, after it has written them to a verifiable archive file.
+    r#"
+    ALTER TABLE devices ADD COLUMN log_policy TEXT CHECK (log_policy IN ('degrade', 'strict'));
+    ALTER TABLE devices ADD COLUMN retain_days INTEGER CHECK (retain_days >= 1);
+    ALTER TABLE devices ADD COLUMN retain_mib INTEGER CHECK (retain_mib >= 1);
+
+    INSERT INTO meta (key, value) VALUES ('audit_prune_through', 0);
+    DROP TRIGGER audit_no_delete;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    WHEN OLD.id > (SELECT value FROM meta WHERE key = 'audit_prune_through') BEGIN
+        SELECT RAISE(ABORT, 'the audit log is append-only (rows leave it only by archived pruning)');
+    END;
+    "#,
+    // 6: whether input typed at password prompts is logged as typed (default: redacted).
+    r#"
+    ALTER TABLE devices ADD COLUMN log_secrets INTEGER NOT NULL DEFAULT 0 CHECK (log_secrets IN (0, 1));
+    "#,
 ];
 
 /// The schema version this build writes.

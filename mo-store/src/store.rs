@@ -132,8 +132,10 @@ impl Store {
         f: impl FnOnce(&Store) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let own = Store::open(&self.inner.path)?;
+        // A transaction of several changes (often with their audit rows) is durable once
+        // committed (the safety level cannot change inside it; this connection is dropped after).
         own.conn()
-            .execute_batch("BEGIN IMMEDIATE")
+            .execute_batch("PRAGMA synchronous = FULL; BEGIN IMMEDIATE")
             .map_err(|e| own.sql_error(what, e))?;
         match f(&own) {
             Ok(value) => {

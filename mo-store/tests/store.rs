@@ -50,6 +50,10 @@ fn device_crud() {
             login_user: Some("root".into()),
             trust_host_key: true,
             power: vec!["snmp://pdu1/apc/3".into(), "snmp://pdu2/apc/3".into()],
+            log_policy: Some(mo_store::LogPolicy::Strict),
+            retain_days: Some(90),
+            retain_gib: mo_store::RetainSize::from_mib(1536),
+            ..Default::default()
         },
     };
     store.add_device(&web).unwrap();

@@ -76,9 +76,10 @@ pub use notes::{
 };
 pub use reader::{ReadOptions, Records, read, tail};
 pub use render::{INPUT_HIDDEN, Renderer};
+pub use reopen::ReopeningLog;
 pub use retention::{
-    LogUsage, Pruned, Retention, RetentionPlan, SegmentUsage, execute_plan, log_usage, plan_retention,
-    segment_usage,
+    LogUsage, Pruned, Retention, RetentionPlan, SegmentUsage, execute_plan, log_usage,
+    plan_retention, segment_usage,
 };
 pub use search::{SearchOptions, SearchStats, compile_pattern, search};
 pub use segment::{
@@ -88,5 +89,4 @@ pub use segment::{
 pub use show::{DEFAULT_FOLLOW_TAIL, ShowOptions, show, show_follow};
 pub use timespec::{format_timestamp, parse_time_spec, push_timestamp};
 pub use verify::{LogProblem, VerifyReport, verify};
-pub use reopen::ReopeningLog;
 pub use writer::{Fsync, LogOptions, LogWriter, Recovery};

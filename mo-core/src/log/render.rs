@@ -484,6 +484,12 @@ impl Renderer {
                     None => Ok(()),
                 }
             }
+            // What was lost broke every line in progress: end them before the gap, so that the
+            // text after it does not read as their continuation.
+            RecordKind::Gap => {
+                self.flush_partial(out)?;
+                self.render_text(time_ns, kind, user, bytes, out)
+            }
             _ => self.render_text(time_ns, kind, user, bytes, out),
         }
     }

@@ -185,3 +185,25 @@ fn plain_run_agrees_with_the_byte_test_at_every_position() {
     }
     assert_eq!(plain_run(b""), 0);
 }
+
+#[test]
+fn a_gap_ends_the_lines_it_broke() {
+    let text = render(&[
+        (0, O, "", b"line 1\nline 2 par"),
+        (
+            500,
+            RecordKind::Gap,
+            "",
+            b"gap: 3 records (90 bytes) were not recorded",
+        ),
+        (1000, O, "", b"of line 5\nline 6\n"),
+    ]);
+    assert_eq!(
+        text,
+        "2026-11-22T10:00:00.000Z line 1\n\
+         2026-11-22T10:00:00.000Z line 2 par\n\
+         2026-11-22T10:00:00.500Z [gap] gap: 3 records (90 bytes) were not recorded\n\
+         2026-11-22T10:00:01.000Z of line 5\n\
+         2026-11-22T10:00:01.000Z line 6\n"
+    );
+}

@@ -411,28 +411,6 @@ fn op(route: &Route) -> Op {
     }
 }
 
-/// What a 403 of an operation means, where it is more than the device policy
-/// (docs/security.md).
-fn forbidden(id: &str) -> Option<&'static str> {
-    Some(match id {
-        "addDevice" => {
-            "Denied (code forbidden): no `admin` on the name, or the address (console or power) \
-             runs a program, opens a local path or reaches a host, and the caller is no global \
-             admin and no site [[allow]] entry covers it; the message names the missing entry."
-        }
-        "listUsers" | "addUser" | "listRoles" => {
-            "Denied (code forbidden): only `admin` on the built-in group `all` counts (a group \
-             that matches every name does not)."
-        }
-        "macros" | "macroPlay" => {
-            "Denied (code forbidden): the caller may run macros on no device, or on not every \
-             target."
-        }
-        "metrics" => "Denied (code forbidden): the token's scope lacks `list`.",
-        _ => return None,
-    })
-}
-
 fn operation(route: &Route) -> Value {
     let op = op(route);
     let mut responses = Map::new();
@@ -502,6 +480,7 @@ fn settings_input_properties() -> Value {
     props["on_demand"] = json!({"type": "boolean"});
     props["allow_join"] = json!({"type": "boolean"});
     props["trust_host_key"] = json!({"type": "boolean"});
+    props["log_secrets"] = json!({"type": "boolean", "description": LOG_SECRETS});
     props["replay_lines"] = json!({"type": "integer", "minimum": 0, "maximum": 100_000});
     props["break_sequences"] = json!({
         "type": "object",
@@ -527,6 +506,7 @@ fn new_device_properties() -> Value {
     props["on_demand"] = json!({"type": nullable("boolean")});
     props["allow_join"] = json!({"type": nullable("boolean")});
     props["trust_host_key"] = json!({"type": nullable("boolean")});
+    props["log_secrets"] = json!({"type": nullable("boolean"), "description": LOG_SECRETS});
     props["replay_lines"] = json!({"type": nullable("integer"), "minimum": 0, "maximum": 100_000});
     props["break_sequences"] = json!({
         "type": nullable("object"),
@@ -537,6 +517,10 @@ fn new_device_properties() -> Value {
         "items": {"type": "string", "pattern": POWER_URL_PATTERN}});
     props
 }
+
+/// What `log_secrets` means.
+const LOG_SECRETS: &str =
+    "Record input typed at password prompts as typed; false (default) records `<redacted N bytes>`";
 
 /// The string and number settings with their constraints.
 fn setting_constraints(nullable: bool) -> Value {
@@ -553,7 +537,46 @@ fn setting_constraints(nullable: bool) -> Value {
         "description": {"type": t("string"), "maxLength": 1024, "pattern": PLAIN_TEXT_PATTERN},
         "login": {"type": t("string"), "enum": if nullable { json!(["linux", "cli", null]) } else { json!(["linux", "cli"]) },
                   "description": "Auto-login profile (needs `login_user`). `mo device set` also takes a script of expect/send lines."},
-        "login_user": {"type": t("string"), "description": "The user name auto-login types."}
+        "login_user": {"type": t("string"), "description": "The user name auto-login types."},
+        "log_policy": {
+            "type": t("string"),
+            "enum": if nullable { json!(["degrade", "strict", null]) } else { json!(["degrade", "strict"]) },
+            "description": "While the record log cannot write: degrade (default) lets input through and records the gap; strict refuses input"
+        },
+        "retain_days": {
+            "type": t("integer"),
+            "minimum": 1,
+            "maximum": 100_000,
+            "description": "Keep closed log segments this many days (null: the daemon's --retain-days)"
+        },
+        "retain_gib": {
+            "type": t("number"),
+            "minimum": 0.00048828125,
+            "maximum": 1_073_741_824,
+            "description": "Keep at most this many GiB of log, rounded to whole MiB, at least 1 MiB (null: the daemon's --retain-gib)"
+        }
+    })
+}
+
+/// What a 403 of an operation means, where it is more than the device policy
+/// (docs/security.md).
+fn forbidden(id: &str) -> Option<&'static str> {
+    Some(match id {
+        "addDevice" => {
+            "Denied (code forbidden): no `admin` on the name, or the address (console or power) \
+             runs a program, opens a local path or reaches a host, and the caller is no global \
+             admin and no site [[allow]] entry covers it; the message names the missing entry."
+        }
+        "listUsers" | "addUser" | "listRoles" => {
+            "Denied (code forbidden): only `admin` on the built-in group `all` counts (a group \
+             that matches every name does not)."
+        }
+        "macros" | "macroPlay" => {
+            "Denied (code forbidden): the caller may run macros on no device, or on not every \
+             target."
+        }
+        "metrics" => "Denied (code forbidden): the token's scope lacks `list`.",
+        _ => return None,
     })
 }
 
@@ -705,7 +728,23 @@ fn schemas() -> Value {
                 "login": {"type": ["string", "null"]},
                 "login_user": {"type": ["string", "null"]},
                 "trust_host_key": {"type": "boolean"},
-                "power": {"type": "array", "items": {"type": "string"}}
+                "power": {"type": "array", "items": {"type": "string"}},
+                "log_secrets": {"type": "boolean", "description": LOG_SECRETS},
+                "log_policy": {
+                    "type": ["string", "null"],
+                    "enum": ["degrade", "strict", null],
+                    "description": "While the record log cannot write: degrade (default) lets input through and records the gap; strict refuses input"
+                },
+                "retain_days": {
+                    "type": ["integer", "null"],
+                    "minimum": 1,
+                    "description": "Keep closed log segments this many days (null: the daemon's --retain-days)"
+                },
+                "retain_gib": {
+                    "type": ["number", "null"],
+                    "exclusiveMinimum": 0,
+                    "description": "Keep at most this many GiB of log, whole MiB (null: the daemon's --retain-gib)"
+                }
             }
         },
         "NewDevice": {

@@ -278,6 +278,24 @@ pub struct NewDevice {
     login_user: Option<String>,
     trust_host_key: Option<bool>,
     power: Option<Vec<String>>,
+    #[serde(default, with = "policy_field")]
+    log_policy: Option<mo_store::LogPolicy>,
+    retain_days: Option<u32>,
+    retain_gib: Option<mo_store::RetainSize>,
+    log_secrets: Option<bool>,
+}
+
+/// `log_policy` in a request body: `"degrade"` or `"strict"`.
+mod policy_field {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<mo_store::LogPolicy>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| mo_store::parse_log_policy(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 impl NewDevice {
@@ -312,6 +330,18 @@ impl NewDevice {
         }
         if let Some(v) = self.power {
             s.power = v;
+        }
+        if self.log_policy.is_some() {
+            s.log_policy = self.log_policy;
+        }
+        if self.retain_days.is_some() {
+            s.retain_days = self.retain_days;
+        }
+        if self.retain_gib.is_some() {
+            s.retain_gib = self.retain_gib;
+        }
+        if let Some(v) = self.log_secrets {
+            s.log_secrets = v;
         }
         Device {
             name: self.name,
@@ -360,6 +390,31 @@ pub async fn add_device(
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
+/// The site allowlist check for a device write (`audit_action` names it in the audit log): an
+/// address that runs a program, opens a local path or connects to a host needs a global admin
+/// or a covering `[[allow]]` entry (crate::site). Every route that creates or changes a device's
+/// addresses (console URL or power) calls this before storing; a refusal is audited and is a 403
+/// naming the missing entry.
+pub fn check_reach(
+    state: &AppState,
+    caller: &Caller,
+    device: &Device,
+    audit_action: &str,
+) -> Result<(), ApiError> {
+    let global = caller.is_global(state, Action::Admin);
+    state.ctx.site.check_device(device, global).map_err(|why| {
+        state.ctx.access.record(
+            &caller.user,
+            &caller.origin,
+            audit_action,
+            Some(&device.name),
+            Outcome::Denied,
+            why.clone(),
+        );
+        ApiError::forbidden(why)
+    })
+}
+
 /// The API takes device and power addresses of the shapes its OpenAPI document states
 /// ([`super::openapi::DEVICE_URL_PATTERN`], [`super::openapi::POWER_URL_PATTERN`]).
 fn check_addresses(device: &Device) -> Result<(), ApiError> {
@@ -401,31 +456,6 @@ pub async fn apply_device(state: &AppState, name: &str) -> Result<(), ApiError> 
         ApiError::internal(format!(
             "device `{name}` was changed in the store, but not yet in the daemon: {e}"
         ))
-    })
-}
-
-/// The site allowlist check for a device write (`audit_action` names it in the audit log): an
-/// address that runs a program, opens a local path or connects to a host needs a global admin
-/// or a covering `[[allow]]` entry (crate::site). Every route that creates or changes a device's
-/// addresses (console URL or power) calls this before storing; a refusal is audited and is a 403
-/// naming the missing entry.
-pub fn check_reach(
-    state: &AppState,
-    caller: &Caller,
-    device: &Device,
-    audit_action: &str,
-) -> Result<(), ApiError> {
-    let global = caller.is_global(state, Action::Admin);
-    state.ctx.site.check_device(device, global).map_err(|why| {
-        state.ctx.access.record(
-            &caller.user,
-            &caller.origin,
-            audit_action,
-            Some(&device.name),
-            Outcome::Denied,
-            why.clone(),
-        );
-        ApiError::forbidden(why)
     })
 }
 

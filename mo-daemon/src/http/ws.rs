@@ -192,9 +192,11 @@ fn render(chunk: &Chunk, me: &str) -> Option<Message> {
     match chunk.kind {
         RecordKind::Output => Some(Message::Binary(chunk.bytes.clone())),
         RecordKind::Input => None,
-        RecordKind::Notice | RecordKind::Control | RecordKind::Power | RecordKind::Event => {
-            Some(notice(body()))
-        }
+        RecordKind::Notice
+        | RecordKind::Control
+        | RecordKind::Power
+        | RecordKind::Event
+        | RecordKind::Gap => Some(notice(body())),
         RecordKind::Note if &*chunk.user == me => None,
         RecordKind::Note => Some(notice(format!("note by {}: {}", chunk.user, body()))),
         RecordKind::Mark => Some(notice(format!("bookmark by {}", chunk.user))),

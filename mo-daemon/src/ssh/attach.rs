@@ -30,9 +30,11 @@ pub fn render(chunk: &Chunk, me: &str) -> Option<Bytes> {
         RecordKind::Output => Some(chunk.bytes.clone()),
         // The device echoes what it wants shown; other people's keystrokes are in the log.
         RecordKind::Input => None,
-        RecordKind::Notice | RecordKind::Control | RecordKind::Power | RecordKind::Event => {
-            Some(notice(&text()))
-        }
+        RecordKind::Notice
+        | RecordKind::Control
+        | RecordKind::Power
+        | RecordKind::Event
+        | RecordKind::Gap => Some(notice(&text())),
         RecordKind::Note if &*chunk.user == me => Some(notice("note written")),
         RecordKind::Note => Some(notice(&format!("note by {}: {}", chunk.user, text()))),
         RecordKind::Mark => Some(notice(&format!("bookmark by {}", chunk.user))),

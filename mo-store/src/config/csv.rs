@@ -7,7 +7,9 @@
 //! ```
 //!
 //! `name` and `url` are required; every other column is optional and an empty cell means the
-//! default. `power` lists power-controller addresses separated by `;`. Booleans are `yes`/`no`, `true`/`false`, `on`/`off` or `1`/`0`. Lines starting with
+//! default. `power` lists power-controller addresses separated by `;`. `log_policy` is `degrade`
+//! or `strict`; `retain_days` a whole number of days; `retain_gib` a number of GiB (`100`, `0.5`)
+//! or a size with a unit (`512MiB`). Booleans are `yes`/`no`, `true`/`false`, `on`/`off` or `1`/`0`. Lines starting with
 //! `#` are comments.
 
 use std::collections::HashMap;
@@ -30,6 +32,9 @@ pub const CSV_COLUMNS: &[&str] = &[
     "login_user",
     "trust_host_key",
     "power",
+    "log_policy",
+    "retain_days",
+    "retain_gib",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,6 +50,9 @@ enum Col {
     LoginUser,
     TrustHostKey,
     Power,
+    LogPolicy,
+    RetainDays,
+    RetainGib,
     Break(u8),
 }
 
@@ -62,6 +70,9 @@ fn column_of(header: &str) -> Option<Col> {
         "login_user" => Col::LoginUser,
         "trust_host_key" => Col::TrustHostKey,
         "power" => Col::Power,
+        "log_policy" => Col::LogPolicy,
+        "retain_days" => Col::RetainDays,
+        "retain_gib" => Col::RetainGib,
         other => {
             let n: u8 = other.strip_prefix("break")?.parse().ok()?;
             if !(1..=9).contains(&n) {
@@ -192,6 +203,25 @@ pub fn parse_csv(text: &str, file: &str) -> Result<SiteConfig, ConfigError> {
                         .map(str::to_string)
                         .collect();
                 }
+                Col::LogPolicy => {
+                    s.log_policy =
+                        Some(crate::device_log::parse_log_policy(value).map_err(|_| {
+                            cell_error(i, format!("expected degrade or strict, got `{value}`"))
+                        })?);
+                }
+                Col::RetainDays => {
+                    s.retain_days = Some(
+                        crate::device_log::parse_retain_days(value)
+                            .map_err(|e| cell_error(i, e.to_string()))?,
+                    );
+                }
+                Col::RetainGib => {
+                    s.retain_gib = Some(
+                        value
+                            .parse()
+                            .map_err(|e: Error| cell_error(i, e.to_string()))?,
+                    );
+                }
                 Col::Break(n) => {
                     s.break_sequences.insert(*n, value.to_string());
                 }
@@ -208,6 +238,7 @@ pub fn parse_csv(text: &str, file: &str) -> Result<SiteConfig, ConfigError> {
                     "login" => Col::Login,
                     "login user" => Col::LoginUser,
                     "power" => Col::Power,
+                    "retain days" => Col::RetainDays,
                     other => other
                         .strip_prefix("break sequence ")
                         .and_then(|n| n.parse().ok())
@@ -266,6 +297,35 @@ sun1,telnet://cs1:7001,\"Sun V240, rack 3\",yes,100,no,^]q,\\r~^b
                 .as_deref(),
             Some("front web server")
         );
+    }
+
+    #[test]
+    fn reads_log_settings() {
+        let sheet = "name,url,log_policy,retain_days,retain_gib\n\
+                     a,sim://a,strict,30,0.5\n\
+                     b,sim://b,,,\n";
+        let site = parse_csv(sheet, "d.csv").unwrap();
+        let a = &site.device("a").unwrap().settings;
+        assert_eq!(a.log_policy, Some(crate::LogPolicy::Strict));
+        assert_eq!(a.retain_days, Some(30));
+        assert_eq!(a.retain_gib.map(crate::RetainSize::mib), Some(512));
+        let b = &site.device("b").unwrap().settings;
+        assert_eq!(
+            (b.log_policy, b.retain_days, b.retain_gib),
+            (None, None, None)
+        );
+        let e = parse_csv(&sheet.replace("strict", "lax"), "d.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("log_policy"), "{e}");
+        let e = parse_csv(&sheet.replace(",30,", ",0,"), "d.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("retain_days") && e.contains("from 1"), "{e}");
+        let e = parse_csv(&sheet.replace("0.5", "lots"), "d.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("retain_gib") && e.contains("GiB"), "{e}");
     }
 
     #[test]

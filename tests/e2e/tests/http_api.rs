@@ -555,11 +555,19 @@ fn rest_api_answers_every_route_enforces_auth_and_policy() {
         )?;
         ensure!(r.status == 403, "{}", r.body);
 
-        // WebSocket routes refuse plain HTTP with JSON errors.
+        // WebSocket routes refuse plain HTTP with JSON errors: 426 Upgrade Required.
         let r = api.get("/api/v1/devices/sim-a/attach", root)?;
-        ensure!(r.status == 426 && r.code() == "upgrade_required", "{}", r.body);
+        ensure!(
+            r.status == 426 && r.code() == "upgrade_required",
+            "{}",
+            r.body
+        );
         let r = api.get("/api/v1/events/stream", root)?;
-        ensure!(r.status == 426 && r.code() == "upgrade_required", "{}", r.body);
+        ensure!(
+            r.status == 426 && r.code() == "upgrade_required",
+            "{}",
+            r.body
+        );
         // A known path asked with a method it does not take: 405 with `Allow`.
         let resp = reqwest::blocking::Client::new()
             .request(reqwest::Method::PUT, api.http.url("/api/v1/devices/sim-a"))

@@ -114,7 +114,8 @@ fn wait_for<T>(what: &str, mut f: impl FnMut() -> Result<Option<T>>) -> Result<T
 
 /// A WebSocket viewer on its own runtime, collecting notices.
 struct Viewer {
-    rt: tokio::runtime::Runtime,
+    /// Keeps the reader task running while the test waits.
+    _rt: tokio::runtime::Runtime,
     notices: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
@@ -154,7 +155,7 @@ impl Viewer {
                 }
             }
         });
-        Ok(Viewer { rt, notices })
+        Ok(Viewer { _rt: rt, notices })
     }
 
     fn wait_notice(&self, needle: &str) -> Result<String> {
@@ -226,9 +227,11 @@ fn degrade_then_recover(
     r: &Rig,
     device: &str,
     error_text: &str,
+    make_fault: impl FnOnce() -> Result<()>,
     clear_fault: impl FnOnce() -> Result<()>,
 ) -> Result<()> {
-    // Print until the log cannot write.
+    // The fault first, so that not even the gap record fits until it is cleared; then print.
+    make_fault()?;
     std::fs::write(&r.go, b"").map_err(|e| Error::Check(format!("go file: {e}")))?;
     let notice = r.viewer.wait_notice("log: degraded")?;
     ensure!(
@@ -321,13 +324,26 @@ fn a_full_disk_degrades_the_log_and_freeing_space_resumes_it() {
         let filler = logs.join("filler");
         let mount = std::cell::RefCell::new(None);
         let r = rig(w, "full1", &[], |w| {
-            *mount.borrow_mut() = Some(Mount::tmpfs(&w.data_dir().join("logs"), "6m")?);
-            // Leave about 1.5 MiB for the log.
-            std::fs::write(&filler, vec![0u8; 4608 * 1024])
-                .map_err(|e| Error::Check(format!("filler: {e}")))?;
+            *mount.borrow_mut() = Some(Mount::tmpfs(&w.data_dir().join("logs"), "4m")?);
             Ok(())
         })?;
-        degrade_then_recover(w, &r, "full1", "No space left on device", || {
+        let fill = || {
+            // Take every free block, so no record fits.
+            let mut f =
+                std::fs::File::create(&filler).map_err(|e| Error::Check(format!("filler: {e}")))?;
+            let block = vec![0u8; 64 * 1024];
+            let mut small = vec![0u8; 512];
+            loop {
+                if let Err(e) = std::io::Write::write_all(&mut f, &block) {
+                    ensure!(e.raw_os_error() == Some(28), "filling the tmpfs: {e}");
+                    break;
+                }
+            }
+            while std::io::Write::write_all(&mut f, &small).is_ok() {}
+            small.clear();
+            Ok(())
+        };
+        degrade_then_recover(w, &r, "full1", "No space left on device", fill, || {
             std::fs::remove_file(&filler).map_err(|e| Error::Check(format!("rm filler: {e}")))
         })?;
         w.daemon()?.stop()?;
@@ -343,20 +359,36 @@ fn a_file_size_limit_degrades_the_log_and_lifting_it_resumes_it() {
     run_test("log-fsize", |w| {
         let r = rig(w, "big1", &[], |_| Ok(()))?;
         let pid = w.daemon()?.pid().to_string();
-        // Some output first, so the live segment exists; then cap files just above its size.
+        // A live segment well larger than the store's files (the limit holds for every file the
+        // daemon writes), then a soft limit at exactly its size: no record fits, not even a gap.
         std::fs::write(&r.go, b"").map_err(|e| Error::Check(format!("go: {e}")))?;
         let dir = w.data_dir().join("logs").join("big1");
-        let size = wait_for("a live segment of 200 KB", || {
-            let size = mo_testsupport::dir_size(&dir);
-            Ok((size > 200_000).then_some(size))
+        wait_for("a live segment of 12 MB", || {
+            Ok((mo_testsupport::dir_size(&dir) > 12_000_000).then_some(()))
         })?;
         std::fs::remove_file(&r.go).map_err(|e| Error::Check(format!("go: {e}")))?;
-        let limit = (size + 300_000).to_string();
-        sh(
-            "prlimit",
-            &["--pid", &pid, &format!("--fsize={limit}:{limit}")],
-        )?;
-        degrade_then_recover(w, &r, "big1", "File too large", || {
+        let segment = wait_for("the flood to stop", || {
+            let a = segments(&dir)?;
+            let size = |p: &PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+            let before = a.last().map(size);
+            std::thread::sleep(Duration::from_millis(300));
+            Ok((before == segments(&dir)?.last().map(size))
+                .then_some(a.last().cloned())
+                .flatten())
+        })?;
+        let set_limit = || {
+            let size = std::fs::metadata(&segment)
+                .map_err(|e| Error::Check(format!("{segment:?}: {e}")))?
+                .len()
+                .to_string();
+            // Only the soft limit: raising a hard limit again needs a privilege the test may lack.
+            sh(
+                "prlimit",
+                &["--pid", &pid, &format!("--fsize={size}:unlimited")],
+            )
+            .map(|_| ())
+        };
+        degrade_then_recover(w, &r, "big1", "File too large", set_limit, || {
             sh("prlimit", &["--pid", &pid, "--fsize=unlimited:unlimited"]).map(|_| ())
         })?;
         ensure!(
@@ -379,8 +411,21 @@ fn a_read_only_log_directory_degrades_the_log_until_it_is_writable() {
             Ok((mo_testsupport::dir_size(&dir) > 0).then_some(()))
         })?;
         std::fs::remove_file(&r.go).map_err(|e| Error::Check(format!("go: {e}")))?;
-        let ro = Mount::read_only(&dir)?;
-        degrade_then_recover(w, &r, "ro1", "Read-only file system", || ro.unmount())?;
+        let ro = std::cell::RefCell::new(None);
+        degrade_then_recover(
+            w,
+            &r,
+            "ro1",
+            "Read-only file system",
+            || {
+                *ro.borrow_mut() = Some(Mount::read_only(&dir)?);
+                Ok(())
+            },
+            || match ro.borrow_mut().take() {
+                Some(m) => m.unmount(),
+                None => Ok(()),
+            },
+        )?;
         Ok(())
     });
 }
