@@ -20,7 +20,9 @@
 //! # Behaviour
 //!
 //! The port is opened exclusively (TIOCEXCL and an exclusive `flock`), in raw mode with the given
-//! line settings. Capabilities: BREAK (the line is held in the break state for the requested
+//! line settings. A port held by another opener is tried again for up to a second before the
+//! connect fails: a child forked by the embedding program keeps a just-closed port locked until
+//! it reaches `exec`. Capabilities: BREAK (the line is held in the break state for the requested
 //! duration, then released — also if the operation is cancelled) and line settings. Modem lines
 //! are probed at each connect: a real UART answers, a pty does not (`ENOTTY`), and
 //! [`Capabilities::modem_lines`] reports what the last connect found. With modem lines,
@@ -43,11 +45,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use mo_core::link::{Capabilities, Connector, ControlOp, Link, LinkControl};
 use mo_core::{Error, Result};
 use serialport::TTYPort;
+use tokio::time::Instant;
 use tokio_serial::{DataBits, FlowControl, Parity, SerialPort, SerialStream, StopBits};
 use url::Url;
 
@@ -59,6 +63,11 @@ pub(crate) const PARAMETERS: &[&str] = &["baud", "data", "parity", "stop", "flow
 
 /// The highest baud rate accepted in an address.
 pub const MAX_BAUD: u32 = 4_000_000;
+
+/// How long a connect waits for a port held elsewhere before reporting it busy.
+const HELD_PORT_WAIT: Duration = Duration::from_secs(1);
+/// How often it tries again meanwhile.
+const HELD_PORT_RETRY: Duration = Duration::from_millis(10);
 
 /// Line settings of a serial port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,14 +212,35 @@ impl Connector for SerialConnector {
             .to_str()
             .ok_or_else(|| self.connect_error("the device path is not valid UTF-8"))?;
         let s = self.settings;
-        // Opening with O_NONBLOCK and setting termios does not block.
-        let port = tokio_serial::new(path, s.baud)
+        let builder = tokio_serial::new(path, s.baud)
             .data_bits(s.data_bits)
             .parity(s.parity)
             .stop_bits(s.stop_bits)
-            .flow_control(s.flow)
-            .open_native()
-            .map_err(|e| self.connect_error(format!("cannot open {path}: {e}")))?;
+            .flow_control(s.flow);
+        // Opening with O_NONBLOCK and setting termios does not block. A port held elsewhere
+        // (`NoDevice`: the exclusive flock is taken, or TIOCEXCL answers EBUSY) is tried again
+        // for a moment: the lock belongs to the open file description, and a child forked by any
+        // thread of this process holds a copy of every descriptor until its `exec` closes it, so
+        // a link dropped just before keeps the port locked for as long as that child takes to
+        // reach `exec`.
+        let deadline = Instant::now() + HELD_PORT_WAIT;
+        let port = loop {
+            match builder.clone().open_native() {
+                Ok(port) => break port,
+                Err(e)
+                    if e.kind == tokio_serial::ErrorKind::NoDevice && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(HELD_PORT_RETRY).await;
+                }
+                Err(e) if e.kind == tokio_serial::ErrorKind::NoDevice => {
+                    return Err(self.connect_error(format!(
+                        "cannot open {path}: {e} (still held after {} ms: another link or program has it open)",
+                        HELD_PORT_WAIT.as_millis()
+                    )));
+                }
+                Err(e) => return Err(self.connect_error(format!("cannot open {path}: {e}"))),
+            }
+        };
         let mut control_port = port
             .try_clone_native()
             .map_err(|e| self.connect_error(format!("cannot duplicate {path}: {e}")))?;

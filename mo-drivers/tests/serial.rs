@@ -108,6 +108,75 @@ async fn the_port_is_exclusive() -> Result<()> {
     Ok(())
 }
 
+/// A child forked by any thread of the process holds a copy of every descriptor, a link's
+/// included, until its `exec` closes the close-on-exec ones, and the port's exclusive lock
+/// (flock) lives as long as any copy. Connecting again right after dropping a link, while such a
+/// child has not reached `exec` yet, waits for the lock instead of failing with "Unable to
+/// acquire exclusive lock on serial port"; the test's own peer side, opened shared, opens again
+/// at once.
+#[tokio::test]
+async fn reconnects_while_a_forked_child_still_holds_the_old_descriptor() -> Result<()> {
+    let (_dir, pair, opts) = start().await?;
+    let serial = connector_for("serial:ttyDEV", &opts)?;
+    let mut link = timeout(STEP, serial.connect()).await??;
+    let mut peer = pair.open_peer()?;
+    round_trip(&mut link, &mut peer).await?;
+    let (mut forked, forked_tell) = std::io::pipe()?;
+    let spawner = std::thread::spawn(move || {
+        spawn_pausing_before_exec(forked_tell, Duration::from_millis(500))
+    });
+    // The child has forked (with its copy of the link's descriptor) once its byte arrives.
+    let told = tokio::task::spawn_blocking(move || {
+        let mut byte = [0u8; 1];
+        std::io::Read::read_exact(&mut forked, &mut byte)
+    });
+    timeout(STEP, told)
+        .await?
+        .context("the child never said it had forked")??;
+    drop(link);
+    drop(peer);
+    let dev = pair.dev.to_str().context("dev path")?;
+    match tokio_serial::SerialStream::open(&tokio_serial::new(dev, 9600)) {
+        Err(e) if e.kind == tokio_serial::ErrorKind::NoDevice => {}
+        Err(e) => bail!("an exclusive open failed otherwise than as held: {e}"),
+        Ok(_) => bail!("the dropped link's lock did not linger: the check proves nothing"),
+    }
+    let mut peer = pair
+        .open_peer()
+        .context("opening the peer side again while a forked child held the old descriptor")?;
+    let mut link = timeout(STEP, serial.connect())
+        .await?
+        .context("connecting again while a forked child held the old descriptor")?;
+    let mut child = spawner
+        .join()
+        .map_err(|_| anyhow::anyhow!("the spawning thread panicked"))??;
+    ensure!(child.wait()?.success(), "/bin/true failed");
+    round_trip(&mut link, &mut peer).await
+}
+
+/// Start `/bin/true` from a child that writes a byte to `tell` once forked and then pauses for
+/// `pause` before its `exec`.
+#[allow(unsafe_code)]
+fn spawn_pausing_before_exec(
+    tell: std::io::PipeWriter,
+    pause: Duration,
+) -> std::io::Result<std::process::Child> {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new("/bin/true");
+    // SAFETY: the closure runs in the forked child before `exec`; it makes two system calls,
+    // write(2) on a pipe and nanosleep(2), both async-signal-safe, and neither allocates nor
+    // takes a lock.
+    unsafe {
+        command.pre_exec(move || {
+            (&tell).write_all(&[1])?;
+            std::thread::sleep(pause);
+            Ok(())
+        });
+    }
+    command.spawn()
+}
+
 #[tokio::test]
 async fn break_is_accepted_and_the_link_keeps_working() -> Result<()> {
     let (_dir, pair, opts) = start().await?;

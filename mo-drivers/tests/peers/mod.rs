@@ -212,12 +212,21 @@ impl SocatPair {
         Ok(())
     }
 
-    /// Open the peer side, raw, as a serial port.
+    /// Open the peer side, raw, as a serial port, without exclusivity.
+    ///
+    /// tokio-serial opens exclusively by default: TIOCEXCL plus a non-blocking exclusive
+    /// `flock`. A flock belongs to the open file description, and a child forked by any thread of
+    /// this test process (the suite starts socat, ipmi_sim, sshd, programs on ptys, ... from
+    /// tests running in parallel) holds a copy of every descriptor until its `exec` closes the
+    /// close-on-exec ones. A peer side dropped inside that window keeps its lock, and opening it
+    /// again then fails with "Unable to acquire exclusive lock on serial port" (EWOULDBLOCK from
+    /// flock; seen once in `ipmi::reconnects_after_peer_goes_away`, which opens the same pty three
+    /// times). The test is the only opener of this side, so exclusivity protects nothing here;
+    /// opened shared, a lingering copy holds a shared lock, which never blocks another.
     pub fn open_peer(&self) -> Result<tokio_serial::SerialStream> {
         let path = self.peer.to_str().context("peer path")?;
-        Ok(tokio_serial::SerialStream::open(&tokio_serial::new(
-            path, 115_200,
-        ))?)
+        tokio_serial::SerialStream::open(&tokio_serial::new(path, 115_200).exclusive(false))
+            .with_context(|| format!("open the pty peer side {}", self.peer.display()))
     }
 }
 
