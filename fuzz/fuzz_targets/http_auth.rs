@@ -15,10 +15,6 @@ use libfuzzer_sys::fuzz_target;
 use mo_core::door::auth::{Credentials, parse_authorization, query_token};
 use mo_store::{TokenScope, split_token};
 
-/// The fixed words of the error messages.
-const TEMPLATES: &str = "unsupported Authorization scheme `` (use Bearer TOKEN or Basic) the Basic \
-                         credentials are not base64 of user:password lack the `:` between user and password";
-
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
 
@@ -39,15 +35,14 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(got.as_ref().ok(), again.as_ref().ok());
         assert_eq!(got.is_err(), again.is_err());
         if let Err(e) = &got {
-            // What follows the scheme (the credentials) is never repeated.
-            let rest = rest.trim();
-            assert!(
-                rest.is_empty()
-                    || !e.contains(rest)
-                    || TEMPLATES.contains(rest)
-                    || scheme.contains(rest),
-                "{e:?} repeats {rest:?}"
-            );
+            // The error is one of three messages: what follows the scheme (the credentials)
+            // is never in it.
+            let known = [
+                format!("unsupported Authorization scheme `{scheme}` (use Bearer TOKEN or Basic)"),
+                "the Basic credentials are not base64 of user:password".to_string(),
+                "the Basic credentials lack the `:` between user and password".to_string(),
+            ];
+            assert!(known.contains(e), "{e:?} for {text:?}");
         }
     }
 
