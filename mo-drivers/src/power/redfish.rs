@@ -303,8 +303,36 @@ impl RedfishController {
         Ok((status, json))
     }
 
-    /// An authenticated request; a session that expired is renewed once.
+    /// An authenticated request; a session that expired is renewed once. A read (GET) that a BMC
+    /// answers with a transient server error (500, 502, 503, 504 — BMCs, and sushy-tools with its
+    /// "database is locked", do that under concurrent requests) is tried again twice, after
+    /// 200 ms and 600 ms; actions are never repeated.
     async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value> {
+        let mut delays = [Duration::from_millis(200), Duration::from_millis(600)].into_iter();
+        loop {
+            match self.call_once(method.clone(), path, body).await {
+                Err(Error::Protocol { reason, .. })
+                    if method == Method::GET && is_transient(&reason) =>
+                {
+                    match delays.next() {
+                        Some(d) => {
+                            tracing::debug!(peer = %self.address, "{reason}; trying again");
+                            tokio::time::sleep(d).await;
+                        }
+                        None => {
+                            return Err(Error::Protocol {
+                                peer: self.address.clone(),
+                                reason: format!("{reason} (three times)"),
+                            });
+                        }
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn call_once(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value> {
         let token = self.auth().await?;
         match self
             .send(method.clone(), path, body, token.as_deref())
@@ -442,5 +470,34 @@ impl PowerController for RedfishController {
                 self.wait_for(PowerState::On, action).await
             }
         }
+    }
+}
+
+/// Whether an error text from [`RedfishController::send`] names a transient server error.
+fn is_transient(reason: &str) -> bool {
+    [
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::BAD_GATEWAY,
+        StatusCode::SERVICE_UNAVAILABLE,
+        StatusCode::GATEWAY_TIMEOUT,
+    ]
+    .iter()
+    .any(|code| reason.contains(&format!(" answered {code}")))
+}
+
+#[cfg(test)]
+mod transient_tests {
+    use super::is_transient;
+
+    #[test]
+    fn only_server_errors_that_pass_are_transient() {
+        assert!(is_transient(
+            "GET /redfish/v1/Systems/1 answered 500 Internal Server Error: database is locked"
+        ));
+        assert!(is_transient("GET /x answered 503 Service Unavailable"));
+        assert!(!is_transient("GET /x answered 404 Not Found"));
+        assert!(!is_transient(
+            "GET /x answered 400 Bad Request: answered 500"
+        ));
     }
 }
