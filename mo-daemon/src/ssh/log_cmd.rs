@@ -392,21 +392,6 @@ mod tests {
     }
 
     #[test]
-    fn words_are_split_like_a_shell() {
-        assert_eq!(
-            words("log  search web 'a b|c'"),
-            ["log", "search", "web", "a b|c"]
-        );
-        assert_eq!(
-            words(r#"x "say \"hi\" \d" y\ z ''"#),
-            ["x", r#"say "hi" \d"#, "y z", ""]
-        );
-        assert!(split_args("log 'open").is_err());
-        assert!(split_args("log \"open").is_err());
-        assert!(split_args("log x\\").is_err());
-    }
-
-    #[test]
     fn options_are_parsed_and_checked() {
         let p = parse("search web panic -B 2 -A=3 -i").unwrap_err();
         assert!(p.contains("unknown option `-A=3`"), "{p}");

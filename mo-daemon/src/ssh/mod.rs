@@ -486,25 +486,3 @@ fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
     f.write_all(data)?;
     f.sync_all()
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use mo_core::console::Mode;
-
-    #[test]
-    fn login_names() {
-        let l = Login::parse("alice").ok();
-        assert_eq!(l.map(|l| (l.user, l.device)), Some(("alice".into(), None)));
-        let l = Login::parse("alice:web01:spy").ok();
-        assert_eq!(
-            l.map(|l| (l.device, l.mode)),
-            Some((Some("web01".into()), Mode::Spy))
-        );
-        let l = Login::parse("bob:db1").ok();
-        assert_eq!(l.map(|l| l.mode), Some(Mode::Attach));
-        assert!(Login::parse("bob:db1:nap").is_err_and(|e| e.contains("unknown mode `nap`")));
-        assert!(Login::parse(":db1").is_err());
-        assert!(Login::parse("bob:").is_err());
-    }
-}
