@@ -1,0 +1,299 @@
+// One console in the browser: an xterm.js terminal attached over the WebSocket attach API
+// (docs/api.md "Console attach"). Output is written in batches on animation frames with a bounded
+// backlog: a flooding console never freezes the page, it skips and says "missed N bytes".
+import { Terminal } from "@xterm/xterm";
+import { FitAddon } from "@xterm/addon-fit";
+import { WebLinksAddon } from "@xterm/addon-web-links";
+import { enc, wsUrl } from "./api";
+
+/** Bytes waiting to be drawn (ours plus xterm's own queue) before we start skipping. */
+export const MAX_PENDING = 2 * 1024 * 1024;
+/** Bytes handed to xterm per animation frame. */
+export const FRAME_BYTES = 256 * 1024;
+
+export interface Viewer {
+  user: string;
+  role: string;
+  since?: string;
+  origin?: string;
+}
+
+export interface TermOptions {
+  device: string;
+  mode: "attach" | "spy" | "force" | "join";
+  replay?: number;
+  fontSize?: number;
+  readOnly?: boolean;
+  onNotice?: (text: string, kind: "notice" | "error") => void;
+  onState?: (state: string) => void;
+  onRole?: (role: string) => void;
+  onWho?: (viewers: Viewer[]) => void;
+  onClosed?: (reason: string) => void;
+  onMissed?: (bytes: number, total: number) => void;
+}
+
+const registry = new Map<string, ConsoleTerm[]>();
+
+/** Every open terminal for a device (tests read them through window.__mo). */
+export function termsFor(device: string): ConsoleTerm[] {
+  return registry.get(device) ?? [];
+}
+
+export class ConsoleTerm {
+  readonly term: Terminal;
+  readonly fit: FitAddon;
+  ws: WebSocket | null = null;
+  role = "";
+  state = "connecting";
+  closed = false;
+  /** Bytes skipped in this page (backlog overflow) plus those the daemon said we missed. */
+  missedTotal = 0;
+  /** Time the first output byte was drawn after the socket opened (bench). */
+  firstDrawAt = 0;
+  openedAt = 0;
+  private queue: Uint8Array[] = [];
+  private queued = 0;
+  private inflight = 0;
+  private skipping = 0;
+  private scheduled = false;
+  private resizeObs: ResizeObserver | null = null;
+  private decoder = new TextEncoder();
+
+  constructor(
+    readonly el: HTMLElement,
+    readonly opts: TermOptions,
+  ) {
+    this.term = new Terminal({
+      fontSize: opts.fontSize ?? 14,
+      scrollback: 5000,
+      convertEol: false,
+      cursorBlink: !opts.readOnly,
+      disableStdin: !!opts.readOnly,
+      allowProposedApi: false,
+      fontFamily: "ui-monospace, 'DejaVu Sans Mono', 'Liberation Mono', monospace",
+      theme: { background: "#101418" },
+    });
+    this.fit = new FitAddon();
+    this.term.loadAddon(this.fit);
+    this.term.loadAddon(new WebLinksAddon());
+    this.term.open(el);
+    // Ctrl+Shift+ArrowUp leaves the terminal for the page (keyboard-only use).
+    this.term.attachCustomKeyEventHandler((e) => {
+      if (e.type === "keydown" && e.ctrlKey && e.shiftKey && e.key === "ArrowUp") {
+        (document.querySelector(".tabs button[aria-selected=true]") as HTMLElement | null)?.focus() ??
+          (document.getElementById("main") as HTMLElement | null)?.focus();
+        return false;
+      }
+      // Ctrl+Shift+C / Ctrl+Shift+V copy and paste like a desktop terminal.
+      if (e.type === "keydown" && e.ctrlKey && e.shiftKey && (e.key === "C" || e.key === "c")) {
+        void this.copy();
+        return false;
+      }
+      if (e.type === "keydown" && e.ctrlKey && e.shiftKey && (e.key === "V" || e.key === "v")) {
+        void this.paste();
+        return false;
+      }
+      return true;
+    });
+    this.term.onData((d) => this.send(this.decoder.encode(d)));
+    this.term.onBinary((d) => {
+      const b = new Uint8Array(d.length);
+      for (let i = 0; i < d.length; i++) b[i] = d.charCodeAt(i) & 0xff;
+      this.send(b);
+    });
+    this.term.onResize(({ cols, rows }) => this.control({ type: "resize", cols, rows }));
+    this.resizeObs = new ResizeObserver(() => this.refit());
+    this.resizeObs.observe(el);
+    const list = registry.get(opts.device) ?? [];
+    list.push(this);
+    registry.set(opts.device, list);
+    this.connect(opts.mode);
+  }
+
+  refit(): void {
+    if (this.closed || this.el.offsetParent === null) return;
+    try {
+      this.fit.fit();
+    } catch {
+      /* not laid out yet */
+    }
+  }
+
+  connect(mode: string): void {
+    const replay = this.opts.replay ?? 200;
+    const url = wsUrl(`/api/v1/devices/${enc(this.opts.device)}/attach?mode=${enc(mode)}&replay=${replay}`);
+    const ws = new WebSocket(url);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    this.openedAt = performance.now();
+    ws.onopen = () => {
+      this.refit();
+      this.control({ type: "resize", cols: this.term.cols, rows: this.term.rows });
+      this.control({ type: "who" });
+    };
+    ws.onmessage = (m) => {
+      if (m.data instanceof ArrayBuffer) this.output(new Uint8Array(m.data));
+      else this.frame(String(m.data));
+    };
+    ws.onclose = (e) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (!this.closed) {
+        this.state = "closed";
+        this.opts.onClosed?.(e.reason || `connection closed (${e.code})`);
+      }
+    };
+  }
+
+  private frame(data: string): void {
+    let f: Record<string, unknown>;
+    try {
+      f = JSON.parse(data);
+    } catch {
+      return;
+    }
+    switch (f.type) {
+      case "hello":
+        this.role = String(f.role ?? "");
+        this.opts.onRole?.(this.role);
+        if (f.message) this.opts.onNotice?.(String(f.message), "notice");
+        break;
+      case "state":
+        this.state = String(f.state ?? "");
+        this.opts.onState?.(this.state);
+        break;
+      case "notice":
+        if (typeof f.role === "string") {
+          this.role = f.role;
+          this.opts.onRole?.(this.role);
+        }
+        this.opts.onNotice?.(String(f.text ?? ""), "notice");
+        // Someone came or went, or our role changed: ask who is on it now.
+        this.control({ type: "who" });
+        break;
+      case "missed":
+        this.missed(Number(f.bytes ?? 0));
+        break;
+      case "who":
+        this.opts.onWho?.((f.viewers as Viewer[]) ?? []);
+        break;
+      case "error":
+        this.opts.onNotice?.(`refused: ${String(f.message ?? f.code ?? "error")}`, "error");
+        break;
+      case "closed":
+        this.opts.onClosed?.(String(f.reason ?? "closed"));
+        break;
+    }
+  }
+
+  /** Queue output; drawn on the next animation frame. Skips when the backlog is full. */
+  private output(b: Uint8Array): void {
+    if (this.queued + this.inflight + b.length > MAX_PENDING) {
+      this.skipping += b.length;
+      this.schedule();
+      return;
+    }
+    this.queue.push(b);
+    this.queued += b.length;
+    this.schedule();
+  }
+
+  private missed(bytes: number): void {
+    if (bytes <= 0) return;
+    this.missedTotal += bytes;
+    this.queue.push(this.decoder.encode(`\r\n\x1b[7m[missed ${bytes} bytes]\x1b[0m\r\n`));
+    this.queued += 40;
+    this.opts.onMissed?.(bytes, this.missedTotal);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    requestAnimationFrame(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    if (this.closed) return;
+    if (this.skipping > 0 && this.inflight < MAX_PENDING / 2) {
+      const n = this.skipping;
+      this.skipping = 0;
+      this.missed(n);
+    }
+    let budget = FRAME_BYTES;
+    while (this.queue.length > 0 && budget > 0 && this.inflight < MAX_PENDING) {
+      let b = this.queue[0];
+      if (b.length > budget) {
+        this.queue[0] = b.subarray(budget);
+        b = b.subarray(0, budget);
+      } else {
+        this.queue.shift();
+      }
+      this.queued -= b.length;
+      budget -= b.length;
+      this.inflight += b.length;
+      const n = b.length;
+      this.term.write(b, () => {
+        this.inflight -= n;
+        if (this.firstDrawAt === 0) {
+          this.firstDrawAt = performance.now();
+          this.el.dataset.firstDraw = String(this.firstDrawAt - this.openedAt);
+        }
+      });
+    }
+    if (this.queue.length > 0 || this.skipping > 0) this.schedule();
+  }
+
+  send(bytes: Uint8Array): void {
+    if (this.opts.readOnly) return;
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(bytes);
+  }
+
+  sendText(s: string): void {
+    this.send(this.decoder.encode(s));
+  }
+
+  control(msg: Record<string, unknown>): void {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  setMode(mode: string): void {
+    this.control({ type: "mode", mode });
+  }
+
+  async copy(): Promise<void> {
+    const sel = this.term.getSelection();
+    if (sel) await navigator.clipboard.writeText(sel);
+  }
+
+  async paste(): Promise<void> {
+    const t = await navigator.clipboard.readText();
+    if (t) this.term.paste(t);
+  }
+
+  /** The terminal's buffer as text (scrollback and screen), trailing blanks trimmed. */
+  text(): string {
+    const buf = this.term.buffer.active;
+    const lines: string[] = [];
+    for (let i = 0; i < buf.length; i++) lines.push(buf.getLine(i)?.translateToString(true) ?? "");
+    while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+    return lines.join("\n");
+  }
+
+  pending(): number {
+    return this.queued + this.inflight;
+  }
+
+  dispose(): void {
+    this.closed = true;
+    this.resizeObs?.disconnect();
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close();
+    this.term.dispose();
+    const list = (registry.get(this.opts.device) ?? []).filter((t) => t !== this);
+    if (list.length) registry.set(this.opts.device, list);
+    else registry.delete(this.opts.device);
+  }
+}
