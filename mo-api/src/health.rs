@@ -1,0 +1,68 @@
+//! `GET /api/v1/health`.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Whether every part works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum HealthStatus {
+    /// Everything works.
+    Ok,
+    /// Some record log cannot write (see [`Health::degraded`]).
+    Degraded,
+}
+
+crate::api_names!(HealthStatus, "health status", "ok or degraded", {
+    HealthStatus::Ok => "ok",
+    HealthStatus::Degraded => "degraded",
+});
+
+/// Liveness, version and the parts that are degraded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[non_exhaustive]
+pub struct Health {
+    /// `ok`, or `degraded` while a record log cannot write.
+    pub status: HealthStatus,
+    /// The daemon's version.
+    pub version: String,
+    /// Consoles whose record log cannot write.
+    #[serde(default)]
+    pub log_degraded: u64,
+    /// Only for an authenticated caller: the degraded parts of the devices it may list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub degraded: Option<Vec<Degraded>>,
+}
+
+impl Health {
+    /// A health answer (`degraded` left out).
+    pub fn new(status: HealthStatus, version: impl Into<String>, log_degraded: u64) -> Self {
+        Health {
+            status,
+            version: version.into(),
+            log_degraded,
+            degraded: None,
+        }
+    }
+}
+
+/// One degraded part of a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Degraded {
+    /// The device.
+    pub device: String,
+    /// Which part: `log` (its record log cannot write).
+    #[schema(pattern = "^log$")]
+    pub part: String,
+    /// The last error.
+    pub error: String,
+    /// Since when (RFC 3339).
+    #[schema(format = DateTime)]
+    pub since: String,
+    /// Records not written since then.
+    pub lost_records: u64,
+    /// Bytes not written since then.
+    pub lost_bytes: u64,
+}

@@ -1,0 +1,114 @@
+//! mo-api: the request and response bodies of mo's HTTP/WebSocket API (`mod --http ADDR`), one
+//! Rust type per JSON object, with serde for the wire and utoipa for the OpenAPI document.
+//!
+//! The daemon's handlers take and return these types, [mo-client] reads its answers into them,
+//! and the document at `/api/v1/openapi.json` is generated from their [`utoipa::ToSchema`]
+//! derives (with the constraints the handlers enforce: patterns, lengths, ranges, enums). The
+//! crate has no I/O and depends on no other mo crate, so anything that speaks the API may use it.
+//!
+//! | resource | types |
+//! |---|---|
+//! | errors | [`ErrorBody`], [`ErrorCode`] |
+//! | health | [`Health`] |
+//! | devices | [`Device`], [`Settings`], [`NewDevice`], [`SettingsInput`] |
+//! | viewers | [`Viewer`], [`Session`], [`ViewerRole`] |
+//! | power | [`PowerRequest`], [`PowerReport`], [`PowerAction`] |
+//! | record log | [`LogQuery`], [`SearchQuery`], [`SearchHit`], [`VerifyReport`] |
+//! | events | [`Event`], [`EventsQuery`], [`Severity`] |
+//! | users, roles | [`User`], [`NewUser`], [`Role`] |
+//! | gang, macros | [`GangRequest`], [`GangReport`], [`PlayRequest`], [`PlayReport`] |
+//! | WebSocket | [`ServerFrame`], [`ClientFrame`], [`AttachQuery`], [`StreamQuery`] |
+//!
+//! [mo-client]: https://example.invalid/mo/mo-client
+
+mod automation;
+mod devices;
+mod error;
+mod events;
+mod health;
+mod log;
+mod power;
+pub mod schema;
+mod sessions;
+mod users;
+mod ws;
+
+pub use automation::{
+    DeviceReason, GangReport, GangRequest, MacroPlan, MacroResult, MacroResults, PlayReport,
+    PlayRequest,
+};
+pub use devices::{
+    Device, DeviceState, LogPolicy, LoginProfile, Modem, NewDevice, Settings, SettingsInput,
+};
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use events::{Event, EventId, EventsQuery, Severity};
+pub use health::{Degraded, Health, HealthStatus};
+pub use log::{LogQuery, SearchHit, SearchQuery, VerifyReport};
+pub use power::{PowerAction, PowerReport, PowerRequest, PowerResult, PowerState};
+pub use schema::{
+    BREAK_PATTERN, DEVICE_URL_PATTERN, ESCAPE_PATTERN, MAX_EVENTS_LIMIT, MAX_REPLAY,
+    MAX_SEARCH_LIMIT, MAX_TAIL, NAME_PATTERN, PLAIN_TEXT_PATTERN, POWER_URL_PATTERN,
+    RELATIVE_TIME_PATTERN, USER_PATTERN,
+};
+pub use sessions::{DevicePath, MacroPath, Session, Viewer, ViewerRole};
+pub use users::{NewUser, Role, User};
+pub use ws::{AttachQuery, ClientFrame, LinkStateName, ServerFrame, StreamQuery, ViewerMode};
+
+/// A word of the API that is not one of an enum's names (`"sideways"` for a power action).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    /// What was being named (`power action`).
+    pub what: &'static str,
+    /// The word as given.
+    pub given: String,
+    /// The names that are known, comma-separated.
+    pub expected: &'static str,
+}
+
+impl std::fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown {} `{}` (use {})",
+            self.what, self.given, self.expected
+        )
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
+/// `impl Display` and `FromStr` for a fieldless enum by its API names.
+macro_rules! api_names {
+    ($ty:ty, $what:literal, $expected:literal, { $($variant:path => $name:literal $(| $alias:literal)*),+ $(,)? }) => {
+        impl $ty {
+            /// The name as the API spells it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($variant => $name),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = $crate::UnknownName;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($name $(| $alias)* => Ok($variant),)+
+                    _ => Err($crate::UnknownName {
+                        what: $what,
+                        given: s.to_string(),
+                        expected: $expected,
+                    }),
+                }
+            }
+        }
+    };
+}
+pub(crate) use api_names;
