@@ -25,12 +25,13 @@ pub struct ExecAction {
 }
 
 impl ExecAction {
-    /// An action from parsed templates (the first is the program); fails if `argv` is empty.
-    pub fn new(argv: Vec<Template>, timeout: Duration) -> std::result::Result<Self, String> {
+    /// An action from parsed templates (the first is the program); `None` if `argv` is empty
+    /// (it must name at least the program).
+    pub fn new(argv: Vec<Template>, timeout: Duration) -> Option<Self> {
         if argv.is_empty() {
-            return Err("the argv is empty: name at least the program".to_owned());
+            return None;
         }
-        Ok(ExecAction { argv, timeout })
+        Some(ExecAction { argv, timeout })
     }
 
     /// The argv for an event.

@@ -55,8 +55,9 @@ use mo_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 pub use exec::ExecAction;
+pub use syslog::UnknownFacility;
 pub use syslog::{SyslogAction, SyslogTransport};
-pub use template::Template;
+pub use template::{Template, TemplateError};
 pub use trap::{MO_ENTERPRISE_OID, TrapAction};
 pub use webhook::WebhookAction;
 
@@ -172,11 +173,16 @@ impl Action {
             ActionConfig::Exec { argv, timeout } => Action::Exec(
                 ExecAction::new(
                     argv.iter()
-                        .map(|a| Template::parse(a).map_err(|e| bad("argv", e)))
+                        .map(|a| Template::parse(a).map_err(|e| bad("argv", e.to_string())))
                         .collect::<Result<Vec<_>>>()?,
                     duration(name, "timeout", timeout, exec::DEFAULT_TIMEOUT)?,
                 )
-                .map_err(|e| bad("argv", e))?,
+                .ok_or_else(|| {
+                    bad(
+                        "argv",
+                        "the argv is empty: name at least the program".into(),
+                    )
+                })?,
             ),
             ActionConfig::Webhook {
                 url,
@@ -207,7 +213,7 @@ impl Action {
                     }
                 };
                 let facility = syslog::facility_code(facility.as_deref().unwrap_or("local0"))
-                    .map_err(|e| bad("facility", e))?;
+                    .map_err(|e| bad("facility", e.to_string()))?;
                 Action::Syslog(SyslogAction {
                     address: address.clone(),
                     transport,

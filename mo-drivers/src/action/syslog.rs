@@ -57,8 +57,16 @@ pub fn syslog_severity(severity: Severity) -> u8 {
     }
 }
 
+/// A syslog facility name that is not one of RFC 5424's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown facility `{name}` (kern, user, daemon, local0 … local7, …)")]
+pub struct UnknownFacility {
+    /// The name as written.
+    pub name: String,
+}
+
 /// The code of a facility name (`kern`, `user`, `daemon`, `auth`, `local0` … `local7`, …).
-pub fn facility_code(name: &str) -> std::result::Result<u8, String> {
+pub fn facility_code(name: &str) -> std::result::Result<u8, UnknownFacility> {
     const NAMES: [&str; 24] = [
         "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
         "authpriv", "ftp", "ntp", "audit", "alert", "clock", "local0", "local1", "local2",
@@ -68,8 +76,8 @@ pub fn facility_code(name: &str) -> std::result::Result<u8, String> {
         .iter()
         .position(|n| *n == name)
         .and_then(|p| u8::try_from(p).ok())
-        .ok_or_else(|| {
-            format!("unknown facility `{name}` (kern, user, daemon, local0 … local7, …)")
+        .ok_or_else(|| UnknownFacility {
+            name: name.to_owned(),
         })
 }
 

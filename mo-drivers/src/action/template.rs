@@ -33,6 +33,17 @@ enum Part {
     Field(Field),
 }
 
+/// What is wrong with a template: the template as written and the reason (an unknown field, a
+/// lone brace, with its byte offset).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{template}`: {reason}")]
+pub struct TemplateError {
+    /// The template as written.
+    pub template: String,
+    /// What is wrong, and where.
+    pub reason: String,
+}
+
 /// A parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
@@ -41,7 +52,11 @@ pub struct Template {
 
 impl Template {
     /// Parse a template; the error says what is wrong (an unknown field, a lone brace).
-    pub fn parse(text: &str) -> Result<Template, String> {
+    pub fn parse(text: &str) -> Result<Template, TemplateError> {
+        let fail = |reason: String| TemplateError {
+            template: text.to_owned(),
+            reason,
+        };
         let mut parts = Vec::new();
         let mut literal = String::new();
         let mut chars = text.char_indices().peekable();
@@ -59,17 +74,17 @@ impl Template {
                     let rest = &text[at + 1..];
                     let end = rest
                         .find('}')
-                        .ok_or_else(|| format!("`{text}`: `{{` at byte {at} is not closed"))?;
+                        .ok_or_else(|| fail(format!("`{{` at byte {at} is not closed")))?;
                     let name = &rest[..end];
                     let field = Field::NAMES
                         .iter()
                         .find(|(n, _)| *n == name)
                         .map(|&(_, f)| f)
                         .ok_or_else(|| {
-                            format!(
-                                "`{text}`: unknown field `{{{name}}}` (known: device, severity, \
-                                 message, source, time, id, count)"
-                            )
+                            fail(format!(
+                                "unknown field `{{{name}}}` (known: device, severity, message, \
+                                 source, time, id, count)"
+                            ))
                         })?;
                     for _ in 0..=name.chars().count() {
                         chars.next();
@@ -79,7 +94,7 @@ impl Template {
                     }
                     parts.push(Part::Field(field));
                 }
-                '}' => return Err(format!("`{text}`: lone `}}` at byte {at} (write `}}}}`)")),
+                '}' => return Err(fail(format!("lone `}}` at byte {at} (write `}}}}`)"))),
                 c => literal.push(c),
             }
         }
@@ -149,7 +164,7 @@ mod tests {
     #[test]
     fn refuses_unknown_fields_and_lone_braces() {
         for bad in ["{devcie}", "{device", "x}", "{}", "{ device}"] {
-            let err = Template::parse(bad).unwrap_err();
+            let err = Template::parse(bad).unwrap_err().to_string();
             assert!(err.contains(bad), "{err}");
         }
     }

@@ -73,7 +73,7 @@ use url::Url;
 use crate::Credentials;
 use crate::address::{self, DriverOptions, Query};
 use pty::{Master, MasterReader, MasterWriter, PtyPair};
-pub use secret_ref::{references, substitute};
+pub use secret_ref::{SecretRefError, references, substitute};
 
 /// The `TERM` given to programs unless the address says otherwise.
 pub const DEFAULT_TERM: &str = "xterm-256color";

@@ -43,21 +43,42 @@ fn lookup<'a>(creds: &'a Credentials, name: &str) -> Option<&'a Secret> {
     }
 }
 
+/// What is wrong with a `${secret:NAME}` reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretRefError {
+    /// `${secret:` without its closing `}`.
+    #[error("`${{secret:` without its closing `}}`")]
+    Unclosed,
+    /// NAME is not one of [`NAMES`].
+    #[error("unknown secret `{name}` in `${{secret:{name}}}` (one of: {})", NAMES.join(", "))]
+    Unknown {
+        /// The name as written.
+        name: String,
+    },
+    /// The device has no secret of that name.
+    #[error(
+        "the address refers to `${{secret:{name}}}` but the device has no secret `{name}` \
+         (set it with `mo secret set`)"
+    )]
+    Missing {
+        /// The secret's name.
+        name: String,
+    },
+}
+
 /// The secret names `text` refers to, in order; an error names a malformed or unknown reference.
-pub fn references(text: &str) -> Result<Vec<&str>, String> {
+pub fn references(text: &str) -> Result<Vec<&str>, SecretRefError> {
     let mut names = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find(OPEN) {
         let after = &rest[start + OPEN.len()..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("`{OPEN}` without its closing `}}`"))?;
+        let end = after.find('}').ok_or(SecretRefError::Unclosed)?;
         let name = &after[..end];
         if !NAMES.contains(&name) {
-            return Err(format!(
-                "unknown secret `{name}` in `{OPEN}{name}}}` (one of: {})",
-                NAMES.join(", ")
-            ));
+            return Err(SecretRefError::Unknown {
+                name: name.to_owned(),
+            });
         }
         names.push(name);
         rest = &after[end + 1..];
@@ -67,7 +88,7 @@ pub fn references(text: &str) -> Result<Vec<&str>, String> {
 
 /// `text` with every reference replaced by the device's secret (kept a [`Secret`], so it is
 /// never printed by accident). Fails naming the secret the device lacks, never its value.
-pub fn substitute(text: &str, creds: &Credentials) -> Result<Secret, String> {
+pub fn substitute(text: &str, creds: &Credentials) -> Result<Secret, SecretRefError> {
     if !text.contains(OPEN) {
         return Ok(Secret::from(text));
     }
@@ -76,15 +97,10 @@ pub fn substitute(text: &str, creds: &Credentials) -> Result<Secret, String> {
     while let Some(start) = rest.find(OPEN) {
         out.push_str(&rest[..start]);
         let after = &rest[start + OPEN.len()..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("`{OPEN}` without its closing `}}`"))?;
+        let end = after.find('}').ok_or(SecretRefError::Unclosed)?;
         let name = &after[..end];
-        let secret = lookup(creds, name).ok_or_else(|| {
-            format!(
-                "the address refers to `{OPEN}{name}}}` but the device has no secret `{name}` \
-                 (set it with `mo secret set`)"
-            )
+        let secret = lookup(creds, name).ok_or_else(|| SecretRefError::Missing {
+            name: name.to_owned(),
         })?;
         out.push_str(secret.expose());
         rest = &after[end + 1..];
@@ -105,16 +121,20 @@ mod tests {
         assert!(
             references("${secret:pasword}")
                 .unwrap_err()
+                .to_string()
                 .contains("unknown secret")
         );
         assert!(
             references("${secret:password")
                 .unwrap_err()
+                .to_string()
                 .contains("closing")
         );
         let s = substitute("a${secret:password}b${secret:password}", &creds).unwrap();
         assert_eq!(s.expose(), "apwbpw");
-        let e = substitute("${secret:bmc_key}", &creds).unwrap_err();
+        let e = substitute("${secret:bmc_key}", &creds)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no secret `bmc_key`"), "{e}");
         assert!(!format!("{s:?}").contains("pw"));
     }

@@ -389,7 +389,7 @@ impl SnmpOutlets {
             "auto" => None,
             "generic" => Some(
                 PduProfile::generic(|k| query.single(k).ok().flatten().map(str::to_owned))
-                    .map_err(|reason| address::bad(text, reason))?,
+                    .map_err(|e| address::bad(text, e.reason))?,
             ),
             name => Some(PduProfile::builtin(name).ok_or_else(|| {
                 address::bad(

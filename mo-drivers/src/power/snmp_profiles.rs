@@ -98,6 +98,16 @@ fn simple(
     }
 }
 
+/// A parameter of the `generic` SNMP profile that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct ProfileParamError {
+    /// The parameter's name (`control-oid`, `on`, …).
+    pub parameter: String,
+    /// What is wrong, naming the parameter and its value.
+    pub reason: String,
+}
+
 impl PduProfile {
     /// The built-in profile called `name`, if there is one (`generic` and `auto` are not).
     pub fn builtin(name: &str) -> Option<PduProfile> {
@@ -180,35 +190,42 @@ impl PduProfile {
     /// (comma-separated integers). `get` reads a parameter.
     pub fn generic(
         get: impl Fn(&str) -> Option<String>,
-    ) -> std::result::Result<PduProfile, String> {
-        let oid = |key: &str| -> std::result::Result<Vec<u32>, String> {
-            let text = get(key).ok_or_else(|| format!("the generic profile needs `{key}`"))?;
-            let parsed =
-                parse_oid(&text).ok_or_else(|| format!("`{key}={text}` is not a dotted OID"))?;
-            Ok(parsed)
+    ) -> std::result::Result<PduProfile, ProfileParamError> {
+        let missing = |key: &str| ProfileParamError {
+            parameter: key.to_owned(),
+            reason: format!("the generic profile needs `{key}`"),
         };
-        let int = |key: &str| -> std::result::Result<Option<i32>, String> {
+        let malformed = |key: &str, reason: String| ProfileParamError {
+            parameter: key.to_owned(),
+            reason,
+        };
+        let oid = |key: &str| -> std::result::Result<Vec<u32>, ProfileParamError> {
+            let text = get(key).ok_or_else(|| missing(key))?;
+            parse_oid(&text)
+                .ok_or_else(|| malformed(key, format!("`{key}={text}` is not a dotted OID")))
+        };
+        let int = |key: &str| -> std::result::Result<Option<i32>, ProfileParamError> {
             get(key)
                 .map(|t| {
                     t.trim()
                         .parse::<i32>()
-                        .map_err(|_| format!("`{key}={t}` is not an integer"))
+                        .map_err(|_| malformed(key, format!("`{key}={t}` is not an integer")))
                 })
                 .transpose()
         };
-        let ints = |key: &str| -> std::result::Result<Vec<i32>, String> {
-            let text = get(key).ok_or_else(|| format!("the generic profile needs `{key}`"))?;
+        let ints = |key: &str| -> std::result::Result<Vec<i32>, ProfileParamError> {
+            let text = get(key).ok_or_else(|| missing(key))?;
             text.split(',')
                 .map(|t| {
-                    t.trim()
-                        .parse::<i32>()
-                        .map_err(|_| format!("`{key}={text}` is not a list of integers"))
+                    t.trim().parse::<i32>().map_err(|_| {
+                        malformed(key, format!("`{key}={text}` is not a list of integers"))
+                    })
                 })
                 .collect()
         };
         let control = oid("control-oid")?;
-        let on = int("on")?.ok_or("the generic profile needs `on`")?;
-        let off = int("off")?.ok_or("the generic profile needs `off`")?;
+        let on = int("on")?.ok_or_else(|| missing("on"))?;
+        let off = int("off")?.ok_or_else(|| missing("off"))?;
         Ok(PduProfile {
             name: "generic".to_owned(),
             on: OutletCommand {
@@ -369,7 +386,8 @@ mod tests {
             }
         })
         .unwrap_err();
-        assert_eq!(err, "`control-oid=1.x` is not a dotted OID");
+        assert_eq!(err.parameter, "control-oid");
+        assert_eq!(err.to_string(), "`control-oid=1.x` is not a dotted OID");
     }
 
     #[test]
