@@ -77,7 +77,20 @@ for entry in "${SMOKE[@]}"; do
   fi
 done
 
-printf '\nbench-smoke: %d benchmarks in %d s' "${#SMOKE[@]}" $((SECONDS - start))
+# The web console's benchmark (a Python Playwright script in Debian's Chromium, not a mo-bench
+# subcommand): tiny size against the same mod.
+printf '\n--> bench/web/bench.py --tiny\n'
+t0=$SECONDS
+venv=${MO_PEERS_VENV:-target/peers-venv}
+if MO_BIN_DIR=$bin_dir timeout --kill-after=10 "$limit" "$venv/bin/python" bench/web/bench.py --tiny; then
+  printf -- '--> ok (%d s)\n' $((SECONDS - t0))
+else
+  status=$?
+  printf -- '--> FAILED with status %d after %d s: bench/web/bench.py --tiny\n' "$status" $((SECONDS - t0))
+  failed+=(web)
+fi
+
+printf '\nbench-smoke: %d benchmarks in %d s' $((${#SMOKE[@]} + 1)) $((SECONDS - start))
 if [[ ${#failed[@]} -gt 0 ]]; then
   printf '; FAILED: %s\n' "${failed[*]}"
   exit 1

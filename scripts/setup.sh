@@ -4,11 +4,14 @@
 #        clients), expect and inetutils telnetd (a telnet device), ser2net (RFC 2217 in front of a
 #        pty), openipmi/ipmitool (a BMC with chassis power and SOL), snmpd/snmp/snmptrapd (an SNMP PDU
 #        and a trap receiver), conserver-server (checks conserver.cf files we import), python3-venv.
-#   apt: nodejs and npm (the Node package's build and tests, scripts/test-node.sh).
+#   apt: nodejs and npm (the Node package's build and tests, scripts/test-node.sh; the web console's
+#        bundle, scripts/web-build.sh), chromium (the web console's browser tests, launched by path
+#        from Playwright: nothing downloads a browser, never run `playwright install`).
 #   pip (in a venv at target/peers-venv, never the system Python): sushy-tools (a Redfish BMC),
 #        asciinema (plays exported recordings), openapi-spec-validator, pyserial (an RFC 2217
 #        server on a loop port whose modem lines change), schemathesis (property-based tests of
-#        the HTTP API against its OpenAPI document, scripts/test-api-contract.sh).
+#        the HTTP API against its OpenAPI document, scripts/test-api-contract.sh), playwright and
+#        pytest (the web console's browser tests, scripts/test-web.sh).
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
@@ -33,6 +36,7 @@ declare -A need=(
   [python3]=python3
   [node]=nodejs
   [npm]=npm
+  [/usr/bin/chromium]=chromium
 )
 # python3-venv has no command of its own: probe the module.
 venv_ok() { python3 -c 'import ensurepip, venv' >/dev/null 2>&1; }
@@ -80,7 +84,7 @@ fi
 # Python peers, pinned, in a venv of the project's own.
 venv=${MO_PEERS_VENV:-target/peers-venv}
 pip_need=(sushy-tools==2.2.0 asciinema==2.4.0 openapi-spec-validator==0.7.1 pyserial==3.5
-  schemathesis==4.32.5)
+  schemathesis==4.32.5 playwright==1.65.3 pytest==9.2.0)
 stamp="$venv/.mo-installed"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${pip_need[*]}" ]; then
   echo "setup: python peers present in $venv"

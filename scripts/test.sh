@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test of mo: install the test peers, build the whole workspace (the end-to-end tests
 # run the built `mod` and `mo` binaries) and the fuzz targets, test the whole workspace, run every
-# benchmark once at a tiny size, then test the Node and Python packages.
+# benchmark once at a tiny size, then test the Node and Python packages and the web console
+# (its bundle rebuilt and compared with the committed one, then the browser tests).
 # Usage: ./scripts/test.sh   (from anywhere; exits non-zero on the first failure)
 set -euo pipefail
 
@@ -35,5 +36,17 @@ step "testing the Node package (scripts/test-node.sh)"
 
 step "testing the Python package (scripts/test-python.sh)"
 ./scripts/test-python.sh
+
+step "the web console's committed bundle is what web/src builds (scripts/web-build.sh)"
+./scripts/web-build.sh
+if [[ -n $(git status --porcelain -- web/dist) ]]; then
+  git status --short -- web/dist >&2
+  git diff --stat -- web/dist >&2
+  echo "test: web/dist differs from a rebuild: run scripts/web-build.sh and commit web/dist" >&2
+  exit 1
+fi
+
+step "browser tests of the web console (scripts/test-web.sh)"
+./scripts/test-web.sh
 
 step "all tests passed"

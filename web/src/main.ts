@@ -1,6 +1,6 @@
 // mo web console: hash routes #/login, #/devices, #/console/NAME, #/log/NAME, #/events, #/gang.
 import { current, loadMe, logout, onExpired } from "./api";
-import { closeAll, consoleNames, showConsoles } from "./consoles";
+import { closeAll, closeTab, consoleNames, showConsoles } from "./consoles";
 import { Cleanup, devicesPage, eventsPage, gangPage, logPage, loginPage, notFound } from "./pages";
 import { termsFor, MAX_PENDING } from "./term";
 import { clear, startEvents, stopEvents, toast } from "./ui";
@@ -118,7 +118,17 @@ async function boot(): Promise<void> {
 (window as unknown as { __mo: Record<string, unknown> }).__mo = {
   termText: (name: string) => termsFor(name).map((t) => t.text()).join("\n"),
   termRole: (name: string) => termsFor(name)[0]?.role ?? "",
-  termFirstDraw: (name: string) => termsFor(name)[0]?.firstDrawAt ? termsFor(name)[0].firstDrawAt - termsFor(name)[0].openedAt : 0,
+  termFirstDrawAt: (name: string) => termsFor(name)[0]?.firstDrawAt ?? 0,
+  /** Type S into NAME's console and resolve with the ms until byte ECHO came back drawn. */
+  termEcho: async (name: string, s: string, echo: string) => {
+    const t = termsFor(name)[0];
+    if (!t) return -1;
+    const t0 = performance.now();
+    const done = t.probe(echo.charCodeAt(0));
+    t.sendText(s);
+    return (await done) - t0;
+  },
+  closeTab: (name: string) => closeTab(name),
   termPending: (name: string) => termsFor(name)[0]?.pending() ?? 0,
   termMissed: (name: string) => termsFor(name)[0]?.missedTotal ?? 0,
   termSend: (name: string, s: string) => termsFor(name)[0]?.sendText(s),

@@ -51,7 +51,8 @@ export class ConsoleTerm {
   /** Time the first output byte was drawn after the socket opened (bench). */
   firstDrawAt = 0;
   openedAt = 0;
-  private queue: Uint8Array[] = [];
+  private queue: Array<Uint8Array | (() => void)> = [];
+  private probes: Array<{ needle: number; resolve: (t: number) => void }> = [];
   private queued = 0;
   private inflight = 0;
   private skipping = 0;
@@ -195,14 +196,27 @@ export class ConsoleTerm {
     }
     this.queue.push(b);
     this.queued += b.length;
+    if (this.probes.length) {
+      for (const p of this.probes.filter((x) => b.includes(x.needle))) {
+        // Resolved once the bytes before it are parsed into the terminal.
+        this.queue.push(() => p.resolve(performance.now()));
+      }
+      this.probes = this.probes.filter((x) => !b.includes(x.needle));
+    }
     this.schedule();
+  }
+
+  /** Resolves with the time output holding byte NEEDLE was written into the terminal (bench). */
+  probe(needle: number): Promise<number> {
+    return new Promise((resolve) => this.probes.push({ needle, resolve }));
   }
 
   private missed(bytes: number): void {
     if (bytes <= 0) return;
     this.missedTotal += bytes;
-    this.queue.push(this.decoder.encode(`\r\n\x1b[7m[missed ${bytes} bytes]\x1b[0m\r\n`));
-    this.queued += 40;
+    const mark = this.decoder.encode(`\r\n\x1b[7m[missed ${bytes} bytes]\x1b[0m\r\n`);
+    this.queue.push(mark);
+    this.queued += mark.length;
     this.opts.onMissed?.(bytes, this.missedTotal);
     this.schedule();
   }
@@ -223,7 +237,13 @@ export class ConsoleTerm {
     }
     let budget = FRAME_BYTES;
     while (this.queue.length > 0 && budget > 0 && this.inflight < MAX_PENDING) {
-      let b = this.queue[0];
+      const head = this.queue[0];
+      if (typeof head === "function") {
+        this.queue.shift();
+        this.term.write("", head);
+        continue;
+      }
+      let b = head;
       if (b.length > budget) {
         this.queue[0] = b.subarray(budget);
         b = b.subarray(0, budget);

@@ -1,0 +1,123 @@
+"""The console page: attach, type, spy, force, who; power menu on a real snmpd outlet; flood."""
+
+from conftest import POWER_DEVICE, POWER_OUTLET, login, marker, open_console, screenshot, shell, term_text, type_line, wait_term
+
+
+def who_users(page, device: str) -> dict[str, str]:
+    rows = page.eval_on_selector_all(
+        f"#panel-{device} ul.who li",
+        "els => els.map(e => [e.dataset.user, e.dataset.role])",
+    )
+    return {u: r for u, r in rows}
+
+
+def wait_who(page, device: str, want: dict[str, str]) -> None:
+    page.wait_for_function(
+        "([d, want]) => { const m = {}; for (const e of document.querySelectorAll(`#panel-${d} ul.who li`)) m[e.dataset.user] = e.dataset.role;"
+        " return Object.entries(want).every(([u, r]) => m[u] === r); }",
+        arg=[device, want],
+    )
+
+
+def test_type_spy_force_who(browser, daemon):
+    dev = "sim-01"
+    ctx_a, a = login(browser, daemon, "demo")
+    open_console(a, dev)
+    assert a.evaluate("(d) => window.__mo.termRole(d)", dev) == "attach"
+    shell(a, dev)
+    m = marker("hello-web")
+    type_line(a, dev, f"echo {m}")
+    # The answer is read from the terminal's buffer: the echoed command and the printed line.
+    text = wait_term(a, dev, rf"\n{m}\n")
+    assert f"echo {m}" in text
+    screenshot(a, "console")
+
+    # A second browser context, another user: attach is taken, so it is let in as a spy.
+    ctx_b, b = login(browser, daemon, "alice")
+    open_console(b, dev)
+    b.wait_for_function("(d) => window.__mo.termRole(d) === 'spy'", arg=dev)
+    assert m in wait_term(b, dev, m), "the spy sees the same text (replay)"
+    # Typing as a spy is refused with a notice.
+    type_line(b, dev, "echo spy-typed")
+    b.wait_for_selector(f"#panel-{dev} ol.notices li.error")
+    assert "refused" in b.inner_text(f"#panel-{dev} ol.notices li.error")
+    # who shows both, in both pages.
+    wait_who(a, dev, {"demo": "attach", "alice": "spy"})
+    wait_who(b, dev, {"demo": "attach", "alice": "spy"})
+
+    # Force takes over: alice writes, demo is demoted.
+    b.click(f"#panel-{dev} button[data-mode=force]")
+    b.wait_for_function("(d) => window.__mo.termRole(d) === 'attach'", arg=dev)
+    a.wait_for_function("(d) => window.__mo.termRole(d) === 'spy'", arg=dev)
+    m2 = marker("forced")
+    type_line(b, dev, f"echo {m2}")
+    wait_term(b, dev, rf"\n{m2}\n")
+    wait_term(a, dev, rf"\n{m2}\n")
+    wait_who(a, dev, {"demo": "spy", "alice": "attach"})
+    wait_who(b, dev, {"demo": "spy", "alice": "attach"})
+    # The spy's keystrokes never reached the device (the last line is still alice's output).
+    assert "spy-typed" not in term_text(a, dev).replace("echo spy-typed", "")
+    ctx_b.close()
+    ctx_a.close()
+
+
+def test_viewer_sees_no_attach_button(browser, daemon):
+    ctx, page = login(browser, daemon, "bob")
+    open_console(page, "sim-03")
+    assert page.evaluate("(d) => window.__mo.termRole(d)", "sim-03") == "spy"
+    buttons = page.eval_on_selector_all("#panel-sim-03 button[data-mode]", "els => els.map(e => e.dataset.mode)")
+    assert buttons == ["spy"], f"a viewer may only spy, the page offers {buttons}"
+    assert page.query_selector("#panel-sim-03 [data-power]") is None
+    ctx.close()
+
+
+def test_power_menu_switches_snmp_outlet(browser, daemon, snmpd):
+    ctx, page = login(browser, daemon, "demo")
+    open_console(page, POWER_DEVICE)
+    panel = f"#panel-{POWER_DEVICE}"
+    assert snmpd.outlet(POWER_OUTLET) == 1
+    # Cancel: nothing is switched. The status request afterwards is the barrier.
+    page.click(f"{panel} button[data-power=off]")
+    page.wait_for_selector("dialog.confirm[open]")
+    screenshot(page, "power-confirm")
+    page.click("dialog.confirm button:not([data-confirm])")
+    page.click(f"{panel} button[data-power=status]")
+    page.wait_for_function(f"() => document.querySelector('{panel} .power-state').textContent.startsWith('status: ')")
+    assert "on" in page.inner_text(f"{panel} .power-state")
+    assert snmpd.outlet(POWER_OUTLET) == 1, "a cancelled power off switched the outlet"
+    # Confirm: the outlet goes off.
+    page.click(f"{panel} button[data-power=off]")
+    page.click("dialog.confirm button[data-confirm=yes]")
+    page.wait_for_function(f"() => document.querySelector('{panel} .power-state').textContent.startsWith('off: ')")
+    assert snmpd.outlet(POWER_OUTLET) == 2, page.inner_text(f"{panel} .power-state")
+    # On needs no confirmation.
+    page.click(f"{panel} button[data-power=on]")
+    page.wait_for_function(f"() => document.querySelector('{panel} .power-state').textContent.startsWith('on: ')")
+    assert snmpd.outlet(POWER_OUTLET) == 1
+    ctx.close()
+
+
+def test_flood_keeps_page_responsive(browser, daemon):
+    dev = "sim-05"
+    ctx, page = login(browser, daemon, "demo")
+    open_console(page, dev)
+    shell(page, dev)
+    type_line(page, dev, "flood 5M 3")
+    limit = page.evaluate("() => window.__mo.maxPending")
+    worst = 0.0
+    peak = 0
+    import time
+
+    end = time.time() + 3
+    while time.time() < end:
+        t0 = time.time()
+        peak = max(peak, page.evaluate("(d) => window.__mo.termPending(d)", dev))
+        worst = max(worst, time.time() - t0)
+    assert peak <= limit, f"backlog {peak} over the bound {limit}"
+    assert worst < 2.0, f"the page did not answer for {worst:.2f} s during the flood"
+    # After the flood the shell answers again, and the echo shows in the terminal.
+    m = marker("after-flood")
+    page.keyboard.press("Control+C")
+    type_line(page, dev, f"echo {m}")
+    wait_term(page, dev, rf"\n{m}", timeout=30000)
+    ctx.close()
