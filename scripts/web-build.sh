@@ -19,5 +19,7 @@ if [[ ! -f $stamp ]] || ! cmp -s package-lock.json "$stamp"; then
   npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
   cp package-lock.json "$stamp"
 fi
+# Type-check (strict), then bundle.
+node node_modules/typescript/bin/tsc -p .
 node build.mjs
 echo "web-build: web/dist built ($(du -sh dist | cut -f1))"
