@@ -142,13 +142,13 @@ class Daemon:
         self.http_port = free_port()
         self.base = f"http://127.0.0.1:{self.http_port}"
         # Users, roles, groups and the power-switched device, written before the daemon starts.
+        self.mo("device", "add", POWER_DEVICE, f"sim://{POWER_DEVICE}?boot=none", "--power", f"snmp://127.0.0.1:{snmpd.port}/apc/{POWER_OUTLET}", "--description", "server on a real snmpd PDU outlet")
+        self.mo("secret", "set", POWER_DEVICE, "snmp_auth", "--stdin", stdin="private\n")
         self.mo("role", "add", "webops", "--allow", WEBOPS)
         self.mo("group", "add", "lab", "--member", "sim-02")
         for user, (pw, role, group) in USERS.items():
             self.mo("user", "add", user, "--password-stdin", stdin=pw + "\n")
             self.mo("grant", "add", user, role, group)
-        self.mo("device", "add", POWER_DEVICE, f"sim://{POWER_DEVICE}?boot=none", "--power", f"snmp://127.0.0.1:{snmpd.port}/apc/{POWER_OUTLET}", "--description", "server on a real snmpd PDU outlet")
-        self.mo("secret", "set", POWER_DEVICE, "snmp_auth", "--stdin", stdin="private\n")
         self.proc = Proc(
             "mod",
             [str(BIN_DIR / "mod"), "--demo", "--data-dir", str(self.data), "--ssh", f"127.0.0.1:{self.ssh_port}", "--http", f"127.0.0.1:{self.http_port}"],

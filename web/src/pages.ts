@@ -58,7 +58,7 @@ export function devicesPage(main: HTMLElement): Cleanup {
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Device"), h("th", { scope: "col" }, "Link"), h("th", { scope: "col" }, "Viewers"), h("th", { scope: "col" }, "Groups"), h("th", { scope: "col" }, "Description"), h("th", { scope: "col" }, "Open"))),
     tbody,
   );
-  main.append(h("div", { class: "pagehead" }, h("h1", {}, "Devices"), filter, count), table);
+  main.append(h("div", { class: "pagehead" }, h("h1", {}, "Devices"), filter, count), h("div", { class: "tablewrap" }, table));
   let devices: Device[] = [];
   const render = () => {
     const q = filter.value.trim().toLowerCase();
@@ -136,7 +136,7 @@ export function eventsPage(main: HTMLElement): Cleanup {
   );
   main.append(
     h("div", { class: "pagehead" }, h("h1", {}, "Events"), sev, dev, h("label", { for: "unacked" }, unacked, " unacknowledged only")),
-    table,
+    h("div", { class: "tablewrap" }, table),
   );
   const events = new Map<number, MoEvent>();
   const row = (e: MoEvent): HTMLElement => {

@@ -4,7 +4,7 @@
 import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import { WebLinksAddon } from "@xterm/addon-web-links";
-import { enc, wsUrl } from "./api";
+import { current, enc, wsUrl } from "./api";
 
 /** Bytes waiting to be drawn (ours plus xterm's own queue) before we start skipping. */
 export const MAX_PENDING = 2 * 1024 * 1024;
@@ -155,8 +155,7 @@ export class ConsoleTerm {
     }
     switch (f.type) {
       case "hello":
-        this.role = String(f.role ?? "");
-        this.opts.onRole?.(this.role);
+        this.setRole(String(f.role ?? ""));
         if (f.message) this.opts.onNotice?.(String(f.message), "notice");
         break;
       case "state":
@@ -165,8 +164,11 @@ export class ConsoleTerm {
         break;
       case "notice":
         if (typeof f.role === "string") {
-          this.role = f.role;
-          this.opts.onRole?.(this.role);
+          this.setRole(f.role);
+        } else {
+          // "bob forced write access; alice is now spying": the daemon demoted us.
+          const m = /forced write access; (\S+) is now spying/.exec(String(f.text ?? ""));
+          if (m && m[1] === current()?.user && this.role !== "spy") this.setRole("spy");
         }
         this.opts.onNotice?.(String(f.text ?? ""), "notice");
         // Someone came or went, or our role changed: ask who is on it now.
@@ -175,9 +177,14 @@ export class ConsoleTerm {
       case "missed":
         this.missed(Number(f.bytes ?? 0));
         break;
-      case "who":
-        this.opts.onWho?.((f.viewers as Viewer[]) ?? []);
+      case "who": {
+        const viewers = (f.viewers as Viewer[]) ?? [];
+        // Our own role, when only this session of ours is on the console.
+        const mine = viewers.filter((v) => v.user === current()?.user);
+        if (mine.length === 1 && mine[0].role !== this.role) this.setRole(mine[0].role);
+        this.opts.onWho?.(viewers);
         break;
+      }
       case "error":
         this.opts.onNotice?.(`refused: ${String(f.message ?? f.code ?? "error")}`, "error");
         break;
@@ -185,6 +192,11 @@ export class ConsoleTerm {
         this.opts.onClosed?.(String(f.reason ?? "closed"));
         break;
     }
+  }
+
+  private setRole(role: string): void {
+    this.role = role;
+    this.opts.onRole?.(role);
   }
 
   /** Queue output; drawn on the next animation frame. Skips when the backlog is full. */
