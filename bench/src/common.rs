@@ -112,11 +112,9 @@ impl Drop for Daemon {
     }
 }
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback, never the same twice in this process (mo_testsupport's).
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(mo_testsupport::free_port()?)
 }
 
 /// Start `bin --data-dir DIR ARGS…` and wait until it says it is listening.

@@ -1,15 +1,14 @@
 //! SOL throughput: bytes written on the host side of the pty that ipmi_sim serves as its SOL
-//! port, arriving on one `ipmi://` link (cipher suite 3). Starts its own socat and ipmi_sim in a
-//! temporary directory and stops exactly those processes.
+//! port, arriving on one `ipmi://` link (cipher suite 3). Starts its own socat and ipmi_sim
+//! (mo_testsupport's) in a temporary directory and stops exactly those processes.
 
 use std::io::Write as _;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use mo_drivers::{Credentials, DriverOptions, connector_for};
+use mo_testsupport::{IPMI_PASSWORD, IpmiSim, PeerEnd, Sol};
 use tokio::io::AsyncReadExt;
-use tokio::process::{Child, Command};
 
 use crate::common::cpu_seconds;
 
@@ -24,99 +23,21 @@ pub struct Opts {
     seconds: u64,
 }
 
-const LAN_CONF: &str = r#"name "benchbmc"
-set_working_mc 0x20
-  startlan 1
-    addr 127.0.0.1 @PORT@
-    priv_limit admin
-    allowed_auths_callback none md2 md5 straight
-    allowed_auths_user none md2 md5 straight
-    allowed_auths_operator none md2 md5 straight
-    allowed_auths_admin none md2 md5 straight
-    guid a123456789abcdefa123456789abcdef
-  endlan
-  sol "@SOL@" 115200
-  user 2 true  "admin" "password" admin 10 none md2 md5 straight
-"#;
-
-const EMU: &str = "mc_setbmc 0x20
-mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
-mc_enable 0x20
-";
-
-/// Stop a child we started, by its pid.
-async fn stop(mut child: Child) {
-    let _ = child.kill().await;
-}
-
-async fn wait_for(path: &std::path::Path) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !path.exists() {
-        if Instant::now() > deadline {
-            bail!("{} did not appear", path.display());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
-/// Start socat and ipmi_sim, measure, and stop them.
+/// Start socat and ipmi_sim (mo_testsupport's, SOL on a pty pair whose host side this benchmark
+/// writes), measure, and stop them.
 pub async fn run(o: Opts) -> anyhow::Result<()> {
-    let tmp = tempfile::tempdir()?;
-    let dir = tmp.path();
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    // ipmi_sim locks the SOL device as /var/lock/LCK..NAME (last path component only) and does
-    // not open a device another live process has locked: the name must be unique.
-    let sol_name = format!(
-        "ttySOL-{}",
-        dir.file_name()
-            .map(|n| n.to_string_lossy().trim_start_matches('.').to_owned())
-            .unwrap_or_default()
-    );
-    let sol = dir.join(&sol_name);
-    std::fs::write(
-        dir.join("lan.conf"),
-        LAN_CONF
-            .replace("@SOL@", &sol.display().to_string())
-            .replace("@PORT@", &port.to_string()),
-    )?;
-    std::fs::write(dir.join("sim.emu"), EMU)?;
-    std::fs::create_dir_all(dir.join("state"))?;
-    let socat = Command::new("socat")
-        .arg(format!("pty,raw,echo=0,link={}", sol.display()))
-        .arg(format!("pty,raw,echo=0,link={}/ttyHOST", dir.display()))
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting socat")?;
-    wait_for(&dir.join("ttyHOST")).await?;
-    let sim = Command::new("ipmi_sim")
-        .arg("-c")
-        .arg(dir.join("lan.conf"))
-        .arg("-f")
-        .arg(dir.join("sim.emu"))
-        .arg("-s")
-        .arg(dir.join("state"))
-        .arg("-n")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting ipmi_sim (apt-get install openipmi)")?;
-    let result = measure(&o, dir, port).await;
-    stop(sim).await;
-    stop(socat).await;
-    // Killed, ipmi_sim leaves its lock file behind.
-    let _ = std::fs::remove_file(format!("/var/lock/LCK..{sol_name}"));
+    let mut sim = IpmiSim::start_temp("bench", Sol::Pty(PeerEnd::Caller))?;
+    let host = sim.pty()?.peer_path().to_path_buf();
+    let result = measure(&o, &host, sim.port()).await;
+    if result.is_err() {
+        eprintln!("ipmi_sim log:\n{}", sim.log_text());
+    }
     result
 }
 
-async fn measure(o: &Opts, dir: &std::path::Path, port: u16) -> anyhow::Result<()> {
-    let opts = DriverOptions::new().with_credentials(Credentials::new().with_password("password"));
+async fn measure(o: &Opts, host: &std::path::Path, port: u16) -> anyhow::Result<()> {
+    let opts =
+        DriverOptions::new().with_credentials(Credentials::new().with_password(IPMI_PASSWORD));
     let connector = connector_for(&format!("ipmi://admin@127.0.0.1:{port}?cipher=3"), &opts)?;
     // ipmi_sim needs a moment to open its port.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -131,7 +52,7 @@ async fn measure(o: &Opts, dir: &std::path::Path, port: u16) -> anyhow::Result<(
         "sol: {} bytes from the pty's host side through ipmi_sim to one ipmi:// link (cipher 3)",
         o.bytes
     );
-    let host = dir.join("ttyHOST");
+    let host = host.to_path_buf();
     let total = o.bytes;
     // ipmi_sim opens its side of the pty when SOL is activated; give it a moment, as the driver
     // tests do, so the first bytes are not written into a pty nobody reads yet.

@@ -1,23 +1,19 @@
 //! N SSH consoles to one OpenSSH sshd on loopback: time until every link is logged in with a
 //! shell, and until every shell has answered. Issue target: 100 consoles in < 3 s.
 //!
-//! The benchmark starts its own sshd (`/usr/sbin/sshd -D`) on a free loopback port with keys
-//! made by `ssh-keygen` in a temporary directory, and logs in as the user running it (key
-//! authentication; root is allowed `prohibit-password`). It stops exactly the sshd it started.
+//! The benchmark starts its own sshd (mo_testsupport's [`Sshd`], `/usr/sbin/sshd -D`) on a free
+//! loopback port with keys made by `ssh-keygen` in a temporary directory, and logs in as the user
+//! running it (key authentication; root is allowed `prohibit-password`). It stops exactly the
+//! sshd it started.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use mo_core::link::{Connector, Link};
 use mo_drivers::{Credentials, DriverOptions, connector_for};
+use mo_testsupport::{Sshd, SshdConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Where Debian installs sshd.
-const SSHD: &str = "/usr/sbin/sshd";
 
 /// Options of `mo-bench ssh-connect`.
 #[derive(Debug, clap::Args)]
@@ -29,79 +25,23 @@ pub struct Opts {
 
 /// Connect `o.consoles` SSH consoles to a fresh sshd at once and print the figures.
 pub async fn run(o: Opts) -> anyhow::Result<()> {
-    if !Path::new(SSHD).exists() {
-        bail!("{SSHD} is missing: apt-get install openssh-server");
-    }
     let tmp = tempfile::Builder::new().prefix("mo-bench-ssh-").tempdir()?;
-    let dir = tmp.path();
-    // sshd reads authorized_keys as the user logging in.
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
-    std::fs::create_dir_all("/run/sshd").context("creating /run/sshd (sshd needs it)")?;
     let user = whoami()?;
-    keygen(&dir.join("host_key"))?;
-    let client_key = keygen(&dir.join("client_key"))?;
-    std::fs::create_dir_all(dir.join("authorized_keys"))?;
-    std::fs::copy(
-        dir.join("client_key.pub"),
-        dir.join("authorized_keys").join(&user),
-    )?;
-    let port = free_port()?;
-    std::fs::write(
-        dir.join("sshd_config"),
-        format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
-             AuthorizedKeysFile {d}/authorized_keys/%u\nPasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nUsePAM no\n\
-             PermitRootLogin prohibit-password\nStrictModes no\nAllowUsers {user}\n\
-             MaxStartups 1000:30:1000\nUseDNS no\nPrintMotd no\nPrintLastLog no\nLogLevel ERROR\n",
-            d = dir.display()
-        ),
-    )?;
-    let mut sshd = tokio::process::Command::new(SSHD)
-        .arg("-D")
-        .arg("-f")
-        .arg(dir.join("sshd_config"))
-        .arg("-E")
-        .arg(dir.join("sshd.log"))
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting sshd")?;
-    let result = measure(&o, dir, port, &user, client_key).await;
-    if let Some(pid) = sshd.id() {
-        // Only the sshd started above; sessions end when the links are dropped.
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(i32::try_from(pid)?),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), sshd.wait()).await;
+    let sshd = Sshd::start_with(tmp.path(), SshdConfig::key_only(&user))?;
+    let result = measure(&o, &sshd).await;
     if result.is_err() {
-        let log = std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default();
-        eprintln!("sshd log:\n{log}");
+        eprintln!("sshd log:\n{}", sshd.log());
     }
+    // Only the sshd started above is stopped (by its pid, on drop); sessions ended with the links.
     result
 }
 
-async fn measure(
-    o: &Opts,
-    dir: &Path,
-    port: u16,
-    user: &str,
-    client_key: String,
-) -> anyhow::Result<()> {
-    wait_for_port(port).await?;
-    let host_key = std::fs::read_to_string(dir.join("host_key.pub"))?;
-    let known_hosts = dir.join("known_hosts");
-    std::fs::write(
-        &known_hosts,
-        format!("[127.0.0.1]:{port} {}\n", host_key.trim()),
-    )?;
+async fn measure(o: &Opts, sshd: &Sshd) -> anyhow::Result<()> {
+    let port = sshd.port();
     let opts = DriverOptions::new()
-        .with_known_hosts(&known_hosts)
-        .with_credentials(Credentials::new().with_private_key(client_key));
-    let connector: Arc<dyn Connector> =
-        connector_for(&format!("ssh://{user}@127.0.0.1:{port}"), &opts)?;
+        .with_known_hosts(sshd.known_hosts("known_hosts")?)
+        .with_credentials(Credentials::new().with_private_key(sshd.client_key().to_owned()));
+    let connector: Arc<dyn Connector> = connector_for(&sshd.address(""), &opts)?;
     println!(
         "ssh-connect: {} SSH consoles to one sshd on 127.0.0.1:{port} (key login, pty + shell)",
         o.consoles
@@ -263,38 +203,4 @@ fn whoami() -> anyhow::Result<String> {
         bail!("`id -un` gave no user name");
     }
     Ok(name)
-}
-
-/// `ssh-keygen -t ed25519` without a passphrase; returns the private key text.
-fn keygen(path: &Path) -> anyhow::Result<String> {
-    let status = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "mo-bench", "-f"])
-        .arg(path)
-        .status()
-        .context("running ssh-keygen (apt-get install openssh-client)")?;
-    if !status.success() {
-        bail!("ssh-keygen failed: {status}");
-    }
-    Ok(std::fs::read_to_string(path)?)
-}
-
-/// A loopback port that was free a moment ago.
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// Wait until sshd accepts connections.
-async fn wait_for_port(port: u16) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        if Instant::now() > deadline {
-            bail!("sshd did not start listening on 127.0.0.1:{port}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
 }

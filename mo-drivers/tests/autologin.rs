@@ -116,7 +116,7 @@ async fn sim_login_profile_reaches_the_shell_and_the_password_is_never_logged() 
 #[tokio::test]
 async fn telnet_device_receives_the_script_and_a_missing_prompt_gives_up_cleanly() -> Result<()> {
     let tmp = tempfile::tempdir()?;
-    let telnetd = net::Telnetd::start(tmp.path()).await?;
+    let telnetd = net::Telnetd::start(tmp.path())?;
     let logs = tmp.path().join("logs");
     let script = LoginScript::parse(
         "expect /login: $/\nsend {user}\\r\nexpect /got: operator/\nexpect /login: $/\n\
@@ -124,7 +124,7 @@ async fn telnet_device_receives_the_script_and_a_missing_prompt_gives_up_cleanly
         "operator",
         Some(Secret::new("s3cret")),
     )?;
-    let url = format!("telnet://127.0.0.1:{}", telnetd.port);
+    let url = format!("telnet://127.0.0.1:{}", telnetd.port());
     let console = start(&url, script, &logs)?;
     let mut session = console.attach("tester", Mode::Spy, Some(0)).await?;
     let seen = until(&mut session, "auto-login failed").await?;

@@ -10,33 +10,34 @@ mod peers;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use ipmi_sim::{IpmiSim, PASSWORD};
+use ipmi_sim::{address, open_host, options};
 use mo_core::Error;
 use mo_core::link::{ControlOp, Link};
 use mo_core::power::{PowerAction, PowerController, PowerState};
 use mo_drivers::connector_for;
 use mo_drivers::ipmi::IpmiPower;
 use mo_drivers::ipmi::rmcp::{self, PayloadType};
+use mo_testsupport::{IPMI_PASSWORD as PASSWORD, IpmiSim};
 use peers::{STEP, read_until, read_until_down, read_until_from};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
 
 async fn connect(sim: &IpmiSim, extra: &str) -> mo_core::Result<Link> {
-    let connector = connector_for(&sim.address(extra), &IpmiSim::options(PASSWORD))?;
+    let connector = connector_for(&address(sim, extra), &options(PASSWORD))?;
     timeout(STEP, connector.connect())
         .await
-        .unwrap_or_else(|_| panic!("connect to {} hung", sim.address(extra)))
+        .unwrap_or_else(|_| panic!("connect to {} hung", address(sim, extra)))
 }
 
 /// Text written on the host side of the pty shows on the link; text written to the link
 /// arrives on the host side; BREAK is acknowledged; dropping the link frees the payload.
 #[tokio::test]
 async fn sol_carries_bytes_both_ways_and_break() -> Result<()> {
-    let mut sim = IpmiSim::start().await?;
+    let mut sim = ipmi_sim::start()?;
     // Keepalives every 0.3 s must not disturb a healthy link.
     let mut link = connect(&sim, "&keepalive=0.3").await?;
-    let mut host = sim.pair.open_peer()?;
+    let mut host = open_host(&mut sim)?;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     host.write_all(b"hello from the host\r\n").await?;
@@ -100,24 +101,27 @@ async fn sol_carries_bytes_both_ways_and_break() -> Result<()> {
     read_until(&mut again.reader, b"second session").await?;
     sim.check_alive()?;
     drop(again);
-    sim.stop().await
+    Ok(sim.stop()?)
 }
 
 /// A second SOL session while one is active: a clear error naming the cause; with `steal=1`
 /// the new session takes over and the old link goes down.
 #[tokio::test]
 async fn already_active_is_explained_and_steal_takes_over() -> Result<()> {
-    let mut sim = IpmiSim::start().await?;
+    let mut sim = ipmi_sim::start()?;
     let mut first = connect(&sim, "&keepalive=0.5").await?;
     let err = connect(&sim, "").await.unwrap_err();
     let text = err.to_string();
     ensure!(matches!(err, Error::Connect { .. }), "{text}");
     ensure!(text.contains("already active for another client"), "{text}");
     ensure!(text.contains("steal=1"), "{text}");
-    ensure!(text.contains(&format!("127.0.0.1:{}", sim.port)), "{text}");
+    ensure!(
+        text.contains(&format!("127.0.0.1:{}", sim.port())),
+        "{text}"
+    );
 
     let mut second = connect(&sim, "&steal=1").await?;
-    let mut host = sim.pair.open_peer()?;
+    let mut host = open_host(&mut sim)?;
     host.write_all(b"to the thief\r\n").await?;
     read_until(&mut second.reader, b"to the thief").await?;
     second.writer.write_all(b"from the thief\r").await?;
@@ -136,35 +140,38 @@ async fn already_active_is_explained_and_steal_takes_over() -> Result<()> {
     ensure!(first_down.is_ok(), "the robbed link stayed up");
     sim.check_alive()?;
     drop(second);
-    sim.stop().await
+    Ok(sim.stop()?)
 }
 
 /// A wrong password (or user) is an authentication error naming the BMC, for SOL and for
 /// power; an unoffered cipher suite is a protocol error.
 #[tokio::test]
 async fn wrong_password_is_an_auth_error() -> Result<()> {
-    let mut sim = IpmiSim::start().await?;
-    let connector = connector_for(&sim.address(""), &IpmiSim::options("wrong"))?;
+    let mut sim = ipmi_sim::start()?;
+    let connector = connector_for(&sim.address(), &options("wrong"))?;
     let err = connector.connect().await.unwrap_err();
     let text = err.to_string();
     ensure!(matches!(err, Error::Auth { .. }), "{text}");
-    ensure!(text.contains(&format!("127.0.0.1:{}", sim.port)), "{text}");
+    ensure!(
+        text.contains(&format!("127.0.0.1:{}", sim.port())),
+        "{text}"
+    );
     ensure!(!text.contains("wrong"), "the password leaked: {text}");
-    let power = IpmiPower::from_address(&sim.address(""), &IpmiSim::options("wrong"))?;
+    let power = IpmiPower::from_address(&sim.address(), &options("wrong"))?;
     let err = power.status().await.unwrap_err();
     ensure!(matches!(err, Error::Auth { .. }), "{err}");
     sim.check_alive()?;
     // An unknown user is refused too.
-    let unknown = format!("ipmi://nobody@127.0.0.1:{}?cipher=3", sim.port);
-    let err = connector_for(&unknown, &IpmiSim::options(PASSWORD))?
+    let unknown = format!("ipmi://nobody@127.0.0.1:{}?cipher=3", sim.port());
+    let err = connector_for(&unknown, &options(PASSWORD))?
         .connect()
         .await
         .unwrap_err();
     ensure!(matches!(err, Error::Auth { .. }), "{err}");
     sim.check_alive()?;
     // ipmi_sim does not offer cipher suite 17 (PEERS.md): a protocol error that says so.
-    let suite17 = format!("ipmi://admin@127.0.0.1:{}?cipher=17", sim.port);
-    let err = connector_for(&suite17, &IpmiSim::options(PASSWORD))?
+    let suite17 = format!("ipmi://admin@127.0.0.1:{}?cipher=17", sim.port());
+    let err = connector_for(&suite17, &options(PASSWORD))?
         .connect()
         .await
         .unwrap_err();
@@ -174,44 +181,44 @@ async fn wrong_password_is_an_auth_error() -> Result<()> {
         "{err}"
     );
     sim.check_alive()?;
-    sim.stop().await
+    Ok(sim.stop()?)
 }
 
 /// ipmi_sim killed under an open link: the link goes down; once it is back a new connect works.
 #[tokio::test]
 async fn recovers_after_the_bmc_restarts() -> Result<()> {
-    let mut sim = IpmiSim::start().await?;
+    let mut sim = ipmi_sim::start()?;
     let mut link = connect(&sim, "&keepalive=0.3&timeout=0.3").await?;
-    sim.kill().await?;
+    sim.kill()?;
     read_until_down(&mut link.reader).await?;
     let err = connect(&sim, "&timeout=0.2").await.unwrap_err();
     ensure!(matches!(err, Error::Timeout { .. }), "{err}");
-    sim.restart().await?;
+    sim.restart()?;
     let mut link = connect(&sim, "").await?;
-    let mut host = sim.pair.open_peer()?;
+    let mut host = open_host(&mut sim)?;
     host.write_all(b"back again\r\n").await?;
     read_until(&mut link.reader, b"back again").await?;
     drop(link);
-    sim.stop().await
+    Ok(sim.stop()?)
 }
 
 /// Chassis status, on, off and cycle, observed in the simulator's power state, and
 /// cross-checked with ipmitool.
 #[tokio::test]
 async fn chassis_power_follows_the_controller() -> Result<()> {
-    let mut sim = IpmiSim::start().await?;
-    let power = IpmiPower::from_address(&sim.address(""), &IpmiSim::options(PASSWORD))?;
+    let mut sim = ipmi_sim::start()?;
+    let power = IpmiPower::from_address(&sim.address(), &options(PASSWORD))?;
     ensure!(power.capabilities().supports(PowerAction::Cycle));
     assert_eq!(power.status().await?, PowerState::Off);
 
     power.perform(PowerAction::On).await?;
-    assert_eq!(sim.power()?, "1");
+    assert_eq!(sim.power(), "1");
     assert_eq!(power.status().await?, PowerState::On);
-    let tool = sim.ipmitool(&["chassis", "power", "status"]).await?;
+    let tool = sim.ipmitool(&["chassis", "power", "status"])?;
     ensure!(tool.contains("Chassis Power is on"), "ipmitool says {tool}");
 
     power.perform(PowerAction::Off).await?;
-    assert_eq!(sim.power()?, "0");
+    assert_eq!(sim.power(), "0");
     assert_eq!(power.status().await?, PowerState::Off);
 
     sim.set_power(true)?;
@@ -234,7 +241,7 @@ async fn chassis_power_follows_the_controller() -> Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     sim.check_alive()?;
-    sim.stop().await
+    Ok(sim.stop()?)
 }
 
 /// Nobody answering is a timeout naming the BMC; a BMC refusing the cipher suite is a protocol
@@ -245,7 +252,7 @@ async fn silence_times_out_and_refusals_are_protocol_errors() -> Result<()> {
     let port = silent.local_addr()?.port();
     let address = format!("ipmi://admin@127.0.0.1:{port}?timeout=0.1");
     let started = std::time::Instant::now();
-    let err = connector_for(&address, &IpmiSim::options("pw"))?
+    let err = connector_for(&address, &options("pw"))?
         .connect()
         .await
         .unwrap_err();
@@ -280,7 +287,7 @@ async fn silence_times_out_and_refusals_are_protocol_errors() -> Result<()> {
         }
     });
     let address = format!("ipmi://admin@127.0.0.1:{port}?cipher=17&timeout=0.5");
-    let err = IpmiPower::from_address(&address, &IpmiSim::options("pw"))?
+    let err = IpmiPower::from_address(&address, &options("pw"))?
         .status()
         .await
         .unwrap_err();
@@ -293,10 +300,10 @@ async fn silence_times_out_and_refusals_are_protocol_errors() -> Result<()> {
 /// The connector reads its address without I/O and announces BREAK.
 #[test]
 fn connector_reads_the_address() -> Result<()> {
-    let c = connector_for("ipmi://admin@bmc1?cipher=17", &IpmiSim::options("x"))?;
+    let c = connector_for("ipmi://admin@bmc1?cipher=17", &options("x"))?;
     ensure!(c.capabilities().send_break && !c.capabilities().window_size);
     assert_eq!(c.address(), "ipmi://admin@bmc1?cipher=17");
-    let err = connector_for("ipmi://bmc1", &IpmiSim::options("x")).unwrap_err();
+    let err = connector_for("ipmi://bmc1", &options("x")).unwrap_err();
     ensure!(err.to_string().contains("no user name"), "{err}");
     Ok(())
 }

@@ -3,15 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "peers/ipmi_sim.rs"]
-mod ipmi_sim;
-mod peers;
 #[path = "peers/powerscript.rs"]
 mod powerscript;
-#[path = "peers/snmpd.rs"]
-mod snmpd;
-#[path = "peers/sushy.rs"]
-mod sushy;
 
 use std::sync::Arc;
 
@@ -19,6 +12,7 @@ use anyhow::{Result, ensure};
 use mo_core::power::{PowerAction, PowerController, PowerState};
 use mo_drivers::power::power_controller_for;
 use mo_drivers::{Credentials, DriverOptions};
+use mo_testsupport::{IPMI_PASSWORD, IpmiSim, Snmpd, Sol, Sushy};
 
 /// What every controller must do.
 async fn conformance(c: Arc<dyn PowerController>, secret: &str) -> Result<()> {
@@ -73,11 +67,11 @@ async fn exec_conforms() -> Result<()> {
 
 #[tokio::test]
 async fn snmp_v2c_and_v3_conform() -> Result<()> {
-    let pdu = snmpd::Snmpd::start()?;
+    let pdu = Snmpd::start_temp()?;
     let v2 = DriverOptions::new().with_credentials(Credentials::new().with_snmp_auth("private"));
     conformance(
         power_controller_for(
-            &format!("snmp://127.0.0.1:{}/apc/4?timeout=6s", pdu.port),
+            &format!("snmp://127.0.0.1:{}/apc/4?timeout=6s", pdu.port()),
             &v2,
         )?,
         "private",
@@ -90,7 +84,7 @@ async fn snmp_v2c_and_v3_conform() -> Result<()> {
     );
     conformance(
         power_controller_for(
-            &format!("snmp://admin@127.0.0.1:{}/auto/8?timeout=6s", pdu.port),
+            &format!("snmp://admin@127.0.0.1:{}/auto/8?timeout=6s", pdu.port()),
             &v3,
         )?,
         "authpass123",
@@ -100,7 +94,7 @@ async fn snmp_v2c_and_v3_conform() -> Result<()> {
 
 #[tokio::test]
 async fn redfish_conforms() -> Result<()> {
-    let bmc = sushy::Sushy::start()?;
+    let bmc = Sushy::start_temp()?;
     let opts = DriverOptions::new().with_credentials(Credentials::new().with_password("password"));
     let c = power_controller_for(&bmc.address("22222222-2222-2222-2222-222222222222"), &opts)?;
     // The secret must not appear as a value (the field name `password` may).
@@ -109,11 +103,10 @@ async fn redfish_conforms() -> Result<()> {
 
 #[tokio::test]
 async fn ipmi_conforms() -> Result<()> {
-    let mut bmc = ipmi_sim::IpmiSim::start().await?;
-    let c = power_controller_for(
-        &bmc.address(""),
-        &ipmi_sim::IpmiSim::options(ipmi_sim::PASSWORD),
-    )?;
+    let mut bmc = IpmiSim::start_temp("power", Sol::None)?;
+    let opts =
+        DriverOptions::new().with_credentials(Credentials::new().with_password(IPMI_PASSWORD));
+    let c = power_controller_for(&bmc.address(), &opts)?;
     // The secret must not appear as a value (the field name `password` may).
     conformance(c, "\"password\"").await?;
     bmc.check_alive()?;

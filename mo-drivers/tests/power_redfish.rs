@@ -3,19 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "peers/sushy.rs"]
-mod sushy;
-
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use mo_core::power::{PowerAction, PowerState};
 use mo_drivers::power::power_controller_for;
 use mo_drivers::{Credentials, DriverOptions};
-use sushy::Sushy;
-
-const NODE1: &str = "11111111-1111-1111-1111-111111111111";
-const NODE2: &str = "22222222-2222-2222-2222-222222222222";
+use mo_testsupport::{NODE1, NODE2, Sushy};
 
 fn password(p: &str) -> DriverOptions {
     DriverOptions::new().with_credentials(Credentials::new().with_password(p))
@@ -23,7 +17,7 @@ fn password(p: &str) -> DriverOptions {
 
 #[tokio::test]
 async fn reset_types_switch_and_polling_waits_for_the_state() -> Result<()> {
-    let bmc = Sushy::start()?;
+    let bmc = Sushy::start_temp()?;
     let node1 = power_controller_for(&bmc.address(NODE1), &password("password"))?;
     let node2 = power_controller_for(&bmc.address(NODE2), &password("password"))?;
     assert_eq!(node1.status().await?, PowerState::Off);
@@ -76,13 +70,13 @@ async fn reset_types_switch_and_polling_waits_for_the_state() -> Result<()> {
 
 #[tokio::test]
 async fn bad_credentials_unknown_system_and_unreachable_bmc() -> Result<()> {
-    let bmc = Sushy::start()?;
+    let bmc = Sushy::start_temp()?;
     let wrong = power_controller_for(&bmc.address(NODE1), &password("nope"))?;
     let err = wrong.status().await.unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, mo_core::Error::Auth { .. }), "{text}");
     assert!(
-        text.contains("refused user admin") && text.contains(&format!("127.0.0.1:{}", bmc.port)),
+        text.contains("refused user admin") && text.contains(&format!("127.0.0.1:{}", bmc.port())),
         "{text}"
     );
 
@@ -128,12 +122,12 @@ async fn bad_credentials_unknown_system_and_unreachable_bmc() -> Result<()> {
     let pinned = power_controller_for(
         &format!(
             "redfish://admin@127.0.0.1:{}/Systems/{NODE1}?timeout=3s&fingerprint={}",
-            bmc.port,
+            bmc.port(),
             "ab".repeat(32)
         ),
         &password("password"),
     )?;
     let err = pinned.status().await.unwrap_err().to_string();
-    assert!(err.contains(&format!("127.0.0.1:{}", bmc.port)), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{}", bmc.port())), "{err}");
     Ok(())
 }

@@ -5,9 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "peers/sushy.rs"]
-mod sushy;
-
 use std::path::Path;
 use std::process::Command;
 
@@ -15,9 +12,7 @@ use anyhow::{Result, bail};
 use mo_core::power::PowerState;
 use mo_drivers::power::power_controller_for;
 use mo_drivers::{Credentials, DriverOptions};
-use sushy::Sushy;
-
-const NODE2: &str = "22222222-2222-2222-2222-222222222222";
+use mo_testsupport::{NODE2, Sushy};
 
 /// A self-signed certificate for 127.0.0.1 in `dir`; returns its SHA-256 fingerprint as
 /// openssl prints it (`AB:CD:…`).
@@ -60,14 +55,14 @@ async fn pinned_fingerprint_is_trusted_and_a_wrong_pin_is_refused() -> Result<()
     let certs = tempfile::tempdir()?;
     let pin = self_signed(certs.path())?;
     let c = certs.path().to_path_buf();
-    let bmc = Sushy::start_with(move |_| {
+    let bmc = Sushy::start_temp_with(move |_| {
         format!(
             "\nSUSHY_EMULATOR_SSL_CERT = '{}'\nSUSHY_EMULATOR_SSL_KEY = '{}'\n",
             c.join("cert.pem").display(),
             c.join("key.pem").display()
         )
     })?;
-    let base = format!("redfish://admin@127.0.0.1:{}/Systems/{NODE2}", bmc.port);
+    let base = format!("redfish://admin@127.0.0.1:{}/Systems/{NODE2}", bmc.port());
 
     // The right pin (as openssl prints it, with colons): HTTPS works.
     let pinned =
@@ -81,7 +76,7 @@ async fn pinned_fingerprint_is_trusted_and_a_wrong_pin_is_refused() -> Result<()
         &password(),
     )?;
     let err = wrong.status().await.unwrap_err().to_string();
-    assert!(err.contains(&format!("127.0.0.1:{}", bmc.port)), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{}", bmc.port())), "{err}");
     assert!(
         err.contains("does not match the pinned one"),
         "the error should say the certificate is not the pinned one: {err}"
@@ -90,6 +85,6 @@ async fn pinned_fingerprint_is_trusted_and_a_wrong_pin_is_refused() -> Result<()
     // Neither pin nor CA: the self-signed certificate is not trusted.
     let unpinned = power_controller_for(&format!("{base}?timeout=5s"), &password())?;
     let err = unpinned.status().await.unwrap_err().to_string();
-    assert!(err.contains(&format!("127.0.0.1:{}", bmc.port)), "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{}", bmc.port())), "{err}");
     Ok(())
 }

@@ -2,9 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "peers/snmpd.rs"]
-mod snmpd;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +9,7 @@ use anyhow::Result;
 use mo_core::power::{PowerAction, PowerBinding, PowerController, PowerState};
 use mo_drivers::power::{SnmpOutlets, power_controller_for};
 use mo_drivers::{Credentials, DriverOptions};
-use snmpd::Snmpd;
+use mo_testsupport::{Snmpd, free_udp_port};
 
 fn community(c: &str) -> DriverOptions {
     DriverOptions::new().with_credentials(Credentials::new().with_snmp_auth(c))
@@ -28,8 +25,8 @@ fn v3(auth: &str, privacy: &str) -> DriverOptions {
 
 #[tokio::test]
 async fn v2c_read_only_is_refused_read_write_and_v3_switch() -> Result<()> {
-    let pdu = Snmpd::start()?;
-    let port = pdu.port;
+    let pdu = Snmpd::start_temp()?;
+    let port = pdu.port();
 
     // Read-only community: status works, a set is refused with a clear error.
     let ro = power_controller_for(
@@ -88,8 +85,8 @@ async fn v2c_read_only_is_refused_read_write_and_v3_switch() -> Result<()> {
 
 #[tokio::test]
 async fn dual_outlets_switch_together_and_status_is_batched() -> Result<()> {
-    let pdu = Snmpd::start()?;
-    let port = pdu.port;
+    let pdu = Snmpd::start_temp()?;
+    let port = pdu.port();
     let opts = community("private");
 
     // Two outlets in one address: one SET for both.
@@ -131,8 +128,8 @@ async fn dual_outlets_switch_together_and_status_is_batched() -> Result<()> {
 
 #[tokio::test]
 async fn bad_input_gives_clear_errors_in_bounded_time() -> Result<()> {
-    let pdu = Snmpd::start()?;
-    let port = pdu.port;
+    let pdu = Snmpd::start_temp()?;
+    let port = pdu.port();
     let opts = community("private");
 
     let err = power_controller_for(&format!("snmp://127.0.0.1:{port}/acme/1"), &opts).unwrap_err();
@@ -159,7 +156,7 @@ async fn bad_input_gives_clear_errors_in_bounded_time() -> Result<()> {
     );
 
     // Wrong community (snmpd stays silent) and nobody listening: timeouts naming the target.
-    let dead = snmpd::free_udp_port()?;
+    let dead = free_udp_port()?;
     for (address, c) in [
         (
             format!("snmp://127.0.0.1:{port}/apc/1?timeout=300ms&retries=1"),

@@ -25,9 +25,8 @@ use mo_core::record::RecordKind;
 use mo_drivers::rfc2217::Rfc2217Connector;
 use mo_drivers::telnet::codec::{DO, IAC, SB, SE};
 use mo_drivers::{DriverOptions, connector_for};
-use peers::{STEP, read_until};
+use peers::{STEP, open_peer, read_until};
 use pyserial_rfc2217::PyserialRfc2217;
-use ser2net::Ser2net;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::timeout;
@@ -72,8 +71,8 @@ async fn exchange(link: &mut Link, end: &mut tokio_serial::SerialStream, tag: &s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baud_changes_reach_the_pty_and_bytes_flow_both_ways() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut peer = Ser2net::start(dir.path()).await?;
-    let mut end = peer.pair.open_peer()?;
+    let mut peer = ser2net::start(dir.path())?;
+    let mut end = open_peer(peer.pty())?;
     for baud in [19_200u32, 57_600] {
         let device = connector(
             &peer.rfc2217_address(&format!("?baud={baud}&data=8&parity=none&stop=1&flow=none")),
@@ -82,7 +81,7 @@ async fn baud_changes_reach_the_pty_and_bytes_flow_both_ways() -> Result<()> {
         let mut link = ser2net::connect_retrying(&device).await?;
         // connect returns once ser2net has answered every setting.
         ensure!(
-            tty_speed(&peer.pair.dev).await? == baud,
+            tty_speed(peer.pty().device_path()).await? == baud,
             "the pty's termios did not get {baud} baud"
         );
         {
@@ -94,14 +93,14 @@ async fn baud_changes_reach_the_pty_and_bytes_flow_both_ways() -> Result<()> {
         exchange(&mut link, &mut end, &format!("at {baud}")).await?;
         drop(link);
     }
-    peer.stop_all().await
+    Ok(peer.stop_all()?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn break_is_accepted_and_the_link_keeps_working() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut peer = Ser2net::start(dir.path()).await?;
-    let mut end = peer.pair.open_peer()?;
+    let mut peer = ser2net::start(dir.path())?;
+    let mut end = open_peer(peer.pty())?;
     let device = connector_for(
         &peer.rfc2217_address("?baud=38400"),
         &DriverOptions::default(),
@@ -130,11 +129,11 @@ async fn break_is_accepted_and_the_link_keeps_working() -> Result<()> {
         .unwrap_err();
     ensure!(matches!(err, Error::Unsupported { .. }), "{err}");
     ensure!(
-        tty_speed(&peer.pair.dev).await? == 38_400,
+        tty_speed(peer.pty().device_path()).await? == 38_400,
         "the baud rate changed"
     );
     drop(link);
-    peer.stop_all().await
+    Ok(peer.stop_all()?)
 }
 
 /// A plain telnet port refuses COM-PORT-OPTION; nothing listening; a server answering another
@@ -142,8 +141,8 @@ async fn break_is_accepted_and_the_link_keeps_working() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_errors_name_the_address() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut peer = Ser2net::start(dir.path()).await?;
-    let plain = format!("rfc2217://127.0.0.1:{}?baud=9600", peer.telnet_port);
+    let mut peer = ser2net::start(dir.path())?;
+    let plain = format!("rfc2217://127.0.0.1:{}?baud=9600", peer.telnet_port());
     let err = connector(&plain)?.connect().await.unwrap_err();
     let text = err.to_string();
     ensure!(matches!(err, Error::Connect { .. }), "{text}");
@@ -151,9 +150,9 @@ async fn connect_errors_name_the_address() -> Result<()> {
         text.contains(&plain) && text.contains("COM-PORT-OPTION"),
         "{text}"
     );
-    peer.stop_all().await?;
+    peer.stop_all()?;
 
-    let closed = format!("rfc2217://127.0.0.1:{}", net::free_port()?);
+    let closed = format!("rfc2217://127.0.0.1:{}", mo_testsupport::free_port()?);
     let text = connector(&closed)?.connect().await.unwrap_err().to_string();
     ensure!(text.contains(&closed), "{text}");
 
@@ -253,8 +252,8 @@ fn console_for(connector: Arc<dyn Connector>, logs: &Path) -> Result<Console> {
 async fn ser2net_modem_state_is_announced_once_after_connect() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let logs = dir.path().join("logs");
-    let mut peer = Ser2net::start(dir.path()).await?;
-    let mut end = peer.pair.open_peer()?;
+    let mut peer = ser2net::start(dir.path())?;
+    let mut end = open_peer(peer.pty())?;
     let console = console_for(
         connector_for(
             &peer.rfc2217_address("?baud=19200"),
@@ -294,7 +293,7 @@ async fn ser2net_modem_state_is_announced_once_after_connect() -> Result<()> {
         "{:?}",
         logged_modem_notices(&logs)?
     );
-    peer.stop_all().await
+    Ok(peer.stop_all()?)
 }
 
 /// pyserial's loop port wires DTR to DSR and RTS to CTS: the link's status follows the client's

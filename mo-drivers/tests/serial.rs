@@ -12,14 +12,15 @@ use anyhow::{Context, Result, bail, ensure};
 use mo_core::Error;
 use mo_core::link::{ControlOp, Link};
 use mo_drivers::{DriverOptions, connector_for};
-use peers::{STEP, SocatPair, read_until};
+use mo_testsupport::SocatPty;
+use peers::{STEP, open_peer, read_until, socat_pair};
 use rustix::termios::{ControlModes, InputModes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, timeout};
 
-async fn start() -> Result<(tempfile::TempDir, SocatPair, DriverOptions)> {
+async fn start() -> Result<(tempfile::TempDir, SocatPty, DriverOptions)> {
     let dir = tempfile::tempdir()?;
-    let pair = SocatPair::start(dir.path()).await?;
+    let pair = socat_pair(dir.path())?;
     let opts = DriverOptions::new().with_base_dir(dir.path());
     Ok((dir, pair, opts))
 }
@@ -43,7 +44,7 @@ async fn line_settings_reach_the_port() -> Result<()> {
         &opts,
     )?;
     let _link = timeout(STEP, serial.connect()).await??;
-    let termios = termios_of(&pair.dev)?;
+    let termios = termios_of(pair.device_path())?;
     ensure!(
         termios.output_speed() == 19200,
         "speed {}",
@@ -79,7 +80,7 @@ async fn defaults_are_9600_8n1() -> Result<()> {
     let (_dir, pair, opts) = start().await?;
     let serial = connector_for("serial:ttyDEV", &opts)?;
     let _link = timeout(STEP, serial.connect()).await??;
-    let termios = termios_of(&pair.dev)?;
+    let termios = termios_of(pair.device_path())?;
     ensure!(termios.output_speed() == 9600);
     let c = termios.control_modes;
     ensure!(c & ControlModes::CSIZE == ControlModes::CS8);
@@ -119,7 +120,7 @@ async fn reconnects_while_a_forked_child_still_holds_the_old_descriptor() -> Res
     let (_dir, pair, opts) = start().await?;
     let serial = connector_for("serial:ttyDEV", &opts)?;
     let mut link = timeout(STEP, serial.connect()).await??;
-    let mut peer = pair.open_peer()?;
+    let mut peer = open_peer(&pair)?;
     round_trip(&mut link, &mut peer).await?;
     let (mut forked, forked_tell) = std::io::pipe()?;
     let spawner = std::thread::spawn(move || {
@@ -135,14 +136,13 @@ async fn reconnects_while_a_forked_child_still_holds_the_old_descriptor() -> Res
         .context("the child never said it had forked")??;
     drop(link);
     drop(peer);
-    let dev = pair.dev.to_str().context("dev path")?;
+    let dev = pair.device_path().to_str().context("dev path")?;
     match tokio_serial::SerialStream::open(&tokio_serial::new(dev, 9600)) {
         Err(e) if e.kind == tokio_serial::ErrorKind::NoDevice => {}
         Err(e) => bail!("an exclusive open failed otherwise than as held: {e}"),
         Ok(_) => bail!("the dropped link's lock did not linger: the check proves nothing"),
     }
-    let mut peer = pair
-        .open_peer()
+    let mut peer = open_peer(&pair)
         .context("opening the peer side again while a forked child held the old descriptor")?;
     let mut link = timeout(STEP, serial.connect())
         .await?
@@ -183,7 +183,7 @@ async fn break_is_accepted_and_the_link_keeps_working() -> Result<()> {
     let serial = connector_for("serial:ttyDEV", &opts)?;
     assert!(serial.capabilities().send_break);
     let mut link = timeout(STEP, serial.connect()).await??;
-    let mut peer = pair.open_peer()?;
+    let mut peer = open_peer(&pair)?;
     round_trip(&mut link, &mut peer).await?;
     // A pty accepts BREAK but cannot carry it (PEERS.md): check the timing and the link.
     let started = Instant::now();

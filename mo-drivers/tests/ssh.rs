@@ -15,8 +15,9 @@ use mo_core::Error;
 use mo_core::link::{ControlOp, Link};
 use mo_drivers::ssh::known_hosts::fingerprint;
 use mo_drivers::{Credentials, DriverOptions, connector_for};
+use mo_testsupport::{SSHD_PASSWORD as PASSWORD, Sshd, keygen};
 use peers::{STEP, read_until, read_until_down};
-use sshd::{PASSWORD, Sshd};
+use sshd::key_options;
 use tokio::io::AsyncWriteExt;
 use tokio::time::timeout;
 
@@ -46,8 +47,8 @@ fn fingerprint_of(line: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_login_carries_bytes_and_window_size() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let sshd = Sshd::start(dir.path()).await?;
-    let mut link = connect(&sshd.address(""), &sshd.key_options()?)
+    let sshd = Sshd::start(dir.path())?;
+    let mut link = connect(&sshd.address(""), &key_options(&sshd)?)
         .await
         .with_context(|| sshd.log_tail())?;
     // The shell computes the answer, so seeing it proves the bytes went there and back.
@@ -87,9 +88,9 @@ async fn key_login_carries_bytes_and_window_size() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn term_and_command_parameters_reach_the_server() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let sshd = Sshd::start(dir.path()).await?;
+    let sshd = Sshd::start(dir.path())?;
     let address = sshd.address("term=vt100&command=echo+term+is+%24TERM%3B+stty+size");
-    let mut link = connect(&address, &sshd.key_options()?).await?;
+    let mut link = connect(&address, &key_options(&sshd)?).await?;
     let seen = read_until(&mut link.reader, b"24 80").await?;
     ensure!(
         String::from_utf8_lossy(&seen).contains("term is vt100"),
@@ -103,7 +104,7 @@ async fn term_and_command_parameters_reach_the_server() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_login() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let sshd = Sshd::start(dir.path()).await?;
+    let sshd = Sshd::start(dir.path())?;
     let opts = DriverOptions::new()
         .with_known_hosts(sshd.known_hosts("known_hosts")?)
         .with_credentials(Credentials::new().with_password(PASSWORD));
@@ -117,9 +118,9 @@ async fn password_login() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_are_an_auth_error_without_secrets() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let sshd = Sshd::start(dir.path()).await?;
+    let sshd = Sshd::start(dir.path())?;
     let known = sshd.known_hosts("known_hosts")?;
-    let other_key = sshd::keygen(&dir.path().join("stranger"))?;
+    let other_key = keygen(&dir.path().join("stranger"))?;
     let wrong_password = "not-the-Pw-99";
     for (label, credentials) in [
         (
@@ -174,9 +175,9 @@ async fn wrong_credentials_are_an_auth_error_without_secrets() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_keys_unknown_tofu_changed() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut sshd = Sshd::start(dir.path()).await?;
+    let mut sshd = Sshd::start(dir.path())?;
     let address = sshd.address("");
-    let creds = Credentials::new().with_private_key(sshd.client_key.clone());
+    let creds = Credentials::new().with_private_key(sshd.client_key().to_owned());
     let first = fingerprint_of(&sshd.host_key()?);
 
     // No file, and an empty file: unknown, refused, with the fingerprint.
@@ -208,7 +209,7 @@ async fn host_keys_unknown_tofu_changed() -> Result<()> {
     drop(link);
     let text = std::fs::read_to_string(&file)?;
     ensure!(
-        text.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", sshd.port))
+        text.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", sshd.port()))
             && text.lines().count() == 1,
         "{text}"
     );
@@ -223,9 +224,9 @@ async fn host_keys_unknown_tofu_changed() -> Result<()> {
     );
 
     // The server gets a new key: refused, with or without trust on first use.
-    sshd.stop().await?;
+    sshd.stop()?;
     sshd.rekey()?;
-    sshd.restart().await?;
+    sshd.restart()?;
     let second = fingerprint_of(&sshd.host_key()?);
     for opts in [&strict, &tofu] {
         let err = connect(&address, opts).await.err().context("changed key")?;
@@ -246,12 +247,12 @@ async fn host_keys_unknown_tofu_changed() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sshd_restart_then_connect_again() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut sshd = Sshd::start(dir.path()).await?;
+    let mut sshd = Sshd::start(dir.path())?;
     let address = sshd.address("");
-    let opts = sshd.key_options()?;
+    let opts = key_options(&sshd)?;
     let mut link = connect(&address, &opts).await?;
     run(&mut link, "echo before-$((1*9))", "before-9").await?;
-    sshd.stop().await?;
+    sshd.stop()?;
     match connect(&address, &opts).await {
         Ok(_) => bail!("connected while sshd is stopped"),
         Err(e) => ensure!(
@@ -259,7 +260,7 @@ async fn sshd_restart_then_connect_again() -> Result<()> {
             "{e}"
         ),
     }
-    sshd.restart().await?;
+    sshd.restart()?;
     let mut again = connect(&address, &opts).await?;
     run(&mut again, "echo after-$((2*9))", "after-18").await?;
     Ok(())
@@ -270,9 +271,9 @@ async fn console_server_user_names_reach_the_server() -> Result<()> {
     // OpenSSH reads `user:style` as a user and a BSD-auth style and logs in `consoletest`; its
     // debug log shows the whole name arrived (as a user name, not a password).
     let dir = tempfile::tempdir()?;
-    let sshd = Sshd::start(dir.path()).await?;
-    let address = format!("ssh://consoletest:port5@127.0.0.1:{}", sshd.port);
-    let mut link = connect(&address, &sshd.key_options()?).await?;
+    let sshd = Sshd::start(dir.path())?;
+    let address = format!("ssh://consoletest:port5@127.0.0.1:{}", sshd.port());
+    let mut link = connect(&address, &key_options(&sshd)?).await?;
     run(
         &mut link,
         "echo port-$((5))-$(id -un)",
@@ -281,7 +282,7 @@ async fn console_server_user_names_reach_the_server() -> Result<()> {
     .await?;
     let needle = "userauth-request for user consoletest:port5 service ssh-connection";
     let deadline = tokio::time::Instant::now() + STEP;
-    while !sshd.log_tail_all().contains(needle) {
+    while !sshd.log().contains(needle) {
         ensure!(
             tokio::time::Instant::now() < deadline,
             "{}",
@@ -312,9 +313,9 @@ fn hash_with_ssh_keygen(path: &std::path::Path) -> Result<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hashed_known_hosts_accept_the_key_and_refuse_another() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let sshd = Sshd::start(dir.path()).await?;
+    let sshd = Sshd::start(dir.path())?;
     let address = sshd.address("");
-    let creds = Credentials::new().with_private_key(sshd.client_key.clone());
+    let creds = Credentials::new().with_private_key(sshd.client_key().to_owned());
 
     // The server's key, present only hashed (`[127.0.0.1]:PORT`, the port is not 22).
     let known = sshd.known_hosts("known_hosts")?;
@@ -335,12 +336,12 @@ async fn hashed_known_hosts_accept_the_key_and_refuse_another() -> Result<()> {
     // Another key recorded hashed for this host: refused as a changed key, and even trust on
     // first use records nothing.
     let stranger = dir.path().join("stranger");
-    sshd::keygen(&stranger)?;
+    keygen(&stranger)?;
     let wrong = dir.path().join("wrong_known_hosts");
     let stranger_pub = std::fs::read_to_string(stranger.with_extension("pub"))?;
     std::fs::write(
         &wrong,
-        format!("[127.0.0.1]:{} {}\n", sshd.port, stranger_pub.trim()),
+        format!("[127.0.0.1]:{} {}\n", sshd.port(), stranger_pub.trim()),
     )?;
     let wrong_text = hash_with_ssh_keygen(&wrong)?;
     ensure!(!wrong_text.contains("127.0.0.1"), "{wrong_text}");

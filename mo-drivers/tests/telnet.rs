@@ -26,11 +26,8 @@ use tokio::time::timeout;
 
 /// Connect to a fresh telnetd and wait for the login prompt; returns everything read so far.
 async fn telnetd_link(dir: &std::path::Path) -> Result<(Telnetd, Link, Vec<u8>)> {
-    let telnetd = Telnetd::start(dir).await?;
-    let connector = connector_for(
-        &format!("telnet://127.0.0.1:{}", telnetd.port),
-        &DriverOptions::default(),
-    )?;
+    let telnetd = Telnetd::start(dir)?;
+    let connector = connector_for(&telnetd.address(), &DriverOptions::default())?;
     let mut link = timeout(STEP, connector.connect()).await??;
     let seen = read_until(&mut link.reader, PROMPT.as_bytes()).await?;
     Ok((telnetd, link, seen))
@@ -59,7 +56,7 @@ async fn telnetd_prompt_arrives_clean_and_typed_text_comes_back() -> Result<()> 
         "unexpected output: {:?}",
         String::from_utf8_lossy(&seen)
     );
-    telnetd.stop().await
+    Ok(telnetd.stop()?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +74,7 @@ async fn telnetd_window_size_reaches_the_terminal() -> Result<()> {
         let seen = read_until(&mut link.reader, expect.as_bytes()).await?;
         ensure!(clean(&seen), "IAC or NUL in {seen:?}");
     }
-    telnetd.stop().await
+    Ok(telnetd.stop()?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +102,7 @@ async fn telnetd_break_reaches_the_device_and_the_session_goes_on() -> Result<()
         )
         .await?;
     }
-    telnetd.stop().await
+    Ok(telnetd.stop()?)
 }
 
 /// A telnet echo server on mo's own codec: sends `hello` raw, then echoes the decoded data
@@ -278,7 +275,7 @@ async fn tcp_passes_bytes_untouched_to_an_echo_listener() -> Result<()> {
 /// Connecting where nothing listens fails with an error naming the address.
 #[tokio::test]
 async fn connect_errors_name_the_address() -> Result<()> {
-    let port = net::free_port()?;
+    let port = mo_testsupport::free_port()?;
     for address in [
         format!("telnet://127.0.0.1:{port}"),
         format!("tcp://127.0.0.1:{port}"),

@@ -1,11 +1,12 @@
-//! Real peers for the driver tests: a socat pty pair, a Unix socket listener, programs on a pty,
-//! and the sim. Each test starts its own peers in its own temporary directory and stops exactly
-//! the processes it started, by pid.
+//! The driver tests' side of the real peers: the [`Fixture`] each conformance run drives, async
+//! read helpers, and fixtures for a socat pty pair, a Unix socket listener, programs on a pty and
+//! the sim. The peer processes themselves (socat, ser2net, telnetd, sshd, ipmi_sim, snmpd,
+//! sushy-emulator) are started by mo_testsupport, the one place for them; each test starts its own
+//! in its own temporary directory, and they are stopped by pid.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,9 +14,10 @@ use anyhow::{Context, Result, bail};
 use async_trait::async_trait;
 use mo_core::link::{Connector, Link, LinkReader};
 use mo_drivers::{DriverOptions, connector_for};
+use mo_testsupport::{PeerEnd, SocatPty};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixListener;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::time::{Instant, timeout};
 
 /// The longest any single step of a test may take.
@@ -128,18 +130,6 @@ pub async fn read_until_down(reader: &mut LinkReader) -> Result<()> {
     }
 }
 
-/// Wait until `path` exists.
-pub async fn wait_for_path(path: &Path) -> Result<()> {
-    let deadline = Instant::now() + STEP;
-    while !path.exists() {
-        if Instant::now() > deadline {
-            bail!("{} did not appear", path.display());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
 /// Send SIGTERM to a child we started and wait for it.
 pub async fn terminate(child: &mut Child) -> Result<()> {
     if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok())
@@ -157,83 +147,38 @@ pub async fn terminate(child: &mut Child) -> Result<()> {
 // serial: a socat pty pair
 // ---------------------------------------------------------------------------------------------
 
-/// A socat pty pair: the link opens `dev`, the test opens `peer`.
-pub struct SocatPair {
-    /// The device side (what `serial://` opens).
-    pub dev: PathBuf,
-    /// The peer side (what the test opens).
-    pub peer: PathBuf,
-    child: Option<Child>,
+/// A socat pty pair (mo_testsupport's) with the links `DIR/ttyDEV` (what `serial://` opens) and
+/// `DIR/ttyPEER` (what the test opens with [`open_peer`]).
+pub fn socat_pair(dir: &Path) -> Result<SocatPty> {
+    Ok(SocatPty::start_with(
+        dir,
+        "ttyDEV",
+        "ttyPEER",
+        PeerEnd::Caller,
+    )?)
 }
 
-impl SocatPair {
-    /// Start `socat` with links `DIR/ttyDEV` and `DIR/ttyPEER`.
-    pub async fn start(dir: &Path) -> Result<Self> {
-        Self::start_named(dir, "ttyDEV", "ttyPEER").await
-    }
-
-    /// Start `socat` with links `DIR/dev` and `DIR/peer`.
-    pub async fn start_named(dir: &Path, dev: &str, peer: &str) -> Result<Self> {
-        let mut pair = Self {
-            dev: dir.join(dev),
-            peer: dir.join(peer),
-            child: None,
-        };
-        pair.restart().await?;
-        Ok(pair)
-    }
-
-    /// Start socat (again).
-    pub async fn restart(&mut self) -> Result<()> {
-        let _ = std::fs::remove_file(&self.dev);
-        let _ = std::fs::remove_file(&self.peer);
-        let child = Command::new("socat")
-            .arg("-d")
-            .arg("-d")
-            .arg(format!("pty,raw,echo=0,link={}", self.dev.display()))
-            .arg(format!("pty,raw,echo=0,link={}", self.peer.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting socat (apt-get install socat)")?;
-        self.child = Some(child);
-        wait_for_path(&self.dev).await?;
-        wait_for_path(&self.peer).await?;
-        Ok(())
-    }
-
-    /// Stop socat: both ptys go away.
-    pub async fn stop(&mut self) -> Result<()> {
-        if let Some(mut child) = self.child.take() {
-            terminate(&mut child).await?;
-        }
-        Ok(())
-    }
-
-    /// Open the peer side, raw, as a serial port, without exclusivity.
-    ///
-    /// tokio-serial opens exclusively by default: TIOCEXCL plus a non-blocking exclusive
-    /// `flock`. A flock belongs to the open file description, and a child forked by any thread of
-    /// this test process (the suite starts socat, ipmi_sim, sshd, programs on ptys, ... from
-    /// tests running in parallel) holds a copy of every descriptor until its `exec` closes the
-    /// close-on-exec ones. A peer side dropped inside that window keeps its lock, and opening it
-    /// again then fails with "Unable to acquire exclusive lock on serial port" (EWOULDBLOCK from
-    /// flock; seen once in `ipmi::reconnects_after_peer_goes_away`, which opens the same pty three
-    /// times). The test is the only opener of this side, so exclusivity protects nothing here;
-    /// opened shared, a lingering copy holds a shared lock, which never blocks another.
-    pub fn open_peer(&self) -> Result<tokio_serial::SerialStream> {
-        let path = self.peer.to_str().context("peer path")?;
-        tokio_serial::SerialStream::open(&tokio_serial::new(path, 115_200).exclusive(false))
-            .with_context(|| format!("open the pty peer side {}", self.peer.display()))
-    }
+/// Open the peer side of `pty`, raw, as a serial port, without exclusivity.
+///
+/// tokio-serial opens exclusively by default: TIOCEXCL plus a non-blocking exclusive
+/// `flock`. A flock belongs to the open file description, and a child forked by any thread of
+/// this test process (the suite starts socat, ipmi_sim, sshd, programs on ptys, ... from
+/// tests running in parallel) holds a copy of every descriptor until its `exec` closes the
+/// close-on-exec ones. A peer side dropped inside that window keeps its lock, and opening it
+/// again then fails with "Unable to acquire exclusive lock on serial port" (EWOULDBLOCK from
+/// flock; seen once in `ipmi::reconnects_after_peer_goes_away`, which opens the same pty three
+/// times). The test is the only opener of this side, so exclusivity protects nothing here;
+/// opened shared, a lingering copy holds a shared lock, which never blocks another.
+pub fn open_peer(pty: &SocatPty) -> Result<tokio_serial::SerialStream> {
+    let path = pty.peer_path().to_str().context("peer path")?;
+    tokio_serial::SerialStream::open(&tokio_serial::new(path, 115_200).exclusive(false))
+        .with_context(|| format!("open the pty peer side {}", pty.peer_path().display()))
 }
 
 /// The `serial` driver on a socat pty pair.
 pub struct SerialFixture {
     /// The pty pair.
-    pub pair: SocatPair,
+    pub pair: SocatPty,
     connector: Arc<dyn Connector>,
     _dir: tempfile::TempDir,
 }
@@ -242,7 +187,7 @@ impl SerialFixture {
     /// Start socat and make a connector for its device side.
     pub async fn start() -> Result<Self> {
         let dir = tempfile::tempdir()?;
-        let pair = SocatPair::start(dir.path()).await?;
+        let pair = socat_pair(dir.path())?;
         let opts = DriverOptions::new().with_base_dir(dir.path());
         let connector = connector_for("serial:ttyDEV?baud=115200", &opts)?;
         Ok(Self {
@@ -262,15 +207,15 @@ impl Fixture for SerialFixture {
         Arc::clone(&self.connector)
     }
     async fn accept(&mut self, _link: &mut Link) -> Result<Peer> {
-        Ok(Peer::End(Box::new(self.pair.open_peer()?)))
+        Ok(Peer::End(Box::new(open_peer(&self.pair)?)))
     }
     async fn stop(&mut self, peer: Peer) -> Result<bool> {
         drop(peer);
-        self.pair.stop().await?;
+        self.pair.stop()?;
         Ok(true)
     }
     async fn restart(&mut self) -> Result<()> {
-        self.pair.restart().await
+        Ok(self.pair.restart()?)
     }
     fn connect_fails_when_stopped(&self) -> bool {
         true

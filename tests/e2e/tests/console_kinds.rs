@@ -236,7 +236,7 @@ fn ipmi_sol_console_to_ipmi_sim() {
             &["secret", "set", "bmc1", "password", "--stdin"],
             Some(&format!("{IPMI_PASSWORD}\n")),
         )?;
-        let result = output_and_typing(w, "bmc1", sim.pty());
+        let result = output_and_typing(w, "bmc1", sim.pty()?);
         sim.check_alive()?;
         result.map_err(|e| Error::Check(format!("{e}\nipmi_sim: {}", sim.log_text())))
     });

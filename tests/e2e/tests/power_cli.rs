@@ -2,10 +2,7 @@
 //! switching an outlet, the action in the device's record log and the audit log, and clear
 //! errors (read-only community, unknown device, device without power control).
 
-mod power_peers;
-
-use mo_testsupport::{ensure, run_test};
-use power_peers::Snmpd;
+use mo_testsupport::{Snmpd, ensure, run_test};
 
 #[test]
 fn local_power_commands_drive_the_pdu_and_are_logged() {

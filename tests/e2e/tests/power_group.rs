@@ -3,17 +3,14 @@
 //! the first stage, storage on a dual-outlet SNMP PDU (snmpd) last, after a delay; a device whose
 //! BMC is unreachable fails without hiding the others' results, and the summary says so.
 
-mod power_peers;
-
-use mo_testsupport::{Login, ensure, run_test};
-use power_peers::{IpmiSim, NODE2, Snmpd, Sushy};
+use mo_testsupport::{IpmiSim, Login, NODE2, Snmpd, Sol, Sushy, ensure, run_test};
 
 #[test]
 fn staged_power_off_across_ipmi_redfish_and_snmp_reports_partial_failure() {
     run_test("power-group", |w| {
         let pdu = Snmpd::start(&w.dir().join("snmpd"))?;
         let redfish = Sushy::start(&w.dir().join("sushy"))?;
-        let ipmi = IpmiSim::start(&w.dir().join("ipmi"))?;
+        let ipmi = IpmiSim::start_with(w.dir(), "power", Sol::None)?;
         ipmi.set_power(true)?;
         let dead = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())

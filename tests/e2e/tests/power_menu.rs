@@ -3,19 +3,16 @@
 //! for `yes`, the policy decides (an operator may look but not switch), and every action lands in
 //! the device's record log, the audit log and the events (one timeline, item 8).
 
-mod power_peers;
-
 use std::time::Duration;
 
-use mo_testsupport::{Login, ensure, run_test};
-use power_peers::IpmiSim;
+use mo_testsupport::{IpmiSim, Login, Sol, ensure, run_test};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn power_menu_switches_after_confirmation_and_is_logged() {
     run_test("power-menu", |w| {
-        let bmc = IpmiSim::start(&w.dir().join("ipmi"))?;
+        let bmc = IpmiSim::start_with(w.dir(), "power", Sol::None)?;
         w.add_echo_device("srv1", &["--power", &bmc.address()])?;
         w.mo_ok(
             &["secret", "set", "srv1", "password", "--stdin"],
@@ -37,7 +34,7 @@ fn power_menu_switches_after_confirmation_and_is_logged() {
         ensure!(bmc.power() == "1", "BMC power after on: {}", bmc.power());
 
         // A cycle not confirmed does nothing.
-        let changes_before = bmc.changes();
+        let changes_before = bmc.power_log();
         a.send_keys(&["C-e", "c", "P"])?;
         a.wait_for_count("power: s status", 2, WAIT)?;
         a.send_keys(&["c"])?;
@@ -45,9 +42,9 @@ fn power_menu_switches_after_confirmation_and_is_logged() {
         a.send_keys(&["n", "o", "Enter"])?;
         a.wait_for("not confirmed, nothing done", WAIT)?;
         ensure!(
-            bmc.changes() == changes_before,
+            bmc.power_log() == changes_before,
             "an unconfirmed cycle reached the BMC:\n{}",
-            bmc.changes()
+            bmc.power_log()
         );
         // Off confirmed with yes switches off; status through the menu says so.
         a.send_keys(&["C-e", "c", "P"])?;
@@ -124,7 +121,7 @@ fn menu_without_power_control_closes_with_a_reason() {
 #[test]
 fn poller_reports_changes_mo_did_not_make() {
     run_test("power-poll", |w| {
-        let bmc = IpmiSim::start(&w.dir().join("ipmi"))?;
+        let bmc = IpmiSim::start_with(w.dir(), "power", Sol::None)?;
         w.add_echo_device("srv2", &["--power", &bmc.address()])?;
         w.mo_ok(
             &["secret", "set", "srv2", "password", "--stdin"],

@@ -16,8 +16,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::process::Peer;
-use crate::socat::SocatPty;
+use crate::ports::{free_udp_port, temp_dir};
+use crate::process::{Peer, read_lossy, run_with_timeout};
+use crate::socat::{PeerEnd, SocatPty};
 
 /// Where Debian installs ipmi_sim.
 pub const IPMI_SIM: &str = "/usr/bin/ipmi_sim";
@@ -75,21 +76,37 @@ const ASF_PING: [u8; 12] = [
 /// The ASF message type of the answer (pong).
 const ASF_PONG: u8 = 0x40;
 
-/// A running ipmi_sim with its SOL pty pair. Killed by PID when dropped; its UUCP lock on the
-/// (uniquely named) SOL device is removed then.
+/// Whether the simulated BMC has a Serial-over-LAN line, and who holds its host end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sol {
+    /// No SOL: chassis power only (the power tests).
+    None,
+    /// SOL on the device end of a socat pty pair; [`PeerEnd`] says who opens the host end.
+    Pty(PeerEnd),
+}
+
+/// A running ipmi_sim, with its SOL pty pair unless started with [`Sol::None`]. Killed by PID when
+/// dropped; its UUCP lock on the (uniquely named) SOL device is removed then.
 #[derive(Debug)]
 pub struct IpmiSim {
-    pty: SocatPty,
-    peer: Peer,
+    pty: Option<SocatPty>,
+    peer: Option<Peer>,
     port: u16,
     dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
 }
 
 impl IpmiSim {
-    /// Write the configuration into `DIR/ipmi-NAME/`, start the SOL pty pair and ipmi_sim, and
-    /// wait until the BMC answers an ASF ping. The SOL device is named after `NAME` and the
-    /// directory, so simulators of parallel tests never share a UUCP lock.
+    /// Write the configuration into `DIR/ipmi-NAME/`, start the SOL pty pair (its host end held,
+    /// [`PeerEnd::Held`]) and ipmi_sim, and wait until the BMC answers an ASF ping. The SOL device
+    /// is named after `NAME` and the directory, so simulators of parallel tests never share a
+    /// UUCP lock.
     pub fn start(dir: &Path, name: &str) -> Result<IpmiSim> {
+        Self::start_with(dir, name, Sol::Pty(PeerEnd::Held))
+    }
+
+    /// [`IpmiSim::start`] with the SOL line of `sol`.
+    pub fn start_with(dir: &Path, name: &str, sol: Sol) -> Result<IpmiSim> {
         if !Path::new(IPMI_SIM).exists() {
             return Err(Error::MissingBinary {
                 name: "ipmi_sim".into(),
@@ -103,21 +120,33 @@ impl IpmiSim {
         let unique = dir
             .parent()
             .and_then(Path::file_name)
-            .map(|n| n.to_string_lossy().into_owned())
+            .map(|n| n.to_string_lossy().trim_start_matches('.').to_owned())
             .unwrap_or_default();
-        let pty = SocatPty::start_named(&dir, &format!("ttySOL-{unique}-{name}"), "ttySOL-host")?;
+        let pty = match sol {
+            Sol::None => None,
+            Sol::Pty(end) => Some(SocatPty::start_with(
+                &dir,
+                &format!("ttySOL-{unique}-{name}"),
+                "ttySOL-host",
+                end,
+            )?),
+        };
         let port = free_udp_port()?;
         let write = |file: &str, text: &str| {
             let path = dir.join(file);
             std::fs::write(&path, text)
                 .map_err(|e| Error::io(format!("write {}", path.display()), e))
         };
+        let sol_line = pty
+            .as_ref()
+            .map(|p| format!("  sol \"{}\" 115200\n", p.device_path().display()))
+            .unwrap_or_default();
         write(
             "lan.conf",
             &LAN_CONF
                 .replace("@DIR@", &dir.display().to_string())
                 .replace("@PORT@", &port.to_string())
-                .replace("@SOL@", &pty.device_path().display().to_string()),
+                .replace("  sol \"@SOL@\" 115200\n", &sol_line),
         )?;
         write("ipmi_sim.emu", EMU)?;
         write("chassis.sh", CHASSIS_SH)?;
@@ -127,6 +156,33 @@ impl IpmiSim {
             std::fs::Permissions::from_mode(0o755),
         )
         .map_err(|e| Error::io("chmod chassis.sh", e))?;
+        let mut sim = IpmiSim {
+            pty,
+            peer: None,
+            port,
+            dir,
+            _tmp: None,
+        };
+        sim.restart()?;
+        Ok(sim)
+    }
+
+    /// [`IpmiSim::start_with`] in a fresh temporary directory of its own (removed on drop).
+    pub fn start_temp(name: &str, sol: Sol) -> Result<IpmiSim> {
+        let tmp = temp_dir(&format!("ipmi-{name}"))?;
+        let mut sim = Self::start_with(tmp.path(), name, sol)?;
+        sim._tmp = Some(tmp);
+        Ok(sim)
+    }
+
+    /// Start ipmi_sim (again, after [`IpmiSim::kill`] or [`IpmiSim::stop_bmc`]) on the same port
+    /// and SOL line, and wait until it answers an ASF ping.
+    pub fn restart(&mut self) -> Result<()> {
+        if let Some(mut old) = self.peer.take() {
+            old.kill()?;
+        }
+        self.remove_uucp_lock();
+        let dir = &self.dir;
         let mut cmd = Command::new(IPMI_SIM);
         cmd.arg("-c")
             .arg(dir.join("lan.conf"))
@@ -135,18 +191,15 @@ impl IpmiSim {
             .arg("-s")
             .arg(dir.join("state"))
             .arg("-n")
-            .env("IPMISIM_DIR", &dir)
-            .current_dir(&dir)
+            .env("IPMISIM_DIR", dir)
+            .current_dir(dir)
             .stdin(Stdio::null());
-        let peer = Peer::spawn("ipmi_sim", cmd, Some(&dir.join("ipmi_sim.log")))?;
-        let mut sim = IpmiSim {
-            pty,
-            peer,
-            port,
-            dir,
-        };
-        sim.wait_ready(Duration::from_secs(20))?;
-        Ok(sim)
+        self.peer = Some(Peer::spawn(
+            "ipmi_sim",
+            cmd,
+            Some(&dir.join("ipmi_sim.log")),
+        )?);
+        self.wait_ready(Duration::from_secs(20))
     }
 
     /// Wait until the BMC answers an ASF presence ping.
@@ -181,7 +234,10 @@ impl IpmiSim {
 
     /// Fail if ipmi_sim has exited (it has died silently after misbehaving clients).
     pub fn check_alive(&mut self) -> Result<()> {
-        match self.peer.exit_status()? {
+        let Some(peer) = self.peer.as_mut() else {
+            return Err(Error::Check("ipmi_sim is stopped".into()));
+        };
+        match peer.exit_status()? {
             None => Ok(()),
             Some(status) => Err(Error::Check(format!(
                 "ipmi_sim exited with {status}; its log:\n{}",
@@ -190,9 +246,41 @@ impl IpmiSim {
         }
     }
 
+    /// Kill ipmi_sim (SIGKILL by PID, as a crash would); the SOL pty pair stays.
+    pub fn kill(&mut self) -> Result<()> {
+        if let Some(mut peer) = self.peer.take() {
+            peer.kill()?;
+        }
+        self.remove_uucp_lock();
+        Ok(())
+    }
+
+    /// Stop ipmi_sim politely (SIGTERM by PID, then SIGKILL); the SOL pty pair stays.
+    pub fn stop_bmc(&mut self) -> Result<()> {
+        if let Some(mut peer) = self.peer.take() {
+            peer.terminate(Duration::from_secs(10))?;
+        }
+        self.remove_uucp_lock();
+        Ok(())
+    }
+
+    /// Stop ipmi_sim politely and the SOL pty pair.
+    pub fn stop(&mut self) -> Result<()> {
+        self.stop_bmc()?;
+        match self.pty.as_mut() {
+            Some(pty) => pty.stop(),
+            None => Ok(()),
+        }
+    }
+
     /// The UDP port of the simulated BMC.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The simulator's directory (configuration, state, log).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// `ipmi://admin@127.0.0.1:PORT?cipher=3` (the password is a device secret).
@@ -201,9 +289,12 @@ impl IpmiSim {
     }
 
     /// The SOL pty pair: the "host" writes its console output with [`SocatPty::write_peer`] and
-    /// reads what was typed with [`SocatPty::received`].
-    pub fn pty(&mut self) -> &mut SocatPty {
-        &mut self.pty
+    /// reads what was typed with [`SocatPty::received`] (with [`PeerEnd::Held`]), or the caller
+    /// opens [`SocatPty::peer_path`] (with [`PeerEnd::Caller`]). Fails for [`Sol::None`].
+    pub fn pty(&mut self) -> Result<&mut SocatPty> {
+        self.pty
+            .as_mut()
+            .ok_or_else(|| Error::Check("this ipmi_sim was started without SOL".into()))
     }
 
     /// The power state the chassis script holds: `0` or `1`.
@@ -213,16 +304,39 @@ impl IpmiSim {
             .unwrap_or_else(|_| "0".to_owned())
     }
 
+    /// Set the power state behind mo's back (someone pressed the button).
+    pub fn set_power(&self, on: bool) -> Result<()> {
+        let path = self.dir.join("power.state");
+        std::fs::write(&path, if on { "1\n" } else { "0\n" })
+            .map_err(|e| Error::io(format!("write {}", path.display()), e))
+    }
+
+    /// The chassis script's log: one line per power change or reset it was asked for.
+    pub fn power_log(&self) -> String {
+        read_lossy(&self.dir.join("power.state.log"))
+    }
+
+    /// Run ipmitool against the simulator (cipher suite 3) and return its output; fails with the
+    /// output when ipmitool does.
+    pub fn ipmitool(&self, args: &[&str]) -> Result<String> {
+        let mut cmd = Command::new("ipmitool");
+        cmd.args(["-I", "lanplus", "-H", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .args(["-U", IPMI_USER, "-P", IPMI_PASSWORD, "-C", "3"])
+            .args(args);
+        Ok(run_with_timeout(cmd, None, Duration::from_secs(30))?
+            .ok()?
+            .stdout)
+    }
+
     /// ipmi_sim's own output, for failure messages.
     pub fn log_text(&self) -> String {
-        self.peer.log_text()
+        read_lossy(&self.dir.join("ipmi_sim.log"))
     }
-}
 
-impl Drop for IpmiSim {
-    fn drop(&mut self) {
-        let _ = self.peer.kill();
-        if let Some(name) = self.pty.device_path().file_name() {
+    /// Remove the UUCP lock ipmi_sim took on the SOL device (left behind when it is killed).
+    fn remove_uucp_lock(&self) {
+        if let Some(name) = self.pty.as_ref().and_then(|p| p.device_path().file_name()) {
             let _ = std::fs::remove_file(
                 Path::new("/var/lock").join(format!("LCK..{}", name.to_string_lossy())),
             );
@@ -230,10 +344,11 @@ impl Drop for IpmiSim {
     }
 }
 
-/// A UDP port on 127.0.0.1 that was free a moment ago.
-pub fn free_udp_port() -> Result<u16> {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| Error::io("bind 127.0.0.1:0/udp to find a free port", e))
+impl Drop for IpmiSim {
+    fn drop(&mut self) {
+        if let Some(mut peer) = self.peer.take() {
+            let _ = peer.kill();
+        }
+        self.remove_uucp_lock();
+    }
 }

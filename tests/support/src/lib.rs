@@ -1,7 +1,13 @@
-//! Test support for mo: starts the real peers mo's tests talk to — a socat pty pair as a serial
-//! line, ser2net (telnet, raw TCP, RFC 2217) and ipmi_sim (IPMI SOL) in front of such a line, the
-//! `mod` daemon, the `mo` CLI, the OpenSSH client (password via `SSH_ASKPASS`, or an ed25519 key)
-//! and tmux as the terminal — on loopback, in per-test temp dirs with free ports.
+//! Test support for mo: starts the real peers mo's tests and benchmarks talk to — a socat pty
+//! pair as a serial line, ser2net (telnet, raw TCP, RFC 2217) and ipmi_sim (IPMI SOL and chassis
+//! power) in front of such a line, OpenSSH sshd and inetutils telnetd as devices, snmpd as an APC
+//! PDU, sushy-emulator as a Redfish BMC, the `mod` daemon, the `mo` CLI, the OpenSSH client
+//! (password via `SSH_ASKPASS`, or an ed25519 key) and tmux as the terminal — on loopback, in
+//! per-test temp dirs with free ports that are never handed out twice in one process.
+//!
+//! These are the only starters of those peers in the workspace: mo-drivers' integration tests,
+//! the end-to-end tests and mo-bench all use them. A peer that is not installed fails with
+//! [`Error::MissingBinary`] naming what to install; it never skips a test.
 //!
 //! Every process a test starts is held by a guard that kills exactly its PID when dropped. Every
 //! wait has a time limit, and its error carries what was seen (pane text, peer log, output).
@@ -35,8 +41,12 @@ mod ipmi_sim;
 mod ports;
 mod process;
 mod ser2net;
+mod snmpd;
 mod socat;
 mod ssh;
+mod sshd;
+mod sushy;
+mod telnetd;
 mod tmux;
 mod world;
 
@@ -51,15 +61,19 @@ pub use devices::{
     ECHO_CONSOLE, FLOOD_FOREVER, descendant_pids, dir_size, has_rfc3339_timestamp, utc_now_rfc3339,
 };
 pub use error::{Error, Result};
-pub use ipmi_sim::{IPMI_PASSWORD, IPMI_SIM, IPMI_USER, IpmiSim, free_udp_port};
+pub use ipmi_sim::{IPMI_PASSWORD, IPMI_SIM, IPMI_USER, IpmiSim, Sol};
 pub use nix::sys::signal::Signal;
-pub use ports::{free_port, tcp_listening, temp_dir};
+pub use ports::{free_port, free_udp_port, tcp_listening, temp_dir};
 pub use process::{
     CmdOutput, Collector, Peer, child_pids, cmdline, describe, find, kill_exact, read_lossy,
     run_with_timeout,
 };
 pub use ser2net::{SER2NET, Ser2net};
-pub use socat::SocatPty;
+pub use snmpd::{SNMPD, Snmpd, peer_configs};
+pub use socat::{PeerEnd, SOCAT, SocatPty};
 pub use ssh::{Login, SshClient, SshKey, Tty, shell_quote};
+pub use sshd::{SSHD, SSHD_PASSWORD, SSHD_USER, Sshd, SshdConfig, ensure_user, keygen};
+pub use sushy::{NODE1, NODE2, Sushy, venv_bin};
+pub use telnetd::{FAKE_CONSOLE, TELNET_PROMPT, TELNETD, Telnetd};
 pub use tmux::{Tmux, after_last};
 pub use world::{World, run_test};

@@ -1,26 +1,43 @@
 //! Free loopback ports and per-test temporary directories.
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::sync::{Mutex, PoisonError};
 
 use crate::error::{Error, Result};
 
-/// Ports already handed out in this test process, so parallel tests never get the same one.
-static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+/// TCP ports already handed out in this test process, so parallel tests never get the same one.
+static GIVEN_TCP: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+/// The same for UDP ports (a separate space: a TCP and a UDP peer may share a number).
+static GIVEN_UDP: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 
 /// A TCP port on 127.0.0.1 that was free a moment ago: bind port 0, read the port, close.
 /// Never returns the same port twice in one process.
 pub fn free_port() -> Result<u16> {
+    fresh("tcp", &GIVEN_TCP, || {
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|l| l.local_addr())
+    })
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago (for ipmi_sim and snmpd). Never returns the
+/// same port twice in one process.
+pub fn free_udp_port() -> Result<u16> {
+    fresh("udp", &GIVEN_UDP, || {
+        UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|s| s.local_addr())
+    })
+}
+
+/// Bind port 0 with `bind` until the kernel names a port not in `given`, and record it.
+fn fresh(
+    proto: &str,
+    given: &Mutex<BTreeSet<u16>>,
+    bind: impl Fn() -> std::io::Result<std::net::SocketAddr>,
+) -> Result<u16> {
     for _ in 0..100 {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .map_err(|e| Error::io("bind 127.0.0.1:0 to find a free port", e))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| Error::io("read the address of a bound socket", e))?
+        let port = bind()
+            .map_err(|e| Error::io(format!("bind 127.0.0.1:0/{proto} to find a free port"), e))?
             .port();
-        drop(listener);
-        if GIVEN
+        if given
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(port)
@@ -28,9 +45,9 @@ pub fn free_port() -> Result<u16> {
             return Ok(port);
         }
     }
-    Err(Error::Check(
-        "no fresh free port after 100 tries on 127.0.0.1".into(),
-    ))
+    Err(Error::Check(format!(
+        "no fresh free {proto} port after 100 tries on 127.0.0.1"
+    )))
 }
 
 /// Whether some socket listens on TCP `port` of 127.0.0.1 (or of any address), read from
@@ -77,6 +94,16 @@ mod tests {
         assert_ne!(a, b);
         let l = TcpListener::bind((Ipv4Addr::LOCALHOST, a)).map_err(|e| Error::io("rebind", e))?;
         drop(l);
+        Ok(())
+    }
+
+    #[test]
+    fn udp_ports_are_distinct_and_bindable() -> Result<()> {
+        let ports: BTreeSet<u16> = (0..50).map(|_| free_udp_port()).collect::<Result<_>>()?;
+        assert_eq!(ports.len(), 50);
+        for &p in ports.iter().take(3) {
+            drop(UdpSocket::bind((Ipv4Addr::LOCALHOST, p)).map_err(|e| Error::io("rebind", e))?);
+        }
         Ok(())
     }
 

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::ports::{free_port, tcp_listening};
-use crate::process::Peer;
-use crate::socat::SocatPty;
+use crate::process::{Peer, read_lossy};
+use crate::socat::{PeerEnd, SocatPty};
 
 /// Where Debian installs ser2net.
 pub const SER2NET: &str = "/usr/sbin/ser2net";
@@ -40,7 +40,7 @@ connection: &con_raw
 #[derive(Debug)]
 pub struct Ser2net {
     pty: SocatPty,
-    peer: Peer,
+    peer: Option<Peer>,
     rfc2217_port: u16,
     telnet_port: u16,
     raw_port: u16,
@@ -49,8 +49,14 @@ pub struct Ser2net {
 
 impl Ser2net {
     /// Start a pty pair with the links `DIR/tty-NAME` and `DIR/tty-NAME-peer` (unique per
-    /// `name`, so several can share a directory) and ser2net serving it on three free ports.
+    /// `name`, so several can share a directory; the peer end held, [`PeerEnd::Held`]) and
+    /// ser2net serving it on three free ports.
     pub fn start(dir: &Path, name: &str) -> Result<Ser2net> {
+        Self::start_with(dir, name, PeerEnd::Held)
+    }
+
+    /// [`Ser2net::start`] with `end` saying who opens the pty's peer end.
+    pub fn start_with(dir: &Path, name: &str, end: PeerEnd) -> Result<Ser2net> {
         if !Path::new(SER2NET).exists() {
             return Err(Error::MissingBinary {
                 name: "ser2net".into(),
@@ -58,7 +64,12 @@ impl Ser2net {
                 hint: "install it with apt-get install ser2net".into(),
             });
         }
-        let pty = SocatPty::start_named(dir, &format!("tty-{name}"), &format!("tty-{name}-peer"))?;
+        let pty = SocatPty::start_with(
+            dir,
+            &format!("tty-{name}"),
+            &format!("tty-{name}-peer"),
+            end,
+        )?;
         let (rfc2217_port, telnet_port, raw_port) = (free_port()?, free_port()?, free_port()?);
         let config = dir.join(format!("ser2net-{name}.yaml"));
         let text = CONFIG
@@ -68,21 +79,35 @@ impl Ser2net {
             .replace("@RAW@", &raw_port.to_string());
         std::fs::write(&config, text)
             .map_err(|e| Error::io(format!("write {}", config.display()), e))?;
+        let mut ser2net = Ser2net {
+            pty,
+            peer: None,
+            rfc2217_port,
+            telnet_port,
+            raw_port,
+            config,
+        };
+        ser2net.restart()?;
+        Ok(ser2net)
+    }
+
+    /// Start ser2net (again, after [`Ser2net::stop`]) on the same ports, and wait until it
+    /// listens on all three.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop()?;
         let mut cmd = Command::new(SER2NET);
         cmd.arg("-n")
             .arg("-u")
             .arg("-c")
-            .arg(&config)
+            .arg(&self.config)
             .arg("-P")
-            .arg(config.with_extension("pid"))
+            .arg(self.config.with_extension("pid"))
             .stdin(Stdio::null());
-        let log = config.with_extension("log");
+        let log = self.config.with_extension("log");
         let mut peer = Peer::spawn("ser2net", cmd, Some(&log))?;
+        let ports = [self.rfc2217_port, self.telnet_port, self.raw_port];
         let deadline = Instant::now() + Duration::from_secs(20);
-        while ![rfc2217_port, telnet_port, raw_port]
-            .iter()
-            .all(|&p| tcp_listening(p))
-        {
+        while !ports.iter().all(|&p| tcp_listening(p)) {
             if let Some(status) = peer.exit_status()? {
                 return Err(Error::PeerStart {
                     name: "ser2net".into(),
@@ -93,27 +118,32 @@ impl Ser2net {
             if Instant::now() >= deadline {
                 return Err(Error::PeerStart {
                     name: "ser2net".into(),
-                    reason: format!(
-                        "not listening on ports {rfc2217_port}, {telnet_port} and {raw_port} \
-                         after 20 s"
-                    ),
+                    reason: format!("not listening on ports {ports:?} after 20 s"),
                     log: peer.log_text(),
                 });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(Ser2net {
-            pty,
-            peer,
-            rfc2217_port,
-            telnet_port,
-            raw_port,
-            config,
-        })
+        self.peer = Some(peer);
+        Ok(())
+    }
+
+    /// Stop ser2net (SIGTERM by PID, then SIGKILL); the pty pair stays.
+    pub fn stop(&mut self) -> Result<()> {
+        if let Some(mut peer) = self.peer.take() {
+            peer.terminate(Duration::from_secs(10))?;
+        }
+        Ok(())
+    }
+
+    /// Stop ser2net and the pty pair.
+    pub fn stop_all(&mut self) -> Result<()> {
+        self.stop()?;
+        self.pty.stop()
     }
 
     /// The pty pair: write the machine's output with [`SocatPty::write_peer`], read what reached
-    /// the device with [`SocatPty::received`].
+    /// the device with [`SocatPty::received`] (with [`PeerEnd::Held`]).
     pub fn pty(&mut self) -> &mut SocatPty {
         &mut self.pty
     }
@@ -121,6 +151,11 @@ impl Ser2net {
     /// The RFC 2217 port (`rfc2217://127.0.0.1:PORT`).
     pub fn rfc2217_port(&self) -> u16 {
         self.rfc2217_port
+    }
+
+    /// `rfc2217://127.0.0.1:PORT` followed by `query` (`""` or `?baud=…`).
+    pub fn rfc2217_address(&self, query: &str) -> String {
+        format!("rfc2217://127.0.0.1:{}{query}", self.rfc2217_port)
     }
 
     /// The plain telnet port (`telnet://127.0.0.1:PORT`).
@@ -133,14 +168,14 @@ impl Ser2net {
         self.raw_port
     }
 
-    /// ser2net's PID.
+    /// ser2net's PID (0 while stopped).
     pub fn pid(&self) -> u32 {
-        self.peer.pid()
+        self.peer.as_ref().map(Peer::pid).unwrap_or(0)
     }
 
-    /// Whether ser2net still runs.
+    /// Whether ser2net runs.
     pub fn is_running(&mut self) -> bool {
-        self.peer.is_running()
+        self.peer.as_mut().is_some_and(Peer::is_running)
     }
 
     /// ser2net's own output, and its configuration file's path, for failure messages.
@@ -148,7 +183,7 @@ impl Ser2net {
         format!(
             "(config {})\n{}",
             self.config.display(),
-            self.peer.log_text()
+            read_lossy(&self.config.with_extension("log"))
         )
     }
 }
