@@ -14,6 +14,9 @@ pub enum ErrorCode {
     Unauthorized,
     /// 403: the policy (or the token's scope) denies it.
     Forbidden,
+    /// 403: a state-changing request authenticated by the web console's session cookie came
+    /// without the session's `X-CSRF-Token` header.
+    Csrf,
     /// 404: no such device, event, user or route.
     NotFound,
     /// 405: the path exists but does not take this method (the `Allow` header lists those it
@@ -36,10 +39,11 @@ pub enum ErrorCode {
     Timeout,
 }
 
-crate::api_names!(ErrorCode, "error code", "bad_request, unauthorized, forbidden, not_found, method_not_allowed, conflict, unsupported, upgrade_required, too_many_requests, internal, unavailable or timeout", {
+crate::api_names!(ErrorCode, "error code", "bad_request, unauthorized, forbidden, csrf, not_found, method_not_allowed, conflict, unsupported, upgrade_required, too_many_requests, internal, unavailable or timeout", {
     ErrorCode::BadRequest => "bad_request",
     ErrorCode::Unauthorized => "unauthorized",
     ErrorCode::Forbidden => "forbidden",
+    ErrorCode::Csrf => "csrf",
     ErrorCode::NotFound => "not_found",
     ErrorCode::MethodNotAllowed => "method_not_allowed",
     ErrorCode::Conflict => "conflict",
@@ -57,7 +61,7 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest => 400,
             ErrorCode::Unauthorized => 401,
-            ErrorCode::Forbidden => 403,
+            ErrorCode::Forbidden | ErrorCode::Csrf => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict => 409,

@@ -18,6 +18,7 @@
 //! | users, roles | [`User`], [`NewUser`], [`Role`] |
 //! | gang, macros | [`GangRequest`], [`GangReport`], [`PlayRequest`], [`PlayReport`] |
 //! | WebSocket | [`ServerFrame`], [`ClientFrame`], [`AttachQuery`], [`StreamQuery`] |
+//! | web console | [`LoginRequest`], [`WebSessionInfo`], [`Me`], [`NoteRequest`], [`NoteCreated`], [`AsciicastQuery`] |
 //!
 //! [mo-client]: https://example.invalid/mo/mo-client
 
@@ -31,6 +32,7 @@ mod power;
 pub mod schema;
 mod sessions;
 mod users;
+mod web;
 mod ws;
 
 pub use automation::{
@@ -52,6 +54,10 @@ pub use schema::{
 };
 pub use sessions::{DevicePath, MacroPath, Session, Viewer, ViewerRole};
 pub use users::{NewUser, Role, User};
+pub use web::{
+    AsciicastQuery, LoginRequest, MAX_LOGIN_PASSWORD, MAX_LOGIN_USER, MAX_NOTE_CHARS, Me,
+    NoteCreated, NoteRequest, WebSessionInfo,
+};
 pub use ws::{AttachQuery, ClientFrame, LinkStateName, ServerFrame, StreamQuery, ViewerMode};
 
 /// A word of the API that is not one of an enum's names (`"sideways"` for a power action).

@@ -104,6 +104,22 @@ pub struct PowerReport {
     pub message: Option<String>,
     /// Each controller's state.
     pub results: Vec<PowerResult>,
+    /// The device's state over all its controllers: `on` or `off` when they all say so,
+    /// `unknown` otherwise.
+    #[serde(default = "unknown_state")]
+    pub state: PowerState,
+}
+
+fn unknown_state() -> PowerState {
+    PowerState::Unknown
+}
+
+/// `on` or `off` when every result says so, `unknown` otherwise (or without results).
+fn overall(results: &[PowerResult]) -> PowerState {
+    match results.first().map(|r| r.state) {
+        Some(first) if results.iter().all(|r| r.state == first && r.error.is_none()) => first,
+        _ => PowerState::Unknown,
+    }
 }
 
 impl PowerReport {
@@ -114,6 +130,7 @@ impl PowerReport {
             action: None,
             ok: None,
             message: None,
+            state: overall(&results),
             results,
         }
     }

@@ -51,6 +51,9 @@ pub struct Holder {
     pub token: Option<String>,
     /// The token's scope.
     pub scope: Option<TokenScope>,
+    /// The browser session, for sessions the web console's cookie opened: its logout or
+    /// expiry ends them.
+    pub web: Option<Arc<crate::http::WebSession>>,
 }
 
 impl Holder {
@@ -60,6 +63,7 @@ impl Holder {
             user: user.to_string(),
             token: None,
             scope: None,
+            web: None,
         }
     }
 }
@@ -86,6 +90,9 @@ impl Snapshot {
 
     /// Why `holder` may no longer hold any session, if so.
     pub fn revoked(&self, holder: &Holder) -> Option<String> {
+        if let Some(why) = holder.web.as_ref().and_then(|w| w.ended()) {
+            return Some(why);
+        }
         let users = self.users.as_ref()?;
         if !users.contains(&holder.user) {
             return Some(format!("user {} was removed", holder.user));
@@ -171,6 +178,17 @@ impl Live {
         let mut rx = self.tx.subscribe();
         rx.mark_unchanged();
         Watch { rx, holder }
+    }
+
+    /// Why `holder` may no longer hold any session by the latest snapshot, if so.
+    pub fn revoked_now(&self, holder: &Holder) -> Option<String> {
+        self.tx.borrow().revoked(holder)
+    }
+
+    /// Make every open session re-check itself against the latest snapshot now (a browser
+    /// session ended: its WebSockets close without waiting for the next snapshot).
+    pub fn nudge(&self) {
+        self.tx.send_modify(|_| {});
     }
 
     /// Publish a fresh snapshot read from `store` with `policy`.

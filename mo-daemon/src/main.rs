@@ -116,6 +116,13 @@ struct Args {
     /// clients that send no Origin (programs, not browsers).
     #[arg(long = "allowed-origin", value_name = "URL")]
     allowed_origins: Vec<String>,
+    /// The web console (`/` on the --http listener, docs/web.md): a browser session that sends
+    /// no request for this long ends (an open console or event stream keeps it in use).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = humantime::parse_duration)]
+    web_idle_timeout: Duration,
+    /// The web console: a browser session ends this long after its login in any case.
+    #[arg(long, value_name = "DURATION", default_value = "12h", value_parser = humantime::parse_duration)]
+    web_session_lifetime: Duration,
     /// Keep record-log segments for N days (fractions allowed: 0.5 = 12 h), for every device
     /// without its own `mo device set --retain-days`. Whole closed segments go, oldest first;
     /// the live segment stays. Off by default (keep everything).
@@ -424,6 +431,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 ctx: ctx.clone(),
                 data: data.clone(),
                 metrics,
+                web: Arc::new(http::WebSessions::new(http::WebOptions {
+                    idle_timeout: args.web_idle_timeout,
+                    lifetime: args.web_session_lifetime,
+                    secure: tls.is_some(),
+                })),
             };
             let options = http::Options {
                 conns: connlimit::ConnLimits::new(

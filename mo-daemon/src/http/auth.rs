@@ -41,6 +41,9 @@ pub struct Caller {
     pub scope: Option<TokenScope>,
     /// The API token's id, when the caller came with one.
     pub token_id: Option<String>,
+    /// The browser session, when the web console's cookie authenticated the caller
+    /// ([`super::web`]).
+    pub web: Option<Arc<super::WebSession>>,
 }
 
 impl Caller {
@@ -126,6 +129,7 @@ impl Caller {
             user: self.user.clone(),
             token: self.token_id.clone(),
             scope: self.scope,
+            web: self.web.clone(),
         }
     }
 }
@@ -227,8 +231,12 @@ impl FromRequestParts<AppState> for Caller {
             check_origin(parts)?;
         }
         let Some(presented) = presented(parts)? else {
+            // No other credentials: the web console's session cookie (and its CSRF check).
+            if let Some(caller) = super::web::session_caller(parts, state, &peer)? {
+                return Ok(caller);
+            }
             return Err(unauthorized(
-                "no credentials: send `Authorization: Bearer TOKEN` (make one with `mo token add USER`) or HTTP Basic user:password",
+                "no credentials: send `Authorization: Bearer TOKEN` (make one with `mo token add USER`) or HTTP Basic user:password, or log in to the web console (POST /api/v1/login)",
             ));
         };
         let basic = matches!(presented, Presented::Basic(..));
@@ -283,6 +291,7 @@ impl FromRequestParts<AppState> for Caller {
                             user: verified.user,
                             scope: Some(verified.scope),
                             token_id: Some(verified.id),
+                            web: None,
                         })
                     }
                     Err(mo_store::Error::TokenRefused { reason }) => {
@@ -311,6 +320,7 @@ impl FromRequestParts<AppState> for Caller {
                         origin,
                         scope: None,
                         token_id: None,
+                        web: None,
                     })
                 } else {
                     Err(refused(

@@ -13,6 +13,9 @@ pub enum Code {
     Unauthorized,
     /// 403: the policy (or the token's scope) denies it.
     Forbidden,
+    /// 403: a state-changing request authenticated by the web console's session cookie came
+    /// without the session's `X-CSRF-Token`.
+    Csrf,
     /// 404: no such device, event, user or route.
     NotFound,
     /// 405: the path exists but does not take this method (the `Allow` header lists those it
@@ -42,6 +45,7 @@ impl Code {
             Code::BadRequest => "bad_request",
             Code::Unauthorized => "unauthorized",
             Code::Forbidden => "forbidden",
+            Code::Csrf => "csrf",
             Code::NotFound => "not_found",
             Code::MethodNotAllowed => "method_not_allowed",
             Code::Conflict => "conflict",
@@ -59,7 +63,7 @@ impl Code {
         match self {
             Code::BadRequest => StatusCode::BAD_REQUEST,
             Code::Unauthorized => StatusCode::UNAUTHORIZED,
-            Code::Forbidden => StatusCode::FORBIDDEN,
+            Code::Forbidden | Code::Csrf => StatusCode::FORBIDDEN,
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Code::Conflict => StatusCode::CONFLICT,

@@ -6,13 +6,17 @@
 //! the SSH front door ([`crate::Ctx::check`]); a token's scope narrows what it may do further.
 //! Errors are JSON `{"error":{"code","message"}}` with the stable codes of [`error::Code`].
 
+mod asciicast;
+mod assets;
 mod auth;
 mod error;
 mod metrics;
+mod notes;
 mod openapi;
 mod rest;
 mod server;
 pub mod tls;
+mod web;
 mod ws;
 
 use std::net::SocketAddr;
@@ -25,7 +29,9 @@ use mo_store::DataDir;
 use tokio::net::TcpListener;
 
 pub use metrics::Metrics;
+pub use notes::write_note;
 pub use server::Options;
+pub use web::{WebOptions, WebSession, WebSessions};
 
 use crate::Ctx;
 
@@ -38,6 +44,8 @@ pub struct AppState {
     pub data: DataDir,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The web console's browser sessions ([`web`]).
+    pub web: Arc<WebSessions>,
 }
 
 /// One route the API serves: its method and path (axum syntax, `{name}` for parameters).
@@ -68,6 +76,8 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/devices/{name}/log"),
     r("GET", "/api/v1/devices/{name}/log/search"),
     r("POST", "/api/v1/devices/{name}/log/verify"),
+    r("GET", "/api/v1/devices/{name}/log/asciicast"),
+    r("POST", "/api/v1/devices/{name}/notes"),
     r("GET", "/api/v1/devices/{name}/attach"),
     r("GET", "/api/v1/events"),
     r("POST", "/api/v1/events/{id}/ack"),
@@ -79,6 +89,11 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/macros"),
     r("POST", "/api/v1/macros/{name}/play"),
     r("GET", "/api/v1/openapi.json"),
+    r("POST", "/api/v1/login"),
+    r("POST", "/api/v1/logout"),
+    r("GET", "/api/v1/me"),
+    r("GET", "/"),
+    r("GET", "/assets/{file}"),
     r("GET", "/metrics"),
 ];
 
@@ -103,6 +118,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/devices/{name}/log", get(rest::log_show))
         .route("/api/v1/devices/{name}/log/search", get(rest::log_search))
         .route("/api/v1/devices/{name}/log/verify", post(rest::log_verify))
+        .route(
+            "/api/v1/devices/{name}/log/asciicast",
+            get(asciicast::log_asciicast),
+        )
+        .route("/api/v1/devices/{name}/notes", post(notes::add_note))
         .route("/api/v1/devices/{name}/attach", get(ws::attach))
         .route("/api/v1/events", get(rest::events))
         .route("/api/v1/events/{id}/ack", post(rest::ack_event))
@@ -113,6 +133,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/macros", get(rest::macros))
         .route("/api/v1/macros/{name}/play", post(rest::macro_play))
         .route("/api/v1/openapi.json", get(openapi::serve))
+        .route("/api/v1/login", post(web::login))
+        .route("/api/v1/logout", post(web::logout))
+        .route("/api/v1/me", get(web::me))
+        .route("/", get(assets::index))
+        .route("/assets/{file}", get(assets::asset))
         .route("/metrics", get(metrics::serve))
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::bad_method)

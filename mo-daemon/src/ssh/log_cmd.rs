@@ -20,11 +20,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use mo_core::log::{
-    LogOptions, SearchOptions, ShowOptions, append_note, format_timestamp, list_notes,
-    parse_time_spec, search, show, show_around_hiding,
+    SearchOptions, ShowOptions, format_timestamp, list_notes, parse_time_spec, search, show,
+    show_around_hiding,
 };
 use mo_core::policy::Action;
-use mo_core::record::{RecordKind, now_ns};
+use mo_core::record::now_ns;
 use tokio::sync::mpsc;
 
 use super::term::Term;
@@ -97,7 +97,7 @@ pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
         .access
         .allows(user, Action::LogReadInput, &parsed.device);
     match parsed.sub {
-        Sub::Note => note(ctx, user, &parsed, &dir, term).await,
+        Sub::Note => note(ctx, user, &parsed, term).await,
         _ => read(parsed, dir, hide_input, term).await,
     }
 }
@@ -117,28 +117,14 @@ fn existing_log_dir(ctx: &Ctx, device: &str) -> Result<PathBuf, String> {
 
 /// `log note`: through the running console (so viewers see it and the log keeps one writer),
 /// or straight into the log of a console that is not running.
-async fn note(ctx: &Arc<Ctx>, user: &str, p: &Parsed, dir: &Path, term: &mut Term) -> u32 {
+async fn note(ctx: &Arc<Ctx>, user: &str, p: &Parsed, term: &mut Term) -> u32 {
     let text = p.rest.join(" ");
     if text.trim().is_empty() {
         term.line(&format!("the note is empty\n{USAGE}")).await;
         return 2;
     }
-    let console = ctx.registry.get(&p.device).and_then(|e| e.console);
-    let written = match console {
-        Some(console) => console
-            .record(RecordKind::Note, user, text.into_bytes())
-            .await
-            .map_err(|e| e.to_string()),
-        None => {
-            let (dir, user) = (dir.to_owned(), user.to_owned());
-            tokio::task::spawn_blocking(move || {
-                append_note(&dir, LogOptions::default(), RecordKind::Note, &user, &text)
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-        }
-    };
+    // The same path as the API's POST …/notes.
+    let written = crate::http::write_note(ctx, &p.device, user, text).await;
     match written {
         Ok(seq) => {
             term.line(&format!("note {seq} written to the log of {}", p.device))

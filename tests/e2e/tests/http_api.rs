@@ -41,6 +41,14 @@ const SERVED: &[(&str, &str)] = &[
     ("post", "/api/v1/macros/{name}/play"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/metrics"),
+    // The web console (tests/e2e/tests/web_session.rs exercises these).
+    ("get", "/api/v1/devices/{name}/log/asciicast"),
+    ("post", "/api/v1/devices/{name}/notes"),
+    ("post", "/api/v1/login"),
+    ("post", "/api/v1/logout"),
+    ("get", "/api/v1/me"),
+    ("get", "/"),
+    ("get", "/assets/{file}"),
 ];
 
 /// How a request authenticates.
