@@ -28,7 +28,6 @@ pub struct DeviceReason {
 
 /// The answer of `POST /api/v1/gang`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[non_exhaustive]
 pub struct GangReport {
     /// Each device's output after the command.
     pub outputs: BTreeMap<String, String>,

@@ -46,7 +46,6 @@ pub struct Modem {
 /// A device as the API shows it (`GET /api/v1/devices`; with its [`Settings`] from `GET
 /// /api/v1/devices/{name}` and `POST /api/v1/devices`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[non_exhaustive]
 pub struct Device {
     /// Its name.
     pub name: String,
@@ -111,7 +110,6 @@ crate::api_names!(LogPolicy, "log policy", "degrade or strict", {
 
 /// A device's settings as stored (`GET /api/v1/devices/{name}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[non_exhaustive]
 pub struct Settings {
     /// Connect only while someone is attached.
     pub on_demand: bool,

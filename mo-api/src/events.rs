@@ -32,7 +32,6 @@ crate::api_names!(Severity, "severity", "info, notice, warning, error or critica
 
 /// An event (`GET /api/v1/events`, one per frame of the event stream).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[non_exhaustive]
 pub struct Event {
     /// Its id (for acknowledging).
     pub id: u64,
@@ -65,7 +64,6 @@ fn one() -> u64 {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-#[non_exhaustive]
 pub struct EventsQuery {
     /// Only this device.
     #[param(

@@ -21,7 +21,6 @@ crate::api_names!(HealthStatus, "health status", "ok or degraded", {
 
 /// Liveness, version and the parts that are degraded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[non_exhaustive]
 pub struct Health {
     /// `ok`, or `degraded` while a record log cannot write.
     pub status: HealthStatus,

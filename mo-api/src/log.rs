@@ -7,7 +7,6 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-#[non_exhaustive]
 pub struct LogQuery {
     /// Start time: RFC 3339, `now`, or a duration ago like `1h30m` (times before 1970 mean the
     /// start of the log). A range whose end is not after its start is empty.
@@ -25,7 +24,6 @@ pub struct LogQuery {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-#[non_exhaustive]
 pub struct SearchQuery {
     /// Regular expression (Rust `regex` syntax: no look-around or back-references).
     #[param(required = true, min_length = 1, format = Regex)]
@@ -44,7 +42,6 @@ pub struct SearchQuery {
 
 /// One line found by a log search.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[non_exhaustive]
 pub struct SearchHit {
     /// When (RFC 3339; a continuation line has its record's time).
     #[schema(format = DateTime)]
@@ -71,7 +68,6 @@ impl SearchHit {
 /// The answer of a log verification.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(as = Verify)]
-#[non_exhaustive]
 pub struct VerifyReport {
     /// True if the log is intact.
     pub ok: bool,

@@ -60,7 +60,6 @@ crate::api_names!(PowerState, "power state", "on, off or unknown", {
 
 /// One power controller's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[non_exhaustive]
 pub struct PowerResult {
     /// The controller's address.
     pub controller: String,
@@ -86,7 +85,6 @@ impl PowerResult {
 /// The answer of a power request: each controller's state (after the action, for an action).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(as = Power)]
-#[non_exhaustive]
 pub struct PowerReport {
     /// The device.
     pub device: String,
@@ -117,7 +115,13 @@ fn unknown_state() -> PowerState {
 /// `on` or `off` when every result says so, `unknown` otherwise (or without results).
 fn overall(results: &[PowerResult]) -> PowerState {
     match results.first().map(|r| r.state) {
-        Some(first) if results.iter().all(|r| r.state == first && r.error.is_none()) => first,
+        Some(first)
+            if results
+                .iter()
+                .all(|r| r.state == first && r.error.is_none()) =>
+        {
+            first
+        }
         _ => PowerState::Unknown,
     }
 }

@@ -42,8 +42,16 @@ pub const MAX_REPLAY: u64 = 100_000;
 pub fn time_spec() -> Schema {
     AnyOfBuilder::new()
         .schema_type(SchemaType::Type(Type::String))
-        .item(ObjectBuilder::new().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))))
-        .item(ObjectBuilder::new().pattern(Some(RELATIVE_TIME_PATTERN)))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::AnyValue)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::AnyValue)
+                .pattern(Some(RELATIVE_TIME_PATTERN)),
+        )
         .build()
         .into()
 }

@@ -25,7 +25,6 @@ crate::api_names!(ViewerRole, "viewer role", "attach, join or spy", {
 
 /// One viewer of a console.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[non_exhaustive]
 pub struct Viewer {
     /// The user.
     pub user: String,
@@ -59,7 +58,6 @@ impl Viewer {
 
 /// A viewer of one of the caller's visible consoles (`GET /api/v1/sessions`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[non_exhaustive]
 pub struct Session {
     /// The device.
     pub device: String,

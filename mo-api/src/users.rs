@@ -5,7 +5,6 @@ use utoipa::ToSchema;
 
 /// A user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[non_exhaustive]
 pub struct User {
     /// The name.
     pub name: String,
@@ -45,7 +44,6 @@ pub struct NewUser {
 
 /// A role: a named set of actions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[non_exhaustive]
 pub struct Role {
     /// The name.
     pub name: String,

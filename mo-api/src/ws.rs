@@ -55,7 +55,6 @@ crate::api_names!(LinkStateName, "link state", "up, down, connecting or idle", {
 /// Query of the attach endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[non_exhaustive]
 pub struct AttachQuery {
     /// attach (default), spy, force or join.
     #[param(inline)]
@@ -70,7 +69,6 @@ pub struct AttachQuery {
 /// Query of the event stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[non_exhaustive]
 pub struct StreamQuery {
     /// Only this device.
     #[param(

@@ -174,3 +174,19 @@ fn names_round_trip() {
         assert_eq!(serde_json::to_value(c).unwrap(), json!(c.name()));
     }
 }
+
+#[test]
+fn time_spec_is_a_string_of_two_forms() {
+    let since = param::<LogQuery>("since");
+    assert_eq!(since["schema"]["type"], "string", "{since}");
+    assert_eq!(
+        since["schema"]["anyOf"][0],
+        json!({"format": "date-time"}),
+        "{since}"
+    );
+    assert_eq!(
+        since["schema"]["anyOf"][1],
+        json!({"pattern": RELATIVE_TIME_PATTERN}),
+        "{since}"
+    );
+}

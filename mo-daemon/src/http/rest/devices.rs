@@ -1,0 +1,347 @@
+//! Devices: list, show, add, remove.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use mo_api::{DevicePath, DeviceState, Modem, NewDevice, Settings, SettingsInput};
+use mo_core::policy::Action;
+use mo_store::{Device, DeviceSettings, Outcome};
+
+use super::super::AppState;
+use super::super::auth::Caller;
+use super::super::error::ApiError;
+use super::{JsonBody, PathArgs, blocking, visible_entry};
+use crate::registry::Entry;
+
+fn state_of(entry: &Entry) -> DeviceState {
+    let word = match &entry.console {
+        Some(c) => c.state().word(),
+        None => "down",
+    };
+    word.parse().unwrap_or(DeviceState::Down)
+}
+
+/// A device's stored settings as the API shows them.
+pub fn api_settings(s: &DeviceSettings) -> Settings {
+    Settings {
+        on_demand: s.on_demand,
+        replay_lines: s.replay_lines,
+        allow_join: s.allow_join,
+        escape: s.escape.clone(),
+        break_sequences: s.break_sequences.clone(),
+        description: s.description.clone(),
+        login: s.login.clone(),
+        login_user: s.login_user.clone(),
+        trust_host_key: s.trust_host_key,
+        power: s.power.clone(),
+        log_policy: s.log_policy.map(|p| match p.name() {
+            "strict" => mo_api::LogPolicy::Strict,
+            _ => mo_api::LogPolicy::Degrade,
+        }),
+        retain_days: s.retain_days,
+        retain_gib: s.retain_gib.map(|r| r.gib()),
+        log_secrets: s.log_secrets,
+    }
+}
+
+/// The settings a request asks for, over the defaults; the store checks them when it stores.
+pub fn store_settings(input: SettingsInput) -> Result<DeviceSettings, ApiError> {
+    let mut s = DeviceSettings::default();
+    if let Some(v) = input.on_demand {
+        s.on_demand = v;
+    }
+    if let Some(v) = input.replay_lines {
+        s.replay_lines = v;
+    }
+    if let Some(v) = input.allow_join {
+        s.allow_join = v;
+    }
+    s.escape = input.escape;
+    if let Some(v) = input.break_sequences {
+        s.break_sequences = v;
+    }
+    s.description = input.description;
+    s.login = input.login;
+    s.login_user = input.login_user;
+    if let Some(v) = input.trust_host_key {
+        s.trust_host_key = v;
+    }
+    if let Some(v) = input.power {
+        s.power = v;
+    }
+    s.log_policy = input
+        .log_policy
+        .map(|p| mo_store::parse_log_policy(p.name()))
+        .transpose()?;
+    s.retain_days = input.retain_days;
+    s.retain_gib = input
+        .retain_gib
+        .map(|gib| {
+            use serde::Deserialize as _;
+            use serde::de::IntoDeserializer as _;
+            let d: serde::de::value::F64Deserializer<serde::de::value::Error> =
+                gib.into_deserializer();
+            mo_store::RetainSize::deserialize(d)
+                .map_err(|e| ApiError::bad_request(format!("bad JSON body: retain_gib: {e}")))
+        })
+        .transpose()?;
+    if let Some(v) = input.log_secrets {
+        s.log_secrets = v;
+    }
+    Ok(s)
+}
+
+/// A device as the API shows it, with its settings if `with_settings`.
+pub async fn api_device(state: &AppState, entry: &Entry, with_settings: bool) -> mo_api::Device {
+    let viewers = match &entry.console {
+        Some(c) => c.who().await.map(|w| w.len()).unwrap_or(0),
+        None => 0,
+    };
+    let policy = state.ctx.access.policy();
+    let mut d = mo_api::Device::new(&entry.device.name, &entry.device.url, state_of(entry));
+    d.viewers = u64::try_from(viewers).unwrap_or(u64::MAX);
+    d.groups = policy
+        .groups_of(&entry.device.name)
+        .map(|g| g.name.clone())
+        .collect();
+    d.description.clone_from(&entry.device.settings.description);
+    d.error.clone_from(&entry.error);
+    // The modem lines, while the link is up and reports them (rfc2217).
+    d.modem = entry
+        .console
+        .as_ref()
+        .and_then(|c| c.modem())
+        .map(|m| Modem {
+            dcd: m.dcd,
+            dsr: m.dsr,
+            cts: m.cts,
+            ri: m.ri,
+        });
+    if with_settings {
+        d.settings = Some(api_settings(&entry.device.settings));
+    }
+    d
+}
+
+/// The devices the caller may see.
+#[utoipa::path(get, path = "/api/v1/devices", operation_id = "listDevices", tag = "devices",
+    responses((status = 200, description = "OK.", body = Vec<mo_api::Device>,
+        links(
+            ("getDevice" = (operation_id = "getDevice", parameters(("name" = "$response.body#/0/name")))),
+            ("removeDevice" = (operation_id = "removeDevice", parameters(("name" = "$response.body#/0/name")))),
+            ("who" = (operation_id = "who", parameters(("name" = "$response.body#/0/name")))),
+            ("powerStatus" = (operation_id = "powerStatus", parameters(("name" = "$response.body#/0/name")))),
+            ("powerAction" = (operation_id = "powerAction", parameters(("name" = "$response.body#/0/name")))),
+            ("logShow" = (operation_id = "logShow", parameters(("name" = "$response.body#/0/name")))),
+            ("logSearch" = (operation_id = "logSearch", parameters(("name" = "$response.body#/0/name")))),
+            ("logVerify" = (operation_id = "logVerify", parameters(("name" = "$response.body#/0/name")))),
+            ("attach" = (operation_id = "attach", parameters(("name" = "$response.body#/0/name")))),
+        ))))]
+pub async fn list_devices(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Json<Vec<mo_api::Device>> {
+    let mut out = Vec::new();
+    if caller.scope_permits(Action::List) {
+        for entry in state.ctx.visible(&caller.user) {
+            out.push(api_device(&state, &entry, false).await);
+        }
+    }
+    Json(out)
+}
+
+/// One device with its settings.
+#[utoipa::path(get, path = "/api/v1/devices/{name}", operation_id = "getDevice", tag = "devices",
+    params(DevicePath),
+    responses((status = 200, description = "OK.", body = mo_api::Device,
+        links(
+            ("getDevice" = (operation_id = "getDevice", parameters(("name" = "$response.body#/name")))),
+            ("removeDevice" = (operation_id = "removeDevice", parameters(("name" = "$response.body#/name")))),
+            ("who" = (operation_id = "who", parameters(("name" = "$response.body#/name")))),
+            ("powerStatus" = (operation_id = "powerStatus", parameters(("name" = "$response.body#/name")))),
+            ("powerAction" = (operation_id = "powerAction", parameters(("name" = "$response.body#/name")))),
+            ("logShow" = (operation_id = "logShow", parameters(("name" = "$response.body#/name")))),
+            ("logSearch" = (operation_id = "logSearch", parameters(("name" = "$response.body#/name")))),
+            ("logVerify" = (operation_id = "logVerify", parameters(("name" = "$response.body#/name")))),
+            ("attach" = (operation_id = "attach", parameters(("name" = "$response.body#/name")))),
+        ))))]
+pub async fn get_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> Result<Json<mo_api::Device>, ApiError> {
+    let entry = visible_entry(&state, &caller, &name)?;
+    Ok(Json(api_device(&state, &entry, true).await))
+}
+
+/// Add a device (needs `admin` on its name; an address that runs a program, opens a local path
+/// or reaches a host also needs a global admin or a site [[allow]] entry, docs/security.md).
+///
+/// Its console is started before the answer, so the caller's next request finds it
+/// (read-your-writes).
+#[utoipa::path(post, path = "/api/v1/devices", operation_id = "addDevice", tag = "devices",
+    request_body = NewDevice,
+    responses(
+        (status = 201, description = "Created.", body = mo_api::Device,
+        links(
+            ("getDevice" = (operation_id = "getDevice", parameters(("name" = "$response.body#/name")))),
+            ("removeDevice" = (operation_id = "removeDevice", parameters(("name" = "$response.body#/name")))),
+            ("who" = (operation_id = "who", parameters(("name" = "$response.body#/name")))),
+            ("powerStatus" = (operation_id = "powerStatus", parameters(("name" = "$response.body#/name")))),
+            ("powerAction" = (operation_id = "powerAction", parameters(("name" = "$response.body#/name")))),
+            ("logShow" = (operation_id = "logShow", parameters(("name" = "$response.body#/name")))),
+            ("logSearch" = (operation_id = "logSearch", parameters(("name" = "$response.body#/name")))),
+            ("logVerify" = (operation_id = "logVerify", parameters(("name" = "$response.body#/name")))),
+            ("attach" = (operation_id = "attach", parameters(("name" = "$response.body#/name")))),
+        )),
+        (status = 403, description = "Denied (code forbidden): no `admin` on the name, or the address (console or power) runs a program, opens a local path or reaches a host, and the caller is no global admin and no site [[allow]] entry covers it; the message names the missing entry.", body = mo_api::ErrorBody),
+        (status = 409, description = "It exists already (code conflict).", body = mo_api::ErrorBody),
+    ))]
+pub async fn add_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<NewDevice>,
+) -> Result<(StatusCode, Json<mo_api::Device>), ApiError> {
+    let settings = store_settings(body.merged_settings())?;
+    let device = Device {
+        name: body.name,
+        url: body.url,
+        settings,
+    };
+    mo_store::validate_device_name(&device.name)?;
+    check_addresses(&device)?;
+    caller.check(&state, Action::Admin, &device.name).await?;
+    check_reach(&state, &caller, &device, "device.add")?;
+    let stored = device.clone();
+    let result = blocking(&state, move |s| s.add_device(&stored)).await;
+    let outcome = if result.is_ok() {
+        Outcome::Ok
+    } else {
+        Outcome::Failed
+    };
+    state.ctx.access.record(
+        &caller.user,
+        &caller.origin,
+        "device.add",
+        Some(&device.name),
+        outcome,
+        device.url.clone(),
+    );
+    result?;
+    apply_device(&state, &device.name).await?;
+    let entry = state.ctx.registry.get(&device.name).ok_or_else(|| {
+        ApiError::internal(format!(
+            "device `{}` was stored but the daemon does not run it",
+            device.name
+        ))
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(api_device(&state, &entry, true).await),
+    ))
+}
+
+/// The site allowlist check for a device write (`audit_action` names it in the audit log): an
+/// address that runs a program, opens a local path or connects to a host needs a global admin
+/// or a covering `[[allow]]` entry (crate::site). Every route that creates or changes a device's
+/// addresses (console URL or power) calls this before storing; a refusal is audited and is a 403
+/// naming the missing entry.
+pub fn check_reach(
+    state: &AppState,
+    caller: &Caller,
+    device: &Device,
+    audit_action: &str,
+) -> Result<(), ApiError> {
+    let global = caller.is_global(state, Action::Admin);
+    state.ctx.site.check_device(device, global).map_err(|why| {
+        state.ctx.access.record(
+            &caller.user,
+            &caller.origin,
+            audit_action,
+            Some(&device.name),
+            Outcome::Denied,
+            why.clone(),
+        );
+        ApiError::forbidden(why)
+    })
+}
+
+/// The API takes device and power addresses of the shapes its OpenAPI document states
+/// ([`mo_api::DEVICE_URL_PATTERN`], [`mo_api::POWER_URL_PATTERN`]).
+fn check_addresses(device: &Device) -> Result<(), ApiError> {
+    use std::sync::LazyLock;
+    static DEVICE_URL: LazyLock<Option<regex::Regex>> =
+        LazyLock::new(|| regex::Regex::new(mo_api::DEVICE_URL_PATTERN).ok());
+    static POWER_URL: LazyLock<Option<regex::Regex>> =
+        LazyLock::new(|| regex::Regex::new(mo_api::POWER_URL_PATTERN).ok());
+    let (Some(device_url), Some(power_url)) = (DEVICE_URL.as_ref(), POWER_URL.as_ref()) else {
+        return Err(ApiError::internal("the address patterns do not compile"));
+    };
+    if !device_url.is_match(&device.url) {
+        return Err(ApiError::bad_request(format!(
+            "device `{}`: bad url `{}`: write SCHEME://[USER@]HOST[:PORT][/PATH][?QUERY] with a \
+             scheme mo has a driver for (exec, serial, unix, telnet, rfc2217, tcp, ssh, ipmi, \
+             sim, cs) and URL-safe characters",
+            device.name, device.url
+        )));
+    }
+    if let Some(bad) = device
+        .settings
+        .power
+        .iter()
+        .find(|p| !power_url.is_match(p))
+    {
+        return Err(ApiError::bad_request(format!(
+            "device `{}`: bad power address `{bad}`: write SCHEME://[USER@]HOST[:PORT][/PATH] \
+             with a power scheme (ipmi, redfish, snmp, exec), e.g. snmp://pdu1/apc/3",
+            device.name
+        )));
+    }
+    Ok(())
+}
+
+/// Put a device write in force before answering: the registry starts, restarts or stops the
+/// device's console now instead of at its next store poll.
+pub async fn apply_device(state: &AppState, name: &str) -> Result<(), ApiError> {
+    state.ctx.registry.apply(name).await.map_err(|e| {
+        ApiError::internal(format!(
+            "device `{name}` was changed in the store, but not yet in the daemon: {e}"
+        ))
+    })
+}
+
+/// Remove a device (needs `admin`); its log stays.
+#[utoipa::path(delete, path = "/api/v1/devices/{name}", operation_id = "removeDevice",
+    tag = "devices", params(DevicePath),
+    responses((status = 204, description = "Done; no content.")))]
+pub async fn remove_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> Result<StatusCode, ApiError> {
+    let known = {
+        let n = name.clone();
+        blocking(&state, move |s| s.get_device(&n)).await?
+    };
+    if known.is_none() || !caller.sees(&state, &name) {
+        return Err(ApiError::unknown_device(&name));
+    }
+    caller.check(&state, Action::Admin, &name).await?;
+    let n = name.clone();
+    let result = blocking(&state, move |s| s.remove_device(&n)).await;
+    state.ctx.access.record(
+        &caller.user,
+        &caller.origin,
+        "device.remove",
+        Some(&name),
+        if result.is_ok() {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        },
+        "",
+    );
+    result?;
+    apply_device(&state, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

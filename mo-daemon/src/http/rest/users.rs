@@ -1,0 +1,104 @@
+//! Users and roles (global admins only).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use mo_api::{NewUser, Role, User};
+use mo_core::policy::Action;
+use mo_store::Outcome;
+
+use super::super::AppState;
+use super::super::auth::Caller;
+use super::super::error::ApiError;
+use super::{JsonBody, blocking};
+
+/// Users (needs `admin` on the built-in group `all`).
+#[utoipa::path(get, path = "/api/v1/users", operation_id = "listUsers", tag = "users",
+    responses(
+        (status = 200, description = "OK.", body = Vec<User>),
+        (status = 403, description = "Denied (code forbidden): only `admin` on the built-in group `all` counts (a group that matches every name does not).", body = mo_api::ErrorBody),
+    ))]
+pub async fn users(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<User>>, ApiError> {
+    caller.check_global(&state, Action::Admin).await?;
+    let users = blocking(&state, |s| s.list_users()).await?;
+    Ok(Json(
+        users
+            .iter()
+            .map(|u| {
+                User::new(
+                    &u.name,
+                    u.has_password,
+                    u64::try_from(u.ssh_keys).unwrap_or(0),
+                )
+            })
+            .collect(),
+    ))
+}
+
+/// Add a user (needs `admin` on the built-in group `all`): 201 with the user.
+#[utoipa::path(post, path = "/api/v1/users", operation_id = "addUser", tag = "users",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "Created.", body = User),
+        (status = 403, description = "Denied (code forbidden): only `admin` on the built-in group `all` counts (a group that matches every name does not).", body = mo_api::ErrorBody),
+        (status = 409, description = "It exists already (code conflict).", body = mo_api::ErrorBody),
+    ))]
+pub async fn add_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<NewUser>,
+) -> Result<(StatusCode, Json<User>), ApiError> {
+    caller.check_global(&state, Action::Admin).await?;
+    let (name, password) = (body.name.clone(), body.password.clone());
+    let result = blocking(&state, move |s| s.add_user(&name, password.as_deref())).await;
+    state.ctx.access.record(
+        &caller.user,
+        &caller.origin,
+        "user.add",
+        None,
+        if result.is_ok() {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        },
+        body.name.clone(),
+    );
+    result?;
+    Ok((
+        StatusCode::CREATED,
+        Json(User::new(body.name, body.password.is_some(), 0)),
+    ))
+}
+
+/// Roles and their actions (needs `admin` on the built-in group `all`).
+#[utoipa::path(get, path = "/api/v1/roles", operation_id = "listRoles", tag = "users",
+    responses(
+        (status = 200, description = "OK.", body = Vec<Role>),
+        (status = 403, description = "Denied (code forbidden): only `admin` on the built-in group `all` counts (a group that matches every name does not).", body = mo_api::ErrorBody),
+    ))]
+pub async fn roles(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Role>>, ApiError> {
+    caller.check_global(&state, Action::Admin).await?;
+    let roles = blocking(&state, |s| s.list_roles()).await?;
+    Ok(Json(
+        roles
+            .iter()
+            .map(|r| {
+                Role::new(
+                    &r.role.name,
+                    r.role
+                        .actions
+                        .iter()
+                        .map(|a| a.name().to_string())
+                        .collect(),
+                    r.builtin,
+                )
+            })
+            .collect(),
+    ))
+}
