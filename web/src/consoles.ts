@@ -1,6 +1,6 @@
 // The console page: tabs of attached consoles, each with its toolbar (mode, who, break, power,
 // notes, copy/paste) and banners for a link that is down or a log that cannot write.
-import { ApiError, Device, enc, json, may } from "./api";
+import { ApiError, Device, enc, json, loadMe, may } from "./api";
 import { ConsoleTerm, Viewer } from "./term";
 import { clear, confirmDialog, h, toast } from "./ui";
 
@@ -118,6 +118,8 @@ function open(name: string): void {
       for (const v of viewers) whoList.append(h("li", { "data-user": v.user, "data-role": v.role }, `${v.user} (${v.role})`));
     },
     onClosed: (reason) => {
+      // A session that ended (logout elsewhere, expiry) sends the page to the login form.
+      void loadMe().catch(() => {});
       banner.hidden = false;
       banner.className = "banner error";
       clear(banner);

@@ -131,6 +131,10 @@ async function boot(): Promise<void> {
   closeTab: (name: string) => closeTab(name),
   termPending: (name: string) => termsFor(name)[0]?.pending() ?? 0,
   termMissed: (name: string) => termsFor(name)[0]?.missedTotal ?? 0,
+  termStats: (name: string) => {
+    const t = termsFor(name)[0];
+    return t ? { msgs: t.msgs, bytes: t.bytes, missed: t.missedTotal, pending: t.pending(), ...t.debug() } : null;
+  },
   termSend: (name: string, s: string) => termsFor(name)[0]?.sendText(s),
   maxPending: MAX_PENDING,
   me: () => current(),

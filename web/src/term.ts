@@ -8,8 +8,10 @@ import { current, enc, wsUrl } from "./api";
 
 /** Bytes waiting to be drawn (ours plus xterm's own queue) before we start skipping. */
 export const MAX_PENDING = 2 * 1024 * 1024;
+/** Bytes handed to xterm and not yet parsed, at most: the rest waits in our queue, where it can be skipped. */
+export const XTERM_INFLIGHT = 256 * 1024;
 /** Bytes handed to xterm per animation frame. */
-export const FRAME_BYTES = 256 * 1024;
+export const FRAME_BYTES = 64 * 1024;
 
 export interface Viewer {
   user: string;
@@ -51,6 +53,9 @@ export class ConsoleTerm {
   /** Time the first output byte was drawn after the socket opened (bench). */
   firstDrawAt = 0;
   openedAt = 0;
+  /** Output messages and bytes received (bench). */
+  msgs = 0;
+  bytes = 0;
   private queue: Array<Uint8Array | (() => void)> = [];
   private probes: Array<{ needle: number; resolve: (t: number) => void }> = [];
   private queued = 0;
@@ -133,7 +138,11 @@ export class ConsoleTerm {
       this.control({ type: "who" });
     };
     ws.onmessage = (m) => {
-      if (m.data instanceof ArrayBuffer) this.output(new Uint8Array(m.data));
+      if (m.data instanceof ArrayBuffer) {
+        this.msgs++;
+        this.bytes += m.data.byteLength;
+        this.output(new Uint8Array(m.data));
+      }
       else this.frame(String(m.data));
     };
     ws.onclose = (e) => {
@@ -236,7 +245,16 @@ export class ConsoleTerm {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    requestAnimationFrame(() => this.flush());
+    // On the next frame; a timer too, for when frames stall (a busy compositor, a hidden tab).
+    let frame = 0;
+    let timer = 0;
+    const run = () => {
+      cancelAnimationFrame(frame);
+      clearTimeout(timer);
+      if (this.scheduled) this.flush();
+    };
+    frame = requestAnimationFrame(run);
+    timer = window.setTimeout(run, 100);
   }
 
   private flush(): void {
@@ -247,34 +265,56 @@ export class ConsoleTerm {
       this.skipping = 0;
       this.missed(n);
     }
-    let budget = FRAME_BYTES;
-    while (this.queue.length > 0 && budget > 0 && this.inflight < MAX_PENDING) {
+    // One write per frame: the chunks queued since the last frame, up to FRAME_BYTES, copied
+    // into one buffer (xterm parses it in time slices of its own).
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    while (this.queue.length > 0 && size < FRAME_BYTES && this.inflight + size < XTERM_INFLIGHT) {
       const head = this.queue[0];
       if (typeof head === "function") {
+        this.writeParts(parts, size);
+        parts.length = 0;
+        size = 0;
         this.queue.shift();
         this.term.write("", head);
         continue;
       }
       let b = head;
-      if (b.length > budget) {
-        this.queue[0] = b.subarray(budget);
-        b = b.subarray(0, budget);
+      if (size + b.length > FRAME_BYTES) {
+        const room = FRAME_BYTES - size;
+        this.queue[0] = b.subarray(room);
+        b = b.subarray(0, room);
       } else {
         this.queue.shift();
       }
       this.queued -= b.length;
-      budget -= b.length;
-      this.inflight += b.length;
-      const n = b.length;
-      this.term.write(b, () => {
-        this.inflight -= n;
-        if (this.firstDrawAt === 0) {
-          this.firstDrawAt = performance.now();
-          this.el.dataset.firstDraw = String(this.firstDrawAt - this.openedAt);
-        }
-      });
+      parts.push(b);
+      size += b.length;
     }
+    this.writeParts(parts, size);
     if (this.queue.length > 0 || this.skipping > 0) this.schedule();
+  }
+
+  private writeParts(parts: Uint8Array[], size: number): void {
+    if (size === 0) return;
+    let data: Uint8Array;
+    if (parts.length === 1) data = parts[0];
+    else {
+      data = new Uint8Array(size);
+      let at = 0;
+      for (const p of parts) {
+        data.set(p, at);
+        at += p.length;
+      }
+    }
+    this.inflight += size;
+    this.term.write(data, () => {
+      this.inflight -= size;
+      if (this.firstDrawAt === 0) {
+        this.firstDrawAt = performance.now();
+        this.el.dataset.firstDraw = String(this.firstDrawAt - this.openedAt);
+      }
+    });
   }
 
   send(bytes: Uint8Array): void {
@@ -311,6 +351,11 @@ export class ConsoleTerm {
     for (let i = 0; i < buf.length; i++) lines.push(buf.getLine(i)?.translateToString(true) ?? "");
     while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
     return lines.join("\n");
+  }
+
+  /** Internal counters (tests, bench). */
+  debug(): Record<string, number | boolean> {
+    return { queued: this.queued, inflight: this.inflight, qlen: this.queue.length, skipping: this.skipping, scheduled: this.scheduled };
   }
 
   pending(): number {

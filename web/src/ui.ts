@@ -1,5 +1,5 @@
 // Small DOM helpers, toasts, the confirmation dialog and the shared event stream.
-import { MoEvent, wsUrl } from "./api";
+import { MoEvent, loadMe, wsUrl } from "./api";
 
 type Attrs = Record<string, string | boolean | number | ((e: Event) => void) | undefined>;
 
@@ -114,7 +114,9 @@ export function startEvents(): void {
     stream = null;
     document.body.dataset.events = "closed";
     if (wanted) {
-      setTimeout(startEvents, retry);
+      // Ended because the session did? Then the 401 sends the page to the login form.
+      void loadMe().catch(() => {});
+      setTimeout(() => wanted && startEvents(), retry);
       retry = Math.min(retry * 2, 15000);
     }
   };
