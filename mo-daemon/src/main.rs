@@ -496,6 +496,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             dir = args.data_dir.display()
         );
         if let Some((bound, _)) = &http_server {
+            eprintln!("\x20 web:     {scheme}://{bound}/  (web console, user demo, password demo)");
             match demo_token(&ctx.store) {
                 Ok(token) => eprintln!(
                     "\x20 api:     {scheme}://{bound}/api/v1/  (token of user demo below)\n\

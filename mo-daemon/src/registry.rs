@@ -13,7 +13,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use mo_core::console::{Console, ConsoleConfig, LoginScript, TapReceiver, output_tap};
+use mo_core::console::{
+    Console, ConsoleConfig, ConsumerFeed, Consumers, DEFAULT_CONSUMER_CAPACITY, Follow,
+    LoginScript, bounded_consumer,
+};
 use mo_core::escape::EscapeConfig;
 use mo_core::log::{LogLock, LogOptions, ReopeningLog};
 use mo_core::power::{PowerBinding, PowerController};
@@ -49,16 +52,13 @@ pub struct Entry {
     _lock: Option<Arc<LogLock>>,
 }
 
-/// Called with each console the registry starts and the receiving end of its output tap: a
-/// bounded copy of every output chunk, in order; when its consumer (the event scanner) falls
-/// behind, chunks are skipped and counted, never the record log.
+/// Called with each console the registry starts and the feed of its scanner: a bounded consumer
+/// of every output chunk, in order; when its reader (the event scanner) falls behind, chunks are
+/// skipped and counted, never the record log.
 pub type OnStart = Box<dyn Fn(&str, &Console, Tap) + Send + Sync>;
 
-/// The receiving end of a console's output tap.
-pub type Tap = TapReceiver;
-
-/// Output chunks a console's scanner tap holds before it skips.
-const TAP_CAPACITY: usize = mo_core::console::DEFAULT_TAP_CAPACITY;
+/// The scanner's end of a console's bounded consumer.
+pub type Tap = ConsumerFeed;
 
 /// All consoles of the daemon, by device name.
 pub struct Registry {
@@ -163,13 +163,13 @@ impl Registry {
             }
         }
         match self.try_start(device, &mut entry) {
-            Ok((console, tap)) => {
+            Ok((console, feed)) => {
                 entry.console = Some(console.clone());
-                entry.scan_skipped = Some(tap.skipped_counter());
+                entry.scan_skipped = Some(feed.skipped_counter());
                 if let Ok(hook) = self.on_start.read()
                     && let Some(hook) = hook.as_ref()
                 {
-                    hook(&device.name, &console, tap);
+                    hook(&device.name, &console, feed);
                 }
             }
             Err(e) => {
@@ -201,7 +201,11 @@ impl Registry {
             .map_err(|e| e.to_string())
     }
 
-    fn try_start(&self, device: &Device, entry: &mut Entry) -> Result<(Console, Tap), String> {
+    fn try_start(
+        &self,
+        device: &Device,
+        entry: &mut Entry,
+    ) -> Result<(Console, ConsumerFeed), String> {
         let opts = self.options_for(device, &entry.secrets);
         let connector = connector_for(&device.url, &opts).map_err(|e| e.to_string())?;
         if let Some(bytes) = device.escape_bytes().map_err(|e| e.to_string())? {
@@ -243,9 +247,10 @@ impl Registry {
             }
             _ => {}
         }
-        let (tap, tap_rx) = output_tap(TAP_CAPACITY);
-        let console = Console::spawn_tapped(cfg, connector, Some(Box::new(writer)), Some(tap));
-        Ok((console, tap_rx))
+        // The console's consumers: its record log and the event scanner's bounded feed.
+        let (scanner, feed) = bounded_consumer(DEFAULT_CONSUMER_CAPACITY, Follow::Output);
+        let consumers = Consumers::new().log(Box::new(writer)).bounded(scanner);
+        Ok((Console::spawn_with(cfg, connector, consumers), feed))
     }
 
     /// The record-log options of `device`: the daemon's, with the device's own retention limits

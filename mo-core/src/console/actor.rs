@@ -8,25 +8,23 @@ use std::time::{Duration, SystemTime};
 use bytes::{Buf, Bytes, BytesMut};
 use rand::Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::consumer::Consumers;
+use super::hub::Hub;
 use super::login::{LoginAction, LoginRun};
 use super::secret::SecretGuard;
-use super::tap::OutputTap;
 use super::{
-    Attached, ConsoleConfig, LinkState, LogDegraded, LogHealth, LogPolicy, Mode, Request, Role,
-    ViewerId, ViewerInfo,
+    Attached, ConsoleConfig, LinkState, LogHealth, LogPolicy, Mode, Request, Role, ViewerId,
+    ViewerInfo,
 };
 use crate::breakseq::BreakStep;
 use crate::error::{Error, Result};
 use crate::link::{
     Connector, ControlOp, Link, LinkControl, LinkReader, LinkStatus, LinkWriter, ModemState,
 };
-use crate::log::format::{MAX_PAYLOAD_LEN, MAX_USER_LEN};
-use crate::log::format_timestamp;
-use crate::record::{Chunk, RecordKind, RecordSink, now_ns};
-use crate::tail::TailBuffer;
+use crate::record::RecordKind;
 
 /// Input bytes waiting for the link before the actor stops taking requests.
 const PENDING_CAP: usize = 64 * 1024;
@@ -34,8 +32,6 @@ const READ_MIN: usize = 1024;
 /// The user name auto-login input and notices are recorded under.
 const LOGIN_USER: &str = "auto-login";
 const READ_MAX: usize = 64 * 1024;
-/// How often a degraded record log tries to write again.
-const LOG_RETRY: Duration = Duration::from_secs(1);
 
 type ConnectFuture = Pin<Box<dyn Future<Output = Result<Link>> + Send>>;
 
@@ -45,17 +41,6 @@ struct Viewer {
     origin: Arc<str>,
     role: Role,
     since: SystemTime,
-}
-
-/// Records a degraded log could not write, for the gap record written once it can again.
-struct Lost {
-    error: String,
-    since_ns: u64,
-    records: u64,
-    bytes: u64,
-    first_ns: Option<u64>,
-    last_ns: u64,
-    retry_at: Instant,
 }
 
 enum Wake {
@@ -72,13 +57,8 @@ pub(super) struct Actor {
     cfg: ConsoleConfig,
     name: Arc<str>,
     connector: Arc<dyn Connector>,
-    log: Option<Box<dyn RecordSink>>,
-    /// What viewers and the daemon see of the log's health.
-    log_health: watch::Sender<LogHealth>,
-    /// While the log is degraded: what was lost, and when to try writing again.
-    lost: Option<Lost>,
-    /// A lossy copy of the output for the scanner.
-    tap: Option<OutputTap>,
+    /// The timeline's consumers: the record log, bounded consumers, the viewers' ring.
+    hub: Hub,
     rx: mpsc::Receiver<Request>,
     self_tx: mpsc::WeakSender<Request>,
     state: watch::Sender<LinkState>,
@@ -86,10 +66,6 @@ pub(super) struct Actor {
     modem: watch::Sender<Option<ModemState>>,
     /// The current link's status reports, if it makes any.
     status: Option<watch::Receiver<LinkStatus>>,
-    hub: Option<broadcast::Sender<Arc<Chunk>>>,
-    tail: TailBuffer,
-    seq: u64,
-    offset: u64,
     viewers: Vec<Viewer>,
     next_id: ViewerId,
     reader: Option<LinkReader>,
@@ -167,36 +143,27 @@ impl Actor {
     pub(super) fn new(
         cfg: ConsoleConfig,
         connector: Arc<dyn Connector>,
-        log: Option<Box<dyn RecordSink>>,
+        consumers: Consumers,
         rx: mpsc::Receiver<Request>,
         self_tx: mpsc::WeakSender<Request>,
         outlets: Outlets,
-        tap: Option<OutputTap>,
     ) -> Self {
         let Outlets {
             state,
             modem,
             log_health,
         } = outlets;
-        let seq = log.as_ref().map_or(1, |l| l.next_seq());
         let cfg_log_secrets = cfg.log_secrets;
         Actor {
             name: Arc::from(cfg.name.as_str()),
-            tail: TailBuffer::new(cfg.tail_bytes),
+            hub: Hub::new(&cfg, consumers, log_health),
             cfg,
             connector,
-            log,
-            log_health,
-            lost: None,
-            tap,
             rx,
             self_tx,
             state,
             modem,
             status: None,
-            hub: None,
-            seq,
-            offset: 0,
             viewers: Vec::new(),
             next_id: 1,
             reader: None,
@@ -233,11 +200,7 @@ impl Actor {
                 self.retry_at,
                 self.idle_at,
                 self.login.as_ref().and_then(LoginRun::deadline),
-                self.lost.as_ref().map(|l| l.retry_at),
-                self.log
-                    .as_ref()
-                    .and_then(|l| l.sync_deadline())
-                    .map(Instant::from_std),
+                self.hub.deadline(),
             ]
             .into_iter()
             .flatten()
@@ -261,7 +224,7 @@ impl Actor {
                     self.on_output(n);
                     // A device that always has bytes ready never lets the timer branch win:
                     // the sync deadline is checked here too (a clock read when nothing is due).
-                    self.sync_log();
+                    self.hub.sync_log();
                 }
                 Wake::Read(Err(e)) => self.link_down(format!("read failed: {e}")),
                 Wake::Wrote(Ok(n)) => self.pending.advance(n),
@@ -280,297 +243,9 @@ impl Actor {
             }
         }
         self.close_link();
-        self.notice("", "console stopped".into());
+        self.hub.notice("", "console stopped".into());
         self.set_state(LinkState::Stopped);
-        if let Some(log) = self.log.as_mut()
-            && let Err(e) = log.flush()
-        {
-            tracing::error!(device = %self.name, error = %e, "record log: final sync failed");
-        }
-    }
-
-    // ----- timeline -----
-
-    /// Put one piece of the timeline into the record log and then the hub. Payloads larger than a
-    /// record can hold are split into several records, never refused. Fails (after showing the
-    /// chunk to viewers all the same) when the log could not write it.
-    fn emit(&mut self, kind: RecordKind, user: Arc<str>, mut bytes: Bytes) -> Result<u64> {
-        let user = clamp_user(user);
-        if bytes.len() <= MAX_PAYLOAD_LEN {
-            return self.emit_one(kind, user, bytes);
-        }
-        let mut result = Ok(0);
-        while !bytes.is_empty() {
-            let piece = bytes.split_to(bytes.len().min(MAX_PAYLOAD_LEN));
-            let r = self.emit_one(kind, user.clone(), piece);
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
-    }
-
-    fn emit_one(&mut self, kind: RecordKind, user: Arc<str>, bytes: Bytes) -> Result<u64> {
-        let mut chunk = Chunk {
-            seq: self.seq,
-            time_ns: now_ns(),
-            kind,
-            user,
-            offset: self.offset,
-            bytes,
-        };
-        if kind == RecordKind::Output {
-            self.offset += chunk.bytes.len() as u64;
-            self.tail.push(&chunk.bytes);
-        }
-        let result = if self.log.is_some() {
-            self.log_chunk(&mut chunk)
-        } else {
-            self.seq = chunk.seq + 1;
-            Ok(chunk.seq)
-        };
-        if kind == RecordKind::Output
-            && let Some(tap) = self.tap.as_mut()
-        {
-            tap.offer(&chunk);
-        }
-        self.to_hub(chunk);
-        result
-    }
-
-    fn to_hub(&self, chunk: Chunk) {
-        if let Some(hub) = &self.hub {
-            let _ = hub.send(Arc::new(chunk));
-        }
-    }
-
-    /// Append `chunk` to the log, first writing the gap record of a degraded period that is due
-    /// for a retry. The chunk gets the log's next sequence number.
-    fn log_chunk(&mut self, chunk: &mut Chunk) -> Result<u64> {
-        if self
-            .lost
-            .as_ref()
-            .is_some_and(|l| l.retry_at <= Instant::now())
-        {
-            self.try_recover();
-        }
-        let Some(log) = self.log.as_mut() else {
-            return Ok(chunk.seq);
-        };
-        chunk.seq = log.next_seq();
-        if let Some(lost) = self.lost.as_mut() {
-            // Degraded and not yet time to try again: count what the gap record will report.
-            lost.records += 1;
-            lost.bytes += chunk.bytes.len() as u64;
-            lost.first_ns.get_or_insert(chunk.time_ns);
-            lost.last_ns = chunk.time_ns;
-            return Err(self.log_unavailable(""));
-        }
-        match log.append(chunk) {
-            Ok(()) => {
-                // The sink numbers the record (a log that just opened may renumber it).
-                self.seq = log.next_seq();
-                chunk.seq = self.seq.saturating_sub(1);
-                Ok(chunk.seq)
-            }
-            Err(e) => {
-                // A record that reached the file but could not be made durable is in the log.
-                let written = log.next_seq() > chunk.seq;
-                self.seq = log.next_seq();
-                self.log_failed(&e, chunk, written);
-                Err(self.log_unavailable(if written {
-                    "written but not made durable"
-                } else {
-                    ""
-                }))
-            }
-        }
-    }
-
-    fn log_unavailable(&self, what: &str) -> Error {
-        let error = self.lost.as_ref().map_or("", |l| l.error.as_str());
-        let reason = if what.is_empty() {
-            error.to_string()
-        } else {
-            format!("{what}: {error}")
-        };
-        Error::LogUnavailable {
-            device: self.name.to_string(),
-            reason,
-        }
-    }
-
-    /// An append failed: enter (or stay in) the degraded state, tell everyone once.
-    fn log_failed(&mut self, e: &Error, chunk: &Chunk, written: bool) {
-        let first = self.lost.is_none();
-        let lost = self.lost.get_or_insert_with(|| Lost {
-            error: e.to_string(),
-            since_ns: chunk.time_ns,
-            records: 0,
-            bytes: 0,
-            first_ns: None,
-            last_ns: chunk.time_ns,
-            retry_at: Instant::now() + LOG_RETRY,
-        });
-        if !written {
-            lost.records += 1;
-            lost.bytes += chunk.bytes.len() as u64;
-            lost.first_ns.get_or_insert(chunk.time_ns);
-            lost.last_ns = chunk.time_ns;
-        }
-        lost.retry_at = Instant::now() + LOG_RETRY;
-        self.publish_log_health(1, 0);
-        if first {
-            tracing::error!(device = %self.name, error = %e, "record log write failed: log degraded");
-            let input = match self.cfg.log_policy {
-                LogPolicy::Degrade => "input still reaches the device, unrecorded",
-                LogPolicy::Strict => "input is refused until it records again (strict log policy)",
-            };
-            let text = format!(
-                "log: degraded: cannot write the record log ({e}); output is still shown, {input}; \
-                 the loss will be recorded as a gap"
-            );
-            self.hub_notice(text);
-        }
-    }
-
-    /// Try to write the gap record of a degraded period; on success the log records again.
-    fn try_recover(&mut self) {
-        let Some(lost) = self.lost.as_mut() else {
-            return;
-        };
-        let Some(log) = self.log.as_mut() else {
-            self.lost = None;
-            return;
-        };
-        let now = now_ns();
-        let between = match lost.first_ns {
-            Some(first) => format!(
-                " between {} and {}",
-                format_timestamp(first),
-                format_timestamp(lost.last_ns)
-            ),
-            None => String::new(),
-        };
-        let text = format!(
-            "gap: {} records ({} bytes) were not recorded{between}; the log could not write \
-             from {} to {}: {}",
-            lost.records,
-            lost.bytes,
-            format_timestamp(lost.since_ns),
-            format_timestamp(now),
-            lost.error
-        );
-        let gap = Chunk {
-            seq: log.next_seq(),
-            time_ns: now,
-            kind: RecordKind::Gap,
-            user: Arc::from(""),
-            offset: self.offset,
-            bytes: Bytes::from(text),
-        };
-        let mut gap = gap;
-        match log.append(&gap) {
-            Ok(()) => {
-                self.seq = log.next_seq();
-                gap.seq = self.seq.saturating_sub(1);
-                tracing::warn!(device = %self.name, records = lost.records, bytes = lost.bytes,
-                    "record log writable again; gap recorded");
-                self.lost = None;
-                self.publish_log_health(0, 1);
-                self.to_hub(gap);
-                // The notice goes into the log like any other now.
-                self.notice("", "log: recording again".into());
-            }
-            Err(e) => {
-                if log.next_seq() > gap.seq {
-                    // The gap record is in the file; only its sync failed. Count it as written.
-                    self.seq = log.next_seq();
-                }
-                lost.retry_at = Instant::now() + LOG_RETRY;
-                tracing::debug!(device = %self.name, error = %e, "record log still cannot write");
-                self.publish_log_health(1, 0);
-            }
-        }
-    }
-
-    /// Make the log's health visible: errors and gaps add to the counters.
-    fn publish_log_health(&mut self, errors: u64, gaps: u64) {
-        let degraded = self.lost.as_ref().map(|l| LogDegraded {
-            error: l.error.clone(),
-            since_ns: l.since_ns,
-            lost_records: l.records,
-            lost_bytes: l.bytes,
-        });
-        self.log_health.send_modify(|h| {
-            h.degraded = degraded;
-            h.write_errors += errors;
-            h.gaps += gaps;
-        });
-    }
-
-    /// A notice for the viewers only (the log cannot take it).
-    fn hub_notice(&self, text: String) {
-        self.to_hub(Chunk {
-            seq: self.seq,
-            time_ns: now_ns(),
-            kind: RecordKind::Notice,
-            user: Arc::from(""),
-            offset: self.offset,
-            bytes: Bytes::from(text),
-        });
-    }
-
-    /// Make what the log holds durable when its sync deadline has come.
-    fn sync_log(&mut self) {
-        let Some(log) = self.log.as_mut() else {
-            return;
-        };
-        if log
-            .sync_deadline()
-            .is_none_or(|t| t > std::time::Instant::now())
-        {
-            return;
-        }
-        if let Err(e) = log.sync() {
-            let probe = Chunk {
-                seq: self.seq,
-                time_ns: now_ns(),
-                kind: RecordKind::Notice,
-                user: Arc::from(""),
-                offset: self.offset,
-                bytes: Bytes::new(),
-            };
-            self.log_failed(&e, &probe, true);
-        }
-    }
-
-    /// Under the strict log policy, input is refused while the log cannot record it.
-    fn strict_refuses(&mut self) -> Option<Error> {
-        if self.cfg.log_policy != LogPolicy::Strict || self.log.is_none() {
-            return None;
-        }
-        if self
-            .lost
-            .as_ref()
-            .is_some_and(|l| l.retry_at <= Instant::now())
-        {
-            self.try_recover();
-        }
-        self.lost
-            .is_some()
-            .then(|| self.log_unavailable("input refused (strict log policy)"))
-    }
-
-    fn notice(&mut self, user: &str, text: String) {
-        tracing::debug!(device = %self.name, "{text}");
-        // A notice the log cannot take is still shown; the gap record counts it.
-        let _ = self.emit(RecordKind::Notice, Arc::from(user), Bytes::from(text));
-    }
-
-    fn hub(&mut self) -> &broadcast::Sender<Arc<Chunk>> {
-        let cap = self.cfg.hub_capacity.max(2);
-        self.hub.get_or_insert_with(|| broadcast::channel(cap).0)
+        self.hub.close();
     }
 
     /// Record viewer input, through the secret guard: input typed at a password prompt is held
@@ -578,20 +253,20 @@ impl Actor {
     /// recorded (`Ok`).
     fn emit_input(&mut self, user: Arc<str>, bytes: Bytes) -> Result<u64> {
         let Some(guard) = self.secrets.as_mut() else {
-            return self.emit(RecordKind::Input, user, bytes);
+            return self.hub.emit(RecordKind::Input, user, bytes);
         };
         if guard.holding() && self.secret_user != user {
             // Someone else types while a secret is held: close that one first.
             self.flush_secret();
         }
         let Some(guard) = self.secrets.as_mut() else {
-            return self.emit(RecordKind::Input, user, bytes);
+            return self.hub.emit(RecordKind::Input, user, bytes);
         };
         match guard.input(&bytes) {
-            Some(record) => self.emit(RecordKind::Input, user, record),
+            Some(record) => self.hub.emit(RecordKind::Input, user, record),
             None => {
                 self.secret_user = user;
-                Ok(self.seq)
+                Ok(self.hub.seq())
             }
         }
     }
@@ -600,7 +275,7 @@ impl Actor {
     fn flush_secret(&mut self) {
         if let Some(held) = self.secrets.as_mut().and_then(SecretGuard::flush) {
             let user = self.secret_user.clone();
-            let _ = self.emit(RecordKind::Input, user, held);
+            let _ = self.hub.emit(RecordKind::Input, user, held);
         }
     }
 
@@ -608,7 +283,7 @@ impl Actor {
         let data = self.read_buf.split_to(n).freeze();
         if let Some(held) = self.secrets.as_mut().and_then(|g| g.output(&data)) {
             let user = self.secret_user.clone();
-            let _ = self.emit(RecordKind::Input, user, held);
+            let _ = self.hub.emit(RecordKind::Input, user, held);
         }
         // Adapt the read size: a full read means a fast device, a small one an idle prompt.
         if n >= self.read_size {
@@ -618,10 +293,10 @@ impl Actor {
         }
         if let Some(run) = self.login.as_mut() {
             let actions = run.output(&data, Instant::now());
-            let _ = self.emit(RecordKind::Output, Arc::from(""), data);
+            let _ = self.hub.emit(RecordKind::Output, Arc::from(""), data);
             self.login_actions(actions);
         } else {
-            let _ = self.emit(RecordKind::Output, Arc::from(""), data);
+            let _ = self.hub.emit(RecordKind::Output, Arc::from(""), data);
         }
     }
 
@@ -634,7 +309,7 @@ impl Actor {
         let mut run = LoginRun::new(script);
         let actions = run.advance(Instant::now());
         self.login = Some(run);
-        self.notice(LOGIN_USER, "auto-login: started".into());
+        self.hub.notice(LOGIN_USER, "auto-login: started".into());
         self.login_actions(actions);
     }
 
@@ -644,11 +319,15 @@ impl Actor {
             match action {
                 LoginAction::Send(bytes) => {
                     self.pending.extend_from_slice(&bytes);
-                    let _ = self.emit(RecordKind::Input, user.clone(), Bytes::from(bytes));
+                    let _ = self
+                        .hub
+                        .emit(RecordKind::Input, user.clone(), Bytes::from(bytes));
                 }
                 LoginAction::Wake => {
                     self.pending.extend_from_slice(b"\r");
-                    let _ = self.emit(RecordKind::Input, user.clone(), Bytes::from_static(b"\r"));
+                    let _ =
+                        self.hub
+                            .emit(RecordKind::Input, user.clone(), Bytes::from_static(b"\r"));
                 }
                 LoginAction::SendSecret(secret) => {
                     self.pending.extend_from_slice(secret.expose().as_bytes());
@@ -656,15 +335,16 @@ impl Actor {
                         "auto-login: sent a secret ({} bytes, redacted)",
                         secret.expose().len()
                     );
-                    self.notice(LOGIN_USER, text);
+                    self.hub.notice(LOGIN_USER, text);
                 }
                 LoginAction::Done => {
                     self.login = None;
-                    self.notice(LOGIN_USER, "auto-login: done".into());
+                    self.hub.notice(LOGIN_USER, "auto-login: done".into());
                 }
                 LoginAction::Failed(reason) => {
                     self.login = None;
-                    self.notice(LOGIN_USER, format!("auto-login failed: {reason}"));
+                    self.hub
+                        .notice(LOGIN_USER, format!("auto-login failed: {reason}"));
                 }
             }
         }
@@ -708,7 +388,7 @@ impl Actor {
             since: SystemTime::now(),
         });
         let text = format!("link up: {}", self.connector.address());
-        self.notice("", text);
+        self.hub.notice("", text);
         self.status = link.control.status();
         self.on_status();
         if let Some((cols, rows)) = self.window {
@@ -734,7 +414,7 @@ impl Actor {
             Some(now) => {
                 if let Some(text) = now.notice(previous) {
                     self.modem.send_replace(Some(now));
-                    self.notice("", text);
+                    self.hub.notice("", text);
                 }
             }
             None => {
@@ -746,7 +426,7 @@ impl Actor {
     fn close_link(&mut self) {
         if let Some(held) = self.secrets.as_mut().and_then(SecretGuard::reset) {
             let user = self.secret_user.clone();
-            let _ = self.emit(RecordKind::Input, user, held);
+            let _ = self.hub.emit(RecordKind::Input, user, held);
         }
         self.status = None;
         self.modem.send_if_modified(|m| m.take().is_some());
@@ -782,7 +462,7 @@ impl Actor {
             reason: reason.clone(),
             retry_at: system_time(at),
         });
-        self.notice(
+        self.hub.notice(
             "",
             format!(
                 "link down: {reason}; retrying in {:.1}s",
@@ -802,7 +482,7 @@ impl Actor {
         if !self.pending.is_empty() {
             let lost = self.pending.len();
             self.pending.clear();
-            self.notice(
+            self.hub.notice(
                 "",
                 format!("{lost} input bytes were not delivered: link down"),
             );
@@ -816,10 +496,7 @@ impl Actor {
 
     fn on_timer(&mut self) {
         let now = Instant::now();
-        if self.lost.as_ref().is_some_and(|l| l.retry_at <= now) {
-            self.try_recover();
-        }
-        self.sync_log();
+        self.hub.on_timer();
         if let Some(run) = self
             .login
             .as_mut()
@@ -838,7 +515,8 @@ impl Actor {
                 self.close_link();
                 self.retry_at = None;
                 self.attempt = 0;
-                self.notice("", "on-demand console idle: link closed".into());
+                self.hub
+                    .notice("", "on-demand console idle: link closed".into());
                 self.set_state(LinkState::Idle);
             }
         }
@@ -866,8 +544,8 @@ impl Actor {
             }
             Request::Inject { user, bytes } => {
                 if self.writer.is_some() {
-                    if let Some(e) = self.strict_refuses() {
-                        self.hub_notice(format!("{user}: {e}"));
+                    if let Some(e) = self.hub.strict_refuses() {
+                        self.hub.viewer_notice(format!("{user}: {e}"));
                         return;
                     }
                     let logged = self.emit_input(user.clone(), bytes.clone());
@@ -888,27 +566,26 @@ impl Actor {
                 bytes,
                 reply,
             } => {
-                let _ = reply.send(self.emit(kind, user, bytes));
+                let _ = reply.send(self.hub.emit(kind, user, bytes));
             }
             Request::Who { reply } => {
                 let _ = reply.send(self.who());
             }
             Request::Replay { lines, reply } => {
-                let _ = reply.send(Bytes::from(self.tail.last_lines(lines)));
+                let _ = reply.send(self.hub.last_lines(lines));
             }
             Request::Reconnect { user } => {
-                self.notice(&user, format!("{user} asked for a reconnect"));
+                self.hub
+                    .notice(&user, format!("{user} asked for a reconnect"));
                 self.close_link();
                 self.attempt = 0;
                 self.start_connect();
             }
             Request::Subscribe { reply } => {
-                let _ = reply.send(self.hub().subscribe());
+                let _ = reply.send(self.hub.subscribe());
             }
             Request::ApplyRetention { reply } => {
-                let now = crate::record::now_ns();
-                let pruned = self.log.as_mut().map(|l| l.apply_retention(now));
-                let _ = reply.send(pruned.unwrap_or(Ok(crate::log::Pruned::default())));
+                let _ = reply.send(self.hub.apply_retention());
             }
             Request::Shutdown => {}
         }
@@ -937,12 +614,7 @@ impl Actor {
         }
         let id = self.next_id;
         self.next_id += 1;
-        let rx = self.hub().subscribe();
-        let replay = Bytes::from(
-            self.tail
-                .last_lines(replay.unwrap_or(self.cfg.replay_lines)),
-        );
-        let offset = self.offset;
+        let joined = self.hub.join(replay.unwrap_or(self.cfg.replay_lines));
         self.viewers.push(Viewer {
             id,
             user: user.clone(),
@@ -965,9 +637,9 @@ impl Actor {
             id,
             role,
             message,
-            replay,
-            rx,
-            offset,
+            replay: joined.replay,
+            rx: joined.rx,
+            offset: joined.offset,
         })
     }
 
@@ -981,7 +653,7 @@ impl Actor {
         let (role, message) = match mode {
             Mode::Spy => {
                 self.set_role(id, Role::Spy);
-                self.notice(&me, format!("{me} is spying"));
+                self.hub.notice(&me, format!("{me} is spying"));
                 (Role::Spy, "spying (read-only)".to_string())
             }
             Mode::Attach => match holder {
@@ -990,7 +662,7 @@ impl Actor {
                 }
                 Some((_, huser)) => {
                     self.set_role(id, Role::Spy);
-                    self.notice(&me, format!("{me} is spying"));
+                    self.hub.notice(&me, format!("{me} is spying"));
                     (
                         Role::Spy,
                         format!(
@@ -1001,7 +673,7 @@ impl Actor {
                 }
                 None => {
                     self.set_role(id, Role::ReadWrite);
-                    self.notice(&me, format!("{me} attached read-write"));
+                    self.hub.notice(&me, format!("{me} attached read-write"));
                     (Role::ReadWrite, "attached read-write".into())
                 }
             },
@@ -1009,13 +681,13 @@ impl Actor {
                 if let Some((hid, huser)) = holder.filter(|(hid, _)| *hid != id) {
                     self.set_role(hid, Role::Spy);
                     self.set_role(id, Role::ReadWrite);
-                    self.notice(
+                    self.hub.notice(
                         &me,
                         format!("{me} forced write access; {huser} is now spying"),
                     );
                 } else {
                     self.set_role(id, Role::ReadWrite);
-                    self.notice(&me, format!("{me} attached read-write"));
+                    self.hub.notice(&me, format!("{me} attached read-write"));
                 }
                 (Role::ReadWrite, "attached read-write (forced)".into())
             }
@@ -1029,12 +701,13 @@ impl Actor {
                 match holder {
                     Some((hid, huser)) if hid != id => {
                         self.set_role(id, Role::Joined);
-                        self.notice(&me, format!("{me} joined {huser} (shared write)"));
+                        self.hub
+                            .notice(&me, format!("{me} joined {huser} (shared write)"));
                         (Role::Joined, format!("writing together with {huser}"))
                     }
                     _ => {
                         self.set_role(id, Role::ReadWrite);
-                        self.notice(&me, format!("{me} attached read-write"));
+                        self.hub.notice(&me, format!("{me} attached read-write"));
                         (Role::ReadWrite, "attached read-write".into())
                     }
                 }
@@ -1072,7 +745,7 @@ impl Actor {
         if v.role == Role::ReadWrite {
             self.release_orphaned_joiners();
         }
-        self.notice(&v.user, text);
+        self.hub.notice(&v.user, text);
         if self.cfg.on_demand && self.viewers.is_empty() {
             if self.reader.is_some() {
                 self.idle_at = Some(Instant::now() + self.cfg.idle_timeout);
@@ -1120,7 +793,7 @@ impl Actor {
         if self.writer.is_none() {
             return Err(self.down_error());
         }
-        if let Some(e) = self.strict_refuses() {
+        if let Some(e) = self.hub.strict_refuses() {
             return Err(e);
         }
         let logged = self.emit_input(user, bytes.clone());
@@ -1155,10 +828,12 @@ impl Actor {
             });
         }
         let text = format!("break {number} (`{}`) sent by {user}", seq.text());
-        if let Some(e) = self.strict_refuses() {
+        if let Some(e) = self.hub.strict_refuses() {
             return Err(e);
         }
-        let _ = self.emit(RecordKind::Control, user.clone(), Bytes::from(text.clone()));
+        let _ = self
+            .hub
+            .emit(RecordKind::Control, user.clone(), Bytes::from(text.clone()));
         let tx = self.self_tx.clone();
         let name = self.name.clone();
         tokio::spawn(async move {
@@ -1232,16 +907,4 @@ impl Actor {
         list.sort_by_key(|v| (v.role != Role::ReadWrite, v.role != Role::Joined, v.id));
         list
     }
-}
-
-/// A user name longer than a record can hold is cut (at a character boundary).
-fn clamp_user(user: Arc<str>) -> Arc<str> {
-    if user.len() <= MAX_USER_LEN {
-        return user;
-    }
-    let mut end = MAX_USER_LEN;
-    while !user.is_char_boundary(end) {
-        end -= 1;
-    }
-    Arc::from(&user[..end])
 }

@@ -293,7 +293,7 @@ async fn a_record_larger_than_the_format_allows_is_split_not_refused() {
 }
 
 #[tokio::test]
-async fn the_tap_sees_output_the_log_could_not_write() {
+async fn a_bounded_consumer_sees_output_the_log_could_not_write() {
     let dir = tempfile::tempdir().unwrap();
     let (inner, _) = LogWriter::open(dir.path(), LogOptions::default()).unwrap();
     let fail = Arc::new(AtomicBool::new(true));
@@ -302,12 +302,11 @@ async fn the_tap_sees_output_the_log_could_not_write() {
         fail: fail.clone(),
         attempts: Arc::default(),
     };
-    let (tap, mut rx) = output_tap(8);
-    let console = Console::spawn_tapped(
+    let (scanner, mut rx) = bounded_consumer(8, Follow::Output);
+    let console = Console::spawn_with(
         ConsoleConfig::new("dev2"),
         Arc::new(EchoConnector),
-        Some(Box::new(sink)),
-        Some(tap),
+        Consumers::new().log(Box::new(sink)).bounded(scanner),
     );
     up(&console).await;
     let alice = console

@@ -38,10 +38,12 @@
 //! ```
 
 mod actor;
+mod consumer;
+mod hub;
 mod login;
+mod recorder;
 mod secret;
 mod session;
-mod tap;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -54,10 +56,13 @@ use crate::error::{Error, Result};
 use crate::link::{Connector, ControlOp, ModemState};
 use crate::record::{Chunk, RecordKind, RecordSink};
 
+pub use consumer::{
+    BoundedConsumer, ConsumerFeed, Consumers, DEFAULT_CONSUMER_CAPACITY, Delivery, Follow,
+    bounded_consumer,
+};
 pub use login::{DEFAULT_EXPECT_TIMEOUT, LoginScript, LoginStep};
 pub use secret::{SecretGuard, redacted};
 pub use session::{Session, ViewerEvent};
-pub use tap::{DEFAULT_TAP_CAPACITY, OutputTap, TapItem, TapReceiver, output_tap};
 
 /// Settings of one console.
 #[derive(Debug, Clone)]
@@ -394,16 +399,16 @@ impl Console {
         connector: Arc<dyn Connector>,
         log: Option<Box<dyn RecordSink>>,
     ) -> Console {
-        Self::spawn_tapped(config, connector, log, None)
+        Self::spawn_with(config, connector, Consumers::new().maybe_log(log))
     }
 
-    /// [`Console::spawn`] with an [`OutputTap`] that gets a copy of every output chunk (whether
-    /// or not the log could write it) without ever slowing the console: the scanner's feed.
-    pub fn spawn_tapped(
+    /// [`Console::spawn`] with its consumers: the record log (every chunk first, never skipped)
+    /// and bounded consumers such as the scanner's feed (every output chunk, whether or not the
+    /// log could write it, without ever slowing the console). See [`Consumers`].
+    pub fn spawn_with(
         config: ConsoleConfig,
         connector: Arc<dyn Connector>,
-        log: Option<Box<dyn RecordSink>>,
-        tap: Option<OutputTap>,
+        consumers: Consumers,
     ) -> Console {
         let (tx, rx) = mpsc::channel(64);
         let initial = if config.on_demand {
@@ -418,7 +423,7 @@ impl Console {
         let actor = actor::Actor::new(
             config.clone(),
             connector,
-            log,
+            consumers,
             rx,
             tx.downgrade(),
             actor::Outlets {
@@ -426,7 +431,6 @@ impl Console {
                 modem: modem_tx,
                 log_health: log_tx,
             },
-            tap,
         );
         tokio::spawn(actor.run());
         Console {
@@ -574,8 +578,10 @@ impl Console {
             .map_err(|_| self.gone())
     }
 
-    /// Every chunk from now on, without taking part in sharing (for scanners and replicators).
-    /// Lagging subscribers get `RecvError::Lagged` like any broadcast receiver.
+    /// A cursor on the viewers' ring from now on, without taking part in sharing (for metrics
+    /// and other lossy observers; a consumer that must see every output byte, or count what it
+    /// skipped, is a [`BoundedConsumer`]). Lagging subscribers get `RecvError::Lagged` like any
+    /// broadcast receiver.
     pub async fn subscribe(&self) -> Result<broadcast::Receiver<Arc<Chunk>>> {
         self.request(|reply| Request::Subscribe { reply }).await
     }

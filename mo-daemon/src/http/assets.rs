@@ -88,6 +88,7 @@ pub async fn index(request: HeaderMap) -> Result<Response, ApiError> {
     params(("file" = String, Path, description = "A file of the bundle.", min_length = 1, max_length = 255)),
     responses(
         (status = 200, description = "OK.", body = String, content_type = "*/*"),
+        (status = 400, description = "A path that is not readable text (code bad_request).", body = mo_api::ErrorBody),
         (status = 404, description = "No such file (code not_found).", body = mo_api::ErrorBody),
     ))]
 pub async fn asset(

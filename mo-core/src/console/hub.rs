@@ -1,0 +1,255 @@
+//! The hub: where each piece of a console's timeline goes, once, in order — the record log
+//! first (it never skips; see `recorder.rs`), then the bounded consumers (they never wait; see
+//! [`super::consumer`]), then the viewers' ring and the replay buffer. The producer never waits on
+//! anyone but the log.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+
+use super::consumer::{BoundedConsumer, Consumers};
+use super::recorder::Recorder;
+use super::{ConsoleConfig, LogHealth};
+use crate::error::{Error, Result};
+use crate::log::format::{MAX_PAYLOAD_LEN, MAX_USER_LEN};
+use crate::record::{Chunk, RecordKind, now_ns};
+use crate::tail::TailBuffer;
+
+/// What a viewer gets when it joins the ring: its cursor, the replayed lines and the output offset
+/// they end at.
+pub(super) struct Joined {
+    pub(super) rx: broadcast::Receiver<Arc<Chunk>>,
+    pub(super) replay: Bytes,
+    pub(super) offset: u64,
+}
+
+pub(super) struct Hub {
+    name: Arc<str>,
+    recorder: Recorder,
+    bounded: Vec<BoundedConsumer>,
+    /// The viewers' ring (made when the first viewer or subscriber joins).
+    ring: Option<broadcast::Sender<Arc<Chunk>>>,
+    ring_capacity: usize,
+    /// Recent output, replayed to viewers when they connect.
+    tail: TailBuffer,
+    /// The sequence number of the next chunk.
+    seq: u64,
+    /// Output bytes so far (the offset of the next output chunk).
+    offset: u64,
+}
+
+impl Hub {
+    pub(super) fn new(
+        cfg: &ConsoleConfig,
+        consumers: Consumers,
+        health: watch::Sender<LogHealth>,
+    ) -> Hub {
+        let name: Arc<str> = Arc::from(cfg.name.as_str());
+        let Consumers { log, bounded } = consumers;
+        let recorder = Recorder::new(name.clone(), log, cfg.log_policy, health);
+        Hub {
+            seq: recorder.next_seq().unwrap_or(1),
+            name,
+            recorder,
+            bounded,
+            ring: None,
+            ring_capacity: cfg.hub_capacity.max(2),
+            tail: TailBuffer::new(cfg.tail_bytes),
+            offset: 0,
+        }
+    }
+
+    /// The sequence number the next chunk gets.
+    pub(super) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Put one piece of the timeline to every consumer. Payloads larger than a record can hold
+    /// are split into several records, never refused. Fails (after showing the chunk to viewers
+    /// all the same) when the log could not write it.
+    pub(super) fn emit(
+        &mut self,
+        kind: RecordKind,
+        user: Arc<str>,
+        mut bytes: Bytes,
+    ) -> Result<u64> {
+        let user = clamp_user(user);
+        if bytes.len() <= MAX_PAYLOAD_LEN {
+            return self.emit_one(kind, user, bytes);
+        }
+        let mut result = Ok(0);
+        while !bytes.is_empty() {
+            let piece = bytes.split_to(bytes.len().min(MAX_PAYLOAD_LEN));
+            let r = self.emit_one(kind, user.clone(), piece);
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+
+    /// A notice into the timeline (a notice the log cannot take is still shown; the gap record
+    /// counts it).
+    pub(super) fn notice(&mut self, user: &str, text: String) {
+        tracing::debug!(device = %self.name, "{text}");
+        let _ = self.emit(RecordKind::Notice, Arc::from(user), Bytes::from(text));
+    }
+
+    fn emit_one(&mut self, kind: RecordKind, user: Arc<str>, bytes: Bytes) -> Result<u64> {
+        let mut chunk = Chunk {
+            seq: self.seq,
+            time_ns: now_ns(),
+            kind,
+            user,
+            offset: self.offset,
+            bytes,
+        };
+        if kind == RecordKind::Output {
+            self.offset += chunk.bytes.len() as u64;
+            self.tail.push(&chunk.bytes);
+        }
+        let result = self.record(&mut chunk);
+        self.deliver(chunk);
+        result
+    }
+
+    /// Hand `chunk` to the log: first the gap record of a degraded period that is due for a
+    /// retry, then the chunk, which gets the log's next sequence number.
+    fn record(&mut self, chunk: &mut Chunk) -> Result<u64> {
+        if !self.recorder.is_some() {
+            self.seq = chunk.seq + 1;
+            return Ok(chunk.seq);
+        }
+        if self.recorder.retry_due() {
+            self.recover();
+        }
+        let appended = self.recorder.append(chunk);
+        self.seq = self.recorder.next_seq().unwrap_or(self.seq);
+        appended.map_err(|failed| {
+            if let Some(text) = failed.notice {
+                self.viewer_notice(text);
+            }
+            failed.error
+        })
+    }
+
+    /// Write the gap record of a degraded period; on success show it and say so.
+    fn recover(&mut self) {
+        let gap = self.recorder.try_recover(self.offset);
+        self.seq = self.recorder.next_seq().unwrap_or(self.seq);
+        if let Some(gap) = gap {
+            self.deliver(gap);
+            // The notice goes into the log like any other now.
+            self.notice("", "log: recording again".into());
+        }
+    }
+
+    /// The consumers after the log: bounded ones, then the viewers.
+    fn deliver(&mut self, chunk: Chunk) {
+        if !self.bounded.is_empty() {
+            self.bounded.retain(|c| !c.is_closed());
+            for consumer in &mut self.bounded {
+                consumer.offer(&chunk);
+            }
+        }
+        if let Some(ring) = &self.ring {
+            let _ = ring.send(Arc::new(chunk));
+        }
+    }
+
+    /// A notice for the viewers only (the log cannot take it).
+    pub(super) fn viewer_notice(&self, text: String) {
+        if let Some(ring) = &self.ring {
+            let _ = ring.send(Arc::new(Chunk {
+                seq: self.seq,
+                time_ns: now_ns(),
+                kind: RecordKind::Notice,
+                user: Arc::from(""),
+                offset: self.offset,
+                bytes: Bytes::from(text),
+            }));
+        }
+    }
+
+    fn ring(&mut self) -> &broadcast::Sender<Arc<Chunk>> {
+        let cap = self.ring_capacity;
+        self.ring.get_or_insert_with(|| broadcast::channel(cap).0)
+    }
+
+    /// A cursor on the ring from now on.
+    pub(super) fn subscribe(&mut self) -> broadcast::Receiver<Arc<Chunk>> {
+        self.ring().subscribe()
+    }
+
+    /// A viewer joins: its cursor and the last `lines` lines of output.
+    pub(super) fn join(&mut self, lines: usize) -> Joined {
+        Joined {
+            rx: self.subscribe(),
+            replay: self.last_lines(lines),
+            offset: self.offset,
+        }
+    }
+
+    /// The last `lines` lines of output.
+    pub(super) fn last_lines(&self, lines: usize) -> Bytes {
+        Bytes::from(self.tail.last_lines(lines))
+    }
+
+    /// When the log wants to be woken (retry, sync).
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.recorder.deadline()
+    }
+
+    /// The timer fired: retry a degraded log, sync one that is due.
+    pub(super) fn on_timer(&mut self) {
+        if self.recorder.retry_due() {
+            self.recover();
+        }
+        self.sync_log();
+    }
+
+    /// Make what the log holds durable when its sync deadline has come.
+    pub(super) fn sync_log(&mut self) {
+        if let Some(text) = self.recorder.sync_if_due(self.seq, self.offset) {
+            self.viewer_notice(text);
+        }
+    }
+
+    /// Under the strict log policy, input is refused while the log cannot record it.
+    pub(super) fn strict_refuses(&mut self) -> Option<Error> {
+        if !self.recorder.strict() {
+            return None;
+        }
+        if self.recorder.retry_due() {
+            self.recover();
+        }
+        self.recorder.degraded().then(|| {
+            self.recorder
+                .unavailable("input refused (strict log policy)")
+        })
+    }
+
+    /// Apply the log's retention limits now.
+    pub(super) fn apply_retention(&mut self) -> Result<crate::log::Pruned> {
+        self.recorder.apply_retention()
+    }
+
+    /// The console stops: make the log durable.
+    pub(super) fn close(&mut self) {
+        self.recorder.flush();
+    }
+}
+
+/// A user name longer than a record can hold is cut (at a character boundary).
+fn clamp_user(user: Arc<str>) -> Arc<str> {
+    if user.len() <= MAX_USER_LEN {
+        return user;
+    }
+    let mut end = MAX_USER_LEN;
+    while !user.is_char_boundary(end) {
+        end -= 1;
+    }
+    Arc::from(&user[..end])
+}
