@@ -39,6 +39,7 @@ USERS = {
 WEBOPS = "list,spy,attach,force,join,break,log.read,log.read_input,log.note,power.status"
 POWER_DEVICE = "pdu-srv"
 POWER_OUTLET = 3
+DEAD_DEVICE = "dead-01"
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -144,6 +145,8 @@ class Daemon:
         # Users, roles, groups and the power-switched device, written before the daemon starts.
         self.mo("device", "add", POWER_DEVICE, f"sim://{POWER_DEVICE}?boot=none", "--power", f"snmp://127.0.0.1:{snmpd.port}/apc/{POWER_OUTLET}", "--description", "server on a real snmpd PDU outlet")
         self.mo("secret", "set", POWER_DEVICE, "snmp_auth", "--stdin", stdin="private\n")
+        # A device whose link cannot come up (nothing listens on its port): the console's banner.
+        self.mo("device", "add", DEAD_DEVICE, f"tcp://127.0.0.1:{free_port()}", "--description", "nothing listens here")
         self.mo("role", "add", "webops", "--allow", WEBOPS)
         self.mo("group", "add", "lab", "--member", "sim-02")
         for user, (pw, role, group) in USERS.items():

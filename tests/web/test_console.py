@@ -1,6 +1,6 @@
 """The console page: attach, type, spy, force, who; power menu on a real snmpd outlet; flood."""
 
-from conftest import POWER_DEVICE, POWER_OUTLET, login, marker, open_console, screenshot, shell, term_text, type_line, wait_term
+from conftest import DEAD_DEVICE, POWER_DEVICE, POWER_OUTLET, login, marker, open_console, screenshot, shell, term_text, type_line, wait_term
 
 
 def who_users(page, device: str) -> dict[str, str]:
@@ -125,4 +125,53 @@ def test_flood_keeps_page_responsive(browser, daemon):
     m = marker("after-flood")
     type_line(page, dev, f"echo {m}")
     wait_term(page, dev, rf"\n{m}", timeout=30000)
+    ctx.close()
+
+
+def test_tabs_paste_break_and_link_down_banner(browser, daemon):
+    ctx, page = login(browser, daemon, "demo")
+    # Two consoles in tabs; the arrow keys move between them.
+    open_console(page, POWER_DEVICE)
+    shell(page, POWER_DEVICE)
+    open_console(page, DEAD_DEVICE)
+    tabs = page.eval_on_selector_all(".tabs button[role=tab]", "els => els.map(e => e.textContent)")
+    assert tabs == [POWER_DEVICE, DEAD_DEVICE], tabs
+    # A link that cannot come up: the banner says so.
+    page.wait_for_selector(f"#panel-{DEAD_DEVICE} .banner:not([hidden])")
+    assert DEAD_DEVICE in page.inner_text(f"#panel-{DEAD_DEVICE} .banner:not([hidden])")
+    page.focus(f".tabs button[aria-controls=panel-{DEAD_DEVICE}]")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_selector(f"#panel-{POWER_DEVICE}:not([hidden])")
+    assert page.is_hidden(f"#panel-{DEAD_DEVICE}")
+    # Paste types the clipboard into the console.
+    m = marker("pasted")
+    page.evaluate("(t) => navigator.clipboard.writeText(t)", f"echo {m}\n")
+    page.click(f"#panel-{POWER_DEVICE} button:has-text('Paste')")
+    wait_term(page, POWER_DEVICE, rf"\n{m}\n")
+    # Copy puts the terminal's selection on the clipboard.
+    page.evaluate("(d) => window.__mo.selectAll(d)", POWER_DEVICE)
+    page.click(f"#panel-{POWER_DEVICE} button:has-text('Copy')")
+    page.wait_for_function("(m) => navigator.clipboard.readText().then(t => t.includes(m))", arg=m)
+    # BREAK drops the sim into its boot monitor; `go` resumes.
+    page.select_option(f"#panel-{POWER_DEVICE} select[aria-label='Break sequence']", "0")
+    page.click(f"#panel-{POWER_DEVICE} button:has-text('Send break')")
+    wait_term(page, POWER_DEVICE, r"\nok ?$")
+    type_line(page, POWER_DEVICE, "go")
+    # Closing a tab detaches that console.
+    page.click(f".tabs button[aria-label='Close {DEAD_DEVICE}']")
+    page.wait_for_selector(f"#panel-{DEAD_DEVICE}", state="detached")
+    ctx.close()
+
+
+def test_session_end_returns_to_login(browser, daemon):
+    ctx, page = login(browser, daemon, "bob")
+    open_console(page, "sim-03")
+    other = ctx.new_page()
+    other.goto(daemon.base + "/")
+    other.wait_for_selector("body[data-page=devices]")
+    # The session ends elsewhere (another tab logs out): this page goes back to the login form.
+    other.click("#logout")
+    other.wait_for_selector("body[data-page=login]")
+    page.wait_for_selector("body[data-page=login] #user", timeout=30000)
+    assert "session ended" in page.inner_text("#login-error").lower()
     ctx.close()

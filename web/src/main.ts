@@ -129,6 +129,7 @@ async function boot(): Promise<void> {
     return (await done) - t0;
   },
   closeTab: (name: string) => closeTab(name),
+  selectAll: (name: string) => termsFor(name)[0]?.term.selectAll(),
   termPending: (name: string) => termsFor(name)[0]?.pending() ?? 0,
   termMissed: (name: string) => termsFor(name)[0]?.missedTotal ?? 0,
   termStats: (name: string) => {
