@@ -64,7 +64,6 @@
 //! ```
 
 mod config;
-mod glob;
 mod manager;
 mod rules;
 mod schedule;
@@ -82,7 +81,7 @@ pub use config::{
     DEFAULT_ACK_EXPIRY, DEFAULT_DEDUP_WINDOW, MaintenanceConfig, RateLimitConfig, RuleConfig,
     RulesConfig, ScheduleConfig,
 };
-pub use glob::glob_match;
+pub use crate::glob::glob_match;
 pub use manager::{ActionRef, Decision, EventManager, StoreOp};
 pub use rules::{MaintenanceWindow, Rules};
 pub use schedule::Schedule;
