@@ -378,7 +378,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             if let Some(metrics) = &metrics {
                 metrics.watch(name, console);
             }
-            events.watch(name.to_owned(), console.clone(), tap);
+            events.watch(console, tap);
         }));
     }
     let devices = {

@@ -13,10 +13,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use mo_core::console::{
-    Console, ConsoleConfig, ConsumerFeed, Consumers, DEFAULT_CONSUMER_CAPACITY, Follow,
-    LoginScript, bounded_consumer,
-};
+use mo_core::console::{Console, ConsoleConfig, ConsumerFeed, Consumers, LoginScript};
+use mo_core::event::EventService;
 use mo_core::escape::EscapeConfig;
 use mo_core::log::{LogLock, LogOptions, ReopeningLog};
 use mo_core::power::{PowerBinding, PowerController};
@@ -55,10 +53,7 @@ pub struct Entry {
 /// Called with each console the registry starts and the feed of its scanner: a bounded consumer
 /// of every output chunk, in order; when its reader (the event scanner) falls behind, chunks are
 /// skipped and counted, never the record log.
-pub type OnStart = Box<dyn Fn(&str, &Console, Tap) + Send + Sync>;
-
-/// The scanner's end of a console's bounded consumer.
-pub type Tap = ConsumerFeed;
+pub type OnStart = Box<dyn Fn(&str, &Console, ConsumerFeed) + Send + Sync>;
 
 /// All consoles of the daemon, by device name.
 pub struct Registry {
@@ -248,7 +243,7 @@ impl Registry {
             _ => {}
         }
         // The console's consumers: its record log and the event scanner's bounded feed.
-        let (scanner, feed) = bounded_consumer(DEFAULT_CONSUMER_CAPACITY, Follow::Output);
+        let (scanner, feed) = EventService::scanner_consumer();
         let consumers = Consumers::new().log(Box::new(writer)).bounded(scanner);
         Ok((Console::spawn_with(cfg, connector, consumers), feed))
     }

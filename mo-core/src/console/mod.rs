@@ -41,11 +41,9 @@ mod actor;
 mod consumer;
 mod hub;
 mod login;
-mod mode;
 mod recorder;
 mod secret;
 mod session;
-mod view;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -63,12 +61,8 @@ pub use consumer::{
     bounded_consumer,
 };
 pub use login::{DEFAULT_EXPECT_TIMEOUT, LoginScript, LoginStep};
-pub use mode::{Admitted, Mode, ViewerRole, admit};
-/// The old name of [`ViewerRole`], kept while callers move.
-pub use mode::ViewerRole as Role;
 pub use secret::{SecretGuard, redacted};
-pub use session::{Session, SessionControl, ViewerEvent};
-pub use view::{Output, missed_text, render, stopped_text, terminal_notice, view};
+pub use session::{Session, ViewerEvent};
 
 /// Settings of one console.
 #[derive(Debug, Clone)]
@@ -202,6 +196,48 @@ impl ConsoleConfig {
     }
 }
 
+/// What a viewer asks for when it connects or changes its role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Read-write if the write lock is free, else spy (with a notice).
+    Attach,
+    /// Read-only.
+    Spy,
+    /// Take the write lock; the holder becomes a spy.
+    Force,
+    /// Write alongside the holder (if the console allows it).
+    Join,
+}
+
+/// The role a viewer has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Role {
+    /// Holds the write lock.
+    ReadWrite,
+    /// Writes alongside the lock holder.
+    Joined,
+    /// Read-only.
+    Spy,
+}
+
+impl Role {
+    /// `rw`, `join` or `spy`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::ReadWrite => "rw",
+            Role::Joined => "join",
+            Role::Spy => "spy",
+        }
+    }
+
+    /// True if the viewer may write.
+    pub fn can_write(self) -> bool {
+        !matches!(self, Role::Spy)
+    }
+}
+
 /// Identifies one viewer of one console.
 pub type ViewerId = u64;
 
@@ -213,7 +249,7 @@ pub struct ViewerInfo {
     /// Who it is.
     pub user: Arc<str>,
     /// Its role.
-    pub role: ViewerRole,
+    pub role: Role,
     /// When it connected.
     pub since: SystemTime,
     /// Where it came from (front door and address), for `who`.
@@ -264,7 +300,7 @@ impl LinkState {
 #[derive(Debug)]
 struct Attached {
     id: ViewerId,
-    role: ViewerRole,
+    role: Role,
     message: String,
     replay: Bytes,
     rx: broadcast::Receiver<Arc<Chunk>>,
@@ -285,7 +321,7 @@ enum Request {
     SetMode {
         id: ViewerId,
         mode: Mode,
-        reply: oneshot::Sender<Result<(ViewerRole, String)>>,
+        reply: oneshot::Sender<Result<(Role, String)>>,
     },
     Write {
         id: ViewerId,
@@ -355,7 +391,33 @@ impl std::fmt::Debug for Console {
     }
 }
 
+/// A handle on a console that does not keep it running ([`Console::downgrade`]).
+#[derive(Clone)]
+pub struct WeakConsole {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl std::fmt::Debug for WeakConsole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakConsole").finish_non_exhaustive()
+    }
+}
+
+impl WeakConsole {
+    /// The console, unless every [`Console`] handle on it is gone.
+    pub fn upgrade(&self) -> Option<Console> {
+        self.shared.upgrade().map(|shared| Console { shared })
+    }
+}
+
 impl Console {
+    /// A handle that does not keep the console running.
+    pub fn downgrade(&self) -> WeakConsole {
+        WeakConsole {
+            shared: Arc::downgrade(&self.shared),
+        }
+    }
+
     /// Start the actor for one device on the current tokio runtime. `log` receives every chunk
     /// before anyone else (pass `None` to keep no record log).
     pub fn spawn(

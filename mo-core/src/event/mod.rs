@@ -64,9 +64,13 @@
 //! ```
 
 mod config;
+mod file;
+mod glob;
 mod manager;
 mod rules;
 mod schedule;
+mod service;
+mod watch;
 
 #[cfg(test)]
 mod tests;
@@ -81,10 +85,12 @@ pub use config::{
     DEFAULT_ACK_EXPIRY, DEFAULT_DEDUP_WINDOW, MaintenanceConfig, RateLimitConfig, RuleConfig,
     RulesConfig, ScheduleConfig,
 };
-pub use crate::glob::glob_match;
+pub use file::EventsFile;
+pub use glob::glob_match;
 pub use manager::{ActionRef, Decision, EventManager, StoreOp};
 pub use rules::{MaintenanceWindow, Rules};
 pub use schedule::Schedule;
+pub use service::{CANDIDATE_CAPACITY, EventService, EventSink, NoSink, SCANNER_CAPACITY};
 
 /// Where an event came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

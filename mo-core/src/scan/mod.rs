@@ -44,6 +44,7 @@
 //! ```
 
 mod ansi;
+mod book;
 mod pattern;
 mod template;
 
@@ -54,6 +55,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 pub use ansi::{AnsiStripper, MAX_CSI_LEN, MAX_STRING_LEN, Piece};
+pub use book::{PatternBook, PatternConfig, builtin_patterns};
 pub use pattern::{Pattern, PatternSet, Severity};
 
 use crate::error::Result;

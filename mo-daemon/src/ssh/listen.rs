@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mo_core::automation::{GangEventKind, Listen};
-use mo_core::console::{missed_text, stopped_text};
 use mo_core::escape::{Command, EscapeConfig, EscapeParser, Input};
 use mo_core::policy::Action;
 use mo_core::scan::{AnsiStripper, Piece};
@@ -150,10 +149,10 @@ pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, names: &[&str], term:
                         out.push_str(&tagged(&device, &format!("[mo: {text}]")));
                     }
                     GangEventKind::Missed { bytes } => {
-                        out.push_str(&tagged(&device, &format!("[mo: {}]", missed_text(bytes))));
+                        out.push_str(&tagged(&device, &format!("[mo: {bytes} bytes of output missed]")));
                     }
                     GangEventKind::Closed => {
-                        out.push_str(&tagged(&device, &format!("[mo: {}]", stopped_text(&device))));
+                        out.push_str(&tagged(&device, "[mo: console stopped]"));
                         open = open.saturating_sub(1);
                     }
                     _ => {}
