@@ -1,29 +1,26 @@
-//! The actor task behind a [`super::Console`].
+//! The actor task behind a [`super::Console`]: one select loop over the link, the requests of
+//! its handles and its timers. What it decides is delegated: sharing to [`Sharing`] (sans-I/O),
+//! the link's life to [`Connection`], the timeline's consumers to [`Hub`].
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::{Buf, Bytes, BytesMut};
-use rand::Rng;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::connection::{Connection, connect_opt, read_opt, status_changed, write_opt};
 use super::consumer::Consumers;
 use super::hub::Hub;
 use super::login::{LoginAction, LoginRun};
 use super::secret::SecretGuard;
+use super::sharing::{Granted, Notice, Sharing};
 use super::{
     Attached, ConsoleConfig, LinkState, LogHealth, LogPolicy, Mode, Request, Role, ViewerId,
-    ViewerInfo,
 };
 use crate::breakseq::BreakStep;
 use crate::error::{Error, Result};
-use crate::link::{
-    Connector, ControlOp, Link, LinkControl, LinkReader, LinkStatus, LinkWriter, ModemState,
-};
+use crate::link::{Connector, ControlOp, Link, ModemState};
 use crate::record::RecordKind;
 
 /// Input bytes waiting for the link before the actor stops taking requests.
@@ -32,16 +29,6 @@ const READ_MIN: usize = 1024;
 /// The user name auto-login input and notices are recorded under.
 const LOGIN_USER: &str = "auto-login";
 const READ_MAX: usize = 64 * 1024;
-
-type ConnectFuture = Pin<Box<dyn Future<Output = Result<Link>> + Send>>;
-
-struct Viewer {
-    id: ViewerId,
-    user: Arc<str>,
-    origin: Arc<str>,
-    role: Role,
-    since: SystemTime,
-}
 
 enum Wake {
     Request(Option<Request>),
@@ -56,7 +43,10 @@ enum Wake {
 pub(super) struct Actor {
     cfg: ConsoleConfig,
     name: Arc<str>,
-    connector: Arc<dyn Connector>,
+    /// The link and its retries.
+    link: Connection,
+    /// Who is connected and who may write.
+    sharing: Sharing,
     /// The timeline's consumers: the record log, bounded consumers, the viewers' ring.
     hub: Hub,
     rx: mpsc::Receiver<Request>,
@@ -64,20 +54,9 @@ pub(super) struct Actor {
     state: watch::Sender<LinkState>,
     /// The modem lines as last announced on the current link.
     modem: watch::Sender<Option<ModemState>>,
-    /// The current link's status reports, if it makes any.
-    status: Option<watch::Receiver<LinkStatus>>,
-    viewers: Vec<Viewer>,
-    next_id: ViewerId,
-    reader: Option<LinkReader>,
-    writer: Option<LinkWriter>,
-    control: Option<Arc<dyn LinkControl>>,
-    connecting: Option<ConnectFuture>,
     read_buf: BytesMut,
     read_size: usize,
     pending: BytesMut,
-    attempt: u32,
-    up_since: Option<Instant>,
-    retry_at: Option<Instant>,
     idle_at: Option<Instant>,
     window: Option<(u16, u16)>,
     login: Option<LoginRun>,
@@ -89,40 +68,6 @@ pub(super) struct Actor {
 
 fn system_time(at: Instant) -> SystemTime {
     SystemTime::now() + at.saturating_duration_since(Instant::now())
-}
-
-async fn read_opt(reader: &mut Option<LinkReader>, buf: &mut BytesMut) -> std::io::Result<usize> {
-    match reader {
-        Some(r) => r.read_buf(buf).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn write_opt(writer: &mut Option<LinkWriter>, data: &[u8]) -> std::io::Result<usize> {
-    match writer {
-        Some(w) => {
-            let n = w.write(data).await?;
-            if n == data.len() {
-                w.flush().await?;
-            }
-            Ok(n)
-        }
-        None => std::future::pending().await,
-    }
-}
-
-async fn connect_opt(fut: &mut Option<ConnectFuture>) -> Result<Link> {
-    match fut {
-        Some(f) => f.await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn status_changed(status: &mut Option<watch::Receiver<LinkStatus>>) -> bool {
-    match status {
-        Some(rx) => rx.changed().await.is_ok(),
-        None => std::future::pending().await,
-    }
 }
 
 async fn sleep_opt(at: Option<Instant>) {
@@ -156,26 +101,17 @@ impl Actor {
         let cfg_log_secrets = cfg.log_secrets;
         Actor {
             name: Arc::from(cfg.name.as_str()),
+            link: Connection::new(connector, &cfg),
+            sharing: Sharing::new(Arc::from(cfg.name.as_str()), cfg.allow_join),
             hub: Hub::new(&cfg, consumers, log_health),
             cfg,
-            connector,
             rx,
             self_tx,
             state,
             modem,
-            status: None,
-            viewers: Vec::new(),
-            next_id: 1,
-            reader: None,
-            writer: None,
-            control: None,
-            connecting: None,
             read_buf: BytesMut::new(),
             read_size: READ_MIN,
             pending: BytesMut::new(),
-            attempt: 0,
-            up_since: None,
-            retry_at: None,
             idle_at: None,
             window: None,
             login: None,
@@ -197,7 +133,7 @@ impl Actor {
                 self.read_buf.reserve(self.read_size);
             }
             let timer = [
-                self.retry_at,
+                self.link.retry_at,
                 self.idle_at,
                 self.login.as_ref().and_then(LoginRun::deadline),
                 self.hub.deadline(),
@@ -209,11 +145,11 @@ impl Actor {
                 biased;
                 // A finished connection attempt first: a request that arrives together with it
                 // (a viewer typing) then finds the link up.
-                c = connect_opt(&mut self.connecting) => Wake::Connected(c),
+                c = connect_opt(&mut self.link.connecting) => Wake::Connected(c),
                 req = self.rx.recv(), if self.pending.len() < PENDING_CAP => Wake::Request(req),
-                r = write_opt(&mut self.writer, &self.pending), if !self.pending.is_empty() => Wake::Wrote(r),
-                s = status_changed(&mut self.status) => Wake::Status(s),
-                r = read_opt(&mut self.reader, &mut self.read_buf) => Wake::Read(r),
+                r = write_opt(&mut self.link.writer, &self.pending), if !self.pending.is_empty() => Wake::Wrote(r),
+                s = status_changed(&mut self.link.status) => Wake::Status(s),
+                r = read_opt(&mut self.link.reader, &mut self.read_buf) => Wake::Read(r),
                 () = sleep_opt(timer) => Wake::Timer,
             };
             match wake {
@@ -229,16 +165,14 @@ impl Actor {
                 Wake::Read(Err(e)) => self.link_down(format!("read failed: {e}")),
                 Wake::Wrote(Ok(n)) => self.pending.advance(n),
                 Wake::Wrote(Err(e)) => self.link_down(format!("write failed: {e}")),
-                Wake::Connected(res) => {
-                    self.connecting = None;
-                    match res {
-                        Ok(link) => self.link_up(link),
-                        Err(e) => self.connect_failed(e.to_string()),
-                    }
+                Wake::Connected(Ok(link)) => self.link_up(link),
+                Wake::Connected(Err(e)) => {
+                    self.link.connecting = None;
+                    self.schedule_retry(format!("connect failed: {e}"));
                 }
                 Wake::Status(true) => self.on_status(),
                 // The driver dropped its end: the byte stream tells whether the link is down.
-                Wake::Status(false) => self.status = None,
+                Wake::Status(false) => self.link.status = None,
                 Wake::Timer => self.on_timer(),
             }
         }
@@ -357,47 +291,25 @@ impl Actor {
     }
 
     fn start_connect(&mut self) {
-        if self.connecting.is_some() || self.reader.is_some() {
-            return;
+        if let Some(attempt) = self.link.start() {
+            self.set_state(LinkState::Connecting { attempt });
         }
-        self.retry_at = None;
-        self.attempt += 1;
-        self.set_state(LinkState::Connecting {
-            attempt: self.attempt,
-        });
-        let connector = self.connector.clone();
-        let timeout = self.cfg.connect_timeout;
-        let address = connector.address();
-        self.connecting = Some(Box::pin(async move {
-            match tokio::time::timeout(timeout, connector.connect()).await {
-                Ok(r) => r,
-                Err(_) => Err(Error::Connect {
-                    address,
-                    reason: format!("no answer within {}s", timeout.as_secs()),
-                }),
-            }
-        }));
     }
 
     fn link_up(&mut self, link: Link) {
-        self.reader = Some(link.reader);
-        self.writer = Some(link.writer);
-        self.control = Some(link.control.clone());
-        self.up_since = Some(Instant::now());
+        let control = self.link.up(link);
         self.set_state(LinkState::Up {
             since: SystemTime::now(),
         });
-        let text = format!("link up: {}", self.connector.address());
+        let text = format!("link up: {}", self.link.address());
         self.hub.notice("", text);
-        self.status = link.control.status();
         self.on_status();
         if let Some((cols, rows)) = self.window {
-            let control = link.control;
             tokio::spawn(async move {
                 let _ = control.control(ControlOp::WindowSize { cols, rows }).await;
             });
         }
-        if self.cfg.on_demand && self.viewers.is_empty() {
+        if self.cfg.on_demand && self.sharing.is_empty() {
             self.idle_at = Some(Instant::now() + self.cfg.idle_timeout);
         }
         self.start_login();
@@ -405,7 +317,7 @@ impl Actor {
 
     /// Announce the link's modem lines when they are first known and whenever they change.
     fn on_status(&mut self) {
-        let Some(rx) = self.status.as_mut() else {
+        let Some(rx) = self.link.status.as_mut() else {
             return;
         };
         let now = rx.borrow_and_update().modem;
@@ -424,40 +336,28 @@ impl Actor {
     }
 
     fn close_link(&mut self) {
+        self.close_link_with(Connection::close);
+    }
+
+    /// Drop the link with `close` (a plain close, or [`Connection::went_down`]); what the
+    /// secret guard held is recorded first, and the modem lines are no longer known.
+    fn close_link_with(&mut self, close: fn(&mut Connection)) {
         if let Some(held) = self.secrets.as_mut().and_then(SecretGuard::reset) {
             let user = self.secret_user.clone();
             let _ = self.hub.emit(RecordKind::Input, user, held);
         }
-        self.status = None;
         self.modem.send_if_modified(|m| m.take().is_some());
         self.login = None;
-        self.reader = None;
-        self.writer = None;
-        self.control = None;
-        self.connecting = None;
-        self.up_since = None;
-    }
-
-    fn backoff(&mut self) -> Duration {
-        let exp = self.attempt.saturating_sub(1).min(16);
-        let base = self.cfg.backoff_initial.saturating_mul(1u32 << exp);
-        let base = base.min(self.cfg.backoff_max);
-        // Full jitter in [base/2, base]: many consoles behind one failed console server do not
-        // all retry at the same instant.
-        let half = base / 2;
-        let jitter = rand::rng().random_range(0..=half.as_millis() as u64);
-        half + Duration::from_millis(jitter)
+        close(&mut self.link);
     }
 
     fn schedule_retry(&mut self, reason: String) {
-        if self.cfg.on_demand && self.viewers.is_empty() {
-            self.attempt = 0;
+        if self.cfg.on_demand && self.sharing.is_empty() {
+            self.link.reset();
             self.set_state(LinkState::Idle);
             return;
         }
-        let delay = self.backoff();
-        let at = Instant::now() + delay;
-        self.retry_at = Some(at);
+        let (delay, at) = self.link.plan_retry();
         self.set_state(LinkState::Down {
             reason: reason.clone(),
             retry_at: system_time(at),
@@ -472,13 +372,7 @@ impl Actor {
     }
 
     fn link_down(&mut self, reason: String) {
-        let stable = self
-            .up_since
-            .is_some_and(|t| t.elapsed() >= self.cfg.stable_after);
-        self.close_link();
-        if stable {
-            self.attempt = 0;
-        }
+        self.close_link_with(Connection::went_down);
         if !self.pending.is_empty() {
             let lost = self.pending.len();
             self.pending.clear();
@@ -488,10 +382,6 @@ impl Actor {
             );
         }
         self.schedule_retry(reason);
-    }
-
-    fn connect_failed(&mut self, reason: String) {
-        self.schedule_retry(format!("connect failed: {reason}"));
     }
 
     fn on_timer(&mut self) {
@@ -505,16 +395,14 @@ impl Actor {
             let actions = run.timed_out(now);
             self.login_actions(actions);
         }
-        if self.retry_at.is_some_and(|t| t <= now) {
-            self.retry_at = None;
+        if self.link.retry_due(now) {
             self.start_connect();
         }
         if self.idle_at.is_some_and(|t| t <= now) {
             self.idle_at = None;
-            if self.cfg.on_demand && self.viewers.is_empty() {
+            if self.cfg.on_demand && self.sharing.is_empty() {
                 self.close_link();
-                self.retry_at = None;
-                self.attempt = 0;
+                self.link.reset();
                 self.hub
                     .notice("", "on-demand console idle: link closed".into());
                 self.set_state(LinkState::Idle);
@@ -543,7 +431,7 @@ impl Actor {
                 let _ = reply.send(self.write(id, bytes));
             }
             Request::Inject { user, bytes } => {
-                if self.writer.is_some() {
+                if self.link.writable() {
                     if let Some(e) = self.hub.strict_refuses() {
                         self.hub.viewer_notice(format!("{user}: {e}"));
                         return;
@@ -569,7 +457,7 @@ impl Actor {
                 let _ = reply.send(self.hub.emit(kind, user, bytes));
             }
             Request::Who { reply } => {
-                let _ = reply.send(self.who());
+                let _ = reply.send(self.sharing.who());
             }
             Request::Replay { lines, reply } => {
                 let _ = reply.send(self.hub.last_lines(lines));
@@ -578,7 +466,7 @@ impl Actor {
                 self.hub
                     .notice(&user, format!("{user} asked for a reconnect"));
                 self.close_link();
-                self.attempt = 0;
+                self.link.reset();
                 self.start_connect();
             }
             Request::Subscribe { reply } => {
@@ -591,12 +479,11 @@ impl Actor {
         }
     }
 
-    fn viewer(&self, id: ViewerId) -> Option<&Viewer> {
-        self.viewers.iter().find(|v| v.id == id)
-    }
-
-    fn holder(&self) -> Option<&Viewer> {
-        self.viewers.iter().find(|v| v.role == Role::ReadWrite)
+    /// Put sharing's notices into the timeline, in order.
+    fn announce(&mut self, notices: Vec<Notice>) {
+        for (user, text) in notices {
+            self.hub.notice(&user, text);
+        }
     }
 
     fn attach(
@@ -606,30 +493,19 @@ impl Actor {
         mode: Mode,
         replay: Option<usize>,
     ) -> Result<Attached> {
-        if mode == Mode::Join && !self.cfg.allow_join {
-            return Err(Error::Denied(format!(
-                "{} does not allow joined writers",
-                self.name
-            )));
-        }
-        let id = self.next_id;
-        self.next_id += 1;
+        self.sharing.check(mode)?;
+        // The viewer's cursor starts before its own notice, so it sees it.
         let joined = self.hub.join(replay.unwrap_or(self.cfg.replay_lines));
-        self.viewers.push(Viewer {
-            id,
-            user: user.clone(),
-            origin,
-            role: Role::Spy,
-            since: SystemTime::now(),
-        });
+        let (id, granted) = self
+            .sharing
+            .connect(user, origin, mode, SystemTime::now())?;
         self.idle_at = None;
-        let (role, message) = match self.apply_mode(id, mode) {
-            Ok(r) => r,
-            Err(e) => {
-                self.viewers.retain(|v| v.id != id);
-                return Err(e);
-            }
-        };
+        let Granted {
+            role,
+            message,
+            notices,
+        } = granted;
+        self.announce(notices);
         if self.cfg.on_demand {
             self.start_connect();
         }
@@ -645,134 +521,25 @@ impl Actor {
 
     /// Give viewer `id` the role `mode` asks for; notices go to everyone, the message to the viewer.
     fn apply_mode(&mut self, id: ViewerId, mode: Mode) -> Result<(Role, String)> {
-        let me = self
-            .viewer(id)
-            .map(|v| v.user.clone())
-            .ok_or_else(|| Error::Denied("this viewer is no longer connected".into()))?;
-        let holder = self.holder().map(|v| (v.id, v.user.clone()));
-        let (role, message) = match mode {
-            Mode::Spy => {
-                self.set_role(id, Role::Spy);
-                self.hub.notice(&me, format!("{me} is spying"));
-                (Role::Spy, "spying (read-only)".to_string())
-            }
-            Mode::Attach => match holder {
-                Some((hid, _)) if hid == id => {
-                    (Role::ReadWrite, "already attached read-write".into())
-                }
-                Some((_, huser)) => {
-                    self.set_role(id, Role::Spy);
-                    self.hub.notice(&me, format!("{me} is spying"));
-                    (
-                        Role::Spy,
-                        format!(
-                            "{} is in use by {huser}: spying (read-only); force with the escape `f`",
-                            self.name
-                        ),
-                    )
-                }
-                None => {
-                    self.set_role(id, Role::ReadWrite);
-                    self.hub.notice(&me, format!("{me} attached read-write"));
-                    (Role::ReadWrite, "attached read-write".into())
-                }
-            },
-            Mode::Force => {
-                if let Some((hid, huser)) = holder.filter(|(hid, _)| *hid != id) {
-                    self.set_role(hid, Role::Spy);
-                    self.set_role(id, Role::ReadWrite);
-                    self.hub.notice(
-                        &me,
-                        format!("{me} forced write access; {huser} is now spying"),
-                    );
-                } else {
-                    self.set_role(id, Role::ReadWrite);
-                    self.hub.notice(&me, format!("{me} attached read-write"));
-                }
-                (Role::ReadWrite, "attached read-write (forced)".into())
-            }
-            Mode::Join => {
-                if !self.cfg.allow_join {
-                    return Err(Error::Denied(format!(
-                        "{} does not allow joined writers",
-                        self.name
-                    )));
-                }
-                match holder {
-                    Some((hid, huser)) if hid != id => {
-                        self.set_role(id, Role::Joined);
-                        self.hub
-                            .notice(&me, format!("{me} joined {huser} (shared write)"));
-                        (Role::Joined, format!("writing together with {huser}"))
-                    }
-                    _ => {
-                        self.set_role(id, Role::ReadWrite);
-                        self.hub.notice(&me, format!("{me} attached read-write"));
-                        (Role::ReadWrite, "attached read-write".into())
-                    }
-                }
-            }
-        };
-        Ok((role, message))
-    }
-
-    fn set_role(&mut self, id: ViewerId, role: Role) {
-        if let Some(v) = self.viewers.iter_mut().find(|v| v.id == id) {
-            v.role = role;
-        }
-        self.release_orphaned_joiners();
-    }
-
-    /// Joined writers share the holder's lock: without a holder they have nothing to join.
-    fn release_orphaned_joiners(&mut self) {
-        if self.holder().is_none() {
-            for v in self.viewers.iter_mut().filter(|v| v.role == Role::Joined) {
-                v.role = Role::Spy;
-            }
-        }
+        let granted = self.sharing.apply_mode(id, mode)?;
+        self.announce(granted.notices);
+        Ok((granted.role, granted.message))
     }
 
     fn detach(&mut self, id: ViewerId) {
-        let Some(pos) = self.viewers.iter().position(|v| v.id == id) else {
+        let Some((user, text)) = self.sharing.disconnect(id) else {
             return;
         };
-        let v = self.viewers.remove(pos);
-        let text = if v.role == Role::ReadWrite {
-            format!("{} detached; write lock free", v.user)
-        } else {
-            format!("{} detached", v.user)
-        };
-        if v.role == Role::ReadWrite {
-            self.release_orphaned_joiners();
-        }
-        self.hub.notice(&v.user, text);
-        if self.cfg.on_demand && self.viewers.is_empty() {
-            if self.reader.is_some() {
+        self.hub.notice(&user, text);
+        if self.cfg.on_demand && self.sharing.is_empty() {
+            if self.link.is_up() {
                 self.idle_at = Some(Instant::now() + self.cfg.idle_timeout);
             } else {
-                self.connecting = None;
-                self.retry_at = None;
-                self.attempt = 0;
+                self.link.close();
+                self.link.reset();
                 self.set_state(LinkState::Idle);
             }
         }
-    }
-
-    fn writer_check(&self, id: ViewerId, what: &str) -> Result<Arc<str>> {
-        let v = self
-            .viewer(id)
-            .ok_or_else(|| Error::Denied("this viewer is no longer connected".into()))?;
-        if !v.role.can_write() {
-            let by = self
-                .holder()
-                .map(|h| format!(" (write lock held by {})", h.user))
-                .unwrap_or_default();
-            return Err(Error::Denied(format!(
-                "you are spying on {}{by}: {what} needs read-write; attach with the escape `a` or force with `f`",
-                self.name
-            )));
-        }
-        Ok(v.user.clone())
     }
 
     fn down_error(&self) -> Error {
@@ -789,8 +556,8 @@ impl Actor {
     }
 
     fn write(&mut self, id: ViewerId, bytes: Bytes) -> Result<()> {
-        let user = self.writer_check(id, "typing")?;
-        if self.writer.is_none() {
+        let user = self.sharing.writer(id, "typing")?;
+        if !self.link.writable() {
             return Err(self.down_error());
         }
         if let Some(e) = self.hub.strict_refuses() {
@@ -807,7 +574,7 @@ impl Actor {
     }
 
     fn send_break(&mut self, id: ViewerId, number: u8) -> Result<String> {
-        let user = self.writer_check(id, "sending a break")?;
+        let user = self.sharing.writer(id, "sending a break")?;
         let seq = self
             .cfg
             .break_sequences
@@ -818,13 +585,13 @@ impl Actor {
                 input: number.to_string(),
                 reason: format!("{} has no break sequence {number}", self.name),
             })?;
-        let Some(control) = self.control.clone() else {
+        let Some(control) = self.link.control.clone() else {
             return Err(self.down_error());
         };
-        if seq.needs_break() && !self.connector.capabilities().send_break {
+        if seq.needs_break() && !self.link.connector().capabilities().send_break {
             return Err(Error::Unsupported {
                 operation: "break",
-                what: self.connector.address(),
+                what: self.link.address(),
             });
         }
         let text = format!("break {number} (`{}`) sent by {user}", seq.text());
@@ -871,14 +638,14 @@ impl Actor {
         match op {
             ControlOp::WindowSize { cols, rows } => {
                 // Only writers size the device's terminal; a spy's window changes nothing.
-                if self.viewer(id).is_none_or(|v| !v.role.can_write()) {
+                if !self.sharing.can_write(id) {
                     return Ok(());
                 }
                 if self.window == Some((cols, rows)) {
                     return Ok(());
                 }
                 self.window = Some((cols, rows));
-                if let Some(control) = self.control.clone() {
+                if let Some(control) = self.link.control.clone() {
                     tokio::spawn(async move {
                         let _ = control.control(op).await;
                     });
@@ -890,21 +657,5 @@ impl Actor {
                 what: "a viewer request".into(),
             }),
         }
-    }
-
-    fn who(&self) -> Vec<ViewerInfo> {
-        let mut list: Vec<ViewerInfo> = self
-            .viewers
-            .iter()
-            .map(|v| ViewerInfo {
-                id: v.id,
-                user: v.user.clone(),
-                role: v.role,
-                since: v.since,
-                origin: v.origin.clone(),
-            })
-            .collect();
-        list.sort_by_key(|v| (v.role != Role::ReadWrite, v.role != Role::Joined, v.id));
-        list
     }
 }

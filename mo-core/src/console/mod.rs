@@ -38,12 +38,14 @@
 //! ```
 
 mod actor;
+mod connection;
 mod consumer;
 mod hub;
 mod login;
 mod recorder;
 mod secret;
 mod session;
+mod sharing;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
