@@ -17,8 +17,7 @@
 //! controller ([`IpmiPower`]).
 //!
 //! ```
-//! use mo_drivers::ipmi::{IpmiConfig, Privilege};
-//! use mo_drivers::ipmi::crypto::CipherSuite;
+//! use mo_drivers::ipmi::{CipherSuite, IpmiConfig, Privilege};
 //! use mo_drivers::{Credentials, DriverOptions};
 //!
 //! let opts = DriverOptions::new().with_credentials(Credentials::new().with_password("pw"));
@@ -29,7 +28,10 @@
 //! ```
 
 pub mod chassis;
+// Protocol internals: public for the fuzz targets and the integration tests, not a stable API.
+#[doc(hidden)]
 pub mod crypto;
+#[doc(hidden)]
 pub mod rmcp;
 pub mod session;
 pub mod sol;
@@ -41,7 +43,7 @@ use mo_core::secret::Secret;
 use url::Url;
 
 use crate::address::{self, DriverOptions, Query};
-use crypto::CipherSuite;
+pub use crypto::CipherSuite;
 
 pub use chassis::IpmiPower;
 pub use sol::IpmiConnector;

@@ -56,7 +56,8 @@ fn reset_types(action: PowerAction) -> &'static [&'static str] {
     }
 }
 
-/// `PowerState` text to a state.
+/// `PowerState` text to a state (public for the fuzz target).
+#[doc(hidden)]
 pub fn parse_power_state(text: &str) -> PowerState {
     match text {
         "On" => PowerState::On,

@@ -55,6 +55,8 @@
 //! ```
 
 mod auth;
+// The known_hosts reader: public for its fuzz target and the integration tests, not a stable API.
+#[doc(hidden)]
 pub mod known_hosts;
 
 use std::io;

@@ -40,6 +40,9 @@
 //! assert!(connector_for("telnet://cs1:7001/x", &DriverOptions::default()).is_err());
 //! ```
 
+// The sans-I/O codec: public for the fuzz targets and the integration tests (its constants);
+// users need only the re-exported `TelnetCodec`.
+#[doc(hidden)]
 pub mod codec;
 
 use std::io;
