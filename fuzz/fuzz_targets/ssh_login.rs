@@ -9,7 +9,6 @@
 use libfuzzer_sys::fuzz_target;
 use mo_core::console::Mode;
 use mo_core::door::login::Login;
-use mo_core::door::mode_by_name;
 
 fuzz_target!(|data: &[u8]| {
     let name = String::from_utf8_lossy(data);
@@ -20,17 +19,11 @@ fuzz_target!(|data: &[u8]| {
             let mut parts = name.splitn(3, ':');
             assert_eq!(parts.next(), Some(login.user.as_str()));
             assert_eq!(parts.next(), login.device.as_deref());
-            let mode = parts.next().map_or(Some(Mode::Attach), mode_by_name);
+            let mode = parts.next().map_or(Some(Mode::Attach), Mode::by_name);
             assert_eq!(mode, Some(login.mode));
-            // Written back with the mode's first name, it reads the same.
+            // Written back with the mode's canonical name, it reads the same.
             if let Some(device) = &login.device {
-                let word = match login.mode {
-                    Mode::Spy => "spy",
-                    Mode::Force => "force",
-                    Mode::Join => "join",
-                    _ => "attach",
-                };
-                let again = Login::parse(&format!("{}:{device}:{word}", login.user));
+                let again = Login::parse(&format!("{}:{device}:{}", login.user, login.mode));
                 assert_eq!(again.as_ref(), Ok(&login));
             }
         }

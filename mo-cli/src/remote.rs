@@ -214,7 +214,7 @@ async fn power(
 
 /// A notice line on the raw terminal.
 fn notice(text: &str) -> Vec<u8> {
-    format!("\r\n[mo: {text}]\r\n").into_bytes()
+    mo_core::console::terminal_notice(text).to_vec()
 }
 
 /// The terminal in raw mode while it lives (if standard input is a terminal).
@@ -317,10 +317,7 @@ async fn console(client: &Client, args: &ConsoleArgs) -> Result<ExitCode> {
         tokio::select! {
             item = handle.read() => match item {
                 Output::Data(bytes) => write_term(&bytes)?,
-                Output::Notice(text) => write_term(&notice(&text))?,
-                Output::Missed(n) => write_term(&notice(&format!(
-                    "you fell behind and missed {n} bytes of output; continuing"
-                )))?,
+                item @ (Output::Notice(_) | Output::Missed(_)) => write_term(&item.terminal())?,
                 Output::Closed(reason) => {
                     write_term(&notice(&format!("{} closed: {reason}", info.device)))?;
                     break ExitCode::FAILURE;

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use mo_core::console::Mode;
+use mo_core::console::{Mode, ViewerRole};
 use mo_core::facade::{AttachInfo, Attachment, Output, Viewer};
 use mo_core::{Error, Result};
 use serde::Deserialize;
@@ -202,15 +202,6 @@ impl std::fmt::Debug for RemoteAttachment {
     }
 }
 
-fn mode_word(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Spy => "spy",
-        Mode::Force => "force",
-        Mode::Join => "join",
-        _ => "attach",
-    }
-}
-
 /// Connect to the attach endpoint of `name` and wait for the server's hello.
 pub(crate) async fn open(
     client: &Client,
@@ -219,7 +210,7 @@ pub(crate) async fn open(
     replay: Option<usize>,
 ) -> Result<RemoteAttachment> {
     let mut url = client.url(&["api", "v1", "devices", name, "attach"]);
-    url.query_pairs_mut().append_pair("mode", mode_word(mode));
+    url.query_pairs_mut().append_pair("mode", mode.name());
     if let Some(n) = replay {
         url.query_pairs_mut().append_pair("replay", &n.to_string());
     }
@@ -311,7 +302,7 @@ pub(crate) async fn open(
         info.device.clone(),
     ));
     Ok(RemoteAttachment {
-        spying: StdMutex::new(info.role == "spy"),
+        spying: StdMutex::new(ViewerRole::by_name(&info.role) == Some(ViewerRole::Spy)),
         info,
         server,
         sink: Mutex::new(sink),
@@ -448,11 +439,10 @@ impl Attachment for RemoteAttachment {
     }
 
     async fn set_mode(&self, mode: Mode) -> Result<String> {
-        let word = mode_word(mode);
-        self.send_json(json!({"type": "mode", "mode": word}))
+        self.send_json(json!({"type": "mode", "mode": mode.name()}))
             .await?;
-        *self.spying.lock().unwrap_or_else(|e| e.into_inner()) = word == "spy";
-        Ok(format!("{word} requested"))
+        *self.spying.lock().unwrap_or_else(|e| e.into_inner()) = mode == Mode::Spy;
+        Ok(format!("{mode} requested"))
     }
 
     async fn note(&self, text: &str) -> Result<()> {

@@ -36,6 +36,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -44,36 +45,25 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::automation::{ExpectBuffer, Match, Pattern};
 use crate::console::{
-    Console, ConsoleConfig, LinkState, Mode, Role, Session, ViewerEvent, ViewerInfo,
+    Console, ConsoleConfig, LinkState, Mode, Session, SessionControl, ViewerEvent, ViewerInfo, view,
 };
 use crate::error::{Error, Result};
 use crate::link::Connector;
 use crate::log::{LogOptions, LogWriter};
-use crate::record::{Chunk, RecordKind, RecordSink};
+use crate::record::RecordSink;
 
 /// Items queued between a viewer's pump and its reader before the viewer falls behind.
 const QUEUE: usize = 64;
 
-/// The next thing a viewer sees.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Output {
-    /// Bytes the device sent (replayed output first).
-    Data(Bytes),
-    /// A message from mo: someone attached or forced, the link went down, a note, an error.
-    Notice(String),
-    /// This viewer fell behind and this many output bytes went by unseen.
-    Missed(u64),
-    /// The attachment has ended, and why. Every later read gives this again.
-    Closed(String),
-}
+pub use crate::console::Output;
 
 /// One entry of `who`: a viewer of a console.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Viewer {
     /// The user.
     pub user: String,
-    /// Its role: `attach` (holds the write lock), `join` (writes alongside) or `spy` (read-only).
+    /// Its role ([`ViewerRole`](crate::console::ViewerRole)'s name): `attach` (holds the write
+    /// lock), `join` (writes alongside) or `spy` (read-only).
     pub role: String,
     /// When it connected.
     pub since: SystemTime,
@@ -83,18 +73,9 @@ impl From<&ViewerInfo> for Viewer {
     fn from(v: &ViewerInfo) -> Self {
         Viewer {
             user: v.user.to_string(),
-            role: role_word(v.role).to_string(),
+            role: v.role.to_string(),
             since: v.since,
         }
-    }
-}
-
-/// A role as the facade and the HTTP API name it: `attach` (holds the write lock), `join` or `spy`.
-pub fn role_word(role: Role) -> &'static str {
-    match role {
-        Role::ReadWrite => "attach",
-        Role::Joined => "join",
-        _ => "spy",
     }
 }
 
@@ -105,8 +86,8 @@ pub struct AttachInfo {
     pub device: String,
     /// Who is attached.
     pub user: String,
-    /// The role granted at connect time (`attach`, `join` or `spy`, see [`role_word`]); later
-    /// changes arrive as notices.
+    /// The role granted at connect time (`attach`, `join` or `spy`: a
+    /// [`ViewerRole`](crate::console::ViewerRole)'s name); later changes arrive as notices.
     pub role: String,
     /// The message for this viewer alone (e.g. "spying: web01 is in use by bob").
     pub message: String,
@@ -460,24 +441,18 @@ async fn wait_up(console: &Console, limit: Duration) -> Result<()> {
     }
 }
 
-/// What a [`LocalAttachment`] asks its pump task to do.
-enum Cmd {
-    Write(Bytes, oneshot::Sender<Result<()>>),
-    Break(u8, oneshot::Sender<Result<String>>),
-    Resize(u16, u16, oneshot::Sender<Result<()>>),
-    Mode(Mode, oneshot::Sender<Result<String>>),
-    Note(String, oneshot::Sender<Result<()>>),
-    Who(oneshot::Sender<Result<Vec<Viewer>>>),
-    Close(oneshot::Sender<()>),
-}
-
-/// A viewer of a [`Console`] in this process. A pump task owns the [`Session`]: it moves output
-/// into a small queue only when the queue has room (a reader that stops falls behind and gets
-/// [`Output::Missed`], the console never waits) and carries out commands meanwhile.
+/// A viewer of a [`Console`] in this process. Commands go straight to the console through the
+/// session's [`SessionControl`]; a pump task owns the [`Session`] and moves what the viewer sees
+/// ([`crate::console::view`]) into a small queue only when the queue has room (a reader that
+/// stops falls behind and gets [`Output::Missed`], the console never waits).
 pub struct LocalAttachment {
     info: AttachInfo,
-    cmds: mpsc::Sender<Cmd>,
+    control: SessionControl,
     out: Mutex<mpsc::Receiver<Output>>,
+    /// Asks the pump to stop; answered once the viewer has left.
+    close: std::sync::Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>,
+    /// Set once the attachment has ended (closed here, or the console stopped).
+    ended: Arc<AtomicBool>,
     /// Why the attachment ended, once it has.
     closed: std::sync::Mutex<Option<String>>,
 }
@@ -505,50 +480,33 @@ impl LocalAttachment {
         let info = AttachInfo {
             device: session.console().name().to_string(),
             user: session.user().to_string(),
-            role: role_word(session.role()).to_string(),
+            role: session.role().to_string(),
             message: session.message().to_string(),
         };
         let (out_tx, out_rx) = mpsc::channel(QUEUE);
-        let (cmd_tx, cmd_rx) = mpsc::channel(16);
+        let (close_tx, close_rx) = oneshot::channel();
+        let ended = Arc::new(AtomicBool::new(false));
+        let control = session.control();
         let replay = session.take_replay();
-        tokio::spawn(pump(session, replay, owns, out_tx, cmd_rx));
+        tokio::spawn(pump(session, replay, owns, out_tx, close_rx, ended.clone()));
         LocalAttachment {
             info,
-            cmds: cmd_tx,
+            control,
             out: Mutex::new(out_rx),
+            close: std::sync::Mutex::new(Some(close_tx)),
+            ended,
             closed: std::sync::Mutex::new(None),
         }
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Cmd) -> Result<T> {
-        let (tx, rx) = oneshot::channel();
-        let gone = || Error::ConsoleGone {
-            device: self.info.device.clone(),
-        };
-        self.cmds.send(make(tx)).await.map_err(|_| gone())?;
-        rx.await.map_err(|_| gone())?
-    }
-}
-
-/// How a timeline chunk reaches a local viewer (`None`: not shown; others' keystrokes are in the
-/// log, the device echoes what it wants shown).
-fn render(chunk: &Chunk, me: &str) -> Option<Output> {
-    let text = || String::from_utf8_lossy(&chunk.bytes).into_owned();
-    match chunk.kind {
-        RecordKind::Output => Some(Output::Data(chunk.bytes.clone())),
-        RecordKind::Input => None,
-        RecordKind::Notice
-        | RecordKind::Control
-        | RecordKind::Power
-        | RecordKind::Event
-        | RecordKind::Gap => Some(Output::Notice(text())),
-        RecordKind::Note if &*chunk.user == me => Some(Output::Notice("note written".into())),
-        RecordKind::Note => Some(Output::Notice(format!(
-            "note by {}: {}",
-            chunk.user,
-            text()
-        ))),
-        RecordKind::Mark => Some(Output::Notice(format!("bookmark by {}", chunk.user))),
+    /// The session's commands, or [`Error::ConsoleGone`] once the attachment has ended.
+    fn control(&self) -> Result<&SessionControl> {
+        if self.ended.load(Ordering::Acquire) {
+            return Err(Error::ConsoleGone {
+                device: self.info.device.clone(),
+            });
+        }
+        Ok(&self.control)
     }
 }
 
@@ -557,43 +515,35 @@ async fn pump(
     replay: Bytes,
     owns: bool,
     out: mpsc::Sender<Output>,
-    mut cmds: mpsc::Receiver<Cmd>,
+    mut close: oneshot::Receiver<oneshot::Sender<()>>,
+    ended: Arc<AtomicBool>,
 ) {
     let me = session.user().to_string();
+    let device = session.console().name().to_string();
     if !replay.is_empty() && out.send(Output::Data(replay)).await.is_err() {
         return;
     }
     let closed = loop {
         tokio::select! {
-            cmd = cmds.recv() => match cmd {
-                None => break None,
-                Some(Cmd::Close(done)) => break Some(done),
-                Some(cmd) => command(&mut session, cmd).await,
-            },
+            done = &mut close => break done.ok(),
             (permit, event) = async {
                 // Take from the hub only when the reader has room.
                 let permit = out.reserve().await;
                 (permit, session.recv().await)
             } => {
                 let Ok(permit) = permit else { break None };
-                match event {
-                    ViewerEvent::Chunk(c) => {
-                        if let Some(item) = render(&c, &me) {
-                            permit.send(item);
-                        }
-                    }
-                    ViewerEvent::Missed { bytes, .. } => permit.send(Output::Missed(bytes)),
-                    ViewerEvent::Closed => {
-                        permit.send(Output::Closed(format!(
-                            "console {} stopped",
-                            session.console().name()
-                        )));
-                        return;
-                    }
+                let end = matches!(event, ViewerEvent::Closed);
+                if let Some(item) = view(event, &me, &device) {
+                    permit.send(item);
+                }
+                if end {
+                    ended.store(true, Ordering::Release);
+                    return;
                 }
             }
         }
     };
+    ended.store(true, Ordering::Release);
     let console = session.console().clone();
     drop(session);
     if owns {
@@ -602,33 +552,6 @@ async fn pump(
     let _ = out.try_send(Output::Closed("closed".into()));
     if let Some(done) = closed {
         let _ = done.send(());
-    }
-}
-
-async fn command(session: &mut Session, cmd: Cmd) {
-    match cmd {
-        Cmd::Write(bytes, reply) => {
-            let _ = reply.send(session.write(&bytes).await);
-        }
-        Cmd::Break(number, reply) => {
-            let _ = reply.send(session.send_break(number.max(1)).await);
-        }
-        Cmd::Resize(cols, rows, reply) => {
-            let _ = reply.send(session.window_size(cols, rows).await);
-        }
-        Cmd::Mode(mode, reply) => {
-            let _ = reply.send(session.set_mode(mode).await);
-        }
-        Cmd::Note(text, reply) => {
-            let _ = reply.send(session.note(&text).await.map(|_| ()));
-        }
-        Cmd::Who(reply) => {
-            let who = session.who().await;
-            let _ = reply.send(who.map(|v| v.iter().map(Viewer::from).collect()));
-        }
-        Cmd::Close(done) => {
-            let _ = done.send(());
-        }
     }
 }
 
@@ -656,36 +579,39 @@ impl Attachment for LocalAttachment {
     }
 
     async fn write(&self, bytes: &[u8]) -> Result<()> {
-        let bytes = Bytes::copy_from_slice(bytes);
-        self.ask(|r| Cmd::Write(bytes, r)).await
+        self.control()?.write(bytes).await
     }
 
     async fn send_break(&self, number: u8) -> Result<String> {
-        self.ask(|r| Cmd::Break(number, r)).await
+        self.control()?.send_break(number).await
     }
 
     async fn resize(&self, cols: u16, rows: u16) -> Result<()> {
-        self.ask(|r| Cmd::Resize(cols, rows, r)).await
+        self.control()?.window_size(cols, rows).await
     }
 
     async fn set_mode(&self, mode: Mode) -> Result<String> {
-        self.ask(|r| Cmd::Mode(mode, r)).await
+        self.control()?.set_mode(mode).await
     }
 
     async fn note(&self, text: &str) -> Result<()> {
-        let text = text.to_string();
-        self.ask(|r| Cmd::Note(text, r)).await
+        self.control()?.note(text).await.map(|_| ())
     }
 
     async fn who(&self) -> Result<Vec<Viewer>> {
-        self.ask(Cmd::Who).await
+        let who = self.control()?.who().await?;
+        Ok(who.iter().map(Viewer::from).collect())
     }
 
     async fn close(&self) -> Result<()> {
-        let (tx, rx) = oneshot::channel();
-        if self.cmds.send(Cmd::Close(tx)).await.is_ok() {
-            let _ = rx.await;
+        let close = self.close.lock().ok().and_then(|mut c| c.take());
+        if let Some(close) = close {
+            let (done, rx) = oneshot::channel();
+            if close.send(done).is_ok() {
+                let _ = rx.await;
+            }
         }
+        self.ended.store(true, Ordering::Release);
         Ok(())
     }
 }

@@ -1,16 +1,40 @@
 //! mo-core: the domain and the data path of mo, the console-management SDK.
 //!
-//! One console actor ([`console::Console`]) per device owns the device's [`link::Link`] for its
-//! whole life. Every byte it reads or writes becomes a [`record::Chunk`] that goes, in this order,
-//! into the record log ([`log`]) and the shared hub, from which every viewer reads at its own pace.
-//! Viewers share a console with conserver's semantics (attach, spy, force, who) and drive it through
-//! escape sequences parsed by the sans-I/O [`escape`] parser.
-//!
-//! mo-core knows nothing of SQLite, SSH or sockets: drivers (`mo-drivers`) provide
-//! [`link::Connector`]s, front doors (`mo-daemon`) provide viewers.
+//! Start here: [`open_local`] holds a device's console open in this process and attaches to it.
+//! A program gets the connector from `mo_drivers::connector_for("serial:///dev/ttyS0", &opts)`
+//! (or ssh, telnet, ipmi, ...); here the built-in echo device stands in for one.
 //!
 //! ```
-//! use mo_core::escape::{EscapeConfig, EscapeParser, Input};
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use mo_core::automation::Pattern;
+//! use mo_core::link::EchoConnector;
+//! use mo_core::{LocalOptions, open_local};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> mo_core::Result<()> {
+//! let console = open_local("web01", Arc::new(EchoConnector), LocalOptions::default()).await?;
+//! console.send_line("uptime").await?;
+//! // The echo device sends the line back; a real one answers it.
+//! let seen = console.expect(&[Pattern::literal("uptime")?], Duration::from_secs(5)).await?;
+//! assert_eq!(seen.matched, "uptime");
+//! console.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Behind it, one console actor ([`Console`]) per device owns the device's [`Link`] for its
+//! whole life. Every byte it reads or writes becomes a [`Chunk`] that goes, in this order, into
+//! the record log ([`log`]) and the shared hub, from which every viewer reads at its own pace.
+//! Viewers share a console with conserver's semantics (attach, spy, force, who) and drive it
+//! through escape sequences parsed by the sans-I/O [`escape`] parser.
+//!
+//! mo-core knows nothing of SQLite, SSH or sockets (its tokio has neither `net` nor `process`):
+//! drivers (`mo-drivers`) provide [`Connector`]s, front doors (`mo-daemon`) provide viewers.
+//!
+//! ```
+//! use mo_core::{EscapeConfig, EscapeParser};
+//! use mo_core::escape::Input;
 //!
 //! let mut parser = EscapeParser::new(EscapeConfig::default());
 //! let out = parser.feed(b"ls\r\x05c.");
@@ -26,6 +50,7 @@ pub mod escape;
 pub mod event;
 pub mod facade;
 pub mod filewatch;
+pub mod glob;
 pub mod link;
 pub mod log;
 pub mod policy;
@@ -37,3 +62,12 @@ pub mod tail;
 pub mod tls;
 
 pub use error::{Error, Result};
+
+// The types a newcomer needs, at the root (the modules hold the rest).
+pub use console::{Console, ConsoleConfig, Mode};
+pub use escape::{EscapeConfig, EscapeParser};
+pub use facade::{Attachment, ConsoleHandle, LocalOptions, Output, open_local};
+pub use link::{Connector, Link};
+pub use log::{LogOptions, LogWriter};
+pub use power::{PowerAction, PowerController, PowerState};
+pub use record::{Chunk, RecordKind};

@@ -113,18 +113,27 @@ def test_flood_keeps_page_responsive(browser, daemon):
         dev,
     )
     type_line(page, dev, "flood 5M 3")
-    # The flood ends after 3 s: the prompt comes back after the last numbered line.
-    wait_term(page, dev, r":~\$ ?$", timeout=60000)
+    page.wait_for_function("(d) => window.__mo.termStats(d).bytes > 1000000", arg=dev, timeout=60000)
+    # Stop the flood (Ctrl-C) and type a marker once the page has drawn what it holds. Bytes that
+    # arrive while the backlog is full are skipped (that is the point), so a marker that came in
+    # then is typed again: its echo drawn is the barrier.
+    m = marker("after-flood")
+    for attempt in range(5):
+        page.wait_for_function("(d) => window.__mo.termPending(d) === 0", arg=dev, timeout=60000)
+        page.keyboard.press("Control+C")
+        type_line(page, dev, f"echo {m}-{attempt}")
+        try:
+            wait_term(page, dev, rf"\n{m}-{attempt}", timeout=15000)
+            break
+        except Exception:
+            continue
+    else:
+        raise AssertionError(f"the console never answered after the flood: {page.evaluate('(d) => window.__mo.termStats(d)', dev)}")
     page.evaluate("() => { window.__stop = true; }")
     lag, peak = page.evaluate("() => [window.__lag, window.__peak]")
     stats = page.evaluate("(d) => window.__mo.termStats(d)", dev)
-    assert stats["bytes"] > 1_000_000, f"the flood did not reach the page: {stats}"
     assert peak <= limit, f"backlog {peak} over the bound {limit}"
     assert lag < 1500, f"the page froze for {lag:.0f} ms during the flood ({stats})"
-    # After the flood the shell answers, and the echo shows in the terminal.
-    m = marker("after-flood")
-    type_line(page, dev, f"echo {m}")
-    wait_term(page, dev, rf"\n{m}", timeout=30000)
     ctx.close()
 
 

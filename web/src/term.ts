@@ -9,6 +9,8 @@ import { current, enc, wsUrl } from "./api";
 /** Bytes waiting to be drawn (ours plus xterm's own queue) before we start skipping. */
 export const MAX_PENDING = 2 * 1024 * 1024;
 /** Bytes handed to xterm and not yet parsed, at most: the rest waits in our queue, where it can be skipped. */
+/** Room kept for the "missed N bytes" marker, so the backlog never exceeds MAX_PENDING. */
+const MARK_ROOM = 64;
 export const XTERM_INFLIGHT = 256 * 1024;
 /** Bytes handed to xterm per animation frame. */
 export const FRAME_BYTES = 64 * 1024;
@@ -210,9 +212,8 @@ export class ConsoleTerm {
 
   /** Queue output; drawn on the next animation frame. Skips when the backlog is full. */
   private output(b: Uint8Array): void {
-    if (this.queued + this.inflight + b.length > MAX_PENDING) {
-      this.skipping += b.length;
-      this.schedule();
+    if (this.queued + this.inflight + b.length > MAX_PENDING - MARK_ROOM) {
+      this.missed(b.length);
       return;
     }
     this.queue.push(b);
@@ -232,14 +233,23 @@ export class ConsoleTerm {
     return new Promise((resolve) => this.probes.push({ needle, resolve }));
   }
 
+  /** Bytes skipped (here or by the daemon): one marker says how many once there is room. */
   private missed(bytes: number): void {
     if (bytes <= 0) return;
     this.missedTotal += bytes;
-    const mark = this.decoder.encode(`\r\n\x1b[7m[missed ${bytes} bytes]\x1b[0m\r\n`);
+    this.skipping += bytes;
+    // In stream order when there is room; otherwise once the backlog has drained to half.
+    if (this.queued + this.inflight + MARK_ROOM <= MAX_PENDING) this.markMissed();
+    this.schedule();
+  }
+
+  private markMissed(): void {
+    const n = this.skipping;
+    this.skipping = 0;
+    const mark = this.decoder.encode(`\r\n\x1b[7m[missed ${n} bytes]\x1b[0m\r\n`);
     this.queue.push(mark);
     this.queued += mark.length;
-    this.opts.onMissed?.(bytes, this.missedTotal);
-    this.schedule();
+    this.opts.onMissed?.(n, this.missedTotal);
   }
 
   private schedule(): void {
@@ -260,11 +270,7 @@ export class ConsoleTerm {
   private flush(): void {
     this.scheduled = false;
     if (this.closed) return;
-    if (this.skipping > 0 && this.inflight < MAX_PENDING / 2) {
-      const n = this.skipping;
-      this.skipping = 0;
-      this.missed(n);
-    }
+    if (this.skipping > 0 && this.queued + this.inflight <= MAX_PENDING / 2) this.markMissed();
     // One write per frame: the chunks queued since the last frame, up to FRAME_BYTES, copied
     // into one buffer (xterm parses it in time slices of its own).
     const parts: Uint8Array[] = [];

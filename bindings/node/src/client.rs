@@ -9,8 +9,9 @@ use napi::Result;
 use napi_derive::napi;
 use tokio::sync::{Mutex, watch};
 
-use crate::console::{Console, parse_mode};
+use crate::console::Console;
 use crate::error::to_napi;
+use mo_core::console::Mode;
 
 /// A device the daemon serves.
 #[napi(object)]
@@ -439,7 +440,10 @@ impl Client {
     #[napi]
     pub async fn attach(&self, name: String, options: Option<AttachOptions>) -> Result<Console> {
         let options = options.unwrap_or_default();
-        let mode = parse_mode(options.mode.as_deref().unwrap_or("attach"))?;
+        let mode = match options.mode.as_deref() {
+            Some(mode) => mode.parse::<Mode>().map_err(to_napi)?,
+            None => Mode::Attach,
+        };
         let replay = options.replay.map(|n| n as usize);
         let handle = self
             .inner

@@ -140,7 +140,7 @@ impl Console {
         self.inner.info().user.clone()
     }
 
-    /// The role granted when attaching: `rw`, `join` or `spy`.
+    /// The role granted when attaching: `attach` (holds the write lock), `join` or `spy`.
     #[napi(getter)]
     pub fn role(&self) -> String {
         self.inner.info().role.clone()
@@ -302,7 +302,7 @@ impl Console {
     /// Change role: `attach`, `spy`, `force` or `join`. Resolves to a message.
     #[napi]
     pub async fn set_mode(&self, mode: String) -> Result<String> {
-        let mode = parse_mode(&mode)?;
+        let mode = mode.parse::<Mode>().map_err(to_napi)?;
         self.inner.set_mode(mode).await.map_err(to_napi)
     }
 
@@ -355,7 +355,7 @@ pub async fn open(url: String, options: Option<OpenOptions>) -> Result<Console> 
         local = local.user(user.as_str());
     }
     if let Some(mode) = &options.mode {
-        local = local.mode(parse_mode(mode)?);
+        local = local.mode(mode.parse::<Mode>().map_err(to_napi)?);
     }
     if let Some(lines) = options.replay {
         local = local.replay(lines as usize);
@@ -374,19 +374,6 @@ pub async fn open(url: String, options: Option<OpenOptions>) -> Result<Console> 
         handle = handle.with_line_end(end.as_bytes());
     }
     Ok(Console::wrap(handle))
-}
-
-/// `attach`, `spy`, `force` or `join`.
-pub(crate) fn parse_mode(mode: &str) -> Result<Mode> {
-    match mode {
-        "attach" => Ok(Mode::Attach),
-        "spy" => Ok(Mode::Spy),
-        "force" => Ok(Mode::Force),
-        "join" => Ok(Mode::Join),
-        other => Err(bad_request(format!(
-            "unknown mode `{other}` (known: attach, spy, force, join)"
-        ))),
-    }
 }
 
 /// Milliseconds from JavaScript as a duration; negative, NaN and huge values are refused.

@@ -10,7 +10,8 @@ use pyo3::types::{PyDict, PyList, PyString};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::{Console, Core, SyncConsole, block, mode, raise, to_py};
+use crate::{Console, Core, SyncConsole, block, raise, to_py};
+use mo_core::console::Mode;
 
 /// A JSON value on its way to Python (dicts, lists, str, int, float, bool, None).
 pub(crate) struct Json(serde_json::Value);
@@ -319,7 +320,7 @@ impl Client {
         mode: &str,
         replay: Option<usize>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let mode = self::mode(mode)?;
+        let mode = mode.parse::<Mode>().map_err(to_py)?;
         aw!(self, py, |c| Ok(Console::new(
             c.attach(&name, mode, replay).await?
         )))
@@ -560,7 +561,7 @@ impl SyncClient {
         mode: &str,
         replay: Option<usize>,
     ) -> PyResult<SyncConsole> {
-        let mode = self::mode(mode)?;
+        let mode = mode.parse::<Mode>().map_err(to_py)?;
         Ok(SyncConsole::new(block(
             py,
             self.inner.attach(name, mode, replay),

@@ -139,20 +139,6 @@ pub(crate) fn seconds(what: &str, secs: f64) -> PyResult<Duration> {
     })
 }
 
-/// A mode name as [`Mode`].
-pub(crate) fn mode(name: &str) -> PyResult<Mode> {
-    match name {
-        "attach" => Ok(Mode::Attach),
-        "spy" => Ok(Mode::Spy),
-        "force" => Ok(Mode::Force),
-        "join" => Ok(Mode::Join),
-        other => Err(raise(
-            "InvalidArgument",
-            format!("unknown mode `{other}`: use attach, spy, force or join"),
-        )),
-    }
-}
-
 /// Run `fut` on the runtime with the GIL released.
 pub(crate) fn block<T: Send>(py: Python<'_>, fut: impl Future<Output = T> + Send) -> T {
     py.detach(|| pyo3_async_runtimes::tokio::get_runtime().block_on(fut))
@@ -349,7 +335,7 @@ impl Console {
 
     /// Change role: `attach`, `spy`, `force` or `join`.
     fn set_mode<'py>(&self, py: Python<'py>, mode: &str) -> PyResult<Bound<'py, PyAny>> {
-        let mode = self::mode(mode)?;
+        let mode = mode.parse::<Mode>().map_err(to_py)?;
         aw!(self, py, |c| c.handle.set_mode(mode).await.map_err(to_py))
     }
 
@@ -448,7 +434,7 @@ impl SyncConsole {
 
     /// Change role: `attach`, `spy`, `force` or `join`.
     fn set_mode(&self, py: Python<'_>, mode: &str) -> PyResult<String> {
-        let mode = self::mode(mode)?;
+        let mode = mode.parse::<Mode>().map_err(to_py)?;
         block(py, self.core.handle.set_mode(mode)).map_err(to_py)
     }
 
@@ -519,7 +505,7 @@ fn local_options(
     log_dir: Option<std::path::PathBuf>,
 ) -> PyResult<LocalOptions> {
     let mut options = LocalOptions::default()
-        .mode(self::mode(mode)?)
+        .mode(mode.parse::<Mode>().map_err(to_py)?)
         .wait_up(wait_up.map(|s| seconds("wait_up", s)).transpose()?);
     if let Some(user) = user {
         options = options.user(user);

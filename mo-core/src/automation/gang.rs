@@ -24,9 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::console::{Console, Mode, Role, Session, ViewerEvent};
+use crate::console::{Console, Mode, Output, Session, ViewerRole, view};
 use crate::error::{Error, Result};
-use crate::record::RecordKind;
 use crate::scan::{AnsiStripper, Piece};
 
 /// What a gang or listen stream delivers: something from one device.
@@ -127,16 +126,13 @@ async fn member_task(
     let mut dropped: u64 = 0;
     loop {
         let kind = tokio::select! {
-            event = session.recv() => match event {
-                ViewerEvent::Chunk(c) if c.kind == RecordKind::Output => {
-                    GangEventKind::Output(c.bytes.clone())
-                }
-                ViewerEvent::Chunk(c) if matches!(c.kind, RecordKind::Notice | RecordKind::Note) => {
-                    GangEventKind::Notice(String::from_utf8_lossy(&c.bytes).into_owned())
-                }
-                ViewerEvent::Chunk(_) => continue,
-                ViewerEvent::Missed { bytes, .. } => GangEventKind::Missed { bytes },
-                ViewerEvent::Closed => GangEventKind::Closed,
+            // What each member sees is what any viewer sees (console::view).
+            event = session.recv() => match view(event, session.user(), &name) {
+                Some(Output::Data(bytes)) => GangEventKind::Output(bytes),
+                Some(Output::Notice(text)) => GangEventKind::Notice(text),
+                Some(Output::Missed(bytes)) => GangEventKind::Missed { bytes },
+                Some(Output::Closed(_)) => GangEventKind::Closed,
+                _ => continue,
             },
             cmd = cmds.recv() => {
                 match cmd {
@@ -623,14 +619,14 @@ async fn attach_writer(
             device: device.clone(),
             error,
         })?;
-    if session.role() != Role::Spy {
+    if session.role() != ViewerRole::Spy {
         return Ok(session);
     }
     drop(session);
     let held_by = match console.who().await {
         Ok(who) => who
             .into_iter()
-            .find(|v| v.role == Role::ReadWrite)
+            .find(|v| v.role == ViewerRole::ReadWrite)
             .map_or_else(|| "someone".to_string(), |v| v.user.to_string()),
         Err(_) => "someone".to_string(),
     };

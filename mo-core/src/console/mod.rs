@@ -42,10 +42,12 @@ mod connection;
 mod consumer;
 mod hub;
 mod login;
+mod mode;
 mod recorder;
 mod secret;
 mod session;
 mod sharing;
+mod view;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -63,8 +65,12 @@ pub use consumer::{
     bounded_consumer,
 };
 pub use login::{DEFAULT_EXPECT_TIMEOUT, LoginScript, LoginStep};
+pub use mode::{Admitted, Mode, ViewerRole, admit};
+/// The old name of [`ViewerRole`], kept while callers move.
+pub use mode::ViewerRole as Role;
 pub use secret::{SecretGuard, redacted};
-pub use session::{Session, ViewerEvent};
+pub use session::{Session, SessionControl, ViewerEvent};
+pub use view::{Output, missed_text, render, stopped_text, terminal_notice, view};
 
 /// Settings of one console.
 #[derive(Debug, Clone)]
@@ -198,48 +204,6 @@ impl ConsoleConfig {
     }
 }
 
-/// What a viewer asks for when it connects or changes its role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Mode {
-    /// Read-write if the write lock is free, else spy (with a notice).
-    Attach,
-    /// Read-only.
-    Spy,
-    /// Take the write lock; the holder becomes a spy.
-    Force,
-    /// Write alongside the holder (if the console allows it).
-    Join,
-}
-
-/// The role a viewer has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Role {
-    /// Holds the write lock.
-    ReadWrite,
-    /// Writes alongside the lock holder.
-    Joined,
-    /// Read-only.
-    Spy,
-}
-
-impl Role {
-    /// `rw`, `join` or `spy`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::ReadWrite => "rw",
-            Role::Joined => "join",
-            Role::Spy => "spy",
-        }
-    }
-
-    /// True if the viewer may write.
-    pub fn can_write(self) -> bool {
-        !matches!(self, Role::Spy)
-    }
-}
-
 /// Identifies one viewer of one console.
 pub type ViewerId = u64;
 
@@ -251,7 +215,7 @@ pub struct ViewerInfo {
     /// Who it is.
     pub user: Arc<str>,
     /// Its role.
-    pub role: Role,
+    pub role: ViewerRole,
     /// When it connected.
     pub since: SystemTime,
     /// Where it came from (front door and address), for `who`.
@@ -302,7 +266,7 @@ impl LinkState {
 #[derive(Debug)]
 struct Attached {
     id: ViewerId,
-    role: Role,
+    role: ViewerRole,
     message: String,
     replay: Bytes,
     rx: broadcast::Receiver<Arc<Chunk>>,
@@ -323,7 +287,7 @@ enum Request {
     SetMode {
         id: ViewerId,
         mode: Mode,
-        reply: oneshot::Sender<Result<(Role, String)>>,
+        reply: oneshot::Sender<Result<(ViewerRole, String)>>,
     },
     Write {
         id: ViewerId,

@@ -1,11 +1,12 @@
 //! A viewer's connection to a console.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use bytes::Bytes;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 
-use super::{Attached, Console, Mode, Request, Role, ViewerId, ViewerInfo};
+use super::{Attached, Console, Mode, Request, ViewerId, ViewerInfo, ViewerRole};
 use crate::error::Result;
 use crate::link::ControlOp;
 use crate::record::{Chunk, RecordKind};
@@ -27,47 +28,32 @@ pub enum ViewerEvent {
     Closed,
 }
 
-/// One viewer of one console. Dropping it detaches the viewer.
-pub struct Session {
+/// The commanding side of one viewer: typing, breaks, window size, mode changes, notes, `who`.
+/// A cheap clone, usable from another task while the [`Session`] it came from reads (what the
+/// facade's local attachment does); every call goes straight to the console actor. Commands made
+/// after the session was dropped fail (the viewer is gone).
+#[derive(Clone)]
+pub struct SessionControl {
     console: Console,
     id: ViewerId,
     user: Arc<str>,
-    role: Role,
-    message: String,
-    replay: Bytes,
-    rx: broadcast::Receiver<Arc<Chunk>>,
-    /// Output offset the viewer has seen up to.
-    seen_offset: u64,
-    held: Option<Arc<Chunk>>,
+    /// The viewer's role (a [`ViewerRole`] as a number), shared by every clone.
+    role: Arc<AtomicU8>,
 }
 
-impl std::fmt::Debug for Session {
+impl std::fmt::Debug for SessionControl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
+        f.debug_struct("SessionControl")
             .field("console", &self.console.name())
             .field("id", &self.id)
             .field("user", &self.user)
-            .field("role", &self.role)
-            .finish_non_exhaustive()
+            .field("role", &self.role())
+            .finish()
     }
 }
 
-impl Session {
-    pub(super) fn new(console: Console, user: Arc<str>, a: Attached) -> Self {
-        Session {
-            console,
-            id: a.id,
-            user,
-            role: a.role,
-            message: a.message,
-            replay: a.replay,
-            rx: a.rx,
-            seen_offset: a.offset,
-            held: None,
-        }
-    }
-
-    /// The console this session views.
+impl SessionControl {
+    /// The console this viewer views.
     pub fn console(&self) -> &Console {
         &self.console
     }
@@ -84,8 +70,142 @@ impl Session {
 
     /// The role granted when the session started or last changed mode. A later `force` by someone
     /// else arrives as a notice chunk; writes then fail with a clear error.
-    pub fn role(&self) -> Role {
-        self.role
+    pub fn role(&self) -> ViewerRole {
+        ViewerRole::from_u8(self.role.load(Ordering::Relaxed))
+    }
+
+    /// Type bytes into the console (recorded as input by this user). Fails with a clear message if
+    /// this viewer is spying or the link is down.
+    pub async fn write(&self, bytes: &[u8]) -> Result<()> {
+        let bytes = Bytes::copy_from_slice(bytes);
+        let id = self.id;
+        self.console
+            .request(|reply| Request::Write { id, bytes, reply })
+            .await?
+    }
+
+    /// Change role (attach, spy, force, join); returns a message for this viewer, and
+    /// [`SessionControl::role`] says the new role.
+    pub async fn set_mode(&self, mode: Mode) -> Result<String> {
+        let id = self.id;
+        let (role, message) = self
+            .console
+            .request(|reply| Request::SetMode { id, mode, reply })
+            .await??;
+        self.role.store(role.to_u8(), Ordering::Relaxed);
+        Ok(message)
+    }
+
+    /// Send break sequence `number` (1–9; 0 is taken as 1, the plain BREAK unless the device
+    /// redefined it); returns a description of what was sent.
+    pub async fn send_break(&self, number: u8) -> Result<String> {
+        let id = self.id;
+        let number = number.max(1);
+        self.console
+            .request(|reply| Request::Break { id, number, reply })
+            .await?
+    }
+
+    /// Tell the link this viewer's terminal size (only writers' sizes reach the device).
+    pub async fn window_size(&self, cols: u16, rows: u16) -> Result<()> {
+        let id = self.id;
+        let op = ControlOp::WindowSize { cols, rows };
+        self.console
+            .request(|reply| Request::Control { id, op, reply })
+            .await?
+    }
+
+    /// Write a note into the console's log, signed by this user; returns its sequence number.
+    /// This viewer sees it as `note written (record SEQ)`, the others as `note by USER: TEXT`
+    /// ([`super::render`]).
+    pub async fn note(&self, text: &str) -> Result<u64> {
+        self.console
+            .record(RecordKind::Note, &self.user, text.as_bytes().to_vec())
+            .await
+    }
+
+    /// Everyone connected.
+    pub async fn who(&self) -> Result<Vec<ViewerInfo>> {
+        self.console.who().await
+    }
+
+    /// The last `lines` lines of output.
+    pub async fn replay(&self, lines: usize) -> Result<Bytes> {
+        self.console.replay(lines).await
+    }
+
+    /// Reconnect the console's link now.
+    pub async fn reconnect(&self) -> Result<()> {
+        self.console.reconnect(&self.user).await
+    }
+}
+
+/// One viewer of one console. Dropping it detaches the viewer.
+///
+/// It reads the timeline ([`Session::recv`]); its commands are those of its
+/// [`SessionControl`] (a clone of which, [`Session::control`], commands from another task).
+pub struct Session {
+    control: SessionControl,
+    message: String,
+    replay: Bytes,
+    rx: broadcast::Receiver<Arc<Chunk>>,
+    /// Output offset the viewer has seen up to.
+    seen_offset: u64,
+    held: Option<Arc<Chunk>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("console", &self.control.console.name())
+            .field("id", &self.control.id)
+            .field("user", &self.control.user)
+            .field("role", &self.role())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(super) fn new(console: Console, user: Arc<str>, a: Attached) -> Self {
+        Session {
+            control: SessionControl {
+                console,
+                id: a.id,
+                user,
+                role: Arc::new(AtomicU8::new(a.role.to_u8())),
+            },
+            message: a.message,
+            replay: a.replay,
+            rx: a.rx,
+            seen_offset: a.offset,
+            held: None,
+        }
+    }
+
+    /// A handle that commands this viewer from another task.
+    pub fn control(&self) -> SessionControl {
+        self.control.clone()
+    }
+
+    /// The console this session views.
+    pub fn console(&self) -> &Console {
+        self.control.console()
+    }
+
+    /// This viewer's id (as listed by `who`).
+    pub fn id(&self) -> ViewerId {
+        self.control.id()
+    }
+
+    /// The user.
+    pub fn user(&self) -> &str {
+        self.control.user()
+    }
+
+    /// The role granted when the session started or last changed mode (see
+    /// [`SessionControl::role`]).
+    pub fn role(&self) -> ViewerRole {
+        self.control.role()
     }
 
     /// The message for this viewer alone from connecting (e.g. "spying: web01 is in use by bob").
@@ -148,69 +268,49 @@ impl Session {
         ViewerEvent::Chunk(c)
     }
 
-    /// Type bytes into the console (recorded as input by this user). Fails with a clear message if
-    /// this viewer is spying or the link is down.
+    /// Type bytes into the console ([`SessionControl::write`]).
     pub async fn write(&self, bytes: &[u8]) -> Result<()> {
-        let bytes = Bytes::copy_from_slice(bytes);
-        let id = self.id;
-        self.console
-            .request(|reply| Request::Write { id, bytes, reply })
-            .await?
+        self.control.write(bytes).await
     }
 
-    /// Change role (attach, spy, force, join); returns the new role and a message for this viewer.
-    pub async fn set_mode(&mut self, mode: Mode) -> Result<String> {
-        let id = self.id;
-        let (role, message) = self
-            .console
-            .request(|reply| Request::SetMode { id, mode, reply })
-            .await??;
-        self.role = role;
-        Ok(message)
+    /// Change role ([`SessionControl::set_mode`]).
+    pub async fn set_mode(&self, mode: Mode) -> Result<String> {
+        self.control.set_mode(mode).await
     }
 
-    /// Send break sequence `number` (1–9); returns a description of what was sent.
+    /// Send a break sequence ([`SessionControl::send_break`]).
     pub async fn send_break(&self, number: u8) -> Result<String> {
-        let id = self.id;
-        self.console
-            .request(|reply| Request::Break { id, number, reply })
-            .await?
+        self.control.send_break(number).await
     }
 
-    /// Tell the link this viewer's terminal size (only writers' sizes reach the device).
+    /// Tell the link this viewer's terminal size ([`SessionControl::window_size`]).
     pub async fn window_size(&self, cols: u16, rows: u16) -> Result<()> {
-        let id = self.id;
-        let op = ControlOp::WindowSize { cols, rows };
-        self.console
-            .request(|reply| Request::Control { id, op, reply })
-            .await?
+        self.control.window_size(cols, rows).await
     }
 
-    /// Write a note into the console's log, signed by this user.
+    /// Write a note into the console's log ([`SessionControl::note`]).
     pub async fn note(&self, text: &str) -> Result<u64> {
-        self.console
-            .record(RecordKind::Note, &self.user, text.as_bytes().to_vec())
-            .await
+        self.control.note(text).await
     }
 
     /// Everyone connected.
     pub async fn who(&self) -> Result<Vec<ViewerInfo>> {
-        self.console.who().await
+        self.control.who().await
     }
 
     /// The last `lines` lines of output.
     pub async fn replay(&self, lines: usize) -> Result<Bytes> {
-        self.console.replay(lines).await
+        self.control.replay(lines).await
     }
 
     /// Reconnect the console's link now.
     pub async fn reconnect(&self) -> Result<()> {
-        self.console.reconnect(&self.user).await
+        self.control.reconnect().await
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        self.console.send_detach(self.id);
+        self.control.console.send_detach(self.control.id);
     }
 }

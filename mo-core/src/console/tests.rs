@@ -131,7 +131,7 @@ async fn attach_spy_force_who() {
         .await
         .unwrap();
     assert_eq!(alice.role(), Role::ReadWrite);
-    let mut bob = console.attach("bob", Mode::Attach, None).await.unwrap();
+    let bob = console.attach("bob", Mode::Attach, None).await.unwrap();
     assert_eq!(bob.role(), Role::Spy);
     assert!(
         bob.message().contains("in use by alice"),

@@ -23,7 +23,7 @@ impl Login {
         let device = parts.next().map(str::to_string);
         let mode = match parts.next() {
             None => Mode::Attach,
-            Some(word) => super::mode_by_name(word).ok_or_else(|| {
+            Some(word) => Mode::by_name(word).ok_or_else(|| {
                 format!("unknown mode `{word}` in `{name}` (use spy, attach, force or join)")
             })?,
         };

@@ -17,17 +17,3 @@ pub mod auth;
 pub mod login;
 pub mod shell;
 pub mod ws;
-
-use crate::console::Mode;
-
-/// A viewer mode by name, as the doors accept it: `attach` (or `rw`), `spy` (or `ro`), `force`,
-/// `join`. `None` for anything else.
-pub fn mode_by_name(name: &str) -> Option<Mode> {
-    match name {
-        "attach" | "rw" => Some(Mode::Attach),
-        "spy" | "ro" => Some(Mode::Spy),
-        "force" => Some(Mode::Force),
-        "join" => Some(Mode::Join),
-        _ => None,
-    }
-}

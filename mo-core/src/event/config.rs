@@ -49,7 +49,7 @@ pub struct RulesConfig {
     /// How long held `after_ack` actions wait; default [`DEFAULT_ACK_EXPIRY`].
     #[serde(default)]
     pub ack_expiry: Option<String>,
-    /// Named device groups, each a list of device-name globs (`*` any run, `?` one character).
+    /// Named device groups, each a list of device-name globs ([`crate::glob`]).
     #[serde(default)]
     pub groups: BTreeMap<String, Vec<String>>,
     /// Named time-of-day schedules, used by rules and maintenance windows.

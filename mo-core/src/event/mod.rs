@@ -65,7 +65,6 @@
 
 mod config;
 mod file;
-mod glob;
 mod manager;
 mod rules;
 mod schedule;
@@ -86,7 +85,7 @@ pub use config::{
     RulesConfig, ScheduleConfig,
 };
 pub use file::EventsFile;
-pub use glob::glob_match;
+pub use crate::glob::glob_match;
 pub use manager::{ActionRef, Decision, EventManager, StoreOp};
 pub use rules::{MaintenanceWindow, Rules};
 pub use schedule::Schedule;

@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use super::config::{
     DEFAULT_ACK_EXPIRY, DEFAULT_DEDUP_WINDOW, MaintenanceConfig, RuleConfig, RulesConfig,
 };
-use super::glob::glob_match;
+use crate::glob::glob_match;
 use super::schedule::Schedule;
 use super::{Candidate, EventSource};
 use crate::error::{Error, Result};

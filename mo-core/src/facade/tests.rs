@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::link::{Capabilities, ControlOp, Link, LinkControl};
+use crate::record::RecordKind;
 
 const LONG: Duration = Duration::from_secs(10);
 
@@ -248,8 +249,11 @@ async fn who_break_resize_note_and_close() {
 
     // Notices reach the reader: the break record, then the note.
     h.note("checked").await.unwrap();
-    let mut notices = Vec::new();
-    while !notices.iter().any(|n| n == "note written") {
+    let mut notices: Vec<String> = Vec::new();
+    while !notices
+        .iter()
+        .any(|n| n.starts_with("note written (record "))
+    {
         match tokio::time::timeout(LONG, h.read()).await.unwrap() {
             Output::Notice(n) => notices.push(n),
             Output::Closed(why) => panic!("closed: {why}"),
@@ -257,7 +261,12 @@ async fn who_break_resize_note_and_close() {
         }
     }
     assert!(notices.iter().any(|n| n.contains("break 1")), "{notices:?}");
-    assert!(notices.iter().any(|n| n == "note written"), "{notices:?}");
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.starts_with("note written (record ")),
+        "{notices:?}"
+    );
 
     h.close().await.unwrap();
     // Reads now say closed, again and again; writes fail naming the device.

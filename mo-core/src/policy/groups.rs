@@ -7,6 +7,7 @@ use std::str::FromStr;
 use regex::{Regex, RegexBuilder};
 
 use crate::error::{Error, Result};
+use crate::glob::Glob;
 
 /// The name of the built-in device group holding every device.
 pub const ALL_DEVICES: &str = "all";
@@ -23,10 +24,10 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// A pattern over device names.
 ///
 /// Two notations:
-/// - **glob** (the default): matches the *whole* name. `*` is any run of characters (also
-///   none), `?` exactly one character, `[abc]`, `[a-z]` and `[!a-z]` (or `[^a-z]`) one character
-///   from (or not from) a class, `\x` the character `x` itself; anything else matches itself.
-///   `web*`, `rack3-??`, `pdu[0-9]`.
+/// - **glob** (the default): matches the *whole* name, with the syntax of [`crate::glob`]
+///   (docs/globs.md): `*` is any run of characters (also none), `?` exactly one character,
+///   `[abc]`, `[a-z]` and `[!a-z]` (or `[^a-z]`) one character from (or not from) a class, `\x`
+///   the character `x` itself; anything else matches itself. `web*`, `rack3-??`, `pdu[0-9]`.
 /// - **regex**, written `re:` then a [`regex`](https://docs.rs/regex) expression. It has the
 ///   usual regex semantics: it matches if it matches *anywhere* in the name unless anchored, so
 ///   write `re:^db[0-9]+$` for whole names.
@@ -35,9 +36,14 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 #[derive(Debug, Clone)]
 pub struct NamePattern {
     text: String,
-    /// The pattern as a regex: globs translated (anchored), regexes as written.
-    regex_source: String,
-    regex: Regex,
+    kind: PatternKind,
+}
+
+/// How a [`NamePattern`] matches.
+#[derive(Debug, Clone)]
+enum PatternKind {
+    Glob(Glob),
+    Regex(Regex),
 }
 
 impl NamePattern {
@@ -54,16 +60,17 @@ impl NamePattern {
         if text.len() > MAX_PATTERN_LEN {
             return Err(bad(format!("longer than {MAX_PATTERN_LEN} bytes")));
         }
-        let regex_source = match text.strip_prefix("re:") {
+        let kind = match text.strip_prefix("re:") {
             Some("") => return Err(bad("empty regex after `re:`".to_string())),
-            Some(re) => re.to_string(),
-            None => glob_to_regex(text).map_err(bad)?,
+            Some(re) => PatternKind::Regex(compile(re).map_err(bad)?),
+            None => PatternKind::Glob(Glob::parse(text).map_err(|e| match e {
+                Error::BadSpec { reason, .. } => bad(reason),
+                other => other,
+            })?),
         };
-        let regex = compile(&regex_source).map_err(bad)?;
         Ok(NamePattern {
             text: text.to_string(),
-            regex_source,
-            regex,
+            kind,
         })
     }
 
@@ -74,7 +81,10 @@ impl NamePattern {
 
     /// Whether `name` matches.
     pub fn matches(&self, name: &str) -> bool {
-        self.regex.is_match(name)
+        match &self.kind {
+            PatternKind::Glob(g) => g.matches(name),
+            PatternKind::Regex(re) => re.is_match(name),
+        }
     }
 
     /// Whether the pattern is a regex (`re:`) rather than a glob.
@@ -110,83 +120,6 @@ fn compile(source: &str) -> std::result::Result<Regex, String> {
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
         .map_err(|e| format!("invalid regex: {e}"))
-}
-
-/// Translates a glob into an anchored regex; the error says what is wrong with the glob.
-fn glob_to_regex(glob: &str) -> std::result::Result<String, String> {
-    let mut out = String::from("(?s)^");
-    let mut chars = glob.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' => out.push_str(".*"),
-            '?' => out.push('.'),
-            '\\' => match chars.next() {
-                Some(lit) => push_literal(&mut out, lit),
-                None => return Err("`\\` at the end escapes nothing".to_string()),
-            },
-            '[' => {
-                out.push('[');
-                if matches!(chars.peek(), Some('!' | '^')) {
-                    chars.next();
-                    out.push('^');
-                }
-                let mut first = true;
-                let mut closed = false;
-                while let Some(c) = chars.next() {
-                    if c == ']' && !first {
-                        closed = true;
-                        break;
-                    }
-                    first = false;
-                    let lo = if c == '\\' {
-                        chars
-                            .next()
-                            .ok_or_else(|| "unclosed `[` (no matching `]`)".to_string())?
-                    } else {
-                        c
-                    };
-                    let is_range = chars.peek() == Some(&'-')
-                        && chars.clone().nth(1).is_some_and(|next| next != ']');
-                    if is_range {
-                        chars.next();
-                        let hi = match chars.next() {
-                            Some('\\') => chars
-                                .next()
-                                .ok_or_else(|| "unclosed `[` (no matching `]`)".to_string())?,
-                            Some(hi) => hi,
-                            None => return Err("unclosed `[` (no matching `]`)".to_string()),
-                        };
-                        if hi < lo {
-                            return Err(format!("bad range `{lo}-{hi}` (end before start)"));
-                        }
-                        push_literal(&mut out, lo);
-                        out.push('-');
-                        push_literal(&mut out, hi);
-                    } else {
-                        push_literal(&mut out, lo);
-                    }
-                }
-                if !closed {
-                    return Err("unclosed `[` (no matching `]`)".to_string());
-                }
-                out.push(']');
-            }
-            other => push_literal(&mut out, other),
-        }
-    }
-    out.push('$');
-    Ok(out)
-}
-
-/// Appends `c` so that it matches itself, in or out of a class (`regex::escape` escapes every
-/// meta character, including the class operators `-`, `&` and `~`).
-fn push_literal(out: &mut String, c: char) {
-    if c.is_alphanumeric() || c == '_' {
-        out.push(c);
-    } else {
-        let mut buf = [0u8; 4];
-        out.push_str(&regex::escape(c.encode_utf8(&mut buf)));
-    }
 }
 
 /// A named set of devices: explicit members plus name patterns. A device may be in many groups.
@@ -238,12 +171,10 @@ impl DeviceGroup {
 pub(crate) struct CompiledGroup {
     pub(crate) group: DeviceGroup,
     all: bool,
-    /// Every pattern, joined (used for names that are not ASCII).
-    matcher: Option<Regex>,
-    /// Fast path for ASCII names: plain globs (literals, `*`, `?`) matched without a regex,
-    /// and the other patterns joined into one regex.
-    simple_globs: Vec<Box<[u8]>>,
-    rest: Option<Regex>,
+    /// The glob patterns ([`crate::glob`]).
+    globs: Vec<Glob>,
+    /// The regex (`re:`) patterns, joined into one.
+    regexes: Option<Regex>,
 }
 
 impl CompiledGroup {
@@ -252,55 +183,43 @@ impl CompiledGroup {
         CompiledGroup {
             group: DeviceGroup::new(ALL_DEVICES),
             all: true,
-            matcher: None,
-            simple_globs: Vec::new(),
-            rest: None,
+            globs: Vec::new(),
+            regexes: None,
         }
     }
 
     pub(crate) fn new(group: DeviceGroup) -> Result<Self> {
-        let matcher = join(&group.name, &group.patterns.iter().collect::<Vec<_>>())?;
-        let (simple, other): (Vec<&NamePattern>, Vec<&NamePattern>) =
-            group.patterns.iter().partition(|p| is_simple_glob(&p.text));
-        let simple_globs = simple
-            .iter()
-            .map(|p| p.text.as_bytes().to_vec().into_boxed_slice())
-            .collect();
-        let rest = join(&group.name, &other)?;
+        let mut globs = Vec::new();
+        let mut regexes = Vec::new();
+        for p in &group.patterns {
+            match &p.kind {
+                PatternKind::Glob(g) => globs.push(g.clone()),
+                PatternKind::Regex(re) => regexes.push(re.as_str()),
+            }
+        }
+        let regexes = join(&group.name, &regexes)?;
         Ok(CompiledGroup {
             all: group.name == ALL_DEVICES,
             group,
-            matcher,
-            simple_globs,
-            rest,
+            globs,
+            regexes,
         })
     }
 
     pub(crate) fn contains(&self, device: &str) -> bool {
-        if self.all || self.group.members.contains(device) {
-            return true;
-        }
-        if device.is_ascii() {
-            self.simple_globs
-                .iter()
-                .any(|g| glob_match(g, device.as_bytes()))
-                || self.rest.as_ref().is_some_and(|m| m.is_match(device))
-        } else {
-            self.matcher.as_ref().is_some_and(|m| m.is_match(device))
-        }
+        self.all
+            || self.group.members.contains(device)
+            || self.globs.iter().any(|g| g.matches(device))
+            || self.regexes.as_ref().is_some_and(|m| m.is_match(device))
     }
 }
 
-/// The patterns as one regex (`None` for none).
-fn join(group: &str, patterns: &[&NamePattern]) -> Result<Option<Regex>> {
-    Ok(match patterns {
+/// The regexes as one (`None` for none).
+fn join(group: &str, sources: &[&str]) -> Result<Option<Regex>> {
+    Ok(match sources {
         [] => None,
-        [one] => Some(one.regex.clone()),
         many => {
-            let joined: Vec<String> = many
-                .iter()
-                .map(|p| format!("(?:{})", p.regex_source))
-                .collect();
+            let joined: Vec<String> = many.iter().map(|p| format!("(?:{p})")).collect();
             Some(compile(&joined.join("|")).map_err(|reason| Error::BadSpec {
                 what: "device group",
                 input: group.to_string(),
@@ -310,79 +229,24 @@ fn join(group: &str, patterns: &[&NamePattern]) -> Result<Option<Regex>> {
     })
 }
 
-/// An ASCII glob of literal characters, `*` and `?` only (no classes, no escapes).
-fn is_simple_glob(text: &str) -> bool {
-    !text.starts_with("re:") && text.is_ascii() && !text.contains(['[', '\\'])
-}
-
-/// Matches a simple glob against a whole ASCII name: `*` any run, `?` one byte (one character,
-/// as the name is ASCII). Backtracks only to the last `*`, so it is linear in practice.
-fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
-    let (mut p, mut n) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while let Some(&c) = name.get(n) {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, n));
-                p += 1;
-            }
-            Some(&q) if q == b'?' || q == c => {
-                p += 1;
-                n += 1;
-            }
-            _ => match star {
-                Some((sp, sn)) => {
-                    p = sp + 1;
-                    n = sn + 1;
-                    star = Some((sp, sn + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern
-        .get(p..)
-        .is_some_and(|tail| tail.iter().all(|&c| c == b'*'))
-}
-
 #[cfg(test)]
-mod fast_glob_tests {
+mod compiled_tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use rand::{Rng, SeedableRng};
 
     #[test]
-    fn fast_globs_agree_with_their_regexes() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
-        let pattern_bytes = b"ab-*?";
-        let name_bytes = b"ab-c";
-        for _ in 0..50_000 {
-            let plen = rng.random_range(1..8);
-            let pattern: String = (0..plen)
-                .map(|_| pattern_bytes[rng.random_range(0..pattern_bytes.len())] as char)
-                .collect();
-            let nlen = rng.random_range(0..9);
-            let name: String = (0..nlen)
-                .map(|_| name_bytes[rng.random_range(0..name_bytes.len())] as char)
-                .collect();
-            let parsed = NamePattern::parse(&pattern).unwrap();
-            assert!(is_simple_glob(&pattern));
-            assert_eq!(
-                glob_match(pattern.as_bytes(), name.as_bytes()),
-                parsed.matches(&name),
-                "{pattern:?} vs {name:?}"
-            );
-        }
-        let group = CompiledGroup::new(
-            DeviceGroup::new("g")
-                .pattern("web*")
-                .unwrap()
-                .pattern("re:^db[0-9]+$")
-                .unwrap()
-                .pattern("r[0-3]")
-                .unwrap(),
-        )
-        .unwrap();
+    fn compiled_groups_match_like_their_patterns() {
+        let group = DeviceGroup::new("g")
+            .pattern("web*")
+            .unwrap()
+            .pattern("re:^db[0-9]+$")
+            .unwrap()
+            .pattern("r[0-3]")
+            .unwrap()
+            .pattern("re:east")
+            .unwrap()
+            .member("solo");
+        let compiled = CompiledGroup::new(group.clone()).unwrap();
         for (name, yes) in [
             ("web01", true),
             ("db12", true),
@@ -391,7 +255,11 @@ mod fast_glob_tests {
             ("r5", false),
             ("wéb", false),
             ("web\u{e9}", true),
+            ("a-east-1", true),
+            ("solo", true),
+            ("solo2", false),
         ] {
+            assert_eq!(compiled.contains(name), yes, "{name}");
             assert_eq!(group.contains(name), yes, "{name}");
         }
     }

@@ -14,10 +14,9 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
-use mo_core::console::{LinkState, Mode, Session, ViewerEvent};
+use mo_core::console::{LinkState, Mode, Output, Session, ViewerEvent, admit, view};
 use mo_core::door::ws::Control;
 use mo_core::policy::Action;
-use mo_core::record::{Chunk, RecordKind};
 use mo_store::Outcome;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -26,7 +25,7 @@ use tokio::sync::mpsc;
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, Code};
-use super::rest::{PathArgs, QueryArgs, event_json, role_name, viewer_json, visible_entry};
+use super::rest::{PathArgs, QueryArgs, event_json, viewer_json, visible_entry};
 use crate::live::Verdict;
 
 /// Frames queued for one client before the bridge stops pulling from the console.
@@ -78,25 +77,9 @@ pub struct AttachQuery {
     token: Option<String>,
 }
 
+/// The mode of a query or a `mode` message (`attach` when not given).
 fn parse_mode(mode: Option<&str>) -> Result<Mode, ApiError> {
-    match mode.unwrap_or("attach") {
-        "attach" | "rw" => Ok(Mode::Attach),
-        "spy" | "ro" => Ok(Mode::Spy),
-        "force" => Ok(Mode::Force),
-        "join" => Ok(Mode::Join),
-        other => Err(ApiError::bad_request(format!(
-            "unknown mode `{other}` (use attach, spy, force or join)"
-        ))),
-    }
-}
-
-fn mode_action(mode: Mode) -> Action {
-    match mode {
-        Mode::Spy => Action::Spy,
-        Mode::Force => Action::Force,
-        Mode::Join => Action::Join,
-        _ => Action::Attach,
-    }
+    mode.map_or(Ok(Mode::Attach), |m| m.parse().map_err(ApiError::from))
 }
 
 /// `GET /api/v1/devices/{name}/attach?mode=&replay=`: a viewer over WebSocket. Unknown devices
@@ -110,7 +93,7 @@ pub async fn attach(
 ) -> Result<Response, ApiError> {
     // The parameters first: a bad one is a 400 even without the upgrade.
     mo_store::validate_device_name(&name)?;
-    let mut mode = parse_mode(q.mode.as_deref())?;
+    let mode = parse_mode(q.mode.as_deref())?;
     if q.replay.is_some_and(|n| n > 100_000) {
         return Err(ApiError::bad_request(
             "bad `replay`: give 0 to 100000 lines",
@@ -119,18 +102,17 @@ pub async fn attach(
     let ws = upgrade(ws)?;
     let entry = visible_entry(&state, &caller, &name)?;
     // Attach falls back to spying for users who may only spy, like the SSH door.
-    let mut fallback = None;
-    if let Err(e) = caller.check(&state, mode_action(mode), &name).await {
-        if mode == Mode::Attach
-            && caller.scope_permits(Action::Spy)
-            && state.ctx.access.allows(&caller.user, Action::Spy, &name)
-        {
-            fallback = Some(format!("{}; spying instead", e.message));
-            mode = Mode::Spy;
-        } else {
-            return Err(e);
-        }
-    }
+    let checked = caller.check(&state, mode.action(), &name).await;
+    let admitted = admit(
+        mode,
+        checked,
+        |e| e.message.clone(),
+        || {
+            caller.scope_permits(Action::Spy)
+                && state.ctx.access.allows(&caller.user, Action::Spy, &name)
+        },
+    )?;
+    let (mode, fallback) = (admitted.mode, admitted.notice);
     let Some(console) = entry.console.clone() else {
         return Err(ApiError::new(
             Code::Unavailable,
@@ -186,21 +168,16 @@ async fn send(out: &mpsc::Sender<Message>, msg: Message) -> bool {
     )
 }
 
-/// How a timeline chunk reaches the client: output as binary, the rest as notices.
-fn render(chunk: &Chunk, me: &str) -> Option<Message> {
-    let body = || String::from_utf8_lossy(&chunk.bytes).into_owned();
-    match chunk.kind {
-        RecordKind::Output => Some(Message::Binary(chunk.bytes.clone())),
-        RecordKind::Input => None,
-        RecordKind::Notice
-        | RecordKind::Control
-        | RecordKind::Power
-        | RecordKind::Event
-        | RecordKind::Gap => Some(notice(body())),
-        RecordKind::Note if &*chunk.user == me => None,
-        RecordKind::Note => Some(notice(format!("note by {}: {}", chunk.user, body()))),
-        RecordKind::Mark => Some(notice(format!("bookmark by {}", chunk.user))),
-        _ => None,
+/// What the viewer sees ([`mo_core::console::view`]) in the attach protocol's frames: output as
+/// binary, the rest as `notice`, `missed` and `closed` text frames (the last followed by a Close
+/// frame).
+fn frames(seen: Output) -> Vec<Message> {
+    match seen {
+        Output::Data(bytes) => vec![Message::Binary(bytes)],
+        Output::Notice(text) => vec![notice(text)],
+        Output::Missed(bytes) => vec![self::text(&json!({"type": "missed", "bytes": bytes}))],
+        Output::Closed(reason) => closed(&reason).into(),
+        _ => Vec::new(),
     }
 }
 
@@ -243,13 +220,13 @@ async fn run_attach(
         "attach",
         Some(&device),
         Outcome::Ok,
-        format!("as {} (WebSocket)", session.role().name()),
+        format!("as {} (WebSocket)", session.role()),
     );
     let hello = json!({
         "type": "hello",
         "device": device,
         "user": caller.user,
-        "role": role_name(session.role()),
+        "role": session.role().to_string(),
         "message": session.message(),
     });
     let mut ok = send(&out, text(&hello)).await;
@@ -281,7 +258,7 @@ async fn run_attach(
                         ok = send(&out, text(&json!({
                             "type": "notice",
                             "text": why,
-                            "role": role_name(session.role()),
+                            "role": session.role().to_string(),
                         }))).await;
                     }
                     Verdict::End(why) => {
@@ -318,24 +295,19 @@ async fn run_attach(
                 (permit, session.recv().await)
             } => {
                 let Some(permit) = permit else { break };
-                match ev {
-                    ViewerEvent::Chunk(chunk) => {
-                        if let Some(frame) = render(&chunk, &me) {
-                            permit.send(frame);
-                        }
+                let end = matches!(ev, ViewerEvent::Closed);
+                let seen = view(ev, &me, &device);
+                if end {
+                    drop(permit);
+                    if let Some(Output::Closed(why)) = &seen {
+                        reason = why.clone();
                     }
-                    ViewerEvent::Missed { bytes, .. } => {
-                        permit.send(text(&json!({"type": "missed", "bytes": bytes})));
+                    for frame in seen.map(frames).unwrap_or_default() {
+                        let _ = send(&out, frame).await;
                     }
-                    ViewerEvent::Closed => {
-                        drop(permit);
-                        reason = format!("{device} stopped");
-                        for frame in closed(&reason) {
-                            let _ = send(&out, frame).await;
-                        }
-                        ok = false;
-                    }
-                    _ => {}
+                    ok = false;
+                } else if let Some(frame) = seen.map(frames).and_then(|f| f.into_iter().next()) {
+                    permit.send(frame);
                 }
             },
             changed = link.changed() => {
@@ -420,8 +392,7 @@ async fn control(
             Control::Break { number } => {
                 caller.check(state, Action::Break, device).await?;
                 // 0 is the plain BREAK: break sequence 1 (`\z`) unless the device redefined it.
-                let n = if number == 0 { 1 } else { number };
-                Ok(vec![notice(session.send_break(n).await?)])
+                Ok(vec![notice(session.send_break(number).await?)])
             }
             Control::Resize { cols, rows } => {
                 session.window_size(cols, rows).await?;
@@ -434,16 +405,12 @@ async fn control(
             }
             Control::Mode { mode } => {
                 let mode = parse_mode(Some(&mode))?;
-                if mode == Mode::Join {
-                    caller.check(state, Action::Join, device).await?;
-                } else {
-                    caller.check(state, mode_action(mode), device).await?;
-                }
+                caller.check(state, mode.action(), device).await?;
                 let message = session.set_mode(mode).await?;
                 Ok(vec![text(&json!({
                     "type": "notice",
                     "text": message,
-                    "role": role_name(session.role()),
+                    "role": session.role().to_string(),
                 }))])
             }
             Control::Note { text: note } => {
@@ -451,8 +418,9 @@ async fn control(
                 if note.trim().is_empty() {
                     return Err(ApiError::bad_request("the note is empty"));
                 }
-                let seq = session.note(&note).await?;
-                Ok(vec![notice(format!("note written (record {seq})"))])
+                // The note comes back through the timeline as `note written (record SEQ)`.
+                session.note(&note).await?;
+                Ok(Vec::new())
             }
             Control::Replay { lines } => {
                 let lines = lines.min(100_000);

@@ -4,11 +4,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mo_core::console::{Mode, Session, ViewerEvent};
+use mo_core::console::{Mode, Session, ViewerEvent, admit, terminal_notice, view};
 use mo_core::escape::{Command, EscapeParser, Input, POWER_MENU, help_text};
 use mo_core::policy::Action;
 use mo_core::power::PowerAction;
-use mo_core::record::{Chunk, RecordKind};
 use mo_store::Outcome;
 
 use super::shell::format_who;
@@ -23,28 +22,9 @@ enum Wake<'a> {
     Output(Option<tokio::sync::mpsc::Permit<'a, Bytes>>, ViewerEvent),
 }
 
-/// How a chunk of the timeline looks on a viewer's terminal (`None`: not shown).
-pub fn render(chunk: &Chunk, me: &str) -> Option<Bytes> {
-    let text = || String::from_utf8_lossy(&chunk.bytes);
-    match chunk.kind {
-        RecordKind::Output => Some(chunk.bytes.clone()),
-        // The device echoes what it wants shown; other people's keystrokes are in the log.
-        RecordKind::Input => None,
-        RecordKind::Notice
-        | RecordKind::Control
-        | RecordKind::Power
-        | RecordKind::Event
-        | RecordKind::Gap => Some(notice(&text())),
-        RecordKind::Note if &*chunk.user == me => Some(notice("note written")),
-        RecordKind::Note => Some(notice(&format!("note by {}: {}", chunk.user, text()))),
-        RecordKind::Mark => Some(notice(&format!("bookmark by {}", chunk.user))),
-        _ => None,
-    }
-}
-
 /// A notice line as viewers see it: `[mo: text]` on a line of its own.
 pub fn notice(text: &str) -> Bytes {
-    Bytes::from(format!("\r\n[mo: {text}]\r\n"))
+    terminal_notice(text)
 }
 
 /// Attach `user` to `device` and bridge until the viewer leaves. Returns the exit status.
@@ -67,16 +47,20 @@ pub async fn run(
     };
     // Attach falls back to spying for users who may only spy (conserver does the same);
     // force and join are refused outright.
-    let mode = match (
+    let checked = ctx.check(user, origin, mode.action(), device).await;
+    let mode = match admit(
         mode,
-        ctx.check(user, origin, mode_action(mode), device).await,
+        checked,
+        |why| why.clone(),
+        || ctx.access.allows(user, Action::Spy, device),
     ) {
-        (_, Ok(())) => mode,
-        (Mode::Attach, Err(why)) if ctx.access.allows(user, Action::Spy, device) => {
-            term.write(notice(&format!("{why}; spying instead"))).await;
-            Mode::Spy
+        Ok(admitted) => {
+            if let Some(why) = &admitted.notice {
+                term.write(notice(why)).await;
+            }
+            admitted.mode
         }
-        (_, Err(why)) => {
+        Err(why) => {
             term.line(&why).await;
             return 1;
         }
@@ -113,7 +97,7 @@ pub async fn run(
         "attach",
         Some(device),
         Outcome::Ok,
-        format!("as {}", session.role().name()),
+        format!("as {}", session.role()),
     );
     let status = bridge(&door, &entry, &mut session, term).await;
     door.ctx
@@ -132,16 +116,6 @@ struct Door<'a> {
 impl Door<'_> {
     async fn check(&self, action: Action, device: &str) -> Result<(), String> {
         self.ctx.check(self.user, self.origin, action, device).await
-    }
-}
-
-/// The policy action a viewer mode needs.
-fn mode_action(mode: Mode) -> Action {
-    match mode {
-        Mode::Spy => Action::Spy,
-        Mode::Force => Action::Force,
-        Mode::Join => Action::Join,
-        _ => Action::Attach,
     }
 }
 
@@ -228,25 +202,20 @@ async fn bridge(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &mu
                     }
                 }
             }
-            Wake::Output(permit, ViewerEvent::Chunk(chunk)) => {
-                if let (Some(p), Some(bytes)) = (permit, render(&chunk, &me)) {
-                    p.send(bytes);
+            Wake::Output(permit, event) => {
+                let end = matches!(event, ViewerEvent::Closed);
+                let seen = view(event, &me, &entry.device.name);
+                if end {
+                    // The end is shown even to a terminal with no room.
+                    if let Some(seen) = seen {
+                        term.write(seen.terminal()).await;
+                    }
+                    return 1;
+                }
+                if let (Some(p), Some(seen)) = (permit, seen) {
+                    p.send(seen.terminal());
                 }
             }
-            Wake::Output(permit, ViewerEvent::Missed { bytes, .. }) => {
-                let text = notice(&format!(
-                    "you fell behind and missed {bytes} bytes of output; continuing"
-                ));
-                if let Some(p) = permit {
-                    p.send(text);
-                }
-            }
-            Wake::Output(_, ViewerEvent::Closed) => {
-                term.write(notice(&format!("{} stopped", entry.device.name)))
-                    .await;
-                return 1;
-            }
-            Wake::Output(_, _) => {}
         }
     }
 }
@@ -254,10 +223,10 @@ async fn bridge(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &mu
 async fn command(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &Term, cmd: Command) {
     let name = &entry.device.name;
     let needs = match &cmd {
-        Command::Attach => Some(Action::Attach),
-        Command::Spy => Some(Action::Spy),
-        Command::Force => Some(Action::Force),
-        Command::Join => Some(Action::Join),
+        Command::Attach => Some(Mode::Attach.action()),
+        Command::Spy => Some(Mode::Spy.action()),
+        Command::Force => Some(Mode::Force.action()),
+        Command::Join => Some(Mode::Join.action()),
         Command::Break(_) => Some(Action::Break),
         Command::Note(_) => Some(Action::LogNote),
         Command::Reconnect => Some(Action::Force),
@@ -312,8 +281,9 @@ async fn command(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &T
             term.write(term.crlf(&format!("\n{text}"))).await;
             return;
         }
+        // The note comes back through the timeline as `note written (record SEQ)`.
         Command::Note(text) => match session.note(&text).await {
-            Ok(seq) => format!("note written (record {seq})"),
+            Ok(_) => return,
             Err(e) => e.to_string(),
         },
         Command::Reconnect => match session.reconnect().await {
@@ -335,7 +305,7 @@ async fn command(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &T
                 String::new()
             },
             session.console().state().word(),
-            session.role().name(),
+            session.role(),
             session.user()
         ),
         Command::Help => {

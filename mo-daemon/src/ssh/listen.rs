@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mo_core::automation::{GangEventKind, Listen};
+use mo_core::console::{missed_text, stopped_text};
 use mo_core::escape::{Command, EscapeConfig, EscapeParser, Input};
 use mo_core::policy::Action;
 use mo_core::scan::{AnsiStripper, Piece};
@@ -149,10 +150,10 @@ pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, names: &[&str], term:
                         out.push_str(&tagged(&device, &format!("[mo: {text}]")));
                     }
                     GangEventKind::Missed { bytes } => {
-                        out.push_str(&tagged(&device, &format!("[mo: {bytes} bytes of output missed]")));
+                        out.push_str(&tagged(&device, &format!("[mo: {}]", missed_text(bytes))));
                     }
                     GangEventKind::Closed => {
-                        out.push_str(&tagged(&device, "[mo: console stopped]"));
+                        out.push_str(&tagged(&device, &format!("[mo: {}]", stopped_text(&device))));
                         open = open.saturating_sub(1);
                     }
                     _ => {}

@@ -415,9 +415,9 @@ pub fn format_who(device: &str, who: &[ViewerInfo]) -> String {
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
             format!(
-                "{device}: {:<12} {:<5} {:>6} {}",
+                "{device}: {:<12} {:<6} {:>6} {}",
                 v.user,
-                v.role.name(),
+                v.role,
                 fmt_age(secs),
                 v.origin
             )
