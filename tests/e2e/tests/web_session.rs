@@ -727,3 +727,75 @@ fn power_notes_and_asciicast_through_a_browser_session() {
         Ok(())
     });
 }
+
+#[test]
+fn under_https_the_cookie_is_secure() {
+    run_test("web-https", |w| {
+        let port = mo_testsupport::free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let daemon = w.start_daemon(&["--http", &addr, "--tls-self-signed"])?;
+        daemon.wait_log(
+            &format!("listening on {addr} (HTTP API, https://{addr}/api/v1/)"),
+            mo_testsupport::WAIT,
+        )?;
+        w.add_user("alice", "alice-pw")?;
+        let pem = check(
+            std::fs::read(w.data_dir().join("tls/self-signed.crt")),
+            "read the self-signed certificate",
+        )?;
+        let client = check(
+            reqwest::blocking::Client::builder()
+                .add_root_certificate(check(
+                    reqwest::Certificate::from_pem(&pem),
+                    "parse the self-signed certificate",
+                )?)
+                .timeout(Duration::from_secs(30))
+                .build(),
+            "build an HTTPS client",
+        )?;
+        let base = format!("https://{addr}");
+        let r = check(
+            client
+                .post(format!("{base}/api/v1/login"))
+                .header("content-type", "application/json")
+                .body(json!({"user": "alice", "password": "alice-pw"}).to_string())
+                .send(),
+            "POST /api/v1/login over HTTPS",
+        )?;
+        let set = r
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        ensure!(
+            r.status() == 200
+                && set.contains("HttpOnly")
+                && set.contains("SameSite=Strict")
+                && set.contains("Secure"),
+            "login over HTTPS: {} {set:?}",
+            r.status()
+        );
+        let cookie = set.split(';').next().unwrap_or("").to_string();
+        let me = check(
+            client
+                .get(format!("{base}/api/v1/me"))
+                .header("cookie", cookie)
+                .send(),
+            "GET /api/v1/me over HTTPS",
+        )?;
+        ensure!(me.status() == 200, "/me over HTTPS: {}", me.status());
+        let page = check(client.get(format!("{base}/")).send(), "GET / over HTTPS")?;
+        ensure!(
+            page.status() == 200
+                && page
+                    .headers()
+                    .get("content-security-policy")
+                    .is_some_and(|v| v.to_str().unwrap_or("").contains("wss:")),
+            "the page over HTTPS: {} {:?}",
+            page.status(),
+            page.headers()
+        );
+        Ok(())
+    });
+}
