@@ -1,6 +1,8 @@
 //! What the front doors read from the network, parsed without I/O: the `Authorization` header of
 //! the HTTP API ([`auth`]), the SSH login name `user:DEVICE:spy` ([`login`]), the SSH shell's
-//! command lines ([`shell`]) and the WebSocket attach protocol's control messages ([`ws`]).
+//! command lines ([`shell`]) with the arguments of its `power`, `macro` and `gang` commands
+//! ([`power`], [`macros`], [`gang`]; errors in [`args`]) and the WebSocket attach protocol's
+//! control messages ([`ws`]).
 //!
 //! Each parser takes text and gives a value or the message to show the client; none does I/O,
 //! so each has a fuzz target (`fuzz/`). The daemon (`mod`) wires them to its sockets.
@@ -13,7 +15,11 @@
 //! assert_eq!((login.device.as_deref(), login.mode), (Some("web01"), Mode::Spy));
 //! ```
 
+pub mod args;
 pub mod auth;
+pub mod gang;
 pub mod login;
+pub mod macros;
+pub mod power;
 pub mod shell;
 pub mod ws;
