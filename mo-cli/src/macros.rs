@@ -2,12 +2,13 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use mo_core::automation::macros::Macro;
-use mo_store::DataDir;
+use mo_store::{DataDir, MacroStore};
 
 /// `mo macro …`
 #[derive(Debug, Subcommand)]
@@ -44,94 +45,42 @@ pub enum MacroCommand {
     },
 }
 
-fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with(['.', '-'])
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if !ok {
-        bail!(
-            "bad macro name `{name}`: use letters, digits, `.`, `_`, `-` (1–64, not starting with `.` or `-`)"
-        );
-    }
-    Ok(())
-}
-
-fn macros_dir(dir: &DataDir) -> PathBuf {
-    dir.path().join("macros")
-}
-
-fn macro_path(dir: &DataDir, name: &str) -> Result<PathBuf> {
-    check_name(name)?;
-    Ok(macros_dir(dir).join(format!("{name}.macro")))
-}
-
-/// `DIR/macros/NAME.owner`: the user who recorded the macro through the daemon.
-fn remove_owner(dir: &DataDir, name: &str) -> Result<()> {
-    let path = macros_dir(dir).join(format!("{name}.owner"));
-    match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("cannot remove {}", path.display()))
-        }
-        _ => Ok(()),
-    }
-}
-
-fn read_macro(dir: &DataDir, name: &str) -> Result<String> {
-    let path = macro_path(dir, name)?;
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!("no macro `{name}` (`mo macro list` shows them)")
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
+/// The text of stored macro `name` (a missing one says how to list them).
+fn read_macro(macros: &MacroStore, name: &str) -> Result<String> {
+    macros.read(name).map_err(|e| match e {
+        mo_store::Error::NoMacro { .. } => anyhow::anyhow!("{e} (`mo macro list` shows them)"),
+        e => e.into(),
+    })
 }
 
 /// Every problem of `text` as `ORIGIN: line N: what`, or the macro.
 fn parse(origin: &str, text: &str) -> std::result::Result<Macro, Vec<String>> {
-    Macro::check(text).map_err(|errors| {
-        errors
-            .into_iter()
-            .map(|e| format!("{origin}: {e}"))
-            .collect()
-    })
-}
-
-fn names(dir: &DataDir) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(macros_dir(dir))
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let n = e.file_name().to_string_lossy().into_owned();
-                    n.strip_suffix(".macro").map(str::to_string)
-                })
-                .filter(|n| check_name(n).is_ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
+    match mo_store::check_macro(origin, text) {
+        Ok(m) => Ok(m),
+        Err(mo_store::Error::BadMacro { origin, errors }) => {
+            Err(errors.iter().map(|e| format!("{origin}: {e}")).collect())
+        }
+        Err(e) => Err(vec![e.to_string()]),
+    }
 }
 
 /// Run `mo macro …`.
 pub fn run(dir: &DataDir, command: MacroCommand, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
+    let macros = dir.macros();
     match command {
         MacroCommand::List => {
-            let names = names(dir);
+            let names = macros.names()?;
             if names.is_empty() {
                 writeln!(
                     out,
                     "no macros in {} (`mo macro add NAME FILE` stores one)",
-                    macros_dir(dir).display()
+                    macros.dir().display()
                 )?;
                 return Ok(ExitCode::SUCCESS);
             }
             writeln!(out, "{:<24} {:<6} PARAMETERS", "MACRO", "STEPS")?;
             for name in names {
-                let text = read_macro(dir, &name)?;
+                let text = read_macro(&macros, &name)?;
                 match parse(&name, &text) {
                     Ok(m) => {
                         let params: Vec<String> = m
@@ -159,7 +108,7 @@ pub fn run(dir: &DataDir, command: MacroCommand, out: &mut (dyn Write + Send)) -
             }
         }
         MacroCommand::Show { name } => {
-            out.write_all(read_macro(dir, &name)?.as_bytes())?;
+            out.write_all(read_macro(&macros, &name)?.as_bytes())?;
         }
         MacroCommand::Check { what } => {
             let path = Path::new(&what);
@@ -168,7 +117,7 @@ pub fn run(dir: &DataDir, command: MacroCommand, out: &mut (dyn Write + Send)) -
                     .with_context(|| format!("cannot read {}", path.display()))?;
                 (what.clone(), text)
             } else {
-                (format!("{what}.macro"), read_macro(dir, &what)?)
+                (format!("{what}.macro"), read_macro(&macros, &what)?)
             };
             match parse(&origin, &text) {
                 Ok(m) => writeln!(
@@ -190,7 +139,7 @@ pub fn run(dir: &DataDir, command: MacroCommand, out: &mut (dyn Write + Send)) -
             file,
             replace,
         } => {
-            let path = macro_path(dir, &name)?;
+            mo_store::validate_macro_name(&name)?;
             let text = if file.as_os_str() == "-" {
                 let mut text = String::new();
                 std::io::stdin()
@@ -216,34 +165,19 @@ pub fn run(dir: &DataDir, command: MacroCommand, out: &mut (dyn Write + Send)) -
                     errors.len()
                 );
             }
-            if path.exists() && !replace {
+            if macros.exists(&name)? && !replace {
                 bail!("macro `{name}` exists already (give --replace to replace it)");
             }
-            let mdir = macros_dir(dir);
-            std::fs::create_dir_all(&mdir)
-                .with_context(|| format!("cannot create {}", mdir.display()))?;
-            let tmp = mdir.join(format!(".{name}.macro.tmp"));
-            std::fs::write(&tmp, &text)
-                .and_then(|()| std::fs::rename(&tmp, &path))
-                .with_context(|| format!("cannot write {}", path.display()))?;
             // A macro stored from the host is the site's: whoever recorded the old text through
             // the daemon no longer owns it (docs/security.md, "Macros have owners").
-            remove_owner(dir, &name)?;
+            let path = macros.save(&name, &text, None, replace)?;
             writeln!(out, "macro {name} stored in {}", path.display())?;
         }
-        MacroCommand::Rm { name } => {
-            let path = macro_path(dir, &name)?;
-            match std::fs::remove_file(&path) {
-                Ok(()) => {
-                    remove_owner(dir, &name)?;
-                    writeln!(out, "macro {name} removed")?
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!("no macro `{name}`"),
-                Err(e) => {
-                    return Err(e).with_context(|| format!("cannot remove {}", path.display()));
-                }
-            }
-        }
+        MacroCommand::Rm { name } => match macros.remove(&name) {
+            Ok(()) => writeln!(out, "macro {name} removed")?,
+            Err(mo_store::Error::NoMacro { .. }) => bail!("no macro `{name}`"),
+            Err(e) => return Err(e.into()),
+        },
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -252,14 +186,6 @@ pub fn run(dir: &DataDir, command: MacroCommand, out: &mut (dyn Write + Send)) -
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_checked() {
-        assert!(check_name("upgrade-1.2").is_ok());
-        for bad in ["", ".x", "-x", "a/b", "a b", &"x".repeat(65)] {
-            assert!(check_name(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn errors_carry_line_numbers() {

@@ -6,6 +6,8 @@
 //! DIR/logs/<device>/           the record log (segment files) of each device
 //! DIR/ssh_host_ed25519_key     the SSH front door's host key
 //! DIR/secret.key               the key sealing device secrets (mode 0600)
+//! DIR/macros/NAME.macro        stored macros (and NAME.owner: who recorded it)
+//! DIR/schedule-state.json      each scheduled job's last run
 //! ```
 
 use std::fs::DirBuilder;
@@ -13,6 +15,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::macros::{MacroStore, ScheduleState};
 use crate::names::validate_device_name;
 use crate::store::Store;
 
@@ -95,6 +98,16 @@ impl DataDir {
         crate::SecretKey::load_or_create(&self.secret_key_path())
     }
 
+    /// The macros, `DIR/macros/` (see [`MacroStore`]).
+    pub fn macros(&self) -> MacroStore {
+        MacroStore::new(self.root.join(crate::macros::MACROS_DIR))
+    }
+
+    /// The scheduler's state, `DIR/schedule-state.json` (see [`ScheduleState`]).
+    pub fn schedule_state(&self) -> ScheduleState {
+        ScheduleState::new(self.root.join(crate::macros::SCHEDULE_STATE_FILE))
+    }
+
     /// Open (creating and migrating if needed) the store `DIR/mo.db`.
     pub fn open_store(&self) -> Result<Store> {
         Store::open(self.db_path())
@@ -129,6 +142,11 @@ mod tests {
         assert!(dir.logs_dir().is_dir());
         assert_eq!(dir.db_path(), root.join("mo.db"));
         assert_eq!(dir.host_key_path(), root.join("ssh_host_ed25519_key"));
+        assert_eq!(dir.macros().dir(), root.join("macros"));
+        assert_eq!(
+            dir.schedule_state().path(),
+            root.join("schedule-state.json")
+        );
         let log = dir.create_device_log_dir("web01").unwrap();
         assert_eq!(log, root.join("logs/web01"));
         assert!(log.is_dir());

@@ -173,6 +173,20 @@ pub enum Error {
         /// Why (`unknown or wrong token`, `expired`, `revoked`, `malformed`).
         reason: String,
     },
+    /// No macro with this name is in the data directory's macros.
+    #[error("no macro `{name}`")]
+    NoMacro {
+        /// The name as given.
+        name: String,
+    },
+    /// A macro's text does not parse.
+    #[error("{}", macro_errors(.origin, .errors))]
+    BadMacro {
+        /// Where the text came from (`NAME.macro`, `stdin`, a file).
+        origin: String,
+        /// Every problem, each with its line.
+        errors: Vec<mo_core::automation::macros::ParseError>,
+    },
     /// A device secret or the secret key file cannot be used.
     #[error("{what}: {reason}")]
     Secret {
@@ -188,6 +202,12 @@ fn source_suffix(source: &Option<String>) -> String {
         .as_ref()
         .map(|s| format!(" ({s})"))
         .unwrap_or_default()
+}
+
+/// One `ORIGIN: line N: what` line per problem.
+fn macro_errors(origin: &str, errors: &[mo_core::automation::macros::ParseError]) -> String {
+    let lines: Vec<String> = errors.iter().map(|e| format!("{origin}: {e}")).collect();
+    lines.join("\n")
 }
 
 impl Error {

@@ -40,6 +40,7 @@ mod device;
 mod device_log;
 mod error;
 mod event;
+mod macros;
 mod names;
 mod schema;
 mod secrets;
@@ -61,6 +62,10 @@ pub use device_log::{
 };
 pub use error::{Error, Result};
 pub use event::EventFilter;
+pub use macros::{
+    MACROS_DIR, MAX_MACRO_NAME, MacroStore, SCHEDULE_STATE_FILE, ScheduleState, check_macro,
+    validate_macro_name,
+};
 pub use names::{MAX_DEVICE_NAME, MAX_USER_NAME, validate_device_name, validate_user_name};
 pub use secrets::{SECRET_KEY_FILE, SecretKey, SecretKind};
 pub use sshkey::SshPublicKey;

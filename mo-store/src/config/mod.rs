@@ -1,5 +1,6 @@
 //! Configuration import and export: mo's own TOML, device spreadsheets (CSV), and migration from
-//! conserver (`conserver.cf`) and ConMan (`conman.conf`).
+//! conserver (`conserver.cf`) and ConMan (`conman.conf`); and the daemon's schedule file
+//! (`mod --schedule`, [`ScheduleConfig`]).
 //!
 //! Every reader turns its input into a [`SiteConfig`] (plain data) or fails with a
 //! [`ConfigError`] naming the file and line. [`plan`] compares a configuration with a store and
@@ -27,6 +28,7 @@ mod conserver_lex;
 mod csv;
 mod model;
 mod plan;
+mod schedule;
 mod toml;
 mod urls;
 
@@ -40,6 +42,9 @@ pub use model::{
     AccessRule, DeviceGroupEntry, SecretEntry, SiteConfig, Unsupported, UserEntry, UserGroupEntry,
 };
 pub use plan::{Change, FieldChange, Plan, PlanOptions, apply, apply_with_key, export, plan};
+pub use schedule::{
+    DEFAULT_SCHEDULE_PARALLEL, ScheduleConfig, ScheduleEntry, ScheduleFile, ScheduledJob,
+};
 
 /// What went wrong reading or importing a configuration.
 #[derive(Debug, thiserror::Error)]
