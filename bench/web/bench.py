@@ -67,7 +67,7 @@ class Mod:
         subprocess.run([str(BIN_DIR / "mo"), "--data-dir", str(self.data), "user", "add", "watcher", "--password-stdin"], input="watcher-pw\n", text=True, check=True, capture_output=True)
         subprocess.run([str(BIN_DIR / "mo"), "--data-dir", str(self.data), "grant", "add", "watcher", "viewer", "all"], check=True, capture_output=True)
         self.log = open(work / "mod.log", "wb")
-        self.p = subprocess.Popen([str(BIN_DIR / "mod"), "--demo", "--data-dir", str(self.data), "--ssh", f"127.0.0.1:{self.ssh}", "--http", f"127.0.0.1:{self.http}"], stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.p = subprocess.Popen([str(BIN_DIR / "mod"), "--demo", "--data-dir", str(self.data), "--ssh", f"127.0.0.1:{self.ssh}", "--http", f"127.0.0.1:{self.http}", "--max-connections-per-address", "1000"], stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.time() + 60
         while f"listening on 127.0.0.1:{self.ssh}".encode() not in (work / "mod.log").read_bytes():
             if self.p.poll() is not None or time.time() > deadline:
@@ -230,6 +230,7 @@ def main() -> None:
     ap.add_argument("--flood-seconds", type=int, default=10)
     ap.add_argument("--keys", type=int, default=200)
     ap.add_argument("--contexts", type=int, default=50)
+    ap.add_argument("--parts", default="open,flood,fanout", help="which measurements (comma-separated)")
     ap.add_argument("--tiny", action="store_true", help="smoke size: 3 opens, 2 s flood at 1M, 3 contexts")
     a = ap.parse_args()
     if a.tiny:
@@ -245,12 +246,16 @@ def main() -> None:
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage", "--enable-precise-memory-info"])
-            opens = bench_open(browser, mod, a.opens)
-            print(f"web open: click on a device -> first replayed line drawn: {fmt(opens)}")
-            lat, h0, hmin, hmax, missed = bench_flood(browser, mod, a.flood_rate, a.flood_seconds, a.keys)
-            print(f"web flood {a.flood_rate}/s for {a.flood_seconds} s in a background tab: input echo on another console {fmt(lat)}; JS heap {h0:.1f} MB before, {hmin:.1f}..{hmax:.1f} MB during; page skipped {missed} bytes")
-            all_open, fan = bench_fanout(browser, mod, a.contexts)
-            print(f"web fanout: {a.contexts} browser contexts spying on one console: all drew the replay {all_open:.1f} s after the first opened; a typed line drawn in all: {fmt(fan)}")
+            parts = a.parts.split(",")
+            if "open" in parts:
+                opens = bench_open(browser, mod, a.opens)
+                print(f"web open: click on a device -> first replayed line drawn: {fmt(opens)}")
+            if "flood" in parts:
+                lat, h0, hmin, hmax, missed = bench_flood(browser, mod, a.flood_rate, a.flood_seconds, a.keys)
+                print(f"web flood {a.flood_rate}/s for {a.flood_seconds} s in a background tab: input echo on another console {fmt(lat)}; JS heap {h0:.1f} MB before, {hmin:.1f}..{hmax:.1f} MB during; page skipped {missed} bytes")
+            if "fanout" in parts:
+                all_open, fan = bench_fanout(browser, mod, a.contexts)
+                print(f"web fanout: {a.contexts} browser contexts spying on one console: all drew the replay {all_open:.1f} s after the first opened; a typed line drawn in all: {fmt(fan)}")
             browser.close()
     finally:
         mod.stop()

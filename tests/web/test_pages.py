@@ -186,3 +186,28 @@ def test_phone_layout(browser, daemon):
         width = page.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 390 + 1, f"{route} scrolls sideways on a phone ({width} px wide)"
     ctx.close()
+
+
+def test_devices_link_state_live(browser, daemon):
+    """A device whose link goes up and then down changes on the open devices page, no reload."""
+    import socket
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.settimeout(30)
+    port = srv.getsockname()[1]
+    ctx, page = login(browser, daemon, "demo")
+    page.evaluate("() => { window.__loaded = performance.timeOrigin; }")
+    # Added on the data directory (the daemon picks it up within a second). Not through the API:
+    # its address pattern takes ports of at most 4 digits, and free ports have 5.
+    daemon.mo("device", "add", "live-01", f"tcp://127.0.0.1:{port}", "--description", "link goes away")
+    conn, _ = srv.accept()
+    page.wait_for_function("() => { const r = document.querySelector('tr[data-device=\"live-01\"]'); return r && r.dataset.state === 'up'; }", timeout=30000)
+    conn.close()
+    srv.close()
+    page.wait_for_function("() => { const r = document.querySelector('tr[data-device=\"live-01\"]'); return r && r.dataset.state !== 'up'; }", timeout=30000)
+    # The same page all along (the events drove it, not a reload).
+    assert page.evaluate("() => window.__loaded === performance.timeOrigin")
+    daemon.mo("device", "rm", "live-01")
+    ctx.close()
