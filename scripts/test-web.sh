@@ -15,8 +15,12 @@ if [[ ! -x $venv/bin/python ]]; then
   exit 1
 fi
 # `mod` embeds web/dist at compile time: build it (and `mo`, which the tests use for users).
-echo "==> building mod and mo (cargo build -j$jobs -p mo-daemon -p mo-cli)"
-cargo build -j"$jobs" -p mo-daemon -p mo-cli
+# scripts/test.sh has built the whole workspace already and sets MO_WEB_NO_BUILD=1 (a `-p` build
+# resolves features differently and would compile the dependencies again).
+if [[ -z ${MO_WEB_NO_BUILD:-} ]]; then
+  echo "==> building mod and mo (cargo build -j$jobs -p mo-daemon -p mo-cli)"
+  cargo build -j"$jobs" -p mo-daemon -p mo-cli
+fi
 target_dir=$(cargo metadata --format-version 1 --no-deps |
   "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 export MO_BIN_DIR="$target_dir/debug"
