@@ -143,8 +143,8 @@ fn structured(u: &mut Unstructured<'_>) -> ArbResult<()> {
             return Ok(());
         }
         7 => {
-            let id: i64 = u.arbitrary()?;
-            let count: Option<u64> = u.arbitrary()?;
+            let id: u64 = u.arbitrary()?;
+            let count: u64 = u.arbitrary()?;
             let acked: Option<String> = u.arbitrary()?;
             let text = json!({
                 "id": id, "time": a, "device": b, "severity": "warning", "name": b, "text": a,

@@ -120,7 +120,7 @@ async fn devices(client: &Client, json: bool, out: &mut (dyn Write + Send)) -> R
     for d in &list {
         table.row(vec![
             d.name.clone(),
-            d.state.clone(),
+            d.state.to_string(),
             d.viewers.to_string(),
             d.url.clone(),
             d.description.clone().unwrap_or_default(),
@@ -136,8 +136,13 @@ async fn who(
     json: bool,
     out: &mut (dyn Write + Send),
 ) -> Result<ExitCode> {
-    let list = match name {
-        Some(n) => client.who(n).await?,
+    let list: Vec<mo_client::Session> = match name {
+        Some(n) => client
+            .who(n)
+            .await?
+            .into_iter()
+            .map(|viewer| mo_client::Session::new(n, viewer))
+            .collect(),
         None => client.sessions().await?,
     };
     if json {
@@ -147,14 +152,11 @@ async fn who(
     let mut table = Table::new(&["DEVICE", "USER", "ROLE", "SINCE", "FROM"]);
     for s in &list {
         table.row(vec![
-            s.device
-                .clone()
-                .or_else(|| name.map(str::to_string))
-                .unwrap_or_default(),
-            s.user.clone(),
-            s.role.clone(),
-            s.since.clone(),
-            s.origin.clone().unwrap_or_default(),
+            s.device.clone(),
+            s.viewer.user.clone(),
+            s.viewer.role.to_string(),
+            s.viewer.since.clone(),
+            s.viewer.origin.clone(),
         ]);
     }
     table.write(out)?;
@@ -168,7 +170,7 @@ async fn power(
     json: bool,
     out: &mut (dyn Write + Send),
 ) -> Result<ExitCode> {
-    let action = PowerAction::parse(action)?;
+    let action = mo_client::parse_power_action(action)?;
     let mut failed = false;
     let mut reports = Vec::new();
     for name in names {

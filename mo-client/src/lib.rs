@@ -52,12 +52,13 @@ pub use attach::{Frame, WireViewer, parse_frame};
 pub use events::EventStream;
 #[doc(hidden)]
 pub use events::parse_event;
-/// The JSON value type of answers returned as JSON (gang, macros).
+/// The JSON value type (device settings given as JSON).
 pub use serde_json::Value;
 pub use trust::Trust;
 pub use types::{
-    Device, Event, EventQuery, Health, LogQuery, PowerAction, PowerReport, PowerResult, RoleInfo,
-    SearchHit, Session, User, VerifyReport,
+    Device, DeviceState, Event, EventQuery, GangReport, Health, HealthStatus, LogQuery, PlayReport,
+    PowerAction, PowerReport, PowerResult, PowerState, RoleInfo, SearchHit, Session, Settings,
+    Severity, User, VerifyReport, Viewer, ViewerRole, parse_power_action,
 };
 
 /// How long a REST call may take by default (power actions and log searches can be slow).
@@ -248,7 +249,9 @@ impl Client {
     }
 
     /// Add a device. `settings` is a JSON object of `mo device add` options (`on_demand`,
-    /// `description`, `power`, …; `Value::Null` for none).
+    /// `description`, `power`, …, the fields of [`mo_api::NewDevice`]; `Value::Null` for none).
+    /// An object that is no such body (an unknown option, a wrong type) is an
+    /// [`Error::BadSpec`] before anything is sent.
     pub async fn add_device(&self, name: &str, url: &str, settings: Value) -> Result<Device> {
         let mut body = match settings {
             Value::Object(map) => Value::Object(map),
@@ -256,8 +259,24 @@ impl Client {
         };
         body["name"] = json!(name);
         body["url"] = json!(url);
-        self.json(Self::post(&["api", "v1", "devices"], body, Some(name)))
-            .await
+        let device: mo_api::NewDevice =
+            serde_json::from_value(body.clone()).map_err(|e| Error::BadSpec {
+                what: "device settings",
+                input: body.to_string(),
+                reason: e.to_string(),
+            })?;
+        self.add(&device).await
+    }
+
+    /// Add a device described by `device` (name, address, settings).
+    pub async fn add(&self, device: &mo_api::NewDevice) -> Result<Device> {
+        let body = to_json(device)?;
+        self.json(Self::post(
+            &["api", "v1", "devices"],
+            body,
+            Some(&device.name),
+        ))
+        .await
     }
 
     /// Remove a device.
@@ -269,7 +288,7 @@ impl Client {
     }
 
     /// Who is on a console.
-    pub async fn who(&self, name: &str) -> Result<Vec<Session>> {
+    pub async fn who(&self, name: &str) -> Result<Vec<Viewer>> {
         self.json(Self::get(
             &["api", "v1", "devices", name, "who"],
             Some(name),
@@ -293,7 +312,7 @@ impl Client {
 
     /// Switch a device's power; the report says each controller's state afterwards.
     pub async fn power(&self, name: &str, action: PowerAction) -> Result<PowerReport> {
-        let body = json!({"action": action.name()});
+        let body = to_json(&mo_api::PowerRequest { action })?;
         self.json(Self::post(
             &["api", "v1", "devices", name, "power"],
             body,
@@ -361,7 +380,7 @@ impl Client {
     }
 
     /// Acknowledge an event; returns it as it is now.
-    pub async fn ack_event(&self, id: i64) -> Result<Event> {
+    pub async fn ack_event(&self, id: u64) -> Result<Event> {
         let id = id.to_string();
         self.json(Self::post(
             &["api", "v1", "events", &id, "ack"],
@@ -388,10 +407,10 @@ impl Client {
 
     /// Add a user, with a password or none (needs `admin`).
     pub async fn add_user(&self, name: &str, password: Option<&str>) -> Result<User> {
-        let mut body = json!({"name": name});
-        if let Some(p) = password {
-            body["password"] = json!(p);
-        }
+        let body = to_json(&mo_api::NewUser {
+            name: name.to_string(),
+            password: password.map(str::to_string),
+        })?;
         self.json(Self::post(&["api", "v1", "users"], body, None))
             .await
     }
@@ -402,10 +421,12 @@ impl Client {
     }
 
     /// Send one command to many consoles (names, globs, `@GROUP`s; needs `gang` and each
-    /// write lock): each device's answer, the majority and the divergent devices, as the API's
-    /// JSON (`outputs`, `majority`, `divergent`, `failed`, `refused`, `missed`).
-    pub async fn gang(&self, targets: &[&str], command: &str) -> Result<serde_json::Value> {
-        let body = json!({"targets": targets, "command": command});
+    /// write lock): each device's answer, the majority and the divergent devices.
+    pub async fn gang(&self, targets: &[&str], command: &str) -> Result<GangReport> {
+        let body = to_json(&mo_api::GangRequest {
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            command: command.to_string(),
+        })?;
         self.json(Self::post(&["api", "v1", "gang"], body, None))
             .await
     }
@@ -416,19 +437,22 @@ impl Client {
     }
 
     /// Play the stored macro `name` on `targets` with `args` (needs `macro.run` on each), or
-    /// with `dry_run` only show the plan. The API's JSON: `ok` and one result per device.
+    /// with `dry_run` only show the plan ([`PlayReport::Plan`]); otherwise `ok` and one result
+    /// per device ([`PlayReport::Played`]).
     pub async fn play_macro(
         &self,
         name: &str,
         targets: &[&str],
         args: &[(&str, &str)],
         dry_run: bool,
-    ) -> Result<serde_json::Value> {
-        let args: serde_json::Map<String, serde_json::Value> = args
+    ) -> Result<PlayReport> {
+        let mut request = mo_api::PlayRequest::new(targets.iter().map(|t| t.to_string()).collect());
+        request.args = args
             .iter()
-            .map(|(k, v)| ((*k).to_string(), json!(v)))
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
             .collect();
-        let body = json!({"targets": targets, "args": args, "dry_run": dry_run});
+        request.dry_run = dry_run;
+        let body = to_json(&request)?;
         self.json(Self::post(
             &["api", "v1", "macros", name, "play"],
             body,
@@ -449,6 +473,15 @@ impl Client {
         let attachment = attach::open(self, name, mode, replay).await?;
         Ok(mo_core::facade::ConsoleHandle::new(Box::new(attachment)))
     }
+}
+
+/// A request body as JSON.
+fn to_json<T: serde::Serialize>(body: &T) -> Result<Value> {
+    serde_json::to_value(body).map_err(|e| Error::BadSpec {
+        what: "request",
+        input: String::new(),
+        reason: format!("cannot write the request body: {e}"),
+    })
 }
 
 fn push_range(q: &mut Vec<(&str, String)>, query: &LogQuery) {

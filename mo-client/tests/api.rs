@@ -44,7 +44,7 @@ fn rest_methods_return_typed_answers_and_map_errors() {
             let nemo = Client::new(&api.base, nemo_t.as_str()).unwrap();
             let nobody = Client::new(&api.base, "mo_not_a_token").unwrap();
 
-            assert_eq!(root.health().await.unwrap().status, "ok");
+            assert_eq!(root.health().await.unwrap().status, mo_client::HealthStatus::Ok);
             let names: Vec<String> = root
                 .devices()
                 .await
@@ -114,7 +114,7 @@ fn rest_methods_return_typed_answers_and_map_errors() {
             // Power.
             let p = root.power_status("ex1").await.unwrap();
             assert_eq!(p.device, "ex1");
-            assert_eq!(p.results[0].state, "on", "{p:?}");
+            assert_eq!(p.results[0].state, mo_client::PowerState::On, "{p:?}");
             let p = root.power("ex1", PowerAction::Cycle).await.unwrap();
             assert_eq!(p.ok, Some(true), "{p:?}");
 
@@ -211,11 +211,10 @@ fn remote_console_handles_attach_expect_who_and_refuse_spies() {
             // Gang and macros through the client.
             let g = root.gang(&["ech*"], "via-client").await.unwrap();
             assert!(
-                g["outputs"]["ech1"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("got: via-client"),
-                "{g}"
+                g.outputs
+                    .get("ech1")
+                    .is_some_and(|o| o.contains("got: via-client")),
+                "{g:?}"
             );
             let e = vera.gang(&["ech1"], "x").await.unwrap_err();
             assert!(matches!(e, Error::Denied(_)), "{e:?}");

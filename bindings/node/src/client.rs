@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use mo_client::types::{EventQuery, LogQuery, PowerAction};
+use mo_client::types::{EventQuery, LogQuery};
 use napi::Result;
 use napi_derive::napi;
 use tokio::sync::{Mutex, watch};
@@ -102,13 +102,13 @@ pub struct MoEvent {
 impl From<mo_client::Event> for MoEvent {
     fn from(e: mo_client::Event) -> Self {
         MoEvent {
-            id: e.id,
+            id: i64::try_from(e.id).unwrap_or(i64::MAX),
             time: e.time,
             device: e.device,
-            severity: e.severity,
+            severity: e.severity.to_string(),
             name: e.name,
             text: e.text,
-            count: e.count.map(|c| c as f64),
+            count: Some(e.count as f64),
             acked_by: e.acked_by,
         }
     }
@@ -208,28 +208,14 @@ pub struct PlayOptions {
     pub dry_run: Option<bool>,
 }
 
-/// `[{device, reason}]` or `{device: text}` from the API's JSON, as entries.
-fn entries(list: Option<&Vec<mo_client::Value>>, key: &str) -> Vec<GangEntry> {
-    list.map(|items| {
-        items
-            .iter()
-            .map(|i| GangEntry {
-                device: i["device"].as_str().unwrap_or_default().to_string(),
-                text: i[key].as_str().unwrap_or_default().to_string(),
-            })
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
-fn names(list: &mo_client::Value) -> Vec<String> {
-    list.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
+/// A device and why, as an entry.
+fn entries(list: Vec<mo_client::types::DeviceReason>) -> Vec<GangEntry> {
+    list.into_iter()
+        .map(|i| GangEntry {
+            device: i.device,
+            text: i.reason,
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// Which certificate an `https://` daemon may present, instead of one the public web roots
@@ -290,7 +276,10 @@ impl Client {
     #[napi]
     pub async fn who(&self, name: String) -> Result<Vec<Session>> {
         let who = self.inner.who(&name).await.map_err(to_napi)?;
-        Ok(who.into_iter().map(session).collect())
+        Ok(who
+            .into_iter()
+            .map(|viewer| session(mo_client::Session::new(&name, viewer)))
+            .collect())
     }
 
     /// Everyone attached to any console.
@@ -306,23 +295,17 @@ impl Client {
     pub async fn gang(&self, targets: Vec<String>, command: String) -> Result<GangReport> {
         let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
         let r = self.inner.gang(&targets, &command).await.map_err(to_napi)?;
-        let outputs = r["outputs"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(d, t)| GangEntry {
-                        device: d.clone(),
-                        text: t.as_str().unwrap_or_default().to_string(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let outputs = r
+            .outputs
+            .into_iter()
+            .map(|(device, text)| GangEntry { device, text })
+            .collect();
         Ok(GangReport {
             outputs,
-            majority: names(&r["majority"]),
-            divergent: names(&r["divergent"]),
-            failed: entries(r["failed"].as_array(), "reason"),
-            refused: entries(r["refused"].as_array(), "reason"),
+            majority: r.majority,
+            divergent: r.divergent,
+            failed: entries(r.failed),
+            refused: entries(r.refused),
         })
     }
 
@@ -349,33 +332,36 @@ impl Client {
             .play_macro(&name, &targets, &args, options.dry_run.unwrap_or(false))
             .await
             .map_err(to_napi)?;
-        let results = r["results"]
-            .as_array()
-            .map(|a| {
-                a.iter()
+        Ok(match r {
+            mo_client::PlayReport::Plan(plan) => MacroReport {
+                ok: false,
+                results: Vec::new(),
+                plan: Some(plan.plan),
+            },
+            mo_client::PlayReport::Played(played) => MacroReport {
+                ok: played.ok,
+                results: played
+                    .results
+                    .into_iter()
                     .map(|i| MacroResult {
-                        device: i["device"].as_str().unwrap_or_default().to_string(),
-                        ok: i["ok"].as_bool().unwrap_or(false),
-                        result: i["result"].as_str().unwrap_or_default().to_string(),
+                        device: i.device,
+                        ok: i.ok,
+                        result: i.result,
                     })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(MacroReport {
-            ok: r["ok"].as_bool().unwrap_or(false),
-            results,
-            plan: r["plan"].as_str().map(str::to_string),
+                    .collect(),
+                plan: None,
+            },
         })
     }
 
     /// Power action on device `name`: `on`, `off`, `cycle`, `reset`, `soft-off` or `status`.
     #[napi]
     pub async fn power(&self, name: String, action: String) -> Result<PowerReport> {
-        let action = PowerAction::parse(&action).map_err(to_napi)?;
+        let action = mo_client::parse_power_action(&action).map_err(to_napi)?;
         let r = self.inner.power(&name, action).await.map_err(to_napi)?;
         Ok(PowerReport {
             device: r.device,
-            action: r.action,
+            action: r.action.map(|a| a.to_string()),
             ok: r.ok,
             message: r.message,
             results: r
@@ -383,7 +369,7 @@ impl Client {
                 .into_iter()
                 .map(|p| PowerResult {
                     controller: p.controller,
-                    state: p.state,
+                    state: p.state.to_string(),
                     error: p.error,
                 })
                 .collect(),
@@ -510,7 +496,7 @@ fn device(d: mo_client::Device) -> Device {
     Device {
         name: d.name,
         url: d.url,
-        state: d.state,
+        state: d.state.to_string(),
         viewers: u32::try_from(d.viewers).unwrap_or(u32::MAX),
         groups: d.groups,
         description: d.description,
@@ -520,10 +506,10 @@ fn device(d: mo_client::Device) -> Device {
 
 fn session(s: mo_client::Session) -> Session {
     Session {
-        device: s.device,
-        user: s.user,
-        role: s.role,
-        since: s.since,
-        origin: s.origin,
+        device: Some(s.device),
+        user: s.viewer.user,
+        role: s.viewer.role.to_string(),
+        since: s.viewer.since,
+        origin: Some(s.viewer.origin),
     }
 }

@@ -92,9 +92,7 @@ impl Inner {
     }
     async fn gang(&self, targets: Vec<String>, command: String) -> PyResult<Json> {
         let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
-        Ok(Json(
-            self.client.gang(&targets, &command).await.map_err(to_py)?,
-        ))
+        json(&self.client.gang(&targets, &command).await.map_err(to_py)?)
     }
     async fn macros(&self) -> PyResult<Json> {
         json(&self.client.macros().await.map_err(to_py)?)
@@ -108,12 +106,13 @@ impl Inner {
     ) -> PyResult<Json> {
         let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
         let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        Ok(Json(
-            self.client
+        json(
+            &self
+                .client
                 .play_macro(&name, &targets, &args, dry_run)
                 .await
                 .map_err(to_py)?,
-        ))
+        )
     }
     async fn attach(
         &self,
@@ -169,7 +168,7 @@ fn event_query(device: Option<String>, limit: Option<usize>, unacked: bool) -> E
 }
 
 fn power_action(action: &str) -> PyResult<PowerAction> {
-    PowerAction::parse(action).map_err(to_py)
+    mo_client::parse_power_action(action).map_err(to_py)
 }
 
 /// `future_into_py` with the client cloned in.
