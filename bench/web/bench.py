@@ -189,7 +189,7 @@ def bench_fanout(browser, mod: Mod, n: int):
     open_console(holder, dev)
     shell(holder, dev)
     ctxs, pages = [], []
-    t0 = time.time()
+    t_login = time.time()
     # Log every context in through the API (the cookie lands in the context), then open the pages.
     for _ in range(n):
         c = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=mod.base)
@@ -197,6 +197,8 @@ def bench_fanout(browser, mod: Mod, n: int):
         if not r.ok:
             die(f"fanout: login answered {r.status}: {r.text()}")
         ctxs.append(c)
+    logins = time.time() - t_login
+    t0 = time.time()
     for c in ctxs:
         p = c.new_page()
         p.set_default_timeout(300000)
@@ -220,7 +222,7 @@ def bench_fanout(browser, mod: Mod, n: int):
     for c in ctxs:
         c.close()
     holder_ctx.close()
-    return all_open, lat
+    return logins, all_open, lat
 
 
 def main() -> None:
@@ -254,8 +256,8 @@ def main() -> None:
                 lat, h0, hmin, hmax, missed = bench_flood(browser, mod, a.flood_rate, a.flood_seconds, a.keys)
                 print(f"web flood {a.flood_rate}/s for {a.flood_seconds} s in a background tab: input echo on another console {fmt(lat)}; JS heap {h0:.1f} MB before, {hmin:.1f}..{hmax:.1f} MB during; page skipped {missed} bytes")
             if "fanout" in parts:
-                all_open, fan = bench_fanout(browser, mod, a.contexts)
-                print(f"web fanout: {a.contexts} browser contexts spying on one console: all drew the replay {all_open:.1f} s after the first opened; a typed line drawn in all: {fmt(fan)}")
+                logins, all_open, fan = bench_fanout(browser, mod, a.contexts)
+                print(f"web fanout: {a.contexts} browser contexts spying on one console: {a.contexts} logins {logins:.1f} s; all pages drew the replay {all_open:.1f} s after the first was opened; a typed line drawn in all: {fmt(fan)}")
             browser.close()
     finally:
         mod.stop()
