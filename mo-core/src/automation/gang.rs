@@ -24,8 +24,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::console::{Console, Mode, Output, Session, ViewerRole, view};
+use crate::console::{Console, Mode, Output, Session, ViewerEvent, ViewerRole, view};
 use crate::error::{Error, Result};
+use crate::record::RecordKind;
 use crate::scan::{AnsiStripper, Piece};
 
 /// What a gang or listen stream delivers: something from one device.
@@ -127,12 +128,21 @@ async fn member_task(
     loop {
         let kind = tokio::select! {
             // What each member sees is what any viewer sees (console::view).
-            event = session.recv() => match view(event, session.user(), &name) {
-                Some(Output::Data(bytes)) => GangEventKind::Output(bytes),
-                Some(Output::Notice(text)) => GangEventKind::Notice(text),
-                Some(Output::Missed(bytes)) => GangEventKind::Missed { bytes },
-                Some(Output::Closed(_)) => GangEventKind::Closed,
-                _ => continue,
+            event = session.recv() => match event {
+                // A note of the member's own user comes back as written, not as "note written
+                // (record N)": a macro player's progress is read from its notes this way.
+                ViewerEvent::Chunk(c)
+                    if c.kind == RecordKind::Note && *c.user == *session.user() =>
+                {
+                    GangEventKind::Notice(String::from_utf8_lossy(&c.bytes).into_owned())
+                }
+                event => match view(event, session.user(), &name) {
+                    Some(Output::Data(bytes)) => GangEventKind::Output(bytes),
+                    Some(Output::Notice(text)) => GangEventKind::Notice(text),
+                    Some(Output::Missed(bytes)) => GangEventKind::Missed { bytes },
+                    Some(Output::Closed(_)) => GangEventKind::Closed,
+                    _ => continue,
+                },
             },
             cmd = cmds.recv() => {
                 match cmd {

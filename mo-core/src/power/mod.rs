@@ -10,6 +10,7 @@
 
 pub mod binding;
 pub mod group;
+pub mod service;
 #[cfg(test)]
 mod testing;
 
@@ -22,6 +23,10 @@ use crate::error::{Error, Result};
 
 pub use binding::PowerBinding;
 pub use group::{DeviceOutcome, DeviceResult, GroupEvent, GroupOperation, GroupReport};
+pub use service::{
+    PlanOutcome, PowerPlan, PowerResult, PowerService, PowerTarget, StatusError, Unavailable,
+    read_states,
+};
 
 /// The power state of one target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

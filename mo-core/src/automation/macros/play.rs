@@ -95,6 +95,29 @@ impl Report {
     pub fn ok(&self) -> bool {
         self.outcome == Outcome::Done
     }
+
+    /// The result as one line for an admin, with the time taken: `web01: done (4 steps, 1.2 s)`
+    /// or `web01: FAILED at line 3 (expect /login:/ within 5 s) after 2 steps: …`.
+    pub fn result_line(&self) -> String {
+        let secs = self.elapsed.as_secs_f64();
+        match &self.outcome {
+            Outcome::Done => format!(
+                "{}: done ({} steps, {secs:.1} s)",
+                self.device, self.steps_done
+            ),
+            Outcome::Failed { line, step, error } => format!(
+                "{}: FAILED at line {line} ({step}) after {} steps: {error}",
+                self.device, self.steps_done
+            ),
+            _ => {
+                let text = self.to_string();
+                let rest = text
+                    .strip_prefix(&format!("{}: ", self.device))
+                    .unwrap_or(&text);
+                format!("{}: FAILED: {rest}", self.device)
+            }
+        }
+    }
 }
 
 impl std::fmt::Display for Report {

@@ -242,3 +242,33 @@ fn random_input_never_panics() {
         let _ = r.finish();
     }
 }
+
+#[test]
+fn result_lines_say_how_each_device_ended() {
+    let report = |outcome: Outcome| Report {
+        device: "web01".into(),
+        outcome,
+        steps_done: 2,
+        elapsed: Duration::from_millis(1250),
+    };
+    assert_eq!(
+        report(Outcome::Done).result_line(),
+        "web01: done (2 steps, 1.2 s)"
+    );
+    assert_eq!(
+        report(Outcome::Failed {
+            line: 3,
+            step: "expect /x/".into(),
+            error: "no answer".into()
+        })
+        .result_line(),
+        "web01: FAILED at line 3 (expect /x/) after 2 steps: no answer"
+    );
+    assert_eq!(
+        report(Outcome::Busy {
+            held_by: "bob".into()
+        })
+        .result_line(),
+        "web01: FAILED: busy: held by bob"
+    );
+}
