@@ -114,6 +114,9 @@ pub enum Command {
     /// Macros the daemon plays: list, show, check, add and remove (DIR/macros/NAME.macro).
     #[command(subcommand)]
     Macro(crate::macros::MacroCommand),
+    /// Agents (mo-agent on console servers): add (enrollment token), list, show, ports, rm.
+    #[command(subcommand)]
+    Agent(crate::agent::AgentCommand),
     /// Attach to a console through a daemon's API (needs --server): an interactive terminal.
     ///
     /// The terminal is put in raw mode; everything typed goes to the device except the escape

@@ -10,6 +10,7 @@
 //! status; `mo log verify` exits with 1 when it finds problems.
 
 mod access;
+mod agent;
 mod audit;
 mod cli;
 mod config;
@@ -140,6 +141,7 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
         Command::Events(args) => events::run(&dir.open_store()?, args, out)?,
         Command::Config(command) => config::run(&dir, &dir.open_store()?, command, out)?,
         Command::Macro(command) => return macros::run(&dir, command, out),
+        Command::Agent(command) => agent::run(&dir, &dir.open_store()?, command, out)?,
         Command::Devices { json } => {
             let store = dir.open_store()?;
             device::run(&dir, &store, DeviceCommand::List { json }, out)?;

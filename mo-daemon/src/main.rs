@@ -2,6 +2,7 @@
 //! SSH front door, and logs every byte with who and when.
 
 mod access;
+mod agents;
 mod automation;
 mod connlimit;
 mod events;

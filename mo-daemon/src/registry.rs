@@ -66,14 +66,20 @@ pub struct Registry {
     key: SecretKey,
     /// Serializes reconciles: each reads the store and changes `entries` while holding it.
     gate: tokio::sync::Mutex<()>,
+    /// The connected agents, whose ports `agent://` devices reach.
+    agents: Arc<crate::agents::Agents>,
 }
 
 impl Registry {
     /// An empty registry writing record logs under `data`, reading device secrets from `store`
     /// with `key`.
     pub fn new(data: DataDir, log: LogOptions, store: Store, key: SecretKey) -> Self {
-        let drivers = DriverOptions::new().with_known_hosts(data.path().join("known_hosts"));
+        let agents = Arc::new(crate::agents::Agents::new(store.clone()));
+        let drivers = DriverOptions::new()
+            .with_known_hosts(data.path().join("known_hosts"))
+            .with_agents(mo_drivers::agent::AgentDirectory::new(agents.clone()));
         Registry {
+            agents,
             on_start: RwLock::new(None),
             entries: RwLock::new(BTreeMap::new()),
             data,
@@ -83,6 +89,11 @@ impl Registry {
             key,
             gate: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The connected agents (`mo-agent`) and their ports.
+    pub fn agents(&self) -> &Arc<crate::agents::Agents> {
+        &self.agents
     }
 
     /// Call `hook` with every console started from now on.

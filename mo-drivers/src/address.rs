@@ -48,6 +48,8 @@ pub struct DriverOptions {
     /// Accept (and record in [`DriverOptions::known_hosts`]) the key of an SSH device seen for
     /// the first time. A *changed* key is refused regardless.
     pub trust_on_first_use: bool,
+    /// How `agent://` links reach the agents (the daemon's connections); empty elsewhere.
+    pub agents: crate::agent::AgentDirectory,
 }
 
 impl DriverOptions {
@@ -71,6 +73,12 @@ impl DriverOptions {
     /// Set [`DriverOptions::known_hosts`].
     pub fn with_known_hosts(mut self, file: impl Into<PathBuf>) -> Self {
         self.known_hosts = Some(file.into());
+        self
+    }
+
+    /// Set [`DriverOptions::agents`].
+    pub fn with_agents(mut self, agents: crate::agent::AgentDirectory) -> Self {
+        self.agents = agents;
         self
     }
 

@@ -16,6 +16,7 @@
 //! | `ipmi`   | a BMC's Serial over LAN (RMCP+), `ipmi://user@bmc[:port]?cipher=3` | [`ipmi`] |
 //! | `sim`    | a built-in simulated device | [`sim`] |
 //! | `cs`     | a port of a console server by profile, `cs://user@cs1/5?profile=opengear` | [`profile`] |
+//! | `agent`  | a port held by `mo-agent` on a console server, `agent://cs1/ttyS3` | [`agent`] |
 //!
 //! Parsing an address does no I/O; errors name the address and what is wrong with it. Every
 //! driver is checked by one conformance suite (`tests/conformance.rs`) against a real peer.
@@ -46,6 +47,7 @@
 
 pub mod action;
 pub mod address;
+pub mod agent;
 pub mod credentials;
 pub mod exec;
 pub mod ipmi;
@@ -83,7 +85,7 @@ pub use unix::UnixConnector;
 
 /// The URL schemes this crate has drivers for, in the order they are listed in messages.
 const SCHEMES: &[&str] = &[
-    "exec", "serial", "unix", "telnet", "rfc2217", "tcp", "ssh", "ipmi", "sim", "cs",
+    "exec", "serial", "unix", "telnet", "rfc2217", "tcp", "ssh", "ipmi", "sim", "cs", "agent",
 ];
 
 /// The URL schemes this crate has drivers for.
@@ -91,7 +93,7 @@ const SCHEMES: &[&str] = &[
 /// ```
 /// assert_eq!(
 ///     mo_drivers::schemes(),
-///     ["exec", "serial", "unix", "telnet", "rfc2217", "tcp", "ssh", "ipmi", "sim", "cs"]
+///     ["exec", "serial", "unix", "telnet", "rfc2217", "tcp", "ssh", "ipmi", "sim", "cs", "agent"]
 /// );
 /// ```
 pub fn schemes() -> &'static [&'static str] {
@@ -113,6 +115,7 @@ pub fn connector_for(url: &str, opts: &DriverOptions) -> Result<Arc<dyn Connecto
         "ipmi" => Arc::new(IpmiConnector::from_url(&parsed, url, opts)?),
         "sim" => Arc::new(sim_connector(&parsed, url)?),
         "cs" => return connector_for(&profile::resolve_url(&parsed, url)?, opts),
+        "agent" => Arc::new(agent::AgentConnector::from_url(&parsed, url, opts)?),
         other => {
             return Err(address::bad(
                 url,
@@ -183,7 +186,7 @@ mod tests {
         for (address, needle) in [
             (
                 "telnot://cs1:7001",
-                "unknown scheme `telnot` (known: exec, serial, unix, telnet, rfc2217, tcp, ssh, ipmi, sim, cs)",
+                "unknown scheme `telnot` (known: exec, serial, unix, telnet, rfc2217, tcp, ssh, ipmi, sim, cs, agent)",
             ),
             ("/dev/ttyS0", "no scheme"),
             ("", "no scheme"),

@@ -32,6 +32,7 @@
 //! ```
 
 mod access;
+mod agent;
 mod audit;
 mod audit_archive;
 pub mod config;
@@ -50,6 +51,7 @@ mod token;
 mod user;
 
 pub use access::{RoleInfo, validate_access_name};
+pub use agent::{AgentInfo, AgentPort, ENROLL_VALID};
 pub use audit::{AuditEntry, AuditFilter, Outcome};
 pub use audit_archive::{
     AUDIT_ARCHIVE_VERSION, AUDIT_PRUNE_ACTION, AuditArchive, verify_audit_archive,

@@ -256,6 +256,32 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE devices ADD COLUMN log_secrets INTEGER NOT NULL DEFAULT 0 CHECK (log_secrets IN (0, 1));
     "#,
+    // 7: agents (mo-agent on console servers): enrollment secret (hashed), enrolled key, last
+    // connection, and the ports each offers.
+    r#"
+    CREATE TABLE agents (
+        name             TEXT PRIMARY KEY NOT NULL,
+        token_hash       TEXT,
+        token_expires_ns INTEGER,
+        key_type         TEXT,
+        blob             TEXT,
+        fingerprint      TEXT,
+        created_ns       INTEGER NOT NULL,
+        enrolled_ns      INTEGER,
+        connected_ns     INTEGER,
+        seen_ns          INTEGER,
+        peer             TEXT,
+        software         TEXT
+    ) STRICT;
+    CREATE UNIQUE INDEX agents_key ON agents (key_type, blob);
+    CREATE TABLE agent_ports (
+        agent TEXT NOT NULL REFERENCES agents (name) ON DELETE CASCADE,
+        name  TEXT NOT NULL,
+        url   TEXT NOT NULL,
+        caps  INTEGER NOT NULL,
+        PRIMARY KEY (agent, name)
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.

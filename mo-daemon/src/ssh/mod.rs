@@ -107,6 +107,7 @@ pub async fn serve(
                 ctx: ctx.clone(),
                 peer: Some(peer),
                 login: None,
+                agent: None,
                 authed: authed.clone(),
                 channels: Arc::new(AtomicUsize::new(0)),
                 max_channels: options.max_channels,
@@ -185,6 +186,8 @@ pub struct Conn {
     ctx: Arc<Ctx>,
     peer: Option<SocketAddr>,
     login: Option<Login>,
+    /// Set when an agent (`mo-agent`) logged in instead of a user (crate::agents).
+    agent: Option<crate::agents::AgentLogin>,
     /// Set once a login succeeded (the login deadline no longer applies).
     authed: Arc<AtomicBool>,
     /// Channels open now.
@@ -193,6 +196,19 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// Accept an agent's login (`Some`) or refuse it.
+    fn agent_login(&mut self, agent: Option<crate::agents::AgentLogin>) -> Auth {
+        match agent {
+            Some(agent) => {
+                tracing::info!(?agent, peer = ?self.peer, "agent login");
+                self.authed.store(true, Ordering::SeqCst);
+                self.agent = Some(agent);
+                Auth::Accept
+            }
+            None => Auth::reject(),
+        }
+    }
+
     fn origin(&self) -> String {
         self.peer
             .map_or_else(|| "ssh".to_string(), |p| format!("ssh {p}"))
@@ -203,6 +219,15 @@ impl russh::server::Handler for Conn {
     type Error = anyhow::Error;
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        if let Some(enrolling) = self
+            .ctx
+            .registry
+            .agents()
+            .check_enrollment(user, password)
+            .await
+        {
+            return Ok(self.agent_login(enrolling));
+        }
         let Ok(login) = Login::parse(user) else {
             return Ok(Auth::reject());
         };
@@ -276,6 +301,17 @@ impl russh::server::Handler for Conn {
             return Ok(Auth::reject());
         };
         let (kind, blob) = (kind.to_string(), blob.to_string());
+        match self
+            .ctx
+            .registry
+            .agents()
+            .check_key(user, &kind, &blob)
+            .await
+        {
+            crate::agents::KeyCheck::Agent(agent) => return Ok(self.agent_login(Some(agent))),
+            crate::agents::KeyCheck::Refused => return Ok(Auth::reject()),
+            crate::agents::KeyCheck::NotAnAgent => {}
+        }
         let store = self.ctx.store.clone();
         let owner = tokio::task::spawn_blocking(move || store.find_user_by_key(&kind, &blob))
             .await?
@@ -302,8 +338,16 @@ impl russh::server::Handler for Conn {
         &mut self,
         channel: Channel<Msg>,
         reply: ChannelOpenHandle,
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<(), Self::Error> {
+        if let Some(agent) = self.agent.clone() {
+            reply.accept().await;
+            let (ctx, peer, handle) = (self.ctx.clone(), self.peer, session.handle());
+            tokio::spawn(crate::agents::run_channel(
+                ctx, agent, peer, channel, handle,
+            ));
+            return Ok(());
+        }
         let Some(login) = self.login.clone() else {
             return Ok(());
         };

@@ -1,0 +1,322 @@
+//! `mo-agent`: holds the ports of a console server and carries them to mo's daemon over one
+//! outbound, encrypted SSH connection (docs/agent.md).
+
+mod backoff;
+mod port;
+mod spool;
+mod uplink;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use serde::Deserialize;
+
+/// mo-agent: every port of a console server over one outbound SSH link to mo's daemon.
+///
+/// Enroll once with the token `mo agent add NAME` printed (creates the key if missing and pins
+/// the daemon's host key):
+///
+///   mo-agent --enroll TOKEN --connect ssh://cs1@mo.example:2222 --key /etc/mo-agent/key
+///
+/// Then run with the ports to offer:
+///
+///   mo-agent --connect ssh://cs1@mo.example:2222 --key /etc/mo-agent/key \
+///       --port ttyS0=serial:///dev/ttyS0?baud=115200 --discover-serial
+///
+/// The ports become devices on the daemon with `mo device add web01 agent://cs1/ttyS0`. While
+/// the link is down the agent keeps reading every port into a bounded spool (--spool-mib) and
+/// replays it, in order, when the link is back.
+#[derive(Debug, Parser)]
+#[command(name = "mo-agent", version, verbatim_doc_comment)]
+struct Args {
+    /// The daemon's SSH door and this agent's name: ssh://AGENT@HOST[:PORT] (port 2222 if
+    /// left out).
+    #[arg(long, value_name = "URL")]
+    connect: Option<String>,
+    /// The agent's private key (OpenSSH format). --enroll creates it (Ed25519, mode 0600) if
+    /// missing.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// Where the daemon's host key is pinned at enrollment (default: KEY.daemon.pub).
+    #[arg(long, value_name = "FILE")]
+    host_key: Option<PathBuf>,
+    /// Enroll with this one-time token (from `mo agent add NAME`): register the key and pin the
+    /// daemon's host key. Without ports the agent then exits; with ports it goes on running.
+    #[arg(long, value_name = "TOKEN")]
+    enroll: Option<String>,
+    /// A port to offer: NAME=URL, any mo-drivers address (serial:///dev/ttyS0?baud=115200,
+    /// rfc2217://host:port, exec:///path, unix:///path). Repeatable.
+    #[arg(long = "port", value_name = "NAME=URL")]
+    ports: Vec<String>,
+    /// Also offer every /dev/ttyS*, /dev/ttyUSB* and /dev/ttyACM* that opens (named after the
+    /// device: ttyUSB0).
+    #[arg(long)]
+    discover_serial: bool,
+    /// A TOML file: connect, key, host_key, spool_mib and [[port]] tables (name, url).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Spool per port while the link is down, in MiB; the oldest records go first when it is
+    /// full (counted and reported to the daemon).
+    #[arg(long, value_name = "MIB")]
+    spool_mib: Option<f64>,
+    /// Log filter for the agent's own diagnostics (tracing syntax).
+    #[arg(long, env = "MO_AGENT_LOG", default_value = "info")]
+    log: String,
+}
+
+/// The `--config` file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    connect: Option<String>,
+    key: Option<PathBuf>,
+    host_key: Option<PathBuf>,
+    spool_mib: Option<f64>,
+    #[serde(default)]
+    discover_serial: bool,
+    #[serde(default)]
+    port: Vec<FilePort>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePort {
+    name: String,
+    url: String,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mo-agent: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mo-agent: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// A port name: what `agent://AGENT/PORT` can hold.
+fn check_port_name(name: &str) -> anyhow::Result<()> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        bail!("port name `{name}`: use 1-64 letters, digits, `-`, `_` or `.`");
+    }
+    Ok(())
+}
+
+/// The ports to offer: --config's, then --port's, then discovered ones; names unique.
+fn declared_ports(args: &Args, file: &FileConfig) -> anyhow::Result<Vec<(String, String)>> {
+    let mut ports = Vec::new();
+    for p in &file.port {
+        ports.push((p.name.clone(), p.url.clone()));
+    }
+    for spec in &args.ports {
+        let Some((name, url)) = spec.split_once('=') else {
+            bail!("--port `{spec}`: write NAME=URL");
+        };
+        ports.push((name.trim().to_owned(), url.trim().to_owned()));
+    }
+    let mut seen = BTreeSet::new();
+    for (name, _) in &ports {
+        check_port_name(name)?;
+        if !seen.insert(name.clone()) {
+            bail!("port `{name}` declared twice");
+        }
+    }
+    Ok(ports)
+}
+
+/// Every /dev/ttyS*, ttyUSB*, ttyACM* that opens and takes settings (a ttyS without a UART
+/// fails with an I/O error).
+async fn discover_serial(taken: &BTreeSet<String>) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/dev") else {
+        return found;
+    };
+    let mut names: Vec<String> = dir
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| {
+            ["ttyS", "ttyUSB", "ttyACM"]
+                .iter()
+                .any(|p| n.starts_with(p))
+        })
+        .collect();
+    names.sort();
+    for name in names {
+        if taken.contains(&name) {
+            continue;
+        }
+        let url = format!("serial:///dev/{name}");
+        let Ok(connector) = mo_drivers::connector_for(&url, &mo_drivers::DriverOptions::default())
+        else {
+            continue;
+        };
+        let opened = tokio::time::timeout(Duration::from_secs(2), connector.connect()).await;
+        if let Ok(Ok(link)) = opened {
+            drop(link);
+            tracing::info!("discovered serial port {name}");
+            found.push((name, url));
+        }
+    }
+    found
+}
+
+fn default_pin(key: &Path) -> PathBuf {
+    let mut p = key.as_os_str().to_owned();
+    p.push(".daemon.pub");
+    PathBuf::from(p)
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --config {}", path.display()))?;
+            toml::from_str::<FileConfig>(&text)
+                .with_context(|| format!("--config {}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let connect = args
+        .connect
+        .clone()
+        .or(file.connect.clone())
+        .context("give the daemon to connect to: --connect ssh://AGENT@HOST:PORT")?;
+    let target = uplink::Target::parse(&connect)?;
+    let key_path = args
+        .key
+        .clone()
+        .or(file.key.clone())
+        .context("give the agent's key file: --key FILE")?;
+    let pin_path = args
+        .host_key
+        .clone()
+        .or(file.host_key.clone())
+        .unwrap_or_else(|| default_pin(&key_path));
+    let spool_mib = args.spool_mib.or(file.spool_mib).unwrap_or(16.0);
+    if !(spool_mib > 0.0 && spool_mib <= 65536.0) {
+        bail!("--spool-mib {spool_mib}: give a size above 0 and at most 65536");
+    }
+    let spool_bytes = (spool_mib * 1024.0 * 1024.0) as usize;
+    let mut ports = declared_ports(&args, &file)?;
+    if args.discover_serial || file.discover_serial {
+        let taken: BTreeSet<String> = ports.iter().map(|(n, _)| n.clone()).collect();
+        ports.extend(discover_serial(&taken).await);
+    }
+
+    if let Some(token) = &args.enroll {
+        let key = uplink::load_key(&key_path, true)?;
+        let said = uplink::enroll(&target, token, &key, &pin_path).await?;
+        println!("{said}");
+        if ports.is_empty() {
+            return Ok(());
+        }
+    }
+    if ports.is_empty() {
+        bail!("no ports to offer: give --port NAME=URL, --discover-serial or [[port]] in --config");
+    }
+    let key = uplink::load_key(&key_path, false)?;
+    let pin = uplink::load_pin(&pin_path)?;
+    let mut held = Vec::new();
+    for (name, url) in &ports {
+        held.push(port::start(name, url, spool_bytes)?);
+    }
+    tracing::info!(
+        "holding {} port(s): {}",
+        held.len(),
+        ports
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let epoch = rand::random::<u64>();
+    let link = uplink::run(target, key, (pin, pin_path), Arc::new(held), epoch);
+    tokio::select! {
+        r = link => r,
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = terminate() => Ok(()),
+    }
+}
+
+async fn terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_come_from_the_file_and_the_flags_with_unique_names() {
+        let args = Args::parse_from([
+            "mo-agent",
+            "--port",
+            "a=exec:///bin/cat",
+            "--port",
+            "b = unix:///run/x.sock",
+        ]);
+        let file: FileConfig =
+            toml::from_str("[[port]]\nname = \"c\"\nurl = \"serial:///dev/ttyS0\"\n").unwrap();
+        let ports = declared_ports(&args, &file).unwrap();
+        assert_eq!(
+            ports.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            ["c", "a", "b"]
+        );
+        assert_eq!(ports[2].1, "unix:///run/x.sock");
+        let twice = Args::parse_from(["mo-agent", "--port", "a=x:", "--port", "a=y:"]);
+        let e = declared_ports(&twice, &FileConfig::default()).unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
+        let bad = Args::parse_from(["mo-agent", "--port", "a/b=x:"]);
+        assert!(declared_ports(&bad, &FileConfig::default()).is_err());
+        let bad = Args::parse_from(["mo-agent", "--port", "nourl"]);
+        assert!(declared_ports(&bad, &FileConfig::default()).is_err());
+        assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn connect_addresses_name_agent_host_and_port() {
+        let t = uplink::Target::parse("ssh://cs1@127.0.0.1:2200").unwrap();
+        assert_eq!(
+            (t.agent.as_str(), t.host.as_str(), t.port),
+            ("cs1", "127.0.0.1", 2200)
+        );
+        assert_eq!(uplink::Target::parse("ssh://cs1@h").unwrap().port, 2222);
+        for bad in ["ssh://h:1", "http://a@h", "ssh://a:pw@h", "nonsense"] {
+            assert!(uplink::Target::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

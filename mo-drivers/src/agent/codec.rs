@@ -1,0 +1,647 @@
+//! The agent protocol's frames: a sans-I/O, length-prefixed, versioned codec.
+//!
+//! Every channel between `mo-agent` and the daemon (the control channel and one channel per port)
+//! carries a stream of frames (docs/agent.md, "Wire format"):
+//!
+//! ```text
+//! frame = length:u32 (big-endian; the bytes after this field, 2 ..= MAX_FRAME)
+//!         version:u8 (= VERSION) kind:u8 body
+//! str   = length:u16 (big-endian) UTF-8 bytes
+//! ```
+//!
+//! [`Decoder`] takes bytes in any pieces and hands out whole [`Frame`]s; [`Frame::encode`]
+//! writes one. Both sides treat a decoding error as fatal for the channel (it is closed and the
+//! link reconnects): the stream cannot be resynchronised.
+//!
+//! ```
+//! use mo_drivers::agent::codec::{Decoder, Frame};
+//!
+//! let frame = Frame::Output { seq: 7, time_ns: 1_700_000_000_000_000_000, bytes: b"login: ".to_vec() };
+//! let wire = frame.encode();
+//! let mut decoder = Decoder::new();
+//! decoder.push(&wire[..5]);
+//! assert_eq!(decoder.next_frame().unwrap(), None);
+//! decoder.push(&wire[5..]);
+//! assert_eq!(decoder.next_frame().unwrap(), Some(frame));
+//! ```
+
+use std::fmt;
+
+/// The protocol version this build speaks.
+pub const VERSION: u8 = 1;
+
+/// The largest frame body (version, kind and payload), in bytes.
+pub const MAX_FRAME: usize = 256 * 1024;
+
+/// The longest string field, in bytes.
+pub const MAX_STR: usize = 4096;
+
+/// The most ports one `Ports` frame lists.
+pub const MAX_PORTS: usize = 1024;
+
+/// A port an agent offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortInfo {
+    /// The port's name (`ttyS3`), unique on the agent.
+    pub name: String,
+    /// The address the agent opens it with (`serial:///dev/ttyS3?baud=115200`).
+    pub url: String,
+    /// The link's abilities: bit 0 BREAK, bit 1 line settings, bit 2 modem lines (DTR/RTS).
+    pub caps: u8,
+}
+
+/// A control operation for a port, sent by the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortOp {
+    /// Send a BREAK for this many milliseconds.
+    Break(u32),
+    /// Raise or drop DTR.
+    Dtr(bool),
+    /// Raise or drop RTS.
+    Rts(bool),
+}
+
+/// One message of the agent protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Frame {
+    /// Agent → daemon, first on the control channel: who is speaking.
+    Hello {
+        /// The agent's name.
+        agent: String,
+        /// The agent's software version.
+        software: String,
+    },
+    /// Agent → daemon on the control channel: the ports it offers (replaces any earlier list).
+    Ports(Vec<PortInfo>),
+    /// Agent → daemon, first on a port channel: the spool's epoch (changes when the agent
+    /// restarts) and the oldest sequence number it still holds.
+    PortHello {
+        /// Random per agent start; sequence numbers are only comparable within one epoch.
+        epoch: u64,
+        /// The oldest record the agent can still replay.
+        first_seq: u64,
+    },
+    /// Daemon → agent on a port channel: send records from this sequence number on (records of
+    /// the same epoch before it are already in the log).
+    Resume {
+        /// The first sequence number wanted.
+        next_seq: u64,
+    },
+    /// Agent → daemon: bytes the port printed, with the agent's sequence number and the time
+    /// (ns since the Unix epoch) they arrived.
+    Output {
+        /// Per-port record number, from 1, increasing by one.
+        seq: u64,
+        /// When the bytes arrived at the agent.
+        time_ns: i64,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// Daemon → agent: records up to and including `seq` are stored; the agent may drop them.
+    Ack {
+        /// The last stored sequence number.
+        seq: u64,
+    },
+    /// Daemon → agent: bytes to write to the port.
+    Input(Vec<u8>),
+    /// Daemon → agent: a control operation for the port.
+    Control(PortOp),
+    /// Daemon → agent: line settings to apply (`baud=9600&parity=even&flow=none`).
+    Settings(String),
+    /// Agent → daemon: the port's modem status lines (16550 MSR layout, high four bits).
+    Modem(u8),
+    /// Agent → daemon: records the spool dropped (it was full) before they were sent.
+    Dropped {
+        /// How many records.
+        records: u64,
+        /// How many bytes.
+        bytes: u64,
+    },
+    /// Either way: a notice about the port or the agent (`port ttyS3 down: …`).
+    Notice(String),
+    /// Either way: the sender refuses to go on, and why.
+    Error(String),
+}
+
+/// Why bytes are not a valid frame stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The length field is below 2 or above [`MAX_FRAME`].
+    #[error("agent frame length {0} out of range (2..={MAX_FRAME})")]
+    Length(u32),
+    /// The version byte is not [`VERSION`].
+    #[error("agent frame version {0} not supported (this side speaks {VERSION})")]
+    Version(u8),
+    /// The kind byte names no frame.
+    #[error("unknown agent frame kind {0}")]
+    Kind(u8),
+    /// The body does not match its kind.
+    #[error("bad agent frame body ({kind}): {reason}")]
+    Body {
+        /// The frame's kind.
+        kind: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+mod kind {
+    pub const HELLO: u8 = 1;
+    pub const PORTS: u8 = 2;
+    pub const PORT_HELLO: u8 = 3;
+    pub const RESUME: u8 = 4;
+    pub const OUTPUT: u8 = 5;
+    pub const ACK: u8 = 6;
+    pub const INPUT: u8 = 7;
+    pub const CONTROL: u8 = 8;
+    pub const SETTINGS: u8 = 9;
+    pub const MODEM: u8 = 10;
+    pub const DROPPED: u8 = 11;
+    pub const NOTICE: u8 = 12;
+    pub const ERROR: u8 = 13;
+}
+
+impl Frame {
+    /// The frame's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Frame::Hello { .. } => "hello",
+            Frame::Ports(_) => "ports",
+            Frame::PortHello { .. } => "port hello",
+            Frame::Resume { .. } => "resume",
+            Frame::Output { .. } => "output",
+            Frame::Ack { .. } => "ack",
+            Frame::Input(_) => "input",
+            Frame::Control(_) => "control",
+            Frame::Settings(_) => "settings",
+            Frame::Modem(_) => "modem",
+            Frame::Dropped { .. } => "dropped",
+            Frame::Notice(_) => "notice",
+            Frame::Error(_) => "error",
+        }
+    }
+
+    /// The frame on the wire. Strings longer than [`MAX_STR`] and byte payloads that would make
+    /// the frame longer than [`MAX_FRAME`] are cut short (senders split output into pieces of at
+    /// most [`MAX_PAYLOAD`] bytes, so this never happens to them).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(32);
+        body.push(VERSION);
+        match self {
+            Frame::Hello { agent, software } => {
+                body.push(kind::HELLO);
+                put_str(&mut body, agent);
+                put_str(&mut body, software);
+            }
+            Frame::Ports(ports) => {
+                body.push(kind::PORTS);
+                let ports = &ports[..ports.len().min(MAX_PORTS)];
+                body.extend_from_slice(&(ports.len() as u16).to_be_bytes());
+                for port in ports {
+                    put_str(&mut body, &port.name);
+                    put_str(&mut body, &port.url);
+                    body.push(port.caps);
+                }
+            }
+            Frame::PortHello { epoch, first_seq } => {
+                body.push(kind::PORT_HELLO);
+                body.extend_from_slice(&epoch.to_be_bytes());
+                body.extend_from_slice(&first_seq.to_be_bytes());
+            }
+            Frame::Resume { next_seq } => {
+                body.push(kind::RESUME);
+                body.extend_from_slice(&next_seq.to_be_bytes());
+            }
+            Frame::Output {
+                seq,
+                time_ns,
+                bytes,
+            } => {
+                body.push(kind::OUTPUT);
+                body.extend_from_slice(&seq.to_be_bytes());
+                body.extend_from_slice(&time_ns.to_be_bytes());
+                put_bytes(&mut body, bytes);
+            }
+            Frame::Ack { seq } => {
+                body.push(kind::ACK);
+                body.extend_from_slice(&seq.to_be_bytes());
+            }
+            Frame::Input(bytes) => {
+                body.push(kind::INPUT);
+                put_bytes(&mut body, bytes);
+            }
+            Frame::Control(op) => {
+                body.push(kind::CONTROL);
+                let (code, value) = match op {
+                    PortOp::Break(ms) => (1u8, *ms),
+                    PortOp::Dtr(on) => (2, u32::from(*on)),
+                    PortOp::Rts(on) => (3, u32::from(*on)),
+                };
+                body.push(code);
+                body.extend_from_slice(&value.to_be_bytes());
+            }
+            Frame::Settings(text) => {
+                body.push(kind::SETTINGS);
+                put_str(&mut body, text);
+            }
+            Frame::Modem(msr) => {
+                body.push(kind::MODEM);
+                body.push(*msr);
+            }
+            Frame::Dropped { records, bytes } => {
+                body.push(kind::DROPPED);
+                body.extend_from_slice(&records.to_be_bytes());
+                body.extend_from_slice(&bytes.to_be_bytes());
+            }
+            Frame::Notice(text) => {
+                body.push(kind::NOTICE);
+                put_str(&mut body, text);
+            }
+            Frame::Error(text) => {
+                body.push(kind::ERROR);
+                put_str(&mut body, text);
+            }
+        }
+        let mut wire = Vec::with_capacity(body.len() + 4);
+        wire.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        wire.extend_from_slice(&body);
+        wire
+    }
+
+    /// Read one frame body (version, kind, payload).
+    fn decode(body: &[u8]) -> Result<Frame, CodecError> {
+        let [version, code, rest @ ..] = body else {
+            return Err(CodecError::Length(body.len() as u32));
+        };
+        if *version != VERSION {
+            return Err(CodecError::Version(*version));
+        }
+        let mut r = Reader {
+            rest,
+            kind: "frame",
+        };
+        let frame = match *code {
+            kind::HELLO => {
+                r.kind = "hello";
+                Frame::Hello {
+                    agent: r.string()?,
+                    software: r.string()?,
+                }
+            }
+            kind::PORTS => {
+                r.kind = "ports";
+                let count = usize::from(r.u16()?);
+                if count > MAX_PORTS {
+                    return Err(r.bad("too many ports"));
+                }
+                let mut ports = Vec::with_capacity(count);
+                for _ in 0..count {
+                    ports.push(PortInfo {
+                        name: r.string()?,
+                        url: r.string()?,
+                        caps: r.u8()?,
+                    });
+                }
+                Frame::Ports(ports)
+            }
+            kind::PORT_HELLO => {
+                r.kind = "port hello";
+                Frame::PortHello {
+                    epoch: r.u64()?,
+                    first_seq: r.u64()?,
+                }
+            }
+            kind::RESUME => {
+                r.kind = "resume";
+                Frame::Resume { next_seq: r.u64()? }
+            }
+            kind::OUTPUT => {
+                r.kind = "output";
+                let seq = r.u64()?;
+                let time_ns = r.u64()? as i64;
+                Frame::Output {
+                    seq,
+                    time_ns,
+                    bytes: r.take_rest(),
+                }
+            }
+            kind::ACK => {
+                r.kind = "ack";
+                Frame::Ack { seq: r.u64()? }
+            }
+            kind::INPUT => {
+                r.kind = "input";
+                Frame::Input(r.take_rest())
+            }
+            kind::CONTROL => {
+                r.kind = "control";
+                let code = r.u8()?;
+                let value = r.u32()?;
+                let on = |v: u32| match v {
+                    0 => Ok(false),
+                    1 => Ok(true),
+                    _ => Err(CodecError::Body {
+                        kind: "control",
+                        reason: "a line level must be 0 or 1",
+                    }),
+                };
+                Frame::Control(match code {
+                    1 => PortOp::Break(value),
+                    2 => PortOp::Dtr(on(value)?),
+                    3 => PortOp::Rts(on(value)?),
+                    _ => return Err(r.bad("unknown control operation")),
+                })
+            }
+            kind::SETTINGS => {
+                r.kind = "settings";
+                Frame::Settings(r.string()?)
+            }
+            kind::MODEM => {
+                r.kind = "modem";
+                Frame::Modem(r.u8()?)
+            }
+            kind::DROPPED => {
+                r.kind = "dropped";
+                Frame::Dropped {
+                    records: r.u64()?,
+                    bytes: r.u64()?,
+                }
+            }
+            kind::NOTICE => {
+                r.kind = "notice";
+                Frame::Notice(r.string()?)
+            }
+            kind::ERROR => {
+                r.kind = "error";
+                Frame::Error(r.string()?)
+            }
+            other => return Err(CodecError::Kind(other)),
+        };
+        if !r.rest.is_empty() {
+            return Err(r.bad("bytes after the end of the frame"));
+        }
+        Ok(frame)
+    }
+}
+
+/// The most payload bytes an `Output` or `Input` frame carries.
+pub const MAX_PAYLOAD: usize = MAX_FRAME - 64;
+
+fn put_str(body: &mut Vec<u8>, text: &str) {
+    let mut end = text.len().min(MAX_STR);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    body.extend_from_slice(&(end as u16).to_be_bytes());
+    body.extend_from_slice(&text.as_bytes()[..end]);
+}
+
+fn put_bytes(body: &mut Vec<u8>, bytes: &[u8]) {
+    let room = MAX_FRAME.saturating_sub(body.len());
+    body.extend_from_slice(&bytes[..bytes.len().min(room)]);
+}
+
+struct Reader<'a> {
+    rest: &'a [u8],
+    kind: &'static str,
+}
+
+impl Reader<'_> {
+    fn bad(&self, reason: &'static str) -> CodecError {
+        CodecError::Body {
+            kind: self.kind,
+            reason,
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&[u8], CodecError> {
+        if self.rest.len() < n {
+            return Err(self.bad("too short"));
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, CodecError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, CodecError> {
+        let mut b = [0u8; 2];
+        b.copy_from_slice(self.take(2)?);
+        Ok(u16::from_be_bytes(b))
+    }
+
+    fn u32(&mut self) -> Result<u32, CodecError> {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(self.take(4)?);
+        Ok(u32::from_be_bytes(b))
+    }
+
+    fn u64(&mut self) -> Result<u64, CodecError> {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(self.take(8)?);
+        Ok(u64::from_be_bytes(b))
+    }
+
+    fn string(&mut self) -> Result<String, CodecError> {
+        let n = usize::from(self.u16()?);
+        if n > MAX_STR {
+            return Err(self.bad("string too long"));
+        }
+        let bytes = self.take(n)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| self.bad("string is not UTF-8"))
+    }
+
+    fn take_rest(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.rest).to_vec()
+    }
+}
+
+/// Collects bytes from a channel and hands out whole frames.
+#[derive(Default)]
+pub struct Decoder {
+    buf: Vec<u8>,
+    failed: Option<CodecError>,
+}
+
+impl fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoder")
+            .field("buffered", &self.buf.len())
+            .field("failed", &self.failed)
+            .finish()
+    }
+}
+
+impl Decoder {
+    /// An empty decoder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add bytes as they arrived.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.failed.is_none() {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// Bytes held that do not yet make a whole frame.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next whole frame, `None` if more bytes are needed, or the error that ended the stream
+    /// (returned again on every later call: the stream cannot be resynchronised).
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, CodecError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let Some(head) = self.buf.get(..4) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let n = len as usize;
+        if !(2..=MAX_FRAME).contains(&n) {
+            return Err(self.fail(CodecError::Length(len)));
+        }
+        if self.buf.len() < 4 + n {
+            return Ok(None);
+        }
+        let result = Frame::decode(&self.buf[4..4 + n]);
+        self.buf.drain(..4 + n);
+        match result {
+            Ok(frame) => Ok(Some(frame)),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn fail(&mut self, e: CodecError) -> CodecError {
+        self.buf = Vec::new();
+        self.failed = Some(e.clone());
+        e
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn all_frames() -> Vec<Frame> {
+        vec![
+            Frame::Hello {
+                agent: "cs1".into(),
+                software: "0.1.0".into(),
+            },
+            Frame::Ports(vec![
+                PortInfo {
+                    name: "ttyS3".into(),
+                    url: "serial:///dev/ttyS3".into(),
+                    caps: 7,
+                },
+                PortInfo {
+                    name: "é".into(),
+                    url: String::new(),
+                    caps: 0,
+                },
+            ]),
+            Frame::Ports(Vec::new()),
+            Frame::PortHello {
+                epoch: u64::MAX,
+                first_seq: 1,
+            },
+            Frame::Resume { next_seq: 42 },
+            Frame::Output {
+                seq: 1,
+                time_ns: -5,
+                bytes: b"hello\r\n".to_vec(),
+            },
+            Frame::Output {
+                seq: 2,
+                time_ns: 0,
+                bytes: Vec::new(),
+            },
+            Frame::Ack { seq: 9 },
+            Frame::Input(vec![0, 255, 3]),
+            Frame::Control(PortOp::Break(250)),
+            Frame::Control(PortOp::Dtr(true)),
+            Frame::Control(PortOp::Rts(false)),
+            Frame::Settings("baud=9600".into()),
+            Frame::Modem(0xb0),
+            Frame::Dropped {
+                records: 3,
+                bytes: 4096,
+            },
+            Frame::Notice("port down".into()),
+            Frame::Error("go away".into()),
+        ]
+    }
+
+    #[test]
+    fn every_frame_round_trips_in_any_split() {
+        let frames = all_frames();
+        let wire: Vec<u8> = frames.iter().flat_map(Frame::encode).collect();
+        for step in [1, 2, 3, 7, 64, wire.len()] {
+            let mut d = Decoder::new();
+            let mut got = Vec::new();
+            for piece in wire.chunks(step) {
+                d.push(piece);
+                while let Some(f) = d.next_frame().unwrap() {
+                    got.push(f);
+                }
+            }
+            assert_eq!(got, frames, "split {step}");
+            assert_eq!(d.buffered(), 0);
+        }
+    }
+
+    #[test]
+    fn garbage_is_a_lasting_error() {
+        let mut d = Decoder::new();
+        d.push(b"SSH-2.0-garbage\r\n");
+        let e = d.next_frame().unwrap_err();
+        assert!(matches!(e, CodecError::Length(_)), "{e}");
+        assert!(e.to_string().contains("out of range"), "{e}");
+        d.push(&Frame::Ack { seq: 1 }.encode());
+        assert_eq!(d.next_frame().unwrap_err(), e);
+
+        let mut d = Decoder::new();
+        d.push(&[0, 0, 0, 2, 9, 1]);
+        assert_eq!(d.next_frame().unwrap_err(), CodecError::Version(9));
+        let mut d = Decoder::new();
+        d.push(&[0, 0, 0, 2, VERSION, 99]);
+        assert_eq!(d.next_frame().unwrap_err(), CodecError::Kind(99));
+        let mut d = Decoder::new();
+        d.push(&[0, 0, 0, 3, VERSION, kind::ACK, 1]);
+        let e = d.next_frame().unwrap_err();
+        assert!(e.to_string().contains("ack"), "{e}");
+        let mut wire = Frame::Modem(1).encode();
+        wire[3] += 1;
+        wire.push(0);
+        let mut d = Decoder::new();
+        d.push(&wire);
+        assert!(d.next_frame().unwrap_err().to_string().contains("after"));
+    }
+
+    #[test]
+    fn oversized_fields_are_cut_not_broken() {
+        let long = "x".repeat(MAX_STR + 10);
+        let wire = Frame::Notice(long).encode();
+        let mut d = Decoder::new();
+        d.push(&wire);
+        let Some(Frame::Notice(text)) = d.next_frame().unwrap() else {
+            panic!("not a notice");
+        };
+        assert_eq!(text.len(), MAX_STR);
+        let wire = Frame::Input(vec![1; MAX_FRAME * 2]).encode();
+        assert!(wire.len() <= MAX_FRAME + 4);
+        let mut d = Decoder::new();
+        d.push(&wire);
+        assert!(matches!(d.next_frame().unwrap(), Some(Frame::Input(_))));
+    }
+}

@@ -1,0 +1,296 @@
+//! The console-server agent (issue 15): a real `mo-agent` holding socat pty pairs dials a real
+//! `mod`; its ports become consoles (`agent://cs1/pN`) whose output lands in the right device's
+//! log and whose input, typed through the stock OpenSSH client, reaches the right pty.
+//! Enrollment is one-time, another agent's name is refused, a removed agent is cut off, and the
+//! agent's spool carries what the ports printed while the daemon was down.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mo_testsupport::{
+    Error, Login, Peer, Result, SocatPty, WAIT, World, bin_path, ensure, run_test,
+};
+
+/// `mo agent add NAME`: the token it prints.
+fn add_agent(w: &World, name: &str) -> Result<String> {
+    let out = w.mo_ok(&["agent", "add", name], None)?;
+    let token = out.stdout.trim().to_owned();
+    ensure!(
+        token.starts_with("moenroll_"),
+        "mo agent add printed no token: {}",
+        out.combined()
+    );
+    Ok(token)
+}
+
+fn agent_cmd(w: &World, name: &str, key: &Path) -> Result<Command> {
+    let mut cmd = Command::new(bin_path("mo-agent")?);
+    cmd.arg("--connect")
+        .arg(format!("ssh://{name}@127.0.0.1:{}", w.port()))
+        .arg("--key")
+        .arg(key)
+        .env("NO_COLOR", "1")
+        .env("MO_AGENT_LOG", "info,russh=warn")
+        .stdin(Stdio::null());
+    Ok(cmd)
+}
+
+/// `mo-agent --enroll TOKEN …`: its exit status and output.
+fn enroll(w: &World, name: &str, token: &str, key: &Path) -> Result<(bool, String)> {
+    let mut cmd = agent_cmd(w, name, key)?;
+    cmd.arg("--enroll").arg(token);
+    let out = mo_testsupport::run_with_timeout(cmd, None, WAIT)?;
+    Ok((out.success(), out.combined()))
+}
+
+/// Start `mo-agent` for `name` with `ports` (NAME=URL); its log is `DIR/agent-NAME.log`.
+fn start_agent(
+    w: &World,
+    name: &str,
+    key: &Path,
+    ports: &[String],
+    extra: &[&str],
+) -> Result<Peer> {
+    let mut cmd = agent_cmd(w, name, key)?;
+    for p in ports {
+        cmd.arg("--port").arg(p);
+    }
+    cmd.args(extra);
+    let log = w.dir().join(format!("agent-{name}.log"));
+    Peer::spawn("mo-agent", cmd, Some(&log))
+}
+
+/// Poll until `f` answers `Some`, or fail after `limit` with `what` and the last answer.
+fn wait_until<T>(
+    what: &str,
+    limit: Duration,
+    mut f: impl FnMut() -> Result<std::result::Result<T, String>>,
+) -> Result<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let last = match f()? {
+            Ok(v) => return Ok(v),
+            Err(last) => last,
+        };
+        if Instant::now() >= deadline {
+            return Err(Error::Check(format!(
+                "{what}: not within {limit:?}; last seen:\n{last}"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn log_of(w: &World, device: &str) -> Result<String> {
+    Ok(w.mo(&["log", "show", device], None)?.stdout)
+}
+
+fn wait_log(w: &World, device: &str, needle: &str) -> Result<String> {
+    wait_until(&format!("`{needle}` in the log of {device}"), WAIT, || {
+        let text = log_of(w, device)?;
+        Ok(if text.contains(needle) {
+            Ok(text)
+        } else {
+            Err(text)
+        })
+    })
+}
+
+fn wait_ports(w: &World, agent: &str, count: usize) -> Result<String> {
+    wait_until(&format!("{count} ports of agent {agent}"), WAIT, || {
+        let out = w.mo(&["agent", "ports", agent], None)?;
+        let n = out.stdout.matches(&format!("agent://{agent}/")).count();
+        Ok(if n == count {
+            Ok(out.stdout)
+        } else {
+            Err(out.combined())
+        })
+    })
+}
+
+fn key_path(w: &World, name: &str) -> PathBuf {
+    w.dir().join(format!("{name}.key"))
+}
+
+#[test]
+fn agent_ports_become_consoles() {
+    run_test("agent-ports", |w| {
+        w.start_daemon(&[])?;
+        let token = add_agent(w, "cs1")?;
+        let key = key_path(w, "cs1");
+        let (ok, said) = enroll(w, "cs1", &token, &key)?;
+        ensure!(ok, "enrollment failed:\n{said}");
+        ensure!(said.contains("pinned"), "enrollment said:\n{said}");
+
+        let mut lines = Vec::new();
+        let mut ports = Vec::new();
+        for i in 0..8 {
+            let line =
+                SocatPty::start_named(w.dir(), &format!("ttyDEV{i}"), &format!("ttyPEER{i}"))?;
+            ports.push(format!("p{i}=serial://{}", line.device_path().display()));
+            lines.push(line);
+        }
+        let _agent = start_agent(w, "cs1", &key, &ports, &[])?;
+        let listed = wait_ports(w, "cs1", 8)?;
+        ensure!(listed.contains("serial://"), "ports listed:\n{listed}");
+        let show = w.mo_ok(&["agent", "show", "cs1"], None)?.stdout;
+        ensure!(show.contains("connected"), "agent show:\n{show}");
+        for i in 0..8 {
+            w.add_device(&format!("web{i}"), &format!("agent://cs1/p{i}"), &[])?;
+        }
+        for (i, line) in lines.iter_mut().enumerate() {
+            wait_log(w, &format!("web{i}"), "link up")?;
+            line.write_peer(format!("output of port {i} here\r\n").as_bytes())?;
+        }
+        for i in 0..8 {
+            let text = wait_log(w, &format!("web{i}"), &format!("output of port {i} here"))?;
+            for j in (0..8).filter(|j| *j != i) {
+                ensure!(
+                    !text.contains(&format!("output of port {j} here")),
+                    "port {j}'s output is in web{i}'s log:\n{text}"
+                );
+            }
+        }
+
+        // Typing through the stock OpenSSH client reaches the right pty, and only it.
+        let alice = w.add_user("alice", "alice-pw")?;
+        let pane = w.terminal("alice", &alice, Login::Attach("web3"), &[])?;
+        pane.wait_for("attached read-write", WAIT)?;
+        pane.send_line("typed-into-web3")?;
+        lines[3].wait_peer_text("typed-into-web3", WAIT)?;
+        lines[4].write_peer(b"barrier-4\r\n")?;
+        wait_log(w, "web4", "barrier-4")?;
+        ensure!(
+            !lines[4].peer_text().contains("typed-into-web3"),
+            "web3's input reached port 4"
+        );
+        // The echo from the device reaches the viewer through the agent.
+        lines[3].write_peer(b"device answers web3\r\n")?;
+        pane.wait_for("device answers web3", WAIT)?;
+        Ok(())
+    });
+}
+
+#[test]
+fn enrollment_is_one_time_and_revocation_cuts_off() {
+    run_test("agent-enroll", |w| {
+        w.start_daemon(&[])?;
+        let token = add_agent(w, "cs1")?;
+        let key1 = key_path(w, "cs1");
+        let (ok, said) = enroll(w, "cs1", &token, &key1)?;
+        ensure!(ok, "enrollment failed:\n{said}");
+
+        // The same token again, with another key: refused.
+        let (ok, said) = enroll(w, "cs1", &token, &key_path(w, "thief"))?;
+        ensure!(!ok, "a used token enrolled again:\n{said}");
+        ensure!(said.contains("refused"), "second use said:\n{said}");
+        // A token for another agent's name: refused.
+        let token2 = add_agent(w, "cs2")?;
+        let (ok, said) = enroll(w, "cs1", &token2, &key_path(w, "thief2"))?;
+        ensure!(!ok, "cs2's token enrolled cs1:\n{said}");
+        let key2 = key_path(w, "cs2");
+        let (ok, said) = enroll(w, "cs2", &token2, &key2)?;
+        ensure!(ok, "cs2's enrollment failed:\n{said}");
+
+        // cs2's key presented under cs1's name: refused (the pinned host key is the same
+        // daemon's, so only the name differs).
+        let mut cmd = agent_cmd(w, "cs1", &key2)?;
+        cmd.arg("--host-key")
+            .arg(w.dir().join("cs1.key.daemon.pub"))
+            .arg("--port")
+            .arg("x=exec:///bin/cat");
+        let log = w.dir().join("agent-impostor.log");
+        let _impostor = Peer::spawn("mo-agent", cmd, Some(&log))?;
+        wait_until("the impostor refused", WAIT, || {
+            let text = mo_testsupport::read_lossy(&log);
+            Ok(if text.contains("refused the key of agent cs1") {
+                Ok(())
+            } else {
+                Err(text)
+            })
+        })?;
+        let list = w.mo_ok(&["agent", "list"], None)?.stdout;
+        ensure!(
+            !list
+                .lines()
+                .any(|l| l.split_whitespace().nth(1) == Some("connected")),
+            "an agent is connected:\n{list}"
+        );
+
+        // The real cs1 connects; removing it cuts it off.
+        let line = SocatPty::start(w.dir())?;
+        let port = format!("p0=serial://{}", line.device_path().display());
+        let agent = start_agent(w, "cs1", &key1, &[port], &[])?;
+        wait_ports(w, "cs1", 1)?;
+        w.add_device("web0", "agent://cs1/p0", &[])?;
+        wait_log(w, "web0", "link up")?;
+        w.mo_ok(&["agent", "rm", "cs1"], None)?;
+        wait_log(w, "web0", "link down")?;
+        wait_until("the agent told it was refused", WAIT, || {
+            let text = agent.log_text();
+            Ok(if text.contains("refused the key of agent cs1") {
+                Ok(())
+            } else {
+                Err(text)
+            })
+        })?;
+        let daemon_log = w.daemon()?.log_text();
+        ensure!(
+            !daemon_log.contains(
+                token
+                    .trim_start_matches("moenroll_")
+                    .split('_')
+                    .next()
+                    .unwrap_or("x")
+            ),
+            "the enrollment secret is in the daemon's log"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn ports_spool_while_the_daemon_is_down() {
+    run_test("agent-spool", |w| {
+        w.start_daemon(&[])?;
+        let token = add_agent(w, "cs1")?;
+        let key = key_path(w, "cs1");
+        let (ok, said) = enroll(w, "cs1", &token, &key)?;
+        ensure!(ok, "enrollment failed:\n{said}");
+        let mut line = SocatPty::start(w.dir())?;
+        let port = format!("p0=serial://{}", line.device_path().display());
+        let _agent = start_agent(w, "cs1", &key, &[port], &[])?;
+        wait_ports(w, "cs1", 1)?;
+        w.add_device("web0", "agent://cs1/p0", &[])?;
+        wait_log(w, "web0", "link up")?;
+        line.write_peer(b"before-0\r\n")?;
+        wait_log(w, "web0", "before-0")?;
+
+        w.daemon()?.stop()?;
+        for i in 1..=40 {
+            line.write_peer(format!("numbered line {i:03}\r\n").as_bytes())?;
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        w.start_daemon(&[])?;
+        line.write_peer(b"after-restart\r\n")?;
+        let text = wait_log(w, "web0", "after-restart")?;
+        let mut last = 0;
+        for i in 1..=40 {
+            let needle = format!("numbered line {i:03}");
+            let count = text.matches(&needle).count();
+            ensure!(
+                count == 1,
+                "`{needle}` is {count} times in the log:\n{text}"
+            );
+            let at = text.find(&needle).unwrap_or(0);
+            ensure!(at > last, "`{needle}` is out of order:\n{text}");
+            last = at;
+        }
+        ensure!(
+            text.matches("before-0").count() == 1,
+            "the line before the restart is not in the log once:\n{text}"
+        );
+        Ok(())
+    });
+}
