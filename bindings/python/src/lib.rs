@@ -18,10 +18,13 @@ use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt as _;
 use mo_core::automation::Pattern;
 use mo_core::console::Mode;
+use mo_core::event::{Event as CoreEvent, EventService, NoSink, Rules};
 use mo_core::facade::{ConsoleHandle, LocalOptions, Output, Viewer as CoreViewer, open_local};
+use mo_core::scan::{PatternBook, PatternConfig};
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyDict, PyString};
+use tokio::sync::broadcast;
 
 pub(crate) use errors::{raise, to_py};
 
@@ -35,15 +38,50 @@ pub(crate) struct Core {
     pending: std::sync::Mutex<Option<Output>>,
     /// Output bytes that went by unseen because this reader fell behind.
     missed: AtomicU64,
+    /// The events of an embedded console opened with scan patterns.
+    events: Option<tokio::sync::Mutex<broadcast::Receiver<CoreEvent>>>,
 }
 
 impl Core {
     pub(crate) fn new(handle: ConsoleHandle) -> Arc<Core> {
+        Core::with_events(handle, None)
+    }
+
+    fn with_events(
+        handle: ConsoleHandle,
+        events: Option<broadcast::Receiver<CoreEvent>>,
+    ) -> Arc<Core> {
         Arc::new(Core {
             handle,
             pending: std::sync::Mutex::new(None),
             missed: AtomicU64::new(0),
+            events: events.map(tokio::sync::Mutex::new),
         })
+    }
+
+    /// The console's next event, or `None` after `timeout` (`None`: wait as long as it takes).
+    async fn next_event(&self, timeout: Option<Duration>) -> PyResult<Option<EventItem>> {
+        let Some(events) = &self.events else {
+            return Err(raise(
+                "InvalidArgument",
+                "this console raises no events: open it with scan=[...] patterns".into(),
+            ));
+        };
+        let mut rx = events.lock().await;
+        let next = async {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => return Some(event),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        };
+        let event = match timeout {
+            Some(limit) => tokio::time::timeout(limit, next).await.ok().flatten(),
+            None => next.await,
+        };
+        Ok(event.map(EventItem))
     }
 
     fn take_pending(&self) -> Option<Output> {
@@ -111,6 +149,60 @@ impl Core {
         let who = self.handle.who().await.map_err(to_py)?;
         Ok(who.iter().map(Viewer::from).collect())
     }
+}
+
+/// An event as Python gets it: a dict with the keys of the daemon's event stream (`id`, `time`,
+/// `device`, `severity`, `name` — the source —, `text`, `count`) and `context`.
+pub(crate) struct EventItem(CoreEvent);
+
+impl<'py> IntoPyObject<'py> for EventItem {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let e = self.0;
+        let d = PyDict::new(py);
+        d.set_item("id", e.id)?;
+        let time_ns = u64::try_from(e.time_ns).unwrap_or(0);
+        d.set_item("time", mo_core::log::format_timestamp(time_ns))?;
+        d.set_item("device", e.device)?;
+        d.set_item("severity", e.severity.to_string())?;
+        d.set_item("name", e.source.to_string())?;
+        d.set_item("text", e.message)?;
+        d.set_item("count", e.count)?;
+        d.set_item("context", e.context)?;
+        Ok(d.into_any())
+    }
+}
+
+/// Scan patterns as Python gives them: `(name, regex)` or `(name, regex, severity)` tuples.
+fn scan_patterns(arg: &Bound<'_, PyAny>) -> PyResult<Vec<PatternConfig>> {
+    let mut out = Vec::new();
+    for item in arg.try_iter()? {
+        let item = item?;
+        let config = if let Ok((name, regex)) = item.extract::<(String, String)>() {
+            PatternConfig::new(&name, &regex, "warning")
+        } else if let Ok((name, regex, severity)) = item.extract::<(String, String, String)>() {
+            PatternConfig::new(&name, &regex, &severity)
+        } else {
+            return Err(raise(
+                "InvalidArgument",
+                format!(
+                    "scan: each pattern is (name, regex) or (name, regex, severity), not {}",
+                    item.repr()?
+                ),
+            ));
+        };
+        out.push(config);
+    }
+    if out.is_empty() {
+        return Err(raise(
+            "InvalidArgument",
+            "scan: give at least one (name, regex) pattern".into(),
+        ));
+    }
+    Ok(out)
 }
 
 /// Patterns as Python gives them: one regular expression or a list of them.
@@ -309,6 +401,20 @@ impl Console {
         aw!(self, py, |c| c.expect(patterns, timeout).await)
     }
 
+    /// The console's next event (a dict, as the daemon's event stream gives them), or `None`
+    /// after `timeout` seconds (`None`: wait). Needs `open(..., scan=[...])`.
+    #[pyo3(signature = (timeout = Some(5.0)), text_signature = "(self, /, timeout=5.0)")]
+    fn next_event<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = timeout
+            .map(|t| seconds("next_event timeout", t))
+            .transpose()?;
+        aw!(self, py, |c| c.next_event(timeout).await)
+    }
+
     /// Output read by `expect` and not consumed by a match.
     fn buffer<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         aw!(self, py, |c| Ok(c.handle.buffer().await))
@@ -416,6 +522,16 @@ impl SyncConsole {
         block(py, self.core.expect(patterns, timeout))
     }
 
+    /// The console's next event (a dict, as the daemon's event stream gives them), or `None`
+    /// after `timeout` seconds (`None`: wait). Needs `open_sync(..., scan=[...])`.
+    #[pyo3(signature = (timeout = Some(5.0)), text_signature = "(self, /, timeout=5.0)")]
+    fn next_event(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<EventItem>> {
+        let timeout = timeout
+            .map(|t| seconds("next_event timeout", t))
+            .transpose()?;
+        block(py, self.core.next_event(timeout))
+    }
+
     /// Output read by `expect` and not consumed by a match.
     fn buffer(&self, py: Python<'_>) -> String {
         block(py, self.core.handle.buffer())
@@ -485,16 +601,32 @@ fn device_name(url: &str) -> String {
 }
 
 /// Open a console from its address in this process (embedded mode).
+/// With `scan`, the console's output is scanned as the daemon scans its consoles and its events
+/// are kept for `next_event` (an event service of its own, no rules, nothing stored).
 async fn open_core(
     url: String,
     name: Option<String>,
-    options: LocalOptions,
+    mut options: LocalOptions,
+    scan: Option<PatternBook>,
 ) -> PyResult<Arc<Core>> {
     let connector =
         mo_drivers::connector_for(&url, &mo_drivers::DriverOptions::default()).map_err(to_py)?;
     let name = name.unwrap_or_else(|| device_name(&url));
+    let events = scan.map(|patterns| {
+        let service = EventService::start(Rules::default(), patterns, Arc::new(NoSink), 1);
+        let rx = service.subscribe();
+        options = options.clone().events(service);
+        rx
+    });
     let opened = open_local(&name, connector, options).await;
-    Ok(Core::new(opened.map_err(to_py)?))
+    Ok(Core::with_events(opened.map_err(to_py)?, events))
+}
+
+/// The patterns of `scan=`, checked (a bad regex or severity is refused here).
+fn scan_book(scan: Option<&Bound<'_, PyAny>>) -> PyResult<Option<PatternBook>> {
+    scan.filter(|s| !s.is_none())
+        .map(|s| PatternBook::from_config(&scan_patterns(s)?).map_err(to_py))
+        .transpose()
 }
 
 fn local_options(
@@ -522,8 +654,8 @@ fn local_options(
 /// Open a console from its address in this process; an awaitable giving a [`Console`].
 #[pyfunction]
 #[pyo3(
-    signature = (url, *, user = None, name = None, mode = "attach", replay = None, wait_up = Some(30.0), log_dir = None),
-    text_signature = "(url, *, user=None, name=None, mode='attach', replay=None, wait_up=30.0, log_dir=None)"
+    signature = (url, *, user = None, name = None, mode = "attach", replay = None, wait_up = Some(30.0), log_dir = None, scan = None),
+    text_signature = "(url, *, user=None, name=None, mode='attach', replay=None, wait_up=30.0, log_dir=None, scan=None)"
 )]
 #[allow(clippy::too_many_arguments)]
 fn open<'py>(
@@ -535,18 +667,20 @@ fn open<'py>(
     replay: Option<usize>,
     wait_up: Option<f64>,
     log_dir: Option<std::path::PathBuf>,
+    scan: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let options = local_options(user, mode, replay, wait_up, log_dir)?;
+    let scan = scan_book(scan)?;
     crate::runtime::future_into_py(py, async move {
-        Ok(Console::new(open_core(url, name, options).await?))
+        Ok(Console::new(open_core(url, name, options, scan).await?))
     })
 }
 
 /// Open a console from its address in this process, blocking; gives a [`SyncConsole`].
 #[pyfunction]
 #[pyo3(
-    signature = (url, *, user = None, name = None, mode = "attach", replay = None, wait_up = Some(30.0), log_dir = None),
-    text_signature = "(url, *, user=None, name=None, mode='attach', replay=None, wait_up=30.0, log_dir=None)"
+    signature = (url, *, user = None, name = None, mode = "attach", replay = None, wait_up = Some(30.0), log_dir = None, scan = None),
+    text_signature = "(url, *, user=None, name=None, mode='attach', replay=None, wait_up=30.0, log_dir=None, scan=None)"
 )]
 #[allow(clippy::too_many_arguments)]
 fn open_sync(
@@ -558,9 +692,14 @@ fn open_sync(
     replay: Option<usize>,
     wait_up: Option<f64>,
     log_dir: Option<std::path::PathBuf>,
+    scan: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<SyncConsole> {
     let options = local_options(user, mode, replay, wait_up, log_dir)?;
-    Ok(SyncConsole::new(block(py, open_core(url, name, options))?))
+    let scan = scan_book(scan)?;
+    Ok(SyncConsole::new(block(
+        py,
+        open_core(url, name, options, scan),
+    )?))
 }
 
 /// The extension module.

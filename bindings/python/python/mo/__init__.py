@@ -17,7 +17,7 @@ Blocking versions for scripts are in :mod:`mo.sync`.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Generator, Optional
+from typing import Any, Awaitable, Callable, Generator, Optional, Sequence, Union
 
 from ._errors import (
     AuthError,
@@ -85,12 +85,15 @@ def open(
     replay: Optional[int] = None,
     wait_up: Optional[float] = 30.0,
     log_dir: Optional[str] = None,
+    scan: Optional[Sequence[Union[tuple[str, str], tuple[str, str, str]]]] = None,
 ) -> Opening:
     """Open the console at ``url`` (``sim://NAME``, ``serial:///dev/ttyS0?baud=115200``, ...)
     in this process. ``user`` types (default: the OS user); ``name`` is the device name
     (default: from the address); ``mode`` is attach, spy, force or join; ``replay`` lines of
     recent output come first; ``wait_up`` seconds to wait for the link (None: do not wait);
-    ``log_dir`` keeps a record log there."""
+    ``log_dir`` keeps a record log there. ``scan`` patterns, ``(name, regex)`` or
+    ``(name, regex, severity)``, are watched for in the output as the daemon watches its
+    consoles: each match (and each link change) is an event, read with ``next_event()``."""
     return Opening(
         lambda: _mo.open(
             url,
@@ -100,6 +103,7 @@ def open(
             replay=replay,
             wait_up=wait_up,
             log_dir=log_dir,
+            scan=scan,
         )
     )
 

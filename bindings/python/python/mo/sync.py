@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 from ._mo import EventStream, SyncClient, SyncConsole, open_sync
 
@@ -25,8 +25,16 @@ def open(
     replay: Optional[int] = None,
     wait_up: Optional[float] = 30.0,
     log_dir: Optional[str] = None,
+    scan: Optional[Sequence[Union[tuple[str, str], tuple[str, str, str]]]] = None,
 ) -> SyncConsole:
     """Open the console at ``url`` in this process; see :func:`mo.open`. Use it as ``with``."""
     return open_sync(
-        url, user=user, name=name, mode=mode, replay=replay, wait_up=wait_up, log_dir=log_dir
+        url,
+        user=user,
+        name=name,
+        mode=mode,
+        replay=replay,
+        wait_up=wait_up,
+        log_dir=log_dir,
+        scan=scan,
     )
