@@ -101,6 +101,7 @@ impl Events {
         config: EventConfig,
         store: Store,
         registry: Arc<Registry>,
+        power: Arc<mo_core::power::PowerService>,
     ) -> anyhow::Result<Arc<Events>> {
         let next_id = store.next_event_id()?;
         let EventConfig {
@@ -113,6 +114,7 @@ impl Events {
             store: store.clone(),
             actions,
             registry,
+            power,
         };
         let service = EventService::start(rules, patterns, Arc::new(sink), next_id);
         for watch in watches {
@@ -155,6 +157,7 @@ struct StoreSink {
     store: Store,
     actions: BTreeMap<String, Arc<Action>>,
     registry: Arc<Registry>,
+    power: Arc<mo_core::power::PowerService>,
 }
 
 impl EventSink for StoreSink {
@@ -181,16 +184,23 @@ impl EventSink for StoreSink {
                 event.clone(),
                 action.rule.clone(),
                 self.registry.clone(),
+                self.power.clone(),
             );
         }
     }
 }
 
-fn spawn_action(action: Arc<Action>, event: Event, rule: String, registry: Arc<Registry>) {
+fn spawn_action(
+    action: Arc<Action>,
+    event: Event,
+    rule: String,
+    registry: Arc<Registry>,
+    power: Arc<mo_core::power::PowerService>,
+) {
     tokio::spawn(async move {
         // Power actions are handed back by the action runner: mo switches the event's device
         // itself (rules only allow them after an operator acknowledged the event).
-        if let Action::Power(power) = &*action {
+        if let Action::Power(switch) = &*action {
             let Some(entry) = registry.get(&event.device) else {
                 tracing::error!(
                     event = event.id,
@@ -201,7 +211,7 @@ fn spawn_action(action: Arc<Action>, event: Event, rule: String, registry: Arc<R
                 return;
             };
             let who = format!("event #{}", event.id);
-            for r in crate::power::perform(&[entry], *power, &who, |_| {}).await {
+            for r in crate::power::perform(&power, &[entry], *switch, &who, |_| {}).await {
                 if r.ok {
                     tracing::info!(event = event.id, rule, "power action: {}", r.line);
                 } else {

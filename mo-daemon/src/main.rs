@@ -155,10 +155,14 @@ pub struct Ctx {
     pub registry: Arc<Registry>,
     /// Policy decisions and the audit log.
     pub access: access::Access,
+    /// Power actions and their timeline (records, events, the poller's activity counters).
+    pub power: Arc<mo_core::power::PowerService>,
     /// The event manager.
     pub events: Arc<events::Events>,
     /// The site allowlist for addresses that reach the daemon's host (`mod --site`).
     pub site: site::Site,
+    /// The stored macros (`DATA_DIR/macros`).
+    pub macros: mo_store::MacroStore,
     /// The macros the `--schedule` file plays (recording over them needs a global admin).
     pub scheduled_macros: Vec<String>,
     /// Failed-login throttling and the limit on concurrent password checks (both doors).
@@ -365,11 +369,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .secret_key()
         .context("cannot open the device-secret key")?;
     let event_config = events::EventConfig::load(args.events.as_deref())?;
-    automation::init(data.path());
-    let schedule_config = automation::ScheduleConfig::load(args.schedule.as_deref())?;
+    let macros = data.macros();
+    let schedule_config = match &args.schedule {
+        Some(path) => {
+            mo_store::config::ScheduleConfig::load(path, &macros).context("bad --schedule file")?
+        }
+        None => mo_store::config::ScheduleConfig::default(),
+    };
     let registry = Arc::new(Registry::new(data.clone(), log, store.clone(), key));
-    let events = events::Events::start(event_config, store.clone(), registry.clone())?;
-    power::set_events(events.clone());
+    let power = Arc::new(mo_core::power::PowerService::new());
+    let events =
+        events::Events::start(event_config, store.clone(), registry.clone(), power.clone())?;
+    {
+        let events = events.clone();
+        power.raise_events_with(move |candidate| events.offer(candidate));
+    }
     let http_addr = args.http.or(args.demo.then_some(DEMO_HTTP));
     let metrics = Arc::new(http::Metrics::new().with_public(args.metrics_public));
     {
@@ -391,25 +405,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
         registry.clone(),
         Duration::from_secs(1),
     ));
-    let poller = args
-        .power_poll
-        .filter(|secs| *secs > 0)
-        .map(|secs| tokio::spawn(power::poll(registry.clone(), Duration::from_secs(secs))));
+    let poller = args.power_poll.filter(|secs| *secs > 0).map(|secs| {
+        power::start_poller(
+            power.clone(),
+            Arc::downgrade(&registry),
+            Duration::from_secs(secs),
+        )
+    });
     let throttle = Arc::new(throttle::Throttle::new(
         store.clone(),
         throttle::Limits::default(),
     ));
     let ctx = Arc::new(Ctx {
         throttle,
+        power,
         events,
         access: access::Access::new(store.clone()),
         site: site::Site::load(args.site.as_deref(), data.path())?,
         scheduled_macros: schedule_config.macro_names(),
+        macros,
         store,
         registry: registry.clone(),
         live: live::Live::new(),
     });
-    let scheduler = automation::start(ctx.clone(), schedule_config);
+    let scheduler = automation::start(ctx.clone(), schedule_config, data.schedule_state());
     let live_watcher = tokio::spawn(live::watch_store(ctx.clone(), Duration::from_secs(1)));
     if args.retain_check.is_zero() {
         bail!("--retain-check must be longer than 0");

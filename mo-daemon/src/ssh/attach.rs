@@ -398,8 +398,14 @@ async fn power_action(door: &Door<'_>, entry: &Entry, term: &Term, action: Power
     let entry = entry.clone();
     let out = term.out().clone();
     tokio::spawn(async move {
-        let results =
-            crate::power::perform(std::slice::from_ref(&entry), action, &user, |_| {}).await;
+        let results = crate::power::perform(
+            &ctx.power,
+            std::slice::from_ref(&entry),
+            action,
+            &user,
+            |_| {},
+        )
+        .await;
         for r in results {
             let outcome = if r.ok { Outcome::Ok } else { Outcome::Failed };
             ctx.access.record(

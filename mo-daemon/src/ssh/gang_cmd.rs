@@ -18,8 +18,7 @@ use mo_core::policy::Action;
 use super::term::Term;
 use crate::Ctx;
 
-const USAGE: &str =
-    "usage: gang NAME… [-- COMMAND]   (without COMMAND: an interactive gang session)";
+use mo_core::door::gang::{GANG_USAGE as USAGE, GangInput, GangLine};
 
 const HELP: &str = "\
 every line goes to every active device; then each device's answer, tagged, and the divergent ones
@@ -32,21 +31,17 @@ every line goes to every active device; then each device's answer, tagged, and t
 
 /// Run `gang …` (the whole shell line). Returns the exit status.
 pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mut Term) -> u32 {
-    let (names, command) = match line.split_once(" -- ") {
-        Some((names, command)) => (names, Some(command.trim())),
-        None => (line, None),
-    };
-    let names: Vec<&str> = names.split_whitespace().skip(1).collect();
-    if names.is_empty() || command.is_some_and(str::is_empty) {
+    let Ok(GangLine { targets, command }) = GangLine::parse(line) else {
         term.line(USAGE).await;
         return 2;
-    }
+    };
+    let names: Vec<&str> = targets.iter().map(String::as_str).collect();
     let Some((mut gang, mut status)) = open(ctx, user, origin, &names, term).await else {
         return 1;
     };
     match command {
         Some(command) => {
-            let report = gang.command(command, &CollectOptions::default()).await;
+            let report = gang.command(&command, &CollectOptions::default()).await;
             status |= show(&report, term).await;
             status
         }
@@ -152,19 +147,17 @@ async fn interactive(gang: &mut Gang, term: &mut Term) -> u32 {
         let Some(line) = term.read_line(&mut pending).await else {
             break;
         };
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            [":quit" | ":q" | ":exit"] => break,
-            [":help" | ":h" | ":?"] => term.line(HELP).await,
-            [":devices"] => {
+        match GangInput::parse(&line) {
+            GangInput::Quit => break,
+            GangInput::Help => term.line(HELP).await,
+            GangInput::Devices => {
                 term.line(&format!("active: {}", gang.active().join(", ")))
                     .await;
                 term.line(&format!("paused: {}", gang.paused().join(", ")))
                     .await;
             }
-            [verb @ (":pause" | ":resume"), devices @ ..] if !devices.is_empty() => {
-                let pause = *verb == ":pause";
-                for device in devices {
+            GangInput::Pause { devices, pause } => {
+                for device in &devices {
                     if !gang.set_paused(device, pause) {
                         term.line(&format!("{device} is not in this gang")).await;
                     }
@@ -172,17 +165,18 @@ async fn interactive(gang: &mut Gang, term: &mut Term) -> u32 {
                 term.line(&format!("paused: {}", gang.paused().join(", ")))
                     .await;
             }
-            [":pause-divergent", value @ ("on" | "off")] => {
-                opts.pause_divergent = *value == "on";
+            GangInput::PauseDivergent(on) => {
+                opts.pause_divergent = on;
+                let value = if on { "on" } else { "off" };
                 term.line(&format!("pause-divergent {value}")).await;
             }
-            [first, ..] if first.starts_with(':') => {
+            GangInput::Unknown(first) => {
                 term.line(&format!(
                     "unknown gang command `{first}`; `:help` lists them"
                 ))
                 .await;
             }
-            _ => {
+            GangInput::Send(line) => {
                 if gang.active().is_empty() {
                     term.line("every device is paused: `:resume DEV` or `:quit`")
                         .await;

@@ -13,36 +13,31 @@ use super::term::{Term, TermInput};
 use crate::Ctx;
 use crate::automation;
 
-const USAGE: &str = "\
-usage: macro list
-       macro show NAME
-       macro check NAME|-            (- reads the macro text from stdin)
-       macro play NAME TARGET… [--dry-run] [--parallel N] [--continue] [-- KEY=VALUE…]
-       macro record NAME DEVICE";
+use mo_core::door::macros::{MACRO_USAGE as USAGE, MacroCommand, PlayArgs};
 
 /// The longest macro text read from stdin.
 const MAX_TEXT: usize = 1 << 20;
 
 /// Run a `macro …` line. Returns the exit status.
 pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mut Term) -> u32 {
-    let (head, tail) = match line.split_once(" -- ") {
-        Some((h, t)) => (h, Some(t)),
-        None => (line.strip_suffix(" --").unwrap_or(line), None),
-    };
-    let words: Vec<&str> = head.split_whitespace().skip(1).collect();
     // Stored macros are seen only by users who may run macros somewhere (checking text from
     // stdin reads nothing stored; recording checks its own way).
-    let reads_stored = !matches!(words.as_slice(), ["check", "-"] | ["record", ..]);
-    if reads_stored
-        && !words.is_empty()
+    if MacroCommand::reads_stored(line)
         && let Err(why) = automation::check_access(ctx, user, origin)
     {
         term.line(&why).await;
         return 1;
     }
-    match words.as_slice() {
-        ["list" | "ls"] => list(term).await,
-        ["show", name] => match automation::read_text(name) {
+    let command = match MacroCommand::parse(line) {
+        Ok(command) => command,
+        Err(e) => {
+            term.line(&e.message(USAGE)).await;
+            return 2;
+        }
+    };
+    match command {
+        MacroCommand::List => list(ctx, term).await,
+        MacroCommand::Show { name } => match automation::read_text(ctx, &name) {
             Ok(text) => {
                 term.write(term.crlf(&text)).await;
                 0
@@ -52,34 +47,27 @@ pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
                 1
             }
         },
-        ["check", what] => check(what, term).await,
-        ["play", name, rest @ ..] => {
-            let args: Vec<&str> = tail
-                .map(|t| t.split_whitespace().collect())
-                .unwrap_or_default();
-            play(ctx, user, origin, name, rest, &args, term).await
-        }
-        ["record", name, device] => record(ctx, user, origin, name, device, term).await,
-        _ => {
-            term.line(USAGE).await;
-            2
+        MacroCommand::Check { what } => check(ctx, &what, term).await,
+        MacroCommand::Play { name, play: opts } => play(ctx, user, origin, &name, opts, term).await,
+        MacroCommand::Record { name, device } => {
+            record(ctx, user, origin, &name, &device, term).await
         }
     }
 }
 
-async fn list(term: &Term) -> u32 {
-    let names = automation::list_names();
+async fn list(ctx: &Ctx, term: &Term) -> u32 {
+    let names = automation::list_names(ctx);
     if names.is_empty() {
         term.line(&format!(
             "no macros (files NAME.macro in {}; `macro record NAME DEVICE` makes one)",
-            automation::macros_dir().display()
+            ctx.macros.dir().display()
         ))
         .await;
         return 0;
     }
     let mut out = format!("{:<24} {:<6} {}\n", "MACRO", "STEPS", "PARAMETERS");
     for name in names {
-        match automation::load(&name) {
+        match automation::load(ctx, &name) {
             Ok(m) => {
                 let params: Vec<String> = m
                     .params()
@@ -108,7 +96,7 @@ async fn list(term: &Term) -> u32 {
     0
 }
 
-async fn check(what: &str, term: &mut Term) -> u32 {
+async fn check(ctx: &Ctx, what: &str, term: &mut Term) -> u32 {
     let (origin, text) = if what == "-" {
         match read_stdin(term).await {
             Ok(text) => ("stdin".to_string(), text),
@@ -118,7 +106,7 @@ async fn check(what: &str, term: &mut Term) -> u32 {
             }
         }
     } else {
-        match automation::read_text(what) {
+        match automation::read_text(ctx, what) {
             Ok(text) => (format!("{what}.macro"), text),
             Err(e) => {
                 term.line(&e).await;
@@ -137,7 +125,7 @@ async fn check(what: &str, term: &mut Term) -> u32 {
             0
         }
         Err(errors) => {
-            term.write(term.crlf(&errors.join("\n"))).await;
+            term.write(term.crlf(&errors)).await;
             1
         }
     }
@@ -160,76 +148,24 @@ async fn read_stdin(term: &mut Term) -> Result<String, String> {
     String::from_utf8(text).map_err(|_| "the macro text is not UTF-8".to_string())
 }
 
-/// The options of `macro play`.
-struct PlayArgs<'a> {
-    targets: Vec<&'a str>,
-    dry_run: bool,
-    parallel: usize,
-    keep_going: bool,
-}
-
-fn parse_play<'a>(rest: &[&'a str]) -> Result<PlayArgs<'a>, String> {
-    let mut a = PlayArgs {
-        targets: Vec::new(),
-        dry_run: false,
-        parallel: 16,
-        keep_going: false,
-    };
-    let mut it = rest.iter();
-    while let Some(&w) = it.next() {
-        match w {
-            "--dry-run" | "-n" => a.dry_run = true,
-            "--continue" | "-k" => a.keep_going = true,
-            "--parallel" | "-p" => {
-                let n = it
-                    .next()
-                    .ok_or_else(|| "--parallel needs a number".to_string())?;
-                a.parallel = match n.parse::<usize>() {
-                    Ok(n) if (1..=1000).contains(&n) => n,
-                    _ => return Err(format!("bad --parallel `{n}`: give 1 to 1000")),
-                };
-            }
-            w if w.starts_with('-') => return Err(format!("unknown option `{w}`\n{USAGE}")),
-            w => a.targets.push(w),
-        }
-    }
-    if a.targets.is_empty() {
-        return Err(format!("no devices given\n{USAGE}"));
-    }
-    Ok(a)
-}
-
 async fn play(
     ctx: &Arc<Ctx>,
     user: &str,
     origin: &str,
     name: &str,
-    rest: &[&str],
-    args: &[&str],
+    opts: PlayArgs,
     term: &mut Term,
 ) -> u32 {
-    let opts = match parse_play(rest) {
-        Ok(o) => o,
-        Err(e) => {
-            term.line(&e).await;
-            return 2;
-        }
-    };
-    let args = match automation::parse_args(args) {
-        Ok(a) => a,
-        Err(e) => {
-            term.line(&e).await;
-            return 2;
-        }
-    };
-    let macro_ = match automation::load(name) {
+    let args = opts.args.clone();
+    let macro_ = match automation::load(ctx, name) {
         Ok(m) => m,
         Err(e) => {
             term.write(term.crlf(&e)).await;
             return 1;
         }
     };
-    let entries = match crate::power::select(ctx, user, &opts.targets) {
+    let targets: Vec<&str> = opts.targets.iter().map(String::as_str).collect();
+    let entries = match crate::power::select(ctx, user, &targets) {
         Ok(e) => e,
         Err(e) => {
             term.line(&e).await;
@@ -393,8 +329,8 @@ async fn record(
     device: &str,
     term: &mut Term,
 ) -> u32 {
-    if let Err(e) = automation::macro_path(name) {
-        term.line(&e).await;
+    if let Err(e) = mo_store::validate_macro_name(name) {
+        term.line(&e.to_string()).await;
         return 2;
     }
     if let Err(why) = automation::may_record(ctx, user, origin, name) {
@@ -493,7 +429,7 @@ async fn record(
             return 1;
         }
     };
-    match automation::save_owned(name, &text, user, replace) {
+    match automation::save_owned(ctx, name, &text, user, replace) {
         Ok(path) => {
             ctx.access.record(
                 user,

@@ -236,7 +236,7 @@ async fn power(
     names: &[&str],
     term: &mut Term,
 ) -> u32 {
-    let args = match crate::power::PowerArgs::parse(names) {
+    let args = match crate::power::parse_args(names) {
         Ok(args) => args,
         Err(e) => {
             term.line(&e).await;
@@ -284,7 +284,7 @@ async fn power(
             return 2;
         }
     };
-    let plan = match args.plan(ctx, &entries) {
+    let plan = match crate::power::plan(ctx, &args, &entries) {
         Ok(plan) => plan,
         Err(e) => {
             term.line(&e).await;
@@ -307,8 +307,9 @@ async fn power(
     }
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let owner = user.to_owned();
+    let power = ctx.power.clone();
     let job = tokio::spawn(async move {
-        crate::power::perform_plan(&plan, action, &owner, move |line| {
+        crate::power::perform_plan(&power, &plan, action, &owner, move |line| {
             let _ = progress_tx.send(line);
         })
         .await
