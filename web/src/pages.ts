@@ -75,7 +75,7 @@ export function devicesPage(main: HTMLElement): Cleanup {
         { "data-device": d.name, "data-state": d.state },
         h("th", { scope: "row" }, h("a", { href: `#/console/${enc(d.name)}`, class: "name" }, d.name)),
         h("td", {}, h("span", { class: `state ${d.state}` }, d.state), d.error ? h("span", { class: "err" }, ` ${d.error}`) : null),
-        h("td", { class: "viewers" }, String(d.viewers ?? 0)),
+        h("td", { class: "viewers" }, `${d.viewers ?? 0} viewer${d.viewers === 1 ? "" : "s"}`),
         h("td", {}, (d.groups ?? []).filter((g) => g !== "all").join(", ")),
         h("td", {}, d.description ?? ""),
         h("td", { class: "links" }, open, " ", log),
