@@ -95,6 +95,11 @@ def test_panic_makes_critical_event_live_and_ack(browser, daemon):
     # Both open pages got the toast.
     events.wait_for_selector(".toast.critical")
     con.wait_for_selector(".toast.critical")
+    # The severity filter: "critical and above" shows only critical rows.
+    events.select_option("#sev", "critical")
+    events.wait_for_function("() => [...document.querySelectorAll('table.events tbody tr')].every(r => r.dataset.severity === 'critical')")
+    assert events.query_selector(f"tr[data-id='{row.get_attribute('data-id')}']") is not None
+    events.select_option("#sev", "info")
     screenshot(events, "events")
     eid = row.get_attribute("data-id")
     events.click(f"tr[data-id='{eid}'] button[data-ack]")
@@ -137,6 +142,11 @@ def test_log_search_context_and_playback(browser, daemon):
     value = page.eval_on_selector(f"#notes option:has-text('note-{m}')", "o => o.value")
     page.select_option("#notes", value)
     page.wait_for_selector(f"#log li.hit:has-text('note-{m}')")
+    # Jump to a time: the first line at or after it is highlighted.
+    t = typed.query_selector("time").inner_text()
+    page.fill("#jump", t)
+    page.click("button:has-text('Jump')")
+    page.wait_for_function("(t) => { const h = document.querySelector('#log li.hit time'); return h && h.textContent >= t; }", arg=t)
     # Downloads: the text and the asciicast of the range hold the command.
     text_href = page.get_attribute("a[download$='.log']", "href")
     cast_href = page.get_attribute("a[download$='.cast']", "href")
