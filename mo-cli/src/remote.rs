@@ -393,11 +393,12 @@ async fn escape_command(handle: &ConsoleHandle, cmd: Escape, escape: &EscapeConf
             Err(e) => Err(e),
         },
         Escape::Break(n) => handle.send_break(n).await,
-        Escape::Attach => handle.set_mode(Mode::Attach).await,
-        Escape::Spy => handle.set_mode(Mode::Spy).await,
-        Escape::Force => handle.set_mode(Mode::Force).await,
-        Escape::Join => handle.set_mode(Mode::Join).await,
-        Escape::Note(text) => handle.note(&text).await.map(|()| "note sent".to_string()),
+        ref cmd if let Some(mode) = Mode::of_command(cmd) => handle.set_mode(mode).await,
+        // The note comes back through the timeline as `note written (record SEQ)`.
+        Escape::Note(text) => match handle.note(&text).await {
+            Ok(()) => return Vec::new(),
+            Err(e) => Err(e),
+        },
         Escape::Help => {
             return format!("\r\n{}", help_text(escape))
                 .replace("\r\n", "\n")

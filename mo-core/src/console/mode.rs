@@ -16,6 +16,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::Error;
+use crate::escape::Command;
 use crate::policy::Action;
 
 /// What a viewer asks for when it connects or changes its role.
@@ -54,6 +55,18 @@ impl Mode {
             "spy" | "ro" => Some(Mode::Spy),
             "force" => Some(Mode::Force),
             "join" => Some(Mode::Join),
+            _ => None,
+        }
+    }
+
+    /// The mode an escape command asks for (`Ctrl-E c a`, `s`, `f`, `j`), `None` for the other
+    /// commands.
+    pub fn of_command(command: &Command) -> Option<Mode> {
+        match command {
+            Command::Attach => Some(Mode::Attach),
+            Command::Spy => Some(Mode::Spy),
+            Command::Force => Some(Mode::Force),
+            Command::Join => Some(Mode::Join),
             _ => None,
         }
     }
@@ -217,6 +230,8 @@ mod tests {
         }
         assert_eq!(Mode::by_name("rw"), Some(Mode::Attach));
         assert_eq!(Mode::by_name("ro"), Some(Mode::Spy));
+        assert_eq!(Mode::of_command(&Command::Force), Some(Mode::Force));
+        assert_eq!(Mode::of_command(&Command::Who), None);
         for bad in ["", "Attach", "spy ", "write", "joined"] {
             let e = bad.parse::<Mode>().unwrap_err().to_string();
             assert!(e.contains("attach, spy, force or join"), "{bad:?}: {e}");

@@ -222,11 +222,9 @@ async fn bridge(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &mu
 
 async fn command(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &Term, cmd: Command) {
     let name = &entry.device.name;
+    let mode = Mode::of_command(&cmd);
     let needs = match &cmd {
-        Command::Attach => Some(Mode::Attach.action()),
-        Command::Spy => Some(Mode::Spy.action()),
-        Command::Force => Some(Mode::Force.action()),
-        Command::Join => Some(Mode::Join.action()),
+        _ if mode.is_some() => mode.map(Mode::action),
         Command::Break(_) => Some(Action::Break),
         Command::Note(_) => Some(Action::LogNote),
         Command::Reconnect => Some(Action::Force),
@@ -239,18 +237,10 @@ async fn command(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &T
         return;
     }
     let reply = match cmd {
-        Command::Attach | Command::Spy | Command::Force | Command::Join => {
-            let mode = match cmd {
-                Command::Attach => Mode::Attach,
-                Command::Spy => Mode::Spy,
-                Command::Force => Mode::Force,
-                _ => Mode::Join,
-            };
-            match session.set_mode(mode).await {
-                Ok(msg) => msg,
-                Err(e) => e.to_string(),
-            }
-        }
+        _ if let Some(mode) = mode => match session.set_mode(mode).await {
+            Ok(msg) => msg,
+            Err(e) => e.to_string(),
+        },
         Command::Who => match session.who().await {
             Ok(who) => {
                 term.write(term.crlf(&format!("\n{}", format_who(name, &who))))
