@@ -430,6 +430,7 @@ async fn session(
     if let Err(e) = control_wr.data_bytes(bytes::Bytes::from(wire)).await {
         return fail(format!("sending hello: {e}"));
     }
+    let down_for = down_since.map(|t| t.elapsed());
     let mut tasks = tokio::task::JoinSet::new();
     for (i, port) in ports.iter().enumerate() {
         let channel = match open(&handle, format!("mo-agent port {}", port.name)).await {
@@ -439,7 +440,7 @@ async fn session(
         let ports = ports.clone();
         tasks.spawn(async move {
             let port = &ports[i];
-            if let Err(e) = port_link(port, channel, epoch).await {
+            if let Err(e) = port_link(port, channel, epoch, down_for).await {
                 tracing::warn!(port = %port.name, "port channel ended: {e:#}");
             }
         });
@@ -526,7 +527,12 @@ async fn open(handle: &Handle<Client>, command: String) -> anyhow::Result<Channe
 }
 
 /// Carry one port: handshake, then replay the spool from where the daemon is and follow it.
-async fn port_link(port: &Port, channel: Channel<Msg>, epoch: u64) -> anyhow::Result<()> {
+async fn port_link(
+    port: &Port,
+    channel: Channel<Msg>,
+    epoch: u64,
+    down_for: Option<Duration>,
+) -> anyhow::Result<()> {
     let (mut rd, wr) = channel.split();
     let hello = Frame::PortHello {
         epoch,
@@ -549,6 +555,17 @@ async fn port_link(port: &Port, channel: Channel<Msg>, epoch: u64) -> anyhow::Re
             Some(_) => {}
         }
     };
+    if let Some(down) = down_for {
+        let stats = port.spool.stats();
+        let text = format!(
+            "link to the daemon was down for {:.1}s; replaying {} spooled record(s), {} byte(s)",
+            down.as_secs_f64(),
+            stats.records,
+            stats.bytes
+        );
+        wr.data_bytes(bytes::Bytes::from(Frame::Notice(text).encode()))
+            .await?;
+    }
     let (done_tx, mut done_rx) = mpsc::channel::<String>(1);
     let reader = tokio::spawn(read_port_channel(
         rd,

@@ -291,6 +291,62 @@ fn ports_spool_while_the_daemon_is_down() {
             text.matches("before-0").count() == 1,
             "the line before the restart is not in the log once:\n{text}"
         );
+        ensure!(
+            text.contains("agent: link to the daemon was down for"),
+            "no notice of how long the link was down:\n{text}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_full_spool_drops_the_oldest_and_says_so() {
+    run_test("agent-spool-full", |w| {
+        w.start_daemon(&[])?;
+        let token = add_agent(w, "cs1")?;
+        let key = key_path(w, "cs1");
+        let (ok, said) = enroll(w, "cs1", &token, &key)?;
+        ensure!(ok, "enrollment failed:\n{said}");
+        let mut line = SocatPty::start(w.dir())?;
+        let port = format!("p0=serial://{}", line.device_path().display());
+        // 4 KiB of spool; 100 lines of 64 bytes do not fit.
+        let _agent = start_agent(w, "cs1", &key, &[port], &["--spool-mib", "0.00390625"])?;
+        wait_ports(w, "cs1", 1)?;
+        w.add_device("web0", "agent://cs1/p0", &[])?;
+        wait_log(w, "web0", "link up")?;
+        w.daemon()?.stop()?;
+        for i in 1..=100 {
+            line.write_peer(format!("spooled line {i:03} {}\r\n", "x".repeat(44)).as_bytes())?;
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        w.start_daemon(&[])?;
+        line.write_peer(b"after-restart\r\n")?;
+        let text = wait_log(w, "web0", "after-restart")?;
+        ensure!(
+            text.contains("agent: spool of port p0 full:") && text.contains("dropped"),
+            "the drop is not reported:\n{text}"
+        );
+        ensure!(
+            !text.contains("spooled line 001 "),
+            "the oldest line was not dropped:\n{text}"
+        );
+        // What was kept is the newest lines, each once, in order, with no hole among them.
+        let kept: Vec<usize> = (1..=100)
+            .filter(|i| text.contains(&format!("spooled line {i:03} ")))
+            .collect();
+        ensure!(!kept.is_empty(), "no spooled line arrived:\n{text}");
+        let first = kept[0];
+        ensure!(
+            kept == (first..=100).collect::<Vec<_>>(),
+            "kept lines have holes: {kept:?}\n{text}"
+        );
+        for i in kept {
+            let needle = format!("spooled line {i:03} ");
+            ensure!(
+                text.matches(&needle).count() == 1,
+                "`{needle}` twice:\n{text}"
+            );
+        }
         Ok(())
     });
 }
