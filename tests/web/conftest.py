@@ -134,7 +134,7 @@ class Snmpd:
 class Daemon:
     """`mod --demo` on free loopback ports with its own data directory."""
 
-    def __init__(self, work: Path, snmpd: Snmpd):
+    def __init__(self, work: Path, snmpd: Snmpd, extra_args: tuple[str, ...] = ()):
         need_file(BIN_DIR / "mod", "build it: cargo build -j2 -p mo-daemon -p mo-cli (scripts/test-web.sh does)")
         need_file(BIN_DIR / "mo", "build it: cargo build -j2 -p mo-daemon -p mo-cli (scripts/test-web.sh does)")
         self.work = work
@@ -154,7 +154,7 @@ class Daemon:
             self.mo("grant", "add", user, role, group)
         self.proc = Proc(
             "mod",
-            [str(BIN_DIR / "mod"), "--demo", "--data-dir", str(self.data), "--ssh", f"127.0.0.1:{self.ssh_port}", "--http", f"127.0.0.1:{self.http_port}"],
+            [str(BIN_DIR / "mod"), "--demo", "--data-dir", str(self.data), "--ssh", f"127.0.0.1:{self.ssh_port}", "--http", f"127.0.0.1:{self.http_port}", *extra_args],
             work / "mod.log",
             env={"NO_COLOR": "1", "RUST_BACKTRACE": "1"},
         )

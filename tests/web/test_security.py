@@ -86,3 +86,22 @@ def test_websocket_from_other_origin_refused(browser, daemon):
     # The same upgrade from the daemon's own origin is accepted (positive control).
     assert ws_upgrade_status(daemon, "/api/v1/devices/sim-03/attach?mode=spy", cookie, daemon.base) == 101
     ctx.close()
+
+
+def test_session_lifetime_expiry_returns_to_login(browser, work, snmpd):
+    """A session past `mod --web-session-lifetime` ends: the open page goes back to the login form."""
+    from conftest import Daemon
+
+    short = work / "short-session"
+    short.mkdir()
+    d = Daemon(short, snmpd, ("--web-session-lifetime", "6s"))
+    try:
+        ctx, page = login(browser, d, "demo")
+        page.goto("/#/console/sim-01")
+        page.wait_for_selector(".term[data-device='sim-01'] .xterm")
+        page.wait_for_selector("body[data-page=login] #user", timeout=60000)
+        assert "session ended" in page.inner_text("#login-error").lower()
+        assert ctx.request.get(d.base + "/api/v1/me").status == 401
+        ctx.close()
+    finally:
+        d.stop()
