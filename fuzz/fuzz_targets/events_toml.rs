@@ -84,7 +84,7 @@ fn events(text: &str) {
             continue;
         };
         for glob in &p.devices {
-            let _ = mo_core::event::glob_match(glob, "web01");
+            let _ = mo_core::glob::glob_match(glob, "web01");
         }
         patterns.push(Pattern::new(p.name, p.regex, severity, p.message));
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use mo_core::event::glob_match;
+use mo_core::glob::glob_match;
 use mo_core::log::{LogLock, LogOptions, LogWriter};
 use mo_core::power::{
     DeviceOutcome, GroupEvent, GroupOperation, PowerAction, PowerBinding, PowerController,

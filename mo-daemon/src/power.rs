@@ -10,7 +10,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use mo_core::event::glob_match;
+use mo_core::glob::glob_match;
 use mo_core::power::{
     PlanOutcome, PowerAction, PowerController, PowerPlan, PowerResult, PowerService, PowerState,
     PowerTarget, Unavailable, read_states,

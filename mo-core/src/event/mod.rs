@@ -85,7 +85,6 @@ pub use config::{
     RulesConfig, ScheduleConfig,
 };
 pub use file::EventsFile;
-pub use crate::glob::glob_match;
 pub use manager::{ActionRef, Decision, EventManager, StoreOp};
 pub use rules::{MaintenanceWindow, Rules};
 pub use schedule::Schedule;

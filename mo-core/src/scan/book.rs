@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::{Pattern, PatternSet, Severity};
 use crate::error::{Error, Result};
-use crate::event::glob_match;
+use crate::glob::glob_match;
 
 /// A pattern as written in a configuration file (`[[pattern]]`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
