@@ -53,7 +53,7 @@ pub struct Holder {
     pub scope: Option<TokenScope>,
     /// The browser session, for sessions the web console's cookie opened: its logout or
     /// expiry ends them.
-    pub web: Option<Arc<crate::http::WebSession>>,
+    pub web: Option<crate::http::SessionUse>,
 }
 
 impl Holder {
@@ -178,11 +178,6 @@ impl Live {
         let mut rx = self.tx.subscribe();
         rx.mark_unchanged();
         Watch { rx, holder }
-    }
-
-    /// Why `holder` may no longer hold any session by the latest snapshot, if so.
-    pub fn revoked_now(&self, holder: &Holder) -> Option<String> {
-        self.tx.borrow().revoked(holder)
     }
 
     /// Make every open session re-check itself against the latest snapshot now (a browser

@@ -43,7 +43,7 @@ pub struct Caller {
     pub token_id: Option<String>,
     /// The browser session, when the web console's cookie authenticated the caller
     /// ([`super::web`]).
-    pub web: Option<Arc<super::WebSession>>,
+    pub web: Option<super::SessionUse>,
 }
 
 impl Caller {
@@ -232,7 +232,7 @@ impl FromRequestParts<AppState> for Caller {
         }
         let Some(presented) = presented(parts)? else {
             // No other credentials: the web console's session cookie (and its CSRF check).
-            if let Some(caller) = super::web::session_caller(parts, state, &peer)? {
+            if let Some(caller) = super::web::session_caller(parts, state, &peer).await? {
                 return Ok(caller);
             }
             return Err(unauthorized(

@@ -31,7 +31,7 @@ use tokio::net::TcpListener;
 pub use metrics::Metrics;
 pub use notes::write_note;
 pub use server::Options;
-pub use web::{WebOptions, WebSession, WebSessions};
+pub use web::{SessionUse, WebOptions, WebSessions};
 
 use crate::Ctx;
 

@@ -10,9 +10,9 @@
 //! the cookie authenticates must carry `X-CSRF-Token` with the session's token (compared in
 //! constant time), or it is refused with 403 `csrf`.
 //!
-//! A session ends on `POST /api/v1/logout`, after `mod --web-idle-timeout` without a request
-//! (an open console or event stream keeps it in use), after `mod --web-session-lifetime` in any
-//! case, and when its user is removed. Its open WebSockets end with it: the session rides along
+//! A session ends on `POST /api/v1/logout`, after `mod --web-idle-timeout` without use (a
+//! request, or an open console or event stream: [`SessionUse`]), after
+//! `mod --web-session-lifetime` in any case, and when its user is removed. Its open WebSockets end with it: the session rides along
 //! in the live re-check's [`crate::live::Holder`], and logout wakes the re-check at once.
 
 use std::collections::HashMap;
@@ -124,6 +124,28 @@ impl WebSession {
     /// Whether `token` is the session's CSRF token (constant time).
     fn csrf_matches(&self, token: &[u8]) -> bool {
         bool::from(self.csrf.as_bytes().ct_eq(token))
+    }
+}
+
+/// One use of a browser session: a request being answered, an open WebSocket. While a use
+/// lives the session is in use and cannot go idle; when it ends, that is the session's last use
+/// (so closing a console that was open for an hour does not leave an idle session behind).
+#[derive(Debug, Clone)]
+pub struct SessionUse(Arc<WebSession>);
+
+impl std::ops::Deref for SessionUse {
+    type Target = WebSession;
+
+    fn deref(&self) -> &WebSession {
+        &self.0
+    }
+}
+
+impl Drop for SessionUse {
+    fn drop(&mut self) {
+        if let Ok(mut last) = self.0.last_used.lock() {
+            *last = Instant::now();
+        }
     }
 }
 
@@ -284,7 +306,7 @@ fn safe_method(method: &Method) -> bool {
 /// The caller a session cookie names, for the [`Caller`] extractor when the request carries
 /// no other credentials: `Ok(None)` without the cookie; 401 when the session is unknown or
 /// over; 403 `csrf` when a state-changing request lacks the session's `X-CSRF-Token`.
-pub fn session_caller(
+pub async fn session_caller(
     parts: &Parts,
     state: &AppState,
     peer: &str,
@@ -298,18 +320,24 @@ pub fn session_caller(
             format!("{why}: log in again (POST /api/v1/login)"),
         )
     })?;
-    let holder = crate::live::Holder {
-        user: session.user.clone(),
-        token: None,
-        scope: None,
-        web: Some(session.clone()),
-    };
-    if let Some(why) = state.ctx.live.revoked_now(&holder) {
-        state.web.close_user(&session.user, &why);
-        return Err(ApiError::new(
-            Code::Unauthorized,
-            format!("the web session ended: {why}"),
-        ));
+    let session = SessionUse(session);
+    // A removed user's sessions end (read from the store, like a token on every request).
+    let store = state.ctx.store.clone();
+    let user = session.user.clone();
+    let found = tokio::task::spawn_blocking(move || store.user(&user))
+        .await
+        .map_err(|e| ApiError::internal(format!("user check failed: {e}")))?;
+    match found {
+        Ok(_) => {}
+        Err(mo_store::Error::UnknownUser(_)) => {
+            let why = format!("user {} was removed", session.user);
+            state.web.close_user(&session.user, &why);
+            return Err(ApiError::new(
+                Code::Unauthorized,
+                format!("the web session ended: {why}"),
+            ));
+        }
+        Err(e) => return Err(ApiError::from(e)),
     }
     if !safe_method(&parts.method) {
         let sent = parts
@@ -588,6 +616,22 @@ mod tests {
         assert!(t.find(&cookie).is_ok());
         drop(held);
         assert!(t.find(&cookie).is_err());
+    }
+
+    #[test]
+    fn the_end_of_a_use_is_the_last_use() {
+        let idle = Duration::from_millis(300);
+        let t = table(idle, Duration::from_secs(3600));
+        let (held, s) = t.open("alice").unwrap();
+        let (dropped, unused) = t.open("bob").unwrap();
+        drop(unused);
+        // An open console (a use) outlasts the idle timeout ...
+        let console = SessionUse(s);
+        std::thread::sleep(idle + Duration::from_millis(100));
+        drop(console);
+        // ... and its end counts as use; the session that nothing used went idle.
+        assert!(t.find(&held).is_ok());
+        assert!(t.find(&dropped).unwrap_err().contains("idle"));
     }
 
     #[test]

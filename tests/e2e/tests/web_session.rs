@@ -282,6 +282,16 @@ fn login_sets_a_marked_cookie_and_me_lists_what_the_policy_allows() {
             r.text
         );
 
+        // A removed user's session ends with it.
+        w.mo_ok(&["user", "rm", "sam"], None)?;
+        let gone = web.call("GET", "/api/v1/me", &sam, false, None)?;
+        ensure!(
+            gone.status == 401 && gone.text.contains("removed"),
+            "a removed user's session: {} {}",
+            gone.status,
+            gone.text
+        );
+
         // The login is audited like every other.
         let audit = w.mo_ok(&["audit", "--limit", "200"], None)?;
         ensure!(
