@@ -5,6 +5,7 @@ downloads a browser), a real snmpd PDU for the power menu.
 Run with scripts/test-web.sh (builds mod and mo first). Environment:
   MO_BIN_DIR   where `mod` and `mo` are (default target/debug)
   MO_CHROMIUM  the browser (default /usr/bin/chromium)
+  MO_WEB_KEEP  keep target/web-tests/run-PID (data directory, mod.log, snmpd) after the run
 """
 
 from __future__ import annotations
@@ -204,7 +205,10 @@ def work():
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    return d
+    yield d
+    # After every fixture that uses it has stopped (snmpd writes its files as it exits).
+    if os.environ.get("MO_WEB_KEEP") is None:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -219,8 +223,6 @@ def daemon(work, snmpd):
     d = Daemon(work, snmpd)
     yield d
     d.stop()
-    if os.environ.get("MO_WEB_KEEP") is None:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def password(user: str) -> str:
