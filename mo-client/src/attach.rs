@@ -8,11 +8,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use mo_api::{ClientFrame, ViewerMode};
 use mo_core::console::{Mode, ViewerRole};
 use mo_core::facade::{AttachInfo, Attachment, Output, Viewer};
 use mo_core::{Error, Result};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -385,8 +385,13 @@ impl RemoteAttachment {
         })
     }
 
-    async fn send_json(&self, value: Value) -> Result<()> {
-        self.send(Message::text(value.to_string())).await
+    /// Send a control message ([`ClientFrame`]).
+    async fn send_frame(&self, frame: ClientFrame) -> Result<()> {
+        let text = serde_json::to_string(&frame).map_err(|e| Error::Protocol {
+            peer: self.server.clone(),
+            reason: format!("cannot write a control message: {e}"),
+        })?;
+        self.send(Message::text(text)).await
     }
 }
 
@@ -428,25 +433,30 @@ impl Attachment for RemoteAttachment {
     }
 
     async fn send_break(&self, number: u8) -> Result<String> {
-        self.send_json(json!({"type": "break", "number": number}))
-            .await?;
+        self.send_frame(ClientFrame::Break { number }).await?;
         Ok(format!("break {number} requested"))
     }
 
     async fn resize(&self, cols: u16, rows: u16) -> Result<()> {
-        self.send_json(json!({"type": "resize", "cols": cols, "rows": rows}))
-            .await
+        self.send_frame(ClientFrame::Resize { cols, rows }).await
     }
 
     async fn set_mode(&self, mode: Mode) -> Result<String> {
-        self.send_json(json!({"type": "mode", "mode": mode.name()}))
-            .await?;
+        let wire: ViewerMode = mode.name().parse().map_err(|_| Error::BadSpec {
+            what: "mode",
+            input: mode.name().to_string(),
+            reason: "the API has no such mode".into(),
+        })?;
+        self.send_frame(ClientFrame::Mode { mode: wire }).await?;
         *self.spying.lock().unwrap_or_else(|e| e.into_inner()) = mode == Mode::Spy;
         Ok(format!("{mode} requested"))
     }
 
     async fn note(&self, text: &str) -> Result<()> {
-        self.send_json(json!({"type": "note", "text": text})).await
+        self.send_frame(ClientFrame::Note {
+            text: text.to_string(),
+        })
+        .await
     }
 
     async fn who(&self) -> Result<Vec<Viewer>> {
@@ -454,7 +464,7 @@ impl Attachment for RemoteAttachment {
         if let Ok(mut w) = self.waiters.lock() {
             w.push_back(tx);
         }
-        self.send_json(json!({"type": "who"})).await?;
+        self.send_frame(ClientFrame::Who).await?;
         match tokio::time::timeout(WHO_TIMEOUT, rx).await {
             Ok(Ok(viewers)) => Ok(viewers),
             Ok(Err(_)) => Err(self.gone()),

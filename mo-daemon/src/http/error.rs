@@ -4,77 +4,12 @@
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-/// The stable error codes of the API, each with its HTTP status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    /// 400: the request is malformed (bad JSON, bad parameter, bad value).
-    BadRequest,
-    /// 401: no credentials, or wrong ones.
-    Unauthorized,
-    /// 403: the policy (or the token's scope) denies it.
-    Forbidden,
-    /// 403: a state-changing request authenticated by the web console's session cookie came
-    /// without the session's `X-CSRF-Token`.
-    Csrf,
-    /// 404: no such device, event, user or route.
-    NotFound,
-    /// 405: the path exists but does not take this method (the `Allow` header lists those it
-    /// takes).
-    MethodNotAllowed,
-    /// 409: it exists already, or is in use.
-    Conflict,
-    /// 429: too many failed logins from the caller's address (`Retry-After` says when to
-    /// try again).
-    TooManyRequests,
-    /// 422: the device cannot do this (no power controller, no break support).
-    Unsupported,
-    /// 426: a WebSocket endpoint was asked without the WebSocket upgrade.
-    UpgradeRequired,
-    /// 504: a device or controller did not answer in time.
-    Timeout,
-    /// 503: the console is down or gone.
-    Unavailable,
-    /// 500: the daemon failed (store, file system).
-    Internal,
-}
+/// The stable error codes of the API ([`mo_api::ErrorCode`]), each with its HTTP status.
+pub use mo_api::ErrorCode as Code;
 
-impl Code {
-    /// The code as the API spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Code::BadRequest => "bad_request",
-            Code::Unauthorized => "unauthorized",
-            Code::Forbidden => "forbidden",
-            Code::Csrf => "csrf",
-            Code::NotFound => "not_found",
-            Code::MethodNotAllowed => "method_not_allowed",
-            Code::Conflict => "conflict",
-            Code::TooManyRequests => "too_many_requests",
-            Code::Unsupported => "unsupported",
-            Code::UpgradeRequired => "upgrade_required",
-            Code::Timeout => "timeout",
-            Code::Unavailable => "unavailable",
-            Code::Internal => "internal",
-        }
-    }
-
-    /// The HTTP status that goes with it.
-    pub fn status(self) -> StatusCode {
-        match self {
-            Code::BadRequest => StatusCode::BAD_REQUEST,
-            Code::Unauthorized => StatusCode::UNAUTHORIZED,
-            Code::Forbidden | Code::Csrf => StatusCode::FORBIDDEN,
-            Code::NotFound => StatusCode::NOT_FOUND,
-            Code::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Code::Conflict => StatusCode::CONFLICT,
-            Code::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-            Code::Unsupported => StatusCode::UNPROCESSABLE_ENTITY,
-            Code::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
-            Code::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
+/// The HTTP status of an error code.
+pub fn status_of(code: Code) -> StatusCode {
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// An API error: a code and a message naming what was wrong and where.
@@ -136,8 +71,8 @@ impl ApiError {
     }
 
     /// The JSON body.
-    pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({"error": {"code": self.code.name(), "message": self.message}})
+    pub fn body(&self) -> mo_api::ErrorBody {
+        mo_api::ErrorBody::new(self.code, self.message.clone())
     }
 }
 
@@ -149,7 +84,7 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.code.status(), axum::Json(self.body())).into_response();
+        let mut response = (status_of(self.code), axum::Json(self.body())).into_response();
         if self.code == Code::Unauthorized {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -295,4 +295,42 @@ mod tests {
         assert!(attach["responses"]["101"].is_object());
         assert!(attach["responses"]["426"].is_object());
     }
+
+    /// The control messages mo-api describes (and mo-client sends) are the ones the daemon
+    /// reads (mo_core::door::ws, the fuzzed parser).
+    #[test]
+    fn client_frames_parse_as_control_messages() {
+        use mo_api::{ClientFrame, ViewerMode};
+        use mo_core::door::ws::Control;
+        let parse = |f: ClientFrame| Control::parse(&serde_json::to_string(&f).unwrap()).unwrap();
+        assert!(matches!(
+            parse(ClientFrame::Break { number: 3 }),
+            Control::Break { number: 3 }
+        ));
+        assert!(matches!(
+            parse(ClientFrame::Resize { cols: 80, rows: 24 }),
+            Control::Resize { cols: 80, rows: 24 }
+        ));
+        assert!(matches!(parse(ClientFrame::Who), Control::Who));
+        for mode in [
+            ViewerMode::Attach,
+            ViewerMode::Spy,
+            ViewerMode::Force,
+            ViewerMode::Join,
+        ] {
+            let Control::Mode { mode: word } = parse(ClientFrame::Mode { mode }) else {
+                unreachable!("not a mode message")
+            };
+            assert_eq!(word, mode.name());
+            assert!(word.parse::<mo_core::console::Mode>().is_ok(), "{word}");
+        }
+        let Control::Note { text } = parse(ClientFrame::Note { text: "hi".into() }) else {
+            unreachable!("not a note")
+        };
+        assert_eq!(text, "hi");
+        assert!(matches!(
+            parse(ClientFrame::Replay { lines: 5 }),
+            Control::Replay { lines: 5 }
+        ));
+    }
 }

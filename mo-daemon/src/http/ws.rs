@@ -14,18 +14,18 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
-use mo_core::console::{LinkState, Mode, Output, Session, ViewerEvent, admit, view};
+use mo_api::{AttachQuery, LinkStateName, ServerFrame, StreamQuery};
+use mo_core::console::{LinkState, Mode, Output, Role, Session, ViewerEvent, admit, view};
 use mo_core::door::ws::Control;
 use mo_core::policy::Action;
 use mo_store::Outcome;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, Code};
-use super::rest::{PathArgs, QueryArgs, event_json, viewer_json, visible_entry};
+use super::rest::{PathArgs, QueryArgs, api_event, api_role, api_viewer, visible_entry};
 use crate::live::Verdict;
 
 /// Frames queued for one client before the bridge stops pulling from the console.
@@ -56,25 +56,31 @@ fn upgrade(
     })
 }
 
-fn text(v: &Value) -> Message {
-    Message::Text(Utf8Bytes::from(v.to_string()))
+/// A text frame of one of the API's JSON objects ([`ServerFrame`], an event).
+fn text<T: Serialize>(v: &T) -> Message {
+    let json = serde_json::to_string(v).unwrap_or_else(|e| {
+        format!(r#"{{"type":"error","code":"internal","message":"cannot write a frame: {e}"}}"#)
+    });
+    Message::Text(Utf8Bytes::from(json))
 }
 
 fn error_frame(e: &ApiError) -> Message {
-    text(&json!({"type": "error", "code": e.code.name(), "message": e.message}))
+    text(&ServerFrame::Error {
+        code: e.code,
+        message: e.message.clone(),
+    })
 }
 
 fn notice(s: impl Into<String>) -> Message {
-    text(&json!({"type": "notice", "text": s.into()}))
+    text(&ServerFrame::notice(s))
 }
 
-/// Query of the attach endpoint.
-#[derive(Debug, Deserialize)]
-pub struct AttachQuery {
-    mode: Option<String>,
-    replay: Option<usize>,
-    #[allow(dead_code)]
-    token: Option<String>,
+/// A notice that the viewer's role is now `role`.
+fn role_notice(s: impl Into<String>, role: Role) -> Message {
+    text(&ServerFrame::Notice {
+        text: s.into(),
+        role: Some(api_role(role)),
+    })
 }
 
 /// The mode of a query or a `mode` message (`attach` when not given).
@@ -93,7 +99,7 @@ pub async fn attach(
 ) -> Result<Response, ApiError> {
     // The parameters first: a bad one is a 400 even without the upgrade.
     mo_store::validate_device_name(&name)?;
-    let mode = parse_mode(q.mode.as_deref())?;
+    let mode = parse_mode(q.mode.map(|m| m.name()))?;
     if q.replay.is_some_and(|n| n > 100_000) {
         return Err(ApiError::bad_request(
             "bad `replay`: give 0 to 100000 lines",
@@ -123,7 +129,12 @@ pub async fn attach(
         ));
     };
     let session = console
-        .attach_from(&caller.user, &caller.origin, mode, q.replay)
+        .attach_from(
+            &caller.user,
+            &caller.origin,
+            mode,
+            q.replay.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        )
         .await?;
     Ok(ws
         .on_upgrade(move |socket| async move {
@@ -175,26 +186,28 @@ fn frames(seen: Output) -> Vec<Message> {
     match seen {
         Output::Data(bytes) => vec![Message::Binary(bytes)],
         Output::Notice(text) => vec![notice(text)],
-        Output::Missed(bytes) => vec![self::text(&json!({"type": "missed", "bytes": bytes}))],
+        Output::Missed(bytes) => vec![self::text(&ServerFrame::Missed { bytes })],
         Output::Closed(reason) => closed(&reason).into(),
         _ => Vec::new(),
     }
 }
 
 fn state_frame(s: &LinkState) -> Option<Message> {
-    let word = match s {
-        LinkState::Up { .. } => "up",
-        LinkState::Down { .. } => "down",
-        LinkState::Connecting { .. } => "connecting",
-        LinkState::Idle => "idle",
+    let state = match s {
+        LinkState::Up { .. } => LinkStateName::Up,
+        LinkState::Down { .. } => LinkStateName::Down,
+        LinkState::Connecting { .. } => LinkStateName::Connecting,
+        LinkState::Idle => LinkStateName::Idle,
         _ => return None,
     };
-    Some(text(&json!({"type": "state", "state": word})))
+    Some(text(&ServerFrame::State { state }))
 }
 
 fn closed(reason: &str) -> [Message; 2] {
     [
-        text(&json!({"type": "closed", "reason": reason})),
+        text(&ServerFrame::Closed {
+            reason: reason.to_string(),
+        }),
         Message::Close(Some(CloseFrame {
             code: close_code::NORMAL,
             reason: Utf8Bytes::from(reason.to_string()),
@@ -222,13 +235,12 @@ async fn run_attach(
         Outcome::Ok,
         format!("as {} (WebSocket)", session.role()),
     );
-    let hello = json!({
-        "type": "hello",
-        "device": device,
-        "user": caller.user,
-        "role": session.role().to_string(),
-        "message": session.message(),
-    });
+    let hello = ServerFrame::Hello {
+        device: device.clone(),
+        user: caller.user.clone(),
+        role: api_role(session.role()),
+        message: session.message().to_string(),
+    };
     let mut ok = send(&out, text(&hello)).await;
     if let Some(why) = fallback {
         ok = ok && send(&out, notice(why)).await;
@@ -255,11 +267,7 @@ async fn run_attach(
                         let _ = session.set_mode(Mode::Spy).await;
                         access.record(&caller.user, &caller.origin, "session.demoted",
                             Some(&device), Outcome::Denied, why.clone());
-                        ok = send(&out, text(&json!({
-                            "type": "notice",
-                            "text": why,
-                            "role": session.role().to_string(),
-                        }))).await;
+                        ok = send(&out, role_notice(why, session.role())).await;
                     }
                     Verdict::End(why) => {
                         access.record(&caller.user, &caller.origin, "session.revoked",
@@ -400,18 +408,14 @@ async fn control(
             }
             Control::Who => {
                 let who = session.who().await?;
-                let viewers: Vec<Value> = who.iter().map(viewer_json).collect();
-                Ok(vec![text(&json!({"type": "who", "viewers": viewers}))])
+                let viewers = who.iter().map(api_viewer).collect();
+                Ok(vec![text(&ServerFrame::Who { viewers })])
             }
             Control::Mode { mode } => {
                 let mode = parse_mode(Some(&mode))?;
                 caller.check(state, mode.action(), device).await?;
                 let message = session.set_mode(mode).await?;
-                Ok(vec![text(&json!({
-                    "type": "notice",
-                    "text": message,
-                    "role": session.role().to_string(),
-                }))])
+                Ok(vec![role_notice(message, session.role())])
             }
             Control::Note { text: note } => {
                 caller.check(state, Action::LogNote, device).await?;
@@ -435,14 +439,6 @@ async fn control(
     }
     .await;
     result.unwrap_or_else(|e| vec![error_frame(&e)])
-}
-
-/// Query of the event stream.
-#[derive(Debug, Deserialize)]
-pub struct StreamQuery {
-    device: Option<String>,
-    #[allow(dead_code)]
-    token: Option<String>,
 }
 
 /// `GET /api/v1/events/stream`: one JSON event per text frame as they are stored (events of
@@ -514,7 +510,7 @@ async fn stream_events(
                     {
                         continue;
                     }
-                    let sent = tokio::time::timeout(SEND_STALL, sink.send(text(&event_json(&e)))).await;
+                    let sent = tokio::time::timeout(SEND_STALL, sink.send(text(&api_event(&e)))).await;
                     if !matches!(sent, Ok(Ok(()))) {
                         return;
                     }

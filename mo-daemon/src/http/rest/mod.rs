@@ -150,20 +150,9 @@ pub fn api_role(role: Role) -> mo_api::ViewerRole {
     }
 }
 
-/// A viewer role's API name (`attach`, `join`, `spy`).
-#[allow(dead_code)] // ws.rs of HEAD still names it; goes once the viewer adapter (issue 22) lands.
-pub fn role_name(role: Role) -> &'static str {
-    api_role(role).name()
-}
-
 /// One viewer as the API shows it.
 pub fn api_viewer(v: &ViewerInfo) -> mo_api::Viewer {
     mo_api::Viewer::new(&*v.user, api_role(v.role), rfc3339(v.since), &*v.origin)
-}
-
-/// [`api_viewer`] as JSON (WebSocket frames).
-pub fn viewer_json(v: &ViewerInfo) -> Value {
-    serde_json::to_value(api_viewer(v)).unwrap_or(Value::Null)
 }
 
 /// An event as the API shows it.
@@ -183,11 +172,6 @@ pub fn api_event(e: &Event) -> mo_api::Event {
         count: e.count,
         acked_by: e.acked_by.clone(),
     }
-}
-
-/// [`api_event`] as JSON (the event stream's frames).
-pub fn event_json(e: &Event) -> Value {
-    serde_json::to_value(api_event(e)).unwrap_or(Value::Null)
 }
 
 /// The registry entry of a device the caller may see (404 otherwise).
