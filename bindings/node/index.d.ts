@@ -82,7 +82,7 @@ export declare class Console {
   get device(): string
   /** The user this console was opened as. */
   get user(): string
-  /** The role granted when attaching: `rw`, `join` or `spy`. */
+  /** The role granted when attaching: `attach` (holds the write lock), `join` or `spy`. */
   get role(): string
   /** The message given when attaching (e.g. who else holds the write lock). */
   get message(): string
@@ -122,6 +122,11 @@ export declare class Console {
   who(): Promise<Array<Viewer>>
   /** Leave the console (an embedded console stops). Later reads give `null`. */
   close(): Promise<void>
+  /**
+   * The console's next event, or `null` after `timeoutMs` (default 5000). Needs
+   * `open(url, { scan })`.
+   */
+  nextEvent(timeoutMs?: number | undefined | null): Promise<ConsoleEvent | null>
 }
 
 /** A live feed of the daemon's events (WebSocket), read with `for await`. */
@@ -138,6 +143,26 @@ export interface AttachOptions {
   mode?: string
   /** Lines of recent output to replay first (default: the console's setting). */
   replay?: number
+}
+
+/** An event of an embedded console (`nextEvent()`), with the keys of the daemon's event stream. */
+export interface ConsoleEvent {
+  /** Its number. */
+  id: number
+  /** When it happened (RFC 3339, UTC). */
+  time: string
+  /** The device. */
+  device: string
+  /** `info`, `notice`, `warning`, `error` or `critical`. */
+  severity: string
+  /** Where it came from: `pattern`, `connection`, `log`, … */
+  name: string
+  /** What happened. */
+  text: string
+  /** How many times it happened. */
+  count: number
+  /** Output lines before it (for a pattern: ending with the matching line). */
+  context: Array<string>
 }
 
 /** A device the daemon serves. */
@@ -282,6 +307,11 @@ export interface OpenOptions {
   baseDir?: string
   /** What `sendLine` appends (default `"\r"`). */
   lineEnd?: string
+  /**
+   * Patterns to watch the output for, as the daemon watches its consoles: each match (and
+   * each link change) is an event, read with `nextEvent()`.
+   */
+  scan?: Array<ScanPattern>
 }
 
 /** One output item of `readOutput()`. */
@@ -334,6 +364,19 @@ export interface RegexSource {
   source: string
   /** Its flags (`i`, `m` and `s` are honoured). */
   flags: string
+}
+
+/** A pattern of `open(url, { scan })`. */
+export interface ScanPattern {
+  /** Its name, unique. */
+  name: string
+  /**
+   * A regular expression, matched against ANSI-stripped lines (and a prompt after a quiet
+   * period).
+   */
+  regex: string
+  /** `info`, `notice`, `warning` (default), `error` or `critical`. */
+  severity?: string
 }
 
 /** One viewer of a console on the daemon. */

@@ -6,11 +6,14 @@ use std::time::{Duration, UNIX_EPOCH};
 use futures_util::FutureExt as _;
 use mo_core::automation::Pattern;
 use mo_core::console::Mode;
+use mo_core::event::{Event, EventService, NoSink, Rules};
 use mo_core::facade::{ConsoleHandle, LocalOptions, Output};
+use mo_core::scan::{PatternBook, PatternConfig};
 use mo_drivers::DriverOptions;
 use napi::Result;
 use napi::bindgen_prelude::{Buffer, Either};
 use napi_derive::napi;
+use tokio::sync::broadcast;
 
 use crate::error::{bad_request, to_napi};
 
@@ -38,6 +41,59 @@ pub struct OpenOptions {
     pub base_dir: Option<String>,
     /// What `sendLine` appends (default `"\r"`).
     pub line_end: Option<String>,
+    /// Patterns to watch the output for, as the daemon watches its consoles: each match (and
+    /// each link change) is an event, read with `nextEvent()`.
+    pub scan: Option<Vec<ScanPattern>>,
+}
+
+/// A pattern of `open(url, { scan })`.
+#[napi(object)]
+#[derive(Debug)]
+pub struct ScanPattern {
+    /// Its name, unique.
+    pub name: String,
+    /// A regular expression, matched against ANSI-stripped lines (and a prompt after a quiet
+    /// period).
+    pub regex: String,
+    /// `info`, `notice`, `warning` (default), `error` or `critical`.
+    pub severity: Option<String>,
+}
+
+/// An event of an embedded console (`nextEvent()`), with the keys of the daemon's event stream.
+#[napi(object)]
+#[derive(Debug)]
+pub struct ConsoleEvent {
+    /// Its number.
+    pub id: f64,
+    /// When it happened (RFC 3339, UTC).
+    pub time: String,
+    /// The device.
+    pub device: String,
+    /// `info`, `notice`, `warning`, `error` or `critical`.
+    pub severity: String,
+    /// Where it came from: `pattern`, `connection`, `log`, …
+    pub name: String,
+    /// What happened.
+    pub text: String,
+    /// How many times it happened.
+    pub count: f64,
+    /// Output lines before it (for a pattern: ending with the matching line).
+    pub context: Vec<String>,
+}
+
+impl From<Event> for ConsoleEvent {
+    fn from(e: Event) -> Self {
+        ConsoleEvent {
+            id: e.id as f64,
+            time: mo_core::log::format_timestamp(u64::try_from(e.time_ns).unwrap_or(0)),
+            device: e.device,
+            severity: e.severity.to_string(),
+            name: e.source.to_string(),
+            text: e.message,
+            count: e.count as f64,
+            context: e.context,
+        }
+    }
 }
 
 /// What `expect` found.
@@ -99,15 +155,22 @@ pub struct Console {
     pending: Mutex<Option<Output>>,
     /// Bytes lost (reader too slow) as seen by `read()`.
     missed: Mutex<u64>,
+    /// The events of an embedded console opened with `scan`.
+    events: Option<tokio::sync::Mutex<broadcast::Receiver<Event>>>,
 }
 
 impl Console {
     /// Wrap a handle.
     pub(crate) fn wrap(handle: ConsoleHandle) -> Console {
+        Console::with_events(handle, None)
+    }
+
+    fn with_events(handle: ConsoleHandle, events: Option<broadcast::Receiver<Event>>) -> Console {
         Console {
             inner: Arc::new(handle),
             pending: Mutex::new(None),
             missed: Mutex::new(0),
+            events: events.map(tokio::sync::Mutex::new),
         }
     }
 
@@ -335,6 +398,30 @@ impl Console {
     pub async fn close(&self) -> Result<()> {
         self.inner.close().await.map_err(to_napi)
     }
+
+    /// The console's next event, or `null` after `timeoutMs` (default 5000). Needs
+    /// `open(url, { scan })`.
+    #[napi]
+    pub async fn next_event(&self, timeout_ms: Option<f64>) -> Result<Option<ConsoleEvent>> {
+        let Some(events) = &self.events else {
+            return Err(bad_request(
+                "this console raises no events: open it with the scan option",
+            ));
+        };
+        let limit = duration_ms(timeout_ms.unwrap_or(5000.0), "timeoutMs")?;
+        let mut rx = events.lock().await;
+        let next = async {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => return Some(event),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        };
+        let event = tokio::time::timeout(limit, next).await.ok().flatten();
+        Ok(event.map(ConsoleEvent::from))
+    }
 }
 
 /// Open the console of the device at `url` in this process (no daemon): `sim://web01`,
@@ -367,13 +454,31 @@ pub async fn open(url: String, options: Option<OpenOptions>) -> Result<Console> 
     if let Some(dir) = &options.log_dir {
         local = local.log_dir(dir);
     }
+    let mut events = None;
+    if let Some(scan) = &options.scan {
+        let configs: Vec<PatternConfig> = scan
+            .iter()
+            .map(|p| {
+                let severity = p.severity.as_deref().unwrap_or("warning");
+                PatternConfig::new(&p.name, &p.regex, severity)
+            })
+            .collect();
+        if configs.is_empty() {
+            return Err(bad_request("scan: give at least one pattern"));
+        }
+        let patterns = PatternBook::from_config(&configs).map_err(to_napi)?;
+        // An event service of this console's own: no rules, nothing stored.
+        let service = EventService::start(Rules::default(), patterns, Arc::new(NoSink), 1);
+        events = Some(service.subscribe());
+        local = local.events(service);
+    }
     let mut handle = mo_core::facade::open_local(&name, connector, local)
         .await
         .map_err(to_napi)?;
     if let Some(end) = &options.line_end {
         handle = handle.with_line_end(end.as_bytes());
     }
-    Ok(Console::wrap(handle))
+    Ok(Console::with_events(handle, events))
 }
 
 /// Milliseconds from JavaScript as a duration; negative, NaN and huge values are refused.
