@@ -14,8 +14,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use mo_core::console::{Console, ConsoleConfig, ConsumerFeed, Consumers, LoginScript};
-use mo_core::event::EventService;
 use mo_core::escape::EscapeConfig;
+use mo_core::event::EventService;
 use mo_core::log::{LogLock, LogOptions, ReopeningLog};
 use mo_core::power::{PowerBinding, PowerController};
 use mo_core::secret::Secret;
