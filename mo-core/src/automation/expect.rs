@@ -299,7 +299,7 @@ impl Expecter {
         self.text.buffer()
     }
 
-    /// The last few KiB of output, consumed or not (for [`super::classify`]).
+    /// The last few KiB of output, consumed or not (for [`super::classify()`]).
     pub fn recent(&self) -> &str {
         self.text.recent()
     }

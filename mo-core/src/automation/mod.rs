@@ -3,7 +3,7 @@
 //!
 //! - [`expect`]: [`Expecter`] waits for patterns in a session's ANSI-stripped output, sends lines,
 //!   and wakes a console until a prompt shows.
-//! - [`classify`]: where a device is (firmware, boot loader, login, shell, pager, …), with ready
+//! - [`classify()`]: where a device is (firmware, boot loader, login, shell, pager, …), with ready
 //!   patterns for common prompts.
 //! - [`gang`]: [`Gang`] types into many consoles at once and compares their answers; [`Listen`]
 //!   merges many consoles' output read-only.

@@ -21,8 +21,9 @@
 //! `***` in plans and notes.
 //!
 //! [`Macro::parse`] refuses a bad file with every error and its line number. [`Macro::bind`] gives
-//! a [`Plan`] (the steps with values filled in); [`play`] runs it on one [`Expecter`],
-//! [`play_many`] on many consoles in parallel; [`Recorder`] writes a macro from a live session.
+//! a [`Plan`] (the steps with values filled in); [`play`] runs it on one
+//! [`Expecter`](crate::automation::Expecter), [`play_many`] on many consoles in parallel;
+//! [`Recorder`] writes a macro from a live session.
 
 mod play;
 mod record;
