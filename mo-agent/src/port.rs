@@ -39,8 +39,9 @@ pub struct Port {
     pub cmds: mpsc::Sender<PortCmd>,
     /// The modem status register (16550 layout) when the link reports modem lines.
     pub modem: watch::Receiver<Option<u8>>,
-    /// Notices about the port (opened, lost) for the daemon.
-    pub notices: watch::Receiver<(u64, String)>,
+    /// Notices about the port (opened, lost, settings applied) for the daemon, in order; up to
+    /// [`NOTICES`] wait while the link is down, later ones are dropped.
+    pub notices: Arc<tokio::sync::Mutex<mpsc::Receiver<String>>>,
 }
 
 impl Port {
@@ -61,6 +62,9 @@ pub fn now_ns() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
+/// Notices a port keeps for the daemon while the link is down.
+pub const NOTICES: usize = 64;
+
 /// Read the address and start holding the port. Errors name the port and the address.
 pub fn start(name: &str, url: &str, spool_bytes: usize) -> anyhow::Result<Port> {
     let connector = connector_for(url, &DriverOptions::default())
@@ -69,7 +73,7 @@ pub fn start(name: &str, url: &str, spool_bytes: usize) -> anyhow::Result<Port> 
     let spool = Arc::new(Spool::new(spool_bytes));
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let (modem_tx, modem_rx) = watch::channel(None);
-    let (notice_tx, notice_rx) = watch::channel((0, String::new()));
+    let (notice_tx, notice_rx) = mpsc::channel(NOTICES);
     let holder = Holder {
         name: name.to_owned(),
         url: url.to_owned(),
@@ -86,7 +90,7 @@ pub fn start(name: &str, url: &str, spool_bytes: usize) -> anyhow::Result<Port> 
         spool,
         cmds: cmd_tx,
         modem: modem_rx,
-        notices: notice_rx,
+        notices: Arc::new(tokio::sync::Mutex::new(notice_rx)),
     })
 }
 
@@ -96,7 +100,7 @@ struct Holder {
     connector: Arc<dyn Connector>,
     spool: Arc<Spool>,
     modem: watch::Sender<Option<u8>>,
-    notices: watch::Sender<(u64, String)>,
+    notices: mpsc::Sender<String>,
 }
 
 /// The 16550 MSR high bits for a modem state.
@@ -110,10 +114,7 @@ fn msr(state: mo_core::link::ModemState) -> u8 {
 impl Holder {
     fn notice(&self, text: String) {
         tracing::info!(port = %self.name, "{text}");
-        self.notices.send_modify(|(n, t)| {
-            *n += 1;
-            *t = text;
-        });
+        let _ = self.notices.try_send(text);
     }
 
     /// Apply `settings` to the port's address: same scheme, the given query keys replaced.
@@ -214,10 +215,7 @@ impl Holder {
                             let notices = self.notices.clone();
                             tokio::spawn(async move {
                                 if let Err(e) = control.control(op).await {
-                                    notices.send_modify(|(n, t)| {
-                                        *n += 1;
-                                        *t = format!("{name} failed: {e}");
-                                    });
+                                    let _ = notices.try_send(format!("{name} failed: {e}"));
                                 }
                             });
                         }

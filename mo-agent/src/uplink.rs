@@ -585,14 +585,13 @@ async fn port_link(
 async fn send_port(port: &Port, wr: &ChannelWriteHalf<Msg>, next: u64) -> anyhow::Result<()> {
     let mut cursor = next.max(port.spool.first_seq());
     let mut modem = port.modem.clone();
-    let mut notices = port.notices.clone();
+    let mut notices = port.notices.lock().await;
     // The current modem state first (if any), then every change.
     let initial = *modem.borrow_and_update();
     if let Some(msr) = initial {
         wr.data_bytes(bytes::Bytes::from(Frame::Modem(msr).encode()))
             .await?;
     }
-    notices.borrow_and_update();
     loop {
         let added = port.spool.added.notified();
         tokio::pin!(added);
@@ -626,9 +625,10 @@ async fn send_port(port: &Port, wr: &ChannelWriteHalf<Msg>, next: u64) -> anyhow
                     wr.data_bytes(bytes::Bytes::from(Frame::Modem(msr).encode())).await?;
                 }
             }
-            changed = notices.changed() => {
-                changed?;
-                let text = notices.borrow_and_update().1.clone();
+            text = notices.recv() => {
+                let Some(text) = text else {
+                    bail!("the port is gone");
+                };
                 wr.data_bytes(bytes::Bytes::from(Frame::Notice(text).encode())).await?;
             }
         }
