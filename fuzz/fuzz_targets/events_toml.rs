@@ -3,8 +3,9 @@
 //! `Rules::from_config`), `[actions.NAME]` tables (mo_drivers::action::ActionConfig and
 //! `Action::from_config`, webhooks excepted: building one builds an HTTP client),
 //! `[[pattern]]`s (severity names and `PatternSet`), and `[[schedule]]` entries (cron
-//! expressions through `automation::Job`). The file layout is the daemon's (mo-daemon
-//! events.rs and automation.rs `FileConfig`). Never a panic; rules and actions that read write
+//! expressions through `automation::Job`). The events file's layout is the daemon's (mo-daemon
+//! events.rs `FileConfig`); the schedule file is mo-store's `config::ScheduleFile`, which must
+//! write back to TOML that reads to itself, with one job name per entry. Never a panic; rules and actions that read write
 //! back to TOML that reads to the same configuration; a job's next run is after now.
 //!
 //! Input: one byte choosing the file (even: events, odd: schedule), then the TOML text.
@@ -19,6 +20,7 @@ use mo_core::automation::{Job, Macro};
 use mo_core::event::{Rules, RulesConfig};
 use mo_core::scan::{Pattern, PatternSet, Severity};
 use mo_drivers::action::{Action, ActionConfig};
+use mo_store::config::ScheduleFile;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -45,28 +47,6 @@ struct EventsFile {
     actions: BTreeMap<String, ActionConfig>,
     #[serde(default, rename = "watch")]
     _watches: Vec<toml::Value>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EntryConfig {
-    #[serde(default)]
-    name: Option<String>,
-    cron: String,
-    #[serde(rename = "macro")]
-    macro_name: String,
-    targets: Vec<String>,
-    #[serde(default, rename = "args")]
-    _args: BTreeMap<String, String>,
-    #[serde(default, rename = "parallel")]
-    _parallel: Option<usize>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScheduleFile {
-    #[serde(default, rename = "schedule")]
-    entries: Vec<EntryConfig>,
 }
 
 fn events(text: &str) {
@@ -108,12 +88,25 @@ fn events(text: &str) {
 }
 
 fn schedule(text: &str) {
-    let Ok(file) = toml::from_str::<ScheduleFile>(text) else {
-        return;
+    // The file as mo-store reads it (`mod --schedule`): errors name the file and a line.
+    let file = match ScheduleFile::parse(text, "s.toml") {
+        Ok(file) => file,
+        Err(e) => {
+            assert!(e.to_string().starts_with("s.toml"), "{e}");
+            return;
+        }
     };
+    let written = file.to_toml().unwrap_or_default();
+    let back = ScheduleFile::parse(&written, "again");
+    assert_eq!(back.as_ref().ok(), Some(&file), "{written:?}");
+    let names = file.job_names();
+    assert_eq!(names.len(), file.entries.len());
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "job names repeat: {names:?}");
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
-    for e in file.entries {
-        let name = e.name.unwrap_or(e.macro_name);
+    for (e, name) in file.entries.into_iter().zip(names) {
         let Ok(m) = Macro::parse("send x") else {
             return;
         };
