@@ -40,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut alice = console.attach("alice", Mode::Attach, None).await?;
     println!("alice: {}", alice.message());
-    let mut bob = console.attach("bob", Mode::Attach, None).await?;
+    let bob = console.attach("bob", Mode::Attach, None).await?;
     println!("bob:   {}", bob.message());
 
     expect(&mut alice, "web01 login: ").await?;
