@@ -477,3 +477,92 @@ fn rfc2217_modem_lines_and_break_travel_through_the_agent() {
         Ok(())
     });
 }
+
+#[test]
+fn garbage_and_vanishing_ports_are_survived() {
+    run_test("agent-bad-input", |w| {
+        w.start_daemon(&[])?;
+        let token = add_agent(w, "cs1")?;
+        let key = key_path(w, "cs1");
+        let (ok, said) = enroll(w, "cs1", &token, &key)?;
+        ensure!(ok, "enrollment failed:\n{said}");
+
+        // An "agent" (the OpenSSH client with the agent's key) that sends garbage on the
+        // control channel is told why and cut off; a port channel without a control channel
+        // is refused. The daemon lives on.
+        let fake = mo_testsupport::SshKey {
+            private: key.clone(),
+            public: PathBuf::from(format!("{}.pub", key.display())),
+        };
+        let client = mo_testsupport::SshClient::with_key(w.port(), "cs1", &fake);
+        let out = client.run(
+            Login::Shell,
+            &["mo-agent", "control"],
+            Some("GET / HTTP/1.0\r\n\r\n"),
+        )?;
+        ensure!(
+            out.combined().contains("out of range"),
+            "garbage on the control channel was not answered with the reason:\n{}",
+            out.combined()
+        );
+        let out = client.run(Login::Shell, &["mo-agent", "port", "p0"], Some("x"))?;
+        ensure!(
+            out.combined()
+                .contains("control channel before port channels"),
+            "a lone port channel was not refused:\n{}",
+            out.combined()
+        );
+        let out = client.run(Login::Shell, &["ls"], None)?;
+        ensure!(
+            out.combined()
+                .contains("agent's; it runs mo-agent commands only")
+                || out.combined().contains("unknown agent command"),
+            "an agent login ran a shell command:\n{}",
+            out.combined()
+        );
+        ensure!(w.daemon()?.is_running(), "the daemon died on garbage");
+        let daemon_log = w.daemon()?.log_text();
+        ensure!(
+            daemon_log.contains("garbage on the agent's control channel"),
+            "the daemon did not log the garbage:\n{daemon_log}"
+        );
+
+        // A port that disappears (its pty closed, as a USB adapter unplugged) is reported and
+        // reopened when it is back; the real agent works after all this.
+        let mut line = SocatPty::start(w.dir())?;
+        let port = format!("p0=serial://{}", line.device_path().display());
+        let agent = start_agent(w, "cs1", &key, &[port], &[])?;
+        wait_ports(w, "cs1", 1)?;
+        w.add_device("web0", "agent://cs1/p0", &[])?;
+        wait_log(w, "web0", "link up")?;
+        line.write_peer(b"before unplug\r\n")?;
+        wait_log(w, "web0", "before unplug")?;
+        line.stop()?;
+        wait_log(w, "web0", "agent: port p0 closed")?;
+        line.restart()?;
+        wait_until("the port reopened", WAIT, || {
+            let text = log_of(w, "web0")?;
+            Ok(
+                if text.matches("agent: port p0 open").count() >= 1
+                    && text.rfind("agent: port p0 open") > text.rfind("agent: port p0 closed")
+                {
+                    Ok(())
+                } else {
+                    Err(text)
+                },
+            )
+        })?;
+        line.write_peer(b"after replug\r\n")?;
+        wait_log(w, "web0", "after replug")?;
+        ensure!(
+            !agent.log_text().contains("panicked"),
+            "the agent panicked:\n{}",
+            agent.log_text()
+        );
+        ensure!(
+            !w.daemon()?.log_text().contains("panicked"),
+            "the daemon panicked"
+        );
+        Ok(())
+    });
+}
