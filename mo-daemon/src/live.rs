@@ -19,7 +19,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mo_core::console::Role;
+use mo_core::console::ViewerRole;
 use mo_core::policy::{Action, Policy};
 use mo_store::{Store, TokenScope};
 use tokio::sync::watch;
@@ -117,7 +117,7 @@ impl Snapshot {
     }
 
     /// What a viewer of `device` with `role` should become.
-    pub fn viewer(&self, holder: &Holder, device: &str, role: Role) -> Verdict {
+    pub fn viewer(&self, holder: &Holder, device: &str, role: ViewerRole) -> Verdict {
         if let Some(why) = self.revoked(holder) {
             return Verdict::End(why);
         }
@@ -132,8 +132,8 @@ impl Snapshot {
             ));
         }
         let may_write = match role {
-            Role::ReadWrite => may(Action::Attach) || may(Action::Force),
-            Role::Joined => may(Action::Join),
+            ViewerRole::ReadWrite => may(Action::Attach) || may(Action::Force),
+            ViewerRole::Joined => may(Action::Join),
             _ => true,
         };
         if may_write {

@@ -16,7 +16,7 @@ use super::login::{LoginAction, LoginRun};
 use super::secret::SecretGuard;
 use super::sharing::{Granted, Notice, Sharing};
 use super::{
-    Attached, ConsoleConfig, LinkState, LogHealth, LogPolicy, Mode, Request, Role, ViewerId,
+    Attached, ConsoleConfig, LinkState, LogHealth, LogPolicy, Mode, Request, ViewerId, ViewerRole,
 };
 use crate::breakseq::BreakStep;
 use crate::error::{Error, Result};
@@ -520,7 +520,7 @@ impl Actor {
     }
 
     /// Give viewer `id` the role `mode` asks for; notices go to everyone, the message to the viewer.
-    fn apply_mode(&mut self, id: ViewerId, mode: Mode) -> Result<(Role, String)> {
+    fn apply_mode(&mut self, id: ViewerId, mode: Mode) -> Result<(ViewerRole, String)> {
         let granted = self.sharing.apply_mode(id, mode)?;
         self.announce(granted.notices);
         Ok((granted.role, granted.message))

@@ -66,8 +66,6 @@ pub use consumer::{
 };
 pub use login::{DEFAULT_EXPECT_TIMEOUT, LoginScript, LoginStep};
 pub use mode::{Admitted, Mode, ViewerRole, admit};
-/// The old name of [`ViewerRole`], kept while callers move.
-pub use mode::ViewerRole as Role;
 pub use secret::{SecretGuard, redacted};
 pub use session::{Session, SessionControl, ViewerEvent};
 pub use view::{Output, missed_text, render, stopped_text, terminal_notice, view};

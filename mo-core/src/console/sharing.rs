@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::{Mode, Role, ViewerId, ViewerInfo};
+use super::{Mode, ViewerId, ViewerInfo, ViewerRole};
 use crate::error::{Error, Result};
 
 /// A notice for the timeline: the user it is about and the text.
@@ -26,14 +26,14 @@ struct Viewer {
     id: ViewerId,
     user: Arc<str>,
     origin: Arc<str>,
-    role: Role,
+    role: ViewerRole,
     since: SystemTime,
 }
 
 /// What a viewer got: its role, a message for it alone, and the notices for everyone.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Granted {
-    pub(super) role: Role,
+    pub(super) role: ViewerRole,
     pub(super) message: String,
     pub(super) notices: Vec<Notice>,
 }
@@ -90,7 +90,7 @@ impl Sharing {
             id,
             user,
             origin,
-            role: Role::Spy,
+            role: ViewerRole::Spy,
             since,
         });
         match self.apply_mode(id, mode) {
@@ -107,7 +107,9 @@ impl Sharing {
     }
 
     fn holder(&self) -> Option<&Viewer> {
-        self.viewers.iter().find(|v| v.role == Role::ReadWrite)
+        self.viewers
+            .iter()
+            .find(|v| v.role == ViewerRole::ReadWrite)
     }
 
     fn gone() -> Error {
@@ -130,39 +132,43 @@ impl Sharing {
         let spying = format!("{me} is spying");
         Ok(match mode {
             Mode::Spy => {
-                self.set_role(id, Role::Spy);
-                granted(Role::Spy, "spying (read-only)".into(), spying)
+                self.set_role(id, ViewerRole::Spy);
+                granted(ViewerRole::Spy, "spying (read-only)".into(), spying)
             }
             Mode::Attach => match holder {
                 Some((hid, _)) if hid == id => Granted {
-                    role: Role::ReadWrite,
+                    role: ViewerRole::ReadWrite,
                     message: "already attached read-write".into(),
                     notices: Vec::new(),
                 },
                 Some((_, huser)) => {
-                    self.set_role(id, Role::Spy);
+                    self.set_role(id, ViewerRole::Spy);
                     let message = format!(
                         "{} is in use by {huser}: spying (read-only); force with the escape `f`",
                         self.name
                     );
-                    granted(Role::Spy, message, spying)
+                    granted(ViewerRole::Spy, message, spying)
                 }
                 None => {
-                    self.set_role(id, Role::ReadWrite);
-                    granted(Role::ReadWrite, "attached read-write".into(), attached)
+                    self.set_role(id, ViewerRole::ReadWrite);
+                    granted(
+                        ViewerRole::ReadWrite,
+                        "attached read-write".into(),
+                        attached,
+                    )
                 }
             },
             Mode::Force => {
                 let notice = if let Some((hid, huser)) = holder.filter(|(hid, _)| *hid != id) {
-                    self.set_role(hid, Role::Spy);
-                    self.set_role(id, Role::ReadWrite);
+                    self.set_role(hid, ViewerRole::Spy);
+                    self.set_role(id, ViewerRole::ReadWrite);
                     format!("{me} forced write access; {huser} is now spying")
                 } else {
-                    self.set_role(id, Role::ReadWrite);
+                    self.set_role(id, ViewerRole::ReadWrite);
                     attached
                 };
                 let message = "attached read-write (forced)".into();
-                granted(Role::ReadWrite, message, notice)
+                granted(ViewerRole::ReadWrite, message, notice)
             }
             Mode::Join => {
                 if !self.allow_join {
@@ -170,23 +176,27 @@ impl Sharing {
                 }
                 match holder {
                     Some((hid, huser)) if hid != id => {
-                        self.set_role(id, Role::Joined);
+                        self.set_role(id, ViewerRole::Joined);
                         granted(
-                            Role::Joined,
+                            ViewerRole::Joined,
                             format!("writing together with {huser}"),
                             format!("{me} joined {huser} (shared write)"),
                         )
                     }
                     _ => {
-                        self.set_role(id, Role::ReadWrite);
-                        granted(Role::ReadWrite, "attached read-write".into(), attached)
+                        self.set_role(id, ViewerRole::ReadWrite);
+                        granted(
+                            ViewerRole::ReadWrite,
+                            "attached read-write".into(),
+                            attached,
+                        )
                     }
                 }
             }
         })
     }
 
-    fn set_role(&mut self, id: ViewerId, role: Role) {
+    fn set_role(&mut self, id: ViewerId, role: ViewerRole) {
         if let Some(v) = self.viewers.iter_mut().find(|v| v.id == id) {
             v.role = role;
         }
@@ -196,8 +206,12 @@ impl Sharing {
     /// Joined writers share the holder's lock: without a holder they have nothing to join.
     fn release_orphaned_joiners(&mut self) {
         if self.holder().is_none() {
-            for v in self.viewers.iter_mut().filter(|v| v.role == Role::Joined) {
-                v.role = Role::Spy;
+            for v in self
+                .viewers
+                .iter_mut()
+                .filter(|v| v.role == ViewerRole::Joined)
+            {
+                v.role = ViewerRole::Spy;
             }
         }
     }
@@ -206,7 +220,7 @@ impl Sharing {
     pub(super) fn disconnect(&mut self, id: ViewerId) -> Option<Notice> {
         let pos = self.viewers.iter().position(|v| v.id == id)?;
         let v = self.viewers.remove(pos);
-        let text = if v.role == Role::ReadWrite {
+        let text = if v.role == ViewerRole::ReadWrite {
             self.release_orphaned_joiners();
             format!("{} detached; write lock free", v.user)
         } else {
@@ -251,7 +265,13 @@ impl Sharing {
                 origin: v.origin.clone(),
             })
             .collect();
-        list.sort_by_key(|v| (v.role != Role::ReadWrite, v.role != Role::Joined, v.id));
+        list.sort_by_key(|v| {
+            (
+                v.role != ViewerRole::ReadWrite,
+                v.role != ViewerRole::Joined,
+                v.id,
+            )
+        });
         list
     }
 }

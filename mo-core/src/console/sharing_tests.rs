@@ -18,7 +18,7 @@ fn connect(s: &mut Sharing, user: &str, mode: Mode) -> (ViewerId, Granted) {
     .unwrap()
 }
 
-fn roles(s: &Sharing) -> Vec<(String, Role)> {
+fn roles(s: &Sharing) -> Vec<(String, ViewerRole)> {
     s.who()
         .into_iter()
         .map(|v| (v.user.to_string(), v.role))
@@ -33,11 +33,11 @@ fn texts(g: &Granted) -> Vec<&str> {
 fn the_first_attach_takes_the_lock_the_second_spies_and_is_told_why() {
     let mut s = sharing(true);
     let (_, alice) = connect(&mut s, "alice", Mode::Attach);
-    assert_eq!(alice.role, Role::ReadWrite);
+    assert_eq!(alice.role, ViewerRole::ReadWrite);
     assert_eq!(alice.message, "attached read-write");
     assert_eq!(texts(&alice), ["alice attached read-write"]);
     let (_, bob) = connect(&mut s, "bob", Mode::Attach);
-    assert_eq!(bob.role, Role::Spy);
+    assert_eq!(bob.role, ViewerRole::Spy);
     assert_eq!(
         bob.message,
         "web01 is in use by alice: spying (read-only); force with the escape `f`"
@@ -45,7 +45,10 @@ fn the_first_attach_takes_the_lock_the_second_spies_and_is_told_why() {
     assert_eq!(texts(&bob), ["bob is spying"]);
     assert_eq!(
         roles(&s),
-        [("alice".into(), Role::ReadWrite), ("bob".into(), Role::Spy)]
+        [
+            ("alice".into(), ViewerRole::ReadWrite),
+            ("bob".into(), ViewerRole::Spy)
+        ]
     );
 }
 
@@ -54,7 +57,7 @@ fn attaching_again_while_holding_the_lock_changes_nothing() {
     let mut s = sharing(true);
     let (alice, _) = connect(&mut s, "alice", Mode::Attach);
     let again = s.apply_mode(alice, Mode::Attach).unwrap();
-    assert_eq!(again.role, Role::ReadWrite);
+    assert_eq!(again.role, ViewerRole::ReadWrite);
     assert_eq!(again.message, "already attached read-write");
     assert!(again.notices.is_empty());
 }
@@ -64,10 +67,10 @@ fn force_takes_the_lock_and_demotes_the_holder_and_its_joiners() {
     let mut s = sharing(true);
     let (alice, _) = connect(&mut s, "alice", Mode::Attach);
     let (carol, carol_got) = connect(&mut s, "carol", Mode::Join);
-    assert_eq!(carol_got.role, Role::Joined);
+    assert_eq!(carol_got.role, ViewerRole::Joined);
     assert_eq!(texts(&carol_got), ["carol joined alice (shared write)"]);
     let (bob, forced) = connect(&mut s, "bob", Mode::Force);
-    assert_eq!(forced.role, Role::ReadWrite);
+    assert_eq!(forced.role, ViewerRole::ReadWrite);
     assert_eq!(forced.message, "attached read-write (forced)");
     assert_eq!(
         texts(&forced),
@@ -79,9 +82,9 @@ fn force_takes_the_lock_and_demotes_the_holder_and_its_joiners() {
     assert_eq!(
         roles(&s),
         [
-            ("bob".into(), Role::ReadWrite),
-            ("alice".into(), Role::Spy),
-            ("carol".into(), Role::Spy),
+            ("bob".into(), ViewerRole::ReadWrite),
+            ("alice".into(), ViewerRole::Spy),
+            ("carol".into(), ViewerRole::Spy),
         ]
     );
     assert!(!s.can_write(carol));
@@ -95,7 +98,7 @@ fn joined_writers_become_spies_when_the_holder_leaves() {
     let (user, text) = s.disconnect(alice).unwrap();
     assert_eq!(&*user, "alice");
     assert_eq!(text, "alice detached; write lock free");
-    assert_eq!(roles(&s), [("carol".into(), Role::Spy)]);
+    assert_eq!(roles(&s), [("carol".into(), ViewerRole::Spy)]);
     assert!(s.writer(carol, "typing").is_err());
     assert_eq!(s.disconnect(carol).unwrap().1, "carol detached");
     assert!(s.is_empty());
@@ -106,7 +109,7 @@ fn joined_writers_become_spies_when_the_holder_leaves() {
 fn join_without_a_holder_is_an_attach_and_may_be_refused() {
     let mut s = sharing(true);
     let (_, got) = connect(&mut s, "alice", Mode::Join);
-    assert_eq!(got.role, Role::ReadWrite);
+    assert_eq!(got.role, ViewerRole::ReadWrite);
     let mut strict = sharing(false);
     let err = strict
         .connect(
@@ -143,11 +146,11 @@ fn a_spy_may_take_a_free_lock_and_give_it_up() {
     let mut s = sharing(true);
     let (bob, _) = connect(&mut s, "bob", Mode::Spy);
     let got = s.apply_mode(bob, Mode::Attach).unwrap();
-    assert_eq!(got.role, Role::ReadWrite);
+    assert_eq!(got.role, ViewerRole::ReadWrite);
     let got = s.apply_mode(bob, Mode::Spy).unwrap();
-    assert_eq!(got.role, Role::Spy);
+    assert_eq!(got.role, ViewerRole::Spy);
     assert_eq!(texts(&got), ["bob is spying"]);
-    assert!(s.who().iter().all(|v| v.role == Role::Spy));
+    assert!(s.who().iter().all(|v| v.role == ViewerRole::Spy));
 }
 
 #[test]

@@ -130,9 +130,9 @@ async fn attach_spy_force_who() {
         .attach_from("alice", "ssh 127.0.0.1", Mode::Attach, None)
         .await
         .unwrap();
-    assert_eq!(alice.role(), Role::ReadWrite);
+    assert_eq!(alice.role(), ViewerRole::ReadWrite);
     let bob = console.attach("bob", Mode::Attach, None).await.unwrap();
-    assert_eq!(bob.role(), Role::Spy);
+    assert_eq!(bob.role(), ViewerRole::Spy);
     assert!(
         bob.message().contains("in use by alice"),
         "{}",
@@ -142,9 +142,9 @@ async fn attach_spy_force_who() {
     let who = console.who().await.unwrap();
     assert_eq!(who.len(), 2);
     assert_eq!(&*who[0].user, "alice");
-    assert_eq!(who[0].role, Role::ReadWrite);
+    assert_eq!(who[0].role, ViewerRole::ReadWrite);
     assert_eq!(&*who[0].origin, "ssh 127.0.0.1");
-    assert_eq!(who[1].role, Role::Spy);
+    assert_eq!(who[1].role, ViewerRole::Spy);
 
     // A spy cannot type.
     let err = bob.write(b"x").await.unwrap_err().to_string();
@@ -157,7 +157,7 @@ async fn attach_spy_force_who() {
 
     // Force: bob takes the lock, alice is demoted and told.
     bob.set_mode(Mode::Force).await.unwrap();
-    assert_eq!(bob.role(), Role::ReadWrite);
+    assert_eq!(bob.role(), ViewerRole::ReadWrite);
     let n = next_notice(&mut alice, "forced").await;
     assert!(
         n.contains("bob forced write access; alice is now spying"),
@@ -171,7 +171,7 @@ async fn attach_spy_force_who() {
 
     // Join: alice writes alongside bob.
     alice.set_mode(Mode::Join).await.unwrap();
-    assert_eq!(alice.role(), Role::Joined);
+    assert_eq!(alice.role(), ViewerRole::Joined);
     alice.write(b"j").await.unwrap();
     dev.read_exact(&mut one).await.unwrap();
     assert_eq!(&one, b"j");
@@ -182,7 +182,7 @@ async fn attach_spy_force_who() {
     assert!(n.contains("write lock free"), "{n}");
     assert!(alice.write(b"q").await.is_err());
     alice.set_mode(Mode::Attach).await.unwrap();
-    assert_eq!(alice.role(), Role::ReadWrite);
+    assert_eq!(alice.role(), ViewerRole::ReadWrite);
 }
 
 #[tokio::test]

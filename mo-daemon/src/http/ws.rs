@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use mo_api::{AttachQuery, LinkStateName, ServerFrame, StreamQuery};
-use mo_core::console::{LinkState, Mode, Output, Role, Session, ViewerEvent, admit, view};
+use mo_core::console::{LinkState, Mode, Output, Session, ViewerEvent, ViewerRole, admit, view};
 use mo_core::door::ws::Control;
 use mo_core::policy::Action;
 use mo_store::Outcome;
@@ -76,7 +76,7 @@ fn notice(s: impl Into<String>) -> Message {
 }
 
 /// A notice that the viewer's role is now `role`.
-fn role_notice(s: impl Into<String>, role: Role) -> Message {
+fn role_notice(s: impl Into<String>, role: ViewerRole) -> Message {
     text(&ServerFrame::Notice {
         text: s.into(),
         role: Some(api_role(role)),

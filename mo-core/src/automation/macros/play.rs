@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::{Action, Macro, Plan};
 use crate::automation::expect::Expecter;
-use crate::console::{Console, Mode, Role};
+use crate::console::{Console, Mode, ViewerRole};
 use crate::error::Result;
 
 /// What to do when one device fails.
@@ -363,13 +363,13 @@ async fn play_on(
             );
         }
     };
-    if session.role() == Role::Spy {
+    if session.role() == ViewerRole::Spy {
         drop(session);
         let held_by = console
             .who()
             .await
             .ok()
-            .and_then(|w| w.into_iter().find(|v| v.role == Role::ReadWrite))
+            .and_then(|w| w.into_iter().find(|v| v.role == ViewerRole::ReadWrite))
             .map_or_else(|| "someone".to_string(), |v| v.user.to_string());
         return report(device, Outcome::Busy { held_by }, 0, start);
     }

@@ -19,7 +19,7 @@ use std::time::SystemTime;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use mo_core::console::{Role, ViewerInfo};
+use mo_core::console::{ViewerInfo, ViewerRole};
 use mo_core::event::Event;
 use mo_core::log::{format_timestamp, parse_time_spec};
 use mo_core::policy::Action;
@@ -142,10 +142,10 @@ pub fn rfc3339(t: SystemTime) -> String {
 }
 
 /// A viewer role as the API names it: `attach` (holds the write lock), `join` or `spy`.
-pub fn api_role(role: Role) -> mo_api::ViewerRole {
+pub fn api_role(role: ViewerRole) -> mo_api::ViewerRole {
     match role {
-        Role::ReadWrite => mo_api::ViewerRole::Attach,
-        Role::Joined => mo_api::ViewerRole::Join,
+        ViewerRole::ReadWrite => mo_api::ViewerRole::Attach,
+        ViewerRole::Joined => mo_api::ViewerRole::Join,
         _ => mo_api::ViewerRole::Spy,
     }
 }
