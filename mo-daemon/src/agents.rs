@@ -603,6 +603,49 @@ async fn notice(ctx: &Ctx, agent: &str, port: &str, text: &str) {
     }
 }
 
+/// Raise rule-ready events for modem-line changes of `agent`'s `port` on every device on it:
+/// DCD (carrier) lost is a warning (`carrier lost on web01 — unplugged or powered off?`), the
+/// other changes are notices. The first report after connecting raises nothing.
+fn modem_events(ctx: &Ctx, agent: &str, port: &str, before: Option<ModemState>, now: ModemState) {
+    use mo_core::event::{Candidate, EventSource};
+    use mo_core::scan::Severity;
+    let Some(before) = before else {
+        return;
+    };
+    if before == now {
+        return;
+    }
+    let mut changes: Vec<(Severity, String)> = Vec::new();
+    if before.dcd && !now.dcd {
+        changes.push((
+            Severity::Warning,
+            "carrier lost on {} — unplugged or powered off?".into(),
+        ));
+    } else if !before.dcd && now.dcd {
+        changes.push((Severity::Notice, "carrier back on {}".into()));
+    }
+    for (name, was, is) in [("DSR", before.dsr, now.dsr), ("CTS", before.cts, now.cts)] {
+        if was != is {
+            let level = if is { "up" } else { "down" };
+            changes.push((Severity::Notice, format!("{name} {level} on {{}}")));
+        }
+    }
+    for entry in ctx.registry.list() {
+        if agent_port_of(&entry.device.url) != Some((agent, port)) {
+            continue;
+        }
+        for (severity, text) in &changes {
+            let message = text.replace("{}", &entry.device.name);
+            ctx.events.offer(Candidate::new(
+                entry.device.name.clone(),
+                EventSource::Agent,
+                *severity,
+                message,
+            ));
+        }
+    }
+}
+
 async fn port_channel(
     ctx: &Arc<Ctx>,
     agents: &Arc<Agents>,
@@ -727,9 +770,12 @@ async fn port_channel(
                     last_acked = Some(seq);
                 }
                 Frame::Modem(msr) => {
+                    let state = ModemState::from_msr(msr);
+                    let before = status_tx.borrow().modem;
                     let mut status = LinkStatus::default();
-                    status.modem = Some(ModemState::from_msr(msr));
+                    status.modem = Some(state);
                     status_tx.send_replace(status);
+                    modem_events(ctx, name, port, before, state);
                 }
                 Frame::Dropped { records, bytes } => {
                     let text = format!(

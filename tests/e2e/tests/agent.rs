@@ -470,6 +470,20 @@ fn rfc2217_modem_lines_and_break_travel_through_the_agent() {
         pane.wait_for("DCD down (carrier lost)", WAIT)?;
         pane.send_line("carrier on")?;
         wait_log(w, "lab", "DCD up (carrier back)")?;
+        // ... and rule-ready events, raised and listed.
+        wait_until("carrier events listed", WAIT, || {
+            let out = w.mo(&["events"], None)?;
+            let text = out.combined();
+            Ok(
+                if text.contains("carrier lost on lab — unplugged or powered off?")
+                    && text.contains("carrier back on lab")
+                {
+                    Ok(())
+                } else {
+                    Err(text)
+                },
+            )
+        })?;
 
         // BREAK from the viewer's escape sequence reaches the RFC 2217 port.
         pane.send_keys(&["C-e", "c", "l", "1"])?;
