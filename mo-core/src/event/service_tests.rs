@@ -224,3 +224,28 @@ async fn candidates_offered_by_other_producers_are_recorded_on_their_device() {
     );
     console.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_console_opened_with_open_local_and_an_event_service_raises_events() {
+    use crate::facade::{LocalOptions, open_local};
+    let events = EventService::start(Rules::default(), panic_patterns(), Arc::new(NoSink), 1);
+    let mut raised = events.subscribe();
+    let options = LocalOptions::default().user("dave").events(events.clone());
+    let console = open_local("emb01", Arc::new(EchoConnector), options)
+        .await
+        .unwrap();
+    console
+        .send_line("Kernel panic - not syncing")
+        .await
+        .unwrap();
+    let event = next_from(&mut raised, EventSource::Pattern).await;
+    assert_eq!(event.device, "emb01");
+    assert_eq!(event.severity, Severity::Critical);
+    // The echo device returns the line with the `\r` send_line ends it with.
+    assert!(
+        event.message.starts_with("Kernel panic - not syncing"),
+        "{}",
+        event.message
+    );
+    console.close().await.unwrap();
+}
