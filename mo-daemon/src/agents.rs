@@ -29,7 +29,7 @@ use mo_core::link::{ControlOp, Link, LinkControl, LinkStatus, ModemState};
 use mo_core::record::RecordKind;
 use mo_core::{Error, Result};
 use mo_drivers::agent::codec::{Decoder, Frame, MAX_PAYLOAD, PortOp};
-use mo_drivers::agent::{AgentPorts, ENROLL_PREFIX, EnrollToken};
+use mo_drivers::agent::{AgentPorts, ENROLL_PREFIX, EnrollToken, MARK_WINDOW, water_marks};
 use mo_store::{AgentPort, SshPublicKey, Store};
 use russh::server::{Handle, Msg};
 use russh::{Channel, ChannelMsg, ChannelWriteHalf};
@@ -603,6 +603,119 @@ async fn notice(ctx: &Ctx, agent: &str, port: &str, text: &str) {
     }
 }
 
+/// A port's water marks as seen by the daemon: output in the last [`MARK_WINDOW`], the time of
+/// the last output, and which devices are flooding or silent now (their event raised, not yet
+/// cleared).
+struct Marks {
+    recent: std::collections::VecDeque<(tokio::time::Instant, usize)>,
+    last_output: tokio::time::Instant,
+    flooding: std::collections::BTreeSet<String>,
+    silent: std::collections::BTreeSet<String>,
+}
+
+impl Marks {
+    fn new() -> Self {
+        Marks {
+            recent: std::collections::VecDeque::new(),
+            last_output: tokio::time::Instant::now(),
+            flooding: Default::default(),
+            silent: Default::default(),
+        }
+    }
+
+    /// `n` bytes of output now: a silent port prints again (its event clears).
+    fn output(&mut self, ctx: &Ctx, n: usize) {
+        let now = tokio::time::Instant::now();
+        self.recent.push_back((now, n));
+        let quiet = now - self.last_output;
+        self.last_output = now;
+        for device in std::mem::take(&mut self.silent) {
+            offer(
+                ctx,
+                &device,
+                mo_core::scan::Severity::Notice,
+                format!(
+                    "{device} prints again after {}s of silence (low mark cleared)",
+                    quiet.as_secs()
+                ),
+            );
+        }
+    }
+
+    /// Once a second: raise or clear the high mark (rate over the window) and raise the low
+    /// mark (silence) for each device on the port, by its address's settings.
+    fn check(&mut self, ctx: &Ctx, agent: &str, port: &str) {
+        let now = tokio::time::Instant::now();
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > MARK_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        let bytes: usize = self.recent.iter().map(|(_, n)| n).sum();
+        let rate = bytes as u64 / MARK_WINDOW.as_secs().max(1);
+        let quiet = now - self.last_output;
+        for entry in ctx.registry.list() {
+            if agent_port_of(&entry.device.url) != Some((agent, port)) {
+                continue;
+            }
+            let Ok(marks) = water_marks(&entry.device.url) else {
+                continue;
+            };
+            let device = &entry.device.name;
+            match marks.high {
+                Some(high) if rate > high && !self.flooding.contains(device) => {
+                    self.flooding.insert(device.clone());
+                    offer(
+                        ctx,
+                        device,
+                        mo_core::scan::Severity::Warning,
+                        format!(
+                            "output flood on {device}: {rate} B/s over {}s (high mark {high} B/s)",
+                            MARK_WINDOW.as_secs()
+                        ),
+                    );
+                }
+                Some(high) if rate <= high && self.flooding.remove(device) => {
+                    offer(
+                        ctx,
+                        device,
+                        mo_core::scan::Severity::Notice,
+                        format!("output flood on {device} over: {rate} B/s (high mark cleared)"),
+                    );
+                }
+                _ => {}
+            }
+            if let Some(low) = marks.low
+                && quiet >= low
+                && !self.silent.contains(device)
+            {
+                self.silent.insert(device.clone());
+                offer(
+                    ctx,
+                    device,
+                    mo_core::scan::Severity::Warning,
+                    format!(
+                        "{device} silent for {}s (low mark {}s)",
+                        quiet.as_secs(),
+                        low.as_secs()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn offer(ctx: &Ctx, device: &str, severity: mo_core::scan::Severity, message: String) {
+    ctx.events.offer(mo_core::event::Candidate::new(
+        device,
+        mo_core::event::EventSource::Agent,
+        severity,
+        message,
+    ));
+}
+
 /// Raise rule-ready events for modem-line changes of `agent`'s `port` on every device on it:
 /// DCD (carrier) lost is a warning (`carrier lost on web01 — unplugged or powered off?`), the
 /// other changes are notices. The first report after connecting raises nothing.
@@ -689,8 +802,17 @@ async fn port_channel(
     let mut sink: Option<WriteHalf<DuplexStream>> = None;
     let mut expected: Option<u64> = None;
     let mut epoch = 0u64;
+    let mut marks = Marks::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     let why: String = 'run: loop {
-        let data = match rd.wait().await {
+        let msg = tokio::select! {
+            msg = rd.wait() => msg,
+            _ = tick.tick() => {
+                marks.check(ctx, name, port);
+                continue;
+            }
+        };
+        let data = match msg {
             Some(ChannelMsg::Data { data }) => data,
             Some(ChannelMsg::Eof) | Some(ChannelMsg::Close) | None => {
                 break "port channel closed".into();
@@ -728,6 +850,7 @@ async fn port_channel(
                     let _ = to_agent.send(Frame::Resume { next_seq: next }).await;
                 }
                 Frame::Output { seq, bytes, .. } => {
+                    marks.output(ctx, bytes.len());
                     let Some(want) = expected else {
                         let _ = to_agent
                             .send(Frame::Error("output before the port hello".into()))

@@ -38,6 +38,63 @@ pub use token::{ENROLL_PREFIX, EnrollToken, host_key_fingerprint};
 /// The query parameters an `agent://` address takes: the line settings pushed to the agent.
 pub const SETTINGS_KEYS: &[&str] = &["baud", "parity", "data", "stop", "flow"];
 
+/// The query parameters an `agent://` address takes for its water marks (kept by the daemon).
+pub const MARK_KEYS: &[&str] = &["high", "low"];
+
+/// The high mark used when an address gives none: bytes per second over [`MARK_WINDOW`].
+pub const DEFAULT_HIGH_MARK: u64 = 8192;
+
+/// The window over which the high mark's rate is taken.
+pub const MARK_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A port's water marks: `high` (bytes per second over [`MARK_WINDOW`]: a flooding console)
+/// and `low` (no output for this long: a silent console).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaterMarks {
+    /// Output rate above which the port floods (`None`: off, written `high=0`).
+    pub high: Option<u64>,
+    /// Silence after which the port is quiet (`None`: off, the default).
+    pub low: Option<std::time::Duration>,
+}
+
+/// The water marks of an `agent://…?high=BYTES_PER_S&low=DURATION` address (`low=30s`,
+/// `low=5m`); the high mark defaults to [`DEFAULT_HIGH_MARK`], the low mark to off.
+///
+/// ```
+/// use mo_drivers::agent::{water_marks, DEFAULT_HIGH_MARK};
+/// let m = water_marks("agent://cs1/p0?low=30s").unwrap();
+/// assert_eq!(m.high, Some(DEFAULT_HIGH_MARK));
+/// assert_eq!(m.low, Some(std::time::Duration::from_secs(30)));
+/// assert_eq!(water_marks("agent://cs1/p0?high=0").unwrap().high, None);
+/// assert!(water_marks("agent://cs1/p0?low=soon").is_err());
+/// ```
+pub fn water_marks(address: &str) -> Result<WaterMarks> {
+    let url = address::parse(address)?;
+    let keys: Vec<&str> = SETTINGS_KEYS.iter().chain(MARK_KEYS).copied().collect();
+    let query = Query::parse(&url, address, &keys)?;
+    let high = match query.single("high")? {
+        None => Some(DEFAULT_HIGH_MARK),
+        Some(text) => match text.parse::<u64>() {
+            Ok(0) => None,
+            Ok(n) => Some(n),
+            Err(_) => {
+                return Err(address::bad(
+                    address,
+                    format!("high mark `{text}`: give bytes per second (0: off)"),
+                ));
+            }
+        },
+    };
+    let low = match query.single("low")? {
+        None => None,
+        Some(text) => Some(humantime::parse_duration(text).map_err(|e| {
+            address::bad(address, format!("low mark `{text}`: {e} (write 30s, 5m)"))
+        })?)
+        .filter(|d| !d.is_zero()),
+    };
+    Ok(WaterMarks { high, low })
+}
+
 /// What the daemon provides so that `agent://` links reach the agents connected to it.
 #[async_trait]
 pub trait AgentPorts: Send + Sync {
@@ -123,7 +180,9 @@ impl AgentConnector {
                 "give one port name after the agent; write agent://AGENT/PORT",
             ));
         }
-        let query = Query::parse(url, address, SETTINGS_KEYS)?;
+        water_marks(address)?;
+        let keys: Vec<&str> = SETTINGS_KEYS.iter().chain(MARK_KEYS).copied().collect();
+        let query = Query::parse(url, address, &keys)?;
         let mut settings = Vec::new();
         for key in SETTINGS_KEYS {
             if let Some(value) = query.single(key)? {

@@ -580,3 +580,52 @@ fn garbage_and_vanishing_ports_are_survived() {
         Ok(())
     });
 }
+
+fn wait_event(w: &World, needle: &str, limit: Duration) -> Result<()> {
+    wait_until(&format!("event `{needle}`"), limit, || {
+        let text = w.mo(&["events"], None)?.combined();
+        Ok(if text.contains(needle) {
+            Ok(())
+        } else {
+            Err(text)
+        })
+    })
+}
+
+#[test]
+fn water_marks_raise_and_clear_events() {
+    run_test("agent-marks", |w| {
+        w.start_daemon(&[])?;
+        let token = add_agent(w, "cs1")?;
+        let key = key_path(w, "cs1");
+        let (ok, said) = enroll(w, "cs1", &token, &key)?;
+        ensure!(ok, "enrollment failed:\n{said}");
+        let mut line = SocatPty::start(w.dir())?;
+        let port = format!("p0=serial://{}", line.device_path().display());
+        let _agent = start_agent(w, "cs1", &key, &[port], &[])?;
+        wait_ports(w, "cs1", 1)?;
+        let bad = w.mo(&["device", "add", "bad", "agent://cs1/p0?low=soon"], None)?;
+        ensure!(
+            !bad.success() && bad.combined().contains("low mark"),
+            "a bad low mark was accepted:\n{}",
+            bad.combined()
+        );
+        w.add_device("web0", "agent://cs1/p0?high=2000&low=2s", &[])?;
+        wait_log(w, "web0", "link up")?;
+
+        // Silent past the low mark: raised; output clears it.
+        wait_event(w, "web0 silent for", WAIT)?;
+        line.write_peer(b"a line at last\r\n")?;
+        wait_event(w, "web0 prints again", WAIT)?;
+
+        // 30 KB within the 10 s window is 3000 B/s, over the high mark of 2000: raised; once
+        // the window has passed, cleared.
+        let chunk = format!("{}\r\n", "f".repeat(998));
+        for _ in 0..30 {
+            line.write_peer(chunk.as_bytes())?;
+        }
+        wait_event(w, "output flood on web0:", WAIT)?;
+        wait_event(w, "output flood on web0 over", Duration::from_secs(30))?;
+        Ok(())
+    });
+}
