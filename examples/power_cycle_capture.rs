@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use mo_client::{Client, PowerAction};
-use mo_core::automation::Pattern;
+use mo_core::automation::ExpectPattern;
 use mo_core::console::Mode;
 
 #[tokio::main]
@@ -21,7 +21,10 @@ async fn main() -> anyhow::Result<()> {
     println!("power cycle of {device}: {report:?}");
 
     let boot = console
-        .expect(&[Pattern::regex(r"login: ?$")?], Duration::from_secs(300))
+        .expect(
+            &[ExpectPattern::regex(r"login: ?$")?],
+            Duration::from_secs(300),
+        )
         .await?;
     println!(
         "captured {} bytes of boot output before `{}` ({} bytes missed):\n{}",

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use mo_core::automation::Pattern;
+use mo_core::automation::ExpectPattern;
 use mo_core::facade::{LocalOptions, open_local};
 use mo_drivers::{DriverOptions, connector_for};
 
@@ -20,13 +20,13 @@ async fn main() -> anyhow::Result<()> {
     let console = open_local("web01", connector, LocalOptions::default().user("example")).await?;
 
     let wait = Duration::from_secs(30);
-    let prompt = Pattern::regex(r"[\w-]+:~\$ ")?;
+    let prompt = ExpectPattern::regex(r"[\w-]+:~\$ ")?;
     console
-        .expect(&[Pattern::literal("login: ")?], wait)
+        .expect(&[ExpectPattern::literal("login: ")?], wait)
         .await?;
     console.send_line("root").await?;
     console
-        .expect(&[Pattern::literal("Password: ")?], wait)
+        .expect(&[ExpectPattern::literal("Password: ")?], wait)
         .await?;
     console.send_line("pw").await?;
     console.expect(std::slice::from_ref(&prompt), wait).await?;

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::bail;
 use clap::Args;
-use mo_core::policy::{Action, DeviceGroup, Grant, Policy, Role, UserGroup};
+use mo_core::policy::{DeviceGroup, Grant, Permission, Policy, Role, UserGroup};
 
 /// Sizes of the generated site.
 #[derive(Debug, Args)]
@@ -98,11 +98,11 @@ pub fn run(o: Opts) -> anyhow::Result<()> {
         start.elapsed().as_secs_f64() * 1e3
     );
     let mut rng = XorShift(42);
-    let queries: Vec<(usize, Action, usize)> = (0..4096)
+    let queries: Vec<(usize, Permission, usize)> = (0..4096)
         .map(|_| {
             (
                 rng.below(users.len()),
-                Action::ALL[rng.below(Action::ALL.len())],
+                Permission::ALL[rng.below(Permission::ALL.len())],
                 rng.below(devices.len()),
             )
         })

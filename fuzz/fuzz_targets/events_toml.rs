@@ -1,7 +1,7 @@
 //! Fuzz the daemon's event and schedule files (`mod --events FILE`, `mod --schedule FILE`) as far
 //! as their parts live in the libraries: the `[rules]` table (mo_core::event::RulesConfig and
 //! `Rules::from_config`), `[actions.NAME]` tables (mo_drivers::action::ActionConfig and
-//! `Action::from_config`, webhooks excepted: building one builds an HTTP client),
+//! `EventAction::from_config`, webhooks excepted: building one builds an HTTP client),
 //! `[[pattern]]`s (severity names and `PatternSet`), and `[[schedule]]` entries (cron
 //! expressions through `automation::Job`). The events file's layout is the daemon's (mo-daemon
 //! events.rs `FileConfig`); the schedule file is mo-store's `config::ScheduleFile`, which must
@@ -19,7 +19,7 @@ use libfuzzer_sys::fuzz_target;
 use mo_core::automation::{Job, Macro};
 use mo_core::event::{Rules, RulesConfig};
 use mo_core::scan::{Pattern, PatternSet, Severity};
-use mo_drivers::action::{Action, ActionConfig};
+use mo_drivers::action::{EventAction, ActionConfig};
 use mo_store::config::ScheduleFile;
 use serde::Deserialize;
 
@@ -82,7 +82,7 @@ fn events(text: &str) {
         let back = toml::from_str::<ActionConfig>(&written);
         assert_eq!(back.as_ref().ok(), Some(config), "{written:?}");
         if !matches!(config, ActionConfig::Webhook { .. }) {
-            let _ = Action::from_config(name, config);
+            let _ = EventAction::from_config(name, config);
         }
     }
 }

@@ -11,7 +11,7 @@
 //! | errors | [`ErrorBody`], [`ErrorCode`] |
 //! | health | [`Health`] |
 //! | devices | [`Device`], [`Settings`], [`NewDevice`], [`SettingsInput`] |
-//! | viewers | [`Viewer`], [`Session`], [`ViewerRole`] |
+//! | viewers | [`Viewer`], [`SessionInfo`], [`ViewerRole`] |
 //! | power | [`PowerRequest`], [`PowerReport`], [`PowerAction`] |
 //! | record log | [`LogQuery`], [`SearchQuery`], [`SearchHit`], [`VerifyReport`] |
 //! | events | [`Event`], [`EventsQuery`], [`Severity`] |
@@ -52,7 +52,7 @@ pub use schema::{
     MAX_SEARCH_LIMIT, MAX_TAIL, NAME_PATTERN, PLAIN_TEXT_PATTERN, POWER_URL_PATTERN,
     RELATIVE_TIME_PATTERN, USER_PATTERN,
 };
-pub use sessions::{DevicePath, MacroPath, Session, Viewer, ViewerRole};
+pub use sessions::{DevicePath, MacroPath, SessionInfo, Viewer, ViewerRole};
 pub use users::{NewUser, Role, User};
 pub use web::{
     AsciicastQuery, LoginRequest, MAX_LOGIN_PASSWORD, MAX_LOGIN_USER, MAX_NOTE_CHARS, Me,

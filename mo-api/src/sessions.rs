@@ -58,7 +58,7 @@ impl Viewer {
 
 /// A viewer of one of the caller's visible consoles (`GET /api/v1/sessions`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Session {
+pub struct SessionInfo {
     /// The device.
     pub device: String,
     /// The viewer.
@@ -66,10 +66,10 @@ pub struct Session {
     pub viewer: Viewer,
 }
 
-impl Session {
+impl SessionInfo {
     /// `viewer` on `device`.
     pub fn new(device: impl Into<String>, viewer: Viewer) -> Self {
-        Session {
+        SessionInfo {
             device: device.into(),
             viewer,
         }

@@ -107,7 +107,7 @@ fn wire_forms() {
         "ssh 127.0.0.1",
     );
     assert_eq!(
-        serde_json::to_value(Session::new("web-1", v)).unwrap(),
+        serde_json::to_value(SessionInfo::new("web-1", v)).unwrap(),
         json!({"device": "web-1", "user": "alice", "role": "attach",
                "since": "2026-01-01T00:00:00Z", "origin": "ssh 127.0.0.1"})
     );

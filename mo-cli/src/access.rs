@@ -9,7 +9,7 @@ use std::io::{BufRead, Write};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use mo_core::policy::{Action, ActionSet, DeviceGroup, Grant, NamePattern};
+use mo_core::policy::{DeviceGroup, Grant, NamePattern, Permission, PermissionSet};
 use mo_core::secret::Secret;
 use mo_store::{AuditEntry, DataDir, Outcome, SecretKind, Store, TokenScope};
 
@@ -399,9 +399,9 @@ pub fn user_group(store: &Store, command: UserGroupCommand, out: &mut dyn Write)
 pub fn role(store: &Store, command: RoleCommand, out: &mut dyn Write) -> Result<()> {
     match command {
         RoleCommand::Add { name, allow } => {
-            let mut actions = ActionSet::empty();
+            let mut actions = PermissionSet::empty();
             for text in &allow {
-                actions = actions.union(text.parse::<ActionSet>()?);
+                actions = actions.union(text.parse::<PermissionSet>()?);
             }
             let detail = format!("{name} = {actions}");
             audited(store, "role.add", None, detail, || {
@@ -425,7 +425,7 @@ pub fn role(store: &Store, command: RoleCommand, out: &mut dyn Write) -> Result<
             let r = store.role(&name)?;
             writeln!(out, "role:    {}", r.role.name)?;
             writeln!(out, "actions: {}", r.role.actions)?;
-            if r.role.actions.contains(Action::Admin) {
+            if r.role.actions.contains(Permission::Admin) {
                 writeln!(out, "         (admin implies every action)")?;
             }
         }

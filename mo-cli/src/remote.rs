@@ -136,12 +136,12 @@ async fn who(
     json: bool,
     out: &mut (dyn Write + Send),
 ) -> Result<ExitCode> {
-    let list: Vec<mo_client::Session> = match name {
+    let list: Vec<mo_client::SessionInfo> = match name {
         Some(n) => client
             .who(n)
             .await?
             .into_iter()
-            .map(|viewer| mo_client::Session::new(n, viewer))
+            .map(|viewer| mo_client::SessionInfo::new(n, viewer))
             .collect(),
         None => client.sessions().await?,
     };

@@ -13,7 +13,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use mo_client::Client;
-//! use mo_core::automation::Pattern;
+//! use mo_core::automation::ExpectPattern;
 //! use mo_core::console::Mode;
 //!
 //! # async fn demo() -> mo_core::Result<()> {
@@ -23,7 +23,7 @@
 //! }
 //! let console = client.attach("web01", Mode::Attach, Some(0)).await?;
 //! console.send_line("uname -a").await?;
-//! let m = console.expect(&[Pattern::regex(r"\$ $")?], Duration::from_secs(10)).await?;
+//! let m = console.expect(&[ExpectPattern::regex(r"\$ $")?], Duration::from_secs(10)).await?;
 //! println!("{}", m.before);
 //! console.close().await?;
 //! # Ok(())
@@ -57,7 +57,7 @@ pub use serde_json::Value;
 pub use trust::Trust;
 pub use types::{
     Device, DeviceState, Event, EventQuery, GangReport, Health, HealthStatus, LogQuery, PlayReport,
-    PowerAction, PowerReport, PowerResult, PowerState, RoleInfo, SearchHit, Session, Settings,
+    PowerAction, PowerReport, PowerResult, PowerState, RoleInfo, SearchHit, SessionInfo, Settings,
     Severity, User, VerifyReport, Viewer, ViewerRole, parse_power_action,
 };
 
@@ -297,7 +297,7 @@ impl Client {
     }
 
     /// Every viewer of every device the caller may see.
-    pub async fn sessions(&self) -> Result<Vec<Session>> {
+    pub async fn sessions(&self) -> Result<Vec<SessionInfo>> {
         self.json(Self::get(&["api", "v1", "sessions"], None)).await
     }
 

@@ -5,7 +5,7 @@
 pub use mo_api::{
     Device, DeviceReason, DeviceState, Event, GangReport, Health, HealthStatus, MacroPlan,
     MacroResult, MacroResults, NewDevice, PlayReport, PlayRequest, PowerAction, PowerReport,
-    PowerResult, PowerState, SearchHit, Session, Settings, SettingsInput, Severity, User,
+    PowerResult, PowerState, SearchHit, SessionInfo, Settings, SettingsInput, Severity, User,
     VerifyReport, Viewer, ViewerRole,
 };
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use mo_client::{Client, EventQuery, LogQuery, PowerAction};
 use mo_core::Error;
-use mo_core::automation::Pattern;
+use mo_core::automation::ExpectPattern;
 use mo_core::console::Mode;
 use mo_core::facade::Output;
 use mo_testsupport::http::{add_token, start_daemon_with_http};
@@ -44,7 +44,10 @@ fn rest_methods_return_typed_answers_and_map_errors() {
             let nemo = Client::new(&api.base, nemo_t.as_str()).unwrap();
             let nobody = Client::new(&api.base, "mo_not_a_token").unwrap();
 
-            assert_eq!(root.health().await.unwrap().status, mo_client::HealthStatus::Ok);
+            assert_eq!(
+                root.health().await.unwrap().status,
+                mo_client::HealthStatus::Ok
+            );
             let names: Vec<String> = root
                 .devices()
                 .await
@@ -230,18 +233,18 @@ fn remote_console_handles_attach_expect_who_and_refuse_spies() {
             assert_eq!(h.info().user, "root1");
             assert_eq!(h.info().role, "attach");
             // The device may still be starting: wait for its banner (replayed or live).
-            h.expect(&[Pattern::literal("console ready").unwrap()], LONG)
+            h.expect(&[ExpectPattern::literal("console ready").unwrap()], LONG)
                 .await
                 .unwrap();
             h.send_line("hello there").await.unwrap();
             let m = h
-                .expect(&[Pattern::regex(r"got: (\w+) there").unwrap()], LONG)
+                .expect(&[ExpectPattern::regex(r"got: (\w+) there").unwrap()], LONG)
                 .await
                 .unwrap();
             assert_eq!(m.captures, vec![Some("hello".to_string())]);
             let e = h
                 .expect(
-                    &[Pattern::literal("never printed").unwrap()],
+                    &[ExpectPattern::literal("never printed").unwrap()],
                     Duration::from_millis(500),
                 )
                 .await

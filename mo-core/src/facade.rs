@@ -18,7 +18,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use mo_core::automation::Pattern;
+//! use mo_core::automation::ExpectPattern;
 //! use mo_core::facade::{LocalOptions, open_local};
 //! use mo_core::link::EchoConnector;
 //!
@@ -27,7 +27,7 @@
 //! let console = open_local("web01", Arc::new(EchoConnector), LocalOptions::default()).await?;
 //! console.send_line("hello").await?;
 //! // The echo device sends the line back.
-//! let m = console.expect(&[Pattern::literal("hello")?], Duration::from_secs(5)).await?;
+//! let m = console.expect(&[ExpectPattern::literal("hello")?], Duration::from_secs(5)).await?;
 //! assert_eq!(m.matched, "hello");
 //! console.close().await?;
 //! # Ok::<(), mo_core::Error>(())
@@ -43,7 +43,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::automation::{ExpectBuffer, Match, Pattern};
+use crate::automation::{ExpectBuffer, ExpectMatch, ExpectPattern};
 use crate::console::{
     Console, ConsoleConfig, LinkState, Mode, Session, SessionControl, ViewerEvent, ViewerInfo, view,
 };
@@ -187,11 +187,15 @@ impl ConsoleHandle {
 
     /// Wait up to `timeout` for any of `patterns` in the ANSI-stripped output, as
     /// [`crate::automation::Expecter::expect`] does: the earliest match wins, a match consumes the
-    /// text up to its end, [`Match::before`] is the unconsumed text before it. Fails with
+    /// text up to its end, [`ExpectMatch::before`] is the unconsumed text before it. Fails with
     /// [`Error::Timeout`] (naming the device, the patterns and the last output) or
     /// [`Error::ConsoleGone`] when the attachment ends. Bytes missed while waiting are counted in
-    /// [`Match::missed`].
-    pub async fn expect(&self, patterns: &[Pattern], timeout: Duration) -> Result<Match> {
+    /// [`ExpectMatch::missed`].
+    pub async fn expect(
+        &self,
+        patterns: &[ExpectPattern],
+        timeout: Duration,
+    ) -> Result<ExpectMatch> {
         let mut state = self.expect.lock().await;
         if let Some(m) = state.text.try_match(patterns, 0) {
             return Ok(m);

@@ -7,7 +7,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use mo_core::automation::Pattern;
+//! use mo_core::automation::ExpectPattern;
 //! use mo_core::link::EchoConnector;
 //! use mo_core::{LocalOptions, open_local};
 //!
@@ -16,7 +16,7 @@
 //! let console = open_local("web01", Arc::new(EchoConnector), LocalOptions::default()).await?;
 //! console.send_line("uptime").await?;
 //! // The echo device sends the line back; a real one answers it.
-//! let seen = console.expect(&[Pattern::literal("uptime")?], Duration::from_secs(5)).await?;
+//! let seen = console.expect(&[ExpectPattern::literal("uptime")?], Duration::from_secs(5)).await?;
 //! assert_eq!(seen.matched, "uptime");
 //! console.close().await?;
 //! # Ok(())

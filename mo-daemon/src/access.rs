@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use mo_core::policy::{Action, Policy};
+use mo_core::policy::{Permission, Policy};
 use mo_store::{AuditEntry, Outcome, Store};
 
 /// The daemon's policy cache and audit writer.
@@ -55,7 +55,7 @@ impl Access {
         &self,
         user: &str,
         origin: &str,
-        action: Action,
+        action: Permission,
         device: &str,
     ) -> Result<(), String> {
         let policy = self.policy();
@@ -73,7 +73,7 @@ impl Access {
     /// Decide and audit `action` by `user` over every device (users, roles, the daemon's host):
     /// only a grant on the built-in group `all` counts ([`Policy::decide_global`]). A denial is
     /// returned as the one-line reason to show.
-    pub fn check_global(&self, user: &str, origin: &str, action: Action) -> Result<(), String> {
+    pub fn check_global(&self, user: &str, origin: &str, action: Permission) -> Result<(), String> {
         let policy = self.policy();
         let decision = policy.decide_global(user, action);
         let allowed = decision.allowed();
@@ -87,12 +87,12 @@ impl Access {
 
     /// Whether `user` may take `action` over every device (a grant on the built-in group
     /// `all`), without auditing.
-    pub fn allows_global(&self, user: &str, action: Action) -> bool {
+    pub fn allows_global(&self, user: &str, action: Permission) -> bool {
         self.policy().allows_global(user, action)
     }
 
     /// Whether `user` may take `action` on `device`, without auditing (for filtering lists).
-    pub fn allows(&self, user: &str, action: Action, device: &str) -> bool {
+    pub fn allows(&self, user: &str, action: Permission, device: &str) -> bool {
         self.policy().allows(user, action, device)
     }
 

@@ -68,8 +68,12 @@ pub fn parse(origin: &str, text: &str) -> Result<Macro, String> {
 /// Whether `user` may see stored macros (list, show, check, play): `macro.run` on some device.
 /// A refusal is audited and returned as the line to show.
 pub fn check_access(ctx: &Ctx, user: &str, origin: &str) -> Result<(), String> {
-    use mo_core::policy::Action;
-    if ctx.access.policy().allows_somewhere(user, Action::MacroRun) {
+    use mo_core::policy::Permission;
+    if ctx
+        .access
+        .policy()
+        .allows_somewhere(user, Permission::MacroRun)
+    {
         return Ok(());
     }
     let why = format!("denied: {user} may not run macros on any device, so sees no macros");
@@ -91,7 +95,7 @@ pub fn may_record(ctx: &Ctx, user: &str, origin: &str, name: &str) -> Result<boo
     let exists = ctx.macros.exists(name).map_err(|e| e.to_string())?;
     if ctx
         .access
-        .allows_global(user, mo_core::policy::Action::Admin)
+        .allows_global(user, mo_core::policy::Permission::Admin)
     {
         return Ok(exists);
     }
@@ -345,7 +349,7 @@ async fn owner_may_run(ctx: &Ctx, title: &str, name: &str, consoles: Vec<Console
     let policy = ctx.access.policy();
     let mut kept = Vec::new();
     for c in consoles {
-        let decision = policy.decide(&owner, mo_core::policy::Action::MacroRun, c.name());
+        let decision = policy.decide(&owner, mo_core::policy::Permission::MacroRun, c.name());
         if decision.allowed() {
             kept.push(c);
             continue;

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use mo_core::console::{Console, ConsumerFeed};
 use mo_core::event::{ActionRef, Candidate, Event, EventService, EventSink, EventsFile, Rules};
 use mo_core::scan::PatternBook;
-use mo_drivers::action::{Action, ActionConfig, run_action};
+use mo_drivers::action::{ActionConfig, EventAction, run_action};
 use mo_store::Store;
 
 use crate::registry::Registry;
@@ -47,7 +47,7 @@ use crate::watch::{Watch, WatchConfig};
 pub struct EventConfig {
     patterns: PatternBook,
     rules: Rules,
-    actions: BTreeMap<String, Arc<Action>>,
+    actions: BTreeMap<String, Arc<EventAction>>,
     watches: Vec<Watch>,
 }
 
@@ -70,8 +70,8 @@ impl EventConfig {
             .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
         let mut actions = BTreeMap::new();
         for (name, cfg) in &file.actions {
-            let action =
-                Action::from_config(name, cfg).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+            let action = EventAction::from_config(name, cfg)
+                .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
             actions.insert(name.clone(), Arc::new(action));
         }
         let watches = file
@@ -155,7 +155,7 @@ impl Events {
 /// through the registry.
 struct StoreSink {
     store: Store,
-    actions: BTreeMap<String, Arc<Action>>,
+    actions: BTreeMap<String, Arc<EventAction>>,
     registry: Arc<Registry>,
     power: Arc<mo_core::power::PowerService>,
 }
@@ -191,7 +191,7 @@ impl EventSink for StoreSink {
 }
 
 fn spawn_action(
-    action: Arc<Action>,
+    action: Arc<EventAction>,
     event: Event,
     rule: String,
     registry: Arc<Registry>,
@@ -200,7 +200,7 @@ fn spawn_action(
     tokio::spawn(async move {
         // Power actions are handed back by the action runner: mo switches the event's device
         // itself (rules only allow them after an operator acknowledged the event).
-        if let Action::Power(switch) = &*action {
+        if let EventAction::Power(switch) = &*action {
             let Some(entry) = registry.get(&event.device) else {
                 tracing::error!(
                     event = event.id,

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mo_core::console::ViewerRole;
-use mo_core::policy::{Action, Policy};
+use mo_core::policy::{Permission, Policy};
 use mo_store::{Store, TokenScope};
 use tokio::sync::watch;
 
@@ -108,7 +108,7 @@ impl Snapshot {
         }
     }
 
-    fn allows(&self, holder: &Holder, action: Action, device: &str) -> bool {
+    fn allows(&self, holder: &Holder, action: Permission, device: &str) -> bool {
         let Some(policy) = &self.policy else {
             return true;
         };
@@ -122,9 +122,14 @@ impl Snapshot {
             return Verdict::End(why);
         }
         let may = |a| self.allows(holder, a, device);
-        if ![Action::Spy, Action::Attach, Action::Force, Action::Join]
-            .into_iter()
-            .any(may)
+        if ![
+            Permission::Spy,
+            Permission::Attach,
+            Permission::Force,
+            Permission::Join,
+        ]
+        .into_iter()
+        .any(may)
         {
             return Verdict::End(format!(
                 "{} may no longer view {device} (access was revoked)",
@@ -132,8 +137,8 @@ impl Snapshot {
             ));
         }
         let may_write = match role {
-            ViewerRole::ReadWrite => may(Action::Attach) || may(Action::Force),
-            ViewerRole::Joined => may(Action::Join),
+            ViewerRole::ReadWrite => may(Permission::Attach) || may(Permission::Force),
+            ViewerRole::Joined => may(Permission::Join),
             _ => true,
         };
         if may_write {

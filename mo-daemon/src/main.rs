@@ -179,7 +179,7 @@ impl Ctx {
         self.registry
             .list()
             .into_iter()
-            .filter(|e| policy.allows(user, mo_core::policy::Action::List, &e.device.name))
+            .filter(|e| policy.allows(user, mo_core::policy::Permission::List, &e.device.name))
             .collect()
     }
 
@@ -190,14 +190,14 @@ impl Ctx {
         &self,
         user: &str,
         origin: &str,
-        action: mo_core::policy::Action,
+        action: mo_core::policy::Permission,
         device: &str,
     ) -> Result<(), String> {
         let result = self.access.check(user, origin, action, device);
         if let Err(why) = &result
             && self
                 .access
-                .allows(user, mo_core::policy::Action::List, device)
+                .allows(user, mo_core::policy::Permission::List, device)
             && let Some(console) = self.registry.get(device).and_then(|e| e.console)
         {
             let _ = console

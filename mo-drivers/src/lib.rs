@@ -21,12 +21,12 @@
 //! Parsing an address does no I/O; errors name the address and what is wrong with it. Every
 //! driver is checked by one conformance suite (`tests/conformance.rs`) against a real peer.
 //!
-//! ```
 //! The crate root has what a program needs: [`connector_for`] and [`power_controller_for`] with
 //! their [`DriverOptions`] and [`Credentials`], the connector and controller types, and mo-core's
 //! [`Connector`] and [`Link`]. The protocol codecs (IPMI RMCP+, telnet, known_hosts, Redfish JSON)
 //! stay public only for the fuzz targets and the integration tests and are hidden from the docs.
 //!
+//! ```
 //! use mo_drivers::{DriverOptions, connector_for, schemes};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -69,12 +69,12 @@ use mo_core::Result;
 pub use address::DriverOptions;
 pub use credentials::{Credentials, Secret};
 pub use exec::{ExecConnector, ExecSpec};
+pub use ipmi::{IpmiConnector, IpmiPower};
 /// The link types every driver produces (from mo-core), so a program needs one import.
 pub use mo_core::link::{Connector, Link};
 pub use power::{
     ExecPowerController, RedfishController, SnmpOutlets, power_controller_for, power_schemes,
 };
-pub use ipmi::{IpmiConnector, IpmiPower};
 pub use rfc2217::Rfc2217Connector;
 pub use serial::{LineSettings, SerialConnector};
 pub use sim::SimConnector;

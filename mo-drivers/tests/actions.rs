@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use mo_core::event::{Event, EventSource};
 use mo_core::scan::Severity;
-use mo_drivers::action::{Action, ActionConfig, ActionOutcome, run_action};
+use mo_drivers::action::{ActionConfig, ActionOutcome, EventAction, run_action};
 use mo_testsupport::{Peer, free_port, temp_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -31,14 +31,14 @@ fn event() -> Event {
     }
 }
 
-fn action(json: serde_json::Value) -> Action {
+fn action(json: serde_json::Value) -> EventAction {
     let config: ActionConfig = serde_json::from_value(json).unwrap();
-    Action::from_config("test", &config).unwrap()
+    EventAction::from_config("test", &config).unwrap()
 }
 
 fn config_error(json: serde_json::Value) -> String {
     let config: ActionConfig = serde_json::from_value(json).unwrap();
-    Action::from_config("bad-one", &config)
+    EventAction::from_config("bad-one", &config)
         .unwrap_err()
         .to_string()
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result, bail};
 use mo_core::automation::classify::{Location, classify};
-use mo_core::automation::expect::{Expecter, Pattern};
+use mo_core::automation::expect::{ExpectPattern, Expecter};
 use mo_core::automation::gang::{CollectOptions, Gang, GangEventKind, Listen, Normalise, Refusal};
 use mo_core::automation::macros::{
     Macro, OnFailure, Outcome, PlayOptions, Recorder, dry_run, play_many,
@@ -36,16 +36,17 @@ fn sim_logged(name: &str, dir: &Path) -> Console {
     Console::spawn(ConsoleConfig::new(name), connector, Some(Box::new(log)))
 }
 
-fn shell_prompt(device: &str) -> Pattern {
-    Pattern::literal(&format!("{device}:~$ ")).unwrap()
+fn shell_prompt(device: &str) -> ExpectPattern {
+    ExpectPattern::literal(&format!("{device}:~$ ")).unwrap()
 }
 
 /// Log in on a sim's console as `user` and wait for the shell prompt.
 async fn login(e: &mut Expecter) -> Result<()> {
     let device = e.device().to_string();
-    e.expect(&[Pattern::regex("login: $")?], T).await?;
+    e.expect(&[ExpectPattern::regex("login: $")?], T).await?;
     e.send_line("root").await?;
-    e.expect(&[Pattern::literal("Password: ")?], T).await?;
+    e.expect(&[ExpectPattern::literal("Password: ")?], T)
+        .await?;
     e.send_line("pw").await?;
     e.expect(&[shell_prompt(&device)], T).await?;
     Ok(())
@@ -56,7 +57,7 @@ async fn wait_login(consoles: &[Console]) -> Result<()> {
     for c in consoles {
         let s = c.attach("setup", Mode::Spy, None).await?;
         let mut e = Expecter::with_replay(s);
-        e.expect(&[Pattern::regex("login: $")?], T)
+        e.expect(&[ExpectPattern::regex("login: $")?], T)
             .await
             .with_context(|| c.name().to_string())?;
     }
@@ -71,8 +72,8 @@ async fn expect_login_then_run_a_command() -> Result<()> {
     let m = e
         .expect(
             &[
-                Pattern::literal("never")?,
-                Pattern::regex(r"(\S+) login: $")?,
+                ExpectPattern::literal("never")?,
+                ExpectPattern::regex(r"(\S+) login: $")?,
             ],
             T,
         )
@@ -87,7 +88,8 @@ async fn expect_login_then_run_a_command() -> Result<()> {
     assert_eq!(classify(e.recent()), Location::Login);
 
     e.send_line("root").await?;
-    e.expect(&[Pattern::literal("Password: ")?], T).await?;
+    e.expect(&[ExpectPattern::literal("Password: ")?], T)
+        .await?;
     assert_eq!(classify(e.recent()), Location::Password);
     e.send_line("pw").await?;
     e.expect(&[shell_prompt("ex1")], T).await?;
@@ -99,7 +101,7 @@ async fn expect_login_then_run_a_command() -> Result<()> {
 
     // BREAK drops the sim into its boot monitor; the classifier knows it.
     e.session().send_break(1).await?;
-    e.expect(&[Pattern::regex("\nok $")?], T).await?;
+    e.expect(&[ExpectPattern::regex("\nok $")?], T).await?;
     assert_eq!(classify(e.recent()), Location::BootMonitor);
     e.send_line("go").await?;
     // Wake: Enter until the shell prompt shows again.
@@ -116,7 +118,8 @@ async fn a_device_that_never_shows_the_prompt_times_out() -> Result<()> {
     let mut e = Expecter::with_replay(c.attach("alice", Mode::Attach, None).await?);
     login(&mut e).await?;
     e.send_line("panic").await?;
-    e.expect(&[Pattern::literal("Kernel panic")?], T).await?;
+    e.expect(&[ExpectPattern::literal("Kernel panic")?], T)
+        .await?;
     let started = tokio::time::Instant::now();
     let err = e
         .wake(&[shell_prompt("hang1")], 3, Duration::from_millis(300))
@@ -133,7 +136,7 @@ async fn a_device_that_never_shows_the_prompt_times_out() -> Result<()> {
     assert_eq!(classify(e.recent()), Location::Crashed);
     // The console and the session are still usable after the timeout.
     e.session().send_break(1).await?;
-    e.expect(&[Pattern::regex("ok $")?], T).await?;
+    e.expect(&[ExpectPattern::regex("ok $")?], T).await?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use mo_core::policy::{ALL_DEVICES, ActionSet, DeviceGroup, Grant, NamePattern, Policy, Role};
+use mo_core::policy::{ALL_DEVICES, DeviceGroup, Grant, NamePattern, PermissionSet, Policy, Role};
 use mo_core::policy::{Subject, UserGroup};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -408,7 +408,7 @@ impl Store {
 
     /// Define a role, or redefine one (built-in ones included). An empty action set is
     /// refused: such a role could never allow anything.
-    pub fn set_role(&self, name: &str, actions: ActionSet) -> Result<()> {
+    pub fn set_role(&self, name: &str, actions: PermissionSet) -> Result<()> {
         validate_access_name("role", name)?;
         if actions.is_empty() {
             return Err(Error::BadValue {
@@ -481,7 +481,7 @@ impl Store {
         )?;
         let mut parsed = Vec::with_capacity(stored.len());
         for (name, text) in stored {
-            let actions: ActionSet = text.parse().map_err(|e: mo_core::Error| {
+            let actions: PermissionSet = text.parse().map_err(|e: mo_core::Error| {
                 self.corrupt(format!("role `{name}`"), e.to_string())
             })?;
             parsed.push(Role { name, actions });

@@ -12,7 +12,7 @@
 
 use std::fmt::Write as _;
 
-use mo_core::policy::ActionSet;
+use mo_core::policy::PermissionSet;
 use rand::RngCore;
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
@@ -32,12 +32,12 @@ pub enum TokenScope {
     /// Everything the user may do (`all`).
     All,
     /// Only these actions (and only where the user may take them).
-    Actions(ActionSet),
+    Actions(PermissionSet),
 }
 
 impl TokenScope {
     /// Whether the scope lets the token take `action` (the policy must allow it too).
-    pub fn permits(self, action: mo_core::policy::Action) -> bool {
+    pub fn permits(self, action: mo_core::policy::Permission) -> bool {
         match self {
             TokenScope::All => true,
             TokenScope::Actions(set) => set.allows(action),
@@ -50,7 +50,7 @@ impl TokenScope {
         if trimmed == "all" {
             return Ok(TokenScope::All);
         }
-        let set: ActionSet = trimmed
+        let set: PermissionSet = trimmed
             .parse()
             .map_err(|e: mo_core::Error| Error::BadValue {
                 what: "token scope".into(),
@@ -357,8 +357,8 @@ mod tests {
         assert_eq!(TokenScope::parse("all").unwrap(), TokenScope::All);
         let s = TokenScope::parse("spy, list").unwrap();
         assert_eq!(s.to_string(), "list,spy");
-        assert!(s.permits(mo_core::policy::Action::Spy));
-        assert!(!s.permits(mo_core::policy::Action::Attach));
+        assert!(s.permits(mo_core::policy::Permission::Spy));
+        assert!(!s.permits(mo_core::policy::Permission::Attach));
         assert!(TokenScope::parse("").is_err());
         assert!(TokenScope::parse("spy,fly").is_err());
     }

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use mo_core::policy::{Action, ActionSet, DeviceGroup, Grant, NamePattern};
+use mo_core::policy::{DeviceGroup, Grant, NamePattern, Permission, PermissionSet};
 use mo_core::secret::Secret;
 use mo_store::{
     AuditEntry, AuditFilter, DataDir, Device, Error, Outcome, SecretKind, Store, TokenScope,
@@ -43,7 +43,7 @@ fn policy_round_trips_through_the_store() {
     store
         .set_role(
             "poweruser",
-            [Action::PowerStatus, Action::PowerControl]
+            [Permission::PowerStatus, Permission::PowerControl]
                 .into_iter()
                 .collect(),
         )
@@ -57,34 +57,34 @@ fn policy_round_trips_through_the_store() {
     assert!(store.policy_generation().unwrap() > g0);
 
     let policy = store.load_policy().unwrap();
-    assert!(policy.allows("alice", Action::Attach, "web01"));
-    assert!(policy.allows("alice", Action::Spy, "rack3-17"));
-    let no = policy.decide("alice", Action::Force, "rack3-17");
+    assert!(policy.allows("alice", Permission::Attach, "web01"));
+    assert!(policy.allows("alice", Permission::Spy, "rack3-17"));
+    let no = policy.decide("alice", Permission::Force, "rack3-17");
     assert!(!no.allowed());
     assert_eq!(
         no.reason(),
         "alice may not force rack3-17: role operator on group rack3 lacks force (through user group ops)"
     );
-    assert!(!policy.allows("alice", Action::Spy, "db1"));
-    assert!(policy.allows("bob", Action::PowerControl, "db1"));
-    assert!(!policy.allows("bob", Action::Spy, "db1"));
+    assert!(!policy.allows("alice", Permission::Spy, "db1"));
+    assert!(policy.allows("bob", Permission::PowerControl, "db1"));
+    assert!(!policy.allows("bob", Permission::Spy, "db1"));
 
     // Redefining a built-in role changes decisions; removing the redefinition restores it.
     store
-        .set_role("operator", ActionSet::empty().with(Action::Spy))
+        .set_role("operator", PermissionSet::empty().with(Permission::Spy))
         .unwrap();
     assert!(
         !store
             .load_policy()
             .unwrap()
-            .allows("alice", Action::Attach, "web01")
+            .allows("alice", Permission::Attach, "web01")
     );
     store.remove_role("operator").unwrap();
     assert!(
         store
             .load_policy()
             .unwrap()
-            .allows("alice", Action::Attach, "web01")
+            .allows("alice", Permission::Attach, "web01")
     );
     assert!(matches!(
         store.remove_role("operator"),
@@ -105,9 +105,9 @@ fn policy_round_trips_through_the_store() {
     assert_eq!(g.members.iter().collect::<Vec<_>>(), ["db1"]);
     assert_eq!(g.patterns.len(), 1);
     let policy = store.load_policy().unwrap();
-    assert!(policy.allows("alice", Action::Spy, "db1"));
-    assert!(policy.allows("alice", Action::Spy, "xyz"));
-    assert!(!policy.allows("alice", Action::Spy, "web01"));
+    assert!(policy.allows("alice", Permission::Spy, "db1"));
+    assert!(policy.allows("alice", Permission::Spy, "xyz"));
+    assert!(!policy.allows("alice", Permission::Spy, "web01"));
 }
 
 #[test]
@@ -153,17 +153,17 @@ fn references_and_names_are_checked() {
         })
     ));
     assert!(matches!(
-        store.set_role("a b", ActionSet::all()),
+        store.set_role("a b", PermissionSet::all()),
         Err(Error::BadName { what: "role", .. })
     ));
     assert!(matches!(
-        store.set_role("empty", ActionSet::empty()),
+        store.set_role("empty", PermissionSet::empty()),
         Err(Error::BadValue { .. })
     ));
 
     store.add_device_group(&DeviceGroup::new("web")).unwrap();
     store
-        .set_role("ro", ActionSet::empty().with(Action::List))
+        .set_role("ro", PermissionSet::empty().with(Permission::List))
         .unwrap();
     let grant = Grant::to_user("alice", "ro", "web");
     store.add_grant(&grant).unwrap();
@@ -196,7 +196,7 @@ fn tokens_verify_expire_and_revoke() {
     assert_eq!(format!("{:?}", new.token), "Secret(***)");
     let ok = store.verify_token(&text).unwrap();
     assert_eq!(ok.user, "alice");
-    assert!(ok.scope.permits(Action::Spy) && !ok.scope.permits(Action::Attach));
+    assert!(ok.scope.permits(Permission::Spy) && !ok.scope.permits(Permission::Attach));
     assert!(
         store.list_tokens(Some("alice")).unwrap()[0]
             .last_used_ns
@@ -366,13 +366,13 @@ fn audit_log_is_append_only_and_queryable() {
     let policy = store.load_policy().unwrap();
     store
         .audit_decision(
-            &policy.decide("alice", Action::Spy, "web01"),
+            &policy.decide("alice", Permission::Spy, "web01"),
             Some("127.0.0.1:5000"),
         )
         .unwrap();
     store
         .audit_decision(
-            &policy.decide("alice", Action::Force, "web01"),
+            &policy.decide("alice", Permission::Force, "web01"),
             Some("127.0.0.1:5000"),
         )
         .unwrap();

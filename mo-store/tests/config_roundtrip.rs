@@ -219,7 +219,7 @@ fn bad_files_leave_the_store_untouched() {
 /// enforces, exactly as conserver would have.
 #[test]
 fn conserver_access_lists_become_the_policy() {
-    use mo_core::policy::Action;
+    use mo_core::policy::Permission;
     let (_tmp, store) = store();
     let site = config::read_file(&fixtures("conserver").join("site.cf"), None).unwrap();
     config::apply(
@@ -229,15 +229,15 @@ fn conserver_access_lists_become_the_policy() {
     .unwrap();
     let policy = store.load_policy().unwrap();
     // `rw @ops` on web1: an operator may attach; `ro erin` on web2: a viewer may only spy.
-    assert!(policy.allows("alice", Action::Attach, "web1"));
-    assert!(policy.allows("erin", Action::Spy, "web2"));
-    assert!(!policy.allows("erin", Action::Attach, "web2"));
-    assert!(!policy.allows("erin", Action::Spy, "web1"));
+    assert!(policy.allows("alice", Permission::Attach, "web1"));
+    assert!(policy.allows("erin", Permission::Spy, "web2"));
+    assert!(!policy.allows("erin", Permission::Attach, "web2"));
+    assert!(!policy.allows("erin", Permission::Spy, "web1"));
     // `rw !bob` on modem2.
-    assert!(policy.allows("carol", Action::Attach, "modem2"));
-    assert!(!policy.allows("bob", Action::Attach, "modem2"));
+    assert!(policy.allows("carol", Permission::Attach, "modem2"));
+    assert!(!policy.allows("bob", Permission::Attach, "modem2"));
     // An admin of the configuration may do anything anywhere.
-    assert!(policy.allows("alice", Action::Force, "vm1"));
+    assert!(policy.allows("alice", Permission::Force, "vm1"));
     // A failing grant leaves nothing behind: one rule naming an unknown role.
     let (_tmp2, fresh) = self::store();
     let mut broken = site.clone();

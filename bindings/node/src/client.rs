@@ -278,7 +278,7 @@ impl Client {
         let who = self.inner.who(&name).await.map_err(to_napi)?;
         Ok(who
             .into_iter()
-            .map(|viewer| session(mo_client::Session::new(&name, viewer)))
+            .map(|viewer| session(mo_client::SessionInfo::new(&name, viewer)))
             .collect())
     }
 
@@ -504,7 +504,7 @@ fn device(d: mo_client::Device) -> Device {
     }
 }
 
-fn session(s: mo_client::Session) -> Session {
+fn session(s: mo_client::SessionInfo) -> Session {
     Session {
         device: Some(s.device),
         user: s.viewer.user,

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use futures_util::FutureExt as _;
-use mo_core::automation::Pattern;
+use mo_core::automation::ExpectPattern;
 use mo_core::console::Mode;
 use mo_core::event::{Event, EventService, NoSink, Rules};
 use mo_core::facade::{ConsoleHandle, LocalOptions, Output};
@@ -492,9 +492,9 @@ pub(crate) fn duration_ms(ms: f64, what: &str) -> Result<Duration> {
 }
 
 /// A JavaScript pattern as mo's: strings literally, RegExps with their `i`, `m`, `s` flags.
-fn pattern(p: &Either<String, RegexSource>) -> Result<Pattern> {
+fn pattern(p: &Either<String, RegexSource>) -> Result<ExpectPattern> {
     match p {
-        Either::A(text) => Pattern::literal(text).map_err(to_napi),
+        Either::A(text) => ExpectPattern::literal(text).map_err(to_napi),
         Either::B(re) => {
             let flags: String = re.flags.chars().filter(|c| "ims".contains(*c)).collect();
             let source = if flags.is_empty() {
@@ -502,7 +502,7 @@ fn pattern(p: &Either<String, RegexSource>) -> Result<Pattern> {
             } else {
                 format!("(?{flags}){}", re.source)
             };
-            Pattern::regex(&source).map_err(to_napi)
+            ExpectPattern::regex(&source).map_err(to_napi)
         }
     }
 }

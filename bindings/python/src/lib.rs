@@ -16,7 +16,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt as _;
-use mo_core::automation::Pattern;
+use mo_core::automation::ExpectPattern;
 use mo_core::console::Mode;
 use mo_core::event::{Event as CoreEvent, EventService, NoSink, Rules};
 use mo_core::facade::{ConsoleHandle, LocalOptions, Output, Viewer as CoreViewer, open_local};
@@ -130,7 +130,7 @@ impl Core {
         more.map_or(first, BytesMut::freeze)
     }
 
-    async fn expect(&self, patterns: Vec<Pattern>, timeout: Duration) -> PyResult<Match> {
+    async fn expect(&self, patterns: Vec<ExpectPattern>, timeout: Duration) -> PyResult<Match> {
         let m = self
             .handle
             .expect(&patterns, timeout)
@@ -206,7 +206,7 @@ fn scan_patterns(arg: &Bound<'_, PyAny>) -> PyResult<Vec<PatternConfig>> {
 }
 
 /// Patterns as Python gives them: one regular expression or a list of them.
-fn patterns(arg: &Bound<'_, PyAny>) -> PyResult<Vec<Pattern>> {
+fn patterns(arg: &Bound<'_, PyAny>) -> PyResult<Vec<ExpectPattern>> {
     let sources: Vec<String> = if arg.is_instance_of::<PyString>() {
         vec![arg.extract()?]
     } else {
@@ -217,7 +217,7 @@ fn patterns(arg: &Bound<'_, PyAny>) -> PyResult<Vec<Pattern>> {
     }
     sources
         .iter()
-        .map(|s| Pattern::regex(s).map_err(to_py))
+        .map(|s| ExpectPattern::regex(s).map_err(to_py))
         .collect()
 }
 

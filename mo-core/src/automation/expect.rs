@@ -7,7 +7,7 @@
 //! line — a prompt such as `login: ` that never ends in a newline — matches as soon as it is there.
 //! A match consumes the text up to its end, as in `pexpect`.
 //!
-//! If the session fell behind and lost output, the loss is not hidden: [`Match::missed`] and the
+//! If the session fell behind and lost output, the loss is not hidden: [`ExpectMatch::missed`] and the
 //! timeout error say how many bytes went by unseen.
 
 use std::fmt;
@@ -27,22 +27,22 @@ pub const RECENT_BYTES: usize = 4096;
 
 /// What to wait for: a regular expression or a literal string.
 #[derive(Debug, Clone)]
-pub struct Pattern {
+pub struct ExpectPattern {
     regex: Regex,
     source: String,
     literal: bool,
 }
 
-impl Pattern {
+impl ExpectPattern {
     /// A regular expression (Rust `regex` syntax). Fails with [`Error::BadSpec`] if it does not
     /// compile.
-    pub fn regex(source: &str) -> Result<Pattern> {
+    pub fn regex(source: &str) -> Result<ExpectPattern> {
         let regex = Regex::new(source).map_err(|e| Error::BadSpec {
             what: "expect pattern",
             input: source.to_string(),
             reason: e.to_string(),
         })?;
-        Ok(Pattern {
+        Ok(ExpectPattern {
             regex,
             source: source.to_string(),
             literal: false,
@@ -50,13 +50,13 @@ impl Pattern {
     }
 
     /// A literal string, matched exactly. Fails only if the text is too long to compile.
-    pub fn literal(text: &str) -> Result<Pattern> {
+    pub fn literal(text: &str) -> Result<ExpectPattern> {
         let regex = Regex::new(&regex::escape(text)).map_err(|e| Error::BadSpec {
             what: "expect literal",
             input: tail_chars(text, 80).to_string(),
             reason: e.to_string(),
         })?;
-        Ok(Pattern {
+        Ok(ExpectPattern {
             regex,
             source: text.to_string(),
             literal: true,
@@ -74,7 +74,7 @@ impl Pattern {
     }
 }
 
-impl fmt::Display for Pattern {
+impl fmt::Display for ExpectPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.literal {
             write!(f, "{:?}", self.source)
@@ -86,7 +86,7 @@ impl fmt::Display for Pattern {
 
 /// What [`Expecter::expect`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Match {
+pub struct ExpectMatch {
     /// Which of the patterns matched (its index in the slice given).
     pub index: usize,
     /// The text it matched.
@@ -175,8 +175,8 @@ impl ExpectBuffer {
     }
 
     /// The earliest match of any pattern in the unconsumed output (ties: the lower index),
-    /// consuming the text up to its end. `missed` is copied into [`Match::missed`].
-    pub fn try_match(&mut self, patterns: &[Pattern], missed: u64) -> Option<Match> {
+    /// consuming the text up to its end. `missed` is copied into [`ExpectMatch::missed`].
+    pub fn try_match(&mut self, patterns: &[ExpectPattern], missed: u64) -> Option<ExpectMatch> {
         let mut best: Option<(usize, usize, usize)> = None;
         for (index, p) in patterns.iter().enumerate() {
             if let Some(m) = p.regex.find(&self.buffer)
@@ -200,7 +200,7 @@ impl ExpectBuffer {
         let before = self.buffer.get(..start).unwrap_or_default().to_string();
         let matched = self.buffer.get(start..end).unwrap_or_default().to_string();
         self.buffer.drain(..end.min(self.buffer.len()));
-        Some(Match {
+        Some(ExpectMatch {
             index,
             matched,
             before,
@@ -214,7 +214,7 @@ impl ExpectBuffer {
     pub fn timeout_error(
         &self,
         device: &str,
-        patterns: &[Pattern],
+        patterns: &[ExpectPattern],
         after: Duration,
         missed: u64,
     ) -> Error {
@@ -335,7 +335,11 @@ impl Expecter {
     /// Wait up to `timeout` for any of `patterns` (see the [module documentation](self)). Fails
     /// with [`Error::Timeout`] (naming the device, the patterns and the last output seen) or
     /// [`Error::ConsoleGone`] if the console stops.
-    pub async fn expect(&mut self, patterns: &[Pattern], timeout: Duration) -> Result<Match> {
+    pub async fn expect(
+        &mut self,
+        patterns: &[ExpectPattern],
+        timeout: Duration,
+    ) -> Result<ExpectMatch> {
         let mut missed = 0u64;
         if let Some(m) = self.text.try_match(patterns, 0) {
             return Ok(m);
@@ -368,7 +372,7 @@ impl Expecter {
         }
     }
 
-    fn timeout_error(&self, patterns: &[Pattern], after: Duration, missed: u64) -> Error {
+    fn timeout_error(&self, patterns: &[ExpectPattern], after: Duration, missed: u64) -> Error {
         self.text
             .timeout_error(self.device(), patterns, after, missed)
     }
@@ -378,10 +382,10 @@ impl Expecter {
     /// searched first, so a prompt already shown counts.
     pub async fn wake(
         &mut self,
-        prompts: &[Pattern],
+        prompts: &[ExpectPattern],
         tries: u32,
         interval: Duration,
-    ) -> Result<Match> {
+    ) -> Result<ExpectMatch> {
         if let Some(m) = self.text.try_match(prompts, 0) {
             return Ok(m);
         }
@@ -438,12 +442,12 @@ mod tests {
 
     #[test]
     fn literal_patterns_are_escaped() {
-        let p = Pattern::literal("a.b$").unwrap();
+        let p = ExpectPattern::literal("a.b$").unwrap();
         assert!(p.as_regex().is_match("xa.b$"));
         assert!(!p.as_regex().is_match("axb"));
         assert_eq!(p.to_string(), "\"a.b$\"");
-        assert!(Pattern::regex("(").is_err());
-        assert_eq!(Pattern::regex("x+").unwrap().to_string(), "/x+/");
+        assert!(ExpectPattern::regex("(").is_err());
+        assert_eq!(ExpectPattern::regex("x+").unwrap().to_string(), "/x+/");
     }
 
     /// An echo device sends back what is typed: the output arrives in the pieces written.
@@ -461,7 +465,7 @@ mod tests {
             .unwrap();
         let session = console.attach("t", Mode::Attach, Some(0)).await.unwrap();
         let mut e = Expecter::new(session);
-        let login = Pattern::regex(r"(\w+) login: $").unwrap();
+        let login = ExpectPattern::regex(r"(\w+) login: $").unwrap();
         for piece in [&b"boot ok\r\n\r\nweb\x1b[3"[..], b"1m01\x1b[0m lo", b"gin"] {
             e.send(piece).await.unwrap();
         }
@@ -483,8 +487,8 @@ mod tests {
         let m = e
             .expect(
                 &[
-                    Pattern::literal("b").unwrap(),
-                    Pattern::literal("a").unwrap(),
+                    ExpectPattern::literal("b").unwrap(),
+                    ExpectPattern::literal("a").unwrap(),
                 ],
                 Duration::from_secs(5),
             )

@@ -28,7 +28,7 @@ pub mod macros;
 pub mod schedule;
 
 pub use classify::{Classifier, Location, classify};
-pub use expect::{ExpectBuffer, Expecter, Match, Pattern};
+pub use expect::{ExpectBuffer, ExpectMatch, ExpectPattern, Expecter};
 pub use gang::{CollectOptions, CommandReport, Gang, GangEvent, GangEventKind, Listen, Refusal};
 pub use macros::{Macro, Plan, PlayOptions, Recorder, Report};
 pub use schedule::{Job, MissedRun, Scheduler};

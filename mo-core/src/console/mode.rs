@@ -17,7 +17,7 @@ use std::str::FromStr;
 
 use crate::error::Error;
 use crate::escape::Command;
-use crate::policy::Action;
+use crate::policy::Permission;
 
 /// What a viewer asks for when it connects or changes its role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,12 +72,12 @@ impl Mode {
     }
 
     /// The permission a viewer needs for this mode (`attach`, `spy`, `force`, `join`).
-    pub fn action(self) -> Action {
+    pub fn action(self) -> Permission {
         match self {
-            Mode::Attach => Action::Attach,
-            Mode::Spy => Action::Spy,
-            Mode::Force => Action::Force,
-            Mode::Join => Action::Join,
+            Mode::Attach => Permission::Attach,
+            Mode::Spy => Permission::Spy,
+            Mode::Force => Permission::Force,
+            Mode::Join => Permission::Join,
         }
     }
 }

@@ -17,7 +17,7 @@ const PRUNE_EVERY: u32 = 4096;
 pub struct ActionRef {
     /// The rule's name.
     pub rule: String,
-    /// The action's name (resolved by the caller, e.g. to a `mo_drivers::action::Action`).
+    /// The action's name (resolved by the caller, e.g. to a `mo_drivers::action::EventAction`).
     pub action: String,
 }
 
@@ -40,7 +40,7 @@ pub enum StoreOp {
 
 /// What the manager decided about a candidate.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
+pub struct Verdict {
     /// What to write to the store (always something: suppressed events are stored too).
     pub store: StoreOp,
     /// Actions to run now, in rule order.
@@ -85,7 +85,7 @@ pub struct EventManager {
     /// Id to key of open events, to close one when it is acknowledged.
     open_ids: HashMap<u64, Key>,
     held: HashMap<u64, Held>,
-    /// Action-run times per (rule, device), oldest first.
+    /// EventAction-run times per (rule, device), oldest first.
     runs: HashMap<(String, String), VecDeque<i64>>,
     offers: u32,
 }
@@ -136,7 +136,7 @@ impl EventManager {
 
     /// Decide what a candidate becomes, at time `now` (wall time; its UTC offset is the one
     /// schedules without `utc = true` are evaluated in).
-    pub fn offer(&mut self, candidate: Candidate, now: OffsetDateTime) -> Decision {
+    pub fn offer(&mut self, candidate: Candidate, now: OffsetDateTime) -> Verdict {
         let now_ns = unix_ns(now);
         self.offers += 1;
         if self.offers >= PRUNE_EVERY {
@@ -155,7 +155,7 @@ impl EventManager {
         {
             open.count += 1;
             open.last_ns = open.last_ns.max(now_ns);
-            return Decision {
+            return Verdict {
                 store: StoreOp::UpdateCount {
                     id: open.id,
                     count: open.count,
@@ -260,7 +260,7 @@ impl EventManager {
         } else {
             now_ns
         };
-        Decision {
+        Verdict {
             store: StoreOp::Insert(Event {
                 id,
                 time_ns,

@@ -4,7 +4,7 @@
 //! An [`Event`] is `{id, time, device, source, severity, message, context}` plus its bookkeeping
 //! (how many times it happened, whether a maintenance window suppressed it, who acknowledged it).
 //! Producers hand the [`EventManager`] a [`Candidate`]; [`EventManager::offer`] answers with a
-//! [`Decision`]: what to write to the store ([`StoreOp`]) and which actions to run
+//! [`Verdict`]: what to write to the store ([`StoreOp`]) and which actions to run
 //! ([`ActionRef`], named in the rule configuration and resolved by the caller). The manager never
 //! reads a clock and does no I/O: the caller passes the time in, which makes it table-testable.
 //!
@@ -24,7 +24,7 @@
 //!   minimum severity, a message regex and an optional time-of-day schedule.
 //! - **Rate limit.** A rule may run its actions at most `count` times per `per` for each device;
 //!   beyond that the event is still stored but the rule's actions are dropped
-//!   ([`Decision::rate_limited`]).
+//!   ([`Verdict::rate_limited`]).
 //! - **Maintenance windows** (per device glob or group, fixed `start`/`end` in RFC 3339 or a
 //!   recurring schedule) suppress actions; the event is still stored, marked `suppressed`.
 //! - **Schedules** are days of the week plus `hh:mm-hh:mm` ranges (a range whose end is before its
@@ -85,7 +85,7 @@ pub use config::{
     RulesConfig, ScheduleConfig,
 };
 pub use file::EventsFile;
-pub use manager::{ActionRef, Decision, EventManager, StoreOp};
+pub use manager::{ActionRef, EventManager, StoreOp, Verdict};
 pub use rules::{MaintenanceWindow, Rules};
 pub use schedule::Schedule;
 pub use service::{CANDIDATE_CAPACITY, EventService, EventSink, NoSink, SCANNER_CAPACITY};

@@ -11,10 +11,10 @@ use time::format_description::well_known::Rfc3339;
 use super::config::{
     DEFAULT_ACK_EXPIRY, DEFAULT_DEDUP_WINDOW, MaintenanceConfig, RuleConfig, RulesConfig,
 };
-use crate::glob::glob_match;
 use super::schedule::Schedule;
 use super::{Candidate, EventSource};
 use crate::error::{Error, Result};
+use crate::glob::glob_match;
 use crate::scan::Severity;
 
 /// The largest compiled size of a rule's `text` regex.

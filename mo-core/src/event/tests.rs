@@ -19,7 +19,7 @@ fn alert(device: &str, severity: Severity, message: &str) -> Candidate {
     Candidate::new(device, EventSource::Pattern, severity, message)
 }
 
-fn action_names(d: &Decision) -> Vec<&str> {
+fn action_names(d: &Verdict) -> Vec<&str> {
     d.actions.iter().map(|a| a.action.as_str()).collect()
 }
 

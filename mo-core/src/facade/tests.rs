@@ -102,7 +102,7 @@ async fn expect_matches_across_pieces_and_times_out_naming_the_device() {
         .write_all(b"boot ok\r\n\x1b[1mweb01\x1b[0m lo")
         .await
         .unwrap();
-    let login = Pattern::regex(r"(\w+) login: $").unwrap();
+    let login = ExpectPattern::regex(r"(\w+) login: $").unwrap();
     let err = h
         .expect(std::slice::from_ref(&login), Duration::from_millis(300))
         .await
@@ -133,8 +133,8 @@ async fn expect_matches_across_pieces_and_times_out_naming_the_device() {
     let m = h
         .expect(
             &[
-                Pattern::literal("b").unwrap(),
-                Pattern::literal("a").unwrap(),
+                ExpectPattern::literal("b").unwrap(),
+                ExpectPattern::literal("a").unwrap(),
             ],
             LONG,
         )
@@ -176,7 +176,7 @@ async fn a_slow_reader_is_told_what_it_missed() {
     device.write_all(b"END\r\n").await.unwrap();
 
     let m = h
-        .expect(&[Pattern::literal("END").unwrap()], LONG)
+        .expect(&[ExpectPattern::literal("END").unwrap()], LONG)
         .await
         .unwrap();
     let total = (pieces * 11) as u64;
@@ -301,7 +301,7 @@ async fn expect_fails_when_the_console_stops() {
     let h = ConsoleHandle::new(Box::new(LocalAttachment::new(session)));
     console.shutdown().await;
     let err = h
-        .expect(&[Pattern::literal("never").unwrap()], LONG)
+        .expect(&[ExpectPattern::literal("never").unwrap()], LONG)
         .await
         .unwrap_err();
     assert!(
@@ -351,7 +351,7 @@ async fn a_log_dir_records_every_byte_with_its_user() {
     h.send_line("uptime").await.unwrap();
     read_some(&mut device, b"uptime\r").await;
     device.write_all(b"up 3 days\r\n").await.unwrap();
-    h.expect(&[Pattern::literal("3 days").unwrap()], LONG)
+    h.expect(&[ExpectPattern::literal("3 days").unwrap()], LONG)
         .await
         .unwrap();
     h.close().await.unwrap();

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use super::action::Action;
 use super::grant::{Grant, Role, Subject};
 use super::groups::{ALL_DEVICES, CompiledGroup, DeviceGroup, EVERY_DEVICE, UserGroup};
+use super::permission::Permission;
 use crate::error::{Error, Result};
 
 /// A grant with its role and groups resolved to indices.
@@ -251,7 +251,12 @@ impl Policy {
     /// (or to one of its user groups) gives a role allowing the action on a device group
     /// holding the device; any such grant allows. The decision allocates nothing; its
     /// [`reason`](Decision::reason) is built on demand.
-    pub fn decide<'a>(&'a self, user: &'a str, action: Action, device: &'a str) -> Decision<'a> {
+    pub fn decide<'a>(
+        &'a self,
+        user: &'a str,
+        action: Permission,
+        device: &'a str,
+    ) -> Decision<'a> {
         let mut outcome = Outcome::NoGrants;
         for resolved in self.grants_of(user) {
             let allows = self.roles[resolved.role].actions.allows(action);
@@ -284,24 +289,24 @@ impl Policy {
     /// [`device`](Decision::device) is [`EVERY_DEVICE`].
     ///
     /// ```
-    /// use mo_core::policy::{Action, DeviceGroup, Grant, Policy, Role};
+    /// use mo_core::policy::{Permission, DeviceGroup, Grant, Policy, Role};
     ///
     /// let mut policy = Policy::new();
     /// policy
     ///     .add_device_group(DeviceGroup::new("everything").pattern("*")?)?
     ///     .add_grant(Grant::to_user("mallory", Role::ADMIN, "everything"))?
     ///     .add_grant(Grant::to_user("root", Role::ADMIN, "all"))?;
-    /// assert!(policy.allows("mallory", Action::Admin, "web01"));
-    /// let no = policy.decide_global("mallory", Action::Admin);
+    /// assert!(policy.allows("mallory", Permission::Admin, "web01"));
+    /// let no = policy.decide_global("mallory", Permission::Admin);
     /// assert!(!no.allowed());
     /// assert_eq!(
     ///     no.reason(),
     ///     "mallory may not administer every device: only a grant on the built-in group all covers every device"
     /// );
-    /// assert!(policy.decide_global("root", Action::Admin).allowed());
+    /// assert!(policy.decide_global("root", Permission::Admin).allowed());
     /// # Ok::<(), mo_core::Error>(())
     /// ```
-    pub fn decide_global<'a>(&'a self, user: &'a str, action: Action) -> Decision<'a> {
+    pub fn decide_global<'a>(&'a self, user: &'a str, action: Permission) -> Decision<'a> {
         let all = self.device_group_index.get(ALL_DEVICES).copied();
         let mut outcome = Outcome::NoGrants;
         for resolved in self.grants_of(user) {
@@ -331,28 +336,28 @@ impl Policy {
 
     /// Whether `user` may take `action` over every device (the answer of
     /// [`Policy::decide_global`]).
-    pub fn allows_global(&self, user: &str, action: Action) -> bool {
+    pub fn allows_global(&self, user: &str, action: Permission) -> bool {
         self.decide_global(user, action).allowed()
     }
 
     /// Whether `user` may take `action` on at least one device (any grant whose role allows
     /// it), e.g. to see the list of macros before choosing where to play one.
-    pub fn allows_somewhere(&self, user: &str, action: Action) -> bool {
+    pub fn allows_somewhere(&self, user: &str, action: Permission) -> bool {
         self.grants_of(user)
             .any(|r| self.roles[r.role].actions.allows(action))
     }
 
     /// Whether `user` may take `action` on `device` (the answer of [`Policy::decide`]).
-    pub fn allows(&self, user: &str, action: Action, device: &str) -> bool {
+    pub fn allows(&self, user: &str, action: Permission, device: &str) -> bool {
         self.decide(user, action, device).allowed()
     }
 
     /// The devices among `devices` on which `user` may take `action`, in the given order (for
-    /// `list`, pass [`Action::List`]).
+    /// `list`, pass [`Permission::List`]).
     pub fn allowed_devices<'d>(
         &self,
         user: &str,
-        action: Action,
+        action: Permission,
         devices: &[&'d str],
     ) -> Vec<&'d str> {
         let mut groups: Vec<&CompiledGroup> = Vec::new();
@@ -411,7 +416,7 @@ enum Outcome<'a> {
 pub struct Decision<'a> {
     policy: &'a Policy,
     user: &'a str,
-    action: Action,
+    action: Permission,
     device: &'a str,
     outcome: Outcome<'a>,
     /// Decided over every device ([`Policy::decide_global`]).
@@ -440,7 +445,7 @@ impl<'a> Decision<'a> {
     }
 
     /// The action asked about.
-    pub fn action(&self) -> Action {
+    pub fn action(&self) -> Permission {
         self.action
     }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::action::{Action, ActionSet};
+use super::permission::{Permission, PermissionSet};
 
 /// A named set of actions. Built in: [`Role::VIEWER`], [`Role::OPERATOR`] and [`Role::ADMIN`]
 /// (see [`Role::builtin`]); a site may redefine them or add its own.
@@ -10,8 +10,8 @@ use super::action::{Action, ActionSet};
 pub struct Role {
     /// The role's name.
     pub name: String,
-    /// What the role allows. A role holding [`Action::Admin`] allows every action.
-    pub actions: ActionSet,
+    /// What the role allows. A role holding [`Permission::Admin`] allows every action.
+    pub actions: PermissionSet,
 }
 
 impl Role {
@@ -24,7 +24,7 @@ impl Role {
     pub const ADMIN: &'static str = "admin";
 
     /// A role called `name` allowing `actions`.
-    pub fn new(name: impl Into<String>, actions: impl IntoIterator<Item = Action>) -> Self {
+    pub fn new(name: impl Into<String>, actions: impl IntoIterator<Item = Permission>) -> Self {
         Role {
             name: name.into(),
             actions: actions.into_iter().collect(),
@@ -33,16 +33,16 @@ impl Role {
 
     /// The built-in roles, as a fresh [`Policy`](super::Policy) holds them.
     pub fn builtin() -> [Role; 3] {
-        let viewer: ActionSet = [Action::List, Action::Spy, Action::LogRead]
+        let viewer: PermissionSet = [Permission::List, Permission::Spy, Permission::LogRead]
             .into_iter()
             .collect();
         let operator = viewer
-            .with(Action::Attach)
-            .with(Action::Join)
-            .with(Action::Break)
-            .with(Action::LogReadInput)
-            .with(Action::LogNote)
-            .with(Action::PowerStatus);
+            .with(Permission::Attach)
+            .with(Permission::Join)
+            .with(Permission::Break)
+            .with(Permission::LogReadInput)
+            .with(Permission::LogNote)
+            .with(Permission::PowerStatus);
         [
             Role {
                 name: Role::VIEWER.to_string(),
@@ -54,7 +54,7 @@ impl Role {
             },
             Role {
                 name: Role::ADMIN.to_string(),
-                actions: ActionSet::all(),
+                actions: PermissionSet::all(),
             },
         ]
     }

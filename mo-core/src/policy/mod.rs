@@ -1,8 +1,8 @@
 //! Access control: who may do what to which device. Pure: no I/O, no store, no clock.
 //!
-//! - An [`Action`] is one thing a user can do (`spy`, `force`, `power.control`, …); `admin`
+//! - An [`Permission`] is one thing a user can do (`spy`, `force`, `power.control`, …); `admin`
 //!   implies every action.
-//! - A [`Role`] is a named [`ActionSet`]. Built in, and redefinable: `viewer` (list, spy,
+//! - A [`Role`] is a named [`PermissionSet`]. Built in, and redefinable: `viewer` (list, spy,
 //!   log.read), `operator` (viewer + attach, join, break, log.read_input, log.note, power.status), `admin`
 //!   (everything).
 //! - A [`DeviceGroup`] holds devices named explicitly and devices whose names match its
@@ -15,7 +15,7 @@
 //!   [reason](Decision::reason) — one line saying why — is written only when asked for.
 //!
 //! ```
-//! use mo_core::policy::{Action, DeviceGroup, Grant, Policy, Role, UserGroup};
+//! use mo_core::policy::{Permission, DeviceGroup, Grant, Policy, Role, UserGroup};
 //!
 //! let mut policy = Policy::new();
 //! policy
@@ -23,33 +23,33 @@
 //!     .add_user_group(UserGroup::new("ops").member("alice"))?
 //!     .add_grant(Grant::to_group("ops", Role::OPERATOR, "rack3"))?;
 //!
-//! let yes = policy.decide("alice", Action::Attach, "web01");
+//! let yes = policy.decide("alice", Permission::Attach, "web01");
 //! assert!(yes.allowed());
 //! assert_eq!(
 //!     yes.reason(),
 //!     "alice may attach web01: role operator on group rack3 (through user group ops)"
 //! );
-//! let no = policy.decide("alice", Action::Force, "rack3-17");
+//! let no = policy.decide("alice", Permission::Force, "rack3-17");
 //! assert!(!no.allowed());
 //! assert_eq!(
 //!     no.reason(),
 //!     "alice may not force rack3-17: role operator on group rack3 lacks force (through user group ops)"
 //! );
 //! assert_eq!(
-//!     policy.allowed_devices("alice", Action::List, &["web01", "db1", "rack3-02"]),
+//!     policy.allowed_devices("alice", Permission::List, &["web01", "db1", "rack3-02"]),
 //!     ["web01", "rack3-02"]
 //! );
 //! # Ok::<(), mo_core::Error>(())
 //! ```
 
-mod action;
 mod decide;
 mod grant;
 mod groups;
+mod permission;
 #[cfg(test)]
 mod tests;
 
-pub use action::{Action, ActionSet};
 pub use decide::{Decision, Policy};
 pub use grant::{Grant, Role, Subject};
 pub use groups::{ALL_DEVICES, DeviceGroup, EVERY_DEVICE, NamePattern, UserGroup};
+pub use permission::{Permission, PermissionSet};

@@ -28,7 +28,7 @@ fn site() -> Policy {
     .unwrap()
     .add_user_group(UserGroup::new("dba").member("dave"))
     .unwrap()
-    .add_role(Role::new("boss", [Action::Admin]))
+    .add_role(Role::new("boss", [Permission::Admin]))
     .unwrap();
     for grant in [
         Grant::to_user("alice", Role::VIEWER, "dbs"),
@@ -47,9 +47,9 @@ fn site() -> Policy {
 
 #[test]
 fn decisions() {
-    use Action::*;
+    use Permission::*;
     let p = site();
-    let cases: &[(&str, Action, &str, bool, &str)] = &[
+    let cases: &[(&str, Permission, &str, bool, &str)] = &[
         // deny by default / unknown user
         (
             "bob",
@@ -234,12 +234,18 @@ fn decisions() {
 fn via_names_the_grant_the_decision_rests_on() {
     let p = site();
     let ops = Grant::to_group("ops", Role::OPERATOR, "rack3");
-    assert_eq!(p.decide("alice", Action::Attach, "web01").via(), Some(&ops));
-    assert_eq!(p.decide("alice", Action::Force, "web01").via(), Some(&ops));
-    assert_eq!(p.decide("alice", Action::Spy, "sim-01").via(), None);
-    assert_eq!(p.decide("nobody", Action::List, "web01").via(), None);
+    assert_eq!(
+        p.decide("alice", Permission::Attach, "web01").via(),
+        Some(&ops)
+    );
+    assert_eq!(
+        p.decide("alice", Permission::Force, "web01").via(),
+        Some(&ops)
+    );
+    assert_eq!(p.decide("alice", Permission::Spy, "sim-01").via(), None);
+    assert_eq!(p.decide("nobody", Permission::List, "web01").via(), None);
     let err = p
-        .decide("alice", Action::Force, "web01")
+        .decide("alice", Permission::Force, "web01")
         .into_result()
         .unwrap_err();
     assert!(matches!(&err, Error::Denied(m) if m.starts_with("alice may not force web01: ")));
@@ -248,7 +254,7 @@ fn via_names_the_grant_the_decision_rests_on() {
 #[test]
 fn empty_policy_denies_everything() {
     let p = Policy::new();
-    for action in Action::ALL {
+    for action in Permission::ALL {
         let d = p.decide("root", action, "web01");
         assert!(!d.allowed());
         assert!(d.reason().ends_with("root has no grants"), "{d}");
@@ -266,18 +272,18 @@ fn empty_policy_denies_everything() {
 fn allowed_devices_filters_in_order() {
     let p = site();
     let devices = ["db1", "web01", "rack3-xy", "sim-01", "web99", "db"];
-    let cases: &[(&str, Action, &[&str])] = &[
-        ("alice", Action::List, &["db1", "web01", "rack3-xy"]),
-        ("alice", Action::Attach, &["web01", "rack3-xy"]),
-        ("alice", Action::Force, &[]),
+    let cases: &[(&str, Permission, &[&str])] = &[
+        ("alice", Permission::List, &["db1", "web01", "rack3-xy"]),
+        ("alice", Permission::Attach, &["web01", "rack3-xy"]),
+        ("alice", Permission::Force, &[]),
         (
             "erin",
-            Action::List,
+            Permission::List,
             &["web01", "rack3-xy", "sim-01", "web99"],
         ),
-        ("erin", Action::Attach, &["web01", "rack3-xy", "sim-01"]),
-        ("root", Action::Admin, &devices),
-        ("nobody", Action::List, &[]),
+        ("erin", Permission::Attach, &["web01", "rack3-xy", "sim-01"]),
+        ("root", Permission::Admin, &devices),
+        ("nobody", Permission::List, &[]),
     ];
     for &(user, action, want) in cases {
         assert_eq!(
@@ -294,23 +300,26 @@ fn allowed_devices_filters_in_order() {
 #[test]
 fn redefinitions_take_effect() {
     let mut p = site();
-    assert!(!p.allows("erin", Action::Attach, "web77"));
-    let viewer = Role::new(Role::VIEWER, [Action::List, Action::Spy, Action::Attach]);
+    assert!(!p.allows("erin", Permission::Attach, "web77"));
+    let viewer = Role::new(
+        Role::VIEWER,
+        [Permission::List, Permission::Spy, Permission::Attach],
+    );
     p.add_role(viewer.clone()).unwrap();
     assert_eq!(p.role(Role::VIEWER), Some(&viewer));
-    assert!(p.allows("erin", Action::Attach, "web77"));
-    assert!(!p.allows("alice", Action::LogRead, "db1"));
+    assert!(p.allows("erin", Permission::Attach, "web77"));
+    assert!(!p.allows("alice", Permission::LogRead, "db1"));
 
     p.add_user_group(UserGroup::new("ops").member("carol"))
         .unwrap();
-    assert!(!p.allows("alice", Action::Attach, "web01"));
-    assert!(p.allows("carol", Action::Attach, "web01"));
+    assert!(!p.allows("alice", Permission::Attach, "web01"));
+    assert!(p.allows("carol", Permission::Attach, "web01"));
     assert_eq!(p.user_groups().count(), 2);
 
     p.add_device_group(DeviceGroup::new("rack3").member("web09"))
         .unwrap();
-    assert!(!p.allows("carol", Action::Attach, "web01"));
-    assert!(p.allows("carol", Action::Attach, "web09"));
+    assert!(!p.allows("carol", Permission::Attach, "web01"));
+    assert!(p.allows("carol", Permission::Attach, "web09"));
     let groups: Vec<&str> = p.groups_of("web09").map(|g| g.name.as_str()).collect();
     assert_eq!(groups, ["all", "rack3", "web"]);
 
@@ -438,7 +447,7 @@ fn patterns() {
             .unwrap();
         assert_eq!(group.contains(name), want, "{pattern} on {name} (group)");
         assert_eq!(
-            policy.allows("u", Action::Spy, name),
+            policy.allows("u", Permission::Spy, name),
             want,
             "{pattern} on {name} (policy)"
         );
@@ -481,11 +490,11 @@ fn pattern_errors() {
 
 #[test]
 fn actions_parse_and_print() {
-    for action in Action::ALL {
-        assert_eq!(action.to_string().parse::<Action>().unwrap(), action);
+    for action in Permission::ALL {
+        assert_eq!(action.to_string().parse::<Permission>().unwrap(), action);
         assert_eq!(action.to_string(), action.name());
     }
-    let names: Vec<String> = Action::ALL.iter().map(ToString::to_string).collect();
+    let names: Vec<String> = Permission::ALL.iter().map(ToString::to_string).collect();
     assert_eq!(
         names.join(" "),
         "list spy attach force join break log.read log.read_input log.note power.status \
@@ -505,42 +514,45 @@ fn actions_parse_and_print() {
         ("", "bad action ``: empty action name"),
     ];
     for &(input, want) in cases {
-        let err = input.parse::<Action>().unwrap_err().to_string();
+        let err = input.parse::<Permission>().unwrap_err().to_string();
         assert!(err.starts_with(want), "{input}: {err}");
     }
 }
 
 #[test]
 fn action_sets() {
-    let set: ActionSet = "list, spy ,log.read".parse().unwrap();
+    let set: PermissionSet = "list, spy ,log.read".parse().unwrap();
     assert_eq!(set, Role::builtin()[0].actions);
     assert_eq!(set.to_string(), "list,spy,log.read");
     assert_eq!(set.len(), 3);
-    assert!(set.allows(Action::Spy) && !set.allows(Action::Attach));
-    assert_eq!("".parse::<ActionSet>().unwrap(), ActionSet::empty());
-    let err = "list,frob".parse::<ActionSet>().unwrap_err().to_string();
+    assert!(set.allows(Permission::Spy) && !set.allows(Permission::Attach));
+    assert_eq!("".parse::<PermissionSet>().unwrap(), PermissionSet::empty());
+    let err = "list,frob"
+        .parse::<PermissionSet>()
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with("bad action set `list,frob`: `frob`: unknown action"),
         "{err}"
     );
 
-    let admin_only = ActionSet::empty().with(Action::Admin);
-    assert!(Action::ALL.iter().all(|&a| admin_only.allows(a)));
-    assert!(!admin_only.contains(Action::Spy));
-    let mut s = ActionSet::all();
-    assert_eq!(s.len(), Action::ALL.len());
-    assert!(s.remove(Action::Admin) && !s.remove(Action::Admin));
-    assert!(!s.allows(Action::Admin) && s.allows(Action::Force));
-    assert!(s.insert(Action::Admin) && !s.insert(Action::Admin));
+    let admin_only = PermissionSet::empty().with(Permission::Admin);
+    assert!(Permission::ALL.iter().all(|&a| admin_only.allows(a)));
+    assert!(!admin_only.contains(Permission::Spy));
+    let mut s = PermissionSet::all();
+    assert_eq!(s.len(), Permission::ALL.len());
+    assert!(s.remove(Permission::Admin) && !s.remove(Permission::Admin));
+    assert!(!s.allows(Permission::Admin) && s.allows(Permission::Force));
+    assert!(s.insert(Permission::Admin) && !s.insert(Permission::Admin));
 
     let [viewer, operator, admin] = Role::builtin();
     assert_eq!(
         operator.actions.to_string(),
         "list,spy,attach,join,break,log.read,log.read_input,log.note,power.status"
     );
-    assert!(!viewer.actions.allows(Action::LogReadInput));
+    assert!(!viewer.actions.allows(Permission::LogReadInput));
     assert_eq!(viewer.actions.union(operator.actions), operator.actions);
-    assert_eq!(admin.actions, ActionSet::all());
+    assert_eq!(admin.actions, PermissionSet::all());
 }
 
 /// A naive matcher for globs made of literals, `*` and `?`, to check the translation against.
@@ -606,8 +618,8 @@ fn random_input_never_panics() {
             policy.add_device_group(group).unwrap();
             let _ = policy.groups_of(&name).count();
         }
-        let _ = text.parse::<Action>();
-        let _ = text.parse::<ActionSet>();
+        let _ = text.parse::<Permission>();
+        let _ = text.parse::<PermissionSet>();
         let bytes: Vec<u8> = (0..rng.random_range(0..16)).map(|_| rng.random()).collect();
         let lossy = String::from_utf8_lossy(&bytes);
         let _ = NamePattern::parse(&lossy);
@@ -638,26 +650,26 @@ fn only_the_builtin_all_group_is_global() {
         .add_grant(Grant::to_group("roots", Role::ADMIN, "all"))
         .unwrap();
     // Matching every name makes mallory admin of each device, but not of every device.
-    assert!(policy.allows("mallory", Action::Admin, "web01"));
-    assert!(policy.allows("mallory", Action::Admin, EVERY_DEVICE));
-    let no = policy.decide_global("mallory", Action::Admin);
+    assert!(policy.allows("mallory", Permission::Admin, "web01"));
+    assert!(policy.allows("mallory", Permission::Admin, EVERY_DEVICE));
+    let no = policy.decide_global("mallory", Permission::Admin);
     assert!(!no.allowed());
     assert_eq!(no.device(), EVERY_DEVICE);
     assert_eq!(
         no.reason(),
         "mallory may not administer every device: role viewer on group all lacks admin"
     );
-    assert!(policy.allows_global("mallory", Action::List));
-    assert!(policy.allows_global("root", Action::Admin));
+    assert!(policy.allows_global("mallory", Permission::List));
+    assert!(policy.allows_global("root", Permission::Admin));
     assert_eq!(
-        policy.decide_global("root", Action::Admin).reason(),
+        policy.decide_global("root", Permission::Admin).reason(),
         "root may administer every device: role admin on group all (through user group roots)"
     );
-    assert!(!policy.allows_global("nobody", Action::List));
+    assert!(!policy.allows_global("nobody", Permission::List));
     assert_eq!(
-        policy.decide_global("nobody", Action::List).reason(),
+        policy.decide_global("nobody", Permission::List).reason(),
         "nobody may not list every device: only a grant on the built-in group all covers every device"
     );
-    assert!(policy.allows_somewhere("mallory", Action::MacroRun));
-    assert!(!policy.allows_somewhere("nobody", Action::List));
+    assert!(policy.allows_somewhere("mallory", Permission::MacroRun));
+    assert!(!policy.allows_somewhere("nobody", Permission::List));
 }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use mo_core::door::auth::Credentials;
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 use mo_store::{Outcome, TokenScope};
 
 use super::AppState;
@@ -48,7 +48,7 @@ pub struct Caller {
 
 impl Caller {
     /// Whether the token's scope lets the caller take `action` (the policy decides separately).
-    pub fn scope_permits(&self, action: Action) -> bool {
+    pub fn scope_permits(&self, action: Permission) -> bool {
         self.scope.is_none_or(|s| s.permits(action))
     }
 
@@ -57,7 +57,7 @@ impl Caller {
     pub async fn check(
         &self,
         state: &AppState,
-        action: Action,
+        action: Permission,
         device: &str,
     ) -> Result<(), ApiError> {
         if !self.scope_permits(action) {
@@ -86,7 +86,7 @@ impl Caller {
     /// Decide and audit `action` over every device (users, roles, the daemon's host): the
     /// token's scope, then a grant on the built-in group `all` — a group that merely matches
     /// every name is not enough. A denial is a 403 naming why.
-    pub async fn check_global(&self, state: &AppState, action: Action) -> Result<(), ApiError> {
+    pub async fn check_global(&self, state: &AppState, action: Permission) -> Result<(), ApiError> {
         if !self.scope_permits(action) {
             let why = format!(
                 "denied: the API token's scope ({}) does not include {}",
@@ -112,15 +112,18 @@ impl Caller {
 
     /// Whether the caller may take `action` over every device (see [`Caller::check_global`]),
     /// without auditing.
-    pub fn is_global(&self, state: &AppState, action: Action) -> bool {
+    pub fn is_global(&self, state: &AppState, action: Permission) -> bool {
         self.scope_permits(action) && state.ctx.access.allows_global(&self.user, action)
     }
 
     /// Whether the caller may see `device` (`list`), without auditing: devices the caller may
     /// not see answer 404 like unknown ones.
     pub fn sees(&self, state: &AppState, device: &str) -> bool {
-        self.scope_permits(Action::List)
-            && state.ctx.access.allows(&self.user, Action::List, device)
+        self.scope_permits(Permission::List)
+            && state
+                .ctx
+                .access
+                .allows(&self.user, Permission::List, device)
     }
 
     /// Who holds a session opened by this caller, for the live re-checks.

@@ -163,13 +163,15 @@ pub async fn serve(
         Box::new(|_| true)
     } else {
         let caller = caller?;
-        if !caller.scope_permits(mo_core::policy::Action::List) {
+        if !caller.scope_permits(mo_core::policy::Permission::List) {
             return Err(ApiError::forbidden(
                 "denied: the API token's scope does not include list, which /metrics needs",
             ));
         }
         let policy = state.ctx.access.policy();
-        Box::new(move |device| policy.allows(&caller.user, mo_core::policy::Action::List, device))
+        Box::new(move |device| {
+            policy.allows(&caller.user, mo_core::policy::Permission::List, device)
+        })
     };
     let entries: Vec<_> = state
         .ctx

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use mo_api::{DevicePath, MAX_NOTE_CHARS, NoteCreated, NoteRequest};
 use mo_core::log::{LogOptions, append_note, format_timestamp};
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 use mo_core::record::{RecordKind, now_ns};
 
 use super::AppState;
@@ -79,7 +79,7 @@ pub async fn add_note(
         ));
     }
     visible_entry(&state, &caller, &name)?;
-    caller.check(&state, Action::LogNote, &name).await?;
+    caller.check(&state, Permission::LogNote, &name).await?;
     let time = now_ns();
     let seq = write_note(&state.ctx, &name, &caller.user, body.text)
         .await

@@ -26,7 +26,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use mo_api::{LoginRequest, MAX_LOGIN_PASSWORD, MAX_LOGIN_USER, Me, WebSessionInfo};
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 use mo_store::Outcome;
 use subtle::ConstantTimeEq as _;
 
@@ -525,10 +525,10 @@ pub async fn logout(
 
 /// The actions `caller` may take over every device (a grant on the built-in group `all`).
 fn global_actions(state: &AppState, caller: &Caller) -> Vec<&'static str> {
-    Action::ALL
+    Permission::ALL
         .into_iter()
         .filter(|a| caller.is_global(state, *a))
-        .map(Action::name)
+        .map(Permission::name)
         .collect()
 }
 
@@ -540,10 +540,10 @@ fn global_actions(state: &AppState, caller: &Caller) -> Vec<&'static str> {
 pub async fn me(State(state): State<AppState>, caller: Caller) -> Response {
     let policy = state.ctx.access.policy();
     let mut devices = std::collections::BTreeMap::new();
-    if caller.scope_permits(Action::List) {
+    if caller.scope_permits(Permission::List) {
         for entry in state.ctx.visible(&caller.user) {
             let name = entry.device.name;
-            let actions: Vec<String> = Action::ALL
+            let actions: Vec<String> = Permission::ALL
                 .into_iter()
                 .filter(|a| caller.scope_permits(*a) && policy.allows(&caller.user, *a, &name))
                 .map(|a| a.name().to_string())

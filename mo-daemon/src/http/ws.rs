@@ -17,7 +17,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use mo_api::{AttachQuery, LinkStateName, ServerFrame, StreamQuery};
 use mo_core::console::{LinkState, Mode, Output, Session, ViewerEvent, ViewerRole, admit, view};
 use mo_core::door::ws::Control;
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 use mo_store::Outcome;
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -114,8 +114,11 @@ pub async fn attach(
         checked,
         |e| e.message.clone(),
         || {
-            caller.scope_permits(Action::Spy)
-                && state.ctx.access.allows(&caller.user, Action::Spy, &name)
+            caller.scope_permits(Permission::Spy)
+                && state
+                    .ctx
+                    .access
+                    .allows(&caller.user, Permission::Spy, &name)
         },
     )?;
     let (mode, fallback) = (admitted.mode, admitted.notice);
@@ -398,7 +401,7 @@ async fn control(
     let result: Result<Vec<Message>, ApiError> = async {
         match msg {
             Control::Break { number } => {
-                caller.check(state, Action::Break, device).await?;
+                caller.check(state, Permission::Break, device).await?;
                 // 0 is the plain BREAK: break sequence 1 (`\z`) unless the device redefined it.
                 Ok(vec![notice(session.send_break(number).await?)])
             }
@@ -418,7 +421,7 @@ async fn control(
                 Ok(vec![role_notice(message, session.role())])
             }
             Control::Note { text: note } => {
-                caller.check(state, Action::LogNote, device).await?;
+                caller.check(state, Permission::LogNote, device).await?;
                 if note.trim().is_empty() {
                     return Err(ApiError::bad_request("the note is empty"));
                 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use mo_core::console::{Mode, Session, ViewerEvent, admit, terminal_notice, view};
 use mo_core::escape::{Command, EscapeParser, Input, POWER_MENU, help_text};
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 use mo_core::power::PowerAction;
 use mo_store::Outcome;
 
@@ -40,7 +40,7 @@ pub async fn run(
     let Some(entry) = ctx
         .registry
         .get(device)
-        .filter(|_| ctx.access.allows(user, Action::List, device))
+        .filter(|_| ctx.access.allows(user, Permission::List, device))
     else {
         term.line(&format!("unknown device `{device}`")).await;
         return 1;
@@ -52,7 +52,7 @@ pub async fn run(
         mode,
         checked,
         |why| why.clone(),
-        || ctx.access.allows(user, Action::Spy, device),
+        || ctx.access.allows(user, Permission::Spy, device),
     ) {
         Ok(admitted) => {
             if let Some(why) = &admitted.notice {
@@ -114,7 +114,7 @@ struct Door<'a> {
 }
 
 impl Door<'_> {
-    async fn check(&self, action: Action, device: &str) -> Result<(), String> {
+    async fn check(&self, action: Permission, device: &str) -> Result<(), String> {
         self.ctx.check(self.user, self.origin, action, device).await
     }
 }
@@ -225,9 +225,9 @@ async fn command(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &T
     let mode = Mode::of_command(&cmd);
     let needs = match &cmd {
         _ if mode.is_some() => mode.map(Mode::action),
-        Command::Break(_) => Some(Action::Break),
-        Command::Note(_) => Some(Action::LogNote),
-        Command::Reconnect => Some(Action::Force),
+        Command::Break(_) => Some(Permission::Break),
+        Command::Note(_) => Some(Permission::LogNote),
+        Command::Reconnect => Some(Permission::Force),
         _ => None,
     };
     if let Some(action) = needs
@@ -289,7 +289,7 @@ async fn command(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &T
                 .as_deref()
                 .unwrap_or("console"),
             // The address is a device setting: only those who may change the device see it.
-            if door.ctx.access.allows(door.user, Action::Admin, name) {
+            if door.ctx.access.allows(door.user, Permission::Admin, name) {
                 format!(" via {}", entry.device.url)
             } else {
                 String::new()
@@ -316,7 +316,7 @@ const MENU_STATUS_LIMIT: std::time::Duration = std::time::Duration::from_secs(10
 /// then show the state and the menu keys. False when the menu cannot open (the caller closes it).
 async fn power_menu(door: &Door<'_>, entry: &Entry, term: &Term) -> bool {
     let name = &entry.device.name;
-    if let Err(why) = door.check(Action::PowerStatus, name).await {
+    if let Err(why) = door.check(Permission::PowerStatus, name).await {
         term.write(notice(&why)).await;
         return false;
     }
@@ -330,7 +330,10 @@ async fn power_menu(door: &Door<'_>, entry: &Entry, term: &Term) -> bool {
 
 /// `^Ec P s`: show the device's power state.
 async fn power_status(door: &Door<'_>, entry: &Entry, term: &Term) {
-    if let Err(why) = door.check(Action::PowerStatus, &entry.device.name).await {
+    if let Err(why) = door
+        .check(Permission::PowerStatus, &entry.device.name)
+        .await
+    {
         term.write(notice(&why)).await;
         return;
     }
@@ -378,7 +381,7 @@ fn show_power_state(entry: &Entry, term: &Term, then: Option<&'static str>) {
 /// `power` event and is audited.
 async fn power_action(door: &Door<'_>, entry: &Entry, term: &Term, action: PowerAction) {
     let name = entry.device.name.clone();
-    if let Err(why) = door.check(Action::PowerControl, &name).await {
+    if let Err(why) = door.check(Permission::PowerControl, &name).await {
         term.write(notice(&why)).await;
         return;
     }

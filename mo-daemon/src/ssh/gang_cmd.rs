@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use mo_core::automation::{CollectOptions, CommandReport, Gang};
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 
 use super::term::Term;
 use crate::Ctx;
@@ -67,7 +67,7 @@ async fn open(
     let mut consoles = Vec::new();
     for entry in &entries {
         if let Err(why) = ctx
-            .check(user, origin, Action::Gang, &entry.device.name)
+            .check(user, origin, Permission::Gang, &entry.device.name)
             .await
         {
             term.line(&why).await;

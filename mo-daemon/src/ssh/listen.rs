@@ -8,7 +8,7 @@ use std::time::Duration;
 use mo_core::automation::{GangEventKind, Listen};
 use mo_core::console::{missed_text, stopped_text};
 use mo_core::escape::{Command, EscapeConfig, EscapeParser, Input};
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 use mo_core::scan::{AnsiStripper, Piece};
 use tokio::time::Instant;
 
@@ -43,7 +43,11 @@ pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, names: &[&str], term:
     let mut stopped = Vec::new();
     for entry in &entries {
         let name = &entry.device.name;
-        if ctx.check(user, origin, Action::Spy, name).await.is_err() {
+        if ctx
+            .check(user, origin, Permission::Spy, name)
+            .await
+            .is_err()
+        {
             denied.push(name.clone());
             continue;
         }

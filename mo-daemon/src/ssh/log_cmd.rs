@@ -23,7 +23,7 @@ use mo_core::log::{
     SearchOptions, ShowOptions, format_timestamp, list_notes, parse_time_spec, search, show,
     show_around_hiding,
 };
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 use mo_core::record::now_ns;
 use tokio::sync::mpsc;
 
@@ -62,13 +62,13 @@ pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
         }
     };
     let needs = if parsed.sub == Sub::Note {
-        Action::LogNote
+        Permission::LogNote
     } else {
-        Action::LogRead
+        Permission::LogRead
     };
     // Visibility first: a device the user may not list is unknown (no denial notice is
     // written into its log, nothing says it exists).
-    if !ctx.access.allows(user, Action::List, &parsed.device) {
+    if !ctx.access.allows(user, Permission::List, &parsed.device) {
         ctx.access.record(
             user,
             origin,
@@ -95,7 +95,7 @@ pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
     // Typed input only for holders of `log.read_input`; others see `<input hidden>`.
     let hide_input = !ctx
         .access
-        .allows(user, Action::LogReadInput, &parsed.device);
+        .allows(user, Permission::LogReadInput, &parsed.device);
     match parsed.sub {
         Sub::Note => note(ctx, user, &parsed, term).await,
         _ => read(parsed, dir, hide_input, term).await,

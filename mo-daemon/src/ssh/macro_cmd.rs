@@ -6,7 +6,7 @@ use std::time::Duration;
 use mo_core::automation::macros::{OnFailure, PlayOptions, Recorder, dry_run};
 use mo_core::automation::{GangEventKind, Listen};
 use mo_core::console::Mode;
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 use mo_store::Outcome;
 
 use super::term::{Term, TermInput};
@@ -177,7 +177,7 @@ async fn play(
     for entry in &entries {
         let device = &entry.device.name;
         if ctx
-            .check(user, origin, Action::MacroRun, device)
+            .check(user, origin, Permission::MacroRun, device)
             .await
             .is_err()
         {
@@ -340,12 +340,12 @@ async fn record(
     let Some(entry) = ctx
         .registry
         .get(device)
-        .filter(|_| ctx.access.allows(user, Action::List, device))
+        .filter(|_| ctx.access.allows(user, Permission::List, device))
     else {
         term.line(&format!("unknown device `{device}`")).await;
         return 1;
     };
-    for action in [Action::MacroRun, Action::Attach] {
+    for action in [Permission::MacroRun, Permission::Attach] {
         if let Err(why) = ctx.check(user, origin, action, device).await {
             term.line(&why).await;
             return 1;

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use mo_core::console::{LinkState, ViewerInfo};
 use mo_core::door::shell::ShellCommand;
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 
 use super::attach;
 use super::term::Term;
@@ -105,7 +105,7 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
         ShellCommand::Who(Some(device)) => match ctx
             .registry
             .get(&device)
-            .filter(|_| ctx.access.allows(user, Action::List, &device))
+            .filter(|_| ctx.access.allows(user, Permission::List, &device))
             .and_then(|e| e.console)
         {
             Some(console) => {
@@ -160,7 +160,7 @@ async fn events(
         ..Default::default()
     };
     if let Some(device) = &filter.device
-        && !ctx.access.allows(user, Action::List, device)
+        && !ctx.access.allows(user, Permission::List, device)
     {
         term.line(&format!("unknown device `{device}`")).await;
         return 1;
@@ -173,7 +173,7 @@ async fn events(
             let policy = ctx.access.policy();
             for e in events
                 .iter()
-                .filter(|e| policy.allows(user, Action::List, &e.device))
+                .filter(|e| policy.allows(user, Permission::List, &e.device))
             {
                 out.push_str(&e.line());
                 out.push('\n');
@@ -198,14 +198,14 @@ async fn events(
 async fn ack(ctx: &Arc<Ctx>, user: &str, origin: &str, id: u64, term: &mut Term) -> u32 {
     // An event of a device the user may not see is answered like a missing one: no name leaks.
     let event = match ctx.store.event(id) {
-        Ok(Some(event)) if ctx.access.allows(user, Action::List, &event.device) => event,
+        Ok(Some(event)) if ctx.access.allows(user, Permission::List, &event.device) => event,
         _ => {
             term.line(&format!("no event #{id}")).await;
             return 1;
         }
     };
     if let Err(why) = ctx
-        .check(user, origin, Action::EventsAck, &event.device)
+        .check(user, origin, Permission::EventsAck, &event.device)
         .await
     {
         term.line(&why).await;
@@ -252,9 +252,9 @@ async fn power(
         }
     };
     let needs = if sub == "status" {
-        Action::PowerStatus
+        Permission::PowerStatus
     } else {
-        Action::PowerControl
+        Permission::PowerControl
     };
     for entry in &entries {
         if let Err(why) = ctx.check(user, origin, needs, &entry.device.name).await {

@@ -1,6 +1,6 @@
 //! Event actions: what the event manager's rules ask for when an event happens.
 //!
-//! An [`Action`] is built once from its configuration ([`Action::from_config`], which refuses
+//! An [`EventAction`] is built once from its configuration ([`EventAction::from_config`], which refuses
 //! mistakes at load time, naming the action and the field) and run per event with
 //! [`run_action`]:
 //!
@@ -21,7 +21,7 @@
 //! (RFC 3339, UTC), `{id}` and `{count}`; `{{` and `}}` are literal braces.
 //!
 //! ```
-//! use mo_drivers::action::{Action, ActionConfig, ActionOutcome, run_action};
+//! use mo_drivers::action::{EventAction, ActionConfig, ActionOutcome, run_action};
 //! use mo_core::event::{Event, EventSource};
 //! use mo_core::scan::Severity;
 //!
@@ -30,7 +30,7 @@
 //! let config: ActionConfig = serde_json::from_str(
 //!     r#"{"kind": "exec", "argv": ["/bin/sh", "-c", "test \"$0\" = web1", "{device}"]}"#,
 //! ).map_err(|e| mo_core::Error::BadSpec { what: "action", input: "doc".into(), reason: e.to_string() })?;
-//! let action = Action::from_config("check", &config)?;
+//! let action = EventAction::from_config("check", &config)?;
 //! let event = Event {
 //!     id: 1, time_ns: 0, last_ns: 0, device: "web1".into(), source: EventSource::Pattern,
 //!     severity: Severity::Critical, message: "panic".into(), context: vec![], count: 1,
@@ -129,7 +129,7 @@ pub enum ActionConfig {
 /// A checked, ready-to-run action.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub enum Action {
+pub enum EventAction {
     /// Run a program ([`exec`]).
     Exec(ExecAction),
     /// POST JSON ([`webhook`]).
@@ -165,12 +165,12 @@ pub enum ActionOutcome {
     HandedBack,
 }
 
-impl Action {
+impl EventAction {
     /// Check a configuration and build the action; `name` appears in errors.
-    pub fn from_config(name: &str, config: &ActionConfig) -> Result<Action> {
+    pub fn from_config(name: &str, config: &ActionConfig) -> Result<EventAction> {
         let bad = |field: &str, reason: String| config_error(name, field, reason);
         Ok(match config {
-            ActionConfig::Exec { argv, timeout } => Action::Exec(
+            ActionConfig::Exec { argv, timeout } => EventAction::Exec(
                 ExecAction::new(
                     argv.iter()
                         .map(|a| Template::parse(a).map_err(|e| bad("argv", e.to_string())))
@@ -189,7 +189,7 @@ impl Action {
                 retries,
                 backoff,
                 timeout,
-            } => Action::Webhook(
+            } => EventAction::Webhook(
                 WebhookAction::new(
                     url,
                     retries.unwrap_or(webhook::DEFAULT_RETRIES),
@@ -214,7 +214,7 @@ impl Action {
                 };
                 let facility = syslog::facility_code(facility.as_deref().unwrap_or("local0"))
                     .map_err(|e| bad("facility", e.to_string()))?;
-                Action::Syslog(SyslogAction {
+                EventAction::Syslog(SyslogAction {
                     address: address.clone(),
                     transport,
                     facility,
@@ -222,11 +222,11 @@ impl Action {
                     app_name: app_name.clone().unwrap_or_else(|| "mo".to_owned()),
                 })
             }
-            ActionConfig::SnmpTrap { address, community } => Action::SnmpTrap(TrapAction {
+            ActionConfig::SnmpTrap { address, community } => EventAction::SnmpTrap(TrapAction {
                 address: address.clone(),
                 community: community.clone().unwrap_or_else(|| "public".to_owned()),
             }),
-            ActionConfig::Power { operation } => Action::Power(
+            ActionConfig::Power { operation } => EventAction::Power(
                 operation
                     .parse()
                     .map_err(|e: Error| bad("operation", e.to_string()))?,
@@ -235,7 +235,7 @@ impl Action {
                 if macro_name.trim().is_empty() {
                     return Err(bad("name", "the macro name is empty".to_owned()));
                 }
-                Action::Macro(macro_name.clone())
+                EventAction::Macro(macro_name.clone())
             }
         })
     }
@@ -243,19 +243,19 @@ impl Action {
     /// Whether the action must wait for an operator's acknowledgement (power and macro
     /// actions), and is run by the caller rather than by [`run_action`].
     pub fn requires_ack(&self) -> bool {
-        matches!(self, Action::Power(_) | Action::Macro(_))
+        matches!(self, EventAction::Power(_) | EventAction::Macro(_))
     }
 }
 
 /// Run `action` for `event`. Power and macro actions are not run here: they answer
 /// [`ActionOutcome::HandedBack`].
-pub async fn run_action(action: &Action, event: &Event) -> Result<ActionOutcome> {
+pub async fn run_action(action: &EventAction, event: &Event) -> Result<ActionOutcome> {
     match action {
-        Action::Exec(a) => a.run(event).await,
-        Action::Webhook(a) => a.send(event).await,
-        Action::Syslog(a) => a.send(event).await,
-        Action::SnmpTrap(a) => a.send(event).await,
-        Action::Power(_) | Action::Macro(_) => Ok(ActionOutcome::HandedBack),
+        EventAction::Exec(a) => a.run(event).await,
+        EventAction::Webhook(a) => a.send(event).await,
+        EventAction::Syslog(a) => a.send(event).await,
+        EventAction::SnmpTrap(a) => a.send(event).await,
+        EventAction::Power(_) | EventAction::Macro(_) => Ok(ActionOutcome::HandedBack),
     }
 }
 

@@ -16,7 +16,7 @@ use mo_core::power::{PowerAction, PowerCapabilities, PowerController, PowerState
 use mo_core::{Error, Result};
 
 use super::IpmiConfig;
-use super::session::{NETFN_CHASSIS, Session};
+use super::session::{NETFN_CHASSIS, RmcpSession};
 use crate::address::DriverOptions;
 
 const CMD_GET_CHASSIS_STATUS: u8 = 0x01;
@@ -69,7 +69,7 @@ impl IpmiPower {
 
     /// Run one chassis command in a fresh session; a non-zero completion code is an error.
     async fn command(&self, cmd: u8, data: &[u8], what: &str) -> Result<Vec<u8>> {
-        let mut session = Session::open(&self.config).await?;
+        let mut session = RmcpSession::open(&self.config).await?;
         let result = session.request(NETFN_CHASSIS, cmd, data).await;
         session.close().await;
         let reply = result?;

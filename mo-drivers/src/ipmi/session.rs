@@ -38,7 +38,7 @@ pub enum Inbound {
 
 /// An established RMCP+ session.
 #[derive(Debug)]
-pub struct Session {
+pub struct RmcpSession {
     socket: UdpSocket,
     peer: SocketAddr,
     target: String,
@@ -75,10 +75,10 @@ fn protocol(target: &str, reason: impl Into<String>) -> Error {
     }
 }
 
-impl Session {
+impl RmcpSession {
     /// Open a session to the BMC of `config`: RMCP+ Open Session, RAKP 1–4, then Set Session
     /// Privilege Level to the configured privilege.
-    pub async fn open(config: &IpmiConfig) -> Result<Session> {
+    pub async fn open(config: &IpmiConfig) -> Result<RmcpSession> {
         let peer = resolve(config).await?;
         let bind: SocketAddr = if peer.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
@@ -193,7 +193,7 @@ impl Session {
             });
         }
 
-        let mut session = Session {
+        let mut session = RmcpSession {
             socket,
             peer,
             target,
@@ -241,7 +241,7 @@ impl Session {
         self.peer
     }
 
-    /// The socket, to wait for datagrams on (decode them with [`Session::accept`]).
+    /// The socket, to wait for datagrams on (decode them with [`RmcpSession::accept`]).
     pub fn socket(&self) -> &UdpSocket {
         &self.socket
     }
@@ -264,7 +264,7 @@ impl Session {
         Ok(())
     }
 
-    /// Decode a datagram received on [`Session::socket`]. Packets of other sessions, setup
+    /// Decode a datagram received on [`RmcpSession::socket`]. Packets of other sessions, setup
     /// messages, packets failing the integrity check, and replayed or out-of-window session
     /// sequence numbers ([`rmcp::SeqWindow`]) are dropped (`None`).
     pub fn accept(&mut self, datagram: &[u8]) -> Option<Inbound> {
@@ -290,27 +290,27 @@ impl Session {
         }
     }
 
-    /// Inbound packets that arrived while [`Session::request`] waited for its answer.
+    /// Inbound packets that arrived while [`RmcpSession::request`] waited for its answer.
     pub fn take_pending(&mut self) -> Option<Inbound> {
         self.pending.pop_front()
     }
 
     /// Send an IPMI request without waiting for the answer (keepalives); the response arrives
-    /// through [`Session::accept`].
+    /// through [`RmcpSession::accept`].
     pub async fn send_request(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<()> {
         self.rq_seq = (self.rq_seq + 1) & 0x3F;
         let message = rmcp::encode_request(netfn, cmd, self.rq_seq, data);
         self.send(PayloadType::Ipmi, &message).await
     }
 
-    /// Change how long each try of [`Session::request`] waits, and how many tries it makes.
+    /// Change how long each try of [`RmcpSession::request`] waits, and how many tries it makes.
     pub fn set_patience(&mut self, per_try: Duration, tries: u32) {
         self.per_try = per_try;
         self.tries = tries.max(1);
     }
 
     /// Send an IPMI request and wait for its response, retransmitting on silence. Other packets
-    /// that arrive meanwhile are kept for [`Session::take_pending`].
+    /// that arrive meanwhile are kept for [`RmcpSession::take_pending`].
     pub async fn request(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Response> {
         self.rq_seq = (self.rq_seq + 1) & 0x3F;
         let rq_seq = self.rq_seq;

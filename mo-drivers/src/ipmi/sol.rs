@@ -26,7 +26,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::IpmiConfig;
 use super::rmcp::{PayloadType, SOL_BREAK, SOL_DEACTIVATING, SOL_NACK, SolPacket, next_sol_seq};
-use super::session::{Inbound, NETFN_APP, Session};
+use super::session::{Inbound, NETFN_APP, RmcpSession};
 use crate::address::DriverOptions;
 
 const CMD_GET_PAYLOAD_INSTANCE_INFO: u8 = 0x4B;
@@ -75,7 +75,7 @@ impl SolParams {
 }
 
 /// Activate SOL in `session`; with `config.steal`, take over a payload active elsewhere.
-pub async fn activate(session: &mut Session, config: &IpmiConfig) -> Result<SolParams> {
+pub async fn activate(session: &mut RmcpSession, config: &IpmiConfig) -> Result<SolParams> {
     let mut request = SOL_PAYLOAD.to_vec();
     request.extend_from_slice(&[AUX_ENCRYPT_AUTH, 0, 0, 0]);
     let mut stole = false;
@@ -127,7 +127,7 @@ pub async fn activate(session: &mut Session, config: &IpmiConfig) -> Result<SolP
 }
 
 /// Deactivate SOL instance 1. "Not active" (0x80) counts as done.
-pub async fn deactivate(session: &mut Session) -> Result<()> {
+pub async fn deactivate(session: &mut RmcpSession) -> Result<()> {
     let mut request = SOL_PAYLOAD.to_vec();
     request.extend_from_slice(&[0, 0, 0, 0]);
     let reply = session
@@ -168,7 +168,7 @@ impl IpmiConnector {
 #[async_trait]
 impl Connector for IpmiConnector {
     async fn connect(&self) -> Result<Link> {
-        let mut session = Session::open(&self.config).await?;
+        let mut session = RmcpSession::open(&self.config).await?;
         let params = match activate(&mut session, &self.config).await {
             Ok(params) => params,
             Err(e) => {
@@ -275,7 +275,7 @@ struct Inflight {
 
 /// The background task that owns the session of one SOL link.
 struct SolTask {
-    session: Session,
+    session: RmcpSession,
     display: String,
     retransmit: Duration,
     keepalive: Duration,

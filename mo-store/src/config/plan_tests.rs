@@ -167,8 +167,8 @@ devices = "all"
     assert!(text.contains("+ grant viewer on all to bob"), "{text}");
     apply(&p, &store).unwrap();
     let policy = store.load_policy().unwrap();
-    assert!(policy.allows("alice", mo_core::policy::Action::Attach, "web01"));
-    assert!(policy.allows("bob", mo_core::policy::Action::Spy, "db9"));
+    assert!(policy.allows("alice", mo_core::policy::Permission::Attach, "web01"));
+    assert!(policy.allows("bob", mo_core::policy::Permission::Spy, "db9"));
     assert!(
         plan(&site, &store, &PlanOptions::default())
             .unwrap()
@@ -203,9 +203,9 @@ devices = "all"
     let pruned = plan(&site, &store, &PlanOptions { prune: true }).unwrap();
     apply(&pruned, &store).unwrap();
     let policy = store.load_policy().unwrap();
-    assert!(!policy.allows("bob", mo_core::policy::Action::Spy, "db9"));
-    assert!(!policy.allows("bob", mo_core::policy::Action::Attach, "web01"));
-    assert!(policy.allows("alice", mo_core::policy::Action::Attach, "web01"));
+    assert!(!policy.allows("bob", mo_core::policy::Permission::Spy, "db9"));
+    assert!(!policy.allows("bob", mo_core::policy::Permission::Attach, "web01"));
+    assert!(policy.allows("alice", mo_core::policy::Permission::Attach, "web01"));
     assert!(
         plan(&site, &store, &PlanOptions { prune: true })
             .unwrap()

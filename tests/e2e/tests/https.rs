@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use mo_client::{Client, Trust};
-use mo_core::automation::Pattern;
+use mo_core::automation::ExpectPattern;
 use mo_core::console::Mode;
 use mo_testsupport::http::add_token;
 use mo_testsupport::{
@@ -157,7 +157,7 @@ fn check<T>(r: mo_core::Result<T>, what: &str) -> Result<T> {
 /// Attach over WSS and prove the console answers through it.
 async fn echo_through(console: &mo_core::facade::ConsoleHandle, word: &str) -> Result<()> {
     check(console.send_line(word).await, "send over WSS")?;
-    let want = Pattern::literal(&format!("got: {word}")).unwrap();
+    let want = ExpectPattern::literal(&format!("got: {word}")).unwrap();
     check(
         console.expect(&[want], Duration::from_secs(20)).await,
         &format!("the echo of {word} over WSS"),

@@ -31,7 +31,7 @@ mod record;
 use std::fmt;
 use std::time::Duration;
 
-use crate::automation::expect::Pattern;
+use crate::automation::expect::ExpectPattern;
 use crate::error::{Error, Result};
 
 pub use play::{OnFailure, Outcome, PlayOptions, Report, dry_run, play, play_many, play_many_with};
@@ -112,13 +112,13 @@ pub struct Macro {
 /// What a bound step does.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub enum Action {
+pub enum Instruction {
     /// Type these bytes.
     Send(Vec<u8>),
     /// Wait for the pattern.
     Expect {
         /// The compiled pattern.
-        pattern: Pattern,
+        pattern: ExpectPattern,
         /// How long.
         timeout: Duration,
     },
@@ -134,7 +134,7 @@ pub struct PlanStep {
     /// Line number in the macro.
     pub line: usize,
     /// What to do.
-    pub action: Action,
+    pub action: Instruction,
     /// The step as shown in plans and notes (secrets as `***`).
     pub shown: String,
 }
@@ -577,21 +577,21 @@ impl Macro {
                         bytes.push(b'\r');
                     }
                     let word = if line { "sendline" } else { "send" };
-                    (Action::Send(bytes), format!("{word} {shown:?}"))
+                    (Instruction::Send(bytes), format!("{word} {shown:?}"))
                 }
                 Step::Expect { regex, timeout } => {
                     let source = substitute(regex, false, &|n| regex::escape(&lookup(n, false)));
                     let pattern =
-                        Pattern::regex(&source).map_err(|e| bad(l.line, e.to_string()))?;
+                        ExpectPattern::regex(&source).map_err(|e| bad(l.line, e.to_string()))?;
                     let timeout = timeout.unwrap_or(DEFAULT_EXPECT_TIMEOUT);
                     let shown_re = substitute(regex, false, &|n| regex::escape(&lookup(n, true)));
                     (
-                        Action::Expect { pattern, timeout },
+                        Instruction::Expect { pattern, timeout },
                         format!("expect /{shown_re}/ within {}", show_duration(timeout)),
                     )
                 }
-                Step::Wait(d) => (Action::Wait(*d), format!("wait {}", show_duration(*d))),
-                Step::Break(n) => (Action::Break(*n), format!("break {n}")),
+                Step::Wait(d) => (Instruction::Wait(*d), format!("wait {}", show_duration(*d))),
+                Step::Break(n) => (Instruction::Break(*n), format!("break {n}")),
             };
             steps.push(PlanStep {
                 line: l.line,

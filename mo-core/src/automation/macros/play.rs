@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
-use super::{Action, Macro, Plan};
+use super::{Instruction, Macro, Plan};
 use crate::automation::expect::Expecter;
 use crate::console::{Console, Mode, ViewerRole};
 use crate::error::Result;
@@ -176,20 +176,20 @@ async fn cancelled(cancel: Option<&watch::Receiver<bool>>) {
     }
 }
 
-async fn run_step(expecter: &mut Expecter, action: &Action) -> Result<()> {
+async fn run_step(expecter: &mut Expecter, action: &Instruction) -> Result<()> {
     match action {
-        Action::Send(bytes) => expecter.send(bytes).await,
-        Action::Expect { pattern, timeout } => {
+        Instruction::Send(bytes) => expecter.send(bytes).await,
+        Instruction::Expect { pattern, timeout } => {
             expecter
                 .expect(std::slice::from_ref(pattern), *timeout)
                 .await?;
             Ok(())
         }
-        Action::Wait(d) => {
+        Instruction::Wait(d) => {
             tokio::time::sleep(*d).await;
             Ok(())
         }
-        Action::Break(n) => expecter.session().send_break(*n).await.map(|_| ()),
+        Instruction::Break(n) => expecter.session().send_break(*n).await.map(|_| ()),
     }
 }
 

@@ -58,17 +58,17 @@ fn binds_parameters_and_hides_secrets() {
     let plan = m
         .bind_for(Some("web.01"), &[("password", "s3cret")])
         .unwrap();
-    let Action::Expect { pattern, .. } = &plan.steps[0].action else {
+    let Instruction::Expect { pattern, .. } = &plan.steps[0].action else {
         panic!("not an expect")
     };
     // The device name is matched literally: the dot is no wildcard.
     assert!(pattern.as_regex().is_match("web.01 login: "));
     assert!(!pattern.as_regex().is_match("webx01 login: "));
-    let Action::Send(bytes) = &plan.steps[3].action else {
+    let Instruction::Send(bytes) = &plan.steps[3].action else {
         panic!("not a send")
     };
     assert_eq!(bytes, b"s3cret\r");
-    let Action::Send(bytes) = &plan.steps[5].action else {
+    let Instruction::Send(bytes) = &plan.steps[5].action else {
         panic!("not a send")
     };
     assert_eq!(bytes, b"echo hello world\r");
@@ -121,16 +121,16 @@ expect /a/ colour=red
 fn escapes() {
     let m = Macro::parse("send \\x03\\e[A\\t\\\\ \\$HOME\nsend \\x20 spaced \\x20\n").unwrap();
     let plan = m.bind(&[]).unwrap();
-    let Action::Send(bytes) = &plan.steps[0].action else {
+    let Instruction::Send(bytes) = &plan.steps[0].action else {
         panic!()
     };
     assert_eq!(bytes, b"\x03\x1b[A\t\\ $HOME");
-    let Action::Send(bytes) = &plan.steps[1].action else {
+    let Instruction::Send(bytes) = &plan.steps[1].action else {
         panic!()
     };
     assert_eq!(bytes, b"  spaced  ");
     let again = Macro::parse(&m.to_text()).unwrap().bind(&[]).unwrap();
-    let Action::Send(bytes) = &again.steps[1].action else {
+    let Instruction::Send(bytes) = &again.steps[1].action else {
         panic!()
     };
     assert_eq!(bytes, b"  spaced  ");
@@ -187,7 +187,7 @@ fn recorder_turns_a_session_into_a_macro() {
     assert!(!text.contains("hunter2"));
     let m = r.finish().unwrap();
     let plan = m.bind_for(Some("db7"), &[("password", "pw")]).unwrap();
-    let Action::Expect { pattern, .. } = &plan.steps[4].action else {
+    let Instruction::Expect { pattern, .. } = &plan.steps[4].action else {
         panic!()
     };
     assert!(pattern.as_regex().is_match("db7:/tmp$ "));

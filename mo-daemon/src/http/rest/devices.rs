@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use mo_api::{DevicePath, DeviceState, Modem, NewDevice, Settings, SettingsInput};
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 use mo_store::{Device, DeviceSettings, Outcome};
 
 use super::super::AppState;
@@ -142,7 +142,7 @@ pub async fn list_devices(
     caller: Caller,
 ) -> Json<Vec<mo_api::Device>> {
     let mut out = Vec::new();
-    if caller.scope_permits(Action::List) {
+    if caller.scope_permits(Permission::List) {
         for entry in state.ctx.visible(&caller.user) {
             out.push(api_device(&state, &entry, false).await);
         }
@@ -210,7 +210,9 @@ pub async fn add_device(
     };
     mo_store::validate_device_name(&device.name)?;
     check_addresses(&device)?;
-    caller.check(&state, Action::Admin, &device.name).await?;
+    caller
+        .check(&state, Permission::Admin, &device.name)
+        .await?;
     check_reach(&state, &caller, &device, "device.add")?;
     let stored = device.clone();
     let result = blocking(&state, move |s| s.add_device(&stored)).await;
@@ -252,7 +254,7 @@ pub fn check_reach(
     device: &Device,
     audit_action: &str,
 ) -> Result<(), ApiError> {
-    let global = caller.is_global(state, Action::Admin);
+    let global = caller.is_global(state, Permission::Admin);
     state.ctx.site.check_device(device, global).map_err(|why| {
         state.ctx.access.record(
             &caller.user,
@@ -326,7 +328,7 @@ pub async fn remove_device(
     if known.is_none() || !caller.sees(&state, &name) {
         return Err(ApiError::unknown_device(&name));
     }
-    caller.check(&state, Action::Admin, &name).await?;
+    caller.check(&state, Permission::Admin, &name).await?;
     let n = name.clone();
     let result = blocking(&state, move |s| s.remove_device(&n)).await;
     state.ctx.access.record(

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use mo_api::{EventId, EventsQuery};
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 use mo_store::EventFilter;
 
 use super::super::AppState;
@@ -65,7 +65,7 @@ pub async fn ack_event(
         return Err(missing());
     }
     caller
-        .check(&state, Action::EventsAck, &event.device)
+        .check(&state, Permission::EventsAck, &event.device)
         .await?;
     let events = state.ctx.events.clone();
     let user = caller.user.clone();

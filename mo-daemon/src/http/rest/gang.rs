@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use mo_api::{DeviceReason, GangReport, GangRequest};
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 
 use super::super::AppState;
 use super::super::auth::Caller;
@@ -16,7 +16,7 @@ pub(super) async fn consoles_for(
     state: &AppState,
     caller: &Caller,
     targets: &[String],
-    action: Action,
+    action: Permission,
 ) -> Result<Vec<mo_core::console::Console>, ApiError> {
     if targets.is_empty() {
         return Err(ApiError::bad_request(
@@ -72,7 +72,7 @@ pub async fn gang(
     JsonBody(body): JsonBody<GangRequest>,
 ) -> Result<Json<GangReport>, ApiError> {
     use mo_core::automation::{CollectOptions, Gang};
-    let consoles = consoles_for(&state, &caller, &body.targets, Action::Gang).await?;
+    let consoles = consoles_for(&state, &caller, &body.targets, Permission::Gang).await?;
     let (mut gang, refused) = Gang::open_from(&caller.user, &caller.origin, &consoles).await;
     let report = gang
         .command(&body.command, &CollectOptions::default())

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use mo_api::{Degraded, Health, HealthStatus};
 use mo_core::log::format_timestamp;
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 
 use super::super::AppState;
 use super::super::auth::Caller;
@@ -41,12 +41,12 @@ pub async fn health(
         u64::try_from(degraded.len()).unwrap_or(u64::MAX),
     );
     if let Ok(caller) = caller
-        && caller.scope_permits(Action::List)
+        && caller.scope_permits(Permission::List)
     {
         let policy = state.ctx.access.policy();
         let devices: Vec<Degraded> = degraded
             .iter()
-            .filter(|(name, _)| policy.allows(&caller.user, Action::List, name))
+            .filter(|(name, _)| policy.allows(&caller.user, Permission::List, name))
             .map(|(name, d)| Degraded {
                 device: name.clone(),
                 part: "log".into(),

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use mo_api::{MacroPath, MacroPlan, MacroResult, MacroResults, PlayReport, PlayRequest};
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 use mo_store::Outcome;
 
 use super::super::AppState;
@@ -33,7 +33,7 @@ pub async fn macros(
 fn check_macro_access(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
     crate::automation::check_access(&state.ctx, &caller.user, &caller.origin)
         .map_err(ApiError::forbidden)?;
-    if !caller.scope_permits(Action::MacroRun) {
+    if !caller.scope_permits(Permission::MacroRun) {
         return Err(ApiError::forbidden(format!(
             "denied: the API token's scope ({}) does not include macro.run",
             caller.scope.map(|s| s.to_string()).unwrap_or_default()
@@ -72,7 +72,7 @@ pub async fn macro_play(
             "bad parallel {parallel}: give 1 to 1000"
         )));
     }
-    let consoles = consoles_for(&state, &caller, &body.targets, Action::MacroRun).await?;
+    let consoles = consoles_for(&state, &caller, &body.targets, Permission::MacroRun).await?;
     let pairs: Vec<(&str, &str)> = body
         .args
         .iter()

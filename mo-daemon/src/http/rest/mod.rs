@@ -22,7 +22,7 @@ use axum::http::request::Parts;
 use mo_core::console::{ViewerInfo, ViewerRole};
 use mo_core::event::Event;
 use mo_core::log::{format_timestamp, parse_time_spec};
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 use mo_core::record::now_ns;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -233,7 +233,7 @@ pub async fn log_dir(
     name: &str,
 ) -> Result<std::path::PathBuf, ApiError> {
     visible_entry(state, caller, name)?;
-    caller.check(state, Action::LogRead, name).await?;
+    caller.check(state, Permission::LogRead, name).await?;
     // A device whose console never started (an address no driver takes) has no log yet: it
     // reads as an empty one.
     Ok(state.data.device_log_dir(name)?)
@@ -242,11 +242,11 @@ pub async fn log_dir(
 /// Whether the caller sees typed input as `<input hidden>`: it lacks `log.read_input` (in the
 /// policy or in its token's scope).
 pub fn hides_input(state: &AppState, caller: &Caller, name: &str) -> bool {
-    !(caller.scope_permits(Action::LogReadInput)
+    !(caller.scope_permits(Permission::LogReadInput)
         && state
             .ctx
             .access
-            .allows(&caller.user, Action::LogReadInput, name))
+            .allows(&caller.user, Permission::LogReadInput, name))
 }
 
 /// Run a log reader off the async threads.

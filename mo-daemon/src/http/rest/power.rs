@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use mo_api::{DevicePath, PowerAction, PowerReport, PowerRequest, PowerResult, PowerState};
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 use mo_store::Outcome;
 
 use super::super::AppState;
@@ -60,7 +60,7 @@ pub async fn power_status(
     PathArgs(name): PathArgs<String>,
 ) -> Result<Json<PowerReport>, ApiError> {
     let entry = visible_entry(&state, &caller, &name)?;
-    caller.check(&state, Action::PowerStatus, &name).await?;
+    caller.check(&state, Permission::PowerStatus, &name).await?;
     let results = power_report(&entry).await?;
     Ok(Json(PowerReport::status(name, results)))
 }
@@ -82,7 +82,7 @@ pub async fn power_action(
 ) -> Result<Json<PowerReport>, ApiError> {
     let entry = visible_entry(&state, &caller, &name)?;
     if body.action == PowerAction::Status {
-        caller.check(&state, Action::PowerStatus, &name).await?;
+        caller.check(&state, Permission::PowerStatus, &name).await?;
         let results = power_report(&entry).await?;
         return Ok(Json(PowerReport::status(name, results)));
     }
@@ -92,7 +92,9 @@ pub async fn power_action(
             body.action
         ))
     })?;
-    caller.check(&state, Action::PowerControl, &name).await?;
+    caller
+        .check(&state, Permission::PowerControl, &name)
+        .await?;
     crate::power::controller(&entry).map_err(|e| ApiError::new(Code::Unsupported, e))?;
     let results = crate::power::perform(
         &state.ctx.power,

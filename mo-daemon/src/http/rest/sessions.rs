@@ -2,8 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use mo_api::{DevicePath, Session, Viewer};
-use mo_core::policy::Action;
+use mo_api::{DevicePath, SessionInfo, Viewer};
+use mo_core::policy::Permission;
 
 use super::super::AppState;
 use super::super::auth::Caller;
@@ -32,14 +32,14 @@ pub async fn who(
 
 /// Every viewer of every visible console.
 #[utoipa::path(get, path = "/api/v1/sessions", operation_id = "sessions", tag = "sessions",
-    responses((status = 200, description = "OK.", body = Vec<Session>)))]
-pub async fn sessions(State(state): State<AppState>, caller: Caller) -> Json<Vec<Session>> {
+    responses((status = 200, description = "OK.", body = Vec<SessionInfo>)))]
+pub async fn sessions(State(state): State<AppState>, caller: Caller) -> Json<Vec<SessionInfo>> {
     let mut out = Vec::new();
-    if caller.scope_permits(Action::List) {
+    if caller.scope_permits(Permission::List) {
         for entry in state.ctx.visible(&caller.user) {
             if let Some(c) = &entry.console {
                 for v in c.who().await.unwrap_or_default() {
-                    out.push(Session::new(&entry.device.name, api_viewer(&v)));
+                    out.push(SessionInfo::new(&entry.device.name, api_viewer(&v)));
                 }
             }
         }

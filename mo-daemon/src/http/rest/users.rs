@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use mo_api::{NewUser, Role, User};
-use mo_core::policy::Action;
+use mo_core::policy::Permission;
 use mo_store::Outcome;
 
 use super::super::AppState;
@@ -22,7 +22,7 @@ pub async fn users(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<User>>, ApiError> {
-    caller.check_global(&state, Action::Admin).await?;
+    caller.check_global(&state, Permission::Admin).await?;
     let users = blocking(&state, |s| s.list_users()).await?;
     Ok(Json(
         users
@@ -51,7 +51,7 @@ pub async fn add_user(
     caller: Caller,
     JsonBody(body): JsonBody<NewUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
-    caller.check_global(&state, Action::Admin).await?;
+    caller.check_global(&state, Permission::Admin).await?;
     let (name, password) = (body.name.clone(), body.password.clone());
     let result = blocking(&state, move |s| s.add_user(&name, password.as_deref())).await;
     state.ctx.access.record(
@@ -83,7 +83,7 @@ pub async fn roles(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<Role>>, ApiError> {
-    caller.check_global(&state, Action::Admin).await?;
+    caller.check_global(&state, Permission::Admin).await?;
     let roles = blocking(&state, |s| s.list_roles()).await?;
     Ok(Json(
         roles

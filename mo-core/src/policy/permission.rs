@@ -1,4 +1,4 @@
-//! Actions a user can be allowed to take on a device, and sets of them.
+//! Permissions: what a user can be allowed to do to a device, and sets of them.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 /// names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
-pub enum Action {
+pub enum Permission {
     /// `list`: see that the device exists.
     List,
     /// `spy`: watch the console read-only.
@@ -44,44 +44,44 @@ pub enum Action {
     Admin,
 }
 
-impl Action {
+impl Permission {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 15] = [
-        Action::List,
-        Action::Spy,
-        Action::Attach,
-        Action::Force,
-        Action::Join,
-        Action::Break,
-        Action::LogRead,
-        Action::LogReadInput,
-        Action::LogNote,
-        Action::PowerStatus,
-        Action::PowerControl,
-        Action::MacroRun,
-        Action::Gang,
-        Action::EventsAck,
-        Action::Admin,
+    pub const ALL: [Permission; 15] = [
+        Permission::List,
+        Permission::Spy,
+        Permission::Attach,
+        Permission::Force,
+        Permission::Join,
+        Permission::Break,
+        Permission::LogRead,
+        Permission::LogReadInput,
+        Permission::LogNote,
+        Permission::PowerStatus,
+        Permission::PowerControl,
+        Permission::MacroRun,
+        Permission::Gang,
+        Permission::EventsAck,
+        Permission::Admin,
     ];
 
     /// The action's dotted name, as written in configuration (`power.control`).
     pub fn name(self) -> &'static str {
         match self {
-            Action::List => "list",
-            Action::Spy => "spy",
-            Action::Attach => "attach",
-            Action::Force => "force",
-            Action::Join => "join",
-            Action::Break => "break",
-            Action::LogRead => "log.read",
-            Action::LogReadInput => "log.read_input",
-            Action::LogNote => "log.note",
-            Action::PowerStatus => "power.status",
-            Action::PowerControl => "power.control",
-            Action::MacroRun => "macro.run",
-            Action::Gang => "gang",
-            Action::EventsAck => "events.ack",
-            Action::Admin => "admin",
+            Permission::List => "list",
+            Permission::Spy => "spy",
+            Permission::Attach => "attach",
+            Permission::Force => "force",
+            Permission::Join => "join",
+            Permission::Break => "break",
+            Permission::LogRead => "log.read",
+            Permission::LogReadInput => "log.read_input",
+            Permission::LogNote => "log.note",
+            Permission::PowerStatus => "power.status",
+            Permission::PowerControl => "power.control",
+            Permission::MacroRun => "macro.run",
+            Permission::Gang => "gang",
+            Permission::EventsAck => "events.ack",
+            Permission::Admin => "admin",
         }
     }
 
@@ -89,21 +89,21 @@ impl Action {
     /// ("alice may not *spy on* db1").
     pub fn verb(self) -> &'static str {
         match self {
-            Action::List => "list",
-            Action::Spy => "spy on",
-            Action::Attach => "attach",
-            Action::Force => "force",
-            Action::Join => "join",
-            Action::Break => "send a break to",
-            Action::LogRead => "read the log of",
-            Action::LogReadInput => "read what was typed on",
-            Action::LogNote => "write a note in the log of",
-            Action::PowerStatus => "see the power status of",
-            Action::PowerControl => "switch the power of",
-            Action::MacroRun => "run macros on",
-            Action::Gang => "gang",
-            Action::EventsAck => "acknowledge events of",
-            Action::Admin => "administer",
+            Permission::List => "list",
+            Permission::Spy => "spy on",
+            Permission::Attach => "attach",
+            Permission::Force => "force",
+            Permission::Join => "join",
+            Permission::Break => "send a break to",
+            Permission::LogRead => "read the log of",
+            Permission::LogReadInput => "read what was typed on",
+            Permission::LogNote => "write a note in the log of",
+            Permission::PowerStatus => "see the power status of",
+            Permission::PowerControl => "switch the power of",
+            Permission::MacroRun => "run macros on",
+            Permission::Gang => "gang",
+            Permission::EventsAck => "acknowledge events of",
+            Permission::Admin => "administer",
         }
     }
 
@@ -112,24 +112,24 @@ impl Action {
     }
 }
 
-impl fmt::Display for Action {
+impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
 }
 
-impl FromStr for Action {
+impl FromStr for Permission {
     type Err = Error;
 
-    /// Parses a dotted action name exactly as [`Action::name`] writes it (lowercase).
+    /// Parses a dotted action name exactly as [`Permission::name`] writes it (lowercase).
     fn from_str(s: &str) -> Result<Self> {
-        if let Some(action) = Action::ALL.into_iter().find(|a| a.name() == s) {
+        if let Some(action) = Permission::ALL.into_iter().find(|a| a.name() == s) {
             return Ok(action);
         }
         let reason = if s.trim().is_empty() {
             "empty action name".to_string()
         } else {
-            let names: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
+            let names: Vec<&str> = Permission::ALL.iter().map(|a| a.name()).collect();
             format!("unknown action; expected one of {}", names.join(", "))
         };
         Err(Error::BadSpec {
@@ -140,44 +140,44 @@ impl FromStr for Action {
     }
 }
 
-/// A set of [`Action`]s, stored as a bit set (copying and testing it costs nothing).
+/// A set of [`Permission`]s, stored as a bit set (copying and testing it costs nothing).
 ///
 /// Its text form is the dotted names separated by commas (`list,spy,log.read`); whitespace
 /// around names is ignored and an empty string is the empty set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct ActionSet(u32);
+pub struct PermissionSet(u32);
 
-impl ActionSet {
+impl PermissionSet {
     /// The empty set.
     pub const fn empty() -> Self {
-        ActionSet(0)
+        PermissionSet(0)
     }
 
     /// Every action (including `admin`).
     pub fn all() -> Self {
-        Action::ALL.into_iter().collect()
+        Permission::ALL.into_iter().collect()
     }
 
     /// Whether `action` is literally in the set.
-    pub fn contains(self, action: Action) -> bool {
+    pub fn contains(self, action: Permission) -> bool {
         self.0 & action.bit() != 0
     }
 
-    /// Whether the set allows `action`: it contains it, or it contains [`Action::Admin`], which
+    /// Whether the set allows `action`: it contains it, or it contains [`Permission::Admin`], which
     /// implies every action.
-    pub fn allows(self, action: Action) -> bool {
-        self.0 & (action.bit() | Action::Admin.bit()) != 0
+    pub fn allows(self, action: Permission) -> bool {
+        self.0 & (action.bit() | Permission::Admin.bit()) != 0
     }
 
     /// Adds `action`; returns whether it was new.
-    pub fn insert(&mut self, action: Action) -> bool {
+    pub fn insert(&mut self, action: Permission) -> bool {
         let new = !self.contains(action);
         self.0 |= action.bit();
         new
     }
 
     /// Removes `action`; returns whether it was there.
-    pub fn remove(&mut self, action: Action) -> bool {
+    pub fn remove(&mut self, action: Permission) -> bool {
         let had = self.contains(action);
         self.0 &= !action.bit();
         had
@@ -185,15 +185,15 @@ impl ActionSet {
 
     /// The set with `action` added (for building sets in expressions).
     #[must_use]
-    pub fn with(mut self, action: Action) -> Self {
+    pub fn with(mut self, action: Permission) -> Self {
         self.insert(action);
         self
     }
 
     /// Every action in either set.
     #[must_use]
-    pub fn union(self, other: ActionSet) -> Self {
-        ActionSet(self.0 | other.0)
+    pub fn union(self, other: PermissionSet) -> Self {
+        PermissionSet(self.0 | other.0)
     }
 
     /// Whether the set is empty.
@@ -206,29 +206,31 @@ impl ActionSet {
         self.0.count_ones() as usize
     }
 
-    /// The actions in the set, in [`Action::ALL`] order.
-    pub fn iter(self) -> impl Iterator<Item = Action> {
-        Action::ALL.into_iter().filter(move |a| self.contains(*a))
+    /// The actions in the set, in [`Permission::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = Permission> {
+        Permission::ALL
+            .into_iter()
+            .filter(move |a| self.contains(*a))
     }
 }
 
-impl FromIterator<Action> for ActionSet {
-    fn from_iter<I: IntoIterator<Item = Action>>(iter: I) -> Self {
-        let mut set = ActionSet::empty();
+impl FromIterator<Permission> for PermissionSet {
+    fn from_iter<I: IntoIterator<Item = Permission>>(iter: I) -> Self {
+        let mut set = PermissionSet::empty();
         set.extend(iter);
         set
     }
 }
 
-impl Extend<Action> for ActionSet {
-    fn extend<I: IntoIterator<Item = Action>>(&mut self, iter: I) {
+impl Extend<Permission> for PermissionSet {
+    fn extend<I: IntoIterator<Item = Permission>>(&mut self, iter: I) {
         for action in iter {
             self.insert(action);
         }
     }
 }
 
-impl fmt::Display for ActionSet {
+impl fmt::Display for PermissionSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, action) in self.iter().enumerate() {
             if i > 0 {
@@ -240,17 +242,17 @@ impl fmt::Display for ActionSet {
     }
 }
 
-impl FromStr for ActionSet {
+impl FromStr for PermissionSet {
     type Err = Error;
 
     /// Parses comma-separated dotted names; an error names the bad entry.
     fn from_str(s: &str) -> Result<Self> {
         if s.trim().is_empty() {
-            return Ok(ActionSet::empty());
+            return Ok(PermissionSet::empty());
         }
         s.split(',')
             .map(|name| {
-                name.trim().parse::<Action>().map_err(|e| match e {
+                name.trim().parse::<Permission>().map_err(|e| match e {
                     Error::BadSpec { input, reason, .. } => Error::BadSpec {
                         what: "action set",
                         input: s.to_string(),
