@@ -8,7 +8,7 @@
 # --all-targets`, so that the crates.io dependencies are reused rather than compiled a second
 # time: fuzz/Cargo.toml matches the workspace's dev profile and features for that. If it no
 # longer does, this script names the crates it compiled again (the build still passes). mo's own
-# four library crates are always compiled again (cargo names them by their path from the
+# five library crates are always compiled again (cargo names them by their path from the
 # workspace root, which differs for fuzz/), about a minute on two cores.
 # Usage: scripts/fuzz-build.sh   (exits non-zero if a target does not compile)
 set -euo pipefail
@@ -27,7 +27,7 @@ if ! cargo build -j"$jobs" --manifest-path fuzz/Cargo.toml --bins 2>&1 | tee "$l
 fi
 # What compiled besides the fuzz package, the two crates only it uses and mo's own crates.
 again=$(sed -n 's/^ *Compiling \([^ ]*\) v.*/\1/p' "$log" |
-  grep -vx -e mo-fuzz -e libfuzzer-sys -e arbitrary -e mo-core -e mo-drivers -e mo-store -e mo-client ||
+  grep -vx -e mo-fuzz -e libfuzzer-sys -e arbitrary -e mo-core -e mo-drivers -e mo-store -e mo-client -e mo-api ||
   true)
 if [[ -n $again ]]; then
   echo "fuzz-build: note: compiled again for the fuzz build (not reused from the workspace build):" \
