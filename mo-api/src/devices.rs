@@ -225,7 +225,7 @@ pub struct NewDevice {
     /// The console's address, e.g. `sim://web-1`, `telnet://cs1:7001`,
     /// `serial:///dev/ttyS0?baud=115200`, `ssh://admin@10.0.0.5`.
     #[schema(
-        pattern = "^(exec|serial|unix|telnet|rfc2217|tcp|ssh|ipmi|sim|cs)://(([A-Za-z0-9._-]{1,64}@)?[A-Za-z0-9._-]{1,253}(:[0-9]{1,4})?)?(/[A-Za-z0-9._~%+-]{0,255}){0,32}([?][A-Za-z0-9._~%+=&,:-]{0,1024})?$"
+        pattern = "^(exec|serial|unix|telnet|rfc2217|tcp|ssh|ipmi|sim|cs|agent)://(([A-Za-z0-9._-]{1,64}@)?[A-Za-z0-9._-]{1,253}(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?)?(/[A-Za-z0-9._~%+-]{0,255}){0,32}([?][A-Za-z0-9._~%+=&,:-]{0,1024})?$"
     )]
     pub url: String,
     /// Settings as an object (the top-level fields win over it).

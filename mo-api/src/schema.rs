@@ -13,9 +13,9 @@ pub const USER_PATTERN: &str = "^[a-z_][a-z0-9_.-]{0,31}$";
 /// A device address the API takes: a scheme mo has a driver for, `://`, an optional `user@`, a
 /// host (may be empty: `serial:///dev/ttyS0`), an optional port, a path and a query of URL-safe
 /// characters. (`mo device add` on the data directory takes any absolute URL.)
-pub const DEVICE_URL_PATTERN: &str = "^(exec|serial|unix|telnet|rfc2217|tcp|ssh|ipmi|sim|cs)://(([A-Za-z0-9._-]{1,64}@)?[A-Za-z0-9._-]{1,253}(:[0-9]{1,4})?)?(/[A-Za-z0-9._~%+-]{0,255}){0,32}([?][A-Za-z0-9._~%+=&,:-]{0,1024})?$";
+pub const DEVICE_URL_PATTERN: &str = "^(exec|serial|unix|telnet|rfc2217|tcp|ssh|ipmi|sim|cs|agent)://(([A-Za-z0-9._-]{1,64}@)?[A-Za-z0-9._-]{1,253}(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?)?(/[A-Za-z0-9._~%+-]{0,255}){0,32}([?][A-Za-z0-9._~%+=&,:-]{0,1024})?$";
 /// A power controller address the API takes (same shape, the power schemes).
-pub const POWER_URL_PATTERN: &str = "^(ipmi|redfish|snmp|exec)://(([A-Za-z0-9._-]{1,64}@)?[A-Za-z0-9._-]{1,253}(:[0-9]{1,4})?)?(/[A-Za-z0-9._~%+-]{0,255}){0,32}([?][A-Za-z0-9._~%+=&,:-]{0,1024})?$";
+pub const POWER_URL_PATTERN: &str = "^(ipmi|redfish|snmp|exec)://(([A-Za-z0-9._-]{1,64}@)?[A-Za-z0-9._-]{1,253}(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?)?(/[A-Za-z0-9._~%+-]{0,255}){0,32}([?][A-Za-z0-9._~%+=&,:-]{0,1024})?$";
 /// One character of the escape notation that may come first (not CR or LF), then one that may
 /// come second: a printable ASCII character other than `^` and `\`, `^X` for a control
 /// character, or `\ooo` (octal).

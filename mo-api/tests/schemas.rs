@@ -17,6 +17,32 @@ fn param<T: IntoParams>(name: &str) -> Value {
 }
 
 #[test]
+fn address_patterns_take_every_port_and_every_scheme() {
+    let device = regex::Regex::new(DEVICE_URL_PATTERN).unwrap();
+    let power = regex::Regex::new(POWER_URL_PATTERN).unwrap();
+    for ok in [
+        "tcp://127.0.0.1:57479",
+        "ssh://admin@web01:22",
+        "telnet://cs1:65535",
+        "agent://cs1/ttyS3",
+        "sim://demo",
+        "serial:///dev/ttyS0?baud=115200",
+    ] {
+        assert!(device.is_match(ok), "{ok} refused");
+    }
+    for bad in [
+        "tcp://h:65536",
+        "tcp://h:99999",
+        "tcp://h:123456",
+        "gopher://h",
+    ] {
+        assert!(!device.is_match(bad), "{bad} accepted");
+    }
+    assert!(power.is_match("snmp://pdu1:16161/apc/3"));
+    assert!(!power.is_match("snmp://pdu1:70000/apc/3"));
+}
+
+#[test]
 fn patterns_in_schemas_are_the_constants() {
     let new_device = schema::<NewDevice>();
     assert_eq!(new_device["properties"]["name"]["pattern"], NAME_PATTERN);

@@ -283,7 +283,7 @@ fn check_addresses(device: &Device) -> Result<(), ApiError> {
         return Err(ApiError::bad_request(format!(
             "device `{}`: bad url `{}`: write SCHEME://[USER@]HOST[:PORT][/PATH][?QUERY] with a \
              scheme mo has a driver for (exec, serial, unix, telnet, rfc2217, tcp, ssh, ipmi, \
-             sim, cs) and URL-safe characters",
+             sim, cs, agent), a port up to 65535 and URL-safe characters",
             device.name, device.url
         )));
     }
