@@ -185,6 +185,34 @@ async fn send(out: &mpsc::Sender<Message>, msg: Message) -> bool {
 /// What the viewer sees ([`mo_core::console::view`]) in the attach protocol's frames: output as
 /// binary, the rest as `notice`, `missed` and `closed` text frames (the last followed by a Close
 /// frame).
+/// The most output bytes [`gather`] puts into one binary message.
+const GATHER_MAX: usize = 64 * 1024;
+
+/// `first` plus the output already waiting in the session (without waiting for more), up to
+/// [`GATHER_MAX`] bytes; and the first thing that is not output (a notice, a missed marker, the
+/// end), which must follow the bytes.
+fn gather(session: &mut Session, me: &str, device: &str, first: Bytes) -> (Bytes, Option<Output>) {
+    if first.len() >= GATHER_MAX {
+        return (first, None);
+    }
+    let mut data: Option<bytes::BytesMut> = None;
+    let mut next = None;
+    while data.as_ref().map_or(first.len(), |d| d.len()) < GATHER_MAX {
+        let Some(ev) = session.try_recv() else { break };
+        match view(ev, me, device) {
+            None => {}
+            Some(Output::Data(more)) => data
+                .get_or_insert_with(|| bytes::BytesMut::from(&first[..]))
+                .extend_from_slice(&more),
+            Some(other) => {
+                next = Some(other);
+                break;
+            }
+        }
+    }
+    (data.map_or(first, bytes::BytesMut::freeze), next)
+}
+
 fn frames(seen: Output) -> Vec<Message> {
     match seen {
         Output::Data(bytes) => vec![Message::Binary(bytes)],
@@ -307,7 +335,16 @@ async fn run_attach(
             } => {
                 let Some(permit) = permit else { break };
                 let end = matches!(ev, ViewerEvent::Closed);
-                let seen = view(ev, &me, &device);
+                let mut seen = view(ev, &me, &device);
+                let mut after = None;
+                if let Some(Output::Data(first)) = seen {
+                    // Output that is already waiting goes out in the same binary message: a
+                    // flooding device then costs a browser one message per burst, not one per
+                    // read of the link.
+                    let (data, next) = gather(&mut session, &me, &device, first);
+                    seen = Some(Output::Data(data));
+                    after = next;
+                }
                 if end {
                     drop(permit);
                     if let Some(Output::Closed(why)) = &seen {
@@ -319,6 +356,15 @@ async fn run_attach(
                     ok = false;
                 } else if let Some(frame) = seen.map(frames).and_then(|f| f.into_iter().next()) {
                     permit.send(frame);
+                }
+                if let Some(next) = after {
+                    if let Output::Closed(why) = &next {
+                        reason = why.clone();
+                        ok = false;
+                    }
+                    for frame in frames(next) {
+                        ok = send(&out, frame).await && ok;
+                    }
                 }
             },
             changed = link.changed() => {
