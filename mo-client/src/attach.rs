@@ -423,10 +423,12 @@ impl Attachment for RemoteAttachment {
 
     async fn write(&self, bytes: &[u8]) -> Result<()> {
         if *self.spying.lock().unwrap_or_else(|e| e.into_inner()) {
-            return Err(Error::Denied(format!(
-                "you are spying on {}: typing needs read-write; attach or force first",
-                self.info.device
-            )));
+            return Err(Error::Denied {
+                reason: format!(
+                    "you are spying on {}: typing needs read-write; attach or force first",
+                    self.info.device
+                ),
+            });
         }
         self.send(Message::binary(Bytes::copy_from_slice(bytes)))
             .await

@@ -78,9 +78,9 @@ pub fn from_code(
             target: server.to_string(),
             reason: message,
         },
-        "forbidden" => Error::Denied(message),
-        "not_found" => Error::NotFound(message),
-        "conflict" => Error::Conflict(message),
+        "forbidden" => Error::Denied { reason: message },
+        "not_found" => Error::NotFound { what: message },
+        "conflict" => Error::Conflict { what: message },
         "unsupported" => Error::Unsupported {
             operation: "this request",
             what: format!("{} ({message})", device.unwrap_or(server)),
@@ -160,14 +160,14 @@ mod tests {
             w,
         );
         assert!(
-            matches!(e, Error::NotFound(ref m) if m == "unknown device `x`"),
+            matches!(e, Error::NotFound { what: ref m } if m == "unknown device `x`"),
             "{e:?}"
         );
         let e = from_answer("http://h", "GET /", None, 401, "", w);
         assert!(matches!(e, Error::Auth { .. }), "{e:?}");
         assert!(e.to_string().contains("HTTP status 401"), "{e}");
         let e = from_code("http://h", "p", Some("d"), "forbidden", "no".into(), w);
-        assert!(matches!(e, Error::Denied(_)));
+        assert!(matches!(e, Error::Denied { .. }));
         let e = from_code("http://h", "p", Some("d"), "unavailable", "down".into(), w);
         assert!(matches!(e, Error::ConsoleDown { ref device, .. } if device == "d"));
         let e = from_answer("http://h", "p", None, 502, "<html>bad gateway</html>", w);

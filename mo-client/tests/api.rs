@@ -63,16 +63,16 @@ fn rest_methods_return_typed_answers_and_map_errors() {
             // Errors are typed.
             let e = root.device("nope").await.unwrap_err();
             assert!(
-                matches!(e, Error::NotFound(ref m) if m.contains("nope")),
+                matches!(e, Error::NotFound { what: ref m } if m.contains("nope")),
                 "{e:?}"
             );
             let e = nobody.devices().await.unwrap_err();
             assert!(matches!(e, Error::Auth { .. }), "{e:?}");
             assert!(nemo.devices().await.unwrap().is_empty());
             let e = nemo.device("sim-a").await.unwrap_err();
-            assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+            assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
             let e = nemo.users().await.unwrap_err();
-            assert!(matches!(e, Error::Denied(_)), "{e:?}");
+            assert!(matches!(e, Error::Denied { .. }), "{e:?}");
             let e = root.power_status("sim-a").await.unwrap_err();
             assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
 
@@ -93,10 +93,10 @@ fn rest_methods_return_typed_answers_and_map_errors() {
                 .add_device("new1", "sim://new1", serde_json::Value::Null)
                 .await
                 .unwrap_err();
-            assert!(matches!(e, Error::Conflict(_)), "{e:?}");
+            assert!(matches!(e, Error::Conflict { .. }), "{e:?}");
             root.remove_device("new1").await.unwrap();
             let e = root.device("new1").await.unwrap_err();
-            assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+            assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
             let u = root.add_user("carol", Some("pw")).await.unwrap();
             assert!(u.has_password);
             assert!(
@@ -207,9 +207,12 @@ fn remote_console_handles_attach_expect_who_and_refuse_spies() {
             let nemo = Client::new(&api.base, nemo_t.as_str()).unwrap();
 
             let e = root.attach("nope", Mode::Attach, None).await.unwrap_err();
-            assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+            assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
             let e = nemo.attach("ech1", Mode::Attach, None).await.unwrap_err();
-            assert!(matches!(e, Error::NotFound(_) | Error::Denied(_)), "{e:?}");
+            assert!(
+                matches!(e, Error::NotFound { .. } | Error::Denied { .. }),
+                "{e:?}"
+            );
 
             // Gang and macros through the client.
             let g = root.gang(&["ech*"], "via-client").await.unwrap();
@@ -220,13 +223,13 @@ fn remote_console_handles_attach_expect_who_and_refuse_spies() {
                 "{g:?}"
             );
             let e = vera.gang(&["ech1"], "x").await.unwrap_err();
-            assert!(matches!(e, Error::Denied(_)), "{e:?}");
+            assert!(matches!(e, Error::Denied { .. }), "{e:?}");
             assert!(root.macros().await.unwrap().is_empty());
             let e = root
                 .play_macro("nope", &["ech1"], &[], false)
                 .await
                 .unwrap_err();
-            assert!(matches!(e, Error::NotFound(_)), "{e:?}");
+            assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
 
             let h = root.attach("ech1", Mode::Attach, Some(50)).await.unwrap();
             assert_eq!(h.info().device, "ech1");
@@ -273,7 +276,10 @@ fn remote_console_handles_attach_expect_who_and_refuse_spies() {
             // Refused at once, as the embedded console refuses it (the server refuses it too,
             // with an error frame: tests/e2e/tests/http_api.rs).
             let refused = spy.write(b"sneaky\r").await.unwrap_err();
-            assert!(matches!(refused, mo_core::Error::Denied(_)), "{refused:?}");
+            assert!(
+                matches!(refused, mo_core::Error::Denied { .. }),
+                "{refused:?}"
+            );
             assert!(refused.to_string().contains("spying"), "{refused}");
             spy.close().await.unwrap();
             assert!(matches!(spy.read().await, Output::Closed(_)));

@@ -73,15 +73,25 @@ pub enum Error {
         /// The write error, and what was refused.
         reason: String,
     },
-    /// The viewer may not do this right now (for example: typing while spying).
-    #[error("{0}")]
-    Denied(String),
+    /// The caller may not do this (the policy refused it), or not right now (for example:
+    /// typing while spying).
+    #[error("{reason}")]
+    Denied {
+        /// Why, naming who, what and where (`alice may not force web01: …`).
+        reason: String,
+    },
     /// Something named does not exist (or is not visible to the caller): a device, event, user.
-    #[error("{0}")]
-    NotFound(String),
+    #[error("{what}")]
+    NotFound {
+        /// What was looked for, by name (`unknown device `x``).
+        what: String,
+    },
     /// Something exists already or is in use (adding a device or user twice).
-    #[error("{0}")]
-    Conflict(String),
+    #[error("{what}")]
+    Conflict {
+        /// What clashed, by name.
+        what: String,
+    },
     /// The peer refused the credentials offered (password, key, community, token).
     #[error("authentication to {target} failed: {reason}")]
     Auth {

@@ -459,7 +459,9 @@ impl Gang {
     /// Type `bytes` into one member only (paused or not).
     pub async fn send_to(&self, device: &str, bytes: &[u8]) -> Result<()> {
         let Some(m) = self.members.iter().find(|m| &*m.name == device) else {
-            return Err(Error::Denied(format!("{device} is not in this gang")));
+            return Err(Error::Denied {
+                reason: format!("{device} is not in this gang"),
+            });
         };
         let failed = self
             .send_to_members(&[m], Bytes::copy_from_slice(bytes))

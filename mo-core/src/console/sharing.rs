@@ -64,7 +64,9 @@ impl Sharing {
     }
 
     fn join_refused(&self) -> Error {
-        Error::Denied(format!("{} does not allow joined writers", self.name))
+        Error::Denied {
+            reason: format!("{} does not allow joined writers", self.name),
+        }
     }
 
     /// Check that a new viewer may ask for `mode` (before anything else is set up for it).
@@ -113,7 +115,9 @@ impl Sharing {
     }
 
     fn gone() -> Error {
-        Error::Denied("this viewer is no longer connected".into())
+        Error::Denied {
+            reason: "this viewer is no longer connected".into(),
+        }
     }
 
     /// Give viewer `id` the role `mode` asks for.
@@ -238,10 +242,12 @@ impl Sharing {
                 .holder()
                 .map(|h| format!(" (write lock held by {})", h.user))
                 .unwrap_or_default();
-            return Err(Error::Denied(format!(
-                "you are spying on {}{by}: {what} needs read-write; attach with the escape `a` or force with `f`",
-                self.name
-            )));
+            return Err(Error::Denied {
+                reason: format!(
+                    "you are spying on {}{by}: {what} needs read-write; attach with the escape `a` or force with `f`",
+                    self.name
+                ),
+            });
         }
         Ok(v.user.clone())
     }

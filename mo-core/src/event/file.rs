@@ -75,9 +75,11 @@ impl<A, W> EventsFile<A, W> {
             .into_iter()
             .find(|name| !self.actions.contains_key(*name))
         {
-            return Err(Error::NotFound(format!(
-                "a rule names the action `{name}`, which is not defined under [actions]"
-            )));
+            return Err(Error::NotFound {
+                what: format!(
+                    "a rule names the action `{name}`, which is not defined under [actions]"
+                ),
+            });
         }
         Ok((patterns, rules))
     }

@@ -46,11 +46,13 @@ impl LogLock {
             .map_err(|e| Error::io(format!("open log lock {}", path.display()), e))?;
         match file.try_lock() {
             Ok(()) => Ok(LogLock { _file: file, path }),
-            Err(TryLockError::WouldBlock) => Err(Error::Denied(format!(
-                "the log in {} is being written by another process (is the daemon running this \
+            Err(TryLockError::WouldBlock) => Err(Error::Denied {
+                reason: format!(
+                    "the log in {} is being written by another process (is the daemon running this \
                  console? write the note from a session with the escape `note` instead)",
-                dir.display()
-            ))),
+                    dir.display()
+                ),
+            }),
             Err(TryLockError::Error(e)) => Err(Error::io(format!("lock {}", path.display()), e)),
         }
     }
@@ -343,7 +345,7 @@ mod tests {
         let held = LogLock::try_acquire(dir).unwrap();
         assert!(held.path().ends_with(LOCK_FILE_NAME));
         let refused = append_note(dir, LogOptions::default(), RecordKind::Note, "carol", "x");
-        assert!(matches!(refused, Err(Error::Denied(_))), "{refused:?}");
+        assert!(matches!(refused, Err(Error::Denied { .. })), "{refused:?}");
         drop(held);
         assert_eq!(
             append_note(dir, LogOptions::default(), RecordKind::Mark, "carol", "").unwrap(),

@@ -464,7 +464,9 @@ impl<'a> Decision<'a> {
         if self.allowed() {
             Ok(())
         } else {
-            Err(Error::Denied(self.reason()))
+            Err(Error::Denied {
+                reason: self.reason(),
+            })
         }
     }
 }

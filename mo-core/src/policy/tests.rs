@@ -248,7 +248,9 @@ fn via_names_the_grant_the_decision_rests_on() {
         .decide("alice", Permission::Force, "web01")
         .into_result()
         .unwrap_err();
-    assert!(matches!(&err, Error::Denied(m) if m.starts_with("alice may not force web01: ")));
+    assert!(
+        matches!(&err, Error::Denied { reason: m } if m.starts_with("alice may not force web01: "))
+    );
 }
 
 #[test]

@@ -144,7 +144,9 @@ impl From<mo_core::Error> for ApiError {
             | E::ConsoleDown { .. }
             | E::Connect { .. }
             | E::LogUnavailable { .. } => Code::Unavailable,
-            E::Denied(_) => Code::Forbidden,
+            E::Denied { .. } => Code::Forbidden,
+            E::NotFound { .. } => Code::NotFound,
+            E::Conflict { .. } => Code::Conflict,
             E::Timeout { .. } => Code::Timeout,
             _ => return ApiError::internal(e.to_string()),
         };

@@ -79,11 +79,11 @@ impl EnrollToken {
 /// The `SHA256:…` fingerprint of the public half of the OpenSSH private key in `path` (the
 /// daemon's host key file).
 pub fn host_key_fingerprint(path: &Path) -> Result<String> {
-    let key = russh::keys::load_secret_key(path, None).map_err(|e| {
-        Error::NotFound(format!(
+    let key = russh::keys::load_secret_key(path, None).map_err(|e| Error::NotFound {
+        what: format!(
             "cannot read the SSH host key {}: {e} (start mod once to create it)",
             path.display()
-        ))
+        ),
     })?;
     Ok(fingerprint(key.public_key()))
 }
