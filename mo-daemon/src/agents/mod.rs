@@ -26,10 +26,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mo_core::link::{ControlOp, Link, LinkControl, LinkStatus, ModemState};
-use mo_core::record::RecordKind;
 use mo_core::{Error, Result};
 use mo_drivers::agent::codec::{Decoder, Frame, MAX_PAYLOAD, PortOp};
-use mo_drivers::agent::{AgentPorts, ENROLL_PREFIX, EnrollToken, MARK_WINDOW, water_marks};
+use mo_drivers::agent::{AgentPorts, ENROLL_PREFIX, EnrollToken};
 use mo_store::{AgentPort, SshPublicKey, Store};
 use russh::server::{Handle, Msg};
 use russh::{Channel, ChannelMsg, ChannelWriteHalf};
@@ -37,6 +36,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, WriteHalf};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::Ctx;
+
+mod signals;
+use signals::{Marks, modem_events, notice};
 
 /// How long opening an `agent://` link waits for its agent to (re)connect.
 const OPEN_WAIT: Duration = Duration::from_secs(5);
@@ -579,183 +581,6 @@ async fn control_frame(agents: &Agents, name: &str, peer: Option<SocketAddr>, fr
             "ignored {} frame on the control channel",
             other.name()
         ),
-    }
-}
-
-/// The agent and port of an `agent://AGENT/PORT[?…]` address.
-fn agent_port_of(url: &str) -> Option<(&str, &str)> {
-    let rest = url.strip_prefix("agent://")?;
-    let rest = rest.split(['?', '#']).next()?;
-    rest.split_once('/')
-}
-
-/// Write a notice into the record log of every device on `agent://AGENT/PORT`.
-async fn notice(ctx: &Ctx, agent: &str, port: &str, text: &str) {
-    for entry in ctx.registry.list() {
-        let Some(console) = &entry.console else {
-            continue;
-        };
-        if agent_port_of(&entry.device.url) == Some((agent, port)) {
-            let _ = console
-                .record(RecordKind::Notice, "agent", text.as_bytes().to_vec())
-                .await;
-        }
-    }
-}
-
-/// A port's water marks as seen by the daemon: output in the last [`MARK_WINDOW`], the time of
-/// the last output, and which devices are flooding or silent now (their event raised, not yet
-/// cleared).
-struct Marks {
-    recent: std::collections::VecDeque<(tokio::time::Instant, usize)>,
-    last_output: tokio::time::Instant,
-    flooding: std::collections::BTreeSet<String>,
-    silent: std::collections::BTreeSet<String>,
-}
-
-impl Marks {
-    fn new() -> Self {
-        Marks {
-            recent: std::collections::VecDeque::new(),
-            last_output: tokio::time::Instant::now(),
-            flooding: Default::default(),
-            silent: Default::default(),
-        }
-    }
-
-    /// `n` bytes of output now: a silent port prints again (its event clears).
-    fn output(&mut self, ctx: &Ctx, n: usize) {
-        let now = tokio::time::Instant::now();
-        self.recent.push_back((now, n));
-        let quiet = now - self.last_output;
-        self.last_output = now;
-        for device in std::mem::take(&mut self.silent) {
-            offer(
-                ctx,
-                &device,
-                mo_core::scan::Severity::Notice,
-                format!(
-                    "{device} prints again after {}s of silence (low mark cleared)",
-                    quiet.as_secs()
-                ),
-            );
-        }
-    }
-
-    /// Once a second: raise or clear the high mark (rate over the window) and raise the low
-    /// mark (silence) for each device on the port, by its address's settings.
-    fn check(&mut self, ctx: &Ctx, agent: &str, port: &str) {
-        let now = tokio::time::Instant::now();
-        while self
-            .recent
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) > MARK_WINDOW)
-        {
-            self.recent.pop_front();
-        }
-        let bytes: usize = self.recent.iter().map(|(_, n)| n).sum();
-        let rate = bytes as u64 / MARK_WINDOW.as_secs().max(1);
-        let quiet = now - self.last_output;
-        for entry in ctx.registry.list() {
-            if agent_port_of(&entry.device.url) != Some((agent, port)) {
-                continue;
-            }
-            let Ok(marks) = water_marks(&entry.device.url) else {
-                continue;
-            };
-            let device = &entry.device.name;
-            match marks.high {
-                Some(high) if rate > high && !self.flooding.contains(device) => {
-                    self.flooding.insert(device.clone());
-                    offer(
-                        ctx,
-                        device,
-                        mo_core::scan::Severity::Warning,
-                        format!(
-                            "output flood on {device}: {rate} B/s over {}s (high mark {high} B/s)",
-                            MARK_WINDOW.as_secs()
-                        ),
-                    );
-                }
-                Some(high) if rate <= high && self.flooding.remove(device) => {
-                    offer(
-                        ctx,
-                        device,
-                        mo_core::scan::Severity::Notice,
-                        format!("output flood on {device} over: {rate} B/s (high mark cleared)"),
-                    );
-                }
-                _ => {}
-            }
-            if let Some(low) = marks.low
-                && quiet >= low
-                && !self.silent.contains(device)
-            {
-                self.silent.insert(device.clone());
-                offer(
-                    ctx,
-                    device,
-                    mo_core::scan::Severity::Warning,
-                    format!(
-                        "{device} silent for {}s (low mark {}s)",
-                        quiet.as_secs(),
-                        low.as_secs()
-                    ),
-                );
-            }
-        }
-    }
-}
-
-fn offer(ctx: &Ctx, device: &str, severity: mo_core::scan::Severity, message: String) {
-    ctx.events.offer(mo_core::event::Candidate::new(
-        device,
-        mo_core::event::EventSource::Agent,
-        severity,
-        message,
-    ));
-}
-
-/// Raise rule-ready events for modem-line changes of `agent`'s `port` on every device on it:
-/// DCD (carrier) lost is a warning (`carrier lost on web01 — unplugged or powered off?`), the
-/// other changes are notices. The first report after connecting raises nothing.
-fn modem_events(ctx: &Ctx, agent: &str, port: &str, before: Option<ModemState>, now: ModemState) {
-    use mo_core::event::{Candidate, EventSource};
-    use mo_core::scan::Severity;
-    let Some(before) = before else {
-        return;
-    };
-    if before == now {
-        return;
-    }
-    let mut changes: Vec<(Severity, String)> = Vec::new();
-    if before.dcd && !now.dcd {
-        changes.push((
-            Severity::Warning,
-            "carrier lost on {} — unplugged or powered off?".into(),
-        ));
-    } else if !before.dcd && now.dcd {
-        changes.push((Severity::Notice, "carrier back on {}".into()));
-    }
-    for (name, was, is) in [("DSR", before.dsr, now.dsr), ("CTS", before.cts, now.cts)] {
-        if was != is {
-            let level = if is { "up" } else { "down" };
-            changes.push((Severity::Notice, format!("{name} {level} on {{}}")));
-        }
-    }
-    for entry in ctx.registry.list() {
-        if agent_port_of(&entry.device.url) != Some((agent, port)) {
-            continue;
-        }
-        for (severity, text) in &changes {
-            let message = text.replace("{}", &entry.device.name);
-            ctx.events.offer(Candidate::new(
-                entry.device.name.clone(),
-                EventSource::Agent,
-                *severity,
-                message,
-            ));
-        }
     }
 }
 
