@@ -19,7 +19,7 @@ use libfuzzer_sys::fuzz_target;
 use mo_core::automation::{Job, Macro};
 use mo_core::event::{Rules, RulesConfig};
 use mo_core::scan::{Pattern, PatternSet, Severity};
-use mo_drivers::action::{EventAction, ActionConfig};
+use mo_drivers::action::{ActionConfig, EventAction};
 use mo_store::config::ScheduleFile;
 use serde::Deserialize;
 

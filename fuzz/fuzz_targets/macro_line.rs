@@ -38,7 +38,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(!play.targets.is_empty());
             assert!(play.targets.iter().all(|t| !t.starts_with('-')));
             assert!((1..=1000).contains(&play.parallel));
-            assert!(play.args.iter().all(|(k, _)| !k.is_empty() && !k.contains('=')));
+            assert!(
+                play.args
+                    .iter()
+                    .all(|(k, _)| !k.is_empty() && !k.contains('='))
+            );
             let again = line_of(name, play);
             assert_eq!(
                 MacroCommand::parse(&again).as_ref(),
@@ -56,7 +60,9 @@ fuzz_target!(|data: &[u8]| {
         Err(e @ (ArgError::MissingValue { option } | ArgError::UnknownOption { option })) => {
             assert!(option.starts_with('-') && e.to_string().contains(option.as_str()));
         }
-        Err(e @ ArgError::BadValue { value, .. }) => assert!(e.to_string().contains(value.as_str())),
+        Err(e @ ArgError::BadValue { value, .. }) => {
+            assert!(e.to_string().contains(value.as_str()))
+        }
         Err(e @ ArgError::BadMacroArgument { word }) => {
             assert!(!word.is_empty() && e.to_string().contains(word.as_str()));
         }

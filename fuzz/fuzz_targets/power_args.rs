@@ -47,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(!args.targets.is_empty());
     assert!(args.targets.iter().all(|t| !t.starts_with("--")));
-    assert!(args.parallel.is_none_or(|n| (1..=MAX_PARALLEL).contains(&n)));
+    assert!(
+        args.parallel
+            .is_none_or(|n| (1..=MAX_PARALLEL).contains(&n))
+    );
     assert!(args.delay.is_none_or(|d| d <= MAX_WAIT));
     assert!(args.stagger.is_none_or(|d| d <= MAX_WAIT));
     assert!(

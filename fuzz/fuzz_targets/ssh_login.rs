@@ -27,6 +27,6 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(again.as_ref(), Ok(&login));
             }
         }
-        Err(e) => assert!(e.contains(&*name), "{e} does not name {name:?}"),
+        Err(e) => assert!(e.reason.contains(&*name), "{e} does not name {name:?}"),
     }
 });

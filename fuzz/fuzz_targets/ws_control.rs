@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
             );
         }
         Err(e) => assert!(
-            e.contains("types: break, resize, who, mode, note, replay"),
+            e.reason.contains("types: break, resize, who, mode, note, replay"),
             "{e}"
         ),
     }

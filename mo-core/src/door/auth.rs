@@ -1,6 +1,7 @@
 //! The HTTP API's credentials: the `Authorization` header (`Bearer TOKEN` or `Basic` base64 of
 //! `user:password`) and the `?token=` query parameter of WebSocket upgrades.
 
+use super::BadInput;
 use base64::Engine as _;
 
 /// Credentials a client presented.
@@ -30,7 +31,14 @@ impl std::fmt::Debug for Credentials {
 /// Read an `Authorization` header's value. The scheme is matched without regard to case and
 /// blanks around the parts are ignored. The error is the message for the client (it never
 /// repeats the credentials).
-pub fn parse_authorization(value: &str) -> Result<Credentials, String> {
+pub fn parse_authorization(value: &str) -> Result<Credentials, BadInput> {
+    parse_header(value).map_err(|reason| BadInput {
+        what: "the Authorization header",
+        reason,
+    })
+}
+
+fn parse_header(value: &str) -> Result<Credentials, String> {
     let value = value.trim();
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     let rest = rest.trim();
@@ -82,9 +90,11 @@ mod tests {
                 password: "pw:x".into()
             })
         );
-        assert!(parse_authorization("Basic !!").is_err_and(|e| e.contains("not base64")));
-        assert!(parse_authorization("Basic YWxpY2U=").is_err_and(|e| e.contains("lack the `:`")));
-        assert!(parse_authorization("Digest x").is_err_and(|e| e.contains("`Digest`")));
+        assert!(parse_authorization("Basic !!").is_err_and(|e| e.reason.contains("not base64")));
+        assert!(
+            parse_authorization("Basic YWxpY2U=").is_err_and(|e| e.reason.contains("lack the `:`"))
+        );
+        assert!(parse_authorization("Digest x").is_err_and(|e| e.reason.contains("`Digest`")));
         assert_eq!(query_token("a=1&token=T&token=U").as_deref(), Some("T"));
         assert_eq!(query_token("tokens=1"), None);
     }

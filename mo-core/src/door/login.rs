@@ -1,6 +1,7 @@
 //! SSH login names: `user`, or `user:DEVICE[:MODE]` to attach at once (the console-server
 //! convention: `ssh alice:web01:spy@host`).
 
+use super::BadInput;
 use crate::console::Mode;
 
 /// Who logs in and what they asked for in the user name.
@@ -17,7 +18,14 @@ pub struct Login {
 impl Login {
     /// Split an SSH user name `user[:device[:spy|attach|force|join]]` (`rw` and `ro` too). The
     /// error is the message for the client.
-    pub fn parse(name: &str) -> Result<Login, String> {
+    pub fn parse(name: &str) -> Result<Login, BadInput> {
+        Self::parse_name(name).map_err(|reason| BadInput {
+            what: "an SSH login name",
+            reason,
+        })
+    }
+
+    fn parse_name(name: &str) -> Result<Login, String> {
         let mut parts = name.splitn(3, ':');
         let user = parts.next().unwrap_or_default().to_string();
         let device = parts.next().map(str::to_string);
@@ -55,7 +63,9 @@ mod tests {
             Login::parse("bob:db1:ro").ok().map(|l| l.mode),
             Some(Mode::Spy)
         );
-        assert!(Login::parse("bob:db1:nap").is_err_and(|e| e.contains("unknown mode `nap`")));
+        assert!(
+            Login::parse("bob:db1:nap").is_err_and(|e| e.reason.contains("unknown mode `nap`"))
+        );
         assert!(Login::parse(":db1").is_err());
         assert!(Login::parse("bob:").is_err());
         // A third `:` belongs to the mode word, which then is unknown.

@@ -15,6 +15,17 @@
 //! assert_eq!((login.device.as_deref(), login.mode), (Some("web01"), Mode::Spy));
 //! ```
 
+/// What a door refused in something a user or a client sent, and why. The reason is the message
+/// for them: it names the word, field or value at fault (and never repeats a credential).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct BadInput {
+    /// What was being read (`the Authorization header`, `an SSH login name`, …).
+    pub what: &'static str,
+    /// What is wrong, naming the part at fault.
+    pub reason: String,
+}
+
 pub mod args;
 pub mod auth;
 pub mod gang;

@@ -2,6 +2,7 @@
 //! picks the command ([`ShellCommand::parse`]); `log` lines are split like a POSIX shell
 //! ([`split_args`]) and read by [`LogArgs::parse`].
 
+use super::BadInput;
 use crate::console::Mode;
 
 /// The most lines a shell command may ask to replay.
@@ -186,7 +187,14 @@ pub struct LogArgs {
 
 impl LogArgs {
     /// Parse the words after `log` (see [`split_args`]). The error is the message for the user.
-    pub fn parse(words: &[String]) -> Result<LogArgs, String> {
+    pub fn parse(words: &[String]) -> Result<LogArgs, BadInput> {
+        Self::parse_words(words).map_err(|reason| BadInput {
+            what: "the log command",
+            reason,
+        })
+    }
+
+    fn parse_words(words: &[String]) -> Result<LogArgs, String> {
         let Some((sub, args)) = words.split_first() else {
             return Err("log: which subcommand?".to_owned());
         };
@@ -303,7 +311,14 @@ impl LogArgs {
 
 /// Split a command line into words like a POSIX shell: blanks separate words, `'…'` is literal,
 /// `"…"` is literal except `\"` and `\\`, and `\` outside quotes escapes the next character.
-pub fn split_args(line: &str) -> Result<Vec<String>, String> {
+pub fn split_args(line: &str) -> Result<Vec<String>, BadInput> {
+    split_words(line).map_err(|reason| BadInput {
+        what: "a command line",
+        reason,
+    })
+}
+
+fn split_words(line: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;

@@ -1,6 +1,7 @@
 //! Control messages of the WebSocket attach protocol: text frames holding one JSON object with a
 //! `type` (docs/api.md): `break`, `resize`, `who`, `mode`, `note`, `replay`.
 
+use super::BadInput;
 use serde::{Deserialize, Serialize};
 
 /// A control message from the client.
@@ -41,7 +42,14 @@ pub enum Control {
 
 impl Control {
     /// Parse one text frame. The error is the message for the client.
-    pub fn parse(raw: &str) -> Result<Control, String> {
+    pub fn parse(raw: &str) -> Result<Control, BadInput> {
+        Self::parse_text(raw).map_err(|reason| BadInput {
+            what: "a WebSocket control message",
+            reason,
+        })
+    }
+
+    fn parse_text(raw: &str) -> Result<Control, String> {
         serde_json::from_str(raw).map_err(|e| {
             format!("bad control message: {e} (types: break, resize, who, mode, note, replay)")
         })
@@ -68,7 +76,9 @@ mod tests {
             Ok(Control::Resize { cols: 80, rows: 24 })
         );
         assert!(Control::parse(r#"{"type":"resize","cols":-1,"rows":24}"#).is_err());
-        assert!(Control::parse(r#"{"type":"nap"}"#).is_err_and(|e| e.contains("types: break")));
+        assert!(
+            Control::parse(r#"{"type":"nap"}"#).is_err_and(|e| e.reason.contains("types: break"))
+        );
         let note = Control::Note {
             text: "a \"b\"\n".into(),
         };

@@ -209,7 +209,9 @@ fn presented(parts: &Parts) -> Result<Option<Presented>, ApiError> {
             .map_err(|_| unauthorized("the Authorization header is not readable text"))?
             .trim();
         // Parsed in mo-core (mo_core::door::auth), where it is fuzzed.
-        return match mo_core::door::auth::parse_authorization(value).map_err(unauthorized)? {
+        return match mo_core::door::auth::parse_authorization(value)
+            .map_err(|e| unauthorized(e.reason))?
+        {
             Credentials::Token(token) => Ok(Some(Presented::Token(token))),
             Credentials::Basic { user, password } => Ok(Some(Presented::Basic(user, password))),
         };

@@ -442,7 +442,7 @@ async fn control(
 ) -> Vec<Message> {
     let msg = match Control::parse(raw) {
         Ok(m) => m,
-        Err(e) => return vec![error_frame(&ApiError::bad_request(e))],
+        Err(e) => return vec![error_frame(&ApiError::bad_request(e.reason))],
     };
     let result: Result<Vec<Message>, ApiError> = async {
         match msg {

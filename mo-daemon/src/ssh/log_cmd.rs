@@ -50,7 +50,7 @@ pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
     let words = match split_args(line) {
         Ok(words) => words,
         Err(e) => {
-            term.line(&e).await;
+            term.line(&e.reason).await;
             return 2;
         }
     };
@@ -374,7 +374,7 @@ mod tests {
     }
 
     fn parse(line: &str) -> Result<Parsed, String> {
-        Parsed::parse(&words(line))
+        Parsed::parse(&words(line)).map_err(|e| e.reason)
     }
 
     #[test]

@@ -25,6 +25,7 @@
 //! [`Expecter`](crate::automation::Expecter), [`play_many`] on many consoles in parallel;
 //! [`Recorder`] writes a macro from a live session.
 
+use crate::door::BadInput;
 mod play;
 mod record;
 
@@ -173,7 +174,14 @@ pub fn is_secret(name: &str) -> bool {
 }
 
 /// Parses `5s`, `500ms`, `2m`, `1.5s`.
-pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, BadInput> {
+    parse_duration_text(s).map_err(|reason| BadInput {
+        what: "a duration",
+        reason,
+    })
+}
+
+fn parse_duration_text(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -333,7 +341,7 @@ fn parse_expect(rest: &str) -> std::result::Result<(String, Option<Duration>), S
     let mut timeout = None;
     for option in body.get(close + 1..).unwrap_or_default().split_whitespace() {
         match option.split_once('=') {
-            Some(("timeout", value)) => timeout = Some(parse_duration(value)?),
+            Some(("timeout", value)) => timeout = Some(parse_duration_text(value)?),
             _ => {
                 return Err(format!(
                     "unknown expect option `{option}` (known: timeout=DURATION)"
@@ -372,7 +380,7 @@ fn parse_line(text: &str) -> std::result::Result<Result2, String> {
             let (regex, timeout) = parse_expect(rest)?;
             Step::Expect { regex, timeout }
         }
-        "wait" => Step::Wait(parse_duration(rest)?),
+        "wait" => Step::Wait(parse_duration_text(rest)?),
         "break" => {
             let n = if rest.is_empty() {
                 1
