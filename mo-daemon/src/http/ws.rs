@@ -188,9 +188,9 @@ async fn send(out: &mpsc::Sender<Message>, msg: Message) -> bool {
 /// The most output bytes [`gather`] puts into one binary message.
 const GATHER_MAX: usize = 64 * 1024;
 
-/// `first` plus the output already waiting in the session (without waiting for more), up to
-/// [`GATHER_MAX`] bytes; and the first thing that is not output (a notice, a missed marker, the
-/// end), which must follow the bytes.
+/// `first` plus the output already waiting in the session (without waiting for more), at most
+/// [`GATHER_MAX`] bytes in all; and what comes next and must follow the bytes in its own message:
+/// a notice, a missed marker, the end, or output that would not fit.
 fn gather(session: &mut Session, me: &str, device: &str, first: Bytes) -> (Bytes, Option<Output>) {
     if first.len() >= GATHER_MAX {
         return (first, None);
@@ -201,9 +201,17 @@ fn gather(session: &mut Session, me: &str, device: &str, first: Bytes) -> (Bytes
         let Some(ev) = session.try_recv() else { break };
         match view(ev, me, device) {
             None => {}
-            Some(Output::Data(more)) => data
-                .get_or_insert_with(|| bytes::BytesMut::from(&first[..]))
-                .extend_from_slice(&more),
+            Some(Output::Data(more)) => {
+                // No message grows past GATHER_MAX (what one link read may be): the 64 queued
+                // messages then hold no more for a stalled client than ungathered ones did.
+                let have = data.as_ref().map_or(first.len(), |d| d.len());
+                if have + more.len() > GATHER_MAX {
+                    next = Some(Output::Data(more));
+                    break;
+                }
+                data.get_or_insert_with(|| bytes::BytesMut::from(&first[..]))
+                    .extend_from_slice(&more);
+            }
             Some(other) => {
                 next = Some(other);
                 break;
