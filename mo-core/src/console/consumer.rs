@@ -7,8 +7,8 @@
 //!    only consumer that may slow the link, and never skips. When it cannot write, the console
 //!    goes on degraded and the log later records a gap saying what it lost.
 //! 2. **Bounded consumers** ([`BoundedConsumer`], given in [`Consumers::bounded`]): the scanner
-//!    today, replicators later. Each holds at most a fixed number of chunks and never makes the
-//!    console wait: when its reader falls behind, chunks are skipped and **counted**, and the next
+//!    today, replicators later. Each holds at most a fixed number of chunks (and, if given, bytes:
+//!    [`bounded_consumer_bytes`]) and never makes the console wait: when its reader falls behind, chunks are skipped and **counted**, and the next
 //!    chunk that gets through says how many bytes were skipped before it
 //!    ([`Delivery::skipped_before`]), so the reader can say so (an event, a metric) and
 //!    resynchronise (a scanner drops its partial line).
@@ -36,7 +36,7 @@
 //! ```
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
@@ -45,6 +45,10 @@ use crate::record::{Chunk, RecordKind, RecordSink};
 
 /// Chunks a bounded consumer holds by default before it skips.
 pub const DEFAULT_CONSUMER_CAPACITY: usize = 256;
+
+/// What a held chunk costs a byte-bounded consumer besides its payload (its bookkeeping), so that
+/// a flood of tiny chunks is bounded too.
+pub const CHUNK_OVERHEAD: usize = 64;
 
 /// Which chunks of the timeline a bounded consumer follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +85,9 @@ pub struct BoundedConsumer {
     follow: Follow,
     pending_skip: u64,
     skipped: Arc<AtomicU64>,
+    /// Bytes held (payload plus [`CHUNK_OVERHEAD`] per chunk), shared with the feed.
+    held: Arc<AtomicUsize>,
+    max_bytes: usize,
 }
 
 /// The reader's end of a bounded consumer.
@@ -88,21 +95,40 @@ pub struct BoundedConsumer {
 pub struct ConsumerFeed {
     rx: mpsc::Receiver<Delivery>,
     skipped: Arc<AtomicU64>,
+    held: Arc<AtomicUsize>,
 }
 
 /// A bounded consumer following `follow`, holding at most `capacity` chunks (at least 1).
 pub fn bounded_consumer(capacity: usize, follow: Follow) -> (BoundedConsumer, ConsumerFeed) {
-    let (tx, rx) = mpsc::channel(capacity.max(1));
+    consumer(capacity, usize::MAX, follow)
+}
+
+/// A bounded consumer following `follow` that holds at most `max_bytes` (payload plus
+/// [`CHUNK_OVERHEAD`] per chunk; at least one chunk always fits): a burst of output is held
+/// whole whatever size its chunks are, and memory stays bounded however small they are.
+pub fn bounded_consumer_bytes(max_bytes: usize, follow: Follow) -> (BoundedConsumer, ConsumerFeed) {
+    consumer(max_bytes / CHUNK_OVERHEAD + 1, max_bytes, follow)
+}
+
+fn consumer(chunks: usize, max_bytes: usize, follow: Follow) -> (BoundedConsumer, ConsumerFeed) {
+    let (tx, rx) = mpsc::channel(chunks.max(1));
     let skipped = Arc::new(AtomicU64::new(0));
+    let held = Arc::new(AtomicUsize::new(0));
     (
         BoundedConsumer {
             tx,
             follow,
             pending_skip: 0,
             skipped: skipped.clone(),
+            held: held.clone(),
+            max_bytes,
         },
-        ConsumerFeed { rx, skipped },
+        ConsumerFeed { rx, skipped, held },
     )
+}
+
+fn cost(chunk: &Chunk) -> usize {
+    chunk.bytes.len().saturating_add(CHUNK_OVERHEAD)
 }
 
 impl BoundedConsumer {
@@ -112,19 +138,34 @@ impl BoundedConsumer {
         if !self.follow.wants(chunk.kind) || self.tx.is_closed() {
             return;
         }
+        let cost = cost(chunk);
+        let held = self.held.load(Ordering::Acquire);
+        if held > 0 && held.saturating_add(cost) > self.max_bytes {
+            self.skip(chunk);
+            return;
+        }
         let item = Delivery {
             chunk: chunk.clone(),
             skipped_before: self.pending_skip,
         };
+        // Counted before it is sent, so the feed never takes away more than was added.
+        self.held.fetch_add(cost, Ordering::AcqRel);
         match self.tx.try_send(item) {
             Ok(()) => self.pending_skip = 0,
             Err(TrySendError::Full(item)) => {
-                let n = item.chunk.bytes.len() as u64;
-                self.pending_skip += n;
-                self.skipped.fetch_add(n, Ordering::Relaxed);
+                self.held.fetch_sub(cost, Ordering::AcqRel);
+                self.skip(&item.chunk);
             }
-            Err(TrySendError::Closed(_)) => {}
+            Err(TrySendError::Closed(_)) => {
+                self.held.fetch_sub(cost, Ordering::AcqRel);
+            }
         }
+    }
+
+    fn skip(&mut self, chunk: &Chunk) {
+        let n = chunk.bytes.len() as u64;
+        self.pending_skip += n;
+        self.skipped.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Whether the reader has gone (the console forgets such consumers).
@@ -136,7 +177,14 @@ impl BoundedConsumer {
 impl ConsumerFeed {
     /// The next chunk; `None` once the console has stopped and everything was taken.
     pub async fn recv(&mut self) -> Option<Delivery> {
-        self.rx.recv().await
+        let item = self.rx.recv().await?;
+        self.held.fetch_sub(cost(&item.chunk), Ordering::AcqRel);
+        Some(item)
+    }
+
+    /// Bytes held for this reader right now (payload plus [`CHUNK_OVERHEAD`] per chunk).
+    pub fn held_bytes(&self) -> usize {
+        self.held.load(Ordering::Acquire)
     }
 
     /// Bytes skipped so far because this consumer was behind.
@@ -228,6 +276,27 @@ mod tests {
         assert_eq!(next.map(|i| i.chunk.bytes.len()), Some(5));
         tap.offer(&out(6));
         assert_eq!(rx.recv().await.map(|i| i.skipped_before), Some(0));
+    }
+
+    #[tokio::test]
+    async fn a_byte_bounded_consumer_holds_a_burst_of_tiny_chunks_and_skips_past_its_bytes() {
+        let (mut tap, mut rx) = bounded_consumer_bytes(100 * (CHUNK_OVERHEAD + 2), Follow::Output);
+        for _ in 0..100 {
+            tap.offer(&out(2));
+        }
+        assert_eq!(rx.skipped_total(), 0, "a hundred tiny chunks fit");
+        assert_eq!(rx.held_bytes(), 100 * (CHUNK_OVERHEAD + 2));
+        tap.offer(&out(2));
+        assert_eq!(rx.skipped_total(), 2, "the next one does not");
+        for _ in 0..100 {
+            assert_eq!(rx.recv().await.map(|i| i.skipped_before), Some(0));
+        }
+        assert_eq!(rx.held_bytes(), 0);
+        // One chunk larger than the whole budget still goes through when nothing is held.
+        tap.offer(&out(100_000));
+        let next = rx.recv().await;
+        assert_eq!(next.as_ref().map(|i| i.skipped_before), Some(2));
+        assert_eq!(next.map(|i| i.chunk.bytes.len()), Some(100_000));
     }
 
     #[tokio::test]

@@ -61,8 +61,8 @@ use crate::link::{Connector, ControlOp, ModemState};
 use crate::record::{Chunk, RecordKind, RecordSink};
 
 pub use consumer::{
-    BoundedConsumer, ConsumerFeed, Consumers, DEFAULT_CONSUMER_CAPACITY, Delivery, Follow,
-    bounded_consumer,
+    BoundedConsumer, CHUNK_OVERHEAD, ConsumerFeed, Consumers, DEFAULT_CONSUMER_CAPACITY, Delivery,
+    Follow, bounded_consumer, bounded_consumer_bytes,
 };
 pub use login::{DEFAULT_EXPECT_TIMEOUT, LoginScript, LoginStep};
 pub use mode::{Admitted, Mode, ViewerRole, admit};

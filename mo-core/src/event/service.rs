@@ -48,8 +48,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::watch::watch_console;
 use super::{ActionRef, Candidate, Event, EventManager, Rules, StoreOp};
 use crate::console::{
-    Console, ConsoleConfig, ConsumerFeed, Consumers, DEFAULT_CONSUMER_CAPACITY, Follow,
-    WeakConsole, bounded_consumer,
+    Console, ConsoleConfig, ConsumerFeed, Consumers, Follow, WeakConsole, bounded_consumer_bytes,
 };
 use crate::link::Connector;
 use crate::record::{RecordKind, RecordSink};
@@ -59,8 +58,10 @@ use crate::scan::PatternBook;
 /// output, counted); other sources drop the candidate with a warning.
 pub const CANDIDATE_CAPACITY: usize = 4096;
 
-/// Output chunks a console's scanner holds before it skips.
-pub const SCANNER_CAPACITY: usize = DEFAULT_CONSUMER_CAPACITY;
+/// Output a console's scanner holds before it skips, in bytes (payload plus
+/// [`crate::console::CHUNK_OVERHEAD`] per chunk): a burst of a few hundred kilobytes is scanned
+/// whole however busy the machine is, and a stalled scanner holds at most this much per console.
+pub const SCANNER_CAPACITY: usize = 1 << 20;
 
 /// How often coalesced duplicate counts are handed to the sink.
 const COUNT_FLUSH: Duration = Duration::from_millis(500);
@@ -163,7 +164,7 @@ impl EventService {
     /// A bounded consumer for a console's scanner: give the first half to
     /// [`Consumers::bounded`] and the second to [`EventService::watch`].
     pub fn scanner_consumer() -> (crate::console::BoundedConsumer, ConsumerFeed) {
-        bounded_consumer(SCANNER_CAPACITY, Follow::Output)
+        bounded_consumer_bytes(SCANNER_CAPACITY, Follow::Output)
     }
 
     /// Start a console with a scanner on its output and watch it, as the daemon does: `log`

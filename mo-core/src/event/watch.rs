@@ -4,9 +4,10 @@
 //! The scanner reads the console's output from a bounded consumer ([`crate::console::Follow::Output`]):
 //! it never slows the console; when it falls behind, the skipped bytes are counted
 //! (`ConsumerFeed::skipped_total`, the daemon's `mo_scanner_skipped_bytes_total`), the partial line
-//! is dropped, and a warning event with source `log` says how much was not scanned.
+//! is dropped, and a warning event with source `log` says how much was not scanned — at most one
+//! such event a second per console, covering every skip since the last one.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -14,6 +15,39 @@ use super::{Candidate, EventSource};
 use crate::console::{Console, ConsumerFeed, LinkState};
 use crate::record::now_ns;
 use crate::scan::{Match, PatternSet, ScanConfig, Scanner, Severity};
+
+/// The shortest time between two "scanner fell behind" events of one console.
+const SKIP_REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// Skipped output not yet reported, and when it last was.
+#[derive(Default)]
+struct SkipReport {
+    unreported: u64,
+    last: Option<Instant>,
+}
+
+impl SkipReport {
+    /// When the pending report is due (`None`: nothing pending; a time in the past: now).
+    fn due(&self) -> Option<Instant> {
+        (self.unreported > 0).then(|| match self.last {
+            Some(t) => t + SKIP_REPORT_EVERY,
+            None => Instant::now(),
+        })
+    }
+
+    /// The message to send now, if one is due at `now`.
+    fn take(&mut self, now: Instant, total: u64) -> Option<String> {
+        if self.unreported == 0 || self.last.is_some_and(|t| now < t + SKIP_REPORT_EVERY) {
+            return None;
+        }
+        let bytes = std::mem::take(&mut self.unreported);
+        self.last = Some(now);
+        Some(format!(
+            "scanner fell behind: {bytes} bytes of output were not scanned \
+             (the record log has them; {total} skipped in all)"
+        ))
+    }
+}
 
 /// The time now, as events carry it.
 pub(super) fn now_i64() -> i64 {
@@ -38,6 +72,7 @@ pub(super) async fn watch_console(
     let mut log_open = true;
     let mut scanner = set.map(|s| Scanner::with_set(device.clone(), s, ScanConfig::default()));
     let mut was_up = matches!(*state.borrow(), LinkState::Up { .. });
+    let mut skips = SkipReport::default();
     let candidate = |source, severity, message: String| {
         Candidate::new(device.clone(), source, severity, message)
     };
@@ -52,7 +87,13 @@ pub(super) async fn watch_console(
             .await;
     }
     loop {
-        let deadline = scanner.as_ref().and_then(Scanner::next_deadline);
+        let deadline = match (
+            scanner.as_ref().and_then(Scanner::next_deadline),
+            skips.due(),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let idle = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
@@ -68,16 +109,10 @@ pub(super) async fn watch_console(
                             // What was before the skip is not the start of what follows.
                             matches.extend(s.flush());
                         }
-                        let _ = tx.send(candidate(
-                            EventSource::Log,
-                            Severity::Warning,
-                            format!(
-                                "scanner fell behind: {} bytes of output were not scanned \
-                                 (the record log has them; {} skipped in all)",
-                                item.skipped_before,
-                                feed.skipped_total()
-                            ),
-                        )).await;
+                        skips.unreported += item.skipped_before;
+                        if let Some(message) = skips.take(Instant::now(), feed.skipped_total()) {
+                            let _ = tx.send(candidate(EventSource::Log, Severity::Warning, message)).await;
+                        }
                     }
                     if let Some(s) = scanner.as_mut() {
                         matches.extend(s.feed(&item.chunk.bytes, Instant::now()));
@@ -88,9 +123,19 @@ pub(super) async fn watch_console(
                         }
                     }
                 }
-                None => return,
+                None => {
+                    // The console stopped: what was skipped since the last report is said now.
+                    skips.last = None;
+                    if let Some(message) = skips.take(Instant::now(), feed.skipped_total()) {
+                        let _ = tx.send(candidate(EventSource::Log, Severity::Warning, message)).await;
+                    }
+                    return;
+                }
             },
             () = idle => {
+                if let Some(message) = skips.take(Instant::now(), feed.skipped_total()) {
+                    let _ = tx.send(candidate(EventSource::Log, Severity::Warning, message)).await;
+                }
                 if let Some(s) = scanner.as_mut() {
                     for m in s.poll_idle(Instant::now()) {
                         let _ = tx.send(found(&m)).await;
@@ -149,5 +194,37 @@ pub(super) async fn watch_console(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skips_are_reported_at_once_then_at_most_once_a_second_and_nothing_is_lost() {
+        let mut skips = SkipReport::default();
+        let t0 = Instant::now();
+        assert_eq!(skips.due(), None, "nothing skipped, nothing due");
+        skips.unreported += 100;
+        let first = skips.take(t0, 100);
+        assert!(
+            first.is_some_and(|m| m.contains(": 100 bytes")),
+            "the first skip is said at once"
+        );
+        skips.unreported += 20;
+        skips.unreported += 30;
+        assert_eq!(
+            skips.take(t0 + Duration::from_millis(500), 150),
+            None,
+            "not twice a second"
+        );
+        assert_eq!(skips.due(), Some(t0 + SKIP_REPORT_EVERY));
+        let second = skips.take(t0 + SKIP_REPORT_EVERY, 150);
+        assert!(
+            second.is_some_and(|m| m.contains(": 50 bytes") && m.contains("150 skipped in all")),
+            "the next report covers every skip since the last"
+        );
+        assert_eq!(skips.due(), None);
     }
 }
