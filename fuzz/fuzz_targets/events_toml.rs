@@ -1,7 +1,8 @@
 //! Fuzz the daemon's event and schedule files (`mod --events FILE`, `mod --schedule FILE`) as far
 //! as their parts live in the libraries: the `[rules]` table (mo_core::event::RulesConfig and
 //! `Rules::from_config`), `[actions.NAME]` tables (mo_drivers::action::ActionConfig and
-//! `EventAction::from_config`, webhooks excepted: building one builds an HTTP client),
+//! `EventAction::from_config`; for webhooks only their templated body, headers and signing
+//! (`WebhookPayload::new`): building one builds an HTTP client),
 //! `[[pattern]]`s (severity names and `PatternSet`), and `[[schedule]]` entries (cron
 //! expressions through `automation::Job`). The events file's layout is the daemon's (mo-daemon
 //! events.rs `FileConfig`); the schedule file is mo-store's `config::ScheduleFile`, which must
@@ -19,7 +20,7 @@ use libfuzzer_sys::fuzz_target;
 use mo_core::automation::{Job, Macro};
 use mo_core::event::{Rules, RulesConfig};
 use mo_core::scan::{Pattern, PatternSet, Severity};
-use mo_drivers::action::{ActionConfig, EventAction};
+use mo_drivers::action::{ActionConfig, EventAction, WebhookPayload};
 use mo_store::config::ScheduleFile;
 use serde::Deserialize;
 
@@ -81,7 +82,24 @@ fn events(text: &str) {
         let written = toml::to_string(config).unwrap_or_default();
         let back = toml::from_str::<ActionConfig>(&written);
         assert_eq!(back.as_ref().ok(), Some(config), "{written:?}");
-        if !matches!(config, ActionConfig::Webhook { .. }) {
+        if let ActionConfig::Webhook {
+            body,
+            content_type,
+            headers,
+            secret,
+            signature_header,
+            ..
+        } = config
+        {
+            // The payload's templates and headers, without the HTTP client.
+            let _ = WebhookPayload::new(
+                body.as_deref(),
+                content_type.as_deref(),
+                headers,
+                secret.as_deref(),
+                signature_header.as_deref(),
+            );
+        } else {
             let _ = EventAction::from_config(name, config);
         }
     }

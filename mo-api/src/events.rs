@@ -87,3 +87,57 @@ pub struct EventId {
     #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_u64)]
     pub id: u64,
 }
+
+/// Where a raised event comes from (`POST /api/v1/events`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum RaiseSource {
+    /// An operator raised it by hand (the default).
+    #[default]
+    Manual,
+    /// Another system sent it (a monitoring system, a script).
+    External,
+}
+
+crate::api_names!(RaiseSource, "event source", "manual or external", {
+    RaiseSource::Manual => "manual",
+    RaiseSource::External => "external",
+});
+
+/// The most characters of a raised event's message.
+pub const MAX_RAISE_MESSAGE_CHARS: usize = 1024;
+/// The most context lines of a raised event.
+pub const MAX_RAISE_CONTEXT_LINES: usize = 50;
+
+/// The body of `POST /api/v1/events`: an event from outside, which goes through the same rules
+/// (dedup, rate limits, maintenance, actions) as the events mo raises itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RaiseEvent {
+    /// The device it is about (need not be a console mo serves).
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$"
+    )]
+    pub device: String,
+    /// How bad.
+    pub severity: Severity,
+    /// What happened: one line without control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    pub message: String,
+    /// `manual` (default) or `external`.
+    #[serde(default)]
+    #[schema(required = false)]
+    pub source: RaiseSource,
+    /// Lines of context, oldest first (at most 50; each is cut at 1024 characters, control
+    /// characters become spaces).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false, max_items = 50)]
+    pub context: Vec<String>,
+}

@@ -43,7 +43,10 @@ pub use devices::{
     Device, DeviceState, LogPolicy, LoginProfile, Modem, NewDevice, Settings, SettingsInput,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
-pub use events::{Event, EventId, EventsQuery, Severity};
+pub use events::{
+    Event, EventId, EventsQuery, MAX_RAISE_CONTEXT_LINES, MAX_RAISE_MESSAGE_CHARS, RaiseEvent,
+    RaiseSource, Severity,
+};
 pub use health::{Degraded, Health, HealthStatus};
 pub use log::{LogQuery, SearchHit, SearchQuery, VerifyReport};
 pub use power::{PowerAction, PowerReport, PowerRequest, PowerResult, PowerState};

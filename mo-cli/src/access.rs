@@ -113,7 +113,8 @@ pub enum RoleCommand {
         /// Role name.
         name: String,
         /// Actions (list, spy, attach, force, join, break, log.read, log.note, power.status,
-        /// power.control, macro.run, gang, events.ack, admin); repeatable or comma-separated.
+        /// power.control, macro.run, gang, events.ack, events.raise, admin); repeatable or
+        /// comma-separated.
         #[arg(long, value_name = "ACTION", required = true)]
         allow: Vec<String>,
     },

@@ -79,6 +79,12 @@ fn usage_error(e: clap::Error) -> ExitCode {
 fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
     if let Some(server) = cli.server.as_deref().filter(|s| !s.is_empty()) {
         let trust = mo_client::Trust::from_options(cli.ca.as_deref(), cli.pin.as_deref())?;
+    if let Command::Events(args) = &cli.command
+        && let Some(raise) = args.raise()
+    {
+        let trust = mo_client::Trust::from_options(cli.ca.as_deref(), cli.pin.as_deref())?;
+        return events::raise(cli.server.as_deref(), cli.token.as_deref(), trust, raise, out);
+    }
         if let Some(code) = remote::run(server, cli.token.as_deref(), trust, &cli.command, out)? {
             return Ok(code);
         }

@@ -386,6 +386,33 @@ impl Client {
             &["api", "v1", "events", &id, "ack"],
             json!({}),
             None,
+    /// Raise an event from outside (`POST /api/v1/events`, needs `events.raise` on the device):
+    /// it goes through the daemon's rules like its own events. `source` is `manual` or
+    /// `external`; returns once the daemon's event manager has it.
+    pub async fn raise_event(
+        &self,
+        device: &str,
+        severity: &str,
+        message: &str,
+        source: &str,
+        context: &[String],
+    ) -> Result<()> {
+        let _: Value = self
+            .json(Self::post(
+                &["api", "v1", "events"],
+                json!({
+                    "device": device,
+                    "severity": severity,
+                    "message": message,
+                    "source": source,
+                    "context": context,
+                }),
+                Some(device),
+            ))
+            .await?;
+        Ok(())
+    }
+
         ))
         .await
     }

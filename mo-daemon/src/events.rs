@@ -226,3 +226,9 @@ fn spawn_action(
         }
     });
 }
+    /// Raise an event from outside (`POST /api/v1/events`, `mo events raise`): `false` when the
+    /// manager is behind and did not take it.
+    pub fn raise(&self, candidate: Candidate) -> bool {
+        self.service.candidates().try_send(candidate).is_ok()
+    }
+

@@ -104,8 +104,10 @@ pub enum EventSource {
     File,
     /// An agent on the device reported something.
     Agent,
-    /// An operator or a program raised it by hand.
+    /// An operator raised it by hand (`mo events raise`, `POST /api/v1/events`).
     Manual,
+    /// Another system sent it (`POST /api/v1/events` with source `external`).
+    External,
     /// A scheduled macro run failed, or runs were missed while the daemon was down.
     Schedule,
     /// The console's record log could not write, recovered, or its scanner fell behind.
@@ -114,7 +116,7 @@ pub enum EventSource {
 
 impl EventSource {
     /// Every source.
-    pub const ALL: [EventSource; 8] = [
+    pub const ALL: [EventSource; 9] = [
         EventSource::Pattern,
         EventSource::Connection,
         EventSource::Power,
@@ -123,10 +125,11 @@ impl EventSource {
         EventSource::Manual,
         EventSource::Schedule,
         EventSource::Log,
+        EventSource::External,
     ];
 
     /// The lowercase name (`pattern`, `connection`, `power`, `file`, `agent`, `manual`,
-    /// `schedule`, `log`).
+    /// `schedule`, `log`, `external`).
     pub fn as_str(self) -> &'static str {
         match self {
             EventSource::Pattern => "pattern",
@@ -137,6 +140,7 @@ impl EventSource {
             EventSource::Manual => "manual",
             EventSource::Schedule => "schedule",
             EventSource::Log => "log",
+            EventSource::External => "external",
         }
     }
 }
@@ -159,7 +163,8 @@ impl FromStr for EventSource {
             .ok_or_else(|| Error::BadSpec {
                 what: "event source",
                 input: s.to_owned(),
-                reason: "expected pattern, connection, power, file, agent, manual, schedule or log"
+                reason: "expected pattern, connection, power, file, agent, manual, schedule, log \
+                 or external"
                     .to_owned(),
             })
     }

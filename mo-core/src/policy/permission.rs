@@ -40,13 +40,16 @@ pub enum Permission {
     Gang,
     /// `events.ack`: acknowledge the device's events.
     EventsAck,
+    /// `events.raise`: raise an event about the device by hand or from another system
+    /// (`mo events raise`, `POST /api/v1/events`).
+    EventsRaise,
     /// `admin`: everything, including changing the device; implies every other action.
     Admin,
 }
 
 impl Permission {
     /// Every action, in declaration order.
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 16] = [
         Permission::List,
         Permission::Spy,
         Permission::Attach,
@@ -61,6 +64,7 @@ impl Permission {
         Permission::MacroRun,
         Permission::Gang,
         Permission::EventsAck,
+        Permission::EventsRaise,
         Permission::Admin,
     ];
 
@@ -81,6 +85,7 @@ impl Permission {
             Permission::MacroRun => "macro.run",
             Permission::Gang => "gang",
             Permission::EventsAck => "events.ack",
+            Permission::EventsRaise => "events.raise",
             Permission::Admin => "admin",
         }
     }
@@ -103,6 +108,7 @@ impl Permission {
             Permission::MacroRun => "run macros on",
             Permission::Gang => "gang",
             Permission::EventsAck => "acknowledge events of",
+            Permission::EventsRaise => "raise events about",
             Permission::Admin => "administer",
         }
     }

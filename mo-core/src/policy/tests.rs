@@ -500,7 +500,7 @@ fn actions_parse_and_print() {
     assert_eq!(
         names.join(" "),
         "list spy attach force join break log.read log.read_input log.note power.status \
-         power.control macro.run gang events.ack admin"
+         power.control macro.run gang events.ack events.raise admin"
     );
     let cases: &[(&str, &str)] = &[
         (

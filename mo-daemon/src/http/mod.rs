@@ -81,6 +81,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/devices/{name}/attach"),
     r("GET", "/api/v1/events"),
     r("POST", "/api/v1/events/{id}/ack"),
+    r("POST", "/api/v1/events"),
     r("GET", "/api/v1/events/stream"),
     r("GET", "/api/v1/users"),
     r("POST", "/api/v1/users"),
@@ -124,7 +125,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/devices/{name}/notes", post(notes::add_note))
         .route("/api/v1/devices/{name}/attach", get(ws::attach))
-        .route("/api/v1/events", get(rest::events))
+        .route("/api/v1/events", get(rest::events).post(rest::raise_event))
         .route("/api/v1/events/{id}/ack", post(rest::ack_event))
         .route("/api/v1/events/stream", get(ws::event_stream))
         .route("/api/v1/users", get(rest::users).post(rest::add_user))

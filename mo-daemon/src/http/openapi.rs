@@ -86,6 +86,7 @@ fn metrics() {}
         attach,
         rest::events,
         rest::ack_event,
+        rest::raise_event,
         event_stream,
         rest::users,
         rest::add_user,

@@ -7,7 +7,7 @@
 //! | kind        | what it does | module |
 //! |-------------|--------------|--------|
 //! | `exec`      | runs a program with an argv template, no shell, with a timeout | [`exec`] |
-//! | `webhook`   | POSTs the event as JSON, retrying with exponential backoff | [`webhook`] |
+//! | `webhook`   | POSTs the event (JSON or a template, HMAC-signed), retried with backoff | [`webhook`] |
 //! | `syslog`    | sends an RFC 5424 message over UDP or TCP (octet counting) | [`syslog`] |
 //! | `snmp_trap` | sends an SNMPv2c trap (hand-encoded BER) | [`trap`] |
 //! | `power`     | a power action on the device — only after an acknowledgement | handed back |
@@ -17,8 +17,9 @@
 //! wait for an operator: [`run_action`] does not run them but answers
 //! [`ActionOutcome::HandedBack`]; put them in a rule's `after_ack` list.
 //!
-//! Templates (exec arguments) know `{device}`, `{severity}`, `{message}`, `{source}`, `{time}`
-//! (RFC 3339, UTC), `{id}` and `{count}`; `{{` and `}}` are literal braces.
+//! Templates (exec arguments, webhook bodies and headers) know `{device}`, `{severity}`,
+//! `{message}`, `{source}`, `{time}` (RFC 3339, UTC), `{id}` and `{count}`; `{{` and `}}` are
+//! literal braces.
 //!
 //! ```
 //! use mo_drivers::action::{EventAction, ActionConfig, ActionOutcome, run_action};
@@ -47,6 +48,7 @@ pub mod template;
 pub mod trap;
 pub mod webhook;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mo_core::event::Event;
@@ -59,7 +61,7 @@ pub use syslog::UnknownFacility;
 pub use syslog::{SyslogAction, SyslogTransport};
 pub use template::{Template, TemplateError};
 pub use trap::{MO_ENTERPRISE_OID, TrapAction};
-pub use webhook::WebhookAction;
+pub use webhook::{WebhookAction, WebhookPayload};
 
 /// An action's configuration as written (TOML `[actions.NAME]` tables, tagged by `kind`).
 /// Durations are human (`10s`, `500ms`).
@@ -75,10 +77,25 @@ pub enum ActionConfig {
         #[serde(default)]
         timeout: Option<String>,
     },
-    /// POST the event as JSON.
+    /// POST the event (as JSON, or a templated body).
     Webhook {
         /// `http://` or `https://` URL.
         url: String,
+        /// A body template (default: the event as a JSON object; see [`webhook`]).
+        #[serde(default)]
+        body: Option<String>,
+        /// The body's content type (default `application/json`; JSON types escape the fields).
+        #[serde(default)]
+        content_type: Option<String>,
+        /// Extra headers, each value a template.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
+        /// Sign the body with HMAC-SHA256 under this key.
+        #[serde(default)]
+        secret: Option<String>,
+        /// The signature's header (default `X-Mo-Signature`).
+        #[serde(default)]
+        signature_header: Option<String>,
         /// Retries after the first attempt (default 3).
         #[serde(default)]
         retries: Option<u32>,
@@ -186,18 +203,34 @@ impl EventAction {
             ),
             ActionConfig::Webhook {
                 url,
+                body,
+                content_type,
+                headers,
+                secret,
+                signature_header,
                 retries,
                 backoff,
                 timeout,
-            } => EventAction::Webhook(
-                WebhookAction::new(
-                    url,
-                    retries.unwrap_or(webhook::DEFAULT_RETRIES),
-                    duration(name, "backoff", backoff, webhook::DEFAULT_BACKOFF)?,
-                    duration(name, "timeout", timeout, webhook::DEFAULT_TIMEOUT)?,
+            } => {
+                let payload = WebhookPayload::new(
+                    body.as_deref(),
+                    content_type.as_deref(),
+                    headers,
+                    secret.as_deref(),
+                    signature_header.as_deref(),
                 )
-                .map_err(|e| bad("url", e))?,
-            ),
+                .map_err(|(field, reason)| bad(field, reason))?;
+                EventAction::Webhook(
+                    WebhookAction::new(
+                        url,
+                        retries.unwrap_or(webhook::DEFAULT_RETRIES),
+                        duration(name, "backoff", backoff, webhook::DEFAULT_BACKOFF)?,
+                        duration(name, "timeout", timeout, webhook::DEFAULT_TIMEOUT)?,
+                    )
+                    .map_err(|e| bad("url", e))?
+                    .with_payload(payload),
+                )
+            }
             ActionConfig::Syslog {
                 address,
                 transport,

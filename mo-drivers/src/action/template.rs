@@ -106,17 +106,23 @@ impl Template {
 
     /// The template with the event's fields filled in.
     pub fn render(&self, event: &Event) -> String {
+        self.render_with(event, |value, out| out.push_str(value))
+    }
+
+    /// The template with the event's fields filled in, each through `escape` (which appends the
+    /// field's value, escaped, to the output); the literal text is kept as written.
+    pub fn render_with(&self, event: &Event, escape: impl Fn(&str, &mut String)) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
-                Part::Field(Field::Device) => out.push_str(&event.device),
-                Part::Field(Field::Severity) => out.push_str(event.severity.as_str()),
-                Part::Field(Field::Message) => out.push_str(&event.message),
-                Part::Field(Field::Source) => out.push_str(event.source.as_str()),
-                Part::Field(Field::Time) => out.push_str(&super::rfc3339(event.time_ns)),
-                Part::Field(Field::Id) => out.push_str(&event.id.to_string()),
-                Part::Field(Field::Count) => out.push_str(&event.count.to_string()),
+                Part::Field(Field::Device) => escape(&event.device, &mut out),
+                Part::Field(Field::Severity) => escape(event.severity.as_str(), &mut out),
+                Part::Field(Field::Message) => escape(&event.message, &mut out),
+                Part::Field(Field::Source) => escape(event.source.as_str(), &mut out),
+                Part::Field(Field::Time) => escape(&super::rfc3339(event.time_ns), &mut out),
+                Part::Field(Field::Id) => escape(&event.id.to_string(), &mut out),
+                Part::Field(Field::Count) => escape(&event.count.to_string(), &mut out),
             }
         }
         out
