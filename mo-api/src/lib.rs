@@ -10,6 +10,7 @@
 //! |---|---|
 //! | errors | [`ErrorBody`], [`ErrorCode`] |
 //! | health | [`Health`] |
+//! | cluster | [`ClusterStatus`], [`ClusterNode`], [`ClusterConsole`], [`NodeState`] |
 //! | devices | [`Device`], [`Settings`], [`NewDevice`], [`SettingsInput`] |
 //! | viewers | [`Viewer`], [`SessionInfo`], [`ViewerRole`] |
 //! | power | [`PowerRequest`], [`PowerReport`], [`PowerAction`] |
@@ -23,6 +24,7 @@
 //! [mo-client]: https://example.invalid/mo/mo-client
 
 mod automation;
+mod cluster;
 mod devices;
 mod error;
 mod events;
@@ -39,6 +41,7 @@ pub use automation::{
     DeviceReason, GangReport, GangRequest, MacroPlan, MacroResult, MacroResults, PlayReport,
     PlayRequest,
 };
+pub use cluster::{ClusterConsole, ClusterNode, ClusterStatus, NODE_PATTERN, NodeState};
 pub use devices::{
     Device, DeviceState, LogPolicy, LoginProfile, Modem, NewDevice, Settings, SettingsInput,
 };

@@ -39,7 +39,7 @@ pub struct Cli {
     /// A daemon's HTTP API (`http://HOST:PORT`, or `https://HOST:PORT` when `mod` serves TLS;
     /// see --ca and --pin), served by `mod --http`. `console`, `who`,
     /// `power`, `devices`, `device list` and `log show` then talk to it instead of the data
-    /// directory.
+    /// directory; `cluster status` needs it.
     #[arg(long, global = true, env = "MO_SERVER", value_name = "URL")]
     pub server: Option<String>,
 
@@ -117,6 +117,10 @@ pub enum Command {
     /// Agents (mo-agent on console servers): add (enrollment token), list, show, ports, rm.
     #[command(subcommand)]
     Agent(crate::agent::AgentCommand),
+    /// The site the daemon at --server is in (`mod --cluster`): nodes, their consoles, when each
+    /// was last heard (needs --server).
+    #[command(subcommand)]
+    Cluster(crate::cluster::ClusterCommand),
     /// Attach to a console through a daemon's API (needs --server): an interactive terminal.
     ///
     /// The terminal is put in raw mode; everything typed goes to the device except the escape

@@ -13,6 +13,7 @@ mod access;
 mod agent;
 mod audit;
 mod cli;
+mod cluster;
 mod config;
 mod device;
 mod events;
@@ -157,7 +158,7 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
             names,
             json,
         } => return power::run(&dir, &action, &names, json, out),
-        Command::Console(_) | Command::Who { .. } => {}
+        Command::Console(_) | Command::Who { .. } | Command::Cluster(_) => {}
     }
     Ok(ExitCode::SUCCESS)
 }

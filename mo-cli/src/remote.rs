@@ -38,7 +38,10 @@ pub struct ConsoleArgs {
 
 /// True for commands that need `--server` (`power` also runs on the data directory).
 pub fn needs_server(command: &Command) -> bool {
-    matches!(command, Command::Console(_) | Command::Who { .. })
+    matches!(
+        command,
+        Command::Console(_) | Command::Who { .. } | Command::Cluster(_)
+    )
 }
 
 /// Run `command` against the daemon at `server` if it is one the API serves; `None` otherwise
@@ -54,6 +57,7 @@ pub fn run(
         command,
         Command::Console(_)
             | Command::Who { .. }
+            | Command::Cluster(_)
             | Command::Power { .. }
             | Command::Devices { .. }
             | Command::Device(DeviceCommand::List { .. })
@@ -71,6 +75,7 @@ pub fn run(
     let code = rt.block_on(async {
         match command {
             Command::Console(args) => console(&client, args).await,
+            Command::Cluster(command) => crate::cluster::run(&client, server, command, out).await,
             Command::Who { name, json } => who(&client, name.as_deref(), *json, out).await,
             Command::Power {
                 action,

@@ -55,6 +55,7 @@ pub use events::parse_event;
 /// The JSON value type (device settings given as JSON).
 pub use serde_json::Value;
 pub use trust::Trust;
+pub use types::{ClusterConsole, ClusterNode, ClusterStatus, NodeState};
 pub use types::{
     Device, DeviceState, Event, EventQuery, GangReport, Health, HealthStatus, LogQuery, PlayReport,
     PowerAction, PowerReport, PowerResult, PowerState, RoleInfo, SearchHit, SessionInfo, Settings,
@@ -235,6 +236,12 @@ impl Client {
     /// `GET /api/v1/health` (no credentials needed).
     pub async fn health(&self) -> Result<Health> {
         self.json(Self::get(&["api", "v1", "health"], None)).await
+    }
+
+    /// `GET /api/v1/cluster`: the nodes of the daemon's site (`mod --cluster`), their consoles
+    /// and when each was last heard (`enabled: false` when the daemon is not in a cluster).
+    pub async fn cluster(&self) -> Result<ClusterStatus> {
+        self.json(Self::get(&["api", "v1", "cluster"], None)).await
     }
 
     /// The devices the caller may see.

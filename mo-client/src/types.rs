@@ -9,6 +9,9 @@ pub use mo_api::{
     VerifyReport, Viewer, ViewerRole,
 };
 
+/// The site (`GET /api/v1/cluster`).
+pub use mo_api::{ClusterConsole, ClusterNode, ClusterStatus, NodeState};
+
 /// A role (`GET /api/v1/roles`).
 pub use mo_api::Role as RoleInfo;
 

@@ -4,6 +4,7 @@
 mod access;
 mod agents;
 mod automation;
+mod cluster;
 mod connlimit;
 mod events;
 mod http;
@@ -145,6 +146,10 @@ struct Args {
     /// fsynced), then deleted; check a file with `mo audit verify-archive FILE`. Off by default.
     #[arg(long, value_name = "N", value_parser = retention::parse_days)]
     audit_retain_days: Option<Duration>,
+    /// Joining a site over NATS: --cluster, --node, --nats-creds, --nats-ca, --heartbeat,
+    /// --lost-after (docs/cluster.md).
+    #[command(flatten)]
+    cluster: cluster::ClusterArgs,
 }
 
 /// What every front door needs.
@@ -169,6 +174,8 @@ pub struct Ctx {
     pub throttle: Arc<throttle::Throttle>,
     /// Snapshots of users, tokens and policy that open sessions re-check themselves against.
     pub live: live::Live,
+    /// This daemon's membership of a site (`mod --cluster`), if any.
+    pub cluster: Option<cluster::Cluster>,
 }
 
 impl Ctx {
@@ -412,6 +419,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             Duration::from_secs(secs),
         )
     });
+    let cluster = cluster::Cluster::start(&args.cluster, &registry).await?;
     let throttle = Arc::new(throttle::Throttle::new(
         store.clone(),
         throttle::Limits::default(),
@@ -427,6 +435,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         store,
         registry: registry.clone(),
         live: live::Live::new(),
+        cluster,
     });
     let scheduler = automation::start(ctx.clone(), schedule_config, data.schedule_state());
     let live_watcher = tokio::spawn(live::watch_store(ctx.clone(), Duration::from_secs(1)));
@@ -548,6 +557,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(scheduler) = scheduler {
         scheduler.abort();
+    }
+    if let Some(cluster) = &ctx.cluster {
+        cluster.leave().await;
     }
     registry.shutdown().await;
     Ok(())

@@ -70,6 +70,7 @@ fn metrics() {}
     security(("bearer" = []), ("basic" = [])),
     paths(
         rest::health,
+        rest::cluster,
         rest::list_devices,
         rest::add_device,
         rest::get_device,

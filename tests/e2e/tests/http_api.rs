@@ -18,6 +18,7 @@ const PDU: &str = "#!/bin/sh\ncase \"$1\" in status) echo on ;; *) exit 0 ;; esa
 /// Every route the daemon serves (method, path as in openapi.json); each is exercised below.
 const SERVED: &[(&str, &str)] = &[
     ("get", "/api/v1/health"),
+    ("get", "/api/v1/cluster"),
     ("get", "/api/v1/devices"),
     ("post", "/api/v1/devices"),
     ("get", "/api/v1/devices/{name}"),

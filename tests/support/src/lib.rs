@@ -1,9 +1,10 @@
 //! Test support for mo: starts the real peers mo's tests and benchmarks talk to — a socat pty
 //! pair as a serial line, ser2net (telnet, raw TCP, RFC 2217) and ipmi_sim (IPMI SOL and chassis
 //! power) in front of such a line, OpenSSH sshd and inetutils telnetd as devices, snmpd as an APC
-//! PDU, sushy-emulator as a Redfish BMC, the `mod` daemon, the `mo` CLI, the OpenSSH client
-//! (password via `SSH_ASKPASS`, or an ed25519 key) and tmux as the terminal — on loopback, in
-//! per-test temp dirs with free ports that are never handed out twice in one process.
+//! PDU, sushy-emulator as a Redfish BMC, nats-server with JetStream, the `mod` daemon, the `mo`
+//! CLI, the OpenSSH client (password via `SSH_ASKPASS`, or an ed25519 key) and tmux as the
+//! terminal — on loopback, in per-test temp dirs with free ports that are never handed out twice
+//! in one process.
 //!
 //! These are the only starters of those peers in the workspace: mo-drivers' integration tests,
 //! the end-to-end tests and mo-bench all use them. A peer that is not installed fails with
@@ -38,6 +39,7 @@ mod devices;
 mod error;
 pub mod http;
 mod ipmi_sim;
+mod nats;
 mod ports;
 mod process;
 mod ser2net;
@@ -63,6 +65,7 @@ pub use devices::{
 pub use error::{Error, Result};
 pub use ipmi_sim::{IPMI_PASSWORD, IPMI_SIM, IPMI_USER, IpmiSim, Sol};
 pub use nix::sys::signal::Signal;
+pub use nats::{NATS_SERVER, Nats};
 pub use ports::{free_port, free_udp_port, tcp_listening, temp_dir};
 pub use process::{
     CmdOutput, Collector, Peer, child_pids, cmdline, describe, find, kill_exact, read_lossy,

@@ -1,0 +1,433 @@
+//! Joining a site (`mod --cluster nats://HOST:PORT[,…] --node NAME`, docs/cluster.md): the
+//! daemon connects to NATS with JetStream (the `async-nats` crate) and announces itself every
+//! `--heartbeat` in the KV bucket [`NODES_BUCKET`] — its name, version, consoles and their link
+//! states ([`beat::Beat`]). It watches the same bucket, so it knows every node of the site and
+//! when each was last heard; `GET /api/v1/cluster` answers from that ([`Cluster::status`]).
+//!
+//! Without `--cluster` none of this runs. NATS being away never stops the daemon: it starts
+//! without it, keeps serving its consoles, retries, and shows what it heard last.
+
+mod beat;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context as _, bail};
+use async_nats::jetstream::{self, kv};
+use async_nats::{ConnectOptions, ServerAddr};
+use futures_util::StreamExt as _;
+use mo_api::{ClusterStatus, NODE_PATTERN};
+use tokio::task::JoinHandle;
+
+use crate::registry::Registry;
+use beat::{Beat, BeatConsole};
+
+/// The KV bucket of heartbeats: key = node name, value = its last [`Beat`] (JSON).
+pub const NODES_BUCKET: &str = "mo_nodes";
+
+/// How long one NATS request (a heartbeat put, the bucket lookup) may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest pause between two tries to reach the bucket or to watch it again.
+const MAX_RETRY: Duration = Duration::from_secs(5);
+
+/// `mod`'s options for joining a site.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// Join a site: its NATS servers (JetStream enabled), comma-separated, e.g.
+    /// `nats://10.0.0.5:4222,nats://10.0.0.6:4222` (`tls://` for TLS; `nats://USER:PASS@HOST`
+    /// for a password). Needs --node. Without it the daemon is alone and speaks no NATS.
+    #[arg(
+        long,
+        value_name = "URL[,URL…]",
+        value_delimiter = ',',
+        requires = "node"
+    )]
+    pub cluster: Vec<String>,
+    /// This daemon's name in the site (--cluster): a letter or digit, then letters, digits, `_`
+    /// and `-`, at most 64; unique in the site.
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub node: Option<String>,
+    /// A NATS credentials file (`.creds`: user JWT and NKey seed) for the --cluster connection.
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub nats_creds: Option<PathBuf>,
+    /// Trust NATS servers whose TLS certificate this PEM CA bundle issued (and require TLS).
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub nats_ca: Option<PathBuf>,
+    /// How often this node announces itself to the site (--cluster).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub heartbeat: Duration,
+    /// A node not heard for this many of its heartbeat intervals shows as `lost`.
+    #[arg(long, value_name = "N", default_value_t = 3,
+        value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub lost_after: u32,
+}
+
+/// This daemon's membership of a site: cheap to clone; [`Cluster::leave`] ends it.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    node: String,
+    instance: String,
+    heartbeat: Duration,
+    lost_after: u32,
+    client: async_nats::Client,
+    /// What this node has heard, and its last trouble with NATS. Never held across `.await`.
+    view: RwLock<View>,
+    /// The bucket, once reached.
+    kv: tokio::sync::OnceCell<kv::Store>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+#[derive(Default)]
+struct View {
+    nodes: BTreeMap<String, Heard>,
+    error: Option<String>,
+}
+
+struct Heard {
+    beat: Beat,
+    at: SystemTime,
+}
+
+/// Whether `name` may be a node name ([`NODE_PATTERN`]).
+fn valid_node_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// The servers as given, without any password, for messages.
+fn describe_servers(servers: &[ServerAddr]) -> String {
+    servers
+        .iter()
+        .map(|s| {
+            let mut url = s.clone().into_inner();
+            let _ = url.set_password(None);
+            let _ = url.set_username("");
+            url.to_string().trim_end_matches('/').to_string()
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Cluster {
+    /// Join the site `args` names, announcing the consoles of `registry`; `None` without
+    /// `--cluster`. Fails only on what is wrong locally (a bad URL or node name, an unreadable
+    /// credentials file); an unreachable NATS is retried in the background.
+    pub async fn start(
+        args: &ClusterArgs,
+        registry: &Arc<Registry>,
+    ) -> anyhow::Result<Option<Cluster>> {
+        if args.cluster.is_empty() {
+            return Ok(None);
+        }
+        let Some(node) = args.node.clone() else {
+            bail!("--cluster needs --node NAME (this daemon's name in the site)");
+        };
+        if !valid_node_name(&node) {
+            bail!("bad --node `{node}`: use {NODE_PATTERN} (letters, digits, `_`, `-`)");
+        }
+        if args.heartbeat.is_zero() {
+            bail!("--heartbeat must be longer than 0");
+        }
+        let servers = args
+            .cluster
+            .iter()
+            .map(|u| {
+                u.trim()
+                    .parse::<ServerAddr>()
+                    .with_context(|| format!("bad --cluster URL `{}`", u.trim()))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let shown = describe_servers(&servers);
+        let mut options = ConnectOptions::new()
+            .name(format!("mod {node}"))
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .connection_timeout(REQUEST_TIMEOUT);
+        if let Some(creds) = &args.nats_creds {
+            options = options
+                .credentials_file(creds)
+                .await
+                .with_context(|| format!("cannot read --nats-creds {}", creds.display()))?;
+        }
+        if let Some(ca) = &args.nats_ca {
+            if !ca.is_file() {
+                bail!("--nats-ca {}: no such file", ca.display());
+            }
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        let client = options
+            .connect(servers)
+            .await
+            .with_context(|| format!("cannot connect to NATS at {shown}"))?;
+        let inner = Arc::new(Inner {
+            instance: format!("{:016x}", rand::random::<u64>()),
+            node,
+            heartbeat: args.heartbeat,
+            lost_after: args.lost_after,
+            client,
+            view: RwLock::new(View::default()),
+            kv: tokio::sync::OnceCell::new(),
+            tasks: std::sync::Mutex::new(Vec::new()),
+        });
+        let task = tokio::spawn(run(inner.clone(), Arc::downgrade(registry), shown.clone()));
+        inner.push_task(task);
+        tracing::info!(node = %inner.node, "joining the site at {shown}");
+        eprintln!(
+            "mod: cluster node {} joining the site at {shown}",
+            inner.node
+        );
+        Ok(Some(Cluster { inner }))
+    }
+
+    /// The site as this node sees it: every node heard of, with the consoles for which
+    /// `visible` is true.
+    pub fn status(&self, visible: &dyn Fn(&str) -> bool) -> ClusterStatus {
+        let inner = &self.inner;
+        let now = SystemTime::now();
+        let connected = inner.client.connection_state() == async_nats::connection::State::Connected;
+        let (nodes, error) = match inner.view.read() {
+            Ok(view) => (
+                view.nodes
+                    .iter()
+                    .map(|(name, h)| {
+                        let this = *name == inner.node;
+                        h.beat.to_node(h.at, now, inner.lost_after, this, visible)
+                    })
+                    .collect(),
+                view.error.clone(),
+            ),
+            Err(_) => (Vec::new(), Some("internal error: poisoned view".into())),
+        };
+        let error = match (connected, error) {
+            (false, None) => Some("not connected to NATS (retrying)".into()),
+            (_, e) => e,
+        };
+        ClusterStatus {
+            enabled: true,
+            node: Some(inner.node.clone()),
+            connected,
+            error,
+            lost_after: inner.lost_after,
+            nodes,
+        }
+    }
+
+    /// Stop announcing; tell the site this node leaves (one last beat, if NATS is there).
+    pub async fn leave(&self) {
+        let inner = &self.inner;
+        if let Ok(mut tasks) = inner.tasks.lock() {
+            for task in tasks.drain(..) {
+                task.abort();
+            }
+        }
+        if let Some(kv) = inner.kv.get() {
+            let mut beat = inner.beat(None);
+            beat.leaving = true;
+            let put = kv.put(inner.node.as_str(), beat.encode().into());
+            match tokio::time::timeout(REQUEST_TIMEOUT, put).await {
+                Ok(Ok(_)) => tracing::info!(node = %inner.node, "left the site"),
+                Ok(Err(e)) => tracing::warn!("cannot tell the site this node leaves: {e}"),
+                Err(_) => tracing::warn!("cannot tell the site this node leaves: NATS timed out"),
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn push_task(&self, task: JoinHandle<()>) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.push(task);
+        }
+    }
+
+    /// This node's heartbeat now.
+    fn beat(&self, registry: Option<&Registry>) -> Beat {
+        let consoles = registry
+            .map(|r| {
+                r.list()
+                    .into_iter()
+                    .map(|e| BeatConsole {
+                        state: e
+                            .console
+                            .as_ref()
+                            .map_or("down", |c| c.state().word())
+                            .into(),
+                        name: e.device.name,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Beat {
+            node: self.node.clone(),
+            instance: self.instance.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            heartbeat_ms: u64::try_from(self.heartbeat.as_millis()).unwrap_or(u64::MAX),
+            leaving: false,
+            consoles,
+        }
+    }
+
+    /// Note trouble (logged when it first appears), or its end.
+    fn set_error(&self, error: Option<String>) {
+        let Ok(mut view) = self.view.write() else {
+            return;
+        };
+        if view.error == error {
+            return;
+        }
+        match &error {
+            Some(e) => tracing::warn!(node = %self.node, "cluster: {e}"),
+            None => tracing::info!(node = %self.node, "cluster: NATS reachable again"),
+        }
+        view.error = error;
+    }
+
+    /// A change of the heartbeat bucket.
+    fn heard(&self, entry: kv::Entry) {
+        let Ok(mut view) = self.view.write() else {
+            return;
+        };
+        if !matches!(entry.operation, kv::Operation::Put) {
+            view.nodes.remove(&entry.key);
+            return;
+        }
+        match Beat::decode(&entry.key, &entry.value) {
+            Ok(beat) => {
+                if beat.node == self.node && beat.instance != self.instance && !beat.leaving {
+                    tracing::error!(
+                        "another daemon also calls itself --node {} in this site; \
+                         give each daemon its own name",
+                        self.node
+                    );
+                }
+                let at = SystemTime::from(entry.created);
+                view.nodes.insert(entry.key, Heard { beat, at });
+            }
+            Err(e) => tracing::warn!("cluster: {e}"),
+        }
+    }
+}
+
+/// Reach the bucket (creating it if this is the site's first node), then beat and watch.
+async fn run(inner: Arc<Inner>, registry: Weak<Registry>, servers: String) {
+    let js = jetstream::new(inner.client.clone());
+    let mut pause = Duration::from_millis(200);
+    let store = loop {
+        match tokio::time::timeout(REQUEST_TIMEOUT, open_bucket(&js)).await {
+            Ok(Ok(store)) => break store,
+            Ok(Err(e)) => inner.set_error(Some(format!("NATS at {servers}: {e:#}"))),
+            Err(_) => inner.set_error(Some(format!(
+                "NATS at {servers} does not answer (is it running, with JetStream?)"
+            ))),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_RETRY);
+    };
+    let store = inner.kv.get_or_init(|| async { store }).await.clone();
+    inner.set_error(None);
+    inner.push_task(tokio::spawn(watch(inner.clone(), store.clone())));
+    let mut ticks = tokio::time::interval(inner.heartbeat);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(registry) = registry.upgrade() else {
+            return;
+        };
+        let beat = inner.beat(Some(&registry));
+        drop(registry);
+        let put = store.put(inner.node.as_str(), beat.encode().into());
+        match tokio::time::timeout(REQUEST_TIMEOUT, put).await {
+            Ok(Ok(_)) => inner.set_error(None),
+            Ok(Err(e)) => inner.set_error(Some(format!("cannot announce this node: {e}"))),
+            Err(_) => inner.set_error(Some(format!(
+                "cannot announce this node: NATS at {servers} does not answer"
+            ))),
+        }
+    }
+}
+
+/// The heartbeat bucket, made if missing (every node makes it alike, so a race is harmless).
+async fn open_bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
+    if let Ok(store) = js.get_key_value(NODES_BUCKET).await {
+        return Ok(store);
+    }
+    let config = kv::Config {
+        bucket: NODES_BUCKET.into(),
+        description: "mo: one heartbeat per node (mod --cluster)".into(),
+        history: 1,
+        storage: jetstream::stream::StorageType::File,
+        ..Default::default()
+    };
+    match js.create_key_value(config).await {
+        Ok(store) => Ok(store),
+        Err(create) => js
+            .get_key_value(NODES_BUCKET)
+            .await
+            .with_context(|| format!("cannot create the KV bucket {NODES_BUCKET}: {create}")),
+    }
+}
+
+/// Follow the heartbeat bucket (last beat of every node first, then each new one), again after
+/// any interruption.
+async fn watch(inner: Arc<Inner>, store: kv::Store) {
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match store.watch_with_history(">").await {
+            Ok(mut changes) => {
+                while let Some(change) = changes.next().await {
+                    match change {
+                        Ok(entry) => {
+                            pause = Duration::from_millis(200);
+                            inner.heard(entry);
+                        }
+                        Err(e) => {
+                            tracing::warn!("cluster: watching {NODES_BUCKET}: {e}");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("cluster: cannot watch {NODES_BUCKET}: {e}"),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_RETRY);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_names_follow_the_pattern() {
+        for good in ["a", "node-1", "A_b-9", &"x".repeat(64)] {
+            assert!(valid_node_name(good), "{good}");
+        }
+        for bad in ["", "-a", "_a", "a.b", "a b", "a/b", "é", &"x".repeat(65)] {
+            assert!(!valid_node_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn servers_are_shown_without_passwords() {
+        let servers: Vec<ServerAddr> = ["nats://u:secret@10.0.0.5:4222", "tls://h:4443"]
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        let shown = describe_servers(&servers);
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(
+            shown.contains("10.0.0.5:4222") && shown.contains("tls://h:4443"),
+            "{shown}"
+        );
+    }
+}
