@@ -114,6 +114,11 @@ pub enum Command {
     /// Macros the daemon plays: list, show, check, add and remove (DIR/macros/NAME.macro).
     #[command(subcommand)]
     Macro(crate::macros::MacroCommand),
+    /// Maintenance windows at run time: start (devices' events stored, marked suppressed, no
+    /// actions; viewers see a banner), stop, list. The running daemon applies them within a
+    /// second.
+    #[command(subcommand)]
+    Maintenance(crate::maintenance::MaintenanceCommand),
     /// Agents (mo-agent on console servers): add (enrollment token), list, show, ports, rm.
     #[command(subcommand)]
     Agent(crate::agent::AgentCommand),

@@ -20,6 +20,7 @@ mod events;
 mod log;
 mod log_usage;
 mod macros;
+mod maintenance;
 mod power;
 mod remote;
 mod table;
@@ -148,6 +149,7 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
         Command::Events(args) => events::run(&dir.open_store()?, args, out)?,
         Command::Config(command) => config::run(&dir, &dir.open_store()?, command, out)?,
         Command::Macro(command) => return macros::run(&dir, command, out),
+        Command::Maintenance(command) => maintenance::run(&dir.open_store()?, command, out)?,
         Command::Agent(command) => agent::run(&dir, &dir.open_store()?, command, out)?,
         Command::Devices { json } => {
             let store = dir.open_store()?;

@@ -40,6 +40,7 @@ use mo_core::scan::PatternBook;
 use mo_drivers::action::{ActionConfig, EventAction, run_action};
 use mo_store::Store;
 
+use crate::event_macro::MacroActions;
 use crate::registry::Registry;
 use crate::watch::{Watch, WatchConfig};
 
@@ -49,6 +50,12 @@ pub struct EventConfig {
     rules: Rules,
     actions: BTreeMap<String, Arc<EventAction>>,
     watches: Vec<Watch>,
+    /// The patterns as written (built-in ones when none), for macro actions' arguments.
+    pattern_configs: Vec<mo_core::scan::PatternConfig>,
+    /// Rule name to the identity its macro actions play as.
+    rule_users: BTreeMap<String, String>,
+    /// The maintenance windows of the file, for listing.
+    maintenance: Vec<mo_core::event::MaintenanceConfig>,
 }
 
 impl EventConfig {
@@ -80,19 +87,66 @@ impl EventConfig {
             .enumerate()
             .map(|(i, w)| Watch::from_config(i, w, &origin))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let rule_users = macro_rule_users(&file.rules.rules, &actions)
+            .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        let pattern_configs = if file.patterns.is_empty() {
+            mo_core::scan::builtin_patterns()
+        } else {
+            file.patterns.clone()
+        };
         Ok(EventConfig {
             patterns,
             rules,
             actions,
             watches,
+            pattern_configs,
+            rule_users,
+            maintenance: file.rules.maintenance.clone(),
         })
     }
+}
+
+/// Check that every rule naming a macro action (now, after acknowledgement or as an
+/// escalation) gives the `user` it plays as; answer rule name to user.
+fn macro_rule_users(
+    rules: &[mo_core::event::RuleConfig],
+    actions: &BTreeMap<String, Arc<EventAction>>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut users = BTreeMap::new();
+    for rule in rules {
+        let names = rule
+            .actions
+            .iter()
+            .chain(&rule.after_ack)
+            .chain(rule.escalate.iter().flat_map(|s| &s.actions));
+        for name in names {
+            if !matches!(actions.get(name).map(|a| &**a), Some(EventAction::Macro(_))) {
+                continue;
+            }
+            match rule.user.as_deref().map(str::trim) {
+                Some(user) if !user.is_empty() => {
+                    users.insert(rule.name.clone(), user.to_owned());
+                }
+                _ => {
+                    return Err(format!(
+                        "event rule `{}` names the macro action `{name}`: give the rule a \
+                         `user`, the identity the macro plays as (its macro.run right on the \
+                         device is checked)",
+                        rule.name
+                    ));
+                }
+            }
+        }
+    }
+    Ok(users)
 }
 
 /// The running event subsystem.
 pub struct Events {
     service: EventService,
     store: Store,
+    macros: Arc<MacroActions>,
+    maintenance: Vec<mo_core::event::MaintenanceConfig>,
 }
 
 impl Events {
@@ -109,18 +163,52 @@ impl Events {
             rules,
             actions,
             watches,
+            pattern_configs,
+            rule_users,
+            maintenance,
         } = config;
+        let macros = Arc::new(MacroActions::new(
+            rule_users,
+            &pattern_configs,
+            store.clone(),
+        ));
         let sink = StoreSink {
             store: store.clone(),
             actions,
             registry,
             power,
+            macros: macros.clone(),
         };
         let service = EventService::start(rules, patterns, Arc::new(sink), next_id);
         for watch in watches {
             crate::watch::spawn(watch, service.candidates());
         }
-        Ok(Arc::new(Events { service, store }))
+        Ok(Arc::new(Events {
+            service,
+            store,
+            macros,
+            maintenance,
+        }))
+    }
+
+    /// The maintenance windows of the events file.
+    pub fn configured_maintenance(&self) -> &[mo_core::event::MaintenanceConfig] {
+        &self.maintenance
+    }
+
+    /// Start a maintenance window now (see [`crate::maintenance`]).
+    pub fn add_maintenance(&self, window: mo_core::event::MaintenanceWindow) {
+        self.service.add_maintenance(window);
+    }
+
+    /// End maintenance window `name`.
+    pub fn remove_maintenance(&self, name: &str) {
+        self.service.remove_maintenance(name);
+    }
+
+    /// Hand macro actions the daemon's context once it exists.
+    pub fn set_ctx(&self, ctx: &Arc<crate::Ctx>) {
+        self.macros.set_ctx(ctx);
     }
 
     /// Acknowledge event `id` as `user`: stored, and actions held for acknowledgement run.
@@ -158,6 +246,7 @@ struct StoreSink {
     actions: BTreeMap<String, Arc<EventAction>>,
     registry: Arc<Registry>,
     power: Arc<mo_core::power::PowerService>,
+    macros: Arc<MacroActions>,
 }
 
 impl EventSink for StoreSink {
@@ -179,6 +268,11 @@ impl EventSink for StoreSink {
 
     fn run_action(&self, action: &ActionRef, event: &Event) {
         if let Some(run) = self.actions.get(&action.action) {
+            if let EventAction::Macro(name) = &**run {
+                self.macros
+                    .spawn(name.clone(), action.rule.clone(), event.clone());
+                return;
+            }
             spawn_action(
                 run.clone(),
                 event.clone(),

@@ -6,9 +6,11 @@ mod agents;
 mod automation;
 mod cluster;
 mod connlimit;
+mod event_macro;
 mod events;
 mod http;
 mod live;
+mod maintenance;
 mod power;
 mod registry;
 mod retention;
@@ -437,6 +439,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         live: live::Live::new(),
         cluster,
     });
+    ctx.events.set_ctx(&ctx);
+    let _maintenance = maintenance::start(ctx.clone());
     let scheduler = automation::start(ctx.clone(), schedule_config, data.schedule_state());
     let live_watcher = tokio::spawn(live::watch_store(ctx.clone(), Duration::from_secs(1)));
     if args.retain_check.is_zero() {

@@ -154,6 +154,19 @@ impl Store {
         Ok(changed > 0)
     }
 
+    /// Add `line` at the end of event `id`'s context (what its actions did, e.g. a macro's
+    /// progress and result). False if there is no such event.
+    pub fn append_event_context(&self, id: u64, line: &str) -> Result<bool> {
+        let id_sql = to_i64("event id", id)?;
+        let changed = self.read(&format!("add to the context of event {id}"), |c| {
+            c.execute(
+                "UPDATE events SET context = json_insert(context, '$[#]', ?2) WHERE id = ?1",
+                params![id_sql, line],
+            )
+        })?;
+        Ok(changed > 0)
+    }
+
     /// One event by id.
     pub fn event(&self, id: u64) -> Result<Option<Event>> {
         let id_sql = to_i64("event id", id)?;
@@ -338,6 +351,15 @@ mod tests {
         assert_eq!(got.acked_by.as_deref(), Some("alice"));
         assert_eq!(got.acked_ns, Some(10_000));
         assert!(store.event(77).unwrap().is_none());
+
+        assert!(store.append_event_context(5, "macro diag: done").unwrap());
+        let got = store.event(5).unwrap().unwrap();
+        assert_eq!(
+            got.context.last().map(String::as_str),
+            Some("macro diag: done")
+        );
+        assert_eq!(got.context.len(), 3);
+        assert!(!store.append_event_context(99, "x").unwrap());
     }
 
     #[test]

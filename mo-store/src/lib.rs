@@ -42,6 +42,7 @@ mod device_log;
 mod error;
 mod event;
 mod macros;
+mod maintenance;
 mod names;
 mod schema;
 mod secrets;
@@ -68,6 +69,7 @@ pub use macros::{
     MACROS_DIR, MAX_MACRO_NAME, MacroStore, SCHEDULE_STATE_FILE, ScheduleState, check_macro,
     validate_macro_name,
 };
+pub use maintenance::MaintenanceEntry;
 pub use names::{MAX_DEVICE_NAME, MAX_USER_NAME, validate_device_name, validate_user_name};
 pub use secrets::{SECRET_KEY_FILE, SecretKey, SecretKind};
 pub use sshkey::SshPublicKey;

@@ -282,6 +282,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (agent, name)
     ) STRICT;
     "#,
+    // maintenance windows started at run time (`maintenance start`, `mo maintenance start`,
+    // the REST API): what they cover, why, who started them, and when they start and end.
+    r#"
+    CREATE TABLE maintenance (
+        name       TEXT PRIMARY KEY NOT NULL,
+        target     TEXT NOT NULL,
+        reason     TEXT NOT NULL DEFAULT '',
+        started_by TEXT NOT NULL,
+        start_ns   INTEGER NOT NULL,
+        end_ns     INTEGER NOT NULL CHECK (end_ns > start_ns)
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -52,6 +52,8 @@ pub enum ShellCommand {
     Log,
     /// `macro …`: the macro command reads the whole line.
     Macro,
+    /// `maintenance …`: the maintenance command reads the whole line.
+    Maintenance,
     /// `power` without a device: show the power command's usage (exit status 2).
     PowerUsage,
     /// A known command used wrongly: the message to show (exit status 2).
@@ -122,6 +124,7 @@ impl ShellCommand {
             ("log", _) => ShellCommand::Log,
             ("listen", names) => ShellCommand::Listen(owned(names)),
             ("macro", _) => ShellCommand::Macro,
+            ("maintenance", _) => ShellCommand::Maintenance,
             ("power", _) => ShellCommand::PowerUsage,
             ("list" | "who", _) => ShellCommand::Usage(format!(
                 "usage: {cmd}{}",

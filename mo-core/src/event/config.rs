@@ -19,7 +19,9 @@
 //! text = "(?i)kernel panic"
 //! actions = ["webhook-oncall"]
 //! after_ack = ["power-cycle"]
+//! escalate = [{ after = "15m", actions = ["pager"] }]
 //! rate_limit = { count = 5, per = "10m" }
+//! user = "ops-bot"                  # the identity macro actions play as
 //!
 //! [[maintenance]]
 //! name = "web upgrade"
@@ -100,6 +102,24 @@ pub struct RuleConfig {
     /// Stop trying later rules once this one matches.
     #[serde(default)]
     pub stop: bool,
+    /// Further actions for an event still unacknowledged after a delay, each step run once;
+    /// an acknowledgement cancels the steps not yet due.
+    #[serde(default)]
+    pub escalate: Vec<EscalateConfig>,
+    /// The identity the rule's macro actions play as: its `macro.run` right on the event's
+    /// device is checked and audited when the macro runs.
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+/// One escalation step: `{ after = "15m", actions = ["pager"] }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateConfig {
+    /// How long after the event the step runs if nobody acknowledged it (`90s`, `15m`).
+    pub after: String,
+    /// The actions it runs, by name.
+    pub actions: Vec<String>,
 }
 
 /// A rate limit: at most `count` runs per `per`.

@@ -1,7 +1,7 @@
 //! The event manager: dedup, rules, rate limits, maintenance and acknowledgement, with the time
 //! passed in.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use time::OffsetDateTime;
 
@@ -87,6 +87,10 @@ pub struct EventManager {
     held: HashMap<u64, Held>,
     /// EventAction-run times per (rule, device), oldest first.
     runs: HashMap<(String, String), VecDeque<i64>>,
+    /// Escalation steps waiting for their time, by `(due ns, event id, step number)`.
+    escalations: BTreeMap<(i64, u64, usize), Vec<ActionRef>>,
+    /// The names of the maintenance windows added at run time (kept over a reload).
+    added: BTreeSet<String>,
     offers: u32,
 }
 
@@ -100,6 +104,8 @@ impl EventManager {
             open_ids: HashMap::new(),
             held: HashMap::new(),
             runs: HashMap::new(),
+            escalations: BTreeMap::new(),
+            added: BTreeSet::new(),
             offers: 0,
         }
     }
@@ -115,20 +121,29 @@ impl EventManager {
         self.next_id
     }
 
-    /// Replace the rules (a configuration reload). Open events, held actions and rate-limit
-    /// history are kept; rate limits are tracked by rule name.
+    /// Replace the rules (a configuration reload). Open events, held actions, pending
+    /// escalations, rate-limit history and the maintenance windows added at run time are kept;
+    /// rate limits are tracked by rule name.
     pub fn set_rules(&mut self, rules: Rules) {
-        self.rules = rules;
+        let old = std::mem::replace(&mut self.rules, rules);
+        for window in old.maintenance {
+            if self.added.contains(window.name()) {
+                self.rules.maintenance.retain(|w| w.name() != window.name());
+                self.rules.maintenance.push(window);
+            }
+        }
     }
 
     /// Add a maintenance window at run time (replacing one of the same name).
     pub fn add_maintenance(&mut self, window: MaintenanceWindow) {
         self.remove_maintenance(window.name());
+        self.added.insert(window.name().to_owned());
         self.rules.maintenance.push(window);
     }
 
     /// Remove a maintenance window by name; whether there was one.
     pub fn remove_maintenance(&mut self, name: &str) -> bool {
+        self.added.remove(name);
         let before = self.rules.maintenance.len();
         self.rules.maintenance.retain(|w| w.name() != name);
         self.rules.maintenance.len() != before
@@ -184,12 +199,14 @@ impl EventManager {
         let mut actions = Vec::new();
         let mut after_ack = Vec::new();
         let mut rate_limited = Vec::new();
+        let mut escalate = Vec::new();
         for rule in &self.rules.rules {
             if !rule.matches(&candidate, &self.rules.groups, now) {
                 continue;
             }
             matched.push(rule.name.clone());
-            let has_actions = !rule.actions.is_empty() || !rule.after_ack.is_empty();
+            let has_actions =
+                !rule.actions.is_empty() || !rule.after_ack.is_empty() || !rule.escalate.is_empty();
             if !suppressed && has_actions {
                 let allowed = match rule.rate_limit {
                     None => true,
@@ -223,6 +240,9 @@ impl EventManager {
                     };
                     actions.extend(refs(&rule.actions));
                     after_ack.extend(refs(&rule.after_ack));
+                    for (after, names) in &rule.escalate {
+                        escalate.push((now_ns.saturating_add(*after), refs(names)));
+                    }
                 } else {
                     rate_limited.push(rule.name.clone());
                 }
@@ -232,6 +252,9 @@ impl EventManager {
             }
         }
 
+        for (step, (due, refs)) in escalate.into_iter().enumerate() {
+            self.escalations.insert((due, id, step), refs);
+        }
         let held_for_ack = after_ack.len();
         if !after_ack.is_empty() {
             self.held.insert(
@@ -292,7 +315,32 @@ impl EventManager {
         if let Some(key) = self.open_ids.remove(&id) {
             self.open.remove(&key);
         }
+        self.escalations.retain(|&(_, event, _), _| event != id);
         self.held.remove(&id).map(|h| h.actions).unwrap_or_default()
+    }
+
+    /// When the next escalation step is due, in ns since the Unix epoch (`None`: none waits).
+    pub fn next_escalation(&self) -> Option<i64> {
+        self.escalations.keys().next().map(|&(due, _, _)| due)
+    }
+
+    /// Take the escalation steps due at `now`: for each, the event's id and the actions to run
+    /// (the event was not acknowledged: an acknowledgement cancels its steps). Each step is
+    /// handed out once.
+    pub fn due_escalations(&mut self, now: OffsetDateTime) -> Vec<(u64, Vec<ActionRef>)> {
+        let now_ns = unix_ns(now);
+        let later = self
+            .escalations
+            .split_off(&(now_ns.saturating_add(1), 0, 0));
+        std::mem::replace(&mut self.escalations, later)
+            .into_iter()
+            .map(|((_, id, _), actions)| (id, actions))
+            .collect()
+    }
+
+    /// How many escalation steps wait (for metrics and tests).
+    pub fn pending_escalations(&self) -> usize {
+        self.escalations.len()
     }
 
     /// Actions held for event `id`, waiting for an acknowledgement.

@@ -81,8 +81,8 @@ use crate::error::{Error, Result};
 use crate::scan::{Match, Severity};
 
 pub use config::{
-    DEFAULT_ACK_EXPIRY, DEFAULT_DEDUP_WINDOW, MaintenanceConfig, RateLimitConfig, RuleConfig,
-    RulesConfig, ScheduleConfig,
+    DEFAULT_ACK_EXPIRY, DEFAULT_DEDUP_WINDOW, EscalateConfig, MaintenanceConfig, RateLimitConfig,
+    RuleConfig, RulesConfig, ScheduleConfig,
 };
 pub use file::EventsFile;
 pub use manager::{ActionRef, EventManager, StoreOp, Verdict};

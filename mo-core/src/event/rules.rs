@@ -61,6 +61,8 @@ pub(super) struct Rule {
     /// `(count, period in ns)`.
     pub(super) rate_limit: Option<(u32, i64)>,
     pub(super) stop: bool,
+    /// Escalation steps: `(delay in ns, actions)`.
+    pub(super) escalate: Vec<(i64, Vec<String>)>,
 }
 
 impl Rule {
@@ -296,7 +298,12 @@ impl Rules {
     pub fn action_names(&self) -> BTreeSet<&str> {
         self.rules
             .iter()
-            .flat_map(|r| r.actions.iter().chain(&r.after_ack))
+            .flat_map(|r| {
+                r.actions
+                    .iter()
+                    .chain(&r.after_ack)
+                    .chain(r.escalate.iter().flat_map(|(_, a)| a))
+            })
             .map(String::as_str)
             .collect()
     }
@@ -357,6 +364,37 @@ fn compile_rule(config: &RuleConfig, schedules: &BTreeMap<String, Schedule>) -> 
             return Err(bad(what, name, "actions", "an action name is empty"));
         }
     }
+    let mut escalate = Vec::with_capacity(config.escalate.len());
+    for (i, step) in config.escalate.iter().enumerate() {
+        let field = format!("escalate[{i}]");
+        let after = parse_duration(&step.after)
+            .map_err(|reason| bad(what, name, &format!("{field}.after"), &reason))?;
+        if after.is_zero() {
+            return Err(bad(
+                what,
+                name,
+                &format!("{field}.after"),
+                "must be longer than zero (use `actions` for what runs at once)",
+            ));
+        }
+        if step.actions.is_empty() {
+            return Err(bad(
+                what,
+                name,
+                &format!("{field}.actions"),
+                "name at least one action",
+            ));
+        }
+        if step.actions.iter().any(|a| a.trim().is_empty()) {
+            return Err(bad(
+                what,
+                name,
+                &format!("{field}.actions"),
+                "an action name is empty",
+            ));
+        }
+        escalate.push((duration_ns(after), step.actions.clone()));
+    }
     Ok(Rule {
         name: name.clone(),
         sources,
@@ -371,6 +409,7 @@ fn compile_rule(config: &RuleConfig, schedules: &BTreeMap<String, Schedule>) -> 
         after_ack: config.after_ack.clone(),
         rate_limit,
         stop: config.stop,
+        escalate,
     })
 }
 

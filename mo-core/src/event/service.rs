@@ -46,7 +46,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
 use super::watch::watch_console;
-use super::{ActionRef, Candidate, Event, EventManager, Rules, StoreOp};
+use super::{ActionRef, Candidate, Event, EventManager, MaintenanceWindow, Rules, StoreOp};
 use crate::console::{
     Console, ConsoleConfig, ConsumerFeed, Consumers, Follow, WeakConsole, bounded_consumer_bytes,
 };
@@ -105,7 +105,7 @@ struct Inner {
     tx: mpsc::Sender<Candidate>,
     /// Candidates dropped because the manager was behind.
     dropped: AtomicU64,
-    acks: mpsc::UnboundedSender<u64>,
+    acks: mpsc::UnboundedSender<Control>,
     patterns: PatternBook,
     consoles: Arc<Watched>,
     next_watch: AtomicU64,
@@ -226,7 +226,22 @@ impl EventService {
     /// Event `id` was acknowledged (the caller recorded who and when): the actions its rules
     /// held until then run now.
     pub fn acknowledged(&self, id: u64) {
-        let _ = self.inner.acks.send(id);
+        let _ = self.inner.acks.send(Control::Ack(id));
+    }
+
+    /// Start maintenance window `window` now (replacing one of the same name, from the
+    /// configuration or from an earlier call): the events of the devices it covers are stored,
+    /// marked suppressed, and run no action while it lasts.
+    pub fn add_maintenance(&self, window: MaintenanceWindow) {
+        let _ = self.inner.acks.send(Control::AddMaintenance(window));
+    }
+
+    /// End maintenance window `name` now (nothing if there is none).
+    pub fn remove_maintenance(&self, name: &str) {
+        let _ = self
+            .inner
+            .acks
+            .send(Control::RemoveMaintenance(name.to_owned()));
     }
 
     /// Every new event from now on, as the sink got it (a subscriber that falls more than 256
@@ -234,6 +249,16 @@ impl EventService {
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.inner.raised.subscribe()
     }
+}
+
+/// What the service's handles ask of the manager task, in order.
+enum Control {
+    /// Event `id` was acknowledged.
+    Ack(u64),
+    /// Start a maintenance window.
+    AddMaintenance(MaintenanceWindow),
+    /// End a maintenance window, by name.
+    RemoveMaintenance(String),
 }
 
 /// The manager task's state.
@@ -248,7 +273,7 @@ impl Manager {
     async fn run(
         mut self,
         mut rx: mpsc::Receiver<Candidate>,
-        mut acks: mpsc::UnboundedReceiver<u64>,
+        mut acks: mpsc::UnboundedReceiver<Control>,
     ) {
         let mut counts: BTreeMap<u64, (u64, i64)> = BTreeMap::new();
         let mut flush = tokio::time::interval(COUNT_FLUSH);
@@ -271,7 +296,18 @@ impl Manager {
                         }
                     }
                 }
-                Some(id) = acks.recv() => {
+                Some(control) = acks.recv() => {
+                    let id = match control {
+                        Control::Ack(id) => id,
+                        Control::AddMaintenance(window) => {
+                            self.manager.add_maintenance(window);
+                            continue;
+                        }
+                        Control::RemoveMaintenance(name) => {
+                            self.manager.remove_maintenance(&name);
+                            continue;
+                        }
+                    };
                     let held = self.manager.ack(id);
                     if held.is_empty() {
                         continue;
@@ -287,11 +323,43 @@ impl Manager {
                         self.sink.update_count(id, count, last_ns);
                     }
                 }
+                () = until_ns(self.manager.next_escalation()) => self.escalate().await,
             }
         }
         for (id, (count, last_ns)) in counts {
             self.sink.update_count(id, count, last_ns);
         }
+    }
+
+    /// Run the escalation steps now due (their events were not acknowledged), each noted in its
+    /// device's record log.
+    async fn escalate(&mut self) {
+        for (id, actions) in self.manager.due_escalations(now_offset()) {
+            let Some(event) = self.sink.get(id) else {
+                continue;
+            };
+            if event.acked_by.is_some() {
+                continue;
+            }
+            if let Some(console) = self.console(&event.device) {
+                let names: Vec<&str> = actions.iter().map(|a| a.action.as_str()).collect();
+                let text = format!(
+                    "event #{id} escalated (not acknowledged): {}",
+                    names.join(", ")
+                );
+                let _ = console.record(RecordKind::Event, "", text).await;
+            }
+            for action in &actions {
+                self.sink.run_action(action, &event);
+            }
+        }
+    }
+
+    fn console(&self, device: &str) -> Option<Console> {
+        self.consoles
+            .lock()
+            .ok()
+            .and_then(|m| m.get(device).and_then(|(_, c)| c.upgrade()))
     }
 
     /// Write the event into its device's record log, where the console timeline shows it.
@@ -315,6 +383,16 @@ impl Manager {
         );
         let _ = console.record(RecordKind::Event, "", text).await;
     }
+}
+
+/// Wait until `at` (ns since the Unix epoch, wall clock); forever for `None`.
+async fn until_ns(at: Option<i64>) {
+    let Some(at) = at else {
+        return std::future::pending().await;
+    };
+    let now = i64::try_from(crate::record::now_ns()).unwrap_or(i64::MAX);
+    let wait = u64::try_from(at.saturating_sub(now)).unwrap_or(0);
+    tokio::time::sleep(Duration::from_nanos(wait)).await;
 }
 
 /// Now, in UTC: a daemon cannot learn the local offset safely once threads run, so schedules are

@@ -450,3 +450,53 @@ fn candidate_from_a_scanner_match() {
         assert_eq!(s.as_str().parse::<EventSource>().unwrap(), s);
     }
 }
+
+#[test]
+fn escalation_fires_each_step_once_unless_acknowledged() {
+    let r = rules(
+        r#"
+        [[rule]]
+        name = "panic"
+        min_severity = "critical"
+        actions = ["mail"]
+        escalate = [{ after = "15m", actions = ["pager"] }, { after = "1h", actions = ["phone", "sms"] }]
+        "#,
+    );
+    assert!(r.action_names().contains("phone"));
+    let mut m = EventManager::new(r);
+    let d = m.offer(alert("a", Severity::Critical, "panic"), T0);
+    assert_eq!(action_names(&d), ["mail"]);
+    assert_eq!(m.pending_escalations(), 2);
+    let due_ns = m.next_escalation().unwrap();
+    assert_eq!(due_ns, rules::unix_ns(T0 + Duration::minutes(15)));
+    assert!(m.due_escalations(T0 + Duration::minutes(14)).is_empty());
+    let due = m.due_escalations(T0 + Duration::minutes(15));
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].0, 1);
+    assert_eq!(due[0].1[0].action, "pager");
+    assert!(
+        m.due_escalations(T0 + Duration::minutes(16)).is_empty(),
+        "once"
+    );
+    let due = m.due_escalations(T0 + Duration::hours(2));
+    let names: Vec<_> = due[0].1.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(names, ["phone", "sms"]);
+    assert_eq!(m.next_escalation(), None);
+
+    // An acknowledgement cancels the steps not yet due.
+    let d = m.offer(alert("b", Severity::Critical, "panic"), T0);
+    let StoreOp::Insert(e) = d.store else {
+        panic!()
+    };
+    assert_eq!(m.pending_escalations(), 2);
+    m.ack(e.id);
+    assert_eq!(m.pending_escalations(), 0);
+    assert!(m.due_escalations(T0 + Duration::days(1)).is_empty());
+
+    // Bad steps are refused naming the field.
+    let err =
+        load_error("[[rule]]\nname = \"r\"\nescalate = [{ after = \"0s\", actions = [\"p\"] }]\n");
+    assert!(err.contains("escalate[0].after"), "{err}");
+    let err = load_error("[[rule]]\nname = \"r\"\nescalate = [{ after = \"1m\", actions = [] }]\n");
+    assert!(err.contains("escalate[0].actions"), "{err}");
+}

@@ -19,6 +19,7 @@ mod gang_cmd;
 mod listen;
 mod log_cmd;
 mod macro_cmd;
+mod maint_cmd;
 mod shell;
 mod term;
 

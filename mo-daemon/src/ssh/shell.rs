@@ -32,6 +32,11 @@ commands:
   macro list|show|check|play|record …
                        macros: play NAME TARGET… [--dry-run] [--parallel N] [--continue]
                        [-- KEY=VALUE…]; record NAME DEVICE; check NAME|- (see `macro`)
+  maintenance start TARGET [--for 1h] [--reason TEXT] [--name NAME]
+                       put devices (name, glob, @GROUP) into maintenance: their events are
+                       stored, marked suppressed, and run no action; viewers see a banner
+  maintenance stop NAME | maintenance list
+                       end a window; list the windows (run-time and events file)
   power status NAME…   power state of devices (names or globs like web*)
   power on|off|cycle|reset|soft-off NAME…
                        switch devices' power (all their outlets/BMCs together);
@@ -131,6 +136,7 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
             super::listen::run(ctx, user, origin, &names, term).await
         }
         ShellCommand::Macro => super::macro_cmd::run(ctx, user, origin, line, term).await,
+        ShellCommand::Maintenance => super::maint_cmd::run(ctx, user, origin, line, term).await,
         ShellCommand::PowerUsage => {
             term.line(crate::power::USAGE).await;
             2

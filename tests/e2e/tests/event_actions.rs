@@ -1,0 +1,236 @@
+//! Event actions that run at run time (issue 23 items 1 and 3): a rule's `macro` action plays a
+//! stored macro on the console that printed a kernel panic, with the pattern's captures as
+//! arguments and as the rule's user, collecting the device's output into its record log; a
+//! rule's escalation fires its further actions once for an unacknowledged event and never for
+//! one acknowledged before the delay.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mo_testsupport::{Login, World, ensure, run_test};
+
+/// A console that panics at once, then answers `uptime` and `dmesg ARG` like a rescue shell.
+const PANICKY: &str = r#"#!/bin/sh
+echo "booting"
+echo "Kernel panic - not syncing: Fatal exception in interrupt on cpu 3"
+while IFS= read -r line; do
+  case "$line" in
+    uptime) echo " 10:00:00 up 3 days,  2 users,  load average: 0.10, 0.20, 0.30" ;;
+    dmesg\ *) echo "[    0.000000] diag dmesg for ${line#dmesg }" ;;
+    *) echo "got: $line" ;;
+  esac
+done
+"#;
+
+/// The macro the rule plays: `cpu` comes from the pattern's named capture.
+const COLLECT: &str = "param cpu\nparam event 0\nsendline uptime\nexpect /load average/ timeout=10s\nsendline dmesg cpu${cpu} event${event}\nexpect /diag dmesg for cpu${cpu}/ timeout=10s\n";
+
+/// Generous deadline for things that need the daemon, a console and a macro.
+const LONG: Duration = Duration::from_secs(90);
+
+fn write(w: &World, name: &str, text: &str) -> mo_testsupport::Result<String> {
+    Ok(w.write_script(name, text)?.display().to_string())
+}
+
+/// Poll `mo ARGS` until `done` holds for its output; returns the output.
+fn wait_mo(
+    w: &World,
+    args: &[&str],
+    what: &str,
+    done: impl Fn(&str) -> bool,
+) -> mo_testsupport::Result<String> {
+    let deadline = Instant::now() + LONG;
+    loop {
+        let out = w.mo_ok(args, None)?;
+        if done(&out.stdout) {
+            return Ok(out.stdout);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{what}: not in `mo {}`:\n{}",
+            args.join(" "),
+            out.stdout
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_panic_runs_the_rules_macro_which_collects_into_the_log() {
+    run_test("event-macro", |w| {
+        let script = write(w, "console-panicky.sh", PANICKY)?;
+        w.add_device("panicky", &format!("exec://{script}"), &[])?;
+        let collect = write(w, "collect.macro", COLLECT)?;
+        w.mo_ok(&["macro", "add", "collect", &collect], None)?;
+        w.add_user_with_role("diagbot", "diagbot-pw", Some(("admin", "all")))?;
+        let config = write(
+            w,
+            "events.toml",
+            r#"[[pattern]]
+name = "panic"
+regex = 'Kernel panic - not syncing: .* on cpu (?P<cpu>\d+)'
+severity = "critical"
+
+[[rules.rule]]
+name = "diag-on-panic"
+min_severity = "critical"
+actions = ["diag"]
+user = "diagbot"
+
+[actions.diag]
+kind = "macro"
+name = "collect"
+"#,
+        )?;
+        w.start_daemon(&["--events", &config])?;
+
+        let log = wait_mo(
+            w,
+            &["log", "show", "panicky"],
+            "the macro's result",
+            |text| text.contains("macro collect: panicky: done"),
+        )?;
+        ensure!(
+            log.contains("load average: 0.10") && log.contains("diag dmesg for cpu3 event"),
+            "the macro's output (with the captured cpu) is not in the log:\n{log}"
+        );
+        ensure!(
+            log.contains("rule diag-on-panic: macro collect: playing as diagbot"),
+            "the log does not say who played the macro:\n{log}"
+        );
+        // The event carries the progress and result too.
+        let events = w.mo_ok(&["events", "--device", "panicky"], None)?;
+        ensure!(
+            events.stdout.contains("Kernel panic"),
+            "no event:\n{}",
+            events.stdout
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_rule_naming_a_macro_without_a_user_is_refused_at_start() {
+    run_test("event-macro-nouser", |w| {
+        let config = write(
+            w,
+            "events.toml",
+            "[[rules.rule]]\nname = \"r\"\nactions = [\"diag\"]\n[actions.diag]\nkind = \"macro\"\nname = \"collect\"\n",
+        )?;
+        let err = w.start_daemon(&["--events", &config]).err();
+        let text = format!("{err:?}");
+        ensure!(
+            text.contains("events.toml") && text.contains("`r`") && text.contains("user"),
+            "the daemon started, or the error does not say what is missing: {text}"
+        );
+        Ok(())
+    });
+}
+
+/// A console that panics once and then stays quiet.
+const PANIC_ONCE: &str = "#!/bin/sh\necho \"Kernel panic - not syncing: boom\"\nexec sleep 600\n";
+
+#[test]
+fn escalation_fires_once_unless_acknowledged_first() {
+    run_test("event-escalate", |w| {
+        let record = w.dir().join("actions.out");
+        let action = write(
+            w,
+            "action.sh",
+            &format!("#!/bin/sh\necho \"$1 $2\" >>{}\n", record.display()),
+        )?;
+        for name in ["esc1", "esc2", "esc3"] {
+            let script = write(w, &format!("console-{name}.sh"), PANIC_ONCE)?;
+            w.add_device(name, &format!("exec://{script}"), &[])?;
+        }
+        // esc1 escalates after 1 s; esc2 after 20 s but is acknowledged at once; esc3, after
+        // 35 s, marks the time by which esc2's step would have run.
+        let config = write(
+            w,
+            "events.toml",
+            &format!(
+                r#"[[pattern]]
+name = "panic"
+regex = 'Kernel panic - not syncing'
+severity = "critical"
+
+[[rules.rule]]
+name = "fast"
+min_severity = "critical"
+devices = ["esc1"]
+actions = ["first"]
+escalate = [{{ after = "1s", actions = ["second"] }}]
+
+[[rules.rule]]
+name = "acked"
+min_severity = "critical"
+devices = ["esc2"]
+actions = ["first"]
+escalate = [{{ after = "20s", actions = ["second"] }}]
+
+[[rules.rule]]
+name = "marker"
+min_severity = "critical"
+devices = ["esc3"]
+actions = ["first"]
+escalate = [{{ after = "35s", actions = ["second"] }}]
+
+[actions.first]
+kind = "exec"
+argv = ["{action}", "first", "{{device}}"]
+[actions.second]
+kind = "exec"
+argv = ["{action}", "second", "{{device}}"]
+"#
+            ),
+        )?;
+        let alice = w.add_user("alice", "alice-pw")?;
+        w.start_daemon(&["--events", &config])?;
+
+        // Acknowledge esc2's panic as soon as it is there.
+        let listing = wait_mo(w, &["events", "--device", "esc2"], "esc2's panic", |t| {
+            t.contains("Kernel panic")
+        })?;
+        let id = listing
+            .lines()
+            .find(|l| l.contains("Kernel panic"))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or("#0")
+            .to_string();
+        let ack = alice.run(Login::Shell, &["ack", &id], None)?.ok()?;
+        ensure!(ack.stdout.contains("acknowledged"), "{}", ack.combined());
+
+        let deadline = Instant::now() + LONG;
+        let text = loop {
+            let text = std::fs::read_to_string(&record).unwrap_or_default();
+            if text.lines().any(|l| l == "second esc3") {
+                break text;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "esc3's escalation never ran; actions so far:\n{text}"
+            );
+            thread::sleep(Duration::from_millis(250));
+        };
+        let count = |line: &str| text.lines().filter(|l| *l == line).count();
+        ensure!(
+            count("first esc1") == 1 && count("first esc2") == 1 && count("first esc3") == 1,
+            "each panic's first action runs once:\n{text}"
+        );
+        ensure!(
+            count("second esc1") == 1,
+            "esc1's escalation runs exactly once:\n{text}"
+        );
+        ensure!(
+            count("second esc2") == 0,
+            "the acknowledgement cancels esc2's escalation:\n{text}"
+        );
+        let log = w.mo_ok(&["log", "show", "esc1", "--kind", "event"], None)?;
+        ensure!(
+            log.stdout.contains("escalated (not acknowledged): second"),
+            "the escalation is not in esc1's log:\n{}",
+            log.stdout
+        );
+        Ok(())
+    });
+}
