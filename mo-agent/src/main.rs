@@ -7,6 +7,7 @@ mod spool;
 mod uplink;
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,13 +57,18 @@ struct Args {
     /// device: ttyUSB0).
     #[arg(long)]
     discover_serial: bool,
-    /// A TOML file: connect, key, host_key, spool_mib and [[port]] tables (name, url).
+    /// A TOML file: connect, key, host_key, spool_mib, spool_dir, discover_serial and [[port]]
+    /// tables (name, url).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Spool per port while the link is down, in MiB; the oldest records go first when it is
-    /// full (counted and reported to the daemon).
+    /// Spool per port on disk while the link is down, in MiB; the oldest records go first when
+    /// it is full (counted and reported to the daemon).
     #[arg(long, value_name = "MIB")]
     spool_mib: Option<f64>,
+    /// Where the spools live (one directory per port, kept across restarts; default:
+    /// KEY.spool).
+    #[arg(long, value_name = "DIR")]
+    spool_dir: Option<PathBuf>,
     /// Log filter for the agent's own diagnostics (tracing syntax).
     #[arg(long, env = "MO_AGENT_LOG", default_value = "info")]
     log: String,
@@ -76,6 +82,7 @@ struct FileConfig {
     key: Option<PathBuf>,
     host_key: Option<PathBuf>,
     spool_mib: Option<f64>,
+    spool_dir: Option<PathBuf>,
     #[serde(default)]
     discover_serial: bool,
     #[serde(default)]
@@ -194,6 +201,12 @@ fn default_pin(key: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
+fn default_spool_dir(key: &Path) -> PathBuf {
+    let mut p = key.as_os_str().to_owned();
+    p.push(".spool");
+    PathBuf::from(p)
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let file = match &args.config {
         Some(path) => {
@@ -225,6 +238,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         bail!("--spool-mib {spool_mib}: give a size above 0 and at most 65536");
     }
     let spool_bytes = (spool_mib * 1024.0 * 1024.0) as usize;
+    let spool_dir = args
+        .spool_dir
+        .clone()
+        .or(file.spool_dir.clone())
+        .unwrap_or_else(|| default_spool_dir(&key_path));
     let mut ports = declared_ports(&args, &file)?;
     if args.discover_serial || file.discover_serial {
         let taken: BTreeSet<String> = ports.iter().map(|(n, _)| n.clone()).collect();
@@ -244,9 +262,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let key = uplink::load_key(&key_path, false)?;
     let pin = uplink::load_pin(&pin_path)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&spool_dir)
+        .with_context(|| format!("cannot create the spool directory {}", spool_dir.display()))?;
     let mut held = Vec::new();
     for (name, url) in &ports {
-        held.push(port::start(name, url, spool_bytes)?);
+        held.push(port::start(name, url, &spool_dir, spool_bytes)?);
     }
     tracing::info!(
         "holding {} port(s): {}",
@@ -257,8 +280,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let epoch = rand::random::<u64>();
-    let link = uplink::run(target, key, (pin, pin_path), Arc::new(held), epoch);
+    let link = uplink::run(target, key, (pin, pin_path), Arc::new(held));
     tokio::select! {
         r = link => r,
         _ = tokio::signal::ctrl_c() => Ok(()),

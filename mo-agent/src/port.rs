@@ -65,12 +65,21 @@ pub fn now_ns() -> i64 {
 /// Notices a port keeps for the daemon while the link is down.
 pub const NOTICES: usize = 64;
 
-/// Read the address and start holding the port. Errors name the port and the address.
-pub fn start(name: &str, url: &str, spool_bytes: usize) -> anyhow::Result<Port> {
+/// Read the address, open the port's spool in `spool_dir` (`port-NAME`, what an earlier run left
+/// there included) and start holding the port. Errors name the port and the address or spool.
+pub fn start(
+    name: &str,
+    url: &str,
+    spool_dir: &std::path::Path,
+    spool_bytes: usize,
+) -> anyhow::Result<Port> {
     let connector = connector_for(url, &DriverOptions::default())
         .map_err(|e| anyhow::anyhow!("port {name}: {e}"))?;
     let caps = mo_drivers::agent::caps_bits(connector.capabilities());
-    let spool = Arc::new(Spool::new(spool_bytes));
+    let spool = Arc::new(
+        Spool::open(&spool_dir.join(format!("port-{name}")), spool_bytes)
+            .map_err(|e| anyhow::anyhow!("port {name}: {e:#}"))?,
+    );
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let (modem_tx, modem_rx) = watch::channel(None);
     let (notice_tx, notice_rx) = mpsc::channel(NOTICES);
@@ -192,7 +201,7 @@ impl Holder {
                     read = reader.read(&mut buf) => match read {
                         Ok(0) => break "end of file".to_string(),
                         Ok(n) => {
-                            self.spool.push(&buf[..n], now_ns());
+                            let _ = self.spool.push(&buf[..n], now_ns());
                         }
                         Err(e) => break e.to_string(),
                     },

@@ -1,30 +1,81 @@
-//! A port's spool: every record the port printed, with the agent's sequence number and arrival
-//! time, kept until the daemon acknowledges it.
+//! A port's spool: every record the port printed, with the agent's sequence number and the time
+//! its bytes were read, kept on disk until the daemon acknowledges it.
 //!
-//! The spool is bounded (`--spool-mib`): when a new record would exceed the bound, the oldest
-//! records go first, and what went is counted (records and bytes) and reported to the daemon
-//! once the link is up. Sequence numbers start at 1 per agent start; the agent's random epoch
-//! tells the daemon when they start over.
+//! Each port has a directory (`SPOOL_DIR/port-NAME`) holding its `epoch` (random, 16 hex digits)
+//! and segment files `FIRST_SEQ.seg` of records:
+//!
+//! ```text
+//! record = length:u32 LE  seq:u64 LE  time_ns:i64 LE  crc32(seq, time_ns, bytes):u32 LE  bytes
+//! ```
+//!
+//! A record is written (one `write`) before it is offered to the daemon, so an agent that is
+//! stopped or killed finds it again on start; it then continues the same epoch and sequence. A
+//! torn or corrupt tail (a crash mid-write, a full disk) ends the spool there and is cut off.
+//!
+//! The spool is bounded (`--spool-mib`, counting records as stored, headers included): when a
+//! new record would exceed the bound, the oldest records go first, and what went is counted
+//! (records and bytes) and reported to the daemon once the link is up. A segment file is deleted
+//! once none of its records is held; the newest segment always stays, so that the sequence goes
+//! on after a restart. Sequence numbers start at 1 in a new epoch; an empty spool directory gets a
+//! new epoch, which tells the daemon that they started over.
 
 use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use anyhow::Context as _;
 use tokio::sync::Notify;
+
+/// Bytes of a record's header on disk.
+pub const HEADER: usize = 24;
+/// The largest record payload the spool reads back (a port read is at most 16 KiB).
+const MAX_RECORD: usize = 1024 * 1024;
 
 /// One spooled record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// The record's sequence number.
     pub seq: u64,
-    /// When its bytes arrived (ns since the Unix epoch).
+    /// When its bytes were read from the port (ns since the Unix epoch).
     pub time_ns: i64,
     /// The bytes.
     pub bytes: Vec<u8>,
 }
 
-#[derive(Debug, Default)]
+/// Where a held record is on disk.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    seq: u64,
+    time_ns: i64,
+    /// Index of its segment: the segment's first sequence number.
+    segment: u64,
+    /// Offset of the payload in the segment file.
+    offset: u64,
+    len: u32,
+}
+
+impl Meta {
+    fn stored(&self) -> usize {
+        HEADER + self.len as usize
+    }
+}
+
+#[derive(Debug)]
+struct Segment {
+    first: u64,
+    path: PathBuf,
+    file: File,
+    size: u64,
+}
+
+#[derive(Debug)]
 struct Inner {
-    records: VecDeque<Record>,
+    records: VecDeque<Meta>,
+    segments: VecDeque<Segment>,
+    /// Stored size of the held records.
     bytes: usize,
     next_seq: u64,
     dropped_records: u64,
@@ -33,10 +84,13 @@ struct Inner {
     unreported_bytes: u64,
 }
 
-/// A bounded spool of records.
+/// A bounded on-disk spool of records.
 #[derive(Debug)]
 pub struct Spool {
+    dir: PathBuf,
     limit: usize,
+    segment_limit: u64,
+    epoch: u64,
     inner: Mutex<Inner>,
     /// Woken when a record is added.
     pub added: Notify,
@@ -47,7 +101,7 @@ pub struct Spool {
 pub struct SpoolStats {
     /// Records held.
     pub records: usize,
-    /// Bytes held.
+    /// Bytes held (payload only).
     pub bytes: usize,
     /// Records dropped since the start.
     pub dropped_records: u64,
@@ -55,49 +109,287 @@ pub struct SpoolStats {
     pub dropped_bytes: u64,
 }
 
+fn checksum(seq: u64, time_ns: i64, bytes: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&seq.to_le_bytes());
+    h.update(&time_ns.to_le_bytes());
+    h.update(bytes);
+    h.finalize()
+}
+
+fn encode(seq: u64, time_ns: i64, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + bytes.len());
+    out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&time_ns.to_le_bytes());
+    out.extend_from_slice(&checksum(seq, time_ns, bytes).to_le_bytes());
+    out.extend_from_slice(bytes);
+    out
+}
+
+fn le_u64(b: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(..8)?.try_into().ok()?))
+}
+
+/// The valid records of a segment's contents, each with its payload offset, following `prev`
+/// (the sequence number before the segment's first); parsing stops at the first record that is
+/// torn, corrupt or out of sequence. Returns them and the length of the valid part.
+fn parse_segment(data: &[u8], mut prev: Option<u64>) -> (Vec<Meta>, usize) {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while let Some(head) = data.get(at..at + HEADER) {
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let (Some(seq), Some(time)) = (le_u64(&head[4..]), le_u64(&head[12..])) else {
+            break;
+        };
+        let time_ns = time as i64;
+        let crc = u32::from_le_bytes([head[20], head[21], head[22], head[23]]);
+        let start = at + HEADER;
+        let Some(bytes) = data.get(start..start + len as usize) else {
+            break;
+        };
+        if len as usize > MAX_RECORD
+            || checksum(seq, time_ns, bytes) != crc
+            || prev.is_some_and(|p| p.checked_add(1) != Some(seq))
+        {
+            break;
+        }
+        out.push(Meta {
+            seq,
+            time_ns,
+            segment: 0,
+            offset: start as u64,
+            len,
+        });
+        prev = Some(seq);
+        at = start + len as usize;
+    }
+    (out, at)
+}
+
+fn segment_path(dir: &Path, first: u64) -> PathBuf {
+    dir.join(format!("{first:020}.seg"))
+}
+
 impl Spool {
-    /// An empty spool holding at most `limit` bytes of records.
-    pub fn new(limit: usize) -> Self {
-        Spool {
-            limit: limit.max(1),
+    /// Open (or create) the spool in `dir`, holding at most `limit` bytes of records: what an
+    /// earlier run left there is held again, in the same epoch. Errors name the directory.
+    pub fn open(dir: &Path, limit: usize) -> anyhow::Result<Spool> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the spool directory {}", dir.display()))?;
+        let mut firsts: Vec<u64> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read the spool directory {}", dir.display()))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter_map(|n| n.strip_suffix(".seg").and_then(|s| s.parse::<u64>().ok()))
+            .collect();
+        firsts.sort_unstable();
+        let mut records = VecDeque::new();
+        let mut segments = VecDeque::new();
+        let mut prev: Option<u64> = None;
+        let mut broken = false;
+        for first in firsts {
+            let path = segment_path(dir, first);
+            if broken {
+                // After a break in the sequence nothing later can be replayed in order.
+                tracing::warn!(
+                    "spool {}: dropping {} after a damaged record",
+                    dir.display(),
+                    path.display()
+                );
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            let mut data = Vec::new();
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("cannot open the spool segment {}", path.display()))?;
+            file.read_to_end(&mut data)
+                .with_context(|| format!("cannot read the spool segment {}", path.display()))?;
+            let (metas, valid) = parse_segment(&data, prev);
+            if valid < data.len() {
+                tracing::warn!(
+                    "spool segment {}: {} damaged byte(s) at offset {valid} cut off",
+                    path.display(),
+                    data.len() - valid
+                );
+                file.set_len(valid as u64)
+                    .with_context(|| format!("cannot cut the spool segment {}", path.display()))?;
+                broken = true;
+            }
+            if metas.is_empty() {
+                drop(file);
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            prev = metas.last().map(|m| m.seq);
+            let seg_first = metas.first().map_or(first, |m| m.seq);
+            records.extend(metas.into_iter().map(|m| Meta {
+                segment: seg_first,
+                ..m
+            }));
+            segments.push_back(Segment {
+                first: seg_first,
+                path,
+                file,
+                size: valid as u64,
+            });
+        }
+        let epoch_path = dir.join("epoch");
+        let known = std::fs::read_to_string(&epoch_path)
+            .ok()
+            .and_then(|t| u64::from_str_radix(t.trim(), 16).ok());
+        let epoch = match known {
+            Some(e) if !records.is_empty() => e,
+            _ => {
+                // Nothing held: the sequence starts over, in a new epoch.
+                let e = rand::random::<u64>();
+                let tmp = dir.join("epoch.new");
+                std::fs::write(&tmp, format!("{e:016x}\n"))
+                    .and_then(|()| std::fs::rename(&tmp, &epoch_path))
+                    .with_context(|| format!("cannot write {}", epoch_path.display()))?;
+                e
+            }
+        };
+        let next_seq = prev.map_or(1, |p| p.saturating_add(1));
+        let bytes = records.iter().map(Meta::stored).sum();
+        let limit = limit.max(HEADER + 1);
+        let spool = Spool {
+            dir: dir.to_owned(),
+            limit,
+            segment_limit: (limit as u64 / 4).clamp(4096, 4 * 1024 * 1024),
+            epoch,
             inner: Mutex::new(Inner {
-                next_seq: 1,
-                ..Inner::default()
+                records,
+                segments,
+                bytes,
+                next_seq,
+                dropped_records: 0,
+                dropped_bytes: 0,
+                unreported_records: 0,
+                unreported_bytes: 0,
             }),
             added: Notify::new(),
+        };
+        {
+            let mut s = spool.lock();
+            spool.trim(&mut s);
         }
+        Ok(spool)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Add `bytes` that arrived at `time_ns`; returns the record's sequence number.
-    pub fn push(&self, bytes: &[u8], time_ns: i64) -> u64 {
+    /// The spool's epoch: its sequence numbers count from 1 in it.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Drop the oldest records past the bound (counted), and delete segments nothing is held in.
+    fn trim(&self, s: &mut Inner) {
+        while s.bytes > self.limit && s.records.len() > 1 {
+            let Some(old) = s.records.pop_front() else {
+                break;
+            };
+            s.bytes -= old.stored();
+            s.dropped_records += 1;
+            s.dropped_bytes += u64::from(old.len);
+            s.unreported_records += 1;
+            s.unreported_bytes += u64::from(old.len);
+        }
+        let oldest_held = s.records.front().map_or(u64::MAX, |r| r.seq);
+        // Segment i holds sequence numbers below segment i + 1's first; keep the newest.
+        while s.segments.len() > 1 && s.segments.get(1).is_some_and(|n| n.first <= oldest_held) {
+            if let Some(seg) = s.segments.pop_front()
+                && let Err(e) = std::fs::remove_file(&seg.path)
+            {
+                tracing::warn!(
+                    "cannot delete the spool segment {}: {e}",
+                    seg.path.display()
+                );
+            }
+        }
+    }
+
+    /// Add `bytes` read at `time_ns`; returns the record's sequence number, or `None` when it
+    /// could not be stored (the error is logged and the record counted as dropped).
+    pub fn push(&self, bytes: &[u8], time_ns: i64) -> Option<u64> {
         let seq = {
             let mut s = self.lock();
             let seq = s.next_seq;
-            s.next_seq += 1;
-            s.bytes += bytes.len();
-            s.records.push_back(Record {
-                seq,
-                time_ns,
-                bytes: bytes.to_vec(),
-            });
-            while s.bytes > self.limit && s.records.len() > 1 {
-                let Some(old) = s.records.pop_front() else {
-                    break;
-                };
-                s.bytes -= old.bytes.len();
-                s.dropped_records += 1;
-                s.dropped_bytes += old.bytes.len() as u64;
-                s.unreported_records += 1;
-                s.unreported_bytes += old.bytes.len() as u64;
+            match self.write(&mut s, seq, time_ns, bytes) {
+                Ok(meta) => {
+                    s.next_seq += 1;
+                    s.bytes += meta.stored();
+                    s.records.push_back(meta);
+                    self.trim(&mut s);
+                    Some(seq)
+                }
+                Err(e) => {
+                    tracing::error!("spool {}: record dropped: {e:#}", self.dir.display());
+                    s.dropped_records += 1;
+                    s.dropped_bytes += bytes.len() as u64;
+                    s.unreported_records += 1;
+                    s.unreported_bytes += bytes.len() as u64;
+                    None
+                }
             }
-            seq
         };
         self.added.notify_waiters();
         seq
+    }
+
+    /// Append one record to the newest segment (a new one when it is full or missing).
+    fn write(&self, s: &mut Inner, seq: u64, time_ns: i64, bytes: &[u8]) -> anyhow::Result<Meta> {
+        anyhow::ensure!(
+            bytes.len() <= MAX_RECORD,
+            "a record of {} bytes",
+            bytes.len()
+        );
+        if s.segments
+            .back()
+            .is_none_or(|g| g.size >= self.segment_limit)
+        {
+            let path = segment_path(&self.dir, seq);
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            file.set_len(0)
+                .with_context(|| format!("cannot empty {}", path.display()))?;
+            s.segments.push_back(Segment {
+                first: seq,
+                path,
+                file,
+                size: 0,
+            });
+        }
+        let seg = s
+            .segments
+            .back_mut()
+            .ok_or_else(|| anyhow::anyhow!("no segment"))?;
+        let wire = encode(seq, time_ns, bytes);
+        if let Err(e) = (&seg.file).write_all(&wire) {
+            // Cut off whatever part went out, so the segment stays readable.
+            let _ = seg.file.set_len(seg.size);
+            return Err(e).with_context(|| format!("cannot write {}", seg.path.display()));
+        }
+        let meta = Meta {
+            seq,
+            time_ns,
+            segment: seg.first,
+            offset: seg.size + HEADER as u64,
+            len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+        };
+        seg.size += wire.len() as u64;
+        Ok(meta)
     }
 
     /// The oldest sequence number held (the next one to come if the spool is empty).
@@ -114,11 +406,23 @@ impl Spool {
         let mut out = Vec::new();
         let mut size = 0;
         for r in s.records.iter().skip(skip) {
-            if !out.is_empty() && size + r.bytes.len() > max_bytes {
+            if !out.is_empty() && size + r.len as usize > max_bytes {
                 break;
             }
-            size += r.bytes.len();
-            out.push(r.clone());
+            let Some(seg) = s.segments.iter().find(|g| g.first == r.segment) else {
+                break;
+            };
+            let mut bytes = vec![0u8; r.len as usize];
+            if let Err(e) = seg.file.read_exact_at(&mut bytes, r.offset) {
+                tracing::error!("cannot read {}: {e}", seg.path.display());
+                break;
+            }
+            size += bytes.len();
+            out.push(Record {
+                seq: r.seq,
+                time_ns: r.time_ns,
+                bytes,
+            });
         }
         out
     }
@@ -128,9 +432,10 @@ impl Spool {
         let mut s = self.lock();
         while s.records.front().is_some_and(|r| r.seq <= seq) {
             if let Some(r) = s.records.pop_front() {
-                s.bytes -= r.bytes.len();
+                s.bytes -= r.stored();
             }
         }
+        self.trim(&mut s);
     }
 
     /// Drops not yet reported to the daemon (records, bytes), and mark them reported.
@@ -150,7 +455,7 @@ impl Spool {
         let s = self.lock();
         SpoolStats {
             records: s.records.len(),
-            bytes: s.bytes,
+            bytes: s.records.iter().map(|r| r.len as usize).sum(),
             dropped_records: s.dropped_records,
             dropped_bytes: s.dropped_bytes,
         }
@@ -158,42 +463,5 @@ impl Spool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keeps_order_acks_and_drops_oldest_counted() {
-        let spool = Spool::new(10);
-        assert_eq!(spool.first_seq(), 1);
-        assert_eq!(spool.push(b"abcd", 1), 1);
-        assert_eq!(spool.push(b"efgh", 2), 2);
-        assert_eq!(spool.take_unreported(), None);
-        assert_eq!(spool.push(b"ijkl", 3), 3); // 12 bytes > 10: record 1 goes
-        assert_eq!(spool.first_seq(), 2);
-        assert_eq!(spool.take_unreported(), Some((1, 4)));
-        assert_eq!(spool.take_unreported(), None);
-        let got = spool.records_from(1, 100);
-        assert_eq!(got.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3]);
-        assert_eq!(got[1].time_ns, 3);
-        assert_eq!(spool.records_from(3, 100).len(), 1);
-        assert_eq!(spool.records_from(2, 1).len(), 1, "at least one record");
-        assert!(spool.records_from(4, 100).is_empty());
-        spool.ack(2);
-        assert_eq!(spool.first_seq(), 3);
-        spool.ack(3);
-        assert_eq!(spool.first_seq(), 4);
-        assert_eq!(
-            spool.stats(),
-            SpoolStats {
-                records: 0,
-                bytes: 0,
-                dropped_records: 1,
-                dropped_bytes: 4
-            }
-        );
-        // A record larger than the bound is kept alone rather than lost at once.
-        spool.push(&[0; 50], 4);
-        assert_eq!(spool.stats().records, 1);
-    }
-}
+#[path = "spool_tests.rs"]
+mod tests;

@@ -348,13 +348,12 @@ pub async fn run(
     key: PrivateKey,
     pin: (PublicKey, PathBuf),
     ports: Arc<Vec<Port>>,
-    epoch: u64,
 ) -> anyhow::Result<()> {
     let key = Arc::new(key);
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     let mut down_since: Option<Instant> = None;
     loop {
-        let ended = session(&target, &key, &pin, &ports, epoch, down_since).await;
+        let ended = session(&target, &key, &pin, &ports, down_since).await;
         if ended.was_up {
             backoff.reset();
             down_since = Some(Instant::now());
@@ -387,7 +386,6 @@ async fn session(
     key: &Arc<PrivateKey>,
     pin: &(PublicKey, PathBuf),
     ports: &Arc<Vec<Port>>,
-    epoch: u64,
     down_since: Option<Instant>,
 ) -> Ended {
     let fail = |why: String| Ended { was_up: false, why };
@@ -440,7 +438,7 @@ async fn session(
         let ports = ports.clone();
         tasks.spawn(async move {
             let port = &ports[i];
-            if let Err(e) = port_link(port, channel, epoch, down_for).await {
+            if let Err(e) = port_link(port, channel, down_for).await {
                 tracing::warn!(port = %port.name, "port channel ended: {e:#}");
             }
         });
@@ -470,7 +468,13 @@ async fn session(
     // The control channel lives as long as the link.
     let mut decoder = Decoder::new();
     let why = loop {
-        match control_rd.wait().await {
+        let msg = tokio::select! {
+            msg = control_rd.wait() => msg,
+            // A port channel that ends (refused, garbage, closed) takes the link down with it:
+            // the next connection opens every port again.
+            Some(_) = tasks.join_next() => break "a port channel ended".to_string(),
+        };
+        match msg {
             Some(ChannelMsg::Data { data }) => {
                 decoder.push(&data);
                 loop {
@@ -530,12 +534,11 @@ async fn open(handle: &Handle<Client>, command: String) -> anyhow::Result<Channe
 async fn port_link(
     port: &Port,
     channel: Channel<Msg>,
-    epoch: u64,
     down_for: Option<Duration>,
 ) -> anyhow::Result<()> {
     let (mut rd, wr) = channel.split();
     let hello = Frame::PortHello {
-        epoch,
+        epoch: port.spool.epoch(),
         first_seq: port.spool.first_seq(),
     };
     wr.data_bytes(bytes::Bytes::from(hello.encode())).await?;
@@ -555,14 +558,24 @@ async fn port_link(
             Some(_) => {}
         }
     };
-    if let Some(down) = down_for {
-        let stats = port.spool.stats();
-        let text = format!(
+    // The daemon has what comes before `next` (from an earlier connection, or an earlier run
+    // of the agent whose spool was still on disk).
+    port.spool.ack(next.saturating_sub(1));
+    let stats = port.spool.stats();
+    let text = match down_for {
+        Some(down) => Some(format!(
             "link to the daemon was down for {:.1}s; replaying {} spooled record(s), {} byte(s)",
             down.as_secs_f64(),
             stats.records,
             stats.bytes
-        );
+        )),
+        None if stats.records > 0 => Some(format!(
+            "agent started; replaying {} spooled record(s), {} byte(s) kept on disk",
+            stats.records, stats.bytes
+        )),
+        None => None,
+    };
+    if let Some(text) = text {
         wr.data_bytes(bytes::Bytes::from(Frame::Notice(text).encode()))
             .await?;
     }

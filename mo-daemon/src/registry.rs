@@ -410,9 +410,10 @@ impl Registry {
         }
     }
 
-    /// Stop every console.
+    /// Stop every console, then record where agent ports resume.
     pub async fn shutdown(&self) {
         self.reconcile(Vec::new()).await;
+        self.agents.persist_resume_points().await;
     }
 }
 

@@ -270,6 +270,55 @@ impl Store {
             .collect()
         })
     }
+
+    /// Record, in one transaction, where each agent port resumes: `(agent, port, epoch, seq)`,
+    /// the agent's spool epoch and the last sequence number the daemon passed on. Ports of
+    /// agents that no longer exist are skipped.
+    pub fn set_agent_resumes(&self, points: &[ResumePoint]) -> Result<()> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        self.read("record agent resume points", |c| {
+            let tx = c.unchecked_transaction()?;
+            {
+                let mut stmt = tx.prepare(
+                    "INSERT OR REPLACE INTO agent_resume (agent, port, epoch, seq) \
+                     SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM agents WHERE name = ?1)",
+                )?;
+                for p in points {
+                    // u64 kept bit for bit in SQLite's i64.
+                    stmt.execute(params![p.agent, p.port, p.epoch as i64, p.seq as i64])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// Where port `port` of agent `agent` resumes: its spool epoch and the last sequence number
+    /// passed on, if recorded.
+    pub fn agent_resume(&self, agent: &str, port: &str) -> Result<Option<(u64, u64)>> {
+        self.read("read an agent resume point", |c| {
+            c.query_row(
+                "SELECT epoch, seq FROM agent_resume WHERE agent = ?1 AND port = ?2",
+                [agent, port],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            )
+            .optional()
+        })
+    }
+}
+
+/// Where an agent port resumes (see [`Store::set_agent_resumes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumePoint {
+    /// The agent's name.
+    pub agent: String,
+    /// The port's name on the agent.
+    pub port: String,
+    /// The agent's spool epoch for the port.
+    pub epoch: u64,
+    /// The last sequence number passed on.
+    pub seq: u64,
 }
 
 #[cfg(test)]
@@ -353,7 +402,20 @@ mod tests {
         let info = s.agent("cs1").unwrap();
         assert!(info.connected_ns.is_none());
         assert_eq!(info.software.as_deref(), Some("0.1.0"));
+        let point = |port: &str, epoch: u64, seq: u64| ResumePoint {
+            agent: "cs1".into(),
+            port: port.into(),
+            epoch,
+            seq,
+        };
+        s.set_agent_resumes(&[point("a", u64::MAX, 7), point("ttyS0", 1, 2)])
+            .unwrap();
+        s.set_agent_resumes(&[point("a", u64::MAX, 9)]).unwrap();
+        assert_eq!(s.agent_resume("cs1", "a").unwrap(), Some((u64::MAX, 9)));
+        assert_eq!(s.agent_resume("cs1", "ttyS0").unwrap(), Some((1, 2)));
+        assert_eq!(s.agent_resume("cs1", "zz").unwrap(), None);
         s.remove_agent("cs1").unwrap();
+        assert_eq!(s.agent_resume("cs1", "a").unwrap(), None);
         assert!(s.agent_ports("cs1").is_err());
         assert!(s.remove_agent("cs1").is_err());
         assert_eq!(s.agents().unwrap(), Vec::new());

@@ -52,7 +52,7 @@ mod token;
 mod user;
 
 pub use access::{RoleInfo, validate_access_name};
-pub use agent::{AgentInfo, AgentPort, ENROLL_VALID};
+pub use agent::{AgentInfo, AgentPort, ENROLL_VALID, ResumePoint};
 pub use audit::{AuditEntry, AuditFilter, Outcome};
 pub use audit_archive::{
     AUDIT_ARCHIVE_VERSION, AUDIT_PRUNE_ACTION, AuditArchive, verify_audit_archive,

@@ -282,6 +282,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (agent, name)
     ) STRICT;
     "#,
+    // 8: per agent port, the agent's spool epoch and the last sequence number the daemon passed
+    // on to the port's consoles: where the agent resumes after a daemon restart.
+    r#"
+    CREATE TABLE agent_resume (
+        agent TEXT NOT NULL REFERENCES agents (name) ON DELETE CASCADE,
+        port  TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        seq   INTEGER NOT NULL,
+        PRIMARY KEY (agent, port)
+    ) STRICT;
+    "#,
     // maintenance windows started at run time (`maintenance start`, `mo maintenance start`,
     // the REST API): what they cover, why, who started them, and when they start and end.
     r#"

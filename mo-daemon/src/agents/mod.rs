@@ -20,8 +20,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,7 +29,7 @@ use mo_core::link::{ControlOp, Link, LinkControl, LinkStatus, ModemState};
 use mo_core::{Error, Result};
 use mo_drivers::agent::codec::{Decoder, Frame, MAX_PAYLOAD, PortOp};
 use mo_drivers::agent::{AgentPorts, ENROLL_PREFIX, EnrollToken};
-use mo_store::{AgentPort, SshPublicKey, Store};
+use mo_store::{AgentPort, ResumePoint, SshPublicKey, Store};
 use russh::server::{Handle, Msg};
 use russh::{Channel, ChannelMsg, ChannelWriteHalf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, WriteHalf};
@@ -46,6 +46,12 @@ const OPEN_WAIT: Duration = Duration::from_secs(5);
 const QUEUE: usize = 256;
 /// The pipe between a console actor and a port's channel task.
 const PIPE_BYTES: usize = 64 * 1024;
+/// How often resume points are written to the store (all pending ones in one transaction), and
+/// how often a port channel acknowledges what was written.
+const PERSIST_EVERY: Duration = Duration::from_millis(200);
+
+/// An agent port: (agent, port).
+type PortKey = (String, String);
 
 /// Who logged in as an agent.
 #[derive(Clone)]
@@ -111,7 +117,13 @@ pub struct Agents {
     store: Store,
     live: Mutex<HashMap<String, Live>>,
     /// Per (agent, port): the spool epoch and the last sequence number passed on.
-    resume: Mutex<HashMap<(String, String), (u64, u64)>>,
+    resume: Mutex<HashMap<PortKey, (u64, u64)>>,
+    /// Resume points passed on but not yet written to the store.
+    pending: Mutex<HashMap<PortKey, (u64, u64)>>,
+    /// Resume points written to the store: what port channels acknowledge to the agent.
+    persisted: Mutex<HashMap<PortKey, (u64, u64)>>,
+    /// Whether the task writing resume points runs.
+    persisting: AtomicBool,
     changed: Notify,
     ids: AtomicU64,
 }
@@ -123,6 +135,9 @@ impl Agents {
             store,
             live: Mutex::new(HashMap::new()),
             resume: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            persisted: Mutex::new(HashMap::new()),
+            persisting: AtomicBool::new(false),
             changed: Notify::new(),
             ids: AtomicU64::new(1),
         }
@@ -235,6 +250,88 @@ impl Agents {
         }
     }
 
+    /// Where `key` resumes in `epoch`: the last sequence number passed on, from this run or
+    /// (after a daemon restart) from the store.
+    async fn resume_point(&self, key: &PortKey, epoch: u64) -> Option<u64> {
+        let known = lock(&self.resume).get(key).copied();
+        let known = match known {
+            Some(k) => Some(k),
+            None => {
+                let store = self.store.clone();
+                let (agent, port) = key.clone();
+                match tokio::task::spawn_blocking(move || store.agent_resume(&agent, &port)).await {
+                    Ok(Ok(k)) => k,
+                    Ok(Err(e)) => {
+                        tracing::error!(agent = %key.0, port = %key.1, "cannot read the resume point: {e}");
+                        None
+                    }
+                    Err(e) => {
+                        tracing::error!("resume point lookup failed: {e}");
+                        None
+                    }
+                }
+            }
+        };
+        known.and_then(|(e, seq)| (e == epoch).then_some(seq))
+    }
+
+    /// Record that `seq` of `key` in `epoch` was passed on to the port's consoles.
+    fn passed_on(self: &Arc<Self>, key: &PortKey, epoch: u64, seq: u64) {
+        lock(&self.resume).insert(key.clone(), (epoch, seq));
+        lock(&self.pending).insert(key.clone(), (epoch, seq));
+        if !self.persisting.swap(true, Ordering::SeqCst) {
+            let weak = Arc::downgrade(self);
+            tokio::spawn(persist_loop(weak));
+        }
+    }
+
+    /// The resume point of `key` written to the store, if in `epoch`.
+    fn persisted(&self, key: &PortKey, epoch: u64) -> Option<u64> {
+        lock(&self.persisted)
+            .get(key)
+            .and_then(|&(e, seq)| (e == epoch).then_some(seq))
+    }
+
+    /// Write the pending resume points to the store (in one transaction). The daemon calls it
+    /// once more when it stops, after its consoles.
+    pub async fn persist_resume_points(&self) {
+        let batch: Vec<(PortKey, (u64, u64))> = lock(&self.pending).drain().collect();
+        if batch.is_empty() {
+            return;
+        }
+        let points: Vec<ResumePoint> = batch
+            .iter()
+            .map(|((agent, port), (epoch, seq))| ResumePoint {
+                agent: agent.clone(),
+                port: port.clone(),
+                epoch: *epoch,
+                seq: *seq,
+            })
+            .collect();
+        let store = self.store.clone();
+        let written = tokio::task::spawn_blocking(move || store.set_agent_resumes(&points)).await;
+        match written {
+            Ok(Ok(())) => {
+                let mut persisted = lock(&self.persisted);
+                for (key, point) in batch {
+                    persisted.insert(key, point);
+                }
+            }
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => e.to_string(),
+                    Ok(Ok(())) => String::new(),
+                };
+                tracing::error!("cannot record agent resume points (retrying): {why}");
+                let mut pending = lock(&self.pending);
+                for (key, point) in batch {
+                    pending.entry(key).or_insert(point);
+                }
+            }
+        }
+    }
+
     /// The ports of connected `agent` that have a channel now.
     pub fn connected_ports(&self, agent: &str) -> Vec<String> {
         let live = self.live();
@@ -308,6 +405,21 @@ impl AgentPorts for Agents {
                 address,
             }),
         })
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Write pending resume points every [`PERSIST_EVERY`] for as long as the agents live.
+async fn persist_loop(agents: Weak<Agents>) {
+    loop {
+        tokio::time::sleep(PERSIST_EVERY).await;
+        let Some(agents) = agents.upgrade() else {
+            return;
+        };
+        agents.persist_resume_points().await;
     }
 }
 
@@ -603,14 +715,24 @@ async fn port_channel(
         status: status_rx,
         gone: gone_rx,
     });
-    let registered = {
-        let mut live = agents.live();
-        match live.get_mut(name) {
-            Some(l) if l.id == id => {
-                l.ports.insert(port.to_owned(), line);
-                true
+    // The agent opens its control channel first, but the two channels' tasks may start in
+    // either order: wait a little for the control channel to register the connection.
+    let deadline = tokio::time::Instant::now() + OPEN_WAIT;
+    let registered = loop {
+        let notified = agents.changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        {
+            let mut live = agents.live();
+            if let Some(l) = live.get_mut(name)
+                && l.id == id
+            {
+                l.ports.insert(port.to_owned(), line.clone());
+                break true;
             }
-            _ => false,
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            break false;
         }
     };
     if !registered {
@@ -629,11 +751,23 @@ async fn port_channel(
     let mut epoch = 0u64;
     let mut marks = Marks::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Acknowledged to the agent: what is written in the store as passed on.
+    let mut ack_tick = tokio::time::interval(PERSIST_EVERY);
+    let mut acked = 0u64;
     let why: String = 'run: loop {
         let msg = tokio::select! {
             msg = rd.wait() => msg,
             _ = tick.tick() => {
                 marks.check(ctx, name, port);
+                continue;
+            }
+            _ = ack_tick.tick() => {
+                if let Some(seq) = agents.persisted(&key, epoch)
+                    && seq > acked
+                {
+                    acked = seq;
+                    let _ = to_agent.send(Frame::Ack { seq }).await;
+                }
                 continue;
             }
         };
@@ -645,7 +779,7 @@ async fn port_channel(
             Some(_) => continue,
         };
         decoder.push(&data);
-        let mut last_acked = None;
+        let mut passed = None;
         loop {
             let frame = match decoder.next_frame() {
                 Ok(Some(frame)) => frame,
@@ -661,15 +795,10 @@ async fn port_channel(
                     first_seq,
                 } => {
                     epoch = e;
-                    let known = agents
-                        .resume
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get(&key)
-                        .copied();
-                    let next = match known {
-                        Some((known_epoch, last)) if known_epoch == e => last + 1,
-                        _ => first_seq,
+                    acked = 0;
+                    let next = match agents.resume_point(&key, e).await {
+                        Some(last) => last.saturating_add(1),
+                        None => first_seq,
                     };
                     expected = Some(next);
                     let _ = to_agent.send(Frame::Resume { next_seq: next }).await;
@@ -709,13 +838,8 @@ async fn port_channel(
                             sink = None;
                         }
                     }
-                    expected = Some(seq + 1);
-                    agents
-                        .resume
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(key.clone(), (epoch, seq));
-                    last_acked = Some(seq);
+                    expected = Some(seq.saturating_add(1));
+                    passed = Some(seq);
                 }
                 Frame::Modem(msr) => {
                     let state = ModemState::from_msr(msr);
@@ -743,8 +867,8 @@ async fn port_channel(
                 }
             }
         }
-        if let Some(seq) = last_acked {
-            let _ = to_agent.send(Frame::Ack { seq }).await;
+        if let Some(seq) = passed {
+            agents.passed_on(&key, epoch, seq);
         }
     };
     tracing::info!(agent = name, port, "port channel ended: {why}");
