@@ -1,8 +1,9 @@
 //! The ANSI stripper: removes terminal escape sequences and control characters from console
 //! output, keeping the text and the line ends.
 //!
-//! It is a byte-at-a-time state machine with no buffer, so a sequence split across any number of
-//! [`AnsiStripper::feed`] calls is removed exactly as if it had arrived whole. It recognises:
+//! It is a state machine with no buffer (runs of plain text are skipped sixteen bytes at a
+//! time), so a sequence split across any number of [`AnsiStripper::feed`] calls is removed
+//! exactly as if it had arrived whole. It recognises:
 //!
 //! - CSI sequences (`ESC [` parameters, intermediates, final byte: colours, cursor movement),
 //! - string sequences ended by BEL or ST (`ESC \`): OSC (`ESC ]`, window titles, hyperlinks),
@@ -74,6 +75,50 @@ fn is_text(b: u8) -> bool {
     (b >= 0x20 && b != DEL) || b == TAB
 }
 
+/// Whether `b` is not kept as text in the ground state (the negation of [`is_text`], written
+/// with no branch so that a loop over a block compiles to SIMD compares).
+fn not_text(b: u8) -> bool {
+    ((b < 0x20) & (b != TAB)) | (b == DEL)
+}
+
+/// Whether `b` is neither text nor a line end.
+fn not_plain(b: u8) -> bool {
+    not_text(b) & (b != b'\r') & (b != b'\n')
+}
+
+/// Whether any byte of `block` is `bad`, testing every byte (no early exit: SIMD).
+fn any_in(block: &[u8], bad: fn(u8) -> bool) -> bool {
+    block.iter().fold(0u8, |acc, &b| acc | u8::from(bad(b))) != 0
+}
+
+/// The length of the run of text bytes (see [`is_text`]) at the start of `bytes`, found sixteen
+/// bytes at a time: output with no escape or control byte costs about a `memchr`.
+pub(super) fn text_run(bytes: &[u8]) -> usize {
+    const BLOCK: usize = 16;
+    let mut done = 0;
+    for block in bytes.chunks_exact(BLOCK) {
+        if any_in(block, not_text) {
+            break;
+        }
+        done += BLOCK;
+    }
+    let rest = bytes.get(done..).unwrap_or_default();
+    done + rest.iter().position(|&b| not_text(b)).unwrap_or(rest.len())
+}
+
+/// Whether `bytes` holds nothing the stripper would remove or turn into a line end but CR and
+/// LF: only text bytes, CR and LF (tested 32 bytes at a time).
+pub(super) fn is_plain(bytes: &[u8]) -> bool {
+    const BLOCK: usize = 32;
+    let mut blocks = bytes.chunks_exact(BLOCK);
+    for block in &mut blocks {
+        if any_in(block, not_plain) {
+            return false;
+        }
+    }
+    !any_in(blocks.remainder(), not_plain)
+}
+
 impl AnsiStripper {
     /// A stripper in the ground state.
     pub fn new() -> Self {
@@ -97,7 +142,7 @@ impl AnsiStripper {
                 State::Ground => {
                     if is_text(b) {
                         let rest = input.get(i..).unwrap_or_default();
-                        let len = rest.iter().position(|&b| !is_text(b)).unwrap_or(rest.len());
+                        let len = text_run(rest);
                         if let Some(run) = rest.get(..len) {
                             emit(Piece::Text(run));
                         }
@@ -133,6 +178,20 @@ impl AnsiStripper {
                     }
                 },
                 State::Csi => match b {
+                    // Parameters and intermediates: skip the whole run at once.
+                    0x20..=0x3f if self.seq_len < MAX_CSI_LEN => {
+                        let room = MAX_CSI_LEN - self.seq_len;
+                        let run = input
+                            .get(i..)
+                            .unwrap_or_default()
+                            .iter()
+                            .take(room)
+                            .take_while(|b| (0x20..=0x3f).contains(*b))
+                            .count();
+                        self.seq_len += run;
+                        i += run;
+                        continue;
+                    }
                     0x20..=0x3f if self.seq_len < MAX_CSI_LEN => self.seq_len += 1,
                     0x40..=0x7e => self.state = State::Ground,
                     ESC => self.enter(State::Escape),

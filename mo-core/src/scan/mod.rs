@@ -46,6 +46,7 @@
 mod ansi;
 mod book;
 mod pattern;
+mod prefilter;
 mod template;
 
 #[cfg(test)]
@@ -123,6 +124,12 @@ struct Lines {
     idle_len: usize,
     context: VecDeque<Vec<u8>>,
     context_lines: usize,
+    /// Where the prefilter's literals start in the chunk being fed (reused from chunk to chunk).
+    hits: Vec<usize>,
+    /// Lines of the chunk being fed that were passed over, not yet in `context` (start, end).
+    passed: Vec<(usize, usize)>,
+    /// Scratch space of the prefilter.
+    lower: Vec<u8>,
 }
 
 /// Who is scanning, for messages.
@@ -142,6 +149,71 @@ impl Lines {
                 self.end_line(who, out);
             }
         }
+    }
+
+    /// Feeds output holding no escape sequence and no control byte but TAB, CR and LF — what the
+    /// stripper would pass on unchanged — with the stripper in its ground state. The same as
+    /// feeding it through the stripper, but lines wholly inside `bytes` in which the prefilter
+    /// finds no literal are passed over without being copied or matched (only the last few are
+    /// kept, as context).
+    fn push_plain(&mut self, bytes: &[u8], who: &Who<'_>, out: &mut Vec<Match>) {
+        let mut ends = memchr::memchr2_iter(b'\r', b'\n', bytes);
+        let Some(first) = ends.next() else {
+            self.push_text(bytes, who, out);
+            return;
+        };
+        // The end of the line begun by earlier output.
+        self.push_text(bytes.get(..first).unwrap_or_default(), who, out);
+        self.end_line(who, out);
+        let mut hits = std::mem::take(&mut self.hits);
+        hits.clear();
+        // Without a prefilter every line may match.
+        let every = match who.patterns.prefilter() {
+            Some(prefilter) => {
+                prefilter.starts(bytes, &mut self.lower, &mut hits);
+                false
+            }
+            None => true,
+        };
+        let mut next_hit = hits.iter().copied().peekable();
+        let mut start = first + 1;
+        for end in ends {
+            let line = bytes.get(start..end).unwrap_or_default();
+            while next_hit.next_if(|&h| h < start).is_some() {}
+            let hit = every || next_hit.peek().is_some_and(|&h| h < end);
+            if hit || line.len() > self.max_line {
+                self.keep_passed(bytes);
+                self.push_text(line, who, out);
+                self.end_line(who, out);
+            } else if !line.is_empty() {
+                self.passed.push((start, end));
+            }
+            start = end + 1;
+        }
+        self.hits = hits;
+        self.keep_passed(bytes);
+        // The partial line.
+        self.push_text(bytes.get(start..).unwrap_or_default(), who, out);
+    }
+
+    /// Puts the lines passed over in `bytes` into the context, as [`Lines::end_line`] would.
+    fn keep_passed(&mut self, bytes: &[u8]) {
+        let skip = self.passed.len().saturating_sub(self.context_lines);
+        for i in skip..self.passed.len() {
+            let Some(&(start, end)) = self.passed.get(i) else {
+                continue;
+            };
+            let line = bytes.get(start..end).unwrap_or_default();
+            let mut spare = if self.context.len() >= self.context_lines {
+                self.context.pop_front().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            spare.clear();
+            spare.extend_from_slice(line);
+            self.context.push_back(spare);
+        }
+        self.passed.clear();
     }
 
     fn end_line(&mut self, who: &Who<'_>, out: &mut Vec<Match>) {
@@ -166,7 +238,15 @@ impl Lines {
     }
 
     fn scan(&mut self, who: &Who<'_>, partial: bool, out: &mut Vec<Match>) {
-        // Most lines match nothing: `is_match` rejects them fastest, stopping at the first hit.
+        // Most lines match nothing: a line without any pattern's literal cannot match, and
+        // `is_match` rejects the others fastest, stopping at the first hit.
+        if who
+            .patterns
+            .prefilter()
+            .is_some_and(|prefilter| !prefilter.may_match(&self.line, &mut self.lower))
+        {
+            return;
+        }
         if !who.patterns.set().is_match(&self.line) {
             return;
         }
@@ -254,6 +334,9 @@ impl Scanner {
                 idle_len: 0,
                 context: VecDeque::with_capacity(context_lines),
                 context_lines,
+                hits: Vec::new(),
+                passed: Vec::new(),
+                lower: Vec::new(),
             },
             last_activity: None,
         }
@@ -290,10 +373,15 @@ impl Scanner {
             ..
         } = self;
         let who = Who { patterns, device };
-        stripper.feed(bytes, |piece| match piece {
-            Piece::Text(text) => lines.push_text(text, &who, &mut out),
-            Piece::LineEnd => lines.end_line(&who, &mut out),
-        });
+        if !stripper.in_sequence() && ansi::is_plain(bytes) {
+            // Nothing to strip: lines can be matched (or passed over) in place.
+            lines.push_plain(bytes, &who, &mut out);
+        } else {
+            stripper.feed(bytes, |piece| match piece {
+                Piece::Text(text) => lines.push_text(text, &who, &mut out),
+                Piece::LineEnd => lines.end_line(&who, &mut out),
+            });
+        }
         out
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use regex::bytes::{Regex, RegexSet, RegexSetBuilder};
 
+use super::prefilter::Prefilter;
 use super::template::Template;
 use crate::error::{Error, Result};
 
@@ -127,6 +128,8 @@ pub(super) struct Compiled {
 #[derive(Debug)]
 struct Inner {
     set: RegexSet,
+    /// Literals one of which every match contains, when every pattern has some.
+    prefilter: Option<Prefilter>,
     patterns: Vec<Compiled>,
 }
 
@@ -180,6 +183,7 @@ impl PatternSet {
         Ok(PatternSet {
             inner: Arc::new(Inner {
                 set,
+                prefilter: Prefilter::new(patterns.iter().map(|p| p.regex.as_str())),
                 patterns: compiled,
             }),
         })
@@ -202,6 +206,16 @@ impl PatternSet {
 
     pub(super) fn set(&self) -> &RegexSet {
         &self.inner.set
+    }
+
+    /// How many literals the prefilter looks for before a line goes to the regexes: `None` when
+    /// some pattern has no literal every match of it contains (then every line does).
+    pub fn prefilter_literals(&self) -> Option<usize> {
+        self.inner.prefilter.as_ref().map(|p| p.literals())
+    }
+
+    pub(super) fn prefilter(&self) -> Option<&Prefilter> {
+        self.inner.prefilter.as_ref()
     }
 
     pub(super) fn get(&self, index: usize) -> Option<&Compiled> {

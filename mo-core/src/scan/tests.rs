@@ -500,3 +500,129 @@ fn random_input_never_panics_and_stays_bounded() {
     matched += s.flush().len();
     assert!(matched > 0);
 }
+
+#[test]
+fn escape_sequences_and_line_ends_split_across_chunks() {
+    // Every split of each input into two feeds strips and matches as the input whole does:
+    // sequences, CR LF pairs and literals cut anywhere.
+    let inputs: &[&[u8]] = &[
+        b"Kernel \x1b[1;31mpanic\x1b[0m - not syncing: split\r\nnext\r\n",
+        b"x\x1b]0;title\x1b\\Out of memory: Killed process 9 (a)\r\n",
+        b"plain\r\nI/O error, dev sda\r\rweb1 login: \r\n=> \n",
+        b"\x1b[12\nI/O error, dev sdb\r\n\x1b(BOut of memory: Killed process 1 (x)\n",
+    ];
+    for input in inputs {
+        let whole = feed_in_steps(input, input.len());
+        assert!(!whole.is_empty(), "{input:?}");
+        for cut in 0..=input.len() {
+            let mut s = scanner();
+            let t0 = Instant::now();
+            let mut got = s.feed(&input[..cut], t0);
+            got.extend(s.feed(&input[cut..], t0));
+            got.extend(s.flush());
+            assert_eq!(got, whole, "{input:?} cut at {cut}");
+        }
+    }
+}
+
+#[test]
+fn stripper_runs_stop_at_every_control_byte() {
+    // Long runs of text with one control byte at each position: the fast text scan must stop
+    // exactly there.
+    for at in 0..40 {
+        for control in [0x00u8, 0x07, 0x08, 0x1b, b'\r', b'\n', 0x7f, 0x1f] {
+            let mut input = vec![b'a'; 40];
+            input[at] = control;
+            let want: Vec<u8> = {
+                let mut bytewise = AnsiStripper::new();
+                input
+                    .iter()
+                    .flat_map(|b| bytewise.strip(std::slice::from_ref(b)))
+                    .collect()
+            };
+            assert_eq!(
+                AnsiStripper::new().strip(&input),
+                want,
+                "{control:#x} at {at}"
+            );
+        }
+    }
+}
+
+/// Random console output: lines from a vocabulary (some matching), colours, CR, LF, CR LF,
+/// control bytes, long lines.
+fn random_output(rng: &mut StdRng, lines: usize) -> Vec<u8> {
+    let words: &[&[u8]] = &[
+        b"Kernel panic - not syncing: ",
+        b"Out of memory: Killed process 42 (java)",
+        b"I/O error, dev sda",
+        b"web1 login: ",
+        b"=> ",
+        b"boot> ",
+        b"123456789012",
+        b"ordinary text",
+        b"\x1b[0;32m",
+        b"\x1b[0m",
+        b"\x1b]0;t\x07",
+        b"\t",
+        b"\x07",
+        b" ",
+    ];
+    let ends: &[&[u8]] = &[b"\r\n", b"\n", b"\r", b"\r\r\n", b""];
+    let mut out = Vec::new();
+    for _ in 0..lines {
+        let n = if rng.random_bool(0.02) {
+            40
+        } else {
+            rng.random_range(0..5)
+        };
+        for _ in 0..n {
+            out.extend_from_slice(words[rng.random_range(0..words.len())]);
+        }
+        out.extend_from_slice(ends[rng.random_range(0..ends.len())]);
+    }
+    out
+}
+
+#[test]
+fn plain_chunks_and_the_prefilter_match_as_every_line_scanned_would() {
+    // `digits` has no literal, so a set with it has no prefilter and scans every line the slow
+    // way; without it the prefilter passes lines over. Both must report the same matches, with
+    // the same context, however the output is split.
+    let config = ScanConfig {
+        quiet: 5 * MS,
+        context_lines: 3,
+        max_line: 64,
+    };
+    let filtered = PatternSet::new(&patterns()).unwrap();
+    assert!(filtered.prefilter().is_some());
+    let mut all = patterns();
+    all.push(Pattern::new("digits", r"^\d{12}$", Severity::Info, ""));
+    let unfiltered = PatternSet::new(&all).unwrap();
+    assert!(unfiltered.prefilter().is_none());
+    let mut rng = StdRng::seed_from_u64(0xf11e_7e2d);
+    for round in 0..40 {
+        let output = random_output(&mut rng, 300);
+        let mut a = Scanner::with_set("web1", filtered.clone(), config.clone());
+        let mut b = Scanner::with_set("web1", unfiltered.clone(), config.clone());
+        let mut now = Instant::now();
+        let (mut got, mut want) = (Vec::new(), Vec::new());
+        let mut rest = &output[..];
+        while !rest.is_empty() {
+            let n = rng.random_range(1..=rest.len().min(700));
+            let (piece, more) = rest.split_at(n);
+            rest = more;
+            got.extend(a.feed(piece, now));
+            want.extend(b.feed(piece, now));
+            now += Duration::from_millis(rng.random_range(0..8));
+            got.extend(a.poll_idle(now));
+            want.extend(b.poll_idle(now));
+            assert_eq!(a.partial_line(), b.partial_line(), "round {round}");
+        }
+        got.extend(a.flush());
+        want.extend(b.flush());
+        want.retain(|m| m.pattern != "digits");
+        assert!(!want.is_empty(), "round {round}");
+        assert_eq!(got, want, "round {round}");
+    }
+}
