@@ -11,6 +11,7 @@
 mod common;
 mod flood;
 mod flood_lines;
+mod flood_unix;
 mod gang;
 mod idle;
 mod policy;
@@ -37,6 +38,12 @@ struct Args {
 enum Cmd {
     /// N sim consoles flooding into their record logs: MB logged per CPU-second, lost records.
     Flood(flood::Opts),
+    /// N unix-socket consoles flooding 88-byte lines from a producer process: a bare reader and
+    /// mo's path (record logs, scanner): MB per CPU-second, wall time, peak RSS.
+    FloodUnix(flood_unix::Opts),
+    /// The producer process of `flood-unix` (started by it).
+    #[command(hide = true)]
+    FloodUnixProducer(flood_unix::ProducerOpts),
     /// N idle sim consoles in one process: time until all show `login:`, resident memory.
     Idle(idle::Opts),
     /// One console, many viewers, one of them stalled: the others' latency with and without it.
@@ -71,6 +78,8 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match args.cmd {
         Cmd::Flood(o) => rt.block_on(flood::run(o)),
+        Cmd::FloodUnix(o) => rt.block_on(flood_unix::run(o)),
+        Cmd::FloodUnixProducer(o) => rt.block_on(flood_unix::produce(o)),
         Cmd::Idle(o) => rt.block_on(idle::run(o)),
         Cmd::Viewers(o) => rt.block_on(viewers::run(o)),
         Cmd::Rtt(o) => rt.block_on(rtt::run(o)),
@@ -87,6 +96,7 @@ fn main() -> anyhow::Result<()> {
             // Every subcommand but this one, so that a new benchmark is never left out.
             let names: Vec<String> = Args::command()
                 .get_subcommands()
+                .filter(|c| !c.is_hide_set())
                 .map(|c| c.get_name().to_owned())
                 .filter(|name| name != "all" && name != "help")
                 .collect();

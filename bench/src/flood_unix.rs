@@ -1,0 +1,568 @@
+//! `mo-bench flood-unix`: N Unix-socket consoles, each flooding numbered 88-byte lines from a
+//! separate producer process (its CPU is not counted), read twice in one run:
+//!
+//! 1. by a **bare reader** — read into a buffer, append the raw bytes to one file per console —
+//!    the machine's ceiling;
+//! 2. by **mo's path**, wired as the daemon wires a console (`mo-daemon/src/registry.rs`): a
+//!    [`Console`] on a `unix://` link whose consumers are its record log ([`ReopeningLog`]:
+//!    records, timestamps, CRC, hash chain, `--fsync` as the daemon's default) and the event
+//!    scanner's bounded feed, watched by an [`EventService`] with the default patterns (or 100).
+//!
+//! For each: MB per CPU-second of this process (getrusage), wall time until every log is complete,
+//! peak RSS (VmHWM, reset before each). Afterwards every line of every log is checked present
+//! once and in order (the logs must hold exactly the bytes sent); a failing check fails the run.
+
+use std::io::{BufRead as _, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use mo_core::console::{Console, ConsoleConfig, Consumers};
+use mo_core::event::{EventService, NoSink, Rules};
+use mo_core::log::{Fsync, LogOptions, ReadOptions, ReopeningLog, read, verify};
+use mo_core::record::RecordKind;
+use mo_core::scan::{PatternBook, PatternConfig};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::common::{cpu_seconds, raise_fd_limit};
+
+/// Bytes per flood line, CR LF included.
+pub const LINE_LEN: usize = 88;
+/// Digits of the line number at the start of each line.
+const NUM_LEN: usize = 10;
+/// Bytes the bare reader reads at once.
+const BARE_READ: usize = 64 * 1024;
+
+/// Options of `mo-bench flood-unix`.
+#[derive(Debug, clap::Args)]
+pub struct Opts {
+    /// Unix-socket consoles flooding at once.
+    #[arg(long, default_value_t = 200)]
+    consoles: usize,
+    /// Numbered 88-byte lines each console sends.
+    #[arg(long, default_value_t = 20_000)]
+    lines: u64,
+    /// Patterns mo's scanner evaluates: `default` (the daemon's built-in set) or `100` (the
+    /// hundred patterns of `mo-bench scan`).
+    #[arg(long, default_value = "default", value_parser = ["default", "100"])]
+    patterns: String,
+    /// When mo's record logs are forced to disk, as `mod --fsync` (the daemon's default).
+    #[arg(long, default_value = "interval=1s")]
+    fsync: Fsync,
+    /// Where the logs go (a temporary directory by default; removed afterwards).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// Options of the producer process `mo-bench flood-unix` starts (not for use by hand).
+#[derive(Debug, clap::Args)]
+pub struct ProducerOpts {
+    /// Directory holding `bare/` and `mo/`, one socket per console in each.
+    #[arg(long)]
+    sockets: PathBuf,
+    #[arg(long)]
+    consoles: usize,
+    #[arg(long)]
+    lines: u64,
+}
+
+/// The `lines` numbered lines every console sends: `NNNNNNNNNN ` then 75 printable bytes (a
+/// rotation that depends on the number) then CR LF.
+pub fn flood_text(lines: u64) -> Vec<u8> {
+    let text_len = LINE_LEN - NUM_LEN - 3;
+    let mut out = Vec::with_capacity(lines as usize * LINE_LEN);
+    for n in 1..=lines {
+        out.extend_from_slice(format!("{n:0NUM_LEN$} ").as_bytes());
+        let offset = (n - 1) % 95;
+        out.extend((0..text_len as u64).map(|i| b' ' + ((offset + i) % 95) as u8));
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+fn socket_path(sockets: &Path, phase: &str, i: usize) -> PathBuf {
+    sockets.join(phase).join(format!("c{i:05}.sock"))
+}
+
+/// The producer: listens on every socket and sends the flood to each client. A `bare` socket
+/// serves any number of clients one after the other, closing each connection after the flood;
+/// a `mo` socket serves its first client only and holds the connection open (a console would
+/// reconnect) until the client goes. Prints `ready` once all listen; exits when its stdin closes.
+pub async fn produce(o: ProducerOpts) -> anyhow::Result<()> {
+    let text: Arc<[u8]> = flood_text(o.lines).into();
+    for (phase, hold) in [("bare", false), ("mo", true)] {
+        std::fs::create_dir_all(o.sockets.join(phase))?;
+        for i in 0..o.consoles {
+            let path = socket_path(&o.sockets, phase, i);
+            let listener = tokio::net::UnixListener::bind(&path)
+                .with_context(|| format!("cannot listen on {}", path.display()))?;
+            let text = text.clone();
+            tokio::spawn(async move {
+                while let Ok((mut stream, _)) = listener.accept().await {
+                    if stream.write_all(&text).await.is_err() {
+                        continue;
+                    }
+                    if hold {
+                        let mut sink = [0u8; 1024];
+                        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+                        return;
+                    }
+                }
+            });
+        }
+    }
+    println!("ready");
+    std::io::stdout().flush()?;
+    tokio::task::spawn_blocking(|| {
+        let mut rest = Vec::new();
+        let _ = std::io::stdin().read_to_end(&mut rest);
+    })
+    .await?;
+    Ok(())
+}
+
+/// The producer process; killed if still running when dropped.
+struct Producer {
+    child: Child,
+}
+
+impl Producer {
+    fn start(sockets: &Path, consoles: usize, lines: u64) -> anyhow::Result<Producer> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .arg("flood-unix-producer")
+            .arg("--sockets")
+            .arg(sockets)
+            .args([
+                "--consoles",
+                &consoles.to_string(),
+                "--lines",
+                &lines.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("cannot start the producer process")?;
+        let stdout = child.stdout.take().context("producer stdout")?;
+        let producer = Producer { child };
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        if line.trim() != "ready" {
+            bail!("the producer process did not start (it said {line:?})");
+        }
+        Ok(producer)
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one reader measured.
+struct Figures {
+    mb: f64,
+    cpu: f64,
+    wall: f64,
+    peak_rss: u64,
+}
+
+impl Figures {
+    fn per_cpu_second(&self) -> f64 {
+        self.mb / self.cpu.max(1e-9)
+    }
+}
+
+pub async fn run(o: Opts) -> anyhow::Result<()> {
+    raise_fd_limit();
+    if o.consoles == 0 || o.lines == 0 {
+        bail!("--consoles and --lines must be at least 1");
+    }
+    let tmp = tempfile::tempdir()?;
+    let base = o.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    // Socket paths must stay short (108 bytes): always in a fresh temporary directory.
+    let sockets = tempfile::tempdir()?;
+    let expected = flood_text(o.lines);
+    let mb_sent = expected.len() as f64 * o.consoles as f64 / 1e6;
+    println!(
+        "flood-unix: {} unix-socket consoles, {} lines of {LINE_LEN} bytes each ({mb_sent:.1} MB \
+         in all) from a producer process (its CPU not counted)",
+        o.consoles, o.lines
+    );
+    let _producer = Producer::start(sockets.path(), o.consoles, o.lines)?;
+
+    let bare_dir = base.join("bare");
+    // The first flood in a process costs more than later ones (memory, page cache): a warm-up
+    // run of the bare reader, not counted, keeps that out of the comparison.
+    std::fs::create_dir_all(&bare_dir)?;
+    bare_reader(&o, sockets.path(), &bare_dir).await?;
+    std::fs::remove_dir_all(&bare_dir)?;
+    std::fs::create_dir_all(&bare_dir)?;
+    let bare = bare_reader(&o, sockets.path(), &bare_dir).await?;
+    let mut problems = Vec::new();
+    for i in 0..o.consoles {
+        let path = bare_dir.join(format!("c{i:05}.log"));
+        let mut check = Check::new(&expected);
+        let mut file = std::fs::File::open(&path)?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            check.feed(buf.get(..n).unwrap_or_default());
+        }
+        if let Err(e) = check.finish() {
+            problems.push(format!("bare reader, console {i}: {e}"));
+        }
+    }
+    report("bare reader (raw bytes appended to files)", &bare, None);
+
+    let mo_dir = base.join("mo");
+    let (mo, skipped) = mo_path(&o, sockets.path(), &mo_dir).await?;
+    for i in 0..o.consoles {
+        let log = mo_dir.join(format!("c{i:05}"));
+        if let Err(e) = check_log(&log, &expected) {
+            problems.push(format!("mo, console {i}: {e}"));
+        }
+    }
+    report(
+        &format!(
+            "mo (record logs, --fsync {}, scanner with {} patterns)",
+            o.fsync, o.patterns
+        ),
+        &mo,
+        Some(&bare),
+    );
+    println!(
+        "  scanner skipped {skipped} bytes (fell behind; the logs have them); targets: mo >= 70 % \
+         of the bare reader with the default patterns, >= 50 % with 100"
+    );
+    if o.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&bare_dir);
+        let _ = std::fs::remove_dir_all(&mo_dir);
+    }
+    if let Some(first) = problems.first() {
+        for p in problems.iter().take(20) {
+            eprintln!("  LOST OR DAMAGED: {p}");
+        }
+        bail!(
+            "{} logs failed the line check (the first: {first})",
+            problems.len()
+        );
+    }
+    println!(
+        "  lines checked: {} per console in both runs, each once and in order",
+        o.lines
+    );
+    Ok(())
+}
+
+fn report(what: &str, f: &Figures, bare: Option<&Figures>) {
+    println!("  {what}:");
+    println!(
+        "    {:>7.0} MB per CPU-second{}   ({:.1} MB, {:.2} CPU-s)",
+        f.per_cpu_second(),
+        bare.map_or(String::new(), |b| format!(
+            " = {:.0} % of the bare reader",
+            100.0 * f.per_cpu_second() / b.per_cpu_second().max(1e-9)
+        )),
+        f.mb,
+        f.cpu
+    );
+    println!(
+        "    {:>7.2} s wall until every log is complete, peak RSS {:.1} MiB",
+        f.wall,
+        f.peak_rss as f64 / f64::from(1 << 20)
+    );
+}
+
+/// Reset this process's peak RSS (VmHWM), so the next reading is this phase's.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident memory of this process since the last reset, in bytes (VmHWM).
+fn peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The bare reader: one task per socket reading into a buffer and appending to a file, until
+/// the producer closes the connection.
+async fn bare_reader(o: &Opts, sockets: &Path, dir: &Path) -> anyhow::Result<Figures> {
+    reset_peak_rss();
+    let cpu0 = cpu_seconds();
+    let wall0 = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..o.consoles {
+        let path = socket_path(sockets, "bare", i);
+        let file = dir.join(format!("c{i:05}.log"));
+        tasks.spawn(async move {
+            let mut stream = tokio::net::UnixStream::connect(&path)
+                .await
+                .with_context(|| format!("cannot connect to {}", path.display()))?;
+            let mut out = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&file)?;
+            let mut buf = vec![0u8; BARE_READ];
+            let mut total = 0u64;
+            loop {
+                let n = stream.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                out.write_all(buf.get(..n).unwrap_or_default())?;
+                total += n as u64;
+            }
+            anyhow::Ok(total)
+        });
+    }
+    let mut bytes = 0u64;
+    while let Some(r) = tasks.join_next().await {
+        bytes += r??;
+    }
+    Ok(Figures {
+        mb: bytes as f64 / 1e6,
+        cpu: cpu_seconds() - cpu0,
+        wall: wall0.elapsed().as_secs_f64(),
+        peak_rss: peak_rss(),
+    })
+}
+
+/// mo's path: consoles on `unix://` links with record logs and the event scanner, wired as the
+/// daemon's registry does. Returns the figures and the bytes the scanners skipped.
+async fn mo_path(o: &Opts, sockets: &Path, dir: &Path) -> anyhow::Result<(Figures, u64)> {
+    let book = match o.patterns.as_str() {
+        "100" => {
+            let configs: Vec<PatternConfig> = crate::scan::patterns()
+                .into_iter()
+                .map(|p| PatternConfig::new(&p.name, &p.regex, p.severity.as_str()))
+                .collect();
+            PatternBook::from_config(&configs)?
+        }
+        _ => PatternBook::from_config(&[])?,
+    };
+    let log_opts = LogOptions {
+        fsync: o.fsync,
+        ..LogOptions::default()
+    };
+    let expected_bytes = (o.lines as usize * LINE_LEN) as u64;
+    let last_line = flood_text(o.lines)
+        .get((o.lines as usize - 1) * LINE_LEN..)
+        .unwrap_or_default()
+        .to_vec();
+    reset_peak_rss();
+    let cpu0 = cpu_seconds();
+    let wall0 = Instant::now();
+    let events = EventService::start(Rules::default(), book, Arc::new(NoSink), 1);
+    let mut consoles = Vec::new();
+    let mut skipped = Vec::new();
+    for i in 0..o.consoles {
+        let name = format!("c{i:05}");
+        let url = format!("unix://{}", socket_path(sockets, "mo", i).display());
+        let connector = mo_drivers::connector_for(&url, &mo_drivers::DriverOptions::default())?;
+        let (writer, _) = ReopeningLog::open(&dir.join(&name), log_opts.clone());
+        if let Some(e) = writer.open_error() {
+            bail!("{name}: the record log cannot be opened: {e}");
+        }
+        // As Registry::try_start and the daemon's on-start hook: log + bounded scanner feed.
+        let (scanner, feed) = EventService::scanner_consumer();
+        skipped.push(feed.skipped_counter());
+        let consumers = Consumers::new().log(Box::new(writer)).bounded(scanner);
+        let console = Console::spawn_with(ConsoleConfig::new(name), connector, consumers);
+        events.watch(&console, feed);
+        consoles.push(console);
+    }
+    // Complete when each console's output ends with the last line.
+    let deadline =
+        Instant::now() + Duration::from_secs(60 + expected_bytes * o.consoles as u64 / 5_000_000);
+    let mut done = vec![false; consoles.len()];
+    loop {
+        for (c, done) in consoles.iter().zip(done.iter_mut()) {
+            if !*done {
+                *done = c.replay(2).await?.ends_with(&last_line);
+            }
+        }
+        let finished = done.iter().filter(|d| **d).count();
+        if finished == consoles.len() {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "only {finished} of {} consoles got their whole flood",
+                consoles.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let wall = wall0.elapsed().as_secs_f64();
+    // Stop every actor and wait until each has ended (its final log sync done).
+    let mut ended = tokio::task::JoinSet::new();
+    for c in &consoles {
+        let mut state = c.watch_state();
+        c.shutdown().await;
+        ended.spawn(async move { while state.changed().await.is_ok() {} });
+    }
+    let all_ended = async {
+        while let Some(r) = ended.join_next().await {
+            r?;
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(120), all_ended)
+        .await
+        .map_err(|_| anyhow::anyhow!("console actors did not stop within 120 s"))??;
+    let cpu = cpu_seconds() - cpu0;
+    let peak = peak_rss();
+    drop(events);
+    let skipped = skipped.iter().map(|s| s.load(Ordering::Relaxed)).sum();
+    Ok((
+        Figures {
+            mb: (expected_bytes * o.consoles as u64) as f64 / 1e6,
+            cpu,
+            wall,
+            peak_rss: peak,
+        },
+        skipped,
+    ))
+}
+
+/// Checks a console's record log: it verifies, its records are numbered without a gap, and its
+/// output is exactly the flood.
+fn check_log(log: &Path, expected: &[u8]) -> anyhow::Result<()> {
+    let report = verify(log)?;
+    if !report.is_ok() {
+        bail!("verify: {report}");
+    }
+    let mut check = Check::new(expected);
+    let mut next = 1u64;
+    for r in read(log, &ReadOptions::default())? {
+        let r = r?;
+        if r.seq != next {
+            bail!("record {next} missing (the next is {})", r.seq);
+        }
+        next = r.seq + 1;
+        if r.kind == RecordKind::Output {
+            check.feed(&r.bytes);
+        }
+    }
+    check.finish().map_err(anyhow::Error::msg)
+}
+
+/// A byte-for-byte comparison of what a log holds with the flood, naming the first line that
+/// is lost, repeated or garbled.
+struct Check<'a> {
+    expected: &'a [u8],
+    pos: usize,
+    error: Option<String>,
+}
+
+impl<'a> Check<'a> {
+    fn new(expected: &'a [u8]) -> Self {
+        Check {
+            expected,
+            pos: 0,
+            error: None,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        let want = self.expected.get(self.pos..).unwrap_or_default();
+        let same = want.iter().zip(bytes).take_while(|(a, b)| a == b).count();
+        if same < bytes.len() {
+            let at = self.pos + same;
+            let line = at / LINE_LEN + 1;
+            let found = bytes.get(same..).unwrap_or_default();
+            let found =
+                String::from_utf8_lossy(found.get(..found.len().min(40)).unwrap_or_default());
+            self.error = Some(if at >= self.expected.len() {
+                format!(
+                    "more than the {} lines sent: then {found:?}",
+                    self.expected.len() / LINE_LEN
+                )
+            } else {
+                format!(
+                    "line {line} differs at its byte {}: found {found:?} (lines before it were all there, once, in order)",
+                    at % LINE_LEN
+                )
+            });
+            return;
+        }
+        self.pos += bytes.len();
+    }
+
+    fn finish(self) -> Result<(), String> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.pos < self.expected.len() {
+            return Err(format!(
+                "the log ends in line {} of {}: the rest is lost",
+                self.pos / LINE_LEN + 1,
+                self.expected.len() / LINE_LEN
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_numbered_88_bytes_of_plain_text() {
+        let text = flood_text(200);
+        assert_eq!(text.len(), 200 * LINE_LEN);
+        for (n, line) in text.chunks(LINE_LEN).enumerate() {
+            assert_eq!(&line[..NUM_LEN + 1], format!("{:010} ", n + 1).as_bytes());
+            assert!(line.ends_with(b"\r\n"));
+            assert!(
+                line[..LINE_LEN - 2]
+                    .iter()
+                    .all(|b| (0x20..0x7f).contains(b))
+            );
+        }
+    }
+
+    #[test]
+    fn the_check_passes_the_whole_flood_however_split_and_names_the_first_fault() {
+        let text = flood_text(300);
+        for piece in [1, 87, 88, 89, 4096, text.len()] {
+            let mut c = Check::new(&text);
+            text.chunks(piece).for_each(|p| c.feed(p));
+            assert_eq!(c.finish(), Ok(()), "pieces of {piece}");
+        }
+        let mut lost = text.clone();
+        lost.drain(41 * LINE_LEN..42 * LINE_LEN);
+        let mut c = Check::new(&text);
+        c.feed(&lost);
+        let e = c.finish().unwrap_err();
+        assert!(e.contains("line 42 differs at its byte 9"), "{e}");
+        let mut c = Check::new(&text);
+        c.feed(&text[..text.len() - 1]);
+        assert!(c.finish().unwrap_err().contains("ends in line 300 of 300"));
+        let mut c = Check::new(&text);
+        c.feed(&text);
+        c.feed(b"x");
+        assert!(c.finish().unwrap_err().contains("more than the 300 lines"));
+    }
+}
