@@ -3,7 +3,8 @@
 #   apt: socat (fake serial lines), the OpenSSH client and server, tmux (terminals for interactive
 #        clients), expect and inetutils telnetd (a telnet device), ser2net (RFC 2217 in front of a
 #        pty), openipmi/ipmitool (a BMC with chassis power and SOL), snmpd/snmp/snmptrapd (an SNMP PDU
-#        and a trap receiver), conserver-server (checks conserver.cf files we import), python3-venv.
+#        and a trap receiver), conserver-server (checks conserver.cf files we import),
+#        conserver-client (the stock `console` client against `mod --conserver`), python3-venv.
 #   apt: nodejs and npm (the Node package's build and tests, scripts/test-node.sh; the web console's
 #        bundle, scripts/web-build.sh), chromium (the web console's browser tests, launched by path
 #        from Playwright: nothing downloads a browser, never run `playwright install`).
@@ -34,6 +35,7 @@ declare -A need=(
   [snmpget]=snmp
   [/usr/sbin/snmptrapd]=snmptrapd
   [/usr/sbin/conserver]=conserver-server
+  [/usr/bin/console]=conserver-client
   [python3]=python3
   [node]=nodejs
   [npm]=npm

@@ -6,6 +6,7 @@ mod agents;
 mod automation;
 mod cluster;
 mod connlimit;
+mod conserver;
 mod event_macro;
 mod events;
 mod http;
@@ -59,6 +60,12 @@ struct Args {
     /// (with --demo: 127.0.0.1:8022).
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
+    /// Address of the conserver door (docs/conserver.md), e.g. 127.0.0.1:3109: conserver 8.2's
+    /// stock `console` client attaches, spies and lists with mo's users and policy
+    /// (`console -U -M HOST -p PORT NAME`); its consoles are on a second port beside it. No
+    /// TLS: the client needs -U or -E. Off when absent.
+    #[arg(long, value_name = "ADDR")]
+    conserver: Option<SocketAddr>,
     /// HTTPS for the API: --tls-cert/--tls-key, --tls-self-signed, --insecure-http.
     #[command(flatten)]
     tls: http::tls::TlsArgs,
@@ -302,6 +309,7 @@ const DEMO_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 async fn refuse_public_demo(store: &Store, args: &Args) -> anyhow::Result<()> {
     let public: Vec<String> = std::iter::once(("--ssh", args.ssh))
         .chain(args.http.map(|a| ("--http", a)))
+        .chain(args.conserver.map(|a| ("--conserver", a)))
         .filter(|(_, a)| !a.ip().is_loopback())
         .map(|(flag, a)| format!("{flag} {a}"))
         .collect();
@@ -518,6 +526,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "mod: listening on {addr} (SSH); data directory {}",
         args.data_dir.display()
     );
+    let conserver_task = match args.conserver {
+        Some(at) => {
+            let options = conserver::Options {
+                conns: connlimit::ConnLimits::new(
+                    "conserver",
+                    args.max_connections,
+                    args.max_connections_per_address,
+                ),
+                login_grace: args.login_grace,
+            };
+            let (bound, task) = conserver::serve(ctx.clone(), at, options).await?;
+            tracing::info!("listening on {} (conserver)", bound.master);
+            eprintln!(
+                "mod: listening on {} (conserver clients: console -U -M {} -p {} NAME; consoles on port {})",
+                bound.master,
+                bound.master.ip(),
+                bound.master.port(),
+                bound.group.port()
+            );
+            Some(task)
+        }
+        None => None,
+    };
     if args.demo {
         let port = addr.port();
         eprintln!(
@@ -555,6 +586,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     watcher.abort();
     live_watcher.abort();
+    if let Some(task) = conserver_task {
+        task.abort();
+    }
     retainer.abort();
     if let Some(poller) = poller {
         poller.abort();

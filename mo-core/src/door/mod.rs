@@ -28,6 +28,7 @@ pub struct BadInput {
 
 pub mod args;
 pub mod auth;
+pub mod conserver;
 pub mod gang;
 pub mod login;
 pub mod macros;

@@ -1,0 +1,246 @@
+//! conserver's stock `console` client (Debian `conserver-client`, in tmux panes) against
+//! `mod --conserver`: it lists the consoles, attaches and types (the log has the input as the
+//! user who logged in), a second client spies and cannot type, `-w` and `Ctrl-E c w` show both,
+//! `-f` forces, `Ctrl-E c .` leaves, a wrong password is refused, garbage is dropped.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mo_testsupport::{Result, Tmux, WAIT, World, ensure, free_port, run_test};
+
+/// The stock client, from the Debian package `conserver-client` (scripts/setup.sh).
+const CONSOLE: &str = "/usr/bin/console";
+
+/// Generous: a loaded machine runs the client, the daemon and the devices at once.
+const SLOW: Duration = Duration::from_secs(60);
+
+fn require_console() -> Result<()> {
+    ensure!(
+        Path::new(CONSOLE).exists(),
+        "{CONSOLE} is missing: install the Debian package conserver-client (scripts/setup.sh)"
+    );
+    Ok(())
+}
+
+/// Start the daemon with the conserver door on a free port; returns the port.
+fn start(w: &mut World) -> Result<u16> {
+    let port = free_port()?;
+    let addr = format!("127.0.0.1:{port}");
+    w.start_daemon(&["--conserver", &addr])?;
+    w.daemon()?
+        .wait_log(&format!("listening on {addr} (conserver"), WAIT)?;
+    Ok(port)
+}
+
+/// A pane running `console -n -U -M 127.0.0.1 -p PORT -l USER ARGS...` that has been given
+/// `password` at its prompt. `-U`: mo offers no TLS; `-n`: no site-wide console.cf.
+fn console(
+    w: &mut World,
+    label: &str,
+    port: u16,
+    user: &str,
+    password: &str,
+    args: &[&str],
+) -> Result<Arc<Tmux>> {
+    let mut argv: Vec<String> = [CONSOLE, "-n", "-U", "-M", "127.0.0.1", "-p"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    argv.push(port.to_string());
+    argv.push("-l".into());
+    argv.push(user.into());
+    argv.extend(args.iter().map(|s| s.to_string()));
+    let home = w.dir().join(format!("home-{label}"));
+    std::fs::create_dir_all(&home).map_err(|e| mo_testsupport::Error::io("mkdir home", e))?;
+    let env = vec![
+        ("HOME".to_string(), home.display().to_string()),
+        ("TERM".to_string(), "xterm".to_string()),
+    ];
+    let pane = w.tmux(label, &argv, &env)?;
+    pane.wait_for("password:", SLOW)?;
+    pane.send_line(password)?;
+    Ok(pane)
+}
+
+/// Poll `mo log show DEVICE` until every needle is in it; returns the text.
+fn wait_log_show(w: &World, device: &str, needles: &[&str]) -> Result<String> {
+    let deadline = Instant::now() + SLOW;
+    loop {
+        let out = w.mo_ok(&["log", "show", device], None)?;
+        if needles.iter().all(|n| out.stdout.contains(n)) {
+            return Ok(out.stdout);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "`mo log show {device}` lacks one of {needles:?}:\n{}",
+            out.stdout
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn console_client_attaches_spies_lists_and_leaves() {
+    run_test("conserver-client", |w| {
+        require_console()?;
+        w.add_echo_device("ex1", &[])?;
+        w.add_echo_device("ex2", &[])?;
+        w.add_user("alice", "alice-pw")?;
+        w.add_user("bob", "bob-pw")?;
+        let port = start(w)?;
+
+        // -x lists the consoles (through master, groups, then the group port).
+        let list = console(w, "list", port, "alice", "alice-pw", &["-x"])?;
+        let text = list.wait_dead(SLOW)?;
+        ensure!(
+            text.contains("ex1") && text.contains("ex2") && text.contains(" on "),
+            "`console -x` did not list ex1 and ex2:\n{text}"
+        );
+        // -u shows the states.
+        let states = console(w, "states", port, "alice", "alice-pw", &["-u"])?;
+        let text = states.wait_dead(SLOW)?;
+        ensure!(
+            text.lines()
+                .any(|l| l.contains("ex1") && l.contains("<none>")),
+            "`console -u` did not show ex1 free:\n{text}"
+        );
+
+        // alice attaches and types.
+        let a = console(w, "alice", port, "alice", "alice-pw", &["ex1"])?;
+        a.wait_for("[attached]", SLOW)?;
+        a.send_line("hello-from-alice")?;
+        a.wait_for("got: hello-from-alice", SLOW)?;
+
+        // bob spies: his typing is refused with conserver's hint, nothing reaches the device.
+        let b = console(w, "bob", port, "bob", "bob-pw", &["-s", "ex1"])?;
+        b.wait_for("[Enter `^Ec?' for help]", SLOW)?;
+        b.send_line("typed-by-bob")?;
+        b.wait_for("[read-only -- use ^E c ? for help]", SLOW)?;
+        a.send_line("after-bob")?;
+        a.wait_for("got: after-bob", SLOW)?;
+        b.wait_for("got: after-bob", SLOW)?;
+
+        // -w shows both, with their roles.
+        let who = console(w, "who", port, "alice", "alice-pw", &["-w"])?;
+        let text = who.wait_dead(SLOW)?;
+        let line_of = |user: &str| {
+            text.lines()
+                .find(|l| l.trim_start().starts_with(&format!("{user}@127.0.0.1 ")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        ensure!(
+            line_of("alice").contains("attach") && line_of("alice").contains("ex1"),
+            "`console -w` lacks alice attached to ex1:\n{text}"
+        );
+        ensure!(
+            line_of("bob").contains("spy") && line_of("bob").contains("ex1"),
+            "`console -w` lacks bob spying on ex1:\n{text}"
+        );
+
+        // The escape commands: who, then leave.
+        a.send_keys(&["C-e", "c", "w"])?;
+        a.wait_after("[who ex1]", &["bob@127.0.0.1", "spy"], SLOW)?;
+        a.send_keys(&["C-e", "c", "."])?;
+        let text = a.wait_dead(SLOW)?;
+        ensure!(
+            text.contains("[disconnect]"),
+            "`^Ec.` did not answer [disconnect]:\n{text}"
+        );
+
+        // The log has alice's input as hers and nothing of bob's.
+        let log = wait_log_show(w, "ex1", &["got: hello-from-alice", "got: after-bob"])?;
+        ensure!(
+            log.lines()
+                .any(|l| l.contains("<alice>") && l.contains("hello-from-alice")),
+            "no input line `<alice> hello-from-alice` in the log:\n{log}"
+        );
+        ensure!(
+            !log.contains("typed-by-bob"),
+            "the spy's typing reached the log:\n{log}"
+        );
+        b.send_keys(&["C-e", "c", "."])?;
+        b.wait_dead(SLOW)?;
+        Ok(())
+    });
+}
+
+#[test]
+fn console_client_forces_and_wrong_password_is_refused() {
+    run_test("conserver-force", |w| {
+        require_console()?;
+        w.add_echo_device("ex1", &[])?;
+        w.add_user("alice", "alice-pw")?;
+        w.add_user("bob", "bob-pw")?;
+        let port = start(w)?;
+
+        let a = console(w, "alice", port, "alice", "alice-pw", &["ex1"])?;
+        a.wait_for("[attached]", SLOW)?;
+        a.send_line("one-from-alice")?;
+        a.wait_for("got: one-from-alice", SLOW)?;
+
+        // bob forces: he writes, alice is told and becomes a spy.
+        let b = console(w, "bob", port, "bob", "bob-pw", &["-f", "ex1"])?;
+        b.wait_for("[bumped alice@127.0.0.1]", SLOW)?;
+        b.send_line("two-from-bob")?;
+        b.wait_for("got: two-from-bob", SLOW)?;
+        a.send_line("three-from-alice")?;
+        a.wait_for("[read-only -- use ^E c ? for help]", SLOW)?;
+        let log = wait_log_show(w, "ex1", &["got: two-from-bob"])?;
+        ensure!(
+            log.lines()
+                .any(|l| l.contains("<bob>") && l.contains("two-from-bob")),
+            "no input line `<bob> two-from-bob` in the log:\n{log}"
+        );
+        ensure!(
+            !log.contains("three-from-alice"),
+            "the bumped client's typing reached the log:\n{log}"
+        );
+
+        // A wrong password: the client says so, three times, and gives up.
+        let bad = console(w, "bad", port, "alice", "wrong-pw", &["ex1"])?;
+        let text = bad.wait_for("invalid password", SLOW)?;
+        ensure!(
+            !text.contains("[attached]"),
+            "a wrong password attached:\n{text}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn garbage_on_the_conserver_port_is_dropped() {
+    run_test("conserver-garbage", |w| {
+        w.add_echo_device("ex1", &[])?;
+        let port = start(w)?;
+        let mut s = TcpStream::connect(("127.0.0.1", port))
+            .map_err(|e| mo_testsupport::Error::io("connect to the conserver door", e))?;
+        s.set_read_timeout(Some(SLOW))
+            .map_err(|e| mo_testsupport::Error::io("set a read timeout", e))?;
+        // One line of 8 KiB without a newline, then binary noise.
+        let mut junk = vec![b'x'; 8192];
+        junk.extend_from_slice(&[0xff, 0x00, 0xfe, 0xff, 0xff, b'\r']);
+        let _ = s.write_all(&junk);
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        let text = String::from_utf8_lossy(&got);
+        ensure!(
+            text.starts_with("ok\r\n") && text.contains("line too long"),
+            "the door did not answer the garbage with an error before closing: {text:?}"
+        );
+        // The daemon lives on: a new connection is greeted.
+        let mut s = TcpStream::connect(("127.0.0.1", port))
+            .map_err(|e| mo_testsupport::Error::io("connect again", e))?;
+        s.set_read_timeout(Some(SLOW))
+            .map_err(|e| mo_testsupport::Error::io("set a read timeout", e))?;
+        let mut hello = [0u8; 4];
+        s.read_exact(&mut hello)
+            .map_err(|e| mo_testsupport::Error::io("read the greeting", e))?;
+        ensure!(&hello == b"ok\r\n", "greeting was {hello:?}");
+        ensure!(w.daemon()?.is_running(), "the daemon died");
+        Ok(())
+    });
+}
