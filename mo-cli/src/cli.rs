@@ -126,6 +126,15 @@ pub enum Command {
     /// was last heard (needs --server).
     #[command(subcommand)]
     Cluster(crate::cluster::ClusterCommand),
+    /// Find BMCs, Redfish services, PDUs, console servers and SSH gear on the addresses given
+    /// and show the devices mo would add (the `mo config import` plan); --apply adds them.
+    ///
+    /// Probes only the addresses given, at most --parallel at a time, each answer bounded by
+    /// --timeout: IPMI presence ping and authentication capabilities (UDP 623), the Redfish
+    /// service root (HTTPS, then HTTP), SNMP sysDescr/sysObjectID and PDU outlets, SSH and
+    /// telnet banners (telnet COM-PORT-OPTION, RFC 2217, marks serial servers). Never changes
+    /// anything without --apply or --write.
+    Discover(crate::discover::DiscoverArgs),
     /// Attach to a console through a daemon's API (needs --server): an interactive terminal.
     ///
     /// The terminal is put in raw mode; everything typed goes to the device except the escape

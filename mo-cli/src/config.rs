@@ -132,7 +132,7 @@ pub fn run(
 
 /// Write `text` to `path` through a temporary file in the same directory (mode 0600), renamed
 /// into place, so a reader never sees half a file.
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path
         .parent()

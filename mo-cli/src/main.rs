@@ -16,6 +16,7 @@ mod cli;
 mod cluster;
 mod config;
 mod device;
+mod discover;
 mod events;
 mod log;
 mod log_usage;
@@ -96,6 +97,10 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
              e.g. --server http://127.0.0.1:8022"
         );
     }
+    if let Command::Discover(args) = cli.command {
+        discover::run(&cli.data_dir, args, out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     // Only commands that create something create the data directory.
     let creates = matches!(
         cli.command,
@@ -160,6 +165,7 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
             names,
             json,
         } => return power::run(&dir, &action, &names, json, out),
+        Command::Discover(_) => {}
         Command::Console(_) | Command::Who { .. } | Command::Cluster(_) => {}
     }
     Ok(ExitCode::SUCCESS)

@@ -49,6 +49,7 @@ pub mod action;
 pub mod address;
 pub mod agent;
 pub mod credentials;
+pub mod discover;
 pub mod exec;
 pub mod ipmi;
 pub mod power;

@@ -195,6 +195,17 @@ impl SecretKey {
         }
     }
 
+    /// `value` sealed for `kind` of `device` in the export form (base64, what
+    /// [`Store::export_secret`] gives and a `[[secret]]` import takes). Never clear text.
+    pub fn seal_for_export(
+        &self,
+        device: &str,
+        kind: SecretKind,
+        value: &Secret,
+    ) -> Result<String> {
+        Ok(Base64::encode_string(&self.seal(device, kind, value)?))
+    }
+
     fn seal(&self, device: &str, kind: SecretKind, value: &Secret) -> Result<Vec<u8>> {
         let mut nonce = [0u8; NONCE_BYTES];
         rand::rng().fill_bytes(&mut nonce);

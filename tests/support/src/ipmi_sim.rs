@@ -31,7 +31,7 @@ pub const IPMI_PASSWORD: &str = "password";
 const LAN_CONF: &str = r#"name "ipmisim1"
 set_working_mc 0x20
   startlan 1
-    addr 127.0.0.1 @PORT@
+    addr @HOST@ @PORT@
     priv_limit admin
     allowed_auths_callback none md2 md5 straight
     allowed_auths_user none md2 md5 straight
@@ -92,6 +92,7 @@ pub struct IpmiSim {
     pty: Option<SocatPty>,
     peer: Option<Peer>,
     port: u16,
+    host: std::net::Ipv4Addr,
     dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -107,6 +108,12 @@ impl IpmiSim {
 
     /// [`IpmiSim::start`] with the SOL line of `sol`.
     pub fn start_with(dir: &Path, name: &str, sol: Sol) -> Result<IpmiSim> {
+        Self::start_on(dir, name, sol, std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// [`IpmiSim::start_with`] listening on the loopback address `host` (127.0.0.2, …: one
+    /// address per simulated host) instead of 127.0.0.1.
+    pub fn start_on(dir: &Path, name: &str, sol: Sol, host: std::net::Ipv4Addr) -> Result<IpmiSim> {
         if !Path::new(IPMI_SIM).exists() {
             return Err(Error::MissingBinary {
                 name: "ipmi_sim".into(),
@@ -146,6 +153,7 @@ impl IpmiSim {
             &LAN_CONF
                 .replace("@DIR@", &dir.display().to_string())
                 .replace("@PORT@", &port.to_string())
+                .replace("@HOST@", &host.to_string())
                 .replace("  sol \"@SOL@\" 115200\n", &sol_line),
         )?;
         write("ipmi_sim.emu", EMU)?;
@@ -160,6 +168,7 @@ impl IpmiSim {
             pty,
             peer: None,
             port,
+            host,
             dir,
             _tmp: None,
         };
@@ -205,7 +214,7 @@ impl IpmiSim {
     /// Wait until the BMC answers an ASF presence ping.
     fn wait_ready(&mut self, limit: Duration) -> Result<()> {
         let socket = UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.connect(("127.0.0.1", self.port)).map(|()| s))
+            .and_then(|s| s.connect((self.host, self.port)).map(|()| s))
             .and_then(|s| {
                 s.set_read_timeout(Some(Duration::from_millis(200)))
                     .map(|()| s)

@@ -50,22 +50,24 @@ fn fresh(
     )))
 }
 
-/// Whether some socket listens on TCP `port` of 127.0.0.1 (or of any address), read from
-/// `/proc/net/tcp` without connecting (a probe connection would count as a client to a peer that
-/// serves one connection at a time).
+/// Whether some socket listens on TCP `port` of a loopback address (127.0.0.1, or 127.0.0.2 and
+/// so on for peers standing for other hosts) or of any address, read from `/proc/net/tcp`
+/// without connecting (a probe connection would count as a client to a peer that serves one
+/// connection at a time).
 pub fn tcp_listening(port: u16) -> bool {
     const LISTEN: &str = "0A";
     let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
         return false;
     };
-    let wanted = [
-        format!("0100007F:{port:04X}"),
-        format!("00000000:{port:04X}"),
-    ];
+    let suffix = format!(":{port:04X}");
     table.lines().skip(1).any(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
         matches!(fields.as_slice(), [_, local, _, state, ..]
-            if *state == LISTEN && wanted.iter().any(|w| w == local))
+        if *state == LISTEN
+            && local.strip_suffix(&suffix).is_some_and(|addr| {
+                // Little-endian hex: 127.a.b.c is `CCBBAA7F`.
+                addr == "00000000" || (addr.len() == 8 && addr.ends_with("7F"))
+            }))
     })
 }
 

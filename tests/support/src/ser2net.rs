@@ -23,15 +23,15 @@ pub const SER2NET: &str = "/usr/sbin/ser2net";
 const CONFIG: &str = "%YAML 1.1
 ---
 connection: &con_rfc2217
-  accepter: telnet(rfc2217),tcp,127.0.0.1,@RFC2217@
+  accepter: telnet(rfc2217),tcp,@HOST@,@RFC2217@
   connector: serialdev,@DEV@,115200n81,local
   options:
     kickolduser: true
 connection: &con_telnet
-  accepter: telnet,tcp,127.0.0.1,@TELNET@
+  accepter: telnet,tcp,@HOST@,@TELNET@
   connector: serialdev,@DEV@,115200n81,local
 connection: &con_raw
-  accepter: tcp,127.0.0.1,@RAW@
+  accepter: tcp,@HOST@,@RAW@
   connector: serialdev,@DEV@,115200n81,local
 ";
 
@@ -57,6 +57,17 @@ impl Ser2net {
 
     /// [`Ser2net::start`] with `end` saying who opens the pty's peer end.
     pub fn start_with(dir: &Path, name: &str, end: PeerEnd) -> Result<Ser2net> {
+        Self::start_on(dir, name, end, std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// [`Ser2net::start_with`] listening on the loopback address `host` (127.0.0.2, …: one
+    /// address per simulated host) instead of 127.0.0.1.
+    pub fn start_on(
+        dir: &Path,
+        name: &str,
+        end: PeerEnd,
+        host: std::net::Ipv4Addr,
+    ) -> Result<Ser2net> {
         if !Path::new(SER2NET).exists() {
             return Err(Error::MissingBinary {
                 name: "ser2net".into(),
@@ -76,7 +87,8 @@ impl Ser2net {
             .replace("@DEV@", &pty.device_path().display().to_string())
             .replace("@RFC2217@", &rfc2217_port.to_string())
             .replace("@TELNET@", &telnet_port.to_string())
-            .replace("@RAW@", &raw_port.to_string());
+            .replace("@RAW@", &raw_port.to_string())
+            .replace("@HOST@", &host.to_string());
         std::fs::write(&config, text)
             .map_err(|e| Error::io(format!("write {}", config.display()), e))?;
         let mut ser2net = Ser2net {

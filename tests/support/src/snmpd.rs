@@ -33,6 +33,12 @@ impl Snmpd {
     /// Write the configuration into `dir` (created), start snmpd and wait until it answers a v2c
     /// GET (`snmpget`).
     pub fn start(dir: &Path) -> Result<Snmpd> {
+        Self::start_on(dir, std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// [`Snmpd::start`] listening on the loopback address `host` (127.0.0.2, …: one address per
+    /// simulated host) instead of 127.0.0.1.
+    pub fn start_on(dir: &Path, host: std::net::Ipv4Addr) -> Result<Snmpd> {
         for (path, hint) in [
             (SNMPD, "install it with apt-get install snmpd"),
             ("/usr/bin/snmpget", "install it with apt-get install snmp"),
@@ -53,7 +59,7 @@ impl Snmpd {
         let text = std::fs::read_to_string(&conf)
             .map_err(io(format!("read {}", conf.display())))?
             .replace("@DIR@", &dir.display().to_string())
-            .replace("udp:127.0.0.1:16161", &format!("udp:127.0.0.1:{port}"));
+            .replace("udp:127.0.0.1:16161", &format!("udp:{host}:{port}"));
         std::fs::write(dir.join("snmpd.conf"), text).map_err(io("write snmpd.conf".into()))?;
         std::fs::copy(peer_configs().join("apc_pass.py"), dir.join("apc_pass.py"))
             .map_err(io("copy apc_pass.py".into()))?;
@@ -80,7 +86,7 @@ impl Snmpd {
         loop {
             let answered = Command::new("snmpget")
                 .args(["-v2c", "-c", "public", "-t", "0.5", "-r", "0"])
-                .arg(format!("127.0.0.1:{port}"))
+                .arg(format!("{host}:{port}"))
                 .arg(".1.3.6.1.2.1.1.5.0")
                 .env("MIBS", "")
                 .stdout(Stdio::null())

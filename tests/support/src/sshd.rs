@@ -33,6 +33,7 @@ pub struct SshdConfig {
     passwords: bool,
     max_startups: &'static str,
     log_level: &'static str,
+    listen: std::net::Ipv4Addr,
 }
 
 impl SshdConfig {
@@ -45,6 +46,7 @@ impl SshdConfig {
             passwords: true,
             max_startups: "300:30:400",
             log_level: "DEBUG1",
+            listen: std::net::Ipv4Addr::LOCALHOST,
         }
     }
 
@@ -56,7 +58,15 @@ impl SshdConfig {
             passwords: false,
             max_startups: "1000:30:1000",
             log_level: "ERROR",
+            listen: std::net::Ipv4Addr::LOCALHOST,
         }
+    }
+
+    /// Listen on the loopback address `host` (127.0.0.2, …: one address per simulated host)
+    /// instead of 127.0.0.1.
+    pub fn on(mut self, host: std::net::Ipv4Addr) -> SshdConfig {
+        self.listen = host;
+        self
     }
 
     fn render(&self, port: u16, dir: &Path) -> String {
@@ -67,7 +77,7 @@ impl SshdConfig {
             "no"
         };
         format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/ssh_host_ed25519_key\n\
+            "Port {port}\nListenAddress {listen}\nHostKey {d}/ssh_host_ed25519_key\n\
              PidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys/%u\n\
              PasswordAuthentication {pw}\nKbdInteractiveAuthentication no\n\
              PubkeyAuthentication yes\nUsePAM no\nPermitRootLogin {root}\nStrictModes no\n\
@@ -78,6 +88,7 @@ impl SshdConfig {
             user = self.user,
             startups = self.max_startups,
             level = self.log_level,
+            listen = self.listen,
         )
     }
 }

@@ -52,6 +52,7 @@ done
 #[derive(Debug)]
 pub struct Telnetd {
     port: u16,
+    host: std::net::Ipv4Addr,
     script: PathBuf,
     log: PathBuf,
     peer: Option<Peer>,
@@ -60,6 +61,12 @@ pub struct Telnetd {
 impl Telnetd {
     /// Write the script into `dir` (created) and start listening on a free port.
     pub fn start(dir: &Path) -> Result<Telnetd> {
+        Self::start_on(dir, std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// [`Telnetd::start`] listening on the loopback address `host` (127.0.0.2, …: one address
+    /// per simulated host) instead of 127.0.0.1.
+    pub fn start_on(dir: &Path, host: std::net::Ipv4Addr) -> Result<Telnetd> {
         if !Path::new(TELNETD).exists() {
             return Err(Error::MissingBinary {
                 name: "telnetd".into(),
@@ -77,6 +84,7 @@ impl Telnetd {
             .map_err(|e| Error::io(format!("write {}", script.display()), e))?;
         let mut telnetd = Telnetd {
             port: free_port()?,
+            host,
             script,
             log: dir.join("telnetd-socat.log"),
             peer: None,
@@ -90,8 +98,8 @@ impl Telnetd {
         self.stop()?;
         let mut cmd = Command::new(SOCAT);
         cmd.arg(format!(
-            "TCP-LISTEN:{},bind=127.0.0.1,reuseaddr,fork",
-            self.port
+            "TCP-LISTEN:{},bind={},reuseaddr,fork",
+            self.port, self.host
         ))
         .arg(format!(
             "EXEC:{TELNETD} -h -E {},nofork",

@@ -1,0 +1,266 @@
+//! `mo discover` against real peers, each on its own loopback address standing for a host:
+//! ipmi_sim (127.0.0.2), sushy-emulator (.3), snmpd as an APC PDU (.4), ser2net with RFC 2217,
+//! telnet and raw ports (.5), inetutils telnetd (.6), sshd (.7), an address answering garbage on
+//! TCP and UDP (.8) and one answering nothing (.9). Discovery names each correctly and nothing
+//! else, the garbage is reported without failing, `--apply` adds the devices with their power
+//! bindings and secrets (power status then answers), and a second run changes nothing.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use mo_testsupport::{
+    IPMI_PASSWORD, IPMI_USER, IpmiSim, PeerEnd, Ser2net, Snmpd, Sol, Sshd, SshdConfig, Sushy,
+    Telnetd, ensure, run_test,
+};
+
+fn host(last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, last)
+}
+
+/// A TCP and a UDP port on 127.0.0.8 that answer garbage to everyone, until dropped.
+struct Garbage {
+    tcp_port: u16,
+    udp_port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl Garbage {
+    fn start() -> std::io::Result<Garbage> {
+        let tcp = TcpListener::bind((host(8), 0))?;
+        tcp.set_nonblocking(true)?;
+        let udp = UdpSocket::bind((host(8), 0))?;
+        udp.set_read_timeout(Some(Duration::from_millis(100)))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let me = Garbage {
+            tcp_port: tcp.local_addr()?.port(),
+            udp_port: udp.local_addr()?.port(),
+            stop: stop.clone(),
+        };
+        let s = stop.clone();
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                match tcp.accept() {
+                    Ok((mut c, _)) => {
+                        let _ = c.write_all(&[0x00, 0x9c, 0x13, 0x80, 0x01, 0xfe, 0x00, 0x07]);
+                        let mut sink = [0u8; 64];
+                        let _ = c.set_read_timeout(Some(Duration::from_millis(200)));
+                        let _ = c.read(&mut sink);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((_, from)) = udp.recv_from(&mut buf) {
+                    let _ = udp.send_to(b"\x06\x00\xff\x07\x06garbage", from);
+                }
+            }
+        });
+        Ok(me)
+    }
+}
+
+impl Drop for Garbage {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The table rows of `address` in discovery output.
+fn rows<'a>(stdout: &'a str, address: &str) -> Vec<&'a str> {
+    stdout
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(address))
+        .collect()
+}
+
+#[test]
+fn discover_finds_names_and_applies() {
+    run_test("discover", |w| {
+        let d = w.dir().to_path_buf();
+        let bmc = IpmiSim::start_on(&d, "disc", Sol::Pty(PeerEnd::Held), host(2))?;
+        let redfish = Sushy::start_with(&d.join("sushy"), |_| {
+            "\nSUSHY_EMULATOR_LISTEN_IP = '127.0.0.3'\n".to_string()
+        })?;
+        let pdu = Snmpd::start_on(&d.join("snmpd"), host(4))?;
+        let serial = Ser2net::start_on(&d, "disc", PeerEnd::Held, host(5))?;
+        let telnetd = Telnetd::start_on(&d.join("telnetd"), host(6))?;
+        let sshd = Sshd::start_with(&d.join("sshd"), SshdConfig::device().on(host(7)))?;
+        let garbage = Garbage::start().map_err(|e| mo_testsupport::Error::io("garbage peer", e))?;
+
+        // A device named like PDU outlet 3, so discovery binds that outlet to it.
+        w.add_echo_device("outlet-3", &[])?;
+        let creds = d.join("creds.toml");
+        std::fs::write(
+            &creds,
+            format!(
+                "[[credentials]]\nmatch = \"127.0.0.2-3\"\nuser = \"{IPMI_USER}\"\n\
+                 password = \"{IPMI_PASSWORD}\"\n\n\
+                 [[credentials]]\nmatch = \"127.0.0.4\"\ncommunities = [\"nobody\", \"private\"]\n"
+            ),
+        )
+        .map_err(|e| mo_testsupport::Error::io("write creds.toml", e))?;
+
+        let ports = format!(
+            "ipmi:{},redfish:{},snmp:{},telnet:{},telnet:{},tcp:{},telnet:{},ssh:{},tcp:{},ipmi:{}",
+            bmc.port(),
+            redfish.port(),
+            pdu.port(),
+            serial.rfc2217_port(),
+            serial.telnet_port(),
+            serial.raw_port(),
+            telnetd.port(),
+            sshd.port(),
+            garbage.tcp_port,
+            garbage.udp_port,
+        );
+        let creds_arg = creds.display().to_string();
+        let args = [
+            "discover",
+            "127.0.0.2-127.0.0.9",
+            "--ports",
+            &ports,
+            "--timeout",
+            "3s",
+            "--credentials",
+            &creds_arg,
+        ];
+        let out = w.mo_ok(&args, None)?;
+        let s = &out.stdout;
+        let all = out.combined();
+
+        let r = rows(s, "127.0.0.2");
+        ensure!(
+            r.len() == 1 && r[0].contains("IPMI BMC") && r[0].contains("IPMI 2.0"),
+            "127.0.0.2:\n{all}"
+        );
+        let r = rows(s, "127.0.0.3");
+        ensure!(
+            r.len() == 1
+                && r[0].contains("Redfish")
+                && r[0].contains("node1")
+                && r[0].contains("node2"),
+            "127.0.0.3:\n{all}"
+        );
+        let r = rows(s, "127.0.0.4");
+        ensure!(
+            r.len() == 1
+                && r[0].contains("PDU (apc)")
+                && r[0].contains("8 outlets")
+                && r[0].contains("outlet-8"),
+            "127.0.0.4:\n{all}"
+        );
+        let r = rows(s, "127.0.0.5");
+        ensure!(
+            r.len() == 3
+                && r.iter().any(|l| l.contains("serial port (RFC 2217)"))
+                && r.iter().any(|l| l.contains(" telnet "))
+                // The raw port: silent, or (sharing the device with the others) saying so.
+                && r.iter().any(|l| l.contains("unrecognised")),
+            "127.0.0.5:\n{all}"
+        );
+        let r = rows(s, "127.0.0.6");
+        ensure!(
+            r.len() == 1 && r[0].contains(" telnet "),
+            "127.0.0.6:\n{all}"
+        );
+        let r = rows(s, "127.0.0.7");
+        ensure!(
+            r.len() == 1 && r[0].contains("SSH") && r[0].contains("SSH-2.0-OpenSSH"),
+            "127.0.0.7:\n{all}"
+        );
+        let r = rows(s, "127.0.0.8");
+        ensure!(
+            r.len() == 2 && r.iter().all(|l| l.contains("unrecognised")),
+            "127.0.0.8:\n{all}"
+        );
+        ensure!(rows(s, "127.0.0.9").is_empty(), "127.0.0.9:\n{all}");
+
+        // The plan, in `mo config import`'s format; no secret in clear.
+        let bmc_name = format!("bmc-127-0-0-2-{}", bmc.port());
+        for line in [
+            format!(
+                "+ device {bmc_name} (ipmi://{IPMI_USER}@127.0.0.2:{})",
+                bmc.port()
+            ),
+            format!(
+                "+ device serial-127-0-0-5-{0} (rfc2217://127.0.0.5:{0})",
+                serial.rfc2217_port()
+            ),
+            format!(
+                "+ device telnet-127-0-0-6-{0} (telnet://127.0.0.6:{0})",
+                telnetd.port()
+            ),
+            format!(
+                "+ device ssh-127-0-0-7-{0} (ssh://{IPMI_USER}@127.0.0.7:{0})",
+                sshd.port()
+            ),
+            format!(
+                "~ device outlet-3: power `[]` → `[\"snmp://127.0.0.4:{}/apc/3\"]`",
+                pdu.port()
+            ),
+            format!("~ secret password of device {bmc_name} (sealed)"),
+            "~ secret snmp_auth of device outlet-3 (sealed)".to_string(),
+        ] {
+            ensure!(s.contains(&line), "missing `{line}`:\n{all}");
+        }
+        // ipmi_sim's and sushy's password is `password`: only the secret's kind may say it.
+        ensure!(
+            s.lines()
+                .filter(|l| l.contains(IPMI_PASSWORD))
+                .all(|l| l.starts_with("~ secret password of device"))
+                && !s.contains("private")
+                && !s.contains("nobody"),
+            "a secret in the output:\n{all}"
+        );
+        ensure!(s.contains("nothing changed"), "{all}");
+        let list = w.mo_ok(&["device", "list"], None)?;
+        ensure!(!list.stdout.contains("bmc-"), "{}", list.combined());
+
+        // --apply adds it all in one go; power status answers through the new bindings.
+        let mut apply: Vec<&str> = args.to_vec();
+        apply.push("--apply");
+        let applied = w.mo_ok(&apply, None)?;
+        ensure!(
+            applied.stdout.contains("applied: "),
+            "{}",
+            applied.combined()
+        );
+        let status = w.mo_ok(&["power", "status", &bmc_name, "outlet-3"], None)?;
+        ensure!(
+            status.stdout.contains(&format!("{bmc_name}: off"))
+                && status.stdout.contains("outlet-3: on"),
+            "{}",
+            status.combined()
+        );
+        let json = w.mo_ok(&["device", "list", "--json"], None)?;
+        ensure!(
+            !json.stdout.contains(&format!("\"{IPMI_PASSWORD}\"")),
+            "{}",
+            json.combined()
+        );
+
+        // A second run finds the same and changes nothing.
+        let again = w.mo_ok(&apply, None)?;
+        ensure!(
+            again.stdout.contains("no changes") && !again.stdout.contains("applied: "),
+            "{}",
+            again.combined()
+        );
+
+        // JSON names every host that answered.
+        let mut json_args: Vec<&str> = args.to_vec();
+        json_args.push("--json");
+        let json = w.mo_ok(&json_args, None)?;
+        let value: serde_json::Value = serde_json::from_str(&json.stdout)
+            .map_err(|e| mo_testsupport::Error::Check(format!("{e}: {}", json.stdout)))?;
+        let hosts = value["hosts"].as_array().map(Vec::len).unwrap_or(0);
+        ensure!(hosts == 7, "{hosts} hosts in {}", json.stdout);
+        Ok(())
+    });
+}
