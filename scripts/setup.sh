@@ -4,7 +4,8 @@
 #        clients), expect and inetutils telnetd (a telnet device), ser2net (RFC 2217 in front of a
 #        pty), openipmi/ipmitool (a BMC with chassis power and SOL), snmpd/snmp/snmptrapd (an SNMP PDU
 #        and a trap receiver), conserver-server (checks conserver.cf files we import),
-#        conserver-client (the stock `console` client against `mod --conserver`), python3-venv.
+#        conserver-client (the stock `console` client against `mod --conserver`), logrotate
+#        (rotates a `[[logfile]]` under a running daemon), python3-venv.
 #   apt: nodejs and npm (the Node package's build and tests, scripts/test-node.sh; the web console's
 #        bundle, scripts/web-build.sh), chromium (the web console's browser tests, launched by path
 #        from Playwright: nothing downloads a browser, never run `playwright install`).
@@ -36,6 +37,7 @@ declare -A need=(
   [/usr/sbin/snmptrapd]=snmptrapd
   [/usr/sbin/conserver]=conserver-server
   [/usr/bin/console]=conserver-client
+  [/usr/sbin/logrotate]=logrotate
   [python3]=python3
   [node]=nodejs
   [npm]=npm

@@ -3,7 +3,8 @@
 //! `Rules::from_config`), `[actions.NAME]` tables (mo_drivers::action::ActionConfig and
 //! `EventAction::from_config`; for webhooks only their templated body, headers and signing
 //! (`WebhookPayload::new`): building one builds an HTTP client),
-//! `[[pattern]]`s (severity names and `PatternSet`), and `[[schedule]]` entries (cron
+//! `[[pattern]]`s (severity names and `PatternSet`), `[[logfile]]` entries (`Logfile::from_config`),
+//! and `[[schedule]]` entries (cron
 //! expressions through `automation::Job`). The events file's layout is the daemon's (mo-daemon
 //! events.rs `FileConfig`); the schedule file is mo-store's `config::ScheduleFile`, which must
 //! write back to TOML that reads to itself, with one job name per entry. Never a panic; rules and actions that read write
@@ -18,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
 use mo_core::automation::{Job, Macro};
-use mo_core::event::{Rules, RulesConfig};
+use mo_core::event::{Logfile, LogfileConfig, Rules, RulesConfig};
 use mo_core::scan::{Pattern, PatternSet, Severity};
 use mo_drivers::action::{ActionConfig, EventAction, WebhookPayload};
 use mo_store::config::ScheduleFile;
@@ -48,6 +49,8 @@ struct EventsFile {
     actions: BTreeMap<String, ActionConfig>,
     #[serde(default, rename = "watch")]
     _watches: Vec<toml::Value>,
+    #[serde(default, rename = "logfile")]
+    logfiles: Vec<LogfileConfig>,
 }
 
 fn events(text: &str) {
@@ -76,6 +79,15 @@ fn events(text: &str) {
     assert_eq!(back.as_ref().ok(), Some(&file.rules), "{written:?}");
     if let Ok(rules) = Rules::from_config(&file.rules) {
         let _ = rules.action_names();
+    }
+
+    for config in &file.logfiles {
+        let written = toml::to_string(config).unwrap_or_default();
+        let back = toml::from_str::<LogfileConfig>(&written);
+        assert_eq!(back.as_ref().ok(), Some(config), "{written:?}");
+        if let Ok(logfile) = Logfile::from_config(config) {
+            assert!(!logfile.state_name().contains('/'));
+        }
     }
 
     for (name, config) in &file.actions {

@@ -56,6 +56,8 @@ pub struct EventConfig {
     rule_users: BTreeMap<String, String>,
     /// The maintenance windows of the file, for listing.
     maintenance: Vec<mo_core::event::MaintenanceConfig>,
+    /// `[[logfile]]`: system log files to scan (read at start; a reload keeps the first ones).
+    logfiles: Vec<mo_core::event::Logfile>,
 }
 
 impl EventConfig {
@@ -87,6 +89,14 @@ impl EventConfig {
             .enumerate()
             .map(|(i, w)| Watch::from_config(i, w, &origin))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let logfiles = file
+            .logfiles
+            .iter()
+            .map(|c| {
+                mo_core::event::Logfile::from_config(c)
+                    .map_err(|e| anyhow::anyhow!("{origin}: [[logfile]]: {e}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let rule_users = macro_rule_users(&file.rules.rules, &actions)
             .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
         let pattern_configs = if file.patterns.is_empty() {
@@ -102,7 +112,42 @@ impl EventConfig {
             pattern_configs,
             rule_users,
             maintenance: file.rules.maintenance.clone(),
+            logfiles,
         })
+    }
+}
+
+/// Follow the `[[logfile]]` entries, their offsets kept in `DATA/logfiles/`.
+fn spawn_logfiles(
+    logfiles: Vec<(mo_core::event::Logfile, Option<mo_core::scan::PatternSet>)>,
+    store: &Store,
+    service: &EventService,
+) {
+    if logfiles.is_empty() {
+        return;
+    }
+    let state_dir = store.path().parent().map(|d| d.join("logfiles"));
+    let state_dir = state_dir.filter(|d| match std::fs::create_dir_all(d) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(
+                "cannot create {}: {e}; log file offsets are not saved",
+                d.display()
+            );
+            false
+        }
+    });
+    for (logfile, set) in logfiles {
+        let path = logfile.path.clone();
+        match mo_core::event::spawn_logfile(
+            logfile,
+            set,
+            state_dir.as_deref(),
+            service.candidates(),
+        ) {
+            Ok(_) => tracing::info!(path = %path, "following log file"),
+            Err(e) => tracing::error!(path = %path, "cannot follow log file: {e}"),
+        }
     }
 }
 
@@ -166,6 +211,7 @@ impl Events {
             pattern_configs,
             rule_users,
             maintenance,
+            logfiles,
         } = config;
         let macros = Arc::new(MacroActions::new(
             rule_users,
@@ -179,10 +225,18 @@ impl Events {
             power,
             macros: macros.clone(),
         };
+        let logfiles: Vec<_> = logfiles
+            .into_iter()
+            .map(|l| {
+                let set = patterns.set_for(&l.device);
+                (l, set)
+            })
+            .collect();
         let service = EventService::start(rules, patterns, Arc::new(sink), next_id);
         for watch in watches {
             crate::watch::spawn(watch, service.candidates());
         }
+        spawn_logfiles(logfiles, &store, &service);
         Ok(Arc::new(Events {
             service,
             store,
@@ -233,6 +287,12 @@ impl Events {
     }
 
     /// Scan `console`'s output (every chunk, from its scanner feed) and follow its link state
+    /// Raise an event from outside (`POST /api/v1/events`, `mo events raise`): `false` when the
+    /// manager is behind and did not take it.
+    pub fn raise(&self, candidate: Candidate) -> bool {
+        self.service.candidates().try_send(candidate).is_ok()
+    }
+
     /// until it stops.
     pub fn watch(&self, console: &Console, feed: ConsumerFeed) {
         self.service.watch(console, feed);
@@ -320,9 +380,3 @@ fn spawn_action(
         }
     });
 }
-    /// Raise an event from outside (`POST /api/v1/events`, `mo events raise`): `false` when the
-    /// manager is behind and did not take it.
-    pub fn raise(&self, candidate: Candidate) -> bool {
-        self.service.candidates().try_send(candidate).is_ok()
-    }
-

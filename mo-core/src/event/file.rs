@@ -22,13 +22,16 @@
 //!
 //! [[watch]]                   # parsed by the file watcher's owner (W)
 //! paths = ["/srv/app/app.conf"]
+//!
+//! [[logfile]]                 # system log files scanned with the patterns (see LogfileConfig)
+//! path = "/var/log/syslog"
 //! ```
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{Rules, RulesConfig};
+use super::{LogfileConfig, Rules, RulesConfig};
 use crate::error::{Error, Result};
 use crate::scan::{PatternBook, PatternConfig};
 
@@ -51,6 +54,9 @@ pub struct EventsFile<A, W> {
     /// `[[watch]]`: file watches.
     #[serde(default = "Vec::new", rename = "watch")]
     pub watches: Vec<W>,
+    /// `[[logfile]]`: system log files scanned with the patterns ([`super::LogfileConfig`]).
+    #[serde(default, rename = "logfile")]
+    pub logfiles: Vec<LogfileConfig>,
 }
 
 impl<A, W> Default for EventsFile<A, W> {
@@ -60,6 +66,7 @@ impl<A, W> Default for EventsFile<A, W> {
             rules: RulesConfig::default(),
             actions: BTreeMap::new(),
             watches: Vec::new(),
+            logfiles: Vec::new(),
         }
     }
 }

@@ -65,6 +65,7 @@
 
 mod config;
 mod file;
+mod logfile;
 mod manager;
 mod rules;
 mod schedule;
@@ -85,6 +86,10 @@ pub use config::{
     RuleConfig, RulesConfig, ScheduleConfig,
 };
 pub use file::EventsFile;
+pub use logfile::{
+    DEFAULT_LOGFILE_DEVICE, DEFAULT_LOGFILE_INTERVAL, LogFollower, Logfile, LogfileConfig,
+    spawn_logfile,
+};
 pub use manager::{ActionRef, EventManager, StoreOp, Verdict};
 pub use rules::{MaintenanceWindow, Rules};
 pub use schedule::Schedule;
