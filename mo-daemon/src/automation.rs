@@ -99,7 +99,11 @@ pub fn may_record(ctx: &Ctx, user: &str, origin: &str, name: &str) -> Result<boo
     {
         return Ok(exists);
     }
-    let refusal = if ctx.scheduled_macros.iter().any(|m| m == name) {
+    let scheduled = ctx
+        .scheduled_macros
+        .read()
+        .is_ok_and(|names| names.iter().any(|m| m == name));
+    let refusal = if scheduled {
         Some(format!(
             "denied: macro `{name}` is played by the schedule; only a global admin may record it"
         ))

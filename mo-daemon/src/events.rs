@@ -260,6 +260,12 @@ impl Events {
         self.service.remove_maintenance(name);
     }
 
+    /// Put a reloaded configuration's patterns and rules in force (see
+    /// [`EventService::reload`]).
+    pub fn reload(&self, config: EventConfig) {
+        self.service.reload(config.rules, config.patterns);
+    }
+
     /// Hand macro actions the daemon's context once it exists.
     pub fn set_ctx(&self, ctx: &Arc<crate::Ctx>) {
         self.macros.set_ctx(ctx);

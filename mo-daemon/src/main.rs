@@ -4,6 +4,7 @@
 mod access;
 mod agents;
 mod automation;
+mod config;
 mod cluster;
 mod connlimit;
 mod conserver;
@@ -14,6 +15,7 @@ mod live;
 mod maintenance;
 mod power;
 mod registry;
+mod reload;
 mod retention;
 mod site;
 mod ssh;
@@ -26,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use clap::Parser;
+use clap::{CommandFactory as _, FromArgMatches as _, Parser};
 use mo_core::log::LogOptions;
 use mo_store::{DataDir, Device, Store};
 
@@ -43,12 +45,27 @@ use registry::Registry;
 ///
 /// Devices and users are managed with `mo` on the same data directory; changes apply without a
 /// restart.
+///
+/// Every flag is also a key of the --config file (TOML, the flag without its dashes:
+/// `ssh = "0.0.0.0:2222"`); a flag wins over its environment variable, which wins over the
+/// file (docs/config.md). SIGHUP re-reads the file, the events, schedule and TLS files.
 #[derive(Debug, Parser)]
 #[command(name = "mod", version, verbatim_doc_comment)]
 struct Args {
-    /// Data directory: store (mo.db), record logs (logs/DEVICE/), SSH host key.
-    #[arg(long, env = "MO_DATA_DIR", default_value = "./mo-data")]
-    data_dir: PathBuf,
+    /// Configuration file (TOML): every flag is also a key, named like the flag without its
+    /// dashes (docs/config.md). Flags and environment variables win over the file.
+    #[arg(long, env = "MOD_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Check the configuration (the --config file, the events, schedule and site files), print
+    /// the effective configuration as TOML (secrets redacted, each value's source in a comment)
+    /// and exit: 0 when it is good, 1 with the error otherwise.
+    #[arg(long)]
+    check_config: bool,
+    /// Data directory: store (mo.db), record logs (logs/DEVICE/), SSH host key. Default: as a
+    /// systemd service $STATE_DIRECTORY (else /var/lib/mo), for a user $XDG_DATA_HOME/mo (else
+    /// ~/.local/share/mo).
+    #[arg(long, env = "MO_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Address of the SSH front door.
     #[arg(long, default_value = "127.0.0.1:2222")]
     ssh: SocketAddr,
@@ -178,7 +195,7 @@ pub struct Ctx {
     /// The stored macros (`DATA_DIR/macros`).
     pub macros: mo_store::MacroStore,
     /// The macros the `--schedule` file plays (recording over them needs a global admin).
-    pub scheduled_macros: Vec<String>,
+    pub scheduled_macros: std::sync::RwLock<Vec<String>>,
     /// Failed-login throttling and the limit on concurrent password checks (both doors).
     pub throttle: Arc<throttle::Throttle>,
     /// Snapshots of users, tokens and policy that open sessions re-check themselves against.
@@ -228,9 +245,51 @@ impl Ctx {
     }
 }
 
+/// Parse the command line, the environment and the --config file (exits on a bad one).
+fn parse_args(cmd: &clap::Command, argv: &[std::ffi::OsString]) -> (Args, config::Loaded) {
+    let loaded = match config::load(cmd, argv) {
+        Ok(loaded) => loaded,
+        Err(config::LoadError::Clap(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("mod: {e}");
+            std::process::exit(1);
+        }
+    };
+    match Args::from_arg_matches(&loaded.matches) {
+        Ok(args) => (args, loaded),
+        Err(e) => e.exit(),
+    }
+}
+
 fn main() {
     throttle::return_large_blocks();
-    let args = Args::parse();
+    let cmd = Args::command();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let (mut args, loaded) = parse_args(&cmd, &argv);
+    let data_dir = match &args.data_dir {
+        Some(dir) => (dir.clone(), "given"),
+        None => match config::default_data_dir(|name| std::env::var_os(name)) {
+            Ok(found) => found,
+            Err(e) => {
+                eprintln!("mod: {e:#}");
+                std::process::exit(1);
+            }
+        },
+    };
+    if args.check_config {
+        match check_config(&args, &data_dir.0) {
+            Ok(()) => {
+                print!("{}", config::effective(&cmd, &loaded, &data_dir));
+                eprintln!("mod: configuration OK");
+                std::process::exit(0);
+            }
+            Err(e) => {
+                eprintln!("mod: {e:#}");
+                std::process::exit(1);
+            }
+        }
+    }
+    args.data_dir = Some(data_dir.0);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&args.log)
@@ -249,7 +308,8 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = rt.block_on(run(args)) {
+    let started = Started { cmd, argv, loaded };
+    if let Err(e) = rt.block_on(run(args, started)) {
         eprintln!("mod: {e:#}");
         std::process::exit(1);
     }
@@ -352,7 +412,30 @@ fn demo_token(store: &Store) -> anyhow::Result<String> {
     Ok(new.token.expose().to_string())
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+/// `--check-config`: what can be checked without starting (the files the flags name, the
+/// address rules); nothing is created.
+fn check_config(args: &Args, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    check_addresses(args)?;
+    events::EventConfig::load(args.events.as_deref())?;
+    if let Some(path) = &args.schedule {
+        let macros = mo_store::MacroStore::new(data_dir.join("macros"));
+        mo_store::config::ScheduleConfig::load(path, &macros).context("bad --schedule file")?;
+    }
+    site::Site::load(args.site.as_deref(), data_dir)?;
+    for path in [&args.tls.tls_cert, &args.tls.tls_key]
+        .into_iter()
+        .flatten()
+    {
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    }
+    if args.retain_check.is_zero() {
+        bail!("--retain-check must be longer than 0");
+    }
+    Ok(())
+}
+
+/// The demo listens on loopback only.
+fn check_addresses(args: &Args) -> anyhow::Result<()> {
     if args.demo && !args.ssh.ip().is_loopback() {
         bail!(
             "--demo listens on loopback only (the demo password is public); got --ssh {}",
@@ -362,10 +445,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(addr) = args.http.filter(|a| args.demo && !a.ip().is_loopback()) {
         bail!("--demo listens on loopback only (the demo token is printed); got --http {addr}");
     }
+    Ok(())
+}
+
+/// How the daemon was started, for SIGHUP to read the configuration again the same way.
+struct Started {
+    cmd: clap::Command,
+    argv: Vec<std::ffi::OsString>,
+    loaded: config::Loaded,
+}
+
+async fn run(args: Args, started: Started) -> anyhow::Result<()> {
+    check_addresses(&args)?;
     raise_fd_limit();
     ignore_file_size_signal()?;
-    let data = DataDir::open(&args.data_dir)
-        .with_context(|| format!("cannot open data directory {}", args.data_dir.display()))?;
+    let data_dir = args.data_dir.clone().context("no data directory")?;
+    let data = DataDir::open(&data_dir)
+        .with_context(|| format!("cannot open data directory {}", data_dir.display()))?;
     let store = data.open_store()?;
     if !args.demo {
         refuse_public_demo(&store, &args).await?;
@@ -440,7 +536,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         events,
         access: access::Access::new(store.clone()),
         site: site::Site::load(args.site.as_deref(), data.path())?,
-        scheduled_macros: schedule_config.macro_names(),
+        scheduled_macros: std::sync::RwLock::new(schedule_config.macro_names()),
         macros,
         store,
         registry: registry.clone(),
@@ -449,7 +545,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
     });
     ctx.events.set_ctx(&ctx);
     let _maintenance = maintenance::start(ctx.clone());
-    let scheduler = automation::start(ctx.clone(), schedule_config, data.schedule_state());
+    let scheduler = Arc::new(std::sync::Mutex::new(automation::start(
+        ctx.clone(),
+        schedule_config,
+        data.schedule_state(),
+    )));
+    reload::Reloader {
+        running: reload::settings(&started.cmd, &started.loaded.matches),
+        cmd: started.cmd,
+        argv: started.argv,
+        ctx: ctx.clone(),
+        data: data.clone(),
+        scheduler: scheduler.clone(),
+        schedule: args.schedule.clone(),
+    }
+    .spawn()?;
     let live_watcher = tokio::spawn(live::watch_store(ctx.clone(), Duration::from_secs(1)));
     if args.retain_check.is_zero() {
         bail!("--retain-check must be longer than 0");
@@ -520,11 +630,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .await?;
     tracing::info!(
         "listening on {addr} (SSH), data directory {}",
-        args.data_dir.display()
+        data_dir.display()
     );
     eprintln!(
         "mod: listening on {addr} (SSH); data directory {}",
-        args.data_dir.display()
+        data_dir.display()
     );
     let conserver_task = match args.conserver {
         Some(at) => {
@@ -557,7 +667,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
              \x20 attach:  ssh -p {port} demo:sim-01@{ip}     (leave with Ctrl-E c .)\n\
              \x20 logs:    mo --data-dir {dir} log show sim-01",
             ip = addr.ip(),
-            dir = args.data_dir.display()
+            dir = data_dir.display()
         );
         if let Some((bound, _)) = &http_server {
             eprintln!("\x20 web:     {scheme}://{bound}/  (web console, user demo, password demo)");
@@ -593,7 +703,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(poller) = poller {
         poller.abort();
     }
-    if let Some(scheduler) = scheduler {
+    if let Some(scheduler) = scheduler
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+    {
         scheduler.abort();
     }
     if let Some(cluster) = &ctx.cluster {

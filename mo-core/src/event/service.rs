@@ -43,7 +43,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use super::watch::watch_console;
 use super::{ActionRef, Candidate, Event, EventManager, MaintenanceWindow, Rules, StoreOp};
@@ -106,7 +106,10 @@ struct Inner {
     /// Candidates dropped because the manager was behind.
     dropped: AtomicU64,
     acks: mpsc::UnboundedSender<Control>,
-    patterns: PatternBook,
+    /// The patterns in force; each console's watch follows a change ([`EventService::reload`]).
+    patterns: watch::Sender<Arc<PatternBook>>,
+    /// New rules for the manager task.
+    rules: mpsc::UnboundedSender<Rules>,
     consoles: Arc<Watched>,
     next_watch: AtomicU64,
     raised: broadcast::Sender<Event>,
@@ -122,7 +125,7 @@ pub struct EventService {
 impl std::fmt::Debug for EventService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventService")
-            .field("patterns", &self.inner.patterns.len())
+            .field("patterns", &self.inner.patterns.borrow().len())
             .finish_non_exhaustive()
     }
 }
@@ -139,6 +142,7 @@ impl EventService {
     ) -> EventService {
         let (tx, rx) = mpsc::channel(CANDIDATE_CAPACITY);
         let (acks, ack_rx) = mpsc::unbounded_channel();
+        let (new_rules, rules_rx) = mpsc::unbounded_channel();
         let (raised, _) = broadcast::channel(SUBSCRIBER_CAPACITY);
         let consoles: Arc<Watched> = Arc::default();
         let manager = Manager {
@@ -147,13 +151,14 @@ impl EventService {
             consoles: consoles.clone(),
             raised: raised.clone(),
         };
-        tokio::spawn(manager.run(rx, ack_rx));
+        tokio::spawn(manager.run(rx, ack_rx, rules_rx));
         EventService {
             inner: Arc::new(Inner {
                 tx,
                 dropped: AtomicU64::new(0),
                 acks,
-                patterns,
+                patterns: watch::Sender::new(Arc::new(patterns)),
+                rules: new_rules,
                 consoles,
                 next_watch: AtomicU64::new(1),
                 raised,
@@ -187,13 +192,13 @@ impl EventService {
     /// its link and record-log changes. Its events are written into its record log.
     pub fn watch(&self, console: &Console, feed: ConsumerFeed) {
         let device = console.name().to_owned();
-        let set = self.inner.patterns.set_for(&device);
+        let books = self.inner.patterns.subscribe();
         let number = self.inner.next_watch.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut map) = self.inner.consoles.lock() {
             map.insert(device.clone(), (number, console.downgrade()));
         }
         let consoles = self.inner.consoles.clone();
-        let watching = watch_console(console.clone(), feed, set, self.inner.tx.clone());
+        let watching = watch_console(console.clone(), feed, books, self.inner.tx.clone());
         tokio::spawn(async move {
             watching.await;
             if let Ok(mut map) = consoles.lock()
@@ -221,6 +226,15 @@ impl EventService {
     /// Candidate events dropped so far because the manager was behind.
     pub fn dropped(&self) -> u64 {
         self.inner.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Put new patterns and rules in force (a configuration reload) without stopping anything:
+    /// every watched console scans with the new patterns from its next output on (a line it
+    /// was in the middle of is scanned with the old ones first), and the manager keeps its open
+    /// events, held actions and rate-limit history (see [`EventManager::set_rules`]).
+    pub fn reload(&self, rules: Rules, patterns: PatternBook) {
+        let _ = self.inner.rules.send(rules);
+        self.inner.patterns.send_replace(Arc::new(patterns));
     }
 
     /// Event `id` was acknowledged (the caller recorded who and when): the actions its rules
@@ -274,6 +288,7 @@ impl Manager {
         mut self,
         mut rx: mpsc::Receiver<Candidate>,
         mut acks: mpsc::UnboundedReceiver<Control>,
+        mut rules: mpsc::UnboundedReceiver<Rules>,
     ) {
         let mut counts: BTreeMap<u64, (u64, i64)> = BTreeMap::new();
         let mut flush = tokio::time::interval(COUNT_FLUSH);
@@ -296,6 +311,7 @@ impl Manager {
                         }
                     }
                 }
+                Some(new) = rules.recv() => self.manager.set_rules(new),
                 Some(control) = acks.recv() => {
                     let id = match control {
                         Control::Ack(id) => id,

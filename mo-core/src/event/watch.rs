@@ -9,12 +9,14 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
 
 use super::{Candidate, EventSource};
 use crate::console::{Console, ConsumerFeed, LinkState};
 use crate::record::now_ns;
-use crate::scan::{Match, PatternSet, ScanConfig, Scanner, Severity};
+use crate::scan::{Match, PatternBook, ScanConfig, Scanner, Severity};
 
 /// The shortest time between two "scanner fell behind" events of one console.
 const SKIP_REPORT_EVERY: Duration = Duration::from_secs(1);
@@ -54,13 +56,14 @@ pub(super) fn now_i64() -> i64 {
     i64::try_from(now_ns()).unwrap_or(i64::MAX)
 }
 
-/// Follow `console` until it stops: scan its output from `feed` with `set` (none: no scanning)
-/// and report link and log changes, each as a candidate sent to `tx`. Waits when `tx` is full
+/// Follow `console` until it stops: scan its output from `feed` with the patterns of `books`
+/// that apply to it (none: no scanning; a new book replaces them) and report link and log
+/// changes, each as a candidate sent to `tx`. Waits when `tx` is full
 /// (the feed then skips output, counted).
 pub(super) async fn watch_console(
     console: Console,
     mut feed: ConsumerFeed,
-    set: Option<PatternSet>,
+    mut books: watch::Receiver<Arc<PatternBook>>,
     tx: mpsc::Sender<Candidate>,
 ) {
     let device = console.name().to_owned();
@@ -70,7 +73,12 @@ pub(super) async fn watch_console(
     drop(console);
     let mut log_degraded = log.borrow_and_update().degraded.is_some();
     let mut log_open = true;
-    let mut scanner = set.map(|s| Scanner::with_set(device.clone(), s, ScanConfig::default()));
+    let scanner_for = |books: &mut watch::Receiver<Arc<PatternBook>>| {
+        let set = books.borrow_and_update().set_for(&device);
+        set.map(|s| Scanner::with_set(device.clone(), s, ScanConfig::default()))
+    };
+    let mut scanner = scanner_for(&mut books);
+    let mut books_open = true;
     let mut was_up = matches!(*state.borrow(), LinkState::Up { .. });
     let mut skips = SkipReport::default();
     let candidate = |source, severity, message: String| {
@@ -141,6 +149,18 @@ pub(super) async fn watch_console(
                         let _ = tx.send(found(&m)).await;
                     }
                 }
+            }
+            changed = books.changed(), if books_open => {
+                if changed.is_err() {
+                    books_open = false;
+                    continue;
+                }
+                // The old patterns finish the line they were in; the new ones take the rest.
+                let rest = scanner.as_mut().map(Scanner::flush).unwrap_or_default();
+                for m in &rest {
+                    let _ = tx.send(found(m)).await;
+                }
+                scanner = scanner_for(&mut books);
             }
             changed = log.changed(), if log_open => {
                 if changed.is_err() {
