@@ -445,6 +445,11 @@ fn check_addresses(args: &Args) -> anyhow::Result<()> {
     if let Some(addr) = args.http.filter(|a| args.demo && !a.ip().is_loopback()) {
         bail!("--demo listens on loopback only (the demo token is printed); got --http {addr}");
     }
+    if let Some(addr) = args.conserver.filter(|a| args.demo && !a.ip().is_loopback()) {
+        bail!(
+            "--demo listens on loopback only (the demo password is public); got --conserver {addr}"
+        );
+    }
     Ok(())
 }
 
