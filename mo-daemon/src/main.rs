@@ -530,7 +530,7 @@ async fn run(args: Args, started: Started) -> anyhow::Result<()> {
             Duration::from_secs(secs),
         )
     });
-    let cluster = cluster::Cluster::start(&args.cluster, &registry).await?;
+    let cluster = cluster::Cluster::start(&args.cluster, &registry, &store).await?;
     let throttle = Arc::new(throttle::Throttle::new(
         store.clone(),
         throttle::Limits::default(),

@@ -8,6 +8,7 @@
 //! without it, keeps serving its consoles, retries, and shows what it heard last.
 
 mod beat;
+mod directory;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,6 +21,8 @@ use async_nats::{ConnectOptions, ServerAddr};
 use futures_util::StreamExt as _;
 use mo_api::{ClusterStatus, NODE_PATTERN};
 use tokio::task::JoinHandle;
+
+use mo_store::Store;
 
 use crate::registry::Registry;
 use beat::{Beat, BeatConsole};
@@ -63,6 +66,12 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "N", default_value_t = 3,
         value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub lost_after: u32,
+    /// Share this node's devices with the site (experimental, issue 14 item 2): the KV bucket
+    /// `mo_devices` holds the site's devices and this node's store follows it; a device added,
+    /// changed or removed on any node is on every node within a second or two. Until console
+    /// ownership exists, every sharing node runs every device's console.
+    #[arg(long, requires = "cluster")]
+    pub share_devices: bool,
 }
 
 /// This daemon's membership of a site: cheap to clone; [`Cluster::leave`] ends it.
@@ -124,6 +133,7 @@ impl Cluster {
     pub async fn start(
         args: &ClusterArgs,
         registry: &Arc<Registry>,
+        store: &Store,
     ) -> anyhow::Result<Option<Cluster>> {
         if args.cluster.is_empty() {
             return Ok(None);
@@ -178,7 +188,13 @@ impl Cluster {
             kv: tokio::sync::OnceCell::new(),
             tasks: std::sync::Mutex::new(Vec::new()),
         });
-        let task = tokio::spawn(run(inner.clone(), Arc::downgrade(registry), shown.clone()));
+        let devices = args.share_devices.then(|| store.clone());
+        let task = tokio::spawn(run(
+            inner.clone(),
+            Arc::downgrade(registry),
+            devices,
+            shown.clone(),
+        ));
         inner.push_task(task);
         tracing::info!(node = %inner.node, "joining the site at {shown}");
         eprintln!(
@@ -318,7 +334,7 @@ impl Inner {
 }
 
 /// Reach the bucket (creating it if this is the site's first node), then beat and watch.
-async fn run(inner: Arc<Inner>, registry: Weak<Registry>, servers: String) {
+async fn run(inner: Arc<Inner>, registry: Weak<Registry>, devices: Option<Store>, servers: String) {
     let js = jetstream::new(inner.client.clone());
     let mut pause = Duration::from_millis(200);
     let store = loop {
@@ -335,6 +351,24 @@ async fn run(inner: Arc<Inner>, registry: Weak<Registry>, servers: String) {
     let store = inner.kv.get_or_init(|| async { store }).await.clone();
     inner.set_error(None);
     inner.push_task(tokio::spawn(watch(inner.clone(), store.clone())));
+    if let Some(local) = devices {
+        let me = inner.clone();
+        let servers = servers.clone();
+        let task = tokio::spawn(async move {
+            let mut pause = Duration::from_millis(200);
+            let bucket = loop {
+                match tokio::time::timeout(REQUEST_TIMEOUT, directory::open_bucket(&js)).await {
+                    Ok(Ok(bucket)) => break bucket,
+                    Ok(Err(e)) => me.set_error(Some(format!("NATS at {servers}: {e:#}"))),
+                    Err(_) => me.set_error(Some(format!("NATS at {servers} does not answer"))),
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_RETRY);
+            };
+            directory::run(bucket, local).await;
+        });
+        inner.push_task(task);
+    }
     let mut ticks = tokio::time::interval(inner.heartbeat);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -102,7 +102,9 @@ fn two_nodes_see_each_other_and_a_killed_node_becomes_lost() {
         let both = |s: &Value| {
             node_is(s, "alpha", "up", "alpha-sim") && node_is(s, "beta", "up", "beta-sim")
         };
-        let seen = wait_status(w, &http.base, &token, "both nodes up", both)?;
+        let seen = wait_status(w, &http.base, &token, "both nodes up", |s| {
+            both(s) && s["connected"] == true
+        })?;
         ensure!(
             seen["enabled"] == true && seen["node"] == "alpha" && seen["connected"] == true,
             "alpha's own view: {seen:#}"
@@ -132,15 +134,27 @@ fn two_nodes_see_each_other_and_a_killed_node_becomes_lost() {
                 table.stdout
             );
         }
-        let body: Value = reqwest::blocking::Client::new()
-            .get(http.url("/api/v1/cluster"))
-            .bearer_auth(&token)
-            .timeout(Duration::from_secs(30))
-            .send()
-            .and_then(|r| r.error_for_status())
-            .and_then(|r| r.json())
-            .map_err(|e| Error::Check(format!("GET /api/v1/cluster: {e}")))?;
-        ensure!(both(&body), "GET /api/v1/cluster: {body:#}");
+        // Polled too: on a loaded machine a heartbeat may come late for a moment.
+        let api = reqwest::blocking::Client::new();
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let body: Value = api
+                .get(http.url("/api/v1/cluster"))
+                .bearer_auth(&token)
+                .timeout(Duration::from_secs(30))
+                .send()
+                .and_then(|r| r.error_for_status())
+                .and_then(|r| r.json())
+                .map_err(|e| Error::Check(format!("GET /api/v1/cluster: {e}")))?;
+            if both(&body) {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "GET /api/v1/cluster: not both up within {DEADLINE:?}: {body:#}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
 
         // Killed: alpha stops hearing beta.
         beta.kill9()?;
@@ -212,6 +226,116 @@ fn a_daemon_without_cluster_says_so_and_bad_cluster_flags_are_refused() {
         )?;
         refused(&["--cluster", "nats://127.0.0.1:4222"], "--node")?;
         refused(&["--node", "a"], "--cluster")?;
+        Ok(())
+    });
+}
+
+/// The device names in `mo device list --json` on `dir`.
+fn devices_on(dir: &std::path::Path) -> Result<Vec<String>> {
+    let out = Cli::run_ok(dir, &["device", "list", "--json"], None)?;
+    let list: Value = serde_json::from_str(&out.stdout)
+        .map_err(|e| Error::Check(format!("device list --json: {e}:\n{}", out.stdout)))?;
+    Ok(list
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// `mo device show NAME --json` on `dir`, if the device is there.
+fn device_on(dir: &std::path::Path, name: &str) -> Result<Option<Value>> {
+    if !devices_on(dir)?.iter().any(|n| n == name) {
+        return Ok(None);
+    }
+    let out = Cli::run_ok(dir, &["device", "show", name, "--json"], None)?;
+    serde_json::from_str(&out.stdout)
+        .map(Some)
+        .map_err(|e| Error::Check(format!("device show --json: {e}:\n{}", out.stdout)))
+}
+
+/// Poll `check` until it holds.
+fn wait_until(what: &str, check: impl Fn() -> Result<bool>) -> Result<()> {
+    let deadline = Instant::now() + DEADLINE;
+    while !check()? {
+        if Instant::now() >= deadline {
+            return Err(Error::Check(format!("{what}: not within {DEADLINE:?}")));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
+
+#[test]
+fn with_share_devices_a_device_added_changed_or_removed_on_one_node_follows_on_the_other() {
+    run_test("cluster-devices", |w| {
+        let nats = Nats::start(&w.dir().join("nats"))?;
+        let url = nats.url();
+        w.mo_ok(
+            &["device", "add", "alpha-sim", "sim://alpha-sim?boot=fast"],
+            None,
+        )?;
+        let common = ["--heartbeat", "500ms", "--share-devices"];
+        let mut alpha_args = vec!["--cluster", url.as_str(), "--node", "alpha"];
+        alpha_args.extend(common);
+        w.start_daemon(&alpha_args)?;
+        let beta_dir = w.dir().join("beta");
+        Cli::run_ok(
+            &beta_dir,
+            &["device", "add", "beta-sim", "sim://beta-sim?boot=fast"],
+            None,
+        )?;
+        let mut beta_args = vec!["--cluster", url.as_str(), "--node", "beta"];
+        beta_args.extend(common);
+        let _beta = Daemon::start(&beta_dir, free_port()?, &beta_args)?;
+        let alpha_dir = w.data_dir().to_path_buf();
+
+        // Each node's own device reaches the other.
+        wait_until("alpha-sim on beta and beta-sim on alpha", || {
+            Ok(devices_on(&beta_dir)?.contains(&"alpha-sim".to_string())
+                && devices_on(&alpha_dir)?.contains(&"beta-sim".to_string()))
+        })?;
+
+        // Added on beta (with `mo` on its data directory): on alpha.
+        Cli::run_ok(
+            &beta_dir,
+            &[
+                "device",
+                "add",
+                "late.sim",
+                "sim://late?boot=fast",
+                "--description",
+                "one",
+            ],
+            None,
+        )?;
+        wait_until("late.sim on alpha", || {
+            Ok(device_on(&alpha_dir, "late.sim")?
+                .is_some_and(|d| d.to_string().contains("\"one\"")))
+        })?;
+
+        // Changed on alpha: on beta.
+        w.mo_ok(&["device", "set", "late.sim", "--description", "two"], None)?;
+        wait_until("late.sim changed on beta", || {
+            Ok(
+                device_on(&beta_dir, "late.sim")?
+                    .is_some_and(|d| d.to_string().contains("\"two\"")),
+            )
+        })?;
+
+        // Removed on alpha: gone from beta, and nothing else went with it.
+        w.mo_ok(&["device", "rm", "late.sim"], None)?;
+        wait_until("late.sim gone from beta", || {
+            Ok(!devices_on(&beta_dir)?.contains(&"late.sim".to_string()))
+        })?;
+        let left = devices_on(&beta_dir)?;
+        ensure!(
+            left == ["alpha-sim", "beta-sim"],
+            "beta's devices after the removal: {left:?}"
+        );
+        drop(nats);
         Ok(())
     });
 }
