@@ -106,6 +106,20 @@ pub(super) fn text_run(bytes: &[u8]) -> usize {
     done + rest.iter().position(|&b| not_text(b)).unwrap_or(rest.len())
 }
 
+/// The length of the CSI sequence at the start of `bytes` (`ESC [`, at most [`MAX_CSI_LEN`]
+/// parameter and intermediate bytes, a final byte) if it is all there: what the state machine
+/// would consume for it, ending in the ground state.
+fn whole_csi(bytes: &[u8]) -> Option<usize> {
+    let rest = bytes.strip_prefix(&[ESC, b'['])?;
+    let params = rest
+        .iter()
+        .take(MAX_CSI_LEN)
+        .take_while(|b| (0x20..=0x3f).contains(*b))
+        .count();
+    let last = *rest.get(params)?;
+    (0x40..=0x7e).contains(&last).then_some(2 + params + 1)
+}
+
 /// Whether `bytes` holds nothing the stripper would remove or turn into a line end but CR and
 /// LF: only text bytes, CR and LF (tested 32 bytes at a time).
 pub(super) fn is_plain(bytes: &[u8]) -> bool {
@@ -151,7 +165,14 @@ impl AnsiStripper {
                     }
                     match b {
                         b'\n' | b'\r' => emit(Piece::LineEnd),
-                        ESC => self.enter(State::Escape),
+                        ESC => {
+                            // A whole CSI (colours) in one go; anything else through the states.
+                            if let Some(len) = whole_csi(input.get(i..).unwrap_or_default()) {
+                                i += len;
+                                continue;
+                            }
+                            self.enter(State::Escape);
+                        }
                         _ => {}
                     }
                 }

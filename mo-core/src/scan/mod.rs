@@ -167,20 +167,21 @@ impl Lines {
         self.end_line(who, out);
         let mut hits = std::mem::take(&mut self.hits);
         hits.clear();
-        // Without a prefilter every line may match.
-        let every = match who.patterns.prefilter() {
+        // Without a prefilter every line may match; with one, lines with a literal and short
+        // lines (see `Prefilter::short_lines`) may.
+        let (every, short) = match who.patterns.prefilter() {
             Some(prefilter) => {
                 prefilter.starts(bytes, &mut self.lower, &mut hits);
-                false
+                (false, prefilter.short_lines())
             }
-            None => true,
+            None => (true, 0),
         };
         let mut next_hit = hits.iter().copied().peekable();
         let mut start = first + 1;
         for end in ends {
             let line = bytes.get(start..end).unwrap_or_default();
             while next_hit.next_if(|&h| h < start).is_some() {}
-            let hit = every || next_hit.peek().is_some_and(|&h| h < end);
+            let hit = every || line.len() <= short || next_hit.peek().is_some_and(|&h| h < end);
             if hit || line.len() > self.max_line {
                 self.keep_passed(bytes);
                 self.push_text(line, who, out);

@@ -34,6 +34,9 @@ pub(super) struct Prefilter {
     fallback: Option<AhoCorasick>,
     /// How many literals, for tests and benchmarks.
     literals: usize,
+    /// Lines this long or shorter may match without holding a literal: the longest line that
+    /// a whole-line pattern with only short literals (`^=> $`) matches, or 0.
+    short_lines: usize,
 }
 
 impl Prefilter {
@@ -41,6 +44,7 @@ impl Prefilter {
     /// (then every line has to be matched against the set).
     pub(super) fn new<'a>(regexes: impl IntoIterator<Item = &'a str>) -> Option<Prefilter> {
         let mut candidates: Vec<Vec<LitSet>> = Vec::new();
+        let mut short_lines = 0;
         for regex in regexes {
             // The regex crate's defaults for byte regexes: Unicode on, may match invalid UTF-8.
             let hir = regex_syntax::ParserBuilder::new()
@@ -48,6 +52,15 @@ impl Prefilter {
                 .build()
                 .parse(regex)
                 .ok()?;
+            // A prompt such as `^=> $` matches a whole line of a few bytes: searching for a
+            // literal that short would slow the search for all; short lines are scanned instead.
+            if let Some(lines) = whole_lines(&hir)
+                && let Some(longest) = lines.iter().map(Vec::len).max()
+                && lines.iter().any(|l| l.len() < SHORT_LITERAL)
+            {
+                short_lines = short_lines.max(longest);
+                continue;
+            }
             let found = sets(&hir);
             if found.is_empty() {
                 return None;
@@ -92,7 +105,12 @@ impl Prefilter {
             }
         }
         if literals.is_empty() {
-            return None;
+            return Some(Prefilter {
+                packed: Vec::new(),
+                fallback: None,
+                literals: 0,
+                short_lines,
+            });
         }
         let packed: Option<Vec<packed::Searcher>> = literals
             .chunks(PER_SEARCHER)
@@ -118,12 +136,18 @@ impl Prefilter {
             packed,
             fallback,
             literals: literals.len(),
+            short_lines,
         })
     }
 
     /// How many literals are searched for.
     pub(super) fn literals(&self) -> usize {
         self.literals
+    }
+
+    /// Lines this long or shorter may match whether or not they hold a literal.
+    pub(super) fn short_lines(&self) -> usize {
+        self.short_lines
     }
 
     /// Appends to `starts` where literals start in `text`, in order: every line (text between
@@ -148,6 +172,9 @@ impl Prefilter {
 
     /// Whether some pattern may match `text`: false only if none can. `lower` is scratch space.
     pub(super) fn may_match(&self, text: &[u8], lower: &mut Vec<u8>) -> bool {
+        if text.len() <= self.short_lines {
+            return true;
+        }
         if let Some(ac) = &self.fallback {
             return ac.is_match(text);
         }
@@ -194,34 +221,108 @@ fn sets(hir: &Hir) -> Vec<LitSet> {
             vec![all]
         }
         HirKind::Concat(items) => {
-            // Runs of items that each match one fixed string are one literal (looks match no
-            // text, so the strings around them stay adjacent); the other items have their own.
+            // Runs of items that each match one of a few fixed strings are one set of literals
+            // (`(Oops|BUG): ` gives `oops: ` and `bug: `; looks match no text, so the strings
+            // around them stay adjacent); the other items have their own.
             let mut found = Vec::new();
-            let mut run: Vec<u8> = Vec::new();
+            let mut run: LitSet = vec![Vec::new()];
             for item in items {
                 if matches!(item.kind(), HirKind::Look(_)) {
                     continue;
                 }
-                if let Some(lit) = exactly(item) {
-                    run.extend_from_slice(&lit);
+                if let Some(strings) = exact_set(item) {
+                    run = match product(&run, &strings) {
+                        Some(longer) => longer,
+                        None => {
+                            found.push(std::mem::take(&mut run));
+                            strings
+                        }
+                    };
                     continue;
                 }
-                if !run.is_empty() {
-                    found.push(vec![std::mem::take(&mut run)]);
-                }
+                found.push(std::mem::replace(&mut run, vec![Vec::new()]));
                 found.extend(sets(item));
             }
-            if !run.is_empty() {
-                found.push(vec![run]);
-            }
+            found.push(run);
+            found.retain(|set| set.iter().all(|lit| !lit.is_empty()));
             for set in &mut found {
                 for lit in set.iter_mut() {
                     lit.truncate(MAX_LITERAL_LEN);
                 }
+                set.sort_unstable();
+                set.dedup();
             }
             found
         }
         _ => Vec::new(),
+    }
+}
+
+/// Literals shorter than this are avoided where a pattern allows (they make the search slow).
+const SHORT_LITERAL: usize = 4;
+
+/// The lines `hir` matches, ASCII-lowercased, if it matches only whole lines that are one of a
+/// few fixed strings (`^=> $`, `^(ok|=>) $`).
+fn whole_lines(hir: &Hir) -> Option<LitSet> {
+    use regex_syntax::hir::Look;
+    let HirKind::Concat(items) = hir.kind() else {
+        return None;
+    };
+    let (first, rest) = items.split_first()?;
+    let (last, middle) = rest.split_last()?;
+    if *first.kind() != HirKind::Look(Look::Start) || *last.kind() != HirKind::Look(Look::End) {
+        return None;
+    }
+    let mut all: LitSet = vec![Vec::new()];
+    for item in middle {
+        all = product(&all, &exact_set(item)?)?;
+    }
+    Some(all)
+}
+
+/// Most strings in a set of fixed strings (`(a|b)(c|d)` is four).
+const MAX_STRINGS: usize = 16;
+
+/// Every string of `a` followed by every string of `b`, unless that makes too many.
+fn product(a: &LitSet, b: &LitSet) -> Option<LitSet> {
+    if a.len() * b.len() > MAX_STRINGS {
+        return None;
+    }
+    Some(
+        a.iter()
+            .flat_map(|x| b.iter().map(move |y| [x.as_slice(), y.as_slice()].concat()))
+            .collect(),
+    )
+}
+
+/// The few strings `hir` can match, ASCII-lowercased, if it matches only a few fixed strings
+/// (a literal, an alternation or a sequence of them).
+fn exact_set(hir: &Hir) -> Option<LitSet> {
+    if let Some(lit) = exactly(hir) {
+        return Some(vec![lit]);
+    }
+    match hir.kind() {
+        HirKind::Capture(c) => exact_set(&c.sub),
+        HirKind::Alternation(alternatives) => {
+            let mut all = Vec::new();
+            for alternative in alternatives {
+                all.extend(exact_set(alternative)?);
+                if all.len() > MAX_STRINGS {
+                    return None;
+                }
+            }
+            Some(all)
+        }
+        HirKind::Concat(items) => {
+            let mut all: LitSet = vec![Vec::new()];
+            for item in items {
+                if !matches!(item.kind(), HirKind::Look(_)) {
+                    all = product(&all, &exact_set(item)?)?;
+                }
+            }
+            Some(all)
+        }
+        _ => None,
     }
 }
 
@@ -370,6 +471,22 @@ mod tests {
         let mut lower = Vec::new();
         assert!(p.may_match(b"svc7.service: Main process exited", &mut lower));
         assert!(!p.may_match(b"svc7.service: started", &mut lower));
+    }
+
+    #[test]
+    fn whole_line_prompts_with_short_literals_scan_short_lines() {
+        let mut lower = Vec::new();
+        let p = Prefilter::new([r"^=> $", r"^(ok|=>)$", "Kernel panic"]).unwrap();
+        assert_eq!((p.short_lines(), p.literals()), (3, 1));
+        assert!(p.may_match(b"=> ", &mut lower));
+        assert!(p.may_match(b"abc", &mut lower));
+        assert!(!p.may_match(b"a line => with a prompt", &mut lower));
+        let p = Prefilter::new([r"^=> $"]).unwrap();
+        assert_eq!((p.short_lines(), p.literals()), (3, 0));
+        let mut starts = Vec::new();
+        p.starts(b"=> \r\nlonger line\r\n", &mut lower, &mut starts);
+        assert!(starts.is_empty());
+        assert!(!p.may_match(b"longer line", &mut lower));
     }
 
     #[test]

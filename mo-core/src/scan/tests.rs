@@ -626,3 +626,30 @@ fn plain_chunks_and_the_prefilter_match_as_every_line_scanned_would() {
         assert_eq!(got, want, "round {round}");
     }
 }
+
+#[test]
+fn csi_sequences_at_and_past_their_bound_strip_as_bytewise() {
+    for params in [
+        0,
+        1,
+        MAX_CSI_LEN - 1,
+        MAX_CSI_LEN,
+        MAX_CSI_LEN + 1,
+        MAX_CSI_LEN + 5,
+    ] {
+        for last in [b'm', b'~', b'x', b'\n', 0x1b, 0x18] {
+            let mut input = b"a\x1b[".to_vec();
+            input.extend(std::iter::repeat_n(b'1', params));
+            input.push(last);
+            input.extend_from_slice(b"z\x1b[");
+            let mut bytewise = AnsiStripper::new();
+            let want: Vec<u8> = input
+                .iter()
+                .flat_map(|b| bytewise.strip(std::slice::from_ref(b)))
+                .collect();
+            let mut whole = AnsiStripper::new();
+            assert_eq!(whole.strip(&input), want, "{params} params then {last:#x}");
+            assert_eq!(whole.in_sequence(), bytewise.in_sequence());
+        }
+    }
+}
