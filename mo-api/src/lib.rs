@@ -30,6 +30,7 @@ mod error;
 mod events;
 mod health;
 mod log;
+mod maintenance;
 mod power;
 pub mod schema;
 mod sessions;
@@ -52,6 +53,7 @@ pub use events::{
 };
 pub use health::{Degraded, Health, HealthStatus};
 pub use log::{LogQuery, SearchHit, SearchQuery, VerifyReport};
+pub use maintenance::{Maintenance, MaintenancePath, StartMaintenance};
 pub use power::{PowerAction, PowerReport, PowerRequest, PowerResult, PowerState};
 pub use schema::{
     BREAK_PATTERN, DEVICE_URL_PATTERN, ESCAPE_PATTERN, MAX_EVENTS_LIMIT, MAX_REPLAY,

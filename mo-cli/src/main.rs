@@ -80,6 +80,13 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
+    if let Command::Maintenance(command) = &cli.command
+        && let Some(server) = cli.server.as_deref().filter(|s| !s.is_empty())
+    {
+        let trust = mo_client::Trust::from_options(cli.ca.as_deref(), cli.pin.as_deref())?;
+        maintenance::remote(server, cli.token.as_deref(), trust, command, out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(server) = cli.server.as_deref().filter(|s| !s.is_empty()) {
         let trust = mo_client::Trust::from_options(cli.ca.as_deref(), cli.pin.as_deref())?;
     if let Command::Events(args) = &cli.command

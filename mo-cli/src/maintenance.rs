@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use mo_store::{MaintenanceEntry, Store};
 
@@ -67,9 +67,8 @@ pub fn run(store: &Store, command: MaintenanceCommand, out: &mut dyn Write) -> R
             reason,
             name,
         } => {
-            let length = mo_core::automation::macros::parse_duration(&duration).map_err(|e| {
-                anyhow::anyhow!("--for `{duration}`: {} (e.g. 30m or 2h)", e.reason)
-            })?;
+            let length = mo_core::event::parse_window_length(&duration)
+                .map_err(|e| anyhow::anyhow!("--for {e}"))?;
             let entry = MaintenanceEntry::new(
                 &target,
                 name.as_deref(),
@@ -117,6 +116,68 @@ pub fn run(store: &Store, command: MaintenanceCommand, out: &mut dyn Write) -> R
                         String::new()
                     } else {
                         format!(": {}", e.reason)
+                    }
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Run `mo --server URL maintenance …` through the daemon's API.
+pub fn remote(
+    server: &str,
+    token: Option<&str>,
+    trust: mo_client::Trust,
+    command: &MaintenanceCommand,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let client = mo_client::Client::with_trust(server, token.unwrap_or_default(), trust)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match command {
+        MaintenanceCommand::Start {
+            target,
+            duration,
+            reason,
+            name,
+        } => {
+            let w = rt.block_on(client.start_maintenance(
+                target,
+                Some(duration),
+                reason,
+                name.as_deref(),
+            ))?;
+            writeln!(
+                out,
+                "maintenance {} on {} until {}",
+                w.name, w.target, w.end
+            )?;
+        }
+        MaintenanceCommand::Stop { name } => {
+            let w = rt.block_on(client.stop_maintenance(name))?;
+            writeln!(out, "maintenance {} stopped", w.name)?;
+        }
+        MaintenanceCommand::List => {
+            let all = rt.block_on(client.maintenance())?;
+            if all.is_empty() {
+                writeln!(out, "no maintenance windows")?;
+            }
+            for w in all {
+                writeln!(
+                    out,
+                    "{}  {}  {} to {}  by {}{}",
+                    w.name,
+                    w.target,
+                    w.start,
+                    w.end,
+                    w.by,
+                    if w.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", w.reason)
                     }
                 )?;
             }

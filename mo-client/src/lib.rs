@@ -465,6 +465,46 @@ impl Client {
             .await
     }
 
+    /// The maintenance windows started at run time and not yet ended (of devices the caller
+    /// sees).
+    pub async fn maintenance(&self) -> Result<Vec<mo_api::Maintenance>> {
+        self.json(Self::get(&["api", "v1", "maintenance"], None))
+            .await
+    }
+
+    /// Start a maintenance window on `target` (a name, a glob or `@GROUP`) for `duration`
+    /// (`30m`, `2h`; the daemon's default `1h` when `None`), named `name` (default: the target);
+    /// needs `events.ack` on every device it covers.
+    pub async fn start_maintenance(
+        &self,
+        target: &str,
+        duration: Option<&str>,
+        reason: &str,
+        name: Option<&str>,
+    ) -> Result<mo_api::Maintenance> {
+        let start = mo_api::StartMaintenance {
+            target: target.to_owned(),
+            duration: duration.map(str::to_owned),
+            reason: reason.to_owned(),
+            name: name.map(str::to_owned),
+        };
+        let body = serde_json::to_value(&start).map_err(|e| Error::BadSpec {
+            what: "maintenance window",
+            input: target.to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.json(Self::post(&["api", "v1", "maintenance"], body, None))
+            .await
+    }
+
+    /// End maintenance window `name`; returns it as it was.
+    pub async fn stop_maintenance(&self, name: &str) -> Result<mo_api::Maintenance> {
+        let segments = ["api", "v1", "maintenance", name];
+        let mut req = Self::get(&segments, None);
+        req.method = Method::DELETE;
+        self.json(req).await
+    }
+
     /// The names of the daemon's stored macros.
     pub async fn macros(&self) -> Result<Vec<String>> {
         self.json(Self::get(&["api", "v1", "macros"], None)).await

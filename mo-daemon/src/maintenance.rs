@@ -46,8 +46,7 @@ pub fn new_entry(
     reason: &str,
     by: &str,
 ) -> Result<MaintenanceEntry, String> {
-    let length = mo_core::automation::macros::parse_duration(duration)
-        .map_err(|e| format!("--for `{duration}`: {} (e.g. 30m or 2h)", e.reason))?;
+    let length = mo_core::event::parse_window_length(duration).map_err(|e| format!("--for {e}"))?;
     MaintenanceEntry::new(target, name, length, reason, by, now_ns())
 }
 

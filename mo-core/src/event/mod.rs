@@ -91,7 +91,7 @@ pub use logfile::{
     spawn_logfile,
 };
 pub use manager::{ActionRef, EventManager, StoreOp, Verdict};
-pub use rules::{MaintenanceWindow, Rules};
+pub use rules::{MaintenanceWindow, Rules, parse_window_length};
 pub use schedule::Schedule;
 pub use service::{CANDIDATE_CAPACITY, EventService, EventSink, NoSink, SCANNER_CAPACITY};
 

@@ -439,6 +439,16 @@ fn bad(what: &'static str, name: &str, field: &str, reason: &str) -> Error {
     }
 }
 
+/// A maintenance window's length as written (`90s`, `30m`, `2h`, `1h 30m`, `3days`): longer
+/// than zero. The error says what was wrong with `text`.
+pub fn parse_window_length(text: &str) -> std::result::Result<Duration, String> {
+    let length = parse_duration(text)?;
+    if length.is_zero() {
+        return Err(format!("`{text}` is zero: a window lasts longer than that"));
+    }
+    Ok(length)
+}
+
 /// A human duration (`90s`, `5m`, `1h 30m`).
 fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     humantime::parse_duration(text.trim())

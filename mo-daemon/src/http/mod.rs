@@ -84,6 +84,9 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/events/{id}/ack"),
     r("POST", "/api/v1/events"),
     r("GET", "/api/v1/events/stream"),
+    r("GET", "/api/v1/maintenance"),
+    r("POST", "/api/v1/maintenance"),
+    r("DELETE", "/api/v1/maintenance/{name}"),
     r("GET", "/api/v1/users"),
     r("POST", "/api/v1/users"),
     r("GET", "/api/v1/roles"),
@@ -130,6 +133,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events", get(rest::events).post(rest::raise_event))
         .route("/api/v1/events/{id}/ack", post(rest::ack_event))
         .route("/api/v1/events/stream", get(ws::event_stream))
+        .route(
+            "/api/v1/maintenance",
+            get(rest::list_maintenance).post(rest::start_maintenance),
+        )
+        .route(
+            "/api/v1/maintenance/{name}",
+            axum::routing::delete(rest::stop_maintenance),
+        )
         .route("/api/v1/users", get(rest::users).post(rest::add_user))
         .route("/api/v1/roles", get(rest::roles))
         .route("/api/v1/gang", post(rest::gang))

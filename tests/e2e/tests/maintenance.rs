@@ -2,11 +2,13 @@
 //! directory puts a device into maintenance while the daemon runs — its events are stored and
 //! marked suppressed, the rule's action does not run, the console's log shows a banner —
 //! `maintenance list` in the SSH shell shows it, and `mo maintenance stop` ends it: a banner
-//! again, and the action runs for the next events.
+//! again, and the action runs for the next events. Through the REST API (`mo --server`), an
+//! operator starts, lists and stops a window and a viewer is refused.
 
 use std::thread;
 use std::time::{Duration, Instant};
 
+use mo_testsupport::http::{add_token, start_daemon_with_http};
 use mo_testsupport::{Login, World, ensure, run_test};
 
 /// A console that panics three times a second, each panic with its own number.
@@ -208,6 +210,81 @@ argv = ["{}", "{{message}}"]
             !bad.success() && bad.stderr.contains("--for `soon`"),
             "{}",
             bad.combined()
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn the_api_starts_lists_and_stops_windows_for_those_allowed() {
+    run_test("maintenance-api", |w| {
+        w.add_echo_device("m1", &[])?;
+        w.add_user("alice", "alice-pw")?;
+        w.add_user_with_role("vera", "vera-pw", Some(("viewer", "all")))?;
+        let alice = add_token(w, "alice", "all")?;
+        let vera = add_token(w, "vera", "all")?;
+        let api = start_daemon_with_http(w, &[])?;
+        let mo = |token: &str, args: &[&str]| {
+            let mut all = vec!["--server", api.base.as_str(), "--token", token];
+            all.extend_from_slice(args);
+            w.mo(&all, None)
+        };
+        let start = &[
+            "maintenance",
+            "start",
+            "m1",
+            "--for",
+            "10m",
+            "--reason",
+            "api test",
+        ];
+        let denied = mo(&vera, start)?;
+        ensure!(
+            !denied.success() && denied.stderr.contains("denied"),
+            "a viewer started a window: {}",
+            denied.combined()
+        );
+        let started = mo(&alice, start)?;
+        ensure!(
+            started.success() && started.stdout.contains("maintenance m1 on m1 until"),
+            "{}",
+            started.combined()
+        );
+        let listed = mo(&alice, &["maintenance", "list"])?;
+        ensure!(
+            listed.stdout.contains("m1  m1") && listed.stdout.contains("by alice: api test"),
+            "{}",
+            listed.combined()
+        );
+        wait_mo(
+            w,
+            &["log", "show", "m1", "--kind", "notice"],
+            "the start banner",
+            |t| t.contains("maintenance m1 (m1) by alice"),
+        )?;
+        let denied = mo(&vera, &["maintenance", "stop", "m1"])?;
+        ensure!(
+            !denied.success() && denied.stderr.contains("denied"),
+            "a viewer stopped a window: {}",
+            denied.combined()
+        );
+        let stopped = mo(&alice, &["maintenance", "stop", "m1"])?;
+        ensure!(
+            stopped.success() && stopped.stdout.contains("maintenance m1 stopped"),
+            "{}",
+            stopped.combined()
+        );
+        wait_mo(
+            w,
+            &["log", "show", "m1", "--kind", "notice"],
+            "the end banner",
+            |t| t.contains("maintenance m1 (m1) ended"),
+        )?;
+        let gone = mo(&alice, &["maintenance", "stop", "m1"])?;
+        ensure!(
+            !gone.success() && gone.stderr.contains("no maintenance window `m1`"),
+            "{}",
+            gone.combined()
         );
         Ok(())
     });
