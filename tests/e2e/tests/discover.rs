@@ -245,12 +245,35 @@ fn discover_finds_names_and_applies() {
             json.combined()
         );
 
-        // A second run finds the same and changes nothing.
-        let again = w.mo_ok(&apply, None)?;
+        // A second run finds the same and changes nothing; what it writes imports as no change
+        // either, and holds the secrets sealed only.
+        let found = d.join("found.toml");
+        let found_arg = found.display().to_string();
+        let mut again_args = apply.clone();
+        again_args.extend(["--write", found_arg.as_str()]);
+        let again = w.mo_ok(&again_args, None)?;
         ensure!(
             again.stdout.contains("no changes") && !again.stdout.contains("applied: "),
             "{}",
             again.combined()
+        );
+        let text = std::fs::read_to_string(&found)
+            .map_err(|e| mo_testsupport::Error::io("read found.toml", e))?;
+        ensure!(
+            text.contains(&bmc_name)
+                && text.contains("[[secret]]")
+                && text
+                    .lines()
+                    .filter(|l| l.contains(IPMI_PASSWORD))
+                    .all(|l| l.trim() == "kind = \"password\"")
+                && !text.contains("private"),
+            "{text}"
+        );
+        let import = w.mo_ok(&["config", "import", &found_arg, "--dry-run"], None)?;
+        ensure!(
+            import.stdout.contains("no changes"),
+            "{}",
+            import.combined()
         );
 
         // JSON names every host that answered.
