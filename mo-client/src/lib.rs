@@ -386,13 +386,6 @@ impl Client {
         self.json(req).await
     }
 
-    /// Acknowledge an event; returns it as it is now.
-    pub async fn ack_event(&self, id: u64) -> Result<Event> {
-        let id = id.to_string();
-        self.json(Self::post(
-            &["api", "v1", "events", &id, "ack"],
-            json!({}),
-            None,
     /// Raise an event from outside (`POST /api/v1/events`, needs `events.raise` on the device):
     /// it goes through the daemon's rules like its own events. `source` is `manual` or
     /// `external`; returns once the daemon's event manager has it.
@@ -420,6 +413,13 @@ impl Client {
         Ok(())
     }
 
+    /// Acknowledge an event; returns it as it is now.
+    pub async fn ack_event(&self, id: u64) -> Result<Event> {
+        let id = id.to_string();
+        self.json(Self::post(
+            &["api", "v1", "events", &id, "ack"],
+            json!({}),
+            None,
         ))
         .await
     }
