@@ -38,8 +38,9 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// The header carrying the HMAC signature by default.
 pub const DEFAULT_SIGNATURE_HEADER: &str = "X-Mo-Signature";
 
-/// What a webhook sends: its body and headers (templates) and how it signs them.
-#[derive(Debug, Clone)]
+/// What a webhook sends: its body and headers (templates) and how it signs them. Its `Debug`
+/// does not show the secret.
+#[derive(Clone)]
 pub struct WebhookPayload {
     body: Option<Template>,
     content_type: HeaderValue,
@@ -47,6 +48,18 @@ pub struct WebhookPayload {
     headers: Vec<(HeaderName, Template)>,
     secret: Option<Vec<u8>>,
     signature_header: HeaderName,
+}
+
+impl std::fmt::Debug for WebhookPayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookPayload")
+            .field("body", &self.body)
+            .field("content_type", &self.content_type)
+            .field("headers", &self.headers)
+            .field("signed", &self.secret.is_some())
+            .field("signature_header", &self.signature_header)
+            .finish()
+    }
 }
 
 impl Default for WebhookPayload {
@@ -328,6 +341,7 @@ mod tests {
         assert_eq!(headers[0].1, "web1: disk \"sda\" failed  X-Evil: 1");
         assert_eq!(headers[1].0, "x-mo-signature");
         assert_eq!(headers[1].1.to_str().unwrap(), signature(b"s3cret", &body));
+        assert!(!format!("{payload:?}").contains("s3cret"));
     }
 
     #[test]
