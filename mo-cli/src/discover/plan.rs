@@ -423,3 +423,137 @@ pub fn site_of(
     }
     Ok(site)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use mo_drivers::discover::RedfishSystem;
+
+    fn report(addr: &str, found: Vec<Found>) -> HostReport {
+        HostReport {
+            address: addr.parse().unwrap(),
+            found,
+        }
+    }
+
+    #[test]
+    fn findings_become_devices_bindings_and_secrets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path().join("mo.db")).unwrap();
+        store
+            .add_device(&Device {
+                name: "web03".into(),
+                url: "sim://web03".into(),
+                settings: DeviceSettings::default(),
+            })
+            .unwrap();
+        let reports = vec![
+            report(
+                "10.0.0.2",
+                vec![Found::Ipmi {
+                    port: 623,
+                    ping: true,
+                    ipmi20: true,
+                    auth_types: vec![],
+                    cipher_suites: vec![3, 17],
+                }],
+            ),
+            report(
+                "10.0.0.3",
+                vec![
+                    Found::Redfish {
+                        port: 443,
+                        tls: true,
+                        fingerprint: Some("AB:CD".into()),
+                        vendor: String::new(),
+                        product: String::new(),
+                        version: "1.5.0".into(),
+                        systems: vec![RedfishSystem {
+                            id: "1".into(),
+                            ..RedfishSystem::default()
+                        }],
+                        note: None,
+                    },
+                    Found::Ssh {
+                        port: 22,
+                        banner: "SSH-2.0-x".into(),
+                    },
+                ],
+            ),
+            report(
+                "10.0.0.4",
+                vec![Found::Snmp {
+                    port: 161,
+                    community: 1,
+                    sys_descr: String::new(),
+                    sys_object_id: String::new(),
+                    profile: Some("apc".into()),
+                    outlets: vec!["spare".into(), "WEB03".into()],
+                }],
+            ),
+        ];
+        let creds: CredentialsFile = toml::from_str(
+            "[[credentials]]\nmatch = \"10.0.0.*\"\nuser = \"root\"\npassword = \"pw\"\n\
+             communities = [\"a\", \"b\"]\n",
+        )
+        .unwrap();
+        let p = propose(&reports, &creds, &store).unwrap();
+        let by_name = |n: &str| p.devices.iter().find(|d| d.name == n).unwrap();
+        assert_eq!(by_name("bmc-10-0-0-2").url, "ipmi://root@10.0.0.2");
+        assert_eq!(
+            by_name("bmc-10-0-0-2").settings.power,
+            ["ipmi://root@10.0.0.2"]
+        );
+        let ssh = by_name("ssh-10-0-0-3");
+        assert_eq!(ssh.url, "ssh://root@10.0.0.3");
+        assert!(ssh.settings.trust_host_key);
+        assert_eq!(
+            ssh.settings.power,
+            ["redfish://root@10.0.0.3:443/Systems/1?fingerprint=ABCD"]
+        );
+        assert_eq!(by_name("web03").settings.power, ["snmp://10.0.0.4/apc/2"]);
+        assert!(
+            p.secrets
+                .iter()
+                .any(|(d, k, v)| d == "web03" && *k == SecretKind::SnmpAuth && v.expose() == "b")
+        );
+        assert!(p.notes.iter().any(|n| n.contains("1 spare")));
+
+        // Once stored, the same findings change nothing (the same address keeps its name).
+        let site = site_of(&p, &store, None).unwrap();
+        let mut site = site;
+        site.secrets.clear();
+        let plan = mo_store::config::plan(&site, &store, &Default::default()).unwrap();
+        mo_store::config::apply(&plan, &store).unwrap();
+        let mut renamed = store.get_device("bmc-10-0-0-2").unwrap().unwrap();
+        store.remove_device("bmc-10-0-0-2").unwrap();
+        renamed.name = "rack1-bmc".into();
+        store.add_device(&renamed).unwrap();
+        let again = propose(&reports, &creds, &store).unwrap();
+        assert!(again.devices.iter().any(|d| d.name == "rack1-bmc"));
+        let mut site = site_of(&again, &store, None).unwrap();
+        site.secrets.clear();
+        let plan = mo_store::config::plan(&site, &store, &Default::default()).unwrap();
+        assert!(plan.is_empty(), "{plan}");
+    }
+
+    #[test]
+    fn credentials_files_are_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("c.toml");
+        std::fs::write(&path, "[[credentials]]\nmatch = \"10.0.0.0/33\"\n").unwrap();
+        let e = CredentialsFile::read(&path).unwrap_err().to_string();
+        assert!(e.contains("entry 1") && e.contains("10.0.0.0/33"), "{e}");
+        std::fs::write(
+            &path,
+            "[[credentials]]\nmatch = \"10.0.0.0/30\"\nuser = \"a\"\n",
+        )
+        .unwrap();
+        let c = CredentialsFile::read(&path).unwrap();
+        assert!(c.for_address("10.0.0.3".parse().unwrap()).is_some());
+        assert!(c.for_address("10.0.0.4".parse().unwrap()).is_none());
+        std::fs::write(&path, "[[credentials]]\nmatch = \"x\"\npasword = \"a\"\n").unwrap();
+        assert!(CredentialsFile::read(&path).is_err());
+    }
+}
