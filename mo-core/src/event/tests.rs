@@ -220,6 +220,22 @@ fn maintenance_window_suppresses_actions_but_still_stores() {
         )
         .suppressed
     );
+    // A reload of the rules keeps it (and drops the file's windows the new rules lack).
+    m.set_rules(rules("[[rule]]\nname = \"all\"\nactions = [\"hook\"]\n"));
+    assert!(
+        m.offer(
+            alert("r2-n9", Severity::Info, "m2"),
+            T0 + Duration::minutes(2)
+        )
+        .suppressed
+    );
+    assert!(
+        !m.offer(
+            alert("r1-n1", Severity::Info, "m3"),
+            T0 + Duration::minutes(2)
+        )
+        .suppressed
+    );
     assert!(m.remove_maintenance("adhoc"));
     assert!(
         !m.offer(

@@ -11,11 +11,12 @@
 //! | `syslog`    | sends an RFC 5424 message over UDP or TCP (octet counting) | [`syslog`] |
 //! | `snmp_trap` | sends an SNMPv2c trap (hand-encoded BER) | [`trap`] |
 //! | `power`     | a power action on the device — only after an acknowledgement | handed back |
-//! | `macro`     | a named macro on the device — only after an acknowledgement | handed back |
+//! | `macro`     | a named macro on the device, as the rule's `user` | handed back |
 //!
-//! Power and macro actions need the console and power controllers the daemon owns, and must
-//! wait for an operator: [`run_action`] does not run them but answers
-//! [`ActionOutcome::HandedBack`]; put them in a rule's `after_ack` list.
+//! Power and macro actions need the console and power controllers the daemon owns:
+//! [`run_action`] does not run them but answers [`ActionOutcome::HandedBack`]. Put power actions
+//! in a rule's `after_ack` list, so that they wait for an operator; a macro that only collects
+//! diagnostics may run at once (the daemon checks the rule's `user` may run it).
 //!
 //! Templates (exec arguments, webhook bodies and headers) know `{device}`, `{severity}`,
 //! `{message}`, `{source}`, `{time}` (RFC 3339, UTC), `{id}` and `{count}`; `{{` and `}}` are
