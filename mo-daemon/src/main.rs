@@ -12,6 +12,7 @@ mod event_macro;
 mod events;
 mod http;
 mod live;
+mod logging;
 mod maintenance;
 mod power;
 mod registry;
@@ -86,9 +87,14 @@ struct Args {
     /// HTTPS for the API: --tls-cert/--tls-key, --tls-self-signed, --insecure-http.
     #[command(flatten)]
     tls: http::tls::TlsArgs,
-    /// Log filter for the daemon's own diagnostics (tracing syntax, e.g. `info`, `mo_daemon=debug`).
+    /// Log filter for the daemon's own diagnostics (tracing syntax, e.g. `info`,
+    /// `info,mod::ssh=debug`; the daemon's targets are `mod::…`).
     #[arg(long, env = "MO_LOG", default_value = "info")]
     log: String,
+    /// How diagnostics are written on stderr: `text` (a line per record) or `json` (a JSON
+    /// object per line: timestamp, level, target, spans, fields).
+    #[arg(long, env = "MO_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: logging::LogFormat,
     /// Event configuration (TOML: patterns, rules, actions; see docs/events.md). Without it the
     /// built-in patterns (kernel panic, oops, OOM kill, I/O errors, …) raise events.
     #[arg(long, value_name = "FILE")]
@@ -200,6 +206,8 @@ pub struct Ctx {
     pub throttle: Arc<throttle::Throttle>,
     /// Snapshots of users, tokens and policy that open sessions re-check themselves against.
     pub live: live::Live,
+    /// Every front door listens and the store's consoles were started (`/api/v1/ready`).
+    pub ready: std::sync::atomic::AtomicBool,
     /// This daemon's membership of a site (`mod --cluster`), if any.
     pub cluster: Option<cluster::Cluster>,
 }
@@ -290,14 +298,7 @@ fn main() {
         }
     }
     args.data_dir = Some(data_dir.0);
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    logging::init(&args.log, args.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -546,6 +547,7 @@ async fn run(args: Args, started: Started) -> anyhow::Result<()> {
         store,
         registry: registry.clone(),
         live: live::Live::new(),
+        ready: std::sync::atomic::AtomicBool::new(false),
         cluster,
     });
     ctx.events.set_ctx(&ctx);
@@ -685,6 +687,7 @@ async fn run(args: Args, started: Started) -> anyhow::Result<()> {
             }
         }
     }
+    ctx.ready.store(true, std::sync::atomic::Ordering::Release);
     let http_task = async {
         match http_server {
             Some((_, task)) => {
@@ -699,6 +702,7 @@ async fn run(args: Args, started: Started) -> anyhow::Result<()> {
         _ = server => tracing::error!("SSH server ended"),
         _ = http_task => tracing::error!("HTTP server ended"),
     }
+    ctx.ready.store(false, std::sync::atomic::Ordering::Release);
     watcher.abort();
     live_watcher.abort();
     if let Some(task) = conserver_task {

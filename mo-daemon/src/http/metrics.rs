@@ -203,6 +203,36 @@ pub async fn serve(
         "Consoles the daemon runs (any state).",
     );
     let _ = writeln!(out, "mo_consoles {}", entries.len());
+    family(
+        &mut out,
+        "mo_console_up",
+        "gauge",
+        "1 while the device's console link is up, else 0 (down, connecting, on demand, stopped).",
+    );
+    for e in &entries {
+        let up = e
+            .console
+            .as_ref()
+            .is_some_and(|c| matches!(c.state(), LinkState::Up { .. }));
+        let _ = writeln!(
+            out,
+            "mo_console_up{{device=\"{}\"}} {}",
+            label(&e.device.name),
+            u8::from(up)
+        );
+    }
+    family(
+        &mut out,
+        "mo_build_info",
+        "gauge",
+        "Always 1; the labels say which mod runs.",
+    );
+    let _ = writeln!(
+        out,
+        "mo_build_info{{version=\"{}\",arch=\"{}\"}} 1",
+        label(env!("CARGO_PKG_VERSION")),
+        label(std::env::consts::ARCH)
+    );
 
     let mut counters = state.metrics.snapshot();
     counters.retain(|(device, _)| visible(device));

@@ -65,6 +65,7 @@ const fn r(method: &'static str, path: &'static str) -> Route {
 /// checks that the router answers each of them.
 pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/health"),
+    r("GET", "/api/v1/ready"),
     r("GET", "/api/v1/cluster"),
     r("GET", "/api/v1/devices"),
     r("POST", "/api/v1/devices"),
@@ -106,6 +107,7 @@ pub const ROUTES: &[Route] = &[
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/health", get(rest::health))
+        .route("/api/v1/ready", get(rest::ready))
         .route("/api/v1/cluster", get(rest::cluster))
         .route(
             "/api/v1/devices",

@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
 use super::{asciicast, assets, notes, rest, web};
 
 /// The operations that need no credentials.
-const PUBLIC: &[&str] = &["health", "openapi", "login", "webIndex", "webAsset"];
+const PUBLIC: &[&str] = &["health", "ready", "openapi", "login", "webIndex", "webAsset"];
 
 /// WebSocket: attach to the console. Binary frames carry console bytes both ways; text frames
 /// carry JSON (`mo_api::ServerFrame`: hello, notice, missed, state, who, error, closed; from the
@@ -70,6 +70,7 @@ fn metrics() {}
     security(("bearer" = []), ("basic" = [])),
     paths(
         rest::health,
+        rest::ready,
         rest::cluster,
         rest::list_devices,
         rest::add_device,

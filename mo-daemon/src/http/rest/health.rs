@@ -60,3 +60,37 @@ pub async fn health(
     }
     Json(body)
 }
+
+/// Whether the daemon is ready for users.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    /// `true` once every front door listens and the consoles of the store were started.
+    pub ready: bool,
+    /// What it waits for (absent when ready).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+}
+
+/// Readiness, apart from health: `200` once every front door listens and the consoles of the
+/// store were started, `503` before that and while the daemon stops (for load balancers and
+/// `systemd` checks; `/api/v1/health` says whether what runs is well).
+#[utoipa::path(get, path = "/api/v1/ready", operation_id = "ready", tag = "health",
+    security(()),
+    responses(
+        (status = 200, description = "Ready.", body = Ready),
+        (status = 503, description = "Starting or stopping.", body = Ready)))]
+pub async fn ready(State(state): State<AppState>) -> (axum::http::StatusCode, Json<Ready>) {
+    if state.ctx.ready.load(std::sync::atomic::Ordering::Acquire) {
+        let body = Ready {
+            ready: true,
+            waiting: None,
+        };
+        (axum::http::StatusCode::OK, Json(body))
+    } else {
+        let body = Ready {
+            ready: false,
+            waiting: Some("starting or stopping: the front doors are not all open".into()),
+        };
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body))
+    }
+}
