@@ -94,10 +94,9 @@ fn two_nodes_see_each_other_and_a_killed_node_becomes_lost() {
             &["device", "add", "beta-sim", "sim://beta-sim?boot=fast"],
             None,
         )?;
-        let beta_port = free_port()?;
         let mut beta_args = vec!["--cluster", url.as_str(), "--node", "beta"];
         beta_args.extend(beat);
-        let mut beta = Daemon::start(&beta_dir, beta_port, &beta_args)?;
+        let mut beta = Daemon::start(&beta_dir, free_port()?, &beta_args)?;
 
         let both = |s: &Value| {
             node_is(s, "alpha", "up", "alpha-sim") && node_is(s, "beta", "up", "beta-sim")
@@ -164,7 +163,8 @@ fn two_nodes_see_each_other_and_a_killed_node_becomes_lost() {
         })?;
 
         // Back on the same data directory: up again.
-        let mut beta = Daemon::start(&beta_dir, beta_port, &beta_args)?;
+        // (on a fresh port: the old one may have been taken meanwhile)
+        let mut beta = Daemon::start(&beta_dir, free_port()?, &beta_args)?;
         wait_status(w, &http.base, &token, "beta up again", both)?;
 
         // A clean stop says goodbye.
