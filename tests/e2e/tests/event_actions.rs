@@ -23,10 +23,10 @@ done
 "#;
 
 /// The macro the rule plays: `cpu` comes from the pattern's named capture.
-const COLLECT: &str = "param cpu\nparam event 0\nsendline uptime\nexpect /load average/ timeout=10s\nsendline dmesg cpu${cpu} event${event}\nexpect /diag dmesg for cpu${cpu}/ timeout=10s\n";
+const COLLECT: &str = "param cpu\nparam event 0\nsendline uptime\nexpect /load average/ timeout=30s\nsendline dmesg cpu${cpu} event${event}\nexpect /diag dmesg for cpu${cpu}/ timeout=30s\n";
 
 /// Generous deadline for things that need the daemon, a console and a macro.
-const LONG: Duration = Duration::from_secs(90);
+const LONG: Duration = Duration::from_secs(150);
 
 fn write(w: &World, name: &str, text: &str) -> mo_testsupport::Result<String> {
     Ok(w.write_script(name, text)?.display().to_string())
@@ -143,8 +143,8 @@ fn escalation_fires_once_unless_acknowledged_first() {
             let script = write(w, &format!("console-{name}.sh"), PANIC_ONCE)?;
             w.add_device(name, &format!("exec://{script}"), &[])?;
         }
-        // esc1 escalates after 1 s; esc2 after 20 s but is acknowledged at once; esc3, after
-        // 35 s, marks the time by which esc2's step would have run.
+        // esc1 escalates after 1 s; esc2 after 45 s but is acknowledged at once; esc3, after
+        // 60 s, marks the time by which esc2's step would have run.
         let config = write(
             w,
             "events.toml",
@@ -166,14 +166,14 @@ name = "acked"
 min_severity = "critical"
 devices = ["esc2"]
 actions = ["first"]
-escalate = [{{ after = "20s", actions = ["second"] }}]
+escalate = [{{ after = "45s", actions = ["second"] }}]
 
 [[rules.rule]]
 name = "marker"
 min_severity = "critical"
 devices = ["esc3"]
 actions = ["first"]
-escalate = [{{ after = "35s", actions = ["second"] }}]
+escalate = [{{ after = "60s", actions = ["second"] }}]
 
 [actions.first]
 kind = "exec"
