@@ -114,6 +114,38 @@ fn wait_followed(w: &World) -> Result<()> {
     }
 }
 
+/// Wait until the saved offset of `app` is its length (everything read was also saved).
+fn wait_saved(w: &World, app: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(app).map_err(|e| Error::io("stat app.log", e))?;
+    let want = format!("{} {} {}", meta.dev(), meta.ino(), meta.len());
+    let dir = w.data_dir().join("logfiles");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let saved = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".offsets"))
+                    .any(|e| {
+                        std::fs::read_to_string(e.path())
+                            .unwrap_or_default()
+                            .lines()
+                            .any(|l| l == want)
+                    })
+            })
+            .unwrap_or(false);
+        if saved {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the daemon never saved the offset {want:?} in {}",
+            dir.display()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn a_rotated_log_file_is_scanned_without_loss_or_duplicates() {
     run_test("logfile", |w| {
@@ -176,6 +208,7 @@ interval = "100ms"
             log_line(&app, &format!("app: JOBFAIL {n}"))?;
         }
         wait_all(w, 30)?;
+        wait_saved(w, &app)?;
 
         // Stopped and started again: lines written meanwhile are read once, from the saved
         // offset (the start is not "end" for a file already known).
