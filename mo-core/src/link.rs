@@ -213,6 +213,16 @@ pub trait LinkControl: Send + Sync {
     fn status(&self) -> Option<watch::Receiver<LinkStatus>> {
         None
     }
+
+    /// For links that carry output read earlier elsewhere (a console-server agent's spool):
+    /// when each part of the `n` bytes just read from the link was first read, as
+    /// `(length, time_ns)` pieces in order (ns since the Unix epoch). The console actor asks
+    /// after every read and records each piece with its time; pieces that do not add up to `n`
+    /// leave the rest at the time of the read. `None` (the default): read now.
+    fn origin_times(&self, n: usize) -> Option<Vec<(usize, u64)>> {
+        let _ = n;
+        None
+    }
 }
 
 /// A control that supports nothing.

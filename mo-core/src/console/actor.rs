@@ -225,11 +225,36 @@ impl Actor {
         } else if n < self.read_size / 4 {
             self.read_size = (self.read_size / 2).max(READ_MIN);
         }
-        if let Some(run) = self.login.as_mut() {
-            let actions = run.output(&data, Instant::now());
-            let _ = self.hub.emit(RecordKind::Output, Arc::from(""), data);
+        let actions = self
+            .login
+            .as_mut()
+            .map(|run| run.output(&data, Instant::now()));
+        self.emit_output(data);
+        if let Some(actions) = actions {
             self.login_actions(actions);
-        } else {
+        }
+    }
+
+    /// Output into the timeline: each piece with the time it was first read when the link
+    /// carries such times (an agent's spool), else now.
+    fn emit_output(&mut self, mut data: Bytes) {
+        let times = self
+            .link
+            .control
+            .as_ref()
+            .and_then(|c| c.origin_times(data.len()));
+        for (len, time_ns) in times.unwrap_or_default() {
+            if data.is_empty() {
+                return;
+            }
+            let piece = data.split_to(len.min(data.len()));
+            if !piece.is_empty() {
+                let _ = self
+                    .hub
+                    .emit_at(RecordKind::Output, Arc::from(""), piece, Some(time_ns));
+            }
+        }
+        if !data.is_empty() {
             let _ = self.hub.emit(RecordKind::Output, Arc::from(""), data);
         }
     }

@@ -69,20 +69,27 @@ impl Hub {
     /// Put one piece of the timeline to every consumer. Payloads larger than a record can hold
     /// are split into several records, never refused. Fails (after showing the chunk to viewers
     /// all the same) when the log could not write it.
-    pub(super) fn emit(
+    pub(super) fn emit(&mut self, kind: RecordKind, user: Arc<str>, bytes: Bytes) -> Result<u64> {
+        self.emit_at(kind, user, bytes, None)
+    }
+
+    /// [`Hub::emit`] with the time the bytes were first read (`None`: now), for output a link
+    /// carried from elsewhere ([`crate::link::LinkControl::origin_times`]).
+    pub(super) fn emit_at(
         &mut self,
         kind: RecordKind,
         user: Arc<str>,
         mut bytes: Bytes,
+        time_ns: Option<u64>,
     ) -> Result<u64> {
         let user = clamp_user(user);
         if bytes.len() <= MAX_PAYLOAD_LEN {
-            return self.emit_one(kind, user, bytes);
+            return self.emit_one(kind, user, bytes, time_ns);
         }
         let mut result = Ok(0);
         while !bytes.is_empty() {
             let piece = bytes.split_to(bytes.len().min(MAX_PAYLOAD_LEN));
-            let r = self.emit_one(kind, user.clone(), piece);
+            let r = self.emit_one(kind, user.clone(), piece, time_ns);
             if result.is_ok() {
                 result = r;
             }
@@ -97,10 +104,16 @@ impl Hub {
         let _ = self.emit(RecordKind::Notice, Arc::from(user), Bytes::from(text));
     }
 
-    fn emit_one(&mut self, kind: RecordKind, user: Arc<str>, bytes: Bytes) -> Result<u64> {
+    fn emit_one(
+        &mut self,
+        kind: RecordKind,
+        user: Arc<str>,
+        bytes: Bytes,
+        time_ns: Option<u64>,
+    ) -> Result<u64> {
         let mut chunk = Chunk {
             seq: self.seq,
-            time_ns: now_ns(),
+            time_ns: time_ns.unwrap_or_else(now_ns),
             kind,
             user,
             offset: self.offset,

@@ -521,3 +521,99 @@ async fn modem_line_changes_reach_viewers_the_log_and_the_state() {
         ]
     );
 }
+
+/// When the pieces of a link's next bytes were read: `(length, time_ns)`.
+type Times = Arc<Mutex<Vec<(usize, u64)>>>;
+
+/// A link that carries output read earlier elsewhere: the test says when each piece was read.
+#[derive(Debug)]
+struct TimedConnector {
+    peers: mpsc::UnboundedSender<(DuplexStream, Times)>,
+}
+
+struct TimedControl(Times);
+
+#[async_trait]
+impl LinkControl for TimedControl {
+    async fn control(&self, op: ControlOp) -> Result<()> {
+        Err(Error::Unsupported {
+            operation: op.name(),
+            what: "timed test".into(),
+        })
+    }
+    fn origin_times(&self, n: usize) -> Option<Vec<(usize, u64)>> {
+        // Hand out pieces covering n bytes (the test writes whole pieces at once).
+        let mut q = self.0.lock().unwrap();
+        let mut out = Vec::new();
+        let mut left = n;
+        while left > 0 && !q.is_empty() {
+            let (len, t) = q.remove(0);
+            let take = len.min(left);
+            out.push((take, t));
+            if take < len {
+                q.insert(0, (len - take, t));
+            }
+            left -= take;
+        }
+        Some(out)
+    }
+}
+
+#[async_trait]
+impl Connector for TimedConnector {
+    async fn connect(&self) -> Result<Link> {
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        let times = Arc::new(Mutex::new(Vec::new()));
+        self.peers
+            .send((theirs, times.clone()))
+            .map_err(|_| Error::Connect {
+                address: "timed:".into(),
+                reason: "test ended".into(),
+            })?;
+        let (r, w) = tokio::io::split(ours);
+        Ok(Link {
+            reader: Box::pin(r),
+            writer: Box::pin(w),
+            control: Arc::new(TimedControl(times)),
+        })
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::NONE
+    }
+    fn address(&self) -> String {
+        "timed:".into()
+    }
+}
+
+#[tokio::test]
+async fn output_is_recorded_with_the_time_the_link_says_it_was_read() {
+    let sink = VecSink::default();
+    let (tx, mut peers) = mpsc::unbounded_channel();
+    let console = Console::spawn(
+        ConsoleConfig::new("timed"),
+        Arc::new(TimedConnector { peers: tx }),
+        Some(Box::new(sink.clone())),
+    );
+    let mut v = console.attach("v", Mode::Spy, None).await.unwrap();
+    let (mut dev, times) = peers.recv().await.unwrap();
+    times.lock().unwrap().extend([(5, 1_000), (4, 2_000)]);
+    dev.write_all(b"old\r\nnew\n").await.unwrap();
+    read_output(&mut v, b"new").await;
+    let mut seen = Vec::new();
+    for c in sink.0.lock().unwrap().iter() {
+        if c.kind == RecordKind::Output {
+            seen.extend(c.bytes.iter().map(|b| (*b, c.time_ns)));
+        }
+    }
+    let want: Vec<(u8, u64)> = b"old\r\n"
+        .iter()
+        .map(|b| (*b, 1_000))
+        .chain(b"new\n".iter().map(|b| (*b, 2_000)))
+        .collect();
+    assert_eq!(seen, want);
+    // Bytes the link has no time for are read now.
+    dev.write_all(b"live\n").await.unwrap();
+    read_output(&mut v, b"live").await;
+    let last = sink.0.lock().unwrap().last().map(|c| c.time_ns).unwrap();
+    assert!(last > 1_000_000_000_000_000_000, "{last}");
+}

@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,7 +29,7 @@ use mo_core::link::{ControlOp, Link, LinkControl, LinkStatus, ModemState};
 use mo_core::{Error, Result};
 use mo_drivers::agent::codec::{Decoder, Frame, MAX_PAYLOAD, PortOp};
 use mo_drivers::agent::{AgentPorts, ENROLL_PREFIX, EnrollToken};
-use mo_store::{AgentPort, ResumePoint, SshPublicKey, Store};
+use mo_store::{AgentPort, SshPublicKey, Store};
 use russh::server::{Handle, Msg};
 use russh::{Channel, ChannelMsg, ChannelWriteHalf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, WriteHalf};
@@ -37,7 +37,9 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use crate::Ctx;
 
+mod resume;
 mod signals;
+use resume::{OriginTimes, PERSIST_EVERY};
 use signals::{Marks, modem_events, notice};
 
 /// How long opening an `agent://` link waits for its agent to (re)connect.
@@ -46,12 +48,12 @@ const OPEN_WAIT: Duration = Duration::from_secs(5);
 const QUEUE: usize = 256;
 /// The pipe between a console actor and a port's channel task.
 const PIPE_BYTES: usize = 64 * 1024;
-/// How often resume points are written to the store (all pending ones in one transaction), and
-/// how often a port channel acknowledges what was written.
-const PERSIST_EVERY: Duration = Duration::from_millis(200);
 
 /// An agent port: (agent, port).
 type PortKey = (String, String);
+
+/// A console's end of a port: its pipe, and the times of the bytes in it.
+type Sink = (WriteHalf<DuplexStream>, Arc<OriginTimes>);
 
 /// Who logged in as an agent.
 #[derive(Clone)]
@@ -98,7 +100,7 @@ struct PortLine {
     /// Frames to the agent on this port's channel.
     to_agent: mpsc::Sender<Frame>,
     /// New pipes from console actors (each `open` sends one).
-    sinks: mpsc::Sender<WriteHalf<DuplexStream>>,
+    sinks: mpsc::Sender<Sink>,
     /// The modem lines the agent reports.
     status: watch::Receiver<LinkStatus>,
     /// Closed (its sender dropped) when the port's channel ends.
@@ -250,88 +252,6 @@ impl Agents {
         }
     }
 
-    /// Where `key` resumes in `epoch`: the last sequence number passed on, from this run or
-    /// (after a daemon restart) from the store.
-    async fn resume_point(&self, key: &PortKey, epoch: u64) -> Option<u64> {
-        let known = lock(&self.resume).get(key).copied();
-        let known = match known {
-            Some(k) => Some(k),
-            None => {
-                let store = self.store.clone();
-                let (agent, port) = key.clone();
-                match tokio::task::spawn_blocking(move || store.agent_resume(&agent, &port)).await {
-                    Ok(Ok(k)) => k,
-                    Ok(Err(e)) => {
-                        tracing::error!(agent = %key.0, port = %key.1, "cannot read the resume point: {e}");
-                        None
-                    }
-                    Err(e) => {
-                        tracing::error!("resume point lookup failed: {e}");
-                        None
-                    }
-                }
-            }
-        };
-        known.and_then(|(e, seq)| (e == epoch).then_some(seq))
-    }
-
-    /// Record that `seq` of `key` in `epoch` was passed on to the port's consoles.
-    fn passed_on(self: &Arc<Self>, key: &PortKey, epoch: u64, seq: u64) {
-        lock(&self.resume).insert(key.clone(), (epoch, seq));
-        lock(&self.pending).insert(key.clone(), (epoch, seq));
-        if !self.persisting.swap(true, Ordering::SeqCst) {
-            let weak = Arc::downgrade(self);
-            tokio::spawn(persist_loop(weak));
-        }
-    }
-
-    /// The resume point of `key` written to the store, if in `epoch`.
-    fn persisted(&self, key: &PortKey, epoch: u64) -> Option<u64> {
-        lock(&self.persisted)
-            .get(key)
-            .and_then(|&(e, seq)| (e == epoch).then_some(seq))
-    }
-
-    /// Write the pending resume points to the store (in one transaction). The daemon calls it
-    /// once more when it stops, after its consoles.
-    pub async fn persist_resume_points(&self) {
-        let batch: Vec<(PortKey, (u64, u64))> = lock(&self.pending).drain().collect();
-        if batch.is_empty() {
-            return;
-        }
-        let points: Vec<ResumePoint> = batch
-            .iter()
-            .map(|((agent, port), (epoch, seq))| ResumePoint {
-                agent: agent.clone(),
-                port: port.clone(),
-                epoch: *epoch,
-                seq: *seq,
-            })
-            .collect();
-        let store = self.store.clone();
-        let written = tokio::task::spawn_blocking(move || store.set_agent_resumes(&points)).await;
-        match written {
-            Ok(Ok(())) => {
-                let mut persisted = lock(&self.persisted);
-                for (key, point) in batch {
-                    persisted.insert(key, point);
-                }
-            }
-            failed => {
-                let why = match failed {
-                    Ok(Err(e)) => e.to_string(),
-                    Err(e) => e.to_string(),
-                    Ok(Ok(())) => String::new(),
-                };
-                tracing::error!("cannot record agent resume points (retrying): {why}");
-                let mut pending = lock(&self.pending);
-                for (key, point) in batch {
-                    pending.entry(key).or_insert(point);
-                }
-            }
-        }
-    }
-
     /// The ports of connected `agent` that have a channel now.
     pub fn connected_ports(&self, agent: &str) -> Vec<String> {
         let live = self.live();
@@ -364,7 +284,8 @@ impl AgentPorts for Agents {
         };
         let (ours, theirs) = tokio::io::duplex(PIPE_BYTES);
         let (mut from_console, to_console) = tokio::io::split(theirs);
-        if line.sinks.send(to_console).await.is_err() {
+        let times = Arc::new(OriginTimes::default());
+        if line.sinks.send((to_console, times.clone())).await.is_err() {
             return Err(Error::Connect {
                 address,
                 reason: format!("agent `{agent}` closed port `{port}`"),
@@ -403,23 +324,9 @@ impl AgentPorts for Agents {
                 to_agent: line.to_agent.clone(),
                 status: line.status.clone(),
                 address,
+                times,
             }),
         })
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Write pending resume points every [`PERSIST_EVERY`] for as long as the agents live.
-async fn persist_loop(agents: Weak<Agents>) {
-    loop {
-        tokio::time::sleep(PERSIST_EVERY).await;
-        let Some(agents) = agents.upgrade() else {
-            return;
-        };
-        agents.persist_resume_points().await;
     }
 }
 
@@ -428,6 +335,8 @@ struct PortControl {
     to_agent: mpsc::Sender<Frame>,
     status: watch::Receiver<LinkStatus>,
     address: String,
+    /// When the agent read the bytes in this link's pipe.
+    times: Arc<OriginTimes>,
 }
 
 #[async_trait]
@@ -457,6 +366,10 @@ impl LinkControl for PortControl {
 
     fn status(&self) -> Option<watch::Receiver<LinkStatus>> {
         Some(self.status.clone())
+    }
+
+    fn origin_times(&self, n: usize) -> Option<Vec<(usize, u64)>> {
+        Some(self.times.take(n))
     }
 }
 
@@ -746,7 +659,7 @@ async fn port_channel(
     agents.changed.notify_waiters();
     let key = (name.to_owned(), port.to_owned());
     let mut decoder = Decoder::new();
-    let mut sink: Option<WriteHalf<DuplexStream>> = None;
+    let mut sink: Option<Sink> = None;
     let mut expected: Option<u64> = None;
     let mut epoch = 0u64;
     let mut marks = Marks::new();
@@ -803,7 +716,11 @@ async fn port_channel(
                     expected = Some(next);
                     let _ = to_agent.send(Frame::Resume { next_seq: next }).await;
                 }
-                Frame::Output { seq, bytes, .. } => {
+                Frame::Output {
+                    seq,
+                    time_ns,
+                    bytes,
+                } => {
                     marks.output(ctx, bytes.len());
                     let Some(want) = expected else {
                         let _ = to_agent
@@ -831,7 +748,8 @@ async fn port_channel(
                                 None => break 'run "port closed".into(),
                             }
                         }
-                        if let Some(s) = sink.as_mut() {
+                        if let Some((s, times)) = sink.as_mut() {
+                            times.push(bytes.len(), time_ns);
                             if s.write_all(&bytes).await.is_ok() {
                                 break;
                             }
@@ -874,11 +792,11 @@ async fn port_channel(
     tracing::info!(agent = name, port, "port channel ended: {why}");
     // The consoles on this port see their link end (and reconnect, waiting for the agent).
     drop(gone_tx);
-    if let Some(mut s) = sink {
+    if let Some((mut s, _)) = sink {
         let _ = s.shutdown().await;
     }
     sink_rx.close();
-    while let Ok(mut s) = sink_rx.try_recv() {
+    while let Ok((mut s, _)) = sink_rx.try_recv() {
         let _ = s.shutdown().await;
     }
     {

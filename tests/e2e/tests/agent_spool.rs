@@ -1,7 +1,8 @@
 //! The agent's store and forward across restarts (issue 15): a real `mo-agent` holding a socat
 //! pty pair spools to disk what the port prints while the daemon is down, keeps it across its own
 //! restart (even a SIGKILL), and a real `mod` keeps its resume points across its restarts: every
-//! line lands in the device's log once, in order, whichever side restarts.
+//! line lands in the device's log once, in order, with the time the agent read it, whichever
+//! side restarts.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -159,7 +160,7 @@ fn now_ns() -> u64 {
 }
 
 #[test]
-fn spooled_output_survives_agent_and_daemon_restarts_once_in_order() {
+fn spooled_output_survives_agent_and_daemon_restarts_once_in_order_with_its_time() {
     run_test("agent-spool-restarts", |w| {
         w.start_daemon(&[])?;
         let key = enrolled(w, "cs1")?;
@@ -197,7 +198,15 @@ fn spooled_output_survives_agent_and_daemon_restarts_once_in_order() {
             text.contains("spooled record(s)"),
             "no notice of the replay:\n{text}"
         );
-        let _ = restart;
+        // They keep the time the agent read them: before the daemon was back.
+        let before = log_of(w, "web0", &["--until", &restart])?;
+        for label in b.iter().chain(&c) {
+            ensure!(
+                before.contains(label.as_str()),
+                "`{label}` is not logged before the daemon's restart ({restart}); log until \
+                 then:\n{before}\nwhole log:\n{text}"
+            );
+        }
 
         // The agent restarts while the daemon is up: what it still has on disk is not
         // written twice.
