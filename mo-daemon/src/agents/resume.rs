@@ -171,7 +171,7 @@ mod tests {
         t.push(4, 5_000_000_000);
         t.push(0, 7);
         assert_eq!(t.take(4), vec![(4, 1_000_000_000)]);
-        assert_eq!(t.take(10), vec![(1, 1_000_000_000), (4, 5_000_000_000)]);
+        assert_eq!(t.take(10), vec![(1, 1_000_000_500), (4, 5_000_000_000)]);
         assert!(t.take(3).is_empty());
         t.push(1, -5);
         assert_eq!(t.take(1), vec![(1, 0)]);
