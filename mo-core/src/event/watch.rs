@@ -112,6 +112,12 @@ pub(super) async fn watch_console(
             item = feed.recv() => match item {
                 Some(item) => {
                     let mut matches = Vec::new();
+                    // Output read after a reload is scanned with the new patterns, whichever
+                    // branch the select picked first.
+                    if books_open && books.has_changed().unwrap_or(false) {
+                        matches.extend(scanner.as_mut().map(Scanner::flush).unwrap_or_default());
+                        scanner = scanner_for(&mut books);
+                    }
                     if item.skipped_before > 0 {
                         if let Some(s) = scanner.as_mut() {
                             // What was before the skip is not the start of what follows.
