@@ -45,14 +45,24 @@ fn enrolled(w: &World, name: &str) -> Result<PathBuf> {
     Ok(key)
 }
 
-/// Start `mo-agent` for `name` with `ports`; its log is `DIR/agent-NAME-RUN.log`.
+/// Start `mo-agent` for `name` with `ports` and wait until it has opened port p0; its log is
+/// `DIR/agent-NAME-RUN.log`.
 fn start_agent(w: &World, name: &str, key: &Path, ports: &[String], run: u32) -> Result<Peer> {
     let mut cmd = agent_cmd(w, name, key)?;
     for p in ports {
         cmd.arg("--port").arg(p);
     }
     let log = w.dir().join(format!("agent-{name}-{run}.log"));
-    Peer::spawn("mo-agent", cmd, Some(&log))
+    let peer = Peer::spawn("mo-agent", cmd, Some(&log))?;
+    wait_until(&format!("mo-agent run {run} opening port p0"), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        Ok(if text.contains("port p0 open") {
+            Ok(())
+        } else {
+            Err(text)
+        })
+    })?;
+    Ok(peer)
 }
 
 /// Poll until `f` answers `Ok`, or fail after [`WAIT`] with `what` and the last answer.
@@ -188,7 +198,8 @@ fn spooled_output_survives_agent_and_daemon_restarts_once_in_order_with_its_time
         let mut agent = start_agent(w, "cs1", &key, &ports, 2)?;
         let c = print_lines(&mut line, "C", 10)?;
         wait_spooled(&key, "p0", "line C-10 end")?;
-        let restart = mo_core::log::format_timestamp(now_ns());
+        // The next millisecond: every line was read before it (`--until` is exclusive).
+        let restart = mo_core::log::format_timestamp((now_ns() / 1_000_000 + 1) * 1_000_000);
         w.start_daemon(&[])?;
         let text = wait_log(w, "web0", "line C-10 end")?;
         all.extend(b.iter().cloned());
