@@ -41,7 +41,7 @@ pub struct DiscoverArgs {
     #[arg(long, value_name = "N", default_value_t = discover::DEFAULT_PARALLEL,
           value_parser = parse_parallel)]
     pub parallel: usize,
-    /// Print JSON (hosts, plan, notes) instead of the table and plan.
+    /// Print JSON (hosts, silent addresses, plan, notes) instead of the table and plan.
     #[arg(long)]
     pub json: bool,
     /// Logins and SNMP communities per address pattern (TOML, see docs/discover.md); the
@@ -126,7 +126,21 @@ pub fn run(data_dir: &Path, args: DiscoverArgs, out: &mut (dyn Write + Send)) ->
             (None, store, Some(path))
         }
     };
-    let result = plan_and_report(&args, &reports, &credentials, dir.as_ref(), &store, out);
+    let answered: std::collections::HashSet<_> = reports.iter().map(|r| r.address).collect();
+    let silent: Vec<std::net::IpAddr> = addresses
+        .iter()
+        .copied()
+        .filter(|a| !answered.contains(a))
+        .collect();
+    let result = plan_and_report(
+        &args,
+        &reports,
+        &silent,
+        &credentials,
+        dir.as_ref(),
+        &store,
+        out,
+    );
     drop(store);
     if let Some(path) = scratch {
         for suffix in ["", "-wal", "-shm"] {
@@ -139,6 +153,7 @@ pub fn run(data_dir: &Path, args: DiscoverArgs, out: &mut (dyn Write + Send)) ->
 fn plan_and_report(
     args: &DiscoverArgs,
     reports: &[HostReport],
+    silent: &[std::net::IpAddr],
     credentials: &CredentialsFile,
     dir: Option<&DataDir>,
     store: &Store,
@@ -170,6 +185,7 @@ fn plan_and_report(
     if args.json {
         let json = serde_json::json!({
             "hosts": reports,
+            "silent": silent,
             "plan": plan_text.lines().collect::<Vec<_>>(),
             "notes": proposal.notes,
             "applied": applied,
@@ -184,10 +200,32 @@ fn plan_and_report(
             table.row(vec![report.address.to_string(), port, what, details]);
         }
     }
-    if reports.is_empty() {
-        writeln!(out, "nothing answered")?;
-    } else {
+    if !reports.is_empty() {
         table.write(out)?;
+    }
+    // Addresses that answered nothing are not an error; small ranges name them.
+    let shown: Vec<String> = silent.iter().take(16).map(|a| a.to_string()).collect();
+    let more = if silent.len() > shown.len() {
+        format!(", {} more", silent.len() - shown.len())
+    } else {
+        String::new()
+    };
+    write!(
+        out,
+        "probed {} address{}: {} answered, {} silent",
+        reports.len() + silent.len(),
+        if reports.len() + silent.len() == 1 {
+            ""
+        } else {
+            "es"
+        },
+        reports.len(),
+        silent.len()
+    )?;
+    if silent.is_empty() {
+        writeln!(out)?;
+    } else {
+        writeln!(out, " ({}{more})", shown.join(", "))?;
     }
     writeln!(out)?;
     write!(out, "{plan_text}")?;

@@ -180,6 +180,10 @@ fn discover_finds_names_and_applies() {
             "127.0.0.8:\n{all}"
         );
         ensure!(rows(s, "127.0.0.9").is_empty(), "127.0.0.9:\n{all}");
+        ensure!(
+            s.contains("probed 8 addresses: 7 answered, 1 silent (127.0.0.9)"),
+            "{all}"
+        );
 
         // The plan, in `mo config import`'s format; no secret in clear.
         let bmc_name = format!("bmc-127-0-0-2-{}", bmc.port());
@@ -284,6 +288,11 @@ fn discover_finds_names_and_applies() {
             .map_err(|e| mo_testsupport::Error::Check(format!("{e}: {}", json.stdout)))?;
         let hosts = value["hosts"].as_array().map(Vec::len).unwrap_or(0);
         ensure!(hosts == 7, "{hosts} hosts in {}", json.stdout);
+        ensure!(
+            value["silent"] == serde_json::json!(["127.0.0.9"]),
+            "{}",
+            json.stdout
+        );
         Ok(())
     });
 }
