@@ -29,8 +29,9 @@ use serde::Deserialize;
 ///       --port ttyS0=serial:///dev/ttyS0?baud=115200 --discover-serial
 ///
 /// The ports become devices on the daemon with `mo device add web01 agent://cs1/ttyS0`. While
-/// the link is down the agent keeps reading every port into a bounded spool (--spool-mib) and
-/// replays it, in order, when the link is back.
+/// the link is down the agent keeps reading every port into a bounded spool on disk
+/// (--spool-mib, --spool-dir; kept across restarts) and replays it, in order, with the time
+/// each byte was read, when the link is back.
 #[derive(Debug, Parser)]
 #[command(name = "mo-agent", version, verbatim_doc_comment)]
 struct Args {

@@ -88,6 +88,8 @@ struct Inner {
 #[derive(Debug)]
 pub struct Spool {
     dir: PathBuf,
+    /// `DIR/lock`, locked for as long as the spool is open: one agent per spool.
+    _lock: File,
     limit: usize,
     segment_limit: u64,
     epoch: u64,
@@ -177,6 +179,20 @@ impl Spool {
     pub fn open(dir: &Path, limit: usize) -> anyhow::Result<Spool> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the spool directory {}", dir.display()))?;
+        let lock_path = dir.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open {}", lock_path.display()))?;
+        if let Err(e) = lock.try_lock() {
+            anyhow::bail!(
+                "the spool {} is in use by another mo-agent ({e}); give each agent its own \
+                 --spool-dir",
+                dir.display()
+            );
+        }
         let mut firsts: Vec<u64> = std::fs::read_dir(dir)
             .with_context(|| format!("cannot read the spool directory {}", dir.display()))?
             .filter_map(|e| e.ok())
@@ -258,6 +274,7 @@ impl Spool {
         let limit = limit.max(HEADER + 1);
         let spool = Spool {
             dir: dir.to_owned(),
+            _lock: lock,
             limit,
             segment_limit: (limit as u64 / 4).clamp(4096, 4 * 1024 * 1024),
             epoch,

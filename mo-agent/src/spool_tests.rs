@@ -145,3 +145,16 @@ fn parsing_never_panics_on_short_or_huge_lengths() {
         assert!(metas.len() <= 1);
     }
 }
+
+#[test]
+fn one_agent_per_spool() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = Spool::open(tmp.path(), 1 << 20).unwrap();
+    let e = Spool::open(tmp.path(), 1 << 20).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("in use by another mo-agent"),
+        "{e:#}"
+    );
+    drop(first);
+    Spool::open(tmp.path(), 1 << 20).unwrap();
+}
