@@ -87,14 +87,20 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
         maintenance::remote(server, cli.token.as_deref(), trust, command, out)?;
         return Ok(ExitCode::SUCCESS);
     }
-    if let Some(server) = cli.server.as_deref().filter(|s| !s.is_empty()) {
-        let trust = mo_client::Trust::from_options(cli.ca.as_deref(), cli.pin.as_deref())?;
     if let Command::Events(args) = &cli.command
         && let Some(raise) = args.raise()
     {
         let trust = mo_client::Trust::from_options(cli.ca.as_deref(), cli.pin.as_deref())?;
-        return events::raise(cli.server.as_deref(), cli.token.as_deref(), trust, raise, out);
+        return events::raise(
+            cli.server.as_deref(),
+            cli.token.as_deref(),
+            trust,
+            raise,
+            out,
+        );
     }
+    if let Some(server) = cli.server.as_deref().filter(|s| !s.is_empty()) {
+        let trust = mo_client::Trust::from_options(cli.ca.as_deref(), cli.pin.as_deref())?;
         if let Some(code) = remote::run(server, cli.token.as_deref(), trust, &cli.command, out)? {
             return Ok(code);
         }

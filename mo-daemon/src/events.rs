@@ -287,18 +287,18 @@ impl Events {
         self.service.offer(candidate);
     }
 
-    /// Candidate events dropped so far because the manager was behind.
-    pub fn dropped(&self) -> u64 {
-        self.service.dropped()
-    }
-
-    /// Scan `console`'s output (every chunk, from its scanner feed) and follow its link state
     /// Raise an event from outside (`POST /api/v1/events`, `mo events raise`): `false` when the
     /// manager is behind and did not take it.
     pub fn raise(&self, candidate: Candidate) -> bool {
         self.service.candidates().try_send(candidate).is_ok()
     }
 
+    /// Candidate events dropped so far because the manager was behind.
+    pub fn dropped(&self) -> u64 {
+        self.service.dropped()
+    }
+
+    /// Scan `console`'s output (every chunk, from its scanner feed) and follow its link state
     /// until it stops.
     pub fn watch(&self, console: &Console, feed: ConsumerFeed) {
         self.service.watch(console, feed);

@@ -4,8 +4,8 @@
 mod access;
 mod agents;
 mod automation;
-mod config;
 mod cluster;
+mod config;
 mod connlimit;
 mod conserver;
 mod event_macro;
@@ -446,7 +446,10 @@ fn check_addresses(args: &Args) -> anyhow::Result<()> {
     if let Some(addr) = args.http.filter(|a| args.demo && !a.ip().is_loopback()) {
         bail!("--demo listens on loopback only (the demo token is printed); got --http {addr}");
     }
-    if let Some(addr) = args.conserver.filter(|a| args.demo && !a.ip().is_loopback()) {
+    if let Some(addr) = args
+        .conserver
+        .filter(|a| args.demo && !a.ip().is_loopback())
+    {
         bail!(
             "--demo listens on loopback only (the demo password is public); got --conserver {addr}"
         );

@@ -17,7 +17,9 @@ use utoipa::{Modify, OpenApi};
 use super::{asciicast, assets, notes, rest, web};
 
 /// The operations that need no credentials.
-const PUBLIC: &[&str] = &["health", "ready", "openapi", "login", "webIndex", "webAsset"];
+const PUBLIC: &[&str] = &[
+    "health", "ready", "openapi", "login", "webIndex", "webAsset",
+];
 
 /// WebSocket: attach to the console. Binary frames carry console bytes both ways; text frames
 /// carry JSON (`mo_api::ServerFrame`: hello, notice, missed, state, who, error, closed; from the
@@ -87,8 +89,8 @@ fn metrics() {}
         notes::add_note,
         attach,
         rest::events,
-        rest::ack_event,
         rest::raise_event,
+        rest::ack_event,
         event_stream,
         rest::list_maintenance,
         rest::start_maintenance,
