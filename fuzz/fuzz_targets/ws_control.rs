@@ -23,7 +23,8 @@ fuzz_target!(|data: &[u8]| {
             );
         }
         Err(e) => assert!(
-            e.reason.contains("types: break, resize, who, mode, note, replay"),
+            e.reason
+                .contains("types: break, resize, who, mode, note, replay"),
             "{e}"
         ),
     }

@@ -64,8 +64,8 @@ pub use devices::{
 };
 pub use error::{Error, Result};
 pub use ipmi_sim::{IPMI_PASSWORD, IPMI_SIM, IPMI_USER, IpmiSim, Sol};
-pub use nix::sys::signal::Signal;
 pub use nats::{NATS_SERVER, Nats};
+pub use nix::sys::signal::Signal;
 pub use ports::{free_port, free_udp_port, tcp_listening, temp_dir};
 pub use process::{
     CmdOutput, Collector, Peer, child_pids, cmdline, describe, find, kill_exact, read_lossy,
