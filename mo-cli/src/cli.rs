@@ -26,14 +26,20 @@ The daemon `mod` picks up device changes within a second, without a restart.";
 #[derive(Debug, Parser)]
 #[command(name = "mo", version, after_help = MAIN_EXAMPLES)]
 pub struct Cli {
-    /// The data directory (store, record logs, host key).
+    /// The data directory (store, record logs, host key). Default: the one `mod` uses —
+    /// $XDG_DATA_HOME/mo (else ~/.local/share/mo), or the service's /var/lib/mo when that has a
+    /// store and yours has none.
     #[arg(
-        long,
+        long = "data-dir",
+        id = "data_dir",
         global = true,
         env = "MO_DATA_DIR",
-        default_value = "./mo-data",
         value_name = "DIR"
     )]
+    pub data_dir_given: Option<PathBuf>,
+
+    /// The data directory in use: `--data-dir`, or the default resolved when `mo` starts.
+    #[arg(skip)]
     pub data_dir: PathBuf,
 
     /// A daemon's HTTP API (`http://HOST:PORT`, or `https://HOST:PORT` when `mod` serves TLS;

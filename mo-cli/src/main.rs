@@ -1,7 +1,7 @@
 //! `mo`: the command-line admin tool of mo, the console-management SDK.
 //!
-//! It works directly on a daemon's data directory (`--data-dir`, `MO_DATA_DIR`, default
-//! `./mo-data`): devices and users in the SQLite store, and the per-device record logs. The
+//! It works directly on a daemon's data directory (`--data-dir`, `MO_DATA_DIR`, default the
+//! one `mod` uses: `$XDG_DATA_HOME/mo` or `~/.local/share/mo`, or the service's `/var/lib/mo`): devices and users in the SQLite store, and the per-device record logs. The
 //! daemon may be running; it notices device changes within a second. With `--server URL`
 //! (`MO_SERVER`) and `--token` (`MO_TOKEN`), `console`, `who`, `power`, `devices`, `device list`
 //! and `log show` talk to a daemon's HTTP API instead. See `docs/cli.md`.
@@ -37,10 +37,24 @@ use mo_store::DataDir;
 use cli::{Cli, Command, DeviceCommand, UserCommand};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    match cli
+        .data_dir_given
+        .clone()
+        .or_else(|| mo_store::client_data_dir(|name| std::env::var_os(name)).map(|(dir, _)| dir))
+    {
+        Some(dir) => cli.data_dir = dir,
+        None => {
+            let _ = writeln!(
+                io::stderr(),
+                "mo: no data directory: give --data-dir DIR (neither $XDG_DATA_HOME nor $HOME is set)"
+            );
+            return ExitCode::FAILURE;
+        }
+    }
     let mut out = io::BufWriter::new(io::stdout());
     let result = run(cli, &mut out).and_then(|code| {
         out.flush()?;

@@ -425,6 +425,36 @@ fn data_dir_from_environment() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("sim://a"));
 }
 
+#[test]
+fn data_dir_defaults_to_the_daemons() {
+    // Without --data-dir or MO_DATA_DIR, `mo` works where `mod` keeps its data for a user.
+    let mo = Mo::new();
+    let xdg = mo.dir().join("xdg");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mo"))
+            .args(args)
+            .env_remove("MO_DATA_DIR")
+            .env_remove("STATE_DIRECTORY")
+            .env_remove("INVOCATION_ID")
+            .env("XDG_DATA_HOME", &xdg)
+            .current_dir(mo.dir())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["device", "add", "b", "sim://b"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        xdg.join("mo").join("mo.db").is_file(),
+        "the store is in $XDG_DATA_HOME/mo"
+    );
+    assert!(
+        !mo.dir().join("mo-data").exists(),
+        "nothing in the working directory"
+    );
+    let out = run(&["device", "list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sim://b"));
+}
+
 /// 2026-01-01T00:00:00Z in ns.
 const JAN1: u64 = 1_767_225_600_000_000_000;
 const DAY: u64 = 86_400_000_000_000;

@@ -261,42 +261,16 @@ fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
-/// Where the data directory is when neither `--data-dir`, `MO_DATA_DIR` nor the file says:
-/// `$STATE_DIRECTORY` (systemd's `StateDirectory=`, first entry) or `/var/lib/mo` when run as
-/// a systemd service (`$INVOCATION_ID` set), else `$XDG_DATA_HOME/mo`, else
-/// `~/.local/share/mo`. With the reason, for `--check-config`.
+/// Where the data directory is when neither `--data-dir`, `MO_DATA_DIR` nor the file says
+/// ([`mo_store::default_data_dir`]). With the reason, for `--check-config`.
 pub fn default_data_dir(
     var: impl Fn(&str) -> Option<OsString>,
 ) -> anyhow::Result<(PathBuf, &'static str)> {
-    let set = |name: &str| var(name).filter(|v| !v.is_empty());
-    if let Some(dirs) = set("STATE_DIRECTORY") {
-        let first = dirs
-            .to_string_lossy()
-            .split(':')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        if !first.is_empty() {
-            return Ok((PathBuf::from(first), "service: $STATE_DIRECTORY"));
-        }
-    }
-    if set("INVOCATION_ID").is_some() {
-        return Ok((
-            PathBuf::from("/var/lib/mo"),
-            "service: $INVOCATION_ID is set",
-        ));
-    }
-    if let Some(xdg) = set("XDG_DATA_HOME").map(PathBuf::from)
-        && xdg.is_absolute()
-    {
-        return Ok((xdg.join("mo"), "user: $XDG_DATA_HOME/mo"));
-    }
-    if let Some(home) = set("HOME").map(PathBuf::from) {
-        return Ok((home.join(".local/share/mo"), "user: ~/.local/share/mo"));
-    }
-    anyhow::bail!(
-        "no data directory: give --data-dir DIR (neither $XDG_DATA_HOME nor $HOME is set)"
-    )
+    mo_store::default_data_dir(var).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no data directory: give --data-dir DIR (neither $XDG_DATA_HOME nor $HOME is set)"
+        )
+    })
 }
 
 #[cfg(test)]

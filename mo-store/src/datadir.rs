@@ -19,6 +19,62 @@ use crate::macros::{MacroStore, ScheduleState};
 use crate::names::validate_device_name;
 use crate::store::Store;
 
+/// The data directory of a system service.
+pub const SERVICE_DATA_DIR: &str = "/var/lib/mo";
+
+/// Where the data directory is when neither `--data-dir` nor `MO_DATA_DIR` says, with the
+/// reason (for `mod --check-config`): `$STATE_DIRECTORY` (systemd's `StateDirectory=`, first
+/// entry) or `/var/lib/mo` when run as a systemd service (`$INVOCATION_ID` set), else
+/// `$XDG_DATA_HOME/mo`, else `~/.local/share/mo`. `None` when neither `$XDG_DATA_HOME` nor
+/// `$HOME` is set. `var` reads the environment (`std::env::var_os` in the programs).
+pub fn default_data_dir(
+    var: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<(PathBuf, &'static str)> {
+    let set = |name: &str| var(name).filter(|v| !v.is_empty());
+    if let Some(dirs) = set("STATE_DIRECTORY") {
+        let first = dirs
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if !first.is_empty() {
+            return Some((PathBuf::from(first), "service: $STATE_DIRECTORY"));
+        }
+    }
+    if set("INVOCATION_ID").is_some() {
+        return Some((
+            PathBuf::from(SERVICE_DATA_DIR),
+            "service: $INVOCATION_ID is set",
+        ));
+    }
+    if let Some(xdg) = set("XDG_DATA_HOME").map(PathBuf::from)
+        && xdg.is_absolute()
+    {
+        return Some((xdg.join("mo"), "user: $XDG_DATA_HOME/mo"));
+    }
+    set("HOME").map(|home| {
+        (
+            PathBuf::from(home).join(".local/share/mo"),
+            "user: ~/.local/share/mo",
+        )
+    })
+}
+
+/// The data directory a client on this host (`mo`) uses when not told: the one
+/// [`default_data_dir`] names, unless that has no store while the system service's
+/// (`/var/lib/mo`) has one — an admin on the daemon's host then works on the service's data.
+pub fn client_data_dir(
+    var: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<(PathBuf, &'static str)> {
+    let found = default_data_dir(var)?;
+    let service = Path::new(SERVICE_DATA_DIR);
+    if !found.0.join(DB_FILE).exists() && service.join(DB_FILE).exists() {
+        return Some((service.to_path_buf(), "the service's /var/lib/mo"));
+    }
+    Some(found)
+}
+
 /// File name of the database inside a data directory.
 pub const DB_FILE: &str = "mo.db";
 /// Directory holding the per-device record logs.
