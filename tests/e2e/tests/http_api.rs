@@ -15,7 +15,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 const PDU: &str = "#!/bin/sh\ncase \"$1\" in status) echo on ;; *) exit 0 ;; esac\n";
 
-/// Every route the daemon serves (method, path as in openapi.json); each is exercised below.
+/// Every route the daemon serves (method, path as in openapi.json); each is exercised below or in
+/// the file named beside it.
 const SERVED: &[(&str, &str)] = &[
     ("get", "/api/v1/health"),
     ("get", "/api/v1/cluster"),
@@ -50,6 +51,13 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/api/v1/me"),
     ("get", "/"),
     ("get", "/assets/{file}"),
+    // Exercised in their own files: events_io.rs (raising events), maintenance.rs (through
+    // `mo --server maintenance …`), operations.rs (readiness).
+    ("post", "/api/v1/events"),
+    ("get", "/api/v1/maintenance"),
+    ("post", "/api/v1/maintenance"),
+    ("delete", "/api/v1/maintenance/{name}"),
+    ("get", "/api/v1/ready"),
 ];
 
 /// How a request authenticates.
