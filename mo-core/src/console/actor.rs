@@ -13,6 +13,7 @@ use super::connection::{Connection, connect_opt, read_opt, status_changed, write
 use super::consumer::Consumers;
 use super::hub::Hub;
 use super::login::{LoginAction, LoginRun};
+use super::loopguard::{LoopGuard, Verdict};
 use super::secret::SecretGuard;
 use super::sharing::{Granted, Notice, Sharing};
 use super::{
@@ -64,6 +65,8 @@ pub(super) struct Actor {
     secrets: Option<SecretGuard>,
     /// Who typed the input the guard holds.
     secret_user: Arc<str>,
+    /// Watches the output for mo's own notices coming back (a console loop).
+    loop_guard: LoopGuard,
 }
 
 fn system_time(at: Instant) -> SystemTime {
@@ -117,6 +120,7 @@ impl Actor {
             login: None,
             secrets: (!cfg_log_secrets).then(SecretGuard::new),
             secret_user: Arc::from(""),
+            loop_guard: LoopGuard::default(),
         }
     }
 
@@ -229,6 +233,7 @@ impl Actor {
             .login
             .as_mut()
             .map(|run| run.output(&data, Instant::now()));
+        self.guard_loop(&data);
         self.emit_output(data);
         if let Some(actions) = actions {
             self.login_actions(actions);
@@ -256,6 +261,27 @@ impl Actor {
         }
         if !data.is_empty() {
             let _ = self.hub.emit(RecordKind::Output, Arc::from(""), data);
+        }
+    }
+
+    /// Feed output to the loop guard; stop or resume delivery to the viewers as it says.
+    fn guard_loop(&mut self, data: &[u8]) {
+        match self.loop_guard.feed(data, Instant::now()) {
+            Verdict::Same => {}
+            Verdict::Tripped(text) => {
+                tracing::warn!(device = %self.name, "{text}");
+                // The viewers see this one notice, then nothing until the loop ends.
+                self.hub.notice("", text);
+                self.hub.set_muted(true);
+            }
+            Verdict::Resumed => {
+                // Into the log only: shown to the viewers it would start the loop again.
+                self.hub.notice(
+                    "",
+                    "console loop ended: output reaches the viewers again".into(),
+                );
+                self.hub.set_muted(false);
+            }
         }
     }
 

@@ -38,6 +38,8 @@ pub(super) struct Hub {
     seq: u64,
     /// Output bytes so far (the offset of the next output chunk).
     offset: u64,
+    /// Output and notices are kept from the viewers (a console loop, see `loopguard.rs`).
+    muted: bool,
 }
 
 impl Hub {
@@ -58,7 +60,14 @@ impl Hub {
             ring_capacity: cfg.hub_capacity.max(2),
             tail: TailBuffer::new(cfg.tail_bytes),
             offset: 0,
+            muted: false,
         }
+    }
+
+    /// Keep output and notices from the viewers (`true`) or deliver them again; the log and the
+    /// bounded consumers get everything either way.
+    pub(super) fn set_muted(&mut self, muted: bool) {
+        self.muted = muted;
     }
 
     /// The sequence number the next chunk gets.
@@ -166,6 +175,9 @@ impl Hub {
             for consumer in &mut self.bounded {
                 consumer.offer(&chunk);
             }
+        }
+        if self.muted && matches!(chunk.kind, RecordKind::Output | RecordKind::Notice) {
+            return;
         }
         if let Some(ring) = &self.ring {
             let _ = ring.send(Arc::new(chunk));

@@ -42,6 +42,7 @@ mod connection;
 mod consumer;
 mod hub;
 mod login;
+mod loopguard;
 mod mode;
 mod recorder;
 mod secret;
@@ -65,6 +66,7 @@ pub use consumer::{
     Follow, bounded_consumer, bounded_consumer_bytes,
 };
 pub use login::{DEFAULT_EXPECT_TIMEOUT, LoginScript, LoginStep};
+pub use loopguard::LOOP_NOTICE_PREFIX;
 pub use mode::{Admitted, Mode, ViewerRole, admit};
 pub use secret::{SecretGuard, redacted};
 pub use session::{Session, SessionControl, ViewerEvent};

@@ -167,9 +167,10 @@ impl EventService {
     }
 
     /// A bounded consumer for a console's scanner: give the first half to
-    /// [`Consumers::bounded`] and the second to [`EventService::watch`].
+    /// [`Consumers::bounded`] and the second to [`EventService::watch`]. It follows the whole
+    /// timeline: output is scanned, a console-loop notice becomes an event.
     pub fn scanner_consumer() -> (crate::console::BoundedConsumer, ConsumerFeed) {
-        bounded_consumer_bytes(SCANNER_CAPACITY, Follow::Output)
+        bounded_consumer_bytes(SCANNER_CAPACITY, Follow::Timeline)
     }
 
     /// Start a console with a scanner on its output and watch it, as the daemon does: `log`

@@ -1,7 +1,8 @@
 //! Watching one console: its output through a scanner, its link state and its record log's health,
 //! each turned into [`Candidate`] events for the event manager (see [`super::EventService`]).
 //!
-//! The scanner reads the console's output from a bounded consumer ([`crate::console::Follow::Output`]):
+//! The scanner reads the console's timeline from a bounded consumer ([`crate::console::Follow::Timeline`]),
+//! scanning the output (a console-loop notice, `console/loopguard.rs`, becomes a `log` event):
 //! it never slows the console; when it falls behind, the skipped bytes are counted
 //! (`ConsumerFeed::skipped_total`, the daemon's `mo_scanner_skipped_bytes_total`), the partial line
 //! is dropped, and a warning event with source `log` says how much was not scanned — at most one
@@ -14,7 +15,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
 use super::{Candidate, EventSource};
-use crate::console::{Console, ConsumerFeed, LinkState};
+use crate::console::{Console, ConsumerFeed, LOOP_NOTICE_PREFIX, LinkState};
+use crate::record::RecordKind;
 use crate::record::now_ns;
 use crate::scan::{Match, PatternBook, ScanConfig, Scanner, Severity};
 
@@ -111,6 +113,17 @@ pub(super) async fn watch_console(
         tokio::select! {
             item = feed.recv() => match item {
                 Some(item) => {
+                    if item.chunk.kind != RecordKind::Output {
+                        // Only a console-loop notice matters here (see console/loopguard.rs).
+                        let text = String::from_utf8_lossy(&item.chunk.bytes);
+                        if item.chunk.kind == RecordKind::Notice
+                            && text.starts_with(LOOP_NOTICE_PREFIX)
+                        {
+                            let _ = tx
+                                .send(candidate(EventSource::Log, Severity::Warning, text.into_owned()))
+                                .await;
+                        }
+                    }
                     let mut matches = Vec::new();
                     // Output read after a reload is scanned with the new patterns, whichever
                     // branch the select picked first.
@@ -128,7 +141,9 @@ pub(super) async fn watch_console(
                             let _ = tx.send(candidate(EventSource::Log, Severity::Warning, message)).await;
                         }
                     }
-                    if let Some(s) = scanner.as_mut() {
+                    if let Some(s) = scanner.as_mut()
+                        && item.chunk.kind == RecordKind::Output
+                    {
                         matches.extend(s.feed(&item.chunk.bytes, Instant::now()));
                     }
                     for m in &matches {
