@@ -107,6 +107,33 @@ impl ControlOp {
     }
 }
 
+/// A modem control line a viewer may set: DTR or RTS (escape `^EcD` / `^EcR`, shell `dtr` / `rts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// DTR (Data Terminal Ready).
+    Dtr,
+    /// RTS (Request To Send).
+    Rts,
+}
+
+impl Signal {
+    /// The line's name for messages: `DTR` or `RTS`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Dtr => "DTR",
+            Signal::Rts => "RTS",
+        }
+    }
+
+    /// The operation that raises (`true`) or drops (`false`) this line.
+    pub fn op(self, on: bool) -> ControlOp {
+        match self {
+            Signal::Dtr => ControlOp::SetDtr(on),
+            Signal::Rts => ControlOp::SetRts(on),
+        }
+    }
+}
+
 /// The levels of the modem status lines a serial port reads (the device's side of the cable).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct ModemState {

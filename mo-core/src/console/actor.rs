@@ -21,7 +21,7 @@ use super::{
 };
 use crate::breakseq::BreakStep;
 use crate::error::{Error, Result};
-use crate::link::{Connector, ControlOp, Link, ModemState};
+use crate::link::{Connector, ControlOp, Link, ModemState, Signal};
 use crate::record::RecordKind;
 
 /// Input bytes waiting for the link before the actor stops taking requests.
@@ -60,6 +60,8 @@ pub(super) struct Actor {
     pending: BytesMut,
     idle_at: Option<Instant>,
     window: Option<(u16, u16)>,
+    /// DTR and RTS as last set through mo (a port raises both when it is opened).
+    signals: [bool; 2],
     login: Option<LoginRun>,
     /// Redacts input typed at password prompts (`None`: the device logs secrets).
     secrets: Option<SecretGuard>,
@@ -117,6 +119,7 @@ impl Actor {
             pending: BytesMut::new(),
             idle_at: None,
             window: None,
+            signals: [true, true],
             login: None,
             secrets: (!cfg_log_secrets).then(SecretGuard::new),
             secret_user: Arc::from(""),
@@ -496,6 +499,14 @@ impl Actor {
             Request::Break { id, number, reply } => {
                 let _ = reply.send(self.send_break(id, number));
             }
+            Request::Signal {
+                id,
+                line,
+                to,
+                reply,
+            } => {
+                let _ = reply.send(self.set_signal(id, line, to));
+            }
             Request::Control { id, op, reply } => {
                 let _ = reply.send(self.control(id, op));
             }
@@ -680,6 +691,43 @@ impl Actor {
                         }
                     }
                 }
+            }
+        });
+        Ok(text)
+    }
+
+    /// Raise, drop or (`to` is `None`) toggle DTR or RTS; recorded in the log with the user.
+    fn set_signal(&mut self, id: ViewerId, line: Signal, to: Option<bool>) -> Result<String> {
+        let user = self.sharing.writer(id, "setting a modem line")?;
+        let Some(control) = self.link.control.clone() else {
+            return Err(self.down_error());
+        };
+        if !self.link.connector().capabilities().modem_lines {
+            return Err(Error::Unsupported {
+                operation: line.op(true).name(),
+                what: self.link.address(),
+            });
+        }
+        if let Some(e) = self.hub.strict_refuses() {
+            return Err(e);
+        }
+        let slot = usize::from(line == Signal::Rts);
+        let on = to.unwrap_or(!self.signals.get(slot).copied().unwrap_or(true));
+        if let Some(s) = self.signals.get_mut(slot) {
+            *s = on;
+        }
+        let text = format!(
+            "{} {} by {user}",
+            line.name(),
+            if on { "raised" } else { "dropped" }
+        );
+        let _ = self
+            .hub
+            .emit(RecordKind::Control, user, Bytes::from(text.clone()));
+        let name = self.name.clone();
+        tokio::spawn(async move {
+            if let Err(e) = control.control(line.op(on)).await {
+                tracing::warn!(device = %name, error = %e, "setting {} failed", line.name());
             }
         });
         Ok(text)

@@ -303,6 +303,13 @@ enum Request {
         number: u8,
         reply: oneshot::Sender<Result<String>>,
     },
+    /// Set (`Some`) or toggle (`None`) a modem control line.
+    Signal {
+        id: ViewerId,
+        line: crate::link::Signal,
+        to: Option<bool>,
+        reply: oneshot::Sender<Result<String>>,
+    },
     Control {
         id: ViewerId,
         op: ControlOp,

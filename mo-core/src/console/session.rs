@@ -106,6 +106,20 @@ impl SessionControl {
             .await?
     }
 
+    /// Raise (`Some(true)`), drop (`Some(false)`) or toggle (`None`) a modem control line;
+    /// needs the write lock and a link with modem lines. Returns what was done.
+    pub async fn set_signal(&self, line: crate::link::Signal, to: Option<bool>) -> Result<String> {
+        let id = self.id;
+        self.console
+            .request(|reply| Request::Signal {
+                id,
+                line,
+                to,
+                reply,
+            })
+            .await?
+    }
+
     /// Tell the link this viewer's terminal size (only writers' sizes reach the device).
     pub async fn window_size(&self, cols: u16, rows: u16) -> Result<()> {
         let id = self.id;
@@ -281,6 +295,11 @@ impl Session {
     /// Send a break sequence ([`SessionControl::send_break`]).
     pub async fn send_break(&self, number: u8) -> Result<String> {
         self.control.send_break(number).await
+    }
+
+    /// Set or toggle DTR or RTS ([`SessionControl::set_signal`]).
+    pub async fn set_signal(&self, line: crate::link::Signal, to: Option<bool>) -> Result<String> {
+        self.control.set_signal(line, to).await
     }
 
     /// Tell the link this viewer's terminal size ([`SessionControl::window_size`]).

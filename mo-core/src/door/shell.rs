@@ -54,6 +54,15 @@ pub enum ShellCommand {
     Macro,
     /// `maintenance …`: the maintenance command reads the whole line.
     Maintenance,
+    /// `dtr NAME on|off|toggle` or `rts NAME on|off|toggle`.
+    Signal {
+        /// The line.
+        line: crate::link::Signal,
+        /// The device.
+        device: String,
+        /// Raise (`true`), drop (`false`) or toggle (`None`).
+        to: Option<bool>,
+    },
     /// `power` without a device: show the power command's usage (exit status 2).
     PowerUsage,
     /// A known command used wrongly: the message to show (exit status 2).
@@ -125,6 +134,22 @@ impl ShellCommand {
             ("listen", names) => ShellCommand::Listen(owned(names)),
             ("macro", _) => ShellCommand::Macro,
             ("maintenance", _) => ShellCommand::Maintenance,
+            ("dtr" | "rts", [device, set]) if matches!(*set, "on" | "off" | "toggle") => {
+                ShellCommand::Signal {
+                    line: if cmd == "dtr" {
+                        crate::link::Signal::Dtr
+                    } else {
+                        crate::link::Signal::Rts
+                    },
+                    device: (*device).to_string(),
+                    to: match *set {
+                        "on" => Some(true),
+                        "off" => Some(false),
+                        _ => None,
+                    },
+                }
+            }
+            ("dtr" | "rts", _) => ShellCommand::Usage(format!("usage: {cmd} NAME on|off|toggle")),
             ("power", _) => ShellCommand::PowerUsage,
             ("list" | "who", _) => ShellCommand::Usage(format!(
                 "usage: {cmd}{}",

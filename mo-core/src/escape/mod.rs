@@ -15,6 +15,7 @@
 //! | `n` text Enter          | [`Command::Note`] (at most [`MAX_NOTE_LEN`] bytes)              |
 //! | `o` / `i`               | [`Command::Reconnect`] / [`Command::Info`]                      |
 //! | `P`                     | [`Command::PowerMenu`], then one key of the power menu (below)  |
+//! | `D` / `R` then `1` `0` `t` | [`Command::Signal`]: DTR / RTS on, off, toggle             |
 //! | `?` or `h`              | [`Command::Help`] (show [`help_text`])                          |
 //! | the first prefix byte   | the prefix itself is sent to the device (`^Ec^E` sends `^Ec`)   |
 //! | Enter, Esc or Ctrl-C    | nothing: the escape is abandoned                                |
@@ -54,6 +55,7 @@ mod config;
 
 pub use config::EscapeConfig;
 
+use crate::link::Signal;
 use crate::power::PowerAction;
 
 use config::{describe_byte, notation};
@@ -150,6 +152,13 @@ pub enum Command {
     PowerStatus,
     /// `P` then `1` (on), or `0` / `c` / `r` / `d` confirmed with `yes`: switch the device's power.
     Power(PowerAction),
+    /// `D` (DTR) or `R` (RTS), then `1` raise, `0` drop or `t` toggle (`to` is `None`).
+    Signal {
+        /// The line.
+        line: Signal,
+        /// Raise (`true`), drop (`false`), or toggle (`None`).
+        to: Option<bool>,
+    },
 }
 
 /// Where the parser is within an escape sequence.
@@ -169,6 +178,8 @@ enum State {
     Note(Vec<u8>),
     /// `P`: the power menu is open; the next byte chooses.
     PowerMenu,
+    /// `D` or `R`: the next byte says on, off or toggle.
+    Signal(Signal),
     /// A destructive power action waits for `yes` (at most [`MAX_CONFIRM_LEN`] bytes).
     PowerConfirm(PowerAction, Vec<u8>),
 }
@@ -245,6 +256,7 @@ impl EscapeParser {
             State::Command => self.command(byte, out),
             State::ReplayCount { value, digits } => self.replay_count(value, digits, byte, out),
             State::BreakNumber => self.break_number(byte, out),
+            State::Signal(line) => self.signal(line, byte, out),
             State::Note(text) => self.note(text, byte, out),
             State::PowerMenu => self.power_menu(byte, out),
             State::PowerConfirm(action, text) => self.power_confirm(action, text, byte, out),
@@ -283,6 +295,14 @@ impl EscapeParser {
             b'n' => {
                 out.echo(NOTE_PROMPT);
                 self.state = State::Note(Vec::new());
+                return;
+            }
+            b'D' | b'R' => {
+                self.state = State::Signal(if byte == b'D' {
+                    Signal::Dtr
+                } else {
+                    Signal::Rts
+                });
                 return;
             }
             b'P' => {
@@ -363,6 +383,25 @@ impl EscapeParser {
                 self.config.describe()
             )),
         }
+    }
+
+    /// The byte after `D` or `R`.
+    fn signal(&mut self, line: Signal, byte: u8, out: &mut Output) {
+        let to = match byte {
+            b'1' => Some(true),
+            b'0' => Some(false),
+            b't' | b'T' => None,
+            b'\r' | b'\n' | ESC | CTRL_C => return,
+            other => {
+                return out.error(format!(
+                    "unknown {} key {} — 1 raises, 0 drops, t toggles; {} ? for help",
+                    line.name(),
+                    show_key(other),
+                    self.config.describe()
+                ));
+            }
+        };
+        out.command(Command::Signal { line, to });
     }
 
     /// A byte of `n`'s note text.
@@ -538,6 +577,8 @@ pub fn help_text(config: &EscapeConfig) -> String {
             "P".into(),
             "power menu: s status, 1 on, 0 off, c cycle, r reset, d soft-off (asks yes)".into(),
         ),
+        ("D1 D0 Dt".into(), "DTR on, off, toggle".into()),
+        ("R1 R0 Rt".into(), "RTS on, off, toggle".into()),
         ("?".into(), "print this help (also h)".into()),
         (
             notation(first),

@@ -614,3 +614,35 @@ fn power_menu_refusals_do_nothing() {
     parser.reset();
     assert_eq!(parser.feed(b"1"), vec![data(b"1")]);
 }
+
+#[test]
+fn line_signal_keys_set_and_toggle_dtr_and_rts() {
+    let signal = |line, to| cmd(Command::Signal { line, to });
+    assert_eq!(
+        feed(b"\x05cD0\x05cD1\x05cDt\x05cR0\x05cRT"),
+        vec![
+            signal(Signal::Dtr, Some(false)),
+            signal(Signal::Dtr, Some(true)),
+            signal(Signal::Dtr, None),
+            signal(Signal::Rts, Some(false)),
+            signal(Signal::Rts, None),
+        ]
+    );
+    // Split across feeds, the line key is remembered.
+    let mut parser = EscapeParser::default();
+    assert_eq!(parser.feed(b"\x05cR"), vec![]);
+    assert!(parser.pending());
+    assert_eq!(
+        parser.feed(b"1x"),
+        vec![signal(Signal::Rts, Some(true)), data(b"x")]
+    );
+    // Enter or Esc abandons; another key is refused and nothing reaches the device.
+    assert_eq!(feed(b"\x05cD\rls"), vec![data(b"ls")]);
+    let out = feed(b"\x05cDxls");
+    assert!(
+        matches!(out.first(), Some(Input::Error(m)) if m.contains("unknown DTR key 'x'")),
+        "{out:?}"
+    );
+    assert_eq!(out.get(1), Some(&data(b"ls")));
+    assert!(help_text(&EscapeConfig::default()).contains("^EcD1 D0 Dt"));
+}

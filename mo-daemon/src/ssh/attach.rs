@@ -225,7 +225,7 @@ async fn command(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &T
     let mode = Mode::of_command(&cmd);
     let needs = match &cmd {
         _ if mode.is_some() => mode.map(Mode::action),
-        Command::Break(_) => Some(Permission::Break),
+        Command::Break(_) | Command::Signal { .. } => Some(Permission::Break),
         Command::Note(_) => Some(Permission::LogNote),
         Command::Reconnect => Some(Permission::Force),
         _ => None,
@@ -260,6 +260,10 @@ async fn command(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &T
             Err(e) => e.to_string(),
         },
         Command::Break(n) => match session.send_break(n).await {
+            Ok(text) => text,
+            Err(e) => e.to_string(),
+        },
+        Command::Signal { line, to } => match session.set_signal(line, to).await {
             Ok(text) => text,
             Err(e) => e.to_string(),
         },

@@ -45,6 +45,9 @@ commands:
   log show|search|notes|note NAME …
                        the record log: show (--since/--until/--tail N, --around SEQ),
                        search REGEX [-B n] [-A n] [-C n] [-i], notes, note TEXT
+  dtr|rts NAME on|off|toggle
+                       raise, drop or toggle a serial console's DTR or RTS line
+                       (needs the `break` action and a free write lock)
   help                 this text
   exit                 log out
 inside a console, Ctrl-E c ? lists the escape commands (Ctrl-E c . leaves)";
@@ -137,6 +140,9 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
         }
         ShellCommand::Macro => super::macro_cmd::run(ctx, user, origin, line, term).await,
         ShellCommand::Maintenance => super::maint_cmd::run(ctx, user, origin, line, term).await,
+        ShellCommand::Signal { line, device, to } => {
+            signal(ctx, user, origin, line, &device, to, term).await
+        }
         ShellCommand::PowerUsage => {
             term.line(crate::power::USAGE).await;
             2
@@ -149,6 +155,57 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
             term.line(&format!("unknown command `{cmd}` — type `help`"))
                 .await;
             127
+        }
+    }
+}
+
+/// `dtr|rts NAME on|off|toggle`: attach for a moment (the write lock must be free or ours) and
+/// set the line; the change is recorded in the console's log with the user's name.
+async fn signal(
+    ctx: &Arc<Ctx>,
+    user: &str,
+    origin: &str,
+    line: mo_core::link::Signal,
+    device: &str,
+    to: Option<bool>,
+    term: &mut Term,
+) -> u32 {
+    let Some(entry) = ctx
+        .registry
+        .get(device)
+        .filter(|_| ctx.access.allows(user, Permission::List, device))
+    else {
+        term.line(&format!("unknown device `{device}`")).await;
+        return 1;
+    };
+    if let Err(why) = ctx.check(user, origin, Permission::Break, device).await {
+        term.line(&why).await;
+        return 1;
+    }
+    let Some(console) = entry.console else {
+        let why = entry.error.unwrap_or_default();
+        term.line(&format!("{device} is not running: {why}")).await;
+        return 1;
+    };
+    let session = match console
+        .attach_from(user, origin, mo_core::console::Mode::Attach, Some(0))
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            term.line(&format!("cannot attach to {device}: {e}")).await;
+            return 1;
+        }
+    };
+    match session.set_signal(line, to).await {
+        Ok(text) => {
+            term.line(&format!("{device}: {text}")).await;
+            0
+        }
+        Err(e) => {
+            term.line(&format!("{device}: cannot set {}: {e}", line.name()))
+                .await;
+            1
         }
     }
 }

@@ -86,3 +86,30 @@ fn log_options() {
     assert!(parse("show web --around 3 --tail 2").is_err());
     assert!(parse("show").is_err_and(|e| e.reason.contains("needs a device")));
 }
+
+#[test]
+fn dtr_and_rts_commands() {
+    use crate::link::Signal;
+    assert_eq!(
+        ShellCommand::parse("dtr web off"),
+        ShellCommand::Signal {
+            line: Signal::Dtr,
+            device: "web".into(),
+            to: Some(false)
+        }
+    );
+    assert_eq!(
+        ShellCommand::parse("rts web toggle"),
+        ShellCommand::Signal {
+            line: Signal::Rts,
+            device: "web".into(),
+            to: None
+        }
+    );
+    for bad in ["dtr", "dtr web", "rts web maybe", "dtr web on now"] {
+        assert!(
+            matches!(ShellCommand::parse(bad), ShellCommand::Usage(u) if u.contains("NAME on|off|toggle")),
+            "{bad}"
+        );
+    }
+}
