@@ -2,9 +2,10 @@
 //! viewers — what mo shows a spy of `loopa` is written into `loopb`'s input, which `loopb` prints,
 //! and what mo shows a spy of `loopb` goes into `loopa` — echo mo's own notices forever. mo sees
 //! its notice tag coming back in the output, stops delivering to the viewers (which breaks the
-//! loop) and raises a `log` event.
+//! loop) and raises a `log` event; once the tag stays away, output reaches the viewers again.
 
 use std::fs::OpenOptions;
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -93,6 +94,33 @@ fn two_consoles_fed_into_each_other_are_stopped_with_an_event() {
             "no loop notice in {device}'s log:\n{}",
             log.stdout
         );
+        // The loop has stopped: once the tag stayed away for a while, new output (poked into the
+        // console's fifo) reaches the viewers again, which the log records.
+        let fifo = if device == "loopa" {
+            &fifos[0]
+        } else {
+            &fifos[1]
+        };
+        let mut poke = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(fifo)
+            .map_err(|e| Error::io(format!("open {}", fifo.display()), e))?;
+        let deadline = Instant::now() + LOOP_WAIT;
+        loop {
+            poke.write_all(b"poke\n")
+                .map_err(|e| Error::io(format!("write {}", fifo.display()), e))?;
+            let log = w.mo_ok(&["log", "show", device, "--kind", "notice"], None)?;
+            if log.stdout.contains("console loop ended") {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{device} never left the loop-stopped state:\n{}",
+                log.stdout
+            );
+            thread::sleep(Duration::from_millis(500));
+        }
         for mut spy in spies {
             let _ = spy.kill();
         }
