@@ -162,12 +162,17 @@ pub enum Command {
     },
     /// Switch devices' power, or show its state: through the daemon with --server, else locally
     /// on the data directory (names, globs or @GROUP).
+    ///
+    /// `verify NAME` (data directory of a running daemon only) proves the power wiring: it
+    /// switches the device's outlet(s) off and on and checks that the console falls quiet while
+    /// off and prints again when on; a console that keeps printing is reported as a mismatch
+    /// (exit status 1). It asks for confirmation unless --yes.
     #[command(
         after_help = "Examples:\n  mo --server http://127.0.0.1:8022 power status web01\n  \
-        mo power cycle web01 web02"
+        mo power cycle web01 web02\n  mo power verify web03 --yes"
     )]
     Power {
-        /// on, off, cycle, reset, soft-off or status.
+        /// on, off, cycle, reset, soft-off, status or verify.
         action: String,
         /// The devices.
         #[arg(required = true)]
@@ -175,6 +180,13 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// `verify`: switch without asking (needed without a terminal).
+        #[arg(long)]
+        yes: bool,
+        /// `verify`: how long each step may take, in seconds (console output before, silence
+        /// while off, output again after on).
+        #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+        wait: u64,
     },
     /// List devices: with --server the daemon's (those you may see), else as `mo device list`.
     Devices {

@@ -23,6 +23,7 @@ mod log_usage;
 mod macros;
 mod maintenance;
 mod power;
+mod power_verify;
 mod remote;
 mod table;
 mod user;
@@ -190,7 +191,15 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
         Command::Power {
             action,
             names,
+            yes,
+            wait,
+            ..
+        } if action == "verify" => return power_verify::run(&dir, &names, yes, wait, out),
+        Command::Power {
+            action,
+            names,
             json,
+            ..
         } => return power::run(&dir, &action, &names, json, out),
         Command::Discover(_) => {}
         Command::Console(_) | Command::Who { .. } | Command::Cluster(_) => {}

@@ -90,7 +90,7 @@ fn select(store: &Store, names: &[String]) -> Result<Vec<Device>> {
 }
 
 /// The device's power controllers, bound together, with its secrets.
-fn binding(
+pub(crate) fn binding(
     store: &Store,
     key: &mo_store::SecretKey,
     device: &Device,

@@ -77,10 +77,14 @@ pub fn run(
             Command::Console(args) => console(&client, args).await,
             Command::Cluster(command) => crate::cluster::run(&client, server, command, out).await,
             Command::Who { name, json } => who(&client, name.as_deref(), *json, out).await,
+            Command::Power { action, .. } if action == "verify" => {
+                bail!("`mo power verify` runs on the daemon's data directory, not with --server")
+            }
             Command::Power {
                 action,
                 names,
                 json,
+                ..
             } => power(&client, action, names, *json, out).await,
             Command::Devices { json } | Command::Device(DeviceCommand::List { json }) => {
                 devices(&client, *json, out).await
