@@ -351,95 +351,13 @@ fn a_full_spool_drops_the_oldest_and_says_so() {
     });
 }
 
-/// pyserial 3.5's RFC 2217 server on a `loop://` port (the peers venv), as in mo-drivers'
-/// `tests/peers/pyserial_rfc2217.rs`: DSR follows DTR and CTS follows RTS; the line
-/// `carrier off`/`carrier on` switches DCD; a BREAK makes the port print `BREAK-SEEN`.
-const RFC2217_SERVER: &str = r#"
-import socket, threading
-import serial, serial.rfc2217
-from serial.urlhandler.protocol_loop import Serial as Loop
-
-class Line(Loop):
-    carrier = True
-    @property
-    def cd(self):
-        return self.carrier
-    def _update_break_state(self):
-        if self._break_state:
-            self.write(b"BREAK-SEEN\r\n")
-
-srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", 0))
-srv.listen(1)
-print("port", srv.getsockname()[1], flush=True)
-while True:
-    sock, _ = srv.accept()
-    line = Line("loop://", timeout=0.05)
-    lock = threading.Lock()
-    class Net:
-        def write(self, data):
-            with lock:
-                sock.sendall(data)
-    pm = serial.rfc2217.PortManager(line, Net())
-    alive = [True]
-    def pump():
-        try:
-            while alive[0]:
-                data = line.read(line.in_waiting or 1)
-                if data:
-                    Net().write(b"".join(pm.escape(data)))
-                pm.check_modem_lines()
-        except OSError:
-            pass
-    t = threading.Thread(target=pump, daemon=True)
-    t.start()
-    text = b""
-    try:
-        while True:
-            data = sock.recv(4096)
-            if not data:
-                break
-            data = b"".join(pm.filter(data))
-            line.write(data)
-            text += data
-            while b"\r" in text:
-                cmd, text = text.split(b"\r", 1)
-                cmd = cmd.strip()
-                if cmd == b"carrier off":
-                    line.carrier = False
-                elif cmd == b"carrier on":
-                    line.carrier = True
-    except OSError:
-        pass
-    alive[0] = False
-    t.join()
-    sock.close()
-    line.close()
-"#;
-
 #[test]
 fn rfc2217_modem_lines_and_break_travel_through_the_agent() {
     run_test("agent-rfc2217", |w| {
-        let python = mo_testsupport::venv_bin("python");
-        ensure!(
-            python.exists(),
-            "{} is missing: run scripts/setup.sh (it installs pyserial in the peers venv)",
-            python.display()
-        );
-        let script = w.dir().join("rfc2217_server.py");
-        std::fs::write(&script, RFC2217_SERVER).map_err(|e| Error::io("write the server", e))?;
-        let mut cmd = Command::new(&python);
-        cmd.arg(&script).stdin(Stdio::null());
-        let server_log = w.dir().join("rfc2217.log");
-        let _server = Peer::spawn("pyserial-rfc2217", cmd, Some(&server_log))?;
-        let port: u16 = wait_until("the RFC 2217 server's port", WAIT, || {
-            let text = mo_testsupport::read_lossy(&server_log);
-            Ok(text
-                .lines()
-                .find_map(|l| l.strip_prefix("port ")?.trim().parse().ok())
-                .ok_or(text))
-        })?;
+        // pyserial's RFC 2217 server on loop:// (DSR follows DTR, CTS follows RTS; `carrier
+        // off`/`carrier on` switch DCD; a BREAK prints BREAK-SEEN).
+        let server = mo_testsupport::PyserialRfc2217::start(w.dir())?;
+        let port = server.port;
 
         w.start_daemon(&[])?;
         let token = add_agent(w, "cs1")?;

@@ -4,56 +4,9 @@
 //! the viewer sets comes back as the modem state mo announces (`DSR down (was up)`). Setting a line
 //! needs the policy action `break` and the write lock, and is recorded with the user's name.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mo_testsupport::{Error, Login, Peer, Result, WAIT, World, ensure, run_test};
-
-/// A one-connection-at-a-time RFC 2217 server on `loop://` (as in agent.rs and mo-drivers'
-/// `tests/peers/pyserial_rfc2217.rs`); it prints `port N` once listening.
-const RFC2217_SERVER: &str = r#"
-import socket, threading
-import serial, serial.rfc2217
-
-srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", 0))
-srv.listen(1)
-print("port", srv.getsockname()[1], flush=True)
-while True:
-    sock, _ = srv.accept()
-    line = serial.serial_for_url("loop://", timeout=0.05)
-    lock = threading.Lock()
-    class Net:
-        def write(self, data):
-            with lock:
-                sock.sendall(data)
-    pm = serial.rfc2217.PortManager(line, Net())
-    alive = [True]
-    def pump():
-        try:
-            while alive[0]:
-                data = line.read(line.in_waiting or 1)
-                if data:
-                    Net().write(b"".join(pm.escape(data)))
-                pm.check_modem_lines()
-        except OSError:
-            pass
-    t = threading.Thread(target=pump, daemon=True)
-    t.start()
-    try:
-        while True:
-            data = sock.recv(4096)
-            if not data:
-                break
-            line.write(b"".join(pm.filter(data)))
-    except OSError:
-        pass
-    alive[0] = False
-    t.join()
-    sock.close()
-    line.close()
-"#;
+use mo_testsupport::{Error, Login, PyserialRfc2217, Result, WAIT, World, ensure, run_test};
 
 /// Poll `f` until it answers `Ok`, or fail after `limit` naming `what` and the last answer.
 fn wait_until<T>(
@@ -92,34 +45,11 @@ fn wait_log(w: &World, device: &str, needle: &str, count: usize) -> Result<Strin
     )
 }
 
-/// Start the RFC 2217 server; returns it and its port.
-fn start_server(w: &World) -> Result<(Peer, u16)> {
-    let python = mo_testsupport::venv_bin("python");
-    ensure!(
-        python.exists(),
-        "{} is missing: run scripts/setup.sh (it installs pyserial in the peers venv)",
-        python.display()
-    );
-    let script = w.dir().join("rfc2217_server.py");
-    std::fs::write(&script, RFC2217_SERVER).map_err(|e| Error::io("write the server", e))?;
-    let mut cmd = Command::new(&python);
-    cmd.arg(&script).stdin(Stdio::null());
-    let server_log = w.dir().join("rfc2217.log");
-    let server = Peer::spawn("pyserial-rfc2217", cmd, Some(&server_log))?;
-    let port = wait_until("the RFC 2217 server's port", WAIT, || {
-        let text = mo_testsupport::read_lossy(&server_log);
-        Ok(text
-            .lines()
-            .find_map(|l| l.strip_prefix("port ")?.trim().parse().ok())
-            .ok_or(text))
-    })?;
-    Ok((server, port))
-}
-
 #[test]
 fn dtr_and_rts_escapes_reach_the_rfc2217_port() {
     run_test("line-signals", |w| {
-        let (_server, port) = start_server(w)?;
+        let server = PyserialRfc2217::start(w.dir())?;
+        let port = server.port;
         w.add_device("lab", &format!("rfc2217://127.0.0.1:{port}"), &[])?;
         let alice = w.add_user("alice", "alice-pw")?;
         let otto = w.add_user_with_role("otto", "otto-pw", Some(("viewer", "all")))?;
@@ -181,7 +111,8 @@ fn dtr_and_rts_escapes_reach_the_rfc2217_port() {
 #[test]
 fn dtr_and_rts_shell_commands_reach_the_rfc2217_port() {
     run_test("line-signals-shell", |w| {
-        let (_server, port) = start_server(w)?;
+        let server = PyserialRfc2217::start(w.dir())?;
+        let port = server.port;
         w.add_device("lab", &format!("rfc2217://127.0.0.1:{port}"), &[])?;
         let alice = w.add_user("alice", "alice-pw")?;
         let otto = w.add_user_with_role("otto", "otto-pw", Some(("viewer", "all")))?;

@@ -42,6 +42,7 @@ mod ipmi_sim;
 mod nats;
 mod ports;
 mod process;
+mod pyserial;
 mod ser2net;
 mod snmpd;
 mod socat;
@@ -71,6 +72,7 @@ pub use process::{
     CmdOutput, Collector, Peer, child_pids, cmdline, describe, find, kill_exact, read_lossy,
     run_with_timeout,
 };
+pub use pyserial::{PYSERIAL_RFC2217_SERVER, PyserialRfc2217};
 pub use ser2net::{SER2NET, Ser2net};
 pub use snmpd::{SNMPD, Snmpd, peer_configs};
 pub use socat::{PeerEnd, SOCAT, SocatPty};
