@@ -305,6 +305,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         end_ns     INTEGER NOT NULL CHECK (end_ns > start_ns)
     ) STRICT;
     "#,
+    // per-console TCP ports (`--listen`, `--listen-allow`): JSON {"ports": [...], "allow": [...]}.
+    r#"
+    ALTER TABLE devices ADD COLUMN listen TEXT NOT NULL DEFAULT '{}';
+    "#,
 ];
 
 /// The schema version this build writes.
