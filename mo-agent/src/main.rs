@@ -2,6 +2,8 @@
 //! outbound, encrypted SSH connection (docs/agent.md).
 
 mod backoff;
+#[path = "../../mo-cli/src/generate.rs"]
+mod generate;
 mod port;
 mod spool;
 mod uplink;
@@ -98,7 +100,11 @@ struct FilePort {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(status) = generate::intercept(&argv, <Args as clap::CommandFactory>::command) {
+        return std::process::ExitCode::from(u8::try_from(status).unwrap_or(1));
+    }
+    let args = Args::parse_from(argv);
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

@@ -18,6 +18,7 @@ mod config;
 mod device;
 mod discover;
 mod events;
+mod generate;
 mod log;
 mod log_usage;
 mod macros;
@@ -38,6 +39,10 @@ use mo_store::DataDir;
 use cli::{Cli, Command, DeviceCommand, UserCommand};
 
 fn main() -> ExitCode {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(status) = generate::intercept(&argv, <Cli as clap::CommandFactory>::command) {
+        return ExitCode::from(u8::try_from(status).unwrap_or(1));
+    }
     let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),

@@ -10,10 +10,13 @@ mod connlimit;
 mod conserver;
 mod event_macro;
 mod events;
+#[path = "../../mo-cli/src/generate.rs"]
+mod generate;
 mod http;
 mod live;
 mod logging;
 mod maintenance;
+mod notify;
 mod power;
 mod registry;
 mod reload;
@@ -273,6 +276,9 @@ fn main() {
     throttle::return_large_blocks();
     let cmd = Args::command();
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(status) = generate::intercept(&argv, || cmd.clone()) {
+        std::process::exit(status);
+    }
     let (mut args, loaded) = parse_args(&cmd, &argv);
     let data_dir = match &args.data_dir {
         Some(dir) => (dir.clone(), "given"),
@@ -691,6 +697,7 @@ async fn run(args: Args, started: Started) -> anyhow::Result<()> {
         }
     }
     ctx.ready.store(true, std::sync::atomic::Ordering::Release);
+    notify::notify(&format!("READY=1\nSTATUS=listening on {addr} (SSH)"));
     let http_task = async {
         match http_server {
             Some((_, task)) => {
@@ -706,6 +713,7 @@ async fn run(args: Args, started: Started) -> anyhow::Result<()> {
         _ = http_task => tracing::error!("HTTP server ended"),
     }
     ctx.ready.store(false, std::sync::atomic::Ordering::Release);
+    notify::notify("STOPPING=1");
     watcher.abort();
     live_watcher.abort();
     if let Some(task) = conserver_task {

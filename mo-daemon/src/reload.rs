@@ -69,7 +69,9 @@ impl Reloader {
             signal(SignalKind::hangup()).context("cannot listen for SIGHUP (reload)")?;
         tokio::spawn(async move {
             while hangups.recv().await.is_some() {
+                crate::notify::notify("RELOADING=1");
                 self.reload().await;
+                crate::notify::notify("READY=1");
             }
         });
         Ok(())
