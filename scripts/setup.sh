@@ -9,6 +9,8 @@
 #   apt: nodejs and npm (the Node package's build and tests, scripts/test-node.sh; the web console's
 #        bundle, scripts/web-build.sh), chromium (the web console's browser tests, launched by path
 #        from Playwright: nothing downloads a browser, never run `playwright install`).
+#   apt: debootstrap (a fresh Debian root for the packages' test, scripts/test-packages.sh) and
+#        systemd (its systemd-analyze verifies the packaged units).
 #   pip (in a venv at target/peers-venv, never the system Python): sushy-tools (a Redfish BMC),
 #        asciinema (plays exported recordings), openapi-spec-validator, pyserial (an RFC 2217
 #        server on a loop port whose modem lines change), schemathesis (property-based tests of
@@ -42,6 +44,8 @@ declare -A need=(
   [node]=nodejs
   [npm]=npm
   [/usr/bin/chromium]=chromium
+  [/usr/sbin/debootstrap]=debootstrap
+  [systemd-analyze]=systemd
 )
 # python3-venv has no command of its own: probe the module.
 venv_ok() { python3 -c 'import ensurepip, venv' >/dev/null 2>&1; }
