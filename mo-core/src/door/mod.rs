@@ -30,6 +30,7 @@ pub mod args;
 pub mod auth;
 pub mod conserver;
 pub mod gang;
+pub mod line_edit;
 pub mod login;
 pub mod macros;
 pub mod power;

@@ -16,6 +16,7 @@
 
 mod attach;
 mod gang_cmd;
+mod history;
 mod listen;
 mod log_cmd;
 mod macro_cmd;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use mo_core::console::{LinkState, ViewerInfo};
+use mo_core::door::line_edit::LineEditor;
 use mo_core::door::shell::ShellCommand;
 use mo_core::policy::Permission;
 
@@ -47,9 +48,12 @@ commands:
                        search REGEX [-B n] [-A n] [-C n] [-i], notes, note TEXT
   dtr|rts NAME on|off|toggle
                        raise, drop or toggle a serial console's DTR or RTS line
-                       (needs the `break` action and a free write lock)
+                       (needs the `break` action and the write lock free or yours)
   help                 this text
   exit                 log out
+line editing (with a terminal): Left/Right, Home/End, Ctrl-A/E move; Backspace, Delete,
+  Ctrl-K/U/W erase; Up/Down recall your earlier commands (kept per user across logins);
+  Tab completes commands and device names (Tab twice lists the choices); Ctrl-C drops the line
 inside a console, Ctrl-E c ? lists the escape commands (Ctrl-E c . leaves)";
 
 /// The interactive shell. Returns the exit status.
@@ -60,9 +64,34 @@ pub async fn run_shell(ctx: &Arc<Ctx>, user: &str, origin: &str, term: &mut Term
     ))
     .await;
     let mut pending = Vec::new();
+    // With a pty the line editor reads (history, Tab); piped input is read plainly.
+    let mut editor = if term.pty {
+        let mut editor = LineEditor::new(PROMPT);
+        editor.set_history(super::history::load(ctx, user).await);
+        Some(editor)
+    } else {
+        None
+    };
     loop {
-        term.write(PROMPT).await;
-        let Some(line) = term.read_line(&mut pending).await else {
+        let line = match &mut editor {
+            Some(editor) => {
+                let mut complete = |before: &str| candidates(ctx, user, before);
+                let line = term
+                    .read_edited(editor, &mut complete, &mut pending)
+                    .await;
+                if let Some(line) = &line
+                    && !line.trim().is_empty()
+                {
+                    super::history::append(ctx, user, line).await;
+                }
+                line
+            }
+            None => {
+                term.write(PROMPT).await;
+                term.read_line(&mut pending).await
+            }
+        };
+        let Some(line) = line else {
             return 0;
         };
         let line = line.trim();
@@ -76,6 +105,57 @@ pub async fn run_shell(ctx: &Arc<Ctx>, user: &str, origin: &str, term: &mut Term
         // Keystrokes typed while a console session ran belong to it, not to the next prompt.
         pending.clear();
     }
+}
+
+/// The shell's command words, for Tab.
+const COMMANDS: &[&str] = &[
+    "ack",
+    "attach",
+    "console",
+    "dtr",
+    "events",
+    "exit",
+    "force",
+    "gang",
+    "help",
+    "join",
+    "list",
+    "listen",
+    "log",
+    "macro",
+    "maintenance",
+    "power",
+    "rts",
+    "spy",
+    "who",
+];
+
+/// What Tab may put in place of the last word of `before` (the line up to the cursor): a command
+/// word first, then a subcommand where the command has them, else the devices `user` may list.
+fn candidates(ctx: &Ctx, user: &str, before: &str) -> Vec<String> {
+    let words: Vec<&str> = before.split_whitespace().collect();
+    let index = if before.is_empty() || before.ends_with(char::is_whitespace) {
+        words.len()
+    } else {
+        words.len().saturating_sub(1)
+    };
+    let fixed: &[&str] = match (words.first().copied(), index) {
+        (_, 0) => COMMANDS,
+        (Some("power"), 1) => &["status", "on", "off", "cycle", "reset", "soft-off"],
+        (Some("log"), 1) => &["show", "search", "notes", "note"],
+        (Some("macro"), 1) => &["list", "show", "check", "play", "record"],
+        (Some("maintenance"), 1) => &["start", "stop", "list"],
+        (Some("dtr" | "rts"), 2) => &["on", "off", "toggle"],
+        (Some("ack" | "help" | "exit" | "list"), _) => &[],
+        _ => {
+            return ctx
+                .visible(user)
+                .into_iter()
+                .map(|e| e.device.name)
+                .collect();
+        }
+    };
+    fixed.iter().map(|w| w.to_string()).collect()
 }
 
 /// `ssh user@host COMMAND`: run one command. Returns the exit status.
@@ -159,8 +239,9 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
     }
 }
 
-/// `dtr|rts NAME on|off|toggle`: attach for a moment (the write lock must be free or ours) and
-/// set the line; the change is recorded in the console's log with the user's name.
+/// `dtr|rts NAME on|off|toggle`: set the line as `user` while the write lock is free or held
+/// by `user` (in another session, SSH or WebSocket); the change is recorded in the console's
+/// log with the user's name. The REST API's `POST /api/v1/devices/{name}/signals` does the same.
 async fn signal(
     ctx: &Arc<Ctx>,
     user: &str,
@@ -187,17 +268,7 @@ async fn signal(
         term.line(&format!("{device} is not running: {why}")).await;
         return 1;
     };
-    let session = match console
-        .attach_from(user, origin, mo_core::console::Mode::Attach, Some(0))
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            term.line(&format!("cannot attach to {device}: {e}")).await;
-            return 1;
-        }
-    };
-    match session.set_signal(line, to).await {
+    match console.set_signal_as(user, line, to).await {
         Ok(text) => {
             term.line(&format!("{device}: {text}")).await;
             0

@@ -5,6 +5,7 @@
 //! (and is later told what it missed) when the queue is full.
 
 use bytes::Bytes;
+use mo_core::door::line_edit::{Event, LineEditor};
 use russh::ChannelMsg;
 use russh::server::Msg;
 use russh::{ChannelReadHalf, ChannelWriteHalf};
@@ -129,6 +130,54 @@ impl Term {
             let _ = wr.exit_status(status).await;
             let _ = wr.eof().await;
             let _ = wr.close().await;
+        }
+    }
+
+    /// Read one line with the line editor (pty sessions of the shell): the editor writes the
+    /// prompt, echoes and redraws; `complete` answers Tab. Ctrl-C gives an empty line; `None`
+    /// when the client went away or pressed Ctrl-D on an empty line. Bytes after the line stay
+    /// in `pending`.
+    pub async fn read_edited(
+        &mut self,
+        editor: &mut LineEditor,
+        complete: &mut (dyn FnMut(&str) -> Vec<String> + Send),
+        pending: &mut Vec<u8>,
+    ) -> Option<String> {
+        if let Some((cols, _)) = self.size {
+            editor.set_width(cols);
+        }
+        let mut out = Vec::new();
+        editor.start(&mut out);
+        self.write(out).await;
+        loop {
+            let data = if pending.is_empty() {
+                match self.input().await {
+                    TermInput::Data(d) => d.to_vec(),
+                    TermInput::Resize { cols, .. } => {
+                        editor.set_width(cols);
+                        continue;
+                    }
+                    TermInput::Closed => {
+                        let line = editor.line();
+                        return (!line.is_empty()).then_some(line);
+                    }
+                }
+            } else {
+                std::mem::take(pending)
+            };
+            let mut out = Vec::new();
+            let done = editor.feed_all(&data, complete, &mut out);
+            if !out.is_empty() {
+                self.write(out).await;
+            }
+            if let Some((event, rest)) = done {
+                pending.extend_from_slice(rest);
+                return match event {
+                    Event::Line(line) => Some(line),
+                    Event::Interrupt => Some(String::new()),
+                    Event::Eof => None,
+                };
+            }
         }
     }
 
