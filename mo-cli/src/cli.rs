@@ -141,6 +141,11 @@ pub enum Command {
     /// telnet banners (telnet COM-PORT-OPTION, RFC 2217, marks serial servers). Never changes
     /// anything without --apply or --write.
     Discover(crate::discover::DiscoverArgs),
+    /// Wizards: add the BMCs of a range (named after their systems), the ports of a console
+    /// server (named after their labels) or bind a PDU's outlets to the devices named like them;
+    /// prints the plan, --apply adds it.
+    #[command(subcommand)]
+    Wizard(crate::wizard::WizardCommand),
     /// Attach to a console through a daemon's API (needs --server): an interactive terminal.
     ///
     /// The terminal is put in raw mode; everything typed goes to the device except the escape

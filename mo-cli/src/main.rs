@@ -28,6 +28,7 @@ mod power_verify;
 mod remote;
 mod table;
 mod user;
+mod wizard;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -134,6 +135,10 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
         discover::run(&cli.data_dir, args, out)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Wizard(command) = cli.command {
+        wizard::run(&cli.data_dir, command, out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     // Only commands that create something create the data directory.
     let creates = matches!(
         cli.command,
@@ -206,7 +211,7 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
             json,
             ..
         } => return power::run(&dir, &action, &names, json, out),
-        Command::Discover(_) => {}
+        Command::Discover(_) | Command::Wizard(_) => {}
         Command::Console(_) | Command::Who { .. } | Command::Cluster(_) => {}
     }
     Ok(ExitCode::SUCCESS)

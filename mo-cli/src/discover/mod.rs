@@ -2,7 +2,7 @@
 //! addresses given, show what mo would add in the import plan format, and with `--apply` add it
 //! in one transaction (see `docs/discover.md`).
 
-mod plan;
+pub(crate) mod plan;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -57,14 +57,14 @@ pub struct DiscoverArgs {
     pub write: Option<PathBuf>,
 }
 
-fn parse_parallel(text: &str) -> std::result::Result<usize, String> {
+pub(crate) fn parse_parallel(text: &str) -> std::result::Result<usize, String> {
     match text.parse::<usize>() {
         Ok(n) if (1..=1024).contains(&n) => Ok(n),
         _ => Err("give a number from 1 to 1024".into()),
     }
 }
 
-fn parse_timeout(text: &str) -> std::result::Result<Duration, String> {
+pub(crate) fn parse_timeout(text: &str) -> std::result::Result<Duration, String> {
     let d = mo_core::automation::macros::parse_duration(text).map_err(|e| e.reason)?;
     if d.is_zero() || d > Duration::from_secs(60) {
         return Err("give a timeout from 1ms to 60s".into());
@@ -101,53 +101,162 @@ pub fn run(data_dir: &Path, args: DiscoverArgs, out: &mut (dyn Write + Send)) ->
             }),
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let reports = runtime.block_on(discover::discover(&addresses, args.parallel, options_for));
-
-    // The store to plan against: the data directory's; without one (and nothing to apply), an
-    // empty one in a temporary file.
-    let (dir, store, scratch) = match DataDir::existing(data_dir) {
-        Ok(dir) => {
-            let store = dir.open_store()?;
-            (Some(dir), store, None)
-        }
-        Err(_) if args.apply || args.write.is_some() => {
-            let dir = DataDir::open(data_dir)?;
-            let store = dir.open_store()?;
-            (Some(dir), store, None)
-        }
-        Err(_) => {
-            let path = std::env::temp_dir().join(format!("mo-discover-{}.db", std::process::id()));
-            let store = Store::open(&path)?;
-            (None, store, Some(path))
-        }
-    };
+    let reports = runtime()?.block_on(discover::discover(&addresses, args.parallel, options_for));
+    let planning = PlanStore::open(data_dir, args.apply || args.write.is_some())?;
     let answered: std::collections::HashSet<_> = reports.iter().map(|r| r.address).collect();
     let silent: Vec<std::net::IpAddr> = addresses
         .iter()
         .copied()
         .filter(|a| !answered.contains(a))
         .collect();
-    let result = plan_and_report(
-        &args,
-        &reports,
-        &silent,
-        &credentials,
-        dir.as_ref(),
-        &store,
-        out,
-    );
-    drop(store);
-    if let Some(path) = scratch {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    plan_and_report(&args, &reports, &silent, &credentials, &planning, out)
+}
+
+/// The async runtime discovery probes run on.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The store a plan is made against: the data directory's; without one (and nothing to apply
+/// or write), an empty one in a temporary file, removed when this is dropped.
+pub(crate) struct PlanStore {
+    /// The data directory, when there is one.
+    pub dir: Option<DataDir>,
+    /// Its store (or the scratch one).
+    pub store: Store,
+    scratch: Option<PathBuf>,
+}
+
+impl PlanStore {
+    /// Open the store of `data_dir`, creating the directory when `create` (to apply or write).
+    pub fn open(data_dir: &Path, create: bool) -> Result<PlanStore> {
+        Ok(match DataDir::existing(data_dir) {
+            Ok(dir) => {
+                let store = dir.open_store()?;
+                PlanStore {
+                    dir: Some(dir),
+                    store,
+                    scratch: None,
+                }
+            }
+            Err(_) if create => {
+                let dir = DataDir::open(data_dir)?;
+                let store = dir.open_store()?;
+                PlanStore {
+                    dir: Some(dir),
+                    store,
+                    scratch: None,
+                }
+            }
+            Err(_) => {
+                let path =
+                    std::env::temp_dir().join(format!("mo-discover-{}.db", std::process::id()));
+                let store = Store::open(&path)?;
+                PlanStore {
+                    dir: None,
+                    store,
+                    scratch: Some(path),
+                }
+            }
+        })
+    }
+}
+
+impl Drop for PlanStore {
+    fn drop(&mut self) {
+        if let Some(path) = &self.scratch {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
         }
     }
-    result
+}
+
+/// A proposal turned into a plan against the store, and applied or not.
+pub(crate) struct Planned {
+    /// The plan.
+    pub plan: config::Plan,
+    /// The plan in `mo config import`'s format.
+    pub text: String,
+    /// The site the plan was made from (to write to a file).
+    pub site: config::SiteConfig,
+    /// Whether it was applied.
+    pub applied: bool,
+}
+
+/// Plan `proposal` against `planning`'s store and, with `apply`, apply it in one transaction.
+/// Secrets are sealed with the data directory's key when applying or `seal` (to write a file).
+pub(crate) fn plan_proposal(
+    proposal: &plan::Proposal,
+    planning: &PlanStore,
+    apply: bool,
+    seal: bool,
+) -> Result<Planned> {
+    let store = &planning.store;
+    let needs_key = !proposal.secrets.is_empty();
+    let key = match &planning.dir {
+        Some(dir) if needs_key && (apply || seal) => Some(dir.secret_key()?),
+        Some(dir) if needs_key && dir.secret_key_path().exists() => Some(dir.secret_key()?),
+        _ => None,
+    };
+    let site = plan::site_of(proposal, store, key.as_ref())?;
+    let mut plan = config::plan(&site, store, &PlanOptions { prune: false })?;
+    // Discovery does not claim to see the whole site: what it did not find is not listed.
+    plan.not_in_file.clear();
+    let text = plan.to_string();
+    let applied = if apply && !plan.is_empty() {
+        config::apply_with_key(&plan, store, key.as_ref())?;
+        true
+    } else {
+        false
+    };
+    Ok(Planned {
+        plan,
+        text,
+        site,
+        applied,
+    })
+}
+
+/// Print the plan, the notes, the file written and what happened (`how` names the flag that
+/// applies).
+pub(crate) fn print_plan(
+    planned: &Planned,
+    notes: &[String],
+    apply: bool,
+    how: &str,
+    written: Option<&Path>,
+    out: &mut (dyn Write + Send),
+) -> Result<()> {
+    write!(out, "{}", planned.text)?;
+    if !notes.is_empty() {
+        writeln!(out, "not added: {}", notes.len())?;
+        for note in notes {
+            writeln!(out, "  {note}")?;
+        }
+    }
+    if let Some(path) = written {
+        writeln!(
+            out,
+            "written to {} (import it with mo config import)",
+            path.display()
+        )?;
+    }
+    if planned.applied {
+        writeln!(
+            out,
+            "applied: {} added, {} changed",
+            planned.plan.adds.len(),
+            planned.plan.changes.len()
+        )?;
+    } else if !apply && !planned.plan.is_empty() {
+        writeln!(out, "nothing changed ({how} adds this)")?;
+    }
+    Ok(())
 }
 
 fn plan_and_report(
@@ -155,38 +264,21 @@ fn plan_and_report(
     reports: &[HostReport],
     silent: &[std::net::IpAddr],
     credentials: &CredentialsFile,
-    dir: Option<&DataDir>,
-    store: &Store,
+    planning: &PlanStore,
     out: &mut (dyn Write + Send),
 ) -> Result<()> {
-    let proposal = plan::propose(reports, credentials, store)?;
-    let needs_key = !proposal.secrets.is_empty();
-    let key = match dir {
-        Some(dir) if needs_key && (args.apply || args.write.is_some()) => Some(dir.secret_key()?),
-        Some(dir) if needs_key && dir.secret_key_path().exists() => Some(dir.secret_key()?),
-        _ => None,
-    };
-    let site = plan::site_of(&proposal, store, key.as_ref())?;
-    let mut plan = config::plan(&site, store, &PlanOptions { prune: false })?;
-    // Discovery does not claim to see the whole site: what it did not find is not listed.
-    plan.not_in_file.clear();
-    let plan_text = plan.to_string();
-
+    let proposal = plan::propose(reports, credentials, &planning.store)?;
+    let planned = plan_proposal(&proposal, planning, args.apply, args.write.is_some())?;
     if let Some(path) = &args.write {
-        write_site(path, &site)?;
+        write_site(path, &planned.site)?;
     }
-    let applied = if args.apply && !plan.is_empty() {
-        config::apply_with_key(&plan, store, key.as_ref())?;
-        true
-    } else {
-        false
-    };
+    let applied = planned.applied;
 
     if args.json {
         let json = serde_json::json!({
             "hosts": reports,
             "silent": silent,
-            "plan": plan_text.lines().collect::<Vec<_>>(),
+            "plan": planned.text.lines().collect::<Vec<_>>(),
             "notes": proposal.notes,
             "applied": applied,
         });
@@ -228,31 +320,14 @@ fn plan_and_report(
         writeln!(out, " ({}{more})", shown.join(", "))?;
     }
     writeln!(out)?;
-    write!(out, "{plan_text}")?;
-    if !proposal.notes.is_empty() {
-        writeln!(out, "not added: {}", proposal.notes.len())?;
-        for note in &proposal.notes {
-            writeln!(out, "  {note}")?;
-        }
-    }
-    if let Some(path) = &args.write {
-        writeln!(
-            out,
-            "written to {} (import it with mo config import)",
-            path.display()
-        )?;
-    }
-    if applied {
-        writeln!(
-            out,
-            "applied: {} added, {} changed",
-            plan.adds.len(),
-            plan.changes.len()
-        )?;
-    } else if !args.apply && !plan.is_empty() {
-        writeln!(out, "nothing changed (--apply adds this)")?;
-    }
-    Ok(())
+    print_plan(
+        &planned,
+        &proposal.notes,
+        args.apply,
+        "--apply",
+        args.write.as_deref(),
+        out,
+    )
 }
 
 /// The table cells of a finding: port, what it is, details.

@@ -100,7 +100,8 @@ pub struct Proposal {
     pub notes: Vec<String>,
 }
 
-fn host_of(addr: IpAddr) -> String {
+/// `ADDRESS` as a URL host (IPv6 in brackets).
+pub(crate) fn host_of(addr: IpAddr) -> String {
     match addr {
         IpAddr::V4(a) => a.to_string(),
         IpAddr::V6(a) => format!("[{a}]"),
@@ -111,7 +112,8 @@ fn dashed(addr: IpAddr) -> String {
     addr.to_string().replace(['.', ':'], "-")
 }
 
-fn port_suffix(port: u16, default: u16) -> String {
+/// `:PORT` unless `port` is the default.
+pub(crate) fn port_suffix(port: u16, default: u16) -> String {
     if port == default {
         String::new()
     } else {
@@ -119,7 +121,8 @@ fn port_suffix(port: u16, default: u16) -> String {
     }
 }
 
-fn name_for(kind: &str, addr: IpAddr, port: u16, default: u16) -> String {
+/// `KIND-ADDRESS[-PORT]`, the name discovery gives what it finds.
+pub(crate) fn name_for(kind: &str, addr: IpAddr, port: u16, default: u16) -> String {
     if port == default {
         format!("{kind}-{}", dashed(addr))
     } else {
@@ -128,14 +131,23 @@ fn name_for(kind: &str, addr: IpAddr, port: u16, default: u16) -> String {
 }
 
 /// A console found on a host, before merging.
-struct Console {
-    name: String,
-    url: String,
-    description: String,
-    power: Vec<String>,
-    secrets: Vec<(SecretKind, Secret)>,
-    ssh: bool,
+pub(crate) struct Console {
+    /// The name proposed.
+    pub name: String,
+    /// Its address.
+    pub url: String,
+    /// The description of a new device.
+    pub description: String,
+    /// Its power bindings.
+    pub power: Vec<String>,
+    /// Its secrets.
+    pub secrets: Vec<(SecretKind, Secret)>,
+    /// An SSH console (the host key is trusted at the first connect).
+    pub ssh: bool,
 }
+
+/// A PDU found: host, port, profile, outlet names, the community that answered.
+pub(crate) type FoundPdu = (String, u16, String, Vec<String>, String);
 
 /// Build the proposal for `reports` against the devices in `store`.
 pub fn propose(
@@ -146,7 +158,7 @@ pub fn propose(
     let stored = store.list_devices()?;
     let mut proposal = Proposal::default();
     let mut consoles: Vec<Console> = Vec::new();
-    let mut pdus = Vec::new();
+    let mut pdus: Vec<FoundPdu> = Vec::new();
     for report in reports {
         let addr = report.address;
         let host = host_of(addr);
@@ -290,9 +302,15 @@ pub fn propose(
         }
         consoles.extend(host_consoles);
     }
-    // Merge with the store: the same address keeps its stored name and settings; the same name
-    // gets the new address.
-    let mut names = HashSet::new();
+    merge_consoles(consoles, &stored, &mut proposal);
+    bind_outlets(pdus, &stored, &mut proposal);
+    Ok(proposal)
+}
+
+/// Add `consoles` to the proposal, merged with the `stored` devices: the same address keeps its
+/// stored name and settings; the same name gets the new address.
+pub(crate) fn merge_consoles(consoles: Vec<Console>, stored: &[Device], proposal: &mut Proposal) {
+    let mut names: HashSet<String> = proposal.devices.iter().map(|d| d.name.clone()).collect();
     for c in consoles {
         let base = stored
             .iter()
@@ -327,7 +345,11 @@ pub fn propose(
         }
         proposal.devices.push(device);
     }
-    // PDU outlets feed the devices named like them (proposed or stored).
+}
+
+/// Bind the outlets of `pdus` to the devices named like them (proposed or `stored`, case
+/// ignored); outlets with no such device become a note.
+pub(crate) fn bind_outlets(pdus: Vec<FoundPdu>, stored: &[Device], proposal: &mut Proposal) {
     for (host, port, profile, outlets, community) in pdus {
         let mut unbound = Vec::new();
         for (i, outlet) in outlets.iter().enumerate() {
@@ -377,7 +399,6 @@ pub fn propose(
             ));
         }
     }
-    Ok(proposal)
 }
 
 /// The site to plan: the proposed devices and, for each secret whose stored value differs

@@ -39,6 +39,7 @@ mod devices;
 mod error;
 pub mod http;
 mod ipmi_sim;
+mod lan;
 mod nats;
 mod ports;
 mod process;
@@ -65,6 +66,7 @@ pub use devices::{
 };
 pub use error::{Error, Result};
 pub use ipmi_sim::{IPMI_PASSWORD, IPMI_SIM, IPMI_USER, IpmiSim, Sol};
+pub use lan::{LabelledPorts, lan_host, sushy_on, write_credentials};
 pub use nats::{NATS_SERVER, Nats};
 pub use nix::sys::signal::Signal;
 pub use ports::{free_port, free_udp_port, tcp_listening, temp_dir};
