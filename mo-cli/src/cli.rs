@@ -128,6 +128,12 @@ pub enum Command {
     /// Agents (mo-agent on console servers): add (enrollment token), list, show, ports, rm.
     #[command(subcommand)]
     Agent(crate::agent::AgentCommand),
+    /// Back up the data directory while the daemon runs: a consistent snapshot of the store
+    /// (and with --with-logs the record logs) in a tar archive with a manifest of checksums.
+    Backup(crate::backup::BackupArgs),
+    /// Restore a backup into a new, empty data directory (--data-dir NEW), checking every file
+    /// against the manifest; a daemon can then be started on it.
+    Restore(crate::backup::RestoreArgs),
     /// The site the daemon at --server is in (`mod --cluster`): nodes, their consoles, when each
     /// was last heard (needs --server).
     #[command(subcommand)]

@@ -12,6 +12,7 @@
 mod access;
 mod agent;
 mod audit;
+mod backup;
 mod cli;
 mod cluster;
 mod config;
@@ -101,6 +102,9 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
+    if let Some(code) = backup::dispatch(&cli, out)? {
+        return Ok(code);
+    }
     if let Command::Maintenance(command) = &cli.command
         && let Some(server) = cli.server.as_deref().filter(|s| !s.is_empty())
     {
@@ -213,6 +217,7 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
         } => return power::run(&dir, &action, &names, json, out),
         Command::Discover(_) | Command::Wizard(_) => {}
         Command::Console(_) | Command::Who { .. } | Command::Cluster(_) => {}
+        Command::Backup(_) | Command::Restore(_) => {}
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -195,6 +195,9 @@ pub enum Error {
         /// What is wrong (never the secret itself).
         reason: String,
     },
+    /// A backup cannot be made or restored: the text names the file and what is wrong.
+    #[error("{0}")]
+    Backup(String),
 }
 
 fn source_suffix(source: &Option<String>) -> String {

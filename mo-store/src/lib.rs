@@ -35,6 +35,7 @@ mod access;
 mod agent;
 mod audit;
 mod audit_archive;
+pub mod backup;
 pub mod config;
 mod datadir;
 mod device;

@@ -82,6 +82,18 @@ impl Store {
         })
     }
 
+    /// Write a consistent copy of the database to `dest` (which must not exist) while other
+    /// processes keep using it: SQLite's `VACUUM INTO`, one read transaction, so the copy is the
+    /// database as of one moment, compacted, in rollback-journal mode.
+    pub fn snapshot_into(&self, dest: &Path) -> Result<()> {
+        let target = dest.to_str().ok_or_else(|| {
+            Error::Backup(format!("{}: the path is not UTF-8", dest.display()))
+        })?;
+        self.read(&format!("write a snapshot to {}", dest.display()), |c| {
+            c.execute("VACUUM INTO ?1", [target]).map(|_| ())
+        })
+    }
+
     /// The device change counter. It increases with every added, changed or removed device, in
     /// any process, so a running daemon can poll it cheaply and reconcile its consoles when it
     /// moves.
