@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 pub enum HealthStatus {
     /// Everything works.
     Ok,
-    /// Some record log cannot write (see [`Health::degraded`]).
+    /// Some part does not work (see [`Health::parts`] and [`Health::degraded`]).
     Degraded,
 }
 
@@ -29,6 +29,10 @@ pub struct Health {
     /// Consoles whose record log cannot write.
     #[serde(default)]
     pub log_degraded: u64,
+    /// Each part of the daemon with its own status: `log` (record logs), `store` (the SQLite
+    /// store), `cluster` (NATS, only with `mod --cluster`).
+    #[serde(default)]
+    pub parts: Vec<HealthPart>,
     /// Only for an authenticated caller: the degraded parts of the devices it may list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
@@ -42,7 +46,36 @@ impl Health {
             status,
             version: version.into(),
             log_degraded,
+            parts: Vec::new(),
             degraded: None,
+        }
+    }
+}
+
+/// One part of the daemon and whether it works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HealthPart {
+    /// `log`, `store` or `cluster`.
+    pub name: String,
+    /// `ok` or `degraded`.
+    pub status: HealthStatus,
+    /// What is wrong, for an authenticated caller (absent when the part is ok).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub detail: Option<String>,
+}
+
+impl HealthPart {
+    /// A part with its status and, when degraded, what is wrong.
+    pub fn new(name: impl Into<String>, detail: Option<String>) -> Self {
+        HealthPart {
+            name: name.into(),
+            status: if detail.is_some() {
+                HealthStatus::Degraded
+            } else {
+                HealthStatus::Ok
+            },
+            detail,
         }
     }
 }

@@ -51,7 +51,7 @@ pub use events::{
     Event, EventId, EventsQuery, MAX_RAISE_CONTEXT_LINES, MAX_RAISE_MESSAGE_CHARS, RaiseEvent,
     RaiseSource, Severity,
 };
-pub use health::{Degraded, Health, HealthStatus};
+pub use health::{Degraded, Health, HealthPart, HealthStatus};
 pub use log::{LogQuery, SearchHit, SearchQuery, VerifyReport};
 pub use maintenance::{Maintenance, MaintenancePath, StartMaintenance};
 pub use power::{PowerAction, PowerReport, PowerRequest, PowerResult, PowerState};

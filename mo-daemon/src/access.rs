@@ -106,6 +106,9 @@ impl Access {
         outcome: Outcome,
         detail: impl Into<String>,
     ) {
+        if action == "login" {
+            crate::opsmetrics::login(origin, outcome == Outcome::Ok);
+        }
         let entry = AuditEntry::new(Some(user), action, outcome)
             .source(Some(origin))
             .device(device)
@@ -114,7 +117,9 @@ impl Access {
     }
 
     fn audit(&self, entry: AuditEntry) {
-        if let Err(e) = self.store.append_audit(&entry) {
+        let written = self.store.append_audit(&entry);
+        crate::opsmetrics::store_write(written.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+        if let Err(e) = written {
             tracing::error!("cannot write the audit log: {e}; entry: {entry:?}");
         }
     }

@@ -17,6 +17,7 @@ mod live;
 mod logging;
 mod maintenance;
 mod notify;
+mod opsmetrics;
 mod power;
 mod registry;
 mod reload;

@@ -191,9 +191,13 @@ pub async fn perform_plan(
     user: &str,
     progress: impl FnMut(String) + Send,
 ) -> PlanOutcome {
-    power
+    let outcome = power
         .perform(&plan.to_power_plan(), action, user, progress)
-        .await
+        .await;
+    for result in &outcome.results {
+        crate::opsmetrics::power(action.name(), result.ok);
+    }
+    outcome
 }
 
 /// Start the poller of `mod --power-poll`: every `every`, the state of each device of the

@@ -173,6 +173,7 @@ impl Throttle {
     /// reason). Writes the failed-login row (rate-limited) and, when this failure starts a
     /// lockout, a `login.lockout` row. Returns the lockout, if one started.
     pub fn failed(&self, addr: IpAddr, user: &str, origin: &str, why: &str) -> Option<Duration> {
+        crate::opsmetrics::login(origin, false);
         let now = Instant::now();
         let (failures, lockout) = {
             let Ok(mut map) = self.addresses.lock() else {

@@ -338,6 +338,37 @@ pub async fn serve(
         "Events raised (stored) so far.",
     );
     let _ = writeln!(out, "mo_events_total {events}");
+    crate::opsmetrics::render(&mut out);
+
+    // Record-log sizes and free disk, read from the file system off the async threads.
+    let names: Vec<String> = entries.iter().map(|e| e.device.name.clone()).collect();
+    let data = state.data.clone();
+    let disk = tokio::task::spawn_blocking(move || disk_figures(&data, &names))
+        .await
+        .unwrap_or_default();
+    family(
+        &mut out,
+        "mo_log_bytes",
+        "gauge",
+        "Bytes the device's record log holds on disk (all segments; grows with every record \
+         written, falls when retention removes segments).",
+    );
+    for (device, bytes) in &disk.logs {
+        let _ = writeln!(out, "mo_log_bytes{{device=\"{}\"}} {bytes}", label(device));
+    }
+    family(
+        &mut out,
+        "mo_data_dir_free_bytes",
+        "gauge",
+        "Bytes available to mod on the file system of its data directory.",
+    );
+    if let Some(free) = disk.free {
+        let _ = writeln!(
+            out,
+            "mo_data_dir_free_bytes{{dir=\"{}\"}} {free}",
+            label(&state.data.path().display().to_string())
+        );
+    }
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,
@@ -346,4 +377,33 @@ pub async fn serve(
         out,
     )
         .into_response())
+}
+
+/// What `/metrics` reads from the disk at scrape time.
+#[derive(Debug, Default)]
+struct DiskFigures {
+    /// Per device: bytes of its record log's files.
+    logs: Vec<(String, u64)>,
+    /// Bytes available to unprivileged users on the data directory's file system.
+    free: Option<u64>,
+}
+
+fn disk_figures(data: &mo_store::DataDir, devices: &[String]) -> DiskFigures {
+    let logs = devices
+        .iter()
+        .filter_map(|d| {
+            let dir = data.device_log_dir(d).ok()?;
+            let bytes = std::fs::read_dir(dir)
+                .ok()?
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| m.len())
+                .sum();
+            Some((d.clone(), bytes))
+        })
+        .collect();
+    let free = nix::sys::statvfs::statvfs(data.path())
+        .ok()
+        .map(|s| s.blocks_available().saturating_mul(s.fragment_size()));
+    DiskFigures { logs, free }
 }

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use mo_api::{Degraded, Health, HealthStatus};
+use mo_api::{Degraded, Health, HealthPart, HealthStatus};
 use mo_core::log::format_timestamp;
 use mo_core::policy::Permission;
 
@@ -10,9 +10,13 @@ use super::super::AppState;
 use super::super::auth::Caller;
 use super::super::error::ApiError;
 
-/// Liveness, version and degraded parts (status `degraded` while a record log cannot write).
+/// Liveness, version and the status of each part: `log` (degraded while a record log cannot
+/// write), `store` (degraded while the store cannot be read, or since a write to it failed) and,
+/// with `mod --cluster`, `cluster` (degraded while NATS is not connected). The status is
+/// `degraded` when any part is.
 ///
-/// Anyone may ask; only an authenticated caller learns which devices (those it may list).
+/// Anyone may ask; only an authenticated caller learns which devices (those it may list) and
+/// what is wrong with each part.
 #[utoipa::path(get, path = "/api/v1/health", operation_id = "health", tag = "health",
     security(()),
     responses((status = 200, description = "OK.", body = Health)))]
@@ -30,7 +34,36 @@ pub async fn health(
             Some((e.device.name, d))
         })
         .collect();
-    let status = if degraded.is_empty() {
+    let mut parts = vec![HealthPart::new(
+        "log",
+        (!degraded.is_empty()).then(|| format!("{} record logs cannot write", degraded.len())),
+    )];
+    let store = state.ctx.store.clone();
+    let probe = tokio::task::spawn_blocking(move || store.generation().map(|_| ()))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let store_problem = match (probe, crate::opsmetrics::store_error()) {
+        (Err(e), _) => Some(format!("cannot read the store: {e}")),
+        (Ok(()), Some((e, since))) => Some(format!(
+            "a write failed at {}: {e}",
+            format_timestamp(since)
+        )),
+        (Ok(()), None) => None,
+    };
+    parts.push(HealthPart::new("store", store_problem));
+    if let Some(cluster) = &state.ctx.cluster {
+        let status = cluster.status(&|_| false);
+        parts.push(HealthPart::new(
+            "cluster",
+            (!status.connected).then(|| {
+                status
+                    .error
+                    .unwrap_or_else(|| "not connected to NATS".into())
+            }),
+        ));
+    }
+    let status = if parts.iter().all(|p| p.status == HealthStatus::Ok) {
         HealthStatus::Ok
     } else {
         HealthStatus::Degraded
@@ -40,6 +73,13 @@ pub async fn health(
         env!("CARGO_PKG_VERSION"),
         u64::try_from(degraded.len()).unwrap_or(u64::MAX),
     );
+    body.parts = parts;
+    let authenticated = caller.is_ok();
+    if !authenticated {
+        for part in &mut body.parts {
+            part.detail = None;
+        }
+    }
     if let Ok(caller) = caller
         && caller.scope_permits(Permission::List)
     {
