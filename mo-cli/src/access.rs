@@ -56,7 +56,11 @@ pub enum GroupCommand {
         name: String,
     },
     /// List device groups.
-    List,
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a device group and which of the stored devices are in it.
     Show {
         /// The group.
@@ -94,7 +98,11 @@ pub enum UserGroupCommand {
         name: String,
     },
     /// List user groups.
-    List,
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a user group's members.
     Show {
         /// The group.
@@ -119,7 +127,11 @@ pub enum RoleCommand {
         allow: Vec<String>,
     },
     /// List roles.
-    List,
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a role's actions.
     Show {
         /// The role.
@@ -159,7 +171,11 @@ pub enum GrantCommand {
         device_group: String,
     },
     /// List grants.
-    List,
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `mo token …`
@@ -183,9 +199,13 @@ pub enum TokenCommand {
     List {
         /// Only this user's tokens.
         user: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
-    /// Revoke a token by id (as listed).
-    Revoke {
+    /// Revoke a token by id (as listed); `revoke` is the old name of this command.
+    #[command(visible_alias = "remove", alias = "revoke")]
+    Rm {
         /// The token id.
         id: String,
     },
@@ -222,6 +242,9 @@ pub enum SecretCommand {
     List {
         /// The device.
         device: String,
+        /// Print a JSON array of kinds.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -315,7 +338,17 @@ pub fn group(store: &Store, command: GroupCommand, out: &mut dyn Write) -> Resul
             })?;
             writeln!(out, "removed device group `{name}`")?;
         }
-        GroupCommand::List => {
+        GroupCommand::List { json: true } => {
+            let mut list = vec![
+                serde_json::json!({"name": "all", "members": [], "patterns": [], "every_device": true}),
+            ];
+            for g in store.list_device_groups()? {
+                let pats: Vec<&str> = g.patterns.iter().map(NamePattern::as_str).collect();
+                list.push(serde_json::json!({"name": g.name, "members": g.members, "patterns": pats, "every_device": false}));
+            }
+            writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        }
+        GroupCommand::List { json: false } => {
             let mut table = Table::new(&["NAME", "MEMBERS", "PATTERNS"]);
             table.row(vec!["all".into(), "(every device)".into(), String::new()]);
             for g in store.list_device_groups()? {
@@ -378,7 +411,15 @@ pub fn user_group(store: &Store, command: UserGroupCommand, out: &mut dyn Write)
             })?;
             writeln!(out, "removed user group `{name}`")?;
         }
-        UserGroupCommand::List => {
+        UserGroupCommand::List { json: true } => {
+            let list: Vec<_> = store
+                .list_user_groups()?
+                .into_iter()
+                .map(|g| serde_json::json!({"name": g.name, "members": g.members}))
+                .collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        }
+        UserGroupCommand::List { json: false } => {
             let mut table = Table::new(&["NAME", "MEMBERS"]);
             for g in store.list_user_groups()? {
                 let members: Vec<&str> = g.members.iter().map(String::as_str).collect();
@@ -410,7 +451,25 @@ pub fn role(store: &Store, command: RoleCommand, out: &mut dyn Write) -> Result<
             })?;
             writeln!(out, "role `{name}` allows {actions}")?;
         }
-        RoleCommand::List => {
+        RoleCommand::List { json: true } => {
+            let list: Vec<_> = store
+                .list_roles()?
+                .into_iter()
+                .map(|r| {
+                    let actions: Vec<String> = r
+                        .role
+                        .actions
+                        .to_string()
+                        .split(',')
+                        .map(str::to_string)
+                        .collect();
+                    serde_json::json!({"name": r.role.name, "actions": actions,
+                        "builtin": r.builtin, "redefined": r.builtin && r.stored})
+                })
+                .collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        }
+        RoleCommand::List { json: false } => {
             let mut table = Table::new(&["NAME", "ACTIONS", "KIND"]);
             for r in store.list_roles()? {
                 let kind = match (r.builtin, r.stored) {
@@ -474,16 +533,23 @@ pub fn grant(store: &Store, command: GrantCommand, out: &mut dyn Write) -> Resul
             })?;
             writeln!(out, "removed {grant}")?;
         }
-        GrantCommand::List => {
+        GrantCommand::List { json } => {
             let mut table = Table::new(&["SUBJECT", "ROLE", "DEVICE GROUP"]);
+            let mut list = Vec::new();
             for g in store.list_grants()? {
                 let subject = match g.subject {
                     mo_core::policy::Subject::User(u) => u,
                     mo_core::policy::Subject::Group(g) => format!("@{g}"),
                 };
+                list.push(serde_json::json!({"subject": subject, "role": g.role,
+                    "device_group": g.device_group}));
                 table.row(vec![subject, g.role, g.device_group]);
             }
-            table.write(out)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+            } else {
+                table.write(out)?;
+            }
         }
     }
     Ok(())
@@ -537,8 +603,9 @@ pub fn token(store: &Store, command: TokenCommand, out: &mut dyn Write) -> Resul
                 time_or(expires, "never")
             )?;
         }
-        TokenCommand::List { user } => {
+        TokenCommand::List { user, json } => {
             let mut table = Table::new(&["ID", "USER", "SCOPE", "EXPIRES", "LAST USED", "STATE"]);
+            let mut list = Vec::new();
             let now = i64::try_from(mo_core::record::now_ns()).unwrap_or(i64::MAX);
             for t in store.list_tokens(user.as_deref())? {
                 let state = if t.revoked_ns.is_some() {
@@ -548,6 +615,9 @@ pub fn token(store: &Store, command: TokenCommand, out: &mut dyn Write) -> Resul
                 } else {
                     "active"
                 };
+                list.push(serde_json::json!({"id": t.id, "user": t.user,
+                    "scope": t.scope.to_string(), "expires": t.expires_ns.map(|_| time_or(t.expires_ns, "")),
+                    "last_used": t.last_used_ns.map(|_| time_or(t.last_used_ns, "")), "state": state}));
                 table.row(vec![
                     t.id,
                     t.user,
@@ -557,9 +627,13 @@ pub fn token(store: &Store, command: TokenCommand, out: &mut dyn Write) -> Resul
                     state.into(),
                 ]);
             }
-            table.write(out)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+            } else {
+                table.write(out)?;
+            }
         }
-        TokenCommand::Revoke { id } => {
+        TokenCommand::Rm { id } => {
             audited(store, "token.revoke", None, id.clone(), || {
                 Ok(store.revoke_token(&id)?)
             })?;
@@ -619,9 +693,14 @@ pub fn secret(
             })?;
             writeln!(out, "removed the {kind} of device `{device}`")?;
         }
-        SecretCommand::List { device } => {
+        SecretCommand::List { device, json } => {
             store.device(&device)?;
             let kinds = store.secret_kinds(&device)?;
+            if json {
+                let list: Vec<String> = kinds.iter().map(ToString::to_string).collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+                return Ok(());
+            }
             if kinds.is_empty() {
                 writeln!(out, "device `{device}` has no secrets")?;
             }

@@ -180,18 +180,23 @@ pub enum Command {
     /// (exit status 1). It asks for confirmation unless --yes.
     #[command(
         after_help = "Examples:\n  mo --server http://127.0.0.1:8022 power status web01\n  \
-        mo power cycle web01 web02\n  mo power verify web03 --yes"
+        mo power cycle web01 web02\n  mo power off 'rack3-*' --yes\n  mo power verify web03 --yes"
     )]
     Power {
         /// on, off, cycle, reset, soft-off, status or verify.
         action: String,
-        /// The devices.
-        #[arg(required = true)]
+        /// The devices: names, globs (`web-*`) or `@GROUP`.
+        #[arg(required_unless_present = "all")]
         names: Vec<String>,
+        /// Every device (with --server: every device you may see).
+        #[arg(long)]
+        all: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        /// `verify`: switch without asking (needed without a terminal).
+        /// Switch without asking: `verify`, and `off`/`soft-off` of more than one device (a
+        /// glob or @GROUP matching several, or --all) ask on the terminal otherwise, and refuse
+        /// without one.
         #[arg(long)]
         yes: bool,
         /// `verify`: how long each step may take, in seconds (console output before, silence
@@ -550,6 +555,9 @@ pub enum LogCommand {
     Verify {
         /// The device.
         name: String,
+        /// Print the report as JSON (ok, records, segments, problems, warnings).
+        #[arg(long)]
+        json: bool,
     },
     /// Show how much each record log holds and what retention would remove now.
     ///
@@ -611,6 +619,9 @@ pub enum LogCommand {
         /// Only records before TIME.
         #[arg(long, value_name = "TIME")]
         until: Option<String>,
+        /// Print a JSON array of lines (time, line, user) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Export a device's log as an asciicast v2 recording (`asciinema play FILE`).
     ///

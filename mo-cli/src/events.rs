@@ -42,10 +42,40 @@ pub struct EventsArgs {
     /// Keep printing new events as they are stored (Ctrl-C ends).
     #[arg(long, short)]
     pub follow: bool,
+    /// Print JSON: an array, or with --follow one object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One event as JSON (the fields of the API's event, plus the local ones).
+pub fn event_json(e: &mo_core::event::Event) -> serde_json::Value {
+    serde_json::json!({
+        "id": e.id,
+        "time": mo_core::log::format_timestamp(u64::try_from(e.time_ns).unwrap_or(0)),
+        "device": e.device,
+        "severity": e.severity.as_str(),
+        "name": e.source.to_string(),
+        "text": e.message,
+        "count": e.count,
+        "suppressed": e.suppressed,
+        "acked_by": e.acked_by,
+        "context": e.context,
+    })
 }
 
 /// Run `mo events`.
 pub fn run(store: &Store, args: EventsArgs, out: &mut dyn Write) -> Result<()> {
+    if let Some(EventsCommand::Ack { ids }) = &args.command {
+        let user = crate::access::invoking_user();
+        let at = i64::try_from(mo_core::record::now_ns()).unwrap_or(i64::MAX);
+        for id in ids {
+            if !store.ack_event(*id, &user, at)? {
+                bail!("no event #{id} (`mo events` lists them), or it is already acknowledged");
+            }
+            writeln!(out, "acknowledged event #{id}")?;
+        }
+        return Ok(());
+    }
     let now = mo_core::record::now_ns();
     let since_ns = args
         .since
@@ -68,8 +98,13 @@ pub fn run(store: &Store, args: EventsArgs, out: &mut dyn Write) -> Result<()> {
     };
     let events = store.query_events(&filter)?;
     let mut last = events.last().map_or(0, |e| e.id);
+    if args.json && !args.follow {
+        let list: Vec<_> = events.iter().map(event_json).collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        return Ok(());
+    }
     for event in &events {
-        writeln!(out, "{}", event.line())?;
+        write_event(out, event, args.json)?;
     }
     if !args.follow {
         if events.is_empty() {
@@ -86,11 +121,20 @@ pub fn run(store: &Store, args: EventsArgs, out: &mut dyn Write) -> Result<()> {
         filter.limit = Some(1000);
         for event in store.query_events(&filter)? {
             last = last.max(event.id);
-            writeln!(out, "{}", event.line())?;
+            write_event(out, &event, args.json)?;
         }
         out.flush()?;
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+fn write_event(out: &mut dyn Write, event: &mo_core::event::Event, json: bool) -> Result<()> {
+    if json {
+        writeln!(out, "{}", event_json(event))?;
+    } else {
+        writeln!(out, "{}", event.line())?;
+    }
+    Ok(())
 }
 
 /// `mo events SUBCOMMAND`
@@ -103,6 +147,23 @@ pub enum EventsCommand {
         mo --server http://127.0.0.1:8022 events raise web01 --severity critical --message 'UPS on battery'\n  \
         mo events raise db1 --severity warning --message 'backup late' --source external --context 'job 42'")]
     Raise(RaiseArgs),
+    /// Acknowledge events by number (`#12` in `mo events` is 12): locally, or on the daemon
+    /// at --server (needs `events.ack` on the device).
+    #[command(
+        after_help = "Examples:\n  mo events ack 12\n  mo --server http://127.0.0.1:8022 events ack 12 13"
+    )]
+    Ack {
+        /// The events' numbers.
+        #[arg(required = true, value_parser = parse_event_id)]
+        ids: Vec<u64>,
+    },
+}
+
+/// An event number, `12` or `#12`.
+fn parse_event_id(text: &str) -> Result<u64, String> {
+    text.trim_start_matches('#')
+        .parse()
+        .map_err(|_| format!("`{text}` is not an event number (like 12 or #12)"))
 }
 
 /// Options of `mo events raise`.
@@ -129,7 +190,7 @@ impl EventsArgs {
     pub fn raise(&self) -> Option<&RaiseArgs> {
         match &self.command {
             Some(EventsCommand::Raise(args)) => Some(args),
-            None => None,
+            Some(EventsCommand::Ack { .. }) | None => None,
         }
     }
 }

@@ -67,10 +67,14 @@ pub fn run(dir: &DataDir, command: LogCommand, out: &mut (dyn Write + Send)) -> 
             };
             crate::log_usage::run(dir, names, defaults, json, out)?;
         }
-        LogCommand::Verify { name } => {
+        LogCommand::Verify { name, json } => {
             let log = log_dir(dir, &name)?;
             let report = verify(&log)?;
-            write!(out, "{report}")?;
+            if json {
+                writeln!(out, "{}", verify_json(&report))?;
+            } else {
+                write!(out, "{report}")?;
+            }
             if !report.is_ok() {
                 return Ok(ExitCode::from(1));
             }
@@ -84,6 +88,7 @@ pub fn run(dir: &DataDir, command: LogCommand, out: &mut (dyn Write + Send)) -> 
             ignore_case,
             since,
             until,
+            json,
         } => {
             let log = log_dir(dir, &name)?;
             let (since, until) = time_range(since.as_deref(), until.as_deref())?;
@@ -96,7 +101,14 @@ pub fn run(dir: &DataDir, command: LogCommand, out: &mut (dyn Write + Send)) -> 
                 until,
                 hide_input: false,
             };
-            let stats = search(&log, &opts, out)?;
+            let stats = if json {
+                let mut text = Vec::new();
+                let stats = search(&log, &opts, &mut text)?;
+                writeln!(out, "{}", search_json(&String::from_utf8_lossy(&text)))?;
+                stats
+            } else {
+                search(&log, &opts, out)?
+            };
             if stats.matches == 0 {
                 return Ok(ExitCode::from(1));
             }
@@ -268,3 +280,49 @@ fn render(
 
 /// The number of records `mo log tail` shows by default.
 pub const DEFAULT_TAIL: usize = DEFAULT_FOLLOW_TAIL;
+
+/// `mo log verify --json`: the shape of the API's report.
+fn verify_json(report: &mo_core::log::VerifyReport) -> String {
+    let mut problems: Vec<String> = report.problem.iter().map(|p| p.to_string()).collect();
+    if report.problems > 1 {
+        problems.push(format!("({} problems in all)", report.problems));
+    }
+    let mut warnings: Vec<String> = report
+        .torn_tail
+        .iter()
+        .map(|t| format!("torn final record: {t}"))
+        .collect();
+    warnings.extend(report.notes.iter().cloned());
+    let value = serde_json::json!({
+        "ok": report.is_ok(),
+        "records": report.records,
+        "segments": report.segments,
+        "problems": problems,
+        "warnings": warnings,
+    });
+    serde_json::to_string_pretty(&value).unwrap_or_default()
+}
+
+/// `mo log search --json`: each printed line (context lines too) as `{time, line}`; a line
+/// continuing a record takes its record's time; the `--` separators are left out.
+fn search_json(text: &str) -> String {
+    let mut hits = Vec::new();
+    let mut last_time = String::new();
+    for line in text.lines().filter(|l| *l != "--" && !l.is_empty()) {
+        let (time, rest) = match line.split_once(' ') {
+            Some((t, rest)) if looks_like_time(t) => (t.to_string(), rest),
+            _ => (last_time.clone(), line),
+        };
+        last_time.clone_from(&time);
+        hits.push(serde_json::json!({ "time": time, "line": rest }));
+    }
+    serde_json::to_string_pretty(&hits).unwrap_or_default()
+}
+
+/// An RFC 3339 timestamp as the log renders it (`2026-11-22T10:00:00.123Z`).
+fn looks_like_time(word: &str) -> bool {
+    word.len() >= 20
+        && word.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        && word.contains('T')
+        && word.ends_with('Z')
+}

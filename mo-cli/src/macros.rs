@@ -14,7 +14,11 @@ use mo_store::{DataDir, MacroStore};
 #[derive(Debug, Subcommand)]
 pub enum MacroCommand {
     /// List the macros with their step count and parameters.
-    List,
+    List {
+        /// Print a JSON array (name, steps, parameters; with --server: the names).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a macro's text.
     Show {
         /// The macro's name.
@@ -68,7 +72,26 @@ fn parse(origin: &str, text: &str) -> std::result::Result<Macro, Vec<String>> {
 pub fn run(dir: &DataDir, command: MacroCommand, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
     let macros = dir.macros();
     match command {
-        MacroCommand::List => {
+        MacroCommand::List { json: true } => {
+            let mut list = Vec::new();
+            for name in macros.names()? {
+                let text = read_macro(&macros, &name)?;
+                list.push(match parse(&name, &text) {
+                    Ok(m) => {
+                        let params: Vec<_> = m
+                            .params()
+                            .iter()
+                            .map(|p| serde_json::json!({"name": p.name, "default": p.default}))
+                            .collect();
+                        serde_json::json!({"name": name, "steps": m.steps().len(),
+                            "parameters": params})
+                    }
+                    Err(errors) => serde_json::json!({"name": name, "errors": errors}),
+                });
+            }
+            writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        }
+        MacroCommand::List { json: false } => {
             let names = macros.names()?;
             if names.is_empty() {
                 writeln!(

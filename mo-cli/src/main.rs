@@ -19,14 +19,19 @@ mod config;
 mod device;
 mod discover;
 mod events;
+mod events_remote;
 mod generate;
 mod log;
 mod log_usage;
 mod macros;
 mod maintenance;
+mod mass;
 mod power;
 mod power_verify;
 mod remote;
+mod server_admin;
+#[cfg(test)]
+mod server_walk;
 mod table;
 mod user;
 mod wizard;
@@ -55,6 +60,8 @@ fn main() -> ExitCode {
         .or_else(|| mo_store::client_data_dir(|name| std::env::var_os(name)).map(|(dir, _)| dir))
     {
         Some(dir) => cli.data_dir = dir,
+        // With --server no command uses the data directory.
+        None if cli.server.as_deref().is_some_and(|s| !s.is_empty()) => {}
         None => {
             let _ = writeln!(
                 io::stderr(),
@@ -126,8 +133,23 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
     }
     if let Some(server) = cli.server.as_deref().filter(|s| !s.is_empty()) {
         let trust = mo_client::Trust::from_options(cli.ca.as_deref(), cli.pin.as_deref())?;
-        if let Some(code) = remote::run(server, cli.token.as_deref(), trust, &cli.command, out)? {
+        if let Some(code) =
+            remote::run(server, cli.token.as_deref(), trust.clone(), &cli.command, out)?
+        {
             return Ok(code);
+        }
+        // Everything else goes through the API too, or is refused: never a local data directory
+        // (`discover` has its own API path below).
+        if !matches!(cli.command, Command::Discover(_)) {
+            let stdin = io::stdin();
+            return server_admin::run(
+                server,
+                cli.token.as_deref(),
+                trust,
+                &cli.command,
+                &mut stdin.lock(),
+                out,
+            );
         }
     } else if remote::needs_server(&cli.command) {
         anyhow::bail!(
@@ -211,10 +233,17 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
         } if action == "verify" => return power_verify::run(&dir, &names, yes, wait, out),
         Command::Power {
             action,
-            names,
+            mut names,
             json,
+            yes,
+            all,
             ..
-        } => return power::run(&dir, &action, &names, json, out),
+        } => {
+            if all {
+                names.push("*".into());
+            }
+            return power::run(&dir, &action, &names, (all, yes), json, out);
+        }
         Command::Discover(_) | Command::Wizard(_) => {}
         Command::Console(_) | Command::Who { .. } | Command::Cluster(_) => {}
         Command::Backup(_) | Command::Restore(_) => {}

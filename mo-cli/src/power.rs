@@ -29,11 +29,13 @@ const PARALLELISM: usize = 16;
 /// How long one device may take.
 const DEVICE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Run `mo power ACTION NAMES…` locally. Exit status 1 when any device failed.
+/// Run `mo power ACTION NAMES…` locally (`(all, yes)`: `--all` was given, `--yes` confirms a
+/// mass power-off). Exit status 1 when any device failed.
 pub fn run(
     dir: &DataDir,
     action: &str,
     names: &[String],
+    (all, yes): (bool, bool),
     json: bool,
     out: &mut (dyn Write + Send),
 ) -> Result<ExitCode> {
@@ -43,6 +45,8 @@ pub fn run(
     };
     let store = dir.open_store()?;
     let devices = select(&store, names)?;
+    let chosen: Vec<String> = devices.iter().map(|d| d.name.clone()).collect();
+    crate::mass::confirm(action, &chosen, all, yes)?;
     let key = dir
         .secret_key()
         .context("cannot open the device-secret key")?;

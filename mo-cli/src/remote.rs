@@ -78,14 +78,28 @@ pub fn run(
             Command::Cluster(command) => crate::cluster::run(&client, server, command, out).await,
             Command::Who { name, json } => who(&client, name.as_deref(), *json, out).await,
             Command::Power { action, .. } if action == "verify" => {
-                bail!("`mo power verify` runs on the daemon's data directory, not with --server")
+                Err(crate::server_admin::refusal("power verify"))
             }
             Command::Power {
                 action,
                 names,
                 json,
+                yes,
+                all,
                 ..
-            } => power(&client, action, names, *json, out).await,
+            } => {
+                let needs_list = *all
+                    || names
+                        .iter()
+                        .any(|n| n.starts_with('@') || n.contains(['*', '?', '[']));
+                let names = if needs_list {
+                    crate::mass::expand_remote(names, *all, &client.devices().await?)?
+                } else {
+                    names.clone()
+                };
+                crate::mass::confirm(action, &names, *all, *yes)?;
+                power(&client, action, &names, *json, out).await
+            }
             Command::Devices { json } | Command::Device(DeviceCommand::List { json }) => {
                 devices(&client, *json, out).await
             }

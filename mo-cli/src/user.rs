@@ -159,7 +159,7 @@ fn read_keys(file: &Path, stdin: &mut dyn BufRead) -> Result<Vec<SshPublicKey>> 
 }
 
 /// The first line of standard input, without its line ending.
-fn read_password(stdin: &mut dyn BufRead) -> Result<String> {
+pub fn read_password(stdin: &mut dyn BufRead) -> Result<String> {
     let mut line = String::new();
     stdin
         .read_line(&mut line)

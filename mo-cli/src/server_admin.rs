@@ -1,0 +1,316 @@
+//! With `--server` (`MO_SERVER`): the administration commands the daemon's API serves —
+//! `device add|show|rm`, `user add|list`, `role list`, `events` (list, `--follow`, `ack`),
+//! `macro list`, `log search|verify` — and, for every other command, a clear refusal naming it.
+//! Nothing here opens or creates a local data directory.
+
+use std::ffi::OsString;
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::CommandFactory;
+use mo_client::{Client, LogQuery, Value};
+use serde_json::json;
+
+use crate::access::RoleCommand;
+use crate::cli::{AddSettings, Cli, Command, DeviceCommand, LogCommand, UserCommand};
+use crate::events::EventsCommand;
+use crate::macros::MacroCommand;
+use crate::table::Table;
+
+/// The command's words (`device set`, `grant add`; aliases as their command's name), from this
+/// process's command line.
+pub fn command_path() -> String {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let Ok(matches) = Cli::command().try_get_matches_from(argv) else {
+        return "this command".into();
+    };
+    let mut words = Vec::new();
+    let mut current = &matches;
+    while let Some((name, sub)) = current.subcommand() {
+        words.push(name.to_string());
+        current = sub;
+    }
+    if words.is_empty() {
+        "this command".into()
+    } else {
+        words.join(" ")
+    }
+}
+
+/// The refusal for a command that needs the data directory.
+pub fn refusal(path: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "mo {path} does not work with --server: it needs the data directory; run it on the \
+         daemon's host (without --server and MO_SERVER)"
+    )
+}
+
+/// True if `command` goes through the daemon's API here.
+fn served(command: &Command) -> bool {
+    match command {
+        Command::Device(c) => matches!(
+            c,
+            DeviceCommand::Add { .. } | DeviceCommand::Show { .. } | DeviceCommand::Rm { .. }
+        ),
+        Command::User(c) => matches!(c, UserCommand::Add { .. } | UserCommand::List { .. }),
+        Command::Role(c) => matches!(c, RoleCommand::List { .. }),
+        Command::Events(args) => !matches!(args.command, Some(EventsCommand::Raise(_))),
+        Command::Macro(c) => matches!(c, MacroCommand::List { .. }),
+        Command::Log(c) => matches!(c, LogCommand::Search { .. } | LogCommand::Verify { .. }),
+        _ => false,
+    }
+}
+
+/// Run `command` through the API at `server`, or refuse it naming it.
+pub fn run(
+    server: &str,
+    token: Option<&str>,
+    trust: mo_client::Trust,
+    command: &Command,
+    stdin: &mut dyn BufRead,
+    out: &mut (dyn Write + Send),
+) -> Result<ExitCode> {
+    if !served(command) {
+        return Err(refusal(&command_path()));
+    }
+    // Refusals that need no daemon come first, before anything is read or sent.
+    if let Command::User(UserCommand::Add { ssh_key, .. }) = command
+        && !ssh_key.is_empty()
+    {
+        bail!(
+            "mo user add --ssh-key does not work with --server: the API takes a password only; \
+             add the user with --password-stdin, then its keys with `mo user key add` on the \
+             daemon's host"
+        );
+    }
+    let client = Client::with_trust(server, token.unwrap_or_default(), trust)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(run_async(&client, command, stdin, out))
+}
+
+async fn run_async(
+    client: &Client,
+    command: &Command,
+    stdin: &mut dyn BufRead,
+    out: &mut (dyn Write + Send),
+) -> Result<ExitCode> {
+    match command {
+        Command::Device(DeviceCommand::Add {
+            name,
+            url,
+            settings,
+        }) => {
+            let body = device_settings(settings)?;
+            let device = client.add_device(name, url, body).await?;
+            writeln!(out, "added device `{}` ({})", device.name, device.url)?;
+        }
+        Command::Device(DeviceCommand::Show { name, json }) => {
+            let device = client.device(name).await?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&device)?)?;
+            } else {
+                show_device(&device, out)?;
+            }
+        }
+        Command::Device(DeviceCommand::Rm { name }) => {
+            client.remove_device(name).await?;
+            writeln!(
+                out,
+                "removed device `{name}` (its record log stays on disk)"
+            )?;
+        }
+        Command::User(UserCommand::Add {
+            name,
+            password_stdin,
+            ..
+        }) => {
+            if !password_stdin {
+                bail!(
+                    "user `{name}` would have no way to log in: give a password on standard \
+                     input with --password-stdin (echo 'PASSWORD' | mo user add {name} \
+                     --password-stdin)"
+                );
+            }
+            let password = crate::user::read_password(stdin)?;
+            client.add_user(name, Some(&password)).await?;
+            writeln!(out, "added user `{name}` with a password")?;
+        }
+        Command::User(UserCommand::List { json }) => {
+            let users = client.users().await?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&users)?)?;
+            } else {
+                let mut table = Table::new(&["NAME", "PASSWORD", "SSH KEYS"]);
+                for u in &users {
+                    let password = if u.has_password { "yes" } else { "no" };
+                    table.row(vec![
+                        u.name.clone(),
+                        password.into(),
+                        u.ssh_keys.to_string(),
+                    ]);
+                }
+                table.write(out)?;
+            }
+        }
+        Command::Role(RoleCommand::List { json }) => {
+            let roles = client.roles().await?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&roles)?)?;
+            } else {
+                let mut table = Table::new(&["ROLE", "ACTIONS", "BUILT IN"]);
+                for r in &roles {
+                    let builtin = if r.builtin { "yes" } else { "no" };
+                    table.row(vec![r.name.clone(), r.actions.join(" "), builtin.into()]);
+                }
+                table.write(out)?;
+            }
+        }
+        Command::Events(args) => return crate::events_remote::run(client, args, out).await,
+        Command::Macro(MacroCommand::List { json }) => {
+            let names = client.macros().await?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&names)?)?;
+            } else if names.is_empty() {
+                writeln!(out, "no macros")?;
+            } else {
+                for name in &names {
+                    writeln!(out, "{name}")?;
+                }
+            }
+        }
+        Command::Log(LogCommand::Search {
+            name,
+            regex,
+            since,
+            until,
+            json,
+            ..
+        }) => {
+            let mut query = LogQuery::default();
+            query.since = since.clone();
+            query.until = until.clone();
+            let hits = client.log_search(name, regex, &query).await?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&hits)?)?;
+            } else {
+                for hit in &hits {
+                    writeln!(out, "{} {}", hit.time, hit.line)?;
+                }
+            }
+            if hits.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Log(LogCommand::Verify { name, json }) => {
+            let report = client.log_verify(name).await?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{name}: {} records in {} segments: {}",
+                    report.records,
+                    report.segments,
+                    if report.ok { "intact" } else { "PROBLEMS" }
+                )?;
+                for p in &report.problems {
+                    writeln!(out, "  problem: {p}")?;
+                }
+                for w in &report.warnings {
+                    writeln!(out, "  warning: {w}")?;
+                }
+            }
+            if !report.ok {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        _ => bail!("internal error: a command the API does not serve reached it"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mo device show` as text, from the API's answer.
+fn show_device(device: &mo_client::Device, out: &mut dyn Write) -> Result<()> {
+    writeln!(out, "name: {}", device.name)?;
+    writeln!(out, "url: {}", device.url)?;
+    writeln!(out, "state: {}", device.state)?;
+    writeln!(out, "viewers: {}", device.viewers)?;
+    if !device.groups.is_empty() {
+        writeln!(out, "groups: {}", device.groups.join(" "))?;
+    }
+    if let Some(d) = &device.description {
+        writeln!(out, "description: {d}")?;
+    }
+    if let Some(e) = &device.error {
+        writeln!(out, "error: {e}")?;
+    }
+    if let Some(settings) = &device.settings
+        && let Value::Object(map) = serde_json::to_value(settings)?
+    {
+        for (key, value) in map {
+            if value.is_null() {
+                continue;
+            }
+            let text = match value {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            writeln!(out, "{key}: {text}")?;
+        }
+    }
+    Ok(())
+}
+
+/// The body of `POST /api/v1/devices` for `mo device add` options.
+fn device_settings(s: &AddSettings) -> Result<Value> {
+    let mut body = json!({
+        "on_demand": s.on_demand,
+        "replay_lines": s.replay_lines,
+        "allow_join": !s.no_join,
+        "trust_host_key": s.trust_host_key,
+        "log_secrets": s.log_secrets,
+    });
+    if let Some(escape) = &s.escape {
+        body["escape"] = json!(escape);
+    }
+    if !s.breaks.is_empty() {
+        let map: serde_json::Map<String, Value> = s
+            .breaks
+            .iter()
+            .map(|(n, seq)| (n.to_string(), json!(seq)))
+            .collect();
+        body["break_sequences"] = Value::Object(map);
+    }
+    if let Some(d) = &s.description {
+        body["description"] = json!(d);
+    }
+    if let Some(login) = &s.login {
+        if login.starts_with('@') {
+            bail!(
+                "--login @FILE does not work with --server: the API takes a login profile \
+                 (linux, cli) only; add the device on the daemon's host for a script"
+            );
+        }
+        body["login"] = json!(login);
+    }
+    if let Some(u) = &s.login_user {
+        body["login_user"] = json!(u);
+    }
+    if !s.power.is_empty() {
+        body["power"] = json!(s.power);
+    }
+    if let Some(p) = s.log_policy {
+        body["log_policy"] = json!(p.to_string());
+    }
+    if let Some(days) = s.retain_days {
+        body["retain_days"] = json!(days);
+    }
+    if let Some(size) = s.retain_gib.or(s.retain_mib) {
+        body["retain_gib"] = json!(size.gib());
+    }
+    Ok(body)
+}
