@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run every test of mo: install the test peers, build the whole workspace (the end-to-end tests
 # run the built `mod` and `mo` binaries) and the fuzz targets, test the whole workspace, run every
-# benchmark once at a tiny size, then test the Node and Python packages and the web console
-# (its bundle rebuilt and compared with the committed one, then the browser tests).
+# benchmark once at a tiny size, build the Debian packages and test them in a fresh Debian root
+# (as root), then test the Node and Python packages and the web console (its bundle rebuilt and
+# compared with the committed one, then the browser tests).
 # Usage: ./scripts/test.sh   (from anywhere; exits non-zero on the first failure)
 set -euo pipefail
 
@@ -30,6 +31,12 @@ step "the HTTP API against its OpenAPI document, Schemathesis (scripts/test-api-
 
 step "every benchmark once at a tiny size, checks on (scripts/bench-smoke.sh)"
 ./scripts/bench-smoke.sh
+
+step "the Debian packages: release build of the packaged binaries, cargo-deb (scripts/package.sh)"
+./scripts/package.sh
+
+step "the packages installed into a fresh Debian root (scripts/test-packages.sh)"
+./scripts/test-packages.sh
 
 step "testing the Node package (scripts/test-node.sh)"
 ./scripts/test-node.sh

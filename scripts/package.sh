@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Build the Debian packages of mo into target/debian/ (docs/packaging.md):
+#   mod       the daemon, its systemd unit, the system user `mo`, /etc/mo/mod.toml
+#   mo        the command-line tool
+#   mo-agent  the console-server agent and its (not enabled) systemd unit
+# each with bash, zsh and fish completions and man pages.
+#
+# One release build of only the packaged binaries (`cargo build --release -p mo-daemon -p mo-cli
+# -p mo-agent`; with MO_PACKAGE_BENCH=1 also mo-bench, for scripts/bench-smoke.sh), then the
+# completions and man pages those binaries print (`--generate-completions`, `--generate-man`),
+# then cargo-deb with --no-build on those binaries. cargo-deb comes from apt if installed, else it
+# is installed once with `cargo install --locked` into target/tools/cargo-deb and reused.
+# Usage: scripts/package.sh   (exits non-zero on the first failure; prints the .deb paths)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+jobs=${MO_TEST_JOBS:-2}
+target=${CARGO_TARGET_DIR:-target}
+release=$target/release
+# cargo-deb's asset paths say target/release/generated (it maps target/release to the real
+# target directory).
+generated=$release/generated
+
+step() { printf '\n==> package: %s\n' "$*"; }
+
+cargo_deb=
+if command -v cargo-deb >/dev/null 2>&1; then
+  cargo_deb=$(command -v cargo-deb)
+else
+  tools=$target/tools/cargo-deb
+  cargo_deb=$tools/bin/cargo-deb
+  if [[ ! -x $cargo_deb ]]; then
+    step "installing cargo-deb into $tools (once; about a minute)"
+    cargo install --locked --root "$tools" -j"$jobs" cargo-deb
+  fi
+fi
+
+crates=(-p mo-daemon -p mo-cli -p mo-agent)
+if [[ ${MO_PACKAGE_BENCH:-0} == 1 ]]; then
+  crates+=(-p mo-bench)
+fi
+step "release build: cargo build --release -j$jobs ${crates[*]}"
+t0=$SECONDS
+cargo build --release -j"$jobs" "${crates[@]}"
+printf 'package: release build took %d s\n' $((SECONDS - t0))
+
+step "completions and man pages into $generated"
+rm -rf "$generated"
+mkdir -p "$generated"
+for bin in mod mo mo-agent; do
+  "$release/$bin" --generate-completions bash >"$generated/$bin.bash"
+  "$release/$bin" --generate-completions zsh >"$generated/_$bin"
+  "$release/$bin" --generate-completions fish >"$generated/$bin.fish"
+  "$release/$bin" --generate-man "$generated/man-$bin"
+done
+# `mo agent` has a page mo-agent.1 like the mo-agent program: the mo-agent package keeps that
+# name (the `mo agent` subcommands keep theirs: mo-agent-add.1 …; mo.1 lists `mo agent`).
+rm -f "$generated/man-mo/mo-agent.1"
+gzip -9n "$generated"/man-*/*.1
+
+step "cargo deb --no-build"
+mkdir -p "$target/debian"
+for crate in mo-daemon mo-cli mo-agent; do
+  "$cargo_deb" --no-build --strip -p "$crate" --output "$target/debian/"
+done
+ls -l "$target"/debian/*.deb
