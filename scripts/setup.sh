@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the real peers mo's tests drive (PEERS.md):
 #   apt: socat (fake serial lines), the OpenSSH client and server, tmux (terminals for interactive
-#        clients), expect and inetutils telnetd (a telnet device), ser2net (RFC 2217 in front of a
+#        clients), expect and inetutils telnetd (a telnet device), telnet (the client, on per-console ports), ser2net (RFC 2217 in front of a
 #        pty), openipmi/ipmitool (a BMC with chassis power and SOL), snmpd/snmp/snmptrapd (an SNMP PDU
 #        and a trap receiver), conserver-server (checks conserver.cf files we import),
 #        conserver-client (the stock `console` client against `mod --conserver`), logrotate
@@ -33,6 +33,7 @@ declare -A need=(
   [tmux]=tmux
   [expect]=expect
   [/usr/sbin/telnetd]=inetutils-telnetd
+  [telnet]=telnet
   [/usr/sbin/ser2net]=ser2net
   [ipmi_sim]=openipmi
   [ipmitool]=ipmitool

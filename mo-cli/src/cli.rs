@@ -262,6 +262,10 @@ pub enum DeviceCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Raise, drop or toggle DTR and RTS of a console whose link has modem lines (serial,
+    /// rfc2217, agent ports) through the daemon (needs --server); needs `break` and the write
+    /// lock free or yours. The device's answer (DSR, CTS, …) shows in `mo device show`.
+    Signal(crate::signal::SignalArgs),
     /// Remove a device. Its record log stays on disk.
     #[command(visible_alias = "remove")]
     Rm {
@@ -323,6 +327,15 @@ pub struct AddSettings {
     /// Record input typed at password prompts as typed (default: `<redacted N bytes>`).
     #[arg(long)]
     pub log_secrets: bool,
+    /// Serve the console on its own TCP port: `ADDR:PORT[/raw|/telnet|/telnet+login|/rfc2217]`
+    /// (raw by default); repeat for several. Ports without a login bind loopback only unless
+    /// --listen-allow names the networks that may connect (docs/listen-ports.md).
+    #[arg(long, value_name = "ADDR:PORT[/MODE]")]
+    pub listen: Vec<String>,
+    /// A network (CIDR, e.g. 10.1.0.0/16) that may connect to the device's --listen ports;
+    /// repeat for several. Connections from elsewhere are refused and audited.
+    #[arg(long, value_name = "CIDR")]
+    pub listen_allow: Vec<String>,
 }
 
 /// Settings for `mo device set`.
@@ -403,6 +416,16 @@ pub struct SetSettings {
     /// Record input typed at password prompts as `<redacted N bytes>` (the default).
     #[arg(long)]
     pub no_log_secrets: bool,
+    /// Replace the console's TCP ports with these: `ADDR:PORT[/raw|/telnet|/telnet+login|/rfc2217]`
+    /// (raw by default); repeat for several (docs/listen-ports.md).
+    #[arg(long, value_name = "ADDR:PORT[/MODE]", conflicts_with = "no_listen")]
+    pub listen: Vec<String>,
+    /// Remove every TCP port of the console (and its --listen-allow networks).
+    #[arg(long)]
+    pub no_listen: bool,
+    /// Replace the networks (CIDR) that may connect to the console's ports; repeat for several.
+    #[arg(long, value_name = "CIDR", conflicts_with = "no_listen")]
+    pub listen_allow: Vec<String>,
 }
 
 /// A `mo device set` value that can also be cleared (`none`).

@@ -43,11 +43,20 @@ pub fn run(
         }
         DeviceCommand::List { json } => {
             let devices = store.list_devices()?;
+            let modems: Vec<_> = devices.iter().map(|d| recorded_modem(dir, d)).collect();
             if json {
-                serde_json::to_writer_pretty(&mut *out, &devices)?;
+                let mut values = Vec::new();
+                for (d, m) in devices.iter().zip(&modems) {
+                    let mut v = serde_json::to_value(d)?;
+                    if let (Some((_, m)), Some(obj)) = (m, v.as_object_mut()) {
+                        obj.insert("modem".into(), m.clone());
+                    }
+                    values.push(v);
+                }
+                serde_json::to_writer_pretty(&mut *out, &values)?;
                 writeln!(out)?;
             } else {
-                list(&devices, out)?;
+                list(&devices, &modems, out)?;
             }
         }
         DeviceCommand::Show { name, json } => {
@@ -59,6 +68,11 @@ pub fn run(
                 show(dir, &device, out)?;
             }
         }
+        DeviceCommand::Signal(args) => anyhow::bail!(
+            "`mo device signal` sets lines through the running daemon: give its API with \
+             --server URL (e.g. mo --server http://127.0.0.1:8022 device signal {} --dtr off)",
+            args.name
+        ),
         DeviceCommand::Rm { name } => {
             store.remove_device(&name)?;
             let log = dir.device_log_dir(&name)?;
@@ -109,6 +123,8 @@ fn add_settings(s: AddSettings) -> Result<DeviceSettings> {
         retain_days: s.retain_days,
         retain_gib: s.retain_gib.or(s.retain_mib),
         log_secrets: s.log_secrets,
+        listen: s.listen,
+        listen_allow: s.listen_allow,
     })
 }
 
@@ -185,6 +201,16 @@ fn apply(device: &mut Device, s: SetSettings) -> Result<()> {
     if s.no_log_secrets {
         d.log_secrets = false;
     }
+    if s.no_listen {
+        d.listen.clear();
+        d.listen_allow.clear();
+    }
+    if !s.listen.is_empty() {
+        d.listen = s.listen;
+    }
+    if !s.listen_allow.is_empty() {
+        d.listen_allow = s.listen_allow;
+    }
     Ok(())
 }
 
@@ -206,13 +232,35 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-fn list(devices: &[Device], out: &mut dyn Write) -> Result<()> {
+/// The modem lines the record log of `device` last recorded, for links that have them (serial,
+/// rfc2217, agent ports; other logs are not read). A log that cannot be read shows nothing.
+fn recorded_modem(dir: &DataDir, device: &Device) -> Option<(String, serde_json::Value)> {
+    let scheme = device.url.split_once("://").map(|(s, _)| s)?;
+    if !matches!(scheme, "serial" | "rfc2217" | "agent") {
+        return None;
+    }
+    crate::signal::log_modem(dir, &device.name).ok().flatten()
+}
+
+fn list(
+    devices: &[Device],
+    modems: &[Option<(String, serde_json::Value)>],
+    out: &mut dyn Write,
+) -> Result<()> {
     if devices.is_empty() {
         writeln!(out, "no devices (add one with `mo device add NAME URL`)")?;
         return Ok(());
     }
-    let mut table = Table::new(&["NAME", "URL", "ON-DEMAND", "JOIN", "REPLAY", "DESCRIPTION"]);
-    for d in devices {
+    let mut table = Table::new(&[
+        "NAME",
+        "URL",
+        "ON-DEMAND",
+        "JOIN",
+        "REPLAY",
+        "MODEM",
+        "DESCRIPTION",
+    ]);
+    for (d, modem) in devices.iter().zip(modems) {
         let s = &d.settings;
         table.row(vec![
             d.name.clone(),
@@ -220,6 +268,7 @@ fn list(devices: &[Device], out: &mut dyn Write) -> Result<()> {
             yes_no(s.on_demand).into(),
             yes_no(s.allow_join).into(),
             s.replay_lines.to_string(),
+            modem.as_ref().map_or_else(|| "-".into(), |(cell, _)| cell.clone()),
             s.description.clone().unwrap_or_default(),
         ]);
     }
@@ -305,6 +354,20 @@ fn show(dir: &DataDir, device: &Device, out: &mut dyn Write) -> Result<()> {
         },
     );
     field("retention", retention_text(s));
+    for (k, v) in crate::signal::log_rows(dir, &device.name)? {
+        field(&k, v);
+    }
+    field(
+        "listen",
+        if s.listen.is_empty() {
+            "no ports".into()
+        } else {
+            s.listen.join(", ")
+        },
+    );
+    if !s.listen_allow.is_empty() {
+        field("listen allow", s.listen_allow.join(", "));
+    }
     field(
         "typed secrets",
         if s.log_secrets {

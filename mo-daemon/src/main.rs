@@ -13,6 +13,7 @@ mod events;
 #[path = "../../mo-cli/src/generate.rs"]
 mod generate;
 mod http;
+mod listen;
 mod live;
 mod logging;
 mod maintenance;
@@ -561,6 +562,22 @@ async fn run(args: Args, started: Started) -> anyhow::Result<()> {
         cluster,
     });
     ctx.events.set_ctx(&ctx);
+    {
+        let weak = Arc::downgrade(&ctx);
+        let options = Arc::new(listen::Options {
+            conns: connlimit::ConnLimits::new(
+                "console port",
+                args.max_connections,
+                args.max_connections_per_address,
+            ),
+            login_grace: args.login_grace,
+        });
+        registry
+            .set_on_listen(Box::new(move |device| {
+                listen::open(&weak, &options, device)
+            }))
+            .await;
+    }
     let _maintenance = maintenance::start(ctx.clone());
     let scheduler = Arc::new(std::sync::Mutex::new(automation::start(
         ctx.clone(),

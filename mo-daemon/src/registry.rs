@@ -44,6 +44,10 @@ pub struct Entry {
     pub power_error: Option<String>,
     /// Output bytes the console's scanner skipped because it fell behind (the log has them).
     pub scan_skipped: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// The device's open TCP ports (`--listen`), closed when the console stops.
+    pub ports: Option<Arc<crate::listen::Ports>>,
+    /// Why some of its ports could not be opened.
+    pub listen_error: Option<String>,
     /// The secrets the console was started with (a change restarts it).
     secrets: Arc<DeviceSecrets>,
     /// Held while the console runs so `mo log note` does not write into a log the daemon owns.
@@ -55,9 +59,15 @@ pub struct Entry {
 /// skipped and counted, never the record log.
 pub type OnStart = Box<dyn Fn(&str, &Console, ConsumerFeed) + Send + Sync>;
 
+/// Opens the TCP ports (`--listen`) of a device whose console started: the open ports and why
+/// some could not be opened.
+pub type OnListen =
+    Box<dyn Fn(&Device) -> (Option<Arc<crate::listen::Ports>>, Option<String>) + Send + Sync>;
+
 /// All consoles of the daemon, by device name.
 pub struct Registry {
     on_start: RwLock<Option<OnStart>>,
+    on_listen: RwLock<Option<OnListen>>,
     entries: RwLock<BTreeMap<String, Entry>>,
     data: DataDir,
     drivers: DriverOptions,
@@ -81,6 +91,7 @@ impl Registry {
         Registry {
             agents,
             on_start: RwLock::new(None),
+            on_listen: RwLock::new(None),
             entries: RwLock::new(BTreeMap::new()),
             data,
             drivers,
@@ -100,6 +111,41 @@ impl Registry {
     pub fn set_on_start(&self, hook: OnStart) {
         if let Ok(mut slot) = self.on_start.write() {
             *slot = Some(hook);
+        }
+    }
+
+    /// Open the TCP ports of every device with `hook`, now (for the consoles already running)
+    /// and whenever a console starts; they close when it stops.
+    pub async fn set_on_listen(&self, hook: OnListen) {
+        let _gate = self.gate.lock().await;
+        if let Ok(mut slot) = self.on_listen.write() {
+            *slot = Some(hook);
+        }
+        let names: Vec<String> = self
+            .list()
+            .into_iter()
+            .filter(|e| e.console.is_some() && e.ports.is_none())
+            .map(|e| e.device.name)
+            .collect();
+        for name in names {
+            let Some(mut entry) = self.get(&name) else {
+                continue;
+            };
+            self.open_ports(&mut entry);
+            if let Ok(mut m) = self.entries.write() {
+                m.insert(name, entry);
+            }
+        }
+    }
+
+    fn open_ports(&self, entry: &mut Entry) {
+        if entry.device.settings.listen.is_empty() {
+            return;
+        }
+        if let Ok(hook) = self.on_listen.read()
+            && let Some(hook) = hook.as_ref()
+        {
+            (entry.ports, entry.listen_error) = hook(&entry.device);
         }
     }
 
@@ -158,6 +204,8 @@ impl Registry {
             power: None,
             power_error: None,
             scan_skipped: None,
+            ports: None,
+            listen_error: None,
             secrets,
             _lock: None,
         };
@@ -177,6 +225,7 @@ impl Registry {
                 {
                     hook(&device.name, &console, feed);
                 }
+                self.open_ports(&mut entry);
             }
             Err(e) => {
                 tracing::error!(device = %device.name, "cannot start console: {e}");
@@ -390,6 +439,9 @@ impl Registry {
     /// a console started next for the same device can open it.
     async fn stop(&self, name: &str) {
         let old = self.entries.write().ok().and_then(|mut m| m.remove(name));
+        if let Some(ports) = old.as_ref().and_then(|e| e.ports.clone()) {
+            ports.close().await;
+        }
         if let Some(console) = old.and_then(|e| e.console) {
             tracing::info!(device = %name, "stopping console");
             console.shutdown().await;

@@ -77,6 +77,14 @@ pub struct DeviceSettings {
     /// `<redacted N bytes>`.
     #[serde(default)]
     pub log_secrets: bool,
+    /// Per-console TCP ports, `ADDR:PORT[/raw|/telnet|/telnet+login|/rfc2217]` (see
+    /// [`mo_core::door::listen::ListenSpec`]; raw is the default).
+    #[serde(default)]
+    pub listen: Vec<String>,
+    /// The networks (CIDR) that may connect to the device's ports; empty: any, but then ports
+    /// without a login bind loopback only.
+    #[serde(default)]
+    pub listen_allow: Vec<String>,
 }
 
 impl Default for DeviceSettings {
@@ -96,6 +104,8 @@ impl Default for DeviceSettings {
             retain_days: None,
             retain_gib: None,
             log_secrets: false,
+            listen: Vec::new(),
+            listen_allow: Vec::new(),
         }
     }
 }
@@ -264,6 +274,16 @@ impl Device {
                 format!("a whole number of days from 1 to {MAX_RETAIN_DAYS}"),
             ));
         }
+        mo_core::door::listen::validate(&s.listen, &s.listen_allow).map_err(|e| {
+            let value = s
+                .listen
+                .iter()
+                .chain(&s.listen_allow)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" ");
+            bad("listen", value, e.reason)
+        })?;
         for address in &s.power {
             if url::Url::parse(address).is_err() || address.trim() != address {
                 return Err(bad(
@@ -279,7 +299,7 @@ impl Device {
 
 const DEVICE_COLUMNS: &str = "name, url, on_demand, replay_lines, allow_join, escape_seq, \
      break_sequences, description, login, login_user, trust_host_key, power, log_policy, \
-     retain_days, retain_mib, log_secrets";
+     retain_days, retain_mib, log_secrets, listen";
 
 impl Store {
     /// Add a device; [`Error::DeviceExists`] if the name is taken.
@@ -287,13 +307,14 @@ impl Store {
         device.validate()?;
         let breaks = self.encode_breaks(device)?;
         let power = self.encode_power(device)?;
+        let listen = encode_listen(device);
         let now = now_ns();
         let s = &device.settings;
         let result = self.conn().execute(
             &format!(
                 "INSERT INTO devices ({DEVICE_COLUMNS}, created_ns, updated_ns) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14, ?15, ?16, \
-                 ?17, ?13, ?13)"
+                 ?17, ?18, ?13, ?13)"
             ),
             params![
                 device.name,
@@ -313,7 +334,8 @@ impl Store {
                 s.retain_days,
                 s.retain_gib
                     .map(|r| i64::try_from(r.mib()).unwrap_or(i64::MAX)),
-                s.log_secrets
+                s.log_secrets,
+                listen
             ],
         );
         match result {
@@ -329,6 +351,7 @@ impl Store {
         device.validate()?;
         let breaks = self.encode_breaks(device)?;
         let power = self.encode_power(device)?;
+        let listen = encode_listen(device);
         let s = &device.settings;
         let changed = self
             .conn()
@@ -336,8 +359,8 @@ impl Store {
                 "UPDATE devices SET url = ?2, on_demand = ?3, replay_lines = ?4, allow_join = ?5, \
                  escape_seq = ?6, break_sequences = ?7, description = ?8, login = ?9, \
                  login_user = ?10, trust_host_key = ?11, power = ?12, updated_ns = ?13, \
-                 log_policy = ?14, retain_days = ?15, retain_mib = ?16, log_secrets = ?17 \
-                 WHERE name = ?1",
+                 log_policy = ?14, retain_days = ?15, retain_mib = ?16, log_secrets = ?17, \
+                 listen = ?18 WHERE name = ?1",
                 params![
                     device.name,
                     device.url,
@@ -356,7 +379,8 @@ impl Store {
                     s.retain_days,
                     s.retain_gib
                         .map(|r| i64::try_from(r.mib()).unwrap_or(i64::MAX)),
-                    s.log_secrets
+                    s.log_secrets,
+                    listen
                 ],
             )
             .map_err(|e| self.sql_error(&format!("update device `{}`", device.name), e))?;
@@ -463,6 +487,9 @@ impl Store {
                     })
             })
             .transpose()?;
+        let listen: ListenColumn = serde_json::from_str(&raw.listen).map_err(|e| {
+            self.corrupt(format!("devices.listen of `{}`", raw.name), e.to_string())
+        })?;
         Ok(Device {
             name: raw.name,
             url: raw.url,
@@ -481,6 +508,8 @@ impl Store {
                 retain_days: raw.retain_days,
                 retain_gib,
                 log_secrets: raw.log_secrets,
+                listen: listen.ports,
+                listen_allow: listen.allow,
             },
         })
     }
@@ -503,6 +532,24 @@ struct RawDevice {
     retain_days: Option<u32>,
     retain_mib: Option<i64>,
     log_secrets: bool,
+    listen: String,
+}
+
+/// The `devices.listen` column.
+#[derive(Default, Serialize, Deserialize)]
+struct ListenColumn {
+    #[serde(default)]
+    ports: Vec<String>,
+    #[serde(default)]
+    allow: Vec<String>,
+}
+
+fn encode_listen(device: &Device) -> String {
+    let column = ListenColumn {
+        ports: device.settings.listen.clone(),
+        allow: device.settings.listen_allow.clone(),
+    };
+    serde_json::to_string(&column).unwrap_or_else(|_| "{}".into())
 }
 
 impl RawDevice {
@@ -524,6 +571,7 @@ impl RawDevice {
             retain_days: row.get(13)?,
             retain_mib: row.get(14)?,
             log_secrets: row.get(15)?,
+            listen: row.get(16)?,
         })
     }
 }
