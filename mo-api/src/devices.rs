@@ -69,6 +69,11 @@ pub struct Device {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub modem: Option<Modem>,
+    /// DTR and RTS as mo set them and when the modem lines last changed, for a console whose
+    /// link has modem lines (serial, rfc2217, agent ports) while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub lines: Option<crate::Lines>,
     /// Its settings (only in answers about one device).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -87,6 +92,7 @@ impl Device {
             description: None,
             error: None,
             modem: None,
+            lines: None,
             settings: None,
         }
     }

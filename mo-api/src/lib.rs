@@ -14,6 +14,7 @@
 //! | devices | [`Device`], [`Settings`], [`NewDevice`], [`SettingsInput`] |
 //! | viewers | [`Viewer`], [`SessionInfo`], [`ViewerRole`] |
 //! | power | [`PowerRequest`], [`PowerReport`], [`PowerAction`] |
+//! | line signals | [`SignalRequest`], [`SignalReport`], [`Lines`], [`LineSetting`] |
 //! | record log | [`LogQuery`], [`SearchQuery`], [`SearchHit`], [`VerifyReport`] |
 //! | events | [`Event`], [`EventsQuery`], [`Severity`] |
 //! | users, roles | [`User`], [`NewUser`], [`Role`] |
@@ -34,6 +35,7 @@ mod maintenance;
 mod power;
 pub mod schema;
 mod sessions;
+mod signals;
 mod users;
 mod web;
 mod ws;
@@ -61,6 +63,7 @@ pub use schema::{
     RELATIVE_TIME_PATTERN, USER_PATTERN,
 };
 pub use sessions::{DevicePath, MacroPath, SessionInfo, Viewer, ViewerRole};
+pub use signals::{LineSetting, LineWord, Lines, SignalReport, SignalRequest};
 pub use users::{NewUser, Role, User};
 pub use web::{
     AsciicastQuery, LoginRequest, MAX_LOGIN_PASSWORD, MAX_LOGIN_USER, MAX_NOTE_CHARS, Me,

@@ -181,4 +181,17 @@ pub enum ClientFrame {
         /// How many.
         lines: u64,
     },
+    /// Set DTR and/or RTS (needs `break` and write access, like `POST
+    /// /api/v1/devices/{name}/signals`); each change comes back as a notice (`DTR dropped by
+    /// alice`) through the timeline, a refusal as an `error` frame.
+    Signal {
+        /// What to do with DTR.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(nullable = false)]
+        dtr: Option<crate::LineSetting>,
+        /// What to do with RTS.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(nullable = false)]
+        rts: Option<crate::LineSetting>,
+    },
 }

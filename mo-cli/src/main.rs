@@ -32,6 +32,7 @@ mod remote;
 mod server_admin;
 #[cfg(test)]
 mod server_walk;
+mod signal;
 mod table;
 mod user;
 mod wizard;

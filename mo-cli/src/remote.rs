@@ -1,6 +1,6 @@
 //! Commands that talk to a daemon's HTTP API (`--server URL`, `--token TOKEN`) through
-//! `mo-client`: `console` (interactive attach), `who`, `power`, `devices`, `device list` and
-//! `log show`.
+//! `mo-client`: `console` (interactive attach), `who`, `power`, `devices`, `device list`,
+//! `device signal` and `log show`.
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
@@ -40,7 +40,10 @@ pub struct ConsoleArgs {
 pub fn needs_server(command: &Command) -> bool {
     matches!(
         command,
-        Command::Console(_) | Command::Who { .. } | Command::Cluster(_)
+        Command::Console(_)
+            | Command::Who { .. }
+            | Command::Cluster(_)
+            | Command::Device(DeviceCommand::Signal(_))
     )
 }
 
@@ -61,6 +64,7 @@ pub fn run(
             | Command::Power { .. }
             | Command::Devices { .. }
             | Command::Device(DeviceCommand::List { .. })
+            | Command::Device(DeviceCommand::Signal(_))
             | Command::Log(LogCommand::Show { .. })
     );
     if !remote {
@@ -77,6 +81,9 @@ pub fn run(
             Command::Console(args) => console(&client, args).await,
             Command::Cluster(command) => crate::cluster::run(&client, server, command, out).await,
             Command::Who { name, json } => who(&client, name.as_deref(), *json, out).await,
+            Command::Device(DeviceCommand::Signal(args)) => {
+                crate::signal::remote(&client, args, out).await
+            }
             Command::Power { action, .. } if action == "verify" => {
                 Err(crate::server_admin::refusal("power verify"))
             }
@@ -139,12 +146,13 @@ async fn devices(client: &Client, json: bool, out: &mut (dyn Write + Send)) -> R
         writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut table = Table::new(&["NAME", "STATE", "VIEWERS", "URL", "DESCRIPTION"]);
+    let mut table = Table::new(&["NAME", "STATE", "VIEWERS", "MODEM", "URL", "DESCRIPTION"]);
     for d in &list {
         table.row(vec![
             d.name.clone(),
             d.state.to_string(),
             d.viewers.to_string(),
+            crate::signal::api_modem_cell(d),
             d.url.clone(),
             d.description.clone().unwrap_or_default(),
         ]);
@@ -416,6 +424,8 @@ async fn escape_command(handle: &ConsoleHandle, cmd: Escape, escape: &EscapeConf
             Err(e) => Err(e),
         },
         Escape::Break(n) => handle.send_break(n).await,
+        // The daemon answers with a notice (`DTR dropped by alice`) or why not.
+        Escape::Signal { line, to } => handle.set_signal(line, to).await,
         ref cmd if let Some(mode) = Mode::of_command(cmd) => handle.set_mode(mode).await,
         // The note comes back through the timeline as `note written (record SEQ)`.
         Escape::Note(text) => match handle.note(&text).await {

@@ -439,6 +439,32 @@ impl Attachment for RemoteAttachment {
         Ok(format!("break {number} requested"))
     }
 
+    async fn set_signal(&self, line: mo_core::link::Signal, to: Option<bool>) -> Result<String> {
+        let set = Some(mo_api::LineSetting::from_to(to));
+        let frame = match line {
+            mo_core::link::Signal::Dtr => ClientFrame::Signal {
+                dtr: set,
+                rts: None,
+            },
+            mo_core::link::Signal::Rts => ClientFrame::Signal {
+                dtr: None,
+                rts: set,
+            },
+        };
+        // The change comes back through the timeline (`DTR dropped by alice`), a refusal as an
+        // error frame.
+        self.send_frame(frame).await?;
+        Ok(format!(
+            "{} {} requested",
+            line.name(),
+            match to {
+                Some(true) => "on",
+                Some(false) => "off",
+                None => "toggle",
+            }
+        ))
+    }
+
     async fn resize(&self, cols: u16, rows: u16) -> Result<()> {
         self.send_frame(ClientFrame::Resize { cols, rows }).await
     }

@@ -61,6 +61,7 @@ pub use types::{
     PowerAction, PowerReport, PowerResult, PowerState, RoleInfo, SearchHit, SessionInfo, Settings,
     Severity, User, VerifyReport, Viewer, ViewerRole, parse_power_action,
 };
+pub use types::{LineSetting, LineWord, Lines, Modem, SignalReport, SignalRequest};
 
 /// How long a REST call may take by default (power actions and log searches can be slow).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -322,6 +323,18 @@ impl Client {
         let body = to_json(&mo_api::PowerRequest { action })?;
         self.json(Self::post(
             &["api", "v1", "devices", name, "power"],
+            body,
+            Some(name),
+        ))
+        .await
+    }
+
+    /// Raise, drop or toggle DTR and/or RTS of a device's link (`POST
+    /// /api/v1/devices/{name}/signals`; needs `break`, and the write lock free or the caller's).
+    pub async fn set_signals(&self, name: &str, request: &SignalRequest) -> Result<SignalReport> {
+        let body = to_json(request)?;
+        self.json(Self::post(
+            &["api", "v1", "devices", name, "signals"],
             body,
             Some(name),
         ))

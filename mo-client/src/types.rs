@@ -9,6 +9,9 @@ pub use mo_api::{
     VerifyReport, Viewer, ViewerRole,
 };
 
+/// Line signals (`POST /api/v1/devices/{name}/signals`) and modem lines of a [`Device`].
+pub use mo_api::{LineSetting, LineWord, Lines, Modem, SignalReport, SignalRequest};
+
 /// The site (`GET /api/v1/cluster`).
 pub use mo_api::{ClusterConsole, ClusterNode, ClusterStatus, NodeState};
 

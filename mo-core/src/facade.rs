@@ -107,6 +107,16 @@ pub trait Attachment: Send + Sync {
     /// Send break sequence `number` (1–9; 0 is the console's first, plain BREAK by default).
     /// Returns a description of what was sent.
     async fn send_break(&self, number: u8) -> Result<String>;
+    /// Raise (`Some(true)`), drop (`Some(false)`) or toggle (`None`) DTR or RTS; needs write
+    /// access and a link with modem lines. Returns a description of what was done. The default
+    /// answers [`Error::Unsupported`](crate::error::Error::Unsupported).
+    async fn set_signal(&self, line: crate::link::Signal, to: Option<bool>) -> Result<String> {
+        let _ = to;
+        Err(crate::error::Error::Unsupported {
+            operation: line.op(true).name(),
+            what: self.info().device.clone(),
+        })
+    }
     /// Tell the console this viewer's terminal size.
     async fn resize(&self, cols: u16, rows: u16) -> Result<()>;
     /// Change role (attach, spy, force, join). Returns a message for this viewer.
@@ -243,6 +253,11 @@ impl ConsoleHandle {
     /// Send break sequence `number` (0: plain BREAK).
     pub async fn send_break(&self, number: u8) -> Result<String> {
         self.inner.send_break(number).await
+    }
+
+    /// Raise (`Some(true)`), drop (`Some(false)`) or toggle (`None`) DTR or RTS.
+    pub async fn set_signal(&self, line: crate::link::Signal, to: Option<bool>) -> Result<String> {
+        self.inner.set_signal(line, to).await
     }
 
     /// Tell the console this viewer's terminal size.
@@ -588,6 +603,10 @@ impl Attachment for LocalAttachment {
 
     async fn send_break(&self, number: u8) -> Result<String> {
         self.control()?.send_break(number).await
+    }
+
+    async fn set_signal(&self, line: crate::link::Signal, to: Option<bool>) -> Result<String> {
+        self.control()?.set_signal(line, to).await
     }
 
     async fn resize(&self, cols: u16, rows: u16) -> Result<()> {

@@ -160,6 +160,38 @@ impl ModemState {
         }
     }
 
+    /// Read back the state a [`ModemState::notice`] text announces (`modem: DSR down (was up);
+    /// DCD up, CTS up, RI off`); `None` if `text` is not such a notice or misses a line.
+    pub fn from_notice(text: &str) -> Option<ModemState> {
+        let rest = text.strip_prefix("modem: ")?;
+        let mut seen = [None::<bool>; 4];
+        for item in rest.split([',', ';']) {
+            let mut words = item.split_whitespace();
+            let (Some(name), Some(word)) = (words.next(), words.next()) else {
+                return None;
+            };
+            let on = match word {
+                "up" | "on" => true,
+                "down" | "off" => false,
+                _ => return None,
+            };
+            let slot = match name {
+                "DCD" => 0,
+                "DSR" => 1,
+                "CTS" => 2,
+                "RI" => 3,
+                _ => return None,
+            };
+            if let Some(s) = seen.get_mut(slot) {
+                *s = Some(on);
+            }
+        }
+        let [Some(dcd), Some(dsr), Some(cts), Some(ri)] = seen else {
+            return None;
+        };
+        Some(ModemState { dcd, dsr, cts, ri })
+    }
+
     /// The lines as `(name, level, word)`, in the order DCD, DSR, CTS, RI.
     fn lines(self) -> [(&'static str, bool, &'static str); 4] {
         let level = |on: bool| if on { "up" } else { "down" };
@@ -387,5 +419,31 @@ mod tests {
             ModemState::default().notice(Some(all)).unwrap(),
             "modem: DCD down (carrier lost), DSR down (was up), CTS down (was up), RI off (was on)"
         );
+    }
+
+    #[test]
+    fn modem_notices_read_back() {
+        let states = [0x00u8, 0x10, 0x20, 0x40, 0x80, 0xb0, 0xf0].map(ModemState::from_msr);
+        for now in states {
+            assert_eq!(
+                ModemState::from_notice(&now.notice(None).unwrap()),
+                Some(now)
+            );
+            for before in states.into_iter().filter(|b| *b != now) {
+                let text = now.notice(Some(before)).unwrap();
+                assert_eq!(ModemState::from_notice(&text), Some(now), "{text}");
+            }
+        }
+        for bad in [
+            "",
+            "modem:",
+            "modem: DCD up",
+            "modem: DCD up, DSR up, CTS up, RI maybe",
+            "modem: DCD up, DSR up, CTS up, XX on",
+            "modem: DCD, DSR up, CTS up, RI off",
+            "DCD up, DSR up, CTS up, RI off",
+        ] {
+            assert_eq!(ModemState::from_notice(bad), None, "{bad}");
+        }
     }
 }

@@ -17,12 +17,15 @@ use super::loopguard::{LoopGuard, Verdict};
 use super::secret::SecretGuard;
 use super::sharing::{Granted, Notice, Sharing};
 use super::{
-    Attached, ConsoleConfig, LinkState, LogHealth, LogPolicy, Mode, Request, ViewerId, ViewerRole,
+    Attached, ConsoleConfig, Lines, LinkState, LogHealth, LogPolicy, Mode, Request, ViewerId,
+    ViewerRole,
 };
 use crate::breakseq::BreakStep;
 use crate::error::{Error, Result};
-use crate::link::{Connector, ControlOp, Link, ModemState, Signal};
+use crate::link::{Connector, ControlOp, Link, ModemState};
 use crate::record::RecordKind;
+
+mod signals;
 
 /// Input bytes waiting for the link before the actor stops taking requests.
 const PENDING_CAP: usize = 64 * 1024;
@@ -60,8 +63,8 @@ pub(super) struct Actor {
     pending: BytesMut,
     idle_at: Option<Instant>,
     window: Option<(u16, u16)>,
-    /// DTR and RTS as last set through mo (a port raises both when it is opened).
-    signals: [bool; 2],
+    /// DTR and RTS as last set through mo, and when the modem lines changed.
+    lines: watch::Sender<Lines>,
     login: Option<LoginRun>,
     /// Redacts input typed at password prompts (`None`: the device logs secrets).
     secrets: Option<SecretGuard>,
@@ -86,6 +89,7 @@ async fn sleep_opt(at: Option<Instant>) {
 pub(super) struct Outlets {
     pub(super) state: watch::Sender<LinkState>,
     pub(super) modem: watch::Sender<Option<ModemState>>,
+    pub(super) lines: watch::Sender<Lines>,
     pub(super) log_health: watch::Sender<LogHealth>,
 }
 
@@ -101,6 +105,7 @@ impl Actor {
         let Outlets {
             state,
             modem,
+            lines,
             log_health,
         } = outlets;
         let cfg_log_secrets = cfg.log_secrets;
@@ -119,7 +124,7 @@ impl Actor {
             pending: BytesMut::new(),
             idle_at: None,
             window: None,
-            signals: [true, true],
+            lines,
             login: None,
             secrets: (!cfg_log_secrets).then(SecretGuard::new),
             secret_user: Arc::from(""),
@@ -380,6 +385,8 @@ impl Actor {
             Some(now) => {
                 if let Some(text) = now.notice(previous) {
                     self.modem.send_replace(Some(now));
+                    self.lines
+                        .send_modify(|l| l.modem_changed = Some(SystemTime::now()));
                     self.hub.notice("", text);
                 }
             }
@@ -506,6 +513,14 @@ impl Actor {
                 reply,
             } => {
                 let _ = reply.send(self.set_signal(id, line, to));
+            }
+            Request::SignalAs {
+                user,
+                line,
+                to,
+                reply,
+            } => {
+                let _ = reply.send(self.set_signal_as(user, line, to));
             }
             Request::Control { id, op, reply } => {
                 let _ = reply.send(self.control(id, op));
@@ -691,43 +706,6 @@ impl Actor {
                         }
                     }
                 }
-            }
-        });
-        Ok(text)
-    }
-
-    /// Raise, drop or (`to` is `None`) toggle DTR or RTS; recorded in the log with the user.
-    fn set_signal(&mut self, id: ViewerId, line: Signal, to: Option<bool>) -> Result<String> {
-        let user = self.sharing.writer(id, "setting a modem line")?;
-        let Some(control) = self.link.control.clone() else {
-            return Err(self.down_error());
-        };
-        if !self.link.connector().capabilities().modem_lines {
-            return Err(Error::Unsupported {
-                operation: line.op(true).name(),
-                what: self.link.address(),
-            });
-        }
-        if let Some(e) = self.hub.strict_refuses() {
-            return Err(e);
-        }
-        let slot = usize::from(line == Signal::Rts);
-        let on = to.unwrap_or(!self.signals.get(slot).copied().unwrap_or(true));
-        if let Some(s) = self.signals.get_mut(slot) {
-            *s = on;
-        }
-        let text = format!(
-            "{} {} by {user}",
-            line.name(),
-            if on { "raised" } else { "dropped" }
-        );
-        let _ = self
-            .hub
-            .emit(RecordKind::Control, user, Bytes::from(text.clone()));
-        let name = self.name.clone();
-        tokio::spawn(async move {
-            if let Err(e) = control.control(line.op(on)).await {
-                tracing::warn!(device = %name, error = %e, "setting {} failed", line.name());
             }
         });
         Ok(text)

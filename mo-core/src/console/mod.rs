@@ -41,6 +41,7 @@ mod actor;
 mod connection;
 mod consumer;
 mod hub;
+mod lines;
 mod login;
 mod loopguard;
 mod mode;
@@ -65,6 +66,7 @@ pub use consumer::{
     BoundedConsumer, CHUNK_OVERHEAD, ConsumerFeed, Consumers, DEFAULT_CONSUMER_CAPACITY, Delivery,
     Follow, bounded_consumer, bounded_consumer_bytes,
 };
+pub use lines::Lines;
 pub use login::{DEFAULT_EXPECT_TIMEOUT, LoginScript, LoginStep};
 pub use loopguard::LOOP_NOTICE_PREFIX;
 pub use mode::{Admitted, Mode, ViewerRole, admit};
@@ -303,6 +305,13 @@ enum Request {
         number: u8,
         reply: oneshot::Sender<Result<String>>,
     },
+    /// Set (`Some`) or toggle (`None`) a modem control line for a user without a viewer.
+    SignalAs {
+        user: Arc<str>,
+        line: crate::link::Signal,
+        to: Option<bool>,
+        reply: oneshot::Sender<Result<String>>,
+    },
     /// Set (`Some`) or toggle (`None`) a modem control line.
     Signal {
         id: ViewerId,
@@ -345,6 +354,7 @@ struct Shared {
     tx: mpsc::Sender<Request>,
     state: watch::Receiver<LinkState>,
     modem: watch::Receiver<Option<ModemState>>,
+    lines: watch::Receiver<Lines>,
     log: watch::Receiver<LogHealth>,
     config: ConsoleConfig,
 }
@@ -417,6 +427,7 @@ impl Console {
         };
         let (state_tx, state_rx) = watch::channel(initial);
         let (modem_tx, modem_rx) = watch::channel(None);
+        let (lines_tx, lines_rx) = watch::channel(Lines::default());
         let (log_tx, log_rx) = watch::channel(LogHealth::default());
         let name: Arc<str> = Arc::from(config.name.as_str());
         let actor = actor::Actor::new(
@@ -428,6 +439,7 @@ impl Console {
             actor::Outlets {
                 state: state_tx,
                 modem: modem_tx,
+                lines: lines_tx,
                 log_health: log_tx,
             },
         );
@@ -438,6 +450,7 @@ impl Console {
                 tx,
                 state: state_rx,
                 modem: modem_rx,
+                lines: lines_rx,
                 log: log_rx,
                 config,
             }),
@@ -470,6 +483,33 @@ impl Console {
     /// `modem: DCD down (carrier lost); DSR up, CTS up, RI off`.
     pub fn modem(&self) -> Option<ModemState> {
         *self.shared.modem.borrow()
+    }
+
+    /// DTR and RTS as mo last set them, and when they and the status lines last changed.
+    pub fn lines(&self) -> Lines {
+        *self.shared.lines.borrow()
+    }
+
+    /// Raise (`Some(true)`), drop (`Some(false)`) or toggle (`None`) DTR or RTS on behalf of
+    /// `user` without attaching (the REST API, the SSH shell): allowed while the write lock is
+    /// free or held (or joined) by one of `user`'s own viewers, otherwise [`Error::Conflict`]
+    /// naming the holder; [`Error::Unsupported`] when the link has no modem lines. The change
+    /// is recorded in the log (`DTR dropped by alice`); returns that text. The policy check is
+    /// the caller's (action `break`).
+    pub async fn set_signal_as(
+        &self,
+        user: &str,
+        line: crate::link::Signal,
+        to: Option<bool>,
+    ) -> Result<String> {
+        let user: Arc<str> = Arc::from(user);
+        self.request(|reply| Request::SignalAs {
+            user,
+            line,
+            to,
+            reply,
+        })
+        .await?
     }
 
     /// A receiver that sees every change of [`Console::modem`].

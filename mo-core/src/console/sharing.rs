@@ -252,6 +252,28 @@ impl Sharing {
         Ok(v.user.clone())
     }
 
+    /// Whether `user`, acting outside the console (the REST API, the SSH shell), may do `what`,
+    /// which needs write access: the write lock is free, or one of `user`'s own viewers holds
+    /// it or writes joined to it. Otherwise a [`Error::Conflict`] naming the holder.
+    pub(super) fn may_write_as(&self, user: &str, what: &str) -> Result<()> {
+        let Some(holder) = self.holder() else {
+            return Ok(());
+        };
+        if self
+            .viewers
+            .iter()
+            .any(|v| &*v.user == user && v.role.can_write())
+        {
+            return Ok(());
+        }
+        Err(Error::Conflict {
+            what: format!(
+                "{} is in use: the write lock is held by {}; {what} needs the lock free or yours",
+                self.name, holder.user
+            ),
+        })
+    }
+
     /// Whether viewer `id` is connected and may write.
     pub(super) fn can_write(&self, id: ViewerId) -> bool {
         self.viewer(id).is_some_and(|v| v.role.can_write())

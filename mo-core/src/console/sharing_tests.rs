@@ -165,3 +165,22 @@ fn who_lists_the_holder_then_joiners_then_spies_in_connect_order() {
     let ids: Vec<ViewerId> = s.who().iter().map(|v| v.id).collect();
     assert_eq!(ids, [2, 4, 1, 3]);
 }
+
+#[test]
+fn writing_from_outside_needs_the_lock_free_or_yours() {
+    let mut s = sharing(true);
+    assert!(s.may_write_as("alice", "setting a modem line").is_ok());
+    let (_, _) = connect(&mut s, "bob", Mode::Spy);
+    assert!(s.may_write_as("alice", "x").is_ok(), "a spy holds nothing");
+    let (alice, _) = connect(&mut s, "alice", Mode::Attach);
+    assert!(s.may_write_as("alice", "x").is_ok(), "the holder herself");
+    let err = s.may_write_as("bob", "setting a modem line").unwrap_err();
+    assert!(
+        matches!(&err, Error::Conflict { what } if what.contains("held by alice") && what.contains("setting a modem line")),
+        "{err}"
+    );
+    let (_, _) = connect(&mut s, "carol", Mode::Join);
+    assert!(s.may_write_as("carol", "x").is_ok(), "a joined writer");
+    s.disconnect(alice);
+    assert!(s.may_write_as("bob", "x").is_ok(), "free again");
+}

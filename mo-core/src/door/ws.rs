@@ -1,5 +1,5 @@
 //! Control messages of the WebSocket attach protocol: text frames holding one JSON object with a
-//! `type` (docs/api.md): `break`, `resize`, `who`, `mode`, `note`, `replay`.
+//! `type` (docs/api.md): `break`, `resize`, `who`, `mode`, `note`, `replay`, `signal`.
 
 use super::BadInput;
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,59 @@ pub enum Control {
         /// How many.
         lines: usize,
     },
+    /// Set DTR and/or RTS (`{"type":"signal","dtr":false}`); a line left out is not touched.
+    Signal {
+        /// What to do with DTR.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dtr: Option<LineSetting>,
+        /// What to do with RTS.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rts: Option<LineSetting>,
+    },
+}
+
+/// What to do with a modem control line: `true`/`"on"` raise, `false`/`"off"` drop,
+/// `"toggle"` toggle (from the level mo last set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum LineSetting {
+    /// `true` raises, `false` drops.
+    Level(bool),
+    /// `on`, `off` or `toggle`.
+    Word(LineWord),
+}
+
+/// A line setting by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LineWord {
+    /// Raise.
+    On,
+    /// Drop.
+    Off,
+    /// Toggle.
+    Toggle,
+}
+
+impl LineSetting {
+    /// Raise (`Some(true)`), drop (`Some(false)`) or toggle (`None`).
+    pub fn to(self) -> Option<bool> {
+        match self {
+            LineSetting::Level(b) => Some(b),
+            LineSetting::Word(LineWord::On) => Some(true),
+            LineSetting::Word(LineWord::Off) => Some(false),
+            LineSetting::Word(LineWord::Toggle) => None,
+        }
+    }
+
+    /// The setting for raise (`Some(true)`), drop (`Some(false)`) or toggle (`None`).
+    pub fn from_to(to: Option<bool>) -> Self {
+        match to {
+            Some(true) => LineSetting::Word(LineWord::On),
+            Some(false) => LineSetting::Word(LineWord::Off),
+            None => LineSetting::Word(LineWord::Toggle),
+        }
+    }
 }
 
 impl Control {
@@ -51,7 +104,9 @@ impl Control {
 
     fn parse_text(raw: &str) -> Result<Control, String> {
         serde_json::from_str(raw).map_err(|e| {
-            format!("bad control message: {e} (types: break, resize, who, mode, note, replay)")
+            format!(
+                "bad control message: {e} (types: break, resize, who, mode, note, replay, signal)"
+            )
         })
     }
 
@@ -83,5 +138,26 @@ mod tests {
             text: "a \"b\"\n".into(),
         };
         assert_eq!(Control::parse(&note.to_json()), Ok(note));
+    }
+
+    #[test]
+    fn signal_messages() {
+        assert_eq!(
+            Control::parse(r#"{"type":"signal","dtr":false,"rts":"toggle"}"#),
+            Ok(Control::Signal {
+                dtr: Some(LineSetting::Level(false)),
+                rts: Some(LineSetting::Word(LineWord::Toggle)),
+            })
+        );
+        let on = Control::Signal {
+            dtr: Some(LineSetting::from_to(Some(true))),
+            rts: None,
+        };
+        assert_eq!(on.to_json(), r#"{"type":"signal","dtr":"on"}"#);
+        assert_eq!(Control::parse(&on.to_json()), Ok(on));
+        assert_eq!(LineSetting::from_to(None).to(), None);
+        assert_eq!(LineSetting::Level(true).to(), Some(true));
+        assert!(Control::parse(r#"{"type":"signal","dtr":"maybe"}"#).is_err());
+        assert!(Control::parse(r#"{"type":"signal","dtr":1}"#).is_err());
     }
 }

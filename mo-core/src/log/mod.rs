@@ -51,6 +51,7 @@ pub mod format;
 mod asciicast;
 mod compress;
 mod follow;
+mod lines;
 mod notes;
 mod reader;
 mod render;
@@ -70,6 +71,7 @@ pub use asciicast::{AsciicastOptions, export_asciicast};
 pub use compress::compress_closed_segments;
 pub use follow::{FollowOptions, FollowStart, Follower};
 pub use format::{Chain, Record};
+pub use lines::{LineHistory, SignalRecord, last_lines};
 pub use notes::{
     LOCK_FILE_NAME, LogLock, MAX_NOTE_LEN, NoteEntry, append_note, check_note_len, list_notes,
     show_around, show_around_hiding,

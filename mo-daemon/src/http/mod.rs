@@ -75,6 +75,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/sessions"),
     r("GET", "/api/v1/devices/{name}/power"),
     r("POST", "/api/v1/devices/{name}/power"),
+    r("POST", "/api/v1/devices/{name}/signals"),
     r("GET", "/api/v1/devices/{name}/log"),
     r("GET", "/api/v1/devices/{name}/log/search"),
     r("POST", "/api/v1/devices/{name}/log/verify"),
@@ -123,6 +124,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/devices/{name}/power",
             get(rest::power_status).post(rest::power_action),
         )
+        .route("/api/v1/devices/{name}/signals", post(rest::set_signals))
         .route("/api/v1/devices/{name}/log", get(rest::log_show))
         .route("/api/v1/devices/{name}/log/search", get(rest::log_search))
         .route("/api/v1/devices/{name}/log/verify", post(rest::log_verify))

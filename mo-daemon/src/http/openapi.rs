@@ -23,7 +23,7 @@ const PUBLIC: &[&str] = &[
 
 /// WebSocket: attach to the console. Binary frames carry console bytes both ways; text frames
 /// carry JSON (`mo_api::ServerFrame`: hello, notice, missed, state, who, error, closed; from the
-/// client `mo_api::ClientFrame`: break, resize, who, mode, note, replay).
+/// client `mo_api::ClientFrame`: break, resize, who, mode, note, replay, signal).
 #[utoipa::path(get, path = "/api/v1/devices/{name}/attach", operation_id = "attach",
     tag = "sessions", params(DevicePath, AttachQuery),
     responses(
@@ -82,6 +82,7 @@ fn metrics() {}
         rest::sessions,
         rest::power_status,
         rest::power_action,
+        rest::set_signals,
         rest::log_show,
         rest::log_search,
         rest::log_verify,

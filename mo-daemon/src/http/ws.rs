@@ -17,6 +17,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use mo_api::{AttachQuery, LinkStateName, ServerFrame, StreamQuery};
 use mo_core::console::{LinkState, Mode, Output, Session, ViewerEvent, ViewerRole, admit, view};
 use mo_core::door::ws::Control;
+use mo_core::link::Signal;
 use mo_core::policy::Permission;
 use mo_store::Outcome;
 use serde::Serialize;
@@ -458,6 +459,22 @@ async fn control(
                 caller.check(state, Permission::Break, device).await?;
                 // 0 is the plain BREAK: break sequence 1 (`\z`) unless the device redefined it.
                 Ok(vec![notice(session.send_break(number).await?)])
+            }
+            Control::Signal { dtr, rts } => {
+                let lines = [(Signal::Dtr, dtr), (Signal::Rts, rts)];
+                if lines.iter().all(|(_, set)| set.is_none()) {
+                    return Err(ApiError::bad_request(
+                        "a signal message needs `dtr` or `rts` (true, false, \"on\", \"off\" or \"toggle\")",
+                    ));
+                }
+                caller.check(state, Permission::Break, device).await?;
+                // Each change comes back through the timeline (`DTR dropped by alice`).
+                for (line, set) in lines {
+                    if let Some(set) = set {
+                        session.set_signal(line, set.to()).await?;
+                    }
+                }
+                Ok(Vec::new())
             }
             Control::Resize { cols, rows } => {
                 session.window_size(cols, rows).await?;

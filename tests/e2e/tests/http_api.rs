@@ -58,6 +58,8 @@ const SERVED: &[(&str, &str)] = &[
     ("post", "/api/v1/maintenance"),
     ("delete", "/api/v1/maintenance/{name}"),
     ("get", "/api/v1/ready"),
+    // line_signals_api.rs (DTR/RTS through the API, the CLI and `mo console`).
+    ("post", "/api/v1/devices/{name}/signals"),
 ];
 
 /// How a request authenticates.

@@ -117,6 +117,13 @@ pub async fn api_device(state: &AppState, entry: &Entry, with_settings: bool) ->
             cts: m.cts,
             ri: m.ri,
         });
+    // DTR/RTS as set and when the lines changed, once the link reported or mo set any.
+    d.lines = entry
+        .console
+        .as_ref()
+        .map(|c| (c.lines(), d.modem.is_some()))
+        .filter(|(l, modem)| *modem || l.dtr_changed.is_some() || l.rts_changed.is_some())
+        .map(|(l, _)| super::api_lines(&l));
     if with_settings {
         d.settings = Some(api_settings(&entry.device.settings));
     }

@@ -14,6 +14,7 @@ mod macros;
 mod maintenance;
 mod power;
 mod sessions;
+mod signals;
 mod users;
 
 use std::time::SystemTime;
@@ -44,6 +45,7 @@ pub use macros::*;
 pub use maintenance::*;
 pub use power::*;
 pub use sessions::*;
+pub use signals::*;
 pub use users::*;
 
 /// A JSON body; malformed JSON is a 400 `bad_request` naming what is wrong.
