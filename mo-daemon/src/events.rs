@@ -20,7 +20,7 @@
 //! min_severity = "critical"
 //! actions = ["pager"]
 //!
-//! [actions.pager]             # exec, webhook, syslog, snmp_trap
+//! [actions.pager]             # exec, webhook, syslog, snmp_trap (v2c or v3), macro, power
 //! kind = "webhook"
 //! url = "http://127.0.0.1:9000/hook"
 //!
@@ -35,9 +35,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use mo_core::console::{Console, ConsumerFeed};
-use mo_core::event::{ActionRef, Candidate, Event, EventService, EventSink, EventsFile, Rules};
+use mo_core::event::{
+    ActionRef, Candidate, Event, EventService, EventSink, EventsFile, PendingEscalation, Rules,
+};
 use mo_core::scan::PatternBook;
-use mo_drivers::action::{ActionConfig, EventAction, run_action};
+use mo_drivers::action::{ActionConfig, EventAction, run_action_for};
 use mo_store::Store;
 
 use crate::event_macro::MacroActions;
@@ -220,6 +222,7 @@ impl Events {
         ));
         let sink = StoreSink {
             store: store.clone(),
+            escalations: store.path().parent().map(|d| d.join(ESCALATIONS_FILE)),
             actions,
             registry,
             power,
@@ -309,6 +312,8 @@ impl Events {
 /// through the registry.
 struct StoreSink {
     store: Store,
+    /// `DATA/escalations.json`: the pending escalation steps, kept over a restart.
+    escalations: Option<std::path::PathBuf>,
     actions: BTreeMap<String, Arc<EventAction>>,
     registry: Arc<Registry>,
     power: Arc<mo_core::power::PowerService>,
@@ -332,11 +337,41 @@ impl EventSink for StoreSink {
         self.store.event(id).ok().flatten()
     }
 
+    fn load_escalations(&self) -> Vec<PendingEscalation> {
+        let Some(path) = &self.escalations else {
+            return Vec::new();
+        };
+        match load_escalations(path) {
+            Ok(pending) => {
+                if !pending.is_empty() {
+                    tracing::info!(
+                        "{} escalation steps kept from before the restart ({})",
+                        pending.len(),
+                        path.display()
+                    );
+                }
+                pending
+            }
+            Err(e) => {
+                tracing::error!("{e}; pending escalations of before the restart are lost");
+                Vec::new()
+            }
+        }
+    }
+
+    fn save_escalations(&self, pending: &[PendingEscalation]) {
+        if let Some(path) = &self.escalations
+            && let Err(e) = save_escalations(path, pending)
+        {
+            tracing::error!("{e}; pending escalations would not survive a restart");
+        }
+    }
+
     fn run_action(&self, action: &ActionRef, event: &Event) {
         if let Some(run) = self.actions.get(&action.action) {
-            if let EventAction::Macro(name) = &**run {
+            if let EventAction::Macro(m) = &**run {
                 self.macros
-                    .spawn(name.clone(), action.rule.clone(), event.clone());
+                    .spawn(m.clone(), action.rule.clone(), event.clone());
                 return;
             }
             spawn_action(
@@ -345,9 +380,32 @@ impl EventSink for StoreSink {
                 action.rule.clone(),
                 self.registry.clone(),
                 self.power.clone(),
+                self.macros.pattern_name(event),
             );
         }
     }
+}
+
+/// Where the pending escalation steps are kept, in the data directory.
+const ESCALATIONS_FILE: &str = "escalations.json";
+
+/// The steps kept in `path` (none when it does not exist).
+fn load_escalations(path: &Path) -> Result<Vec<PendingEscalation>, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{}: not a list of escalation steps: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Replace the steps kept in `path` (written beside it, then renamed over it).
+fn save_escalations(path: &Path, pending: &[PendingEscalation]) -> Result<(), String> {
+    let text = serde_json::to_vec(pending).map_err(|e| format!("escalations: {e}"))?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn spawn_action(
@@ -356,6 +414,7 @@ fn spawn_action(
     rule: String,
     registry: Arc<Registry>,
     power: Arc<mo_core::power::PowerService>,
+    pattern: Option<String>,
 ) {
     tokio::spawn(async move {
         // Power actions are handed back by the action runner: mo switches the event's device
@@ -380,7 +439,7 @@ fn spawn_action(
             }
             return;
         }
-        match run_action(&action, &event).await {
+        match run_action_for(&action, &event, pattern.as_deref()).await {
             Ok(outcome) => tracing::info!(event = event.id, rule, "action done: {outcome:?}"),
             Err(e) => tracing::error!(event = event.id, rule, "action failed: {e}"),
         }

@@ -3,14 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use mo_core::event::{Event, EventSource};
 use mo_core::scan::Severity;
-use mo_drivers::action::{ActionConfig, ActionOutcome, EventAction, run_action};
-use mo_testsupport::{Peer, free_port, temp_dir};
+use mo_drivers::action::{ActionConfig, ActionOutcome, EventAction, run_action, run_action_for};
+use mo_testsupport::{Snmptrapd, TrapUser, free_port, temp_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
@@ -287,59 +286,77 @@ async fn syslog_reaches_a_tcp_listener_with_octet_counting() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn snmp_trap_reaches_snmptrapd() -> Result<()> {
-    let dir = temp_dir("snmptrapd")?;
-    let conf = dir.path().join("snmptrapd.conf");
-    std::fs::write(&conf, "disableAuthorization yes\n")?;
-    let log = dir.path().join("snmptrapd.log");
-    let port = free_port()?;
-    let mut cmd = Command::new("snmptrapd");
-    cmd.env("MIBS", "")
-        .args(["-f", "-Lo", "-C", "-On", "-c"])
-        .arg(&conf)
-        .arg(format!("udp:127.0.0.1:{port}"));
-    let trapd = Peer::spawn("snmptrapd", cmd, Some(&log))?;
-    let wait_for = |needle: &str| -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if trapd.log_text().contains(needle) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    };
-    assert!(
-        wait_for("NET-SNMP version"),
-        "snmptrapd did not start: {}",
-        trapd.log_text()
-    );
+/// The decoded varbinds every trap of [`event`] must show, by the names of docs/MO-EVENTS-MIB.txt.
+const TRAP_LINES: &[&str] = &[
+    "MO-EVENTS-MIB::moEventTrap",
+    "MO-EVENTS-MIB::moEventDevice = STRING: web1",
+    "MO-EVENTS-MIB::moEventSeverity = INTEGER: critical(5)",
+    "MO-EVENTS-MIB::moEventMessage = STRING: Kernel panic - it's \"bad\"; rm -rf / $HOME",
+    "MO-EVENTS-MIB::moEventSource = STRING: pattern",
+    "MO-EVENTS-MIB::moEventId = STRING: 4242",
+    "MO-EVENTS-MIB::moEventCount = Gauge32: 3",
+    "MO-EVENTS-MIB::moEventPattern = STRING: panic",
+];
 
-    let a = action(serde_json::json!({
-        "kind": "snmp_trap", "address": format!("127.0.0.1:{port}"), "community": "public"}));
+async fn trap_arrives(trapd: &Snmptrapd, a: &EventAction, user: &str) -> Result<()> {
     assert_eq!(
-        run_action(&a, &event()).await?,
+        run_action_for(a, &event(), Some("panic")).await?,
         ActionOutcome::Delivered { attempts: 1 }
     );
+    let trapd_wait = |needle: &str| trapd.wait_for(needle, Duration::from_secs(30));
     assert!(
-        wait_for("32473.1.1.1.3"),
+        trapd_wait("moEventPattern"),
         "no trap arrived: {}",
         trapd.log_text()
     );
     let text = trapd.log_text();
-    for needle in [
-        ".1.3.6.1.6.3.1.1.4.1.0 = OID: .1.3.6.1.4.1.32473.1.0.1",
-        ".1.3.6.1.4.1.32473.1.1.1.1 = STRING: \"web1\"",
-        ".1.3.6.1.4.1.32473.1.1.1.2 = INTEGER: 5",
-        "Kernel panic - it's",
-        ".1.3.6.1.4.1.32473.1.1.1.4 = STRING: \"pattern\"",
-        ".1.3.6.1.4.1.32473.1.1.1.5 = STRING: \"4242\"",
-        ".1.3.6.1.4.1.32473.1.1.1.6 = Gauge32: 3",
-    ] {
+    for needle in TRAP_LINES.iter().chain([&user]) {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
-    drop(trapd);
+    Ok(())
+}
+
+#[tokio::test]
+async fn snmp_v2c_trap_reaches_snmptrapd_and_decodes_with_the_mib() -> Result<()> {
+    let dir = temp_dir("snmptrapd")?;
+    let trapd = Snmptrapd::start(dir.path(), &[])?;
+    let a = action(serde_json::json!({
+        "kind": "snmp_trap", "address": trapd.address(), "community": "public"}));
+    trap_arrives(&trapd, &a, "SNMP v2c, community public").await
+}
+
+#[tokio::test]
+async fn snmp_v3_trap_reaches_snmptrapd_with_sha_and_aes() -> Result<()> {
+    let dir = temp_dir("snmptrapd-v3")?;
+    let user = TrapUser {
+        name: "mo-trapper".into(),
+        engine_id: "80007ed9046d6f2d74657374".into(),
+        auth_password: "auth-pass-123".into(),
+        priv_password: "priv-pass-456".into(),
+    };
+    let trapd = Snmptrapd::start(dir.path(), std::slice::from_ref(&user))?;
+    let a = action(serde_json::json!({
+        "kind": "snmp_trap", "address": trapd.address(), "version": "3",
+        "user": user.name, "auth": "sha", "auth_password": user.auth_password,
+        "privacy": "aes", "priv_password": user.priv_password, "engine_id": user.engine_id}));
+    assert!(
+        !format!("{a:?}").contains("pass-"),
+        "a password shows in the action's Debug output: {a:?}"
+    );
+    trap_arrives(&trapd, &a, "SNMP v3, user mo-trapper").await?;
+    // A wrong password is dropped by snmptrapd: only one trap decoded.
+    let wrong = action(serde_json::json!({
+        "kind": "snmp_trap", "address": trapd.address(), "version": "3",
+        "user": user.name, "auth_password": "not-the-password", "priv_password": user.priv_password,
+        "engine_id": user.engine_id}));
+    run_action_for(&wrong, &event(), Some("panic")).await?;
+    assert!(
+        trapd.wait_for("Authentication failed", Duration::from_secs(30))
+            || trapd.wait_for("authentication failure", Duration::from_secs(1)),
+        "snmptrapd did not refuse the wrong password: {}",
+        trapd.log_text()
+    );
+    assert_eq!(trapd.log_text().matches("moEventPattern").count(), 1);
     Ok(())
 }
 
@@ -388,9 +405,36 @@ fn bad_action_configuration_is_refused_naming_the_field() {
             "operation",
         ),
         (serde_json::json!({"kind": "macro", "name": " "}), "name"),
+        (
+            serde_json::json!({"kind": "macro", "name": "m", "targets": ["@"]}),
+            "targets",
+        ),
+        (
+            serde_json::json!({"kind": "snmp_trap", "address": "h:162", "version": "4"}),
+            "version",
+        ),
+        (
+            serde_json::json!({"kind": "snmp_trap", "address": "h:162", "user": "u"}),
+            "user",
+        ),
+        (
+            serde_json::json!({"kind": "snmp_trap", "address": "h:162", "version": "3"}),
+            "user",
+        ),
+        (
+            serde_json::json!({"kind": "snmp_trap", "address": "h:162", "version": "3",
+                               "user": "u", "community": "c"}),
+            "community",
+        ),
+        (
+            serde_json::json!({"kind": "snmp_trap", "address": "h:162", "version": "3",
+                               "user": "u", "auth_password": "secret-pw1", "engine_id": "xyz"}),
+            "engine_id",
+        ),
     ];
     for (json, field) in cases {
         let err = config_error(json);
+        assert!(!err.contains("secret-pw1"), "a password in an error: {err}");
         assert!(err.contains("`bad-one`"), "{err}");
         assert!(err.contains(&format!("field `{field}`")), "{err}");
     }

@@ -13,12 +13,26 @@ use crate::scan::Severity;
 const PRUNE_EVERY: u32 = 4096;
 
 /// An action to run, by name, and the rule that asked for it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ActionRef {
     /// The rule's name.
     pub rule: String,
     /// The action's name (resolved by the caller, e.g. to a `mo_drivers::action::EventAction`).
     pub action: String,
+}
+
+/// An escalation step waiting for its time, as kept over a restart
+/// ([`EventManager::pending`], [`EventManager::restore`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingEscalation {
+    /// When it is due, in ns since the Unix epoch.
+    pub due_ns: i64,
+    /// The event it escalates.
+    pub event: u64,
+    /// The step's number in its rule's `escalate` list.
+    pub step: usize,
+    /// The actions it runs.
+    pub actions: Vec<ActionRef>,
 }
 
 /// What to write to the event store.
@@ -89,6 +103,8 @@ pub struct EventManager {
     runs: HashMap<(String, String), VecDeque<i64>>,
     /// Escalation steps waiting for their time, by `(due ns, event id, step number)`.
     escalations: BTreeMap<(i64, u64, usize), Vec<ActionRef>>,
+    /// Bumped whenever `escalations` changes (the caller then saves [`EventManager::pending`]).
+    escalations_version: u64,
     /// The names of the maintenance windows added at run time (kept over a reload).
     added: BTreeSet<String>,
     offers: u32,
@@ -105,6 +121,7 @@ impl EventManager {
             held: HashMap::new(),
             runs: HashMap::new(),
             escalations: BTreeMap::new(),
+            escalations_version: 0,
             added: BTreeSet::new(),
             offers: 0,
         }
@@ -254,6 +271,7 @@ impl EventManager {
 
         for (step, (due, refs)) in escalate.into_iter().enumerate() {
             self.escalations.insert((due, id, step), refs);
+            self.escalations_version += 1;
         }
         let held_for_ack = after_ack.len();
         if !after_ack.is_empty() {
@@ -315,7 +333,11 @@ impl EventManager {
         if let Some(key) = self.open_ids.remove(&id) {
             self.open.remove(&key);
         }
+        let before = self.escalations.len();
         self.escalations.retain(|&(_, event, _), _| event != id);
+        if self.escalations.len() != before {
+            self.escalations_version += 1;
+        }
         self.held.remove(&id).map(|h| h.actions).unwrap_or_default()
     }
 
@@ -332,10 +354,41 @@ impl EventManager {
         let later = self
             .escalations
             .split_off(&(now_ns.saturating_add(1), 0, 0));
-        std::mem::replace(&mut self.escalations, later)
-            .into_iter()
+        let due = std::mem::replace(&mut self.escalations, later);
+        if !due.is_empty() {
+            self.escalations_version += 1;
+        }
+        due.into_iter()
             .map(|((_, id, _), actions)| (id, actions))
             .collect()
+    }
+
+    /// A number that changes whenever the pending escalation steps change.
+    pub fn escalations_version(&self) -> u64 {
+        self.escalations_version
+    }
+
+    /// The escalation steps waiting for their time, soonest first (to keep over a restart).
+    pub fn pending(&self) -> Vec<PendingEscalation> {
+        self.escalations
+            .iter()
+            .map(|(&(due_ns, event, step), actions)| PendingEscalation {
+                due_ns,
+                event,
+                step,
+                actions: actions.clone(),
+            })
+            .collect()
+    }
+
+    /// Take back steps kept before a restart (those already due run at the next
+    /// [`EventManager::due_escalations`]; an acknowledged event's are dropped by the caller).
+    pub fn restore(&mut self, pending: Vec<PendingEscalation>) {
+        for p in pending {
+            self.escalations
+                .insert((p.due_ns, p.event, p.step), p.actions);
+        }
+        self.escalations_version += 1;
     }
 
     /// How many escalation steps wait (for metrics and tests).

@@ -90,7 +90,7 @@ pub use logfile::{
     DEFAULT_LOGFILE_DEVICE, DEFAULT_LOGFILE_INTERVAL, LogFollower, Logfile, LogfileConfig,
     spawn_logfile,
 };
-pub use manager::{ActionRef, EventManager, StoreOp, Verdict};
+pub use manager::{ActionRef, EventManager, PendingEscalation, StoreOp, Verdict};
 pub use rules::{MaintenanceWindow, Rules, parse_window_length};
 pub use schedule::Schedule;
 pub use service::{CANDIDATE_CAPACITY, EventService, EventSink, NoSink, SCANNER_CAPACITY};

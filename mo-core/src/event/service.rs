@@ -46,7 +46,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::watch::watch_console;
-use super::{ActionRef, Candidate, Event, EventManager, MaintenanceWindow, Rules, StoreOp};
+use super::{
+    ActionRef, Candidate, Event, EventManager, MaintenanceWindow, PendingEscalation, Rules, StoreOp,
+};
 use crate::console::{
     Console, ConsoleConfig, ConsumerFeed, Consumers, Follow, WeakConsole, bounded_consumer_bytes,
 };
@@ -81,6 +83,16 @@ pub trait EventSink: Send + Sync + 'static {
     fn get(&self, id: u64) -> Option<Event>;
     /// Run the action a rule named for `event` (spawn it; do not wait for it).
     fn run_action(&self, action: &ActionRef, event: &Event);
+    /// The escalation steps kept before a restart, taken once when the manager starts
+    /// (default: none).
+    fn load_escalations(&self) -> Vec<PendingEscalation> {
+        Vec::new()
+    }
+    /// The pending escalation steps changed: keep `pending` (all of them) over a restart
+    /// (default: not kept).
+    fn save_escalations(&self, pending: &[PendingEscalation]) {
+        let _ = pending;
+    }
 }
 
 /// A sink that keeps nothing and runs no action: events only reach
@@ -150,6 +162,7 @@ impl EventService {
             sink,
             consoles: consoles.clone(),
             raised: raised.clone(),
+            saved_escalations: 0,
         };
         tokio::spawn(manager.run(rx, ack_rx, rules_rx));
         EventService {
@@ -282,9 +295,20 @@ struct Manager {
     sink: Arc<dyn EventSink>,
     consoles: Arc<Watched>,
     raised: broadcast::Sender<Event>,
+    /// The escalation version last handed to [`EventSink::save_escalations`].
+    saved_escalations: u64,
 }
 
 impl Manager {
+    /// Hand the sink the pending escalation steps if they changed since it last got them.
+    fn keep_escalations(&mut self) {
+        let version = self.manager.escalations_version();
+        if version != self.saved_escalations {
+            self.saved_escalations = version;
+            self.sink.save_escalations(&self.manager.pending());
+        }
+    }
+
     async fn run(
         mut self,
         mut rx: mpsc::Receiver<Candidate>,
@@ -293,13 +317,21 @@ impl Manager {
     ) {
         let mut counts: BTreeMap<u64, (u64, i64)> = BTreeMap::new();
         let mut flush = tokio::time::interval(COUNT_FLUSH);
+        let kept = self.sink.load_escalations();
+        if !kept.is_empty() {
+            self.manager.restore(kept);
+        }
+        self.saved_escalations = self.manager.escalations_version();
         loop {
+            self.keep_escalations();
             tokio::select! {
                 candidate = rx.recv() => {
                     let Some(candidate) = candidate else { break };
                     let decision = self.manager.offer(candidate, now_offset());
                     match decision.store {
                         StoreOp::Insert(event) => {
+                            // Its escalation steps are kept before the event can be seen.
+                            self.keep_escalations();
                             self.sink.insert(&event);
                             self.record(&event, decision.suppressed).await;
                             for action in &decision.actions {

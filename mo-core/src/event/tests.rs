@@ -516,3 +516,47 @@ fn escalation_fires_each_step_once_unless_acknowledged() {
     let err = load_error("[[rule]]\nname = \"r\"\nescalate = [{ after = \"1m\", actions = [] }]\n");
     assert!(err.contains("escalate[0].actions"), "{err}");
 }
+
+#[test]
+fn pending_escalations_can_be_kept_and_restored_in_a_new_manager() {
+    let text = r#"
+        [[rule]]
+        name = "panic"
+        min_severity = "critical"
+        escalate = [{ after = "15m", actions = ["pager"] }]
+        "#;
+    let mut m = EventManager::new(rules(text));
+    let v0 = m.escalations_version();
+    m.offer(alert("a", Severity::Critical, "panic"), T0);
+    assert_ne!(
+        m.escalations_version(),
+        v0,
+        "a new step changes the version"
+    );
+    let kept = m.pending();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].event, 1);
+    assert_eq!(kept[0].actions[0].action, "pager");
+    // Through JSON, as the daemon keeps them, into a manager after a restart.
+    let json = serde_json::to_string(&kept).unwrap();
+    let back: Vec<super::PendingEscalation> = serde_json::from_str(&json).unwrap();
+    let mut restarted = EventManager::new(rules(text)).with_next_id(2);
+    restarted.restore(back);
+    assert!(
+        restarted
+            .due_escalations(T0 + Duration::minutes(14))
+            .is_empty()
+    );
+    let due = restarted.due_escalations(T0 + Duration::minutes(15));
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].0, due[0].1[0].action.as_str()), (1, "pager"));
+    assert!(restarted.pending().is_empty());
+    // An acknowledgement drops the steps and changes the version; acking again does not.
+    let v = m.escalations_version();
+    m.ack(1);
+    assert!(m.pending().is_empty());
+    let v2 = m.escalations_version();
+    assert_ne!(v2, v);
+    m.ack(1);
+    assert_eq!(m.escalations_version(), v2);
+}

@@ -9,7 +9,7 @@
 //! | `exec`      | runs a program with an argv template, no shell, with a timeout | [`exec`] |
 //! | `webhook`   | POSTs the event (JSON or a template, HMAC-signed), retried with backoff | [`webhook`] |
 //! | `syslog`    | sends an RFC 5424 message over UDP or TCP (octet counting) | [`syslog`] |
-//! | `snmp_trap` | sends an SNMPv2c trap (hand-encoded BER) | [`trap`] |
+//! | `snmp_trap` | sends an SNMPv2c or SNMPv3 trap (async-snmp; MIB in `docs/MO-EVENTS-MIB.txt`) | [`trap`] |
 //! | `power`     | a power action on the device — only after an acknowledgement | handed back |
 //! | `macro`     | a named macro on the device, as the rule's `user` | handed back |
 //!
@@ -124,23 +124,48 @@ pub enum ActionConfig {
         #[serde(default)]
         app_name: Option<String>,
     },
-    /// Send an SNMPv2c trap.
+    /// Send an SNMPv2c or SNMPv3 trap.
     SnmpTrap {
         /// `host:port` of the trap receiver (port 162 usually).
         address: String,
-        /// The community (default `public`).
+        /// `2c` (default) or `3`.
+        #[serde(default)]
+        version: Option<String>,
+        /// The v2c community (default `public`).
         #[serde(default)]
         community: Option<String>,
+        /// The SNMPv3 USM user (version 3 only).
+        #[serde(default)]
+        user: Option<String>,
+        /// The v3 authentication protocol: `md5`, `sha` (default), `sha224` … `sha512`.
+        #[serde(default)]
+        auth: Option<String>,
+        /// The v3 authentication password (none: noAuthNoPriv).
+        #[serde(default)]
+        auth_password: Option<String>,
+        /// The v3 privacy protocol: `aes` (AES-128, default) or `des`.
+        #[serde(default)]
+        privacy: Option<String>,
+        /// The v3 privacy password (none: authNoPriv).
+        #[serde(default)]
+        priv_password: Option<String>,
+        /// The v3 engine ID mo sends as, in hex (default: see [`trap::default_engine_id`]).
+        #[serde(default)]
+        engine_id: Option<String>,
     },
     /// A power action on the event's device, run by the caller after an acknowledgement.
     Power {
         /// `on`, `off`, `cycle`, `reset` or `soft-off`.
         operation: String,
     },
-    /// A named macro run on the event's device by the caller after an acknowledgement.
+    /// A named macro run by the caller on the event's device, or on the devices `targets` name.
     Macro {
         /// The macro's name.
         name: String,
+        /// Device names, globs and `@GROUP`s (store device groups) to play it on instead of the
+        /// event's device, resolved when the macro runs.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        targets: Vec<String>,
     },
 }
 
@@ -158,8 +183,17 @@ pub enum EventAction {
     SnmpTrap(TrapAction),
     /// A power action on the event's device, for the caller to run after acknowledgement.
     Power(PowerAction),
-    /// A macro by name on the event's device, for the caller to run after acknowledgement.
-    Macro(String),
+    /// A macro by name on the event's device (or its targets), for the caller to run.
+    Macro(MacroAction),
+}
+
+/// A `macro` action: which macro, and where it plays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MacroAction {
+    /// The stored macro's name.
+    pub name: String,
+    /// Device names, globs and `@GROUP`s to play on; empty: the event's device.
+    pub targets: Vec<String>,
 }
 
 /// What running an action did.
@@ -256,20 +290,88 @@ impl EventAction {
                     app_name: app_name.clone().unwrap_or_else(|| "mo".to_owned()),
                 })
             }
-            ActionConfig::SnmpTrap { address, community } => EventAction::SnmpTrap(TrapAction {
-                address: address.clone(),
-                community: community.clone().unwrap_or_else(|| "public".to_owned()),
-            }),
+            ActionConfig::SnmpTrap {
+                address,
+                version,
+                community,
+                user,
+                auth,
+                auth_password,
+                privacy,
+                priv_password,
+                engine_id,
+            } => {
+                let v3_only = [
+                    ("user", user.is_some()),
+                    ("auth", auth.is_some()),
+                    ("auth_password", auth_password.is_some()),
+                    ("privacy", privacy.is_some()),
+                    ("priv_password", priv_password.is_some()),
+                    ("engine_id", engine_id.is_some()),
+                ];
+                match version.as_deref().map(str::trim).unwrap_or("2c") {
+                    "2c" | "v2c" => {
+                        if let Some((field, _)) = v3_only.iter().find(|(_, set)| *set) {
+                            return Err(bad(
+                                field,
+                                "an SNMPv3 setting: add version = \"3\" (or remove it)".into(),
+                            ));
+                        }
+                        EventAction::SnmpTrap(TrapAction::v2c(
+                            address,
+                            community.as_deref().unwrap_or("public"),
+                        ))
+                    }
+                    "3" | "v3" => {
+                        if community.is_some() {
+                            return Err(bad(
+                                "community",
+                                "SNMPv3 has no community: give `user` (and passwords)".into(),
+                            ));
+                        }
+                        let settings = trap::UsmSettings {
+                            user: user.as_deref().unwrap_or(""),
+                            auth: auth.as_deref(),
+                            auth_password: auth_password.as_deref(),
+                            privacy: privacy.as_deref(),
+                            priv_password: priv_password.as_deref(),
+                            engine_id: engine_id.as_deref(),
+                        };
+                        EventAction::SnmpTrap(
+                            TrapAction::v3(address, &settings)
+                                .map_err(|(field, reason)| bad(field, reason))?,
+                        )
+                    }
+                    other => {
+                        return Err(bad("version", format!("`{other}`: expected 2c or 3")));
+                    }
+                }
+            }
             ActionConfig::Power { operation } => EventAction::Power(
                 operation
                     .parse()
                     .map_err(|e: Error| bad("operation", e.to_string()))?,
             ),
-            ActionConfig::Macro { name: macro_name } => {
+            ActionConfig::Macro {
+                name: macro_name,
+                targets,
+            } => {
                 if macro_name.trim().is_empty() {
                     return Err(bad("name", "the macro name is empty".to_owned()));
                 }
-                EventAction::Macro(macro_name.clone())
+                if let Some(t) = targets.iter().find(|t| {
+                    let t = t.trim();
+                    t.is_empty() || t == "@"
+                }) {
+                    return Err(bad(
+                        "targets",
+                        format!("`{t}`: give a device name, a glob or @GROUP"),
+                    ));
+                }
+                EventAction::Macro(MacroAction {
+                    name: macro_name.clone(),
+                    targets: targets.iter().map(|t| t.trim().to_owned()).collect(),
+                })
             }
         })
     }
@@ -284,11 +386,20 @@ impl EventAction {
 /// Run `action` for `event`. Power and macro actions are not run here: they answer
 /// [`ActionOutcome::HandedBack`].
 pub async fn run_action(action: &EventAction, event: &Event) -> Result<ActionOutcome> {
+    run_action_for(action, event, None).await
+}
+
+/// [`run_action`] knowing the name of the pattern that raised the event (sent in traps).
+pub async fn run_action_for(
+    action: &EventAction,
+    event: &Event,
+    pattern: Option<&str>,
+) -> Result<ActionOutcome> {
     match action {
         EventAction::Exec(a) => a.run(event).await,
         EventAction::Webhook(a) => a.send(event).await,
         EventAction::Syslog(a) => a.send(event).await,
-        EventAction::SnmpTrap(a) => a.send(event).await,
+        EventAction::SnmpTrap(a) => a.send(event, pattern).await,
         EventAction::Power(_) | EventAction::Macro(_) => Ok(ActionOutcome::HandedBack),
     }
 }

@@ -2,7 +2,8 @@
 //! stored macro on the console that printed a kernel panic, with the pattern's captures as
 //! arguments and as the rule's user, collecting the device's output into its record log; a
 //! rule's escalation fires its further actions once for an unacknowledged event and never for
-//! one acknowledged before the delay.
+//! one acknowledged before the delay; a macro action with `targets = ["@GROUP"]` plays on every
+//! device of the group the rule's user may run it on.
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -230,6 +231,93 @@ argv = ["{action}", "second", "{{device}}"]
             log.stdout.contains("escalated (not acknowledged): second"),
             "the escalation is not in esc1's log:\n{}",
             log.stdout
+        );
+        Ok(())
+    });
+}
+
+/// A rescue shell that answers `uptime` and never panics.
+const RESCUE: &str = r#"#!/bin/sh
+echo "rescue ready"
+while IFS= read -r line; do
+  case "$line" in
+    uptime) echo " 10:00:00 up 1 day,  load average: 0.01, 0.02, 0.03" ;;
+    *) echo "got: $line" ;;
+  esac
+done
+"#;
+
+#[test]
+fn a_macro_action_with_a_group_target_plays_on_each_device_the_user_may_run_it_on() {
+    run_test("event-macro-group", |w| {
+        let panic = write(w, "console-sentinel.sh", PANIC_ONCE)?;
+        w.add_device("sentinel", &format!("exec://{panic}"), &[])?;
+        let rescue = write(w, "console-rescue.sh", RESCUE)?;
+        for name in ["rack-a", "rack-b", "other-c"] {
+            w.add_device(name, &format!("exec://{rescue}"), &[])?;
+        }
+        let collect = write(
+            w,
+            "uptime.macro",
+            "sendline uptime\nexpect /load average/ timeout=30s\n",
+        )?;
+        w.mo_ok(&["macro", "add", "uptime", &collect], None)?;
+        // The group the rule plays on, and the devices diagbot may run macros on (not other-c).
+        for (group, members) in [
+            ("rack", &["rack-a", "rack-b", "other-c"][..]),
+            ("diag-ok", &["rack-a", "rack-b", "sentinel"][..]),
+        ] {
+            let mut args = vec!["group", "add", group];
+            for m in members {
+                args.extend(["--member", m]);
+            }
+            w.mo_ok(&args, None)?;
+        }
+        w.add_user_with_role("diagbot", "diagbot-pw", Some(("admin", "diag-ok")))?;
+        let config = write(
+            w,
+            "events.toml",
+            r#"[[pattern]]
+name = "panic"
+regex = 'Kernel panic - not syncing'
+severity = "critical"
+devices = ["sentinel"]
+
+[[rules.rule]]
+name = "rack-uptime"
+min_severity = "critical"
+actions = ["rack-diag"]
+user = "diagbot"
+
+[actions.rack-diag]
+kind = "macro"
+name = "uptime"
+targets = ["@rack"]
+"#,
+        )?;
+        w.start_daemon(&["--events", &config])?;
+
+        for name in ["rack-a", "rack-b"] {
+            let log = wait_mo(w, &["log", "show", name], "the macro's result", |text| {
+                text.contains(&format!("macro uptime: {name}: done"))
+            })?;
+            ensure!(
+                log.contains("load average: 0.01")
+                    && log.contains("rule rack-uptime: macro uptime: playing as diagbot"),
+                "{name}: the macro's output or who played it is not in the log:\n{log}"
+            );
+        }
+        let log = wait_mo(w, &["log", "show", "other-c"], "the refusal", |text| {
+            text.contains("not played on other-c as diagbot")
+        })?;
+        ensure!(
+            !log.contains("playing as diagbot") && !log.contains("load average"),
+            "the macro played on a device diagbot may not run it on:\n{log}"
+        );
+        let log = w.mo_ok(&["log", "show", "sentinel"], None)?.stdout;
+        ensure!(
+            !log.contains("playing as diagbot"),
+            "the macro played on the event's device, which the group does not hold:\n{log}"
         );
         Ok(())
     });

@@ -46,6 +46,7 @@ mod process;
 mod pyserial;
 mod ser2net;
 mod snmpd;
+mod snmptrapd;
 mod socat;
 mod ssh;
 mod sshd;
@@ -77,6 +78,7 @@ pub use process::{
 pub use pyserial::{PYSERIAL_RFC2217_SERVER, PyserialRfc2217};
 pub use ser2net::{SER2NET, Ser2net};
 pub use snmpd::{SNMPD, Snmpd, peer_configs};
+pub use snmptrapd::{SNMPTRAPD, Snmptrapd, TrapUser};
 pub use socat::{PeerEnd, SOCAT, SocatPty};
 pub use ssh::{Login, SshClient, SshKey, Tty, shell_quote};
 pub use sshd::{SSHD, SSHD_PASSWORD, SSHD_USER, Sshd, SshdConfig, ensure_user, keygen};
