@@ -268,7 +268,9 @@ fn list(
             yes_no(s.on_demand).into(),
             yes_no(s.allow_join).into(),
             s.replay_lines.to_string(),
-            modem.as_ref().map_or_else(|| "-".into(), |(cell, _)| cell.clone()),
+            modem
+                .as_ref()
+                .map_or_else(|| "-".into(), |(cell, _)| cell.clone()),
             s.description.clone().unwrap_or_default(),
         ]);
     }
