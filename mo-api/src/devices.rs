@@ -150,6 +150,13 @@ pub struct Settings {
     #[doc = "Record input typed at password prompts as typed; false (default) records `<redacted N bytes>`."]
     #[serde(default)]
     pub log_secrets: bool,
+    /// The console's own TCP ports, `ADDR:PORT/MODE` (`mo device set --listen`,
+    /// docs/listen-ports.md).
+    #[serde(default)]
+    pub listen: Vec<String>,
+    /// The networks (CIDR) that may connect to the ports; empty: any.
+    #[serde(default)]
+    pub listen_allow: Vec<String>,
 }
 
 /// An auto-login profile the API takes (`mo device set` also takes a script of expect/send

@@ -41,6 +41,8 @@ pub fn api_settings(s: &DeviceSettings) -> Settings {
         retain_days: s.retain_days,
         retain_gib: s.retain_gib.map(|r| r.gib()),
         log_secrets: s.log_secrets,
+        listen: s.listen.clone(),
+        listen_allow: s.listen_allow.clone(),
     }
 }
 
