@@ -172,6 +172,20 @@ def test_tabs_paste_break_and_link_down_banner(browser, daemon):
     ctx.close()
 
 
+def test_line_signal_control_reaches_the_daemon(browser, daemon):
+    # DTR/RTS from the toolbar: a `signal` message on the attach socket. The sim console has no
+    # modem lines, so the daemon refuses it by name (the RFC 2217 path, where the line moves, is
+    # tests/e2e/tests/line_signals_api.rs).
+    ctx, page = login(browser, daemon, "demo")
+    open_console(page, POWER_DEVICE)
+    page.wait_for_function("(d) => window.__mo.termRole(d) === 'attach'", arg=POWER_DEVICE)
+    page.select_option(f"#panel-{POWER_DEVICE} select[aria-label='Modem line']", "dtr")
+    page.select_option(f"#panel-{POWER_DEVICE} select[aria-label='Line setting']", "off")
+    page.click(f"#panel-{POWER_DEVICE} button:has-text('Set line')")
+    page.wait_for_selector(f"#panel-{POWER_DEVICE} ol.notices li.error:has-text('dtr is not supported')")
+    ctx.close()
+
+
 def test_session_end_returns_to_login(browser, daemon):
     ctx, page = login(browser, daemon, "bob")
     open_console(page, "sim-03")

@@ -147,6 +147,13 @@ function open(name: string): void {
     sel.append(h("option", { value: "0" }, "BREAK"));
     for (let i = 1; i <= 9; i++) sel.append(h("option", { value: String(i) }, `sequence ${i}`));
     tools.append(sel, h("button", { type: "button", onclick: () => term.control({ type: "break", number: Number(sel.value) }) }, "Send break"));
+    // DTR/RTS (links with modem lines: serial, RFC 2217, agent ports): as the escapes ^EcD/^EcR;
+    // the change comes back as a notice, a refusal (no modem lines, no write lock) as an error.
+    const line = h("select", { "aria-label": "Modem line" });
+    for (const l of ["dtr", "rts"]) line.append(h("option", { value: l }, l.toUpperCase()));
+    const level = h("select", { "aria-label": "Line setting" });
+    for (const v of ["toggle", "on", "off"]) level.append(h("option", { value: v }, v));
+    tools.append(line, level, h("button", { type: "button", title: "Raise, drop or toggle DTR or RTS (dropping DTR resets some boards)", onclick: () => term.control({ type: "signal", [line.value]: level.value }) }, "Set line"));
   }
   tools.append(
     h("button", { type: "button", onclick: () => void term.copy(), title: "Copy the selection (Ctrl+Shift+C)" }, "Copy"),
