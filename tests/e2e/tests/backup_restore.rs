@@ -43,6 +43,20 @@ fn backup_during_a_flood_restores_into_a_new_data_directory() {
         )?;
         w.start_daemon(&[])?;
         wait_log_bytes(w, "flood1", 500_000)?;
+        // box's log has its greeting, so both logs are in the backup.
+        let deadline = Instant::now() + LONG;
+        loop {
+            let shown = w.mo(&["log", "show", "box"], None)?;
+            if shown.success() && shown.stdout.contains("console ready") {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "box's log never showed its greeting: {}",
+                shown.combined()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
 
         // The backup, taken while flood1 keeps printing.
         let archive = w.dir().join("site.tar.zst");
