@@ -66,3 +66,48 @@ pub fn intercept(argv: &[OsString], cmd: impl FnOnce() -> clap::Command) -> Opti
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    fn cmd() -> clap::Command {
+        clap::Command::new("tool").subcommand(clap::Command::new("sub").about("A subcommand."))
+    }
+
+    #[test]
+    fn other_arguments_run_the_program() {
+        assert_eq!(intercept(&argv(&["tool"]), cmd), None);
+        assert_eq!(intercept(&argv(&["tool", "sub", MAN]), cmd), None);
+    }
+
+    #[test]
+    fn a_wrong_use_is_refused() {
+        assert_eq!(
+            intercept(&argv(&["tool", COMPLETIONS, "tcsh"]), cmd),
+            Some(2)
+        );
+        assert_eq!(intercept(&argv(&["tool", COMPLETIONS]), cmd), Some(2));
+        assert_eq!(intercept(&argv(&["tool", MAN, "a", "b"]), cmd), Some(2));
+    }
+
+    #[test]
+    fn man_pages_are_written_for_the_command_and_its_subcommands() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let out = dir.path().join("man");
+        let given = argv(&["tool", MAN, &out.display().to_string()]);
+        assert_eq!(intercept(&given, cmd), Some(0));
+        for page in ["tool.1", "tool-sub.1"] {
+            let text = std::fs::read_to_string(out.join(page))?;
+            assert!(
+                text.starts_with(".ie") || text.contains(".TH"),
+                "{page}: {text}"
+            );
+        }
+        Ok(())
+    }
+}
