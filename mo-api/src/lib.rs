@@ -27,6 +27,7 @@
 mod automation;
 mod cluster;
 mod devices;
+mod discover;
 mod error;
 mod events;
 mod health;
@@ -47,6 +48,9 @@ pub use automation::{
 pub use cluster::{ClusterConsole, ClusterNode, ClusterStatus, NODE_PATTERN, NodeState};
 pub use devices::{
     Device, DeviceState, LogPolicy, LoginProfile, Modem, NewDevice, Settings, SettingsInput,
+};
+pub use discover::{
+    DiscoverCredential, DiscoverReport, DiscoverRequest, DiscoveredHost, MAX_DISCOVER_ADDRESSES,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use events::{

@@ -159,7 +159,13 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
         );
     }
     if let Command::Discover(args) = cli.command {
-        discover::run(&cli.data_dir, args, out)?;
+        match cli.server.as_deref().filter(|s| !s.is_empty()) {
+            Some(server) => {
+                let trust = mo_client::Trust::from_options(cli.ca.as_deref(), cli.pin.as_deref())?;
+                discover::remote(server, cli.token.as_deref(), trust, args, out)?;
+            }
+            None => discover::run(&cli.data_dir, args, out)?,
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Wizard(command) = cli.command {

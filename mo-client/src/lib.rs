@@ -56,6 +56,7 @@ pub use events::parse_event;
 pub use serde_json::Value;
 pub use trust::Trust;
 pub use types::{ClusterConsole, ClusterNode, ClusterStatus, NodeState};
+pub use types::{DiscoverCredential, DiscoverReport, DiscoverRequest, DiscoveredHost};
 pub use types::{
     Device, DeviceState, Event, EventQuery, GangReport, Health, HealthStatus, LogQuery, PlayReport,
     PowerAction, PowerReport, PowerResult, PowerState, RoleInfo, SearchHit, SessionInfo, Settings,
@@ -475,6 +476,17 @@ impl Client {
             command: command.to_string(),
         })?;
         self.json(Self::post(&["api", "v1", "gang"], body, None))
+            .await
+    }
+
+    /// Discover from the daemon's host (`POST /api/v1/discover`, needs `admin` on the group
+    /// `all`): what answered, the silent addresses and the plan, applied when `request.apply`.
+    pub async fn discover(
+        &self,
+        request: &mo_api::DiscoverRequest,
+    ) -> Result<mo_api::DiscoverReport> {
+        let body = to_json(request)?;
+        self.json(Self::post(&["api", "v1", "discover"], body, None))
             .await
     }
 

@@ -12,6 +12,9 @@ pub use mo_api::{
 /// Line signals (`POST /api/v1/devices/{name}/signals`) and modem lines of a [`Device`].
 pub use mo_api::{LineSetting, LineWord, Lines, Modem, SignalReport, SignalRequest};
 
+/// Discovery through the daemon (`POST /api/v1/discover`).
+pub use mo_api::{DiscoverCredential, DiscoverReport, DiscoverRequest, DiscoveredHost};
+
 /// The site (`GET /api/v1/cluster`).
 pub use mo_api::{ClusterConsole, ClusterNode, ClusterStatus, NodeState};
 

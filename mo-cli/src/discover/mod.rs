@@ -24,7 +24,10 @@ use plan::CredentialsFile;
     mo discover 10.0.0.0/24\n  \
     mo discover 10.0.0.10-10.0.0.40 --ports ipmi,redfish:443,ssh --timeout 1s\n  \
     mo discover 10.0.1.0/24 --credentials creds.toml --apply\n  \
-    mo discover 10.0.1.5 --ports telnet:7001,telnet:7002 --write found.toml")]
+    mo discover 10.0.1.5 --ports telnet:7001,telnet:7002 --write found.toml\n  \
+    mo --server https://mo1:8022 discover 10.0.2.0/24 --credentials creds.toml --apply\n\n\
+    With --server the daemon probes from its host (POST /api/v1/discover; a global admin, at most\n\
+    4096 addresses) and --apply applies the plan in its store.")]
 pub struct DiscoverArgs {
     /// What to probe: an address (10.0.0.5), a CIDR range (10.0.0.0/24) or FIRST-LAST
     /// (10.0.0.10-10.0.0.40, or 10.0.0.10-40). Only these addresses are probed (at most 65536).
@@ -476,4 +479,138 @@ fn csv_cell(text: &str) -> String {
     } else {
         text.to_string()
     }
+}
+
+/// `mo discover --server URL`: the daemon probes from its host (`POST /api/v1/discover`) and
+/// answers with what it found and the plan, applied there with `--apply`.
+pub fn remote(
+    server: &str,
+    token: Option<&str>,
+    trust: mo_client::Trust,
+    args: DiscoverArgs,
+    out: &mut (dyn Write + Send),
+) -> Result<()> {
+    if args.write.is_some() {
+        bail!(
+            "--write needs the data directory (secrets are sealed with its key): not with --server"
+        );
+    }
+    let credentials = match &args.credentials {
+        Some(path) => CredentialsFile::read(path)?
+            .credentials
+            .into_iter()
+            .map(|c| mo_client::DiscoverCredential {
+                pattern: c.pattern,
+                user: c.user,
+                password: c.password,
+                bmc_key: c.bmc_key,
+                communities: c.communities,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let request = mo_client::DiscoverRequest {
+        targets: args.targets.clone(),
+        ports: Some(args.ports.clone()),
+        timeout: Some(format!("{}ms", args.timeout.as_millis().max(1))),
+        parallel: u32::try_from(args.parallel).ok(),
+        credentials,
+        apply: args.apply,
+    };
+    let client = mo_client::Client::with_trust(server, token.unwrap_or_default(), trust)?;
+    let report = runtime()?
+        .block_on(client.discover(&request))
+        .with_context(|| format!("discovery through {server}"))?;
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        return Ok(());
+    }
+    let mut table = Table::new(&["ADDRESS", "PORT", "FOUND", "DETAILS"]);
+    for host in &report.hosts {
+        for found in &host.found {
+            let (port, what, details) = describe_value(found);
+            table.row(vec![host.address.clone(), port, what, details]);
+        }
+    }
+    if !report.hosts.is_empty() {
+        table.write(out)?;
+    }
+    let total = report.hosts.len() + report.silent.len();
+    write!(
+        out,
+        "probed {total} address{} from {server}: {} answered, {} silent",
+        if total == 1 { "" } else { "es" },
+        report.hosts.len(),
+        report.silent.len()
+    )?;
+    if report.silent.is_empty() {
+        writeln!(out)?;
+    } else {
+        let shown: Vec<&str> = report.silent.iter().take(16).map(String::as_str).collect();
+        let more = report.silent.len() - shown.len();
+        let more = if more > 0 {
+            format!(", {more} more")
+        } else {
+            String::new()
+        };
+        writeln!(out, " ({}{more})", shown.join(", "))?;
+    }
+    writeln!(out)?;
+    for line in &report.plan {
+        writeln!(out, "{line}")?;
+    }
+    if !report.notes.is_empty() {
+        writeln!(out, "not added: {}", report.notes.len())?;
+        for note in &report.notes {
+            writeln!(out, "  {note}")?;
+        }
+    }
+    let changes = report.plan.iter().any(|l| l.starts_with(['+', '~', '-']));
+    if report.applied {
+        writeln!(out, "applied on {server}")?;
+    } else if !args.apply && changes {
+        writeln!(out, "nothing changed (--apply adds this)")?;
+    }
+    Ok(())
+}
+
+/// The table cells of a finding as the API returns it: port, what it is, its other fields.
+fn describe_value(found: &serde_json::Value) -> (String, String, String) {
+    let field = |k: &str| found.get(k).cloned().unwrap_or_default();
+    let kind = field("kind").as_str().unwrap_or_default().to_string();
+    let port = field("port").as_u64().unwrap_or_default();
+    let transport = match kind.as_str() {
+        "ipmi" | "snmp" => "udp".to_string(),
+        "other" => field("transport").as_str().unwrap_or("tcp").to_string(),
+        _ => "tcp".to_string(),
+    };
+    let what = match kind.as_str() {
+        "ipmi" => "IPMI BMC".to_string(),
+        "redfish" => "Redfish".to_string(),
+        "snmp" => match field("profile").as_str() {
+            Some(p) => format!("PDU ({p})"),
+            None => "SNMP agent".to_string(),
+        },
+        "ssh" => "SSH".to_string(),
+        "telnet" if field("rfc2217").as_bool() == Some(true) => {
+            "serial port (RFC 2217)".to_string()
+        }
+        "telnet" => "telnet".to_string(),
+        _ => "unrecognised".to_string(),
+    };
+    let details = found
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "kind" | "port" | "transport"))
+                .filter(|(_, v)| !v.is_null() && v.as_str() != Some(""))
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => format!("{k} {s}"),
+                    other => format!("{k} {other}"),
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default();
+    (format!("{transport}/{port}"), what, details)
 }

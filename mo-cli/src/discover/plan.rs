@@ -41,8 +41,9 @@ pub struct CredentialEntry {
     /// SNMP v2c communities to try, in order (the one that answers becomes `snmp_auth`).
     #[serde(default)]
     pub communities: Vec<String>,
+    /// The addresses `pattern` names (unless it is a glob), filled in when read.
     #[serde(skip)]
-    addresses: HashSet<IpAddr>,
+    pub(crate) addresses: HashSet<IpAddr>,
 }
 
 impl CredentialEntry {

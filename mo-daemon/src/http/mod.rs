@@ -93,6 +93,7 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/users"),
     r("GET", "/api/v1/roles"),
     r("POST", "/api/v1/gang"),
+    r("POST", "/api/v1/discover"),
     r("GET", "/api/v1/macros"),
     r("POST", "/api/v1/macros/{name}/play"),
     r("GET", "/api/v1/openapi.json"),
@@ -148,6 +149,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/users", get(rest::users).post(rest::add_user))
         .route("/api/v1/roles", get(rest::roles))
         .route("/api/v1/gang", post(rest::gang))
+        .route("/api/v1/discover", post(rest::discover))
         .route("/api/v1/macros", get(rest::macros))
         .route("/api/v1/macros/{name}/play", post(rest::macro_play))
         .route("/api/v1/openapi.json", get(openapi::serve))

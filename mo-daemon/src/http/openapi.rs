@@ -100,6 +100,7 @@ fn metrics() {}
         rest::add_user,
         rest::roles,
         rest::gang,
+        rest::discover,
         rest::macros,
         rest::macro_play,
         openapi,

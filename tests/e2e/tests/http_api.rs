@@ -39,6 +39,8 @@ const SERVED: &[(&str, &str)] = &[
     ("post", "/api/v1/users"),
     ("get", "/api/v1/roles"),
     ("post", "/api/v1/gang"),
+    // discover_api.rs (discovery through the daemon, `mo discover --server`).
+    ("post", "/api/v1/discover"),
     ("get", "/api/v1/macros"),
     ("post", "/api/v1/macros/{name}/play"),
     ("get", "/api/v1/openapi.json"),

@@ -6,6 +6,7 @@
 
 mod cluster;
 mod devices;
+mod discover;
 mod events;
 mod gang;
 mod health;
@@ -37,6 +38,7 @@ use crate::registry::Entry;
 
 pub use cluster::*;
 pub use devices::*;
+pub use discover::*;
 pub use events::*;
 pub use gang::*;
 pub use health::*;
