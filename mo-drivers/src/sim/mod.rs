@@ -10,7 +10,7 @@
 //!
 //! | command | what it does |
 //! |---------|--------------|
-//! | `echo ARGS` | prints ARGS |
+//! | `echo ARGS` | prints ARGS (without their quotes, as a shell would) |
 //! | `hostname`, `date`, `uptime`, `whoami`, `uname [-asnrvmo]` | what you expect |
 //! | `stty [size]` | the line settings, or the window size last set with [`ControlOp::WindowSize`](mo_core::link::ControlOp::WindowSize) |
 //! | `flood RATE [SECONDS]` | numbered 64-byte lines at RATE bytes/s (`500`, `100k`, `10M`, `1G`, or `max` for as fast as they are read), for SECONDS or until Ctrl-C |

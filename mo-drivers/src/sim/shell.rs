@@ -66,7 +66,18 @@ impl Machine {
         let args: Vec<&[u8]> = words.collect();
         match command {
             b"echo" => {
-                self.out.extend_from_slice(&args.join(&b' '));
+                // Quotes go as a shell would drop them (no expansion): labgrid's prompt check
+                // `echo 'ab''cd'` prints `abcd`.
+                let words: Vec<Vec<u8>> = args
+                    .iter()
+                    .map(|w| {
+                        w.iter()
+                            .copied()
+                            .filter(|b| !matches!(b, b'\'' | b'"'))
+                            .collect()
+                    })
+                    .collect();
+                self.out.extend_from_slice(&words.join(&b' '));
                 self.out.extend_from_slice(b"\r\n");
             }
             b"hostname" => {

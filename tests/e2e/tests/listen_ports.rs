@@ -1,7 +1,8 @@
 //! Per-console TCP ports (issue 18 item 2, docs/listen-ports.md): `mo device add NAME URL
 //! --listen ADDR:PORT/MODE` makes the daemon serve the console on its own port, like ser2net.
 //! Real clients against the real `mod` and a `sim` console: pyserial's `rfc2217://` changes the
-//! baud rate, sends BREAK (the sim enters its boot monitor), reads and writes; `telnet` and
+//! baud rate, sends BREAK (the sim enters its boot monitor), reads and writes; labgrid's
+//! `NetworkSerialPort` with `SerialDriver` and `ShellDriver` logs in and runs a command; `telnet` and
 //! `socat` through telnet and raw ports (named `tcp:ADDR:PORT` in `who` and in the record log);
 //! `/telnet+login` asks for a mo user; a client from outside `--listen-allow` is refused and
 //! audited; garbage on the RFC 2217 port is answered with an error and dropped, and `mod` goes
@@ -140,6 +141,69 @@ fn pyserial_rfc2217_changes_baud_sends_break_reads_and_writes() {
         );
         // The input is in the record log under the client's address.
         wait_until("pyserial's input in the log", WAIT, || {
+            let shown = w.mo(&["log", "show", "lab", "--kind", "input"], None)?;
+            Ok(
+                if shown
+                    .stdout
+                    .lines()
+                    .any(|l| l.contains("<tcp:127.0.0.1:") && l.contains("uname -s"))
+                {
+                    Ok(())
+                } else {
+                    Err(shown.combined())
+                },
+            )
+        })?;
+        Ok(())
+    });
+}
+
+/// labgrid's own Python API (no coordinator): a `NetworkSerialPort` at mo's RFC 2217 port,
+/// `SerialDriver` on it, `ShellDriver` logging in to the sim; then a command on the console.
+/// (ShellDriver's `run` needs a POSIX shell, which the sim's is not: the command goes through
+/// the console driver's `sendline`/`expect`.)
+const LABGRID_CLIENT: &str = r#"
+import sys
+from labgrid import Target
+from labgrid.resource import NetworkSerialPort
+from labgrid.driver import SerialDriver, ShellDriver
+port = int(sys.argv[1])
+t = Target("lab")
+NetworkSerialPort(t, name=None, host="127.0.0.1", port=port, speed=115200, protocol="rfc2217")
+console = SerialDriver(t, name=None)
+shell = ShellDriver(t, name=None, prompt=r"lab:~\$ ", login_prompt=r"lab login: ",
+                    username="root", password="pw", login_timeout=60)
+t.activate(shell)
+print("LOGGED-IN", flush=True)
+console.sendline("uname -s")
+console.expect(r"\r\nLinux\r\n", timeout=60)
+print("RAN", flush=True)
+t.cleanup()
+"#;
+
+#[test]
+fn labgrid_logs_in_through_the_rfc2217_port() {
+    run_test("listen-labgrid", |w| {
+        let port = free_port()?;
+        w.add_device(
+            "lab",
+            "sim://lab?boot=none",
+            &["--listen", &format!("127.0.0.1:{port}/rfc2217")],
+        )?;
+        w.start_daemon(&[])?;
+        wait_port(port)?;
+        let out = python(
+            w.dir(),
+            "labgrid_client.py",
+            LABGRID_CLIENT,
+            &[port.to_string()],
+        )
+        .map_err(|e| Error::Check(format!("{e}\n(labgrid is installed by scripts/setup.sh)")))?;
+        ensure!(
+            out.contains("LOGGED-IN") && out.contains("RAN"),
+            "labgrid client: {out}"
+        );
+        wait_until("labgrid's input in the log", WAIT, || {
             let shown = w.mo(&["log", "show", "lab", "--kind", "input"], None)?;
             Ok(
                 if shown
