@@ -248,6 +248,9 @@ fn show_device(device: &mo_client::Device, out: &mut dyn Write) -> Result<()> {
     if let Some(e) = &device.error {
         writeln!(out, "error: {e}")?;
     }
+    for (key, value) in crate::signal::api_rows(device) {
+        writeln!(out, "{key}: {value}")?;
+    }
     if let Some(settings) = &device.settings
         && let Value::Object(map) = serde_json::to_value(settings)?
     {

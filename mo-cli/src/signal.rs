@@ -104,6 +104,41 @@ pub fn api_modem_cell(d: &mo_client::Device) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// The modem rows of `mo --server device show` (`field`, `value`) from the daemon's answer: the
+/// live modem state and DTR/RTS as set, with when each changed; none for a link that has not
+/// reported modem lines.
+pub fn api_rows(d: &mo_client::Device) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    if let Some(m) = &d.modem {
+        let state = ModemState {
+            dcd: m.dcd,
+            dsr: m.dsr,
+            cts: m.cts,
+            ri: m.ri,
+        };
+        let since = d
+            .lines
+            .as_ref()
+            .and_then(|l| l.modem_changed.as_deref())
+            .map(|t| format!(" (since {t})"))
+            .unwrap_or_default();
+        rows.push(("modem".into(), format!("{state}{since}")));
+    }
+    if let Some(l) = &d.lines {
+        for (name, on, when) in [
+            ("DTR", l.dtr, l.dtr_changed.as_deref()),
+            ("RTS", l.rts, l.rts_changed.as_deref()),
+        ] {
+            let when = when.map_or_else(
+                || " (as opened: not set since the console started)".to_string(),
+                |t| format!(" (set {t})"),
+            );
+            rows.push((name.into(), format!("{}{when}", level(on))));
+        }
+    }
+    rows
+}
+
 /// The modem rows of `mo device show` on the data directory: what the record log last said.
 /// A log that never recorded modem lines gives one row saying so.
 pub fn log_rows(dir: &DataDir, name: &str) -> Result<Vec<(String, String)>> {

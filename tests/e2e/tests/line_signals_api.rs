@@ -199,6 +199,20 @@ fn rest_and_cli_set_lines_and_show_the_modem_state() {
             "{}",
             list.stdout
         );
+        // `mo --server device show`: the live state and DTR as set, with when.
+        let show = w.mo_ok(
+            &[
+                "--server", &api.base, "--token", &alice, "device", "show", "lab",
+            ],
+            None,
+        )?;
+        ensure!(
+            show.stdout
+                .contains("modem: DCD up, DSR up, CTS up, RI off (since ")
+                && show.stdout.contains("DTR: up (set "),
+            "{}",
+            show.stdout
+        );
         // Without --server it says what it needs.
         let out = w.mo(&["device", "signal", "lab", "--dtr", "off"], None)?;
         ensure!(
