@@ -24,6 +24,9 @@
 //! kind = "webhook"
 //! url = "http://127.0.0.1:9000/hook"
 //!
+//! [[journal]]                 # the systemd journal (journalctl -f -o json), like [[logfile]]
+//! unit = "nginx.service"
+//!
 //! [[watch]]                   # file-change monitor (see crate::watch): events with source `file`
 //! profile = "cert"
 //! paths = ["/srv/app/app.conf"]
@@ -60,6 +63,8 @@ pub struct EventConfig {
     maintenance: Vec<mo_core::event::MaintenanceConfig>,
     /// `[[logfile]]`: system log files to scan (read at start; a reload keeps the first ones).
     logfiles: Vec<mo_core::event::Logfile>,
+    /// `[[journal]]`: the systemd journal to scan (read at start, as the log files).
+    journals: Vec<mo_core::event::Journal>,
 }
 
 impl EventConfig {
@@ -99,6 +104,14 @@ impl EventConfig {
                     .map_err(|e| anyhow::anyhow!("{origin}: [[logfile]]: {e}"))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let journals = file
+            .journals
+            .iter()
+            .map(|c| {
+                mo_core::event::Journal::from_config(c)
+                    .map_err(|e| anyhow::anyhow!("{origin}: {e}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let rule_users = macro_rule_users(&file.rules.rules, &actions)
             .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
         let pattern_configs = if file.patterns.is_empty() {
@@ -115,6 +128,7 @@ impl EventConfig {
             rule_users,
             maintenance: file.rules.maintenance.clone(),
             logfiles,
+            journals,
         })
     }
 }
@@ -214,6 +228,7 @@ impl Events {
             rule_users,
             maintenance,
             logfiles,
+            journals,
         } = config;
         let macros = Arc::new(MacroActions::new(
             rule_users,
@@ -235,11 +250,21 @@ impl Events {
                 (l, set)
             })
             .collect();
+        let journals: Vec<_> = journals
+            .into_iter()
+            .map(|j| {
+                let set = patterns.set_for(&j.device);
+                (j, set)
+            })
+            .collect();
         let service = EventService::start(rules, patterns, Arc::new(sink), next_id);
         for watch in watches {
             crate::watch::spawn(watch, service.candidates());
         }
         spawn_logfiles(logfiles, &store, &service);
+        for (journal, set) in journals {
+            mo_core::event::spawn_journal(journal, set, service.candidates());
+        }
         Ok(Arc::new(Events {
             service,
             store,

@@ -25,13 +25,16 @@
 //!
 //! [[logfile]]                 # system log files scanned with the patterns (see LogfileConfig)
 //! path = "/var/log/syslog"
+//!
+//! [[journal]]                 # the systemd journal, scanned the same way (see JournalConfig)
+//! unit = "nginx.service"
 //! ```
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{LogfileConfig, Rules, RulesConfig};
+use super::{JournalConfig, LogfileConfig, Rules, RulesConfig};
 use crate::error::{Error, Result};
 use crate::scan::{PatternBook, PatternConfig};
 
@@ -57,6 +60,9 @@ pub struct EventsFile<A, W> {
     /// `[[logfile]]`: system log files scanned with the patterns ([`super::LogfileConfig`]).
     #[serde(default, rename = "logfile")]
     pub logfiles: Vec<LogfileConfig>,
+    /// `[[journal]]`: the systemd journal scanned with the patterns ([`super::JournalConfig`]).
+    #[serde(default, rename = "journal")]
+    pub journals: Vec<JournalConfig>,
 }
 
 impl<A, W> Default for EventsFile<A, W> {
@@ -67,6 +73,7 @@ impl<A, W> Default for EventsFile<A, W> {
             actions: BTreeMap::new(),
             watches: Vec::new(),
             logfiles: Vec::new(),
+            journals: Vec::new(),
         }
     }
 }

@@ -65,6 +65,7 @@
 
 mod config;
 mod file;
+mod journal;
 mod logfile;
 mod manager;
 mod rules;
@@ -86,6 +87,10 @@ pub use config::{
     RuleConfig, RulesConfig, ScheduleConfig,
 };
 pub use file::EventsFile;
+pub use journal::{
+    DEFAULT_JOURNAL_DEVICE, JOURNALCTL, Journal, JournalConfig, JournalLine, MAX_JOURNAL_LINE,
+    parse_line as parse_journal_line, spawn_journal,
+};
 pub use logfile::{
     DEFAULT_LOGFILE_DEVICE, DEFAULT_LOGFILE_INTERVAL, LogFollower, Logfile, LogfileConfig,
     spawn_logfile,
