@@ -224,3 +224,179 @@ fn arbitrary_bytes_keep_the_cursor_inside_the_line() {
         out.clear();
     }
 }
+
+/// A small terminal with xterm's wrapping rules (a character in the last column leaves the
+/// cursor there until the next character wraps), enough to replay what the editor writes.
+struct Screen {
+    rows: Vec<Vec<char>>,
+    row: usize,
+    col: usize,
+    cols: usize,
+    pending_wrap: bool,
+    esc: Option<String>,
+}
+
+impl Screen {
+    fn new(cols: usize) -> Screen {
+        Screen {
+            rows: vec![Vec::new()],
+            row: 0,
+            col: 0,
+            cols,
+            pending_wrap: false,
+            esc: None,
+        }
+    }
+
+    fn put(&mut self, c: char) {
+        if self.pending_wrap {
+            self.pending_wrap = false;
+            self.row += 1;
+            self.col = 0;
+        }
+        while self.rows.len() <= self.row {
+            self.rows.push(Vec::new());
+        }
+        let line = &mut self.rows[self.row];
+        while line.len() <= self.col {
+            line.push(' ');
+        }
+        line[self.col] = c;
+        if self.col + 1 == self.cols {
+            self.pending_wrap = true;
+        } else {
+            self.col += 1;
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for c in String::from_utf8_lossy(bytes).chars() {
+            if let Some(seq) = &mut self.esc {
+                seq.push(c);
+                if seq.len() > 1 && c.is_ascii_alphabetic() || seq == "[~" {
+                    let seq = self.esc.take().unwrap();
+                    self.csi(&seq);
+                }
+                continue;
+            }
+            match c {
+                '\x1b' => self.esc = Some(String::new()),
+                '\r' => {
+                    self.col = 0;
+                    self.pending_wrap = false;
+                }
+                '\n' => {
+                    self.row += 1;
+                    self.pending_wrap = false;
+                    while self.rows.len() <= self.row {
+                        self.rows.push(Vec::new());
+                    }
+                }
+                '\x07' => {}
+                c => self.put(c),
+            }
+        }
+    }
+
+    fn csi(&mut self, seq: &str) {
+        let body = &seq[1..seq.len() - 1];
+        let n: usize = body.parse().unwrap_or(1);
+        self.pending_wrap = false;
+        match seq.chars().last().unwrap() {
+            'A' => self.row -= n,
+            'B' => self.row += n,
+            'C' => self.col = (self.col + n).min(self.cols - 1),
+            'D' => self.col = self.col.saturating_sub(n),
+            'J' => {
+                if let Some(line) = self.rows.get_mut(self.row) {
+                    line.truncate(self.col);
+                }
+                self.rows.truncate(self.row + 1);
+            }
+            other => panic!("unexpected CSI {other} in {seq:?}"),
+        }
+    }
+
+    fn text_from(&self, row: usize) -> String {
+        self.rows[row..]
+            .iter()
+            .map(|r| r.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join("|")
+    }
+}
+
+#[test]
+fn the_screen_always_shows_the_line_and_the_cursor_where_it_is() {
+    for cols in [5usize, 7, 10, 80] {
+        let keys: &[&[u8]] = &[
+            b"a",
+            b"b",
+            b"c",
+            b" ",
+            "é".as_bytes(),
+            b"\x1b[D",
+            b"\x1b[C",
+            b"\x01",
+            b"\x05",
+            b"\x7f",
+            b"\x1b[3~",
+            b"\x0b",
+            b"\x15",
+            b"\x17",
+            b"\x1b[A",
+            b"\x1b[B",
+            b"\x1bb",
+            b"\x1bf",
+            b"\t",
+        ];
+        let mut ed = LineEditor::new("mo> ");
+        ed.set_width(cols as u16);
+        ed.set_history(History::from_text(
+            "short\na much longer history line that wraps\n",
+            10,
+        ));
+        let mut screen = Screen::new(cols);
+        let mut out = Vec::new();
+        ed.start(&mut out);
+        screen.write(&out);
+        let mut complete = |_: &str| vec!["completed-word".to_string()];
+        let mut x: u32 = 7 + cols as u32;
+        for step in 0..3000 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let key = keys[(x >> 16) as usize % keys.len()];
+            let mut out = Vec::new();
+            for &b in key {
+                assert_eq!(ed.feed(b, &mut complete, &mut out), None);
+            }
+            screen.write(&out);
+            let want: String = format!("mo> {}", ed.line());
+            let want_rows: Vec<String> = want
+                .chars()
+                .collect::<Vec<_>>()
+                .chunks(cols)
+                .map(|c| c.iter().collect())
+                .collect();
+            let mut shown = screen.text_from(0);
+            let want_text = want_rows.join("|");
+            // A line ending exactly at the edge has an empty row after it.
+            if shown.len() > want_text.len() {
+                shown = shown.trim_end_matches('|').to_string();
+            }
+            assert_eq!(shown, want_text, "step {step}, {cols} columns, key {key:?}");
+            let at = 4 + ed.cursor();
+            assert_eq!(
+                (screen.row, screen.col),
+                (at / cols, at % cols),
+                "cursor after step {step}, {cols} columns, key {key:?}, line {:?}",
+                ed.line()
+            );
+            if ed.line().chars().count() > 40 {
+                let mut out = Vec::new();
+                ed.feed(0x15, &mut complete, &mut out);
+                ed.feed(0x0b, &mut complete, &mut out);
+                screen.write(&out);
+            }
+        }
+    }
+}

@@ -76,9 +76,7 @@ pub async fn run_shell(ctx: &Arc<Ctx>, user: &str, origin: &str, term: &mut Term
         let line = match &mut editor {
             Some(editor) => {
                 let mut complete = |before: &str| candidates(ctx, user, before);
-                let line = term
-                    .read_edited(editor, &mut complete, &mut pending)
-                    .await;
+                let line = term.read_edited(editor, &mut complete, &mut pending).await;
                 if let Some(line) = &line
                     && !line.trim().is_empty()
                 {

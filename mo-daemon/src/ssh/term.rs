@@ -135,8 +135,8 @@ impl Term {
 
     /// Read one line with the line editor (pty sessions of the shell): the editor writes the
     /// prompt, echoes and redraws; `complete` answers Tab. Ctrl-C gives an empty line; `None`
-    /// when the client went away or pressed Ctrl-D on an empty line. Bytes after the line stay
-    /// in `pending`.
+    /// when the client went away (a half-typed line is dropped) or pressed Ctrl-D on an empty
+    /// line. Bytes after the line stay in `pending`.
     pub async fn read_edited(
         &mut self,
         editor: &mut LineEditor,
@@ -157,10 +157,8 @@ impl Term {
                         editor.set_width(cols);
                         continue;
                     }
-                    TermInput::Closed => {
-                        let line = editor.line();
-                        return (!line.is_empty()).then_some(line);
-                    }
+                    // A line without its Enter is not run: the user never confirmed it.
+                    TermInput::Closed => return None,
                 }
             } else {
                 std::mem::take(pending)
