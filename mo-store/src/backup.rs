@@ -8,8 +8,10 @@
 //! manifest.json
 //! mo.db                          a consistent snapshot (SQLite VACUUM INTO), taken online
 //! ssh_host_ed25519_key           the SSH door's host key, when there is one
-//! macros/NAME.macro, NAME.owner  stored macros
 //! schedule-state.json            the scheduler's state
+//! known_hosts, site.toml         host keys of ssh:// devices, the site allowlist
+//! macros/, audit-archive/,       stored macros, audit archives, the shell's per-user history,
+//! history/, tls/                 the self-signed TLS pair (each directory's files)
 //! secret.key                     only with --with-secret-key
 //! logs/DEVICE/NNN.mlog[.zst]     only with --with-logs: closed segments as they are, the live
 //!                                segment cut at its last complete record
@@ -37,6 +39,16 @@ use crate::store::Store;
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// Version of the backup layout this build writes and reads.
 pub const BACKUP_FORMAT: u32 = 1;
+/// Files of the data directory every backup holds when they exist (besides `mo.db`).
+const EXTRA_FILES: &[&str] = &[
+    HOST_KEY_FILE,
+    crate::macros::SCHEDULE_STATE_FILE,
+    "known_hosts",
+    "site.toml",
+];
+/// Directories of the data directory whose files every backup holds: macros, audit archives,
+/// the SSH shell's per-user history, the self-signed TLS pair.
+const EXTRA_DIRS: &[&str] = &[crate::macros::MACROS_DIR, "audit-archive", "history", "tls"];
 /// The four bytes every zstd frame starts with.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 /// Largest manifest a restore reads (a backup with millions of files has a bigger one).
@@ -143,8 +155,9 @@ pub fn create_backup(
             Err(e) => Err(Error::io(format!("cannot read {}", from.display()), e)),
         }
     };
-    copy_plain(HOST_KEY_FILE)?;
-    copy_plain(crate::macros::SCHEDULE_STATE_FILE)?;
+    for name in EXTRA_FILES {
+        copy_plain(name)?;
+    }
     if opts.with_secret_key {
         if !dir.secret_key_path().exists() {
             return Err(Error::BadValue {
@@ -156,10 +169,12 @@ pub fn create_backup(
         }
         copy_plain(SECRET_KEY_FILE)?;
     }
-    let macros = dir.path().join(crate::macros::MACROS_DIR);
-    for name in sorted_names(&macros)? {
-        if name.ends_with(".macro") || name.ends_with(".owner") {
-            copy_plain(&format!("{}/{name}", crate::macros::MACROS_DIR))?;
+    for sub in EXTRA_DIRS {
+        let from = dir.path().join(sub);
+        for name in sorted_names(&from)? {
+            if !name.starts_with('.') && !name.ends_with(".tmp") && from.join(&name).is_file() {
+                copy_plain(&format!("{sub}/{name}"))?;
+            }
         }
     }
     if opts.with_logs {
@@ -420,8 +435,9 @@ pub fn restore_backup(
     actor: &str,
     progress: &mut dyn FnMut(&str),
 ) -> Result<RestoreReport> {
-    let shown = file.display().to_string();
-    if dest.exists() {
+    let existed = dest.exists();
+    let mut was_empty = true;
+    if existed {
         if !dest.is_dir() {
             return Err(Error::Backup(format!(
                 "cannot restore into {}: it is not a directory",
@@ -439,7 +455,31 @@ pub fn restore_backup(
                 dest.display()
             )));
         }
+        was_empty = !non_empty;
     }
+    let result = restore_into(file, dest, force, actor, progress);
+    if result.is_err() && was_empty {
+        // Leave the directory as it was, so the next attempt finds it empty (or absent).
+        if existed {
+            for entry in fs::read_dir(dest).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let _ = fs::remove_dir_all(&path).or_else(|_| fs::remove_file(&path));
+            }
+        } else {
+            let _ = fs::remove_dir_all(dest);
+        }
+    }
+    result
+}
+
+fn restore_into(
+    file: &Path,
+    dest: &Path,
+    force: bool,
+    actor: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<RestoreReport> {
+    let shown = file.display().to_string();
     let dir = DataDir::open(dest)?;
     let staging = tempfile::Builder::new()
         .prefix(".mo-restore-")

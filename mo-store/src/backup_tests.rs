@@ -26,6 +26,10 @@ fn round_trip_plain_and_zstd() {
     let tmp = tempfile::tempdir().unwrap();
     let (dir, store) = data_dir(&tmp.path().join("data"));
     fs::write(dir.host_key_path(), b"host key").unwrap();
+    fs::write(dir.path().join("known_hosts"), b"cs1 ssh-ed25519 AAAA").unwrap();
+    fs::create_dir(dir.path().join("tls")).unwrap();
+    fs::write(dir.path().join("tls/self-signed.crt"), b"cert").unwrap();
+    fs::write(dir.path().join("tls/.hidden"), b"x").unwrap();
     for zstd in [false, true] {
         let file = tmp.path().join(format!("b-{zstd}.tar"));
         let opts = BackupOptions {
@@ -35,7 +39,10 @@ fn round_trip_plain_and_zstd() {
         let manifest = backup(&dir, &store, &file, &opts);
         assert_eq!(manifest.schema_version, store.schema_version().unwrap());
         let paths: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, [DB_FILE, HOST_KEY_FILE]);
+        assert_eq!(
+            paths,
+            [DB_FILE, HOST_KEY_FILE, "known_hosts", "tls/self-signed.crt"]
+        );
         let dest = tmp.path().join(format!("restored-{zstd}"));
         let report = restore_backup(&file, &dest, false, "tester", &mut |_| {}).unwrap();
         assert_eq!(
@@ -43,6 +50,7 @@ fn round_trip_plain_and_zstd() {
             (1, 1, 0)
         );
         assert_eq!(fs::read(dest.join(HOST_KEY_FILE)).unwrap(), b"host key");
+        assert_eq!(fs::read(dest.join("tls/self-signed.crt")).unwrap(), b"cert");
         let restored = Store::open(dest.join(DB_FILE)).unwrap();
         assert!(restored.verify_password("alice", "pw").unwrap());
     }
@@ -134,10 +142,12 @@ fn damage_is_named() {
         err.contains("ssh_host_ed25519_key is damaged") && err.contains("damaged.tar"),
         "{err}"
     );
-    assert!(
-        !dest.join(DB_FILE).exists(),
-        "nothing restored from a damaged backup"
-    );
+    assert!(!dest.exists(), "nothing restored from a damaged backup");
+    // An empty directory stays empty after a refused archive, so a good one restores there.
+    fs::create_dir(&dest).unwrap();
+    restore_backup(&damaged, &dest, false, "t", &mut |_| {}).unwrap_err();
+    assert_eq!(fs::read_dir(&dest).unwrap().count(), 0);
+    restore_backup(&file, &dest, false, "t", &mut |_| {}).unwrap();
 
     let cut = tmp.path().join("cut.tar");
     fs::write(&cut, &bytes[..at.min(1024)]).unwrap();
