@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mo_testsupport::{Error, Login, Result, WAIT, ensure, free_port, run_test, venv_bin};
+use mo_testsupport::{Error, Login, Result, WAIT, World, ensure, free_port, run_test, venv_bin};
 
 /// Poll `f` until it answers `Ok`, or fail after `limit` naming `what` and the last answer.
 fn wait_until<T>(
@@ -35,8 +35,15 @@ fn wait_until<T>(
     }
 }
 
-/// Wait until the daemon accepts connections on 127.0.0.1:`port` (it opens device ports as
-/// their consoles start).
+/// Wait until the daemon says it listens on 127.0.0.1:`port` (it opens device ports as their
+/// consoles start). Its log, not a probe connection: a probe would be a viewer for a moment and
+/// could hold the write lock when the test's client arrives.
+fn wait_listening(w: &mut World, port: u16) -> Result<()> {
+    w.daemon()?
+        .wait_log(&format!("listening on 127.0.0.1:{port}/"), WAIT)
+}
+
+/// Whether 127.0.0.1:`port` takes connections (a probe; only where no client follows).
 fn wait_port(port: u16) -> Result<()> {
     wait_until(&format!("mod listening on 127.0.0.1:{port}"), WAIT, || {
         Ok(match std::net::TcpStream::connect(("127.0.0.1", port)) {
@@ -128,7 +135,7 @@ fn pyserial_rfc2217_changes_baud_sends_break_reads_and_writes() {
             &["--listen", &format!("127.0.0.1:{port}/rfc2217")],
         )?;
         w.start_daemon(&[])?;
-        wait_port(port)?;
+        wait_listening(w, port)?;
         let out = python(
             w.dir(),
             "pyserial_client.py",
@@ -191,7 +198,7 @@ fn labgrid_logs_in_through_the_rfc2217_port() {
             &["--listen", &format!("127.0.0.1:{port}/rfc2217")],
         )?;
         w.start_daemon(&[])?;
-        wait_port(port)?;
+        wait_listening(w, port)?;
         let out = python(
             w.dir(),
             "labgrid_client.py",
@@ -257,7 +264,7 @@ fn allow_list_refuses_and_audits_and_garbage_is_dropped() {
             ],
         )?;
         w.start_daemon(&[])?;
-        wait_port(port)?;
+        wait_listening(w, port)?;
         let args = |src: &str, mode: &str| vec![port.to_string(), src.into(), mode.into()];
         // From 127.0.0.2: refused with a message, and audited.
         let out = python(
@@ -320,8 +327,9 @@ fn telnet_and_socat_through_telnet_and_raw_ports() {
         let admin = w.add_user("admin", "admin-pw")?;
         w.add_user_with_role("otto", "otto-pw", Some(("operator", "all")))?;
         w.start_daemon(&[])?;
-        wait_port(tport)?;
-        wait_port(lport)?;
+        wait_listening(w, tport)?;
+        wait_listening(w, rport)?;
+        wait_listening(w, lport)?;
 
         // telnet: attaches (the write lock is free), logs in to the sim, runs a command.
         let telnet = w.tmux(
@@ -370,6 +378,16 @@ fn telnet_and_socat_through_telnet_and_raw_ports() {
         // A spy stays a spy: reconnect socat (its escape is Ctrl-]) to take the free lock.
         socat.send_keys(&["C-]"])?;
         socat.wait_dead(WAIT)?;
+        // Both connections are gone (the daemon has seen them close) before the next one.
+        wait_until("no port viewers left", WAIT, || {
+            let out = admin.run(Login::Shell, &["who", "lab"], None)?;
+            let text = out.combined();
+            Ok(if out.success() && !text.contains("tcp:127.0.0.1:") {
+                Ok(())
+            } else {
+                Err(text)
+            })
+        })?;
         let socat = w.tmux(
             "socat2",
             &[
@@ -463,7 +481,7 @@ fn telnet_and_socat_through_telnet_and_raw_ports() {
             ],
             None,
         )?;
-        wait_port(nport)?;
+        wait_listening(w, nport)?;
         wait_port_closed(tport)?;
         w.mo_ok(&["device", "set", "lab", "--no-listen"], None)?;
         wait_port_closed(nport)?;
