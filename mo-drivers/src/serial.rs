@@ -27,7 +27,12 @@
 //! are probed at each connect: a real UART answers, a pty does not (`ENOTTY`), and
 //! [`Capabilities::modem_lines`] reports what the last connect found. With modem lines,
 //! [`ControlOp::SetDtr`] and [`ControlOp::SetRts`] raise or drop DTR and RTS (`TIOCMBIS` /
-//! `TIOCMBIC`); without (a pty), they answer [`Error::Unsupported`] saying so.
+//! `TIOCMBIC`); without (a pty), they answer [`Error::Unsupported`] saying so. A port with modem
+//! lines also reports the device's side (DCD, DSR, CTS, RI) as the link's [`LinkStatus`]: read
+//! at connect and then every [`MODEM_POLL`] (`TIOCMGET`; `TIOCMIWAIT` would hold a thread per
+//! port, and ptys answer neither), so the console announces each change (`modem: DCD down
+//! (carrier lost); …`). A port without them (a pty) reports no modem state; a read that fails
+//! later (the port went away) stops the reports and clears the state.
 //!
 //! On a pty (a socat pair in tests) BREAK succeeds but nothing reaches the other side: ptys
 //! cannot carry a break condition. Linux ptys also force 8 data bits without parity whatever is
@@ -48,9 +53,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mo_core::link::{Capabilities, Connector, ControlOp, Link, LinkControl};
+use mo_core::link::{
+    Capabilities, Connector, ControlOp, Link, LinkControl, LinkStatus, ModemState,
+};
 use mo_core::{Error, Result};
 use serialport::TTYPort;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_serial::{DataBits, FlowControl, Parity, SerialPort, SerialStream, StopBits};
 use url::Url;
@@ -68,6 +76,8 @@ pub const MAX_BAUD: u32 = 4_000_000;
 const HELD_PORT_WAIT: Duration = Duration::from_secs(1);
 /// How often it tries again meanwhile.
 const HELD_PORT_RETRY: Duration = Duration::from_millis(10);
+/// How often a port with modem lines has its status lines (DCD, DSR, CTS, RI) read.
+pub const MODEM_POLL: Duration = Duration::from_millis(200);
 
 /// Line settings of a serial port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,6 +256,15 @@ impl Connector for SerialConnector {
             .map_err(|e| self.connect_error(format!("cannot duplicate {path}: {e}")))?;
         let has_modem_lines = control_port.read_carrier_detect().is_ok();
         self.modem_lines.store(has_modem_lines, Ordering::Relaxed);
+        let (status_tx, status) = watch::channel(LinkStatus::default());
+        if has_modem_lines {
+            let mut modem_port = port
+                .try_clone_native()
+                .map_err(|e| self.connect_error(format!("cannot duplicate {path}: {e}")))?;
+            let first = read_modem(&mut modem_port).ok();
+            status_tx.send_modify(|st| st.modem = first);
+            tokio::spawn(watch_modem(modem_port, status_tx, self.address.clone()));
+        }
         let stream = SerialStream::try_from(port)
             .map_err(|e| self.connect_error(format!("cannot watch {path}: {e}")))?;
         let (reader, writer) = tokio::io::split(stream);
@@ -256,6 +275,7 @@ impl Connector for SerialConnector {
                 port: tokio::sync::Mutex::new(control_port),
                 modem_lines: has_modem_lines,
                 address: self.address.clone(),
+                status,
             }),
         })
     }
@@ -280,6 +300,45 @@ struct SerialControl {
     /// The port answered the modem-line probe at connect (a pty does not).
     modem_lines: bool,
     address: String,
+    /// The modem status lines (only a port with modem lines reports them).
+    status: watch::Receiver<LinkStatus>,
+}
+
+/// The device's side of the modem lines (`TIOCMGET`).
+fn read_modem(port: &mut TTYPort) -> serialport::Result<ModemState> {
+    Ok(ModemState {
+        dcd: port.read_carrier_detect()?,
+        dsr: port.read_data_set_ready()?,
+        cts: port.read_clear_to_send()?,
+        ri: port.read_ring_indicator()?,
+    })
+}
+
+/// Read the modem lines every [`MODEM_POLL`] and publish each change, until nobody watches (the
+/// link was dropped) or a read fails (the port went away: the state is cleared).
+async fn watch_modem(mut port: TTYPort, status: watch::Sender<LinkStatus>, address: String) {
+    let mut tick = tokio::time::interval(MODEM_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        if status.is_closed() {
+            return;
+        }
+        match read_modem(&mut port) {
+            Ok(now) => {
+                status.send_if_modified(|st| {
+                    let changed = st.modem != Some(now);
+                    st.modem = Some(now);
+                    changed
+                });
+            }
+            Err(e) => {
+                tracing::debug!(address = %address, error = %e, "cannot read the modem lines any more");
+                status.send_if_modified(|st| st.modem.take().is_some());
+                return;
+            }
+        }
+    }
 }
 
 /// Releases the break condition when dropped, so a cancelled BREAK never leaves the line held.
@@ -358,6 +417,10 @@ impl LinkControl for SerialControl {
                 what: format!("{} (a serial port)", self.address),
             }),
         }
+    }
+
+    fn status(&self) -> Option<watch::Receiver<LinkStatus>> {
+        self.modem_lines.then(|| self.status.clone())
     }
 }
 

@@ -25,8 +25,8 @@
 //! BREAK is accepted on the pty and that the link keeps working; the line state itself is only
 //! observable on real hardware.
 //!
-//! DTR and RTS: a pty has no modem lines, so `serial` on a socat pair does not announce them and
-//! must answer `Unsupported`. `rfc2217` announces them and the commands must be accepted with
+//! DTR and RTS: a pty has no modem lines, so `serial` on a socat pair does not announce them,
+//! must answer `Unsupported` and reports no modem state. `rfc2217` announces them and the commands must be accepted with
 //! the link still working; ser2net on a pty never answers them (PEERS.md), so the line state is
 //! not checked. `ipmi` runs without the refused-connect check (a stopped BMC times out;
 //! tests/ipmi.rs checks that).
@@ -138,6 +138,16 @@ async fn carries_bytes_both_ways(mut fixture: impl Fixture) -> Result<()> {
 async fn capabilities_match_control(mut fixture: impl Fixture) -> Result<()> {
     let announced = fixture.connector().capabilities();
     let (mut link, mut peer) = open(&mut fixture).await?;
+    // A link without modem lines (serial on a pty: TIOCMGET answers ENOTTY) reports no modem
+    // state rather than failing.
+    if !fixture.connector().capabilities().modem_lines {
+        let modem = link.control.status().and_then(|s| s.borrow().modem);
+        ensure!(
+            modem.is_none(),
+            "{}: no modem lines announced, yet modem state {modem:?}",
+            fixture.name()
+        );
+    }
     let ops = [
         (
             ControlOp::WindowSize {
