@@ -29,6 +29,7 @@ SMOKE=(
   "power-status --devices 10 --redfish 2 --rounds 1"
   "search --size-mb 5"
   "scan --size-mb 2"
+  "discover --addresses 64 --answering 10"
   "ssh-connect --consoles 3"
   "sol --bytes 65536 --seconds 30"
   "ws-attach --attaches 10"

@@ -9,6 +9,7 @@
 //! ```
 
 mod common;
+mod discover;
 mod flood;
 mod flood_lines;
 mod flood_unix;
@@ -60,6 +61,8 @@ enum Cmd {
     Search(search::Opts),
     /// Scanner throughput: 100 patterns over realistic console output, MB/s per core.
     Scan(scan::Opts),
+    /// `mo discover` over a /24 where 10 addresses answer: wall time and packets sent.
+    Discover(discover::Opts),
     /// N SSH consoles to one sshd on loopback: time until all are connected.
     SshConnect(ssh_connect::Opts),
     /// Serial-over-LAN throughput: host output through ipmi_sim to one `ipmi://` link.
@@ -88,6 +91,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::PowerStatus(o) => rt.block_on(power_status::run(o)),
         Cmd::Search(o) => rt.block_on(search::run(o)),
         Cmd::Scan(o) => scan::run(o),
+        Cmd::Discover(o) => rt.block_on(discover::run(o)),
         Cmd::SshConnect(o) => rt.block_on(ssh_connect::run(o)),
         Cmd::Sol(o) => rt.block_on(sol::run(o)),
         Cmd::WsAttach(o) => rt.block_on(ws_attach::run(o)),

@@ -25,6 +25,7 @@ mod probe;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use mo_core::secret::Secret;
@@ -325,6 +326,70 @@ impl Found {
             | Found::Telnet { port, .. }
             | Found::Other { port, .. } => *port,
         }
+    }
+}
+
+/// What discovery has sent since the process started, counted as it goes (for `mo-bench
+/// discover`): UDP datagrams (IPMI requests, SNMP requests — a walk counts one per row read),
+/// TCP connection attempts (one SYN each; the handshake's other packets are not counted),
+/// writes on open TCP connections (telnet negotiation), and HTTP requests (Redfish GETs, over
+/// connections of their own).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Sent {
+    /// UDP datagrams.
+    pub udp_datagrams: u64,
+    /// TCP connection attempts.
+    pub tcp_connects: u64,
+    /// Writes on open TCP connections.
+    pub tcp_writes: u64,
+    /// HTTP requests.
+    pub http_requests: u64,
+}
+
+impl Sent {
+    /// Everything sent, as packets (each message one packet).
+    pub fn packets(&self) -> u64 {
+        self.udp_datagrams + self.tcp_connects + self.tcp_writes + self.http_requests
+    }
+}
+
+/// The running counts behind [`sent`].
+pub(crate) struct Counters {
+    udp: AtomicU64,
+    connects: AtomicU64,
+    writes: AtomicU64,
+    http: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn udp(&self) {
+        self.udp.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn tcp_connect(&self) {
+        self.connects.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn tcp_write(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn http(&self) {
+        self.http.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+pub(crate) static SENT: Counters = Counters {
+    udp: AtomicU64::new(0),
+    connects: AtomicU64::new(0),
+    writes: AtomicU64::new(0),
+    http: AtomicU64::new(0),
+};
+
+/// What discovery has sent in this process so far (subtract two readings for one run).
+pub fn sent() -> Sent {
+    Sent {
+        udp_datagrams: SENT.udp.load(Ordering::Relaxed),
+        tcp_connects: SENT.connects.load(Ordering::Relaxed),
+        tcp_writes: SENT.writes.load(Ordering::Relaxed),
+        http_requests: SENT.http.load(Ordering::Relaxed),
     }
 }
 

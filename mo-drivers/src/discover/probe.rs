@@ -10,7 +10,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout, timeout_at};
 
 use super::parse::{self, Banner};
-use super::{Found, PortSpec, ProbeOptions, Service};
+use super::{Found, PortSpec, ProbeOptions, SENT, Service};
 use crate::power::snmp_profiles::{self, PduProfile};
 use crate::telnet::codec::{COM_PORT_OPTION, DO, DONT, TelnetCodec, WILL, WONT};
 
@@ -58,6 +58,7 @@ async fn exchange<T>(
     garbage: &mut Option<String>,
     mut accept: impl FnMut(&[u8]) -> Result<T, String>,
 ) -> Option<T> {
+    SENT.udp();
     socket.send(request).await.ok()?;
     let deadline = Instant::now() + wait;
     let mut buf = vec![0u8; 2048];
@@ -173,6 +174,7 @@ async fn ipmi(target: SocketAddr, t: Duration) -> Option<Found> {
 }
 
 async fn connects(target: SocketAddr, t: Duration) -> Option<TcpStream> {
+    SENT.tcp_connect();
     timeout(t, TcpStream::connect(target)).await.ok()?.ok()
 }
 
@@ -195,6 +197,7 @@ async fn redfish(target: SocketAddr, t: Duration, options: &ProbeOptions) -> Opt
         if let Some((user, password)) = &options.http_login {
             request = request.basic_auth(user, Some(password.expose()));
         }
+        SENT.http();
         request.send()
     };
     let mut last_error = String::new();
@@ -306,8 +309,14 @@ async fn walk(client: &Client, column: &[u32], t: Duration) -> Vec<(Vec<u32>, Va
         return Vec::new();
     };
     let Ok(Ok(varbinds)) = timeout(t * 4, stream.collect()).await else {
+        // At least the first request of the walk went out.
+        SENT.udp();
         return Vec::new();
     };
+    // One request per row, and the one that ran past the column.
+    for _ in 0..=varbinds.len() {
+        SENT.udp();
+    }
     varbinds
         .into_iter()
         .filter(|vb| vb.oid.starts_with(&base))
@@ -342,6 +351,7 @@ async fn snmp(target: SocketAddr, t: Duration, options: &ProbeOptions) -> Option
             return None;
         };
         let oids = [Oid::from_slice(&SYS_DESCR), Oid::from_slice(&SYS_OBJECT_ID)];
+        SENT.udp();
         let response = match timeout(t + Duration::from_secs(1), client.get_many(&oids)).await {
             Ok(Ok(r)) => r,
             // No answer: unreachable, or a wrong community; try the next.
@@ -473,6 +483,7 @@ async fn tcp(target: SocketAddr, t: Duration, telnet: bool) -> Option<Found> {
         codec.feed(raw.get(fed..).unwrap_or_default(), &mut data, &mut reply);
         fed = raw.len();
         if !reply.is_empty() {
+            SENT.tcp_write();
             if stream.write_all(&reply).await.is_err() {
                 break;
             }
