@@ -6,6 +6,7 @@
 //! Python once the interpreter exits; blocking calls release the GIL and wait on the same runtime.
 //! Errors become the exception classes of `mo/_errors.py` (see [`errors`]).
 
+mod auth;
 mod client;
 mod errors;
 mod runtime;
@@ -608,9 +609,9 @@ async fn open_core(
     name: Option<String>,
     mut options: LocalOptions,
     scan: Option<PatternBook>,
+    driver: mo_drivers::DriverOptions,
 ) -> PyResult<Arc<Core>> {
-    let connector =
-        mo_drivers::connector_for(&url, &mo_drivers::DriverOptions::default()).map_err(to_py)?;
+    let connector = mo_drivers::connector_for(&url, &driver).map_err(to_py)?;
     let name = name.unwrap_or_else(|| device_name(&url));
     let events = scan.map(|patterns| {
         let service = EventService::start(Rules::default(), patterns, Arc::new(NoSink), 1);
@@ -654,8 +655,8 @@ fn local_options(
 /// Open a console from its address in this process; an awaitable giving a [`Console`].
 #[pyfunction]
 #[pyo3(
-    signature = (url, *, user = None, name = None, mode = "attach", replay = None, wait_up = Some(30.0), log_dir = None, scan = None),
-    text_signature = "(url, *, user=None, name=None, mode='attach', replay=None, wait_up=30.0, log_dir=None, scan=None)"
+    signature = (url, *, user = None, name = None, mode = "attach", replay = None, wait_up = Some(30.0), log_dir = None, scan = None, password = None, private_key = None, key_passphrase = None, known_hosts = None, trust_host_key = false, bmc_key = None),
+    text_signature = "(url, *, user=None, name=None, mode='attach', replay=None, wait_up=30.0, log_dir=None, scan=None, password=None, private_key=None, key_passphrase=None, known_hosts=None, trust_host_key=False, bmc_key=None)"
 )]
 #[allow(clippy::too_many_arguments)]
 fn open<'py>(
@@ -668,19 +669,36 @@ fn open<'py>(
     wait_up: Option<f64>,
     log_dir: Option<std::path::PathBuf>,
     scan: Option<&Bound<'py, PyAny>>,
+    password: Option<String>,
+    private_key: Option<String>,
+    key_passphrase: Option<String>,
+    known_hosts: Option<std::path::PathBuf>,
+    trust_host_key: bool,
+    bmc_key: Option<String>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let options = local_options(user, mode, replay, wait_up, log_dir)?;
     let scan = scan_book(scan)?;
+    let driver = auth::Auth {
+        password,
+        private_key,
+        key_passphrase,
+        known_hosts,
+        trust_host_key,
+        bmc_key,
+    }
+    .driver_options()?;
     crate::runtime::future_into_py(py, async move {
-        Ok(Console::new(open_core(url, name, options, scan).await?))
+        Ok(Console::new(
+            open_core(url, name, options, scan, driver).await?,
+        ))
     })
 }
 
 /// Open a console from its address in this process, blocking; gives a [`SyncConsole`].
 #[pyfunction]
 #[pyo3(
-    signature = (url, *, user = None, name = None, mode = "attach", replay = None, wait_up = Some(30.0), log_dir = None, scan = None),
-    text_signature = "(url, *, user=None, name=None, mode='attach', replay=None, wait_up=30.0, log_dir=None, scan=None)"
+    signature = (url, *, user = None, name = None, mode = "attach", replay = None, wait_up = Some(30.0), log_dir = None, scan = None, password = None, private_key = None, key_passphrase = None, known_hosts = None, trust_host_key = false, bmc_key = None),
+    text_signature = "(url, *, user=None, name=None, mode='attach', replay=None, wait_up=30.0, log_dir=None, scan=None, password=None, private_key=None, key_passphrase=None, known_hosts=None, trust_host_key=False, bmc_key=None)"
 )]
 #[allow(clippy::too_many_arguments)]
 fn open_sync(
@@ -693,12 +711,27 @@ fn open_sync(
     wait_up: Option<f64>,
     log_dir: Option<std::path::PathBuf>,
     scan: Option<&Bound<'_, PyAny>>,
+    password: Option<String>,
+    private_key: Option<String>,
+    key_passphrase: Option<String>,
+    known_hosts: Option<std::path::PathBuf>,
+    trust_host_key: bool,
+    bmc_key: Option<String>,
 ) -> PyResult<SyncConsole> {
     let options = local_options(user, mode, replay, wait_up, log_dir)?;
     let scan = scan_book(scan)?;
+    let driver = auth::Auth {
+        password,
+        private_key,
+        key_passphrase,
+        known_hosts,
+        trust_host_key,
+        bmc_key,
+    }
+    .driver_options()?;
     Ok(SyncConsole::new(block(
         py,
-        open_core(url, name, options, scan),
+        open_core(url, name, options, scan, driver),
     )?))
 }
 

@@ -17,6 +17,7 @@ Blocking versions for scripts are in :mod:`mo.sync`.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Awaitable, Callable, Generator, Optional, Sequence, Union
 
 from ._errors import (
@@ -86,6 +87,12 @@ def open(
     wait_up: Optional[float] = 30.0,
     log_dir: Optional[str] = None,
     scan: Optional[Sequence[Union[tuple[str, str], tuple[str, str, str]]]] = None,
+    password: Optional[str] = None,
+    private_key: Optional[str] = None,
+    key_passphrase: Optional[str] = None,
+    known_hosts: Optional[Union[str, os.PathLike[str]]] = None,
+    trust_host_key: bool = False,
+    bmc_key: Optional[str] = None,
 ) -> Opening:
     """Open the console at ``url`` (``sim://NAME``, ``serial:///dev/ttyS0?baud=115200``, ...)
     in this process. ``user`` types (default: the OS user); ``name`` is the device name
@@ -93,7 +100,15 @@ def open(
     recent output come first; ``wait_up`` seconds to wait for the link (None: do not wait);
     ``log_dir`` keeps a record log there. ``scan`` patterns, ``(name, regex)`` or
     ``(name, regex, severity)``, are watched for in the output as the daemon watches its
-    consoles: each match (and each link change) is an event, read with ``next_event()``."""
+    consoles: each match (and each link change) is an event, read with ``next_event()``.
+
+    Secrets for ``ssh://`` and ``ipmi://`` consoles (never printed, never in errors):
+    ``password`` (SSH password, IPMI user password); ``private_key``, an SSH private key given
+    as its OpenSSH/PEM text (holding ``-----BEGIN``) or as the path of the key file, with
+    ``key_passphrase`` when it is encrypted; ``bmc_key``, the IPMI BMC key (K_g). Host keys:
+    ``known_hosts`` is an OpenSSH ``known_hosts`` file (without it every SSH host key is
+    unknown and refused); ``trust_host_key=True`` accepts a key seen for the first time and
+    records it there (a changed key is always refused)."""
     return Opening(
         lambda: _mo.open(
             url,
@@ -104,6 +119,12 @@ def open(
             wait_up=wait_up,
             log_dir=log_dir,
             scan=scan,
+            password=password,
+            private_key=private_key,
+            key_passphrase=key_passphrase,
+            known_hosts=known_hosts,
+            trust_host_key=trust_host_key,
+            bmc_key=bmc_key,
         )
     )
 

@@ -134,6 +134,12 @@ def open(
     wait_up: Optional[float] = 30.0,
     log_dir: Optional[str] = None,
     scan: Optional[Sequence[_ScanPattern]] = None,
+    password: Optional[str] = None,
+    private_key: Optional[str] = None,
+    key_passphrase: Optional[str] = None,
+    known_hosts: Optional[str | os.PathLike[str]] = None,
+    trust_host_key: bool = False,
+    bmc_key: Optional[str] = None,
 ) -> Awaitable[Console]: ...
 def open_sync(
     url: str,
@@ -145,6 +151,12 @@ def open_sync(
     wait_up: Optional[float] = 30.0,
     log_dir: Optional[str] = None,
     scan: Optional[Sequence[_ScanPattern]] = None,
+    password: Optional[str] = None,
+    private_key: Optional[str] = None,
+    key_passphrase: Optional[str] = None,
+    known_hosts: Optional[str | os.PathLike[str]] = None,
+    trust_host_key: bool = False,
+    bmc_key: Optional[str] = None,
 ) -> SyncConsole: ...
 
 @disjoint_base

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Optional, Sequence, Union
 
 from ._mo import EventStream, SyncClient, SyncConsole, open_sync
@@ -26,6 +27,12 @@ def open(
     wait_up: Optional[float] = 30.0,
     log_dir: Optional[str] = None,
     scan: Optional[Sequence[Union[tuple[str, str], tuple[str, str, str]]]] = None,
+    password: Optional[str] = None,
+    private_key: Optional[str] = None,
+    key_passphrase: Optional[str] = None,
+    known_hosts: Optional[Union[str, os.PathLike[str]]] = None,
+    trust_host_key: bool = False,
+    bmc_key: Optional[str] = None,
 ) -> SyncConsole:
     """Open the console at ``url`` in this process; see :func:`mo.open`. Use it as ``with``."""
     return open_sync(
@@ -37,4 +44,10 @@ def open(
         wait_up=wait_up,
         log_dir=log_dir,
         scan=scan,
+        password=password,
+        private_key=private_key,
+        key_passphrase=key_passphrase,
+        known_hosts=known_hosts,
+        trust_host_key=trust_host_key,
+        bmc_key=bmc_key,
     )
