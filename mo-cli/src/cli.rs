@@ -328,9 +328,10 @@ pub struct AddSettings {
     #[arg(long)]
     pub log_secrets: bool,
     /// Serve the console on its own TCP port: `ADDR:PORT[/raw|/telnet|/telnet+login|/rfc2217]`
-    /// (raw by default); repeat for several. Ports without a login bind loopback only unless
-    /// --listen-allow names the networks that may connect (docs/listen-ports.md).
-    #[arg(long, value_name = "ADDR:PORT[/MODE]")]
+    /// (raw by default), `,spy` after the mode for read-only connections; repeat for several.
+    /// Ports without a login bind loopback only unless --listen-allow names the networks that
+    /// may connect (docs/listen-ports.md).
+    #[arg(long, value_name = "ADDR:PORT[/MODE][,spy]")]
     pub listen: Vec<String>,
     /// A network (CIDR, e.g. 10.1.0.0/16) that may connect to the device's --listen ports;
     /// repeat for several. Connections from elsewhere are refused and audited.
@@ -417,8 +418,9 @@ pub struct SetSettings {
     #[arg(long)]
     pub no_log_secrets: bool,
     /// Replace the console's TCP ports with these: `ADDR:PORT[/raw|/telnet|/telnet+login|/rfc2217]`
-    /// (raw by default); repeat for several (docs/listen-ports.md).
-    #[arg(long, value_name = "ADDR:PORT[/MODE]", conflicts_with = "no_listen")]
+    /// (raw by default), `,spy` after the mode for read-only connections; repeat for several
+    /// (docs/listen-ports.md).
+    #[arg(long, value_name = "ADDR:PORT[/MODE][,spy]", conflicts_with = "no_listen")]
     pub listen: Vec<String>,
     /// Remove every TCP port of the console (and its --listen-allow networks).
     #[arg(long)]
