@@ -37,6 +37,7 @@ mod power;
 pub mod schema;
 mod sessions;
 mod signals;
+mod tokens;
 mod users;
 mod web;
 mod ws;
@@ -68,6 +69,9 @@ pub use schema::{
 };
 pub use sessions::{DevicePath, MacroPath, SessionInfo, Viewer, ViewerRole};
 pub use signals::{LineSetting, LineWord, Lines, SignalReport, SignalRequest};
+pub use tokens::{
+    ApiToken, CreatedApiToken, NewApiToken, TOKEN_ACTIONS, TokenPath, valid_expiry, valid_scope,
+};
 pub use users::{NewUser, Role, User};
 pub use web::{
     AsciicastQuery, LoginRequest, MAX_LOGIN_PASSWORD, MAX_LOGIN_USER, MAX_NOTE_CHARS, Me,

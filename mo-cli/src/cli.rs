@@ -75,6 +75,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "MO_PIN", value_name = "SHA256")]
     pub pin: Option<String>,
 
+    /// Use the server and token of this profile (stored by `mo login URL --profile NAME` in
+    /// ~/.config/mo/config.toml) where --server and --token are not given.
+    #[arg(long, env = "MO_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -204,6 +209,15 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 60)]
         wait: u64,
     },
+    /// Log in to a daemon's API: asks for the user and password, makes an API token with them
+    /// and stores it with the server's address as a profile in ~/.config/mo/config.toml (mode
+    /// 0600); `mo --profile NAME` (or MO_PROFILE) then uses it.
+    #[command(after_help = "Examples:\n  mo login https://cs1:8443 --pin AB:CD:...\n  \
+        mo login http://127.0.0.1:8022 --profile lab --user alice --expires 30d\n  \
+        mo --profile lab devices")]
+    Login(crate::profile::LoginArgs),
+    /// Revoke the profile's token on its daemon and forget the profile.
+    Logout(crate::profile::LogoutArgs),
     /// List devices: with --server the daemon's (those you may see), else as `mo device list`.
     Devices {
         /// Print a JSON array instead of a table.

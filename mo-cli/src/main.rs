@@ -28,11 +28,12 @@ mod maintenance;
 mod mass;
 mod power;
 mod power_verify;
+mod profile;
 mod remote;
+mod signal;
 mod server_admin;
 #[cfg(test)]
 mod server_walk;
-mod signal;
 mod table;
 mod user;
 mod wizard;
@@ -55,6 +56,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    if let Err(e) = profile::apply(&mut cli) {
+        let _ = writeln!(io::stderr(), "mo: {}", one_line(&e));
+        return ExitCode::FAILURE;
+    }
     match cli
         .data_dir_given
         .clone()
@@ -110,6 +115,17 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Login(args) => {
+            profile::login(&cli, args, &mut io::stdin().lock(), out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Logout(args) => {
+            profile::logout(&cli, args, out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     if let Some(code) = backup::dispatch(&cli, out)? {
         return Ok(code);
     }
@@ -253,6 +269,7 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
         }
         Command::Discover(_) | Command::Wizard(_) => {}
         Command::Console(_) | Command::Who { .. } | Command::Cluster(_) => {}
+        Command::Login(_) | Command::Logout(_) => {}
         Command::Backup(_) | Command::Restore(_) => {}
     }
     Ok(ExitCode::SUCCESS)

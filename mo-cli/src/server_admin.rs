@@ -1,5 +1,6 @@
 //! With `--server` (`MO_SERVER`): the administration commands the daemon's API serves —
-//! `device add|show|rm`, `user add|list`, `role list`, `events` (list, `--follow`, `ack`),
+//! `device add|show|rm`, `user add|list`, `role list`, `token add|list|rm`, `events` (list,
+//! `--follow`, `ack`),
 //! `macro list`, `log search|verify` — and, for every other command, a clear refusal naming it.
 //! Nothing here opens or creates a local data directory.
 
@@ -12,7 +13,7 @@ use clap::CommandFactory;
 use mo_client::{Client, LogQuery, Value};
 use serde_json::json;
 
-use crate::access::RoleCommand;
+use crate::access::{RoleCommand, TokenCommand};
 use crate::cli::{AddSettings, Cli, Command, DeviceCommand, LogCommand, UserCommand};
 use crate::events::EventsCommand;
 use crate::macros::MacroCommand;
@@ -55,6 +56,7 @@ fn served(command: &Command) -> bool {
         ),
         Command::User(c) => matches!(c, UserCommand::Add { .. } | UserCommand::List { .. }),
         Command::Role(c) => matches!(c, RoleCommand::List { .. }),
+        Command::Token(_) => true,
         Command::Events(args) => !matches!(args.command, Some(EventsCommand::Raise(_))),
         Command::Macro(c) => matches!(c, MacroCommand::List { .. }),
         Command::Log(c) => matches!(c, LogCommand::Search { .. } | LogCommand::Verify { .. }),
@@ -170,6 +172,47 @@ async fn run_async(
             }
         }
         Command::Events(args) => return crate::events_remote::run(client, args, out).await,
+        Command::Token(TokenCommand::Add {
+            user,
+            expires,
+            scope,
+        }) => {
+            let new = client
+                .add_token(Some(user), Some(scope), expires.as_deref())
+                .await?;
+            writeln!(out, "{}", new.token)?;
+            writeln!(
+                out,
+                "token {} for `{user}` (scope {}, expires {}); store it now, it is not shown again",
+                new.info.id,
+                new.info.scope,
+                new.info.expires_at.as_deref().unwrap_or("never")
+            )?;
+        }
+        Command::Token(TokenCommand::List { user, json }) => {
+            let list = client.tokens(user.as_deref()).await?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+            } else {
+                let mut table =
+                    Table::new(&["ID", "USER", "SCOPE", "EXPIRES", "LAST USED", "STATE"]);
+                for t in list {
+                    table.row(vec![
+                        t.id,
+                        t.user,
+                        t.scope,
+                        t.expires_at.unwrap_or_else(|| "never".into()),
+                        t.last_used_at.unwrap_or_else(|| "never".into()),
+                        t.state,
+                    ]);
+                }
+                table.write(out)?;
+            }
+        }
+        Command::Token(TokenCommand::Rm { id }) => {
+            client.revoke_token(id).await?;
+            writeln!(out, "revoked token {id}")?;
+        }
         Command::Macro(MacroCommand::List { json }) => {
             let names = client.macros().await?;
             if *json {

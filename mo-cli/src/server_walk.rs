@@ -87,6 +87,8 @@ fn minimal_args(
     args.extend(positionals);
     // Options a command needs that clap cannot mark as required.
     let extra: &[&str] = match words.join(" ").as_str() {
+        // A wrong password (standard input): the daemon refuses it, nothing is stored.
+        "login" => &["--user", "walker", "--password-stdin"],
         "user add" => &["--password-stdin"],
         "device signal" => &["--dtr", "on"],
         _ => &[],
@@ -116,6 +118,17 @@ fn tree(root: &Path) -> BTreeSet<PathBuf> {
 
 /// Run `mo ARGS` with only `env` and a home in `home`, from `cwd`.
 fn mo(home: &Path, cwd: &Path, env: &[(&str, &str)], args: &[String]) -> CmdOutput {
+    mo_with_input(home, cwd, env, args, "walk-password\n")
+}
+
+/// [`mo`] with `stdin` as standard input.
+fn mo_with_input(
+    home: &Path,
+    cwd: &Path,
+    env: &[(&str, &str)],
+    args: &[String],
+    stdin: &str,
+) -> CmdOutput {
     let mut cmd = Process::new(bin_path("mo").expect("the mo binary"));
     cmd.args(args).current_dir(cwd);
     for var in [
@@ -136,7 +149,7 @@ fn mo(home: &Path, cwd: &Path, env: &[(&str, &str)], args: &[String]) -> CmdOutp
     for (k, v) in env {
         cmd.env(k, v);
     }
-    run_with_timeout(cmd, Some(b"walk-password\n"), Duration::from_secs(60))
+    run_with_timeout(cmd, Some(stdin.as_bytes()), Duration::from_secs(60))
         .expect("run mo within 60 s")
 }
 
@@ -219,6 +232,12 @@ fn every_command_reaches_the_daemon_or_refuses_and_no_data_dir_appears() {
         let env = [("MO_SERVER", server.as_str()), ("MO_TOKEN", token.as_str())];
         for (words, cmd) in &all {
             let mut args = minimal_args(words, cmd, &input, false);
+            // `mo login URL` logs in to the daemon under test.
+            if words == &["login"] {
+                args.iter_mut()
+                    .filter(|a| *a == "sim://walk")
+                    .for_each(|a| a.clone_from(&server));
+            }
             let mut seen = relay.connections();
             let mut out = mo(root, &root.join("cwd"), &env, &args);
             if out.status.code() == Some(2) {
@@ -332,6 +351,106 @@ fn admin_commands_go_through_the_api() {
         let missing = run(&["events", "ack", "999999"]);
         ensure!(!missing.status.success(), "acked a missing event");
         ensure!(tree(root) == before, "files appeared in the sandbox");
+        Ok(())
+    });
+}
+
+#[test]
+fn login_stores_a_profile_that_profile_selects_and_logout_revokes() {
+    run_test("cli-login", |w| {
+        w.add_device("sim-a", "sim://sim-a", &[])?;
+        w.add_user("alice", "alicepw")?;
+        let api = start_daemon_with_http(w, &[])?;
+        let sandbox = temp_dir("login-home")?;
+        let root = sandbox.path();
+        std::fs::create_dir_all(root.join("cwd")).unwrap();
+        let cwd = root.join("cwd");
+        let run = |env: &[(&str, &str)], args: &[&str], stdin: &str| {
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            mo_with_input(root, &cwd, env, &args, stdin)
+        };
+        let out = run(
+            &[],
+            &[
+                "login",
+                &api.base,
+                "--user",
+                "alice",
+                "--password-stdin",
+                "--profile",
+                "lab",
+            ],
+            "alicepw\n",
+        );
+        ensure!(out.status.success(), "mo login: {}", out.stderr);
+        let config = root.join("xdg-config/mo/config.toml");
+        let text = std::fs::read_to_string(&config).unwrap_or_default();
+        ensure!(
+            text.contains("[profiles.lab]") && text.contains(&api.base),
+            "config.toml after login:\n{text}"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&config).unwrap().permissions().mode() & 0o777;
+        ensure!(mode == 0o600, "config.toml has mode {mode:o}");
+        let token = text
+            .lines()
+            .find_map(|l| l.strip_prefix("token = \""))
+            .map(|t| t.trim_end_matches('"').to_string())
+            .unwrap_or_default();
+        ensure!(token.starts_with("mo_"), "no token in config.toml:\n{text}");
+        // --profile and MO_PROFILE select it; no data directory is involved.
+        let devices = run(&[], &["--profile", "lab", "devices"], "");
+        ensure!(
+            devices.status.success() && devices.stdout.contains("sim-a"),
+            "mo --profile lab devices: {}{}",
+            devices.stdout,
+            devices.stderr
+        );
+        let tokens = run(&[("MO_PROFILE", "lab")], &["token", "list", "--json"], "");
+        ensure!(
+            tokens.status.success() && tokens.stdout.contains("\"alice\""),
+            "MO_PROFILE=lab mo token list: {}{}",
+            tokens.stdout,
+            tokens.stderr
+        );
+        let wrong = run(
+            &[],
+            &["login", &api.base, "--user", "alice", "--password-stdin"],
+            "nope\n",
+        );
+        ensure!(
+            !wrong.status.success() && wrong.stderr.contains("authentication"),
+            "a wrong password: {}",
+            wrong.stderr
+        );
+        let out = run(&[], &["--profile", "lab", "logout"], "");
+        ensure!(out.status.success(), "mo logout: {}", out.stderr);
+        let text = std::fs::read_to_string(&config).unwrap_or_default();
+        ensure!(!text.contains("[profiles.lab]"), "still there:\n{text}");
+        let gone = run(&[], &["--profile", "lab", "devices"], "");
+        ensure!(
+            !gone.status.success() && gone.stderr.contains("no profile `lab`"),
+            "after logout: {}",
+            gone.stderr
+        );
+        let revoked = run(
+            &[
+                ("MO_SERVER", api.base.as_str()),
+                ("MO_TOKEN", token.as_str()),
+            ],
+            &["devices"],
+            "",
+        );
+        ensure!(
+            !revoked.status.success() && revoked.stderr.contains("authentication"),
+            "the logged-out token still works: {}{}",
+            revoked.stdout,
+            revoked.stderr
+        );
+        ensure!(
+            !root.join("xdg-data").exists() && !cwd.join("mo-data").exists(),
+            "a data directory appeared"
+        );
         Ok(())
     });
 }

@@ -34,6 +34,7 @@ mod attach;
 pub mod error;
 mod events;
 mod trust;
+mod tokens;
 pub mod types;
 
 use std::sync::Arc;
@@ -72,6 +73,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct Client {
     base: Url,
     token: Option<String>,
+    /// A user and password (HTTP Basic) instead of the token ([`Client::with_password`]).
+    password: Option<(String, String)>,
     http: reqwest::Client,
     /// The TLS configuration of `https://` servers trusted by a CA bundle or a pin, shared by
     /// REST calls and WebSockets; `None`: the public web roots.
@@ -144,9 +147,17 @@ impl Client {
         Ok(Client {
             base,
             token: (!token.is_empty()).then_some(token),
+            password: None,
             http,
             tls,
         })
+    }
+
+    /// The same client authenticating REST calls with `user`'s password (HTTP Basic) instead
+    /// of a token: what [`Client::add_token`] needs to make a user's first token (`mo login`).
+    pub fn with_password(mut self, user: &str, password: &str) -> Client {
+        self.password = Some((user.to_string(), password.to_string()));
+        self
     }
 
     /// The server's base URL.
@@ -171,7 +182,9 @@ impl Client {
         let url = self.url(req.segments);
         let what = format!("{} {}", req.method, url.path());
         let mut rb = self.http.request(req.method.clone(), url);
-        if let Some(t) = &self.token {
+        if let Some((user, password)) = &self.password {
+            rb = rb.basic_auth(user, Some(password));
+        } else if let Some(t) = &self.token {
             rb = rb.bearer_auth(t);
         }
         if !req.query.is_empty() {

@@ -92,6 +92,9 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/users"),
     r("POST", "/api/v1/users"),
     r("GET", "/api/v1/roles"),
+    r("GET", "/api/v1/tokens"),
+    r("POST", "/api/v1/tokens"),
+    r("DELETE", "/api/v1/tokens/{id}"),
     r("POST", "/api/v1/gang"),
     r("POST", "/api/v1/discover"),
     r("GET", "/api/v1/macros"),
@@ -148,6 +151,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/users", get(rest::users).post(rest::add_user))
         .route("/api/v1/roles", get(rest::roles))
+        .route("/api/v1/tokens", get(rest::tokens).post(rest::add_token))
+        .route(
+            "/api/v1/tokens/{id}",
+            axum::routing::delete(rest::revoke_token),
+        )
         .route("/api/v1/gang", post(rest::gang))
         .route("/api/v1/discover", post(rest::discover))
         .route("/api/v1/macros", get(rest::macros))

@@ -38,6 +38,10 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/api/v1/users"),
     ("post", "/api/v1/users"),
     ("get", "/api/v1/roles"),
+    // API tokens (mo login, mo token with --server): tests in mo-cli/src/server_walk.rs.
+    ("get", "/api/v1/tokens"),
+    ("post", "/api/v1/tokens"),
+    ("delete", "/api/v1/tokens/{id}"),
     ("post", "/api/v1/gang"),
     // discover_api.rs (discovery through the daemon, `mo discover --server`).
     ("post", "/api/v1/discover"),

@@ -16,6 +16,7 @@ mod maintenance;
 mod power;
 mod sessions;
 mod signals;
+mod tokens;
 mod users;
 
 use std::time::SystemTime;
@@ -48,6 +49,7 @@ pub use maintenance::*;
 pub use power::*;
 pub use sessions::*;
 pub use signals::*;
+pub use tokens::*;
 pub use users::*;
 
 /// A JSON body; malformed JSON is a 400 `bad_request` naming what is wrong.
