@@ -5,6 +5,10 @@
 //!
 //! Runs on the data directory of a running daemon (the daemon records the console); the device's
 //! console must print while the device runs.
+//!
+//! A device whose power is bound to its BMC only (`ipmi://`, `redfish://`) is checked through the
+//! BMC's own power state instead: it must read off after the switch off and on after the switch
+//! on (no daemon needed).
 
 use std::io::{BufRead as _, IsTerminal as _, Write};
 use std::path::Path;
@@ -13,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use mo_core::log::{LogLock, tail};
-use mo_core::power::{PowerAction, PowerController as _};
+use mo_core::power::{PowerAction, PowerController as _, PowerState};
 use mo_core::record::RecordKind;
 use mo_store::{AuditEntry, DataDir, Outcome};
 
@@ -21,6 +25,8 @@ use mo_store::{AuditEntry, DataDir, Outcome};
 const QUIET: Duration = Duration::from_secs(5);
 /// How often the record log is looked at.
 const POLL: Duration = Duration::from_millis(200);
+/// How often a BMC's power state is read while waiting for it to change.
+const BMC_POLL: Duration = Duration::from_millis(500);
 /// How many records at the end of the log are looked at per poll.
 const TAIL: usize = 512;
 
@@ -46,6 +52,20 @@ pub fn run(
         .context("cannot open the device-secret key")?;
     let binding = crate::power::binding(&store, &key, &device).map_err(anyhow::Error::msg)?;
     let outlets = device.settings.power.join(", ");
+    let bmc = !device.settings.power.is_empty()
+        && device
+            .settings
+            .power
+            .iter()
+            .all(|p| p.starts_with("ipmi://") || p.starts_with("redfish"));
+    if bmc {
+        confirm(name, &outlets, yes)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let result = rt.block_on(verify_bmc(name, &outlets, binding.as_ref(), wait))?;
+        return finish(&store, name, result, out);
+    }
     let logs = dir.device_log_dir(name)?;
     let daemon_hint = "start `mod` on this data directory: `mo power verify` watches the \
                        console through the daemon's record log";
@@ -59,23 +79,10 @@ pub fn run(
             logs.display()
         );
     }
-    if !yes {
-        if !std::io::stdin().is_terminal() {
-            bail!(
-                "`mo power verify {name}` switches {outlets} off: confirm on a terminal or pass --yes"
-            );
-        }
-        eprint!("Switch off {name}'s power ({outlets}) and back on to verify the wiring? [y/N] ");
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            bail!("not confirmed; nothing switched");
-        }
-    }
+    confirm(name, &outlets, yes)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let user = crate::access::invoking_user();
 
     eprintln!("{name}: waiting for console output while powered on…");
     let result = if !wait_output(&logs, wait)? {
@@ -111,6 +118,95 @@ pub fn run(
             ))
         }
     };
+    finish(&store, name, result, out)
+}
+
+/// Ask before switching, unless `yes`; refuse without a terminal.
+fn confirm(name: &str, outlets: &str, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "`mo power verify {name}` switches {outlets} off: confirm on a terminal or pass --yes"
+        );
+    }
+    eprint!("Switch off {name}'s power ({outlets}) and back on to verify the wiring? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        bail!("not confirmed; nothing switched");
+    }
+    Ok(())
+}
+
+/// Poll the BMC's power state until it reads `want`, up to `wait`; the last state read.
+async fn wait_state(
+    binding: &impl mo_core::power::PowerController,
+    want: PowerState,
+    wait: Duration,
+) -> String {
+    let deadline = Instant::now() + wait;
+    loop {
+        let state = match binding.status().await {
+            Ok(s) if s == want => return String::new(),
+            Ok(s) => s.to_string(),
+            Err(e) => format!("an error ({e})"),
+        };
+        if Instant::now() >= deadline {
+            return state;
+        }
+        tokio::time::sleep(BMC_POLL).await;
+    }
+}
+
+/// Switch a BMC-bound device off and on and check that the BMC's power state follows.
+async fn verify_bmc(
+    name: &str,
+    bmc: &str,
+    binding: &impl mo_core::power::PowerController,
+    wait: Duration,
+) -> Result<std::result::Result<String, String>> {
+    eprintln!("{name}: switching {bmc} off…");
+    binding
+        .perform(PowerAction::Off)
+        .await
+        .with_context(|| format!("cannot switch {bmc} off"))?;
+    let off = wait_state(binding, PowerState::Off, wait).await;
+    eprintln!("{name}: switching {bmc} on…");
+    binding
+        .perform(PowerAction::On)
+        .await
+        .with_context(|| format!("cannot switch {bmc} back on"))?;
+    if !off.is_empty() {
+        return Ok(Err(format!(
+            "{bmc} does not switch {name}: its power status read {off}, not off, {}s after \
+             switching off",
+            wait.as_secs()
+        )));
+    }
+    let on = wait_state(binding, PowerState::On, wait).await;
+    if !on.is_empty() {
+        return Ok(Err(format!(
+            "{bmc} may not switch {name}: its power status read off after switching off but \
+             {on}, not on, {}s after switching on",
+            wait.as_secs()
+        )));
+    }
+    Ok(Ok(format!(
+        "{bmc} switches {name}: its power status read off after switching off and on after \
+         switching on"
+    )))
+}
+
+/// Audit the result and print it; exit status 1 for a mismatch.
+fn finish(
+    store: &mo_store::Store,
+    name: &str,
+    result: std::result::Result<String, String>,
+    out: &mut (dyn Write + Send),
+) -> Result<ExitCode> {
+    let user = crate::access::invoking_user();
     let (outcome, line) = match &result {
         Ok(line) => (Outcome::Ok, line.clone()),
         Err(line) => (Outcome::Failed, line.clone()),

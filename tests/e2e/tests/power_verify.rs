@@ -100,3 +100,42 @@ fn verify_proves_a_right_binding_and_reports_a_wrong_one() {
         Ok(())
     });
 }
+
+/// A device whose power is its BMC (ipmi_sim) is verified through the BMC's power state, with no
+/// daemon: it must read off after the switch off and on after the switch on.
+#[test]
+fn verify_reads_a_bmc_power_state() {
+    run_test("power-verify-bmc", |w| {
+        let bmc = mo_testsupport::IpmiSim::start_with(
+            &w.dir().join("bmc"),
+            "verify",
+            mo_testsupport::Sol::None,
+        )?;
+        let address = bmc.address();
+        w.add_device("srv9", &address, &["--power", &address])?;
+        w.mo_ok(
+            &["secret", "set", "srv9", "password", "--stdin"],
+            Some(&format!("{}\n", mo_testsupport::IPMI_PASSWORD)),
+        )?;
+        let refused = w.mo(&["power", "verify", "srv9"], None)?;
+        ensure!(
+            !refused.success() && refused.stderr.contains("pass --yes"),
+            "{}",
+            refused.combined()
+        );
+        let verified = w.mo(&["power", "verify", "srv9", "--yes", "--wait", "60"], None)?;
+        ensure!(
+            verified.success()
+                && verified.stdout.contains(
+                    "switches srv9: its power status read off after switching off and on after \
+                     switching on"
+                ),
+            "{}",
+            verified.combined()
+        );
+        let status = w.mo_ok(&["power", "status", "srv9"], None)?;
+        ensure!(status.stdout.contains("srv9: on"), "{}", status.combined());
+        ensure!(bmc.power() == "1", "ipmi_sim's power: {}", bmc.power());
+        Ok(())
+    });
+}
