@@ -34,9 +34,8 @@ pub fn api_lines(l: &mo_core::console::Lines) -> Lines {
     tag = "sessions", params(DevicePath), request_body = SignalRequest,
     responses(
         (status = 200, description = "OK: the lines were set.", body = SignalReport),
-        (status = 409, description = "Someone else holds the console's write lock (code conflict).", body = mo_api::ErrorBody),
-        (status = 422, description = "The device's link has no modem lines (code unsupported).", body = mo_api::ErrorBody),
-        (status = 503, description = "The console or its link is not available now (code unavailable).", body = mo_api::ErrorBody),
+        (status = 409, description = "Someone else holds the console's write lock, or its link is not up now (code conflict).", body = mo_api::ErrorBody),
+        (status = 422, description = "The device's link has no modem lines, or its console cannot run (code unsupported).", body = mo_api::ErrorBody),
     ))]
 pub async fn set_signals(
     State(state): State<AppState>,
@@ -57,7 +56,7 @@ pub async fn set_signals(
     caller.check(&state, Permission::Break, &name).await?;
     let Some(console) = entry.console else {
         return Err(ApiError::new(
-            Code::Unavailable,
+            Code::Unsupported,
             format!(
                 "{name} is not running: {}",
                 entry.error.unwrap_or_else(|| "no console".into())
@@ -88,7 +87,13 @@ pub async fn set_signals(
                     Outcome::Failed,
                     e.to_string(),
                 );
-                return Err(ApiError::from(e));
+                // A link that is not up now is a state of the console, not of the server.
+                return Err(match e {
+                    mo_core::Error::ConsoleDown { .. } => {
+                        ApiError::new(Code::Conflict, e.to_string())
+                    }
+                    other => ApiError::from(other),
+                });
             }
         }
     }
