@@ -312,6 +312,27 @@ export interface OpenOptions {
    * each link change) is an event, read with `nextEvent()`.
    */
   scan?: Array<ScanPattern>
+  /** `ssh://` and `ipmi://`: the password (SSH password, IPMI user password). Never printed. */
+  password?: string
+  /**
+   * `ssh://`: a private key, as its OpenSSH/PEM text (holding `-----BEGIN`) or the path of
+   * the key file. Never printed.
+   */
+  privateKey?: string
+  /** `ssh://`: the passphrase of an encrypted `privateKey`. Never printed. */
+  keyPassphrase?: string
+  /**
+   * `ssh://`: an OpenSSH `known_hosts` file holding the device's host key (without it every
+   * host key is unknown and refused).
+   */
+  knownHosts?: string
+  /**
+   * `ssh://`: accept a host key seen for the first time and record it in `knownHosts` (a
+   * changed key is always refused). Default `false`.
+   */
+  trustHostKey?: boolean
+  /** `ipmi://`: the BMC key (K_g). Never printed. */
+  bmcKey?: string
 }
 
 /** One output item of `readOutput()`. */

@@ -9,7 +9,7 @@ use mo_core::console::Mode;
 use mo_core::event::{Event, EventService, NoSink, Rules};
 use mo_core::facade::{ConsoleHandle, LocalOptions, Output};
 use mo_core::scan::{PatternBook, PatternConfig};
-use mo_drivers::DriverOptions;
+use mo_drivers::{Credentials, DriverOptions};
 use napi::Result;
 use napi::bindgen_prelude::{Buffer, Either};
 use napi_derive::napi;
@@ -21,8 +21,9 @@ use crate::error::{bad_request, to_napi};
 const READ_BATCH: usize = 256 * 1024;
 
 /// Options of `open()`.
+// No `Debug`: it holds secrets.
 #[napi(object)]
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct OpenOptions {
     /// Who types (default: the OS user).
     pub user: Option<String>,
@@ -44,6 +45,63 @@ pub struct OpenOptions {
     /// Patterns to watch the output for, as the daemon watches its consoles: each match (and
     /// each link change) is an event, read with `nextEvent()`.
     pub scan: Option<Vec<ScanPattern>>,
+    /// `ssh://` and `ipmi://`: the password (SSH password, IPMI user password). Never printed.
+    pub password: Option<String>,
+    /// `ssh://`: a private key, as its OpenSSH/PEM text (holding `-----BEGIN`) or the path of
+    /// the key file. Never printed.
+    pub private_key: Option<String>,
+    /// `ssh://`: the passphrase of an encrypted `privateKey`. Never printed.
+    pub key_passphrase: Option<String>,
+    /// `ssh://`: an OpenSSH `known_hosts` file holding the device's host key (without it every
+    /// host key is unknown and refused).
+    pub known_hosts: Option<String>,
+    /// `ssh://`: accept a host key seen for the first time and record it in `knownHosts` (a
+    /// changed key is always refused). Default `false`.
+    pub trust_host_key: Option<bool>,
+    /// `ipmi://`: the BMC key (K_g). Never printed.
+    pub bmc_key: Option<String>,
+}
+
+impl OpenOptions {
+    /// The driver options: `baseDir`, the secrets and the host-key policy.
+    fn driver_options(&self) -> Result<DriverOptions> {
+        let mut creds = Credentials::new();
+        creds.password = self.password.as_deref().map(Into::into);
+        creds.private_key = self
+            .private_key
+            .as_deref()
+            .map(read_key)
+            .transpose()?
+            .map(Into::into);
+        creds.key_passphrase = self.key_passphrase.as_deref().map(Into::into);
+        creds.bmc_key = self.bmc_key.as_deref().map(Into::into);
+        let trust = self.trust_host_key.unwrap_or(false);
+        if trust && self.known_hosts.is_none() {
+            return Err(bad_request(
+                "trustHostKey: true needs knownHosts (the file the new host key is recorded in)",
+            ));
+        }
+        let mut driver = DriverOptions::new()
+            .with_credentials(creds)
+            .with_trust_on_first_use(trust);
+        driver.base_dir = self.base_dir.as_ref().map(Into::into);
+        driver.known_hosts = self.known_hosts.as_ref().map(Into::into);
+        Ok(driver)
+    }
+}
+
+/// A private key given as text (it holds `-----BEGIN`) or as the path of a key file. Errors name
+/// the path, never the key.
+fn read_key(key: &str) -> Result<String> {
+    if key.contains("-----BEGIN") {
+        return Ok(key.to_owned());
+    }
+    std::fs::read_to_string(key).map_err(|e| {
+        bad_request(format!(
+            "privateKey: cannot read the key file {key}: {e} (give a file path or the key's \
+             PEM/OpenSSH text)"
+        ))
+    })
 }
 
 /// A pattern of `open(url, { scan })`.
@@ -434,8 +492,7 @@ pub async fn open(url: String, options: Option<OpenOptions>) -> Result<Console> 
         Some(name) => name.clone(),
         None => name_from_url(&url),
     };
-    let mut driver = DriverOptions::default();
-    driver.base_dir = options.base_dir.as_ref().map(Into::into);
+    let driver = options.driver_options()?;
     let connector = mo_drivers::connector_for(&url, &driver).map_err(to_napi)?;
     let mut local = LocalOptions::default();
     if let Some(user) = &options.user {
