@@ -2,7 +2,9 @@
 //! --listen ADDR:PORT/MODE` makes the daemon serve the console on its own port, like ser2net.
 //! Real clients against the real `mod` and a `sim` console: pyserial's `rfc2217://` changes the
 //! baud rate, sends BREAK (the sim enters its boot monitor), reads and writes; labgrid's
-//! `NetworkSerialPort` with `SerialDriver` and `ShellDriver` logs in and runs a command; `telnet` and
+//! `NetworkSerialPort` with `SerialDriver` and `ShellDriver` logs in and runs a command; on a
+//! console with a real line (an RFC 2217 console, pyserial's loop server) a baud change is refused
+//! and answered with the current rate; `telnet` and
 //! `socat` through telnet and raw ports (named `tcp:ADDR:PORT` in `who` and in the record log);
 //! `/telnet+login` asks for a mo user; a client from outside `--listen-allow` is refused and
 //! audited; garbage on the RFC 2217 port is answered with an error and dropped, and `mod` goes
@@ -161,6 +163,53 @@ fn pyserial_rfc2217_changes_baud_sends_break_reads_and_writes() {
                 },
             )
         })?;
+        Ok(())
+    });
+}
+
+const FIXED_LINE_CLIENT: &str = r#"
+import sys, time, serial
+port = sys.argv[1]
+s = serial.serial_for_url("rfc2217://127.0.0.1:%s" % port, baudrate=19200, timeout=0.2)
+try:
+    s.baudrate = 9600
+    sys.exit("a baud change on a console with a real line was taken")
+except ValueError as e:
+    print("REFUSED", e, flush=True)
+# The same connection goes on (a second one might find this one still holding the lock).
+s.write(b"ping-through-mo\r")
+seen = b""
+end = time.monotonic() + 60
+while time.monotonic() < end and b"ping-through-mo" not in seen:
+    seen += s.read(4096)
+if b"ping-through-mo" not in seen:
+    sys.exit("the loop did not answer: %r" % seen)
+print("LOOP-OK", flush=True)
+s.close()
+"#;
+
+#[test]
+fn a_real_line_keeps_its_settings() {
+    run_test("listen-fixed-line", |w| {
+        let peer = mo_testsupport::PyserialRfc2217::start(w.dir())?;
+        let port = free_port()?;
+        w.add_device(
+            "line",
+            &format!("rfc2217://127.0.0.1:{}?baud=19200", peer.port),
+            &["--listen", &format!("127.0.0.1:{port}/rfc2217")],
+        )?;
+        w.start_daemon(&[])?;
+        wait_listening(w, port)?;
+        let out = python(
+            w.dir(),
+            "fixed_line_client.py",
+            FIXED_LINE_CLIENT,
+            &[port.to_string()],
+        )?;
+        ensure!(
+            out.contains("REFUSED") && out.contains("LOOP-OK"),
+            "pyserial client on a fixed line: {out}"
+        );
         Ok(())
     });
 }
