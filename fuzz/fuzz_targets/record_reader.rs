@@ -20,7 +20,8 @@ use mo_core::log::format::{
     self, Chain, Decoded, GENESIS_CHAIN, HEADER_LEN, Record, RecordFields, SegmentHeader,
 };
 use mo_core::log::{
-    LogOptions, LogWriter, ReadOptions, Renderer, read, segment_file_name, tail, verify,
+    LineHistory, LogOptions, LogWriter, ReadOptions, Renderer, last_lines, read, segment_file_name,
+    tail, verify,
 };
 use mo_core::record::{Chunk, RecordKind, RecordSink};
 
@@ -228,6 +229,16 @@ fn check_files(files: &[(String, Vec<u8>)], clean: Option<&[Record]>) {
     } else {
         // Whatever was read before an error is in order without gaps.
         assert_contiguous(&all);
+    }
+    // The modem lines the log last recorded (`mo device show`): never a panic, and on an
+    // undamaged log the same as feeding every record in order.
+    let lines = last_lines(dir, true);
+    if let Some(expected) = clean {
+        let mut fed = LineHistory::default();
+        for r in expected {
+            fed.feed(r.kind, r.time_ns, &r.user, &r.bytes);
+        }
+        assert_eq!(lines.expect("undamaged log reads"), fed);
     }
     for n in [1, 5] {
         if let Ok(last) = tail(dir, n) {
