@@ -1,8 +1,9 @@
 //! What the front doors read from the network, parsed without I/O: the `Authorization` header of
 //! the HTTP API ([`auth`]), the SSH login name `user:DEVICE:spy` ([`login`]), the SSH shell's
 //! command lines ([`shell`]) with the arguments of its `power`, `macro` and `gang` commands
-//! ([`power`], [`macros`], [`gang`]; errors in [`args`]) and the WebSocket attach protocol's
-//! control messages ([`ws`]).
+//! ([`power`], [`macros`], [`gang`]; errors in [`args`]), the WebSocket attach protocol's
+//! control messages ([`ws`]), and what clients of the per-console TCP ports send: telnet and
+//! RFC 2217 ([`telnet`]), with the ports' `--listen`/`--listen-allow` values ([`listen`]).
 //!
 //! Each parser takes text and gives a value or the message to show the client; none does I/O,
 //! so each has a fuzz target (`fuzz/`). The daemon (`mod`) wires them to its sockets.
