@@ -209,6 +209,11 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 60)]
         wait: u64,
     },
+    /// Send one command line to many consoles through the daemon at --server (needs `gang` and
+    /// each write lock), as the SSH shell's `gang`: each device's answer, then the devices that
+    /// answered differently from the majority (exit status 1 if any, or if a device failed).
+    #[command(after_help = "Example:\n  mo --server http://127.0.0.1:8022 gang 'web-*' @db --command 'uname -r'")]
+    Gang(crate::automation_cli::GangArgs),
     /// Log in to a daemon's API: asks for the user and password, makes an API token with them
     /// and stores it with the server's address as a profile in ~/.config/mo/config.toml (mode
     /// 0600); `mo --profile NAME` (or MO_PROFILE) then uses it.

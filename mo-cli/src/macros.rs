@@ -42,6 +42,27 @@ pub enum MacroCommand {
         #[arg(long)]
         replace: bool,
     },
+    /// Play a stored macro on devices through the daemon at --server (needs `macro.run` on each),
+    /// as the SSH shell's `macro play` does; exit status 1 when a device failed.
+    #[command(after_help = "Examples:\n  \
+        mo --server http://127.0.0.1:8022 macro play upgrade 'web-*' --arg version=2.1\n  \
+        mo --server http://127.0.0.1:8022 macro play reboot @rack3 --dry-run")]
+    Play {
+        /// The macro's name.
+        name: String,
+        /// The devices: names, globs or `@GROUP`.
+        #[arg(required = true)]
+        targets: Vec<String>,
+        /// A parameter of the macro, `KEY=VALUE`; repeatable.
+        #[arg(long = "arg", value_name = "KEY=VALUE", value_parser = crate::automation_cli::parse_arg)]
+        args: Vec<(String, String)>,
+        /// Only show what would be played on which devices.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the daemon's JSON report.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove a macro.
     Rm {
         /// The macro's name.
@@ -130,6 +151,10 @@ pub fn run(dir: &DataDir, command: MacroCommand, out: &mut (dyn Write + Send)) -
                 }
             }
         }
+        MacroCommand::Play { .. } => bail!(
+            "mo macro play plays on the daemon's consoles: give its API with --server URL (or \
+             MO_SERVER), e.g. --server http://127.0.0.1:8022"
+        ),
         MacroCommand::Show { name } => {
             out.write_all(read_macro(&macros, &name)?.as_bytes())?;
         }

@@ -12,6 +12,7 @@
 mod access;
 mod agent;
 mod audit;
+mod automation_cli;
 mod backup;
 mod cli;
 mod cluster;
@@ -269,7 +270,7 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
         }
         Command::Discover(_) | Command::Wizard(_) => {}
         Command::Console(_) | Command::Who { .. } | Command::Cluster(_) => {}
-        Command::Login(_) | Command::Logout(_) => {}
+        Command::Login(_) | Command::Logout(_) | Command::Gang(_) => {}
         Command::Backup(_) | Command::Restore(_) => {}
     }
     Ok(ExitCode::SUCCESS)

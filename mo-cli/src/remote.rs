@@ -44,6 +44,7 @@ pub fn needs_server(command: &Command) -> bool {
             | Command::Who { .. }
             | Command::Cluster(_)
             | Command::Device(DeviceCommand::Signal(_))
+            | Command::Gang(_)
     )
 }
 

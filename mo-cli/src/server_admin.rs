@@ -58,7 +58,8 @@ fn served(command: &Command) -> bool {
         Command::Role(c) => matches!(c, RoleCommand::List { .. }),
         Command::Token(_) => true,
         Command::Events(args) => !matches!(args.command, Some(EventsCommand::Raise(_))),
-        Command::Macro(c) => matches!(c, MacroCommand::List { .. }),
+        Command::Macro(c) => matches!(c, MacroCommand::List { .. } | MacroCommand::Play { .. }),
+        Command::Gang(_) => true,
         Command::Log(c) => matches!(c, LogCommand::Search { .. } | LogCommand::Verify { .. }),
         _ => false,
     }
@@ -212,6 +213,17 @@ async fn run_async(
         Command::Token(TokenCommand::Rm { id }) => {
             client.revoke_token(id).await?;
             writeln!(out, "revoked token {id}")?;
+        }
+        Command::Gang(args) => return crate::automation_cli::gang(client, args, out).await,
+        Command::Macro(MacroCommand::Play {
+            name,
+            targets,
+            args,
+            dry_run,
+            json,
+        }) => {
+            return crate::automation_cli::play(client, name, targets, args, *dry_run, *json, out)
+                .await;
         }
         Command::Macro(MacroCommand::List { json }) => {
             let names = client.macros().await?;

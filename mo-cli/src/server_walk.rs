@@ -340,6 +340,10 @@ fn admin_commands_go_through_the_api() {
             "events --json: {events}"
         );
         ok(&["macro", "list", "--json"])?;
+        let script = w.write_script("hello.macro", "sendline echo hello\n")?;
+        w.mo_ok(&["macro", "add", "hello", &script.display().to_string()], None)?;
+        let plan = ok(&["macro", "play", "hello", "sim-*", "--dry-run"])?;
+        ensure!(plan.contains("sim-a"), "macro play --dry-run: {plan}");
         let refused = run(&["grant", "add", "bob", "viewer", "all"]);
         ensure!(
             refused

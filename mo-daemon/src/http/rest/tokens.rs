@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use mo_api::{ApiToken, CreatedApiToken, NewApiToken, TokenPath};
-use mo_core::log::{format_timestamp, parse_time_spec};
+use mo_core::log::format_timestamp;
 use mo_core::policy::Permission;
 use mo_core::record::now_ns;
 use mo_store::{Outcome, TokenInfo, TokenScope};
@@ -59,22 +59,27 @@ async fn may_manage(state: &AppState, caller: &Caller, user: &str) -> Result<(),
     caller.check_global(state, Permission::Admin).await
 }
 
-/// Expiry as ns since the epoch: a duration from now (`30d`) or an absolute time.
+/// Expiry as ns since the epoch: `expires` (checked with [`mo_api::valid_expiry`]: digits and
+/// a unit of s, m, h, d or w) from now.
 fn expiry(text: &str) -> Result<i64, ApiError> {
-    let now = now_ns();
-    let bad = |e: mo_core::Error| ApiError::bad_request(format!("bad `expires`: {e}"));
-    let at = parse_time_spec(text, now).map_err(bad)?;
-    let relative = parse_time_spec(text, now.saturating_add(1)).map_err(bad)? != at;
-    let at = if relative {
-        now.saturating_add(now.saturating_sub(at))
-    } else {
-        at
+    let bad = || {
+        ApiError::bad_request(format!(
+            "bad `expires`: `{text}` is not a duration like 30d"
+        ))
     };
-    if at <= now {
-        return Err(ApiError::bad_request(format!(
-            "bad `expires`: `{text}` is not in the future"
-        )));
-    }
+    let (digits, unit) = text
+        .split_at_checked(text.len().saturating_sub(1))
+        .ok_or_else(bad)?;
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let unit_s: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    let at = now_ns().saturating_add(n.saturating_mul(unit_s).saturating_mul(1_000_000_000));
     Ok(i64::try_from(at).unwrap_or(i64::MAX))
 }
 
