@@ -69,13 +69,13 @@ pub struct SignalRequest {
 pub struct Lines {
     /// DTR as mo last set it (a port raises it when it is opened).
     pub dtr: bool,
-    /// When DTR was last set through mo (absent: not since the console started).
+    /// When DTR was last set through mo (absent: not since the link came up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub dtr_changed: Option<String>,
     /// RTS as mo last set it (a port raises it when it is opened).
     pub rts: bool,
-    /// When RTS was last set through mo (absent: not since the console started).
+    /// When RTS was last set through mo (absent: not since the link came up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub rts_changed: Option<String>,

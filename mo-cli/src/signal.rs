@@ -130,7 +130,7 @@ pub fn api_rows(d: &mo_client::Device) -> Vec<(String, String)> {
             ("RTS", l.rts, l.rts_changed.as_deref()),
         ] {
             let when = when.map_or_else(
-                || " (as opened: not set since the console started)".to_string(),
+                || " (as opened: not set since the link came up)".to_string(),
                 |t| format!(" (set {t})"),
             );
             rows.push((name.into(), format!("{}{when}", level(on))));

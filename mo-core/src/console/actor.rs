@@ -362,6 +362,13 @@ impl Actor {
         });
         let text = format!("link up: {}", self.link.address());
         self.hub.notice("", text);
+        // A port opens with DTR and RTS raised: what mo set on the last link is gone.
+        self.lines.send_modify(|l| {
+            *l = Lines {
+                modem_changed: l.modem_changed,
+                ..Lines::default()
+            }
+        });
         self.on_status();
         if let Some((cols, rows)) = self.window {
             tokio::spawn(async move {

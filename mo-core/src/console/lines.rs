@@ -4,15 +4,16 @@
 use std::time::SystemTime;
 
 /// DTR and RTS as set through mo, and when the modem lines last changed ([`super::Console::lines`]).
+/// Each new link starts with both raised and no setting time (a port raises them when opened).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lines {
     /// DTR as mo last set it (a port raises it when it is opened).
     pub dtr: bool,
-    /// When DTR was last set through mo (`None`: not since the console started).
+    /// When DTR was last set through mo (`None`: not on the current link).
     pub dtr_changed: Option<SystemTime>,
     /// RTS as mo last set it (a port raises it when it is opened).
     pub rts: bool,
-    /// When RTS was last set through mo (`None`: not since the console started).
+    /// When RTS was last set through mo (`None`: not on the current link).
     pub rts_changed: Option<SystemTime>,
     /// When the status lines (DCD, DSR, CTS, RI) last changed, or were first reported on the
     /// current link (`None`: never reported).

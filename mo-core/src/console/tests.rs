@@ -479,6 +479,27 @@ async fn modem_line_changes_reach_viewers_the_log_and_the_state() {
     assert_eq!(n, "modem: DCD up, DSR up, CTS up, RI off");
     watch_modem.wait_for(Option::is_some).await.unwrap();
     assert_eq!(console.modem(), modem(true, true, true).modem);
+    let lines = console.lines();
+    assert!(lines.modem_changed.is_some(), "{lines:?}");
+    assert!(
+        lines.dtr && lines.rts && lines.dtr_changed.is_none(),
+        "{lines:?}"
+    );
+    // This link has no DTR/RTS to set: refused by name, nothing recorded.
+    let refused = console
+        .set_signal_as("alice", crate::link::Signal::Dtr, Some(false))
+        .await;
+    assert!(
+        matches!(
+            &refused,
+            Err(Error::Unsupported {
+                operation: "dtr",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert!(console.lines().dtr, "unchanged");
 
     // The same state again (a repeated notification) is no news; the next notice is the change.
     // Output written after it is read after it (the actor looks at the status first).
