@@ -120,6 +120,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         timeout: discover::DEFAULT_TIMEOUT,
         communities: Vec::new(),
         http_login: None,
+        snmp_users: Vec::new(),
     })
     .await;
     let elapsed = start.elapsed();

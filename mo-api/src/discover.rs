@@ -65,6 +65,18 @@ pub struct DiscoverCredential {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(required = false)]
     pub communities: Vec<String>,
+    /// An SNMPv3 user to try after the communities (SHA authentication, AES privacy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub snmp_user: Option<String>,
+    /// Its authentication passphrase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub snmp_auth: Option<String>,
+    /// Its privacy passphrase (authPriv).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub snmp_privacy: Option<String>,
 }
 
 /// One address that answered, and what it answered.

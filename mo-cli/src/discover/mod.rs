@@ -102,6 +102,7 @@ pub fn run(data_dir: &Path, args: DiscoverArgs, out: &mut (dyn Write + Send)) ->
                     Secret::new(c.password.clone().unwrap_or_default()),
                 ))
             }),
+            snmp_users: cred.and_then(|c| c.snmp_v3()).into_iter().collect(),
         }
     };
     let reports = runtime()?.block_on(discover::discover(&addresses, args.parallel, options_for));
@@ -505,6 +506,9 @@ pub fn remote(
                 password: c.password,
                 bmc_key: c.bmc_key,
                 communities: c.communities,
+                snmp_user: c.snmp_user,
+                snmp_auth: c.snmp_auth,
+                snmp_privacy: c.snmp_privacy,
             })
             .collect(),
         None => Vec::new(),

@@ -41,6 +41,15 @@ pub struct CredentialEntry {
     /// SNMP v2c communities to try, in order (the one that answers becomes `snmp_auth`).
     #[serde(default)]
     pub communities: Vec<String>,
+    /// An SNMPv3 user to try after the communities (SHA authentication, AES privacy).
+    #[serde(default)]
+    pub snmp_user: Option<String>,
+    /// Its authentication passphrase (the device secret `snmp_auth`).
+    #[serde(default)]
+    pub snmp_auth: Option<String>,
+    /// Its privacy passphrase, for authPriv (the device secret `snmp_privacy`).
+    #[serde(default)]
+    pub snmp_privacy: Option<String>,
     /// The addresses `pattern` names (unless it is a glob), filled in when read.
     #[serde(skip)]
     pub(crate) addresses: HashSet<IpAddr>,
@@ -147,8 +156,54 @@ pub(crate) struct Console {
     pub ssh: bool,
 }
 
-/// A PDU found: host, port, profile, outlet names, the community that answered.
-pub(crate) type FoundPdu = (String, u16, String, Vec<String>, String);
+/// A PDU found: host, port, profile, outlet names, the login that answered.
+pub(crate) type FoundPdu = (String, u16, String, Vec<String>, SnmpLogin);
+
+/// The SNMP login a PDU answered: a v2c community (`user` none, `auth` the community) or a v3
+/// user with its passphrases.
+#[derive(Debug, Clone)]
+pub(crate) struct SnmpLogin {
+    /// The v3 user.
+    pub user: Option<String>,
+    /// The community, or the v3 authentication passphrase.
+    pub auth: String,
+    /// The v3 privacy passphrase.
+    pub privacy: Option<String>,
+}
+
+impl SnmpLogin {
+    /// The login that answered: the `community`-th of `cred`'s communities (default `public`),
+    /// or its v3 user when `v3_user` is set.
+    pub(crate) fn of(cred: &CredentialEntry, community: usize, v3_user: &Option<String>) -> Self {
+        match v3_user {
+            Some(user) => SnmpLogin {
+                user: Some(user.clone()),
+                auth: cred.snmp_auth.clone().unwrap_or_default(),
+                privacy: cred.snmp_privacy.clone(),
+            },
+            None => SnmpLogin {
+                user: None,
+                auth: cred
+                    .communities
+                    .get(community)
+                    .cloned()
+                    .unwrap_or_else(|| "public".to_string()),
+                privacy: None,
+            },
+        }
+    }
+}
+
+impl CredentialEntry {
+    /// The SNMPv3 user of this entry, when it names one with a passphrase.
+    pub(crate) fn snmp_v3(&self) -> Option<mo_drivers::discover::SnmpUser> {
+        Some(mo_drivers::discover::SnmpUser {
+            user: self.snmp_user.clone()?,
+            auth: Secret::new(self.snmp_auth.clone()?),
+            privacy: self.snmp_privacy.clone().map(Secret::new),
+        })
+    }
+}
 
 /// Build the proposal for `reports` against the devices in `store`.
 pub fn propose(
@@ -266,21 +321,17 @@ pub fn propose(
                 Found::Snmp {
                     port,
                     community,
+                    v3_user,
                     profile: Some(profile),
                     outlets,
                     ..
                 } => {
-                    let community = cred
-                        .communities
-                        .get(*community)
-                        .cloned()
-                        .unwrap_or_else(|| "public".to_string());
                     pdus.push((
                         host.clone(),
                         *port,
                         profile.clone(),
                         outlets.clone(),
-                        community,
+                        SnmpLogin::of(&cred, *community, v3_user),
                     ));
                 }
                 Found::Snmp { port, .. } => proposal.notes.push(format!(
@@ -351,11 +402,16 @@ pub(crate) fn merge_consoles(consoles: Vec<Console>, stored: &[Device], proposal
 /// Bind the outlets of `pdus` to the devices named like them (proposed or `stored`, case
 /// ignored); outlets with no such device become a note.
 pub(crate) fn bind_outlets(pdus: Vec<FoundPdu>, stored: &[Device], proposal: &mut Proposal) {
-    for (host, port, profile, outlets, community) in pdus {
+    for (host, port, profile, outlets, login) in pdus {
+        let user = login
+            .user
+            .as_ref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
         let mut unbound = Vec::new();
         for (i, outlet) in outlets.iter().enumerate() {
             let address = format!(
-                "snmp://{host}{}/{profile}/{}",
+                "snmp://{user}{host}{}/{profile}/{}",
                 port_suffix(port, 161),
                 i + 1
             );
@@ -385,8 +441,15 @@ pub(crate) fn bind_outlets(pdus: Vec<FoundPdu>, stored: &[Device], proposal: &mu
                     proposal.secrets.push((
                         d.name.clone(),
                         SecretKind::SnmpAuth,
-                        Secret::new(community.clone()),
+                        Secret::new(login.auth.clone()),
                     ));
+                    if let Some(privacy) = &login.privacy {
+                        proposal.secrets.push((
+                            d.name.clone(),
+                            SecretKind::SnmpPrivacy,
+                            Secret::new(privacy.clone()),
+                        ));
+                    }
                 }
                 None => unbound.push(format!("{} {outlet}", i + 1)),
             }
@@ -394,7 +457,7 @@ pub(crate) fn bind_outlets(pdus: Vec<FoundPdu>, stored: &[Device], proposal: &mu
         if !unbound.is_empty() {
             proposal.notes.push(format!(
                 "{host}: PDU ({profile}) outlets with no device of their name: {}; bind one with \
-                 mo device set NAME --power snmp://{host}{}/{profile}/N",
+                 mo device set NAME --power snmp://{user}{host}{}/{profile}/N",
                 unbound.join(", "),
                 port_suffix(port, 161)
             ));
@@ -508,6 +571,7 @@ mod tests {
                 vec![Found::Snmp {
                     port: 161,
                     community: 1,
+                    v3_user: None,
                     sys_descr: String::new(),
                     sys_object_id: String::new(),
                     profile: Some("apc".into()),

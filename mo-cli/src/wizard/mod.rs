@@ -101,6 +101,7 @@ fn probe(
                     Secret::new(c.password.clone().unwrap_or_default()),
                 ))
             }),
+            snmp_users: cred.and_then(|c| c.snmp_v3()).into_iter().collect(),
         }
     };
     Ok(crate::discover::runtime()?.block_on(discover::discover(

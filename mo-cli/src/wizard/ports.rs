@@ -12,7 +12,7 @@ use mo_drivers::profile::{self, PROFILES};
 
 use super::{Rows, WizardCommon, device_name, probe};
 use crate::discover::PlanStore;
-use crate::discover::plan::{Console, Proposal, bind_outlets, host_of, merge_consoles};
+use crate::discover::plan::{Console, Proposal, SnmpLogin, bind_outlets, host_of, merge_consoles};
 
 /// At most this many ports on one console server.
 const MAX_PORTS: usize = 1024;
@@ -260,13 +260,14 @@ pub fn pdu(data_dir: &Path, args: &PduArgs) -> Result<(Rows, Proposal)> {
     };
     let reports = probe(&[addr], &[spec], &args.common, &credentials)?;
     let found = reports.into_iter().flat_map(|r| r.found).next();
-    let (community, profile, outlets) = match found {
+    let (community, v3_user, profile, outlets) = match found {
         Some(Found::Snmp {
             community,
+            v3_user,
             profile: Some(profile),
             outlets,
             ..
-        }) => (community, profile, outlets),
+        }) => (community, v3_user, profile, outlets),
         Some(Found::Snmp {
             sys_descr,
             sys_object_id,
@@ -277,15 +278,13 @@ pub fn pdu(data_dir: &Path, args: &PduArgs) -> Result<(Rows, Proposal)> {
             args.host
         ),
         _ => bail!(
-            "{}: no SNMP answer on UDP {} (wrong community? give it with --credentials)",
+            "{}: no SNMP answer on UDP {} (wrong community or SNMPv3 user? give them with --credentials)",
             args.host,
             args.port
         ),
     };
-    let community = credentials
-        .for_address(addr)
-        .and_then(|c| c.communities.get(community).cloned())
-        .unwrap_or_else(|| "public".to_string());
+    let cred = credentials.for_address(addr).cloned().unwrap_or_default();
+    let login = SnmpLogin::of(&cred, community, &v3_user);
     let planning = PlanStore::open(data_dir, false)?;
     let stored = planning.store.list_devices()?;
     let mut proposal = Proposal::default();
@@ -296,7 +295,7 @@ pub fn pdu(data_dir: &Path, args: &PduArgs) -> Result<(Rows, Proposal)> {
             args.port,
             profile.clone(),
             outlets.clone(),
-            community,
+            login,
         )],
         &stored,
         &mut proposal,

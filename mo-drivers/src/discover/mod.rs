@@ -235,6 +235,37 @@ pub struct ProbeOptions {
     pub communities: Vec<Secret>,
     /// A user name and password for Redfish (basic authentication), when given.
     pub http_login: Option<(String, Secret)>,
+    /// SNMPv3 users to try after the communities, in order.
+    pub snmp_users: Vec<SnmpUser>,
+}
+
+/// An SNMPv3 user: SHA-1 authentication, and AES-128 privacy when a privacy passphrase is
+/// given (authPriv; else authNoPriv) — the defaults of mo's `snmp://USER@…` power addresses.
+#[derive(Debug, Clone)]
+pub struct SnmpUser {
+    /// The user name.
+    pub user: String,
+    /// The authentication passphrase.
+    pub auth: Secret,
+    /// The privacy passphrase, for authPriv.
+    pub privacy: Option<Secret>,
+}
+
+impl SnmpUser {
+    /// The async-snmp settings, or `None` when the passphrases are not accepted (too short).
+    pub(crate) fn auth(&self) -> Option<async_snmp::Auth> {
+        let config = async_snmp::UsmConfig::new(self.user.clone().into_bytes());
+        let config = match &self.privacy {
+            Some(privacy) => config.auth_priv(
+                async_snmp::AuthProtocol::Sha1,
+                self.auth.expose(),
+                async_snmp::PrivProtocol::Aes128,
+                privacy.expose(),
+            ),
+            None => config.auth(async_snmp::AuthProtocol::Sha1, self.auth.expose()),
+        };
+        config.ok().map(Into::into)
+    }
 }
 
 /// Something found on an address.
@@ -279,6 +310,9 @@ pub enum Found {
         port: u16,
         /// Which of the communities given answered (0-based; the value is never shown).
         community: usize,
+        /// The SNMPv3 user that answered (then `community` means nothing).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        v3_user: Option<String>,
         /// sysDescr.
         sys_descr: String,
         /// sysObjectID, dotted.

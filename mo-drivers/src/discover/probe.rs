@@ -340,14 +340,29 @@ async fn snmp(target: SocketAddr, t: Duration, options: &ProbeOptions) -> Option
     } else {
         &options.communities
     };
-    for (index, community) in communities.iter().enumerate() {
+    // v2c with each community, then v3 with each user.
+    let mut tries: Vec<(Auth, usize, Option<String>)> = communities
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (Auth::v2c(c.expose()), i, None))
+        .collect();
+    for user in &options.snmp_users {
+        if let Some(auth) = user.auth() {
+            tries.push((auth, 0, Some(user.user.clone())));
+        }
+    }
+    for (auth, index, v3_user) in tries {
         let retry = Retry::fixed(0, Duration::ZERO).ok()?;
-        let connect = Client::builder(target.to_string(), Auth::v2c(community.expose()))
+        let connect = Client::builder(target.to_string(), auth)
             .request_timeout(t)
             .retry(retry)
             .construction_timeout(t)
             .connect();
         let Ok(Ok(client)) = timeout(t + Duration::from_secs(1), connect).await else {
+            if v3_user.is_some() {
+                // Engine discovery failed or the user is unknown: try the next.
+                continue;
+            }
             return None;
         };
         let oids = [Oid::from_slice(&SYS_DESCR), Oid::from_slice(&SYS_OBJECT_ID)];
@@ -410,6 +425,7 @@ async fn snmp(target: SocketAddr, t: Duration, options: &ProbeOptions) -> Option
         return Some(Found::Snmp {
             port: target.port(),
             community: index,
+            v3_user,
             sys_descr,
             sys_object_id: object_id
                 .iter()

@@ -218,3 +218,63 @@ fn wizard_pdu_binds_outlets_to_devices_of_their_names() {
         Ok(())
     });
 }
+
+/// A PDU that answers only SNMPv3 (no community given matches): the user from --credentials
+/// answers, and the bindings name it with its passphrases as sealed secrets.
+#[test]
+fn wizard_pdu_binds_outlets_over_snmp_v3() {
+    run_test("wizard-pdu-v3", |w| {
+        let d = w.dir().to_path_buf();
+        let pdu = Snmpd::start_on(&d.join("snmpd"), lan_host(2, 6))?;
+        w.add_echo_device("outlet-2", &[])?;
+        let creds = write_credentials(
+            &d.join("creds.toml"),
+            &[(
+                "127.0.2.6",
+                "communities = [\"nobody\"]\nsnmp_user = \"admin\"\n\
+                 snmp_auth = \"authpass123\"\nsnmp_privacy = \"privpass123\"",
+            )],
+        )?;
+        let creds = creds.display().to_string();
+        let port = pdu.port().to_string();
+        let args = [
+            "wizard",
+            "pdu",
+            "127.0.2.6",
+            "--port",
+            &port,
+            "--credentials",
+            &creds,
+            "--timeout",
+            "3s",
+        ];
+        let out = w.mo_ok(&args, None)?;
+        let all = out.combined();
+        for line in [
+            format!("~ device outlet-2: power `[]` → `[\"snmp://admin@127.0.2.6:{port}/apc/2\"]`"),
+            "~ secret snmp_auth of device outlet-2 (sealed)".to_string(),
+            "~ secret snmp_privacy of device outlet-2 (sealed)".to_string(),
+        ] {
+            ensure!(out.stdout.contains(&line), "missing `{line}`:\n{all}");
+        }
+        ensure!(
+            !out.stdout.contains("authpass123") && !out.stdout.contains("privpass123"),
+            "{all}"
+        );
+        let mut apply = args.to_vec();
+        apply.push("--apply");
+        let applied = w.mo_ok(&apply, None)?;
+        ensure!(
+            applied.stdout.contains("applied: "),
+            "{}",
+            applied.combined()
+        );
+        let status = w.mo_ok(&["power", "status", "outlet-2"], None)?;
+        ensure!(
+            status.stdout.contains("outlet-2: on"),
+            "{}",
+            status.combined()
+        );
+        Ok(())
+    });
+}

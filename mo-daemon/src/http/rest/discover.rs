@@ -42,6 +42,9 @@ fn credentials(body: &DiscoverRequest) -> Result<CredentialsFile, ApiError> {
             password: c.password.clone(),
             bmc_key: c.bmc_key.clone(),
             communities: c.communities.clone(),
+            snmp_user: c.snmp_user.clone(),
+            snmp_auth: c.snmp_auth.clone(),
+            snmp_privacy: c.snmp_privacy.clone(),
             addresses: Default::default(),
         };
         if entry.pattern.trim().is_empty() {
@@ -118,6 +121,7 @@ pub async fn discover(
                     Secret::new(c.password.clone().unwrap_or_default()),
                 ))
             }),
+            snmp_users: cred.and_then(|c| c.snmp_v3()).into_iter().collect(),
         }
     };
     let reports = discover::discover(&addresses, parallel, options_for).await;
