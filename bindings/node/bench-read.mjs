@@ -12,7 +12,7 @@ await con.expect([/login: $/], 10000)
 await con.sendLine('root')
 await con.expect(['Password: '], 5000)
 await con.sendLine('x')
-await con.expect(['bench:~$ '], 5000)
+await con.expect([/bench:~\$ /], 5000)
 await con.sendLine(`flood ${rate}`)
 
 let bytes = 0

@@ -100,11 +100,13 @@ export declare class Console {
   /** Type `line` and the line end (`\r` unless `lineEnd` was given to `open`). */
   sendLine(line: string): Promise<void>
   /**
-   * Wait up to `timeoutMs` for any of `patterns` (RegExp objects, or strings matched
-   * literally) in the output with ANSI codes removed. The earliest match wins. Rejects with
-   * `TimeoutError` (naming the patterns and the last output) or `MoError` (`closed`).
+   * Wait up to `timeoutMs` (default 30000) for any of `patterns` in the output with ANSI
+   * codes removed: RegExp objects, or strings, which are regular expressions too (Rust `regex`
+   * syntax, as in Python) unless `{ literal: true }` is given. The earliest match wins.
+   * Rejects with `TimeoutError` (naming the patterns and the last output) or `MoError`
+   * (`closed`, `bad_request` for a bad regex).
    */
-  expect(patterns: Array<RegExp | string> | RegExp | string, timeoutMs?: number): Promise<ExpectMatch>
+  expect(patterns: Array<RegExp | string> | RegExp | string, timeoutMs?: number, options?: ExpectOptions): Promise<ExpectMatch>
   /** The output `expect` has read and no match has consumed yet. */
   buffer(): Promise<string>
   /**
@@ -205,6 +207,15 @@ export interface ExpectMatch {
   captures: Array<string | undefined | null>
   /** Output bytes lost (reader too slow) while waiting. */
   missed: number
+}
+
+/** Options of `expect()`. */
+export interface ExpectOptions {
+  /**
+   * Match string patterns literally instead of as regular expressions (RegExp objects are
+   * unaffected). Default `false`.
+   */
+  literal?: boolean
 }
 
 /** One device's part of a gang report: its answer, or why it was not reached. */

@@ -192,6 +192,15 @@ pub struct RegexSource {
     pub flags: String,
 }
 
+/// Options of `expect()`.
+#[napi(object)]
+#[derive(Debug, Default)]
+pub struct ExpectOptions {
+    /// Match string patterns literally instead of as regular expressions (RegExp objects are
+    /// unaffected). Default `false`.
+    pub literal: Option<bool>,
+}
+
 /// One output item of `readOutput()`.
 #[napi(object)]
 pub struct OutputItem {
@@ -361,20 +370,29 @@ impl Console {
         self.inner.send_line(&line).await.map_err(to_napi)
     }
 
-    /// Wait up to `timeoutMs` for any of `patterns` (RegExp objects, or strings matched
-    /// literally) in the output with ANSI codes removed. The earliest match wins. Rejects with
-    /// `TimeoutError` (naming the patterns and the last output) or `MoError` (`closed`).
-    #[napi(ts_args_type = "patterns: Array<RegExp | string> | RegExp | string, timeoutMs?: number")]
+    /// Wait up to `timeoutMs` (default 30000) for any of `patterns` in the output with ANSI
+    /// codes removed: RegExp objects, or strings, which are regular expressions too (Rust `regex`
+    /// syntax, as in Python) unless `{ literal: true }` is given. The earliest match wins.
+    /// Rejects with `TimeoutError` (naming the patterns and the last output) or `MoError`
+    /// (`closed`, `bad_request` for a bad regex).
+    #[napi(
+        ts_args_type = "patterns: Array<RegExp | string> | RegExp | string, timeoutMs?: number, options?: ExpectOptions"
+    )]
     pub async fn expect(
         &self,
         patterns: Either<Vec<Either<String, RegexSource>>, Either<String, RegexSource>>,
         timeout_ms: Option<f64>,
+        options: Option<ExpectOptions>,
     ) -> Result<ExpectMatch> {
         let list = match patterns {
             Either::A(list) => list,
             Either::B(one) => vec![one],
         };
-        let patterns = list.iter().map(pattern).collect::<Result<Vec<_>>>()?;
+        let literal = options.and_then(|o| o.literal).unwrap_or(false);
+        let patterns = list
+            .iter()
+            .map(|p| pattern(p, literal))
+            .collect::<Result<Vec<_>>>()?;
         if patterns.is_empty() {
             return Err(bad_request("expect: give at least one pattern"));
         }
@@ -548,10 +566,12 @@ pub(crate) fn duration_ms(ms: f64, what: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(ms / 1000.0))
 }
 
-/// A JavaScript pattern as mo's: strings literally, RegExps with their `i`, `m`, `s` flags.
-fn pattern(p: &Either<String, RegexSource>) -> Result<ExpectPattern> {
+/// A JavaScript pattern as mo's: strings as regular expressions (literally with `literal`),
+/// RegExps with their `i`, `m`, `s` flags.
+fn pattern(p: &Either<String, RegexSource>, literal: bool) -> Result<ExpectPattern> {
     match p {
-        Either::A(text) => ExpectPattern::literal(text).map_err(to_napi),
+        Either::A(text) if literal => ExpectPattern::literal(text).map_err(to_napi),
+        Either::A(text) => ExpectPattern::regex(text).map_err(to_napi),
         Either::B(re) => {
             let flags: String = re.flags.chars().filter(|c| "ims".contains(*c)).collect();
             let source = if flags.is_empty() {

@@ -44,7 +44,7 @@ test('client mode against mod --demo', async (t) => {
       await login(con, 'sim-01').catch(async () => {
         // Already logged in by an earlier viewer: the prompt is the shell's.
         await con.sendLine('')
-        await con.expect(['sim-01:~$ '], 5000)
+        await con.expect([/sim-01:~\$ /], 5000)
       })
       await con.sendLine('echo via-websocket')
       const m = await con.expect([/via-websocket\n/], 5000)

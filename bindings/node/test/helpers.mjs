@@ -48,7 +48,7 @@ export async function login(con, name) {
   await con.sendLine('root')
   await con.expect(['Password: '], 5000)
   await con.sendLine('secret')
-  await con.expect([`${name}:~$ `], 5000)
+  await con.expect([`${name}:~$ `], 5000, { literal: true })
 }
 
 /** Start a process; the test stops it (by its PID) when it ends. */

@@ -21,15 +21,19 @@ test('open a sim console, log in, run a command and capture its output with expe
   assert.ok(who[0].sinceMs > Date.parse('2020-01-01'))
 })
 
-test('expect takes strings literally and honours RegExp flags', async (t) => {
+test('expect takes strings as regexes (literally with { literal: true }) and honours RegExp flags', async (t) => {
   const con = await mo.open('sim://node02?boot=none')
   t.after(() => con.close())
   await login(con, 'node02')
-  await con.sendLine('echo a.b HeLLo')
-  const lit = await con.expect('a.b', 5000)
+  await con.sendLine('echo azb a.b HeLLo n-42')
+  const lit = await con.expect('a.b', 5000, { literal: true })
   assert.equal(lit.matched, 'a.b')
+  assert.match(lit.before, /azb $/)
   const ci = await con.expect([/hello/i], 5000)
   assert.equal(ci.matched, 'HeLLo')
+  const re = await con.expect('n-(\\d+)', 5000)
+  assert.deepEqual(re.captures, ['42'])
+  await assert.rejects(con.expect('(', 1000), (e) => e instanceof mo.MoError && e.code === 'bad_request')
 })
 
 test('write and read Buffers; the async iterator yields Buffers', async (t) => {

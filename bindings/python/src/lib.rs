@@ -207,7 +207,8 @@ fn scan_patterns(arg: &Bound<'_, PyAny>) -> PyResult<Vec<PatternConfig>> {
 }
 
 /// Patterns as Python gives them: one regular expression or a list of them.
-fn patterns(arg: &Bound<'_, PyAny>) -> PyResult<Vec<ExpectPattern>> {
+/// `expect`'s patterns: regular expressions, or literal strings with `literal`.
+fn patterns(arg: &Bound<'_, PyAny>, literal: bool) -> PyResult<Vec<ExpectPattern>> {
     let sources: Vec<String> = if arg.is_instance_of::<PyString>() {
         vec![arg.extract()?]
     } else {
@@ -218,7 +219,14 @@ fn patterns(arg: &Bound<'_, PyAny>) -> PyResult<Vec<ExpectPattern>> {
     }
     sources
         .iter()
-        .map(|s| ExpectPattern::regex(s).map_err(to_py))
+        .map(|s| {
+            if literal {
+                ExpectPattern::literal(s)
+            } else {
+                ExpectPattern::regex(s)
+            }
+            .map_err(to_py)
+        })
         .collect()
 }
 
@@ -389,15 +397,17 @@ impl Console {
         aw!(self, py, |c| c.handle.send_line(&text).await.map_err(to_py))
     }
 
-    /// Wait for one of `patterns` (regular expressions).
-    #[pyo3(signature = (patterns, timeout = 5.0))]
+    /// Wait for one of `patterns` (regular expressions; literal strings with `literal=True`),
+    /// at most `timeout` seconds (default 30, as in Node).
+    #[pyo3(signature = (patterns, timeout = 30.0, *, literal = false))]
     fn expect<'py>(
         &self,
         py: Python<'py>,
         patterns: &Bound<'py, PyAny>,
         timeout: f64,
+        literal: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let patterns = self::patterns(patterns)?;
+        let patterns = self::patterns(patterns, literal)?;
         let timeout = seconds("expect timeout", timeout)?;
         aw!(self, py, |c| c.expect(patterns, timeout).await)
     }
@@ -515,10 +525,17 @@ impl SyncConsole {
         block(py, self.core.handle.send_line(text)).map_err(to_py)
     }
 
-    /// Wait for one of `patterns` (regular expressions).
-    #[pyo3(signature = (patterns, timeout = 5.0))]
-    fn expect(&self, py: Python<'_>, patterns: &Bound<'_, PyAny>, timeout: f64) -> PyResult<Match> {
-        let patterns = self::patterns(patterns)?;
+    /// Wait for one of `patterns` (regular expressions; literal strings with `literal=True`),
+    /// at most `timeout` seconds (default 30, as in Node).
+    #[pyo3(signature = (patterns, timeout = 30.0, *, literal = false))]
+    fn expect(
+        &self,
+        py: Python<'_>,
+        patterns: &Bound<'_, PyAny>,
+        timeout: f64,
+        literal: bool,
+    ) -> PyResult<Match> {
+        let patterns = self::patterns(patterns, literal)?;
         let timeout = seconds("expect timeout", timeout)?;
         block(py, self.core.expect(patterns, timeout))
     }
