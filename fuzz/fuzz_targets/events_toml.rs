@@ -4,6 +4,7 @@
 //! `EventAction::from_config`; for webhooks only their templated body, headers and signing
 //! (`WebhookPayload::new`): building one builds an HTTP client),
 //! `[[pattern]]`s (severity names and `PatternSet`), `[[logfile]]` entries (`Logfile::from_config`),
+//! `[[journal]]` entries (`Journal::from_config`),
 //! and `[[schedule]]` entries (cron
 //! expressions through `automation::Job`). The events file's layout is the daemon's (mo-daemon
 //! events.rs `FileConfig`); the schedule file is mo-store's `config::ScheduleFile`, which must
@@ -19,7 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
 use mo_core::automation::{Job, Macro};
-use mo_core::event::{Logfile, LogfileConfig, Rules, RulesConfig};
+use mo_core::event::{Journal, JournalConfig, Logfile, LogfileConfig, Rules, RulesConfig};
 use mo_core::scan::{Pattern, PatternSet, Severity};
 use mo_drivers::action::{ActionConfig, EventAction, WebhookPayload};
 use mo_store::config::ScheduleFile;
@@ -51,6 +52,8 @@ struct EventsFile {
     _watches: Vec<toml::Value>,
     #[serde(default, rename = "logfile")]
     logfiles: Vec<LogfileConfig>,
+    #[serde(default, rename = "journal")]
+    journals: Vec<JournalConfig>,
 }
 
 fn events(text: &str) {
@@ -87,6 +90,22 @@ fn events(text: &str) {
         assert_eq!(back.as_ref().ok(), Some(config), "{written:?}");
         if let Ok(logfile) = Logfile::from_config(config) {
             assert!(!logfile.state_name().contains('/'));
+        }
+    }
+    for config in &file.journals {
+        let written = toml::to_string(config).unwrap_or_default();
+        let back = toml::from_str::<JournalConfig>(&written);
+        assert_eq!(back.as_ref().ok(), Some(config), "{written:?}");
+        if let Ok(journal) = Journal::from_config(config) {
+            // Names never become journalctl options.
+            assert!(
+                journal
+                    .args()
+                    .iter()
+                    .skip(7)
+                    .step_by(2)
+                    .all(|a| !a.starts_with('-'))
+            );
         }
     }
 
