@@ -49,6 +49,10 @@ pub enum ConfigCommand {
         /// conman*), then from the content.
         #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
         format: FormatArg,
+        /// Print the plan and the outcome as JSON: `{"plan": [LINE…], "adds", "changes",
+        /// "removals", "dry_run", "applied"}`.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -100,12 +104,17 @@ pub fn run(
             dry_run,
             prune,
             format,
+            json,
         } => {
             let site = config::read_file(&file, format.format())?;
             let plan = config::plan(&site, store, &PlanOptions { prune })?;
-            write!(out, "{plan}")?;
+            if !json {
+                write!(out, "{plan}")?;
+            }
             if dry_run {
-                writeln!(out, "dry run: nothing changed")?;
+                if !json {
+                    writeln!(out, "dry run: nothing changed")?;
+                }
             } else if !plan.is_empty() {
                 let sets_secrets = plan
                     .changes
@@ -117,13 +126,27 @@ pub fn run(
                     None
                 };
                 config::apply_with_key(&plan, store, key.as_ref())?;
-                writeln!(
-                    out,
-                    "applied: {} added, {} changed, {} removed",
-                    plan.adds.len(),
-                    plan.changes.len(),
-                    plan.removals.len()
-                )?;
+                if !json {
+                    writeln!(
+                        out,
+                        "applied: {} added, {} changed, {} removed",
+                        plan.adds.len(),
+                        plan.changes.len(),
+                        plan.removals.len()
+                    )?;
+                }
+            }
+            if json {
+                let text = plan.to_string();
+                let report = serde_json::json!({
+                    "plan": text.lines().collect::<Vec<_>>(),
+                    "adds": plan.adds.len(),
+                    "changes": plan.changes.len(),
+                    "removals": plan.removals.len(),
+                    "dry_run": dry_run,
+                    "applied": !dry_run && !plan.is_empty(),
+                });
+                writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
             }
         }
     }

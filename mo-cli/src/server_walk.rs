@@ -341,7 +341,10 @@ fn admin_commands_go_through_the_api() {
         );
         ok(&["macro", "list", "--json"])?;
         let script = w.write_script("hello.macro", "sendline echo hello\n")?;
-        w.mo_ok(&["macro", "add", "hello", &script.display().to_string()], None)?;
+        w.mo_ok(
+            &["macro", "add", "hello", &script.display().to_string()],
+            None,
+        )?;
         let plan = ok(&["macro", "play", "hello", "sim-*", "--dry-run"])?;
         ensure!(plan.contains("sim-a"), "macro play --dry-run: {plan}");
         let refused = run(&["grant", "add", "bob", "viewer", "all"]);
@@ -454,6 +457,38 @@ fn login_stores_a_profile_that_profile_selects_and_logout_revokes() {
         ensure!(
             !root.join("xdg-data").exists() && !cwd.join("mo-data").exists(),
             "a data directory appeared"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn config_import_prints_its_plan_as_json() {
+    run_test("import-json", |w| {
+        w.add_device("sim-a", "sim://sim-a", &[])?;
+        let file = w.dir().join("site.toml");
+        let path = file.display().to_string();
+        w.mo_ok(&["config", "export", "-o", &path], None)?;
+        w.mo_ok(&["device", "rm", "sim-a"], None)?;
+        let out = w.mo_ok(&["config", "import", &path, "--dry-run", "--json"], None)?;
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).map_err(|e| {
+            mo_testsupport::Error::Check(format!("not JSON ({e}):\n{}", out.stdout))
+        })?;
+        ensure!(
+            report["adds"] == 1 && report["dry_run"] == true && report["applied"] == false,
+            "import --dry-run --json: {report}"
+        );
+        ensure!(
+            report["plan"].as_array().is_some_and(|l| l
+                .iter()
+                .any(|l| l.as_str().is_some_and(|t| t.contains("sim-a")))),
+            "the plan does not name sim-a: {report}"
+        );
+        let out = w.mo_ok(&["config", "import", &path, "--json"], None)?;
+        ensure!(
+            out.stdout.contains("\"applied\": true"),
+            "import --json: {}",
+            out.stdout
         );
         Ok(())
     });
