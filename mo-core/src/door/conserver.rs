@@ -224,6 +224,9 @@ pub enum Key {
     Replay(Option<u16>),
     /// `Ctrl-E c \ OOO`: this byte, given in octal, for the device.
     Quote(u8),
+    /// The first byte after [`Keys::suspend`]: the client is back (it sends a newline when it
+    /// returns from `Ctrl-E c ;` or `Ctrl-E c z`). The byte itself is not for the device.
+    Resume,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,6 +240,7 @@ enum State {
     Octal,
     RedefAttn,
     RedefEsc,
+    Suspended,
 }
 
 /// The escape-sequence machine of an attached client, as conserver runs it: the escape bytes
@@ -266,6 +270,13 @@ impl Keys {
     /// Whether the viewer holds write access now (break and quote need it).
     pub fn set_may_write(&mut self, may: bool) {
         self.may_write = may;
+    }
+
+    /// The client went away for a while (`Ctrl-E c ;` to look for another console, `Ctrl-E c z`
+    /// to stop itself): the next byte it sends is [`Key::Resume`], as conserver's suspended
+    /// state reads it.
+    pub fn suspend(&mut self) {
+        self.state = State::Suspended;
     }
 
     /// The escape sequence in use.
@@ -319,6 +330,11 @@ impl Keys {
                     self.attn = b;
                     out.push(Key::Reply(format!("{} ", fmt_ctl(b)).into_bytes()));
                     self.state = State::RedefEsc;
+                }
+                State::Suspended => {
+                    flush(&mut pending, &mut out);
+                    self.state = State::Normal;
+                    out.push(Key::Resume);
                 }
                 State::RedefEsc => {
                     self.esc = b;
@@ -526,5 +542,25 @@ mod tests {
         assert_eq!(k.feed(b"\x01b.").last(), Some(&Key::Command(b'.')));
         assert_eq!(fmt_ctl(0x05), "^E");
         assert_eq!(idle_time(3 * 3600 + 7 * 60), "  3:07");
+    }
+
+    #[test]
+    fn suspend_and_resume() {
+        let mut k = Keys::new(0x05, b'c');
+        assert_eq!(k.feed(b"\x05c;").last(), Some(&Key::Command(b';')));
+        k.suspend();
+        // The newline the client sends on its return resumes; what follows is typing again.
+        assert_eq!(
+            k.feed(b"\nab\x05cz"),
+            vec![
+                Key::Resume,
+                Key::Data(b"ab".to_vec()),
+                Key::Reply(b"[".to_vec()),
+                Key::Command(b'z'),
+            ]
+        );
+        k.suspend();
+        assert_eq!(k.feed(b""), vec![]);
+        assert_eq!(k.feed(b"x"), vec![Key::Resume]);
     }
 }

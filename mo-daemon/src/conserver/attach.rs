@@ -44,6 +44,12 @@ const DEFAULT_REPLAY: u16 = 20;
 /// The most lines `P` and `R` may set (conserver's limit).
 const MAX_REPLAY: u16 = 10000;
 
+/// The signal to the client (sent after an unquoted IAC) to ask its user for another console.
+const OB_GOTO: u8 = b'G';
+
+/// The signal to the client (after an unquoted IAC) to stop itself (`Ctrl-E c z`).
+const OB_SUSP: u8 = b'Z';
+
 /// The viewer's state besides the session.
 struct Viewer<'a> {
     door: &'a Door<'a>,
@@ -326,6 +332,7 @@ impl Viewer<'_> {
                 };
                 self.say(&text).await?;
             }
+            Key::Resume => self.resume().await?,
             Key::Quote(byte) => {
                 if self.writes().await
                     && let Err(e) = self.session.write(&[byte]).await
@@ -346,6 +353,51 @@ impl Viewer<'_> {
             .map(listing::client_id)
     }
 
+    /// conserver's suspend: signal the client, give up the write lock, send nothing of the
+    /// console until the client's next byte ([`Key::Resume`]).
+    async fn suspend(&mut self, signal: u8, why: &str) -> std::io::Result<Flow> {
+        let door = self.door;
+        self.wr
+            .write_all(&[mo_core::door::conserver::IAC, signal])
+            .await?;
+        self.connected = false;
+        self.keys.suspend();
+        if self.writes().await {
+            let _ = self.session.set_mode(Mode::Spy).await;
+        }
+        self.keys.set_may_write(false);
+        door.ctx.access.record(
+            door.user,
+            door.origin,
+            "suspend",
+            Some(&self.entry.device.name),
+            Outcome::Ok,
+            format!("conserver client left for a while {why}"),
+        );
+        Ok(Flow::Go)
+    }
+
+    /// The client is back from a suspend: as conserver, it attaches if it may and the write
+    /// lock is free, else it spies; then it sees the console again.
+    async fn resume(&mut self) -> std::io::Result<()> {
+        let name = self.entry.device.name.clone();
+        let reply = if listing::state_word(self.entry) != "up" {
+            " -- line down]\r\n"
+        } else {
+            if self.door.check(Permission::Attach, &name).await.is_ok() {
+                let _ = self.session.set_mode(Mode::Attach).await;
+            }
+            if self.writes().await {
+                " -- attached]\r\n"
+            } else {
+                " -- spy mode]\r\n"
+            }
+        };
+        self.keys.set_may_write(self.writes().await);
+        self.connected = true;
+        self.say(reply).await
+    }
+
     async fn command(&mut self, c: u8) -> std::io::Result<Flow> {
         let name = self.entry.device.name.clone();
         let door = self.door;
@@ -358,6 +410,25 @@ impl Viewer<'_> {
                 self.connected = true;
                 "connected]\r\n".to_string()
             }
+            // The client asks its user for another console and calls it on a new connection
+            // (with mo's checks there); this one waits, without output, until it comes back.
+            b';' => return self.suspend(OB_GOTO, "to look for another console").await,
+            b'z' | 0x1a => return self.suspend(OB_SUSP, "to suspend the client").await,
+            b'L' if !self.writes().await => "attach to toggle logging]\r\n".to_string(),
+            b'L' => {
+                door.ctx.access.record(
+                    door.user,
+                    door.origin,
+                    "logging.toggle",
+                    Some(&name),
+                    Outcome::Denied,
+                    "mo records every console: logging stays on",
+                );
+                "logging on]\r\n".to_string()
+            }
+            b'd' if !self.writes().await => "attach to down console]\r\n".to_string(),
+            b'!' if !self.writes().await => "attach to invoke task]\r\n".to_string(),
+            b'o' if !self.writes().await => "attach to reopen]\r\n".to_string(),
             b'a' | b'f' => {
                 let force = c == b'f';
                 let mode = if force { Mode::Force } else { Mode::Attach };
@@ -433,7 +504,17 @@ impl Viewer<'_> {
             b'o' => match door.check(Permission::Force, &name).await {
                 Err(why) => format!("{why}]\r\n"),
                 Ok(()) => match self.session.reconnect().await {
-                    Ok(()) => "reopening]\r\n".to_string(),
+                    Ok(()) => {
+                        door.ctx.access.record(
+                            door.user,
+                            door.origin,
+                            "reconnect",
+                            Some(&name),
+                            Outcome::Ok,
+                            "conserver client: reopen the line",
+                        );
+                        "up]\r\n".to_string()
+                    }
                     Err(e) => format!("{e}]\r\n"),
                 },
             },
@@ -452,12 +533,13 @@ fn help((attn, esc): (u8, u8)) -> String {
     let e = format!("{}{}", fmt_ctl(attn), fmt_ctl(esc));
     let lines = [
         ".    disconnect",
-        ";    move to another console (not offered)",
+        ";    move to another console",
         "a    attach read/write",
         "e    change escape sequence",
         "f    force attach read/write",
         "g    group info",
         "i    information dump",
+        "L    toggle logging on/off (mo: stays on)",
         "l?   break sequence list",
         "l0   send the default break sequence",
         "l1-9 send break sequence 1-9",
@@ -473,6 +555,7 @@ fn help((attn, esc): (u8, u8)) -> String {
         "v    show version info",
         "w    who is on this console",
         "x    show console baud info",
+        "z    suspend the connection",
         "^R   replay the last line",
         "\\ooo send character by octal code",
     ];

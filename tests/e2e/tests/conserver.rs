@@ -1,7 +1,9 @@
 //! conserver's stock `console` client (Debian `conserver-client`, in tmux panes) against
 //! `mod --conserver`: it lists the consoles, attaches and types (the log has the input as the
 //! user who logged in), a second client spies and cannot type, `-w` and `Ctrl-E c w` show both,
-//! `-f` forces, `Ctrl-E c .` leaves, a wrong password is refused, garbage is dropped.
+//! `-f` forces, `Ctrl-E c .` leaves, `Ctrl-E c ;` moves to another console (or back),
+//! `Ctrl-E c o` reopens the line, `Ctrl-E c L` keeps logging on, a wrong password is refused,
+//! garbage is dropped.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -76,6 +78,27 @@ fn wait_log_show(w: &World, device: &str, needles: &[&str]) -> Result<String> {
         ensure!(
             Instant::now() < deadline,
             "`mo log show {device}` lacks one of {needles:?}:\n{}",
+            out.stdout
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Poll `mo audit` until it has a line with `action`.
+fn wait_audit(w: &World, action: &str) -> Result<()> {
+    let deadline = Instant::now() + SLOW;
+    loop {
+        let out = w.mo_ok(&["audit"], None)?;
+        if out
+            .stdout
+            .lines()
+            .any(|l| l.contains(&format!(" {action} ")))
+        {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "`mo audit` has no `{action}` line:\n{}",
             out.stdout
         );
         std::thread::sleep(Duration::from_millis(250));
@@ -207,6 +230,117 @@ fn console_client_forces_and_wrong_password_is_refused() {
             !text.contains("[attached]"),
             "a wrong password attached:\n{text}"
         );
+        Ok(())
+    });
+}
+
+#[test]
+fn console_client_moves_to_another_console_and_comes_back() {
+    run_test("conserver-goto", |w| {
+        require_console()?;
+        w.add_echo_device("ex1", &[])?;
+        w.add_echo_device("ex2", &[])?;
+        w.add_user("alice", "alice-pw")?;
+        let port = start(w)?;
+
+        let a = console(w, "alice", port, "alice", "alice-pw", &["ex1"])?;
+        a.wait_for("[attached]", SLOW)?;
+        a.send_line("on-ex1-first")?;
+        a.wait_for("got: on-ex1-first", SLOW)?;
+
+        // `^Ec;`: the client asks for another console (tmux reads a lone `;` as its command
+        // separator: the byte goes by its code). No name: back to ex1, attached again.
+        a.send_keys(&["C-e", "c"])?;
+        a.send_keys(&["-H", "3b"])?;
+        a.wait_for("[console:", SLOW)?;
+        a.send_line("")?;
+        a.wait_for("[returning to `ex1'", SLOW)?;
+        a.wait_for(" -- attached]", SLOW)?;
+        a.send_line("on-ex1-again")?;
+        a.wait_for("got: on-ex1-again", SLOW)?;
+
+        // A name: the client calls it on a new connection (same login, mo's checks) and
+        // closes the old one.
+        a.send_keys(&["C-e", "c"])?;
+        a.send_keys(&["-H", "3b"])?;
+        a.wait_for_count("[console:", 2, SLOW)?;
+        a.send_line("ex2")?;
+        a.wait_for_count("[attached]", 2, SLOW)?;
+        a.send_line("on-ex2")?;
+        a.wait_for("got: on-ex2", SLOW)?;
+        let who = console(w, "who", port, "alice", "alice-pw", &["-w"])?;
+        let text = who.wait_dead(SLOW)?;
+        ensure!(
+            text.lines()
+                .any(|l| l.contains("alice@") && l.contains("attach") && l.contains("ex2"))
+                && !text.lines().any(|l| l.contains("ex1")),
+            "`console -w` does not show alice on ex2 only:\n{text}"
+        );
+        let log = wait_log_show(w, "ex1", &["got: on-ex1-again"])?;
+        ensure!(
+            !log.contains("on-ex2"),
+            "ex2's input reached ex1's log:\n{log}"
+        );
+        wait_log_show(w, "ex2", &["got: on-ex2"])?;
+        a.send_keys(&["C-e", "c", "."])?;
+        a.wait_dead(SLOW)?;
+        Ok(())
+    });
+}
+
+#[test]
+fn console_client_reopens_the_line_and_logging_stays_on() {
+    run_test("conserver-reopen", |w| {
+        require_console()?;
+        w.add_echo_device("ex1", &[])?;
+        w.add_user("alice", "alice-pw")?;
+        w.add_user("bob", "bob-pw")?;
+        let port = start(w)?;
+
+        let a = console(w, "alice", port, "alice", "alice-pw", &["ex1"])?;
+        a.wait_for("[attached]", SLOW)?;
+        a.send_line("before-reopen")?;
+        a.wait_for("got: before-reopen", SLOW)?;
+
+        // A spy may not reopen nor toggle logging, as with conserver.
+        let b = console(w, "bob", port, "bob", "bob-pw", &["-s", "ex1"])?;
+        b.wait_for("[Enter `^Ec?' for help]", SLOW)?;
+        b.send_keys(&["C-e", "c", "o"])?;
+        b.wait_for("[attach to reopen]", SLOW)?;
+        b.send_keys(&["C-e", "c", "L"])?;
+        b.wait_for("[attach to toggle logging]", SLOW)?;
+
+        // The writer reopens: the link is reconnected and the console works on.
+        a.send_keys(&["C-e", "c", "o"])?;
+        a.wait_for("[up]", SLOW)?;
+        let deadline = Instant::now() + SLOW;
+        let mut n = 0;
+        // The new link may still be coming up: type until one line comes back through it.
+        loop {
+            n += 1;
+            let line = format!("after-reopen-{n}");
+            a.send_line(&line)?;
+            if a.wait_for(&format!("got: {line}"), Duration::from_secs(5))
+                .is_ok()
+            {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "no echo through the reopened link:\n{}",
+                a.capture()?
+            );
+        }
+        wait_audit(w, "reconnect")?;
+
+        // Logging cannot be switched off: the answer says it stays on, the attempt is audited.
+        a.send_keys(&["C-e", "c", "L"])?;
+        a.wait_for("[logging on]", SLOW)?;
+        wait_audit(w, "logging.toggle")?;
+        a.send_keys(&["C-e", "c", "."])?;
+        a.wait_dead(SLOW)?;
+        b.send_keys(&["C-e", "c", "."])?;
+        b.wait_dead(SLOW)?;
         Ok(())
     });
 }
