@@ -126,7 +126,7 @@ fn discover_finds_names_and_applies() {
             "--ports",
             &ports,
             "--timeout",
-            "3s",
+            "10s",
             "--credentials",
             &creds_arg,
         ];

@@ -39,7 +39,7 @@ fn discover_through_the_api() {
         let body = serde_json::json!({
             "targets": ["127.0.3.2-127.0.3.3"],
             "ports": ports,
-            "timeout": "3s",
+            "timeout": "10s",
             "parallel": 8,
             "credentials": [{"match": "127.0.3.2", "user": IPMI_USER, "password": IPMI_PASSWORD}],
         });
@@ -96,7 +96,7 @@ fn discover_through_the_api() {
             "--ports",
             &ports,
             "--timeout",
-            "3s",
+            "10s",
             "--credentials",
             &creds,
         ]);

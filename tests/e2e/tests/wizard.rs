@@ -3,7 +3,8 @@
 //! named `web07` on 127.0.2.2, a second ipmi_sim alone on 127.0.2.3, snmpd as an APC PDU on
 //! 127.0.2.4, ser2net as a console server with labelled ports on 127.0.2.5. Each wizard prints
 //! its plan in `mo config import`'s format and changes nothing; `--apply` adds it (power status
-//! answers through what it bound), and a second run changes nothing.
+//! answers through what it bound), and a second run changes nothing. Probes wait 10 s for an
+//! answer: the peers (snmpd's pass script above all) are slow on a loaded machine.
 
 use mo_testsupport::{
     IPMI_PASSWORD, IPMI_USER, IpmiSim, LabelledPorts, PeerEnd, Snmpd, Sol, ensure, lan_host,
@@ -39,7 +40,7 @@ fn wizard_bmc_names_bmcs_after_their_systems() {
             "--ports",
             &ports,
             "--timeout",
-            "3s",
+            "10s",
             "--credentials",
             &creds,
         ];
@@ -113,7 +114,7 @@ fn wizard_console_server_names_ports_after_their_labels() {
             "--ports",
             "1-4",
             "--timeout",
-            "3s",
+            "10s",
         ];
         let out = w.mo_ok(&args, None)?;
         let all = format!("{}\n(config {})", out.combined(), cs.config().display());
@@ -173,7 +174,7 @@ fn wizard_pdu_binds_outlets_to_devices_of_their_names() {
             "--credentials",
             &creds,
             "--timeout",
-            "3s",
+            "10s",
         ];
         let out = w.mo_ok(&args, None)?;
         let all = out.combined();
@@ -246,7 +247,7 @@ fn wizard_pdu_binds_outlets_over_snmp_v3() {
             "--credentials",
             &creds,
             "--timeout",
-            "3s",
+            "10s",
         ];
         let out = w.mo_ok(&args, None)?;
         let all = out.combined();
