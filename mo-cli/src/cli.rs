@@ -212,14 +212,18 @@ pub enum Command {
     /// Send one command line to many consoles through the daemon at --server (needs `gang` and
     /// each write lock), as the SSH shell's `gang`: each device's answer, then the devices that
     /// answered differently from the majority (exit status 1 if any, or if a device failed).
-    #[command(after_help = "Example:\n  mo --server http://127.0.0.1:8022 gang 'web-*' @db --command 'uname -r'")]
+    #[command(
+        after_help = "Example:\n  mo --server http://127.0.0.1:8022 gang 'web-*' @db --command 'uname -r'"
+    )]
     Gang(crate::automation_cli::GangArgs),
     /// Log in to a daemon's API: asks for the user and password, makes an API token with them
     /// and stores it with the server's address as a profile in ~/.config/mo/config.toml (mode
     /// 0600); `mo --profile NAME` (or MO_PROFILE) then uses it.
-    #[command(after_help = "Examples:\n  mo login https://cs1:8443 --pin AB:CD:...\n  \
+    #[command(
+        after_help = "Examples:\n  mo login https://cs1:8443 --pin AB:CD:...\n  \
         mo login http://127.0.0.1:8022 --profile lab --user alice --expires 30d\n  \
-        mo --profile lab devices")]
+        mo --profile lab devices"
+    )]
     Login(crate::profile::LoginArgs),
     /// Revoke the profile's token on its daemon and forget the profile.
     Logout(crate::profile::LogoutArgs),
@@ -439,7 +443,11 @@ pub struct SetSettings {
     /// Replace the console's TCP ports with these: `ADDR:PORT[/raw|/telnet|/telnet+login|/rfc2217]`
     /// (raw by default), `,spy` after the mode for read-only connections; repeat for several
     /// (docs/listen-ports.md).
-    #[arg(long, value_name = "ADDR:PORT[/MODE][,spy]", conflicts_with = "no_listen")]
+    #[arg(
+        long,
+        value_name = "ADDR:PORT[/MODE][,spy]",
+        conflicts_with = "no_listen"
+    )]
     pub listen: Vec<String>,
     /// Remove every TCP port of the console (and its --listen-allow networks).
     #[arg(long)]

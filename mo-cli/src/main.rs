@@ -31,10 +31,10 @@ mod power;
 mod power_verify;
 mod profile;
 mod remote;
-mod signal;
 mod server_admin;
 #[cfg(test)]
 mod server_walk;
+mod signal;
 mod table;
 mod user;
 mod wizard;
@@ -151,9 +151,13 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
     }
     if let Some(server) = cli.server.as_deref().filter(|s| !s.is_empty()) {
         let trust = mo_client::Trust::from_options(cli.ca.as_deref(), cli.pin.as_deref())?;
-        if let Some(code) =
-            remote::run(server, cli.token.as_deref(), trust.clone(), &cli.command, out)?
-        {
+        if let Some(code) = remote::run(
+            server,
+            cli.token.as_deref(),
+            trust.clone(),
+            &cli.command,
+            out,
+        )? {
             return Ok(code);
         }
         // Everything else goes through the API too, or is refused: never a local data directory

@@ -33,8 +33,8 @@
 mod attach;
 pub mod error;
 mod events;
-mod trust;
 mod tokens;
+mod trust;
 pub mod types;
 
 use std::sync::Arc;
@@ -57,12 +57,12 @@ pub use events::parse_event;
 pub use serde_json::Value;
 pub use trust::Trust;
 pub use types::{ClusterConsole, ClusterNode, ClusterStatus, NodeState};
-pub use types::{DiscoverCredential, DiscoverReport, DiscoverRequest, DiscoveredHost};
 pub use types::{
     Device, DeviceState, Event, EventQuery, GangReport, Health, HealthStatus, LogQuery, PlayReport,
     PowerAction, PowerReport, PowerResult, PowerState, RoleInfo, SearchHit, SessionInfo, Settings,
     Severity, User, VerifyReport, Viewer, ViewerRole, parse_power_action,
 };
+pub use types::{DiscoverCredential, DiscoverReport, DiscoverRequest, DiscoveredHost};
 pub use types::{LineSetting, LineWord, Lines, Modem, SignalReport, SignalRequest};
 
 /// How long a REST call may take by default (power actions and log searches can be slow).

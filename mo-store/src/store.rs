@@ -86,9 +86,9 @@ impl Store {
     /// processes keep using it: SQLite's `VACUUM INTO`, one read transaction, so the copy is the
     /// database as of one moment, compacted, in rollback-journal mode.
     pub fn snapshot_into(&self, dest: &Path) -> Result<()> {
-        let target = dest.to_str().ok_or_else(|| {
-            Error::Backup(format!("{}: the path is not UTF-8", dest.display()))
-        })?;
+        let target = dest
+            .to_str()
+            .ok_or_else(|| Error::Backup(format!("{}: the path is not UTF-8", dest.display())))?;
         self.read(&format!("write a snapshot to {}", dest.display()), |c| {
             c.execute("VACUUM INTO ?1", [target]).map(|_| ())
         })
