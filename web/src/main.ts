@@ -1,5 +1,7 @@
-// mo web console: hash routes #/login, #/devices, #/console/NAME, #/log/NAME, #/events, #/gang.
-import { current, loadMe, logout, onExpired } from "./api";
+// mo web console: hash routes #/login, #/devices, #/console/NAME, #/log/NAME, #/events, #/gang,
+// #/discover (admins).
+import { current, loadMe, logout, may, onExpired } from "./api";
+import { discoverPage } from "./discover";
 import { closeAll, closeTab, consoleNames, showConsoles } from "./consoles";
 import { Cleanup, devicesPage, eventsPage, gangPage, logPage, loginPage, notFound } from "./pages";
 import { termsFor, MAX_PENDING } from "./term";
@@ -18,6 +20,8 @@ function setNav(route: string): void {
   const me = current();
   top.hidden = !me;
   (document.getElementById("whoami") as HTMLElement).textContent = me ? me.user : "";
+  // Discovery is for global admins only (the server refuses others anyway).
+  (document.getElementById("nav-discover") as HTMLElement).hidden = !may("admin");
   for (const a of document.querySelectorAll<HTMLAnchorElement>("#nav a")) {
     const on = route.startsWith(a.getAttribute("href")?.slice(2) ?? "-");
     if (on) a.setAttribute("aria-current", "page");
@@ -70,6 +74,9 @@ function route(): void {
       break;
     case "gang":
       cleanup = gangPage(m, arg ? arg.split(",") : consoleNames());
+      break;
+    case "discover":
+      cleanup = discoverPage(m);
       break;
     default:
       cleanup = notFound(m, `No page ${page}.`);
