@@ -77,6 +77,8 @@ pub(super) struct Machine {
     line: Vec<u8>,
     /// The user logging in or logged in.
     pub(super) user: Option<Box<[u8]>>,
+    /// The shell's variables, functions and `$?` (forgotten at logout).
+    pub(super) sh: super::sh::Sh,
     esc: Esc,
     last_cr: bool,
     /// The viewer's window: columns, rows.
@@ -100,6 +102,7 @@ impl Machine {
             out_pos: 0,
             line: Vec::new(),
             user: None,
+            sh: super::sh::Sh::default(),
             esc: Esc::None,
             last_cr: false,
             window: (80, 24),
@@ -267,6 +270,7 @@ impl Machine {
 
     /// Log out: back to the getty banner and `login:`.
     pub(super) fn logout(&mut self) {
+        self.sh.reset();
         self.out
             .extend_from_slice(b"logout\r\n\r\nDebian GNU/Linux 12 ");
         self.push_host();

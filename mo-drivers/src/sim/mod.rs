@@ -10,7 +10,8 @@
 //!
 //! | command | what it does |
 //! |---------|--------------|
-//! | `echo ARGS` | prints ARGS (without their quotes, as a shell would) |
+//! | `echo [-n] ARGS` | prints ARGS (without their quotes, as a shell would) |
+//! | `sh -c COMMANDS`, `true`, `false` | as in sh |
 //! | `hostname`, `date`, `uptime`, `whoami`, `uname [-asnrvmo]` | what you expect |
 //! | `stty [size]` | the line settings, or the window size last set with [`ControlOp::WindowSize`](mo_core::link::ControlOp::WindowSize) |
 //! | `flood RATE [SECONDS]` | numbered 64-byte lines at RATE bytes/s (`500`, `100k`, `10M`, `1G`, or `max` for as fast as they are read), for SECONDS or until Ctrl-C |
@@ -19,6 +20,10 @@
 //! | `reboot` | shuts down and boots again |
 //! | `exit`, `logout`, Ctrl-D | back to `login:` |
 //! | `help` | the list |
+//!
+//! Lines may be `;`-lists with quotes, `$VAR`, `${VAR}`, `$?`, `$@`, `$1`…, assignments (`A=1`,
+//! or `A=1 cmd` for one command) and function definitions `NAME() { …; }` — what labgrid's
+//! `ShellDriver` needs to run commands (see `sh.rs`); no pipes, redirections or `$(…)`.
 //!
 //! [`ControlOp::Break`](mo_core::link::ControlOp::Break) at any time drops the machine into its boot monitor (prompt `ok `), which
 //! knows `boot`, `reset`, `go` (resume what BREAK interrupted), `printenv` and `help`.
@@ -82,6 +87,7 @@ mod link;
 mod machine;
 mod monitor;
 mod script;
+mod sh;
 mod shell;
 #[cfg(test)]
 mod tests;

@@ -9,12 +9,15 @@ use tokio::time::Instant;
 use super::flood::{self, Flood};
 use super::machine::{Machine, Mode};
 use super::script::{self, Script, Then};
+use super::sh;
 
 const KERNEL_RELEASE: &str = "6.1.0-13-amd64";
 const KERNEL_VERSION: &str = "#1 SMP PREEMPT_DYNAMIC Debian 6.1.55-1 (2023-09-29)";
 
 const HELP: &[u8] = b"Commands of this simulated machine:\r\n\
-  echo ARGS            print ARGS\r\n\
+  echo [-n] ARGS       print ARGS\r\n\
+  sh -c COMMANDS       run COMMANDS (A; B, VAR=x, $VAR, $?, NAME() { ...; } work here)\r\n\
+  true, false\r\n\
   hostname, date, uptime, whoami, uname [-asnrvmo]\r\n\
   stty [size]          show the line settings or the window size\r\n\
   flood RATE [SECS]    print numbered lines at RATE bytes/s (500, 100k, 10M or max)\r\n\
@@ -54,32 +57,109 @@ impl Machine {
         self.out.extend_from_slice(b" on ttyS0\r\n");
     }
 
-    /// Run a shell command line.
+    /// Run a shell command line (a `;`-list, a function definition; see [`sh`]), then prompt
+    /// unless a command took the machine out of its shell.
     pub(super) fn run_shell(&mut self, now: Instant, line: &[u8]) {
-        let mut words = line
-            .split(u8::is_ascii_whitespace)
-            .filter(|word| !word.is_empty());
-        let Some(command) = words.next() else {
+        if self.run_list(now, line, &[], 0) {
             self.prompt();
-            return;
+        }
+    }
+
+    /// Run the commands of LINE with the positional parameters ARGS; `false` when one of them
+    /// left the shell (logout, `cat`, `flood`, `panic`, `reboot`): the rest is not run.
+    fn run_list(&mut self, now: Instant, line: &[u8], args: &[Vec<u8>], depth: u8) -> bool {
+        if let Some((name, body)) = sh::function_definition(line) {
+            self.sh.status = match self.sh.define(name, body) {
+                Ok(()) => 0,
+                Err(()) => {
+                    self.out.extend_from_slice(b"sh: too many functions\r\n");
+                    1
+                }
+            };
+            return true;
+        }
+        for command in sh::split_list(line) {
+            let words = sh::words(command, &self.sh, args);
+            let assignments = words.iter().take_while(|w| w.assign.is_some()).count();
+            let (assign, rest) = words.split_at(assignments);
+            // Alone, assignments stay; before a command, they hold for that command only.
+            let mut saved = Vec::new();
+            let mut full = false;
+            for word in assign {
+                let n = word.assign.unwrap_or(0);
+                match self.sh.set(&word.text[..n], &word.text[n + 1..]) {
+                    Ok(old) => saved.push((word.text[..n].to_vec(), old)),
+                    Err(()) => full = true,
+                }
+            }
+            if full {
+                self.out.extend_from_slice(b"sh: too many variables\r\n");
+            }
+            let go_on = if rest.is_empty() {
+                self.sh.status = u8::from(full);
+                true
+            } else {
+                let go_on = self.run_command(now, rest, depth);
+                for (name, old) in saved.into_iter().rev() {
+                    self.sh.restore(&name, old);
+                }
+                go_on
+            };
+            if !go_on {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Run one command (its words expanded); sets `$?`. `false` when it left the shell.
+    fn run_command(&mut self, now: Instant, words: &[sh::Word], depth: u8) -> bool {
+        let Some((command, args)) = words.split_first() else {
+            return true;
         };
-        let args: Vec<&[u8]> = words.collect();
+        let command = command.text.as_slice();
+        let args: Vec<&[u8]> = args.iter().map(|w| w.text.as_slice()).collect();
+        let mut status = 0;
+        if let Some(body) = self.sh.function(command) {
+            if depth >= sh::MAX_DEPTH {
+                self.out
+                    .extend_from_slice(b"sh: functions nest too deep\r\n");
+                self.sh.status = 2;
+                return true;
+            }
+            let positional: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
+            return self.run_list(now, &body, &positional, depth + 1);
+        }
         match command {
             b"echo" => {
-                // Quotes go as a shell would drop them (no expansion): labgrid's prompt check
-                // `echo 'ab''cd'` prints `abcd`.
-                let words: Vec<Vec<u8>> = args
-                    .iter()
-                    .map(|w| {
-                        w.iter()
-                            .copied()
-                            .filter(|b| !matches!(b, b'\'' | b'"'))
-                            .collect()
-                    })
-                    .collect();
-                self.out.extend_from_slice(&words.join(&b' '));
-                self.out.extend_from_slice(b"\r\n");
+                let (newline, args) = match args.split_first() {
+                    Some((&b"-n", rest)) => (false, rest),
+                    _ => (true, &args[..]),
+                };
+                self.out.extend_from_slice(&args.join(&b' '));
+                if newline {
+                    self.out.extend_from_slice(b"\r\n");
+                }
             }
+            b"sh" => match args.as_slice() {
+                [b"-c", script, rest @ ..] => {
+                    if depth >= sh::MAX_DEPTH {
+                        self.out.extend_from_slice(b"sh: nested too deep\r\n");
+                        self.sh.status = 2;
+                        return true;
+                    }
+                    let positional: Vec<Vec<u8>> = rest.iter().map(|a| a.to_vec()).collect();
+                    let script = script.to_vec();
+                    return self.run_list(now, &script, &positional, depth + 1);
+                }
+                _ => {
+                    self.out
+                        .extend_from_slice(b"sh: only `sh -c COMMANDS` on this machine\r\n");
+                    status = 2;
+                }
+            },
+            b"true" | b":" => {}
+            b"false" => status = 1,
             b"hostname" => {
                 self.push_host();
                 self.out.extend_from_slice(b"\r\n");
@@ -95,16 +175,16 @@ impl Machine {
                 self.out.extend_from_slice(b"\r\n");
             }
             b"uptime" => self.uptime_line(now),
-            b"uname" => self.uname(&args),
-            b"stty" => self.stty(&args),
+            b"uname" => status = self.uname(&args),
+            b"stty" => status = self.stty(&args),
             b"help" => self.out.extend_from_slice(HELP),
             b"exit" | b"logout" => {
                 self.logout();
-                return;
+                return false;
             }
             b"cat" if args.is_empty() => {
                 self.mode = Mode::Cat;
-                return;
+                return false;
             }
             b"cat" => {
                 for file in args {
@@ -113,6 +193,7 @@ impl Machine {
                     self.out
                         .extend_from_slice(b": No such file or directory\r\n");
                 }
+                status = 1;
             }
             b"flood" => {
                 let rate = args.first().and_then(|word| flood::parse_rate(word));
@@ -120,30 +201,35 @@ impl Machine {
                 match (rate, seconds, args.len()) {
                     (Some(rate), None, 1) => {
                         self.mode = Mode::Flood(Box::new(Flood::new(rate, None, now)));
-                        return;
+                        return false;
                     }
                     (Some(rate), Some(Some(secs)), 2) => {
                         self.mode = Mode::Flood(Box::new(Flood::new(rate, Some(secs), now)));
-                        return;
+                        return false;
                     }
-                    _ => self.out.extend_from_slice(FLOOD_USAGE),
+                    _ => {
+                        self.out.extend_from_slice(FLOOD_USAGE);
+                        status = 2;
+                    }
                 }
             }
             b"panic" => {
                 self.mode = Mode::Script(Script::new(script::KERNEL_PANIC, Then::Hung));
-                return;
+                return false;
             }
             b"reboot" => {
                 self.start_boot(script::REBOOT);
-                return;
+                return false;
             }
             _ => {
                 self.out.extend_from_slice(b"sh: ");
                 self.out.extend_from_slice(command);
                 self.out.extend_from_slice(b": command not found\r\n");
+                status = 127;
             }
         }
-        self.prompt();
+        self.sh.status = status;
+        true
     }
 
     /// ` 12:34:56 up 3 min,  1 user,  load average: 0.00, 0.01, 0.05`
@@ -170,8 +256,8 @@ impl Machine {
         );
     }
 
-    /// `uname` with GNU's options.
-    fn uname(&mut self, args: &[&[u8]]) {
+    /// `uname` with GNU's options; its exit status.
+    fn uname(&mut self, args: &[&[u8]]) -> u8 {
         // s n r v m o, in the order uname prints them.
         let mut want = [false; 6];
         for arg in args {
@@ -179,7 +265,7 @@ impl Machine {
                 self.out.extend_from_slice(b"uname: extra operand '");
                 self.out.extend_from_slice(arg);
                 self.out.extend_from_slice(b"'\r\n");
-                return;
+                return 1;
             };
             for &flag in flags {
                 match flag {
@@ -194,7 +280,7 @@ impl Machine {
                         self.out.extend_from_slice(b"uname: invalid option -- '");
                         self.out.push(flag);
                         self.out.extend_from_slice(b"'\r\n");
-                        return;
+                        return 1;
                     }
                 }
             }
@@ -218,10 +304,11 @@ impl Machine {
             .collect();
         self.out.extend_from_slice(&chosen.join(&b' '));
         self.out.extend_from_slice(b"\r\n");
+        0
     }
 
-    /// `stty` and `stty size`.
-    fn stty(&mut self, args: &[&[u8]]) {
+    /// `stty` and `stty size`; its exit status.
+    fn stty(&mut self, args: &[&[u8]]) -> u8 {
         let (cols, rows) = self.window;
         match args {
             [] => {
@@ -230,14 +317,17 @@ impl Machine {
                     self.out,
                     "speed {baud} baud; rows {rows}; columns {cols}; line = 0;\r\n"
                 );
+                0
             }
             [b"size"] => {
                 let _ = write!(self.out, "{rows} {cols}\r\n");
+                0
             }
             [other, ..] => {
                 self.out.extend_from_slice(b"stty: invalid argument '");
                 self.out.extend_from_slice(other);
                 self.out.extend_from_slice(b"'\r\n");
+                1
             }
         }
     }

@@ -226,6 +226,58 @@ async fn shell_echoes_edits_and_runs_commands() {
     );
 }
 
+/// The grammar labgrid's `ShellDriver` relies on: it defines `run()` and calls it with a marker
+/// in a variable; the marker, the command's output and its exit status come back between markers.
+#[tokio::test]
+async fn shell_runs_lists_variables_and_functions_like_labgrids_driver_needs() {
+    let mut term = Term::open("sim://web01?boot=none").await;
+    term.login().await;
+    term.send(b"run() { echo -n \"$MARKER\"; sh -c \"$@\"; echo \"$MARKER $?\"; }\r")
+        .await;
+    term.until("web01:~$ ").await;
+    term.send(b"MARKER='ABCD''EFGH' run 'uname -s'\r").await;
+    let text = term.until("web01:~$ ").await;
+    assert!(
+        text.ends_with("\r\nABCDEFGHLinux\r\nABCDEFGH 0\r\nweb01:~$ "),
+        "{text:?}"
+    );
+    term.send(b"MARKER=XY run 'nosuch; echo $?'\r").await;
+    let text = term.until("web01:~$ ").await;
+    assert!(
+        text.ends_with("\r\nXYsh: nosuch: command not found\r\n127\r\nXY 0\r\nweb01:~$ "),
+        "{text:?}"
+    );
+    // The temporary assignment is gone; a plain one stays until logout.
+    term.send(b"echo \"[$MARKER]\"; A=1; echo $A${A}'$A' \"\" end\r")
+        .await;
+    let text = term.until("web01:~$ ").await;
+    assert!(
+        text.ends_with("\r\n[]\r\n11$A  end\r\nweb01:~$ "),
+        "{text:?}"
+    );
+    term.send(b"false; echo $?; true; echo $?\r").await;
+    let text = term.until("web01:~$ ").await;
+    assert!(text.ends_with("\r\n1\r\n0\r\nweb01:~$ "), "{text:?}");
+    // A function that calls itself stops at the nesting limit, and the shell goes on.
+    term.send(b"f() { f; }\r").await;
+    term.until("web01:~$ ").await;
+    term.send(b"f; echo still-here\r").await;
+    let text = term.until("web01:~$ ").await;
+    assert!(
+        text.contains("nest too deep") && text.ends_with("still-here\r\nweb01:~$ "),
+        "{text:?}"
+    );
+    // Logging out forgets the functions and variables.
+    term.send(b"exit\r").await;
+    term.login().await;
+    term.send(b"echo [$A]; run x\r").await;
+    let text = term.until("web01:~$ ").await;
+    assert!(
+        text.contains("[]\r\nsh: run: command not found"),
+        "{text:?}"
+    );
+}
+
 #[tokio::test]
 async fn ctrl_d_and_exit_log_out() {
     let mut term = Term::open("sim://web01?boot=none").await;

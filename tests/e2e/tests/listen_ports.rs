@@ -215,9 +215,8 @@ fn a_real_line_keeps_its_settings() {
 }
 
 /// labgrid's own Python API (no coordinator): a `NetworkSerialPort` at mo's RFC 2217 port,
-/// `SerialDriver` on it, `ShellDriver` logging in to the sim; then a command on the console.
-/// (ShellDriver's `run` needs a POSIX shell, which the sim's is not: the command goes through
-/// the console driver's `sendline`/`expect`.)
+/// `SerialDriver` on it, `ShellDriver` logging in to the sim and running commands with its own
+/// `run` (output and exit status between markers, as on a real board).
 const LABGRID_CLIENT: &str = r#"
 import sys
 from labgrid import Target
@@ -231,8 +230,11 @@ shell = ShellDriver(t, name=None, prompt=r"lab:~\$ ", login_prompt=r"lab login: 
                     username="root", password="pw", login_timeout=60)
 t.activate(shell)
 print("LOGGED-IN", flush=True)
-console.sendline("uname -s")
-console.expect(r"\r\nLinux\r\n", timeout=60)
+out, _, code = shell.run("uname -s", timeout=60)
+assert (out, code) == (["Linux"], 0), (out, code)
+out, _, code = shell.run("nosuch-command", timeout=60)
+assert code == 127 and "nosuch-command: command not found" in out[-1], (out, code)
+shell.run_check("hostname", timeout=60)
 print("RAN", flush=True)
 t.cleanup()
 "#;
