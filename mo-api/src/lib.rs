@@ -18,12 +18,14 @@
 //! | record log | [`LogQuery`], [`SearchQuery`], [`SearchHit`], [`VerifyReport`] |
 //! | events | [`Event`], [`EventsQuery`], [`Severity`] |
 //! | users, roles | [`User`], [`NewUser`], [`Role`] |
+//! | device groups, grants | [`DeviceGroup`], [`NewDeviceGroup`], [`GroupPath`], [`Grant`], [`GrantQuery`] |
 //! | gang, macros | [`GangRequest`], [`GangReport`], [`PlayRequest`], [`PlayReport`] |
 //! | WebSocket | [`ServerFrame`], [`ClientFrame`], [`AttachQuery`], [`StreamQuery`] |
 //! | web console | [`LoginRequest`], [`WebSessionInfo`], [`Me`], [`NoteRequest`], [`NoteCreated`], [`AsciicastQuery`] |
 //!
 //! [mo-client]: https://example.invalid/mo/mo-client
 
+mod access;
 mod automation;
 mod cluster;
 mod devices;
@@ -42,6 +44,7 @@ mod users;
 mod web;
 mod ws;
 
+pub use access::{DeviceGroup, Grant, GrantQuery, GroupPath, NewDeviceGroup};
 pub use automation::{
     DeviceReason, GangReport, GangRequest, MacroPlan, MacroResult, MacroResults, PlayReport,
     PlayRequest,

@@ -125,6 +125,33 @@ pub fn login_needs_user(schema: RefOr<Schema>) -> RefOr<Schema> {
     RefOr::T(Schema::Object(object))
 }
 
+/// Device names ([`NAME_PATTERN`]): the members of a device group.
+pub fn device_names() -> Schema {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(64))
+                .pattern(Some(NAME_PATTERN)),
+        )
+        .into()
+}
+
+/// Name patterns of a device group: globs or `re:` regexes, 1 to 1024 bytes without control
+/// characters (whether a regex compiles, JSON Schema cannot say).
+pub fn name_patterns() -> Schema {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(1024))
+                .pattern(Some("^[^\\u0000-\\u001f\\u007f-\\u009f]+$")),
+        )
+        .into()
+}
+
 /// Power controller addresses ([`POWER_URL_PATTERN`]), or `null` (none).
 pub fn power_urls() -> Schema {
     utoipa::openapi::schema::ArrayBuilder::new()

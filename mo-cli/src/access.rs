@@ -338,25 +338,24 @@ pub fn group(store: &Store, command: GroupCommand, out: &mut dyn Write) -> Resul
             })?;
             writeln!(out, "removed device group `{name}`")?;
         }
-        GroupCommand::List { json: true } => {
-            let mut list = vec![
-                serde_json::json!({"name": "all", "members": [], "patterns": [], "every_device": true}),
-            ];
-            for g in store.list_device_groups()? {
-                let pats: Vec<&str> = g.patterns.iter().map(NamePattern::as_str).collect();
-                list.push(serde_json::json!({"name": g.name, "members": g.members, "patterns": pats, "every_device": false}));
-            }
-            writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
-        }
-        GroupCommand::List { json: false } => {
-            let mut table = Table::new(&["NAME", "MEMBERS", "PATTERNS"]);
-            table.row(vec!["all".into(), "(every device)".into(), String::new()]);
-            for g in store.list_device_groups()? {
-                let members: Vec<&str> = g.members.iter().map(String::as_str).collect();
-                let pats: Vec<&str> = g.patterns.iter().map(NamePattern::as_str).collect();
-                table.row(vec![g.name, members.join(","), pats.join(" ")]);
-            }
-            table.write(out)?;
+        GroupCommand::List { json } => {
+            let list: Vec<mo_client::DeviceGroup> = store
+                .list_device_groups()?
+                .into_iter()
+                .map(|g| mo_client::DeviceGroup {
+                    name: g.name,
+                    members: g.members.into_iter().collect(),
+                    patterns: g.patterns.iter().map(|p| p.as_str().to_string()).collect(),
+                    every_device: false,
+                })
+                .collect();
+            let all = mo_client::DeviceGroup {
+                name: mo_core::policy::ALL_DEVICES.into(),
+                members: Vec::new(),
+                patterns: Vec::new(),
+                every_device: true,
+            };
+            write_groups(&[vec![all], list].concat(), json, out)?;
         }
         GroupCommand::Show { name } => {
             let group = store.device_group(&name)?;
@@ -500,7 +499,7 @@ pub fn role(store: &Store, command: RoleCommand, out: &mut dyn Write) -> Result<
 }
 
 /// `alice` is a user, `@ops` a user group.
-fn make_grant(subject: &str, role: String, device_group: String) -> Result<Grant> {
+pub fn make_grant(subject: &str, role: String, device_group: String) -> Result<Grant> {
     match subject.strip_prefix('@') {
         Some("") => bail!("`@` needs a user group name after it (`@ops`)"),
         Some(group) => Ok(Grant::to_group(group, role, device_group)),
@@ -534,24 +533,63 @@ pub fn grant(store: &Store, command: GrantCommand, out: &mut dyn Write) -> Resul
             writeln!(out, "removed {grant}")?;
         }
         GrantCommand::List { json } => {
-            let mut table = Table::new(&["SUBJECT", "ROLE", "DEVICE GROUP"]);
-            let mut list = Vec::new();
-            for g in store.list_grants()? {
-                let subject = match g.subject {
-                    mo_core::policy::Subject::User(u) => u,
-                    mo_core::policy::Subject::Group(g) => format!("@{g}"),
-                };
-                list.push(serde_json::json!({"subject": subject, "role": g.role,
-                    "device_group": g.device_group}));
-                table.row(vec![subject, g.role, g.device_group]);
-            }
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
-            } else {
-                table.write(out)?;
-            }
+            let list: Vec<mo_client::Grant> = store
+                .list_grants()?
+                .into_iter()
+                .map(|g| mo_client::Grant {
+                    subject: match g.subject {
+                        mo_core::policy::Subject::User(u) => u,
+                        mo_core::policy::Subject::Group(g) => format!("@{g}"),
+                    },
+                    role: g.role,
+                    device_group: g.device_group,
+                })
+                .collect();
+            write_grants(&list, json, out)?;
         }
     }
+    Ok(())
+}
+
+/// `mo group list`: a table (`all` shown as every device), or `--json`; the same for the data
+/// directory and `--server`.
+pub fn write_groups(
+    list: &[mo_client::DeviceGroup],
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(list)?)?;
+        return Ok(());
+    }
+    let mut table = Table::new(&["NAME", "MEMBERS", "PATTERNS"]);
+    for g in list {
+        let members = if g.every_device {
+            "(every device)".to_string()
+        } else {
+            g.members.join(",")
+        };
+        table.row(vec![g.name.clone(), members, g.patterns.join(" ")]);
+    }
+    table.write(out)?;
+    Ok(())
+}
+
+/// `mo grant list`: a table or `--json`; the same for the data directory and `--server`.
+pub fn write_grants(list: &[mo_client::Grant], json: bool, out: &mut dyn Write) -> Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(list)?)?;
+        return Ok(());
+    }
+    let mut table = Table::new(&["SUBJECT", "ROLE", "DEVICE GROUP"]);
+    for g in list {
+        table.row(vec![
+            g.subject.clone(),
+            g.role.clone(),
+            g.device_group.clone(),
+        ]);
+    }
+    table.write(out)?;
     Ok(())
 }
 

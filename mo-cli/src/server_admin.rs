@@ -1,7 +1,9 @@
 //! With `--server` (`MO_SERVER`): the administration commands the daemon's API serves —
-//! `device add|show|rm`, `user add|list`, `role list`, `token add|list|rm`, `events` (list,
-//! `--follow`, `ack`),
-//! `macro list`, `log search|verify` — and, for every other command, a clear refusal naming it.
+//! `device add|show|rm`, `user add|list`, `role list`, `group add|rm|list`, `grant
+//! add|rm|list`, `token add|list|rm`, `events` (list, `--follow`, `ack`), `macro list|play`,
+//! `gang`, `log search|verify` — and, for every other command, a clear refusal naming it.
+//! Group and grant changes go through the same store calls as on the daemon's host, are
+//! audited there as the API caller, and are in force for the next request.
 //! Nothing here opens or creates a local data directory.
 
 use std::ffi::OsString;
@@ -13,7 +15,7 @@ use clap::CommandFactory;
 use mo_client::{Client, LogQuery, Value};
 use serde_json::json;
 
-use crate::access::{RoleCommand, TokenCommand};
+use crate::access::{GrantCommand, GroupCommand, RoleCommand, TokenCommand};
 use crate::cli::{AddSettings, Cli, Command, DeviceCommand, LogCommand, UserCommand};
 use crate::events::EventsCommand;
 use crate::macros::MacroCommand;
@@ -56,6 +58,11 @@ fn served(command: &Command) -> bool {
         ),
         Command::User(c) => matches!(c, UserCommand::Add { .. } | UserCommand::List { .. }),
         Command::Role(c) => matches!(c, RoleCommand::List { .. }),
+        Command::Group(c) => matches!(
+            c,
+            GroupCommand::Add { .. } | GroupCommand::Rm { .. } | GroupCommand::List { .. }
+        ),
+        Command::Grant(_) => true,
         Command::Token(_) => true,
         Command::Events(args) => !matches!(args.command, Some(EventsCommand::Raise(_))),
         Command::Macro(c) => matches!(c, MacroCommand::List { .. } | MacroCommand::Play { .. }),
@@ -171,6 +178,42 @@ async fn run_async(
                 }
                 table.write(out)?;
             }
+        }
+        Command::Group(GroupCommand::Add {
+            name,
+            member,
+            pattern,
+        }) => {
+            client.add_group(name, member, pattern).await?;
+            writeln!(out, "added device group `{name}`")?;
+        }
+        Command::Group(GroupCommand::Rm { name }) => {
+            client.remove_group(name).await?;
+            writeln!(out, "removed device group `{name}`")?;
+        }
+        Command::Group(GroupCommand::List { json }) => {
+            crate::access::write_groups(&client.groups().await?, *json, out)?;
+        }
+        Command::Grant(GrantCommand::Add {
+            subject,
+            role,
+            device_group,
+        }) => {
+            let grant = crate::access::make_grant(subject, role.clone(), device_group.clone())?;
+            client.add_grant(subject, role, device_group).await?;
+            writeln!(out, "granted {grant}")?;
+        }
+        Command::Grant(GrantCommand::Rm {
+            subject,
+            role,
+            device_group,
+        }) => {
+            let grant = crate::access::make_grant(subject, role.clone(), device_group.clone())?;
+            client.remove_grant(subject, role, device_group).await?;
+            writeln!(out, "removed {grant}")?;
+        }
+        Command::Grant(GrantCommand::List { json }) => {
+            crate::access::write_grants(&client.grants().await?, *json, out)?;
         }
         Command::Events(args) => return crate::events_remote::run(client, args, out).await,
         Command::Token(TokenCommand::Add {

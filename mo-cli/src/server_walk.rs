@@ -347,16 +347,165 @@ fn admin_commands_go_through_the_api() {
         )?;
         let plan = ok(&["macro", "play", "hello", "sim-*", "--dry-run"])?;
         ensure!(plan.contains("sim-a"), "macro play --dry-run: {plan}");
-        let refused = run(&["grant", "add", "bob", "viewer", "all"]);
+        let refused = run(&["group", "set", "webs", "--add-member", "sim-a"]);
         ensure!(
             refused
                 .stderr
-                .contains("mo grant add does not work with --server"),
-            "grant add: {}",
+                .contains("mo group set does not work with --server"),
+            "group set: {}",
             refused.stderr
         );
         let missing = run(&["events", "ack", "999999"]);
         ensure!(!missing.status.success(), "acked a missing event");
+        ensure!(tree(root) == before, "files appeared in the sandbox");
+        Ok(())
+    });
+}
+
+#[test]
+fn groups_and_grants_go_through_the_api_and_apply_at_once() {
+    run_test("server-grants", |w| {
+        w.add_device("sim-a", "sim://sim-a", &[])?;
+        w.add_device("web1", "sim://web1", &[])?;
+        w.add_user("root", "rootpw")?;
+        w.add_user_with_role("bob", "bobpw", None)?;
+        w.add_user_with_role("carol", "carolpw", Some(("viewer", "all")))?;
+        let root_token = add_token(w, "root", "all")?;
+        let bob_token = add_token(w, "bob", "all")?;
+        let carol_token = add_token(w, "carol", "all")?;
+        let api = start_daemon_with_http(w, &[])?;
+        let sandbox = temp_dir("grants-home")?;
+        let root = sandbox.path();
+        std::fs::create_dir_all(root.join("cwd")).unwrap();
+        let before = tree(root);
+        let run = |token: &str, args: &[&str]| {
+            let env = [("MO_SERVER", api.base.as_str()), ("MO_TOKEN", token)];
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            mo(root, &root.join("cwd"), &env, &args)
+        };
+        let ok = |token: &str, args: &[&str]| -> mo_testsupport::Result<String> {
+            let out = run(token, args);
+            ensure!(
+                out.status.success(),
+                "`mo {}` failed:\n{}",
+                args.join(" "),
+                out.stderr
+            );
+            Ok(out.stdout)
+        };
+        let fails = |token: &str, args: &[&str], why: &str| -> mo_testsupport::Result<()> {
+            let out = run(token, args);
+            ensure!(
+                !out.status.success() && out.stderr.contains(why),
+                "`mo {}` should fail with `{why}` (exit {:?}):\n{}{}",
+                args.join(" "),
+                out.status.code(),
+                out.stdout,
+                out.stderr
+            );
+            Ok(())
+        };
+        // Bob has no grant: he sees nothing.
+        fails(&bob_token, &["device", "show", "web1"], "web1")?;
+        let out = ok(
+            &root_token,
+            &[
+                "group",
+                "add",
+                "webs",
+                "--pattern",
+                "web*",
+                "--member",
+                "x1",
+            ],
+        )?;
+        ensure!(
+            out.trim() == "added device group `webs`",
+            "group add: {out}"
+        );
+        let groups: serde_json::Value =
+            serde_json::from_str(&ok(&root_token, &["group", "list", "--json"])?).unwrap();
+        ensure!(
+            groups[0]["name"] == "all"
+                && groups[0]["every_device"] == true
+                && groups[1]["name"] == "webs"
+                && groups[1]["patterns"] == serde_json::json!(["web*"])
+                && groups[1]["members"] == serde_json::json!(["x1"]),
+            "group list --json: {groups}"
+        );
+        let table = ok(&root_token, &["group", "list"])?;
+        ensure!(
+            table.contains("(every device)") && table.contains("web*"),
+            "group list: {table}"
+        );
+        let out = ok(&root_token, &["grant", "add", "bob", "viewer", "webs"])?;
+        ensure!(
+            out.trim() == "granted role viewer on group webs for user bob",
+            "grant add: {out}"
+        );
+        let grants: serde_json::Value =
+            serde_json::from_str(&ok(&root_token, &["grant", "list", "--json"])?).unwrap();
+        ensure!(
+            grants.as_array().is_some_and(|l| l.contains(
+                &serde_json::json!({"subject": "bob", "role": "viewer", "device_group": "webs"})
+            )),
+            "grant list --json: {grants}"
+        );
+        // In force for Bob's next request: web1 is his to see, sim-a still is not.
+        let shown = ok(&bob_token, &["device", "show", "web1", "--json"])?;
+        ensure!(shown.contains("sim://web1"), "device show as bob: {shown}");
+        fails(&bob_token, &["device", "show", "sim-a"], "sim-a")?;
+        // The daemon's store has them: the data directory sees them, and audited the change.
+        let local = w.mo_ok(&["grant", "list"], None)?;
+        ensure!(
+            local.stdout.contains("webs"),
+            "not in the store:\n{}",
+            local.stdout
+        );
+        // A viewer changes nothing.
+        for args in [
+            &["group", "add", "more", "--pattern", "x*"][..],
+            &["group", "rm", "webs"][..],
+            &["grant", "add", "carol", "admin", "all"][..],
+            &["grant", "rm", "bob", "viewer", "webs"][..],
+            &["group", "list"][..],
+            &["grant", "list"][..],
+        ] {
+            fails(&carol_token, args, "denied")?;
+        }
+        fails(&root_token, &["group", "rm", "webs"], "is used by 1 grant")?;
+        fails(&root_token, &["group", "rm", "all"], "is built in")?;
+        fails(&root_token, &["group", "add", "all"], "already exists")?;
+        fails(
+            &root_token,
+            &["grant", "add", "nobody", "viewer", "webs"],
+            "nobody",
+        )?;
+        fails(
+            &root_token,
+            &["group", "add", "bad", "--pattern", "re:("],
+            "`re:(`",
+        )?;
+        let out = ok(&root_token, &["grant", "rm", "bob", "viewer", "webs"])?;
+        ensure!(
+            out.trim() == "removed role viewer on group webs for user bob",
+            "grant rm: {out}"
+        );
+        fails(&bob_token, &["device", "show", "web1"], "web1")?;
+        let out = ok(&root_token, &["group", "rm", "webs"])?;
+        ensure!(
+            out.trim() == "removed device group `webs`",
+            "group rm: {out}"
+        );
+        let groups = ok(&root_token, &["group", "list", "--json"])?;
+        ensure!(!groups.contains("webs"), "group list after rm: {groups}");
+        let audit = w.mo_ok(&["audit", "--user", "root"], None)?.stdout;
+        ensure!(
+            ["group.add", "grant.add", "grant.rm", "group.rm"]
+                .iter()
+                .all(|a| audit.contains(a)),
+            "the changes are not in the audit log as root's:\n{audit}"
+        );
         ensure!(tree(root) == before, "files appeared in the sandbox");
         Ok(())
     });

@@ -21,6 +21,9 @@ pub use mo_api::{ClusterConsole, ClusterNode, ClusterStatus, NodeState};
 /// A role (`GET /api/v1/roles`).
 pub use mo_api::Role as RoleInfo;
 
+/// Device groups and grants (`/api/v1/groups`, `/api/v1/grants`).
+pub use mo_api::{DeviceGroup, Grant};
+
 /// Parse a power action (`on`, `off`, `cycle`, `reset`, `soft-off` or `softoff`, `status`).
 pub fn parse_power_action(text: &str) -> mo_core::Result<PowerAction> {
     text.parse().map_err(|_| mo_core::Error::BadSpec {

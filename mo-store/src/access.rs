@@ -200,8 +200,15 @@ impl Store {
         sql(self, &what, tx.commit())
     }
 
-    /// Remove a device group. [`Error::InUse`] while grants name it.
+    /// Remove a device group. [`Error::InUse`] while grants name it, and for the built-in `all`.
     pub fn remove_device_group(&self, name: &str) -> Result<()> {
+        if name == ALL_DEVICES {
+            return Err(Error::InUse {
+                what: "device group",
+                name: name.to_string(),
+                reason: "is built in (every device) and cannot be removed".into(),
+            });
+        }
         let what = format!("remove device group `{name}`");
         let conn = self.conn();
         let used = sql(self, &what, count_grants(&conn, "device_group", "", name))?;

@@ -178,6 +178,11 @@ fn references_and_names_are_checked() {
     store.remove_user("alice").unwrap();
     assert!(store.list_grants().unwrap().is_empty());
     store.remove_device_group("web").unwrap();
+    let err = store.remove_device_group("all").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "device group `all` is built in (every device) and cannot be removed"
+    );
     store.remove_role("ro").unwrap();
     assert!(matches!(
         store.remove_grant(&grant),

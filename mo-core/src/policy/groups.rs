@@ -57,6 +57,9 @@ impl NamePattern {
         if text.is_empty() {
             return Err(bad("empty pattern".to_string()));
         }
+        if text.chars().any(char::is_control) {
+            return Err(bad("control characters are not allowed".to_string()));
+        }
         if text.len() > MAX_PATTERN_LEN {
             return Err(bad(format!("longer than {MAX_PATTERN_LEN} bytes")));
         }

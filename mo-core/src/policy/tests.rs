@@ -462,6 +462,10 @@ fn pattern_errors() {
     let cases: &[(&str, &str)] = &[
         ("", "bad name pattern ``: empty pattern"),
         ("re:", "bad name pattern `re:`: empty regex after `re:`"),
+        (
+            "web\u{9b}*",
+            "bad name pattern `web\u{9b}*`: control characters are not allowed",
+        ),
         ("re:(", "bad name pattern `re:(`: invalid regex: "),
         (
             "[abc",

@@ -92,6 +92,12 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/users"),
     r("POST", "/api/v1/users"),
     r("GET", "/api/v1/roles"),
+    r("GET", "/api/v1/groups"),
+    r("POST", "/api/v1/groups"),
+    r("DELETE", "/api/v1/groups/{name}"),
+    r("GET", "/api/v1/grants"),
+    r("POST", "/api/v1/grants"),
+    r("DELETE", "/api/v1/grants"),
     r("GET", "/api/v1/tokens"),
     r("POST", "/api/v1/tokens"),
     r("DELETE", "/api/v1/tokens/{id}"),
@@ -151,6 +157,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/users", get(rest::users).post(rest::add_user))
         .route("/api/v1/roles", get(rest::roles))
+        .route("/api/v1/groups", get(rest::groups).post(rest::add_group))
+        .route(
+            "/api/v1/groups/{name}",
+            axum::routing::delete(rest::remove_group),
+        )
+        .route(
+            "/api/v1/grants",
+            get(rest::grants)
+                .post(rest::add_grant)
+                .delete(rest::remove_grant),
+        )
         .route("/api/v1/tokens", get(rest::tokens).post(rest::add_token))
         .route(
             "/api/v1/tokens/{id}",

@@ -99,6 +99,12 @@ fn metrics() {}
         rest::users,
         rest::add_user,
         rest::roles,
+        rest::groups,
+        rest::add_group,
+        rest::remove_group,
+        rest::grants,
+        rest::add_grant,
+        rest::remove_grant,
         rest::tokens,
         rest::add_token,
         rest::revoke_token,
@@ -300,6 +306,16 @@ mod tests {
             schemas["NewDevice"]["properties"]["name"]["pattern"],
             mo_api::NAME_PATTERN
         );
+        for body in ["NewDeviceGroup", "Grant"] {
+            assert_eq!(schemas[body]["additionalProperties"], false, "{body}");
+        }
+        assert_eq!(
+            schemas["Grant"]["properties"]["device_group"]["pattern"],
+            mo_api::NAME_PATTERN
+        );
+        let remove_group = &doc["paths"]["/api/v1/groups/{name}"]["delete"];
+        assert!(remove_group["responses"]["409"].is_object());
+        assert!(doc["paths"]["/api/v1/grants"]["delete"]["responses"]["404"].is_object());
         assert_eq!(
             doc["components"]["securitySchemes"]["bearer"]["scheme"],
             "bearer"

@@ -4,6 +4,7 @@
 //! extractors that turn malformed requests into 400s, store and log calls off the async threads,
 //! and the conversions from the core's types to the API's.
 
+mod access;
 mod cluster;
 mod devices;
 mod discover;
@@ -37,6 +38,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use crate::registry::Entry;
 
+pub use access::*;
 pub use cluster::*;
 pub use devices::*;
 pub use discover::*;
