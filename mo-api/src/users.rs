@@ -1,7 +1,8 @@
-//! Users and roles: `GET/POST /api/v1/users`, `GET /api/v1/roles`.
+//! Users and roles: `GET/POST /api/v1/users`, `DELETE /api/v1/users/{name}`,
+//! `PUT /api/v1/users/{name}/password`, `GET /api/v1/roles`.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// A user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -40,6 +41,24 @@ pub struct NewUser {
     #[serde(default)]
     #[schema(min_length = 1)]
     pub password: Option<String>,
+}
+
+/// The path of `/api/v1/users/{name}` and what is under it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct UserPath {
+    /// The user name.
+    #[param(min_length = 1, max_length = 32, pattern = "^[a-z_][a-z0-9_.-]{0,31}$")]
+    pub name: String,
+}
+
+/// The body of `PUT /api/v1/users/{name}/password`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    /// The new password (not empty).
+    #[schema(min_length = 1)]
+    pub password: String,
 }
 
 /// A role: a named set of actions.

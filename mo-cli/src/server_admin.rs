@@ -1,5 +1,5 @@
 //! With `--server` (`MO_SERVER`): the administration commands the daemon's API serves —
-//! `device add|show|rm`, `user add|list`, `role list`, `group add|rm|list`, `grant
+//! `device add|show|rm`, `user add|list|rm|passwd`, `role list`, `group add|rm|list`, `grant
 //! add|rm|list`, `token add|list|rm`, `events` (list, `--follow`, `ack`), `macro list|play`,
 //! `gang`, `log search|verify` — and, for every other command, a clear refusal naming it.
 //! Group and grant changes go through the same store calls as on the daemon's host, are
@@ -56,7 +56,13 @@ fn served(command: &Command) -> bool {
             c,
             DeviceCommand::Add { .. } | DeviceCommand::Show { .. } | DeviceCommand::Rm { .. }
         ),
-        Command::User(c) => matches!(c, UserCommand::Add { .. } | UserCommand::List { .. }),
+        Command::User(c) => matches!(
+            c,
+            UserCommand::Add { .. }
+                | UserCommand::List { .. }
+                | UserCommand::Rm { .. }
+                | UserCommand::Passwd { .. }
+        ),
         Command::Role(c) => matches!(c, RoleCommand::List { .. }),
         Command::Group(c) => matches!(
             c,
@@ -148,6 +154,24 @@ async fn run_async(
             let password = crate::user::read_password(stdin)?;
             client.add_user(name, Some(&password)).await?;
             writeln!(out, "added user `{name}` with a password")?;
+        }
+        Command::User(UserCommand::Rm { name }) => {
+            client.remove_user(name).await?;
+            writeln!(out, "removed user `{name}`")?;
+        }
+        Command::User(UserCommand::Passwd {
+            name,
+            password_stdin,
+        }) => {
+            if !password_stdin {
+                bail!(
+                    "give the new password on standard input with --password-stdin \
+                     (echo 'PASSWORD' | mo user passwd {name} --password-stdin)"
+                );
+            }
+            let password = crate::user::read_password(stdin)?;
+            client.set_password(name, &password).await?;
+            writeln!(out, "changed the password of user `{name}`")?;
         }
         Command::User(UserCommand::List { json }) => {
             let users = client.users().await?;

@@ -89,7 +89,7 @@ fn minimal_args(
     let extra: &[&str] = match words.join(" ").as_str() {
         // A wrong password (standard input): the daemon refuses it, nothing is stored.
         "login" => &["--user", "walker", "--password-stdin"],
-        "user add" => &["--password-stdin"],
+        "user add" | "user passwd" => &["--password-stdin"],
         "device signal" => &["--dtr", "on"],
         _ => &[],
     };
@@ -332,6 +332,27 @@ fn admin_commands_go_through_the_api() {
         ok(&["user", "add", "bob", "--password-stdin"])?;
         let users = ok(&["user", "list", "--json"])?;
         ensure!(users.contains("\"bob\""), "user list: {users}");
+        let out = ok(&["user", "passwd", "bob", "--password-stdin"])?;
+        ensure!(
+            out.trim() == "changed the password of user `bob`",
+            "user passwd: {out}"
+        );
+        let out = ok(&["user", "rm", "bob"])?;
+        ensure!(out.trim() == "removed user `bob`", "user rm: {out}");
+        let users = ok(&["user", "list", "--json"])?;
+        ensure!(!users.contains("\"bob\""), "user list after rm: {users}");
+        let missing = run(&["user", "rm", "bob"]);
+        ensure!(
+            !missing.status.success() && missing.stderr.contains("bob"),
+            "user rm of a missing user: {}",
+            missing.stderr
+        );
+        ok(&["user", "add", "bob", "--password-stdin"])?;
+        let audit = w.mo_ok(&["audit", "--user", "root"], None)?.stdout;
+        ensure!(
+            audit.contains("user.passwd") && audit.contains("user.rm"),
+            "user changes not audited as root's:\n{audit}"
+        );
         let roles = ok(&["role", "list", "--json"])?;
         ensure!(roles.contains("\"operator\""), "role list: {roles}");
         let events = ok(&["events", "--json"])?;
@@ -470,6 +491,8 @@ fn groups_and_grants_go_through_the_api_and_apply_at_once() {
             &["grant", "rm", "bob", "viewer", "webs"][..],
             &["group", "list"][..],
             &["grant", "list"][..],
+            &["user", "rm", "bob"][..],
+            &["user", "passwd", "bob", "--password-stdin"][..],
         ] {
             fails(&carol_token, args, "denied")?;
         }

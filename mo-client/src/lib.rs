@@ -478,6 +478,25 @@ impl Client {
             .await
     }
 
+    /// Remove a user (needs `admin`).
+    pub async fn remove_user(&self, name: &str) -> Result<()> {
+        let segments = ["api", "v1", "users", name];
+        let mut req = Self::get(&segments, None);
+        req.method = Method::DELETE;
+        self.send(req).await.map(|_| ())
+    }
+
+    /// Set a user's password (needs `admin`).
+    pub async fn set_password(&self, name: &str, password: &str) -> Result<()> {
+        let body = to_json(&mo_api::NewPassword {
+            password: password.to_string(),
+        })?;
+        let segments = ["api", "v1", "users", name, "password"];
+        let mut req = Self::post(&segments, body, None);
+        req.method = Method::PUT;
+        self.send(req).await.map(|_| ())
+    }
+
     /// The roles (needs `admin`).
     pub async fn roles(&self) -> Result<Vec<RoleInfo>> {
         self.json(Self::get(&["api", "v1", "roles"], None)).await

@@ -51,7 +51,7 @@ pub struct AppState {
 /// One route the API serves: its method and path (axum syntax, `{name}` for parameters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
-    /// `GET`, `POST` or `DELETE`.
+    /// `GET`, `POST`, `PUT` or `DELETE`.
     pub method: &'static str,
     /// The path, e.g. `/api/v1/devices/{name}`.
     pub path: &'static str,
@@ -91,6 +91,8 @@ pub const ROUTES: &[Route] = &[
     r("DELETE", "/api/v1/maintenance/{name}"),
     r("GET", "/api/v1/users"),
     r("POST", "/api/v1/users"),
+    r("DELETE", "/api/v1/users/{name}"),
+    r("PUT", "/api/v1/users/{name}/password"),
     r("GET", "/api/v1/roles"),
     r("GET", "/api/v1/groups"),
     r("POST", "/api/v1/groups"),
@@ -156,6 +158,14 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(rest::stop_maintenance),
         )
         .route("/api/v1/users", get(rest::users).post(rest::add_user))
+        .route(
+            "/api/v1/users/{name}",
+            axum::routing::delete(rest::remove_user),
+        )
+        .route(
+            "/api/v1/users/{name}/password",
+            axum::routing::put(rest::set_password),
+        )
         .route("/api/v1/roles", get(rest::roles))
         .route("/api/v1/groups", get(rest::groups).post(rest::add_group))
         .route(

@@ -98,6 +98,8 @@ fn metrics() {}
         rest::stop_maintenance,
         rest::users,
         rest::add_user,
+        rest::remove_user,
+        rest::set_password,
         rest::roles,
         rest::groups,
         rest::add_group,

@@ -3,14 +3,14 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use mo_api::{NewUser, Role, User};
+use mo_api::{NewPassword, NewUser, Role, User, UserPath};
 use mo_core::policy::Permission;
 use mo_store::Outcome;
 
 use super::super::AppState;
 use super::super::auth::Caller;
 use super::super::error::ApiError;
-use super::{JsonBody, blocking};
+use super::{JsonBody, PathArgs, blocking};
 
 /// Users (needs `admin` on the built-in group `all`).
 #[utoipa::path(get, path = "/api/v1/users", operation_id = "listUsers", tag = "users",
@@ -71,6 +71,63 @@ pub async fn add_user(
         StatusCode::CREATED,
         Json(User::new(body.name, body.password.is_some(), 0)),
     ))
+}
+
+/// Remove a user (needs `admin` on the built-in group `all`), as `mo user rm`: what the store
+/// keeps for the user goes with it (grants, group memberships, SSH keys), in force for the next
+/// request.
+#[utoipa::path(delete, path = "/api/v1/users/{name}", operation_id = "removeUser", tag = "users",
+    params(UserPath),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 403, description = "Denied (code forbidden): only `admin` on the built-in group `all` counts (a group that matches every name does not).", body = mo_api::ErrorBody),
+        (status = 404, description = "No such user (code not_found).", body = mo_api::ErrorBody),
+    ))]
+pub async fn remove_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.check_global(&state, Permission::Admin).await?;
+    mo_store::validate_user_name(&name)?;
+    let removed = name.clone();
+    let result = blocking(&state, move |s| s.remove_user(&removed)).await;
+    record(&state, &caller, "user.rm", name, result.is_ok());
+    result?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Set a user's password (needs `admin` on the built-in group `all`), as
+/// `mo user passwd NAME --password-stdin`.
+#[utoipa::path(put, path = "/api/v1/users/{name}/password", operation_id = "setPassword",
+    tag = "users", params(UserPath), request_body = NewPassword,
+    responses(
+        (status = 204, description = "Changed."),
+        (status = 403, description = "Denied (code forbidden): only `admin` on the built-in group `all` counts (a group that matches every name does not).", body = mo_api::ErrorBody),
+        (status = 404, description = "No such user (code not_found).", body = mo_api::ErrorBody),
+    ))]
+pub async fn set_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+    JsonBody(body): JsonBody<NewPassword>,
+) -> Result<StatusCode, ApiError> {
+    caller.check_global(&state, Permission::Admin).await?;
+    mo_store::validate_user_name(&name)?;
+    let user = name.clone();
+    let result = blocking(&state, move |s| s.set_password(&user, &body.password)).await;
+    record(&state, &caller, "user.passwd", name, result.is_ok());
+    result?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An audit row for a user change by `caller`.
+fn record(state: &AppState, caller: &Caller, action: &str, name: String, ok: bool) {
+    let outcome = if ok { Outcome::Ok } else { Outcome::Failed };
+    state
+        .ctx
+        .access
+        .record(&caller.user, &caller.origin, action, None, outcome, name);
 }
 
 /// Roles and their actions (needs `admin` on the built-in group `all`).
