@@ -17,7 +17,7 @@
 //! | line signals | [`SignalRequest`], [`SignalReport`], [`Lines`], [`LineSetting`] |
 //! | record log | [`LogQuery`], [`SearchQuery`], [`SearchHit`], [`VerifyReport`] |
 //! | events | [`Event`], [`EventsQuery`], [`Severity`] |
-//! | users, roles | [`User`], [`NewUser`], [`UserPath`], [`NewPassword`], [`Role`] |
+//! | users, roles | [`User`], [`NewUser`], [`UserPath`], [`NewPassword`], [`SshKey`], [`NewSshKey`], [`SshKeyQuery`], [`Role`] |
 //! | device groups, grants | [`DeviceGroup`], [`NewDeviceGroup`], [`GroupPath`], [`Grant`], [`GrantQuery`] |
 //! | gang, macros | [`GangRequest`], [`GangReport`], [`PlayRequest`], [`PlayReport`] |
 //! | WebSocket | [`ServerFrame`], [`ClientFrame`], [`AttachQuery`], [`StreamQuery`] |
@@ -75,7 +75,7 @@ pub use signals::{LineSetting, LineWord, Lines, SignalReport, SignalRequest};
 pub use tokens::{
     ApiToken, CreatedApiToken, NewApiToken, TOKEN_ACTIONS, TokenPath, valid_expiry, valid_scope,
 };
-pub use users::{NewPassword, NewUser, Role, User, UserPath};
+pub use users::{NewPassword, NewSshKey, NewUser, Role, SshKey, SshKeyQuery, User, UserPath};
 pub use web::{
     AsciicastQuery, LoginRequest, MAX_LOGIN_PASSWORD, MAX_LOGIN_USER, MAX_NOTE_CHARS, Me,
     NoteCreated, NoteRequest, WebSessionInfo,

@@ -61,6 +61,42 @@ pub struct NewPassword {
     pub password: String,
 }
 
+/// A user's SSH public key (`GET /api/v1/users/{name}/keys`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SshKey {
+    /// The key type (`ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`, …).
+    #[serde(rename = "type")]
+    pub key_type: String,
+    /// `SHA256:…`, as `ssh-keygen -l` prints it.
+    pub fingerprint: String,
+    /// The comment of the key's line (may be empty).
+    pub comment: String,
+}
+
+/// The body of `POST /api/v1/users/{name}/keys`: one OpenSSH public-key line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSshKey {
+    /// `TYPE BASE64 [COMMENT]`, as in `authorized_keys`; a line that is not a key OpenSSH knows
+    /// is a 400.
+    #[schema(min_length = 1, max_length = 16384)]
+    pub key: String,
+}
+
+/// The query of `DELETE /api/v1/users/{name}/keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SshKeyQuery {
+    /// The key's fingerprint (`SHA256:…`, as listed).
+    #[param(
+        min_length = 50,
+        max_length = 50,
+        pattern = "^SHA256:[A-Za-z0-9+/]{43}$"
+    )]
+    pub fingerprint: String,
+}
+
 /// A role: a named set of actions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Role {

@@ -1,5 +1,5 @@
 //! With `--server` (`MO_SERVER`): the administration commands the daemon's API serves —
-//! `device add|show|rm`, `user add|list|rm|passwd`, `role list`, `group add|rm|list`, `grant
+//! `device add|show|rm`, `user add|list|rm|passwd|key`, `role list`, `group add|rm|list`, `grant
 //! add|rm|list`, `token add|list|rm`, `events` (list, `--follow`, `ack`), `macro list|play`,
 //! `gang`, `log search|verify` — and, for every other command, a clear refusal naming it.
 //! Group and grant changes go through the same store calls as on the daemon's host, are
@@ -16,7 +16,7 @@ use mo_client::{Client, LogQuery, Value};
 use serde_json::json;
 
 use crate::access::{GrantCommand, GroupCommand, RoleCommand, TokenCommand};
-use crate::cli::{AddSettings, Cli, Command, DeviceCommand, LogCommand, UserCommand};
+use crate::cli::{AddSettings, Cli, Command, DeviceCommand, KeyCommand, LogCommand, UserCommand};
 use crate::events::EventsCommand;
 use crate::macros::MacroCommand;
 use crate::table::Table;
@@ -62,6 +62,7 @@ fn served(command: &Command) -> bool {
                 | UserCommand::List { .. }
                 | UserCommand::Rm { .. }
                 | UserCommand::Passwd { .. }
+                | UserCommand::Key(_)
         ),
         Command::Role(c) => matches!(c, RoleCommand::List { .. }),
         Command::Group(c) => matches!(
@@ -96,8 +97,7 @@ pub fn run(
     {
         bail!(
             "mo user add --ssh-key does not work with --server: the API takes a password only; \
-             add the user with --password-stdin, then its keys with `mo user key add` on the \
-             daemon's host"
+             add the user with --password-stdin, then its keys with `mo user key add`"
         );
     }
     let client = Client::with_trust(server, token.unwrap_or_default(), trust)?;
@@ -172,6 +172,32 @@ async fn run_async(
             let password = crate::user::read_password(stdin)?;
             client.set_password(name, &password).await?;
             writeln!(out, "changed the password of user `{name}`")?;
+        }
+        Command::User(UserCommand::Key(KeyCommand::Add { name, file })) => {
+            for key in crate::user::read_keys(file, stdin)? {
+                let added = client.add_ssh_key(name, &key.to_openssh()).await?;
+                writeln!(
+                    out,
+                    "added {} {} to user `{name}`",
+                    added.key_type, added.fingerprint
+                )?;
+            }
+        }
+        Command::User(UserCommand::Key(KeyCommand::List { name })) => {
+            let keys = client.ssh_keys(name).await?;
+            if keys.is_empty() {
+                writeln!(out, "user `{name}` has no SSH keys")?;
+            } else {
+                let mut table = Table::new(&["TYPE", "FINGERPRINT", "COMMENT"]);
+                for k in keys {
+                    table.row(vec![k.key_type, k.fingerprint, k.comment]);
+                }
+                table.write(out)?;
+            }
+        }
+        Command::User(UserCommand::Key(KeyCommand::Rm { name, fingerprint })) => {
+            client.remove_ssh_key(name, fingerprint).await?;
+            writeln!(out, "removed key {fingerprint} from user `{name}`")?;
         }
         Command::User(UserCommand::List { json }) => {
             let users = client.users().await?;

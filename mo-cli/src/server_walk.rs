@@ -18,6 +18,12 @@ use mo_testsupport::{CmdOutput, bin_path, ensure, run_test, run_with_timeout, te
 
 use crate::cli::Cli;
 
+/// A real ed25519 public key (its fingerprint is [`WALK_KEY_FINGERPRINT`]).
+const WALK_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFG5OTdOrp2Venb0BEZpQqrRSUEm2bplw8iOUz8Hj6FH walk@mo";
+/// `ssh-keygen -lf` of [`WALK_KEY`].
+const WALK_KEY_FINGERPRINT: &str = "SHA256:sZ6VOZDUoebgIK9Od3o+q/mB9RIVBLDLNO40omiUF30";
+
 /// A leaf command: its words and its clap definition.
 type Leaf = (Vec<String>, clap::Command);
 
@@ -212,6 +218,8 @@ fn every_command_reaches_the_daemon_or_refuses_and_no_data_dir_appears() {
         }
         let input = root.join("input.txt");
         std::fs::write(&input, "walk\n").unwrap();
+        let key_file = root.join("walk.pub");
+        std::fs::write(&key_file, format!("{WALK_KEY}\n")).unwrap();
         let before = tree(root);
         let mut all = Vec::new();
         leaves(&Cli::command(), &[], &mut all);
@@ -232,6 +240,12 @@ fn every_command_reaches_the_daemon_or_refuses_and_no_data_dir_appears() {
         let env = [("MO_SERVER", server.as_str()), ("MO_TOKEN", token.as_str())];
         for (words, cmd) in &all {
             let mut args = minimal_args(words, cmd, &input, false);
+            // `mo user key add` reads a real public key (a bad one is refused before sending).
+            if words == &["user", "key", "add"] {
+                args.iter_mut()
+                    .filter(|a| **a == input.display().to_string())
+                    .for_each(|a| *a = key_file.display().to_string());
+            }
             // `mo login URL` logs in to the daemon under test.
             if words == &["login"] {
                 args.iter_mut()
@@ -337,6 +351,47 @@ fn admin_commands_go_through_the_api() {
             out.trim() == "changed the password of user `bob`",
             "user passwd: {out}"
         );
+        let key_file = root.join("bob.pub");
+        std::fs::write(&key_file, format!("{WALK_KEY}\n")).unwrap();
+        let out = ok(&["user", "key", "add", "bob", &key_file.display().to_string()])?;
+        ensure!(
+            out.trim() == format!("added ssh-ed25519 {WALK_KEY_FINGERPRINT} to user `bob`"),
+            "user key add: {out}"
+        );
+        let again = run(&["user", "key", "add", "bob", &key_file.display().to_string()]);
+        ensure!(
+            !again.status.success() && again.stderr.contains("already registered"),
+            "a key added twice: {}",
+            again.stderr
+        );
+        let out = ok(&["user", "key", "list", "bob"])?;
+        ensure!(
+            out.contains(WALK_KEY_FINGERPRINT) && out.contains("walk@mo"),
+            "user key list: {out}"
+        );
+        let local = w.mo_ok(&["user", "key", "list", "bob"], None)?;
+        ensure!(
+            local.stdout.contains(WALK_KEY_FINGERPRINT),
+            "not in the store:\n{}",
+            local.stdout
+        );
+        let out = ok(&["user", "key", "rm", "bob", WALK_KEY_FINGERPRINT])?;
+        ensure!(
+            out.trim() == format!("removed key {WALK_KEY_FINGERPRINT} from user `bob`"),
+            "user key rm: {out}"
+        );
+        let out = ok(&["user", "key", "list", "bob"])?;
+        ensure!(
+            out.trim() == "user `bob` has no SSH keys",
+            "user key list: {out}"
+        );
+        let missing = run(&["user", "key", "rm", "bob", WALK_KEY_FINGERPRINT]);
+        ensure!(
+            !missing.status.success() && missing.stderr.contains("unknown SSH key"),
+            "rm of a missing key: {}",
+            missing.stderr
+        );
+        std::fs::remove_file(&key_file).unwrap();
         let out = ok(&["user", "rm", "bob"])?;
         ensure!(out.trim() == "removed user `bob`", "user rm: {out}");
         let users = ok(&["user", "list", "--json"])?;
@@ -493,6 +548,8 @@ fn groups_and_grants_go_through_the_api_and_apply_at_once() {
             &["grant", "list"][..],
             &["user", "rm", "bob"][..],
             &["user", "passwd", "bob", "--password-stdin"][..],
+            &["user", "key", "list", "bob"][..],
+            &["user", "key", "rm", "bob", WALK_KEY_FINGERPRINT][..],
         ] {
             fails(&carol_token, args, "denied")?;
         }

@@ -143,7 +143,7 @@ fn key(
 }
 
 /// Read the public keys of a file, or of standard input for `-`.
-fn read_keys(file: &Path, stdin: &mut dyn BufRead) -> Result<Vec<SshPublicKey>> {
+pub fn read_keys(file: &Path, stdin: &mut dyn BufRead) -> Result<Vec<SshPublicKey>> {
     let (text, source) = if file == Path::new("-") {
         let mut text = String::new();
         stdin

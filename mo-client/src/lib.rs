@@ -497,6 +497,34 @@ impl Client {
         self.send(req).await.map(|_| ())
     }
 
+    /// A user's SSH keys (needs `admin`).
+    pub async fn ssh_keys(&self, name: &str) -> Result<Vec<mo_api::SshKey>> {
+        self.json(Self::get(&["api", "v1", "users", name, "keys"], None))
+            .await
+    }
+
+    /// Add an SSH public key (an OpenSSH line) to a user (needs `admin`).
+    pub async fn add_ssh_key(&self, name: &str, openssh_line: &str) -> Result<mo_api::SshKey> {
+        let body = to_json(&mo_api::NewSshKey {
+            key: openssh_line.to_string(),
+        })?;
+        self.json(Self::post(
+            &["api", "v1", "users", name, "keys"],
+            body,
+            None,
+        ))
+        .await
+    }
+
+    /// Remove a user's SSH key by fingerprint (`SHA256:…`; needs `admin`).
+    pub async fn remove_ssh_key(&self, name: &str, fingerprint: &str) -> Result<()> {
+        let segments = ["api", "v1", "users", name, "keys"];
+        let mut req = Self::get(&segments, None);
+        req.method = Method::DELETE;
+        req.query.push(("fingerprint", fingerprint.to_string()));
+        self.send(req).await.map(|_| ())
+    }
+
     /// The roles (needs `admin`).
     pub async fn roles(&self) -> Result<Vec<RoleInfo>> {
         self.json(Self::get(&["api", "v1", "roles"], None)).await

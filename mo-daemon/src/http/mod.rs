@@ -93,6 +93,9 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/users"),
     r("DELETE", "/api/v1/users/{name}"),
     r("PUT", "/api/v1/users/{name}/password"),
+    r("GET", "/api/v1/users/{name}/keys"),
+    r("POST", "/api/v1/users/{name}/keys"),
+    r("DELETE", "/api/v1/users/{name}/keys"),
     r("GET", "/api/v1/roles"),
     r("GET", "/api/v1/groups"),
     r("POST", "/api/v1/groups"),
@@ -165,6 +168,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/users/{name}/password",
             axum::routing::put(rest::set_password),
+        )
+        .route(
+            "/api/v1/users/{name}/keys",
+            get(rest::ssh_keys)
+                .post(rest::add_ssh_key)
+                .delete(rest::remove_ssh_key),
         )
         .route("/api/v1/roles", get(rest::roles))
         .route("/api/v1/groups", get(rest::groups).post(rest::add_group))

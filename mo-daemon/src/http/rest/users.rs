@@ -3,14 +3,14 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use mo_api::{NewPassword, NewUser, Role, User, UserPath};
+use mo_api::{NewPassword, NewSshKey, NewUser, Role, SshKey, SshKeyQuery, User, UserPath};
 use mo_core::policy::Permission;
 use mo_store::Outcome;
 
 use super::super::AppState;
 use super::super::auth::Caller;
 use super::super::error::ApiError;
-use super::{JsonBody, PathArgs, blocking};
+use super::{JsonBody, PathArgs, QueryArgs, blocking};
 
 /// Users (needs `admin` on the built-in group `all`).
 #[utoipa::path(get, path = "/api/v1/users", operation_id = "listUsers", tag = "users",
@@ -117,6 +117,110 @@ pub async fn set_password(
     let user = name.clone();
     let result = blocking(&state, move |s| s.set_password(&user, &body.password)).await;
     record(&state, &caller, "user.passwd", name, result.is_ok());
+    result?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn api_key(k: &mo_store::SshPublicKey) -> SshKey {
+    SshKey {
+        key_type: k.key_type().into(),
+        fingerprint: k.fingerprint().into(),
+        comment: k.comment().into(),
+    }
+}
+
+/// A user's SSH keys (needs `admin` on the built-in group `all`), as `mo user key list`.
+#[utoipa::path(get, path = "/api/v1/users/{name}/keys", operation_id = "listSshKeys",
+    tag = "users", params(UserPath),
+    responses(
+        (status = 200, description = "OK.", body = Vec<SshKey>),
+        (status = 403, description = "Denied (code forbidden): only `admin` on the built-in group `all` counts (a group that matches every name does not).", body = mo_api::ErrorBody),
+        (status = 404, description = "No such user (code not_found).", body = mo_api::ErrorBody),
+    ))]
+pub async fn ssh_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> Result<Json<Vec<SshKey>>, ApiError> {
+    caller.check_global(&state, Permission::Admin).await?;
+    mo_store::validate_user_name(&name)?;
+    let keys = blocking(&state, move |s| {
+        s.user(&name)?;
+        s.ssh_key_details(&name)
+    })
+    .await?;
+    Ok(Json(keys.iter().map(api_key).collect()))
+}
+
+/// Add an SSH public key to a user (needs `admin` on the built-in group `all`), as
+/// `mo user key add`: 201 with the key.
+#[utoipa::path(post, path = "/api/v1/users/{name}/keys", operation_id = "addSshKey",
+    tag = "users", params(UserPath), request_body = NewSshKey,
+    responses(
+        (status = 201, description = "Added.", body = SshKey),
+        (status = 400, description = "Not an OpenSSH public key (code bad_request).", body = mo_api::ErrorBody),
+        (status = 403, description = "Denied (code forbidden): only `admin` on the built-in group `all` counts (a group that matches every name does not).", body = mo_api::ErrorBody),
+        (status = 404, description = "No such user (code not_found).", body = mo_api::ErrorBody),
+        (status = 409, description = "A user has this key already (code conflict).", body = mo_api::ErrorBody),
+    ))]
+pub async fn add_ssh_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+    JsonBody(body): JsonBody<NewSshKey>,
+) -> Result<(StatusCode, Json<SshKey>), ApiError> {
+    caller.check_global(&state, Permission::Admin).await?;
+    mo_store::validate_user_name(&name)?;
+    let user = name.clone();
+    let result = blocking(&state, move |s| {
+        // The user first, so the error is about the user.
+        s.user(&user)?;
+        s.add_ssh_key(&user, &body.key)
+    })
+    .await;
+    let detail = match &result {
+        Ok(k) => format!("{name} {}", k.fingerprint()),
+        Err(_) => name,
+    };
+    record(&state, &caller, "user.key.add", detail, result.is_ok());
+    Ok((StatusCode::CREATED, Json(api_key(&result?))))
+}
+
+/// Remove an SSH key of a user by its fingerprint (needs `admin` on the built-in group `all`),
+/// as `mo user key rm`.
+#[utoipa::path(delete, path = "/api/v1/users/{name}/keys", operation_id = "removeSshKey",
+    tag = "users", params(UserPath, SshKeyQuery),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 403, description = "Denied (code forbidden): only `admin` on the built-in group `all` counts (a group that matches every name does not).", body = mo_api::ErrorBody),
+        (status = 404, description = "No such user or key (code not_found).", body = mo_api::ErrorBody),
+    ))]
+pub async fn remove_ssh_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+    QueryArgs(query): QueryArgs<SshKeyQuery>,
+) -> Result<StatusCode, ApiError> {
+    caller.check_global(&state, Permission::Admin).await?;
+    mo_store::validate_user_name(&name)?;
+    let (user, fingerprint) = (name.clone(), query.fingerprint.clone());
+    let result = blocking(&state, move |s| {
+        s.user(&user)?;
+        if !s
+            .ssh_key_details(&user)?
+            .iter()
+            .any(|k| k.fingerprint() == fingerprint)
+        {
+            return Err(mo_store::Error::UnknownName {
+                what: "SSH key",
+                name: fingerprint,
+            });
+        }
+        s.remove_ssh_key(&user, &fingerprint)
+    })
+    .await;
+    let detail = format!("{name} {}", query.fingerprint);
+    record(&state, &caller, "user.key.rm", detail, result.is_ok());
     result?;
     Ok(StatusCode::NO_CONTENT)
 }
