@@ -84,6 +84,45 @@ async fn program_leads_its_own_session_on_the_pty() -> Result<()> {
     Ok(())
 }
 
+/// A daemon started with SIGHUP ignored (`nohup`, some init systems) does not hand that on: the
+/// program gets default dispositions, so the hangup of its terminal (the daemon SIGKILLed, the
+/// pty master closed) ends it instead of leaving an orphan writing into a dead pty.
+#[tokio::test]
+#[allow(unsafe_code)]
+async fn signals_the_daemon_ignores_are_not_ignored_by_the_program() -> Result<()> {
+    // SAFETY: setting a signal disposition of this test process; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        libc::signal(libc::SIGTERM, libc::SIG_IGN);
+    }
+    let exec = shell(
+        "echo STATE $$ $(printf %d 0x$(sed -n 's/^SigIgn:[[:space:]]*//p' /proc/$$/status)); \
+         while :; do echo tick; sleep 0.05; done",
+    );
+    let mut link = connect(&exec).await?;
+    let state = read_line_after(&mut link.reader, "STATE ").await?;
+    // SAFETY: as above.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_DFL);
+        libc::signal(libc::SIGTERM, libc::SIG_DFL);
+    }
+    let (pid, mask) = state
+        .split_once(' ')
+        .and_then(|(pid, mask)| Some((pid.parse::<i32>().ok()?, mask.trim().parse::<u64>().ok()?)))
+        .with_context(|| format!("PID and SigIgn of the program: {state:?}"))?;
+    ensure!(
+        mask & (1 << (libc::SIGHUP - 1)) == 0 && mask & (1 << (libc::SIGTERM - 1)) == 0,
+        "the program inherited ignored signals: SigIgn {mask:#x}"
+    );
+    let (_, _, _, tty) = proc_state(pid).context("the program is not running")?;
+    ensure!(
+        tty != 0,
+        "no controlling terminal: no hangup would reach it"
+    );
+    drop(link);
+    wait_ended(&[pid], Duration::from_secs(10)).await
+}
+
 #[tokio::test]
 async fn window_size_reaches_the_program() -> Result<()> {
     let exec = shell(

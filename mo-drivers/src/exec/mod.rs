@@ -368,11 +368,21 @@ fn spawn_on_pty(spec: &ExecSpec, creds: &Credentials, slave: OwnedFd) -> io::Res
 #[allow(unsafe_code)]
 fn new_session_on_stdin(command: &mut tokio::process::Command) {
     // SAFETY: `pre_exec` closures run in the forked child before `exec`, where only
-    // async-signal-safe work is allowed. This one makes two raw system calls through rustix
-    // (setsid, then ioctl TIOCSCTTY on fd 0, which std has already pointed at the pty slave); it
-    // neither allocates nor takes locks, and shares no memory with the parent.
+    // async-signal-safe work is allowed. This one makes raw system calls only: `signal` (listed
+    // async-signal-safe by POSIX) for every catchable signal, then through rustix setsid and
+    // ioctl TIOCSCTTY on fd 0, which std has already pointed at the pty slave; it neither
+    // allocates nor takes locks, and shares no memory with the parent.
     unsafe {
         command.pre_exec(|| {
+            // Signals the daemon inherited as ignored (started under `nohup`, or by an init that
+            // ignores SIGHUP) would stay ignored in the program: it would then survive the
+            // hangup of its terminal when the daemon dies, an orphan writing into a closed pty.
+            // Handlers are reset by exec anyway; ignored dispositions are not.
+            for sig in 1..32 {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+            }
             rustix::process::setsid()?;
             rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())?;
             Ok(())
