@@ -216,6 +216,13 @@ pub enum Command {
         after_help = "Example:\n  mo --server http://127.0.0.1:8022 gang 'web-*' @db --command 'uname -r'"
     )]
     Gang(crate::automation_cli::GangArgs),
+    /// Follow many consoles' output read-only through the daemon at --server (needs `spy` on
+    /// each), as the SSH shell's `listen`: every line is printed tagged with its device
+    /// (`web01: login:`); Ctrl-C leaves. Standard input is not read: nothing reaches a console.
+    #[command(after_help = "Examples:\n  \
+        mo --server http://127.0.0.1:8022 listen 'web-*' @db\n  \
+        mo listen sim-01 sim-02 | grep -i panic")]
+    Listen(crate::listen::ListenArgs),
     /// Log in to a daemon's API: asks for the user and password, makes an API token with them
     /// and stores it with the server's address as a profile in ~/.config/mo/config.toml (mode
     /// 0600); `mo --profile NAME` (or MO_PROFILE) then uses it.

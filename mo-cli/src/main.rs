@@ -22,6 +22,7 @@ mod discover;
 mod events;
 mod events_remote;
 mod generate;
+mod listen;
 mod log;
 mod log_usage;
 mod macros;
@@ -274,7 +275,7 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
         }
         Command::Discover(_) | Command::Wizard(_) => {}
         Command::Console(_) | Command::Who { .. } | Command::Cluster(_) => {}
-        Command::Login(_) | Command::Logout(_) | Command::Gang(_) => {}
+        Command::Login(_) | Command::Logout(_) | Command::Gang(_) | Command::Listen(_) => {}
         Command::Backup(_) | Command::Restore(_) => {}
     }
     Ok(ExitCode::SUCCESS)

@@ -1,12 +1,12 @@
 //! Mass power-off: `mo power off|soft-off` on more than one device (a glob or `@GROUP` matching
 //! several, several names, or `--all`) asks for confirmation on the terminal unless `--yes`, and
 //! refuses without a terminal. With `--server`, globs and `@GROUP`s are expanded against the
-//! daemon's device list with the same matcher (`mo_core::glob`) the data directory uses.
+//! daemon's device list with the selector (`mo_core::selector`) the data directory, the SSH
+//! shell and the API use.
 
 use std::io::{self, BufRead, IsTerminal, Write};
 
 use anyhow::{Result, bail};
-use mo_core::glob::glob_match;
 
 /// True for the actions that cut power.
 pub fn cuts_power(action: &str) -> bool {
@@ -47,48 +47,47 @@ pub fn confirm(action: &str, devices: &[String], all: bool, yes: bool) -> Result
     Ok(())
 }
 
-/// Expand `names` (names, globs, `@GROUP`) against the daemon's devices and their groups. A
-/// plain name stays as given, so an unknown one gets the daemon's own error.
+/// Expand `names` (names, globs, `@GROUP`) against the daemon's devices and their groups
+/// with the selector every command uses ([`mo_core::selector`]); `all` puts every device first.
 pub fn expand_remote(
     names: &[String],
     all: bool,
     devices: &[mo_client::Device],
 ) -> Result<Vec<String>> {
+    let list: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
     let mut out: Vec<String> = Vec::new();
-    let mut push = |name: &str| {
+    if all {
+        out.extend(list.iter().map(|d| d.to_string()));
+    }
+    let picked = mo_core::selector::select(names, &list, |group| {
+        let group = group.to_string();
+        Ok(move |name: &str| {
+            group == "all"
+                || devices
+                    .iter()
+                    .any(|d| d.name == name && d.groups.contains(&group))
+        })
+    })?;
+    for name in picked {
         if !out.iter().any(|n| n == name) {
             out.push(name.to_string());
         }
-    };
-    if all {
-        devices.iter().for_each(|d| push(&d.name));
-    }
-    for name in names {
-        if let Some(group) = name.strip_prefix('@') {
-            let members: Vec<&str> = devices
-                .iter()
-                .filter(|d| group == "all" || d.groups.iter().any(|g| g == group))
-                .map(|d| d.name.as_str())
-                .collect();
-            if members.is_empty() {
-                bail!("device group `{name}` has no devices you may see");
-            }
-            members.into_iter().for_each(&mut push);
-        } else if name.contains(['*', '?', '[']) {
-            let matched: Vec<&str> = devices
-                .iter()
-                .filter(|d| glob_match(name, &d.name))
-                .map(|d| d.name.as_str())
-                .collect();
-            if matched.is_empty() {
-                bail!("no device matches `{name}`");
-            }
-            matched.into_iter().for_each(&mut push);
-        } else {
-            push(name);
-        }
     }
     Ok(out)
+}
+
+/// [`expand_remote`] when `names` hold a glob or `@GROUP` (or `all`), reading the daemon's
+/// device list; the names as given otherwise (an unknown one gets the daemon's own error).
+pub async fn expand_with(
+    client: &mo_client::Client,
+    names: &[String],
+    all: bool,
+) -> Result<Vec<String>> {
+    if all || mo_core::selector::any_many(names) {
+        expand_remote(names, all, &client.devices().await?)
+    } else {
+        Ok(names.to_vec())
+    }
 }
 
 #[cfg(test)]
@@ -120,9 +119,11 @@ mod tests {
         );
         assert_eq!(expand_remote(&[], true, &all).unwrap().len(), 3);
         assert_eq!(
-            expand_remote(&names(&["ghost"]), false, &all).unwrap(),
-            names(&["ghost"])
+            expand_remote(&names(&["@all"]), false, &all).unwrap(),
+            names(&["web-1", "web-2", "db-1"])
         );
+        let e = expand_remote(&names(&["web-1", "ghost"]), false, &all).unwrap_err();
+        assert_eq!(e.to_string(), "unknown device `ghost`");
         assert!(expand_remote(&names(&["x*"]), false, &all).is_err());
         assert!(expand_remote(&names(&["@nope"]), false, &all).is_err());
     }

@@ -13,8 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
-use mo_core::glob::glob_match;
+use anyhow::{Context as _, Result};
 use mo_core::log::{LogLock, LogOptions, LogWriter};
 use mo_core::power::{
     DeviceOutcome, GroupEvent, GroupOperation, PowerAction, PowerBinding, PowerController,
@@ -63,34 +62,23 @@ pub fn run(
     }
 }
 
-/// The devices named by `names` (names, globs, `@GROUP`), in order, without duplicates.
+/// The devices named by `names` (names, globs, `@GROUP`), in order, without duplicates
+/// ([`mo_core::selector`]).
 fn select(store: &Store, names: &[String]) -> Result<Vec<Device>> {
     let all = store.list_devices()?;
-    let mut out: Vec<Device> = Vec::new();
-    for name in names {
-        let group = match name.strip_prefix('@') {
-            Some(g) => Some(store.device_group(g)?),
-            None => None,
-        };
-        let matches = |d: &Device| match &group {
-            Some(g) => g.contains(&d.name),
-            None => glob_match(name, &d.name),
-        };
-        let mut found = false;
-        for device in all.iter().filter(|d| matches(d)) {
-            found = true;
-            if !out.iter().any(|d| d.name == device.name) {
-                out.push(device.clone());
-            }
-        }
-        if !found {
-            match group {
-                Some(_) => bail!("device group `{name}` has no devices"),
-                None => bail!("unknown device `{name}`"),
-            }
-        }
-    }
-    Ok(out)
+    let list: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
+    let picked = mo_core::selector::select(names, &list, |group| {
+        let group = store
+            .device_group(group)
+            .map_err(|e| mo_core::Error::NotFound {
+                what: e.to_string(),
+            })?;
+        Ok(move |device: &str| group.contains(device))
+    })?;
+    Ok(picked
+        .iter()
+        .filter_map(|name| all.iter().find(|d| d.name == *name).cloned())
+        .collect())
 }
 
 /// The device's power controllers, bound together, with its secrets.

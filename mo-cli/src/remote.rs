@@ -1,6 +1,6 @@
 //! Commands that talk to a daemon's HTTP API (`--server URL`, `--token TOKEN`) through
 //! `mo-client`: `console` (interactive attach), `who`, `power`, `devices`, `device list`,
-//! `device signal` and `log show`.
+//! `device signal`, `listen` and `log show`.
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
@@ -45,6 +45,7 @@ pub fn needs_server(command: &Command) -> bool {
             | Command::Cluster(_)
             | Command::Device(DeviceCommand::Signal(_))
             | Command::Gang(_)
+            | Command::Listen(_)
     )
 }
 
@@ -60,6 +61,7 @@ pub fn run(
     let remote = matches!(
         command,
         Command::Console(_)
+            | Command::Listen(_)
             | Command::Who { .. }
             | Command::Cluster(_)
             | Command::Power { .. }
@@ -80,6 +82,7 @@ pub fn run(
     let code = rt.block_on(async {
         match command {
             Command::Console(args) => console(&client, args).await,
+            Command::Listen(args) => crate::listen::run(&client, args, out).await,
             Command::Cluster(command) => crate::cluster::run(&client, server, command, out).await,
             Command::Who { name, json } => who(&client, name.as_deref(), *json, out).await,
             Command::Device(DeviceCommand::Signal(args)) => {
@@ -96,15 +99,7 @@ pub fn run(
                 all,
                 ..
             } => {
-                let needs_list = *all
-                    || names
-                        .iter()
-                        .any(|n| n.starts_with('@') || n.contains(['*', '?', '[']));
-                let names = if needs_list {
-                    crate::mass::expand_remote(names, *all, &client.devices().await?)?
-                } else {
-                    names.clone()
-                };
+                let names = crate::mass::expand_with(&client, names, *all).await?;
                 crate::mass::confirm(action, &names, *all, *yes)?;
                 power(&client, action, &names, *json, out).await
             }

@@ -58,6 +58,7 @@ pub mod power;
 pub mod record;
 pub mod scan;
 pub mod secret;
+pub mod selector;
 pub mod tail;
 pub mod tls;
 

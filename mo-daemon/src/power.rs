@@ -15,6 +15,7 @@ use mo_core::power::{
     PlanOutcome, PowerAction, PowerController, PowerPlan, PowerResult, PowerService, PowerState,
     PowerTarget, Unavailable, read_states,
 };
+use mo_core::selector::Selector;
 
 use crate::Ctx;
 use crate::registry::{Entry, Registry};
@@ -29,25 +30,21 @@ const DEVICE_TIMEOUT: Duration = mo_core::power::service::DEVICE_TIMEOUT;
 /// that matched nothing.
 pub fn select(ctx: &Ctx, user: &str, patterns: &[&str]) -> Result<Vec<Entry>, String> {
     let all = ctx.visible(user);
-    let mut out: Vec<Entry> = Vec::new();
-    for pattern in patterns {
-        let matcher = Matcher::new(ctx, pattern)?;
-        let before = out.len();
-        for entry in &all {
-            if matcher.matches(&entry.device.name)
-                && !out.iter().any(|e| e.device.name == entry.device.name)
-            {
-                out.push(entry.clone());
-            }
-        }
-        if out.len() == before && !out.iter().any(|e| matcher.matches(&e.device.name)) {
-            return Err(match matcher {
-                Matcher::Group(g) => format!("device group `{}` has no device you can see", g.name),
-                Matcher::Glob(_) => format!("unknown device `{pattern}`"),
-            });
-        }
-    }
-    Ok(out)
+    let names: Vec<&str> = all.iter().map(|e| e.device.name.as_str()).collect();
+    let picked = mo_core::selector::select(patterns, &names, |group| {
+        let group = ctx
+            .store
+            .device_group(group)
+            .map_err(|e| mo_core::Error::NotFound {
+                what: e.to_string(),
+            })?;
+        Ok(move |device: &str| group.contains(device))
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(picked
+        .iter()
+        .filter_map(|name| all.iter().find(|e| e.device.name == *name).cloned())
+        .collect())
 }
 
 /// A device name pattern of a power command: a glob or `@GROUP`.
@@ -61,13 +58,13 @@ pub enum Matcher {
 impl Matcher {
     /// Read `pattern`; `@NAME` looks the device group up in the store.
     pub fn new(ctx: &Ctx, pattern: &str) -> Result<Matcher, String> {
-        match pattern.strip_prefix('@') {
-            Some(group) => ctx
+        match Selector::parse(pattern) {
+            Selector::Group(group) => ctx
                 .store
                 .device_group(group)
                 .map(Matcher::Group)
                 .map_err(|e| format!("{e}")),
-            None => Ok(Matcher::Glob(pattern.to_owned())),
+            Selector::Name(name) => Ok(Matcher::Glob(name.to_owned())),
         }
     }
 

@@ -6,7 +6,8 @@
 //! - [`classify()`]: where a device is (firmware, boot loader, login, shell, pager, …), with ready
 //!   patterns for common prompts.
 //! - [`gang`]: [`Gang`] types into many consoles at once and compares their answers; [`Listen`]
-//!   merges many consoles' output read-only.
+//!   merges many consoles' output read-only; [`TaggedLines`] turns it into lines tagged with
+//!   their device.
 //! - [`macros`]: a text format of steps (send, expect, wait, break, parameters), a recorder that
 //!   turns a live session into a macro, and a player for one device or many in parallel.
 //! - [`schedule`]: cron jobs (croner) that run macros, with next-run times and missed runs.
@@ -26,9 +27,11 @@ pub mod expect;
 pub mod gang;
 pub mod macros;
 pub mod schedule;
+pub mod tagged;
 
 pub use classify::{Classifier, Location, classify};
 pub use expect::{ExpectBuffer, ExpectMatch, ExpectPattern, Expecter};
 pub use gang::{CollectOptions, CommandReport, Gang, GangEvent, GangEventKind, Listen, Refusal};
 pub use macros::{Macro, Plan, PlayOptions, Recorder, Report};
 pub use schedule::{Job, MissedRun, Scheduler};
+pub use tagged::TaggedLines;

@@ -1,29 +1,15 @@
 //! `listen NAMES/GLOBS/GROUPS…`: the live output of many consoles merged read-only, each line
 //! tagged with its device, until the user types the escape disconnect (`Ctrl-E c .`) or Ctrl-C.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use mo_core::automation::{GangEventKind, Listen};
-use mo_core::console::{missed_text, stopped_text};
+use mo_core::automation::tagged::PARTIAL_AFTER;
+use mo_core::automation::{GangEventKind, Listen, TaggedLines};
 use mo_core::escape::{Command, EscapeConfig, EscapeParser, Input};
 use mo_core::policy::Permission;
-use mo_core::scan::{AnsiStripper, Piece};
-use tokio::time::Instant;
 
 use super::term::{Term, TermInput};
 use crate::Ctx;
-
-/// A partial line (a prompt) is shown after this long without a line end.
-const PARTIAL_AFTER: Duration = Duration::from_millis(500);
-
-/// One device's line being assembled.
-struct Pending {
-    stripper: AnsiStripper,
-    line: Vec<u8>,
-    since: Instant,
-}
 
 /// Run `listen`. Returns the exit status.
 pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, names: &[&str], term: &mut Term) -> u32 {
@@ -91,7 +77,7 @@ pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, names: &[&str], term:
         devices.clone(),
     );
     let mut parser = EscapeParser::new(EscapeConfig::default());
-    let mut pending: HashMap<Arc<str>, Pending> = HashMap::new();
+    let mut lines = TaggedLines::new();
     let mut open = listen.devices().len();
     let mut tick = tokio::time::interval(PARTIAL_AFTER);
     let status = loop {
@@ -126,41 +112,9 @@ pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, names: &[&str], term:
             },
             event = listen.next() => {
                 let Some(event) = event else { break 1 };
-                let device = event.device.clone();
-                let mut out = String::new();
-                match event.kind {
-                    GangEventKind::Output(bytes) => {
-                        let p = pending.entry(device.clone()).or_insert_with(|| Pending {
-                            stripper: AnsiStripper::new(),
-                            line: Vec::new(),
-                            since: Instant::now(),
-                        });
-                        let mut lines: Vec<Vec<u8>> = Vec::new();
-                        let line = &mut p.line;
-                        p.stripper.feed(&bytes, |piece| match piece {
-                            Piece::Text(t) => line.extend_from_slice(t),
-                            Piece::LineEnd => {
-                                if !line.is_empty() {
-                                    lines.push(std::mem::take(line));
-                                }
-                            }
-                        });
-                        p.since = Instant::now();
-                        for l in lines {
-                            out.push_str(&tagged(&device, &String::from_utf8_lossy(&l)));
-                        }
-                    }
-                    GangEventKind::Notice(text) => {
-                        out.push_str(&tagged(&device, &format!("[mo: {text}]")));
-                    }
-                    GangEventKind::Missed { bytes } => {
-                        out.push_str(&tagged(&device, &format!("[mo: {}]", missed_text(bytes))));
-                    }
-                    GangEventKind::Closed => {
-                        out.push_str(&tagged(&device, &format!("[mo: {}]", stopped_text(&device))));
-                        open = open.saturating_sub(1);
-                    }
-                    _ => {}
+                let out = lines.event(&event.device, &event.kind, std::time::Instant::now());
+                if matches!(event.kind, GangEventKind::Closed) {
+                    open = open.saturating_sub(1);
                 }
                 if !out.is_empty() {
                     term.write(term.crlf(&out)).await;
@@ -172,25 +126,7 @@ pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, names: &[&str], term:
             }
             _ = tick.tick() => {
                 // Prompts (lines without an end yet) are shown once they stand still.
-                let mut out = String::new();
-                let mut names: Vec<&Arc<str>> = pending.keys().collect();
-                names.sort();
-                let now = Instant::now();
-                let mut flushed = Vec::new();
-                for name in names {
-                    if let Some(p) = pending.get(name)
-                        && !p.line.is_empty()
-                        && now.duration_since(p.since) >= PARTIAL_AFTER
-                    {
-                        out.push_str(&tagged(name, &String::from_utf8_lossy(&p.line)));
-                        flushed.push(name.clone());
-                    }
-                }
-                for name in flushed {
-                    if let Some(p) = pending.get_mut(&name) {
-                        p.line.clear();
-                    }
-                }
+                let out = lines.partials(std::time::Instant::now());
                 if !out.is_empty() {
                     term.write(term.crlf(&out)).await;
                 }
@@ -207,9 +143,4 @@ pub async fn run(ctx: &Arc<Ctx>, user: &str, origin: &str, names: &[&str], term:
         devices,
     );
     status
-}
-
-/// `device: text` and a line end.
-fn tagged(device: &str, text: &str) -> String {
-    format!("{device}: {text}\n")
 }
