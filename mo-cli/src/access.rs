@@ -65,6 +65,9 @@ pub enum GroupCommand {
     Show {
         /// The group.
         name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -107,6 +110,9 @@ pub enum UserGroupCommand {
     Show {
         /// The group.
         name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -136,6 +142,9 @@ pub enum RoleCommand {
     Show {
         /// The role.
         name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a role (a redefined built-in role goes back to its built-in actions).
     #[command(visible_alias = "remove")]
@@ -357,19 +366,25 @@ pub fn group(store: &Store, command: GroupCommand, out: &mut dyn Write) -> Resul
             };
             write_groups(&[vec![all], list].concat(), json, out)?;
         }
-        GroupCommand::Show { name } => {
+        GroupCommand::Show { name, json } => {
             let group = store.device_group(&name)?;
-            writeln!(out, "group:    {}", group.name)?;
             let members: Vec<&str> = group.members.iter().map(String::as_str).collect();
-            writeln!(out, "members:  {}", members.join(" "))?;
             let pats: Vec<&str> = group.patterns.iter().map(NamePattern::as_str).collect();
-            writeln!(out, "patterns: {}", pats.join(" "))?;
             let devices: Vec<String> = store
                 .list_devices()?
                 .into_iter()
                 .map(|d| d.name)
                 .filter(|d| group.contains(d))
                 .collect();
+            if json {
+                let shown = serde_json::json!({"name": group.name, "members": members,
+                    "patterns": pats, "devices": devices});
+                writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
+                return Ok(());
+            }
+            writeln!(out, "group:    {}", group.name)?;
+            writeln!(out, "members:  {}", members.join(" "))?;
+            writeln!(out, "patterns: {}", pats.join(" "))?;
             writeln!(out, "devices:  {}", devices.join(" "))?;
         }
     }
@@ -413,8 +428,8 @@ pub fn user_group(store: &Store, command: UserGroupCommand, out: &mut dyn Write)
         UserGroupCommand::List { json: true } => {
             let list: Vec<_> = store
                 .list_user_groups()?
-                .into_iter()
-                .map(|g| serde_json::json!({"name": g.name, "members": g.members}))
+                .iter()
+                .map(user_group_json)
                 .collect();
             writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
         }
@@ -426,7 +441,11 @@ pub fn user_group(store: &Store, command: UserGroupCommand, out: &mut dyn Write)
             }
             table.write(out)?;
         }
-        UserGroupCommand::Show { name } => {
+        UserGroupCommand::Show { name, json: true } => {
+            let shown = user_group_json(&store.user_group(&name)?);
+            writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
+        }
+        UserGroupCommand::Show { name, json: false } => {
             let g = store.user_group(&name)?;
             let members: Vec<&str> = g.members.iter().map(String::as_str).collect();
             writeln!(out, "group:   {}", g.name)?;
@@ -434,6 +453,24 @@ pub fn user_group(store: &Store, command: UserGroupCommand, out: &mut dyn Write)
         }
     }
     Ok(())
+}
+
+/// A user group as `mo usergroup list|show --json` print it.
+fn user_group_json(g: &mo_core::policy::UserGroup) -> serde_json::Value {
+    serde_json::json!({"name": g.name, "members": g.members})
+}
+
+/// A role as `mo role list|show --json` print it: name, actions, whether built in and redefined.
+fn role_json(r: &mo_store::RoleInfo) -> serde_json::Value {
+    let actions: Vec<String> = r
+        .role
+        .actions
+        .to_string()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    serde_json::json!({"name": r.role.name, "actions": actions,
+        "builtin": r.builtin, "redefined": r.builtin && r.stored})
 }
 
 /// Run one `mo role` command.
@@ -451,21 +488,7 @@ pub fn role(store: &Store, command: RoleCommand, out: &mut dyn Write) -> Result<
             writeln!(out, "role `{name}` allows {actions}")?;
         }
         RoleCommand::List { json: true } => {
-            let list: Vec<_> = store
-                .list_roles()?
-                .into_iter()
-                .map(|r| {
-                    let actions: Vec<String> = r
-                        .role
-                        .actions
-                        .to_string()
-                        .split(',')
-                        .map(str::to_string)
-                        .collect();
-                    serde_json::json!({"name": r.role.name, "actions": actions,
-                        "builtin": r.builtin, "redefined": r.builtin && r.stored})
-                })
-                .collect();
+            let list: Vec<_> = store.list_roles()?.iter().map(role_json).collect();
             writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
         }
         RoleCommand::List { json: false } => {
@@ -480,7 +503,11 @@ pub fn role(store: &Store, command: RoleCommand, out: &mut dyn Write) -> Result<
             }
             table.write(out)?;
         }
-        RoleCommand::Show { name } => {
+        RoleCommand::Show { name, json: true } => {
+            let shown = role_json(&store.role(&name)?);
+            writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
+        }
+        RoleCommand::Show { name, json: false } => {
             let r = store.role(&name)?;
             writeln!(out, "role:    {}", r.role.name)?;
             writeln!(out, "actions: {}", r.role.actions)?;

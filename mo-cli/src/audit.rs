@@ -1,6 +1,6 @@
 //! `mo audit`: read the audit log.
 
-use std::io::Write;
+use std::io::{self, Write};
 
 use anyhow::Result;
 use clap::Args;
@@ -63,6 +63,11 @@ pub enum AuditCommand {
     VerifyArchive {
         /// The archive file.
         file: std::path::PathBuf,
+        /// Print the report as JSON (file, rows, first_id, last_id, from, to, sha256 and
+        /// `recorded`: `same` when the audit log's audit.prune entry has the same digest,
+        /// `none` when it has no entry); a bad or replaced archive is still an error.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -70,12 +75,22 @@ pub enum AuditCommand {
 pub fn verify_archive(
     dir: Option<&mo_store::DataDir>,
     file: &std::path::Path,
+    json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     let archive = mo_store::verify_audit_archive(file)?;
     let when = |ns: i64| mo_core::log::format_timestamp(u64::try_from(ns).unwrap_or(0));
+    let mut report = serde_json::json!({"file": file.display().to_string(), "rows": archive.rows,
+        "first_id": archive.first_id, "last_id": archive.last_id, "from": when(archive.from_ns),
+        "to": when(archive.to_ns), "sha256": archive.sha256});
+    // Text goes out as it is found; JSON once the digest is compared.
+    let mut text: Box<dyn Write + '_> = if json {
+        Box::new(io::sink())
+    } else {
+        Box::new(&mut *out)
+    };
     writeln!(
-        out,
+        text,
         "{}: OK: {} audit rows (ids {}–{}), {} to {}, sha256 {}",
         file.display(),
         archive.rows,
@@ -95,8 +110,9 @@ pub fn verify_archive(
     };
     match recorded {
         Some(digest) if digest == archive.sha256 => {
+            report["recorded"] = "same".into();
             writeln!(
-                out,
+                text,
                 "the audit log's audit.prune entry records the same digest"
             )?;
         }
@@ -106,11 +122,18 @@ pub fn verify_archive(
             file.display(),
             archive.sha256
         ),
-        None => writeln!(
-            out,
-            "no audit.prune entry for {name} in this data directory's audit log (archived \
-             itself by a later prune, or another data directory): checked the file on its own"
-        )?,
+        None => {
+            report["recorded"] = "none".into();
+            writeln!(
+                text,
+                "no audit.prune entry for {name} in this data directory's audit log (archived \
+                 itself by a later prune, or another data directory): checked the file on its own"
+            )?;
+        }
+    }
+    drop(text);
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     }
     Ok(())
 }

@@ -545,6 +545,9 @@ pub enum KeyCommand {
     List {
         /// The user.
         name: String,
+        /// Print a JSON array of keys (type, fingerprint, comment).
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a key, given by fingerprint (`SHA256:…`, as `mo user key list` shows it).
     #[command(visible_alias = "remove")]

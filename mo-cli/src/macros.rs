@@ -29,6 +29,10 @@ pub enum MacroCommand {
     Check {
         /// A file path, or the name of a stored macro.
         what: String,
+        /// Print JSON: `{"macro", "ok", "steps", "parameters"}`, or `{"macro", "ok": false,
+        /// "errors"}` (exit status 1 as without it).
+        #[arg(long)]
+        json: bool,
     },
     /// Store a macro from a file (`-` reads standard input) after checking it.
     #[command(after_help = "Examples:\n  mo macro add upgrade ./upgrade.macro\n  \
@@ -89,6 +93,14 @@ fn parse(origin: &str, text: &str) -> std::result::Result<Macro, Vec<String>> {
     }
 }
 
+/// A macro's parameters as JSON: `[{"name", "default"}]`.
+fn params_json(m: &Macro) -> Vec<serde_json::Value> {
+    m.params()
+        .iter()
+        .map(|p| serde_json::json!({"name": p.name, "default": p.default}))
+        .collect()
+}
+
 /// Run `mo macro …`.
 pub fn run(dir: &DataDir, command: MacroCommand, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
     let macros = dir.macros();
@@ -98,15 +110,8 @@ pub fn run(dir: &DataDir, command: MacroCommand, out: &mut (dyn Write + Send)) -
             for name in macros.names()? {
                 let text = read_macro(&macros, &name)?;
                 list.push(match parse(&name, &text) {
-                    Ok(m) => {
-                        let params: Vec<_> = m
-                            .params()
-                            .iter()
-                            .map(|p| serde_json::json!({"name": p.name, "default": p.default}))
-                            .collect();
-                        serde_json::json!({"name": name, "steps": m.steps().len(),
-                            "parameters": params})
-                    }
+                    Ok(m) => serde_json::json!({"name": name, "steps": m.steps().len(),
+                        "parameters": params_json(&m)}),
                     Err(errors) => serde_json::json!({"name": name, "errors": errors}),
                 });
             }
@@ -158,7 +163,7 @@ pub fn run(dir: &DataDir, command: MacroCommand, out: &mut (dyn Write + Send)) -
         MacroCommand::Show { name } => {
             out.write_all(read_macro(&macros, &name)?.as_bytes())?;
         }
-        MacroCommand::Check { what } => {
+        MacroCommand::Check { what, json } => {
             let path = Path::new(&what);
             let (origin, text) = if path.is_file() || what.contains('/') {
                 let text = std::fs::read_to_string(path)
@@ -168,6 +173,17 @@ pub fn run(dir: &DataDir, command: MacroCommand, out: &mut (dyn Write + Send)) -
                 (format!("{what}.macro"), read_macro(&macros, &what)?)
             };
             match parse(&origin, &text) {
+                Ok(m) if json => {
+                    let report = serde_json::json!({"macro": origin, "ok": true,
+                        "steps": m.steps().len(), "parameters": params_json(&m)});
+                    writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+                }
+                Err(errors) if json => {
+                    let report = serde_json::json!({"macro": origin, "ok": false,
+                        "errors": errors});
+                    writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+                    return Ok(ExitCode::from(1));
+                }
                 Ok(m) => writeln!(
                     out,
                     "{origin}: ok ({} steps, {} parameter(s))",

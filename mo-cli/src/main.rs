@@ -205,12 +205,12 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
     // An archive is checked on its own; the data directory, if there is one, adds the digest
     // its audit log recorded.
     if let Command::Audit(audit::AuditArgs {
-        command: Some(audit::AuditCommand::VerifyArchive { file }),
+        command: Some(audit::AuditCommand::VerifyArchive { file, json }),
         ..
     }) = &cli.command
     {
         let dir = DataDir::existing(&cli.data_dir).ok();
-        audit::verify_archive(dir.as_ref(), file, out)?;
+        audit::verify_archive(dir.as_ref(), file, *json, out)?;
         return Ok(ExitCode::SUCCESS);
     }
     let dir = if creates {

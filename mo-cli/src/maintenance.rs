@@ -6,6 +6,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use mo_client::Maintenance;
 use mo_store::{MaintenanceEntry, Store};
 
 /// `mo maintenance …`
@@ -36,7 +37,11 @@ pub enum MaintenanceCommand {
         name: String,
     },
     /// The maintenance windows started at run time and not yet ended.
-    List,
+    List {
+        /// Print a JSON array of windows (name, target, reason, by, start, end).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Who starts a window from the command line.
@@ -93,32 +98,22 @@ pub fn run(store: &Store, command: MaintenanceCommand, out: &mut dyn Write) -> R
             }
             writeln!(out, "maintenance {name} stopped")?;
         }
-        MaintenanceCommand::List => {
+        MaintenanceCommand::List { json } => {
             let now = now_ns();
-            let live: Vec<_> = store
+            let live: Vec<Maintenance> = store
                 .list_maintenance()?
                 .into_iter()
                 .filter(|e| e.end_ns > now)
+                .map(|e| Maintenance {
+                    start: show(e.start_ns),
+                    end: show(e.end_ns),
+                    name: e.name,
+                    target: e.target,
+                    reason: e.reason,
+                    by: e.by,
+                })
                 .collect();
-            if live.is_empty() {
-                writeln!(out, "no maintenance windows")?;
-            }
-            for e in live {
-                writeln!(
-                    out,
-                    "{}  {}  {} to {}  by {}{}",
-                    e.name,
-                    e.target,
-                    show(e.start_ns),
-                    show(e.end_ns),
-                    e.by,
-                    if e.reason.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", e.reason)
-                    }
-                )?;
-            }
+            write_windows(&live, json, out)?;
         }
     }
     Ok(())
@@ -160,28 +155,33 @@ pub fn remote(
             let w = rt.block_on(client.stop_maintenance(name))?;
             writeln!(out, "maintenance {} stopped", w.name)?;
         }
-        MaintenanceCommand::List => {
-            let all = rt.block_on(client.maintenance())?;
-            if all.is_empty() {
-                writeln!(out, "no maintenance windows")?;
-            }
-            for w in all {
-                writeln!(
-                    out,
-                    "{}  {}  {} to {}  by {}{}",
-                    w.name,
-                    w.target,
-                    w.start,
-                    w.end,
-                    w.by,
-                    if w.reason.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", w.reason)
-                    }
-                )?;
-            }
+        MaintenanceCommand::List { json } => {
+            write_windows(&rt.block_on(client.maintenance())?, *json, out)?;
         }
+    }
+    Ok(())
+}
+
+/// `mo maintenance list`: one line per window, or a JSON array.
+fn write_windows(windows: &[Maintenance], json: bool, out: &mut dyn Write) -> Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(windows)?)?;
+        return Ok(());
+    }
+    if windows.is_empty() {
+        writeln!(out, "no maintenance windows")?;
+    }
+    for w in windows {
+        let reason = if w.reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", w.reason)
+        };
+        writeln!(
+            out,
+            "{}  {}  {} to {}  by {}{reason}",
+            w.name, w.target, w.start, w.end, w.by
+        )?;
     }
     Ok(())
 }

@@ -183,17 +183,8 @@ async fn run_async(
                 )?;
             }
         }
-        Command::User(UserCommand::Key(KeyCommand::List { name })) => {
-            let keys = client.ssh_keys(name).await?;
-            if keys.is_empty() {
-                writeln!(out, "user `{name}` has no SSH keys")?;
-            } else {
-                let mut table = Table::new(&["TYPE", "FINGERPRINT", "COMMENT"]);
-                for k in keys {
-                    table.row(vec![k.key_type, k.fingerprint, k.comment]);
-                }
-                table.write(out)?;
-            }
+        Command::User(UserCommand::Key(KeyCommand::List { name, json })) => {
+            crate::user::write_keys(name, &client.ssh_keys(name).await?, *json, out)?;
         }
         Command::User(UserCommand::Key(KeyCommand::Rm { name, fingerprint })) => {
             client.remove_ssh_key(name, fingerprint).await?;

@@ -118,26 +118,47 @@ fn key(
                 )?;
             }
         }
-        KeyCommand::List { name } => {
-            let keys = store.ssh_key_details(&name)?;
-            if keys.is_empty() {
-                writeln!(out, "user `{name}` has no SSH keys")?;
-            } else {
-                let mut table = Table::new(&["TYPE", "FINGERPRINT", "COMMENT"]);
-                for k in keys {
-                    table.row(vec![
-                        k.key_type().into(),
-                        k.fingerprint().into(),
-                        k.comment().into(),
-                    ]);
-                }
-                table.write(out)?;
-            }
+        KeyCommand::List { name, json } => {
+            let keys: Vec<mo_client::SshKey> = store
+                .ssh_key_details(&name)?
+                .iter()
+                .map(|k| mo_client::SshKey {
+                    key_type: k.key_type().into(),
+                    fingerprint: k.fingerprint().into(),
+                    comment: k.comment().into(),
+                })
+                .collect();
+            write_keys(&name, &keys, json, out)?;
         }
         KeyCommand::Rm { name, fingerprint } => {
             store.remove_ssh_key(&name, &fingerprint)?;
             writeln!(out, "removed key {fingerprint} from user `{name}`")?;
         }
+    }
+    Ok(())
+}
+
+/// `mo user key list NAME`: a table of the user's keys, or a JSON array.
+pub fn write_keys(
+    name: &str,
+    keys: &[mo_client::SshKey],
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(keys)?)?;
+    } else if keys.is_empty() {
+        writeln!(out, "user `{name}` has no SSH keys")?;
+    } else {
+        let mut table = Table::new(&["TYPE", "FINGERPRINT", "COMMENT"]);
+        for k in keys {
+            table.row(vec![
+                k.key_type.clone(),
+                k.fingerprint.clone(),
+                k.comment.clone(),
+            ]);
+        }
+        table.write(out)?;
     }
     Ok(())
 }

@@ -18,6 +18,12 @@ pub use mo_api::{DiscoverCredential, DiscoverReport, DiscoverRequest, Discovered
 /// The site (`GET /api/v1/cluster`).
 pub use mo_api::{ClusterConsole, ClusterNode, ClusterStatus, NodeState};
 
+/// A user's SSH public key (`/api/v1/users/{name}/keys`).
+pub use mo_api::SshKey;
+
+/// A maintenance window (`/api/v1/maintenance`).
+pub use mo_api::Maintenance;
+
 /// A role (`GET /api/v1/roles`).
 pub use mo_api::Role as RoleInfo;
 

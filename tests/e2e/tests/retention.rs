@@ -237,6 +237,24 @@ fn a_quiet_console_ages_out_and_audit_rows_are_archived_first() {
             "verify-archive:\n{}",
             out.combined()
         );
+        let out = w.mo_ok(
+            &[
+                "audit",
+                "verify-archive",
+                "--json",
+                &archive.display().to_string(),
+            ],
+            None,
+        )?;
+        let report: serde_json::Value = serde_json::from_str(&out.stdout)
+            .map_err(|e| Error::Check(format!("verify-archive --json: {e}:\n{}", out.stdout)))?;
+        ensure!(
+            report["recorded"] == "same"
+                && report["rows"].as_u64().is_some_and(|n| n >= 1)
+                && report["sha256"].as_str().is_some_and(|h| h.len() == 64),
+            "verify-archive --json:\n{}",
+            out.stdout
+        );
         let left = w.mo_ok(&["audit", "--json", "--limit", "1000"], None)?;
         ensure!(
             !left.stdout.contains("quietgroup") && left.stdout.contains("audit.prune"),
