@@ -50,7 +50,7 @@ pub enum GroupCommand {
         rm_pattern: Vec<String>,
     },
     /// Remove a device group (refused while grants name it).
-    #[command(visible_alias = "remove")]
+    #[command(alias = "remove")]
     Rm {
         /// The group.
         name: String,
@@ -95,7 +95,7 @@ pub enum UserGroupCommand {
         rm: Vec<String>,
     },
     /// Remove a user group (refused while grants are made to it).
-    #[command(visible_alias = "remove")]
+    #[command(alias = "remove")]
     Rm {
         /// The group.
         name: String,
@@ -147,7 +147,7 @@ pub enum RoleCommand {
         json: bool,
     },
     /// Remove a role (a redefined built-in role goes back to its built-in actions).
-    #[command(visible_alias = "remove")]
+    #[command(alias = "remove")]
     Rm {
         /// The role.
         name: String,
@@ -170,7 +170,7 @@ pub enum GrantCommand {
         device_group: String,
     },
     /// Take a grant back.
-    #[command(visible_alias = "remove")]
+    #[command(alias = "remove")]
     Rm {
         /// A user, or `@GROUP`.
         subject: String,
@@ -213,7 +213,7 @@ pub enum TokenCommand {
         json: bool,
     },
     /// Revoke a token by id (as listed); `revoke` is the old name of this command.
-    #[command(visible_alias = "remove", alias = "revoke")]
+    #[command(alias = "remove", alias = "revoke")]
     Rm {
         /// The token id.
         id: String,
@@ -240,7 +240,7 @@ pub enum SecretCommand {
         stdin: bool,
     },
     /// Remove a device secret.
-    #[command(visible_alias = "remove")]
+    #[command(alias = "remove")]
     Rm {
         /// The device.
         device: String,

@@ -43,8 +43,13 @@ pub struct AuditArgs {
     /// Only this outcome: allowed, denied, failed, ok.
     #[arg(long)]
     pub outcome: Option<String>,
-    /// Only the newest N entries.
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    /// Only the newest N entries; `--limit` is the old spelling.
+    #[arg(
+        long = "tail",
+        alias = "limit",
+        value_name = "N",
+        default_value_t = 100
+    )]
     pub limit: usize,
     /// Print a JSON array instead of a table.
     #[arg(long)]

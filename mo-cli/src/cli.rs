@@ -297,7 +297,7 @@ pub enum DeviceCommand {
     /// lock free or yours. The device's answer (DSR, CTS, …) shows in `mo device show`.
     Signal(crate::signal::SignalArgs),
     /// Remove a device. Its record log stays on disk.
-    #[command(visible_alias = "remove")]
+    #[command(alias = "remove")]
     Rm {
         /// The device.
         name: String,
@@ -523,7 +523,7 @@ pub enum UserCommand {
         json: bool,
     },
     /// Remove a user and their SSH keys.
-    #[command(visible_alias = "remove")]
+    #[command(alias = "remove")]
     Rm {
         /// The user.
         name: String,
@@ -550,7 +550,7 @@ pub enum KeyCommand {
         json: bool,
     },
     /// Remove a key, given by fingerprint (`SHA256:…`, as `mo user key list` shows it).
-    #[command(visible_alias = "remove")]
+    #[command(alias = "remove")]
     Rm {
         /// The user.
         name: String,
@@ -595,12 +595,16 @@ pub enum LogCommand {
         context: usize,
     },
     /// Print the last records of a device's log, optionally following new ones.
-    #[command(after_help = "Examples:\n  mo log tail web01\n  mo log tail web01 -n 50 --follow")]
+    #[command(
+        after_help = "Examples:\n  mo log tail web01\n  mo log tail web01 --tail 50 --follow"
+    )]
     Tail {
         /// The device.
         name: String,
-        /// How many records (one output record may hold several lines).
-        #[arg(short = 'n', long = "records", value_name = "N", default_value_t = crate::log::DEFAULT_TAIL)]
+        /// How many records (one output record may hold several lines); `--records` is the
+        /// old spelling.
+        #[arg(short = 'n', long = "tail", alias = "records", value_name = "N",
+            default_value_t = crate::log::DEFAULT_TAIL)]
         lines: usize,
         /// Keep printing records as they are written (Ctrl-C stops).
         #[arg(short, long)]

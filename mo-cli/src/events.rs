@@ -36,8 +36,8 @@ pub struct EventsArgs {
     /// Only events not yet acknowledged.
     #[arg(long)]
     pub unacked: bool,
-    /// Only the newest N events.
-    #[arg(long, value_name = "N", default_value_t = 50)]
+    /// Only the newest N events; `--limit` is the old spelling.
+    #[arg(long = "tail", alias = "limit", value_name = "N", default_value_t = 50)]
     pub limit: usize,
     /// Keep printing new events as they are stored (Ctrl-C ends).
     #[arg(long, short)]

@@ -15,6 +15,8 @@ mod audit;
 mod automation_cli;
 mod backup;
 mod cli;
+#[cfg(test)]
+mod cli_words;
 mod cluster;
 mod config;
 mod device;

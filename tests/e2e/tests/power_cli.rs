@@ -1,6 +1,7 @@
 //! `mo power …` on the data directory (no daemon, no --server) against a real snmpd PDU: status,
 //! switching an outlet, the action in the device's record log and the audit log, and clear
-//! errors (read-only community, unknown device, device without power control).
+//! errors (read-only community, unknown device, device without power control); mass power-off
+//! needs --yes without a terminal.
 
 use mo_testsupport::{Snmpd, ensure, run_test};
 
@@ -76,6 +77,36 @@ fn local_power_commands_drive_the_pdu_and_are_logged() {
             none.combined()
         );
         ensure!(pdu.outlet(3) == 1, "outlet 3 is {} after on", pdu.outlet(3));
+
+        // Mass power-off — a glob or @GROUP naming more than one device — is refused without a
+        // terminal to ask on unless --yes; nothing is switched.
+        w.mo_ok(
+            &["group", "add", "dbs", "--member", "db1", "--member", "db2"],
+            None,
+        )?;
+        for args in [["power", "off", "db*"], ["power", "soft-off", "@dbs"]] {
+            let refused = w.mo(&args, None)?;
+            ensure!(
+                !refused.success()
+                    && refused
+                        .stderr
+                        .contains("would switch off 2 devices (db1, db2)")
+                    && refused.stderr.contains("give --yes"),
+                "{args:?} without --yes:\n{}",
+                refused.combined()
+            );
+            ensure!(
+                pdu.outlet(3) == 1,
+                "{args:?} switched outlet 3 without --yes"
+            );
+        }
+        let yes = w.mo(&["power", "off", "db*", "--yes"], None)?;
+        ensure!(
+            yes.stdout.contains("db1: off done") && pdu.outlet(3) == 2,
+            "power off db* --yes:\n{}",
+            yes.combined()
+        );
+        w.mo_ok(&["power", "on", "db1"], None)?;
         let unknown = w.mo(&["power", "status", "ghost"], None)?;
         ensure!(
             !unknown.success() && unknown.stderr.contains("unknown device `ghost`"),
