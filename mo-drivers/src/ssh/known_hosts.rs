@@ -241,7 +241,8 @@ fn matches_host(patterns: &[String], name: &str) -> bool {
     matched
 }
 
-/// `*` and `?` wildcards, ASCII case-insensitive (host names are).
+/// `*` and `?` wildcards, ASCII case-insensitive (host names are): OpenSSH's pattern syntax,
+/// not mo's globs (`mo_core::glob`), since `[` here is literal (`[host]:port`).
 fn glob(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
