@@ -54,9 +54,9 @@ pub struct Cli {
     pub data_dir: PathBuf,
 
     /// A daemon's HTTP API (`http://HOST:PORT`, or `https://HOST:PORT` when `mod` serves TLS;
-    /// see --ca and --pin), served by `mod --http`. `console`, `who`,
-    /// `power`, `devices`, `device list` and `log show` then talk to it instead of the data
-    /// directory; `cluster status` needs it.
+    /// see --ca and --pin), served by `mod --http`. Every command then talks to it or refuses
+    /// with the reason — none touches a data directory; `console`, `who`, `listen`, `gang` and
+    /// `cluster status` need it.
     #[arg(long, global = true, env = "MO_SERVER", value_name = "URL")]
     pub server: Option<String>,
 
