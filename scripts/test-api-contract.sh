@@ -3,8 +3,8 @@
 # `mod --demo --http` against its own /api/v1/openapi.json — every check, the stateful phase
 # (links between operations) included, with a fixed seed and a time budget. Any failure fails.
 # Then the same with a token of a `viewer`-only user: every write must be refused with 403 and
-# nothing may change (the devices, users, events, device groups and grants are compared before
-# and after).
+# nothing may change (the devices, users, events, device groups, user groups, roles, secret kinds
+# and grants are compared before and after).
 #
 # Runs the `mod` and `mo` cargo already built (scripts/test.sh builds the workspace first); it
 # compiles nothing.
@@ -105,7 +105,8 @@ run_schemathesis() {
 }
 
 # What a run may not change: every device with its settings, the users, the events with who
-# acknowledged them, the device groups and the grants — read with the admin token, normalized JSON.
+# acknowledged them, the device groups, user groups, roles, the kinds of secret of each device and
+# the grants — read with the admin token, normalized JSON.
 snapshot() {
   "$venv/bin/python" - "$base" "$admin_token" <<'PY'
 import json, sys, urllib.request
@@ -121,8 +122,12 @@ users = get("/api/v1/users")
 events = [{k: e.get(k) for k in ("id", "device", "acked_by")} for e in get("/api/v1/events?limit=10000")]
 groups = get("/api/v1/groups")
 grants = get("/api/v1/grants")
+usergroups = get("/api/v1/usergroups")
+roles = get("/api/v1/roles")
+secrets = {name: get("/api/v1/devices/" + name + "/secrets") for name in devices}
 print(json.dumps({"devices": devices, "users": users, "events": events, "groups": groups,
-                  "grants": grants}, sort_keys=True, indent=1))
+                  "grants": grants, "usergroups": usergroups, "roles": roles,
+                  "secrets": secrets}, sort_keys=True, indent=1))
 PY
 }
 

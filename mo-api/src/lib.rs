@@ -18,7 +18,9 @@
 //! | record log | [`LogQuery`], [`SearchQuery`], [`SearchHit`], [`VerifyReport`] |
 //! | events | [`Event`], [`EventsQuery`], [`Severity`] |
 //! | users, roles | [`User`], [`NewUser`], [`UserPath`], [`NewPassword`], [`SshKey`], [`NewSshKey`], [`SshKeyQuery`], [`Role`] |
-//! | device groups, grants | [`DeviceGroup`], [`NewDeviceGroup`], [`GroupPath`], [`Grant`], [`GrantQuery`] |
+//! | device groups, grants | [`DeviceGroup`], [`DeviceGroupDetail`], [`NewDeviceGroup`], [`DeviceGroupChange`], [`AccessPath`], [`Grant`], [`GrantQuery`] |
+//! | user groups, roles | [`UserGroup`], [`NewUserGroup`], [`UserGroupChange`], [`AccessPath`], [`RoleActions`] |
+//! | device secrets | [`NewSecret`], [`SecretPath`], [`SECRET_KINDS`] |
 //! | gang, macros | [`GangRequest`], [`GangReport`], [`PlayRequest`], [`PlayReport`] |
 //! | WebSocket | [`ServerFrame`], [`ClientFrame`], [`AttachQuery`], [`StreamQuery`] |
 //! | web console | [`LoginRequest`], [`WebSessionInfo`], [`Me`], [`NoteRequest`], [`NoteCreated`], [`AsciicastQuery`] |
@@ -37,6 +39,7 @@ mod log;
 mod maintenance;
 mod power;
 pub mod schema;
+mod secrets;
 mod sessions;
 mod signals;
 mod tokens;
@@ -44,7 +47,10 @@ mod users;
 mod web;
 mod ws;
 
-pub use access::{DeviceGroup, Grant, GrantQuery, GroupPath, NewDeviceGroup};
+pub use access::{
+    AccessPath, DeviceGroup, DeviceGroupChange, DeviceGroupDetail, Grant, GrantQuery,
+    NewDeviceGroup, NewUserGroup, RoleActions, UserGroup, UserGroupChange,
+};
 pub use automation::{
     DeviceReason, GangReport, GangRequest, MacroPlan, MacroResult, MacroResults, PlayReport,
     PlayRequest,
@@ -70,6 +76,7 @@ pub use schema::{
     MAX_SEARCH_LIMIT, MAX_TAIL, NAME_PATTERN, PLAIN_TEXT_PATTERN, POWER_URL_PATTERN,
     RELATIVE_TIME_PATTERN, USER_PATTERN,
 };
+pub use secrets::{MAX_SECRET_CHARS, NewSecret, SECRET_KINDS, SecretPath};
 pub use sessions::{DevicePath, MacroPath, SessionInfo, Viewer, ViewerRole};
 pub use signals::{LineSetting, LineWord, Lines, SignalReport, SignalRequest};
 pub use tokens::{

@@ -125,16 +125,38 @@ pub fn login_needs_user(schema: RefOr<Schema>) -> RefOr<Schema> {
     RefOr::T(Schema::Object(object))
 }
 
-/// Device names ([`NAME_PATTERN`]): the members of a device group.
-pub fn device_names() -> Schema {
+/// An array of strings of 1 to `max` characters matching `pattern`.
+fn strings(max: usize, pattern: &str) -> Schema {
     utoipa::openapi::schema::ArrayBuilder::new()
         .items(
             ObjectBuilder::new()
                 .schema_type(Type::String)
                 .min_length(Some(1))
-                .max_length(Some(64))
-                .pattern(Some(NAME_PATTERN)),
+                .max_length(Some(max))
+                .pattern(Some(pattern)),
         )
+        .into()
+}
+
+/// Device names ([`NAME_PATTERN`]): the members of a device group.
+pub fn device_names() -> Schema {
+    strings(64, NAME_PATTERN)
+}
+
+/// User names ([`USER_PATTERN`]): the members of a user group.
+pub fn user_names() -> Schema {
+    strings(32, USER_PATTERN)
+}
+
+/// The actions of a role: one or more of [`crate::TOKEN_ACTIONS`] (every action there is).
+pub fn role_actions() -> Schema {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(crate::TOKEN_ACTIONS.iter().copied())),
+        )
+        .min_items(Some(1))
         .into()
 }
 

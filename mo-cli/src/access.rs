@@ -368,24 +368,10 @@ pub fn group(store: &Store, command: GroupCommand, out: &mut dyn Write) -> Resul
         }
         GroupCommand::Show { name, json } => {
             let group = store.device_group(&name)?;
-            let members: Vec<&str> = group.members.iter().map(String::as_str).collect();
-            let pats: Vec<&str> = group.patterns.iter().map(NamePattern::as_str).collect();
-            let devices: Vec<String> = store
-                .list_devices()?
-                .into_iter()
-                .map(|d| d.name)
-                .filter(|d| group.contains(d))
-                .collect();
-            if json {
-                let shown = serde_json::json!({"name": group.name, "members": members,
-                    "patterns": pats, "devices": devices});
-                writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
-                return Ok(());
-            }
-            writeln!(out, "group:    {}", group.name)?;
-            writeln!(out, "members:  {}", members.join(" "))?;
-            writeln!(out, "patterns: {}", pats.join(" "))?;
-            writeln!(out, "devices:  {}", devices.join(" "))?;
+            let devices = store.devices_in_group(&group)?;
+            let members: Vec<String> = group.members.iter().cloned().collect();
+            let pats: Vec<String> = group.patterns.iter().map(|p| p.as_str().into()).collect();
+            write_group(&group.name, &members, &pats, &devices, json, out)?;
         }
     }
     Ok(())
@@ -425,39 +411,19 @@ pub fn user_group(store: &Store, command: UserGroupCommand, out: &mut dyn Write)
             })?;
             writeln!(out, "removed user group `{name}`")?;
         }
-        UserGroupCommand::List { json: true } => {
-            let list: Vec<_> = store
+        UserGroupCommand::List { json } => {
+            let list: Vec<mo_client::UserGroup> = store
                 .list_user_groups()?
-                .iter()
-                .map(user_group_json)
+                .into_iter()
+                .map(api_user_group)
                 .collect();
-            writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+            write_user_groups(&list, json, out)?;
         }
-        UserGroupCommand::List { json: false } => {
-            let mut table = Table::new(&["NAME", "MEMBERS"]);
-            for g in store.list_user_groups()? {
-                let members: Vec<&str> = g.members.iter().map(String::as_str).collect();
-                table.row(vec![g.name, members.join(",")]);
-            }
-            table.write(out)?;
-        }
-        UserGroupCommand::Show { name, json: true } => {
-            let shown = user_group_json(&store.user_group(&name)?);
-            writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
-        }
-        UserGroupCommand::Show { name, json: false } => {
-            let g = store.user_group(&name)?;
-            let members: Vec<&str> = g.members.iter().map(String::as_str).collect();
-            writeln!(out, "group:   {}", g.name)?;
-            writeln!(out, "members: {}", members.join(" "))?;
+        UserGroupCommand::Show { name, json } => {
+            write_user_group(&api_user_group(store.user_group(&name)?), json, out)?;
         }
     }
     Ok(())
-}
-
-/// A user group as `mo usergroup list|show --json` print it.
-fn user_group_json(g: &mo_core::policy::UserGroup) -> serde_json::Value {
-    serde_json::json!({"name": g.name, "members": g.members})
 }
 
 /// A role as `mo role list|show --json` print it: name, actions, whether built in and redefined.
@@ -477,15 +443,12 @@ fn role_json(r: &mo_store::RoleInfo) -> serde_json::Value {
 pub fn role(store: &Store, command: RoleCommand, out: &mut dyn Write) -> Result<()> {
     match command {
         RoleCommand::Add { name, allow } => {
-            let mut actions = PermissionSet::empty();
-            for text in &allow {
-                actions = actions.union(text.parse::<PermissionSet>()?);
-            }
+            let actions = parse_actions(&allow)?;
             let detail = format!("{name} = {actions}");
             audited(store, "role.add", None, detail, || {
                 Ok(store.set_role(&name, actions)?)
             })?;
-            writeln!(out, "role `{name}` allows {actions}")?;
+            write_role_set(&name, &actions.to_string(), out)?;
         }
         RoleCommand::List { json: true } => {
             let list: Vec<_> = store.list_roles()?.iter().map(role_json).collect();
@@ -509,11 +472,8 @@ pub fn role(store: &Store, command: RoleCommand, out: &mut dyn Write) -> Result<
         }
         RoleCommand::Show { name, json: false } => {
             let r = store.role(&name)?;
-            writeln!(out, "role:    {}", r.role.name)?;
-            writeln!(out, "actions: {}", r.role.actions)?;
-            if r.role.actions.contains(Permission::Admin) {
-                writeln!(out, "         (admin implies every action)")?;
-            }
+            let actions: Vec<&str> = r.role.actions.iter().map(Permission::name).collect();
+            write_role(&r.role.name, &actions, out)?;
         }
         RoleCommand::Rm { name } => {
             audited(store, "role.rm", None, name.clone(), || {
@@ -523,6 +483,15 @@ pub fn role(store: &Store, command: RoleCommand, out: &mut dyn Write) -> Result<
         }
     }
     Ok(())
+}
+
+/// The actions of `mo role add --allow` (repeatable, comma-separated).
+pub fn parse_actions(allow: &[String]) -> Result<PermissionSet> {
+    let mut actions = PermissionSet::empty();
+    for text in allow {
+        actions = actions.union(text.parse::<PermissionSet>()?);
+    }
+    Ok(actions)
 }
 
 /// `alice` is a user, `@ops` a user group.
@@ -578,6 +547,21 @@ pub fn grant(store: &Store, command: GrantCommand, out: &mut dyn Write) -> Resul
     Ok(())
 }
 
+/// `list` as pretty JSON with `json`, else as the table `table` makes of it.
+fn json_or_table<T: serde::Serialize>(
+    list: &[T],
+    json: bool,
+    out: &mut dyn Write,
+    table: impl FnOnce(&[T]) -> Table,
+) -> Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(list)?)?;
+    } else {
+        table(list).write(out)?;
+    }
+    Ok(())
+}
+
 /// `mo group list`: a table (`all` shown as every device), or `--json`; the same for the data
 /// directory and `--server`.
 pub fn write_groups(
@@ -585,39 +569,33 @@ pub fn write_groups(
     json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(list)?)?;
-        return Ok(());
-    }
-    let mut table = Table::new(&["NAME", "MEMBERS", "PATTERNS"]);
-    for g in list {
-        let members = if g.every_device {
-            "(every device)".to_string()
-        } else {
-            g.members.join(",")
-        };
-        table.row(vec![g.name.clone(), members, g.patterns.join(" ")]);
-    }
-    table.write(out)?;
-    Ok(())
+    json_or_table(list, json, out, |list| {
+        let mut table = Table::new(&["NAME", "MEMBERS", "PATTERNS"]);
+        for g in list {
+            let members = if g.every_device {
+                "(every device)".to_string()
+            } else {
+                g.members.join(",")
+            };
+            table.row(vec![g.name.clone(), members, g.patterns.join(" ")]);
+        }
+        table
+    })
 }
 
 /// `mo grant list`: a table or `--json`; the same for the data directory and `--server`.
 pub fn write_grants(list: &[mo_client::Grant], json: bool, out: &mut dyn Write) -> Result<()> {
-    if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(list)?)?;
-        return Ok(());
-    }
-    let mut table = Table::new(&["SUBJECT", "ROLE", "DEVICE GROUP"]);
-    for g in list {
-        table.row(vec![
-            g.subject.clone(),
-            g.role.clone(),
-            g.device_group.clone(),
-        ]);
-    }
-    table.write(out)?;
-    Ok(())
+    json_or_table(list, json, out, |list| {
+        let mut table = Table::new(&["SUBJECT", "ROLE", "DEVICE GROUP"]);
+        for g in list {
+            table.row(vec![
+                g.subject.clone(),
+                g.role.clone(),
+                g.device_group.clone(),
+            ]);
+        }
+        table
+    })
 }
 
 /// Expiry as ns since the epoch: a duration from now (`30d`) or an absolute time.
@@ -723,33 +701,12 @@ pub fn secret(
             stdin: from_stdin,
         } => {
             let kind: SecretKind = kind.parse()?;
-            if !from_stdin {
-                bail!(
-                    "give the value on standard input with --stdin \
-                     (echo 'VALUE' | mo secret set {device} {kind} --stdin)"
-                );
-            }
-            let mut text = String::new();
-            if kind == SecretKind::PrivateKey {
-                stdin
-                    .read_to_string(&mut text)
-                    .context("cannot read the secret from standard input")?;
-            } else {
-                stdin
-                    .read_line(&mut text)
-                    .context("cannot read the secret from standard input")?;
-                let trimmed = text.trim_end_matches(['\n', '\r']).len();
-                text.truncate(trimmed);
-            }
-            if text.trim().is_empty() {
-                bail!("no secret on standard input");
-            }
-            let value = Secret::new(text);
+            let value = read_secret(&device, kind, from_stdin, stdin)?;
             let key = dir.secret_key()?;
             audited(store, "secret.set", Some(&device), kind.to_string(), || {
                 Ok(store.set_secret(&key, &device, kind, &value)?)
             })?;
-            writeln!(out, "stored the {kind} of device `{device}` (encrypted)")?;
+            writeln!(out, "{}", secret_stored(&device, kind))?;
         }
         SecretCommand::Rm { device, kind } => {
             let kind: SecretKind = kind.parse()?;
@@ -760,19 +717,147 @@ pub fn secret(
         }
         SecretCommand::List { device, json } => {
             store.device(&device)?;
-            let kinds = store.secret_kinds(&device)?;
-            if json {
-                let list: Vec<String> = kinds.iter().map(ToString::to_string).collect();
-                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
-                return Ok(());
-            }
-            if kinds.is_empty() {
-                writeln!(out, "device `{device}` has no secrets")?;
-            }
-            for kind in kinds {
-                writeln!(out, "{kind}")?;
-            }
+            let kinds: Vec<String> = store
+                .secret_kinds(&device)?
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            write_secret_kinds(&device, &kinds, json, out)?;
         }
+    }
+    Ok(())
+}
+
+/// `mo secret set … --stdin`: the value from standard input — all of it for a private_key,
+/// the first line for the other kinds; the same for the data directory and `--server`.
+pub fn read_secret(
+    device: &str,
+    kind: SecretKind,
+    from_stdin: bool,
+    stdin: &mut dyn BufRead,
+) -> Result<Secret> {
+    if !from_stdin {
+        bail!(
+            "give the value on standard input with --stdin \
+             (echo 'VALUE' | mo secret set {device} {kind} --stdin)"
+        );
+    }
+    let mut text = String::new();
+    if kind == SecretKind::PrivateKey {
+        stdin
+            .read_to_string(&mut text)
+            .context("cannot read the secret from standard input")?;
+    } else {
+        stdin
+            .read_line(&mut text)
+            .context("cannot read the secret from standard input")?;
+        let trimmed = text.trim_end_matches(['\n', '\r']).len();
+        text.truncate(trimmed);
+    }
+    if text.trim().is_empty() {
+        bail!("no secret on standard input");
+    }
+    Ok(Secret::new(text))
+}
+
+/// What `mo secret set` prints when the secret is stored.
+pub fn secret_stored(device: &str, kind: SecretKind) -> String {
+    format!("stored the {kind} of device `{device}` (encrypted)")
+}
+
+/// `mo secret list`: the kinds, one a line, or `--json`; the same for the data directory and
+/// `--server`.
+pub fn write_secret_kinds(
+    device: &str,
+    kinds: &[String],
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(kinds)?)?;
+        return Ok(());
+    }
+    if kinds.is_empty() {
+        writeln!(out, "device `{device}` has no secrets")?;
+    }
+    for kind in kinds {
+        writeln!(out, "{kind}")?;
+    }
+    Ok(())
+}
+
+/// `mo group show`: the group's members and patterns, and the stored devices in it; the same
+/// for the data directory and `--server`.
+pub fn write_group(
+    name: &str,
+    members: &[String],
+    patterns: &[String],
+    devices: &[String],
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if json {
+        let shown = serde_json::json!({"name": name, "members": members,
+            "patterns": patterns, "devices": devices});
+        writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
+        return Ok(());
+    }
+    writeln!(out, "group:    {name}")?;
+    writeln!(out, "members:  {}", members.join(" "))?;
+    writeln!(out, "patterns: {}", patterns.join(" "))?;
+    writeln!(out, "devices:  {}", devices.join(" "))?;
+    Ok(())
+}
+
+fn api_user_group(g: mo_core::policy::UserGroup) -> mo_client::UserGroup {
+    mo_client::UserGroup {
+        name: g.name,
+        members: g.members.into_iter().collect(),
+    }
+}
+
+/// `mo usergroup list`: a table or `--json`; the same for the data directory and `--server`.
+pub fn write_user_groups(
+    list: &[mo_client::UserGroup],
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    json_or_table(list, json, out, |list| {
+        let mut table = Table::new(&["NAME", "MEMBERS"]);
+        for g in list {
+            table.row(vec![g.name.clone(), g.members.join(",")]);
+        }
+        table
+    })
+}
+
+/// `mo usergroup show`; the same for the data directory and `--server`.
+pub fn write_user_group(
+    group: &mo_client::UserGroup,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(group)?)?;
+        return Ok(());
+    }
+    writeln!(out, "group:   {}", group.name)?;
+    writeln!(out, "members: {}", group.members.join(" "))?;
+    Ok(())
+}
+
+/// What `mo role add` prints: the role and its actions (`list,spy`).
+pub fn write_role_set(name: &str, actions: &str, out: &mut dyn Write) -> Result<()> {
+    writeln!(out, "role `{name}` allows {actions}")?;
+    Ok(())
+}
+
+/// `mo role show`; the same for the data directory and `--server`.
+pub fn write_role(name: &str, actions: &[&str], out: &mut dyn Write) -> Result<()> {
+    writeln!(out, "role:    {name}")?;
+    writeln!(out, "actions: {}", actions.join(","))?;
+    if actions.contains(&Permission::Admin.name()) {
+        writeln!(out, "         (admin implies every action)")?;
     }
     Ok(())
 }

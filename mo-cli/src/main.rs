@@ -37,6 +37,8 @@ mod remote;
 mod server_admin;
 #[cfg(test)]
 mod server_walk;
+#[cfg(test)]
+mod server_walk_access;
 mod signal;
 mod table;
 mod user;

@@ -1,9 +1,10 @@
 //! With `--server` (`MO_SERVER`): the administration commands the daemon's API serves —
-//! `device add|show|rm`, `user add|list|rm|passwd|key`, `role list`, `group add|rm|list`, `grant
-//! add|rm|list`, `token add|list|rm`, `events` (list, `--follow`, `ack`), `macro list|play`,
-//! `gang`, `log search|verify` — and, for every other command, a clear refusal naming it.
-//! Group and grant changes go through the same store calls as on the daemon's host, are
-//! audited there as the API caller, and are in force for the next request.
+//! `device add|show|rm`, `user add|list|rm|passwd|key`, `role`, `group`, `usergroup`, `grant`,
+//! `secret`, `token add|list|rm`, `events` (list, `--follow`, `ack`), `macro list|play`, `gang`,
+//! `log search|verify` — and, for every other command, a clear refusal naming it.
+//! Group, role, grant and secret changes go through the same store calls as on the daemon's
+//! host, are audited there as the API caller, and access changes are in force for the next
+//! request.
 //! Nothing here opens or creates a local data directory.
 
 use std::ffi::OsString;
@@ -15,7 +16,9 @@ use clap::CommandFactory;
 use mo_client::{Client, LogQuery, Value};
 use serde_json::json;
 
-use crate::access::{GrantCommand, GroupCommand, RoleCommand, TokenCommand};
+use crate::access::{
+    GrantCommand, GroupCommand, RoleCommand, SecretCommand, TokenCommand, UserGroupCommand,
+};
 use crate::cli::{AddSettings, Cli, Command, DeviceCommand, KeyCommand, LogCommand, UserCommand};
 use crate::events::EventsCommand;
 use crate::macros::MacroCommand;
@@ -64,12 +67,11 @@ fn served(command: &Command) -> bool {
                 | UserCommand::Passwd { .. }
                 | UserCommand::Key(_)
         ),
-        Command::Role(c) => matches!(c, RoleCommand::List { .. }),
-        Command::Group(c) => matches!(
-            c,
-            GroupCommand::Add { .. } | GroupCommand::Rm { .. } | GroupCommand::List { .. }
-        ),
-        Command::Grant(_) => true,
+        Command::Role(_)
+        | Command::Group(_)
+        | Command::UserGroup(_)
+        | Command::Grant(_)
+        | Command::Secret(_) => true,
         Command::Token(_) => true,
         Command::Events(args) => !matches!(args.command, Some(EventsCommand::Raise(_))),
         Command::Macro(c) => matches!(c, MacroCommand::List { .. } | MacroCommand::Play { .. }),
@@ -235,6 +237,47 @@ async fn run_async(
         Command::Group(GroupCommand::List { json }) => {
             crate::access::write_groups(&client.groups().await?, *json, out)?;
         }
+        Command::Group(GroupCommand::Set {
+            name,
+            add_member,
+            rm_member,
+            add_pattern,
+            rm_pattern,
+        }) => {
+            let change = mo_client::DeviceGroupChange {
+                add_members: add_member.clone(),
+                rm_members: rm_member.clone(),
+                add_patterns: add_pattern.clone(),
+                rm_patterns: rm_pattern.clone(),
+            };
+            client.change_group(name, &change).await?;
+            writeln!(out, "changed device group `{name}`")?;
+        }
+        Command::Group(GroupCommand::Show { name, json }) => {
+            let g = client.group(name).await?;
+            crate::access::write_group(&g.name, &g.members, &g.patterns, &g.devices, *json, out)?;
+        }
+        Command::UserGroup(command) => user_group(client, command, out).await?,
+        Command::Role(RoleCommand::Add { name, allow }) => {
+            let actions = crate::access::parse_actions(allow)?;
+            let names: Vec<String> = actions.iter().map(|a| a.name().to_string()).collect();
+            let role = client.set_role(name, &names).await?;
+            crate::access::write_role_set(name, &role.actions.join(","), out)?;
+        }
+        Command::Role(RoleCommand::Show { name, json: true }) => {
+            let role = client.role(name).await?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&role)?)?;
+        }
+        Command::Role(RoleCommand::Show { name, json: false }) => {
+            let role = client.role(name).await?;
+            let actions: Vec<&str> = role.actions.iter().map(String::as_str).collect();
+            crate::access::write_role(&role.name, &actions, out)?;
+        }
+        Command::Role(RoleCommand::Rm { name }) => {
+            client.remove_role(name).await?;
+            writeln!(out, "removed role `{name}`")?;
+        }
+        Command::Secret(command) => secret(client, command, stdin, out).await?,
         Command::Grant(GrantCommand::Add {
             subject,
             role,
@@ -370,6 +413,67 @@ async fn run_async(
         _ => bail!("internal error: a command the API does not serve reached it"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `mo usergroup …` through the API, with the local command's texts.
+async fn user_group(
+    client: &Client,
+    command: &UserGroupCommand,
+    out: &mut (dyn Write + Send),
+) -> Result<()> {
+    match command {
+        UserGroupCommand::Add { name, member } => {
+            client.add_user_group(name, member).await?;
+            writeln!(out, "added user group `{name}`")?;
+        }
+        UserGroupCommand::Set { name, add, rm } => {
+            client.change_user_group(name, add, rm).await?;
+            writeln!(out, "changed user group `{name}`")?;
+        }
+        UserGroupCommand::Rm { name } => {
+            client.remove_user_group(name).await?;
+            writeln!(out, "removed user group `{name}`")?;
+        }
+        UserGroupCommand::List { json } => {
+            crate::access::write_user_groups(&client.user_groups().await?, *json, out)?;
+        }
+        UserGroupCommand::Show { name, json } => {
+            crate::access::write_user_group(&client.user_group(name).await?, *json, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// `mo secret …` through the API, with the local command's texts: the value is read from
+/// standard input as on the daemon's host, and sent once, over the API's transport.
+async fn secret(
+    client: &Client,
+    command: &SecretCommand,
+    stdin: &mut dyn BufRead,
+    out: &mut (dyn Write + Send),
+) -> Result<()> {
+    match command {
+        SecretCommand::Set {
+            device,
+            kind,
+            stdin: from_stdin,
+        } => {
+            let kind: mo_store::SecretKind = kind.parse()?;
+            let value = crate::access::read_secret(device, kind, *from_stdin, stdin)?;
+            client.set_secret(device, kind.name(), &value).await?;
+            writeln!(out, "{}", crate::access::secret_stored(device, kind))?;
+        }
+        SecretCommand::Rm { device, kind } => {
+            let kind: mo_store::SecretKind = kind.parse()?;
+            client.remove_secret(device, kind.name()).await?;
+            writeln!(out, "removed the {kind} of device `{device}`")?;
+        }
+        SecretCommand::List { device, json } => {
+            let kinds = client.secrets(device).await?;
+            crate::access::write_secret_kinds(device, &kinds, *json, out)?;
+        }
+    }
+    Ok(())
 }
 
 /// `mo device show` as text, from the API's answer.

@@ -63,7 +63,9 @@ pub use types::{
     PowerAction, PowerReport, PowerResult, PowerState, RoleInfo, SearchHit, SessionInfo, Settings,
     Severity, User, VerifyReport, Viewer, ViewerRole, parse_power_action,
 };
-pub use types::{DeviceGroup, Grant, Maintenance, SshKey};
+pub use types::{
+    DeviceGroup, DeviceGroupChange, DeviceGroupDetail, Grant, Maintenance, SshKey, UserGroup,
+};
 pub use types::{DiscoverCredential, DiscoverReport, DiscoverRequest, DiscoveredHost};
 pub use types::{LineSetting, LineWord, Lines, Modem, SignalReport, SignalRequest};
 

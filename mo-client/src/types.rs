@@ -27,8 +27,9 @@ pub use mo_api::Maintenance;
 /// A role (`GET /api/v1/roles`).
 pub use mo_api::Role as RoleInfo;
 
-/// Device groups and grants (`/api/v1/groups`, `/api/v1/grants`).
-pub use mo_api::{DeviceGroup, Grant};
+/// Device groups, user groups and grants (`/api/v1/groups`, `/api/v1/usergroups`,
+/// `/api/v1/grants`).
+pub use mo_api::{DeviceGroup, DeviceGroupChange, DeviceGroupDetail, Grant, UserGroup};
 
 /// Parse a power action (`on`, `off`, `cycle`, `reset`, `soft-off` or `softoff`, `status`).
 pub fn parse_power_action(text: &str) -> mo_core::Result<PowerAction> {

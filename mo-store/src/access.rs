@@ -237,6 +237,17 @@ impl Store {
             .ok_or_else(|| unknown_device_group(name))
     }
 
+    /// The stored devices in `group` now (members, pattern matches; every device for `all`),
+    /// by name: what `mo group show` lists.
+    pub fn devices_in_group(&self, group: &DeviceGroup) -> Result<Vec<String>> {
+        Ok(self
+            .list_devices()?
+            .into_iter()
+            .map(|d| d.name)
+            .filter(|d| group.contains(d))
+            .collect())
+    }
+
     /// Every stored device group, sorted by name (the built-in `all` is not listed).
     pub fn list_device_groups(&self) -> Result<Vec<DeviceGroup>> {
         self.device_groups_in(&self.conn())

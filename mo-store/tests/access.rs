@@ -108,6 +108,16 @@ fn policy_round_trips_through_the_store() {
     assert!(policy.allows("alice", Permission::Spy, "db1"));
     assert!(policy.allows("alice", Permission::Spy, "xyz"));
     assert!(!policy.allows("alice", Permission::Spy, "web01"));
+    // The stored devices in it: a member and a pattern's match, not the others; `all` has all.
+    for name in ["db1", "xa", "web01"] {
+        device(&store, name);
+    }
+    assert_eq!(store.devices_in_group(&g).unwrap(), ["db1", "xa"]);
+    let all = store.device_group("all").unwrap();
+    assert_eq!(
+        store.devices_in_group(&all).unwrap(),
+        ["db1", "web01", "xa"]
+    );
 }
 
 #[test]

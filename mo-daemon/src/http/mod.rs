@@ -51,7 +51,7 @@ pub struct AppState {
 /// One route the API serves: its method and path (axum syntax, `{name}` for parameters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
-    /// `GET`, `POST`, `PUT` or `DELETE`.
+    /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE`.
     pub method: &'static str,
     /// The path, e.g. `/api/v1/devices/{name}`.
     pub path: &'static str,
@@ -72,6 +72,9 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/devices/{name}"),
     r("DELETE", "/api/v1/devices/{name}"),
     r("GET", "/api/v1/devices/{name}/who"),
+    r("GET", "/api/v1/devices/{name}/secrets"),
+    r("PUT", "/api/v1/devices/{name}/secrets/{kind}"),
+    r("DELETE", "/api/v1/devices/{name}/secrets/{kind}"),
     r("GET", "/api/v1/sessions"),
     r("GET", "/api/v1/devices/{name}/power"),
     r("POST", "/api/v1/devices/{name}/power"),
@@ -97,9 +100,19 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/api/v1/users/{name}/keys"),
     r("DELETE", "/api/v1/users/{name}/keys"),
     r("GET", "/api/v1/roles"),
+    r("GET", "/api/v1/roles/{name}"),
+    r("PUT", "/api/v1/roles/{name}"),
+    r("DELETE", "/api/v1/roles/{name}"),
     r("GET", "/api/v1/groups"),
     r("POST", "/api/v1/groups"),
+    r("GET", "/api/v1/groups/{name}"),
+    r("PATCH", "/api/v1/groups/{name}"),
     r("DELETE", "/api/v1/groups/{name}"),
+    r("GET", "/api/v1/usergroups"),
+    r("POST", "/api/v1/usergroups"),
+    r("GET", "/api/v1/usergroups/{name}"),
+    r("PATCH", "/api/v1/usergroups/{name}"),
+    r("DELETE", "/api/v1/usergroups/{name}"),
     r("GET", "/api/v1/grants"),
     r("POST", "/api/v1/grants"),
     r("DELETE", "/api/v1/grants"),
@@ -134,6 +147,11 @@ pub fn router(state: AppState) -> Router {
             get(rest::get_device).delete(rest::remove_device),
         )
         .route("/api/v1/devices/{name}/who", get(rest::who))
+        .route("/api/v1/devices/{name}/secrets", get(rest::secrets))
+        .route(
+            "/api/v1/devices/{name}/secrets/{kind}",
+            axum::routing::put(rest::set_secret).delete(rest::remove_secret),
+        )
         .route("/api/v1/sessions", get(rest::sessions))
         .route(
             "/api/v1/devices/{name}/power",
@@ -176,10 +194,28 @@ pub fn router(state: AppState) -> Router {
                 .delete(rest::remove_ssh_key),
         )
         .route("/api/v1/roles", get(rest::roles))
+        .route(
+            "/api/v1/roles/{name}",
+            get(rest::show_role)
+                .put(rest::set_role)
+                .delete(rest::remove_role),
+        )
         .route("/api/v1/groups", get(rest::groups).post(rest::add_group))
         .route(
             "/api/v1/groups/{name}",
-            axum::routing::delete(rest::remove_group),
+            get(rest::show_group)
+                .patch(rest::change_group)
+                .delete(rest::remove_group),
+        )
+        .route(
+            "/api/v1/usergroups",
+            get(rest::user_groups).post(rest::add_user_group),
+        )
+        .route(
+            "/api/v1/usergroups/{name}",
+            get(rest::show_user_group)
+                .patch(rest::change_user_group)
+                .delete(rest::remove_user_group),
         )
         .route(
             "/api/v1/grants",

@@ -79,6 +79,9 @@ fn metrics() {}
         rest::get_device,
         rest::remove_device,
         rest::who,
+        rest::secrets,
+        rest::set_secret,
+        rest::remove_secret,
         rest::sessions,
         rest::power_status,
         rest::power_action,
@@ -104,9 +107,19 @@ fn metrics() {}
         rest::add_ssh_key,
         rest::remove_ssh_key,
         rest::roles,
+        rest::show_role,
+        rest::set_role,
+        rest::remove_role,
         rest::groups,
         rest::add_group,
+        rest::show_group,
+        rest::change_group,
         rest::remove_group,
+        rest::user_groups,
+        rest::add_user_group,
+        rest::show_user_group,
+        rest::change_user_group,
+        rest::remove_user_group,
         rest::grants,
         rest::add_grant,
         rest::remove_grant,
@@ -311,13 +324,44 @@ mod tests {
             schemas["NewDevice"]["properties"]["name"]["pattern"],
             mo_api::NAME_PATTERN
         );
-        for body in ["NewDeviceGroup", "Grant"] {
+        for body in [
+            "NewDeviceGroup",
+            "Grant",
+            "DeviceGroupChange",
+            "NewUserGroup",
+            "UserGroupChange",
+            "RoleActions",
+            "NewSecret",
+        ] {
             assert_eq!(schemas[body]["additionalProperties"], false, "{body}");
         }
         assert_eq!(
             schemas["Grant"]["properties"]["device_group"]["pattern"],
             mo_api::NAME_PATTERN
         );
+        assert_eq!(
+            schemas["NewSecret"]["properties"]["value"]["maxLength"],
+            mo_api::MAX_SECRET_CHARS
+        );
+        let actions = &schemas["RoleActions"]["properties"]["actions"];
+        assert_eq!(actions["minItems"], 1);
+        assert_eq!(
+            actions["items"]["enum"].as_array().map(Vec::len),
+            Some(mo_api::TOKEN_ACTIONS.len())
+        );
+        let set_secret = &doc["paths"]["/api/v1/devices/{name}/secrets/{kind}"]["put"];
+        let kind = set_secret["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "kind"))
+            .expect("the kind parameter");
+        let pattern = kind["schema"]["pattern"].as_str().unwrap_or_default();
+        assert!(
+            mo_api::SECRET_KINDS.iter().all(|k| pattern.contains(k)),
+            "{pattern}"
+        );
+        // A secret's value is never answered: no response of the secret routes has a body
+        // but errors and the list of kinds.
+        assert!(set_secret["responses"]["204"]["content"].is_null());
         let remove_group = &doc["paths"]["/api/v1/groups/{name}"]["delete"];
         assert!(remove_group["responses"]["409"].is_object());
         assert!(doc["paths"]["/api/v1/grants"]["delete"]["responses"]["404"].is_object());

@@ -1,11 +1,15 @@
-//! Users and roles (global admins only).
+//! Users and roles (global admins only): the same store calls and error texts as `mo user` and
+//! `mo role` on the daemon's host; role changes are in force for the next request.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use mo_api::{NewPassword, NewSshKey, NewUser, Role, SshKey, SshKeyQuery, User, UserPath};
-use mo_core::policy::Permission;
-use mo_store::Outcome;
+use mo_api::{
+    AccessPath, NewPassword, NewSshKey, NewUser, Role, RoleActions, SshKey, SshKeyQuery, User,
+    UserPath,
+};
+use mo_core::policy::{Permission, PermissionSet};
+use mo_store::{Outcome, validate_access_name};
 
 use super::super::AppState;
 use super::super::auth::Caller;
@@ -246,20 +250,101 @@ pub async fn roles(
 ) -> Result<Json<Vec<Role>>, ApiError> {
     caller.check_global(&state, Permission::Admin).await?;
     let roles = blocking(&state, |s| s.list_roles()).await?;
-    Ok(Json(
-        roles
+    Ok(Json(roles.iter().map(api_role).collect()))
+}
+
+/// A role of the store as the API's.
+fn api_role(r: &mo_store::RoleInfo) -> Role {
+    Role::new(
+        &r.role.name,
+        r.role
+            .actions
             .iter()
-            .map(|r| {
-                Role::new(
-                    &r.role.name,
-                    r.role
-                        .actions
-                        .iter()
-                        .map(|a| a.name().to_string())
-                        .collect(),
-                    r.builtin,
-                )
-            })
+            .map(|a| a.name().to_string())
             .collect(),
-    ))
+        r.builtin,
+    )
+}
+
+/// One role and its actions (needs `admin` on the built-in group `all`), as `mo role show`.
+#[utoipa::path(get, path = "/api/v1/roles/{name}", operation_id = "showRole", tag = "users",
+    params(AccessPath),
+    responses(
+        (status = 200, description = "OK.", body = Role),
+        (status = 403, description = "Denied (code forbidden): only `admin` on the built-in group `all` counts (a group that matches every name does not).", body = mo_api::ErrorBody),
+        (status = 404, description = "No such role (code not_found).", body = mo_api::ErrorBody),
+    ))]
+pub async fn show_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> Result<Json<Role>, ApiError> {
+    caller.check_global(&state, Permission::Admin).await?;
+    validate_access_name("role", &name)?;
+    let role = blocking(&state, move |s| s.role(&name)).await?;
+    Ok(Json(api_role(&role)))
+}
+
+/// Define a role, or redefine one (built-in ones too; needs `admin` on the built-in group
+/// `all`), as `mo role add`: 200 with the role. In force for the next request.
+#[utoipa::path(put, path = "/api/v1/roles/{name}", operation_id = "setRole", tag = "users",
+    params(AccessPath), request_body = RoleActions,
+    responses(
+        (status = 200, description = "Defined.", body = Role,
+            links(("removeRole" = (operation_id = "removeRole", parameters(("name" = "$response.body#/name")))))),
+        (status = 403, description = "Denied (code forbidden): only `admin` on the built-in group `all` counts (a group that matches every name does not).", body = mo_api::ErrorBody),
+    ))]
+pub async fn set_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+    JsonBody(body): JsonBody<RoleActions>,
+) -> Result<Json<Role>, ApiError> {
+    caller.check_global(&state, Permission::Admin).await?;
+    validate_access_name("role", &name)?;
+    let actions = match body.actions.join(",").parse::<PermissionSet>() {
+        Ok(actions) => Ok(actions),
+        Err(e) => Err(ApiError::from(e)),
+    };
+    let detail = match &actions {
+        Ok(actions) => format!("{name} = {actions}"),
+        Err(_) => format!("{name} = {}", body.actions.join(",")),
+    };
+    let role = name.clone();
+    let result = match actions {
+        Ok(actions) => {
+            blocking(&state, move |s| {
+                s.set_role(&role, actions)?;
+                s.role(&role)
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    super::access::audit(&state, &caller, "role.add", detail, &result);
+    Ok(Json(api_role(&result?)))
+}
+
+/// Remove a role (needs `admin` on the built-in group `all`), as `mo role rm`: a redefined
+/// built-in role goes back to its built-in actions; refused while grants name a site role.
+#[utoipa::path(delete, path = "/api/v1/roles/{name}", operation_id = "removeRole", tag = "users",
+    params(AccessPath),
+    responses(
+        (status = 204, description = "Removed (or, for a built-in role, back to its built-in actions)."),
+        (status = 403, description = "Denied (code forbidden): only `admin` on the built-in group `all` counts (a group that matches every name does not).", body = mo_api::ErrorBody),
+        (status = 404, description = "No such role (code not_found).", body = mo_api::ErrorBody),
+        (status = 409, description = "Grants name it, or it is an unchanged built-in role (code conflict).", body = mo_api::ErrorBody),
+    ))]
+pub async fn remove_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.check_global(&state, Permission::Admin).await?;
+    validate_access_name("role", &name)?;
+    let removed = name.clone();
+    let result = blocking(&state, move |s| s.remove_role(&removed)).await;
+    super::access::audit(&state, &caller, "role.rm", name, &result);
+    result?;
+    Ok(StatusCode::NO_CONTENT)
 }
