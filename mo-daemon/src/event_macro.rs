@@ -8,7 +8,7 @@
 //! context.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, Weak};
 
 use mo_core::automation::macros::{OnFailure, PlayOptions};
 use mo_core::console::Console;
@@ -30,21 +30,23 @@ const MAX_PARALLEL: usize = 8;
 /// event's captures again) and, once the daemon is up, its context.
 pub struct MacroActions {
     ctx: OnceLock<Weak<Ctx>>,
+    /// The rules' identities and the patterns in force (replaced by a reload).
+    known: RwLock<Arc<Known>>,
+    store: Store,
+}
+
+/// What the events file in force says that macro actions need.
+struct Known {
     /// Rule name to the user its macros play as.
     users: BTreeMap<String, String>,
     /// Each pattern's name and regex with its device globs (empty: every device), in order.
     patterns: Vec<(String, Regex, Vec<String>)>,
-    store: Store,
 }
 
-impl MacroActions {
-    /// Macro actions for rules with these identities and these patterns (their regexes were
-    /// checked when the pattern book was built; one that fails here is left out).
-    pub fn new(
-        users: BTreeMap<String, String>,
-        patterns: &[PatternConfig],
-        store: Store,
-    ) -> MacroActions {
+impl Known {
+    /// The identities and patterns (a regex that fails here is left out: they were checked
+    /// when the pattern book was built).
+    fn new(users: BTreeMap<String, String>, patterns: &[PatternConfig]) -> Known {
         let patterns = patterns
             .iter()
             .filter_map(|p| {
@@ -55,18 +57,7 @@ impl MacroActions {
                 ))
             })
             .collect();
-        MacroActions {
-            ctx: OnceLock::new(),
-            users,
-            patterns,
-            store,
-        }
-    }
-
-    /// The daemon's context, once it exists (macros need the registry, policy and macro
-    /// store); actions before that are refused with a log line.
-    pub fn set_ctx(&self, ctx: &Arc<Ctx>) {
-        let _ = self.ctx.set(Arc::downgrade(ctx));
+        Known { users, patterns }
     }
 
     /// The pattern that raised `event` (a pattern event's last context line is the matched
@@ -86,16 +77,56 @@ impl MacroActions {
             })
             .find_map(|(name, re, _)| re.captures(line).map(|c| (name.as_str(), re, c)))
     }
+}
+
+impl MacroActions {
+    /// Macro actions for rules with these identities and these patterns (their regexes were
+    /// checked when the pattern book was built; one that fails here is left out).
+    pub fn new(
+        users: BTreeMap<String, String>,
+        patterns: &[PatternConfig],
+        store: Store,
+    ) -> MacroActions {
+        MacroActions {
+            ctx: OnceLock::new(),
+            known: RwLock::new(Arc::new(Known::new(users, patterns))),
+            store,
+        }
+    }
+
+    /// Put a reloaded events file's identities and patterns in force (macros playing go on
+    /// with what they started with).
+    pub fn reload(&self, users: BTreeMap<String, String>, patterns: &[PatternConfig]) {
+        *self.known.write().unwrap_or_else(PoisonError::into_inner) =
+            Arc::new(Known::new(users, patterns));
+    }
+
+    /// The identities and patterns in force.
+    fn known(&self) -> Arc<Known> {
+        self.known
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The daemon's context, once it exists (macros need the registry, policy and macro
+    /// store); actions before that are refused with a log line.
+    pub fn set_ctx(&self, ctx: &Arc<Ctx>) {
+        let _ = self.ctx.set(Arc::downgrade(ctx));
+    }
 
     /// The name of the pattern that raised `event`, if a pattern did.
     pub fn pattern_name(&self, event: &Event) -> Option<String> {
-        self.matching(event).map(|(name, _, _)| name.to_owned())
+        self.known()
+            .matching(event)
+            .map(|(name, _, _)| name.to_owned())
     }
 
     /// The arguments for `event`: its named captures, then the event's own fields.
     fn args(&self, event: &Event) -> Vec<(String, String)> {
         let mut args = Vec::new();
-        if let Some((_, re, caps)) = self.matching(event) {
+        let known = self.known();
+        if let Some((_, re, caps)) = known.matching(event) {
             for name in re.capture_names().flatten() {
                 if let Some(m) = caps.name(name) {
                     args.push((name.to_owned(), m.as_str().to_owned()));
@@ -177,12 +208,13 @@ impl MacroActions {
             tracing::error!("{title}: not played: the daemon is not ready");
             return;
         };
-        let Some(user) = self.users.get(rule) else {
+        let Some(owned) = self.known().users.get(rule).cloned() else {
             // Refused at load time; kept as a guard.
             self.result(&title, event, None, "not played: the rule names no `user`")
                 .await;
             return;
         };
+        let user = owned.as_str();
         let consoles = self.consoles(&ctx, m, user, &title, event).await;
         if consoles.is_empty() {
             return;

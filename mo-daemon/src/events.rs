@@ -34,20 +34,21 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use mo_core::console::{Console, ConsumerFeed};
 use mo_core::event::{
-    ActionRef, Candidate, Event, EventService, EventSink, EventsFile, PendingEscalation, Rules,
+    ActionRef, Candidate, Event, EventService, EventSink, EventsFile, Journal, Logfile,
+    LogfileTask, PendingEscalation, Rules,
 };
-use mo_core::scan::PatternBook;
+use mo_core::scan::{PatternBook, PatternSet};
 use mo_drivers::action::{ActionConfig, EventAction, run_action_for};
 use mo_store::Store;
 
 use crate::event_macro::MacroActions;
 use crate::registry::Registry;
-use crate::watch::{Watch, WatchConfig};
+use crate::watch::{Watch, WatchConfig, WatchTask};
 
 /// The loaded configuration: patterns (with their device filters), rules, actions and watches.
 pub struct EventConfig {
@@ -61,10 +62,10 @@ pub struct EventConfig {
     rule_users: BTreeMap<String, String>,
     /// The maintenance windows of the file, for listing.
     maintenance: Vec<mo_core::event::MaintenanceConfig>,
-    /// `[[logfile]]`: system log files to scan (read at start; a reload keeps the first ones).
-    logfiles: Vec<mo_core::event::Logfile>,
-    /// `[[journal]]`: the systemd journal to scan (read at start, as the log files).
-    journals: Vec<mo_core::event::Journal>,
+    /// `[[logfile]]`: system log files to scan.
+    logfiles: Vec<Logfile>,
+    /// `[[journal]]`: the systemd journal to scan.
+    journals: Vec<Journal>,
 }
 
 impl EventConfig {
@@ -100,17 +101,13 @@ impl EventConfig {
             .logfiles
             .iter()
             .map(|c| {
-                mo_core::event::Logfile::from_config(c)
-                    .map_err(|e| anyhow::anyhow!("{origin}: [[logfile]]: {e}"))
+                Logfile::from_config(c).map_err(|e| anyhow::anyhow!("{origin}: [[logfile]]: {e}"))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let journals = file
             .journals
             .iter()
-            .map(|c| {
-                mo_core::event::Journal::from_config(c)
-                    .map_err(|e| anyhow::anyhow!("{origin}: {e}"))
-            })
+            .map(|c| Journal::from_config(c).map_err(|e| anyhow::anyhow!("{origin}: {e}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let rule_users = macro_rule_users(&file.rules.rules, &actions)
             .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
@@ -133,36 +130,141 @@ impl EventConfig {
     }
 }
 
-/// Follow the `[[logfile]]` entries, their offsets kept in `DATA/logfiles/`.
-fn spawn_logfiles(
-    logfiles: Vec<(mo_core::event::Logfile, Option<mo_core::scan::PatternSet>)>,
-    store: &Store,
-    service: &EventService,
-) {
-    if logfiles.is_empty() {
-        return;
-    }
-    let state_dir = store.path().parent().map(|d| d.join("logfiles"));
-    let state_dir = state_dir.filter(|d| match std::fs::create_dir_all(d) {
-        Ok(()) => true,
+/// Where the `[[logfile]]` offsets are kept: `DATA/logfiles/` (created; none if it cannot be).
+fn logfile_state_dir(store: &Store) -> Option<PathBuf> {
+    let dir = store.path().parent()?.join("logfiles");
+    match std::fs::create_dir_all(&dir) {
+        Ok(()) => Some(dir),
         Err(e) => {
             tracing::warn!(
                 "cannot create {}: {e}; log file offsets are not saved",
-                d.display()
+                dir.display()
             );
-            false
+            None
         }
-    });
-    for (logfile, set) in logfiles {
-        let path = logfile.path.clone();
-        match mo_core::event::spawn_logfile(
-            logfile,
-            set,
-            state_dir.as_deref(),
-            service.candidates(),
-        ) {
-            Ok(_) => tracing::info!(path = %path, "following log file"),
-            Err(e) => tracing::error!(path = %path, "cannot follow log file: {e}"),
+    }
+}
+
+/// What the events file started besides patterns and rules, each with the entry it runs.
+#[derive(Default)]
+struct Sources {
+    watches: Vec<(Watch, WatchTask)>,
+    logfiles: Vec<(Logfile, LogfileTask)>,
+    journals: Vec<(Journal, JournalTask)>,
+}
+
+/// A running `[[journal]]` entry: its patterns, and the task (stopped, with its `journalctl`,
+/// when dropped).
+struct JournalTask {
+    patterns: tokio::sync::watch::Sender<Option<PatternSet>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for JournalTask {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Running entries of one kind sorted out against the entries a reloaded file lists.
+struct Sorted<C, T> {
+    /// Listed unchanged: they run on.
+    kept: Vec<(C, T)>,
+    /// Not listed any more (or changed): to stop.
+    stop: Vec<(C, T)>,
+    /// Listed and not running: to start.
+    start: Vec<C>,
+}
+
+impl<C: PartialEq, T> Sorted<C, T> {
+    /// Sort `running` out against `wanted`.
+    fn new(running: Vec<(C, T)>, mut wanted: Vec<C>) -> Sorted<C, T> {
+        let (mut kept, mut stop) = (Vec::new(), Vec::new());
+        for (entry, task) in running {
+            match wanted.iter().position(|w| *w == entry) {
+                Some(i) => {
+                    wanted.remove(i);
+                    kept.push((entry, task));
+                }
+                None => stop.push((entry, task)),
+            }
+        }
+        Sorted {
+            kept,
+            stop,
+            start: wanted,
+        }
+    }
+
+    /// What the reload does to them, for the log.
+    fn tally(&self, what: &str) -> String {
+        format!(
+            "{what}: {} kept, {} stopped, {} started",
+            self.kept.len(),
+            self.stop.len(),
+            self.start.len()
+        )
+    }
+}
+
+/// Device name to the patterns that apply to it, for the devices `logfiles` and `journals`
+/// raise events under.
+fn sets_for(
+    patterns: &PatternBook,
+    logfiles: &[Logfile],
+    journals: &[Journal],
+) -> BTreeMap<String, Option<PatternSet>> {
+    logfiles
+        .iter()
+        .map(|l| &l.device)
+        .chain(journals.iter().map(|j| &j.device))
+        .map(|d| (d.clone(), patterns.set_for(d)))
+        .collect()
+}
+
+impl Sources {
+    /// Start `watches`, `logfiles` and `journals` (scanned with `sets`, by device), feeding
+    /// `service`.
+    fn start(
+        &mut self,
+        watches: Vec<Watch>,
+        logfiles: Vec<Logfile>,
+        journals: Vec<Journal>,
+        sets: &BTreeMap<String, Option<PatternSet>>,
+        store: &Store,
+        service: &EventService,
+    ) {
+        let set_for = |device: &str| sets.get(device).cloned().flatten();
+        for watch in watches {
+            let task = crate::watch::spawn(watch.clone(), service.candidates());
+            self.watches.push((watch, task));
+        }
+        let state_dir = if logfiles.is_empty() {
+            None
+        } else {
+            logfile_state_dir(store)
+        };
+        for logfile in logfiles {
+            let set = set_for(&logfile.device);
+            let path = logfile.path.clone();
+            match mo_core::event::spawn_logfile(
+                logfile.clone(),
+                set,
+                state_dir.as_deref(),
+                service.candidates(),
+            ) {
+                Ok(task) => {
+                    tracing::info!(path = %path, "following log file");
+                    self.logfiles.push((logfile, task));
+                }
+                Err(e) => tracing::error!(path = %path, "cannot follow log file: {e}"),
+            }
+        }
+        for journal in journals {
+            let (tx, rx) = tokio::sync::watch::channel(set_for(&journal.device));
+            let task = mo_core::event::spawn_journal(journal.clone(), rx, service.candidates());
+            self.journals
+                .push((journal, JournalTask { patterns: tx, task }));
         }
     }
 }
@@ -207,8 +309,15 @@ pub struct Events {
     service: EventService,
     store: Store,
     macros: Arc<MacroActions>,
-    maintenance: Vec<mo_core::event::MaintenanceConfig>,
+    /// The actions of the events file in force (shared with the sink that runs them).
+    actions: Arc<RwLock<Actions>>,
+    maintenance: RwLock<Vec<mo_core::event::MaintenanceConfig>>,
+    /// The watches, log files and journals running.
+    sources: Mutex<Sources>,
 }
+
+/// Action name to action.
+type Actions = BTreeMap<String, Arc<EventAction>>;
 
 impl Events {
     /// Start the manager task; consoles are added with [`Events::watch`].
@@ -235,47 +344,35 @@ impl Events {
             &pattern_configs,
             store.clone(),
         ));
+        let actions = Arc::new(RwLock::new(actions));
         let sink = StoreSink {
             store: store.clone(),
             escalations: store.path().parent().map(|d| d.join(ESCALATIONS_FILE)),
-            actions,
+            actions: actions.clone(),
             registry,
             power,
             macros: macros.clone(),
         };
-        let logfiles: Vec<_> = logfiles
-            .into_iter()
-            .map(|l| {
-                let set = patterns.set_for(&l.device);
-                (l, set)
-            })
-            .collect();
-        let journals: Vec<_> = journals
-            .into_iter()
-            .map(|j| {
-                let set = patterns.set_for(&j.device);
-                (j, set)
-            })
-            .collect();
+        let sets = sets_for(&patterns, &logfiles, &journals);
         let service = EventService::start(rules, patterns, Arc::new(sink), next_id);
-        for watch in watches {
-            crate::watch::spawn(watch, service.candidates());
-        }
-        spawn_logfiles(logfiles, &store, &service);
-        for (journal, set) in journals {
-            mo_core::event::spawn_journal(journal, set, service.candidates());
-        }
+        let mut sources = Sources::default();
+        sources.start(watches, logfiles, journals, &sets, &store, &service);
         Ok(Arc::new(Events {
             service,
             store,
             macros,
-            maintenance,
+            actions,
+            maintenance: RwLock::new(maintenance),
+            sources: Mutex::new(sources),
         }))
     }
 
-    /// The maintenance windows of the events file.
-    pub fn configured_maintenance(&self) -> &[mo_core::event::MaintenanceConfig] {
-        &self.maintenance
+    /// The maintenance windows of the events file in force.
+    pub fn configured_maintenance(&self) -> Vec<mo_core::event::MaintenanceConfig> {
+        self.maintenance
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Start a maintenance window now (see [`crate::maintenance`]).
@@ -288,10 +385,67 @@ impl Events {
         self.service.remove_maintenance(name);
     }
 
-    /// Put a reloaded configuration's patterns and rules in force (see
-    /// [`EventService::reload`]).
-    pub fn reload(&self, config: EventConfig) {
-        self.service.reload(config.rules, config.patterns);
+    /// Put a reloaded configuration in force: its patterns and rules (see
+    /// [`EventService::reload`]), actions and maintenance windows; the `[[watch]]`, `[[logfile]]`
+    /// and `[[journal]]` entries it no longer lists (or lists changed) are stopped and the new
+    /// ones started, while unchanged ones run on (a log file from where it got to) with the new
+    /// patterns. Answers what was kept, stopped and started.
+    pub async fn reload(&self, config: EventConfig) -> String {
+        let patterns = config.patterns;
+        *self.actions.write().unwrap_or_else(PoisonError::into_inner) = config.actions;
+        self.macros
+            .reload(config.rule_users, &config.pattern_configs);
+        *self
+            .maintenance
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = config.maintenance;
+        let running =
+            std::mem::take(&mut *self.sources.lock().unwrap_or_else(PoisonError::into_inner));
+        let watches = Sorted::new(running.watches, config.watches);
+        let logfiles = Sorted::new(running.logfiles, config.logfiles);
+        let journals = Sorted::new(running.journals, config.journals);
+        let report = [
+            watches.tally("watches"),
+            logfiles.tally("log files"),
+            journals.tally("journals"),
+        ]
+        .join("; ");
+        drop((watches.stop, journals.stop));
+        // A changed entry may follow the same files: the old follower ends (its offsets saved)
+        // before the new one reads them.
+        let stop_logfiles = logfiles.stop;
+        let stopping = tokio::task::spawn_blocking(move || {
+            for (_, task) in stop_logfiles {
+                task.stop();
+            }
+        });
+        if let Err(e) = stopping.await {
+            tracing::error!("stopping log file followers: {e}");
+        }
+        for (logfile, task) in &logfiles.kept {
+            task.set_patterns(patterns.set_for(&logfile.device));
+        }
+        for (journal, task) in &journals.kept {
+            task.patterns
+                .send_replace(patterns.set_for(&journal.device));
+        }
+        let mut sources = Sources {
+            watches: watches.kept,
+            logfiles: logfiles.kept,
+            journals: journals.kept,
+        };
+        let sets = sets_for(&patterns, &logfiles.start, &journals.start);
+        sources.start(
+            watches.start,
+            logfiles.start,
+            journals.start,
+            &sets,
+            &self.store,
+            &self.service,
+        );
+        *self.sources.lock().unwrap_or_else(PoisonError::into_inner) = sources;
+        self.service.reload(config.rules, patterns);
+        report
     }
 
     /// Hand macro actions the daemon's context once it exists.
@@ -339,7 +493,7 @@ struct StoreSink {
     store: Store,
     /// `DATA/escalations.json`: the pending escalation steps, kept over a restart.
     escalations: Option<std::path::PathBuf>,
-    actions: BTreeMap<String, Arc<EventAction>>,
+    actions: Arc<RwLock<Actions>>,
     registry: Arc<Registry>,
     power: Arc<mo_core::power::PowerService>,
     macros: Arc<MacroActions>,
@@ -393,8 +547,14 @@ impl EventSink for StoreSink {
     }
 
     fn run_action(&self, action: &ActionRef, event: &Event) {
-        if let Some(run) = self.actions.get(&action.action) {
-            if let EventAction::Macro(m) = &**run {
+        let run = self
+            .actions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&action.action)
+            .cloned();
+        if let Some(run) = run {
+            if let EventAction::Macro(m) = &*run {
                 self.macros
                     .spawn(m.clone(), action.rule.clone(), event.clone());
                 return;

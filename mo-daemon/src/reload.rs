@@ -1,7 +1,9 @@
 //! SIGHUP (`systemctl reload mod`): read the configuration again without dropping anyone.
 //!
 //! The `--config` file is parsed again with the same command line and environment; the events
-//! file (patterns, rules, actions) and the schedule file are read again and put in force; the TLS
+//! file (patterns, rules, actions, maintenance windows, `[[watch]]`, `[[logfile]]` and
+//! `[[journal]]` entries — unchanged entries run on, a log file from where it got to) and the
+//! schedule file are read again and put in force; the TLS
 //! pair is re-read by its own handler (http/tls.rs). Consoles, SSH and HTTP sessions are not
 //! touched. A file that does not load is refused, the error logged and raised as an event
 //! (device `mod`, source `file`), and what ran before stays. Settings that only a restart can
@@ -129,22 +131,23 @@ impl Reloader {
                 show(Some(value))
             ));
         }
-        self.reload_events(new.events.clone());
+        self.reload_events(new.events.clone()).await;
         self.reload_schedule(new.schedule.clone());
         self.note("reload done; no session was dropped");
     }
 
-    fn reload_events(&mut self, path: Option<PathBuf>) {
+    async fn reload_events(&mut self, path: Option<PathBuf>) {
         match events::EventConfig::load(path.as_deref()) {
             Ok(config) => {
-                self.ctx.events.reload(config);
+                let report = self.ctx.events.reload(config).await;
                 self.note(&match &path {
-                    Some(p) => format!("events file {} reloaded", p.display()),
-                    None => "built-in event patterns in force".to_owned(),
+                    Some(p) => format!("events file {} reloaded ({report})", p.display()),
+                    None => format!("built-in event patterns in force ({report})"),
                 });
             }
             Err(e) => self.refuse(&format!(
-                "events file not reloaded, the running patterns and rules stay: {e:#}"
+                "events file not reloaded, the running patterns, rules, actions, watches and \
+                 log files stay: {e:#}"
             )),
         }
     }

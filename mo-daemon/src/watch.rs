@@ -140,10 +140,21 @@ pub fn message(change: &FileChange) -> String {
     }
 }
 
+/// A running `[[watch]]` entry (see [`spawn`]); dropping it stops the polling.
+#[derive(Debug)]
+#[must_use = "dropping it stops the watch"]
+pub struct WatchTask(tokio::task::AbortHandle);
+
+impl Drop for WatchTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Start polling `watch` in the background; each change is offered through `tx` as a candidate
-/// event. Stops when `tx`'s receiver is gone.
-pub fn spawn(watch: Watch, tx: mpsc::Sender<Candidate>) {
-    tokio::spawn(async move {
+/// event. Stops when `tx`'s receiver is gone or the answered task is dropped.
+pub fn spawn(watch: Watch, tx: mpsc::Sender<Candidate>) -> WatchTask {
+    let task = tokio::spawn(async move {
         let paths = watch.paths.clone();
         // The baseline hashes every file: not on an async worker thread.
         let watcher = match tokio::task::spawn_blocking(move || FileWatcher::new(paths)).await {
@@ -161,7 +172,9 @@ pub fn spawn(watch: Watch, tx: mpsc::Sender<Candidate>) {
             humantime::format_duration(watch.interval)
         );
         let (changes_tx, mut changes) = mpsc::channel::<FileChange>(256);
-        tokio::spawn(watcher.run(watch.interval, changes_tx));
+        // Ends with this task, however it ends.
+        let _poller =
+            WatchTask(tokio::spawn(watcher.run(watch.interval, changes_tx)).abort_handle());
         while let Some(change) = changes.recv().await {
             let mut candidate = Candidate::new(
                 watch.device.clone(),
@@ -175,6 +188,7 @@ pub fn spawn(watch: Watch, tx: mpsc::Sender<Candidate>) {
             }
         }
     });
+    WatchTask(task.abort_handle())
 }
 
 #[cfg(test)]
@@ -255,7 +269,7 @@ mod tests {
             severity: Severity::Notice,
             device: "box".into(),
         };
-        spawn(watch, tx);
+        let _running = spawn(watch, tx);
         // The baseline may not be taken yet: keep changing until a size change shows.
         let mut n = 0;
         let candidate = loop {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::Candidate;
 use crate::error::{Error, Result};
@@ -181,28 +181,36 @@ pub fn parse_line(line: &[u8]) -> std::result::Result<Option<JournalLine>, Strin
     }))
 }
 
-/// Follow the journal as `journal` says, in a task: each entry's message is scanned with
-/// `patterns` (none: nothing is raised) and every match offered to `tx` under the entry's
-/// device. `journalctl` is run again (after a growing delay) when it stops; a missing
-/// `journalctl` is reported once and the task ends.
+/// Follow the journal as `journal` says, in a task: each entry's message is scanned with the
+/// patterns `patterns` holds (none: nothing is raised; new ones apply from the next entry on)
+/// and every match offered to `tx` under the entry's device. `journalctl` is run again (after
+/// a growing delay) when it stops; a missing `journalctl` is reported once and the task ends.
+/// It ends when `tx` closes or the sender of `patterns` is dropped; aborting the task stops
+/// `journalctl` too.
 pub fn spawn_journal(
     journal: Journal,
-    patterns: Option<PatternSet>,
+    mut patterns: watch::Receiver<Option<PatternSet>>,
     tx: mpsc::Sender<Candidate>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let Some(set) = patterns else {
-            tracing::info!(
-                "{}: no pattern applies to {}",
-                journal.label(),
-                journal.device
-            );
-            return;
-        };
-        let mut scanner = Scanner::with_set(journal.device.clone(), set, ScanConfig::default());
         let mut delay = RESTART_DELAY;
         loop {
-            match follow(&journal, &mut scanner, &tx).await {
+            if patterns.borrow_and_update().is_none() {
+                tracing::info!(
+                    "{}: no pattern applies to {}",
+                    journal.label(),
+                    journal.device
+                );
+                loop {
+                    if patterns.changed().await.is_err() {
+                        return;
+                    }
+                    if patterns.borrow_and_update().is_some() {
+                        break;
+                    }
+                }
+            }
+            match follow(&journal, &mut patterns, &tx).await {
                 Ok(true) => return,
                 Ok(false) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -228,12 +236,25 @@ pub fn spawn_journal(
     })
 }
 
-/// Run journalctl once to its end: `Ok(true)` when the events channel closed (stop).
+/// A scanner for `journal`'s entries with the patterns `patterns` holds now (none without).
+fn scanner_for(
+    journal: &Journal,
+    patterns: &mut watch::Receiver<Option<PatternSet>>,
+) -> Option<Scanner> {
+    patterns
+        .borrow_and_update()
+        .clone()
+        .map(|set| Scanner::with_set(journal.device.clone(), set, ScanConfig::default()))
+}
+
+/// Run journalctl once to its end: `Ok(true)` when the events channel closed or the patterns'
+/// sender is gone (stop).
 async fn follow(
     journal: &Journal,
-    scanner: &mut Scanner,
+    patterns: &mut watch::Receiver<Option<PatternSet>>,
     tx: &mpsc::Sender<Candidate>,
 ) -> std::io::Result<bool> {
+    let mut scanner = scanner_for(journal, patterns);
     let mut child = tokio::process::Command::new(JOURNALCTL)
         .args(journal.args())
         .stdin(Stdio::null())
@@ -274,6 +295,14 @@ async fn follow(
                 }
                 continue;
             }
+        };
+        match patterns.has_changed() {
+            Ok(true) => scanner = scanner_for(journal, patterns),
+            Ok(false) => {}
+            Err(_) => return Ok(true),
+        }
+        let Some(scanner) = scanner.as_mut() else {
+            continue;
         };
         let mut text = entry.message.into_bytes();
         text.push(b'\n');

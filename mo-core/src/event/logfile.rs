@@ -354,6 +354,27 @@ impl LogFollower {
         );
     }
 
+    /// Scan with `patterns` from now on (none: nothing matches). Each file is followed on from
+    /// where it is; the part of a line already read is scanned with the new patterns once the
+    /// line is complete.
+    pub fn set_patterns(&mut self, patterns: Option<PatternSet>) {
+        let now = Instant::now();
+        for f in self.files.values_mut() {
+            let partial = f
+                .scanner
+                .as_ref()
+                .map(|s| s.partial_line().to_vec())
+                .unwrap_or_default();
+            f.scanner = patterns.clone().map(|set| {
+                let mut s =
+                    Scanner::with_set(self.logfile.device.clone(), set, ScanConfig::default());
+                let _ = s.feed(&partial, now);
+                s
+            });
+        }
+        self.patterns = patterns;
+    }
+
     /// Write the offsets to the state file if they changed since the last save.
     pub fn save(&mut self) {
         if !self.dirty {
@@ -461,19 +482,48 @@ fn read_state(path: &Path) -> Option<HashMap<(u64, u64), u64>> {
     Some(out)
 }
 
-/// Follow `logfile` on a thread of its own until `tx` closes: every match becomes a candidate
-/// event under the entry's device name; offsets are saved in `state_dir` (if any).
+/// A `[[logfile]]` entry followed on a thread of its own (see [`spawn_logfile`]). Dropping it
+/// stops the thread at its next poll; [`LogfileTask::stop`] also waits for it.
+#[derive(Debug)]
+#[must_use = "dropping it stops following the files"]
+pub struct LogfileTask {
+    control: std::sync::mpsc::Sender<Option<PatternSet>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl LogfileTask {
+    /// Scan with `patterns` from now on (none: nothing matches); the files are followed on from
+    /// where they are, and a line being read is finished with the new patterns.
+    pub fn set_patterns(&self, patterns: Option<PatternSet>) {
+        let _ = self.control.send(patterns);
+    }
+
+    /// Stop following and wait until the thread ended, its offsets saved: no match is offered
+    /// after this returns. Blocks for at most one read of the files.
+    pub fn stop(self) {
+        drop(self.control);
+        if self.thread.join().is_err() {
+            tracing::error!("a log file thread panicked");
+        }
+    }
+}
+
+/// Follow `logfile` on a thread of its own until `tx` closes or the task is stopped: every
+/// match becomes a candidate event under the entry's device name; offsets are saved in
+/// `state_dir` (if any).
 pub fn spawn_logfile(
     logfile: Logfile,
     patterns: Option<PatternSet>,
     state_dir: Option<&Path>,
     tx: mpsc::Sender<Candidate>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
+) -> std::io::Result<LogfileTask> {
+    use std::sync::mpsc::RecvTimeoutError;
     let state = state_dir.map(|d| d.join(logfile.state_name()));
     let device = logfile.device.clone();
     let interval = logfile.interval;
     let mut follower = LogFollower::new(logfile, patterns, state);
-    std::thread::Builder::new()
+    let (control, orders) = std::sync::mpsc::channel::<Option<PatternSet>>();
+    let thread = std::thread::Builder::new()
         .name("mo-logfile".into())
         .spawn(move || {
             while !tx.is_closed() {
@@ -485,11 +535,15 @@ pub fn spawn_logfile(
                     }
                 }
                 follower.save();
-                if !more {
-                    std::thread::sleep(interval);
+                let wait = if more { Duration::ZERO } else { interval };
+                match orders.recv_timeout(wait) {
+                    Ok(patterns) => follower.set_patterns(patterns),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
                 }
             }
-        })
+        })?;
+    Ok(LogfileTask { control, thread })
 }
 
 #[cfg(test)]

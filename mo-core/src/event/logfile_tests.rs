@@ -206,3 +206,46 @@ fn bad_entries_say_what_is_wrong() {
     assert_eq!(ok.device, "mo");
     assert!(ok.state_name().ends_with(".offsets") && !ok.state_name().contains('/'));
 }
+
+#[test]
+fn new_patterns_apply_from_where_the_follower_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, "");
+    let mut f = LogFollower::new(entry(&log, None), Some(set()), None);
+    assert!(lines(&mut f).is_empty());
+    append(&log, "ERROR one\nWARN half");
+    assert_eq!(lines(&mut f), ["ERROR one"]);
+    let warn = PatternSet::new(&[Pattern::new("warn", "WARN", Severity::Warning, "")]).unwrap();
+    f.set_patterns(Some(warn));
+    // The line being read is finished with the new patterns; nothing before it is read again.
+    append(&log, " done\nERROR two\n");
+    assert_eq!(lines(&mut f), ["WARN half done"]);
+    f.set_patterns(None);
+    append(&log, "WARN three\n");
+    assert!(lines(&mut f).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_task_offers_nothing_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, "");
+    let mut logfile = entry(&log, None);
+    logfile.interval = Duration::from_millis(20);
+    let (tx, mut rx) = mpsc::channel(16);
+    let task = spawn_logfile(logfile, Some(set()), None, tx.clone()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    append(&log, "ERROR one\n");
+    let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.message, "ERROR one");
+    tokio::task::spawn_blocking(move || task.stop())
+        .await
+        .unwrap();
+    append(&log, "ERROR two\n");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(rx.try_recv().is_err(), "a stopped follower offered a match");
+}

@@ -93,7 +93,7 @@ pub use journal::{
 };
 pub use logfile::{
     DEFAULT_LOGFILE_DEVICE, DEFAULT_LOGFILE_INTERVAL, LogFollower, Logfile, LogfileConfig,
-    spawn_logfile,
+    LogfileTask, spawn_logfile,
 };
 pub use manager::{ActionRef, EventManager, PendingEscalation, StoreOp, Verdict};
 pub use rules::{MaintenanceWindow, Rules, parse_window_length};

@@ -1,7 +1,9 @@
 //! Running mod from a configuration file and reloading it (issue 21 items 2 and 3): a `--config`
 //! file sets the listeners, `--check-config` prints the effective configuration or names the bad
 //! key, its file and line; SIGHUP puts a changed events file in force while two users stay
-//! attached, refuses a broken one (the old patterns keep working) and reports what needs a restart.
+//! attached, refuses a broken one (the old patterns keep working) and reports what needs a restart;
+//! SIGHUP starts and stops `[[logfile]]` and `[[watch]]` entries, keeping unchanged ones where
+//! they are.
 
 use std::path::Path;
 use std::process::Command;
@@ -9,8 +11,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use mo_testsupport::{
-    Error, Login, Peer, Result, Signal, World, bin_path, ensure, free_port, read_lossy, run_test,
-    run_with_timeout,
+    Error, Login, Peer, Result, Signal, World, append_line, bin_path, ensure, free_port,
+    read_lossy, run_test, run_with_timeout,
 };
 
 /// Generous: the machine is shared and may be loaded.
@@ -171,9 +173,14 @@ fn events_file(name: &str) -> String {
 
 /// Poll `mo events --device box` until it mentions `needle`; the listing.
 fn wait_event(w: &World, needle: &str) -> Result<String> {
+    wait_device_event(w, "box", needle)
+}
+
+/// Poll `mo events --device DEVICE` until it mentions `needle`; the listing.
+fn wait_device_event(w: &World, device: &str, needle: &str) -> Result<String> {
     let deadline = Instant::now() + LONG;
     loop {
-        let out = w.mo_ok(&["events", "--device", "box"], None)?;
+        let out = w.mo_ok(&["events", "--device", device], None)?;
         if out.stdout.contains(needle) {
             return Ok(out.stdout);
         }
@@ -254,6 +261,132 @@ fn sighup_puts_new_patterns_in_force_and_keeps_everyone_attached() {
         );
         a.send_line("still-here")?;
         b.wait_for("got: still-here", LONG)?;
+        Ok(())
+    });
+}
+
+/// An events file: pattern `alpha` (see [`events_file`]), a `[[logfile]]` entry for each of
+/// `logs` (file, device) and a `[[watch]]` entry for `watched` (device `watched`) if given.
+fn sources_file(logs: &[(&Path, &str)], watched: Option<&Path>) -> String {
+    let mut text = events_file("alpha");
+    for (path, device) in logs {
+        text.push_str(&format!(
+            "[[logfile]]\npath = \"{}\"\ndevice = \"{device}\"\ninterval = \"100ms\"\n",
+            path.display()
+        ));
+    }
+    if let Some(path) = watched {
+        text.push_str(&format!(
+            "[[watch]]\nname = \"conf\"\npaths = [\"{}\"]\ninterval = \"200ms\"\ndevice = \"watched\"\n",
+            path.display()
+        ));
+    }
+    text
+}
+
+/// Send SIGHUP and wait until the daemon says the events file was reloaded for the `nth` time.
+fn reload(w: &mut World, events: &Path, nth: usize) -> Result<String> {
+    w.daemon()?.signal(Signal::SIGHUP)?;
+    let needle = format!("events file {} reloaded", events.display());
+    let deadline = Instant::now() + LONG;
+    loop {
+        let log = w.daemon()?.log_text();
+        if log.matches(&needle).count() >= nth {
+            return Ok(log);
+        }
+        ensure!(Instant::now() < deadline, "no {needle:?} (x{nth}):\n{log}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sighup_starts_and_stops_log_files_and_watches() {
+    run_test("reload-sources", |w| {
+        let events = w.dir().join("events.toml");
+        let a_log = w.dir().join("a.log");
+        let b_log = w.dir().join("b.log");
+        let conf = w.dir().join("app.conf");
+        write(&a_log, "")?;
+        write(&b_log, "")?;
+        write(&conf, "first\n")?;
+        write(&events, &sources_file(&[(&a_log, "loga")], None))?;
+        w.add_user("alice", "alice-pw")?;
+        let events_arg = events.display().to_string();
+        w.start_daemon(&["--events", &events_arg])?;
+        w.daemon()?.wait_log("following log file", LONG)?;
+        append_line(&a_log, "ALPHA-1")?;
+        wait_device_event(w, "loga", "alpha 1")?;
+
+        // Added: a second log file and a watch; the first log file is unchanged and keeps its
+        // place (nothing it read is read again).
+        write(
+            &events,
+            &sources_file(&[(&a_log, "loga"), (&b_log, "logb")], Some(&conf)),
+        )?;
+        let log = reload(w, &events, 1)?;
+        ensure!(
+            log.contains(
+                "watches: 0 kept, 0 stopped, 1 started; log files: 1 kept, 0 stopped, 1 started"
+            ),
+            "the reload does not say what it started:\n{log}"
+        );
+        append_line(&b_log, "ALPHA-2")?;
+        wait_device_event(w, "logb", "alpha 2")?;
+        append_line(&a_log, "ALPHA-3")?;
+        let listing = wait_device_event(w, "loga", "alpha 3")?;
+        ensure!(
+            listing.matches("alpha 1").count() == 1 && !listing.contains(" x2"),
+            "the kept log file was read again:\n{listing}"
+        );
+        write(&conf, "second, longer\n")?;
+        wait_device_event(w, "watched", &format!("file {}", conf.display()))?;
+
+        // Removed: the first log file raises no more events.
+        write(&events, &sources_file(&[(&b_log, "logb")], Some(&conf)))?;
+        reload(w, &events, 2)?;
+        append_line(&a_log, "ALPHA-4")?;
+        append_line(&b_log, "ALPHA-5")?;
+        wait_device_event(w, "logb", "alpha 5")?;
+        // Ten polls of the removed entry's interval.
+        thread::sleep(Duration::from_secs(1));
+        let listing = w.mo_ok(&["events", "--device", "loga"], None)?.stdout;
+        ensure!(
+            !listing.contains("alpha 4"),
+            "a removed log file still raised an event:\n{listing}"
+        );
+
+        // A broken file is refused: the running log file and watch go on.
+        write(
+            &events,
+            &format!(
+                "{}[[logfile]]\npath = \"relative.log\"\n",
+                sources_file(&[], None)
+            ),
+        )?;
+        w.daemon()?.signal(Signal::SIGHUP)?;
+        w.daemon()?.wait_log("events file not reloaded", LONG)?;
+        let log = w.daemon()?.log_text();
+        ensure!(
+            log.contains("relative.log") && log.contains("must be absolute"),
+            "the error does not name the entry:\n{log}"
+        );
+        append_line(&b_log, "ALPHA-6")?;
+        wait_device_event(w, "logb", "alpha 6")?;
+        let before = w.mo_ok(&["events", "--device", "watched"], None)?.stdout;
+        let changes = before.matches("changed").count();
+        write(&conf, "third, longer still\n")?;
+        let deadline = Instant::now() + LONG;
+        loop {
+            let now = w.mo_ok(&["events", "--device", "watched"], None)?.stdout;
+            if now.matches("changed").count() > changes {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the watch stopped after a refused reload:\n{now}"
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
         Ok(())
     });
 }

@@ -5,25 +5,14 @@
 //! offset.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mo_testsupport::{Error, Result, World, ensure, run_test};
+use mo_testsupport::{Error, Result, World, append_line, ensure, run_test};
 
 const LOGROTATE: &str = "/usr/sbin/logrotate";
-
-/// Append one line to `path` as a logging program would (open, append, close).
-fn log_line(path: &Path, line: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io(format!("open {}", path.display()), e))?;
-    writeln!(f, "{line}").map_err(|e| Error::io(format!("write {}", path.display()), e))
-}
 
 /// `logrotate -f -s STATE CONF`: rotate now.
 fn rotate(dir: &Path) -> Result<()> {
@@ -192,12 +181,12 @@ interval = "100ms"
         wait_followed(w)?;
 
         for n in 1..=10 {
-            log_line(&app, &format!("app: JOBFAIL {n}"))?;
+            append_line(&app, &format!("app: JOBFAIL {n}"))?;
         }
         rotate(w.dir())?;
         for n in 11..=20 {
-            log_line(&app, &format!("app: ok {n}"))?;
-            log_line(&app, &format!("app: JOBFAIL {n}"))?;
+            append_line(&app, &format!("app: ok {n}"))?;
+            append_line(&app, &format!("app: JOBFAIL {n}"))?;
         }
         rotate(w.dir())?;
         ensure!(
@@ -205,7 +194,7 @@ interval = "100ms"
             "logrotate did not rotate twice"
         );
         for n in 21..=30 {
-            log_line(&app, &format!("app: JOBFAIL {n}"))?;
+            append_line(&app, &format!("app: JOBFAIL {n}"))?;
         }
         wait_all(w, 30)?;
         wait_saved(w, &app)?;
@@ -214,7 +203,7 @@ interval = "100ms"
         // offset (the start is not "end" for a file already known).
         w.daemon()?.stop()?;
         for n in 31..=35 {
-            log_line(&app, &format!("app: JOBFAIL {n}"))?;
+            append_line(&app, &format!("app: JOBFAIL {n}"))?;
         }
         w.start_daemon(&["--events", &config_arg])?;
         wait_all(w, 35)?;

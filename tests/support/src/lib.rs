@@ -37,6 +37,7 @@ mod cli;
 mod daemon;
 mod devices;
 mod error;
+mod files;
 pub mod http;
 mod ipmi_sim;
 mod lan;
@@ -66,6 +67,7 @@ pub use devices::{
     ECHO_CONSOLE, FLOOD_FOREVER, descendant_pids, dir_size, has_rfc3339_timestamp, utc_now_rfc3339,
 };
 pub use error::{Error, Result};
+pub use files::append_line;
 pub use ipmi_sim::{IPMI_PASSWORD, IPMI_SIM, IPMI_USER, IpmiSim, Sol};
 pub use lan::{LabelledPorts, lan_host, sushy_on, write_credentials};
 pub use nats::{NATS_SERVER, Nats};
