@@ -5,36 +5,11 @@
 //! agent's spool carries what the ports printed while the daemon was down.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mo_testsupport::{
-    Error, Login, Peer, Result, SocatPty, WAIT, World, bin_path, ensure, run_test,
+    Login, Peer, Result, SocatPty, WAIT, World, add_agent, agent_cmd, ensure, run_test, wait_until,
 };
-
-/// `mo agent add NAME`: the token it prints.
-fn add_agent(w: &World, name: &str) -> Result<String> {
-    let out = w.mo_ok(&["agent", "add", name], None)?;
-    let token = out.stdout.trim().to_owned();
-    ensure!(
-        token.starts_with("moenroll_"),
-        "mo agent add printed no token: {}",
-        out.combined()
-    );
-    Ok(token)
-}
-
-fn agent_cmd(w: &World, name: &str, key: &Path) -> Result<Command> {
-    let mut cmd = Command::new(bin_path("mo-agent")?);
-    cmd.arg("--connect")
-        .arg(format!("ssh://{name}@127.0.0.1:{}", w.port()))
-        .arg("--key")
-        .arg(key)
-        .env("NO_COLOR", "1")
-        .env("MO_AGENT_LOG", "info,russh=warn")
-        .stdin(Stdio::null());
-    Ok(cmd)
-}
 
 /// `mo-agent --enroll TOKEN …`: its exit status and output.
 fn enroll(w: &World, name: &str, token: &str, key: &Path) -> Result<(bool, String)> {
@@ -59,27 +34,6 @@ fn start_agent(
     cmd.args(extra);
     let log = w.dir().join(format!("agent-{name}.log"));
     Peer::spawn("mo-agent", cmd, Some(&log))
-}
-
-/// Poll until `f` answers `Some`, or fail after `limit` with `what` and the last answer.
-fn wait_until<T>(
-    what: &str,
-    limit: Duration,
-    mut f: impl FnMut() -> Result<std::result::Result<T, String>>,
-) -> Result<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let last = match f()? {
-            Ok(v) => return Ok(v),
-            Err(last) => last,
-        };
-        if Instant::now() >= deadline {
-            return Err(Error::Check(format!(
-                "{what}: not within {limit:?}; last seen:\n{last}"
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn log_of(w: &World, device: &str) -> Result<String> {

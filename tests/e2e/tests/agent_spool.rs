@@ -5,34 +5,11 @@
 //! side restarts.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mo_testsupport::{Error, Peer, Result, SocatPty, WAIT, World, bin_path, ensure, run_test};
-
-/// `mo agent add NAME`: the token it prints.
-fn add_agent(w: &World, name: &str) -> Result<String> {
-    let out = w.mo_ok(&["agent", "add", name], None)?;
-    let token = out.stdout.trim().to_owned();
-    ensure!(
-        token.starts_with("moenroll_"),
-        "mo agent add printed no token: {}",
-        out.combined()
-    );
-    Ok(token)
-}
-
-fn agent_cmd(w: &World, name: &str, key: &Path) -> Result<Command> {
-    let mut cmd = Command::new(bin_path("mo-agent")?);
-    cmd.arg("--connect")
-        .arg(format!("ssh://{name}@127.0.0.1:{}", w.port()))
-        .arg("--key")
-        .arg(key)
-        .env("NO_COLOR", "1")
-        .env("MO_AGENT_LOG", "info,russh=warn")
-        .stdin(Stdio::null());
-    Ok(cmd)
-}
+use mo_testsupport::{
+    Error, Peer, Result, SocatPty, WAIT, World, add_agent, agent_cmd, ensure, run_test, wait_until,
+};
 
 /// Enroll agent `name` with a new key; returns the key's path.
 fn enrolled(w: &World, name: &str) -> Result<PathBuf> {
@@ -54,7 +31,7 @@ fn start_agent(w: &World, name: &str, key: &Path, ports: &[String], run: u32) ->
     }
     let log = w.dir().join(format!("agent-{name}-{run}.log"));
     let peer = Peer::spawn("mo-agent", cmd, Some(&log))?;
-    wait_until(&format!("mo-agent run {run} opening port p0"), || {
+    wait_until(&format!("mo-agent run {run} opening port p0"), WAIT, || {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         Ok(if text.contains("port p0 open") {
             Ok(())
@@ -65,26 +42,6 @@ fn start_agent(w: &World, name: &str, key: &Path, ports: &[String], run: u32) ->
     Ok(peer)
 }
 
-/// Poll until `f` answers `Ok`, or fail after [`WAIT`] with `what` and the last answer.
-fn wait_until<T>(
-    what: &str,
-    mut f: impl FnMut() -> Result<std::result::Result<T, String>>,
-) -> Result<T> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let last = match f()? {
-            Ok(v) => return Ok(v),
-            Err(last) => last,
-        };
-        if Instant::now() >= deadline {
-            return Err(Error::Check(format!(
-                "{what}: not within {WAIT:?}; last seen:\n{last}"
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn log_of(w: &World, device: &str, extra: &[&str]) -> Result<String> {
     let mut args = vec!["log", "show", device];
     args.extend_from_slice(extra);
@@ -92,7 +49,7 @@ fn log_of(w: &World, device: &str, extra: &[&str]) -> Result<String> {
 }
 
 fn wait_log(w: &World, device: &str, needle: &str) -> Result<String> {
-    wait_until(&format!("`{needle}` in the log of {device}"), || {
+    wait_until(&format!("`{needle}` in the log of {device}"), WAIT, || {
         let text = log_of(w, device, &[])?;
         Ok(if text.contains(needle) {
             Ok(text)
@@ -127,6 +84,7 @@ fn spool_text(key: &Path, port: &str) -> Result<String> {
 fn wait_spooled(key: &Path, port: &str, needle: &str) -> Result<()> {
     wait_until(
         &format!("`{needle}` in the agent's spool of {port}"),
+        WAIT,
         || {
             let text = spool_text(key, port)?;
             Ok(if text.contains(needle) {
@@ -177,7 +135,7 @@ fn spooled_output_survives_agent_and_daemon_restarts_once_in_order_with_its_time
         let mut line = SocatPty::start(w.dir())?;
         let ports = [format!("p0=serial://{}", line.device_path().display())];
         let mut agent = start_agent(w, "cs1", &key, &ports, 1)?;
-        wait_until("port p0 of agent cs1", || {
+        wait_until("port p0 of agent cs1", WAIT, || {
             let out = w.mo(&["agent", "ports", "cs1"], None)?;
             Ok(if out.stdout.contains("agent://cs1/p0") {
                 Ok(())

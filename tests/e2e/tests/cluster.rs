@@ -58,19 +58,14 @@ fn wait_status(
     what: &str,
     ok: impl Fn(&Value) -> bool,
 ) -> Result<Value> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    mo_testsupport::wait_until(what, DEADLINE, || {
         let seen = status(w, base, token)?;
-        if ok(&seen) {
-            return Ok(seen);
-        }
-        if Instant::now() >= deadline {
-            return Err(Error::Check(format!(
-                "{what}: not within {DEADLINE:?}; last status:\n{seen:#}"
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        Ok(if ok(&seen) {
+            Ok(seen)
+        } else {
+            Err(format!("{seen:#}"))
+        })
+    })
 }
 
 #[test]
@@ -258,14 +253,13 @@ fn device_on(dir: &std::path::Path, name: &str) -> Result<Option<Value>> {
 
 /// Poll `check` until it holds.
 fn wait_until(what: &str, check: impl Fn() -> Result<bool>) -> Result<()> {
-    let deadline = Instant::now() + DEADLINE;
-    while !check()? {
-        if Instant::now() >= deadline {
-            return Err(Error::Check(format!("{what}: not within {DEADLINE:?}")));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Ok(())
+    mo_testsupport::wait_until(what, DEADLINE, || {
+        Ok(if check()? {
+            Ok(())
+        } else {
+            Err("not yet".to_owned())
+        })
+    })
 }
 
 #[test]

@@ -4,46 +4,7 @@
 //! the viewer sets comes back as the modem state mo announces (`DSR down (was up)`). Setting a line
 //! needs the policy action `break` and the write lock, and is recorded with the user's name.
 
-use std::time::{Duration, Instant};
-
-use mo_testsupport::{Error, Login, PyserialRfc2217, Result, WAIT, World, ensure, run_test};
-
-/// Poll `f` until it answers `Ok`, or fail after `limit` naming `what` and the last answer.
-fn wait_until<T>(
-    what: &str,
-    limit: Duration,
-    mut f: impl FnMut() -> Result<std::result::Result<T, String>>,
-) -> Result<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let last = match f()? {
-            Ok(v) => return Ok(v),
-            Err(last) => last,
-        };
-        if Instant::now() >= deadline {
-            return Err(Error::Check(format!(
-                "{what}: not within {limit:?}; last seen:\n{last}"
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Wait until `mo log show DEVICE` contains `needle` `count` times.
-fn wait_log(w: &World, device: &str, needle: &str, count: usize) -> Result<String> {
-    wait_until(
-        &format!("`{needle}` x{count} in the log of {device}"),
-        WAIT,
-        || {
-            let text = w.mo(&["log", "show", device], None)?.stdout;
-            Ok(if text.matches(needle).count() >= count {
-                Ok(text)
-            } else {
-                Err(text)
-            })
-        },
-    )
-}
+use mo_testsupport::{Login, PyserialRfc2217, WAIT, ensure, run_test, wait_log_count};
 
 #[test]
 fn dtr_and_rts_escapes_reach_the_rfc2217_port() {
@@ -55,7 +16,7 @@ fn dtr_and_rts_escapes_reach_the_rfc2217_port() {
         let otto = w.add_user_with_role("otto", "otto-pw", Some(("viewer", "all")))?;
         w.start_daemon(&[])?;
         // The first modem report after connecting: pyserial opens loop:// with DTR and RTS up.
-        wait_log(w, "lab", "modem: DCD up, DSR up, CTS up", 1)?;
+        wait_log_count(w, "lab", "modem: DCD up, DSR up, CTS up", 1)?;
 
         let a = w.terminal("alice", &alice, Login::Attach("lab"), &[])?;
         a.wait_for("attached read-write", WAIT)?;
@@ -82,7 +43,7 @@ fn dtr_and_rts_escapes_reach_the_rfc2217_port() {
         a.wait_for("unknown DTR key 'x'", WAIT)?;
 
         // Who did what is in the record log.
-        let log = wait_log(w, "lab", "CTS up (was down)", 1)?;
+        let log = wait_log_count(w, "lab", "CTS up (was down)", 1)?;
         for needle in [
             "DTR dropped by alice",
             "DTR raised by alice",
@@ -117,7 +78,7 @@ fn dtr_and_rts_shell_commands_reach_the_rfc2217_port() {
         let alice = w.add_user("alice", "alice-pw")?;
         let otto = w.add_user_with_role("otto", "otto-pw", Some(("viewer", "all")))?;
         w.start_daemon(&[])?;
-        wait_log(w, "lab", "modem: DCD up, DSR up, CTS up", 1)?;
+        wait_log_count(w, "lab", "modem: DCD up, DSR up, CTS up", 1)?;
 
         let off = alice.run(Login::Shell, &["dtr", "lab", "off"], None)?;
         ensure!(
@@ -125,17 +86,17 @@ fn dtr_and_rts_shell_commands_reach_the_rfc2217_port() {
             "dtr lab off:\n{}",
             off.combined()
         );
-        wait_log(w, "lab", "DSR down (was up)", 1)?;
+        wait_log_count(w, "lab", "DSR down (was up)", 1)?;
         let toggle = alice.run(Login::Shell, &["rts", "lab", "toggle"], None)?;
         ensure!(
             toggle.status.success() && toggle.stdout.contains("lab: RTS dropped by alice"),
             "rts lab toggle:\n{}",
             toggle.combined()
         );
-        wait_log(w, "lab", "CTS down (was up)", 1)?;
+        wait_log_count(w, "lab", "CTS down (was up)", 1)?;
         let on = alice.run(Login::Shell, &["dtr", "lab", "on"], None)?;
         ensure!(on.status.success(), "dtr lab on:\n{}", on.combined());
-        wait_log(w, "lab", "DSR up (was down)", 1)?;
+        wait_log_count(w, "lab", "DSR up (was down)", 1)?;
 
         // Wrong words: the usage, exit status 2; an unknown device: exit 1.
         let bad = alice.run(Login::Shell, &["dtr", "lab", "maybe"], None)?;

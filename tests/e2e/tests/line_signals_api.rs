@@ -6,48 +6,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mo_testsupport::http::{HttpApi, add_token, start_daemon_with_http};
-use mo_testsupport::{Error, PyserialRfc2217, Result, WAIT, World, bin_path, ensure, run_test};
+use mo_testsupport::{
+    Error, PyserialRfc2217, Result, WAIT, World, bin_path, ensure, run_test, wait_log_count,
+    wait_until,
+};
 use serde_json::Value;
-
-/// Poll `f` until it answers `Ok`, or fail after `limit` naming `what` and the last answer.
-fn wait_until<T>(
-    what: &str,
-    limit: Duration,
-    mut f: impl FnMut() -> Result<std::result::Result<T, String>>,
-) -> Result<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let last = match f()? {
-            Ok(v) => return Ok(v),
-            Err(last) => last,
-        };
-        if Instant::now() >= deadline {
-            return Err(Error::Check(format!(
-                "{what}: not within {limit:?}; last seen:\n{last}"
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Wait until `mo log show DEVICE` contains `needle` `count` times.
-fn wait_log(w: &World, device: &str, needle: &str, count: usize) -> Result<String> {
-    wait_until(
-        &format!("`{needle}` x{count} in the log of {device}"),
-        WAIT,
-        || {
-            let text = w.mo(&["log", "show", device], None)?.stdout;
-            Ok(if text.matches(needle).count() >= count {
-                Ok(text)
-            } else {
-                Err(text)
-            })
-        },
-    )
-}
 
 /// Wait until `mo ARGS` prints `needle`.
 fn wait_mo(w: &World, args: &[&str], needle: &str) -> Result<String> {
@@ -110,7 +76,7 @@ fn rest_and_cli_set_lines_and_show_the_modem_state() {
         let alice = add_token(w, "alice", "all")?;
         let otto = add_token(w, "otto", "all")?;
         let api = start_daemon_with_http(w, &[])?;
-        wait_log(w, "lab", "modem: DCD up, DSR up, CTS up", 1)?;
+        wait_log_count(w, "lab", "modem: DCD up, DSR up, CTS up", 1)?;
 
         // The record log's last word on the lines, without asking the daemon.
         let show = wait_mo(w, &["device", "show", "lab"], "DSR up")?;
@@ -124,7 +90,7 @@ fn rest_and_cli_set_lines_and_show_the_modem_state() {
             "{body}"
         );
         ensure!(body["lines"]["dtr_changed"].is_string(), "{body}");
-        wait_log(w, "lab", "DSR down (was up)", 1)?;
+        wait_log_count(w, "lab", "DSR down (was up)", 1)?;
         let device = wait_until("DSR down in the API", WAIT, || {
             let d = get_device(&api, "lab", &alice)?;
             Ok(if d["modem"]["dsr"] == false {
@@ -188,7 +154,7 @@ fn rest_and_cli_set_lines_and_show_the_modem_state() {
             "{}",
             out.combined()
         );
-        wait_log(w, "lab", "DSR up (was down)", 1)?;
+        wait_log_count(w, "lab", "DSR up (was down)", 1)?;
         wait_mo(w, &["device", "show", "lab"], "DSR up")?;
         let list = w.mo_ok(
             &["--server", &api.base, "--token", &alice, "device", "list"],
@@ -234,7 +200,7 @@ fn mo_console_escapes_set_lines_and_the_write_lock_rules_the_api() {
         let alice = add_token(w, "alice", "all")?;
         let bob = add_token(w, "bob", "all")?;
         let api = start_daemon_with_http(w, &[])?;
-        wait_log(w, "lab", "modem: DCD up, DSR up, CTS up", 1)?;
+        wait_log_count(w, "lab", "modem: DCD up, DSR up, CTS up", 1)?;
 
         // alice attaches with `mo console` (WebSocket) and holds the write lock.
         let mo = bin_path("mo")?.display().to_string();
@@ -280,7 +246,7 @@ fn mo_console_escapes_set_lines_and_the_write_lock_rules_the_api() {
             "{body}"
         );
         pane.wait_for("DSR up (was down)", WAIT)?;
-        wait_log(w, "lab", "CTS up (was down)", 1)?;
+        wait_log_count(w, "lab", "CTS up (was down)", 1)?;
         let log = w.mo_ok(&["log", "show", "lab"], None)?.stdout;
         ensure!(!log.contains("by bob"), "bob changed a line:\n{log}");
         Ok(())

@@ -12,30 +12,10 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use mo_testsupport::{Error, Login, Result, WAIT, World, ensure, free_port, run_test, venv_bin};
-
-/// Poll `f` until it answers `Ok`, or fail after `limit` naming `what` and the last answer.
-fn wait_until<T>(
-    what: &str,
-    limit: Duration,
-    mut f: impl FnMut() -> Result<std::result::Result<T, String>>,
-) -> Result<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let last = match f()? {
-            Ok(v) => return Ok(v),
-            Err(last) => last,
-        };
-        if Instant::now() >= deadline {
-            return Err(Error::Check(format!(
-                "{what}: not within {limit:?}; last seen:\n{last}"
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use mo_testsupport::{
+    Error, Login, Result, WAIT, World, ensure, free_port, run_test, venv_bin, wait_until,
+};
 
 /// Wait until the daemon says it listens on 127.0.0.1:`port` (it opens device ports as their
 /// consoles start). Its log, not a probe connection: a probe would be a viewer for a moment and

@@ -32,6 +32,7 @@
 //! });
 //! ```
 
+mod agent;
 mod binaries;
 mod cli;
 mod daemon;
@@ -54,12 +55,14 @@ mod sshd;
 mod sushy;
 mod telnetd;
 mod tmux;
+mod wait;
 mod world;
 
 /// How long an end-to-end step may take before it counts as failed (debug builds on a busy
 /// two-core machine are slow; a healthy step takes well under a second).
 pub const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
+pub use agent::{add_agent, agent_cmd};
 pub use binaries::{BUILD_HINT, bin_dir, bin_path, workspace_root};
 pub use cli::Cli;
 pub use daemon::Daemon;
@@ -87,4 +90,5 @@ pub use sshd::{SSHD, SSHD_PASSWORD, SSHD_USER, Sshd, SshdConfig, ensure_user, ke
 pub use sushy::{NODE1, NODE2, Sushy, venv_bin};
 pub use telnetd::{FAKE_CONSOLE, TELNET_PROMPT, TELNETD, Telnetd};
 pub use tmux::{Tmux, after_last};
+pub use wait::{wait_log_count, wait_until};
 pub use world::{World, run_test};
