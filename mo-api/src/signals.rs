@@ -4,49 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// What to do with a modem control line: `true` or `"on"` raises it, `false` or `"off"` drops
-/// it, `"toggle"` toggles it (from the level mo last set).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(untagged)]
-pub enum LineSetting {
-    /// `true` raises, `false` drops.
-    Level(bool),
-    /// `on`, `off` or `toggle`.
-    Word(LineWord),
-}
-
-/// A line setting by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum LineWord {
-    /// Raise.
-    On,
-    /// Drop.
-    Off,
-    /// Toggle.
-    Toggle,
-}
-
-impl LineSetting {
-    /// Raise (`Some(true)`), drop (`Some(false)`) or toggle (`None`).
-    pub fn to(self) -> Option<bool> {
-        match self {
-            LineSetting::Level(b) => Some(b),
-            LineSetting::Word(LineWord::On) => Some(true),
-            LineSetting::Word(LineWord::Off) => Some(false),
-            LineSetting::Word(LineWord::Toggle) => None,
-        }
-    }
-
-    /// The setting for raise (`Some(true)`), drop (`Some(false)`) or toggle (`None`).
-    pub fn from_to(to: Option<bool>) -> Self {
-        match to {
-            Some(true) => LineSetting::Word(LineWord::On),
-            Some(false) => LineSetting::Word(LineWord::Off),
-            None => LineSetting::Word(LineWord::Toggle),
-        }
-    }
-}
+pub use mo_core::door::ws::{LineSetting, LineWord};
 
 /// The body of `POST /api/v1/devices/{name}/signals`: at least one of `dtr` and `rts`; a line
 /// left out is not touched. DTR is set before RTS.

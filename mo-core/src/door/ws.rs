@@ -49,9 +49,11 @@ pub enum Control {
     },
 }
 
-/// What to do with a modem control line: `true`/`"on"` raise, `false`/`"off"` drop,
-/// `"toggle"` toggle (from the level mo last set).
+/// What to do with a modem control line: `true` or `"on"` raises it, `false` or `"off"` drops
+/// it, `"toggle"` toggles it (from the level mo last set).
+// Also the HTTP API's type: mo-api re-exports it, its OpenAPI schema from the `schema` feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum LineSetting {
     /// `true` raises, `false` drops.
@@ -61,7 +63,8 @@ pub enum LineSetting {
 }
 
 /// A line setting by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LineWord {
     /// Raise.
