@@ -2,7 +2,7 @@
 //! addresses given, show what mo would add in the import plan format, and with `--apply` add it
 //! in one transaction (see `docs/discover.md`).
 
-pub(crate) mod plan;
+pub(crate) use mo_discover::plan;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -69,7 +69,7 @@ pub struct WizardCommon {
 impl WizardCommon {
     fn credentials(&self) -> Result<CredentialsFile> {
         match &self.credentials {
-            Some(path) => CredentialsFile::read(path),
+            Some(path) => Ok(CredentialsFile::read(path)?),
             None => Ok(CredentialsFile::default()),
         }
     }

@@ -1,6 +1,5 @@
 //! `POST /api/v1/discover`: `mo discover` run by the daemon, from its host. The probes and the
-//! plan are mo-drivers' and the CLI's own ([`discover_plan`] is `mo-cli/src/discover/plan.rs`,
-//! compiled here too), so both answer alike.
+//! plan are mo-drivers' and mo-discover's, shared with `mo discover`, so both answer alike.
 
 use std::time::Duration;
 
@@ -18,11 +17,7 @@ use super::super::auth::Caller;
 use super::super::error::ApiError;
 use super::JsonBody;
 
-#[allow(dead_code)]
-#[path = "../../../../mo-cli/src/discover/plan.rs"]
-mod discover_plan;
-
-use discover_plan::{CredentialEntry, CredentialsFile};
+use mo_discover::{CredentialEntry, CredentialsFile};
 
 /// The longest timeout per answer a request may ask for.
 const MAX_TIMEOUT: Duration = Duration::from_secs(60);
@@ -147,13 +142,13 @@ pub async fn discover(
     let store = state.ctx.store.clone();
     let data = state.data.clone();
     let planned = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let proposal = discover_plan::propose(&reports, &credentials, &store)?;
+        let proposal = mo_discover::propose(&reports, &credentials, &store)?;
         let key = if proposal.secrets.is_empty() {
             None
         } else {
             Some(data.secret_key()?)
         };
-        let site = discover_plan::site_of(&proposal, &store, key.as_ref())?;
+        let site = mo_discover::site_of(&proposal, &store, key.as_ref())?;
         let mut plan = config::plan(&site, &store, &PlanOptions { prune: false })?;
         plan.not_in_file.clear();
         let text = plan.to_string();

@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
 use mo_core::secret::Secret;
 use mo_drivers::discover::{Found, HostReport, parse_targets};
 use mo_store::config::SiteConfig;
 use mo_store::{Device, DeviceSettings, SecretKind, Store};
 use serde::Deserialize;
+
+use crate::{Error, Result};
 
 /// The `--credentials` file: entries tried in order, the first whose `match` covers an address
 /// is used for it.
@@ -52,7 +53,7 @@ pub struct CredentialEntry {
     pub snmp_privacy: Option<String>,
     /// The addresses `pattern` names (unless it is a glob), filled in when read.
     #[serde(skip)]
-    pub(crate) addresses: HashSet<IpAddr>,
+    pub addresses: HashSet<IpAddr>,
 }
 
 impl CredentialEntry {
@@ -68,23 +69,23 @@ impl CredentialEntry {
 impl CredentialsFile {
     /// Read a credentials file (TOML, `[[credentials]]` entries).
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read credentials file {}", path.display()))?;
-        let mut file: CredentialsFile = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("credentials file {}: {e}", path.display()))?;
+        let bad = |what: String| {
+            Error::Credentials(format!("credentials file {}: {what}", path.display()))
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Credentials(format!(
+                "cannot read credentials file {}: {e}",
+                path.display()
+            ))
+        })?;
+        let mut file: CredentialsFile = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
         for (i, entry) in file.credentials.iter_mut().enumerate() {
             if entry.pattern.trim().is_empty() {
-                bail!(
-                    "credentials file {}: entry {} has an empty `match`",
-                    path.display(),
-                    i + 1
-                );
+                return Err(bad(format!("entry {} has an empty `match`", i + 1)));
             }
             if !entry.pattern.contains(['*', '?']) {
                 entry.addresses = parse_targets(std::slice::from_ref(&entry.pattern))
-                    .map_err(|e| {
-                        anyhow::anyhow!("credentials file {}: entry {}: {e}", path.display(), i + 1)
-                    })?
+                    .map_err(|e| bad(format!("entry {}: {e}", i + 1)))?
                     .into_iter()
                     .collect();
             }
@@ -111,7 +112,7 @@ pub struct Proposal {
 }
 
 /// `ADDRESS` as a URL host (IPv6 in brackets).
-pub(crate) fn host_of(addr: IpAddr) -> String {
+pub fn host_of(addr: IpAddr) -> String {
     match addr {
         IpAddr::V4(a) => a.to_string(),
         IpAddr::V6(a) => format!("[{a}]"),
@@ -123,7 +124,7 @@ fn dashed(addr: IpAddr) -> String {
 }
 
 /// `:PORT` unless `port` is the default.
-pub(crate) fn port_suffix(port: u16, default: u16) -> String {
+pub fn port_suffix(port: u16, default: u16) -> String {
     if port == default {
         String::new()
     } else {
@@ -132,7 +133,7 @@ pub(crate) fn port_suffix(port: u16, default: u16) -> String {
 }
 
 /// `KIND-ADDRESS[-PORT]`, the name discovery gives what it finds.
-pub(crate) fn name_for(kind: &str, addr: IpAddr, port: u16, default: u16) -> String {
+pub fn name_for(kind: &str, addr: IpAddr, port: u16, default: u16) -> String {
     if port == default {
         format!("{kind}-{}", dashed(addr))
     } else {
@@ -141,7 +142,7 @@ pub(crate) fn name_for(kind: &str, addr: IpAddr, port: u16, default: u16) -> Str
 }
 
 /// A console found on a host, before merging.
-pub(crate) struct Console {
+pub struct Console {
     /// The name proposed.
     pub name: String,
     /// Its address.
@@ -157,12 +158,12 @@ pub(crate) struct Console {
 }
 
 /// A PDU found: host, port, profile, outlet names, the login that answered.
-pub(crate) type FoundPdu = (String, u16, String, Vec<String>, SnmpLogin);
+pub type FoundPdu = (String, u16, String, Vec<String>, SnmpLogin);
 
 /// The SNMP login a PDU answered: a v2c community (`user` none, `auth` the community) or a v3
 /// user with its passphrases.
 #[derive(Debug, Clone)]
-pub(crate) struct SnmpLogin {
+pub struct SnmpLogin {
     /// The v3 user.
     pub user: Option<String>,
     /// The community, or the v3 authentication passphrase.
@@ -174,7 +175,7 @@ pub(crate) struct SnmpLogin {
 impl SnmpLogin {
     /// The login that answered: the `community`-th of `cred`'s communities (default `public`),
     /// or its v3 user when `v3_user` is set.
-    pub(crate) fn of(cred: &CredentialEntry, community: usize, v3_user: &Option<String>) -> Self {
+    pub fn of(cred: &CredentialEntry, community: usize, v3_user: &Option<String>) -> Self {
         match v3_user {
             Some(user) => SnmpLogin {
                 user: Some(user.clone()),
@@ -196,7 +197,7 @@ impl SnmpLogin {
 
 impl CredentialEntry {
     /// The SNMPv3 user of this entry, when it names one with a passphrase.
-    pub(crate) fn snmp_v3(&self) -> Option<mo_drivers::discover::SnmpUser> {
+    pub fn snmp_v3(&self) -> Option<mo_drivers::discover::SnmpUser> {
         Some(mo_drivers::discover::SnmpUser {
             user: self.snmp_user.clone()?,
             auth: Secret::new(self.snmp_auth.clone()?),
@@ -361,7 +362,7 @@ pub fn propose(
 
 /// Add `consoles` to the proposal, merged with the `stored` devices: the same address keeps its
 /// stored name and settings; the same name gets the new address.
-pub(crate) fn merge_consoles(consoles: Vec<Console>, stored: &[Device], proposal: &mut Proposal) {
+pub fn merge_consoles(consoles: Vec<Console>, stored: &[Device], proposal: &mut Proposal) {
     let mut names: HashSet<String> = proposal.devices.iter().map(|d| d.name.clone()).collect();
     for c in consoles {
         let base = stored
@@ -401,7 +402,7 @@ pub(crate) fn merge_consoles(consoles: Vec<Console>, stored: &[Device], proposal
 
 /// Bind the outlets of `pdus` to the devices named like them (proposed or `stored`, case
 /// ignored); outlets with no such device become a note.
-pub(crate) fn bind_outlets(pdus: Vec<FoundPdu>, stored: &[Device], proposal: &mut Proposal) {
+pub fn bind_outlets(pdus: Vec<FoundPdu>, stored: &[Device], proposal: &mut Proposal) {
     for (host, port, profile, outlets, login) in pdus {
         let user = login
             .user
