@@ -33,6 +33,7 @@
 //! interval = "30s"
 //! ```
 
+use mo_core::event::JournalStream;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -262,11 +263,37 @@ impl Sources {
         }
         for journal in journals {
             let (tx, rx) = tokio::sync::watch::channel(set_for(&journal.device));
-            let task = mo_core::event::spawn_journal(journal.clone(), rx, service.candidates());
+            let task = mo_core::event::spawn_journal(
+                journal.clone(),
+                rx,
+                service.candidates(),
+                run_journalctl,
+            );
             self.journals
                 .push((journal, JournalTask { patterns: tx, task }));
         }
     }
+}
+
+/// Start `journalctl` for a `[[journal]]` entry (mo-core runs no programs): its JSON output,
+/// the child killed when the follower drops it.
+fn run_journalctl(journal: &mo_core::event::Journal) -> std::io::Result<JournalStream> {
+    use std::process::Stdio;
+    let mut child = tokio::process::Command::new(mo_core::event::JOURNALCTL)
+        .args(journal.args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("journalctl gave no standard output"))?;
+    Ok(JournalStream {
+        reader: Box::new(stdout),
+        guard: Box::new(child),
+    })
 }
 
 /// Check that every rule naming a macro action (now, after acknowledgement or as an

@@ -15,11 +15,10 @@
 //! assert_eq!(entry.time_ns, Some(1_795_000_000_000_000_000));
 //! ```
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::sync::{mpsc, watch};
 
 use super::Candidate;
@@ -36,6 +35,19 @@ pub const MAX_JOURNAL_LINE: usize = 1 << 20;
 /// [`MAX_RESTART_DELAY`]).
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 const MAX_RESTART_DELAY: Duration = Duration::from_secs(60);
+
+/// The output of one `journalctl` run, opened by the embedder (mo-core runs no programs: the
+/// daemon spawns `journalctl` with [`Journal::args`]). `guard` is dropped when the output ends
+/// or the follower stops (a child process with kill-on-drop stops with it).
+pub struct JournalStream {
+    /// `journalctl`'s standard output: one JSON entry per line.
+    pub reader: Box<dyn AsyncRead + Send + Unpin>,
+    /// Whatever must live as long as the reader (the child process).
+    pub guard: Box<dyn Send>,
+}
+
+/// Starts `journalctl` for an entry: [`spawn_journal`] calls it again when the output ends.
+pub type JournalOpener = fn(&Journal) -> std::io::Result<JournalStream>;
 
 /// A `[[journal]]` entry as written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +203,7 @@ pub fn spawn_journal(
     journal: Journal,
     mut patterns: watch::Receiver<Option<PatternSet>>,
     tx: mpsc::Sender<Candidate>,
+    open: JournalOpener,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut delay = RESTART_DELAY;
@@ -210,7 +223,7 @@ pub fn spawn_journal(
                     }
                 }
             }
-            match follow(&journal, &mut patterns, &tx).await {
+            match follow(&journal, &mut patterns, &tx, open).await {
                 Ok(true) => return,
                 Ok(false) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -253,20 +266,13 @@ async fn follow(
     journal: &Journal,
     patterns: &mut watch::Receiver<Option<PatternSet>>,
     tx: &mpsc::Sender<Candidate>,
+    open: JournalOpener,
 ) -> std::io::Result<bool> {
     let mut scanner = scanner_for(journal, patterns);
-    let mut child = tokio::process::Command::new(JOURNALCTL)
-        .args(journal.args())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let Some(stdout) = child.stdout.take() else {
-        return Ok(false);
-    };
+    let JournalStream { reader, guard } = open(journal)?;
+    let _guard = guard;
     tracing::info!("following the {}", journal.label());
-    let mut reader = BufReader::new(stdout);
+    let mut reader = BufReader::new(reader);
     let mut line = Vec::new();
     let mut bad = 0u64;
     loop {
@@ -276,7 +282,6 @@ async fn follow(
             .read_until(b'\n', &mut line)
             .await?;
         if n == 0 {
-            let _ = child.wait().await;
             return Ok(false);
         }
         if !line.ends_with(b"\n") && n > MAX_JOURNAL_LINE {

@@ -88,8 +88,8 @@ pub use config::{
 };
 pub use file::EventsFile;
 pub use journal::{
-    DEFAULT_JOURNAL_DEVICE, JOURNALCTL, Journal, JournalConfig, JournalLine, MAX_JOURNAL_LINE,
-    parse_line as parse_journal_line, spawn_journal,
+    DEFAULT_JOURNAL_DEVICE, JOURNALCTL, Journal, JournalConfig, JournalLine, JournalOpener,
+    JournalStream, MAX_JOURNAL_LINE, parse_line as parse_journal_line, spawn_journal,
 };
 pub use logfile::{
     DEFAULT_LOGFILE_DEVICE, DEFAULT_LOGFILE_INTERVAL, LogFollower, Logfile, LogfileConfig,
