@@ -217,6 +217,14 @@ pub struct SettingsInput {
     /// (`snmp://pdu1/apc/3`, `ipmi://admin@bmc1`, `redfish://…`).
     #[schema(schema_with = crate::schema::power_urls)]
     pub power: Option<Vec<String>>,
+    /// The console's own TCP ports, `ADDR:PORT[/raw|/telnet|/telnet+login|/rfc2217][,spy]`
+    /// (docs/listen-ports.md); setting them needs `admin` on the built-in group `all`.
+    #[schema(schema_with = crate::schema::listen_ports)]
+    pub listen: Option<Vec<String>>,
+    /// The networks (CIDR) that may connect to the ports; empty: any (ports without a login of
+    /// their own then bind loopback only).
+    #[schema(schema_with = crate::schema::listen_allow)]
+    pub listen_allow: Option<Vec<String>>,
 }
 
 /// The body of `POST /api/v1/devices`: a name, an address, and settings — either as the
@@ -300,6 +308,16 @@ pub struct NewDevice {
     #[schema(schema_with = crate::schema::power_urls)]
     #[serde(default)]
     pub power: Option<Vec<String>>,
+    /// The console's own TCP ports, `ADDR:PORT[/raw|/telnet|/telnet+login|/rfc2217][,spy]`
+    /// (docs/listen-ports.md); setting them needs `admin` on the built-in group `all`.
+    #[schema(schema_with = crate::schema::listen_ports)]
+    #[serde(default)]
+    pub listen: Option<Vec<String>>,
+    /// The networks (CIDR) that may connect to the ports; empty: any (ports without a login of
+    /// their own then bind loopback only).
+    #[schema(schema_with = crate::schema::listen_allow)]
+    #[serde(default)]
+    pub listen_allow: Option<Vec<String>>,
 }
 
 macro_rules! settings_fields {
@@ -318,7 +336,9 @@ macro_rules! settings_fields {
             log_secrets,
             replay_lines,
             break_sequences,
-            power
+            power,
+            listen,
+            listen_allow
         )
     };
 }

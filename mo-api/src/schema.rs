@@ -174,6 +174,32 @@ pub fn name_patterns() -> Schema {
         .into()
 }
 
+/// A device's own TCP ports ([`LISTEN_PORT_PATTERN`]), or `null` (none).
+pub fn listen_ports() -> Schema {
+    string_list(LISTEN_PORT_PATTERN)
+}
+
+/// The networks that may connect to a device's ports: a list of CIDR blocks, or `null`.
+pub fn listen_allow() -> Schema {
+    string_list(r"^[0-9A-Fa-f.:]{2,39}(/[0-9]{1,3})?$")
+}
+
+/// A nullable list of strings matching `pattern`.
+fn string_list(pattern: &str) -> Schema {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .max_items(Some(16))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern)),
+        )
+        .into()
+}
+
+/// A device's own TCP port as the API takes it: `ADDR:PORT[/MODE][,spy]` (docs/listen-ports.md).
+pub const LISTEN_PORT_PATTERN: &str = r"^([0-9.]{7,15}|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}(/(raw|telnet|telnet\+login|rfc2217))?(,spy)?$";
+
 /// Power controller addresses ([`POWER_URL_PATTERN`]), or `null` (none).
 pub fn power_urls() -> Schema {
     utoipa::openapi::schema::ArrayBuilder::new()

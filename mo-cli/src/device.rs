@@ -92,7 +92,7 @@ pub fn run(
 
 /// Ask the drivers whether they understand the address, so a typo is caught now and not when the
 /// daemon tries to connect. Nothing is opened.
-fn check_address(device: &Device) -> Result<()> {
+pub(crate) fn check_address(device: &Device) -> Result<()> {
     mo_drivers::connector_for(&device.url, &mo_drivers::DriverOptions::default())
         .map_err(|e| anyhow::anyhow!("device `{}`: {e}", device.name))?;
     Ok(())
@@ -128,7 +128,7 @@ fn add_settings(s: AddSettings) -> Result<DeviceSettings> {
     })
 }
 
-fn apply(device: &mut Device, s: SetSettings) -> Result<()> {
+pub(crate) fn apply(device: &mut Device, s: SetSettings) -> Result<()> {
     let d = &mut device.settings;
     if s.no_login {
         d.login = None;

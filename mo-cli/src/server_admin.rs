@@ -57,7 +57,10 @@ fn served(command: &Command) -> bool {
     match command {
         Command::Device(c) => matches!(
             c,
-            DeviceCommand::Add { .. } | DeviceCommand::Show { .. } | DeviceCommand::Rm { .. }
+            DeviceCommand::Add { .. }
+                | DeviceCommand::Set { .. }
+                | DeviceCommand::Show { .. }
+                | DeviceCommand::Rm { .. }
         ),
         Command::User(c) => matches!(
             c,
@@ -125,6 +128,10 @@ async fn run_async(
             let body = device_settings(settings)?;
             let device = client.add_device(name, url, body).await?;
             writeln!(out, "added device `{}` ({})", device.name, device.url)?;
+        }
+        Command::Device(DeviceCommand::Set { name, settings }) => {
+            set_device(client, name, settings).await?;
+            writeln!(out, "changed device `{name}`")?;
         }
         Command::Device(DeviceCommand::Show { name, json }) => {
             let device = client.device(name).await?;
@@ -558,5 +565,47 @@ fn device_settings(s: &AddSettings) -> Result<Value> {
     if let Some(size) = s.retain_gib.or(s.retain_mib) {
         body["retain_gib"] = json!(size.gib());
     }
+    if !s.listen.is_empty() {
+        body["listen"] = json!(s.listen);
+    }
+    if !s.listen_allow.is_empty() {
+        body["listen_allow"] = json!(s.listen_allow);
+    }
     Ok(body)
+}
+
+/// `mo device set` through the API: the device as the daemon has it, changed as on the daemon's
+/// host, sent back whole (`PUT /api/v1/devices/{name}`).
+async fn set_device(client: &Client, name: &str, settings: &crate::cli::SetSettings) -> Result<()> {
+    if settings
+        .login
+        .as_deref()
+        .is_some_and(|l| l.starts_with('@'))
+    {
+        bail!(
+            "--login @FILE does not work with --server: the API takes a login profile (linux, \
+             cli) only; set a script on the daemon's host"
+        );
+    }
+    let current = client.device(name).await?;
+    let shown = current
+        .settings
+        .ok_or_else(|| anyhow::anyhow!("the daemon sent device `{name}` without its settings"))?;
+    let stored: mo_store::DeviceSettings = serde_json::from_value(serde_json::to_value(&shown)?)
+        .context("the daemon's settings of the device do not read as mo's")?;
+    let mut device = mo_store::Device {
+        name: name.to_owned(),
+        url: current.url,
+        settings: stored,
+    };
+    crate::device::apply(&mut device, settings.clone())?;
+    device.validate()?;
+    crate::device::check_address(&device)?;
+    let input: mo_client::types::SettingsInput =
+        serde_json::from_value(serde_json::to_value(&device.settings)?)
+            .context("the device's settings do not read as the API's")?;
+    client
+        .replace_device(&mo_client::types::NewDevice::new(name, device.url, input))
+        .await?;
+    Ok(())
 }

@@ -303,3 +303,113 @@ fn access_and_secrets_go_through_the_api_and_apply_at_once() {
         Ok(())
     });
 }
+
+/// `mo --server device set` changes the device in the daemon's store and in force (a new
+/// description, a console port that accepts connections) with the local command's text; ports
+/// need a global admin, a viewer may change nothing, and the body may not rename the device.
+#[test]
+fn device_set_goes_through_the_api_and_ports_need_a_global_admin() {
+    run_test("server-device-set", |w| {
+        w.add_device("web1", "sim://web1", &[])?;
+        w.add_user("root", "rootpw")?;
+        w.add_user_with_role("carol", "carolpw", Some(("viewer", "all")))?;
+        w.mo_ok(&["group", "add", "webs", "--member", "web1"], None)?;
+        w.add_user_with_role("dave", "davepw", Some(("admin", "webs")))?;
+        let root_token = mo_testsupport::http::add_token(w, "root", "all")?;
+        let carol_token = mo_testsupport::http::add_token(w, "carol", "all")?;
+        let dave_token = mo_testsupport::http::add_token(w, "dave", "all")?;
+        let api = mo_testsupport::http::start_daemon_with_http(w, &[])?;
+        let sandbox = Sandbox::new("device-set-home")?;
+        let remote = Remote {
+            base: &api.base,
+            home: sandbox.path(),
+        };
+        let shown = |w: &mut mo_testsupport::World| -> mo_testsupport::Result<serde_json::Value> {
+            let out = w.mo_ok(&["device", "show", "web1", "--json"], None)?.stdout;
+            Ok(serde_json::from_str(&out).unwrap())
+        };
+
+        // An admin of the device's group changes what is not a port.
+        let out = remote.ok(
+            &dave_token,
+            &[
+                "device",
+                "set",
+                "web1",
+                "--description",
+                "rack 4",
+                "--replay-lines",
+                "7",
+            ],
+        )?;
+        ensure!(out.trim() == "changed device `web1`", "device set: {out}");
+        let stored = shown(w)?;
+        ensure!(
+            stored["settings"]["description"] == "rack 4"
+                && stored["settings"]["replay_lines"] == 7
+                && stored["url"] == "sim://web1",
+            "device set did not reach the store: {stored}"
+        );
+        // Ports open listeners on the daemon's host: only a global admin sets them.
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let listen = format!("127.0.0.1:{port}/raw");
+        remote.fails(
+            &dave_token,
+            &["device", "set", "web1", "--listen", &listen],
+            "only `admin` on the built-in group `all` may set them",
+        )?;
+        ensure!(
+            shown(w)?["settings"]["listen"] == serde_json::json!([]),
+            "a refused port was stored"
+        );
+        remote.ok(&root_token, &["device", "set", "web1", "--listen", &listen])?;
+        let stored = shown(w)?;
+        ensure!(
+            stored["settings"]["listen"] == serde_json::json!([listen])
+                && stored["settings"]["description"] == "rack 4",
+            "the port was not stored, or other settings were lost: {stored}"
+        );
+        // The console's new port is open (the daemon applies the change before it answers).
+        ensure!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            "the device's new port {port} does not accept connections"
+        );
+        remote.ok(&root_token, &["device", "set", "web1", "--no-listen"])?;
+        ensure!(
+            shown(w)?["settings"]["listen"] == serde_json::json!([]),
+            "--no-listen did not reach the store"
+        );
+        // A viewer changes nothing; an unknown device and a bad setting are named.
+        remote.fails(
+            &carol_token,
+            &["device", "set", "web1", "--description", "x"],
+            "web1",
+        )?;
+        ensure!(
+            shown(w)?["settings"]["description"] == "rack 4",
+            "a viewer's change was stored"
+        );
+        remote.fails(
+            &root_token,
+            &["device", "set", "nodev", "--description", "x"],
+            "nodev",
+        )?;
+        remote.fails(
+            &root_token,
+            &["device", "set", "web1", "--listen", "127.0.0.1:99999/raw"],
+            "99999",
+        )?;
+        // The audit log has the change as dave's.
+        let audit = w.mo_ok(&["audit", "--tail", "50"], None)?.stdout;
+        ensure!(
+            audit
+                .lines()
+                .any(|l| l.contains("dave") && l.contains("device.set")),
+            "no device.set audit row for dave:\n{audit}"
+        );
+        Ok(())
+    });
+}

@@ -305,6 +305,16 @@ impl Client {
         .await
     }
 
+    /// Replace a device's address and settings (`mo device set`): `device` is the whole
+    /// device, as for [`Client::add`]; settings left out take their defaults.
+    pub async fn replace_device(&self, device: &mo_api::NewDevice) -> Result<Device> {
+        let body = to_json(device)?;
+        let segments = ["api", "v1", "devices", device.name.as_str()];
+        let mut req = Self::post(&segments, body, Some(&device.name));
+        req.method = Method::PUT;
+        self.json(req).await
+    }
+
     /// Remove a device.
     pub async fn remove_device(&self, name: &str) -> Result<()> {
         let segments = ["api", "v1", "devices", name];

@@ -135,7 +135,7 @@ pub struct AddSettings {
 }
 
 /// Settings for `mo device set`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SetSettings {
     /// New access URL.
     #[arg(long)]

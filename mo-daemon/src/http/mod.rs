@@ -70,6 +70,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/api/v1/devices"),
     r("POST", "/api/v1/devices"),
     r("GET", "/api/v1/devices/{name}"),
+    r("PUT", "/api/v1/devices/{name}"),
     r("DELETE", "/api/v1/devices/{name}"),
     r("GET", "/api/v1/devices/{name}/who"),
     r("GET", "/api/v1/devices/{name}/secrets"),
@@ -144,7 +145,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/api/v1/devices/{name}",
-            get(rest::get_device).delete(rest::remove_device),
+            get(rest::get_device)
+                .put(rest::replace_device)
+                .delete(rest::remove_device),
         )
         .route("/api/v1/devices/{name}/who", get(rest::who))
         .route("/api/v1/devices/{name}/secrets", get(rest::secrets))

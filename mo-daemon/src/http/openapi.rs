@@ -76,6 +76,7 @@ fn metrics() {}
         rest::cluster,
         rest::list_devices,
         rest::add_device,
+        rest::replace_device,
         rest::get_device,
         rest::remove_device,
         rest::who,

@@ -1,4 +1,4 @@
-//! Devices: list, show, add, remove.
+//! Devices: list, show, add, replace (`mo device set`), remove.
 
 use axum::Json;
 use axum::extract::State;
@@ -89,6 +89,12 @@ pub fn store_settings(input: SettingsInput) -> Result<DeviceSettings, ApiError> 
         .transpose()?;
     if let Some(v) = input.log_secrets {
         s.log_secrets = v;
+    }
+    if let Some(v) = input.listen {
+        s.listen = v;
+    }
+    if let Some(v) = input.listen_allow {
+        s.listen_allow = v;
     }
     Ok(s)
 }
@@ -223,6 +229,7 @@ pub async fn add_device(
         .check(&state, Permission::Admin, &device.name)
         .await?;
     check_reach(&state, &caller, &device, "device.add")?;
+    check_listen(&state, &caller, &device, None, "device.add")?;
     let stored = device.clone();
     let result = blocking(&state, move |s| s.add_device(&stored)).await;
     let outcome = if result.is_ok() {
@@ -252,6 +259,122 @@ pub async fn add_device(
     ))
 }
 
+/// Replace a device's address and settings (`mo device set` through the API): the body is a
+/// whole device as for `POST`, fields left out take their defaults; its name must be the path's.
+/// Needs `admin` on the device; a changed address that runs a program, opens a local path or
+/// reaches a host also needs a global admin or a site [[allow]] entry, and changed ports
+/// (`listen`, `listen_allow`) a global admin. The console is restarted with the new settings
+/// before the answer.
+#[utoipa::path(put, path = "/api/v1/devices/{name}", operation_id = "replaceDevice",
+    tag = "devices", params(DevicePath), request_body = NewDevice,
+    responses(
+        (status = 200, description = "Replaced.", body = mo_api::Device),
+        (status = 400, description = "A bad address or setting (code bad_request), or a body naming another device; the message names the setting.", body = mo_api::ErrorBody),
+        (status = 403, description = "Denied (code forbidden): no `admin` on the device, an address outside the site's [[allow]] entries, or ports changed by a caller who is no global admin.", body = mo_api::ErrorBody),
+        (status = 404, description = "No such device (code not_found).", body = mo_api::ErrorBody),
+    ))]
+pub async fn replace_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+    JsonBody(body): JsonBody<NewDevice>,
+) -> Result<Json<mo_api::Device>, ApiError> {
+    let current = {
+        let n = name.clone();
+        blocking(&state, move |s| s.get_device(&n)).await?
+    };
+    let Some(current) = current.filter(|_| caller.sees(&state, &name)) else {
+        return Err(ApiError::unknown_device(&name));
+    };
+    caller.check(&state, Permission::Admin, &name).await?;
+    if body.name != name {
+        return Err(ApiError::bad_request(format!(
+            "the body names device `{}` but the path `{name}`: a device is renamed by adding it \
+             under the new name and removing the old one",
+            body.name
+        )));
+    }
+    let settings = store_settings(body.merged_settings())?;
+    let device = Device {
+        name: body.name,
+        url: body.url,
+        settings,
+    };
+    check_addresses(&device)?;
+    if device.url != current.url || device.settings.power != current.settings.power {
+        check_reach(&state, &caller, &device, "device.set")?;
+    }
+    check_listen(&state, &caller, &device, Some(&current), "device.set")?;
+    let stored = device.clone();
+    let result = blocking(&state, move |s| s.update_device(&stored)).await;
+    state.ctx.access.record(
+        &caller.user,
+        &caller.origin,
+        "device.set",
+        Some(&device.name),
+        if result.is_ok() {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        },
+        device.url.clone(),
+    );
+    result?;
+    apply_device(&state, &name).await?;
+    let entry = state.ctx.registry.get(&name).ok_or_else(|| {
+        ApiError::internal(format!(
+            "device `{name}` was stored but the daemon does not run it"
+        ))
+    })?;
+    Ok(Json(api_device(&state, &entry, true).await))
+}
+
+/// A device's own TCP ports open listeners on the daemon's host: adding or changing them
+/// (`listen`, `listen_allow`) needs a global admin; a refusal is audited and is a 403.
+fn check_listen(
+    state: &AppState,
+    caller: &Caller,
+    device: &Device,
+    current: Option<&Device>,
+    audit_action: &str,
+) -> Result<(), ApiError> {
+    let unchanged = match current {
+        Some(c) => {
+            c.settings.listen == device.settings.listen
+                && c.settings.listen_allow == device.settings.listen_allow
+        }
+        None => device.settings.listen.is_empty() && device.settings.listen_allow.is_empty(),
+    };
+    if unchanged || caller.is_global(state, Permission::Admin) {
+        return Ok(());
+    }
+    let why = format!(
+        "device `{}`: its own TCP ports (listen, listen_allow) open listeners on the daemon's \
+         host: only `admin` on the built-in group `all` may set them",
+        device.name
+    );
+    Err(denied(state, caller, device, audit_action, why))
+}
+
+/// A refused device write: audited as denied, answered 403 with `why`.
+fn denied(
+    state: &AppState,
+    caller: &Caller,
+    device: &Device,
+    audit_action: &str,
+    why: String,
+) -> ApiError {
+    state.ctx.access.record(
+        &caller.user,
+        &caller.origin,
+        audit_action,
+        Some(&device.name),
+        Outcome::Denied,
+        why.clone(),
+    );
+    ApiError::forbidden(why)
+}
+
 /// The site allowlist check for a device write (`audit_action` names it in the audit log): an
 /// address that runs a program, opens a local path or connects to a host needs a global admin
 /// or a covering `[[allow]]` entry (crate::site). Every route that creates or changes a device's
@@ -264,17 +387,11 @@ pub fn check_reach(
     audit_action: &str,
 ) -> Result<(), ApiError> {
     let global = caller.is_global(state, Permission::Admin);
-    state.ctx.site.check_device(device, global).map_err(|why| {
-        state.ctx.access.record(
-            &caller.user,
-            &caller.origin,
-            audit_action,
-            Some(&device.name),
-            Outcome::Denied,
-            why.clone(),
-        );
-        ApiError::forbidden(why)
-    })
+    state
+        .ctx
+        .site
+        .check_device(device, global)
+        .map_err(|why| denied(state, caller, device, audit_action, why))
 }
 
 /// The API takes device and power addresses of the shapes its OpenAPI document states
