@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use mo_drivers::agent::EnrollToken;
-use mo_drivers::agent::codec::{Decoder, Frame, MAX_PAYLOAD};
+use mo_drivers::agent::codec::{ABILITY_HOST_INFO, Decoder, Frame, MAX_PAYLOAD};
+use mo_drivers::host::{self, HostWhat};
 use russh::client::{AuthResult, ChannelOpenHandle, Handle, Msg, Session};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{Channel, ChannelMsg, ChannelOpenFailure, ChannelReadHalf, ChannelWriteHalf};
@@ -421,6 +422,7 @@ async fn session(
         Frame::Hello {
             agent: target.agent.clone(),
             software: env!("CARGO_PKG_VERSION").into(),
+            abilities: ABILITY_HOST_INFO,
         },
         Frame::Ports(ports.iter().map(Port::info).collect()),
     ];
@@ -467,9 +469,17 @@ async fn session(
     }
     // The control channel lives as long as the link.
     let mut decoder = Decoder::new();
+    // Host-info queries being answered (each reads the host in a blocking task).
+    let mut host_jobs: tokio::task::JoinSet<Frame> = tokio::task::JoinSet::new();
     let why = loop {
         let msg = tokio::select! {
             msg = control_rd.wait() => msg,
+            Some(Ok(reply)) = host_jobs.join_next() => {
+                if let Err(e) = control_wr.data_bytes(bytes::Bytes::from(reply.encode())).await {
+                    break format!("sending a host-info reply: {e}");
+                }
+                continue;
+            }
             // A port channel that ends (refused, garbage, closed) takes the link down with it:
             // the next connection opens every port again.
             Some(_) = tasks.join_next() => break "a port channel ended".to_string(),
@@ -483,6 +493,9 @@ async fn session(
                             tracing::error!("daemon: {text}");
                         }
                         Ok(Some(Frame::Notice(text))) => tracing::info!("daemon: {text}"),
+                        Ok(Some(Frame::HostQuery { id, what })) => {
+                            host_jobs.spawn(host_reply(id, what, host_jobs.len()));
+                        }
                         Ok(Some(other)) => {
                             tracing::debug!(
                                 "ignored {} frame on the control channel",
@@ -515,6 +528,23 @@ async fn session(
         .disconnect(russh::Disconnect::ByApplication, "", "en")
         .await;
     Ended { was_up: true, why }
+}
+
+/// The most host-info queries answered at once; more are refused.
+const HOST_JOBS: usize = 4;
+
+/// Answer the host-info query `id` for `what` (`busy` queries are being answered already).
+async fn host_reply(id: u32, what: String, busy: usize) -> Frame {
+    let reply = match what.parse::<HostWhat>() {
+        Err(e) => Err(e.to_string()),
+        Ok(_) if busy >= HOST_JOBS => Err(format!(
+            "the agent is answering {busy} host-info queries already; try again"
+        )),
+        Ok(what) => tokio::task::spawn_blocking(move || host::collect(what))
+            .await
+            .map_err(|e| format!("reading the host's {what}: {e}")),
+    };
+    Frame::HostReply { id, reply }
 }
 
 async fn open(handle: &Handle<Client>, command: String) -> anyhow::Result<Channel<Msg>> {

@@ -35,6 +35,7 @@ mod discover;
 mod error;
 mod events;
 mod health;
+mod hosts;
 mod log;
 mod maintenance;
 mod power;
@@ -68,6 +69,7 @@ pub use events::{
     RaiseSource, Severity,
 };
 pub use health::{Degraded, Health, HealthPart, HealthStatus};
+pub use hosts::{DAEMON_HOST, HostInfo, HostInfoKind, HostPath};
 pub use log::{LogQuery, SearchHit, SearchQuery, VerifyReport};
 pub use maintenance::{Maintenance, MaintenancePath, StartMaintenance};
 pub use power::{PowerAction, PowerReport, PowerRequest, PowerResult, PowerState};

@@ -75,6 +75,7 @@ pub const TOKEN_ACTIONS: &[&str] = &[
     "gang",
     "events.ack",
     "events.raise",
+    "host.show",
     "admin",
 ];
 

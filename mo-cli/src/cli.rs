@@ -144,6 +144,9 @@ pub enum Command {
     /// Agents (mo-agent on console servers): add (enrollment token), list, show, ports, rm.
     #[command(subcommand)]
     Agent(crate::agent::AgentCommand),
+    /// Host info: a host's CPUs, memory, file systems or processes (`mod` or an agent's host).
+    #[command(subcommand)]
+    Host(crate::host::HostCommand),
     /// Back up the data directory while the daemon runs: a consistent snapshot of the store
     /// (and with --with-logs the record logs) in a tar archive with a manifest of checksums.
     Backup(crate::backup::BackupArgs),

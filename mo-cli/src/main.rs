@@ -24,6 +24,7 @@ mod discover;
 mod events;
 mod events_remote;
 mod generate;
+mod host;
 mod listen;
 mod log;
 mod log_usage;
@@ -140,6 +141,12 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
     {
         let trust = mo_client::Trust::from_options(cli.ca.as_deref(), cli.pin.as_deref())?;
         maintenance::remote(server, cli.token.as_deref(), trust, command, out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Command::Host(command) = &cli.command {
+        let trust = mo_client::Trust::from_options(cli.ca.as_deref(), cli.pin.as_deref())?;
+        let server = cli.server.as_deref().filter(|s| !s.is_empty());
+        host::run(server, cli.token.as_deref(), trust, command, out)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Events(args) = &cli.command
@@ -280,7 +287,7 @@ fn run(cli: Cli, out: &mut (dyn Write + Send)) -> Result<ExitCode> {
         Command::Discover(_) | Command::Wizard(_) => {}
         Command::Console(_) | Command::Who { .. } | Command::Cluster(_) => {}
         Command::Login(_) | Command::Logout(_) | Command::Gang(_) | Command::Listen(_) => {}
-        Command::Backup(_) | Command::Restore(_) => {}
+        Command::Backup(_) | Command::Restore(_) | Command::Host(_) => {}
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -58,6 +58,7 @@ pub use events::parse_event;
 pub use serde_json::Value;
 pub use trust::Trust;
 pub use types::{ClusterConsole, ClusterNode, ClusterStatus, NodeState};
+pub use types::{DAEMON_HOST, HostInfo, HostInfoKind};
 pub use types::{
     Device, DeviceState, Event, EventQuery, GangReport, Health, HealthStatus, LogQuery, PlayReport,
     PowerAction, PowerReport, PowerResult, PowerState, RoleInfo, SearchHit, SessionInfo, Settings,
@@ -335,6 +336,16 @@ impl Client {
     /// Every viewer of every device the caller may see.
     pub async fn sessions(&self) -> Result<Vec<SessionInfo>> {
         self.json(Self::get(&["api", "v1", "sessions"], None)).await
+    }
+
+    /// A host's CPUs, memory, file systems or processes as a table: `name` is
+    /// [`DAEMON_HOST`] (`mod`, the daemon's own host) or an agent's name. Needs `host.show`.
+    pub async fn host_info(&self, name: &str, what: HostInfoKind) -> Result<HostInfo> {
+        self.json(Self::get(
+            &["api", "v1", "hosts", name, what.name()],
+            Some(name),
+        ))
+        .await
     }
 
     /// The power state of a device (each controller).

@@ -24,6 +24,9 @@ pub use mo_api::SshKey;
 /// A maintenance window (`/api/v1/maintenance`).
 pub use mo_api::Maintenance;
 
+/// Host info (`GET /api/v1/hosts/{name}/{what}`).
+pub use mo_api::{DAEMON_HOST, HostInfo, HostInfoKind};
+
 /// A role (`GET /api/v1/roles`).
 pub use mo_api::Role as RoleInfo;
 

@@ -51,6 +51,7 @@ pub mod agent;
 pub mod credentials;
 pub mod discover;
 pub mod exec;
+pub mod host;
 pub mod ipmi;
 pub mod power;
 pub mod profile;

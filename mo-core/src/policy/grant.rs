@@ -18,7 +18,7 @@ impl Role {
     /// Name of the built-in read-only role: `list`, `spy`, `log.read`.
     pub const VIEWER: &'static str = "viewer";
     /// Name of the built-in working role: viewer plus `attach`, `join`, `break`,
-    /// `log.read_input`, `log.note`, `power.status`.
+    /// `log.read_input`, `log.note`, `power.status`, `host.show`.
     pub const OPERATOR: &'static str = "operator";
     /// Name of the built-in role allowing everything.
     pub const ADMIN: &'static str = "admin";
@@ -42,7 +42,8 @@ impl Role {
             .with(Permission::Break)
             .with(Permission::LogReadInput)
             .with(Permission::LogNote)
-            .with(Permission::PowerStatus);
+            .with(Permission::PowerStatus)
+            .with(Permission::HostShow);
         [
             Role {
                 name: Role::VIEWER.to_string(),

@@ -3,8 +3,8 @@
 //! - An [`Permission`] is one thing a user can do (`spy`, `force`, `power.control`, …); `admin`
 //!   implies every action.
 //! - A [`Role`] is a named [`PermissionSet`]. Built in, and redefinable: `viewer` (list, spy,
-//!   log.read), `operator` (viewer + attach, join, break, log.read_input, log.note, power.status), `admin`
-//!   (everything).
+//!   log.read), `operator` (viewer + attach, join, break, log.read_input, log.note, power.status,
+//!   host.show), `admin` (everything).
 //! - A [`DeviceGroup`] holds devices named explicitly and devices whose names match its
 //!   [`NamePattern`]s — globs such as `web*` or `rack3-??`, or regexes written
 //!   `re:^db[0-9]+$`. A device may be in many groups; the group `all` is built in.

@@ -43,13 +43,17 @@ pub enum Permission {
     /// `events.raise`: raise an event about the device by hand or from another system
     /// (`mo events raise`, `POST /api/v1/events`).
     EventsRaise,
+    /// `host.show`: see a host's CPUs, memory, file systems and processes (`mo host show`: the
+    /// daemon's own host or an agent's). Not about one device: it takes a grant on the group
+    /// `all`.
+    HostShow,
     /// `admin`: everything, including changing the device; implies every other action.
     Admin,
 }
 
 impl Permission {
     /// Every action, in declaration order.
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 17] = [
         Permission::List,
         Permission::Spy,
         Permission::Attach,
@@ -65,6 +69,7 @@ impl Permission {
         Permission::Gang,
         Permission::EventsAck,
         Permission::EventsRaise,
+        Permission::HostShow,
         Permission::Admin,
     ];
 
@@ -86,6 +91,7 @@ impl Permission {
             Permission::Gang => "gang",
             Permission::EventsAck => "events.ack",
             Permission::EventsRaise => "events.raise",
+            Permission::HostShow => "host.show",
             Permission::Admin => "admin",
         }
     }
@@ -109,6 +115,7 @@ impl Permission {
             Permission::Gang => "gang",
             Permission::EventsAck => "acknowledge events of",
             Permission::EventsRaise => "raise events about",
+            Permission::HostShow => "show the host info of",
             Permission::Admin => "administer",
         }
     }

@@ -504,7 +504,7 @@ fn actions_parse_and_print() {
     assert_eq!(
         names.join(" "),
         "list spy attach force join break log.read log.read_input log.note power.status \
-         power.control macro.run gang events.ack events.raise admin"
+         power.control macro.run gang events.ack events.raise host.show admin"
     );
     let cases: &[(&str, &str)] = &[
         (
@@ -554,7 +554,7 @@ fn action_sets() {
     let [viewer, operator, admin] = Role::builtin();
     assert_eq!(
         operator.actions.to_string(),
-        "list,spy,attach,join,break,log.read,log.read_input,log.note,power.status"
+        "list,spy,attach,join,break,log.read,log.read_input,log.note,power.status,host.show"
     );
     assert!(!viewer.actions.allows(Permission::LogReadInput));
     assert_eq!(viewer.actions.union(operator.actions), operator.actions);

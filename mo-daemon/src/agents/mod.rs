@@ -7,7 +7,7 @@
 //!
 //! * `mo-agent enroll KEY` registers the agent's public key (consuming the token);
 //! * `mo-agent control` is the control channel: hello, the list of ports (recorded in the store
-//!   for `mo agent ports`);
+//!   for `mo agent ports`), host-info queries ([`Agents::host_info`]);
 //! * `mo-agent port NAME` carries one port: output records with the agent's sequence numbers,
 //!   input, control operations, modem lines.
 //!
@@ -20,20 +20,21 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use mo_core::link::{ControlOp, Link, LinkControl, LinkStatus, ModemState};
 use mo_core::{Error, Result};
-use mo_drivers::agent::codec::{Decoder, Frame, MAX_PAYLOAD, PortOp};
+use mo_drivers::agent::codec::{ABILITY_HOST_INFO, Decoder, Frame, MAX_PAYLOAD, PortOp};
 use mo_drivers::agent::{AgentPorts, ENROLL_PREFIX, EnrollToken};
+use mo_drivers::host::{HostTable, HostWhat};
 use mo_store::{AgentPort, SshPublicKey, Store};
 use russh::server::{Handle, Msg};
 use russh::{Channel, ChannelMsg, ChannelWriteHalf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, WriteHalf};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::Ctx;
 
@@ -48,6 +49,8 @@ const OPEN_WAIT: Duration = Duration::from_secs(5);
 const QUEUE: usize = 256;
 /// The pipe between a console actor and a port's channel task.
 const PIPE_BYTES: usize = 64 * 1024;
+/// How long a host-info query waits for the agent's answer.
+const HOST_WAIT: Duration = Duration::from_secs(10);
 
 /// An agent port: (agent, port).
 type PortKey = (String, String);
@@ -112,7 +115,31 @@ struct Live {
     id: u64,
     ports: HashMap<String, Arc<PortLine>>,
     offered: Vec<String>,
+    /// Frames to the agent on its control channel.
+    control: mpsc::Sender<Frame>,
+    /// What the agent's hello announced (`ABILITY_*`).
+    abilities: u32,
 }
+
+/// Why [`Agents::host_info`] has no table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// The agent is not connected now.
+    #[error("agent `{0}` is not connected")]
+    NotConnected(String),
+    /// The agent is older than host info.
+    #[error("agent `{0}` does not answer host info (an older mo-agent: upgrade it)")]
+    Unsupported(String),
+    /// The agent did not answer in time, or went away while asked.
+    #[error("agent `{0}` did not answer the host-info query")]
+    NoAnswer(String),
+    /// The agent answered with an error.
+    #[error("agent `{0}`: {1}")]
+    Failed(String, String),
+}
+
+/// Host-info queries waiting for their agents' answers, by query id.
+type HostQueries = HashMap<u32, (String, oneshot::Sender<Result<HostTable, String>>)>;
 
 /// The agents connected to this daemon and their ports.
 pub struct Agents {
@@ -128,6 +155,8 @@ pub struct Agents {
     persisting: AtomicBool,
     changed: Notify,
     ids: AtomicU64,
+    queries: Mutex<HostQueries>,
+    query_ids: AtomicU32,
 }
 
 impl Agents {
@@ -142,6 +171,53 @@ impl Agents {
             persisting: AtomicBool::new(false),
             changed: Notify::new(),
             ids: AtomicU64::new(1),
+            queries: Mutex::new(HashMap::new()),
+            query_ids: AtomicU32::new(1),
+        }
+    }
+
+    fn queries(&self) -> std::sync::MutexGuard<'_, HostQueries> {
+        self.queries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ask the connected agent `agent` for its host's `what` (`mo host show AGENT what`); waits
+    /// up to 10 s for the answer.
+    pub async fn host_info(
+        &self,
+        agent: &str,
+        what: HostWhat,
+    ) -> std::result::Result<HostTable, HostError> {
+        let control = {
+            let live = self.live();
+            let Some(l) = live.get(agent) else {
+                return Err(HostError::NotConnected(agent.to_owned()));
+            };
+            if l.abilities & ABILITY_HOST_INFO == 0 {
+                return Err(HostError::Unsupported(agent.to_owned()));
+            }
+            l.control.clone()
+        };
+        let id = self.query_ids.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.queries().insert(id, (agent.to_owned(), tx));
+        let asked = control
+            .send(Frame::HostQuery {
+                id,
+                what: what.name().to_owned(),
+            })
+            .await;
+        let answer = match asked {
+            Ok(()) => tokio::time::timeout(HOST_WAIT, rx)
+                .await
+                .ok()
+                .and_then(|r| r.ok()),
+            Err(_) => None,
+        };
+        self.queries().remove(&id);
+        match answer {
+            Some(Ok(table)) => Ok(table),
+            Some(Err(text)) => Err(HostError::Failed(agent.to_owned(), text)),
+            None => Err(HostError::NoAnswer(agent.to_owned())),
         }
     }
 
@@ -496,6 +572,7 @@ async fn control_channel(
     wr: ChannelWriteHalf<Msg>,
     handle: Handle,
 ) {
+    let to_agent = spawn_writer(wr);
     {
         let mut live = agents.live();
         live.insert(
@@ -504,12 +581,13 @@ async fn control_channel(
                 id,
                 ports: HashMap::new(),
                 offered: Vec::new(),
+                control: to_agent.clone(),
+                abilities: 0,
             },
         );
     }
     agents.changed.notify_waiters();
     tracing::info!(agent = name, ?peer, "agent connected");
-    let to_agent = spawn_writer(wr);
     let mut decoder = Decoder::new();
     let mut revoke_check = tokio::time::interval(Duration::from_secs(1));
     let why = loop {
@@ -567,9 +645,16 @@ async fn control_channel(
 
 async fn control_frame(agents: &Agents, name: &str, peer: Option<SocketAddr>, frame: Frame) {
     match frame {
-        Frame::Hello { agent, software } => {
+        Frame::Hello {
+            agent,
+            software,
+            abilities,
+        } => {
             if agent != name {
                 tracing::warn!(agent = name, said = %agent, "agent hello names another agent");
+            }
+            if let Some(l) = agents.live().get_mut(name) {
+                l.abilities = abilities;
             }
             let store = agents.store.clone();
             let name = name.to_owned();
@@ -598,6 +683,22 @@ async fn control_frame(agents: &Agents, name: &str, peer: Option<SocketAddr>, fr
             let name = name.to_owned();
             let _ = tokio::task::spawn_blocking(move || store.set_agent_ports(&name, &rows)).await;
             agents.changed.notify_waiters();
+        }
+        Frame::HostReply { id, reply } => {
+            let waiting = {
+                let mut queries = agents.queries();
+                match queries.get(&id) {
+                    // Only the agent asked may answer.
+                    Some((asked, _)) if asked == name => queries.remove(&id),
+                    _ => None,
+                }
+            };
+            match waiting {
+                Some((_, tx)) => {
+                    let _ = tx.send(reply);
+                }
+                None => tracing::debug!(agent = name, id, "host-info reply nobody waits for"),
+            }
         }
         Frame::Notice(text) => tracing::info!(agent = name, "agent: {text}"),
         Frame::Error(text) => tracing::warn!(agent = name, "agent error: {text}"),

@@ -77,6 +77,7 @@ pub const ROUTES: &[Route] = &[
     r("PUT", "/api/v1/devices/{name}/secrets/{kind}"),
     r("DELETE", "/api/v1/devices/{name}/secrets/{kind}"),
     r("GET", "/api/v1/sessions"),
+    r("GET", "/api/v1/hosts/{name}/{what}"),
     r("GET", "/api/v1/devices/{name}/power"),
     r("POST", "/api/v1/devices/{name}/power"),
     r("POST", "/api/v1/devices/{name}/signals"),
@@ -156,6 +157,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::put(rest::set_secret).delete(rest::remove_secret),
         )
         .route("/api/v1/sessions", get(rest::sessions))
+        .route("/api/v1/hosts/{name}/{what}", get(rest::host_info))
         .route(
             "/api/v1/devices/{name}/power",
             get(rest::power_status).post(rest::power_action),

@@ -84,6 +84,7 @@ fn metrics() {}
         rest::set_secret,
         rest::remove_secret,
         rest::sessions,
+        rest::host_info,
         rest::power_status,
         rest::power_action,
         rest::set_signals,

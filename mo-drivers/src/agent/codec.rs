@@ -27,6 +27,8 @@
 
 use std::fmt;
 
+use crate::host::HostTable;
+
 /// The protocol version this build speaks.
 pub const VERSION: u8 = 1;
 
@@ -38,6 +40,12 @@ pub const MAX_STR: usize = 4096;
 
 /// The most ports one `Ports` frame lists.
 pub const MAX_PORTS: usize = 1024;
+
+/// The most columns a host-info table has on the wire.
+pub const MAX_COLUMNS: usize = 32;
+
+/// An ability an agent announces in its `Hello`: it answers [`Frame::HostQuery`].
+pub const ABILITY_HOST_INFO: u32 = 1;
 
 /// A port an agent offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +79,10 @@ pub enum Frame {
         agent: String,
         /// The agent's software version.
         software: String,
+        /// What the agent can do beyond version 1's first frames: a bit set of `ABILITY_*`
+        /// ([`ABILITY_HOST_INFO`]). Optional on the wire: a `Hello` without it (an older agent)
+        /// decodes as 0.
+        abilities: u32,
     },
     /// Agent → daemon on the control channel: the ports it offers (replaces any earlier list).
     Ports(Vec<PortInfo>),
@@ -122,6 +134,22 @@ pub enum Frame {
     Notice(String),
     /// Either way: the sender refuses to go on, and why.
     Error(String),
+    /// Daemon → agent on the control channel (only to an agent announcing
+    /// [`ABILITY_HOST_INFO`]): show this host's `cpu`, `mem`, `fs` or `proc`.
+    HostQuery {
+        /// Chosen by the daemon; the reply carries it back.
+        id: u32,
+        /// `cpu`, `mem`, `fs` or `proc` ([`crate::host::HostWhat`]).
+        what: String,
+    },
+    /// Agent → daemon on the control channel: the answer to the [`Frame::HostQuery`] `id`.
+    HostReply {
+        /// The query's id.
+        id: u32,
+        /// The table, or why there is none. Rows that would make the frame longer than
+        /// [`MAX_FRAME`] are left out when it is encoded.
+        reply: Result<HostTable, String>,
+    },
 }
 
 /// Why bytes are not a valid frame stream.
@@ -161,6 +189,8 @@ mod kind {
     pub const DROPPED: u8 = 11;
     pub const NOTICE: u8 = 12;
     pub const ERROR: u8 = 13;
+    pub const HOST_QUERY: u8 = 14;
+    pub const HOST_REPLY: u8 = 15;
 }
 
 impl Frame {
@@ -180,6 +210,8 @@ impl Frame {
             Frame::Dropped { .. } => "dropped",
             Frame::Notice(_) => "notice",
             Frame::Error(_) => "error",
+            Frame::HostQuery { .. } => "host query",
+            Frame::HostReply { .. } => "host reply",
         }
     }
 
@@ -190,10 +222,15 @@ impl Frame {
         let mut body = Vec::with_capacity(32);
         body.push(VERSION);
         match self {
-            Frame::Hello { agent, software } => {
+            Frame::Hello {
+                agent,
+                software,
+                abilities,
+            } => {
                 body.push(kind::HELLO);
                 put_str(&mut body, agent);
                 put_str(&mut body, software);
+                body.extend_from_slice(&abilities.to_be_bytes());
             }
             Frame::Ports(ports) => {
                 body.push(kind::PORTS);
@@ -263,6 +300,25 @@ impl Frame {
                 body.push(kind::ERROR);
                 put_str(&mut body, text);
             }
+            Frame::HostQuery { id, what } => {
+                body.push(kind::HOST_QUERY);
+                body.extend_from_slice(&id.to_be_bytes());
+                put_str(&mut body, what);
+            }
+            Frame::HostReply { id, reply } => {
+                body.push(kind::HOST_REPLY);
+                body.extend_from_slice(&id.to_be_bytes());
+                match reply {
+                    Ok(table) => {
+                        body.push(0);
+                        put_table(&mut body, table);
+                    }
+                    Err(text) => {
+                        body.push(1);
+                        put_str(&mut body, text);
+                    }
+                }
+            }
         }
         let mut wire = Vec::with_capacity(body.len() + 4);
         wire.extend_from_slice(&(body.len() as u32).to_be_bytes());
@@ -285,9 +341,14 @@ impl Frame {
         let frame = match *code {
             kind::HELLO => {
                 r.kind = "hello";
+                let agent = r.string()?;
+                let software = r.string()?;
+                // Added after the first agents: absent means none.
+                let abilities = if r.rest.is_empty() { 0 } else { r.u32()? };
                 Frame::Hello {
-                    agent: r.string()?,
-                    software: r.string()?,
+                    agent,
+                    software,
+                    abilities,
                 }
             }
             kind::PORTS => {
@@ -377,6 +438,23 @@ impl Frame {
                 r.kind = "error";
                 Frame::Error(r.string()?)
             }
+            kind::HOST_QUERY => {
+                r.kind = "host query";
+                Frame::HostQuery {
+                    id: r.u32()?,
+                    what: r.string()?,
+                }
+            }
+            kind::HOST_REPLY => {
+                r.kind = "host reply";
+                let id = r.u32()?;
+                let reply = match r.u8()? {
+                    0 => Ok(r.table()?),
+                    1 => Err(r.string()?),
+                    _ => return Err(r.bad("unknown reply status")),
+                };
+                Frame::HostReply { id, reply }
+            }
             other => return Err(CodecError::Kind(other)),
         };
         if !r.rest.is_empty() {
@@ -396,6 +474,40 @@ fn put_str(body: &mut Vec<u8>, text: &str) {
     }
     body.extend_from_slice(&(end as u16).to_be_bytes());
     body.extend_from_slice(&text.as_bytes()[..end]);
+}
+
+/// `columns:u8 (str)* rows:u16 (str × columns)*`: as many rows as fit in [`MAX_FRAME`].
+fn put_table(body: &mut Vec<u8>, table: &HostTable) {
+    let columns = &table.columns[..table.columns.len().min(MAX_COLUMNS)];
+    body.push(columns.len() as u8);
+    for c in columns {
+        put_str(body, c);
+    }
+    let count_at = body.len();
+    body.extend_from_slice(&[0, 0]);
+    let mut count: u16 = 0;
+    let mut row_bytes = Vec::new();
+    // Rows without columns would be empty: none are sent.
+    let rows = if columns.is_empty() {
+        &[][..]
+    } else {
+        &table.rows[..]
+    };
+    for row in rows {
+        if count == u16::MAX {
+            break;
+        }
+        row_bytes.clear();
+        for i in 0..columns.len() {
+            put_str(&mut row_bytes, row.get(i).map_or("", String::as_str));
+        }
+        if body.len() + row_bytes.len() > MAX_FRAME {
+            break;
+        }
+        body.extend_from_slice(&row_bytes);
+        count += 1;
+    }
+    body[count_at..count_at + 2].copy_from_slice(&count.to_be_bytes());
 }
 
 fn put_bytes(body: &mut Vec<u8>, bytes: &[u8]) {
@@ -454,6 +566,29 @@ impl Reader<'_> {
         }
         let bytes = self.take(n)?;
         String::from_utf8(bytes.to_vec()).map_err(|_| self.bad("string is not UTF-8"))
+    }
+
+    fn table(&mut self) -> Result<HostTable, CodecError> {
+        let ncols = usize::from(self.u8()?);
+        if ncols > MAX_COLUMNS {
+            return Err(self.bad("too many columns"));
+        }
+        let columns = (0..ncols)
+            .map(|_| self.string())
+            .collect::<Result<Vec<_>, _>>()?;
+        let nrows = usize::from(self.u16()?);
+        if ncols == 0 && nrows > 0 {
+            return Err(self.bad("rows without columns"));
+        }
+        let mut rows = Vec::new();
+        for _ in 0..nrows {
+            rows.push(
+                (0..ncols)
+                    .map(|_| self.string())
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+        }
+        Ok(HostTable { columns, rows })
     }
 
     fn take_rest(&mut self) -> Vec<u8> {
@@ -537,6 +672,7 @@ mod tests {
             Frame::Hello {
                 agent: "cs1".into(),
                 software: "0.1.0".into(),
+                abilities: ABILITY_HOST_INFO,
             },
             Frame::Ports(vec![
                 PortInfo {
@@ -579,6 +715,28 @@ mod tests {
             },
             Frame::Notice("port down".into()),
             Frame::Error("go away".into()),
+            Frame::HostQuery {
+                id: 7,
+                what: "cpu".into(),
+            },
+            Frame::HostReply {
+                id: 7,
+                reply: Ok(HostTable {
+                    columns: vec!["A".into(), "B".into()],
+                    rows: vec![
+                        vec!["1".into(), "é".into()],
+                        vec![String::new(), "x".into()],
+                    ],
+                }),
+            },
+            Frame::HostReply {
+                id: 8,
+                reply: Ok(HostTable::default()),
+            },
+            Frame::HostReply {
+                id: u32::MAX,
+                reply: Err("unknown host info `x`".into()),
+            },
         ]
     }
 
@@ -626,6 +784,69 @@ mod tests {
         let mut d = Decoder::new();
         d.push(&wire);
         assert!(d.next_frame().unwrap_err().to_string().contains("after"));
+    }
+
+    #[test]
+    fn a_hello_without_abilities_is_an_older_agents() {
+        // What agents before host info sent: name and version only.
+        let mut body = vec![VERSION, kind::HELLO];
+        put_str(&mut body, "cs1");
+        put_str(&mut body, "0.1.0");
+        let mut wire = (body.len() as u32).to_be_bytes().to_vec();
+        wire.extend_from_slice(&body);
+        let mut d = Decoder::new();
+        d.push(&wire);
+        assert_eq!(
+            d.next_frame().unwrap(),
+            Some(Frame::Hello {
+                agent: "cs1".into(),
+                software: "0.1.0".into(),
+                abilities: 0,
+            })
+        );
+    }
+
+    #[test]
+    fn a_big_host_table_is_cut_to_whole_rows() {
+        let row = vec!["p".repeat(100), "q".repeat(100)];
+        let table = HostTable {
+            columns: vec!["A".into(), "B".into()],
+            rows: vec![row.clone(); 5000],
+        };
+        let wire = Frame::HostReply {
+            id: 1,
+            reply: Ok(table),
+        }
+        .encode();
+        assert!(wire.len() <= MAX_FRAME + 4);
+        let mut d = Decoder::new();
+        d.push(&wire);
+        let Some(Frame::HostReply { reply: Ok(t), .. }) = d.next_frame().unwrap() else {
+            panic!("not a host reply");
+        };
+        assert!(
+            t.rows.len() > 1000 && t.rows.len() < 5000,
+            "{}",
+            t.rows.len()
+        );
+        assert!(t.rows.iter().all(|r| *r == row));
+        // Short rows are padded, extra cells left out: every row as wide as the columns.
+        let ragged = HostTable {
+            columns: vec!["A".into(), "B".into()],
+            rows: vec![vec!["1".into()], vec!["1".into(), "2".into(), "3".into()]],
+        };
+        let mut d = Decoder::new();
+        d.push(
+            &Frame::HostReply {
+                id: 2,
+                reply: Ok(ragged),
+            }
+            .encode(),
+        );
+        let Some(Frame::HostReply { reply: Ok(t), .. }) = d.next_frame().unwrap() else {
+            panic!("not a host reply");
+        };
+        assert_eq!(t.rows, [vec!["1", ""], vec!["1", "2"]]);
     }
 
     #[test]

@@ -501,3 +501,120 @@ fn water_marks_raise_and_clear_events() {
         Ok(())
     });
 }
+
+/// `GET URL` with a bearer token: the status and the body.
+fn api_get(url: &str, token: &str) -> Result<(u16, String)> {
+    let resp = reqwest::blocking::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .timeout(WAIT)
+        .send()
+        .map_err(|e| Error::Check(format!("GET {url}: {e}")))?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.text().unwrap_or_default()))
+}
+
+#[test]
+fn host_info_of_the_daemon_and_of_an_agent() {
+    run_test("agent-host", |w| {
+        let api = mo_testsupport::http::start_daemon_with_http(w, &[])?;
+        let token = add_agent(w, "cs1")?;
+        let key = key_path(w, "cs1");
+        let (ok, said) = enroll(w, "cs1", &token, &key)?;
+        ensure!(ok, "enrollment failed:\n{said}");
+        let mut agent = start_agent(w, "cs1", &key, &["p0=exec:///bin/cat".into()], &[])?;
+        wait_ports(w, "cs1", 1)?;
+        w.add_user_with_role("olga", "olga-pw", Some(("operator", "all")))?;
+        w.add_user_with_role("vic", "vic-pw", Some(("viewer", "all")))?;
+        let olga = mo_testsupport::http::add_token(w, "olga", "all")?;
+        let vic = mo_testsupport::http::add_token(w, "vic", "all")?;
+        let mo = |token: &str, args: &[&str]| {
+            let mut all = vec!["--server", api.base.as_str(), "--token", token, "host"];
+            all.extend_from_slice(args);
+            w.mo(&all, None)
+        };
+        let json = |out: &mo_testsupport::CmdOutput| -> Result<serde_json::Value> {
+            ensure!(out.success(), "mo host show failed:\n{}", out.combined());
+            serde_json::from_str(&out.stdout)
+                .map_err(|e| Error::Check(format!("not JSON ({e}):\n{}", out.stdout)))
+        };
+
+        // The daemon's own host, as an operator.
+        let cpu = json(&mo(&olga, &["show", "mod", "cpu", "--json"])?)?;
+        ensure!(
+            cpu["host"] == "mod" && cpu["what"] == "cpu" && cpu["columns"][0] == "CPU",
+            "{cpu}"
+        );
+        ensure!(cpu["rows"][0][0] == "all", "{cpu}");
+        let usage: f64 = cpu["rows"][0][1]
+            .as_str()
+            .unwrap_or("x")
+            .parse()
+            .unwrap_or(-1.0);
+        ensure!((0.0..=100.0).contains(&usage), "usage {usage}: {cpu}");
+
+        // The agent's host: its process list holds the agent itself, and the `cat` of its port.
+        let procs = json(&mo(&olga, &["show", "cs1", "proc", "--json"])?)?;
+        ensure!(procs["host"] == "cs1", "{procs}");
+        let pid = agent.pid().to_string();
+        let rows = procs["rows"].as_array().cloned().unwrap_or_default();
+        ensure!(
+            rows.iter()
+                .any(|r| r[0] == pid.as_str() && r[2] == "mo-agent"),
+            "the agent (pid {pid}) is not in its host's processes:\n{procs}"
+        );
+        ensure!(
+            rows.iter().any(|r| r[1] == pid.as_str() && r[2] == "cat"),
+            "the agent's port program is not in its host's processes"
+        );
+        let mem = mo(&olga, &["show", "cs1", "mem"])?;
+        ensure!(mem.success(), "{}", mem.combined());
+        let first = mem.stdout.lines().next().unwrap_or_default();
+        ensure!(
+            first.split_whitespace().collect::<Vec<_>>()
+                == ["WHAT", "TOTAL", "USED", "FREE", "AVAILABLE"],
+            "mem table:\n{}",
+            mem.stdout
+        );
+        ensure!(
+            mem.stdout.lines().any(|l| l.starts_with("mem ")),
+            "{}",
+            mem.stdout
+        );
+        let fs = json(&mo(&olga, &["show", "cs1", "fs", "--json"])?)?;
+        ensure!(fs["columns"][0] == "MOUNT", "{fs}");
+
+        // A viewer is denied (and audited); an unknown host is a 404, a bad `what` a 400.
+        let denied = mo(&vic, &["show", "cs1", "cpu"])?;
+        ensure!(
+            !denied.success() && denied.combined().contains("host.show"),
+            "a viewer saw host info:\n{}",
+            denied.combined()
+        );
+        let (status, body) = api_get(&api.url("/api/v1/hosts/mod/mem"), &vic)?;
+        ensure!(status == 403, "viewer: {status} {body}");
+        let (status, body) = api_get(&api.url("/api/v1/hosts/nosuch/cpu"), &olga)?;
+        ensure!(
+            status == 404 && body.contains("no host `nosuch`"),
+            "{status} {body}"
+        );
+        let (status, body) = api_get(&api.url("/api/v1/hosts/mod/disk"), &olga)?;
+        ensure!(status == 400, "{status} {body}");
+        let audit = w.mo_ok(&["audit", "--user", "vic"], None)?.stdout;
+        ensure!(audit.contains("host.show"), "audit:\n{audit}");
+
+        // With the agent gone its host cannot answer; the daemon's still does.
+        agent.terminate(Duration::from_secs(5))?;
+        wait_until("the agent disconnected", WAIT, || {
+            let (status, body) = api_get(&api.url("/api/v1/hosts/cs1/cpu"), &olga)?;
+            Ok(if status == 503 && body.contains("not connected") {
+                Ok(())
+            } else {
+                Err(format!("{status} {body}"))
+            })
+        })?;
+        let (status, body) = api_get(&api.url("/api/v1/hosts/mod/fs"), &olga)?;
+        ensure!(status == 200, "{status} {body}");
+        Ok(())
+    });
+}
