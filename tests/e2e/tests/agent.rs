@@ -313,7 +313,7 @@ fn rfc2217_modem_lines_and_break_travel_through_the_agent() {
         let server = mo_testsupport::PyserialRfc2217::start(w.dir())?;
         let port = server.port;
 
-        w.start_daemon(&[])?;
+        let api = mo_testsupport::http::start_daemon_with_http(w, &[])?;
         let token = add_agent(w, "cs1")?;
         let key = key_path(w, "cs1");
         let (ok, said) = enroll(w, "cs1", &token, &key)?;
@@ -360,6 +360,40 @@ fn rfc2217_modem_lines_and_break_travel_through_the_agent() {
         // BREAK from the viewer's escape sequence reaches the RFC 2217 port.
         pane.send_keys(&["C-e", "c", "l", "1"])?;
         wait_log(w, "lab", "BREAK-SEEN")?;
+
+        // DTR and RTS reach the port through the agent: on loop:// DSR follows DTR and CTS
+        // follows RTS, and the answer comes back as modem notices and events.
+        pane.send_keys(&["C-e", "c", "D", "0"])?;
+        wait_log(w, "lab", "DTR dropped by alice")?;
+        wait_log(w, "lab", "DSR down (was up)")?;
+        pane.wait_for("DSR down (was up)", WAIT)?;
+        pane.send_keys(&["C-e", "c", "R", "0"])?;
+        wait_log(w, "lab", "CTS down (was up)")?;
+        wait_event(w, "DSR down on lab", WAIT)?;
+        wait_event(w, "CTS down on lab", WAIT)?;
+        // ... and through the API, by the lock's holder; the device's modem state follows.
+        let token = mo_testsupport::http::add_token(w, "alice", "all")?;
+        let set = w.mo(
+            &[
+                "--server", &api.base, "--token", &token, "device", "signal", "lab", "--dtr", "on",
+                "--rts", "on",
+            ],
+            None,
+        )?;
+        ensure!(set.success(), "device signal failed:\n{}", set.combined());
+        wait_log(w, "lab", "DSR up (was down)")?;
+        wait_event(w, "DSR up on lab", WAIT)?;
+        wait_until("DSR and CTS up in the device's modem state", WAIT, || {
+            let (status, body) = api_get(&api.url("/api/v1/devices/lab"), &token)?;
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            Ok(
+                if status == 200 && v["modem"]["dsr"] == true && v["modem"]["cts"] == true {
+                    Ok(())
+                } else {
+                    Err(format!("{status} {body}"))
+                },
+            )
+        })?;
         Ok(())
     });
 }
