@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow, bail};
 use clap::Parser;
+use mo_drivers::agent::{WaterMarks, parse_high_mark, parse_low_mark};
 use serde::Deserialize;
 
 /// mo-agent: every port of a console server over one outbound SSH link to mo's daemon.
@@ -60,8 +61,8 @@ struct Args {
     /// device: ttyUSB0).
     #[arg(long)]
     discover_serial: bool,
-    /// A TOML file: connect, key, host_key, spool_mib, spool_dir, discover_serial and [[port]]
-    /// tables (name, url).
+    /// A TOML file: connect, key, host_key, spool_mib, spool_dir, discover_serial, high_mark,
+    /// low_mark and [[port]] tables (name, url, and the port's own high, low).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Spool per port on disk while the link is down, in MiB; the oldest records go first when
@@ -72,6 +73,15 @@ struct Args {
     /// KEY.spool).
     #[arg(long, value_name = "DIR")]
     spool_dir: Option<PathBuf>,
+    /// The high water mark of every port (bytes per second over 10 s; 0: off): a device on a
+    /// port printing faster raises an event. A device address's `high=` still wins; without
+    /// either the daemon's default (8192) holds.
+    #[arg(long, value_name = "BYTES_PER_S")]
+    high_mark: Option<String>,
+    /// The low water mark of every port (30s, 5m; 0: off): a device on a port silent for that
+    /// long raises an event. A device address's `low=` still wins; without either it is off.
+    #[arg(long, value_name = "DURATION")]
+    low_mark: Option<String>,
     /// Log filter for the agent's own diagnostics (tracing syntax).
     #[arg(long, env = "MO_AGENT_LOG", default_value = "info")]
     log: String,
@@ -88,6 +98,8 @@ struct FileConfig {
     spool_dir: Option<PathBuf>,
     #[serde(default)]
     discover_serial: bool,
+    high_mark: Option<Mark>,
+    low_mark: Option<Mark>,
     #[serde(default)]
     port: Vec<FilePort>,
 }
@@ -97,6 +109,71 @@ struct FileConfig {
 struct FilePort {
     name: String,
     url: String,
+    high: Option<Mark>,
+    low: Option<Mark>,
+}
+
+/// A water mark in the TOML file: `high = 2000` or `low = "5m"` (`0`: off).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Mark {
+    Number(u64),
+    Text(String),
+}
+
+impl Mark {
+    fn text(&self) -> String {
+        match self {
+            Mark::Number(n) => n.to_string(),
+            Mark::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// Water marks as the agent sets them: the agent-wide ones (flags over the file's) under each
+/// port's own (`[[port]]` `high`/`low`); `None` per port where nothing is set, so the daemon's
+/// built-in marks hold.
+fn port_marks(
+    args: &Args,
+    file: &FileConfig,
+    ports: &[(String, String)],
+) -> anyhow::Result<Vec<Option<WaterMarks>>> {
+    let high = |text: Option<String>, what: &str| -> anyhow::Result<Option<Option<u64>>> {
+        text.map(|t| parse_high_mark(&t).map_err(|e| anyhow!("{what}: {e}")))
+            .transpose()
+    };
+    let low = |text: Option<String>, what: &str| -> anyhow::Result<Option<Option<Duration>>> {
+        text.map(|t| parse_low_mark(&t).map_err(|e| anyhow!("{what}: {e}")))
+            .transpose()
+    };
+    let agent_high = high(
+        args.high_mark
+            .clone()
+            .or(file.high_mark.as_ref().map(Mark::text)),
+        "--high-mark",
+    )?;
+    let agent_low = low(
+        args.low_mark
+            .clone()
+            .or(file.low_mark.as_ref().map(Mark::text)),
+        "--low-mark",
+    )?;
+    let builtin = WaterMarks::default();
+    ports
+        .iter()
+        .map(|(name, _)| {
+            let own = file.port.iter().find(|p| &p.name == name);
+            let what = format!("port `{name}`");
+            let own_high = high(own.and_then(|p| p.high.as_ref().map(Mark::text)), &what)?;
+            let own_low = low(own.and_then(|p| p.low.as_ref().map(Mark::text)), &what)?;
+            let high = own_high.or(agent_high);
+            let low = own_low.or(agent_low);
+            Ok((high.is_some() || low.is_some()).then(|| WaterMarks {
+                high: high.unwrap_or(builtin.high),
+                low: low.unwrap_or(builtin.low),
+            }))
+        })
+        .collect()
 }
 
 fn main() -> std::process::ExitCode {
@@ -274,9 +351,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .mode(0o700)
         .create(&spool_dir)
         .with_context(|| format!("cannot create the spool directory {}", spool_dir.display()))?;
+    let marks = port_marks(&args, &file, &ports)?;
     let mut held = Vec::new();
-    for (name, url) in &ports {
-        held.push(port::start(name, url, &spool_dir, spool_bytes)?);
+    for ((name, url), marks) in ports.iter().zip(marks) {
+        let mut port = port::start(name, url, &spool_dir, spool_bytes)?;
+        port.marks = marks;
+        held.push(port);
     }
     tracing::info!(
         "holding {} port(s): {}",
@@ -334,6 +414,45 @@ mod tests {
         let bad = Args::parse_from(["mo-agent", "--port", "nourl"]);
         assert!(declared_ports(&bad, &FileConfig::default()).is_err());
         assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn water_marks_come_from_the_flags_the_file_and_the_port() {
+        let file: FileConfig = toml::from_str(
+            "high_mark = 3000\nlow_mark = \"1m\"\n\
+             [[port]]\nname = \"a\"\nurl = \"exec:///bin/cat\"\nlow = \"0\"\n\
+             [[port]]\nname = \"b\"\nurl = \"exec:///bin/cat\"\nhigh = 0\n",
+        )
+        .unwrap();
+        let args = Args::parse_from(["mo-agent", "--port", "c=exec:///bin/cat"]);
+        let ports = declared_ports(&args, &file).unwrap();
+        let marks = port_marks(&args, &file, &ports).unwrap();
+        let m = |high, low: Option<u64>| {
+            Some(WaterMarks {
+                high,
+                low: low.map(Duration::from_secs),
+            })
+        };
+        assert_eq!(
+            marks,
+            [
+                m(Some(3000), None),
+                m(None, Some(60)),
+                m(Some(3000), Some(60))
+            ]
+        );
+        // The flags win over the file; nothing set anywhere: the daemon's built-in marks.
+        let args = Args::parse_from(["mo-agent", "--low-mark", "10s", "--port", "c=x:"]);
+        let marks = port_marks(&args, &file, &ports).unwrap();
+        assert_eq!(marks[2], m(Some(3000), Some(10)));
+        let bare = Args::parse_from(["mo-agent", "--port", "c=x:"]);
+        let none = port_marks(&bare, &FileConfig::default(), &[("c".into(), "x:".into())]);
+        assert_eq!(none.unwrap(), [None]);
+        let bad = Args::parse_from(["mo-agent", "--low-mark", "soon"]);
+        let e = port_marks(&bad, &FileConfig::default(), &[]).unwrap_err();
+        assert!(e.to_string().contains("--low-mark: low mark `soon`"), "{e}");
+        let bad = Args::parse_from(["mo-agent", "--high-mark=-1"]);
+        assert!(port_marks(&bad, &FileConfig::default(), &[]).is_err());
     }
 
     #[test]

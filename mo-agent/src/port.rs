@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mo_core::link::{Connector, ControlOp};
+use mo_drivers::agent::WaterMarks;
 use mo_drivers::agent::codec::{PortInfo, PortOp};
 use mo_drivers::{DriverOptions, connector_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,6 +43,9 @@ pub struct Port {
     /// Notices about the port (opened, lost, settings applied) for the daemon, in order; up to
     /// [`NOTICES`] wait while the link is down, later ones are dropped.
     pub notices: Arc<tokio::sync::Mutex<mpsc::Receiver<String>>>,
+    /// The water marks the agent sets for the port (`--high-mark`, `--low-mark`, the
+    /// `[[port]]` table's `high`/`low`), sent to the daemon; `None`: the daemon's built-in ones.
+    pub marks: Option<WaterMarks>,
 }
 
 impl Port {
@@ -100,6 +104,7 @@ pub fn start(
         cmds: cmd_tx,
         modem: modem_rx,
         notices: Arc::new(tokio::sync::Mutex::new(notice_rx)),
+        marks: None,
     })
 }
 

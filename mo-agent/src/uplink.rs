@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use mo_drivers::agent::EnrollToken;
-use mo_drivers::agent::codec::{ABILITY_HOST_INFO, Decoder, Frame, MAX_PAYLOAD};
+use mo_drivers::agent::codec::{ABILITY_HOST_INFO, Decoder, Frame, MAX_PAYLOAD, PortMarks};
 use mo_drivers::host::{self, HostWhat};
 use russh::client::{AuthResult, ChannelOpenHandle, Handle, Msg, Session};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
@@ -418,7 +418,7 @@ async fn session(
         Err(e) => return fail(format!("opening the control channel: {e}")),
     };
     let (mut control_rd, control_wr) = control.split();
-    let hello = [
+    let mut hello = vec![
         Frame::Hello {
             agent: target.agent.clone(),
             software: env!("CARGO_PKG_VERSION").into(),
@@ -426,6 +426,19 @@ async fn session(
         },
         Frame::Ports(ports.iter().map(Port::info).collect()),
     ];
+    let marks: Vec<PortMarks> = ports
+        .iter()
+        .filter_map(|p| {
+            p.marks.map(|marks| PortMarks {
+                name: p.name.clone(),
+                marks,
+            })
+        })
+        .collect();
+    // Only an agent that sets marks sends them (a daemon older than them refuses the frame).
+    if !marks.is_empty() {
+        hello.push(Frame::Marks(marks));
+    }
     let wire: Vec<u8> = hello.iter().flat_map(Frame::encode).collect();
     if let Err(e) = control_wr.data_bytes(bytes::Bytes::from(wire)).await {
         return fail(format!("sending hello: {e}"));

@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use mo_core::link::{ControlOp, Link, LinkControl, LinkStatus, ModemState};
 use mo_core::{Error, Result};
 use mo_drivers::agent::codec::{ABILITY_HOST_INFO, Decoder, Frame, MAX_PAYLOAD, PortOp};
-use mo_drivers::agent::{AgentPorts, ENROLL_PREFIX, EnrollToken};
+use mo_drivers::agent::{AgentPorts, ENROLL_PREFIX, EnrollToken, WaterMarks};
 use mo_drivers::host::{HostTable, HostWhat};
 use mo_store::{AgentPort, SshPublicKey, Store};
 use russh::server::{Handle, Msg};
@@ -157,6 +157,8 @@ pub struct Agents {
     ids: AtomicU64,
     queries: Mutex<HostQueries>,
     query_ids: AtomicU32,
+    /// The water marks agents set for their ports (`mo-agent --high-mark`, …), as last sent.
+    marks: Mutex<HashMap<PortKey, WaterMarks>>,
 }
 
 impl Agents {
@@ -173,7 +175,21 @@ impl Agents {
             ids: AtomicU64::new(1),
             queries: Mutex::new(HashMap::new()),
             query_ids: AtomicU32::new(1),
+            marks: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn marks(&self) -> std::sync::MutexGuard<'_, HashMap<PortKey, WaterMarks>> {
+        self.marks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The water marks `agent` sets for `port`, or the built-in ones; a device's address may
+    /// override each ([`mo_drivers::agent::water_marks_over`]).
+    pub fn port_marks(&self, agent: &str, port: &str) -> WaterMarks {
+        self.marks()
+            .get(&(agent.to_owned(), port.to_owned()))
+            .copied()
+            .unwrap_or_default()
     }
 
     fn queries(&self) -> std::sync::MutexGuard<'_, HostQueries> {
@@ -656,6 +672,8 @@ async fn control_frame(agents: &Agents, name: &str, peer: Option<SocketAddr>, fr
             if let Some(l) = agents.live().get_mut(name) {
                 l.abilities = abilities;
             }
+            // A new connection: marks come again (if the agent sets any) after its ports.
+            agents.marks().retain(|(a, _), _| a != name);
             let store = agents.store.clone();
             let name = name.to_owned();
             let peer = peer.map_or_else(|| "?".to_string(), |p| p.to_string());
@@ -683,6 +701,13 @@ async fn control_frame(agents: &Agents, name: &str, peer: Option<SocketAddr>, fr
             let name = name.to_owned();
             let _ = tokio::task::spawn_blocking(move || store.set_agent_ports(&name, &rows)).await;
             agents.changed.notify_waiters();
+        }
+        Frame::Marks(ports) => {
+            let mut marks = agents.marks();
+            marks.retain(|(a, _), _| a != name);
+            for p in ports {
+                marks.insert((name.to_owned(), p.name), p.marks);
+            }
         }
         Frame::HostReply { id, reply } => {
             let waiting = {

@@ -4,7 +4,7 @@
 
 use mo_core::link::ModemState;
 use mo_core::record::RecordKind;
-use mo_drivers::agent::{MARK_WINDOW, water_marks};
+use mo_drivers::agent::{MARK_WINDOW, water_marks_over};
 
 use crate::Ctx;
 
@@ -69,7 +69,8 @@ impl Marks {
     }
 
     /// Once a second: raise or clear the high mark (rate over the window) and raise the low
-    /// mark (silence) for each device on the port, by its address's settings.
+    /// mark (silence) for each device on the port, by its address's settings over the marks the
+    /// agent set for the port.
     pub(super) fn check(&mut self, ctx: &Ctx, agent: &str, port: &str) {
         let now = tokio::time::Instant::now();
         while self
@@ -86,7 +87,8 @@ impl Marks {
             if agent_port_of(&entry.device.url) != Some((agent, port)) {
                 continue;
             }
-            let Ok(marks) = water_marks(&entry.device.url) else {
+            let defaults = ctx.registry.agents().port_marks(agent, port);
+            let Ok(marks) = water_marks_over(&entry.device.url, defaults) else {
                 continue;
             };
             let device = &entry.device.name;

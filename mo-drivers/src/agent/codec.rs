@@ -27,6 +27,7 @@
 
 use std::fmt;
 
+use super::WaterMarks;
 use crate::host::HostTable;
 
 /// The protocol version this build speaks.
@@ -56,6 +57,15 @@ pub struct PortInfo {
     pub url: String,
     /// The link's abilities: bit 0 BREAK, bit 1 line settings, bit 2 modem lines (DTR/RTS).
     pub caps: u8,
+}
+
+/// The water marks the agent sets for one of its ports (its defaults, or the port's own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMarks {
+    /// The port's name.
+    pub name: String,
+    /// Its marks; a device's address may still override each.
+    pub marks: WaterMarks,
 }
 
 /// A control operation for a port, sent by the daemon.
@@ -150,6 +160,10 @@ pub enum Frame {
         /// [`MAX_FRAME`] are left out when it is encoded.
         reply: Result<HostTable, String>,
     },
+    /// Agent → daemon on the control channel, after `Ports` and only when the agent sets water
+    /// marks: the marks of these ports (replaces any earlier list; ports left out have the
+    /// built-in ones).
+    Marks(Vec<PortMarks>),
 }
 
 /// Why bytes are not a valid frame stream.
@@ -191,6 +205,7 @@ mod kind {
     pub const ERROR: u8 = 13;
     pub const HOST_QUERY: u8 = 14;
     pub const HOST_REPLY: u8 = 15;
+    pub const MARKS: u8 = 16;
 }
 
 impl Frame {
@@ -212,6 +227,7 @@ impl Frame {
             Frame::Error(_) => "error",
             Frame::HostQuery { .. } => "host query",
             Frame::HostReply { .. } => "host reply",
+            Frame::Marks(_) => "marks",
         }
     }
 
@@ -317,6 +333,21 @@ impl Frame {
                         body.push(1);
                         put_str(&mut body, text);
                     }
+                }
+            }
+            Frame::Marks(ports) => {
+                body.push(kind::MARKS);
+                let ports = &ports[..ports.len().min(MAX_PORTS)];
+                body.extend_from_slice(&(ports.len() as u16).to_be_bytes());
+                for port in ports {
+                    put_str(&mut body, &port.name);
+                    let high = port.marks.high.unwrap_or(0);
+                    let low = port
+                        .marks
+                        .low
+                        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                    body.extend_from_slice(&high.to_be_bytes());
+                    body.extend_from_slice(&low.to_be_bytes());
                 }
             }
         }
@@ -454,6 +485,26 @@ impl Frame {
                     _ => return Err(r.bad("unknown reply status")),
                 };
                 Frame::HostReply { id, reply }
+            }
+            kind::MARKS => {
+                r.kind = "marks";
+                let count = usize::from(r.u16()?);
+                if count > MAX_PORTS {
+                    return Err(r.bad("too many ports"));
+                }
+                let mut ports = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let name = r.string()?;
+                    let high = Some(r.u64()?).filter(|h| *h != 0);
+                    let low = Some(r.u64()?)
+                        .filter(|ms| *ms != 0)
+                        .map(std::time::Duration::from_millis);
+                    ports.push(PortMarks {
+                        name,
+                        marks: WaterMarks { high, low },
+                    });
+                }
+                Frame::Marks(ports)
             }
             other => return Err(CodecError::Kind(other)),
         };
@@ -737,6 +788,22 @@ mod tests {
                 id: u32::MAX,
                 reply: Err("unknown host info `x`".into()),
             },
+            Frame::Marks(vec![
+                PortMarks {
+                    name: "p0".into(),
+                    marks: WaterMarks {
+                        high: Some(2000),
+                        low: Some(std::time::Duration::from_millis(1500)),
+                    },
+                },
+                PortMarks {
+                    name: "p1".into(),
+                    marks: WaterMarks {
+                        high: None,
+                        low: None,
+                    },
+                },
+            ]),
         ]
     }
 

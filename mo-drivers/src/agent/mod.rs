@@ -57,6 +57,38 @@ pub struct WaterMarks {
     pub low: Option<std::time::Duration>,
 }
 
+impl Default for WaterMarks {
+    /// The built-in marks: high [`DEFAULT_HIGH_MARK`], low off.
+    fn default() -> Self {
+        WaterMarks {
+            high: Some(DEFAULT_HIGH_MARK),
+            low: None,
+        }
+    }
+}
+
+/// A high mark as written (`2000`: bytes per second; `0`: off).
+pub fn parse_high_mark(text: &str) -> std::result::Result<Option<u64>, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => Ok(None),
+        Ok(n) => Ok(Some(n)),
+        Err(_) => Err(format!(
+            "high mark `{text}`: give bytes per second (0: off)"
+        )),
+    }
+}
+
+/// A low mark as written (`30s`, `5m`; `0`: off).
+pub fn parse_low_mark(text: &str) -> std::result::Result<Option<std::time::Duration>, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(None);
+    }
+    humantime::parse_duration(text)
+        .map(|d| Some(d).filter(|d| !d.is_zero()))
+        .map_err(|e| format!("low mark `{text}`: {e} (write 30s, 5m; 0: off)"))
+}
+
 /// The water marks of an `agent://…?high=BYTES_PER_S&low=DURATION` address (`low=30s`,
 /// `low=5m`); the high mark defaults to [`DEFAULT_HIGH_MARK`], the low mark to off.
 ///
@@ -69,28 +101,31 @@ pub struct WaterMarks {
 /// assert!(water_marks("agent://cs1/p0?low=soon").is_err());
 /// ```
 pub fn water_marks(address: &str) -> Result<WaterMarks> {
+    water_marks_over(address, WaterMarks::default())
+}
+
+/// The water marks of an `agent://` address over `defaults` (the agent's, for its port): a mark
+/// the address gives wins, one it leaves out is the default's.
+///
+/// ```
+/// use std::time::Duration;
+/// use mo_drivers::agent::{WaterMarks, water_marks_over};
+/// let agent = WaterMarks { high: Some(2000), low: Some(Duration::from_secs(60)) };
+/// let m = water_marks_over("agent://cs1/p0?high=500", agent).unwrap();
+/// assert_eq!(m, WaterMarks { high: Some(500), low: Some(Duration::from_secs(60)) });
+/// assert_eq!(water_marks_over("agent://cs1/p0?low=0", agent).unwrap().low, None);
+/// ```
+pub fn water_marks_over(address: &str, defaults: WaterMarks) -> Result<WaterMarks> {
     let url = address::parse(address)?;
     let keys: Vec<&str> = SETTINGS_KEYS.iter().chain(MARK_KEYS).copied().collect();
     let query = Query::parse(&url, address, &keys)?;
     let high = match query.single("high")? {
-        None => Some(DEFAULT_HIGH_MARK),
-        Some(text) => match text.parse::<u64>() {
-            Ok(0) => None,
-            Ok(n) => Some(n),
-            Err(_) => {
-                return Err(address::bad(
-                    address,
-                    format!("high mark `{text}`: give bytes per second (0: off)"),
-                ));
-            }
-        },
+        None => defaults.high,
+        Some(text) => parse_high_mark(text).map_err(|e| address::bad(address, e))?,
     };
     let low = match query.single("low")? {
-        None => None,
-        Some(text) => Some(humantime::parse_duration(text).map_err(|e| {
-            address::bad(address, format!("low mark `{text}`: {e} (write 30s, 5m)"))
-        })?)
-        .filter(|d| !d.is_zero()),
+        None => defaults.low,
+        Some(text) => parse_low_mark(text).map_err(|e| address::bad(address, e))?,
     };
     Ok(WaterMarks { high, low })
 }

@@ -67,15 +67,21 @@ fn key_path(w: &World, name: &str) -> PathBuf {
     w.dir().join(format!("{name}.key"))
 }
 
+/// `mo agent add NAME`, then `mo-agent --enroll` with its token: the agent's key file.
+fn enrolled(w: &World, name: &str) -> Result<PathBuf> {
+    let token = add_agent(w, name)?;
+    let key = key_path(w, name);
+    let (ok, said) = enroll(w, name, &token, &key)?;
+    ensure!(ok, "enrollment of {name} failed:\n{said}");
+    ensure!(said.contains("pinned"), "enrollment said:\n{said}");
+    Ok(key)
+}
+
 #[test]
 fn agent_ports_become_consoles() {
     run_test("agent-ports", |w| {
         w.start_daemon(&[])?;
-        let token = add_agent(w, "cs1")?;
-        let key = key_path(w, "cs1");
-        let (ok, said) = enroll(w, "cs1", &token, &key)?;
-        ensure!(ok, "enrollment failed:\n{said}");
-        ensure!(said.contains("pinned"), "enrollment said:\n{said}");
+        let key = enrolled(w, "cs1")?;
 
         let mut lines = Vec::new();
         let mut ports = Vec::new();
@@ -208,10 +214,7 @@ fn enrollment_is_one_time_and_revocation_cuts_off() {
 fn ports_spool_while_the_daemon_is_down() {
     run_test("agent-spool", |w| {
         w.start_daemon(&[])?;
-        let token = add_agent(w, "cs1")?;
-        let key = key_path(w, "cs1");
-        let (ok, said) = enroll(w, "cs1", &token, &key)?;
-        ensure!(ok, "enrollment failed:\n{said}");
+        let key = enrolled(w, "cs1")?;
         let mut line = SocatPty::start(w.dir())?;
         let port = format!("p0=serial://{}", line.device_path().display());
         let _agent = start_agent(w, "cs1", &key, &[port], &[])?;
@@ -257,10 +260,7 @@ fn ports_spool_while_the_daemon_is_down() {
 fn a_full_spool_drops_the_oldest_and_says_so() {
     run_test("agent-spool-full", |w| {
         w.start_daemon(&[])?;
-        let token = add_agent(w, "cs1")?;
-        let key = key_path(w, "cs1");
-        let (ok, said) = enroll(w, "cs1", &token, &key)?;
-        ensure!(ok, "enrollment failed:\n{said}");
+        let key = enrolled(w, "cs1")?;
         let mut line = SocatPty::start(w.dir())?;
         let port = format!("p0=serial://{}", line.device_path().display());
         // 4 KiB of spool; 100 lines of 64 bytes do not fit.
@@ -314,10 +314,7 @@ fn rfc2217_modem_lines_and_break_travel_through_the_agent() {
         let port = server.port;
 
         let api = mo_testsupport::http::start_daemon_with_http(w, &[])?;
-        let token = add_agent(w, "cs1")?;
-        let key = key_path(w, "cs1");
-        let (ok, said) = enroll(w, "cs1", &token, &key)?;
-        ensure!(ok, "enrollment failed:\n{said}");
+        let key = enrolled(w, "cs1")?;
         let ports = [format!("r0=rfc2217://127.0.0.1:{port}?baud=9600")];
         let _agent = start_agent(w, "cs1", &key, &ports, &[])?;
         let listed = wait_ports(w, "cs1", 1)?;
@@ -402,10 +399,7 @@ fn rfc2217_modem_lines_and_break_travel_through_the_agent() {
 fn garbage_and_vanishing_ports_are_survived() {
     run_test("agent-bad-input", |w| {
         w.start_daemon(&[])?;
-        let token = add_agent(w, "cs1")?;
-        let key = key_path(w, "cs1");
-        let (ok, said) = enroll(w, "cs1", &token, &key)?;
-        ensure!(ok, "enrollment failed:\n{said}");
+        let key = enrolled(w, "cs1")?;
 
         // An "agent" (the OpenSSH client with the agent's key) that sends garbage on the
         // control channel is told why and cut off; a port channel without a control channel
@@ -502,10 +496,7 @@ fn wait_event(w: &World, needle: &str, limit: Duration) -> Result<()> {
 fn water_marks_raise_and_clear_events() {
     run_test("agent-marks", |w| {
         w.start_daemon(&[])?;
-        let token = add_agent(w, "cs1")?;
-        let key = key_path(w, "cs1");
-        let (ok, said) = enroll(w, "cs1", &token, &key)?;
-        ensure!(ok, "enrollment failed:\n{said}");
+        let key = enrolled(w, "cs1")?;
         let mut line = SocatPty::start(w.dir())?;
         let port = format!("p0=serial://{}", line.device_path().display());
         let _agent = start_agent(w, "cs1", &key, &[port], &[])?;
@@ -536,6 +527,50 @@ fn water_marks_raise_and_clear_events() {
     });
 }
 
+#[test]
+fn the_agent_sets_water_mark_defaults_and_addresses_override_them() {
+    run_test("agent-mark-defaults", |w| {
+        w.start_daemon(&[])?;
+        let key = enrolled(w, "cs1")?;
+        let mut line0 = SocatPty::start_named(w.dir(), "ttyM0", "ttyN0")?;
+        let line1 = SocatPty::start_named(w.dir(), "ttyM1", "ttyN1")?;
+        let ports = [
+            format!("p0=serial://{}", line0.device_path().display()),
+            format!("p1=serial://{}", line1.device_path().display()),
+        ];
+        let extra = ["--high-mark", "2000", "--low-mark", "2s"];
+        let _agent = start_agent(w, "cs1", &key, &ports, &extra)?;
+        wait_ports(w, "cs1", 2)?;
+        // web0 takes the agent's marks; web1's address turns the low mark off.
+        w.add_device("web0", "agent://cs1/p0", &[])?;
+        w.add_device("web1", "agent://cs1/p1?low=0", &[])?;
+        wait_log(w, "web0", "link up")?;
+        wait_log(w, "web1", "link up")?;
+
+        wait_event(w, "web0 silent for", WAIT)?;
+        ensure!(
+            w.mo(&["events"], None)?.stdout.contains("(low mark 2s)"),
+            "the agent's low mark is not the one used"
+        );
+        // web1 has been as silent as web0 for as long, past the agent's 2 s, without an event.
+        std::thread::sleep(Duration::from_secs(3));
+        let events = w.mo(&["events"], None)?.stdout;
+        ensure!(
+            !events.contains("web1 silent"),
+            "web1's address did not turn the agent's low mark off:\n{events}"
+        );
+        // 30 KB in the 10 s window is 3000 B/s: over the agent's 2000, under the built-in 8192.
+        let chunk = format!("{}\r\n", "f".repeat(998));
+        for _ in 0..30 {
+            line0.write_peer(chunk.as_bytes())?;
+        }
+        wait_event(w, "output flood on web0:", WAIT)?;
+        let events = w.mo(&["events"], None)?.stdout;
+        ensure!(events.contains("(high mark 2000 B/s)"), "events:\n{events}");
+        Ok(())
+    });
+}
+
 /// `GET URL` with a bearer token: the status and the body.
 fn api_get(url: &str, token: &str) -> Result<(u16, String)> {
     let resp = reqwest::blocking::Client::new()
@@ -552,10 +587,7 @@ fn api_get(url: &str, token: &str) -> Result<(u16, String)> {
 fn host_info_of_the_daemon_and_of_an_agent() {
     run_test("agent-host", |w| {
         let api = mo_testsupport::http::start_daemon_with_http(w, &[])?;
-        let token = add_agent(w, "cs1")?;
-        let key = key_path(w, "cs1");
-        let (ok, said) = enroll(w, "cs1", &token, &key)?;
-        ensure!(ok, "enrollment failed:\n{said}");
+        let key = enrolled(w, "cs1")?;
         let mut agent = start_agent(w, "cs1", &key, &["p0=exec:///bin/cat".into()], &[])?;
         wait_ports(w, "cs1", 1)?;
         w.add_user_with_role("olga", "olga-pw", Some(("operator", "all")))?;
