@@ -8,6 +8,8 @@
 //! record = length:u32 LE  seq:u64 LE  time_ns:i64 LE  crc32(seq, time_ns, bytes):u32 LE  bytes
 //! ```
 //!
+//! (read and written by the sans-I/O [`mo_drivers::agent::spool_record`], which is fuzzed).
+//!
 //! A record is written (one `write`) before it is offered to the daemon, so an agent that is
 //! stopped or killed finds it again on start; it then continues the same epoch and sequence. A
 //! torn or corrupt tail (a crash mid-write, a full disk) ends the spool there and is cut off.
@@ -29,10 +31,8 @@ use std::sync::Mutex;
 use anyhow::Context as _;
 use tokio::sync::Notify;
 
-/// Bytes of a record's header on disk.
-pub const HEADER: usize = 24;
-/// The largest record payload the spool reads back (a port read is at most 16 KiB).
-const MAX_RECORD: usize = 1024 * 1024;
+pub use mo_drivers::agent::spool_record::HEADER;
+use mo_drivers::agent::spool_record::{self, MAX_RECORD, encode};
 
 /// One spooled record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,62 +111,21 @@ pub struct SpoolStats {
     pub dropped_bytes: u64,
 }
 
-fn checksum(seq: u64, time_ns: i64, bytes: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(&seq.to_le_bytes());
-    h.update(&time_ns.to_le_bytes());
-    h.update(bytes);
-    h.finalize()
-}
-
-fn encode(seq: u64, time_ns: i64, bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER + bytes.len());
-    out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(&time_ns.to_le_bytes());
-    out.extend_from_slice(&checksum(seq, time_ns, bytes).to_le_bytes());
-    out.extend_from_slice(bytes);
-    out
-}
-
-fn le_u64(b: &[u8]) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(..8)?.try_into().ok()?))
-}
-
-/// The valid records of a segment's contents, each with its payload offset, following `prev`
-/// (the sequence number before the segment's first); parsing stops at the first record that is
-/// torn, corrupt or out of sequence. Returns them and the length of the valid part.
-fn parse_segment(data: &[u8], mut prev: Option<u64>) -> (Vec<Meta>, usize) {
-    let mut out = Vec::new();
-    let mut at = 0usize;
-    while let Some(head) = data.get(at..at + HEADER) {
-        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-        let (Some(seq), Some(time)) = (le_u64(&head[4..]), le_u64(&head[12..])) else {
-            break;
-        };
-        let time_ns = time as i64;
-        let crc = u32::from_le_bytes([head[20], head[21], head[22], head[23]]);
-        let start = at + HEADER;
-        let Some(bytes) = data.get(start..start + len as usize) else {
-            break;
-        };
-        if len as usize > MAX_RECORD
-            || checksum(seq, time_ns, bytes) != crc
-            || prev.is_some_and(|p| p.checked_add(1) != Some(seq))
-        {
-            break;
-        }
-        out.push(Meta {
-            seq,
-            time_ns,
+/// The valid records of a segment's contents after `prev`, and the length of the valid part
+/// ([`spool_record::parse_segment`]); their segment is set by the caller.
+fn parse_segment(data: &[u8], prev: Option<u64>) -> (Vec<Meta>, usize) {
+    let (records, valid) = spool_record::parse_segment(data, prev);
+    let metas = records
+        .into_iter()
+        .map(|r| Meta {
+            seq: r.seq,
+            time_ns: r.time_ns,
             segment: 0,
-            offset: start as u64,
-            len,
-        });
-        prev = Some(seq);
-        at = start + len as usize;
-    }
-    (out, at)
+            offset: r.offset,
+            len: r.len,
+        })
+        .collect();
+    (metas, valid)
 }
 
 fn segment_path(dir: &Path, first: u64) -> PathBuf {

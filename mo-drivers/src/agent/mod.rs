@@ -21,6 +21,7 @@
 //! ```
 
 pub mod codec;
+pub mod spool_record;
 mod token;
 
 use std::fmt;
