@@ -138,8 +138,9 @@ pub enum HostError {
     Failed(String, String),
 }
 
-/// Host-info queries waiting for their agents' answers, by query id.
-type HostQueries = HashMap<u32, (String, oneshot::Sender<Result<HostTable, String>>)>;
+/// Host-info queries waiting for their agents' answers, by query id: the agent asked, its
+/// connection, and where the answer goes.
+type HostQueries = HashMap<u32, (String, u64, oneshot::Sender<Result<HostTable, String>>)>;
 
 /// The agents connected to this daemon and their ports.
 pub struct Agents {
@@ -203,7 +204,7 @@ impl Agents {
         agent: &str,
         what: HostWhat,
     ) -> std::result::Result<HostTable, HostError> {
-        let control = {
+        let (control, connection) = {
             let live = self.live();
             let Some(l) = live.get(agent) else {
                 return Err(HostError::NotConnected(agent.to_owned()));
@@ -211,11 +212,12 @@ impl Agents {
             if l.abilities & ABILITY_HOST_INFO == 0 {
                 return Err(HostError::Unsupported(agent.to_owned()));
             }
-            l.control.clone()
+            (l.control.clone(), l.id)
         };
         let id = self.query_ids.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.queries().insert(id, (agent.to_owned(), tx));
+        self.queries()
+            .insert(id, (agent.to_owned(), connection, tx));
         let asked = control
             .send(Frame::HostQuery {
                 id,
@@ -651,6 +653,10 @@ async fn control_channel(
         }
     };
     tracing::info!(agent = name, "agent control channel ended: {why}");
+    // Queries this connection will never answer end now (their callers get no answer).
+    agents
+        .queries()
+        .retain(|_, (agent, connection, _)| !(agent == name && *connection == id));
     agents.gone(name, id).await;
     if why != "control channel closed" {
         let _ = handle
@@ -714,12 +720,12 @@ async fn control_frame(agents: &Agents, name: &str, peer: Option<SocketAddr>, fr
                 let mut queries = agents.queries();
                 match queries.get(&id) {
                     // Only the agent asked may answer.
-                    Some((asked, _)) if asked == name => queries.remove(&id),
+                    Some((asked, _, _)) if asked == name => queries.remove(&id),
                     _ => None,
                 }
             };
             match waiting {
-                Some((_, tx)) => {
+                Some((_, _, tx)) => {
                     let _ = tx.send(reply);
                 }
                 None => tracing::debug!(agent = name, id, "host-info reply nobody waits for"),

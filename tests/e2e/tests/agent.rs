@@ -669,8 +669,24 @@ fn host_info_of_the_daemon_and_of_an_agent() {
         let audit = w.mo_ok(&["audit", "--user", "vic"], None)?.stdout;
         ensure!(audit.contains("host.show"), "audit:\n{audit}");
 
+        // A query to an agent that stops answering and then dies ends when its connection
+        // does, not only after the 10 s wait.
+        agent.signal(mo_testsupport::Signal::SIGSTOP)?;
+        let (url, t) = (api.url("/api/v1/hosts/cs1/cpu"), olga.clone());
+        let started = Instant::now();
+        let asking = std::thread::spawn(move || api_get(&url, &t));
+        std::thread::sleep(Duration::from_secs(1));
+        agent.kill()?;
+        let (status, body) = asking
+            .join()
+            .map_err(|_| Error::Check("the asking thread panicked".into()))??;
+        ensure!(status == 504, "{status} {body}");
+        ensure!(
+            started.elapsed() < Duration::from_secs(8),
+            "the query waited {:?} for a dead agent",
+            started.elapsed()
+        );
         // With the agent gone its host cannot answer; the daemon's still does.
-        agent.terminate(Duration::from_secs(5))?;
         wait_until("the agent disconnected", WAIT, || {
             let (status, body) = api_get(&api.url("/api/v1/hosts/cs1/cpu"), &olga)?;
             Ok(if status == 503 && body.contains("not connected") {
