@@ -24,8 +24,8 @@ pub enum HostCommand {
         /// `mod` (the daemon's host) or an agent's name (needs --server).
         name: String,
         /// cpu, mem, fs or proc.
-        #[arg(value_parser = parse_kind)]
-        what: HostInfoKind,
+        #[arg(value_name = "WHAT", value_parser = parse_kind)]
+        info: HostInfoKind,
         /// The answer as JSON (`{"host","what","columns","rows"}`), as the API gives it.
         #[arg(long)]
         json: bool,
@@ -44,7 +44,11 @@ pub fn run(
     command: &HostCommand,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let HostCommand::Show { name, what, json } = command;
+    let HostCommand::Show {
+        name,
+        info: what,
+        json,
+    } = command;
     let info = match server {
         Some(server) => {
             let client = mo_client::Client::with_trust(server, token.unwrap_or_default(), trust)?;

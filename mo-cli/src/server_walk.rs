@@ -69,6 +69,7 @@ fn value_for(id: &str, input: &Path) -> String {
         "id" | "ids" => "1".into(),
         "regex" | "pattern" => "x".into(),
         "action" => "status".into(),
+        "info" => "mem".into(),
         "kind" => "password".into(),
         "role" => "viewer".into(),
         "device_group" => "all".into(),
