@@ -26,6 +26,8 @@ const SERVED: &[(&str, &str)] = &[
     ("delete", "/api/v1/devices/{name}"),
     ("get", "/api/v1/devices/{name}/who"),
     ("get", "/api/v1/sessions"),
+    // agent.rs (host info of the daemon's host and of an agent's).
+    ("get", "/api/v1/hosts/{name}/{what}"),
     ("get", "/api/v1/devices/{name}/power"),
     ("post", "/api/v1/devices/{name}/power"),
     ("get", "/api/v1/devices/{name}/log"),
