@@ -40,6 +40,18 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/api/v1/users"),
     ("post", "/api/v1/users"),
     ("get", "/api/v1/roles"),
+    // Users, keys, groups and grants through the API: tests in mo-cli/src/server_walk.rs.
+    ("delete", "/api/v1/users/{name}"),
+    ("put", "/api/v1/users/{name}/password"),
+    ("get", "/api/v1/users/{name}/keys"),
+    ("post", "/api/v1/users/{name}/keys"),
+    ("delete", "/api/v1/users/{name}/keys"),
+    ("get", "/api/v1/groups"),
+    ("post", "/api/v1/groups"),
+    ("delete", "/api/v1/groups/{name}"),
+    ("get", "/api/v1/grants"),
+    ("post", "/api/v1/grants"),
+    ("delete", "/api/v1/grants"),
     // API tokens (mo login, mo token with --server): tests in mo-cli/src/server_walk.rs.
     ("get", "/api/v1/tokens"),
     ("post", "/api/v1/tokens"),
