@@ -80,6 +80,22 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/api/v1/ready"),
     // line_signals_api.rs (DTR/RTS through the API, the CLI and `mo console`).
     ("post", "/api/v1/devices/{name}/signals"),
+    // mo-cli/src/server_walk_access.rs (mo --server device set, group set|show, usergroup,
+    // role, secret through the API).
+    ("put", "/api/v1/devices/{name}"),
+    ("get", "/api/v1/groups/{name}"),
+    ("patch", "/api/v1/groups/{name}"),
+    ("get", "/api/v1/usergroups"),
+    ("post", "/api/v1/usergroups"),
+    ("get", "/api/v1/usergroups/{name}"),
+    ("patch", "/api/v1/usergroups/{name}"),
+    ("delete", "/api/v1/usergroups/{name}"),
+    ("get", "/api/v1/roles/{name}"),
+    ("put", "/api/v1/roles/{name}"),
+    ("delete", "/api/v1/roles/{name}"),
+    ("get", "/api/v1/devices/{name}/secrets"),
+    ("put", "/api/v1/devices/{name}/secrets/{kind}"),
+    ("delete", "/api/v1/devices/{name}/secrets/{kind}"),
 ];
 
 /// How a request authenticates.
@@ -609,10 +625,10 @@ fn rest_api_answers_every_route_enforces_auth_and_policy() {
         );
         // A known path asked with a method it does not take: 405 with `Allow`.
         let resp = reqwest::blocking::Client::new()
-            .request(reqwest::Method::PUT, api.http.url("/api/v1/devices/sim-a"))
+            .request(reqwest::Method::PATCH, api.http.url("/api/v1/devices/sim-a"))
             .bearer_auth(&root_t)
             .send()
-            .map_err(|e| Error::Check(format!("PUT /api/v1/devices/sim-a: {e}")))?;
+            .map_err(|e| Error::Check(format!("PATCH /api/v1/devices/sim-a: {e}")))?;
         let allow = resp
             .headers()
             .get("allow")
@@ -620,8 +636,8 @@ fn rest_api_answers_every_route_enforces_auth_and_policy() {
             .unwrap_or("")
             .to_string();
         ensure!(
-            resp.status().as_u16() == 405 && allow == "GET, DELETE",
-            "PUT on a device: {} Allow: {allow:?}",
+            resp.status().as_u16() == 405 && allow == "GET, PUT, DELETE",
+            "PATCH on a device: {} Allow: {allow:?}",
             resp.status()
         );
 
