@@ -1,4 +1,6 @@
-//! Keystroke round trip through mod's SSH front door.
+//! Keystroke round trip through mod's SSH front door. The device is `cat` on a pty put in raw
+//! mode without echo (`stty raw -echo`), so each keystroke comes back from the program, not from
+//! the kernel's line discipline.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,6 +39,9 @@ impl client::Handler for Client {
     }
 }
 
+/// The echoing device: the pty in raw mode without the kernel's echo, then `cat` echoes.
+const DEVICE: &str = "exec:///bin/sh?arg=-c&arg=stty+raw+-echo%3B+exec+cat";
+
 pub async fn run(o: Opts) -> anyhow::Result<()> {
     let bin = match o.daemon {
         Some(b) => b,
@@ -45,7 +50,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let data = mo_store::DataDir::open(tmp.path())?;
     let store = data.open_store()?;
-    store.add_device(&mo_store::Device::new("echo", "exec:///bin/cat"))?;
+    store.add_device(&mo_store::Device::new("echo", DEVICE))?;
     store.add_user("bench", Some("bench-password"))?;
     // Deny by default: the user needs a role on the device to attach.
     store.add_grant(&mo_core::policy::Grant::to_user("bench", "operator", "all"))?;
@@ -74,47 +79,66 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     let mut ch = handle.channel_open_session().await?;
     ch.request_pty(true, "xterm", 80, 24, 0, 0, &[]).await?;
     ch.request_shell(true).await?;
-    // Wait until the console is attached and cat is running.
-    let mut seen = Vec::new();
+    // Wait until the console is attached and cat runs on a raw pty: a ^A comes back as the byte
+    // itself only from cat in raw mode (the cooked line discipline would hold it until a newline
+    // and echo it as `^A`; without echo it sends nothing).
     let ready = Instant::now();
-    ch.data_bytes(&b"ready\r"[..]).await?;
-    while !String::from_utf8_lossy(&seen).contains("ready\r\nready") {
+    let mut seen = Vec::new();
+    'ready: loop {
         if ready.elapsed() > Duration::from_secs(20) {
             bail!(
-                "echo console did not answer: {:?}",
+                "echo console did not answer on a raw pty: {:?}",
                 String::from_utf8_lossy(&seen)
             );
         }
-        match tokio::time::timeout(Duration::from_secs(1), ch.wait()).await {
-            Ok(Some(ChannelMsg::Data { data })) => seen.extend_from_slice(&data),
-            Ok(None) => bail!("channel closed"),
-            _ => {}
+        ch.data_bytes(&b"\x01"[..]).await?;
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while let Ok(msg) = tokio::time::timeout_at(deadline.into(), ch.wait()).await {
+            match msg {
+                Some(ChannelMsg::Data { data }) => {
+                    seen.extend_from_slice(&data);
+                    if data.contains(&1) {
+                        break 'ready;
+                    }
+                }
+                Some(_) => {}
+                None => bail!("channel closed"),
+            }
         }
     }
+    // Let late answers to the other probes arrive before timing.
+    let settle = Instant::now() + Duration::from_millis(200);
+    while let Ok(Some(_)) = tokio::time::timeout_at(settle.into(), ch.wait()).await {}
     let mut samples = Vec::with_capacity(o.keys);
+    let mut sent = Vec::with_capacity(o.keys);
+    let mut echoed = Vec::with_capacity(o.keys);
     for i in 0..o.keys {
         let key = b'a' + (i % 26) as u8;
+        sent.push(key);
         let t = Instant::now();
         ch.data_bytes(vec![key]).await?;
-        loop {
+        while echoed.len() < sent.len() {
             match tokio::time::timeout(Duration::from_secs(5), ch.wait()).await {
-                Ok(Some(ChannelMsg::Data { data })) if data.contains(&key) => break,
+                Ok(Some(ChannelMsg::Data { data })) => echoed.extend_from_slice(&data),
                 Ok(Some(_)) => {}
                 Ok(None) => bail!("channel closed"),
                 Err(_) => bail!("no echo for keystroke {i} within 5 s"),
             }
         }
         samples.push(t.elapsed().as_secs_f64() * 1e3);
-        if i % 60 == 59 {
-            // End the line (not timed) so cat's own output does not pile up in one line.
-            ch.data_bytes(&b"\r"[..]).await?;
-            let settle = Instant::now() + Duration::from_millis(20);
-            while let Ok(Some(_)) = tokio::time::timeout_at(settle.into(), ch.wait()).await {}
-        }
+    }
+    // Every keystroke echoed once, in order, and nothing else (a cooked pty would add its own).
+    if echoed != sent {
+        let at = echoed.iter().zip(&sent).take_while(|(a, b)| a == b).count();
+        bail!(
+            "echo differs from the keystrokes at byte {at} of {}: {:?}",
+            sent.len(),
+            String::from_utf8_lossy(&echoed[at..echoed.len().min(at + 40)])
+        );
     }
     let s = sorted(samples);
     println!(
-        "rtt: keystroke -> SSH -> mod -> exec:///bin/cat on a pty -> echo -> SSH, {} keys",
+        "rtt: keystroke -> SSH -> mod -> cat on a raw pty (stty raw -echo) echoes it -> SSH, {} keys",
         s.len()
     );
     println!(
