@@ -551,7 +551,7 @@ async fn run(args: Args, started: Started) -> anyhow::Result<()> {
         throttle,
         power,
         events,
-        access: access::Access::new(store.clone()),
+        access: access::Access::new(store.clone())?,
         site: site::Site::load(args.site.as_deref(), data.path())?,
         scheduled_macros: std::sync::RwLock::new(schedule_config.macro_names()),
         macros,
@@ -752,6 +752,8 @@ async fn run(args: Args, started: Started) -> anyhow::Result<()> {
         cluster.leave().await;
     }
     registry.shutdown().await;
+    // Last: the doors and consoles above may still have audited something.
+    ctx.access.shutdown();
     Ok(())
 }
 

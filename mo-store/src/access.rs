@@ -73,11 +73,9 @@ impl Store {
     /// when a removed user takes grants or memberships along), in any process.
     pub fn policy_generation(&self) -> Result<u64> {
         let value: i64 = self.read("read the policy generation", |c| {
-            c.query_row(
-                "SELECT value FROM meta WHERE key = 'policy_generation'",
-                [],
-                |r| r.get(0),
-            )
+            // Asked before every access decision: the statement is prepared once.
+            c.prepare_cached("SELECT value FROM meta WHERE key = 'policy_generation'")?
+                .query_row([], |r| r.get(0))
         })?;
         u64::try_from(value)
             .map_err(|_| self.corrupt("meta.policy_generation", format!("negative value {value}")))

@@ -175,21 +175,46 @@ impl Store {
         })
     }
 
+    /// Append several entries in one transaction, in order: one sync to disk for all of them;
+    /// returns their ids. Durable when this returns, as with [`Store::append_audit`]; on an error
+    /// none of them is written.
+    pub fn append_audits(&self, entries: &[AuditEntry]) -> Result<Vec<i64>> {
+        self.read("append to the audit log", |c| {
+            let insert_all = |c: &rusqlite::Connection| {
+                entries
+                    .iter()
+                    .map(|e| Self::insert_audit(c, e))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            };
+            if !c.is_autocommit() {
+                return insert_all(c);
+            }
+            c.pragma_update(None, "synchronous", "FULL")?;
+            let written = c.unchecked_transaction().and_then(|tx| {
+                let ids = insert_all(&tx)?;
+                tx.commit()?;
+                Ok(ids)
+            });
+            c.pragma_update(None, "synchronous", "NORMAL")?;
+            written
+        })
+    }
+
     fn insert_audit(c: &rusqlite::Connection, entry: &AuditEntry) -> rusqlite::Result<i64> {
         {
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO audit (time_ns, user, source, action, device, outcome, detail) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    entry.time_ns,
-                    entry.user,
-                    entry.source,
-                    entry.action,
-                    entry.device,
-                    entry.outcome.name(),
-                    entry.detail
-                ],
-            )?;
+            )?
+            .execute(params![
+                entry.time_ns,
+                entry.user,
+                entry.source,
+                entry.action,
+                entry.device,
+                entry.outcome.name(),
+                entry.detail
+            ])?;
             Ok(c.last_insert_rowid())
         }
     }

@@ -42,6 +42,7 @@ mod device;
 mod device_log;
 mod error;
 mod event;
+mod gate;
 mod macros;
 mod maintenance;
 mod names;
@@ -68,6 +69,7 @@ pub use device_log::{
 };
 pub use error::{Error, Result};
 pub use event::EventFilter;
+pub use gate::{AUDIT_QUEUE, AccessGate, AuditWriter, WriteHook};
 pub use macros::{
     MACROS_DIR, MAX_MACRO_NAME, MacroStore, SCHEDULE_STATE_FILE, ScheduleState, check_macro,
     validate_macro_name,
