@@ -1,16 +1,18 @@
 //! Power status of many devices at once: most on outlets of a real snmpd PDU (APC pass script,
 //! 8 outlets), the rest on Redfish systems of a real sushy-emulator (both started by
 //! mo_testsupport, with the configurations in `tests/peers/`). Reports the wall time and
-//! the number of requests sent. SNMP outlets are read in one batched GET per PDU; Redfish
-//! devices are read in parallel, one GET each (after one service-root read per controller).
+//! the number of requests sent. The path is the daemon's: each device's controller built from
+//! its address by `power_controller_for` and bound as mod's registry binds it, all read by
+//! `mo_core::power::read_states` (what `mo power status @group` and the API run), which reads
+//! every device at once; the SNMP outlets of one PDU share its session and are answered by one
+//! GET; Redfish devices one GET each (after one service-root read per controller).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::bail;
-use mo_core::power::{PowerController, PowerState};
-use mo_drivers::power::{RedfishController, SnmpOutlets};
+use mo_core::power::{PowerBinding, PowerController, PowerState, PowerTarget, read_states};
+use mo_drivers::power::{RedfishController, SnmpOutlets, power_controller_for};
 use mo_drivers::{Credentials, DriverOptions};
 use mo_testsupport::{NODE1, NODE2, Snmpd, Sushy};
 
@@ -40,17 +42,19 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         o.devices, o.redfish
     );
 
-    // PDU outlets: one controller per device, all on one shared PDU session.
+    // PDU outlets: one controller per device from its address, as mod's registry makes them.
     let v2 = DriverOptions::new().with_credentials(Credentials::new().with_snmp_auth("public"));
-    let first = url::Url::parse(&format!("snmp://127.0.0.1:{snmp_port}/apc/1"))?;
-    let pdu = Arc::clone(SnmpOutlets::from_url(&first, first.as_str(), &v2)?.pdu());
-    let mut outlet_of = Vec::with_capacity(outlet_devices);
+    let mut targets = Vec::with_capacity(o.devices);
     for i in 0..outlet_devices {
         let text = format!("snmp://127.0.0.1:{snmp_port}/apc/{}", i % 8 + 1);
-        let url = url::Url::parse(&text)?;
-        let device = SnmpOutlets::from_url(&url, &text, &v2)?.on_pdu(Arc::clone(&pdu));
-        outlet_of.push(device.outlets().to_vec());
+        targets.push(target(
+            format!("pdu-{i}"),
+            power_controller_for(&text, &v2)?,
+        )?);
     }
+    // The PDU's session, shared by every address on it: its request counter.
+    let first = url::Url::parse(&format!("snmp://127.0.0.1:{snmp_port}/apc/1"))?;
+    let pdu = Arc::clone(SnmpOutlets::from_url(&first, first.as_str(), &v2)?.pdu());
 
     // Redfish: one controller per device (as if each had its own BMC), over the two systems.
     let rf_opts =
@@ -63,61 +67,36 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
             systems[i % systems.len()]
         );
         let url = url::Url::parse(&text)?;
-        bmcs.push(Arc::new(RedfishController::from_url(
-            &url, &text, &rf_opts,
-        )?));
+        let bmc = Arc::new(RedfishController::from_url(&url, &text, &rf_opts)?);
+        targets.push(target(format!("bmc-{i}"), bmc.clone())?);
+        bmcs.push(bmc);
     }
 
     for round in 1..=o.rounds.max(1) {
         let snmp_before = pdu.requests_sent();
         let rf_before: u64 = bmcs.iter().map(|b| b.requests_sent()).sum();
         let t0 = Instant::now();
-        // Every distinct outlet in one batched read, then each device's state from it.
-        let snmp = async {
-            let mut distinct: Vec<String> = outlet_of.iter().flatten().cloned().collect();
-            distinct.sort();
-            distinct.dedup();
-            let states = pdu.status_many(&distinct).await?;
-            let by_outlet: BTreeMap<String, PowerState> =
-                distinct.into_iter().zip(states).collect();
-            anyhow::Ok(
-                outlet_of
-                    .iter()
-                    .map(|outlets| {
-                        mo_core::power::binding::combine_states(
-                            outlets.iter().filter_map(|o| by_outlet.get(o).copied()),
-                        )
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        };
-        let redfish = async {
-            let mut tasks = tokio::task::JoinSet::new();
-            for bmc in &bmcs {
-                let bmc = Arc::clone(bmc);
-                tasks.spawn(async move { bmc.status().await });
-            }
-            let mut states = Vec::new();
-            while let Some(joined) = tasks.join_next().await {
-                states.push(joined??);
-            }
-            anyhow::Ok(states)
-        };
-        let (snmp_states, rf_states) = tokio::join!(snmp, redfish);
+        let states = read_states(&targets, mo_core::power::service::DEVICE_TIMEOUT).await;
         let elapsed = t0.elapsed();
-        let (snmp_states, rf_states) = (snmp_states?, rf_states?);
-        let answered = snmp_states.len() + rf_states.len();
-        let known = snmp_states
+        let failed: Vec<String> = states
             .iter()
-            .chain(&rf_states)
-            .filter(|s| **s != PowerState::Unknown)
-            .count();
+            .filter_map(|(name, s)| s.as_ref().err().map(|e| format!("{name}: {e}")))
+            .collect();
+        if let Some(first) = failed.first() {
+            bail!(
+                "round {round}: {} devices failed, first {first}",
+                failed.len()
+            );
+        }
+        let states: Vec<PowerState> = states.into_iter().filter_map(|(_, s)| s.ok()).collect();
+        let answered = states.len();
+        let known = states.iter().filter(|s| **s != PowerState::Unknown).count();
         let snmp_requests = pdu.requests_sent() - snmp_before;
         let rf_requests: u64 = bmcs.iter().map(|b| b.requests_sent()).sum::<u64>() - rf_before;
         println!(
             "  round {round}: {} devices ({known} with a known state) in {:.3} s; requests: {} SNMP \
              + {} HTTP = {}{}",
-            snmp_states.len() + rf_states.len(),
+            answered,
             elapsed.as_secs_f64(),
             snmp_requests,
             rf_requests,
@@ -128,6 +107,9 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
                 ""
             }
         );
+        if outlet_devices > 0 && snmp_requests == 0 {
+            bail!("round {round}: the outlets were not read on the PDU's shared session");
+        }
         if known != o.devices || answered != o.devices {
             bail!(
                 "round {round}: {known} of {answered} answers are a known power state \
@@ -138,4 +120,15 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     }
     println!("  target: < 2 s for 200 devices");
     Ok(())
+}
+
+/// A device as mod's registry binds it and its power service reads it (no console).
+fn target(device: String, controller: Arc<dyn PowerController>) -> anyhow::Result<PowerTarget> {
+    let binding: Arc<dyn PowerController> =
+        Arc::new(PowerBinding::new(device.clone(), vec![controller])?);
+    Ok(PowerTarget {
+        device,
+        controller: Ok(binding),
+        console: None,
+    })
 }

@@ -127,6 +127,49 @@ async fn dual_outlets_switch_together_and_status_is_batched() -> Result<()> {
 }
 
 #[tokio::test]
+async fn devices_on_one_pdu_share_its_session_and_status_reads_together_in_one_get() -> Result<()> {
+    let pdu = Snmpd::start_temp()?;
+    let port = pdu.port();
+    let opts = community("private");
+    // As mod's registry: one controller per device from its address, then all read at once
+    // (mo power status @group). 16 devices over 8 outlets, one of them on two outlets and one
+    // on an outlet the PDU does not have.
+    let mut addresses: Vec<String> = (0..16)
+        .map(|i| format!("snmp://127.0.0.1:{port}/apc/{}?timeout=6s", i % 8 + 1))
+        .collect();
+    addresses.push(format!("snmp://127.0.0.1:{port}/apc/1,2?timeout=6s"));
+    addresses.push(format!("snmp://127.0.0.1:{port}/apc/99?timeout=6s"));
+    let controllers = addresses
+        .iter()
+        .map(|a| power_controller_for(a, &opts))
+        .collect::<mo_core::Result<Vec<_>>>()?;
+    controllers[3].perform(PowerAction::Off).await?;
+    assert_eq!(pdu.outlet(4), 2);
+    let url = mo_drivers::address::parse(&addresses[0])?;
+    let session = Arc::clone(SnmpOutlets::from_url(&url, url.as_str(), &opts)?.pdu());
+    // Another community is another session.
+    let other = SnmpOutlets::from_url(&url, url.as_str(), &community("public"))?;
+    assert!(!Arc::ptr_eq(&session, other.pdu()));
+
+    let before = session.requests_sent();
+    let states = futures_util::future::join_all(controllers.iter().map(|c| c.status())).await;
+    assert_eq!(session.requests_sent() - before, 1, "one GET for the PDU");
+    for (i, state) in states[..16].iter().enumerate() {
+        let want = if i % 8 + 1 == 4 {
+            PowerState::Off
+        } else {
+            PowerState::On
+        };
+        assert_eq!(state.as_ref().ok(), Some(&want), "device {i}");
+    }
+    assert_eq!(states[16].as_ref().ok(), Some(&PowerState::On));
+    let missing = states[17].as_ref().unwrap_err().to_string();
+    assert!(missing.contains("outlet 99 does not exist"), "{missing}");
+    assert!(missing.contains("/apc/99"), "{missing}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn bad_input_gives_clear_errors_in_bounded_time() -> Result<()> {
     let pdu = Snmpd::start_temp()?;
     let port = pdu.port();

@@ -13,10 +13,14 @@
 //!   command), and for `generic`: `control-oid`, `status-oid`, `on`, `off`, `reboot`,
 //!   `status-on`, `status-off`.
 //!
-//! Status of many outlets of one PDU goes in one GET ([`SnmpPdu::status_many`]).
+//! Status of many outlets of one PDU goes in one GET ([`SnmpPdu::status_many`]). Addresses on
+//! the same PDU (same host, port, security, profile and parameters) share one [`SnmpPdu`] in the
+//! process, and status reads started together on it are answered by one GET for all their
+//! outlets ([`SnmpOutlets::status`]): `mo power status @rack` asks each PDU once.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use async_snmp::{
@@ -48,6 +52,25 @@ const PARAMETERS: &[&str] = &[
 
 /// At most this many varbinds go in one GET.
 pub const MAX_VARBINDS: usize = 48;
+
+/// How long a status read waits for others on the same PDU to join its GET.
+const GATHER: Duration = Duration::from_millis(1);
+
+/// The PDU sessions of this process, by everything that makes two addresses one session.
+static PDUS: LazyLock<Mutex<HashMap<String, Weak<SnmpPdu>>>> = LazyLock::new(Default::default);
+
+/// A status read waiting for the PDU's next batched GET: its outlets and where to answer.
+type Waiter = (
+    Vec<String>,
+    tokio::sync::oneshot::Sender<Option<HashMap<String, std::result::Result<PowerState, String>>>>,
+);
+
+/// Status reads queued on a PDU, and whether a batch task is serving them.
+#[derive(Default)]
+struct Pending {
+    running: bool,
+    waiters: Vec<Waiter>,
+}
 
 const SYS_DESCR: [u32; 9] = [1, 3, 6, 1, 2, 1, 1, 1, 0];
 const SYS_OBJECT_ID: [u32; 9] = [1, 3, 6, 1, 2, 1, 1, 2, 0];
@@ -82,6 +105,7 @@ pub struct SnmpPdu {
     profile: OnceCell<PduProfile>,
     client: OnceCell<Client>,
     requests: AtomicU64,
+    pending: Mutex<Pending>,
 }
 
 impl std::fmt::Debug for SnmpPdu {
@@ -296,6 +320,12 @@ impl SnmpPdu {
 
     /// The state of every outlet in `outlets`, read with one GET (per [`MAX_VARBINDS`]).
     pub async fn status_many(&self, outlets: &[String]) -> Result<Vec<PowerState>> {
+        self.status_each(outlets).await?.into_iter().collect()
+    }
+
+    /// Like [`SnmpPdu::status_many`], with an answer per outlet: an outlet the PDU does not have
+    /// fails alone; the whole read fails only when the GET does.
+    async fn status_each(&self, outlets: &[String]) -> Result<Vec<Result<PowerState>>> {
         let Some(first) = outlets.first() else {
             return Ok(Vec::new());
         };
@@ -303,7 +333,7 @@ impl SnmpPdu {
         let indexes = self.indexes(profile, outlets)?;
         let oids: Vec<Oid> = indexes.iter().map(|i| profile.status_oid(i)).collect();
         let values = self.get(&oids, "reading outlet status of").await?;
-        outlets
+        Ok(outlets
             .iter()
             .zip(values)
             .map(|(outlet, value)| match value.as_i32() {
@@ -316,7 +346,69 @@ impl SnmpPdu {
                     ),
                 }),
             })
-            .collect()
+            .collect())
+    }
+
+    /// The state of `outlets`, read together with every other read queued on this PDU at about
+    /// the same time: the first one starts a task that waits [`GATHER`], then answers all that
+    /// queued with one GET (per [`MAX_VARBINDS`]) of their distinct outlets, and again for those
+    /// that queued meanwhile. If that GET fails, each read retries alone so that its error is
+    /// its own.
+    pub async fn status_batched(self: &Arc<Self>, outlets: &[String]) -> Result<Vec<PowerState>> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.waiters.push((outlets.to_vec(), answer));
+            !std::mem::replace(&mut pending.running, true)
+        };
+        if start {
+            tokio::spawn(Arc::clone(self).serve_batches());
+        }
+        match answered.await.ok().flatten() {
+            Some(states) => outlets
+                .iter()
+                .map(|o| match states.get(o) {
+                    Some(Ok(state)) => Ok(*state),
+                    Some(Err(reason)) => Err(Error::Protocol {
+                        peer: self.label.clone(),
+                        reason: reason.clone(),
+                    }),
+                    None => Err(Error::Protocol {
+                        peer: self.label.clone(),
+                        reason: format!("outlet {o} missing from the batched read"),
+                    }),
+                })
+                .collect(),
+            None => self.status_many(outlets).await,
+        }
+    }
+
+    /// Answer queued status reads, one GET per gathering, until none is left.
+    async fn serve_batches(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(GATHER).await;
+            let waiters = {
+                let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                if pending.waiters.is_empty() {
+                    pending.running = false;
+                    return;
+                }
+                std::mem::take(&mut pending.waiters)
+            };
+            let mut distinct: Vec<String> = waiters.iter().flat_map(|(o, _)| o.clone()).collect();
+            distinct.sort();
+            distinct.dedup();
+            let states = self.status_each(&distinct).await.ok().map(|states| {
+                distinct
+                    .into_iter()
+                    .zip(states)
+                    .map(|(o, s)| (o, s.map_err(|e| protocol_reason(&e))))
+                    .collect::<HashMap<_, _>>()
+            });
+            for (_, answer) in waiters {
+                let _ = answer.send(states.clone());
+            }
+        }
     }
 
     /// Send `pick(profile)` to every outlet in one SET.
@@ -504,10 +596,27 @@ impl SnmpOutlets {
             profile: OnceCell::new(),
             client: OnceCell::new(),
             requests: AtomicU64::new(0),
+            pending: Mutex::new(Pending::default()),
         };
+        // Everything that makes two addresses one session: the PDU, its parameters (the query,
+        // which holds the timeout, the retries and a generic profile's OIDs) and the secrets.
+        let key = format!(
+            "{}\n{}\n{}\n{}",
+            pdu.label,
+            pdu.profile_name,
+            url.query().unwrap_or(""),
+            match &pdu.security {
+                Security::Community(c) => format!("c:{c}"),
+                Security::Usm(..) => format!(
+                    "u:{}:{}",
+                    creds.snmp_auth.as_ref().map_or("", |a| a.expose()),
+                    creds.snmp_privacy.as_ref().map_or("", |p| p.expose())
+                ),
+            }
+        );
         Ok(Self {
             address: address::display(url),
-            pdu: Arc::new(pdu),
+            pdu: shared(key, pdu),
             outlets: list,
             cycle_delay,
         })
@@ -553,6 +662,26 @@ impl SnmpOutlets {
     }
 }
 
+/// The process's session for `key`, or `pdu` as that session from now on.
+fn shared(key: String, pdu: SnmpPdu) -> Arc<SnmpPdu> {
+    let mut pdus = PDUS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(existing) = pdus.get(&key).and_then(Weak::upgrade) {
+        return existing;
+    }
+    pdus.retain(|_, pdu| pdu.strong_count() > 0);
+    let pdu = Arc::new(pdu);
+    pdus.insert(key, Arc::downgrade(&pdu));
+    pdu
+}
+
+/// The reason of a per-outlet error (always [`Error::Protocol`]) or the error's text.
+fn protocol_reason(e: &Error) -> String {
+    match e {
+        Error::Protocol { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
 fn host_port(host: &str, port: u16) -> String {
     if host.contains(':') {
         format!("[{host}]:{port}")
@@ -582,7 +711,7 @@ impl PowerController for SnmpOutlets {
     async fn status(&self) -> Result<PowerState> {
         let states = self
             .pdu
-            .status_many(&self.outlets)
+            .status_batched(&self.outlets)
             .await
             .map_err(|e| self.named(e))?;
         Ok(mo_core::power::binding::combine_states(states))
