@@ -52,6 +52,10 @@ impl Access {
             .device(device)
             .detail(detail);
         self.gate.audit(entry);
+        // Logins, administrative changes and refusals are rare: committed before the caller
+        // answers, as when every row was written in place (decisions that allow go through the
+        // writer alone: AccessGate::check).
+        self.gate.flush();
     }
 }
 

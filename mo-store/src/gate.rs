@@ -199,7 +199,9 @@ impl AccessGate {
     }
 
     /// Decide whether `user` (coming from `origin`) may take `action` on `device`, and audit
-    /// the decision. A denial is returned as the one-line reason to show.
+    /// the decision: an allowed one through the background writer (committed within
+    /// milliseconds, and at shutdown), a denial committed before this returns. A denial is
+    /// returned as the one-line reason to show.
     pub fn check(
         &self,
         user: &str,
@@ -213,6 +215,8 @@ impl AccessGate {
         if decision.allowed() {
             Ok(())
         } else {
+            // A denial is rare and is what an auditor looks for: committed before it is answered.
+            self.flush();
             Err(format!("denied: {}", decision.reason()))
         }
     }
@@ -231,6 +235,8 @@ impl AccessGate {
         if decision.allowed() {
             Ok(())
         } else {
+            // A denial is rare and is what an auditor looks for: committed before it is answered.
+            self.flush();
             Err(format!("denied: {}", decision.reason()))
         }
     }
