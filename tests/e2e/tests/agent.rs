@@ -5,10 +5,11 @@
 //! agent's spool carries what the ports printed while the daemon was down.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mo_testsupport::{
-    Login, Peer, Result, SocatPty, WAIT, World, add_agent, agent_cmd, ensure, run_test, wait_until,
+    Error, Login, Peer, Result, SocatPty, WAIT, World, add_agent, agent_cmd, ensure, run_test,
+    wait_until,
 };
 
 /// `mo-agent --enroll TOKEN …`: its exit status and output.

@@ -625,7 +625,10 @@ fn rest_api_answers_every_route_enforces_auth_and_policy() {
         );
         // A known path asked with a method it does not take: 405 with `Allow`.
         let resp = reqwest::blocking::Client::new()
-            .request(reqwest::Method::PATCH, api.http.url("/api/v1/devices/sim-a"))
+            .request(
+                reqwest::Method::PATCH,
+                api.http.url("/api/v1/devices/sim-a"),
+            )
             .bearer_auth(&root_t)
             .send()
             .map_err(|e| Error::Check(format!("PATCH /api/v1/devices/sim-a: {e}")))?;
