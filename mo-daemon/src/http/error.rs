@@ -210,7 +210,10 @@ mod tests {
     #[test]
     fn allowed_methods_follow_the_routes() {
         assert_eq!(allowed_methods("/api/v1/devices"), ["GET", "POST"]);
-        assert_eq!(allowed_methods("/api/v1/devices/web-1"), ["GET", "DELETE"]);
+        assert_eq!(
+            allowed_methods("/api/v1/devices/web-1"),
+            ["GET", "PUT", "DELETE"]
+        );
         assert_eq!(allowed_methods("/api/v1/events/7/ack"), ["POST"]);
         assert_eq!(allowed_methods("/api/v1/events/stream"), ["GET"]);
         assert!(allowed_methods("/api/v1/nothing").is_empty());
