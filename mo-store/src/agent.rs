@@ -86,11 +86,25 @@ fn row_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentInfo> {
     })
 }
 
+/// The name no agent may take: host info (`mo host show`, `/api/v1/hosts/mod/…`) means the
+/// daemon's own host by it.
+pub const RESERVED_AGENT_NAME: &str = "mod";
+
 impl Store {
     /// Add agent `name` and return its one-time enrollment secret (64 hex digits), valid for
-    /// [`ENROLL_VALID`]. Agent names follow device-name rules.
+    /// [`ENROLL_VALID`]. Agent names follow device-name rules; `mod` is refused, since it names
+    /// the daemon's own host (`mo host show mod`).
     pub fn add_agent(&self, name: &str) -> Result<String> {
         validate_device_name(name)?;
+        if name == RESERVED_AGENT_NAME {
+            return Err(Error::BadName {
+                what: "agent",
+                name: name.to_owned(),
+                reason: "`mod` names the daemon's own host (mo host show mod); give the agent \
+                         another name"
+                    .into(),
+            });
+        }
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let mut secret = String::with_capacity(64);
@@ -343,6 +357,12 @@ mod tests {
         let secret = s.add_agent("cs1").unwrap();
         assert_eq!(secret.len(), 64);
         assert!(matches!(s.add_agent("cs1"), Err(Error::NameExists { .. })));
+        let reserved = s.add_agent("mod").unwrap_err();
+        assert!(
+            matches!(&reserved, Error::BadName { what: "agent", .. })
+                && reserved.to_string().contains("daemon's own host"),
+            "{reserved}"
+        );
         assert!(s.add_agent("bad name").is_err());
         assert!(s.check_agent_enrollment("cs1", &secret).unwrap());
         assert!(!s.check_agent_enrollment("cs1", "00").unwrap());
