@@ -510,6 +510,9 @@ impl Actor {
                     }
                 }
             }
+            Request::TypedElsewhere { user, bytes } => {
+                let _ = self.emit_input(user, bytes);
+            }
             Request::Break { id, number, reply } => {
                 let _ = reply.send(self.send_break(id, number));
             }

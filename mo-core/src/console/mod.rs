@@ -300,6 +300,12 @@ enum Request {
         user: Arc<str>,
         bytes: Bytes,
     },
+    /// Input typed outside the console (on an agent's local terminal) that reached the device
+    /// without it: logged only.
+    TypedElsewhere {
+        user: Arc<str>,
+        bytes: Bytes,
+    },
     Break {
         id: ViewerId,
         number: u8,
@@ -604,6 +610,21 @@ impl Console {
             reply,
         })
         .await?
+    }
+
+    /// Log `bytes` as input typed by `user` somewhere the console does not see — on the local
+    /// terminal of the console server holding the port (`mo-agent tty`) — which reached the
+    /// device without passing through this console. It is recorded like a viewer's input (a
+    /// secret typed at a password prompt is redacted the same way) and not sent to the link.
+    pub async fn log_input(&self, user: &str, bytes: impl Into<Bytes>) -> Result<()> {
+        self.shared
+            .tx
+            .send(Request::TypedElsewhere {
+                user: Arc::from(user),
+                bytes: bytes.into(),
+            })
+            .await
+            .map_err(|_| self.gone())
     }
 
     /// Drop the link and connect again now (backoff reset).

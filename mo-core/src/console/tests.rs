@@ -84,6 +84,21 @@ impl RecordSink for VecSink {
     }
 }
 
+/// A console on a [`TestConnector`] recording into `sink`, and the device ends of its links.
+fn logged_console(
+    cfg: ConsoleConfig,
+    sink: &VecSink,
+) -> (Console, mpsc::UnboundedReceiver<DuplexStream>) {
+    let (tx, peers) = mpsc::unbounded_channel();
+    let conn = TestConnector {
+        peers: tx,
+        ops: Arc::default(),
+        caps: Capabilities::NONE,
+    };
+    let console = Console::spawn(cfg, Arc::new(conn), Some(Box::new(sink.clone())));
+    (console, peers)
+}
+
 async fn next_notice(s: &mut Session, needle: &str) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
@@ -224,15 +239,9 @@ async fn replay_last_lines_on_connect() {
 #[tokio::test]
 async fn stalled_viewer_does_not_slow_others_or_the_log() {
     let sink = VecSink::default();
-    let (tx, mut peers) = mpsc::unbounded_channel();
-    let conn = TestConnector {
-        peers: tx,
-        ops: Arc::default(),
-        caps: Capabilities::NONE,
-    };
     let mut cfg = ConsoleConfig::new("flood");
     cfg.hub_capacity = 16;
-    let console = Console::spawn(cfg, Arc::new(conn), Some(Box::new(sink.clone())));
+    let (console, mut peers) = logged_console(cfg, &sink);
     let mut dev = peers.recv().await.unwrap();
     let mut stalled = console.attach("stalled", Mode::Spy, Some(0)).await.unwrap();
     let mut reader = console.attach("reader", Mode::Spy, Some(0)).await.unwrap();
@@ -392,6 +401,43 @@ async fn input_is_logged_with_its_author() {
     console.shutdown().await;
     next_notice(&mut a, "console stopped").await;
     assert_eq!(a.recv().await, ViewerEvent::Closed);
+}
+
+#[tokio::test]
+async fn input_typed_elsewhere_is_logged_and_not_sent() {
+    let sink = VecSink::default();
+    let (console, mut peers) = logged_console(ConsoleConfig::new("cs"), &sink);
+    let a = console.attach("alice", Mode::Attach, None).await.unwrap();
+    let mut peer = peers.recv().await.unwrap();
+    let mut state = console.watch_state();
+    state
+        .wait_for(|s| matches!(s, LinkState::Up { .. }))
+        .await
+        .unwrap();
+    console
+        .log_input("local:root@cs1", &b"typed on site"[..])
+        .await
+        .unwrap();
+    a.write(b"x").await.unwrap();
+    // The device gets alice's byte first: the local input did not go to it.
+    let mut got = [0u8; 1];
+    peer.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"x");
+    let inputs: Vec<(String, Vec<u8>)> = sink
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.kind == RecordKind::Input)
+        .map(|c| (c.user.to_string(), c.bytes.to_vec()))
+        .collect();
+    assert_eq!(
+        inputs,
+        [
+            ("local:root@cs1".to_string(), b"typed on site".to_vec()),
+            ("alice".to_string(), b"x".to_vec())
+        ]
+    );
 }
 
 /// A device whose modem lines the test sets: every connect hands the test the far end of the
