@@ -164,6 +164,33 @@ pub enum Frame {
     /// marks: the marks of these ports (replaces any earlier list; ports left out have the
     /// built-in ones).
     Marks(Vec<PortMarks>),
+    /// Agent → daemon on a port channel: bytes a local user typed on the console server
+    /// (`mo-agent tty`), already written to the port by the agent; the daemon logs them as input
+    /// of `user`. Spooled while the link is down, so `time_ns` may be well in the past.
+    LocalInput {
+        /// Who typed, as the daemon names them: `local:USER@AGENT`.
+        user: String,
+        /// When the agent read the keystrokes (ns since the Unix epoch).
+        time_ns: i64,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// Agent → daemon on a port channel: the local users on the port now (`local:USER@AGENT`,
+    /// one entry per `mo-agent tty`), replacing any earlier list; the daemon lists them in `who`.
+    LocalViewers(Vec<String>),
+    /// Agent → daemon on a port channel: who views the port (`^Ec w` on a local terminal).
+    WhoQuery {
+        /// Chosen by the agent; the reply carries it back.
+        id: u32,
+    },
+    /// Daemon → agent on a port channel: the answer to the [`Frame::WhoQuery`] `id`, as lines
+    /// of text (every device on the port, every viewer).
+    WhoReply {
+        /// The query's id.
+        id: u32,
+        /// The `who` lines.
+        text: String,
+    },
 }
 
 /// Why bytes are not a valid frame stream.
@@ -206,6 +233,10 @@ mod kind {
     pub const HOST_QUERY: u8 = 14;
     pub const HOST_REPLY: u8 = 15;
     pub const MARKS: u8 = 16;
+    pub const LOCAL_INPUT: u8 = 17;
+    pub const LOCAL_VIEWERS: u8 = 18;
+    pub const WHO_QUERY: u8 = 19;
+    pub const WHO_REPLY: u8 = 20;
 }
 
 impl Frame {
@@ -228,6 +259,10 @@ impl Frame {
             Frame::HostQuery { .. } => "host query",
             Frame::HostReply { .. } => "host reply",
             Frame::Marks(_) => "marks",
+            Frame::LocalInput { .. } => "local input",
+            Frame::LocalViewers(_) => "local viewers",
+            Frame::WhoQuery { .. } => "who query",
+            Frame::WhoReply { .. } => "who reply",
         }
     }
 
@@ -349,6 +384,33 @@ impl Frame {
                     body.extend_from_slice(&high.to_be_bytes());
                     body.extend_from_slice(&low.to_be_bytes());
                 }
+            }
+            Frame::LocalInput {
+                user,
+                time_ns,
+                bytes,
+            } => {
+                body.push(kind::LOCAL_INPUT);
+                put_str(&mut body, user);
+                body.extend_from_slice(&time_ns.to_be_bytes());
+                put_bytes(&mut body, bytes);
+            }
+            Frame::LocalViewers(users) => {
+                body.push(kind::LOCAL_VIEWERS);
+                let users = &users[..users.len().min(MAX_PORTS)];
+                body.extend_from_slice(&(users.len() as u16).to_be_bytes());
+                for user in users {
+                    put_str(&mut body, user);
+                }
+            }
+            Frame::WhoQuery { id } => {
+                body.push(kind::WHO_QUERY);
+                body.extend_from_slice(&id.to_be_bytes());
+            }
+            Frame::WhoReply { id, text } => {
+                body.push(kind::WHO_REPLY);
+                body.extend_from_slice(&id.to_be_bytes());
+                put_str(&mut body, text);
             }
         }
         let mut wire = Vec::with_capacity(body.len() + 4);
@@ -505,6 +567,39 @@ impl Frame {
                     });
                 }
                 Frame::Marks(ports)
+            }
+            kind::LOCAL_INPUT => {
+                r.kind = "local input";
+                let user = r.string()?;
+                let time_ns = r.u64()? as i64;
+                Frame::LocalInput {
+                    user,
+                    time_ns,
+                    bytes: r.take_rest(),
+                }
+            }
+            kind::LOCAL_VIEWERS => {
+                r.kind = "local viewers";
+                let count = usize::from(r.u16()?);
+                if count > MAX_PORTS {
+                    return Err(r.bad("too many viewers"));
+                }
+                let mut users = Vec::with_capacity(count);
+                for _ in 0..count {
+                    users.push(r.string()?);
+                }
+                Frame::LocalViewers(users)
+            }
+            kind::WHO_QUERY => {
+                r.kind = "who query";
+                Frame::WhoQuery { id: r.u32()? }
+            }
+            kind::WHO_REPLY => {
+                r.kind = "who reply";
+                Frame::WhoReply {
+                    id: r.u32()?,
+                    text: r.string()?,
+                }
             }
             other => return Err(CodecError::Kind(other)),
         };
@@ -804,6 +899,23 @@ mod tests {
                     },
                 },
             ]),
+            Frame::LocalInput {
+                user: "local:root@cs1".into(),
+                time_ns: 1_700_000_000_000_000_000,
+                bytes: b"reboot\r".to_vec(),
+            },
+            Frame::LocalInput {
+                user: String::new(),
+                time_ns: -1,
+                bytes: Vec::new(),
+            },
+            Frame::LocalViewers(vec!["local:root@cs1".into(), "local:é@cs1".into()]),
+            Frame::LocalViewers(Vec::new()),
+            Frame::WhoQuery { id: 3 },
+            Frame::WhoReply {
+                id: 3,
+                text: "web0: alice attach 5s ssh\nweb0: nobody".into(),
+            },
         ]
     }
 

@@ -250,6 +250,23 @@ impl AgentConnector {
     }
 }
 
+/// The agent and the port an `agent://AGENT/PORT[?…]` address names; `None` for any other
+/// address (or a malformed one). What the daemon matches a port's local users against.
+///
+/// ```
+/// use mo_drivers::agent::agent_port;
+/// assert_eq!(agent_port("agent://cs1/p0?baud=9600"), Some(("cs1".into(), "p0".into())));
+/// assert_eq!(agent_port("serial:///dev/ttyS0"), None);
+/// ```
+pub fn agent_port(address: &str) -> Option<(String, String)> {
+    let url = address::parse(address).ok()?;
+    if url.scheme() != "agent" {
+        return None;
+    }
+    let c = AgentConnector::from_url(&url, address, &DriverOptions::default()).ok()?;
+    Some((c.agent, c.port))
+}
+
 #[async_trait]
 impl Connector for AgentConnector {
     async fn connect(&self) -> Result<Link> {
