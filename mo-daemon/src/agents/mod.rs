@@ -38,6 +38,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::Ctx;
 
+mod local;
 mod resume;
 mod signals;
 use resume::{OriginTimes, PERSIST_EVERY};
@@ -799,6 +800,7 @@ async fn port_channel(
     // Acknowledged to the agent: what is written in the store as passed on.
     let mut ack_tick = tokio::time::interval(PERSIST_EVERY);
     let mut acked = 0u64;
+    let mut locals = local::Locals::default();
     let why: String = 'run: loop {
         let msg = tokio::select! {
             msg = rd.wait() => msg,
@@ -911,6 +913,14 @@ async fn port_channel(
                 }
                 Frame::Error(text) => {
                     tracing::warn!(agent = name, port, "agent error: {text}");
+                }
+                Frame::LocalInput { user, bytes, .. } => {
+                    local::input(ctx, name, port, &user, bytes).await;
+                }
+                Frame::LocalViewers(users) => locals.set(ctx, name, port, users),
+                Frame::WhoQuery { id } => {
+                    let text = local::who(ctx, name, port).await;
+                    let _ = to_agent.send(Frame::WhoReply { id, text }).await;
                 }
                 other => {
                     tracing::debug!(agent = name, port, "ignored {} frame", other.name());

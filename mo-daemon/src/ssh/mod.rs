@@ -44,6 +44,7 @@ use term::Term;
 
 /// Who logged in and what they asked for in the user name (`user:DEVICE:spy`).
 pub use mo_core::door::login::Login;
+pub(crate) use shell::format_who;
 
 /// The SSH door's limits.
 pub struct Options {
