@@ -5,7 +5,12 @@ mod backoff;
 #[path = "../../mo-cli/src/generate.rs"]
 mod generate;
 mod port;
+// `size` is for `mo console` only.
+#[allow(dead_code)]
+#[path = "../../mo-cli/src/raw_terminal.rs"]
+mod raw_terminal;
 mod spool;
+mod tty;
 mod uplink;
 
 use std::collections::BTreeSet;
@@ -35,9 +40,18 @@ use serde::Deserialize;
 /// the link is down the agent keeps reading every port into a bounded spool on disk
 /// (--spool-mib, --spool-dir; kept across restarts) and replays it, in order, with the time
 /// each byte was read, when the link is back.
+///
+/// On the console server itself, `mo-agent tty PORT` attaches the terminal to a port through the
+/// running agent (local access, also while the link to the daemon is down).
 #[derive(Debug, Parser)]
 #[command(name = "mo-agent", version, verbatim_doc_comment)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    /// The local access socket `mo-agent tty` connects to (mode 0660: the agent's user and
+    /// group may use it; default: SPOOL_DIR/tty.sock).
+    #[arg(long, value_name = "FILE", env = "MO_AGENT_TTY_SOCKET", global = true)]
+    tty_socket: Option<PathBuf>,
     /// The daemon's SSH door and this agent's name: ssh://AGENT@HOST[:PORT] (port 2222 if
     /// left out).
     #[arg(long, value_name = "URL")]
@@ -62,8 +76,8 @@ struct Args {
     #[arg(long)]
     discover_serial: bool,
     /// A TOML file: connect, key, host_key, spool_mib, spool_dir, discover_serial, high_mark,
-    /// low_mark and [[port]] tables (name, url, and the port's own high, low).
-    #[arg(long, value_name = "FILE")]
+    /// low_mark, tty_socket and [[port]] tables (name, url, and the port's own high, low).
+    #[arg(long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// Spool per port on disk while the link is down, in MiB; the oldest records go first when
     /// it is full (counted and reported to the daemon).
@@ -87,6 +101,26 @@ struct Args {
     log: String,
 }
 
+/// What else `mo-agent` does than running.
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Attach this terminal to a port of the agent running on this machine (local access).
+    ///
+    /// The agent must be running; you reach it through its local access socket (--tty-socket,
+    /// or the one --config names; the socket's mode is 0660, so use the agent's user or group).
+    /// You are `local:USER@AGENT`: the daemon lists you in `who` of the port's devices and logs
+    /// what you type as your input. Your keystrokes go to the port through the agent even while
+    /// the link to the daemon is down (they are then logged when it is back).
+    ///
+    /// Escapes are mo's: ^Ec . leaves, ^Ec w shows who is on the port, ^Ec i tells about
+    /// the port, ^Ec l1 sends a BREAK, ^Ec ? lists them.
+    #[command(verbatim_doc_comment)]
+    Tty {
+        /// The port's name on the agent (as in `--port NAME=URL`).
+        port: String,
+    },
+}
+
 /// The `--config` file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -100,6 +134,7 @@ struct FileConfig {
     discover_serial: bool,
     high_mark: Option<Mark>,
     low_mark: Option<Mark>,
+    tty_socket: Option<PathBuf>,
     #[serde(default)]
     port: Vec<FilePort>,
 }
@@ -182,6 +217,21 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(u8::try_from(status).unwrap_or(1));
     }
     let args = Args::parse_from(argv);
+    if let Some(Sub::Tty { port }) = &args.command {
+        let attached = read_config(&args).and_then(|file| {
+            let socket = tty_socket(&args, &file).context(
+                "give the agent's local access socket: --tty-socket FILE, or the agent's --config",
+            )?;
+            tty::attach(&socket, port)
+        });
+        return match attached {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mo-agent tty: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -291,8 +341,8 @@ fn default_spool_dir(key: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
-    let file = match &args.config {
+fn read_config(args: &Args) -> anyhow::Result<FileConfig> {
+    Ok(match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read --config {}", path.display()))?;
@@ -300,7 +350,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .with_context(|| format!("--config {}", path.display()))?
         }
         None => FileConfig::default(),
+    })
+}
+
+/// The local access socket: the flag's, the file's, or `tty.sock` in the spool directory (the
+/// flag's or file's, or the one beside the key).
+fn tty_socket(args: &Args, file: &FileConfig) -> Option<PathBuf> {
+    let spool_dir = || {
+        args.spool_dir
+            .clone()
+            .or(file.spool_dir.clone())
+            .or_else(|| {
+                args.key
+                    .clone()
+                    .or(file.key.clone())
+                    .map(|k| default_spool_dir(&k))
+            })
     };
+    args.tty_socket
+        .clone()
+        .or(file.tty_socket.clone())
+        .or_else(|| spool_dir().map(|d| tty::default_socket(&d)))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let file = read_config(&args)?;
     let connect = args
         .connect
         .clone()
@@ -367,7 +441,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let link = uplink::run(target, key, (pin, pin_path), Arc::new(held));
+    let held = Arc::new(held);
+    if let Some(socket) = tty_socket(&args, &file) {
+        let chosen = args.tty_socket.is_some() || file.tty_socket.is_some();
+        match tty::listen(&socket, &target.agent, held.clone()) {
+            Ok(()) => {}
+            Err(e) if chosen => return Err(e),
+            // The default place (in the spool directory) may not take a socket (a path too
+            // long for one): the agent runs on without local access.
+            Err(e) => tracing::warn!("no local access (mo-agent tty): {e:#}"),
+        }
+    }
+    let link = uplink::run(target, key, (pin, pin_path), held);
     tokio::select! {
         r = link => r,
         _ = tokio::signal::ctrl_c() => Ok(()),
@@ -453,6 +538,23 @@ mod tests {
         assert!(e.to_string().contains("--low-mark: low mark `soon`"), "{e}");
         let bad = Args::parse_from(["mo-agent", "--high-mark=-1"]);
         assert!(port_marks(&bad, &FileConfig::default(), &[]).is_err());
+    }
+
+    #[test]
+    fn the_tty_socket_comes_from_the_flag_the_file_or_the_spool() {
+        let args = Args::parse_from(["mo-agent", "tty", "p0", "--tty-socket", "/run/t.sock"]);
+        assert!(matches!(&args.command, Some(Sub::Tty { port }) if port == "p0"));
+        let file: FileConfig =
+            toml::from_str("tty_socket = \"/run/f.sock\"\nkey = \"/k\"").unwrap();
+        assert_eq!(tty_socket(&args, &file), Some(PathBuf::from("/run/t.sock")));
+        let bare = Args::parse_from(["mo-agent", "tty", "p0"]);
+        assert_eq!(tty_socket(&bare, &file), Some(PathBuf::from("/run/f.sock")));
+        let file: FileConfig = toml::from_str("key = \"/etc/k\"").unwrap();
+        assert_eq!(
+            tty_socket(&bare, &file),
+            Some(PathBuf::from("/etc/k.spool/tty.sock"))
+        );
+        assert_eq!(tty_socket(&bare, &FileConfig::default()), None);
     }
 
     #[test]

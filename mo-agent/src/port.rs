@@ -5,12 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use mo_core::link::{Connector, ControlOp};
 use mo_drivers::agent::WaterMarks;
 use mo_drivers::agent::codec::{PortInfo, PortOp};
 use mo_drivers::{DriverOptions, connector_for};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::backoff::Backoff;
 use crate::spool::Spool;
@@ -46,6 +47,18 @@ pub struct Port {
     /// The water marks the agent sets for the port (`--high-mark`, `--low-mark`, the
     /// `[[port]]` table's `high`/`low`), sent to the daemon; `None`: the daemon's built-in ones.
     pub marks: Option<WaterMarks>,
+    /// Everything the port prints, as it is read, for local terminals (`mo-agent tty`); a
+    /// terminal that falls behind is told how much it missed, the port never waits.
+    pub output: broadcast::Sender<Bytes>,
+    /// What local users typed (`user` and bytes, [`crate::tty::encode_input`]), kept on disk
+    /// until it is sent to the daemon to be logged.
+    pub typed: Arc<Spool>,
+    /// The local users on the port now (`local:USER@AGENT`, once per terminal).
+    pub locals: watch::Sender<Vec<String>>,
+    /// `who` questions of local terminals, answered through the daemon while the link is up.
+    pub who: mpsc::Sender<oneshot::Sender<String>>,
+    /// Where the uplink takes `who` questions from.
+    pub who_asked: Arc<tokio::sync::Mutex<mpsc::Receiver<oneshot::Sender<String>>>>,
 }
 
 impl Port {
@@ -66,6 +79,9 @@ pub fn now_ns() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
+/// Output chunks kept for local terminals that are behind.
+const OUTPUT_CHUNKS: usize = 1024;
+
 /// Notices a port keeps for the daemon while the link is down.
 pub const NOTICES: usize = 64;
 
@@ -84,6 +100,12 @@ pub fn start(
         Spool::open(&spool_dir.join(format!("port-{name}")), spool_bytes)
             .map_err(|e| anyhow::anyhow!("port {name}: {e:#}"))?,
     );
+    let typed = Arc::new(
+        Spool::open(&spool_dir.join(format!("typed-{name}")), spool_bytes)
+            .map_err(|e| anyhow::anyhow!("port {name}: {e:#}"))?,
+    );
+    let (output, _) = broadcast::channel(OUTPUT_CHUNKS);
+    let (who, who_asked) = mpsc::channel(16);
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let (modem_tx, modem_rx) = watch::channel(None);
     let (notice_tx, notice_rx) = mpsc::channel(NOTICES);
@@ -94,6 +116,7 @@ pub fn start(
         spool: spool.clone(),
         modem: modem_tx,
         notices: notice_tx,
+        output: output.clone(),
     };
     tokio::spawn(holder.run(cmd_rx));
     Ok(Port {
@@ -105,6 +128,11 @@ pub fn start(
         modem: modem_rx,
         notices: Arc::new(tokio::sync::Mutex::new(notice_rx)),
         marks: None,
+        output,
+        typed,
+        locals: watch::channel(Vec::new()).0,
+        who,
+        who_asked: Arc::new(tokio::sync::Mutex::new(who_asked)),
     })
 }
 
@@ -115,6 +143,7 @@ struct Holder {
     spool: Arc<Spool>,
     modem: watch::Sender<Option<u8>>,
     notices: mpsc::Sender<String>,
+    output: broadcast::Sender<Bytes>,
 }
 
 /// The 16550 MSR high bits for a modem state.
@@ -207,6 +236,8 @@ impl Holder {
                         Ok(0) => break "end of file".to_string(),
                         Ok(n) => {
                             let _ = self.spool.push(&buf[..n], now_ns());
+                            // Nobody on a local terminal: nothing to do.
+                            let _ = self.output.send(Bytes::copy_from_slice(&buf[..n]));
                         }
                         Err(e) => break e.to_string(),
                     },

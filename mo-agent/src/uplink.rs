@@ -2,6 +2,7 @@
 //! one channel per port (docs/agent.md). It redials with backoff and jitter for as long as the
 //! agent runs; the ports keep spooling meanwhile.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use mo_drivers::host::{self, HostWhat};
 use russh::client::{AuthResult, ChannelOpenHandle, Handle, Msg, Session};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{Channel, ChannelMsg, ChannelOpenFailure, ChannelReadHalf, ChannelWriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::backoff::Backoff;
 use crate::port::{Port, PortCmd};
@@ -623,35 +624,88 @@ async fn port_link(
             .await?;
     }
     let (done_tx, mut done_rx) = mpsc::channel::<String>(1);
+    let asking = WhoAsked::default();
     let reader = tokio::spawn(read_port_channel(
         rd,
         decoder,
         port.spool.clone(),
         port.cmds.clone(),
+        asking.clone(),
         done_tx,
     ));
     let result = tokio::select! {
-        r = send_port(port, &wr, next) => r,
+        r = send_port(port, &wr, next, &asking) => r,
         why = done_rx.recv() => Err(anyhow!(why.unwrap_or_else(|| "closed".into()))),
     };
     reader.abort();
     result
 }
 
-async fn send_port(port: &Port, wr: &ChannelWriteHalf<Msg>, next: u64) -> anyhow::Result<()> {
+/// Local terminals' `who` questions sent to the daemon, by query id.
+type WhoAsked = Arc<std::sync::Mutex<HashMap<u32, oneshot::Sender<String>>>>;
+
+/// What local users typed, from the port's `typed` spool, as frames for the daemon (at most
+/// about `max` bytes); the last record's sequence number.
+fn typed_frames(port: &Port, max: usize) -> (Vec<u8>, Option<u64>) {
+    let mut wire = Vec::new();
+    let mut last = None;
+    for r in port.typed.records_from(port.typed.first_seq(), max) {
+        last = Some(r.seq);
+        if let Some((user, bytes)) = crate::tty::decode_input(&r.bytes) {
+            wire.extend(
+                Frame::LocalInput {
+                    user,
+                    time_ns: r.time_ns,
+                    bytes,
+                }
+                .encode(),
+            );
+        }
+    }
+    (wire, last)
+}
+
+async fn send_port(
+    port: &Port,
+    wr: &ChannelWriteHalf<Msg>,
+    next: u64,
+    asking: &WhoAsked,
+) -> anyhow::Result<()> {
     let mut cursor = next.max(port.spool.first_seq());
     let mut modem = port.modem.clone();
     let mut notices = port.notices.lock().await;
+    let mut who_asked = port.who_asked.lock().await;
+    let mut locals = port.locals.subscribe();
+    let mut query_id = 0u32;
     // The current modem state first (if any), then every change.
     let initial = *modem.borrow_and_update();
     if let Some(msr) = initial {
         wr.data_bytes(bytes::Bytes::from(Frame::Modem(msr).encode()))
             .await?;
     }
+    // The local users now (only when there are: a daemon older than local access refuses the
+    // frame), then every change.
+    let users = locals.borrow_and_update().clone();
+    if !users.is_empty() {
+        wr.data_bytes(bytes::Bytes::from(Frame::LocalViewers(users).encode()))
+            .await?;
+    }
     loop {
         let added = port.spool.added.notified();
         tokio::pin!(added);
         added.as_mut().enable();
+        let typed = port.typed.added.notified();
+        tokio::pin!(typed);
+        typed.as_mut().enable();
+        // Local input first: it is small, and spooled while the link was down.
+        let (wire, last) = typed_frames(port, MAX_PAYLOAD / 2);
+        if let Some(seq) = last {
+            if !wire.is_empty() {
+                wr.data_bytes(bytes::Bytes::from(wire)).await?;
+            }
+            port.typed.ack(seq);
+            continue;
+        }
         let mut wire = Vec::new();
         if let Some((records, bytes)) = port.spool.take_unreported() {
             wire.extend(Frame::Dropped { records, bytes }.encode());
@@ -674,6 +728,19 @@ async fn send_port(port: &Port, wr: &ChannelWriteHalf<Msg>, next: u64) -> anyhow
         }
         tokio::select! {
             () = &mut added => {}
+            () = &mut typed => {}
+            changed = locals.changed() => {
+                changed?;
+                let users = locals.borrow_and_update().clone();
+                wr.data_bytes(bytes::Bytes::from(Frame::LocalViewers(users).encode())).await?;
+            }
+            Some(reply) = who_asked.recv() => {
+                query_id = query_id.wrapping_add(1);
+                if let Ok(mut asked) = asking.lock() {
+                    asked.insert(query_id, reply);
+                }
+                wr.data_bytes(bytes::Bytes::from(Frame::WhoQuery { id: query_id }.encode())).await?;
+            }
             changed = modem.changed() => {
                 changed?;
                 let msr = *modem.borrow_and_update();
@@ -696,6 +763,7 @@ async fn read_port_channel(
     mut decoder: Decoder,
     spool: Arc<crate::spool::Spool>,
     cmds: mpsc::Sender<PortCmd>,
+    asking: WhoAsked,
     done: mpsc::Sender<String>,
 ) {
     let why = 'run: loop {
@@ -710,6 +778,12 @@ async fn read_port_channel(
                 }
                 Ok(Some(Frame::Settings(text))) => {
                     let _ = cmds.send(PortCmd::Settings(text)).await;
+                }
+                Ok(Some(Frame::WhoReply { id, text })) => {
+                    let asked = asking.lock().ok().and_then(|mut a| a.remove(&id));
+                    if let Some(reply) = asked {
+                        let _ = reply.send(text);
+                    }
                 }
                 Ok(Some(Frame::Error(text))) => break 'run format!("daemon: {text}"),
                 Ok(Some(other)) => tracing::debug!("ignored {} frame", other.name()),

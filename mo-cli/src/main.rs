@@ -34,6 +34,7 @@ mod mass;
 mod power;
 mod power_verify;
 mod profile;
+mod raw_terminal;
 mod remote;
 mod server_admin;
 #[cfg(test)]

@@ -15,6 +15,7 @@ use mo_core::facade::{ConsoleHandle, Output};
 use tokio::sync::mpsc;
 
 use crate::cli::{Command, DeviceCommand, LogCommand};
+use crate::raw_terminal::RawTerminal;
 use crate::table::Table;
 
 /// Options of `mo console`.
@@ -244,48 +245,6 @@ async fn power(
 /// A notice line on the raw terminal.
 fn notice(text: &str) -> Vec<u8> {
     mo_core::console::terminal_notice(text).to_vec()
-}
-
-/// The terminal in raw mode while it lives (if standard input is a terminal).
-struct RawTerminal {
-    saved: Option<rustix::termios::Termios>,
-}
-
-impl RawTerminal {
-    fn enter() -> RawTerminal {
-        let stdin = io::stdin();
-        if !rustix::termios::isatty(&stdin) {
-            return RawTerminal { saved: None };
-        }
-        let Ok(saved) = rustix::termios::tcgetattr(&stdin) else {
-            return RawTerminal { saved: None };
-        };
-        let mut raw = saved.clone();
-        raw.make_raw();
-        if rustix::termios::tcsetattr(&stdin, rustix::termios::OptionalActions::Now, &raw).is_err()
-        {
-            return RawTerminal { saved: None };
-        }
-        RawTerminal { saved: Some(saved) }
-    }
-
-    fn size(&self) -> Option<(u16, u16)> {
-        self.saved.as_ref()?;
-        let ws = rustix::termios::tcgetwinsize(io::stdout()).ok()?;
-        (ws.ws_col > 0 && ws.ws_row > 0).then_some((ws.ws_col, ws.ws_row))
-    }
-}
-
-impl Drop for RawTerminal {
-    fn drop(&mut self) {
-        if let Some(saved) = &self.saved {
-            let _ = rustix::termios::tcsetattr(
-                io::stdin(),
-                rustix::termios::OptionalActions::Now,
-                saved,
-            );
-        }
-    }
 }
 
 fn write_term(bytes: &[u8]) -> Result<()> {

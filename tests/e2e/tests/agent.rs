@@ -4,12 +4,14 @@
 //! Enrollment is one-time, another agent's name is refused, a removed agent is cut off, and the
 //! agent's spool carries what the ports printed while the daemon was down.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mo_testsupport::{
-    Error, Login, Peer, Result, SocatPty, WAIT, World, add_agent, agent_cmd, ensure, run_test,
-    wait_until,
+    Error, Login, Peer, Result, SocatPty, Tmux, WAIT, World, add_agent, agent_cmd, ensure,
+    run_test, wait_until,
 };
 
 /// `mo-agent --enroll TOKEN …`: its exit status and output.
@@ -698,6 +700,185 @@ fn host_info_of_the_daemon_and_of_an_agent() {
         })?;
         let (status, body) = api_get(&api.url("/api/v1/hosts/mod/fs"), &olga)?;
         ensure!(status == 200, "{status} {body}");
+        Ok(())
+    });
+}
+
+/// The name of the user running the tests (what the agent reads from the socket's peer
+/// credentials).
+fn me() -> Result<String> {
+    let out = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .map_err(|e| Error::io("run id -un", e))?;
+    let name = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    ensure!(!name.is_empty(), "id -un printed nothing");
+    Ok(name)
+}
+
+/// `mo-agent tty PORT --tty-socket SOCKET` in a tmux pane (a real terminal).
+fn local_tty(w: &mut World, label: &str, socket: &Path, port: &str) -> Result<Arc<Tmux>> {
+    let argv = vec![
+        mo_testsupport::bin_path("mo-agent")?.display().to_string(),
+        "tty".to_string(),
+        port.to_string(),
+        "--tty-socket".to_string(),
+        socket.display().to_string(),
+    ];
+    w.tmux(label, &argv, &[])
+}
+
+/// `^Ec w` in `pane` until its answer lists every one of `users` (as `web0: USER`).
+fn wait_who(pane: &Tmux, users: &[&str]) -> Result<String> {
+    wait_until(&format!("{users:?} in who"), WAIT, || {
+        pane.send_keys(&["C-e", "c", "w"])?;
+        std::thread::sleep(Duration::from_millis(300));
+        let text = pane.capture()?;
+        Ok(
+            if users.iter().all(|u| text.contains(&format!("web0: {u} "))) {
+                Ok(text)
+            } else {
+                Err(text)
+            },
+        )
+    })
+}
+
+/// `who web0` in the SSH shell of `client` until `want` says yes to it.
+fn wait_shell_who(
+    client: &mo_testsupport::SshClient,
+    what: &str,
+    want: impl Fn(&str) -> bool,
+) -> Result<String> {
+    wait_until(what, WAIT, || {
+        let text = client.run(Login::Shell, &["who", "web0"], None)?.combined();
+        Ok(if want(&text) { Ok(text) } else { Err(text) })
+    })
+}
+
+/// A daemon, agent cs1 holding port p0 (a socat pty) with its local access socket
+/// `DIR/tty.sock`, and device web0 on the port, up: the pty, the socket and the agent.
+fn agent_with_tty(w: &mut World) -> Result<(SocatPty, PathBuf, Peer)> {
+    w.start_daemon(&[])?;
+    let key = enrolled(w, "cs1")?;
+    let line = SocatPty::start(w.dir())?;
+    let port = format!("p0=serial://{}", line.device_path().display());
+    let socket = w.dir().join("tty.sock");
+    let socket_arg = socket.display().to_string();
+    let agent = start_agent(w, "cs1", &key, &[port], &["--tty-socket", &socket_arg])?;
+    wait_ports(w, "cs1", 1)?;
+    w.add_device("web0", "agent://cs1/p0", &[])?;
+    wait_log(w, "web0", "link up")?;
+    Ok((line, socket, agent))
+}
+
+#[test]
+fn local_tty_is_shared_with_remote_viewers_and_logged() {
+    run_test("agent-tty", |w| {
+        let (mut line, socket, _agent) = agent_with_tty(w)?;
+        let socket_arg = socket.display().to_string();
+        let mode = std::fs::metadata(&socket)
+            .map_err(|e| Error::io("stat the tty socket", e))?
+            .permissions()
+            .mode()
+            & 0o777;
+        ensure!(mode == 0o660, "the socket's mode is {mode:o}");
+
+        let alice = w.add_user("alice", "alice-pw")?;
+        let remote = w.terminal("alice", &alice, Login::Attach("web0"), &[])?;
+        remote.wait_for("attached read-write", WAIT)?;
+
+        let local_user = format!("local:{}@cs1", me()?);
+        let local = local_tty(w, "local", &socket, "p0")?;
+        local.wait_for(&format!("local access as {local_user}"), WAIT)?;
+
+        // Both see each other in `who`: on the terminals (`^Ec w`) and in the daemon's shell.
+        wait_who(&local, &[&local_user, "alice"])?;
+        wait_who(&remote, &[&local_user, "alice"])?;
+        let listed = |t: &str, u: &str| t.contains(&format!("web0: {u} "));
+        let text = wait_shell_who(&alice, "both users in who", |t| {
+            listed(t, &local_user) && listed(t, "alice")
+        })?;
+        ensure!(
+            text.contains("local terminal on agent cs1"),
+            "the local user's origin is not shown:\n{text}"
+        );
+
+        // What the local user types reaches the device, and the log has it as theirs; the
+        // remote viewer holds the write lock all along.
+        local.send_line("typed-on-the-console-server")?;
+        line.wait_peer_text("typed-on-the-console-server", WAIT)?;
+        let text = wait_log(w, "web0", &format!("<{local_user}>"))?;
+        ensure!(
+            text.lines().any(|l| l.contains(&format!("<{local_user}>"))
+                && l.contains("typed-on-the-console-server")),
+            "the local input is not attributed to {local_user}:\n{text}"
+        );
+        // The device's output reaches both terminals; the remote user's input the device.
+        line.write_peer(b"device-answers-both\r\n")?;
+        local.wait_for("device-answers-both", WAIT)?;
+        remote.wait_for("device-answers-both", WAIT)?;
+        remote.send_line("typed-by-alice")?;
+        line.wait_peer_text("typed-by-alice", WAIT)?;
+
+        // An unknown port is refused by name.
+        let out = mo_testsupport::run_with_timeout(
+            {
+                let mut cmd = std::process::Command::new(mo_testsupport::bin_path("mo-agent")?);
+                cmd.args(["tty", "nope", "--tty-socket", &socket_arg]);
+                cmd
+            },
+            None,
+            WAIT,
+        )?;
+        ensure!(
+            !out.success() && out.combined().contains("holds no port `nope`"),
+            "an unknown port was not refused:\n{}",
+            out.combined()
+        );
+
+        // `^Ec .` ends the local terminal cleanly, and the user leaves `who`.
+        local.send_keys(&["C-e", "c", "."])?;
+        let text = local.wait_dead(WAIT)?;
+        ensure!(text.contains("left p0"), "no goodbye:\n{text}");
+        wait_shell_who(&alice, "the local user gone from who", |t| {
+            !listed(t, &local_user) && listed(t, "alice")
+        })?;
+        Ok(())
+    });
+}
+
+#[test]
+fn local_tty_input_is_spooled_while_the_link_is_down() {
+    run_test("agent-tty-down", |w| {
+        let (mut line, socket, _agent) = agent_with_tty(w)?;
+
+        w.daemon()?.stop()?;
+        let local_user = format!("local:{}@cs1", me()?);
+        let local = local_tty(w, "local", &socket, "p0")?;
+        local.wait_for(&format!("local access as {local_user}"), WAIT)?;
+        // The port answers without the daemon.
+        local.send_line("typed-while-the-link-is-down")?;
+        line.wait_peer_text("typed-while-the-link-is-down", WAIT)?;
+        line.write_peer(b"device-answers-locally\r\n")?;
+        local.wait_for("device-answers-locally", WAIT)?;
+        // `who` says the daemon is out of reach and lists the local user.
+        local.send_keys(&["C-e", "c", "w"])?;
+        local.wait_for("did not answer", WAIT)?;
+
+        w.start_daemon(&[])?;
+        let text = wait_log(w, "web0", "typed-while-the-link-is-down")?;
+        ensure!(
+            text.lines().any(|l| l.contains(&format!("<{local_user}>"))
+                && l.contains("typed-while-the-link-is-down")),
+            "the spooled input is not attributed to {local_user}:\n{text}"
+        );
+        ensure!(
+            text.contains("device-answers-locally"),
+            "the device's answer was not replayed:\n{text}"
+        );
+        local.send_keys(&["C-e", "c", "."])?;
+        local.wait_dead(WAIT)?;
         Ok(())
     });
 }
