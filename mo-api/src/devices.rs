@@ -157,6 +157,11 @@ pub struct Settings {
     /// The networks (CIDR) that may connect to the ports; empty: any.
     #[serde(default)]
     pub listen_allow: Vec<String>,
+    /// In a site (`mod --cluster`): the node that must hold the console; absent: the site
+    /// places it on a live node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, pattern = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+    pub node: Option<String>,
 }
 
 /// An auto-login profile the API takes (`mo device set` also takes a script of expect/send
@@ -225,6 +230,10 @@ pub struct SettingsInput {
     /// their own then bind loopback only).
     #[schema(schema_with = crate::schema::listen_allow)]
     pub listen_allow: Option<Vec<String>>,
+    /// In a site (`mod --cluster`): the node that must hold the console (null: the site places
+    /// it on a live node).
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+    pub node: Option<String>,
 }
 
 /// The body of `POST /api/v1/devices`: a name, an address, and settings — either as the
@@ -318,6 +327,11 @@ pub struct NewDevice {
     #[schema(schema_with = crate::schema::listen_allow)]
     #[serde(default)]
     pub listen_allow: Option<Vec<String>>,
+    /// In a site (`mod --cluster`): the node that must hold the console (null: the site places
+    /// it on a live node).
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 macro_rules! settings_fields {
@@ -338,7 +352,8 @@ macro_rules! settings_fields {
             break_sequences,
             power,
             listen,
-            listen_allow
+            listen_allow,
+            node
         )
     };
 }

@@ -125,6 +125,7 @@ fn add_settings(s: AddSettings) -> Result<DeviceSettings> {
         log_secrets: s.log_secrets,
         listen: s.listen,
         listen_allow: s.listen_allow,
+        node: s.node,
     })
 }
 
@@ -210,6 +211,9 @@ pub(crate) fn apply(device: &mut Device, s: SetSettings) -> Result<()> {
     }
     if !s.listen_allow.is_empty() {
         d.listen_allow = s.listen_allow;
+    }
+    if let Some(node) = s.node {
+        d.node = node.value();
     }
     Ok(())
 }
@@ -369,6 +373,9 @@ fn show(dir: &DataDir, device: &Device, out: &mut dyn Write) -> Result<()> {
     );
     if !s.listen_allow.is_empty() {
         field("listen allow", s.listen_allow.join(", "));
+    }
+    if let Some(node) = &s.node {
+        field("node", format!("{node} (pinned)"));
     }
     field(
         "typed secrets",

@@ -571,6 +571,9 @@ fn device_settings(s: &AddSettings) -> Result<Value> {
     if !s.listen_allow.is_empty() {
         body["listen_allow"] = json!(s.listen_allow);
     }
+    if let Some(node) = &s.node {
+        body["node"] = json!(node);
+    }
     Ok(body)
 }
 

@@ -507,6 +507,13 @@ async fn run(args: Args, started: Started) -> anyhow::Result<()> {
         None => mo_store::config::ScheduleConfig::default(),
     };
     let registry = Arc::new(Registry::new(data.clone(), log, store.clone(), key));
+    // In a site sharing devices, a console runs only on the node holding it: decided before the
+    // first console starts.
+    let ownership = args.cluster.ownership();
+    if let Some(own) = &ownership {
+        let own = own.clone();
+        registry.set_placement(Arc::new(move |device| own.placement(device)));
+    }
     let power = Arc::new(mo_core::power::PowerService::new());
     let events =
         events::Events::start(event_config, store.clone(), registry.clone(), power.clone())?;
@@ -542,7 +549,7 @@ async fn run(args: Args, started: Started) -> anyhow::Result<()> {
             Duration::from_secs(secs),
         )
     });
-    let cluster = cluster::Cluster::start(&args.cluster, &registry, &store).await?;
+    let cluster = cluster::Cluster::start(&args.cluster, &registry, &store, ownership).await?;
     let throttle = Arc::new(throttle::Throttle::new(
         store.clone(),
         throttle::Limits::default(),

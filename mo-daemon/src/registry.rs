@@ -52,7 +52,22 @@ pub struct Entry {
     secrets: Arc<DeviceSecrets>,
     /// Held while the console runs so `mo log note` does not write into a log the daemon owns.
     _lock: Option<Arc<LogLock>>,
+    /// Why this daemon does not run the console, when another node of the site holds it (or
+    /// none does yet): see [`Placement`].
+    placed_elsewhere: Option<String>,
 }
+
+impl Entry {
+    /// Why this daemon does not run the console because of where the site placed it (`held by
+    /// node B`), or `None` when it is this daemon's to run.
+    pub fn placed_elsewhere(&self) -> Option<&str> {
+        self.placed_elsewhere.as_deref()
+    }
+}
+
+/// Which consoles this daemon runs, in a site where each console has one owner
+/// (`mod --cluster … --share-devices`): `Ok` to run the device's console here, else why not.
+pub type Placement = Arc<dyn Fn(&Device) -> Result<(), String> + Send + Sync>;
 
 /// Called with each console the registry starts and the feed of its scanner: a bounded consumer
 /// of every output chunk, in order; when its reader (the event scanner) falls behind, chunks are
@@ -78,6 +93,8 @@ pub struct Registry {
     gate: tokio::sync::Mutex<()>,
     /// The connected agents, whose ports `agent://` devices reach.
     agents: Arc<crate::agents::Agents>,
+    /// Which consoles to run here (`None`: all of them).
+    placement: RwLock<Option<Placement>>,
 }
 
 impl Registry {
@@ -99,7 +116,23 @@ impl Registry {
             store,
             key,
             gate: tokio::sync::Mutex::new(()),
+            placement: RwLock::new(None),
         }
+    }
+
+    /// Run only the consoles `placement` allows (before the first reconcile, so that no console
+    /// starts here that another node holds); the others are listed with the reason as their
+    /// error. Call [`Registry::sync_from_store`] with `None` after its answers change.
+    pub fn set_placement(&self, placement: Placement) {
+        if let Ok(mut slot) = self.placement.write() {
+            *slot = Some(placement);
+        }
+    }
+
+    /// Why `device`'s console is not to run here, if it is not.
+    fn placed(&self, device: &Device) -> Option<String> {
+        let slot = self.placement.read().ok()?;
+        slot.as_ref().and_then(|p| p(device).err())
     }
 
     /// The connected agents (`mo-agent`) and their ports.
@@ -208,6 +241,7 @@ impl Registry {
             listen_error: None,
             secrets,
             _lock: None,
+            placed_elsewhere: self.placed(device),
         };
         match self.power_binding(device, &entry.secrets) {
             Ok(binding) => entry.power = binding,
@@ -215,6 +249,10 @@ impl Registry {
                 tracing::error!(device = %device.name, "cannot set up power control: {e}");
                 entry.power_error = Some(e);
             }
+        }
+        if let Some(why) = &entry.placed_elsewhere {
+            entry.error = Some(why.clone());
+            return entry;
         }
         match self.try_start(device, &mut entry) {
             Ok((console, feed)) => {
@@ -388,7 +426,10 @@ impl Registry {
             (Some(_), None) => self.stop(name).await,
             (None, Some((d, secrets))) => self.start_entry(d, secrets),
             (Some(entry), Some((d, secrets))) => {
-                if d != entry.device || secrets != entry.secrets {
+                if d != entry.device
+                    || secrets != entry.secrets
+                    || self.placed(&d) != entry.placed_elsewhere
+                {
                     self.stop(name).await;
                     self.start_entry(d, secrets);
                 }
@@ -411,7 +452,11 @@ impl Registry {
             for (name, entry) in map.iter() {
                 match wanted.get(name) {
                     None => stop.push(name.clone()),
-                    Some((d, secrets)) if *d != entry.device || *secrets != entry.secrets => {
+                    Some((d, secrets))
+                        if *d != entry.device
+                            || *secrets != entry.secrets
+                            || self.placed(d) != entry.placed_elsewhere =>
+                    {
                         stop.push(name.clone());
                         start.push((d.clone(), secrets.clone()));
                     }
@@ -455,7 +500,9 @@ impl Registry {
     }
 
     fn start_entry(&self, d: Device, secrets: Arc<DeviceSecrets>) {
-        tracing::info!(device = %d.name, url = %d.url, "starting console");
+        if self.placed(&d).is_none() {
+            tracing::info!(device = %d.name, url = %d.url, "starting console");
+        }
         let entry = self.start(&d, secrets);
         if let Ok(mut m) = self.entries.write() {
             m.insert(d.name.clone(), entry);

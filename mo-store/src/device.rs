@@ -85,6 +85,10 @@ pub struct DeviceSettings {
     /// without a login bind loopback only.
     #[serde(default)]
     pub listen_allow: Vec<String>,
+    /// In a site (`mod --cluster … --share-devices`): the node that must hold this console (a
+    /// local serial port, an agent's link); `None` lets the site place it on a live node.
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 impl Default for DeviceSettings {
@@ -106,6 +110,7 @@ impl Default for DeviceSettings {
             log_secrets: false,
             listen: Vec::new(),
             listen_allow: Vec::new(),
+            node: None,
         }
     }
 }
@@ -212,6 +217,16 @@ impl Device {
             ));
         }
         self.escape_config()?;
+        if let Some(node) = &s.node
+            && !valid_node_name(node)
+        {
+            return Err(bad(
+                "node",
+                node.clone(),
+                "a node name is a letter or digit, then letters, digits, `_` and `-`, at most 64"
+                    .into(),
+            ));
+        }
         for (&n, text) in &s.break_sequences {
             if !(1..=9).contains(&n) {
                 return Err(bad_break(
@@ -297,9 +312,18 @@ impl Device {
     }
 }
 
+/// Whether `name` may be a node name of a site (`mod --node`): a letter or digit, then letters,
+/// digits, `_` and `-`, at most 64 (the API's `NODE_PATTERN`).
+pub fn valid_node_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 const DEVICE_COLUMNS: &str = "name, url, on_demand, replay_lines, allow_join, escape_seq, \
      break_sequences, description, login, login_user, trust_host_key, power, log_policy, \
-     retain_days, retain_mib, log_secrets, listen";
+     retain_days, retain_mib, log_secrets, listen, node";
 
 impl Store {
     /// Add a device; [`Error::DeviceExists`] if the name is taken.
@@ -314,7 +338,7 @@ impl Store {
             &format!(
                 "INSERT INTO devices ({DEVICE_COLUMNS}, created_ns, updated_ns) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14, ?15, ?16, \
-                 ?17, ?18, ?13, ?13)"
+                 ?17, ?18, ?19, ?13, ?13)"
             ),
             params![
                 device.name,
@@ -335,7 +359,8 @@ impl Store {
                 s.retain_gib
                     .map(|r| i64::try_from(r.mib()).unwrap_or(i64::MAX)),
                 s.log_secrets,
-                listen
+                listen,
+                s.node
             ],
         );
         match result {
@@ -360,7 +385,7 @@ impl Store {
                  escape_seq = ?6, break_sequences = ?7, description = ?8, login = ?9, \
                  login_user = ?10, trust_host_key = ?11, power = ?12, updated_ns = ?13, \
                  log_policy = ?14, retain_days = ?15, retain_mib = ?16, log_secrets = ?17, \
-                 listen = ?18 WHERE name = ?1",
+                 listen = ?18, node = ?19 WHERE name = ?1",
                 params![
                     device.name,
                     device.url,
@@ -380,7 +405,8 @@ impl Store {
                     s.retain_gib
                         .map(|r| i64::try_from(r.mib()).unwrap_or(i64::MAX)),
                     s.log_secrets,
-                    listen
+                    listen,
+                    s.node
                 ],
             )
             .map_err(|e| self.sql_error(&format!("update device `{}`", device.name), e))?;
@@ -510,6 +536,7 @@ impl Store {
                 log_secrets: raw.log_secrets,
                 listen: listen.ports,
                 listen_allow: listen.allow,
+                node: raw.node,
             },
         })
     }
@@ -533,6 +560,7 @@ struct RawDevice {
     retain_mib: Option<i64>,
     log_secrets: bool,
     listen: String,
+    node: Option<String>,
 }
 
 /// The `devices.listen` column.
@@ -572,6 +600,7 @@ impl RawDevice {
             retain_mib: row.get(14)?,
             log_secrets: row.get(15)?,
             listen: row.get(16)?,
+            node: row.get(17)?,
         })
     }
 }

@@ -62,7 +62,10 @@ pub use audit_archive::{
 pub use datadir::{
     DB_FILE, DataDir, HOST_KEY_FILE, LOGS_DIR, SERVICE_DATA_DIR, client_data_dir, default_data_dir,
 };
-pub use device::{DEFAULT_REPLAY_LINES, Device, DeviceSettings, MAX_DESCRIPTION, MAX_REPLAY_LINES};
+pub use device::{
+    DEFAULT_REPLAY_LINES, Device, DeviceSettings, MAX_DESCRIPTION, MAX_REPLAY_LINES,
+    valid_node_name,
+};
 pub use device_log::{
     LogPolicy, MAX_RETAIN_DAYS, RetainSize, effective_retention, parse_log_policy,
     parse_retain_days,

@@ -309,6 +309,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE devices ADD COLUMN listen TEXT NOT NULL DEFAULT '{}';
     "#,
+    // the node of a site (`mod --cluster`) that must hold the device's console (`--node`).
+    r#"
+    ALTER TABLE devices ADD COLUMN node TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -3,8 +3,8 @@
 use clap::{Args, Subcommand};
 
 use super::values::{
-    parse_break, parse_days, parse_days_change, parse_mib, parse_policy, parse_size,
-    parse_size_change,
+    parse_break, parse_days, parse_days_change, parse_mib, parse_node, parse_node_change,
+    parse_policy, parse_size, parse_size_change,
 };
 
 /// `mo device …`
@@ -132,6 +132,11 @@ pub struct AddSettings {
     /// repeat for several. Connections from elsewhere are refused and audited.
     #[arg(long, value_name = "CIDR")]
     pub listen_allow: Vec<String>,
+    /// In a site (`mod --cluster … --share-devices`): the node that must hold this console (a
+    /// local serial port, an agent's link). Without it the site places the console on a live
+    /// node and moves it when that node dies (docs/cluster.md).
+    #[arg(long, value_name = "NODE", value_parser = parse_node)]
+    pub node: Option<String>,
 }
 
 /// Settings for `mo device set`.
@@ -227,6 +232,10 @@ pub struct SetSettings {
     /// Replace the networks (CIDR) that may connect to the console's ports; repeat for several.
     #[arg(long, value_name = "CIDR", conflicts_with = "no_listen")]
     pub listen_allow: Vec<String>,
+    /// Pin the console to this node of the site (`mod --cluster`); `none` lets the site place
+    /// it on any live node again (docs/cluster.md).
+    #[arg(long, value_name = "NODE|none", value_parser = parse_node_change)]
+    pub node: Option<Change<String>>,
 }
 
 /// A `mo device set` value that can also be cleared (`none`).

@@ -65,6 +65,22 @@ pub(crate) fn parse_days_change(text: &str) -> Result<Change<u32>, String> {
     clearable(text, parse_days)
 }
 
+/// A node name of a site (`--node`), as `mod --node` takes it.
+pub(crate) fn parse_node(text: &str) -> Result<String, String> {
+    if mo_store::valid_node_name(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "`{text}` is not a node name (a letter or digit, then letters, digits, `_` and `-`, \
+             at most 64)"
+        ))
+    }
+}
+
+pub(crate) fn parse_node_change(text: &str) -> Result<Change<String>, String> {
+    clearable(text, parse_node)
+}
+
 pub(crate) fn parse_size_change(text: &str) -> Result<Change<mo_store::RetainSize>, String> {
     clearable(text, parse_size)
 }

@@ -9,6 +9,9 @@
 
 mod beat;
 mod directory;
+mod lease;
+
+pub use lease::Ownership;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,7 +25,7 @@ use futures_util::StreamExt as _;
 use mo_api::{ClusterStatus, NODE_PATTERN};
 use tokio::task::JoinHandle;
 
-use mo_store::Store;
+use mo_store::{Store, valid_node_name};
 
 use crate::registry::Registry;
 use beat::{Beat, BeatConsole};
@@ -68,10 +71,37 @@ pub struct ClusterArgs {
     pub lost_after: u32,
     /// Share this node's devices with the site (experimental, issue 14 item 2): the KV bucket
     /// `mo_devices` holds the site's devices and this node's store follows it; a device added,
-    /// changed or removed on any node is on every node within a second or two. Until console
-    /// ownership exists, every sharing node runs every device's console.
+    /// changed or removed on any node is on every node within a second or two. Each console is
+    /// run by one node of those sharing: the one it is pinned to (`mo device set NAME --node
+    /// NODE`), else a live node chosen by a stable hash; it moves when that node dies.
     #[arg(long, requires = "cluster")]
     pub share_devices: bool,
+    /// How long a node's lease on its consoles lasts without a renewal (--share-devices): a
+    /// dead node's consoles move this long (plus about a second) after its last renewal; a node
+    /// that cannot renew for half of it stops its consoles. The first node of a site sets it
+    /// for all (the KV bucket `mo_leases`).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_ttl)]
+    pub lease_ttl: Duration,
+}
+
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if ttl < lease::MIN_TTL {
+        return Err(format!(
+            "at least {} (NATS checks expiry about once a second)",
+            humantime::format_duration(lease::MIN_TTL)
+        ));
+    }
+    Ok(ttl)
+}
+
+impl ClusterArgs {
+    /// This node's part in placing the site's consoles, when it shares devices: give its
+    /// placement to the registry before the first console starts, then to [`Cluster::start`].
+    pub fn ownership(&self) -> Option<Arc<Ownership>> {
+        let node = self.node.as_deref()?;
+        (self.share_devices && !self.cluster.is_empty()).then(|| Ownership::new(node))
+    }
 }
 
 /// This daemon's membership of a site: cheap to clone; [`Cluster::leave`] ends it.
@@ -104,14 +134,6 @@ struct Heard {
     at: SystemTime,
 }
 
-/// Whether `name` may be a node name ([`NODE_PATTERN`]).
-fn valid_node_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.len() <= 64
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
-
 /// The servers as given, without any password, for messages.
 fn describe_servers(servers: &[ServerAddr]) -> String {
     servers
@@ -134,6 +156,7 @@ impl Cluster {
         args: &ClusterArgs,
         registry: &Arc<Registry>,
         store: &Store,
+        ownership: Option<Arc<Ownership>>,
     ) -> anyhow::Result<Option<Cluster>> {
         if args.cluster.is_empty() {
             return Ok(None);
@@ -196,6 +219,16 @@ impl Cluster {
             shown.clone(),
         ));
         inner.push_task(task);
+        if let Some(own) = ownership {
+            let js = jetstream::new(inner.client.clone());
+            let task = tokio::spawn(lease::run(
+                own,
+                js,
+                Arc::downgrade(registry),
+                args.lease_ttl,
+            ));
+            inner.push_task(task);
+        }
         tracing::info!(node = %inner.node, "joining the site at {shown}");
         eprintln!(
             "mod: cluster node {} joining the site at {shown}",
@@ -271,6 +304,7 @@ impl Inner {
             .map(|r| {
                 r.list()
                     .into_iter()
+                    .filter(|e| e.placed_elsewhere().is_none())
                     .map(|e| BeatConsole {
                         state: e
                             .console

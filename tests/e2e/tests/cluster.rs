@@ -333,3 +333,276 @@ fn with_share_devices_a_device_added_changed_or_removed_on_one_node_follows_on_t
         Ok(())
     });
 }
+
+/// A TCP console endpoint that counts its connections: how many are open now, the most ever
+/// open at once, and how many were accepted.
+struct CountingConsole {
+    port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    most: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CountingConsole {
+    fn start() -> Result<CountingConsole> {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let io = |source| Error::Io {
+            what: "listen on 127.0.0.1 for the counted console".into(),
+            source,
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(io)?;
+        let port = listener.local_addr().map_err(io)?.port();
+        let (open, most, accepted) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let (o, m, a) = (open.clone(), most.clone(), accepted.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                a.fetch_add(1, Ordering::SeqCst);
+                let now = o.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(now, Ordering::SeqCst);
+                let o = o.clone();
+                std::thread::spawn(move || {
+                    use std::io::{Read as _, Write as _};
+                    let _ = stream.write_all(b"counted console\r\n");
+                    let mut buf = [0u8; 256];
+                    while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+                    o.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        Ok(CountingConsole {
+            port,
+            open,
+            most,
+            accepted,
+        })
+    }
+
+    fn open(&self) -> usize {
+        self.open.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn most(&self) -> usize {
+        self.most.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The node whose heartbeat lists `console` as running, in a status.
+fn holder(status: &Value, console: &str) -> Vec<String> {
+    status["nodes"]
+        .as_array()
+        .map(|nodes| {
+            nodes
+                .iter()
+                .filter(|n| n["state"] == "up")
+                .filter(|n| {
+                    n["consoles"]
+                        .as_array()
+                        .is_some_and(|cs| cs.iter().any(|c| c["name"] == console))
+                })
+                .filter_map(|n| n["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `GET /api/v1/devices/{name}` on `base`.
+fn device_api(base: &str, token: &str, name: &str) -> Result<Value> {
+    reqwest::blocking::Client::new()
+        .get(format!("{base}/api/v1/devices/{name}"))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .and_then(|r| r.error_for_status())
+        .and_then(|r| r.json())
+        .map_err(|e| Error::Check(format!("GET /api/v1/devices/{name} on {base}: {e}")))
+}
+
+/// Three nodes sharing devices: every console runs on exactly one of them (a pinned one on its
+/// node), the device side never sees two connections at once, and when the owner of a console
+/// is killed with SIGKILL another node connects to it; a pinned console of a dead node shows
+/// `down: node NAME unreachable` on the others.
+#[test]
+fn each_console_has_one_owner_and_moves_when_its_owner_dies() {
+    run_test("cluster-owners", |w| {
+        let nats = Nats::start(&w.dir().join("nats"))?;
+        let url = nats.url();
+        let counted = CountingConsole::start()?;
+        let tcp_url = format!("tcp://127.0.0.1:{}", counted.port);
+        w.mo_ok(&["device", "add", "counted", &tcp_url], None)?;
+        for i in 0..6 {
+            let name = format!("sim{i}");
+            w.mo_ok(
+                &["device", "add", &name, &format!("sim://{name}?boot=fast")],
+                None,
+            )?;
+        }
+        w.mo_ok(
+            &[
+                "device",
+                "add",
+                "pinned",
+                "sim://pinned?boot=fast",
+                "--node",
+                "gamma",
+            ],
+            None,
+        )?;
+        let shown = w.mo_ok(&["device", "show", "pinned"], None)?.stdout;
+        ensure!(shown.contains("gamma (pinned)"), "device show: {shown}");
+        let refused = w.mo(&["device", "set", "pinned", "--node", "a.b"], None)?;
+        ensure!(
+            !refused.success() && refused.stderr.contains("`a.b` is not a node name"),
+            "a bad --node: {}",
+            refused.combined()
+        );
+
+        let names = ["alpha", "beta", "gamma"];
+        let mut nodes: Vec<(String, std::path::PathBuf, Daemon, String, String)> = Vec::new();
+        for name in names {
+            let dir = w.dir().join(name);
+            Cli::run_ok(
+                &dir,
+                &["user", "add", "root1", "--password-stdin"],
+                Some("root-pw\n"),
+            )?;
+            Cli::run_ok(&dir, &["grant", "add", "root1", "admin", "all"], None)?;
+            let out = Cli::run_ok(&dir, &["token", "add", "root1", "--scope", "all"], None)?;
+            let token = out
+                .stdout
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            ensure!(
+                token.starts_with("mo_"),
+                "token add on {name}: {}",
+                out.stdout
+            );
+            if name == "alpha" {
+                // alpha brings the devices: a copy of the test's store.
+                for d in [
+                    "counted", "sim0", "sim1", "sim2", "sim3", "sim4", "sim5", "pinned",
+                ] {
+                    let json = w.mo_ok(&["device", "show", d, "--json"], None)?.stdout;
+                    let v: Value = serde_json::from_str(&json).unwrap();
+                    let url = v["url"].as_str().unwrap_or_default().to_string();
+                    let mut args = vec!["device", "add", d, url.as_str()];
+                    if d == "pinned" {
+                        args.extend(["--node", "gamma"]);
+                    }
+                    Cli::run_ok(&dir, &args, None)?;
+                }
+            }
+            let port = free_port()?;
+            let http = format!("127.0.0.1:{port}");
+            let args = [
+                "--cluster",
+                url.as_str(),
+                "--node",
+                name,
+                "--share-devices",
+                "--heartbeat",
+                "500ms",
+                "--lease-ttl",
+                "3s",
+                "--http",
+                http.as_str(),
+            ];
+            let daemon = Daemon::start(&dir, free_port()?, &args)?;
+            nodes.push((
+                name.to_string(),
+                dir,
+                daemon,
+                format!("http://{http}"),
+                token,
+            ));
+        }
+        let all = [
+            "counted", "sim0", "sim1", "sim2", "sim3", "sim4", "sim5", "pinned",
+        ];
+
+        // Every console on exactly one node; the pinned one on gamma.
+        let (base, token) = (nodes[0].3.clone(), nodes[0].4.clone());
+        let seen = wait_status(w, &base, &token, "every console on one node", |s| {
+            all.iter().all(|c| holder(s, c).len() == 1) && holder(s, "pinned") == ["gamma"]
+        })?;
+        wait_until("the counted console connected", || Ok(counted.open() == 1))?;
+        let owner = holder(&seen, "counted").remove(0);
+        let at_first = counted.accepted();
+
+        // On the other nodes the device says who holds it.
+        let other = nodes.iter().find(|n| n.0 != owner).unwrap();
+        let d = device_api(&other.3, &other.4, "counted")?;
+        ensure!(
+            d["error"] == format!("held by node {owner}"),
+            "counted on {}: {d:#}",
+            other.0
+        );
+
+        // The owner dies: another node connects within the lease TTL (and a heartbeat or two).
+        let killed_at = Instant::now();
+        let idx = nodes.iter().position(|n| n.0 == owner).unwrap();
+        nodes[idx].2.kill9()?;
+        wait_until("another node connected to the counted console", || {
+            Ok(counted.accepted() > at_first && counted.open() == 1)
+        })?;
+        eprintln!(
+            "failover of `counted` from {owner}: a new connection after {:?}",
+            killed_at.elapsed()
+        );
+        let (alive_base, alive_token) = {
+            let n = nodes.iter().find(|n| n.0 != owner).unwrap();
+            (n.3.clone(), n.4.clone())
+        };
+        let seen = wait_status(
+            w,
+            &alive_base,
+            &alive_token,
+            "the counted console moved",
+            |s| {
+                let h = holder(s, "counted");
+                h.len() == 1 && h[0] != owner
+            },
+        )?;
+        ensure!(
+            all.iter()
+                .filter(|c| **c != "pinned" || owner != "gamma")
+                .all(|c| holder(&seen, c).len() == 1),
+            "after the failover every console that can run runs once: {seen:#}"
+        );
+
+        // gamma dead (now, if it was not the owner): its pinned console is down everywhere.
+        if owner != "gamma" {
+            let g = nodes.iter().position(|n| n.0 == "gamma").unwrap();
+            nodes[g].2.kill9()?;
+        }
+        let survivor = nodes
+            .iter()
+            .find(|n| n.0 != owner && n.0 != "gamma")
+            .unwrap();
+        mo_testsupport::wait_until("pinned shows its node unreachable", DEADLINE, || {
+            let d = device_api(&survivor.3, &survivor.4, "pinned")?;
+            Ok(if d["error"] == "down: node gamma unreachable" {
+                Ok(())
+            } else {
+                Err(format!("{d:#}"))
+            })
+        })?;
+        ensure!(
+            counted.most() == 1,
+            "the counted console saw {} connections at once",
+            counted.most()
+        );
+        drop(nats);
+        Ok(())
+    });
+}

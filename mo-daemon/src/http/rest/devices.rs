@@ -43,6 +43,7 @@ pub fn api_settings(s: &DeviceSettings) -> Settings {
         log_secrets: s.log_secrets,
         listen: s.listen.clone(),
         listen_allow: s.listen_allow.clone(),
+        node: s.node.clone(),
     }
 }
 
@@ -96,6 +97,7 @@ pub fn store_settings(input: SettingsInput) -> Result<DeviceSettings, ApiError> 
     if let Some(v) = input.listen_allow {
         s.listen_allow = v;
     }
+    s.node = input.node;
     Ok(s)
 }
 
