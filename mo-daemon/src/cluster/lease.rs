@@ -42,7 +42,7 @@ pub const LEASES_BUCKET: &str = "mo_leases";
 pub const OWNERS_BUCKET: &str = "mo_owners";
 
 /// The shortest lease TTL `mod` takes (the NATS server checks expiry about once a second).
-pub const MIN_TTL: Duration = Duration::from_secs(3);
+pub const MIN_TTL: Duration = Duration::from_secs(5);
 
 /// Who holds a device: a node, in one epoch of its lease.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
