@@ -606,3 +606,49 @@ fn each_console_has_one_owner_and_moves_when_its_owner_dies() {
         Ok(())
     });
 }
+
+/// Fencing: a node that cannot renew its lease (NATS gone) stops the consoles it holds before
+/// the lease could run out; when NATS is back it takes them again — one connection at a time.
+#[test]
+fn a_node_cut_off_from_nats_stops_its_consoles_and_takes_them_again() {
+    run_test("cluster-fence", |w| {
+        let nats_dir = w.dir().join("nats");
+        let nats = Nats::start(&nats_dir)?;
+        let (url, port) = (nats.url(), nats.port());
+        let counted = CountingConsole::start()?;
+        let tcp_url = format!("tcp://127.0.0.1:{}", counted.port);
+        w.mo_ok(&["device", "add", "counted", &tcp_url], None)?;
+        w.start_daemon(&[
+            "--cluster",
+            url.as_str(),
+            "--node",
+            "alpha",
+            "--share-devices",
+            "--heartbeat",
+            "500ms",
+            "--lease-ttl",
+            "5s",
+        ])?;
+        wait_until("the node holds the counted console", || {
+            Ok(counted.open() == 1)
+        })?;
+
+        drop(nats);
+        let cut = Instant::now();
+        wait_until("the console stopped (fenced)", || Ok(counted.open() == 0))?;
+        eprintln!("fenced {:?} after NATS went away", cut.elapsed());
+
+        let before = counted.accepted();
+        let nats = Nats::start_on(&nats_dir, port)?;
+        wait_until("the console held again", || {
+            Ok(counted.accepted() > before && counted.open() == 1)
+        })?;
+        ensure!(
+            counted.most() == 1,
+            "the counted console saw {} connections at once",
+            counted.most()
+        );
+        drop(nats);
+        Ok(())
+    });
+}

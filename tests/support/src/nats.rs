@@ -33,6 +33,12 @@ impl Nats {
     /// Start `nats-server -a 127.0.0.1 -p FREE_PORT -js -sd DIR/jetstream` (the log in
     /// `DIR/nats.log`; `dir` is created) and wait until it listens and says it is ready.
     pub fn start(dir: &Path) -> Result<Nats> {
+        Self::start_on(dir, free_port()?)
+    }
+
+    /// [`Nats::start`] on a given port: a server stopped (dropped) comes back where its clients
+    /// look for it, with the JetStream store it had in `dir`.
+    pub fn start_on(dir: &Path, port: u16) -> Result<Nats> {
         let program = venv_bin(NATS_SERVER);
         if !program.exists() {
             return Err(Error::MissingBinary {
@@ -44,7 +50,6 @@ impl Nats {
         }
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
-        let port = free_port()?;
         let mut cmd = Command::new(&program);
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(dir.join("jetstream"))
