@@ -389,6 +389,15 @@ impl CountingConsole {
     fn most(&self) -> usize {
         self.most.load(std::sync::atomic::Ordering::SeqCst)
     }
+    /// `Ok` when there was never more than one connection at once.
+    fn never_shared(&self) -> Result<()> {
+        ensure!(
+            self.most() == 1,
+            "the counted console saw {} connections at once",
+            self.most()
+        );
+        Ok(())
+    }
     fn accepted(&self) -> usize {
         self.accepted.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -597,13 +606,8 @@ fn each_console_has_one_owner_and_moves_when_its_owner_dies() {
                 Err(format!("{d:#}"))
             })
         })?;
-        ensure!(
-            counted.most() == 1,
-            "the counted console saw {} connections at once",
-            counted.most()
-        );
         drop(nats);
-        Ok(())
+        counted.never_shared()
     });
 }
 
@@ -643,12 +647,7 @@ fn a_node_cut_off_from_nats_stops_its_consoles_and_takes_them_again() {
         wait_until("the console held again", || {
             Ok(counted.accepted() > before && counted.open() == 1)
         })?;
-        ensure!(
-            counted.most() == 1,
-            "the counted console saw {} connections at once",
-            counted.most()
-        );
         drop(nats);
-        Ok(())
+        counted.never_shared()
     });
 }
