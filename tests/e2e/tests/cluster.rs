@@ -522,7 +522,7 @@ fn each_console_has_one_owner_and_moves_when_its_owner_dies() {
                 "--heartbeat",
                 "500ms",
                 "--lease-ttl",
-                "3s",
+                "5s",
                 "--http",
                 http.as_str(),
             ];
