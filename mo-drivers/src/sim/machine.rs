@@ -45,6 +45,8 @@ pub(super) enum Mode {
     Shell,
     /// Running `cat`.
     Cat,
+    /// At the pager's `--More--`, with the rest of a command's output.
+    More(Vec<u8>),
     /// Running `flood`.
     Flood(Box<Flood>),
     /// Crashed: ignores everything but BREAK.
@@ -243,9 +245,13 @@ impl Machine {
                     Step::More
                 }
             },
-            Mode::Login | Mode::Password | Mode::Shell | Mode::Cat | Mode::Hung | Mode::Monitor => {
-                Step::Idle
-            }
+            Mode::Login
+            | Mode::Password
+            | Mode::Shell
+            | Mode::Cat
+            | Mode::More(_)
+            | Mode::Hung
+            | Mode::Monitor => Step::Idle,
         }
     }
 
@@ -292,6 +298,7 @@ impl Machine {
     fn input_byte(&mut self, now: Instant, byte: u8) {
         match &self.mode {
             Mode::Script(_) | Mode::Hung => {}
+            Mode::More(_) => self.more_key(byte),
             Mode::Flood(_) => {
                 if byte == CTRL_C {
                     self.out.extend_from_slice(b"^C\r\n");
@@ -404,7 +411,7 @@ impl Machine {
                 self.prompt();
             }
             Mode::Monitor => self.out.extend_from_slice(b"^C\r\nok "),
-            Mode::Script(_) | Mode::Flood(_) | Mode::Hung => {}
+            Mode::Script(_) | Mode::Flood(_) | Mode::More(_) | Mode::Hung => {}
         }
     }
 
@@ -421,6 +428,7 @@ impl Machine {
             | Mode::Monitor
             | Mode::Script(_)
             | Mode::Flood(_)
+            | Mode::More(_)
             | Mode::Hung => {}
         }
     }
@@ -464,7 +472,7 @@ impl Machine {
                 self.out.extend_from_slice(b"\r\n");
             }
             Mode::Monitor => self.run_monitor(line),
-            Mode::Script(_) | Mode::Flood(_) | Mode::Hung => {}
+            Mode::Script(_) | Mode::Flood(_) | Mode::More(_) | Mode::Hung => {}
         }
     }
 }

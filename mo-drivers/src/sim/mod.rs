@@ -12,7 +12,7 @@
 //! |---------|--------------|
 //! | `echo [-n] ARGS` | prints ARGS (without their quotes, as a shell would) |
 //! | `sh -c COMMANDS`, `true`, `false` | as in sh |
-//! | `hostname`, `date`, `uptime`, `whoami`, `uname [-asnrvmo]` | what you expect |
+//! | `hostname`, `date`, `uptime`, `whoami`, `uname [-asnrvmo]`, `seq [FIRST] LAST` | what you expect |
 //! | `stty [size]` | the line settings, or the window size last set with [`ControlOp::WindowSize`](mo_core::link::ControlOp::WindowSize) |
 //! | `flood RATE [SECONDS]` | numbered 64-byte lines at RATE bytes/s (`500`, `100k`, `10M`, `1G`, or `max` for as fast as they are read), for SECONDS or until Ctrl-C |
 //! | `cat` | copies lines back until Ctrl-D |
@@ -39,6 +39,7 @@
 //! | `seed` | varies the machine's MAC address, serial number, clock and load | from the name |
 //! | `login` | the only user name accepted | any |
 //! | `password` | the only password accepted | any |
+//! | `pager` | lines per page: a command's longer output stops at `--More--` (Space: next page, Enter: next line, `q`: the rest is dropped), as network gear does | no pager |
 //!
 //! # Cost
 //!
@@ -86,6 +87,7 @@ mod flood;
 mod link;
 mod machine;
 mod monitor;
+mod more;
 mod script;
 mod sh;
 mod shell;
@@ -127,6 +129,8 @@ pub struct SimOptions {
     pub login: Option<String>,
     /// The only password accepted; `None` accepts any.
     pub password: Option<String>,
+    /// Lines per page: a command's longer output stops at `--More--`; `None`: no pager.
+    pub pager: Option<u16>,
 }
 
 impl fmt::Debug for SimOptions {
@@ -137,11 +141,12 @@ impl fmt::Debug for SimOptions {
             .field("seed", &self.seed)
             .field("login", &self.login)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("pager", &self.pager)
             .finish()
     }
 }
 
-const PARAMETERS: &str = "boot, baud, seed, login, password";
+const PARAMETERS: &str = "boot, baud, seed, login, password, pager";
 
 impl SimOptions {
     /// Read the options from the query of a `sim://NAME?...` address. Unknown, repeated or
@@ -200,6 +205,15 @@ impl SimOptions {
                     opts.login = Some(value.into_owned());
                 }
                 "password" => opts.password = Some(value.into_owned()),
+                "pager" => match value.parse::<u16>() {
+                    Ok(lines) if (1..=1000).contains(&lines) => opts.pager = Some(lines),
+                    _ => {
+                        return Err(bad(format!(
+                            "parameter `pager` must be a number of lines from 1 to 1000, not \
+                             `{value}`"
+                        )));
+                    }
+                },
                 other => {
                     return Err(bad(format!(
                         "unknown parameter `{other}` (known: {PARAMETERS})"
@@ -234,6 +248,9 @@ impl SimOptions {
         }
         if self.password.is_some() {
             query.append_pair("password", "***");
+        }
+        if let Some(lines) = self.pager {
+            query.append_pair("pager", &lines.to_string());
         }
         let query = query.finish();
         if query.is_empty() {

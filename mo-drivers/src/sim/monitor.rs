@@ -71,6 +71,7 @@ impl Machine {
             Mode::Login => self.show_login(),
             Mode::Password => self.out.extend_from_slice(b"Password: "),
             Mode::Shell => self.prompt(),
+            Mode::More(_) => self.out.extend_from_slice(super::more::PROMPT),
             Mode::Cat | Mode::Flood(_) | Mode::Script(_) | Mode::Hung | Mode::Monitor => {}
         }
         true

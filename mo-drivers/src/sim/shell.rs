@@ -19,6 +19,7 @@ const HELP: &[u8] = b"Commands of this simulated machine:\r\n\
   sh -c COMMANDS       run COMMANDS (A; B, VAR=x, $VAR, $?, NAME() { ...; } work here)\r\n\
   true, false\r\n\
   hostname, date, uptime, whoami, uname [-asnrvmo]\r\n\
+  seq [FIRST] LAST     print the numbers FIRST (default 1) to LAST, one a line\r\n\
   stty [size]          show the line settings or the window size\r\n\
   flood RATE [SECS]    print numbered lines at RATE bytes/s (500, 100k, 10M or max)\r\n\
                        for SECS seconds or until Ctrl-C\r\n\
@@ -34,6 +35,9 @@ individual files in /usr/share/doc/*/copyright.\r\n\r\n\
 Debian GNU/Linux comes with ABSOLUTELY NO WARRANTY, to the extent\r\n\
 permitted by applicable law.\r\n\
 This is mo's simulated machine {host}: type 'help' for its commands.\r\n";
+
+/// The most lines one `seq` prints.
+const SEQ_MAX: u64 = 10_000;
 
 const FLOOD_USAGE: &[u8] =
     b"usage: flood RATE [SECONDS]   (RATE in bytes/s: 500, 100k, 10M, 1G or max)\r\n";
@@ -60,7 +64,8 @@ impl Machine {
     /// Run a shell command line (a `;`-list, a function definition; see [`sh`]), then prompt
     /// unless a command took the machine out of its shell.
     pub(super) fn run_shell(&mut self, now: Instant, line: &[u8]) {
-        if self.run_list(now, line, &[], 0) {
+        let start = self.out.len();
+        if self.run_list(now, line, &[], 0) && !self.page_from(start) {
             self.prompt();
         }
     }
@@ -175,6 +180,7 @@ impl Machine {
                 self.out.extend_from_slice(b"\r\n");
             }
             b"uptime" => self.uptime_line(now),
+            b"seq" => status = self.seq(&args),
             b"uname" => status = self.uname(&args),
             b"stty" => status = self.stty(&args),
             b"help" => self.out.extend_from_slice(HELP),
@@ -304,6 +310,29 @@ impl Machine {
             .collect();
         self.out.extend_from_slice(&chosen.join(&b' '));
         self.out.extend_from_slice(b"\r\n");
+        0
+    }
+
+    /// `seq [FIRST] LAST`, at most [`SEQ_MAX`] lines; its exit status.
+    fn seq(&mut self, args: &[&[u8]]) -> u8 {
+        let number = |word: &[u8]| std::str::from_utf8(word).ok()?.parse::<u64>().ok();
+        let (first, last) = match args {
+            [last] => (Some(1), number(last)),
+            [first, last] => (number(first), number(last)),
+            _ => (None, None),
+        };
+        let (Some(first), Some(last)) = (first, last) else {
+            self.out
+                .extend_from_slice(b"usage: seq [FIRST] LAST   (whole numbers)\r\n");
+            return 1;
+        };
+        if last >= first && last - first >= SEQ_MAX {
+            let _ = write!(self.out, "seq: at most {SEQ_MAX} lines here\r\n");
+            return 1;
+        }
+        for n in first..=last {
+            let _ = write!(self.out, "{n}\r\n");
+        }
         0
     }
 

@@ -598,6 +598,71 @@ fn capabilities_and_address() {
     assert_eq!(connector("sim://db").address(), "sim://db");
 }
 
+#[tokio::test]
+async fn seq_prints_numbers() {
+    let mut term = Term::open("sim://web01?boot=none").await;
+    term.login().await;
+    term.send(b"seq 3\r").await;
+    assert_eq!(
+        term.until("web01:~$ ").await,
+        "seq 3\r\n1\r\n2\r\n3\r\nweb01:~$ "
+    );
+    term.send(b"seq 9 10\r").await;
+    assert_eq!(
+        term.until("web01:~$ ").await,
+        "seq 9 10\r\n9\r\n10\r\nweb01:~$ "
+    );
+    term.send(b"seq x\r").await;
+    assert!(term.until("web01:~$ ").await.contains("usage: seq"));
+    term.send(b"seq 1 20000\r").await;
+    assert!(
+        term.until("web01:~$ ")
+            .await
+            .contains("at most 10000 lines")
+    );
+}
+
+#[tokio::test]
+async fn the_pager_stops_long_output_at_more() {
+    let mut term = Term::open("sim://web01?boot=none&pager=3").await;
+    term.login().await;
+    // A page or less: no pager.
+    term.send(b"seq 2\r").await;
+    assert_eq!(
+        term.until("web01:~$ ").await,
+        "seq 2\r\n1\r\n2\r\nweb01:~$ "
+    );
+    term.send(b"seq 8\r").await;
+    assert_eq!(
+        term.until("--More--").await,
+        "seq 8\r\n1\r\n2\r\n3\r\n--More--"
+    );
+    assert!(term.quiet(Duration::from_millis(50)).await.is_empty());
+    // Space: the next page; Enter: one line; other keys: the bell.
+    term.send(b" ").await;
+    assert_eq!(
+        term.until("--More--").await,
+        "\r        \r4\r\n5\r\n6\r\n--More--"
+    );
+    term.send(b"x\r").await;
+    assert_eq!(
+        term.until("--More--").await,
+        "\x07\r        \r7\r\n--More--"
+    );
+    term.send(b" ").await;
+    assert_eq!(term.until("web01:~$ ").await, "\r        \r8\r\nweb01:~$ ");
+    // q drops the rest.
+    term.send(b"seq 100\r").await;
+    term.until("--More--").await;
+    term.send(b"q").await;
+    assert_eq!(term.until("web01:~$ ").await, "\r        \rweb01:~$ ");
+    term.send(b"echo done\r").await;
+    assert_eq!(
+        term.until("web01:~$ ").await,
+        "echo done\r\ndone\r\nweb01:~$ "
+    );
+}
+
 #[test]
 fn options_parse_and_errors_name_the_parameter() {
     let url = Url::parse("sim://x?boot=none&baud=9600&seed=42&login=admin&password=a%20b").unwrap();
@@ -627,9 +692,14 @@ fn options_parse_and_errors_name_the_parameter() {
         ("boot=fast&boot=none", "parameter `boot` is given twice"),
         (
             "colour=red",
-            "unknown parameter `colour` (known: boot, baud, seed, login, password)",
+            "unknown parameter `colour` (known: boot, baud, seed, login, password, pager)",
         ),
         ("password=hunter2&x=1", "unknown parameter `x`"),
+        (
+            "pager=0",
+            "parameter `pager` must be a number of lines from 1 to 1000",
+        ),
+        ("pager=1001", "parameter `pager`"),
     ] {
         let url = Url::parse(&format!("sim://x?{query}")).unwrap();
         let err = SimOptions::from_query(&url).unwrap_err();
@@ -680,6 +750,7 @@ fn random_input_never_panics() {
             seed: Some(rng.random()),
             login: None,
             password: (round % 3 == 0).then(|| "pw".to_string()),
+            pager: (round % 4 == 0).then_some(3),
         };
         let start = Instant::now();
         let mut now = start;
