@@ -5,7 +5,9 @@
 //! takes keystrokes, breaks, window sizes and `who` questions. [`LocalAttachment`] is a viewer of a
 //! [`Console`] in this process; `mo-client` provides a remote one over the daemon's WebSocket API.
 //! A [`ConsoleHandle`] wraps any attachment and adds `send_line` and `expect` (the same matcher as
-//! [`crate::automation::Expecter`], through [`ExpectBuffer`]).
+//! [`crate::automation::Expecter`], through [`ExpectBuffer`]), `send_command` (a command's output
+//! between its echo and the next prompt, pagers answered: see [`CommandOptions`]) and a
+//! [`Transcript`] of every byte read and sent (pexpect's `logfile`).
 //!
 //! [`open_local`] is the embedded mode (no daemon): it starts a console actor on a link from the
 //! given connector (callers get one from `mo_drivers::connector_for(url, &DriverOptions)`) and
@@ -51,6 +53,12 @@ use crate::error::{Error, Result};
 use crate::link::Connector;
 use crate::log::{LogOptions, LogWriter};
 use crate::record::RecordSink;
+
+mod command;
+mod transcript;
+
+pub use command::CommandOptions;
+pub use transcript::{FileTranscript, Transcript};
 
 /// Items queued between a viewer's pump and its reader before the viewer falls behind.
 const QUEUE: usize = 64;
@@ -134,6 +142,9 @@ pub struct ConsoleHandle {
     inner: Box<dyn Attachment>,
     expect: Mutex<ExpectState>,
     line_end: Vec<u8>,
+    /// The prompt `send_command` learnt, for the next commands.
+    prompt: std::sync::Mutex<Option<String>>,
+    transcript: std::sync::Mutex<Option<Arc<dyn Transcript>>>,
 }
 
 #[derive(Debug, Default)]
@@ -157,7 +168,21 @@ impl ConsoleHandle {
             inner,
             expect: Mutex::new(ExpectState::default()),
             line_end: b"\r".to_vec(),
+            prompt: std::sync::Mutex::new(None),
+            transcript: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Give every byte read from the console from now on (and, as the transcript wants, every
+    /// byte sent) to `transcript` as well; `None` stops that.
+    pub fn set_transcript(&self, transcript: Option<Arc<dyn Transcript>>) {
+        if let Ok(mut t) = self.transcript.lock() {
+            *t = transcript;
+        }
+    }
+
+    fn transcript(&self) -> Option<Arc<dyn Transcript>> {
+        self.transcript.lock().ok().and_then(|t| t.clone())
     }
 
     /// Use `line_end` after each [`ConsoleHandle::send_line`] instead of `\r`.
@@ -179,12 +204,22 @@ impl ConsoleHandle {
     /// The next output item. Output that an [`ConsoleHandle::expect`] already read is not given
     /// again (it stays in the expect buffer); do not read and expect from two tasks at once.
     pub async fn read(&self) -> Output {
-        self.inner.next().await
+        let item = self.inner.next().await;
+        if let Output::Data(bytes) = &item
+            && let Some(t) = self.transcript()
+        {
+            t.received(bytes);
+        }
+        item
     }
 
     /// Type bytes into the console.
     pub async fn write(&self, bytes: &[u8]) -> Result<()> {
-        self.inner.write(bytes).await
+        self.inner.write(bytes).await?;
+        if let Some(t) = self.transcript() {
+            t.sent(bytes);
+        }
+        Ok(())
     }
 
     /// Type `text` and the line end.
@@ -192,7 +227,7 @@ impl ConsoleHandle {
         let mut bytes = Vec::with_capacity(text.len() + self.line_end.len());
         bytes.extend_from_slice(text.as_bytes());
         bytes.extend_from_slice(&self.line_end);
-        self.inner.write(&bytes).await
+        self.write(&bytes).await
     }
 
     /// Wait up to `timeout` for any of `patterns` in the ANSI-stripped output, as
@@ -207,13 +242,26 @@ impl ConsoleHandle {
         timeout: Duration,
     ) -> Result<ExpectMatch> {
         let mut state = self.expect.lock().await;
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.expect_locked(&mut state, patterns, deadline, timeout)
+            .await
+    }
+
+    /// [`ConsoleHandle::expect`] with the expect state locked, until `deadline` (`timeout` is
+    /// what the error says was waited).
+    async fn expect_locked(
+        &self,
+        state: &mut ExpectState,
+        patterns: &[ExpectPattern],
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Result<ExpectMatch> {
         if let Some(m) = state.text.try_match(patterns, 0) {
             return Ok(m);
         }
         let mut missed = 0u64;
-        let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let Ok(item) = tokio::time::timeout_at(deadline, self.inner.next()).await else {
+            let Ok(item) = tokio::time::timeout_at(deadline, self.read()).await else {
                 return Err(state
                     .text
                     .timeout_error(self.device(), patterns, timeout, missed));

@@ -3,6 +3,7 @@
 //!
 //! - [`expect`]: [`Expecter`] waits for patterns in a session's ANSI-stripped output, sends lines,
 //!   and wakes a console until a prompt shows.
+//! - [`command`]: the text side of `send_command` (prompt learning, pager pages, echo removal).
 //! - [`classify()`]: where a device is (firmware, boot loader, login, shell, pager, …), with ready
 //!   patterns for common prompts.
 //! - [`gang`]: [`Gang`] types into many consoles at once and compares their answers; [`Listen`]
@@ -23,6 +24,7 @@
 //! ```
 
 pub mod classify;
+pub mod command;
 pub mod expect;
 pub mod gang;
 pub mod macros;

@@ -83,7 +83,7 @@ pub use retention::{
     LogUsage, Pruned, Retention, RetentionPlan, SegmentUsage, execute_plan, log_usage,
     plan_retention, segment_usage,
 };
-pub use search::{SearchOptions, SearchStats, compile_pattern, search};
+pub use search::{SearchOptions, SearchStats, compile_pattern, search, search_lines};
 pub use segment::{
     COMPRESSED_SUFFIX, MAX_DECOMPRESSED_SEGMENT, SegmentFile, compressed_path, is_compressed,
     list_segments, parse_segment_file_name, segment_file_name,

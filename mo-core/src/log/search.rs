@@ -104,6 +104,17 @@ pub fn search(dir: &Path, opts: &SearchOptions, out: &mut dyn Write) -> Result<S
     })
 }
 
+/// [`search`] into memory: the matching lines (and their context, with `--` lines between
+/// groups that are not adjacent), each without its line end. For the bindings' `Log.search`.
+pub fn search_lines(dir: &Path, opts: &SearchOptions) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    search(dir, opts, &mut out)?;
+    Ok(String::from_utf8_lossy(&out)
+        .lines()
+        .map(str::to_owned)
+        .collect())
+}
+
 /// Batches in flight between the rendering thread and the matcher.
 const PIPELINE_DEPTH: usize = 2;
 
