@@ -268,7 +268,7 @@ async fn console(client: &Client, args: &ConsoleArgs) -> Result<ExitCode> {
     let handle = Arc::new(client.attach(&args.name, mode, args.replay).await?);
     let escape = EscapeConfig::default();
     let info = handle.info().clone();
-    let term = RawTerminal::enter();
+    let term = mo_drivers::terminal::RawTerminal::enter();
     let greeting = if info.message.is_empty() {
         format!("{} as {}", info.user, info.role)
     } else {

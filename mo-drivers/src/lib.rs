@@ -62,6 +62,7 @@ pub mod sim;
 pub mod ssh;
 pub mod tcp;
 pub mod telnet;
+pub mod terminal;
 pub mod unix;
 
 use std::sync::Arc;
