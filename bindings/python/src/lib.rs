@@ -9,7 +9,9 @@
 mod auth;
 mod client;
 mod errors;
+mod log;
 mod runtime;
+mod transcript;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -368,6 +370,9 @@ macro_rules! aw {
     }};
 }
 
+// After `aw!`, which it uses.
+mod command;
+
 #[pymethods]
 impl Console {
     /// The next output bytes; `b""` once the console has closed.
@@ -627,6 +632,7 @@ async fn open_core(
     mut options: LocalOptions,
     scan: Option<PatternBook>,
     driver: mo_drivers::DriverOptions,
+    transcript: Option<Arc<dyn mo_core::facade::Transcript>>,
 ) -> PyResult<Arc<Core>> {
     let connector = mo_drivers::connector_for(&url, &driver).map_err(to_py)?;
     let name = name.unwrap_or_else(|| device_name(&url));
@@ -636,8 +642,9 @@ async fn open_core(
         options = options.clone().events(service);
         rx
     });
-    let opened = open_local(&name, connector, options).await;
-    Ok(Core::with_events(opened.map_err(to_py)?, events))
+    let opened = open_local(&name, connector, options).await.map_err(to_py)?;
+    opened.set_transcript(transcript);
+    Ok(Core::with_events(opened, events))
 }
 
 /// The patterns of `scan=`, checked (a bad regex or severity is refused here).
@@ -672,8 +679,8 @@ fn local_options(
 /// Open a console from its address in this process; an awaitable giving a [`Console`].
 #[pyfunction]
 #[pyo3(
-    signature = (url, *, user = None, name = None, mode = "attach", replay = None, wait_up = Some(30.0), log_dir = None, scan = None, password = None, private_key = None, key_passphrase = None, known_hosts = None, trust_host_key = false, bmc_key = None),
-    text_signature = "(url, *, user=None, name=None, mode='attach', replay=None, wait_up=30.0, log_dir=None, scan=None, password=None, private_key=None, key_passphrase=None, known_hosts=None, trust_host_key=False, bmc_key=None)"
+    signature = (url, *, user = None, name = None, mode = "attach", replay = None, wait_up = Some(30.0), log_dir = None, scan = None, password = None, private_key = None, key_passphrase = None, known_hosts = None, trust_host_key = false, bmc_key = None, logfile = None, logfile_sent = false),
+    text_signature = "(url, *, user=None, name=None, mode='attach', replay=None, wait_up=30.0, log_dir=None, scan=None, password=None, private_key=None, key_passphrase=None, known_hosts=None, trust_host_key=False, bmc_key=None, logfile=None, logfile_sent=False)"
 )]
 #[allow(clippy::too_many_arguments)]
 fn open<'py>(
@@ -692,9 +699,12 @@ fn open<'py>(
     known_hosts: Option<std::path::PathBuf>,
     trust_host_key: bool,
     bmc_key: Option<String>,
+    logfile: Option<&Bound<'py, PyAny>>,
+    logfile_sent: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let options = local_options(user, mode, replay, wait_up, log_dir)?;
     let scan = scan_book(scan)?;
+    let transcript = transcript::transcript(logfile, logfile_sent)?;
     let driver = auth::Auth {
         password,
         private_key,
@@ -706,7 +716,7 @@ fn open<'py>(
     .driver_options()?;
     crate::runtime::future_into_py(py, async move {
         Ok(Console::new(
-            open_core(url, name, options, scan, driver).await?,
+            open_core(url, name, options, scan, driver, transcript).await?,
         ))
     })
 }
@@ -714,8 +724,8 @@ fn open<'py>(
 /// Open a console from its address in this process, blocking; gives a [`SyncConsole`].
 #[pyfunction]
 #[pyo3(
-    signature = (url, *, user = None, name = None, mode = "attach", replay = None, wait_up = Some(30.0), log_dir = None, scan = None, password = None, private_key = None, key_passphrase = None, known_hosts = None, trust_host_key = false, bmc_key = None),
-    text_signature = "(url, *, user=None, name=None, mode='attach', replay=None, wait_up=30.0, log_dir=None, scan=None, password=None, private_key=None, key_passphrase=None, known_hosts=None, trust_host_key=False, bmc_key=None)"
+    signature = (url, *, user = None, name = None, mode = "attach", replay = None, wait_up = Some(30.0), log_dir = None, scan = None, password = None, private_key = None, key_passphrase = None, known_hosts = None, trust_host_key = false, bmc_key = None, logfile = None, logfile_sent = false),
+    text_signature = "(url, *, user=None, name=None, mode='attach', replay=None, wait_up=30.0, log_dir=None, scan=None, password=None, private_key=None, key_passphrase=None, known_hosts=None, trust_host_key=False, bmc_key=None, logfile=None, logfile_sent=False)"
 )]
 #[allow(clippy::too_many_arguments)]
 fn open_sync(
@@ -734,9 +744,12 @@ fn open_sync(
     known_hosts: Option<std::path::PathBuf>,
     trust_host_key: bool,
     bmc_key: Option<String>,
+    logfile: Option<&Bound<'_, PyAny>>,
+    logfile_sent: bool,
 ) -> PyResult<SyncConsole> {
     let options = local_options(user, mode, replay, wait_up, log_dir)?;
     let scan = scan_book(scan)?;
+    let transcript = transcript::transcript(logfile, logfile_sent)?;
     let driver = auth::Auth {
         password,
         private_key,
@@ -748,7 +761,7 @@ fn open_sync(
     .driver_options()?;
     Ok(SyncConsole::new(block(
         py,
-        open_core(url, name, options, scan, driver),
+        open_core(url, name, options, scan, driver, transcript),
     )?))
 }
 
@@ -760,6 +773,9 @@ fn _mo(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SyncConsole>()?;
     m.add_class::<Match>()?;
     m.add_class::<Viewer>()?;
+    m.add_class::<log::Log>()?;
+    m.add_class::<log::LogRecord>()?;
+    m.add_class::<log::LogRecords>()?;
     m.add_function(wrap_pyfunction!(open, m)?)?;
     m.add_function(wrap_pyfunction!(open_sync, m)?)?;
     client::register(m)?;

@@ -142,3 +142,10 @@ where
 {
     generic::future_into_py::<GatedTokio, F, T>(py, fut)
 }
+
+/// Run `f` attached to Python, unless the interpreter is exiting (then `None`): for calls into
+/// Python from runtime threads outside [`future_into_py`] (a `logfile=` file object).
+pub(crate) fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
+    let _pass = GATE.enter()?;
+    Some(Python::attach(f))
+}

@@ -18,7 +18,7 @@ Blocking versions for scripts are in :mod:`mo.sync`.
 from __future__ import annotations
 
 import os
-from typing import Any, Awaitable, Callable, Generator, Optional, Sequence, Union
+from typing import IO, Any, Awaitable, Callable, Generator, Optional, Sequence, Union
 
 from ._errors import (
     AuthError,
@@ -34,13 +34,15 @@ from ._errors import (
     Unsupported,
 )
 from . import _mo
-from ._mo import Console, EventStream, Match, Viewer, __version__
+from ._mo import Console, EventStream, Log, LogRecord, Match, Viewer, __version__
 
 __all__ = [
     "open",
     "Client",
     "Console",
     "EventStream",
+    "Log",
+    "LogRecord",
     "Match",
     "Viewer",
     "MoError",
@@ -93,6 +95,8 @@ def open(
     known_hosts: Optional[Union[str, os.PathLike[str]]] = None,
     trust_host_key: bool = False,
     bmc_key: Optional[str] = None,
+    logfile: Optional[Union[str, os.PathLike[str], IO[bytes], IO[str]]] = None,
+    logfile_sent: bool = False,
 ) -> Opening:
     """Open the console at ``url`` (``sim://NAME``, ``serial:///dev/ttyS0?baud=115200``, ...)
     in this process. ``user`` types (default: the OS user); ``name`` is the device name
@@ -108,7 +112,12 @@ def open(
     ``key_passphrase`` when it is encrypted; ``bmc_key``, the IPMI BMC key (K_g). Host keys:
     ``known_hosts`` is an OpenSSH ``known_hosts`` file (without it every SSH host key is
     unknown and refused); ``trust_host_key=True`` accepts a key seen for the first time and
-    records it there (a changed key is always refused)."""
+    records it there (a changed key is always refused).
+
+    ``logfile`` gets a transcript of every byte read, as pexpect's: a path (appended to) or a
+    file object (``sys.stdout.buffer``; a text file gets the bytes decoded as UTF-8); with
+    ``logfile_sent=True`` what is sent goes in too. ``log_dir`` output is read with
+    :class:`Log`."""
     return Opening(
         lambda: _mo.open(
             url,
@@ -125,6 +134,8 @@ def open(
             known_hosts=known_hosts,
             trust_host_key=trust_host_key,
             bmc_key=bmc_key,
+            logfile=logfile,
+            logfile_sent=logfile_sent,
         )
     )
 

@@ -2,7 +2,7 @@
 
 import os
 from types import TracebackType
-from typing import Any, AsyncIterator, Awaitable, Iterator, Optional, Sequence, Union, final
+from typing import IO, Any, AsyncIterator, Awaitable, Iterator, Optional, Sequence, Union, final
 
 from typing_extensions import Self, TypeAlias, disjoint_base
 
@@ -10,6 +10,9 @@ __all__ = [
     "Client",
     "Console",
     "EventStream",
+    "Log",
+    "LogRecord",
+    "LogRecords",
     "Match",
     "SyncClient",
     "SyncConsole",
@@ -23,6 +26,8 @@ __version__: str
 
 _Patterns: TypeAlias = Union[str, Sequence[str]]
 _ScanPattern: TypeAlias = Union[tuple[str, str], tuple[str, str, str]]
+_Logfile: TypeAlias = Union[str, os.PathLike[str], IO[bytes], IO[str]]
+_Time: TypeAlias = Union[str, float, Any]
 
 @final
 class Match:
@@ -69,6 +74,11 @@ class Console:
     def __anext__(self) -> Awaitable[bytes]: ...
     def write(self, data: bytes) -> Awaitable[None]: ...
     def send_line(self, text: str) -> Awaitable[None]: ...
+    def send_command(
+        self, command: str, prompt: Optional[str] = None, timeout: float = 30.0
+    ) -> Awaitable[str]: ...
+    def find_prompt(self, timeout: float = 10.0) -> Awaitable[str]: ...
+    def interact(self, escape: str = "^Ec") -> Awaitable[None]: ...
     def expect(
         self, patterns: _Patterns, timeout: float = 30.0, *, literal: bool = False
     ) -> Awaitable[Match]: ...
@@ -109,6 +119,11 @@ class SyncConsole:
     def __next__(self) -> bytes: ...
     def write(self, data: bytes) -> None: ...
     def send_line(self, text: str) -> None: ...
+    def send_command(
+        self, command: str, prompt: Optional[str] = None, timeout: float = 30.0
+    ) -> str: ...
+    def find_prompt(self, timeout: float = 10.0) -> str: ...
+    def interact(self, escape: str = "^Ec") -> None: ...
     def expect(
         self, patterns: _Patterns, timeout: float = 30.0, *, literal: bool = False
     ) -> Match: ...
@@ -144,6 +159,8 @@ def open(
     known_hosts: Optional[str | os.PathLike[str]] = None,
     trust_host_key: bool = False,
     bmc_key: Optional[str] = None,
+    logfile: Optional[_Logfile] = None,
+    logfile_sent: bool = False,
 ) -> Awaitable[Console]: ...
 def open_sync(
     url: str,
@@ -161,6 +178,8 @@ def open_sync(
     known_hosts: Optional[str | os.PathLike[str]] = None,
     trust_host_key: bool = False,
     bmc_key: Optional[str] = None,
+    logfile: Optional[_Logfile] = None,
+    logfile_sent: bool = False,
 ) -> SyncConsole: ...
 
 @disjoint_base
@@ -256,3 +275,54 @@ class SyncClient:
     ) -> list[dict[str, Any]]: ...
     def events(self, device: Optional[str] = None) -> EventStream: ...
     def attach(self, name: str, mode: str = "attach", replay: Optional[int] = None) -> SyncConsole: ...
+
+@final
+class LogRecord:
+    """One record of a record log."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def time_ns(self) -> int: ...
+    @property
+    def time(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def user(self) -> str: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def text(self) -> str: ...
+
+@final
+class LogRecords:
+    """The records of ``Log.records()``, read as they are iterated."""
+
+    def __iter__(self) -> Iterator[LogRecord]: ...
+    def __next__(self) -> LogRecord: ...
+
+@final
+class Log:
+    """A record log directory (what ``log_dir=`` writes)."""
+
+    def __new__(cls, path: Union[str, os.PathLike[str]]) -> Self: ...
+    @property
+    def path(self) -> str: ...
+    def records(
+        self,
+        since: Optional[_Time] = None,
+        until: Optional[_Time] = None,
+        from_seq: Optional[int] = None,
+    ) -> LogRecords: ...
+    def tail(self, n: int) -> list[LogRecord]: ...
+    def search(
+        self,
+        pattern: str,
+        *,
+        ignore_case: bool = False,
+        context: int = 0,
+        since: Optional[_Time] = None,
+        until: Optional[_Time] = None,
+    ) -> list[str]: ...
+    def verify(self) -> dict[str, Any]: ...

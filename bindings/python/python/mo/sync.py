@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import os
-from typing import Optional, Sequence, Union
+from typing import IO, Optional, Sequence, Union
 
 from ._mo import EventStream, SyncClient, SyncConsole, open_sync
 
@@ -33,6 +33,8 @@ def open(
     known_hosts: Optional[Union[str, os.PathLike[str]]] = None,
     trust_host_key: bool = False,
     bmc_key: Optional[str] = None,
+    logfile: Optional[Union[str, os.PathLike[str], IO[bytes], IO[str]]] = None,
+    logfile_sent: bool = False,
 ) -> SyncConsole:
     """Open the console at ``url`` in this process; see :func:`mo.open`. Use it as ``with``."""
     return open_sync(
@@ -50,4 +52,6 @@ def open(
         known_hosts=known_hosts,
         trust_host_key=trust_host_key,
         bmc_key=bmc_key,
+        logfile=logfile,
+        logfile_sent=logfile_sent,
     )
