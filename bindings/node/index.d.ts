@@ -78,6 +78,30 @@ export declare class Client {
 
 /** A console: read its output, type into it, wait for text with `expect`. */
 export declare class Console {
+  /**
+   * Type `command` and Enter; resolves to the output between its echo and the next prompt
+   * (`--More--` pagers are answered with a space and taken out). Without `prompt`, the prompt
+   * is learnt from the console the first time. Rejects with `TimeoutError` (showing the last
+   * output) when no prompt came within `timeoutMs`.
+   */
+  sendCommand(command: string, options?: SendCommandOptions | undefined | null): Promise<string>
+  /**
+   * Type an empty line and learn the prompt (the last line of the answer, trimmed);
+   * `sendCommand` uses it from then on. Default `timeoutMs` 10000.
+   */
+  findPrompt(timeoutMs?: number | undefined | null): Promise<string>
+  /**
+   * Call `callback` with every chunk read from now on (and every chunk sent, with `sent`);
+   * `null` stops it. `open(url, { logfile: stream })` uses this to write to a stream. The
+   * callback does not keep Node running.
+   */
+  setTranscript(callback: ((data: Buffer) => void) | null, sent?: boolean): void
+  /**
+   * Hand the terminal to the console until the escape (`escape` then `.`; default `^Ec`, so
+   * `^Ec.`), as pexpect's `interact()`: raw mode, keys in, output out, the terminal restored.
+   * Do not read `process.stdin` meanwhile.
+   */
+  interact(escape?: string | undefined | null): Promise<void>
   /** The device name. */
   get device(): string
   /** The user this console was opened as. */
@@ -137,6 +161,25 @@ export declare class EventStream {
   nextEvent(): Promise<MoEvent | null>
   /** Stop: a pending and every later `nextEvent()` gives `null`; the WebSocket is closed. */
   close(): Promise<void>
+}
+
+/** A record log directory: `new Log(path)`. */
+export declare class Log {
+  /** Open the log in directory `path` (throws `NotFound` when there is none). */
+  constructor(path: string)
+  /** The directory. */
+  get path(): string
+  /** The records in order within `range` (all of them without it). */
+  records(range?: LogRange | undefined | null): Promise<Array<LogRecord>>
+  /** The last `n` records. */
+  tail(n: number): Promise<Array<LogRecord>>
+  /**
+   * The rendered lines (`2026-12-05T10:00:00.123Z text`) whose text matches the regular
+   * expression `pattern` (Rust syntax), as `mo log search` prints them.
+   */
+  search(pattern: string, options?: LogSearchOptions | undefined | null): Promise<Array<string>>
+  /** Check every record and the hash chain across the segments. */
+  verify(): Promise<LogVerifyReport>
 }
 
 /** Options of `attach()`. */
@@ -250,6 +293,73 @@ export interface LogOptions {
   until?: string
 }
 
+/** Which records: a time range and a first sequence number. */
+export interface LogRange {
+  /**
+   * Records at or after this time: text as `mo log --since` takes it (`10m`, an RFC 3339
+   * time, …) or milliseconds since the epoch (`Date.now()`, `date.getTime()`).
+   */
+  since?: string | number
+  /** Records before this time (as `since`). */
+  until?: string | number
+  /** Records from this sequence number on. */
+  fromSeq?: number
+}
+
+/** One record of a log. */
+export interface LogRecord {
+  /** Its sequence number (1, 2, … across the device's segments). */
+  seq: number
+  /** When, in milliseconds since the Unix epoch (fractional). */
+  timeMs: number
+  /** When, as RFC 3339 text in UTC with milliseconds. */
+  time: string
+  /** `output`, `input`, `notice`, `event`, `power`, `mark`, `note`, `control` or `gap`. */
+  kind: string
+  /** Who: the typing user for input and notes, empty for device output. */
+  user: string
+  /** The bytes. */
+  data: Buffer
+  /** The bytes as text (UTF-8, bad bytes replaced). */
+  text: string
+}
+
+/** Options of `search()`. */
+export interface LogSearchOptions {
+  /** Match letters regardless of case. */
+  ignoreCase?: boolean
+  /** Lines of context around each matching line. */
+  context?: number
+  /** Lines at or after this time (as in `LogRange`). */
+  since?: string | number
+  /** Lines before this time (as in `LogRange`). */
+  until?: string | number
+}
+
+/** What `verify()` found. */
+export interface LogVerifyReport {
+  /** No problem found (a torn final record of a live log is not one). */
+  ok: boolean
+  /** Segment files read. */
+  segments: number
+  /** Records checked. */
+  records: number
+  /** Bytes of record data. */
+  bytes: number
+  /** The first sequence number, if any record. */
+  firstSeq?: number
+  /** The last sequence number, if any record. */
+  lastSeq?: number
+  /** How many problems. */
+  problems: number
+  /** The first problem, as text. */
+  problem?: string
+  /** A torn final record of the live segment (being written, not an error). */
+  tornTail?: string
+  /** Remarks (compressed segments, …). */
+  notes: Array<string>
+}
+
 /** What `playMacro()` did (or, with `dryRun`, would do). */
 export interface MacroReport {
   /** Whether it succeeded on every device (false for a dry run). */
@@ -344,6 +454,13 @@ export interface OpenOptions {
   trustHostKey?: boolean
   /** `ipmi://`: the BMC key (K_g). Never printed. */
   bmcKey?: string
+  /**
+   * A transcript of every byte read (pexpect's `logfile`): a file path, appended to, or (in
+   * `index.js`) a writable stream.
+   */
+  logfile?: string | NodeJS.WritableStream
+  /** Put what is sent into the `logfile` too. Default `false`. */
+  logfileSent?: boolean
 }
 
 /** One output item of `readOutput()`. */
@@ -409,6 +526,17 @@ export interface ScanPattern {
   regex: string
   /** `info`, `notice`, `warning` (default), `error` or `critical`. */
   severity?: string
+}
+
+/** Options of `sendCommand()`. */
+export interface SendCommandOptions {
+  /**
+   * What ends the output: a RegExp, or a string (a regular expression, Rust syntax). Default:
+   * the prompt learnt from the console the first time (`findPrompt()`).
+   */
+  prompt?: RegExp | string
+  /** The longest wait for the prompt, in all (default 30000). */
+  timeoutMs?: number
 }
 
 /** One viewer of a console on the daemon. */

@@ -102,6 +102,32 @@ native.Console.prototype[Symbol.asyncIterator] = function () {
   return iterate(this, 'read')
 }
 
+wrapMethods(native.Log)
+
+/** A record log directory: `new Log(path)` (errors from the constructor mapped too). */
+class Log extends native.Log {
+  constructor(path) {
+    try {
+      super(path)
+    } catch (err) {
+      throw mapError(err)
+    }
+  }
+}
+
+/**
+ * `open(url, options)`; `options.logfile` may be a path (written by the native module) or a
+ * writable stream (each chunk read, and sent with `logfileSent`, is written to it).
+ */
+async function open(url, options) {
+  const logfile = options && options.logfile
+  if (!logfile || typeof logfile.write !== 'function') return native.open(url, options)
+  const { logfile: stream, ...rest } = options
+  const con = await native.open(url, rest)
+  con.setTranscript((data) => stream.write(data), Boolean(options.logfileSent))
+  return con
+}
+
 {
   wrapMethods(native.Client)
   wrapMethods(native.EventStream)
@@ -131,8 +157,9 @@ class Client extends native.Client {
 
 module.exports = {
   ...native,
-  open: mapped(native.open),
+  open: mapped(open),
   Client,
+  Log,
   MoError,
   ConnectError,
   AuthError,

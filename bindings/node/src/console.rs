@@ -7,7 +7,7 @@ use futures_util::FutureExt as _;
 use mo_core::automation::ExpectPattern;
 use mo_core::console::Mode;
 use mo_core::event::{Event, EventService, NoSink, Rules};
-use mo_core::facade::{ConsoleHandle, LocalOptions, Output};
+use mo_core::facade::{ConsoleHandle, FileTranscript, LocalOptions, Output};
 use mo_core::scan::{PatternBook, PatternConfig};
 use mo_drivers::{Credentials, DriverOptions};
 use napi::Result;
@@ -60,6 +60,12 @@ pub struct OpenOptions {
     pub trust_host_key: Option<bool>,
     /// `ipmi://`: the BMC key (K_g). Never printed.
     pub bmc_key: Option<String>,
+    /// A transcript of every byte read (pexpect's `logfile`): a file path, appended to, or (in
+    /// `index.js`) a writable stream.
+    #[napi(ts_type = "string | NodeJS.WritableStream")]
+    pub logfile: Option<String>,
+    /// Put what is sent into the `logfile` too. Default `false`.
+    pub logfile_sent: Option<bool>,
 }
 
 impl OpenOptions {
@@ -217,7 +223,7 @@ pub struct OutputItem {
 /// A console: read its output, type into it, wait for text with `expect`.
 #[napi]
 pub struct Console {
-    inner: Arc<ConsoleHandle>,
+    pub(crate) inner: Arc<ConsoleHandle>,
     /// A non-data item met while joining data for `read()`, given out next.
     pending: Mutex<Option<Output>>,
     /// Bytes lost (reader too slow) as seen by `read()`.
@@ -550,6 +556,11 @@ pub async fn open(url: String, options: Option<OpenOptions>) -> Result<Console> 
     let mut handle = mo_core::facade::open_local(&name, connector, local)
         .await
         .map_err(to_napi)?;
+    if let Some(path) = &options.logfile {
+        let sent = options.logfile_sent.unwrap_or(false);
+        let file = FileTranscript::append(std::path::Path::new(path), sent).map_err(to_napi)?;
+        handle.set_transcript(Some(Arc::new(file)));
+    }
     if let Some(end) = &options.line_end {
         handle = handle.with_line_end(end.as_bytes());
     }
@@ -568,7 +579,7 @@ pub(crate) fn duration_ms(ms: f64, what: &str) -> Result<Duration> {
 
 /// A JavaScript pattern as mo's: strings as regular expressions (literally with `literal`),
 /// RegExps with their `i`, `m`, `s` flags.
-fn pattern(p: &Either<String, RegexSource>, literal: bool) -> Result<ExpectPattern> {
+pub(crate) fn pattern(p: &Either<String, RegexSource>, literal: bool) -> Result<ExpectPattern> {
     match p {
         Either::A(text) if literal => ExpectPattern::literal(text).map_err(to_napi),
         Either::A(text) => ExpectPattern::regex(text).map_err(to_napi),

@@ -10,8 +10,12 @@
 #![allow(unsafe_code)]
 
 mod client;
+mod command;
 mod console;
 mod error;
+mod log;
 
 pub use client::{Client, EventStream};
+pub use command::SendCommandOptions;
 pub use console::{Console, open};
+pub use log::Log;

@@ -49,6 +49,8 @@ test('client mode against mod --demo', async (t) => {
       await con.sendLine('echo via-websocket')
       const m = await con.expect([/via-websocket\n/], 5000)
       assert.equal(m.index, 0)
+      // sendCommand through the daemon: the prompt learnt over the WebSocket.
+      assert.equal(await con.sendCommand('seq 3'), '1\n2\n3')
       const who = await con.who()
       assert.ok(who.length >= 1)
       const sessions = await client.who('sim-01')
