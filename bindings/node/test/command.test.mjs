@@ -64,6 +64,14 @@ test('Log reads records by time and sequence, searches and verifies', async (t) 
 
   const log = new mo.Log(logs)
   assert.equal(log.path, logs)
+  // The console stopped after close() resolved and writes its last records then: wait until
+  // the log stops growing.
+  for (let count = -1, i = 0; i < 30; i++) {
+    const now = (await log.records()).length
+    if (now === count) break
+    count = now
+    await new Promise((resolve) => setTimeout(resolve, 300))
+  }
   const records = await log.records()
   assert.deepEqual(records.map((r) => r.seq), records.map((_, i) => i + 1))
   assert.ok(records.some((r) => r.kind === 'input' && r.user === 'alice' && r.text === 'echo needle-42\r'))

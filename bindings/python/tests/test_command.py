@@ -90,6 +90,18 @@ def test_logfile_path_binary_and_text_files(tmp_path: Path) -> None:
         mo.sync.open("sim://log02?boot=none", logfile=42)  # type: ignore[arg-type]
 
 
+def settled(log: mo.Log) -> None:
+    """Wait until the log stops growing: the console stopped after close() has returned and
+    writes its last records then."""
+    count, deadline = -1, time.monotonic() + 10
+    while time.monotonic() < deadline:
+        now = len(list(log.records()))
+        if now == count:
+            return
+        count = now
+        time.sleep(0.3)
+
+
 def test_log_records_ranges_search_and_verify(tmp_path: Path) -> None:
     logs = tmp_path / "log03"
     with mo.sync.open("sim://log03?boot=none", log_dir=str(logs), user="alice") as con:
@@ -98,6 +110,7 @@ def test_log_records_ranges_search_and_verify(tmp_path: Path) -> None:
         assert con.send_command("echo needle-42") == "needle-42"
         con.note("a note")
     log = mo.Log(logs)
+    settled(log)
     assert log.path == str(logs)
     records = list(log.records())
     assert [r.seq for r in records] == list(range(1, len(records) + 1))
@@ -166,6 +179,8 @@ def read_until(fd: int, want: bytes, seen: bytearray, timeout: float = 20) -> No
 
 def test_interact_under_a_real_pty() -> None:
     master, slave = os.openpty()
+    cooked = termios.tcgetattr(slave)[3]
+    assert cooked & termios.ICANON
     proc = subprocess.Popen(
         [sys.executable, "-c", INTERACT],
         stdin=slave,
@@ -176,8 +191,6 @@ def test_interact_under_a_real_pty() -> None:
     try:
         seen = bytearray()
         read_until(master, b"INTERACT", seen)
-        cooked = termios.tcgetattr(slave)[3]
-        assert cooked & termios.ICANON
         # The terminal is the console's now: raw, keys go to the sim, its output comes back.
         os.write(master, b"echo inside\r")
         read_until(master, b"\r\ninside\r\n", seen)
