@@ -110,3 +110,29 @@ impl SyncConsole {
         .map_err(to_py)
     }
 }
+
+#[pymethods]
+impl Console {
+    /// Send a transcript of every byte read from now on (and sent, with `sent`) to `logfile`,
+    /// a path or a file object, as `open(logfile=...)` does (for consoles from
+    /// `Client.attach` too); `None` stops it.
+    #[pyo3(signature = (logfile, sent = false))]
+    fn set_logfile(&self, logfile: Option<&Bound<'_, PyAny>>, sent: bool) -> PyResult<()> {
+        let transcript = crate::transcript::transcript(logfile, sent)?;
+        self.core.handle.set_transcript(transcript);
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl SyncConsole {
+    /// Send a transcript of every byte read from now on (and sent, with `sent`) to `logfile`,
+    /// a path or a file object, as `open(logfile=...)` does (for consoles from
+    /// `Client.attach` too); `None` stops it.
+    #[pyo3(signature = (logfile, sent = false))]
+    fn set_logfile(&self, logfile: Option<&Bound<'_, PyAny>>, sent: bool) -> PyResult<()> {
+        let transcript = crate::transcript::transcript(logfile, sent)?;
+        self.core.handle.set_transcript(transcript);
+        Ok(())
+    }
+}

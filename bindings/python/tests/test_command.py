@@ -68,8 +68,13 @@ def test_send_command_through_the_daemon(daemon: Daemon) -> None:
         con.expect("Password: ")
         con.send_line("pw")
         con.expect(r"sim-04:~\$ ", timeout=10)
+        transcript = io.BytesIO()
+        con.set_logfile(transcript)
         assert con.send_command("seq 3") == "1\n2\n3"
+        con.set_logfile(None)
         assert con.send_command("hostname") == "sim-04"
+        assert b"seq 3\r\n1\r\n2\r\n3\r\n" in transcript.getvalue()
+        assert b"sim-04\r\n" not in transcript.getvalue()
 
 
 def test_logfile_path_binary_and_text_files(tmp_path: Path) -> None:
