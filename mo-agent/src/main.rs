@@ -7,8 +7,6 @@ mod generate;
 mod port;
 // `size` is for `mo console` only.
 #[allow(dead_code)]
-#[path = "../../mo-cli/src/raw_terminal.rs"]
-mod raw_terminal;
 mod spool;
 mod tty;
 mod uplink;

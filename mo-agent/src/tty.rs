@@ -287,7 +287,7 @@ pub fn attach(socket: &Path, port: &str) -> anyhow::Result<()> {
     if answer != "ok" {
         bail!("{}", answer.trim_start_matches("error: "));
     }
-    let _raw = crate::raw_terminal::RawTerminal::enter();
+    let _raw = mo_drivers::terminal::RawTerminal::enter();
     let mut to_agent = stream.try_clone()?;
     // Keystrokes on a thread of their own; the session ends when the agent closes the socket.
     std::thread::spawn(move || {

@@ -34,7 +34,6 @@ mod mass;
 mod power;
 mod power_verify;
 mod profile;
-mod raw_terminal;
 mod remote;
 mod server_admin;
 #[cfg(test)]

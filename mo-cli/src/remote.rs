@@ -15,7 +15,6 @@ use mo_core::facade::{ConsoleHandle, Output};
 use tokio::sync::mpsc;
 
 use crate::cli::{Command, DeviceCommand, LogCommand};
-use crate::raw_terminal::RawTerminal;
 use crate::table::Table;
 
 /// Options of `mo console`.
