@@ -614,7 +614,16 @@ async fn pump(
     let console = session.console().clone();
     drop(session);
     if owns {
+        // Closed means the record log is final: wait (up to 5 s) until the console's actor has
+        // written its last records and closed the log, so a program that exits right after
+        // `close()` loses nothing.
+        let mut state = console.watch_state();
         console.shutdown().await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            state.wait_for(|s| *s == crate::console::LinkState::Stopped),
+        )
+        .await;
     }
     let _ = out.try_send(Output::Closed("closed".into()));
     if let Some(done) = closed {

@@ -123,3 +123,31 @@ async fn the_transcript_gets_what_was_read_and_sent() {
     let both = std::fs::read_to_string(&both).unwrap();
     assert!(both.contains("pw\r"), "{both:?}");
 }
+
+/// `close()` of an embedded console with a record log returns once the log is final: a program
+/// that exits right after it loses nothing, and nothing is written later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_returns_once_the_record_log_is_final() {
+    let dir = tempfile::tempdir().unwrap();
+    let connector = connector_for("sim://logged?boot=none", &DriverOptions::default()).unwrap();
+    let con = open_local(
+        "logged",
+        connector,
+        LocalOptions::default().user("dave").log_dir(dir.path()),
+    )
+    .await
+    .unwrap();
+    con.expect(&[ExpectPattern::literal("login: ").unwrap()], T)
+        .await
+        .unwrap();
+    con.send_line("root").await.unwrap();
+    con.close().await.unwrap();
+    let count = || {
+        mo_core::log::read(dir.path(), &mo_core::log::ReadOptions::default())
+            .unwrap()
+            .count()
+    };
+    let at_close = count();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(count(), at_close, "records written after close() returned");
+}

@@ -355,10 +355,16 @@ async fn a_log_dir_records_every_byte_with_its_user() {
         .await
         .unwrap();
     h.close().await.unwrap();
-    let records: Vec<_> = crate::log::read(dir.path(), &crate::log::ReadOptions::default())
-        .unwrap()
-        .collect::<Result<_>>()
-        .unwrap();
+    let read = || -> Vec<crate::log::Record> {
+        crate::log::read(dir.path(), &crate::log::ReadOptions::default())
+            .unwrap()
+            .collect::<Result<_>>()
+            .unwrap()
+    };
+    let records = read();
+    // Closed means final: nothing is written after `close()` returns.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(read().len(), records.len(), "records written after close()");
     assert!(
         records
             .iter()
