@@ -4,19 +4,37 @@
 //! driver's [`Connector`], which opens [`mo_core::link::Link`]s to the device again and again as
 //! the console actor needs them. Each driver module documents its address form:
 //!
-//! | scheme   | device | module |
-//! |----------|--------|--------|
-//! | `exec`   | a program on a pseudo-terminal, in its own session | [`exec`] |
-//! | `serial` | a local serial port (tokio-serial) | [`serial`] |
-//! | `unix`   | a Unix-domain stream socket | [`unix`] |
-//! | `telnet` | a telnet server (console-server port), `telnet://host:port` | [`telnet`] |
-//! | `rfc2217` | a serial port behind an RFC 2217 telnet server, `rfc2217://host:port?baud=…` | [`rfc2217`] |
-//! | `tcp`    | a raw TCP port, `tcp://host:port` | [`tcp`] |
-//! | `ssh`    | an SSH server (SSH-only gear, console-server SSH ports), `ssh://user@host[:port]` | [`ssh`] |
-//! | `ipmi`   | a BMC's Serial over LAN (RMCP+), `ipmi://user@bmc[:port]?cipher=3` | [`ipmi`] |
-//! | `sim`    | a built-in simulated device | [`sim`] |
-//! | `cs`     | a port of a console server by profile, `cs://user@cs1/5?profile=opengear` | [`profile`] |
-//! | `agent`  | a port held by `mo-agent` on a console server, `agent://cs1/ttyS3` | [`agent`] |
+//! | scheme   | device | module | feature |
+//! |----------|--------|--------|---------|
+//! | `exec`   | a program on a pseudo-terminal, in its own session | [`exec`] | |
+//! | `serial` | a local serial port (tokio-serial) | [`serial`] | |
+//! | `unix`   | a Unix-domain stream socket | [`unix`] | |
+//! | `telnet` | a telnet server (console-server port), `telnet://host:port` | [`telnet`] | |
+//! | `rfc2217` | a serial port behind an RFC 2217 telnet server, `rfc2217://host:port?baud=…` | [`rfc2217`] | |
+//! | `tcp`    | a raw TCP port, `tcp://host:port` | [`tcp`] | |
+//! | `ssh`    | an SSH server (SSH-only gear, console-server SSH ports), `ssh://user@host[:port]` | [`ssh`] | `ssh` |
+//! | `ipmi`   | a BMC's Serial over LAN (RMCP+), `ipmi://user@bmc[:port]?cipher=3` | [`ipmi`] | `ipmi` |
+//! | `sim`    | a built-in simulated device | [`sim`] | |
+//! | `cs`     | a port of a console server by profile, `cs://user@cs1/5?profile=opengear` | [`profile`] | |
+//! | `agent`  | a port held by `mo-agent` on a console server, `agent://cs1/ttyS3` | [`agent`] | |
+//!
+//! # Cargo features
+//!
+//! All on by default. A program that only opens serial, telnet, exec, unix, tcp or sim consoles
+//! can depend on `mo-drivers = { version = "0.1", default-features = false }` and builds none of
+//! russh, reqwest, async-snmp, zstd or the IPMI ciphers:
+//!
+//! | feature | what it adds | brings in |
+//! |---------|--------------|-----------|
+//! | `ssh` | `ssh://` consoles, `known_hosts`, the agent enrollment fingerprint | russh, hmac, sha1 |
+//! | `ipmi` | `ipmi://` Serial over LAN and IPMI chassis power | hmac, sha1, sha2, aes |
+//! | `redfish` | `redfish://` power controllers | reqwest |
+//! | `snmp` | `snmp://` PDU outlets, `snmp_trap` event actions | async-snmp |
+//! | `webhook` | `webhook` event actions | reqwest, hmac, sha2 |
+//! | `discover` | network discovery ([`discover`]) | `ipmi`, `snmp`, reqwest |
+//!
+//! A scheme whose feature is off stays known: [`connector_for`] and [`power_controller_for`]
+//! answer [`mo_core::Error::BadAddress`] naming the feature.
 //!
 //! Parsing an address does no I/O; errors name the address and what is wrong with it. Every
 //! driver is checked by one conformance suite (`tests/conformance.rs`) against a real peer.
@@ -49,9 +67,11 @@ pub mod action;
 pub mod address;
 pub mod agent;
 pub mod credentials;
+#[cfg(feature = "discover")]
 pub mod discover;
 pub mod exec;
 pub mod host;
+#[cfg(feature = "ipmi")]
 pub mod ipmi;
 pub mod power;
 pub mod profile;
@@ -59,6 +79,7 @@ pub mod reach;
 pub mod rfc2217;
 pub mod serial;
 pub mod sim;
+#[cfg(feature = "ssh")]
 pub mod ssh;
 pub mod tcp;
 pub mod telnet;
@@ -72,15 +93,19 @@ use mo_core::Result;
 pub use address::DriverOptions;
 pub use credentials::{Credentials, Secret};
 pub use exec::{ExecConnector, ExecSpec};
+#[cfg(feature = "ipmi")]
 pub use ipmi::{IpmiConnector, IpmiPower};
 /// The link types every driver produces (from mo-core), so a program needs one import.
 pub use mo_core::link::{Connector, Link};
-pub use power::{
-    ExecPowerController, RedfishController, SnmpOutlets, power_controller_for, power_schemes,
-};
+#[cfg(feature = "redfish")]
+pub use power::RedfishController;
+#[cfg(feature = "snmp")]
+pub use power::SnmpOutlets;
+pub use power::{ExecPowerController, power_controller_for, power_schemes};
 pub use rfc2217::Rfc2217Connector;
 pub use serial::{LineSettings, SerialConnector};
 pub use sim::SimConnector;
+#[cfg(feature = "ssh")]
 pub use ssh::SshConnector;
 pub use tcp::TcpConnector;
 pub use telnet::TelnetConnector;
@@ -114,11 +139,17 @@ pub fn connector_for(url: &str, opts: &DriverOptions) -> Result<Arc<dyn Connecto
         "telnet" => Arc::new(TelnetConnector::from_url(&parsed, url, opts)?),
         "rfc2217" => Arc::new(Rfc2217Connector::from_url(&parsed, url, opts)?),
         "tcp" => Arc::new(TcpConnector::from_url(&parsed, url, opts)?),
+        #[cfg(feature = "ssh")]
         "ssh" => Arc::new(SshConnector::from_url(&parsed, url, opts)?),
+        #[cfg(feature = "ipmi")]
         "ipmi" => Arc::new(IpmiConnector::from_url(&parsed, url, opts)?),
         "sim" => Arc::new(sim_connector(&parsed, url)?),
         "cs" => return connector_for(&profile::resolve_url(&parsed, url)?, opts),
         "agent" => Arc::new(agent::AgentConnector::from_url(&parsed, url, opts)?),
+        #[cfg(not(feature = "ssh"))]
+        "ssh" => return Err(not_built(url, "ssh")),
+        #[cfg(not(feature = "ipmi"))]
+        "ipmi" => return Err(not_built(url, "ipmi")),
         other => {
             return Err(address::bad(
                 url,
@@ -126,6 +157,24 @@ pub fn connector_for(url: &str, opts: &DriverOptions) -> Result<Arc<dyn Connecto
             ));
         }
     })
+}
+
+/// The error for an address whose driver this build of mo-drivers leaves out (its Cargo feature
+/// `feature` is off).
+#[cfg(not(all(
+    feature = "ssh",
+    feature = "ipmi",
+    feature = "redfish",
+    feature = "snmp"
+)))]
+pub(crate) fn not_built(address: &str, feature: &str) -> mo_core::Error {
+    address::bad(
+        address,
+        format!(
+            "this program was built without the `{feature}` driver \
+             (mo-drivers' Cargo feature `{feature}` is off)"
+        ),
+    )
 }
 
 /// `sim://NAME?OPTIONS`: the name is the host part; options are the simulator's.
@@ -179,8 +228,29 @@ mod tests {
         assert_eq!(rfc2217.address(), "rfc2217://cs1:7001?baud=19200");
         let tcp = connector_for("tcp://cs1:7003", &opts).unwrap();
         assert_eq!(tcp.capabilities(), mo_core::link::Capabilities::NONE);
-        let ssh = connector_for("ssh://admin:port5@cs1", &opts).unwrap();
-        assert!(ssh.capabilities().window_size && !ssh.capabilities().send_break);
+        #[cfg(feature = "ssh")]
+        {
+            let ssh = connector_for("ssh://admin:port5@cs1", &opts).unwrap();
+            assert!(ssh.capabilities().window_size && !ssh.capabilities().send_break);
+        }
+    }
+
+    /// A driver left out of the build is still a known scheme: its addresses fail with an error
+    /// that names the Cargo feature, not "unknown scheme".
+    #[cfg(not(all(feature = "ssh", feature = "ipmi")))]
+    #[test]
+    fn a_driver_left_out_names_its_feature() {
+        let opts = DriverOptions::default();
+        for (address, feature) in [("ssh://admin@cs1", "ssh"), ("ipmi://admin@bmc1", "ipmi")] {
+            let Err(err) = connector_for(address, &opts) else {
+                continue; // This driver is built in.
+            };
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("Cargo feature `{feature}` is off")),
+                "{address}: {text}"
+            );
+        }
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub fn console_reach(address: &str) -> Result<Reach> {
         "cs" => console_reach(&crate::profile::resolve_url(&url, address)?),
         "telnet" => host(&url, address, Some(23)),
         "ssh" => host(&url, address, Some(22)),
-        "ipmi" => host(&url, address, Some(crate::ipmi::DEFAULT_PORT)),
+        "ipmi" => host(&url, address, Some(623)),
         "tcp" | "rfc2217" => host(&url, address, None),
         other => Err(address::bad(
             address,
@@ -112,7 +112,7 @@ pub fn power_reach(address: &str) -> Result<Reach> {
             let sets_env = url.query_pairs().any(|(k, _)| k == "env");
             Ok(Reach::Program { program, sets_env })
         }
-        "ipmi" => host(&url, address, Some(crate::ipmi::DEFAULT_PORT)),
+        "ipmi" => host(&url, address, Some(623)),
         "snmp" => host(&url, address, Some(161)),
         "redfish" => {
             let query = Query::parse(

@@ -384,7 +384,7 @@ fn write_archive(path: &Path, stage: &Path, manifest: &Manifest, zstd: bool) -> 
         .open(path)
         .map_err(ctx)?;
     let out: Box<dyn Write> = if zstd {
-        Box::new(zstd::Encoder::new(file, 3).map_err(ctx)?.auto_finish())
+        zstd_writer(file, path)?
     } else {
         Box::new(file)
     };
@@ -550,6 +550,41 @@ fn restore_into(
     })
 }
 
+/// `file` behind a zstd encoder (level 3); `path` names it in errors.
+#[cfg(feature = "compress")]
+fn zstd_writer(file: File, path: &Path) -> Result<Box<dyn Write>> {
+    let encoder = zstd::Encoder::new(file, 3)
+        .map_err(|e| Error::io(format!("cannot write the backup {}", path.display()), e))?;
+    Ok(Box::new(encoder.auto_finish()))
+}
+
+/// `file` behind a zstd decoder; `shown` names it in errors.
+#[cfg(feature = "compress")]
+fn zstd_reader(file: File, shown: &str) -> Result<Box<dyn Read>> {
+    let decoder =
+        zstd::Decoder::new(file).map_err(|e| Error::io(format!("cannot read {shown}"), e))?;
+    Ok(Box::new(decoder))
+}
+
+#[cfg(not(feature = "compress"))]
+fn zstd_writer(_file: File, path: &Path) -> Result<Box<dyn Write>> {
+    Err(no_zstd(&path.display().to_string()))
+}
+
+#[cfg(not(feature = "compress"))]
+fn zstd_reader(_file: File, shown: &str) -> Result<Box<dyn Read>> {
+    Err(no_zstd(shown))
+}
+
+/// A zstd backup met by a build without zstd.
+#[cfg(not(feature = "compress"))]
+fn no_zstd(shown: &str) -> Error {
+    Error::Backup(format!(
+        "{shown}: a zstd-compressed backup, and this build of mo-store has no zstd \
+         (its Cargo feature `compress` is off)"
+    ))
+}
+
 /// Read the archive `file` into `stage`, checking every entry against the manifest.
 fn unpack(file: &Path, stage: &Path) -> Result<Manifest> {
     let shown = file.display().to_string();
@@ -561,7 +596,7 @@ fn unpack(file: &Path, stage: &Path) -> Result<Manifest> {
         .map_err(|e| Error::io(format!("cannot read {shown}"), e))?;
     let f = File::open(file).map_err(|e| Error::io(format!("cannot open {shown}"), e))?;
     let input: Box<dyn Read> = if got == 4 && magic == ZSTD_MAGIC {
-        Box::new(zstd::Decoder::new(f).map_err(|e| Error::io(format!("cannot read {shown}"), e))?)
+        zstd_reader(f, &shown)?
     } else {
         Box::new(f)
     };

@@ -49,6 +49,7 @@
 pub mod format;
 
 mod asciicast;
+#[cfg(feature = "compress")]
 mod compress;
 mod follow;
 mod lines;
@@ -68,6 +69,7 @@ mod writer;
 mod tests;
 
 pub use asciicast::{AsciicastOptions, export_asciicast};
+#[cfg(feature = "compress")]
 pub use compress::compress_closed_segments;
 pub use follow::{FollowOptions, FollowStart, Follower};
 pub use format::{Chain, Record};

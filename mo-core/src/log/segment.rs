@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
+#[cfg(feature = "compress")]
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -30,10 +32,12 @@ pub const MAX_DECOMPRESSED_SEGMENT: u64 = 1 << 30;
 
 /// The longest zstd frame header (`ZSTD_FRAMEHEADERSIZE_MAX`): magic, descriptor, window, dictionary
 /// id and content size.
+#[cfg(feature = "compress")]
 const ZSTD_FRAME_HEADER_MAX: usize = 18;
 
 /// Memory reserved up front for a compressed segment whose frame states its size (at most this
 /// much; beyond it the buffer grows only as the bytes arrive).
+#[cfg(feature = "compress")]
 const PREALLOC_MAX: u64 = 64 * 1024 * 1024;
 
 /// Bytes read from a segment file at a time.
@@ -189,6 +193,7 @@ fn decompress(path: &Path) -> Result<SegmentData> {
 /// Decompress the compressed segment at `path`, refusing (as [`Error::LogCorrupt`]) a frame whose
 /// header claims more than `limit` bytes before decompressing anything, and a frame that turns out
 /// to hold more than its header claims (or than `limit`, without a claim) as soon as it does.
+#[cfg(feature = "compress")]
 pub(crate) fn decompress_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let file = File::open(path).map_err(|e| io_err("open log segment", path, e))?;
     let mut head = [0u8; ZSTD_FRAME_HEADER_MAX];
@@ -247,6 +252,24 @@ pub(crate) fn decompress_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Without the `compress` feature a compressed segment cannot be read: an error says so.
+#[cfg(not(feature = "compress"))]
+pub(crate) fn decompress_bounded(path: &Path, _limit: u64) -> Result<Vec<u8>> {
+    Err(no_zstd(path))
+}
+
+/// The error for a compressed segment met by a build without zstd.
+#[cfg(not(feature = "compress"))]
+fn no_zstd(path: &Path) -> Error {
+    Error::Unsupported {
+        operation: "reading a compressed log segment",
+        what: format!(
+            "this build of mo-core (Cargo feature `compress` is off): {}",
+            path.display()
+        ),
+    }
+}
+
 /// Read just the header of the segment at `path` (for a compressed one, without decompressing
 /// the rest). `Ok(None)` for a torn header; a damaged one is [`Error::LogCorrupt`].
 pub(crate) fn read_segment_header(path: &Path) -> Result<Option<SegmentHeader>> {
@@ -272,6 +295,16 @@ pub(crate) fn read_segment_header(path: &Path) -> Result<Option<SegmentHeader>> 
             Err(e) => return Err(io_err("open log segment", path, e)),
         }
     }
+    let b = read_compressed_head(path)?;
+    match SegmentHeader::decode(&b) {
+        Ok(h) => Ok(Some(h)),
+        Err(d) => Err(corrupt(path, 0, d.to_string())),
+    }
+}
+
+/// The first [`HEADER_LEN`] bytes of the compressed segment at `path`, decompressed.
+#[cfg(feature = "compress")]
+fn read_compressed_head(path: &Path) -> Result<Vec<u8>> {
     let file = File::open(path).map_err(|e| io_err("open log segment", path, e))?;
     let decoder = zstd::stream::read::Decoder::new(file)
         .map_err(|e| io_err("start decompressing log segment", path, e))?;
@@ -280,10 +313,12 @@ pub(crate) fn read_segment_header(path: &Path) -> Result<Option<SegmentHeader>> 
         .take(HEADER_LEN as u64)
         .read_to_end(&mut b)
         .map_err(|e| corrupt(path, 0, format!("cannot decompress: {e}")))?;
-    match SegmentHeader::decode(&b) {
-        Ok(h) => Ok(Some(h)),
-        Err(d) => Err(corrupt(path, 0, d.to_string())),
-    }
+    Ok(b)
+}
+
+#[cfg(not(feature = "compress"))]
+fn read_compressed_head(path: &Path) -> Result<Vec<u8>> {
+    Err(no_zstd(path))
 }
 
 pub(crate) fn io_err(what: &str, path: &Path, e: io::Error) -> Error {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+#[cfg(feature = "compress")]
 use crate::log::compress::Compressor;
 use crate::log::format::{self, Chain, GENESIS_CHAIN, RecordFields, SegmentHeader};
 use crate::log::retention::{Pruned, Retention, execute_plan, plan_retention};
@@ -32,7 +33,8 @@ pub struct LogOptions {
     pub retain_max_age: Option<Duration>,
     /// Compress closed segments with zstd at this level (1–22; 3 is a good default) on a
     /// background thread after each rotation. `None` (the default) keeps them plain. Readers read
-    /// both forms either way.
+    /// both forms either way. Needs the `compress` feature (a default one): without it,
+    /// [`LogWriter::open`] refuses a level.
     pub compress_level: Option<i32>,
     /// When written records are forced to stable storage (default: at most one second after
     /// they were written). Rotation and [`LogWriter::sync`] always sync; notes, marks, power
@@ -157,6 +159,7 @@ pub struct LogWriter {
     /// A failed write left bytes past `live.len` that must be cut before the next append.
     dirty: bool,
     /// Compresses closed segments, when [`LogOptions::compress_level`] is set.
+    #[cfg(feature = "compress")]
     compressor: Option<Compressor>,
     /// Held by retention while deleting and by the compressor while swapping a segment's form.
     files_lock: Arc<Mutex<()>>,
@@ -179,6 +182,7 @@ impl LogWriter {
             chain: GENESIS_CHAIN,
             scratch: Vec::new(),
             dirty: false,
+            #[cfg(feature = "compress")]
             compressor: None,
             files_lock: Arc::new(Mutex::new(())),
             unsynced_since: None,
@@ -227,6 +231,14 @@ impl LogWriter {
         }
         recovery.next_seq = writer.next_seq;
         writer.retain_logged(crate::record::now_ns());
+        #[cfg(not(feature = "compress"))]
+        if writer.opts.compress_level.is_some() {
+            return Err(Error::Unsupported {
+                operation: "compressing log segments",
+                what: "this build of mo-core (Cargo feature `compress` is off)".into(),
+            });
+        }
+        #[cfg(feature = "compress")]
         if let Some(level) = writer.opts.compress_level {
             let compressor =
                 Compressor::start(writer.dir.clone(), level, writer.files_lock.clone())?;
@@ -300,6 +312,7 @@ impl LogWriter {
     /// Wait until the background compression of closed segments asked for so far is done (a no-op
     /// without [`LogOptions::compress_level`]).
     pub fn wait_for_compression(&self) {
+        #[cfg(feature = "compress")]
         if let Some(c) = &self.compressor {
             c.wait();
         }
@@ -458,6 +471,7 @@ impl LogWriter {
         }
         if rotated {
             self.retain_logged(chunk.time_ns);
+            #[cfg(feature = "compress")]
             if let Some(c) = &self.compressor {
                 c.compress_before(chunk.seq);
             }
@@ -499,6 +513,7 @@ fn segment_version(path: &Path) -> Result<u16> {
     Ok(u16::from_le_bytes([head[8], head[9]]))
 }
 
+#[cfg(feature = "compress")]
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())

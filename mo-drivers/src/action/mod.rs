@@ -46,7 +46,9 @@
 pub mod exec;
 pub mod syslog;
 pub mod template;
+#[cfg(feature = "snmp")]
 pub mod trap;
+#[cfg(feature = "webhook")]
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -61,7 +63,9 @@ pub use exec::ExecAction;
 pub use syslog::UnknownFacility;
 pub use syslog::{SyslogAction, SyslogTransport};
 pub use template::{Template, TemplateError};
+#[cfg(feature = "snmp")]
 pub use trap::{MO_ENTERPRISE_OID, TrapAction};
+#[cfg(feature = "webhook")]
 pub use webhook::{WebhookAction, WebhookPayload};
 
 /// An action's configuration as written (TOML `[actions.NAME]` tables, tagged by `kind`).
@@ -176,10 +180,12 @@ pub enum EventAction {
     /// Run a program ([`exec`]).
     Exec(ExecAction),
     /// POST JSON ([`webhook`]).
+    #[cfg(feature = "webhook")]
     Webhook(WebhookAction),
     /// Send syslog ([`syslog`]).
     Syslog(SyslogAction),
     /// Send an SNMP trap ([`trap`]).
+    #[cfg(feature = "snmp")]
     SnmpTrap(TrapAction),
     /// A power action on the event's device, for the caller to run after acknowledgement.
     Power(PowerAction),
@@ -236,6 +242,9 @@ impl EventAction {
                     )
                 })?,
             ),
+            #[cfg(not(feature = "webhook"))]
+            ActionConfig::Webhook { .. } => return Err(bad("kind", not_built("webhook"))),
+            #[cfg(feature = "webhook")]
             ActionConfig::Webhook {
                 url,
                 body,
@@ -290,6 +299,9 @@ impl EventAction {
                     app_name: app_name.clone().unwrap_or_else(|| "mo".to_owned()),
                 })
             }
+            #[cfg(not(feature = "snmp"))]
+            ActionConfig::SnmpTrap { .. } => return Err(bad("kind", not_built("snmp"))),
+            #[cfg(feature = "snmp")]
             ActionConfig::SnmpTrap {
                 address,
                 version,
@@ -395,13 +407,25 @@ pub async fn run_action_for(
     event: &Event,
     pattern: Option<&str>,
 ) -> Result<ActionOutcome> {
+    #[cfg(not(feature = "snmp"))]
+    let _ = pattern; // Only traps send it.
     match action {
         EventAction::Exec(a) => a.run(event).await,
+        #[cfg(feature = "webhook")]
         EventAction::Webhook(a) => a.send(event).await,
         EventAction::Syslog(a) => a.send(event).await,
+        #[cfg(feature = "snmp")]
         EventAction::SnmpTrap(a) => a.send(event, pattern).await,
         EventAction::Power(_) | EventAction::Macro(_) => Ok(ActionOutcome::HandedBack),
     }
+}
+
+/// Why an action kind whose Cargo feature is off cannot be configured.
+#[cfg(not(all(feature = "webhook", feature = "snmp")))]
+fn not_built(feature: &str) -> String {
+    format!(
+        "this program was built without this action kind (mo-drivers' Cargo feature `{feature}` is off)"
+    )
 }
 
 fn config_error(name: &str, field: &str, reason: String) -> Error {

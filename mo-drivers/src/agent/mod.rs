@@ -34,7 +34,9 @@ use url::Url;
 
 use crate::address::{self, DriverOptions, Query};
 
-pub use token::{ENROLL_PREFIX, EnrollToken, host_key_fingerprint};
+#[cfg(feature = "ssh")]
+pub use token::host_key_fingerprint;
+pub use token::{ENROLL_PREFIX, EnrollToken};
 
 /// The query parameters an `agent://` address takes: the line settings pushed to the agent.
 pub const SETTINGS_KEYS: &[&str] = &["baud", "parity", "data", "stop", "flow"];

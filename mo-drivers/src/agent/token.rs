@@ -7,11 +7,10 @@
 //! secret works once.
 
 use std::fmt;
+#[cfg(feature = "ssh")]
 use std::path::Path;
 
 use mo_core::{Error, Result};
-
-use crate::ssh::known_hosts::fingerprint;
 
 /// What every enrollment token starts with.
 pub const ENROLL_PREFIX: &str = "moenroll_";
@@ -77,7 +76,8 @@ impl EnrollToken {
 }
 
 /// The `SHA256:…` fingerprint of the public half of the OpenSSH private key in `path` (the
-/// daemon's host key file).
+/// daemon's host key file). Needs the `ssh` feature (russh reads the key).
+#[cfg(feature = "ssh")]
 pub fn host_key_fingerprint(path: &Path) -> Result<String> {
     let key = russh::keys::load_secret_key(path, None).map_err(|e| Error::NotFound {
         what: format!(
@@ -85,7 +85,7 @@ pub fn host_key_fingerprint(path: &Path) -> Result<String> {
             path.display()
         ),
     })?;
-    Ok(fingerprint(key.public_key()))
+    Ok(crate::ssh::known_hosts::fingerprint(key.public_key()))
 }
 
 #[cfg(test)]

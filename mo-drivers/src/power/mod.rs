@@ -20,8 +20,11 @@
 //! ```
 
 pub mod exec;
+#[cfg(feature = "redfish")]
 pub mod redfish;
+#[cfg(feature = "snmp")]
 pub mod snmp;
+#[cfg(feature = "snmp")]
 pub mod snmp_profiles;
 
 use std::sync::Arc;
@@ -32,8 +35,11 @@ use mo_core::power::PowerController;
 use crate::address::{self, DriverOptions};
 
 pub use exec::ExecPowerController;
+#[cfg(feature = "redfish")]
 pub use redfish::RedfishController;
+#[cfg(feature = "snmp")]
 pub use snmp::{SnmpOutlets, SnmpPdu};
+#[cfg(feature = "snmp")]
 pub use snmp_profiles::PduProfile;
 
 /// The power address schemes this module understands, in the order messages list them.
@@ -49,12 +55,21 @@ pub fn power_schemes() -> &'static [&'static str] {
 pub fn power_controller_for(url: &str, opts: &DriverOptions) -> Result<Arc<dyn PowerController>> {
     let parsed = address::parse_schemed(url, POWER_SCHEMES, "snmp://pdu1/apc/3")?;
     Ok(match parsed.scheme() {
+        #[cfg(feature = "redfish")]
         "redfish" => Arc::new(RedfishController::from_url(&parsed, url, opts)?),
+        #[cfg(feature = "snmp")]
         "snmp" => Arc::new(SnmpOutlets::from_url(&parsed, url, opts)?),
         "exec" => Arc::new(ExecPowerController::from_url(&parsed, url, opts)?),
+        #[cfg(feature = "ipmi")]
         "ipmi" => Arc::new(crate::ipmi::IpmiPower::new(
             crate::ipmi::IpmiConfig::from_url(&parsed, url, opts)?,
         )),
+        #[cfg(not(feature = "redfish"))]
+        "redfish" => return Err(crate::not_built(url, "redfish")),
+        #[cfg(not(feature = "snmp"))]
+        "snmp" => return Err(crate::not_built(url, "snmp")),
+        #[cfg(not(feature = "ipmi"))]
+        "ipmi" => return Err(crate::not_built(url, "ipmi")),
         other => {
             return Err(address::bad(
                 url,

@@ -41,7 +41,7 @@
 //!   reaches end of file, so the console reconnects.
 //!
 //! Capabilities: window size (sent as a `window-change` request). BREAK is **not** offered:
-//! russh 0.65 (the pinned version) has no way to send the RFC 4335 `break` channel request, so
+//! russh 0.65 (the version mo builds with) has no way to send the RFC 4335 `break` channel request, so
 //! [`ControlOp::Break`] answers [`Error::Unsupported`]; use the console's break sequence.
 //!
 //! ```
