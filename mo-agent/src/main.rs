@@ -52,6 +52,8 @@ struct Args {
     tty_socket: Option<PathBuf>,
     /// The daemon's SSH door and this agent's name: ssh://AGENT@HOST[:PORT] (port 2222 if
     /// left out).
+    // The comment is the `--help` text, written for a terminal: `[:PORT]` is not a doc link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, value_name = "URL")]
     connect: Option<String>,
     /// The agent's private key (OpenSSH format). --enroll creates it (Ed25519, mode 0600) if

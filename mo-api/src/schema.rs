@@ -84,7 +84,8 @@ fn break_map(nullable: bool) -> Schema {
     Schema::Object(object)
 }
 
-/// [`break_map`] of a request field (may be `null`: the default).
+/// The schema of a request's break sequences: keys `1` to `9`, values in conserver notation;
+/// `null` keeps the default.
 pub fn break_sequences() -> Schema {
     break_map(true)
 }

@@ -12,11 +12,9 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use mo_client::Client;
-//! use mo_core::automation::ExpectPattern;
-//! use mo_core::console::Mode;
+//! use mo_client::{Client, ExpectPattern, Mode};
 //!
-//! # async fn demo() -> mo_core::Result<()> {
+//! # async fn demo() -> mo_client::Result<()> {
 //! let client = Client::new("http://127.0.0.1:8022", "mo_TOKEN")?;
 //! for d in client.devices().await? {
 //!     println!("{} {} ({} viewers)", d.name, d.state, d.viewers);
@@ -29,6 +27,13 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The same console in this process, without a daemon, is `mo_core::open_local` (mo-core's and
+//! mo-drivers' crate docs start with it); both give a [`ConsoleHandle`].
+//!
+//! The types a program needs are at the root: [`Client`], the API's types ([`Device`], [`Event`],
+//! [`PowerAction`], …) and, from mo-core, [`ConsoleHandle`], [`Mode`], [`ExpectPattern`],
+//! [`Error`] and [`Result`].
 
 mod access;
 mod attach;
@@ -41,13 +46,17 @@ pub mod types;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mo_core::{Error, Result};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use url::Url;
 
 pub use attach::RemoteAttachment;
+// What `Client::attach` returns and how to expect on it, from mo-core, so one import serves.
+pub use mo_core::automation::{ExpectMatch, ExpectPattern};
+pub use mo_core::console::Mode;
+pub use mo_core::facade::{ConsoleHandle, Output};
+pub use mo_core::{Error, Result};
 // The parsers of what the daemon sends, public for the fuzz targets (`fuzz/`); not a stable API.
 #[doc(hidden)]
 pub use attach::{Frame, WireViewer, parse_frame};

@@ -117,7 +117,7 @@ pub trait Attachment: Send + Sync {
     async fn send_break(&self, number: u8) -> Result<String>;
     /// Raise (`Some(true)`), drop (`Some(false)`) or toggle (`None`) DTR or RTS; needs write
     /// access and a link with modem lines. Returns a description of what was done. The default
-    /// answers [`Error::Unsupported`](crate::error::Error::Unsupported).
+    /// answers [`Error::Unsupported`].
     async fn set_signal(&self, line: crate::link::Signal, to: Option<bool>) -> Result<String> {
         let _ = to;
         Err(crate::error::Error::Unsupported {

@@ -1,15 +1,17 @@
 //! mo-core: the domain and the data path of mo, the console-management SDK.
 //!
-//! Start here: [`open_local`] holds a device's console open in this process and attaches to it.
-//! A program gets the connector from `mo_drivers::connector_for("serial:///dev/ttyS0", &opts)`
-//! (or ssh, telnet, ipmi, ...); here the built-in echo device stands in for one.
+//! Start here: [`open_local`] holds a device's console open in this process and attaches to it;
+//! the [`ConsoleHandle`] it returns types lines and waits for output. The device comes from a
+//! [`Connector`], which mo-drivers makes from an address: `mo_drivers::connector_for("sim://web01",
+//! &opts)` for the built-in simulated machine (mo-drivers' crate docs open one this way), or
+//! `serial:///dev/ttyS0`, `telnet://cs1:7001`, `ssh://…`. mo-core names no driver, so here the
+//! echo device stands in.
 //!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use mo_core::automation::ExpectPattern;
 //! use mo_core::link::EchoConnector;
-//! use mo_core::{LocalOptions, open_local};
+//! use mo_core::{ExpectPattern, LocalOptions, open_local};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> mo_core::Result<()> {
@@ -22,6 +24,13 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---------|---------|--------------|
+//! | `compress` | on | zstd-compressed log segments: written when [`LogOptions::compress_level`] is set, and read. Without it (`default-features = false`, no zstd in the build) a compressed segment is an [`Error::Unsupported`] |
+//! | `schema` | off | OpenAPI schemas of the core types the HTTP API shares (for mo-api) |
 //!
 //! Behind it, one console actor ([`Console`]) per device owns the device's [`Link`] for its
 //! whole life. Every byte it reads or writes becomes a [`Chunk`] that goes, in this order, into
@@ -65,6 +74,7 @@ pub mod tls;
 pub use error::{Error, Result};
 
 // The types a newcomer needs, at the root (the modules hold the rest).
+pub use automation::{ExpectMatch, ExpectPattern};
 pub use console::{Console, ConsoleConfig, Mode};
 pub use escape::{EscapeConfig, EscapeParser};
 pub use facade::{Attachment, ConsoleHandle, LocalOptions, Output, open_local};

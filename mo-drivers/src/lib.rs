@@ -1,5 +1,30 @@
 //! mo-drivers: device addresses to byte links.
 //!
+//! Start here: [`connector_for`] turns an address into a [`Connector`], and mo-core's
+//! [`open_local`](mo_core::open_local) holds that device's console open in this process. The
+//! built-in simulated machine (`sim://`, [`sim`]) boots to a login prompt:
+//!
+//! ```
+//! use std::time::Duration;
+//! use mo_core::{ExpectPattern, LocalOptions, open_local};
+//! use mo_drivers::{DriverOptions, connector_for};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> mo_core::Result<()> {
+//! // `boot=none`: straight to the prompt. A real device: "serial:///dev/ttyS0?baud=115200".
+//! let device = connector_for("sim://web01?boot=none", &DriverOptions::default())?;
+//! let console = open_local("web01", device, LocalOptions::default()).await?;
+//! let prompt = console.expect(&[ExpectPattern::literal("login: ")?], Duration::from_secs(10)).await?;
+//! assert_eq!(prompt.matched, "login: ");
+//! console.send_line("admin").await?;
+//! console.expect(&[ExpectPattern::literal("Password: ")?], Duration::from_secs(10)).await?;
+//! console.send_line("any").await?; // Any password, unless the address sets one.
+//! console.expect(&[ExpectPattern::literal("web01:~$ ")?], Duration::from_secs(10)).await?;
+//! console.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! A device's access path is a URL (DESIGN.md §9). [`connector_for`] reads one and returns the
 //! driver's [`Connector`], which opens [`mo_core::link::Link`]s to the device again and again as
 //! the console actor needs them. Each driver module documents its address form:

@@ -16,7 +16,7 @@
 //!
 //! # Behaviour
 //!
-//! The link is a [`telnet`](crate::telnet) link whose codec also offers and accepts
+//! The link is a [`telnet`] link whose codec also offers and accepts
 //! COM-PORT-OPTION (option 44). On connect the client waits (up to [`REPLY_TIMEOUT`]) for the
 //! server to agree to the option, sends SET-BAUDRATE, SET-DATASIZE, SET-PARITY, SET-STOPSIZE and
 //! SET-CONTROL (flow control) for the parameters given, and waits for each answer: a server that

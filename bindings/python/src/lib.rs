@@ -5,6 +5,9 @@
 //! `pyo3-async-runtimes`, completed through [`runtime`]'s gate so that no runtime thread touches
 //! Python once the interpreter exits; blocking calls release the GIL and wait on the same runtime.
 //! Errors become the exception classes of `mo/_errors.py` (see [`errors`]).
+// A Python extension has no Rust API: these docs are for its maintainers, who read them with
+// `cargo doc --document-private-items`, where the links to private modules resolve.
+#![allow(rustdoc::private_intra_doc_links)]
 
 mod auth;
 mod client;

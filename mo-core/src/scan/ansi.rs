@@ -55,8 +55,8 @@ enum State {
     StringEscape,
 }
 
-/// Removes escape sequences and control characters from a byte stream (see the
-/// [module documentation](self)).
+/// Removes escape sequences and control characters from a byte stream: the text a pattern is
+/// matched against, with CSI, OSC and other escape sequences left out (even across chunks).
 #[derive(Debug, Clone)]
 pub struct AnsiStripper {
     state: State,

@@ -350,7 +350,7 @@ impl SnmpPdu {
     }
 
     /// The state of `outlets`, read together with every other read queued on this PDU at about
-    /// the same time: the first one starts a task that waits [`GATHER`], then answers all that
+    /// the same time: the first one starts a task that waits a millisecond, then answers all that
     /// queued with one GET (per [`MAX_VARBINDS`]) of their distinct outlets, and again for those
     /// that queued meanwhile. If that GET fails, each read retries alone so that its error is
     /// its own.

@@ -192,7 +192,7 @@ pub async fn get_device(
 }
 
 /// Add a device (needs `admin` on its name; an address that runs a program, opens a local path
-/// or reaches a host also needs a global admin or a site [[allow]] entry, docs/security.md).
+/// or reaches a host also needs a global admin or a site `[[allow]]` entry, docs/security.md).
 ///
 /// Its console is started before the answer, so the caller's next request finds it
 /// (read-your-writes).
@@ -211,7 +211,7 @@ pub async fn get_device(
             ("logVerify" = (operation_id = "logVerify", parameters(("name" = "$response.body#/name")))),
             ("attach" = (operation_id = "attach", parameters(("name" = "$response.body#/name")))),
         )),
-        (status = 403, description = "Denied (code forbidden): no `admin` on the name, or the address (console or power) runs a program, opens a local path or reaches a host, and the caller is no global admin and no site [[allow]] entry covers it; the message names the missing entry.", body = mo_api::ErrorBody),
+        (status = 403, description = "Denied (code forbidden): no `admin` on the name, or the address (console or power) runs a program, opens a local path or reaches a host, and the caller is no global admin and no site `[[allow]]` entry covers it; the message names the missing entry.", body = mo_api::ErrorBody),
         (status = 409, description = "It exists already (code conflict).", body = mo_api::ErrorBody),
     ))]
 pub async fn add_device(
@@ -264,7 +264,7 @@ pub async fn add_device(
 /// Replace a device's address and settings (`mo device set` through the API): the body is a
 /// whole device as for `POST`, fields left out take their defaults; its name must be the path's.
 /// Needs `admin` on the device; a changed address that runs a program, opens a local path or
-/// reaches a host also needs a global admin or a site [[allow]] entry, and changed ports
+/// reaches a host also needs a global admin or a site `[[allow]]` entry, and changed ports
 /// (`listen`, `listen_allow`) a global admin. The console is restarted with the new settings
 /// before the answer.
 #[utoipa::path(put, path = "/api/v1/devices/{name}", operation_id = "replaceDevice",
