@@ -5,11 +5,9 @@
 import test from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
-import { dirname, join } from 'node:path'
+import { pkgMain as pkg } from './helpers.mjs'
 
 const RUNS = 50
-const pkg = join(dirname(fileURLToPath(import.meta.url)), '..', 'index.js')
 
 const CLOSED = `
 const mo = require(${JSON.stringify(pkg)});

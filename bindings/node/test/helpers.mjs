@@ -12,8 +12,14 @@ import net from 'node:net'
 const require = createRequire(import.meta.url)
 export const here = dirname(fileURLToPath(import.meta.url))
 export const repo = join(here, '..', '..', '..')
+/**
+ * The package's main file as `require('@mo/console')` resolves it: this checkout's index.js (the
+ * package refers to itself by name through its "exports"), or the installed copy's when the suite
+ * runs from a directory where the package was installed (scripts/test-install.sh).
+ */
+export const pkgMain = require.resolve('@mo/console')
 /** The package, as `require('@mo/console')` gives it. */
-export const mo = require('..')
+export const mo = require('@mo/console')
 
 /**
  * The daemon the client-mode tests drive: `MO_MOD_BIN` (scripts/test-node.sh sets it), else
