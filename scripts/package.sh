@@ -3,14 +3,22 @@
 #   mod       the daemon, its systemd unit, the system user `mo`, /etc/mo/mod.toml
 #   mo        the command-line tool
 #   mo-agent  the console-server agent and its (not enabled) systemd unit
-# each with bash, zsh and fish completions and man pages.
+# each with bash, zsh and fish completions and man pages; and the language packages, which install
+# without Rust (tested by scripts/test-install.sh; docs/sdk.md):
+#   target/wheels/mo-VERSION-cp39-abi3-PLATFORM.whl   the Python package `mo`
+#   target/npm/mo-console-VERSION.tgz                 the Node package @mo/console, with its
+#                                                     prebuilt addon for this platform
 #
-# One release build of only the packaged binaries (`cargo build --release -p mo-daemon -p mo-cli
-# -p mo-agent`; with MO_PACKAGE_BENCH=1 also mo-bench, for scripts/bench-smoke.sh), then the
-# completions and man pages those binaries print (`--generate-completions`, `--generate-man`),
-# then cargo-deb with --no-build on those binaries. cargo-deb comes from apt if installed, else it
-# is installed once with `cargo install --locked` into target/tools/cargo-deb and reused.
-# Usage: scripts/package.sh   (exits non-zero on the first failure; prints the .deb paths)
+# One release build of only the packaged binaries and the two bindings' libraries (`cargo build
+# --release -p mo-daemon -p mo-cli -p mo-agent -p mo-python -p mo-node`; with MO_PACKAGE_BENCH=1
+# also mo-bench, for scripts/bench-smoke.sh): one call, so the dependencies' features are unified
+# once and every dependency is compiled once for all of them. Then the completions and man pages
+# those binaries print (`--generate-completions`, `--generate-man`), then cargo-deb with --no-build
+# on those binaries. cargo-deb comes from apt if installed, else it is installed once with `cargo
+# install --locked` into target/tools/cargo-deb and reused. The wheel is assembled from the built
+# lib_mo.so by scripts/build-wheel.py and the tarball packed from the built libmo_node.so by
+# bindings/node/pack.mjs: neither compiles again (maturin would, see scripts/build-wheel.py).
+# Usage: scripts/package.sh   (exits non-zero on the first failure; prints the packages' paths)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -35,7 +43,9 @@ else
   fi
 fi
 
-crates=(-p mo-daemon -p mo-cli -p mo-agent)
+# mo-python with pyo3's extension-module feature, as maturin builds it (no libpython linked: the
+# interpreter that imports the module provides it); no other crate depends on pyo3.
+crates=(-p mo-daemon -p mo-cli -p mo-agent -p mo-python -p mo-node --features mo-python/extension-module)
 if [[ ${MO_PACKAGE_BENCH:-0} == 1 ]]; then
   crates+=(-p mo-bench)
 fi
@@ -64,3 +74,13 @@ for crate in mo-daemon mo-cli mo-agent; do
   "$cargo_deb" --no-build --strip -p "$crate" --output "$target/debian/"
 done
 ls -l "$target"/debian/*.deb
+
+version=$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "mo-python"))')
+step "the Python wheel from $release/lib_mo.so (scripts/build-wheel.py)"
+rm -rf "$target/wheels"
+python3 scripts/build-wheel.py "$release/lib_mo.so" "$version" "$target/wheels"
+step "the npm tarball with $release/libmo_node.so as its prebuilt addon (bindings/node/pack.mjs)"
+rm -rf "$target/npm"
+node bindings/node/pack.mjs "$release/libmo_node.so" "$target/npm"
+ls -l "$target"/wheels/*.whl "$target"/npm/*.tgz

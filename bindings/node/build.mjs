@@ -16,6 +16,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from '
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateTypeDef } from '@napi-rs/cli'
+import { addonName, cargoLibName } from './addon-name.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const args = process.argv.slice(2)
@@ -43,11 +44,8 @@ try {
     env: { ...process.env, NAPI_TYPE_DEF_TMP_FOLDER: typeDefDir },
   })
 
-  const lib = { linux: 'libmo_node.so', darwin: 'libmo_node.dylib', win32: 'mo_node.dll' }[process.platform]
-  const libc = process.platform === 'linux' ? (process.report?.getReport().header.glibcVersionRuntime ? '-gnu' : '-musl') : ''
-  const arch = process.platform === 'win32' ? `${process.arch}-msvc` : `${process.arch}${libc}`
-  const addon = join(here, `mo.${process.platform}-${arch}.node`)
-  copyFileSync(join(targetDir, release ? 'release' : 'debug', lib), addon)
+  const addon = join(here, addonName())
+  copyFileSync(join(targetDir, release ? 'release' : 'debug', cargoLibName()), addon)
   console.log(`build.mjs: ${addon}`)
 
   const config = JSON.parse(readFileSync(join(here, 'package.json'), 'utf8')).napi || {}
