@@ -20,6 +20,8 @@
 #        and scrapli (automation clients through the SSH door; scrapli's 1.x line for its generic
 #        driver and system transport), labgrid (NetworkSerialPort, SerialDriver and ShellDriver
 #        on mo's per-console RFC 2217 ports).
+#   pip download (into target/py-wheels): the wheels of pytest and pytest-asyncio, for the fresh
+#        venv of scripts/test-install.sh (installed there with --no-index).
 # Idempotent: does nothing when everything is already installed.
 set -euo pipefail
 
@@ -120,5 +122,19 @@ else
   python3 -m venv "$pyvenv"
   "$pyvenv/bin/pip" install --quiet --disable-pip-version-check "${py_need[@]}"
   echo "${py_need[*]}" >"$pystamp"
+fi
+# The wheels of the test tools scripts/test-install.sh puts in its fresh venv beside the built
+# `mo` wheel, downloaded once, so that it installs them with `pip install --no-index`.
+wheels=${MO_PY_WHEELS:-target/py-wheels}
+wheels_need=(pytest==9.2.0 pytest-asyncio==1.5.0)
+wheels_stamp="$wheels/.mo-downloaded"
+if [ -f "$wheels_stamp" ] && [ "$(cat "$wheels_stamp")" = "${wheels_need[*]}" ]; then
+  echo "setup: test tool wheels present in $wheels"
+else
+  echo "setup: downloading the wheels of ${wheels_need[*]} into $wheels"
+  rm -rf "$wheels"
+  "$pyvenv/bin/pip" download --quiet --disable-pip-version-check --only-binary :all: \
+    --dest "$wheels" "${wheels_need[@]}"
+  echo "${wheels_need[*]}" >"$wheels_stamp"
 fi
 echo "setup: done"

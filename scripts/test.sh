@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Run every test of mo: install the test peers, build the whole workspace (the end-to-end tests
 # run the built `mod` and `mo` binaries) and the fuzz targets, test the whole workspace, run every
-# benchmark once at a tiny size, build the Debian packages and test them in a fresh Debian root
-# (as root), then test the Node and Python packages and the web console (its bundle rebuilt and
-# compared with the committed one, then the browser tests).
+# benchmark once at a tiny size, build the Debian packages, the Python wheel and the npm tarball
+# and test them (the Debian ones in a fresh Debian root, as root; the wheel and the tarball
+# installed into a fresh venv and an empty directory with no Rust on the PATH), then test the Node
+# and Python packages from the source tree and the web console (its bundle rebuilt and compared
+# with the committed one, then the browser tests).
 # Usage: ./scripts/test.sh   (from anywhere; exits non-zero on the first failure)
 set -euo pipefail
 
@@ -37,6 +39,9 @@ step "the Debian packages: release build of the packaged binaries, cargo-deb (sc
 
 step "the packages installed into a fresh Debian root (scripts/test-packages.sh)"
 ./scripts/test-packages.sh
+
+step "the Python wheel and the npm tarball installed without Rust, their suites (scripts/test-install.sh)"
+./scripts/test-install.sh
 
 step "testing the Node package (scripts/test-node.sh)"
 ./scripts/test-node.sh
