@@ -9,6 +9,7 @@ export const {
   Client,
   Console,
   EventStream,
+  Log,
   MoError,
   ConnectError,
   AuthError,
