@@ -5,8 +5,8 @@
 # never asserted: debug builds on a shared machine say nothing about speed.
 #
 # Needs the test peers (scripts/setup.sh: ipmi_sim, snmpd, sushy-emulator, sshd) and mo-bench and
-# mod built side by side, as `cargo build --workspace --all-targets` leaves them in target/debug
-# (rtt and ws-attach start that mod).
+# mod and mo-agent built side by side, as `cargo build --workspace --all-targets` leaves them in
+# target/debug (rtt, ws-attach and agent start that mod; agent starts that mo-agent).
 # Usage: scripts/bench-smoke.sh [BIN_DIR]   (default target/debug; exits non-zero if any failed)
 set -euo pipefail
 
@@ -33,11 +33,12 @@ SMOKE=(
   "ssh-connect --consoles 3"
   "sol --bytes 65536 --seconds 30"
   "ws-attach --attaches 10"
+  "agent --agents 1,2 --ports 3 --seconds 1 --warmup 0.5 --keys 50"
 )
 # Subcommands that are not benchmarks: `all` runs every benchmark at full size, `help` is clap's.
 NOT_BENCHMARKS=(all help)
 
-for f in "$bench" "$bin_dir/mod"; do
+for f in "$bench" "$bin_dir/mod" "$bin_dir/mo-agent"; do
   if [[ ! -x $f ]]; then
     echo "bench-smoke: $f is missing: build it first (cargo build --workspace --all-targets)" >&2
     exit 1

@@ -105,6 +105,13 @@ pub fn sorted(mut v: Vec<f64>) -> Vec<f64> {
 /// A `mod` started by a benchmark; killed when dropped.
 pub struct Daemon(std::process::Child);
 
+impl Daemon {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.0.kill();

@@ -8,8 +8,10 @@
 //! target/release/mo-bench flood --consoles 200 --seconds 3 --compare-fsync
 //! ```
 
+mod agent;
 mod common;
 mod discover;
+mod echo;
 mod flood;
 mod flood_lines;
 mod flood_unix;
@@ -69,6 +71,10 @@ enum Cmd {
     Sol(sol::Opts),
     /// Attach-to-first-byte latency over the HTTP API's WebSocket (p50/p99).
     WsAttach(ws_attach::Opts),
+    /// Agents carrying flooding ports into one daemon (1 x 48 ports, then 100 x 48, 11.5 KB/s
+    /// each): daemon and agent CPU per port, bytes on the wire per payload byte, keystroke round
+    /// trip through an agent port against a direct serial console.
+    Agent(agent::Opts),
     /// All of the above with the issue's sizes, each in a fresh process (flood with
     /// `--compare-fsync`).
     All,
@@ -95,6 +101,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::SshConnect(o) => rt.block_on(ssh_connect::run(o)),
         Cmd::Sol(o) => rt.block_on(sol::run(o)),
         Cmd::WsAttach(o) => rt.block_on(ws_attach::run(o)),
+        Cmd::Agent(o) => rt.block_on(agent::run(o)),
         Cmd::All => {
             let me = std::env::current_exe()?;
             // Every subcommand but this one, so that a new benchmark is never left out.
