@@ -509,8 +509,20 @@ async fn wait_logs(
     what: &str,
     done: impl Fn(&LogWatch) -> bool,
 ) -> anyhow::Result<()> {
-    let deadline = Instant::now() + timeout;
+    let begin = Instant::now();
+    let deadline = begin + timeout;
+    let mut next_report = begin + Duration::from_secs(10);
     loop {
+        if Instant::now() > next_report {
+            next_report += Duration::from_secs(10);
+            let logged: u64 = watches.iter().map(|w| w.check.pos).sum();
+            let left = watches.iter().filter(|w| !done(w)).count();
+            eprintln!(
+                "  ({:.0} s: {left} device logs still without {what}; {logged} bytes of output \
+                 logged in all)",
+                begin.elapsed().as_secs_f64()
+            );
+        }
         let mut left = 0;
         for w in watches.iter_mut().filter(|w| !done(w)) {
             w.poll()?;
@@ -537,8 +549,10 @@ async fn wait_logs(
                 .find(|w| !done(w))
                 .and_then(|w| w.check.id.split('-').next())
                 .unwrap_or_default();
+            let logged: u64 = watches.iter().map(|w| w.check.pos).sum();
             bail!(
-                "{left} of {} device logs are still without {what} after {timeout:?}: {}\n{}",
+                "{left} of {} device logs are still without {what} after {timeout:?} \
+                 ({logged} bytes of output logged in all): {}\n{}",
                 watches.len(),
                 late.join(", "),
                 agents.log_tail(first_agent)
