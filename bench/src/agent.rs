@@ -733,8 +733,9 @@ async fn scenario(o: &Opts, bins: &Bins, agents: usize) -> anyhow::Result<()> {
         store.add_device(&mo_store::Device::new("echo-agent", "agent://echo/tty"))?;
     }
     let ssh_port = free_port()?;
-    let limit = (agents + 16).to_string();
-    // Every agent dials from 127.0.0.1: the per-address limit (64 by default) must let them in.
+    // Every agent dials from 127.0.0.1, at first twice (enrolling, then with its key): the
+    // per-address limit (64 by default) must let them all in.
+    let limit = (2 * agents + 16).to_string();
     let daemon = start_daemon(
         &bins.daemon,
         &data_path,
@@ -744,7 +745,7 @@ async fn scenario(o: &Opts, bins: &Bins, agents: usize) -> anyhow::Result<()> {
             "--max-connections-per-address".into(),
             limit,
             "--max-connections".into(),
-            (agents + 16).max(512).to_string(),
+            (2 * agents + 16).max(512).to_string(),
         ],
     )?;
     let daemon_pid = daemon.pid();
