@@ -173,6 +173,23 @@ fn a_created_device_is_attachable_in_the_next_request_and_a_removed_one_is_gone(
                     }
                 }
             }
+
+            // A value in the `settings` object must be valid even where a top-level field wins
+            // over it (Schemathesis found a retain_days of 0 there accepted).
+            let (status, answer) = call(
+                &client,
+                &http,
+                reqwest::Method::POST,
+                "/api/v1/devices",
+                &token,
+                Some(json!({"name": "bad-settings", "url": "sim://bad-settings",
+                            "retain_days": 1, "settings": {"retain_days": 0}})),
+            )
+            .await?;
+            ensure!(
+                status == 400 && answer.to_string().contains("the `settings` object"),
+                "POST with settings.retain_days 0: {status} {answer}"
+            );
             Ok(())
         })
     });

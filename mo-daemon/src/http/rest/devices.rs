@@ -101,6 +101,38 @@ pub fn store_settings(input: SettingsInput) -> Result<DeviceSettings, ApiError> 
     Ok(s)
 }
 
+/// The device a `POST`/`PUT` body asks for. Top-level fields win over the `settings` object,
+/// but a value in that object must be valid on its own all the same (the schema says so, and a
+/// mistake there should not pass unnoticed): it is checked with the store's rules, the login
+/// pair and the ports' networks taken from the merged body since they go together.
+fn body_device(body: NewDevice) -> Result<Device, ApiError> {
+    let merged = body.merged_settings();
+    let own = body.settings.clone();
+    let device = Device {
+        name: body.name,
+        url: body.url,
+        settings: store_settings(merged.clone())?,
+    };
+    if let Some(mut probe) = own
+        && device.validate().is_ok()
+    {
+        probe.login = merged.login;
+        probe.login_user = merged.login_user;
+        if probe.listen_allow.is_none() {
+            probe.listen_allow = merged.listen_allow;
+        }
+        let alone = Device {
+            settings: store_settings(probe)
+                .map_err(|e| ApiError::bad_request(format!("the `settings` object: {e}")))?,
+            ..device.clone()
+        };
+        alone
+            .validate()
+            .map_err(|e| ApiError::bad_request(format!("the `settings` object: {e}")))?;
+    }
+    Ok(device)
+}
+
 /// A device as the API shows it, with its settings if `with_settings`.
 pub async fn api_device(state: &AppState, entry: &Entry, with_settings: bool) -> mo_api::Device {
     let viewers = match &entry.console {
@@ -219,12 +251,7 @@ pub async fn add_device(
     caller: Caller,
     JsonBody(body): JsonBody<NewDevice>,
 ) -> Result<(StatusCode, Json<mo_api::Device>), ApiError> {
-    let settings = store_settings(body.merged_settings())?;
-    let device = Device {
-        name: body.name,
-        url: body.url,
-        settings,
-    };
+    let device = body_device(body)?;
     mo_store::validate_device_name(&device.name)?;
     check_addresses(&device)?;
     caller
@@ -296,12 +323,7 @@ pub async fn replace_device(
             body.name
         )));
     }
-    let settings = store_settings(body.merged_settings())?;
-    let device = Device {
-        name: body.name,
-        url: body.url,
-        settings,
-    };
+    let device = body_device(body)?;
     check_addresses(&device)?;
     if device.url != current.url || device.settings.power != current.settings.power {
         check_reach(&state, &caller, &device, "device.set")?;
