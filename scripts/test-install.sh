@@ -52,7 +52,11 @@ if PATH=$norust command -v rustc >/dev/null 2>&1 || PATH=$norust command -v carg
 fi
 # Every command below runs with that PATH and without PYTHONPATH (nor CARGO_TARGET_DIR, which
 # the suites would otherwise use to look for a debug mod).
-bare() { env -u PYTHONPATH -u CARGO_TARGET_DIR PATH="$norust" MO_MOD_BIN="$mod_bin" "$@"; }
+# The suites run from copies; the examples they run are the checkout's (MO_EXAMPLES_DIR).
+bare() {
+  env -u PYTHONPATH -u CARGO_TARGET_DIR PATH="$norust" MO_MOD_BIN="$mod_bin" \
+    MO_EXAMPLES_DIR="$repo/examples" "$@"
+}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mo-install-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -106,7 +110,8 @@ console.log('test-install: @mo/console from', want)
 " "$installed"
 compgen -G "$installed/mo.*.node" >/dev/null || fail "the installed package has no prebuilt addon"
 step "Node: node --test against the installed package (from $tmp/node)"
-bare node --test --test-concurrency=1 test/*.test.mjs
+# NODE_PATH: the example (in the checkout) requires the installed package, not the checkout's.
+NODE_PATH="$tmp/node/node_modules" bare node --test --test-concurrency=1 test/*.test.mjs
 cd "$repo"
 printf 'test-install: Node took %d s\n' $((SECONDS - t0))
 

@@ -7,7 +7,15 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-const mo = createRequire(import.meta.url)('../../bindings/node') // or: require('@mo/console')
+// The installed package (`npm install @mo/console`, or NODE_PATH naming it), else this checkout's.
+const require = createRequire(import.meta.url)
+const mo = (() => {
+  try {
+    return require('@mo/console')
+  } catch {
+    return require('../../bindings/node')
+  }
+})()
 const [target = 'sim://web01?boot=fast&pager=10', ...rest] = process.argv.slice(2)
 const commands = rest.length ? rest : ['uname -a', 'seq 25']
 

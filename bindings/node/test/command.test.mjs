@@ -104,7 +104,9 @@ test('Log reads records by time and sequence, searches and verifies', async (t) 
 
 test('the send-command example runs on a sim', async () => {
   const { execFileSync } = await import('node:child_process')
-  const example = join(here, '..', '..', '..', 'examples', 'node', 'send-command.mjs')
+  // MO_EXAMPLES_DIR: the checkout's examples when the suite runs from a copy (test-install.sh).
+  const examples = process.env.MO_EXAMPLES_DIR ?? join(here, '..', '..', '..', 'examples')
+  const example = join(examples, 'node', 'send-command.mjs')
   const out = execFileSync(process.execPath, [example, 'sim://nex01?boot=none&pager=5', 'seq 12', 'hostname'], {
     encoding: 'utf8',
     timeout: 60000,

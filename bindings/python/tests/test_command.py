@@ -218,7 +218,9 @@ def test_interact_under_a_real_pty() -> None:
 
 
 def test_the_send_command_example_runs_on_a_sim() -> None:
-    example = Path(__file__).resolve().parents[3] / "examples" / "python" / "send_command.py"
+    # MO_EXAMPLES_DIR: the checkout's examples when the suite runs from a copy (test-install.sh).
+    examples = os.environ.get("MO_EXAMPLES_DIR") or Path(__file__).resolve().parents[3] / "examples"
+    example = Path(examples) / "python" / "send_command.py"
     done = subprocess.run(
         [sys.executable, str(example), "sim://ex01?boot=none&pager=5", "seq 12", "hostname"],
         capture_output=True,
