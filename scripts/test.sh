@@ -14,7 +14,8 @@ jobs=${MO_TEST_JOBS:-2}
 # Incremental caches are for editing, not for one full run: they added 3.8 GB to a clean build.
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says how long the run has taken so far, so a slow stage shows in the CI log.
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 step "installing test peers (scripts/setup.sh)"
 ./scripts/setup.sh
