@@ -48,6 +48,7 @@ mod maintenance;
 mod names;
 mod schema;
 mod secrets;
+mod shared;
 mod sshkey;
 mod store;
 mod token;
@@ -80,6 +81,7 @@ pub use macros::{
 pub use maintenance::MaintenanceEntry;
 pub use names::{MAX_DEVICE_NAME, MAX_USER_NAME, validate_device_name, validate_user_name};
 pub use secrets::{SECRET_KEY_FILE, SecretKey, SecretKind};
+pub use shared::{SHARED_KINDS, SharedKind};
 pub use sshkey::SshPublicKey;
 pub use store::{BUSY_TIMEOUT, Store};
 #[doc(hidden)]

@@ -313,6 +313,112 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE devices ADD COLUMN node TEXT;
     "#,
+    // the directory change counter (`mod --cluster … --share-directory`): moves with every change
+    // of users, their SSH keys, groups, roles, grants, API tokens (not their last use) and device
+    // secrets, so a daemon sharing them with its site polls one number.
+    r#"
+    INSERT INTO meta (key, value) VALUES ('directory_generation', 0);
+    CREATE TRIGGER users_directory_insert AFTER INSERT ON users BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER users_directory_update AFTER UPDATE ON users BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER users_directory_delete AFTER DELETE ON users BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER ssh_keys_directory_insert AFTER INSERT ON ssh_keys BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER ssh_keys_directory_update AFTER UPDATE ON ssh_keys BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER ssh_keys_directory_delete AFTER DELETE ON ssh_keys BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER user_groups_directory_insert AFTER INSERT ON user_groups BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER user_groups_directory_update AFTER UPDATE ON user_groups BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER user_groups_directory_delete AFTER DELETE ON user_groups BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER user_group_members_directory_insert AFTER INSERT ON user_group_members BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER user_group_members_directory_update AFTER UPDATE ON user_group_members BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER user_group_members_directory_delete AFTER DELETE ON user_group_members BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER device_groups_directory_insert AFTER INSERT ON device_groups BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER device_groups_directory_update AFTER UPDATE ON device_groups BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER device_groups_directory_delete AFTER DELETE ON device_groups BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER device_group_members_directory_insert AFTER INSERT ON device_group_members BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER device_group_members_directory_update AFTER UPDATE ON device_group_members BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER device_group_members_directory_delete AFTER DELETE ON device_group_members BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER device_group_patterns_directory_insert AFTER INSERT ON device_group_patterns BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER device_group_patterns_directory_update AFTER UPDATE ON device_group_patterns BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER device_group_patterns_directory_delete AFTER DELETE ON device_group_patterns BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER roles_directory_insert AFTER INSERT ON roles BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER roles_directory_update AFTER UPDATE ON roles BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER roles_directory_delete AFTER DELETE ON roles BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER grants_directory_insert AFTER INSERT ON grants BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER grants_directory_update AFTER UPDATE ON grants BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER grants_directory_delete AFTER DELETE ON grants BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER device_secrets_directory_insert AFTER INSERT ON device_secrets BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER device_secrets_directory_update AFTER UPDATE ON device_secrets BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER device_secrets_directory_delete AFTER DELETE ON device_secrets BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER api_tokens_directory_insert AFTER INSERT ON api_tokens BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER api_tokens_directory_update
+    AFTER UPDATE OF user, secret_hash, scope, created_ns, expires_ns, revoked_ns ON api_tokens BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    CREATE TRIGGER api_tokens_directory_delete AFTER DELETE ON api_tokens BEGIN
+        UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
+    END;
+    "#,
 ];
 
 /// The schema version this build writes.

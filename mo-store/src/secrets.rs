@@ -229,7 +229,7 @@ impl SecretKey {
         Ok(out)
     }
 
-    fn open(&self, device: &str, kind: SecretKind, sealed: &[u8]) -> Result<Secret> {
+    pub(crate) fn open(&self, device: &str, kind: SecretKind, sealed: &[u8]) -> Result<Secret> {
         let bad = |reason: &str| Error::Secret {
             what: format!("{kind} of device `{device}`"),
             reason: reason.to_string(),

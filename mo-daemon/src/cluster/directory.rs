@@ -1,31 +1,46 @@
-//! The site's devices (`mod --cluster … --share-devices`, issue 14 item 2, first step): the KV
-//! bucket [`DEVICES_BUCKET`] holds every device of the site (key: the name, value: the stored
-//! [`Device`] as JSON, without secrets), and each node's SQLite store is its local replica.
+//! The site's directory (`mod --cluster … --share-directory`, issue 14 item 2): devices, users
+//! with their SSH keys, user and device groups, roles, grants, API tokens and sealed device
+//! secrets live in JetStream KV, and each node's SQLite store is its local replica.
 //!
-//! One task per node keeps the two in step, by KV revision:
+//! Two buckets, one [`Shelf`] each: [`DEVICES_BUCKET`] holds the devices (key: the name, value:
+//! the stored [`Device`] as JSON, without secrets), [`DIRECTORY_BUCKET`] everything else, under
+//! kind-prefixed keys (`user.alice`, `grant.user.alice.operator.all`; value: the entry as
+//! [`mo_store::SHARED_KINDS`] reads it). One bucket for the rest keeps a user ahead of the
+//! tokens and group memberships that name it: a watch delivers a bucket in write order.
+//!
+//! One task per shelf keeps the store and the bucket in step, generically over its [`Kind`]s, by
+//! KV revision:
 //! - a change in the bucket (the watch) is written into the local store, unless the store
-//!   already holds exactly that;
-//! - a change in the local store (`mo` on the data directory, the API; seen by a poll) is
-//!   written into the bucket with compare-and-set on the revision this node last saw, so two
-//!   nodes editing one device at once cannot overwrite each other silently: the loser's write is
-//!   refused, logged as a conflict, and the winner's version replaces its local one.
+//!   already holds exactly that; an entry that cannot be written yet (its user or device has not
+//!   arrived) is tried again on every poll;
+//! - a change in the local store (`mo` on the data directory, the API, an import; seen by a poll
+//!   of the shelf's change counter) is written into the bucket with compare-and-set on the
+//!   revision this node last saw, so two nodes editing one entry at once cannot overwrite each
+//!   other silently: the loser's write is refused, reported as a conflict (log and audit
+//!   `cluster.conflict`), and the winner's version replaces its local one. The same holds when
+//!   the site's change arrives before this node sent its own.
 //!
-//! When a node joins, the site's version of a device wins over its local one; local devices the
+//! When a node joins, the site's version of an entry wins over its local one; local entries the
 //! site lacks are added to the site.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream::kv;
 use futures_util::StreamExt as _;
-use mo_store::{Device, Store};
+use mo_store::{AuditEntry, Device, Outcome, SharedKind, Store};
+use serde_json::Value;
 
 /// The KV bucket of the site's devices.
 pub const DEVICES_BUCKET: &str = "mo_devices";
 
-/// How often the local store is compared with what was last agreed.
-const POLL: Duration = Duration::from_millis(500);
+/// The KV bucket of the rest of the site's directory.
+pub const DIRECTORY_BUCKET: &str = "mo_directory";
+
+/// How often the local store's change counters are looked at.
+const POLL: Duration = Duration::from_millis(250);
 
 /// A device name as a KV key: letters, digits, `_` and `-` as they are; any other byte as
 /// `=XX` (hex), so dots never reach the subject.
@@ -59,20 +74,184 @@ pub fn name_of(key: &str) -> Option<String> {
     (key_of(&name) == key).then_some(name)
 }
 
-/// A device read from the bucket (bytes from the network: never panics).
-fn decode(key: &str, value: &[u8]) -> Result<Device, String> {
-    let name = name_of(key).ok_or_else(|| format!("key `{key}` names no device"))?;
-    mo_store::validate_device_name(&name).map_err(|e| e.to_string())?;
-    let device: Device =
-        serde_json::from_slice(value).map_err(|e| format!("device `{name}`: not a device: {e}"))?;
-    if device.name != name {
-        return Err(format!("key `{key}` holds device `{}`", device.name));
-    }
-    Ok(device)
+/// One kind of entry a [`Shelf`] holds, and how the local store reads and writes it. Keys are
+/// lists of names; values are JSON.
+pub trait Kind: Send + Sync {
+    /// What the logs call an entry of this kind (`device`, `user`).
+    fn label(&self) -> &'static str;
+    /// How many names a key has.
+    fn key_len(&self) -> usize;
+    /// Every entry in the store, by key.
+    fn list(&self, store: &Store) -> mo_store::Result<BTreeMap<Vec<String>, Value>>;
+    /// The entry named `key`, if in the store.
+    fn get(&self, store: &Store, key: &[String]) -> mo_store::Result<Option<Value>>;
+    /// Make the store hold `value` under `key` (bytes from the network: checked, never panics).
+    fn put(&self, store: &Store, key: &[String], value: &Value) -> mo_store::Result<()>;
+    /// Remove the entry named `key`, if there.
+    fn remove(&self, store: &Store, key: &[String]) -> mo_store::Result<()>;
 }
 
-fn encode(device: &Device) -> bytes::Bytes {
-    serde_json::to_vec(device).unwrap_or_default().into()
+/// Devices, as [`Device`] JSON without secrets.
+struct Devices;
+
+fn not_json(what: &str, e: impl std::fmt::Display) -> mo_store::Error {
+    mo_store::Error::BadValue {
+        what: what.to_string(),
+        value: String::new(),
+        reason: e.to_string(),
+    }
+}
+
+fn device_json(device: &Device) -> mo_store::Result<Value> {
+    serde_json::to_value(device).map_err(|e| not_json("device", e))
+}
+
+impl Kind for Devices {
+    fn label(&self) -> &'static str {
+        "device"
+    }
+
+    fn key_len(&self) -> usize {
+        1
+    }
+
+    fn list(&self, store: &Store) -> mo_store::Result<BTreeMap<Vec<String>, Value>> {
+        store
+            .list_devices()?
+            .iter()
+            .map(|d| Ok((vec![d.name.clone()], device_json(d)?)))
+            .collect()
+    }
+
+    fn get(&self, store: &Store, key: &[String]) -> mo_store::Result<Option<Value>> {
+        let [name] = key else { return Ok(None) };
+        store
+            .get_device(name)?
+            .as_ref()
+            .map(device_json)
+            .transpose()
+    }
+
+    fn put(&self, store: &Store, key: &[String], value: &Value) -> mo_store::Result<()> {
+        let [name] = key else {
+            return Err(not_json("device key", "one name expected"));
+        };
+        mo_store::validate_device_name(name)?;
+        let device: Device = serde_json::from_value(value.clone())
+            .map_err(|e| not_json(&format!("device `{name}`"), e))?;
+        if device.name != *name {
+            return Err(not_json(
+                &format!("device `{name}`"),
+                format!("the key holds device `{}`", device.name),
+            ));
+        }
+        match store.get_device(name)? {
+            Some(old) if old == device => Ok(()),
+            Some(_) => store.update_device(&device),
+            None => store.add_device(&device),
+        }
+    }
+
+    fn remove(&self, store: &Store, key: &[String]) -> mo_store::Result<()> {
+        let [name] = key else { return Ok(()) };
+        if store.get_device(name)?.is_some() {
+            store.remove_device(name)?;
+        }
+        Ok(())
+    }
+}
+
+/// A kind the store shares generically, table by table ([`mo_store::SHARED_KINDS`]).
+struct Table(&'static SharedKind);
+
+impl Kind for Table {
+    fn label(&self) -> &'static str {
+        self.0.name
+    }
+
+    fn key_len(&self) -> usize {
+        self.0.key_len()
+    }
+
+    fn list(&self, store: &Store) -> mo_store::Result<BTreeMap<Vec<String>, Value>> {
+        store.shared_entries(self.0)
+    }
+
+    fn get(&self, store: &Store, key: &[String]) -> mo_store::Result<Option<Value>> {
+        store.shared_entry(self.0, key)
+    }
+
+    fn put(&self, store: &Store, key: &[String], value: &Value) -> mo_store::Result<()> {
+        store.put_shared(self.0, key, value)
+    }
+
+    fn remove(&self, store: &Store, key: &[String]) -> mo_store::Result<()> {
+        store.remove_shared(self.0, key)
+    }
+}
+
+/// A KV bucket and the kinds of entry it holds, under which key prefix.
+pub struct Shelf {
+    bucket: &'static str,
+    description: &'static str,
+    /// Each kind with its key prefix (empty in a bucket of one kind).
+    kinds: Vec<(&'static str, Arc<dyn Kind>)>,
+    /// The store's change counter for these kinds.
+    generation: fn(&Store) -> mo_store::Result<u64>,
+}
+
+/// What a node sharing its directory keeps in step with the site: the devices, and the rest.
+pub fn shelves() -> Vec<Shelf> {
+    vec![
+        Shelf {
+            bucket: DEVICES_BUCKET,
+            description: "mo: the site's devices (mod --cluster --share-directory)",
+            kinds: vec![("", Arc::new(Devices))],
+            generation: Store::generation,
+        },
+        Shelf {
+            bucket: DIRECTORY_BUCKET,
+            description: "mo: the site's users, groups, roles, grants, tokens and secrets",
+            kinds: mo_store::SHARED_KINDS
+                .iter()
+                .map(|k| (k.name, Arc::new(Table(k)) as Arc<dyn Kind>))
+                .collect(),
+            generation: Store::directory_generation,
+        },
+    ]
+}
+
+impl Shelf {
+    /// The KV key of the entry `key` of the kind with `prefix`.
+    fn kv_key(prefix: &str, key: &[String]) -> String {
+        let names: Vec<String> = key.iter().map(|k| key_of(k)).collect();
+        if prefix.is_empty() {
+            names.join(".")
+        } else {
+            format!("{prefix}.{}", names.join("."))
+        }
+    }
+
+    /// The kind (its index) and key of a KV key; `None` for a key no entry makes.
+    fn parse(&self, kv_key: &str) -> Option<(usize, Vec<String>)> {
+        let (i, rest) = match self.kinds.iter().position(|(p, _)| p.is_empty()) {
+            Some(i) => (i, kv_key),
+            None => {
+                let (prefix, rest) = kv_key.split_once('.')?;
+                (self.kinds.iter().position(|(p, _)| *p == prefix)?, rest)
+            }
+        };
+        let key: Vec<String> = rest.split('.').map(name_of).collect::<Option<_>>()?;
+        (key.len() == self.kinds.get(i)?.1.key_len()).then_some((i, key))
+    }
+
+    /// How the logs name the entry of a KV key: `user `alice``.
+    fn shown(&self, kv_key: &str) -> String {
+        match self.parse(kv_key) {
+            Some((i, key)) => format!("{} `{}`", self.kinds[i].1.label(), key.join(" ")),
+            None => format!("`{kv_key}` of {}", self.bucket),
+        }
+    }
 }
 
 /// Run a store call off the async threads.
@@ -84,138 +263,222 @@ async fn blocking<T: Send + 'static>(
     Ok(tokio::task::spawn_blocking(move || f(&store)).await??)
 }
 
-/// The sync task's state: what the store and the bucket last agreed on, with its revision.
-struct Sync {
+/// A shelf's replica task state: what the store and the bucket last agreed on (by KV key), with
+/// its revision.
+struct Replica {
     store: Store,
     kv: kv::Store,
-    agreed: BTreeMap<String, (Device, u64)>,
+    shelf: Shelf,
+    agreed: BTreeMap<String, (Value, u64)>,
+    /// The site's changes that the store refused so far (a user or device not there yet).
+    pending: BTreeMap<String, kv::Entry>,
+    /// Keys whose conflict was reported and whose site version has not arrived yet.
+    conflicted: BTreeSet<String>,
 }
 
-impl Sync {
-    /// Write `device` into the local store (added or changed).
-    async fn apply(&self, device: Device) -> anyhow::Result<()> {
-        let name = device.name.clone();
-        blocking(&self.store, move |s| match s.get_device(&device.name)? {
-            Some(old) if old == device => Ok(()),
-            Some(_) => s.update_device(&device),
-            None => s.add_device(&device),
-        })
-        .await
-        .with_context(|| format!("cannot write the site's device `{name}` into the store"))
+impl Replica {
+    /// Say that the local version of `kv_key` lost against the site's: in the log and the
+    /// audit log (`cluster.conflict`).
+    async fn conflict(&mut self, kv_key: &str, why: &str) {
+        let text = format!(
+            "conflict on {}: {why}; the site's version wins",
+            self.shelf.shown(kv_key)
+        );
+        tracing::warn!("cluster: {text}");
+        let entry = AuditEntry::new(None, "cluster.conflict", Outcome::Failed).detail(text);
+        if let Err(e) = blocking(&self.store, move |s| s.append_audit(&entry)).await {
+            tracing::error!("cluster: cannot audit a conflict: {e:#}");
+        }
+        self.conflicted.insert(kv_key.to_string());
     }
 
-    /// Remove `name` from the local store, if there.
-    async fn remove(&self, name: &str) -> anyhow::Result<()> {
-        let n = name.to_string();
-        blocking(&self.store, move |s| {
-            if s.get_device(&n)?.is_some() {
-                s.remove_device(&n)?;
-            }
-            Ok(())
-        })
-        .await
-        .with_context(|| format!("cannot remove device `{name}` from the store"))
-    }
-
-    /// A change of the bucket.
-    async fn heard(&mut self, entry: kv::Entry) {
-        let Some(name) = name_of(&entry.key) else {
-            tracing::warn!("cluster: {DEVICES_BUCKET}: key `{}` ignored", entry.key);
-            return;
-        };
+    /// A change of the bucket, written into the store; `Err` when the store refuses it.
+    async fn heard(&mut self, entry: &kv::Entry) -> anyhow::Result<()> {
         if self
             .agreed
-            .get(&name)
+            .get(&entry.key)
             .is_some_and(|(_, rev)| *rev >= entry.revision)
         {
-            return;
+            return Ok(());
         }
-        if !matches!(entry.operation, kv::Operation::Put) {
-            self.agreed.remove(&name);
-            if let Err(e) = self.remove(&name).await {
-                tracing::error!("cluster: {e:#}");
-            }
-            return;
-        }
-        match decode(&entry.key, &entry.value) {
-            Ok(device) => match self.apply(device.clone()).await {
-                Ok(()) => {
-                    self.agreed.insert(name, (device, entry.revision));
+        let Some((i, key)) = self.shelf.parse(&entry.key) else {
+            tracing::warn!(
+                "cluster: {}: key `{}` ignored",
+                self.shelf.bucket,
+                entry.key
+            );
+            return Ok(());
+        };
+        let site = match entry.operation {
+            kv::Operation::Put => match serde_json::from_slice::<Value>(&entry.value) {
+                Ok(value) => Some(value),
+                Err(e) => {
+                    let shown = self.shelf.shown(&entry.key);
+                    tracing::warn!("cluster: {}: {shown} ignored: {e}", self.shelf.bucket);
+                    return Ok(());
                 }
-                Err(e) => tracing::error!("cluster: {e:#}"),
             },
-            Err(e) => tracing::warn!("cluster: {DEVICES_BUCKET}: {e}"),
+            kv::Operation::Delete | kv::Operation::Purge => None,
+        };
+        let kind = self.shelf.kinds[i].1.clone();
+        let local = {
+            let (kind, key) = (kind.clone(), key.clone());
+            blocking(&self.store, move |s| kind.get(s, &key)).await?
+        };
+        if local != site {
+            let unsent = self
+                .agreed
+                .get(&entry.key)
+                .is_some_and(|(agreed, _)| local.as_ref() != Some(agreed));
+            if unsent && !self.conflicted.contains(&entry.key) {
+                self.conflict(&entry.key, "it changed here and on another node at once")
+                    .await;
+            }
+            let write = site.clone();
+            blocking(&self.store, move |s| match &write {
+                Some(value) => kind.put(s, &key, value),
+                None => kind.remove(s, &key),
+            })
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot write the site's {} into the store",
+                    self.shelf.shown(&entry.key)
+                )
+            })?;
         }
+        self.conflicted.remove(&entry.key);
+        match site {
+            Some(value) => {
+                self.agreed
+                    .insert(entry.key.clone(), (value, entry.revision));
+            }
+            None => {
+                self.agreed.remove(&entry.key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Take a change of the bucket; one the store refuses waits and is tried again.
+    async fn take(&mut self, entry: kv::Entry) {
+        let again = self.pending.remove(&entry.key).is_some();
+        if let Err(e) = self.heard(&entry).await {
+            if !again {
+                tracing::warn!("cluster: {e:#} (tried again while the store changes)");
+            }
+            self.pending.insert(entry.key.clone(), entry);
+        }
+    }
+
+    /// A write of `kv_key` the bucket refused: nothing to do when the site holds what this
+    /// node holds, else a conflict (the site's version comes through the watch). `Err` when the
+    /// bucket cannot be read (try again later).
+    async fn refused(
+        &mut self,
+        kv_key: &str,
+        local: Option<Value>,
+        why: &str,
+    ) -> anyhow::Result<()> {
+        let site = self
+            .kv
+            .entry(kv_key)
+            .await
+            .with_context(|| format!("cannot send {}: {why}", self.shelf.shown(kv_key)))?;
+        let (site_value, revision) = match &site {
+            Some(e) if matches!(e.operation, kv::Operation::Put) => {
+                (serde_json::from_slice::<Value>(&e.value).ok(), e.revision)
+            }
+            _ => (None, 0),
+        };
+        if site_value.is_some() == local.is_some() && site_value == local {
+            match local {
+                Some(value) => {
+                    self.agreed.insert(kv_key.to_string(), (value, revision));
+                }
+                None => {
+                    self.agreed.remove(kv_key);
+                }
+            }
+        } else if !self.conflicted.contains(kv_key) {
+            self.conflict(kv_key, &format!("another node changed it first ({why})"))
+                .await;
+        }
+        Ok(())
     }
 
     /// Send local changes since the last agreement to the bucket.
     async fn push_local(&mut self) -> anyhow::Result<()> {
-        let local = blocking(&self.store, |s| s.list_devices()).await?;
-        let mut seen = std::collections::BTreeSet::new();
-        for device in local {
-            seen.insert(device.name.clone());
-            let key = key_of(&device.name);
-            let written = match self.agreed.get(&device.name) {
-                Some((agreed, _)) if *agreed == device => continue,
-                Some((_, rev)) => self
-                    .kv
-                    .update(&key, encode(&device), *rev)
-                    .await
-                    .map_err(|e| e.to_string()),
-                None => self
-                    .kv
-                    .create(&key, encode(&device))
-                    .await
-                    .map_err(|e| e.to_string()),
-            };
-            match written {
-                Ok(rev) => {
-                    self.agreed.insert(device.name.clone(), (device, rev));
+        let mut seen = BTreeSet::new();
+        let mut trouble = Ok(());
+        for i in 0..self.shelf.kinds.len() {
+            let (prefix, kind) = (self.shelf.kinds[i].0, self.shelf.kinds[i].1.clone());
+            let local = blocking(&self.store, move |s| kind.list(s)).await?;
+            for (key, value) in local {
+                let kv_key = Shelf::kv_key(prefix, &key);
+                seen.insert(kv_key.clone());
+                if self.pending.contains_key(&kv_key) {
+                    continue;
                 }
-                Err(e) => {
-                    // Another node changed it first: its version comes through the watch and
-                    // replaces this one.
-                    tracing::warn!(
-                        "cluster: conflict on device `{}`: the site has another version ({e}); \
-                         the site's version wins",
-                        device.name
-                    );
+                let bytes: bytes::Bytes = serde_json::to_vec(&value).unwrap_or_default().into();
+                let written = match self.agreed.get(&kv_key) {
+                    Some((agreed, _)) if *agreed == value => continue,
+                    Some((_, rev)) => self
+                        .kv
+                        .update(&kv_key, bytes, *rev)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    None => self
+                        .kv
+                        .create(&kv_key, bytes)
+                        .await
+                        .map_err(|e| e.to_string()),
+                };
+                match written {
+                    Ok(rev) => {
+                        self.agreed.insert(kv_key, (value, rev));
+                    }
+                    Err(e) => {
+                        if let Err(e) = self.refused(&kv_key, Some(value), &e).await {
+                            trouble = Err(e);
+                        }
+                    }
                 }
             }
         }
         let gone: Vec<(String, u64)> = self
             .agreed
             .iter()
-            .filter(|(name, _)| !seen.contains(*name))
-            .map(|(name, (_, rev))| (name.clone(), *rev))
+            .filter(|(k, _)| !seen.contains(*k) && !self.pending.contains_key(*k))
+            .map(|(k, (_, rev))| (k.clone(), *rev))
             .collect();
-        for (name, rev) in gone {
-            match self
-                .kv
-                .delete_expect_revision(key_of(&name), Some(rev))
-                .await
-            {
+        for (kv_key, rev) in gone {
+            match self.kv.delete_expect_revision(&kv_key, Some(rev)).await {
                 Ok(()) => {
-                    self.agreed.remove(&name);
+                    self.agreed.remove(&kv_key);
                 }
-                Err(e) => tracing::warn!(
-                    "cluster: conflict removing device `{name}`: the site changed it ({e}); \
-                     the site's version wins"
-                ),
+                Err(e) => {
+                    if let Err(e) = self.refused(&kv_key, None, &e.to_string()).await {
+                        trouble = Err(e);
+                    }
+                }
             }
         }
-        Ok(())
+        trouble
     }
 }
 
-/// The devices bucket, made if missing.
-pub async fn open_bucket(js: &async_nats::jetstream::Context) -> anyhow::Result<kv::Store> {
-    if let Ok(store) = js.get_key_value(DEVICES_BUCKET).await {
+/// The shelf's bucket, made if missing.
+pub async fn open_bucket(
+    js: &async_nats::jetstream::Context,
+    shelf: &Shelf,
+) -> anyhow::Result<kv::Store> {
+    if let Ok(store) = js.get_key_value(shelf.bucket).await {
         return Ok(store);
     }
     let config = kv::Config {
-        bucket: DEVICES_BUCKET.into(),
-        description: "mo: the site's devices (mod --cluster --share-devices)".into(),
+        bucket: shelf.bucket.into(),
+        description: shelf.description.into(),
         history: 5,
         storage: async_nats::jetstream::stream::StorageType::File,
         ..Default::default()
@@ -223,29 +486,34 @@ pub async fn open_bucket(js: &async_nats::jetstream::Context) -> anyhow::Result<
     match js.create_key_value(config).await {
         Ok(store) => Ok(store),
         Err(create) => js
-            .get_key_value(DEVICES_BUCKET)
+            .get_key_value(shelf.bucket)
             .await
-            .with_context(|| format!("cannot create the KV bucket {DEVICES_BUCKET}: {create}")),
+            .with_context(|| format!("cannot create the KV bucket {}: {create}", shelf.bucket)),
     }
 }
 
-/// Keep the local store and the bucket in step, for ever (again after any interruption).
-pub async fn run(kv: kv::Store, store: Store) {
-    let mut sync = Sync {
+/// Keep the local store and the shelf's bucket in step, for ever (again after any
+/// interruption; what was agreed is kept, so only what changed meanwhile travels).
+pub async fn run(kv: kv::Store, store: Store, shelf: Shelf) {
+    let bucket = shelf.bucket;
+    let mut sync = Replica {
         store,
         kv,
+        shelf,
         agreed: BTreeMap::new(),
+        pending: BTreeMap::new(),
+        conflicted: BTreeSet::new(),
     };
     loop {
         let mut changes = match sync.kv.watch_with_history(">").await {
             Ok(changes) => changes,
             Err(e) => {
-                tracing::warn!("cluster: cannot watch {DEVICES_BUCKET}: {e}");
+                tracing::warn!("cluster: cannot watch {bucket}: {e}");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
-        // The site's devices first (its version wins), then this node's own.
+        // The site's entries first (its version wins), then this node's own.
         let mut caught_up = false;
         let mut last_generation = None;
         let mut ticks = tokio::time::interval(POLL);
@@ -255,10 +523,10 @@ pub async fn run(kv: kv::Store, store: Store) {
                 change = changes.next() => match change {
                     Some(Ok(entry)) => {
                         caught_up |= entry.delta == 0;
-                        sync.heard(entry).await;
+                        sync.take(entry).await;
                     }
                     Some(Err(e)) => {
-                        tracing::warn!("cluster: watching {DEVICES_BUCKET}: {e}");
+                        tracing::warn!("cluster: watching {bucket}: {e}");
                         break;
                     }
                     None => break,
@@ -271,14 +539,19 @@ pub async fn run(kv: kv::Store, store: Store) {
                             continue;
                         }
                     }
+                    let waiting: Vec<kv::Entry> = sync.pending.values().cloned().collect();
+                    for entry in waiting {
+                        sync.take(entry).await;
+                    }
                     // Only when the store changed (`mo`, the API, or this task's own writes).
-                    let generation = blocking(&sync.store, |s| s.generation()).await.ok();
+                    let count = sync.shelf.generation;
+                    let generation = blocking(&sync.store, count).await.ok();
                     if generation.is_some() && generation == last_generation {
                         continue;
                     }
                     match sync.push_local().await {
                         Ok(()) => last_generation = generation,
-                        Err(e) => tracing::warn!("cluster: sharing devices: {e:#}"),
+                        Err(e) => tracing::warn!("cluster: sharing {bucket}: {e:#}"),
                     }
                 }
             }
@@ -307,10 +580,38 @@ mod tests {
 
     #[test]
     fn a_value_must_be_the_device_its_key_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("mo.db")).unwrap();
         let d = Device::new("web01", "sim://web01");
-        assert_eq!(decode("web01", &encode(&d)).unwrap(), d);
-        assert!(decode("web02", &encode(&d)).is_err());
-        assert!(decode("web01", b"{").is_err());
-        assert!(decode("=2e", &encode(&d)).is_err());
+        let value = serde_json::to_value(&d).unwrap();
+        let name = |n: &str| vec![n.to_string()];
+        assert!(Devices.put(&store, &name("web02"), &value).is_err());
+        assert!(
+            Devices
+                .put(&store, &name("web01"), &Value::from("{"))
+                .is_err()
+        );
+        assert!(Devices.put(&store, &name("."), &value).is_err());
+        assert!(store.list_devices().unwrap().is_empty());
+        Devices.put(&store, &name("web01"), &value).unwrap();
+        assert_eq!(Devices.get(&store, &name("web01")).unwrap(), Some(value));
+    }
+
+    #[test]
+    fn kv_keys_name_their_kind_and_entry() {
+        let shelves = shelves();
+        let (devices, directory) = (&shelves[0], &shelves[1]);
+        let grant: Vec<String> = ["user", "a.b", "operator", "all"].map(String::from).into();
+        let key = Shelf::kv_key("grant", &grant);
+        assert_eq!(key, "grant.user.a=2eb.operator.all");
+        let (i, back) = directory.parse(&key).unwrap();
+        assert_eq!((directory.kinds[i].1.label(), back), ("grant", grant));
+        assert_eq!(directory.shown("user.alice"), "user `alice`");
+        // A key with too few names, an unknown kind, or a dot in a device key: no entry.
+        assert!(directory.parse("grant.user.alice").is_none());
+        assert!(directory.parse("nothing.x").is_none());
+        assert!(directory.parse("alice").is_none());
+        assert!(devices.parse("a.b").is_none());
+        assert_eq!(devices.parse("rack1=2epdu").unwrap().1, vec!["rack1.pdu"]);
     }
 }

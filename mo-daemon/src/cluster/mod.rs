@@ -69,14 +69,21 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "N", default_value_t = 3,
         value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub lost_after: u32,
-    /// Share this node's devices with the site (experimental, issue 14 item 2): the KV bucket
-    /// `mo_devices` holds the site's devices and this node's store follows it; a device added,
-    /// changed or removed on any node is on every node within a second or two. Each console is
-    /// run by one node of those sharing: the one it is pinned to (`mo device set NAME --node
-    /// NODE`), else a live node chosen by a stable hash; it moves when that node dies.
-    #[arg(long, requires = "cluster")]
+    /// Share this node's directory with the site (issue 14 item 2; `--share-devices` is its old
+    /// name): devices (KV bucket `mo_devices`), users with their SSH keys, user and device
+    /// groups, roles, grants, API tokens and sealed secrets (bucket `mo_directory`) are the
+    /// site's and this node's store is its replica: a change on any node is on every node within
+    /// a second or two; when two nodes change one entry at once, one wins and the other logs and
+    /// audits the conflict. Sealed secrets need the same secret.key on every node. Each console
+    /// is run by one sharing node: the one it is pinned to (`mo device set NAME --node NODE`),
+    /// else a live node chosen by a stable hash; it moves when that node dies.
+    #[arg(
+        long = "share-directory",
+        visible_alias = "share-devices",
+        requires = "cluster"
+    )]
     pub share_devices: bool,
-    /// How long a node's lease on its consoles lasts without a renewal (--share-devices): a
+    /// How long a node's lease on its consoles lasts without a renewal (--share-directory): a
     /// dead node's consoles move this long (plus about a second) after its last renewal; a node
     /// that cannot renew for half of it stops its consoles. The first node of a site sets it
     /// for all (the KV bucket `mo_leases`).
@@ -385,13 +392,19 @@ async fn run(inner: Arc<Inner>, registry: Weak<Registry>, devices: Option<Store>
     let store = inner.kv.get_or_init(|| async { store }).await.clone();
     inner.set_error(None);
     inner.push_task(tokio::spawn(watch(inner.clone(), store.clone())));
-    if let Some(local) = devices {
-        let me = inner.clone();
-        let servers = servers.clone();
+    // One replica task per shelf of the directory (devices; the rest).
+    for shelf in devices
+        .as_ref()
+        .map(|_| directory::shelves())
+        .unwrap_or_default()
+    {
+        let (me, js, servers) = (inner.clone(), js.clone(), servers.clone());
+        let Some(local) = devices.clone() else { break };
         let task = tokio::spawn(async move {
             let mut pause = Duration::from_millis(200);
             let bucket = loop {
-                match tokio::time::timeout(REQUEST_TIMEOUT, directory::open_bucket(&js)).await {
+                let open = directory::open_bucket(&js, &shelf);
+                match tokio::time::timeout(REQUEST_TIMEOUT, open).await {
                     Ok(Ok(bucket)) => break bucket,
                     Ok(Err(e)) => me.set_error(Some(format!("NATS at {servers}: {e:#}"))),
                     Err(_) => me.set_error(Some(format!("NATS at {servers} does not answer"))),
@@ -399,7 +412,7 @@ async fn run(inner: Arc<Inner>, registry: Weak<Registry>, devices: Option<Store>
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(MAX_RETRY);
             };
-            directory::run(bucket, local).await;
+            directory::run(bucket, local, shelf).await;
         });
         inner.push_task(task);
     }

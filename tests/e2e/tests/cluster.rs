@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use mo_testsupport::http::{add_token, start_daemon_with_http};
 use mo_testsupport::{
-    Cli, Daemon, Error, Nats, Result, World, bin_path, ensure, free_port, run_test,
-    run_with_timeout,
+    Cli, Daemon, Error, Login, Nats, Result, Signal, SshClient, WAIT, World, bin_path, ensure,
+    free_port, run_test, run_with_timeout,
 };
 use serde_json::Value;
 
@@ -329,6 +329,200 @@ fn with_share_devices_a_device_added_changed_or_removed_on_one_node_follows_on_t
             left == ["alpha-sim", "beta-sim"],
             "beta's devices after the removal: {left:?}"
         );
+        drop(nats);
+        Ok(())
+    });
+}
+
+/// The actions of role `name` in `mo role list --json` on `dir` (`list,spy`), if defined.
+fn role_on(dir: &std::path::Path, name: &str) -> Result<Option<String>> {
+    let out = Cli::run_ok(dir, &["role", "list", "--json"], None)?;
+    let roles: Value = serde_json::from_str(&out.stdout)
+        .map_err(|e| Error::Check(format!("role list --json: {e}:\n{}", out.stdout)))?;
+    Ok(roles.as_array().and_then(|rs| {
+        rs.iter().find(|r| r["name"] == name).map(|r| {
+            r["actions"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default()
+        })
+    }))
+}
+
+/// Whether `mo grant list` on `dir` has a grant for `user`.
+fn granted_on(dir: &std::path::Path, user: &str) -> Result<bool> {
+    let out = Cli::run_ok(dir, &["grant", "list"], None)?;
+    Ok(out
+        .stdout
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(user)))
+}
+
+#[test]
+fn with_share_directory_users_grants_and_conflicts_travel_between_nodes() {
+    run_test("cluster-directory", |w| {
+        let nats = Nats::start(&w.dir().join("nats"))?;
+        let url = nats.url();
+        // alpha (the world's daemon) runs the console, pinned to it.
+        w.add_echo_device("ex1", &["--node", "alpha"])?;
+        let common = ["--heartbeat", "500ms", "--share-directory"];
+        let mut alpha_args = vec!["--cluster", url.as_str(), "--node", "alpha"];
+        alpha_args.extend(common);
+        w.start_daemon(&alpha_args)?;
+        let alpha_dir = w.data_dir().to_path_buf();
+        let mut others = Vec::new();
+        for name in ["beta", "gamma"] {
+            let dir = w.dir().join(name);
+            let port = free_port()?;
+            let mut args = vec!["--cluster", url.as_str(), "--node", name];
+            args.extend(common);
+            others.push((dir.clone(), port, Daemon::start(&dir, port, &args)?));
+        }
+        let (beta_dir, gamma_dir) = (others[0].0.clone(), others[1].0.clone());
+        let gamma_port = others[1].1;
+        wait_until("ex1 on gamma", || {
+            Ok(devices_on(&gamma_dir)?.contains(&"ex1".to_string()))
+        })?;
+
+        // A user (with an SSH key and a grant) added on alpha is on gamma within 2 s, and logs
+        // in there with the stock OpenSSH client.
+        let (alice, key) = w.add_user_with_key("alice", "alice-pw")?;
+        let added = Instant::now();
+        wait_until("alice's grant on gamma", || granted_on(&gamma_dir, "alice"))?;
+        let took = added.elapsed();
+        eprintln!("alice and her grant reached gamma {took:?} after they were added on alpha");
+        ensure!(
+            took <= Duration::from_secs(2),
+            "alice reached gamma only after {took:?}"
+        );
+        let on_gamma = SshClient::with_key(gamma_port, "alice", &key);
+        let out = on_gamma.run(Login::Shell, &["help"], None)?;
+        ensure!(
+            out.success(),
+            "alice's key login on gamma failed:\n{}",
+            out.combined()
+        );
+        // gamma's daemon lists ex1 to her once its own store poll has taken the device in.
+        mo_testsupport::wait_until("ex1 listed to alice on gamma", DEADLINE, || {
+            let out = on_gamma.run(Login::Shell, &["list"], None)?;
+            Ok(if out.success() && out.stdout.contains("ex1") {
+                Ok(())
+            } else {
+                Err(out.combined())
+            })
+        })?;
+
+        // Her grant revoked on beta ends her session on alpha.
+        let pane = w.terminal("alice", &alice, Login::Attach("ex1"), &[])?;
+        pane.wait_for("attached read-write", WAIT)?;
+        wait_until("alice's grant on beta", || granted_on(&beta_dir, "alice"))?;
+        Cli::run_ok(&beta_dir, &["grant", "rm", "alice", "admin", "all"], None)?;
+        pane.wait_for(
+            "disconnected: alice may no longer view ex1",
+            Duration::from_secs(10),
+        )?;
+
+        // beta and gamma redefine one role at once (both paused, edited, resumed): one wins,
+        // the other reports the conflict, and every node ends with the winner's version.
+        w.mo_ok(&["role", "add", "ops", "--allow", "list"], None)?;
+        wait_until("ops on beta and gamma", || {
+            Ok(role_on(&beta_dir, "ops")?.as_deref() == Some("list")
+                && role_on(&gamma_dir, "ops")?.as_deref() == Some("list"))
+        })?;
+        for (_, _, daemon) in &mut others {
+            daemon.signal(Signal::SIGSTOP)?;
+        }
+        Cli::run_ok(
+            &beta_dir,
+            &["role", "add", "ops", "--allow", "list,spy"],
+            None,
+        )?;
+        Cli::run_ok(
+            &gamma_dir,
+            &["role", "add", "ops", "--allow", "list,attach"],
+            None,
+        )?;
+        for (_, _, daemon) in &mut others {
+            daemon.signal(Signal::SIGCONT)?;
+        }
+        let needle = "conflict on role `ops`";
+        wait_until("one conflict, then one version everywhere", || {
+            let (b, g, a) = (
+                role_on(&beta_dir, "ops")?,
+                role_on(&gamma_dir, "ops")?,
+                role_on(&alpha_dir, "ops")?,
+            );
+            let reported = others
+                .iter()
+                .filter(|(_, _, d)| d.log_text().contains(needle))
+                .count();
+            Ok(reported >= 1 && b == g && g == a && b.as_deref() != Some("list"))
+        })?;
+        let losers: Vec<&std::path::Path> = others
+            .iter()
+            .filter(|(_, _, d)| d.log_text().contains(needle))
+            .map(|(dir, _, _)| dir.as_path())
+            .collect();
+        ensure!(losers.len() == 1, "conflict reported by {losers:?}");
+        let winner = role_on(&alpha_dir, "ops")?;
+        let loser_wanted = if losers[0] == beta_dir {
+            "list,spy"
+        } else {
+            "list,attach"
+        };
+        ensure!(
+            winner.as_deref() != Some(loser_wanted),
+            "the loser's version {loser_wanted} won"
+        );
+        let audit = Cli::run_ok(losers[0], &["audit", "--action", "cluster.conflict"], None)?;
+        ensure!(
+            audit.stdout.contains("ops"),
+            "no cluster.conflict audit entry on the loser:\n{}",
+            audit.stdout
+        );
+
+        // alice, in a group with a token, removed on gamma: gone everywhere, with her group
+        // membership and token; every node made those follow-on changes itself, and agreeing
+        // on them is no conflict.
+        w.mo_ok(&["usergroup", "add", "ops-team", "--member", "alice"], None)?;
+        w.mo_ok(&["token", "add", "alice"], None)?;
+        let listed = |dir: &std::path::Path, what: &str| -> Result<bool> {
+            Ok(Cli::run_ok(dir, &[what, "list"], None)?
+                .stdout
+                .contains("alice"))
+        };
+        wait_until("alice's group and token on gamma", || {
+            Ok(listed(&gamma_dir, "usergroup")? && listed(&gamma_dir, "token")?)
+        })?;
+        Cli::run_ok(&gamma_dir, &["user", "rm", "alice"], None)?;
+        wait_until(
+            "alice, her membership and her token gone from alpha and beta",
+            || {
+                let mut gone = true;
+                for dir in [&alpha_dir, &beta_dir] {
+                    for what in ["user", "usergroup", "token"] {
+                        gone &= !listed(dir, what)?;
+                    }
+                }
+                Ok(gone)
+            },
+        )?;
+        std::thread::sleep(Duration::from_secs(1));
+        let logs = [
+            w.daemon()?.log_text(),
+            others[0].2.log_text(),
+            others[1].2.log_text(),
+        ];
+        let conflicts = logs
+            .iter()
+            .map(|l| l.matches("conflict on").count())
+            .sum::<usize>();
+        ensure!(conflicts == 1, "{conflicts} conflicts logged, 1 expected");
         drop(nats);
         Ok(())
     });
