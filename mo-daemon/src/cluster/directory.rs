@@ -391,7 +391,7 @@ impl Replica {
             }
             _ => (None, 0),
         };
-        if site_value.is_some() == local.is_some() && site_value == local {
+        if site_value == local {
             match local {
                 Some(value) => {
                     self.agreed.insert(kv_key.to_string(), (value, revision));
@@ -490,6 +490,29 @@ pub async fn open_bucket(
             .await
             .with_context(|| format!("cannot create the KV bucket {}: {create}", shelf.bucket)),
     }
+}
+
+/// Reach the shelf's bucket (creating it if this is the site's first node; trouble shows in
+/// `mo cluster status`), then [`run`].
+pub(super) async fn share(
+    inner: Arc<super::Inner>,
+    js: async_nats::jetstream::Context,
+    servers: String,
+    local: Store,
+    shelf: Shelf,
+) {
+    let mut pause = Duration::from_millis(200);
+    let bucket = loop {
+        let open = open_bucket(&js, &shelf);
+        match tokio::time::timeout(super::REQUEST_TIMEOUT, open).await {
+            Ok(Ok(bucket)) => break bucket,
+            Ok(Err(e)) => inner.set_error(Some(format!("NATS at {servers}: {e:#}"))),
+            Err(_) => inner.set_error(Some(format!("NATS at {servers} does not answer"))),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(super::MAX_RETRY);
+    };
+    run(bucket, local, shelf).await;
 }
 
 /// Keep the local store and the shelf's bucket in step, for ever (again after any

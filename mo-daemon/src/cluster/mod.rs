@@ -392,29 +392,12 @@ async fn run(inner: Arc<Inner>, registry: Weak<Registry>, devices: Option<Store>
     let store = inner.kv.get_or_init(|| async { store }).await.clone();
     inner.set_error(None);
     inner.push_task(tokio::spawn(watch(inner.clone(), store.clone())));
-    // One replica task per shelf of the directory (devices; the rest).
-    for shelf in devices
-        .as_ref()
-        .map(|_| directory::shelves())
-        .unwrap_or_default()
-    {
-        let (me, js, servers) = (inner.clone(), js.clone(), servers.clone());
-        let Some(local) = devices.clone() else { break };
-        let task = tokio::spawn(async move {
-            let mut pause = Duration::from_millis(200);
-            let bucket = loop {
-                let open = directory::open_bucket(&js, &shelf);
-                match tokio::time::timeout(REQUEST_TIMEOUT, open).await {
-                    Ok(Ok(bucket)) => break bucket,
-                    Ok(Err(e)) => me.set_error(Some(format!("NATS at {servers}: {e:#}"))),
-                    Err(_) => me.set_error(Some(format!("NATS at {servers} does not answer"))),
-                }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(MAX_RETRY);
-            };
-            directory::run(bucket, local, shelf).await;
-        });
-        inner.push_task(task);
+    if let Some(local) = devices {
+        for shelf in directory::shelves() {
+            let (me, js, servers) = (inner.clone(), js.clone(), servers.clone());
+            let task = tokio::spawn(directory::share(me, js, servers, local.clone(), shelf));
+            inner.push_task(task);
+        }
     }
     let mut ticks = tokio::time::interval(inner.heartbeat);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -375,9 +375,21 @@ fn with_share_directory_users_grants_and_conflicts_travel_between_nodes() {
         alpha_args.extend(common);
         w.start_daemon(&alpha_args)?;
         let alpha_dir = w.data_dir().to_path_buf();
+        // A sealed secret: beta gets alpha's secret key before it starts, gamma makes its own.
+        w.mo_ok(
+            &["secret", "set", "ex1", "password", "--stdin"],
+            Some("s3cret\n"),
+        )?;
         let mut others = Vec::new();
         for name in ["beta", "gamma"] {
             let dir = w.dir().join(name);
+            if name == "beta" {
+                std::fs::create_dir_all(&dir)
+                    .and_then(|()| {
+                        std::fs::copy(alpha_dir.join("secret.key"), dir.join("secret.key"))
+                    })
+                    .map_err(|e| Error::io("copy alpha's secret.key to beta", e))?;
+            }
             let port = free_port()?;
             let mut args = vec!["--cluster", url.as_str(), "--node", name];
             args.extend(common);
@@ -388,6 +400,22 @@ fn with_share_directory_users_grants_and_conflicts_travel_between_nodes() {
         wait_until("ex1 on gamma", || {
             Ok(devices_on(&gamma_dir)?.contains(&"ex1".to_string()))
         })?;
+
+        // The sealed secret opens on beta (same key), so beta takes it; gamma (another key)
+        // refuses it and says why.
+        let secrets_on = |dir: &std::path::Path| -> Result<String> {
+            Ok(Cli::run_ok(dir, &["secret", "list", "ex1"], None)?.stdout)
+        };
+        wait_until("ex1's password on beta", || {
+            Ok(secrets_on(&beta_dir)?.contains("password"))
+        })?;
+        others[1]
+            .2
+            .wait_log("every node of a site needs the same secret key file", WAIT)?;
+        ensure!(
+            !secrets_on(&gamma_dir)?.contains("password"),
+            "gamma took a secret sealed with another key"
+        );
 
         // A user (with an SSH key and a grant) added on alpha is on gamma within 2 s, and logs
         // in there with the stock OpenSSH client.
