@@ -274,6 +274,9 @@ struct Replica {
     pending: BTreeMap<String, kv::Entry>,
     /// Keys whose conflict was reported and whose site version has not arrived yet.
     conflicted: BTreeSet<String>,
+    /// Whether this node has read the whole bucket once (until then, the site's version of an
+    /// entry replaces the local one without a conflict).
+    joined: bool,
 }
 
 impl Replica {
@@ -326,13 +329,19 @@ impl Replica {
             blocking(&self.store, move |s| kind.get(s, &key)).await?
         };
         if local != site {
-            let unsent = self
-                .agreed
-                .get(&entry.key)
-                .is_some_and(|(agreed, _)| local.as_ref() != Some(agreed));
+            let unsent = match self.agreed.get(&entry.key) {
+                Some((agreed, _)) => local.as_ref() != Some(agreed),
+                // Made here and not sent yet; before joining, the site's version simply wins.
+                None => self.joined && local.is_some(),
+            };
             if unsent && !self.conflicted.contains(&entry.key) {
                 self.conflict(&entry.key, "it changed here and on another node at once")
                     .await;
+            } else if !self.joined && local.is_some() {
+                tracing::info!(
+                    "cluster: joining the site: the site's {} replaces this node's",
+                    self.shelf.shown(&entry.key)
+                );
             }
             let write = site.clone();
             blocking(&self.store, move |s| match &write {
@@ -526,6 +535,7 @@ pub async fn run(kv: kv::Store, store: Store, shelf: Shelf) {
         agreed: BTreeMap::new(),
         pending: BTreeMap::new(),
         conflicted: BTreeSet::new(),
+        joined: false,
     };
     loop {
         let mut changes = match sync.kv.watch_with_history(">").await {
@@ -547,6 +557,7 @@ pub async fn run(kv: kv::Store, store: Store, shelf: Shelf) {
                     Some(Ok(entry)) => {
                         caught_up |= entry.delta == 0;
                         sync.take(entry).await;
+                        sync.joined |= caught_up;
                     }
                     Some(Err(e)) => {
                         tracing::warn!("cluster: watching {bucket}: {e}");
@@ -562,6 +573,7 @@ pub async fn run(kv: kv::Store, store: Store, shelf: Shelf) {
                             continue;
                         }
                     }
+                    sync.joined = true;
                     let waiting: Vec<kv::Entry> = sync.pending.values().cloned().collect();
                     for entry in waiting {
                         sync.take(entry).await;

@@ -475,9 +475,32 @@ fn with_share_directory_users_grants_and_conflicts_travel_between_nodes() {
             &["role", "add", "ops", "--allow", "list,attach"],
             None,
         )?;
+        // And both make a user group of one name, each with other members: a conflict too.
+        Cli::run_ok(&beta_dir, &["usergroup", "add", "night"], None)?;
+        Cli::run_ok(
+            &gamma_dir,
+            &["usergroup", "add", "night", "--member", "alice"],
+            None,
+        )?;
         for (_, _, daemon) in &mut others {
             daemon.signal(Signal::SIGCONT)?;
         }
+        let night = |dir: &std::path::Path| -> Result<Option<bool>> {
+            let out = Cli::run_ok(dir, &["usergroup", "list"], None)?;
+            Ok(out
+                .stdout
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some("night"))
+                .map(|l| l.contains("alice")))
+        };
+        wait_until("one user group `night` everywhere", || {
+            let (a, b, g) = (night(&alpha_dir)?, night(&beta_dir)?, night(&gamma_dir)?);
+            let reported = others
+                .iter()
+                .filter(|(_, _, d)| d.log_text().contains("conflict on user-group `night`"))
+                .count();
+            Ok(a.is_some() && a == b && b == g && reported == 1)
+        })?;
         let needle = "conflict on role `ops`";
         wait_until("one conflict, then one version everywhere", || {
             let (b, g, a) = (
@@ -550,7 +573,7 @@ fn with_share_directory_users_grants_and_conflicts_travel_between_nodes() {
             .iter()
             .map(|l| l.matches("conflict on").count())
             .sum::<usize>();
-        ensure!(conflicts == 1, "{conflicts} conflicts logged, 1 expected");
+        ensure!(conflicts == 2, "{conflicts} conflicts logged, 2 expected");
         drop(nats);
         Ok(())
     });
