@@ -52,10 +52,11 @@ if PATH=$norust command -v rustc >/dev/null 2>&1 || PATH=$norust command -v carg
 fi
 # Every command below runs with that PATH and without PYTHONPATH (nor CARGO_TARGET_DIR, which
 # the suites would otherwise use to look for a debug mod).
-# The suites run from copies; the examples they run are the checkout's (MO_EXAMPLES_DIR).
+# The suites run from copies; the examples they run are the checkout's (MO_EXAMPLES_DIR), and
+# so are the SDK's operation table and generator (MO_REPO_DIR).
 bare() {
   env -u PYTHONPATH -u CARGO_TARGET_DIR PATH="$norust" MO_MOD_BIN="$mod_bin" \
-    MO_EXAMPLES_DIR="$repo/examples" "$@"
+    MO_EXAMPLES_DIR="$repo/examples" MO_REPO_DIR="$repo" "$@"
 }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mo-install-XXXXXX")

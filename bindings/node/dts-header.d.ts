@@ -25,3 +25,8 @@ export interface Console extends AsyncIterable<Buffer> {}
 /** `for await (const event of stream)`: events until the stream is closed. */
 export interface EventStream extends AsyncIterable<MoEvent> {}
 
+/** The API's types (generated from the daemon's OpenAPI document: api.d.ts). */
+export type * from './api'
+import type { ClientCalls } from './api'
+/** Every REST operation is a method of Client (docs/sdk.md); the generated ones are in api.d.ts. */
+export interface Client extends ClientCalls {}

@@ -25,6 +25,11 @@ export interface Console extends AsyncIterable<Buffer> {}
 /** `for await (const event of stream)`: events until the stream is closed. */
 export interface EventStream extends AsyncIterable<MoEvent> {}
 
+/** The API's types (generated from the daemon's OpenAPI document: api.d.ts). */
+export type * from './api'
+import type { ClientCalls } from './api'
+/** Every REST operation is a method of Client (docs/sdk.md); the generated ones are in api.d.ts. */
+export interface Client extends ClientCalls {}
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -44,6 +49,12 @@ export declare class Client {
   constructor(url: string, token?: string | undefined | null, tls?: TlsOptions | undefined | null)
   /** The daemon's base URL. */
   get url(): string
+  /**
+   * The raw request under the generated calls (calls.js): `method` on the path of `segments`
+   * with `query` pairs and a JSON `body` text; the answer as JSON text (`null` when empty).
+   * Errors name `device`.
+   */
+  _request(method: string, segments: Array<string>, query: Array<Array<string>>, body?: string | undefined | null, device?: string | undefined | null): Promise<string>
   /** The devices this token may see. */
   devices(): Promise<Array<Device>>
   /** One device (rejects with `NotFound`). */

@@ -141,6 +141,13 @@ async function open(url, options) {
   }
 }
 
+/** The raw request of a generated call (calls.js): unset query values left out, JSON both ways. */
+function call(method, segments, query, body, device) {
+  const pairs = query.filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => [k, String(v)])
+  const text = body === undefined ? null : JSON.stringify(body)
+  return this._request(method, segments, pairs, text, device).then((answer) => JSON.parse(answer))
+}
+
 /**
  * A client of a mo daemon: `new Client(url, token)`, or `new Client(url, token, { ca })` /
  * `{ pin }` for an `https://` daemon (errors from the constructor mapped too).
@@ -153,6 +160,11 @@ class Client extends native.Client {
       throw mapError(err)
     }
   }
+}
+// Every REST operation is a method (docs/sdk.md); the generated ones come from calls.js.
+Object.defineProperty(Client.prototype, '_call', { value: call })
+for (const [name, fn] of Object.entries(require('./calls.js').calls)) {
+  Object.defineProperty(Client.prototype, name, { value: fn, writable: true, configurable: true })
 }
 
 module.exports = {

@@ -98,3 +98,13 @@ pub struct Degraded {
     /// Bytes not written since then.
     pub lost_bytes: u64,
 }
+
+/// Whether the daemon is ready for users (`GET /api/v1/ready`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Ready {
+    /// `true` once every front door listens and the consoles of the store were started.
+    pub ready: bool,
+    /// What it waits for (absent when ready).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+}

@@ -68,7 +68,7 @@ pub use events::{
     Event, EventId, EventsQuery, MAX_RAISE_CONTEXT_LINES, MAX_RAISE_MESSAGE_CHARS, RaiseEvent,
     RaiseSource, Severity,
 };
-pub use health::{Degraded, Health, HealthPart, HealthStatus};
+pub use health::{Degraded, Health, HealthPart, HealthStatus, Ready};
 pub use hosts::{DAEMON_HOST, HostInfo, HostInfoKind, HostPath};
 pub use log::{LogQuery, SearchHit, SearchQuery, VerifyReport};
 pub use maintenance::{Maintenance, MaintenancePath, StartMaintenance};

@@ -56,7 +56,7 @@ pub async fn run(
     query.limit = Some(args.limit.clamp(1, 10_000));
     query.unacked = args.unacked;
     let events: Vec<Event> = client
-        .events(&query)
+        .list_events(&query)
         .await?
         .into_iter()
         .filter(|e| wanted(e))

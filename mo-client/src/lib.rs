@@ -39,6 +39,7 @@ mod access;
 mod attach;
 pub mod error;
 mod events;
+mod extra;
 mod tokens;
 mod trust;
 pub mod types;
@@ -63,6 +64,7 @@ pub use attach::{Frame, WireViewer, parse_frame};
 pub use events::EventStream;
 #[doc(hidden)]
 pub use events::parse_event;
+pub use mo_api::{Me, NoteCreated, Ready};
 /// The JSON value type (device settings given as JSON).
 pub use serde_json::Value;
 pub use trust::Trust;
@@ -397,7 +399,12 @@ impl Client {
         if let Some(n) = query.limit {
             req.query.push(("tail", n.to_string()));
         }
-        let what = format!("GET log of {name}");
+        self.text(req).await
+    }
+
+    /// The answer to `req` as text.
+    async fn text(&self, req: Req<'_>) -> Result<String> {
+        let what = format!("{} /{}", req.method, req.segments.join("/"));
         let server = self.server();
         let resp = self.send(req).await?;
         resp.text()
@@ -433,7 +440,7 @@ impl Client {
     }
 
     /// Recent events, oldest first.
-    pub async fn events(&self, query: &EventQuery) -> Result<Vec<Event>> {
+    pub async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>> {
         let mut req = Self::get(&["api", "v1", "events"], query.device.as_deref());
         if let Some(d) = &query.device {
             req.query.push(("device", d.clone()));
@@ -445,6 +452,11 @@ impl Client {
             req.query.push(("unacked", "true".into()));
         }
         self.json(req).await
+    }
+
+    /// The former name of [`Client::list_events`] (the same call), kept for existing code.
+    pub async fn events(&self, query: &EventQuery) -> Result<Vec<Event>> {
+        self.list_events(query).await
     }
 
     /// Raise an event from outside (`POST /api/v1/events`, needs `events.raise` on the device):

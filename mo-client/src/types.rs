@@ -43,7 +43,7 @@ pub fn parse_power_action(text: &str) -> mo_core::Result<PowerAction> {
     })
 }
 
-/// Filter of [`crate::Client::events`].
+/// Filter of [`crate::Client::list_events`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EventQuery {

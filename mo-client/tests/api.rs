@@ -149,6 +149,29 @@ fn rest_methods_return_typed_answers_and_map_errors() {
             let v = root.log_verify("sim-a").await.unwrap();
             assert!(v.ok && v.records > 0, "{v:?}");
 
+            // Notes, the asciicast, the caller, readiness.
+            let note = root.add_note("sim-a", "checked by api.rs").await.unwrap();
+            assert!(note.seq > 0, "{note:?}");
+            let cast = root
+                .log_asciicast("sim-a", &LogQuery::default())
+                .await
+                .unwrap();
+            let header: serde_json::Value =
+                serde_json::from_str(cast.lines().next().unwrap_or("")).unwrap();
+            assert_eq!(header["version"], 2, "{cast}");
+            assert!(cast.contains("login:"), "{cast}");
+            let me = root.me().await.unwrap();
+            assert_eq!(me.user, "root1");
+            assert!(me.devices.contains_key("sim-a"), "{me:?}");
+            assert!(nobody.ready().await.unwrap().ready);
+
+            // Every operation of the served OpenAPI document has its call (one table).
+            let doc = root
+                .request("get", &["api", "v1", "openapi.json"], &[], None, None)
+                .await
+                .unwrap();
+            check_operation_table(&doc);
+
             // who / sessions answer (nobody attached).
             assert!(root.who("sim-a").await.unwrap().is_empty());
             root.sessions().await.unwrap();
@@ -157,7 +180,7 @@ fn rest_methods_return_typed_answers_and_map_errors() {
             let mut events = Vec::new();
             for _ in 0..120 {
                 events = root
-                    .events(&EventQuery::default().device("sim-a").limit(10))
+                    .list_events(&EventQuery::default().device("sim-a").limit(10))
                     .await
                     .unwrap();
                 if !events.is_empty() {
@@ -386,4 +409,119 @@ fn mo_server_commands_talk_to_the_api() {
         );
         Ok(())
     });
+}
+
+/// The Rust column of docs/sdk-operations.json names a method of `Client` for each entry, and
+/// every method named here is in the table: referencing `Client::$name` makes a missing method a
+/// compile error.
+macro_rules! client_methods {
+    ($($name:ident),* $(,)?) => {{
+        $(let _ = Client::$name;)*
+        vec![$(stringify!($name)),*]
+    }};
+}
+
+/// Every operation of the OpenAPI document `doc` is in the table (a call or an exclusion with
+/// its reason), every table entry is an operation of `doc`, and each call's Rust method exists.
+fn check_operation_table(doc: &serde_json::Value) {
+    let table: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/sdk-operations.json")).unwrap();
+    let methods = client_methods![
+        health,
+        ready,
+        cluster,
+        me,
+        devices,
+        device,
+        add_device,
+        replace_device,
+        remove_device,
+        who,
+        sessions,
+        attach,
+        log,
+        log_search,
+        log_verify,
+        log_asciicast,
+        add_note,
+        power_status,
+        power,
+        set_signals,
+        secrets,
+        set_secret,
+        remove_secret,
+        list_events,
+        event_stream,
+        raise_event,
+        ack_event,
+        gang,
+        macros,
+        play_macro,
+        discover,
+        host_info,
+        maintenance,
+        start_maintenance,
+        stop_maintenance,
+        users,
+        add_user,
+        remove_user,
+        set_password,
+        ssh_keys,
+        add_ssh_key,
+        remove_ssh_key,
+        tokens,
+        add_token,
+        revoke_token,
+        roles,
+        role,
+        set_role,
+        remove_role,
+        grants,
+        add_grant,
+        remove_grant,
+        groups,
+        group,
+        add_group,
+        change_group,
+        remove_group,
+        user_groups,
+        user_group,
+        add_user_group,
+        change_user_group,
+        remove_user_group,
+    ];
+    let mut in_table = std::collections::BTreeSet::new();
+    let mut rust = std::collections::BTreeSet::new();
+    for entry in table["operations"].as_array().unwrap() {
+        in_table.insert(entry["operation"].as_str().unwrap().to_string());
+        rust.insert(entry["rust"].as_str().unwrap().to_string());
+    }
+    for entry in table["excluded"].as_array().unwrap() {
+        assert!(
+            !entry["reason"].as_str().unwrap_or("").is_empty(),
+            "{entry}"
+        );
+        in_table.insert(entry["operation"].as_str().unwrap().to_string());
+    }
+    let listed: std::collections::BTreeSet<String> =
+        methods.iter().map(|m| m.to_string()).collect();
+    assert_eq!(
+        rust, listed,
+        "docs/sdk-operations.json's Rust names and the methods checked here differ"
+    );
+    let mut served = std::collections::BTreeSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            if let Some(id) = op.get("operationId").and_then(|v| v.as_str()) {
+                served.insert(id.to_string());
+            }
+        }
+    }
+    let missing: Vec<_> = served.difference(&in_table).collect();
+    let stale: Vec<_> = in_table.difference(&served).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "docs/sdk-operations.json and the OpenAPI document differ: operations without a call \
+         or an exclusion {missing:?}; table entries that are no operation {stale:?}"
+    );
 }

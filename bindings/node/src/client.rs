@@ -259,6 +259,40 @@ impl Client {
         self.inner.base_url().to_string()
     }
 
+    /// The raw request under the generated calls (calls.js): `method` on the path of `segments`
+    /// with `query` pairs and a JSON `body` text; the answer as JSON text (`null` when empty).
+    /// Errors name `device`.
+    #[napi(js_name = "_request")]
+    pub async fn request(
+        &self,
+        method: String,
+        segments: Vec<String>,
+        query: Vec<Vec<String>>,
+        body: Option<String>,
+        device: Option<String>,
+    ) -> Result<String> {
+        let body = match body {
+            Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+                napi::Error::from_reason(format!("the request body is not JSON: {e}"))
+            })?),
+            None => None,
+        };
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let query: Vec<(&str, String)> = query
+            .iter()
+            .filter_map(|pair| match pair.as_slice() {
+                [k, v] => Some((k.as_str(), v.clone())),
+                _ => None,
+            })
+            .collect();
+        let answer = self
+            .inner
+            .request(&method, &segments, &query, body, device.as_deref())
+            .await
+            .map_err(to_napi)?;
+        Ok(answer.to_string())
+    }
+
     /// The devices this token may see.
     #[napi]
     pub async fn devices(&self) -> Result<Vec<Device>> {
@@ -405,7 +439,7 @@ impl Client {
             query = query.limit(n as usize);
         }
         query = query.unacked(options.unacked.unwrap_or(false));
-        let events = self.inner.events(&query).await.map_err(to_napi)?;
+        let events = self.inner.list_events(&query).await.map_err(to_napi)?;
         Ok(events.into_iter().map(MoEvent::from).collect())
     }
 

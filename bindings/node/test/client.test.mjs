@@ -1,7 +1,9 @@
 // Client mode against a real running daemon: `mod --demo` (sim-01 … sim-05) with its HTTP API.
 import test from 'node:test'
 import assert from 'node:assert/strict'
-import { mo, login, start, tempDir, waitFor, freePort, requireModBin } from './helpers.mjs'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { mo, login, start, tempDir, waitFor, freePort, requireModBin, repo } from './helpers.mjs'
 
 /** Start `mod --demo` on free loopback ports; resolves to { url, token }. */
 async function daemon(t) {
@@ -140,9 +142,42 @@ test('client mode against mod --demo', async (t) => {
     assert.throws(() => new mo.Client('ftp://x', token), (e) => e instanceof mo.MoError && e.code === 'bad_request')
   })
 
+  await t.test('generated calls: add a device and a user with a grant, list, remove, search the log', async () => {
+    assert.equal((await client.health()).status, 'ok')
+    assert.equal((await client.ready()).ready, true)
+    const added = await client.addDevice({ name: 'js-new', url: 'sim://js-new?boot=fast', description: 'from node' })
+    assert.deepEqual([added.name, added.description], ['js-new', 'from node'])
+    assert.ok((await client.devices()).some((d) => d.name === 'js-new'))
+    const user = await client.addUser({ name: 'js-user', password: 'js-pw' })
+    assert.equal(user.has_password, true)
+    const grant = await client.addGrant({ subject: 'js-user', role: 'viewer', device_group: 'all' })
+    assert.deepEqual(grant, { subject: 'js-user', role: 'viewer', device_group: 'all' })
+    assert.ok((await client.grants()).some((g) => g.subject === 'js-user'))
+    assert.equal(await client.removeGrant('js-user', 'viewer', 'all'), null)
+    assert.ok(!(await client.grants()).some((g) => g.subject === 'js-user'))
+    await client.removeUser('js-user')
+    assert.ok(!(await client.users()).some((u) => u.name === 'js-user'))
+    await client.removeDevice('js-new')
+    await assert.rejects(client.removeDevice('js-new'), (e) => e instanceof mo.NotFound)
+    const note = await client.addNote('sim-03', { text: 'note-from-node' })
+    assert.ok(note.seq > 0)
+    const hits = await client.logSearch('sim-03', 'note-from-node', { limit: 5 })
+    assert.ok(hits.some((h) => h.line.includes('note-from-node')), JSON.stringify(hits))
+    assert.ok((await client.me()).devices['sim-03'])
+  })
+
   await t.test('a daemon that is not there rejects with ConnectError', async () => {
     const port = await freePort()
     const nobody = new mo.Client(`http://127.0.0.1:${port}`, token)
     await assert.rejects(nobody.devices(), (e) => e instanceof mo.ConnectError)
   })
+})
+
+test('every client operation of docs/sdk-operations.json is a method of Client', () => {
+  // MO_REPO_DIR: the checkout when the suite runs from a copy (scripts/test-install.sh).
+  const table = JSON.parse(readFileSync(join(process.env.MO_REPO_DIR ?? repo, 'docs', 'sdk-operations.json'), 'utf8'))
+  const missing = table.operations
+    .filter((e) => typeof mo.Client.prototype[e.node] !== 'function')
+    .map((e) => `${e.node} (${e.operation})`)
+  assert.deepEqual(missing, [])
 })

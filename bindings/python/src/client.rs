@@ -88,7 +88,7 @@ impl Inner {
         self.client.log(name, &query).await.map_err(to_py)
     }
     async fn recent_events(&self, query: EventQuery) -> PyResult<Json> {
-        json(&self.client.events(&query).await.map_err(to_py)?)
+        json(&self.client.list_events(&query).await.map_err(to_py)?)
     }
     async fn gang(&self, targets: Vec<String>, command: String) -> PyResult<Json> {
         let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
@@ -114,6 +114,27 @@ impl Inner {
                 .map_err(to_py)?,
         )
     }
+    /// The raw request under the generated calls (mo/_api.py): `body` is JSON text.
+    async fn request(&self, call: RawCall) -> PyResult<Json> {
+        let RawCall(method, segments, query, body, device) = call;
+        let body = match body {
+            Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+                pyo3::exceptions::PyValueError::new_err(format!(
+                    "the request body is not JSON: {e}"
+                ))
+            })?),
+            None => None,
+        };
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let query: Vec<(&str, String)> =
+            query.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let answer = self
+            .client
+            .request(&method, &segments, &query, body, device.as_deref())
+            .await
+            .map_err(to_py)?;
+        Ok(Json(answer))
+    }
     async fn attach(
         &self,
         name: &str,
@@ -128,6 +149,17 @@ impl Inner {
         Ok(Core::new(handle))
     }
 }
+
+/// One raw request of a generated call, as `mo/_request.py` passes it (a tuple): method, path
+/// segments, query pairs, JSON body text and the device named in errors.
+#[derive(FromPyObject)]
+pub(crate) struct RawCall(
+    String,
+    Vec<String>,
+    Vec<(String, String)>,
+    Option<String>,
+    Option<String>,
+);
 
 /// The client of `url`; `ca` (a PEM CA bundle) or `pin` (a SHA-256 fingerprint) say which
 /// `https://` certificate to trust instead of the public web roots.
@@ -299,6 +331,12 @@ impl Client {
             .await)
     }
 
+    /// The raw request under the generated calls (`mo._api.AsyncCalls`): the answer's JSON.
+    #[pyo3(name = "_request")]
+    fn request<'py>(&self, py: Python<'py>, call: RawCall) -> PyResult<Bound<'py, PyAny>> {
+        aw!(self, py, |c| c.request(call).await)
+    }
+
     /// Events as they occur: an async iterator (connects on the first `__anext__`).
     #[pyo3(signature = (device = None))]
     fn events(&self, device: Option<String>) -> EventStream {
@@ -435,7 +473,7 @@ impl EventStream {
 }
 
 /// A client of a running `mod` daemon, for blocking code (`ca` and `pin` as for `Client`).
-#[pyclass(module = "mo._mo", frozen)]
+#[pyclass(module = "mo._mo", frozen, subclass)]
 pub struct SyncClient {
     inner: Arc<Inner>,
 }
@@ -538,6 +576,12 @@ impl SyncClient {
             self.inner
                 .recent_events(event_query(device, limit, unacked)),
         )
+    }
+
+    /// The raw request under the generated calls (`mo._api.SyncCalls`): the answer's JSON.
+    #[pyo3(name = "_request")]
+    fn request(&self, py: Python<'_>, call: RawCall) -> PyResult<Json> {
+        block(py, self.inner.request(call))
     }
 
     /// Events as they occur: an iterator.

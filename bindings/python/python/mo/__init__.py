@@ -33,12 +33,15 @@ from ._errors import (
     TimeoutError,
     Unsupported,
 )
-from . import _mo
+from . import _api, _mo
+from . import _api as api
+from ._request import RawCalls
 from ._mo import Console, EventStream, Log, LogRecord, Match, Viewer, __version__
 
 __all__ = [
     "open",
     "Client",
+    "api",
     "Console",
     "EventStream",
     "Log",
@@ -140,8 +143,11 @@ def open(
     )
 
 
-class Client(_mo.Client):
+class Client(_api.AsyncCalls, RawCalls, _mo.Client):
     """A client of a running ``mod`` daemon: ``Client("http://127.0.0.1:7780", token)``.
+
+    Every REST operation is a method (docs/sdk.md lists them); answers are the TypedDicts of
+    :mod:`mo.api`.
 
     For an ``https://`` daemon whose certificate no public CA signed, pass ``ca="ca.pem"`` (a
     PEM CA bundle) or ``pin="AB:CD:…"`` (the certificate's SHA-256, printed by ``mod`` at start).

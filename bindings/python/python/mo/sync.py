@@ -10,9 +10,15 @@ from __future__ import annotations
 import os
 from typing import IO, Optional, Sequence, Union
 
+from ._api import SyncCalls
 from ._mo import EventStream, SyncClient, SyncConsole, open_sync
+from ._request import RawCalls
 
-Client = SyncClient
+
+class Client(SyncCalls, RawCalls, SyncClient):
+    """A blocking client of a running ``mod`` daemon: the calls of :class:`mo.Client` without
+    ``await`` (``ca`` and ``pin`` as there)."""
+
 
 __all__ = ["open", "Client", "SyncClient", "SyncConsole", "EventStream"]
 

@@ -101,15 +101,7 @@ pub async fn health(
     Json(body)
 }
 
-/// Whether the daemon is ready for users.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct Ready {
-    /// `true` once every front door listens and the consoles of the store were started.
-    pub ready: bool,
-    /// What it waits for (absent when ready).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub waiting: Option<String>,
-}
+pub use mo_api::Ready;
 
 /// Readiness, apart from health: `200` once every front door listens and the consoles of the
 /// store were started, `503` before that and while the daemon stops (for load balancers and
