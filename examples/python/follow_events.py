@@ -14,7 +14,7 @@ import mo
 
 async def main(server: str, device: str | None) -> None:
     client = mo.Client(server, os.environ.get("MO_TOKEN", ""))
-    for ev in await client.recent_events(device=device, limit=10):
+    for ev in await client.list_events(device=device, limit=10):
         print(f"{ev['time']} {ev['device']} {ev['severity']}: {ev['text']}  (earlier)")
     async for ev in client.events(device=device):
         print(f"{ev['time']} {ev['device']} {ev['severity']}: {ev['text']}", flush=True)
