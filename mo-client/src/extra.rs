@@ -77,8 +77,10 @@ impl Client {
     /// `DELETE`) on the path of `segments` (each percent-encoded) with `query` and a JSON `body`.
     /// The answer is its JSON, a JSON string for a text answer (a log, an asciicast) and `null`
     /// for an empty one (`204`). Errors are mapped as for the typed methods, naming `device`.
-    /// The Python and Node bindings build their generated methods on it; Rust programs should
-    /// prefer the typed methods.
+    /// `GET /api/v1/ready` answers as [`Client::ready`] does (its `503` is `ready: false`, not
+    /// an error), so that the call means the same in every binding. The Python and Node
+    /// bindings build their generated methods on it; Rust programs should prefer the typed
+    /// methods.
     pub async fn request(
         &self,
         method: &str,
@@ -94,6 +96,9 @@ impl Client {
                 reason: "expected GET, POST, PUT, PATCH or DELETE".into(),
             }
         })?;
+        if method == Method::GET && segments == ["api", "v1", "ready"] {
+            return to_json(&self.ready().await?);
+        }
         let what = format!("{method} /{}", segments.join("/"));
         let server = self.server();
         let resp = self

@@ -164,6 +164,11 @@ fn rest_methods_return_typed_answers_and_map_errors() {
             assert_eq!(me.user, "root1");
             assert!(me.devices.contains_key("sim-a"), "{me:?}");
             assert!(nobody.ready().await.unwrap().ready);
+            let raw = nobody
+                .request("GET", &["api", "v1", "ready"], &[], None, None)
+                .await
+                .unwrap();
+            assert_eq!(raw, json!({"ready": true}));
 
             // Every operation of the served OpenAPI document has its call (one table).
             let doc = root
