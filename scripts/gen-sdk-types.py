@@ -482,6 +482,8 @@ def generate(doc: dict[str, Any], table: dict[str, Any]) -> dict[Path, str]:
         rows.append(
             f"| `{entry['operation']}` `{method.upper()} {path}` | `{entry['rust']}` | `{entry['python']}` | `{entry['node']}` | {entry['meaning']} |"
         )
+    for entry in table.get("helpers", []):
+        rows.append(f"| (several) | `{entry['rust']}` | `{entry['python']}` | `{entry['node']}` | {entry['meaning']} |")
     rows += ["", "Not client calls:", "", "| REST operation | Why |", "|---|---|"]
     for entry in table["excluded"]:
         method, path, _ = ops[entry["operation"]]

@@ -74,6 +74,12 @@ export declare class Client {
   playMacro(name: string, targets: Array<string>, options?: PlayOptions | undefined | null): Promise<MacroReport>
   /** Power action on device `name`: `on`, `off`, `cycle`, `reset`, `soft-off` or `status`. */
   power(name: string, action: string): Promise<PowerReport>
+  /**
+   * Power `action` (default `status`) on every device `targets` names (names, globs,
+   * `@GROUP`s), one after another: each device's report (a failed one has `ok` false and
+   * the error as `message`).
+   */
+  powerMany(targets: Array<string>, action?: string | undefined | null): Promise<Array<PowerReport>>
   /** Device `name`'s record log as text, one timestamped line per line. */
   log(name: string, options?: LogOptions | undefined | null): Promise<string>
   /** Stored events, newest first. */

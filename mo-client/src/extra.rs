@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use mo_api::{Me, NoteCreated, NoteRequest, Ready};
+use std::collections::HashMap;
+
+use mo_api::{Me, NoteCreated, NoteRequest, PowerAction, PowerReport, PowerState, Ready};
+use mo_core::selector::{Selector, any_many, select};
 use mo_core::{Error, Result};
 use reqwest::Method;
 use serde_json::Value;
@@ -71,6 +74,53 @@ impl Client {
         let mut req = Self::get(&segments, Some(name));
         push_range(&mut req.query, query);
         self.text(req).await
+    }
+
+    /// Power `action` ([`PowerAction::Status`]: only the state) on every device `targets` name
+    /// — names, globs (`web*`) and `@GROUP`s, as `mo power` takes them — one after another in
+    /// the order selected: each device's report, a device that failed as `ok: false` with the
+    /// error as its `message`. A target that matches nothing is an [`Error::NotFound`] before
+    /// anything is switched; a `@GROUP` is read with [`Client::group`] (which needs `admin`).
+    pub async fn power_many(
+        &self,
+        targets: &[&str],
+        action: PowerAction,
+    ) -> Result<Vec<PowerReport>> {
+        let names: Vec<String> = if any_many(targets) {
+            let devices = self.devices().await?;
+            let mut groups = HashMap::new();
+            for target in targets {
+                if let Selector::Group(g) = Selector::parse(target) {
+                    groups.insert(g.to_string(), self.group(g).await?.devices);
+                }
+            }
+            let list: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
+            let picked = select(targets, &list, |g| {
+                let members = groups.get(g).cloned().unwrap_or_default();
+                Ok(move |d: &str| members.iter().any(|m| m == d))
+            })?;
+            picked.into_iter().map(str::to_string).collect()
+        } else {
+            targets.iter().map(|t| t.to_string()).collect()
+        };
+        let mut reports = Vec::new();
+        for name in names {
+            let status = matches!(action, PowerAction::Status);
+            let answer = if status {
+                self.power_status(&name).await
+            } else {
+                self.power(&name, action).await
+            };
+            reports.push(answer.unwrap_or_else(|e| PowerReport {
+                device: name,
+                action: (!status).then_some(action),
+                ok: Some(false),
+                message: Some(e.to_string()),
+                results: Vec::new(),
+                state: PowerState::Unknown,
+            }));
+        }
+        Ok(reports)
     }
 
     /// The raw call under every typed method: `method` (`GET`, `POST`, `PUT`, `PATCH`,

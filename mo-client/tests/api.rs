@@ -120,6 +120,24 @@ fn rest_methods_return_typed_answers_and_map_errors() {
             assert_eq!(p.results[0].state, mo_client::PowerState::On, "{p:?}");
             let p = root.power("ex1", PowerAction::Cycle).await.unwrap();
             assert_eq!(p.ok, Some(true), "{p:?}");
+            // Globs and groups: ex1 switches, sim-a has no controller (a failed report).
+            let many = root
+                .power_many(&["ex*", "@all"], PowerAction::Status)
+                .await
+                .unwrap();
+            let names: Vec<&str> = many.iter().map(|r| r.device.as_str()).collect();
+            assert_eq!(&names[..2], ["ex1", "sim-a"], "{many:?}");
+            assert_eq!(
+                many[0].results[0].state,
+                mo_client::PowerState::On,
+                "{many:?}"
+            );
+            assert_eq!(many[1].ok, Some(false), "{many:?}");
+            let e = root
+                .power_many(&["nothing*"], PowerAction::Cycle)
+                .await
+                .unwrap_err();
+            assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
 
             // The record log: show, search, verify.
             let mut text = String::new();
@@ -494,11 +512,15 @@ fn check_operation_table(doc: &serde_json::Value) {
         add_user_group,
         change_user_group,
         remove_user_group,
+        power_many,
     ];
     let mut in_table = std::collections::BTreeSet::new();
     let mut rust = std::collections::BTreeSet::new();
     for entry in table["operations"].as_array().unwrap() {
         in_table.insert(entry["operation"].as_str().unwrap().to_string());
+        rust.insert(entry["rust"].as_str().unwrap().to_string());
+    }
+    for entry in table["helpers"].as_array().unwrap() {
         rust.insert(entry["rust"].as_str().unwrap().to_string());
     }
     for entry in table["excluded"].as_array().unwrap() {

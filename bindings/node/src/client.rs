@@ -393,21 +393,27 @@ impl Client {
     pub async fn power(&self, name: String, action: String) -> Result<PowerReport> {
         let action = mo_client::parse_power_action(&action).map_err(to_napi)?;
         let r = self.inner.power(&name, action).await.map_err(to_napi)?;
-        Ok(PowerReport {
-            device: r.device,
-            action: r.action.map(|a| a.to_string()),
-            ok: r.ok,
-            message: r.message,
-            results: r
-                .results
-                .into_iter()
-                .map(|p| PowerResult {
-                    controller: p.controller,
-                    state: p.state.to_string(),
-                    error: p.error,
-                })
-                .collect(),
-        })
+        Ok(power_report(r))
+    }
+
+    /// Power `action` (default `status`) on every device `targets` names (names, globs,
+    /// `@GROUP`s), one after another: each device's report (a failed one has `ok` false and
+    /// the error as `message`).
+    #[napi]
+    pub async fn power_many(
+        &self,
+        targets: Vec<String>,
+        action: Option<String>,
+    ) -> Result<Vec<PowerReport>> {
+        let action = action.as_deref().unwrap_or("status");
+        let action = mo_client::parse_power_action(action).map_err(to_napi)?;
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        let reports = self
+            .inner
+            .power_many(&targets, action)
+            .await
+            .map_err(to_napi)?;
+        Ok(reports.into_iter().map(power_report).collect())
     }
 
     /// Device `name`'s record log as text, one timestamped line per line.
@@ -545,5 +551,24 @@ fn session(s: mo_client::SessionInfo) -> Session {
         role: s.viewer.role.to_string(),
         since: s.viewer.since,
         origin: Some(s.viewer.origin),
+    }
+}
+
+/// A power report as JavaScript sees it.
+fn power_report(r: mo_client::PowerReport) -> PowerReport {
+    PowerReport {
+        device: r.device,
+        action: r.action.map(|a| a.to_string()),
+        ok: r.ok,
+        message: r.message,
+        results: r
+            .results
+            .into_iter()
+            .map(|p| PowerResult {
+                controller: p.controller,
+                state: p.state.to_string(),
+                error: p.error,
+            })
+            .collect(),
     }
 }

@@ -164,6 +164,11 @@ test('client mode against mod --demo', async (t) => {
     const hits = await client.logSearch('sim-03', 'note-from-node', { limit: 5 })
     assert.ok(hits.some((h) => h.line.includes('note-from-node')), JSON.stringify(hits))
     assert.ok((await client.me()).devices['sim-03'])
+    // Power by glob and group: the demo sims have no power controller, so every report fails.
+    const reports = await client.powerMany(['sim-02', 'sim-0*', '@all'])
+    assert.deepEqual(reports.map((r) => r.device), ['sim-02', 'sim-01', 'sim-03', 'sim-04', 'sim-05'])
+    assert.ok(reports.every((r) => r.ok === false && /no power controller/.test(r.message)), JSON.stringify(reports))
+    await assert.rejects(client.powerMany(['nothing*'], 'cycle'), (e) => e instanceof mo.NotFound)
   })
 
   await t.test('a daemon that is not there rejects with ConnectError', async () => {
@@ -176,8 +181,8 @@ test('client mode against mod --demo', async (t) => {
 test('every client operation of docs/sdk-operations.json is a method of Client', () => {
   // MO_REPO_DIR: the checkout when the suite runs from a copy (scripts/test-install.sh).
   const table = JSON.parse(readFileSync(join(process.env.MO_REPO_DIR ?? repo, 'docs', 'sdk-operations.json'), 'utf8'))
-  const missing = table.operations
+  const missing = [...table.operations, ...table.helpers]
     .filter((e) => typeof mo.Client.prototype[e.node] !== 'function')
-    .map((e) => `${e.node} (${e.operation})`)
+    .map((e) => `${e.node} (${e.operation ?? 'helper'})`)
   assert.deepEqual(missing, [])
 })

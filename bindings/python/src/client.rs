@@ -84,6 +84,16 @@ impl Inner {
     async fn power(&self, name: &str, action: PowerAction) -> PyResult<Json> {
         json(&self.client.power(name, action).await.map_err(to_py)?)
     }
+    async fn power_many(&self, targets: Vec<String>, action: PowerAction) -> PyResult<Json> {
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        json(
+            &self
+                .client
+                .power_many(&targets, action)
+                .await
+                .map_err(to_py)?,
+        )
+    }
     async fn log(&self, name: &str, query: LogQuery) -> PyResult<String> {
         self.client.log(name, &query).await.map_err(to_py)
     }
@@ -270,6 +280,19 @@ impl Client {
     ) -> PyResult<Bound<'py, PyAny>> {
         let action = power_action(action)?;
         aw!(self, py, |c| c.power(&name, action).await)
+    }
+
+    /// Power `action` on every device `targets` names (names, globs, `@GROUP`s), one after
+    /// another: each device's report (a failed one has `ok` false and the error as `message`).
+    #[pyo3(signature = (targets, action = "status"))]
+    fn power_many<'py>(
+        &self,
+        py: Python<'py>,
+        targets: Vec<String>,
+        action: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let action = power_action(action)?;
+        aw!(self, py, |c| c.power_many(targets, action).await)
     }
 
     /// The rendered record log (the last `tail` lines, between `since` and `until`).
@@ -547,6 +570,12 @@ impl SyncClient {
     #[pyo3(signature = (name, action = "status"))]
     fn power(&self, py: Python<'_>, name: &str, action: &str) -> PyResult<Json> {
         block(py, self.inner.power(name, power_action(action)?))
+    }
+
+    /// Power `action` on every device `targets` names (names, globs, `@GROUP`s).
+    #[pyo3(signature = (targets, action = "status"))]
+    fn power_many(&self, py: Python<'_>, targets: Vec<String>, action: &str) -> PyResult<Json> {
+        block(py, self.inner.power_many(targets, power_action(action)?))
     }
 
     /// The rendered record log.

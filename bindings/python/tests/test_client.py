@@ -127,8 +127,8 @@ def test_every_operation_has_a_method_on_both_clients() -> None:
     """docs/sdk-operations.json (the one vocabulary) names a method of mo.Client and of
     mo.sync.Client for every client operation."""
     missing = [
-        f"{cls.__module__}.{cls.__qualname__}.{e['python']} ({e['operation']})"
-        for e in OPERATIONS["operations"]
+        f"{cls.__module__}.{cls.__qualname__}.{e['python']} ({e.get('operation', 'helper')})"
+        for e in OPERATIONS["operations"] + OPERATIONS["helpers"]
         for cls in (mo.Client, mo.sync.Client)
         if not callable(getattr(cls, e["python"], None))
     ]
@@ -184,3 +184,9 @@ def test_generated_calls_blocking(daemon: Daemon) -> None:
     assert len(events) <= 3 and all(e["device"] == "sim-02" for e in events), events
     with pytest.raises(mo.InvalidArgument):
         client.log_search("sim-02", "(")
+    # Power by glob and group: the demo sims have no power controller, so every report fails.
+    reports = client.power_many(["sim-02", "sim-0*", "@all"])
+    assert [r["device"] for r in reports] == ["sim-02", "sim-01", "sim-03", "sim-04", "sim-05"]
+    assert all(r["ok"] is False and "no power controller" in r["message"] for r in reports), reports
+    with pytest.raises(mo.NotFound):
+        client.power_many(["nothing*"], "cycle")
