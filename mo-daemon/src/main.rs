@@ -26,6 +26,7 @@ mod retention;
 mod site;
 mod ssh;
 mod throttle;
+mod viewer;
 mod watch;
 
 use std::net::SocketAddr;

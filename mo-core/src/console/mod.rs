@@ -71,7 +71,7 @@ pub use login::{DEFAULT_EXPECT_TIMEOUT, LoginScript, LoginStep};
 pub use loopguard::LOOP_NOTICE_PREFIX;
 pub use mode::{Admitted, Mode, ViewerRole, admit};
 pub use secret::{SecretGuard, redacted};
-pub use session::{Session, SessionControl, ViewerEvent};
+pub use session::{Session, SessionControl, TimelineReader, ViewerEvent};
 pub use view::{Output, missed_text, render, stopped_text, terminal_notice, view};
 
 /// Settings of one console.

@@ -154,6 +154,79 @@ impl SessionControl {
     }
 }
 
+/// A reader of a console's timeline (a broadcast of its chunks) as a viewer sees it: chunks in
+/// order and, after falling behind, [`ViewerEvent::Missed`] with the output bytes skipped. A
+/// [`Session`] reads through one; so does a door relaying a timeline from elsewhere (another
+/// node of a site).
+#[derive(Debug)]
+pub struct TimelineReader {
+    rx: broadcast::Receiver<Arc<Chunk>>,
+    /// Output offset the viewer has seen up to.
+    seen_offset: u64,
+    held: Option<Arc<Chunk>>,
+}
+
+impl TimelineReader {
+    /// Read `rx`, the viewer having seen the output up to `offset`.
+    pub fn new(rx: broadcast::Receiver<Arc<Chunk>>, offset: u64) -> Self {
+        TimelineReader {
+            rx,
+            seen_offset: offset,
+            held: None,
+        }
+    }
+
+    /// The next event. Never blocks the console: if this viewer fell behind, the first call after
+    /// returns [`ViewerEvent::Missed`] and the stream continues from the oldest chunk still held.
+    pub async fn recv(&mut self) -> ViewerEvent {
+        if let Some(c) = self.held.take() {
+            return self.deliver(c);
+        }
+        match self.rx.recv().await {
+            Ok(c) => self.deliver(c),
+            Err(RecvError::Closed) => ViewerEvent::Closed,
+            Err(RecvError::Lagged(chunks)) => self.missed(chunks),
+        }
+    }
+
+    /// Like [`TimelineReader::recv`] but returns `None` at once if nothing is waiting.
+    pub fn try_recv(&mut self) -> Option<ViewerEvent> {
+        if let Some(c) = self.held.take() {
+            return Some(self.deliver(c));
+        }
+        match self.rx.try_recv() {
+            Ok(c) => Some(self.deliver(c)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Closed) => Some(ViewerEvent::Closed),
+            Err(TryRecvError::Lagged(chunks)) => Some(self.missed(chunks)),
+        }
+    }
+
+    fn missed(&mut self, chunks: u64) -> ViewerEvent {
+        // After a lag the receiver stands at the oldest chunk still held: its offset tells how many
+        // output bytes went by unseen.
+        let bytes = match self.rx.try_recv() {
+            Ok(c) => {
+                let bytes = c.offset.saturating_sub(self.seen_offset);
+                self.held = Some(c);
+                bytes
+            }
+            Err(_) => 0,
+        };
+        ViewerEvent::Missed { bytes, chunks }
+    }
+
+    fn deliver(&mut self, c: Arc<Chunk>) -> ViewerEvent {
+        let end = if c.kind == RecordKind::Output {
+            c.offset + c.bytes.len() as u64
+        } else {
+            c.offset
+        };
+        self.seen_offset = self.seen_offset.max(end);
+        ViewerEvent::Chunk(c)
+    }
+}
+
 /// One viewer of one console. Dropping it detaches the viewer.
 ///
 /// It reads the timeline ([`Session::recv`]); its commands are those of its
@@ -162,10 +235,7 @@ pub struct Session {
     control: SessionControl,
     message: String,
     replay: Bytes,
-    rx: broadcast::Receiver<Arc<Chunk>>,
-    /// Output offset the viewer has seen up to.
-    seen_offset: u64,
-    held: Option<Arc<Chunk>>,
+    reader: TimelineReader,
 }
 
 impl std::fmt::Debug for Session {
@@ -190,9 +260,7 @@ impl Session {
             },
             message: a.message,
             replay: a.replay,
-            rx: a.rx,
-            seen_offset: a.offset,
-            held: None,
+            reader: TimelineReader::new(a.rx, a.offset),
         }
     }
 
@@ -235,51 +303,12 @@ impl Session {
     /// The next event. Never blocks the console: if this viewer fell behind, the first call after
     /// returns [`ViewerEvent::Missed`] and the stream continues from the oldest chunk still held.
     pub async fn recv(&mut self) -> ViewerEvent {
-        if let Some(c) = self.held.take() {
-            return self.deliver(c);
-        }
-        match self.rx.recv().await {
-            Ok(c) => self.deliver(c),
-            Err(RecvError::Closed) => ViewerEvent::Closed,
-            Err(RecvError::Lagged(chunks)) => self.missed(chunks),
-        }
+        self.reader.recv().await
     }
 
     /// Like [`Session::recv`] but returns `None` at once if nothing is waiting.
     pub fn try_recv(&mut self) -> Option<ViewerEvent> {
-        if let Some(c) = self.held.take() {
-            return Some(self.deliver(c));
-        }
-        match self.rx.try_recv() {
-            Ok(c) => Some(self.deliver(c)),
-            Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Closed) => Some(ViewerEvent::Closed),
-            Err(TryRecvError::Lagged(chunks)) => Some(self.missed(chunks)),
-        }
-    }
-
-    fn missed(&mut self, chunks: u64) -> ViewerEvent {
-        // After a lag the receiver stands at the oldest chunk still held: its offset tells how many
-        // output bytes went by unseen.
-        let bytes = match self.rx.try_recv() {
-            Ok(c) => {
-                let bytes = c.offset.saturating_sub(self.seen_offset);
-                self.held = Some(c);
-                bytes
-            }
-            Err(_) => 0,
-        };
-        ViewerEvent::Missed { bytes, chunks }
-    }
-
-    fn deliver(&mut self, c: Arc<Chunk>) -> ViewerEvent {
-        let end = if c.kind == RecordKind::Output {
-            c.offset + c.bytes.len() as u64
-        } else {
-            c.offset
-        };
-        self.seen_offset = self.seen_offset.max(end);
-        ViewerEvent::Chunk(c)
+        self.reader.try_recv()
     }
 
     /// Type bytes into the console ([`SessionControl::write`]).

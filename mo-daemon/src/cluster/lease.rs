@@ -107,6 +107,20 @@ impl Ownership {
         }
     }
 
+    /// The live node running `device`'s console (this one included), if any: the node it is
+    /// pinned to, else the node whose live claim names it.
+    pub fn holder(&self, device: &Device) -> Option<String> {
+        let state = self.state.read().ok()?;
+        if state.held.contains(&device.name) {
+            return Some(self.node.clone());
+        }
+        if let Some(pin) = &device.settings.node {
+            return state.live.contains_key(pin).then(|| pin.clone());
+        }
+        let (claim, _) = state.claims.get(&device.name)?;
+        (state.live.get(&claim.node) == Some(&claim.epoch)).then(|| claim.node.clone())
+    }
+
     fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> Option<T> {
         self.state.write().ok().map(|mut s| f(&mut s))
     }

@@ -10,8 +10,11 @@
 mod beat;
 mod directory;
 mod lease;
+mod remote;
+mod wire;
 
 pub use lease::Ownership;
+pub use remote::RemoteSession;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -128,6 +131,9 @@ struct Inner {
     /// The bucket, once reached.
     kv: tokio::sync::OnceCell<kv::Store>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// Remote attach (`--share-devices`): this node's viewers of other nodes' consoles, and
+    /// the other nodes' viewers of this node's.
+    remote: Option<Arc<remote::Remote>>,
 }
 
 #[derive(Default)]
@@ -208,6 +214,20 @@ impl Cluster {
             .connect(servers)
             .await
             .with_context(|| format!("cannot connect to NATS at {shown}"))?;
+        let remote = ownership.as_ref().map(|own| {
+            let own = own.clone();
+            let registry = Arc::downgrade(registry);
+            let lookup = registry.clone();
+            remote::Remote::new(
+                &node,
+                client.clone(),
+                registry,
+                Box::new(move |device| {
+                    let entry = lookup.upgrade()?.get(device)?;
+                    own.holder(&entry.device)
+                }),
+            )
+        });
         let inner = Arc::new(Inner {
             instance: format!("{:016x}", rand::random::<u64>()),
             node,
@@ -217,7 +237,11 @@ impl Cluster {
             view: RwLock::new(View::default()),
             kv: tokio::sync::OnceCell::new(),
             tasks: std::sync::Mutex::new(Vec::new()),
+            remote,
         });
+        if let Some(remote) = &inner.remote {
+            inner.push_task(tokio::spawn(remote.clone().serve()));
+        }
         let devices = args.share_devices.then(|| store.clone());
         let task = tokio::spawn(run(
             inner.clone(),
@@ -242,6 +266,16 @@ impl Cluster {
             inner.node
         );
         Ok(Some(Cluster { inner }))
+    }
+
+    /// This node's name in the site.
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// Remote attach, when this node shares devices (`--share-devices`).
+    pub fn remote(&self) -> Option<Arc<remote::Remote>> {
+        self.inner.remote.clone()
     }
 
     /// The site as this node sees it: every node heard of, with the consoles for which

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mo_core::console::{Mode, Session, ViewerEvent, admit, terminal_notice, view};
+use mo_core::console::{Mode, ViewerEvent, admit, terminal_notice, view};
 use mo_core::escape::{Command, EscapeParser, Input, POWER_MENU, help_text};
 use mo_core::policy::Permission;
 use mo_core::power::PowerAction;
@@ -14,6 +14,7 @@ use super::shell::format_who;
 use super::term::{Term, TermInput};
 use crate::Ctx;
 use crate::registry::Entry;
+use crate::viewer::AnySession;
 
 enum Wake<'a> {
     Input(TermInput),
@@ -65,15 +66,10 @@ pub async fn run(
             return 1;
         }
     };
-    let Some(console) = entry.console.clone() else {
-        let why = entry.error.clone().unwrap_or_default();
-        term.line(&format!("{device} is not running: {why}")).await;
-        return 1;
-    };
-    let mut session = match console.attach_from(user, origin, mode, replay).await {
+    let mut session = match crate::viewer::open(ctx, &entry, user, origin, mode, replay).await {
         Ok(s) => s,
-        Err(e) => {
-            term.line(&format!("cannot attach to {device}: {e}")).await;
+        Err(why) => {
+            term.line(&why).await;
             return 1;
         }
     };
@@ -119,7 +115,7 @@ impl Door<'_> {
     }
 }
 
-async fn bridge(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &mut Term) -> u32 {
+async fn bridge(door: &Door<'_>, entry: &Entry, session: &mut AnySession, term: &mut Term) -> u32 {
     let mut parser = EscapeParser::new(entry.escape);
     let out = term.out().clone();
     let me = session.user().to_string();
@@ -220,7 +216,13 @@ async fn bridge(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &mu
     }
 }
 
-async fn command(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &Term, cmd: Command) {
+async fn command(
+    door: &Door<'_>,
+    entry: &Entry,
+    session: &mut AnySession,
+    term: &Term,
+    cmd: Command,
+) {
     let name = &entry.device.name;
     let mode = Mode::of_command(&cmd);
     let needs = match &cmd {
@@ -269,7 +271,8 @@ async fn command(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &T
         },
         Command::ListBreaks => {
             let mut text = format!("break sequences of {name}:");
-            for (n, seq) in session.console().config().break_sequences.iter() {
+            let sequences = entry.device.break_sequences().unwrap_or_default();
+            for (n, seq) in sequences.iter() {
                 text.push_str(&format!("\n  {}l{n}  {}", entry.escape, seq.text()));
             }
             term.write(term.crlf(&format!("\n{text}"))).await;
@@ -298,7 +301,7 @@ async fn command(door: &Door<'_>, entry: &Entry, session: &mut Session, term: &T
             } else {
                 String::new()
             },
-            session.console().state().word(),
+            session.link_state().await,
             session.role(),
             session.user()
         ),

@@ -188,22 +188,28 @@ async fn execute(ctx: &Arc<Ctx>, user: &str, origin: &str, line: &str, term: &mu
             who_all(ctx, user, term).await;
             0
         }
-        ShellCommand::Who(Some(device)) => match ctx
-            .registry
-            .get(&device)
-            .filter(|_| ctx.access.allows(user, Permission::List, &device))
-            .and_then(|e| e.console)
-        {
-            Some(console) => {
-                let who = console.who().await.unwrap_or_default();
-                term.line(&format_who(&device, &who)).await;
-                0
+        ShellCommand::Who(Some(device)) => {
+            let entry = ctx
+                .registry
+                .get(&device)
+                .filter(|_| ctx.access.allows(user, Permission::List, &device));
+            // A console another node holds: its owner answers.
+            let who = match &entry {
+                Some(e) => crate::viewer::who(ctx, e).await,
+                None => None,
+            };
+            match who {
+                Some(who) => {
+                    term.line(&format_who(&device, &who.unwrap_or_default()))
+                        .await;
+                    0
+                }
+                None => {
+                    term.line(&format!("unknown device `{device}`")).await;
+                    1
+                }
             }
-            None => {
-                term.line(&format!("unknown device `{device}`")).await;
-                1
-            }
-        },
+        }
         ShellCommand::Power { sub, args } => {
             let names: Vec<&str> = args.iter().map(String::as_str).collect();
             power(ctx, user, origin, &sub, &names, term).await
@@ -520,8 +526,8 @@ fn state_word(s: &LinkState) -> String {
 async fn who_all(ctx: &Arc<Ctx>, user: &str, term: &Term) {
     let mut out = String::new();
     for e in ctx.visible(user) {
-        if let Some(c) = e.console {
-            let who = c.who().await.unwrap_or_default();
+        if let Some(who) = crate::viewer::who(ctx, &e).await {
+            let who = who.unwrap_or_default();
             if !who.is_empty() {
                 out.push_str(&format_who(&e.device.name, &who));
                 out.push('\n');

@@ -1,0 +1,199 @@
+//! A viewer's session as the doors hold it, wherever the console runs: on this daemon (a
+//! [`Session`] on the console's hub) or, in a site, on another node ([`RemoteSession`], the
+//! owner deciding and answering everything). The doors call [`open`] and then the same methods
+//! either way.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mo_core::console::{Mode, Session, ViewerEvent, ViewerInfo, ViewerRole};
+use mo_core::link::Signal;
+
+use crate::Ctx;
+use crate::cluster::RemoteSession;
+use crate::registry::Entry;
+
+/// One viewer of one console, local or remote.
+#[allow(clippy::large_enum_variant)]
+pub enum AnySession {
+    /// The console runs here.
+    Local(Session),
+    /// Another node of the site holds the console.
+    Remote(RemoteSession),
+}
+
+/// Attach `user` (coming from `origin`) to `entry`'s console: here when it runs here, else
+/// through the node holding it. The error is the line to show the viewer.
+pub async fn open(
+    ctx: &Arc<Ctx>,
+    entry: &Entry,
+    user: &str,
+    origin: &str,
+    mode: Mode,
+    replay: Option<usize>,
+) -> Result<AnySession, String> {
+    let device = &entry.device.name;
+    if let Some(console) = &entry.console {
+        // In a site, `who` names the node each viewer came through.
+        let origin = match ctx.cluster.as_ref() {
+            Some(c) => format!("node {}: {origin}", c.node()),
+            None => origin.to_owned(),
+        };
+        return console
+            .attach_from(user, &origin, mode, replay)
+            .await
+            .map(AnySession::Local)
+            .map_err(|e| format!("cannot attach to {device}: {e}"));
+    }
+    let not_running = || {
+        let why = entry.error.clone().unwrap_or_default();
+        format!("{device} is not running: {why}")
+    };
+    let Some(remote) = ctx.cluster.as_ref().and_then(|c| c.remote()) else {
+        return Err(not_running());
+    };
+    let Some(owner) = remote.holder_elsewhere(device) else {
+        return Err(not_running());
+    };
+    remote
+        .attach(&owner, device, user, origin, mode, replay)
+        .await
+        .map(AnySession::Remote)
+        .map_err(|e| format!("cannot attach to {device} on node {owner}: {e}"))
+}
+
+/// `who` of `entry`'s console, wherever it runs (`None` when it runs nowhere reachable).
+pub async fn who(ctx: &Ctx, entry: &Entry) -> Option<Result<Vec<ViewerInfo>, String>> {
+    if let Some(console) = &entry.console {
+        return Some(console.who().await.map_err(|e| e.to_string()));
+    }
+    let remote = ctx.cluster.as_ref()?.remote()?;
+    let owner = remote.holder_elsewhere(&entry.device.name)?;
+    Some(remote.who(&owner, &entry.device.name).await)
+}
+
+fn err(e: mo_core::error::Error) -> String {
+    e.to_string()
+}
+
+impl AnySession {
+    /// The user.
+    pub fn user(&self) -> &str {
+        match self {
+            AnySession::Local(s) => s.user(),
+            AnySession::Remote(s) => s.user(),
+        }
+    }
+
+    /// The role granted at attach or at the last mode change.
+    pub fn role(&self) -> ViewerRole {
+        match self {
+            AnySession::Local(s) => s.role(),
+            AnySession::Remote(s) => s.role(),
+        }
+    }
+
+    /// The message for this viewer from connecting.
+    pub fn message(&self) -> &str {
+        match self {
+            AnySession::Local(s) => s.message(),
+            AnySession::Remote(s) => s.message(),
+        }
+    }
+
+    /// Take the replayed recent output (given once).
+    pub fn take_replay(&mut self) -> Bytes {
+        match self {
+            AnySession::Local(s) => s.take_replay(),
+            AnySession::Remote(s) => s.take_replay(),
+        }
+    }
+
+    /// The next event of the console's timeline.
+    pub async fn recv(&mut self) -> ViewerEvent {
+        match self {
+            AnySession::Local(s) => s.recv().await,
+            AnySession::Remote(s) => s.recv().await,
+        }
+    }
+
+    /// Type bytes into the console (recorded as this user's input where the console runs).
+    pub async fn write(&self, bytes: &[u8]) -> Result<(), String> {
+        match self {
+            AnySession::Local(s) => s.write(bytes).await.map_err(err),
+            AnySession::Remote(s) => s.write(bytes).await,
+        }
+    }
+
+    /// Change role (attach, spy, force, join); returns the message for this viewer.
+    pub async fn set_mode(&self, mode: Mode) -> Result<String, String> {
+        match self {
+            AnySession::Local(s) => s.set_mode(mode).await.map_err(err),
+            AnySession::Remote(s) => s.set_mode(mode).await,
+        }
+    }
+
+    /// Send break sequence `number`.
+    pub async fn send_break(&self, number: u8) -> Result<String, String> {
+        match self {
+            AnySession::Local(s) => s.send_break(number).await.map_err(err),
+            AnySession::Remote(s) => s.send_break(number).await,
+        }
+    }
+
+    /// Raise, drop or toggle a modem control line.
+    pub async fn set_signal(&self, line: Signal, to: Option<bool>) -> Result<String, String> {
+        match self {
+            AnySession::Local(s) => s.set_signal(line, to).await.map_err(err),
+            AnySession::Remote(s) => s.set_signal(line, to).await,
+        }
+    }
+
+    /// Tell the link this viewer's terminal size.
+    pub async fn window_size(&self, cols: u16, rows: u16) -> Result<(), String> {
+        match self {
+            AnySession::Local(s) => s.window_size(cols, rows).await.map_err(err),
+            AnySession::Remote(s) => s.window_size(cols, rows).await,
+        }
+    }
+
+    /// Write a note into the console's log; returns its sequence number.
+    pub async fn note(&self, text: &str) -> Result<u64, String> {
+        match self {
+            AnySession::Local(s) => s.note(text).await.map_err(err),
+            AnySession::Remote(s) => s.note(text).await,
+        }
+    }
+
+    /// Everyone connected, through whichever node.
+    pub async fn who(&self) -> Result<Vec<ViewerInfo>, String> {
+        match self {
+            AnySession::Local(s) => s.who().await.map_err(err),
+            AnySession::Remote(s) => s.who().await,
+        }
+    }
+
+    /// The last `lines` lines of output.
+    pub async fn replay(&self, lines: usize) -> Result<Bytes, String> {
+        match self {
+            AnySession::Local(s) => s.replay(lines).await.map_err(err),
+            AnySession::Remote(s) => s.replay(lines).await,
+        }
+    }
+
+    /// Reconnect the console's link now.
+    pub async fn reconnect(&self) -> Result<(), String> {
+        match self {
+            AnySession::Local(s) => s.reconnect().await.map_err(err),
+            AnySession::Remote(s) => s.reconnect().await,
+        }
+    }
+
+    /// The console's link state, in a word.
+    pub async fn link_state(&self) -> String {
+        match self {
+            AnySession::Local(s) => s.console().state().word().to_owned(),
+            AnySession::Remote(s) => s.link_state().await,
+        }
+    }
+}
