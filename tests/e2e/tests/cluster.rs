@@ -941,7 +941,8 @@ fn round_trips(
 /// beta's SSH door with the stock OpenSSH client and types, bob spies through gamma. Both see
 /// the device's output; `who` on any node lists both with the node each came through; alice's
 /// line is in alpha's log as her input. Also times the keystroke round trip through beta
-/// against the same through alpha (printed; docs/cluster.md has the figures).
+/// against the same through alpha (printed; docs/cluster.md has the figures). When alpha is
+/// killed, bob is told and disconnected.
 #[test]
 fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
     run_test("cluster-remote-attach", |w| {
@@ -1077,9 +1078,29 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
             "a remote keystroke took p50 {remote50:?} against {local50:?} locally"
         );
         local.close_stdin();
-        bob.close_stdin();
         local.wait_timeout(Duration::from_secs(10))?;
+
+        // The owner dies: bob, spying through gamma, is told and disconnected; attaching again
+        // says where the console is.
+        let killed_at = Instant::now();
+        nodes[0].1.kill9()?;
+        bob_seen.wait_for("bob's spy", "the console's owner is gone", DEADLINE)?;
+        ensure!(
+            bob_seen.wait_closed(Duration::from_secs(10)),
+            "bob's session stayed open after the notice:\n{}",
+            bob_seen.text()
+        );
+        println!(
+            "bob was told {:?} after the owner died",
+            killed_at.elapsed()
+        );
         bob.wait_timeout(Duration::from_secs(10))?;
+        let again = bob_c.run(mo_testsupport::Login::Spy("ex1"), &[], None)?;
+        ensure!(
+            !again.success() && again.combined().contains("node alpha"),
+            "spying again through gamma: {}",
+            again.combined()
+        );
         Ok(())
     });
 }
