@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mo_core::console::{Mode, Session, ViewerEvent, ViewerInfo, ViewerRole};
+use mo_core::console::{LinkState, Mode, Session, ViewerEvent, ViewerInfo, ViewerRole};
 use mo_core::link::Signal;
 
 use crate::Ctx;
@@ -34,13 +34,8 @@ pub async fn open(
 ) -> Result<AnySession, String> {
     let device = &entry.device.name;
     if let Some(console) = &entry.console {
-        // In a site, `who` names the node each viewer came through.
-        let origin = match ctx.cluster.as_ref() {
-            Some(c) => format!("node {}: {origin}", c.node()),
-            None => origin.to_owned(),
-        };
         return console
-            .attach_from(user, &origin, mode, replay)
+            .attach_from(user, &local_origin(ctx, origin), mode, replay)
             .await
             .map(AnySession::Local)
             .map_err(|e| format!("cannot attach to {device}: {e}"));
@@ -62,6 +57,14 @@ pub async fn open(
         .map_err(|e| format!("cannot attach to {device} on node {owner}: {e}"))
 }
 
+/// Where a viewer of a console running here comes from, for `who`: in a site, the node too.
+pub fn local_origin(ctx: &Ctx, origin: &str) -> String {
+    match ctx.cluster.as_ref() {
+        Some(c) => format!("node {}: {origin}", c.node()),
+        None => origin.to_owned(),
+    }
+}
+
 /// `who` of `entry`'s console, wherever it runs (`None` when it runs nowhere reachable).
 pub async fn who(ctx: &Ctx, entry: &Entry) -> Option<Result<Vec<ViewerInfo>, String>> {
     if let Some(console) = &entry.console {
@@ -72,8 +75,27 @@ pub async fn who(ctx: &Ctx, entry: &Entry) -> Option<Result<Vec<ViewerInfo>, Str
     Some(remote.who(&owner, &entry.device.name).await)
 }
 
-fn err(e: mo_core::error::Error) -> String {
-    e.to_string()
+/// Why a viewer's command failed: the console's own error (local), or the owner's answer or
+/// silence (remote), as text.
+#[derive(Debug)]
+pub enum ViewError {
+    /// The console here refused or failed.
+    Console(mo_core::error::Error),
+    /// The owner refused, or could not be reached.
+    Remote(String),
+}
+
+impl std::fmt::Display for ViewError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ViewError::Console(e) => e.fmt(f),
+            ViewError::Remote(text) => f.write_str(text),
+        }
+    }
+}
+
+fn err(e: mo_core::error::Error) -> ViewError {
+    ViewError::Console(e)
 }
 
 impl AnySession {
@@ -118,74 +140,91 @@ impl AnySession {
     }
 
     /// Type bytes into the console (recorded as this user's input where the console runs).
-    pub async fn write(&self, bytes: &[u8]) -> Result<(), String> {
+    pub async fn write(&self, bytes: &[u8]) -> Result<(), ViewError> {
         match self {
             AnySession::Local(s) => s.write(bytes).await.map_err(err),
-            AnySession::Remote(s) => s.write(bytes).await,
+            AnySession::Remote(s) => s.write(bytes).await.map_err(ViewError::Remote),
         }
     }
 
     /// Change role (attach, spy, force, join); returns the message for this viewer.
-    pub async fn set_mode(&self, mode: Mode) -> Result<String, String> {
+    pub async fn set_mode(&self, mode: Mode) -> Result<String, ViewError> {
         match self {
             AnySession::Local(s) => s.set_mode(mode).await.map_err(err),
-            AnySession::Remote(s) => s.set_mode(mode).await,
+            AnySession::Remote(s) => s.set_mode(mode).await.map_err(ViewError::Remote),
         }
     }
 
     /// Send break sequence `number`.
-    pub async fn send_break(&self, number: u8) -> Result<String, String> {
+    pub async fn send_break(&self, number: u8) -> Result<String, ViewError> {
         match self {
             AnySession::Local(s) => s.send_break(number).await.map_err(err),
-            AnySession::Remote(s) => s.send_break(number).await,
+            AnySession::Remote(s) => s.send_break(number).await.map_err(ViewError::Remote),
         }
     }
 
     /// Raise, drop or toggle a modem control line.
-    pub async fn set_signal(&self, line: Signal, to: Option<bool>) -> Result<String, String> {
+    pub async fn set_signal(&self, line: Signal, to: Option<bool>) -> Result<String, ViewError> {
         match self {
             AnySession::Local(s) => s.set_signal(line, to).await.map_err(err),
-            AnySession::Remote(s) => s.set_signal(line, to).await,
+            AnySession::Remote(s) => s.set_signal(line, to).await.map_err(ViewError::Remote),
         }
     }
 
     /// Tell the link this viewer's terminal size.
-    pub async fn window_size(&self, cols: u16, rows: u16) -> Result<(), String> {
+    pub async fn window_size(&self, cols: u16, rows: u16) -> Result<(), ViewError> {
         match self {
             AnySession::Local(s) => s.window_size(cols, rows).await.map_err(err),
-            AnySession::Remote(s) => s.window_size(cols, rows).await,
+            AnySession::Remote(s) => s.window_size(cols, rows).await.map_err(ViewError::Remote),
         }
     }
 
     /// Write a note into the console's log; returns its sequence number.
-    pub async fn note(&self, text: &str) -> Result<u64, String> {
+    pub async fn note(&self, text: &str) -> Result<u64, ViewError> {
         match self {
             AnySession::Local(s) => s.note(text).await.map_err(err),
-            AnySession::Remote(s) => s.note(text).await,
+            AnySession::Remote(s) => s.note(text).await.map_err(ViewError::Remote),
         }
     }
 
     /// Everyone connected, through whichever node.
-    pub async fn who(&self) -> Result<Vec<ViewerInfo>, String> {
+    pub async fn who(&self) -> Result<Vec<ViewerInfo>, ViewError> {
         match self {
             AnySession::Local(s) => s.who().await.map_err(err),
-            AnySession::Remote(s) => s.who().await,
+            AnySession::Remote(s) => s.who().await.map_err(ViewError::Remote),
         }
     }
 
     /// The last `lines` lines of output.
-    pub async fn replay(&self, lines: usize) -> Result<Bytes, String> {
+    pub async fn replay(&self, lines: usize) -> Result<Bytes, ViewError> {
         match self {
             AnySession::Local(s) => s.replay(lines).await.map_err(err),
-            AnySession::Remote(s) => s.replay(lines).await,
+            AnySession::Remote(s) => s.replay(lines).await.map_err(ViewError::Remote),
         }
     }
 
     /// Reconnect the console's link now.
-    pub async fn reconnect(&self) -> Result<(), String> {
+    pub async fn reconnect(&self) -> Result<(), ViewError> {
         match self {
             AnySession::Local(s) => s.reconnect().await.map_err(err),
-            AnySession::Remote(s) => s.reconnect().await,
+            AnySession::Remote(s) => s.reconnect().await.map_err(ViewError::Remote),
+        }
+    }
+
+    /// Like [`AnySession::recv`] but `None` at once when nothing is waiting.
+    pub fn try_recv(&mut self) -> Option<ViewerEvent> {
+        match self {
+            AnySession::Local(s) => s.try_recv(),
+            AnySession::Remote(s) => s.try_recv(),
+        }
+    }
+
+    /// The console's link state as it changes, for a console running here (a remote
+    /// viewer learns of link changes from the notices of the timeline).
+    pub fn watch_state(&self) -> Option<tokio::sync::watch::Receiver<LinkState>> {
+        match self {
+            AnySession::Local(s) => Some(s.console().watch_state()),
+            AnySession::Remote(_) => None,
         }
     }
 

@@ -719,6 +719,14 @@ impl RemoteSession {
         }
     }
 
+    /// Like [`RemoteSession::recv`] but `None` at once when nothing is waiting.
+    pub fn try_recv(&mut self) -> Option<ViewerEvent> {
+        if self.ended {
+            return Some(ViewerEvent::Closed);
+        }
+        self.reader.try_recv()
+    }
+
     async fn ask(&self, op: u8, body: &[u8]) -> Result<Bytes, String> {
         let mut ask = BytesMut::with_capacity(1 + body.len());
         ask.put_u8(op);

@@ -154,6 +154,16 @@ impl From<mo_core::Error> for ApiError {
     }
 }
 
+impl From<crate::viewer::ViewError> for ApiError {
+    fn from(e: crate::viewer::ViewError) -> Self {
+        match e {
+            crate::viewer::ViewError::Console(e) => e.into(),
+            // The owner's refusals and silence arrive as text.
+            crate::viewer::ViewError::Remote(text) => ApiError::new(Code::Unavailable, text),
+        }
+    }
+}
+
 /// The answer for a path no route serves.
 pub async fn no_route(method: Method, uri: Uri) -> ApiError {
     ApiError::not_found(format!(

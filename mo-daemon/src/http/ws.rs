@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use mo_api::{AttachQuery, LinkStateName, ServerFrame, StreamQuery};
-use mo_core::console::{LinkState, Mode, Output, Session, ViewerEvent, ViewerRole, admit, view};
+use mo_core::console::{LinkState, Mode, Output, ViewerEvent, ViewerRole, admit, view};
 use mo_core::door::ws::Control;
 use mo_core::link::Signal;
 use mo_core::policy::Permission;
@@ -28,6 +28,7 @@ use super::auth::Caller;
 use super::error::{ApiError, Code};
 use super::rest::{PathArgs, QueryArgs, api_event, api_role, api_viewer, visible_entry};
 use crate::live::Verdict;
+use crate::viewer::AnySession;
 
 /// Frames queued for one client before the bridge stops pulling from the console.
 const OUT_QUEUE: usize = 64;
@@ -123,23 +124,30 @@ pub async fn attach(
         },
     )?;
     let (mode, fallback) = (admitted.mode, admitted.notice);
-    let Some(console) = entry.console.clone() else {
-        return Err(ApiError::new(
-            Code::Unavailable,
-            format!(
-                "{name} is not running: {}",
-                entry.error.clone().unwrap_or_default()
-            ),
-        ));
-    };
-    let session = console
-        .attach_from(
+    let replay = q.replay.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    // A console another node of the site holds is attached through it (crate::viewer).
+    let session = match &entry.console {
+        Some(console) => AnySession::Local(
+            console
+                .attach_from(
+                    &caller.user,
+                    &crate::viewer::local_origin(&state.ctx, &caller.origin),
+                    mode,
+                    replay,
+                )
+                .await?,
+        ),
+        None => crate::viewer::open(
+            &state.ctx,
+            &entry,
             &caller.user,
             &caller.origin,
             mode,
-            q.replay.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            replay,
         )
-        .await?;
+        .await
+        .map_err(|why| ApiError::new(Code::Unavailable, why))?,
+    };
     Ok(ws
         .on_upgrade(move |socket| async move {
             run_attach(state, caller, name, session, fallback, socket).await;
@@ -192,7 +200,12 @@ const GATHER_MAX: usize = 64 * 1024;
 /// `first` plus the output already waiting in the session (without waiting for more), at most
 /// [`GATHER_MAX`] bytes in all; and what comes next and must follow the bytes in its own message:
 /// a notice, a missed marker, the end, or output that would not fit.
-fn gather(session: &mut Session, me: &str, device: &str, first: Bytes) -> (Bytes, Option<Output>) {
+fn gather(
+    session: &mut AnySession,
+    me: &str,
+    device: &str,
+    first: Bytes,
+) -> (Bytes, Option<Output>) {
     if first.len() >= GATHER_MAX {
         return (first, None);
     }
@@ -259,7 +272,7 @@ async fn run_attach(
     state: AppState,
     caller: Caller,
     device: String,
-    mut session: Session,
+    mut session: AnySession,
     fallback: Option<String>,
     socket: WebSocket,
 ) {
@@ -289,9 +302,12 @@ async fn run_attach(
     if !replay.is_empty() {
         ok = ok && send(&out, Message::Binary(replay)).await;
     }
-    let mut link = session.console().watch_state();
+    // A remote console's link changes arrive as notices only: its watch never changes.
+    let (_fixed, fixed_rx) = tokio::sync::watch::channel(LinkState::Idle);
+    let local_link = session.watch_state();
+    let mut link = local_link.clone().unwrap_or(fixed_rx);
     let first = link.borrow_and_update().clone();
-    if let Some(frame) = state_frame(&first) {
+    if let Some(frame) = local_link.is_some().then(|| state_frame(&first)).flatten() {
         ok = ok && send(&out, frame).await;
     }
     let me = caller.user.clone();
@@ -322,7 +338,7 @@ async fn run_attach(
             },
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Binary(data))) => {
-                    if let Err(e) = keystrokes(&session, &data).await {
+                    if let Err(e) = keystrokes(&session, &device, &data).await {
                         ok = send(&out, error_frame(&e)).await;
                     }
                 }
@@ -431,11 +447,10 @@ async fn bad_message(out: &mpsc::Sender<Message>, e: &axum::Error) -> String {
     reason
 }
 
-async fn keystrokes(session: &Session, data: &Bytes) -> Result<(), ApiError> {
+async fn keystrokes(session: &AnySession, device: &str, data: &Bytes) -> Result<(), ApiError> {
     if !session.role().can_write() {
         return Err(ApiError::forbidden(format!(
-            "you are spying on {}: keystrokes need read-write (send {{\"type\":\"mode\",\"mode\":\"attach\"}} or force)",
-            session.console().name()
+            "you are spying on {device}: keystrokes need read-write (send {{\"type\":\"mode\",\"mode\":\"attach\"}} or force)"
         )));
     }
     session.write(data).await.map_err(ApiError::from)
@@ -446,7 +461,7 @@ async fn control(
     state: &AppState,
     caller: &Caller,
     device: &str,
-    session: &mut Session,
+    session: &mut AnySession,
     raw: &str,
 ) -> Vec<Message> {
     let msg = match Control::parse(raw) {

@@ -728,19 +728,7 @@ fn each_console_has_one_owner_and_moves_when_its_owner_dies() {
                 Some("root-pw\n"),
             )?;
             Cli::run_ok(&dir, &["grant", "add", "root1", "admin", "all"], None)?;
-            let out = Cli::run_ok(&dir, &["token", "add", "root1", "--scope", "all"], None)?;
-            let token = out
-                .stdout
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_string();
-            ensure!(
-                token.starts_with("mo_"),
-                "token add on {name}: {}",
-                out.stdout
-            );
+            let token = token_for(&dir, "root1")?;
             if name == "alpha" {
                 // alpha brings the devices: a copy of the test's store.
                 for d in [
@@ -904,6 +892,87 @@ fn sharing_args(url: &str, name: &str) -> Vec<String> {
     .to_vec()
 }
 
+/// `mo token add USER --scope all` on the data directory `dir`: the token.
+fn token_for(dir: &std::path::Path, user: &str) -> Result<String> {
+    let out = Cli::run_ok(dir, &["token", "add", user, "--scope", "all"], None)?;
+    let token = out
+        .stdout
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    ensure!(
+        token.starts_with("mo_"),
+        "token add {user} on {}: {}",
+        dir.display(),
+        out.stdout
+    );
+    Ok(token)
+}
+
+/// A WebSocket spy (`GET /api/v1/devices/NAME/attach?mode=spy`) gathering every frame as text.
+struct WsSpy {
+    _rt: tokio::runtime::Runtime,
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl WsSpy {
+    fn attach(http_port: u16, device: &str, token: &str) -> Result<WsSpy> {
+        use futures_util::StreamExt as _;
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Check(format!("runtime: {e}")))?;
+        let url =
+            format!("ws://127.0.0.1:{http_port}/api/v1/devices/{device}/attach?mode=spy&replay=0");
+        let mut req = url
+            .into_client_request()
+            .map_err(|e| Error::Check(format!("ws request: {e}")))?;
+        let bearer = format!("Bearer {token}")
+            .parse()
+            .map_err(|e| Error::Check(format!("header: {e}")))?;
+        req.headers_mut().insert("authorization", bearer);
+        let (mut ws, _) = rt
+            .block_on(tokio_tungstenite::connect_async(req))
+            .map_err(|e| Error::Check(format!("WebSocket attach to {device}: {e}")))?;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = seen.clone();
+        rt.spawn(async move {
+            while let Some(Ok(msg)) = ws.next().await {
+                let text = match msg {
+                    Message::Text(t) => t.as_str().to_string(),
+                    Message::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+                    _ => continue,
+                };
+                if let Ok(mut s) = sink.lock() {
+                    s.push_str(&text);
+                }
+            }
+        });
+        Ok(WsSpy { _rt: rt, seen })
+    }
+
+    fn text(&self) -> String {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Whether `needle` arrives within [`DEADLINE`].
+    fn wait_for(&self, needle: &str) -> Result<bool> {
+        let deadline = Instant::now() + DEADLINE;
+        while Instant::now() < deadline {
+            if self.text().contains(needle) {
+                return Ok(true);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(false)
+    }
+}
+
 /// Write `text` to the stdin of an ssh client.
 fn type_into(peer: &mut mo_testsupport::Peer, text: &str) -> Result<()> {
     use std::io::Write as _;
@@ -942,7 +1011,7 @@ fn round_trips(
 /// the device's output; `who` on any node lists both with the node each came through; alice's
 /// line is in alpha's log as her input. Also times the keystroke round trip through beta
 /// against the same through alpha (printed; docs/cluster.md has the figures). When alpha is
-/// killed, bob is told and disconnected.
+/// killed, bob is told and disconnected. A WebSocket spy through beta sees alice's output.
 #[test]
 fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
     run_test("cluster-remote-attach", |w| {
@@ -966,10 +1035,12 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
                 )?;
             }
             let ssh_port = free_port()?;
-            let args = sharing_args(&url, name);
+            let http_port = free_port()?;
+            let mut args = sharing_args(&url, name);
+            args.extend(["--http".to_string(), format!("127.0.0.1:{http_port}")]);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let daemon = Daemon::start(&dir, ssh_port, &args)?;
-            nodes.push((dir, daemon, ssh_port));
+            nodes.push((dir, daemon, ssh_port, http_port));
         }
         let client = |node: usize, user: &str| {
             mo_testsupport::SshClient::with_password(
@@ -1059,6 +1130,21 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
                 local.stdout
             );
         }
+
+        // The WebSocket door of beta too: bob spies there and sees what alice types.
+        let token = token_for(&nodes[1].0, "bob")?;
+        let spy = WsSpy::attach(nodes[1].3, "ex1", &token)?;
+        ensure!(
+            spy.wait_for("\"role\":\"spy\"")?,
+            "no spy hello on beta's WebSocket"
+        );
+        type_into(&mut alice, "seen-on-websocket\n")?;
+        ensure!(
+            spy.wait_for("got: seen-on-websocket")?,
+            "beta's WebSocket spy did not see the output: {}",
+            spy.text()
+        );
+        drop(spy);
 
         // Keystroke round trips: through beta, then (alice leaving beta) through alpha itself.
         let (remote50, remote99) = round_trips(&mut alice, &alice_seen, "rb", 200)?;
