@@ -307,7 +307,21 @@ async fn run_attach(
     let local_link = session.watch_state();
     let mut link = local_link.clone().unwrap_or(fixed_rx);
     let first = link.borrow_and_update().clone();
-    if let Some(frame) = local_link.is_some().then(|| state_frame(&first)).flatten() {
+    let first = match local_link {
+        Some(_) => state_frame(&first),
+        // The owner says the state it has now.
+        None => {
+            let state = match session.link_state().await.as_str() {
+                "up" => Some(LinkStateName::Up),
+                "down" | "stopped" => Some(LinkStateName::Down),
+                "connecting" => Some(LinkStateName::Connecting),
+                "idle" => Some(LinkStateName::Idle),
+                _ => None,
+            };
+            state.map(|state| text(&ServerFrame::State { state }))
+        }
+    };
+    if let Some(frame) = first {
         ok = ok && send(&out, frame).await;
     }
     let me = caller.user.clone();

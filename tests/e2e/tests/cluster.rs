@@ -1135,8 +1135,9 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
         let token = token_for(&nodes[1].0, "bob")?;
         let spy = WsSpy::attach(nodes[1].3, "ex1", &token)?;
         ensure!(
-            spy.wait_for("\"role\":\"spy\"")?,
-            "no spy hello on beta's WebSocket"
+            spy.wait_for("\"role\":\"spy\"")? && spy.wait_for("\"state\":\"up\"")?,
+            "no spy hello and link state on beta's WebSocket: {}",
+            spy.text()
         );
         type_into(&mut alice, "seen-on-websocket\n")?;
         ensure!(
