@@ -279,18 +279,22 @@ impl Remote {
         mut session: Session,
         mut rx: mpsc::Receiver<async_nats::Message>,
     ) {
+        // The deadline moves with every command or keepalive, not with the console's output.
+        let mut heard = tokio::time::Instant::now();
         loop {
             tokio::select! {
-                msg = tokio::time::timeout(VIEWER_EXPIRY, rx.recv()) => {
-                    let Ok(Some(msg)) = msg else {
-                        tracing::info!(device = %device, "remote viewer not heard: ended");
-                        break;
-                    };
+                msg = rx.recv() => {
+                    let Some(msg) = msg else { break };
+                    heard = tokio::time::Instant::now();
                     let (reply, end) = command(&session, &msg.payload).await;
                     self.respond(&msg, answer(reply)).await;
                     if end {
                         break;
                     }
+                }
+                () = tokio::time::sleep_until(heard + VIEWER_EXPIRY) => {
+                    tracing::info!(device = %device, "remote viewer not heard: ended");
+                    break;
                 }
                 // Only the end matters here; the chunks travel on the timeline subject.
                 ev = session.recv() => if ev == ViewerEvent::Closed {

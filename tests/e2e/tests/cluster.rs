@@ -1099,6 +1099,29 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
             );
         }
 
+        // The API's `who` of gamma asks the owner too.
+        let gamma_token = token_for(&nodes[2].0, "alice")?;
+        let who: Value = reqwest::blocking::Client::new()
+            .get(format!(
+                "http://127.0.0.1:{}/api/v1/devices/ex1/who",
+                nodes[2].3
+            ))
+            .bearer_auth(&gamma_token)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .and_then(|r| r.error_for_status())
+            .and_then(|r| r.json())
+            .map_err(|e| Error::Check(format!("GET /api/v1/devices/ex1/who on gamma: {e}")))?;
+        let origins: Vec<&str> = who
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v["origin"].as_str()).collect())
+            .unwrap_or_default();
+        ensure!(
+            origins.iter().any(|o| o.starts_with("node beta: ssh"))
+                && origins.iter().any(|o| o.starts_with("node gamma: ssh")),
+            "GET /api/v1/devices/ex1/who on gamma: {who:#}"
+        );
+
         // The typed line is alice's input in alpha's log (not bob's: his was refused).
         wait_until("alice's line in alpha's log", || {
             let shown = Cli::run_ok(

@@ -7,7 +7,7 @@ use mo_core::policy::Permission;
 
 use super::super::AppState;
 use super::super::auth::Caller;
-use super::super::error::ApiError;
+use super::super::error::{ApiError, Code};
 use super::{PathArgs, api_viewer, visible_entry};
 
 /// Who is on the console.
@@ -25,7 +25,11 @@ pub async fn who(
     let entry = visible_entry(&state, &caller, &name)?;
     let who = match &entry.console {
         Some(c) => c.who().await?,
-        None => Vec::new(),
+        // A console another node holds: its owner answers.
+        None => match crate::viewer::who(&state.ctx, &entry).await {
+            Some(who) => who.map_err(|e| ApiError::new(Code::Unavailable, e))?,
+            None => Vec::new(),
+        },
     };
     Ok(Json(who.iter().map(api_viewer).collect()))
 }
@@ -37,8 +41,8 @@ pub async fn sessions(State(state): State<AppState>, caller: Caller) -> Json<Vec
     let mut out = Vec::new();
     if caller.scope_permits(Permission::List) {
         for entry in state.ctx.visible(&caller.user) {
-            if let Some(c) = &entry.console {
-                for v in c.who().await.unwrap_or_default() {
+            if let Some(Ok(who)) = crate::viewer::who(&state.ctx, &entry).await {
+                for v in who {
                     out.push(SessionInfo::new(&entry.device.name, api_viewer(&v)));
                 }
             }
