@@ -57,6 +57,39 @@ pub async fn open(
         .map_err(|e| format!("cannot attach to {device} on node {owner}: {e}"))
 }
 
+/// How long a door waits for a console that stopped under its viewer to run again in the site
+/// (its owner died: the lease TTL, a second or two more, and the new owner's connect).
+pub const REATTACH_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether a door reattaches a viewer whose console stopped: in a site sharing devices.
+pub fn may_reattach(ctx: &Ctx) -> bool {
+    ctx.cluster.as_ref().and_then(|c| c.remote()).is_some()
+}
+
+/// Wait (up to [`REATTACH_WAIT`]) until `device` runs again, here or on another live node, and
+/// attach there (no replay: the viewer saw it). `None` when the device is gone or did not
+/// come back in time.
+pub async fn reattach(
+    ctx: &Arc<Ctx>,
+    device: &str,
+    user: &str,
+    origin: &str,
+    mode: Mode,
+) -> Option<(Entry, AnySession)> {
+    let deadline = tokio::time::Instant::now() + REATTACH_WAIT;
+    loop {
+        // The old owner's claim may look live for a while: try again until the new one runs.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let entry = ctx.registry.get(device)?;
+        if let Ok(session) = open(ctx, &entry, user, origin, mode, Some(0)).await {
+            return Some((entry, session));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+    }
+}
+
 /// Where a viewer of a console running here comes from, for `who`: in a site, the node too.
 pub fn local_origin(ctx: &Ctx, origin: &str) -> String {
     match ctx.cluster.as_ref() {

@@ -717,7 +717,7 @@ impl RemoteSession {
                 let why = why.ok().and_then(|w| w.clone()).unwrap_or_default();
                 self.ended = true;
                 ViewerEvent::Chunk(notice_chunk(&format!(
-                    "{why}: disconnected (the console's owner is gone; attach again to reach its new owner)"
+                    "{why}: the console's owner is gone"
                 )))
             }
         }

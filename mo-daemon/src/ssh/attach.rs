@@ -73,33 +73,62 @@ pub async fn run(
             return 1;
         }
     };
-    term.write(notice(&format!(
-        "{device}: {}; {}? for help",
-        session.message(),
-        entry.escape
-    )))
-    .await;
-    let replay = session.take_replay();
-    if !replay.is_empty() {
-        term.write(replay).await;
-    }
-    if let Some((cols, rows)) = term.size {
-        let _ = session.window_size(cols, rows).await;
-    }
+    let mut entry = entry;
     let door = Door { ctx, user, origin };
-    door.ctx.access.record(
-        user,
-        origin,
-        "attach",
-        Some(device),
-        Outcome::Ok,
-        format!("as {}", session.role()),
-    );
-    let status = bridge(&door, &entry, &mut session, term).await;
-    door.ctx
-        .access
-        .record(user, origin, "detach", Some(device), Outcome::Ok, "");
-    status
+    loop {
+        term.write(notice(&format!(
+            "{device}: {}; {}? for help",
+            session.message(),
+            entry.escape
+        )))
+        .await;
+        let replay = session.take_replay();
+        if !replay.is_empty() {
+            term.write(replay).await;
+        }
+        if let Some((cols, rows)) = term.size {
+            let _ = session.window_size(cols, rows).await;
+        }
+        door.ctx.access.record(
+            user,
+            origin,
+            "attach",
+            Some(device),
+            Outcome::Ok,
+            format!("as {}", session.role()),
+        );
+        let (status, closed) = bridge(&door, &entry, &mut session, term).await;
+        door.ctx
+            .access
+            .record(user, origin, "detach", Some(device), Outcome::Ok, "");
+        // In a site, a console that stopped under the viewer (its owner died or gave it up)
+        // is reattached wherever it runs next.
+        if !closed || !crate::viewer::may_reattach(ctx) {
+            return status;
+        }
+        let mode = if session.role().can_write() {
+            Mode::Attach
+        } else {
+            Mode::Spy
+        };
+        drop(session);
+        term.write(notice(&format!(
+            "waiting up to {}s for {device} to run again in the site",
+            crate::viewer::REATTACH_WAIT.as_secs()
+        )))
+        .await;
+        match crate::viewer::reattach(ctx, device, user, origin, mode).await {
+            Some((e, s)) => {
+                term.write(notice(&format!("reattached to {device}"))).await;
+                (entry, session) = (e, s);
+            }
+            None => {
+                term.write(notice(&format!("{device} did not come back: disconnected")))
+                    .await;
+                return status;
+            }
+        }
+    }
 }
 
 /// Who is on the other side of a session, for policy checks.
@@ -115,7 +144,14 @@ impl Door<'_> {
     }
 }
 
-async fn bridge(door: &Door<'_>, entry: &Entry, session: &mut AnySession, term: &mut Term) -> u32 {
+/// Bridge until the viewer leaves or the console closes: the exit status, and whether the
+/// console closed (rather than the viewer leaving).
+async fn bridge(
+    door: &Door<'_>,
+    entry: &Entry,
+    session: &mut AnySession,
+    term: &mut Term,
+) -> (u32, bool) {
     let mut parser = EscapeParser::new(entry.escape);
     let out = term.out().clone();
     let me = session.user().to_string();
@@ -158,11 +194,11 @@ async fn bridge(door: &Door<'_>, entry: &Entry, session: &mut AnySession, term: 
                             why.clone(),
                         );
                         term.write(notice(&format!("disconnected: {why}"))).await;
-                        return 1;
+                        return (1, false);
                     }
                 }
             }
-            Wake::Input(TermInput::Closed) => return 0,
+            Wake::Input(TermInput::Closed) => return (0, false),
             Wake::Input(TermInput::Resize { cols, rows }) => {
                 let _ = session.window_size(cols, rows).await;
             }
@@ -179,7 +215,7 @@ async fn bridge(door: &Door<'_>, entry: &Entry, session: &mut AnySession, term: 
                         Input::Command(Command::Disconnect) => {
                             term.write(notice(&format!("left {}", entry.device.name)))
                                 .await;
-                            return 0;
+                            return (0, false);
                         }
                         Input::Command(Command::PowerMenu) => {
                             let open = power_menu(door, entry, term).await;
@@ -206,7 +242,7 @@ async fn bridge(door: &Door<'_>, entry: &Entry, session: &mut AnySession, term: 
                     if let Some(seen) = seen {
                         term.write(seen.terminal()).await;
                     }
-                    return 1;
+                    return (1, true);
                 }
                 if let (Some(p), Some(seen)) = (permit, seen) {
                     p.send(seen.terminal());
