@@ -295,6 +295,12 @@ impl Session {
         &self.message
     }
 
+    /// The console's output offset this viewer has seen up to (at attach: where its timeline
+    /// starts).
+    pub fn offset(&self) -> u64 {
+        self.reader.seen_offset
+    }
+
     /// Take the replayed recent output (given once).
     pub fn take_replay(&mut self) -> Bytes {
         std::mem::take(&mut self.replay)

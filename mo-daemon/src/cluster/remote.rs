@@ -71,6 +71,8 @@ struct Attached {
     id: ViewerId,
     role: String,
     message: String,
+    /// The console's output offset at the attach: chunks before it are the replay's.
+    offset: u64,
 }
 
 /// One `who` line on the wire.
@@ -258,6 +260,7 @@ impl Remote {
             id: session.id(),
             role: session.role().name().to_owned(),
             message: session.message().to_owned(),
+            offset: session.offset(),
         };
         let replay = session.take_replay();
         let head = serde_json::to_vec(&attached).unwrap_or_default();
@@ -454,7 +457,8 @@ impl Remote {
             role: Mutex::new(role),
             message: a.message,
             replay: body,
-            reader: TimelineReader::new(rx, 0),
+            reader: TimelineReader::new(rx, a.offset),
+            start: a.offset,
             feed,
             lost,
             keepalive,
@@ -664,6 +668,8 @@ pub struct RemoteSession {
     message: String,
     replay: Bytes,
     reader: TimelineReader,
+    /// The output offset at the attach: the node's fan-out may hold older chunks.
+    start: u64,
     feed: Arc<Feed>,
     lost: watch::Receiver<Option<String>>,
     keepalive: JoinHandle<()>,
@@ -710,7 +716,7 @@ impl RemoteSession {
         let mut ended = self.feed.ended.clone();
         let mut lost = self.lost.clone();
         tokio::select! {
-            ev = self.reader.recv() => ev,
+            ev = self.next_new() => ev,
             // Whatever the fan-out still holds comes first.
             _ = ended.wait_for(|e| *e) => self.reader.try_recv().unwrap_or(ViewerEvent::Closed),
             why = lost.wait_for(Option::is_some) => {
@@ -719,6 +725,17 @@ impl RemoteSession {
                 ViewerEvent::Chunk(notice_chunk(&format!(
                     "{why}: the console's owner is gone"
                 )))
+            }
+        }
+    }
+
+    /// The next event of the fan-out that is not from before the attach (those chunks
+    /// arrived while the owner attached, and the replay has them).
+    async fn next_new(&mut self) -> ViewerEvent {
+        loop {
+            match self.reader.recv().await {
+                ViewerEvent::Chunk(c) if c.offset < self.start => {}
+                ev => return ev,
             }
         }
     }
