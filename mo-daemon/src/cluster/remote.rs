@@ -6,7 +6,7 @@
 //! so the mode (attach, spy, force, join), the notices, the replay and `who` are the console's
 //! own. Commands of that viewer go to `mo.rc.A.s.SID` and A runs them on the session: typed
 //! bytes are the user's input in A's log. The console's timeline travels once per node: A
-//! publishes every chunk on `mo.rc.tl.DEVICE` while any remote viewer is attached, and each
+//! publishes every chunk on `mo.tl.DEVICE` while any remote viewer is attached, and each
 //! node with viewers subscribes once and fans the chunks out to its viewers through a local
 //! broadcast, exactly as the console's hub does for local ones.
 //!
@@ -47,7 +47,7 @@ fn service(node: &str) -> String {
 
 /// The subject of `device`'s timeline.
 fn timeline_subject(device: &str) -> String {
-    format!("mo.rc.tl.{}", super::directory::key_of(device))
+    format!("mo.tl.{}", super::directory::key_of(device))
 }
 
 /// Names the node holding a device's console (`None`: no live node does).
