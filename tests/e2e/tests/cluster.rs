@@ -1023,11 +1023,12 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
         let mut nodes = Vec::new();
         for name in names {
             let dir = w.dir().join(name);
-            for (user, pw) in [("alice", "alice-pw\n"), ("bob", "bob-pw\n")] {
-                Cli::run_ok(&dir, &["user", "add", user, "--password-stdin"], Some(pw))?;
-                Cli::run_ok(&dir, &["grant", "add", user, "admin", "all"], None)?;
-            }
             if name == "alpha" {
+                // The users travel to beta and gamma through the shared directory.
+                for (user, pw) in [("alice", "alice-pw\n"), ("bob", "bob-pw\n")] {
+                    Cli::run_ok(&dir, &["user", "add", user, "--password-stdin"], Some(pw))?;
+                    Cli::run_ok(&dir, &["grant", "add", user, "admin", "all"], None)?;
+                }
                 Cli::run_ok(
                     &dir,
                     &["device", "add", "ex1", &device_url, "--node", "alpha"],
@@ -1054,7 +1055,8 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
         let bob_c = client(2, "bob")?;
         let log = w.dir().join("ssh-clients.log");
 
-        // The console runs on alpha; beta and gamma learn where (directory and leases).
+        // The console runs on alpha; beta and gamma learn where (directory and leases), and
+        // learn alice and bob from the directory.
         wait_until("beta and gamma know alpha holds ex1", || {
             Ok([1, 2].iter().all(|&i| {
                 devices_on(&nodes[i].0).is_ok_and(|d| d.iter().any(|n| n == "ex1"))
