@@ -15,7 +15,7 @@
 //! | viewers | [`Viewer`], [`SessionInfo`], [`ViewerRole`] |
 //! | power | [`PowerRequest`], [`PowerReport`], [`PowerAction`] |
 //! | line signals | [`SignalRequest`], [`SignalReport`], [`Lines`], [`LineSetting`] |
-//! | record log | [`LogQuery`], [`SearchQuery`], [`SearchHit`], [`VerifyReport`] |
+//! | record log | [`LogQuery`], [`SearchQuery`], [`SearchHit`], [`VerifyQuery`], [`VerifyReport`] |
 //! | events | [`Event`], [`EventsQuery`], [`Severity`] |
 //! | users, roles | [`User`], [`NewUser`], [`UserPath`], [`NewPassword`], [`SshKey`], [`NewSshKey`], [`SshKeyQuery`], [`Role`] |
 //! | device groups, grants | [`DeviceGroup`], [`DeviceGroupDetail`], [`NewDeviceGroup`], [`DeviceGroupChange`], [`AccessPath`], [`Grant`], [`GrantQuery`] |
@@ -70,7 +70,7 @@ pub use events::{
 };
 pub use health::{Degraded, Health, HealthPart, HealthStatus, Ready};
 pub use hosts::{DAEMON_HOST, HostInfo, HostInfoKind, HostPath};
-pub use log::{LogQuery, SearchHit, SearchQuery, VerifyReport};
+pub use log::{LogQuery, SearchHit, SearchQuery, VerifyQuery, VerifyReport};
 pub use maintenance::{Maintenance, MaintenancePath, StartMaintenance};
 pub use power::{PowerAction, PowerReport, PowerRequest, PowerResult, PowerState};
 pub use schema::{

@@ -65,6 +65,16 @@ impl SearchHit {
     }
 }
 
+/// Query of `POST /api/v1/devices/{name}/log/verify`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyQuery {
+    /// Also compare this log with every node's copy of it (`mod --cluster … --share-devices`):
+    /// each divergence is a problem naming the node, the device and the record.
+    pub replicas: Option<bool>,
+}
+
 /// The answer of a log verification.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(as = Verify)]

@@ -67,7 +67,14 @@ pub fn run(dir: &DataDir, command: LogCommand, out: &mut (dyn Write + Send)) -> 
             };
             crate::log_usage::run(dir, names, defaults, json, out)?;
         }
-        LogCommand::Verify { name, json } => {
+        LogCommand::Verify {
+            name,
+            json,
+            replicas,
+        } => {
+            if replicas {
+                bail!("`mo log verify --replicas` asks a daemon of the site: give --server URL");
+            }
             let log = log_dir(dir, &name)?;
             let report = verify(&log)?;
             if json {

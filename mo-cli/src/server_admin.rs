@@ -394,8 +394,16 @@ async fn run_async(
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Log(LogCommand::Verify { name, json }) => {
-            let report = client.log_verify(name).await?;
+        Command::Log(LogCommand::Verify {
+            name,
+            json,
+            replicas,
+        }) => {
+            let report = if *replicas {
+                client.log_verify_replicas(name).await?
+            } else {
+                client.log_verify(name).await?
+            };
             if *json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
             } else {

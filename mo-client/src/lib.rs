@@ -439,6 +439,15 @@ impl Client {
         .await
     }
 
+    /// Compare the record log's copies on every node of the daemon's site (`mod --cluster …
+    /// --share-devices`): each divergence is a problem naming the node, device and record.
+    pub async fn log_verify_replicas(&self, name: &str) -> Result<VerifyReport> {
+        let segments = ["api", "v1", "devices", name, "log", "verify"];
+        let mut req = Self::post(&segments, json!({}), Some(name));
+        req.query.push(("replicas", "true".to_string()));
+        self.json(req).await
+    }
+
     /// Recent events, oldest first.
     pub async fn list_events(&self, query: &EventQuery) -> Result<Vec<Event>> {
         let mut req = Self::get(&["api", "v1", "events"], query.device.as_deref());

@@ -71,6 +71,10 @@ pub enum LogCommand {
         /// Print the report as JSON (ok, records, segments, problems, warnings).
         #[arg(long)]
         json: bool,
+        /// Compare the copies of the log on every node of the site the daemon at --server is in
+        /// (`mod --cluster … --share-devices`); names each divergence (node, device, record).
+        #[arg(long)]
+        replicas: bool,
     },
     /// Show how much each record log holds and what retention would remove now.
     ///

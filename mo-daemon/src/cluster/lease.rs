@@ -56,7 +56,12 @@ struct Claim {
 pub struct Ownership {
     node: String,
     state: RwLock<State>,
+    /// Whether a held console may run yet (the replicated log caught up), else why not.
+    gate: std::sync::OnceLock<Gate>,
 }
+
+/// See [`Ownership::set_gate`].
+pub type Gate = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 #[derive(Default)]
 struct State {
@@ -76,6 +81,7 @@ impl Ownership {
         Arc::new(Ownership {
             node: node.to_owned(),
             state: RwLock::new(State::default()),
+            gate: std::sync::OnceLock::new(),
         })
     }
 
@@ -86,7 +92,7 @@ impl Ownership {
             return Err("internal error: poisoned ownership state".into());
         };
         if state.held.contains(&device.name) {
-            return Ok(());
+            return self.gate.get().map_or(Ok(()), |gate| gate(&device.name));
         }
         if let Some(pin) = &device.settings.node
             && *pin != self.node
@@ -121,6 +127,30 @@ impl Ownership {
         (state.live.get(&claim.node) == Some(&claim.epoch)).then(|| claim.node.clone())
     }
 
+    /// Run a held console only once `gate` says so (the record log replication, which catches
+    /// up first); set once.
+    pub fn set_gate(&self, gate: Gate) {
+        let _ = self.gate.set(gate);
+    }
+
+    /// Whether this node holds `device` now.
+    pub fn holds(&self, device: &str) -> bool {
+        self.state.read().is_ok_and(|s| s.held.contains(device))
+    }
+
+    /// The live nodes, and the node whose live claim holds `device` (if any).
+    pub fn view_of(&self, device: &str) -> (Vec<String>, Option<String>) {
+        let Ok(s) = self.state.read() else {
+            return (Vec::new(), None);
+        };
+        let owner = s
+            .claims
+            .get(device)
+            .filter(|(c, _)| s.live.get(&c.node) == Some(&c.epoch))
+            .map(|(c, _)| c.node.clone());
+        (s.live.keys().cloned().collect(), owner)
+    }
+
     fn with_state<T>(&self, f: impl FnOnce(&mut State) -> T) -> Option<T> {
         self.state.write().ok().map(|mut s| f(&mut s))
     }
@@ -129,16 +159,26 @@ impl Ownership {
 /// The node among `live` that ranks first for `device` (rendezvous hashing: stable, and a
 /// node's arrival or departure moves only the devices it ranks first for).
 fn place<'a>(device: &str, live: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    live.into_iter().max_by_key(|node| {
-        let mut h = blake3::Hasher::new();
-        h.update(device.as_bytes());
-        h.update(&[0]);
-        h.update(node.as_bytes());
-        let bytes = h.finalize();
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&bytes.as_bytes()[..8]);
-        (u64::from_be_bytes(first), *node)
-    })
+    live.into_iter().max_by_key(|node| score(device, node))
+}
+
+/// The nodes among `live` in the order the placement ranks them for `device`, best first (the
+/// replicas of a device's log are the next after its owner).
+pub(super) fn rank<'a>(device: &str, live: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut nodes: Vec<&str> = live.into_iter().collect();
+    nodes.sort_by_key(|node| std::cmp::Reverse(score(device, node)));
+    nodes
+}
+
+fn score<'a>(device: &str, node: &'a str) -> (u64, &'a str) {
+    let mut h = blake3::Hasher::new();
+    h.update(device.as_bytes());
+    h.update(&[0]);
+    h.update(node.as_bytes());
+    let bytes = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&bytes.as_bytes()[..8]);
+    (u64::from_be_bytes(first), node)
 }
 
 /// A bucket, made with `config` if missing (every node makes it alike, so a race is harmless).

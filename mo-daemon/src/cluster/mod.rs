@@ -11,10 +11,12 @@ mod beat;
 mod directory;
 mod lease;
 mod remote;
+mod replica;
 mod wire;
 
 pub use lease::Ownership;
 pub use remote::RemoteSession;
+pub use replica::NodeLog;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -92,6 +94,11 @@ pub struct ClusterArgs {
     /// for all (the KV bucket `mo_leases`).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_ttl)]
     pub lease_ttl: Duration,
+    /// How many nodes besides a console's owner keep a byte-identical copy of its record log
+    /// (--share-devices): the live nodes the placement ranks next (docs/cluster.md).
+    #[arg(long, value_name = "N", default_value_t = 1,
+        value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub replicas: u32,
 }
 
 fn parse_ttl(text: &str) -> Result<Duration, String> {
@@ -134,6 +141,8 @@ struct Inner {
     /// Remote attach (`--share-devices`): this node's viewers of other nodes' consoles, and
     /// the other nodes' viewers of this node's.
     remote: Option<Arc<remote::Remote>>,
+    /// The record log replication (with --share-devices).
+    replication: Option<Arc<replica::Replication>>,
 }
 
 #[derive(Default)]
@@ -228,7 +237,21 @@ impl Cluster {
                 }),
             )
         });
+        let replication = ownership.as_ref().map(|own| {
+            replica::Replication::start(
+                &node,
+                args.replicas as usize,
+                own.clone(),
+                Arc::downgrade(registry),
+                client.clone(),
+            )
+        });
+        let (replication, replication_tasks) = match replication {
+            Some((r, tasks)) => (Some(r), tasks),
+            None => (None, Vec::new()),
+        };
         let inner = Arc::new(Inner {
+            replication,
             instance: format!("{:016x}", rand::random::<u64>()),
             node,
             heartbeat: args.heartbeat,
@@ -241,6 +264,9 @@ impl Cluster {
         });
         if let Some(remote) = &inner.remote {
             inner.push_task(tokio::spawn(remote.clone().serve()));
+        }
+        for task in replication_tasks {
+            inner.push_task(task);
         }
         let devices = args.share_devices.then(|| store.clone());
         let task = tokio::spawn(run(
@@ -309,6 +335,21 @@ impl Cluster {
             lost_after: inner.lost_after,
             nodes,
         }
+    }
+
+    /// Every node's copy of `device`'s record log, compared (`mo log verify NAME --replicas`):
+    /// the divergences (node, device, record), the warnings (a node behind) and the copies.
+    /// Fails when this node does not replicate logs (no --share-devices) or NATS is away.
+    pub async fn verify_replicas(
+        &self,
+        device: &str,
+    ) -> anyhow::Result<(Vec<String>, Vec<String>, Vec<NodeLog>)> {
+        let Some(replication) = &self.inner.replication else {
+            bail!("this node does not replicate record logs (start it with --share-devices)");
+        };
+        let logs = replication.gather(device).await?;
+        let (problems, warnings) = replica::compare(device, &logs);
+        Ok((problems, warnings, logs))
     }
 
     /// Stop announcing; tell the site this node leaves (one last beat, if NATS is there).

@@ -31,6 +31,34 @@ fn status(w: &World, base: &str, token: &str) -> Result<Value> {
         .map_err(|e| Error::Check(format!("cluster status --json: {e}:\n{}", out.stdout)))
 }
 
+/// An admin user with an API token in data directory `dir`: the token.
+fn admin_token(dir: &std::path::Path) -> Result<String> {
+    Cli::run_ok(
+        dir,
+        &["user", "add", "root1", "--password-stdin"],
+        Some("root-pw\n"),
+    )?;
+    Cli::run_ok(dir, &["grant", "add", "root1", "admin", "all"], None)?;
+    token_for(dir, "root1")
+}
+
+/// Start node `name` of the site at NATS `url` on data directory `dir`, sharing devices
+/// (heartbeat 500 ms, lease TTL 5 s), with `extra` options: the daemon and its HTTP base URL.
+fn sharing_node(
+    dir: &std::path::Path,
+    url: &str,
+    name: &str,
+    extra: &[&str],
+) -> Result<(Daemon, String)> {
+    let http = format!("127.0.0.1:{}", free_port()?);
+    let mut args = sharing_args(url, name);
+    args.extend(["--http".to_string(), http.clone()]);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let daemon = Daemon::start(dir, free_port()?, &args)?;
+    Ok((daemon, format!("http://{http}")))
+}
+
 /// The node `name` of a status, if listed.
 fn node<'a>(status: &'a Value, name: &str) -> Option<&'a Value> {
     status["nodes"]
@@ -722,13 +750,7 @@ fn each_console_has_one_owner_and_moves_when_its_owner_dies() {
         let mut nodes: Vec<(String, std::path::PathBuf, Daemon, String, String)> = Vec::new();
         for name in names {
             let dir = w.dir().join(name);
-            Cli::run_ok(
-                &dir,
-                &["user", "add", "root1", "--password-stdin"],
-                Some("root-pw\n"),
-            )?;
-            Cli::run_ok(&dir, &["grant", "add", "root1", "admin", "all"], None)?;
-            let token = token_for(&dir, "root1")?;
+            let token = admin_token(&dir)?;
             if name == "alpha" {
                 // alpha brings the devices: a copy of the test's store.
                 for d in [
@@ -744,19 +766,8 @@ fn each_console_has_one_owner_and_moves_when_its_owner_dies() {
                     Cli::run_ok(&dir, &args, None)?;
                 }
             }
-            let port = free_port()?;
-            let http = format!("127.0.0.1:{port}");
-            let mut args = sharing_args(&url, name);
-            args.extend(["--http".to_string(), http.clone()]);
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let daemon = Daemon::start(&dir, free_port()?, &args)?;
-            nodes.push((
-                name.to_string(),
-                dir,
-                daemon,
-                format!("http://{http}"),
-                token,
-            ));
+            let (daemon, base) = sharing_node(&dir, &url, name, &[])?;
+            nodes.push((name.to_string(), dir, daemon, base, token));
         }
         let all = [
             "counted", "sim0", "sim1", "sim2", "sim3", "sim4", "sim5", "pinned",
@@ -1216,6 +1227,176 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
         bob.close_stdin();
         alice.wait_timeout(Duration::from_secs(10))?;
         bob.wait_timeout(Duration::from_secs(10))?;
+/// A console that prints numbered lines quickly, with short pauses (about 250 kB/s).
+const STEADY_FLOOD: &str = r#"#!/bin/sh
+i=0
+while :; do
+  i=$((i+1))
+  echo "replicated line $i padding padding padding padding padding padding"
+  if [ $((i % 200)) = 0 ]; then sleep 0.05; fi
+done
+"#;
+
+/// The segment files of `device`'s log in data directory `dir`, sorted by name.
+fn segments(dir: &std::path::Path, device: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("logs").join(device))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "mlog"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// `mo --server BASE --token TOKEN log verify NAME --replicas`.
+fn verify_replicas(w: &World, base: &str, token: &str, name: &str) -> Result<(bool, String)> {
+    let out = w.mo(
+        &[
+            "--server",
+            base,
+            "--token",
+            token,
+            "log",
+            "verify",
+            name,
+            "--replicas",
+        ],
+        None,
+    )?;
+    Ok((out.success(), out.combined()))
+}
+
+/// Replicated logs (issue 14 item 5): the records of a console owned by one node are
+/// byte-identical in the data directory of its replica; a byte changed in a closed segment of a
+/// copy is named (node, device, record) by `mo log verify --replicas`; when the owner is killed
+/// during output, the new owner continues the same chain (the first segment stays the dead
+/// owner's, byte for byte) and the survivors' copies verify.
+#[test]
+fn console_logs_are_replicated_byte_identical_and_continue_across_owners() {
+    run_test("cluster-replicas", |w| {
+        let started = Instant::now();
+        let nats = Nats::start(&w.dir().join("nats"))?;
+        let url = nats.url();
+        let script = w.write_script("steady.sh", STEADY_FLOOD)?;
+        let flood_url = format!("exec://{}", script.display());
+        let mut nodes: Vec<(String, std::path::PathBuf, Daemon, String, String)> = Vec::new();
+        for name in ["alpha", "beta", "gamma"] {
+            let dir = w.dir().join(name);
+            let token = admin_token(&dir)?;
+            if name == "alpha" {
+                Cli::run_ok(&dir, &["device", "add", "flood", &flood_url], None)?;
+            }
+            let extra = ["--replicas", "1", "--segment-mib", "1"];
+            let (daemon, base) = sharing_node(&dir, &url, name, &extra)?;
+            nodes.push((name.into(), dir, daemon, base, token));
+        }
+        let (base, token) = (nodes[0].3.clone(), nodes[0].4.clone());
+        wait_status(w, &base, &token, "three nodes, flood held by one", |s| {
+            ["alpha", "beta", "gamma"]
+                .iter()
+                .all(|n| node(s, n).is_some_and(|n| n["state"] == "up"))
+                && holder(s, "flood").len() == 1
+        })?;
+        // The console may have moved once while the nodes came up: take the owner once a
+        // segment is closed.
+        wait_until("a segment closed", || {
+            Ok(nodes.iter().any(|n| segments(&n.1, "flood").len() >= 2))
+        })?;
+        let seen = wait_status(w, &base, &token, "flood held", |s| {
+            holder(s, "flood").len() == 1
+        })?;
+        let owner = holder(&seen, "flood").remove(0);
+        let o = nodes.iter().position(|n| n.0 == owner).unwrap();
+        let owner_dir = nodes[o].1.clone();
+        wait_until("the owner closed a segment", || {
+            Ok(segments(&owner_dir, "flood").len() >= 2)
+        })?;
+        let first = segments(&owner_dir, "flood").remove(0);
+        let first_name = first.file_name().unwrap().to_owned();
+        let owners_first = std::fs::read(&first).unwrap();
+
+        // A replica holds the closed segment byte for byte.
+        let mut replica = None;
+        mo_testsupport::wait_until("a byte-identical copy on another node", DEADLINE, || {
+            for (i, n) in nodes.iter().enumerate().filter(|(i, _)| *i != o) {
+                let copy = n.1.join("logs").join("flood").join(&first_name);
+                if std::fs::read(&copy).is_ok_and(|b| b == owners_first) {
+                    replica = Some(i);
+                    return Ok(Ok(()));
+                }
+            }
+            Ok(Err(format!(
+                "no copy of {first_name:?} equal to the owner's yet"
+            )))
+        })?;
+        let r = replica.unwrap();
+        let replica_name = nodes[r].0.clone();
+        let (ok, text) = verify_replicas(w, &base, &token, "flood")?;
+        ensure!(ok, "verify --replicas of intact copies: {text}");
+        ensure!(
+            text.contains(&format!("{owner} (owner)"))
+                && text.contains(&format!("{replica_name} (replica)")),
+            "both copies compared: {text}"
+        );
+
+        // One byte changed in the replica's closed segment: named with node, device, record.
+        let copy = nodes[r].1.join("logs").join("flood").join(&first_name);
+        let mut bytes = std::fs::read(&copy).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x20;
+        std::fs::write(&copy, &bytes).unwrap();
+        let (ok, text) = verify_replicas(w, &base, &token, "flood")?;
+        ensure!(
+            !ok && text.contains(&format!("node {replica_name}: device flood: record ")),
+            "verify --replicas after tampering on {replica_name}: {text}"
+        );
+        bytes[at] ^= 0x20;
+        std::fs::write(&copy, &bytes).unwrap();
+
+        // The owner dies during output: the new owner continues the chain.
+        let copied_at_kill = {
+            let v = Cli::run_ok(&nodes[r].1, &["log", "verify", "flood", "--json"], None)?;
+            let v: Value = serde_json::from_str(&v.stdout).unwrap();
+            v["records"].as_u64().unwrap_or(0)
+        };
+        nodes[o].2.kill9()?;
+        let survivor = nodes.iter().position(|n| n.0 != owner).unwrap();
+        let (sbase, stoken) = (nodes[survivor].3.clone(), nodes[survivor].4.clone());
+        let seen = wait_status(w, &sbase, &stoken, "flood held by a survivor", |s| {
+            let h = holder(s, "flood");
+            h.len() == 1 && h[0] != owner
+        })?;
+        let new_owner = holder(&seen, "flood").remove(0);
+        let n = nodes.iter().position(|x| x.0 == new_owner).unwrap();
+        let new_dir = nodes[n].1.clone();
+        wait_until("the new owner logs beyond what was copied", || {
+            let v = Cli::run_ok(&new_dir, &["log", "verify", "flood", "--json"], None)?;
+            let v: Value = serde_json::from_str(&v.stdout).unwrap();
+            ensure!(v["ok"] == true, "the new owner's log: {v:#}");
+            Ok(v["records"].as_u64().unwrap_or(0) > copied_at_kill + 1000)
+        })?;
+        ensure!(
+            std::fs::read(new_dir.join("logs").join("flood").join(&first_name)).ok()
+                == Some(owners_first),
+            "the new owner's first segment is the dead owner's"
+        );
+        mo_testsupport::wait_until("the survivors' copies verify", DEADLINE, || {
+            let (ok, text) = verify_replicas(w, &sbase, &stoken, "flood")?;
+            let both = nodes
+                .iter()
+                .filter(|x| x.0 != owner)
+                .all(|x| text.contains(x.0.as_str()));
+            Ok(if ok && both && !text.contains("behind") {
+                Ok(())
+            } else {
+                Err(text)
+            })
+        })?;
+        eprintln!("replication test took {:?}", started.elapsed());
+        drop(nats);
         Ok(())
     });
 }

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use mo_api::{DevicePath, LogQuery, SearchHit, SearchQuery, VerifyReport};
+use mo_api::{DevicePath, LogQuery, SearchHit, SearchQuery, VerifyQuery, VerifyReport};
 use mo_core::log::{SearchOptions, ShowOptions};
 
 use super::super::AppState;
@@ -139,19 +139,55 @@ fn search_hit(line: &str, last_time: &mut String) -> Option<SearchHit> {
     Some(hit)
 }
 
-/// Verify the log's checksums and hash chain.
+/// Verify the log's checksums and hash chain; with `replicas=true`, also compare it with every
+/// node's copy (`mod --cluster … --share-devices`).
 #[utoipa::path(post, path = "/api/v1/devices/{name}/log/verify", operation_id = "logVerify",
-    tag = "log", params(DevicePath),
+    tag = "log", params(DevicePath, VerifyQuery),
     responses(
         (status = 200, description = "OK.", body = VerifyReport),
+        (status = 400, description = "`replicas=true` on a daemon that does not replicate logs (not in a site, or without --share-devices), or NATS is away (code bad_request).", body = mo_api::ErrorBody),
         (status = 503, description = "The console, its link or its record log is not available now (code unavailable).", body = mo_api::ErrorBody),
     ))]
 pub async fn log_verify(
     State(state): State<AppState>,
     caller: Caller,
     PathArgs(name): PathArgs<String>,
+    QueryArgs(q): QueryArgs<VerifyQuery>,
 ) -> Result<Json<VerifyReport>, ApiError> {
     let dir = log_dir(&state, &caller, &name).await?;
+    if q.replicas == Some(true) {
+        let Some(cluster) = &state.ctx.cluster else {
+            return Err(ApiError::bad_request(
+                "this daemon is not in a cluster: there are no replicas to compare \
+                 (mod --cluster … --share-devices)",
+            ));
+        };
+        let (problems, mut warnings, logs) = cluster
+            .verify_replicas(&name)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+        let here = logs.first();
+        let nodes: Vec<String> = logs
+            .iter()
+            .filter(|l| l.present)
+            .map(|l| {
+                let role = match (l.owner, l.replica) {
+                    (true, _) => " (owner)",
+                    (false, true) => " (replica)",
+                    (false, false) => " (old copy)",
+                };
+                format!("{}{role}: {} records", l.node, l.records)
+            })
+            .collect();
+        warnings.insert(0, format!("copies compared: {}", nodes.join(", ")));
+        return Ok(Json(VerifyReport {
+            ok: problems.is_empty(),
+            records: here.map_or(0, |l| l.records),
+            segments: here.map_or(0, |l| l.ends.len() as u64),
+            problems,
+            warnings,
+        }));
+    }
     if !dir.is_dir() {
         return Ok(Json(VerifyReport {
             ok: true,
