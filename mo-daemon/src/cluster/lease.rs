@@ -58,7 +58,14 @@ pub struct Ownership {
     state: RwLock<State>,
     /// Whether a held console may run yet (the replicated log caught up), else why not.
     gate: std::sync::OnceLock<Gate>,
+    /// Run before a claim is given up (the console stopped): see [`Ownership::set_release`].
+    release: std::sync::OnceLock<Release>,
 }
+
+/// See [`Ownership::set_release`].
+pub type Release = Box<
+    dyn Fn(String) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send + Sync,
+>;
 
 /// See [`Ownership::set_gate`].
 pub type Gate = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
@@ -82,6 +89,7 @@ impl Ownership {
             node: node.to_owned(),
             state: RwLock::new(State::default()),
             gate: std::sync::OnceLock::new(),
+            release: std::sync::OnceLock::new(),
         })
     }
 
@@ -131,6 +139,13 @@ impl Ownership {
     /// up first); set once.
     pub fn set_gate(&self, gate: Gate) {
         let _ = self.gate.set(gate);
+    }
+
+    /// Await `release(device)` before giving up the claim on a device whose console stopped
+    /// here (handed over or removed): the record log replication publishes its last records.
+    /// Set once.
+    pub fn set_release(&self, release: Release) {
+        let _ = self.release.set(release);
     }
 
     /// Whether this node holds `device` now.
@@ -542,6 +557,11 @@ pub async fn run(
             };
             if claim != mine {
                 continue;
+            }
+            // What its stopped console wrote last reaches the site before the next owner
+            // catches up on it.
+            if let Some(release) = own.release.get() {
+                let _ = tokio::time::timeout(super::REQUEST_TIMEOUT, release(name.clone())).await;
             }
             let gone = tokio::time::timeout(
                 timeout,

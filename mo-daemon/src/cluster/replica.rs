@@ -151,6 +151,17 @@ impl Replication {
             Some(_) => Err("catching up its record log from the site".into()),
             None => Ok(()),
         }));
+        let release = Arc::downgrade(&rep);
+        own.set_release(Box::new(move |name| {
+            let rep = release.clone();
+            Box::pin(async move {
+                if let Some(rep) = rep.upgrade()
+                    && let Err(e) = rep.publish(&name).await
+                {
+                    tracing::warn!(device = %name, "cluster: cannot publish the last records before handing the console over: {e:#}");
+                }
+            })
+        }));
         let tasks = vec![
             tokio::spawn(rep.clone().run()),
             tokio::spawn(rep.clone().follow()),
@@ -204,8 +215,12 @@ impl Replication {
     async fn run(self: Arc<Self>) {
         let mut ticks = tokio::time::interval(TICK);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut round: u64 = 0;
         loop {
             ticks.tick().await;
+            round += 1;
+            // Consoles not held here are looked at once a second.
+            let slow_round = round.is_multiple_of(5);
             let Some(registry) = self.registry.upgrade() else {
                 return;
             };
@@ -218,8 +233,9 @@ impl Replication {
                     if let Ok(mut r) = self.ready.write() {
                         r.remove(&name);
                     }
-                    // Records written here while NATS was away, before the lease ran out.
-                    if !self.is_replica(&name) {
+                    // Records written here while NATS was away, before the lease ran out (a
+                    // copy of another owner's log is never behind its cursor: nothing to send).
+                    if slow_round {
                         let _ = self.publish(&name).await;
                     }
                     continue;

@@ -1400,3 +1400,77 @@ fn console_logs_are_replicated_byte_identical_and_continue_across_owners() {
         Ok(())
     });
 }
+
+/// Records written while NATS was away (before the owner fenced itself) reach the replica when
+/// it returns: the replica's copy ends byte-identical to the owner's and the copies verify.
+#[test]
+fn records_written_while_cut_off_are_replicated_when_nats_returns() {
+    run_test("cluster-replica-catchup", |w| {
+        let started = Instant::now();
+        let nats_dir = w.dir().join("nats");
+        let nats = Nats::start(&nats_dir)?;
+        let (url, port) = (nats.url(), nats.port());
+        let script = w.write_script("steady.sh", STEADY_FLOOD)?;
+        let flood_url = format!("exec://{}", script.display());
+        let (alpha, beta) = (w.dir().join("alpha"), w.dir().join("beta"));
+        let token = admin_token(&alpha)?;
+        Cli::run_ok(
+            &alpha,
+            &["device", "add", "flood", &flood_url, "--node", "alpha"],
+            None,
+        )?;
+        let extra = ["--replicas", "1", "--segment-mib", "1"];
+        let (_a, base) = sharing_node(&alpha, &url, "alpha", &extra)?;
+        let (_b, _) = sharing_node(&beta, &url, "beta", &extra)?;
+        wait_status(w, &base, &token, "flood held by alpha", |s| {
+            holder(s, "flood") == ["alpha"]
+        })?;
+        let records = |dir: &std::path::Path| -> Result<u64> {
+            let v = Cli::run_ok(dir, &["log", "verify", "flood", "--json"], None)?;
+            let v: Value = serde_json::from_str(&v.stdout)
+                .map_err(|e| Error::Check(format!("verify --json: {e}")))?;
+            ensure!(v["ok"] == true, "log verify: {v:#}");
+            Ok(v["records"].as_u64().unwrap_or(0))
+        };
+        wait_until("beta copies records", || Ok(records(&beta)? > 100))?;
+
+        // NATS away: alpha logs on until it fences itself; those records are not on beta.
+        drop(nats);
+        wait_until("alpha stopped its console (fenced)", || {
+            let before = records(&alpha)?;
+            std::thread::sleep(Duration::from_millis(700));
+            Ok(records(&alpha)? == before)
+        })?;
+        let (at_fence, copied) = (records(&alpha)?, records(&beta)?);
+        ensure!(
+            copied < at_fence,
+            "beta has {copied} of alpha's {at_fence} records while NATS is away"
+        );
+        let fenced: Vec<(std::ffi::OsString, Vec<u8>)> = segments(&alpha, "flood")
+            .iter()
+            .map(|p| (p.file_name().unwrap().to_owned(), std::fs::read(p).unwrap()))
+            .collect();
+
+        // NATS back: beta gets the records written meanwhile, byte for byte.
+        let nats = Nats::start_on(&nats_dir, port)?;
+        wait_until("beta holds what alpha wrote while cut off", || {
+            Ok(fenced.iter().all(|(name, bytes)| {
+                std::fs::read(beta.join("logs").join("flood").join(name))
+                    .is_ok_and(|b| b.len() >= bytes.len() && b[..bytes.len()] == bytes[..])
+            }))
+        })?;
+        mo_testsupport::wait_until("the copies verify", DEADLINE, || {
+            let (ok, text) = verify_replicas(w, &base, &token, "flood")?;
+            Ok(
+                if ok && text.contains("beta (replica)") && !text.contains("behind") {
+                    Ok(())
+                } else {
+                    Err(text)
+                },
+            )
+        })?;
+        eprintln!("catch-up test took {:?}", started.elapsed());
+        drop(nats);
+        Ok(())
+    });
+}
