@@ -214,6 +214,11 @@ impl Registry {
         self.entries.read().ok()?.get(name).cloned()
     }
 
+    /// The daemon's SSH host key file (also its key as a node of a site).
+    pub fn host_key_path(&self) -> std::path::PathBuf {
+        self.data.host_key_path()
+    }
+
     /// The record-log directory of `device` (`DIR/logs/NAME`), if the name is a valid device
     /// name. The directory may not exist.
     pub fn log_dir(&self, device: &str) -> Option<std::path::PathBuf> {

@@ -8,6 +8,7 @@
 //! without it, keeps serving its consoles, retries, and shows what it heard last.
 
 mod beat;
+mod checkpoint;
 mod directory;
 mod lease;
 mod remote;
@@ -347,8 +348,34 @@ impl Cluster {
         let Some(replication) = &self.inner.replication else {
             bail!("this node does not replicate record logs (start it with --share-devices)");
         };
-        let logs = replication.gather(device).await?;
-        let (problems, warnings) = replica::compare(device, &logs);
+        let (checkpoints, mut problems, mut warnings) =
+            match checkpoint::read(replication.jetstream(), device).await {
+                Ok((good, bad)) => (good, bad, Vec::new()),
+                Err(e) => (
+                    Vec::new(),
+                    Vec::new(),
+                    vec![format!("cannot read the signed checkpoints: {e:#}")],
+                ),
+            };
+        let seqs = checkpoints.iter().map(|c| c.seq).collect();
+        let logs = replication.gather(device, seqs).await?;
+        let (copies, behind) = replica::compare(device, &logs);
+        problems.extend(copies);
+        problems.extend(checkpoint::compare(device, &checkpoints, &logs));
+        warnings.extend(behind);
+        if !checkpoints.is_empty() {
+            warnings.push(format!(
+                "{} signed checkpoint(s) checked (nodes {})",
+                checkpoints.len(),
+                checkpoints
+                    .iter()
+                    .map(|c| c.node.as_str())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         Ok((problems, warnings, logs))
     }
 
@@ -496,12 +523,26 @@ async fn run(inner: Arc<Inner>, registry: Weak<Registry>, devices: Option<Store>
 
 /// The heartbeat bucket, made if missing (every node makes it alike, so a race is harmless).
 async fn open_bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
-    if let Ok(store) = js.get_key_value(NODES_BUCKET).await {
+    open_kv(
+        js,
+        NODES_BUCKET,
+        "mo: one heartbeat per node (mod --cluster)",
+    )
+    .await
+}
+
+/// The KV bucket `name` (history 1, file storage), made with `description` if missing.
+async fn open_kv(
+    js: &jetstream::Context,
+    name: &str,
+    description: &str,
+) -> anyhow::Result<kv::Store> {
+    if let Ok(store) = js.get_key_value(name).await {
         return Ok(store);
     }
     let config = kv::Config {
-        bucket: NODES_BUCKET.into(),
-        description: "mo: one heartbeat per node (mod --cluster)".into(),
+        bucket: name.into(),
+        description: description.into(),
         history: 1,
         storage: jetstream::stream::StorageType::File,
         ..Default::default()
@@ -509,9 +550,9 @@ async fn open_bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
     match js.create_key_value(config).await {
         Ok(store) => Ok(store),
         Err(create) => js
-            .get_key_value(NODES_BUCKET)
+            .get_key_value(name)
             .await
-            .with_context(|| format!("cannot create the KV bucket {NODES_BUCKET}: {create}")),
+            .with_context(|| format!("cannot create the KV bucket {name}: {create}")),
     }
 }
 

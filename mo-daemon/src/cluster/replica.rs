@@ -82,6 +82,12 @@ fn read_cursor(dir: &Path) -> Cursor {
         .unwrap_or_default()
 }
 
+/// The segment and byte length of the log in `dir` that the stream holds, once it holds some.
+pub(super) fn stream_end(dir: &Path) -> Option<(u64, u64)> {
+    let c = read_cursor(dir);
+    (c.segment > 0 && c.offset > 0).then_some((c.segment, c.offset))
+}
+
 fn write_cursor(dir: &Path, cursor: &Cursor) -> std::io::Result<()> {
     let tmp = dir.join(format!("{CURSOR_FILE}.tmp"));
     std::fs::write(&tmp, serde_json::to_vec(cursor).unwrap_or_default())?;
@@ -121,6 +127,9 @@ pub struct NodeLog {
     pub ends: Vec<(u64, u64, String)>,
     /// Whether this node runs the console.
     pub owner: bool,
+    /// The chain value of the records asked about (signed checkpoints' sequence numbers).
+    #[serde(default)]
+    pub at: Vec<(u64, String)>,
     /// Whether this node is one of the console's replicas now (else its copy is an old one,
     /// from when it was a replica or the owner, and may be behind).
     pub replica: bool,
@@ -162,11 +171,23 @@ impl Replication {
                 }
             })
         }));
-        let tasks = vec![
+        let mut tasks = Vec::new();
+        if let Some(registry) = rep.registry.upgrade() {
+            match crate::ssh::host_key(&registry.host_key_path()) {
+                Ok(key) => tasks.push(tokio::spawn(super::checkpoint::run(
+                    rep.node.clone(),
+                    key,
+                    rep.js.clone(),
+                    rep.registry.clone(),
+                ))),
+                Err(e) => tracing::error!("cluster: no node key, no signed log checkpoints: {e:#}"),
+            }
+        }
+        tasks.extend([
             tokio::spawn(rep.clone().run()),
             tokio::spawn(rep.clone().follow()),
             tokio::spawn(rep.clone().answer_verify()),
-        ];
+        ]);
         (rep, tasks)
     }
 
@@ -226,40 +247,50 @@ impl Replication {
             };
             let names: Vec<String> = registry.list().into_iter().map(|e| e.device.name).collect();
             drop(registry);
+            // Consoles newly held here catch up first, all at once, and start together.
+            let (held, others): (Vec<String>, Vec<String>) =
+                names.into_iter().partition(|n| self.own.holds(n));
+            if let Ok(mut r) = self.ready.write() {
+                for name in &others {
+                    r.remove(name);
+                }
+            }
+            let waiting: Vec<&String> = held.iter().filter(|n| !self.is_ready(n)).collect();
+            let me: &Replication = &self;
+            let caught = futures_util::future::join_all(
+                waiting
+                    .iter()
+                    .map(|n| async move { (*n, me.catch_up(n).await) }),
+            )
+            .await;
             let mut newly_ready = false;
-            for name in names {
-                let held = self.own.holds(&name);
-                if !held {
-                    if let Ok(mut r) = self.ready.write() {
-                        r.remove(&name);
-                    }
-                    // Records written here while NATS was away, before the lease ran out (a
-                    // copy of another owner's log is never behind its cursor: nothing to send).
-                    if slow_round {
-                        let _ = self.publish(&name).await;
-                    }
-                    continue;
-                }
-                if !self.is_ready(&name) {
-                    match self.catch_up(&name).await {
-                        Ok(()) => {
-                            if let Ok(mut r) = self.ready.write() {
-                                r.insert(name.clone());
-                            }
-                            newly_ready = true;
+            for (name, result) in caught {
+                match result {
+                    Ok(()) => {
+                        if let Ok(mut r) = self.ready.write() {
+                            r.insert(name.clone());
                         }
-                        Err(e) => {
-                            tracing::warn!(device = %name, "cluster: cannot catch up on the record log: {e:#}");
-                            continue;
-                        }
+                        newly_ready = true;
                     }
-                }
-                if let Err(e) = self.publish(&name).await {
-                    tracing::warn!(device = %name, "cluster: cannot publish records: {e:#}");
+                    Err(e) => {
+                        tracing::warn!(device = %name, "cluster: cannot catch up on the record log: {e:#}");
+                    }
                 }
             }
             if newly_ready && let Some(registry) = self.registry.upgrade() {
                 let _ = registry.sync_from_store(None).await;
+            }
+            for name in held.iter().filter(|n| self.is_ready(n)) {
+                if let Err(e) = self.publish(name).await {
+                    tracing::warn!(device = %name, "cluster: cannot publish records: {e:#}");
+                }
+            }
+            // Records written here while NATS was away, before the lease ran out (a copy of
+            // another owner's log is never behind its cursor: nothing to send).
+            if slow_round {
+                for name in &others {
+                    let _ = self.publish(name).await;
+                }
             }
         }
     }
@@ -451,8 +482,10 @@ impl Replication {
                         let Some(reply) = request.reply else {
                             continue;
                         };
-                        let name = String::from_utf8_lossy(&request.payload).into_owned();
-                        let report = self.local_report(&name).await;
+                        let Ok(ask) = serde_json::from_slice::<Ask>(&request.payload) else {
+                            continue;
+                        };
+                        let report = self.local_report(&ask.device, ask.seqs).await;
                         let body = serde_json::to_vec(&report).unwrap_or_default();
                         let _ = self.client.publish(reply, body.into()).await;
                     }
@@ -464,7 +497,7 @@ impl Replication {
     }
 
     /// This node's report on its copy of `name`'s log.
-    pub async fn local_report(&self, name: &str) -> NodeLog {
+    pub async fn local_report(&self, name: &str, seqs: BTreeSet<u64>) -> NodeLog {
         let owner = self.own.holds(name);
         let replica = self.is_replica(name);
         let node = self.node.clone();
@@ -477,21 +510,30 @@ impl Replication {
         };
         let lock = self.lock_of(name);
         let _turn = lock.lock().await;
-        let mut log = tokio::task::spawn_blocking(move || node_log(&dir, node, owner))
+        let mut log = tokio::task::spawn_blocking(move || node_log(&dir, node, owner, &seqs))
             .await
             .unwrap_or_default();
         log.replica = replica;
         log
     }
 
+    /// The JetStream context (for the checkpoint buckets).
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
     /// Ask every live node for its copy of `name`'s log; the answers that came within a few
     /// seconds, this node's first.
-    pub async fn gather(&self, name: &str) -> anyhow::Result<Vec<NodeLog>> {
+    pub async fn gather(&self, name: &str, seqs: BTreeSet<u64>) -> anyhow::Result<Vec<NodeLog>> {
         let (live, _) = self.own.view_of(name);
         let inbox = self.client.new_inbox();
         let mut replies = self.client.subscribe(inbox.clone()).await?;
+        let ask = serde_json::to_vec(&Ask {
+            device: name.to_owned(),
+            seqs,
+        })?;
         self.client
-            .publish_with_reply(VERIFY_SUBJECT, inbox, name.to_owned().into())
+            .publish_with_reply(VERIFY_SUBJECT, inbox, ask.into())
             .await?;
         let mut got: BTreeMap<String, NodeLog> = BTreeMap::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -509,6 +551,13 @@ impl Replication {
         logs.sort_by_key(|l| l.node != self.node);
         Ok(logs)
     }
+}
+
+/// A verification request: the device, and the records whose chain values to report.
+#[derive(Debug, Serialize, Deserialize)]
+struct Ask {
+    device: String,
+    seqs: BTreeSet<u64>,
 }
 
 /// Compare the nodes' copies: one line per divergence (node, device, record), and one per
@@ -724,7 +773,7 @@ fn set_aside(dir: &Path, cursor: &Cursor) -> anyhow::Result<()> {
 }
 
 /// This node's copy of the log in `dir`: local verification and each segment's chain end.
-fn node_log(dir: &Path, node: String, owner: bool) -> NodeLog {
+fn node_log(dir: &Path, node: String, owner: bool, wanted: &BTreeSet<u64>) -> NodeLog {
     let mut log = NodeLog {
         node,
         owner,
@@ -766,6 +815,9 @@ fn node_log(dir: &Path, node: String, owner: bool) -> NodeLog {
                 .map(u64::from_le_bytes);
             let chain = rec.get(len - RECORD_TRAILER_LEN..len - 8);
             if let (Some(seq), Some(chain)) = (seq, chain) {
+                if wanted.contains(&seq) {
+                    log.at.push((seq, hex(chain)));
+                }
                 last = Some((seq, hex(chain)));
             }
             pos += len;
@@ -797,7 +849,8 @@ fn seq_at(path: &Path, first_seq: u64, offset: u64) -> Option<u64> {
     Some(seq)
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes`.
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -866,8 +919,8 @@ mod tests {
         }
         assert!(verify(&b).unwrap().is_ok());
         let (la, lb) = (
-            node_log(&a, "a".into(), true),
-            node_log(&b, "b".into(), false),
+            node_log(&a, "a".into(), true, &BTreeSet::new()),
+            node_log(&b, "b".into(), false, &BTreeSet::new()),
         );
         assert_eq!(la.ends, lb.ends);
         assert_eq!(lb.last_seq, Some(25));
@@ -881,7 +934,7 @@ mod tests {
         let at = bytes.len() - 50;
         bytes[at] ^= 1;
         std::fs::write(&path, bytes).unwrap();
-        let lb = node_log(&b, "b".into(), false);
+        let lb = node_log(&b, "b".into(), false, &BTreeSet::new());
         let (problems, _) = compare("d", &[la, lb]);
         let last_of_first = segs[1].first_seq - 1;
         assert!(
