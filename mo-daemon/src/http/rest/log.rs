@@ -145,7 +145,7 @@ fn search_hit(line: &str, last_time: &mut String) -> Option<SearchHit> {
     tag = "log", params(DevicePath, VerifyQuery),
     responses(
         (status = 200, description = "OK.", body = VerifyReport),
-        (status = 400, description = "`replicas=true` on a daemon that does not replicate logs (not in a site, or without --share-devices), or NATS is away (code bad_request).", body = mo_api::ErrorBody),
+        (status = 409, description = "`replicas=true` on a daemon that does not replicate logs (not in a site, or without --share-devices), or that cannot reach NATS now (code conflict).", body = mo_api::ErrorBody),
         (status = 503, description = "The console, its link or its record log is not available now (code unavailable).", body = mo_api::ErrorBody),
     ))]
 pub async fn log_verify(
@@ -157,7 +157,8 @@ pub async fn log_verify(
     let dir = log_dir(&state, &caller, &name).await?;
     if q.replicas == Some(true) {
         let Some(cluster) = &state.ctx.cluster else {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
+                crate::http::error::Code::Conflict,
                 "this daemon is not in a cluster: there are no replicas to compare \
                  (mod --cluster … --share-devices)",
             ));
@@ -165,7 +166,7 @@ pub async fn log_verify(
         let (problems, mut warnings, logs) = cluster
             .verify_replicas(&name)
             .await
-            .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+            .map_err(|e| ApiError::new(crate::http::error::Code::Conflict, format!("{e:#}")))?;
         let here = logs.first();
         let nodes: Vec<String> = logs
             .iter()
