@@ -858,7 +858,7 @@ export interface ClientCalls {
   /** Lines of the record log matching a regex. (`GET /api/v1/devices/{name}/log/search`, logSearch) */
   logSearch(name: string, q: string, options?: { since?: string; until?: string; limit?: number }): Promise<Array<SearchHit>>
   /** Check the record log's hash chain and framing. (`POST /api/v1/devices/{name}/log/verify`, logVerify) */
-  logVerify(name: string): Promise<Verify>
+  logVerify(name: string, options?: { replicas?: boolean }): Promise<Verify>
   /** The record log as an asciicast v2 recording. (`GET /api/v1/devices/{name}/log/asciicast`, logAsciicast) */
   logAsciicast(name: string, options?: { since?: string; until?: string }): Promise<string>
   /** Write a note into the record log. (`POST /api/v1/devices/{name}/notes`, addNote) */

@@ -36,8 +36,8 @@ const calls = {
     return this._call("GET", ["api", "v1", "devices", String(name), "log", "search"], [["q", q], ["since", options.since], ["until", options.until], ["limit", options.limit]], undefined, name)
   },
   /** Check the record log's hash chain and framing. (`POST /api/v1/devices/{name}/log/verify`, logVerify) */
-  logVerify(name) {
-    return this._call("POST", ["api", "v1", "devices", String(name), "log", "verify"], [], undefined, name)
+  logVerify(name, options = {}) {
+    return this._call("POST", ["api", "v1", "devices", String(name), "log", "verify"], [["replicas", options.replicas]], undefined, name)
   },
   /** The record log as an asciicast v2 recording. (`GET /api/v1/devices/{name}/log/asciicast`, logAsciicast) */
   logAsciicast(name, options = {}) {

@@ -905,9 +905,9 @@ class AsyncCalls:
         """Lines of the record log matching a regex. (`GET /api/v1/devices/{name}/log/search`, logSearch)"""
         return cast("list[SearchHit]", await self._call("GET", ["api", "v1", "devices", str(name), "log", "search"], [("q", q), ("since", since), ("until", until), ("limit", limit)], None, name))
 
-    async def log_verify(self, name: str) -> Verify:
+    async def log_verify(self, name: str, *, replicas: Optional[bool] = None) -> Verify:
         """Check the record log's hash chain and framing. (`POST /api/v1/devices/{name}/log/verify`, logVerify)"""
-        return cast("Verify", await self._call("POST", ["api", "v1", "devices", str(name), "log", "verify"], [], None, name))
+        return cast("Verify", await self._call("POST", ["api", "v1", "devices", str(name), "log", "verify"], [("replicas", replicas)], None, name))
 
     async def log_asciicast(self, name: str, *, since: Optional[str] = None, until: Optional[str] = None) -> str:
         """The record log as an asciicast v2 recording. (`GET /api/v1/devices/{name}/log/asciicast`, logAsciicast)"""
@@ -1117,9 +1117,9 @@ class SyncCalls:
         """Lines of the record log matching a regex. (`GET /api/v1/devices/{name}/log/search`, logSearch)"""
         return cast("list[SearchHit]", self._call("GET", ["api", "v1", "devices", str(name), "log", "search"], [("q", q), ("since", since), ("until", until), ("limit", limit)], None, name))
 
-    def log_verify(self, name: str) -> Verify:
+    def log_verify(self, name: str, *, replicas: Optional[bool] = None) -> Verify:
         """Check the record log's hash chain and framing. (`POST /api/v1/devices/{name}/log/verify`, logVerify)"""
-        return cast("Verify", self._call("POST", ["api", "v1", "devices", str(name), "log", "verify"], [], None, name))
+        return cast("Verify", self._call("POST", ["api", "v1", "devices", str(name), "log", "verify"], [("replicas", replicas)], None, name))
 
     def log_asciicast(self, name: str, *, since: Optional[str] = None, until: Optional[str] = None) -> str:
         """The record log as an asciicast v2 recording. (`GET /api/v1/devices/{name}/log/asciicast`, logAsciicast)"""
