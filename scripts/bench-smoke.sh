@@ -6,7 +6,8 @@
 #
 # Needs the test peers (scripts/setup.sh: ipmi_sim, snmpd, sushy-emulator, sshd) and mo-bench and
 # mod and mo-agent built side by side, as `cargo build --workspace --all-targets` leaves them in
-# target/debug (rtt, ws-attach and agent start that mod; agent starts that mo-agent).
+# target/debug (rtt, ws-attach and agent start that mod; agent starts that mo-agent; the bindings'
+# comparison, scripts/bench-bindings.sh, takes the Python module and Node addon from there too).
 # Usage: scripts/bench-smoke.sh [BIN_DIR]   (default target/debug; exits non-zero if any failed)
 set -euo pipefail
 
@@ -34,6 +35,7 @@ SMOKE=(
   "sol --bytes 65536 --seconds 30"
   "ws-attach --attaches 10"
   "agent --agents 1,2 --ports 3 --seconds 1 --warmup 0.5 --keys 50"
+  "facade --seconds 1 --rate 1M --iterations 20"
 )
 # Subcommands that are not benchmarks: `all` runs every benchmark at full size, `help` is clap's.
 NOT_BENCHMARKS=(all help)
@@ -80,20 +82,28 @@ for entry in "${SMOKE[@]}"; do
   fi
 done
 
+# extra NAME COMMAND...: a benchmark outside mo-bench, under the same time limit.
+extra() {
+  local name=$1 t0=$SECONDS status=0
+  shift
+  printf '\n--> %s\n' "$*"
+  timeout --kill-after=10 "$limit" "$@" || status=$?
+  if [[ $status -eq 0 ]]; then
+    printf -- '--> ok (%d s)\n' $((SECONDS - t0))
+  else
+    printf -- '--> FAILED with status %d after %d s: %s\n' "$status" $((SECONDS - t0)) "$*"
+    failed+=("$name")
+  fi
+}
+
 # The web console's benchmark (a Python Playwright script in Debian's Chromium, not a mo-bench
 # subcommand): tiny size against the same mod.
-printf '\n--> bench/web/bench.py --tiny\n'
-t0=$SECONDS
 venv=${MO_PEERS_VENV:-target/peers-venv}
-if MO_BIN_DIR=$bin_dir timeout --kill-after=10 "$limit" "$venv/bin/python" bench/web/bench.py --tiny; then
-  printf -- '--> ok (%d s)\n' $((SECONDS - t0))
-else
-  status=$?
-  printf -- '--> FAILED with status %d after %d s: bench/web/bench.py --tiny\n' "$status" $((SECONDS - t0))
-  failed+=(web)
-fi
+extra web env MO_BIN_DIR="$bin_dir" "$venv/bin/python" bench/web/bench.py --tiny
+# The Rust facade against the Python and Node bindings (issue 19's comparison), tiny.
+extra bindings env MO_BENCH_BIN_DIR="$bin_dir" scripts/bench-bindings.sh 1 1M 20
 
-printf '\nbench-smoke: %d benchmarks in %d s' $((${#SMOKE[@]} + 1)) $((SECONDS - start))
+printf '\nbench-smoke: %d benchmarks in %d s' $((${#SMOKE[@]} + 2)) $((SECONDS - start))
 if [[ ${#failed[@]} -gt 0 ]]; then
   printf '; FAILED: %s\n' "${failed[*]}"
   exit 1

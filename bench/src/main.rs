@@ -12,6 +12,7 @@ mod agent;
 mod common;
 mod discover;
 mod echo;
+mod facade;
 mod flood;
 mod flood_lines;
 mod flood_unix;
@@ -71,6 +72,9 @@ enum Cmd {
     Sol(sol::Opts),
     /// Attach-to-first-byte latency over the HTTP API's WebSocket (p50/p99).
     WsAttach(ws_attach::Opts),
+    /// The Rust facade's read throughput of a flooding sim console and send_line + expect latency
+    /// (p50/p99): the baseline of scripts/bench-bindings.sh.
+    Facade(facade::Opts),
     /// Agents carrying flooding ports into one daemon (1 x 48 ports, then 100 x 48, 11.5 KB/s
     /// each): daemon and agent CPU per port, bytes on the wire per payload byte, keystroke round
     /// trip through an agent port against a direct serial console.
@@ -102,6 +106,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Sol(o) => rt.block_on(sol::run(o)),
         Cmd::WsAttach(o) => rt.block_on(ws_attach::run(o)),
         Cmd::Agent(o) => rt.block_on(agent::run(o)),
+        Cmd::Facade(o) => rt.block_on(facade::run(o)),
         Cmd::All => {
             let me = std::env::current_exe()?;
             // Every subcommand but this one, so that a new benchmark is never left out.
