@@ -4,10 +4,11 @@
 # byte as written, every shell answering, search agreeing with grep...). The figures are printed,
 # never asserted: debug builds on a shared machine say nothing about speed.
 #
-# Needs the test peers (scripts/setup.sh: ipmi_sim, snmpd, sushy-emulator, sshd) and mo-bench and
-# mod and mo-agent built side by side, as `cargo build --workspace --all-targets` leaves them in
-# target/debug (rtt, ws-attach and agent start that mod; agent starts that mo-agent; the bindings'
-# comparison, scripts/bench-bindings.sh, takes the Python module and Node addon from there too).
+# Needs the test peers (scripts/setup.sh: ipmi_sim, snmpd, sushy-emulator, sshd, nats-server) and
+# mo-bench and mod and mo-agent built side by side, as `cargo build --workspace --all-targets`
+# leaves them in target/debug (rtt, ws-attach, agent and cluster start that mod; agent starts
+# that mo-agent; cluster starts a nats-server from the peers venv; the bindings' comparison,
+# scripts/bench-bindings.sh, takes the Python module and Node addon from there too).
 # Usage: scripts/bench-smoke.sh [BIN_DIR]   (default target/debug; exits non-zero if any failed)
 set -euo pipefail
 
@@ -36,6 +37,7 @@ SMOKE=(
   "ws-attach --attaches 10"
   "agent --agents 1,2 --ports 3 --seconds 1 --warmup 0.5 --keys 50"
   "facade --seconds 1 --rate 1M --iterations 20"
+  "cluster --nodes 3 --consoles 20 --keys 50 --lease-ttl 5s"
 )
 # Subcommands that are not benchmarks: `all` runs every benchmark at full size, `help` is clap's.
 NOT_BENCHMARKS=(all help)

@@ -21,7 +21,12 @@ pub fn cpu_seconds() -> f64 {
 
 /// Resident memory of this process in bytes (VmRSS).
 pub fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    rss_of("self")
+}
+
+/// Resident memory in bytes (VmRSS) of the process `pid` (a number, or `self`); 0 if gone.
+pub fn rss_of(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()

@@ -9,6 +9,7 @@
 //! ```
 
 mod agent;
+mod cluster;
 mod common;
 mod discover;
 mod echo;
@@ -79,6 +80,10 @@ enum Cmd {
     /// each): daemon and agent CPU per port, bytes on the wire per payload byte, keystroke round
     /// trip through an agent port against a direct serial console.
     Agent(agent::Opts),
+    /// A site on one machine: one nats-server, N nodes (default 3) with M sim consoles each
+    /// (default 3,000): time until all are up, keystroke round trip through the owner and
+    /// through another node, failover time after a SIGKILL, RSS per node and of NATS.
+    Cluster(cluster::Opts),
     /// All of the above with the issue's sizes, each in a fresh process (flood with
     /// `--compare-fsync`).
     All,
@@ -107,6 +112,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::WsAttach(o) => rt.block_on(ws_attach::run(o)),
         Cmd::Agent(o) => rt.block_on(agent::run(o)),
         Cmd::Facade(o) => rt.block_on(facade::run(o)),
+        Cmd::Cluster(o) => rt.block_on(cluster::run(o)),
         Cmd::All => {
             let me = std::env::current_exe()?;
             // Every subcommand but this one, so that a new benchmark is never left out.
