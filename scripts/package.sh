@@ -8,9 +8,12 @@
 #   target/wheels/mo-VERSION-cp39-abi3-PLATFORM.whl   the Python package `mo`
 #   target/npm/mo-console-VERSION.tgz                 the Node package @mo/console, with its
 #                                                     prebuilt addon for this platform
+# and, for scripts/test-ffi.sh, the uniffi bindings' library target/release/libmo_ffi.so and the
+# workspace's target/release/uniffi-bindgen (docs/ffi.md).
 #
-# One release build of only the packaged binaries and the two bindings' libraries (`cargo build
-# --release -p mo-daemon -p mo-cli -p mo-agent -p mo-python -p mo-node`; with MO_PACKAGE_BENCH=1
+# One release build of only the packaged binaries and the three bindings' libraries (`cargo build
+# --release -p mo-daemon -p mo-cli -p mo-agent -p mo-python -p mo-node -p mo-ffi`, mo-ffi with its
+# `bindgen` feature for the uniffi-bindgen command; with MO_PACKAGE_BENCH=1
 # also mo-bench, for scripts/bench-smoke.sh): one call, so the dependencies' features are unified
 # once and every dependency is compiled once for all of them. Then the completions and man pages
 # those binaries print (`--generate-completions`, `--generate-man`), then cargo-deb with --no-build
@@ -45,7 +48,8 @@ fi
 
 # mo-python with pyo3's extension-module feature, as maturin builds it (no libpython linked: the
 # interpreter that imports the module provides it); no other crate depends on pyo3.
-crates=(-p mo-daemon -p mo-cli -p mo-agent -p mo-python -p mo-node --features mo-python/extension-module)
+crates=(-p mo-daemon -p mo-cli -p mo-agent -p mo-python -p mo-node -p mo-ffi
+  --features mo-python/extension-module --features mo-ffi/bindgen)
 if [[ ${MO_PACKAGE_BENCH:-0} == 1 ]]; then
   crates+=(-p mo-bench)
 fi

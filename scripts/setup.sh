@@ -9,6 +9,7 @@
 #   apt: nodejs and npm (the Node package's build and tests, scripts/test-node.sh; the web console's
 #        bundle, scripts/web-build.sh), chromium (the web console's browser tests, launched by path
 #        from Playwright: nothing downloads a browser, never run `playwright install`).
+#   apt: ruby and ruby-ffi (the Ruby suite of the uniffi bindings, scripts/test-ffi.sh).
 #   apt: debootstrap (a fresh Debian root for the packages' test, scripts/test-packages.sh) and
 #        systemd (its systemd-analyze verifies the packaged units).
 #   pip (in a venv at target/peers-venv, never the system Python): sushy-tools (a Redfish BMC),
@@ -52,6 +53,7 @@ declare -A need=(
   [/usr/bin/chromium]=chromium
   [/usr/sbin/debootstrap]=debootstrap
   [systemd-analyze]=systemd
+  [ruby]=ruby
 )
 # python3-venv has no command of its own: probe the module.
 venv_ok() { python3 -c 'import ensurepip, venv' >/dev/null 2>&1; }
@@ -65,6 +67,10 @@ for cmd in "${!need[@]}"; do
 done
 if ! command -v python3 >/dev/null 2>&1 || ! venv_ok; then
   missing+=(python3-venv)
+fi
+# ruby-ffi has no command either: probe the library it installs.
+if ! command -v ruby >/dev/null 2>&1 || ! ruby -e 'require "ffi"' >/dev/null 2>&1; then
+  missing+=(ruby-ffi)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then

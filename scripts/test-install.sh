@@ -11,7 +11,9 @@
 #           node_modules/@mo/console, through its "exports" for both `import` and `require`
 #           (checked first).
 # Both run with a PATH from which every directory holding cargo or rustc is removed (and
-# `rustc` must then not be found), and drive the release `mod` of the same build.
+# `rustc` must then not be found), and drive the release `mod` of the same build. Then
+# scripts/test-ffi.sh checks the uniffi bindings (generated Kotlin and Swift, the Ruby suite) from
+# that build too.
 # Usage: scripts/test-install.sh [pytest args]   (after scripts/package.sh; exits non-zero on a
 #        failure; the temporary directory is removed on any exit)
 set -euo pipefail
@@ -117,3 +119,8 @@ cd "$repo"
 printf 'test-install: Node took %d s\n' $((SECONDS - t0))
 
 step "installed packages passed ($((SECONDS - start)) s)"
+
+# The third language layer, uniffi (Kotlin, Swift, Ruby), from the same release build: the
+# committed Kotlin and Swift are what generation gives, and the Ruby suite passes (docs/ffi.md).
+step "the uniffi bindings (scripts/test-ffi.sh)"
+"$repo"/scripts/test-ffi.sh
