@@ -134,7 +134,7 @@ impl From<mo_client::Event> for MoEvent {
 }
 
 /// A client of one mo daemon, authenticated with an API token (`mo token add`). Every call has
-/// a blocking form and an `_async` one (Kotlin, Swift).
+/// a blocking form and an `_async` twin.
 #[derive(uniffi::Object)]
 pub struct Client {
     inner: mo_client::Client,
@@ -229,7 +229,7 @@ impl Client {
     }
 }
 
-/// The async calls (Kotlin `suspend`, Swift `async`).
+/// The async twins (Kotlin `suspend`, Swift `async`, Ruby waiting with the GVL released).
 #[uniffi::export]
 impl Client {
     /// [`Client::devices`], async.

@@ -161,8 +161,8 @@ pub struct Viewer {
 }
 
 /// A console: read its output, type into it, wait for text with `expect`. Every method has a
-/// blocking form (`read`, `expect`, …) and, for Kotlin and Swift, an async one (`read_async`,
-/// `expect_async`, …: a `suspend fun`, an `async func`); Ruby has the blocking ones.
+/// blocking form (`read`, `expect`, …) and an async twin (`read_async`, `expect_async`, …: a
+/// Kotlin `suspend fun`, a Swift `async func`, a Ruby method that releases the GVL).
 #[derive(uniffi::Object)]
 pub struct Console {
     handle: ConsoleHandle,
@@ -364,7 +364,7 @@ impl Console {
     }
 }
 
-/// The async methods (Kotlin `suspend`, Swift `async`; uniffi's Ruby skips async methods).
+/// The async twins (Kotlin `suspend`, Swift `async`, Ruby waiting with the GVL released).
 #[uniffi::export]
 impl Console {
     /// [`Console::read`], async.

@@ -3,9 +3,8 @@
 //!
 //! Embedded mode opens a console from a device URL in this process ([`open`]); client mode
 //! drives a running daemon ([`Client`]). Every call has a blocking form (`read`, `expect`, …) and
-//! an async one for the languages whose uniffi bindings await (`read_async`, …: Kotlin `suspend`
-//! functions, Swift `async` ones); uniffi's Ruby bindings skip async methods, so Ruby uses the
-//! blocking ones. Errors are one enum, [`MoError`], whose variant is the kind and whose message
+//! an async twin (`read_async`, …: Kotlin `suspend` functions, Swift `async` ones; in Ruby a
+//! method that waits with the GVL released). Errors are one enum, [`MoError`], whose variant is the kind and whose message
 //! is mo's.
 //!
 //! The uniffi macros generate the FFI glue, which is `unsafe` code of theirs, not ours: the

@@ -1,6 +1,6 @@
 //! The tokio runtime every call runs on: blocking methods wait for it (`block_on`), `_async`
 //! methods spawn onto it and await the task from the caller's executor (Kotlin coroutines, Swift
-//! tasks), so no foreign executor ever needs a tokio context.
+//! tasks, Ruby's wait on a pipe), so no foreign executor ever needs a tokio context.
 
 use std::future::Future;
 use std::sync::OnceLock;

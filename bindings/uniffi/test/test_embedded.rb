@@ -101,3 +101,27 @@ class TestEmbedded < Minitest::Test
     refute_includes error.message, 'hunter2-secret'
   end
 end
+
+# The `_async` twins: in Ruby they wait with the GVL released (and through a Fiber scheduler's
+# io_wait when one is set), so other Ruby threads run meanwhile.
+class TestEmbeddedAsync < Minitest::Test
+  def test_async_twins_from_two_threads
+    results = %w[rb10 rb11].map do |name|
+      Thread.new do
+        con = Mo.open_async("sim://#{name}?boot=none")
+        con.send_line_async('')
+        con.expect_async(["#{name} login: "], 30.0, true)
+        con.send_line_async('root')
+        con.expect_async(['Password: '])
+        con.send_line_async('pw')
+        con.expect_async(['[\w-]+:~\$ '], 10.0)
+        con.send_line_async("echo async-#{name}")
+        m = con.expect_async(['\nasync-(\w+)\n'])
+        who = con.who_async
+        con.close_async
+        [m.captures, who.map(&:role)]
+      end
+    end.map(&:value)
+    assert_equal [[['rb10'], ['attach']], [['rb11'], ['attach']]], results
+  end
+end

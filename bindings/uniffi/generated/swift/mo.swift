@@ -678,7 +678,7 @@ fileprivate struct FfiConverterTimestamp: FfiConverterRustBuffer {
 
 /**
  * A client of one mo daemon, authenticated with an API token (`mo token add`). Every call has
- * a blocking form and an `_async` one (Kotlin, Swift).
+ * a blocking form and an `_async` twin.
  */
 public protocol ClientProtocol: AnyObject, Sendable {
     
@@ -776,7 +776,7 @@ public protocol ClientProtocol: AnyObject, Sendable {
 }
 /**
  * A client of one mo daemon, authenticated with an API token (`mo token add`). Every call has
- * a blocking form and an `_async` one (Kotlin, Swift).
+ * a blocking form and an `_async` twin.
  */
 open class Client: ClientProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1181,8 +1181,8 @@ public func FfiConverterTypeClient_lower(_ value: Client) -> UInt64 {
 
 /**
  * A console: read its output, type into it, wait for text with `expect`. Every method has a
- * blocking form (`read`, `expect`, …) and, for Kotlin and Swift, an async one (`read_async`,
- * `expect_async`, …: a `suspend fun`, an `async func`); Ruby has the blocking ones.
+ * blocking form (`read`, `expect`, …) and an async twin (`read_async`, `expect_async`, …: a
+ * Kotlin `suspend fun`, a Swift `async func`, a Ruby method that releases the GVL).
  */
 public protocol ConsoleProtocol: AnyObject, Sendable {
     
@@ -1318,8 +1318,8 @@ public protocol ConsoleProtocol: AnyObject, Sendable {
 }
 /**
  * A console: read its output, type into it, wait for text with `expect`. Every method has a
- * blocking form (`read`, `expect`, …) and, for Kotlin and Swift, an async one (`read_async`,
- * `expect_async`, …: a `suspend fun`, an `async func`); Ruby has the blocking ones.
+ * blocking form (`read`, `expect`, …) and an async twin (`read_async`, `expect_async`, …: a
+ * Kotlin `suspend fun`, a Swift `async func`, a Ruby method that releases the GVL).
  */
 open class Console: ConsoleProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64

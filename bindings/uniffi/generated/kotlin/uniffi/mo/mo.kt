@@ -1704,7 +1704,7 @@ public object FfiConverterTimestamp: FfiConverterRustBuffer<java.time.Instant> {
 
 /**
  * A client of one mo daemon, authenticated with an API token (`mo token add`). Every call has
- * a blocking form and an `_async` one (Kotlin, Swift).
+ * a blocking form and an `_async` twin.
  */
 public interface ClientInterface {
     
@@ -1804,7 +1804,7 @@ public interface ClientInterface {
 
 /**
  * A client of one mo daemon, authenticated with an API token (`mo token add`). Every call has
- * a blocking form and an `_async` one (Kotlin, Swift).
+ * a blocking form and an `_async` twin.
  */
 open class Client: Disposable, AutoCloseable, ClientInterface
 {
@@ -2439,8 +2439,8 @@ public object FfiConverterTypeClient: FfiConverter<Client, Long> {
 
 /**
  * A console: read its output, type into it, wait for text with `expect`. Every method has a
- * blocking form (`read`, `expect`, …) and, for Kotlin and Swift, an async one (`read_async`,
- * `expect_async`, …: a `suspend fun`, an `async func`); Ruby has the blocking ones.
+ * blocking form (`read`, `expect`, …) and an async twin (`read_async`, `expect_async`, …: a
+ * Kotlin `suspend fun`, a Swift `async func`, a Ruby method that releases the GVL).
  */
 public interface ConsoleInterface {
     
@@ -2578,8 +2578,8 @@ public interface ConsoleInterface {
 
 /**
  * A console: read its output, type into it, wait for text with `expect`. Every method has a
- * blocking form (`read`, `expect`, …) and, for Kotlin and Swift, an async one (`read_async`,
- * `expect_async`, …: a `suspend fun`, an `async func`); Ruby has the blocking ones.
+ * blocking form (`read`, `expect`, …) and an async twin (`read_async`, `expect_async`, …: a
+ * Kotlin `suspend fun`, a Swift `async func`, a Ruby method that releases the GVL).
  */
 open class Console: Disposable, AutoCloseable, ConsoleInterface
 {
