@@ -3,8 +3,8 @@
 //!
 //! - mo-core depends on no other mo crate (as a dev-dependency only on the test support crate);
 //! - mo-drivers and mo-store do not know each other, directly or through another mo crate;
-//! - the bindings (mo-python, mo-node) do not reach mo-daemon, directly or through another mo
-//!   crate;
+//! - the bindings (mo-python, mo-node, mo-ffi) do not reach mo-daemon, directly or through
+//!   another mo crate;
 //! - each library crate's tokio has only the features of its allowlist: the core names no
 //!   transport (no `net`, no `process`); the store, the API types and the client run no programs.
 //!
@@ -74,7 +74,7 @@ const TOKIO_ALLOWED: &[(&str, &[&str], &str)] = &[
 ];
 
 /// The bindings' package names.
-const BINDINGS: &[&str] = &["mo-python", "mo-node"];
+const BINDINGS: &[&str] = &["mo-python", "mo-node", "mo-ffi"];
 
 /// One dependency of a workspace package, as the manifest declares it.
 #[derive(Debug, Clone)]
