@@ -26,7 +26,7 @@ fail() {
 step() { printf '\n==> ffi: %s\n' "$*"; }
 
 for f in "$lib" "$bindgen" "$release/mod"; do
-  [[ -x $f || -f $f ]] || fail "$f is missing (run scripts/package.sh)"
+  [[ -f $f ]] || fail "$f is missing (run scripts/package.sh)"
 done
 command -v ruby >/dev/null || fail "ruby is not installed (run scripts/setup.sh)"
 ruby -e 'require "ffi"' 2>/dev/null || fail "ruby-ffi is not installed (run scripts/setup.sh)"
@@ -52,9 +52,10 @@ fi
 
 step "generating Ruby, running the suite (bindings/uniffi/test)"
 "$bindgen" generate --library "$lib" --language ruby --no-format --out-dir "$tmp/ruby" >/dev/null
+release_abs=$(realpath "$release")
 export MO_FFI_RUBY_DIR=$tmp/ruby
-export MO_MOD_BIN=$(realpath "$release/mod")
-export LD_LIBRARY_PATH=$(realpath "$release")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export MO_MOD_BIN=$release_abs/mod
+export LD_LIBRARY_PATH=$release_abs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 # Minitest reads ARGV when it runs: the files are taken out of it first.
 ruby -e 'files = ARGV.dup; ARGV.clear; files.each { |f| require File.expand_path(f) }' \
   bindings/uniffi/test/test_*.rb
