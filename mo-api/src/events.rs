@@ -54,6 +54,11 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub acked_by: Option<String>,
+    /// The node of the site (`mod --cluster`) that raised it, when another node did: its
+    /// actions ran there. Absent for an event of this node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub node: Option<String>,
 }
 
 fn one() -> u64 {

@@ -59,6 +59,7 @@ pub fn event_json(e: &mo_core::event::Event) -> serde_json::Value {
         "count": e.count,
         "suppressed": e.suppressed,
         "acked_by": e.acked_by,
+        "node": e.node,
         "context": e.context,
     })
 }

@@ -99,8 +99,9 @@ fn write_event(out: &mut dyn Write, e: &Event, json: bool) -> Result<()> {
 
 /// The listing line, as `mo events` prints it on the data directory.
 fn line(e: &Event) -> String {
+    let at = e.node.as_ref().map(|n| format!("@{n}")).unwrap_or_default();
     let mut text = format!(
-        "#{} {} {} {} {}",
+        "#{} {} {}{at} {} {}",
         e.id, e.time, e.device, e.severity, e.name
     );
     if e.count > 1 {

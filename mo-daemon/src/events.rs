@@ -341,6 +341,21 @@ pub struct Events {
     maintenance: RwLock<Vec<mo_core::event::MaintenanceConfig>>,
     /// The watches, log files and journals running.
     sources: Mutex<Sources>,
+    /// Where changed events are named for the site, once shared ([`Events::share_with_site`]).
+    site: Site,
+}
+
+/// The queue of events to publish to the site (`mod --cluster --share-directory`), once there
+/// is one: local event ids, sent on every insert, count update and acknowledgement.
+#[derive(Clone, Default)]
+struct Site(Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<u64>>>);
+
+impl Site {
+    fn changed(&self, id: u64) {
+        if let Some(tx) = self.0.get() {
+            let _ = tx.send(id);
+        }
+    }
 }
 
 /// Action name to action.
@@ -372,7 +387,9 @@ impl Events {
             store.clone(),
         ));
         let actions = Arc::new(RwLock::new(actions));
+        let site = Site::default();
         let sink = StoreSink {
+            site: site.clone(),
             store: store.clone(),
             escalations: store.path().parent().map(|d| d.join(ESCALATIONS_FILE)),
             actions: actions.clone(),
@@ -391,6 +408,7 @@ impl Events {
             actions,
             maintenance: RwLock::new(maintenance),
             sources: Mutex::new(sources),
+            site,
         }))
     }
 
@@ -484,11 +502,43 @@ impl Events {
     /// `Ok(false)` when it was acknowledged before.
     pub fn ack(&self, id: u64, user: &str) -> mo_store::Result<bool> {
         let now = i64::try_from(mo_core::record::now_ns()).unwrap_or(i64::MAX);
-        let done = self.store.ack_event(id, user, now)?;
+        self.ack_at(id, user, now)
+    }
+
+    /// [`Events::ack`], acknowledged at `at_ns` (an acknowledgement made on another node of the
+    /// site). The change goes to the site too, when this node shares its events.
+    pub fn ack_at(&self, id: u64, user: &str, at_ns: i64) -> mo_store::Result<bool> {
+        let done = self.store.ack_event(id, user, at_ns)?;
         if done {
             self.service.acknowledged(id);
+            self.site.changed(id);
         }
         Ok(done)
+    }
+
+    /// The store the events are kept in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Keep a copy of event `origin_id` of site node `node` (see
+    /// [`Store::keep_site_event`]), numbered beside this node's own; it never reaches the event
+    /// manager, so no action runs for it here.
+    pub fn keep_site_event(
+        &self,
+        node: &str,
+        origin_id: u64,
+        event: &mo_core::event::Event,
+    ) -> mo_store::Result<u64> {
+        self.store
+            .keep_site_event(node, origin_id, event, || self.service.take_id())
+    }
+
+    /// From now on, name every event raised, counted up or acknowledged here on the channel
+    /// answered (for the site, `mod --cluster --share-directory`); `None` after the first call.
+    pub fn share_with_site(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<u64>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.site.0.set(tx).ok().map(|()| rx)
     }
 
     /// Offer a candidate event (power changes, file changes, …).
@@ -517,6 +567,8 @@ impl Events {
 /// Events kept in the store; actions run with `mo_drivers::action`, power ones on the device
 /// through the registry.
 struct StoreSink {
+    /// The site's queue, when events are shared.
+    site: Site,
     store: Store,
     /// `DATA/escalations.json`: the pending escalation steps, kept over a restart.
     escalations: Option<std::path::PathBuf>,
@@ -528,14 +580,16 @@ struct StoreSink {
 
 impl EventSink for StoreSink {
     fn insert(&self, event: &Event) {
-        if let Err(e) = self.store.insert_event(event) {
-            tracing::error!("cannot store event: {e}");
+        match self.store.insert_event(event) {
+            Ok(id) => self.site.changed(id),
+            Err(e) => tracing::error!("cannot store event: {e}"),
         }
     }
 
     fn update_count(&self, id: u64, count: u64, last_ns: i64) {
-        if let Err(e) = self.store.update_event_count(id, count, last_ns) {
-            tracing::error!("cannot update event {id}: {e}");
+        match self.store.update_event_count(id, count, last_ns) {
+            Ok(_) => self.site.changed(id),
+            Err(e) => tracing::error!("cannot update event {id}: {e}"),
         }
     }
 

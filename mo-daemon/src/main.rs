@@ -550,7 +550,8 @@ async fn run(args: Args, started: Started) -> anyhow::Result<()> {
             Duration::from_secs(secs),
         )
     });
-    let cluster = cluster::Cluster::start(&args.cluster, &registry, &store, ownership).await?;
+    let cluster =
+        cluster::Cluster::start(&args.cluster, &registry, &store, ownership, &events).await?;
     let throttle = Arc::new(throttle::Throttle::new(
         store.clone(),
         throttle::Limits::default(),

@@ -27,6 +27,7 @@ fn event() -> Event {
         suppressed: false,
         acked_by: None,
         acked_ns: None,
+        node: None,
     }
 }
 

@@ -35,7 +35,7 @@ pub struct EventFilter {
 }
 
 const EVENT_COLUMNS: &str = "id, time_ns, last_ns, device, source, severity, message, context, \
-     count, suppressed, acked_by, acked_ns";
+     count, suppressed, acked_by, acked_ns, node";
 
 /// An event row as read, before its text columns are checked.
 struct Raw {
@@ -51,6 +51,7 @@ struct Raw {
     suppressed: bool,
     acked_by: Option<String>,
     acked_ns: Option<i64>,
+    node: Option<String>,
 }
 
 fn raw_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
@@ -67,6 +68,7 @@ fn raw_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
         suppressed: r.get(9)?,
         acked_by: r.get(10)?,
         acked_ns: r.get(11)?,
+        node: r.get(12)?,
     })
 }
 
@@ -93,6 +95,11 @@ impl Store {
     /// Store a new event. With `event.id` 0 the database picks the id; otherwise the event's
     /// own id is used (the event manager numbers events) and must be free. Returns the id.
     pub fn insert_event(&self, event: &Event) -> Result<u64> {
+        self.insert_event_from(event, None)
+    }
+
+    /// [`Store::insert_event`], with the event's id on the node that raised it (for a copy).
+    fn insert_event_from(&self, event: &Event, origin_id: Option<i64>) -> Result<u64> {
         let id = (event.id != 0)
             .then(|| to_i64("event id", event.id))
             .transpose()?;
@@ -102,8 +109,8 @@ impl Store {
         let new_id = self.read(&format!("insert event {}", event.id), |c| {
             c.execute(
                 "INSERT INTO events (id, time_ns, last_ns, device, source, severity, message, \
-                 context, count, suppressed, acked_by, acked_ns) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 context, count, suppressed, acked_by, acked_ns, node, origin_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     id,
                     event.time_ns,
@@ -117,12 +124,71 @@ impl Store {
                     event.suppressed,
                     event.acked_by,
                     event.acked_ns,
+                    event.node,
+                    origin_id,
                 ],
             )?;
             Ok(c.last_insert_rowid())
         })?;
         u64::try_from(new_id)
             .map_err(|_| self.corrupt("events.id", format!("negative id {new_id}")))
+    }
+
+    /// Keep (or bring up to date) this store's copy of event `origin_id` of site node `node`
+    /// (`mod --cluster`): inserted under `new_id()` the first time, then its count and last
+    /// occurrence only rise and its first acknowledgement is kept. Answers the local id.
+    pub fn keep_site_event(
+        &self,
+        node: &str,
+        origin_id: u64,
+        event: &Event,
+        new_id: impl FnOnce() -> u64,
+    ) -> Result<u64> {
+        let origin = to_i64("event id", origin_id)?;
+        let local: Option<i64> = self.read(&format!("read event {node}/{origin_id}"), |c| {
+            c.query_row(
+                "SELECT id FROM events WHERE node = ?1 AND origin_id = ?2",
+                params![node, origin],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        let id = match local {
+            Some(id) => u64::try_from(id).map_err(|_| self.corrupt("events.id", "negative"))?,
+            None => {
+                let id = new_id();
+                let copy = Event {
+                    id,
+                    node: Some(node.to_owned()),
+                    ..event.clone()
+                };
+                return self.insert_event_from(&copy, Some(origin));
+            }
+        };
+        self.update_event_count(id, event.count, event.last_ns)?;
+        if let (Some(by), Some(at)) = (&event.acked_by, event.acked_ns) {
+            self.ack_event(id, by, at)?;
+        }
+        Ok(id)
+    }
+
+    /// Where event `id` was raised: `(node, its id there)` for a copy of another site node's
+    /// event, `None` for one raised here (or no such event).
+    pub fn event_origin(&self, id: u64) -> Result<Option<(String, u64)>> {
+        let id_sql = to_i64("event id", id)?;
+        let row: Option<(Option<String>, Option<i64>)> =
+            self.read(&format!("read the origin of event {id}"), |c| {
+                c.query_row(
+                    "SELECT node, origin_id FROM events WHERE id = ?1",
+                    [id_sql],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+            })?;
+        Ok(match row {
+            Some((Some(node), Some(origin))) => u64::try_from(origin).ok().map(|o| (node, o)),
+            _ => None,
+        })
     }
 
     /// Raise the count of event `id` to `count` and its last occurrence to `last_ns` (never
@@ -284,6 +350,7 @@ impl Store {
             suppressed: raw.suppressed,
             acked_by: raw.acked_by,
             acked_ns: raw.acked_ns,
+            node: raw.node,
         })
     }
 }
@@ -313,7 +380,38 @@ mod tests {
             suppressed: false,
             acked_by: None,
             acked_ns: None,
+            node: None,
         }
+    }
+
+    #[test]
+    fn a_site_event_is_kept_once_and_only_rises() {
+        let (_dir, store) = store();
+        let local = store
+            .insert_event(&event(1, "web", Severity::Error, 10))
+            .unwrap();
+        let mut theirs = event(1, "db", Severity::Critical, 20);
+        let id = store.keep_site_event("alpha", 1, &theirs, || 7).unwrap();
+        assert_eq!(id, 7);
+        assert_eq!(store.event_origin(id).unwrap(), Some(("alpha".into(), 1)));
+        assert_eq!(store.event_origin(local).unwrap(), None);
+        theirs.count = 3;
+        theirs.acked_by = Some("carol".into());
+        theirs.acked_ns = Some(30);
+        let again = store.keep_site_event("alpha", 1, &theirs, || 99).unwrap();
+        assert_eq!(again, 7, "the second sight updates the same copy");
+        theirs.count = 2;
+        theirs.acked_by = Some("dave".into());
+        store.keep_site_event("alpha", 1, &theirs, || 99).unwrap();
+        let kept = store.event(7).unwrap().unwrap();
+        assert_eq!(kept.node.as_deref(), Some("alpha"));
+        assert_eq!(kept.count, 3, "counts never go down");
+        assert_eq!(
+            kept.acked_by.as_deref(),
+            Some("carol"),
+            "the first ack is kept"
+        );
+        assert_eq!(store.event(local).unwrap().unwrap().node, None);
     }
 
     #[test]

@@ -419,6 +419,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UPDATE meta SET value = value + 1 WHERE key = 'directory_generation';
     END;
     "#,
+    // events of a site (`mod --cluster … --share-directory`): a copy of another node's event
+    // names that node and the event's id there.
+    r#"
+    ALTER TABLE events ADD COLUMN node TEXT;
+    ALTER TABLE events ADD COLUMN origin_id INTEGER;
+    CREATE UNIQUE INDEX events_origin ON events (node, origin_id) WHERE node IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -174,6 +174,7 @@ fn generate() {
             suppressed: false,
             acked_by: None,
             acked_ns: None,
+            node: None,
         })
         .unwrap();
     let version = store.schema_version().unwrap();

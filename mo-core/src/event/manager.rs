@@ -94,7 +94,9 @@ struct Held {
 #[derive(Debug)]
 pub struct EventManager {
     rules: Rules,
-    next_id: u64,
+    /// The next id, shared with [`EventManager::ids`] holders (who number events kept beside
+    /// the manager's, e.g. copies from other nodes of a site).
+    next_id: std::sync::Arc<std::sync::atomic::AtomicU64>,
     open: HashMap<Key, Open>,
     /// Id to key of open events, to close one when it is acknowledged.
     open_ids: HashMap<u64, Key>,
@@ -115,7 +117,7 @@ impl EventManager {
     pub fn new(rules: Rules) -> Self {
         EventManager {
             rules,
-            next_id: 1,
+            next_id: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1)),
             open: HashMap::new(),
             open_ids: HashMap::new(),
             held: HashMap::new(),
@@ -128,14 +130,21 @@ impl EventManager {
     }
 
     /// Number new events from `next_id` on (the store's next free id; at least 1).
-    pub fn with_next_id(mut self, next_id: u64) -> Self {
-        self.next_id = next_id.max(1);
+    pub fn with_next_id(self, next_id: u64) -> Self {
+        self.next_id
+            .store(next_id.max(1), std::sync::atomic::Ordering::SeqCst);
         self
     }
 
     /// The id the next new event gets.
     pub fn next_id(&self) -> u64 {
-        self.next_id
+        self.next_id.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The manager's id counter: `fetch_add(1)` on it takes an id no event of this manager
+    /// will get (for events stored beside the manager's, which never reach it).
+    pub fn ids(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.next_id.clone()
     }
 
     /// Replace the rules (a configuration reload). Open events, held actions, pending
@@ -202,8 +211,9 @@ impl EventManager {
             };
         }
 
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let maintenance = self
             .rules
             .maintenance
@@ -315,6 +325,7 @@ impl EventManager {
                 suppressed,
                 acked_by: None,
                 acked_ns: None,
+                node: None,
             }),
             actions,
             suppressed,

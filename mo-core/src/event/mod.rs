@@ -208,15 +208,24 @@ pub struct Event {
     pub acked_by: Option<String>,
     /// When it was acknowledged, in nanoseconds since the Unix epoch.
     pub acked_ns: Option<i64>,
+    /// The node of the site (`mod --cluster`) that raised it, when another node did (a copy
+    /// kept for listing; its actions ran there); `None` for an event raised here.
+    pub node: Option<String>,
 }
 
 impl Event {
     /// One line for listings: `#12 2026-11-22T07:03:36.120Z web01 critical pattern x3 message`,
-    /// with `(acked by NAME)` or `(suppressed)` when they apply.
+    /// with `(acked by NAME)` or `(suppressed)` when they apply; the device is `web01@NODE`
+    /// for an event another node of the site raised.
     pub fn line(&self) -> String {
         let time = crate::log::format_timestamp(u64::try_from(self.time_ns).unwrap_or(0));
+        let at = self
+            .node
+            .as_ref()
+            .map(|n| format!("@{n}"))
+            .unwrap_or_default();
         let mut out = format!(
-            "#{} {time} {} {} {}",
+            "#{} {time} {}{at} {} {}",
             self.id, self.device, self.severity, self.source
         );
         if self.count > 1 {

@@ -125,6 +125,8 @@ struct Inner {
     consoles: Arc<Watched>,
     next_watch: AtomicU64,
     raised: broadcast::Sender<Event>,
+    /// The manager's id counter ([`EventManager::ids`]).
+    ids: Arc<AtomicU64>,
 }
 
 /// The running event subsystem. Cheap to clone; the manager task ends once every clone and every
@@ -157,8 +159,10 @@ impl EventService {
         let (new_rules, rules_rx) = mpsc::unbounded_channel();
         let (raised, _) = broadcast::channel(SUBSCRIBER_CAPACITY);
         let consoles: Arc<Watched> = Arc::default();
+        let manager = EventManager::new(rules).with_next_id(next_id);
+        let ids = manager.ids();
         let manager = Manager {
-            manager: EventManager::new(rules).with_next_id(next_id),
+            manager,
             sink,
             consoles: consoles.clone(),
             raised: raised.clone(),
@@ -175,6 +179,7 @@ impl EventService {
                 consoles,
                 next_watch: AtomicU64::new(1),
                 raised,
+                ids,
             }),
         }
     }
@@ -235,6 +240,12 @@ impl EventService {
     /// The candidate channel itself, for producers that may wait (file watchers).
     pub fn candidates(&self) -> mpsc::Sender<Candidate> {
         self.inner.tx.clone()
+    }
+
+    /// Take an event id the manager will never give (for an event stored beside the manager's
+    /// that never reaches it, e.g. a copy of another site node's event).
+    pub fn take_id(&self) -> u64 {
+        self.inner.ids.fetch_add(1, Ordering::SeqCst)
     }
 
     /// Candidate events dropped so far because the manager was behind.

@@ -116,8 +116,8 @@ pub fn head(dir: &Path) -> Option<(u64, String)> {
 pub async fn run(node: String, key: PrivateKey, js: jetstream::Context, registry: Weak<Registry>) {
     let (heads, keys) = loop {
         let opened = async {
-            let heads = super::open_kv(&js, HEADS_BUCKET, "mo: signed record-log heads").await?;
-            let keys = super::open_kv(&js, KEYS_BUCKET, "mo: node public keys").await?;
+            let heads = super::open_kv(&js, HEADS_BUCKET, "mo: signed record-log heads", 1).await?;
+            let keys = super::open_kv(&js, KEYS_BUCKET, "mo: node public keys", 1).await?;
             anyhow::Ok((heads, keys))
         };
         match tokio::time::timeout(super::REQUEST_TIMEOUT, opened).await {

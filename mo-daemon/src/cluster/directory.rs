@@ -255,7 +255,7 @@ impl Shelf {
 }
 
 /// Run a store call off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     store: &Store,
     f: impl FnOnce(&Store) -> mo_store::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
@@ -477,30 +477,6 @@ impl Replica {
     }
 }
 
-/// The shelf's bucket, made if missing.
-pub async fn open_bucket(
-    js: &async_nats::jetstream::Context,
-    shelf: &Shelf,
-) -> anyhow::Result<kv::Store> {
-    if let Ok(store) = js.get_key_value(shelf.bucket).await {
-        return Ok(store);
-    }
-    let config = kv::Config {
-        bucket: shelf.bucket.into(),
-        description: shelf.description.into(),
-        history: 5,
-        storage: async_nats::jetstream::stream::StorageType::File,
-        ..Default::default()
-    };
-    match js.create_key_value(config).await {
-        Ok(store) => Ok(store),
-        Err(create) => js
-            .get_key_value(shelf.bucket)
-            .await
-            .with_context(|| format!("cannot create the KV bucket {}: {create}", shelf.bucket)),
-    }
-}
-
 /// Reach the shelf's bucket (creating it if this is the site's first node; trouble shows in
 /// `mo cluster status`), then [`run`].
 pub(super) async fn share(
@@ -510,17 +486,7 @@ pub(super) async fn share(
     local: Store,
     shelf: Shelf,
 ) {
-    let mut pause = Duration::from_millis(200);
-    let bucket = loop {
-        let open = open_bucket(&js, &shelf);
-        match tokio::time::timeout(super::REQUEST_TIMEOUT, open).await {
-            Ok(Ok(bucket)) => break bucket,
-            Ok(Err(e)) => inner.set_error(Some(format!("NATS at {servers}: {e:#}"))),
-            Err(_) => inner.set_error(Some(format!("NATS at {servers} does not answer"))),
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(super::MAX_RETRY);
-    };
+    let bucket = super::reach_kv(&inner, &js, &servers, shelf.bucket, shelf.description, 5).await;
     run(bucket, local, shelf).await;
 }
 

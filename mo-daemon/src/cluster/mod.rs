@@ -10,6 +10,7 @@
 mod beat;
 mod checkpoint;
 mod directory;
+mod events;
 mod lease;
 mod remote;
 mod replica;
@@ -180,6 +181,7 @@ impl Cluster {
         registry: &Arc<Registry>,
         store: &Store,
         ownership: Option<Arc<Ownership>>,
+        events: &Arc<crate::events::Events>,
     ) -> anyhow::Result<Option<Cluster>> {
         if args.cluster.is_empty() {
             return Ok(None);
@@ -277,6 +279,13 @@ impl Cluster {
             shown.clone(),
         ));
         inner.push_task(task);
+        if args.share_devices
+            && let Some(changed) = events.share_with_site()
+        {
+            let js = jetstream::new(inner.client.clone());
+            let shared = events::share(inner.clone(), js, shown.clone(), events.clone(), changed);
+            inner.push_task(tokio::spawn(shared));
+        }
         if let Some(own) = ownership {
             let js = jetstream::new(inner.client.clone());
             let task = tokio::spawn(lease::run(
@@ -527,32 +536,57 @@ async fn open_bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
         js,
         NODES_BUCKET,
         "mo: one heartbeat per node (mod --cluster)",
+        1,
     )
     .await
 }
 
-/// The KV bucket `name` (history 1, file storage), made with `description` if missing.
+/// KV bucket `bucket`, made (file storage, `history` versions per key) if missing: every node
+/// makes it alike, so a race is harmless.
 async fn open_kv(
     js: &jetstream::Context,
-    name: &str,
+    bucket: &str,
     description: &str,
+    history: i64,
 ) -> anyhow::Result<kv::Store> {
-    if let Ok(store) = js.get_key_value(name).await {
+    if let Ok(store) = js.get_key_value(bucket).await {
         return Ok(store);
     }
     let config = kv::Config {
-        bucket: name.into(),
+        bucket: bucket.into(),
         description: description.into(),
-        history: 1,
+        history,
         storage: jetstream::stream::StorageType::File,
         ..Default::default()
     };
     match js.create_key_value(config).await {
         Ok(store) => Ok(store),
         Err(create) => js
-            .get_key_value(name)
+            .get_key_value(bucket)
             .await
-            .with_context(|| format!("cannot create the KV bucket {name}: {create}")),
+            .with_context(|| format!("cannot create the KV bucket {bucket}: {create}")),
+    }
+}
+
+/// [`open_kv`], tried again (trouble shown in `mo cluster status`) until NATS answers.
+async fn reach_kv(
+    inner: &Inner,
+    js: &jetstream::Context,
+    servers: &str,
+    bucket: &str,
+    description: &str,
+    history: i64,
+) -> kv::Store {
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let open = open_kv(js, bucket, description, history);
+        match tokio::time::timeout(REQUEST_TIMEOUT, open).await {
+            Ok(Ok(store)) => return store,
+            Ok(Err(e)) => inner.set_error(Some(format!("NATS at {servers}: {e:#}"))),
+            Err(_) => inner.set_error(Some(format!("NATS at {servers} does not answer"))),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_RETRY);
     }
 }
 

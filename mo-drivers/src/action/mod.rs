@@ -36,7 +36,7 @@
 //! let event = Event {
 //!     id: 1, time_ns: 0, last_ns: 0, device: "web1".into(), source: EventSource::Pattern,
 //!     severity: Severity::Critical, message: "panic".into(), context: vec![], count: 1,
-//!     suppressed: false, acked_by: None, acked_ns: None,
+//!     suppressed: false, acked_by: None, acked_ns: None, node: None,
 //! };
 //! assert!(matches!(run_action(&action, &event).await?, ActionOutcome::Exited { code: 0, .. }));
 //! # Ok(())

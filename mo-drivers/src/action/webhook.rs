@@ -317,6 +317,7 @@ mod tests {
             suppressed: false,
             acked_by: None,
             acked_ns: None,
+            node: None,
         }
     }
 

@@ -676,6 +676,32 @@ impl CountingConsole {
     }
 }
 
+/// Make admin `root1` (password `root-pw`) in the store of `dir` and answer an API token of
+/// theirs.
+fn admin_token(dir: &std::path::Path) -> Result<String> {
+    Cli::run_ok(
+        dir,
+        &["user", "add", "root1", "--password-stdin"],
+        Some("root-pw\n"),
+    )?;
+    Cli::run_ok(dir, &["grant", "add", "root1", "admin", "all"], None)?;
+    let out = Cli::run_ok(dir, &["token", "add", "root1", "--scope", "all"], None)?;
+    let token = out
+        .stdout
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    ensure!(
+        token.starts_with("mo_"),
+        "token add in {}: {}",
+        dir.display(),
+        out.stdout
+    );
+    Ok(token)
+}
+
 /// The node whose heartbeat lists `console` as running, in a status.
 fn holder(status: &Value, console: &str) -> Vec<String> {
     status["nodes"]
@@ -1505,6 +1531,184 @@ fn records_written_while_cut_off_are_replicated_when_nats_returns() {
         })?;
         eprintln!("catch-up test took {:?}", started.elapsed());
         drop(nats);
+        Ok(())
+    });
+}
+
+/// `GET /api/v1/events` on `base`.
+fn events_api(base: &str, token: &str) -> Result<Vec<Value>> {
+    reqwest::blocking::Client::new()
+        .get(format!("{base}/api/v1/events"))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .and_then(|r| r.error_for_status())
+        .and_then(|r| r.json())
+        .map_err(|e| Error::Check(format!("GET /api/v1/events on {base}: {e}")))
+}
+
+/// The panic event of device `panicky` as `base` lists it, once it does.
+fn panic_event(base: &str, token: &str) -> Result<Option<Value>> {
+    Ok(events_api(base, token)?.into_iter().find(|e| {
+        e["device"] == "panicky"
+            && e["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("Kernel panic"))
+    }))
+}
+
+/// Events and audit are the site's (issue 14 item 6): a console pinned to alpha prints a panic;
+/// the event is listed on beta and gamma naming alpha, an acknowledgement on gamma shows on alpha
+/// and beta, and the rule's actions (at once and after the acknowledgement) ran exactly once, on
+/// alpha; an audit entry made on beta is listed by `mo audit` on alpha, naming beta.
+#[test]
+fn events_and_audit_entries_of_one_node_are_the_sites_and_actions_run_once() {
+    run_test("cluster-events", |w| {
+        let nats = Nats::start(&w.dir().join("nats"))?;
+        let url = nats.url();
+        let record = w.dir().join("actions.out");
+        let action = w.write_script(
+            "action.sh",
+            &format!("#!/bin/sh\necho \"$1 $2 $PPID\" >>{}\n", record.display()),
+        )?;
+        let mark = w.dir().join("panicked");
+        let console = w.write_script(
+            "console.sh",
+            &format!(
+                "#!/bin/sh\nif [ ! -e {m} ]; then : > {m}; echo \"Kernel panic - not syncing: boom\"; fi\nexec sleep 600\n",
+                m = mark.display()
+            ),
+        )?;
+        let config = w.write_script(
+            "events.toml",
+            &format!(
+                r#"[[pattern]]
+name = "panic"
+regex = 'Kernel panic - not syncing'
+severity = "critical"
+
+[[rules.rule]]
+name = "page"
+min_severity = "critical"
+actions = ["note"]
+after_ack = ["acked"]
+
+[actions.note]
+kind = "exec"
+argv = ["{action}", "raised", "{{device}}"]
+
+[actions.acked]
+kind = "exec"
+argv = ["{action}", "acked", "{{device}}"]
+"#,
+                action = action.display()
+            ),
+        )?;
+        let config = config.display().to_string();
+        let events = ["--events", config.as_str()];
+        let mut nodes = Vec::new();
+        for name in ["alpha", "beta", "gamma"] {
+            let dir = w.dir().join(name);
+            if name == "alpha" {
+                let url = format!("exec://{}", console.display());
+                Cli::run_ok(
+                    &dir,
+                    &["device", "add", "panicky", &url, "--node", "alpha"],
+                    None,
+                )?;
+            }
+            let token = admin_token(&dir)?;
+            let (daemon, base) = sharing_node(&dir, &url, name, &events)?;
+            nodes.push((name, dir, daemon, base, token));
+        }
+        let started = Instant::now();
+        let on = |i: usize| -> (&str, &str) { (nodes[i].3.as_str(), nodes[i].4.as_str()) };
+
+        // The event reaches beta and gamma, naming alpha; alpha lists it as its own.
+        wait_until("the panic event on beta and gamma", || {
+            let (b, g) = (
+                panic_event(on(1).0, on(1).1)?,
+                panic_event(on(2).0, on(2).1)?,
+            );
+            Ok([b, g]
+                .iter()
+                .all(|e| e.as_ref().is_some_and(|e| e["node"] == "alpha")))
+        })?;
+        let gamma_id = panic_event(on(2).0, on(2).1)?
+            .and_then(|e| e["id"].as_u64())
+            .unwrap_or(0);
+        let own = panic_event(on(0).0, on(0).1)?;
+        ensure!(
+            own.as_ref().is_some_and(|e| e.get("node").is_none()),
+            "alpha's own event names no node: {own:?}"
+        );
+        let listed = Cli::run_ok(&nodes[1].1, &["events", "--device", "panicky"], None)?.stdout;
+        ensure!(
+            listed.contains("panicky@alpha"),
+            "mo events on beta: {listed}"
+        );
+
+        // Acknowledged on gamma: acknowledged everywhere.
+        let ack = reqwest::blocking::Client::new()
+            .post(format!("{}/api/v1/events/{gamma_id}/ack", on(2).0))
+            .bearer_auth(on(2).1)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .map_err(|e| Error::Check(format!("ack on gamma: {e}")))?;
+        ensure!(ack.status().is_success(), "ack on gamma: {}", ack.status());
+        wait_until("the acknowledgement on alpha and beta", || {
+            let (a, b) = (
+                panic_event(on(0).0, on(0).1)?,
+                panic_event(on(1).0, on(1).1)?,
+            );
+            Ok([a, b]
+                .iter()
+                .all(|e| e.as_ref().is_some_and(|e| e["acked_by"] == "root1")))
+        })?;
+
+        // Each action ran once, from alpha (its pid), and no other node ran one.
+        let alpha_pid = nodes[0].2.pid().to_string();
+        wait_until("the after-acknowledgement action", || {
+            Ok(std::fs::read_to_string(&record)
+                .unwrap_or_default()
+                .contains("acked panicky"))
+        })?;
+        std::thread::sleep(Duration::from_secs(2));
+        let text = std::fs::read_to_string(&record).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        ensure!(
+            lines.len() == 2
+                && lines.contains(&format!("raised panicky {alpha_pid}").as_str())
+                && lines.contains(&format!("acked panicky {alpha_pid}").as_str()),
+            "the actions must run once each, on alpha (pid {alpha_pid}):\n{text}"
+        );
+
+        // An audit entry made on beta is readable on alpha, naming beta.
+        Cli::run_ok(
+            &nodes[1].1,
+            &["group", "add", "audited-on-beta", "--pattern", "x*"],
+            None,
+        )?;
+        wait_until("beta's audit entry on alpha", || {
+            let out = Cli::run_ok(
+                &nodes[0].1,
+                &["audit", "--action", "group.add", "--json"],
+                None,
+            )?;
+            let list: Vec<Value> = serde_json::from_str(&out.stdout).unwrap_or_default();
+            Ok(list.iter().any(|e| {
+                e["node"] == "beta"
+                    && e["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("audited-on-beta"))
+            }))
+        })?;
+        let table = Cli::run_ok(&nodes[0].1, &["audit", "--action", "group.add"], None)?.stdout;
+        ensure!(
+            table.contains("NODE") && table.contains("beta"),
+            "mo audit on alpha names beta's entry's node:\n{table}"
+        );
+        eprintln!("site events and audit checked in {:?}", started.elapsed());
         Ok(())
     });
 }

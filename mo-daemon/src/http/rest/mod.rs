@@ -187,6 +187,7 @@ pub fn api_event(e: &Event) -> mo_api::Event {
         text: e.message.clone(),
         count: e.count,
         acked_by: e.acked_by.clone(),
+        node: e.node.clone(),
     }
 }
 
