@@ -167,6 +167,7 @@ pub fn run(store: &Store, args: AuditArgs, out: &mut dyn Write) -> Result<()> {
         since_ns: time(&args.since)?,
         until_ns: time(&args.until)?,
         limit: Some(args.limit),
+        own_after_id: None,
     };
     let entries = store.query_audit(&filter)?;
     let when = |ns: i64| mo_core::log::format_timestamp(u64::try_from(ns).unwrap_or(0));
@@ -184,6 +185,7 @@ pub fn run(store: &Store, args: AuditArgs, out: &mut dyn Write) -> Result<()> {
                     "device": e.device,
                     "outcome": e.outcome.name(),
                     "detail": e.detail,
+                    "node": e.node,
                 })
             })
             .collect();
@@ -195,11 +197,18 @@ pub fn run(store: &Store, args: AuditArgs, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "no audit entries match")?;
         return Ok(());
     }
-    let mut table = Table::new(&[
+    // A site's entries (`mod --cluster --share-directory`) name the node they were made on.
+    let site = entries.iter().any(|e| e.node.is_some());
+    let mut columns = vec![
         "TIME", "USER", "SOURCE", "ACTION", "DEVICE", "OUTCOME", "DETAIL",
-    ]);
+    ];
+    if site {
+        columns.insert(1, "NODE");
+    }
+    let mut table = Table::new(&columns);
     for e in entries {
-        table.row(vec![
+        let node = e.node.clone().unwrap_or_else(|| "(here)".into());
+        let mut row = vec![
             when(e.time_ns),
             e.user.unwrap_or_else(|| "-".into()),
             e.source.unwrap_or_else(|| "-".into()),
@@ -207,7 +216,11 @@ pub fn run(store: &Store, args: AuditArgs, out: &mut dyn Write) -> Result<()> {
             e.device.unwrap_or_else(|| "-".into()),
             e.outcome.to_string(),
             e.detail.replace('\n', " "),
-        ]);
+        ];
+        if site {
+            row.insert(1, node);
+        }
+        table.row(row);
     }
     table.write(out)?;
     Ok(())

@@ -85,6 +85,9 @@ pub struct AuditEntry {
     pub outcome: Outcome,
     /// More: the decision's reason, the error, what changed. Never a secret.
     pub detail: String,
+    /// The node of the site (`mod --cluster --share-directory`) where the entry was made, for a
+    /// copy of another node's entry; `None` for an entry made here.
+    pub node: Option<String>,
 }
 
 impl AuditEntry {
@@ -99,6 +102,7 @@ impl AuditEntry {
             device: None,
             outcome,
             detail: String::new(),
+            node: None,
         }
     }
 
@@ -155,6 +159,9 @@ pub struct AuditFilter {
     pub until_ns: Option<i64>,
     /// Only the newest this many (still returned oldest first).
     pub limit: Option<usize>,
+    /// Only entries made on this node (not copies of other site nodes' entries) with an id
+    /// greater than this.
+    pub own_after_id: Option<i64>,
 }
 
 impl Store {
@@ -200,23 +207,46 @@ impl Store {
         })
     }
 
+    /// Keep a copy of entry `entry` (its `id` as on that node) of site node `node`, once:
+    /// false when it is kept already.
+    pub fn keep_site_audit(&self, node: &str, entry: &AuditEntry) -> Result<bool> {
+        let changed = self.read("keep a site audit entry", |c| {
+            Self::insert_audit_row(c, entry, Some((node, entry.id)))
+        })?;
+        Ok(changed > 0)
+    }
+
     fn insert_audit(c: &rusqlite::Connection, entry: &AuditEntry) -> rusqlite::Result<i64> {
-        {
-            c.prepare_cached(
-                "INSERT INTO audit (time_ns, user, source, action, device, outcome, detail) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                entry.time_ns,
-                entry.user,
-                entry.source,
-                entry.action,
-                entry.device,
-                entry.outcome.name(),
-                entry.detail
-            ])?;
-            Ok(c.last_insert_rowid())
-        }
+        Self::insert_audit_row(c, entry, None)?;
+        Ok(c.last_insert_rowid())
+    }
+
+    /// Insert `entry`, made here or (`origin`: node and id there) a copy of a site node's
+    /// entry, skipped when kept already. Answers how many rows were inserted.
+    fn insert_audit_row(
+        c: &rusqlite::Connection,
+        entry: &AuditEntry,
+        origin: Option<(&str, i64)>,
+    ) -> rusqlite::Result<usize> {
+        let sql = if origin.is_some() {
+            "INSERT INTO audit (time_ns, user, source, action, device, outcome, detail, node, \
+             origin_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (node, origin_id) WHERE node IS NOT NULL DO NOTHING"
+        } else {
+            "INSERT INTO audit (time_ns, user, source, action, device, outcome, detail, node, \
+             origin_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        };
+        c.prepare_cached(sql)?.execute(params![
+            entry.time_ns,
+            entry.user,
+            entry.source,
+            entry.action,
+            entry.device,
+            entry.outcome.name(),
+            entry.detail,
+            origin.map(|o| o.0),
+            origin.map(|o| o.1),
+        ])
     }
 
     /// Record a policy decision (see [`AuditEntry::from_decision`]).
@@ -227,7 +257,8 @@ impl Store {
     /// The entries matching `filter`, oldest first.
     pub fn query_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let mut sql = String::from(
-            "SELECT id, time_ns, user, source, action, device, outcome, detail FROM audit WHERE 1",
+            "SELECT id, time_ns, user, source, action, device, outcome, detail, node FROM audit \
+             WHERE 1",
         );
         let mut args: Vec<Value> = Vec::new();
         let mut add = |clause: &str, value: Value| {
@@ -252,6 +283,9 @@ impl Store {
         if let Some(t) = filter.until_ns {
             add("time_ns <", Value::Integer(t));
         }
+        if let Some(id) = filter.own_after_id {
+            add("node IS NULL AND id >", Value::Integer(id));
+        }
         sql.push_str(" ORDER BY id DESC");
         if let Some(limit) = filter.limit {
             sql.push_str(&format!(
@@ -268,6 +302,7 @@ impl Store {
             Option<String>,
             String,
             String,
+            Option<String>,
         );
         let rows: Vec<Row> = self.read("read the audit log", |c| {
             let mut stmt = c.prepare(&sql)?;
@@ -281,6 +316,7 @@ impl Store {
                     r.get(5)?,
                     r.get(6)?,
                     r.get(7)?,
+                    r.get(8)?,
                 ))
             })?;
             rows.collect()
@@ -288,7 +324,7 @@ impl Store {
         let mut entries = rows
             .into_iter()
             .map(
-                |(id, time_ns, user, source, action, device, outcome, detail)| {
+                |(id, time_ns, user, source, action, device, outcome, detail, node)| {
                     let outcome = outcome.parse().map_err(|e: Error| {
                         self.corrupt(format!("audit entry {id}"), e.to_string())
                     })?;
@@ -301,11 +337,45 @@ impl Store {
                         device,
                         outcome,
                         detail,
+                        node,
                     })
                 },
             )
             .collect::<Result<Vec<_>>>()?;
         entries.reverse();
         Ok(entries)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod site_tests {
+    use super::*;
+
+    #[test]
+    fn a_site_entry_is_kept_once_naming_its_node_and_is_not_this_nodes_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("mo.db")).unwrap();
+        let own = store
+            .append_audit(&AuditEntry::new(Some("ann"), "group.add", Outcome::Ok))
+            .unwrap();
+        let mut theirs = AuditEntry::new(Some("bob"), "role.add", Outcome::Ok).detail("r1");
+        theirs.id = 41;
+        assert!(store.keep_site_audit("beta", &theirs).unwrap());
+        assert!(
+            !store.keep_site_audit("beta", &theirs).unwrap(),
+            "kept once"
+        );
+        let all = store.query_audit(&AuditFilter::default()).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].node.as_deref(), Some("beta"));
+        assert_eq!(all[1].detail, "r1");
+        let mine = store
+            .query_audit(&AuditFilter {
+                own_after_id: Some(0),
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        assert_eq!(mine.iter().map(|e| e.id).collect::<Vec<_>>(), [own]);
     }
 }

@@ -426,6 +426,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE events ADD COLUMN origin_id INTEGER;
     CREATE UNIQUE INDEX events_origin ON events (node, origin_id) WHERE node IS NOT NULL;
     "#,
+    // audit entries of a site (`mod --cluster … --share-directory`): a copy of another node's
+    // entry names that node and the entry's id there.
+    r#"
+    ALTER TABLE audit ADD COLUMN node TEXT;
+    ALTER TABLE audit ADD COLUMN origin_id INTEGER;
+    CREATE UNIQUE INDEX audit_origin ON audit (node, origin_id) WHERE node IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

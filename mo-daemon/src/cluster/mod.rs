@@ -7,6 +7,7 @@
 //! Without `--cluster` none of this runs. NATS being away never stops the daemon: it starts
 //! without it, keeps serving its consoles, retries, and shows what it heard last.
 
+mod audit;
 mod beat;
 mod checkpoint;
 mod directory;
@@ -284,6 +285,9 @@ impl Cluster {
         {
             let js = jetstream::new(inner.client.clone());
             let shared = events::share(inner.clone(), js, shown.clone(), events.clone(), changed);
+            inner.push_task(tokio::spawn(shared));
+            let js = jetstream::new(inner.client.clone());
+            let shared = audit::share(inner.clone(), js, shown.clone(), store.clone());
             inner.push_task(tokio::spawn(shared));
         }
         if let Some(own) = ownership {
