@@ -244,6 +244,8 @@ export interface Event {
   id: number
   /** The rule or source that raised it. */
   name: string
+  /** The node of the site (`mod --cluster`) that raised it, when another node did: its actions ran there. Absent for an event of this node. */
+  node?: string
   /** How bad. */
   severity: Severity
   /** The message. */

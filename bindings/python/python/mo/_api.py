@@ -271,6 +271,8 @@ class Event(_EventRequired, total=False):
     """Who acknowledged it."""
     count: int
     """How many times it was raised (repeats are counted)."""
+    node: str
+    """The node of the site (`mod --cluster`) that raised it, when another node did: its actions ran there. Absent for an event of this node."""
 
 
 class GangReport(TypedDict):
