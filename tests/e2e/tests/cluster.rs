@@ -676,32 +676,6 @@ impl CountingConsole {
     }
 }
 
-/// Make admin `root1` (password `root-pw`) in the store of `dir` and answer an API token of
-/// theirs.
-fn admin_token(dir: &std::path::Path) -> Result<String> {
-    Cli::run_ok(
-        dir,
-        &["user", "add", "root1", "--password-stdin"],
-        Some("root-pw\n"),
-    )?;
-    Cli::run_ok(dir, &["grant", "add", "root1", "admin", "all"], None)?;
-    let out = Cli::run_ok(dir, &["token", "add", "root1", "--scope", "all"], None)?;
-    let token = out
-        .stdout
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    ensure!(
-        token.starts_with("mo_"),
-        "token add in {}: {}",
-        dir.display(),
-        out.stdout
-    );
-    Ok(token)
-}
-
 /// The node whose heartbeat lists `console` as running, in a status.
 fn holder(status: &Value, console: &str) -> Vec<String> {
     status["nodes"]
