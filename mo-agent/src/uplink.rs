@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use mo_drivers::agent::EnrollToken;
-use mo_drivers::agent::codec::{ABILITY_HOST_INFO, Decoder, Frame, MAX_PAYLOAD, PortMarks};
+use mo_drivers::agent::codec::{
+    ABILITY_FLOW, ABILITY_HOST_INFO, Decoder, Frame, MAX_PAYLOAD, PortMarks,
+};
 use mo_drivers::host::{self, HostWhat};
 use russh::client::{AuthResult, ChannelOpenHandle, Handle, Msg, Session};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{Channel, ChannelMsg, ChannelOpenFailure, ChannelReadHalf, ChannelWriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::backoff::Backoff;
 use crate::port::{Port, PortCmd};
@@ -304,8 +306,21 @@ pub async fn enroll(
         }
     }
     let text = String::from_utf8_lossy(&text).trim().to_owned();
-    if status != Some(0) {
-        bail!("the daemon refused the enrollment: {text}");
+    match status {
+        Some(0) => {}
+        None => bail!(
+            "the daemon closed the enrollment channel without an answer{} (`mo agent show` \
+             tells whether the agent is enrolled)",
+            if text.is_empty() {
+                String::new()
+            } else {
+                format!(": {text}")
+            }
+        ),
+        Some(code) if text.is_empty() => {
+            bail!("the daemon refused the enrollment (exit status {code}, no reason given)")
+        }
+        Some(_) => bail!("the daemon refused the enrollment: {text}"),
     }
     let pinned = seen
         .lock()
@@ -423,7 +438,7 @@ async fn session(
         Frame::Hello {
             agent: target.agent.clone(),
             software: env!("CARGO_PKG_VERSION").into(),
-            abilities: ABILITY_HOST_INFO,
+            abilities: ABILITY_HOST_INFO | ABILITY_FLOW,
         },
         Frame::Ports(ports.iter().map(Port::info).collect()),
     ];
@@ -625,16 +640,19 @@ async fn port_link(
     }
     let (done_tx, mut done_rx) = mpsc::channel::<String>(1);
     let asking = WhoAsked::default();
+    // The daemon's pushback: while it holds the port back, its output stays in the spool.
+    let (hold_tx, hold_rx) = watch::channel(false);
     let reader = tokio::spawn(read_port_channel(
         rd,
         decoder,
         port.spool.clone(),
         port.cmds.clone(),
         asking.clone(),
+        hold_tx,
         done_tx,
     ));
     let result = tokio::select! {
-        r = send_port(port, &wr, next, &asking) => r,
+        r = send_port(port, &wr, next, &asking, hold_rx) => r,
         why = done_rx.recv() => Err(anyhow!(why.unwrap_or_else(|| "closed".into()))),
     };
     reader.abort();
@@ -670,6 +688,7 @@ async fn send_port(
     wr: &ChannelWriteHalf<Msg>,
     next: u64,
     asking: &WhoAsked,
+    mut hold: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut cursor = next.max(port.spool.first_seq());
     let mut modem = port.modem.clone();
@@ -710,7 +729,12 @@ async fn send_port(
         if let Some((records, bytes)) = port.spool.take_unreported() {
             wire.extend(Frame::Dropped { records, bytes }.encode());
         }
-        let batch = port.spool.records_from(cursor, MAX_PAYLOAD / 2);
+        let held = *hold.borrow_and_update();
+        let batch = if held {
+            Vec::new()
+        } else {
+            port.spool.records_from(cursor, MAX_PAYLOAD / 2)
+        };
         for r in batch {
             cursor = r.seq + 1;
             wire.extend(
@@ -727,8 +751,9 @@ async fn send_port(
             continue;
         }
         tokio::select! {
-            () = &mut added => {}
+            () = &mut added, if !held => {}
             () = &mut typed => {}
+            changed = hold.changed() => changed?,
             changed = locals.changed() => {
                 changed?;
                 let users = locals.borrow_and_update().clone();
@@ -764,12 +789,16 @@ async fn read_port_channel(
     spool: Arc<crate::spool::Spool>,
     cmds: mpsc::Sender<PortCmd>,
     asking: WhoAsked,
+    hold: watch::Sender<bool>,
     done: mpsc::Sender<String>,
 ) {
     let why = 'run: loop {
         loop {
             match decoder.next_frame() {
                 Ok(Some(Frame::Ack { seq })) => spool.ack(seq),
+                Ok(Some(Frame::Flow { hold: held })) => {
+                    hold.send_replace(held);
+                }
                 Ok(Some(Frame::Input(bytes))) => {
                     let _ = cmds.send(PortCmd::Input(bytes)).await;
                 }

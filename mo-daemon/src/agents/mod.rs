@@ -20,14 +20,16 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use mo_core::link::{ControlOp, Link, LinkControl, LinkStatus, ModemState};
 use mo_core::{Error, Result};
-use mo_drivers::agent::codec::{ABILITY_HOST_INFO, Decoder, Frame, MAX_PAYLOAD, PortOp};
+use mo_drivers::agent::codec::{
+    ABILITY_FLOW, ABILITY_HOST_INFO, Decoder, Frame, MAX_PAYLOAD, PortOp,
+};
 use mo_drivers::agent::{AgentPorts, ENROLL_PREFIX, EnrollToken, WaterMarks};
 use mo_drivers::host::{HostTable, HostWhat};
 use mo_store::{AgentPort, SshPublicKey, Store};
@@ -52,6 +54,12 @@ const QUEUE: usize = 256;
 const PIPE_BYTES: usize = 64 * 1024;
 /// How long a host-info query waits for the agent's answer.
 const HOST_WAIT: Duration = Duration::from_secs(10);
+/// A port's output read from its channel but not yet passed on: above this much the agent is
+/// told to hold the port back ([`Frame::Flow`]; an agent without that ability is no longer
+/// read, which stalls its whole connection: russh queues only so many messages per channel).
+const BACKLOG_HIGH: usize = 256 * 1024;
+/// … and below this much it is told to go on.
+const BACKLOG_LOW: usize = 64 * 1024;
 
 /// An agent port: (agent, port).
 type PortKey = (String, String);
@@ -155,7 +163,10 @@ pub struct Agents {
     persisted: Mutex<HashMap<PortKey, (u64, u64)>>,
     /// Whether the task writing resume points runs.
     persisting: AtomicBool,
-    changed: Notify,
+    /// Per agent: woken when its connection, port list or port channels change. Per agent, not
+    /// one for all: thousands of consoles wait for their ports while agents connect, and each
+    /// port channel that comes up must wake only the consoles of its own agent.
+    changed: Mutex<HashMap<String, Arc<Notify>>>,
     ids: AtomicU64,
     queries: Mutex<HostQueries>,
     query_ids: AtomicU32,
@@ -173,7 +184,7 @@ impl Agents {
             pending: Mutex::new(HashMap::new()),
             persisted: Mutex::new(HashMap::new()),
             persisting: AtomicBool::new(false),
-            changed: Notify::new(),
+            changed: Mutex::new(HashMap::new()),
             ids: AtomicU64::new(1),
             queries: Mutex::new(HashMap::new()),
             query_ids: AtomicU32::new(1),
@@ -238,6 +249,17 @@ impl Agents {
             Some(Err(text)) => Err(HostError::Failed(agent.to_owned(), text)),
             None => Err(HostError::NoAnswer(agent.to_owned())),
         }
+    }
+
+    /// What wakes the waiters for `agent`'s connection and ports.
+    fn changed(&self, agent: &str) -> Arc<Notify> {
+        let mut all = self.changed.lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(agent.to_owned()).or_default().clone()
+    }
+
+    /// Wake everyone waiting for `agent`'s connection or ports.
+    fn notify(&self, agent: &str) {
+        self.changed(agent).notify_waiters();
     }
 
     fn live(&self) -> std::sync::MutexGuard<'_, HashMap<String, Live>> {
@@ -320,7 +342,7 @@ impl Agents {
             }
         };
         if removed {
-            self.changed.notify_waiters();
+            self.notify(agent);
             let store = self.store.clone();
             let name = agent.to_owned();
             let _ =
@@ -330,21 +352,36 @@ impl Agents {
         }
     }
 
-    fn port_line(&self, agent: &str, port: &str) -> std::result::Result<Arc<PortLine>, String> {
+    /// The channel of `agent`'s `port`, if it is open now.
+    fn port_line(&self, agent: &str, port: &str) -> Option<Arc<PortLine>> {
+        self.live().get(agent)?.ports.get(port).cloned()
+    }
+
+    /// Why `agent`'s `port` has no channel (after [`Agents::port_line`] found none).
+    fn why_no_port(&self, agent: &str, port: &str) -> String {
         let live = self.live();
         let Some(conn) = live.get(agent) else {
-            return Err(format!("agent `{agent}` is not connected"));
+            return format!("agent `{agent}` is not connected");
         };
-        match conn.ports.get(port) {
-            Some(line) => Ok(line.clone()),
-            None if conn.offered.is_empty() => Err(format!(
-                "agent `{agent}` has not offered port `{port}` (yet)"
-            )),
-            None => Err(format!(
+        if conn.ports.contains_key(port) {
+            format!("agent `{agent}` opened port `{port}` just now")
+        } else if conn.offered.is_empty() {
+            format!("agent `{agent}` has not offered port `{port}` (yet)")
+        } else if conn.offered.iter().any(|p| p == port) {
+            format!("agent `{agent}` offers port `{port}` but has not opened its channel (yet)")
+        } else {
+            format!(
                 "agent `{agent}` offers no port `{port}` (it offers: {})",
                 conn.offered.join(", ")
-            )),
+            )
         }
+    }
+
+    /// Whether connection `id` of `agent` announced that it holds a port back on request.
+    fn can_hold(&self, agent: &str, id: u64) -> bool {
+        self.live()
+            .get(agent)
+            .is_some_and(|l| l.id == id && l.abilities & ABILITY_FLOW != 0)
     }
 
     /// The ports of connected `agent` that have a channel now.
@@ -364,17 +401,17 @@ impl AgentPorts for Agents {
     async fn open(&self, agent: &str, port: &str, settings: &str) -> Result<Link> {
         let address = format!("agent://{agent}/{port}");
         let deadline = tokio::time::Instant::now() + OPEN_WAIT;
+        let changed = self.changed(agent);
         let line = loop {
-            let notified = self.changed.notified();
+            let notified = changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self.port_line(agent, port) {
-                Ok(line) => break line,
-                Err(reason) => {
-                    if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                        return Err(Error::Connect { address, reason });
-                    }
-                }
+            if let Some(line) = self.port_line(agent, port) {
+                break line;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                let reason = self.why_no_port(agent, port);
+                return Err(Error::Connect { address, reason });
             }
         };
         let (ours, theirs) = tokio::io::duplex(PIPE_BYTES);
@@ -558,6 +595,79 @@ async fn enroll(
     status
 }
 
+/// How much of a port's output the daemon has read from its channel but not passed on, and
+/// whether the agent is holding the port back because of it.
+#[derive(Default)]
+struct Backlog {
+    bytes: AtomicUsize,
+    /// Woken when the backlog falls to [`BACKLOG_LOW`].
+    drained: Notify,
+}
+
+impl Backlog {
+    /// `n` bytes were taken from the backlog (decoded and passed on).
+    fn taken(&self, n: usize) {
+        let before = self.bytes.fetch_sub(n, Ordering::SeqCst);
+        if before > BACKLOG_LOW && before - n <= BACKLOG_LOW {
+            self.drained.notify_one();
+        }
+    }
+}
+
+/// Read a port channel at once, always: what it carries goes to the returned queue. russh
+/// hands each channel's messages over through a short queue and, while one is full, reads
+/// nothing more from the whole connection — a port waiting for a console would hold up the
+/// control channel and every other port. The backlog is bounded instead by telling the agent
+/// to hold the port back ([`Frame::Flow`]) above [`BACKLOG_HIGH`] and to go on at
+/// [`BACKLOG_LOW`]. Both frames come from this task, so they reach the agent in order.
+fn spawn_drain(
+    agents: Arc<Agents>,
+    name: String,
+    id: u64,
+    mut rd: russh::ChannelReadHalf,
+    backlog: Arc<Backlog>,
+    to_agent: mpsc::Sender<Frame>,
+) -> mpsc::UnboundedReceiver<ChannelMsg> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut held = false;
+        loop {
+            let over = backlog.bytes.load(Ordering::SeqCst) >= BACKLOG_HIGH;
+            if over && !held {
+                if agents.can_hold(&name, id) {
+                    held = true;
+                    tracing::debug!(agent = %name, "holding a port back: its backlog is full");
+                    if to_agent.send(Frame::Flow { hold: true }).await.is_err() {
+                        break;
+                    }
+                } else {
+                    // An agent that cannot hold a port back is no longer read for a while.
+                    backlog.drained.notified().await;
+                    continue;
+                }
+            }
+            let msg = tokio::select! {
+                msg = rd.wait() => msg,
+                () = backlog.drained.notified(), if held => {
+                    held = false;
+                    if to_agent.send(Frame::Flow { hold: false }).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            let end = matches!(msg, None | Some(ChannelMsg::Eof) | Some(ChannelMsg::Close));
+            if let Some(ChannelMsg::Data { data }) = &msg {
+                backlog.bytes.fetch_add(data.len(), Ordering::SeqCst);
+            }
+            if tx.send(msg.unwrap_or(ChannelMsg::Close)).is_err() || end {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// Frames to a channel, from a queue, in order.
 fn spawn_writer(wr: ChannelWriteHalf<Msg>) -> mpsc::Sender<Frame> {
     let (tx, mut rx) = mpsc::channel::<Frame>(QUEUE);
@@ -605,7 +715,7 @@ async fn control_channel(
             },
         );
     }
-    agents.changed.notify_waiters();
+    agents.notify(name);
     tracing::info!(agent = name, ?peer, "agent connected");
     let mut decoder = Decoder::new();
     let mut revoke_check = tokio::time::interval(Duration::from_secs(1));
@@ -705,9 +815,9 @@ async fn control_frame(agents: &Agents, name: &str, peer: Option<SocketAddr>, fr
                 })
                 .collect();
             let store = agents.store.clone();
-            let name = name.to_owned();
-            let _ = tokio::task::spawn_blocking(move || store.set_agent_ports(&name, &rows)).await;
-            agents.changed.notify_waiters();
+            let agent = name.to_owned();
+            let _ = tokio::task::spawn_blocking(move || store.set_agent_ports(&agent, &rows)).await;
+            agents.notify(name);
         }
         Frame::Marks(ports) => {
             let mut marks = agents.marks();
@@ -748,10 +858,19 @@ async fn port_channel(
     name: &str,
     id: u64,
     port: &str,
-    mut rd: russh::ChannelReadHalf,
+    rd: russh::ChannelReadHalf,
     wr: ChannelWriteHalf<Msg>,
 ) {
     let to_agent = spawn_writer(wr);
+    let backlog = Arc::new(Backlog::default());
+    let mut rd = spawn_drain(
+        agents.clone(),
+        name.to_owned(),
+        id,
+        rd,
+        backlog.clone(),
+        to_agent.clone(),
+    );
     let (sink_tx, mut sink_rx) = mpsc::channel(4);
     let (status_tx, status_rx) = watch::channel(LinkStatus::default());
     let (gone_tx, gone_rx) = watch::channel(());
@@ -764,8 +883,9 @@ async fn port_channel(
     // The agent opens its control channel first, but the two channels' tasks may start in
     // either order: wait a little for the control channel to register the connection.
     let deadline = tokio::time::Instant::now() + OPEN_WAIT;
+    let changed = agents.changed(name);
     let registered = loop {
-        let notified = agents.changed.notified();
+        let notified = changed.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         {
@@ -789,7 +909,7 @@ async fn port_channel(
             .await;
         return;
     }
-    agents.changed.notify_waiters();
+    agents.notify(name);
     let key = (name.to_owned(), port.to_owned());
     let mut decoder = Decoder::new();
     let mut sink: Option<Sink> = None;
@@ -803,7 +923,7 @@ async fn port_channel(
     let mut locals = local::Locals::default();
     let why: String = 'run: loop {
         let msg = tokio::select! {
-            msg = rd.wait() => msg,
+            msg = rd.recv() => msg,
             _ = tick.tick() => {
                 marks.check(ctx, name, port);
                 continue;
@@ -873,8 +993,8 @@ async fn port_channel(
                         );
                         notice(ctx, name, port, &text).await;
                     }
-                    // Pass the bytes on; wait for a console if none is attached (the agent
-                    // keeps spooling meanwhile: the SSH window fills up).
+                    // Pass the bytes on; wait for a console if none is attached (the backlog
+                    // grows meanwhile, until the agent is told to hold the port back).
                     loop {
                         if sink.is_none() {
                             match sink_rx.recv().await {
@@ -930,6 +1050,7 @@ async fn port_channel(
         if let Some(seq) = passed {
             agents.passed_on(&key, epoch, seq);
         }
+        backlog.taken(data.len());
     };
     tracing::info!(agent = name, port, "port channel ended: {why}");
     // The consoles on this port see their link end (and reconnect, waiting for the agent).
@@ -949,5 +1070,5 @@ async fn port_channel(
             l.ports.remove(port);
         }
     }
-    agents.changed.notify_waiters();
+    agents.notify(name);
 }

@@ -48,6 +48,10 @@ pub const MAX_COLUMNS: usize = 32;
 /// An ability an agent announces in its `Hello`: it answers [`Frame::HostQuery`].
 pub const ABILITY_HOST_INFO: u32 = 1;
 
+/// An ability an agent announces in its `Hello`: it holds a port's output back on
+/// [`Frame::Flow`] (the daemon's pushback while it has much of that port's output unwritten).
+pub const ABILITY_FLOW: u32 = 2;
+
 /// A port an agent offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortInfo {
@@ -191,6 +195,14 @@ pub enum Frame {
         /// The `who` lines.
         text: String,
     },
+    /// Daemon → agent on a port channel (only to an agent announcing [`ABILITY_FLOW`]): hold
+    /// the port's output back (`hold`: it stays in the agent's spool) or send it again. The
+    /// daemon holds a port back while much of its output waits for a console, so that one port
+    /// never holds up the connection's other channels.
+    Flow {
+        /// Hold back (true) or go on (false).
+        hold: bool,
+    },
 }
 
 /// Why bytes are not a valid frame stream.
@@ -237,6 +249,7 @@ mod kind {
     pub const LOCAL_VIEWERS: u8 = 18;
     pub const WHO_QUERY: u8 = 19;
     pub const WHO_REPLY: u8 = 20;
+    pub const FLOW: u8 = 21;
 }
 
 impl Frame {
@@ -263,6 +276,7 @@ impl Frame {
             Frame::LocalViewers(_) => "local viewers",
             Frame::WhoQuery { .. } => "who query",
             Frame::WhoReply { .. } => "who reply",
+            Frame::Flow { .. } => "flow",
         }
     }
 
@@ -411,6 +425,10 @@ impl Frame {
                 body.push(kind::WHO_REPLY);
                 body.extend_from_slice(&id.to_be_bytes());
                 put_str(&mut body, text);
+            }
+            Frame::Flow { hold } => {
+                body.push(kind::FLOW);
+                body.push(u8::from(*hold));
             }
         }
         let mut wire = Vec::with_capacity(body.len() + 4);
@@ -599,6 +617,14 @@ impl Frame {
                 Frame::WhoReply {
                     id: r.u32()?,
                     text: r.string()?,
+                }
+            }
+            kind::FLOW => {
+                r.kind = "flow";
+                match r.u8()? {
+                    0 => Frame::Flow { hold: false },
+                    1 => Frame::Flow { hold: true },
+                    _ => return Err(r.bad("flow is 0 (go) or 1 (hold)")),
                 }
             }
             other => return Err(CodecError::Kind(other)),
@@ -912,6 +938,8 @@ mod tests {
             Frame::LocalViewers(vec!["local:root@cs1".into(), "local:é@cs1".into()]),
             Frame::LocalViewers(Vec::new()),
             Frame::WhoQuery { id: 3 },
+            Frame::Flow { hold: true },
+            Frame::Flow { hold: false },
             Frame::WhoReply {
                 id: 3,
                 text: "web0: alice attach 5s ssh\nweb0: nobody".into(),

@@ -882,3 +882,59 @@ fn local_tty_input_is_spooled_while_the_link_is_down() {
         Ok(())
     });
 }
+
+/// A port that floods while no console reads it must not hold up the agent's other ports (nor
+/// its control channel, on the same connection): the daemon drains every channel of the connection at once (russh stalls
+/// the whole connection when one channel's queue is full) and tells the agent to hold that
+/// port's output back; once a console reads the port, all of it arrives, in order.
+#[test]
+fn a_port_nobody_reads_does_not_stop_the_others() {
+    run_test("agent-unread-port", |w| {
+        w.start_daemon(&[])?;
+        let key = enrolled(w, "cs1")?;
+        // 8 MB at once: hundreds of SSH data messages, far more than a channel's queue holds.
+        let flood = w.dir().join("flood.sh");
+        std::fs::write(
+            &flood,
+            "#!/bin/sh\nhead -c 8000000 /dev/zero | tr '\\0' 'x' | fold -w 99\n\
+             echo; echo end-of-flood\nexec cat >/dev/null\n",
+        )
+        .map_err(|e| Error::io("writing flood.sh", e))?;
+        std::fs::set_permissions(&flood, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| Error::io("making flood.sh executable", e))?;
+        let mut line = SocatPty::start(w.dir())?;
+        let ports = [
+            format!("p0=exec://{}", flood.display()),
+            format!("p1=serial://{}", line.device_path().display()),
+        ];
+        let agent = start_agent(w, "cs1", &key, &ports, &[])?;
+        wait_ports(w, "cs1", 2)?;
+        // Give the flood time to pile up behind p0's channel, then use p1.
+        std::thread::sleep(Duration::from_secs(2));
+        w.add_device("web1", "agent://cs1/p1", &[])?;
+        wait_log(w, "web1", "link up")?;
+        line.write_peer(b"p1 is not held up\r\n")?;
+        wait_log(w, "web1", "p1 is not held up")?;
+        // Once a console reads the flooding port, all of its output arrives.
+        w.add_device("flood", "agent://cs1/p0", &[])?;
+        wait_until("the whole flood in the log", WAIT * 4, || {
+            let out = w.mo(&["log", "show", "flood", "--tail", "3"], None)?;
+            Ok(if out.stdout.contains("end-of-flood") {
+                Ok(())
+            } else {
+                Err(out.combined())
+            })
+        })?;
+        let daemon_log = w.daemon()?.log_text();
+        ensure!(
+            !agent.log_text().contains("up again"),
+            "the agent reconnected:\n{}",
+            agent.log_text()
+        );
+        ensure!(
+            !daemon_log.contains("agent disconnected"),
+            "the agent's link went down:\n{daemon_log}"
+        );
+        Ok(())
+    });
+}
