@@ -39,6 +39,8 @@ use crate::echo::{EchoConsole, host_key};
 const LINE_LEN: usize = 88;
 /// IPv4 (20) + TCP (20) + the timestamp option (12) bytes per segment.
 const TCP_IP_HEADER: u64 = 52;
+/// Agents started at once (each batch connected before the next starts).
+const START_BATCH: usize = 10;
 /// The kernel's clock ticks per second in `/proc/PID/stat` (USER_HZ, 100 on Linux).
 const TICKS_PER_SECOND: f64 = 100.0;
 
@@ -439,13 +441,22 @@ struct Launcher<'a> {
 }
 
 impl Launcher<'_> {
-    /// Enroll agent `name` with a fresh token and start it with `ports` (NAME=URL).
-    fn start(&self, agents: &mut Agents, name: &str, ports: &[String]) -> anyhow::Result<()> {
-        // As `mo agent add NAME` does.
-        let token = EnrollToken {
+    /// A fresh one-time token for agent `name`, as `mo agent add NAME` makes it.
+    fn token(&self, name: &str) -> anyhow::Result<EnrollToken> {
+        Ok(EnrollToken {
             secret: self.store.add_agent(name)?,
             host_key: host_key_fingerprint(&self.data.host_key_path())?,
-        };
+        })
+    }
+
+    /// Start agent `name` enrolling with `token`, with `ports` (NAME=URL).
+    fn start(
+        &self,
+        agents: &mut Agents,
+        name: &str,
+        token: &EnrollToken,
+        ports: &[String],
+    ) -> anyhow::Result<()> {
         let log = self.dir.join(format!("agent-{name}.log"));
         let out = File::create(&log)?;
         let mut cmd = Command::new(self.bin);
@@ -763,6 +774,14 @@ async fn scenario(o: &Opts, bins: &Bins, agents: usize) -> anyhow::Result<()> {
         children: Vec::new(),
     };
     let mut names = HashSet::new();
+    // Every token first (the store's writers do not race the daemon's enrollments), then the
+    // agents in batches, each batch connected before the next starts: enrollments and logins
+    // at a bounded rate, as console servers coming up over an hour would.
+    let tokens: Vec<EnrollToken> = (0..agents)
+        .map(|a| launcher.token(&agent_name(a)))
+        .collect::<anyhow::Result<_>>()?;
+    let timeout = Duration::from_secs(60 + 2 * agents as u64);
+    let mut batch = HashSet::new();
     for (a, list) in endpoints.iter().enumerate() {
         let name = agent_name(a);
         let port_args: Vec<String> = list
@@ -770,10 +789,14 @@ async fn scenario(o: &Opts, bins: &Bins, agents: usize) -> anyhow::Result<()> {
             .enumerate()
             .map(|(p, e)| format!("{}={}", port_name(p), e.url()))
             .collect();
-        launcher.start(&mut procs, &name, &port_args)?;
+        launcher.start(&mut procs, &name, &tokens[a], &port_args)?;
+        batch.insert(name.clone());
         names.insert(name);
+        if batch.len() == START_BATCH || a + 1 == agents {
+            wait_connected(&store, &mut procs, &batch, timeout).await?;
+            batch.clear();
+        }
     }
-    let timeout = Duration::from_secs(60 + 2 * agents as u64);
     wait_connected(&store, &mut procs, &names, timeout).await?;
 
     // Every port open at the agent before a byte is written.
@@ -976,9 +999,11 @@ async fn scenario(o: &Opts, bins: &Bins, agents: usize) -> anyhow::Result<()> {
     );
 
     // Keystroke round trip: an echoing pty through an agent port and attached directly.
+    let token = launcher.token("echo")?;
     launcher.start(
         &mut procs,
         "echo",
+        &token,
         &[format!("tty=serial://{}", agent_pty.display())],
     )?;
     let echo: HashSet<String> = ["echo".to_owned()].into();
