@@ -233,6 +233,15 @@ impl Registry {
             .unwrap_or_default()
     }
 
+    /// The entries whose device `keep` accepts, sorted by name: only those are copied (a
+    /// caller looking for the few devices on one port of thousands need not copy them all).
+    pub fn matching(&self, mut keep: impl FnMut(&Device) -> bool) -> Vec<Entry> {
+        self.entries
+            .read()
+            .map(|m| m.values().filter(|e| keep(&e.device)).cloned().collect())
+            .unwrap_or_default()
+    }
+
     fn start(&self, device: &Device, secrets: Arc<DeviceSecrets>) -> Entry {
         let mut entry = Entry {
             device: device.clone(),

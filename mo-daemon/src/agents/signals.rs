@@ -15,13 +15,16 @@ pub(super) fn agent_port_of(url: &str) -> Option<(&str, &str)> {
     rest.split_once('/')
 }
 
+/// The registry's entries of the devices on `agent://AGENT/PORT` (only those are copied).
+fn on_port(ctx: &Ctx, agent: &str, port: &str) -> Vec<crate::registry::Entry> {
+    ctx.registry
+        .matching(|device| agent_port_of(&device.url) == Some((agent, port)))
+}
+
 /// Write a notice into the record log of every device on `agent://AGENT/PORT`.
 pub(super) async fn notice(ctx: &Ctx, agent: &str, port: &str, text: &str) {
-    for entry in ctx.registry.list() {
-        let Some(console) = &entry.console else {
-            continue;
-        };
-        if agent_port_of(&entry.device.url) == Some((agent, port)) {
+    for entry in on_port(ctx, agent, port) {
+        if let Some(console) = &entry.console {
             let _ = console
                 .record(RecordKind::Notice, "agent", text.as_bytes().to_vec())
                 .await;
@@ -83,10 +86,7 @@ impl Marks {
         let bytes: usize = self.recent.iter().map(|(_, n)| n).sum();
         let rate = bytes as u64 / MARK_WINDOW.as_secs().max(1);
         let quiet = now - self.last_output;
-        for entry in ctx.registry.list() {
-            if agent_port_of(&entry.device.url) != Some((agent, port)) {
-                continue;
-            }
+        for entry in on_port(ctx, agent, port) {
             let defaults = ctx.registry.agents().port_marks(agent, port);
             let Ok(marks) = water_marks_over(&entry.device.url, defaults) else {
                 continue;
@@ -177,10 +177,7 @@ pub(super) fn modem_events(
             changes.push((Severity::Notice, format!("{name} {level} on {{}}")));
         }
     }
-    for entry in ctx.registry.list() {
-        if agent_port_of(&entry.device.url) != Some((agent, port)) {
-            continue;
-        }
+    for entry in on_port(ctx, agent, port) {
         for (severity, text) in &changes {
             let message = text.replace("{}", &entry.device.name);
             ctx.events.offer(Candidate::new(
