@@ -40,6 +40,12 @@ MO_MOD_BIN="$(cargo metadata --format-version 1 --no-deps |
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')/debug/mod"
 export MO_MOD_BIN
 
+if [[ ${MO_SUITES_RAN_INSTALLED:-0} == 1 ]]; then
+  # scripts/test.sh: the whole suite already ran against the installed package
+  # (scripts/test-install.sh); here only what the source tree adds (the addon, index.d.ts above).
+  step "the suite ran against the installed package (test-install.sh), not again"
+  exit 0
+fi
 step "running the suite (node --test)"
 node --test --test-concurrency=1 test/*.test.mjs
 

@@ -40,5 +40,11 @@ echo "==> mypy.stubtest mo._mo"
 echo "==> mypy on the package and examples"
 "$venv/bin/python" -m mypy --strict "$stage/mo" examples/python bindings/python/bench_read.py
 
+if [[ ${MO_SUITES_RAN_INSTALLED:-0} == 1 ]]; then
+  # scripts/test.sh: the whole suite already ran against the installed release wheel
+  # (scripts/test-install.sh); here only what the source tree adds (stubtest, mypy above).
+  echo "==> pytest: the suite ran against the installed wheel (test-install.sh), not again"
+  exit 0
+fi
 echo "==> pytest bindings/python/tests"
 "$venv/bin/python" -m pytest -q bindings/python/tests "$@"
