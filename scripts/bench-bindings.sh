@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 19's per-binding benchmark: read throughput of a flooding sim console and expect latency
 # (send_line of an `echo` + expect of its output line, p50/p99) through the Rust facade
-# (`mo-bench facade`), Python (bindings/python/bench_read.py) and Node (bindings/node/bench-read.mjs),
-# one after another in the same run with the same parameters, then one table.
+# (`mo-bench facade`), Python (bindings/python/bench_read.py), Node (bindings/node/bench-read.mjs)
+# and Ruby through uniffi (bindings/uniffi/bench_read.rb), one after another in the same run with the same parameters, then one table.
 #
 # Needs mo-bench, the Python module and the Node addon built in BIN_DIR (default target/debug):
 #   cargo build -j2 -p mo-bench -p mo-python -p mo-node        (add --release for real figures,
@@ -50,9 +50,17 @@ run() {
 run rust "$bin_dir/mo-bench" facade --seconds "$seconds" --rate "$rate" --iterations "$iterations"
 run python env PYTHONPATH="$stage" "$venv/bin/python" bindings/python/bench_read.py "$seconds" "$rate" "$iterations"
 run node node bindings/node/bench-read.mjs "$seconds" "$rate" "$iterations"
-# Ruby (uniffi, bindings/uniffi): its benchmark is not written yet. When it is, it prints the same
-# `BENCH ruby MB/s lines/s p50 p99` line and is run here with the same three parameters:
-#   run ruby ruby bindings/uniffi/<bench script> "$seconds" "$rate" "$iterations"
+# Ruby through uniffi (bindings/uniffi/bench_read.rb), when BIN_DIR has the generator to make
+# its bindings from libmo_ffi.so (scripts/package.sh's release build has; a debug one needs
+# `cargo build -p mo-ffi --features bindgen`).
+if [[ -x $bin_dir/uniffi-bindgen && -e $bin_dir/libmo_ffi.so ]]; then
+  "$bin_dir/uniffi-bindgen" generate --library "$bin_dir/libmo_ffi.so" --language ruby --no-format \
+    --out-dir "$stage/ruby" >/dev/null
+  run ruby env MO_FFI_RUBY_DIR="$stage/ruby" LD_LIBRARY_PATH="$(realpath "$bin_dir")" \
+    ruby bindings/uniffi/bench_read.rb "$seconds" "$rate" "$iterations"
+else
+  printf '\n==> ruby: not in this run: %s/uniffi-bindgen is missing (cargo build -p mo-ffi --features bindgen)\n' "$bin_dir"
+fi
 
 printf '\nflood %s for %s s, %s expect round trips (%s)\n' "$rate" "$seconds" "$iterations" "$bin_dir"
 printf '%-8s %10s %12s %14s %14s\n' binding MB/s lines/s "expect p50 ms" "expect p99 ms"

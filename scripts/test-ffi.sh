@@ -59,4 +59,6 @@ export LD_LIBRARY_PATH=$release_abs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 # Minitest reads ARGV when it runs: the files are taken out of it first.
 ruby -e 'files = ARGV.dup; ARGV.clear; files.each { |f| require File.expand_path(f) }' \
   bindings/uniffi/test/test_*.rb
+step "the Ruby benchmark once at a tiny size (bindings/uniffi/bench_read.rb; its figures are not checked)"
+ruby bindings/uniffi/bench_read.rb 1 1M 20
 printf 'test-ffi: passed in %d s\n' $((SECONDS - start))
