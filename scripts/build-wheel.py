@@ -12,7 +12,7 @@ a second build; and its build-script environment (PYO3_PYTHON, PYO3_ENVIRONMENT_
 reruns pyo3's build scripts, so the next joint build compiled pyo3 and mo-python again too.
 
 The wheel holds what maturin's would (bindings/python/pyproject.toml `[tool.maturin]`):
-  mo/__init__.py, mo/_errors.py, mo/sync.py, mo/_mo.pyi, mo/py.typed   (python-source = "python")
+  every .py and .pyi file of bindings/python/python/mo and mo/py.typed (python-source = "python")
   mo/_mo.abi3.so                                                        (module-name = "mo._mo")
   mo-VERSION.dist-info/{METADATA,WHEEL,RECORD}
 tagged cp3X-abi3-PLATFORM: cp3X from pyo3's `abi3-py3X` feature in bindings/python/Cargo.toml,
@@ -37,8 +37,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BINDING = ROOT / "bindings" / "python"
-# Every file of the package directory that goes into the wheel, besides the extension module.
-SOURCES = ("__init__.py", "_errors.py", "sync.py", "_mo.pyi", "py.typed")
+PACKAGE = BINDING / "python" / "mo"
+
+
+def sources() -> list[str]:
+    """Every file of the package directory that goes into the wheel, besides the extension
+    module: its Python sources and stubs (a new module is never left out) and the `py.typed`
+    marker."""
+    return sorted(
+        p.name
+        for p in PACKAGE.iterdir()
+        if p.is_file() and (p.suffix in (".py", ".pyi") or p.name == "py.typed")
+    )
 
 
 def abi3_tag() -> str:
@@ -90,7 +100,7 @@ def main() -> None:
         stripped = Path(tmp) / "_mo.abi3.so"
         subprocess.run(["strip", "--strip-unneeded", "-o", str(stripped), str(lib)], check=True)
         files: list[tuple[str, bytes]] = [
-            (f"mo/{name}", (BINDING / "python" / "mo" / name).read_bytes()) for name in SOURCES
+            (f"mo/{name}", (PACKAGE / name).read_bytes()) for name in sources()
         ]
         files.append(("mo/_mo.abi3.so", stripped.read_bytes()))
 
