@@ -20,6 +20,7 @@ Usage: scripts/gen-sdk-types.py (--openapi FILE | --url BASE_URL) [--check]
 
 from __future__ import annotations
 
+import abc
 import argparse
 import json
 import keyword
@@ -49,27 +50,32 @@ def ref_name(schema: dict[str, Any]) -> str | None:
 # ---- types -------------------------------------------------------------------------------------
 
 
-class Lang:
-    """How one language writes the types of schemas: its primitive names and its forms."""
+class Lang(abc.ABC):
+    """How one language writes the types of schemas: its primitive names and its forms (each
+    language, `Python` and `TypeScript`, writes the five forms below)."""
 
     def __init__(self, prims: dict[str, str], null: str, unknown: str) -> None:
         self.prims, self.null, self.unknown = prims, null, unknown
 
+    @abc.abstractmethod
     def union(self, parts: list[str]) -> str:
-        raise NotImplementedError
+        """One of `parts`."""
 
+    @abc.abstractmethod
     def literal(self, values: list[Any]) -> str:
-        raise NotImplementedError
+        """One of the constant `values` (an enum)."""
 
+    @abc.abstractmethod
     def array(self, inner: str) -> str:
-        raise NotImplementedError
+        """A list of `inner`."""
 
+    @abc.abstractmethod
     def obj(self, s: dict[str, Any]) -> str:
         """An inline object schema (not a reference)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def all_of(self, parts: list[dict[str, Any]]) -> str:
-        raise NotImplementedError
+        """Every one of the schemas `parts` at once."""
 
     def type_of(self, s: dict[str, Any]) -> str:
         """The type of schema `s`."""
