@@ -140,6 +140,33 @@ mod tests {
         assert_eq!(Timeline::decode(Bytes::from_static(&[1, 2, 3])), None);
     }
 
+    /// Timeline messages come from other nodes: every cut of a valid message and every byte
+    /// changed in it decodes to a value or `None`, never a panic.
+    #[test]
+    fn truncated_or_changed_messages_never_panic() {
+        let chunk = Timeline::Chunk(Arc::new(Chunk {
+            seq: 1,
+            time_ns: 2,
+            kind: RecordKind::Output,
+            user: Arc::from("bob"),
+            offset: 3,
+            bytes: Bytes::from_static(b"hello"),
+        }))
+        .encode();
+        for cut in 0..=chunk.len() {
+            let _ = Timeline::decode(chunk.slice(..cut));
+            let _ = read_answer(chunk.slice(..cut));
+        }
+        for at in 0..chunk.len() {
+            for value in [0u8, 1, 2, 3, 0x7f, 0xff] {
+                let mut changed = chunk.to_vec();
+                changed[at] = value;
+                let _ = Timeline::decode(Bytes::from(changed.clone()));
+                let _ = read_answer(Bytes::from(changed));
+            }
+        }
+    }
+
     #[test]
     fn answers_carry_ok_or_the_error() {
         assert_eq!(
