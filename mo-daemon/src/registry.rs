@@ -9,7 +9,7 @@
 //! Every reconcile — the poll's and `apply`'s — runs under one gate and reads the store inside it,
 //! so a poll holding an older list of devices can never undo a change `apply` just made.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -84,6 +84,9 @@ pub struct Registry {
     on_start: RwLock<Option<OnStart>>,
     on_listen: RwLock<Option<OnListen>>,
     entries: RwLock<BTreeMap<String, Entry>>,
+    /// The devices on each agent port (`agent://AGENT/PORT`), by agent and port: the agent's
+    /// per-port checks look their few devices up here instead of scanning every device.
+    on_agent_port: RwLock<BTreeMap<(String, String), BTreeSet<String>>>,
     data: DataDir,
     drivers: DriverOptions,
     log: LogOptions,
@@ -110,6 +113,7 @@ impl Registry {
             on_start: RwLock::new(None),
             on_listen: RwLock::new(None),
             entries: RwLock::new(BTreeMap::new()),
+            on_agent_port: RwLock::new(BTreeMap::new()),
             data,
             drivers,
             log,
@@ -233,13 +237,42 @@ impl Registry {
             .unwrap_or_default()
     }
 
-    /// The entries whose device `keep` accepts, sorted by name: only those are copied (a
-    /// caller looking for the few devices on one port of thousands need not copy them all).
-    pub fn matching(&self, mut keep: impl FnMut(&Device) -> bool) -> Vec<Entry> {
-        self.entries
-            .read()
-            .map(|m| m.values().filter(|e| keep(&e.device)).cloned().collect())
-            .unwrap_or_default()
+    /// The entries of the devices on `agent://AGENT/PORT`, sorted by name (an index lookup: the
+    /// other devices are neither scanned nor copied).
+    pub fn on_agent_port(&self, agent: &str, port: &str) -> Vec<Entry> {
+        let names: Vec<String> = match self.on_agent_port.read() {
+            Ok(index) => index
+                .get(&(agent.to_string(), port.to_string()))
+                .map(|names| names.iter().cloned().collect())
+                .unwrap_or_default(),
+            Err(_) => return Vec::new(),
+        };
+        if names.is_empty() {
+            return Vec::new();
+        }
+        let Ok(map) = self.entries.read() else {
+            return Vec::new();
+        };
+        names.iter().filter_map(|n| map.get(n).cloned()).collect()
+    }
+
+    /// Put `device` into (or, with `add` false, take it out of) the agent-port index.
+    fn index_agent_port(&self, device: &Device, add: bool) {
+        let Some((agent, port)) = agent_port_of(&device.url) else {
+            return;
+        };
+        let Ok(mut index) = self.on_agent_port.write() else {
+            return;
+        };
+        let key = (agent.to_string(), port.to_string());
+        if add {
+            index.entry(key).or_default().insert(device.name.clone());
+        } else if let Some(names) = index.get_mut(&key) {
+            names.remove(&device.name);
+            if names.is_empty() {
+                index.remove(&key);
+            }
+        }
     }
 
     fn start(&self, device: &Device, secrets: Arc<DeviceSecrets>) -> Entry {
@@ -498,6 +531,9 @@ impl Registry {
     /// a console started next for the same device can open it.
     async fn stop(&self, name: &str) {
         let old = self.entries.write().ok().and_then(|mut m| m.remove(name));
+        if let Some(old) = &old {
+            self.index_agent_port(&old.device, false);
+        }
         if let Some(ports) = old.as_ref().and_then(|e| e.ports.clone()) {
             ports.close().await;
         }
@@ -521,6 +557,7 @@ impl Registry {
         if let Ok(mut m) = self.entries.write() {
             m.insert(d.name.clone(), entry);
         }
+        self.index_agent_port(&d, true);
     }
 
     /// Stop every console, then record where agent ports resume.
@@ -528,6 +565,13 @@ impl Registry {
         self.reconcile(Vec::new()).await;
         self.agents.persist_resume_points().await;
     }
+}
+
+/// The agent and port of an `agent://AGENT/PORT[?…]` address.
+pub(crate) fn agent_port_of(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("agent://")?;
+    let rest = rest.split(['?', '#']).next()?;
+    rest.split_once('/')
 }
 
 /// Poll the store for device changes every `every` and reconcile. Runs until the registry is
@@ -551,5 +595,56 @@ pub async fn watch_store(registry: Arc<Registry>, every: Duration) {
             return;
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(entries: Vec<Entry>) -> Vec<String> {
+        entries.into_iter().map(|e| e.device.name).collect()
+    }
+
+    /// The per-port index follows devices as they are added, moved to another port and removed;
+    /// two devices on one port (settings in the address) are both found, others are not.
+    #[tokio::test]
+    async fn the_agent_port_index_follows_the_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        let store = data.open_store().unwrap();
+        let key = data.secret_key().unwrap();
+        let registry = Registry::new(data, LogOptions::default(), store, key);
+        let dev = |name: &str, url: &str| Device::new(name, url);
+        registry
+            .reconcile(vec![
+                dev("a", "agent://cs1/ttyS0"),
+                dev("b", "agent://cs1/ttyS0?baud=9600"),
+                dev("c", "agent://cs1/ttyS1"),
+                dev("d", "agent://cs2/ttyS0"),
+                dev("e", "sim://e"),
+            ])
+            .await;
+        assert_eq!(names(registry.on_agent_port("cs1", "ttyS0")), ["a", "b"]);
+        assert_eq!(names(registry.on_agent_port("cs1", "ttyS1")), ["c"]);
+        assert_eq!(names(registry.on_agent_port("cs2", "ttyS0")), ["d"]);
+        assert!(registry.on_agent_port("cs2", "ttyS1").is_empty());
+        assert!(registry.on_agent_port("sim:", "e").is_empty());
+
+        registry
+            .reconcile(vec![
+                dev("a", "agent://cs1/ttyS1"),
+                dev("c", "agent://cs1/ttyS1"),
+                dev("e", "agent://cs2/ttyS0"),
+            ])
+            .await;
+        assert!(registry.on_agent_port("cs1", "ttyS0").is_empty());
+        assert_eq!(names(registry.on_agent_port("cs1", "ttyS1")), ["a", "c"]);
+        assert_eq!(names(registry.on_agent_port("cs2", "ttyS0")), ["e"]);
+
+        registry.reconcile(Vec::new()).await;
+        assert!(registry.on_agent_port("cs1", "ttyS1").is_empty());
+        assert!(registry.on_agent_port("cs2", "ttyS0").is_empty());
+        assert!(registry.on_agent_port.read().unwrap().is_empty());
     }
 }

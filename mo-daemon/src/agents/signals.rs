@@ -8,17 +8,9 @@ use mo_drivers::agent::{MARK_WINDOW, water_marks_over};
 
 use crate::Ctx;
 
-/// The agent and port of an `agent://AGENT/PORT[?…]` address.
-pub(super) fn agent_port_of(url: &str) -> Option<(&str, &str)> {
-    let rest = url.strip_prefix("agent://")?;
-    let rest = rest.split(['?', '#']).next()?;
-    rest.split_once('/')
-}
-
-/// The registry's entries of the devices on `agent://AGENT/PORT` (only those are copied).
+/// The registry's entries of the devices on `agent://AGENT/PORT` (from its per-port index).
 fn on_port(ctx: &Ctx, agent: &str, port: &str) -> Vec<crate::registry::Entry> {
-    ctx.registry
-        .matching(|device| agent_port_of(&device.url) == Some((agent, port)))
+    ctx.registry.on_agent_port(agent, port)
 }
 
 /// Write a notice into the record log of every device on `agent://AGENT/PORT`.
