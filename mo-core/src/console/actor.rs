@@ -543,6 +543,13 @@ impl Actor {
             } => {
                 let _ = reply.send(self.hub.emit(kind, user, bytes));
             }
+            Request::Recovered {
+                notice,
+                records,
+                reply,
+            } => {
+                let _ = reply.send(self.hub.append_recovered(notice, records));
+            }
             Request::Who { reply } => {
                 let _ = reply.send(self.sharing.who());
             }

@@ -106,6 +106,25 @@ impl Hub {
         result
     }
 
+    /// A notice, then `records` into the log only, numbered on from the log's next sequence
+    /// number but with their own times, kinds, users and bytes (see
+    /// [`super::Console::append_recovered`]): the notice's and the last record's numbers.
+    pub(super) fn append_recovered(
+        &mut self,
+        notice: String,
+        records: Vec<crate::log::Record>,
+    ) -> Result<(u64, u64)> {
+        let first = self.emit(RecordKind::Notice, Arc::from(""), Bytes::from(notice))?;
+        let mut last = first;
+        for record in records {
+            let mut chunk = record.into_chunk(self.offset);
+            chunk.seq = self.seq;
+            chunk.user = clamp_user(chunk.user);
+            last = self.record(&mut chunk)?;
+        }
+        Ok((first, last))
+    }
+
     /// A notice into the timeline (a notice the log cannot take is still shown; the gap record
     /// counts it).
     pub(super) fn notice(&mut self, user: &str, text: String) {

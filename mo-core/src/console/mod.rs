@@ -336,6 +336,11 @@ enum Request {
         bytes: Bytes,
         reply: oneshot::Sender<Result<u64>>,
     },
+    Recovered {
+        notice: String,
+        records: Vec<crate::log::Record>,
+        reply: oneshot::Sender<Result<(u64, u64)>>,
+    },
     Who {
         reply: oneshot::Sender<Vec<ViewerInfo>>,
     },
@@ -607,6 +612,24 @@ impl Console {
             kind,
             user,
             bytes,
+            reply,
+        })
+        .await?
+    }
+
+    /// Append records written elsewhere that the log lacks (in a site: what a node wrote while
+    /// it was cut off, recovered when it returns): first `notice` as a notice (viewers see it),
+    /// then each of `records` with its own time, kind, user and bytes but the log's next
+    /// sequence numbers — into the log only (viewers and the scanner do not see them). Returns
+    /// the sequence numbers of the notice and of the last record.
+    pub async fn append_recovered(
+        &self,
+        notice: String,
+        records: Vec<crate::log::Record>,
+    ) -> Result<(u64, u64)> {
+        self.request(|reply| Request::Recovered {
+            notice,
+            records,
             reply,
         })
         .await?

@@ -34,6 +34,8 @@ use mo_core::log::format::{HEADER_LEN, RECORD_TRAILER_LEN, peek_record_len};
 use mo_core::log::{list_segments, parse_segment_file_name, segment_file_name, verify};
 use serde::{Deserialize, Serialize};
 
+mod recover;
+
 use super::Ownership;
 use super::directory::{key_of, name_of};
 use crate::registry::Registry;
@@ -106,6 +108,8 @@ pub struct Replication {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The devices this node holds and has caught up on: only these consoles may run here.
     ready: RwLock<BTreeSet<String>>,
+    /// Held while this node appends a recovered run (one at a time).
+    recovering: tokio::sync::Mutex<()>,
 }
 
 /// What one node says about its copy of a device's log (`mo log verify NAME --replicas`).
@@ -153,6 +157,7 @@ impl Replication {
             client,
             locks: Mutex::new(HashMap::new()),
             ready: RwLock::new(BTreeSet::new()),
+            recovering: tokio::sync::Mutex::new(()),
         });
         let gate = Arc::downgrade(&rep);
         own.set_gate(Box::new(move |name| match gate.upgrade() {
@@ -187,6 +192,8 @@ impl Replication {
             tokio::spawn(rep.clone().run()),
             tokio::spawn(rep.clone().follow()),
             tokio::spawn(rep.clone().answer_verify()),
+            tokio::spawn(rep.clone().answer_recover()),
+            tokio::spawn(rep.clone().recover_diverged()),
         ]);
         (rep, tasks)
     }
@@ -745,13 +752,28 @@ fn apply(dir: &Path, seq: u64, headers: &Option<HeaderMap>, payload: &[u8]) -> a
     Ok(())
 }
 
-/// Move the local bytes the stream does not hold (beyond `cursor`) into `diverged-<time>/`.
+/// Move the local bytes the stream does not hold (beyond `cursor`) into `diverged-<time>/`,
+/// with the first record the stream lacks in its state file: this node sends them to the
+/// console's owner from there ([`recover`]).
 fn set_aside(dir: &Path, cursor: &Cursor) -> anyhow::Result<()> {
-    let aside = dir.join(format!(
-        "diverged-{}",
-        mo_core::record::now_ns() / 1_000_000_000
-    ));
+    let stamp = mo_core::record::now_ns() / 1_000_000_000;
+    let mut aside = dir.join(format!("{}{stamp}", recover::DIVERGED));
+    let mut n = 1;
+    while aside.exists() || aside.with_file_name(format!("recovered-{stamp}")).exists() {
+        n += 1;
+        aside = dir.join(format!("{}{stamp}-{n}", recover::DIVERGED));
+    }
     std::fs::create_dir_all(&aside)?;
+    let from_seq = if cursor.segment > 0 {
+        seq_at(
+            &dir.join(segment_file_name(cursor.segment)),
+            cursor.segment,
+            cursor.offset,
+        )
+        .unwrap_or(0)
+    } else {
+        0
+    };
     for seg in list_segments(dir)? {
         let name = seg.name();
         if seg.first_seq > cursor.segment {
@@ -764,9 +786,17 @@ fn set_aside(dir: &Path, cursor: &Cursor) -> anyhow::Result<()> {
                 .set_len(cursor.offset)?;
         }
     }
+    recover::write_state(
+        &aside,
+        &recover::State {
+            from_seq,
+            ..recover::State::default()
+        },
+    )?;
     tracing::error!(
         dir = %dir.display(),
-        "cluster: records written here that the site's log does not hold were moved to {}",
+        "cluster: records written here that the site's log does not hold were moved to {}; \
+         they are sent to the console's owner, which appends them to the site's log",
         aside.display()
     );
     Ok(())
@@ -861,7 +891,7 @@ mod tests {
     use mo_core::log::{LogOptions, LogWriter};
     use mo_core::record::{Chunk, RecordKind, RecordSink};
 
-    fn write(dir: &Path, n: u64, tag: &str) {
+    pub(super) fn write(dir: &Path, n: u64, tag: &str) {
         let (mut w, _) = LogWriter::open(
             dir,
             LogOptions {
