@@ -617,22 +617,22 @@ struct CountingConsole {
 }
 
 impl CountingConsole {
-    /// A console that greets and then reads until its connection closes.
+    /// A console that greets, then reads until its connection closes.
     fn start() -> Result<CountingConsole> {
-        Self::serving(|mut stream| {
-            use std::io::{Read as _, Write as _};
+        Self::serving(|mut stream, _| {
+            use std::io::Write as _;
             let _ = stream.write_all(b"counted console\r\n");
-            let mut buf = [0u8; 256];
-            while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
         })
     }
 
-    /// A console that runs `serve` on each connection (in a thread of its own), counting them.
+    /// A console that runs `serve` on each connection (in a thread of its own, with a flag that
+    /// is set once the other side closed it), counting the connections: one is open from its
+    /// accept until the other side closes it (a read seeing its end, at once).
     fn serving(
-        serve: impl Fn(std::net::TcpStream) + Send + Sync + 'static,
+        serve: impl Fn(std::net::TcpStream, &std::sync::atomic::AtomicBool) + Send + Sync + 'static,
     ) -> Result<CountingConsole> {
         use std::sync::Arc;
-        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         let io = |source| Error::Io {
             what: "listen on 127.0.0.1 for the counted console".into(),
             source,
@@ -648,14 +648,23 @@ impl CountingConsole {
         let serve = Arc::new(serve);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
+                let Ok(mut stream) = stream else { continue };
                 a.fetch_add(1, Ordering::SeqCst);
                 let now = o.fetch_add(1, Ordering::SeqCst) + 1;
                 m.fetch_max(now, Ordering::SeqCst);
-                let (o, serve) = (o.clone(), serve.clone());
+                let closed = Arc::new(AtomicBool::new(false));
+                if let Ok(writer) = stream.try_clone() {
+                    let (serve, closed) = (serve.clone(), closed.clone());
+                    std::thread::spawn(move || serve(writer, &closed));
+                }
+                let o = o.clone();
                 std::thread::spawn(move || {
-                    serve(stream);
+                    use std::io::Read as _;
+                    let mut buf = [0u8; 256];
+                    while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
                     o.fetch_sub(1, Ordering::SeqCst);
+                    closed.store(true, Ordering::SeqCst);
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
                 });
             }
         });
@@ -1530,20 +1539,26 @@ struct NumberedConsole {
 }
 
 impl NumberedConsole {
+    /// 20 lines every 4 ms (about 250 kB/s).
     fn start() -> Result<NumberedConsole> {
+        Self::start_with(20)
+    }
+
+    /// `burst` lines every 4 ms.
+    fn start_with(burst: usize) -> Result<NumberedConsole> {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
         let printed = Arc::new(AtomicU64::new(0));
         let paused = Arc::new(AtomicBool::new(false));
         let (p, z) = (printed.clone(), paused.clone());
-        let counted = CountingConsole::serving(move |mut stream| {
+        let counted = CountingConsole::serving(move |mut stream, closed| {
             use std::io::Write as _;
-            loop {
+            while !closed.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(4));
                 if z.load(Ordering::SeqCst) {
                     continue;
                 }
-                for _ in 0..20 {
+                for _ in 0..burst {
                     let n = p.fetch_add(1, Ordering::SeqCst) + 1;
                     let line = format!("numbered line {n:08} padding padding padding\r\n");
                     if stream.write_all(line.as_bytes()).is_err() {
@@ -1577,6 +1592,9 @@ impl NumberedConsole {
     }
     fn printed(&self) -> u64 {
         self.printed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn accepted(&self) -> usize {
+        self.counted.accepted()
     }
 }
 
@@ -1769,6 +1787,152 @@ fn records_a_killed_owner_wrote_reach_the_sites_chain_when_it_returns() {
             started.elapsed()
         );
         device.never_shared()?;
+        drop(nats);
+        Ok(())
+    });
+}
+
+/// How long the NATS outage of [`consoles_log_on_through_a_nats_cluster_outage`] lasts.
+const OUTAGE: Duration = Duration::from_secs(30);
+
+/// The NATS outage of issue 14: the whole three-server NATS cluster is killed for 30 s. With a
+/// lease TTL longer than twice the outage (`--lease-ttl 90s`: a node fences itself after half of
+/// it), every node keeps its consoles and logs them throughout; when NATS is back the replicas
+/// catch up and the copies verify through either node, no line is logged twice, and no console
+/// ever had two connections (nor a second one at all: none was closed).
+#[test]
+fn consoles_log_on_through_a_nats_cluster_outage() {
+    run_test("cluster-nats-outage", |w| {
+        let started = Instant::now();
+        let mut nats = mo_testsupport::NatsCluster::start(&w.dir().join("nats"))?;
+        let url = nats.urls();
+        let consoles = [
+            NumberedConsole::start_with(2)?,
+            NumberedConsole::start_with(2)?,
+        ];
+        let names = ["one", "two"];
+        let dirs = [w.dir().join("alpha"), w.dir().join("beta")];
+        let tokens = [admin_token(&dirs[0])?, admin_token(&dirs[1])?];
+        for (c, name) in consoles.iter().zip(names) {
+            Cli::run_ok(&dirs[0], &["device", "add", name, &c.url()], None)?;
+        }
+        let mut nodes = Vec::new();
+        for (i, dir) in dirs.iter().enumerate() {
+            let http = format!("127.0.0.1:{}", free_port()?);
+            let args = [
+                "--cluster",
+                url.as_str(),
+                "--node",
+                node_name(i),
+                "--share-devices",
+                "--heartbeat",
+                "500ms",
+                "--lease-ttl",
+                "90s",
+                "--replicas",
+                "1",
+                "--http",
+                http.as_str(),
+            ];
+            nodes.push((
+                Daemon::start(dir, free_port()?, &args)?,
+                format!("http://{http}"),
+            ));
+        }
+        let seen = wait_status(w, &nodes[0].1, &tokens[0], "both consoles held", |s| {
+            node(s, "beta").is_some_and(|n| n["state"] == "up")
+                && names.iter().all(|n| holder(s, n).len() == 1)
+                && consoles.iter().all(|c| c.open() == 1)
+        })?;
+        let holders: Vec<usize> = names
+            .iter()
+            .map(|n| usize::from(holder(&seen, n) == ["beta"]))
+            .collect();
+        let count = |i: usize, name: &str| records_of(&dirs[i], name).map_or(0, |r| r.len());
+        wait_until("the replicas copy records", || {
+            Ok(names
+                .iter()
+                .zip(&holders)
+                .all(|(n, &h)| count(1 - h, n) > 50))
+        })?;
+        let accepted: Vec<usize> = consoles.iter().map(NumberedConsole::accepted).collect();
+
+        // NATS gone: the holders keep their consoles and log on.
+        let cut_ns = mo_core::record::now_ns();
+        nats.stop_all();
+        let cut = Instant::now();
+        std::thread::sleep(OUTAGE);
+        let back_ns = mo_core::record::now_ns();
+        nats.start_all()?;
+        let back = Instant::now();
+        for (c, name) in consoles.iter().zip(names) {
+            ensure!(
+                c.open() == 1
+                    && c.accepted() == accepted[names.iter().position(|n| *n == name).unwrap()],
+                "{name} was closed or connected again during the outage"
+            );
+        }
+        for (name, &h) in names.iter().zip(&holders) {
+            let during: Vec<u64> = records_of(&dirs[h], name)?
+                .iter()
+                .filter(|r| r.kind == mo_core::record::RecordKind::Output)
+                .filter(|r| r.time_ns > cut_ns && r.time_ns < back_ns)
+                .map(|r| r.time_ns)
+                .collect();
+            let last = during
+                .last()
+                .map_or(0, |t| t.saturating_sub(cut_ns) / 1_000_000);
+            ensure!(
+                during.len() > 100 && last + 2000 > OUTAGE.as_millis() as u64,
+                "{name} on {}: {} output records during the outage, the last {last} ms into it",
+                node_name(h),
+                during.len()
+            );
+        }
+        eprintln!("NATS away {:?}; consoles logged on throughout", back - cut);
+
+        // NATS back: the replicas catch up, the copies verify.
+        for c in &consoles {
+            c.pause(true);
+        }
+        mo_testsupport::wait_until("the copies verify through both nodes", DEADLINE, || {
+            for name in names {
+                for (i, (_, base)) in nodes.iter().enumerate() {
+                    let (ok, text) = verify_replicas(w, base, &tokens[i], name)?;
+                    if !ok
+                        || text.contains("behind")
+                        || !text.contains("alpha")
+                        || !text.contains("beta")
+                    {
+                        return Ok(Err(format!("{name} through {}: {text}", node_name(i))));
+                    }
+                }
+            }
+            Ok(Ok(()))
+        })?;
+        let caught_up = back.elapsed();
+        for (c, (name, &h)) in consoles.iter().zip(names.iter().zip(&holders)) {
+            c.never_shared()?;
+            let mut lines = Vec::new();
+            for r in records_of(&dirs[h], name)? {
+                if r.kind == mo_core::record::RecordKind::Output {
+                    lines.extend_from_slice(&r.bytes);
+                }
+            }
+            let numbers = line_numbers(&lines);
+            let distinct: std::collections::BTreeSet<u64> = numbers.iter().copied().collect();
+            ensure!(
+                distinct.len() == numbers.len() && missing_runs(&distinct).is_empty(),
+                "{name}: {} lines, {} distinct, missing {:?}",
+                numbers.len(),
+                distinct.len(),
+                missing_runs(&distinct)
+            );
+        }
+        eprintln!(
+            "replicas verified {caught_up:?} after NATS came back; test took {:?}",
+            started.elapsed()
+        );
         drop(nats);
         Ok(())
     });

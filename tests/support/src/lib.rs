@@ -73,7 +73,7 @@ pub use error::{Error, Result};
 pub use files::append_line;
 pub use ipmi_sim::{IPMI_PASSWORD, IPMI_SIM, IPMI_USER, IpmiSim, Sol};
 pub use lan::{LabelledPorts, lan_host, sushy_on, write_credentials};
-pub use nats::{NATS_SERVER, Nats};
+pub use nats::{CLUSTER_SIZE, NATS_SERVER, Nats, NatsCluster};
 pub use nix::sys::signal::Signal;
 pub use ports::{free_port, free_udp_port, tcp_listening, temp_dir};
 pub use process::{

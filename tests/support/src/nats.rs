@@ -39,6 +39,11 @@ impl Nats {
     /// [`Nats::start`] on a given port: a server stopped (dropped) comes back where its clients
     /// look for it, with the JetStream store it had in `dir`.
     pub fn start_on(dir: &Path, port: u16) -> Result<Nats> {
+        Self::start_with(dir, port, &[])
+    }
+
+    /// [`Nats::start_on`] with more arguments for the server (a cluster's routes).
+    fn start_with(dir: &Path, port: u16, extra: &[String]) -> Result<Nats> {
         let program = venv_bin(NATS_SERVER);
         if !program.exists() {
             return Err(Error::MissingBinary {
@@ -54,6 +59,7 @@ impl Nats {
         cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(dir.join("jetstream"))
             .args(["-n", &format!("mo-test-{port}")])
+            .args(extra)
             .stdin(Stdio::null());
         let log = dir.join("nats.log");
         let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
@@ -122,5 +128,95 @@ impl Nats {
     /// Everything the server logged.
     pub fn log(&self) -> String {
         self.peer.log_text()
+    }
+}
+
+/// How many servers a [`NatsCluster`] has.
+pub const CLUSTER_SIZE: usize = 3;
+
+/// Three nats-servers with JetStream routed into one cluster (`mo-test`) on loopback, each on
+/// its own client and route port with its own store directory; killed by PID when dropped.
+#[derive(Debug)]
+pub struct NatsCluster {
+    servers: Vec<Option<Nats>>,
+    ports: Vec<(u16, u16)>,
+    dir: PathBuf,
+}
+
+impl NatsCluster {
+    /// Start the three servers in `dir/n1`…`dir/n3` (logs there too) and wait until each says it
+    /// is ready. JetStream answers once the servers elected a leader among them (a second or
+    /// so later); clients retry meanwhile.
+    pub fn start(dir: &Path) -> Result<NatsCluster> {
+        let mut ports = Vec::with_capacity(CLUSTER_SIZE);
+        for _ in 0..CLUSTER_SIZE {
+            ports.push((free_port()?, free_port()?));
+        }
+        let mut me = NatsCluster {
+            servers: (0..CLUSTER_SIZE).map(|_| None).collect(),
+            ports,
+            dir: dir.to_owned(),
+        };
+        me.start_all()?;
+        Ok(me)
+    }
+
+    /// Start every server that is not running (on its ports, with the store it had).
+    pub fn start_all(&mut self) -> Result<()> {
+        let routes = self
+            .ports
+            .iter()
+            .map(|(_, route)| format!("nats://127.0.0.1:{route}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        for i in 0..CLUSTER_SIZE {
+            if self.servers[i].is_some() {
+                continue;
+            }
+            let (port, route) = self.ports[i];
+            let extra = [
+                "--cluster_name".to_string(),
+                "mo-test".to_string(),
+                "--cluster".to_string(),
+                format!("nats://127.0.0.1:{route}"),
+                "--routes".to_string(),
+                routes.clone(),
+            ];
+            let dir = self.dir.join(format!("n{}", i + 1));
+            self.servers[i] = Some(Nats::start_with(&dir, port, &extra)?);
+        }
+        Ok(())
+    }
+
+    /// Kill server `i` (0-based) by its PID.
+    pub fn stop(&mut self, i: usize) {
+        if let Some(server) = self.servers.get_mut(i) {
+            server.take();
+        }
+    }
+
+    /// Kill every server.
+    pub fn stop_all(&mut self) {
+        for i in 0..CLUSTER_SIZE {
+            self.stop(i);
+        }
+    }
+
+    /// The client URLs of all three servers, comma-separated (as `mod --cluster` takes them).
+    pub fn urls(&self) -> String {
+        self.ports
+            .iter()
+            .map(|(port, _)| format!("nats://127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Everything the running servers logged, each under its name.
+    pub fn logs(&self) -> String {
+        self.servers
+            .iter()
+            .flatten()
+            .map(|s| format!("----- nats-server :{} -----\n{}", s.port(), s.log()))
+            .collect()
     }
 }
