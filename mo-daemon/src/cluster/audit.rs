@@ -79,6 +79,7 @@ async fn open_stream(js: &jetstream::Context) -> anyhow::Result<stream::Stream> 
             description: Some("mo: the site's audit entries, subject mo.audit.NODE".into()),
             subjects: vec!["mo.audit.>".into()],
             storage: stream::StorageType::File,
+            num_replicas: super::store_replicas(js),
             ..Default::default()
         })
         .await?)

@@ -224,6 +224,7 @@ async fn open_buckets(
             history: 1,
             max_age: ttl,
             storage: jetstream::stream::StorageType::File,
+            num_replicas: super::store_replicas(js),
             ..Default::default()
         },
     )
@@ -235,6 +236,7 @@ async fn open_buckets(
             description: "mo: which node holds each console (mod --cluster --share-devices)".into(),
             history: 1,
             storage: jetstream::stream::StorageType::File,
+            num_replicas: super::store_replicas(js),
             ..Default::default()
         },
     )

@@ -205,6 +205,7 @@ impl Cluster {
                     .with_context(|| format!("bad --cluster URL `{}`", u.trim()))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        LISTED_SERVERS.store(servers.len(), std::sync::atomic::Ordering::Relaxed);
         let shown = describe_servers(&servers);
         let mut options = ConnectOptions::new()
             .name(format!("mod {node}"))
@@ -545,6 +546,22 @@ async fn open_bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
     .await
 }
 
+/// How many NATS servers `--cluster` lists.
+static LISTED_SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The JetStream replicas of the buckets and streams this node makes: 3 when NATS runs as a
+/// cluster of three or more servers (the servers it reached say so, or `--cluster` lists three),
+/// so that one server's death stops nothing; else 1.
+pub(crate) fn store_replicas(js: &jetstream::Context) -> usize {
+    let known = js
+        .client()
+        .server_info()
+        .connect_urls
+        .len()
+        .max(LISTED_SERVERS.load(std::sync::atomic::Ordering::Relaxed));
+    if known >= 3 { 3 } else { 1 }
+}
+
 /// KV bucket `bucket`, made (file storage, `history` versions per key) if missing: every node
 /// makes it alike, so a race is harmless.
 async fn open_kv(
@@ -561,6 +578,7 @@ async fn open_kv(
         description: description.into(),
         history,
         storage: jetstream::stream::StorageType::File,
+        num_replicas: store_replicas(js),
         ..Default::default()
     };
     match js.create_key_value(config).await {

@@ -234,6 +234,7 @@ impl Replication {
             max_age: STREAM_MAX_AGE,
             max_message_size: i32::try_from(MAX_BATCH + 4096).unwrap_or(i32::MAX),
             duplicate_window: Duration::from_secs(120),
+            num_replicas: super::store_replicas(&self.js),
             ..Default::default()
         };
         Ok(self.js.get_or_create_stream(config).await?)
