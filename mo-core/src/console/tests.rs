@@ -684,3 +684,52 @@ async fn output_is_recorded_with_the_time_the_link_says_it_was_read() {
     let last = sink.0.lock().unwrap().last().map(|c| c.time_ns).unwrap();
     assert!(last > 1_000_000_000_000_000_000, "{last}");
 }
+
+/// Records recovered from elsewhere go into the log after a notice, with the log's next
+/// sequence numbers and their own times, kinds and users; viewers see the notice only.
+#[tokio::test]
+async fn recovered_records_are_logged_with_fresh_numbers_after_a_notice() {
+    let sink = VecSink::default();
+    let console = Console::spawn(
+        ConsoleConfig::new("echo"),
+        Arc::new(crate::link::EchoConnector),
+        Some(Box::new(sink.clone())),
+    );
+    let mut a = console.attach("alice", Mode::Attach, None).await.unwrap();
+    let old = |seq, kind, user: &str, bytes: &[u8]| crate::log::Record {
+        seq,
+        time_ns: 1_000 + seq,
+        kind,
+        user: user.into(),
+        bytes: bytes.to_vec(),
+    };
+    let before = sink.0.lock().unwrap().last().map_or(0, |c| c.seq);
+    let (first, last) = console
+        .append_recovered(
+            "recovered: 2 records".into(),
+            vec![
+                old(7, RecordKind::Output, "", b"old output"),
+                old(8, RecordKind::Input, "bob", b"old input"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!((first, last), (before + 1, before + 3));
+    let log = sink.0.lock().unwrap().clone();
+    let tail: Vec<_> = log.iter().filter(|c| c.seq >= first).collect();
+    assert_eq!(tail.len(), 3);
+    assert_eq!(tail[0].kind, RecordKind::Notice);
+    assert_eq!(&tail[0].bytes[..], b"recovered: 2 records");
+    assert_eq!(
+        (tail[1].time_ns, tail[1].kind, &tail[1].bytes[..]),
+        (1_007, RecordKind::Output, &b"old output"[..])
+    );
+    assert_eq!(
+        (tail[2].time_ns, &*tail[2].user, tail[2].seq),
+        (1_008, "bob", before + 3)
+    );
+    next_notice(&mut a, "recovered: 2 records").await;
+    a.write(b"new").await.unwrap();
+    read_output(&mut a, b"new").await;
+    console.shutdown().await;
+}
