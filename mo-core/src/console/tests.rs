@@ -371,15 +371,21 @@ async fn break_sequences_and_window_size_reach_the_link() {
     assert!(!ops.contains(&ControlOp::WindowSize { cols: 10, rows: 10 }));
 }
 
-#[tokio::test]
-async fn input_is_logged_with_its_author() {
-    let sink = VecSink::default();
+/// An echo console logging into `sink`, with alice attached read-write.
+async fn echo_console_with_alice(sink: &VecSink) -> (Console, Session) {
     let console = Console::spawn(
         ConsoleConfig::new("echo"),
         Arc::new(crate::link::EchoConnector),
         Some(Box::new(sink.clone())),
     );
-    let mut a = console.attach("alice", Mode::Attach, None).await.unwrap();
+    let a = console.attach("alice", Mode::Attach, None).await.unwrap();
+    (console, a)
+}
+
+#[tokio::test]
+async fn input_is_logged_with_its_author() {
+    let sink = VecSink::default();
+    let (console, mut a) = echo_console_with_alice(&sink).await;
     let mut state = console.watch_state();
     state
         .wait_for(|s| matches!(s, LinkState::Up { .. }))
@@ -690,12 +696,7 @@ async fn output_is_recorded_with_the_time_the_link_says_it_was_read() {
 #[tokio::test]
 async fn recovered_records_are_logged_with_fresh_numbers_after_a_notice() {
     let sink = VecSink::default();
-    let console = Console::spawn(
-        ConsoleConfig::new("echo"),
-        Arc::new(crate::link::EchoConnector),
-        Some(Box::new(sink.clone())),
-    );
-    let mut a = console.attach("alice", Mode::Attach, None).await.unwrap();
+    let (console, mut a) = echo_console_with_alice(&sink).await;
     let old = |seq, kind, user: &str, bytes: &[u8]| crate::log::Record {
         seq,
         time_ns: 1_000 + seq,
