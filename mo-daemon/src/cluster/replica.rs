@@ -794,6 +794,7 @@ fn set_aside(dir: &Path, cursor: &Cursor) -> anyhow::Result<()> {
             ..recover::State::default()
         },
     )?;
+    recover::note_pending();
     tracing::error!(
         dir = %dir.display(),
         "cluster: records written here that the site's log does not hold were moved to {}; \

@@ -1650,9 +1650,9 @@ fn missing_runs(seen: &std::collections::BTreeSet<u64>) -> Vec<(u64, u64)> {
 
 /// Issue 14 item 5, no lost record and no reused number: the owner of a console is killed with
 /// SIGKILL during a flood, after it wrote records the stream does not hold yet; the other node
-/// takes the console over and continues the chain; when the killed node returns, the records
-/// only it had are appended to the site's chain (after a `recovered:` notice) with fresh
-/// sequence numbers. Every record the dead owner wrote is then in the site's chain exactly
+/// takes the console over and continues the chain (and keeps it: pinned there); when the killed
+/// node returns, it sends the records only it had to the survivor, which appends them to the
+/// site's chain (after a `recovered:` notice) with fresh sequence numbers. Every record the dead owner wrote is then in the site's chain exactly
 /// once, no line the device printed is in it twice, and the copies verify on both nodes.
 #[test]
 fn records_a_killed_owner_wrote_reach_the_sites_chain_when_it_returns() {
@@ -1704,6 +1704,14 @@ fn records_a_killed_owner_wrote_reach_the_sites_chain_when_it_returns() {
             "the kill left no record behind the stream: nothing to test"
         );
 
+        // The console stays on the survivor (pinned there), so the killed node sends its
+        // records over NATS to another node when it returns.
+        Cli::run_ok(
+            &dirs[s],
+            &["device", "set", "flood", "--node", survivor],
+            None,
+        )?;
+
         // The killed node returns: its records are appended to the site's chain.
         let name = node_name(o);
         nodes[o] = sharing_node(&dirs[o], &url, name, &extra)?;
@@ -1730,13 +1738,12 @@ fn records_a_killed_owner_wrote_reach_the_sites_chain_when_it_returns() {
             Ok(Ok(()))
         })?;
         let seen = status(w, &nodes[0].1, &tokens[0])?;
-        let now_owner = holder(&seen, "flood");
-        let chain_dir = if now_owner == ["alpha"] {
-            &dirs[0]
-        } else {
-            &dirs[1]
-        };
-        let chain = records_of(chain_dir, "flood")?;
+        ensure!(
+            holder(&seen, "flood") == [survivor],
+            "flood held by {:?}, not {survivor}",
+            holder(&seen, "flood")
+        );
+        let chain = records_of(&dirs[s], "flood")?;
         let notices: Vec<String> = chain
             .iter()
             .filter(|r| r.kind == mo_core::record::RecordKind::Notice)
@@ -1785,8 +1792,8 @@ fn records_a_killed_owner_wrote_reach_the_sites_chain_when_it_returns() {
             "{} lines are in the chain more than once",
             numbers.len() - distinct.len()
         );
-        // Lines lost on the wire: those in the killed owner's socket (and, if the console moved
-        // back to it, in the survivor's when it let go).
+        // Lines lost on the wire: those in the killed owner's socket (and in the survivor's if
+        // the pinning restarted the console).
         let gaps = missing_runs(&distinct);
         ensure!(gaps.len() <= 2, "lines missing from the chain: {gaps:?}");
         eprintln!(

@@ -46,6 +46,15 @@ const RECOVER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often this node looks for diverged records to recover.
 const RECOVER_EVERY: Duration = Duration::from_secs(1);
 
+/// Whether a diverged directory may wait somewhere: at start, after records were set aside, and
+/// while one could not be recovered yet (else the devices' directories are not looked at).
+static PENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Note that records were set aside (the recovery looks for them at its next round).
+pub(super) fn note_pending() {
+    PENDING.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// What is left to recover of a diverged directory.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(super) struct State {
@@ -220,6 +229,9 @@ impl Replication {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
+            if !PENDING.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                continue;
+            }
             let Some(registry) = self.registry.upgrade() else {
                 return;
             };
@@ -231,6 +243,7 @@ impl Replication {
                 };
                 for aside in diverged_dirs(&dir) {
                     if let Err(e) = self.recover_one(&name, &aside).await {
+                        note_pending();
                         tracing::info!(device = %name, dir = %aside.display(), "cluster: cannot recover the records written here while cut off yet: {e:#}");
                         break;
                     }
