@@ -580,6 +580,7 @@ async fn run(args: Args, started: Started) -> anyhow::Result<()> {
                 args.max_connections_per_address,
             ),
             login_grace: args.login_grace,
+            address: args.cluster.listen_address,
         });
         registry
             .set_on_listen(Box::new(move |device| {

@@ -44,7 +44,8 @@ pub struct Entry {
     pub power_error: Option<String>,
     /// Output bytes the console's scanner skipped because it fell behind (the log has them).
     pub scan_skipped: Option<Arc<std::sync::atomic::AtomicU64>>,
-    /// The device's open TCP ports (`--listen`), closed when the console stops.
+    /// The device's open TCP ports (`--listen`), closed when the console stops (in a site, also
+    /// those of a console another node holds).
     pub ports: Option<Arc<crate::listen::Ports>>,
     /// Why some of its ports could not be opened.
     pub listen_error: Option<String>,
@@ -161,7 +162,7 @@ impl Registry {
         let names: Vec<String> = self
             .list()
             .into_iter()
-            .filter(|e| e.console.is_some() && e.ports.is_none())
+            .filter(|e| (e.console.is_some() || e.placed_elsewhere.is_some()) && e.ports.is_none())
             .map(|e| e.device.name)
             .collect();
         for name in names {
@@ -299,6 +300,8 @@ impl Registry {
         }
         if let Some(why) = &entry.placed_elsewhere {
             entry.error = Some(why.clone());
+            // Its ports are served here too: a connection attaches through the node holding it.
+            self.open_ports(&mut entry);
             return entry;
         }
         match self.try_start(device, &mut entry) {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mo_core::console::{LinkState, Mode, Session, ViewerEvent, ViewerInfo, ViewerRole};
+use mo_core::console::{LinkState, Mode, Session, ViewerEvent, ViewerId, ViewerInfo, ViewerRole};
 use mo_core::link::Signal;
 
 use crate::Ctx;
@@ -108,6 +108,22 @@ pub async fn who(ctx: &Ctx, entry: &Entry) -> Option<Result<Vec<ViewerInfo>, Str
     Some(remote.who(&owner, &entry.device.name).await)
 }
 
+/// The link state word of `entry`'s console wherever it runs: its own state here, else the
+/// state its owner last announced in its heartbeat (`down` when no node runs it).
+pub fn state_word(ctx: &Ctx, entry: &Entry) -> String {
+    if let Some(console) = &entry.console {
+        return console.state().word().to_owned();
+    }
+    let device = &entry.device.name;
+    ctx.cluster
+        .as_ref()
+        .and_then(|c| {
+            let owner = c.remote()?.holder_elsewhere(device)?;
+            c.console_state(&owner, device)
+        })
+        .unwrap_or_else(|| "down".to_owned())
+}
+
 /// Why a viewer's command failed: the console's own error (local), or the owner's answer or
 /// silence (remote), as text.
 #[derive(Debug)]
@@ -132,6 +148,14 @@ fn err(e: mo_core::error::Error) -> ViewError {
 }
 
 impl AnySession {
+    /// This viewer's id where the console runs (as `who` lists it).
+    pub fn id(&self) -> ViewerId {
+        match self {
+            AnySession::Local(s) => s.id(),
+            AnySession::Remote(s) => s.id(),
+        }
+    }
+
     /// The user.
     pub fn user(&self) -> &str {
         match self {

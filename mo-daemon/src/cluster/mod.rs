@@ -102,6 +102,11 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "N", default_value_t = 1,
         value_parser = clap::value_parser!(u32).range(0..=16))]
     pub replicas: u32,
+    /// Open the devices' per-console ports (`--listen`) on this address instead of the one each
+    /// device names, keeping its port number: for several nodes of a site on one host (each on
+    /// an address of its own), or to serve them on one interface of this host only.
+    #[arg(long, value_name = "IP", requires = "cluster")]
+    pub listen_address: Option<std::net::IpAddr>,
 }
 
 fn parse_ttl(text: &str) -> Result<Duration, String> {
@@ -317,6 +322,19 @@ impl Cluster {
     /// Remote attach, when this node shares devices (`--share-devices`).
     pub fn remote(&self) -> Option<Arc<remote::Remote>> {
         self.inner.remote.clone()
+    }
+
+    /// The link state word of `device` in the last heartbeat of `node` (`None` when that beat
+    /// does not list it).
+    pub fn console_state(&self, node: &str, device: &str) -> Option<String> {
+        let view = self.inner.view.read().ok()?;
+        let heard = view.nodes.get(node)?;
+        heard
+            .beat
+            .consoles
+            .iter()
+            .find(|c| c.name == device)
+            .map(|c| c.state.clone())
     }
 
     /// The site as this node sees it: every node heard of, with the consoles for which

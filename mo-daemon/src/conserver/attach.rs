@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use mo_core::console::{Mode, Session, ViewerEvent, ViewerRole, view};
+use mo_core::console::{Mode, ViewerEvent, ViewerRole, view};
 use mo_core::door::conserver::{Key, Keys, PROTOCOL_VERSION, Unquote, fmt_ctl, quote};
 use mo_core::policy::Permission;
 use mo_store::Outcome;
@@ -19,6 +19,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use super::listing;
 use crate::Ctx;
 use crate::registry::Entry;
+use crate::viewer::AnySession;
 
 /// Who is on the other side.
 pub struct Door<'a> {
@@ -54,7 +55,7 @@ const OB_SUSP: u8 = b'Z';
 struct Viewer<'a> {
     door: &'a Door<'a>,
     entry: &'a Entry,
-    session: Session,
+    session: AnySession,
     wr: OwnedWriteHalf,
     keys: Keys,
     /// conserver's `fcon`: the client finished its start-up queries (`Ctrl-E c ;`).
@@ -83,23 +84,14 @@ pub async fn run(
             .await?;
         return Ok(());
     }
-    let Some(console) = entry.console.clone() else {
-        let why = entry.error.clone().unwrap_or_default();
-        wr.write_all(format!("{name}: console is not running: {why}\r\n").as_bytes())
-            .await?;
-        return Ok(());
-    };
-    let session = match console
-        .attach_from(door.user, door.origin, Mode::Spy, None)
-        .await
-    {
-        Ok(session) => session,
-        Err(e) => {
-            wr.write_all(format!("{name}: cannot attach: {e}\r\n").as_bytes())
-                .await?;
-            return Ok(());
-        }
-    };
+    let session =
+        match crate::viewer::open(door.ctx, entry, door.user, door.origin, Mode::Spy, None).await {
+            Ok(session) => session,
+            Err(why) => {
+                wr.write_all(format!("{why}\r\n").as_bytes()).await?;
+                return Ok(());
+            }
+        };
     wr.write_all(b"[spy]\r\n").await?;
     door.ctx.access.record(
         door.user,
@@ -240,6 +232,11 @@ impl Viewer<'_> {
         }
     }
 
+    /// conserver's word for the console's link state (`up`, `init`, `down`), wherever it runs.
+    async fn state_word(&self) -> &'static str {
+        listing::conserver_word(&self.session.link_state().await)
+    }
+
     /// conserver's hint to a client that types without write access.
     async fn read_only_hint(&mut self) -> std::io::Result<()> {
         let (attn, esc) = self.keys.escape();
@@ -303,7 +300,8 @@ impl Viewer<'_> {
             }
             Key::ListBreaks => {
                 let mut text = String::from("list]\r\n");
-                for (n, seq) in self.session.console().config().break_sequences.iter() {
+                let sequences = self.entry.device.break_sequences().unwrap_or_default();
+                for (n, seq) in sequences.iter() {
                     text.push_str(&format!(" {n} - `{}'\r\n", seq.text()));
                 }
                 self.say(&text).await?;
@@ -381,7 +379,7 @@ impl Viewer<'_> {
     /// lock is free, else it spies; then it sees the console again.
     async fn resume(&mut self) -> std::io::Result<()> {
         let name = self.entry.device.name.clone();
-        let reply = if listing::state_word(self.entry) != "up" {
+        let reply = if self.state_word().await != "up" {
             " -- line down]\r\n"
         } else {
             if self.door.check(Permission::Attach, &name).await.is_ok() {
@@ -402,7 +400,7 @@ impl Viewer<'_> {
         let name = self.entry.device.name.clone();
         let door = self.door;
         let reply: String = match c {
-            b'=' if !self.connected => match listing::state_word(self.entry) {
+            b'=' if !self.connected => match self.state_word().await {
                 "up" => "up]\r\n".to_string(),
                 other => format!("`{name}' -- console is {other}]\r\n"),
             },
@@ -458,7 +456,7 @@ impl Viewer<'_> {
             },
             b'w' => format!(
                 "who {name}]\r\n{}",
-                listing::who(self.entry, Some(self.session.id())).await
+                listing::who(door.ctx, self.entry, Some(self.session.id())).await
             ),
             b'g' => format!(
                 "group mo]\r\n{}",

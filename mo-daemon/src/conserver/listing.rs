@@ -50,16 +50,17 @@ fn since_text(since: SystemTime) -> String {
     humantime::format_rfc3339_seconds(since).to_string()
 }
 
-async fn viewers(entry: &Entry) -> Vec<ViewerInfo> {
-    match &entry.console {
-        Some(console) => console.who().await.unwrap_or_default(),
-        None => Vec::new(),
+/// Everyone on `entry`'s console, wherever it runs (nobody when it runs nowhere reachable).
+async fn viewers(ctx: &Ctx, entry: &Entry) -> Vec<ViewerInfo> {
+    match crate::viewer::who(ctx, entry).await {
+        Some(Ok(who)) => who,
+        _ => Vec::new(),
     }
 }
 
 /// The who of one console, conserver's `Ctrl-E c w` lines (`*` marks `me`).
-pub async fn who(entry: &Entry, me: Option<ViewerId>) -> String {
-    viewers(entry)
+pub async fn who(ctx: &Ctx, entry: &Entry, me: Option<ViewerId>) -> String {
+    viewers(ctx, entry)
         .await
         .iter()
         .map(|v| {
@@ -83,7 +84,7 @@ pub async fn group(ctx: &Ctx, user: &str, me: Option<ViewerId>, name: Option<&st
     };
     let mut out = String::new();
     for entry in entries {
-        for v in viewers(&entry).await {
+        for v in viewers(ctx, &entry).await {
             out.push_str(&format!(
                 " {:<32.32} {} {:<7.7} {:>6} {}\r\n",
                 client_id(&v),
@@ -97,13 +98,19 @@ pub async fn group(ctx: &Ctx, user: &str, me: Option<ViewerId>, name: Option<&st
     out
 }
 
-/// The state word conserver shows: `up`, `init` (connecting) or `down`.
-pub fn state_word(entry: &Entry) -> &'static str {
-    match entry.console.as_ref().map(|c| c.state().word()) {
-        Some("up") => "up",
-        Some("connecting") => "init",
+/// The state word conserver shows for mo's link state word: `up`, `init` (connecting) or
+/// `down`.
+pub fn conserver_word(state: &str) -> &'static str {
+    match state {
+        "up" => "up",
+        "connecting" => "init",
         _ => "down",
     }
+}
+
+/// The state word conserver shows for `entry`'s console, wherever it runs.
+pub fn state_word(ctx: &Ctx, entry: &Entry) -> &'static str {
+    conserver_word(&crate::viewer::state_word(ctx, entry))
 }
 
 /// `hosts [NAME]`: each console's state and who holds it (`<spies>`, `<none>`); `*` marks
@@ -115,7 +122,7 @@ pub async fn hosts(ctx: &Ctx, user: &str, current: Option<&str>, name: Option<&s
     };
     let mut out = String::new();
     for entry in entries {
-        let who = viewers(&entry).await;
+        let who = viewers(ctx, &entry).await;
         let holder = match who.iter().find(|v| v.role == ViewerRole::ReadWrite) {
             Some(v) => client_id(v),
             None if who.is_empty() => "<none>".to_string(),
@@ -130,7 +137,7 @@ pub async fn hosts(ctx: &Ctx, user: &str, current: Option<&str>, name: Option<&s
             } else {
                 ' '
             },
-            state_word(&entry),
+            state_word(ctx, &entry),
             holder
         ));
     }
@@ -183,7 +190,7 @@ pub async fn info(ctx: &Ctx, user: &str, name: Option<&str>, port: u16) -> Strin
     let mut out = String::new();
     for entry in entries {
         let (addr, kind) = address(ctx, user, &entry);
-        let who = viewers(&entry).await;
+        let who = viewers(ctx, &entry).await;
         let writer = who
             .iter()
             .find(|v| v.role == ViewerRole::ReadWrite)
@@ -201,7 +208,7 @@ pub async fn info(ctx: &Ctx, user: &str, name: Option<&str>, port: u16) -> Strin
             "{}:{host},{pid},{port}:!:{addr},0,{kind},0:{writer}:{}:{}:rw:,log,act,brk,notask,0,-1:0:autoup:\r\n",
             entry.device.name,
             others.join(","),
-            state_word(&entry),
+            state_word(ctx, &entry),
         ));
     }
     out

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use mo_core::console::{Mode, Output, Session, ViewerEvent, view};
+use mo_core::console::{Mode, Output, ViewerEvent, view};
 use mo_core::door::listen::ListenMode;
 use mo_core::door::telnet::{ComAction, ComPort, Event, LineSettings, Server, escape};
 use mo_core::policy::Permission;
@@ -17,6 +17,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use super::{Options, Port};
 use crate::Ctx;
 use crate::throttle::{Admission, CheckError};
+use crate::viewer::AnySession;
 
 /// Who is on the other side.
 struct Client {
@@ -110,16 +111,9 @@ pub(super) async fn serve(
         wr.write_all(b"mo: the device is gone\r\n").await?;
         return Ok(());
     };
-    let Some(console) = entry.console.clone() else {
-        let why = entry.error.clone().unwrap_or_default();
-        wr.write_all(format!("mo: the console is not running: {why}\r\n").as_bytes())
-            .await?;
-        return Ok(());
-    };
-    // The entry holds the record log's lock: keep only what the bridge needs, so a restart of
+    // The entry holds the record log's lock: kept only until attached, so a restart of
     // the console (a changed device) is not kept from opening its log.
     let line = line_of(&entry.device.url);
-    drop(entry);
     let wants = if client.port.spec.spy {
         Mode::Spy
     } else {
@@ -153,14 +147,21 @@ pub(super) async fn serve(
         None
     };
     let user = client.user().to_string();
-    let mut session = match console
-        .attach_from(&user, &client.origin(), mode_now, replay)
-        .await
-    {
+    // In a site the console may run on another node: the viewer is attached through it.
+    let opened = crate::viewer::open(
+        &client.ctx,
+        &entry,
+        &user,
+        &client.origin(),
+        mode_now,
+        replay,
+    )
+    .await;
+    drop(entry);
+    let mut session = match opened {
         Ok(session) => session,
-        Err(e) => {
-            wr.write_all(format!("mo: cannot attach: {e}\r\n").as_bytes())
-                .await?;
+        Err(why) => {
+            wr.write_all(format!("mo: {why}\r\n").as_bytes()).await?;
             return Ok(());
         }
     };
@@ -211,7 +212,7 @@ fn line_of(url: &str) -> (LineSettings, bool) {
 
 struct Bridge<'a> {
     client: &'a Client,
-    session: &'a mut Session,
+    session: &'a mut AnySession,
     wr: OwnedWriteHalf,
     telnet: Option<Server>,
     com: ComPort,

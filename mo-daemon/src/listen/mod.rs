@@ -3,6 +3,9 @@
 //! console starts and closes when it stops (the registry calls [`open`] and [`Ports::close`]), so
 //! adding, changing or removing a device opens and closes its ports.
 //!
+//! In a site sharing its directory every node opens the ports of every device, also of one
+//! another node holds: a connection there is attached through the holder (`crate::viewer`).
+//!
 //! A connection is a viewer of the console ([`conn`]): it takes the write lock when it is free,
 //! else spies (`,spy` on the port makes it read-only always). Without a login it is named
 //! `tcp:ADDR:PORT` after the client's address in `who` and as the writer of its input in the
@@ -29,6 +32,9 @@ pub struct Options {
     pub conns: Arc<ConnLimits>,
     /// Time a `/telnet+login` client has to log in.
     pub login_grace: Duration,
+    /// The address every port is opened on instead of the one its device names (the port
+    /// number kept): `mod --listen-address`.
+    pub address: Option<std::net::IpAddr>,
 }
 
 /// The open ports of one device.
@@ -78,7 +84,10 @@ pub fn open(
     let mut errors = Vec::new();
     let mut tasks = Vec::new();
     let mut bound = Vec::new();
-    for spec in specs {
+    for mut spec in specs {
+        if let Some(ip) = options.address {
+            spec.addr = SocketAddr::new(ip, spec.addr.port());
+        }
         let listener = match std::net::TcpListener::bind(spec.addr)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .and_then(TcpListener::from_std)

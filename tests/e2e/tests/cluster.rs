@@ -1074,8 +1074,12 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
         let script = w.write_script("console-echo.sh", mo_testsupport::ECHO_CONSOLE)?;
         let device_url = format!("exec://{}", script.display());
         let names = ["alpha", "beta", "gamma"];
+        // ex1's raw console port: every node serves it, each on a loopback address of its own
+        // (--listen-address); beta also has the conserver door.
+        let raw_port = free_port()?;
+        let conserver_port = free_port()?;
         let mut nodes = Vec::new();
-        for name in names {
+        for (i, name) in names.into_iter().enumerate() {
             let dir = w.dir().join(name);
             if name == "alpha" {
                 // The users travel to beta and gamma through the shared directory.
@@ -1083,9 +1087,19 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
                     Cli::run_ok(&dir, &["user", "add", user, "--password-stdin"], Some(pw))?;
                     Cli::run_ok(&dir, &["grant", "add", user, "admin", "all"], None)?;
                 }
+                let listen = format!("127.0.0.1:{raw_port}/raw");
                 Cli::run_ok(
                     &dir,
-                    &["device", "add", "ex1", &device_url, "--node", "alpha"],
+                    &[
+                        "device",
+                        "add",
+                        "ex1",
+                        &device_url,
+                        "--node",
+                        "alpha",
+                        "--listen",
+                        &listen,
+                    ],
                     None,
                 )?;
             }
@@ -1093,13 +1107,21 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
             let http_port = free_port()?;
             let mut args = sharing_args(&url, name);
             args.extend(["--http".to_string(), format!("127.0.0.1:{http_port}")]);
+            args.extend(["--listen-address".to_string(), format!("127.0.0.{}", i + 1)]);
+            if name == "beta" {
+                args.extend([
+                    "--conserver".to_string(),
+                    format!("127.0.0.1:{conserver_port}"),
+                ]);
+            }
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let daemon = Daemon::start(&dir, ssh_port, &args)?;
             nodes.push((dir, daemon, ssh_port, http_port));
         }
+        let wdir = w.dir().to_path_buf();
         let client = |node: usize, user: &str| {
             mo_testsupport::SshClient::with_password(
-                w.dir(),
+                &wdir,
                 nodes[node].2,
                 user,
                 &format!("{user}-pw"),
@@ -1119,6 +1141,28 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
                         .is_ok_and(|o| o.success() && o.stdout.contains("ex1: nobody"))
             }))
         })?;
+
+        // The console-server doors of beta reach ex1 on alpha too: a program on ex1's raw port
+        // of beta types (named after its address), `who` shows it came through beta ...
+        let raw = raw_through(("127.0.0.2", raw_port), "raw-from-beta")?;
+        let out = client(0, "alice")?
+            .run(mo_testsupport::Login::Shell, &["who", "ex1"], None)?
+            .ok()?;
+        ensure!(
+            out.stdout.contains("node beta: tcp:127.0.0.1:"),
+            "`who ex1` on alpha lacks the raw port's viewer through beta:\n{}",
+            out.stdout
+        );
+        drop(raw);
+        // ... and alice attaches with conserver's stock client through beta's conserver door.
+        let cons = w.conserver_client("alice", conserver_port, "alice", "alice-pw", &["ex1"])?;
+        cons.wait_for("[attached]", DEADLINE)?;
+        cons.send_line("hello-from-conserver")?;
+        cons.wait_for("got: hello-from-conserver", DEADLINE)?;
+        cons.send_keys(&["C-e", "c", "w"])?;
+        cons.wait_after("[who ex1]", &["alice@127.0.0.1", "attach"], DEADLINE)?;
+        cons.send_keys(&["C-e", "c", "."])?;
+        cons.wait_dead(DEADLINE)?;
 
         let mut bob = bob_c.spawn(mo_testsupport::Login::Spy("ex1"), &[], &log)?;
         let bob_seen = mo_testsupport::Collector::start(bob.take_stdout());
@@ -1195,6 +1239,17 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
             &["log", "show", "ex1", "--kind", "input"],
             None,
         )?;
+        let typed = |user: &str, text: &str| {
+            shown
+                .stdout
+                .lines()
+                .any(|l| l.contains(user) && l.contains(text))
+        };
+        ensure!(
+            typed("<tcp:127.0.0.1:", "raw-from-beta") && typed("<alice>", "hello-from-conserver"),
+            "the console-server doors' input is not in alpha's log as its users':\n{}",
+            shown.stdout
+        );
         ensure!(
             !shown.stdout.contains("bob-typed"),
             "a spy's input reached alpha's log:\n{}",
@@ -1293,6 +1348,52 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
         bob.wait_timeout(Duration::from_secs(10))?;
         Ok(())
     });
+}
+
+/// A program on a raw console port at `addr`: types `line`, waits for the device's echo of it
+/// (`got: LINE`) and returns the open connection.
+fn raw_through(addr: (&str, u16), line: &str) -> Result<std::net::TcpStream> {
+    use std::io::{Read as _, Write as _};
+    let deadline = Instant::now() + DEADLINE;
+    let mut conn = loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(conn) => break conn,
+            Err(e) if Instant::now() > deadline => {
+                return Err(Error::io(format!("connect to {addr:?}"), e));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    let io = |e| Error::io(format!("raw port {addr:?}"), e);
+    conn.set_read_timeout(Some(Duration::from_millis(200)))
+        .map_err(io)?;
+    conn.write_all(format!("{line}\n").as_bytes()).map_err(io)?;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let want = format!("got: {line}");
+    while !String::from_utf8_lossy(&seen).contains(&want) {
+        ensure!(
+            Instant::now() < deadline,
+            "no `{want}` on the raw port {addr:?}: {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        match conn.read(&mut buf) {
+            Ok(0) => {
+                return Err(Error::Check(format!(
+                    "the raw port {addr:?} closed: {:?}",
+                    String::from_utf8_lossy(&seen)
+                )));
+            }
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    Ok(conn)
 }
 
 /// A console that prints numbered lines quickly, with short pauses (about 250 kB/s).

@@ -7,25 +7,12 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mo_testsupport::{Result, Tmux, WAIT, World, ensure, free_port, run_test};
-
-/// The stock client, from the Debian package `conserver-client` (scripts/setup.sh).
-const CONSOLE: &str = "/usr/bin/console";
+use mo_testsupport::{Result, WAIT, World, ensure, free_port, run_test};
 
 /// Generous: a loaded machine runs the client, the daemon and the devices at once.
 const SLOW: Duration = Duration::from_secs(60);
-
-fn require_console() -> Result<()> {
-    ensure!(
-        Path::new(CONSOLE).exists(),
-        "{CONSOLE} is missing: install the Debian package conserver-client (scripts/setup.sh)"
-    );
-    Ok(())
-}
 
 /// Start the daemon with the conserver door on a free port; returns the port.
 fn start(w: &mut World) -> Result<u16> {
@@ -35,36 +22,6 @@ fn start(w: &mut World) -> Result<u16> {
     w.daemon()?
         .wait_log(&format!("listening on {addr} (conserver"), WAIT)?;
     Ok(port)
-}
-
-/// A pane running `console -n -U -M 127.0.0.1 -p PORT -l USER ARGS...` that has been given
-/// `password` at its prompt. `-U`: mo offers no TLS; `-n`: no site-wide console.cf.
-fn console(
-    w: &mut World,
-    label: &str,
-    port: u16,
-    user: &str,
-    password: &str,
-    args: &[&str],
-) -> Result<Arc<Tmux>> {
-    let mut argv: Vec<String> = [CONSOLE, "-n", "-U", "-M", "127.0.0.1", "-p"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    argv.push(port.to_string());
-    argv.push("-l".into());
-    argv.push(user.into());
-    argv.extend(args.iter().map(|s| s.to_string()));
-    let home = w.dir().join(format!("home-{label}"));
-    std::fs::create_dir_all(&home).map_err(|e| mo_testsupport::Error::io("mkdir home", e))?;
-    let env = vec![
-        ("HOME".to_string(), home.display().to_string()),
-        ("TERM".to_string(), "xterm".to_string()),
-    ];
-    let pane = w.tmux(label, &argv, &env)?;
-    pane.wait_for("password:", SLOW)?;
-    pane.send_line(password)?;
-    Ok(pane)
 }
 
 /// Poll `mo log show DEVICE` until every needle is in it; returns the text.
@@ -108,7 +65,6 @@ fn wait_audit(w: &World, action: &str) -> Result<()> {
 #[test]
 fn console_client_attaches_spies_lists_and_leaves() {
     run_test("conserver-client", |w| {
-        require_console()?;
         w.add_echo_device("ex1", &[])?;
         w.add_echo_device("ex2", &[])?;
         w.add_user("alice", "alice-pw")?;
@@ -116,14 +72,14 @@ fn console_client_attaches_spies_lists_and_leaves() {
         let port = start(w)?;
 
         // -x lists the consoles (through master, groups, then the group port).
-        let list = console(w, "list", port, "alice", "alice-pw", &["-x"])?;
+        let list = w.conserver_client("list", port, "alice", "alice-pw", &["-x"])?;
         let text = list.wait_dead(SLOW)?;
         ensure!(
             text.contains("ex1") && text.contains("ex2") && text.contains(" on "),
             "`console -x` did not list ex1 and ex2:\n{text}"
         );
         // -u shows the states.
-        let states = console(w, "states", port, "alice", "alice-pw", &["-u"])?;
+        let states = w.conserver_client("states", port, "alice", "alice-pw", &["-u"])?;
         let text = states.wait_dead(SLOW)?;
         ensure!(
             text.lines()
@@ -132,13 +88,13 @@ fn console_client_attaches_spies_lists_and_leaves() {
         );
 
         // alice attaches and types.
-        let a = console(w, "alice", port, "alice", "alice-pw", &["ex1"])?;
+        let a = w.conserver_client("alice", port, "alice", "alice-pw", &["ex1"])?;
         a.wait_for("[attached]", SLOW)?;
         a.send_line("hello-from-alice")?;
         a.wait_for("got: hello-from-alice", SLOW)?;
 
         // bob spies: his typing is refused with conserver's hint, nothing reaches the device.
-        let b = console(w, "bob", port, "bob", "bob-pw", &["-s", "ex1"])?;
+        let b = w.conserver_client("bob", port, "bob", "bob-pw", &["-s", "ex1"])?;
         b.wait_for("[Enter `^Ec?' for help]", SLOW)?;
         b.send_line("typed-by-bob")?;
         b.wait_for("[read-only -- use ^E c ? for help]", SLOW)?;
@@ -147,7 +103,7 @@ fn console_client_attaches_spies_lists_and_leaves() {
         b.wait_for("got: after-bob", SLOW)?;
 
         // -w shows both, with their roles.
-        let who = console(w, "who", port, "alice", "alice-pw", &["-w"])?;
+        let who = w.conserver_client("who", port, "alice", "alice-pw", &["-w"])?;
         let text = who.wait_dead(SLOW)?;
         let line_of = |user: &str| {
             text.lines()
@@ -194,19 +150,18 @@ fn console_client_attaches_spies_lists_and_leaves() {
 #[test]
 fn console_client_forces_and_wrong_password_is_refused() {
     run_test("conserver-force", |w| {
-        require_console()?;
         w.add_echo_device("ex1", &[])?;
         w.add_user("alice", "alice-pw")?;
         w.add_user("bob", "bob-pw")?;
         let port = start(w)?;
 
-        let a = console(w, "alice", port, "alice", "alice-pw", &["ex1"])?;
+        let a = w.conserver_client("alice", port, "alice", "alice-pw", &["ex1"])?;
         a.wait_for("[attached]", SLOW)?;
         a.send_line("one-from-alice")?;
         a.wait_for("got: one-from-alice", SLOW)?;
 
         // bob forces: he writes, alice is told and becomes a spy.
-        let b = console(w, "bob", port, "bob", "bob-pw", &["-f", "ex1"])?;
+        let b = w.conserver_client("bob", port, "bob", "bob-pw", &["-f", "ex1"])?;
         b.wait_for("[bumped alice@127.0.0.1]", SLOW)?;
         b.send_line("two-from-bob")?;
         b.wait_for("got: two-from-bob", SLOW)?;
@@ -224,7 +179,7 @@ fn console_client_forces_and_wrong_password_is_refused() {
         );
 
         // A wrong password: the client says so, three times, and gives up.
-        let bad = console(w, "bad", port, "alice", "wrong-pw", &["ex1"])?;
+        let bad = w.conserver_client("bad", port, "alice", "wrong-pw", &["ex1"])?;
         let text = bad.wait_for("invalid password", SLOW)?;
         ensure!(
             !text.contains("[attached]"),
@@ -237,13 +192,12 @@ fn console_client_forces_and_wrong_password_is_refused() {
 #[test]
 fn console_client_moves_to_another_console_and_comes_back() {
     run_test("conserver-goto", |w| {
-        require_console()?;
         w.add_echo_device("ex1", &[])?;
         w.add_echo_device("ex2", &[])?;
         w.add_user("alice", "alice-pw")?;
         let port = start(w)?;
 
-        let a = console(w, "alice", port, "alice", "alice-pw", &["ex1"])?;
+        let a = w.conserver_client("alice", port, "alice", "alice-pw", &["ex1"])?;
         a.wait_for("[attached]", SLOW)?;
         a.send_line("on-ex1-first")?;
         a.wait_for("got: on-ex1-first", SLOW)?;
@@ -268,7 +222,7 @@ fn console_client_moves_to_another_console_and_comes_back() {
         a.wait_for_count("[attached]", 2, SLOW)?;
         a.send_line("on-ex2")?;
         a.wait_for("got: on-ex2", SLOW)?;
-        let who = console(w, "who", port, "alice", "alice-pw", &["-w"])?;
+        let who = w.conserver_client("who", port, "alice", "alice-pw", &["-w"])?;
         let text = who.wait_dead(SLOW)?;
         ensure!(
             text.lines()
@@ -291,19 +245,18 @@ fn console_client_moves_to_another_console_and_comes_back() {
 #[test]
 fn console_client_reopens_the_line_and_logging_stays_on() {
     run_test("conserver-reopen", |w| {
-        require_console()?;
         w.add_echo_device("ex1", &[])?;
         w.add_user("alice", "alice-pw")?;
         w.add_user("bob", "bob-pw")?;
         let port = start(w)?;
 
-        let a = console(w, "alice", port, "alice", "alice-pw", &["ex1"])?;
+        let a = w.conserver_client("alice", port, "alice", "alice-pw", &["ex1"])?;
         a.wait_for("[attached]", SLOW)?;
         a.send_line("before-reopen")?;
         a.wait_for("got: before-reopen", SLOW)?;
 
         // A spy may not reopen nor toggle logging, as with conserver.
-        let b = console(w, "bob", port, "bob", "bob-pw", &["-s", "ex1"])?;
+        let b = w.conserver_client("bob", port, "bob", "bob-pw", &["-s", "ex1"])?;
         b.wait_for("[Enter `^Ec?' for help]", SLOW)?;
         b.send_keys(&["C-e", "c", "o"])?;
         b.wait_for("[attach to reopen]", SLOW)?;

@@ -17,6 +17,9 @@ use crate::process::{CmdOutput, read_lossy};
 use crate::ssh::{Login, SshClient, SshKey, Tty};
 use crate::tmux::Tmux;
 
+/// conserver's stock client, from the Debian package `conserver-client` (scripts/setup.sh).
+const CONSOLE: &str = "/usr/bin/console";
+
 /// Everything one test works with. Peers it starts are stopped when it is dropped.
 #[derive(Debug)]
 pub struct World {
@@ -182,6 +185,43 @@ impl World {
     ) -> Result<Arc<Tmux>> {
         let pane = Arc::new(Tmux::start(&self.path, label, argv, env)?);
         self.panes.push(Arc::clone(&pane));
+        Ok(pane)
+    }
+
+    /// A pane named `label` running conserver's stock client (Debian `conserver-client`,
+    /// `/usr/bin/console`) as `console -n -U -M 127.0.0.1 -p PORT -l USER ARGS...`, given `password` at
+    /// its prompt. `-U`: mo offers no TLS; `-n`: no site-wide console.cf. Fails when the client
+    /// is not installed.
+    pub fn conserver_client(
+        &mut self,
+        label: &str,
+        port: u16,
+        user: &str,
+        password: &str,
+        args: &[&str],
+    ) -> Result<Arc<Tmux>> {
+        if !Path::new(CONSOLE).exists() {
+            return Err(Error::Check(format!(
+                "{CONSOLE} is missing: install the Debian package conserver-client (scripts/setup.sh)"
+            )));
+        }
+        let mut argv: Vec<String> = [CONSOLE, "-n", "-U", "-M", "127.0.0.1", "-p"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        argv.push(port.to_string());
+        argv.push("-l".into());
+        argv.push(user.into());
+        argv.extend(args.iter().map(|s| s.to_string()));
+        let home = self.path.join(format!("home-{label}"));
+        std::fs::create_dir_all(&home).map_err(|e| Error::io("mkdir home", e))?;
+        let env = vec![
+            ("HOME".to_string(), home.display().to_string()),
+            ("TERM".to_string(), "xterm".to_string()),
+        ];
+        let pane = self.tmux(label, &argv, &env)?;
+        pane.wait_for("password:", Duration::from_secs(60))?;
+        pane.send_line(password)?;
         Ok(pane)
     }
 
