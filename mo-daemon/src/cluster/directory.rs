@@ -22,9 +22,13 @@
 //!
 //! When a node joins, the site's version of an entry wins over its local one; local entries the
 //! site lacks are added to the site.
+//!
+//! A write through the API is written through ([`WriteThrough`]): the handler asks every shelf
+//! to send the store's changes now, and answers the conflicts they met as its error.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -32,6 +36,7 @@ use async_nats::jetstream::kv;
 use futures_util::StreamExt as _;
 use mo_store::{AuditEntry, Device, Outcome, SharedKind, Store};
 use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
 
 /// The KV bucket of the site's devices.
 pub const DEVICES_BUCKET: &str = "mo_devices";
@@ -254,6 +259,111 @@ impl Shelf {
     }
 }
 
+/// How many conflicts [`WriteThrough`] remembers for the writes waiting on it.
+const REMEMBERED_CONFLICTS: usize = 256;
+
+/// How long a write through waits for the site before the local write stands alone.
+pub const WRITE_THROUGH_WAIT: Duration = Duration::from_secs(5);
+
+/// One request to a shelf's task: send the store's changes now and say when done (`Err`: the
+/// site could not be reached or read; the changes are sent later).
+struct Flush {
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Writing the directory through to the site before a write is answered: the conflicts this
+/// node's shelves met, numbered, and a way to make every shelf send its changes now.
+#[derive(Default)]
+pub struct WriteThrough {
+    next: AtomicU64,
+    recent: Mutex<VecDeque<(u64, String)>>,
+    shelves: Mutex<Vec<mpsc::Sender<Flush>>>,
+}
+
+/// How a write through ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Written {
+    /// The site holds the node's changes.
+    Sent,
+    /// The site could not be asked in time (NATS away, the node still joining): the local
+    /// write stands and is sent later.
+    Later(String),
+    /// The site refused these entries (one line each): another node changed them first, and
+    /// this node now holds the site's version.
+    Refused(Vec<String>),
+}
+
+impl WriteThrough {
+    /// A new write through, shelves to come ([`share`] registers each).
+    pub fn new() -> Arc<WriteThrough> {
+        Arc::new(WriteThrough::default())
+    }
+
+    /// The number of the next conflict: take it before writing the store, give it to
+    /// [`WriteThrough::send`] after.
+    pub fn mark(&self) -> u64 {
+        self.next.load(Ordering::SeqCst)
+    }
+
+    fn conflict(&self, text: String) {
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut recent) = self.recent.lock() {
+            recent.push_back((n, text));
+            while recent.len() > REMEMBERED_CONFLICTS {
+                recent.pop_front();
+            }
+        }
+    }
+
+    fn register(&self) -> mpsc::Receiver<Flush> {
+        let (tx, rx) = mpsc::channel(16);
+        if let Ok(mut shelves) = self.shelves.lock() {
+            shelves.push(tx);
+        }
+        rx
+    }
+
+    /// Have every shelf send the store's changes now (within [`WRITE_THROUGH_WAIT`]); the
+    /// conflicts met since `mark` are the write's.
+    pub async fn send(&self, mark: u64) -> Written {
+        let shelves = self.shelves.lock().map(|s| s.clone()).unwrap_or_default();
+        if shelves.is_empty() {
+            return Written::Later("the site's directory is not reached yet".into());
+        }
+        let mut waits = Vec::new();
+        for shelf in shelves {
+            let (done, wait) = oneshot::channel();
+            if shelf.try_send(Flush { done }).is_ok() {
+                waits.push(wait);
+            }
+        }
+        let all = futures_util::future::join_all(waits);
+        let later = match tokio::time::timeout(WRITE_THROUGH_WAIT, all).await {
+            Err(_) => Some("the site did not answer in time".to_string()),
+            Ok(answers) => answers.into_iter().find_map(|a| match a {
+                Ok(Ok(())) => None,
+                Ok(Err(why)) => Some(why),
+                Err(_) => Some("the directory's task stopped".to_string()),
+            }),
+        };
+        let refused: Vec<String> = self
+            .recent
+            .lock()
+            .map(|r| {
+                r.iter()
+                    .filter(|(n, _)| *n >= mark)
+                    .map(|(_, t)| t.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        match (refused.is_empty(), later) {
+            (false, _) => Written::Refused(refused),
+            (true, Some(why)) => Written::Later(why),
+            (true, None) => Written::Sent,
+        }
+    }
+}
+
 /// Run a store call off the async threads.
 pub(super) async fn blocking<T: Send + 'static>(
     store: &Store,
@@ -277,6 +387,8 @@ struct Replica {
     /// Whether this node has read the whole bucket once (until then, the site's version of an
     /// entry replaces the local one without a conflict).
     joined: bool,
+    /// Where the API's writes learn of conflicts.
+    through: Arc<WriteThrough>,
 }
 
 impl Replica {
@@ -288,6 +400,10 @@ impl Replica {
             self.shelf.shown(kv_key)
         );
         tracing::warn!("cluster: {text}");
+        self.through.conflict(format!(
+            "{} changed on another node first ({why}); this node now has the site's version",
+            self.shelf.shown(kv_key)
+        ));
         let entry = AuditEntry::new(None, "cluster.conflict", Outcome::Failed).detail(text);
         if let Err(e) = blocking(&self.store, move |s| s.append_audit(&entry)).await {
             tracing::error!("cluster: cannot audit a conflict: {e:#}");
@@ -377,6 +493,14 @@ impl Replica {
                 tracing::warn!("cluster: {e:#} (tried again while the store changes)");
             }
             self.pending.insert(entry.key.clone(), entry);
+        }
+    }
+
+    /// Try the site's changes the store refused so far again.
+    async fn retry_pending(&mut self) {
+        let waiting: Vec<kv::Entry> = self.pending.values().cloned().collect();
+        for entry in waiting {
+            self.take(entry).await;
         }
     }
 
@@ -485,16 +609,19 @@ pub(super) async fn share(
     servers: String,
     local: Store,
     shelf: Shelf,
+    through: Arc<WriteThrough>,
 ) {
     let bucket = super::reach_kv(&inner, &js, &servers, shelf.bucket, shelf.description, 5).await;
-    run(bucket, local, shelf).await;
+    run(bucket, local, shelf, through).await;
 }
 
 /// Keep the local store and the shelf's bucket in step, for ever (again after any
 /// interruption; what was agreed is kept, so only what changed meanwhile travels).
-pub async fn run(kv: kv::Store, store: Store, shelf: Shelf) {
+pub async fn run(kv: kv::Store, store: Store, shelf: Shelf, through: Arc<WriteThrough>) {
     let bucket = shelf.bucket;
+    let mut flushes = through.register();
     let mut sync = Replica {
+        through,
         store,
         kv,
         shelf,
@@ -531,6 +658,24 @@ pub async fn run(kv: kv::Store, store: Store, shelf: Shelf) {
                     }
                     None => break,
                 },
+                Some(flush) = flushes.recv() => {
+                    // A write through the API: send now, whatever the counters say.
+                    let answer = if caught_up {
+                        sync.retry_pending().await;
+                        let count = sync.shelf.generation;
+                        let generation = blocking(&sync.store, count).await.ok();
+                        match sync.push_local().await {
+                            Ok(()) => {
+                                last_generation = generation;
+                                Ok(())
+                            }
+                            Err(e) => Err(format!("{e:#}")),
+                        }
+                    } else {
+                        Err(format!("{bucket} is still being read"))
+                    };
+                    let _ = flush.done.send(answer);
+                }
                 _ = ticks.tick() => {
                     if !caught_up {
                         // An empty bucket sends nothing: caught up once it says so.
@@ -540,10 +685,7 @@ pub async fn run(kv: kv::Store, store: Store, shelf: Shelf) {
                         }
                     }
                     sync.joined = true;
-                    let waiting: Vec<kv::Entry> = sync.pending.values().cloned().collect();
-                    for entry in waiting {
-                        sync.take(entry).await;
-                    }
+                    sync.retry_pending().await;
                     // Only when the store changed (`mo`, the API, or this task's own writes).
                     let count = sync.shelf.generation;
                     let generation = blocking(&sync.store, count).await.ok();

@@ -17,6 +17,7 @@ mod remote;
 mod replica;
 mod wire;
 
+pub use directory::Written;
 pub use lease::Ownership;
 pub use remote::RemoteSession;
 pub use replica::NodeLog;
@@ -151,6 +152,8 @@ struct Inner {
     remote: Option<Arc<remote::Remote>>,
     /// The record log replication (with --share-devices).
     replication: Option<Arc<replica::Replication>>,
+    /// The API's writes of the directory, sent to the site before they are answered.
+    through: Arc<directory::WriteThrough>,
 }
 
 #[derive(Default)]
@@ -271,6 +274,7 @@ impl Cluster {
             kv: tokio::sync::OnceCell::new(),
             tasks: std::sync::Mutex::new(Vec::new()),
             remote,
+            through: directory::WriteThrough::new(),
         });
         if let Some(remote) = &inner.remote {
             inner.push_task(tokio::spawn(remote.clone().serve()));
@@ -322,6 +326,20 @@ impl Cluster {
     /// Remote attach, when this node shares devices (`--share-devices`).
     pub fn remote(&self) -> Option<Arc<remote::Remote>> {
         self.inner.remote.clone()
+    }
+
+    /// Whether this node is connected to NATS now.
+    pub fn connected(&self) -> bool {
+        self.inner.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Write the directory through to the site (with --share-directory): `None` when this node
+    /// does not share it.
+    pub fn write_through(&self) -> Option<Arc<directory::WriteThrough>> {
+        self.inner
+            .remote
+            .is_some()
+            .then(|| self.inner.through.clone())
     }
 
     /// The link state word of `device` in the last heartbeat of `node` (`None` when that beat
@@ -529,7 +547,15 @@ async fn run(inner: Arc<Inner>, registry: Weak<Registry>, devices: Option<Store>
     if let Some(local) = devices {
         for shelf in directory::shelves() {
             let (me, js, servers) = (inner.clone(), js.clone(), servers.clone());
-            let task = tokio::spawn(directory::share(me, js, servers, local.clone(), shelf));
+            let through = inner.through.clone();
+            let task = tokio::spawn(directory::share(
+                me,
+                js,
+                servers,
+                local.clone(),
+                shelf,
+                through,
+            ));
             inner.push_task(task);
         }
     }

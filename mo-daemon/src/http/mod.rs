@@ -15,6 +15,7 @@ mod notes;
 mod openapi;
 mod rest;
 mod server;
+mod through;
 pub mod tls;
 mod web;
 mod ws;
@@ -244,6 +245,10 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(assets::index))
         .route("/assets/{file}", get(assets::asset))
         .route("/metrics", get(metrics::serve))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            through::write_through,
+        ))
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::bad_method)
         .with_state(state)

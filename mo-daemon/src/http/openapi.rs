@@ -191,6 +191,41 @@ impl Modify for Contract {
                 shared_answers(op);
             }
         }
+        for (method, route) in super::through::DIRECTORY_WRITES {
+            let Some(item) = doc.paths.paths.get_mut(*route) else {
+                continue;
+            };
+            let op = match *method {
+                "POST" => &mut item.post,
+                "PUT" => &mut item.put,
+                "PATCH" => &mut item.patch,
+                "DELETE" => &mut item.delete,
+                _ => continue,
+            };
+            if let Some(op) = op {
+                site_conflict(op);
+            }
+        }
+    }
+}
+
+/// What a directory write answers when the site refused it (docs/cluster.md, "Conflicts").
+const SITE_CONFLICT: &str = "On a node sharing its directory (`mod --cluster … \
+    --share-directory`): the site refused the change because another node changed the entry \
+    first; the message names the entry, and this node now holds the site's version (code \
+    conflict).";
+
+/// Add the site's conflict to a directory write's `409` (or make it its `409`).
+fn site_conflict(op: &mut Operation) {
+    let answers = &mut op.responses.responses;
+    match answers.get_mut("409") {
+        Some(RefOr::T(known)) => {
+            known.description = format!("{} Or: {SITE_CONFLICT}", known.description);
+        }
+        Some(RefOr::Ref(_)) => {}
+        None => {
+            answers.insert("409".to_string(), error(SITE_CONFLICT));
+        }
     }
 }
 
@@ -366,6 +401,14 @@ mod tests {
         assert!(set_secret["responses"]["204"]["content"].is_null());
         let remove_group = &doc["paths"]["/api/v1/groups/{name}"]["delete"];
         assert!(remove_group["responses"]["409"].is_object());
+        for (method, route) in crate::http::through::DIRECTORY_WRITES {
+            let op = &doc["paths"][route][method.to_lowercase()];
+            let text = op["responses"]["409"]["description"].as_str().unwrap_or("");
+            assert!(
+                text.contains("the site refused the change"),
+                "{method} {route}: no site conflict in its 409: {text:?}"
+            );
+        }
         assert!(doc["paths"]["/api/v1/grants"]["delete"]["responses"]["404"].is_object());
         assert_eq!(
             doc["components"]["securitySchemes"]["bearer"]["scheme"],

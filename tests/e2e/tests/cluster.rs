@@ -419,25 +419,35 @@ fn with_share_directory_users_grants_and_conflicts_travel_between_nodes() {
             &["secret", "set", "ex1", "password", "--stdin"],
             Some("s3cret\n"),
         )?;
+        // beta reaches NATS through a relay that can hold back what NATS sends it, and
+        // serves the API.
+        let relay = mo_testsupport::HoldProxy::start(nats.port())?;
+        let relay_url = format!("nats://127.0.0.1:{}", relay.port());
+        let beta_http = free_port()?;
+        let beta_http_arg = format!("127.0.0.1:{beta_http}");
         let mut others = Vec::new();
         for name in ["beta", "gamma"] {
             let dir = w.dir().join(name);
+            let mut args = vec!["--node", name];
             if name == "beta" {
                 std::fs::create_dir_all(&dir)
                     .and_then(|()| {
                         std::fs::copy(alpha_dir.join("secret.key"), dir.join("secret.key"))
                     })
                     .map_err(|e| Error::io("copy alpha's secret.key to beta", e))?;
+                args.extend(["--cluster", relay_url.as_str(), "--http", &beta_http_arg]);
+            } else {
+                args.extend(["--cluster", url.as_str()]);
             }
             let port = free_port()?;
-            let mut args = vec!["--cluster", url.as_str(), "--node", name];
             args.extend(common);
             others.push((dir.clone(), port, Daemon::start(&dir, port, &args)?));
         }
         let (beta_dir, gamma_dir) = (others[0].0.clone(), others[1].0.clone());
         let gamma_port = others[1].1;
-        wait_until("ex1 on gamma", || {
-            Ok(devices_on(&gamma_dir)?.contains(&"ex1".to_string()))
+        wait_until("ex1 on beta and gamma", || {
+            Ok(devices_on(&beta_dir)?.contains(&"ex1".to_string())
+                && devices_on(&gamma_dir)?.contains(&"ex1".to_string()))
         })?;
 
         // The sealed secret opens on beta (same key), so beta takes it; gamma (another key)
@@ -576,6 +586,64 @@ fn with_share_directory_users_grants_and_conflicts_travel_between_nodes() {
             audit.stdout
         );
 
+        // Through beta's API a directory write is on the site before it is answered. One that
+        // lost a race is answered 409: alpha redefines `audit` while beta cannot hear it yet
+        // (the relay holds what NATS sends beta), beta's API redefines it from the old
+        // version; the site refuses beta's write, the caller is told, beta takes alpha's.
+        w.mo_ok(&["role", "add", "audit", "--allow", "list"], None)?;
+        wait_until("audit on beta", || {
+            Ok(role_on(&beta_dir, "audit")?.as_deref() == Some("list"))
+        })?;
+        let token = admin_token(&beta_dir)?;
+        let set_audit = move |actions: &'static [&'static str]| {
+            let token = token.clone();
+            std::thread::spawn(move || {
+                let r = reqwest::blocking::Client::new()
+                    .put(format!("http://127.0.0.1:{beta_http}/api/v1/roles/audit"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({ "actions": actions }))
+                    .timeout(Duration::from_secs(30))
+                    .send()
+                    .map_err(|e| Error::Check(format!("PUT /api/v1/roles/audit on beta: {e}")))?;
+                let status = r.status().as_u16();
+                Ok::<_, Error>((status, r.text().unwrap_or_default()))
+            })
+        };
+        let answer = |put: std::thread::JoinHandle<Result<(u16, String)>>| {
+            put.join()
+                .map_err(|_| Error::Check("the PUT thread panicked".into()))?
+        };
+        relay.hold();
+        w.mo_ok(&["role", "add", "audit", "--allow", "list,spy"], None)?;
+        wait_until("alpha's audit on the site (gamma has it)", || {
+            Ok(role_on(&gamma_dir, "audit")?.as_deref() == Some("list,spy"))
+        })?;
+        let raced = Instant::now();
+        let put = set_audit(&["list", "attach"]);
+        std::thread::sleep(Duration::from_millis(700));
+        relay.release();
+        let (status, body) = answer(put)?;
+        eprintln!(
+            "beta's API answered the lost race {status} after {:?}",
+            raced.elapsed()
+        );
+        ensure!(
+            status == 409 && body.contains("\"conflict\"") && body.contains("role `audit`"),
+            "PUT /api/v1/roles/audit on beta after alpha's change: {status} {body}"
+        );
+        wait_until("beta holds the site's audit", || {
+            Ok(role_on(&beta_dir, "audit")?.as_deref() == Some("list,spy"))
+        })?;
+        // Without a race: 200, and every node gets it.
+        let (status, body) = answer(set_audit(&["list", "attach"]))?;
+        ensure!(
+            status == 200,
+            "PUT /api/v1/roles/audit on beta: {status} {body}"
+        );
+        wait_until("beta's audit on alpha", || {
+            Ok(role_on(&alpha_dir, "audit")?.as_deref() == Some("list,attach"))
+        })?;
+
         // alice, in a group with a token, removed on gamma: gone everywhere, with her group
         // membership and token; every node made those follow-on changes itself, and agreeing
         // on them is no conflict.
@@ -612,7 +680,7 @@ fn with_share_directory_users_grants_and_conflicts_travel_between_nodes() {
             .iter()
             .map(|l| l.matches("conflict on").count())
             .sum::<usize>();
-        ensure!(conflicts == 2, "{conflicts} conflicts logged, 2 expected");
+        ensure!(conflicts == 3, "{conflicts} conflicts logged, 3 expected");
         drop(nats);
         Ok(())
     });

@@ -39,6 +39,7 @@ mod daemon;
 mod devices;
 mod error;
 mod files;
+mod hold;
 pub mod http;
 mod ipmi_sim;
 mod lan;
@@ -71,6 +72,7 @@ pub use devices::{
 };
 pub use error::{Error, Result};
 pub use files::append_line;
+pub use hold::HoldProxy;
 pub use ipmi_sim::{IPMI_PASSWORD, IPMI_SIM, IPMI_USER, IpmiSim, Sol};
 pub use lan::{LabelledPorts, lan_host, sushy_on, write_credentials};
 pub use nats::{CLUSTER_SIZE, NATS_SERVER, Nats, NatsCluster};
