@@ -1222,6 +1222,12 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
             out.stdout
         );
         drop(raw);
+        wait_until("the raw port's viewer gone from ex1", || {
+            let out = client(0, "alice")?
+                .run(mo_testsupport::Login::Shell, &["who", "ex1"], None)?
+                .ok()?;
+            Ok(!out.stdout.contains("tcp:"))
+        })?;
         // ... and alice attaches with conserver's stock client through beta's conserver door.
         let cons = w.conserver_client("alice", conserver_port, "alice", "alice-pw", &["ex1"])?;
         cons.wait_for("[attached]", DEADLINE)?;
