@@ -8,10 +8,17 @@
 //! no literal it must contain, such as `^\d+$`) there is no prefilter and every line goes to the
 //! set, as before. Case-insensitive parts (`(?i)fan`) are searched for ASCII-case-insensitively,
 //! which finds more, never less.
+//!
+//! The text is searched as it is, without a lowercased copy: literals of case-sensitive patterns
+//! are searched for as they are written, and a literal with case-insensitive letters through the
+//! ASCII case variants of its beginning (up to [`MAX_FOLDED_LETTERS`] letters), each candidate
+//! checked against the whole literal ignoring ASCII case. Only when that would take too many
+//! variants, or more SIMD searchers (passes over the text) than the literals alone, is the text
+//! lowercased and every literal searched for lowercased.
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, packed};
+use aho_corasick::{AhoCorasick, Span, packed};
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 /// Most literals one pattern may contribute (an alternation of many words is left unfiltered).
@@ -20,23 +27,152 @@ const MAX_LITERALS_PER_PATTERN: usize = 32;
 const MAX_LITERAL_LEN: usize = 32;
 /// Literals per SIMD (Teddy) searcher; more are split over several.
 const PER_SEARCHER: usize = 64;
+/// Case-insensitive letters at the start of a literal whose case variants are searched for
+/// (2^3 = 8 variants per literal).
+const MAX_FOLDED_LETTERS: u32 = 3;
+/// Most case variants in all, beyond which the text is lowercased instead.
+const MAX_VARIANTS: usize = 64;
 
-/// A set of literals one of which occurs in every match (ASCII-lowercased).
-type LitSet = Vec<Vec<u8>>;
+/// One byte of a literal, and whether its ASCII case is free (a letter of a case-insensitive
+/// part of a pattern, kept lowercase).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Unit {
+    byte: u8,
+    fold: bool,
+}
 
-/// The literals of a whole pattern set (see the [module documentation](self)). Literals and text
-/// are compared ASCII-lowercased: that finds more, never less.
+/// A literal: bytes some of which may match in either ASCII case.
+type Lit = Vec<Unit>;
+
+/// A set of literals one of which occurs in every match.
+type LitSet = Vec<Lit>;
+
+/// `bytes` matched exactly.
+fn exact(bytes: &[u8]) -> Lit {
+    bytes
+        .iter()
+        .map(|&byte| Unit { byte, fold: false })
+        .collect()
+}
+
+/// The bytes of `lit`, letters of free case lowercased.
+fn bytes_of(lit: &[Unit]) -> Vec<u8> {
+    lit.iter().map(|u| u.byte).collect()
+}
+
+/// Whether `lit` has a letter of free case.
+fn folds(lit: &[Unit]) -> bool {
+    lit.iter().any(|u| u.fold)
+}
+
+/// The literals of a whole pattern set (see the [module documentation](self)).
 #[derive(Debug, Clone)]
 pub(super) struct Prefilter {
-    /// SIMD searchers over the lowercased text, when the CPU has them.
-    packed: Vec<packed::Searcher>,
-    /// Otherwise one automaton ignoring ASCII case.
-    fallback: Option<AhoCorasick>,
+    search: Search,
     /// How many literals, for tests and benchmarks.
     literals: usize,
     /// Lines this long or shorter may match without holding a literal: the longest line that
     /// a whole-line pattern with only short literals (`^=> $`) matches, or 0.
     short_lines: usize,
+}
+
+/// How the literals are searched for.
+#[derive(Debug, Clone)]
+enum Search {
+    /// No literal (only short whole lines may match).
+    Nothing,
+    /// SIMD searchers over the text as it is (see the [module documentation](self)).
+    Cased {
+        searchers: Vec<Cased>,
+        /// The literals with letters of free case, lowercased, checked ignoring ASCII case
+        /// where a case variant of one's beginning was found.
+        folded: Vec<Vec<u8>>,
+    },
+    /// SIMD searchers over the lowercased text, with every literal lowercased.
+    Lowered(Vec<packed::Searcher>),
+    /// One automaton ignoring ASCII case, when the CPU has no SIMD searcher.
+    Automaton(AhoCorasick),
+}
+
+/// One SIMD searcher over the text as it is.
+#[derive(Debug, Clone)]
+struct Cased {
+    searcher: packed::Searcher,
+    /// Patterns below this index are whole literals; the others are case variants of the
+    /// beginnings of folded literals, added last so that at a position where both match the
+    /// whole literal is found.
+    exact: usize,
+}
+
+impl Cased {
+    /// Calls `found` with where literals start in `text`, in order, until it returns false.
+    /// (Literals hold no line end, so a literal passed over for overlapping one found lies in
+    /// the same line.)
+    fn search(&self, text: &[u8], folded: &[Vec<u8>], found: &mut impl FnMut(usize) -> bool) {
+        let mut at = 0;
+        while at < text.len() {
+            let Some(m) = self.searcher.find_in(text, Span::from(at..text.len())) else {
+                return;
+            };
+            if m.pattern().as_usize() < self.exact {
+                if !found(m.start()) {
+                    return;
+                }
+                at = m.end();
+                continue;
+            }
+            // A case variant of a beginning: no whole literal starts here (it would have been
+            // preferred), but any folded literal may.
+            let rest = text.get(m.start()..).unwrap_or_default();
+            let whole = folded.iter().any(|lit| {
+                rest.get(..lit.len())
+                    .is_some_and(|r| r.eq_ignore_ascii_case(lit))
+            });
+            if whole && !found(m.start()) {
+                return;
+            }
+            at = m.start() + 1;
+        }
+    }
+}
+
+/// A SIMD searcher for `patterns`, in order, leftmost-first.
+fn packed_searcher(patterns: &[Vec<u8>]) -> Option<packed::Searcher> {
+    packed::Config::new()
+        .match_kind(packed::MatchKind::LeftmostFirst)
+        .builder()
+        .extend(patterns)
+        .build()
+}
+
+/// The ASCII case variants of the beginning of the folded literal `lit` (lowercased letters of
+/// free case), up to [`MAX_FOLDED_LETTERS`] letters of free case.
+fn case_variants(lit: &[Unit]) -> Vec<Vec<u8>> {
+    let mut letters = 0;
+    let len = lit
+        .iter()
+        .position(|u| {
+            letters += u32::from(u.fold);
+            letters > MAX_FOLDED_LETTERS
+        })
+        .unwrap_or(lit.len());
+    let begin = lit.get(..len).unwrap_or_default();
+    let free: Vec<usize> = (0..begin.len())
+        .filter(|&i| begin.get(i).is_some_and(|u| u.fold))
+        .collect();
+    (0..1usize << free.len())
+        .map(|mask| {
+            let mut bytes = bytes_of(begin);
+            for (bit, &i) in free.iter().enumerate() {
+                if mask & (1 << bit) != 0
+                    && let Some(b) = bytes.get_mut(i)
+                {
+                    b.make_ascii_uppercase();
+                }
+            }
+            bytes
+        })
+        .collect()
 }
 
 impl Prefilter {
@@ -69,16 +205,16 @@ impl Prefilter {
         }
         // Prefer literals many patterns share (`Failed with result '` for thirty services), as
         // long as they are not too short: fewer literals, faster search.
-        let mut shared: HashMap<&[u8], usize> = HashMap::new();
+        let mut shared: HashMap<&[Unit], usize> = HashMap::new();
         for found in &candidates {
-            let mut mine: Vec<&[u8]> = found.iter().flatten().map(Vec::as_slice).collect();
+            let mut mine: Vec<&[Unit]> = found.iter().flatten().map(Vec::as_slice).collect();
             mine.sort_unstable();
             mine.dedup();
             for lit in mine {
                 *shared.entry(lit).or_default() += 1;
             }
         }
-        let mut literals: Vec<Vec<u8>> = Vec::new();
+        let mut literals: Vec<Lit> = Vec::new();
         for found in &candidates {
             let best = found.iter().max_by_key(|set| {
                 let shortest = set.iter().map(Vec::len).min().unwrap_or(0);
@@ -95,7 +231,7 @@ impl Prefilter {
                 )
             })?;
             for lit in best {
-                if lit.contains(&b'\n') || lit.contains(&b'\r') {
+                if lit.iter().any(|u| u.byte == b'\n' || u.byte == b'\r') {
                     // Cannot be in a line; keep clear of what `starts` relies on.
                     return None;
                 }
@@ -104,37 +240,13 @@ impl Prefilter {
                 }
             }
         }
-        if literals.is_empty() {
-            return Some(Prefilter {
-                packed: Vec::new(),
-                fallback: None,
-                literals: 0,
-                short_lines,
-            });
-        }
-        let packed: Option<Vec<packed::Searcher>> = literals
-            .chunks(PER_SEARCHER)
-            .map(|chunk| {
-                packed::Config::new()
-                    .match_kind(packed::MatchKind::LeftmostFirst)
-                    .builder()
-                    .extend(chunk)
-                    .build()
-            })
-            .collect();
-        let (packed, fallback) = match packed {
-            Some(packed) => (packed, None),
-            None => {
-                let ac = AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .build(&literals)
-                    .ok()?;
-                (Vec::new(), Some(ac))
-            }
+        let search = if literals.is_empty() {
+            Search::Nothing
+        } else {
+            searches(&literals)?
         };
         Some(Prefilter {
-            packed,
-            fallback,
+            search,
             literals: literals.len(),
             short_lines,
         })
@@ -155,15 +267,30 @@ impl Prefilter {
     /// passed over for overlapping one found lies in the same line.) `lower` is scratch space.
     pub(super) fn starts(&self, text: &[u8], lower: &mut Vec<u8>, starts: &mut Vec<usize>) {
         let before = starts.len();
-        if let Some(ac) = &self.fallback {
-            starts.extend(ac.find_iter(text).map(|m| m.start()));
-            return;
-        }
-        let text = lowered(text, lower);
-        for searcher in &self.packed {
-            starts.extend(searcher.find_iter(text).map(|m| m.start()));
-        }
-        if self.packed.len() > 1
+        let searchers = match &self.search {
+            Search::Nothing => return,
+            Search::Automaton(ac) => {
+                starts.extend(ac.find_iter(text).map(|m| m.start()));
+                return;
+            }
+            Search::Lowered(searchers) => {
+                let text = lowered(text, lower);
+                for searcher in searchers {
+                    starts.extend(searcher.find_iter(text).map(|m| m.start()));
+                }
+                searchers.len()
+            }
+            Search::Cased { searchers, folded } => {
+                for searcher in searchers {
+                    searcher.search(text, folded, &mut |at| {
+                        starts.push(at);
+                        true
+                    });
+                }
+                searchers.len()
+            }
+        };
+        if searchers > 1
             && let Some(new) = starts.get_mut(before..)
         {
             new.sort_unstable();
@@ -175,11 +302,82 @@ impl Prefilter {
         if text.len() <= self.short_lines {
             return true;
         }
-        if let Some(ac) = &self.fallback {
-            return ac.is_match(text);
+        match &self.search {
+            Search::Nothing => false,
+            Search::Automaton(ac) => ac.is_match(text),
+            Search::Lowered(searchers) => {
+                let text = lowered(text, lower);
+                searchers.iter().any(|s| s.find(text).is_some())
+            }
+            Search::Cased { searchers, folded } => searchers.iter().any(|searcher| {
+                let mut any = false;
+                searcher.search(text, folded, &mut |_| {
+                    any = true;
+                    false
+                });
+                any
+            }),
         }
-        let text = lowered(text, lower);
-        self.packed.iter().any(|s| s.find(text).is_some())
+    }
+}
+
+/// How to search for `literals` (not empty): in the text as it is when the CPU has SIMD
+/// searchers and the literals of free case have few enough variants, else see [`Search`].
+fn searches(literals: &[Lit]) -> Option<Search> {
+    let mut exact: Vec<Vec<u8>> = Vec::new();
+    let mut folded: Vec<Vec<u8>> = Vec::new();
+    let mut variants: Vec<Vec<u8>> = Vec::new();
+    for lit in literals {
+        if folds(lit) {
+            folded.push(bytes_of(lit));
+            for variant in case_variants(lit) {
+                if !variants.contains(&variant) {
+                    variants.push(variant);
+                }
+            }
+        } else {
+            exact.push(bytes_of(lit));
+        }
+    }
+    // Each searcher is a pass over the text: the variants must not add one (measured with
+    // `mo-bench scan`: a second pass costs more than lowercasing a copy of the text).
+    let passes = |n: usize| n.div_ceil(PER_SEARCHER);
+    if variants.len() <= MAX_VARIANTS
+        && passes(exact.len() + variants.len()) <= passes(literals.len())
+    {
+        // Whole literals first in each searcher (see `Cased::exact`).
+        let mut searchers = Vec::new();
+        let mut rest = variants.as_slice();
+        for chunk in exact.chunks(PER_SEARCHER) {
+            let room = PER_SEARCHER - chunk.len();
+            let (some, more) = rest.split_at(room.min(rest.len()));
+            rest = more;
+            let searcher = packed_searcher(&[chunk, some].concat());
+            searchers.push(searcher.map(|searcher| Cased {
+                searcher,
+                exact: chunk.len(),
+            }));
+        }
+        for chunk in rest.chunks(PER_SEARCHER) {
+            searchers.push(packed_searcher(chunk).map(|searcher| Cased { searcher, exact: 0 }));
+        }
+        if let Some(searchers) = searchers.into_iter().collect::<Option<Vec<Cased>>>() {
+            return Some(Search::Cased { searchers, folded });
+        }
+    }
+    let lowered: Vec<Vec<u8>> = literals
+        .iter()
+        .map(|lit| bytes_of(lit).to_ascii_lowercase())
+        .collect();
+    let packed: Option<Vec<packed::Searcher>> =
+        lowered.chunks(PER_SEARCHER).map(packed_searcher).collect();
+    match packed {
+        Some(packed) => Some(Search::Lowered(packed)),
+        None => AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&lowered)
+            .ok()
+            .map(Search::Automaton),
     }
 }
 
@@ -261,7 +459,7 @@ fn sets(hir: &Hir) -> Vec<LitSet> {
 /// Literals shorter than this are avoided where a pattern allows (they make the search slow).
 const SHORT_LITERAL: usize = 4;
 
-/// The lines `hir` matches, ASCII-lowercased, if it matches only whole lines that are one of a
+/// The lines `hir` matches, if it matches only whole lines that are one of a
 /// few fixed strings (`^=> $`, `^(ok|=>) $`).
 fn whole_lines(hir: &Hir) -> Option<LitSet> {
     use regex_syntax::hir::Look;
@@ -295,7 +493,7 @@ fn product(a: &LitSet, b: &LitSet) -> Option<LitSet> {
     )
 }
 
-/// The few strings `hir` can match, ASCII-lowercased, if it matches only a few fixed strings
+/// The few strings `hir` can match, if it matches only a few fixed strings
 /// (a literal, an alternation or a sequence of them).
 fn exact_set(hir: &Hir) -> Option<LitSet> {
     if let Some(lit) = exactly(hir) {
@@ -326,11 +524,11 @@ fn exact_set(hir: &Hir) -> Option<LitSet> {
     }
 }
 
-/// The one string `hir` always matches, ASCII-lowercased, if it matches exactly one (ignoring
-/// ASCII case where a class is just the two cases of a letter).
-fn exactly(hir: &Hir) -> Option<Vec<u8>> {
+/// The one string `hir` always matches, if it matches exactly one (a class that is just the two
+/// ASCII cases of a letter is that letter of free case).
+fn exactly(hir: &Hir) -> Option<Lit> {
     match hir.kind() {
-        HirKind::Literal(lit) => Some(lit.0.to_ascii_lowercase()),
+        HirKind::Literal(lit) => Some(exact(&lit.0)),
         HirKind::Class(Class::Unicode(class)) => {
             let chars: Vec<char> = class
                 .ranges()
@@ -369,7 +567,7 @@ fn one_of<T: PartialEq + Copy>(
     members: &[T],
     ranges: usize,
     encode: impl Fn(&T) -> Vec<u8>,
-) -> Option<Vec<u8>> {
+) -> Option<Lit> {
     if members.len() != ranges * 2 {
         return None; // a range of three or more members
     }
@@ -380,12 +578,15 @@ fn one_of<T: PartialEq + Copy>(
         }
     }
     match distinct.as_slice() {
-        [one] => Some(encode(one).to_ascii_lowercase()),
+        [one] => Some(exact(&encode(one))),
         [a, b] => {
             let (a, b) = (encode(a), encode(b));
             match (a.as_slice(), b.as_slice()) {
                 ([x], [y]) if x.is_ascii_alphabetic() && x.eq_ignore_ascii_case(y) => {
-                    Some(vec![x.to_ascii_lowercase()])
+                    Some(vec![Unit {
+                        byte: x.to_ascii_lowercase(),
+                        fold: true,
+                    }])
                 }
                 _ => None,
             }
@@ -417,7 +618,7 @@ mod tests {
         })?;
         Some(
             best.into_iter()
-                .map(|l| String::from_utf8(l).unwrap())
+                .map(|l| String::from_utf8(bytes_of(&l)).unwrap())
                 .collect(),
         )
     }
@@ -430,9 +631,9 @@ mod tests {
     fn the_literals_every_match_contains() {
         assert_eq!(
             lits(r"Kernel panic - not syncing: (.*)"),
-            v(&["kernel panic - not syncing: "])
+            v(&["Kernel panic - not syncing: "])
         );
-        assert_eq!(lits(r"\bI/O error\b.*dev (\w+)"), v(&["i/o error"]));
+        assert_eq!(lits(r"\bI/O error\b.*dev (\w+)"), v(&["I/O error"]));
         assert_eq!(lits(r"^=> $"), v(&["=> "]));
         assert_eq!(lits(r"\blogin: $"), v(&["login: "]));
         assert_eq!(
@@ -441,10 +642,11 @@ mod tests {
         );
         assert_eq!(
             lits(r"(Failed with result '([\w-]+)'|Main process exited, code=(\w+))"),
-            v(&["failed with result '", "main process exited, code="])
+            v(&["Failed with result '", "Main process exited, code="])
         );
-        assert_eq!(lits(r"EDAC (MC\d+): (\d+) (CE|UE) "), v(&["edac "]));
-        // Case-insensitive letters fold; `s` and `k` have non-ASCII cases and end a run.
+        assert_eq!(lits(r"EDAC (MC\d+): (\d+) (CE|UE) "), v(&["EDAC "]));
+        // Case-sensitive letters keep their case (shown as written); case-insensitive ones
+        // are of free case (shown lowercased); `s` and `k` have non-ASCII cases and end a run.
         assert_eq!(
             lits(r"(?i)fan \d+ (failure|speed low)"),
             v(&["failure", "peed low"])
@@ -496,7 +698,7 @@ mod tests {
     }
 
     #[test]
-    fn literals_match_any_ascii_case_and_many_are_split_over_searchers() {
+    fn literals_of_case_insensitive_parts_match_any_ascii_case_and_many_are_split_over_searchers() {
         let mut lower = Vec::new();
         let p = Prefilter::new([r"(?i)fan \d+ fail", "Kernel panic"]).unwrap();
         assert!(p.may_match(b"FAN 2 FAIL", &mut lower));
@@ -506,7 +708,131 @@ mod tests {
         let p = Prefilter::new(many.iter().map(String::as_str)).unwrap();
         assert_eq!(p.literals(), 150);
         let mut starts = Vec::new();
-        p.starts(b"a word149x b WORD002X c word000x", &mut lower, &mut starts);
+        p.starts(b"a word149x b word002x c word000x", &mut lower, &mut starts);
         assert_eq!(starts, vec![2, 13, 24]);
+        // Case-sensitive patterns: their literals are found as written only.
+        starts.clear();
+        p.starts(b"a WORD149X b word002x c Word000x", &mut lower, &mut starts);
+        assert_eq!(starts, vec![13]);
+    }
+
+    /// Where `p` finds literals in `text`, and whether it says a pattern may match.
+    fn found(p: &Prefilter, text: &[u8]) -> (Vec<usize>, bool) {
+        let mut lower = Vec::new();
+        let mut starts = Vec::new();
+        p.starts(text, &mut lower, &mut starts);
+        (starts, p.may_match(text, &mut lower))
+    }
+
+    #[test]
+    fn case_sensitive_literals_are_searched_as_written() {
+        let p = Prefilter::new(["Kernel panic", "EDAC (MC\\d+)"]).unwrap();
+        assert!(matches!(
+            p.search,
+            Search::Cased { .. } | Search::Automaton(_)
+        ));
+        assert_eq!(found(&p, b"x Kernel panic - y"), (vec![2], true));
+        assert!(!found(&p, b"x kernel panic - y KERNEL PANIC").1);
+        assert_eq!(found(&p, b"EDAC MC0 and edac"), (vec![0], true));
+        assert!(!found(&p, b"Edac MC0 and KERNEL panic").1);
+    }
+
+    #[test]
+    fn case_insensitive_literals_match_any_case_without_lowering_the_text() {
+        let p =
+            Prefilter::new([r"(?i)fan \d+ (failure|speed low)", "Kernel panic", "FAIL"]).unwrap();
+        if let Search::Cased { folded, searchers } = &p.search {
+            assert_eq!(folded.len(), 2, "{folded:?}");
+            assert_eq!(searchers.len(), 1);
+        }
+        for text in [
+            &b"fan 1 failure"[..],
+            b"FAN 1 FAILURE",
+            b"Fan 1 FaIlUrE",
+            b"fan 2 SPEED LOW",
+            b"fan 2 sPeEd LoW",
+        ] {
+            let (starts, may) = found(&p, text);
+            assert!(may, "{}", String::from_utf8_lossy(text));
+            assert_eq!(starts.len(), 1, "{}", String::from_utf8_lossy(text));
+        }
+        // A case variant of a beginning alone (`FAI`, `Pee`) is not a literal; `FAIL` is one
+        // of a case-sensitive pattern, found where it starts, also inside a variant.
+        assert_eq!(found(&p, b"FAIt Pee lo fai"), (vec![], false));
+        assert_eq!(found(&p, b"xFAIL"), (vec![1], true));
+        assert_eq!(found(&p, b"fail"), (vec![], false));
+        // A beginning that is not the literal, then the literal overlapping it.
+        assert_eq!(found(&p, b"FaiFAILURE"), (vec![3], true));
+        assert_eq!(found(&p, b"peepeed low"), (vec![3], true));
+        // Cut anywhere, a literal is found only in the text holding it whole.
+        let text = b"a line; fan 7 Failure here";
+        for cut in 0..=text.len() {
+            let (a, b) = text.split_at(cut);
+            let whole = cut >= 21 || cut <= 14;
+            assert_eq!(found(&p, a).1 || found(&p, b).1, whole, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn case_variants_of_the_beginning_of_a_folded_literal() {
+        let lit: Lit = b"t er"
+            .iter()
+            .map(|&byte| Unit {
+                byte,
+                fold: byte != b' ',
+            })
+            .collect();
+        let variants = case_variants(&lit);
+        assert_eq!(variants.len(), 8);
+        assert!(variants.contains(&b"T eR".to_vec()));
+        let mut lit = lit;
+        lit.extend(exact(b"Ror"));
+        lit.push(Unit {
+            byte: b'x',
+            fold: true,
+        });
+        // Only three letters of free case: cut before the fourth (`Ror` is as written).
+        let variants = case_variants(&lit);
+        assert_eq!(variants.len(), 8);
+        assert!(variants.contains(&b"t erRor".to_vec()));
+    }
+
+    #[test]
+    fn many_case_insensitive_literals_fall_back_to_a_lowered_text() {
+        // Forty literals of different beginnings: 320 case variants.
+        let many: Vec<String> = (0..40u8)
+            .map(|i| {
+                format!(
+                    "(?i){}{}alarm",
+                    char::from(b'a' + i / 8),
+                    char::from(b'a' + i % 8)
+                )
+            })
+            .collect();
+        let p = Prefilter::new(many.iter().map(String::as_str)).unwrap();
+        assert!(matches!(
+            p.search,
+            Search::Lowered(_) | Search::Automaton(_)
+        ));
+        assert_eq!(found(&p, b"x AAALARM ehALArm"), (vec![2, 10], true));
+        // Sixty literals as written and one of free case: its variants would take a second
+        // searcher, a second pass over the text.
+        let mut many: Vec<String> = (0..60).map(|i| format!("word{i:03}x")).collect();
+        many.push("(?i)fan failure".to_owned());
+        let p = Prefilter::new(many.iter().map(String::as_str)).unwrap();
+        assert!(matches!(
+            p.search,
+            Search::Lowered(_) | Search::Automaton(_)
+        ));
+        assert_eq!(found(&p, b"x FAN FAILURE word007x"), (vec![2, 14], true));
+        many.truncate(50);
+        many.push("(?i)fan failure".to_owned());
+        let p = Prefilter::new(many.iter().map(String::as_str)).unwrap();
+        assert!(matches!(
+            p.search,
+            Search::Cased { .. } | Search::Automaton(_)
+        ));
+        assert_eq!(found(&p, b"x FAN FAILURE word007x"), (vec![2, 14], true));
+        assert!(!found(&p, b"zzalarm").1);
     }
 }

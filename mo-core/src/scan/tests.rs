@@ -653,3 +653,68 @@ fn csi_sequences_at_and_past_their_bound_strip_as_bytewise() {
         }
     }
 }
+
+#[test]
+fn case_sensitive_and_insensitive_patterns_match_through_the_prefilter_cut_anywhere() {
+    // The prefilter searches the text as it is: literals of case-sensitive patterns as written,
+    // those of case-insensitive ones in any case. With escapes, CR and LF in between and the
+    // output cut anywhere, it must find what scanning every line finds.
+    let mixed = vec![
+        Pattern::new(
+            "fan",
+            r"(?i)fan \d+ (failure|speed low)",
+            Severity::Error,
+            "",
+        ),
+        Pattern::new("panic", r"Kernel panic", Severity::Critical, ""),
+        Pattern::new(
+            "post",
+            r"(?i)post error|memory test fail",
+            Severity::Error,
+            "",
+        ),
+        Pattern::new("fail", r"\bFAIL\b", Severity::Warning, ""),
+    ];
+    let filtered = PatternSet::new(&mixed).unwrap();
+    assert!(filtered.prefilter().is_some());
+    let mut all = mixed.clone();
+    all.push(Pattern::new("digits", r"^\d{12}$", Severity::Info, ""));
+    let unfiltered = PatternSet::new(&all).unwrap();
+    assert!(unfiltered.prefilter().is_none());
+    let input: &[u8] = b"FAN 1 FAILURE\r\nfan 2 \x1b[1mSpEeD\x1b[0m low\r\nkernel panic\n\
+        KERNEL PANIC\rKernel panic\r\nPOST ERROR and fail\r\nmemory test fail\n\
+        MEMORY TEST FAIL\r\nFaIl FAIL\r\nFaiFAILURE fan 3 fAILURE\nKernel \x1b[31mpanic\x1b[0m\n\
+        fan 4 failur\r\n";
+    let run = |set: &PatternSet, cuts: &[usize]| {
+        let mut s = Scanner::with_set("web1", set.clone(), ScanConfig::default());
+        let t0 = Instant::now();
+        let mut got = Vec::new();
+        let mut from = 0;
+        for &cut in cuts.iter().chain([input.len()].iter()) {
+            got.extend(s.feed(&input[from..cut], t0));
+            from = cut;
+        }
+        got.extend(s.flush());
+        got.iter()
+            .map(|m| (m.pattern.clone(), m.line.clone()))
+            .collect::<Vec<_>>()
+    };
+    let want = run(&unfiltered, &[]);
+    let names: Vec<&str> = want.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "fan", "fan", "panic", "post", "post", "post", "fail", "fail", "fan", "panic"
+        ],
+        "{want:?}"
+    );
+    assert_eq!(run(&filtered, &[]), want);
+    for cut in 0..=input.len() {
+        assert_eq!(run(&filtered, &[cut]), want, "cut at {cut}");
+        assert_eq!(run(&unfiltered, &[cut]), want, "cut at {cut}");
+    }
+    for step in 1..8 {
+        let cuts: Vec<usize> = (step..input.len()).step_by(step).collect();
+        assert_eq!(run(&filtered, &cuts), want, "steps of {step}");
+    }
+}
