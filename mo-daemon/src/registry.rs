@@ -603,6 +603,7 @@ pub async fn watch_store(registry: Arc<Registry>, every: Duration) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn names(entries: Vec<Entry>) -> Vec<String> {
