@@ -37,7 +37,7 @@ SMOKE=(
   "ws-attach --attaches 10"
   "agent --agents 1,2 --ports 3 --seconds 1 --warmup 0.5 --keys 50"
   "facade --seconds 1 --rate 1M --iterations 20"
-  "cluster --nodes 3 --consoles 20 --keys 50 --lease-ttl 5s"
+  "cluster --nodes 3 --consoles 20 --keys 50 --lease-ttl 5s --flood 10 --flood-seconds 0.5 --lag-sample 5 --verify-sample 2 --no-baseline"
 )
 # Subcommands that are not benchmarks: `all` runs every benchmark at full size, `help` is clap's.
 NOT_BENCHMARKS=(all help)

@@ -6,20 +6,24 @@
 //! Measured: the time until every console is up on exactly one node; the keystroke round trip
 //! through the console's owner and through another node; the failover time when a node is
 //! killed with SIGKILL (until each of its consoles is up on exactly one other node); the RSS of
-//! each node and of the nats-server; the heartbeat's size per console. Replicated logs are not
-//! in this tree: the line `replication: not measured …` says so.
+//! each node and of the nats-server; the heartbeat's size per console; and, with `--flood`
+//! Unix-socket consoles printing numbered lines (`cluster_flood`), the replication lag under the
+//! flood, the catch-up time after it, and the MB replicated per CPU-second (the same flood run
+//! again on a site of `--replicas 0` to attribute the CPU).
 //!
 //! Fails on: a console that does not come up, or not on exactly one node; an echo that differs
-//! from the keystrokes; a console of the killed node that no other node takes. Every process
-//! started here is killed by PID when dropped (also on error).
+//! from the keystrokes; a console of the killed node that no other node takes; a flood line lost
+//! or a copy of a log that differs from its owner's. Every process started here is killed by
+//! PID when dropped (also on error).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use mo_client::{ClusterStatus, DeviceState, NodeState};
 
+use crate::cluster_flood::{self, FloodOpts, FloodSockets, SiteView};
 use crate::common::{Daemon, free_port, quantile, raise_fd_limit, rss_of, sorted, start_daemon};
 use crate::echo::{EchoConsole, host_key};
 
@@ -51,6 +55,9 @@ pub struct Opts {
     /// The `mod` binary (default: next to this program).
     #[arg(long)]
     daemon: Option<PathBuf>,
+    /// The flood that measures the replicated logs.
+    #[command(flatten)]
+    flood: FloodOpts,
 }
 
 /// The password of the benchmark's user.
@@ -69,47 +76,152 @@ struct Node {
     daemon: Option<Daemon>,
 }
 
+/// A running site: its nodes, a client of the first node, its nats-server. Dropped in that
+/// order: the nodes go before their server.
+struct Site {
+    nodes: Vec<Node>,
+    client: mo_client::Client,
+    nats: mo_testsupport::Nats,
+}
+
+impl Site {
+    /// Start a nats-server in `dir/nats` and `names` nodes with `--replicas replicas` in
+    /// `dir/NAME`; `devices` (and the benchmark's user, grant and token) are stored on the
+    /// first node, which brings them to the site. Returns the site and the seconds storing took.
+    fn start(
+        o: &Opts,
+        dir: &Path,
+        names: &[String],
+        replicas: usize,
+        devices: &[mo_store::Device],
+    ) -> anyhow::Result<(Site, f64)> {
+        let bin = match o.daemon.clone() {
+            Some(b) => b,
+            None => std::env::current_exe()?.with_file_name("mod"),
+        };
+        let nats = mo_testsupport::Nats::start(&dir.join("nats"))?;
+        let url = nats.url();
+        // The first node brings the user, the grant, the token and every device; the others
+        // learn them through the shared directory.
+        let data = mo_store::DataDir::open(dir.join(&names[0]))?;
+        let store = data.open_store()?;
+        store.add_user("bench", Some(PASSWORD))?;
+        store.add_grant(&mo_core::policy::Grant::to_user("bench", "admin", "all"))?;
+        let token = store.add_token("bench", mo_store::TokenScope::All, None)?;
+        let t = Instant::now();
+        for d in devices {
+            store.add_device(d)?;
+        }
+        let stored = t.elapsed().as_secs_f64();
+        drop(store);
+        let mut nodes = Vec::with_capacity(names.len());
+        let mut http0 = 0;
+        for name in names {
+            let node_dir = dir.join(name);
+            let (ssh, http) = (free_port()?, free_port()?);
+            let args: Vec<String> = [
+                "--cluster",
+                &url,
+                "--node",
+                name,
+                "--share-directory",
+                "--replicas",
+                &replicas.to_string(),
+                "--heartbeat",
+                &o.heartbeat,
+                "--lease-ttl",
+                &o.lease_ttl,
+                "--ssh",
+                &format!("127.0.0.1:{ssh}"),
+                "--http",
+                &format!("127.0.0.1:{http}"),
+            ]
+            .map(str::to_string)
+            .to_vec();
+            let daemon =
+                start_daemon(&bin, &node_dir, &args).with_context(|| format!("node {name}"))?;
+            if nodes.is_empty() {
+                http0 = http;
+            }
+            nodes.push(Node {
+                name: name.clone(),
+                dir: node_dir,
+                ssh,
+                daemon: Some(daemon),
+            });
+        }
+        let client =
+            mo_client::Client::new(&format!("http://127.0.0.1:{http0}"), token.token.expose())?;
+        Ok((
+            Site {
+                nodes,
+                client,
+                nats,
+            },
+            stored,
+        ))
+    }
+
+    /// The site as the flood phase sees it, with the owners `status` shows.
+    fn view(&self, status: &ClusterStatus) -> SiteView<'_> {
+        let mut pids: Vec<u32> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.daemon.as_ref().map(Daemon::pid))
+            .collect();
+        pids.push(self.nats.pid());
+        SiteView {
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.dir.clone()))
+                .collect(),
+            pids,
+            owner: holders(status, None)
+                .into_iter()
+                .filter_map(|(c, h)| h.first().map(|n| (c, n.clone())))
+                .collect(),
+            client: &self.client,
+        }
+    }
+}
+
 pub async fn run(o: Opts) -> anyhow::Result<()> {
     if o.nodes < 2 {
         bail!("--nodes must be at least 2 (one is killed)");
     }
     raise_fd_limit();
-    let bin = match o.daemon.clone() {
-        Some(b) => b,
-        None => std::env::current_exe()?.with_file_name("mod"),
-    };
     let tmp = tempfile::tempdir()?;
-    // Dropped last (declared first): the nodes go before their server.
-    let nats = mo_testsupport::Nats::start(&tmp.path().join("nats"))?;
-    let url = nats.url();
     let names: Vec<String> = (0..o.nodes).map(|i| format!("n{i}")).collect();
     let sims: Vec<String> = (0..o.nodes * o.consoles)
         .map(|i| format!("sim{i:06}"))
         .collect();
-
-    // The first node brings the user, the grant, the token and every device; the others learn
-    // them through the shared directory.
-    let first = tmp.path().join(&names[0]);
-    let data = mo_store::DataDir::open(&first)?;
-    let store = data.open_store()?;
-    store.add_user("bench", Some(PASSWORD))?;
-    store.add_grant(&mo_core::policy::Grant::to_user("bench", "admin", "all"))?;
-    let token = store.add_token("bench", mo_store::TokenScope::All, None)?;
+    let mut devices = Vec::with_capacity(sims.len() + o.flood.flood + 1);
     let mut echo = mo_store::Device::new(ECHO, ECHO_URL);
     echo.settings.node = Some(names[0].clone());
-    store.add_device(&echo)?;
-    let t = Instant::now();
+    devices.push(echo);
     for (i, sim) in sims.iter().enumerate() {
         let mut d = mo_store::Device::new(sim, format!("sim://{sim}?boot=fast"));
         if o.pinned {
             d.settings.node = Some(names[i % o.nodes].clone());
         }
-        store.add_device(&d)?;
+        devices.push(d);
     }
-    drop(store);
+    let sockets = FloodSockets::listen(&tmp.path().join("flood"), o.flood.flood)?;
+    let floods = sockets.names();
+    devices.extend(sockets.devices(&names));
+    let started = Instant::now();
+    let (site, stored) = Site::start(
+        &o,
+        &tmp.path().join("site"),
+        &names,
+        o.flood.replicas,
+        &devices,
+    )?;
     println!(
-        "cluster: {} nodes, {} sim consoles ({} per node{}) + 1 echo console pinned to {}; \
-         heartbeat {}, lease TTL {}; devices stored in {:.1} s",
+        "cluster: {} nodes, {} sim consoles ({} per node{}) + 1 echo console pinned to {} + {} \
+         flooding Unix-socket consoles (pinned round-robin); heartbeat {}, lease TTL {}, --replicas {}; devices \
+         stored in {stored:.1} s",
         o.nodes,
         sims.len(),
         o.consoles,
@@ -119,53 +231,19 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
             ", placed by the site"
         },
         names[0],
+        floods.len(),
         o.heartbeat,
         o.lease_ttl,
-        t.elapsed().as_secs_f64()
+        o.flood.replicas
     );
-
-    let started = Instant::now();
-    let mut nodes = Vec::with_capacity(o.nodes);
-    let mut http0 = 0;
-    for name in &names {
-        let dir = tmp.path().join(name);
-        let (ssh, http) = (free_port()?, free_port()?);
-        let args: Vec<String> = [
-            "--cluster",
-            &url,
-            "--node",
-            name,
-            "--share-directory",
-            "--heartbeat",
-            &o.heartbeat,
-            "--lease-ttl",
-            &o.lease_ttl,
-            "--ssh",
-            &format!("127.0.0.1:{ssh}"),
-            "--http",
-            &format!("127.0.0.1:{http}"),
-        ]
-        .map(str::to_string)
-        .to_vec();
-        let daemon = start_daemon(&bin, &dir, &args).with_context(|| format!("node {name}"))?;
-        if nodes.is_empty() {
-            http0 = http;
-        }
-        nodes.push(Node {
-            name: name.clone(),
-            dir,
-            ssh,
-            daemon: Some(daemon),
-        });
-    }
-    let client =
-        mo_client::Client::new(&format!("http://127.0.0.1:{http0}"), token.token.expose())?;
+    let mut site = site;
     let timeout = Duration::from_secs(o.timeout);
     let mut all: Vec<String> = sims.clone();
     all.push(ECHO.into());
+    all.extend(floods.iter().cloned());
 
     // (0) Every console up on exactly one node.
-    let seen = wait_held(&client, &all, None, timeout)
+    let seen = wait_held(&site.client, &all, None, timeout)
         .await
         .context("waiting for every console to come up")?;
     println!(
@@ -179,7 +257,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     // (3) Memory, and the heartbeat's size, with everything up.
     println!("  RSS (VmRSS) with every console up:");
     let mut total = 0;
-    for n in &nodes {
+    for n in &site.nodes {
         let rss = n
             .daemon
             .as_ref()
@@ -198,7 +276,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         "    all nodes: {:.1} MB ({:.1} KB per console); nats-server: {:.1} MB",
         total as f64 / 1e6,
         total as f64 / 1e3 / all.len() as f64,
-        rss_of(&nats.pid().to_string()) as f64 / 1e6
+        rss_of(&site.nats.pid().to_string()) as f64 / 1e6
     );
     for node in &seen.nodes {
         let bytes = heartbeat_bytes(node);
@@ -211,10 +289,10 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     }
 
     // (1) Keystroke round trip through the owner, then through another node.
-    let local = time_keys(&nodes[0], o.keys)
+    let local = time_keys(&site.nodes[0], o.keys)
         .await
         .context("through the owner")?;
-    let remote = time_keys(&nodes[1], o.keys)
+    let remote = time_keys(&site.nodes[1], o.keys)
         .await
         .context("through another node")?;
     println!(
@@ -233,15 +311,30 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         );
     }
 
-    // (2) Failover: the last node dies.
-    let victim = nodes.len() - 1;
-    let victim_name = nodes[victim].name.clone();
+    // (4) Replicated logs: lag and cost under a flood.
+    let flooded = if floods.is_empty() {
+        None
+    } else {
+        // Pinned: each is where `seen` shows it (the sims may have moved since).
+        let view = site.view(&seen);
+        Some(cluster_flood::measure(&view, sockets, &o.flood, o.flood.replicas, timeout).await?)
+    };
+
+    // (2) Failover: the last node dies. The flood consoles are left out: their sockets are
+    // closed now.
+    let steady: Vec<String> = all
+        .iter()
+        .filter(|c| !floods.contains(c))
+        .cloned()
+        .collect();
+    let victim = site.nodes.len() - 1;
+    let victim_name = site.nodes[victim].name.clone();
     let moving: Vec<String> = if o.pinned {
         Vec::new()
     } else {
         holders(&seen, None)
             .into_iter()
-            .filter(|(_, h)| h.contains(&victim_name))
+            .filter(|(c, h)| h.contains(&victim_name) && !floods.contains(c))
             .map(|(c, _)| c)
             .collect()
     };
@@ -257,13 +350,13 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     } else {
         let killed = Instant::now();
         // Drop = SIGKILL of that PID (and wait for it).
-        nodes[victim].daemon = None;
-        wait_held(&client, &moving, Some(&victim_name), timeout)
+        site.nodes[victim].daemon = None;
+        wait_held(&site.client, &moving, Some(&victim_name), timeout)
             .await
             .with_context(|| format!("the consoles of {victim_name} after its SIGKILL"))?;
         let took = killed.elapsed().as_secs_f64();
         // Every console, not only the moved ones, on exactly one live node.
-        let left = wait_held(&client, &all, Some(&victim_name), timeout)
+        let left = wait_held(&site.client, &steady, Some(&victim_name), timeout)
             .await
             .context("every console after the failover")?;
         println!(
@@ -275,10 +368,23 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         );
     }
 
-    // (4) Replicated logs are another item of issue 14, not in this tree yet.
-    println!("  replication: not measured (needs --replicas, issue 14 item 5)");
-    drop(nodes);
-    drop(nats);
+    drop(site);
+    if let Some(with) = flooded
+        && o.flood.replicas > 0
+        && !o.flood.no_baseline
+    {
+        // The same flood on a site without replication (flood consoles only): the difference
+        // in CPU per MB is what replication costs.
+        let sockets = FloodSockets::listen(&tmp.path().join("flood0"), o.flood.flood)?;
+        let devices = sockets.devices(&names);
+        let (base, _) = Site::start(&o, &tmp.path().join("base"), &names, 0, &devices)?;
+        let status = wait_held(&base.client, &sockets.names(), None, timeout)
+            .await
+            .context("the flood consoles of the --replicas 0 site")?;
+        let without =
+            cluster_flood::measure(&base.view(&status), sockets, &o.flood, 0, timeout).await?;
+        cluster_flood::report_cost(&with, &without);
+    }
     Ok(())
 }
 

@@ -443,7 +443,7 @@ async fn mo_path(o: &Opts, sockets: &Path, dir: &Path) -> anyhow::Result<(Figure
 
 /// Checks a console's record log: it verifies, its records are numbered without a gap, and its
 /// output is exactly the flood.
-fn check_log(log: &Path, expected: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn check_log(log: &Path, expected: &[u8]) -> anyhow::Result<()> {
     let report = verify(log)?;
     if !report.is_ok() {
         bail!("verify: {report}");

@@ -10,6 +10,7 @@
 
 mod agent;
 mod cluster;
+mod cluster_flood;
 mod common;
 mod discover;
 mod echo;
