@@ -85,14 +85,16 @@ struct Site {
 }
 
 impl Site {
-    /// Start a nats-server in `dir/nats` and `names` nodes with `--replicas replicas` in
-    /// `dir/NAME`; `devices` (and the benchmark's user, grant and token) are stored on the
-    /// first node, which brings them to the site. Returns the site and the seconds storing took.
+    /// Start a nats-server in `dir/nats` and `names` nodes in `dir/NAME`, with
+    /// `--share-directory --replicas R` if `replicas` is `Some(R)`. The benchmark's user, grant
+    /// and token are stored on the first node; so are `devices` when the directory is shared (the
+    /// first node brings them to the site), otherwise each is stored on the node it is pinned to
+    /// (the first if none). Returns the site and the seconds storing took.
     fn start(
         o: &Opts,
         dir: &Path,
         names: &[String],
-        replicas: usize,
+        replicas: Option<usize>,
         devices: &[mo_store::Device],
     ) -> anyhow::Result<(Site, f64)> {
         let bin = match o.daemon.clone() {
@@ -101,36 +103,40 @@ impl Site {
         };
         let nats = mo_testsupport::Nats::start(&dir.join("nats"))?;
         let url = nats.url();
-        // The first node brings the user, the grant, the token and every device; the others
-        // learn them through the shared directory.
-        let data = mo_store::DataDir::open(dir.join(&names[0]))?;
-        let store = data.open_store()?;
-        store.add_user("bench", Some(PASSWORD))?;
-        store.add_grant(&mo_core::policy::Grant::to_user("bench", "admin", "all"))?;
-        let token = store.add_token("bench", mo_store::TokenScope::All, None)?;
+        let mut stores = Vec::with_capacity(names.len());
+        for name in names {
+            stores.push(mo_store::DataDir::open(dir.join(name))?.open_store()?);
+        }
+        stores[0].add_user("bench", Some(PASSWORD))?;
+        stores[0].add_grant(&mo_core::policy::Grant::to_user("bench", "admin", "all"))?;
+        let token = stores[0].add_token("bench", mo_store::TokenScope::All, None)?;
         let t = Instant::now();
         for d in devices {
-            store.add_device(d)?;
+            if replicas.is_some() {
+                stores[0].add_device(d)?;
+                continue;
+            }
+            let at = names
+                .iter()
+                .position(|n| Some(n) == d.settings.node.as_ref());
+            let mut own = d.clone();
+            own.settings.node = None;
+            stores[at.unwrap_or(0)].add_device(&own)?;
         }
         let stored = t.elapsed().as_secs_f64();
-        drop(store);
+        drop(stores);
         let mut nodes = Vec::with_capacity(names.len());
         let mut http0 = 0;
         for name in names {
             let node_dir = dir.join(name);
             let (ssh, http) = (free_port()?, free_port()?);
-            let args: Vec<String> = [
+            let mut args: Vec<String> = [
                 "--cluster",
                 &url,
                 "--node",
                 name,
-                "--share-directory",
-                "--replicas",
-                &replicas.to_string(),
                 "--heartbeat",
                 &o.heartbeat,
-                "--lease-ttl",
-                &o.lease_ttl,
                 "--ssh",
                 &format!("127.0.0.1:{ssh}"),
                 "--http",
@@ -138,6 +144,18 @@ impl Site {
             ]
             .map(str::to_string)
             .to_vec();
+            if let Some(r) = replicas {
+                args.extend(
+                    [
+                        "--share-directory",
+                        "--replicas",
+                        &r.to_string(),
+                        "--lease-ttl",
+                        &o.lease_ttl,
+                    ]
+                    .map(str::to_string),
+                );
+            }
             let daemon =
                 start_daemon(&bin, &node_dir, &args).with_context(|| format!("node {name}"))?;
             if nodes.is_empty() {
@@ -164,19 +182,18 @@ impl Site {
 
     /// The site as the flood phase sees it, with the owners `status` shows.
     fn view(&self, status: &ClusterStatus) -> SiteView<'_> {
-        let mut pids: Vec<u32> = self
-            .nodes
-            .iter()
-            .filter_map(|n| n.daemon.as_ref().map(Daemon::pid))
-            .collect();
-        pids.push(self.nats.pid());
         SiteView {
+            pids: self
+                .nodes
+                .iter()
+                .filter_map(|n| n.daemon.as_ref().map(Daemon::pid))
+                .collect(),
+            nats: self.nats.pid(),
             nodes: self
                 .nodes
                 .iter()
                 .map(|n| (n.name.clone(), n.dir.clone()))
                 .collect(),
-            pids,
             owner: holders(status, None)
                 .into_iter()
                 .filter_map(|(c, h)| h.first().map(|n| (c, n.clone())))
@@ -215,7 +232,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         &o,
         &tmp.path().join("site"),
         &names,
-        o.flood.replicas,
+        Some(o.flood.replicas),
         &devices,
     )?;
     println!(
@@ -317,7 +334,10 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     } else {
         // Pinned: each is where `seen` shows it (the sims may have moved since).
         let view = site.view(&seen);
-        Some(cluster_flood::measure(&view, sockets, &o.flood, o.flood.replicas, timeout).await?)
+        Some(
+            cluster_flood::measure(&view, sockets, &o.flood, Some(o.flood.replicas), timeout)
+                .await?,
+        )
     };
 
     // (2) Failover: the last node dies. The flood consoles are left out: their sockets are
@@ -373,16 +393,17 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         && o.flood.replicas > 0
         && !o.flood.no_baseline
     {
-        // The same flood on a site without replication (flood consoles only): the difference
-        // in CPU per MB is what replication costs.
+        // The same flood on a site that replicates nothing (no --share-directory: nothing is
+        // published; flood consoles only): the difference in CPU per MB is what replication
+        // costs.
         let sockets = FloodSockets::listen(&tmp.path().join("flood0"), o.flood.flood)?;
         let devices = sockets.devices(&names);
-        let (base, _) = Site::start(&o, &tmp.path().join("base"), &names, 0, &devices)?;
+        let (base, _) = Site::start(&o, &tmp.path().join("base"), &names, None, &devices)?;
         let status = wait_held(&base.client, &sockets.names(), None, timeout)
             .await
-            .context("the flood consoles of the --replicas 0 site")?;
+            .context("the flood consoles of the site without --share-directory")?;
         let without =
-            cluster_flood::measure(&base.view(&status), sockets, &o.flood, 0, timeout).await?;
+            cluster_flood::measure(&base.view(&status), sockets, &o.flood, None, timeout).await?;
         cluster_flood::report_cost(&with, &without);
     }
     Ok(())

@@ -10,7 +10,7 @@
 //! the replication lag is now minus the time of the newest record a replica holds. After the
 //! flood, the catch-up time is how long until every replica holds the owner's last record.
 //! CPU is the nodes' and nats-server's (`/proc/PID/stat`), with their idle rate (measured for
-//! 2 s before the flood, or as long as the flood if shorter) taken off.
+//! 5 s before the flood, or as long as the flood if shorter) taken off.
 //!
 //! Fails on: a flood console not connected when the flood starts, a write that fails, a line
 //! missing, repeated or garbled in an owner's log, an owner's log that does not verify, a copy
@@ -68,8 +68,8 @@ const USER_HZ: f64 = 100.0;
 /// How often the copies are read for the lag.
 const LAG_EVERY: Duration = Duration::from_millis(150);
 /// How long the idle CPU rate is measured before the flood, at most (and at most as long as
-/// the flood).
-const IDLE: Duration = Duration::from_secs(2);
+/// the flood): long enough to hold several heartbeats, which make the idle CPU come in bursts.
+const IDLE: Duration = Duration::from_secs(5);
 
 /// CPU seconds (user + system) the process `pid` has used; 0 if it is gone.
 pub fn cpu_of(pid: u32) -> f64 {
@@ -188,8 +188,10 @@ async fn serve(
 pub struct SiteView<'a> {
     /// Each node's name and data directory.
     pub nodes: Vec<(String, PathBuf)>,
-    /// The processes whose CPU counts: the nodes and nats-server.
+    /// The nodes' processes.
     pub pids: Vec<u32>,
+    /// The nats-server's process.
+    pub nats: u32,
     /// Which node holds each console.
     pub owner: BTreeMap<String, String>,
     /// A client of the first node.
@@ -199,16 +201,21 @@ pub struct SiteView<'a> {
 /// What one flood measured.
 #[derive(Debug, Clone, Copy)]
 pub struct Figures {
+    /// How many copies besides the owner's (`--replicas`); `None`: no `--share-directory`.
+    pub replicas: Option<usize>,
     /// Bytes of the owners' segment files of the flood consoles.
     pub records: u64,
     /// Bytes of the replicas' byte-identical copies.
     pub replicated: u64,
     /// CPU seconds of the nodes and nats-server, idle rate taken off.
     pub cpu: f64,
+    /// The part of `cpu` that is nats-server's.
+    pub nats_cpu: f64,
 }
 
-fn total_cpu(pids: &[u32]) -> f64 {
-    pids.iter().map(|p| cpu_of(*p)).sum()
+/// CPU seconds of the nodes and of nats-server.
+fn site_cpu(v: &SiteView<'_>) -> (f64, f64) {
+    (v.pids.iter().map(|p| cpu_of(*p)).sum(), cpu_of(v.nats))
 }
 
 fn now_ns() -> u64 {
@@ -319,34 +326,43 @@ fn caught_up(v: &SiteView<'_>, names: &[String], replicas: usize, last_line: &[u
     })
 }
 
-/// Run the flood on a site whose consoles are all up and print what it measured; `replicas` is
-/// the site's `--replicas`.
+/// Run the flood on a site whose consoles are all up and print what it measured; `shared` is
+/// the site's `--replicas` if it runs with `--share-directory`.
 pub async fn measure(
     v: &SiteView<'_>,
     sockets: FloodSockets,
     o: &FloodOpts,
-    replicas: usize,
+    shared: Option<usize>,
     timeout: Duration,
 ) -> anyhow::Result<Figures> {
     let names = sockets.names();
     let lines = ((o.flood_rate as f64 * o.flood_seconds) / LINE_LEN as f64).ceil() as u64;
     let lines = lines.max(1);
-    let replicas = replicas.min(v.nodes.len() - 1);
+    let replicas = shared.unwrap_or(0).min(v.nodes.len() - 1);
     let step = (names.len() / o.lag_sample.max(1)).max(1);
     let sample: Vec<String> = names.iter().step_by(step).cloned().collect();
+    let how = match shared {
+        Some(r) => format!("--share-directory --replicas {r}"),
+        None => "no --share-directory: nothing published, nothing replicated".into(),
+    };
     println!(
-        "  flood (--replicas {replicas}): {} consoles (Unix sockets served by mo-bench) × {} B/s \
+        "  flood ({how}): {} consoles (Unix sockets served by mo-bench) × {} B/s \
          for {:.1} s: {lines} numbered {LINE_LEN}-byte lines each",
         names.len(),
         o.flood_rate,
         o.flood_seconds
     );
 
-    let idle_from = (Instant::now(), total_cpu(&v.pids));
+    let (idle_from, idle0) = (Instant::now(), site_cpu(v));
     tokio::time::sleep(IDLE.min(Duration::from_secs_f64(o.flood_seconds))).await;
-    let idle_rate = (total_cpu(&v.pids) - idle_from.1) / idle_from.0.elapsed().as_secs_f64();
+    let idle1 = site_cpu(v);
+    let idle_secs = idle_from.elapsed().as_secs_f64();
+    let idle_rate = (
+        (idle1.0 - idle0.0) / idle_secs,
+        (idle1.1 - idle0.1) / idle_secs,
+    );
 
-    let cpu0 = total_cpu(&v.pids);
+    let cpu0 = site_cpu(v);
     let began = Instant::now();
     let began_ns = now_ns();
     sockets.start.send(Some((lines, o.flood_seconds)))?;
@@ -384,7 +400,10 @@ pub async fn measure(
     }
     let catch_up = stopped.elapsed().as_secs_f64();
     let window = began.elapsed().as_secs_f64();
-    let cpu = (total_cpu(&v.pids) - cpu0 - idle_rate * window).max(0.0);
+    let cpu1 = site_cpu(v);
+    let nodes_cpu = (cpu1.0 - cpu0.0 - idle_rate.0 * window).max(0.0);
+    let nats_cpu = (cpu1.1 - cpu0.1 - idle_rate.1 * window).max(0.0);
+    let cpu = nodes_cpu + nats_cpu;
 
     // Every line in every owner's log; every copy identical or behind (a prefix).
     let (mut records, mut replicated, mut identical, mut behind) = (0u64, 0u64, 0usize, 0usize);
@@ -432,7 +451,8 @@ pub async fn measure(
         }
         identical += same;
     }
-    for name in names.iter().take(o.verify_sample) {
+    let verified = if shared.is_some() { o.verify_sample } else { 0 };
+    for name in names.iter().take(verified) {
         let report = v
             .client
             .log_verify_replicas(name)
@@ -482,37 +502,49 @@ pub async fn measure(
         println!("    every owner's log complete {catch_up:.2} s after the flood stopped");
     }
     println!(
-        "    CPU of the nodes and nats-server: {cpu:.2} s over {window:.1} s (idle {idle_rate:.3} \
-         CPU-s/s taken off): {:.2} CPU-s per MB of records, {:.2} MB of records per CPU-second",
+        "    CPU of the nodes and nats-server: {cpu:.2} s ({nats_cpu:.2} s nats-server's) over \
+         {window:.1} s (idle {:.3} CPU-s/s taken off): {:.2} CPU-s per MB of records, {:.2} MB \
+         of records per CPU-second",
+        idle_rate.0 + idle_rate.1,
         cpu / mb(records).max(1e-9),
         mb(records) / cpu.max(1e-9)
     );
     Ok(Figures {
+        replicas: shared,
+        nats_cpu,
         records,
         replicated,
         cpu,
     })
 }
 
-/// Print the cost of replication from a flood with replicas and one without (each normalised
-/// to its records, since the two sites' logs need not hold the same bytes).
+/// Print the cost of replication from a flood on a replicating site and one on a site that
+/// replicates nothing (each normalised to its records, since the two sites' logs need not hold
+/// the same bytes).
 pub fn report_cost(with: &Figures, without: &Figures) {
     let mb = |b: u64| b as f64 / 1e6;
-    let per_mb_with = with.cpu / mb(with.records).max(1e-9);
-    let per_mb_without = without.cpu / mb(without.records).max(1e-9);
-    let extra = (per_mb_with - per_mb_without) * mb(with.records);
+    let per_mb = |f: &Figures| f.cpu / mb(f.records).max(1e-9);
+    let extra = (per_mb(with) - per_mb(without)) * mb(with.records);
+    let nats_extra = (with.nats_cpu / mb(with.records).max(1e-9)
+        - without.nats_cpu / mb(without.records).max(1e-9))
+        * mb(with.records);
+    let copies = with.replicas.unwrap_or(0);
     if extra <= 0.0 {
         println!(
-            "  replication: no CPU cost seen over --replicas 0 ({per_mb_with:.2} vs \
-             {per_mb_without:.2} CPU-s per MB of records: the noise of the machine is larger)"
+            "  replication: no CPU cost seen over the site without --share-directory ({:.2} vs \
+             {:.2} CPU-s per MB of records: the noise of the machine is larger)",
+            per_mb(with),
+            per_mb(without)
         );
         return;
     }
     println!(
-        "  replication: {:.2} MB replicated for {extra:.2} CPU-s more than --replicas 0 \
-         ({per_mb_with:.2} vs {per_mb_without:.2} CPU-s per MB of records): {:.2} MB \
-         replicated per CPU-second",
+        "  replication ({copies} copies): {:.2} MB replicated for {extra:.2} CPU-s more than \
+         without --share-directory ({:.2} vs {:.2} CPU-s per MB of records; {nats_extra:.2} \
+         CPU-s of it nats-server's): {:.2} MB replicated per CPU-second",
         mb(with.replicated),
+        per_mb(with),
+        per_mb(without),
         mb(with.replicated) / extra
     );
 }

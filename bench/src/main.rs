@@ -83,7 +83,8 @@ enum Cmd {
     Agent(agent::Opts),
     /// A site on one machine: one nats-server, N nodes (default 3) with M sim consoles each
     /// (default 3,000): time until all are up, keystroke round trip through the owner and
-    /// through another node, failover time after a SIGKILL, RSS per node and of NATS.
+    /// through another node, replication lag and MB replicated per CPU-second under a flood of
+    /// 1,000 consoles, failover time after a SIGKILL, RSS per node and of NATS.
     Cluster(cluster::Opts),
     /// All of the above with the sizes, each in a fresh process (flood with
     /// `--compare-fsync`).
