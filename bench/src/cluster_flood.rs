@@ -9,8 +9,9 @@
 //! segment files of the owner and of the replicas (the same machine: `mo_core::log::tail`):
 //! the replication lag is now minus the time of the newest record a replica holds. After the
 //! flood, the catch-up time is how long until every replica holds the owner's last record.
-//! CPU is the nodes' and nats-server's (`/proc/PID/stat`), with their idle rate (measured for
-//! 5 s before the flood, or as long as the flood if shorter) taken off.
+//! CPU is the nodes' and nats-server's (`/proc/PID/stat`), with their idle rate (the mean of
+//! 5 s before the flood and 5 s after the catch-up, or as long as the flood if shorter) taken
+//! off.
 //!
 //! Fails on: a flood console not connected when the flood starts, a write that fails, a line
 //! missing, repeated or garbled in an owner's log, an owner's log that does not verify, a copy
@@ -67,8 +68,9 @@ pub fn flood_name(i: usize) -> String {
 const USER_HZ: f64 = 100.0;
 /// How often the copies are read for the lag.
 const LAG_EVERY: Duration = Duration::from_millis(150);
-/// How long the idle CPU rate is measured before the flood, at most (and at most as long as
-/// the flood): long enough to hold several heartbeats, which make the idle CPU come in bursts.
+/// How long the idle CPU rate is measured before the flood and after it, at most (and at most
+/// as long as the flood): long enough to hold several heartbeats, which make the idle CPU come
+/// in bursts.
 const IDLE: Duration = Duration::from_secs(5);
 
 /// CPU seconds (user + system) the process `pid` has used; 0 if it is gone.
@@ -213,6 +215,15 @@ pub struct Figures {
     pub nats_cpu: f64,
 }
 
+/// The CPU rate (CPU-s per second) of the nodes and of nats-server over `window`.
+async fn idle_rate(v: &SiteView<'_>, window: Duration) -> (f64, f64) {
+    let (t, before) = (Instant::now(), site_cpu(v));
+    tokio::time::sleep(window).await;
+    let after = site_cpu(v);
+    let secs = t.elapsed().as_secs_f64();
+    ((after.0 - before.0) / secs, (after.1 - before.1) / secs)
+}
+
 /// CPU seconds of the nodes and of nats-server.
 fn site_cpu(v: &SiteView<'_>) -> (f64, f64) {
     (v.pids.iter().map(|p| cpu_of(*p)).sum(), cpu_of(v.nats))
@@ -353,14 +364,8 @@ pub async fn measure(
         o.flood_seconds
     );
 
-    let (idle_from, idle0) = (Instant::now(), site_cpu(v));
-    tokio::time::sleep(IDLE.min(Duration::from_secs_f64(o.flood_seconds))).await;
-    let idle1 = site_cpu(v);
-    let idle_secs = idle_from.elapsed().as_secs_f64();
-    let idle_rate = (
-        (idle1.0 - idle0.0) / idle_secs,
-        (idle1.1 - idle0.1) / idle_secs,
-    );
+    let idle_for = IDLE.min(Duration::from_secs_f64(o.flood_seconds));
+    let idle_before = idle_rate(v, idle_for).await;
 
     let cpu0 = site_cpu(v);
     let began = Instant::now();
@@ -401,8 +406,14 @@ pub async fn measure(
     let catch_up = stopped.elapsed().as_secs_f64();
     let window = began.elapsed().as_secs_f64();
     let cpu1 = site_cpu(v);
-    let nodes_cpu = (cpu1.0 - cpu0.0 - idle_rate.0 * window).max(0.0);
-    let nats_cpu = (cpu1.1 - cpu0.1 - idle_rate.1 * window).max(0.0);
+    // The idle rate again, after: the mean of both is taken off.
+    let idle_after = idle_rate(v, idle_for).await;
+    let idle = (
+        (idle_before.0 + idle_after.0) / 2.0,
+        (idle_before.1 + idle_after.1) / 2.0,
+    );
+    let nodes_cpu = (cpu1.0 - cpu0.0 - idle.0 * window).max(0.0);
+    let nats_cpu = (cpu1.1 - cpu0.1 - idle.1 * window).max(0.0);
     let cpu = nodes_cpu + nats_cpu;
 
     // Every line in every owner's log; every copy identical or behind (a prefix).
@@ -505,7 +516,7 @@ pub async fn measure(
         "    CPU of the nodes and nats-server: {cpu:.2} s ({nats_cpu:.2} s nats-server's) over \
          {window:.1} s (idle {:.3} CPU-s/s taken off): {:.2} CPU-s per MB of records, {:.2} MB \
          of records per CPU-second",
-        idle_rate.0 + idle_rate.1,
+        idle.0 + idle.1,
         cpu / mb(records).max(1e-9),
         mb(records) / cpu.max(1e-9)
     );
