@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use mo_core::log::{list_segments, tail};
+use mo_core::record::RecordKind;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
@@ -322,11 +323,17 @@ fn caught_up(v: &SiteView<'_>, names: &[String], replicas: usize, last_line: &[u
         let mut owner_seq = None;
         let mut seqs = Vec::new();
         for (node, dir) in &v.nodes {
-            let Ok(recs) = tail(&dir.join("logs").join(name), 3) else {
+            let Ok(recs) = tail(&dir.join("logs").join(name), 8) else {
                 continue;
             };
             if v.owner.get(name) == Some(node) {
-                if recs.iter().any(|r| r.bytes.ends_with(last_line)) {
+                // The last line may be split between records.
+                let output: Vec<u8> = recs
+                    .iter()
+                    .filter(|r| r.kind == RecordKind::Output)
+                    .flat_map(|r| r.bytes.iter().copied())
+                    .collect();
+                if output.ends_with(last_line) {
                     owner_seq = recs.last().map(|r| r.seq);
                 }
             } else if let Some(r) = recs.last() {
