@@ -309,6 +309,9 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     let local = time_keys(&site.nodes[0], o.keys)
         .await
         .context("through the owner")?;
+    // The first session's leaving reaches the console a moment after its SSH connection
+    // closes; attached before that, the second would be a spy whose keys are refused.
+    wait_no_viewer(&site.client, ECHO).await?;
     let remote = time_keys(&site.nodes[1], o.keys)
         .await
         .context("through another node")?;
@@ -431,6 +434,24 @@ async fn time_keys(node: &Node, keys: usize) -> anyhow::Result<Vec<f64>> {
     console.check()?;
     console.close().await;
     Ok(sorted(samples))
+}
+
+/// Wait (up to 10 s) until nobody is attached to `device`.
+async fn wait_no_viewer(client: &mo_client::Client, device: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let viewers = client.who(device).await?;
+        if viewers.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{device}: still {} viewer(s) attached 10 s after the session closed",
+                viewers.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// For each console listed up in a heartbeat: the nodes (up, and not `except`) holding it.
