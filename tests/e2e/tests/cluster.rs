@@ -2237,11 +2237,14 @@ fn events_and_audit_entries_of_one_node_are_the_sites_and_actions_run_once() {
             &format!("#!/bin/sh\necho \"$1 $2 $PPID\" >>{}\n", record.display()),
         )?;
         let mark = w.dir().join("panicked");
+        let trigger = w.dir().join("oops-now");
         let console = w.write_script(
             "console.sh",
             &format!(
-                "#!/bin/sh\nif [ ! -e {m} ]; then : > {m}; echo \"Kernel panic - not syncing: boom\"; fi\nexec sleep 600\n",
-                m = mark.display()
+                "#!/bin/sh\nif [ ! -e {m} ]; then : > {m}; echo \"Kernel panic - not syncing: boom\"; fi\n\
+                 while [ ! -e {t} ]; do sleep 0.1; done\necho \"Oops: again\"\nexec sleep 600\n",
+                m = mark.display(),
+                t = trigger.display()
             ),
         )?;
         let config = w.write_script(
@@ -2251,6 +2254,11 @@ fn events_and_audit_entries_of_one_node_are_the_sites_and_actions_run_once() {
 name = "panic"
 regex = 'Kernel panic - not syncing'
 severity = "critical"
+
+[[pattern]]
+name = "oops"
+regex = 'Oops: again'
+severity = "warning"
 
 [[rules.rule]]
 name = "page"
@@ -2346,6 +2354,53 @@ argv = ["{action}", "acked", "{{device}}"]
                 && lines.contains(&format!("raised panicky {alpha_pid}").as_str())
                 && lines.contains(&format!("acked panicky {alpha_pid}").as_str()),
             "the actions must run once each, on alpha (pid {alpha_pid}):\n{text}"
+        );
+
+        // The live feed on beta (`mo --server … events --follow`, the event WebSocket) carries
+        // an event alpha raises while it runs, naming alpha.
+        let mut follow = std::process::Command::new(mo_testsupport::bin_path("mo")?)
+            .args(["--server", on(1).0, "--token", on(1).1])
+            .args(["events", "--follow", "--json", "--device", "panicky"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| Error::Check(format!("mo events --follow on beta: {e}")))?;
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let stdout = follow.stdout.take();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            if let Some(out) = stdout {
+                for line in std::io::BufReader::new(out).lines().map_while(|l| l.ok()) {
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        // The follower is connected once its WebSocket is up; give it a moment, then print.
+        std::thread::sleep(Duration::from_secs(1));
+        std::fs::write(&trigger, b"")
+            .map_err(|e| Error::Check(format!("write {}: {e}", trigger.display())))?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        let live = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if line.contains("Oops: again") {
+                        break Some(serde_json::from_str::<Value>(&line).unwrap_or_default());
+                    }
+                    seen.push(line);
+                }
+                Err(_) => break None,
+            }
+        };
+        let _ = follow.kill();
+        let _ = follow.wait();
+        ensure!(
+            live.as_ref().is_some_and(|v| v["node"] == "alpha"),
+            "beta's live event feed did not carry alpha's new event within 20 s: {live:?}, \
+             other lines: {seen:?}"
         );
 
         // An audit entry made on beta is readable on alpha, naming beta.
