@@ -418,10 +418,17 @@ impl Replication {
 
     /// Write what owners publish into the replicas this node keeps, as it comes.
     async fn follow(self: Arc<Self>) {
-        let mut pause = Duration::from_millis(200);
+        const FIRST_PAUSE: Duration = Duration::from_millis(200);
+        let mut pause = FIRST_PAUSE;
         loop {
+            let began = tokio::time::Instant::now();
             if let Err(e) = self.follow_once().await {
                 tracing::warn!("cluster: following the records stream: {e:#}");
+            }
+            // A follow that ran a while worked: the next interruption starts the back-off
+            // again, so a replica catches up soon after an outage however many came before.
+            if began.elapsed() > super::MAX_RETRY * 4 {
+                pause = FIRST_PAUSE;
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(super::MAX_RETRY);
