@@ -2011,10 +2011,32 @@ fn consoles_log_on_through_a_nats_cluster_outage() {
                 && names.iter().all(|n| holder(s, n).len() == 1)
                 && consoles.iter().all(|c| c.open() == 1)
         })?;
-        let holders: Vec<usize> = names
-            .iter()
-            .map(|n| usize::from(holder(&seen, n) == ["beta"]))
-            .collect();
+        let holders_in = |s: &Value| -> Vec<usize> {
+            names
+                .iter()
+                .map(|n| usize::from(holder(s, n) == ["beta"]))
+                .collect()
+        };
+        let accepted_now =
+            || -> Vec<usize> { consoles.iter().map(NumberedConsole::accepted).collect() };
+        // The placement settles first (a node whose lease came late takes its console over, as
+        // beta did 6 s in, once): the holders are those that stay for 3 s.
+        let mut holders = holders_in(&seen);
+        let mut accepted = accepted_now();
+        let settle = Instant::now() + Duration::from_secs(60);
+        loop {
+            std::thread::sleep(Duration::from_secs(3));
+            let now = holders_in(&status(w, &nodes[0].1, &tokens[0])?);
+            let acc = accepted_now();
+            if now == holders && acc == accepted && consoles.iter().all(|c| c.open() == 1) {
+                break;
+            }
+            ensure!(
+                Instant::now() < settle,
+                "the placement did not settle within 60 s: holders {now:?}, connections {acc:?}"
+            );
+            (holders, accepted) = (now, acc);
+        }
         let count = |i: usize, name: &str| records_of(&dirs[i], name).map_or(0, |r| r.len());
         wait_until("the replicas copy records", || {
             Ok(names
@@ -2022,7 +2044,12 @@ fn consoles_log_on_through_a_nats_cluster_outage() {
                 .zip(&holders)
                 .all(|(n, &h)| count(1 - h, n) > 50))
         })?;
-        let accepted: Vec<usize> = consoles.iter().map(NumberedConsole::accepted).collect();
+        ensure!(
+            accepted_now() == accepted,
+            "a console connected again while the replicas caught up: {:?} then {:?}",
+            accepted,
+            accepted_now()
+        );
 
         // NATS gone: the holders keep their consoles and log on.
         let cut_ns = mo_core::record::now_ns();
