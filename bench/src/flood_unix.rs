@@ -55,19 +55,9 @@ pub struct Opts {
     /// Where the logs go (a temporary directory by default; removed afterwards).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Bytes per second each console sends (0: as fast as the reader takes them). With a rate,
-    /// the producer writes chunks of `--chunk-min`..=`--chunk-max` bytes, each its own write,
-    /// as a serial port's FIFO delivers them (issue 17's small-record case: 11520 = 115,200
-    /// baud 8N1, 1,000 consoles, chunks of 16–64 bytes); the report adds records per
-    /// CPU-second, CPU per record and the share of one core.
-    #[arg(long, default_value_t = 0)]
-    rate: u64,
-    /// Smallest chunk with `--rate`.
-    #[arg(long, default_value_t = 16)]
-    chunk_min: usize,
-    /// Largest chunk with `--rate`.
-    #[arg(long, default_value_t = 64)]
-    chunk_max: usize,
+    /// Pacing (`--rate`, `--chunk-min`, `--chunk-max`).
+    #[command(flatten)]
+    pace: Pace,
 }
 
 /// Options of the producer process `mo-bench flood-unix` starts (not for use by hand).
@@ -80,20 +70,25 @@ pub struct ProducerOpts {
     consoles: usize,
     #[arg(long)]
     lines: u64,
-    /// Bytes per second per console (0: all at once).
-    #[arg(long, default_value_t = 0)]
-    rate: u64,
-    #[arg(long, default_value_t = 16)]
-    chunk_min: usize,
-    #[arg(long, default_value_t = 64)]
-    chunk_max: usize,
+    #[command(flatten)]
+    pace: Pace,
 }
 
 /// How the producer sends: all at once, or paced in chunks.
-#[derive(Debug, Clone, Copy)]
-struct Pace {
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Pace {
+    /// Bytes per second each console sends (0: as fast as the reader takes them). With a rate,
+    /// the producer writes chunks of `--chunk-min`..=`--chunk-max` bytes, each its own write,
+    /// as a serial port's FIFO delivers them (issue 17's small-record case: 11520 = 115,200
+    /// baud 8N1, 1,000 consoles, chunks of 16–64 bytes); the report adds records per
+    /// CPU-second, CPU per record and the share of one core.
+    #[arg(long, default_value_t = 0)]
     rate: u64,
+    /// Smallest chunk with `--rate`.
+    #[arg(long, default_value_t = 16)]
     chunk_min: usize,
+    /// Largest chunk with `--rate`.
+    #[arg(long, default_value_t = 64)]
     chunk_max: usize,
 }
 
@@ -154,11 +149,7 @@ fn socket_path(sockets: &Path, phase: &str, i: usize) -> PathBuf {
 /// reconnect) until the client goes. Prints `ready` once all listen; exits when its stdin closes.
 pub async fn produce(o: ProducerOpts) -> anyhow::Result<()> {
     let text: Arc<[u8]> = flood_text(o.lines).into();
-    let pace = Pace {
-        rate: o.rate,
-        chunk_min: o.chunk_min,
-        chunk_max: o.chunk_max,
-    };
+    let pace = o.pace;
     for (phase, hold) in [("bare", false), ("mo", true)] {
         std::fs::create_dir_all(o.sockets.join(phase))?;
         for i in 0..o.consoles {
@@ -207,11 +198,11 @@ impl Producer {
                 "--lines",
                 &o.lines.to_string(),
                 "--rate",
-                &o.rate.to_string(),
+                &o.pace.rate.to_string(),
                 "--chunk-min",
-                &o.chunk_min.to_string(),
+                &o.pace.chunk_min.to_string(),
                 "--chunk-max",
-                &o.chunk_max.to_string(),
+                &o.pace.chunk_max.to_string(),
             ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -268,17 +259,17 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
          in all) from a producer process (its CPU not counted)",
         o.consoles, o.lines
     );
-    if o.rate > 0 {
-        if o.chunk_min == 0 || o.chunk_max < o.chunk_min {
+    if o.pace.rate > 0 {
+        if o.pace.chunk_min == 0 || o.pace.chunk_max < o.pace.chunk_min {
             bail!("--chunk-min must be at least 1 and --chunk-max at least --chunk-min");
         }
         println!(
             "  paced: {} bytes per second per console in chunks of {}..={} bytes, each its own \
              write ({:.1} s of output per console)",
-            o.rate,
-            o.chunk_min,
-            o.chunk_max,
-            expected.len() as f64 / o.rate as f64
+            o.pace.rate,
+            o.pace.chunk_min,
+            o.pace.chunk_max,
+            expected.len() as f64 / o.pace.rate as f64
         );
     }
     let _producer = Producer::start(sockets.path(), &o)?;
@@ -327,7 +318,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
         &mo,
         Some(&bare),
     );
-    if o.rate > 0 {
+    if o.pace.rate > 0 {
         println!(
             "  scanner skipped {skipped} bytes (fell behind; the logs have them); targets (1,000 \
              consoles at 11520 B/s, 16-64-byte chunks): <= 2 µs of CPU per record, <= 40 % of \
