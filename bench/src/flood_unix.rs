@@ -45,9 +45,10 @@ pub struct Opts {
     /// Numbered 88-byte lines each console sends.
     #[arg(long, default_value_t = 20_000)]
     lines: u64,
-    /// Patterns mo's scanner evaluates: `default` (the daemon's built-in set) or `100` (the
-    /// hundred patterns of `mo-bench scan`).
-    #[arg(long, default_value = "default", value_parser = ["default", "100"])]
+    /// Patterns mo's scanner evaluates: `default` (the daemon's built-in set), `100` (the
+    /// hundred patterns of `mo-bench scan`) or `none` (no scanner at all: the log path alone,
+    /// to split mo's cost between logging and scanning).
+    #[arg(long, default_value = "default", value_parser = ["default", "100", "none"])]
     patterns: String,
     /// When mo's record logs are forced to disk, as `mod --fsync` (the daemon's default).
     #[arg(long, default_value = "interval=1s")]
@@ -327,8 +328,12 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     }
     report(
         &format!(
-            "mo (record logs, --fsync {}, scanner with {} patterns)",
-            o.fsync, o.patterns
+            "mo (record logs, --fsync {}, {})",
+            o.fsync,
+            match o.patterns.as_str() {
+                "none" => "no scanner".to_string(),
+                p => format!("scanner with {p} patterns"),
+            }
         ),
         &mo,
         Some(&bare),
@@ -433,12 +438,7 @@ fn empty_files(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn bare_reader(
-    o: &Opts,
-    sockets: &Path,
-    phase: &str,
-    dir: &Path,
-) -> anyhow::Result<Figures> {
+async fn bare_reader(o: &Opts, sockets: &Path, phase: &str, dir: &Path) -> anyhow::Result<Figures> {
     // The files exist before the clock starts, as the record logs' directories do in mo's run
     // (a daemon opens its logs when its consoles start, not when a flood begins).
     let mut files = Vec::new();
@@ -541,10 +541,22 @@ async fn mo_path(
         let url = format!("unix://{}", socket_path(sockets, phase, i).display());
         let connector = mo_drivers::connector_for(&url, &mo_drivers::DriverOptions::default())?;
         // As Registry::try_start and the daemon's on-start hook: log + bounded scanner feed.
+        let consumers = Consumers::new().log(Box::new(writer));
+        if o.patterns == "none" {
+            consoles.push(Console::spawn_with(
+                ConsoleConfig::new(name),
+                connector,
+                consumers,
+            ));
+            continue;
+        }
         let (scanner, feed) = EventService::scanner_consumer();
         skipped.push(feed.skipped_counter());
-        let consumers = Consumers::new().log(Box::new(writer)).bounded(scanner);
-        let console = Console::spawn_with(ConsoleConfig::new(name), connector, consumers);
+        let console = Console::spawn_with(
+            ConsoleConfig::new(name),
+            connector,
+            consumers.bounded(scanner),
+        );
         events.watch(&console, feed);
         consoles.push(console);
     }

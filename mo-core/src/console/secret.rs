@@ -66,6 +66,9 @@ pub struct SecretGuard {
     armed: bool,
     /// Secret bytes typed and not yet recorded.
     held: BytesMut,
+    /// Strip every byte of output (no shortcut to the last line): the reference in tests.
+    #[cfg(test)]
+    strip_all: bool,
 }
 
 impl SecretGuard {
@@ -97,8 +100,16 @@ impl SecretGuard {
             }
         }
         let mut line_ended = false;
+        // Only the last line matters: when where it starts is certain, what comes before it is
+        // not stripped (a flood of output costs a `memrchr` and a `memchr`, not a strip).
+        let mut rest = data;
+        if let Some(start) = self.last_line_start(data) {
+            self.line.clear();
+            line_ended = true;
+            rest = data.get(start..).unwrap_or_default();
+        }
         let line = &mut self.line;
-        self.stripper.feed(data, |piece| match piece {
+        self.stripper.feed(rest, |piece| match piece {
             Piece::Text(text) => line.extend_from_slice(text),
             Piece::LineEnd => {
                 line.clear();
@@ -117,6 +128,23 @@ impl SecretGuard {
             self.armed = prompt;
         }
         flush
+    }
+
+    /// Where the last line of `data` starts when that is certain without stripping what comes
+    /// before it: the stripper is in the ground state and no ESC comes before the last CR or LF,
+    /// so the stripper stays in the ground state up to that CR or LF, which ends a line (only a
+    /// string sequence, entered by ESC, keeps CR and LF from ending lines).
+    fn last_line_start(&self, data: &[u8]) -> Option<usize> {
+        #[cfg(test)]
+        if self.strip_all {
+            return None;
+        }
+        if self.stripper.in_sequence() {
+            return None;
+        }
+        let end = memchr::memrchr2(b'\r', b'\n', data)?;
+        let before = data.get(..end).unwrap_or_default();
+        memchr::memchr(0x1b, before).is_none().then_some(end + 1)
     }
 
     /// Feed input typed by a viewer. Returns what to record for it now (`None`: held until its
@@ -216,6 +244,61 @@ mod tests {
         assert!(!g.armed());
         assert_eq!(g.input(b"root").as_deref(), Some(&b"root"[..]));
         assert_eq!(g.flush(), None);
+    }
+
+    /// The shortcut to the last line decides as stripping every byte does: random output of
+    /// text, line ends, escape and string sequences (BEL, ST, CAN, unfinished ones) and prompts,
+    /// cut anywhere, with typing in between.
+    #[test]
+    fn the_last_line_shortcut_decides_as_stripping_everything() {
+        use rand::{Rng, SeedableRng};
+        const PIECES: &[&[u8]] = &[
+            b"plain text ",
+            b"\r\n",
+            b"\n",
+            b"\r",
+            b"\x1b[1m",
+            b"\x1b[",
+            b"\x1b]0;title\r\nwith a line end\x07",
+            b"\x1b]2;unfinished ",
+            b"\x1bP",
+            b"\x1b\\",
+            b"\x18",
+            b"\x1b(B",
+            b"Password: ",
+            b"login: ",
+            b"*",
+            b"\x07",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        for _ in 0..2000 {
+            let mut fast = SecretGuard::new();
+            let mut reference = SecretGuard {
+                strip_all: true,
+                ..SecretGuard::new()
+            };
+            for _ in 0..rng.random_range(1..12) {
+                let mut out = Vec::new();
+                for _ in 0..rng.random_range(0..8) {
+                    out.extend_from_slice(PIECES[rng.random_range(0..PIECES.len())]);
+                }
+                let cut = rng.random_range(0..=out.len());
+                for part in [&out[..cut], &out[cut..]] {
+                    assert_eq!(fast.output(part), reference.output(part), "{out:?}");
+                    assert_eq!(fast.armed(), reference.armed(), "{out:?}");
+                    assert_eq!(fast.line, reference.line, "{out:?}");
+                    assert_eq!(
+                        fast.stripper.in_sequence(),
+                        reference.stripper.in_sequence(),
+                        "{out:?}"
+                    );
+                }
+                if rng.random_bool(0.5) {
+                    let keys: &[u8] = if rng.random_bool(0.5) { b"pw" } else { b"x\r" };
+                    assert_eq!(fast.input(keys), reference.input(keys));
+                }
+            }
+        }
     }
 
     #[test]
