@@ -24,6 +24,7 @@ SMOKE=(
   "flood --consoles 4 --seconds 1 --rate 1M --compare-fsync"
   "flood-unix --consoles 4 --lines 2000"
   "flood-unix --consoles 4 --lines 200 --rate 11520"
+  "flood-pty --consoles 4 --lines 2000"
   "idle --consoles 20"
   "viewers --viewers 3 --rate 100k --seconds 1"
   "rtt --keys 50"

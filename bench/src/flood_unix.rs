@@ -1,16 +1,21 @@
-//! `mo-bench flood-unix`: N Unix-socket consoles, each flooding numbered 88-byte lines from a
-//! separate producer process (its CPU is not counted), read twice in one run:
+//! `mo-bench flood-unix` and `mo-bench flood-pty`: N consoles, each flooding numbered 88-byte
+//! lines from a separate producer process (its CPU is not counted), read twice in one run:
 //!
 //! 1. by a **bare reader** — read into a buffer, append the raw bytes to one file per console —
 //!    the machine's ceiling;
 //! 2. by **mo's path**, wired as the daemon wires a console (`mo-daemon/src/registry.rs`): a
-//!    [`Console`] on a `unix://` link whose consumers are its record log ([`ReopeningLog`]:
-//!    records, timestamps, CRC, hash chain, `--fsync` as the daemon's default) and the event
-//!    scanner's bounded feed, watched by an [`EventService`] with the default patterns (or 100).
+//!    [`Console`] whose consumers are its record log ([`ReopeningLog`]: records, timestamps, CRC,
+//!    hash chain, `--fsync` as the daemon's default) and the event scanner's bounded feed,
+//!    watched by an [`EventService`] with the default patterns (or 100).
 //!
-//! For each: MB per CPU-second of this process (getrusage), wall time until every log is complete,
-//! peak RSS (VmHWM, reset before each). Afterwards every line of every log is checked present
-//! once and in order (the logs must hold exactly the bytes sent); a failing check fails the run.
+//! `flood-unix` carries the lines over Unix sockets (one producer process serves them all, a
+//! `unix://` link each); `flood-pty` over ptys (one producer process per console on its pty's
+//! slave side, an `exec://` link each: see [`crate::flood_pty`]).
+//!
+//! For each: MB per CPU-second of this process (getrusage RUSAGE_SELF: the producers, even when
+//! they are its children, are not counted), wall time until every log is complete, peak RSS
+//! (VmHWM, reset before each). Afterwards every line of every log is checked present once and in
+//! order (the logs must hold exactly the bytes sent); a failing check fails the run.
 
 use std::io::{BufRead as _, Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -28,6 +33,7 @@ use mo_core::scan::{PatternBook, PatternConfig};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::common::{cpu_seconds, raise_fd_limit};
+use crate::flood_pty::{BarePty, PtyFlood};
 
 /// Bytes per flood line, CR LF included.
 pub const LINE_LEN: usize = 88;
@@ -36,15 +42,15 @@ const NUM_LEN: usize = 10;
 /// Bytes the bare reader reads at once.
 const BARE_READ: usize = 64 * 1024;
 
-/// Options of `mo-bench flood-unix`.
+/// Options of `mo-bench flood-unix` and `mo-bench flood-pty`.
 #[derive(Debug, clap::Args)]
 pub struct Opts {
-    /// Unix-socket consoles flooding at once.
+    /// Consoles flooding at once.
     #[arg(long, default_value_t = 200)]
     consoles: usize,
     /// Numbered 88-byte lines each console sends.
     #[arg(long, default_value_t = 20_000)]
-    lines: u64,
+    pub(crate) lines: u64,
     /// Patterns mo's scanner evaluates: `default` (the daemon's built-in set), `100` (the
     /// hundred patterns of `mo-bench scan`) or `none` (no scanner at all: the log path alone,
     /// to split mo's cost between logging and scanning).
@@ -58,7 +64,16 @@ pub struct Opts {
     dir: Option<PathBuf>,
     /// Pacing (`--rate`, `--chunk-min`, `--chunk-max`).
     #[command(flatten)]
-    pace: Pace,
+    pub(crate) pace: Pace,
+}
+
+/// What carries the flood from the producers to the readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// Unix sockets: `unix://` consoles, one producer process serving every socket.
+    Unix,
+    /// Ptys: `exec://` consoles, one producer process per console on its pty.
+    Pty,
 }
 
 /// Options of the producer process `mo-bench flood-unix` starts (not for use by hand).
@@ -94,11 +109,23 @@ pub struct Pace {
 }
 
 impl Pace {
+    /// The options that give a producer this pacing.
+    pub(crate) fn args(self) -> Vec<String> {
+        vec![
+            "--rate".to_owned(),
+            self.rate.to_string(),
+            "--chunk-min".to_owned(),
+            self.chunk_min.to_string(),
+            "--chunk-max".to_owned(),
+            self.chunk_max.to_string(),
+        ]
+    }
+
     /// Send `text` on `stream`: in one write, or chunk by chunk at the rate (chunk sizes from
     /// a generator seeded by `seed`, so consoles differ).
-    async fn send(
+    pub(crate) async fn send(
         self,
-        stream: &mut tokio::net::UnixStream,
+        stream: &mut (impl tokio::io::AsyncWrite + Unpin),
         text: &[u8],
         seed: u64,
     ) -> std::io::Result<()> {
@@ -203,13 +230,8 @@ impl Producer {
                 &o.consoles.to_string(),
                 "--lines",
                 &o.lines.to_string(),
-                "--rate",
-                &o.pace.rate.to_string(),
-                "--chunk-min",
-                &o.pace.chunk_min.to_string(),
-                "--chunk-max",
-                &o.pace.chunk_max.to_string(),
             ])
+            .args(o.pace.args())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -249,7 +271,64 @@ impl Figures {
     }
 }
 
-pub async fn run(o: Opts) -> anyhow::Result<()> {
+/// Where the readers get each console's flood.
+enum Source<'a> {
+    /// The producer process's sockets in this directory.
+    Unix(&'a Path),
+    /// A producer on a pty per console.
+    Pty(&'a PtyFlood),
+}
+
+impl Source<'_> {
+    /// The address of console `i` in mo's run `phase`.
+    fn address(&self, phase: &str, i: usize) -> String {
+        match self {
+            Source::Unix(sockets) => format!("unix://{}", socket_path(sockets, phase, i).display()),
+            Source::Pty(pty) => pty.address(i),
+        }
+    }
+
+    /// Console `i`'s stream for the bare reader's run `phase`.
+    async fn open_bare(&self, phase: &str, i: usize) -> anyhow::Result<BareStream> {
+        Ok(match self {
+            Source::Unix(sockets) => {
+                let path = socket_path(sockets, phase, i);
+                BareStream::Unix(
+                    tokio::net::UnixStream::connect(&path)
+                        .await
+                        .with_context(|| format!("cannot connect to {}", path.display()))?,
+                )
+            }
+            Source::Pty(pty) => BareStream::Pty(pty.spawn_bare(i)?),
+        })
+    }
+}
+
+/// What the bare reader reads one console from.
+enum BareStream {
+    Unix(tokio::net::UnixStream),
+    Pty(BarePty),
+}
+
+impl BareStream {
+    async fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            BareStream::Unix(s) => s.read(buf).await,
+            BareStream::Pty(p) => p.read(buf).await,
+        }
+    }
+
+    /// After the end of the stream: reap the producer (ptys).
+    async fn finish(self) -> anyhow::Result<()> {
+        match self {
+            BareStream::Unix(_) => Ok(()),
+            BareStream::Pty(p) => p.finish().await,
+        }
+    }
+}
+
+/// Run `flood-unix` (`carrier` Unix) or `flood-pty` (`carrier` Pty).
+pub async fn run(o: Opts, carrier: Carrier) -> anyhow::Result<()> {
     raise_fd_limit();
     if o.consoles == 0 || o.lines == 0 {
         bail!("--consoles and --lines must be at least 1");
@@ -260,9 +339,21 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     let sockets = tempfile::tempdir()?;
     let expected = flood_text(o.lines);
     let mb_sent = expected.len() as f64 * o.consoles as f64 / 1e6;
+    let (name, consoles, producers) = match carrier {
+        Carrier::Unix => (
+            "flood-unix",
+            "unix-socket",
+            "a producer process (its CPU not counted)",
+        ),
+        Carrier::Pty => (
+            "flood-pty",
+            "exec:// pty",
+            "a producer process on each pty, which it sets raw (their CPU not counted)",
+        ),
+    };
     println!(
-        "flood-unix: {} unix-socket consoles, {} lines of {LINE_LEN} bytes each ({mb_sent:.1} MB \
-         in all) from a producer process (its CPU not counted)",
+        "{name}: {} {consoles} consoles, {} lines of {LINE_LEN} bytes each ({mb_sent:.1} MB in \
+         all) from {producers}",
         o.consoles, o.lines
     );
     if o.pace.rate > 0 {
@@ -278,7 +369,14 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
             expected.len() as f64 / o.pace.rate as f64
         );
     }
-    let _producer = Producer::start(sockets.path(), &o)?;
+    let pty = PtyFlood::new(o.lines, o.pace)?;
+    let (_producer, source) = match carrier {
+        Carrier::Unix => (
+            Some(Producer::start(sockets.path(), &o)?),
+            Source::Unix(sockets.path()),
+        ),
+        Carrier::Pty => (None, Source::Pty(&pty)),
+    };
 
     let bare_dir = base.join("bare");
     // The first flood in a process costs more than later ones (memory, page cache): a warm-up
@@ -288,10 +386,10 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     // cost that grew with the number of files and fell on the measured run.
     let warm_bare = base.join("bare-warm");
     std::fs::create_dir_all(&warm_bare)?;
-    bare_reader(&o, sockets.path(), "bare-warm", &warm_bare).await?;
+    bare_reader(&o, &source, "bare-warm", &warm_bare).await?;
     empty_files(&warm_bare)?;
     std::fs::create_dir_all(&bare_dir)?;
-    let bare = bare_reader(&o, sockets.path(), "bare", &bare_dir).await?;
+    let bare = bare_reader(&o, &source, "bare", &bare_dir).await?;
     let mut problems = Vec::new();
     for i in 0..o.consoles {
         let path = bare_dir.join(format!("c{i:05}.log"));
@@ -315,10 +413,10 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     // cache the VM had not backed yet and its page-cache copies cost 6 times the bare reader's
     // per byte.
     let warm_mo = base.join("mo-warm");
-    mo_path(&o, sockets.path(), "mo-warm", &warm_mo).await?;
+    mo_path(&o, &source, "mo-warm", &warm_mo).await?;
     empty_files(&warm_mo)?;
     let mo_dir = base.join("mo");
-    let (mut mo, skipped) = mo_path(&o, sockets.path(), "mo", &mo_dir).await?;
+    let (mut mo, skipped) = mo_path(&o, &source, "mo", &mo_dir).await?;
     for i in 0..o.consoles {
         let log = mo_dir.join(format!("c{i:05}"));
         match check_log(&log, &expected) {
@@ -343,6 +441,11 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
             "  scanner skipped {skipped} bytes (fell behind; the logs have them); targets (1,000 \
              consoles at 11520 B/s, 16-64-byte chunks): <= 2 µs of CPU per record, <= 40 % of \
              one core"
+        );
+    } else if carrier == Carrier::Pty {
+        println!(
+            "  scanner skipped {skipped} bytes (fell behind; the logs have them); target: mo >= \
+             90 % of the bare pty reader"
         );
     } else {
         println!(
@@ -419,8 +522,6 @@ fn peak_rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// The bare reader: one task per socket reading into a buffer and appending to a file, until
-/// the producer closes the connection.
 /// Empty every file under `dir` (its page cache freed for the next run; the files stay).
 fn empty_files(dir: &Path) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir)? {
@@ -438,7 +539,14 @@ fn empty_files(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn bare_reader(o: &Opts, sockets: &Path, phase: &str, dir: &Path) -> anyhow::Result<Figures> {
+/// The bare reader: one task per socket or pty reading into a buffer and appending to a file,
+/// until the producer closes the connection or exits.
+async fn bare_reader(
+    o: &Opts,
+    source: &Source<'_>,
+    phase: &str,
+    dir: &Path,
+) -> anyhow::Result<Figures> {
     // The files exist before the clock starts, as the record logs' directories do in mo's run
     // (a daemon opens its logs when its consoles start, not when a flood begins).
     let mut files = Vec::new();
@@ -457,11 +565,8 @@ async fn bare_reader(o: &Opts, sockets: &Path, phase: &str, dir: &Path) -> anyho
     let wall0 = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for (i, mut out) in files.into_iter().enumerate() {
-        let path = socket_path(sockets, phase, i);
+        let mut stream = source.open_bare(phase, i).await?;
         tasks.spawn(async move {
-            let mut stream = tokio::net::UnixStream::connect(&path)
-                .await
-                .with_context(|| format!("cannot connect to {}", path.display()))?;
             let mut buf = vec![0u8; BARE_READ];
             let mut total = 0u64;
             let mut reads = 0u64;
@@ -474,6 +579,7 @@ async fn bare_reader(o: &Opts, sockets: &Path, phase: &str, dir: &Path) -> anyho
                 total += n as u64;
                 reads += 1;
             }
+            stream.finish().await?;
             anyhow::Ok((total, reads))
         });
     }
@@ -493,11 +599,11 @@ async fn bare_reader(o: &Opts, sockets: &Path, phase: &str, dir: &Path) -> anyho
     })
 }
 
-/// mo's path: consoles on `unix://` links with record logs and the event scanner, wired as the
-/// daemon's registry does. Returns the figures and the bytes the scanners skipped.
+/// mo's path: consoles on `unix://` or `exec://` links with record logs and the event scanner,
+/// wired as the daemon's registry does. Returns the figures and the bytes the scanners skipped.
 async fn mo_path(
     o: &Opts,
-    sockets: &Path,
+    source: &Source<'_>,
     phase: &str,
     dir: &Path,
 ) -> anyhow::Result<(Figures, u64)> {
@@ -538,7 +644,7 @@ async fn mo_path(
     let mut consoles = Vec::new();
     let mut skipped = Vec::new();
     for (i, (name, writer)) in writers.into_iter().enumerate() {
-        let url = format!("unix://{}", socket_path(sockets, phase, i).display());
+        let url = source.address(phase, i);
         let connector = mo_drivers::connector_for(&url, &mo_drivers::DriverOptions::default())?;
         // As Registry::try_start and the daemon's on-start hook: log + bounded scanner feed.
         let consumers = Consumers::new().log(Box::new(writer));

@@ -17,11 +17,13 @@ mod echo;
 mod facade;
 mod flood;
 mod flood_lines;
+mod flood_pty;
 mod flood_unix;
 mod gang;
 mod idle;
 mod policy;
 mod power_status;
+mod pty;
 mod rtt;
 mod scan;
 mod search;
@@ -50,6 +52,12 @@ enum Cmd {
     /// The producer process of `flood-unix` (started by it).
     #[command(hide = true)]
     FloodUnixProducer(flood_unix::ProducerOpts),
+    /// N exec:// consoles on ptys flooding 88-byte lines from a producer process each: a bare
+    /// pty reader and mo's path (record logs, scanner): MB per CPU-second, wall time, peak RSS.
+    FloodPty(flood_unix::Opts),
+    /// The producer `flood-pty` runs on each pty (started by it and by mo's exec driver).
+    #[command(hide = true)]
+    FloodPtyProducer(flood_pty::ProducerOpts),
     /// N idle sim consoles in one process: time until all show `login:`, resident memory.
     Idle(idle::Opts),
     /// One console, many viewers, one of them stalled: the others' latency with and without it.
@@ -98,7 +106,9 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match args.cmd {
         Cmd::Flood(o) => rt.block_on(flood::run(o)),
-        Cmd::FloodUnix(o) => rt.block_on(flood_unix::run(o)),
+        Cmd::FloodUnix(o) => rt.block_on(flood_unix::run(o, flood_unix::Carrier::Unix)),
+        Cmd::FloodPty(o) => rt.block_on(flood_unix::run(o, flood_unix::Carrier::Pty)),
+        Cmd::FloodPtyProducer(o) => rt.block_on(flood_pty::produce(o)),
         Cmd::FloodUnixProducer(o) => rt.block_on(flood_unix::produce(o)),
         Cmd::Idle(o) => rt.block_on(idle::run(o)),
         Cmd::Viewers(o) => rt.block_on(viewers::run(o)),
