@@ -4,7 +4,8 @@
 # byte as written, every shell answering, search agreeing with grep...). The figures are printed,
 # never asserted: debug builds on a shared machine say nothing about speed.
 #
-# Needs the test peers (scripts/setup.sh: ipmi_sim, snmpd, sushy-emulator, sshd, nats-server) and
+# Needs the test peers (scripts/setup.sh: ipmi_sim, snmpd, sushy-emulator, sshd and the OpenSSH
+# client, which rtt also types through, nats-server) and
 # mo-bench and mod and mo-agent built side by side, as `cargo build --workspace --all-targets`
 # leaves them in target/debug (rtt, ws-attach, agent and cluster start that mod; agent starts
 # that mo-agent; cluster starts a nats-server from the peers venv; the bindings' comparison,

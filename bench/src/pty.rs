@@ -1,4 +1,5 @@
-//! Ptys the benchmarks open themselves: the bare pty reader of `flood-pty`.
+//! Ptys the benchmarks open themselves: the bare pty reader of `flood-pty`, the terminal `rtt`
+//! runs the OpenSSH client on.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -78,5 +79,16 @@ impl Master {
                 Err(_would_block) => continue,
             }
         }
+    }
+
+    /// Write all of `bytes` (what a user types).
+    pub async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let mut ready = self.0.writable().await?;
+            if let Ok(n) = ready.try_io(|fd| Ok(nix::unistd::write(fd.get_ref(), bytes)?)) {
+                bytes = bytes.get(n?..).unwrap_or_default();
+            }
+        }
+        Ok(())
     }
 }
