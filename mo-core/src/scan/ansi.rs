@@ -95,8 +95,16 @@ fn any_in(block: &[u8], bad: fn(u8) -> bool) -> bool {
 /// bytes at a time: output with no escape or control byte costs about a `memchr`.
 pub(super) fn text_run(bytes: &[u8]) -> usize {
     const BLOCK: usize = 16;
-    let mut done = 0;
-    for block in bytes.chunks_exact(BLOCK) {
+    // Runs between colour sequences are often a word: look at the first bytes one by one.
+    let head = bytes.len().min(BLOCK);
+    if let Some(end) = bytes
+        .get(..head)
+        .and_then(|h| h.iter().position(|&b| not_text(b)))
+    {
+        return end;
+    }
+    let mut done = head;
+    for block in bytes.get(head..).unwrap_or_default().chunks_exact(BLOCK) {
         if any_in(block, not_text) {
             break;
         }
@@ -247,12 +255,19 @@ impl AnsiStripper {
     /// Strips `input` whole into a new vector, line ends as `\n`. A convenience for tests and tools;
     /// the stripper's state carries over to the next call.
     pub fn strip(&mut self, input: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(input.len());
+        let mut out = Vec::new();
+        self.strip_into(input, &mut out);
+        out
+    }
+
+    /// Strips `input`, appending its text to `out` and a `\n` for each line end (CR or LF): what
+    /// [`AnsiStripper::feed`] emits, in one buffer. The state carries over to the next call.
+    pub fn strip_into(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        out.reserve(input.len());
         self.feed(input, |piece| match piece {
             Piece::Text(text) => out.extend_from_slice(text),
             Piece::LineEnd => out.push(b'\n'),
         });
-        out
     }
 
     fn enter(&mut self, state: State) {

@@ -113,6 +113,16 @@ pub struct Match {
     pub partial: bool,
 }
 
+/// The most scratch space kept per thread for stripped output between chunks (a larger chunk gets
+/// a larger buffer, freed again after it).
+const MAX_STRIPPED: usize = 256 * 1024;
+
+thread_local! {
+    /// Output stripped of escape sequences, line ends as `\n`, for [`Lines::push_plain`]: one
+    /// buffer per thread rather than one per scanner (`feed` does not yield while it holds it).
+    static STRIPPED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The line being assembled and the lines before it.
 #[derive(Debug)]
 struct Lines {
@@ -126,7 +136,8 @@ struct Lines {
     context_lines: usize,
     /// Where the prefilter's literals start in the chunk being fed (reused from chunk to chunk).
     hits: Vec<usize>,
-    /// Lines of the chunk being fed that were passed over, not yet in `context` (start, end).
+    /// Lines of the chunk being fed that were passed over, not yet in `context` (start, end), in
+    /// order.
     passed: Vec<(usize, usize)>,
     /// Scratch space of the prefilter.
     lower: Vec<u8>,
@@ -151,38 +162,99 @@ impl Lines {
         }
     }
 
-    /// Feeds output holding no escape sequence and no control byte but TAB, CR and LF — what the
-    /// stripper would pass on unchanged — with the stripper in its ground state. The same as
-    /// feeding it through the stripper, but lines wholly inside `bytes` in which the prefilter
-    /// finds no literal are passed over without being copied or matched (only the last few are
-    /// kept, as context).
+    /// Feeds text holding no escape sequence and no control byte but TAB, CR and LF: output the
+    /// stripper (in its ground state) would pass on unchanged, or what it made of some output
+    /// ([`AnsiStripper::strip_into`]). The same as feeding the stripper's pieces one by one
+    /// ([`Lines::push_text`], [`Lines::end_line`]), but lines wholly inside `bytes` in which the
+    /// prefilter finds no literal are passed over without being copied or matched (only the last
+    /// few are kept, as context).
     fn push_plain(&mut self, bytes: &[u8], who: &Who<'_>, out: &mut Vec<Match>) {
-        let mut ends = memchr::memchr2_iter(b'\r', b'\n', bytes);
-        let Some(first) = ends.next() else {
+        let Some(first) = memchr::memchr2(b'\r', b'\n', bytes) else {
             self.push_text(bytes, who, out);
             return;
         };
         // The end of the line begun by earlier output.
         self.push_text(bytes.get(..first).unwrap_or_default(), who, out);
         self.end_line(who, out);
+        // The start of the partial line at the end (there is a line end before it).
+        let last = memchr::memrchr2(b'\r', b'\n', bytes).unwrap_or(first) + 1;
+        let Some(prefilter) = who.patterns.prefilter() else {
+            // Every line may match.
+            self.pass_over(bytes, first + 1, last, true, who, out);
+            self.push_text(bytes.get(last..).unwrap_or_default(), who, out);
+            return;
+        };
         let mut hits = std::mem::take(&mut self.hits);
         hits.clear();
-        // Without a prefilter every line may match; with one, lines with a literal and short
-        // lines (see `Prefilter::short_lines`) may.
-        let (every, short) = match who.patterns.prefilter() {
-            Some(prefilter) => {
-                prefilter.starts(bytes, &mut self.lower, &mut hits);
-                (false, prefilter.short_lines())
+        prefilter.starts(bytes, &mut self.lower, &mut hits);
+        // Only the lines holding a literal are looked for; those between are passed over.
+        let mut done = first + 1;
+        for &hit in &hits {
+            if hit < done {
+                continue; // in a line already matched
             }
-            None => (true, 0),
-        };
-        let mut next_hit = hits.iter().copied().peekable();
-        let mut start = first + 1;
-        for end in ends {
+            if hit >= last {
+                break; // in the partial line, matched once it is complete or quiet
+            }
+            let before = bytes.get(done..hit).unwrap_or_default();
+            let start = memchr::memrchr2(b'\r', b'\n', before).map_or(done, |at| done + at + 1);
+            let after = bytes.get(hit..).unwrap_or_default();
+            // Literals hold no line end, and there is one at `last - 1`.
+            let end = memchr::memchr2(b'\r', b'\n', after).map_or(last - 1, |at| hit + at);
+            self.pass_over(bytes, done, start, false, who, out);
+            self.push_text(bytes.get(start..end).unwrap_or_default(), who, out);
+            self.end_line(who, out);
+            done = end + 1;
+        }
+        self.hits = hits;
+        self.pass_over(bytes, done, last, false, who, out);
+        // The partial line.
+        self.push_text(bytes.get(last..).unwrap_or_default(), who, out);
+    }
+
+    /// Feeds the complete lines of `bytes[from..to]` (`to` is just after a line end, or `from`),
+    /// the line so far being empty. If `every`, each is matched; else none of them holds a
+    /// literal, so none can match, and only the last few are kept, as context: found from the
+    /// end, without looking at the lines before them (unless an overlong one is among them).
+    fn pass_over(
+        &mut self,
+        bytes: &[u8],
+        from: usize,
+        to: usize,
+        every: bool,
+        who: &Who<'_>,
+        out: &mut Vec<Match>,
+    ) {
+        let region = bytes.get(from..to).unwrap_or_default();
+        if !every {
+            self.passed.clear();
+            let mut end = region.len();
+            let mut fits = true;
+            while end > 0 && self.passed.len() < self.context_lines {
+                let line_end = end - 1;
+                let before = region.get(..line_end).unwrap_or_default();
+                let start = memchr::memrchr2(b'\r', b'\n', before).map_or(0, |at| at + 1);
+                if line_end - start > self.max_line {
+                    // Its pieces are context too: go line by line.
+                    fits = false;
+                    break;
+                }
+                if line_end > start {
+                    self.passed.push((from + start, from + line_end));
+                }
+                end = start;
+            }
+            if fits {
+                self.passed.reverse();
+                self.keep_passed(bytes);
+                return;
+            }
+            self.passed.clear();
+        }
+        let mut start = from;
+        for end in memchr::memchr2_iter(b'\r', b'\n', region).map(|at| from + at) {
             let line = bytes.get(start..end).unwrap_or_default();
-            while next_hit.next_if(|&h| h < start).is_some() {}
-            let hit = every || line.len() <= short || next_hit.peek().is_some_and(|&h| h < end);
-            if hit || line.len() > self.max_line {
+            if every || line.len() > self.max_line {
                 self.keep_passed(bytes);
                 self.push_text(line, who, out);
                 self.end_line(who, out);
@@ -191,10 +263,7 @@ impl Lines {
             }
             start = end + 1;
         }
-        self.hits = hits;
         self.keep_passed(bytes);
-        // The partial line.
-        self.push_text(bytes.get(start..).unwrap_or_default(), who, out);
     }
 
     /// Puts the lines passed over in `bytes` into the context, as [`Lines::end_line`] would.
@@ -378,9 +447,15 @@ impl Scanner {
             // Nothing to strip: lines can be matched (or passed over) in place.
             lines.push_plain(bytes, &who, &mut out);
         } else {
-            stripper.feed(bytes, |piece| match piece {
-                Piece::Text(text) => lines.push_text(text, &who, &mut out),
-                Piece::LineEnd => lines.end_line(&who, &mut out),
+            // Stripped into one buffer first, so that the prefilter searches the chunk's text in
+            // one pass and lines without a literal are passed over, as for plain output.
+            STRIPPED.with_borrow_mut(|text| {
+                text.clear();
+                stripper.strip_into(bytes, text);
+                lines.push_plain(text, &who, &mut out);
+                if text.capacity() > MAX_STRIPPED {
+                    *text = Vec::new();
+                }
             });
         }
         out

@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, Span, packed};
+use memchr::memmem;
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 /// Most literals one pattern may contribute (an alternation of many words is left unfiltered).
@@ -32,6 +33,8 @@ const PER_SEARCHER: usize = 64;
 const MAX_FOLDED_LETTERS: u32 = 3;
 /// Most case variants in all, beyond which the text is lowercased instead.
 const MAX_VARIANTS: usize = 64;
+/// Most short whole lines (each a pass over the text), beyond which there is no prefilter.
+const MAX_SHORT: usize = 16;
 
 /// One byte of a literal, and whether its ASCII case is free (a letter of a case-insensitive
 /// part of a pattern, kept lowercase).
@@ -71,9 +74,10 @@ pub(super) struct Prefilter {
     search: Search,
     /// How many literals, for tests and benchmarks.
     literals: usize,
-    /// Lines this long or shorter may match without holding a literal: the longest line that
-    /// a whole-line pattern with only short literals (`^=> $`) matches, or 0.
-    short_lines: usize,
+    /// The short whole lines of prompt patterns (`=> ` of `^=> $`, in each ASCII case where the
+    /// case is free), each searched for on its own: a literal that short would make the SIMD
+    /// searcher stop nearly everywhere.
+    short: Vec<memmem::Finder<'static>>,
 }
 
 /// How the literals are searched for.
@@ -180,7 +184,7 @@ impl Prefilter {
     /// (then every line has to be matched against the set).
     pub(super) fn new<'a>(regexes: impl IntoIterator<Item = &'a str>) -> Option<Prefilter> {
         let mut candidates: Vec<Vec<LitSet>> = Vec::new();
-        let mut short_lines = 0;
+        let mut short: Vec<Vec<u8>> = Vec::new();
         for regex in regexes {
             // The regex crate's defaults for byte regexes: Unicode on, may match invalid UTF-8.
             let hir = regex_syntax::ParserBuilder::new()
@@ -189,12 +193,27 @@ impl Prefilter {
                 .parse(regex)
                 .ok()?;
             // A prompt such as `^=> $` matches a whole line of a few bytes: searching for a
-            // literal that short would slow the search for all; short lines are scanned instead.
+            // literal that short with the others would slow the search for all, so each short
+            // line is searched for on its own (in every case variant), the longer ones with the
+            // others. (An empty line is never matched.)
             if let Some(lines) = whole_lines(&hir)
-                && let Some(longest) = lines.iter().map(Vec::len).max()
                 && lines.iter().any(|l| l.len() < SHORT_LITERAL)
             {
-                short_lines = short_lines.max(longest);
+                let (few, long): (LitSet, LitSet) = lines
+                    .into_iter()
+                    .filter(|l| !l.is_empty())
+                    .partition(|l| l.len() < SHORT_LITERAL);
+                for variant in few.iter().flat_map(|l| case_variants(l)) {
+                    if !short.contains(&variant) {
+                        short.push(variant);
+                    }
+                }
+                if short.len() > MAX_SHORT {
+                    return None;
+                }
+                if !long.is_empty() {
+                    candidates.push(vec![long]);
+                }
                 continue;
             }
             let found = sets(&hir);
@@ -248,7 +267,10 @@ impl Prefilter {
         Some(Prefilter {
             search,
             literals: literals.len(),
-            short_lines,
+            short: short
+                .iter()
+                .map(|line| memmem::Finder::new(line).into_owned())
+                .collect(),
         })
     }
 
@@ -257,39 +279,39 @@ impl Prefilter {
         self.literals
     }
 
-    /// Lines this long or shorter may match whether or not they hold a literal.
-    pub(super) fn short_lines(&self) -> usize {
-        self.short_lines
-    }
-
     /// Appends to `starts` where literals start in `text`, in order: every line (text between
     /// line ends) that may match holds one of them. (Literals hold no line end, so a literal
     /// passed over for overlapping one found lies in the same line.) `lower` is scratch space.
     pub(super) fn starts(&self, text: &[u8], lower: &mut Vec<u8>, starts: &mut Vec<usize>) {
         let before = starts.len();
-        let searchers = match &self.search {
-            Search::Nothing => return,
-            Search::Automaton(ac) => {
-                starts.extend(ac.find_iter(text).map(|m| m.start()));
-                return;
-            }
-            Search::Lowered(searchers) => {
-                let text = lowered(text, lower);
-                for searcher in searchers {
-                    starts.extend(searcher.find_iter(text).map(|m| m.start()));
+        for finder in &self.short {
+            starts.extend(finder.find_iter(text));
+        }
+        // How many runs of starts in order were appended.
+        let searchers = self.short.len()
+            + match &self.search {
+                Search::Nothing => 0,
+                Search::Automaton(ac) => {
+                    starts.extend(ac.find_iter(text).map(|m| m.start()));
+                    1
                 }
-                searchers.len()
-            }
-            Search::Cased { searchers, folded } => {
-                for searcher in searchers {
-                    searcher.search(text, folded, &mut |at| {
-                        starts.push(at);
-                        true
-                    });
+                Search::Lowered(searchers) => {
+                    let text = lowered(text, lower);
+                    for searcher in searchers {
+                        starts.extend(searcher.find_iter(text).map(|m| m.start()));
+                    }
+                    searchers.len()
                 }
-                searchers.len()
-            }
-        };
+                Search::Cased { searchers, folded } => {
+                    for searcher in searchers {
+                        searcher.search(text, folded, &mut |at| {
+                            starts.push(at);
+                            true
+                        });
+                    }
+                    searchers.len()
+                }
+            };
         if searchers > 1
             && let Some(new) = starts.get_mut(before..)
         {
@@ -299,7 +321,7 @@ impl Prefilter {
 
     /// Whether some pattern may match `text`: false only if none can. `lower` is scratch space.
     pub(super) fn may_match(&self, text: &[u8], lower: &mut Vec<u8>) -> bool {
-        if text.len() <= self.short_lines {
+        if self.short.iter().any(|finder| finder.find(text).is_some()) {
             return true;
         }
         match &self.search {
@@ -676,19 +698,31 @@ mod tests {
     }
 
     #[test]
-    fn whole_line_prompts_with_short_literals_scan_short_lines() {
+    fn whole_line_prompts_with_short_strings_search_for_them_on_their_own() {
         let mut lower = Vec::new();
-        let p = Prefilter::new([r"^=> $", r"^(ok|=>)$", "Kernel panic"]).unwrap();
-        assert_eq!((p.short_lines(), p.literals()), (3, 1));
-        assert!(p.may_match(b"=> ", &mut lower));
-        assert!(p.may_match(b"abc", &mut lower));
-        assert!(!p.may_match(b"a line => with a prompt", &mut lower));
+        let p = Prefilter::new([
+            r"^=> $",
+            r"^(ok|=>|(?i)go)$",
+            "Kernel panic",
+            r"^(=|boot> )$",
+        ])
+        .unwrap();
+        // `=> `, `ok`, `=>`, `go` in four cases, `=`; `Kernel panic` and `boot> ` with the rest.
+        assert_eq!((p.short.len(), p.literals()), (8, 2));
+        for line in [&b"=> "[..], b"ok", b"gO", b"=", b"boot> "] {
+            assert!(p.may_match(line, &mut lower), "{line:?}");
+        }
+        assert!(!p.may_match(b"abc", &mut lower));
+        // A necessary condition only: the line may hold more.
+        assert!(p.may_match(b"a line => with a prompt", &mut lower));
         let p = Prefilter::new([r"^=> $"]).unwrap();
-        assert_eq!((p.short_lines(), p.literals()), (3, 0));
+        assert_eq!((p.short.len(), p.literals()), (1, 0));
         let mut starts = Vec::new();
-        p.starts(b"=> \r\nlonger line\r\n", &mut lower, &mut starts);
-        assert!(starts.is_empty());
+        p.starts(b"longer line\r\n=> \r\n", &mut lower, &mut starts);
+        assert_eq!(starts, vec![13]);
         assert!(!p.may_match(b"longer line", &mut lower));
+        // `^$` matches no line the scanner matches (empty lines are not).
+        assert!(Prefilter::new([r"^$", "panic"]).unwrap().short.is_empty());
     }
 
     #[test]
@@ -712,7 +746,7 @@ mod tests {
         assert_eq!(starts, vec![2, 13, 24]);
         // Case-sensitive patterns: their literals are found as written only.
         starts.clear();
-        p.starts(b"a WORD149X b word002x c Word000x", &mut lower, &mut starts);
+        p.starts(b"a WORD149X b word002x c WORD000x", &mut lower, &mut starts);
         assert_eq!(starts, vec![13]);
     }
 

@@ -559,6 +559,9 @@ fn random_output(rng: &mut StdRng, lines: usize) -> Vec<u8> {
         b"web1 login: ",
         b"=> ",
         b"boot> ",
+        b"Ker\x1b[1mnel\x1b[0m panic - not syncing: in a colour",
+        b"\x1b[31mI/O\x1b[0m error, dev sdb",
+        b"Out of mem\x1b]0;title\x1b\\ory: Killed process 7 (sh)",
         b"123456789012",
         b"ordinary text",
         b"\x1b[0;32m",
@@ -716,5 +719,47 @@ fn case_sensitive_and_insensitive_patterns_match_through_the_prefilter_cut_anywh
     for step in 1..8 {
         let cuts: Vec<usize> = (step..input.len()).step_by(step).collect();
         assert_eq!(run(&filtered, &cuts), want, "steps of {step}");
+    }
+}
+
+#[test]
+fn chunks_match_as_the_whole_output_stripped_and_split_into_lines_does() {
+    // An oracle apart from the scanner: strip the whole output at once, split it into lines
+    // (overlong ones into pieces) and match each against the set. Fed in random pieces — cut
+    // inside literals, escape sequences and CR LF pairs — the scanner must find the same.
+    let config = ScanConfig {
+        quiet: 5 * MS,
+        context_lines: 3,
+        max_line: 64,
+    };
+    let set = PatternSet::new(&patterns()).unwrap();
+    assert!(set.prefilter().is_some());
+    let mut rng = StdRng::seed_from_u64(0x0c1e_5a11);
+    for round in 0..40 {
+        let output = random_output(&mut rng, 300);
+        let stripped = AnsiStripper::new().strip(&output);
+        let mut want = Vec::new();
+        for line in stripped.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            for piece in line.chunks(config.max_line) {
+                for index in set.set().matches(piece).iter() {
+                    let name = set.get(index).unwrap().name.clone();
+                    want.push((name, String::from_utf8_lossy(piece).into_owned()));
+                }
+            }
+        }
+        assert!(!want.is_empty(), "round {round}");
+        let mut scanner = Scanner::with_set("web1", set.clone(), config.clone());
+        let mut got = Vec::new();
+        let mut rest = &output[..];
+        let now = Instant::now();
+        while !rest.is_empty() {
+            let n = rng.random_range(1..=rest.len().min(300));
+            let (piece, more) = rest.split_at(n);
+            rest = more;
+            got.extend(scanner.feed(piece, now));
+        }
+        got.extend(scanner.flush());
+        let got: Vec<(String, String)> = got.into_iter().map(|m| (m.pattern, m.line)).collect();
+        assert_eq!(got, want, "round {round}");
     }
 }
