@@ -30,6 +30,14 @@ impl TailBuffer {
         };
         let overflow = (self.bytes.len() + data.len()).saturating_sub(self.cap);
         self.bytes.drain(..overflow);
+        let need = self.bytes.len() + data.len();
+        if need > self.bytes.capacity() {
+            // Grow by an eighth rather than double: an idle console keeps what its boot printed
+            // with little room to spare (thousands of them stay resident), and never more than
+            // the cap. Still geometric, so appending stays amortised O(1).
+            let target = (need + need / 8).clamp(need, self.cap);
+            self.bytes.reserve_exact(target - self.bytes.len());
+        }
         self.bytes.extend(data);
     }
 
@@ -86,6 +94,30 @@ mod tests {
         assert_eq!(u.last_lines(1), b"b\n");
         assert_eq!(u.last_lines(2), b"a\nb\n");
         assert_eq!(u.last_lines(0), b"");
+    }
+
+    #[test]
+    fn holds_little_more_than_its_bytes_and_never_more_than_its_cap() {
+        // A boot's worth of output in line-sized pieces: kept with at most an eighth to spare.
+        let mut t = TailBuffer::new(32 * 1024);
+        let line = b"[    0.123456] systemd[1]: Started some service of the machine.\r\n";
+        for _ in 0..90 {
+            t.push(line);
+        }
+        assert_eq!(t.len(), 90 * line.len());
+        assert!(
+            t.bytes.capacity() <= t.len() + t.len() / 8 + line.len(),
+            "{} bytes held in {}",
+            t.len(),
+            t.bytes.capacity()
+        );
+        // A flood: the buffer stops at its cap and stays there.
+        for _ in 0..2000 {
+            t.push(line);
+        }
+        assert_eq!(t.len(), 32 * 1024);
+        assert_eq!(t.bytes.capacity(), 32 * 1024);
+        assert!(t.last_lines(1).ends_with(line));
     }
 
     #[test]

@@ -29,13 +29,16 @@ mod signals;
 
 /// Input bytes waiting for the link before the actor stops taking requests.
 const PENDING_CAP: usize = 64 * 1024;
-const READ_MIN: usize = 1024;
+/// The read size of a quiet link, and the least room a read is given: an idle console's whole
+/// read buffer (10,000 idle consoles hold 2.5 MiB of them).
+const READ_MIN: usize = 256;
 /// The user name auto-login input and notices are recorded under.
 const LOGIN_USER: &str = "auto-login";
+/// The read size of a flooding link (the read size doubles after each read that filled it).
 const READ_MAX: usize = 64 * 1024;
 
 enum Wake {
-    Request(Option<Request>),
+    Request(Option<Box<Request>>),
     Read(std::io::Result<usize>),
     Wrote(std::io::Result<usize>),
     Connected(Result<Link>),
@@ -45,7 +48,7 @@ enum Wake {
 }
 
 pub(super) struct Actor {
-    cfg: ConsoleConfig,
+    cfg: Arc<ConsoleConfig>,
     name: Arc<str>,
     /// The link and its retries.
     link: Connection,
@@ -53,8 +56,8 @@ pub(super) struct Actor {
     sharing: Sharing,
     /// The timeline's consumers: the record log, bounded consumers, the viewers' ring.
     hub: Hub,
-    rx: mpsc::Receiver<Request>,
-    self_tx: mpsc::WeakSender<Request>,
+    rx: mpsc::Receiver<Box<Request>>,
+    self_tx: mpsc::WeakSender<Box<Request>>,
     state: watch::Sender<LinkState>,
     /// The modem lines as last announced on the current link.
     modem: watch::Sender<Option<ModemState>>,
@@ -95,11 +98,11 @@ pub(super) struct Outlets {
 
 impl Actor {
     pub(super) fn new(
-        cfg: ConsoleConfig,
+        cfg: Arc<ConsoleConfig>,
         connector: Arc<dyn Connector>,
         consumers: Consumers,
-        rx: mpsc::Receiver<Request>,
-        self_tx: mpsc::WeakSender<Request>,
+        rx: mpsc::Receiver<Box<Request>>,
+        self_tx: mpsc::WeakSender<Box<Request>>,
         outlets: Outlets,
     ) -> Self {
         let Outlets {
@@ -141,9 +144,7 @@ impl Actor {
             // worker thread from every other console and front door: take part in tokio's
             // cooperative budget like its own I/O resources do.
             tokio::task::coop::consume_budget().await;
-            if self.read_buf.capacity() - self.read_buf.len() < READ_MIN {
-                self.read_buf.reserve(self.read_size);
-            }
+            self.make_room();
             let timer = [
                 self.link.retry_at,
                 self.idle_at,
@@ -165,8 +166,11 @@ impl Actor {
                 () = sleep_opt(timer) => Wake::Timer,
             };
             match wake {
-                Wake::Request(None) | Wake::Request(Some(Request::Shutdown)) => break,
-                Wake::Request(Some(req)) => self.handle(req),
+                Wake::Request(None) => break,
+                Wake::Request(Some(req)) => match *req {
+                    Request::Shutdown => break,
+                    req => self.handle(req),
+                },
                 Wake::Read(Ok(0)) => self.link_down("the device closed the connection".into()),
                 Wake::Read(Ok(n)) => {
                     self.on_output(n);
@@ -225,17 +229,53 @@ impl Actor {
         }
     }
 
+    /// Give the next read room for `read_size` bytes, keeping no more than a quiet link needs:
+    /// no buffer without a link (an on-demand console between viewers, a link that is down), and
+    /// the buffer of a burst given up once the link is quiet again (the chunks read into it keep
+    /// only it alive, and only while someone holds them).
+    fn make_room(&mut self) {
+        if self.link.reader.is_none() {
+            if self.read_buf.capacity() > 0 {
+                self.read_buf = BytesMut::new();
+            }
+            return;
+        }
+        let want = self.read_size;
+        let room = self.read_buf.capacity() - self.read_buf.len();
+        if (READ_MIN..=4 * want).contains(&room) {
+            return;
+        }
+        // Whether no chunk read into the buffer is held any more: then its whole allocation is
+        // back (`try_reclaim` never allocates).
+        let unique = self.read_buf.try_reclaim(room + 1);
+        if !unique && room >= READ_MIN {
+            // Too big for a quiet link, but chunks still hold parts of it: use its room up
+            // rather than pin it half empty.
+            return;
+        }
+        if unique && (want..=4 * want).contains(&self.read_buf.capacity()) {
+            return;
+        }
+        // A fresh buffer rather than `reserve`, which would grow the old allocation by
+        // doubling (with the part already read still in front).
+        self.read_buf = BytesMut::with_capacity(want);
+    }
+
     fn on_output(&mut self, n: usize) {
+        // What the read was given: a read that did not fill it took all the link had.
+        let room = self.read_buf.capacity();
         let data = self.read_buf.split_to(n).freeze();
         if let Some(held) = self.secrets.as_mut().and_then(|g| g.output(&data)) {
             let user = self.secret_user.clone();
             let _ = self.hub.emit(RecordKind::Input, user, held);
         }
-        // Adapt the read size: a full read means a fast device, a small one an idle prompt.
+        // Adapt the read size: a full read means a fast device; one that took all the link had
+        // sizes the next to it (a burst that ended, an idle prompt), and `make_room` then gives
+        // up a buffer much larger than that.
         if n >= self.read_size {
             self.read_size = (self.read_size * 2).min(READ_MAX);
-        } else if n < self.read_size / 4 {
-            self.read_size = (self.read_size / 2).max(READ_MIN);
+        } else if n < room {
+            self.read_size = n.next_power_of_two().clamp(READ_MIN, self.read_size);
         }
         let actions = self
             .login
@@ -714,10 +754,10 @@ impl Actor {
                     BreakStep::Delay(d) => tokio::time::sleep(*d).await,
                     BreakStep::Send(bytes) => {
                         let Some(tx) = tx.upgrade() else { return };
-                        let req = super::Request::Inject {
+                        let req = Box::new(super::Request::Inject {
                             user: user.clone(),
                             bytes: Bytes::from(bytes.clone()),
-                        };
+                        });
                         if tx.send(req).await.is_err() {
                             return;
                         }

@@ -362,12 +362,15 @@ enum Request {
 
 struct Shared {
     name: Arc<str>,
-    tx: mpsc::Sender<Request>,
+    /// Requests travel boxed: a channel's first block holds 32 of them whether or not any is
+    /// sent, and a console that nobody uses should not pay 2 KiB for that.
+    tx: mpsc::Sender<Box<Request>>,
     state: watch::Receiver<LinkState>,
     modem: watch::Receiver<Option<ModemState>>,
     lines: watch::Receiver<Lines>,
     log: watch::Receiver<LogHealth>,
-    config: ConsoleConfig,
+    /// Shared with the actor (one copy per console, break sequences and all).
+    config: Arc<ConsoleConfig>,
 }
 
 /// A handle on a console actor. Cheap to clone; the actor stops when the last handle (and the last
@@ -441,6 +444,7 @@ impl Console {
         let (lines_tx, lines_rx) = watch::channel(Lines::default());
         let (log_tx, log_rx) = watch::channel(LogHealth::default());
         let name: Arc<str> = Arc::from(config.name.as_str());
+        let config = Arc::new(config);
         let actor = actor::Actor::new(
             config.clone(),
             connector,
@@ -542,7 +546,7 @@ impl Console {
         let (reply, rx) = oneshot::channel();
         self.shared
             .tx
-            .send(make(reply))
+            .send(Box::new(make(reply)))
             .await
             .map_err(|_| self.gone())?;
         rx.await.map_err(|_| self.gone())
@@ -642,10 +646,10 @@ impl Console {
     pub async fn log_input(&self, user: &str, bytes: impl Into<Bytes>) -> Result<()> {
         self.shared
             .tx
-            .send(Request::TypedElsewhere {
+            .send(Box::new(Request::TypedElsewhere {
                 user: Arc::from(user),
                 bytes: bytes.into(),
-            })
+            }))
             .await
             .map_err(|_| self.gone())
     }
@@ -654,9 +658,9 @@ impl Console {
     pub async fn reconnect(&self, user: &str) -> Result<()> {
         self.shared
             .tx
-            .send(Request::Reconnect {
+            .send(Box::new(Request::Reconnect {
                 user: Arc::from(user),
-            })
+            }))
             .await
             .map_err(|_| self.gone())
     }
@@ -679,11 +683,11 @@ impl Console {
 
     /// Stop the actor: viewers get a notice and then [`ViewerEvent::Closed`].
     pub async fn shutdown(&self) {
-        let _ = self.shared.tx.send(Request::Shutdown).await;
+        let _ = self.shared.tx.send(Box::new(Request::Shutdown)).await;
     }
 
     fn send_detach(&self, id: ViewerId) {
-        let req = Request::Detach { id };
+        let req = Box::new(Request::Detach { id });
         match self.shared.tx.try_send(req) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Closed(_)) => {}
