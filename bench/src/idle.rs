@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use mo_core::console::{Console, ConsoleConfig};
-use mo_core::log::{LogOptions, LogWriter};
+use mo_core::log::{Fsync, LogOptions, LogWriter};
 
 use crate::common::{raise_fd_limit, rss_bytes, sim};
 
@@ -17,21 +17,30 @@ pub struct Opts {
     /// Boot speed of the sims (`fast`, `normal`, `none`).
     #[arg(long, default_value = "fast")]
     boot: String,
+    /// When the record logs are forced to disk, as `mod --fsync` (the daemon's default): each
+    /// log's first sync waits for a journal commit, which is most of the start-up time on a
+    /// loaded disk (`never` shows the rest).
+    #[arg(long, default_value = "interval=1s")]
+    fsync: Fsync,
 }
 
 pub async fn run(o: Opts) -> anyhow::Result<()> {
     raise_fd_limit();
     let tmp = tempfile::tempdir()?;
     println!(
-        "idle: {} sim consoles (boot={}) with record logs, one process",
-        o.consoles, o.boot
+        "idle: {} sim consoles (boot={}) with record logs (--fsync {}), one process",
+        o.consoles, o.boot, o.fsync
     );
+    let log_opts = LogOptions {
+        fsync: o.fsync,
+        ..LogOptions::default()
+    };
     let rss0 = rss_bytes();
     let t0 = Instant::now();
     let mut consoles = Vec::with_capacity(o.consoles);
     for i in 0..o.consoles {
         let name = format!("i{i:05}");
-        let (log, _) = LogWriter::open(&tmp.path().join(&name), LogOptions::default())?;
+        let (log, _) = LogWriter::open(&tmp.path().join(&name), log_opts.clone())?;
         let console = Console::spawn(
             ConsoleConfig::new(name.clone()),
             sim(&name, &format!("boot={}", o.boot))?,

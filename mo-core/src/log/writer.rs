@@ -165,6 +165,8 @@ pub struct LogWriter {
     files_lock: Arc<Mutex<()>>,
     /// When the oldest record not yet made durable was written.
     unsynced_since: Option<std::time::Instant>,
+    /// A segment was created since the last sync: the directory is synced with the next one.
+    dir_unsynced: bool,
 }
 
 impl LogWriter {
@@ -186,6 +188,7 @@ impl LogWriter {
             compressor: None,
             files_lock: Arc::new(Mutex::new(())),
             unsynced_since: None,
+            dir_unsynced: false,
         };
         let mut recovery = Recovery {
             segment: None,
@@ -318,13 +321,18 @@ impl LogWriter {
         }
     }
 
-    /// Force everything written so far to stable storage (`fdatasync`).
+    /// Force everything written so far to stable storage (`fdatasync`), and the directory too
+    /// when a segment was created since the last sync (so that its name is durable).
     pub fn sync(&mut self) -> Result<()> {
         if let Some(live) = &self.live
             && let Some(file) = &live.file
         {
             file.sync_data()
                 .map_err(|e| io_err("sync log segment", &live.path, e))?;
+        }
+        if self.dir_unsynced {
+            self.sync_dir()?;
+            self.dir_unsynced = false;
         }
         self.unsynced_since = None;
         Ok(())
@@ -417,9 +425,9 @@ impl LogWriter {
                 len: 0,
                 records: 0,
             });
-            if self.opts.fsync != Fsync::Never {
-                self.sync_dir()?;
-            }
+            // The new name is made durable with the segment's first sync, not now: a thousand
+            // consoles starting at once would each wait for a journal commit here, twice.
+            self.dir_unsynced = self.opts.fsync != Fsync::Never;
         }
         let Some(live) = &mut self.live else {
             return Err(Error::io(
