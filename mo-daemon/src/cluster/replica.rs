@@ -355,6 +355,14 @@ impl Replication {
                 }
                 Err(e) => return Err(e.into()),
             };
+            // A publish whose ack was lost may have been stored all the same: sent again with
+            // the same message id (and by now perhaps more records) it is answered as a
+            // duplicate of the stored message, and the copy goes on where *that* one ends.
+            let len = if ack.duplicate {
+                self.stored_len(ack.sequence, segment, offset).await?
+            } else {
+                len
+            };
             cursor = Cursor {
                 segment,
                 offset: offset + len,
@@ -363,6 +371,32 @@ impl Replication {
             write_cursor(&dir, &cursor)?;
         }
         Ok(())
+    }
+
+    /// The payload length of stream message `seq`, which must be the one published for
+    /// `segment` byte `offset`.
+    async fn stored_len(&self, seq: u64, segment: u64, offset: u64) -> anyhow::Result<u64> {
+        let stored = self
+            .stream()
+            .await?
+            .get_raw_message(seq)
+            .await
+            .with_context(|| format!("read back stream message {seq} (a duplicate)"))?;
+        let header = |name: &str| {
+            stored
+                .headers
+                .get(name)
+                .and_then(|v| v.as_str().parse::<u64>().ok())
+        };
+        if header(H_SEGMENT) != Some(segment) || header(H_OFFSET) != Some(offset) {
+            bail!(
+                "stream message {seq}, answered as a duplicate of segment {segment} byte \
+                 {offset}, holds segment {:?} byte {:?}",
+                header(H_SEGMENT),
+                header(H_OFFSET)
+            );
+        }
+        Ok(stored.payload.len() as u64)
     }
 
     /// Apply every message of `name` the stream holds beyond the local cursor.
