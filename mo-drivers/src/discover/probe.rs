@@ -5,6 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use async_snmp::{Auth, Client, Oid, Retry, Value};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::{Instant, timeout, timeout_at};
@@ -20,6 +22,11 @@ const MAX_BANNER: usize = 8192;
 const MAX_SYSTEMS: usize = 16;
 /// At most this many outlets are listed.
 const MAX_OUTLETS: usize = 256;
+/// Once a peer has said something, this long without more ends the wait: a banner comes in one
+/// go, and a UDP service answers a request with one datagram. Without it a port that answers
+/// with a few bytes that are neither a whole banner line nor the expected datagram held the
+/// probe for the whole timeout (three times over for IPMI's three exchanges).
+const QUIET: Duration = Duration::from_millis(300);
 
 pub(super) async fn probe(addr: IpAddr, spec: PortSpec, options: &ProbeOptions) -> Option<Found> {
     let target = SocketAddr::new(addr, spec.port);
@@ -50,7 +57,9 @@ async fn udp_socket(target: SocketAddr) -> Option<UdpSocket> {
 }
 
 /// Receive datagrams until `accept` takes one or `deadline` passes. `Err(garbage)` collects
-/// what was received but not accepted (for the report).
+/// what was received but not accepted (for the report); after garbage only a [`QUIET`] spell
+/// is waited for a real answer. `Err` with an empty reason is a stale answer to an earlier
+/// request: ignored, the wait goes on.
 async fn exchange<T>(
     socket: &UdpSocket,
     request: &[u8],
@@ -60,7 +69,7 @@ async fn exchange<T>(
 ) -> Option<T> {
     SENT.udp();
     socket.send(request).await.ok()?;
-    let deadline = Instant::now() + wait;
+    let mut deadline = Instant::now() + wait;
     let mut buf = vec![0u8; 2048];
     loop {
         let n = match timeout_at(deadline, socket.recv(&mut buf)).await {
@@ -70,7 +79,9 @@ async fn exchange<T>(
         };
         match accept(buf.get(..n).unwrap_or_default()) {
             Ok(v) => return Some(v),
+            Err(reason) if reason.is_empty() => {}
             Err(reason) => {
+                deadline = deadline.min(Instant::now() + QUIET);
                 if garbage.is_none() {
                     *garbage = Some(reason);
                 }
@@ -351,95 +362,124 @@ async fn snmp(target: SocketAddr, t: Duration, options: &ProbeOptions) -> Option
             tries.push((auth, 0, Some(user.user.clone())));
         }
     }
-    for (auth, index, v3_user) in tries {
-        let retry = Retry::fixed(0, Duration::ZERO).ok()?;
-        let connect = Client::builder(target.to_string(), auth)
-            .request_timeout(t)
-            .retry(retry)
-            .construction_timeout(t)
-            .connect();
-        let Ok(Ok(client)) = timeout(t + Duration::from_secs(1), connect).await else {
-            if v3_user.is_some() {
-                // Engine discovery failed or the user is unknown: try the next.
-                continue;
-            }
-            return None;
+    // Every community and user at once: an SNMP agent does not answer a wrong v2c community at
+    // all, so trying them one after another cost the whole timeout per wrong one. The answer of
+    // the earliest try in the list wins among those in within [`QUIET`] of the first one.
+    let oids = [Oid::from_slice(&SYS_DESCR), Oid::from_slice(&SYS_OBJECT_ID)];
+    let oids = &oids;
+    let mut pending: FuturesUnordered<_> = tries
+        .into_iter()
+        .enumerate()
+        .map(|(order, (auth, index, v3_user))| async move {
+            let retry = Retry::fixed(0, Duration::ZERO).ok()?;
+            let connect = Client::builder(target.to_string(), auth)
+                .request_timeout(t)
+                .retry(retry)
+                .construction_timeout(t)
+                .connect();
+            // Unreachable, or (v3) engine discovery failed or the user is unknown.
+            let client = timeout(t + Duration::from_secs(1), connect)
+                .await
+                .ok()?
+                .ok()?;
+            SENT.udp();
+            // No answer: unreachable, or a wrong community.
+            let response = timeout(t + Duration::from_secs(1), client.get_many(oids))
+                .await
+                .ok()?
+                .ok()?;
+            Some((order, index, v3_user, client, response))
+        })
+        .collect();
+    let mut best = None;
+    let mut settle = None;
+    loop {
+        let next = match settle {
+            None => pending.next().await,
+            Some(until) => match timeout_at(until, pending.next()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            },
         };
-        let oids = [Oid::from_slice(&SYS_DESCR), Oid::from_slice(&SYS_OBJECT_ID)];
-        SENT.udp();
-        let response = match timeout(t + Duration::from_secs(1), client.get_many(&oids)).await {
-            Ok(Ok(r)) => r,
-            // No answer: unreachable, or a wrong community; try the next.
-            _ => continue,
-        };
-        let value = |oid: &Oid| {
-            response
-                .varbinds
-                .iter()
-                .find(|vb| &vb.oid == oid)
-                .map(|vb| vb.value.clone())
-        };
-        let sys_descr = value(&oids[0])
-            .and_then(|v| v.as_bytes().map(|b| parse::clean_text(b, 120)))
-            .unwrap_or_default();
-        let object_id: Vec<u32> = value(&oids[1])
-            .and_then(|v| v.as_oid().map(|o| o.arcs().to_vec()))
-            .unwrap_or_default();
-        let mut profile = None;
-        let mut outlets = Vec::new();
-        for name in snmp_profiles::candidates(&object_id, &sys_descr) {
-            let Some(p) = PduProfile::builtin(name) else {
-                continue;
-            };
-            let mut column = p.status_column.clone();
-            column.extend_from_slice(&p.index_prefix);
-            let states = walk(&client, &column, t).await;
-            if states.is_empty() {
-                continue;
-            }
-            let names = match outlet_name_column(&p.name) {
-                Some(mut c) => {
-                    c.extend_from_slice(&p.index_prefix);
-                    walk(&client, &c, t).await
-                }
-                None => Vec::new(),
-            };
-            for (index, _) in &states {
-                let number = index
-                    .iter()
-                    .take(index.len().saturating_sub(p.status_suffix.len()))
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(".");
-                let label = names
-                    .iter()
-                    .find(|(i, _)| i.starts_with(index) || index.starts_with(i))
-                    .and_then(|(_, v)| v.as_bytes().map(|b| parse::clean_text(b, 60)))
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| format!("Outlet {number}"));
-                outlets.push(label);
-            }
-            profile = Some(p.name.clone());
-            break;
+        let Some(done) = next else { break };
+        let Some(answer) = done else { continue };
+        settle.get_or_insert_with(|| Instant::now() + QUIET);
+        if best
+            .as_ref()
+            .is_none_or(|b: &(usize, _, _, _, _)| answer.0 < b.0)
+        {
+            best = Some(answer);
         }
-        return Some(Found::Snmp {
-            port: target.port(),
-            community: index,
-            v3_user,
-            sys_descr,
-            sys_object_id: object_id
+    }
+    drop(pending);
+    let (_, index, v3_user, client, response) = best?;
+    let value = |oid: &Oid| {
+        response
+            .varbinds
+            .iter()
+            .find(|vb| &vb.oid == oid)
+            .map(|vb| vb.value.clone())
+    };
+    let sys_descr = value(&oids[0])
+        .and_then(|v| v.as_bytes().map(|b| parse::clean_text(b, 120)))
+        .unwrap_or_default();
+    let object_id: Vec<u32> = value(&oids[1])
+        .and_then(|v| v.as_oid().map(|o| o.arcs().to_vec()))
+        .unwrap_or_default();
+    let mut profile = None;
+    let mut outlets = Vec::new();
+    for name in snmp_profiles::candidates(&object_id, &sys_descr) {
+        let Some(p) = PduProfile::builtin(name) else {
+            continue;
+        };
+        let mut column = p.status_column.clone();
+        column.extend_from_slice(&p.index_prefix);
+        let states = walk(&client, &column, t).await;
+        if states.is_empty() {
+            continue;
+        }
+        let names = match outlet_name_column(&p.name) {
+            Some(mut c) => {
+                c.extend_from_slice(&p.index_prefix);
+                walk(&client, &c, t).await
+            }
+            None => Vec::new(),
+        };
+        for (index, _) in &states {
+            let number = index
                 .iter()
+                .take(index.len().saturating_sub(p.status_suffix.len()))
                 .map(u32::to_string)
                 .collect::<Vec<_>>()
-                .join("."),
-            profile,
-            outlets,
-        });
+                .join(".");
+            let label = names
+                .iter()
+                .find(|(i, _)| i.starts_with(index) || index.starts_with(i))
+                .and_then(|(_, v)| v.as_bytes().map(|b| parse::clean_text(b, 60)))
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| format!("Outlet {number}"));
+            outlets.push(label);
+        }
+        profile = Some(p.name.clone());
+        break;
     }
-    None
+    Some(Found::Snmp {
+        port: target.port(),
+        community: index,
+        v3_user,
+        sys_descr,
+        sys_object_id: object_id
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join("."),
+        profile,
+        outlets,
+    })
 }
 
-/// Read into `raw` until `deadline`, `done` says enough, or the peer closes.
+/// Read into `raw` until `deadline`, `done` says enough, the peer closes, or (once it has sent
+/// something) it is quiet for [`QUIET`].
 async fn read_until(
     stream: &mut TcpStream,
     raw: &mut Vec<u8>,
@@ -447,9 +487,13 @@ async fn read_until(
     mut done: impl FnMut(&[u8]) -> bool,
 ) {
     let mut buf = [0u8; 1024];
+    let mut until = deadline;
     while raw.len() < MAX_BANNER && !done(raw) {
-        match timeout_at(deadline, stream.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => raw.extend_from_slice(buf.get(..n).unwrap_or_default()),
+        match timeout_at(until, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {
+                raw.extend_from_slice(buf.get(..n).unwrap_or_default());
+                until = deadline.min(Instant::now() + QUIET);
+            }
             _ => return,
         }
     }

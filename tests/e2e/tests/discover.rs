@@ -125,8 +125,10 @@ fn discover_finds_names_and_applies() {
             "127.0.0.2-127.0.0.9",
             "--ports",
             &ports,
+            // Each run lasts this long (the silent raw port, the wrong community); the peers
+            // that answer do so in well under a second on loopback.
             "--timeout",
-            "10s",
+            "5s",
             "--credentials",
             &creds_arg,
         ];
