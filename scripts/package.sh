@@ -21,8 +21,18 @@
 # install --locked` into target/tools/cargo-deb and reused. The wheel is assembled from the built
 # lib_mo.so by scripts/build-wheel.py and the tarball packed from the built libmo_node.so by
 # bindings/node/pack.mjs: neither compiles again (maturin would, see scripts/build-wheel.py).
-# Usage: scripts/package.sh   (exits non-zero on the first failure; prints the packages' paths)
+# Usage: scripts/package.sh [--build-only]   (exits non-zero on the first failure; prints the
+# packages' paths). --build-only stops after the release build (and installing cargo-deb):
+# scripts/test.sh runs that in the background while the tests run, then this script whole, whose
+# build is then up to date.
 set -euo pipefail
+
+build_only=0
+case ${1:-} in
+  '') ;;
+  --build-only) build_only=1 ;;
+  *) echo "package.sh: unknown argument \`$1\` (usage: scripts/package.sh [--build-only])" >&2; exit 2 ;;
+esac
 
 cd "$(dirname "$0")/.."
 jobs=${MO_TEST_JOBS:-2}
@@ -57,6 +67,9 @@ step "release build: cargo build --release -j$jobs ${crates[*]}"
 t0=$SECONDS
 cargo build --release -j"$jobs" "${crates[@]}"
 printf 'package: release build took %d s\n' $((SECONDS - t0))
+if ((build_only)); then
+  exit 0
+fi
 
 step "completions and man pages into $generated"
 rm -rf "$generated"
