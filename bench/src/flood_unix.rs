@@ -54,8 +54,8 @@ pub struct Opts {
     /// Patterns mo's scanner evaluates: `default` (the daemon's built-in set), `100` (the
     /// hundred patterns of `mo-bench scan`) or `none` (no scanner at all: the log path alone,
     /// to split mo's cost between logging and scanning).
-    #[arg(long, default_value = "default", value_parser = ["default", "100", "none"])]
-    patterns: String,
+    #[arg(long, value_enum, default_value_t = Patterns::Default)]
+    patterns: Patterns,
     /// When mo's record logs are forced to disk, as `mod --fsync` (the daemon's default).
     #[arg(long, default_value = "interval=1s")]
     fsync: Fsync,
@@ -65,6 +65,18 @@ pub struct Opts {
     /// Pacing (`--rate`, `--chunk-min`, `--chunk-max`).
     #[command(flatten)]
     pub(crate) pace: Pace,
+}
+
+/// The patterns of `--patterns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Patterns {
+    /// The daemon's built-in set.
+    Default,
+    /// The hundred patterns of `mo-bench scan`.
+    #[value(name = "100")]
+    Hundred,
+    /// No scanner at all.
+    None,
 }
 
 /// What carries the flood from the producers to the readers.
@@ -428,9 +440,10 @@ pub async fn run(o: Opts, carrier: Carrier) -> anyhow::Result<()> {
         &format!(
             "mo (record logs, --fsync {}, {})",
             o.fsync,
-            match o.patterns.as_str() {
-                "none" => "no scanner".to_string(),
-                p => format!("scanner with {p} patterns"),
+            match o.patterns {
+                Patterns::None => "no scanner",
+                Patterns::Default => "scanner with default patterns",
+                Patterns::Hundred => "scanner with 100 patterns",
             }
         ),
         &mo,
@@ -607,15 +620,15 @@ async fn mo_path(
     phase: &str,
     dir: &Path,
 ) -> anyhow::Result<(Figures, u64)> {
-    let book = match o.patterns.as_str() {
-        "100" => {
+    let book = match o.patterns {
+        Patterns::Hundred => {
             let configs: Vec<PatternConfig> = crate::scan::patterns()
                 .into_iter()
                 .map(|p| PatternConfig::new(&p.name, &p.regex, p.severity.as_str()))
                 .collect();
             PatternBook::from_config(&configs)?
         }
-        _ => PatternBook::from_config(&[])?,
+        Patterns::Default | Patterns::None => PatternBook::from_config(&[])?,
     };
     let log_opts = LogOptions {
         fsync: o.fsync,
@@ -648,7 +661,7 @@ async fn mo_path(
         let connector = mo_drivers::connector_for(&url, &mo_drivers::DriverOptions::default())?;
         // As Registry::try_start and the daemon's on-start hook: log + bounded scanner feed.
         let consumers = Consumers::new().log(Box::new(writer));
-        if o.patterns == "none" {
+        if o.patterns == Patterns::None {
             consoles.push(Console::spawn_with(
                 ConsoleConfig::new(name),
                 connector,

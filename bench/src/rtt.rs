@@ -15,11 +15,22 @@ pub struct Opts {
     keys: usize,
     /// Which SSH client types: `russh` (mo-bench's own), `openssh` (the stock `ssh` on a pty), or
     /// `both`, one after the other.
-    #[arg(long, default_value = "both", value_parser = ["russh", "openssh", "both"])]
-    client: String,
+    #[arg(long, value_enum, default_value_t = Client::Both)]
+    client: Client,
     /// The `mod` binary (default: next to this program).
     #[arg(long)]
     daemon: Option<std::path::PathBuf>,
+}
+
+/// The clients of `--client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Client {
+    /// mo-bench's own (russh).
+    Russh,
+    /// The stock `ssh` on a pty.
+    Openssh,
+    /// One after the other.
+    Both,
 }
 
 /// The echoing device: the pty in raw mode without the kernel's echo, then `cat` echoes.
@@ -52,14 +63,14 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
          keys per client",
         o.keys
     );
-    if o.client != "openssh" {
+    if o.client != Client::Openssh {
         let login = format!("{USER}:echo");
         let mut console = EchoConsole::open(port, &host_key(&data)?, &login, PASSWORD).await?;
         let result = time_keys(&mut console, o.keys).await;
         console.close().await;
         report("russh (mo-bench's client)", &result?);
     }
-    if o.client != "russh" {
+    if o.client != Client::Russh {
         let mut console = OpenSshEcho::open(tmp.path(), port, USER, "echo", PASSWORD).await?;
         let result = time_keys(&mut console, o.keys).await;
         console.close().await;
