@@ -184,10 +184,12 @@ def split_all_of(s: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
         return [], s
     bases = [n for x in parts if (n := ref_name(x))]
     objects = [x for x in parts if not ref_name(x)]
-    obj = {"type": "object", "properties": {}, "required": [], "description": s.get("description")}
+    properties: dict[str, Any] = {}
+    required: list[str] = []
     for o in objects:
-        obj["properties"].update(o.get("properties") or {})
-        obj["required"] += o.get("required", [])
+        properties.update(o.get("properties") or {})
+        required += o.get("required", [])
+    obj = {"type": "object", "properties": properties, "required": required, "description": s.get("description")}
     return bases, obj
 
 
@@ -283,7 +285,8 @@ class Call:
                 continue
             content = resp.get("content") or {}
             if "application/json" in content:
-                return content["application/json"]["schema"]
+                schema: dict[str, Any] = content["application/json"]["schema"]
+                return schema
             return {"type": "string"} if content else None
         return None
 
@@ -334,7 +337,8 @@ def py_method(call: Call, is_async: bool) -> list[str]:
         body = "{" + ", ".join(items) + "}"
     else:
         body = "None"
-    device = py_ident(call.device_param()) if call.device_param() else "None"
+    device_param = call.device_param()
+    device = py_ident(device_param) if device_param else "None"
     segs = call.segments(lambda n: f"str({py_ident(n)})")
     req = f'self._call("{call.method}", [{segs}], [{query}], {body}, {device})'
     value = f"await {req}" if is_async else req

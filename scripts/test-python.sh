@@ -37,8 +37,8 @@ export MO_MOD_BIN="$target_dir/debug/mod"
 
 echo "==> mypy.stubtest mo._mo"
 "$venv/bin/python" -m mypy.stubtest mo._mo
-echo "==> mypy on the package and examples"
-"$venv/bin/python" -m mypy --strict "$stage/mo" examples/python bindings/python/bench_read.py
+echo "==> mypy on the package, the examples and the generator of its API types"
+"$venv/bin/python" -m mypy --strict "$stage/mo" examples/python bindings/python/bench_read.py scripts/gen-sdk-types.py
 
 if [[ ${MO_SUITES_RAN_INSTALLED:-0} == 1 ]]; then
   # scripts/test.sh: the whole suite already ran against the installed release wheel
