@@ -90,6 +90,52 @@ pub async fn reattach(
     }
 }
 
+/// Most bytes a door holds of what its client sends while [`reattach_reading`] waits.
+pub const HELD_MAX: usize = 64 * 1024;
+
+/// How [`reattach_reading`] ended.
+pub enum Reattach {
+    /// Attached again, in the same mode.
+    Attached(Box<AnySession>),
+    /// The console did not come back in time, or the device is gone.
+    NotBack,
+    /// The client closed its connection while waiting.
+    ClientLeft,
+}
+
+/// [`reattach`] for a door with a byte stream from its client: what the client sends while
+/// waiting is handed to `keep` with `held` (until `held` has [`HELD_MAX`] bytes: then the
+/// client is not read until the wait ends), for the door to type into the new session.
+pub async fn reattach_reading<R: tokio::io::AsyncRead + Unpin>(
+    ctx: &Arc<Ctx>,
+    (device, user, origin, mode): (&str, &str, &str, Mode),
+    rd: &mut R,
+    held: &mut Vec<u8>,
+    mut keep: impl FnMut(&mut Vec<u8>, &[u8]),
+) -> std::io::Result<Reattach> {
+    use tokio::io::AsyncReadExt as _;
+    let wait = reattach(ctx, device, user, origin, mode);
+    tokio::pin!(wait);
+    let mut buf = vec![0u8; 8192];
+    loop {
+        tokio::select! {
+            found = &mut wait => {
+                return Ok(match found {
+                    Some((_entry, session)) => Reattach::Attached(Box::new(session)),
+                    None => Reattach::NotBack,
+                });
+            }
+            read = rd.read(&mut buf), if held.len() < HELD_MAX => {
+                let n = read?;
+                if n == 0 {
+                    return Ok(Reattach::ClientLeft);
+                }
+                keep(held, buf.get(..n).unwrap_or_default());
+            }
+        }
+    }
+}
+
 /// Where a viewer of a console running here comes from, for `who`: in a site, the node too.
 pub fn local_origin(ctx: &Ctx, origin: &str) -> String {
     match ctx.cluster.as_ref() {

@@ -19,7 +19,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use super::listing;
 use crate::Ctx;
 use crate::registry::Entry;
-use crate::viewer::AnySession;
+use crate::viewer::{AnySession, Reattach};
 
 /// Who is on the other side.
 pub struct Door<'a> {
@@ -140,7 +140,14 @@ impl Viewer<'_> {
             .watch(crate::live::Holder::user(self.door.user));
         let me = self.session.user().to_string();
         let mut buf = vec![0u8; 8192];
+        let mut held = Vec::new();
         loop {
+            if !held.is_empty() {
+                let data = std::mem::take(&mut held);
+                if let Flow::Leave = self.keystrokes(&data).await? {
+                    return Ok(());
+                }
+            }
             tokio::select! {
                 read = rd.read(&mut buf) => {
                     let n = read?;
@@ -164,7 +171,12 @@ impl Viewer<'_> {
                     if let Some(seen) = view(event, &me, &self.entry.device.name) {
                         self.wr.write_all(&quote(&seen.terminal())).await?;
                     }
-                    if end {
+                    // In a site, a console that stopped under the viewer (its owner died or
+                    // gave it up) is reattached wherever it runs next.
+                    if end
+                        && !(crate::viewer::may_reattach(self.door.ctx)
+                            && self.reattach(rd, unquote, &mut held).await?)
+                    {
                         return Ok(());
                     }
                 }
@@ -212,6 +224,65 @@ impl Viewer<'_> {
 
     async fn say(&mut self, text: &str) -> std::io::Result<()> {
         self.wr.write_all(&quote(text.as_bytes())).await
+    }
+
+    /// Wait (up to [`crate::viewer::REATTACH_WAIT`]) for the console to run again in the site
+    /// and attach there as before (spy, or read-write); keystrokes typed meanwhile are kept in
+    /// `held` (up to [`crate::viewer::HELD_MAX`] bytes; then they are not read until the wait
+    /// ends). False when the client left or the console did not come back.
+    async fn reattach(
+        &mut self,
+        rd: &mut OwnedReadHalf,
+        unquote: &mut Unquote,
+        held: &mut Vec<u8>,
+    ) -> std::io::Result<bool> {
+        let door = self.door;
+        let name = self.entry.device.name.clone();
+        let mode = if self.session.role().can_write() {
+            Mode::Attach
+        } else {
+            Mode::Spy
+        };
+        self.notice(&format!(
+            "waiting up to {}s for {name} to run again in the site",
+            crate::viewer::REATTACH_WAIT.as_secs()
+        ))
+        .await?;
+        let who = (name.as_str(), door.user, door.origin, mode);
+        let keep = |held: &mut Vec<u8>, bytes: &[u8]| held.extend(unquote.feed(bytes));
+        let session = match crate::viewer::reattach_reading(door.ctx, who, rd, held, keep).await? {
+            Reattach::Attached(session) => *session,
+            Reattach::ClientLeft => return Ok(false),
+            Reattach::NotBack => {
+                self.notice(&format!("{name} did not come back: disconnected"))
+                    .await?;
+                return Ok(false);
+            }
+        };
+        self.session = session;
+        // The old session's detach, and the new one's attach (a viewer who leaves or is not
+        // reattached is detached once, when the connection ends).
+        for (action, detail) in [
+            ("detach", "the console stopped".to_string()),
+            (
+                "attach",
+                format!(
+                    "as {} (conserver client, reattached)",
+                    self.session.role().name()
+                ),
+            ),
+        ] {
+            door.ctx.access.record(
+                door.user,
+                door.origin,
+                action,
+                Some(&name),
+                Outcome::Ok,
+                detail,
+            );
+        }
+        self.notice(&format!("reattached to {name}")).await?;
+        Ok(true)
     }
 
     async fn notice(&mut self, text: &str) -> std::io::Result<()> {

@@ -17,7 +17,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use super::{Options, Port};
 use crate::Ctx;
 use crate::throttle::{Admission, CheckError};
-use crate::viewer::AnySession;
+use crate::viewer::{AnySession, Reattach};
 
 /// Who is on the other side.
 struct Client {
@@ -185,6 +185,7 @@ pub(super) async fn serve(
     let mut bridge = Bridge {
         client: &client,
         session: &mut session,
+        mode: mode_now,
         wr,
         telnet,
         com: ComPort::new(line.0, line.1),
@@ -213,6 +214,8 @@ fn line_of(url: &str) -> (LineSettings, bool) {
 struct Bridge<'a> {
     client: &'a Client,
     session: &'a mut AnySession,
+    /// What the viewer was granted (a reattached session asks for the same).
+    mode: Mode,
     wr: OwnedWriteHalf,
     telnet: Option<Server>,
     com: ComPort,
@@ -222,13 +225,17 @@ struct Bridge<'a> {
 
 impl Bridge<'_> {
     async fn run(&mut self, rd: &mut OwnedReadHalf, pending: Vec<u8>) -> std::io::Result<()> {
-        if !pending.is_empty() {
-            self.input(Event::Data(pending)).await?;
-        }
         let me = self.client.user().to_string();
         let device = self.client.port.device.clone();
         let mut buf = vec![0u8; 8192];
+        let mut held = pending;
         loop {
+            if !held.is_empty() {
+                let bytes = std::mem::take(&mut held);
+                if let Some(end) = self.client_bytes(&bytes, rd).await? {
+                    return end;
+                }
+            }
             tokio::select! {
                 read = rd.read(&mut buf) => {
                     let n = read?;
@@ -236,20 +243,8 @@ impl Bridge<'_> {
                         return Ok(());
                     }
                     let bytes = buf.get(..n).unwrap_or_default();
-                    let events = match self.telnet.as_mut() {
-                        None => vec![Event::Data(bytes.to_vec())],
-                        Some(server) => match server.feed(bytes) {
-                            Ok(events) => events,
-                            Err(e) => {
-                                tracing::info!(client = %self.client.tag, "console port: {e}; dropped");
-                                self.client.audit("listen.dropped", Outcome::Failed, e.to_string());
-                                self.wr.write_all(format!("\r\nmo: {e}; closing\r\n").as_bytes()).await?;
-                                return drain(&mut self.wr, rd).await;
-                            }
-                        },
-                    };
-                    for event in events {
-                        self.input(event).await?;
+                    if let Some(end) = self.client_bytes(bytes, rd).await? {
+                        return end;
                     }
                 }
                 event = self.session.recv() => {
@@ -262,11 +257,102 @@ impl Bridge<'_> {
                         _ => {}
                     }
                     if end {
-                        return Ok(());
+                        // In a site, a console that stopped under the viewer (its owner died
+                        // or gave it up) is reattached wherever it runs next.
+                        if !crate::viewer::may_reattach(&self.client.ctx) {
+                            return Ok(());
+                        }
+                        match self.reattach(rd, &mut held).await? {
+                            true => continue,
+                            false => return Ok(()),
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// Wait (up to [`crate::viewer::REATTACH_WAIT`]) for the console to run again in the site
+    /// and attach there; what the client sends meanwhile is kept in `held` (up to
+    /// [`crate::viewer::HELD_MAX`] bytes; then it is not read until the wait ends). False
+    /// when the client left or the console did not come back.
+    async fn reattach(
+        &mut self,
+        rd: &mut OwnedReadHalf,
+        held: &mut Vec<u8>,
+    ) -> std::io::Result<bool> {
+        let c = self.client;
+        let device = c.port.device.clone();
+        if self.human {
+            let text = format!(
+                "waiting up to {}s for {device} to run again in the site",
+                crate::viewer::REATTACH_WAIT.as_secs()
+            );
+            self.output(&mo_core::console::terminal_notice(&text))
+                .await?;
+        }
+        let (user, origin) = (c.user().to_string(), c.origin());
+        let who = (device.as_str(), user.as_str(), origin.as_str(), self.mode);
+        let keep = |held: &mut Vec<u8>, bytes: &[u8]| held.extend_from_slice(bytes);
+        let session = match crate::viewer::reattach_reading(&c.ctx, who, rd, held, keep).await? {
+            Reattach::Attached(session) => *session,
+            Reattach::ClientLeft => return Ok(false),
+            Reattach::NotBack => {
+                if self.human {
+                    let text = format!("{device} did not come back: disconnected");
+                    self.output(&mo_core::console::terminal_notice(&text))
+                        .await?;
+                }
+                return Ok(false);
+            }
+        };
+        *self.session = session;
+        // The old session's detach, and the new one's attach (a viewer who leaves or is not
+        // reattached is detached once, when the connection ends).
+        c.audit("detach", Outcome::Ok, "the console stopped");
+        c.audit(
+            "attach",
+            Outcome::Ok,
+            format!(
+                "as {} through console port {} (reattached)",
+                self.session.role().name(),
+                c.port.spec
+            ),
+        );
+        if self.human {
+            let text = format!("reattached to {device}");
+            self.output(&mo_core::console::terminal_notice(&text))
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// Bytes from the client: through the telnet server (if any) to the console. `Some` ends
+    /// the connection with that result (a telnet protocol error).
+    async fn client_bytes(
+        &mut self,
+        bytes: &[u8],
+        rd: &mut OwnedReadHalf,
+    ) -> std::io::Result<Option<std::io::Result<()>>> {
+        let events = match self.telnet.as_mut() {
+            None => vec![Event::Data(bytes.to_vec())],
+            Some(server) => match server.feed(bytes) {
+                Ok(events) => events,
+                Err(e) => {
+                    tracing::info!(client = %self.client.tag, "console port: {e}; dropped");
+                    self.client
+                        .audit("listen.dropped", Outcome::Failed, e.to_string());
+                    self.wr
+                        .write_all(format!("\r\nmo: {e}; closing\r\n").as_bytes())
+                        .await?;
+                    return Ok(Some(drain(&mut self.wr, rd).await));
+                }
+            },
+        };
+        for event in events {
+            self.input(event).await?;
+        }
+        Ok(None)
     }
 
     async fn output(&mut self, bytes: &[u8]) -> std::io::Result<()> {

@@ -1145,6 +1145,7 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
         // ex1's raw console port: every node serves it, each on a loopback address of its own
         // (--listen-address); beta also has the conserver door.
         let raw_port = free_port()?;
+        let raw_spy_port = free_port()?;
         let conserver_port = free_port()?;
         let mut nodes = Vec::new();
         for (i, name) in names.into_iter().enumerate() {
@@ -1156,6 +1157,7 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
                     Cli::run_ok(&dir, &["grant", "add", user, "admin", "all"], None)?;
                 }
                 let listen = format!("127.0.0.1:{raw_port}/raw");
+                let spy_listen = format!("127.0.0.1:{raw_spy_port}/raw,spy");
                 Cli::run_ok(
                     &dir,
                     &[
@@ -1167,6 +1169,8 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
                         "alpha",
                         "--listen",
                         &listen,
+                        "--listen",
+                        &spy_listen,
                     ],
                     None,
                 )?;
@@ -1396,8 +1400,40 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
         local.close_stdin();
         local.wait_timeout(Duration::from_secs(10))?;
 
+        // Two more viewers through the console-server doors: a program on ex1's raw spy port of
+        // gamma, and alice's stock conserver client spying through beta (`console -s`).
+        let raw_spy = {
+            let addr = ("127.0.0.3", raw_spy_port);
+            let deadline = Instant::now() + DEADLINE;
+            loop {
+                match std::net::TcpStream::connect(addr) {
+                    Ok(conn) => break conn,
+                    Err(e) if Instant::now() > deadline => {
+                        return Err(Error::io(format!("connect to {addr:?}"), e));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                }
+            }
+        };
+        let raw_seen = mo_testsupport::Collector::start(Some(raw_spy));
+        let cons_spy = w.conserver_client(
+            "alice-spy",
+            conserver_port,
+            "alice",
+            "alice-pw",
+            &["-s", "ex1"],
+        )?;
+        wait_until("the raw spy and the conserver spy on ex1", || {
+            let out = client(0, "alice")?
+                .run(mo_testsupport::Login::Shell, &["who", "ex1"], None)?
+                .ok()?;
+            Ok(out.stdout.contains("node gamma: tcp:")
+                && out.stdout.contains("node beta: conserver"))
+        })?;
+
         // The owner dies (the console unpinned first, so that it may move): bob, spying
-        // through gamma, is told, and his door reattaches him where the console runs next.
+        // through gamma, is told, and his door reattaches him where the console runs next; so
+        // do the raw port's and the conserver door's.
         Cli::run_ok(
             &nodes[1].0,
             &["device", "set", "ex1", "--node", "none"],
@@ -1411,11 +1447,33 @@ fn a_console_held_by_one_node_is_attached_and_spied_through_the_others() {
             "bob was reattached {:?} after the owner died",
             killed_at.elapsed()
         );
+        // The raw port's and the conserver client's doors reattach on their own schedule (no
+        // replay: what the console printed before is not sent again).
+        wait_until(
+            "the raw spy and the conserver spy reattached to ex1",
+            || {
+                let out = alice_b
+                    .run(mo_testsupport::Login::Shell, &["who", "ex1"], None)?
+                    .ok()?;
+                Ok(out.stdout.contains("node gamma: tcp:") && out.stdout.contains("conserver"))
+            },
+        )?;
         let mut alice = alice_b.spawn(mo_testsupport::Login::Attach("ex1"), &[], &log)?;
         let alice_seen = mo_testsupport::Collector::start(alice.take_stdout());
         alice_seen.wait_for("alice through beta again", "attached read-write", DEADLINE)?;
         type_into(&mut alice, "after-failover\n")?;
         bob_seen.wait_for("bob's spy", "got: after-failover", DEADLINE)?;
+        raw_seen.wait_for(
+            "the raw spy port through gamma",
+            "got: after-failover",
+            DEADLINE,
+        )?;
+        ensure!(
+            !raw_seen.text().contains("waiting up to"),
+            "a program on a raw port was sent a notice: {:?}",
+            raw_seen.text()
+        );
+        cons_spy.wait_after("reattached to ex1", &["got: after-failover"], DEADLINE)?;
         alice.close_stdin();
         bob.close_stdin();
         alice.wait_timeout(Duration::from_secs(10))?;
