@@ -359,7 +359,15 @@ impl Replication {
             // the same message id (and by now perhaps more records) it is answered as a
             // duplicate of the stored message, and the copy goes on where *that* one ends.
             let len = if ack.duplicate {
-                self.stored_len(ack.sequence, segment, offset).await?
+                let stored = self.stored_len(ack.sequence, segment, offset).await?;
+                tracing::info!(
+                    device = %name,
+                    "cluster: records of segment {segment} from byte {offset} were stored though \
+                     the ack was lost (stream message {}, {stored} bytes; {len} sent again): \
+                     publishing on after them",
+                    ack.sequence
+                );
+                stored
             } else {
                 len
             };

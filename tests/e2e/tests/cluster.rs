@@ -1704,15 +1704,22 @@ fn console_logs_are_replicated_byte_identical_and_continue_across_owners() {
     });
 }
 
-/// Records written while NATS was away (before the owner fenced itself) reach the replica when
-/// it returns: the replica's copy ends byte-identical to the owner's and the copies verify.
+/// A publish whose ack comes too late, and records written while NATS was away (before the
+/// owner fenced itself), reach the replica: its copy (the site's) ends byte-identical to the
+/// owner's and the copies verify.
+///
+/// NATS is a cluster of three servers (the stream has three replicas). The owner reaches them
+/// through relays, one of which holds back one ack of the records stream past the owner's 5 s ack
+/// timeout while the message is stored; the owner sends it again (same message id, more records
+/// by then), is answered "duplicate" (a clustered stream checks the message id before the
+/// expected last sequence), and must go on where the stored message ends, not where the resent
+/// one would have.
 #[test]
 fn records_written_while_cut_off_are_replicated_when_nats_returns() {
     run_test("cluster-replica-catchup", |w| {
         let started = Instant::now();
-        let nats_dir = w.dir().join("nats");
-        let nats = Nats::start(&nats_dir)?;
-        let (url, port) = (nats.url(), nats.port());
+        let mut nats = mo_testsupport::NatsCluster::start(&w.dir().join("nats"))?;
+        let url = nats.urls();
         let script = w.write_script("steady.sh", STEADY_FLOOD)?;
         let flood_url = format!("exec://{}", script.display());
         let (alpha, beta) = (w.dir().join("alpha"), w.dir().join("beta"));
@@ -1723,7 +1730,16 @@ fn records_written_while_cut_off_are_replicated_when_nats_returns() {
             None,
         )?;
         let extra = ["--replicas", "1", "--segment-mib", "1"];
-        let (_a, base) = sharing_node(&alpha, &url, "alpha", &extra)?;
+        // alpha reaches each NATS server through a relay that can hold back what it sends.
+        let relays = (0..mo_testsupport::CLUSTER_SIZE)
+            .map(|i| mo_testsupport::HoldProxy::start(nats.port(i).unwrap()))
+            .collect::<Result<Vec<_>>>()?;
+        let relay_url = relays
+            .iter()
+            .map(|r| format!("nats://127.0.0.1:{}", r.port()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let (a, base) = sharing_node(&alpha, &relay_url, "alpha", &extra)?;
         let (_b, _) = sharing_node(&beta, &url, "beta", &extra)?;
         wait_status(w, &base, &token, "flood held by alpha", |s| {
             holder(s, "flood") == ["alpha"]
@@ -1735,10 +1751,48 @@ fn records_written_while_cut_off_are_replicated_when_nats_returns() {
             ensure!(v["ok"] == true, "log verify: {v:#}");
             Ok(v["records"].as_u64().unwrap_or(0))
         };
-        wait_until("beta copies records", || Ok(records(&beta)? > 100))?;
+        // (beta makes its copy once the first records reach it)
+        wait_until("beta copies records", || {
+            Ok(records(&beta).unwrap_or(0) > 100)
+        })?;
+        let alphas = || -> Vec<(std::ffi::OsString, Vec<u8>)> {
+            segments(&alpha, "flood")
+                .iter()
+                .map(|p| (p.file_name().unwrap().to_owned(), std::fs::read(p).unwrap()))
+                .collect()
+        };
+        // beta's copy holds `files` (alpha's, as read once) byte for byte: every byte once.
+        let beta_holds = |files: &[(std::ffi::OsString, Vec<u8>)]| {
+            files.iter().all(|(name, bytes)| {
+                std::fs::read(beta.join("logs").join("flood").join(name))
+                    .is_ok_and(|b| b.len() >= bytes.len() && b[..bytes.len()] == bytes[..])
+            })
+        };
+
+        // One ack of the records stream comes after alpha's ack timeout; the message is stored.
+        let lost_at = Instant::now();
+        for relay in &relays {
+            relay.hold_one("\"stream\":\"mo_records\"");
+        }
+        wait_until("an ack of the records stream held back", || {
+            Ok(relays.iter().any(|r| r.caught()))
+        })?;
+        a.wait_log("were stored though the ack was lost", DEADLINE)?;
+        for relay in &relays {
+            relay.release();
+        }
+        let sent = alphas();
+        wait_until(
+            "beta holds what alpha wrote before and after the lost ack",
+            || Ok(beta_holds(&sent)),
+        )?;
+        eprintln!(
+            "a lost ack: alpha published on, beta's copy whole {:?} later",
+            lost_at.elapsed()
+        );
 
         // NATS away: alpha logs on until it fences itself; those records are not on beta.
-        drop(nats);
+        nats.stop_all();
         wait_until("alpha stopped its console (fenced)", || {
             let before = records(&alpha)?;
             std::thread::sleep(Duration::from_millis(700));
@@ -1749,18 +1803,12 @@ fn records_written_while_cut_off_are_replicated_when_nats_returns() {
             copied < at_fence,
             "beta has {copied} of alpha's {at_fence} records while NATS is away"
         );
-        let fenced: Vec<(std::ffi::OsString, Vec<u8>)> = segments(&alpha, "flood")
-            .iter()
-            .map(|p| (p.file_name().unwrap().to_owned(), std::fs::read(p).unwrap()))
-            .collect();
+        let fenced = alphas();
 
         // NATS back: beta gets the records written meanwhile, byte for byte.
-        let nats = Nats::start_on(&nats_dir, port)?;
+        nats.start_all()?;
         wait_until("beta holds what alpha wrote while cut off", || {
-            Ok(fenced.iter().all(|(name, bytes)| {
-                std::fs::read(beta.join("logs").join("flood").join(name))
-                    .is_ok_and(|b| b.len() >= bytes.len() && b[..bytes.len()] == bytes[..])
-            }))
+            Ok(beta_holds(&fenced))
         })?;
         mo_testsupport::wait_until("the copies verify", DEADLINE, || {
             let (ok, text) = verify_replicas(w, &base, &token, "flood")?;

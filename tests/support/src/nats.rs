@@ -211,6 +211,11 @@ impl NatsCluster {
             .join(",")
     }
 
+    /// The client port of server `i` (0-based), if there is one.
+    pub fn port(&self, i: usize) -> Option<u16> {
+        self.ports.get(i).map(|(port, _)| *port)
+    }
+
     /// Everything the running servers logged, each under its name.
     pub fn logs(&self) -> String {
         self.servers
