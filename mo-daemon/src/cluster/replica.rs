@@ -343,12 +343,18 @@ impl Replication {
             let ack = match ack {
                 Ok(ack) => ack,
                 Err(e) if e.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
-                    // Another node ran the console meanwhile: follow the stream.
-                    tracing::error!(
+                    // The stream holds a message of this console after the last one this node
+                    // heard acknowledged: its own publish whose ack was lost (sent again after
+                    // the duplicate window, or to a server that checks the expected sequence
+                    // before the message id, as a lone nats-server does), or another node's
+                    // that ran the console meanwhile. Following the stream sorts it out: a
+                    // message with the local bytes moves the cursor past them ([`apply`]),
+                    // another's sets the local ones aside (and says so).
+                    tracing::warn!(
                         device = %name,
-                        "cluster: the site's log of this console went on without the records \
-                         written here from seq of segment {segment} byte {offset}; setting them \
-                         aside and following the site's"
+                        "cluster: the site's log of this console holds more than this node \
+                         heard acknowledged (from segment {segment} byte {offset}); following \
+                         the site's"
                     );
                     drop(_turn);
                     return self.catch_up(name).await;
@@ -357,7 +363,8 @@ impl Replication {
             };
             // A publish whose ack was lost may have been stored all the same: sent again with
             // the same message id (and by now perhaps more records) it is answered as a
-            // duplicate of the stored message, and the copy goes on where *that* one ends.
+            // duplicate of the stored message (by a clustered stream, within the duplicate
+            // window), and the copy goes on where *that* one ends.
             let len = if ack.duplicate {
                 let stored = self.stored_len(ack.sequence, segment, offset).await?;
                 tracing::info!(
@@ -1024,6 +1031,73 @@ mod tests {
                 .any(|p| p.starts_with(&format!("node b: device d: record {last_of_first}:"))),
             "{problems:?}"
         );
+        std::fs::remove_dir_all(&base).ok();
+    }
+
+    /// A publish stored though its ack was lost, sent again after the duplicate window (more
+    /// records by then): the stream answers "wrong last sequence", and the publisher follows
+    /// the stream over its own message. The cursor moves past exactly the stored bytes, nothing
+    /// is set aside, and publishing on gives a copy with every byte once.
+    #[test]
+    fn own_message_whose_ack_was_lost_is_followed_not_set_aside() {
+        let base = std::env::temp_dir().join(format!("mo-replica-lost-{}", std::process::id()));
+        let (a, b) = (base.join("a"), base.join("b"));
+        let _ = std::fs::remove_dir_all(&base);
+        let headers = |segment: u64, offset: u64| {
+            let mut h = HeaderMap::new();
+            h.insert(H_SEGMENT, segment.to_string().as_str());
+            h.insert(H_OFFSET, offset.to_string().as_str());
+            Some(h)
+        };
+        write(&a, 2, "a");
+        // Stream message 1, stored; a never hears its ack and writes on (a new segment too).
+        let (segment, offset, stored) = next_unpublished(&a, &Cursor::default()).unwrap().unwrap();
+        apply(&b, 1, &headers(segment, offset), &stored).unwrap();
+        write(&a, 20, "a");
+        let files = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+            list_segments(dir)
+                .unwrap()
+                .iter()
+                .map(|s| (s.name(), std::fs::read(&s.path).unwrap()))
+                .collect()
+        };
+        let before = files(&a);
+        assert!(before.len() > 1, "rotated: {before:?}");
+        let resent = next_unpublished(&a, &Cursor::default()).unwrap().unwrap();
+        assert!(resent.2.len() > stored.len(), "more records by the retry");
+
+        // Following the stream: message 1 holds a's own bytes.
+        apply(&a, 1, &headers(segment, offset), &stored).unwrap();
+        assert_eq!(files(&a), before, "a's files untouched");
+        assert!(
+            !std::fs::read_dir(&a)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().starts_with("diverged-")),
+            "nothing set aside"
+        );
+        let mut cursor = read_cursor(&a);
+        assert_eq!(
+            cursor,
+            Cursor {
+                segment,
+                offset: offset + stored.len() as u64,
+                stream_seq: 1
+            }
+        );
+
+        // Publishing on from there: b's copy is a's, byte for byte.
+        while let Some((segment, offset, bytes)) = next_unpublished(&a, &cursor).unwrap() {
+            let seq = cursor.stream_seq + 1;
+            apply(&b, seq, &headers(segment, offset), &bytes).unwrap();
+            cursor = Cursor {
+                segment,
+                offset: offset + bytes.len() as u64,
+                stream_seq: seq,
+            };
+        }
+        assert_eq!(files(&b), before);
+        assert!(verify(&b).unwrap().is_ok());
         std::fs::remove_dir_all(&base).ok();
     }
 
