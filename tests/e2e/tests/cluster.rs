@@ -2143,6 +2143,10 @@ fn consoles_log_on_through_a_nats_cluster_outage() {
             );
             (holders, accepted) = (now, acc);
         }
+        // A console handed over while the placement settled loses what it printed into the
+        // connection being closed (a line or so): gaps up to here are those.
+        let printed_when_settled: Vec<u64> =
+            consoles.iter().map(NumberedConsole::printed).collect();
         let count = |i: usize, name: &str| records_of(&dirs[i], name).map_or(0, |r| r.len());
         wait_until("the replicas copy records", || {
             Ok(names
@@ -2211,7 +2215,7 @@ fn consoles_log_on_through_a_nats_cluster_outage() {
             Ok(Ok(()))
         })?;
         let caught_up = back.elapsed();
-        for (c, (name, &h)) in consoles.iter().zip(names.iter().zip(&holders)) {
+        for (i, (c, (name, &h))) in consoles.iter().zip(names.iter().zip(&holders)).enumerate() {
             c.never_shared()?;
             let mut lines = Vec::new();
             for r in records_of(&dirs[h], name)? {
@@ -2221,12 +2225,18 @@ fn consoles_log_on_through_a_nats_cluster_outage() {
             }
             let numbers = line_numbers(&lines);
             let distinct: std::collections::BTreeSet<u64> = numbers.iter().copied().collect();
+            let gaps = missing_runs(&distinct);
+            // At most one gap per handover, all before the placement settled.
+            let handovers = accepted[i].saturating_sub(1);
             ensure!(
-                distinct.len() == numbers.len() && missing_runs(&distinct).is_empty(),
-                "{name}: {} lines, {} distinct, missing {:?}",
+                distinct.len() == numbers.len()
+                    && gaps.len() <= handovers
+                    && gaps.iter().all(|g| g.1 <= printed_when_settled[i]),
+                "{name}: {} lines, {} distinct, missing {gaps:?} ({handovers} handovers, {} \
+                 lines printed when the placement settled)",
                 numbers.len(),
                 distinct.len(),
-                missing_runs(&distinct)
+                printed_when_settled[i]
             );
         }
         eprintln!(
