@@ -326,6 +326,38 @@ fn fence(own: &Ownership, registry: &Weak<Registry>) {
     }
 }
 
+/// A renewal met a wrong revision. If an earlier renewal was stored though its answer was lost
+/// (timed out), the lease still carries this node's `epoch`, at a later revision: renew on that
+/// one (within `left`), and nothing was lost. `None` when the lease is gone or another's.
+async fn renew_on_stored(
+    node: &str,
+    leases: &kv::Store,
+    epoch: &str,
+    left: Duration,
+) -> Option<u64> {
+    let deadline = Instant::now() + left;
+    let entry = tokio::time::timeout_at(deadline, leases.entry(node))
+        .await
+        .ok()?
+        .ok()??;
+    if entry.operation != kv::Operation::Put || entry.value != epoch.as_bytes() {
+        return None;
+    }
+    let revision = tokio::time::timeout_at(
+        deadline,
+        leases.update(node, epoch.to_owned().into(), entry.revision),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    tracing::info!(
+        "cluster: a lease renewal was stored though its answer was lost; renewed on it \
+         (revision {})",
+        entry.revision
+    );
+    Some(revision)
+}
+
 /// Keep this node's lease: renew it every `step`; take a new one (a new epoch) when it is gone;
 /// fence when half the TTL passed without a renewal. Never waits for anything but NATS, so the
 /// fence comes on time.
@@ -351,18 +383,27 @@ async fn keep_lease(
                 let left = valid_until.saturating_duration_since(sent).min(step);
                 match tokio::time::timeout(
                     left,
-                    leases.update(own.node.as_str(), epoch.into(), revision),
+                    leases.update(own.node.as_str(), epoch.clone().into(), revision),
                 )
                 .await
                 {
                     Ok(Ok(revision)) => Some(revision),
+                    Ok(Err(e)) if matches!(e.kind(), kv::UpdateErrorKind::WrongLastRevision) => {
+                        // Until the consoles may no longer run without a renewal.
+                        let safe = valid_until.saturating_duration_since(Instant::now());
+                        match renew_on_stored(&own.node, &leases, &epoch, safe).await {
+                            Some(revision) => Some(revision),
+                            None => {
+                                tracing::warn!("cluster: cannot renew this node's lease: {e}");
+                                // It ran out: what was held in that epoch may be another's now.
+                                fence(&own, &registry);
+                                lease = None;
+                                None
+                            }
+                        }
+                    }
                     Ok(Err(e)) => {
                         tracing::warn!("cluster: cannot renew this node's lease: {e}");
-                        if matches!(e.kind(), kv::UpdateErrorKind::WrongLastRevision) {
-                            // It ran out: what was held in that epoch may be another's now.
-                            fence(&own, &registry);
-                            lease = None;
-                        }
                         None
                     }
                     Err(_) => None,

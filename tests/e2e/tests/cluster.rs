@@ -953,6 +953,44 @@ fn each_console_has_one_owner_and_moves_when_its_owner_dies() {
 
 /// Fencing: a node that cannot renew its lease (NATS gone) stops the consoles it holds before
 /// the lease could run out; when NATS is back it takes them again — one connection at a time.
+/// A lease renewal NATS stored but whose answer was lost: the next renewal meets a wrong
+/// revision, finds the lease still carrying this node's epoch and renews on it. The node does
+/// not fence itself: its console keeps its one connection.
+#[test]
+fn a_lease_renewal_whose_answer_is_lost_does_not_stop_the_consoles() {
+    run_test("cluster-lease-ack", |w| {
+        let nats = Nats::start(&w.dir().join("nats"))?;
+        let relay = mo_testsupport::HoldProxy::start(nats.port())?;
+        let url = format!("nats://127.0.0.1:{}", relay.port());
+        let counted = CountingConsole::start()?;
+        let dir = w.dir().join("alpha");
+        let tcp_url = format!("tcp://127.0.0.1:{}", counted.port);
+        Cli::run_ok(&dir, &["device", "add", "counted", &tcp_url], None)?;
+        let (alpha, _) = sharing_node(&dir, &url, "alpha", &[])?;
+        wait_until("alpha connects to its console", || Ok(counted.open() == 1))?;
+        // The next answer to a write of the leases bucket (a renewal: --lease-ttl 5s renews
+        // every second and gives up on an answer after a second) is kept back.
+        relay.hold_one("\"stream\":\"KV_mo_leases\"");
+        wait_until("a lease renewal's answer held back", || Ok(relay.caught()))?;
+        alpha.wait_log("renewed on it", DEADLINE)?;
+        relay.release();
+        // Two more renewals, then: still the one connection, never fenced.
+        std::thread::sleep(Duration::from_secs(2));
+        let log = alpha.log_text();
+        ensure!(
+            !log.contains("stopping the") && !log.contains("lease was not renewed in time"),
+            "alpha fenced itself after a lost renewal answer:\n{log}"
+        );
+        ensure!(
+            counted.accepted() == 1 && counted.open() == 1,
+            "the console was reconnected ({} connections accepted, {} open):\n{log}",
+            counted.accepted(),
+            counted.open()
+        );
+        Ok(())
+    });
+}
+
 #[test]
 fn a_node_cut_off_from_nats_stops_its_consoles_and_takes_them_again() {
     run_test("cluster-fence", |w| {
