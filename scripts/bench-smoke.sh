@@ -26,7 +26,7 @@ SMOKE=(
   "flood-unix --consoles 4 --lines 2000"
   "flood-unix --consoles 4 --lines 200 --rate 11520"
   "flood-pty --consoles 4 --lines 2000"
-  "idle --consoles 20"
+  "idle --consoles 20 --quiet-ms 500"
   "viewers --viewers 3 --rate 100k --seconds 1"
   "rtt --keys 50"
   "gang --consoles 5 --rounds 2"

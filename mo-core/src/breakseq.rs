@@ -19,6 +19,7 @@
 //! assert_eq!(seq.steps(), &[BreakStep::Send(b"\r~\x02".to_vec())]);
 //! ```
 
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -139,23 +140,32 @@ impl BreakSequence {
 }
 
 /// The break sequences of a console, numbered 1 to 9 as in conserver (`Ctrl-E c l 1`).
+///
+/// Cloning shares the slots; [`BreakSequences::set`] copies them first when they are shared, so
+/// ten thousand consoles with the defaults hold one copy of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakSequences {
-    slots: [Option<BreakSequence>; 9],
+    slots: Arc<[Option<BreakSequence>; 9]>,
 }
+
+/// conserver's defaults, parsed once.
+static DEFAULTS: LazyLock<BreakSequences> = LazyLock::new(|| {
+    let mut slots: [Option<BreakSequence>; 9] = Default::default();
+    for (slot, text) in slots
+        .iter_mut()
+        .zip(["\\z", "\\r~^b", "#.", "\\r\\d~\\d^b"])
+    {
+        *slot = BreakSequence::parse(text).ok();
+    }
+    BreakSequences {
+        slots: Arc::new(slots),
+    }
+});
 
 impl Default for BreakSequences {
     /// conserver's defaults: 1 = `\z`, 2 = `\r~^b`, 3 = `#.`, 4 = `\r\d~\d^b`.
     fn default() -> Self {
-        let mut s = BreakSequences {
-            slots: Default::default(),
-        };
-        for (i, text) in ["\\z", "\\r~^b", "#.", "\\r\\d~\\d^b"].iter().enumerate() {
-            if let Ok(seq) = BreakSequence::parse(text) {
-                s.slots[i] = Some(seq);
-            }
-        }
-        s
+        DEFAULTS.clone()
     }
 }
 
@@ -163,7 +173,7 @@ impl BreakSequences {
     /// No sequences at all.
     pub fn empty() -> Self {
         BreakSequences {
-            slots: Default::default(),
+            slots: Arc::default(),
         }
     }
 
@@ -175,15 +185,15 @@ impl BreakSequences {
 
     /// Set sequence number `n` (1–9).
     pub fn set(&mut self, n: u8, seq: BreakSequence) -> Result<()> {
-        let slot = usize::from(n)
+        let i = usize::from(n)
             .checked_sub(1)
-            .and_then(|i| self.slots.get_mut(i))
+            .filter(|i| *i < self.slots.len())
             .ok_or_else(|| Error::BadSpec {
                 what: "break sequence number",
                 input: n.to_string(),
                 reason: "must be 1 to 9".into(),
             })?;
-        *slot = Some(seq);
+        Arc::make_mut(&mut self.slots)[i] = Some(seq);
         Ok(())
     }
 
@@ -196,6 +206,7 @@ impl BreakSequences {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -224,6 +235,22 @@ mod tests {
         assert!(d.get(5).is_none());
         assert!(d.get(0).is_none());
         assert!(d.get(10).is_none());
+    }
+
+    #[test]
+    fn setting_one_console_s_sequence_leaves_the_shared_defaults_alone() {
+        let mut one = BreakSequences::default();
+        let other = BreakSequences::default();
+        assert!(Arc::ptr_eq(&one.slots, &other.slots));
+        one.set(1, BreakSequence::parse("~B").unwrap()).unwrap();
+        assert_eq!(one.get(1).map(BreakSequence::text), Some("~B"));
+        assert_eq!(other.get(1).map(BreakSequence::text), Some("\\z"));
+        assert_eq!(BreakSequences::default(), other);
+        assert!(one.set(10, BreakSequence::parse("x").unwrap()).is_err());
+        assert!(one.set(0, BreakSequence::parse("x").unwrap()).is_err());
+        let mut empty = BreakSequences::empty();
+        empty.set(9, BreakSequence::parse("x").unwrap()).unwrap();
+        assert_eq!(empty.iter().map(|(n, _)| n).collect::<Vec<_>>(), vec![9]);
     }
 
     #[test]

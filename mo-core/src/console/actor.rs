@@ -3,7 +3,7 @@
 //! the link's life to [`Connection`], the timeline's consumers to [`Hub`].
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::sync::{mpsc, watch};
@@ -36,6 +36,9 @@ const READ_MIN: usize = 256;
 const LOGIN_USER: &str = "auto-login";
 /// The read size of a flooding link (the read size doubles after each read that filled it).
 const READ_MAX: usize = 64 * 1024;
+/// A link that has said nothing for this long (up to twice this) goes back to [`READ_MIN`]
+/// reads: the buffer its last burst left is given up (a prompt after a boot left 2–4 KiB).
+const READ_QUIET: Duration = Duration::from_secs(2);
 
 enum Wake {
     Request(Option<Box<Request>>),
@@ -45,6 +48,59 @@ enum Wake {
     /// The link's status changed (`false`: the link stopped reporting it).
     Status(bool),
     Timer,
+}
+
+/// How much the next read asks for: it doubles after each read that filled its buffer (a fast
+/// device), follows one that took all the link had (a burst that ended, a prompt), and goes
+/// back to [`READ_MIN`] once the link has said nothing for [`READ_QUIET`] (to twice that).
+#[derive(Debug)]
+struct ReadSize {
+    size: usize,
+    /// When to look whether the link has been quiet since (armed while `size` is above
+    /// [`READ_MIN`]); `read_since_look` says it was not.
+    quiet_at: Option<Instant>,
+    read_since_look: bool,
+}
+
+impl Default for ReadSize {
+    fn default() -> Self {
+        ReadSize {
+            size: READ_MIN,
+            quiet_at: None,
+            read_since_look: false,
+        }
+    }
+}
+
+impl ReadSize {
+    /// A read gave `n` bytes into a buffer with `room` bytes; `now` is read only when the quiet
+    /// look is armed (once per quiet period, not per read).
+    fn after_read(&mut self, n: usize, room: usize, now: impl FnOnce() -> Instant) {
+        if n >= self.size {
+            self.size = (self.size * 2).min(READ_MAX);
+        } else if n < room {
+            self.size = n.next_power_of_two().clamp(READ_MIN, self.size);
+        }
+        if self.size > READ_MIN {
+            match self.quiet_at {
+                None => self.quiet_at = Some(now() + READ_QUIET),
+                Some(_) => self.read_since_look = true,
+            }
+        }
+    }
+
+    /// The actor's timer fired at `now`.
+    fn on_timer(&mut self, now: Instant) {
+        if self.quiet_at.is_none_or(|t| t > now) {
+            return;
+        }
+        if std::mem::take(&mut self.read_since_look) {
+            self.quiet_at = Some(now + READ_QUIET);
+        } else {
+            self.quiet_at = None;
+            self.size = READ_MIN;
+        }
+    }
 }
 
 pub(super) struct Actor {
@@ -62,7 +118,7 @@ pub(super) struct Actor {
     /// The modem lines as last announced on the current link.
     modem: watch::Sender<Option<ModemState>>,
     read_buf: BytesMut,
-    read_size: usize,
+    read_size: ReadSize,
     pending: BytesMut,
     idle_at: Option<Instant>,
     window: Option<(u16, u16)>,
@@ -123,7 +179,7 @@ impl Actor {
             state,
             modem,
             read_buf: BytesMut::new(),
-            read_size: READ_MIN,
+            read_size: ReadSize::default(),
             pending: BytesMut::new(),
             idle_at: None,
             window: None,
@@ -150,6 +206,7 @@ impl Actor {
                 self.idle_at,
                 self.login.as_ref().and_then(LoginRun::deadline),
                 self.hub.deadline(),
+                self.read_size.quiet_at,
             ]
             .into_iter()
             .flatten()
@@ -240,7 +297,7 @@ impl Actor {
             }
             return;
         }
-        let want = self.read_size;
+        let want = self.read_size.size;
         let room = self.read_buf.capacity() - self.read_buf.len();
         if (READ_MIN..=4 * want).contains(&room) {
             return;
@@ -272,11 +329,7 @@ impl Actor {
         // Adapt the read size: a full read means a fast device; one that took all the link had
         // sizes the next to it (a burst that ended, an idle prompt), and `make_room` then gives
         // up a buffer much larger than that.
-        if n >= self.read_size {
-            self.read_size = (self.read_size * 2).min(READ_MAX);
-        } else if n < room {
-            self.read_size = n.next_power_of_two().clamp(READ_MIN, self.read_size);
-        }
+        self.read_size.after_read(n, room, Instant::now);
         let actions = self
             .login
             .as_mut()
@@ -506,6 +559,8 @@ impl Actor {
         if self.link.retry_due(now) {
             self.start_connect();
         }
+        // `make_room` swaps the buffer for a small one once no chunk holds it.
+        self.read_size.on_timer(now);
         if self.idle_at.is_some_and(|t| t <= now) {
             self.idle_at = None;
             if self.cfg.on_demand && self.sharing.is_empty() {
@@ -791,5 +846,54 @@ impl Actor {
                 what: "a viewer request".into(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod read_size_tests {
+    use super::*;
+
+    #[test]
+    fn a_quiet_link_goes_back_to_small_reads() {
+        let t0 = Instant::now();
+        let mut r = ReadSize::default();
+        // A burst: full reads double the size.
+        for _ in 0..4 {
+            let n = r.size;
+            r.after_read(n, n, || t0);
+        }
+        assert_eq!(r.size, READ_MIN * 16);
+        // The burst ends with a prompt: the size follows it.
+        r.after_read(1800, READ_MIN * 16, || t0);
+        assert_eq!(r.size, 2048);
+        assert_eq!(r.quiet_at, Some(t0 + READ_QUIET));
+        // A read before the look keeps the size for one more period.
+        let reads = std::cell::Cell::new(0);
+        let clock = || {
+            reads.set(reads.get() + 1);
+            t0
+        };
+        r.after_read(1000, 2048, clock);
+        assert_eq!(reads.get(), 0, "the clock is read once per quiet period");
+        r.on_timer(t0 + READ_QUIET);
+        assert_eq!(r.size, 1024);
+        assert_eq!(r.quiet_at, Some(t0 + READ_QUIET * 2));
+        // Timer wakes for other reasons before the look change nothing.
+        r.on_timer(t0 + READ_QUIET + Duration::from_millis(500));
+        assert_eq!(r.size, 1024);
+        // Nothing read since the last look: small reads again, and no look armed.
+        r.on_timer(t0 + READ_QUIET * 2);
+        assert_eq!(r.size, READ_MIN);
+        assert_eq!(r.quiet_at, None);
+        // Small reads never arm the look.
+        r.after_read(10, READ_MIN, clock);
+        assert_eq!(reads.get(), 0);
+        assert_eq!((r.size, r.quiet_at), (READ_MIN, None));
+        // A flood grows to the cap and stays there.
+        for _ in 0..20 {
+            let n = r.size;
+            r.after_read(n, n, || t0);
+        }
+        assert_eq!(r.size, READ_MAX);
     }
 }
