@@ -16,6 +16,7 @@ use std::time::Duration;
 use mo_core::console::{Console, ConsoleConfig, ConsumerFeed, Consumers, LoginScript};
 use mo_core::escape::EscapeConfig;
 use mo_core::event::EventService;
+use mo_core::link::{Capabilities, Connector, Link};
 use mo_core::log::{LogLock, LogOptions, ReopeningLog};
 use mo_core::power::{PowerBinding, PowerController};
 use mo_core::secret::Secret;
@@ -276,7 +277,10 @@ impl Registry {
         }
     }
 
-    fn start(&self, device: &Device, secrets: Arc<DeviceSecrets>) -> Entry {
+    /// Set up `device`'s entry. Its console, if any, holds its first connection until the
+    /// returned gate opens: [`Self::start_entry`] opens it once the entry is in the registry, so
+    /// what the link says on connecting (an agent's notices) finds the device it is about.
+    fn start(&self, device: &Device, secrets: Arc<DeviceSecrets>) -> (Entry, Option<ConnectGate>) {
         let mut entry = Entry {
             device: device.clone(),
             console: None,
@@ -302,10 +306,12 @@ impl Registry {
             entry.error = Some(why.clone());
             // Its ports are served here too: a connection attaches through the node holding it.
             self.open_ports(&mut entry);
-            return entry;
+            return (entry, None);
         }
+        let mut gate = None;
         match self.try_start(device, &mut entry) {
-            Ok((console, feed)) => {
+            Ok((console, feed, opened)) => {
+                gate = Some(opened);
                 entry.console = Some(console.clone());
                 entry.scan_skipped = Some(feed.skipped_counter());
                 if let Ok(hook) = self.on_start.read()
@@ -320,7 +326,7 @@ impl Registry {
                 entry.error = Some(e);
             }
         }
-        entry
+        (entry, gate)
     }
 
     fn power_binding(
@@ -348,9 +354,10 @@ impl Registry {
         &self,
         device: &Device,
         entry: &mut Entry,
-    ) -> Result<(Console, ConsumerFeed), String> {
+    ) -> Result<(Console, ConsumerFeed, ConnectGate), String> {
         let opts = self.options_for(device, &entry.secrets);
-        let connector = connector_for(&device.url, &opts).map_err(|e| e.to_string())?;
+        let (gate, connector) =
+            GatedConnector::wrap(connector_for(&device.url, &opts).map_err(|e| e.to_string())?);
         if let Some(bytes) = device.escape_bytes().map_err(|e| e.to_string())? {
             entry.escape = EscapeConfig::new(bytes);
         }
@@ -393,7 +400,7 @@ impl Registry {
         // The console's consumers: its record log and the event scanner's bounded feed.
         let (scanner, feed) = EventService::scanner_consumer();
         let consumers = Consumers::new().log(Box::new(writer)).bounded(scanner);
-        Ok((Console::spawn_with(cfg, connector, consumers), feed))
+        Ok((Console::spawn_with(cfg, connector, consumers), feed, gate))
     }
 
     /// The record-log options of `device`: the daemon's, with the device's own retention limits
@@ -556,17 +563,61 @@ impl Registry {
         if self.placed(&d).is_none() {
             tracing::info!(device = %d.name, url = %d.url, "starting console");
         }
-        let entry = self.start(&d, secrets);
+        let (entry, gate) = self.start(&d, secrets);
         if let Ok(mut m) = self.entries.write() {
             m.insert(d.name.clone(), entry);
         }
         self.index_agent_port(&d, true);
+        if let Some(gate) = gate {
+            gate.open();
+        }
     }
 
     /// Stop every console, then record where agent ports resume.
     pub async fn shutdown(&self) {
         self.reconcile(Vec::new()).await;
         self.agents.persist_resume_points().await;
+    }
+}
+
+/// Opens a [`GatedConnector`]'s first connection. Dropping it unopened opens it too, so a
+/// console is never held back for good.
+struct ConnectGate(tokio::sync::watch::Sender<bool>);
+
+impl ConnectGate {
+    fn open(self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// A connector whose connections wait until its [`ConnectGate`] opens (or is dropped).
+#[derive(Debug)]
+struct GatedConnector {
+    inner: Arc<dyn Connector>,
+    opened: tokio::sync::watch::Receiver<bool>,
+}
+
+impl GatedConnector {
+    fn wrap(inner: Arc<dyn Connector>) -> (ConnectGate, Arc<dyn Connector>) {
+        let (tx, opened) = tokio::sync::watch::channel(false);
+        (ConnectGate(tx), Arc::new(GatedConnector { inner, opened }))
+    }
+}
+
+#[async_trait::async_trait]
+impl Connector for GatedConnector {
+    async fn connect(&self) -> mo_core::Result<Link> {
+        // Err: the gate was dropped, which opens it as well.
+        let _ = self.opened.clone().wait_for(|open| *open).await;
+        self.inner.connect().await
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn address(&self) -> String {
+        self.inner.address()
     }
 }
 
@@ -650,5 +701,38 @@ mod tests {
         assert!(registry.on_agent_port("cs1", "ttyS1").is_empty());
         assert!(registry.on_agent_port("cs2", "ttyS0").is_empty());
         assert!(registry.on_agent_port.read().unwrap().is_empty());
+    }
+
+    /// A console does not connect before its entry is in the registry: what the link says on
+    /// connecting (an agent's "line settings applied" notice) is written through the entry, and
+    /// was lost when the connection came first. The start hook sleeps to widen the window the
+    /// old order left open (seen in CI with an agent's port).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_console_connects_only_once_its_entry_is_registered() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path()).unwrap();
+        let store = data.open_store().unwrap();
+        let key = data.secret_key().unwrap();
+        let registry = Arc::new(Registry::new(data, LogOptions::default(), store, key));
+        registry.set_on_start(Box::new(|_, _, _| {
+            // Another task spawned here (as opening ports does) moves the console's task out of
+            // this worker's LIFO slot, where the other worker can take it.
+            tokio::spawn(async {});
+            std::thread::sleep(Duration::from_millis(400));
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("tcp://{}", listener.local_addr().unwrap());
+        let starting = {
+            let registry = registry.clone();
+            tokio::spawn(async move { registry.reconcile(vec![Device::new("gated", &url)]).await })
+        };
+        let accepted = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
+        assert!(accepted.is_ok(), "the console did not connect within 10 s");
+        assert!(
+            registry.get("gated").is_some(),
+            "the console connected before its entry was in the registry"
+        );
+        assert_eq!(starting.await.unwrap(), (1, 0));
+        registry.reconcile(Vec::new()).await;
     }
 }
