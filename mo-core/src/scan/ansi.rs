@@ -23,6 +23,9 @@ pub const MAX_CSI_LEN: usize = 64;
 /// The longest OSC/DCS/SOS/PM/APC string before it is abandoned.
 pub const MAX_STRING_LEN: usize = 4096;
 
+/// Runs of text up to this long are copied as one block (see [`AnsiStripper::strip_into`]).
+const SHORT_RUN: usize = 16;
+
 const ESC: u8 = 0x1b;
 const BEL: u8 = 0x07;
 const CAN: u8 = 0x18;
@@ -263,11 +266,46 @@ impl AnsiStripper {
     /// Strips `input`, appending its text to `out` and a `\n` for each line end (CR or LF): what
     /// [`AnsiStripper::feed`] emits, in one buffer. The state carries over to the next call.
     pub fn strip_into(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        out.reserve(input.len());
+        // Stripping never makes output longer than its input: the text is written into room
+        // made for all of it (and a block to spare), then the room left over is cut off.
+        let start = out.len();
+        out.resize(start + input.len() + SHORT_RUN, 0);
+        let room = out.get_mut(start..).unwrap_or_default();
+        let mut w = 0;
+        let base = input.as_ptr() as usize;
         self.feed(input, |piece| match piece {
-            Piece::Text(text) => out.extend_from_slice(text),
-            Piece::LineEnd => out.push(b'\n'),
+            Piece::Text(text) => {
+                // Runs between colour sequences are mostly a word: copied as one block of
+                // SHORT_RUN bytes (the room past the run is overwritten next), not through a
+                // call to `memcpy`, which costs more than the copy for a few bytes.
+                let at = (text.as_ptr() as usize).wrapping_sub(base);
+                let block = |from: &[u8], at: usize| -> Option<[u8; SHORT_RUN]> {
+                    from.get(at..at.checked_add(SHORT_RUN)?)?.try_into().ok()
+                };
+                let short = text.len() <= SHORT_RUN;
+                match (short.then(|| block(input, at)).flatten(), room.get_mut(w..)) {
+                    (Some(src), Some(dst)) if dst.len() >= SHORT_RUN => {
+                        if let Some(dst) = dst.first_chunk_mut::<SHORT_RUN>() {
+                            *dst = src;
+                        }
+                    }
+                    (_, Some(dst)) => {
+                        if let Some(dst) = dst.get_mut(..text.len()) {
+                            dst.copy_from_slice(text);
+                        }
+                    }
+                    (_, None) => {}
+                }
+                w += text.len();
+            }
+            Piece::LineEnd => {
+                if let Some(d) = room.get_mut(w) {
+                    *d = b'\n';
+                }
+                w += 1;
+            }
         });
+        out.truncate(start + w);
     }
 
     fn enter(&mut self, state: State) {

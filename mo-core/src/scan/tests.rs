@@ -549,6 +549,35 @@ fn stripper_runs_stop_at_every_control_byte() {
     }
 }
 
+/// `strip_into` (which writes words as whole blocks into room it makes) appends exactly what
+/// the stripper's pieces are, for random output fed in random pieces to a buffer that already
+/// holds something.
+#[test]
+fn strip_into_appends_exactly_the_pieces() {
+    let mut rng = StdRng::seed_from_u64(17);
+    let alphabet: &[u8] = b"ab c;[m0123456789\x1b\x1b\x1b\r\n\x07\x00]\\P";
+    for round in 0..2000 {
+        let len = rng.random_range(0..300);
+        let input: Vec<u8> = (0..len)
+            .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+            .collect();
+        let (mut fast, mut slow) = (AnsiStripper::new(), AnsiStripper::new());
+        let mut got = b"before".to_vec();
+        let mut want = got.clone();
+        let mut rest = input.as_slice();
+        while !rest.is_empty() {
+            let (piece, more) = rest.split_at(rng.random_range(1..=rest.len()));
+            rest = more;
+            fast.strip_into(piece, &mut got);
+            slow.feed(piece, |p| match p {
+                Piece::Text(t) => want.extend_from_slice(t),
+                Piece::LineEnd => want.push(b'\n'),
+            });
+        }
+        assert_eq!(got, want, "round {round}: {input:?}");
+    }
+}
+
 /// Random console output: lines from a vocabulary (some matching), colours, CR, LF, CR LF,
 /// control bytes, long lines.
 fn random_output(rng: &mut StdRng, lines: usize) -> Vec<u8> {
