@@ -118,6 +118,14 @@ pub trait RecordSink: Send {
     fn next_seq(&self) -> u64;
     /// Append one chunk. `chunk.seq` equals [`RecordSink::next_seq`].
     fn append(&mut self, chunk: &Chunk) -> crate::Result<()>;
+    /// The last `want` bytes of output this sink holds in its current segment (all of them if
+    /// it holds fewer), read back from where it keeps them; `None` when it cannot (the default).
+    /// A quiet console gives its replay buffer up when this returns exactly what the buffer
+    /// holds, and reads it back from here when a viewer wants it or output goes on.
+    fn recent_output(&self, want: usize) -> Option<Vec<u8>> {
+        let _ = want;
+        None
+    }
     /// Push buffered data to the operating system and make it durable (called when the console
     /// stops).
     fn flush(&mut self) -> crate::Result<()> {

@@ -66,6 +66,19 @@ impl TailBuffer {
         self.bytes.range(start..).copied().collect()
     }
 
+    /// Whether the buffer holds exactly `bytes`.
+    pub fn holds(&self, bytes: &[u8]) -> bool {
+        let (a, b) = self.bytes.as_slices();
+        bytes.len() == a.len() + b.len()
+            && bytes.get(..a.len()) == Some(a)
+            && bytes.get(a.len()..) == Some(b)
+    }
+
+    /// Empty the buffer and give its memory back (the cap stays).
+    pub fn release(&mut self) {
+        self.bytes = VecDeque::new();
+    }
+
     /// Bytes currently held.
     pub fn len(&self) -> usize {
         self.bytes.len()
@@ -80,6 +93,21 @@ impl TailBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holds_compares_the_whole_content_across_the_ring_edge() {
+        let mut t = TailBuffer::new(8);
+        t.push(b"abcdef");
+        t.push(b"ghij"); // wraps: the deque's two slices
+        assert!(t.holds(b"cdefghij"));
+        assert!(!t.holds(b"cdefghi"));
+        assert!(!t.holds(b"cdefghiX"));
+        assert!(!t.holds(b"Xcdefghij"));
+        t.release();
+        assert!(t.is_empty() && t.holds(b""));
+        t.push(b"after");
+        assert!(t.holds(b"after"));
+    }
 
     #[test]
     fn last_lines_counts_from_the_end() {

@@ -17,6 +17,10 @@ use crate::log::format::{MAX_PAYLOAD_LEN, MAX_USER_LEN};
 use crate::record::{Chunk, RecordKind, now_ns};
 use crate::tail::TailBuffer;
 
+/// How long a console's output must be quiet before its replay buffer is given up to the record
+/// log (one to two times this: the look is made once per period).
+pub(super) const TAIL_QUIET: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What a viewer gets when it joins the ring: its cursor, the replayed lines and the output offset
 /// they end at.
 pub(super) struct Joined {
@@ -34,6 +38,15 @@ pub(super) struct Hub {
     ring_capacity: usize,
     /// Recent output, replayed to viewers when they connect.
     tail: TailBuffer,
+    /// Output bytes the tail gave up to the record log while the console was quiet (0: the tail
+    /// holds its output itself). Read back before anything is appended to the log, so they are
+    /// still its last output when they are.
+    released: usize,
+    /// When the tail may give its bytes up to the log, if no output comes before
+    /// ([`TAIL_QUIET`] after the first output since it last looked).
+    release_at: Option<Instant>,
+    /// Output came since `release_at` was set.
+    output_since_look: bool,
     /// The sequence number of the next chunk.
     seq: u64,
     /// Output bytes so far (the offset of the next output chunk).
@@ -59,6 +72,9 @@ impl Hub {
             ring: None,
             ring_capacity: cfg.hub_capacity.max(2),
             tail: TailBuffer::new(cfg.tail_bytes),
+            released: 0,
+            release_at: None,
+            output_since_look: false,
             offset: 0,
             muted: false,
         }
@@ -139,6 +155,7 @@ impl Hub {
         bytes: Bytes,
         time_ns: Option<u64>,
     ) -> Result<u64> {
+        self.reclaim_tail();
         let mut chunk = Chunk {
             seq: self.seq,
             time_ns: time_ns.unwrap_or_else(now_ns),
@@ -150,6 +167,13 @@ impl Hub {
         if kind == RecordKind::Output {
             self.offset += chunk.bytes.len() as u64;
             self.tail.push(&chunk.bytes);
+            if self.release_at.is_none() {
+                if self.recorder.is_some() {
+                    self.release_at = Some(Instant::now() + TAIL_QUIET);
+                }
+            } else {
+                self.output_since_look = true;
+            }
         }
         let result = self.record(&mut chunk);
         self.deliver(chunk);
@@ -236,22 +260,82 @@ impl Hub {
         }
     }
 
-    /// The last `lines` lines of output.
+    /// The last `lines` lines of output (read back from the log if the tail gave them up: the
+    /// tail stays empty, so a quiet console keeps no copy for viewers that come and go).
     pub(super) fn last_lines(&self, lines: usize) -> Bytes {
+        if self.released > 0 {
+            let mut tail = TailBuffer::new(self.released);
+            tail.push(&self.read_back(self.released));
+            return Bytes::from(tail.last_lines(lines));
+        }
         Bytes::from(self.tail.last_lines(lines))
     }
 
-    /// When the log wants to be woken (retry, sync).
-    pub(super) fn deadline(&self) -> Option<Instant> {
-        self.recorder.deadline()
+    /// The last `want` bytes of output, read back from the log (nothing if it cannot: said so).
+    fn read_back(&self, want: usize) -> Vec<u8> {
+        self.recorder.recent_output(want).unwrap_or_else(|| {
+            tracing::warn!(
+                device = %self.name,
+                "the replay buffer cannot be read back from the record log: replays start afresh"
+            );
+            Vec::new()
+        })
     }
 
-    /// The timer fired: retry a degraded log, sync one that is due.
+    /// The console has been quiet for [`TAIL_QUIET`]: give the tail's bytes up to the record log
+    /// if it gives exactly them back (a healthy log whose live segment holds them all), which
+    /// frees the tail's memory — thousands of idle consoles each kept what their boot printed.
+    fn release_tail(&mut self) {
+        if self.released > 0 || self.tail.is_empty() {
+            return;
+        }
+        let want = self.tail.len();
+        if self
+            .recorder
+            .recent_output(want)
+            .is_some_and(|back| self.tail.holds(&back))
+        {
+            self.tail.release();
+            self.released = want;
+        }
+    }
+
+    /// Put the bytes the tail gave up back into it, before the log takes anything more.
+    fn reclaim_tail(&mut self) {
+        if self.released == 0 {
+            return;
+        }
+        let back = self.read_back(self.released);
+        self.released = 0;
+        self.tail.push(&back);
+    }
+
+    /// When the hub wants to be woken: the log's retry or sync, the tail's quiet look.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        match (self.recorder.deadline(), self.release_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The timer fired: retry a degraded log, sync one that is due, give a quiet console's tail
+    /// up to the log.
     pub(super) fn on_timer(&mut self) {
         if self.recorder.retry_due() {
             self.recover();
         }
         self.sync_log();
+        if let Some(at) = self.release_at {
+            let now = Instant::now();
+            if at <= now {
+                if std::mem::take(&mut self.output_since_look) {
+                    self.release_at = Some(now + TAIL_QUIET);
+                } else {
+                    self.release_at = None;
+                    self.release_tail();
+                }
+            }
+        }
     }
 
     /// Make what the log holds durable when its sync deadline has come.

@@ -95,6 +95,16 @@ impl Recorder {
             .is_some_and(|l| l.retry_at <= Instant::now())
     }
 
+    /// The last `want` bytes of output the log holds, read back from it (see
+    /// [`crate::record::RecordSink::recent_output`]); `None` without a log, while it is
+    /// degraded, or when it cannot read back.
+    pub(super) fn recent_output(&self, want: usize) -> Option<Vec<u8>> {
+        if self.lost.is_some() {
+            return None;
+        }
+        self.sink.as_ref().and_then(|s| s.recent_output(want))
+    }
+
     /// Whether the log is degraded.
     pub(super) fn degraded(&self) -> bool {
         self.lost.is_some()

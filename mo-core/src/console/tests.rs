@@ -236,6 +236,88 @@ async fn replay_last_lines_on_connect() {
     assert_eq!(&console.replay(1).await.unwrap()[..], b"line 30\r\nlogin: ");
 }
 
+/// A quiet console gives its replay buffer up to its record log and replays from there (shown by
+/// moving the log's segment away: the replay is then empty, and whole again once it is back);
+/// output that goes on first puts the buffer back, so replays run on across the quiet spell.
+#[tokio::test(start_paused = true)]
+async fn a_quiet_console_replays_from_its_record_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) =
+        crate::log::LogWriter::open(dir.path(), crate::log::LogOptions::default()).unwrap();
+    let (tx, mut peers) = mpsc::unbounded_channel();
+    let conn = TestConnector {
+        peers: tx,
+        ops: Arc::default(),
+        caps: Capabilities::NONE,
+    };
+    let console = Console::spawn(
+        ConsoleConfig::new("q1"),
+        Arc::new(conn),
+        Some(Box::new(log)),
+    );
+    let mut dev = peers.recv().await.unwrap();
+    let mut watcher = console.attach("w", Mode::Spy, None).await.unwrap();
+    let mut text = Vec::new();
+    for i in 1..=30 {
+        text.extend_from_slice(format!("boot line {i}\r\n").as_bytes());
+    }
+    text.extend_from_slice(b"q1 login: ");
+    // In pieces, so the log holds several output records between notices.
+    for piece in text.chunks(37) {
+        dev.write_all(piece).await.unwrap();
+        read_output(&mut watcher, piece).await;
+    }
+    let before = console.replay(5).await.unwrap();
+    assert!(
+        before.ends_with(b"boot line 30\r\nq1 login: "),
+        "{before:?}"
+    );
+    let segment = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "mlog"))
+        .unwrap();
+    let aside = dir.path().join("aside");
+
+    // Still printing: the buffer holds the output itself.
+    std::fs::rename(&segment, &aside).unwrap();
+    assert_eq!(console.replay(5).await.unwrap(), before);
+    std::fs::rename(&aside, &segment).unwrap();
+
+    // Quiet for long enough: replays come from the log.
+    tokio::time::sleep(hub::TAIL_QUIET * 3).await;
+    assert_eq!(console.replay(5).await.unwrap(), before);
+    std::fs::rename(&segment, &aside).unwrap();
+    assert!(console.replay(5).await.unwrap().is_empty());
+    std::fs::rename(&aside, &segment).unwrap();
+    assert_eq!(console.replay(5).await.unwrap(), before);
+    let mut late = console.attach("late", Mode::Spy, Some(5)).await.unwrap();
+    assert_eq!(late.take_replay(), before);
+
+    // Output again: the buffer is taken back first, and replays go on across the quiet spell.
+    dev.write_all(b"root\r\nPassword: ").await.unwrap();
+    read_output(&mut watcher, b"Password: ").await;
+    let after = console.replay(2).await.unwrap();
+    assert_eq!(&after[..], b"boot line 30\r\nq1 login: root\r\nPassword: ");
+    std::fs::rename(&segment, &aside).unwrap();
+    assert_eq!(console.replay(2).await.unwrap(), after);
+    std::fs::rename(&aside, &segment).unwrap();
+}
+
+/// A log that cannot read back (a sink without [`RecordSink::recent_output`]) keeps the replay
+/// buffer in memory through a quiet spell.
+#[tokio::test(start_paused = true)]
+async fn a_log_that_cannot_read_back_keeps_the_replay_buffer() {
+    let sink = VecSink::default();
+    let (console, mut peers) = logged_console(ConsoleConfig::new("q2"), &sink);
+    let mut dev = peers.recv().await.unwrap();
+    let mut watcher = console.attach("w", Mode::Spy, None).await.unwrap();
+    dev.write_all(b"one\r\ntwo\r\nq2 login: ").await.unwrap();
+    read_output(&mut watcher, b"q2 login: ").await;
+    tokio::time::sleep(hub::TAIL_QUIET * 3).await;
+    assert_eq!(&console.replay(1).await.unwrap()[..], b"two\r\nq2 login: ");
+}
+
 #[tokio::test]
 async fn stalled_viewer_does_not_slow_others_or_the_log() {
     let sink = VecSink::default();

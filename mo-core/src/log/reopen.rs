@@ -94,6 +94,10 @@ impl RecordSink for ReopeningLog {
         self.writer.as_mut().map_or(Ok(()), RecordSink::flush)
     }
 
+    fn recent_output(&self, want: usize) -> Option<Vec<u8>> {
+        self.writer.as_ref().and_then(|w| w.recent_output(want))
+    }
+
     fn sync_deadline(&self) -> Option<std::time::Instant> {
         self.writer.as_ref().and_then(RecordSink::sync_deadline)
     }

@@ -563,9 +563,83 @@ fn write_all_vectored(file: &mut File, mut bufs: &mut [IoSlice<'_>]) -> io::Resu
     Ok(())
 }
 
+impl LogWriter {
+    /// The last `want` bytes of output in the live segment (all of it if it holds less), read
+    /// back from its file: records are walked from the end by the length each carries at both
+    /// ends, over a window that doubles until it holds enough (or the whole segment).
+    fn read_back_output(&self, want: usize) -> io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt as _;
+        let Some(live) = &self.live else {
+            return Ok(Vec::new());
+        };
+        let body = live.len.saturating_sub(format::HEADER_LEN as u64);
+        if want == 0 || body == 0 {
+            return Ok(Vec::new());
+        }
+        let file = File::open(&live.path)?;
+        let mut window = u64::try_from(want)
+            .unwrap_or(u64::MAX)
+            .saturating_mul(2)
+            .saturating_add(4096)
+            .min(body);
+        loop {
+            let len = usize::try_from(window).map_err(io::Error::other)?;
+            let mut buf = vec![0; len];
+            file.read_exact_at(&mut buf, live.len - window)?;
+            // Output payloads from the newest back.
+            let mut pieces: Vec<&[u8]> = Vec::new();
+            let mut got = 0;
+            let mut end = buf.len();
+            while got < want && end > 0 {
+                let Some((start, record)) =
+                    buf.get(..end).and_then(format::decode_record_ending_at)
+                else {
+                    break;
+                };
+                if record.kind == crate::record::RecordKind::Output {
+                    pieces.push(record.bytes);
+                    got += record.bytes.len();
+                }
+                end = start;
+            }
+            if got >= want || (end == 0 && window == body) {
+                let mut out = Vec::with_capacity(got.min(want));
+                for piece in pieces.iter().rev() {
+                    out.extend_from_slice(piece);
+                }
+                let cut = out.len().saturating_sub(want);
+                out.drain(..cut);
+                return Ok(out);
+            }
+            if window == body {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{}: a record ending at byte {} cannot be read back",
+                        live.path.display(),
+                        live.len - window + end as u64
+                    ),
+                ));
+            }
+            window = window.saturating_mul(2).min(body);
+        }
+    }
+}
+
 impl RecordSink for LogWriter {
     fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// Read back from the live segment's file (see [`RecordSink::recent_output`]).
+    fn recent_output(&self, want: usize) -> Option<Vec<u8>> {
+        match self.read_back_output(want) {
+            Ok(out) => Some(out),
+            Err(e) => {
+                tracing::warn!(log = %self.dir.display(), "cannot read recent output back: {e}");
+                None
+            }
+        }
     }
 
     fn append(&mut self, chunk: &Chunk) -> Result<()> {

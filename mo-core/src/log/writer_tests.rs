@@ -484,3 +484,64 @@ fn a_live_segment_of_format_1_is_closed_and_a_version_2_segment_follows() {
     let kinds: Vec<RecordKind> = all(&path).iter().map(|r| r.kind).collect();
     assert_eq!(kinds.last(), Some(&RecordKind::Gap));
 }
+
+/// Recent output is read back from the live segment's end: output records only, the last
+/// `want` bytes of them, across records larger than the first window, all of it when the
+/// segment holds less; nothing from a segment the log has left behind.
+#[test]
+fn recent_output_is_read_back_from_the_live_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut w, _) = LogWriter::open(dir.path(), LogOptions::default()).unwrap();
+    assert_eq!(w.recent_output(100), Some(Vec::new()));
+    let big = vec![b'x'; 20_000];
+    let input: [(RecordKind, &[u8]); 6] = [
+        (RecordKind::Output, b"first "),
+        (RecordKind::Notice, b"a notice"),
+        (RecordKind::Output, &big),
+        (RecordKind::Input, b"typed"),
+        (RecordKind::Output, b"second "),
+        (RecordKind::Output, b"login: "),
+    ];
+    let mut all_output = Vec::new();
+    for (kind, bytes) in input {
+        let seq = w.next_seq();
+        w.append(&chunk(seq, T0 + seq, kind, "", bytes)).unwrap();
+        if kind == RecordKind::Output {
+            all_output.extend_from_slice(bytes);
+        }
+    }
+    assert_eq!(w.recent_output(0), Some(Vec::new()));
+    assert_eq!(w.recent_output(7).unwrap(), b"login: ");
+    assert_eq!(w.recent_output(10).unwrap(), b"nd login: ");
+    // Reaches into the big record, and past it (windows of 2 x want + 4 KiB do not hold it).
+    assert_eq!(w.recent_output(20).unwrap(), b"xxxxxxsecond login: ");
+    let tail = w.recent_output(20_010).unwrap();
+    assert_eq!(tail, &all_output[all_output.len() - 20_010..]);
+    // More than the segment holds: all of its output.
+    assert_eq!(w.recent_output(1 << 20).unwrap(), all_output);
+    // Another form of the same call, through the sink trait object.
+    let sink: &dyn RecordSink = &w;
+    assert_eq!(sink.recent_output(7).unwrap(), b"login: ");
+}
+
+#[test]
+fn recent_output_of_a_damaged_segment_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut w, _) = LogWriter::open(dir.path(), LogOptions::default()).unwrap();
+    for i in 1..=3u64 {
+        w.append(&chunk(
+            i,
+            T0 + i,
+            RecordKind::Output,
+            "",
+            b"some output\r\n",
+        ))
+        .unwrap();
+    }
+    let path = segments(dir.path()).pop().unwrap().path;
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() - 8;
+    bytes[at] ^= 0xff; // the last record's length at its end
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(w.recent_output(1000), None);
+}
