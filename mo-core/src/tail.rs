@@ -79,6 +79,11 @@ impl TailBuffer {
         self.bytes = VecDeque::new();
     }
 
+    /// Bytes of memory the buffer holds for its content.
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity()
+    }
+
     /// Bytes currently held.
     pub fn len(&self) -> usize {
         self.bytes.len()

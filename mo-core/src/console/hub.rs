@@ -295,8 +295,10 @@ impl Hub {
             .recent_output(want)
             .is_some_and(|back| self.tail.holds(&back))
         {
+            let freed = self.tail.capacity();
             self.tail.release();
             self.released = want;
+            crate::memory::released(freed);
         }
     }
 
