@@ -202,6 +202,8 @@ impl Hub {
 
     /// Write the gap record of a degraded period; on success show it and say so.
     fn recover(&mut self) {
+        // Before the log takes the gap record (a released tail is read back before any append).
+        self.reclaim_tail();
         let gap = self.recorder.try_recover(self.offset);
         self.seq = self.recorder.next_seq().unwrap_or(self.seq);
         if let Some(gap) = gap {
@@ -286,7 +288,8 @@ impl Hub {
     /// if it gives exactly them back (a healthy log whose live segment holds them all), which
     /// frees the tail's memory — thousands of idle consoles each kept what their boot printed.
     fn release_tail(&mut self) {
-        if self.released > 0 || self.tail.is_empty() {
+        // A degraded log may lack some of what the tail holds.
+        if self.released > 0 || self.tail.is_empty() || self.recorder.degraded() {
             return;
         }
         let want = self.tail.len();

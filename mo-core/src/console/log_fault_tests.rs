@@ -32,6 +32,9 @@ impl RecordSink for FlakyLog {
         }
         self.inner.append(chunk)
     }
+    fn recent_output(&self, want: usize) -> Option<Vec<u8>> {
+        self.inner.recent_output(want)
+    }
 }
 
 struct Rig {
@@ -437,4 +440,44 @@ async fn the_sync_interval_holds_while_output_never_pauses() {
     console.shutdown().await;
     // 600 ms at one sync per 50 ms: far more than the one a stop makes.
     assert!(n >= 4, "only {n} syncs in 600 ms of continuous output");
+}
+
+/// A quiet spell while the log is degraded, and across its recovery, does not lose the replay:
+/// the buffer is given up only to a log that reads exactly its bytes back (output the log
+/// missed is only in the buffer), and one given up before is read back before the gap record.
+#[tokio::test(start_paused = true)]
+async fn the_replay_buffer_survives_a_degraded_log_and_its_recovery() {
+    let r = rig(LogPolicy::Degrade);
+    up(&r.console).await;
+    let mut alice = r
+        .console
+        .attach("alice", Mode::Attach, Some(0))
+        .await
+        .unwrap();
+    alice.write(b"before\n").await.unwrap();
+    output_containing(&mut alice, "before").await;
+    // Quiet: the buffer is given up to the healthy log (and read back from it).
+    tokio::time::sleep(super::hub::TAIL_QUIET * 3).await;
+    assert_eq!(&r.console.replay(1).await.unwrap()[..], b"before\n");
+
+    // The disk fills; the output echoed meanwhile is only in the buffer.
+    r.fail.store(true, Ordering::SeqCst);
+    alice.write(b"during\n").await.unwrap();
+    notice_containing(&mut alice, "log: degraded").await;
+    output_containing(&mut alice, "during").await;
+    tokio::time::sleep(super::hub::TAIL_QUIET * 3).await;
+    assert_eq!(&r.console.replay(2).await.unwrap()[..], b"before\nduring\n");
+
+    // Space comes back: the gap record is written, the replay still has everything.
+    r.fail.store(false, Ordering::SeqCst);
+    notice_containing(&mut alice, "log: recording again").await;
+    tokio::time::sleep(super::hub::TAIL_QUIET * 3).await;
+    assert_eq!(&r.console.replay(2).await.unwrap()[..], b"before\nduring\n");
+    alice.write(b"after\n").await.unwrap();
+    output_containing(&mut alice, "after").await;
+    tokio::time::sleep(super::hub::TAIL_QUIET * 3).await;
+    assert_eq!(
+        &r.console.replay(3).await.unwrap()[..],
+        b"before\nduring\nafter\n"
+    );
 }

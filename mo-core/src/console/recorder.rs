@@ -96,12 +96,9 @@ impl Recorder {
     }
 
     /// The last `want` bytes of output the log holds, read back from it (see
-    /// [`crate::record::RecordSink::recent_output`]); `None` without a log, while it is
-    /// degraded, or when it cannot read back.
+    /// [`crate::record::RecordSink::recent_output`]); `None` without a log or when it cannot
+    /// read back. (While degraded, the log may lack the latest output: see [`Self::degraded`].)
     pub(super) fn recent_output(&self, want: usize) -> Option<Vec<u8>> {
-        if self.lost.is_some() {
-            return None;
-        }
         self.sink.as_ref().and_then(|s| s.recent_output(want))
     }
 
