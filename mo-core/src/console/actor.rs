@@ -14,6 +14,7 @@ use super::consumer::Consumers;
 use super::hub::Hub;
 use super::login::{LoginAction, LoginRun};
 use super::loopguard::{LoopGuard, Verdict};
+use super::quiet::QuietLook;
 use super::secret::SecretGuard;
 use super::sharing::{Granted, Notice, Sharing};
 use super::{
@@ -56,18 +57,15 @@ enum Wake {
 #[derive(Debug)]
 struct ReadSize {
     size: usize,
-    /// When to look whether the link has been quiet since (armed while `size` is above
-    /// [`READ_MIN`]); `read_since_look` says it was not.
-    quiet_at: Option<Instant>,
-    read_since_look: bool,
+    /// Whether the link has been quiet (armed while `size` is above [`READ_MIN`]).
+    quiet: QuietLook,
 }
 
 impl Default for ReadSize {
     fn default() -> Self {
         ReadSize {
             size: READ_MIN,
-            quiet_at: None,
-            read_since_look: false,
+            quiet: QuietLook::new(READ_QUIET),
         }
     }
 }
@@ -82,22 +80,13 @@ impl ReadSize {
             self.size = n.next_power_of_two().clamp(READ_MIN, self.size);
         }
         if self.size > READ_MIN {
-            match self.quiet_at {
-                None => self.quiet_at = Some(now() + READ_QUIET),
-                Some(_) => self.read_since_look = true,
-            }
+            self.quiet.activity(now);
         }
     }
 
     /// The actor's timer fired at `now`.
     fn on_timer(&mut self, now: Instant) {
-        if self.quiet_at.is_none_or(|t| t > now) {
-            return;
-        }
-        if std::mem::take(&mut self.read_since_look) {
-            self.quiet_at = Some(now + READ_QUIET);
-        } else {
-            self.quiet_at = None;
+        if self.quiet.quiet(now) {
             self.size = READ_MIN;
         }
     }
@@ -206,7 +195,7 @@ impl Actor {
                 self.idle_at,
                 self.login.as_ref().and_then(LoginRun::deadline),
                 self.hub.deadline(),
-                self.read_size.quiet_at,
+                self.read_size.quiet.at,
             ]
             .into_iter()
             .flatten()
@@ -866,7 +855,7 @@ mod read_size_tests {
         // The burst ends with a prompt: the size follows it.
         r.after_read(1800, READ_MIN * 16, || t0);
         assert_eq!(r.size, 2048);
-        assert_eq!(r.quiet_at, Some(t0 + READ_QUIET));
+        assert_eq!(r.quiet.at, Some(t0 + READ_QUIET));
         // A read before the look keeps the size for one more period.
         let reads = std::cell::Cell::new(0);
         let clock = || {
@@ -877,18 +866,18 @@ mod read_size_tests {
         assert_eq!(reads.get(), 0, "the clock is read once per quiet period");
         r.on_timer(t0 + READ_QUIET);
         assert_eq!(r.size, 1024);
-        assert_eq!(r.quiet_at, Some(t0 + READ_QUIET * 2));
+        assert_eq!(r.quiet.at, Some(t0 + READ_QUIET * 2));
         // Timer wakes for other reasons before the look change nothing.
         r.on_timer(t0 + READ_QUIET + Duration::from_millis(500));
         assert_eq!(r.size, 1024);
         // Nothing read since the last look: small reads again, and no look armed.
         r.on_timer(t0 + READ_QUIET * 2);
         assert_eq!(r.size, READ_MIN);
-        assert_eq!(r.quiet_at, None);
+        assert_eq!(r.quiet.at, None);
         // Small reads never arm the look.
         r.after_read(10, READ_MIN, clock);
         assert_eq!(reads.get(), 0);
-        assert_eq!((r.size, r.quiet_at), (READ_MIN, None));
+        assert_eq!((r.size, r.quiet.at), (READ_MIN, None));
         // A flood grows to the cap and stays there.
         for _ in 0..20 {
             let n = r.size;

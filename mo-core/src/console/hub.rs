@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use super::consumer::{BoundedConsumer, Consumers};
+use super::quiet::QuietLook;
 use super::recorder::Recorder;
 use super::{ConsoleConfig, LogHealth};
 use crate::error::{Error, Result};
@@ -42,11 +43,8 @@ pub(super) struct Hub {
     /// holds its output itself). Read back before anything is appended to the log, so they are
     /// still its last output when they are.
     released: usize,
-    /// When the tail may give its bytes up to the log, if no output comes before
-    /// ([`TAIL_QUIET`] after the first output since it last looked).
-    release_at: Option<Instant>,
-    /// Output came since `release_at` was set.
-    output_since_look: bool,
+    /// Whether output has been quiet long enough for the tail to give its bytes up to the log.
+    quiet: QuietLook,
     /// The sequence number of the next chunk.
     seq: u64,
     /// Output bytes so far (the offset of the next output chunk).
@@ -73,8 +71,7 @@ impl Hub {
             ring_capacity: cfg.hub_capacity.max(2),
             tail: TailBuffer::new(cfg.tail_bytes),
             released: 0,
-            release_at: None,
-            output_since_look: false,
+            quiet: QuietLook::new(TAIL_QUIET),
             offset: 0,
             muted: false,
         }
@@ -167,12 +164,8 @@ impl Hub {
         if kind == RecordKind::Output {
             self.offset += chunk.bytes.len() as u64;
             self.tail.push(&chunk.bytes);
-            if self.release_at.is_none() {
-                if self.recorder.is_some() {
-                    self.release_at = Some(Instant::now() + TAIL_QUIET);
-                }
-            } else {
-                self.output_since_look = true;
+            if self.recorder.is_some() {
+                self.quiet.activity(Instant::now);
             }
         }
         let result = self.record(&mut chunk);
@@ -317,7 +310,7 @@ impl Hub {
 
     /// When the hub wants to be woken: the log's retry or sync, the tail's quiet look.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        match (self.recorder.deadline(), self.release_at) {
+        match (self.recorder.deadline(), self.quiet.at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -330,16 +323,8 @@ impl Hub {
             self.recover();
         }
         self.sync_log();
-        if let Some(at) = self.release_at {
-            let now = Instant::now();
-            if at <= now {
-                if std::mem::take(&mut self.output_since_look) {
-                    self.release_at = Some(now + TAIL_QUIET);
-                } else {
-                    self.release_at = None;
-                    self.release_tail();
-                }
-            }
+        if self.quiet.at.is_some() && self.quiet.quiet(Instant::now()) {
+            self.release_tail();
         }
     }
 

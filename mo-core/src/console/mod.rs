@@ -45,6 +45,7 @@ mod lines;
 mod login;
 mod loopguard;
 mod mode;
+mod quiet;
 mod recorder;
 mod secret;
 mod session;
