@@ -1,6 +1,6 @@
 //! Fuzz the record log's readers on damaged or hostile segment files: the decoder
 //! (`mo_core::log::format`), the text renderer, and the file readers `verify`, `read`, `tail` and
-//! the writer's crash recovery (`LogWriter::open`). None may panic, every record that decodes must
+//! the writer's crash recovery (`LogWriter::open`) and its read-back of recent output. None may panic, every record that decodes must
 //! re-encode to the same bytes, and an undamaged log must read back exactly as it was written.
 //!
 //! Input layout: a mode byte. Even: the rest is the bytes of one segment file (header, then
@@ -264,6 +264,16 @@ fn check_files(files: &[(String, Vec<u8>)], clean: Option<&[Record]>) {
 
     // Crash recovery: opening for writing drops a torn tail; what it appends then verifies.
     if let Ok((mut writer, _recovery)) = LogWriter::open(dir, LogOptions::default()) {
+        // Reading the last output back (a quiet console's replay) gives at most what was asked.
+        for want in [0, 7, 4096, 1 << 20] {
+            if let Some(back) = writer.recent_output(want) {
+                assert!(
+                    back.len() <= want,
+                    "{} bytes read back for {want}",
+                    back.len()
+                );
+            }
+        }
         let chunk = Chunk {
             seq: writer.next_seq(),
             time_ns: 1_800_000_000_000_000_000,
