@@ -62,7 +62,7 @@ pub mod filewatch;
 pub mod glob;
 pub mod link;
 pub mod log;
-mod memory;
+pub mod memory;
 pub mod policy;
 pub mod power;
 pub mod record;

@@ -52,17 +52,22 @@ pub(crate) fn trims() -> usize {
     TRIMS.load(Ordering::Relaxed)
 }
 
-/// Ask the allocator to return free memory; whether it returned any.
+/// Ask the allocator to return the memory it holds free to the operating system now (glibc's
+/// `malloc_trim`; elsewhere nothing is done). Whether any was returned. mo-core does this by
+/// itself after quiet consoles gave their replay buffers up; a program may call it after other
+/// waves of freeing (a benchmark between its runs).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-fn trim() -> bool {
+pub fn trim() -> bool {
     // SAFETY: malloc_trim takes the allocator's own locks and only releases free memory; it
     // touches nothing Rust owns.
     unsafe { libc::malloc_trim(0) != 0 }
 }
 
+/// Ask the allocator to return the memory it holds free to the operating system now (glibc's
+/// `malloc_trim`; elsewhere nothing is done). Whether any was returned.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim() -> bool {
+pub fn trim() -> bool {
     false
 }
 

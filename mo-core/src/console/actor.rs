@@ -30,20 +30,24 @@ mod signals;
 
 /// Input bytes waiting for the link before the actor stops taking requests.
 const PENDING_CAP: usize = 64 * 1024;
-/// The read size of a quiet link, and the least room a read is given: an idle console's whole
-/// read buffer (10,000 idle consoles hold 2.5 MiB of them).
+/// The read size of a quiet link, and the least a read asks for. Reads go into the worker
+/// thread's arena (`arena.rs`): a console holds no read buffer of its own.
 const READ_MIN: usize = 256;
 /// The user name auto-login input and notices are recorded under.
 const LOGIN_USER: &str = "auto-login";
 /// The read size of a flooding link (the read size doubles after each read that filled it).
 const READ_MAX: usize = 64 * 1024;
 /// A link that has said nothing for this long (up to twice this) goes back to [`READ_MIN`]
-/// reads: the buffer its last burst left is given up (a prompt after a boot left 2–4 KiB).
+/// reads, so that its next few bytes do not ask the read arena for the room of a burst.
 const READ_QUIET: Duration = Duration::from_secs(2);
+/// Output a console takes in one go before it lets the worker thread run other tasks: its
+/// scanner (woken by the first chunk) then scans while the chunks are fresh, instead of finding
+/// its feed full after tokio's whole cooperative budget of reads (128 reads of up to 64 KiB).
+const BURST_MAX: usize = 256 * 1024;
 
 enum Wake {
     Request(Option<Box<Request>>),
-    Read(std::io::Result<usize>),
+    Read(std::io::Result<Bytes>),
     Wrote(std::io::Result<usize>),
     Connected(Result<Link>),
     /// The link's status changed (`false`: the link stopped reporting it).
@@ -51,7 +55,7 @@ enum Wake {
     Timer,
 }
 
-/// How much the next read asks for: it doubles after each read that filled its buffer (a fast
+/// How much the next read asks for: it doubles after each read that took all it asked (a fast
 /// device), follows one that took all the link had (a burst that ended, a prompt), and goes
 /// back to [`READ_MIN`] once the link has said nothing for [`READ_QUIET`] (to twice that).
 #[derive(Debug)]
@@ -106,8 +110,9 @@ pub(super) struct Actor {
     state: watch::Sender<LinkState>,
     /// The modem lines as last announced on the current link.
     modem: watch::Sender<Option<ModemState>>,
-    read_buf: BytesMut,
     read_size: ReadSize,
+    /// Output read since the actor last let other tasks run, while every read took all it asked.
+    burst: usize,
     pending: BytesMut,
     idle_at: Option<Instant>,
     window: Option<(u16, u16)>,
@@ -167,8 +172,8 @@ impl Actor {
             self_tx,
             state,
             modem,
-            read_buf: BytesMut::new(),
             read_size: ReadSize::default(),
+            burst: 0,
             pending: BytesMut::new(),
             idle_at: None,
             window: None,
@@ -189,7 +194,10 @@ impl Actor {
             // worker thread from every other console and front door: take part in tokio's
             // cooperative budget like its own I/O resources do.
             tokio::task::coop::consume_budget().await;
-            self.make_room();
+            if self.burst >= BURST_MAX {
+                self.burst = 0;
+                tokio::task::yield_now().await;
+            }
             let timer = [
                 self.link.retry_at,
                 self.idle_at,
@@ -208,7 +216,7 @@ impl Actor {
                 req = self.rx.recv(), if self.pending.len() < PENDING_CAP => Wake::Request(req),
                 r = write_opt(&mut self.link.writer, &self.pending), if !self.pending.is_empty() => Wake::Wrote(r),
                 s = status_changed(&mut self.link.status) => Wake::Status(s),
-                r = read_opt(&mut self.link.reader, &mut self.read_buf) => Wake::Read(r),
+                r = read_opt(&mut self.link.reader, self.read_size.size) => Wake::Read(r),
                 () = sleep_opt(timer) => Wake::Timer,
             };
             match wake {
@@ -217,9 +225,11 @@ impl Actor {
                     Request::Shutdown => break,
                     req => self.handle(req),
                 },
-                Wake::Read(Ok(0)) => self.link_down("the device closed the connection".into()),
-                Wake::Read(Ok(n)) => {
-                    self.on_output(n);
+                Wake::Read(Ok(data)) if data.is_empty() => {
+                    self.link_down("the device closed the connection".into());
+                }
+                Wake::Read(Ok(data)) => {
+                    self.on_output(data);
                     // A device that always has bytes ready never lets the timer branch win:
                     // the sync deadline is checked here too (a clock read when nothing is due).
                     self.hub.sync_log();
@@ -275,49 +285,19 @@ impl Actor {
         }
     }
 
-    /// Give the next read room for `read_size` bytes, keeping no more than a quiet link needs:
-    /// no buffer without a link (an on-demand console between viewers, a link that is down), and
-    /// the buffer of a burst given up once the link is quiet again (the chunks read into it keep
-    /// only it alive, and only while someone holds them).
-    fn make_room(&mut self) {
-        if self.link.reader.is_none() {
-            if self.read_buf.capacity() > 0 {
-                self.read_buf = BytesMut::new();
-            }
-            return;
-        }
-        let want = self.read_size.size;
-        let room = self.read_buf.capacity() - self.read_buf.len();
-        if (READ_MIN..=4 * want).contains(&room) {
-            return;
-        }
-        // Whether no chunk read into the buffer is held any more: then its whole allocation is
-        // back (`try_reclaim` never allocates).
-        let unique = self.read_buf.try_reclaim(room + 1);
-        if !unique && room >= READ_MIN {
-            // Too big for a quiet link, but chunks still hold parts of it: use its room up
-            // rather than pin it half empty.
-            return;
-        }
-        if unique && (want..=4 * want).contains(&self.read_buf.capacity()) {
-            return;
-        }
-        // A fresh buffer rather than `reserve`, which would grow the old allocation by
-        // doubling (with the part already read still in front).
-        self.read_buf = BytesMut::with_capacity(want);
-    }
-
-    fn on_output(&mut self, n: usize) {
+    fn on_output(&mut self, data: Bytes) {
         // What the read was given: a read that did not fill it took all the link had.
-        let room = self.read_buf.capacity();
-        let data = self.read_buf.split_to(n).freeze();
+        let room = self.read_size.size;
+        let n = data.len();
+        // A read that took less than it asked emptied the link: the next one waits.
+        self.burst = if n < room { 0 } else { self.burst + n };
         if let Some(held) = self.secrets.as_mut().and_then(|g| g.output(&data)) {
             let user = self.secret_user.clone();
             let _ = self.hub.emit(RecordKind::Input, user, held);
         }
         // Adapt the read size: a full read means a fast device; one that took all the link had
-        // sizes the next to it (a burst that ended, an idle prompt), and `make_room` then gives
-        // up a buffer much larger than that.
+        // sizes the next to it (a burst that ended, an idle prompt), so that the next read does
+        // not ask the thread's read arena for much more room than it will use (`arena.rs`).
         self.read_size.after_read(n, room, Instant::now);
         let actions = self
             .login
@@ -548,7 +528,6 @@ impl Actor {
         if self.link.retry_due(now) {
             self.start_connect();
         }
-        // `make_room` swaps the buffer for a small one once no chunk holds it.
         self.read_size.on_timer(now);
         if self.idle_at.is_some_and(|t| t <= now) {
             self.idle_at = None;

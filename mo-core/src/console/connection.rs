@@ -7,13 +7,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use rand::Rng;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::ConsoleConfig;
+use super::arena::poll_read_chunk;
 use crate::error::{Error, Result};
 use crate::link::{Connector, Link, LinkControl, LinkReader, LinkStatus, LinkWriter};
 
@@ -176,12 +177,14 @@ fn backoff(b: Backoff, attempt: u32) -> Duration {
     half + Duration::from_millis(jitter)
 }
 
+/// Read up to `want` bytes from the link into the worker thread's read arena (see
+/// [`super::arena`]); an empty chunk means the link reached its end.
 pub(super) async fn read_opt(
     reader: &mut Option<LinkReader>,
-    buf: &mut BytesMut,
-) -> std::io::Result<usize> {
+    want: usize,
+) -> std::io::Result<Bytes> {
     match reader {
-        Some(r) => r.read_buf(buf).await,
+        Some(r) => std::future::poll_fn(|cx| poll_read_chunk(r.as_mut(), cx, want)).await,
         None => std::future::pending().await,
     }
 }

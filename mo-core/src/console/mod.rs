@@ -38,6 +38,7 @@
 //! ```
 
 mod actor;
+mod arena;
 mod connection;
 mod consumer;
 mod hub;

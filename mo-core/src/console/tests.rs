@@ -816,3 +816,45 @@ async fn recovered_records_are_logged_with_fresh_numbers_after_a_notice() {
     read_output(&mut a, b"new").await;
     console.shutdown().await;
 }
+
+/// A device with far more output ready than a bounded consumer holds (an 8 MiB flood into a
+/// 512 KiB feed): the console lets other tasks run after each 256 KiB it reads instead of after
+/// tokio's whole cooperative budget of reads, so a consumer that keeps up (a scanner) skips
+/// nothing. Reading the budget through first filled the feed and skipped.
+#[tokio::test(flavor = "current_thread")]
+async fn a_flooding_console_lets_its_consumers_keep_up() {
+    const FLOOD: usize = 8 << 20;
+    let (tx, mut peers) = mpsc::unbounded_channel();
+    let conn = TestConnector {
+        peers: tx,
+        ops: Arc::default(),
+        caps: Capabilities::NONE,
+    };
+    let (consumer, mut feed) = bounded_consumer_bytes(512 * 1024, Follow::Output);
+    let console = Console::spawn_with(
+        ConsoleConfig::new("flood"),
+        Arc::new(conn),
+        Consumers::new().bounded(consumer),
+    );
+    let mut dev = peers.recv().await.unwrap();
+    let writer = tokio::spawn(async move {
+        let block = vec![b'x'; 64 * 1024];
+        for _ in 0..FLOOD / block.len() {
+            dev.write_all(&block).await.unwrap();
+        }
+        dev
+    });
+    let mut got = 0;
+    while got < FLOOD {
+        // Skipped bytes show with the next chunk; skipped at the very end, none follows.
+        let Ok(Some(delivery)) = tokio::time::timeout(Duration::from_secs(5), feed.recv()).await
+        else {
+            break;
+        };
+        got += delivery.chunk.bytes.len();
+    }
+    assert_eq!(feed.skipped_total(), 0, "the consumer fell behind");
+    assert_eq!(got, FLOOD);
+    drop(writer.await.unwrap());
+    console.shutdown().await;
+}
