@@ -33,7 +33,7 @@ use mo_core::record::{Chunk, RecordKind, RecordSink as _, now_ns};
 use mo_core::scan::{PatternBook, PatternConfig};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::common::{cpu_seconds, raise_fd_limit};
+use crate::common::{cpu_seconds, raise_fd_limit, rss_bytes};
 use crate::flood_pty::{BarePty, PtyFlood};
 
 /// Bytes per flood line, CR LF included.
@@ -274,6 +274,9 @@ struct Figures {
     cpu: f64,
     wall: f64,
     peak_rss: u64,
+    /// Resident memory when the clock started (what the process held before this arm: the peak
+    /// less this is what the arm added).
+    start_rss: u64,
     /// Reads (bare reader) or output records (mo) the bytes came in.
     records: u64,
 }
@@ -501,9 +504,11 @@ fn report(what: &str, f: &Figures, bare: Option<&Figures>) {
         f.cpu
     );
     println!(
-        "    {:>7.2} s wall until every log is complete, peak RSS {:.1} MiB",
+        "    {:>7.2} s wall until every log is complete, peak RSS {:.1} MiB ({:.1} MiB when the \
+         clock started)",
         f.wall,
-        f.peak_rss as f64 / f64::from(1 << 20)
+        f.peak_rss as f64 / f64::from(1 << 20),
+        f.start_rss as f64 / f64::from(1 << 20)
     );
     if f.records > 0 {
         println!(
@@ -574,7 +579,10 @@ async fn bare_reader(
                 .with_context(|| format!("cannot create {}", file.display()))?,
         );
     }
+    // What earlier runs freed goes back first: the peak is then this run's.
+    mo_core::memory::trim();
     reset_peak_rss();
+    let start_rss = rss_bytes();
     let cpu0 = cpu_seconds();
     let wall0 = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -609,6 +617,7 @@ async fn bare_reader(
         cpu: cpu_seconds() - cpu0,
         wall: wall0.elapsed().as_secs_f64(),
         peak_rss: peak_rss(),
+        start_rss,
         records,
     })
 }
@@ -666,7 +675,10 @@ async fn mo_path(
             .with_context(|| format!("{name}: the record log's first record"))?;
         writers.push((name, writer));
     }
+    // What earlier runs freed goes back first: the peak is then this run's.
+    mo_core::memory::trim();
     reset_peak_rss();
+    let start_rss = rss_bytes();
     let cpu0 = cpu_seconds();
     let wall0 = Instant::now();
     let events = EventService::start(Rules::default(), book, Arc::new(NoSink), 1);
@@ -744,6 +756,7 @@ async fn mo_path(
             cpu,
             wall,
             peak_rss: peak,
+            start_rss,
             records: 0,
         },
         skipped,
