@@ -40,10 +40,11 @@ const READ_MAX: usize = 64 * 1024;
 /// A link that has said nothing for this long (up to twice this) goes back to [`READ_MIN`]
 /// reads, so that its next few bytes do not ask the read arena for the room of a burst.
 const READ_QUIET: Duration = Duration::from_secs(2);
-/// Output a console takes in one go before it lets the worker thread run other tasks: its
-/// scanner (woken by the first chunk) then scans while the chunks are fresh, instead of finding
-/// its feed full after tokio's whole cooperative budget of reads (128 reads of up to 64 KiB).
-const BURST_MAX: usize = 256 * 1024;
+/// Output a console reads before it lets the worker thread run other tasks: its scanner (woken
+/// by the first chunk) then scans the chunks while they are fresh, instead of finding its feed
+/// full after tokio's whole cooperative budget of reads (128 reads, up to 8 MiB), and the chunks
+/// in flight between reader and scanner stay a read or two per console.
+const BURST_MAX: usize = 64 * 1024;
 
 enum Wake {
     Request(Option<Box<Request>>),
@@ -111,7 +112,7 @@ pub(super) struct Actor {
     /// The modem lines as last announced on the current link.
     modem: watch::Sender<Option<ModemState>>,
     read_size: ReadSize,
-    /// Output read since the actor last let other tasks run, while every read took all it asked.
+    /// Output read since the actor last let other tasks run on purpose.
     burst: usize,
     pending: BytesMut,
     idle_at: Option<Instant>,
@@ -289,8 +290,9 @@ impl Actor {
         // What the read was given: a read that did not fill it took all the link had.
         let room = self.read_size.size;
         let n = data.len();
-        // A read that took less than it asked emptied the link: the next one waits.
-        self.burst = if n < room { 0 } else { self.burst + n };
+        // Counted whether or not the read took all it asked: a pty gives at most 4 KiB a read
+        // however much waits.
+        self.burst += n;
         if let Some(held) = self.secrets.as_mut().and_then(|g| g.output(&data)) {
             let user = self.secret_user.clone();
             let _ = self.hub.emit(RecordKind::Input, user, held);
