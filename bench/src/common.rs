@@ -161,3 +161,25 @@ pub fn start_daemon(
     }
     anyhow::bail!("mod exited before listening")
 }
+
+/// Stop every console and wait until each actor has ended (its final log sync done, its writer
+/// closed); two minutes at most.
+pub async fn stop_consoles<'a>(
+    consoles: impl IntoIterator<Item = &'a mo_core::console::Console>,
+) -> anyhow::Result<()> {
+    let mut ended = tokio::task::JoinSet::new();
+    for c in consoles {
+        let mut state = c.watch_state();
+        c.shutdown().await;
+        ended.spawn(async move { while state.changed().await.is_ok() {} });
+    }
+    let all_ended = async {
+        while let Some(r) = ended.join_next().await {
+            r?;
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(120), all_ended)
+        .await
+        .map_err(|_| anyhow::anyhow!("console actors did not stop within 120 s"))?
+}

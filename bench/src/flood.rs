@@ -10,7 +10,7 @@ use mo_core::console::{Console, ConsoleConfig, Mode};
 use mo_core::log::{Fsync, LogOptions, LogWriter, ReadOptions, read, verify};
 use mo_core::record::RecordKind;
 
-use crate::common::{cpu_seconds, raise_fd_limit, sim, sim_login};
+use crate::common::{cpu_seconds, raise_fd_limit, sim, sim_login, stop_consoles};
 use crate::flood_lines::FloodLines;
 
 /// Options of `mo-bench flood`.
@@ -215,21 +215,7 @@ async fn flood(o: &Opts, base: &Path, fsync: Fsync, run_no: u32) -> anyhow::Resu
     let cpu = cpu_seconds() - cpu0;
     let wall = wall0.elapsed().as_secs_f64();
     // Stop every actor and wait until each has ended (its final log sync done, its writer closed).
-    let mut ended = tokio::task::JoinSet::new();
-    for (_, c) in &consoles {
-        let mut state = c.watch_state();
-        c.shutdown().await;
-        ended.spawn(async move { while state.changed().await.is_ok() {} });
-    }
-    let all_ended = async {
-        while let Some(r) = ended.join_next().await {
-            r?;
-        }
-        anyhow::Ok(())
-    };
-    tokio::time::timeout(Duration::from_secs(120), all_ended)
-        .await
-        .map_err(|_| anyhow::anyhow!("console actors did not stop within 120 s"))??;
+    stop_consoles(consoles.iter().map(|(_, c)| c)).await?;
 
     let mut payload = 0u64;
     let mut records = 0u64;

@@ -33,7 +33,7 @@ use mo_core::record::{Chunk, RecordKind, RecordSink as _, now_ns};
 use mo_core::scan::{PatternBook, PatternConfig};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::common::{cpu_seconds, raise_fd_limit, rss_bytes};
+use crate::common::{cpu_seconds, raise_fd_limit, rss_bytes, stop_consoles};
 use crate::flood_pty::{BarePty, PtyFlood};
 
 /// Bytes per flood line, CR LF included.
@@ -731,21 +731,7 @@ async fn mo_path(
     }
     let wall = wall0.elapsed().as_secs_f64();
     // Stop every actor and wait until each has ended (its final log sync done).
-    let mut ended = tokio::task::JoinSet::new();
-    for c in &consoles {
-        let mut state = c.watch_state();
-        c.shutdown().await;
-        ended.spawn(async move { while state.changed().await.is_ok() {} });
-    }
-    let all_ended = async {
-        while let Some(r) = ended.join_next().await {
-            r?;
-        }
-        anyhow::Ok(())
-    };
-    tokio::time::timeout(Duration::from_secs(120), all_ended)
-        .await
-        .map_err(|_| anyhow::anyhow!("console actors did not stop within 120 s"))??;
+    stop_consoles(&consoles).await?;
     let cpu = cpu_seconds() - cpu0;
     let peak = peak_rss();
     drop(events);
