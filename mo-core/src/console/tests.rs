@@ -818,7 +818,7 @@ async fn recovered_records_are_logged_with_fresh_numbers_after_a_notice() {
 }
 
 /// A device with far more output ready than a bounded consumer holds (an 8 MiB flood into a
-/// 512 KiB feed): the console lets other tasks run after each 64 KiB it reads instead of after
+/// 512 KiB feed): the console lets other tasks run after each 128 KiB it reads instead of after
 /// tokio's whole cooperative budget of reads, so a consumer that keeps up (a scanner) skips
 /// nothing. Reading the budget through first filled the feed and skipped.
 #[tokio::test(flavor = "current_thread")]
