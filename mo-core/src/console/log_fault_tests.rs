@@ -76,6 +76,15 @@ async fn up(console: &Console) {
     .unwrap();
 }
 
+/// Wait until the console's link is up, then attach `alice` as a viewer from the start.
+async fn up_with_alice(console: &Console) -> Session {
+    up(console).await;
+    console
+        .attach("alice", Mode::Attach, Some(0))
+        .await
+        .unwrap()
+}
+
 async fn notice_containing(s: &mut Session, needle: &str) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -118,12 +127,7 @@ fn records(dir: &std::path::Path) -> Vec<crate::log::Record> {
 #[tokio::test]
 async fn one_failed_append_does_not_stop_the_log() {
     let r = rig(LogPolicy::Degrade);
-    up(&r.console).await;
-    let mut alice = r
-        .console
-        .attach("alice", Mode::Attach, Some(0))
-        .await
-        .unwrap();
+    let mut alice = up_with_alice(&r.console).await;
     alice.write(b"before\n").await.unwrap();
     output_containing(&mut alice, "before").await;
 
@@ -194,12 +198,7 @@ async fn one_failed_append_does_not_stop_the_log() {
 #[tokio::test]
 async fn strict_policy_refuses_input_while_the_log_cannot_record() {
     let r = rig(LogPolicy::Strict);
-    up(&r.console).await;
-    let mut alice = r
-        .console
-        .attach("alice", Mode::Attach, Some(0))
-        .await
-        .unwrap();
+    let mut alice = up_with_alice(&r.console).await;
     r.fail.store(true, Ordering::SeqCst);
     // The first keystroke finds out: its record fails, so it is not sent.
     let err = alice.write(b"secret-1\n").await.unwrap_err();
@@ -311,11 +310,7 @@ async fn a_bounded_consumer_sees_output_the_log_could_not_write() {
         Arc::new(EchoConnector),
         Consumers::new().log(Box::new(sink)).bounded(scanner),
     );
-    up(&console).await;
-    let alice = console
-        .attach("alice", Mode::Attach, Some(0))
-        .await
-        .unwrap();
+    let alice = up_with_alice(&console).await;
     alice.write(b"scan me\n").await.unwrap();
     let item = tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await
@@ -344,11 +339,7 @@ async fn a_log_that_cannot_be_opened_starts_the_console_degraded_until_it_can() 
         Arc::new(EchoConnector),
         Some(Box::new(sink)),
     );
-    up(&console).await;
-    let mut alice = console
-        .attach("alice", Mode::Attach, Some(0))
-        .await
-        .unwrap();
+    let mut alice = up_with_alice(&console).await;
     // The console works; the log says it cannot write.
     alice.write(b"unrecorded\n").await.unwrap();
     output_containing(&mut alice, "unrecorded").await;
@@ -448,12 +439,7 @@ async fn the_sync_interval_holds_while_output_never_pauses() {
 #[tokio::test(start_paused = true)]
 async fn the_replay_buffer_survives_a_degraded_log_and_its_recovery() {
     let r = rig(LogPolicy::Degrade);
-    up(&r.console).await;
-    let mut alice = r
-        .console
-        .attach("alice", Mode::Attach, Some(0))
-        .await
-        .unwrap();
+    let mut alice = up_with_alice(&r.console).await;
     alice.write(b"before\n").await.unwrap();
     output_containing(&mut alice, "before").await;
     // Quiet: the buffer is given up to the healthy log (and read back from it).
