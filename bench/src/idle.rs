@@ -23,7 +23,7 @@ pub struct Opts {
     #[arg(long, default_value = "interval=1s")]
     fsync: Fsync,
     /// How long after the last console reached `login:` the idle memory is measured, in
-    /// milliseconds: a console gives up the read buffer its boot text needed once its link has
+    /// milliseconds: a console gives its replay buffer up to its record log once its output has
     /// been quiet for two to four seconds.
     #[arg(long, default_value_t = 4500)]
     quiet_ms: u64,
@@ -52,7 +52,7 @@ pub async fn run(o: Opts) -> anyhow::Result<()> {
     let up = t0.elapsed();
     let rss_up = rss_bytes();
     let heap_up = heap_in_use();
-    // Idle means quiet (the console actor's `ReadSize`).
+    // Idle means quiet (the hub gives a quiet console's replay buffer up to its log).
     let quiet = Duration::from_millis(o.quiet_ms);
     tokio::time::sleep(quiet).await;
     let rss = rss_bytes();

@@ -1,5 +1,5 @@
 //! A look, once a period, at whether something has gone quiet: used by the read size (a quiet
-//! link gives its read buffer up) and the hub (a quiet console gives its replay buffer up).
+//! link goes back to small reads) and the hub (a quiet console gives its replay buffer up).
 
 use std::time::Duration;
 
