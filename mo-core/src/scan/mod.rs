@@ -45,6 +45,7 @@
 
 mod ansi;
 mod book;
+mod buckets;
 mod pattern;
 mod prefilter;
 mod template;
@@ -132,6 +133,8 @@ struct Lines {
     reported: Vec<usize>,
     /// Length of the current line when it was last matched as a partial line.
     idle_len: usize,
+    /// Whether the prefilter already found a literal in the current line (whole in one chunk).
+    holds_literal: bool,
     context: VecDeque<Vec<u8>>,
     context_lines: usize,
     /// Where the prefilter's literals start in the chunk being fed (reused from chunk to chunk).
@@ -203,6 +206,8 @@ impl Lines {
             let end = memchr::memchr2(b'\r', b'\n', after).map_or(last - 1, |at| hit + at);
             self.pass_over(bytes, done, start, false, who, out);
             self.push_text(bytes.get(start..end).unwrap_or_default(), who, out);
+            // Not cut into pieces: the line holds the literal, no need to look for one again.
+            self.holds_literal = end - start < self.max_line;
             self.end_line(who, out);
             done = end + 1;
         }
@@ -288,6 +293,7 @@ impl Lines {
 
     fn end_line(&mut self, who: &Who<'_>, out: &mut Vec<Match>) {
         if self.line.is_empty() {
+            self.holds_literal = false;
             return;
         }
         if self.idle_len != self.line.len() {
@@ -305,15 +311,17 @@ impl Lines {
         self.line.clear();
         self.reported.clear();
         self.idle_len = 0;
+        self.holds_literal = false;
     }
 
     fn scan(&mut self, who: &Who<'_>, partial: bool, out: &mut Vec<Match>) {
         // Most lines match nothing: a line without any pattern's literal cannot match, and
         // `is_match` rejects the others fastest, stopping at the first hit.
-        if who
-            .patterns
-            .prefilter()
-            .is_some_and(|prefilter| !prefilter.may_match(&self.line, &mut self.lower))
+        if !self.holds_literal
+            && who
+                .patterns
+                .prefilter()
+                .is_some_and(|prefilter| !prefilter.may_match(&self.line, &mut self.lower))
         {
             return;
         }
@@ -402,6 +410,7 @@ impl Scanner {
                 max_line: config.max_line.max(MIN_MAX_LINE),
                 reported: Vec::new(),
                 idle_len: 0,
+                holds_literal: false,
                 context: VecDeque::with_capacity(context_lines),
                 context_lines,
                 hits: Vec::new(),

@@ -20,6 +20,8 @@ use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, Span, packed};
 use memchr::memmem;
+
+use super::buckets;
 use regex_syntax::hir::{Class, Hir, HirKind};
 
 /// Most literals one pattern may contribute (an alternation of many words is left unfiltered).
@@ -259,6 +261,7 @@ impl Prefilter {
                 }
             }
         }
+        let literals = focused(literals);
         let search = if literals.is_empty() {
             Search::Nothing
         } else {
@@ -374,11 +377,18 @@ fn searches(literals: &[Lit]) -> Option<Search> {
             let room = PER_SEARCHER - chunk.len();
             let (some, more) = rest.split_at(room.min(rest.len()));
             rest = more;
-            let searcher = packed_searcher(&[chunk, some].concat());
-            searchers.push(searcher.map(|searcher| Cased {
-                searcher,
-                exact: chunk.len(),
-            }));
+            // Whole literals alone may go in any order (see `buckets`).
+            let patterns = if some.is_empty() {
+                buckets::ordered(chunk.to_vec())
+            } else {
+                [chunk, some].concat()
+            };
+            let exact = if some.is_empty() {
+                patterns.len()
+            } else {
+                chunk.len()
+            };
+            searchers.push(packed_searcher(&patterns).map(|searcher| Cased { searcher, exact }));
         }
         for chunk in rest.chunks(PER_SEARCHER) {
             searchers.push(packed_searcher(chunk).map(|searcher| Cased { searcher, exact: 0 }));
@@ -391,8 +401,10 @@ fn searches(literals: &[Lit]) -> Option<Search> {
         .iter()
         .map(|lit| bytes_of(lit).to_ascii_lowercase())
         .collect();
-    let packed: Option<Vec<packed::Searcher>> =
-        lowered.chunks(PER_SEARCHER).map(packed_searcher).collect();
+    let packed: Option<Vec<packed::Searcher>> = lowered
+        .chunks(PER_SEARCHER)
+        .map(|chunk| packed_searcher(&buckets::ordered(chunk.to_vec())))
+        .collect();
     match packed {
         Some(packed) => Some(Search::Lowered(packed)),
         None => AhoCorasick::builder()
@@ -401,6 +413,46 @@ fn searches(literals: &[Lit]) -> Option<Search> {
             .ok()
             .map(Search::Automaton),
     }
+}
+
+/// Fewest bytes of a literal kept when it is cut to start where its bytes are rare.
+const FOCUS_KEEP: usize = 8;
+
+/// `literals` cut to start where their bytes are rare in console output (a piece of a necessary
+/// literal is necessary too; see [`buckets::focus`]), without those holding another one (which
+/// finds all they would find).
+fn focused(literals: Vec<Lit>) -> Vec<Lit> {
+    let trimmed: Vec<Lit> = literals
+        .into_iter()
+        .map(|lit| {
+            let frequencies: Vec<f64> = lit
+                .iter()
+                .map(|u| {
+                    if u.fold {
+                        buckets::frequency(u.byte.to_ascii_lowercase())
+                            + buckets::frequency(u.byte.to_ascii_uppercase())
+                    } else {
+                        buckets::frequency(u.byte)
+                    }
+                })
+                .collect();
+            let cut = buckets::focus(&frequencies, FOCUS_KEEP);
+            lit.get(cut..).map(<[Unit]>::to_vec).unwrap_or(lit)
+        })
+        .collect();
+    let mut out: Vec<Lit> = Vec::new();
+    for (i, lit) in trimmed.iter().enumerate() {
+        let holds_another = trimmed.iter().enumerate().any(|(j, other)| {
+            j != i
+                && other.len() <= lit.len()
+                && (other.len() < lit.len() || j < i)
+                && lit.windows(other.len()).any(|w| w == other.as_slice())
+        });
+        if !holds_another && !out.contains(lit) {
+            out.push(lit.clone());
+        }
+    }
+    out
 }
 
 /// `text` ASCII-lowercased, in `buf`.
