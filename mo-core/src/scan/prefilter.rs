@@ -244,11 +244,15 @@ impl Prefilter {
                     .map(|l| shared.get(l.as_slice()).copied().unwrap_or(0))
                     .min()
                     .unwrap_or(0);
+                // Of equals, the set whose likeliest literal is least likely in console text
+                // (` blocked for more than ` rather than ` seconds`).
+                let rarest = set.iter().map(|l| surprise(l)).min().unwrap_or(0);
                 (
                     shortest.min(4),
                     sharing,
                     shortest.min(8),
                     std::cmp::Reverse(set.len()),
+                    rarest,
                 )
             })?;
             for lit in best {
@@ -415,6 +419,28 @@ fn searches(literals: &[Lit]) -> Option<Search> {
     }
 }
 
+/// How unlikely `lit` is in console output: the sum of its bytes' surprisals (bits, by
+/// [`buckets::frequency`]; a letter of free case counts both of its cases).
+fn surprise(lit: &[Unit]) -> u32 {
+    let bits: f64 = frequencies(lit).iter().map(|f| -f.log2()).sum();
+    // Whole bits are fine enough to compare by; any literal fits in a u32.
+    bits.round().clamp(0.0, f64::from(u32::MAX)) as u32
+}
+
+/// How often each byte of `lit` occurs in console output (see [`buckets::frequency`]).
+fn frequencies(lit: &[Unit]) -> Vec<f64> {
+    lit.iter()
+        .map(|u| {
+            if u.fold {
+                buckets::frequency(u.byte.to_ascii_lowercase())
+                    + buckets::frequency(u.byte.to_ascii_uppercase())
+            } else {
+                buckets::frequency(u.byte)
+            }
+        })
+        .collect()
+}
+
 /// Fewest bytes of a literal kept when it is cut to start where its bytes are rare.
 const FOCUS_KEEP: usize = 8;
 
@@ -425,18 +451,7 @@ fn focused(literals: Vec<Lit>) -> Vec<Lit> {
     let trimmed: Vec<Lit> = literals
         .into_iter()
         .map(|lit| {
-            let frequencies: Vec<f64> = lit
-                .iter()
-                .map(|u| {
-                    if u.fold {
-                        buckets::frequency(u.byte.to_ascii_lowercase())
-                            + buckets::frequency(u.byte.to_ascii_uppercase())
-                    } else {
-                        buckets::frequency(u.byte)
-                    }
-                })
-                .collect();
-            let cut = buckets::focus(&frequencies, FOCUS_KEEP);
+            let cut = buckets::focus(&frequencies(&lit), FOCUS_KEEP);
             lit.get(cut..).map(<[Unit]>::to_vec).unwrap_or(lit)
         })
         .collect();
