@@ -121,20 +121,21 @@ impl Bucket {
     }
 }
 
-/// `patterns` (at most 64, none empty) in the order that spreads them best over Teddy's
-/// buckets (see the [module documentation](self)), possibly with some repeated to move the
-/// next ones to the right bucket; or `patterns` as they are where no better order was found.
-pub(super) fn ordered(patterns: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+/// The order (indices into `patterns`, at most 64 of them, none empty) that spreads them best
+/// over Teddy's buckets (see the [module documentation](self)), possibly with some repeated to
+/// move the next ones to the right bucket; or their own order where no better one was found.
+pub(super) fn ordered(patterns: &[&[u8]]) -> Vec<usize> {
+    let as_given = || (0..patterns.len()).collect::<Vec<usize>>();
     let buckets_for = |n: usize| if n > 32 { 16 } else { 8 };
     let nb = buckets_for(patterns.len());
     let width = patterns
         .iter()
-        .map(Vec::len)
+        .map(|p| p.len())
         .min()
         .unwrap_or(0)
         .min(FINGERPRINT);
     if patterns.len() < 2 || width == 0 {
-        return patterns;
+        return as_given();
     }
     // Literals whose first bytes have the same low halves share a bucket whatever the order.
     let key = |p: &[u8]| -> Vec<u8> { p.iter().take(width).map(|b| b & 0xf).collect() };
@@ -176,7 +177,7 @@ pub(super) fn ordered(patterns: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
             }
         }
         let Some((_, b, next)) = best else {
-            return patterns;
+            return as_given();
         };
         if let (Some(slot), Some(list)) = (buckets.get_mut(b), placed.get_mut(b)) {
             *slot = next;
@@ -192,7 +193,7 @@ pub(super) fn ordered(patterns: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
         .iter()
         .map(|&b| placed.get(b).cloned().unwrap_or_default().into())
         .collect();
-    let mut out: Vec<Vec<u8>> = Vec::with_capacity(64);
+    let mut out: Vec<usize> = Vec::with_capacity(64);
     let mut followers: Vec<usize> = Vec::new();
     let mut filler: Option<usize> = None;
     while heads.iter().any(|h| !h.is_empty()) {
@@ -202,20 +203,20 @@ pub(super) fn ordered(patterns: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
                 let mut members = group.into_iter();
                 if let Some(head) = members.next() {
                     filler.get_or_insert(head);
-                    out.extend(patterns.get(head).cloned());
+                    out.push(head);
                 }
                 followers.extend(members);
             }
             None => match followers.pop().or(filler) {
                 // Any literal already placed goes to its own bucket: it only moves the next.
-                Some(i) => out.extend(patterns.get(i).cloned()),
-                None => return patterns,
+                Some(i) => out.push(i),
+                None => return as_given(),
             },
         }
     }
-    out.extend(followers.iter().filter_map(|&i| patterns.get(i).cloned()));
+    out.extend(followers);
     if out.len() > 64 || buckets_for(out.len()) != nb {
-        return patterns;
+        return as_given();
     }
     out
 }
@@ -301,7 +302,8 @@ mod tests {
         .iter()
         .map(|s| s.as_bytes().to_vec())
         .collect();
-        let out = ordered(lits.clone());
+        let refs: Vec<&[u8]> = lits.iter().map(Vec::as_slice).collect();
+        let out: Vec<Vec<u8>> = ordered(&refs).iter().map(|&i| lits[i].clone()).collect();
         // Nothing lost (repeats allowed), at most Teddy's 64.
         for l in &lits {
             assert!(out.contains(l), "{} lost", String::from_utf8_lossy(l));
@@ -334,9 +336,7 @@ mod tests {
 
     #[test]
     fn too_few_or_too_short_are_left_as_they_are() {
-        let one = vec![b"login: ".to_vec()];
-        assert_eq!(ordered(one.clone()), one);
-        let empty = vec![b"abcd".to_vec(), Vec::new()];
-        assert_eq!(ordered(empty.clone()), empty);
+        assert_eq!(ordered(&[b"login: "]), [0]);
+        assert_eq!(ordered(&[b"abcd", b""]), [0, 1]);
     }
 }

@@ -189,7 +189,7 @@ impl Lines {
         };
         let mut hits = std::mem::take(&mut self.hits);
         hits.clear();
-        prefilter.starts(bytes, &mut self.lower, &mut hits);
+        prefilter.starts(bytes, &mut self.lower, self.max_line, &mut hits);
         // Only the lines holding a literal are looked for; those between are passed over.
         let mut done = first + 1;
         for &hit in &hits {

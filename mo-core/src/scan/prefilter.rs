@@ -94,8 +94,8 @@ enum Search {
         /// where a case variant of one's beginning was found.
         folded: Vec<Vec<u8>>,
     },
-    /// SIMD searchers over the lowercased text, with every literal lowercased.
-    Lowered(Vec<packed::Searcher>),
+    /// SIMD searchers over the lowercased text, with every literal lowercased (all whole).
+    Lowered(Vec<Cased>),
     /// One automaton ignoring ASCII case, when the CPU has no SIMD searcher.
     Automaton(AhoCorasick),
 }
@@ -108,23 +108,43 @@ struct Cased {
     /// beginnings of folded literals, added last so that at a position where both match the
     /// whole literal is found.
     exact: usize,
+    /// Per whole literal, whether it is found only at the end of a line (see [`Found`]).
+    ends_line: Vec<bool>,
+}
+
+/// Where a literal was found.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    start: usize,
+    end: usize,
+    /// Whether every pattern it stands for wants it at the end of the line (`\blogin: $`):
+    /// found elsewhere, it is no reason to match the line.
+    ends_line: bool,
 }
 
 impl Cased {
-    /// Calls `found` with where literals start in `text`, in order, until it returns false.
+    /// Calls `found` with where literals are in `text`, in order, until it returns false.
     /// (Literals hold no line end, so a literal passed over for overlapping one found lies in
-    /// the same line.)
-    fn search(&self, text: &[u8], folded: &[Vec<u8>], found: &mut impl FnMut(usize) -> bool) {
+    /// the same line; the search goes on just after the start of one that must end a line,
+    /// which may be found elsewhere to no avail.)
+    fn search(&self, text: &[u8], folded: &[Vec<u8>], found: &mut impl FnMut(Found) -> bool) {
         let mut at = 0;
         while at < text.len() {
             let Some(m) = self.searcher.find_in(text, Span::from(at..text.len())) else {
                 return;
             };
-            if m.pattern().as_usize() < self.exact {
-                if !found(m.start()) {
+            let id = m.pattern().as_usize();
+            if id < self.exact {
+                let ends_line = self.ends_line.get(id).copied().unwrap_or(false);
+                let here = Found {
+                    start: m.start(),
+                    end: m.end(),
+                    ends_line,
+                };
+                if !found(here) {
                     return;
                 }
-                at = m.end();
+                at = if ends_line { m.start() + 1 } else { m.end() };
                 continue;
             }
             // A case variant of a beginning: no whole literal starts here (it would have been
@@ -134,7 +154,12 @@ impl Cased {
                 rest.get(..lit.len())
                     .is_some_and(|r| r.eq_ignore_ascii_case(lit))
             });
-            if whole && !found(m.start()) {
+            let here = Found {
+                start: m.start(),
+                end: m.end(),
+                ends_line: false,
+            };
+            if whole && !found(here) {
                 return;
             }
             at = m.start() + 1;
@@ -185,7 +210,8 @@ impl Prefilter {
     /// The prefilter of `regexes`, or `None` when one of them has no literal it must contain
     /// (then every line has to be matched against the set).
     pub(super) fn new<'a>(regexes: impl IntoIterator<Item = &'a str>) -> Option<Prefilter> {
-        let mut candidates: Vec<Vec<LitSet>> = Vec::new();
+        // Per pattern, its candidate literal sets and the one that must end a line, if any.
+        let mut candidates: Vec<(Vec<LitSet>, Option<LitSet>)> = Vec::new();
         let mut short: Vec<Vec<u8>> = Vec::new();
         for regex in regexes {
             // The regex crate's defaults for byte regexes: Unicode on, may match invalid UTF-8.
@@ -214,7 +240,8 @@ impl Prefilter {
                     return None;
                 }
                 if !long.is_empty() {
-                    candidates.push(vec![long]);
+                    let ends = normalized(long.clone());
+                    candidates.push((vec![long], Some(ends)));
                 }
                 continue;
             }
@@ -222,12 +249,12 @@ impl Prefilter {
             if found.is_empty() {
                 return None;
             }
-            candidates.push(found);
+            candidates.push((found, line_end_run(&hir).map(normalized)));
         }
         // Prefer literals many patterns share (`Failed with result '` for thirty services), as
         // long as they are not too short: fewer literals, faster search.
         let mut shared: HashMap<&[Unit], usize> = HashMap::new();
-        for found in &candidates {
+        for (found, _) in &candidates {
             let mut mine: Vec<&[Unit]> = found.iter().flatten().map(Vec::as_slice).collect();
             mine.sort_unstable();
             mine.dedup();
@@ -235,8 +262,8 @@ impl Prefilter {
                 *shared.entry(lit).or_default() += 1;
             }
         }
-        let mut literals: Vec<Lit> = Vec::new();
-        for found in &candidates {
+        let mut literals: Vec<(Lit, bool)> = Vec::new();
+        for (found, at_end) in &candidates {
             let best = found.iter().max_by_key(|set| {
                 let shortest = set.iter().map(Vec::len).min().unwrap_or(0);
                 let sharing = set
@@ -255,13 +282,18 @@ impl Prefilter {
                     rarest,
                 )
             })?;
+            // Only where this set is the one the pattern ends with, whole (not cut to
+            // MAX_LITERAL_LEN), must its literals end the line.
+            let ends_line = at_end.as_ref() == Some(&normalized(best.clone()));
             for lit in best {
                 if lit.iter().any(|u| u.byte == b'\n' || u.byte == b'\r') {
                     // Cannot be in a line; keep clear of what `starts` relies on.
                     return None;
                 }
-                if !literals.contains(lit) {
-                    literals.push(lit.clone());
+                match literals.iter_mut().find(|(l, _)| l == lit) {
+                    // Another pattern may want it anywhere.
+                    Some((_, ends)) => *ends &= ends_line,
+                    None => literals.push((lit.clone(), ends_line)),
                 }
             }
         }
@@ -288,33 +320,51 @@ impl Prefilter {
 
     /// Appends to `starts` where literals start in `text`, in order: every line (text between
     /// line ends) that may match holds one of them. (Literals hold no line end, so a literal
-    /// passed over for overlapping one found lies in the same line.) `lower` is scratch space.
-    pub(super) fn starts(&self, text: &[u8], lower: &mut Vec<u8>, starts: &mut Vec<usize>) {
+    /// passed over for overlapping one found lies in the same line.) A literal that must end
+    /// its line counts only where it does, or where the text ends (a partial line), or in a line
+    /// longer than `max_line` (matched in pieces, each of which ends somewhere). `lower` is
+    /// scratch space.
+    pub(super) fn starts(
+        &self,
+        text: &[u8],
+        lower: &mut Vec<u8>,
+        max_line: usize,
+        starts: &mut Vec<usize>,
+    ) {
         let before = starts.len();
         for finder in &self.short {
             starts.extend(finder.find_iter(text));
         }
+        let mut found = |f: Found| {
+            if !f.ends_line || ends_line_or_long(text, f, max_line) {
+                starts.push(f.start);
+            }
+            true
+        };
         // How many runs of starts in order were appended.
         let searchers = self.short.len()
             + match &self.search {
                 Search::Nothing => 0,
                 Search::Automaton(ac) => {
-                    starts.extend(ac.find_iter(text).map(|m| m.start()));
+                    for m in ac.find_iter(text) {
+                        found(Found {
+                            start: m.start(),
+                            end: m.end(),
+                            ends_line: false,
+                        });
+                    }
                     1
                 }
                 Search::Lowered(searchers) => {
-                    let text = lowered(text, lower);
+                    let lowered = lowered(text, lower);
                     for searcher in searchers {
-                        starts.extend(searcher.find_iter(text).map(|m| m.start()));
+                        searcher.search(lowered, &[], &mut found);
                     }
                     searchers.len()
                 }
                 Search::Cased { searchers, folded } => {
                     for searcher in searchers {
-                        searcher.search(text, folded, &mut |at| {
-                            starts.push(at);
-                            true
-                        });
+                        searcher.search(text, folded, &mut found);
                     }
                     searchers.len()
                 }
@@ -326,37 +376,41 @@ impl Prefilter {
         }
     }
 
-    /// Whether some pattern may match `text`: false only if none can. `lower` is scratch space.
+    /// Whether some pattern may match the line `text`: false only if none can. `lower` is
+    /// scratch space.
     pub(super) fn may_match(&self, text: &[u8], lower: &mut Vec<u8>) -> bool {
         if self.short.iter().any(|finder| finder.find(text).is_some()) {
             return true;
         }
+        // Whether `searchers` find a literal where it counts in `within` (`text` or its
+        // lowercased copy): one that must end the line only at the end.
+        let any = |searchers: &[Cased], within: &[u8], folded: &[Vec<u8>]| {
+            searchers.iter().any(|searcher| {
+                let mut any = false;
+                searcher.search(within, folded, &mut |f| {
+                    any = !f.ends_line || f.end == within.len();
+                    !any
+                });
+                any
+            })
+        };
         match &self.search {
             Search::Nothing => false,
             Search::Automaton(ac) => ac.is_match(text),
-            Search::Lowered(searchers) => {
-                let text = lowered(text, lower);
-                searchers.iter().any(|s| s.find(text).is_some())
-            }
-            Search::Cased { searchers, folded } => searchers.iter().any(|searcher| {
-                let mut any = false;
-                searcher.search(text, folded, &mut |_| {
-                    any = true;
-                    false
-                });
-                any
-            }),
+            Search::Lowered(searchers) => any(searchers, lowered(text, lower), &[]),
+            Search::Cased { searchers, folded } => any(searchers, text, folded),
         }
     }
 }
 
 /// How to search for `literals` (not empty): in the text as it is when the CPU has SIMD
 /// searchers and the literals of free case have few enough variants, else see [`Search`].
-fn searches(literals: &[Lit]) -> Option<Search> {
-    let mut exact: Vec<Vec<u8>> = Vec::new();
+fn searches(literals: &[(Lit, bool)]) -> Option<Search> {
+    // Whole literals, each with whether it must end a line.
+    let mut exact: Vec<(Vec<u8>, bool)> = Vec::new();
     let mut folded: Vec<Vec<u8>> = Vec::new();
     let mut variants: Vec<Vec<u8>> = Vec::new();
-    for lit in literals {
+    for (lit, ends_line) in literals {
         if folds(lit) {
             folded.push(bytes_of(lit));
             for variant in case_variants(lit) {
@@ -365,7 +419,7 @@ fn searches(literals: &[Lit]) -> Option<Search> {
                 }
             }
         } else {
-            exact.push(bytes_of(lit));
+            exact.push((bytes_of(lit), *ends_line));
         }
     }
     // Each searcher is a pass over the text: the variants must not add one (measured with
@@ -382,41 +436,60 @@ fn searches(literals: &[Lit]) -> Option<Search> {
             let (some, more) = rest.split_at(room.min(rest.len()));
             rest = more;
             // Whole literals alone may go in any order (see `buckets`).
-            let patterns = if some.is_empty() {
-                buckets::ordered(chunk.to_vec())
+            let chunk = if some.is_empty() {
+                spread(chunk)
             } else {
-                [chunk, some].concat()
+                chunk.to_vec()
             };
-            let exact = if some.is_empty() {
-                patterns.len()
-            } else {
-                chunk.len()
-            };
-            searchers.push(packed_searcher(&patterns).map(|searcher| Cased { searcher, exact }));
+            searchers.push(cased(&chunk, some));
         }
         for chunk in rest.chunks(PER_SEARCHER) {
-            searchers.push(packed_searcher(chunk).map(|searcher| Cased { searcher, exact: 0 }));
+            searchers.push(cased(&[], chunk));
         }
         if let Some(searchers) = searchers.into_iter().collect::<Option<Vec<Cased>>>() {
             return Some(Search::Cased { searchers, folded });
         }
     }
-    let lowered: Vec<Vec<u8>> = literals
+    let lowered: Vec<(Vec<u8>, bool)> = literals
         .iter()
-        .map(|lit| bytes_of(lit).to_ascii_lowercase())
+        .map(|(lit, ends_line)| (bytes_of(lit).to_ascii_lowercase(), *ends_line))
         .collect();
-    let packed: Option<Vec<packed::Searcher>> = lowered
+    let packed: Option<Vec<Cased>> = lowered
         .chunks(PER_SEARCHER)
-        .map(|chunk| packed_searcher(&buckets::ordered(chunk.to_vec())))
+        .map(|chunk| cased(&spread(chunk), &[]))
         .collect();
     match packed {
         Some(packed) => Some(Search::Lowered(packed)),
         None => AhoCorasick::builder()
             .ascii_case_insensitive(true)
-            .build(&lowered)
+            .build(lowered.iter().map(|(l, _)| l))
             .ok()
             .map(Search::Automaton),
     }
+}
+
+/// `whole` in the order that spreads them best over the SIMD searcher's buckets (see
+/// [`buckets::ordered`]), some perhaps repeated.
+fn spread(whole: &[(Vec<u8>, bool)]) -> Vec<(Vec<u8>, bool)> {
+    let bytes: Vec<&[u8]> = whole.iter().map(|(l, _)| l.as_slice()).collect();
+    buckets::ordered(&bytes)
+        .into_iter()
+        .filter_map(|i| whole.get(i).cloned())
+        .collect()
+}
+
+/// A searcher for the whole literals `whole`, then the case variants `variants`.
+fn cased(whole: &[(Vec<u8>, bool)], variants: &[Vec<u8>]) -> Option<Cased> {
+    let patterns: Vec<Vec<u8>> = whole
+        .iter()
+        .map(|(l, _)| l.clone())
+        .chain(variants.iter().cloned())
+        .collect();
+    Some(Cased {
+        searcher: packed_searcher(&patterns)?,
+        exact: whole.len(),
+        ends_line: whole.iter().map(|&(_, e)| e).collect(),
+    })
 }
 
 /// How unlikely `lit` is in console output: the sum of its bytes' surprisals (bits, by
@@ -447,27 +520,104 @@ const FOCUS_KEEP: usize = 8;
 /// `literals` cut to start where their bytes are rare in console output (a piece of a necessary
 /// literal is necessary too; see [`buckets::focus`]), without those holding another one (which
 /// finds all they would find).
-fn focused(literals: Vec<Lit>) -> Vec<Lit> {
-    let trimmed: Vec<Lit> = literals
+fn focused(literals: Vec<(Lit, bool)>) -> Vec<(Lit, bool)> {
+    let trimmed: Vec<(Lit, bool)> = literals
         .into_iter()
-        .map(|lit| {
+        .map(|(lit, ends_line)| {
+            // A piece from the start on ends the line where the literal does.
             let cut = buckets::focus(&frequencies(&lit), FOCUS_KEEP);
-            lit.get(cut..).map(<[Unit]>::to_vec).unwrap_or(lit)
+            (
+                lit.get(cut..).map(<[Unit]>::to_vec).unwrap_or(lit),
+                ends_line,
+            )
         })
         .collect();
-    let mut out: Vec<Lit> = Vec::new();
-    for (i, lit) in trimmed.iter().enumerate() {
-        let holds_another = trimmed.iter().enumerate().any(|(j, other)| {
+    let mut out: Vec<(Lit, bool)> = Vec::new();
+    for (i, (lit, ends)) in trimmed.iter().enumerate() {
+        let holds_another = trimmed.iter().enumerate().any(|(j, (other, other_ends))| {
             j != i
                 && other.len() <= lit.len()
                 && (other.len() < lit.len() || j < i)
+                // One found only at line ends finds this only where it ends the line too.
+                && (!other_ends || (*ends && lit.ends_with(other)))
                 && lit.windows(other.len()).any(|w| w == other.as_slice())
         });
-        if !holds_another && !out.contains(lit) {
-            out.push(lit.clone());
+        if holds_another {
+            continue;
+        }
+        match out.iter_mut().find(|(l, _)| l == lit) {
+            Some((_, e)) => *e &= *ends,
+            None => out.push((lit.clone(), *ends)),
+        }
+    }
+    // The search goes on after the start of a literal found where it does not end the line,
+    // but one starting at the same place would have been passed over: a literal that begins
+    // another (in any ASCII case, as the search may ignore case) is taken anywhere.
+    let lower: Vec<Vec<u8>> = out
+        .iter()
+        .map(|(l, _)| bytes_of(l).to_ascii_lowercase())
+        .collect();
+    for (i, (_, ends)) in out.iter_mut().enumerate() {
+        let Some(me) = lower.get(i) else { continue };
+        if lower
+            .iter()
+            .enumerate()
+            .any(|(j, other)| j != i && (other.starts_with(me) || me.starts_with(other)))
+        {
+            *ends = false;
         }
     }
     out
+}
+
+/// `set` sorted, without repeats.
+fn normalized(mut set: LitSet) -> LitSet {
+    set.sort_unstable();
+    set.dedup();
+    set
+}
+
+/// The strings `hir` must end with at the end of the text (`login: ` of `\blogin: $`, both of
+/// `(Password|Passphrase): $`), if it ends with a few fixed strings and then `$`.
+fn line_end_run(hir: &Hir) -> Option<LitSet> {
+    use regex_syntax::hir::Look;
+    let HirKind::Concat(items) = hir.kind() else {
+        return None;
+    };
+    let (last, before) = items.split_last()?;
+    if !matches!(
+        last.kind(),
+        HirKind::Look(Look::End | Look::EndLF | Look::EndCRLF)
+    ) {
+        return None;
+    }
+    let mut run: LitSet = vec![Vec::new()];
+    for item in before.iter().rev() {
+        if matches!(item.kind(), HirKind::Look(_)) {
+            continue;
+        }
+        let Some(strings) = exact_set(item) else {
+            break;
+        };
+        // The earlier strings go in front.
+        run = product(&strings, &run)?;
+    }
+    run.iter().all(|l| !l.is_empty()).then_some(run)
+}
+
+/// Whether the literal `found` in `text` ends its line (or the text), or lies in a line longer
+/// than `max_line`.
+fn ends_line_or_long(text: &[u8], found: Found, max_line: usize) -> bool {
+    let after = text.get(found.end..).unwrap_or_default();
+    let Some(end) = memchr::memchr2(b'\r', b'\n', after) else {
+        return true;
+    };
+    if end == 0 {
+        return true;
+    }
+    let before = text.get(..found.start).unwrap_or_default();
+    let start = memchr::memrchr2(b'\r', b'\n', before).map_or(0, |at| at + 1);
+    found.end + end - start > max_line
 }
 
 /// `text` ASCII-lowercased, in `buf`.
@@ -785,11 +935,52 @@ mod tests {
         let p = Prefilter::new([r"^=> $"]).unwrap();
         assert_eq!((p.short.len(), p.literals()), (1, 0));
         let mut starts = Vec::new();
-        p.starts(b"longer line\r\n=> \r\n", &mut lower, &mut starts);
+        p.starts(b"longer line\r\n=> \r\n", &mut lower, 4096, &mut starts);
         assert_eq!(starts, vec![13]);
         assert!(!p.may_match(b"longer line", &mut lower));
         // `^$` matches no line the scanner matches (empty lines are not).
         assert!(Prefilter::new([r"^$", "panic"]).unwrap().short.is_empty());
+    }
+
+    #[test]
+    fn a_literal_a_pattern_wants_at_the_line_end_counts_only_there() {
+        // `login: ` ends the line in a prompt; in `web1 login: root` it is no reason to match.
+        let cased = Prefilter::new([r"\blogin: $", "Kernel panic"]).unwrap();
+        assert!(matches!(cased.search, Search::Cased { .. }));
+        // Enough case-insensitive literals that the text is lowercased instead.
+        let mut many: Vec<String> = (0..12).map(|i| format!(r"(?i)part{i} failed")).collect();
+        many.push(r"\blogin: $".to_owned());
+        let lowered = Prefilter::new(many.iter().map(String::as_str)).unwrap();
+        assert!(matches!(lowered.search, Search::Lowered(_)));
+        for p in [&cased, &lowered] {
+            assert_eq!(found(p, b"web1 login: root\r\nx"), (vec![], false));
+            assert_eq!(found(p, b"web1 login: \r\nx").0, vec![5]);
+            assert!(found(p, b"web1 login: ").1);
+            // At the end of the text: a partial line, matched later.
+            assert_eq!(found(p, b"x\nweb1 login: ").0, vec![7]);
+            // In a line matched in pieces (longer than `max_line`) it may end a piece.
+            let mut lower = Vec::new();
+            let mut starts = Vec::new();
+            p.starts(b"a long line, login: in it\n", &mut lower, 16, &mut starts);
+            assert_eq!(starts, vec![13]);
+            // Found where it does not count, the search goes on from just after its start.
+            assert_eq!(found(p, b"login: login: \n").0, vec![7]);
+        }
+        // Patterns that want it anywhere keep it wanted anywhere.
+        let p = Prefilter::new([r"\blogin: $", r"login: "]).unwrap();
+        assert_eq!(found(&p, b"web1 login: root\n"), (vec![5], true));
+        // One literal beginning another: both start at the same place, and the search must
+        // not pass the other over for the one that does not count.
+        let p = Prefilter::new([r"\blogin: $", r"login: failed"]).unwrap();
+        let (starts, may) = found(&p, b"login: failed\n");
+        assert!(starts.len() == 1 && may, "{starts:?}");
+        // A literal holding one wanted at the line end is kept.
+        let p = Prefilter::new([r"\blogin: $", r"Last login: "]).unwrap();
+        let (starts, may) = found(&p, b"Last login: Sat\n");
+        assert!(starts.len() == 1 && may, "{starts:?}");
+        // Literals of such prompts that begin one another are wanted anywhere.
+        let p = Prefilter::new([r"\blogin: $", r"\blogin: x"]).unwrap();
+        assert_eq!(found(&p, b"login: x\n"), (vec![0], true));
     }
 
     #[test]
@@ -809,11 +1000,21 @@ mod tests {
         let p = Prefilter::new(many.iter().map(String::as_str)).unwrap();
         assert_eq!(p.literals(), 150);
         let mut starts = Vec::new();
-        p.starts(b"a word149x b word002x c word000x", &mut lower, &mut starts);
+        p.starts(
+            b"a word149x b word002x c word000x",
+            &mut lower,
+            4096,
+            &mut starts,
+        );
         assert_eq!(starts, vec![2, 13, 24]);
         // Case-sensitive patterns: their literals are found as written only.
         starts.clear();
-        p.starts(b"a WORD149X b word002x c WORD000x", &mut lower, &mut starts);
+        p.starts(
+            b"a WORD149X b word002x c WORD000x",
+            &mut lower,
+            4096,
+            &mut starts,
+        );
         assert_eq!(starts, vec![13]);
     }
 
@@ -821,7 +1022,7 @@ mod tests {
     fn found(p: &Prefilter, text: &[u8]) -> (Vec<usize>, bool) {
         let mut lower = Vec::new();
         let mut starts = Vec::new();
-        p.starts(text, &mut lower, &mut starts);
+        p.starts(text, &mut lower, 4096, &mut starts);
         (starts, p.may_match(text, &mut lower))
     }
 

@@ -31,6 +31,7 @@ fn patterns() -> Vec<Pattern> {
             "{device}: U-Boot prompt",
         ),
         Pattern::new("bootprompt", r"^boot> $", Severity::Notice, ""),
+        Pattern::new("last-login", r"Last login: \w+", Severity::Info, ""),
         Pattern::new(
             "oom",
             r"Out of memory: Killed process (\d+) \((\w+)\)",
@@ -586,6 +587,8 @@ fn random_output(rng: &mut StdRng, lines: usize) -> Vec<u8> {
         b"Out of memory: Killed process 42 (java)",
         b"I/O error, dev sda",
         b"web1 login: ",
+        b"web1 login: root",
+        b"Last login: Sat",
         b"=> ",
         b"boot> ",
         b"Ker\x1b[1mnel\x1b[0m panic - not syncing: in a colour",
