@@ -122,6 +122,20 @@ thread_local! {
     /// Output stripped of escape sequences, line ends as `\n`, for [`Lines::push_plain`]: one
     /// buffer per thread rather than one per scanner (`feed` does not yield while it holds it).
     static STRIPPED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Scratch space of the prefilter (a lowercased copy of the text it searches), one per
+    /// thread: kept per scanner, it held as much as each console's largest read.
+    static LOWER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with the thread's prefilter scratch space, given back when it grew too large.
+fn with_lower<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    LOWER.with_borrow_mut(|lower| {
+        let r = f(lower);
+        if lower.capacity() > MAX_STRIPPED {
+            *lower = Vec::new();
+        }
+        r
+    })
 }
 
 /// The line being assembled and the lines before it.
@@ -142,8 +156,6 @@ struct Lines {
     /// Lines of the chunk being fed that were passed over, not yet in `context` (start, end), in
     /// order.
     passed: Vec<(usize, usize)>,
-    /// Scratch space of the prefilter.
-    lower: Vec<u8>,
 }
 
 /// Who is scanning, for messages.
@@ -189,7 +201,7 @@ impl Lines {
         };
         let mut hits = std::mem::take(&mut self.hits);
         hits.clear();
-        prefilter.starts(bytes, &mut self.lower, self.max_line, &mut hits);
+        with_lower(|lower| prefilter.starts(bytes, lower, self.max_line, &mut hits));
         // Only the lines holding a literal are looked for; those between are passed over.
         let mut done = first + 1;
         for &hit in &hits {
@@ -318,10 +330,9 @@ impl Lines {
         // Most lines match nothing: a line without any pattern's literal cannot match, and
         // `is_match` rejects the others fastest, stopping at the first hit.
         if !self.holds_literal
-            && who
-                .patterns
-                .prefilter()
-                .is_some_and(|prefilter| !prefilter.may_match(&self.line, &mut self.lower))
+            && who.patterns.prefilter().is_some_and(|prefilter| {
+                !with_lower(|lower| prefilter.may_match(&self.line, lower))
+            })
         {
             return;
         }
@@ -415,7 +426,6 @@ impl Scanner {
                 context_lines,
                 hits: Vec::new(),
                 passed: Vec::new(),
-                lower: Vec::new(),
             },
             last_activity: None,
         }
