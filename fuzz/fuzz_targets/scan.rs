@@ -1,9 +1,12 @@
 //! Fuzz the output scanner: device bytes fed in arbitrary pieces, with quiet periods in between,
 //! must never panic, the partial line must stay within its bound, and the literal prefilter
 //! (which passes over lines holding none of the patterns' literals) must find what scanning
-//! every line finds (a pattern with no literal turns the prefilter off).
+//! every line finds (a pattern with no literal turns the prefilter off). Two pattern sets: one
+//! the prefilter searches for in the text as it is, one with so many case-insensitive literals
+//! that it searches a lowercased copy.
 //!
-//! Input layout: a byte choosing the piece size (1–64), then the device output.
+//! Input layout: a byte choosing the piece size (1–64) and the pattern set, then the device
+//! output.
 
 #![no_main]
 
@@ -11,13 +14,14 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use mo_core::scan::{Pattern, PatternSet, ScanConfig, Scanner, Severity};
+use mo_core::scan::{Match, Pattern, PatternSet, ScanConfig, Scanner, Severity};
 
-/// The patterns, and the same with one that has no literal (so no prefilter), compiled once.
-fn sets() -> Option<&'static (PatternSet, PatternSet)> {
-    static SETS: OnceLock<Option<(PatternSet, PatternSet)>> = OnceLock::new();
+/// Per pattern set: the set, and the same with a pattern that has no literal (so no prefilter),
+/// compiled once.
+fn sets() -> &'static [(PatternSet, PatternSet)] {
+    static SETS: OnceLock<Vec<(PatternSet, PatternSet)>> = OnceLock::new();
     SETS.get_or_init(|| {
-        let patterns = [
+        let common = [
             Pattern::new(
                 "panic",
                 r"Kernel panic - not syncing: (.*)",
@@ -35,71 +39,75 @@ fn sets() -> Option<&'static (PatternSet, PatternSet)> {
             ),
             Pattern::new("pw", r"^Password: $", Severity::Info, ""),
         ];
-        let mut every_line = patterns.to_vec();
-        every_line.push(Pattern::new("digits", r"^\d{12}$", Severity::Info, ""));
-        Some((
-            PatternSet::new(&patterns).ok()?,
-            PatternSet::new(&every_line).ok()?,
-        ))
+        let mut lowered = common.to_vec();
+        lowered.extend((0..12).map(|i| {
+            Pattern::new(
+                format!("part{i}"),
+                format!(r"(?i)part{i} failed$"),
+                Severity::Warning,
+                "",
+            )
+        }));
+        [common.to_vec(), lowered]
+            .into_iter()
+            .filter_map(|patterns| {
+                let mut every_line = patterns.clone();
+                every_line.push(Pattern::new("digits", r"^\d{12}$", Severity::Info, ""));
+                Some((
+                    PatternSet::new(&patterns).ok()?,
+                    PatternSet::new(&every_line).ok()?,
+                ))
+            })
+            .collect()
     })
-    .as_ref()
 }
 
 fuzz_target!(|data: &[u8]| {
     let Some((&step, output)) = data.split_first() else {
         return;
     };
-    let Some((filtered, every_line)) = sets() else {
+    let Some((filtered, every_line)) = sets().get(usize::from(step >> 7)) else {
         return;
     };
-    let mut scanner = Scanner::with_set("fuzz", filtered.clone(), ScanConfig::default());
-    let mut plain = Scanner::with_set("fuzz", every_line.clone(), ScanConfig::default());
+    let normal = ScanConfig::default();
     // Small enough that long lines are matched in pieces.
-    let config = ScanConfig {
+    let short = ScanConfig {
         max_line: 64,
         ..ScanConfig::default()
     };
-    let mut small = Scanner::with_set("fuzz", scanner.patterns().clone(), config.clone());
-    let mut small_plain = Scanner::with_set("fuzz", plain.patterns().clone(), config.clone());
-    let max_line = ScanConfig::default().max_line;
-    let mut now = Instant::now();
+    let mut scanners = [
+        (filtered, &normal),
+        (every_line, &normal),
+        (filtered, &short),
+        (every_line, &short),
+    ]
+    .map(|(set, config)| Scanner::with_set("fuzz", set.clone(), config.clone()));
     let mut found: [Vec<(String, String)>; 4] = Default::default();
-    let mut keep = |i: usize, matches: Vec<mo_core::scan::Match>| {
-        if let Some(list) = found.get_mut(i) {
-            list.extend(
-                matches
-                    .into_iter()
-                    .filter(|m| m.pattern != "digits")
-                    .map(|m| (m.pattern, m.line)),
-            );
-        }
+    let keep = |list: &mut Vec<(String, String)>, matches: Vec<Match>| {
+        list.extend(
+            matches
+                .into_iter()
+                .filter(|m| m.pattern != "digits")
+                .map(|m| (m.pattern, m.line)),
+        );
     };
+    let mut now = Instant::now();
     for piece in output.chunks(usize::from(step % 64) + 1) {
-        for (i, s) in [&mut scanner, &mut plain, &mut small, &mut small_plain]
-            .into_iter()
-            .enumerate()
-        {
-            keep(i, s.feed(piece, now));
+        for (s, list) in scanners.iter_mut().zip(found.iter_mut()) {
+            keep(list, s.feed(piece, now));
         }
-        assert!(scanner.partial_line().len() <= max_line);
-        assert!(small.partial_line().len() <= config.max_line);
+        for (s, config) in scanners.iter().zip([&normal, &normal, &short, &short]) {
+            assert!(s.partial_line().len() <= config.max_line);
+        }
         now += Duration::from_millis(u64::from(step) * 7);
-        for (i, s) in [&mut scanner, &mut plain, &mut small, &mut small_plain]
-            .into_iter()
-            .enumerate()
-        {
-            keep(i, s.poll_idle(now));
+        for (s, list) in scanners.iter_mut().zip(found.iter_mut()) {
+            keep(list, s.poll_idle(now));
         }
     }
-    for (i, s) in [&mut scanner, &mut plain, &mut small, &mut small_plain]
-        .into_iter()
-        .enumerate()
-    {
-        keep(i, s.flush());
+    for (s, list) in scanners.iter_mut().zip(found.iter_mut()) {
+        keep(list, s.flush());
     }
-    assert_eq!(found[0], found[1], "with and without the prefilter");
-    assert_eq!(
-        found[2], found[3],
-        "with and without the prefilter, short lines"
-    );
+    let [a, b, c, d] = &found;
+    assert_eq!(a, b, "with and without the prefilter");
+    assert_eq!(c, d, "with and without the prefilter, 64-byte lines");
 });
