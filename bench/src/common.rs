@@ -26,15 +26,37 @@ pub fn rss_bytes() -> u64 {
 
 /// Resident memory in bytes (VmRSS) of the process `pid` (a number, or `self`); 0 if gone.
 pub fn rss_of(pid: &str) -> u64 {
+    status_bytes(pid, "VmRSS:")
+}
+
+/// A memory figure of `/proc/PID/status` (`VmRSS:`, `RssFile:`, …) in bytes; 0 if absent.
+pub fn status_bytes(pid: &str, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// Turns `perf record` on or off for a measured window: with `MO_BENCH_PERF_CTL` naming the
+/// control FIFO of `perf record -D -1 --control fifo:CTL[,ACK]`, writes `enable` or `disable`
+/// to it, so a profile holds only what a benchmark's clock measures. Does nothing without it.
+pub fn perf_window(on: bool) {
+    if let Some(ctl) = std::env::var_os("MO_BENCH_PERF_CTL") {
+        use std::io::Write as _;
+        let word: &[u8] = if on { b"enable\n" } else { b"disable\n" };
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&ctl)
+            .and_then(|mut f| f.write_all(word));
+        if let Err(e) = written {
+            eprintln!("MO_BENCH_PERF_CTL {}: {e}", ctl.to_string_lossy());
+        }
+    }
 }
 
 /// Raise the open-files limit to the hard limit (thousands of logs are open at once).

@@ -126,6 +126,14 @@ pub trait RecordSink: Send {
         let _ = want;
         None
     }
+    /// Whether appending `chunk` now would put it at the start of a new segment, after which
+    /// [`RecordSink::recent_output`] no longer reaches the output before it. A console whose
+    /// replay buffer lives in the sink reads it back before such an append. `true` when the
+    /// sink cannot tell (the default).
+    fn starts_segment(&self, chunk: &Chunk) -> bool {
+        let _ = chunk;
+        true
+    }
     /// Push buffered data to the operating system and make it durable (called when the console
     /// stops).
     fn flush(&mut self) -> crate::Result<()> {

@@ -84,6 +84,11 @@ impl TailBuffer {
         self.bytes.capacity()
     }
 
+    /// The most bytes the buffer keeps.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
     /// Bytes currently held.
     pub fn len(&self) -> usize {
         self.bytes.len()

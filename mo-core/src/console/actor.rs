@@ -3,6 +3,7 @@
 //! the link's life to [`Connection`], the timeline's consumers to [`Hub`].
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -147,6 +148,8 @@ pub(super) struct Outlets {
     pub(super) modem: watch::Sender<Option<ModemState>>,
     pub(super) lines: watch::Sender<Lines>,
     pub(super) log_health: watch::Sender<LogHealth>,
+    /// Output bytes so far ([`super::Console::output_offset`]).
+    pub(super) output: Arc<AtomicU64>,
 }
 
 impl Actor {
@@ -163,13 +166,14 @@ impl Actor {
             modem,
             lines,
             log_health,
+            output,
         } = outlets;
         let cfg_log_secrets = cfg.log_secrets;
         Actor {
             name: Arc::from(cfg.name.as_str()),
             link: Connection::new(connector, &cfg),
             sharing: Sharing::new(Arc::from(cfg.name.as_str()), cfg.allow_join),
-            hub: Hub::new(&cfg, consumers, log_health),
+            hub: Hub::new(&cfg, consumers, log_health, output),
             cfg,
             rx,
             self_tx,

@@ -4,6 +4,7 @@
 //! anyone but the log.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use tokio::sync::{broadcast, watch};
@@ -22,6 +23,10 @@ use crate::tail::TailBuffer;
 /// log (one to two times this: the look is made once per period).
 pub(super) const TAIL_QUIET: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How many bytes of a released tail are read back per line a replay asks for, at first (more
+/// if the lines are longer).
+const REPLAY_LINE_GUESS: usize = 1024;
+
 /// What a viewer gets when it joins the ring: its cursor, the replayed lines and the output offset
 /// they end at.
 pub(super) struct Joined {
@@ -39,16 +44,23 @@ pub(super) struct Hub {
     ring_capacity: usize,
     /// Recent output, replayed to viewers when they connect.
     tail: TailBuffer,
-    /// Output bytes the tail gave up to the record log while the console was quiet (0: the tail
-    /// holds its output itself). Read back before anything is appended to the log, so they are
-    /// still its last output when they are.
+    /// Output bytes the tail gave up to the record log (0: the tail holds its output itself):
+    /// the last `released` bytes of output are in the log's live segment, and the tail holds
+    /// none. Output the log takes adds to them (up to the tail's cap); they are read back into
+    /// the tail before an append that starts a new segment, or when the log fails to take output.
     released: usize,
+    /// A full tail tries to give its bytes up to the log once the output offset reaches this
+    /// (once per tail's worth of output, so a log that cannot give them back is not read for
+    /// each chunk).
+    release_at: u64,
     /// Whether output has been quiet long enough for the tail to give its bytes up to the log.
     quiet: QuietLook,
     /// The sequence number of the next chunk.
     seq: u64,
     /// Output bytes so far (the offset of the next output chunk).
     offset: u64,
+    /// `offset`, for the console's handles ([`super::Console::output_offset`]).
+    published: Arc<AtomicU64>,
     /// Output and notices are kept from the viewers (a console loop, see `loopguard.rs`).
     muted: bool,
 }
@@ -58,6 +70,7 @@ impl Hub {
         cfg: &ConsoleConfig,
         consumers: Consumers,
         health: watch::Sender<LogHealth>,
+        published: Arc<AtomicU64>,
     ) -> Hub {
         let name: Arc<str> = Arc::from(cfg.name.as_str());
         let Consumers { log, bounded } = consumers;
@@ -71,8 +84,10 @@ impl Hub {
             ring_capacity: cfg.hub_capacity.max(2),
             tail: TailBuffer::new(cfg.tail_bytes),
             released: 0,
+            release_at: 0,
             quiet: QuietLook::new(TAIL_QUIET),
             offset: 0,
+            published,
             muted: false,
         }
     }
@@ -128,6 +143,8 @@ impl Hub {
         records: Vec<crate::log::Record>,
     ) -> Result<(u64, u64)> {
         let first = self.emit(RecordKind::Notice, Arc::from(""), Bytes::from(notice))?;
+        // The records hold output the tail never saw: the log's last output is not the tail's.
+        self.reclaim_tail();
         let mut last = first;
         for record in records {
             let mut chunk = record.into_chunk(self.offset);
@@ -152,7 +169,6 @@ impl Hub {
         bytes: Bytes,
         time_ns: Option<u64>,
     ) -> Result<u64> {
-        self.reclaim_tail();
         let mut chunk = Chunk {
             seq: self.seq,
             time_ns: time_ns.unwrap_or_else(now_ns),
@@ -161,16 +177,46 @@ impl Hub {
             offset: self.offset,
             bytes,
         };
-        if kind == RecordKind::Output {
+        let output = kind == RecordKind::Output;
+        if output {
             self.offset += chunk.bytes.len() as u64;
-            self.tail.push(&chunk.bytes);
             if self.recorder.is_some() {
                 self.quiet.activity(Instant::now);
             }
         }
         let result = self.record(&mut chunk);
+        if output {
+            // Written, if not necessarily made durable: the log's next number is past it.
+            let in_log = self
+                .recorder
+                .next_seq()
+                .is_some_and(|next| next > chunk.seq);
+            self.keep(&chunk.bytes, in_log);
+            self.published.store(self.offset, Ordering::Relaxed);
+        }
         self.deliver(chunk);
         result
+    }
+
+    /// The replay buffer takes an output chunk (`in_log`: the log has it after the released
+    /// bytes). A full tail gives its bytes up to the log: a flooding console then keeps no copy
+    /// of its last output in memory, only a count of the log's last bytes that are its tail.
+    fn keep(&mut self, bytes: &[u8], in_log: bool) {
+        if self.released > 0 {
+            if in_log {
+                self.released = (self.released + bytes.len()).min(self.tail.cap());
+                return;
+            }
+            self.reclaim_tail();
+        }
+        self.tail.push(bytes);
+        if self.tail.cap() > 0
+            && self.tail.len() == self.tail.cap()
+            && self.offset >= self.release_at
+        {
+            self.release_at = self.offset + self.tail.cap() as u64;
+            self.release_tail();
+        }
     }
 
     /// Hand `chunk` to the log: first the gap record of a degraded period that is due for a
@@ -182,6 +228,10 @@ impl Hub {
         }
         if self.recorder.retry_due() {
             self.recover();
+        }
+        // The released bytes must stay in the segment the log reads them back from.
+        if self.released > 0 && self.recorder.starts_segment(chunk) {
+            self.reclaim_tail();
         }
         let appended = self.recorder.append(chunk);
         self.seq = self.recorder.next_seq().unwrap_or(self.seq);
@@ -258,12 +308,25 @@ impl Hub {
     /// The last `lines` lines of output (read back from the log if the tail gave them up: the
     /// tail stays empty, so a quiet console keeps no copy for viewers that come and go).
     pub(super) fn last_lines(&self, lines: usize) -> Bytes {
-        if self.released > 0 {
-            let mut tail = TailBuffer::new(self.released);
-            tail.push(&self.read_back(self.released));
-            return Bytes::from(tail.last_lines(lines));
+        if self.released == 0 {
+            return Bytes::from(self.tail.last_lines(lines));
         }
-        Bytes::from(self.tail.last_lines(lines))
+        // Read back no more than the lines need: a few kilobytes for a prompt, not the whole
+        // tail each time a caller looks at the last line.
+        let mut want = self
+            .released
+            .min(REPLAY_LINE_GUESS.saturating_mul(lines.saturating_add(1)));
+        loop {
+            let back = self.read_back(want);
+            let mut tail = TailBuffer::new(want);
+            tail.push(&back);
+            let found = tail.last_lines(lines);
+            // Cut short of what was read: the lines were all in it.
+            if found.len() < back.len() || want >= self.released || back.len() < want {
+                return Bytes::from(found);
+            }
+            want = want.saturating_mul(4).min(self.released);
+        }
     }
 
     /// The last `want` bytes of output, read back from the log (nothing if it cannot: said so).
@@ -277,9 +340,10 @@ impl Hub {
         })
     }
 
-    /// The console has been quiet for [`TAIL_QUIET`]: give the tail's bytes up to the record log
-    /// if it gives exactly them back (a healthy log whose live segment holds them all), which
-    /// frees the tail's memory — thousands of idle consoles each kept what their boot printed.
+    /// The console has been quiet for [`TAIL_QUIET`], or its tail is full: give the tail's bytes
+    /// up to the record log if it gives exactly them back (a healthy log whose live segment holds
+    /// them all), which frees the tail's memory — thousands of idle consoles each kept what their
+    /// boot printed, and each flooding one a full tail.
     fn release_tail(&mut self) {
         // A degraded log may lack some of what the tail holds.
         if self.released > 0 || self.tail.is_empty() || self.recorder.degraded() {
@@ -298,7 +362,8 @@ impl Hub {
         }
     }
 
-    /// Put the bytes the tail gave up back into it, before the log takes anything more.
+    /// Put the bytes the tail gave up back into it (before an append that starts a new segment,
+    /// or when the log did not take output).
     fn reclaim_tail(&mut self) {
         if self.released == 0 {
             return;

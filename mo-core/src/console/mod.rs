@@ -54,6 +54,7 @@ mod sharing;
 mod view;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -371,6 +372,8 @@ struct Shared {
     modem: watch::Receiver<Option<ModemState>>,
     lines: watch::Receiver<Lines>,
     log: watch::Receiver<LogHealth>,
+    /// Output bytes so far, stored by the actor after each output chunk.
+    output: Arc<AtomicU64>,
     /// Shared with the actor (one copy per console, break sequences and all).
     config: Arc<ConsoleConfig>,
 }
@@ -447,6 +450,7 @@ impl Console {
         let (log_tx, log_rx) = watch::channel(LogHealth::default());
         let name: Arc<str> = Arc::from(config.name.as_str());
         let config = Arc::new(config);
+        let output = Arc::new(AtomicU64::new(0));
         let actor = actor::Actor::new(
             config.clone(),
             connector,
@@ -458,6 +462,7 @@ impl Console {
                 modem: modem_tx,
                 lines: lines_tx,
                 log_health: log_tx,
+                output: output.clone(),
             },
         );
         tokio::spawn(actor.run());
@@ -469,6 +474,7 @@ impl Console {
                 modem: modem_rx,
                 lines: lines_rx,
                 log: log_rx,
+                output,
                 config,
             }),
         }
@@ -591,6 +597,13 @@ impl Console {
     /// Everyone connected, the write-lock holder first.
     pub async fn who(&self) -> Result<Vec<ViewerInfo>> {
         self.request(|reply| Request::Who { reply }).await
+    }
+
+    /// Output bytes the device has sent since the console started: the offset the next output
+    /// chunk will carry ([`Chunk::offset`]). Read without asking the actor, so it costs nothing
+    /// to poll; it counts a chunk once the record log has been given it.
+    pub fn output_offset(&self) -> u64 {
+        self.shared.output.load(Ordering::Relaxed)
     }
 
     /// The last `lines` lines of output.

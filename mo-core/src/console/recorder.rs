@@ -102,6 +102,12 @@ impl Recorder {
         self.sink.as_ref().and_then(|s| s.recent_output(want))
     }
 
+    /// Whether appending `chunk` would start a new segment (see
+    /// [`crate::record::RecordSink::starts_segment`]); `true` without a log.
+    pub(super) fn starts_segment(&self, chunk: &Chunk) -> bool {
+        self.sink.as_ref().is_none_or(|s| s.starts_segment(chunk))
+    }
+
     /// Whether the log is degraded.
     pub(super) fn degraded(&self) -> bool {
         self.lost.is_some()

@@ -294,14 +294,90 @@ async fn a_quiet_console_replays_from_its_record_log() {
     let mut late = console.attach("late", Mode::Spy, Some(5)).await.unwrap();
     assert_eq!(late.take_replay(), before);
 
-    // Output again: the buffer is taken back first, and replays go on across the quiet spell.
+    // Output again: the log goes on holding the buffer (its last bytes are the buffer's), and
+    // replays run on across the quiet spell.
     dev.write_all(b"root\r\nPassword: ").await.unwrap();
     read_output(&mut watcher, b"Password: ").await;
     let after = console.replay(2).await.unwrap();
     assert_eq!(&after[..], b"boot line 30\r\nq1 login: root\r\nPassword: ");
     std::fs::rename(&segment, &aside).unwrap();
-    assert_eq!(console.replay(2).await.unwrap(), after);
+    assert!(console.replay(2).await.unwrap().is_empty());
     std::fs::rename(&aside, &segment).unwrap();
+    let whole = console.replay(40).await.unwrap();
+    assert!(whole.starts_with(b"boot line 1\r\n"), "{whole:?}");
+    assert!(
+        whole.ends_with(b"q1 login: root\r\nPassword: "),
+        "{whole:?}"
+    );
+}
+
+/// A flooding console's full replay buffer is given up to its record log at once, and the log's
+/// last bytes stay the buffer as output goes on: replays are the last `tail_bytes` of output,
+/// read back from the log; across a segment rotation the buffer is read back into memory before
+/// the new segment starts, so replays go on whole.
+#[tokio::test]
+async fn a_full_replay_buffer_lives_in_the_record_log_across_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = crate::log::LogOptions {
+        segment_max_bytes: 64 * 1024,
+        ..crate::log::LogOptions::default()
+    };
+    let (log, _) = crate::log::LogWriter::open(dir.path(), opts).unwrap();
+    let (tx, mut peers) = mpsc::unbounded_channel();
+    let conn = TestConnector {
+        peers: tx,
+        ops: Arc::default(),
+        caps: Capabilities::NONE,
+    };
+    let mut cfg = ConsoleConfig::new("fl");
+    cfg.tail_bytes = 4096;
+    let console = Console::spawn(cfg, Arc::new(conn), Some(Box::new(log)));
+    let mut dev = peers.recv().await.unwrap();
+    let mut watcher = console.attach("w", Mode::Spy, None).await.unwrap();
+    let segments = || {
+        let mut paths: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "mlog"))
+            .collect();
+        paths.sort();
+        paths
+    };
+    let mut all = Vec::new();
+    let mut checked = 0;
+    for i in 0..3000 {
+        let line = format!("flood line {i:05} {}\r\n", "x".repeat(i % 50));
+        all.extend_from_slice(line.as_bytes());
+        dev.write_all(line.as_bytes()).await.unwrap();
+        read_output(&mut watcher, line.as_bytes()).await;
+        assert_eq!(console.output_offset(), all.len() as u64);
+        if i % 97 == 0 || i == 2999 {
+            let replay = console.replay(10_000).await.unwrap();
+            // More lines than it holds: the last 4096 bytes.
+            let last = &all[all.len().saturating_sub(4096)..];
+            assert_eq!(
+                String::from_utf8_lossy(&replay),
+                String::from_utf8_lossy(last),
+                "after line {i}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 30);
+    assert!(segments().len() >= 3, "the log rotated: {:?}", segments());
+    // The buffer is in the log, not in memory: with the live segment moved away it is gone.
+    let live = segments().pop().unwrap();
+    let aside = dir.path().join("aside");
+    std::fs::rename(&live, &aside).unwrap();
+    assert!(console.replay(3).await.unwrap().is_empty());
+    std::fs::rename(&aside, &live).unwrap();
+    assert!(
+        console
+            .replay(1)
+            .await
+            .unwrap()
+            .ends_with(b"flood line 02999 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n")
+    );
 }
 
 /// A log that cannot read back (a sink without [`RecordSink::recent_output`]) keeps the replay

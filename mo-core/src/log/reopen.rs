@@ -98,6 +98,10 @@ impl RecordSink for ReopeningLog {
         self.writer.as_ref().and_then(|w| w.recent_output(want))
     }
 
+    fn starts_segment(&self, chunk: &Chunk) -> bool {
+        self.writer.as_ref().is_none_or(|w| w.starts_segment(chunk))
+    }
+
     fn sync_deadline(&self) -> Option<std::time::Instant> {
         self.writer.as_ref().and_then(RecordSink::sync_deadline)
     }

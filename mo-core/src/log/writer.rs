@@ -646,6 +646,13 @@ impl RecordSink for LogWriter {
         self.append_chunk(chunk)
     }
 
+    fn starts_segment(&self, chunk: &Chunk) -> bool {
+        let Ok(len) = RecordFields::of_chunk(chunk).encoded_len() else {
+            return true;
+        };
+        self.live.is_none() || self.needs_rotation(len as u64, chunk.time_ns)
+    }
+
     /// Nothing is buffered in the process; this makes what was written durable and closes the
     /// segment's file descriptor so that a stopped console holds none. The next append reopens it.
     fn flush(&mut self) -> Result<()> {
