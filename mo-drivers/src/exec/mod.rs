@@ -426,8 +426,8 @@ async fn supervise(
             false
         }
     };
-    tree::signal(leader, Signal::HUP);
-    tree::signal(leader, Signal::CONT);
+    // One scan of /proc finds the tree for both signals; waiting looks at what it found.
+    let members = tree::signal_all(leader, &[Signal::HUP, Signal::CONT]);
     let deadline = Instant::now() + KILL_GRACE;
     if !reaped {
         reaped = tokio::time::timeout_at(deadline, child.wait())
@@ -435,11 +435,15 @@ async fn supervise(
             .is_ok();
     }
     if reaped {
-        while tree::alive(leader) && Instant::now() < deadline {
+        while tree::any_alive(leader, &members) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    tree::signal(leader, Signal::KILL);
+    // A tree that was only its reaped leader is gone for good (no process was left to start
+    // another): no second scan. Otherwise whatever is left, found afresh, is killed.
+    if !reaped || !members.is_empty() || tree::any_alive(leader, &[]) {
+        tree::signal(leader, Signal::KILL);
+    }
     if !reaped && let Err(e) = child.wait().await {
         tracing::warn!(%address, pid = leader, error = %e, "cannot reap the program");
     }

@@ -92,26 +92,51 @@ pub(crate) fn members(leader: i32) -> Vec<i32> {
 /// Send `signal` to the leader's process group and to every other member of its tree.
 /// Processes that are already gone are ignored.
 pub(crate) fn signal(leader: i32, signal: Signal) {
-    // Never signal init or "every process" by accident.
-    if leader <= 1 {
-        return;
-    }
-    let Some(group) = Pid::from_raw(leader) else {
-        return;
-    };
-    let _ = rustix::process::kill_process_group(group, signal);
-    for pid in members(leader) {
-        if pid > 1
-            && let Some(pid) = Pid::from_raw(pid)
-        {
-            let _ = rustix::process::kill_process(pid, signal);
-        }
-    }
+    signal_all(leader, &[signal]);
 }
 
-/// Whether any member of the tree is still alive.
-pub(crate) fn alive(leader: i32) -> bool {
-    !members(leader).is_empty()
+/// Send each of `signals`, in order, to the leader's process group and to every other member of
+/// its tree, found by one scan of `/proc` (a scan reads every process's `stat`: with hundreds of
+/// programs ending at once, one per signal cost more than their output). Returns the members
+/// found.
+pub(crate) fn signal_all(leader: i32, signals: &[Signal]) -> Vec<i32> {
+    // Never signal init or "every process" by accident.
+    if leader <= 1 {
+        return Vec::new();
+    }
+    let Some(group) = Pid::from_raw(leader) else {
+        return Vec::new();
+    };
+    let found = members(leader);
+    for &signal in signals {
+        let _ = rustix::process::kill_process_group(group, signal);
+        for &pid in &found {
+            if pid > 1
+                && let Some(pid) = Pid::from_raw(pid)
+            {
+                let _ = rustix::process::kill_process(pid, signal);
+            }
+        }
+    }
+    found
+}
+
+/// Whether the leader's process group, or any of `known` (members found by an earlier scan),
+/// still has a process, zombies included — without a scan. A pid of `known` reused since would
+/// only make this say yes for longer.
+pub(crate) fn any_alive(leader: i32, known: &[i32]) -> bool {
+    let exists = |pid: i32, group: bool| {
+        Pid::from_raw(pid).is_some_and(|pid| {
+            let probe = if group {
+                rustix::process::test_kill_process_group(pid)
+            } else {
+                rustix::process::test_kill_process(pid)
+            };
+            // EPERM: it exists, only not ours to signal.
+            !matches!(probe, Err(rustix::io::Errno::SRCH))
+        })
+    };
+    leader > 1 && (exists(leader, true) || known.iter().any(|&pid| pid > 1 && exists(pid, false)))
 }
 
 #[cfg(test)]
