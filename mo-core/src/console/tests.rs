@@ -89,14 +89,36 @@ fn logged_console(
     cfg: ConsoleConfig,
     sink: &VecSink,
 ) -> (Console, mpsc::UnboundedReceiver<DuplexStream>) {
+    console_with_sink(cfg, Box::new(sink.clone()))
+}
+
+/// A console on the test connector whose log is `sink`; its device ends arrive on the receiver.
+fn console_with_sink(
+    cfg: ConsoleConfig,
+    sink: Box<dyn RecordSink>,
+) -> (Console, mpsc::UnboundedReceiver<DuplexStream>) {
     let (tx, peers) = mpsc::unbounded_channel();
     let conn = TestConnector {
         peers: tx,
         ops: Arc::default(),
         caps: Capabilities::NONE,
     };
-    let console = Console::spawn(cfg, Arc::new(conn), Some(Box::new(sink.clone())));
+    let console = Console::spawn(cfg, Arc::new(conn), Some(sink));
     (console, peers)
+}
+
+/// A console with a record log in `dir` (segments of at most `segment_max_bytes`).
+fn console_with_log(
+    cfg: ConsoleConfig,
+    dir: &std::path::Path,
+    segment_max_bytes: u64,
+) -> (Console, mpsc::UnboundedReceiver<DuplexStream>) {
+    let opts = crate::log::LogOptions {
+        segment_max_bytes,
+        ..crate::log::LogOptions::default()
+    };
+    let (log, _) = crate::log::LogWriter::open(dir, opts).unwrap();
+    console_with_sink(cfg, Box::new(log))
 }
 
 async fn next_notice(s: &mut Session, needle: &str) -> String {
@@ -242,19 +264,8 @@ async fn replay_last_lines_on_connect() {
 #[tokio::test(start_paused = true)]
 async fn a_quiet_console_replays_from_its_record_log() {
     let dir = tempfile::tempdir().unwrap();
-    let (log, _) =
-        crate::log::LogWriter::open(dir.path(), crate::log::LogOptions::default()).unwrap();
-    let (tx, mut peers) = mpsc::unbounded_channel();
-    let conn = TestConnector {
-        peers: tx,
-        ops: Arc::default(),
-        caps: Capabilities::NONE,
-    };
-    let console = Console::spawn(
-        ConsoleConfig::new("q1"),
-        Arc::new(conn),
-        Some(Box::new(log)),
-    );
+    let segment_max = crate::log::LogOptions::default().segment_max_bytes;
+    let (console, mut peers) = console_with_log(ConsoleConfig::new("q1"), dir.path(), segment_max);
     let mut dev = peers.recv().await.unwrap();
     let mut watcher = console.attach("w", Mode::Spy, None).await.unwrap();
     let mut text = Vec::new();
@@ -318,20 +329,9 @@ async fn a_quiet_console_replays_from_its_record_log() {
 #[tokio::test]
 async fn a_full_replay_buffer_lives_in_the_record_log_across_rotations() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = crate::log::LogOptions {
-        segment_max_bytes: 64 * 1024,
-        ..crate::log::LogOptions::default()
-    };
-    let (log, _) = crate::log::LogWriter::open(dir.path(), opts).unwrap();
-    let (tx, mut peers) = mpsc::unbounded_channel();
-    let conn = TestConnector {
-        peers: tx,
-        ops: Arc::default(),
-        caps: Capabilities::NONE,
-    };
     let mut cfg = ConsoleConfig::new("fl");
     cfg.tail_bytes = 4096;
-    let console = Console::spawn(cfg, Arc::new(conn), Some(Box::new(log)));
+    let (console, mut peers) = console_with_log(cfg, dir.path(), 64 * 1024);
     let mut dev = peers.recv().await.unwrap();
     let mut watcher = console.attach("w", Mode::Spy, None).await.unwrap();
     let segments = || {
@@ -378,6 +378,62 @@ async fn a_full_replay_buffer_lives_in_the_record_log_across_rotations() {
             .unwrap()
             .ends_with(b"flood line 02999 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n")
     );
+}
+
+/// Random output and notes into a log with tiny segments and a small replay buffer: after each
+/// step the replay is exactly the last `tail_bytes` of output, whether the buffer is in memory,
+/// in the log, or was read back before a rotation.
+#[tokio::test]
+async fn the_replay_is_the_last_output_whatever_the_log_does() {
+    use rand::{Rng, SeedableRng};
+    for seed in 0..4u64 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = ConsoleConfig::new("r");
+        cfg.tail_bytes = rng.random_range(256..3000);
+        let cap = cfg.tail_bytes;
+        let segment_max = rng.random_range(2048..8192);
+        let (console, mut peers) = console_with_log(cfg, dir.path(), segment_max);
+        let mut dev = peers.recv().await.unwrap();
+        let mut all = Vec::new();
+        for step in 0..250 {
+            if rng.random_bool(0.2) {
+                let len = rng.random_range(1..400);
+                console
+                    .record(RecordKind::Mark, "t", vec![b'm'; len])
+                    .await
+                    .unwrap();
+            } else {
+                let most = if rng.random_bool(0.1) { 9000 } else { 600 };
+                let len = rng.random_range(1..most);
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| match rng.random_range(0..40) {
+                        0 => b'\n',
+                        1 => b'\r',
+                        _ => rng.random_range(b' '..=b'~'),
+                    })
+                    .collect();
+                all.extend_from_slice(&bytes);
+                dev.write_all(&bytes).await.unwrap();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+                while console.output_offset() < all.len() as u64 {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "seed {seed} step {step}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            let replay = console.replay(usize::MAX / 2).await.unwrap();
+            let want = &all[all.len().saturating_sub(cap)..];
+            assert!(
+                replay == want,
+                "seed {seed} step {step} (cap {cap}): replay of {} bytes, want {}",
+                replay.len(),
+                want.len()
+            );
+        }
+    }
 }
 
 /// A log that cannot read back (a sink without [`RecordSink::recent_output`]) keeps the replay
