@@ -120,8 +120,9 @@ pub trait RecordSink: Send {
     fn append(&mut self, chunk: &Chunk) -> crate::Result<()>;
     /// The last `want` bytes of output this sink holds in its current segment (all of them if
     /// it holds fewer), read back from where it keeps them; `None` when it cannot (the default).
-    /// A quiet console gives its replay buffer up when this returns exactly what the buffer
-    /// holds, and reads it back from here when a viewer wants it or output goes on.
+    /// A quiet console, or one whose replay buffer is full, gives the buffer up when this
+    /// returns exactly what the buffer holds; replays then read it back from here, and output
+    /// the sink takes moves its end along (see [`RecordSink::starts_segment`]).
     fn recent_output(&self, want: usize) -> Option<Vec<u8>> {
         let _ = want;
         None

@@ -9,12 +9,17 @@
 //! everything), which breaks the loop. Delivery resumes once the tag has not been seen for
 //! [`LoopGuard::HOLD`].
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 /// The tag every terminal notice of mo starts with.
 pub(crate) const TAG: &[u8] = b"[mo: ";
+
+/// The searcher for [`TAG`], built once (building one for each output chunk showed in profiles).
+static TAG_FINDER: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(TAG));
 
 /// The start of the notice the guard writes when it trips (the event watcher raises an event on
 /// it).
@@ -116,7 +121,7 @@ impl LoopGuard {
             .filter(|(i, w)| *i < carried && *w == TAG)
             .count();
         // Every output chunk passes here: a SIMD substring search, not a window compare.
-        let inside = memchr::memmem::find_iter(bytes, TAG).count();
+        let inside = TAG_FINDER.find_iter(bytes).count();
         // Keep the last TAG.len() - 1 bytes of what was seen for the next piece.
         let keep = TAG.len() - 1;
         if bytes.len() >= keep {
