@@ -75,6 +75,9 @@ pub(crate) fn members(leader: i32) -> Vec<i32> {
         if u32::try_from(pid).is_ok_and(|p| p == own) {
             continue;
         }
+        if !maybe_member(pid, leader) {
+            continue;
+        }
         // The process may end between listing and reading: skip it then.
         let Ok(text) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
@@ -87,6 +90,30 @@ pub(crate) fn members(leader: i32) -> Vec<i32> {
         }
     }
     found
+}
+
+/// Whether process `pid` may be in the tree of `leader`, asked with two system calls
+/// (`getpgid`, `getsid`) instead of reading its `stat`: with hundreds of programs ending at once,
+/// each scanning hundreds of processes, the kernel's formatting of every `stat` was most of a
+/// scan's cost. A process that has gone says no; one the calls may not ask about says yes, and
+/// its `stat` decides.
+fn maybe_member(pid: i32, leader: i32) -> bool {
+    use nix::errno::Errno;
+    use nix::unistd::{Pid as NixPid, getpgid, getsid};
+    if pid <= 0 {
+        return false;
+    }
+    let pid = NixPid::from_raw(pid);
+    // Kernel threads answer 0 for both: never the leader.
+    let is_leader = |id: nix::Result<NixPid>| match id {
+        Ok(id) => Some(id.as_raw() == leader),
+        Err(Errno::ESRCH) => Some(false),
+        Err(_) => None,
+    };
+    match is_leader(getpgid(Some(pid))) {
+        Some(true) | None => true,
+        Some(false) => is_leader(getsid(Some(pid))) != Some(false),
+    }
 }
 
 /// Send `signal` to the leader's process group and to every other member of its tree.
@@ -200,6 +227,49 @@ mod tests {
                 .collect();
             let _ = ProcStat::parse(&text);
         }
+    }
+
+    #[test]
+    fn membership_is_asked_by_group_and_session() {
+        let own = rustix::process::getpid().as_raw_pid();
+        let group = nix::unistd::getpgrp().as_raw();
+        let session = nix::unistd::getsid(None).unwrap().as_raw();
+        assert!(maybe_member(own, group));
+        assert!(maybe_member(own, session));
+        // No process has an id this large, so no group or session either.
+        assert!(!maybe_member(own, i32::MAX));
+        assert!(!maybe_member(i32::MAX, group));
+    }
+
+    #[test]
+    fn members_are_found_and_zombies_left_out() {
+        // `setsid` (util-linux) makes the child lead a session of its own, as the exec driver
+        // does; `exec` keeps its pid.
+        let mut child = std::process::Command::new("setsid")
+            .args(["sh", "-c", "sleep 30 & exec sleep 30"])
+            .spawn()
+            .expect("setsid (util-linux) is needed");
+        let leader = i32::try_from(child.id()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut found = members(leader);
+        while found.len() < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            found = members(leader);
+        }
+        assert!(found.contains(&leader) && found.len() == 2, "{found:?}");
+        assert!(!found.contains(&rustix::process::getpid().as_raw_pid()));
+        signal(leader, Signal::KILL);
+        // The leader is our child: until reaped it is a zombie, and no member.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !members(leader).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                members(leader)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.wait().unwrap();
     }
 
     #[test]
