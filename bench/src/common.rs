@@ -42,10 +42,16 @@ pub fn status_bytes(pid: &str, field: &str) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Turns `perf record` on or off for a measured window: with `MO_BENCH_PERF_CTL` naming the
-/// control FIFO of `perf record -D -1 --control fifo:CTL[,ACK]`, writes `enable` or `disable`
-/// to it, so a profile holds only what a benchmark's clock measures. Does nothing without it.
-pub fn perf_window(on: bool) {
+/// Turns `perf record` on or off for the measured window of the run `arm` (`mo`, or `bare` for
+/// the bare reader): with `MO_BENCH_PERF_CTL` naming the control FIFO of `perf record -D -1
+/// --control fifo:CTL[,ACK]`, writes `enable` or `disable` to it, so a profile holds only what a
+/// benchmark's clock measures. `MO_BENCH_PERF_ARM` names the arm profiled (default `mo`). Does
+/// nothing without `MO_BENCH_PERF_CTL`.
+pub fn perf_window(arm: &str, on: bool) {
+    let wanted = std::env::var("MO_BENCH_PERF_ARM").unwrap_or_else(|_| "mo".to_string());
+    if wanted != arm {
+        return;
+    }
     if let Some(ctl) = std::env::var_os("MO_BENCH_PERF_CTL") {
         use std::io::Write as _;
         let word: &[u8] = if on { b"enable\n" } else { b"disable\n" };

@@ -589,6 +589,11 @@ async fn bare_reader(
     reset_peak_rss();
     let start_rss = rss_bytes();
     let start_file = status_bytes("self", "RssFile:");
+    // A profile (`MO_BENCH_PERF_CTL`, `MO_BENCH_PERF_ARM=bare`) holds the measured run only.
+    let profiled = phase == "bare";
+    if profiled {
+        perf_window("bare", true);
+    }
     let cpu0 = cpu_seconds();
     let wall0 = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -618,9 +623,13 @@ async fn bare_reader(
         bytes += b;
         records += n;
     }
+    let cpu = cpu_seconds() - cpu0;
+    if profiled {
+        perf_window("bare", false);
+    }
     Ok(Figures {
         mb: bytes as f64 / 1e6,
-        cpu: cpu_seconds() - cpu0,
+        cpu,
         wall: wall0.elapsed().as_secs_f64(),
         peak_rss: peak_rss(),
         start_rss,
@@ -686,7 +695,7 @@ async fn mo_path(
     // A profile (`MO_BENCH_PERF_CTL`) holds the measured run only, not its warm-up.
     let profiled = phase == "mo";
     if profiled {
-        perf_window(true);
+        perf_window("mo", true);
     }
     let cpu0 = cpu_seconds();
     let wall0 = Instant::now();
@@ -744,7 +753,7 @@ async fn mo_path(
     stop_consoles(&consoles).await?;
     let cpu = cpu_seconds() - cpu0;
     if profiled {
-        perf_window(false);
+        perf_window("mo", false);
     }
     let peak = peak_rss();
     drop(events);
