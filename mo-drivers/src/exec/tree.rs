@@ -3,8 +3,10 @@
 //! The program is started as the leader of a new session and process group whose id is its pid.
 //! Its descendants stay in that session unless they leave it on purpose (`setsid`), though a shell
 //! with job control moves each job into a process group of its own. So the tree is: every process
-//! whose process group *or* session is the leader's pid. Members are found by reading
-//! `/proc/PID/stat`; the group is also signalled directly, which needs no scan.
+//! whose process group *or* session is the leader's pid. Members are found by listing `/proc`
+//! and asking each process's group and session (`getpgid`, `getsid`), then reading a member's
+//! `/proc/PID/stat` to leave out zombies; the group is also signalled directly, which needs no
+//! scan.
 //!
 //! A pid that is still in use as a process group or session id cannot be reused by Linux, so
 //! signalling by these ids never reaches an unrelated process while any member is alive.
