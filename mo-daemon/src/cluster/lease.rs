@@ -369,6 +369,13 @@ async fn keep_lease(
     placed: Arc<tokio::sync::Notify>,
 ) {
     let step = (ttl / 5).clamp(Duration::from_millis(200), Duration::from_secs(2));
+    // After a renewal failed, the next try comes this soon: JetStream answers again as soon as
+    // it has elected a new leader for the bucket (4-9 s after a server's death, measured), and
+    // a try a whole step later could come after the fence (as in a CI run: leader elected 1.6 s
+    // before the fence, next try due at it).
+    let retry = (step / 4).max(Duration::from_millis(100));
+    // Renewals that failed in a row (the first is warned of, then every tenth).
+    let mut failed = 0u32;
     // (revision, until when the consoles may run without a renewal: half the TTL after the
     // renewal was sent, so the lease cannot have run out before)
     let mut lease: Option<(u64, Instant)> = None;
@@ -403,7 +410,12 @@ async fn keep_lease(
                         }
                     }
                     Ok(Err(e)) => {
-                        tracing::warn!("cluster: cannot renew this node's lease: {e}");
+                        if failed.is_multiple_of(10) {
+                            tracing::warn!(
+                                "cluster: cannot renew this node's lease: {e} (trying every {})",
+                                humantime::format_duration(retry)
+                            );
+                        }
                         None
                     }
                     Err(_) => None,
@@ -432,11 +444,19 @@ async fn keep_lease(
                 }
             }
         };
-        if let Some(revision) = renewed {
+        let next = if let Some(revision) = renewed {
             lease = Some((revision, sent + ttl / 2));
-        }
+            failed = 0;
+            sent + step
+        } else if lease.is_some() {
+            // Held but not renewed: try again soon, so that NATS answering again renews the
+            // lease before the fence.
+            failed = failed.saturating_add(1);
+            sent + retry
+        } else {
+            sent + step
+        };
         // Sleep until the next renewal, or until the lease stops being safe to hold.
-        let next = sent + step;
         let deadline = lease.map(|(_, until)| until);
         tokio::time::sleep_until(deadline.map_or(next, |d| d.min(next))).await;
         if deadline.is_some_and(|d| Instant::now() >= d) {
