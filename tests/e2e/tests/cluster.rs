@@ -2322,6 +2322,9 @@ fn one_nats_server_of_three_dies_and_nothing_stops() {
             (h, accepted) = (now, console.accepted());
         }
         for i in 0..mo_testsupport::CLUSTER_SIZE {
+            // One server down means the other two hold a current copy of every stream: the
+            // streams made at the start, or the server started last, have caught up first.
+            nats.wait_healthy(DEADLINE)?;
             nats.stop(i);
             let before = records_of(&dirs[h], "flood").map_or(0, |r| r.len());
             std::thread::sleep(Duration::from_secs(5));
@@ -2335,9 +2338,12 @@ fn one_nats_server_of_three_dies_and_nothing_stops() {
                 console.accepted()
             );
             nats.start_all()?;
-            // The server rejoins and catches up before the next one dies (else two are out).
+            // The server rejoins and catches up before the next one dies (else two are out):
+            // its `/healthz` can say so before JetStream has elected leaders for the streams
+            // the killed server led, so some time passes as well.
             std::thread::sleep(Duration::from_secs(4));
         }
+        nats.wait_healthy(DEADLINE)?;
         console.pause(true);
         mo_testsupport::wait_until("the copies verify", DEADLINE, || {
             let (ok, text) = verify_replicas(w, &nodes[0].1, &tokens[0], "flood")?;

@@ -139,7 +139,8 @@ pub const CLUSTER_SIZE: usize = 3;
 #[derive(Debug)]
 pub struct NatsCluster {
     servers: Vec<Option<Nats>>,
-    ports: Vec<(u16, u16)>,
+    /// Each server's client, route and monitoring ports.
+    ports: Vec<(u16, u16, u16)>,
     dir: PathBuf,
 }
 
@@ -150,7 +151,7 @@ impl NatsCluster {
     pub fn start(dir: &Path) -> Result<NatsCluster> {
         let mut ports = Vec::with_capacity(CLUSTER_SIZE);
         for _ in 0..CLUSTER_SIZE {
-            ports.push((free_port()?, free_port()?));
+            ports.push((free_port()?, free_port()?, free_port()?));
         }
         let mut me = NatsCluster {
             servers: (0..CLUSTER_SIZE).map(|_| None).collect(),
@@ -166,15 +167,17 @@ impl NatsCluster {
         let routes = self
             .ports
             .iter()
-            .map(|(_, route)| format!("nats://127.0.0.1:{route}"))
+            .map(|(_, route, _)| format!("nats://127.0.0.1:{route}"))
             .collect::<Vec<_>>()
             .join(",");
         for i in 0..CLUSTER_SIZE {
             if self.servers[i].is_some() {
                 continue;
             }
-            let (port, route) = self.ports[i];
+            let (port, route, monitor) = self.ports[i];
             let extra = [
+                "-m".to_string(),
+                monitor.to_string(),
                 "--cluster_name".to_string(),
                 "mo-test".to_string(),
                 "--cluster".to_string(),
@@ -206,14 +209,51 @@ impl NatsCluster {
     pub fn urls(&self) -> String {
         self.ports
             .iter()
-            .map(|(port, _)| format!("nats://127.0.0.1:{port}"))
+            .map(|(port, _, _)| format!("nats://127.0.0.1:{port}"))
             .collect::<Vec<_>>()
             .join(",")
     }
 
     /// The client port of server `i` (0-based), if there is one.
     pub fn port(&self, i: usize) -> Option<u16> {
-        self.ports.get(i).map(|(port, _)| *port)
+        self.ports.get(i).map(|(port, _, _)| *port)
+    }
+
+    /// Wait until every running server says it is healthy (`/healthz` of its monitoring port:
+    /// JetStream has a metadata leader, and every stream and consumer this server has a copy of
+    /// is current). After a server restarts, its copies catch up first; a test that kills the
+    /// next server before then has two out of three missing for those streams, not one.
+    pub fn wait_healthy(&self, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut unwell = Vec::new();
+            for (i, server) in self.servers.iter().enumerate() {
+                let (Some(_), Some((_, _, monitor))) = (server, self.ports.get(i)) else {
+                    continue;
+                };
+                match healthz(*monitor) {
+                    Ok(answer)
+                        if answer.starts_with("HTTP/1.0 200")
+                            || answer.starts_with("HTTP/1.1 200") => {}
+                    Ok(answer) => unwell.push(format!(
+                        "server {} (:{monitor}): {}",
+                        i + 1,
+                        answer.lines().last().unwrap_or_default()
+                    )),
+                    Err(e) => unwell.push(format!("server {} (:{monitor}): {e}", i + 1)),
+                }
+            }
+            if unwell.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Check(format!(
+                    "the NATS cluster is not healthy after {within:?}: {}",
+                    unwell.join("; ")
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// Everything the running servers logged, each under its name.
@@ -224,4 +264,15 @@ impl NatsCluster {
             .map(|s| format!("----- nats-server :{} -----\n{}", s.port(), s.log()))
             .collect()
     }
+}
+
+/// `GET /healthz` on the monitoring port `port`: the whole answer, status line first.
+fn healthz(port: u16) -> std::io::Result<String> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
 }
