@@ -125,9 +125,8 @@ pub(crate) fn signal(leader: i32, signal: Signal) {
 }
 
 /// Send each of `signals`, in order, to the leader's process group and to every other member of
-/// its tree, found by one scan of `/proc` (a scan reads every process's `stat`: with hundreds of
-/// programs ending at once, one per signal cost more than their output). Returns the members
-/// found.
+/// its tree, found by one scan of `/proc` ([`members`]; with hundreds of programs ending at once,
+/// a scan per signal cost more than their output). Returns the members found.
 pub(crate) fn signal_all(leader: i32, signals: &[Signal]) -> Vec<i32> {
     // Never signal init or "every process" by accident.
     if leader <= 1 {
